@@ -1,0 +1,40 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+# The first interpreter that actually runs: pyenv shims exist for versions that are not selected.
+PYTHON ?= $(shell for p in python3.12 python3.13 $$HOME/.pyenv/versions/3.12*/bin/python3.12 \
+	$$HOME/.pyenv/versions/3.13*/bin/python3.13; do "$$p" -c 'import sys; assert sys.version_info >= (3, 12)' \
+	2>/dev/null && { echo "$$p"; break; }; done)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+POLICY ?= policies/
+LISTEN ?= 127.0.0.1:8080
+STATE  ?= memory://
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint bench fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "riskwall needs Python 3.12+ (python3.12 not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install riskwall with its test tools
+
+run: $(STAMP) ## run the sidecar on $(LISTEN) with $(POLICY) and in-memory state
+	$(BIN)/riskwall run --policy $(POLICY) --listen $(LISTEN) --state $(STATE)
+
+test: $(STAMP) ## run every test (unit, Redis, end-to-end through a real sidecar)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check addons tests
+	$(BIN)/mypy
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info addons/*.egg-info

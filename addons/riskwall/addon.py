@@ -1,0 +1,297 @@
+"""The mitmproxy addon: flow → parsed request → engine and store → forward or answer → one log line.
+
+The only module (with proxy.py) that imports mitmproxy. mitmproxy forwards a request whose hook raised, so
+`request` catches everything and decides: whatever cannot be decided is blocked unless it can only lower
+risk (cancels, reads, reduce-only orders).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mitmproxy import ctx, exceptions, http
+
+from riskwall import engine, logs
+from riskwall.model import (
+    Action,
+    Decision,
+    ParsedRequest,
+    Reason,
+    Verdict,
+    Violation,
+)
+from riskwall.policy import Policy, PolicyError, load_policy
+from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
+from riskwall.venues import HttpRequest, VenueAdapter, adapter_for, default_host_map, parse_venue
+
+RULE_HEADER = "X-Riskwall-Rule"
+REASON_HEADER = "X-Riskwall-Reason"
+DECISION_HEADER = "X-Riskwall-Decision"
+# a request that got no answer may still have reached the venue: hold its exposure this long
+UNANSWERED_HOLD_MS = 60_000
+
+log = logs.get_logger("riskwall.addon")
+
+
+@dataclass(slots=True)
+class _FlowContext:
+    """What the response hook needs to know about the decision made for this flow."""
+
+    adapter: VenueAdapter
+    request: HttpRequest
+    parsed: ParsedRequest
+    decision_id: str
+    reserved: bool
+
+
+def parse_venue_hosts(entries: Sequence[str]) -> dict[str, Any]:
+    """`VENUE=HOST[:PORT]` entries → {"host" or "host:port": venue}."""
+    mapping: dict[str, Any] = {}
+    for entry in entries:
+        venue_name, sep, host = entry.partition("=")
+        if not sep or not host.strip():
+            raise ValueError(f"--venue-host {entry!r}: write VENUE=HOST[:PORT], e.g. binanceusdm=127.0.0.1:9001")
+        mapping[host.strip().lower().rstrip(".")] = parse_venue(venue_name)
+    return mapping
+
+
+class RiskFirewall:
+    """Checks every order-related request to a known venue against the policy before it leaves."""
+
+    def __init__(self, policy_path: str | None = None, state_url: str | None = None,
+                 venue_hosts: Sequence[str] = ()) -> None:
+        self._initial = (policy_path, state_url, tuple(venue_hosts))
+        self.policy: Policy | None = None
+        self.store: StateStore | None = None
+        self.hosts = default_host_map()
+
+    # ---- mitmproxy lifecycle ------------------------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        policy_path, state_url, venue_hosts = self._initial
+        loader.add_option("riskwall_policy", str, policy_path or "policies/",
+                          "Policy file or folder of *.yaml files.")
+        loader.add_option("riskwall_state", str, state_url or "memory://",
+                          "State store URL: memory:// or redis://host:6379/0.")
+        loader.add_option("riskwall_venue_hosts", Sequence[str], list(venue_hosts),
+                          "Extra hosts mapped to a venue, as VENUE=HOST[:PORT] (testnets, fake exchanges).")
+
+    def configure(self, updated: set[str]) -> None:
+        if "riskwall_venue_hosts" in updated:
+            try:
+                self.hosts = default_host_map() | parse_venue_hosts(ctx.options.riskwall_venue_hosts)
+            except ValueError as exc:
+                raise exceptions.OptionsError(str(exc)) from None
+        if "riskwall_policy" in updated:
+            try:
+                self.policy = load_policy(ctx.options.riskwall_policy)
+            except PolicyError as exc:
+                log.error("policy_invalid", path=ctx.options.riskwall_policy, errors=exc.errors)
+                raise exceptions.OptionsError("invalid policy:\n" + "\n".join(exc.errors)) from None
+            log.info("policy_loaded", path=ctx.options.riskwall_policy, revision=self.policy.revision,
+                     mode=self.policy.mode, rules=len(self.policy.rules), files=list(self.policy.sources))
+        if "riskwall_state" in updated:
+            try:
+                self.store = open_store(ctx.options.riskwall_state)
+            except UnsupportedStateUrl as exc:
+                raise exceptions.OptionsError(str(exc)) from None
+            log.info("state_store_opened", url=_safe_url(self.store.url))
+
+    def running(self) -> None:
+        # an addon added straight to a Master gets configure() only for options someone updated
+        if self.policy is None or self.store is None:
+            self.configure({"riskwall_policy", "riskwall_state", "riskwall_venue_hosts"})
+
+    async def done(self) -> None:
+        if self.store is not None:
+            await self.store.close()
+
+    # ---- hooks --------------------------------------------------------------------------------------
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:  # answered by another addon
+            return
+        venue = self._venue_of(flow.request.host, flow.request.port)
+        if venue is None:
+            return
+        started = time.perf_counter_ns()
+        decision_id = uuid.uuid4().hex
+        adapter = adapter_for(venue)
+        parsed: ParsedRequest | None = None
+        request: HttpRequest | None = None
+        reserved = False
+        try:
+            request = to_http_request(flow.request)
+            parsed = adapter.parse_request(request)
+            decision, reserved = await self._decide(parsed, decision_id)
+        except StateUnavailable as exc:
+            decision = _fail_decision(parsed, flow.request.method, decision_id, self.policy,
+                                      Reason.STATE_UNAVAILABLE, engine.RULE_STATE, error=type(exc).__name__)
+        except Exception as exc:
+            log.exception("firewall_error", decision_id=decision_id, venue=venue, error=type(exc).__name__)
+            decision = _fail_decision(parsed, flow.request.method, decision_id, self.policy,
+                                      Reason.INTERNAL_ERROR, engine.RULE_INTERNAL, error=type(exc).__name__)
+        try:
+            if decision.verdict is Verdict.BLOCK:
+                flow.response = _rejection(adapter, decision)
+            elif parsed is not None and request is not None:
+                flow.metadata["riskwall"] = _FlowContext(adapter, request, parsed, decision_id, reserved)
+        except Exception:
+            flow.response = http.Response.make(400, b'{"code":-2010,"msg":"Risk firewall internal error"}',
+                                               {"content-type": "application/json", RULE_HEADER: "riskwall"})
+        if parsed is None or parsed.action is not Action.READ or decision.verdict is Verdict.BLOCK:
+            _log_decision(decision, parsed, venue, started, flow.request.method, flow.request.path)
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        context = flow.metadata.get("riskwall")
+        if not isinstance(context, _FlowContext) or flow.response is None or self.store is None:
+            return
+        try:
+            facts = context.adapter.parse_response(
+                context.parsed, context.request, flow.response.status_code, flow.response.content or b"",
+                context.decision_id,
+            )
+            if not facts.empty:
+                await self.store.learn(facts)
+            if context.reserved:
+                # legs the venue accepted moved to their orders in learn(); the rest was refused
+                hold = UNANSWERED_HOLD_MS if flow.response.status_code >= 500 else 0
+                await self.store.release(context.decision_id, after_ms=hold)
+        except Exception as exc:
+            log.warning("learn_failed", decision_id=context.decision_id, error=type(exc).__name__)
+
+    async def error(self, flow: http.HTTPFlow) -> None:
+        context = flow.metadata.get("riskwall")
+        if not isinstance(context, _FlowContext) or not context.reserved or self.store is None:
+            return
+        try:
+            # the order may have reached the venue before the connection broke: hold, then let go
+            await self.store.release(context.decision_id, after_ms=UNANSWERED_HOLD_MS)
+        except Exception as exc:
+            log.warning("release_failed", decision_id=context.decision_id, error=type(exc).__name__)
+
+    # ---- decisions ----------------------------------------------------------------------------------
+
+    async def _decide(self, parsed: ParsedRequest, decision_id: str) -> tuple[Decision, bool]:
+        policy = self.policy
+        if policy is None or self.store is None:
+            decision = _fail_decision(parsed, "", decision_id, None, Reason.POLICY_UNAVAILABLE, engine.RULE_POLICY)
+            return decision, False
+        if parsed.action is Action.READ:
+            return engine.decide(decision_id, policy, []), False
+        view = await self.store.view(engine.view_query(parsed))
+        plan = engine.plan(parsed, policy, view, decision_id)
+        outcome = await self.store.reserve(plan.reservation) if plan.needs_store and plan.reservation else None
+        decision = engine.conclude(plan, policy, outcome)
+        reserved = bool(outcome and outcome.committed and plan.reservation and plan.reservation.pending)
+        if reserved and decision.verdict is Verdict.BLOCK:  # pragma: no cover - conclude never blocks a commit
+            await self.store.release(decision_id)
+            reserved = False
+        return decision, reserved
+
+    def _venue_of(self, host: str, port: int) -> Any:
+        host = host.lower().rstrip(".")
+        return self.hosts.get(f"{host}:{port}") or self.hosts.get(host)
+
+
+def to_http_request(request: http.Request) -> HttpRequest:
+    return HttpRequest(
+        method=request.method.upper(),
+        host=request.host.lower(),
+        port=request.port,
+        path=request.path,
+        query=tuple(request.query.items(multi=True)),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=request.get_content(strict=True) or b"",
+    )
+
+
+def _fail_decision(
+    parsed: ParsedRequest | None, method: str, decision_id: str, policy: Policy | None, reason: Reason,
+    rule_id: str, **context: object,
+) -> Decision:
+    """When the firewall cannot decide: pass only what cannot add risk, block everything else."""
+    harmless = _cannot_add_risk(parsed) if parsed is not None else method.upper() in ("GET", "HEAD", "OPTIONS")
+    if harmless:
+        return engine.decide(decision_id, policy, [])
+    violation = Violation(rule_id, reason, tuple((k, str(v)) for k, v in context.items()))
+    # monitor mode must not turn a broken firewall into an open door: failures always block
+    revision = policy.revision if policy else "none"
+    return Decision(Verdict.BLOCK, decision_id, revision, (violation,))
+
+
+def _cannot_add_risk(parsed: ParsedRequest) -> bool:
+    if parsed.action.never_blocked:
+        return True
+    if parsed.error is not None or not parsed.action.adds_orders:
+        return False
+    return bool(parsed.intents) and all(i.only_reduces for i in parsed.intents)
+
+
+def _rejection(adapter: VenueAdapter, decision: Decision) -> http.Response:
+    rejection = adapter.rejection(decision)
+    violation = decision.deciding
+    headers = dict(rejection.headers)
+    headers[RULE_HEADER] = violation.rule_id if violation else "riskwall"
+    headers[REASON_HEADER] = violation.reason if violation else "BLOCKED"
+    headers[DECISION_HEADER] = decision.decision_id
+    return http.Response.make(rejection.status, rejection.body, headers)
+
+
+def _log_decision(
+    decision: Decision, parsed: ParsedRequest | None, venue: str, started_ns: int, method: str, path: str
+) -> None:
+    latency_us = (time.perf_counter_ns() - started_ns) // 1000
+    deciding = decision.deciding
+    shadow = decision.shadowed
+    if decision.verdict is Verdict.BLOCK:
+        verdict = "block"
+    elif shadow:
+        verdict = "would_block"
+        deciding = shadow[0]
+    else:
+        verdict = "allow"
+    leg_index = deciding.leg if deciding and deciding.leg is not None else 0
+    intents = parsed.intents if parsed else ()
+    leg = intents[leg_index] if leg_index < len(intents) else None
+    fields: dict[str, Any] = {
+        "decision_id": decision.decision_id,
+        "verdict": verdict,
+        "rule_id": deciding.rule_id if deciding else None,
+        "reason": deciding.reason if deciding else None,
+        "detail": deciding.detail if deciding else None,
+        "context": dict(deciding.context) if deciding else {},
+        "venue": venue,
+        "action": parsed.action if parsed else None,
+        "endpoint": parsed.endpoint if parsed else f"{method} {path.split('?', 1)[0]}",
+        "account": parsed.account if parsed else None,
+        "symbol": leg.symbol if leg else None,
+        "side": leg.side if leg else None,
+        "position_side": leg.position_side if leg else None,
+        "qty": leg.quantity if leg else None,
+        "price": leg.price if leg else None,
+        "order_type": leg.order_type if leg else None,
+        "reduce_only": leg.only_reduces if leg else None,
+        "legs": len(intents),
+        "policy_revision": decision.policy_revision,
+        "latency_us": latency_us,
+    }
+    if decision.monitored:
+        fields["monitor_mode"] = True
+    if shadow:
+        fields["shadowed"] = [{"rule_id": v.rule_id, "reason": v.reason, "detail": v.detail} for v in shadow]
+    if len(decision.violations) > 1:
+        fields["also_violated"] = [v.detail for v in decision.violations[1:]]
+    log.info("decision", **fields)
+
+
+def _safe_url(url: str) -> str:
+    """A store URL without its password."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"

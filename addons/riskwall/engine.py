@@ -1,0 +1,371 @@
+"""Pure decisions: given a parsed request, a policy and a state view, which rules fail and what to reserve.
+
+No I/O, no clock, no logging. A decision is made in two steps because the stateful limits (rate, position)
+must be checked atomically by the store, which may be shared by many sidecars:
+
+    plan = engine.plan(request, policy, view, decision_id)      # static rules + what the store must check
+    outcome = await store.reserve(plan.reservation)             # only when the plan is not already blocked
+    decision = engine.conclude(plan, policy, outcome)
+
+Order of checks (DESIGN.md §4): trading state → forbidden action → symbol → order type → leverage → per-order
+size and notional → position/exposure → rate. All enforced violations are collected in that order and the
+first decides; shadowed ones are evaluated and reported beside them.
+
+Orders that only reduce a position (reduce-only, close-position, hedge-mode closes) are exempt from every
+limit, so no limit can trap a position; only HALTED stops them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from riskwall.model import (
+    Action,
+    Decision,
+    OrderIntent,
+    ParsedRequest,
+    PositionSide,
+    Reason,
+    Side,
+    TradingState,
+    Venue,
+    Verdict,
+    Violation,
+)
+from riskwall.policy.loader import Policy
+from riskwall.policy.model import (
+    AllowedSymbols,
+    MaxLeverage,
+    MaxOrderNotional,
+    MaxOrderQty,
+    MaxPosition,
+    Mode,
+    OnPriceUnknown,
+    OrderRate,
+    OrderTypes,
+    PolicyMode,
+    RateKey,
+    RuleBase,
+    TradingStateRule,
+)
+from riskwall.state.base import (
+    CheckResult,
+    ExposureCheck,
+    PendingEntry,
+    PositionKey,
+    RateCheck,
+    Reservation,
+    ReserveOutcome,
+    StateView,
+    ViewQuery,
+)
+
+# rule ids for verdicts that no policy rule owns
+RULE_PARSE = "riskwall.parse"
+RULE_UNKNOWN_ENDPOINT = "riskwall.unknown-endpoint"
+RULE_FORBIDDEN = "riskwall.forbidden-endpoint"
+RULE_KILL_SWITCH = "riskwall.kill-switch"
+RULE_STATE = "riskwall.state-store"
+RULE_POLICY = "riskwall.policy"
+RULE_INTERNAL = "riskwall.internal"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    decision_id: str
+    request: ParsedRequest
+    violations: tuple[Violation, ...] = ()
+    shadowed: tuple[Violation, ...] = ()
+    reservation: Reservation | None = None
+
+    @property
+    def needs_store(self) -> bool:
+        return not self.violations and self.reservation is not None and not self.reservation.empty
+
+
+def view_query(request: ParsedRequest) -> ViewQuery:
+    return ViewQuery(request.venue, request.account, request.symbols)
+
+
+def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: str) -> Plan:
+    acc = _Collector(policy)
+    action = request.action
+    if request.error is not None:
+        if not action.never_blocked:
+            acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, error=request.error))
+        return acc.finish(decision_id, request, None)
+    if action.never_blocked:
+        return acc.finish(decision_id, request, None)
+    if action is Action.UNKNOWN:
+        acc.add(None, Violation.of(RULE_UNKNOWN_ENDPOINT, Reason.UNKNOWN_ENDPOINT, endpoint=request.endpoint))
+        return acc.finish(decision_id, request, None)
+    if action is Action.FORBIDDEN:
+        acc.add(None, Violation.of(RULE_FORBIDDEN, Reason.ACTION_FORBIDDEN, endpoint=request.endpoint))
+        return acc.finish(decision_id, request, None)
+
+    labels = policy.labels_for(request.venue, request.account)
+    for leg, intent in enumerate(request.intents):
+        leg_no = leg if len(request.intents) > 1 else None
+        rules = [r for r in policy.rules if r.scope.matches(request.venue, labels, intent.symbol)]
+        _check_trading_state(acc, rules, view, intent, leg_no)
+        if intent.only_reduces:
+            continue
+        for rule in rules:
+            if isinstance(rule, AllowedSymbols) and intent.symbol and not rule.permits(intent.symbol):
+                acc.add(rule, Violation.of(rule.id, Reason.SYMBOL_NOT_ALLOWED, leg_no, symbol=intent.symbol))
+        if action.adds_orders:
+            for rule in rules:
+                if isinstance(rule, OrderTypes) and intent.order_type and intent.order_type not in rule.allow:
+                    acc.add(
+                        rule,
+                        Violation.of(rule.id, Reason.ORDER_TYPE_NOT_ALLOWED, leg_no, order_type=intent.order_type),
+                    )
+        if action is Action.SET_LEVERAGE and intent.leverage is not None:
+            for rule in rules:
+                if isinstance(rule, MaxLeverage):
+                    limit = rule.limit_for(intent.symbol)
+                    if limit is not None and intent.leverage > limit:
+                        acc.add(
+                            rule,
+                            Violation.of(
+                                rule.id, Reason.LEVERAGE_EXCEEDS_MAX, leg_no, leverage=intent.leverage,
+                                max_leverage=limit, symbol=intent.symbol,
+                            ),
+                        )
+        if action.adds_orders:
+            _check_order_size(acc, rules, view, intent, leg_no)
+
+    reservation = _reservation(acc, policy, request, view, labels, decision_id)
+    return acc.finish(decision_id, request, reservation)
+
+
+def conclude(plan: Plan, policy: Policy, outcome: ReserveOutcome | None) -> Decision:
+    """Turn a plan and the store's answer into the verdict, applying shadow and monitor modes last."""
+    violations = list(plan.violations)
+    shadowed = list(plan.shadowed)
+    for result in outcome.results if outcome else ():
+        if result.passed:
+            continue
+        violation = _violation_from(result)
+        (violations if result.check.enforced else shadowed).append(violation)
+    return decide(plan.decision_id, policy, violations, shadowed)
+
+
+def decide(
+    decision_id: str, policy: Policy | None, violations: list[Violation], shadowed: list[Violation] | None = None
+) -> Decision:
+    revision = policy.revision if policy else "none"
+    shadowed = shadowed or []
+    if violations and policy is not None and policy.mode is PolicyMode.MONITOR:
+        return Decision(Verdict.ALLOW, decision_id, revision, (), tuple(violations + shadowed), monitored=True)
+    verdict = Verdict.BLOCK if violations else Verdict.ALLOW
+    return Decision(verdict, decision_id, revision, tuple(violations), tuple(shadowed))
+
+
+def position_key(intent: OrderIntent) -> PositionKey | None:
+    if intent.account is None or intent.symbol is None:
+        return None
+    return PositionKey(intent.venue, intent.account, intent.symbol, intent.position_side)
+
+
+def reference_price(intent: OrderIntent, view: StateView) -> Decimal | None:
+    """The price a notional is measured at: the order's own limit price, else the mark/last price seen."""
+    if intent.price is not None:
+        return intent.price
+    if intent.symbol is not None:
+        seen = view.price(intent.venue, intent.symbol)
+        if seen is not None:
+            return seen
+    return intent.trigger_price
+
+
+class _Collector:
+    """Sorts violations into enforced and shadowed as the rules are walked."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.violations: list[Violation] = []
+        self.shadowed: list[Violation] = []
+
+    def add(self, rule: RuleBase | None, violation: Violation) -> None:
+        enforced = rule is None or rule.mode is Mode.ENFORCE
+        (self.violations if enforced else self.shadowed).append(violation)
+
+    def enforced(self, rule: RuleBase) -> bool:
+        return rule.mode is Mode.ENFORCE and self.policy.mode is not PolicyMode.MONITOR
+
+    def finish(self, decision_id: str, request: ParsedRequest, reservation: Reservation | None) -> Plan:
+        return Plan(decision_id, request, tuple(self.violations), tuple(self.shadowed), reservation)
+
+
+def _check_trading_state(
+    acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None
+) -> None:
+    candidates: list[tuple[RuleBase | None, TradingState, dict[str, str]]] = []
+    for rule in rules:
+        if isinstance(rule, TradingStateRule) and rule.state is not TradingState.ACTIVE:
+            candidates.append((rule, rule.state, {"source": "policy"}))
+    for record in view.trading_states:
+        covers = record.scope.covers(intent.venue, intent.account, intent.symbol)
+        if record.state is not TradingState.ACTIVE and covers:
+            candidates.append((None, record.state, {"scope": record.scope.text, "reason": record.reason}))
+    for owner, state, context in candidates:
+        if not _state_permits(state, intent, view):
+            rule_id = owner.id if owner else RULE_KILL_SWITCH
+            reason = Reason.TRADING_HALTED if state is TradingState.HALTED else Reason.TRADING_REDUCING
+            acc.add(owner, Violation.of(rule_id, reason, leg, state=state, action=intent.action, **context))
+
+
+def _state_permits(state: TradingState, intent: OrderIntent, view: StateView) -> bool:
+    if intent.action in (Action.CANCEL, Action.CANCEL_ALL, Action.READ):
+        return True
+    if state is TradingState.HALTED:
+        return False
+    # REDUCING: only orders that shrink an existing position; never opens from flat, never reconfigures
+    if not intent.action.adds_orders:
+        return False
+    if intent.only_reduces:
+        return True
+    key = position_key(intent)
+    if key is None or intent.side is None or intent.quantity is None:
+        return False
+    if intent.position_side is not PositionSide.BOTH:
+        return False
+    position = view.position(key)
+    return position != 0 and (position > 0) != (intent.side is Side.BUY) and intent.quantity <= abs(position)
+
+
+def _check_order_size(
+    acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None
+) -> None:
+    for rule in rules:
+        if isinstance(rule, MaxOrderQty) and intent.quantity is not None:
+            limit = rule.limit_for(intent.symbol)
+            if limit is not None and intent.quantity > limit:
+                acc.add(
+                    rule,
+                    Violation.of(
+                        rule.id, Reason.ORDER_QTY_EXCEEDS_MAX, leg, qty=intent.quantity, max_qty=limit,
+                        symbol=intent.symbol,
+                    ),
+                )
+    for rule in rules:
+        if isinstance(rule, MaxOrderNotional) and intent.quantity is not None:
+            limit = rule.limit_for(intent.symbol)
+            if limit is None:
+                continue
+            price = reference_price(intent, view)
+            if price is None:
+                if rule.on_price_unknown is OnPriceUnknown.BLOCK:
+                    acc.add(rule, Violation.of(rule.id, Reason.PRICE_UNKNOWN, leg, symbol=intent.symbol))
+                continue
+            notional = intent.quantity * price
+            if notional > limit:
+                acc.add(
+                    rule,
+                    Violation.of(
+                        rule.id, Reason.ORDER_NOTIONAL_EXCEEDS_MAX, leg, notional=notional, max_notional=limit,
+                        qty=intent.quantity, price=price, symbol=intent.symbol,
+                    ),
+                )
+
+
+def _reservation(
+    acc: _Collector,
+    policy: Policy,
+    request: ParsedRequest,
+    view: StateView,
+    labels: frozenset[str],
+    decision_id: str,
+) -> Reservation:
+    """What the store must check and count, atomically, for the orders that passed the static rules."""
+    if not request.action.adds_orders or request.account is None:
+        return Reservation(decision_id)
+    rate_costs: dict[tuple[str, str], int] = defaultdict(int)
+    rate_rules: dict[str, OrderRate] = {}
+    exposure: dict[tuple[str, PositionKey, Side], tuple[MaxPosition, Decimal, Decimal, str | None]] = {}
+    pending: list[PendingEntry] = []
+    for leg, intent in enumerate(request.intents):
+        rules = [r for r in policy.rules if r.scope.matches(request.venue, labels, intent.symbol)]
+        for rule in rules:
+            if isinstance(rule, OrderRate):
+                scope_key = f"{request.venue}|{request.account}"
+                if rule.per is RateKey.SYMBOL:
+                    scope_key += f"|{intent.symbol}"
+                rate_costs[(rule.id, scope_key)] += 1
+                rate_rules[rule.id] = rule
+        key = position_key(intent)
+        if intent.only_reduces or key is None or intent.side is None or intent.quantity is None:
+            continue
+        pending.append(PendingEntry(f"{decision_id}:{leg}", key, intent.side, intent.quantity, intent.order_id))
+        for rule in rules:
+            if not isinstance(rule, MaxPosition):
+                continue
+            limit = _position_limit(acc, rule, intent, view, leg if len(request.intents) > 1 else None)
+            if limit is None:
+                continue
+            slot = (rule.id, key, intent.side)
+            previous = exposure.get(slot)
+            total = intent.quantity + (previous[1] if previous else Decimal(0))
+            bound = min(limit, previous[2]) if previous else limit
+            exposure[slot] = (rule, total, bound, intent.order_id if request.action is Action.AMEND else None)
+    rate = tuple(
+        RateCheck(rule_id, scope_key, window.limit, window.window_ms, cost, acc.enforced(rate_rules[rule_id]))
+        for (rule_id, scope_key), cost in rate_costs.items()
+        for window in rate_rules[rule_id].windows
+    )
+    checks = tuple(
+        ExposureCheck(rule.id, key, side, total, bound, acc.enforced(rule), replaces)
+        for (_, key, side), (rule, total, bound, replaces) in exposure.items()
+    )
+    return Reservation(decision_id, rate, checks, tuple(pending))
+
+
+def _position_limit(
+    acc: _Collector, rule: MaxPosition, intent: OrderIntent, view: StateView, leg: int | None
+) -> Decimal | None:
+    """The rule's limit for this symbol in base units: the tighter of `qty` and `notional` ÷ price."""
+    limit = rule.limit_for(intent.symbol)
+    if limit is None:
+        return None
+    bounds = [limit.qty] if limit.qty is not None else []
+    if limit.notional is not None:
+        price = _mark_or_order_price(intent, view)
+        if price is not None and price > 0:
+            bounds.append(limit.notional / price)
+        elif rule.on_price_unknown is OnPriceUnknown.BLOCK:
+            acc.add(rule, Violation.of(rule.id, Reason.PRICE_UNKNOWN, leg, symbol=intent.symbol))
+    return min(bounds) if bounds else None
+
+
+def _mark_or_order_price(intent: OrderIntent, view: StateView) -> Decimal | None:
+    # a position is valued at the market, not at one order's limit price
+    if intent.symbol is not None:
+        seen = view.price(intent.venue, intent.symbol)
+        if seen is not None:
+            return seen
+    return intent.price if intent.price is not None else intent.trigger_price
+
+
+def _violation_from(result: CheckResult) -> Violation:
+    check = result.check
+    if isinstance(check, RateCheck):
+        return Violation.of(
+            check.rule_id, Reason.ORDER_RATE_EXCEEDED, orders=result.observed, limit=check.limit,
+            window_ms=check.window_ms,
+        )
+    return Violation.of(
+        check.rule_id, Reason.POSITION_EXCEEDS_MAX, position=result.observed, max_position=_round(check.limit),
+        symbol=check.position.symbol, side=check.side, position_side=check.position.position_side,
+    )
+
+
+def _round(value: Decimal) -> Decimal:
+    # a notional ÷ price limit can have many digits; eight decimals are plenty for a log line
+    return value.quantize(Decimal("0.00000001")) if value.as_tuple().exponent < -8 else value  # type: ignore[operator]
+
+
+__all__ = ["Plan", "Venue", "conclude", "decide", "plan", "position_key", "reference_price", "view_query"]

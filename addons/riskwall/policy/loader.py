@@ -1,0 +1,236 @@
+"""YAML files → one frozen `Policy`, or a `PolicyError` that lists every problem at once.
+
+Numbers in YAML are read as `Decimal` straight from their text, so `0.1` is exactly 0.1.
+Every error names its file, line and key path: `policies/main.yaml:12: rules[2].limits[0]: ...`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from riskwall.policy.model import AccountSpec, PolicyFile, PolicyMode, Rule
+
+POLICY_SUFFIXES = (".yaml", ".yml")
+
+type KeyPath = tuple[str | int, ...]
+
+
+class PolicyError(Exception):
+    """A policy that cannot be used. `errors` holds one line per problem, each with file and key path."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    rules: tuple[Rule, ...]
+    accounts: dict[str, AccountSpec]
+    mode: PolicyMode
+    revision: str
+    sources: tuple[str, ...]
+
+    def labels_for(self, venue: str, account: str | None) -> frozenset[str]:
+        if account is None:
+            return frozenset()
+        return frozenset(
+            label
+            for label, spec in self.accounts.items()
+            if account in spec.fingerprints and (spec.venue is None or spec.venue == venue)
+        )
+
+
+def load_policy(path: str | Path) -> Policy:
+    files = policy_files(Path(path))
+    errors: list[str] = []
+    parsed: list[tuple[str, PolicyFile]] = []
+    digest = hashlib.sha256()
+    for file in files:
+        text = file.read_bytes()
+        digest.update(file.name.encode() + b"\0" + text + b"\0")
+        try:
+            parsed.append((str(file), _parse_file(file, text)))
+        except PolicyError as exc:
+            errors.extend(exc.errors)
+    if not files:
+        errors.append(f"{path}: no policy files (*.yaml, *.yml) found")
+    policy = _merge(parsed, errors)
+    if errors:
+        raise PolicyError(errors)
+    return Policy(
+        rules=policy[0],
+        accounts=policy[1],
+        mode=policy[2],
+        revision=digest.hexdigest()[:12],
+        sources=tuple(str(f) for f in files),
+    )
+
+
+def policy_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix in POLICY_SUFFIXES)
+    if path.is_file():
+        return [path]
+    raise PolicyError([f"{path}: no such file or folder"])
+
+
+def _parse_file(file: Path, text: bytes) -> PolicyFile:
+    try:
+        data, lines = _load_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark else str(file)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PolicyError([f"{where}: invalid YAML: {problem}"]) from None
+    except _DuplicateKey as exc:
+        raise PolicyError([f"{file}:{exc.line}: {_render(exc.path)}: duplicate key"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError([f"{file}:1: the top level must be a mapping with `rules`"])
+    try:
+        return PolicyFile.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError([_describe(file, lines, err) for err in exc.errors()]) from None
+
+
+def _describe(file: Path, lines: dict[KeyPath, int], err: Any) -> str:
+    # pydantic puts the discriminator's tag into the location (rules.2.max_leverage.default); drop it so the
+    # path reads as the user wrote it
+    loc: list[str | int] = []
+    for part in err["loc"]:
+        if isinstance(part, str) and loc and isinstance(loc[-1], int) and _is_rule_tag(part):
+            continue
+        loc.append(part)
+    path = tuple(loc)
+    line = _nearest_line(lines, path)
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif err["type"] == "union_tag_invalid":
+        message = f"unknown rule type {err['input'].get('type')!r}" if isinstance(err["input"], dict) else message
+    location = f"{file}:{line}" if line else str(file)
+    return f"{location}: {_render(path) or '(top level)'}: {message}"
+
+
+def _is_rule_tag(part: str) -> bool:
+    return part in {
+        "allowed_symbols",
+        "order_types",
+        "max_leverage",
+        "max_order_qty",
+        "max_order_notional",
+        "max_position",
+        "order_rate",
+        "trading_state",
+    }
+
+
+def _render(path: Iterable[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _nearest_line(lines: dict[KeyPath, int], path: KeyPath) -> int | None:
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get((), None)
+
+
+def _merge(
+    parsed: list[tuple[str, PolicyFile]], errors: list[str]
+) -> tuple[tuple[Rule, ...], dict[str, AccountSpec], PolicyMode]:
+    rules: list[Rule] = []
+    seen_ids: dict[str, str] = {}
+    accounts: dict[str, AccountSpec] = {}
+    account_files: dict[str, str] = {}
+    mode: PolicyMode | None = None
+    mode_file = ""
+    for file, doc in parsed:
+        if doc.mode is not None:
+            if mode is not None and doc.mode != mode:
+                errors.append(f"{file}: mode: {doc.mode} contradicts {mode} in {mode_file}")
+            mode, mode_file = doc.mode, file
+        for label, spec in doc.accounts.items():
+            if label in accounts and accounts[label] != spec:
+                errors.append(f"{file}: accounts.{label}: defined differently in {account_files[label]}")
+            accounts[label], account_files[label] = spec, file
+        for index, rule in enumerate(doc.rules):
+            if rule.id in seen_ids:
+                first = seen_ids[rule.id]
+                errors.append(f"{file}: rules[{index}].id: duplicate rule id {rule.id!r} (first in {first})")
+            seen_ids.setdefault(rule.id, file)
+            rules.append(rule)
+    for file, doc in parsed:
+        for index, rule in enumerate(doc.rules):
+            for label in rule.scope.accounts:
+                if label not in accounts:
+                    errors.append(f"{file}: rules[{index}].scope.accounts: unknown account label {label!r}")
+    return tuple(rules), accounts, mode or PolicyMode.ENFORCE
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, path: KeyPath, line: int) -> None:
+        self.path, self.line = path, line
+
+
+class _DecimalLoader(yaml.SafeLoader):
+    """SafeLoader whose floats are Decimals built from the scalar's own text."""
+
+
+def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    lowered = text.lower()
+    if lowered in (".inf", "+.inf", "-.inf", ".nan"):
+        return Decimal("NaN") if "nan" in lowered else Decimal(lowered.replace(".inf", "Infinity"))
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the resolver only hands over float-shaped text
+        raise yaml.constructor.ConstructorError(None, None, f"not a number: {text}", node.start_mark) from None
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+
+
+def _load_yaml(text: bytes) -> tuple[Any, dict[KeyPath, int]]:
+    loader = _DecimalLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        lines: dict[KeyPath, int] = {}
+        _index_lines(node, (), lines)
+        return loader.construct_document(node), lines
+    finally:
+        loader.dispose()
+
+
+def _index_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                raise _DuplicateKey((*path, key), key_node.start_mark.line + 1)
+            seen.add(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _index_lines(value_node, (*path, key), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index_lines(item, (*path, index), lines)

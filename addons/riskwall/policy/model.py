@@ -1,0 +1,277 @@
+"""The policy file's model: the one definition both the loader and the JSON Schema export read.
+
+Strict by design: unknown keys, wrong types and impossible limits are errors, never ignored, because a
+typo in a risk limit that silently disables it is the worst failure a firewall can have.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from enum import StrEnum
+from fnmatch import fnmatchcase
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from riskwall.model import TradingState, Venue
+
+RULE_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+SYMBOL_PATTERN = r"^[A-Za-z0-9*?\[\]/:_.-]{1,64}$"
+FINGERPRINT = r"^[0-9a-f]{12}$"
+
+RuleId = Annotated[str, StringConstraints(pattern=RULE_ID)]
+SymbolPattern = Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)]
+Fingerprint = Annotated[str, StringConstraints(pattern=FINGERPRINT)]
+PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, str_strip_whitespace=True)
+
+
+class Mode(StrEnum):
+    ENFORCE = "enforce"
+    SHADOW = "shadow"
+
+
+class PolicyMode(StrEnum):
+    ENFORCE = "enforce"
+    # log every would-be block and forward everything: the way to roll out a new policy
+    MONITOR = "monitor"
+
+
+class OnPriceUnknown(StrEnum):
+    BLOCK = "block"
+    ALLOW = "allow"
+
+
+class Scope(Strict):
+    """Where a rule applies. An empty list means everywhere."""
+
+    venues: tuple[Venue, ...] = ()
+    accounts: tuple[str, ...] = Field(default=(), description="account labels defined under `accounts`")
+    symbols: tuple[SymbolPattern, ...] = Field(default=(), description="glob patterns, e.g. BTC*, *USDT")
+
+    def matches(self, venue: str, account_labels: frozenset[str], symbol: str | None) -> bool:
+        if self.venues and venue not in self.venues:
+            return False
+        if self.accounts and not account_labels.intersection(self.accounts):
+            return False
+        if self.symbols:
+            return symbol is not None and any(symbol_matches(p, symbol) for p in self.symbols)
+        return True
+
+
+def symbol_matches(pattern: str, symbol: str) -> bool:
+    return fnmatchcase(symbol.upper(), pattern.upper())
+
+
+def lookup_by_symbol[T](table: dict[str, T], symbol: str | None) -> T | None:
+    """An exact symbol beats a pattern; among patterns, the first written wins."""
+    if symbol is None:
+        return None
+    upper = symbol.upper()
+    for key, value in table.items():
+        if key.upper() == upper:
+            return value
+    for key, value in table.items():
+        if symbol_matches(key, upper):
+            return value
+    return None
+
+
+class RuleBase(Strict):
+    id: RuleId
+    mode: Mode = Mode.ENFORCE
+    scope: Scope = Scope()
+    description: str | None = None
+
+
+class AllowedSymbols(RuleBase):
+    """Which symbols may be traded: a symbol must match `allow` (when given) and no pattern in `deny`."""
+
+    type: Literal["allowed_symbols"]
+    allow: tuple[SymbolPattern, ...] | None = None
+    deny: tuple[SymbolPattern, ...] = ()
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> AllowedSymbols:
+        if self.allow is None and not self.deny:
+            raise ValueError("give `allow`, `deny` or both")
+        return self
+
+    def permits(self, symbol: str) -> bool:
+        if any(symbol_matches(p, symbol) for p in self.deny):
+            return False
+        return self.allow is None or any(symbol_matches(p, symbol) for p in self.allow)
+
+
+class OrderTypes(RuleBase):
+    """Which order types may be sent (the venue's names, e.g. LIMIT, MARKET, STOP_MARKET)."""
+
+    type: Literal["order_types"]
+    allow: tuple[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]{1,40}$", to_upper=True)], ...] = Field(
+        min_length=1
+    )
+
+
+class MaxLeverage(RuleBase):
+    type: Literal["max_leverage"]
+    default: PositiveDecimal | None = None
+    symbols: dict[SymbolPattern, PositiveDecimal] = {}
+
+    @model_validator(mode="after")
+    def _has_limit(self) -> MaxLeverage:
+        return _require_limit(self)
+
+    def limit_for(self, symbol: str | None) -> Decimal | None:
+        return _symbol_or_default(self.symbols, self.default, symbol)
+
+
+class MaxOrderQty(RuleBase):
+    """Largest single order, in base units (e.g. BTC for BTCUSDT)."""
+
+    type: Literal["max_order_qty"]
+    default: PositiveDecimal | None = None
+    symbols: dict[SymbolPattern, PositiveDecimal] = {}
+
+    @model_validator(mode="after")
+    def _has_limit(self) -> MaxOrderQty:
+        return _require_limit(self)
+
+    def limit_for(self, symbol: str | None) -> Decimal | None:
+        return _symbol_or_default(self.symbols, self.default, symbol)
+
+
+class MaxOrderNotional(RuleBase):
+    """Largest single order in quote currency: quantity × price (a market order uses the mark price)."""
+
+    type: Literal["max_order_notional"]
+    default: PositiveDecimal | None = None
+    symbols: dict[SymbolPattern, PositiveDecimal] = {}
+    on_price_unknown: OnPriceUnknown = OnPriceUnknown.BLOCK
+
+    @model_validator(mode="after")
+    def _has_limit(self) -> MaxOrderNotional:
+        return _require_limit(self)
+
+    def limit_for(self, symbol: str | None) -> Decimal | None:
+        return _symbol_or_default(self.symbols, self.default, symbol)
+
+
+class PositionLimit(Strict):
+    qty: PositiveDecimal | None = Field(default=None, description="base units, either direction")
+    notional: PositiveDecimal | None = Field(default=None, description="quote currency, at the mark price")
+
+    @model_validator(mode="after")
+    def _has_one(self) -> PositionLimit:
+        if self.qty is None and self.notional is None:
+            raise ValueError("give `qty`, `notional` or both")
+        return self
+
+
+class MaxPosition(RuleBase):
+    """Largest position per symbol and position side, counting orders still open (worst case)."""
+
+    type: Literal["max_position"]
+    default: PositionLimit | None = None
+    symbols: dict[SymbolPattern, PositionLimit] = {}
+    on_price_unknown: OnPriceUnknown = OnPriceUnknown.BLOCK
+
+    @model_validator(mode="after")
+    def _has_limit(self) -> MaxPosition:
+        return _require_limit(self)
+
+    def limit_for(self, symbol: str | None) -> PositionLimit | None:
+        return _symbol_or_default(self.symbols, self.default, symbol)
+
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(ms|s|m|h)\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+class RateLimit(Strict):
+    limit: int
+    window_ms: int
+
+    @property
+    def text(self) -> str:
+        for unit in ("h", "m", "s"):
+            if self.window_ms % _UNIT_MS[unit] == 0:
+                return f"{self.limit}/{self.window_ms // _UNIT_MS[unit]}{unit}"
+        return f"{self.limit}/{self.window_ms}ms"
+
+
+def parse_rate(text: str) -> RateLimit:
+    """`10/1s`, `300/10s`, `1200/1m`, `5/500ms`; a bare unit means one of it (`10/s`)."""
+    match = _RATE.match(text)
+    if not match:
+        raise ValueError(f"rate {text!r} does not parse; write COUNT/WINDOW such as 10/1s, 300/10s, 1200/1m")
+    count, amount, unit = int(match[1]), int(match[2] or 1), match[3]
+    if count < 1 or amount < 1:
+        raise ValueError(f"rate {text!r} must have a count and a window of at least 1")
+    return RateLimit(limit=count, window_ms=amount * _UNIT_MS[unit])
+
+
+class RateKey(StrEnum):
+    ACCOUNT = "account"
+    SYMBOL = "symbol"
+
+
+class OrderRate(RuleBase):
+    """Sliding-window budget of orders admitted (new orders and amends; cancels never count)."""
+
+    type: Literal["order_rate"]
+    limits: tuple[Annotated[str, Field(description="COUNT/WINDOW, e.g. 10/1s")], ...] = Field(min_length=1)
+    per: RateKey = RateKey.ACCOUNT
+
+    @field_validator("limits")
+    @classmethod
+    def _limits_parse(cls, limits: tuple[str, ...]) -> tuple[str, ...]:
+        for text in limits:
+            parse_rate(text)
+        return limits
+
+    @property
+    def windows(self) -> tuple[RateLimit, ...]:
+        return tuple(parse_rate(t) for t in self.limits)
+
+
+class TradingStateRule(RuleBase):
+    """A standing trading state written into the policy (the kill switch at runtime lives in the store)."""
+
+    type: Literal["trading_state"]
+    state: TradingState
+
+
+Rule = Annotated[
+    AllowedSymbols | OrderTypes | MaxLeverage | MaxOrderQty | MaxOrderNotional | MaxPosition | OrderRate
+    | TradingStateRule,
+    Field(discriminator="type"),
+]
+
+
+class AccountSpec(Strict):
+    fingerprints: tuple[Fingerprint, ...] = Field(min_length=1)
+    venue: Venue | None = None
+
+
+class PolicyFile(Strict):
+    """One YAML file. A folder's files are merged: rules concatenate, accounts and mode must agree."""
+
+    version: Literal[1] = 1
+    mode: PolicyMode | None = None
+    accounts: dict[Annotated[str, StringConstraints(pattern=RULE_ID)], AccountSpec] = {}
+    rules: tuple[Rule, ...] = ()
+
+
+def _require_limit[M: BaseModel](rule: M) -> M:
+    if getattr(rule, "default", None) is None and not getattr(rule, "symbols", None):
+        raise ValueError("give a `default` limit, per-symbol limits under `symbols`, or both")
+    return rule
+
+
+def _symbol_or_default[T](table: dict[str, T], default: T | None, symbol: str | None) -> T | None:
+    found = lookup_by_symbol(table, symbol)
+    return found if found is not None else default

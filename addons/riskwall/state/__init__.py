@@ -1,0 +1,23 @@
+"""State stores, chosen by URL: `memory://` (one sidecar) or `redis://host:6379/0` (a fleet)."""
+
+from __future__ import annotations
+
+from riskwall.state.base import StateStore, StateUnavailable
+
+
+class UnsupportedStateUrl(ValueError):
+    pass
+
+
+def open_store(url: str) -> StateStore:
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme == "memory":
+        from riskwall.state.memory import MemoryStore
+
+        return MemoryStore(url=url)
+    if scheme in ("redis", "rediss", "redis+sentinel", "unix"):
+        raise UnsupportedStateUrl(f"state URL {url!r}: the Redis store is not built yet; use memory://")
+    raise UnsupportedStateUrl(f"state URL {url!r}: use memory:// or redis://host:port/db")
+
+
+__all__ = ["StateStore", "StateUnavailable", "UnsupportedStateUrl", "open_store"]

@@ -1,0 +1,504 @@
+"""Binance USDⓈ-M futures (fapi): endpoint table, request → intents, response → facts, native rejections.
+
+Facts: ../shared/venues.md §1. Parameters may travel in the query string, in a form body, or both (ccxt uses
+the body, the official SDKs the query); Binance signs their concatenation, so both are read, and a key
+that appears twice with different values is refused: the firewall's reading must be the venue's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from riskwall.model import (
+    Action,
+    Decision,
+    OpenOrdersSnapshot,
+    OrderIntent,
+    OrderUpdate,
+    ParsedRequest,
+    PositionSide,
+    PositionsReport,
+    PriceUpdate,
+    Reason,
+    ResponseFacts,
+    Side,
+    Venue,
+    Violation,
+    fingerprint,
+)
+from riskwall.venues.base import (
+    MAX_BODY_BYTES,
+    FieldError,
+    HttpRequest,
+    Rejection,
+    bool_field,
+    decimal_field,
+    enum_field,
+    normalize_path,
+    text_field,
+)
+
+VENUE = Venue.BINANCEUSDM
+
+SYMBOL = re.compile(r"[A-Za-z0-9_]{1,32}")
+CLIENT_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
+ORDER_ID = re.compile(r"[0-9]{1,20}")
+SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
+POSITION_SIDES = {"BOTH": PositionSide.BOTH, "LONG": PositionSide.LONG, "SHORT": PositionSide.SHORT}
+ORDER_TYPES = frozenset(
+    {"LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"}
+)
+TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "GTX", "GTD", "RPI"})
+MARGIN_TYPES = frozenset({"ISOLATED", "CROSSED"})
+FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH", "FINISHED"})
+MAX_BATCH_LEGS = 10
+MAX_LEVERAGE = Decimal(125)
+
+type Params = dict[str, str]
+type LegParser = Callable[[Mapping[str, Any], str | None, str], OrderIntent]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    action: Action
+    parse: Callable[[Params, str | None, str], tuple[OrderIntent, ...]] | None = None
+
+
+class BinanceUsdm:
+    venue: Venue = VENUE
+    default_hosts: tuple[str, ...] = (
+        "fapi.binance.com",
+        "testnet.binancefuture.com",
+        "demo-fapi.binance.com",
+        # wallet and portfolio-margin hosts: withdrawals and transfers must be refused wherever they are sent
+        "api.binance.com",
+        "papi.binance.com",
+    )
+    secret_fields: frozenset[str] = frozenset({"signature", "x-mbx-apikey", "listenkey", "apikey"})
+
+    def parse_request(self, request: HttpRequest) -> ParsedRequest:
+        path = normalize_path(request.path)
+        endpoint = f"{request.method} {path}"
+        api_key = request.headers.get("x-mbx-apikey")
+        account = fingerprint(api_key) if api_key else None
+        spec = _endpoint_for(request.method, path)
+        if spec.parse is None:
+            return ParsedRequest(VENUE, spec.action, endpoint, account)
+        try:
+            params = _params(request)
+            intents = spec.parse(params, account, endpoint)
+        except FieldError as exc:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
+        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
+
+    def parse_response(
+        self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
+    ) -> ResponseFacts:
+        if status != 200 or not body:
+            return ResponseFacts()
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return ResponseFacts()
+        path = normalize_path(request.path)
+        learner = _LEARNERS.get((request.method, path))
+        if learner is None:
+            return ResponseFacts()
+        params = _params_or_empty(request)
+        return learner(data, parsed, params, decision_id)
+
+    def rejection(self, decision: Decision) -> Rejection:
+        violation = decision.deciding
+        code, privilege = _CODES.get(violation.reason if violation else Reason.INTERNAL_ERROR, (-2010, False))
+        rule = violation.rule_id if violation else "riskwall"
+        detail = violation.detail if violation else "blocked"
+        # "has no operation privilege" is the phrase ccxt maps to PermissionDenied on every URL, so a kill
+        # switch or forbidden endpoint reads as a permission problem, not as a broken order
+        reason = "account has no operation privilege: " if privilege else ""
+        message = f"Risk firewall blocked this request ({rule}): {reason}{detail}"
+        body = orjson.dumps({"code": code, "msg": message})
+        return Rejection(400, body)
+
+
+# Codes chosen so ccxt raises an order-class exception on a real fapi URL and on a custom base URL alike
+# (venues.md §1.5): -2010 InvalidOrder, -1121 BadSymbol, -4028 BadRequest, -1015 RateLimitExceeded.
+_CODES: dict[Reason, tuple[int, bool]] = {
+    Reason.SYMBOL_NOT_ALLOWED: (-1121, False),
+    Reason.LEVERAGE_EXCEEDS_MAX: (-4028, False),
+    Reason.ORDER_RATE_EXCEEDED: (-1015, False),
+    Reason.TRADING_HALTED: (-2010, True),
+    Reason.TRADING_REDUCING: (-2010, True),
+    Reason.ACTION_FORBIDDEN: (-1002, True),
+    Reason.UNKNOWN_ENDPOINT: (-1002, True),
+}
+
+
+def _endpoint_for(method: str, path: str) -> Endpoint:
+    spec = _ENDPOINTS.get((method, path))
+    if spec is not None:
+        return spec
+    if _is_forbidden(path):
+        return Endpoint(Action.FORBIDDEN)
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return Endpoint(Action.READ)
+    return Endpoint(Action.UNKNOWN)
+
+
+_FORBIDDEN_PARTS = ("withdraw", "transfer", "sub-account", "apirestrictions", "apikey", "capital/deposit/credit")
+
+
+def _is_forbidden(path: str) -> bool:
+    """Wallet and account-management paths: withdrawals, transfers, sub-accounts, API-key settings."""
+    if not path.startswith(("/sapi/", "/wapi/", "/papi/", "/fapi/", "/api/")):
+        return False
+    return any(part in path for part in _FORBIDDEN_PARTS) and not path.endswith(("/history", "/list"))
+
+
+def _params(request: HttpRequest) -> Params:
+    """Query and form body merged; the same key with two different values is refused."""
+    pairs = list(request.query)
+    if request.body:
+        if len(request.body) > MAX_BODY_BYTES:
+            raise FieldError("body is too large")
+        if request.content_type == "application/json":
+            raise FieldError("body is JSON; Binance takes query or form parameters")
+        try:
+            text = request.body.decode("utf-8")
+            pairs += parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            raise FieldError("body is not a form") from None
+    params: Params = {}
+    for key, value in pairs:
+        if key in params and params[key] != value:
+            raise FieldError(f"{key} is given twice with different values")
+        params[key] = value
+    return params
+
+
+def _params_or_empty(request: HttpRequest) -> Params:
+    try:
+        return _params(request)
+    except FieldError:
+        return {}
+
+
+def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo: bool = False) -> OrderIntent:
+    symbol = text_field("symbol", params.get("symbol"), SYMBOL)
+    side = SIDES[enum_field("side", params.get("side"), frozenset(SIDES)) or ""]
+    order_type = enum_field("type", params.get("type"), ORDER_TYPES)
+    position_side = POSITION_SIDES[
+        enum_field("positionSide", params.get("positionSide"), frozenset(POSITION_SIDES), default="BOTH") or "BOTH"
+    ]
+    close_position = bool_field("closePosition", params.get("closePosition"))
+    quantity = decimal_field("quantity", params.get("quantity"), required=not close_position)
+    price_match = params.get("priceMatch")
+    price = decimal_field("price", params.get("price"), required=order_type in ("LIMIT", "STOP", "TAKE_PROFIT")
+                          and not price_match)
+    trigger = decimal_field(
+        "triggerPrice" if algo else "stopPrice", params.get("triggerPrice" if algo else "stopPrice"), required=False
+    )
+    tif = enum_field("timeInForce", params.get("timeInForce"), TIME_IN_FORCE, default="-")
+    client_id = text_field(
+        "clientAlgoId" if algo else "newClientOrderId",
+        params.get("clientAlgoId" if algo else "newClientOrderId"),
+        CLIENT_ID,
+        required=False,
+    )
+    return OrderIntent(
+        venue=VENUE,
+        action=Action.NEW,
+        endpoint=endpoint,
+        account=account,
+        symbol=(symbol or "").upper(),
+        side=side,
+        position_side=position_side,
+        quantity=quantity,
+        price=price,
+        trigger_price=trigger,
+        order_type=order_type,
+        time_in_force=None if tif == "-" else tif,
+        reduce_only=bool_field("reduceOnly", params.get("reduceOnly")),
+        close_position=close_position,
+        client_order_id=client_id,
+    )
+
+
+def _amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
+    symbol = text_field("symbol", params.get("symbol"), SYMBOL)
+    side = SIDES[enum_field("side", params.get("side"), frozenset(SIDES)) or ""]
+    order_id = text_field("orderId", params.get("orderId"), ORDER_ID, required=False)
+    client_id = text_field("origClientOrderId", params.get("origClientOrderId"), CLIENT_ID, required=False)
+    if order_id is None and client_id is None:
+        raise FieldError("orderId or origClientOrderId is missing")
+    return OrderIntent(
+        venue=VENUE,
+        action=Action.AMEND,
+        endpoint=endpoint,
+        account=account,
+        symbol=(symbol or "").upper(),
+        side=side,
+        position_side=POSITION_SIDES[
+            enum_field("positionSide", params.get("positionSide"), frozenset(POSITION_SIDES), default="BOTH")
+            or "BOTH"
+        ],
+        quantity=decimal_field("quantity", params.get("quantity")),
+        price=decimal_field("price", params.get("price"), required=not params.get("priceMatch")),
+        order_type="LIMIT",
+        order_id=order_id,
+        client_order_id=client_id,
+    )
+
+
+def _single(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
+    def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+        return (leg(params, account, endpoint),)
+
+    return parse
+
+
+def _batch(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
+    def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+        raw = params.get("batchOrders")
+        if not raw:
+            raise FieldError("batchOrders is missing")
+        try:
+            # numbers stay Decimal: json's float parsing would round quantities
+            legs = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            raise FieldError("batchOrders is not a JSON array") from None
+        if not isinstance(legs, list) or not legs or len(legs) > MAX_BATCH_LEGS:
+            raise FieldError(f"batchOrders must be a JSON array of 1 to {MAX_BATCH_LEGS} orders")
+        if not all(isinstance(item, dict) for item in legs):
+            raise FieldError("batchOrders holds something that is not an order")
+        return tuple(leg(item, account, endpoint) for item in legs)
+
+    return parse
+
+
+def _reject_constant(name: str) -> None:
+    raise FieldError(f"batchOrders holds {name}")
+
+
+def _leverage(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    symbol = text_field("symbol", params.get("symbol"), SYMBOL)
+    leverage = decimal_field("leverage", params.get("leverage"))
+    if leverage is not None and (leverage != leverage.to_integral_value() or leverage > MAX_LEVERAGE):
+        raise FieldError("leverage must be a whole number from 1 to 125")
+    return (OrderIntent(VENUE, Action.SET_LEVERAGE, endpoint, account, (symbol or "").upper(), leverage=leverage),)
+
+
+def _margin_type(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    symbol = text_field("symbol", params.get("symbol"), SYMBOL)
+    mode = enum_field("marginType", params.get("marginType"), MARGIN_TYPES)
+    return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, (symbol or "").upper(), margin_mode=mode),)
+
+
+def _position_mode(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    dual = bool_field("dualSidePosition", params.get("dualSidePosition"))
+    mode = "hedge" if dual else "one-way"
+    return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account, margin_mode=mode),)
+
+
+def _no_intent(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    return ()
+
+
+def _order(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
+    return _leg(params, account, endpoint)
+
+
+def _algo(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
+    return _leg(params, account, endpoint, algo=True)
+
+
+_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
+    ("POST", "/fapi/v1/order"): Endpoint(Action.NEW, _single(_order)),
+    ("POST", "/fapi/v1/algoorder"): Endpoint(Action.NEW, _single(_algo)),
+    ("POST", "/fapi/v1/batchorders"): Endpoint(Action.NEW, _batch(_order)),
+    ("PUT", "/fapi/v1/order"): Endpoint(Action.AMEND, _single(_amend_leg)),
+    ("PUT", "/fapi/v1/batchorders"): Endpoint(Action.AMEND, _batch(_amend_leg)),
+    # validated by Binance but never sent to matching: no risk
+    ("POST", "/fapi/v1/order/test"): Endpoint(Action.READ),
+    ("DELETE", "/fapi/v1/order"): Endpoint(Action.CANCEL),
+    ("DELETE", "/fapi/v1/batchorders"): Endpoint(Action.CANCEL),
+    ("DELETE", "/fapi/v1/algoorder"): Endpoint(Action.CANCEL),
+    ("DELETE", "/fapi/v1/allopenorders"): Endpoint(Action.CANCEL_ALL),
+    ("DELETE", "/fapi/v1/algoopenorders"): Endpoint(Action.CANCEL_ALL),
+    # the dead-man switch only ever cancels
+    ("POST", "/fapi/v1/countdowncancelall"): Endpoint(Action.CANCEL_ALL),
+    ("POST", "/fapi/v1/leverage"): Endpoint(Action.SET_LEVERAGE, _leverage),
+    ("POST", "/fapi/v1/margintype"): Endpoint(Action.SET_MARGIN_MODE, _margin_type),
+    ("POST", "/fapi/v1/positionside/dual"): Endpoint(Action.SET_POSITION_MODE, _position_mode),
+    ("POST", "/fapi/v1/multiassetsmargin"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
+    ("POST", "/fapi/v1/positionmargin"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
+    # user-data-stream keys: bearer tokens, but managing them moves no money
+    ("POST", "/fapi/v1/listenkey"): Endpoint(Action.READ),
+    ("PUT", "/fapi/v1/listenkey"): Endpoint(Action.READ),
+    ("DELETE", "/fapi/v1/listenkey"): Endpoint(Action.READ),
+}
+
+
+# ---- responses -----------------------------------------------------------------------------------------
+
+type Learner = Callable[[Any, ParsedRequest, Params, str], ResponseFacts]
+
+
+def _order_update(item: Any, parsed: ParsedRequest, reservation_id: str | None) -> OrderUpdate | None:
+    """One order object of Binance's (order, algo order, batch leg, cancel answer) → OrderUpdate."""
+    if not isinstance(item, dict) or parsed.account is None or "code" in item:
+        return None
+    try:
+        is_algo = "algoId" in item
+        order_id = f"algo:{item['algoId']}" if is_algo else str(item["orderId"])
+        symbol = str(item["symbol"]).upper()
+        side = SIDES[str(item["side"])]
+        position_side = POSITION_SIDES.get(str(item.get("positionSide", "BOTH")), PositionSide.BOTH)
+        status = str(item.get("algoStatus" if is_algo else "status", "NEW"))
+        original = decimal_field("origQty", item.get("origQty", item.get("quantity")), allow_zero=True)
+        executed = decimal_field("executedQty", item.get("executedQty", "0"), allow_zero=True)
+    except (KeyError, FieldError):
+        return None
+    reduce_only = bool(item.get("reduceOnly") in (True, "true") or item.get("closePosition") in (True, "true"))
+    reduce_only = reduce_only or (position_side is PositionSide.LONG and side is Side.SELL)
+    reduce_only = reduce_only or (position_side is PositionSide.SHORT and side is Side.BUY)
+    return OrderUpdate(
+        venue=VENUE,
+        account=parsed.account,
+        symbol=symbol,
+        order_id=order_id,
+        side=side,
+        position_side=position_side,
+        original=original or Decimal(0),
+        executed=executed or Decimal(0),
+        final=status in FINAL_STATUSES,
+        reduce_only=reduce_only,
+        reservation_id=reservation_id,
+    )
+
+
+def _fill_price(item: Any) -> PriceUpdate | None:
+    if not isinstance(item, dict):
+        return None
+    try:
+        price = decimal_field("avgPrice", item.get("avgPrice"), required=False)
+    except FieldError:
+        return None
+    if price is None or "symbol" not in item:
+        return None
+    return PriceUpdate(VENUE, str(item["symbol"]).upper(), price, "last")
+
+
+def _learn_orders(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    items = data if isinstance(data, list) else [data]
+    # legs of an admitted request were reserved as "<decision id>:<leg>"; a batch answers in request order
+    reserved = parsed.action.adds_orders
+    updates = [
+        _order_update(item, parsed, f"{decision_id}:{leg}" if reserved else None) for leg, item in enumerate(items)
+    ]
+    prices = [_fill_price(item) for item in items]
+    return ResponseFacts(
+        prices=tuple(p for p in prices if p is not None),
+        orders=tuple(u for u in updates if u is not None),
+    )
+
+
+def _learn_open_orders(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    if not isinstance(data, list) or parsed.account is None:
+        return ResponseFacts()
+    updates = tuple(u for u in (_order_update(item, parsed, None) for item in data) if u is not None)
+    symbol = params.get("symbol", "").upper() or None
+    return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, updates),))
+
+
+def _learn_cancel_all(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    symbol = params.get("symbol", "").upper()
+    if parsed.account is None or not symbol or not isinstance(data, dict) or str(data.get("code")) != "200":
+        return ResponseFacts()
+    return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, ()),))
+
+
+def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    if isinstance(data, dict):  # account endpoints nest the list
+        data = data.get("positions")
+    if not isinstance(data, list) or parsed.account is None:
+        return ResponseFacts()
+    positions: list[tuple[str, PositionSide, Decimal]] = []
+    prices: list[PriceUpdate] = []
+    for item in data:
+        if not isinstance(item, dict):
+            continue
+        try:
+            symbol = str(item["symbol"]).upper()
+            side = POSITION_SIDES[str(item.get("positionSide", "BOTH"))]
+            amount = Decimal(str(item["positionAmt"]))
+            if not amount.is_finite():
+                continue
+        except (KeyError, ArithmeticError, ValueError):
+            continue
+        positions.append((symbol, side, amount))
+        mark = _price(item.get("markPrice"))
+        if mark is not None:
+            prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
+    symbol_filter = params.get("symbol", "").upper() or None
+    report = PositionsReport(VENUE, parsed.account, symbol_filter, tuple(positions))
+    return ResponseFacts(prices=tuple(prices), positions=(report,))
+
+
+def _price(raw: object) -> Decimal | None:
+    try:
+        return decimal_field("price", raw, required=False)
+    except FieldError:
+        return None
+
+
+def _learn_prices(field: str, kind: str) -> Learner:
+    def learn(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+        items = data if isinstance(data, list) else [data]
+        prices = []
+        for item in items:
+            if isinstance(item, dict) and "symbol" in item:
+                price = _price(item.get(field))
+                if price is not None:
+                    prices.append(PriceUpdate(VENUE, str(item["symbol"]).upper(), price, kind))
+        return ResponseFacts(prices=tuple(prices))
+
+    return learn
+
+
+_LEARNERS: dict[tuple[str, str], Learner] = {
+    ("POST", "/fapi/v1/order"): _learn_orders,
+    ("POST", "/fapi/v1/algoorder"): _learn_orders,
+    ("POST", "/fapi/v1/batchorders"): _learn_orders,
+    ("PUT", "/fapi/v1/order"): _learn_orders,
+    ("PUT", "/fapi/v1/batchorders"): _learn_orders,
+    ("DELETE", "/fapi/v1/order"): _learn_orders,
+    ("DELETE", "/fapi/v1/batchorders"): _learn_orders,
+    ("DELETE", "/fapi/v1/algoorder"): _learn_orders,
+    ("GET", "/fapi/v1/order"): _learn_orders,
+    ("GET", "/fapi/v1/algoorder"): _learn_orders,
+    ("GET", "/fapi/v1/openorders"): _learn_open_orders,
+    ("DELETE", "/fapi/v1/allopenorders"): _learn_cancel_all,
+    ("GET", "/fapi/v2/positionrisk"): _learn_positions,
+    ("GET", "/fapi/v3/positionrisk"): _learn_positions,
+    ("GET", "/fapi/v2/account"): _learn_positions,
+    ("GET", "/fapi/v3/account"): _learn_positions,
+    ("GET", "/fapi/v1/premiumindex"): _learn_prices("markPrice", "mark"),
+    ("GET", "/fapi/v1/ticker/price"): _learn_prices("price", "last"),
+    ("GET", "/fapi/v2/ticker/price"): _learn_prices("price", "last"),
+    ("GET", "/fapi/v1/ticker/24hr"): _learn_prices("lastPrice", "last"),
+}
+
+ADAPTER = BinanceUsdm()
+
+
+def violation_code(violation: Violation) -> int:
+    """The Binance error code a block with this violation answers with (for docs and tests)."""
+    return _CODES.get(violation.reason, (-2010, False))[0]

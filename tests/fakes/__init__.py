@@ -1,0 +1,1 @@
+"""Fake exchanges for tests: stdlib HTTP servers that answer like the venues."""
