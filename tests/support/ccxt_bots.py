@@ -14,12 +14,13 @@ All three rewrite every `urls['api']` entry (scheme and host only; the path pref
 How CA trust is wired, and why (ccxt 4.5.64 `base/exchange.py` `fetch()`): ccxt calls
 `session.request(..., verify=self.verify and self.validateServerSsl)`, so a CA path in `exchange.verify` is
 discarded (it evaluates to `True`), and requests lets that per-request `True` override `session.verify`.
-Trusting a CA through the environment needs `requests_trust_env=True` plus `REQUESTS_CA_BUNDLE` — process-
-global, and on this machine the environment already sets `REQUESTS_CA_BUNDLE` to the system bundle. So the
-factories mount a `requests` transport adapter on the bot's own session that replaces `verify=True` with the
-CA file: per instance, no environment, and it applies to proxied (`CONNECT`) requests too.
-tests/fakes/test_fake_binance_usdm.py proves it against the fake's own TLS, and proves that
-`exchange.verify = ca_file` alone does not work.
+What does work: (1) `requests_trust_env=True` plus env `REQUESTS_CA_BUNDLE` — process-global, also pulls in
+env proxies, and this machine's environment already sets `REQUESTS_CA_BUNDLE` to the system bundle;
+(2) `validateServerSsl=<path>` (works only because `True and path` is `path`: an accident, not an API);
+(3) what the factories do: mount a `requests` transport adapter on the bot's own session that replaces
+`verify=True` with the CA file — per instance, no environment, and it covers proxied (`CONNECT`) requests.
+`test_ccxt_over_tls_when_ca_wired_then_only_working_ways_are_trusted` proves each of these against the
+fake's own TLS (no proxy). An untrusted certificate surfaces in ccxt as `NetworkError` (not ExchangeError).
 
 Error classes: ccxt picks Binance's URL-specific ("linear") exception map by URL prefix
 (`https://fapi.binance.com/...`). With a rewritten base URL only the common map applies
@@ -57,7 +58,9 @@ Endpoint each ccxt call uses (installed ccxt 4.5.64, observed in the fake's requ
 | fetch_position_mode()                                | GET /fapi/v1/positionSide/dual                            |
 | fetch_positions([s])                                 | GET /fapi/v1/leverageBracket (first call only, cached),   |
 |                                                      |   GET /fapi/v3/positionRisk (v2 with params useV2=True)   |
-| fetch_leverages() / fetch_margin_mode(s)             | GET /fapi/v1/symbolConfig                                 |
+| fetch_leverages()                                    | GET /fapi/v1/leverageBracket (first call only, cached),   |
+|                                                      |   GET /fapi/v1/symbolConfig                               |
+| fetch_margin_mode(s)                                 | GET /fapi/v1/symbolConfig                                 |
 | fetch_trading_fee(s)                                 | GET /fapi/v1/commissionRate                               |
 | withdraw(...)                                        | POST /sapi/v1/capital/withdraw/apply                      |
 | transfer(..., 'future', 'spot')                      | POST /sapi/v1/asset/transfer                              |
@@ -77,7 +80,6 @@ from urllib.parse import urlsplit
 
 import ccxt
 from requests.adapters import HTTPAdapter
-
 from tests.fakes.binance_usdm import DEFAULT_ACCOUNTS
 
 __all__ = [

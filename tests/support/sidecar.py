@@ -1,0 +1,132 @@
+"""Runs the real `riskwall run` process for end-to-end tests and reads its JSON log lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+@dataclass
+class Sidecar:
+    """A running sidecar: an explicit-proxy port, a reverse port for binanceusdm, and its captured output."""
+
+    workdir: Path
+    proxy_port: int
+    reverse_port: int
+    process: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+    command: list[str] = field(default_factory=list)
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_port}"
+
+    @property
+    def reverse_url(self) -> str:
+        return f"http://127.0.0.1:{self.reverse_port}"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.workdir / "confdir" / "mitmproxy-ca-cert.pem"
+
+    def output(self) -> str:
+        return self.stdout_path.read_text(errors="replace") + self.stderr_path.read_text(errors="replace")
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for raw in self.stdout_path.read_text(errors="replace").splitlines():
+            try:
+                lines.append(json.loads(raw))
+            except json.JSONDecodeError:
+                raise AssertionError(f"sidecar stdout line is not JSON: {raw!r}") from None
+        return lines
+
+    def decisions(self, **match: Any) -> list[dict[str, Any]]:
+        """Decision lines, optionally only those whose fields equal `match`; waits briefly for stragglers."""
+        deadline = time.monotonic() + 1.0
+        while True:
+            found = [
+                line for line in self.log_lines()
+                if line.get("event") == "decision" and all(line.get(k) == v for k, v in match.items())
+            ]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_sidecar(
+    workdir: Path,
+    policy: str | Path,
+    *,
+    upstream_url: str,
+    upstream_host: str,
+    upstream_ca: Path | None,
+    extra_args: Sequence[str] = (),
+    entry: Sequence[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Sidecar:
+    """Start `riskwall run` (or `entry`, a command that ends in the same CLI) and wait until it listens."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    proxy_port, reverse_port = free_port(), free_port()
+    stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+    command = [
+        *(entry or [str(Path(sys.executable).parent / "riskwall")]),
+        "run",
+        "--policy", str(policy),
+        "--listen", f"127.0.0.1:{proxy_port}",
+        "--reverse", f"binanceusdm@127.0.0.1:{reverse_port}",
+        "--upstream", f"binanceusdm={upstream_url}",
+        "--venue-host", f"binanceusdm={upstream_host}",
+        "--confdir", str(workdir / "confdir"),
+        *(["--upstream-ca", str(upstream_ca)] if upstream_ca else []),
+        *extra_args,
+    ]
+    process_env = {k: v for k, v in os.environ.items() if not k.startswith("RISKWALL_")}
+    process_env.update(env or {})
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=ROOT, env=process_env)
+    sidecar = Sidecar(workdir, proxy_port, reverse_port, process, stdout_path, stderr_path, command)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    for port in (proxy_port, reverse_port):
+        if not wait_for_port(port, deadline) or process.poll() is not None:
+            sidecar.stop()
+            raise RuntimeError(f"sidecar did not start: {command}\n{sidecar.output()}")
+    return sidecar

@@ -1,0 +1,286 @@
+"""policy/loader.py: strict YAML → `Policy`, every error at once with file, line and key path."""
+
+from __future__ import annotations
+
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from riskwall.model import Venue
+from riskwall.policy.loader import PolicyError, load_policy
+from riskwall.policy.model import (
+    AllowedSymbols,
+    MaxLeverage,
+    MaxOrderNotional,
+    MaxOrderQty,
+    MaxPosition,
+    OrderRate,
+    OrderTypes,
+    PolicyMode,
+    TradingStateRule,
+)
+
+from .factories import ACCOUNT, make_policy
+
+REPO = Path(__file__).resolve().parents[2]
+INVALID = REPO / "tests" / "fixtures" / "policies" / "invalid"
+SHIPPED = REPO / "policies"
+
+SYMBOL_PATTERN_MSG = r"String should match pattern '^[A-Za-z0-9*?\[\]/:_.-]{1,64}$'"
+RULE_ID_MSG = r"String should match pattern '^[a-z0-9][a-z0-9_.-]{0,63}$'"
+VENUES_MSG = "Input should be 'binanceusdm', 'binancecoinm', 'bybit', 'okx', 'bitmex', 'bitget' or 'bingx'"
+RATE_MSG = "rate 'ten per second' does not parse; write COUNT/WINDOW such as 10/1s, 300/10s, 1200/1m"
+
+BUG_MERGE_NO_LINE = (
+    "BUG: policy/loader.py _merge() builds folder-level errors (duplicate rule id, mode contradiction, unknown "
+    "account label) as '{file}: {path}: ...' without a line number, although the loader promises every error "
+    "names file, LINE and key path ('policies/main.yaml:12: rules[2].limits[0]: ...'); _merge has no access to "
+    "the per-file line index built by _load_yaml"
+)
+
+
+def fixture(name: str) -> Path:
+    return INVALID / name
+
+
+def load_errors(path: Path) -> list[str]:
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path)
+    return caught.value.errors
+
+
+# One row per kind of invalid policy: (fixture, [exact error lines]); "{F}" is the fixture folder.
+INVALID_CASES = [
+    pytest.param("unknown_top_level_key.yaml", ["{F}/unknown_top_level_key.yaml:3: limits: unknown key"],
+                 id="unknown-top-level-key"),
+    pytest.param("unknown_rule_key.yaml", ["{F}/unknown_rule_key.yaml:5: rules[0].max_qty: unknown key"],
+                 id="unknown-rule-key"),
+    pytest.param("unknown_rule_type.yaml",
+                 ["{F}/unknown_rule_type.yaml:2: rules[0]: unknown rule type 'max_order_size'"],
+                 id="unknown-rule-type"),
+    pytest.param("wrong_type_string_for_number.yaml",
+                 ["{F}/wrong_type_string_for_number.yaml:4: rules[0].default: Input should be a valid decimal"],
+                 id="string-for-number"),
+    pytest.param("non_positive_limit.yaml", [
+        "{F}/non_positive_limit.yaml:4: rules[0].default: Input should be greater than 0",
+        "{F}/non_positive_limit.yaml:6: rules[0].symbols.BTCUSDT: Input should be greater than 0",
+    ], id="negative-and-zero-limit"),
+    pytest.param("nan_and_inf_limit.yaml", [
+        "{F}/nan_and_inf_limit.yaml:4: rules[0].default: Input should be a finite number",
+        "{F}/nan_and_inf_limit.yaml:7: rules[1].default: Input should be a finite number",
+    ], id="nan-and-inf-limit"),
+    pytest.param("rate_does_not_parse.yaml", [f"{{F}}/rate_does_not_parse.yaml:4: rules[0].limits[1]: {RATE_MSG}"],
+                 id="rate-does-not-parse", marks=pytest.mark.xfail(strict=True, reason=(
+                     "BUG: policy/model.py OrderRate._limits_parse validates the whole `limits` tuple, so the "
+                     "error path is rules[0].limits instead of the failing item rules[0].limits[1]"))),
+    pytest.param("duplicate_rule_id.yaml", [
+        "{F}/duplicate_rule_id.yaml:5: rules[1].id: duplicate rule id 'order-qty' (first in {F}/duplicate_rule_id.yaml)",
+    ], id="duplicate-rule-id-one-file", marks=pytest.mark.xfail(strict=True, reason=BUG_MERGE_NO_LINE)),
+    pytest.param("duplicate_rule_id_across_files", [
+        "{F}/duplicate_rule_id_across_files/b.yaml:5: rules[1].id: duplicate rule id 'order-qty' "
+        "(first in {F}/duplicate_rule_id_across_files/a.yaml)",
+    ], id="duplicate-rule-id-two-files", marks=pytest.mark.xfail(strict=True, reason=BUG_MERGE_NO_LINE)),
+    pytest.param("duplicate_yaml_key.yaml", ["{F}/duplicate_yaml_key.yaml:5: rules[0].default: duplicate key"],
+                 id="duplicate-yaml-key"),
+    pytest.param("unknown_account_label.yaml", [
+        "{F}/unknown_account_label.yaml:9: rules[0].scope.accounts[1]: unknown account label 'mian'",
+    ], id="unknown-account-label", marks=pytest.mark.xfail(strict=True, reason=BUG_MERGE_NO_LINE + (
+        "; also the path should name the item (scope.accounts[1]) like pydantic does for scope.venues[0]"))),
+    pytest.param("unknown_venue_in_scope.yaml",
+                 [f"{{F}}/unknown_venue_in_scope.yaml:6: rules[0].scope.venues[0]: {VENUES_MSG}"],
+                 id="unknown-venue-in-scope"),
+    pytest.param("bad_symbol_pattern.yaml", [f"{{F}}/bad_symbol_pattern.yaml:4: rules[0].allow[1]: {SYMBOL_PATTERN_MSG}"],
+                 id="bad-symbol-pattern"),
+    pytest.param("bad_symbol_pattern_as_key.yaml",
+                 [f"{{F}}/bad_symbol_pattern_as_key.yaml:5: rules[0].symbols.ETH USDT: {SYMBOL_PATTERN_MSG}"],
+                 id="bad-symbol-pattern-as-key", marks=pytest.mark.xfail(strict=True, reason=(
+                     "BUG: policy/loader.py _describe()/_render() keep pydantic's '[key]' location marker, so the "
+                     "path reads 'rules[0].symbols.ETH USDT.[key]'"))),
+    pytest.param("allowed_symbols_without_allow_or_deny.yaml",
+                 ["{F}/allowed_symbols_without_allow_or_deny.yaml:2: rules[0]: give `allow`, `deny` or both"],
+                 id="allowed-symbols-without-allow-or-deny"),
+    pytest.param("max_position_without_qty_or_notional.yaml", [
+        "{F}/max_position_without_qty_or_notional.yaml:4: rules[0].default: give `qty`, `notional` or both",
+    ], id="max-position-without-qty-or-notional"),
+    pytest.param("mode_contradiction", [
+        "{F}/mode_contradiction/b.yaml:2: mode: monitor contradicts enforce in {F}/mode_contradiction/a.yaml",
+    ], id="mode-contradiction", marks=pytest.mark.xfail(strict=True, reason=BUG_MERGE_NO_LINE)),
+    pytest.param("invalid_yaml_syntax.yaml", [
+        "{F}/invalid_yaml_syntax.yaml:4: invalid YAML: expected <block end>, but found '<block mapping start>'",
+    ], id="invalid-yaml-syntax"),
+    pytest.param("empty_folder", ["{F}/empty_folder: no policy files (*.yaml, *.yml) found"], id="empty-folder"),
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), INVALID_CASES)
+def test_load_policy_when_policy_is_invalid_then_error_names_file_line_and_key_path(
+    name: str, expected: list[str]
+) -> None:
+    errors = load_errors(fixture(name))
+
+    assert errors == [line.replace("{F}", str(INVALID)) for line in expected]
+
+
+def test_load_policy_when_folder_has_many_problems_then_every_error_is_reported_at_once() -> None:
+    folder = fixture("several_errors")
+
+    with pytest.raises(PolicyError) as caught:
+        load_policy(folder)
+
+    expected = {
+        f"{folder}/a.yaml:2: colour: unknown key",
+        f"{folder}/a.yaml:4: rules[0].id: {RULE_ID_MSG}",
+        f"{folder}/a.yaml:6: rules[0].default: Input should be greater than 0",
+        f"{folder}/b.yaml:2: rules[0]: unknown rule type 'max_leveraged'",
+        f"{folder}/c.yaml:2: invalid YAML: found character '\\t' that cannot start any token",
+    }
+    assert len(caught.value.errors) == len(expected)
+    assert set(caught.value.errors) == expected
+    assert str(caught.value) == "\n".join(caught.value.errors)
+
+
+def test_load_policy_when_path_does_not_exist_then_error_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+
+    assert load_errors(missing) == [f"{missing}: no such file or folder"]
+
+
+def test_load_policy_when_top_level_is_a_list_then_error_asks_for_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- id: qty\n")
+
+    assert load_errors(path) == [f"{path}:1: the top level must be a mapping with `rules`"]
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("0.1", Decimal("0.1")),
+        ("0.30000000000000004", Decimal("0.30000000000000004")),
+        ("100000.00000001", Decimal("100000.00000001")),
+        ("1_000.5", Decimal("1000.5")),
+        ("25000", Decimal("25000")),
+    ],
+)
+def test_load_policy_when_limit_is_written_as_decimal_text_then_value_is_exact(written: str, expected: Decimal) -> None:
+    policy = make_policy(f"""
+        rules:
+          - id: order-qty
+            type: max_order_qty
+            default: {written}
+            symbols:
+              BTCUSDT: {written}
+    """)
+
+    rule = policy.rules[0]
+    assert isinstance(rule, MaxOrderQty)
+    assert rule.default == expected
+    assert rule.default.as_tuple() == expected.as_tuple()  # exact digits, not a binary float rounded back
+    assert rule.symbols == {"BTCUSDT": expected}
+
+
+def test_load_policy_when_position_and_leverage_limits_are_decimals_then_they_are_exact() -> None:
+    policy = make_policy("""
+        rules:
+          - {id: position, type: max_position, default: {qty: 0.1, notional: 1234.56}}
+          - {id: leverage, type: max_leverage, default: 2.5}
+    """)
+
+    position, leverage = policy.rules
+    assert isinstance(position, MaxPosition) and isinstance(leverage, MaxLeverage)
+    assert position.default is not None
+    assert (position.default.qty, position.default.notional) == (Decimal("0.1"), Decimal("1234.56"))
+    assert leverage.default == Decimal("2.5")
+
+
+def write_folder(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(textwrap.dedent(text).lstrip("\n"))
+    return folder
+
+
+def test_load_policy_when_folder_has_several_files_then_rules_merge_in_file_name_order(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "policies", {
+        "b.yaml": "rules:\n  - {id: from-b, type: max_order_qty, default: 1}\n",
+        "a.yml": "rules:\n  - {id: from-a-yml, type: max_leverage, default: 3}\n",
+        "a.yaml": "mode: monitor\nrules:\n  - {id: from-a-yaml, type: order_types, allow: [limit]}\n",
+        "notes.txt": "rules: [this is not read]\n",
+    })
+
+    policy = load_policy(folder)
+
+    assert [r.id for r in policy.rules] == ["from-a-yaml", "from-a-yml", "from-b"]
+    assert policy.sources == tuple(str(folder / n) for n in ("a.yaml", "a.yml", "b.yaml"))
+    assert policy.mode is PolicyMode.MONITOR
+    order_types = policy.rules[0]
+    assert isinstance(order_types, OrderTypes) and order_types.allow == ("LIMIT",)
+
+
+def test_load_policy_when_account_is_defined_in_another_file_then_scope_label_resolves(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "policies", {
+        "accounts.yaml": f"""
+            accounts:
+              main: {{fingerprints: ["{ACCOUNT}"], venue: binanceusdm}}
+        """,
+        "rules.yaml": """
+            rules:
+              - {id: qty, type: max_order_qty, default: 1, scope: {accounts: [main]}}
+        """,
+    })
+
+    policy = load_policy(folder)
+
+    assert policy.labels_for(Venue.BINANCEUSDM, ACCOUNT) == frozenset({"main"})
+    assert policy.labels_for(Venue.BYBIT, ACCOUNT) == frozenset()
+    assert policy.labels_for(Venue.BINANCEUSDM, "ffffffffffff") == frozenset()
+    assert policy.labels_for(Venue.BINANCEUSDM, None) == frozenset()
+
+
+def test_load_policy_when_no_file_sets_mode_then_mode_is_enforce(tmp_path: Path) -> None:
+    policy = make_policy("rules: []\n")
+
+    assert policy.mode is PolicyMode.ENFORCE
+    assert policy.rules == ()
+
+
+def test_load_policy_when_content_changes_then_revision_changes(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("rules:\n  - {id: qty, type: max_order_qty, default: 1}\n")
+    first = load_policy(path).revision
+    again = load_policy(path).revision
+
+    path.write_text("rules:\n  - {id: qty, type: max_order_qty, default: 2}\n")
+    changed = load_policy(path).revision
+
+    assert len(first) == 12 and all(c in "0123456789abcdef" for c in first)
+    assert first == again
+    assert changed != first
+
+
+def test_load_policy_when_a_folder_gains_a_file_then_revision_changes(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "policies", {"a.yaml": "rules: []\n"})
+    before = load_policy(folder).revision
+
+    write_folder(folder, {"b.yaml": "rules: []\n"})
+
+    assert load_policy(folder).revision != before
+
+
+def test_load_policy_when_shipped_policies_folder_is_loaded_then_it_is_valid() -> None:
+    policy = load_policy(SHIPPED)
+
+    assert policy.sources  # at least default.yaml
+    assert policy.mode is PolicyMode.ENFORCE
+    by_id = {r.id: r for r in policy.rules}
+    assert len(by_id) == len(policy.rules)
+    # the shipped default.yaml: one rule of every kind
+    kinds = {type(r) for r in policy.rules}
+    assert {AllowedSymbols, OrderTypes, MaxLeverage, MaxOrderQty, MaxOrderNotional, MaxPosition, OrderRate,
+            TradingStateRule} <= kinds
+    qty = by_id["order-qty"]
+    assert isinstance(qty, MaxOrderQty)
+    assert qty.limit_for("BTCUSDT") == Decimal("0.5")
+    assert qty.limit_for("XRPUSDT") == Decimal("10")
