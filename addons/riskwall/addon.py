@@ -15,7 +15,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from riskwall import engine, logs
+from riskwall import admin, engine, logs
 from riskwall.model import (
     Action,
     Decision,
@@ -68,6 +68,7 @@ class RiskFirewall:
         self.policy: Policy | None = None
         self.store: StateStore | None = None
         self.hosts = default_host_map()
+        self._admin: Any = None
 
     # ---- mitmproxy lifecycle ------------------------------------------------------------------------
 
@@ -79,6 +80,10 @@ class RiskFirewall:
                           "State store URL: memory:// or redis://host:6379/0.")
         loader.add_option("riskwall_venue_hosts", Sequence[str], list(venue_hosts),
                           "Extra hosts mapped to a venue, as VENUE=HOST[:PORT] (testnets, fake exchanges).")
+        loader.add_option("riskwall_admin", str, "127.0.0.1:9090",
+                          "Local admin endpoint HOST:PORT (health, status, halt/reduce/resume), or 'off'.")
+        loader.add_option("riskwall_admin_token_file", str, "",
+                          "File holding the admin bearer token (RISKWALL_ADMIN_TOKEN wins).")
 
     def configure(self, updated: set[str]) -> None:
         if "riskwall_venue_hosts" in updated:
@@ -101,14 +106,41 @@ class RiskFirewall:
                 raise exceptions.OptionsError(str(exc)) from None
             log.info("state_store_opened", url=_safe_url(self.store.url))
 
-    def running(self) -> None:
+    async def running(self) -> None:
         # an addon added straight to a Master gets configure() only for options someone updated
         if self.policy is None or self.store is None:
             self.configure({"riskwall_policy", "riskwall_state", "riskwall_venue_hosts"})
+        await self._start_admin()
 
     async def done(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
         if self.store is not None:
             await self.store.close()
+
+    async def _start_admin(self) -> None:
+        address = ctx.options.riskwall_admin
+        if not address or address == "off":
+            return
+        host, _, port = address.rpartition(":")
+        try:
+            token = admin.read_token(ctx.options.riskwall_admin_token_file or None)
+            api = admin.AdminApi(self.status, lambda: self.store, token)
+            self._admin = await admin.serve(api, host.strip("[]") or "127.0.0.1", int(port))
+        except (OSError, ValueError) as exc:
+            # the firewall keeps protecting without it; only the switches and probes are missing
+            log.error("admin_unavailable", address=address, error=str(exc))
+            return
+        log.info("admin_listening", address=address, token_configured=token is not None)
+
+    def status(self) -> dict[str, Any]:
+        policy = self.policy
+        return {
+            "policy_revision": policy.revision if policy else None,
+            "policy_mode": policy.mode if policy else None,
+            "policy_files": list(policy.sources) if policy else [],
+            "state_store": _safe_url(self.store.url) if self.store else None,
+        }
 
     # ---- hooks --------------------------------------------------------------------------------------
 

@@ -8,12 +8,19 @@ be configured without a command line. A command-line value wins over the environ
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
+import json
 import os
+import socket
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
+from typing import Any
 
 from riskwall import logs
-from riskwall.model import Venue, fingerprint
+from riskwall.model import TradingState, Venue, fingerprint
 from riskwall.policy import PolicyError, load_policy
 from riskwall.state import UnsupportedStateUrl, open_store
 from riskwall.venues import parse_venue
@@ -53,7 +60,29 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--upstream-ca", default=_env("RISKWALL_UPSTREAM_CA", None), metavar="PEM",
                      help="CA bundle to verify upstream TLS with instead of the system's (testnets, fakes) "
                           "[RISKWALL_UPSTREAM_CA]")
+    run.add_argument("--admin", default=_env("RISKWALL_ADMIN", "127.0.0.1:9090"), metavar="HOST:PORT",
+                     help="local admin endpoint, or 'off' [RISKWALL_ADMIN, default 127.0.0.1:9090]")
+    run.add_argument("--admin-token-file", default=_env("RISKWALL_ADMIN_TOKEN_FILE", ""), metavar="PATH",
+                     help="bearer token for the admin switches (RISKWALL_ADMIN_TOKEN wins) [RISKWALL_ADMIN_TOKEN_FILE]")
     run.set_defaults(handler=_cmd_run)
+
+    for name, state, text in (
+        ("halt", TradingState.HALTED, "stop all trading but cancels"),
+        ("reduce", TradingState.REDUCING, "admit only orders that shrink a position"),
+        ("resume", TradingState.ACTIVE, "lift a halt or reduce at this scope"),
+    ):
+        switch = sub.add_parser(name, help=f"{text} (globally, or for a venue, account or symbol)")
+        _add_store_arguments(switch)
+        switch.add_argument("--venue", help="venue id, e.g. binanceusdm")
+        switch.add_argument("--account", help="account label from the policy, or a 12-hex-digit fingerprint")
+        switch.add_argument("--symbol", help="venue symbol, e.g. BTCUSDT")
+        switch.add_argument("--reason", required=True, help="why: recorded with who and when")
+        switch.add_argument("--actor", default=_default_actor(), help="who: recorded (default user@host)")
+        switch.set_defaults(handler=_cmd_switch, target_state=state)
+
+    status = sub.add_parser("status", help="trading states and policy revision, from the store or the sidecar")
+    _add_store_arguments(status)
+    status.set_defaults(handler=_cmd_status)
 
     policy = sub.add_parser("policy", help="work with policy files")
     policy_sub = policy.add_subparsers(metavar="SUBCOMMAND")
@@ -80,6 +109,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             upstreams=dict(_upstream(spec) for spec in args.upstream),
             confdir=args.confdir,
             upstream_ca=args.upstream_ca,
+            admin=args.admin,
+            admin_token_file=args.admin_token_file,
         )
         load_policy(config.policy)  # refuse to start on an invalid policy, listing every error
         open_store(config.state)
@@ -119,6 +150,125 @@ def _cmd_fingerprint(args: argparse.Namespace) -> int:
         return 2
     print(fingerprint(key))
     return 0
+
+
+def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state", default=_env("RISKWALL_STATE", "memory://"),
+                        help="the sidecars' state store; memory:// goes through the running sidecar's admin endpoint")
+    parser.add_argument("--admin", default=_env("RISKWALL_ADMIN", "127.0.0.1:9090"), metavar="HOST:PORT",
+                        help="the running sidecar's admin endpoint (memory:// state) [RISKWALL_ADMIN]")
+    parser.add_argument("--admin-token-file", default=_env("RISKWALL_ADMIN_TOKEN_FILE", ""), metavar="PATH",
+                        help="admin bearer token (RISKWALL_ADMIN_TOKEN wins)")
+    parser.add_argument("--policy", default=_env("RISKWALL_POLICY", "policies/"),
+                        help="policy, to resolve account labels and report its revision [RISKWALL_POLICY]")
+
+
+def _cmd_switch(args: argparse.Namespace) -> int:
+    venue = parse_venue(args.venue).value if args.venue else None
+    if (args.account or args.symbol) and venue is None:
+        print("riskwall: --account and --symbol need --venue", file=sys.stderr)
+        return 2
+    try:
+        accounts = _resolve_accounts(args.account, args.policy, venue) if args.account else [None]
+    except (ValueError, PolicyError) as exc:
+        print(f"riskwall: {exc}", file=sys.stderr)
+        return 2
+    symbol = args.symbol.upper() if args.symbol else None
+    for account in accounts:
+        payload = {"venue": venue, "account": account, "symbol": symbol, "reason": args.reason, "actor": args.actor}
+        try:
+            answer = _store_call(args, "switch", {**payload, "state": args.target_state})
+        except RuntimeError as exc:
+            print(f"riskwall: {exc}", file=sys.stderr)
+            return 1
+        print(f"{answer['scope']}: {answer['state']}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    try:
+        answer = _store_call(args, "status", {})
+    except RuntimeError as exc:
+        print(f"riskwall: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2, sort_keys=True))
+    return 0
+
+
+def _store_call(args: argparse.Namespace, what: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Operate on a shared store directly; on memory:// ask the one sidecar that holds the state."""
+    if args.state.startswith("memory://") or not args.state:
+        return _admin_call(args, what, payload)
+    from riskwall.admin import record_json
+    from riskwall.state import StateUnavailable, open_store
+    from riskwall.state.base import StateScope
+
+    async def call() -> dict[str, Any]:
+        store = open_store(args.state)
+        try:
+            if what == "status":
+                records = await store.trading_states()
+                return {"state_store": args.state.split("@")[-1], "policy_revision": _local_revision(args.policy),
+                        "trading_states": [record_json(r) for r in records]}
+            scope = StateScope(payload["venue"], payload["account"], payload["symbol"])
+            await store.set_trading_state(scope, TradingState(payload["state"]), payload["reason"], payload["actor"])
+            return {"scope": scope.text, "state": payload["state"]}
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(call())
+    except StateUnavailable as exc:
+        raise RuntimeError(f"state store {args.state.split('@')[-1]} unavailable: {exc}") from None
+
+
+def _admin_call(args: argparse.Namespace, what: str, payload: dict[str, Any]) -> dict[str, Any]:
+    from riskwall.admin import read_token
+
+    base = f"http://{args.admin}"
+    if what == "status":
+        request = urllib.request.Request(f"{base}/v1/status")  # noqa: S310 - http:// built here
+    else:
+        route = {"HALTED": "halt", "REDUCING": "reduce", "ACTIVE": "resume"}[str(payload["state"])]
+        token = read_token(args.admin_token_file or None)
+        if not token:
+            raise RuntimeError("no admin token: set RISKWALL_ADMIN_TOKEN or --admin-token-file (as for the sidecar)")
+        body = json.dumps({k: v for k, v in payload.items() if k != "state"}).encode()
+        request = urllib.request.Request(f"{base}/v1/{route}", data=body, method="POST",  # noqa: S310
+                                         headers={"Authorization": f"Bearer {token}",
+                                                  "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - http:// built above
+            return dict(json.loads(response.read()))
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        raise RuntimeError(f"sidecar admin at {args.admin} answered {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise RuntimeError(f"no sidecar admin endpoint at {args.admin}: {exc}") from None
+
+
+def _resolve_accounts(account: str, policy_path: str, venue: str | None) -> list[str]:
+    if len(account) == 12 and all(c in "0123456789abcdef" for c in account):
+        return [account]
+    policy = load_policy(policy_path)
+    spec = policy.accounts.get(account)
+    if spec is None:
+        raise ValueError(f"account label {account!r} is not in the policy at {policy_path}")
+    return list(spec.fingerprints)
+
+
+def _local_revision(policy_path: str) -> str | None:
+    try:
+        return load_policy(policy_path).revision
+    except PolicyError:
+        return None
+
+
+def _default_actor() -> str:
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except (OSError, KeyError):
+        return "unknown"
 
 
 def _host_port(text: str, option: str) -> tuple[str, int]:

@@ -68,6 +68,7 @@ def configure(stream: TextIO | None = None, level: int = logging.INFO) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+            structlog.processors.format_exc_info,
             _redact_processor,
             _render,
         ],

@@ -183,7 +183,8 @@ class Violation:
     leg: int | None = None
 
     @classmethod
-    def of(cls, rule_id: str, reason: Reason, leg: int | None = None, **context: object) -> Violation:
+    def of(cls, rule_id: str, reason: Reason, leg: int | None = None, /, **context: object) -> Violation:
+        # positional-only, so a context key may be called `reason` or `leg`
         return cls(rule_id, reason, tuple((k, _fmt(v)) for k, v in context.items()), leg)
 
     @property

@@ -37,6 +37,8 @@ class ProxyConfig:
     confdir: str = "~/.riskwall"
     # extra CA bundle trusted for upstream TLS (testnets behind a private CA, the test suite's fakes)
     upstream_ca: str | None = None
+    admin: str = "127.0.0.1:9090"
+    admin_token_file: str = ""
 
 
 def modes(config: ProxyConfig) -> list[str]:
@@ -79,6 +81,8 @@ async def serve(config: ProxyConfig) -> None:
         "riskwall_policy": config.policy,
         "riskwall_state": config.state,
         "riskwall_venue_hosts": [*config.venue_hosts, *upstream_venue_hosts(config)],
+        "riskwall_admin": config.admin,
+        "riskwall_admin_token_file": config.admin_token_file,
     }
     if config.upstream_ca:
         update["ssl_verify_upstream_trusted_ca"] = config.upstream_ca

@@ -14,18 +14,19 @@ from pathlib import Path
 
 import ccxt
 import pytest
-
-from riskwall.model import fingerprint
 from tests.fakes.binance_usdm import FakeBinanceUsdm, RecordedRequest
 from tests.support.ccxt_bots import proxied_bot, reverse_bot
 from tests.support.sidecar import Sidecar, start_sidecar
 from tests.support.tls import TlsMaterial, make_test_pki
+
+from riskwall.model import fingerprint
 
 pytestmark = pytest.mark.e2e
 
 # keys whose accounts the e2e policy puts in a trading state (labels `halted` and `reducing`)
 HALTED_KEY = "e2e-halted-key-" + "h" * 48
 REDUCING_KEY = "e2e-reducing-key-" + "r" * 47
+ADMIN_TOKEN = "e2e-admin-token-" + "t" * 32
 
 E2E_POLICY = """
 version: 1
@@ -92,6 +93,7 @@ def launch(workdir: Path, policy: Path, fake: FakeBinanceUsdm, pki: TlsMaterial,
         upstream_url=fake.base_url,
         upstream_host=fake.host_port,
         upstream_ca=pki.ca_cert,
+        env={"RISKWALL_ADMIN_TOKEN": ADMIN_TOKEN},
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -11,9 +11,7 @@ from decimal import Decimal
 
 import ccxt
 import pytest
-
 from tests.e2e.conftest import HALTED_KEY, REDUCING_KEY, Trader, TraderFactory
-from tests.fakes.binance_usdm import FakeBinanceUsdm
 from tests.support.sidecar import Sidecar
 
 pytestmark = pytest.mark.e2e

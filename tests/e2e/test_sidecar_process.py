@@ -9,7 +9,6 @@ from pathlib import Path
 
 import ccxt
 import pytest
-
 from tests.e2e.conftest import launch, make_trader_factory
 from tests.fakes.binance_usdm import FakeBinanceUsdm
 from tests.support.ccxt_bots import reverse_bot

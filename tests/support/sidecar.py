@@ -41,6 +41,7 @@ class Sidecar:
     workdir: Path
     proxy_port: int
     reverse_port: int
+    admin_port: int
     process: subprocess.Popen[bytes]
     stdout_path: Path
     stderr_path: Path
@@ -105,7 +106,7 @@ def start_sidecar(
 ) -> Sidecar:
     """Start `riskwall run` (or `entry`, a command that ends in the same CLI) and wait until it listens."""
     workdir.mkdir(parents=True, exist_ok=True)
-    proxy_port, reverse_port = free_port(), free_port()
+    proxy_port, reverse_port, admin_port = free_port(), free_port(), free_port()
     stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
     command = [
         *(entry or [str(Path(sys.executable).parent / "riskwall")]),
@@ -116,6 +117,7 @@ def start_sidecar(
         "--upstream", f"binanceusdm={upstream_url}",
         "--venue-host", f"binanceusdm={upstream_host}",
         "--confdir", str(workdir / "confdir"),
+        "--admin", f"127.0.0.1:{admin_port}",
         *(["--upstream-ca", str(upstream_ca)] if upstream_ca else []),
         *extra_args,
     ]
@@ -123,9 +125,9 @@ def start_sidecar(
     process_env.update(env or {})
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         process = subprocess.Popen(command, stdout=out, stderr=err, cwd=ROOT, env=process_env)
-    sidecar = Sidecar(workdir, proxy_port, reverse_port, process, stdout_path, stderr_path, command)
+    sidecar = Sidecar(workdir, proxy_port, reverse_port, admin_port, process, stdout_path, stderr_path, command)
     deadline = time.monotonic() + STARTUP_SECONDS
-    for port in (proxy_port, reverse_port):
+    for port in (proxy_port, reverse_port, admin_port):
         if not wait_for_port(port, deadline) or process.poll() is not None:
             sidecar.stop()
             raise RuntimeError(f"sidecar did not start: {command}\n{sidecar.output()}")

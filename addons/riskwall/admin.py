@@ -1,0 +1,186 @@
+"""The sidecar's local admin endpoint: health, readiness, status, and the trading-state switches.
+
+A deliberately small HTTP/1.1 server on asyncio streams (no framework: five routes, JSON in and out). It
+shares the event loop with the proxy, so it reads the same policy and store objects the firewall uses.
+
+Mutating routes (`POST /v1/halt|reduce|resume`) need `Authorization: Bearer <token>`, compared in constant
+time. With no token configured they are refused: code running beside the bot (the threat a firewall exists
+for) shares its loopback, so an open switch would let it resume a halted account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from riskwall import logs
+from riskwall.model import TradingState
+from riskwall.state.base import StateScope, StateStore, StateUnavailable, TradingStateRecord
+
+MAX_REQUEST_BYTES = 64 * 1024
+READ_TIMEOUT_S = 5.0
+
+log = logs.get_logger("riskwall.admin")
+
+
+@dataclass(frozen=True, slots=True)
+class AdminResponse:
+    status: int
+    body: dict[str, Any]
+
+
+class AdminApi:
+    """Route handlers, independent of the socket server so they are testable as plain coroutines."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]], store: Callable[[], StateStore | None],
+                 token: str | None) -> None:
+        self._status = status
+        self._store = store
+        self._token = token
+
+    async def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> AdminResponse:
+        path = path.split("?", 1)[0].rstrip("/") or "/"
+        if method == "GET" and path == "/healthz":
+            return AdminResponse(200, {"status": "ok"})
+        if method == "GET" and path == "/readyz":
+            return await self._ready()
+        if method == "GET" and path == "/v1/status":
+            return await self._full_status()
+        if method == "POST" and path in ("/v1/halt", "/v1/reduce", "/v1/resume"):
+            if not self._authorized(headers):
+                return AdminResponse(401 if self._token else 403, {"error": self._auth_error()})
+            state = {"/v1/halt": TradingState.HALTED, "/v1/reduce": TradingState.REDUCING,
+                     "/v1/resume": TradingState.ACTIVE}[path]
+            return await self._set_state(state, body)
+        return AdminResponse(404, {"error": "no such route"})
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        if not self._token:
+            return False
+        offered = headers.get("authorization", "")
+        scheme, _, value = offered.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self._token.encode())
+
+    def _auth_error(self) -> str:
+        if not self._token:
+            return "admin token not configured: set RISKWALL_ADMIN_TOKEN or --admin-token-file on the sidecar"
+        return "missing or wrong bearer token"
+
+    async def _ready(self) -> AdminResponse:
+        status = self._status()
+        store = self._store()
+        store_ok = await _store_ok(store)
+        ready = status.get("policy_revision") is not None and store_ok
+        return AdminResponse(200 if ready else 503, {"ready": ready, "policy_loaded": ready or
+                                                     status.get("policy_revision") is not None,
+                                                     "store_ok": store_ok})
+
+    async def _full_status(self) -> AdminResponse:
+        store = self._store()
+        body = dict(self._status())
+        try:
+            records = await store.trading_states() if store else ()
+            body["store_ok"] = store is not None
+        except StateUnavailable:
+            records, body["store_ok"] = (), False
+        body["trading_states"] = [record_json(r) for r in records]
+        return AdminResponse(200, body)
+
+    async def _set_state(self, state: TradingState, body: bytes) -> AdminResponse:
+        store = self._store()
+        if store is None:
+            return AdminResponse(503, {"error": "state store not open"})
+        try:
+            request = orjson.loads(body or b"{}")
+            scope = StateScope(request.get("venue"), request.get("account"), request.get("symbol"))
+            reason = str(request.get("reason") or "")
+            actor = str(request.get("actor") or "admin-api")
+        except (orjson.JSONDecodeError, AttributeError):
+            return AdminResponse(400, {"error": "body must be a JSON object"})
+        if not reason:
+            return AdminResponse(400, {"error": "a reason is required"})
+        if scope.venue is None and (scope.account or scope.symbol):
+            return AdminResponse(400, {"error": "an account or symbol scope needs a venue"})
+        try:
+            await store.set_trading_state(scope, state, reason, actor)
+        except StateUnavailable:
+            return AdminResponse(503, {"error": "state store unavailable"})
+        log.warning("trading_state_changed", scope=scope.text, state=state, reason=reason, actor=actor)
+        return AdminResponse(200, {"scope": scope.text, "state": state})
+
+
+def record_json(record: TradingStateRecord) -> dict[str, Any]:
+    return {"scope": record.scope.text, "state": record.state, "reason": record.reason, "actor": record.actor,
+            "at_ms": record.at_ms}
+
+
+async def _store_ok(store: StateStore | None) -> bool:
+    if store is None:
+        return False
+    try:
+        await store.trading_states()
+    except StateUnavailable:
+        return False
+    return True
+
+
+type Handler = Callable[[str, str, dict[str, str], bytes], Awaitable[AdminResponse]]
+
+
+async def serve(api: AdminApi, host: str, port: int) -> asyncio.Server:
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            response = await asyncio.wait_for(_read_and_handle(reader, api.handle), READ_TIMEOUT_S)
+        except (TimeoutError, ValueError, asyncio.IncompleteReadError, ConnectionError):
+            response = AdminResponse(400, {"error": "bad request"})
+        payload = orjson.dumps(response.body)
+        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                  503: "Service Unavailable"}.get(response.status, "Error")
+        head = (f"HTTP/1.1 {response.status} {reason}\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n")
+        try:
+            writer.write(head.encode() + payload)
+            await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return await asyncio.start_server(on_client, host, port, family=family, reuse_address=True)
+
+
+async def _read_and_handle(reader: asyncio.StreamReader, handle: Handler) -> AdminResponse:
+    head = await reader.readuntil(b"\r\n\r\n")
+    if len(head) > MAX_REQUEST_BYTES:
+        raise ValueError("request head too large")
+    request_line, *header_lines = head.decode("latin-1").split("\r\n")
+    method, path, _version = request_line.split(" ", 2)
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0") or 0)
+    if length < 0 or length > MAX_REQUEST_BYTES:
+        raise ValueError("body too large")
+    body = await reader.readexactly(length) if length else b""
+    return await handle(method.upper(), path, headers, body)
+
+
+def read_token(token_file: str | None) -> str | None:
+    """The admin token: from RISKWALL_ADMIN_TOKEN, else from a file (first line)."""
+    token = os.environ.get("RISKWALL_ADMIN_TOKEN")
+    if token:
+        return token.strip()
+    if token_file:
+        with open(os.path.expanduser(token_file), encoding="utf-8") as handle:
+            return handle.readline().strip() or None
+    return None

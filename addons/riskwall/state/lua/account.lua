@@ -1,0 +1,118 @@
+-- Shared by every script that touches one account's state; prepended after decimal.lua.
+--
+-- Every account script gets the same seven keys, all under the account's hash tag (one Cluster slot):
+local K_POS = KEYS[1]   -- HASH "<symbol>|<position side>" -> position (signed decimal text)
+local K_PEND = KEYS[2]  -- HASH "<symbol>|<position side>|<side>" -> pending exposure (sum of legs and orders)
+local K_RESV = KEYS[3]  -- HASH reservation id -> JSON {leg id: {k = "<symbol>|<position side>", s = side, q = qty}}
+local K_LAPSE = KEYS[4] -- ZSET reservation id, score = when its legs lapse (ms, Redis time)
+local K_OPEN = KEYS[5]  -- HASH order id -> JSON {sym, ps, s, c (1 if it adds exposure), rem, exe}: non-final orders
+local K_DONE = KEYS[6]  -- ZSET order id, score = when it became final (ms): remembered so a replay changes nothing
+local K_SEQ = KEYS[7]   -- STRING counter: unique rate-window members
+
+local LAPSE_BATCH = 256
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- add a decimal to the pending aggregate of one (position, side); zero (or, defensively, less) removes it
+local function pend_add(field, delta)
+  if delta.s == 0 then
+    return
+  end
+  local total = dec_add(dec_parse(redis.call('HGET', K_PEND, field) or '0'), delta)
+  if total.s <= 0 then
+    redis.call('HDEL', K_PEND, field)
+  else
+    redis.call('HSET', K_PEND, field, dec_format(total))
+  end
+end
+
+local function encode_legs(legs)
+  if next(legs) == nil then
+    return '{}'
+  end
+  return cjson.encode(legs)
+end
+
+-- drop what is left of a reservation, now
+local function legs_drop(rid)
+  local raw = redis.call('HGET', K_RESV, rid)
+  if raw then
+    for _, leg in pairs(cjson.decode(raw)) do
+      pend_add(leg.k .. '|' .. leg.s, dec_neg(dec_parse(leg.q)))
+    end
+    redis.call('HDEL', K_RESV, rid)
+  end
+  redis.call('ZREM', K_LAPSE, rid)
+end
+
+-- reservations whose hold ran out lapse lazily, in whichever script touches the account next
+local function lapse(now)
+  local due = redis.call('ZRANGEBYSCORE', K_LAPSE, '-inf', now, 'LIMIT', 0, LAPSE_BATCH)
+  for _, rid in ipairs(due) do
+    legs_drop(rid)
+  end
+end
+
+local function order_field(o)
+  return o.sym .. '|' .. o.ps .. '|' .. o.s
+end
+
+local function finalize(id, o, now, final_ms)
+  if o.c == 1 then
+    pend_add(order_field(o), dec_neg(dec_parse(o.rem)))
+  end
+  redis.call('HDEL', K_OPEN, id)
+  redis.call('ZADD', K_DONE, now, id)
+  redis.call('PEXPIRE', K_DONE, final_ms)
+end
+
+-- one OrderUpdate {id, sym, ps, side, orig, exe, final, ro, rid?}: move its reservation leg to the order,
+-- apply only the part of the fill not applied before, keep the order's remaining in the aggregate
+local function apply_order(u, now, final_ms)
+  if u.rid then
+    local rid = string.match(u.rid, '^(.*):[^:]*$') or u.rid
+    local raw = redis.call('HGET', K_RESV, rid)
+    if raw then
+      local legs = cjson.decode(raw)
+      local leg = legs[u.rid]
+      if leg then
+        pend_add(leg.k .. '|' .. leg.s, dec_neg(dec_parse(leg.q)))
+        legs[u.rid] = nil
+        redis.call('HSET', K_RESV, rid, encode_legs(legs))
+      end
+    end
+  end
+  if redis.call('ZSCORE', K_DONE, u.id) then
+    return
+  end
+  local raw = redis.call('HGET', K_OPEN, u.id)
+  local o
+  if raw then
+    o = cjson.decode(raw)
+  else
+    o = {sym = u.sym, ps = u.ps, s = u.side, c = u.ro and 0 or 1, rem = '0', exe = '0'}
+  end
+  local executed = dec_parse(u.exe)
+  local fill = dec_sub(executed, dec_parse(o.exe))
+  if fill.s > 0 then
+    local k = u.sym .. '|' .. u.ps
+    if u.side == 'sell' then
+      fill = dec_neg(fill)
+    end
+    redis.call('HSET', K_POS, k, dec_format(dec_add(dec_parse(redis.call('HGET', K_POS, k) or '0'), fill)))
+    o.exe = dec_format(executed)
+  end
+  local remaining = dec_max0(dec_sub(dec_parse(u.orig), executed))
+  if u.final then
+    finalize(u.id, o, now, final_ms)
+    return
+  end
+  if o.c == 1 then
+    pend_add(order_field(o), dec_sub(remaining, dec_parse(o.rem)))
+  end
+  o.rem = dec_format(remaining)
+  redis.call('HSET', K_OPEN, u.id, cjson.encode(o))
+end

@@ -1,0 +1,158 @@
+-- Exact decimal arithmetic for amounts, because Lua numbers are doubles and money must not be.
+--
+-- A decimal is a table {s = sign (-1, 0, 1), m = magnitude} where the magnitude is |x| * 10^18 held as
+-- little-endian limbs of 7 decimal digits each (every limb an integer below 10^7). Limb sums and borrows
+-- stay far below 2^53, so every step is exact integer arithmetic; no amount is ever a Lua number.
+-- On the wire and in Redis an amount is its canonical text: optional '-', integer digits, and up to
+-- 18 fraction digits without trailing zeros ("0", "1.5", "-0.000000000000000001"); no exponent.
+--
+-- This file is prepended to every script that handles amounts (see riskwall/state/redis.py).
+
+local DEC_SCALE = 18
+local DEC_LIMB = 10000000
+local DEC_LIMB_DIGITS = 7
+local DEC_ZERO = {s = 0, m = {}}
+
+local function dec_parse(text)
+  if type(text) ~= 'string' then
+    error('riskwall decimal: not a string')
+  end
+  local sign, int, frac = string.match(text, '^([+-]?)(%d*)%.?(%d*)$')
+  if sign == nil or (int == '' and frac == '') then
+    error('riskwall decimal: not a plain decimal: ' .. text)
+  end
+  if #frac > DEC_SCALE then
+    error('riskwall decimal: more than 18 fraction digits: ' .. text)
+  end
+  local digits = string.gsub(int .. frac .. string.rep('0', DEC_SCALE - #frac), '^0+', '')
+  if digits == '' then
+    return DEC_ZERO
+  end
+  local m = {}
+  local stop = #digits
+  while stop > 0 do
+    local start = math.max(1, stop - DEC_LIMB_DIGITS + 1)
+    m[#m + 1] = tonumber(string.sub(digits, start, stop))
+    stop = start - 1
+  end
+  return {s = (sign == '-') and -1 or 1, m = m}
+end
+
+local function dec_format(x)
+  if x.s == 0 then
+    return '0'
+  end
+  local parts = {tostring(x.m[#x.m])}
+  for i = #x.m - 1, 1, -1 do
+    parts[#parts + 1] = string.format('%07d', x.m[i])
+  end
+  local digits = table.concat(parts)
+  if #digits <= DEC_SCALE then
+    digits = string.rep('0', DEC_SCALE + 1 - #digits) .. digits
+  end
+  local int = string.sub(digits, 1, #digits - DEC_SCALE)
+  local frac = string.gsub(string.sub(digits, #digits - DEC_SCALE + 1), '0+$', '')
+  local text = int
+  if frac ~= '' then
+    text = int .. '.' .. frac
+  end
+  if x.s < 0 then
+    text = '-' .. text
+  end
+  return text
+end
+
+local function dec_trim(m)
+  while #m > 0 and m[#m] == 0 do
+    m[#m] = nil
+  end
+  return m
+end
+
+-- compare magnitudes: -1, 0 or 1
+local function dec_cmp_mag(a, b)
+  if #a ~= #b then
+    return (#a < #b) and -1 or 1
+  end
+  for i = #a, 1, -1 do
+    if a[i] ~= b[i] then
+      return (a[i] < b[i]) and -1 or 1
+    end
+  end
+  return 0
+end
+
+local function dec_add_mag(a, b)
+  local out, carry = {}, 0
+  for i = 1, math.max(#a, #b) do
+    local sum = (a[i] or 0) + (b[i] or 0) + carry
+    if sum >= DEC_LIMB then
+      out[i], carry = sum - DEC_LIMB, 1
+    else
+      out[i], carry = sum, 0
+    end
+  end
+  if carry > 0 then
+    out[#out + 1] = carry
+  end
+  return out
+end
+
+-- a - b for magnitudes with a >= b
+local function dec_sub_mag(a, b)
+  local out, borrow = {}, 0
+  for i = 1, #a do
+    local diff = a[i] - (b[i] or 0) - borrow
+    if diff < 0 then
+      out[i], borrow = diff + DEC_LIMB, 1
+    else
+      out[i], borrow = diff, 0
+    end
+  end
+  return dec_trim(out)
+end
+
+local function dec_neg(x)
+  return {s = -x.s, m = x.m}
+end
+
+local function dec_add(a, b)
+  if a.s == 0 then
+    return b
+  end
+  if b.s == 0 then
+    return a
+  end
+  if a.s == b.s then
+    return {s = a.s, m = dec_add_mag(a.m, b.m)}
+  end
+  local c = dec_cmp_mag(a.m, b.m)
+  if c == 0 then
+    return DEC_ZERO
+  end
+  if c > 0 then
+    return {s = a.s, m = dec_sub_mag(a.m, b.m)}
+  end
+  return {s = b.s, m = dec_sub_mag(b.m, a.m)}
+end
+
+local function dec_sub(a, b)
+  return dec_add(a, dec_neg(b))
+end
+
+local function dec_cmp(a, b)
+  if a.s ~= b.s then
+    return (a.s < b.s) and -1 or 1
+  end
+  if a.s == 0 then
+    return 0
+  end
+  return a.s * dec_cmp_mag(a.m, b.m)
+end
+
+local function dec_max0(x)
+  if x.s < 0 then
+    return DEC_ZERO
+  end
+  return x
+end

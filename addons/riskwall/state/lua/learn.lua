@@ -1,0 +1,50 @@
+-- learn: apply what one venue response taught about one account, in MemoryStore's order: order updates,
+-- position reports, open-order snapshots, then forget final orders older than the replay memory.
+--
+-- KEYS[1..7]  the account keys (account.lua)
+-- ARGV[1]     JSON {orders = [update...], positions = [{sym?, rows = [[symbol, position side, qty]...]}...],
+--                   snapshots = [{sym?, orders = [update...]}...]}
+--             update = {id, sym, ps, side, orig, exe, final, ro, rid?}; every amount is decimal text
+-- ARGV[2]     how long a final order is remembered (ms)
+
+local now = now_ms()
+lapse(now)
+local facts = cjson.decode(ARGV[1])
+local final_ms = tonumber(ARGV[2])
+
+for _, u in ipairs(facts.orders) do
+  apply_order(u, now, final_ms)
+end
+
+for _, report in ipairs(facts.positions) do
+  if not report.sym then -- an account-wide report: whatever it does not list is flat
+    for _, field in ipairs(redis.call('HKEYS', K_POS)) do
+      redis.call('HSET', K_POS, field, '0')
+    end
+  end
+  for _, row in ipairs(report.rows) do
+    redis.call('HSET', K_POS, row[1] .. '|' .. row[2], dec_format(dec_parse(row[3])))
+  end
+end
+
+for _, snapshot in ipairs(facts.snapshots) do
+  local listed = {}
+  for _, u in ipairs(snapshot.orders) do
+    listed[u.id] = true
+  end
+  local open = redis.call('HGETALL', K_OPEN)
+  for i = 1, #open, 2 do
+    local id = open[i]
+    local o = cjson.decode(open[i + 1])
+    if not listed[id] and (not snapshot.sym or o.sym == snapshot.sym) then
+      -- gone from the book; its fills, if any, arrive with the next position report
+      finalize(id, o, now, final_ms)
+    end
+  end
+  for _, u in ipairs(snapshot.orders) do
+    apply_order(u, now, final_ms)
+  end
+end
+
+redis.call('ZREMRANGEBYSCORE', K_DONE, '-inf', '(' .. string.format('%d', now - final_ms))
+return now

@@ -1,0 +1,666 @@
+"""state/memory.py: MemoryStore on an injected clock (no sleeps). Each test runs its coroutine with asyncio.run."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from riskwall import engine
+from riskwall.model import PositionSide, Side, TradingState
+from riskwall.state.base import (
+    CheckResult,
+    ExposureCheck,
+    PositionKey,
+    Reservation,
+    StateScope,
+    ViewQuery,
+)
+from riskwall.state.memory import MemoryStore
+
+from .factories import (
+    ACCOUNT,
+    OTHER_ACCOUNT,
+    VENUE,
+    FakeClock,
+    async_test,
+    exposure_check,
+    facts,
+    make_intent,
+    make_request,
+    make_reservation,
+    make_rules,
+    make_view,
+    open_orders,
+    order_update,
+    pending_entry,
+    position_key,
+    positions_report,
+    price_update,
+    rate_check,
+)
+
+_ids = iter(range(1, 1_000_000))
+
+
+def new_store() -> tuple[MemoryStore, FakeClock]:
+    clock = FakeClock()
+    return MemoryStore(clock=clock), clock
+
+
+async def admit_rate(store: MemoryStore, *checks: object) -> tuple[bool, list[CheckResult]]:
+    outcome = await store.reserve(make_reservation(f"r{next(_ids)}", rate=tuple(checks)))  # type: ignore[arg-type]
+    return outcome.committed, list(outcome.results)
+
+
+async def worst_case(store: MemoryStore, side: Side = Side.BUY, key: PositionKey | None = None,
+                     quantity: str = "0", replaces_order: str | None = None) -> Decimal:
+    """What the store counts in `side`'s direction (position + pending + orders), probed with a check that
+    never fails and never commits anything."""
+    check = exposure_check(quantity=quantity, limit="1000000", side=side, position=key, replaces_order=replaces_order)
+    outcome = await store.reserve(make_reservation(f"probe{next(_ids)}", exposure=(check,)))
+    (result,) = outcome.results
+    return result.observed
+
+
+async def position_of(store: MemoryStore, symbol: str = "BTCUSDT",
+                      side: PositionSide = PositionSide.BOTH, account: str = ACCOUNT) -> Decimal:
+    view = await store.view(ViewQuery(VENUE, account, (symbol,)))
+    return view.position(position_key(symbol, side, account))
+
+
+async def reserve_pending(store: MemoryStore, reservation_id: str = "d1", quantity: str = "1",
+                          side: Side = Side.BUY, symbol: str = "BTCUSDT") -> None:
+    entry = pending_entry(f"{reservation_id}:0", quantity, side, position_key(symbol))
+    outcome = await store.reserve(make_reservation(reservation_id, pending=(entry,)))
+    assert outcome.committed
+
+
+# --- rate: sliding window -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("elapsed_ms", "observed"),
+    [
+        pytest.param(200, 4, id="right-after-the-third"),
+        pytest.param(999, 4, id="first-still-inside-window"),
+        pytest.param(1000, 3, id="first-slid-out"),
+        pytest.param(1100, 2, id="two-slid-out"),
+    ],
+)
+@async_test
+async def test_reserve_when_window_holds_limit_orders_then_next_is_refused_until_one_slides_out(
+    elapsed_ms: int, observed: int
+) -> None:
+    store, clock = new_store()
+    start = clock()
+    check = rate_check(limit=3, window_ms=1000)
+    for step in range(3):  # orders at t0, t0+100, t0+200
+        clock.set(start + 100 * step)
+        committed, (result,) = await admit_rate(store, check)
+        assert committed and result.passed and result.observed == step + 1
+
+    clock.set(start + elapsed_ms)
+    committed, (result,) = await admit_rate(store, check)
+
+    admitted = observed <= 3
+    assert committed is admitted
+    assert result.passed is admitted
+    assert result.observed == observed
+
+
+@async_test
+async def test_reserve_when_refused_then_the_refused_order_does_not_count() -> None:
+    store, clock = new_store()
+    check = rate_check(limit=1, window_ms=1000)
+    assert (await admit_rate(store, check))[0]
+    for _ in range(5):
+        clock.advance(100)
+        assert not (await admit_rate(store, check))[0]
+
+    clock.advance(500)  # t0 + 1000: only the one admitted order was ever in the window
+
+    committed, (result,) = await admit_rate(store, check)
+    assert committed and result.observed == 1
+
+
+@async_test
+async def test_reserve_when_several_windows_apply_then_every_window_must_admit() -> None:
+    store, clock = new_store()
+    short, long = rate_check(limit=3, window_ms=1000), rate_check(limit=5, window_ms=10_000)
+    for _ in range(3):
+        assert (await admit_rate(store, short, long))[0]
+
+    clock.advance(500)
+    committed, results = await admit_rate(store, short, long)
+    assert not committed
+    assert [(r.passed, r.observed) for r in results] == [(False, Decimal(4)), (True, Decimal(4))]
+
+    clock.advance(500)  # the 1s window is clear; the 10s window holds 3
+    assert (await admit_rate(store, short, long))[0]
+    assert (await admit_rate(store, short, long))[0]
+
+    clock.advance(1000)  # 1s window holds 0, 10s window holds 5
+    committed, results = await admit_rate(store, short, long)
+    assert not committed
+    assert [(r.passed, r.observed) for r in results] == [(True, Decimal(1)), (False, Decimal(6))]
+
+
+@async_test
+async def test_reserve_when_cost_is_more_than_one_then_the_window_counts_every_leg() -> None:
+    store, _ = new_store()
+
+    first = await admit_rate(store, rate_check(limit=5, cost=3))
+    refused = await admit_rate(store, rate_check(limit=5, cost=3))
+    fits = await admit_rate(store, rate_check(limit=5, cost=2))
+    full = await admit_rate(store, rate_check(limit=5, cost=1))
+
+    assert [(c, r[0].observed) for c, r in (first, refused, fits, full)] == [
+        (True, 3), (False, 6), (True, 5), (False, 6),
+    ]
+
+
+@async_test
+async def test_reserve_when_keys_differ_then_windows_are_independent() -> None:
+    store, _ = new_store()
+    assert (await admit_rate(store, rate_check(limit=1, key="binanceusdm|a|BTCUSDT")))[0]
+
+    committed, (result,) = await admit_rate(store, rate_check(limit=1, key="binanceusdm|a|ETHUSDT"))
+
+    assert committed and result.observed == 1
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: two order_rate rules with the same scope key (e.g. both `per: account`, or one scoped to BTC* and one "
+    "to ETH*) and the same window share one counter: engine._reservation() builds RateCheck.key without the rule "
+    "id and MemoryStore keys its deques by (key, window_ms) only, so one admitted order is appended once per rule "
+    "and is counted twice against each rule (and orders for one rule's symbols eat another rule's budget)"))
+@async_test
+async def test_reserve_when_two_rate_rules_share_a_scope_then_each_counts_an_admitted_order_once() -> None:
+    store, _ = new_store()
+    policy = make_rules(
+        "{id: burst, type: order_rate, limits: ['10/1s']}",
+        "{id: burst-strict, type: order_rate, limits: ['3/1s']}",
+    )
+
+    verdicts = []
+    for n in range(3):
+        planned = engine.plan(make_request(make_intent()), policy, make_view(), f"d{n}")
+        assert planned.reservation is not None
+        outcome = await store.reserve(planned.reservation)
+        verdicts.append((outcome.committed, [r.observed for r in outcome.results]))
+
+    assert verdicts == [(True, [1, 1]), (True, [2, 2]), (True, [3, 3])]
+
+
+# --- exposure -------------------------------------------------------------------------------------------------
+
+
+@async_test
+async def test_reserve_when_exposure_is_checked_then_position_plus_pending_plus_orders_plus_order_count() -> None:
+    store, _ = new_store()
+    await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "1"))))
+    await reserve_pending(store, "d1", "2")
+    await store.learn(facts(order_update("o1", original="1", executed="0.25")))  # +0.25 filled, 0.75 open
+
+    observed = await worst_case(store, Side.BUY, quantity="0.1")
+
+    assert observed == Decimal("1") + Decimal("0.25") + Decimal("2") + Decimal("0.75") + Decimal("0.1")
+
+
+@async_test
+async def test_reserve_when_pending_and_orders_are_buys_then_sell_direction_does_not_count_them() -> None:
+    store, _ = new_store()
+    await reserve_pending(store, "d1", "2", Side.BUY)
+    await store.learn(facts(order_update("o1", original="3", side=Side.BUY)))
+    await reserve_pending(store, "d2", "0.5", Side.SELL)
+
+    assert await worst_case(store, Side.SELL, quantity="0.1") == Decimal("0.6")
+    assert await worst_case(store, Side.BUY, quantity="0.1") == Decimal("5.1")
+
+
+@async_test
+async def test_reserve_when_exposure_is_for_another_symbol_or_account_then_it_does_not_count() -> None:
+    store, _ = new_store()
+    await reserve_pending(store, "d1", "2", symbol="ETHUSDT")
+    await store.learn(facts(order_update("o1", original="3", account=OTHER_ACCOUNT)))
+
+    assert await worst_case(store, Side.BUY) == 0
+
+
+@async_test
+async def test_reserve_when_short_position_then_it_counts_in_the_sell_direction() -> None:
+    store, _ = new_store()
+    await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "-2"))))
+
+    assert await worst_case(store, Side.SELL, quantity="1") == 3
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: state/memory.py MemoryStore._worst_case() uses max(side.sign * position, 0), dropping a position held in "
+    "the opposite direction, so a plain one-way close (SELL 5 on a LONG 5, no reduceOnly flag) is counted as a "
+    "fresh 5 short and refused with POSITION_EXCEEDS_MAX when the limit was lowered below the position; DESIGN §4: "
+    "worst case = position + pending same-direction + order, and an order that only reduces always passes"))
+@async_test
+async def test_reserve_when_plain_order_closes_an_opposite_position_then_exposure_passes() -> None:
+    store, _ = new_store()
+    await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "5"))))
+
+    outcome = await store.reserve(make_reservation("d1", exposure=(exposure_check("5", "1", Side.SELL),)))
+
+    (result,) = outcome.results
+    assert outcome.committed and result.passed
+    assert result.observed == 0
+
+
+@pytest.mark.parametrize(
+    ("limit", "passed"),
+    [pytest.param("3", True, id="at-limit"), pytest.param("2.99", False, id="over-limit")],
+)
+@async_test
+async def test_reserve_when_worst_case_is_compared_to_limit_then_equal_passes(limit: str, passed: bool) -> None:
+    store, _ = new_store()
+    await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "2"))))
+
+    outcome = await store.reserve(make_reservation("d1", exposure=(exposure_check("1", limit),)))
+
+    assert outcome.committed is passed
+    assert [(r.observed, r.passed) for r in outcome.results] == [(Decimal(3), passed)]
+
+
+@async_test
+async def test_reserve_when_an_enforced_check_fails_then_nothing_is_committed() -> None:
+    store, _ = new_store()
+    rate = rate_check(limit=10)
+    failing = exposure_check("5", "1")
+    entry = pending_entry("d1:0", "5")
+
+    outcome = await store.reserve(make_reservation("d1", rate=(rate,), exposure=(failing,), pending=(entry,)))
+
+    assert not outcome.committed
+    assert [r.passed for r in outcome.results] == [True, False]
+    assert await worst_case(store, Side.BUY) == 0  # no pending
+    committed, (result,) = await admit_rate(store, rate)
+    assert committed and result.observed == 1  # the refused order was not counted
+
+
+@async_test
+async def test_reserve_when_only_a_shadow_check_fails_then_everything_is_committed() -> None:
+    store, _ = new_store()
+    rate = rate_check(limit=10)
+    shadow = exposure_check("5", "1", enforced=False)
+    entry = pending_entry("d1:0", "5")
+
+    outcome = await store.reserve(make_reservation("d1", rate=(rate,), exposure=(shadow,), pending=(entry,)))
+
+    assert outcome.committed
+    assert [r.passed for r in outcome.results] == [True, False]
+    assert await worst_case(store, Side.BUY) == 5
+    committed, (result,) = await admit_rate(store, rate)
+    assert committed and result.observed == 2
+
+
+@async_test
+async def test_reserve_when_a_shadow_rate_check_fails_then_the_order_is_still_counted() -> None:
+    store, _ = new_store()
+    shadow = rate_check(limit=1, enforced=False)
+
+    results = [await admit_rate(store, shadow) for _ in range(3)]
+
+    assert [(c, r[0].passed, r[0].observed) for c, r in results] == [(True, True, 1), (True, False, 2),
+                                                                     (True, False, 3)]
+
+
+@async_test
+async def test_reserve_when_check_replaces_an_order_then_that_orders_remaining_is_not_counted() -> None:
+    store, _ = new_store()
+    await store.learn(facts(order_update("o1", original="3"), order_update("o2", original="1")))
+
+    assert await worst_case(store, Side.BUY, quantity="2") == 6
+    assert await worst_case(store, Side.BUY, quantity="2", replaces_order="o1") == 3
+
+
+# --- learn: orders --------------------------------------------------------------------------------------------
+
+
+@async_test
+async def test_learn_when_order_update_names_a_reservation_leg_then_pending_moves_to_the_order() -> None:
+    store, _ = new_store()
+    await reserve_pending(store, "d1", "2")
+
+    await store.learn(facts(order_update("o1", original="2", reservation_id="d1:0")))
+
+    assert await worst_case(store) == 2  # not 4: the leg became the order
+    await store.release("d1")
+    assert await worst_case(store) == 2  # the order still counts after the reservation is released
+
+
+@async_test
+async def test_learn_when_same_fill_is_reported_twice_then_it_is_applied_once() -> None:
+    store, _ = new_store()
+    update = order_update("o1", original="2", executed="0.5")
+
+    await store.learn(facts(update))
+    await store.learn(facts(update))
+
+    assert await position_of(store) == Decimal("0.5")
+    assert await worst_case(store) == 2  # 0.5 filled + 1.5 open
+
+
+@async_test
+async def test_learn_when_fills_progress_then_only_the_new_part_is_applied() -> None:
+    store, _ = new_store()
+
+    await store.learn(facts(order_update("o1", original="2", executed="0.5", side=Side.SELL)))
+    await store.learn(facts(order_update("o1", original="2", executed="1.25", side=Side.SELL)))
+    await store.learn(facts(order_update("o1", original="2", executed="1.25", side=Side.SELL)))
+
+    assert await position_of(store) == Decimal("-1.25")
+    assert await worst_case(store, Side.SELL) == 2
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG (minor, conservative): state/memory.py _apply_order() sets remaining = original - update.executed even "
+    "when the update is older than what was already applied (update.executed < order.executed), so replaying an "
+    "older response after a newer one grows the order's remaining again (learn() promises idempotence); remaining "
+    "should use max(order.executed, update.executed)"))
+@async_test
+async def test_learn_when_an_older_update_is_replayed_after_a_newer_one_then_nothing_changes() -> None:
+    store, _ = new_store()
+    older = order_update("o1", original="2", executed="0.5")
+    newer = order_update("o1", original="2", executed="1.5")
+    await store.learn(facts(older))
+    await store.learn(facts(newer))
+
+    await store.learn(facts(older))
+
+    assert await position_of(store) == Decimal("1.5")
+    assert await worst_case(store) == 2  # 1.5 filled + 0.5 open, not 1.5 + 1.5
+
+
+@pytest.mark.parametrize(
+    ("executed", "position", "exposure"),
+    [
+        pytest.param("0", "0", "0", id="cancelled-unfilled"),
+        pytest.param("0.4", "0.4", "0.4", id="cancelled-partly-filled"),
+        pytest.param("2", "2", "2", id="fully-filled"),
+    ],
+)
+@async_test
+async def test_learn_when_order_is_final_then_its_pending_is_released(
+    executed: str, position: str, exposure: str
+) -> None:
+    store, _ = new_store()
+    await reserve_pending(store, "d1", "2")
+
+    await store.learn(facts(order_update("o1", original="2", executed=executed, final=True, reservation_id="d1:0")))
+
+    assert await position_of(store) == Decimal(position)
+    assert await worst_case(store) == Decimal(exposure)
+
+
+@async_test
+async def test_learn_when_final_order_is_reported_again_then_nothing_changes() -> None:
+    store, _ = new_store()
+    final = order_update("o1", original="2", executed="2", final=True)
+    await store.learn(facts(final))
+
+    await store.learn(facts(final))
+    await store.learn(facts(order_update("o1", original="2", executed="1")))  # a stale non-final update
+
+    assert await position_of(store) == 2
+    assert await worst_case(store) == 2
+
+
+@async_test
+async def test_learn_when_order_is_reduce_only_then_fills_count_but_open_quantity_does_not() -> None:
+    store, _ = new_store()
+    await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "3"))))
+
+    await store.learn(facts(order_update("o1", original="2", executed="0.5", side=Side.SELL, reduce_only=True)))
+
+    assert await position_of(store) == Decimal("2.5")
+    assert await worst_case(store, Side.SELL) == 0
+
+
+# --- learn: positions and open orders -------------------------------------------------------------------------
+
+
+@async_test
+async def test_learn_when_account_wide_positions_report_arrives_then_it_replaces_and_flattens_unlisted() -> None:
+    store, _ = new_store()
+    await store.learn(facts(order_update("o1", original="1", executed="1", final=True)))  # fill: BTC +1
+    await store.learn(facts(positions_report(("ETHUSDT", PositionSide.BOTH, "4"),
+                                             ("SOLUSDT", PositionSide.LONG, "7"))))
+
+    await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "0.3"))))
+
+    assert await position_of(store, "BTCUSDT") == Decimal("0.3")  # replaced, not added to
+    assert await position_of(store, "ETHUSDT") == 0
+    assert await position_of(store, "SOLUSDT", PositionSide.LONG) == 0
+
+
+@async_test
+async def test_learn_when_symbol_positions_report_arrives_then_other_symbols_are_kept() -> None:
+    store, _ = new_store()
+    await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "1"),
+                                             ("ETHUSDT", PositionSide.BOTH, "4"))))
+
+    await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "-2"), symbol="BTCUSDT")))
+
+    assert await position_of(store, "BTCUSDT") == -2
+    assert await position_of(store, "ETHUSDT") == 4
+
+
+@async_test
+async def test_learn_when_positions_report_is_for_another_account_then_this_account_is_untouched() -> None:
+    store, _ = new_store()
+    await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "1"))))
+
+    await store.learn(facts(positions_report(account=OTHER_ACCOUNT)))
+
+    assert await position_of(store) == 1
+
+
+@async_test
+async def test_learn_when_open_orders_snapshot_omits_an_order_then_it_is_final() -> None:
+    store, _ = new_store()
+    await store.learn(facts(order_update("o1", original="1"), order_update("o2", original="2", symbol="ETHUSDT"),
+                            order_update("o3", original="4", account=OTHER_ACCOUNT)))
+
+    await store.learn(facts(open_orders(order_update("o1", original="1"))))
+
+    assert await worst_case(store) == 1
+    assert await worst_case(store, key=position_key("ETHUSDT")) == 0
+    assert await worst_case(store, key=position_key(account=OTHER_ACCOUNT)) == 4  # other account untouched
+
+
+@async_test
+async def test_learn_when_cancel_all_succeeds_then_only_that_symbols_orders_are_gone() -> None:
+    store, _ = new_store()
+    await store.learn(facts(order_update("o1", original="1"), order_update("o2", original="2"),
+                            order_update("o3", original="3", symbol="ETHUSDT")))
+
+    await store.learn(facts(open_orders(symbol="BTCUSDT")))
+
+    assert await worst_case(store) == 0
+    assert await worst_case(store, key=position_key("ETHUSDT")) == 3
+
+
+@async_test
+async def test_learn_when_snapshot_lists_a_new_order_then_it_is_counted() -> None:
+    store, _ = new_store()
+
+    await store.learn(facts(open_orders(order_update("o9", original="2", executed="0.5"))))
+
+    assert await worst_case(store) == 2
+    assert await position_of(store) == Decimal("0.5")
+
+
+# --- learn: prices --------------------------------------------------------------------------------------------
+
+
+@async_test
+async def test_learn_when_mark_and_last_prices_arrive_then_mark_is_preferred() -> None:
+    store, _ = new_store()
+    query = ViewQuery(VENUE, ACCOUNT, ("BTCUSDT",))
+
+    async def price() -> Decimal | None:
+        return (await store.view(query)).price(VENUE, "BTCUSDT")
+
+    assert await price() is None
+    await store.learn(facts(price_update("100", "last")))
+    assert await price() == 100  # a last price fills in
+    await store.learn(facts(price_update("101", "mark")))
+    assert await price() == 101
+    await store.learn(facts(price_update("102", "last")))
+    assert await price() == 101  # a last price never overrides a mark
+    await store.learn(facts(price_update("99.5", "mark")))
+    assert await price() == Decimal("99.5")
+
+
+@async_test
+async def test_view_when_queried_then_only_the_requested_symbols_and_account_are_returned() -> None:
+    store, _ = new_store()
+    await store.learn(facts(
+        positions_report(("BTCUSDT", PositionSide.BOTH, "1"), ("ETHUSDT", PositionSide.LONG, "2")),
+        price_update("100", symbol="ETHUSDT"),
+    ))
+
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, ("ETHUSDT",)))
+    anonymous = await store.view(ViewQuery(VENUE, None, ("ETHUSDT",)))
+
+    assert view.positions == {position_key("ETHUSDT", PositionSide.LONG): Decimal(2)}
+    assert view.prices == {(VENUE, "ETHUSDT"): Decimal(100)}
+    assert anonymous.positions == {}
+
+
+# --- release --------------------------------------------------------------------------------------------------
+
+
+@async_test
+async def test_release_when_called_without_delay_then_pending_is_dropped_at_once() -> None:
+    store, _ = new_store()
+    await reserve_pending(store, "d1", "2")
+    await reserve_pending(store, "d2", "1")
+
+    await store.release("d1")
+
+    assert await worst_case(store) == 1
+
+
+@pytest.mark.parametrize(
+    ("elapsed_ms", "still_pending"),
+    [pytest.param(4999, True, id="before"), pytest.param(5000, False, id="at-deadline")],
+)
+@async_test
+async def test_release_when_delayed_then_pending_lapses_on_the_clock(elapsed_ms: int, still_pending: bool) -> None:
+    store, clock = new_store()
+    await reserve_pending(store, "d1", "2")
+
+    await store.release("d1", after_ms=5000)
+    assert await worst_case(store) == 2  # still held right after the call
+    clock.advance(elapsed_ms)
+
+    assert await worst_case(store) == (2 if still_pending else 0)
+
+
+@async_test
+async def test_release_when_delayed_release_is_followed_by_immediate_release_then_pending_is_gone() -> None:
+    store, _ = new_store()
+    await reserve_pending(store, "d1", "2")
+
+    await store.release("d1", after_ms=60_000)
+    await store.release("d1")
+
+    assert await worst_case(store) == 0
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG (minor): state/memory.py only lapses delayed releases inside reserve() (_lapse is not called from "
+    "exposure()), so `riskwall status` keeps showing a reservation as pending after its release deadline until the "
+    "next order arrives"))
+@async_test
+async def test_exposure_when_a_delayed_release_has_lapsed_then_status_shows_no_pending() -> None:
+    store, clock = new_store()
+    await reserve_pending(store, "d1", "2")
+    await store.release("d1", after_ms=5000)
+    clock.advance(5000)
+
+    status = await store.exposure(VENUE, ACCOUNT)
+
+    assert status["BTCUSDT|both"]["pending_buy"] == "0"
+
+
+@async_test
+async def test_exposure_when_account_has_positions_pending_and_orders_then_status_lists_them() -> None:
+    store, _ = new_store()
+    await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "1.5"))))
+    await reserve_pending(store, "d1", "2", Side.SELL)
+    await store.learn(facts(order_update("o1", original="3", symbol="ETHUSDT")))
+
+    status = await store.exposure(VENUE, ACCOUNT)
+
+    assert status == {
+        "BTCUSDT|both": {"position": "1.5", "pending_buy": "0", "pending_sell": "2"},
+        "ETHUSDT|both": {"position": "0", "pending_buy": "3", "pending_sell": "0"},
+    }
+
+
+# --- trading states -------------------------------------------------------------------------------------------
+
+
+@async_test
+async def test_set_trading_state_when_halted_then_record_is_stored_with_actor_reason_and_clock_time() -> None:
+    store, clock = new_store()
+    scope = StateScope(venue="binanceusdm", symbol="BTCUSDT")
+
+    await store.set_trading_state(scope, TradingState.HALTED, "runaway bot", "alice")
+
+    (record,) = await store.trading_states()
+    assert (record.scope, record.state, record.reason, record.actor, record.at_ms) == (
+        scope, TradingState.HALTED, "runaway bot", "alice", clock(),
+    )
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, ()))
+    assert view.trading_states == (record,)
+
+
+@async_test
+async def test_set_trading_state_when_scope_is_set_again_then_the_record_is_replaced() -> None:
+    store, clock = new_store()
+    await store.set_trading_state(StateScope(), TradingState.HALTED, "first", "alice")
+    clock.advance(10)
+
+    await store.set_trading_state(StateScope(), TradingState.REDUCING, "second", "bob")
+
+    (record,) = await store.trading_states()
+    assert (record.state, record.reason, record.actor, record.at_ms) == (TradingState.REDUCING, "second", "bob",
+                                                                         clock())
+
+
+@async_test
+async def test_set_trading_state_when_active_then_that_scope_is_cleared_and_others_stay() -> None:
+    store, _ = new_store()
+    venue_scope = StateScope(venue="binanceusdm")
+    account_scope = StateScope(venue="binanceusdm", account=ACCOUNT)
+    await store.set_trading_state(venue_scope, TradingState.HALTED, "incident", "alice")
+    await store.set_trading_state(account_scope, TradingState.REDUCING, "drawdown", "alice")
+
+    await store.set_trading_state(venue_scope, TradingState.ACTIVE, "resolved", "alice")
+
+    assert [(r.scope, r.state) for r in await store.trading_states()] == [(account_scope, TradingState.REDUCING)]
+
+
+@async_test
+async def test_reserve_when_reservation_is_empty_then_it_commits_trivially() -> None:
+    store, _ = new_store()
+
+    outcome = await store.reserve(Reservation("d1"))
+
+    assert outcome.committed and outcome.results == ()
+
+
+def test_exposure_check_factory_builds_the_store_type() -> None:
+    # guards the helpers above: a probe that silently built the wrong type would make every test vacuous
+    check = exposure_check("1", "2")
+    assert isinstance(check, ExposureCheck) and check.quantity == Decimal(1) and check.enforced
