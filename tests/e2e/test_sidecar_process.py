@@ -51,7 +51,8 @@ def test_create_order_when_firewall_raises_then_order_blocked_and_cancel_passes(
 @pytest.mark.parametrize(
     ("policy_text", "expected"),
     [
-        ("rules:\n  - id: q\n    type: max_order_qty\n    default: -1\n", "rules[0].default: Input should be greater than 0"),
+        ("rules:\n  - id: q\n    type: max_order_qty\n    default: -1\n",
+         "rules[0].default: Input should be greater than 0"),
         ("rules:\n  - id: r\n    type: order_rate\n    limits: [ten/s]\n", "rules[0].limits"),
         ("rulez: []\n", "rulez: unknown key"),
     ],

@@ -19,6 +19,7 @@ from riskwall.model import Decision, ParsedRequest, ResponseFacts, Venue
 # no real instrument needs more; a larger number is a typo or an attack
 MAX_AMOUNT = Decimal("1e15")
 MAX_BODY_BYTES = 1_000_000
+PLAIN_DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
 
 
 class FieldError(ValueError):
@@ -78,8 +79,12 @@ def decimal_field(name: str, raw: object, *, required: bool = True, allow_zero: 
         return None
     if isinstance(raw, bool) or not isinstance(raw, str | int | Decimal):
         raise FieldError(f"{name} is not a number")
+    if isinstance(raw, str) and not PLAIN_DECIMAL.fullmatch(raw):
+        # only the plain digits venues accept: no exponent, sign, spaces, underscores or non-ASCII digits,
+        # so the firewall never reads a number the venue would read differently
+        raise FieldError(f"{name} is not a plain decimal number")
     try:
-        value = Decimal(raw.strip()) if isinstance(raw, str) else Decimal(raw)
+        value = Decimal(raw)
     except InvalidOperation:
         raise FieldError(f"{name} is not a number") from None
     if not value.is_finite():

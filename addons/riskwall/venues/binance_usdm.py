@@ -59,7 +59,7 @@ ORDER_TYPES = frozenset(
 TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "GTX", "GTD", "RPI"})
 MARGIN_TYPES = frozenset({"ISOLATED", "CROSSED"})
 FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH", "FINISHED"})
-MAX_BATCH_LEGS = 10
+MAX_BATCH_LEGS = 5  # Binance's own limit for batchOrders
 MAX_LEVERAGE = Decimal(125)
 
 type Params = dict[str, str]
@@ -114,7 +114,9 @@ class BinanceUsdm:
         learner = _LEARNERS.get((request.method, path))
         if learner is None:
             return ResponseFacts()
-        params = _params_or_empty(request)
+        params = _query_params(request)
+        if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
+            return ResponseFacts()
         return learner(data, parsed, params, decision_id)
 
     def rejection(self, decision: Decision) -> Rejection:
@@ -125,7 +127,7 @@ class BinanceUsdm:
         # "has no operation privilege" is the phrase ccxt maps to PermissionDenied on every URL, so a kill
         # switch or forbidden endpoint reads as a permission problem, not as a broken order
         reason = "account has no operation privilege: " if privilege else ""
-        message = f"Risk firewall blocked this request ({rule}): {reason}{detail}"
+        message = f"Risk firewall blocked this request ({_neutral(rule)}): {reason}{_neutral(detail)}"
         body = orjson.dumps({"code": code, "msg": message})
         return Rejection(400, body)
 
@@ -143,6 +145,25 @@ _CODES: dict[Reason, tuple[int, bool]] = {
 }
 
 
+# phrases ccxt matches anywhere in a Binance error to pick an exception class (venues.md §1.5); a rule id or
+# a symbol in our message must not pick one by accident
+_STEERING = ("lot_size", "price_filter", "price * qty is zero or less", "max_position", "percent_price_by_side",
+             "has no operation privilege")
+
+
+def _neutral(text: str) -> str:
+    lowered = text.lower()
+    for phrase in _STEERING:
+        start = lowered.find(phrase)
+        while start != -1:
+            # swap the phrase's separators so it reads the same to a person but no longer matches
+            replaced = text[start:start + len(phrase)].replace("_", "-").replace(" ", "\u00a0")
+            text = text[:start] + replaced + text[start + len(phrase):]
+            lowered = text.lower()
+            start = lowered.find(phrase, start + 1)
+    return text
+
+
 def _endpoint_for(method: str, path: str, host: str) -> Endpoint:
     if host.startswith("ws-fapi.") or path.startswith("/ws-fapi"):
         # the WebSocket API places orders inside frames this adapter does not read yet: refuse the handshake
@@ -150,10 +171,10 @@ def _endpoint_for(method: str, path: str, host: str) -> Endpoint:
     spec = _ENDPOINTS.get((method, path))
     if spec is not None:
         return spec
-    if _is_forbidden(path):
-        return Endpoint(Action.FORBIDDEN)
     if method in ("GET", "HEAD", "OPTIONS"):
         return Endpoint(Action.READ)
+    if _is_forbidden(path):
+        return Endpoint(Action.FORBIDDEN)
     return Endpoint(Action.UNKNOWN)
 
 
@@ -164,7 +185,7 @@ def _is_forbidden(path: str) -> bool:
     """Wallet and account-management paths: withdrawals, transfers, sub-accounts, API-key settings."""
     if not path.startswith(("/sapi/", "/wapi/", "/papi/", "/fapi/", "/api/")):
         return False
-    return any(part in path for part in _FORBIDDEN_PARTS) and not path.endswith(("/history", "/list"))
+    return any(part in path for part in _FORBIDDEN_PARTS)
 
 
 def _params(request: HttpRequest) -> Params:
@@ -173,8 +194,8 @@ def _params(request: HttpRequest) -> Params:
     if request.body:
         if len(request.body) > MAX_BODY_BYTES:
             raise FieldError("body is too large")
-        if request.content_type == "application/json":
-            raise FieldError("body is JSON; Binance takes query or form parameters")
+        if request.content_type not in ("", "application/x-www-form-urlencoded"):
+            raise FieldError("body is not a form; Binance takes query or form parameters")
         try:
             text = request.body.decode("utf-8")
             pairs += parse_qsl(text, keep_blank_values=True, strict_parsing=True)
@@ -188,11 +209,13 @@ def _params(request: HttpRequest) -> Params:
     return params
 
 
-def _params_or_empty(request: HttpRequest) -> Params:
-    try:
-        return _params(request)
-    except FieldError:
-        return {}
+def _query_params(request: HttpRequest) -> Params | None:
+    """The query string alone: what a read's answer is scoped by. None when a key repeats."""
+    params: Params = {}
+    for key, value in request.query:
+        if params.setdefault(key, value) != value:
+            return None
+    return params
 
 
 def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo: bool = False) -> OrderIntent:
@@ -276,7 +299,10 @@ def _batch(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderInt
             raise FieldError("batchOrders is missing")
         try:
             # numbers stay Decimal: json's float parsing would round quantities
-            legs = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant)
+            legs = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant,
+                              object_pairs_hook=_unique_keys)
+        except FieldError:
+            raise
         except (ValueError, RecursionError):
             raise FieldError("batchOrders is not a JSON array") from None
         if not isinstance(legs, list) or not legs or len(legs) > MAX_BATCH_LEGS:
@@ -290,6 +316,16 @@ def _batch(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderInt
 
 def _reject_constant(name: str) -> None:
     raise FieldError(f"batchOrders holds {name}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A leg with the same key twice is ambiguous: the venue's reading might not be ours."""
+    leg: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in leg:
+            raise FieldError(f"{key} is given twice in a batchOrders leg")
+        leg[key] = value
+    return leg
 
 
 def _leverage(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
@@ -408,7 +444,7 @@ def _learn_orders(data: Any, parsed: ParsedRequest, params: Params, decision_id:
     updates = [
         _order_update(item, parsed, f"{decision_id}:{leg}" if reserved else None) for leg, item in enumerate(items)
     ]
-    prices = [_fill_price(item) for item in items]
+    prices = [_fill_price(item) for item in items] if reserved else []
     return ResponseFacts(
         prices=tuple(p for p in prices if p is not None),
         orders=tuple(u for u in updates if u is not None),
