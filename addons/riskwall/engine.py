@@ -118,7 +118,7 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
                 acc.add(rule, Violation.of(rule.id, Reason.SYMBOL_NOT_ALLOWED, leg_no, symbol=intent.symbol))
         if action.adds_orders:
             for rule in rules:
-                if isinstance(rule, OrderTypes) and intent.order_type and intent.order_type not in rule.allow:
+                if isinstance(rule, OrderTypes) and intent.order_type and intent.order_type.upper() not in rule.allow:
                     acc.add(
                         rule,
                         Violation.of(rule.id, Reason.ORDER_TYPE_NOT_ALLOWED, leg_no, order_type=intent.order_type),
@@ -146,11 +146,15 @@ def conclude(plan: Plan, policy: Policy, outcome: ReserveOutcome | None) -> Deci
     """Turn a plan and the store's answer into the verdict, applying shadow and monitor modes last."""
     violations = list(plan.violations)
     shadowed = list(plan.shadowed)
+    monitoring = policy.mode is PolicyMode.MONITOR
     for result in outcome.results if outcome else ():
         if result.passed:
             continue
         violation = _violation_from(result)
-        (violations if result.check.enforced else shadowed).append(violation)
+        # under monitor the store was told not to enforce; an enforce-mode rule's failure is still a
+        # violation, which decide() turns into a logged would_block
+        enforced = result.check.enforced or (monitoring and _rule_mode(policy, violation.rule_id) is Mode.ENFORCE)
+        (violations if enforced else shadowed).append(violation)
     return decide(plan.decision_id, policy, violations, shadowed)
 
 
@@ -289,16 +293,19 @@ def _reservation(
     exposure: dict[tuple[str, PositionKey, Side], tuple[MaxPosition, Decimal, Decimal, str | None]] = {}
     pending: list[PendingEntry] = []
     for leg, intent in enumerate(request.intents):
+        if intent.only_reduces:  # exempt from every limit, the rate included
+            continue
         rules = [r for r in policy.rules if r.scope.matches(request.venue, labels, intent.symbol)]
         for rule in rules:
             if isinstance(rule, OrderRate):
-                scope_key = f"{request.venue}|{request.account}"
+                # one counter per rule: two rules over the same account must not count each order twice
+                scope_key = f"{rule.id}|{request.venue}|{request.account}"
                 if rule.per is RateKey.SYMBOL:
                     scope_key += f"|{intent.symbol}"
                 rate_costs[(rule.id, scope_key)] += 1
                 rate_rules[rule.id] = rule
         key = position_key(intent)
-        if intent.only_reduces or key is None or intent.side is None or intent.quantity is None:
+        if key is None or intent.side is None or intent.quantity is None:
             continue
         pending.append(PendingEntry(f"{decision_id}:{leg}", key, intent.side, intent.quantity, intent.order_id))
         for rule in rules:
@@ -348,6 +355,10 @@ def _mark_or_order_price(intent: OrderIntent, view: StateView) -> Decimal | None
         if seen is not None:
             return seen
     return intent.price if intent.price is not None else intent.trigger_price
+
+
+def _rule_mode(policy: Policy, rule_id: str) -> Mode | None:
+    return next((rule.mode for rule in policy.rules if rule.id == rule_id), None)
 
 
 def _violation_from(result: CheckResult) -> Violation:

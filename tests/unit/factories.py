@@ -71,13 +71,17 @@ _DECIMAL_FIELDS = ("quantity", "price", "trigger_price", "leverage")
 type Amount = Decimal | str | int
 
 
-def dec(value: Amount | None) -> Decimal | None:
+def dec(value: Amount) -> Decimal:
     """Decimal from the text of a number; floats are refused so no test smuggles binary rounding in."""
-    if value is None or isinstance(value, Decimal):
+    if isinstance(value, Decimal):
         return value
     if isinstance(value, float):
         raise TypeError("use a str or int for amounts, not a float")
     return Decimal(str(value))
+
+
+def opt_dec(value: Amount | None) -> Decimal | None:
+    return None if value is None else dec(value)
 
 
 # --- requests ----------------------------------------------------------------------------------------------
@@ -101,7 +105,7 @@ def make_intent(**overrides: Any) -> OrderIntent:
         fields.update(side=None, quantity=None, order_type=None)
     fields.update(overrides)
     for name in _DECIMAL_FIELDS:
-        fields[name] = dec(fields.get(name))
+        fields[name] = opt_dec(fields.get(name))
     return OrderIntent(**fields)
 
 
@@ -173,7 +177,7 @@ def position_key(
 
 
 def make_view(
-    positions: Mapping[str | tuple[str, PositionSide] | PositionKey, Amount] | None = None,
+    positions: Mapping[Any, Amount] | None = None,  # symbol | (symbol, PositionSide) | PositionKey
     prices: Mapping[str, Amount] | None = None,
     states: tuple[TradingStateRecord, ...] = (),
 ) -> StateView:
@@ -186,13 +190,16 @@ def make_view(
             full = position_key(key[0], key[1])
         else:
             full = position_key(key)
-        keyed[full] = dec(qty)  # type: ignore[assignment]
+        keyed[full] = dec(qty)
     priced = {(VENUE, symbol): dec(price) for symbol, price in (prices or {}).items()}
-    return StateView(states, keyed, priced)  # type: ignore[arg-type]
+    return StateView(states, keyed, priced)
+
+
+GLOBAL = StateScope()
 
 
 def make_state_record(
-    scope: StateScope = StateScope(),
+    scope: StateScope = GLOBAL,
     state: TradingState = TradingState.HALTED,
     reason: str = "ops: exchange incident",
     actor: str = "oncall",
@@ -222,7 +229,7 @@ def exposure_check(
     replaces_order: str | None = None,
 ) -> ExposureCheck:
     return ExposureCheck(
-        rule_id, position or position_key(), side, dec(quantity), dec(limit), enforced, replaces_order  # type: ignore[arg-type]
+        rule_id, position or position_key(), side, dec(quantity), dec(limit), enforced, replaces_order
     )
 
 
@@ -233,7 +240,7 @@ def pending_entry(
     position: PositionKey | None = None,
     replaces_order: str | None = None,
 ) -> PendingEntry:
-    return PendingEntry(leg_id, position or position_key(), side, dec(quantity), replaces_order)  # type: ignore[arg-type]
+    return PendingEntry(leg_id, position or position_key(), side, dec(quantity), replaces_order)
 
 
 def make_reservation(
@@ -258,7 +265,7 @@ def order_update(
     account: str = ACCOUNT,
 ) -> OrderUpdate:
     return OrderUpdate(
-        VENUE, account, symbol, order_id, side, position_side, dec(original), dec(executed),  # type: ignore[arg-type]
+        VENUE, account, symbol, order_id, side, position_side, dec(original), dec(executed),
         final, reduce_only, reservation_id,
     )
 
@@ -277,7 +284,7 @@ def facts(
 def positions_report(
     *positions: tuple[str, PositionSide, Amount], symbol: str | None = None, account: str = ACCOUNT
 ) -> PositionsReport:
-    return PositionsReport(VENUE, account, symbol, tuple((s, side, dec(q)) for s, side, q in positions))  # type: ignore[misc]
+    return PositionsReport(VENUE, account, symbol, tuple((s, side, dec(q)) for s, side, q in positions))
 
 
 def open_orders(*orders: OrderUpdate, symbol: str | None = None, account: str = ACCOUNT) -> OpenOrdersSnapshot:
@@ -285,7 +292,7 @@ def open_orders(*orders: OrderUpdate, symbol: str | None = None, account: str = 
 
 
 def price_update(price: Amount, kind: str = "mark", symbol: str = SYMBOL) -> PriceUpdate:
-    return PriceUpdate(VENUE, symbol, dec(price), kind)  # type: ignore[arg-type]
+    return PriceUpdate(VENUE, symbol, dec(price), kind)
 
 
 # --- time and async ----------------------------------------------------------------------------------------

@@ -75,7 +75,8 @@ NO_RULES = make_rules()
     ("request_", "expected", "context"),
     [
         pytest.param(make_request(make_intent(), error="quantity"),
-                     (Verdict.BLOCK, Reason.PARSE_FAILED, engine.RULE_PARSE), {"error": "quantity"}, id="new-parse-error"),
+                     (Verdict.BLOCK, Reason.PARSE_FAILED, engine.RULE_PARSE), {"error": "quantity"},
+                     id="new-parse-error"),
         pytest.param(make_request(make_leverage("5"), error="leverage"),
                      (Verdict.BLOCK, Reason.PARSE_FAILED, engine.RULE_PARSE), {"error": "leverage"},
                      id="set-leverage-parse-error"),
@@ -194,10 +195,6 @@ def test_plan_when_order_type_is_checked_then_only_allowed_types_pass(
         assert decision.deciding is not None and decision.deciding.get("order_type") == blocked_type
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (latent): policy/model.py OrderTypes upper-cases the `allow` list (to_upper=True) but engine.plan() "
-    "compares the intent's order_type verbatim (`intent.order_type not in rule.allow`); a venue whose native "
-    "names are not upper case (Bybit 'Limit', OKX 'limit') would have every order blocked"))
 def test_plan_when_order_type_differs_only_in_case_then_it_is_allowed() -> None:
     assert deciding(run_intent(make_intent(order_type="Limit", price="1"), ORDER_TYPES)) == ALLOWED
 
@@ -366,10 +363,6 @@ def test_plan_when_order_only_reduces_then_nothing_is_reserved_for_exposure(inte
     assert planned.reservation.pending == ()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: engine.py _reservation() adds every leg to the order_rate cost before the `only_reduces` skip, so a "
-    "reduce-only/close-position/hedge-close order gets an enforced RateCheck and can be blocked with "
-    "ORDER_RATE_EXCEEDED, although the engine promises such orders are exempt from every limit"))
 @pytest.mark.parametrize("intent", REDUCING_INTENTS)
 def test_plan_when_order_only_reduces_then_no_rate_budget_is_reserved(intent: OrderIntent) -> None:
     policy = make_rules(
@@ -386,7 +379,9 @@ def test_plan_when_order_only_reduces_then_no_rate_budget_is_reserved(intent: Or
 
 # --- trading state (policy rule) ------------------------------------------------------------------------------
 
-HALTED = make_rules("{id: halt, type: trading_state, state: HALTED}", "{id: leverage, type: max_leverage, default: 100}")
+HALTED = make_rules(
+    "{id: halt, type: trading_state, state: HALTED}", "{id: leverage, type: max_leverage, default: 100}"
+)
 
 
 @pytest.mark.parametrize(
@@ -432,7 +427,7 @@ REDUCING = make_rules("{id: reduce, type: trading_state, state: REDUCING}")
         pytest.param(make_intent(side=Side.SELL, quantity="1"), {"ETHUSDT": "2"}, False,
                      id="position-in-other-symbol-does-not-count"),
         pytest.param(make_intent(side=Side.SELL, quantity="1"),
-                     {position_key(account=OTHER_ACCOUNT): "2"}, False,  # type: ignore[dict-item]
+                     {position_key(account=OTHER_ACCOUNT): "2"}, False,
                      id="position-of-other-account-does-not-count"),
         pytest.param(make_intent(side=Side.BUY, position_side=PositionSide.LONG, quantity="1"),
                      {("BTCUSDT", PositionSide.LONG): "2"}, False, id="hedge-long-buy-grows"),
@@ -471,14 +466,6 @@ def test_plan_when_policy_state_is_active_then_nothing_is_blocked() -> None:
 
 # --- trading state (store records, the runtime kill switch) ---------------------------------------------------
 
-BUG_KILL_SWITCH = (
-    "BUG: engine.py _check_trading_state() passes the store record's context {'scope':..., 'reason': "
-    "record.reason} as **kwargs to Violation.of(rule_id, reason, leg, **context); the 'reason' key collides with "
-    "Violation.of's positional `reason` parameter -> TypeError 'got multiple values for argument reason', so any "
-    "HALTED/REDUCING record from the store that blocks an order crashes plan() instead of returning "
-    "TRADING_HALTED/TRADING_REDUCING (the kill switch never produces its own verdict)"
-)
-
 COVERING_SCOPES = [
     pytest.param(StateScope(), "global", id="global"),
     pytest.param(StateScope(venue="binanceusdm"), "venue=binanceusdm", id="venue"),
@@ -488,7 +475,6 @@ COVERING_SCOPES = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_KILL_SWITCH)
 @pytest.mark.parametrize(("scope", "scope_text"), COVERING_SCOPES)
 def test_plan_when_store_halts_a_covering_scope_then_new_orders_are_blocked_by_the_kill_switch(
     scope: StateScope, scope_text: str
@@ -505,7 +491,6 @@ def test_plan_when_store_halts_a_covering_scope_then_new_orders_are_blocked_by_t
     assert "exchange incident" in dict(decision.deciding.context).values()
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_KILL_SWITCH)
 def test_plan_when_store_says_reducing_and_order_opens_from_flat_then_trading_reducing() -> None:
     view = make_view(states=(make_state_record(StateScope(venue="binanceusdm"), TradingState.REDUCING),))
 
@@ -781,7 +766,9 @@ def test_plan_when_rate_rule_is_shadow_or_policy_monitors_then_store_check_is_no
     ],
 )
 def test_plan_when_action_adds_no_orders_then_no_store_work(intent: OrderIntent) -> None:
-    policy = make_rules("{id: rate, type: order_rate, limits: ['1/1s']}", "{id: pos, type: max_position, default: {qty: 1}}")
+    policy = make_rules(
+        "{id: rate, type: order_rate, limits: ['1/1s']}", "{id: pos, type: max_position, default: {qty: 1}}"
+    )
 
     planned = engine.plan(make_request(intent), policy, make_view(), DECISION_ID)
 
@@ -1000,11 +987,6 @@ def test_conclude_when_failing_check_is_not_enforced_then_allow_with_shadowed_vi
     assert [(v.rule_id, v.reason) for v in decision.shadowed] == [("order-rate", Reason.ORDER_RATE_EXCEEDED)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: in `mode: monitor` the engine marks store checks enforced=False (so the store commits), then "
-    "engine.conclude() files their failures under `shadowed` and decide() sees no violations, returning "
-    "monitored=False; a rate/position breach under monitor mode is therefore reported like a shadow-rule hit "
-    "instead of monitored=True ('violations were found but traffic flows'), unlike static violations"))
 def test_conclude_when_policy_monitors_and_store_check_fails_then_allow_and_monitored() -> None:
     policy = make_rules("{id: order-rate, type: order_rate, limits: ['10/1s']}", mode="monitor")
     planned = planned_for(policy)

@@ -72,32 +72,29 @@ INVALID_CASES = [
         "{F}/nan_and_inf_limit.yaml:7: rules[1].default: Input should be a finite number",
     ], id="nan-and-inf-limit"),
     pytest.param("rate_does_not_parse.yaml", [f"{{F}}/rate_does_not_parse.yaml:4: rules[0].limits[1]: {RATE_MSG}"],
-                 id="rate-does-not-parse", marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: policy/model.py OrderRate._limits_parse validates the whole `limits` tuple, so the "
-                     "error path is rules[0].limits instead of the failing item rules[0].limits[1]"))),
+                 id="rate-does-not-parse"),
     pytest.param("duplicate_rule_id.yaml", [
-        "{F}/duplicate_rule_id.yaml:5: rules[1].id: duplicate rule id 'order-qty' (first in {F}/duplicate_rule_id.yaml)",
-    ], id="duplicate-rule-id-one-file", marks=pytest.mark.xfail(strict=True, reason=BUG_MERGE_NO_LINE)),
+        "{F}/duplicate_rule_id.yaml:5: rules[1].id: duplicate rule id 'order-qty' "
+        "(first in {F}/duplicate_rule_id.yaml)",
+    ], id="duplicate-rule-id-one-file"),
     pytest.param("duplicate_rule_id_across_files", [
         "{F}/duplicate_rule_id_across_files/b.yaml:5: rules[1].id: duplicate rule id 'order-qty' "
         "(first in {F}/duplicate_rule_id_across_files/a.yaml)",
-    ], id="duplicate-rule-id-two-files", marks=pytest.mark.xfail(strict=True, reason=BUG_MERGE_NO_LINE)),
+    ], id="duplicate-rule-id-two-files"),
     pytest.param("duplicate_yaml_key.yaml", ["{F}/duplicate_yaml_key.yaml:5: rules[0].default: duplicate key"],
                  id="duplicate-yaml-key"),
     pytest.param("unknown_account_label.yaml", [
         "{F}/unknown_account_label.yaml:9: rules[0].scope.accounts[1]: unknown account label 'mian'",
-    ], id="unknown-account-label", marks=pytest.mark.xfail(strict=True, reason=BUG_MERGE_NO_LINE + (
-        "; also the path should name the item (scope.accounts[1]) like pydantic does for scope.venues[0]"))),
+    ], id="unknown-account-label"),
     pytest.param("unknown_venue_in_scope.yaml",
                  [f"{{F}}/unknown_venue_in_scope.yaml:6: rules[0].scope.venues[0]: {VENUES_MSG}"],
                  id="unknown-venue-in-scope"),
-    pytest.param("bad_symbol_pattern.yaml", [f"{{F}}/bad_symbol_pattern.yaml:4: rules[0].allow[1]: {SYMBOL_PATTERN_MSG}"],
+    pytest.param("bad_symbol_pattern.yaml",
+                 [f"{{F}}/bad_symbol_pattern.yaml:4: rules[0].allow[1]: {SYMBOL_PATTERN_MSG}"],
                  id="bad-symbol-pattern"),
     pytest.param("bad_symbol_pattern_as_key.yaml",
                  [f"{{F}}/bad_symbol_pattern_as_key.yaml:5: rules[0].symbols.ETH USDT: {SYMBOL_PATTERN_MSG}"],
-                 id="bad-symbol-pattern-as-key", marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: policy/loader.py _describe()/_render() keep pydantic's '[key]' location marker, so the "
-                     "path reads 'rules[0].symbols.ETH USDT.[key]'"))),
+                 id="bad-symbol-pattern-as-key"),
     pytest.param("allowed_symbols_without_allow_or_deny.yaml",
                  ["{F}/allowed_symbols_without_allow_or_deny.yaml:2: rules[0]: give `allow`, `deny` or both"],
                  id="allowed-symbols-without-allow-or-deny"),
@@ -106,7 +103,7 @@ INVALID_CASES = [
     ], id="max-position-without-qty-or-notional"),
     pytest.param("mode_contradiction", [
         "{F}/mode_contradiction/b.yaml:2: mode: monitor contradicts enforce in {F}/mode_contradiction/a.yaml",
-    ], id="mode-contradiction", marks=pytest.mark.xfail(strict=True, reason=BUG_MERGE_NO_LINE)),
+    ], id="mode-contradiction"),
     pytest.param("invalid_yaml_syntax.yaml", [
         "{F}/invalid_yaml_syntax.yaml:4: invalid YAML: expected <block end>, but found '<block mapping start>'",
     ], id="invalid-yaml-syntax"),

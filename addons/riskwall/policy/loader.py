@@ -52,13 +52,13 @@ class Policy:
 def load_policy(path: str | Path) -> Policy:
     files = policy_files(Path(path))
     errors: list[str] = []
-    parsed: list[tuple[str, PolicyFile]] = []
+    parsed: list[tuple[str, PolicyFile, dict[KeyPath, int]]] = []
     digest = hashlib.sha256()
     for file in files:
         text = file.read_bytes()
         digest.update(file.name.encode() + b"\0" + text + b"\0")
         try:
-            parsed.append((str(file), _parse_file(file, text)))
+            parsed.append((str(file), *_parse_file(file, text)))
         except PolicyError as exc:
             errors.extend(exc.errors)
     if not files:
@@ -83,7 +83,7 @@ def policy_files(path: Path) -> list[Path]:
     raise PolicyError([f"{path}: no such file or folder"])
 
 
-def _parse_file(file: Path, text: bytes) -> PolicyFile:
+def _parse_file(file: Path, text: bytes) -> tuple[PolicyFile, dict[KeyPath, int]]:
     try:
         data, lines = _load_yaml(text)
     except yaml.YAMLError as exc:
@@ -98,7 +98,7 @@ def _parse_file(file: Path, text: bytes) -> PolicyFile:
     if not isinstance(data, dict):
         raise PolicyError([f"{file}:1: the top level must be a mapping with `rules`"])
     try:
-        return PolicyFile.model_validate(data)
+        return PolicyFile.model_validate(data), lines
     except ValidationError as exc:
         raise PolicyError([_describe(file, lines, err) for err in exc.errors()]) from None
 
@@ -109,6 +109,8 @@ def _describe(file: Path, lines: dict[KeyPath, int], err: Any) -> str:
     loc: list[str | int] = []
     for part in err["loc"]:
         if isinstance(part, str) and loc and isinstance(loc[-1], int) and _is_rule_tag(part):
+            continue
+        if part == "[key]":  # pydantic's marker for "the key itself was invalid"
             continue
         loc.append(part)
     path = tuple(loc)
@@ -153,34 +155,40 @@ def _nearest_line(lines: dict[KeyPath, int], path: KeyPath) -> int | None:
 
 
 def _merge(
-    parsed: list[tuple[str, PolicyFile]], errors: list[str]
+    parsed: list[tuple[str, PolicyFile, dict[KeyPath, int]]], errors: list[str]
 ) -> tuple[tuple[Rule, ...], dict[str, AccountSpec], PolicyMode]:
+    """Checks across files: rule ids unique everywhere, one mode, one meaning per account label."""
     rules: list[Rule] = []
     seen_ids: dict[str, str] = {}
     accounts: dict[str, AccountSpec] = {}
     account_files: dict[str, str] = {}
     mode: PolicyMode | None = None
     mode_file = ""
-    for file, doc in parsed:
+
+    def error(file: str, lines: dict[KeyPath, int], path: KeyPath, message: str) -> None:
+        line = _nearest_line(lines, path)
+        errors.append(f"{file}:{line}: {_render(path)}: {message}" if line else f"{file}: {_render(path)}: {message}")
+
+    for file, doc, lines in parsed:
         if doc.mode is not None:
             if mode is not None and doc.mode != mode:
-                errors.append(f"{file}: mode: {doc.mode} contradicts {mode} in {mode_file}")
+                error(file, lines, ("mode",), f"{doc.mode} contradicts {mode} in {mode_file}")
             mode, mode_file = doc.mode, file
         for label, spec in doc.accounts.items():
             if label in accounts and accounts[label] != spec:
-                errors.append(f"{file}: accounts.{label}: defined differently in {account_files[label]}")
+                error(file, lines, ("accounts", label), f"defined differently in {account_files[label]}")
             accounts[label], account_files[label] = spec, file
         for index, rule in enumerate(doc.rules):
             if rule.id in seen_ids:
-                first = seen_ids[rule.id]
-                errors.append(f"{file}: rules[{index}].id: duplicate rule id {rule.id!r} (first in {first})")
+                error(file, lines, ("rules", index, "id"), f"duplicate rule id {rule.id!r} (first in {seen_ids[rule.id]})")
             seen_ids.setdefault(rule.id, file)
             rules.append(rule)
-    for file, doc in parsed:
+    for file, doc, lines in parsed:
         for index, rule in enumerate(doc.rules):
-            for label in rule.scope.accounts:
+            for position, label in enumerate(rule.scope.accounts):
                 if label not in accounts:
-                    errors.append(f"{file}: rules[{index}].scope.accounts: unknown account label {label!r}")
+                    error(file, lines, ("rules", index, "scope", "accounts", position),
+                          f"unknown account label {label!r}")
     return tuple(rules), accounts, mode or PolicyMode.ENFORCE
 
 

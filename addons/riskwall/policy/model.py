@@ -12,7 +12,7 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from riskwall.model import TradingState, Venue
 
@@ -219,19 +219,21 @@ class RateKey(StrEnum):
     SYMBOL = "symbol"
 
 
+def _rate_text(text: str) -> str:
+    parse_rate(text)
+    return text
+
+
+# validated one item at a time, so an error names the item: rules[0].limits[1]
+RateText = Annotated[str, AfterValidator(_rate_text), Field(description="COUNT/WINDOW, e.g. 10/1s")]
+
+
 class OrderRate(RuleBase):
     """Sliding-window budget of orders admitted (new orders and amends; cancels never count)."""
 
     type: Literal["order_rate"]
-    limits: tuple[Annotated[str, Field(description="COUNT/WINDOW, e.g. 10/1s")], ...] = Field(min_length=1)
+    limits: tuple[RateText, ...] = Field(min_length=1)
     per: RateKey = RateKey.ACCOUNT
-
-    @field_validator("limits")
-    @classmethod
-    def _limits_parse(cls, limits: tuple[str, ...]) -> tuple[str, ...]:
-        for text in limits:
-            parse_rate(text)
-        return limits
 
     @property
     def windows(self) -> tuple[RateLimit, ...]:

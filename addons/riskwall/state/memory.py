@@ -132,6 +132,7 @@ class MemoryStore(StateStore):
         return tuple(self._states.values())
 
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
+        self._lapse(self._clock())
         out: dict[str, dict[str, str]] = {}
         keys = {k for k in self._positions if k.venue == venue and k.account == account}
         keys |= {p.position for entries in self._pending.values() for p in entries.values()}
@@ -157,8 +158,9 @@ class MemoryStore(StateStore):
 
     def _worst_case(self, key: PositionKey, side: Side, replaces_order: str | None) -> Decimal:
         """How far the position could go in `side`'s direction if every pending order filled."""
+        # a position held the other way counts negative: selling down a long is not a new short
         directional = side.sign * self._positions.get(key, Decimal(0))
-        return max(directional, Decimal(0)) + self._pending_in(key, side, replaces_order)
+        return directional + self._pending_in(key, side, replaces_order)
 
     def _pending_in(self, key: PositionKey, side: Side, excluding_order: str | None) -> Decimal:
         total = Decimal(0)
@@ -183,8 +185,8 @@ class MemoryStore(StateStore):
         if order is None:
             order = _Order(key, update.side, Decimal(0), Decimal(0), False, not update.reduce_only, now)
             self._orders[ident] = order
-        if order.final:
-            return
+        if order.final or update.executed < order.executed:
+            return  # final already, or an older answer replayed after a newer one
         fill = update.executed - order.executed
         if fill > 0:
             self._positions[key] = self._positions.get(key, Decimal(0)) + update.side.sign * fill
