@@ -248,6 +248,9 @@ class OrderUpdate:
     final: bool
     reduce_only: bool = False
     reservation_id: str | None = None
+    # venues list some orders apart (Binance's conditional "algo" orders): a listing of one kind says
+    # nothing about orders of another
+    kind: str = "order"
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +278,17 @@ class OpenOrdersSnapshot:
     account: str
     symbol: str | None
     orders: tuple[OrderUpdate, ...]
+    kind: str = "order"
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedOrder:
+    """The venue confirmed an order is gone without saying how much of it filled (a cancel answer that
+    carries only ids). Its pending exposure ends; fills, if any, arrive with the next position report."""
+
+    venue: Venue
+    account: str
+    order_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +299,8 @@ class ResponseFacts:
     orders: tuple[OrderUpdate, ...] = ()
     positions: tuple[PositionsReport, ...] = ()
     open_orders: tuple[OpenOrdersSnapshot, ...] = ()
+    closed: tuple[ClosedOrder, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.prices or self.orders or self.positions or self.open_orders)
+        return not (self.prices or self.orders or self.positions or self.open_orders or self.closed)

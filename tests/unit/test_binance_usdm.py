@@ -26,6 +26,7 @@ from requests.structures import CaseInsensitiveDict
 
 from riskwall.model import (
     Action,
+    ClosedOrder,
     Decision,
     OpenOrdersSnapshot,
     OrderIntent,
@@ -989,7 +990,7 @@ def update(symbol: str, order_id: str, side: Side, original: str, executed: str,
            position_side: PositionSide = PositionSide.BOTH, reduce_only: bool = False,
            reservation: str | None = None) -> OrderUpdate:
     return OrderUpdate(VENUE, ACCOUNT, symbol, order_id, side, position_side, D(original), D(executed), final,
-                       reduce_only, reservation)
+                       reduce_only, reservation, kind="algo" if order_id.startswith("algo:") else "order")
 
 
 LTC_ORDER = {"symbol": "LTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.100",
@@ -1108,14 +1109,19 @@ def test_parse_response_when_order_queried_then_update_without_reservation() -> 
     assert facts.orders == (update("BTCUSDT", "650640532", Side.BUY, "0.010", "0.004", final=False),)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: the algo cancel answer {algoId, clientAlgoId, code:'200', msg:'success'} is dropped because it holds "
-    "'code'; the store never learns that algo:<id> is final and keeps its exposure pending"
-))
 def test_parse_response_when_algo_order_canceled_then_algo_order_final() -> None:
     facts = learn("DELETE", "/fapi/v1/algoOrder", {"algoId": "3358"}, body_of("algo_canceled_answer"))
 
-    assert [(o.order_id, o.final) for o in facts.orders] == [("algo:3358", True)]
+    assert facts.closed == (ClosedOrder(VENUE, ACCOUNT, "algo:3358"),)
+
+
+def test_parse_response_when_algo_order_canceled_then_its_pending_exposure_ends() -> None:
+    pending = _pending_buy_after(
+        ("POST", "/fapi/v1/algoOrder", ALGO_STOP_BUY, body_of("algo_new")),
+        ("DELETE", "/fapi/v1/algoOrder", {"algoId": "3358"}, body_of("algo_canceled_answer")),
+    )
+
+    assert D(pending) == 0
 
 
 ALGO_STOP_BUY = {"algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "BUY", "type": "STOP", "quantity": "0.002",
@@ -1142,11 +1148,6 @@ def test_parse_response_when_algo_order_accepted_then_store_counts_it_pending() 
     assert D(pending) == D("0.002")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: GET /fapi/v1/openOrders lists regular orders only (algo orders are at /fapi/v1/openAlgoOrders, "
-    "venues.md §1.2) but the adapter turns it into a complete OpenOrdersSnapshot, so the store marks every "
-    "open algo:<id> order final and forgets its pending exposure"
-))
 def test_parse_response_when_regular_open_orders_listed_then_open_algo_orders_stay_pending() -> None:
     pending = _pending_buy_after(
         ("POST", "/fapi/v1/algoOrder", ALGO_STOP_BUY, body_of("algo_new")),

@@ -180,7 +180,8 @@ def _merge(
             accounts[label], account_files[label] = spec, file
         for index, rule in enumerate(doc.rules):
             if rule.id in seen_ids:
-                error(file, lines, ("rules", index, "id"), f"duplicate rule id {rule.id!r} (first in {seen_ids[rule.id]})")
+                first = seen_ids[rule.id]
+                error(file, lines, ("rules", index, "id"), f"duplicate rule id {rule.id!r} (first in {first})")
             seen_ids.setdefault(rule.id, file)
             rules.append(rule)
     for file, doc, lines in parsed:

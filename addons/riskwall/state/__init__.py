@@ -16,7 +16,9 @@ def open_store(url: str) -> StateStore:
 
         return MemoryStore(url=url)
     if scheme in ("redis", "rediss", "redis+sentinel", "unix"):
-        raise UnsupportedStateUrl(f"state URL {url!r}: the Redis store is not built yet; use memory://")
+        from riskwall.state.redis import open_redis_store
+
+        return open_redis_store(url)
     raise UnsupportedStateUrl(f"state URL {url!r}: use memory:// or redis://host:port/db")
 
 

@@ -56,6 +56,7 @@ class _Order:
     final: bool
     counts: bool  # False for reduce-only orders: they never add exposure
     touched_ms: int
+    kind: str = "order"
 
 
 class MemoryStore(StateStore):
@@ -120,6 +121,10 @@ class MemoryStore(StateStore):
             self._apply_positions(report.venue, report.account, report.symbol, report.positions)
         for snapshot in facts.open_orders:
             self._apply_open_orders(snapshot, now)
+        for closed in facts.closed:
+            gone = self._orders.get((closed.venue, closed.account, closed.order_id))
+            if gone is not None and not gone.final:
+                gone.final, gone.remaining, gone.touched_ms = True, Decimal(0), now
         self._forget_old_orders(now)
 
     async def set_trading_state(self, scope: StateScope, state: TradingState, reason: str, actor: str) -> None:
@@ -183,7 +188,7 @@ class MemoryStore(StateStore):
             self._pending.get(reservation_id, {}).pop(update.reservation_id, None)
         key = PositionKey(update.venue, update.account, update.symbol, update.position_side)
         if order is None:
-            order = _Order(key, update.side, Decimal(0), Decimal(0), False, not update.reduce_only, now)
+            order = _Order(key, update.side, Decimal(0), Decimal(0), False, not update.reduce_only, now, update.kind)
             self._orders[ident] = order
         if order.final or update.executed < order.executed:
             return  # final already, or an older answer replayed after a newer one
@@ -208,6 +213,8 @@ class MemoryStore(StateStore):
         listed = {o.order_id for o in snapshot.orders}
         for (venue, account, order_id), order in self._orders.items():
             if (venue, account) != (snapshot.venue, snapshot.account) or order.final or order_id in listed:
+                continue
+            if order.kind != snapshot.kind:
                 continue
             if snapshot.symbol is None or order.position.symbol == snapshot.symbol:
                 # gone from the book; its fills, if any, arrive with the next position report

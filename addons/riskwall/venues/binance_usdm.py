@@ -19,6 +19,7 @@ import orjson
 
 from riskwall.model import (
     Action,
+    ClosedOrder,
     Decision,
     OpenOrdersSnapshot,
     OrderIntent,
@@ -394,7 +395,7 @@ type Learner = Callable[[Any, ParsedRequest, Params, str], ResponseFacts]
 
 def _order_update(item: Any, parsed: ParsedRequest, reservation_id: str | None) -> OrderUpdate | None:
     """One order object of Binance's (order, algo order, batch leg, cancel answer) → OrderUpdate."""
-    if not isinstance(item, dict) or parsed.account is None or "code" in item:
+    if not isinstance(item, dict) or parsed.account is None or "code" in item or "symbol" not in item:
         return None
     try:
         is_algo = "algoId" in item
@@ -422,6 +423,7 @@ def _order_update(item: Any, parsed: ParsedRequest, reservation_id: str | None) 
         final=status in FINAL_STATUSES,
         reduce_only=reduce_only,
         reservation_id=reservation_id,
+        kind="algo" if is_algo else "order",
     )
 
 
@@ -448,22 +450,46 @@ def _learn_orders(data: Any, parsed: ParsedRequest, params: Params, decision_id:
     return ResponseFacts(
         prices=tuple(p for p in prices if p is not None),
         orders=tuple(u for u in updates if u is not None),
+        closed=tuple(c for c in (_algo_cancel_answer(item, parsed) for item in items) if c is not None),
     )
 
 
-def _learn_open_orders(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
-    if not isinstance(data, list) or parsed.account is None:
-        return ResponseFacts()
-    updates = tuple(u for u in (_order_update(item, parsed, None) for item in data) if u is not None)
-    symbol = params.get("symbol", "").upper() or None
-    return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, updates),))
+def _algo_cancel_answer(item: Any, parsed: ParsedRequest) -> ClosedOrder | None:
+    """`DELETE /fapi/v1/algoOrder` answers `{"algoId": 1, "code": "200", "msg": "success"}`: ids only."""
+    if not isinstance(item, dict) or parsed.account is None or parsed.action is not Action.CANCEL:
+        return None
+    if "algoId" not in item or str(item.get("code")) != "200":
+        return None
+    return ClosedOrder(VENUE, parsed.account, f"algo:{item['algoId']}")
 
 
-def _learn_cancel_all(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
-    symbol = params.get("symbol", "").upper()
-    if parsed.account is None or not symbol or not isinstance(data, dict) or str(data.get("code")) != "200":
-        return ResponseFacts()
-    return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, ()),))
+def _learn_open_orders(kind: str) -> Learner:
+    """A complete listing of one kind of open order (regular at openOrders, conditional at openAlgoOrders)."""
+
+    def learn(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+        if isinstance(data, dict) and kind == "algo":  # openAlgoOrders may wrap its list
+            data = data.get("orders", data.get("rows"))
+        if not isinstance(data, list) or parsed.account is None:
+            return ResponseFacts()
+        updates = tuple(u for u in (_order_update(item, parsed, None) for item in data) if u is not None)
+        if any(u.kind != kind for u in updates):
+            return ResponseFacts()  # not the listing we expected: learn nothing rather than the wrong thing
+        symbol = params.get("symbol", "").upper() or None
+        return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, updates, kind),))
+
+    return learn
+
+
+def _learn_cancel_all(kind: str) -> Learner:
+    """A successful cancel-all empties the book of that kind for its symbol."""
+
+    def learn(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+        symbol = params.get("symbol", "").upper()
+        if parsed.account is None or not symbol or not isinstance(data, dict) or str(data.get("code")) != "200":
+            return ResponseFacts()
+        return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, (), kind),))
+
+    return learn
 
 
 def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
@@ -525,8 +551,10 @@ _LEARNERS: dict[tuple[str, str], Learner] = {
     ("DELETE", "/fapi/v1/algoorder"): _learn_orders,
     ("GET", "/fapi/v1/order"): _learn_orders,
     ("GET", "/fapi/v1/algoorder"): _learn_orders,
-    ("GET", "/fapi/v1/openorders"): _learn_open_orders,
-    ("DELETE", "/fapi/v1/allopenorders"): _learn_cancel_all,
+    ("GET", "/fapi/v1/openorders"): _learn_open_orders("order"),
+    ("GET", "/fapi/v1/openalgoorders"): _learn_open_orders("algo"),
+    ("DELETE", "/fapi/v1/allopenorders"): _learn_cancel_all("order"),
+    ("DELETE", "/fapi/v1/algoopenorders"): _learn_cancel_all("algo"),
     ("GET", "/fapi/v2/positionrisk"): _learn_positions,
     ("GET", "/fapi/v3/positionrisk"): _learn_positions,
     ("GET", "/fapi/v2/account"): _learn_positions,

@@ -5,7 +5,7 @@ local K_POS = KEYS[1]   -- HASH "<symbol>|<position side>" -> position (signed d
 local K_PEND = KEYS[2]  -- HASH "<symbol>|<position side>|<side>" -> pending exposure (sum of legs and orders)
 local K_RESV = KEYS[3]  -- HASH reservation id -> JSON {leg id: {k = "<symbol>|<position side>", s = side, q = qty}}
 local K_LAPSE = KEYS[4] -- ZSET reservation id, score = when its legs lapse (ms, Redis time)
-local K_OPEN = KEYS[5]  -- HASH order id -> JSON {sym, ps, s, c (1 if it adds exposure), rem, exe}: non-final orders
+local K_OPEN = KEYS[5]  -- HASH order id -> JSON {sym, ps, s, c (1 if it adds exposure), kd, rem, exe}: non-final orders
 local K_DONE = KEYS[6]  -- ZSET order id, score = when it became final (ms): remembered so a replay changes nothing
 local K_SEQ = KEYS[7]   -- STRING counter: unique rate-window members
 
@@ -69,7 +69,7 @@ local function finalize(id, o, now, final_ms)
   redis.call('PEXPIRE', K_DONE, final_ms)
 end
 
--- one OrderUpdate {id, sym, ps, side, orig, exe, final, ro, rid?}: move its reservation leg to the order,
+-- one OrderUpdate {id, sym, ps, side, orig, exe, final, ro, kd, rid?}: move its reservation leg to the order,
 -- apply only the part of the fill not applied before, keep the order's remaining in the aggregate
 local function apply_order(u, now, final_ms)
   if u.rid then
@@ -93,10 +93,15 @@ local function apply_order(u, now, final_ms)
   if raw then
     o = cjson.decode(raw)
   else
-    o = {sym = u.sym, ps = u.ps, s = u.side, c = u.ro and 0 or 1, rem = '0', exe = '0'}
+    o = {sym = u.sym, ps = u.ps, s = u.side, c = u.ro and 0 or 1, kd = u.kd, rem = '0', exe = '0'}
   end
   local executed = dec_parse(u.exe)
   local fill = dec_sub(executed, dec_parse(o.exe))
+  if fill.s < 0 then
+    -- an older answer replayed after a newer one: it knows less than we do (a new order is not stored:
+    -- no executed amount is below zero, so it never gets here)
+    return
+  end
   if fill.s > 0 then
     local k = u.sym .. '|' .. u.ps
     if u.side == 'sell' then

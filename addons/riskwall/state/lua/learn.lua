@@ -1,10 +1,12 @@
 -- learn: apply what one venue response taught about one account, in MemoryStore's order: order updates,
--- position reports, open-order snapshots, then forget final orders older than the replay memory.
+-- position reports, open-order snapshots, closed orders, then forget final orders older than the replay
+-- memory.
 --
 -- KEYS[1..7]  the account keys (account.lua)
 -- ARGV[1]     JSON {orders = [update...], positions = [{sym?, rows = [[symbol, position side, qty]...]}...],
---                   snapshots = [{sym?, orders = [update...]}...]}
---             update = {id, sym, ps, side, orig, exe, final, ro, rid?}; every amount is decimal text
+--                   snapshots = [{sym?, kd, orders = [update...]}...], closed = [order id...]}
+--             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?}; every amount is decimal text;
+--             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another
 -- ARGV[2]     how long a final order is remembered (ms)
 
 local now = now_ms()
@@ -36,13 +38,22 @@ for _, snapshot in ipairs(facts.snapshots) do
   for i = 1, #open, 2 do
     local id = open[i]
     local o = cjson.decode(open[i + 1])
-    if not listed[id] and (not snapshot.sym or o.sym == snapshot.sym) then
+    if not listed[id] and o.kd == snapshot.kd and (not snapshot.sym or o.sym == snapshot.sym) then
       -- gone from the book; its fills, if any, arrive with the next position report
       finalize(id, o, now, final_ms)
     end
   end
   for _, u in ipairs(snapshot.orders) do
     apply_order(u, now, final_ms)
+  end
+end
+
+-- the venue confirmed these orders gone without saying how much filled: pending ends, fills come with
+-- the next position report
+for _, id in ipairs(facts.closed) do
+  local raw = redis.call('HGET', K_OPEN, id)
+  if raw then
+    finalize(id, cjson.decode(raw), now, final_ms)
   end
 end
 

@@ -37,11 +37,12 @@ for _ = 1, n_exposure do
   local k, side = ARGV[a], ARGV[a + 1]
   local quantity, limit = dec_parse(ARGV[a + 2]), dec_parse(ARGV[a + 3])
   local replaces = ARGV[a + 5]
+  -- a position held the other way counts negative: selling down a long is not a new short
   local directional = dec_parse(redis.call('HGET', K_POS, k) or '0')
   if side == 'sell' then
     directional = dec_neg(directional)
   end
-  local worst = dec_add(dec_max0(directional), dec_parse(redis.call('HGET', K_PEND, k .. '|' .. side) or '0'))
+  local worst = dec_add(directional, dec_parse(redis.call('HGET', K_PEND, k .. '|' .. side) or '0'))
   if replaces ~= '' then
     -- an amend: what the amended order already holds pending is replaced, not added to
     local raw = redis.call('HGET', K_OPEN, replaces)

@@ -1,0 +1,596 @@
+"""Shared state in Redis: the store for several sidecars that trade one account (`redis://host:6379/0`).
+
+The only module of riskwall that imports `redis`. Every write that decides something runs as a Lua script
+(`state/lua/*.lua`, loaded once, called with EVALSHA, reloaded after NOSCRIPT), so it is atomic across
+every sidecar, and reads the time from Redis (`TIME`), never from a sidecar's clock. `reserve` is one round
+trip: one script checks every rate window and every exposure limit of the reservation and commits all of it
+or nothing. `open_redis_store(url)` wraps the store in `GuardedStore` (short timeouts, circuit breaker).
+
+URLs: `redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS), `unix:///path.sock?db=0`, and
+`redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/service[/db]`. Query options read here
+(the rest go to redis-py): `prefix` (key prefix, default `rw`), `reservation_ttl_ms` (default 600000, 0 = never),
+and the breaker's `timeout_ms` (50), `failures` (3), `cooldown_ms` (500), `probe_timeout_ms` (1000).
+
+Key layout. `{<venue>|<account>}` is a Redis Cluster hash tag: every key of one account lives in one slot,
+and every account script touches only that slot (its keys are all declared in KEYS).
+
+    rw:{<venue>|<account>}:pos      HASH    "<symbol>|<position side>" → position, signed base units
+    rw:{<venue>|<account>}:pend     HASH    "<symbol>|<position side>|<side>" → pending exposure: the sum of the
+                                            reservation legs and of the open orders that add exposure, kept
+                                            in step with them by the same scripts (absent = 0)
+    rw:{<venue>|<account>}:resv     HASH    reservation id → JSON {leg id: {k: "<symbol>|<position side>",
+                                            s: side, q: quantity}}: legs not yet moved to a venue order
+    rw:{<venue>|<account>}:lapse    ZSET    reservation id, score = when its legs lapse (ms, Redis time);
+                                            lapsed lazily by the next script that touches the account
+    rw:{<venue>|<account>}:open     HASH    order id → JSON {sym, ps, s, c, kd, rem, exe}: orders not final;
+                                            c = 1 when the order adds exposure (not reduce-only), kd = kind
+                                            ("order", "algo"), rem = remaining, exe = executed already applied
+    rw:{<venue>|<account>}:done     ZSET    order id, score = when it became final (ms): a replayed response
+                                            changes nothing; trimmed after 24 h, key PEXPIRE 24 h
+    rw:{<venue>|<account>}:seq      STRING  counter that makes every rate-window member unique
+    rw:{<venue>|<account>}:rate:<rate key>:<window ms>      (the engine's rate key: "<rule id>|<venue>|<account>[|<symbol>]")
+                                    ZSET    one member per admitted order, score = admission time (ms);
+                                            trimmed to the window on every check, PEXPIRE = window
+    rw:{global}:prices              HASH    "<venue>|<symbol>" → "<kind>|<price>" (mark beats last)
+    rw:{global}:states              HASH    scope text ("global", "venue=…[,account=…][,symbol=…]") → JSON
+                                            {venue, account, symbol, state, reason, actor, at_ms}
+    rw:rid:<reservation id>         STRING  "<venue>|<account>": where a reservation lives, for `release`;
+                                            PX = reservation TTL, deleted on release
+
+Amounts are exact. In Redis every quantity is canonical decimal text (`-12.5`, `0.000000000000000001`, no
+exponent, no trailing zeros) with at most 18 fraction digits; the scripts add, subtract and compare it with
+the fixed-point digit arithmetic of `lua/decimal.lua`, never with Lua numbers (doubles) or INCRBYFLOAT.
+Python hands over `Decimal`s as text: limits rounded down to 18 places (exact for the comparison, since
+every other operand has at most 18 places), reserved quantities rounded up, learned amounts to nearest.
+Prices are never computed on in Redis and keep the venue's exact text.
+
+A reservation whose sidecar dies before `release` lapses after `reservation_ttl_ms` (MemoryStore has no
+such need: its state dies with the sidecar). Everything Redis raises becomes `StateUnavailable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError
+
+from riskwall.model import OrderUpdate, PositionSide, ResponseFacts, TradingState, Venue
+from riskwall.state.base import (
+    CheckResult,
+    ExposureCheck,
+    PositionKey,
+    RateCheck,
+    Reservation,
+    ReserveOutcome,
+    StateScope,
+    StateStore,
+    StateUnavailable,
+    StateView,
+    TradingStateRecord,
+    ViewQuery,
+)
+from riskwall.state.breaker import BreakerConfig, GuardedStore
+from riskwall.state.breaker import without_password as _safe
+from riskwall.state.memory import FINAL_ORDER_MEMORY_MS
+
+DEFAULT_PREFIX = "rw"
+DEFAULT_RESERVATION_TTL_MS = 600_000
+# socket budgets for an unguarded store; GuardedStore's per-call timeout is the one that matters in service
+SOCKET_TIMEOUT_S = 1.0
+# how many reservation → account mappings a store remembers locally (release then needs no lookup)
+LOCAL_RESERVATIONS = 10_000
+
+SCALE = 18
+_QUANTUM = Decimal(1).scaleb(-SCALE)
+
+# script name → the lua files it is made of, in order (the shared libraries first)
+_SCRIPT_FILES: dict[str, tuple[str, ...]] = {
+    "reserve": ("decimal", "account", "reserve"),
+    "learn": ("decimal", "account", "learn"),
+    "release": ("decimal", "account", "release"),
+    "exposure": ("decimal", "account", "exposure"),
+    "price": ("price",),
+    "state": ("state",),
+}
+
+
+# ---- decimals ------------------------------------------------------------------------------------------
+
+
+def to_fixed(value: Decimal, rounding: str = ROUND_HALF_EVEN) -> str:
+    """`value` as decimal text with at most 18 fraction digits, rounded with `rounding` only if it has more."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise ValueError(f"amount {value!r} is not a finite Decimal")
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if exponent < -SCALE:
+        with localcontext() as ctx:
+            ctx.prec = max(value.adjusted(), 0) + SCALE + 2
+            value = value.quantize(_QUANTUM, rounding=rounding)
+    return format(value, "f")
+
+
+def from_fixed(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise StateUnavailable(f"state store holds {text!r} where an amount belongs") from None
+
+
+def load_lua(name: str) -> str:
+    """The text of `state/lua/<name>.lua`."""
+    return resources.files("riskwall.state").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class _Script:
+    name: str
+    source: str
+    sha: str
+
+    @classmethod
+    def load(cls, name: str) -> _Script:
+        source = "\n".join(load_lua(part) for part in _SCRIPT_FILES[name])
+        return cls(name, source, hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    script: str
+    keys: Sequence[str]
+    args: Sequence[str | int]
+
+
+# ---- keys ----------------------------------------------------------------------------------------------
+
+
+class KeyLayout:
+    """Builds every key the store uses (the layout is drawn in the module docstring)."""
+
+    ACCOUNT_KEYS = ("pos", "pend", "resv", "lapse", "open", "done", "seq")
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix
+        self.prices = f"{prefix}:{{global}}:prices"
+        self.states = f"{prefix}:{{global}}:states"
+
+    def account_base(self, venue: str, account: str) -> str:
+        return f"{self.prefix}:{{{venue}|{account}}}"
+
+    def account(self, venue: str, account: str) -> list[str]:
+        base = self.account_base(venue, account)
+        return [f"{base}:{name}" for name in self.ACCOUNT_KEYS]
+
+    def rate(self, venue: str, account: str, check: RateCheck) -> str:
+        # one counter per (key, window), as in MemoryStore; the engine puts the rule id in the key
+        return f"{self.account_base(venue, account)}:rate:{check.key}:{check.window_ms}"
+
+    def reservation(self, reservation_id: str) -> str:
+        return f"{self.prefix}:rid:{reservation_id}"
+
+
+def account_of(reservation: Reservation) -> tuple[str, str]:
+    """The one (venue, account) a reservation belongs to. The engine builds one per request, so one account;
+    rate keys are "<rule id>|<venue>|<account>[|<symbol>]" (without the rule id is understood too)."""
+    owners = {(str(c.position.venue), c.position.account) for c in reservation.exposure}
+    owners |= {(str(p.position.venue), p.position.account) for p in reservation.pending}
+    owners |= {_rate_owner(check) for check in reservation.rate}
+    if len(owners) != 1:
+        raise ValueError(f"reservation {reservation.id} must concern exactly one account, not {sorted(owners)}")
+    return owners.pop()
+
+
+def _rate_owner(check: RateCheck) -> tuple[str, str]:
+    venues = {str(v) for v in Venue}
+    for key in (check.key, check.key.removeprefix(f"{check.rule_id}|")):
+        parts = key.split("|", 2)
+        if len(parts) >= 2 and parts[0] in venues and parts[1]:
+            return parts[0], parts[1]
+    raise ValueError(f"rate key {check.key!r} does not name a venue and an account")
+
+
+# ---- options -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RedisOptions:
+    prefix: str = DEFAULT_PREFIX
+    reservation_ttl_ms: int = DEFAULT_RESERVATION_TTL_MS
+
+
+_INT_OPTIONS = {"reservation_ttl_ms": 0, "timeout_ms": 1, "failures": 1, "cooldown_ms": 0, "probe_timeout_ms": 1}
+
+
+def parse_url(url: str) -> tuple[str, RedisOptions, BreakerConfig]:
+    """Split riskwall's own query options off a store URL: (URL for redis-py, store options, breaker config)."""
+    from riskwall.state import UnsupportedStateUrl
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
+        raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: not a Redis URL")
+    ours: dict[str, int | str] = {}
+    rest: list[tuple[str, str]] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name == "prefix":
+            if not value or any(c in value for c in "{}: "):
+                raise UnsupportedStateUrl(
+                    f"state URL {_safe(url)!r}: prefix must be non-empty, without {{}}: or spaces"
+                )
+            ours[name] = value
+        elif name in _INT_OPTIONS:
+            if not value.isdigit() or int(value) < _INT_OPTIONS[name]:
+                raise UnsupportedStateUrl(
+                    f"state URL {_safe(url)!r}: {name} must be a whole number ≥ {_INT_OPTIONS[name]}, not {value!r}"
+                )
+            ours[name] = int(value)
+        else:
+            rest.append((name, value))
+    options = RedisOptions(
+        prefix=str(ours.get("prefix", DEFAULT_PREFIX)),
+        reservation_ttl_ms=int(ours.get("reservation_ttl_ms", DEFAULT_RESERVATION_TTL_MS)),
+    )
+    defaults = BreakerConfig()
+    breaker = BreakerConfig(
+        timeout_ms=int(ours.get("timeout_ms", defaults.timeout_ms)),
+        failures=int(ours.get("failures", defaults.failures)),
+        cooldown_ms=int(ours.get("cooldown_ms", defaults.cooldown_ms)),
+        probe_timeout_ms=int(ours.get("probe_timeout_ms", defaults.probe_timeout_ms)),
+    )
+    return urlunsplit(parts._replace(query=urlencode(rest))), options, breaker
+
+
+@dataclass(frozen=True, slots=True)
+class SentinelTarget:
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int
+    username: str | None
+    password: str | None
+    query: dict[str, str]
+
+
+def parse_sentinel_url(url: str) -> SentinelTarget:
+    """`redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/service[/db][?socket_timeout=…]`."""
+    from riskwall.state import UnsupportedStateUrl
+
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":") if userinfo else ("", "", "")
+    sentinels: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":") if ":" in item else (item.strip(), "", "26379")
+        if not host or not port.isdigit():
+            raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: sentinel {item!r} is not host[:port]")
+        sentinels.append((host.strip("[]"), int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: the path must be /service[/db]")
+    return SentinelTarget(
+        tuple(sentinels), unquote(path[0]), int(path[1]) if len(path) == 2 else 0,
+        unquote(username) or None, unquote(password) or None, dict(parse_qsl(parts.query)),
+    )
+
+
+def _client_kwargs() -> dict[str, Any]:
+    return {
+        "decode_responses": True,
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": SOCKET_TIMEOUT_S,
+        # no retries: a retried EVALSHA could run twice, and the breaker decides what happens next
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
+def make_client(url: str) -> aioredis.Redis:
+    """A redis-py asyncio client for a store URL (riskwall's own options already removed)."""
+    if url.startswith("redis+sentinel://"):
+        target = parse_sentinel_url(url)
+        timeouts = {k: float(v) for k, v in target.query.items() if k in ("socket_timeout", "socket_connect_timeout")}
+        sentinel = Sentinel(
+            list(target.sentinels),
+            sentinel_kwargs={"socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": SOCKET_TIMEOUT_S},
+            **(_client_kwargs() | timeouts),
+        )
+        client: aioredis.Redis = sentinel.master_for(
+            target.service, db=target.db, username=target.username, password=target.password
+        )
+        return client
+    return aioredis.Redis.from_url(url, **_client_kwargs())
+
+
+def open_redis_store(url: str) -> GuardedStore:
+    """The store `open_store` returns for a Redis URL: a RedisStore behind timeouts and a circuit breaker."""
+    redis_url, options, breaker = parse_url(url)
+    store = RedisStore(make_client(redis_url), url=url, options=options)
+    return GuardedStore(store, breaker)
+
+
+# ---- the store -----------------------------------------------------------------------------------------
+
+
+class RedisStore(StateStore):
+    def __init__(self, client: aioredis.Redis, *, url: str = "redis://", options: RedisOptions | None = None) -> None:
+        self.url = url
+        self.options = options or RedisOptions()
+        self.keys = KeyLayout(self.options.prefix)
+        self._client = client
+        self._scripts = {name: _Script.load(name) for name in _SCRIPT_FILES}
+        self._owners: OrderedDict[str, str] = OrderedDict()  # reservation id -> "<venue>|<account>"
+
+    # -- StateStore ----------------------------------------------------------------------------------
+
+    async def view(self, query: ViewQuery) -> StateView:
+        price_fields = [f"{query.venue}|{s}" for s in query.symbols]
+        account = query.account
+        position_keys = [] if account is None else [
+            PositionKey(query.venue, account, s, side) for s in query.symbols for side in PositionSide
+        ]
+        async with self._guard():
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hgetall(self.keys.states)
+            if price_fields:
+                pipe.hmget(self.keys.prices, price_fields)
+            if position_keys and account is not None:
+                pipe.hmget(self.keys.account(query.venue, account)[0],
+                           [f"{k.symbol}|{k.position_side}" for k in position_keys])
+            replies = await pipe.execute()
+        states = self._decode_states(_pairs(replies[0]))
+        prices: dict[tuple[Venue, str], Decimal] = {}
+        if price_fields:
+            for symbol, raw in zip(query.symbols, replies[1], strict=True):
+                if raw is not None:
+                    prices[(query.venue, symbol)] = from_fixed(raw.partition("|")[2])
+        positions: dict[PositionKey, Decimal] = {}
+        if position_keys:
+            for key, raw in zip(position_keys, replies[-1], strict=True):
+                if raw is not None:
+                    positions[key] = from_fixed(raw)
+        return StateView(states, positions, prices)
+
+    async def reserve(self, reservation: Reservation) -> ReserveOutcome:
+        if reservation.empty:
+            return ReserveOutcome(True, ())
+        venue, account = account_of(reservation)
+        keys = self.keys.account(venue, account) + [self.keys.rate(venue, account, c) for c in reservation.rate]
+        args: list[str | int] = [
+            reservation.id, self.options.reservation_ttl_ms,
+            len(reservation.rate), len(reservation.exposure), len(reservation.pending),
+        ]
+        for rate in reservation.rate:
+            args += [rate.limit, rate.window_ms, rate.cost, int(rate.enforced)]
+        for check in reservation.exposure:
+            args += [
+                f"{check.position.symbol}|{check.position.position_side}", str(check.side),
+                to_fixed(check.quantity, ROUND_CEILING), to_fixed(check.limit, ROUND_FLOOR),
+                int(check.enforced), check.replaces_order or "",
+            ]
+        for leg in reservation.pending:
+            args += [
+                leg.leg_id, f"{leg.position.symbol}|{leg.position.position_side}", str(leg.side),
+                to_fixed(leg.quantity, ROUND_CEILING),
+            ]
+        owner = f"{venue}|{account}"
+
+        def locate(pipe: Pipeline) -> None:
+            # where the reservation lives, for a release from any sidecar: same round trip but not in the
+            # script (another slot); harmless when the reservation is refused, it expires
+            pipe.set(self.keys.reservation(reservation.id), owner, px=self._owner_ttl_ms)
+
+        async with self._guard():
+            (reply,) = await self._run([_Call("reserve", keys, args)], locate if reservation.pending else None)
+        committed = int(reply[0]) == 1
+        checks: tuple[RateCheck | ExposureCheck, ...] = (*reservation.rate, *reservation.exposure)
+        results = tuple(
+            CheckResult(check, from_fixed(str(reply[2 + 2 * i])), int(reply[3 + 2 * i]) == 1)
+            for i, check in enumerate(checks)
+        )
+        if committed and reservation.pending:
+            self._remember(reservation.id, owner)
+        return ReserveOutcome(committed, results)
+
+    async def release(self, reservation_id: str, after_ms: int = 0) -> None:
+        hold = max(after_ms, 0)
+        async with self._guard():
+            owner = self._owners.get(reservation_id)
+            if owner is None:
+                found = await self._client.get(self.keys.reservation(reservation_id))
+                if found is None:
+                    return  # never committed here, already released, or long lapsed
+                owner = str(found)
+            venue, _, account = owner.partition("|")
+            mapping = self.keys.reservation(reservation_id)
+
+            def forget(pipe: Pipeline) -> None:
+                if hold == 0:
+                    pipe.delete(mapping)
+
+            await self._run([_Call("release", self.keys.account(venue, account), [reservation_id, hold])], forget)
+        if hold == 0:
+            self._owners.pop(reservation_id, None)
+
+    async def learn(self, facts: ResponseFacts) -> None:
+        calls: list[_Call] = []
+        if facts.prices:
+            args: list[str | int] = []
+            for price in facts.prices:
+                args += [f"{price.venue}|{price.symbol}", price.kind, str(price.price)]
+            calls.append(_Call("price", [self.keys.prices], args))
+        per_account: dict[tuple[str, str], dict[str, list[Any]]] = {}
+
+        def bucket(venue: str, account: str) -> dict[str, list[Any]]:
+            empty: dict[str, list[Any]] = {"orders": [], "positions": [], "snapshots": [], "closed": []}
+            return per_account.setdefault((venue, account), empty)
+
+        for update in facts.orders:
+            bucket(update.venue, update.account)["orders"].append(_update_json(update))
+        for report in facts.positions:
+            entry: dict[str, Any] = {"rows": [[s, str(side), to_fixed(q)] for s, side, q in report.positions]}
+            if report.symbol is not None:
+                entry["sym"] = report.symbol
+            bucket(report.venue, report.account)["positions"].append(entry)
+        for snapshot in facts.open_orders:
+            listed: dict[str, Any] = {"kd": snapshot.kind, "orders": [_update_json(u) for u in snapshot.orders]}
+            if snapshot.symbol is not None:
+                listed["sym"] = snapshot.symbol
+            bucket(snapshot.venue, snapshot.account)["snapshots"].append(listed)
+        for closed in facts.closed:
+            bucket(closed.venue, closed.account)["closed"].append(closed.order_id)
+        for (venue, account), payload in per_account.items():
+            text = json.dumps(payload, separators=(",", ":"))
+            calls.append(_Call("learn", self.keys.account(venue, account), [text, FINAL_ORDER_MEMORY_MS]))
+        if not calls:
+            return
+        async with self._guard():
+            await self._run(calls)
+
+    async def set_trading_state(self, scope: StateScope, state: TradingState, reason: str, actor: str) -> None:
+        record = {
+            "venue": scope.venue, "account": scope.account, "symbol": scope.symbol,
+            "state": str(state), "reason": reason, "actor": actor,
+        }
+        clear = int(state is TradingState.ACTIVE)
+        async with self._guard():
+            await self._run([_Call("state", [self.keys.states], [scope.text, json.dumps(record), clear])])
+
+    async def trading_states(self) -> tuple[TradingStateRecord, ...]:
+        async with self._guard():
+            raw = await self._client.hgetall(self.keys.states)
+        return self._decode_states(_pairs(raw))
+
+    async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
+        async with self._guard():
+            (reply,) = await self._run([_Call("exposure", self.keys.account(venue, account), [])])
+        positions = _pairs(reply[0])
+        pending = _pairs(reply[1])
+        keys = set(positions) | set(reply[2])
+        out: dict[str, dict[str, str]] = {}
+        for key in sorted(keys, key=lambda k: tuple(k.rsplit("|", 1))):
+            out[key] = {
+                "position": str(from_fixed(positions.get(key, "0"))),
+                "pending_buy": str(from_fixed(pending.get(f"{key}|buy", "0"))),
+                "pending_sell": str(from_fixed(pending.get(f"{key}|sell", "0"))),
+            }
+        return out
+
+    async def close(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._client.aclose()
+
+    # -- plumbing ------------------------------------------------------------------------------------
+
+    @property
+    def _owner_ttl_ms(self) -> int:
+        return self.options.reservation_ttl_ms or FINAL_ORDER_MEMORY_MS
+
+    def _remember(self, reservation_id: str, owner: str) -> None:
+        self._owners[reservation_id] = owner
+        while len(self._owners) > LOCAL_RESERVATIONS:
+            self._owners.popitem(last=False)
+
+    async def _eval(self, call: _Call) -> Any:
+        script = self._scripts[call.script]
+        try:
+            return await self._client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
+        except NoScriptError:
+            # the server lost its script cache (restart, failover, SCRIPT FLUSH): nothing ran, load and rerun
+            await self._client.script_load(script.source)
+            return await self._client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
+
+    async def _run(self, calls: Sequence[_Call], extra: Callable[[Pipeline], None] | None = None) -> list[Any]:
+        """Run scripts (and `extra` plain commands) in one round trip; a script refused with NOSCRIPT did not
+        run, so it is loaded and run again on its own."""
+        if len(calls) == 1 and extra is None:
+            return [await self._eval(calls[0])]
+        pipe = self._client.pipeline(transaction=False)
+        for call in calls:
+            script = self._scripts[call.script]
+            pipe.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
+        if extra is not None:
+            extra(pipe)
+        replies = await pipe.execute(raise_on_error=False)
+        out: list[Any] = []
+        for call, reply in zip(calls, replies, strict=False):
+            if isinstance(reply, NoScriptError):
+                reply = await self._eval(call)
+            elif isinstance(reply, Exception):
+                raise reply
+            out.append(reply)
+        for reply in replies[len(calls):]:
+            if isinstance(reply, Exception):
+                raise reply
+        return out
+
+    @contextlib.asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (RedisConnectionError, OSError) as exc:
+            # the server went away: drop idle connections too, so the first call after it returns succeeds
+            with contextlib.suppress(Exception):
+                await self._client.connection_pool.disconnect(inuse_connections=False)
+            raise StateUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+        except RedisError as exc:
+            raise StateUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _decode_states(raw: dict[str, str]) -> tuple[TradingStateRecord, ...]:
+        records: list[TradingStateRecord] = []
+        for text, value in raw.items():
+            try:
+                data = json.loads(value)
+                scope = StateScope(data["venue"], data["account"], data["symbol"])
+                records.append(
+                    TradingStateRecord(scope, TradingState(data["state"]), data["reason"], data["actor"],
+                                       int(data["at_ms"]))
+                )
+            except (ValueError, KeyError, TypeError):
+                raise StateUnavailable(f"state store holds an unreadable trading state for {text!r}") from None
+        return tuple(sorted(records, key=lambda r: (r.at_ms, r.scope.text)))
+
+
+def _update_json(update: OrderUpdate) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": update.order_id, "sym": update.symbol, "ps": str(update.position_side), "side": str(update.side),
+        "orig": to_fixed(update.original), "exe": to_fixed(update.executed),
+        "final": update.final, "ro": update.reduce_only, "kd": update.kind,
+    }
+    if update.reservation_id:
+        data["rid"] = update.reservation_id
+    return data
+
+
+def _pairs(flat: Any) -> dict[str, str]:
+    if isinstance(flat, dict):
+        return {str(k): str(v) for k, v in flat.items()}
+    return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "DEFAULT_RESERVATION_TTL_MS",
+    "KeyLayout",
+    "RedisOptions",
+    "RedisStore",
+    "account_of",
+    "from_fixed",
+    "load_lua",
+    "make_client",
+    "open_redis_store",
+    "parse_url",
+    "to_fixed",
+]
