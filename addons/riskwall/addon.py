@@ -16,6 +16,7 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http
 
 from riskwall import admin, engine, logs
+from riskwall.instruments import CATALOG
 from riskwall.model import (
     Action,
     Decision,
@@ -187,6 +188,8 @@ class RiskFirewall:
                 context.parsed, context.request, flow.response.status_code, flow.response.content or b"",
                 context.decision_id,
             )
+            if facts.instruments:
+                CATALOG.learn(facts.instruments)
             if not facts.empty:
                 await self.store.learn(facts)
             if context.reserved:

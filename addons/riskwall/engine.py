@@ -109,12 +109,12 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
     labels = policy.labels_for(request.venue, request.account)
     for leg, intent in enumerate(request.intents):
         leg_no = leg if len(request.intents) > 1 else None
-        rules = [r for r in policy.rules if r.scope.matches(request.venue, labels, intent.symbol)]
+        rules = [r for r in policy.rules if r.scope.matches(request.venue, labels, intent.names)]
         _check_trading_state(acc, rules, view, intent, leg_no)
         if intent.only_reduces:
             continue
         for rule in rules:
-            if isinstance(rule, AllowedSymbols) and intent.symbol and not rule.permits(intent.symbol):
+            if isinstance(rule, AllowedSymbols) and intent.symbol and not rule.permits(intent.names):
                 acc.add(rule, Violation.of(rule.id, Reason.SYMBOL_NOT_ALLOWED, leg_no, symbol=intent.symbol))
         if action.adds_orders:
             for rule in rules:
@@ -126,7 +126,7 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
         if action is Action.SET_LEVERAGE and intent.leverage is not None:
             for rule in rules:
                 if isinstance(rule, MaxLeverage):
-                    limit = rule.limit_for(intent.symbol)
+                    limit = rule.limit_for(intent.names)
                     if limit is not None and intent.leverage > limit:
                         acc.add(
                             rule,
@@ -247,7 +247,7 @@ def _check_order_size(
 ) -> None:
     for rule in rules:
         if isinstance(rule, MaxOrderQty) and intent.quantity is not None:
-            limit = rule.limit_for(intent.symbol)
+            limit = rule.limit_for(intent.names)
             if limit is not None and intent.quantity > limit:
                 acc.add(
                     rule,
@@ -258,7 +258,7 @@ def _check_order_size(
                 )
     for rule in rules:
         if isinstance(rule, MaxOrderNotional) and intent.quantity is not None:
-            limit = rule.limit_for(intent.symbol)
+            limit = rule.limit_for(intent.names)
             if limit is None:
                 continue
             price = reference_price(intent, view)
@@ -295,7 +295,7 @@ def _reservation(
     for leg, intent in enumerate(request.intents):
         if intent.only_reduces:  # exempt from every limit, the rate included
             continue
-        rules = [r for r in policy.rules if r.scope.matches(request.venue, labels, intent.symbol)]
+        rules = [r for r in policy.rules if r.scope.matches(request.venue, labels, intent.names)]
         for rule in rules:
             if isinstance(rule, OrderRate):
                 # one counter per rule: two rules over the same account must not count each order twice
@@ -335,7 +335,7 @@ def _position_limit(
     acc: _Collector, rule: MaxPosition, intent: OrderIntent, view: StateView, leg: int | None
 ) -> Decimal | None:
     """The rule's limit for this symbol in base units: the tighter of `qty` and `notional` ÷ price."""
-    limit = rule.limit_for(intent.symbol)
+    limit = rule.limit_for(intent.names)
     if limit is None:
         return None
     bounds = [limit.qty] if limit.qty is not None else []

@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 
 class Venue(StrEnum):
@@ -124,6 +125,8 @@ class OrderIntent:
     endpoint: str
     account: str | None = None
     symbol: str | None = None
+    # ccxt's unified symbol (BTC/USDT:USDT) where the adapter knows it, so one policy name covers every venue
+    unified_symbol: str | None = None
     side: Side | None = None
     position_side: PositionSide = PositionSide.BOTH
     quantity: Decimal | None = None
@@ -137,6 +140,11 @@ class OrderIntent:
     margin_mode: str | None = None
     client_order_id: str | None = None
     order_id: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names a policy may use for this intent's instrument: native id first, then unified."""
+        return tuple(n for n in (self.symbol, self.unified_symbol) if n)
 
     @property
     def only_reduces(self) -> bool:
@@ -300,6 +308,8 @@ class ResponseFacts:
     positions: tuple[PositionsReport, ...] = ()
     open_orders: tuple[OpenOrdersSnapshot, ...] = ()
     closed: tuple[ClosedOrder, ...] = ()
+    # instrument facts (unified symbols, contract sizes) from exchange-info answers; for the catalog, not the store
+    instruments: tuple[Any, ...] = ()
 
     @property
     def empty(self) -> bool:

@@ -90,8 +90,7 @@ def launch(workdir: Path, policy: Path, fake: FakeBinanceUsdm, pki: TlsMaterial,
     return start_sidecar(
         workdir,
         policy,
-        upstream_url=fake.base_url,
-        upstream_host=fake.host_port,
+        upstreams={"binanceusdm": fake.base_url},
         upstream_ca=pki.ca_cert,
         env={"RISKWALL_ADMIN_TOKEN": ADMIN_TOKEN},
         **kwargs,  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +36,11 @@ def wait_for_port(port: int, deadline: float) -> bool:
 
 @dataclass
 class Sidecar:
-    """A running sidecar: an explicit-proxy port, a reverse port for binanceusdm, and its captured output."""
+    """A running sidecar: an explicit-proxy port, a reverse port per venue, an admin port, and its output."""
 
     workdir: Path
     proxy_port: int
-    reverse_port: int
+    reverse_ports: dict[str, int]
     admin_port: int
     process: subprocess.Popen[bytes]
     stdout_path: Path
@@ -52,8 +52,16 @@ class Sidecar:
         return f"http://127.0.0.1:{self.proxy_port}"
 
     @property
+    def reverse_port(self) -> int:
+        """The first venue's reverse port (binanceusdm in the Binance suites)."""
+        return next(iter(self.reverse_ports.values()))
+
+    @property
     def reverse_url(self) -> str:
         return f"http://127.0.0.1:{self.reverse_port}"
+
+    def reverse_url_for(self, venue: str) -> str:
+        return f"http://127.0.0.1:{self.reverse_ports[venue]}"
 
     @property
     def ca_cert(self) -> Path:
@@ -97,25 +105,32 @@ def start_sidecar(
     workdir: Path,
     policy: str | Path,
     *,
-    upstream_url: str,
-    upstream_host: str,
+    upstreams: Mapping[str, str],
     upstream_ca: Path | None,
     extra_args: Sequence[str] = (),
     entry: Sequence[str] | None = None,
     env: dict[str, str] | None = None,
 ) -> Sidecar:
-    """Start `riskwall run` (or `entry`, a command that ends in the same CLI) and wait until it listens."""
+    """Start `riskwall run` (or `entry`, a command that ends in the same CLI) and wait until it listens.
+
+    `upstreams` maps each venue to its fake exchange's base URL: the sidecar gets a reverse listener for it,
+    and the fake's host:port is mapped to the venue for explicit-proxy traffic.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
-    proxy_port, reverse_port, admin_port = free_port(), free_port(), free_port()
+    proxy_port, admin_port = free_port(), free_port()
+    reverse_ports = {venue: free_port() for venue in upstreams}
     stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+    venue_args: list[str] = []
+    for venue, url in upstreams.items():
+        host = url.split("://", 1)[1].split("/", 1)[0]
+        venue_args += ["--reverse", f"{venue}@127.0.0.1:{reverse_ports[venue]}", "--upstream", f"{venue}={url}",
+                       "--venue-host", f"{venue}={host}"]
     command = [
         *(entry or [str(Path(sys.executable).parent / "riskwall")]),
         "run",
         "--policy", str(policy),
         "--listen", f"127.0.0.1:{proxy_port}",
-        "--reverse", f"binanceusdm@127.0.0.1:{reverse_port}",
-        "--upstream", f"binanceusdm={upstream_url}",
-        "--venue-host", f"binanceusdm={upstream_host}",
+        *venue_args,
         "--confdir", str(workdir / "confdir"),
         "--admin", f"127.0.0.1:{admin_port}",
         *(["--upstream-ca", str(upstream_ca)] if upstream_ca else []),
@@ -125,9 +140,9 @@ def start_sidecar(
     process_env.update(env or {})
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         process = subprocess.Popen(command, stdout=out, stderr=err, cwd=ROOT, env=process_env)
-    sidecar = Sidecar(workdir, proxy_port, reverse_port, admin_port, process, stdout_path, stderr_path, command)
+    sidecar = Sidecar(workdir, proxy_port, reverse_ports, admin_port, process, stdout_path, stderr_path, command)
     deadline = time.monotonic() + STARTUP_SECONDS
-    for port in (proxy_port, reverse_port, admin_port):
+    for port in (proxy_port, *reverse_ports.values(), admin_port):
         if not wait_for_port(port, deadline) or process.poll() is not None:
             sidecar.stop()
             raise RuntimeError(f"sidecar did not start: {command}\n{sidecar.output()}")

@@ -43,6 +43,7 @@ from riskwall.model import (
     Violation,
     fingerprint,
 )
+from riskwall.instruments import derive_linear_unified
 from riskwall.state.memory import MemoryStore
 from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest
 from riskwall.venues.binance_usdm import ADAPTER
@@ -122,6 +123,9 @@ def parse(request: HttpRequest) -> ParsedRequest:
 
 
 def intent(endpoint: str, action: Action = Action.NEW, **fields: Any) -> OrderIntent:
+    # a concatenated linear id carries its unified symbol too: BTCUSDT is BTC/USDT:USDT
+    if fields.get("symbol") and "unified_symbol" not in fields:
+        fields["unified_symbol"] = derive_linear_unified(fields["symbol"])
     return OrderIntent(venue=VENUE, action=action, endpoint=endpoint, account=ACCOUNT, **fields)
 
 

@@ -53,30 +53,41 @@ class Scope(Strict):
     accounts: tuple[str, ...] = Field(default=(), description="account labels defined under `accounts`")
     symbols: tuple[SymbolPattern, ...] = Field(default=(), description="glob patterns, e.g. BTC*, *USDT")
 
-    def matches(self, venue: str, account_labels: frozenset[str], symbol: str | None) -> bool:
+    def matches(self, venue: str, account_labels: frozenset[str], symbol: SymbolNames) -> bool:
         if self.venues and venue not in self.venues:
             return False
         if self.accounts and not account_labels.intersection(self.accounts):
             return False
         if self.symbols:
-            return symbol is not None and any(symbol_matches(p, symbol) for p in self.symbols)
+            return any(symbol_matches(p, name) for p in self.symbols for name in _names(symbol))
         return True
+
+
+# an instrument's names: its venue-native id and, where known, ccxt's unified symbol (BTC/USDT:USDT);
+# a policy pattern may use either
+type SymbolNames = str | tuple[str, ...] | None
+
+
+def _names(symbol: SymbolNames) -> tuple[str, ...]:
+    if symbol is None:
+        return ()
+    return (symbol,) if isinstance(symbol, str) else tuple(s for s in symbol if s)
 
 
 def symbol_matches(pattern: str, symbol: str) -> bool:
     return fnmatchcase(symbol.upper(), pattern.upper())
 
 
-def lookup_by_symbol[T](table: dict[str, T], symbol: str | None) -> T | None:
-    """An exact symbol beats a pattern; among patterns, the first written wins."""
-    if symbol is None:
-        return None
-    upper = symbol.upper()
+def lookup_by_symbol[T](table: dict[str, T], symbol: SymbolNames) -> T | None:
+    """An exact name beats a pattern (the native id before the unified symbol); among patterns, the first
+    written wins."""
+    names = [name.upper() for name in _names(symbol)]
+    for name in names:
+        for key, value in table.items():
+            if key.upper() == name:
+                return value
     for key, value in table.items():
-        if key.upper() == upper:
-            return value
-    for key, value in table.items():
-        if symbol_matches(key, upper):
+        if any(symbol_matches(key, name) for name in names):
             return value
     return None
 
@@ -101,10 +112,11 @@ class AllowedSymbols(RuleBase):
             raise ValueError("give `allow`, `deny` or both")
         return self
 
-    def permits(self, symbol: str) -> bool:
-        if any(symbol_matches(p, symbol) for p in self.deny):
+    def permits(self, symbol: SymbolNames) -> bool:
+        names = _names(symbol)
+        if any(symbol_matches(p, name) for p in self.deny for name in names):
             return False
-        return self.allow is None or any(symbol_matches(p, symbol) for p in self.allow)
+        return self.allow is None or any(symbol_matches(p, name) for p in self.allow for name in names)
 
 
 class OrderTypes(RuleBase):
@@ -125,7 +137,7 @@ class MaxLeverage(RuleBase):
     def _has_limit(self) -> MaxLeverage:
         return _require_limit(self)
 
-    def limit_for(self, symbol: str | None) -> Decimal | None:
+    def limit_for(self, symbol: SymbolNames) -> Decimal | None:
         return _symbol_or_default(self.symbols, self.default, symbol)
 
 
@@ -140,7 +152,7 @@ class MaxOrderQty(RuleBase):
     def _has_limit(self) -> MaxOrderQty:
         return _require_limit(self)
 
-    def limit_for(self, symbol: str | None) -> Decimal | None:
+    def limit_for(self, symbol: SymbolNames) -> Decimal | None:
         return _symbol_or_default(self.symbols, self.default, symbol)
 
 
@@ -156,7 +168,7 @@ class MaxOrderNotional(RuleBase):
     def _has_limit(self) -> MaxOrderNotional:
         return _require_limit(self)
 
-    def limit_for(self, symbol: str | None) -> Decimal | None:
+    def limit_for(self, symbol: SymbolNames) -> Decimal | None:
         return _symbol_or_default(self.symbols, self.default, symbol)
 
 
@@ -183,7 +195,7 @@ class MaxPosition(RuleBase):
     def _has_limit(self) -> MaxPosition:
         return _require_limit(self)
 
-    def limit_for(self, symbol: str | None) -> PositionLimit | None:
+    def limit_for(self, symbol: SymbolNames) -> PositionLimit | None:
         return _symbol_or_default(self.symbols, self.default, symbol)
 
 
@@ -274,6 +286,6 @@ def _require_limit[M: BaseModel](rule: M) -> M:
     return rule
 
 
-def _symbol_or_default[T](table: dict[str, T], default: T | None, symbol: str | None) -> T | None:
+def _symbol_or_default[T](table: dict[str, T], default: T | None, symbol: SymbolNames) -> T | None:
     found = lookup_by_symbol(table, symbol)
     return found if found is not None else default

@@ -28,9 +28,10 @@ and every account script touches only that slot (its keys are all declared in KE
     rw:{<venue>|<account>}:done     ZSET    order id, score = when it became final (ms): a replayed response
                                             changes nothing; trimmed after 24 h, key PEXPIRE 24 h
     rw:{<venue>|<account>}:seq      STRING  counter that makes every rate-window member unique
-    rw:{<venue>|<account>}:rate:<rate key>:<window ms>      (the engine's rate key: "<rule id>|<venue>|<account>[|<symbol>]")
+    rw:{<venue>|<account>}:rate:<rate key>:<window ms>
                                     ZSET    one member per admitted order, score = admission time (ms);
-                                            trimmed to the window on every check, PEXPIRE = window
+                                            trimmed to the window on every check, PEXPIRE = window; the
+                                            rate key is the engine's "<rule id>|<venue>|<account>[|<symbol>]"
     rw:{global}:prices              HASH    "<venue>|<symbol>" → "<kind>|<price>" (mark beats last)
     rw:{global}:states              HASH    scope text ("global", "venue=…[,account=…][,symbol=…]") → JSON
                                             {venue, account, symbol, state, reason, actor, at_ms}
@@ -59,7 +60,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
@@ -197,7 +198,7 @@ def account_of(reservation: Reservation) -> tuple[str, str]:
 
 def _rate_owner(check: RateCheck) -> tuple[str, str]:
     venues = {str(v) for v in Venue}
-    for key in (check.key, check.key.removeprefix(f"{check.rule_id}|")):
+    for key in (check.key.removeprefix(f"{check.rule_id}|"), check.key):
         parts = key.split("|", 2)
         if len(parts) >= 2 and parts[0] in venues and parts[1]:
             return parts[0], parts[1]
@@ -251,7 +252,8 @@ def parse_url(url: str) -> tuple[str, RedisOptions, BreakerConfig]:
         cooldown_ms=int(ours.get("cooldown_ms", defaults.cooldown_ms)),
         probe_timeout_ms=int(ours.get("probe_timeout_ms", defaults.probe_timeout_ms)),
     )
-    return urlunsplit(parts._replace(query=urlencode(rest))), options, breaker
+    base = url.split("?", 1)[0]  # not urlunsplit: it would turn unix:///path into unix:/path
+    return (f"{base}?{urlencode(rest)}" if rest else base), options, breaker
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from riskwall.instruments import CATALOG, Instrument
 from riskwall.model import (
     Action,
     ClosedOrder,
@@ -247,6 +248,7 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo:
         endpoint=endpoint,
         account=account,
         symbol=(symbol or "").upper(),
+        unified_symbol=CATALOG.unified(VENUE, (symbol or "").upper()),
         side=side,
         position_side=position_side,
         quantity=quantity,
@@ -273,6 +275,7 @@ def _amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) ->
         endpoint=endpoint,
         account=account,
         symbol=(symbol or "").upper(),
+        unified_symbol=CATALOG.unified(VENUE, (symbol or "").upper()),
         side=side,
         position_side=POSITION_SIDES[
             enum_field("positionSide", params.get("positionSide"), frozenset(POSITION_SIDES), default="BOTH")
@@ -334,13 +337,17 @@ def _leverage(params: Params, account: str | None, endpoint: str) -> tuple[Order
     leverage = decimal_field("leverage", params.get("leverage"))
     if leverage is not None and (leverage != leverage.to_integral_value() or leverage > MAX_LEVERAGE):
         raise FieldError("leverage must be a whole number from 1 to 125")
-    return (OrderIntent(VENUE, Action.SET_LEVERAGE, endpoint, account, (symbol or "").upper(), leverage=leverage),)
+    native = (symbol or "").upper()
+    return (OrderIntent(VENUE, Action.SET_LEVERAGE, endpoint, account, native, CATALOG.unified(VENUE, native),
+                        leverage=leverage),)
 
 
 def _margin_type(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
     symbol = text_field("symbol", params.get("symbol"), SYMBOL)
     mode = enum_field("marginType", params.get("marginType"), MARGIN_TYPES)
-    return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, (symbol or "").upper(), margin_mode=mode),)
+    native = (symbol or "").upper()
+    return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, native, CATALOG.unified(VENUE, native),
+                        margin_mode=mode),)
 
 
 def _position_mode(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
@@ -540,7 +547,27 @@ def _learn_prices(field: str, kind: str) -> Learner:
     return learn
 
 
+def _learn_instruments(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    """exchangeInfo → unified symbols (BTCUSDT → BTC/USDT:USDT; BTCUSDT_250627 → BTC/USDT:USDT-250627)."""
+    if not isinstance(data, dict) or not isinstance(data.get("symbols"), list):
+        return ResponseFacts()
+    instruments = []
+    for item in data["symbols"]:
+        if not isinstance(item, dict):
+            continue
+        native, base, quote = item.get("symbol"), item.get("baseAsset"), item.get("quoteAsset")
+        settle = item.get("marginAsset") or quote
+        if not all(isinstance(v, str) and v for v in (native, base, quote, settle)):
+            continue
+        unified = f"{base}/{quote}:{settle}"
+        if "_" in native and item.get("contractType") != "PERPETUAL":
+            unified += "-" + native.rsplit("_", 1)[1]
+        instruments.append(Instrument(VENUE, native.upper(), unified))
+    return ResponseFacts(instruments=tuple(instruments))
+
+
 _LEARNERS: dict[tuple[str, str], Learner] = {
+    ("GET", "/fapi/v1/exchangeinfo"): _learn_instruments,
     ("POST", "/fapi/v1/order"): _learn_orders,
     ("POST", "/fapi/v1/algoorder"): _learn_orders,
     ("POST", "/fapi/v1/batchorders"): _learn_orders,
