@@ -7,6 +7,7 @@ risk (cancels, reads, reduce-only orders).
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from riskwall.model import (
     Verdict,
     Violation,
 )
-from riskwall.policy import Policy, PolicyError, load_policy
+from riskwall.policy import Policy, PolicyError, content_digest, load_policy
 from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
 from riskwall.venues import HttpRequest, VenueAdapter, adapter_for, default_host_map, parse_venue
 
@@ -70,6 +71,8 @@ class RiskFirewall:
         self.store: StateStore | None = None
         self.hosts = default_host_map()
         self._admin: Any = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._policy_digest: str | None = None
 
     # ---- mitmproxy lifecycle ------------------------------------------------------------------------
 
@@ -81,6 +84,8 @@ class RiskFirewall:
                           "State store URL: memory:// or redis://host:6379/0.")
         loader.add_option("riskwall_venue_hosts", Sequence[str], list(venue_hosts),
                           "Extra hosts mapped to a venue, as VENUE=HOST[:PORT] (testnets, fake exchanges).")
+        loader.add_option("riskwall_policy_poll", float, 1.0,
+                          "Seconds between checks of the policy files for changes (0 turns hot reload off).")
         loader.add_option("riskwall_admin", str, "127.0.0.1:9090",
                           "Local admin endpoint HOST:PORT (health, status, halt/reduce/resume), or 'off'.")
         loader.add_option("riskwall_admin_token_file", str, "",
@@ -94,6 +99,7 @@ class RiskFirewall:
                 raise exceptions.OptionsError(str(exc)) from None
         if "riskwall_policy" in updated:
             try:
+                self._policy_digest = content_digest(ctx.options.riskwall_policy)
                 self.policy = load_policy(ctx.options.riskwall_policy)
             except PolicyError as exc:
                 log.error("policy_invalid", path=ctx.options.riskwall_policy, errors=exc.errors)
@@ -112,8 +118,12 @@ class RiskFirewall:
         if self.policy is None or self.store is None:
             self.configure({"riskwall_policy", "riskwall_state", "riskwall_venue_hosts"})
         await self._start_admin()
+        if ctx.options.riskwall_policy_poll > 0 and self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch_policy(ctx.options.riskwall_policy_poll))
 
     async def done(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
         if self._admin is not None:
             self._admin.close()
         if self.store is not None:
@@ -133,6 +143,33 @@ class RiskFirewall:
             log.error("admin_unavailable", address=address, error=str(exc))
             return
         log.info("admin_listening", address=address, token_configured=token is not None)
+
+    async def _watch_policy(self, interval_s: float) -> None:
+        """Hot reload: a valid change replaces the policy in one assignment (decisions in flight keep the
+        object they started with); an invalid one is logged once and the last good policy stays."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                self.reload_policy_if_changed()
+            except Exception as exc:
+                log.error("policy_watch_error", error=type(exc).__name__)
+
+    def reload_policy_if_changed(self) -> bool:
+        path = ctx.options.riskwall_policy
+        digest = content_digest(path)
+        if digest is None or digest == self._policy_digest:
+            return False
+        self._policy_digest = digest
+        previous = self.policy.revision if self.policy else None
+        try:
+            policy = load_policy(path)
+        except PolicyError as exc:
+            log.error("policy_reload_failed", path=path, errors=exc.errors, kept_revision=previous)
+            return False
+        self.policy = policy
+        log.info("policy_reloaded", path=path, revision=policy.revision, previous_revision=previous,
+                 mode=policy.mode, rules=len(policy.rules))
+        return True
 
     def status(self) -> dict[str, Any]:
         policy = self.policy

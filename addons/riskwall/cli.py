@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the sidecar proxy")
     run.add_argument("--policy", default=_env("RISKWALL_POLICY", "policies/"),
                      help="policy file or folder [RISKWALL_POLICY, default policies/]")
+    run.add_argument("--policy-poll", type=float, default=float(_env("RISKWALL_POLICY_POLL", "1") or 1),
+                     metavar="SECONDS", help="how often to check the policy files for changes; 0 turns hot reload "
+                                              "off [RISKWALL_POLICY_POLL, default 1]")
     run.add_argument("--listen", default=_env("RISKWALL_LISTEN", "127.0.0.1:8080"),
                      help="explicit-proxy listener HOST:PORT, or 'off' [RISKWALL_LISTEN, default 127.0.0.1:8080]")
     run.add_argument("--state", default=_env("RISKWALL_STATE", "memory://"),
@@ -111,6 +114,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             upstream_ca=args.upstream_ca,
             admin=args.admin,
             admin_token_file=args.admin_token_file,
+            policy_poll_s=args.policy_poll,
         )
         load_policy(config.policy)  # refuse to start on an invalid policy, listing every error
         open_store(config.state)

@@ -38,6 +38,7 @@ class ProxyConfig:
     # extra CA bundle trusted for upstream TLS (testnets behind a private CA, the test suite's fakes)
     upstream_ca: str | None = None
     admin: str = "127.0.0.1:9090"
+    policy_poll_s: float = 1.0
     admin_token_file: str = ""
 
 
@@ -82,6 +83,7 @@ async def serve(config: ProxyConfig) -> None:
         "riskwall_state": config.state,
         "riskwall_venue_hosts": [*config.venue_hosts, *upstream_venue_hosts(config)],
         "riskwall_admin": config.admin,
+        "riskwall_policy_poll": config.policy_poll_s,
         "riskwall_admin_token_file": config.admin_token_file,
     }
     if config.upstream_ca:

@@ -7,6 +7,7 @@ Every error names its file, line and key path: `policies/main.yaml:12: rules[2].
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -70,9 +71,44 @@ def load_policy(path: str | Path) -> Policy:
         rules=policy[0],
         accounts=policy[1],
         mode=policy[2],
-        revision=digest.hexdigest()[:12],
+        revision=policy_revision(Path(path), files, digest.hexdigest()[:12]),
         sources=tuple(str(f) for f in files),
     )
+
+
+def policy_revision(path: Path, files: list[Path], content_hash: str) -> str:
+    """The git commit of the policy files when they are a clean git checkout, else their content hash.
+
+    A checkout with local changes gives `<commit>+<content hash>`: the commit alone would claim a reviewed
+    revision for files nobody reviewed.
+    """
+    folder = path if path.is_dir() else path.parent
+    try:
+        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=5, check=False)
+        if head.returncode != 0:
+            return content_hash
+        paths = [str(f.resolve()) for f in files]
+        status = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--", *paths],
+                                capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return content_hash
+    commit = head.stdout.strip()
+    if status.returncode != 0 or status.stdout.strip():
+        return f"{commit}+{content_hash}"
+    return commit
+
+
+def content_digest(path: str | Path) -> str | None:
+    """A cheap identity of what is on disk now, for the reload watcher; None when nothing can be read."""
+    try:
+        files = policy_files(Path(path))
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+    except (PolicyError, OSError):
+        return None
+    return digest.hexdigest()
 
 
 def policy_files(path: Path) -> list[Path]:

@@ -557,7 +557,7 @@ def _learn_instruments(data: Any, parsed: ParsedRequest, params: Params, decisio
             continue
         native, base, quote = item.get("symbol"), item.get("baseAsset"), item.get("quoteAsset")
         settle = item.get("marginAsset") or quote
-        if not all(isinstance(v, str) and v for v in (native, base, quote, settle)):
+        if not (isinstance(native, str) and native and all(isinstance(v, str) and v for v in (base, quote, settle))):
             continue
         unified = f"{base}/{quote}:{settle}"
         if "_" in native and item.get("contractType") != "PERPETUAL":
