@@ -8,6 +8,7 @@ risk (cancels, reads, reduce-only orders).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 import uuid
 from collections.abc import Sequence
@@ -72,6 +73,7 @@ class RiskFirewall:
         self.hosts = default_host_map()
         self._admin: Any = None
         self._watcher: asyncio.Task[None] | None = None
+        self._client_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
         self._policy_digest: str | None = None
 
     # ---- mitmproxy lifecycle ------------------------------------------------------------------------
@@ -84,6 +86,14 @@ class RiskFirewall:
                           "State store URL: memory:// or redis://host:6379/0.")
         loader.add_option("riskwall_venue_hosts", Sequence[str], list(venue_hosts),
                           "Extra hosts mapped to a venue, as VENUE=HOST[:PORT] (testnets, fake exchanges).")
+        loader.add_option("riskwall_egress", str, "open",
+                          "open: forward requests to any host; allowlist: only to venues and --egress-allow hosts.",
+                          choices=("open", "allowlist"))
+        loader.add_option("riskwall_egress_allow", Sequence[str], [],
+                          "Hosts a bot may reach through the proxy besides the venues (allowlist mode).")
+        loader.add_option("riskwall_client_cidrs", Sequence[str], [],
+                          "Client networks allowed to use the proxy (loopback always is); empty: anyone who "
+                          "can connect.")
         loader.add_option("riskwall_policy_poll", float, 1.0,
                           "Seconds between checks of the policy files for changes (0 turns hot reload off).")
         loader.add_option("riskwall_admin", str, "127.0.0.1:9090",
@@ -92,6 +102,13 @@ class RiskFirewall:
                           "File holding the admin bearer token (RISKWALL_ADMIN_TOKEN wins).")
 
     def configure(self, updated: set[str]) -> None:
+        if "riskwall_client_cidrs" in updated:
+            try:
+                self._client_networks = tuple(
+                    ipaddress.ip_network(cidr.strip(), strict=False) for cidr in ctx.options.riskwall_client_cidrs
+                )
+            except ValueError as exc:
+                raise exceptions.OptionsError(f"--client-cidr: {exc}") from None
         if "riskwall_venue_hosts" in updated:
             try:
                 self.hosts = default_host_map() | parse_venue_hosts(ctx.options.riskwall_venue_hosts)
@@ -182,11 +199,31 @@ class RiskFirewall:
 
     # ---- hooks --------------------------------------------------------------------------------------
 
+    def client_connected(self, client: Any) -> None:
+        if not self._client_networks:
+            return
+        try:
+            address = ipaddress.ip_address(client.peername[0].rsplit("%", 1)[0])
+        except ValueError:
+            client.error = "riskwall: unreadable client address"
+            return
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if address.is_loopback or any(address in network for network in self._client_networks):
+            return
+        client.error = "riskwall: client not in --client-cidr"
+        log.warning("client_refused", client=str(address))
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        # a tunnel to a host that is no venue would carry traffic the firewall cannot see
+        self._refuse_if_not_allowed(flow)
+
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:  # answered by another addon
             return
         venue = self._venue_of(flow.request.host, flow.request.port)
         if venue is None:
+            self._refuse_if_not_allowed(flow)
             return
         started = time.perf_counter_ns()
         decision_id = uuid.uuid4().hex
@@ -264,6 +301,20 @@ class RiskFirewall:
             await self.store.release(decision_id)
             reserved = False
         return decision, reserved
+
+    def _refuse_if_not_allowed(self, flow: http.HTTPFlow) -> None:
+        if ctx.options.riskwall_egress != "allowlist":
+            return
+        host = flow.request.host.lower().rstrip(".")
+        if self._venue_of(host, flow.request.port) is not None:
+            return
+        allowed = {h.lower().rstrip(".") for h in ctx.options.riskwall_egress_allow}
+        if host in allowed or f"{host}:{flow.request.port}" in allowed:
+            return
+        body = b'{"error":"egress_blocked","msg":"riskwall: this host is not a configured venue (egress allowlist)"}'
+        headers = {"content-type": "application/json", RULE_HEADER: "riskwall.egress"}
+        flow.response = http.Response.make(403, body, headers)
+        log.warning("egress_blocked", host=host, port=flow.request.port, method=flow.request.method)
 
     def _venue_of(self, host: str, port: int) -> Any:
         host = host.lower().rstrip(".")

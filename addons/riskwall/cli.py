@@ -65,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
                           "[RISKWALL_UPSTREAM_CA]")
     run.add_argument("--admin", default=_env("RISKWALL_ADMIN", "127.0.0.1:9090"), metavar="HOST:PORT",
                      help="local admin endpoint, or 'off' [RISKWALL_ADMIN, default 127.0.0.1:9090]")
+    run.add_argument("--egress", choices=("open", "allowlist"), default=_env("RISKWALL_EGRESS", "open"),
+                     help="allowlist: refuse requests and tunnels to hosts that are no venue [RISKWALL_EGRESS]")
+    run.add_argument("--egress-allow", action="append", default=_env_list("RISKWALL_EGRESS_ALLOW"), metavar="HOST",
+                     help="another host bots may reach under the allowlist; repeatable [RISKWALL_EGRESS_ALLOW]")
+    run.add_argument("--client-cidr", action="append", default=_env_list("RISKWALL_CLIENT_CIDRS"), metavar="CIDR",
+                     help="client networks allowed to connect (loopback always is); repeatable "
+                          "[RISKWALL_CLIENT_CIDRS]")
+    run.add_argument("--proxy-auth", default=_env("RISKWALL_PROXY_AUTH", None), metavar="USER:PASS|@HTPASSWD",
+                     help="require proxy authentication on the explicit proxy [RISKWALL_PROXY_AUTH]")
     run.add_argument("--admin-token-file", default=_env("RISKWALL_ADMIN_TOKEN_FILE", ""), metavar="PATH",
                      help="bearer token for the admin switches (RISKWALL_ADMIN_TOKEN wins) [RISKWALL_ADMIN_TOKEN_FILE]")
     run.set_defaults(handler=_cmd_run)
@@ -115,6 +124,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             admin=args.admin,
             admin_token_file=args.admin_token_file,
             policy_poll_s=args.policy_poll,
+            egress=args.egress,
+            egress_allow=tuple(args.egress_allow),
+            client_cidrs=tuple(args.client_cidr),
+            proxy_auth=args.proxy_auth,
         )
         load_policy(config.policy)  # refuse to start on an invalid policy, listing every error
         open_store(config.state)
@@ -128,6 +141,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     if config.listen is None and not config.reverse:
         print("riskwall: nothing to listen on: give --listen or --reverse", file=sys.stderr)
+        return 2
+    problems = proxy.exposure_problems(config)
+    if problems:
+        for problem in problems:
+            print(f"riskwall: {problem}", file=sys.stderr)
         return 2
     return proxy.run(config)
 

@@ -68,6 +68,7 @@ RULE_PARSE = "riskwall.parse"
 RULE_UNKNOWN_ENDPOINT = "riskwall.unknown-endpoint"
 RULE_FORBIDDEN = "riskwall.forbidden-endpoint"
 RULE_KILL_SWITCH = "riskwall.kill-switch"
+RULE_KNOWN_ACCOUNTS = "riskwall.known-accounts"
 RULE_STATE = "riskwall.state-store"
 RULE_POLICY = "riskwall.policy"
 RULE_INTERNAL = "riskwall.internal"
@@ -104,6 +105,10 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
         return acc.finish(decision_id, request, None)
     if action is Action.FORBIDDEN:
         acc.add(None, Violation.of(RULE_FORBIDDEN, Reason.ACTION_FORBIDDEN, endpoint=request.endpoint))
+        return acc.finish(decision_id, request, None)
+    if policy.known_accounts_only and not policy.knows(request.venue, request.account):
+        # a key the policy does not list: stolen, leaked, or a bot nobody registered
+        acc.add(None, Violation.of(RULE_KNOWN_ACCOUNTS, Reason.UNKNOWN_ACCOUNT, account=request.account or "none"))
         return acc.finish(decision_id, request, None)
 
     labels = policy.labels_for(request.venue, request.account)

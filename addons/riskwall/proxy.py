@@ -7,12 +7,17 @@ request; more importantly, no script loader means no hot-reload path that could 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from mitmproxy import options
-from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, termlog, tlsconfig
+import certifi
+from mitmproxy import http, options
+from mitmproxy.addons import core, errorcheck, next_layer, proxyauth, proxyserver, termlog, tlsconfig
 from mitmproxy.master import Master
+from mitmproxy.proxy import mode_specs
 
 from riskwall.addon import RiskFirewall
 from riskwall.model import Venue
@@ -39,6 +44,11 @@ class ProxyConfig:
     upstream_ca: str | None = None
     admin: str = "127.0.0.1:9090"
     policy_poll_s: float = 1.0
+    egress: str = "open"
+    egress_allow: tuple[str, ...] = ()
+    client_cidrs: tuple[str, ...] = ()
+    # mitmproxy proxyauth spec for the explicit proxy: "user:pass" or "@/path/to/htpasswd"
+    proxy_auth: str | None = None
     admin_token_file: str = ""
 
 
@@ -61,10 +71,61 @@ def upstream_venue_hosts(config: ProxyConfig) -> list[str]:
     return hosts
 
 
+class ExplicitProxyAuth(proxyauth.ProxyAuth):
+    """mitmproxy's proxy authentication, for the explicit proxy only.
+
+    On a reverse listener mitmproxy would demand (and strip) the request's own `Authorization` header, which
+    belongs to the bot and its venue; reverse listeners are guarded by --client-cidr instead.
+    """
+
+    def http_connect(self, f: http.HTTPFlow) -> None:
+        if isinstance(f.client_conn.proxy_mode, mode_specs.RegularMode):
+            super().http_connect(f)
+
+    def requestheaders(self, f: http.HTTPFlow) -> None:
+        if isinstance(f.client_conn.proxy_mode, mode_specs.RegularMode):
+            super().requestheaders(f)
+
+
+def exposure_problems(config: ProxyConfig) -> list[str]:
+    """Listeners reachable from other machines must say who may use them."""
+    problems = []
+    if config.listen is not None and not _loopback(config.listen[0]):
+        if not (config.proxy_auth or config.client_cidrs):
+            problems.append(f"--listen {config.listen[0]} is not loopback: give --proxy-auth or --client-cidr")
+    for listener in config.reverse:
+        if not _loopback(listener.host) and not config.client_cidrs:
+            problems.append(f"--reverse {listener.venue}@{listener.host} is not loopback: give --client-cidr")
+    return problems
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def upstream_trust(config: ProxyConfig) -> str | None:
+    """The system's CA bundle plus the extra one, written to the confdir: adding a testnet's private CA must
+    not stop the real venues from verifying."""
+    if not config.upstream_ca:
+        return None
+    confdir = Path(os.path.expanduser(config.confdir))
+    confdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    bundle = confdir / "upstream-trust.pem"
+    bundle.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + Path(config.upstream_ca).read_bytes())
+    return str(bundle)
+
+
 async def serve(config: ProxyConfig) -> None:
     opts = options.Options()
     master = Master(opts)
     firewall = RiskFirewall()
+    if config.proxy_auth:
+        master.addons.add(ExplicitProxyAuth())
     master.addons.add(
         # mitmproxy's own messages go to stderr: stdout carries only riskwall's JSON lines
         termlog.TermLog(out=sys.stderr),
@@ -75,6 +136,7 @@ async def serve(config: ProxyConfig) -> None:
         errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
         firewall,
     )
+    Path(os.path.expanduser(config.confdir)).mkdir(mode=0o700, parents=True, exist_ok=True)
     update: dict[str, object] = {
         "mode": modes(config),
         "confdir": config.confdir,
@@ -85,9 +147,15 @@ async def serve(config: ProxyConfig) -> None:
         "riskwall_admin": config.admin,
         "riskwall_policy_poll": config.policy_poll_s,
         "riskwall_admin_token_file": config.admin_token_file,
+        "riskwall_egress": config.egress,
+        "riskwall_egress_allow": list(config.egress_allow),
+        "riskwall_client_cidrs": list(config.client_cidrs),
     }
-    if config.upstream_ca:
-        update["ssl_verify_upstream_trusted_ca"] = config.upstream_ca
+    trust = upstream_trust(config)
+    if trust:
+        update["ssl_verify_upstream_trusted_ca"] = trust
+    if config.proxy_auth:
+        update["proxyauth"] = config.proxy_auth
     opts.update(**update)
     await master.run()
 

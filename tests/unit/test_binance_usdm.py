@@ -24,6 +24,7 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from riskwall.instruments import derive_linear_unified
 from riskwall.model import (
     Action,
     ClosedOrder,
@@ -43,7 +44,6 @@ from riskwall.model import (
     Violation,
     fingerprint,
 )
-from riskwall.instruments import derive_linear_unified
 from riskwall.state.memory import MemoryStore
 from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest
 from riskwall.venues.binance_usdm import ADAPTER
@@ -1382,6 +1382,7 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.TRADING_REDUCING: ccxt.PermissionDenied,
     Reason.ACTION_FORBIDDEN: ccxt.PermissionDenied,
     Reason.UNKNOWN_ENDPOINT: ccxt.PermissionDenied,
+    Reason.UNKNOWN_ACCOUNT: ccxt.PermissionDenied,
     Reason.PARSE_FAILED: ccxt.InvalidOrder,
     Reason.STATE_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.PRICE_UNKNOWN: ccxt.InvalidOrder,
@@ -1415,6 +1416,7 @@ VIOLATIONS: dict[Reason, Violation] = {
                                           endpoint="POST /sapi/v1/capital/withdraw/apply"),
     Reason.UNKNOWN_ENDPOINT: Violation.of("riskwall.unknown-endpoint", Reason.UNKNOWN_ENDPOINT,
                                           endpoint="POST /fapi/v1/somenewendpoint"),
+    Reason.UNKNOWN_ACCOUNT: Violation.of("riskwall.known-accounts", Reason.UNKNOWN_ACCOUNT, account="0123456789ab"),
     Reason.PARSE_FAILED: Violation.of("riskwall.parse", Reason.PARSE_FAILED, error="quantity is not finite"),
     Reason.STATE_UNAVAILABLE: Violation.of("riskwall.state-store", Reason.STATE_UNAVAILABLE, error="timeout"),
     Reason.PRICE_UNKNOWN: Violation.of("max-notional", Reason.PRICE_UNKNOWN, symbol="BTCUSDT"),

@@ -39,6 +39,10 @@ class Policy:
     mode: PolicyMode
     revision: str
     sources: tuple[str, ...]
+    known_accounts_only: bool = False
+
+    def knows(self, venue: str, account: str | None) -> bool:
+        return bool(self.labels_for(venue, account))
 
     def labels_for(self, venue: str, account: str | None) -> frozenset[str]:
         if account is None:
@@ -73,6 +77,8 @@ def load_policy(path: str | Path) -> Policy:
         mode=policy[2],
         revision=policy_revision(Path(path), files, digest.hexdigest()[:12]),
         sources=tuple(str(f) for f in files),
+        # any file may switch it on; none can switch it off for the others
+        known_accounts_only=any(doc.known_accounts_only for _, doc, _ in parsed),
     )
 
 

@@ -276,6 +276,10 @@ class PolicyFile(Strict):
 
     version: Literal[1] = 1
     mode: PolicyMode | None = None
+    known_accounts_only: bool | None = Field(
+        default=None,
+        description="refuse orders signed with an API key whose fingerprint is not listed under `accounts`",
+    )
     accounts: dict[Annotated[str, StringConstraints(pattern=RULE_ID)], AccountSpec] = {}
     rules: tuple[Rule, ...] = ()
 

@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from riskwall.model import (
     OpenOrdersSnapshot,
@@ -39,6 +39,10 @@ type Clock = Callable[[], int]
 
 # final orders are remembered this long so a response seen twice is not counted twice
 FINAL_ORDER_MEMORY_MS = 24 * 3_600_000
+
+
+# Decimal's default 28 digits would round 1e15 + 1e-18 to 1e15; 60 keep every sum a venue can produce exact
+EXACT_DIGITS = 60
 
 
 def wall_clock_ms() -> int:
@@ -84,6 +88,10 @@ class MemoryStore(StateStore):
         return StateView(tuple(self._states.values()), positions, prices)
 
     async def reserve(self, reservation: Reservation) -> ReserveOutcome:
+        with localcontext(prec=EXACT_DIGITS):
+            return self._reserve(reservation)
+
+    def _reserve(self, reservation: Reservation) -> ReserveOutcome:
         now = self._clock()
         self._lapse(now)
         results: list[CheckResult] = []
@@ -109,6 +117,10 @@ class MemoryStore(StateStore):
             self._expiry[reservation_id] = self._clock() + after_ms
 
     async def learn(self, facts: ResponseFacts) -> None:
+        with localcontext(prec=EXACT_DIGITS):
+            self._learn(facts)
+
+    def _learn(self, facts: ResponseFacts) -> None:
         now = self._clock()
         for price in facts.prices:
             current = self._prices.get((price.venue, price.symbol))

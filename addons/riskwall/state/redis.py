@@ -224,6 +224,10 @@ def parse_url(url: str) -> tuple[str, RedisOptions, BreakerConfig]:
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
         raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: not a Redis URL")
+    database = parts.path.strip("/")
+    if parts.scheme in ("redis", "rediss") and database and not database.isdigit():
+        # redis-py would silently use database 0
+        raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: the path must be a database number, not {database!r}")
     ours: dict[str, int | str] = {}
     rest: list[tuple[str, str]] = []
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -302,7 +306,10 @@ def make_client(url: str) -> aioredis.Redis:
     """A redis-py asyncio client for a store URL (riskwall's own options already removed)."""
     if url.startswith("redis+sentinel://"):
         target = parse_sentinel_url(url)
-        timeouts = {k: float(v) for k, v in target.query.items() if k in ("socket_timeout", "socket_connect_timeout")}
+        unknown = set(target.query) - {"socket_timeout", "socket_connect_timeout"}
+        if unknown:
+            raise ValueError(f"a Sentinel URL takes socket_timeout and socket_connect_timeout, not {sorted(unknown)}")
+        timeouts = {k: float(v) for k, v in target.query.items()}
         sentinel = Sentinel(
             list(target.sentinels),
             sentinel_kwargs={"socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": SOCKET_TIMEOUT_S},
@@ -317,9 +324,16 @@ def make_client(url: str) -> aioredis.Redis:
 
 def open_redis_store(url: str) -> GuardedStore:
     """The store `open_store` returns for a Redis URL: a RedisStore behind timeouts and a circuit breaker."""
+    from riskwall.state import UnsupportedStateUrl
+
     redis_url, options, breaker = parse_url(url)
-    store = RedisStore(make_client(redis_url), url=url, options=options)
-    return GuardedStore(store, breaker)
+    try:
+        client = make_client(redis_url)
+    except UnsupportedStateUrl:
+        raise
+    except ValueError as exc:  # redis-py's own URL parsing
+        raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: {exc}") from None
+    return GuardedStore(RedisStore(client, url=url, options=options), breaker)
 
 
 # ---- the store -----------------------------------------------------------------------------------------

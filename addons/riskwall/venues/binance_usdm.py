@@ -144,6 +144,7 @@ _CODES: dict[Reason, tuple[int, bool]] = {
     Reason.TRADING_REDUCING: (-2010, True),
     Reason.ACTION_FORBIDDEN: (-1002, True),
     Reason.UNKNOWN_ENDPOINT: (-1002, True),
+    Reason.UNKNOWN_ACCOUNT: (-1002, True),
 }
 
 

@@ -1,0 +1,389 @@
+"""Prometheus metrics: every metric the sidecar exports, on its own registry, behind plain functions.
+
+The addon, the store guard and the admin endpoint call the functions below; nothing else touches
+prometheus_client. The registry is this module's own (not prometheus_client's global one), so importing a
+library that registers metrics globally adds nothing to `/metrics`, and tests can start from zero with
+`reset()`.
+
+Metric                                        type       labels
+riskwall_decisions_total                      counter    venue, action, verdict, rule, reason
+riskwall_decision_latency_seconds             histogram  venue
+riskwall_proxied_requests_total               counter    venue
+riskwall_state_store_errors_total             counter    kind (timeout | unavailable | circuit_open | other)
+riskwall_state_store_circuit_open             gauge      -
+riskwall_policy_reloads_total                 counter    result (ok | failed)
+riskwall_policy_last_reload_ok                gauge      -
+riskwall_policy_last_reload_timestamp_seconds gauge      -
+riskwall_policy_info                          info       revision
+riskwall_limit_usage_ratio                    gauge      rule, venue, account
+riskwall_limit_usage_timestamp_seconds        gauge      rule, venue, account
+riskwall_trading_state                        gauge      scope, state
+plus process_* and python_* (CPU, memory, file descriptors, GC) from prometheus_client's own collectors.
+
+Labels never carry what a caller passes unchecked: every value is matched against the closed set or the
+strict pattern it belongs to (venue ids, actions, verdicts, reason codes, rule ids that a loaded policy
+defined, 12-hex-digit account fingerprints, state-scope texts) and replaced by `other` (or `none`/`unknown`)
+when it does not fit. An API key, a signature or a free-form error message therefore cannot become a label,
+and label cardinality stays bounded: accounts and trading-state scopes are capped in number too.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+from riskwall.engine import (
+    RULE_FORBIDDEN,
+    RULE_INTERNAL,
+    RULE_KILL_SWITCH,
+    RULE_PARSE,
+    RULE_POLICY,
+    RULE_STATE,
+    RULE_UNKNOWN_ENDPOINT,
+)
+from riskwall.model import Action, Reason, Venue
+from riskwall.state.base import CheckResult
+
+OTHER = "other"
+NONE = "none"
+UNKNOWN = "unknown"
+
+VERDICTS = frozenset({"allow", "block", "would_block"})
+STORE_ERROR_KINDS = ("timeout", "unavailable", "circuit_open", OTHER)
+BUILTIN_RULES = frozenset({
+    RULE_PARSE, RULE_UNKNOWN_ENDPOINT, RULE_FORBIDDEN, RULE_KILL_SWITCH, RULE_STATE, RULE_POLICY, RULE_INTERNAL,
+})
+# Decisions take tens to hundreds of microseconds in memory, a few milliseconds against Redis; the breaker's
+# per-call budget is 50 ms, so the top buckets show a store that is slow but not yet down.
+LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+MAX_ACCOUNTS = 100
+MAX_SCOPES = 256
+MAX_RULES = 1024
+
+_VENUES = frozenset(v.value for v in Venue)
+_ACTIONS = frozenset(a.value for a in Action)
+_REASONS = frozenset(r.value for r in Reason)
+_FINGERPRINT = re.compile(r"^[0-9a-f]{12}$")
+_RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # policy/model.py RULE_ID
+_REVISION = re.compile(r"^[0-9a-f]{6,64}$|^none$")
+_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9_./:-]{0,31}$")
+_STATES = frozenset({"ACTIVE", "REDUCING", "HALTED"})
+
+
+class Metrics:
+    """One registry and its metrics. The module keeps one instance; `reset()` swaps in a fresh one."""
+
+    def __init__(self, *, process_collectors: bool = True) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.decisions = Counter(
+            "riskwall_decisions_total", "Order-related requests decided, by outcome and deciding rule.",
+            ("venue", "action", "verdict", "rule", "reason"), registry=r,
+        )
+        self.latency = Histogram(
+            "riskwall_decision_latency_seconds", "Time from a request reaching the firewall to its verdict.",
+            ("venue",), buckets=LATENCY_BUCKETS_S, registry=r,
+        )
+        self.proxied_requests = Counter(
+            "riskwall_proxied_requests_total", "Requests to a venue seen by the firewall (reads included).",
+            ("venue",), registry=r,
+        )
+        self.store_errors = Counter(
+            "riskwall_state_store_errors_total", "State-store calls that failed, by kind.", ("kind",), registry=r,
+        )
+        self.circuit_open = Gauge(
+            "riskwall_state_store_circuit_open",
+            "1 while the state store's circuit breaker is open (risk-adding orders are blocked), else 0.",
+            registry=r,
+        )
+        self.reloads = Counter(
+            "riskwall_policy_reloads_total", "Policy reloads after startup, by result.", ("result",), registry=r,
+        )
+        self.last_reload_ok = Gauge(
+            "riskwall_policy_last_reload_ok",
+            "1 when the last policy load or reload succeeded; 0 when it failed and the previous policy stays.",
+            registry=r,
+        )
+        self.last_reload_ts = Gauge(
+            "riskwall_policy_last_reload_timestamp_seconds", "Unix time of the last policy load or reload attempt.",
+            registry=r,
+        )
+        self.policy_info = Info("riskwall_policy", "The policy in force.", registry=r)
+        self.limit_usage = Gauge(
+            "riskwall_limit_usage_ratio",
+            "Observed value over the limit (1 = at the limit) at the account's last checked order.",
+            ("rule", "venue", "account"), registry=r,
+        )
+        self.limit_usage_ts = Gauge(
+            "riskwall_limit_usage_timestamp_seconds", "Unix time riskwall_limit_usage_ratio was last set.",
+            ("rule", "venue", "account"), registry=r,
+        )
+        self.trading_state = Gauge(
+            "riskwall_trading_state", "Trading states set through the kill switch (1 per scope in that state).",
+            ("scope", "state"), registry=r,
+        )
+        if process_collectors:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            GCCollector(registry=r)
+        # counters alerts take increase() of must exist before their first increment
+        for result in ("ok", "failed"):
+            self.reloads.labels(result)
+        for kind in STORE_ERROR_KINDS:
+            self.store_errors.labels(kind)
+        self.circuit_open.set(0)
+        self.policy_info.info({"revision": NONE})
+
+        self._lock = threading.Lock()
+        self.known_rules: set[str] = set(BUILTIN_RULES)
+        self.current_rules: frozenset[str] | None = None
+        self.accounts: set[str] = set()
+        self.usage_series: set[tuple[str, str, str]] = set()
+        self.state_series: set[tuple[str, str]] = set()
+
+
+_metrics = Metrics()
+
+
+def reset(*, process_collectors: bool = True) -> Metrics:
+    """Start over with a fresh registry (tests; never while serving)."""
+    global _metrics
+    _metrics = Metrics(process_collectors=process_collectors)
+    return _metrics
+
+
+def current() -> Metrics:
+    return _metrics
+
+
+# ---- what the firewall reports --------------------------------------------------------------------------
+
+
+def decision(venue: str | None, action: str | None, verdict: str, rule: str | None, reason: str | None,
+             latency_s: float) -> None:
+    """One decided order-related request. `rule`/`reason` are the deciding violation's (None on allow)."""
+    m = _metrics
+    v = _venue(venue)
+    m.decisions.labels(v, _action(action), _verdict(verdict), _rule(m, rule), _reason(reason)).inc()
+    if latency_s >= 0:
+        m.latency.labels(v).observe(latency_s)
+
+
+def proxied(venue: str | None) -> None:
+    _metrics.proxied_requests.labels(_venue(venue)).inc()
+
+
+def store_error(kind: str) -> None:
+    """A failed store call: `timeout`, `unavailable` (the store raised) or `circuit_open` (not even asked)."""
+    _metrics.store_errors.labels(kind if kind in STORE_ERROR_KINDS else OTHER).inc()
+
+
+def breaker_state(open: bool) -> None:
+    _metrics.circuit_open.set(1 if open else 0)
+
+
+def policy_loaded(revision: str, rule_ids: Iterable[str] = ()) -> None:
+    """The policy loaded at startup (not counted as a reload)."""
+    m = _metrics
+    _set_rules(m, rule_ids)
+    m.policy_info.info({"revision": _revision(revision)})
+    m.last_reload_ok.set(1)
+    m.last_reload_ts.set(time.time())
+
+
+def policy_reload(ok: bool, revision: str, rule_ids: Iterable[str] | None = None) -> None:
+    """A reload attempt. `revision` is the policy in force afterwards: the new one, or the kept one on failure.
+
+    On success give the new policy's rule ids: only ids a loaded policy defined can become a `rule` label,
+    and usage series of rules that no longer exist are dropped.
+    """
+    m = _metrics
+    m.reloads.labels("ok" if ok else "failed").inc()
+    m.last_reload_ok.set(1 if ok else 0)
+    m.last_reload_ts.set(time.time())
+    m.policy_info.info({"revision": _revision(revision)})
+    if ok and rule_ids is not None:
+        _set_rules(m, rule_ids)
+
+
+def limit_usage(rule_id: str, venue: str | None, account: str | None, ratio: float | Decimal) -> None:
+    """How close an account is to one limit: observed ÷ limit (0.8 = 80 % used, above 1 = over)."""
+    m = _metrics
+    try:
+        value = float(ratio)
+    except (TypeError, ValueError, InvalidOperation):
+        return
+    if value != value or value < 0:  # NaN or negative: not a usage
+        return
+    rule = _rule(m, rule_id)
+    if rule in (OTHER, NONE):
+        return  # a usage that cannot be attributed to a rule is of no use to an alert
+    labels = (rule, _venue(venue), _account(m, account))
+    with m._lock:
+        m.usage_series.add(labels)
+    m.limit_usage.labels(*labels).set(value)
+    m.limit_usage_ts.labels(*labels).set(time.time())
+
+
+def limit_usage_from_results(venue: str | None, account: str | None, results: Iterable[CheckResult]) -> None:
+    """Usage from a store's reserve outcome (rate and position checks, passed or not): the highest ratio
+    per rule, since one rule can check several windows or position sides."""
+    highest: dict[str, Decimal] = {}
+    for result in results:
+        limit = Decimal(result.check.limit)
+        if limit <= 0:
+            continue
+        ratio = result.observed / limit
+        rule_id = result.check.rule_id
+        if rule_id not in highest or ratio > highest[rule_id]:
+            highest[rule_id] = ratio
+    for rule_id, ratio in highest.items():
+        limit_usage(rule_id, venue, account, ratio)
+
+
+# context keys of a violation that carry (observed, limit), by reason (model.Violation, engine.py)
+USAGE_CONTEXT_KEYS: dict[str, tuple[str, str]] = {
+    Reason.ORDER_QTY_EXCEEDS_MAX: ("qty", "max_qty"),
+    Reason.ORDER_NOTIONAL_EXCEEDS_MAX: ("notional", "max_notional"),
+    Reason.LEVERAGE_EXCEEDS_MAX: ("leverage", "max_leverage"),
+    Reason.POSITION_EXCEEDS_MAX: ("position", "max_position"),
+    Reason.ORDER_RATE_EXCEEDED: ("orders", "limit"),
+}
+
+
+def usage_ratio(reason: str, context: Iterable[tuple[str, str]]) -> Decimal | None:
+    """observed ÷ limit from a violation's key=value context, when its reason has both."""
+    keys = USAGE_CONTEXT_KEYS.get(reason)
+    if keys is None:
+        return None
+    values = dict(context)
+    try:
+        observed, limit = Decimal(values[keys[0]]), Decimal(values[keys[1]])
+    except (KeyError, InvalidOperation):
+        return None
+    if not limit.is_finite() or not observed.is_finite() or limit <= 0:
+        return None
+    return observed / limit
+
+
+def trading_states(records: Iterable[tuple[str, str]]) -> None:
+    """Replace the exported trading states with `records`: (scope text, state) pairs, e.g. from
+    `store.trading_states()` as `(r.scope.text, r.state)`. Scopes no longer listed are dropped."""
+    m = _metrics
+    wanted: set[tuple[str, str]] = set()
+    for scope, state in records:
+        if len(wanted) >= MAX_SCOPES:
+            break
+        wanted.add((_scope(scope), str(state) if str(state) in _STATES else OTHER))
+    with m._lock:
+        stale = m.state_series - wanted
+        m.state_series = wanted
+    for labels in stale:
+        m.trading_state.remove(*labels)
+    for labels in wanted:
+        m.trading_state.labels(*labels).set(1)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for `GET /metrics` and its content type."""
+    return generate_latest(_metrics.registry), CONTENT_TYPE_LATEST
+
+
+# ---- label values ---------------------------------------------------------------------------------------
+
+
+def _venue(venue: str | None) -> str:
+    if venue is None:
+        return NONE
+    return str(venue) if str(venue) in _VENUES else OTHER
+
+
+def _action(action: str | None) -> str:
+    if action is None:
+        return NONE
+    return str(action) if str(action) in _ACTIONS else OTHER
+
+
+def _verdict(verdict: str) -> str:
+    return str(verdict) if str(verdict) in VERDICTS else OTHER
+
+
+def _reason(reason: str | None) -> str:
+    if reason is None:
+        return NONE
+    return str(reason) if str(reason) in _REASONS else OTHER
+
+
+def _rule(m: Metrics, rule: str | None) -> str:
+    if rule is None or rule == "":
+        return NONE
+    return rule if rule in m.known_rules else OTHER
+
+
+def _revision(revision: str) -> str:
+    return revision if _REVISION.match(revision or "") else OTHER
+
+
+def _account(m: Metrics, account: str | None) -> str:
+    if account is None or not _FINGERPRINT.match(account):
+        return UNKNOWN
+    with m._lock:
+        if account in m.accounts:
+            return account
+        if len(m.accounts) >= MAX_ACCOUNTS:
+            return OTHER
+        m.accounts.add(account)
+    return account
+
+
+def _scope(text: str) -> str:
+    """A StateScope text (`global`, `venue=binanceusdm,account=0123456789ab,symbol=BTCUSDT`) or `other`."""
+    if text == "global":
+        return text
+    try:
+        fields = dict(part.split("=", 1) for part in text.split(","))
+    except ValueError:
+        return OTHER
+    if set(fields) - {"venue", "account", "symbol"} or fields.get("venue") not in _VENUES:
+        return OTHER
+    if "account" in fields and not _FINGERPRINT.match(fields["account"]):
+        return OTHER
+    if "symbol" in fields and not _SYMBOL.match(fields["symbol"]):
+        return OTHER
+    return text
+
+
+def _set_rules(m: Metrics, rule_ids: Iterable[str]) -> None:
+    current = frozenset(r for r in rule_ids if _RULE_ID.match(r))
+    with m._lock:
+        room = MAX_RULES - len(m.known_rules)
+        m.known_rules.update(sorted(current - m.known_rules)[: max(room, 0)])
+        m.current_rules = current
+        stale = {s for s in m.usage_series if s[0] not in current}
+        m.usage_series -= stale
+    for labels in stale:
+        m.limit_usage.remove(*labels)
+        m.limit_usage_ts.remove(*labels)
+
+
+__all__ = [
+    "Metrics", "breaker_state", "current", "decision", "limit_usage", "limit_usage_from_results", "policy_loaded",
+    "policy_reload", "proxied", "render", "reset", "store_error", "trading_states", "usage_ratio",
+]

@@ -1,0 +1,365 @@
+"""JSON Schema for policy files, generated from the model the loader validates with (`policy.model.PolicyFile`).
+
+The schema is never written by hand: `policy_json_schema()` asks pydantic for `PolicyFile`'s schema and then
+adjusts it for editors, so a key the loader learns appears here the moment the model has it. The generated
+schema ships in the package as `riskwall-policy.schema.json` (a test fails when the shipped file and the model
+drift apart; regenerate with `python -m riskwall.policy.schema --write`) and `riskwall policy schema` prints it.
+
+Editors: yaml-language-server (VS Code's YAML extension, Neovim, Helix, JetBrains via LSP) picks it up from a
+modeline on the first line of a policy file, or from the `yaml.schemas` setting:
+
+    # yaml-language-server: $schema=../riskwall-policy.schema.json
+    version: 1
+    rules: ...
+
+What the post-processing does, and why:
+
+- **Draft 7.** yaml-language-server validates with JSON Schema draft 7 and warns on 2020-12 schemas, so the
+  schema declares draft 7 and keeps its definitions under `definitions` (pydantic writes `$defs`). Every
+  keyword used (`const`, `if`/`then`, `patternProperties`, numeric `exclusiveMinimum`) is draft 7.
+- **Exact decimals.** The loader reads a limit from a YAML number or from a string such as `"0.5"` or `"1e3"`
+  (pydantic's lax `Decimal`); pydantic's own schema would accept *any* string. Here a decimal field is
+  `number > 0` or a string matching `POSITIVE_DECIMAL_TEXT` (plain or exponent notation, `_` digit grouping),
+  so `default: ten` and `default: "-1"` are flagged in the editor exactly as the loader refuses them. The
+  pattern is ASCII-only and allows `_` only between digits: a little stricter than Python's `Decimal()`,
+  never looser.
+- **Rule types.** pydantic writes the rule union as `oneOf` with an OpenAPI `discriminator`, which
+  yaml-language-server ignores: it then reports "matches no schema" for a typo in any rule and completes the
+  keys of all eight rule types at once. Here a rule is an object whose `type` is an enum (completed with a
+  description of each type) and an `if type == X then <X's definition>` per type, so completion offers the
+  keys of the chosen type only and an error names the offending key. `defaultSnippets` (a VS Code extension
+  keyword yaml-language-server honours) offer a skeleton per rule type.
+- **Tables.** `accounts` and `symbols` tables reject keys that do not match their pattern
+  (`additionalProperties: false`), as the loader does.
+- **Descriptions.** Every property has one (hover text); those the model does not carry come from
+  `_DESCRIPTIONS` below, and generation fails if that table names a property the model no longer has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from decimal import Decimal
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
+from riskwall.model import TradingState, Venue
+from riskwall.policy.model import Mode, OnPriceUnknown, PolicyFile, PolicyMode, RateKey
+
+SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
+SCHEMA_ID = "urn:riskwall:policy:v1"
+SCHEMA_FILE = "riskwall-policy.schema.json"
+
+# ASCII digits with optional single `_` between them (PEP 515 grouping)
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_MANTISSA = rf"(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})"
+_EXPONENT = rf"(?:[eE][+-]?{_DIGITS})?"
+# a decimal > 0 written as text: the look-ahead demands a non-zero digit before any exponent
+POSITIVE_DECIMAL_TEXT = rf"^\s*\+?(?=[0-9_.]*[1-9]){_MANTISSA}{_EXPONENT}\s*$"
+DECIMAL_TEXT = rf"^\s*[+-]?{_MANTISSA}{_EXPONENT}\s*$"
+# what policy.model.parse_rate accepts: COUNT/WINDOW with a count and a window of at least 1 (`10/s` = 10/1s)
+RATE_TEXT = r"^\s*0*[1-9][0-9]*\s*/\s*(?:0*[1-9][0-9]*)?\s*(?:ms|s|m|h)\s*$"
+
+_RULE_DESCRIPTIONS: dict[str, str] = {
+    "allowed_symbols": "Which symbols may be traded (SYMBOL_NOT_ALLOWED).",
+    "order_types": "Which order types may be sent (ORDER_TYPE_NOT_ALLOWED).",
+    "max_leverage": "Highest leverage a set-leverage request may ask for (LEVERAGE_EXCEEDS_MAX).",
+    "max_order_qty": "Largest single order in base units (ORDER_QTY_EXCEEDS_MAX).",
+    "max_order_notional": "Largest single order in the quote currency (ORDER_NOTIONAL_EXCEEDS_MAX, PRICE_UNKNOWN).",
+    "max_position": "Largest worst-case position per symbol and side (POSITION_EXCEEDS_MAX, PRICE_UNKNOWN).",
+    "order_rate": "Sliding-window budget of admitted orders (ORDER_RATE_EXCEEDED).",
+    "trading_state": "A standing trading state: REDUCING or HALTED (TRADING_REDUCING, TRADING_HALTED).",
+}
+
+# a skeleton per rule type, offered as a completion snippet; every one is a valid rule once filled in
+_RULE_SNIPPETS: dict[str, dict[str, Any]] = {
+    "allowed_symbols": {"id": "${1:symbols}", "type": "allowed_symbols", "allow": ["${2:BTCUSDT}"]},
+    "order_types": {"id": "${1:order-types}", "type": "order_types", "allow": ["${2:LIMIT}"]},
+    "max_leverage": {"id": "${1:leverage}", "type": "max_leverage", "default": "${2:5}"},
+    "max_order_qty": {"id": "${1:order-qty}", "type": "max_order_qty", "default": "${2:1}"},
+    "max_order_notional": {"id": "${1:order-notional}", "type": "max_order_notional", "default": "${2:25000}"},
+    "max_position": {"id": "${1:position}", "type": "max_position", "default": {"notional": "${2:50000}"}},
+    "order_rate": {"id": "${1:order-rate}", "type": "order_rate", "limits": ["${2:10/1s}"]},
+    "trading_state": {"id": "${1:standing-state}", "type": "trading_state", "state": "${2:REDUCING}"},
+}
+
+_ENUM_DESCRIPTIONS: dict[type[StrEnum], dict[str, str]] = {
+    PolicyMode: {
+        "enforce": "Block what the rules forbid.",
+        "monitor": "Log would_block and forward everything: the way to roll out a new policy.",
+    },
+    Mode: {
+        "enforce": "This rule blocks (unless the policy is in monitor mode).",
+        "shadow": "Evaluate and log would_block, never block: the way to try a new limit.",
+    },
+    OnPriceUnknown: {
+        "block": "Block with PRICE_UNKNOWN when no price is known for the symbol.",
+        "allow": "Skip the check when no price is known.",
+    },
+    RateKey: {
+        "account": "One budget per account.",
+        "symbol": "One budget per account and symbol.",
+    },
+    TradingState: {
+        "ACTIVE": "Trade freely.",
+        "REDUCING": "Admit only orders that shrink an existing position; no leverage or margin changes.",
+        "HALTED": "Admit only cancels.",
+    },
+    Venue: {venue.value: f"ccxt exchange id {venue.value}" for venue in Venue},
+}
+
+# hover text for properties the model itself does not describe: definition name → property → text
+_RULE_COMMON = {
+    "id": "Unique rule id across all policy files; logged and sent back in the X-Riskwall-Rule header.",
+    "type": "The rule type.",
+    "mode": "enforce (default) or shadow: a shadow rule logs would_block and never blocks.",
+    "scope": "Where the rule applies; an empty or missing list means everywhere.",
+    "description": "Free text for people reading the policy.",
+}
+_SYMBOL_LIMITS = "Per-symbol limits: an exact symbol beats a glob, and the first matching glob wins."
+_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "PolicyFile": {
+        "version": "Policy format version; always 1.",
+        "mode": "enforce (default) or monitor; every file of a folder must agree.",
+        "accounts": "Labels for API keys, by fingerprint (riskwall fingerprint < keyfile).",
+        "rules": "The rules; every rule whose scope matches applies.",
+    },
+    "AccountSpec": {
+        "fingerprints": "12-hex-digit API-key fingerprints (riskwall fingerprint < keyfile).",
+        "venue": "Restrict the label to one venue (ccxt id).",
+    },
+    "Scope": {"venues": "Venue ids (ccxt), e.g. binanceusdm."},
+    "AllowedSymbols": {
+        **_RULE_COMMON,
+        "allow": "Symbols (globs) that may be traded; omitted means any.",
+        "deny": "Symbols (globs) that may never be traded; deny wins over allow.",
+    },
+    "OrderTypes": {**_RULE_COMMON, "allow": "Venue order types that may be sent (LIMIT, MARKET, STOP_MARKET, ...)."},
+    "MaxLeverage": {
+        **_RULE_COMMON,
+        "default": "Highest leverage where no symbol entry matches.",
+        "symbols": _SYMBOL_LIMITS,
+    },
+    "MaxOrderQty": {
+        **_RULE_COMMON,
+        "default": "Largest order in base units where no symbol entry matches.",
+        "symbols": _SYMBOL_LIMITS,
+    },
+    "MaxOrderNotional": {
+        **_RULE_COMMON,
+        "default": "Largest order notional (quote currency) where no symbol entry matches.",
+        "symbols": _SYMBOL_LIMITS,
+        "on_price_unknown": "block (default): PRICE_UNKNOWN when no price is known; allow: skip the check.",
+    },
+    "MaxPosition": {
+        **_RULE_COMMON,
+        "default": "Position limit where no symbol entry matches: qty (base units), notional (quote), or both.",
+        "symbols": _SYMBOL_LIMITS,
+        "on_price_unknown": "block (default): PRICE_UNKNOWN when a notional limit has no price; allow: skip it.",
+    },
+    "OrderRate": {
+        **_RULE_COMMON,
+        "limits": "Windows as COUNT/WINDOW, e.g. 10/1s, 300/10s, 1200/1m; every window must hold.",
+        "per": "account (default): one budget per account; symbol: one per account and symbol.",
+    },
+    "TradingStateRule": {**_RULE_COMMON, "state": "ACTIVE, REDUCING (only shrink positions) or HALTED (only cancels)."},
+}
+# the venues' order type names, offered as completions for order_types.allow (any name is accepted)
+_ORDER_TYPE_EXAMPLES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
+                        "TRAILING_STOP_MARKET"]
+
+
+class SchemaDrift(RuntimeError):
+    """The post-processing no longer fits the model (a described property or a rule type disappeared)."""
+
+
+class _PolicySchemaGenerator(GenerateJsonSchema):
+    """pydantic's generator, with decimals as `number > 0 | positive decimal text` instead of `number | string`."""
+
+    def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:
+        number: dict[str, Any] = {"type": "number"}
+        text = DECIMAL_TEXT
+        gt, ge = schema.get("gt"), schema.get("ge")
+        if gt is not None:
+            number["exclusiveMinimum"] = _json_number(gt)
+            if Decimal(str(gt)) == 0:
+                text = POSITIVE_DECIMAL_TEXT
+        if ge is not None:
+            number["minimum"] = _json_number(ge)
+        if schema.get("lt") is not None or schema.get("le") is not None or schema.get("multiple_of") is not None:
+            raise SchemaDrift("a decimal field gained an upper bound or step: teach policy.schema to express it")
+        if ge is not None or (gt is not None and Decimal(str(gt)) != 0):
+            raise SchemaDrift("a decimal field has a lower bound other than > 0: teach policy.schema to express it")
+        return {"anyOf": [number, {"type": "string", "pattern": text}]}
+
+
+def policy_json_schema() -> dict[str, Any]:
+    """The policy file's JSON Schema (draft 7), ready for yaml-language-server and any JSON Schema validator."""
+    raw = PolicyFile.model_json_schema(ref_template="#/definitions/{model}", schema_generator=_PolicySchemaGenerator)
+    definitions: dict[str, Any] = raw.pop("$defs")
+    root: dict[str, Any] = {
+        "$schema": SCHEMA_DIALECT,
+        "$id": SCHEMA_ID,
+        "title": "riskwall policy",
+        "description": (
+            "A riskwall policy file. A folder of policy files is merged: rules concatenate, rule ids are unique "
+            "across files, and mode and account labels must agree. Numbers are exact decimals; quantities are "
+            "in base units, notionals in the quote currency. Reference: README.md, 'Policy reference'."
+        ),
+    }
+    for key, value in raw.items():
+        if key not in ("title", "description"):
+            root[key] = value
+    root["definitions"] = definitions
+
+    _rules_as_if_then(root, definitions)
+    _walk(root, _close_pattern_tables)
+    _walk(root, _drop_property_titles)
+    _rate_patterns(definitions)
+    _order_type_examples(definitions)
+    _enum_descriptions(definitions)
+    _describe(root, definitions)
+    return root
+
+
+def schema_text() -> str:
+    """The schema as shipped: stable key order, two-space indent, trailing newline."""
+    return json.dumps(policy_json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def shipped_schema_path() -> Path:
+    """The schema file in the installed package (package data; see pyproject's [tool.setuptools.package-data])."""
+    return Path(str(resources.files("riskwall.policy").joinpath(SCHEMA_FILE)))
+
+
+def write_schema(path: Path | None = None) -> Path:
+    target = path or shipped_schema_path()
+    target.write_text(schema_text(), encoding="utf-8")
+    return target
+
+
+# ---- post-processing ------------------------------------------------------------------------------------
+
+
+def _rules_as_if_then(root: dict[str, Any], definitions: dict[str, Any]) -> None:
+    items = root["properties"]["rules"]["items"]
+    mapping: dict[str, str] = items.get("discriminator", {}).get("mapping", {})
+    if not mapping or set(mapping) != set(_RULE_DESCRIPTIONS) or set(mapping) != set(_RULE_SNIPPETS):
+        raise SchemaDrift(f"rule types changed: model has {sorted(mapping)}; update policy/schema.py's tables")
+    types = sorted(mapping)
+    root["properties"]["rules"]["items"] = {
+        "type": "object",
+        "title": "Rule",
+        "description": "A rule: an id, a type and that type's keys; an optional mode and scope.",
+        "required": ["id", "type"],
+        "properties": {
+            "type": {
+                "description": "The rule type; it decides which other keys the rule takes.",
+                "enum": types,
+                "enumDescriptions": [_RULE_DESCRIPTIONS[t] for t in types],
+                "markdownEnumDescriptions": [_RULE_DESCRIPTIONS[t] for t in types],
+            },
+        },
+        "allOf": [
+            {"if": {"properties": {"type": {"const": t}}, "required": ["type"]}, "then": {"$ref": mapping[t]}}
+            for t in types
+        ],
+        "defaultSnippets": [
+            {"label": f"rule: {t}", "description": _RULE_DESCRIPTIONS[t], "body": _RULE_SNIPPETS[t]} for t in types
+        ],
+    }
+    for ref in mapping.values():
+        name = ref.rsplit("/", 1)[1]
+        rule_type = definitions[name]["properties"]["type"]
+        rule_type.pop("title", None)
+
+
+def _close_pattern_tables(node: dict[str, Any]) -> None:
+    if "patternProperties" in node and "additionalProperties" not in node:
+        node["additionalProperties"] = False
+
+
+def _drop_property_titles(node: dict[str, Any]) -> None:
+    # pydantic titles every property with its capitalised name ("Fingerprints"); hovers show the key already
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        for value in properties.values():
+            if isinstance(value, dict):
+                value.pop("title", None)
+
+
+def _rate_patterns(definitions: dict[str, Any]) -> None:
+    items = _property(definitions, "OrderRate", "limits")["items"]
+    items["pattern"] = RATE_TEXT
+    items["examples"] = ["10/1s", "300/10s", "1200/1m"]
+
+
+def _order_type_examples(definitions: dict[str, Any]) -> None:
+    _property(definitions, "OrderTypes", "allow")["items"]["examples"] = _ORDER_TYPE_EXAMPLES
+
+
+def _enum_descriptions(definitions: dict[str, Any]) -> None:
+    for enum, texts in _ENUM_DESCRIPTIONS.items():
+        node = definitions.get(enum.__name__)
+        if node is None:
+            continue  # the model stopped using this enum; nothing to describe
+        values = [member.value for member in enum]
+        if node.get("enum") != values or set(texts) != set(values):
+            raise SchemaDrift(f"{enum.__name__}: members changed; update policy/schema.py's enum descriptions")
+        node["enumDescriptions"] = [texts[v] for v in values]
+
+
+def _describe(root: dict[str, Any], definitions: dict[str, Any]) -> None:
+    # the top level is PolicyFile itself, not one of its definitions
+    scopes = {**definitions, PolicyFile.__name__: root}
+    for name, texts in _DESCRIPTIONS.items():
+        for key, text in texts.items():
+            _property(scopes, name, key).setdefault("description", text)
+
+
+def _property(definitions: dict[str, Any], name: str, key: str) -> dict[str, Any]:
+    try:
+        node: dict[str, Any] = definitions[name]["properties"][key]
+    except KeyError:
+        raise SchemaDrift(f"{name}.{key} is not in the model any more; update policy/schema.py") from None
+    return node
+
+
+def _walk(node: Any, visit: Callable[[dict[str, Any]], None]) -> None:
+    if isinstance(node, dict):
+        visit(node)
+        for value in node.values():
+            _walk(value, visit)
+    elif isinstance(node, list):
+        for value in node:
+            _walk(value, visit)
+
+
+def _json_number(value: object) -> int | float:
+    number = Decimal(str(value))
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m riskwall.policy.schema",
+                                     description="Print the policy JSON Schema, or rewrite the shipped file.")
+    parser.add_argument("--write", nargs="?", const="", metavar="PATH",
+                        help=f"write the schema to PATH (default: the packaged {SCHEMA_FILE})")
+    args = parser.parse_args(argv)
+    if args.write is None:
+        sys.stdout.write(schema_text())
+        return 0
+    target = write_schema(Path(args.write) if args.write else None)
+    print(f"wrote {target}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Fixtures for the store tests: one contract suite, run against MemoryStore and RedisStore alike.
+
+    async def test_something(store, advance):        # `async def` tests run on the `runner` fixture's loop
+        await store.reserve(...)
+        await advance(300)                            # memory: moves the fake clock; Redis: really waits
+
+Redis tests use the real server on 127.0.0.1:6379, database 15, each test under its own key prefix (deleted
+afterwards), so tests never see each other's keys and never flush anything. Without that server they skip
+("no Redis on 127.0.0.1:6379"), except under CI=true, where they fail: CI must not pass without running them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import redis
+
+from riskwall.state import StateStore, open_store
+from riskwall.state.memory import MemoryStore
+from unit.factories import FakeClock
+
+REDIS_HOST = "127.0.0.1"
+REDIS_PORT = 6379
+REDIS_DB = 15
+NO_REDIS = f"no Redis on {REDIS_HOST}:{REDIS_PORT}"
+
+type Advance = Callable[[int], Awaitable[None]]
+
+_reachable: bool | None = None
+
+
+def redis_reachable() -> bool:
+    global _reachable
+    if _reachable is None:
+        try:
+            client = redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB, socket_timeout=0.5, socket_connect_timeout=0.5)
+            _reachable = bool(client.ping())
+            client.close()
+        except (redis.RedisError, OSError):
+            _reachable = False
+    return _reachable
+
+
+def require_redis() -> None:
+    """Skip without Redis; under CI=true, fail instead (CI must never go green without the Redis tests)."""
+    if redis_reachable():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{NO_REDIS} (CI=true: the Redis tests must run)")
+    pytest.skip(NO_REDIS)
+
+
+def redis_url(prefix: str, **options: object) -> str:
+    query = "&".join(f"{k}={v}" for k, v in {"prefix": prefix, **options}.items())
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}?{query}"
+
+
+def unique_prefix() -> str:
+    return f"rwtest-{uuid.uuid4().hex[:12]}"
+
+
+def delete_prefix(prefix: str) -> None:
+    client = redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((REDIS_HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+# ---- running async tests without pytest-asyncio ----------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def runner() -> Iterator[asyncio.Runner]:
+    """The event loop of one test: its fixtures and its body share it (Redis connections belong to a loop)."""
+    with asyncio.Runner() as loop_runner:
+        yield loop_runner
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    loop_runner: asyncio.Runner = pyfuncitem.funcargs["runner"]  # type: ignore[assignment]
+    wanted = inspect.signature(pyfuncitem.obj).parameters
+    arguments = {name: value for name, value in pyfuncitem.funcargs.items() if name in wanted}
+    loop_runner.run(pyfuncitem.obj(**arguments))
+    return True
+
+
+# ---- the store under test --------------------------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    kind: str
+    store: StateStore
+    advance: Advance
+    prefix: str = ""
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def backend(request: pytest.FixtureRequest, runner: asyncio.Runner) -> Iterator[Backend]:
+    if request.param == "memory":
+        clock = FakeClock()
+
+        async def move_clock(ms: int) -> None:
+            clock.advance(ms)
+
+        yield Backend("memory", MemoryStore(clock=clock), move_clock)
+        return
+    require_redis()
+    prefix = unique_prefix()
+    # the production path (open_store → GuardedStore → RedisStore), with a budget that a loaded machine meets
+    store = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
+
+    async def wait(ms: int) -> None:
+        await asyncio.sleep(ms / 1000)
+
+    try:
+        yield Backend("redis", store, wait, prefix)
+    finally:
+        runner.run(store.close())
+        delete_prefix(prefix)
+
+
+@pytest.fixture
+def store(backend: Backend) -> StateStore:
+    return backend.store
+
+
+@pytest.fixture
+def advance(backend: Backend) -> Advance:
+    return backend.advance
+
+
+@pytest.fixture
+def redis_prefix(runner: asyncio.Runner) -> Iterator[str]:
+    """A fresh key prefix on the shared test Redis, deleted afterwards (skips without Redis)."""
+    require_redis()
+    prefix = unique_prefix()
+    try:
+        yield prefix
+    finally:
+        delete_prefix(prefix)
+
+
+def xfail_memory(request: pytest.FixtureRequest, backend: Backend, reason: str) -> None:
+    """Mark a contract test as a known MemoryStore defect. Strict: the test still runs, and once memory.py is
+    fixed it passes, which fails the run until this mark is removed."""
+    if backend.kind == "memory":
+        request.node.add_marker(pytest.mark.xfail(reason=f"MemoryStore defect: {reason}", strict=True))
+
+
+__all__: list[Any] = [
+    "NO_REDIS", "Advance", "Backend", "delete_prefix", "free_port", "redis_url", "require_redis", "unique_prefix",
+    "xfail_memory",
+]

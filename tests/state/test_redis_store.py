@@ -1,0 +1,761 @@
+"""What only the Redis store has: exact decimal arithmetic in Lua, script reloading, races between clients
+and processes, restarts, outages, key layout, URLs. The shared semantics live in test_store_contract.py.
+
+Tests that need a server use the one on 127.0.0.1:6379 (database 15, a unique key prefix each) or start
+their own `redis-server` on a free port; every loop is bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis.crc import key_slot
+
+from riskwall.model import TradingState
+from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
+from riskwall.state.base import Reservation, ReserveOutcome, StateScope, ViewQuery
+from riskwall.state.breaker import BreakerConfig, BreakerState, CircuitOpen, GuardedStore
+from riskwall.state.redis import (
+    DEFAULT_RESERVATION_TTL_MS,
+    RedisOptions,
+    RedisStore,
+    load_lua,
+    make_client,
+    parse_sentinel_url,
+    parse_url,
+    to_fixed,
+)
+from unit.factories import (
+    ACCOUNT,
+    OTHER_ACCOUNT,
+    SYMBOL,
+    VENUE,
+    exposure_check,
+    facts,
+    make_reservation,
+    order_update,
+    pending_entry,
+    position_key,
+    price_update,
+    rate_check,
+)
+
+from .conftest import REDIS_DB, REDIS_HOST, REDIS_PORT, free_port, redis_url, require_redis
+
+LONG_WINDOW_MS = 60_000
+
+
+def probe() -> Reservation:
+    return make_reservation(f"probe-{time.monotonic_ns()}", exposure=(exposure_check("0", "1000000000"),))
+
+
+async def worst(store: StateStore) -> Decimal:
+    return (await store.reserve(probe())).results[0].observed
+
+
+def leg_reservation(reservation_id: str, quantity: str = "1", limit: str = "1000000") -> Reservation:
+    return make_reservation(
+        reservation_id,
+        exposure=(exposure_check(quantity, limit),),
+        pending=(pending_entry(f"{reservation_id}:0", quantity),),
+    )
+
+
+def redis_store(prefix: str, **options: Any) -> RedisStore:
+    """An unguarded RedisStore on the shared test server."""
+    url = redis_url(prefix)
+    return RedisStore(make_client(parse_url(url)[0]), url=url, options=RedisOptions(prefix, **options))
+
+
+@pytest.fixture
+def sync_redis(redis_prefix: str) -> Iterator[redis.Redis]:
+    client = redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB, decode_responses=True, socket_timeout=5)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+# ---- decimals in Lua, against Python's Decimal ----------------------------------------------------------
+
+DECIMAL_PROGRAM = load_lua("decimal") + """
+local op, a = ARGV[1], dec_parse(ARGV[2])
+if op == 'fmt' then return dec_format(a) end
+if op == 'max0' then return dec_format(dec_max0(a)) end
+local b = dec_parse(ARGV[3])
+if op == 'add' then return dec_format(dec_add(a, b)) end
+if op == 'sub' then return dec_format(dec_sub(a, b)) end
+if op == 'cmp' then return dec_cmp(a, b) end
+return redis.error_reply('unknown op')
+"""
+
+
+def canonical(value: Decimal) -> str:
+    """The text the Lua library must produce: plain digits, no trailing zeros, no exponent, no "-0"."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _scaled(n: int, normalize: bool) -> Decimal:
+    value = Decimal(n).scaleb(-18)
+    return value.normalize() if normalize else value
+
+
+AMOUNTS = st.builds(
+    _scaled,
+    st.one_of(
+        st.integers(-(10**34), 10**34),  # up to 1e16 with all 18 decimals
+        st.integers(-(10**6), 10**6),  # a few units of 1e-18
+        st.integers(-(10**45), 10**45),  # far beyond any venue
+        st.sampled_from([0, 1, -1, 10**33, -(10**33), 10**33 + 1, 10**7 - 1, 10**7, -(10**14) + 1, 10**18]),
+    ),
+    st.booleans(),
+)
+
+
+@pytest.fixture
+def lua_decimal(sync_redis: redis.Redis) -> Callable[..., Any]:
+    sha = sync_redis.script_load(DECIMAL_PROGRAM)
+
+    def run(op: str, *values: Decimal | str) -> Any:
+        args = [v if isinstance(v, str) else to_fixed(v) for v in values]
+        return sync_redis.evalsha(sha, 0, op, *args)
+
+    return run
+
+
+@pytest.mark.redis
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a=AMOUNTS, b=AMOUNTS)
+def test_lua_decimal_when_adding_subtracting_comparing_then_matches_python_decimal(
+    lua_decimal: Callable[..., Any], a: Decimal, b: Decimal
+) -> None:
+    with localcontext() as ctx:
+        ctx.prec = 200
+        total, difference = a + b, a - b
+
+    assert lua_decimal("add", a, b) == canonical(total)
+    assert lua_decimal("sub", a, b) == canonical(difference)
+    assert lua_decimal("cmp", a, b) == (a > b) - (a < b)
+    assert lua_decimal("fmt", a) == canonical(a)
+    assert lua_decimal("max0", a) == canonical(max(a, Decimal(0)))
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("op", "a", "b", "expected"),
+    [
+        ("add", "0.1", "0.2", "0.3"),  # 0.30000000000000004 in floats
+        ("add", "1000000000000000", "0.000000000000000001", "1000000000000000.000000000000000001"),
+        ("sub", "1000000000000000", "0.000000000000000001", "999999999999999.999999999999999999"),
+        ("sub", "0.000000000000000001", "0.000000000000000002", "-0.000000000000000001"),
+        ("add", "9999999.999999999999999999", "0.000000000000000001", "10000000"),  # carries through limbs
+        ("sub", "10000000", "0.000000000000000001", "9999999.999999999999999999"),  # borrows through limbs
+        ("add", "-5", "5", "0"),
+        ("add", "-0", "0.000", "0"),
+        ("cmp", "-0.000000000000000001", "0", -1),
+        ("cmp", "1000000000000000.000000000000000001", "1000000000000000", 1),
+        ("cmp", "2.50", "2.5", 0),
+        ("max0", "-3", None, "0"),
+        ("fmt", "+007.100", None, "7.1"),
+        ("fmt", ".5", None, "0.5"),
+        ("fmt", "12.", None, "12"),
+    ],
+)
+def test_lua_decimal_when_edge_values_then_exact(
+    lua_decimal: Callable[..., Any], op: str, a: str, b: str | None, expected: str | int
+) -> None:
+    assert lua_decimal(op, a, *([b] if b is not None else [])) == expected
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("text", ["1e5", "", ".", "1.2.3", "abc", "0.0000000000000000001", " 1", "1,5", "--1", "inf"])
+def test_lua_decimal_when_text_is_not_a_plain_decimal_then_script_errors(
+    lua_decimal: Callable[..., Any], text: str
+) -> None:
+    with pytest.raises(redis.ResponseError, match="riskwall decimal"):
+        lua_decimal("fmt", text)
+
+
+@pytest.mark.parametrize(
+    ("value", "rounding", "expected"),
+    [
+        ("1.50", ROUND_HALF_EVEN, "1.50"),
+        ("1E+3", ROUND_HALF_EVEN, "1000"),
+        ("-0", ROUND_HALF_EVEN, "-0"),
+        ("0.0000000000000000015", ROUND_CEILING, "0.000000000000000002"),
+        ("0.0000000000000000015", ROUND_FLOOR, "0.000000000000000001"),
+        ("-0.0000000000000000015", ROUND_FLOOR, "-0.000000000000000002"),
+        ("333.3333333333333333333333333", ROUND_FLOOR, "333.333333333333333333"),
+        ("123456789012345678901234567890.1234567890123456789", ROUND_FLOOR,
+         "123456789012345678901234567890.123456789012345678"),
+    ],
+)
+def test_to_fixed_when_more_than_18_places_then_rounded_as_asked_else_exact(
+    value: str, rounding: str, expected: str
+) -> None:
+    assert to_fixed(Decimal(value), rounding) == expected
+
+
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"), 1.5])
+def test_to_fixed_when_not_a_finite_decimal_then_value_error(value: Any) -> None:
+    with pytest.raises(ValueError, match="not a finite Decimal"):
+        to_fixed(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    quantity=st.integers(-(10**30), 10**30).map(lambda n: Decimal(n).scaleb(-18)),
+    limit=st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**12), max_value=10**12, places=28),
+)
+def test_to_fixed_when_limit_rounded_down_then_comparison_with_18_place_amounts_is_unchanged(
+    quantity: Decimal, limit: Decimal
+) -> None:
+    with localcontext() as ctx:
+        ctx.prec = 100
+        assert (quantity <= limit) == (quantity <= Decimal(to_fixed(limit, ROUND_FLOOR)))
+
+
+# ---- scripts ----------------------------------------------------------------------------------------------
+
+type Flush = Callable[[], object]
+type Operation = Callable[[RedisStore, Flush], Awaitable[Any]]
+
+
+async def _reserve_rate_only(store: RedisStore, flush: Flush) -> Any:
+    flush()
+    outcome = await store.reserve(make_reservation("n1", rate=(rate_check(limit=5),)))  # one EVALSHA
+    return outcome.committed, outcome.results[0].observed
+
+
+async def _reserve_with_legs(store: RedisStore, flush: Flush) -> Any:
+    flush()
+    outcome = await store.reserve(leg_reservation("n2", "2"))  # EVALSHA + SET in one pipeline
+    return outcome.committed, outcome.results[0].observed, await worst(store)
+
+
+async def _learn(store: RedisStore, flush: Flush) -> Any:
+    flush()
+    await store.learn(facts(order_update("o1", original="1", executed="0.5"), price_update("100")))  # 2 scripts
+    return await worst(store), (await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))).price(VENUE, SYMBOL)
+
+
+async def _release(store: RedisStore, flush: Flush) -> Any:
+    await store.reserve(leg_reservation("n3", "2"))
+    await store.reserve(leg_reservation("n4", "3"))
+    flush()
+    await store.release("n3")  # EVALSHA + DEL in one pipeline
+    flush()
+    await store.release("n4", after_ms=60_000)
+    return await worst(store)
+
+
+async def _states(store: RedisStore, flush: Flush) -> Any:
+    flush()
+    await store.set_trading_state(StateScope(str(VENUE)), TradingState.HALTED, "test", "pytest")
+    return [(r.scope, r.state) for r in await store.trading_states()]
+
+
+async def _exposure(store: RedisStore, flush: Flush) -> Any:
+    await store.learn(facts(order_update("o1", original="1")))
+    flush()
+    return await store.exposure(VENUE, ACCOUNT)
+
+
+NOSCRIPT_CASES: list[tuple[str, Operation, Any]] = [
+    ("reserve", _reserve_rate_only, (True, Decimal(1))),
+    ("reserve-with-legs", _reserve_with_legs, (True, Decimal(2), Decimal(2))),
+    ("learn", _learn, (Decimal(1), Decimal(100))),
+    ("release", _release, Decimal(3)),
+    ("set-trading-state", _states, [(StateScope(str(VENUE)), TradingState.HALTED)]),
+    ("exposure", _exposure, {f"{SYMBOL}|both": {"position": "0", "pending_buy": "1", "pending_sell": "0"}}),
+]
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(("name", "operation", "expected"), NOSCRIPT_CASES, ids=[c[0] for c in NOSCRIPT_CASES])
+async def test_script_call_when_server_lost_its_scripts_then_reloaded_and_run_once(
+    redis_prefix: str, sync_redis: redis.Redis, name: str, operation: Operation, expected: Any
+) -> None:
+    store = redis_store(redis_prefix)
+    try:
+        assert await operation(store, sync_redis.script_flush) == expected
+    finally:
+        await store.close()
+
+
+# ---- races ------------------------------------------------------------------------------------------------
+
+RACE_RATE_LIMIT = 20
+RACE_POSITION_LIMIT = "0.7"  # exactly seven orders of 0.1: a float sum would get this wrong
+RACE_ORDER_QTY = "0.1"
+
+
+def race_reservation(kind: str, reservation_id: str) -> Reservation:
+    if kind == "rate":
+        return make_reservation(reservation_id, rate=(rate_check(limit=RACE_RATE_LIMIT, window_ms=LONG_WINDOW_MS),))
+    return leg_reservation(reservation_id, RACE_ORDER_QTY, RACE_POSITION_LIMIT)
+
+
+@pytest.mark.redis
+async def test_reserve_when_many_clients_race_then_exactly_the_limits_are_admitted(redis_prefix: str) -> None:
+    stores = [redis_store(redis_prefix) for _ in range(5)]
+    attempts = [(kind, i) for i in range(30) for kind in ("rate", "exposure")]
+    try:
+        outcomes: list[ReserveOutcome] = await asyncio.wait_for(
+            asyncio.gather(*(
+                stores[i % len(stores)].reserve(race_reservation(kind, f"{kind}-{i}")) for i, (kind, _) in
+                enumerate(attempts)
+            )),
+            timeout=30,
+        )
+        final = await worst(stores[0])
+    finally:
+        for store in stores:
+            await store.close()
+
+    admitted = {kind: sum(o.committed for (k, _), o in zip(attempts, outcomes, strict=True) if k == kind)
+                for kind in ("rate", "exposure")}
+    assert admitted == {"rate": RACE_RATE_LIMIT, "exposure": 7}
+    assert final == Decimal(RACE_POSITION_LIMIT)
+
+
+def race_worker(url: str, attempts: int, start: Any, results: Any) -> None:
+    """One sidecar process: its own store and event loop, racing the others once everyone is ready."""
+
+    async def run() -> dict[str, int]:
+        store = open_store(url)
+        admitted = {"rate": 0, "exposure": 0}
+        try:
+            for i in range(attempts):
+                for kind in admitted:
+                    outcome = await store.reserve(race_reservation(kind, f"{os.getpid()}-{kind}-{i}"))
+                    admitted[kind] += outcome.committed
+        finally:
+            await store.close()
+        return admitted
+
+    start.wait(timeout=60)
+    results.put(asyncio.run(run()))
+
+
+@pytest.mark.redis
+def test_reserve_when_processes_race_then_exactly_the_limits_are_admitted(redis_prefix: str) -> None:
+    url = redis_url(redis_prefix, timeout_ms=5000, probe_timeout_ms=5000)
+    context = multiprocessing.get_context("spawn")
+    processes_n, attempts = 3, 15
+    start, results = context.Barrier(processes_n), context.Queue()
+    processes = [context.Process(target=race_worker, args=(url, attempts, start, results)) for _ in range(processes_n)]
+    for process in processes:
+        process.start()
+    try:
+        counts = [results.get(timeout=90) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+
+    assert all(p.exitcode == 0 for p in processes)
+    assert sum(c["rate"] for c in counts) == RACE_RATE_LIMIT
+    assert sum(c["exposure"] for c in counts) == 7
+
+
+# ---- restarts and outages ---------------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+async def test_store_when_restarted_then_counters_and_reservations_survive(redis_prefix: str) -> None:
+    url = redis_url(redis_prefix)
+    before = open_store(url)
+    rate = rate_check(limit=3, window_ms=LONG_WINDOW_MS)
+    for i in range(2):
+        assert (await before.reserve(make_reservation(f"a{i}", rate=(rate,)))).committed
+    await before.reserve(leg_reservation("held", "2"))
+    await before.learn(facts(order_update("o1", original="1", executed="0.5")))
+    await before.close()
+
+    after = open_store(url)
+    try:
+        third = await after.reserve(make_reservation("a2", rate=(rate,)))
+        fourth = await after.reserve(make_reservation("a3", rate=(rate,)))
+        exposure_before_release = await worst(after)
+        await after.release("held")  # reserved by the other instance
+        exposure_after_release = await worst(after)
+    finally:
+        await after.close()
+
+    assert (third.committed, third.results[0].observed) == (True, Decimal(3))
+    assert (fourth.committed, fourth.results[0].observed) == (False, Decimal(4))
+    assert (exposure_before_release, exposure_after_release) == (Decimal(3), Decimal(1))
+
+
+@pytest.mark.redis
+async def test_reservation_when_never_released_then_it_lapses_after_the_ttl(redis_prefix: str) -> None:
+    store = redis_store(redis_prefix, reservation_ttl_ms=200)
+    try:
+        await store.reserve(leg_reservation("orphan", "2"))  # its sidecar died before release
+        held = await worst(store)
+        await asyncio.sleep(0.3)
+        lapsed = await worst(store)
+    finally:
+        await store.close()
+
+    assert (held, lapsed) == (Decimal(2), Decimal(0))
+
+
+class RecordingLog:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self.events.append((event, fields))
+
+    def info(self, event: str, **fields: Any) -> None:
+        self.events.append((event, fields))
+
+
+def start_redis(port: int, *extra: str) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis("127.0.0.1", port, socket_timeout=0.2, socket_connect_timeout=0.2)
+    deadline = time.monotonic() + 5
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    return server
+            except redis.ConnectionError:
+                time.sleep(0.01)
+    finally:
+        client.close()
+    server.kill()
+    raise RuntimeError(f"redis-server did not start on port {port}")
+
+
+def stop_redis(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)
+
+
+@pytest.fixture
+def redis_binary() -> None:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed (CI=true: the outage tests must run)")
+        pytest.skip("redis-server is not installed")
+
+
+@pytest.mark.redis
+async def test_store_when_redis_dies_and_returns_then_fails_fast_and_recovers_by_itself(redis_binary: None) -> None:
+    port = free_port()
+    server = start_redis(port)
+    url = f"redis://127.0.0.1:{port}/0"
+    log = RecordingLog()
+    config = BreakerConfig(timeout_ms=50, failures=3, cooldown_ms=300, probe_timeout_ms=500)
+    store = GuardedStore(RedisStore(make_client(url), url=url), config, log=log)
+    rate = make_reservation("r", rate=(rate_check(limit=1000, window_ms=LONG_WINDOW_MS),))
+    try:
+        assert (await store.reserve(rate)).committed
+        stop_redis(server)
+
+        for _ in range(config.failures):
+            started = time.monotonic()
+            with pytest.raises(StateUnavailable) as raised:
+                await store.reserve(rate)
+            assert not isinstance(raised.value, CircuitOpen)
+            assert time.monotonic() - started < 0.5
+        assert store.breaker.state is BreakerState.OPEN
+
+        started = time.monotonic()
+        for _ in range(200):
+            with pytest.raises(CircuitOpen):
+                await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))
+        assert time.monotonic() - started < 0.2
+
+        server = start_redis(port)
+        back = time.monotonic()
+        outcome = None
+        while outcome is None and time.monotonic() - back < 1.0:
+            try:
+                outcome = await store.reserve(rate)
+            except StateUnavailable:
+                await asyncio.sleep(0.02)
+        assert outcome is not None, "the store did not recover within 1 s of Redis returning"
+        assert outcome.committed and outcome.results[0].observed == 1  # a fresh server: nothing persisted
+        assert store.breaker.state is BreakerState.CLOSED
+        assert [event for event, _ in log.events] == ["state_store_down", "state_store_recovered"]
+        assert log.events[1][1]["outage_ms"] > 0
+    finally:
+        await store.close()
+        stop_redis(server)
+
+
+@pytest.mark.redis
+async def test_store_when_redis_is_slow_then_call_times_out_and_later_answers_are_not_mixed_up(
+    redis_binary: None,
+) -> None:
+    port = free_port()
+    server = start_redis(port, "--enable-debug-command", "yes")
+    url = f"redis://127.0.0.1:{port}/0"
+    store = GuardedStore(RedisStore(make_client(url), url=url), BreakerConfig(timeout_ms=50), log=RecordingLog())
+    blocker = redis.Redis("127.0.0.1", port, socket_timeout=5)
+    rate = make_reservation("r", rate=(rate_check(limit=1000, window_ms=LONG_WINDOW_MS),))
+    try:
+        assert (await store.reserve(rate)).committed
+        loop = asyncio.get_running_loop()
+        stall = loop.run_in_executor(None, blocker.execute_command, "DEBUG", "SLEEP", "0.4")
+        await asyncio.sleep(0.05)  # the server is now frozen for 0.4 s
+
+        started = time.monotonic()
+        with pytest.raises(StateUnavailable, match="within 50 ms"):
+            await store.reserve(rate)
+        timed_out_after = time.monotonic() - started
+        await asyncio.wait_for(stall, timeout=5)
+
+        # the timed-out command's late reply must never be read as the answer to another command
+        states = await store.trading_states()
+        third = await store.reserve(rate)
+    finally:
+        await store.close()
+        blocker.close()
+        stop_redis(server)
+
+    assert timed_out_after < 0.3
+    assert states == ()
+    assert third.committed and third.results[0].observed in (2, 3)  # 3 if the timed-out call ran after all
+
+
+OPERATIONS: list[tuple[str, Callable[[StateStore], Awaitable[Any]]]] = [
+    ("view", lambda s: s.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))),
+    ("reserve", lambda s: s.reserve(leg_reservation("x"))),
+    ("release", lambda s: s.release("x")),
+    ("learn", lambda s: s.learn(facts(order_update()))),
+    ("set_trading_state", lambda s: s.set_trading_state(StateScope(), TradingState.HALTED, "r", "a")),
+    ("trading_states", lambda s: s.trading_states()),
+    ("exposure", lambda s: s.exposure(VENUE, ACCOUNT)),
+]
+
+
+@pytest.mark.parametrize(("name", "operation"), OPERATIONS, ids=[o[0] for o in OPERATIONS])
+async def test_operation_when_no_server_answers_then_state_unavailable_at_once(
+    name: str, operation: Callable[[StateStore], Awaitable[Any]]
+) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    store = RedisStore(make_client(url), url=url)
+    started = time.monotonic()
+    try:
+        with pytest.raises(StateUnavailable, match="redis: ConnectionError"):
+            await operation(store)
+    finally:
+        await store.close()
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.redis
+async def test_reserve_when_reservation_spans_accounts_then_value_error_and_breaker_untouched(
+    redis_prefix: str,
+) -> None:
+    store = open_store(redis_url(redis_prefix))
+    assert isinstance(store, GuardedStore)
+    mixed = make_reservation(
+        "m",
+        exposure=(exposure_check(), exposure_check(position=position_key(account=OTHER_ACCOUNT))),
+    )
+    try:
+        for _ in range(store.config.failures):
+            with pytest.raises(ValueError, match="exactly one account"):
+                await store.reserve(mixed)
+        assert store.breaker.state is BreakerState.CLOSED
+    finally:
+        await store.close()
+
+
+# ---- key layout -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+async def test_keys_when_account_is_used_then_all_its_keys_share_one_slot_and_idle_keys_expire(
+    redis_prefix: str, sync_redis: redis.Redis
+) -> None:
+    store = redis_store(redis_prefix)
+    account_rate = rate_check(window_ms=1000, key=f"rate|{VENUE}|{ACCOUNT}")
+    symbol_rate = rate_check(
+        limit=5, window_ms=5000, key=f"per-symbol|{VENUE}|{ACCOUNT}|{SYMBOL}", rule_id="per-symbol"
+    )
+    try:
+        reservation = make_reservation(
+            "k1", rate=(account_rate, symbol_rate), exposure=(exposure_check("0.1"),),
+            pending=(pending_entry("k1:0", "0.1"),),
+        )
+        assert (await store.reserve(reservation)).committed
+        await store.reserve(leg_reservation("k2", "0.2"))
+        await store.learn(facts(
+            order_update("o1", original="0.1", executed="0.1", final=True, reservation_id="k1:0"),
+            order_update("o2", original="0.2", executed="0.2", reservation_id="k2:0"),
+            price_update("60000.10"),
+        ))
+        await store.set_trading_state(StateScope(str(VENUE), ACCOUNT), TradingState.REDUCING, "r", "a")
+    finally:
+        await store.close()
+
+    keys = set(sync_redis.scan_iter(match=f"{redis_prefix}:*"))
+    base = f"{redis_prefix}:{{{VENUE}|{ACCOUNT}}}"
+    assert keys == {
+        f"{base}:pos", f"{base}:resv", f"{base}:lapse", f"{base}:open", f"{base}:done", f"{base}:seq",
+        f"{base}:rate:rate|{VENUE}|{ACCOUNT}:1000", f"{base}:rate:per-symbol|{VENUE}|{ACCOUNT}|{SYMBOL}:5000",
+        f"{redis_prefix}:{{global}}:prices", f"{redis_prefix}:{{global}}:states",
+        f"{redis_prefix}:rid:k1", f"{redis_prefix}:rid:k2",
+    }  # no pend key: o2 filled completely, nothing is pending
+    assert len({key_slot(k.encode()) for k in keys if k.startswith(base)}) == 1
+    assert 0 < sync_redis.pttl(f"{base}:rate:rate|{VENUE}|{ACCOUNT}:1000") <= 1000
+    assert 0 < sync_redis.pttl(f"{base}:done") <= 24 * 3_600_000
+    assert 0 < sync_redis.pttl(f"{redis_prefix}:rid:k1") <= DEFAULT_RESERVATION_TTL_MS
+    assert sync_redis.hget(f"{base}:pos", f"{SYMBOL}|both") == "0.3"  # exact text, never 0.30000000000000004
+    assert sync_redis.hget(f"{redis_prefix}:{{global}}:prices", f"{VENUE}|{SYMBOL}") == "mark|60000.10"
+
+
+# ---- URLs -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "redis_part", "options", "breaker"),
+    [
+        ("redis://cache:6379/0", "redis://cache:6379/0", RedisOptions(), BreakerConfig()),
+        (
+            "rediss://:s3cret@cache:6380/2?timeout_ms=20&failures=5&cooldown_ms=100&probe_timeout_ms=300"
+            "&prefix=team1&reservation_ttl_ms=0&socket_keepalive=true",
+            "rediss://:s3cret@cache:6380/2?socket_keepalive=true",
+            RedisOptions("team1", 0),
+            BreakerConfig(20, 5, 100, 300),
+        ),
+        ("unix:///run/redis.sock?db=3&prefix=x", "unix:///run/redis.sock?db=3", RedisOptions("x"), BreakerConfig()),
+    ],
+    ids=["plain", "all-options", "unix"],
+)
+def test_parse_url_when_options_given_then_split_from_what_redis_py_reads(
+    url: str, redis_part: str, options: RedisOptions, breaker: BreakerConfig
+) -> None:
+    assert parse_url(url) == (redis_part, options, breaker)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["timeout_ms=0", "timeout_ms=fast", "failures=0", "cooldown_ms=-1", "prefix=", "prefix=a{b}", "prefix=a:b",
+     "reservation_ttl_ms=1.5"],
+)
+def test_parse_url_when_option_invalid_then_unsupported_state_url(query: str) -> None:
+    with pytest.raises(UnsupportedStateUrl, match=query.split("=")[0]):
+        parse_url(f"redis://:pw@cache:6379/0?{query}")
+
+
+def test_parse_url_when_invalid_then_error_never_shows_the_password() -> None:
+    with pytest.raises(UnsupportedStateUrl) as raised:
+        parse_url("redis://:topsecret@cache:6379/0?failures=none")
+    assert "topsecret" not in str(raised.value)
+
+
+def test_open_store_when_redis_url_then_guarded_redis_store_without_connecting() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0?timeout_ms=25&prefix=p"
+    store = open_store(url)
+
+    assert isinstance(store, GuardedStore) and isinstance(store.inner, RedisStore)
+    assert store.url == url and store.config.timeout_ms == 25 and store.inner.keys.prefix == "p"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://cache:port/0",
+        "redis://cache:6379/zero",
+        "redis+sentinel://s1/main?health_check_interval=1",
+        "redis+sentinel://s1:26379",
+        "redis+sentinel://s1:x/main",
+        "redis+sentinel://s1/a/b/c",
+    ],
+)
+def test_open_store_when_url_malformed_then_unsupported_state_url(url: str) -> None:
+    with pytest.raises(UnsupportedStateUrl):
+        open_store(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "sentinels", "service", "db", "password"),
+    [
+        ("redis+sentinel://:pw@s1:26380,s2/mymaster/2", (("s1", 26380), ("s2", 26379)), "mymaster", 2, "pw"),
+        ("redis+sentinel://10.0.0.5/main", (("10.0.0.5", 26379),), "main", 0, None),
+    ],
+)
+def test_parse_sentinel_url_when_valid_then_every_part_found(
+    url: str, sentinels: tuple[tuple[str, int], ...], service: str, db: int, password: str | None
+) -> None:
+    target = parse_sentinel_url(url)
+
+    assert (target.sentinels, target.service, target.db, target.password) == (sentinels, service, db, password)
+
+
+@pytest.mark.redis
+async def test_store_when_reached_through_sentinel_then_it_uses_the_master(
+    redis_binary: None, tmp_path: Path
+) -> None:
+    master_port, sentinel_port = free_port(), free_port()
+    master = start_redis(master_port)
+    config = tmp_path / "sentinel.conf"
+    config.write_text(f"port {sentinel_port}\nbind 127.0.0.1\nsentinel monitor main 127.0.0.1 {master_port} 1\n")
+    sentinel = subprocess.Popen(["redis-server", str(config), "--sentinel"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = open_store(f"redis+sentinel://127.0.0.1:{sentinel_port}/main/0?prefix=s&probe_timeout_ms=3000")
+    try:
+        outcome = None
+        deadline = time.monotonic() + 5
+        while outcome is None and time.monotonic() < deadline:  # the sentinel needs a moment to listen
+            try:
+                outcome = await store.reserve(make_reservation("s1", rate=(rate_check(limit=1),)))
+            except StateUnavailable:
+                await asyncio.sleep(0.05)
+        direct = redis.Redis("127.0.0.1", master_port, decode_responses=True)
+        keys = direct.keys("s:*")
+        direct.close()
+    finally:
+        await store.close()
+        stop_redis(sentinel)
+        stop_redis(master)
+
+    assert outcome is not None and outcome.committed
+    base = f"s:{{{VENUE}|{ACCOUNT}}}"
+    assert sorted(keys) == [f"{base}:rate:{VENUE}|{ACCOUNT}:1000", f"{base}:seq"]
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_require_redis_when_no_server_then_skip_with_reason_except_under_ci(
+    monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]
+) -> None:
+    from . import conftest
+
+    monkeypatch.setattr(conftest, "_reachable", False)
+    monkeypatch.setenv("CI", ci)
+
+    with pytest.raises(outcome, match=r"no Redis on 127\.0\.0\.1:6379"):
+        require_redis()

@@ -1,0 +1,610 @@
+"""The store contract: every test runs unchanged against MemoryStore (fake clock) and RedisStore (real Redis).
+
+`store` and `advance` come from conftest.py, parametrized over both backends. Time-dependent tests use short
+windows (a few hundred ms) because the Redis store reads Redis's own clock, so `advance` really waits there.
+Amounts are compared as Decimals: the stores may spell one value differently ("1.50" and "1.5").
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+
+from riskwall.model import ClosedOrder, PositionSide, ResponseFacts, Side, TradingState
+from riskwall.state import StateStore
+from riskwall.state.base import (
+    ExposureCheck,
+    PendingEntry,
+    PositionKey,
+    RateCheck,
+    ReserveOutcome,
+    StateScope,
+    ViewQuery,
+)
+from unit.factories import (
+    ACCOUNT,
+    OTHER_ACCOUNT,
+    SYMBOL,
+    VENUE,
+    exposure_check,
+    facts,
+    make_reservation,
+    open_orders,
+    order_update,
+    pending_entry,
+    position_key,
+    positions_report,
+    price_update,
+    rate_check,
+)
+
+from .conftest import Advance, Backend
+
+ETH = "ETHUSDT"
+LONG_WINDOW_MS = 60_000  # a window no test outlives
+BOTH, LONG, SHORT = PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT
+BUY, SELL = Side.BUY, Side.SELL
+
+_ids = itertools.count()
+
+
+def rid() -> str:
+    return f"d{next(_ids)}"
+
+
+def plain(value: Decimal) -> str:
+    """Decimal text without trailing zeros or exponent (no normalize(): it rounds to the context's 28 digits)."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def seen(outcome: ReserveOutcome) -> list[tuple[str, bool]]:
+    """Each check's observed value (plain text) and verdict, in the order checked."""
+    return [(plain(r.observed), r.passed) for r in outcome.results]
+
+
+async def reserve(
+    store: StateStore,
+    reservation_id: str | None = None,
+    rate: tuple[RateCheck, ...] = (),
+    exposure: tuple[ExposureCheck, ...] = (),
+    pending: tuple[PendingEntry, ...] = (),
+) -> ReserveOutcome:
+    return await store.reserve(make_reservation(reservation_id or rid(), rate, exposure, pending))
+
+
+async def order(
+    store: StateStore,
+    quantity: str,
+    side: Side = BUY,
+    key: PositionKey | None = None,
+    limit: str = "1000000",
+) -> ReserveOutcome:
+    """Reserve one order's exposure the way the engine does: a check and a pending leg of the same size."""
+    reservation_id = rid()
+    key = key or position_key()
+    return await reserve(
+        store,
+        reservation_id,
+        exposure=(exposure_check(quantity, limit, side, key),),
+        pending=(pending_entry(f"{reservation_id}:0", quantity, side, key),),
+    )
+
+
+async def worst(
+    store: StateStore, side: Side = BUY, key: PositionKey | None = None, replaces: str | None = None
+) -> str:
+    """The worst case in `side`'s direction right now: a zero-quantity check commits nothing."""
+    check = exposure_check("0", "1000000000", side, key or position_key(), replaces_order=replaces)
+    outcome = await reserve(store, exposure=(check,))
+    return seen(outcome)[0][0]
+
+
+def amounts(exposure: dict[str, dict[str, str]]) -> dict[str, dict[str, Decimal]]:
+    return {key: {name: Decimal(value) for name, value in row.items()} for key, row in exposure.items()}
+
+
+# ---- rate -------------------------------------------------------------------------------------------------
+
+
+async def test_reserve_when_rate_limit_reached_then_next_order_refused(store: StateStore) -> None:
+    check = rate_check(limit=3, window_ms=LONG_WINDOW_MS)
+    outcomes = [await reserve(store, rate=(check,)) for _ in range(5)]
+
+    assert [o.committed for o in outcomes] == [True, True, True, False, False]
+    assert [seen(o) for o in outcomes] == [
+        [("1", True)], [("2", True)], [("3", True)], [("4", False)], [("4", False)],
+    ]
+
+
+async def test_reserve_when_window_slides_then_expired_orders_free_budget(store: StateStore, advance: Advance) -> None:
+    check = rate_check(limit=2, window_ms=400)
+    assert (await reserve(store, rate=(check,))).committed  # A at 0
+    await advance(200)
+    assert (await reserve(store, rate=(check,))).committed  # B at 200
+    refused = await reserve(store, rate=(check,))
+    await advance(250)  # 450: A has left the window, B has not
+    admitted = await reserve(store, rate=(check,))
+    refused_again = await reserve(store, rate=(check,))
+
+    assert seen(refused) == [("3", False)] and not refused.committed
+    assert seen(admitted) == [("2", True)] and admitted.committed
+    assert seen(refused_again) == [("3", False)] and not refused_again.committed
+
+
+async def test_reserve_when_rule_has_several_windows_then_every_window_must_pass(
+    store: StateStore, advance: Advance
+) -> None:
+    short = rate_check(limit=2, window_ms=300)
+    long = rate_check(limit=3, window_ms=LONG_WINDOW_MS)
+    first = [await reserve(store, rate=(short, long)) for _ in range(3)]
+    await advance(350)
+    third = await reserve(store, rate=(short, long))
+    fourth = await reserve(store, rate=(short, long))
+
+    assert [o.committed for o in first] == [True, True, False]
+    assert seen(first[2]) == [("3", False), ("3", True)]
+    assert third.committed and seen(third) == [("1", True), ("3", True)]
+    assert not fourth.committed and seen(fourth) == [("2", True), ("4", False)]
+
+
+async def test_reserve_when_cost_above_one_then_every_order_of_the_batch_counts(store: StateStore) -> None:
+    def batch(cost: int) -> RateCheck:
+        return rate_check(limit=5, window_ms=LONG_WINDOW_MS, cost=cost)
+
+    outcomes = [await reserve(store, rate=(batch(cost),)) for cost in (3, 3, 2, 1)]
+
+    assert [(o.committed, seen(o)) for o in outcomes] == [
+        (True, [("3", True)]), (False, [("6", False)]), (True, [("5", True)]), (False, [("6", False)]),
+    ]
+
+
+async def test_reserve_when_rate_keys_differ_then_each_key_has_its_own_window(store: StateStore) -> None:
+    btc = rate_check(limit=1, key=f"{VENUE}|{ACCOUNT}|{SYMBOL}")
+    eth = rate_check(limit=1, key=f"{VENUE}|{ACCOUNT}|{ETH}")
+    other = rate_check(limit=1, key=f"{VENUE}|{OTHER_ACCOUNT}")
+
+    assert [(await reserve(store, rate=(c,))).committed for c in (btc, eth, other, btc)] == [True, True, True, False]
+
+
+async def test_reserve_when_two_rules_cover_one_scope_then_each_counts_an_order_once(store: StateStore) -> None:
+    # the engine's rate keys carry the rule id: "<rule id>|<venue>|<account>[|<symbol>]"
+    checks = tuple(rate_check(limit=2, rule_id=rule, key=f"{rule}|{VENUE}|{ACCOUNT}") for rule in ("burst", "steady"))
+    outcomes = [await reserve(store, rate=checks) for _ in range(3)]
+
+    assert [seen(o) for o in outcomes] == [
+        [("1", True), ("1", True)], [("2", True), ("2", True)], [("3", False), ("3", False)],
+    ]
+
+
+async def test_reserve_when_enforced_check_fails_then_nothing_is_committed(store: StateStore) -> None:
+    reservation_id = rid()
+    refused = await reserve(
+        store,
+        reservation_id,
+        rate=(rate_check(limit=10),),
+        exposure=(exposure_check("3", "2"),),
+        pending=(pending_entry(f"{reservation_id}:0", "3"),),
+    )
+    after = await reserve(store, rate=(rate_check(limit=10),), exposure=(exposure_check("1", "2"),))
+
+    assert not refused.committed
+    assert seen(refused) == [("1", True), ("3", False)]
+    assert seen(after) == [("1", True), ("1", True)]  # neither the order nor its exposure was counted
+    assert await store.exposure(VENUE, ACCOUNT) == {}
+
+
+async def test_reserve_when_only_shadow_checks_fail_then_everything_is_committed(store: StateStore) -> None:
+    reservation_id = rid()
+    shadowed = await reserve(
+        store,
+        reservation_id,
+        rate=(rate_check(limit=1, enforced=False), rate_check(limit=1, key=f"{VENUE}|{ACCOUNT}|{SYMBOL}")),
+        exposure=(exposure_check("3", "2", enforced=False),),
+        pending=(pending_entry(f"{reservation_id}:0", "3"),),
+    )
+    again = await reserve(store, rate=(rate_check(limit=1, enforced=False),))
+
+    assert shadowed.committed
+    assert seen(shadowed) == [("1", True), ("1", True), ("3", False)]
+    assert again.committed and seen(again) == [("2", False)]
+    assert await worst(store) == "3"
+
+
+async def test_reserve_when_same_reservation_id_repeats_then_its_legs_are_replaced(store: StateStore) -> None:
+    for quantity in ("2", "3"):
+        await reserve(store, "same", exposure=(exposure_check(quantity),), pending=(pending_entry("same:0", quantity),))
+
+    assert await worst(store) == "3"
+
+
+async def test_reserve_when_amounts_need_34_digits_then_limits_compare_exactly(
+    request: pytest.FixtureRequest, backend: Backend, store: StateStore
+) -> None:
+    await store.learn(facts(order_update("o1", original="1000000000000000", executed="1000000000000000")))
+    tiny = "0.000000000000000001"
+    over = await reserve(store, exposure=(exposure_check(tiny, "1000000000000000"),))
+    at = await reserve(store, exposure=(exposure_check(tiny, "1000000000000000.000000000000000001"),))
+    sell = await reserve(store, exposure=(exposure_check(tiny, tiny, SELL),))
+
+    assert (over.committed, seen(over)) == (False, [("1000000000000000.000000000000000001", False)])
+    assert at.committed and sell.committed
+
+
+# ---- exposure ---------------------------------------------------------------------------------------------
+
+
+async def test_reserve_when_position_pending_and_order_add_up_then_limit_applies_to_the_sum(
+    store: StateStore,
+) -> None:
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "2"))))
+    first = await order(store, "3", limit="6")
+    second = await order(store, "1", limit="6")
+    third = await order(store, "0.5", limit="6")
+
+    assert (first.committed, seen(first)) == (True, [("5", True)])
+    assert (second.committed, seen(second)) == (True, [("6", True)])
+    assert (third.committed, seen(third)) == (False, [("6.5", False)])
+
+
+@pytest.mark.parametrize(
+    ("position", "buy_worst", "sell_worst"),
+    [
+        ("2", "5", "2"),  # long 2: buys add to it; a sell first flattens it, so the long counts negative
+        ("-2", "1", "6"),  # short 2: the mirror image
+        ("0", "3", "4"),
+    ],
+)
+async def test_reserve_when_directions_differ_then_each_direction_has_its_own_worst_case(
+    store: StateStore, position: str, buy_worst: str, sell_worst: str
+) -> None:
+    await store.learn(facts(positions_report((SYMBOL, BOTH, position))))
+    await order(store, "3", BUY)
+    await order(store, "4", SELL)
+
+    assert (await worst(store, BUY), await worst(store, SELL)) == (buy_worst, sell_worst)
+
+
+async def test_reserve_when_hedge_sides_differ_then_long_and_short_positions_are_independent(
+    store: StateStore,
+) -> None:
+    long, short = position_key(position_side=LONG), position_key(position_side=SHORT)
+    await store.learn(facts(positions_report((SYMBOL, LONG, "5"), (SYMBOL, SHORT, "-3"))))
+    await order(store, "1", BUY, long)
+    await order(store, "2", SELL, short)
+
+    assert await worst(store, BUY, long) == "6"
+    assert await worst(store, SELL, short) == "5"
+    assert await worst(store, BUY, position_key()) == "0"  # the one-way key is another position
+
+
+async def test_reserve_when_accounts_differ_then_their_exposure_is_separate(store: StateStore) -> None:
+    mine, theirs = position_key(), position_key(account=OTHER_ACCOUNT)
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "4"), account=OTHER_ACCOUNT)))
+    await order(store, "2", BUY, mine)
+
+    assert await worst(store, BUY, mine) == "2"
+    assert await worst(store, BUY, theirs) == "4"
+
+
+async def test_reserve_when_amending_an_open_order_then_its_remaining_is_replaced(store: StateStore) -> None:
+    await store.learn(facts(order_update("o1", original="3", executed="1")))  # position 1, remaining 2
+    amend = exposure_check("5", "100", replaces_order="o1")
+
+    assert seen(await reserve(store, exposure=(amend,))) == [("6", True)]  # 1 + (2 - 2) + 5
+    assert await worst(store, BUY, replaces="o1") == "1"
+    assert await worst(store, BUY) == "3"  # without the amend the order counts
+    assert await worst(store, SELL, replaces="o1") == "-1"  # an order on the other side is not replaced
+    assert await worst(store, BUY, replaces="unknown") == "3"
+
+
+async def test_learn_when_order_is_reduce_only_then_it_adds_no_pending(store: StateStore) -> None:
+    await store.learn(facts(order_update("o1", original="2", side=SELL, reduce_only=True)))
+
+    assert await worst(store, SELL) == "0"
+    assert amounts(await store.exposure(VENUE, ACCOUNT)) == {
+        f"{SYMBOL}|both": {"position": Decimal(0), "pending_buy": Decimal(0), "pending_sell": Decimal(0)},
+    }
+
+
+# ---- learning ---------------------------------------------------------------------------------------------
+
+
+async def test_learn_when_update_names_a_reservation_leg_then_exposure_moves_to_the_order(
+    store: StateStore,
+) -> None:
+    await reserve(store, "r1", exposure=(exposure_check("2"),), pending=(pending_entry("r1:0", "2"),))
+    await store.learn(facts(order_update("o1", original="2", reservation_id="r1:0")))
+    moved = await worst(store)
+    await store.release("r1")  # the venue answered: what is left of the reservation goes, the order stays
+
+    assert moved == "2"
+    assert await worst(store) == "2"
+    await store.learn(facts(order_update("o1", original="2", executed="2", final=True)))
+    assert await worst(store) == "2"  # now as position, no longer pending
+    assert amounts(await store.exposure(VENUE, ACCOUNT))[f"{SYMBOL}|both"] == {
+        "position": Decimal(2), "pending_buy": Decimal(0), "pending_sell": Decimal(0),
+    }
+
+
+async def test_learn_when_batch_reservation_has_several_legs_then_each_leg_moves_alone(store: StateStore) -> None:
+    eth = position_key(ETH)
+    await reserve(
+        store, "b1",
+        exposure=(exposure_check("1"), exposure_check("2", side=SELL, position=eth)),
+        pending=(pending_entry("b1:0", "1"), pending_entry("b1:1", "2", SELL, eth)),
+    )
+    await store.learn(facts(order_update("o1", original="1", reservation_id="b1:0")))
+    await store.release("b1")  # the second leg was refused by the venue
+
+    assert (await worst(store, BUY), await worst(store, SELL, eth)) == ("1", "0")
+
+
+async def test_learn_when_same_response_applied_twice_then_nothing_changes_the_second_time(
+    store: StateStore,
+) -> None:
+    await reserve(store, "r1", exposure=(exposure_check("2"),), pending=(pending_entry("r1:0", "2"),))
+    response = facts(
+        order_update("o1", original="2", executed="0.5", reservation_id="r1:0"),
+        order_update("o2", original="1", executed="1", side=SELL, final=True),
+        price_update("60000"),
+    )
+    await store.learn(response)
+    once = await store.exposure(VENUE, ACCOUNT)
+    await store.learn(response)
+    twice = await store.exposure(VENUE, ACCOUNT)
+    await store.learn(facts(order_update("o1", original="2", executed="1.25")))
+
+    assert amounts(once) == amounts(twice) == {
+        f"{SYMBOL}|both": {"position": Decimal("-0.5"), "pending_buy": Decimal("1.5"), "pending_sell": Decimal(0)},
+    }
+    assert amounts(await store.exposure(VENUE, ACCOUNT))[f"{SYMBOL}|both"]["position"] == Decimal("0.25")
+
+
+async def test_learn_when_older_answer_replayed_after_newer_one_then_nothing_changes(store: StateStore) -> None:
+    await store.learn(facts(order_update("o1", original="3", executed="0")))
+    await store.learn(facts(order_update("o1", original="3", executed="2")))
+    await store.learn(facts(order_update("o1", original="3", executed="1")))  # arrives late
+
+    assert amounts(await store.exposure(VENUE, ACCOUNT))[f"{SYMBOL}|both"] == {
+        "position": Decimal(2), "pending_buy": Decimal(1), "pending_sell": Decimal(0),
+    }
+
+
+async def test_learn_when_order_confirmed_closed_then_its_pending_ends_and_fills_stay(store: StateStore) -> None:
+    await store.learn(facts(order_update("o1", original="3", executed="1"), order_update("o2", original="2")))
+    await store.learn(ResponseFacts(closed=(
+        ClosedOrder(VENUE, ACCOUNT, "o1"),
+        ClosedOrder(VENUE, ACCOUNT, "unknown"),
+        ClosedOrder(VENUE, OTHER_ACCOUNT, "o2"),  # another account's o2 is another order
+    )))
+    await store.learn(facts(order_update("o1", original="3", executed="1")))  # replayed: still gone
+
+    assert amounts(await store.exposure(VENUE, ACCOUNT))[f"{SYMBOL}|both"] == {
+        "position": Decimal(1), "pending_buy": Decimal(2), "pending_sell": Decimal(0),
+    }
+
+
+async def test_learn_when_snapshot_lists_one_kind_of_order_then_other_kinds_are_kept(store: StateStore) -> None:
+    algo = replace(order_update("a1", original="4"), kind="algo")
+    await store.learn(facts(order_update("o1", original="1"), algo))
+    await store.learn(facts(open_orders(symbol=SYMBOL)))  # the regular book is empty; algo orders listed apart
+    regular_listed = await worst(store)
+    await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind="algo")))
+
+    assert (regular_listed, await worst(store)) == ("4", "0")
+
+
+async def test_learn_when_order_becomes_final_then_pending_is_released_and_fills_kept(store: StateStore) -> None:
+    await store.learn(facts(order_update("o1", original="2", executed="0.5")))
+    partly = await worst(store)
+    await store.learn(facts(order_update("o1", original="2", executed="1.5", final=True)))
+    # a stale non-final update after the final one changes nothing
+    await store.learn(facts(order_update("o1", original="2", executed="0.5")))
+
+    assert partly == "2"
+    assert amounts(await store.exposure(VENUE, ACCOUNT)) == {
+        f"{SYMBOL}|both": {"position": Decimal("1.5"), "pending_buy": Decimal(0), "pending_sell": Decimal(0)},
+    }
+
+
+async def test_learn_when_symbol_positions_reported_then_they_replace_only_that_symbol(store: StateStore) -> None:
+    await store.learn(facts(order_update("o1", original="1", executed="1", final=True)))
+    await store.learn(facts(positions_report((ETH, BOTH, "7"), symbol=ETH)))
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "-0.25"), symbol=SYMBOL)))
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL, ETH)))
+
+    assert view.positions == {position_key(): Decimal("-0.25"), position_key(ETH): Decimal(7)}
+
+
+async def test_learn_when_account_wide_positions_reported_then_unlisted_positions_are_flat(store: StateStore) -> None:
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "1"), (ETH, BOTH, "3"))))
+    await store.learn(facts(positions_report((SYMBOL, LONG, "2"))))  # account-wide: ETH and BTC one-way are gone
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL, ETH)))
+
+    assert view.positions == {
+        position_key(): Decimal(0), position_key(ETH): Decimal(0), position_key(position_side=LONG): Decimal(2),
+    }
+    assert view.position(position_key(position_side=SHORT)) == 0
+
+
+async def test_learn_when_positions_of_another_account_reported_then_this_account_keeps_its_own(
+    store: StateStore,
+) -> None:
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "1"))))
+    await store.learn(facts(positions_report(account=OTHER_ACCOUNT)))
+
+    assert (await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))).positions == {position_key(): Decimal(1)}
+
+
+async def test_learn_when_open_orders_snapshot_omits_an_order_then_that_order_is_final(store: StateStore) -> None:
+    eth = position_key(ETH)
+    await store.learn(facts(
+        order_update("o1", original="1"),
+        order_update("o2", original="2"),
+        order_update("o3", original="4", symbol=ETH),
+    ))
+    await store.learn(facts(open_orders(order_update("o2", original="2", executed="0.5"), symbol=SYMBOL)))
+
+    assert await worst(store) == "2"  # o1 gone, o2 half filled: position 0.5 + remaining 1.5
+    assert await worst(store, BUY, eth) == "4"  # another symbol's order is not touched
+    await store.learn(facts(order_update("o1", original="1")))  # a late update of a finished order
+    assert await worst(store) == "2"
+
+
+async def test_learn_when_snapshot_lists_unknown_order_then_it_counts(store: StateStore) -> None:
+    await store.learn(facts(open_orders(order_update("o9", original="3", side=SELL))))
+
+    assert await worst(store, SELL) == "3"
+
+
+@pytest.mark.parametrize("symbol", [SYMBOL, None], ids=["symbol", "account-wide"])
+async def test_learn_when_cancel_all_answered_then_empty_snapshot_finalizes_orders(
+    store: StateStore, symbol: str | None
+) -> None:
+    eth = position_key(ETH)
+    await store.learn(facts(order_update("o1", original="1"), order_update("o2", original="2", symbol=ETH)))
+    await store.learn(facts(open_orders(symbol=symbol)))
+
+    assert await worst(store) == "0"
+    assert await worst(store, BUY, eth) == ("2" if symbol else "0")
+
+
+async def test_learn_when_prices_seen_then_mark_beats_last(store: StateStore) -> None:
+    query = ViewQuery(VENUE, ACCOUNT, (SYMBOL, ETH))
+    steps = [
+        (price_update("100", "last"), "100"),
+        (price_update("101", "mark"), "101"),
+        (price_update("102", "last"), "101"),  # a last price never replaces a mark price
+        (price_update("103.50", "mark"), "103.5"),
+    ]
+    observed = []
+    for update, _ in steps:
+        await store.learn(facts(update))
+        observed.append((await store.view(query)).price(VENUE, SYMBOL))
+
+    assert observed == [Decimal(expected) for _, expected in steps]
+    assert (await store.view(query)).price(VENUE, ETH) is None
+
+
+async def test_view_when_queried_then_only_the_account_and_symbols_asked_for_are_returned(store: StateStore) -> None:
+    await store.learn(facts(
+        positions_report((SYMBOL, BOTH, "1"), (ETH, BOTH, "2"), ("SOLUSDT", BOTH, "3")),
+        positions_report((SYMBOL, BOTH, "9"), account=OTHER_ACCOUNT),
+        price_update("60000"), price_update("3000", symbol=ETH),
+    ))
+
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL, ETH)))
+    anonymous = await store.view(ViewQuery(VENUE, None, (SYMBOL,)))
+
+    assert view.positions == {position_key(): Decimal(1), position_key(ETH): Decimal(2)}
+    assert view.prices == {(VENUE, SYMBOL): Decimal(60000), (VENUE, ETH): Decimal(3000)}
+    assert anonymous.positions == {} and anonymous.prices == {(VENUE, SYMBOL): Decimal(60000)}
+
+
+# ---- release ----------------------------------------------------------------------------------------------
+
+
+async def test_release_when_answered_then_pending_goes_at_once(store: StateStore) -> None:
+    await order(store, "2")
+    await reserve(store, "r1", exposure=(exposure_check("3"),), pending=(pending_entry("r1:0", "3"),))
+    before = await worst(store)
+    await store.release("r1")
+    await store.release("r1")  # twice is harmless
+    await store.release("never-reserved")
+
+    assert (before, await worst(store)) == ("5", "2")
+
+
+async def test_release_when_held_then_pending_lapses_after_the_hold(store: StateStore, advance: Advance) -> None:
+    await reserve(store, "r1", exposure=(exposure_check("3"),), pending=(pending_entry("r1:0", "3"),))
+    await store.release("r1", after_ms=300)
+    held = await worst(store)
+    await advance(400)
+
+    assert (held, await worst(store)) == ("3", "0")
+
+
+async def test_release_when_hold_ran_out_then_exposure_report_shows_no_pending(
+    store: StateStore, advance: Advance
+) -> None:
+    await reserve(store, "r1", exposure=(exposure_check("3"),), pending=(pending_entry("r1:0", "3"),))
+    await store.release("r1", after_ms=200)
+    await advance(300)
+
+    assert await store.exposure(VENUE, ACCOUNT) == {}
+
+
+async def test_release_when_held_then_released_at_once_then_pending_goes_at_once(store: StateStore) -> None:
+    await reserve(store, "r1", exposure=(exposure_check("3"),), pending=(pending_entry("r1:0", "3"),))
+    await store.release("r1", after_ms=60_000)
+    await store.release("r1")
+
+    assert await worst(store) == "0"
+
+
+async def test_release_when_held_order_was_acknowledged_then_its_order_still_counts(
+    store: StateStore, advance: Advance
+) -> None:
+    await reserve(store, "r1", exposure=(exposure_check("3"),), pending=(pending_entry("r1:0", "3"),))
+    await store.learn(facts(order_update("o1", original="3", reservation_id="r1:0")))
+    await store.release("r1", after_ms=200)
+    await advance(300)
+
+    assert await worst(store) == "3"
+
+
+# ---- trading states ---------------------------------------------------------------------------------------
+
+
+async def test_set_trading_state_when_set_and_cleared_then_listing_follows(store: StateStore) -> None:
+    everywhere = StateScope()
+    account = StateScope(str(VENUE), ACCOUNT)
+    symbol = StateScope(str(VENUE), None, SYMBOL)
+    await store.set_trading_state(everywhere, TradingState.HALTED, "exchange incident", "oncall")
+    await store.set_trading_state(account, TradingState.REDUCING, "drawdown", "risk-bot")
+    await store.set_trading_state(symbol, TradingState.HALTED, 'delisting "soon" — ✓/ü', "ops")
+    await store.set_trading_state(everywhere, TradingState.ACTIVE, "resolved", "oncall")
+    await store.set_trading_state(symbol, TradingState.REDUCING, "delisting soon", "ops")
+    await store.set_trading_state(StateScope(str(VENUE), OTHER_ACCOUNT), TradingState.ACTIVE, "never set", "ops")
+
+    records = await store.trading_states()
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))
+
+    assert {r.scope: (r.state, r.reason, r.actor) for r in records} == {
+        account: (TradingState.REDUCING, "drawdown", "risk-bot"),
+        symbol: (TradingState.REDUCING, "delisting soon", "ops"),
+    }
+    assert all(r.at_ms > 0 for r in records)
+    assert set(view.trading_states) == set(records)
+
+
+# ---- status -----------------------------------------------------------------------------------------------
+
+
+async def test_exposure_when_account_has_positions_orders_and_reservations_then_all_are_listed(
+    store: StateStore,
+) -> None:
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "1.5"), (ETH, BOTH, "0"))))
+    await store.learn(facts(
+        order_update("o1", original="2", side=SELL, symbol="SOLUSDT"),
+        order_update("o2", original="1", executed="0.25", position_side=LONG),
+    ))
+    await reserve(store, "r1", exposure=(exposure_check("0.75"),), pending=(pending_entry("r1:0", "0.75"),))
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "5"), account=OTHER_ACCOUNT)))
+
+    report = await store.exposure(VENUE, ACCOUNT)
+
+    assert list(report) == [f"{SYMBOL}|both", f"{SYMBOL}|long", f"{ETH}|both", "SOLUSDT|both"]
+    assert amounts(report) == {
+        f"{SYMBOL}|both": {"position": Decimal("1.5"), "pending_buy": Decimal("0.75"), "pending_sell": Decimal(0)},
+        f"{SYMBOL}|long": {"position": Decimal("0.25"), "pending_buy": Decimal("0.75"), "pending_sell": Decimal(0)},
+        f"{ETH}|both": {"position": Decimal(0), "pending_buy": Decimal(0), "pending_sell": Decimal(0)},
+        "SOLUSDT|both": {"position": Decimal(0), "pending_buy": Decimal(0), "pending_sell": Decimal(2)},
+    }
+    assert await store.exposure(VENUE, "nobody") == {}

@@ -1,0 +1,965 @@
+"""RiskFirewall hooks on crafted mitmproxy flows: forward untouched, block like Binance, fail safe, log once.
+
+Flows are built with mitmproxy's own test helpers (`tflow.tflow(req=http.Request.make(...))`) and driven through
+the addon's `request` / `response` / `error` hooks directly; option handling goes through `taddons.context`.
+Every test body is a coroutine run on a fresh loop by `async_test` (pytest-asyncio is not a dependency).
+
+Logs are captured per test: `riskwall.logs.configure(stream=...)` plus a fresh logger for the addon module,
+because structlog caches a module-level logger on first use (a later `configure` would not reach it).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import structlog
+from mitmproxy import exceptions, http
+from mitmproxy.test import taddons, tflow
+
+from riskwall import addon as addon_module
+from riskwall import engine, logs
+from riskwall.addon import UNANSWERED_HOLD_MS, RiskFirewall
+from riskwall.model import TradingState, Venue, fingerprint
+from riskwall.policy.loader import Policy
+from riskwall.state.base import (
+    Reservation,
+    ReserveOutcome,
+    StateScope,
+    StateStore,
+    StateUnavailable,
+    StateView,
+    TradingStateRecord,
+    ViewQuery,
+)
+from riskwall.state.memory import MemoryStore
+
+from .factories import FakeClock, async_test, make_policy
+
+# Binance's own documentation sample key and signature: realistic shapes, no real credentials.
+API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+SIGNATURE = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+ACCOUNT = fingerprint(API_KEY)
+HOST = "fapi.binance.com"
+FORM = "application/x-www-form-urlencoded"
+SIGNED = (("timestamp", "1700000000000"), ("recvWindow", "5000"), ("signature", SIGNATURE))
+
+POLICY_YAML = f"""
+mode: {{mode}}
+accounts:
+  main: {{{{fingerprints: ["{ACCOUNT}"], venue: binanceusdm}}}}
+rules:
+  - {{{{id: symbols, type: allowed_symbols, allow: [BTCUSDT, ETHUSDT]}}}}
+  - {{{{id: order-qty, type: max_order_qty, default: 1}}}}
+  - {{{{id: leverage, type: max_leverage, default: 10}}}}
+  - {{{{id: position, type: max_position, default: {{{{qty: 1}}}}}}}}
+"""
+
+LIMIT_BUY = (("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("quantity", "0.5"), ("price", "50000"),
+             ("timeInForce", "GTC"))
+
+
+def policy(mode: str = "enforce", extra_rules: str = "") -> Policy:
+    return make_policy(POLICY_YAML.format(mode=mode) + extra_rules)
+
+
+def with_params(base: tuple[tuple[str, str], ...], **changes: str | None) -> tuple[tuple[str, str], ...]:
+    """`base` with some parameters replaced (None drops one); new keys are appended."""
+    merged: dict[str, str | None] = {**dict(base), **changes}
+    return tuple((k, v) for k, v in merged.items() if v is not None)
+
+
+def make_flow(
+    method: str = "POST",
+    path: str = "/fapi/v1/order",
+    params: tuple[tuple[str, str], ...] = LIMIT_BUY,
+    *,
+    host: str = HOST,
+    port: int | None = None,
+    scheme: str = "https",
+    placement: str = "query",
+    api_keys: tuple[str, ...] = (API_KEY,),
+) -> http.HTTPFlow:
+    """A signed Binance request; `placement` puts the parameters in the query, a form body, or half in each."""
+    pairs = list(params) + list(SIGNED) if params or method != "GET" else []
+    if placement == "query":
+        query, body = pairs, []
+    elif placement == "body":
+        query, body = [], pairs
+    else:
+        query, body = pairs[: len(pairs) // 2], pairs[len(pairs) // 2:]
+    bracketed = f"[{host}]" if ":" in host else host
+    authority = bracketed if port is None else f"{bracketed}:{port}"
+    url = f"{scheme}://{authority}{path}" + (f"?{urlencode(query)}" if query else "")
+    headers = [(b"X-MBX-APIKEY", key.encode()) for key in api_keys]
+    if body:
+        headers.append((b"Content-Type", FORM.encode()))
+    request = http.Request.make(method, url, urlencode(body).encode(), headers)
+    return tflow.tflow(req=request)
+
+
+def order(**changes: str | None) -> http.HTTPFlow:
+    return make_flow(params=with_params(LIMIT_BUY, **changes))
+
+
+def snapshot(flow: http.HTTPFlow) -> dict[str, Any]:
+    return copy.deepcopy(flow.request.get_state())
+
+
+class Logs:
+    def __init__(self, stream: io.StringIO) -> None:
+        self.stream = stream
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in self.text.splitlines() if line.strip()]
+        return [line for line in lines if name is None or line["event"] == name]
+
+    def decisions(self) -> list[dict[str, Any]]:
+        return self.events("decision")
+
+
+@pytest.fixture(autouse=True)
+def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[Logs]:
+    saved = structlog.get_config()
+    stream = io.StringIO()
+    logs.configure(stream=stream)
+    monkeypatch.setattr(addon_module, "log", logs.get_logger("riskwall.addon"))
+    yield Logs(stream)
+    _CONTEXTS.clear()
+    structlog.configure(**saved)
+
+
+@pytest.fixture(scope="module")
+def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test policy on disk, for the tests that load it through mitmproxy options."""
+    path = tmp_path_factory.mktemp("riskwall-addon") / "policy.yaml"
+    path.write_text(POLICY_YAML.format(mode="enforce"), encoding="utf-8")
+    return path
+
+
+_CONTEXTS: list[taddons.context] = []
+
+
+def firewall(pol: Policy | None = None, store: StateStore | None = None, *, no_policy: bool = False) -> RiskFirewall:
+    """A firewall registered with a mitmproxy test master (so `ctx.options` exists), policy and store set directly.
+
+    Call it inside a running loop (an `async_test` body): the context then borrows that loop."""
+    fw = RiskFirewall()
+    _CONTEXTS.append(taddons.context(fw))
+    fw.policy = None if no_policy else (pol or policy())
+    fw.store = store if store is not None else MemoryStore(clock=FakeClock())
+    return fw
+
+
+def is_blocked(flow: http.HTTPFlow) -> bool:
+    return flow.response is not None
+
+
+def body_of(flow: http.HTTPFlow) -> dict[str, Any]:
+    assert flow.response is not None
+    return dict(json.loads(flow.response.content or b"{}"))
+
+
+def answer(flow: http.HTTPFlow, status: int, body: object) -> None:
+    flow.response = http.Response.make(status, json.dumps(body).encode(), {"content-type": "application/json"})
+
+
+def filled(qty: str, order_id: int = 1001, symbol: str = "BTCUSDT", side: str = "BUY") -> dict[str, Any]:
+    return {"orderId": order_id, "symbol": symbol, "status": "FILLED", "clientOrderId": "x", "price": "50000",
+            "avgPrice": "50000", "origQty": qty, "executedQty": qty, "cumQuote": "0", "timeInForce": "GTC",
+            "type": "LIMIT", "reduceOnly": False, "closePosition": False, "side": side, "positionSide": "BOTH",
+            "updateTime": 1700000000000}
+
+
+class FailingStore(StateStore):
+    """A store whose every method raises `error` (a Redis that is down, or a store with a bug)."""
+
+    url = "redis://broken:6379/0"
+
+    def __init__(self, error: type[Exception]) -> None:
+        self.error = error
+
+    def _fail(self) -> Any:
+        raise self.error("store is down")
+
+    async def view(self, query: ViewQuery) -> StateView:
+        return self._fail()  # type: ignore[no-any-return]
+
+    async def reserve(self, reservation: Reservation) -> ReserveOutcome:
+        return self._fail()  # type: ignore[no-any-return]
+
+    async def release(self, reservation_id: str, after_ms: int = 0) -> None:
+        self._fail()
+
+    async def learn(self, facts: Any) -> None:
+        self._fail()
+
+    async def set_trading_state(self, scope: StateScope, state: TradingState, reason: str, actor: str) -> None:
+        self._fail()
+
+    async def trading_states(self) -> tuple[TradingStateRecord, ...]:
+        return self._fail()  # type: ignore[no-any-return]
+
+    async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
+        return self._fail()  # type: ignore[no-any-return]
+
+
+# --- forwarding untouched ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("placement", ["query", "body", "split"])
+@async_test
+async def test_request_when_order_within_limits_then_no_response_and_request_byte_identical(placement: str) -> None:
+    fw = firewall()
+    flow = make_flow(placement=placement)
+    before = snapshot(flow)
+    raw = (flow.request.raw_content, flow.request.headers.fields, flow.request.path, flow.request.url,
+           flow.request.query.fields)
+
+    await fw.request(flow)
+
+    assert flow.response is None
+    assert snapshot(flow) == before
+    assert (flow.request.raw_content, flow.request.headers.fields, flow.request.path, flow.request.url,
+            flow.request.query.fields) == raw
+    assert isinstance(flow.metadata["riskwall"], addon_module._FlowContext)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params"),
+    [
+        ("POST", "/fapi/v1/order", with_params(LIMIT_BUY, quantity="5")),
+        ("DELETE", "/fapi/v1/order", (("symbol", "BTCUSDT"), ("orderId", "1001"))),
+        ("GET", "/fapi/v2/positionRisk", ()),
+    ],
+    ids=["violating-order", "cancel", "read"],
+)
+@async_test
+async def test_request_when_host_is_no_venue_then_ignored(
+    captured: Logs, method: str, path: str, params: tuple[tuple[str, str], ...]
+) -> None:
+    fw = firewall()
+    flow = make_flow(method, path, params, host="api.example.com")
+    before = snapshot(flow)
+
+    await fw.request(flow)
+
+    assert flow.response is None
+    assert "riskwall" not in flow.metadata
+    assert snapshot(flow) == before
+    assert captured.decisions() == []
+
+
+@pytest.mark.parametrize(
+    ("entries", "host", "port", "routed"),
+    [
+        (["binanceusdm=127.0.0.1:9001"], "127.0.0.1", 9001, True),
+        (["binanceusdm=127.0.0.1:9001"], "127.0.0.1", 9002, False),
+        (["binanceusdm=fake.local"], "fake.local", 9443, True),
+        (["binanceusdm=Fake.Local."], "fake.local", 80, True),
+        (["binanceusdm=localhost:9001", "binanceusdm=127.0.0.2"], "127.0.0.2", 1234, True),
+        ([], "127.0.0.1", 9001, False),
+        pytest.param(
+            ["binanceusdm=[::1]:9001"], "::1", 9001, True,
+            marks=pytest.mark.xfail(strict=True, reason=(
+                "BUG: parse_venue_hosts keys an IPv6 entry as '[::1]:9001' but _venue_of looks up '::1:9001' "
+                "(mitmproxy's request.host has no brackets), so the mapped host is never checked: fail-open")),
+        ),
+    ],
+)
+@async_test
+async def test_request_when_venue_host_mapped_then_local_host_routed_to_venue(
+    policy_file: Path, entries: list[str], host: str, port: int, routed: bool
+) -> None:
+    fw = RiskFirewall()
+    with taddons.context(fw) as tctx:
+        tctx.configure(fw, riskwall_policy=str(policy_file), riskwall_state="memory://",
+                       riskwall_venue_hosts=entries)
+        flow = make_flow(params=with_params(LIMIT_BUY, quantity="5"), host=host, port=port, scheme="http")
+
+        await fw.request(flow)
+
+    assert is_blocked(flow) is routed
+    if routed:
+        assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == "ORDER_QTY_EXCEEDS_MAX"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "allow", "outcome"),
+    [
+        ("api.example.com", 443, [], "refused"),
+        ("api.example.com", 443, ["api.example.com"], "forwarded"),
+        ("API.Example.com.", 443, ["api.example.com"], "forwarded"),
+        ("api.example.com", 8443, ["api.example.com:8443"], "forwarded"),
+        ("api.example.com", 443, ["api.example.com:8443"], "refused"),
+        ("127.0.0.1", 9001, [], "checked"),   # mapped with --venue-host
+        (HOST, 443, [], "checked"),
+    ],
+)
+@async_test
+async def test_request_when_egress_allowlist_then_only_venues_and_allowed_hosts_reachable(
+    captured: Logs, policy_file: Path, host: str, port: int, allow: list[str], outcome: str
+) -> None:
+    fw = RiskFirewall()
+    with taddons.context(fw) as tctx:
+        tctx.configure(fw, riskwall_policy=str(policy_file), riskwall_state="memory://",
+                       riskwall_venue_hosts=["binanceusdm=127.0.0.1:9001"], riskwall_egress="allowlist",
+                       riskwall_egress_allow=allow)
+        flow = make_flow(params=with_params(LIMIT_BUY, quantity="5"), host=host, port=port)
+
+        await fw.request(flow)
+
+    if outcome == "forwarded":
+        assert flow.response is None
+    elif outcome == "refused":
+        assert flow.response is not None and flow.response.status_code == 403
+        assert flow.response.headers["X-Riskwall-Rule"] == "riskwall.egress"
+        assert captured.events("egress_blocked")
+    else:
+        assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == "ORDER_QTY_EXCEEDS_MAX"
+
+
+@pytest.mark.parametrize("entry", ["nonsense", "nope=127.0.0.1:9001", "binanceusdm=", "bybit=127.0.0.1"])
+@async_test
+async def test_configure_when_venue_host_entry_invalid_then_options_error_and_hosts_kept(entry: str) -> None:
+    fw = RiskFirewall()
+    with taddons.context(fw) as tctx:
+        tctx.configure(fw, riskwall_venue_hosts=["binanceusdm=127.0.0.1:9001"])
+        before = dict(fw.hosts)
+        with pytest.raises(exceptions.OptionsError):
+            tctx.configure(fw, riskwall_venue_hosts=[entry])
+        assert fw.hosts == before
+        assert tctx.options.riskwall_venue_hosts == ["binanceusdm=127.0.0.1:9001"]
+
+
+@async_test
+async def test_configure_when_policy_becomes_invalid_then_error_logged_and_last_good_policy_stays(
+    tmp_path: Path, captured: Logs
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(POLICY_YAML.format(mode="enforce"), encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - {id: qty, type: max_order_qty, default: -1}\n", encoding="utf-8")
+    fw = RiskFirewall()
+    with taddons.context(fw) as tctx:
+        tctx.configure(fw, riskwall_policy=str(good), riskwall_state="memory://")
+        assert fw.policy is not None
+        revision = fw.policy.revision
+
+        with pytest.raises(exceptions.OptionsError, match="invalid policy"):
+            tctx.configure(fw, riskwall_policy=str(bad))
+
+        assert fw.policy is not None and fw.policy.revision == revision
+        assert tctx.options.riskwall_policy == str(good)
+        flow = order(quantity="5")
+        await fw.request(flow)
+    assert is_blocked(flow)
+    [invalid] = captured.events("policy_invalid")
+    assert invalid["path"] == str(bad) and any("rules[0].default" in e for e in invalid["errors"])
+    # mitmproxy's rollback re-applies the old path, so the good policy may be loaded again: never another one
+    assert {loaded["revision"] for loaded in captured.events("policy_loaded")} == {revision}
+
+
+@pytest.mark.parametrize("url", ["postgres://db/1", "memory", ""])
+@async_test
+async def test_configure_when_state_url_unsupported_then_options_error_and_option_kept(url: str) -> None:
+    fw = RiskFirewall()
+    with taddons.context(fw) as tctx:
+        tctx.configure(fw, riskwall_state="memory://")
+        with pytest.raises(exceptions.OptionsError, match="state URL"):
+            tctx.configure(fw, riskwall_state=url)
+        assert tctx.options.riskwall_state == "memory://"
+        assert fw.store is not None and fw.store.url == "memory://"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: RiskFirewall.configure opens a new store whenever riskwall_state is in `updated`; mitmproxy's rollback "
+    "of a rejected update re-sends the old value, so a mistyped state URL replaces the live MemoryStore with an "
+    "empty one: kill switches, positions and pending exposure are silently forgotten (the old store is never "
+    "closed either)"))
+@async_test
+async def test_configure_when_state_url_rejected_then_live_store_and_its_halt_kept(policy_file: Path) -> None:
+    fw = RiskFirewall()
+    with taddons.context(fw) as tctx:
+        tctx.configure(fw, riskwall_policy=str(policy_file), riskwall_state="memory://")
+        assert fw.store is not None
+        await fw.store.set_trading_state(StateScope(), TradingState.HALTED, "incident", "oncall")
+        with pytest.raises(exceptions.OptionsError):
+            tctx.configure(fw, riskwall_state="memroy://")
+        flow = order()
+        await fw.request(flow)
+
+    assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == "TRADING_HALTED"
+
+
+# --- blocking like the exchange ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flow_factory", "rule", "reason", "code", "privilege"),
+    [
+        (lambda: order(quantity="5"), "order-qty", "ORDER_QTY_EXCEEDS_MAX", -2010, False),
+        (lambda: order(symbol="XRPUSDT"), "symbols", "SYMBOL_NOT_ALLOWED", -1121, False),
+        (lambda: make_flow("POST", "/fapi/v1/leverage", (("symbol", "BTCUSDT"), ("leverage", "50"))),
+         "leverage", "LEVERAGE_EXCEEDS_MAX", -4028, False),
+        (lambda: make_flow("POST", "/sapi/v1/capital/withdraw/apply",
+                           (("coin", "USDT"), ("address", "TXabc"), ("amount", "1000")), host="api.binance.com"),
+         "riskwall.forbidden-endpoint", "ACTION_FORBIDDEN", -1002, True),
+        (lambda: make_flow("POST", "/fapi/v1/somethingNew", (("symbol", "BTCUSDT"),)),
+         "riskwall.unknown-endpoint", "UNKNOWN_ENDPOINT", -1002, True),
+        (lambda: make_flow("GET", "/ws-fapi/v1", (), host="ws-fapi.binance.com"),
+         "riskwall.unknown-endpoint", "UNKNOWN_ENDPOINT", -1002, True),
+        (lambda: order(quantity="abc"), "riskwall.parse", "PARSE_FAILED", -2010, False),
+    ],
+    ids=["qty", "symbol", "leverage", "withdrawal", "unknown-endpoint", "ws-order-entry", "parse"],
+)
+@async_test
+async def test_request_when_order_violates_then_binance_400_json_with_riskwall_headers(
+    captured: Logs, flow_factory: Any, rule: str, reason: str, code: int, privilege: bool
+) -> None:
+    fw = firewall()
+    flow = flow_factory()
+    before = snapshot(flow)
+
+    await fw.request(flow)
+
+    assert flow.response is not None
+    assert flow.response.status_code == 400
+    assert flow.response.headers["content-type"] == "application/json"
+    assert flow.response.headers["X-Riskwall-Rule"] == rule
+    assert flow.response.headers["X-Riskwall-Reason"] == reason
+    decision_id = flow.response.headers["X-Riskwall-Decision"]
+    assert re.fullmatch(r"[0-9a-f]{32}", decision_id)
+    body = body_of(flow)
+    assert set(body) == {"code", "msg"}
+    assert body["code"] == code
+    assert body["msg"].startswith("Risk firewall blocked this request")
+    assert reason in body["msg"]
+    assert ("has no operation privilege" in body["msg"]) is privilege
+    assert snapshot(flow) == before  # blocked whole, never modified
+    [line] = captured.decisions()
+    assert (line["decision_id"], line["verdict"], line["reason"], line["rule_id"]) == (
+        decision_id, "block", reason, rule)
+
+
+@async_test
+async def test_request_when_one_batch_leg_violates_then_whole_batch_blocked() -> None:
+    legs = [dict(with_params(LIMIT_BUY, quantity="0.1")), dict(with_params(LIMIT_BUY, quantity="3"))]
+    fw = firewall()
+    flow = make_flow("POST", "/fapi/v1/batchOrders", (("batchOrders", json.dumps(legs)),), placement="body")
+
+    await fw.request(flow)
+
+    assert flow.response is not None and flow.response.status_code == 400
+    assert flow.response.headers["X-Riskwall-Reason"] == "ORDER_QTY_EXCEEDS_MAX"
+
+
+@async_test
+async def test_request_when_account_halted_then_new_order_blocked_and_cancel_passes(captured: Logs) -> None:
+    store = MemoryStore(clock=FakeClock())
+    await store.set_trading_state(StateScope("binanceusdm", ACCOUNT), TradingState.HALTED, "runaway loop", "oncall")
+    fw = firewall(store=store)
+    new = order()
+    cancel = make_flow("DELETE", "/fapi/v1/order", (("symbol", "BTCUSDT"), ("orderId", "1001")))
+
+    await fw.request(new)
+    await fw.request(cancel)
+
+    assert new.response is not None and new.response.headers["X-Riskwall-Reason"] == "TRADING_HALTED"
+    assert new.response.headers["X-Riskwall-Rule"] == "riskwall.kill-switch"
+    assert body_of(new)["code"] == -2010 and "has no operation privilege" in body_of(new)["msg"]
+    assert "runaway loop" in body_of(new)["msg"]
+    assert cancel.response is None
+    assert [d["verdict"] for d in captured.decisions()] == ["block", "allow"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: to_http_request folds repeated headers into one ('KEY, KEY'), so two X-MBX-APIKEY headers give a "
+    "fingerprint no account has: the halted account's order passes the kill switch and account-scoped rules"))
+@async_test
+async def test_request_when_api_key_header_repeated_then_order_of_halted_account_still_blocked() -> None:
+    store = MemoryStore(clock=FakeClock())
+    await store.set_trading_state(StateScope("binanceusdm", ACCOUNT), TradingState.HALTED, "stolen key", "oncall")
+    fw = firewall(store=store)
+    flow = make_flow(api_keys=(API_KEY, API_KEY))
+
+    await fw.request(flow)
+
+    assert flow.response is not None and flow.response.status_code == 400
+
+
+# --- fail-safe (Promise 1) ---------------------------------------------------------------------------------
+
+CANCEL = ("DELETE", "/fapi/v1/order", (("symbol", "BTCUSDT"), ("orderId", "1001")))
+REQUESTS: dict[str, tuple[tuple[str, str, tuple[tuple[str, str], ...]], bool]] = {
+    # name: ((method, path, params), passes when the firewall cannot decide)
+    "new-order": (("POST", "/fapi/v1/order", LIMIT_BUY), False),
+    "new-market-order": (("POST", "/fapi/v1/order", (("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"),
+                                                      ("quantity", "0.1"))), False),
+    "amend": (("PUT", "/fapi/v1/order", (("symbol", "BTCUSDT"), ("side", "BUY"), ("orderId", "1001"),
+                                         ("quantity", "0.5"), ("price", "49000"))), False),
+    "batch-new": (("POST", "/fapi/v1/batchOrders", (("batchOrders", json.dumps([dict(LIMIT_BUY)])),)), False),
+    "set-leverage": (("POST", "/fapi/v1/leverage", (("symbol", "BTCUSDT"), ("leverage", "5"))), False),
+    "withdrawal": (("POST", "/fapi/v1/asset/transfer", (("asset", "USDT"), ("amount", "100"))), False),
+    "hedge-buy-long": (("POST", "/fapi/v1/order", with_params(LIMIT_BUY, positionSide="LONG")), False),
+    "cancel": (CANCEL, True),
+    "cancel-all": (("DELETE", "/fapi/v1/allOpenOrders", (("symbol", "BTCUSDT"),)), True),
+    "batch-cancel": (("DELETE", "/fapi/v1/batchOrders", (("symbol", "BTCUSDT"), ("orderIdList", "[1001,1002]"))),
+                     True),
+    "read-positions": (("GET", "/fapi/v2/positionRisk", ()), True),
+    "read-open-orders": (("GET", "/fapi/v1/openOrders", (("symbol", "BTCUSDT"),)), True),
+    "reduce-only": (("POST", "/fapi/v1/order", with_params(LIMIT_BUY, side="SELL", quantity="5",
+                                                           reduceOnly="true")), True),
+    "close-position": (("POST", "/fapi/v1/order", (("symbol", "BTCUSDT"), ("side", "SELL"),
+                                                   ("type", "STOP_MARKET"), ("stopPrice", "40000"),
+                                                   ("closePosition", "true"))), True),
+    "hedge-sell-long": (("POST", "/fapi/v1/order", with_params(LIMIT_BUY, side="SELL", positionSide="LONG")), True),
+    "hedge-buy-short": (("POST", "/fapi/v1/order", with_params(LIMIT_BUY, positionSide="SHORT")), True),
+}
+
+FAILURES = {
+    # name: (reason, rule id)
+    "state-unavailable": ("STATE_UNAVAILABLE", "riskwall.state-store"),
+    "store-crash": ("INTERNAL_ERROR", "riskwall.internal"),
+    "engine-crash": ("INTERNAL_ERROR", "riskwall.internal"),
+    "no-policy": ("POLICY_UNAVAILABLE", "riskwall.policy"),
+}
+
+
+def _broken_firewall(failure: str, monkeypatch: pytest.MonkeyPatch, mode: str = "enforce") -> RiskFirewall:
+    if failure == "state-unavailable":
+        return firewall(policy(mode), FailingStore(StateUnavailable))
+    if failure == "store-crash":
+        return firewall(policy(mode), FailingStore(RuntimeError))
+    if failure == "engine-crash":
+        def crash(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("bug in the engine")
+
+        monkeypatch.setattr(engine, "plan", crash)
+        return firewall(policy(mode))
+    return firewall(no_policy=True)
+
+
+@pytest.mark.parametrize("failure", list(FAILURES))
+@pytest.mark.parametrize("name", list(REQUESTS))
+@async_test
+async def test_request_when_firewall_cannot_decide_then_only_risk_reducing_requests_pass(
+    monkeypatch: pytest.MonkeyPatch, captured: Logs, failure: str, name: str
+) -> None:
+    (method, path, params), passes = REQUESTS[name]
+    reason, rule = FAILURES[failure]
+    fw = _broken_firewall(failure, monkeypatch)
+    flow = make_flow(method, path, params)
+    before = snapshot(flow)
+
+    await fw.request(flow)
+
+    assert snapshot(flow) == before
+    if passes:
+        assert flow.response is None
+    else:
+        assert flow.response is not None and flow.response.status_code == 400
+        assert flow.response.headers["X-Riskwall-Reason"] == reason
+        assert flow.response.headers["X-Riskwall-Rule"] == rule
+        assert body_of(flow)["code"] in (-2010, -1002)
+        [line] = captured.decisions()
+        assert (line["verdict"], line["reason"], line["rule_id"]) == ("block", reason, rule)
+
+
+@pytest.mark.parametrize("failure", ["state-unavailable", "store-crash", "engine-crash"])
+@async_test
+async def test_request_when_firewall_cannot_decide_in_monitor_mode_then_new_order_still_blocked(
+    monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    fw = _broken_firewall(failure, monkeypatch, mode="monitor")
+    flow = order()
+
+    await fw.request(flow)
+
+    assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == FAILURES[failure][0]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"quantity": "abc"}, "quantity"),
+        ({"quantity": "1e-3"}, "quantity"),
+        ({"price": None}, "price"),
+        ({"side": "LONG"}, "side"),
+        ({"reduceOnly": "maybe"}, "reduceOnly"),
+        ({"quantity": "abc", "reduceOnly": "true"}, "quantity"),  # a reduce-only flag on garbage is not trusted
+    ],
+)
+@async_test
+async def test_request_when_order_unparseable_then_blocked_with_parse_failed(
+    captured: Logs, changes: dict[str, str | None], field: str
+) -> None:
+    fw = firewall()
+    flow = order(**changes)
+
+    await fw.request(flow)
+
+    assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == "PARSE_FAILED"
+    assert flow.response.headers["X-Riskwall-Rule"] == "riskwall.parse"
+    [line] = captured.decisions()
+    assert field in line["context"]["error"]
+
+
+@async_test
+async def test_request_when_same_key_differs_between_query_and_body_then_parse_failed() -> None:
+    fw = firewall()
+    flow = make_flow(params=(*LIMIT_BUY, ("quantity", "5")), placement="split")  # query 0.5, body 5
+
+    await fw.request(flow)
+
+    assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == "PARSE_FAILED"
+
+
+class _BrokenLog:
+    """A logger whose stream is gone (stdout's reader died): every call raises."""
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(*args: object, **kwargs: object) -> None:
+            raise BrokenPipeError("stdout closed")
+
+        return fail
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: in RiskFirewall.request the generic except branch calls log.exception() before computing the fail "
+    "decision; if logging raises (broken stdout pipe), the hook raises with no response set and mitmproxy "
+    "forwards the unchecked order (fail-open), against the docstring 'request catches everything and decides'"))
+@async_test
+async def test_request_when_engine_crashes_and_logging_fails_then_order_still_blocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fw = _broken_firewall("engine-crash", monkeypatch)
+    monkeypatch.setattr(addon_module, "log", _BrokenLog())
+    flow = order()
+
+    try:
+        await fw.request(flow)
+    except Exception:  # noqa: S110 - mitmproxy logs a raising hook and forwards the flow: only the response counts
+        pass
+
+    assert flow.response is not None and flow.response.status_code == 400
+
+
+# --- monitor and shadow modes ------------------------------------------------------------------------------
+
+
+@async_test
+async def test_request_when_monitor_mode_and_order_violates_then_forwarded_and_logged_would_block(
+    captured: Logs,
+) -> None:
+    fw = firewall(policy("monitor"))
+    flow = order(quantity="5")
+    before = snapshot(flow)
+
+    await fw.request(flow)
+
+    assert flow.response is None
+    assert snapshot(flow) == before
+    [line] = captured.decisions()
+    assert line["verdict"] == "would_block"
+    assert line["monitor_mode"] is True
+    assert (line["rule_id"], line["reason"]) == ("order-qty", "ORDER_QTY_EXCEEDS_MAX")
+    assert line["context"] == {"qty": "5", "max_qty": "1", "symbol": "BTCUSDT"}
+
+
+@async_test
+async def test_request_when_shadow_rule_violated_then_forwarded_and_logged_would_block(captured: Logs) -> None:
+    fw = firewall(policy(extra_rules="  - {id: tiny-qty, type: max_order_qty, mode: shadow, default: 0.1}\n"))
+    flow = order(quantity="0.5")
+
+    await fw.request(flow)
+
+    assert flow.response is None
+    [line] = captured.decisions()
+    assert (line["verdict"], line["rule_id"], line["reason"]) == ("would_block", "tiny-qty", "ORDER_QTY_EXCEEDS_MAX")
+    assert line["shadowed"][0]["rule_id"] == "tiny-qty"
+    assert "monitor_mode" not in line
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG (needs a decision): engine.decide flips every violation in monitor mode, including the operator's "
+    "kill switch held in the store; `riskwall halt` then stops nothing (README: 'HALTED admits only cancels'; "
+    "the addon's own comment: monitor mode must not turn the firewall into an open door)"))
+@async_test
+async def test_request_when_monitor_mode_and_account_halted_then_new_order_blocked() -> None:
+    store = MemoryStore(clock=FakeClock())
+    await store.set_trading_state(StateScope(), TradingState.HALTED, "incident", "oncall")
+    fw = firewall(policy("monitor"), store)
+    flow = order()
+
+    await fw.request(flow)
+
+    assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == "TRADING_HALTED"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG (needs a decision): in monitor mode a withdrawal (ACTION_FORBIDDEN) is forwarded; README lists "
+    "withdrawals, transfers and API-key management under 'Always blocked'"))
+@async_test
+async def test_request_when_monitor_mode_and_withdrawal_then_blocked() -> None:
+    fw = firewall(policy("monitor"))
+    flow = make_flow("POST", "/sapi/v1/capital/withdraw/apply", (("coin", "USDT"), ("amount", "1000")),
+                     host="api.binance.com")
+
+    await fw.request(flow)
+
+    assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == "ACTION_FORBIDDEN"
+
+
+# --- the decision log --------------------------------------------------------------------------------------
+
+
+@async_test
+async def test_request_when_order_blocked_then_one_decision_line_with_documented_fields(captured: Logs) -> None:
+    pol = policy()
+    fw = firewall(pol)
+    flow = order(quantity="5")
+
+    await fw.request(flow)
+
+    [line] = captured.decisions()
+    assert flow.response is not None
+    expected = {
+        "event": "decision",
+        "decision_id": flow.response.headers["X-Riskwall-Decision"],
+        "verdict": "block",
+        "rule_id": "order-qty",
+        "reason": "ORDER_QTY_EXCEEDS_MAX",
+        "detail": "ORDER_QTY_EXCEEDS_MAX: qty=5, max_qty=1, symbol=BTCUSDT",
+        "context": {"qty": "5", "max_qty": "1", "symbol": "BTCUSDT"},
+        "venue": "binanceusdm",
+        "action": "new",
+        "endpoint": "POST /fapi/v1/order",
+        "account": ACCOUNT,
+        "symbol": "BTCUSDT",
+        "side": "buy",
+        "position_side": "both",
+        "qty": "5",
+        "price": "50000",
+        "order_type": "LIMIT",
+        "reduce_only": False,
+        "legs": 1,
+        "policy_revision": pol.revision,
+        "level": "info",
+    }
+    assert {k: line[k] for k in expected} == expected
+    assert isinstance(line["latency_us"], int) and 0 <= line["latency_us"] < 5_000_000
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", line["ts"])
+    assert "also_violated" not in line and "shadowed" not in line
+
+
+@async_test
+async def test_request_when_several_rules_violated_then_first_decides_and_rest_listed(captured: Logs) -> None:
+    fw = firewall()
+    flow = order(symbol="XRPUSDT", quantity="5")
+
+    await fw.request(flow)
+
+    [line] = captured.decisions()
+    assert (line["rule_id"], line["reason"]) == ("symbols", "SYMBOL_NOT_ALLOWED")
+    assert line["also_violated"] == ["ORDER_QTY_EXCEEDS_MAX: qty=5, max_qty=1, symbol=XRPUSDT"]
+
+
+@async_test
+async def test_request_when_order_allowed_then_decision_line_has_allow_and_no_rule(captured: Logs) -> None:
+    fw = firewall()
+
+    await fw.request(order())
+
+    [line] = captured.decisions()
+    assert (line["verdict"], line["rule_id"], line["reason"], line["context"]) == ("allow", None, None, {})
+    assert (line["account"], line["qty"], line["price"], line["action"]) == (ACCOUNT, "0.5", "50000", "new")
+
+
+@async_test
+async def test_request_when_mixed_traffic_then_one_line_per_order_decision_and_none_for_reads(
+    captured: Logs,
+) -> None:
+    fw = firewall()
+    flows = [
+        order(),                                                       # allow
+        order(quantity="5"),                                           # block
+        make_flow("GET", "/fapi/v2/positionRisk", ()),                 # read: no line
+        make_flow("GET", "/fapi/v1/premiumIndex", (("symbol", "BTCUSDT"),)),  # read: no line
+        make_flow("POST", "/fapi/v1/order/test", LIMIT_BUY),           # test order: a read, no line
+        make_flow(*CANCEL),                                            # cancel: allow
+    ]
+
+    for flow in flows:
+        await fw.request(flow)
+
+    lines = captured.decisions()
+    assert [(d["action"], d["verdict"]) for d in lines] == [("new", "allow"), ("new", "block"), ("cancel", "allow")]
+    assert len({d["decision_id"] for d in lines}) == 3
+
+
+@async_test
+async def test_request_when_logged_then_no_api_key_or_signature_in_any_line(captured: Logs,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    fw = firewall()
+    for flow in (order(), order(quantity="5"), order(quantity="abc"), make_flow(*CANCEL)):
+        await fw.request(flow)
+    _broken_firewall("engine-crash", monkeypatch)
+    await fw.request(order())  # firewall_error with a traceback
+
+    assert len(captured.decisions()) == 5
+    assert captured.events("firewall_error")
+    assert API_KEY not in captured.text
+    assert SIGNATURE not in captured.text
+
+
+# --- learning from responses -------------------------------------------------------------------------------
+
+
+async def _exposure(store: MemoryStore) -> dict[str, str]:
+    return (await store.exposure(Venue.BINANCEUSDM, ACCOUNT)).get("BTCUSDT|both", {})
+
+
+@async_test
+async def test_response_when_order_filled_then_position_learned_and_next_order_over_max_position_blocked() -> None:
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    first = order(quantity="0.8")
+    await fw.request(first)
+    assert first.response is None
+    answer(first, 200, filled("0.8"))
+
+    await fw.response(first)
+
+    assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
+    second = order(quantity="0.5")
+    await fw.request(second)
+    assert second.response is not None
+    assert second.response.headers["X-Riskwall-Reason"] == "POSITION_EXCEEDS_MAX"
+    assert second.response.headers["X-Riskwall-Rule"] == "position"
+
+
+@async_test
+async def test_request_when_earlier_order_unanswered_then_its_exposure_counts_as_pending() -> None:
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    await fw.request(order(quantity="0.8"))
+
+    assert (await _exposure(store))["pending_buy"] == "0.8"
+    second = order(quantity="0.5")
+    await fw.request(second)
+    assert second.response is not None and second.response.headers["X-Riskwall-Reason"] == "POSITION_EXCEEDS_MAX"
+
+
+@async_test
+async def test_response_when_venue_refuses_order_then_reservation_released() -> None:
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    first = order(quantity="0.8")
+    await fw.request(first)
+    answer(first, 400, {"code": -2019, "msg": "Margin is insufficient."})
+
+    await fw.response(first)
+
+    assert await _exposure(store) == {}
+    second = order(quantity="0.8")
+    await fw.request(second)
+    assert second.response is None
+
+
+@pytest.mark.parametrize("how", ["status-503", "connection-error"])
+@async_test
+async def test_response_when_outcome_unknown_then_exposure_held_for_hold_period(how: str) -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    fw = firewall(store=store)
+    first = order(quantity="0.8")
+    await fw.request(first)
+    if how == "status-503":
+        answer(first, 503, {"code": -1000, "msg": "An unknown error occurred while processing the request."})
+        await fw.response(first)
+    else:
+        await fw.error(first)
+
+    held = order(quantity="0.5")
+    await fw.request(held)
+    assert held.response is not None and held.response.headers["X-Riskwall-Reason"] == "POSITION_EXCEEDS_MAX"
+
+    clock.advance(UNANSWERED_HOLD_MS + 1)
+    later = order(quantity="0.5")
+    await fw.request(later)
+    assert later.response is None
+
+
+@async_test
+async def test_response_when_mark_price_read_then_market_order_notional_checked_against_it() -> None:
+    fw = firewall(policy(extra_rules="  - {id: notional, type: max_order_notional, default: 10000}\n"))
+    market = (("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.1"))
+    blind = make_flow(params=market)
+    await fw.request(blind)
+    assert blind.response is not None and blind.response.headers["X-Riskwall-Reason"] == "PRICE_UNKNOWN"
+
+    read = make_flow("GET", "/fapi/v1/premiumIndex", (("symbol", "BTCUSDT"),))
+    await fw.request(read)
+    answer(read, 200, {"symbol": "BTCUSDT", "markPrice": "50000.00", "indexPrice": "50001",
+                       "lastFundingRate": "0.0001", "time": 1700000000000})
+    await fw.response(read)
+
+    cheap = make_flow(params=market)
+    await fw.request(cheap)
+    assert cheap.response is None  # 0.1 x 50000 = 5000 <= 10000
+    dear = make_flow(params=with_params(market, quantity="0.3"))
+    await fw.request(dear)
+    assert dear.response is not None and dear.response.headers["X-Riskwall-Reason"] == "ORDER_NOTIONAL_EXCEEDS_MAX"
+
+
+@async_test
+async def test_response_when_flow_was_blocked_then_nothing_learned() -> None:
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    flow = order(quantity="5")
+    await fw.request(flow)
+    assert flow.response is not None
+
+    await fw.response(flow)  # mitmproxy runs the response hook on the firewall's own rejection too
+
+    assert await _exposure(store) == {}
+
+
+@async_test
+async def test_response_when_store_unavailable_then_learn_failed_logged_and_no_exception(captured: Logs) -> None:
+    fw = firewall(store=FailingStore(StateUnavailable))
+    flow = make_flow(*CANCEL)
+    await fw.request(flow)
+    assert flow.response is None
+    answer(flow, 200, filled("0.1") | {"status": "CANCELED", "executedQty": "0"})
+
+    await fw.response(flow)
+
+    [failed] = captured.events("learn_failed")
+    assert failed["error"] == "StateUnavailable"
+
+
+@async_test
+async def test_status_when_policy_and_store_loaded_then_reports_revision_and_store_without_password() -> None:
+    pol = policy()
+    store = MemoryStore()
+    store.url = "redis://:hunter2@redis:6379/0"
+    fw = firewall(pol, store)
+
+    status = fw.status()
+
+    assert status["policy_revision"] == pol.revision
+    assert status["policy_mode"] == "enforce"
+    assert status["state_store"] == "redis://***@redis:6379/0"

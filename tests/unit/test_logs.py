@@ -1,0 +1,248 @@
+"""riskwall.logs: JSON lines through structlog, Decimals as plain digits, and the last-line redaction step.
+
+Each test configures logging onto its own StringIO and takes a fresh logger: structlog caches a logger on its
+first use, so a logger made before `configure` would keep writing to the old stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import types
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import structlog
+
+from riskwall import logs
+
+SECRET = "S3cr3tValue0123456789"
+
+
+class Captured:
+    def __init__(self, stream: io.StringIO) -> None:
+        self.stream = stream
+        self.log = logs.get_logger("riskwall.test")
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        raw = self.text.splitlines()
+        assert self.text.endswith("\n") or not self.text
+        return [json.loads(line) for line in raw]
+
+    def only(self) -> dict[str, Any]:
+        [line] = self.lines()
+        return line
+
+
+@pytest.fixture
+def out() -> Iterator[Captured]:
+    saved = structlog.get_config()
+    stream = io.StringIO()
+    logs.configure(stream=stream)
+    yield Captured(stream)
+    structlog.configure(**saved)
+
+
+SECRET_KEYS = [
+    "signature", "Signature", "SIGNATURE",
+    "apiKey", "apikey", "APIKEY", "api_key", "api-key", "Api-Key",
+    "X-MBX-APIKEY", "x-mbx-apikey", "x_mbx_apikey", "X_MBX_APIKEY",
+    "listenKey", "listenkey", "listen_key", "LISTEN-KEY",
+    "passphrase", "PassPhrase", "pass_phrase",
+    "secret", "Secret", "SECRET", "api_secret", "apiSecret",
+    "Authorization", "authorization", "AUTHORIZATION", "Proxy-Authorization",
+]
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_log_when_top_level_key_is_credential_name_then_value_redacted(out: Captured, key: str) -> None:
+    out.log.info("request_seen", **{key: SECRET})
+
+    line = out.only()
+    assert line[key] == "[redacted]"
+    assert SECRET not in out.text
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_log_when_credential_key_nested_in_dicts_and_lists_then_redacted_at_every_depth(out: Captured,
+                                                                                         key: str) -> None:
+    payload = {"outer": [{"inner": {key: SECRET, "symbol": "BTCUSDT"}}, ({key: SECRET},)], "n": [[{key: SECRET}]]}
+
+    out.log.info("request_seen", payload=payload)
+
+    line = out.only()
+    assert line["payload"]["outer"][0]["inner"] == {key: "[redacted]", "symbol": "BTCUSDT"}
+    assert line["payload"]["outer"][1] == [{key: "[redacted]"}]
+    assert line["payload"]["n"] == [[{key: "[redacted]"}]]
+    assert SECRET not in out.text
+
+
+@pytest.mark.parametrize("value", [{"nested": SECRET}, [SECRET, SECRET], 12345, None])
+def test_log_when_credential_key_holds_a_structure_then_whole_value_redacted(out: Captured, value: object) -> None:
+    out.log.info("request_seen", headers={"X-MBX-APIKEY": value})
+
+    assert out.only()["headers"] == {"X-MBX-APIKEY": "[redacted]"}
+
+
+@pytest.mark.parametrize("key", ["symbol", "signatureType", "secretary", "keyword", "side", "api", "sign"])
+def test_log_when_key_is_ordinary_then_value_kept(out: Captured, key: str) -> None:
+    out.log.info("request_seen", fields={key: "visible"})
+
+    assert out.only()["fields"] == {key: "visible"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("symbol=BTCUSDT&timestamp=1&signature=abc123def", "symbol=BTCUSDT&timestamp=1&signature=[redacted]"),
+        ("apiKey=KEY123 rest", "apiKey=[redacted] rest"),
+        ("APIKEY=KEY123", "APIKEY=[redacted]"),
+        ("api_key=KEY123&x=1", "api_key=[redacted]&x=1"),
+        ("X-MBX-APIKEY=KEY123", "X-MBX-APIKEY=[redacted]"),
+        ("listenKey=pqia91ma19a5s61cv6a81va65sdf19v8a65a1", "listenKey=[redacted]"),
+        ("passphrase=hunter2 secret=shh", "passphrase=[redacted] secret=[redacted]"),
+        ("GET /fapi/v1/order?symbol=BTCUSDT&signature=abc HTTP/1.1",
+         "GET /fapi/v1/order?symbol=BTCUSDT&signature=[redacted] HTTP/1.1"),
+        ('{"q": "signature=abc"}', '{"q": "signature=[redacted]"}'),
+        ("nothing secret here: side=BUY&quantity=1", "nothing secret here: side=BUY&quantity=1"),
+        pytest.param(
+            "api_secret=SHH&x=1", "api_secret=[redacted]&x=1",
+            marks=pytest.mark.xfail(strict=True, reason=(
+                "BUG (minor): logs._INLINE_SECRET needs a word boundary before 'secret', which '_' is not, so "
+                "'api_secret=...' in a string is not redacted although api_secret is a secret key name")),
+        ),
+    ],
+)
+def test_log_when_string_holds_inline_credential_then_value_redacted_key_kept(out: Captured, text: str,
+                                                                               expected: str) -> None:
+    out.log.info("request_seen", message=text, items=[text], deep={"a": [text]})
+
+    line = out.only()
+    assert line["message"] == expected
+    assert line["items"] == [expected]
+    assert line["deep"] == {"a": [expected]}
+
+
+def test_log_when_event_name_holds_inline_credential_then_redacted(out: Captured) -> None:
+    out.log.info("seen /fapi/v1/order?signature=abc123")
+
+    assert out.only()["event"] == "seen /fapi/v1/order?signature=[redacted]"
+
+
+def test_log_when_exception_message_holds_inline_credential_then_traceback_redacted(out: Captured) -> None:
+    try:
+        raise ValueError(f"bad request symbol=BTCUSDT&signature={SECRET}")
+    except ValueError:
+        out.log.exception("firewall_error")
+
+    line = out.only()
+    assert "ValueError: bad request symbol=BTCUSDT&signature=[redacted]" in line["exception"]
+    assert SECRET not in out.text
+
+
+def test_log_when_redacting_then_caller_data_not_modified(out: Captured) -> None:
+    payload = {"apiKey": SECRET, "legs": [{"signature": SECRET}]}
+
+    out.log.info("request_seen", payload=payload)
+
+    assert payload == {"apiKey": SECRET, "legs": [{"signature": SECRET}]}
+    assert out.only()["payload"] == {"apiKey": "[redacted]", "legs": [{"signature": "[redacted]"}]}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: logs.redact only descends into dict/list/tuple; any other Mapping (MappingProxyType, mitmproxy "
+    "Headers, CaseInsensitiveDict) falls through to orjson's default=str and its credential keys are printed"))
+def test_log_when_credential_key_in_non_dict_mapping_then_redacted(out: Captured) -> None:
+    out.log.info("request_seen", headers=types.MappingProxyType({"X-MBX-APIKEY": SECRET}))
+
+    assert SECRET not in out.text
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Request:
+    path: str
+    headers: dict[str, str]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: orjson serialises dataclasses natively and logs.redact does not look inside them, so a dataclass "
+    "(e.g. venues.base.HttpRequest, whose headers hold X-MBX-APIKEY) logged as a field leaks the key"))
+def test_log_when_credential_key_inside_dataclass_then_redacted(out: Captured) -> None:
+    out.log.info("request_seen", request=_Request("/fapi/v1/order", {"x-mbx-apikey": SECRET}))
+
+    assert SECRET not in out.text
+
+
+@pytest.mark.parametrize(
+    ("value", "rendered"),
+    [
+        (Decimal("1E-8"), "0.00000001"),
+        (Decimal("0.00000001"), "0.00000001"),
+        (Decimal("1E+3"), "1000"),
+        (Decimal("50000.10"), "50000.10"),
+        (Decimal("-0.5"), "-0.5"),
+        (Decimal("123456789012345.123456789"), "123456789012345.123456789"),
+    ],
+)
+def test_log_when_value_is_decimal_then_rendered_as_plain_string(out: Captured, value: Decimal, rendered: str) -> None:
+    out.log.info("decision", qty=value, context={"limit": value}, legs=[value])
+
+    line = out.only()
+    assert line["qty"] == rendered
+    assert line["context"] == {"limit": rendered}
+    assert line["legs"] == [rendered]
+    assert "E-" not in out.text and "E+" not in out.text
+
+
+def test_log_when_several_events_then_one_json_object_per_line(out: Captured) -> None:
+    out.log.info("decision", verdict="allow")
+    out.log.warning("learn_failed", error="multi\nline\nerror")
+    out.log.error("firewall_error", values=("a", "b"), tags={"x"})
+
+    lines = out.lines()
+    assert [line["event"] for line in lines] == ["decision", "learn_failed", "firewall_error"]
+    assert [line["level"] for line in lines] == ["info", "warning", "error"]
+    assert lines[1]["error"] == "multi\nline\nerror"
+    assert lines[2]["values"] == ["a", "b"] and lines[2]["tags"] == ["x"]
+    assert all(line["ts"].endswith("Z") for line in lines)
+    assert len(out.text.splitlines()) == 3
+
+
+def test_log_when_below_configured_level_then_dropped(out: Captured) -> None:
+    out.log.debug("noise")
+    out.log.info("decision")
+
+    assert [line["event"] for line in out.lines()] == ["decision"]
+
+
+def test_log_when_value_not_json_native_then_rendered_as_text(out: Captured) -> None:
+    class Odd:
+        def __str__(self) -> str:
+            return "odd-thing"
+
+    out.log.info("decision", thing=Odd())
+
+    assert out.only()["thing"] == "odd-thing"
+
+
+@pytest.mark.parametrize("key", ["signature", "X-MBX-APIKEY", "listen_key", "Authorization", "PASSPHRASE"])
+def test_is_secret_key_when_credential_name_in_any_case_or_separator_then_true(key: str) -> None:
+    assert logs.is_secret_key(key)
+    assert logs.is_secret_key(key.upper())
+    assert logs.is_secret_key(key.lower().replace("-", "_"))
+
+
+def test_redact_when_called_directly_then_returns_new_structure() -> None:
+    original = {"a": [{"secret": SECRET}], "b": "listenKey=abc"}
+
+    redacted = logs.redact(original)
+
+    assert redacted == {"a": [{"secret": "[redacted]"}], "b": "listenKey=[redacted]"}
+    assert original["a"] == [{"secret": SECRET}]
