@@ -8,7 +8,9 @@ risk (cancels, reads, reduce-only orders).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -29,7 +31,15 @@ from riskwall.model import (
 )
 from riskwall.policy import Policy, PolicyError, content_digest, load_policy
 from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
-from riskwall.venues import HttpRequest, VenueAdapter, adapter_for, default_host_map, parse_venue
+from riskwall.venues import (
+    HttpRequest,
+    VenueAdapter,
+    adapter_for,
+    default_host_map,
+    host_key,
+    parse_venue_hosts,
+    split_host_port,
+)
 
 RULE_HEADER = "X-Riskwall-Rule"
 REASON_HEADER = "X-Riskwall-Reason"
@@ -49,17 +59,6 @@ class _FlowContext:
     parsed: ParsedRequest
     decision_id: str
     reserved: bool
-
-
-def parse_venue_hosts(entries: Sequence[str]) -> dict[str, Any]:
-    """`VENUE=HOST[:PORT]` entries → {"host" or "host:port": venue}."""
-    mapping: dict[str, Any] = {}
-    for entry in entries:
-        venue_name, sep, host = entry.partition("=")
-        if not sep or not host.strip():
-            raise ValueError(f"--venue-host {entry!r}: write VENUE=HOST[:PORT], e.g. binanceusdm=127.0.0.1:9001")
-        mapping[host.strip().lower().rstrip(".")] = parse_venue(venue_name)
-    return mapping
 
 
 class RiskFirewall:
@@ -111,7 +110,7 @@ class RiskFirewall:
                 raise exceptions.OptionsError(f"--client-cidr: {exc}") from None
         if "riskwall_venue_hosts" in updated:
             try:
-                self.hosts = default_host_map() | parse_venue_hosts(ctx.options.riskwall_venue_hosts)
+                self.hosts = default_host_map() | parse_venue_hosts(list(ctx.options.riskwall_venue_hosts))
             except ValueError as exc:
                 raise exceptions.OptionsError(str(exc)) from None
         if "riskwall_policy" in updated:
@@ -124,11 +123,17 @@ class RiskFirewall:
             log.info("policy_loaded", path=ctx.options.riskwall_policy, revision=self.policy.revision,
                      mode=self.policy.mode, rules=len(self.policy.rules), files=list(self.policy.sources))
         if "riskwall_state" in updated:
+            url = ctx.options.riskwall_state
+            if self.store is not None and self.store.url == url:
+                return  # mitmproxy re-sends the old value after refusing a new one: keep the live state
             try:
-                self.store = open_store(ctx.options.riskwall_state)
+                store = open_store(url)
             except UnsupportedStateUrl as exc:
                 raise exceptions.OptionsError(str(exc)) from None
-            log.info("state_store_opened", url=_safe_url(self.store.url))
+            previous, self.store = self.store, store
+            if previous is not None:
+                asyncio.get_event_loop().create_task(previous.close())
+            log.info("state_store_opened", url=_safe_url(store.url))
 
     async def running(self) -> None:
         # an addon added straight to a Master gets configure() only for options someone updated
@@ -156,8 +161,9 @@ class RiskFirewall:
             api = admin.AdminApi(self.status, lambda: self.store, token)
             self._admin = await admin.serve(api, host.strip("[]") or "127.0.0.1", int(port))
         except (OSError, ValueError) as exc:
-            # the firewall keeps protecting without it; only the switches and probes are missing
+            # without it there is no kill switch on memory state and no probes: refuse to start
             log.error("admin_unavailable", address=address, error=str(exc))
+            logging.getLogger("riskwall").error("admin endpoint %s unavailable: %s", address, exc)
             return
         log.info("admin_listening", address=address, token_configured=token is not None)
 
@@ -238,10 +244,11 @@ class RiskFirewall:
         except StateUnavailable as exc:
             decision = _fail_decision(parsed, flow.request.method, decision_id, self.policy,
                                       Reason.STATE_UNAVAILABLE, engine.RULE_STATE, error=type(exc).__name__)
-        except Exception as exc:
-            log.exception("firewall_error", decision_id=decision_id, venue=venue, error=type(exc).__name__)
+        except Exception as exc:  # a crash must decide, never forward by accident
             decision = _fail_decision(parsed, flow.request.method, decision_id, self.policy,
                                       Reason.INTERNAL_ERROR, engine.RULE_INTERNAL, error=type(exc).__name__)
+            with contextlib.suppress(Exception):
+                log.exception("firewall_error", decision_id=decision_id, venue=venue, error=type(exc).__name__)
         try:
             if decision.verdict is Verdict.BLOCK:
                 flow.response = _rejection(adapter, decision)
@@ -251,7 +258,8 @@ class RiskFirewall:
             flow.response = http.Response.make(400, b'{"code":-2010,"msg":"Risk firewall internal error"}',
                                                {"content-type": "application/json", RULE_HEADER: "riskwall"})
         if parsed is None or parsed.action is not Action.READ or decision.verdict is Verdict.BLOCK:
-            _log_decision(decision, parsed, venue, started, flow.request.method, flow.request.path)
+            with contextlib.suppress(Exception):  # the verdict stands even if stdout is gone
+                _log_decision(decision, parsed, venue, started, flow.request.method, flow.request.path)
 
     async def response(self, flow: http.HTTPFlow) -> None:
         context = flow.metadata.get("riskwall")
@@ -268,7 +276,9 @@ class RiskFirewall:
                 await self.store.learn(facts)
             if context.reserved:
                 # legs the venue accepted moved to their orders in learn(); the rest was refused
-                hold = UNANSWERED_HOLD_MS if flow.response.status_code >= 500 else 0
+                # 408 and 5xx leave the order's fate unknown: it may exist, so its exposure is held a while
+                status = flow.response.status_code
+                hold = UNANSWERED_HOLD_MS if status >= 500 or status == 408 else 0
                 await self.store.release(context.decision_id, after_ms=hold)
         except Exception as exc:
             log.warning("learn_failed", decision_id=context.decision_id, error=type(exc).__name__)
@@ -305,20 +315,20 @@ class RiskFirewall:
     def _refuse_if_not_allowed(self, flow: http.HTTPFlow) -> None:
         if ctx.options.riskwall_egress != "allowlist":
             return
-        host = flow.request.host.lower().rstrip(".")
-        if self._venue_of(host, flow.request.port) is not None:
+        host, port = flow.request.host, flow.request.port
+        if self._venue_of(host, port) is not None:
             return
-        allowed = {h.lower().rstrip(".") for h in ctx.options.riskwall_egress_allow}
-        if host in allowed or f"{host}:{flow.request.port}" in allowed:
+        allowed = {host_key(*split_host_port(h.strip())) for h in ctx.options.riskwall_egress_allow}
+        if host_key(host) in allowed or host_key(host, port) in allowed:
             return
+        host = host_key(host)
         body = b'{"error":"egress_blocked","msg":"riskwall: this host is not a configured venue (egress allowlist)"}'
         headers = {"content-type": "application/json", RULE_HEADER: "riskwall.egress"}
         flow.response = http.Response.make(403, body, headers)
         log.warning("egress_blocked", host=host, port=flow.request.port, method=flow.request.method)
 
     def _venue_of(self, host: str, port: int) -> Any:
-        host = host.lower().rstrip(".")
-        return self.hosts.get(f"{host}:{port}") or self.hosts.get(host)
+        return self.hosts.get(host_key(host, port)) or self.hosts.get(host_key(host))
 
 
 def to_http_request(request: http.Request) -> HttpRequest:
@@ -330,6 +340,9 @@ def to_http_request(request: http.Request) -> HttpRequest:
         query=tuple(request.query.items(multi=True)),
         headers={k.lower(): v for k, v in request.headers.items()},
         body=request.get_content(strict=True) or b"",
+        repeated_headers=frozenset(
+            name.lower() for name in request.headers.keys() if len(request.headers.get_all(name)) > 1
+        ),
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ import orjson
 from riskwall import logs
 from riskwall.model import TradingState
 from riskwall.state.base import StateScope, StateStore, StateUnavailable, TradingStateRecord
+from riskwall.venues import parse_venue
 
 MAX_REQUEST_BYTES = 64 * 1024
+_FINGERPRINT = re.compile(r"[0-9a-f]{12}")
 READ_TIMEOUT_S = 5.0
 
 log = logs.get_logger("riskwall.admin")
@@ -108,6 +111,14 @@ class AdminApi:
             return AdminResponse(400, {"error": "a reason is required"})
         if scope.venue is None and (scope.account or scope.symbol):
             return AdminResponse(400, {"error": "an account or symbol scope needs a venue"})
+        # a scope that can never match an order would report HALTED and block nothing
+        try:
+            venue = parse_venue(scope.venue).value if scope.venue else None
+        except ValueError as exc:
+            return AdminResponse(400, {"error": str(exc)})
+        if scope.account is not None and not _FINGERPRINT.fullmatch(str(scope.account)):
+            return AdminResponse(400, {"error": "account must be a 12-hex-digit key fingerprint"})
+        scope = StateScope(venue, scope.account, str(scope.symbol).upper() if scope.symbol else None)
         try:
             await store.set_trading_state(scope, state, reason, actor)
         except StateUnavailable:
@@ -138,11 +149,14 @@ async def serve(api: AdminApi, host: str, port: int) -> asyncio.Server:
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             response = await asyncio.wait_for(_read_and_handle(reader, api.handle), READ_TIMEOUT_S)
-        except (TimeoutError, ValueError, asyncio.IncompleteReadError, ConnectionError):
+        except (TimeoutError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             response = AdminResponse(400, {"error": "bad request"})
+        except Exception as exc:
+            log.error("admin_error", error=type(exc).__name__)
+            response = AdminResponse(500, {"error": "internal error"})
         payload = orjson.dumps(response.body)
         reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                  503: "Service Unavailable"}.get(response.status, "Error")
+                  500: "Internal Server Error", 503: "Service Unavailable"}.get(response.status, "Error")
         head = (f"HTTP/1.1 {response.status} {reason}\r\ncontent-type: application/json\r\n"
                 f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n")
         try:

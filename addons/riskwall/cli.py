@@ -23,7 +23,7 @@ from riskwall import logs
 from riskwall.model import TradingState, Venue, fingerprint
 from riskwall.policy import PolicyError, load_policy
 from riskwall.state import UnsupportedStateUrl, open_store
-from riskwall.venues import parse_venue
+from riskwall.venues import parse_venue, parse_venue_hosts
 
 ENV_LIST_SEPARATORS = (",", " ", "\n")
 
@@ -129,6 +129,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             client_cidrs=tuple(args.client_cidr),
             proxy_auth=args.proxy_auth,
         )
+        parse_venue_hosts(list(config.venue_hosts))
+        if config.admin not in ("off", ""):
+            _host_port(config.admin, "--admin")
         load_policy(config.policy)  # refuse to start on an invalid policy, listing every error
         open_store(config.state)
     except PolicyError as exc:
@@ -186,7 +189,11 @@ def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_switch(args: argparse.Namespace) -> int:
-    venue = parse_venue(args.venue).value if args.venue else None
+    try:
+        venue = parse_venue(args.venue).value if args.venue else None
+    except ValueError as exc:
+        print(f"riskwall: --venue: {exc}", file=sys.stderr)
+        return 2
     if (args.account or args.symbol) and venue is None:
         print("riskwall: --account and --symbol need --venue", file=sys.stderr)
         return 2
@@ -200,6 +207,9 @@ def _cmd_switch(args: argparse.Namespace) -> int:
         payload = {"venue": venue, "account": account, "symbol": symbol, "reason": args.reason, "actor": args.actor}
         try:
             answer = _store_call(args, "switch", {**payload, "state": args.target_state})
+        except UnsupportedStateUrl as exc:
+            print(f"riskwall: --state: {exc}", file=sys.stderr)
+            return 2
         except RuntimeError as exc:
             print(f"riskwall: {exc}", file=sys.stderr)
             return 1
@@ -210,6 +220,9 @@ def _cmd_switch(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     try:
         answer = _store_call(args, "status", {})
+    except UnsupportedStateUrl as exc:
+        print(f"riskwall: --state: {exc}", file=sys.stderr)
+        return 2
     except RuntimeError as exc:
         print(f"riskwall: {exc}", file=sys.stderr)
         return 1
@@ -307,14 +320,20 @@ def _reverse(spec: str):  # type: ignore[no-untyped-def]
     if not sep:
         raise ValueError(f"--reverse {spec!r}: write VENUE@HOST:PORT, e.g. binanceusdm@127.0.0.1:8081")
     host, port = _host_port(address, "--reverse")
-    return ReverseListener(parse_venue(venue), host, port)
+    try:
+        return ReverseListener(parse_venue(venue), host, port)
+    except ValueError as exc:
+        raise ValueError(f"--reverse {spec!r}: {exc}") from None
 
 
 def _upstream(spec: str) -> tuple[Venue, str]:
     venue, sep, url = spec.partition("=")
     if not sep or "://" not in url:
         raise ValueError(f"--upstream {spec!r}: write VENUE=URL, e.g. binanceusdm=https://testnet.binancefuture.com")
-    return parse_venue(venue), url.rstrip("/")
+    try:
+        return parse_venue(venue), url.rstrip("/")
+    except ValueError as exc:
+        raise ValueError(f"--upstream {spec!r}: {exc}") from None
 
 
 def _env(name: str, default: str | None) -> str | None:

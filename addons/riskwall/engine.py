@@ -169,7 +169,14 @@ def decide(
     revision = policy.revision if policy else "none"
     shadowed = shadowed or []
     if violations and policy is not None and policy.mode is PolicyMode.MONITOR:
-        return Decision(Verdict.ALLOW, decision_id, revision, (), tuple(violations + shadowed), monitored=True)
+        # monitor rolls out the policy's own rules; the kill switch, forbidden endpoints, unknown keys and
+        # unparseable orders are not the policy's to relax, so they still block
+        rule_ids = {rule.id for rule in policy.rules}
+        relaxed = [v for v in violations if v.rule_id in rule_ids]
+        kept = [v for v in violations if v.rule_id not in rule_ids]
+        if not kept:
+            return Decision(Verdict.ALLOW, decision_id, revision, (), tuple(relaxed + shadowed), monitored=True)
+        return Decision(Verdict.BLOCK, decision_id, revision, tuple(kept), tuple(relaxed + shadowed))
     verdict = Verdict.BLOCK if violations else Verdict.ALLOW
     return Decision(verdict, decision_id, revision, tuple(violations), tuple(shadowed))
 

@@ -7,6 +7,7 @@ if it does, the value is replaced before rendering.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sys
@@ -29,7 +30,7 @@ _SECRET_KEYS = frozenset(
     )
 )
 # a query string or form body that slipped into a message: keep the key, drop the value
-_INLINE_SECRET = re.compile(r"(?i)\b(signature|apikey|api_key|listenkey|passphrase|secret)=([^&\s\"']+)")
+_INLINE_SECRET = re.compile(r"(?i)([\w-]*(?:signature|apikey|api_key|listenkey|passphrase|secret))=([^&\s\"']+)")
 
 
 def _default(value: Any) -> Any:
@@ -45,9 +46,12 @@ def is_secret_key(key: str) -> bool:
 
 
 def redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: (REDACTED if is_secret_key(str(k)) else redact(v)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # orjson would serialise a dataclass itself, past this processor
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping) or (hasattr(value, "items") and hasattr(value, "keys")):
+        return {str(k): (REDACTED if is_secret_key(str(k)) else redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
         return [redact(v) for v in value]
     if isinstance(value, str):
         return _INLINE_SECRET.sub(lambda m: f"{m[1]}={REDACTED}", value)

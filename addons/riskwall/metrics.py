@@ -36,7 +36,6 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -45,6 +44,7 @@ from prometheus_client import (
     Info,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 
@@ -73,9 +73,17 @@ BUILTIN_RULES = frozenset({
 # per-call budget is 50 ms, so the top buckets show a store that is slow but not yet down.
 LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
+# the classic text format every scraper reads (Prometheus 2 and 3, the OpenTelemetry collector, Vector, ...);
+# prometheus_client's CONTENT_TYPE_LATEST says version=1.0.0, which older scrapers do not know
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
 MAX_ACCOUNTS = 100
 MAX_SCOPES = 256
 MAX_RULES = 1024
+
+# `*_created` series double the output and no dashboard or alert here reads them. prometheus_client keeps
+# this switch process-wide; this module owns every metric in the process, so it may flip it.
+disable_created_metrics()
 
 _VENUES = frozenset(v.value for v in Venue)
 _ACTIONS = frozenset(a.value for a in Action)
@@ -303,7 +311,7 @@ def trading_states(records: Iterable[tuple[str, str]]) -> None:
 
 def render() -> tuple[bytes, str]:
     """The exposition text for `GET /metrics` and its content type."""
-    return generate_latest(_metrics.registry), CONTENT_TYPE_LATEST
+    return generate_latest(_metrics.registry), CONTENT_TYPE
 
 
 # ---- label values ---------------------------------------------------------------------------------------

@@ -272,9 +272,6 @@ async def test_request_when_host_is_no_venue_then_ignored(
         ([], "127.0.0.1", 9001, False),
         pytest.param(
             ["binanceusdm=[::1]:9001"], "::1", 9001, True,
-            marks=pytest.mark.xfail(strict=True, reason=(
-                "BUG: parse_venue_hosts keys an IPv6 entry as '[::1]:9001' but _venue_of looks up '::1:9001' "
-                "(mitmproxy's request.host has no brackets), so the mapped host is never checked: fail-open")),
         ),
     ],
 )
@@ -383,11 +380,6 @@ async def test_configure_when_state_url_unsupported_then_options_error_and_optio
         assert fw.store is not None and fw.store.url == "memory://"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: RiskFirewall.configure opens a new store whenever riskwall_state is in `updated`; mitmproxy's rollback "
-    "of a rejected update re-sends the old value, so a mistyped state URL replaces the live MemoryStore with an "
-    "empty one: kill switches, positions and pending exposure are silently forgotten (the old store is never "
-    "closed either)"))
 @async_test
 async def test_configure_when_state_url_rejected_then_live_store_and_its_halt_kept(policy_file: Path) -> None:
     fw = RiskFirewall()
@@ -484,9 +476,6 @@ async def test_request_when_account_halted_then_new_order_blocked_and_cancel_pas
     assert [d["verdict"] for d in captured.decisions()] == ["block", "allow"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: to_http_request folds repeated headers into one ('KEY, KEY'), so two X-MBX-APIKEY headers give a "
-    "fingerprint no account has: the halted account's order passes the kill switch and account-scoped rules"))
 @async_test
 async def test_request_when_api_key_header_repeated_then_order_of_halted_account_still_blocked() -> None:
     store = MemoryStore(clock=FakeClock())
@@ -636,10 +625,6 @@ class _BrokenLog:
         return fail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: in RiskFirewall.request the generic except branch calls log.exception() before computing the fail "
-    "decision; if logging raises (broken stdout pipe), the hook raises with no response set and mitmproxy "
-    "forwards the unchecked order (fail-open), against the docstring 'request catches everything and decides'"))
 @async_test
 async def test_request_when_engine_crashes_and_logging_fails_then_order_still_blocked(
     monkeypatch: pytest.MonkeyPatch,
@@ -692,10 +677,6 @@ async def test_request_when_shadow_rule_violated_then_forwarded_and_logged_would
     assert "monitor_mode" not in line
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (needs a decision): engine.decide flips every violation in monitor mode, including the operator's "
-    "kill switch held in the store; `riskwall halt` then stops nothing (README: 'HALTED admits only cancels'; "
-    "the addon's own comment: monitor mode must not turn the firewall into an open door)"))
 @async_test
 async def test_request_when_monitor_mode_and_account_halted_then_new_order_blocked() -> None:
     store = MemoryStore(clock=FakeClock())
@@ -708,9 +689,6 @@ async def test_request_when_monitor_mode_and_account_halted_then_new_order_block
     assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == "TRADING_HALTED"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (needs a decision): in monitor mode a withdrawal (ACTION_FORBIDDEN) is forwarded; README lists "
-    "withdrawals, transfers and API-key management under 'Always blocked'"))
 @async_test
 async def test_request_when_monitor_mode_and_withdrawal_then_blocked() -> None:
     fw = firewall(policy("monitor"))

@@ -322,10 +322,6 @@ async def test_switch_when_body_invalid_then_400_and_store_untouched(route: str,
         pytest.param({"venue": "binanceusdm", "account": "main"}, id="account-label-not-fingerprint"),
     ],
 )
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: AdminApi._set_state stores venue/account/symbol exactly as given; a scope no order can ever match "
-    "(typo'd venue, upper-case venue, lower-case symbol, an account label instead of a fingerprint) is "
-    "answered 200 'HALTED' although it halts nothing (the CLI normalises these, the API does not)"))
 @async_test
 async def test_halt_when_scope_can_match_no_order_then_refused_or_normalised_never_a_silent_no_op(
     payload: dict[str, str],
@@ -464,9 +460,6 @@ async def test_serve_when_request_malformed_then_400(request_bytes: bytes) -> No
         await server.wait_closed()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (minor): admin.serve's on_client does not catch asyncio.LimitOverrunError (a request head over the "
-    "StreamReader's 64 KiB limit), so the client gets no HTTP answer at all instead of 400"))
 @async_test
 async def test_serve_when_request_head_too_large_then_400() -> None:
     api, _ = make_api()

@@ -217,28 +217,15 @@ BAD_OPTIONS = [
     (["--state", "postgres://db:5432/0"], "state"),
     (["--state", "memory"], "state"),
     (["--reverse", "nope@127.0.0.1:8081"], "--reverse"),
-    (["--upstream", "bybit=https://api.bybit.com"], "--upstream"),
+    (["--upstream", "kraken=https://futures.kraken.com"], "--upstream"),
     (["--venue-host", "nonsense"], "--venue-host"),
     (["--venue-host", "nope=127.0.0.1:9001"], "--venue-host"),
 ]
 
-_UNVALIDATED_VENUE_HOST = pytest.mark.xfail(strict=True, reason=(
-    "BUG: cli._cmd_run passes --venue-host entries to proxy.run unchecked; a bad entry only fails inside "
-    "mitmproxy's option update (an OptionsError traceback after startup began) instead of exit 2 with a message"))
-_VENUE_MESSAGE = pytest.mark.xfail(strict=True, reason=(
-    "BUG (minor): an unknown or unsupported venue in --reverse/--upstream exits 2 with parse_venue's message "
-    "('unknown venue ...'), which does not name the option that carried it"))
-
-
 def _marked(rows: list[tuple[list[str], str]], message_test: bool) -> list[Any]:
     out = []
     for argv, option in rows:
-        marks = []
-        if option == "--venue-host":
-            marks.append(_UNVALIDATED_VENUE_HOST)
-        elif message_test and argv[1].split("@")[0].split("=")[0] in ("nope", "bybit"):
-            marks.append(_VENUE_MESSAGE)
-        out.append(pytest.param(argv, option, marks=marks, id=" ".join(argv)))
+        out.append(pytest.param(argv, option, id=" ".join(argv)))
     return out
 
 
@@ -433,10 +420,7 @@ def test_switch_when_memory_store_and_no_admin_token_then_exit_1_no_admin_token(
     assert "no admin token" in err
 
 
-@pytest.mark.parametrize("venue", ["nope", "bybit"])
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: cli._cmd_switch calls parse_venue(args.venue) outside any try, so an unknown or unsupported --venue "
-    "ends in a ValueError traceback instead of exit 2 with a message"))
+@pytest.mark.parametrize("venue", ["nope", "kraken"])
 def test_switch_when_venue_unknown_then_exit_2_with_message(capsys: pytest.CaptureFixture[str], venue: str) -> None:
     code, _, err = run_main(["halt", "--venue", venue, "--reason", "runaway"], capsys)
 
@@ -577,10 +561,6 @@ def test_store_command_when_no_sidecar_listening_then_exit_1_naming_address(
 
 
 @pytest.mark.parametrize("command", [["halt", "--reason", "r"], ["status"]])
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: cli._store_call opens the store inside asyncio.run and only StateUnavailable is turned into a "
-    "message; an unsupported --state URL raises UnsupportedStateUrl out of main() as a traceback instead of "
-    "a non-zero exit naming the URL (as `run` does)"))
 def test_store_command_when_state_url_unsupported_then_exit_nonzero_with_message(
     capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:

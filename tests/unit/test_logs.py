@@ -114,9 +114,6 @@ def test_log_when_key_is_ordinary_then_value_kept(out: Captured, key: str) -> No
         ("nothing secret here: side=BUY&quantity=1", "nothing secret here: side=BUY&quantity=1"),
         pytest.param(
             "api_secret=SHH&x=1", "api_secret=[redacted]&x=1",
-            marks=pytest.mark.xfail(strict=True, reason=(
-                "BUG (minor): logs._INLINE_SECRET needs a word boundary before 'secret', which '_' is not, so "
-                "'api_secret=...' in a string is not redacted although api_secret is a secret key name")),
         ),
     ],
 )
@@ -156,9 +153,6 @@ def test_log_when_redacting_then_caller_data_not_modified(out: Captured) -> None
     assert out.only()["payload"] == {"apiKey": "[redacted]", "legs": [{"signature": "[redacted]"}]}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: logs.redact only descends into dict/list/tuple; any other Mapping (MappingProxyType, mitmproxy "
-    "Headers, CaseInsensitiveDict) falls through to orjson's default=str and its credential keys are printed"))
 def test_log_when_credential_key_in_non_dict_mapping_then_redacted(out: Captured) -> None:
     out.log.info("request_seen", headers=types.MappingProxyType({"X-MBX-APIKEY": SECRET}))
 
@@ -171,9 +165,6 @@ class _Request:
     headers: dict[str, str]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: orjson serialises dataclasses natively and logs.redact does not look inside them, so a dataclass "
-    "(e.g. venues.base.HttpRequest, whose headers hold X-MBX-APIKEY) logged as a field leaks the key"))
 def test_log_when_credential_key_inside_dataclass_then_redacted(out: Captured) -> None:
     out.log.info("request_seen", request=_Request("/fapi/v1/order", {"x-mbx-apikey": SECRET}))
 

@@ -5,12 +5,49 @@ from __future__ import annotations
 from riskwall.model import Venue
 from riskwall.venues.base import FieldError, HttpRequest, Rejection, VenueAdapter
 from riskwall.venues.binance_usdm import ADAPTER as BINANCE_USDM
+from riskwall.venues.okx import ADAPTER as OKX
 
-ADAPTERS: dict[Venue, VenueAdapter] = {Venue.BINANCEUSDM: BINANCE_USDM}
+ADAPTERS: dict[Venue, VenueAdapter] = {Venue.BINANCEUSDM: BINANCE_USDM, Venue.OKX: OKX}
 
 
 def default_host_map() -> dict[str, Venue]:
     return {host: adapter.venue for adapter in ADAPTERS.values() for host in adapter.default_hosts}
+
+
+def host_key(host: str, port: int | None = None) -> str:
+    """The one spelling of a host (and port) in the venue map: lower case, no trailing dot, no brackets,
+    so `[::1]:9001` from a command line and `::1` + 9001 from a request meet."""
+    host = host.strip().lower().rstrip(".").strip("[]")
+    return f"{host}|{port}" if port is not None else host
+
+
+def parse_venue_hosts(entries: list[str] | tuple[str, ...]) -> dict[str, Venue]:
+    """`VENUE=HOST[:PORT]` entries (IPv6 hosts in brackets) → venue map keys."""
+    mapping: dict[str, Venue] = {}
+    for entry in entries:
+        venue_name, sep, address = entry.partition("=")
+        address = address.strip()
+        if not sep or not address:
+            raise ValueError(f"--venue-host {entry!r}: write VENUE=HOST[:PORT], e.g. binanceusdm=127.0.0.1:9001")
+        try:
+            host, port = split_host_port(address)
+            mapping[host_key(host, port)] = parse_venue(venue_name)
+        except ValueError as exc:
+            raise ValueError(f"--venue-host {entry!r}: {exc}") from None
+    return mapping
+
+
+def split_host_port(address: str) -> tuple[str, int | None]:
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif address.count(":") == 1:
+        host, _, port_text = address.partition(":")
+    else:  # a bare host, or a bare IPv6 address
+        host, port_text = address, ""
+    if port_text and not port_text.isdigit():
+        raise ValueError(f"{address!r}: the port must be a number")
+    return host, int(port_text) if port_text else None
 
 
 def adapter_for(venue: Venue) -> VenueAdapter:
@@ -36,5 +73,8 @@ __all__ = [
     "VenueAdapter",
     "adapter_for",
     "default_host_map",
+    "host_key",
     "parse_venue",
+    "parse_venue_hosts",
+    "split_host_port",
 ]

@@ -37,6 +37,8 @@ class HttpRequest:
     query: tuple[tuple[str, str], ...]
     headers: Mapping[str, str]
     body: bytes
+    # header names sent more than once: a credential header among them makes the account ambiguous
+    repeated_headers: frozenset[str] = frozenset()
 
     @property
     def content_type(self) -> str:

@@ -94,6 +94,9 @@ class BinanceUsdm:
         api_key = request.headers.get("x-mbx-apikey")
         account = fingerprint(api_key) if api_key else None
         spec = _endpoint_for(request.method, path, request.host)
+        if "x-mbx-apikey" in request.repeated_headers:
+            # "K, K" would fingerprint as no account at all and slip past every account-scoped rule
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error="X-MBX-APIKEY is given twice")
         if spec.parse is None:
             return ParsedRequest(VENUE, spec.action, endpoint, account)
         try:
