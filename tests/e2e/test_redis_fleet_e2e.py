@@ -1,0 +1,266 @@
+"""A fleet of sidecars on one Redis: exact limits under concurrency, a Redis outage, a sidecar restart, and the
+kill switch applied to every sidecar at once.
+
+Each test starts its own `redis-server` on a free port (so stopping it hurts nobody else). Without the
+binary the tests skip, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import ccxt
+import pytest
+from tests.e2e.conftest import launch
+from tests.fakes.binance_usdm import FakeBinanceUsdm
+from tests.support.ccxt_bots import reverse_bot
+from tests.support.sidecar import Sidecar, free_port, wait_for_port
+from tests.support.tls import TlsMaterial
+
+from riskwall.model import fingerprint
+
+pytestmark = [pytest.mark.e2e, pytest.mark.redis]
+
+ETH = "ETH/USDT:USDT"
+BTC = "BTC/USDT:USDT"
+RISKWALL = str(Path(sys.executable).parent / "riskwall")
+FLEET_POLICY = """
+rules:
+  - id: order-rate
+    type: order_rate
+    limits: ["{rate}/60s"]
+  - id: position
+    type: max_position
+    symbols: {{BTCUSDT: {{qty: 1}}}}
+"""
+
+
+@dataclass
+class RedisServer:
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        assert wait_for_port(self.port, time.monotonic() + 10), "redis-server did not start"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed, and CI must run the Redis tests")
+        pytest.skip("redis-server is not installed: the Redis fleet tests need one")
+    server = RedisServer(free_port(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, fake: FakeBinanceUsdm, pki: TlsMaterial,
+          redis_server: RedisServer) -> Iterator[Callable[..., Sidecar]]:
+    started: list[Sidecar] = []
+
+    def start(name: str, rate: int = 1000) -> Sidecar:
+        policy = tmp_path / f"policy-{rate}.yaml"
+        policy.write_text(FLEET_POLICY.format(rate=rate))
+        # a generous timeout: three sidecars and sixteen bots share two cores here
+        url = f"{redis_server.url}?timeout_ms=250"
+        sidecar = launch(tmp_path / name, policy, fake, pki, extra_args=["--state", url])
+        started.append(sidecar)
+        return sidecar
+
+    yield start
+    for sidecar in started:
+        sidecar.stop()
+
+
+def new_account(fake: FakeBinanceUsdm) -> tuple[str, str]:
+    key, secret = "fleet-" + os.urandom(16).hex(), "secret-" + os.urandom(16).hex()
+    fake.add_account(key, secret)
+    return key, secret
+
+
+def burst(sidecars: list[Sidecar], key: str, secret: str, clients: int, orders_each: int,
+          place: Callable[[ccxt.binanceusdm], object]) -> tuple[int, list[type[Exception]]]:
+    """`clients` threads, each its own ccxt bot on one of the sidecars, all released at once."""
+    bots = [reverse_bot(sidecars[i % len(sidecars)].reverse_url, api_key=key, secret=secret) for i in range(clients)]
+    for bot in bots:
+        bot.load_markets()
+    gate = threading.Barrier(clients)
+    admitted: list[int] = []
+    refused: list[type[Exception]] = []
+    lock = threading.Lock()
+
+    def run(bot: ccxt.binanceusdm) -> None:
+        gate.wait(timeout=30)
+        for _ in range(orders_each):
+            try:
+                place(bot)
+                with lock:
+                    admitted.append(1)
+            except ccxt.BaseError as exc:
+                with lock:
+                    refused.append(type(exc))
+
+    threads = [threading.Thread(target=run, args=(bot,)) for bot in bots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    return len(admitted), refused
+
+
+def test_burst_when_three_sidecars_share_redis_then_exactly_the_rate_limit_is_admitted(
+    fleet: Callable[..., Sidecar], fake: FakeBinanceUsdm
+) -> None:
+    sidecars = [fleet(f"s{i}", rate=20) for i in range(3)]
+    key, secret = new_account(fake)
+
+    admitted, refused = burst(sidecars, key, secret, clients=16, orders_each=3,
+                              place=lambda bot: bot.create_order(ETH, "limit", "buy", 0.01, 2000))
+
+    assert admitted == 20
+    assert refused == [ccxt.RateLimitExceeded] * 28
+    assert len([r for r in fake.orders_received() if r.api_key == key]) == 20
+
+
+def test_burst_when_three_sidecars_share_redis_then_position_limit_admits_exactly_its_quantity(
+    fleet: Callable[..., Sidecar], fake: FakeBinanceUsdm
+) -> None:
+    sidecars = [fleet(f"s{i}") for i in range(3)]
+    key, secret = new_account(fake)
+
+    # resting orders count as pending exposure: ten 0.1 BTC buys fill the 1 BTC limit
+    admitted, refused = burst(sidecars, key, secret, clients=16, orders_each=1,
+                              place=lambda bot: bot.create_order(BTC, "limit", "buy", 0.1, 40000))
+
+    assert admitted == 10
+    assert refused == [ccxt.InvalidOrder] * 6
+    assert len([r for r in fake.orders_received() if r.api_key == key]) == 10
+
+
+def test_redis_outage_when_orders_arrive_then_only_cancels_and_reductions_pass_and_service_recovers(
+    fleet: Callable[..., Sidecar], fake: FakeBinanceUsdm, redis_server: RedisServer
+) -> None:
+    sidecar = fleet("outage")
+    key, secret = new_account(fake)
+    bot = reverse_bot(sidecar.reverse_url, api_key=key, secret=secret)
+    bot.load_markets()
+    bot.fetch_mark_price(BTC)
+    bot.create_order(BTC, "market", "buy", 0.5)  # a position to reduce later
+    before = len([r for r in fake.orders_received() if r.api_key == key])
+
+    redis_server.stop()
+    for _ in range(5):
+        with pytest.raises(ccxt.InvalidOrder) as raised:
+            bot.create_order(ETH, "limit", "buy", 0.01, 2000)
+        assert "STATE_UNAVAILABLE" in str(raised.value)
+    with pytest.raises(ccxt.OrderNotFound):
+        bot.cancel_order("777", ETH)  # reached the fake, which knows no such order
+    bot.cancel_all_orders(ETH)
+    bot.create_order(BTC, "market", "sell", 0.2, params={"reduceOnly": True})
+
+    sent = [r for r in fake.requests if r.api_key == key][-4:]
+    assert [(r.method, r.path) for r in sent][-3:] == [
+        ("DELETE", "/fapi/v1/order"), ("DELETE", "/fapi/v1/allOpenOrders"), ("POST", "/fapi/v1/order"),
+    ]
+    assert len([r for r in fake.orders_received() if r.api_key == key]) == before + 1  # only the reduce-only
+
+    redis_server.start()
+    returned = time.monotonic()
+    while True:
+        try:
+            bot.create_order(ETH, "limit", "buy", 0.01, 2000)
+            break
+        except ccxt.InvalidOrder:
+            assert time.monotonic() - returned < 1.0, "orders were not allowed again within a second"
+            time.sleep(0.05)
+    events = [line["event"] for line in sidecar.log_lines()]
+    assert events.count("state_store_down") == 1 and events.count("state_store_recovered") == 1
+
+
+def test_sidecar_when_restarted_then_shared_rate_window_is_kept(
+    fleet: Callable[..., Sidecar], fake: FakeBinanceUsdm
+) -> None:
+    key, secret = new_account(fake)
+    first = fleet("first", rate=8)
+    bot = reverse_bot(first.reverse_url, api_key=key, secret=secret)
+    bot.load_markets()
+    for _ in range(5):
+        bot.create_order(ETH, "limit", "buy", 0.01, 2000)
+    first.stop()
+
+    second = fleet("second", rate=8)
+    bot = reverse_bot(second.reverse_url, api_key=key, secret=secret)
+    bot.load_markets()
+    results = []
+    for _ in range(5):
+        try:
+            bot.create_order(ETH, "limit", "buy", 0.01, 2000)
+            results.append("ok")
+        except ccxt.RateLimitExceeded:
+            results.append("rate")
+
+    assert results == ["ok", "ok", "ok", "rate", "rate"]
+    assert len([r for r in fake.orders_received() if r.api_key == key]) == 8
+
+
+def test_halt_when_issued_on_redis_then_every_sidecar_blocks_the_next_order(
+    fleet: Callable[..., Sidecar], fake: FakeBinanceUsdm, redis_server: RedisServer
+) -> None:
+    sidecars = [fleet("a"), fleet("b")]
+    key, secret = new_account(fake)
+    bots = [reverse_bot(s.reverse_url, api_key=key, secret=secret) for s in sidecars]
+    for bot in bots:
+        bot.load_markets()
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKWALL_")}
+    halted = subprocess.run(
+        [RISKWALL, "halt", "--state", redis_server.url, "--venue", "binanceusdm", "--account", fingerprint(key),
+         "--reason", "fleet drill"],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )
+    assert halted.returncode == 0, halted.stderr
+
+    for bot in bots:
+        with pytest.raises(ccxt.PermissionDenied) as raised:
+            bot.create_order(ETH, "limit", "buy", 0.01, 2000)
+        assert "fleet drill" in str(raised.value)
+    status = subprocess.run([RISKWALL, "status", "--state", redis_server.url], capture_output=True, text=True,
+                            timeout=60, env=env, check=False)
+    assert "fleet drill" in status.stdout
+    resumed = subprocess.run(
+        [RISKWALL, "resume", "--state", redis_server.url, "--venue", "binanceusdm", "--account", fingerprint(key),
+         "--reason", "drill over"],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    bots[1].create_order(ETH, "limit", "buy", 0.01, 2000)
+    assert len([r for r in fake.orders_received() if r.api_key == key]) == 1
