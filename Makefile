@@ -12,7 +12,7 @@ LISTEN ?= 127.0.0.1:8080
 STATE  ?= memory://
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench fuzz clean
+.PHONY: help venv run test lint bench fuzz image clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,6 +35,16 @@ test: $(STAMP) ## run every test (unit, Redis, end-to-end through a real sidecar
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check addons tests
 	$(BIN)/mypy
+
+fuzz: $(STAMP) ## long property-based fuzzing of every venue adapter (bounded: a few thousand cases each)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/fuzz -q
+
+bench: $(STAMP) ## latency and throughput vs bare mitmproxy, memory and Redis stores (not a test)
+	$(BIN)/python bench/bench_proxy.py
+
+image: ## build the container image (needs a running Docker engine)
+	@docker info >/dev/null 2>&1 || { echo "no Docker engine answers here: build the image where one runs"; exit 1; }
+	docker build -t riskwall:$$(git rev-parse --short HEAD 2>/dev/null || echo dev) -t riskwall:latest .
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info addons/*.egg-info

@@ -16,7 +16,8 @@ import ccxt
 import pytest
 from tests.fakes.binance_usdm import FakeBinanceUsdm, RecordedRequest
 from tests.support.ccxt_bots import proxied_bot, reverse_bot
-from tests.support.sidecar import Sidecar, start_sidecar
+from tests.support.secrets import credentials_seen, leaks, watch
+from tests.support.sidecar import STARTED, Sidecar, start_sidecar
 from tests.support.tls import TlsMaterial, make_test_pki
 
 from riskwall.model import fingerprint
@@ -71,9 +72,20 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
     return make_test_pki(tmp_path_factory.mktemp("pki"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def secret_scan() -> Iterator[None]:
+    """After the whole end-to-end session: no credential any fake saw appears in any sidecar's output."""
+    yield
+    secrets = credentials_seen()
+    assert secrets, "the fakes recorded no credentials: the scan would prove nothing"
+    for sidecar in STARTED:
+        found = leaks(sidecar.output(), secrets)
+        assert not found, f"sidecar {sidecar.workdir} logged credentials: {found}"
+
+
 @pytest.fixture(scope="session")
 def fake(pki: TlsMaterial) -> Iterator[FakeBinanceUsdm]:
-    with FakeBinanceUsdm(tls=pki.server_ssl_context()) as venue:
+    with watch(FakeBinanceUsdm(tls=pki.server_ssl_context())) as venue:
         venue.add_account(HALTED_KEY, "halted-secret-" + "s" * 40)
         venue.add_account(REDUCING_KEY, "reducing-secret-" + "s" * 40)
         yield venue

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+# every sidecar this test session started, for the session-wide secret scan
+STARTED: list[Sidecar] = []
 STARTUP_SECONDS = 30
 
 
@@ -141,6 +143,7 @@ def start_sidecar(
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         process = subprocess.Popen(command, stdout=out, stderr=err, cwd=ROOT, env=process_env)
     sidecar = Sidecar(workdir, proxy_port, reverse_ports, admin_port, process, stdout_path, stderr_path, command)
+    STARTED.append(sidecar)
     deadline = time.monotonic() + STARTUP_SECONDS
     for port in (proxy_port, *reverse_ports.values(), admin_port):
         if not wait_for_port(port, deadline) or process.poll() is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
-from riskwall.model import Decision, ParsedRequest, ResponseFacts, Venue
+from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue
 
 # no real instrument needs more; a larger number is a typo or an attack
 MAX_AMOUNT = Decimal("1e15")
@@ -57,6 +57,11 @@ class VenueAdapter(Protocol):
     default_hosts: tuple[str, ...]
     # headers and parameters that carry credentials; never logged, never echoed
     secret_fields: frozenset[str]
+
+    @property
+    def endpoints(self) -> Mapping[tuple[str, str], Action]:
+        """Every (method, normalized path) the adapter knows, with its action: for docs, tests and fuzzing."""
+        ...
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest: ...
 

@@ -88,6 +88,10 @@ class BinanceUsdm:
     )
     secret_fields: frozenset[str] = frozenset({"signature", "x-mbx-apikey", "listenkey", "apikey"})
 
+    @property
+    def endpoints(self) -> Mapping[tuple[str, str], Action]:
+        return {key: spec.action for key, spec in _ENDPOINTS.items()}
+
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
         path = normalize_path(request.path)
         endpoint = f"{request.method} {path}"
