@@ -11,16 +11,18 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
+import orjson
 from mitmproxy import ctx, exceptions, http
 
-from riskwall import admin, engine, logs
-from riskwall.instruments import CATALOG
+from riskwall import admin, engine, logs, metrics, replay
+from riskwall.decider import decide_request, learn_answer
 from riskwall.model import (
     Action,
     Decision,
@@ -32,6 +34,7 @@ from riskwall.model import (
 from riskwall.policy import Policy, PolicyError, content_digest, load_policy
 from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
 from riskwall.venues import (
+    LAST_RESORT,
     HttpRequest,
     VenueAdapter,
     adapter_for,
@@ -44,8 +47,6 @@ from riskwall.venues import (
 RULE_HEADER = "X-Riskwall-Rule"
 REASON_HEADER = "X-Riskwall-Reason"
 DECISION_HEADER = "X-Riskwall-Decision"
-# a request that got no answer may still have reached the venue: hold its exposure this long
-UNANSWERED_HOLD_MS = 60_000
 
 log = logs.get_logger("riskwall.addon")
 
@@ -57,8 +58,12 @@ class _FlowContext:
     adapter: VenueAdapter
     request: HttpRequest
     parsed: ParsedRequest
-    decision_id: str
+    decision: Decision
     reserved: bool
+
+    @property
+    def decision_id(self) -> str:
+        return self.decision.decision_id
 
 
 class RiskFirewall:
@@ -74,6 +79,7 @@ class RiskFirewall:
         self._watcher: asyncio.Task[None] | None = None
         self._client_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
         self._policy_digest: str | None = None
+        self._capture: CaptureWriter | None = None
 
     # ---- mitmproxy lifecycle ------------------------------------------------------------------------
 
@@ -93,6 +99,9 @@ class RiskFirewall:
         loader.add_option("riskwall_client_cidrs", Sequence[str], [],
                           "Client networks allowed to use the proxy (loopback always is); empty: anyone who "
                           "can connect.")
+        loader.add_option("riskwall_capture", str, "",
+                          "Append every venue request (credentials redacted) with its answer to this JSON-lines "
+                          "file, for `riskwall replay`; empty: off.")
         loader.add_option("riskwall_policy_poll", float, 1.0,
                           "Seconds between checks of the policy files for changes (0 turns hot reload off).")
         loader.add_option("riskwall_admin", str, "127.0.0.1:9090",
@@ -108,6 +117,8 @@ class RiskFirewall:
                 )
             except ValueError as exc:
                 raise exceptions.OptionsError(f"--client-cidr: {exc}") from None
+        if "riskwall_capture" in updated:
+            self._capture = CaptureWriter.open(ctx.options.riskwall_capture) if ctx.options.riskwall_capture else None
         if "riskwall_venue_hosts" in updated:
             try:
                 self.hosts = default_host_map() | parse_venue_hosts(list(ctx.options.riskwall_venue_hosts))
@@ -122,6 +133,7 @@ class RiskFirewall:
                 raise exceptions.OptionsError("invalid policy:\n" + "\n".join(exc.errors)) from None
             log.info("policy_loaded", path=ctx.options.riskwall_policy, revision=self.policy.revision,
                      mode=self.policy.mode, rules=len(self.policy.rules), files=list(self.policy.sources))
+            metrics.policy_loaded(self.policy.revision, [rule.id for rule in self.policy.rules])
         if "riskwall_state" in updated:
             url = ctx.options.riskwall_state
             if self.store is not None and self.store.url == url:
@@ -188,10 +200,12 @@ class RiskFirewall:
             policy = load_policy(path)
         except PolicyError as exc:
             log.error("policy_reload_failed", path=path, errors=exc.errors, kept_revision=previous)
+            metrics.policy_reload(False, previous or "none")
             return False
         self.policy = policy
         log.info("policy_reloaded", path=path, revision=policy.revision, previous_revision=previous,
                  mode=policy.mode, rules=len(policy.rules))
+        metrics.policy_reload(True, policy.revision, [rule.id for rule in policy.rules])
         return True
 
     def status(self) -> dict[str, Any]:
@@ -231,6 +245,7 @@ class RiskFirewall:
         if venue is None:
             self._refuse_if_not_allowed(flow)
             return
+        metrics.proxied(venue)
         started = time.perf_counter_ns()
         decision_id = uuid.uuid4().hex
         adapter = adapter_for(venue)
@@ -252,11 +267,14 @@ class RiskFirewall:
         try:
             if decision.verdict is Verdict.BLOCK:
                 flow.response = _rejection(adapter, decision)
+                if self._capture is not None and request is not None:
+                    self._capture.write(adapter, request, parsed, decision, flow.request.timestamp_start, None, b"")
             elif parsed is not None and request is not None:
-                flow.metadata["riskwall"] = _FlowContext(adapter, request, parsed, decision_id, reserved)
+                flow.metadata["riskwall"] = _FlowContext(adapter, request, parsed, decision, reserved)
         except Exception:
-            flow.response = http.Response.make(400, b'{"code":-2010,"msg":"Risk firewall internal error"}',
-                                               {"content-type": "application/json", RULE_HEADER: "riskwall"})
+            last = LAST_RESORT[venue]
+            flow.response = http.Response.make(last.status, last.body, {**dict(last.headers),
+                                                                         RULE_HEADER: engine.RULE_INTERNAL})
         if parsed is None or parsed.action is not Action.READ or decision.verdict is Verdict.BLOCK:
             with contextlib.suppress(Exception):  # the verdict stands even if stdout is gone
                 _log_decision(decision, parsed, venue, started, flow.request.method, flow.request.path)
@@ -265,52 +283,48 @@ class RiskFirewall:
         context = flow.metadata.get("riskwall")
         if not isinstance(context, _FlowContext) or flow.response is None or self.store is None:
             return
+        if self._capture is not None:
+            self._capture.write(context.adapter, context.request, context.parsed, context.decision,
+                                flow.request.timestamp_start, flow.response.status_code, flow.response.content or b"")
         try:
-            facts = context.adapter.parse_response(
-                context.parsed, context.request, flow.response.status_code, flow.response.content or b"",
-                context.decision_id,
-            )
-            if facts.instruments:
-                CATALOG.learn(facts.instruments)
-            if not facts.empty:
-                await self.store.learn(facts)
-            if context.reserved:
-                # legs the venue accepted moved to their orders in learn(); the rest was refused
-                # 408 and 5xx leave the order's fate unknown: it may exist, so its exposure is held a while
-                status = flow.response.status_code
-                hold = UNANSWERED_HOLD_MS if status >= 500 or status == 408 else 0
-                await self.store.release(context.decision_id, after_ms=hold)
+            await learn_answer(self.store, context.adapter, context.parsed, context.request,
+                               flow.response.status_code, flow.response.content or b"", context.decision_id,
+                               context.reserved)
         except Exception as exc:
             log.warning("learn_failed", decision_id=context.decision_id, error=type(exc).__name__)
 
     async def error(self, flow: http.HTTPFlow) -> None:
         context = flow.metadata.get("riskwall")
-        if not isinstance(context, _FlowContext) or not context.reserved or self.store is None:
+        if not isinstance(context, _FlowContext):
+            return
+        if self._capture is not None:
+            self._capture.write(context.adapter, context.request, context.parsed, context.decision,
+                                flow.request.timestamp_start, None, b"")
+        if not context.reserved or self.store is None:
             return
         try:
             # the order may have reached the venue before the connection broke: hold, then let go
-            await self.store.release(context.decision_id, after_ms=UNANSWERED_HOLD_MS)
+            await learn_answer(self.store, context.adapter, context.parsed, context.request, None, b"",
+                               context.decision_id, context.reserved)
         except Exception as exc:
             log.warning("release_failed", decision_id=context.decision_id, error=type(exc).__name__)
 
     # ---- decisions ----------------------------------------------------------------------------------
 
     async def _decide(self, parsed: ParsedRequest, decision_id: str) -> tuple[Decision, bool]:
-        policy = self.policy
+        policy = self.policy  # read once: a hot reload mid-decision must not mix two policies
         if policy is None or self.store is None:
             decision = _fail_decision(parsed, "", decision_id, None, Reason.POLICY_UNAVAILABLE, engine.RULE_POLICY)
             return decision, False
-        if parsed.action is Action.READ:
-            return engine.decide(decision_id, policy, []), False
-        view = await self.store.view(engine.view_query(parsed))
-        plan = engine.plan(parsed, policy, view, decision_id)
-        outcome = await self.store.reserve(plan.reservation) if plan.needs_store and plan.reservation else None
-        decision = engine.conclude(plan, policy, outcome)
-        reserved = bool(outcome and outcome.committed and plan.reservation and plan.reservation.pending)
-        if reserved and decision.verdict is Verdict.BLOCK:  # pragma: no cover - conclude never blocks a commit
-            await self.store.release(decision_id)
-            reserved = False
-        return decision, reserved
+        evaluation = await decide_request(parsed, policy, self.store, decision_id)
+        decision = evaluation.decision
+        if evaluation.outcome is not None:
+            metrics.limit_usage_from_results(parsed.venue, parsed.account, evaluation.outcome.results)
+        for violation in (*decision.violations, *decision.shadowed):
+            ratio = metrics.usage_ratio(violation.reason, violation.context)
+            if ratio is not None:
+                metrics.limit_usage(violation.rule_id, parsed.venue, parsed.account, ratio)
+        return decision, evaluation.reserved
 
     def _refuse_if_not_allowed(self, flow: http.HTTPFlow) -> None:
         if ctx.options.riskwall_egress != "allowlist":
@@ -325,10 +339,35 @@ class RiskFirewall:
         body = b'{"error":"egress_blocked","msg":"riskwall: this host is not a configured venue (egress allowlist)"}'
         headers = {"content-type": "application/json", RULE_HEADER: "riskwall.egress"}
         flow.response = http.Response.make(403, body, headers)
+        metrics.egress_refused()
         log.warning("egress_blocked", host=host, port=flow.request.port, method=flow.request.method)
 
     def _venue_of(self, host: str, port: int) -> Any:
         return self.hosts.get(host_key(host, port)) or self.hosts.get(host_key(host))
+
+
+class CaptureWriter:
+    """The opt-in capture file: one redacted JSON line per venue request (format: riskwall.replay)."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle = handle
+
+    @classmethod
+    def open(cls, path: str) -> CaptureWriter:
+        # created private: it holds order flow, if not credentials
+        fd = os.open(os.path.expanduser(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return cls(os.fdopen(fd, "a", encoding="utf-8", buffering=1))
+
+    def write(self, adapter: VenueAdapter, request: HttpRequest, parsed: ParsedRequest | None, decision: Decision,
+              started_s: float, status: int | None, body: bytes) -> None:
+        try:
+            record = replay.capture_record(request, adapter.venue, adapter, parsed=parsed, ts_ms=int(started_s * 1000),
+                                           status=status, response_body=body if status is not None else None,
+                                           decision=decision)
+            self._handle.write(orjson.dumps(record).decode() + "\n")
+        except Exception as exc:  # a capture must never cost a decision
+            with contextlib.suppress(Exception):
+                log.warning("capture_failed", error=type(exc).__name__)
 
 
 def to_http_request(request: http.Request) -> HttpRequest:
@@ -416,6 +455,7 @@ def _log_decision(
         "policy_revision": decision.policy_revision,
         "latency_us": latency_us,
     }
+    metrics.decision(venue, fields["action"], verdict, fields["rule_id"], fields["reason"], latency_us / 1e6)
     if decision.monitored:
         fields["monitor_mode"] = True
     if shadow:

@@ -11,6 +11,7 @@ for) shares its loopback, so an open switch would let it resume a halted account
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import os
 import re
@@ -21,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from riskwall import logs
+from riskwall import logs, metrics
 from riskwall.model import TradingState
 from riskwall.state.base import StateScope, StateStore, StateUnavailable, TradingStateRecord
 from riskwall.venues import parse_venue
@@ -37,6 +38,9 @@ log = logs.get_logger("riskwall.admin")
 class AdminResponse:
     status: int
     body: dict[str, Any]
+    # a body that is not JSON (the Prometheus text format)
+    raw: bytes | None = None
+    content_type: str = "application/json"
 
 
 class AdminApi:
@@ -56,6 +60,8 @@ class AdminApi:
             return await self._ready()
         if method == "GET" and path == "/v1/status":
             return await self._full_status()
+        if method == "GET" and path == "/metrics":
+            return await self._metrics()
         if method == "POST" and path in ("/v1/halt", "/v1/reduce", "/v1/resume"):
             if not self._authorized(headers):
                 return AdminResponse(401 if self._token else 403, {"error": self._auth_error()})
@@ -84,6 +90,14 @@ class AdminApi:
         return AdminResponse(200 if ready else 503, {"ready": ready, "policy_loaded": ready or
                                                      status.get("policy_revision") is not None,
                                                      "store_ok": store_ok})
+
+    async def _metrics(self) -> AdminResponse:
+        store = self._store()
+        if store is not None:
+            with contextlib.suppress(StateUnavailable):
+                metrics.trading_states((r.scope.text, r.state) for r in await store.trading_states())
+        body, content_type = metrics.render()
+        return AdminResponse(200, {}, raw=body, content_type=content_type)
 
     async def _full_status(self) -> AdminResponse:
         store = self._store()
@@ -154,10 +168,10 @@ async def serve(api: AdminApi, host: str, port: int) -> asyncio.Server:
         except Exception as exc:
             log.error("admin_error", error=type(exc).__name__)
             response = AdminResponse(500, {"error": "internal error"})
-        payload = orjson.dumps(response.body)
+        payload = response.raw if response.raw is not None else orjson.dumps(response.body)
         reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
                   500: "Internal Server Error", 503: "Service Unavailable"}.get(response.status, "Error")
-        head = (f"HTTP/1.1 {response.status} {reason}\r\ncontent-type: application/json\r\n"
+        head = (f"HTTP/1.1 {response.status} {reason}\r\ncontent-type: {response.content_type}\r\n"
                 f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n")
         try:
             writer.write(head.encode() + payload)

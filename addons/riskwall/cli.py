@@ -19,9 +19,11 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from riskwall import logs
+from riskwall import logfile, logs, replay
 from riskwall.model import TradingState, Venue, fingerprint
 from riskwall.policy import PolicyError, load_policy
+from riskwall.policy import schema as policy_schema
+from riskwall.policy import testing as policy_testing
 from riskwall.state import UnsupportedStateUrl, open_store
 from riskwall.venues import parse_venue, parse_venue_hosts
 
@@ -65,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
                           "[RISKWALL_UPSTREAM_CA]")
     run.add_argument("--admin", default=_env("RISKWALL_ADMIN", "127.0.0.1:9090"), metavar="HOST:PORT",
                      help="local admin endpoint, or 'off' [RISKWALL_ADMIN, default 127.0.0.1:9090]")
+    run.add_argument("--log-file", default=_env("RISKWALL_LOG_FILE", ""), metavar="PATH",
+                     help="also write the JSON log lines to PATH, rotated by size [RISKWALL_LOG_FILE]")
+    run.add_argument("--log-max-bytes", type=logfile.parse_size, default=_env("RISKWALL_LOG_MAX_BYTES", "50M"),
+                     metavar="SIZE", help="rotate the log file at this size, e.g. 50M [RISKWALL_LOG_MAX_BYTES]")
+    run.add_argument("--log-backups", type=int, default=int(_env("RISKWALL_LOG_BACKUPS", "5") or 5), metavar="N",
+                     help="rotated log files to keep [RISKWALL_LOG_BACKUPS, default 5]")
+    run.add_argument("--capture", default=_env("RISKWALL_CAPTURE", ""), metavar="FILE",
+                     help="append every venue request, credentials redacted, to FILE for `riskwall replay` "
+                          "[RISKWALL_CAPTURE]")
     run.add_argument("--egress", choices=("open", "allowlist"), default=_env("RISKWALL_EGRESS", "open"),
                      help="allowlist: refuse requests and tunnels to hosts that are no venue [RISKWALL_EGRESS]")
     run.add_argument("--egress-allow", action="append", default=_env_list("RISKWALL_EGRESS_ALLOW"), metavar="HOST",
@@ -101,6 +112,16 @@ def _parser() -> argparse.ArgumentParser:
     check = policy_sub.add_parser("check", help="validate policy files and folders; exit 1 on any error")
     check.add_argument("paths", nargs="+")
     check.set_defaults(handler=_cmd_policy_check)
+    test = policy_sub.add_parser("test", help="run policy test cases (*.test.yaml); exit 1 on any failure")
+    policy_testing.add_arguments(test)
+    test.set_defaults(handler=policy_testing.main)
+    schema = policy_sub.add_parser("schema", help="print the JSON Schema of policy files (for editors)")
+    policy_schema.add_arguments(schema)
+    schema.set_defaults(handler=policy_schema.main)
+
+    replay_cmd = sub.add_parser("replay", help="what a policy would have blocked in captured traffic")
+    replay.add_arguments(replay_cmd)
+    replay_cmd.set_defaults(handler=replay.main)
 
     fp = sub.add_parser("fingerprint", help="print the fingerprint of an API key read from stdin")
     fp.set_defaults(handler=_cmd_fingerprint)
@@ -110,7 +131,15 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_run(args: argparse.Namespace) -> int:
     from riskwall import proxy  # imports mitmproxy: keep `riskwall policy check` light
 
-    logs.configure()
+    stream = sys.stdout
+    if args.log_file:
+        try:
+            sink = logfile.configure_file(args.log_file, args.log_max_bytes, args.log_backups)
+            stream = logfile.tee(sys.stdout, sink)
+        except (OSError, ValueError) as exc:
+            print(f"riskwall: --log-file {args.log_file}: {exc}", file=sys.stderr)
+            return 2
+    logs.configure(stream)
     try:
         config = proxy.ProxyConfig(
             policy=args.policy,
@@ -124,6 +153,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             admin=args.admin,
             admin_token_file=args.admin_token_file,
             policy_poll_s=args.policy_poll,
+            capture=args.capture,
             egress=args.egress,
             egress_allow=tuple(args.egress_allow),
             client_cidrs=tuple(args.client_cidr),

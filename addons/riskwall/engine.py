@@ -317,6 +317,15 @@ def _reservation(
                 rate_costs[(rule.id, scope_key)] += 1
                 rate_rules[rule.id] = rule
         key = position_key(intent)
+        if request.action is Action.AMEND and intent.side is None and intent.quantity is not None and any(
+            isinstance(rule, MaxPosition) and rule.limit_for(intent.names) is not None for rule in rules
+        ):
+            # a venue whose amends carry no side (OKX; Bybit for orders this sidecar never saw): resizing a
+            # resting order could grow exposure past the limit unseen, so it is refused rather than waved on
+            acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg if len(request.intents) > 1 else None,
+                                       error="side of the amended order is unknown; the position limit cannot be "
+                                             "checked", order_id=intent.order_id or "unknown"))
+            continue
         if key is None or intent.side is None or intent.quantity is None:
             continue
         pending.append(PendingEntry(f"{decision_id}:{leg}", key, intent.side, intent.quantity, intent.order_id))

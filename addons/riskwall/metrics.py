@@ -9,6 +9,7 @@ Metric                                        type       labels
 riskwall_decisions_total                      counter    venue, action, verdict, rule, reason
 riskwall_decision_latency_seconds             histogram  venue
 riskwall_proxied_requests_total               counter    venue
+riskwall_egress_refused_total                 counter    -
 riskwall_state_store_errors_total             counter    kind (timeout | unavailable | circuit_open | other)
 riskwall_state_store_circuit_open             gauge      -
 riskwall_policy_reloads_total                 counter    result (ok | failed)
@@ -22,9 +23,10 @@ plus process_* and python_* (CPU, memory, file descriptors, GC) from prometheus_
 
 Labels never carry what a caller passes unchecked: every value is matched against the closed set or the
 strict pattern it belongs to (venue ids, actions, verdicts, reason codes, rule ids that a loaded policy
-defined, 12-hex-digit account fingerprints, state-scope texts) and replaced by `other` (or `none`/`unknown`)
-when it does not fit. An API key, a signature or a free-form error message therefore cannot become a label,
-and label cardinality stays bounded: accounts and trading-state scopes are capped in number too.
+defined or riskwall's own `riskwall.*` ids, 12-hex-digit account fingerprints, state-scope texts) and is
+replaced by `other` (or `none`/`unknown`) when it does not fit. An API key, a signature or a free-form error
+message therefore cannot become a label, and label cardinality stays bounded: accounts and trading-state
+scopes are capped in number too.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import threading
 import time
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CollectorRegistry,
@@ -48,17 +51,10 @@ from prometheus_client import (
     generate_latest,
 )
 
-from riskwall.engine import (
-    RULE_FORBIDDEN,
-    RULE_INTERNAL,
-    RULE_KILL_SWITCH,
-    RULE_PARSE,
-    RULE_POLICY,
-    RULE_STATE,
-    RULE_UNKNOWN_ENDPOINT,
-)
 from riskwall.model import Action, Reason, Venue
-from riskwall.state.base import CheckResult
+
+if TYPE_CHECKING:  # the store guard imports this module: no import of riskwall.state at run time
+    from riskwall.state.base import CheckResult
 
 OTHER = "other"
 NONE = "none"
@@ -66,9 +62,6 @@ UNKNOWN = "unknown"
 
 VERDICTS = frozenset({"allow", "block", "would_block"})
 STORE_ERROR_KINDS = ("timeout", "unavailable", "circuit_open", OTHER)
-BUILTIN_RULES = frozenset({
-    RULE_PARSE, RULE_UNKNOWN_ENDPOINT, RULE_FORBIDDEN, RULE_KILL_SWITCH, RULE_STATE, RULE_POLICY, RULE_INTERNAL,
-})
 # Decisions take tens to hundreds of microseconds in memory, a few milliseconds against Redis; the breaker's
 # per-call budget is 50 ms, so the top buckets show a store that is slow but not yet down.
 LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -90,7 +83,10 @@ _ACTIONS = frozenset(a.value for a in Action)
 _REASONS = frozenset(r.value for r in Reason)
 _FINGERPRINT = re.compile(r"^[0-9a-f]{12}$")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # policy/model.py RULE_ID
-_REVISION = re.compile(r"^[0-9a-f]{6,64}$|^none$")
+# rules riskwall itself owns (engine.RULE_*, the egress refusal): code constants, so a pattern is enough
+_BUILTIN_RULE = re.compile(r"^riskwall\.[a-z][a-z-]{0,39}$")
+# policy/loader.py policy_revision: a git commit, a content hash, or `<commit>+<content hash>`
+_REVISION = re.compile(r"^[0-9a-f]{6,64}(\+[0-9a-f]{6,64})?$|^none$")
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9_./:-]{0,31}$")
 _STATES = frozenset({"ACTIVE", "REDUCING", "HALTED"})
 
@@ -112,6 +108,10 @@ class Metrics:
         self.proxied_requests = Counter(
             "riskwall_proxied_requests_total", "Requests to a venue seen by the firewall (reads included).",
             ("venue",), registry=r,
+        )
+        self.egress_refused = Counter(
+            "riskwall_egress_refused_total",
+            "Requests and tunnels refused because their host is no venue (egress allowlist).", registry=r,
         )
         self.store_errors = Counter(
             "riskwall_state_store_errors_total", "State-store calls that failed, by kind.", ("kind",), registry=r,
@@ -160,7 +160,7 @@ class Metrics:
         self.policy_info.info({"revision": NONE})
 
         self._lock = threading.Lock()
-        self.known_rules: set[str] = set(BUILTIN_RULES)
+        self.known_rules: set[str] = set()
         self.current_rules: frozenset[str] | None = None
         self.accounts: set[str] = set()
         self.usage_series: set[tuple[str, str, str]] = set()
@@ -196,6 +196,12 @@ def decision(venue: str | None, action: str | None, verdict: str, rule: str | No
 
 def proxied(venue: str | None) -> None:
     _metrics.proxied_requests.labels(_venue(venue)).inc()
+
+
+def egress_refused() -> None:
+    """A request or CONNECT to a host that is no venue, refused by the egress allowlist. The host is logged,
+    not a label: it is whatever the client asked for."""
+    _metrics.egress_refused.inc()
 
 
 def store_error(kind: str) -> None:
@@ -342,7 +348,9 @@ def _reason(reason: str | None) -> str:
 def _rule(m: Metrics, rule: str | None) -> str:
     if rule is None or rule == "":
         return NONE
-    return rule if rule in m.known_rules else OTHER
+    if rule in m.known_rules or _BUILTIN_RULE.match(rule):
+        return rule
+    return OTHER
 
 
 def _revision(revision: str) -> str:
@@ -392,6 +400,6 @@ def _set_rules(m: Metrics, rule_ids: Iterable[str]) -> None:
 
 
 __all__ = [
-    "Metrics", "breaker_state", "current", "decision", "limit_usage", "limit_usage_from_results", "policy_loaded",
-    "policy_reload", "proxied", "render", "reset", "store_error", "trading_states", "usage_ratio",
+    "Metrics", "breaker_state", "current", "decision", "egress_refused", "limit_usage", "limit_usage_from_results",
+    "policy_loaded", "policy_reload", "proxied", "render", "reset", "store_error", "trading_states", "usage_ratio",
 ]

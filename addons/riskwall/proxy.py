@@ -7,8 +7,10 @@ request; more importantly, no script loader means no hot-reload path that could 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,7 @@ class ProxyConfig:
     # extra CA bundle trusted for upstream TLS (testnets behind a private CA, the test suite's fakes)
     upstream_ca: str | None = None
     admin: str = "127.0.0.1:9090"
+    capture: str = ""
     policy_poll_s: float = 1.0
     egress: str = "open"
     egress_allow: tuple[str, ...] = ()
@@ -145,6 +148,7 @@ async def serve(config: ProxyConfig) -> None:
         "riskwall_state": config.state,
         "riskwall_venue_hosts": [*config.venue_hosts, *upstream_venue_hosts(config)],
         "riskwall_admin": config.admin,
+        "riskwall_capture": config.capture,
         "riskwall_policy_poll": config.policy_poll_s,
         "riskwall_admin_token_file": config.admin_token_file,
         "riskwall_egress": config.egress,
@@ -157,6 +161,9 @@ async def serve(config: ProxyConfig) -> None:
     if config.proxy_auth:
         update["proxyauth"] = config.proxy_auth
     opts.update(**update)
+    # as PID 1 in a container a process gets no default SIGTERM action: stop cleanly when asked to
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, master.shutdown)
     await master.run()
 
 

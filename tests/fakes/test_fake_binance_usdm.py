@@ -421,7 +421,7 @@ def test_private_call_when_credentials_wrong_then_refused_as_authentication_erro
 
 
 def _urlopen(request: urllib.request.Request | str, context: ssl.SSLContext | None = None) -> Any:
-    return urllib.request.urlopen(request, timeout=10, context=context)  # noqa: S310 - our own http(s) URLs
+    return urllib.request.urlopen(request, timeout=10, context=context)
 
 
 def _raw(fake: FakeBinanceUsdm, method: str, path: str, *, query: dict[str, str] | None = None,
@@ -438,7 +438,7 @@ def _raw(fake: FakeBinanceUsdm, method: str, path: str, *, query: dict[str, str]
         else:
             query_text += ("&" if query_text else "") + f"signature={signature}"
     url = fake.base_url + path + (f"?{query_text}" if query_text else "")
-    request = urllib.request.Request(url, data=body_text.encode() if body else None, method=method,  # noqa: S310
+    request = urllib.request.Request(url, data=body_text.encode() if body else None, method=method,
                                      headers={"X-MBX-APIKEY": DEFAULT_API_KEY})
     try:
         with _urlopen(request) as response:
@@ -519,7 +519,7 @@ def test_raw_market_order_when_resp_type_given_then_answer_shape_follows_but_fil
 def test_request_when_path_unknown_or_unauthenticated_then_binance_shaped_error(
     fake: FakeBinanceUsdm, method: str, path: str, status: int, code: int
 ) -> None:
-    request = urllib.request.Request(fake.base_url + path, method=method)  # noqa: S310
+    request = urllib.request.Request(fake.base_url + path, method=method)
     with pytest.raises(urllib.error.HTTPError) as caught:
         _urlopen(request)
 

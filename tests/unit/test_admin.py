@@ -371,7 +371,7 @@ async def test_switch_when_no_store_open_then_503() -> None:
         ("DELETE", "/v1/halt"),
         ("GET", "/v1/halted"),
         ("POST", "/v2/halt"),
-        ("GET", "/metrics"),
+        ("GET", "/v1/metrics"),
     ],
 )
 @async_test

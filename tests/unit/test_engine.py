@@ -38,6 +38,7 @@ from .factories import (
     make_intent,
     make_leverage,
     make_limit,
+    make_policy,
     make_request,
     make_rules,
     make_state_record,
@@ -1013,3 +1014,26 @@ def test_decide_when_policy_is_missing_then_revision_is_none_and_violations_bloc
     decision = engine.decide("d9", None, [violation])
 
     assert (decision.verdict, decision.policy_revision, decision.deciding) == (Verdict.BLOCK, "none", violation)
+
+
+@pytest.mark.parametrize(
+    ("rules", "blocked"),
+    [
+        ("  - id: position\n    type: max_position\n    default: {qty: 1}\n", True),
+        ("  - id: order-qty\n    type: max_order_qty\n    default: 5\n", False),
+    ],
+    ids=["position-rule-applies", "no-position-rule"],
+)
+def test_plan_when_amend_carries_no_side_then_blocked_only_where_a_position_limit_applies(
+    rules: str, blocked: bool
+) -> None:
+    policy = make_policy("rules:\n" + rules)
+    amend = make_intent(action=Action.AMEND, side=None, quantity=Decimal("0.5"), price=Decimal("50000"),
+                        order_id="123")
+
+    plan = engine.plan(make_request(amend), policy, make_view(prices={"BTCUSDT": "50000"}), "d1")
+
+    reasons = [v.reason for v in plan.violations]
+    assert reasons == ([Reason.PARSE_FAILED] if blocked else [])
+    if blocked:
+        assert plan.violations[0].get("order_id") == "123"

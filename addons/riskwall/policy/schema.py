@@ -347,19 +347,32 @@ def _json_number(value: object) -> int | float:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m riskwall.policy.schema",
-                                     description="Print the policy JSON Schema, or rewrite the shipped file.")
-    parser.add_argument("--write", nargs="?", const="", metavar="PATH",
-                        help=f"write the schema to PATH (default: the packaged {SCHEMA_FILE})")
-    args = parser.parse_args(argv)
-    if args.write is None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`riskwall policy schema [--output PATH]`."""
+    parser.add_argument("--output", metavar="PATH", default=None,
+                        help="write the schema to PATH instead of printing it")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.output:
+        write_schema(Path(args.output))
+    else:
         sys.stdout.write(schema_text())
-        return 0
-    target = write_schema(Path(args.write) if args.write else None)
-    print(f"wrote {target}", file=sys.stderr)
     return 0
 
 
+def _module_main(argv: list[str] | None = None) -> int:
+    """`python -m riskwall.policy.schema [--output PATH | --write]`; --write regenerates the shipped file."""
+    parser = argparse.ArgumentParser(prog="python -m riskwall.policy.schema",
+                                     description="Print the policy JSON Schema, or write it to a file.")
+    add_arguments(parser)
+    parser.add_argument("--write", action="store_true", help=f"rewrite the packaged {SCHEMA_FILE}")
+    args = parser.parse_args(argv)
+    if args.write:
+        print(f"wrote {write_schema()}", file=sys.stderr)
+        return 0
+    return main(args)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_module_main())

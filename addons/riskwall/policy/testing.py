@@ -19,8 +19,8 @@ test file, or a folder searched recursively for `*.test.yaml`.
           open_orders:                                   # orders resting at the venue (pending exposure)
             - {symbol: BTCUSDT, side: buy, qty: 0.2}
           trading_states:                                # the kill switch; scope: global (default) or a map
-            - {state: HALTED, reason: exchange incident}
-            - {scope: {symbol: BTCUSDT}, state: REDUCING}  # venue defaults to the file's venue
+            - {scope: {symbol: ETHUSDT}, state: HALTED, reason: exchange incident}
+            - {scope: {account: hedge-bot}, state: REDUCING}  # venue defaults to the file's venue
           recent_orders:                                 # orders admitted before this one, for rate windows
             - {count: 10, ago: 500ms}                    # ago: 250ms, 2s, 1m, 1h or milliseconds
         request:                                         # exactly one of `order:` and `http:`
@@ -39,7 +39,7 @@ test file, or a folder searched recursively for `*.test.yaml`.
           rule: order-qty                                # the deciding rule id (optional)
           reason: ORDER_QTY_EXCEEDS_MAX                  # its reason code (optional)
           context: {max_qty: 0.5}                        # keys of the violation's context (optional)
-          leg: 0                                         # for a batch: the offending leg (optional)
+          # leg: 1                             for a batch: the offending leg (optional)
           # would_block: {rule: x, reason: Y}  the first would_block of a shadow rule or of monitor mode
           # would_block: false                 assert that nothing would block
 
@@ -84,9 +84,18 @@ from typing import Annotated, Any, Literal, TextIO
 from urllib.parse import parse_qsl, urlencode
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from riskwall import engine
+from riskwall.decider import Evaluation, decide_request
 from riskwall.instruments import CATALOG
 from riskwall.model import (
     Action,
@@ -102,7 +111,6 @@ from riskwall.model import (
     Side,
     TradingState,
     Venue,
-    Verdict,
     Violation,
 )
 from riskwall.policy.loader import Policy, PolicyError, load_policy
@@ -121,28 +129,6 @@ _ORDER_ACTIONS = (Action.NEW, Action.AMEND)
 
 
 # ---- evaluation shared with `riskwall replay` -----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    decision: Decision
-    # True when the store holds pending exposure for this decision until the venue answers (release it then)
-    reserved: bool
-
-
-async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStore, decision_id: str) -> Evaluation:
-    """Decide one parsed request exactly as the sidecar does: view → engine.plan → store.reserve → conclude."""
-    if parsed.action is Action.READ:
-        return Evaluation(engine.decide(decision_id, policy, []), False)
-    view = await store.view(engine.view_query(parsed))
-    plan = engine.plan(parsed, policy, view, decision_id)
-    outcome = await store.reserve(plan.reservation) if plan.needs_store and plan.reservation else None
-    decision = engine.conclude(plan, policy, outcome)
-    reserved = bool(outcome and outcome.committed and plan.reservation and plan.reservation.pending)
-    if reserved and decision.verdict is Verdict.BLOCK:  # pragma: no cover - conclude never blocks a commit
-        await store.release(decision_id)
-        reserved = False
-    return Evaluation(decision, reserved)
 
 
 def attribute_account(parsed: ParsedRequest, account: str | None) -> ParsedRequest:
@@ -273,7 +259,13 @@ class OrderSpec(LegSpec):
     venue: Venue | None = None
     account: str | None = None
     action: ActionName = Action.NEW
-    legs: tuple[LegSpec, ...] | None = Field(default=None, min_length=1)
+    legs: tuple[LegSpec, ...] | None = None
+
+    @model_validator(mode="after")
+    def _some_legs(self) -> OrderSpec:
+        if self.legs is not None and not self.legs:
+            raise ValueError("`legs` needs at least one leg")
+        return self
 
 
 class HttpSpec(_Spec):
@@ -341,16 +333,15 @@ class TestFileSpec(_Spec):
     policy: str = Field(min_length=1)
     venue: Venue = Venue.BINANCEUSDM
     account: str | None = None
-    cases: tuple[CaseSpec, ...] = Field(min_length=1)
+    cases: tuple[CaseSpec, ...]
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> TestFileSpec:
-        seen: set[str] = set()
-        for case in self.cases:
-            if case.name in seen:
-                raise ValueError(f"two cases are named {case.name!r}; names must be unique in a file")
-            seen.add(case.name)
-        return self
+    @field_validator("cases")
+    @classmethod
+    def _some_cases(cls, cases: tuple[CaseSpec, ...]) -> tuple[CaseSpec, ...]:
+        # checked here, not with min_length: pydantic would also report "0 items" when every case is invalid
+        if not cases:
+            raise ValueError("a test file needs at least one case")
+        return cases
 
 
 # ---- running --------------------------------------------------------------------------------------------
@@ -717,7 +708,8 @@ def _compare_violation(expect: ViolationSpec, actual: Violation | None, what: st
     if expect.reason is not None and actual.reason is not expect.reason:
         problems.append(f"{what} has reason {actual.reason}, not {expect.reason}")
     if expect.leg is not None and actual.leg != expect.leg:
-        problems.append(f"{what} is on leg {actual.leg}, not {expect.leg}")
+        where = f"on leg {actual.leg}" if actual.leg is not None else "not on a leg of a batch"
+        problems.append(f"{what} is {where}, not on leg {expect.leg}")
     for key, value in expect.context.items():
         observed = actual.get(key)
         if observed is None:
@@ -736,7 +728,7 @@ def _same(observed: str, expected: Any) -> bool:
 
 
 def describe_expectation(expect: ExpectSpec) -> str:
-    text = expect.verdict
+    text: str = expect.verdict
     if expect.verdict == "block":
         text += _violation_pattern(expect)
     if expect.would_block is False:
@@ -747,7 +739,7 @@ def describe_expectation(expect: ExpectSpec) -> str:
 
 
 def _violation_pattern(spec: ViolationSpec) -> str:
-    text = f" {spec.rule or '*'} {spec.reason.value if spec.reason else '*'}"
+    text = "".join(f" {part}" for part in (spec.rule, spec.reason.value if spec.reason else None) if part)
     if spec.context:
         text += " with " + ", ".join(f"{k}={_param_text(v)}" for k, v in spec.context.items())
     if spec.leg is not None:
@@ -791,9 +783,19 @@ def load_test_file(file: Path) -> TestFileSpec:
     if not isinstance(data, dict):
         raise PolicyError([f"{file}:1: the top level must be a mapping with `policy` and `cases`"])
     try:
-        return TestFileSpec.model_validate(data)
+        spec = TestFileSpec.model_validate(data)
     except ValidationError as exc:
         raise PolicyError([_describe_error(file, lines, error) for error in exc.errors()]) from None
+    first: dict[str, int] = {}
+    errors = []
+    for index, case in enumerate(spec.cases):
+        if case.name in first:
+            errors.append(f"{file}:{lines.get(('cases', index, 'name'))}: cases[{index}].name: {case.name!r} is "
+                          f"also the name of cases[{first[case.name]}]; names must be unique in a file")
+        first.setdefault(case.name, index)
+    if errors:
+        raise PolicyError(errors)
+    return spec
 
 
 def _describe_error(file: Path, lines: dict[_KeyPath, int], error: Any) -> str:

@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from riskwall import metrics
 from riskwall.logs import get_logger
 from riskwall.model import ResponseFacts, TradingState, Venue
 from riskwall.state.base import (
@@ -201,14 +202,20 @@ class GuardedStore(StateStore):
             await self.inner.close()
 
     async def _call[T](self, operation: Callable[[], Awaitable[T]]) -> T:
-        ticket = self.breaker.admit()
+        try:
+            ticket = self.breaker.admit()
+        except CircuitOpen:
+            metrics.store_error("circuit_open")
+            raise
         try:
             async with asyncio.timeout(ticket.timeout_ms / 1000):
                 result = await operation()
         except TimeoutError as exc:
+            metrics.store_error("timeout")
             self.breaker.failed(ticket, "timeout")
             raise StateUnavailable(f"state store did not answer within {ticket.timeout_ms} ms") from exc
         except StateUnavailable as exc:
+            metrics.store_error("unavailable")
             self.breaker.failed(ticket, str(exc))
             raise
         except BaseException:
@@ -228,10 +235,12 @@ class GuardedStore(StateStore):
         task.add_done_callback(self._background.discard)
 
     def _opened(self, failures: int, error: str) -> None:
+        metrics.breaker_state(True)
         self._log.warning("state_store_down", store=without_password(self.url), failures=failures, error=error,
                           cooldown_ms=self.config.cooldown_ms)
 
     def _closed(self, outage_ms: int) -> None:
+        metrics.breaker_state(False)
         self._log.info("state_store_recovered", store=without_password(self.url), outage_ms=outage_ms)
 
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from riskwall.model import Venue
+from riskwall.model import Decision, Reason, Venue, Verdict, Violation
 from riskwall.venues.base import FieldError, HttpRequest, Rejection, VenueAdapter
 from riskwall.venues.binance_usdm import ADAPTER as BINANCE_USDM
+from riskwall.venues.bybit import ADAPTER as BYBIT
 from riskwall.venues.okx import ADAPTER as OKX
 
-ADAPTERS: dict[Venue, VenueAdapter] = {Venue.BINANCEUSDM: BINANCE_USDM, Venue.OKX: OKX}
+ADAPTERS: dict[Venue, VenueAdapter] = {Venue.BINANCEUSDM: BINANCE_USDM, Venue.BYBIT: BYBIT, Venue.OKX: OKX}
+
+
+def _last_resort(adapter: VenueAdapter) -> Rejection:
+    decision = Decision(Verdict.BLOCK, "fallback", "none",
+                        (Violation("riskwall.internal", Reason.INTERNAL_ERROR),))
+    return adapter.rejection(decision)
+
+
+# Each venue's answer for a block whose own rejection could not be built, made once at import: even then the
+# bot must get its venue's error shape (a Binance body would read as a network error to pybit)
+LAST_RESORT: dict[Venue, Rejection] = {venue: _last_resort(adapter) for venue, adapter in ADAPTERS.items()}
 
 
 def default_host_map() -> dict[str, Venue]:
@@ -67,6 +79,7 @@ def parse_venue(name: str) -> Venue:
 
 __all__ = [
     "ADAPTERS",
+    "LAST_RESORT",
     "FieldError",
     "HttpRequest",
     "Rejection",

@@ -486,9 +486,13 @@ def _learn_open_orders(kind: str) -> Learner:
             data = data.get("orders", data.get("rows"))
         if not isinstance(data, list) or parsed.account is None:
             return ResponseFacts()
-        updates = tuple(u for u in (_order_update(item, parsed, None) for item in data) if u is not None)
+        read = [_order_update(item, parsed, None) for item in data]
+        updates = tuple(u for u in read if u is not None)
         if any(u.kind != kind for u in updates):
             return ResponseFacts()  # not the listing we expected: learn nothing rather than the wrong thing
+        if len(updates) != len(read):
+            # an item we could not read may be an open order: a snapshot would finalise it and forget its exposure
+            return ResponseFacts(orders=updates)
         symbol = params.get("symbol", "").upper() or None
         return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, updates, kind),))
 

@@ -166,12 +166,19 @@ class Okx:
         {"ok-access-key", "ok-access-sign", "ok-access-passphrase", "passphrase", "sign", "apikey"}
     )
 
+    @property
+    def endpoints(self) -> Mapping[tuple[str, str], Action]:
+        return {key: spec.action for key, spec in _ENDPOINTS.items()}
+
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
         path = normalize_path(request.path)
         endpoint = f"{request.method} {path}"
         api_key = request.headers.get("ok-access-key")
         account = fingerprint(api_key) if api_key else None
         spec = _endpoint_for(request.method, path, request.host)
+        if "ok-access-key" in request.repeated_headers:
+            # "K, K" would fingerprint as some other account and slip past every account-scoped rule
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error="OK-ACCESS-KEY is given twice")
         if spec.parse is None:
             return ParsedRequest(VENUE, spec.action, endpoint, account)
         try:
@@ -243,6 +250,7 @@ _CODES: dict[Reason, tuple[str, bool]] = {
     Reason.TRADING_REDUCING: ("50027", True),
     Reason.LEVERAGE_EXCEEDS_MAX: ("51000", False),
     Reason.ACTION_FORBIDDEN: ("50027", False),
+    Reason.UNKNOWN_ACCOUNT: ("50027", False),
     Reason.UNKNOWN_ENDPOINT: ("50027", False),
 }
 
@@ -508,6 +516,9 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
         raise FieldError("closeFraction must be 1")
     close_position = close_fraction is not None
     reduce_only = bool_field("reduceOnly", _present(obj, "reduceOnly"))
+    if close_position and not reduce_only:
+        # OKX takes closeFraction only on reduce-only orders (51328): anything else is not what we think it is
+        raise FieldError("closeFraction needs reduceOnly true")
     contracts = decimal_field("sz", _present(obj, "sz"), required=not close_position)
     # the price the resulting order executes at, where it has one of its own ("-1" = market)
     price = next((p for p in (
@@ -817,7 +828,8 @@ def _order_update(item: Any, account: str) -> OrderUpdate | None:
     try:
         inst_id = _inst_id(item)
         is_algo = bool(item.get("algoId"))
-        order_id = f"algo:{item['algoId']}" if is_algo else str(item["ordId"])
+        raw_id = text_field("algoId" if is_algo else "ordId", item.get("algoId" if is_algo else "ordId"), ORDER_ID)
+        order_id = f"algo:{raw_id}" if is_algo else str(raw_id)
         side = SIDES[str(item["side"])]
         position_side = POSITION_SIDES.get(str(item.get("posSide") or "net"), PositionSide.BOTH)
         contracts = decimal_field("sz", item.get("sz"), allow_zero=True) or Decimal(0)

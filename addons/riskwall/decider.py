@@ -1,0 +1,68 @@
+"""One decision, the same way everywhere: the sidecar, `riskwall policy test` and `riskwall replay`.
+
+    view → engine.plan → store.reserve (only when the plan is not already blocked) → engine.conclude
+
+and what to do with a reservation once the venue has (or has not) answered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from riskwall import engine
+from riskwall.instruments import CATALOG
+from riskwall.model import Action, Decision, ParsedRequest, Verdict
+from riskwall.policy.loader import Policy
+from riskwall.state.base import ReserveOutcome, StateStore
+from riskwall.venues.base import HttpRequest, VenueAdapter
+
+# a request that got no answer (or 408/5xx: fate unknown) may still have placed its order: hold its exposure
+UNANSWERED_HOLD_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    decision: Decision
+    # True when the store holds pending exposure for this decision until the venue answers (release it then)
+    reserved: bool
+    # the store's answer to the reservation: every counter's value, passed or not (for limit-usage metrics)
+    outcome: ReserveOutcome | None = None
+
+
+async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStore, decision_id: str) -> Evaluation:
+    if parsed.action is Action.READ:
+        return Evaluation(engine.decide(decision_id, policy, []), False)
+    view = await store.view(engine.view_query(parsed))
+    plan = engine.plan(parsed, policy, view, decision_id)
+    outcome = await store.reserve(plan.reservation) if plan.needs_store and plan.reservation else None
+    decision = engine.conclude(plan, policy, outcome)
+    reserved = bool(outcome and outcome.committed and plan.reservation and plan.reservation.pending)
+    if reserved and decision.verdict is Verdict.BLOCK:  # pragma: no cover - conclude never blocks a commit
+        await store.release(decision_id)
+        reserved = False
+    return Evaluation(decision, reserved, outcome)
+
+
+def release_delay_ms(status: int | None) -> int:
+    """After the venue's answer: release what is left of a reservation now, or hold it while the order's fate
+    is unknown (no answer, 408, 5xx)."""
+    if status is None or status >= 500 or status == 408:
+        return UNANSWERED_HOLD_MS
+    return 0
+
+
+async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequest,
+                       status: int | None, body: bytes, decision_id: str, reserved: bool) -> None:
+    """What the venue's answer teaches (instruments, fills, positions, prices), then the reservation's end.
+
+    `status` None means no answer came. Legs the venue accepted moved to their orders in `learn`; whatever is
+    left of the reservation is released now, or held while the order's fate is unknown.
+    """
+    if status is not None:
+        facts = adapter.parse_response(parsed, request, status, body, decision_id)
+        if facts.instruments:
+            CATALOG.learn(facts.instruments)
+        if not facts.empty:
+            await store.learn(facts)
+    if reserved:
+        await store.release(decision_id, after_ms=release_delay_ms(status))
