@@ -87,6 +87,26 @@ class Plan:
         return not self.violations and self.reservation is not None and not self.reservation.empty
 
 
+def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str], intent: OrderIntent) -> list[RuleBase]:
+    """The rules that decide this intent.
+
+    Of the enforced rules of one kind whose scope matches, the most specific scope wins (symbol > account >
+    position side > venue > everywhere), and among equally specific ones the later wins (files in name
+    order, rules in written order): a desk's file can loosen or tighten a default. Rate rules are one kind per
+    `per`. Shadow rules are experiments: every matching one is evaluated.
+    """
+    matching = [r for r in policy.rules if r.scope.matches(venue, labels, intent.names, intent.position_side)]
+    chosen: dict[tuple[str, str], RuleBase] = {}
+    for rule in matching:
+        if rule.mode is Mode.SHADOW:
+            continue
+        kind = (rule.type, str(getattr(rule, "per", "")))
+        best = chosen.get(kind)
+        if best is None or rule.scope.specificity >= best.scope.specificity:
+            chosen[kind] = rule
+    return [r for r in matching if r.mode is Mode.SHADOW or chosen.get((r.type, str(getattr(r, "per", "")))) is r]
+
+
 def view_query(request: ParsedRequest) -> ViewQuery:
     return ViewQuery(request.venue, request.account, request.symbols)
 
@@ -114,7 +134,7 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
     labels = policy.labels_for(request.venue, request.account)
     for leg, intent in enumerate(request.intents):
         leg_no = leg if len(request.intents) > 1 else None
-        rules = [r for r in policy.rules if r.scope.matches(request.venue, labels, intent.names)]
+        rules = applicable_rules(policy, request.venue, labels, intent)
         _check_trading_state(acc, rules, view, intent, leg_no)
         if intent.only_reduces:
             continue
@@ -307,7 +327,7 @@ def _reservation(
     for leg, intent in enumerate(request.intents):
         if intent.only_reduces:  # exempt from every limit, the rate included
             continue
-        rules = [r for r in policy.rules if r.scope.matches(request.venue, labels, intent.names)]
+        rules = applicable_rules(policy, request.venue, labels, intent)
         for rule in rules:
             if isinstance(rule, OrderRate):
                 # one counter per rule: two rules over the same account must not count each order twice

@@ -1037,3 +1037,39 @@ def test_plan_when_amend_carries_no_side_then_blocked_only_where_a_position_limi
     assert reasons == ([Reason.PARSE_FAILED] if blocked else [])
     if blocked:
         assert plan.violations[0].get("order_id") == "123"
+
+
+OVERRIDE_RULES = """
+accounts:
+  desk: {fingerprints: ["%s"]}
+rules:
+  - {id: qty-default, type: max_order_qty, default: 1}
+  - {id: qty-desk, type: max_order_qty, default: 5, scope: {accounts: [desk]}}
+  - {id: qty-btc, type: max_order_qty, default: 0.5, scope: {symbols: [BTC*]}}
+  - {id: qty-later, type: max_order_qty, default: 2, scope: {accounts: [desk]}}
+  - {id: qty-shorts, type: max_order_qty, default: 0.1, scope: {position_sides: [short]}}
+  - {id: qty-shadow, type: max_order_qty, default: 0.01, mode: shadow}
+"""
+
+
+@pytest.mark.parametrize(
+    ("account", "symbol", "position_side", "deciding"),
+    [
+        ("other", "ETHUSDT", PositionSide.BOTH, "qty-default"),     # nothing narrower matches
+        ("desk", "ETHUSDT", PositionSide.BOTH, "qty-later"),        # account beats everywhere; later beats earlier
+        ("desk", "BTCUSDT", PositionSide.BOTH, "qty-btc"),          # symbol beats account
+        ("other", "ETHUSDT", PositionSide.SHORT, "qty-shorts"),     # position side beats everywhere
+        ("desk", "ETHUSDT", PositionSide.SHORT, "qty-later"),       # account beats position side
+    ],
+)
+def test_applicable_rules_when_scopes_overlap_then_most_specific_then_latest_decides_and_shadows_all_run(
+    account: str, symbol: str, position_side: PositionSide, deciding: str
+) -> None:
+    policy = make_policy(OVERRIDE_RULES % ACCOUNT)
+    intent = make_intent(symbol=symbol, position_side=position_side,
+                         account=ACCOUNT if account == "desk" else OTHER_ACCOUNT)
+
+    rules = engine.applicable_rules(policy, intent.venue, policy.labels_for(intent.venue, intent.account), intent)
+
+    assert [r.id for r in rules if r.mode.value == "enforce"] == [deciding]
+    assert "qty-shadow" in [r.id for r in rules]

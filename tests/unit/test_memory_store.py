@@ -174,9 +174,11 @@ async def test_reserve_when_keys_differ_then_windows_are_independent() -> None:
 @async_test
 async def test_reserve_when_two_rate_rules_share_a_scope_then_each_counts_an_admitted_order_once() -> None:
     store, _ = new_store()
+    # one rule per account and one per symbol: different kinds, so both apply (rules of one kind and one
+    # scope would override each other, engine.applicable_rules)
     policy = make_rules(
         "{id: burst, type: order_rate, limits: ['10/1s']}",
-        "{id: burst-strict, type: order_rate, limits: ['3/1s']}",
+        "{id: burst-strict, type: order_rate, limits: ['3/1s'], per: symbol}",
     )
 
     verdicts = []

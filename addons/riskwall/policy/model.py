@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from riskwall.model import TradingState, Venue
+from riskwall.model import PositionSide, TradingState, Venue
 
 RULE_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 SYMBOL_PATTERN = r"^[A-Za-z0-9*?\[\]/:_.-]{1,64}$"
@@ -52,15 +52,24 @@ class Scope(Strict):
     venues: tuple[Venue, ...] = ()
     accounts: tuple[str, ...] = Field(default=(), description="account labels defined under `accounts`")
     symbols: tuple[SymbolPattern, ...] = Field(default=(), description="glob patterns, e.g. BTC*, *USDT")
+    position_sides: tuple[PositionSide, ...] = Field(default=(), description="both (one-way), long, short (hedge)")
 
-    def matches(self, venue: str, account_labels: frozenset[str], symbol: SymbolNames) -> bool:
+    def matches(self, venue: str, account_labels: frozenset[str], symbol: SymbolNames,
+                position_side: PositionSide | None = None) -> bool:
         if self.venues and venue not in self.venues:
             return False
         if self.accounts and not account_labels.intersection(self.accounts):
             return False
+        if self.position_sides and position_side not in self.position_sides:
+            return False
         if self.symbols:
             return any(symbol_matches(p, name) for p in self.symbols for name in _names(symbol))
         return True
+
+    @property
+    def specificity(self) -> int:
+        """How narrowly the scope is drawn: a symbol beats an account beats a position side beats a venue."""
+        return 8 * bool(self.symbols) + 4 * bool(self.accounts) + 2 * bool(self.position_sides) + bool(self.venues)
 
 
 # an instrument's names: its venue-native id and, where known, ccxt's unified symbol (BTC/USDT:USDT);
@@ -94,6 +103,7 @@ def lookup_by_symbol[T](table: dict[str, T], symbol: SymbolNames) -> T | None:
 
 class RuleBase(Strict):
     id: RuleId
+    type: str
     mode: Mode = Mode.ENFORCE
     scope: Scope = Scope()
     description: str | None = None
