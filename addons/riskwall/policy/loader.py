@@ -125,7 +125,10 @@ def policy_files(path: Path) -> list[Path]:
     raise PolicyError([f"{path}: no such file or folder"])
 
 
-def _parse_file(file: Path, text: bytes) -> tuple[PolicyFile, dict[KeyPath, int]]:
+def read_yaml(file: Path, text: bytes, expected: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    """A YAML mapping with Decimal numbers and the line of every key path; a PolicyError naming file and line
+    for bad YAML, a duplicate key, or a top level that is not a mapping (`expected` names what it should hold).
+    Shared by policy files and policy test files."""
     try:
         data, lines = _load_yaml(text)
     except yaml.YAMLError as exc:
@@ -134,11 +137,16 @@ def _parse_file(file: Path, text: bytes) -> tuple[PolicyFile, dict[KeyPath, int]
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyError([f"{where}: invalid YAML: {problem}"]) from None
     except _DuplicateKey as exc:
-        raise PolicyError([f"{file}:{exc.line}: {_render(exc.path)}: duplicate key"]) from None
+        raise PolicyError([f"{file}:{exc.line}: {render_path(exc.path)}: duplicate key"]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise PolicyError([f"{file}:1: the top level must be a mapping with `rules`"])
+        raise PolicyError([f"{file}:1: the top level must be a mapping with {expected}"])
+    return data, lines
+
+
+def _parse_file(file: Path, text: bytes) -> tuple[PolicyFile, dict[KeyPath, int]]:
+    data, lines = read_yaml(file, text, "`rules`")
     try:
         return PolicyFile.model_validate(data), lines
     except ValidationError as exc:
@@ -156,7 +164,7 @@ def _describe(file: Path, lines: dict[KeyPath, int], err: Any) -> str:
             continue
         loc.append(part)
     path = tuple(loc)
-    line = _nearest_line(lines, path)
+    line = nearest_line(lines, path)
     message = err["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
@@ -165,7 +173,7 @@ def _describe(file: Path, lines: dict[KeyPath, int], err: Any) -> str:
     elif err["type"] == "union_tag_invalid":
         message = f"unknown rule type {err['input'].get('type')!r}" if isinstance(err["input"], dict) else message
     location = f"{file}:{line}" if line else str(file)
-    return f"{location}: {_render(path) or '(top level)'}: {message}"
+    return f"{location}: {render_path(path) or '(top level)'}: {message}"
 
 
 def _is_rule_tag(part: str) -> bool:
@@ -181,14 +189,14 @@ def _is_rule_tag(part: str) -> bool:
     }
 
 
-def _render(path: Iterable[str | int]) -> str:
+def render_path(path: Iterable[str | int]) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
-def _nearest_line(lines: dict[KeyPath, int], path: KeyPath) -> int | None:
+def nearest_line(lines: dict[KeyPath, int], path: KeyPath) -> int | None:
     while path:
         if path in lines:
             return lines[path]
@@ -208,8 +216,9 @@ def _merge(
     mode_file = ""
 
     def error(file: str, lines: dict[KeyPath, int], path: KeyPath, message: str) -> None:
-        line = _nearest_line(lines, path)
-        errors.append(f"{file}:{line}: {_render(path)}: {message}" if line else f"{file}: {_render(path)}: {message}")
+        line = nearest_line(lines, path)
+        where = f"{file}:{line}" if line else file
+        errors.append(f"{where}: {render_path(path)}: {message}")
 
     for file, doc, lines in parsed:
         if doc.mode is not None:

@@ -83,7 +83,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TextIO
 from urllib.parse import parse_qsl, urlencode
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -113,7 +112,7 @@ from riskwall.model import (
     Venue,
     Violation,
 )
-from riskwall.policy.loader import Policy, PolicyError, load_policy
+from riskwall.policy.loader import KeyPath, Policy, PolicyError, load_policy, nearest_line, read_yaml, render_path
 from riskwall.state.base import Reservation, StateScope, StateStore
 from riskwall.state.memory import MemoryStore
 from riskwall.venues import HttpRequest, adapter_for, default_host_map, host_key
@@ -763,7 +762,6 @@ def _violation_text(violation: Violation) -> str:
 
 # ---- reading test files ---------------------------------------------------------------------------------
 
-type _KeyPath = tuple[str | int, ...]
 
 
 def load_test_file(file: Path) -> TestFileSpec:
@@ -772,16 +770,7 @@ def load_test_file(file: Path) -> TestFileSpec:
         text = file.read_bytes()
     except OSError as exc:
         raise PolicyError([f"{file}: cannot be read: {exc.strerror}"]) from None
-    try:
-        data, lines = _load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark else str(file)
-        raise PolicyError([f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
-    except _DuplicateKey as exc:
-        raise PolicyError([f"{file}:{exc.line}: {_render(exc.path)}: duplicate key"]) from None
-    if not isinstance(data, dict):
-        raise PolicyError([f"{file}:1: the top level must be a mapping with `policy` and `cases`"])
+    data, lines = read_yaml(file, text, "`policy` and `cases`")
     try:
         spec = TestFileSpec.model_validate(data)
     except ValidationError as exc:
@@ -798,77 +787,16 @@ def load_test_file(file: Path) -> TestFileSpec:
     return spec
 
 
-def _describe_error(file: Path, lines: dict[_KeyPath, int], error: Any) -> str:
+def _describe_error(file: Path, lines: dict[KeyPath, int], error: Any) -> str:
     # drop pydantic's union markers (`literal[False]`, `ViolationSpec`) so the path reads as the file is written
-    path: _KeyPath = tuple(
+    path: KeyPath = tuple(
         part for part in error["loc"] if not (isinstance(part, str) and ("[" in part or part in _SPEC_NAMES))
     )
-    line = None
-    probe = path
-    while probe and line is None:
-        line = lines.get(probe)
-        probe = probe[:-1]
-    line = line or lines.get(())
+    line = nearest_line(lines, path)
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"
-    return f"{file}:{line}: {_render(path) or '(top level)'}: {message}" if line else f"{file}: {message}"
-
-
-def _render(path: Iterable[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, path: _KeyPath, line: int) -> None:
-        self.path, self.line = path, line
-
-
-class _DecimalLoader(yaml.SafeLoader):
-    """SafeLoader whose floats are Decimals built from the scalar's own text, as the policy loader reads them."""
-
-
-def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
-    text = str(loader.construct_scalar(node)).replace("_", "")
-    lowered = text.lower()
-    if lowered in (".inf", "+.inf", "-.inf", ".nan"):
-        return Decimal("NaN") if "nan" in lowered else Decimal(lowered.replace(".inf", "Infinity"))
-    return Decimal(text)
-
-
-_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
-
-
-def _load_yaml(text: bytes) -> tuple[Any, dict[_KeyPath, int]]:
-    loader = _DecimalLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, {}
-        lines: dict[_KeyPath, int] = {}
-        _index_lines(node, (), lines)
-        return loader.construct_document(node), lines
-    finally:
-        loader.dispose()
-
-
-def _index_lines(node: yaml.Node, path: _KeyPath, lines: dict[_KeyPath, int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                raise _DuplicateKey((*path, key), key_node.start_mark.line + 1)
-            seen.add(key)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            _index_lines(value_node, (*path, key), lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _index_lines(item, (*path, index), lines)
+    return f"{file}:{line}: {render_path(path) or '(top level)'}: {message}" if line else f"{file}: {message}"
 
 
 __all__ = [
