@@ -28,6 +28,7 @@ from riskwall.model import (
     Decision,
     ParsedRequest,
     Reason,
+    Venue,
     Verdict,
     Violation,
 )
@@ -45,6 +46,7 @@ from riskwall.venues import (
 )
 
 RULE_HEADER = "X-Riskwall-Rule"
+MAX_ACCOUNTS_SHOWN = 1000
 REASON_HEADER = "X-Riskwall-Reason"
 DECISION_HEADER = "X-Riskwall-Decision"
 
@@ -80,6 +82,8 @@ class RiskFirewall:
         self._client_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
         self._policy_digest: str | None = None
         self._capture: CaptureWriter | None = None
+        # accounts that traded through this sidecar, for /v1/status (bounded: fingerprints of configured bots)
+        self._accounts_seen: set[tuple[Venue, str]] = set()
 
     # ---- mitmproxy lifecycle ------------------------------------------------------------------------
 
@@ -170,7 +174,7 @@ class RiskFirewall:
         host, _, port = address.rpartition(":")
         try:
             token = admin.read_token(ctx.options.riskwall_admin_token_file or None)
-            api = admin.AdminApi(self.status, lambda: self.store, token)
+            api = admin.AdminApi(self.status, lambda: self.store, token, lambda: tuple(self._accounts_seen))
             self._admin = await admin.serve(api, host.strip("[]") or "127.0.0.1", int(port))
         except (OSError, ValueError) as exc:
             # without it there is no kill switch on memory state and no probes: refuse to start
@@ -255,6 +259,8 @@ class RiskFirewall:
         try:
             request = to_http_request(flow.request)
             parsed = adapter.parse_request(request)
+            if parsed.account and len(self._accounts_seen) < MAX_ACCOUNTS_SHOWN:
+                self._accounts_seen.add((venue, parsed.account))
             decision, reserved = await self._decide(parsed, decision_id)
         except StateUnavailable as exc:
             decision = _fail_decision(parsed, flow.request.method, decision_id, self.policy,

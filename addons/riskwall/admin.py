@@ -16,14 +16,14 @@ import hmac
 import os
 import re
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from riskwall import logs, metrics
-from riskwall.model import TradingState
+from riskwall.model import TradingState, Venue
 from riskwall.state.base import StateScope, StateStore, StateUnavailable, TradingStateRecord
 from riskwall.venues import parse_venue
 
@@ -47,10 +47,11 @@ class AdminApi:
     """Route handlers, independent of the socket server so they are testable as plain coroutines."""
 
     def __init__(self, status: Callable[[], dict[str, Any]], store: Callable[[], StateStore | None],
-                 token: str | None) -> None:
+                 token: str | None, accounts: Callable[[], Iterable[tuple[Venue, str]]] = tuple) -> None:
         self._status = status
         self._store = store
         self._token = token
+        self._accounts = accounts
 
     async def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> AdminResponse:
         path = path.split("?", 1)[0].rstrip("/") or "/"
@@ -108,6 +109,15 @@ class AdminApi:
         except StateUnavailable:
             records, body["store_ok"] = (), False
         body["trading_states"] = [record_json(r) for r in records]
+        # positions and pending exposure of every account this sidecar has seen, per symbol and position side
+        exposure: dict[str, dict[str, dict[str, str]]] = {}
+        if store is not None and body["store_ok"]:
+            try:
+                for venue, account in sorted(self._accounts()):
+                    exposure[f"{venue}|{account}"] = await store.exposure(venue, account)
+            except StateUnavailable:
+                body["store_ok"] = False
+        body["exposure"] = exposure
         return AdminResponse(200, body)
 
     async def _set_state(self, state: TradingState, body: bytes) -> AdminResponse:

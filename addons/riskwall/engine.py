@@ -124,7 +124,8 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
         acc.add(None, Violation.of(RULE_UNKNOWN_ENDPOINT, Reason.UNKNOWN_ENDPOINT, endpoint=request.endpoint))
         return acc.finish(decision_id, request, None)
     if action is Action.FORBIDDEN:
-        acc.add(None, Violation.of(RULE_FORBIDDEN, Reason.ACTION_FORBIDDEN, endpoint=request.endpoint))
+        if request.endpoint not in policy.allowed_endpoints:  # the policy may name one to let through
+            acc.add(None, Violation.of(RULE_FORBIDDEN, Reason.ACTION_FORBIDDEN, endpoint=request.endpoint))
         return acc.finish(decision_id, request, None)
     if policy.known_accounts_only and not policy.knows(request.venue, request.account):
         # a key the policy does not list: stolen, leaked, or a bot nobody registered

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 import ccxt
@@ -90,3 +91,42 @@ def test_admin_when_post_without_token_then_unauthorized(sidecar: Sidecar) -> No
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(request, timeout=5)
     assert raised.value.code == 401
+
+
+def test_metrics_when_scraped_then_parse_and_decision_counters_match_the_decision_log(
+    trader: Trader, sidecar: Sidecar
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    trader.bot.create_order(ETH, "limit", "buy", 0.1, 2900)
+    with pytest.raises(ccxt.InvalidOrder):
+        trader.bot.create_order("BTC/USDT:USDT", "limit", "buy", 0.9, 50000)
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{sidecar.admin_port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    counted: dict[str, float] = {}
+    for sample in families["riskwall_decisions"].samples:
+        if sample.name == "riskwall_decisions_total":
+            counted[sample.labels["verdict"]] = counted.get(sample.labels["verdict"], 0) + sample.value
+    logged: dict[str, int] = {}
+    for line in sidecar.log_lines():
+        if line.get("event") == "decision":
+            logged[line["verdict"]] = logged.get(line["verdict"], 0) + 1
+
+    assert counted == {verdict: float(n) for verdict, n in logged.items()}
+    assert counted["block"] >= 1 and counted["allow"] >= 1
+    assert "riskwall_decision_latency_seconds" in families and "riskwall_policy_info" in families
+    assert trader.api_key not in text
+
+
+def test_status_when_account_traded_then_shows_its_position_and_pending_exposure(
+    trader: Trader, sidecar: Sidecar
+) -> None:
+    trader.bot.create_order(ETH, "limit", "buy", 0.3, 2000)  # rests: pending buy exposure
+
+    status = json.loads(riskwall(sidecar, "status").stdout)
+
+    mine = status["exposure"][f"binanceusdm|{fingerprint(trader.api_key)}"]
+    assert Decimal(mine["ETHUSDT|both"]["pending_buy"]) == Decimal("0.3")
+    assert status["policy_revision"] and status["store_ok"] is True

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +100,14 @@ def fleet(tmp_path: Path, fake: FakeBinanceUsdm, pki: TlsMaterial,
     yield start
     for sidecar in started:
         sidecar.stop()
+
+
+def readiness(sidecar: Sidecar) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{sidecar.admin_port}/readyz", timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
 
 
 def new_account(fake: FakeBinanceUsdm) -> tuple[str, str]:
@@ -187,6 +197,7 @@ def test_redis_outage_when_orders_arrive_then_only_cancels_and_reductions_pass_a
     bot.cancel_all_orders(ETH)
     bot.create_order(BTC, "market", "sell", 0.2, params={"reduceOnly": True})
 
+    assert readiness(sidecar) == 503  # the store is gone: not ready, though still deciding safely
     sent = [r for r in fake.requests if r.api_key == key][-4:]
     assert [(r.method, r.path) for r in sent][-3:] == [
         ("DELETE", "/fapi/v1/order"), ("DELETE", "/fapi/v1/allOpenOrders"), ("POST", "/fapi/v1/order"),
@@ -204,6 +215,7 @@ def test_redis_outage_when_orders_arrive_then_only_cancels_and_reductions_pass_a
             time.sleep(0.05)
     events = [line["event"] for line in sidecar.log_lines()]
     assert events.count("state_store_down") == 1 and events.count("state_store_recovered") == 1
+    assert readiness(sidecar) == 200
 
 
 def test_sidecar_when_restarted_then_shared_rate_window_is_kept(

@@ -1073,3 +1073,19 @@ def test_applicable_rules_when_scopes_overlap_then_most_specific_then_latest_dec
 
     assert [r.id for r in rules if r.mode.value == "enforce"] == [deciding]
     assert "qty-shadow" in [r.id for r in rules]
+
+
+@pytest.mark.parametrize(
+    ("allow", "verdict"),
+    [([], Verdict.BLOCK), (["POST /SAPI/v1/futures/transfer/"], Verdict.ALLOW), (["POST /sapi/v1/other"], Verdict.BLOCK)],
+    ids=["forbidden-by-default", "named-in-policy", "another-endpoint-named"],
+)
+def test_plan_when_forbidden_endpoint_named_in_allow_endpoints_then_only_that_one_passes(
+    allow: list[str], verdict: Verdict
+) -> None:
+    policy = make_policy(f"allow_endpoints: {allow!r}\nrules: []\n")
+    request = make_bare_request(Action.FORBIDDEN, endpoint="POST /sapi/v1/futures/transfer")
+
+    decision = engine.conclude(engine.plan(request, policy, make_view(), "d1"), policy, None)
+
+    assert decision.verdict is verdict

@@ -7,6 +7,7 @@ Every error names its file, line and key path: `policies/main.yaml:12: rules[2].
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ class Policy:
     revision: str
     sources: tuple[str, ...]
     known_accounts_only: bool = False
+    # forbidden endpoints the policy lets through by name, normalised like ParsedRequest.endpoint
+    allowed_endpoints: frozenset[str] = frozenset()
 
     def knows(self, venue: str, account: str | None) -> bool:
         return bool(self.labels_for(venue, account))
@@ -79,7 +82,17 @@ def load_policy(path: str | Path) -> Policy:
         sources=tuple(str(f) for f in files),
         # any file may switch it on; none can switch it off for the others
         known_accounts_only=any(doc.known_accounts_only for _, doc, _ in parsed),
+        allowed_endpoints=frozenset(
+            _endpoint_name(entry) for _, doc, _ in parsed for entry in doc.allow_endpoints
+        ),
     )
+
+
+def _endpoint_name(entry: str) -> str:
+    """'POST /SAPI/v1//futures/transfer/' → 'POST /sapi/v1/futures/transfer', as adapters name endpoints."""
+    method, _, path = entry.partition(" ")
+    path = re.sub(r"/{2,}", "/", path.split("?", 1)[0]).lower().rstrip("/") or "/"
+    return f"{method.upper()} {path}"
 
 
 def policy_revision(path: Path, files: list[Path], content_hash: str) -> str:

@@ -286,6 +286,13 @@ class PolicyFile(Strict):
 
     version: Literal[1] = 1
     mode: PolicyMode | None = None
+    allow_endpoints: tuple[
+        Annotated[str, StringConstraints(pattern=r"^(GET|POST|PUT|DELETE|PATCH) /[\x21-\x7e]{1,200}$")], ...
+    ] = Field(
+        default=(),
+        description="forbidden endpoints (withdrawal, transfer, ...) to let through anyway, as 'METHOD /path', "
+                    "e.g. 'POST /sapi/v1/futures/transfer'",
+    )
     known_accounts_only: bool | None = Field(
         default=None,
         description="refuse orders signed with an API key whose fingerprint is not listed under `accounts`",

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from riskwall.model import Decision, Reason, Venue, Verdict, Violation
 from riskwall.venues.base import FieldError, HttpRequest, Rejection, VenueAdapter
+from riskwall.venues.binance_coinm import ADAPTER as BINANCE_COINM
 from riskwall.venues.binance_usdm import ADAPTER as BINANCE_USDM
+from riskwall.venues.bingx import ADAPTER as BINGX
+from riskwall.venues.bitget import ADAPTER as BITGET
+from riskwall.venues.bitmex import ADAPTER as BITMEX
 from riskwall.venues.bybit import ADAPTER as BYBIT
 from riskwall.venues.okx import ADAPTER as OKX
 
-ADAPTERS: dict[Venue, VenueAdapter] = {Venue.BINANCEUSDM: BINANCE_USDM, Venue.BYBIT: BYBIT, Venue.OKX: OKX}
+ADAPTERS: dict[Venue, VenueAdapter] = {Venue.BINANCEUSDM: BINANCE_USDM, Venue.BYBIT: BYBIT,
+                                       Venue.BITGET: BITGET, Venue.OKX: OKX}
+# COIN-M owns dapi hosts; testnet.binancefuture.com stays binanceusdm's, which hands /dapi paths to this one
+ADAPTERS[Venue.BINANCECOINM] = BINANCE_COINM
+ADAPTERS[Venue.BINGX] = BINGX
+ADAPTERS[Venue.BITMEX] = BITMEX
 
 
 def _last_resort(adapter: VenueAdapter) -> Rejection:

@@ -41,6 +41,7 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    VenueAdapter,
     bool_field,
     decimal_field,
     enum_field,
@@ -94,6 +95,8 @@ class BinanceUsdm:
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
         path = normalize_path(request.path)
+        if _is_coinm_path(path):
+            return _coinm().parse_request(request)
         endpoint = f"{request.method} {path}"
         api_key = request.headers.get("x-mbx-apikey")
         account = fingerprint(api_key) if api_key else None
@@ -120,6 +123,8 @@ class BinanceUsdm:
         except orjson.JSONDecodeError:
             return ResponseFacts()
         path = normalize_path(request.path)
+        if _is_coinm_path(path):
+            return _coinm().parse_response(parsed, request, status, body, decision_id)
         learner = _LEARNERS.get((request.method, path))
         if learner is None:
             return ResponseFacts()
@@ -172,6 +177,19 @@ def _neutral(text: str) -> str:
             lowered = text.lower()
             start = lowered.find(phrase, start + 1)
     return text
+
+
+def _is_coinm_path(path: str) -> bool:
+    """testnet.binancefuture.com serves fapi and dapi alike, and the host map names one venue per host (this
+    one): the path prefix decides, and COIN-M paths (REST and WebSocket order entry) go to that adapter."""
+    return path == "/dapi" or path.startswith(("/dapi/", "/ws-dapi"))
+
+
+def _coinm() -> VenueAdapter:
+    # imported on use: binance_coinm reads requests with this module's functions
+    from riskwall.venues.binance_coinm import ADAPTER as COINM
+
+    return COINM
 
 
 def _endpoint_for(method: str, path: str, host: str) -> Endpoint:

@@ -1,0 +1,429 @@
+"""Binance COIN-M futures (dapi): the USDⓈ-M adapter's reading of requests, with sizes in contracts.
+
+Facts: ../shared/venues.md §2 (and §1, which dapi mirrors under `/dapi/v1/...`). Parameters, auth, the error
+shape and every field but the size are read exactly as on fapi, by the same functions
+(`riskwall.venues.binance_usdm`); this module adds what differs:
+
+- Sizes (`quantity`, `origQty`, `executedQty`, `positionAmt`) count CONTRACTS of an inverse contract worth
+  `contractSize` USD each. The base quantity is `contracts × contractSize ÷ price`. The contract size comes from
+  `GET /dapi/v1/exchangeInfo` answers passing through (learned into the process-wide catalog), else from the
+  small bundled table below; it is never guessed: an unknown contract size is a parse error naming
+  `contractSize`, so the order is blocked.
+- The price a size is converted at: the order's own `price`, else its `stopPrice`/`triggerPrice`, else the
+  latest mark (or last) price this sidecar saw for the symbol in a response passing through (premiumIndex,
+  ticker, positionRisk), the same price the engine measures a market order's notional at. With none of
+  them the request is a parse error naming `price`, unless the order can only reduce a position (then it
+  carries no base quantity, like a close-position order).
+- Symbols are `BTCUSD_PERP` (unified `BTC/USD:BTC`) and `BTCUSD_250627` (`BTC/USD:BTC-250627`).
+
+Hosts: dapi.binance.com, demo-dapi.binance.com (and ws-dapi.binance.com, whose order-entry handshake is
+refused). testnet.binancefuture.com serves fapi and dapi alike; the host map names one venue per host, so it
+stays mapped to binanceusdm and that adapter hands every `/dapi/` (and `/ws-dapi`) path to this one: the path
+prefix, not the host, decides.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from riskwall.instruments import CATALOG, Instrument
+from riskwall.model import (
+    Action,
+    ClosedOrder,
+    Decision,
+    OpenOrdersSnapshot,
+    OrderIntent,
+    OrderUpdate,
+    ParsedRequest,
+    PositionSide,
+    PositionsReport,
+    PriceUpdate,
+    ResponseFacts,
+    Venue,
+    fingerprint,
+)
+from riskwall.venues import binance_usdm as usdm
+from riskwall.venues.base import MAX_AMOUNT, FieldError, HttpRequest, Rejection, decimal_field, normalize_path
+
+VENUE = Venue.BINANCECOINM
+
+# UNCONFIRMED (venues.md §10.2): 100 USD per BTCUSD contract and 10 USD per ETHUSD contract are the commonly
+# published sizes, not read from a source. They only apply until an exchangeInfo answer passes through (learned
+# values win); every other symbol needs that answer.
+BUNDLED: tuple[Instrument, ...] = (
+    Instrument(VENUE, "BTCUSD_PERP", "BTC/USD:BTC", Decimal("100"), quote_sized=True),
+    Instrument(VENUE, "ETHUSD_PERP", "ETH/USD:ETH", Decimal("10"), quote_sized=True),
+)
+_BUNDLED = {i.native: i for i in BUNDLED}
+
+# BTCUSD_PERP, BTCUSD_250627
+_NATIVE = re.compile(r"([A-Z0-9]{1,20})(USD)_(PERP|[0-9]{6})")
+
+type Params = dict[str, str]
+type Parser = Callable[[Params, str | None, str], tuple[OrderIntent, ...]]
+type Learner = Callable[[Any, ParsedRequest, Params, str], ResponseFacts]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    action: Action
+    parse: Parser | None = None
+
+
+class _Prices:
+    """The latest mark and last price seen per symbol in responses: what a market order's size converts at."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, str], Decimal] = {}
+
+    def learn(self, prices: tuple[PriceUpdate, ...]) -> None:
+        with self._lock:
+            for update in prices:
+                self._seen[(update.symbol, update.kind)] = update.price
+
+    def get(self, symbol: str) -> Decimal | None:
+        with self._lock:
+            return self._seen.get((symbol, "mark")) or self._seen.get((symbol, "last"))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
+
+
+PRICES = _Prices()
+
+
+def instrument(native: str) -> Instrument | None:
+    """What the catalog learned from exchangeInfo answers, else the bundled table."""
+    return CATALOG.lookup(VENUE, native) or _BUNDLED.get(native)
+
+
+def unified_symbol(native: str) -> str | None:
+    """ccxt's unified symbol: learned or bundled, else derived from the id like ccxt does (inverse: settles in base)."""
+    known = instrument(native)
+    if known is not None:
+        return known.unified
+    match = _NATIVE.fullmatch(native)
+    if match is None:
+        return None
+    base, quote, suffix = match.groups()
+    unified = f"{base}/{quote}:{base}"
+    return unified if suffix == "PERP" else f"{unified}-{suffix}"
+
+
+def base_quantity(native: str, contracts: Decimal, price: Decimal | None, *, field: str = "quantity") -> Decimal:
+    """Contracts → base units: contracts × contractSize ÷ price (inverse contracts are worth USD)."""
+    known = instrument(native)
+    if known is None or known.contract_size is None:
+        raise FieldError(f"contractSize of {native} unknown; fetch /dapi/v1/exchangeInfo through the firewall")
+    if not known.quote_sized:
+        return contracts * known.contract_size
+    if contracts == 0:
+        return Decimal(0)
+    if price is None or price <= 0:
+        raise FieldError(f"price of {native} unknown to convert {field} from contracts; give the order a price or "
+                         "fetch /dapi/v1/premiumIndex through the firewall")
+    return contracts * known.contract_size / price
+
+
+class BinanceCoinm:
+    venue: Venue = VENUE
+    default_hosts: tuple[str, ...] = (
+        "dapi.binance.com",
+        "demo-dapi.binance.com",
+        # WebSocket order entry is not checked yet, so it must not be a way around the firewall
+        "ws-dapi.binance.com",
+    )
+    secret_fields: frozenset[str] = usdm.BinanceUsdm.secret_fields
+
+    @property
+    def endpoints(self) -> Mapping[tuple[str, str], Action]:
+        return {key: spec.action for key, spec in _ENDPOINTS.items()}
+
+    def parse_request(self, request: HttpRequest) -> ParsedRequest:
+        path = normalize_path(request.path)
+        endpoint = f"{request.method} {path}"
+        api_key = request.headers.get("x-mbx-apikey")
+        account = fingerprint(api_key) if api_key else None
+        spec = _endpoint_for(request.method, path, request.host)
+        if "x-mbx-apikey" in request.repeated_headers:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error="X-MBX-APIKEY is given twice")
+        if spec.parse is None:
+            return ParsedRequest(VENUE, spec.action, endpoint, account)
+        try:
+            params = usdm._params(request)
+            intents = tuple(_to_coinm(i) for i in spec.parse(params, account, endpoint))
+        except FieldError as exc:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
+        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
+
+    def parse_response(
+        self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
+    ) -> ResponseFacts:
+        if status != 200 or not body:
+            return ResponseFacts()
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return ResponseFacts()
+        learner = _LEARNERS.get((request.method, normalize_path(request.path)))
+        if learner is None:
+            return ResponseFacts()
+        params = usdm._query_params(request)
+        if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
+            return ResponseFacts()
+        facts = learner(data, parsed, params, decision_id)
+        PRICES.learn(facts.prices)
+        return facts
+
+    def rejection(self, decision: Decision) -> Rejection:
+        # dapi answers in fapi's shape, and ccxt's binancecoinm maps these codes through the same common table
+        return usdm.ADAPTER.rejection(decision)
+
+
+# ---- requests ------------------------------------------------------------------------------------------
+
+
+def _endpoint_for(method: str, path: str, host: str) -> Endpoint:
+    if host.startswith("ws-dapi.") or path.startswith("/ws-dapi"):
+        return Endpoint(Action.UNKNOWN)
+    spec = _ENDPOINTS.get((method, path))
+    if spec is not None:
+        return spec
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return Endpoint(Action.READ)
+    if _is_forbidden(path):
+        return Endpoint(Action.FORBIDDEN)
+    return Endpoint(Action.UNKNOWN)
+
+
+def _is_forbidden(path: str) -> bool:
+    """Wallet and account-management paths (withdrawals, transfers, sub-accounts, API-key settings)."""
+    if path.startswith("/dapi/"):
+        return any(part in path for part in usdm._FORBIDDEN_PARTS)
+    return usdm._is_forbidden(path)
+
+
+def _to_coinm(intent: OrderIntent) -> OrderIntent:
+    """A fapi-read intent → this venue's: unified symbol, and the size in base units."""
+    native = intent.symbol or ""
+    quantity = intent.quantity
+    if quantity is not None:
+        price = intent.price or intent.trigger_price or PRICES.get(native)
+        if price is None and intent.only_reduces:
+            quantity = None  # cannot grow a position: checked without a size, like a close-position order
+        else:
+            quantity = base_quantity(native, quantity, price)
+            if quantity > MAX_AMOUNT:
+                raise FieldError("quantity is too large")
+    return replace(intent, venue=VENUE, unified_symbol=unified_symbol(native) if native else None, quantity=quantity)
+
+
+_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
+    ("POST", "/dapi/v1/order"): Endpoint(Action.NEW, usdm._single(usdm._order)),
+    # ccxt sends conditional inverse orders here (undocumented on dapi; venues.md §2)
+    ("POST", "/dapi/v1/algoorder"): Endpoint(Action.NEW, usdm._single(usdm._algo)),
+    ("POST", "/dapi/v1/batchorders"): Endpoint(Action.NEW, usdm._batch(usdm._order)),
+    ("PUT", "/dapi/v1/order"): Endpoint(Action.AMEND, usdm._single(usdm._amend_leg)),
+    ("PUT", "/dapi/v1/batchorders"): Endpoint(Action.AMEND, usdm._batch(usdm._amend_leg)),
+    ("DELETE", "/dapi/v1/order"): Endpoint(Action.CANCEL),
+    ("DELETE", "/dapi/v1/batchorders"): Endpoint(Action.CANCEL),
+    ("DELETE", "/dapi/v1/algoorder"): Endpoint(Action.CANCEL),
+    ("DELETE", "/dapi/v1/allopenorders"): Endpoint(Action.CANCEL_ALL),
+    ("DELETE", "/dapi/v1/algoopenorders"): Endpoint(Action.CANCEL_ALL),
+    ("POST", "/dapi/v1/countdowncancelall"): Endpoint(Action.CANCEL_ALL),
+    ("POST", "/dapi/v1/leverage"): Endpoint(Action.SET_LEVERAGE, usdm._leverage),
+    ("POST", "/dapi/v1/margintype"): Endpoint(Action.SET_MARGIN_MODE, usdm._margin_type),
+    ("POST", "/dapi/v1/positionside/dual"): Endpoint(Action.SET_POSITION_MODE, usdm._position_mode),
+    ("POST", "/dapi/v1/positionmargin"): Endpoint(Action.SET_MARGIN_MODE, usdm._no_intent),
+    ("POST", "/dapi/v1/listenkey"): Endpoint(Action.READ),
+    ("PUT", "/dapi/v1/listenkey"): Endpoint(Action.READ),
+    ("DELETE", "/dapi/v1/listenkey"): Endpoint(Action.READ),
+}
+
+
+# ---- responses -----------------------------------------------------------------------------------------
+
+
+def _order_price(item: Any) -> Decimal | None:
+    """The price an order's contracts convert at: its limit price, else its fill or trigger price."""
+    if not isinstance(item, dict):
+        return None
+    for name in ("price", "avgPrice", "stopPrice", "triggerPrice"):
+        price = usdm._price(item.get(name))
+        if price is not None and price > 0:
+            return price
+    return None
+
+
+def _order_key(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    if "algoId" in item:
+        return f"algo:{item['algoId']}"
+    return str(item["orderId"]) if "orderId" in item else None
+
+
+def _convert_order(update: OrderUpdate, prices: Mapping[str, Decimal]) -> OrderUpdate | None:
+    price = prices.get(update.order_id) or PRICES.get(update.symbol)
+    try:
+        original = base_quantity(update.symbol, update.original, price, field="origQty")
+        executed = base_quantity(update.symbol, update.executed, price, field="executedQty")
+    except FieldError:
+        return None
+    return replace(update, venue=VENUE, original=original, executed=executed)
+
+
+def _items(data: Any) -> list[Any]:
+    if isinstance(data, dict):
+        data = data.get("orders", data.get("rows", [data]))
+    return data if isinstance(data, list) else []
+
+
+def _coinm_facts(learner: Learner) -> Learner:
+    """Run the fapi learner, then restate its facts for this venue with sizes in base units.
+
+    An order whose size cannot be converted is left out; a listing that left one out is no complete snapshot
+    (finalising an order we could not read would forget its exposure).
+    """
+
+    def learn(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+        facts = learner(data, parsed, params, decision_id)
+        prices = {k: p for k, p in ((_order_key(i), _order_price(i)) for i in _items(data)) if k and p}
+        orders = [_convert_order(u, prices) for u in facts.orders]
+        snapshots: list[OpenOrdersSnapshot] = []
+        loose: list[OrderUpdate] = []
+        for snapshot in facts.open_orders:
+            converted = [_convert_order(u, prices) for u in snapshot.orders]
+            kept = [u for u in converted if u is not None]
+            if len(kept) == len(converted):
+                snapshots.append(replace(snapshot, venue=VENUE, orders=tuple(kept)))
+            else:
+                loose += kept
+        return ResponseFacts(
+            prices=tuple(replace(p, venue=VENUE) for p in facts.prices),
+            orders=tuple(u for u in orders if u is not None) + tuple(loose),
+            open_orders=tuple(snapshots),
+            closed=tuple(ClosedOrder(VENUE, c.account, c.order_id) for c in facts.closed),
+        )
+
+    return learn
+
+
+def _prices_facts(learner: Learner) -> Learner:
+    def learn(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+        facts = learner(data, parsed, params, decision_id)
+        return ResponseFacts(prices=tuple(replace(p, venue=VENUE) for p in facts.prices))
+
+    return learn
+
+
+def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    """positionRisk / account → signed base quantities, converted at each row's mark price.
+
+    dapi filters by `pair` or `marginAsset`, not `symbol`; a filtered answer (or one with a row that cannot be
+    converted) says nothing of the symbols it leaves out, so it is reported symbol by symbol.
+    """
+    if isinstance(data, dict):  # the account endpoint nests the list
+        data = data.get("positions")
+    if not isinstance(data, list) or parsed.account is None:
+        return ResponseFacts()
+    prices: list[PriceUpdate] = []
+    rows: dict[str, list[tuple[str, PositionSide, Decimal]]] = {}
+    unreadable: set[str] = set()
+    complete = True
+    for item in data:
+        if not isinstance(item, dict) or not isinstance(item.get("symbol"), str):
+            complete = False
+            continue
+        symbol = item["symbol"].upper()
+        mark = usdm._price(item.get("markPrice"))
+        if mark is not None:
+            prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
+        try:
+            side = usdm.POSITION_SIDES[str(item.get("positionSide", "BOTH"))]
+            contracts = Decimal(str(item["positionAmt"]))
+            if not contracts.is_finite():
+                raise ValueError(symbol)
+            amount = base_quantity(symbol, abs(contracts), mark or PRICES.get(symbol), field="positionAmt")
+        except (KeyError, ArithmeticError, ValueError):  # FieldError is a ValueError
+            complete = False
+            unreadable.add(symbol)
+            continue
+        rows.setdefault(symbol, []).append((symbol, side, amount if contracts >= 0 else -amount))
+    if complete and not any(params.get(k) for k in ("pair", "marginAsset", "symbol")):
+        everything = tuple(row for symbol_rows in rows.values() for row in symbol_rows)
+        reports: tuple[PositionsReport, ...] = (PositionsReport(VENUE, parsed.account, None, everything),)
+    else:
+        reports = tuple(PositionsReport(VENUE, parsed.account, symbol, tuple(symbol_rows))
+                        for symbol, symbol_rows in rows.items() if symbol not in unreadable)
+    return ResponseFacts(prices=tuple(prices), positions=reports)
+
+
+def _instrument_from(item: Any) -> Instrument | None:
+    """An exchangeInfo row → unified symbol and contract size; only inverse rows that add up are learned."""
+    if not isinstance(item, dict):
+        return None
+    native, base, quote, margin = (item.get(k) for k in ("symbol", "baseAsset", "quoteAsset", "marginAsset"))
+    if not all(isinstance(v, str) and v.isalnum() for v in (base, quote, margin)):
+        return None
+    if not isinstance(native, str) or not usdm.SYMBOL.fullmatch(native) or margin != base:
+        return None  # a COIN-M contract settles in its base coin; anything else is not what we think it is
+    try:
+        size = decimal_field("contractSize", item.get("contractSize"))
+    except FieldError:
+        return None
+    if size is None:
+        return None
+    native = native.upper()
+    unified = f"{base}/{quote}:{margin}"
+    if item.get("contractType") != "PERPETUAL":
+        suffix = native.rsplit("_", 1)[-1]
+        if not (len(suffix) == 6 and suffix.isdigit()):
+            return None
+        unified += f"-{suffix}"
+    return Instrument(VENUE, native, unified, size, quote_sized=True)
+
+
+def _learn_instruments(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    if not isinstance(data, dict) or not isinstance(data.get("symbols"), list):
+        return ResponseFacts()
+    return ResponseFacts(instruments=tuple(i for i in map(_instrument_from, data["symbols"]) if i is not None))
+
+
+_ORDERS = _coinm_facts(usdm._learn_orders)
+
+_LEARNERS: dict[tuple[str, str], Learner] = {
+    ("GET", "/dapi/v1/exchangeinfo"): _learn_instruments,
+    ("POST", "/dapi/v1/order"): _ORDERS,
+    ("POST", "/dapi/v1/algoorder"): _ORDERS,
+    ("POST", "/dapi/v1/batchorders"): _ORDERS,
+    ("PUT", "/dapi/v1/order"): _ORDERS,
+    ("PUT", "/dapi/v1/batchorders"): _ORDERS,
+    ("DELETE", "/dapi/v1/order"): _ORDERS,
+    ("DELETE", "/dapi/v1/batchorders"): _ORDERS,
+    ("DELETE", "/dapi/v1/algoorder"): _ORDERS,
+    ("GET", "/dapi/v1/order"): _ORDERS,
+    ("GET", "/dapi/v1/algoorder"): _ORDERS,
+    ("GET", "/dapi/v1/openorders"): _coinm_facts(usdm._learn_open_orders("order")),
+    ("GET", "/dapi/v1/openalgoorders"): _coinm_facts(usdm._learn_open_orders("algo")),
+    ("DELETE", "/dapi/v1/allopenorders"): _coinm_facts(usdm._learn_cancel_all("order")),
+    ("DELETE", "/dapi/v1/algoopenorders"): _coinm_facts(usdm._learn_cancel_all("algo")),
+    ("GET", "/dapi/v1/positionrisk"): _learn_positions,
+    ("GET", "/dapi/v1/account"): _learn_positions,
+    ("GET", "/dapi/v1/premiumindex"): _prices_facts(usdm._learn_prices("markPrice", "mark")),
+    ("GET", "/dapi/v1/ticker/price"): _prices_facts(usdm._learn_prices("price", "last")),
+    ("GET", "/dapi/v1/ticker/24hr"): _prices_facts(usdm._learn_prices("lastPrice", "last")),
+}
+
+ADAPTER = BinanceCoinm()
+
+__all__ = ["ADAPTER", "BUNDLED", "PRICES", "VENUE", "BinanceCoinm", "base_quantity", "instrument", "unified_symbol"]

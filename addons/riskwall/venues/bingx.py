@@ -1,0 +1,677 @@
+"""BingX perpetual swap v2 (USDT-M linear): endpoint table, request → intents, response → facts, rejections.
+
+Facts: ../shared/venues.md §0 and §7, and ccxt's `bingx.py` (its implicit API table and `sign()`). Every
+private parameter travels in the query string (ccxt signs them all there, for every method); the venue also
+takes a form body on POST, so query and form body are both read, and a key given twice with different values
+is refused: the firewall's reading must be the venue's.
+
+Sizes are in the base coin (ccxt: contractSize 1 for linear swaps), so `quantity` is used as is. Symbols are
+`BTC-USDT`; the unified symbol is `BTC/USDT:USDT`. Inverse (`/openApi/cswap/...`) and spot orders are not read:
+their non-GET requests are UNKNOWN (blocked), except cancels, which only lower risk.
+
+Where the venue's behaviour is not documented, the adapter picks the reading that cannot under-count risk:
+- an order without `positionSide` is read as BOTH (the venue may default to LONG, but a SELL read as LONG would
+  be exempt as "reduces", which BOTH never is);
+- `quoteOrderQty` (a size in USDT) is refused: the base size would be a guess;
+- in a trailing stop `price` is a distance, not a price, so it is not reported as the order's price.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from riskwall.instruments import CATALOG, Instrument
+from riskwall.model import (
+    Action,
+    Decision,
+    OpenOrdersSnapshot,
+    OrderIntent,
+    OrderUpdate,
+    ParsedRequest,
+    PositionSide,
+    PositionsReport,
+    PriceUpdate,
+    Reason,
+    ResponseFacts,
+    Side,
+    Venue,
+    Violation,
+    fingerprint,
+)
+from riskwall.venues.base import (
+    MAX_BODY_BYTES,
+    FieldError,
+    HttpRequest,
+    Rejection,
+    bool_field,
+    decimal_field,
+    enum_field,
+    normalize_path,
+    text_field,
+)
+
+VENUE = Venue.BINGX
+
+SYMBOL = re.compile(r"[A-Za-z0-9]{1,24}-[A-Za-z0-9]{1,12}")
+CLIENT_ID = re.compile(r"[A-Za-z0-9_.:/-]{1,40}")
+ORDER_ID = re.compile(r"[0-9]{1,20}")
+SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
+POSITION_SIDES = {"BOTH": PositionSide.BOTH, "LONG": PositionSide.LONG, "SHORT": PositionSide.SHORT}
+# types whose `price` is the limit price; trailing types use `price` as a distance
+LIMIT_TYPES = frozenset({"LIMIT", "STOP", "TAKE_PROFIT", "TRIGGER_LIMIT", "TAKE_STOP_LIMIT"})
+TRAILING_TYPES = frozenset({"TRAILING_STOP_MARKET", "TRAILING_TP_SL"})
+ORDER_TYPES = LIMIT_TYPES | TRAILING_TYPES | frozenset(
+    {"MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRIGGER_MARKET", "TAKE_STOP_MARKET"}
+)
+TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "PostOnly", "POSTONLY", "GTX"})
+MARGIN_TYPES = frozenset({"ISOLATED", "CROSSED", "SEPARATE_ISOLATED"})
+FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "CANCELLED", "REJECTED", "EXPIRED", "FAILED"})
+# ccxt's own limit for swap batchOrders (and the old BingX doc's); batchCancelReplace assumed the same
+MAX_BATCH_LEGS = 5
+MAX_LEVERAGE = Decimal(150)
+
+type Params = dict[str, str]
+type Parser = Callable[[Params, str | None, str], tuple[OrderIntent, ...]]
+type LegParser = Callable[[Mapping[str, Any], str | None, str], OrderIntent]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    action: Action
+    parse: Parser | None = None
+
+
+class BingX:
+    venue: Venue = VENUE
+    default_hosts: tuple[str, ...] = ("open-api.bingx.com", "open-api-vst.bingx.com")
+    secret_fields: frozenset[str] = frozenset({"signature", "x-bx-apikey", "listenkey", "apikey"})
+
+    @property
+    def endpoints(self) -> Mapping[tuple[str, str], Action]:
+        return {key: spec.action for key, spec in _ENDPOINTS.items()}
+
+    def parse_request(self, request: HttpRequest) -> ParsedRequest:
+        path = normalize_path(request.path)
+        endpoint = f"{request.method} {path}"
+        api_key = request.headers.get("x-bx-apikey")
+        account = fingerprint(api_key) if api_key else None
+        spec = _endpoint_for(request.method, path)
+        if "x-bx-apikey" in request.repeated_headers:
+            # "K, K" would fingerprint as no account at all and slip past every account-scoped rule
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error="X-BX-APIKEY is given twice")
+        if spec.parse is None:
+            return ParsedRequest(VENUE, spec.action, endpoint, account)
+        try:
+            intents = spec.parse(_params(request), account, endpoint)
+        except FieldError as exc:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
+        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
+
+    def parse_response(
+        self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
+    ) -> ResponseFacts:
+        if status != 200 or not body:
+            return ResponseFacts()
+        learner = _LEARNERS.get((request.method, normalize_path(request.path)))
+        if learner is None:
+            return ResponseFacts()
+        try:
+            envelope = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return ResponseFacts()
+        if not isinstance(envelope, dict) or str(envelope.get("code")) != "0" or "data" not in envelope:
+            return ResponseFacts()  # an error answer teaches nothing
+        params = _query_params(request)
+        if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
+            return ResponseFacts()
+        return learner(envelope["data"], parsed, params, decision_id)
+
+    def rejection(self, decision: Decision) -> Rejection:
+        violation = decision.deciding
+        code = _CODES.get(violation.reason if violation else Reason.INTERNAL_ERROR, _DEFAULT_CODE)
+        rule = violation.rule_id if violation else "riskwall"
+        detail = violation.detail if violation else "blocked"
+        # ccxt.bingx matches `msg` exactly (never broadly), so this prefix keeps any rule id or detail from
+        # ever spelling a message of its map; the code alone picks the exception class
+        message = f"Risk firewall blocked this request ({rule}): {detail}"
+        # BingX answers business errors with HTTP 200 and throttling with 429 (venues.md §7)
+        status = 429 if code == _RATE_CODE else 200
+        return Rejection(status, orjson.dumps({"code": code, "msg": message, "data": {}}))
+
+
+# ccxt.bingx.handle_errors (ccxt 4.5.64): any `code` other than 0 raises; exact match on `msg`, then on `code`,
+# else ExchangeError. Its map has no RateLimitExceeded entry: 429 gives DDoSProtection, RateLimitExceeded's
+# parent class. Business errors come back with HTTP 200 (venues.md §7), and ccxt reads the body first anyway.
+#   100421 BadSymbol         (symbol not allowed)
+#   80014  BadRequest        (leverage, as the other venues answer a leverage block)
+#   403    PermissionDenied  (kill switch, forbidden or unknown endpoint, unknown key)
+#   429    DDoSProtection    (order rate; HTTP 429 too, for clients that read the status)
+#   110425 InvalidOrder      (every other order rule, parse failures, state unavailable)
+_DEFAULT_CODE = 110425
+_RATE_CODE = 429
+_CODES: dict[Reason, int] = {
+    Reason.SYMBOL_NOT_ALLOWED: 100421,
+    Reason.LEVERAGE_EXCEEDS_MAX: 80014,
+    Reason.TRADING_HALTED: 403,
+    Reason.TRADING_REDUCING: 403,
+    Reason.ACTION_FORBIDDEN: 403,
+    Reason.UNKNOWN_ENDPOINT: 403,
+    Reason.UNKNOWN_ACCOUNT: 403,
+    Reason.ORDER_RATE_EXCEEDED: _RATE_CODE,
+}
+
+
+def violation_code(violation: Violation) -> int:
+    """The BingX error code a block with this violation answers with (for docs and tests)."""
+    return _CODES.get(violation.reason, _DEFAULT_CODE)
+
+
+def _endpoint_for(method: str, path: str) -> Endpoint:
+    spec = _ENDPOINTS.get((method, path))
+    if spec is not None:
+        return spec
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return Endpoint(Action.READ)
+    if _is_forbidden(path):
+        return Endpoint(Action.FORBIDDEN)
+    return Endpoint(Action.UNKNOWN)
+
+
+# withdrawals and wallet moves (/openApi/wallets/...), transfers (api/v3/post/asset/transfer,
+# api/asset/v1/transfer, account/transfer/...), sub-accounts, API-key management
+_FORBIDDEN_PARTS = ("/wallets/", "withdraw", "transfer", "subaccount", "apikey", "/agent/")
+
+
+def _is_forbidden(path: str) -> bool:
+    return any(part in path for part in _FORBIDDEN_PARTS)
+
+
+def _params(request: HttpRequest) -> Params:
+    """Query and form body merged; the same key with two different values is refused."""
+    pairs = list(request.query)
+    if request.body:
+        if len(request.body) > MAX_BODY_BYTES:
+            raise FieldError("body is too large")
+        if request.content_type not in ("", "application/x-www-form-urlencoded"):
+            raise FieldError("body is not a form; BingX takes query or form parameters")
+        try:
+            pairs += parse_qsl(request.body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            raise FieldError("body is not a form") from None
+    params: Params = {}
+    for key, value in pairs:
+        if key in params and params[key] != value:
+            raise FieldError(f"{key} is given twice with different values")
+        params[key] = value
+    return params
+
+
+def _query_params(request: HttpRequest) -> Params | None:
+    params: Params = {}
+    for key, value in request.query:
+        if params.setdefault(key, value) != value:
+            return None
+    return params
+
+
+def _symbol(raw: object) -> tuple[str, str | None]:
+    native = (text_field("symbol", raw, SYMBOL) or "").upper()
+    return native, unified_symbol(native)
+
+
+def unified_symbol(native: str) -> str | None:
+    """`BTC-USDT` → `BTC/USDT:USDT` (learned from contracts answers where seen; linear: settle = quote)."""
+    known = CATALOG.lookup(VENUE, native)
+    if known is not None:
+        return known.unified
+    base, sep, quote = native.partition("-")
+    if not sep or not base or not quote:
+        return None
+    return f"{base}/{quote}:{quote}"
+
+
+def _position_side(raw: object) -> PositionSide:
+    return POSITION_SIDES[enum_field("positionSide", raw, frozenset(POSITION_SIDES), default="BOTH") or "BOTH"]
+
+
+def _attached(name: str, raw: object) -> None:
+    """`stopLoss` / `takeProfit`: a JSON object for a closing order attached to this one; must be readable."""
+    if raw is None or raw == "":
+        return
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant,
+                             object_pairs_hook=_unique_keys)
+        except FieldError:
+            raise
+        except (ValueError, RecursionError):
+            raise FieldError(f"{name} is not a JSON object") from None
+    if not isinstance(raw, dict):
+        raise FieldError(f"{name} is not a JSON object")
+    for field in ("stopPrice", "price", "quantity"):
+        decimal_field(f"{name}.{field}", raw.get(field), required=False)
+
+
+def _leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
+    symbol, unified = _symbol(params.get("symbol"))
+    side = SIDES[enum_field("side", params.get("side"), frozenset(SIDES)) or ""]
+    order_type = enum_field("type", params.get("type"), ORDER_TYPES) or ""
+    position_side = _position_side(params.get("positionSide"))
+    if params.get("quoteOrderQty") not in (None, ""):
+        raise FieldError("quoteOrderQty is not supported; send quantity in the base coin")
+    close_position = bool_field("closePosition", params.get("closePosition"))
+    quantity = decimal_field("quantity", params.get("quantity"), required=not close_position)
+    trailing = order_type in TRAILING_TYPES
+    if trailing:
+        if params.get("price") in (None, "") and params.get("priceRate") in (None, ""):
+            raise FieldError("price or priceRate is missing")
+        decimal_field("price", params.get("price"), required=False)
+        decimal_field("priceRate", params.get("priceRate"), required=False)
+        price = None
+    else:
+        price = decimal_field("price", params.get("price"), required=order_type in LIMIT_TYPES)
+    trigger = decimal_field("stopPrice", params.get("stopPrice"), required=False)
+    activation = decimal_field("activationPrice", params.get("activationPrice"), required=False)
+    tif = enum_field("timeInForce", params.get("timeInForce"), TIME_IN_FORCE, default="-")
+    _attached("stopLoss", params.get("stopLoss"))
+    _attached("takeProfit", params.get("takeProfit"))
+    client_id = text_field("clientOrderID", params.get("clientOrderID", params.get("clientOrderId")), CLIENT_ID,
+                           required=False)
+    return OrderIntent(
+        venue=VENUE,
+        action=Action.NEW,
+        endpoint=endpoint,
+        account=account,
+        symbol=symbol,
+        unified_symbol=unified,
+        side=side,
+        position_side=position_side,
+        quantity=quantity,
+        price=price,
+        trigger_price=trigger if trigger is not None else activation,
+        order_type=order_type,
+        time_in_force=None if tif == "-" else tif,
+        reduce_only=bool_field("reduceOnly", params.get("reduceOnly")),
+        close_position=close_position,
+        client_order_id=client_id,
+    )
+
+
+def _cancel_replace_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
+    """cancelReplace: cancels `cancelOrderId` (or `cancelClientOrderID`) and places a complete new order.
+
+    Read as a NEW order: whether the cancel succeeded is known only afterwards (`cancelReplaceMode`), so the
+    old order's exposure stays counted until an answer or a listing ends it."""
+    text_field("cancelOrderId", params.get("cancelOrderId"), ORDER_ID, required=False)
+    text_field("cancelClientOrderID", params.get("cancelClientOrderID"), CLIENT_ID, required=False)
+    return _leg(params, account, endpoint)
+
+
+def _amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
+    """`/openApi/swap/v1/trade/amend`: a new size (and price) for a resting order; side only when sent."""
+    symbol, unified = _symbol(params.get("symbol"))
+    order_id = text_field("orderId", params.get("orderId"), ORDER_ID, required=False)
+    client_id = text_field("clientOrderID", params.get("clientOrderID", params.get("clientOrderId")), CLIENT_ID,
+                           required=False)
+    if order_id is None and client_id is None:
+        raise FieldError("orderId or clientOrderId is missing")
+    raw_side = enum_field("side", params.get("side"), frozenset(SIDES), default="-")
+    return OrderIntent(
+        venue=VENUE,
+        action=Action.AMEND,
+        endpoint=endpoint,
+        account=account,
+        symbol=symbol,
+        unified_symbol=unified,
+        side=None if raw_side == "-" else SIDES[raw_side or ""],
+        position_side=_position_side(params.get("positionSide")),
+        quantity=decimal_field("quantity", params.get("quantity")),
+        price=decimal_field("price", params.get("price"), required=False),
+        order_type="LIMIT",
+        order_id=order_id,
+        client_order_id=client_id,
+    )
+
+
+def _twap(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    """A TWAP order slices `totalAmount` (base coin) into market orders over time: one order of that size."""
+    symbol, unified = _symbol(params.get("symbol"))
+    side = SIDES[enum_field("side", params.get("side"), frozenset(SIDES)) or ""]
+    return (OrderIntent(
+        venue=VENUE,
+        action=Action.NEW,
+        endpoint=endpoint,
+        account=account,
+        symbol=symbol,
+        unified_symbol=unified,
+        side=side,
+        position_side=_position_side(params.get("positionSide")),
+        quantity=decimal_field("totalAmount", params.get("totalAmount")),
+        trigger_price=decimal_field("triggerPrice", params.get("triggerPrice"), required=False),
+        order_type="TWAP",
+    ),)
+
+
+def _close_all(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    """closeAllPositions (one symbol, or all without one) and closePosition (one position id): only reduce."""
+    raw = params.get("symbol")
+    symbol, unified = _symbol(raw) if raw else (None, None)
+    text_field("positionId", params.get("positionId"), ORDER_ID, required=False)
+    return (OrderIntent(VENUE, Action.NEW, endpoint, account, symbol, unified, order_type="MARKET",
+                        close_position=True),)
+
+
+def _single(leg: LegParser) -> Parser:
+    def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+        return (leg(params, account, endpoint),)
+
+    return parse
+
+
+def _batch(leg: LegParser) -> Parser:
+    def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+        raw = params.get("batchOrders")
+        if not raw:
+            raise FieldError("batchOrders is missing")
+        try:
+            # numbers stay Decimal: json's float parsing would round quantities
+            legs = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant,
+                              object_pairs_hook=_unique_keys)
+        except FieldError:
+            raise
+        except (ValueError, RecursionError):
+            raise FieldError("batchOrders is not a JSON array") from None
+        if not isinstance(legs, list) or not legs or len(legs) > MAX_BATCH_LEGS:
+            raise FieldError(f"batchOrders must be a JSON array of 1 to {MAX_BATCH_LEGS} orders")
+        if not all(isinstance(item, dict) for item in legs):
+            raise FieldError("batchOrders holds something that is not an order")
+        return tuple(leg({k: _text(v) for k, v in item.items()}, account, endpoint) for item in legs)
+
+    return parse
+
+
+def _text(value: Any) -> Any:
+    """A JSON leg's scalars as the venue reads them: booleans as true/false, numbers kept exact."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _reject_constant(name: str) -> None:
+    raise FieldError(f"batchOrders holds {name}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    leg: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in leg:
+            raise FieldError(f"{key} is given twice in a JSON object")
+        leg[key] = value
+    return leg
+
+
+def _leverage(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    symbol, unified = _symbol(params.get("symbol"))
+    position_side = POSITION_SIDES[enum_field("side", params.get("side"), frozenset(POSITION_SIDES)) or ""]
+    leverage = decimal_field("leverage", params.get("leverage"))
+    if leverage is not None and (leverage != leverage.to_integral_value() or leverage > MAX_LEVERAGE):
+        raise FieldError(f"leverage must be a whole number from 1 to {MAX_LEVERAGE}")
+    return (OrderIntent(VENUE, Action.SET_LEVERAGE, endpoint, account, symbol, unified,
+                        position_side=position_side, leverage=leverage),)
+
+
+def _margin_type(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    symbol, unified = _symbol(params.get("symbol"))
+    mode = enum_field("marginType", params.get("marginType"), MARGIN_TYPES)
+    return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, symbol, unified, margin_mode=mode),)
+
+
+def _position_mode(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    raw = params.get("dualSidePosition")
+    if raw in (None, ""):
+        raise FieldError("dualSidePosition is missing")
+    mode = "hedge" if bool_field("dualSidePosition", raw) else "one-way"
+    return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account, margin_mode=mode),)
+
+
+_SWAP1 = "/openapi/swap/v1"
+_SWAP2 = "/openapi/swap/v2"
+_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
+    ("POST", f"{_SWAP2}/trade/order"): Endpoint(Action.NEW, _single(_leg)),
+    ("POST", f"{_SWAP2}/trade/batchorders"): Endpoint(Action.NEW, _batch(_leg)),
+    ("POST", f"{_SWAP1}/trade/cancelreplace"): Endpoint(Action.NEW, _single(_cancel_replace_leg)),
+    ("POST", f"{_SWAP1}/trade/batchcancelreplace"): Endpoint(Action.NEW, _batch(_cancel_replace_leg)),
+    ("POST", f"{_SWAP1}/twap/order"): Endpoint(Action.NEW, _twap),
+    ("POST", f"{_SWAP2}/trade/closeallpositions"): Endpoint(Action.NEW, _close_all),
+    ("POST", f"{_SWAP1}/trade/closeposition"): Endpoint(Action.NEW, _close_all),
+    ("POST", f"{_SWAP1}/trade/amend"): Endpoint(Action.AMEND, _single(_amend_leg)),
+    # validated by BingX but never sent to matching: no risk
+    ("POST", f"{_SWAP2}/trade/order/test"): Endpoint(Action.READ),
+    ("DELETE", f"{_SWAP2}/trade/order"): Endpoint(Action.CANCEL),
+    ("DELETE", f"{_SWAP2}/trade/batchorders"): Endpoint(Action.CANCEL),
+    ("POST", f"{_SWAP1}/twap/cancelorder"): Endpoint(Action.CANCEL),
+    ("DELETE", f"{_SWAP2}/trade/allopenorders"): Endpoint(Action.CANCEL_ALL),
+    # the dead-man switch only ever cancels
+    ("POST", f"{_SWAP2}/trade/cancelallafter"): Endpoint(Action.CANCEL_ALL),
+    # inverse orders are not read (UNKNOWN), but their cancels can only lower risk
+    ("DELETE", "/openapi/cswap/v1/trade/cancelorder"): Endpoint(Action.CANCEL),
+    ("DELETE", "/openapi/cswap/v1/trade/allopenorders"): Endpoint(Action.CANCEL_ALL),
+    ("POST", "/openapi/cswap/v1/trade/allopenorders"): Endpoint(Action.CANCEL_ALL),
+    ("POST", f"{_SWAP2}/trade/leverage"): Endpoint(Action.SET_LEVERAGE, _leverage),
+    ("POST", f"{_SWAP2}/trade/margintype"): Endpoint(Action.SET_MARGIN_MODE, _margin_type),
+    ("POST", f"{_SWAP2}/trade/positionmargin"): Endpoint(Action.SET_MARGIN_MODE),
+    ("POST", f"{_SWAP1}/trade/assetmode"): Endpoint(Action.SET_MARGIN_MODE),
+    ("POST", f"{_SWAP1}/trade/autoaddmargin"): Endpoint(Action.SET_MARGIN_MODE),
+    ("POST", f"{_SWAP1}/positionside/dual"): Endpoint(Action.SET_POSITION_MODE, _position_mode),
+    # user-data-stream listen keys: bearer tokens, but managing them moves no money
+    ("POST", "/openapi/user/auth/userdatastream"): Endpoint(Action.READ),
+    ("PUT", "/openapi/user/auth/userdatastream"): Endpoint(Action.READ),
+    ("DELETE", "/openapi/user/auth/userdatastream"): Endpoint(Action.READ),
+}
+
+
+# ---- responses -----------------------------------------------------------------------------------------
+
+type Learner = Callable[[Any, ParsedRequest, Params, str], ResponseFacts]
+
+
+def _order_update(item: Any, parsed: ParsedRequest, reservation_id: str | None) -> OrderUpdate | None:
+    """One BingX order object (create, cancel, query, listing) → OrderUpdate."""
+    if not isinstance(item, dict) or parsed.account is None or "symbol" not in item or "orderId" not in item:
+        return None
+    try:
+        order_id = str(item["orderId"])
+        if not ORDER_ID.fullmatch(order_id):
+            return None
+        symbol = str(item["symbol"]).upper()
+        side = SIDES[str(item["side"])]
+        position_side = POSITION_SIDES.get(str(item.get("positionSide", "BOTH")), PositionSide.BOTH)
+        status = str(item.get("status", "NEW"))
+        original = decimal_field("origQty", _num(item.get("origQty", item.get("quantity"))), allow_zero=True)
+        executed = decimal_field("executedQty", _num(item.get("executedQty", "0")), allow_zero=True)
+    except (KeyError, FieldError):
+        return None
+    reduce_only = item.get("reduceOnly") in (True, "true") or item.get("closePosition") in (True, "true")
+    reduce_only = reduce_only or (position_side is PositionSide.LONG and side is Side.SELL)
+    reduce_only = reduce_only or (position_side is PositionSide.SHORT and side is Side.BUY)
+    return OrderUpdate(
+        venue=VENUE,
+        account=parsed.account,
+        symbol=symbol,
+        order_id=order_id,
+        side=side,
+        position_side=position_side,
+        original=original or Decimal(0),
+        executed=executed or Decimal(0),
+        final=status.upper() in FINAL_STATUSES,
+        reduce_only=bool(reduce_only),
+        reservation_id=reservation_id,
+    )
+
+
+def _num(raw: object) -> object:
+    """BingX answers numbers as strings or JSON numbers; render a JSON number as its exact text."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return str(raw)
+    if isinstance(raw, float):
+        return format(Decimal(repr(raw)), "f")
+    return raw
+
+
+def _price(raw: object) -> Decimal | None:
+    try:
+        return decimal_field("price", _num(raw), required=False)
+    except FieldError:
+        return None
+
+
+def _fill_price(item: Any) -> PriceUpdate | None:
+    if not isinstance(item, dict) or "symbol" not in item:
+        return None
+    price = _price(item.get("avgPrice"))
+    return None if price is None else PriceUpdate(VENUE, str(item["symbol"]).upper(), price, "last")
+
+
+def _orders_of(data: Any) -> list[Any]:
+    """`{"order": {...}}`, `{"orders": [...]}`, `{"success": [...]}` or a bare list/object."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        for key in ("orders", "success"):
+            if isinstance(data.get(key), list):
+                return list(data[key])
+        if isinstance(data.get("order"), dict):
+            return [data["order"]]
+        return [data]
+    return []
+
+
+def _learn_orders(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    items = _orders_of(data)
+    reserved = parsed.action.adds_orders
+    # legs of an admitted request were reserved as "<decision id>:<leg>"; only an answer that lists every leg
+    # can be matched to them by position (a failed leg may be left out of the list)
+    matched = reserved and len(items) == len(parsed.intents)
+    updates = [
+        _order_update(item, parsed, f"{decision_id}:{leg}" if matched else None) for leg, item in enumerate(items)
+    ]
+    prices = [_fill_price(item) for item in items] if reserved else []
+    return ResponseFacts(
+        prices=tuple(p for p in prices if p is not None),
+        orders=tuple(u for u in updates if u is not None),
+    )
+
+
+def _learn_open_orders(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    if isinstance(data, dict):
+        data = data.get("orders")
+    if not isinstance(data, list) or parsed.account is None:
+        return ResponseFacts()
+    read = [_order_update(item, parsed, None) for item in data]
+    updates = tuple(u for u in read if u is not None)
+    if len(updates) != len(read):
+        # an item we could not read may be an open order: a snapshot would finalise it and forget its exposure
+        return ResponseFacts(orders=updates)
+    symbol = params.get("symbol", "").upper() or None
+    return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, updates),))
+
+
+def _learn_cancel_all(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    """Cancel-all answers `{"success": [...], "failed": [...]}`: with nothing failed, the symbol's book is empty."""
+    if parsed.account is None or not isinstance(data, dict):
+        return ResponseFacts()
+    cancelled = [_order_update(item, parsed, None) for item in data.get("success") or []]
+    updates = tuple(u for u in cancelled if u is not None)
+    symbol = params.get("symbol", "").upper()
+    if data.get("failed") or not symbol:
+        return ResponseFacts(orders=updates)
+    return ResponseFacts(orders=updates, open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, ()),))
+
+
+def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    """`positionAmt` is a size; LONG rows are ≥ 0, SHORT rows ≤ 0 whatever its sign; BOTH rows keep theirs."""
+    if not isinstance(data, list) or parsed.account is None:
+        return ResponseFacts()
+    positions: list[tuple[str, PositionSide, Decimal]] = []
+    prices: list[PriceUpdate] = []
+    for item in data:
+        if not isinstance(item, dict):
+            continue
+        try:
+            symbol = str(item["symbol"]).upper()
+            side = POSITION_SIDES[str(item.get("positionSide", "BOTH"))]
+            amount = Decimal(str(_num(item["positionAmt"])))
+            if not amount.is_finite():
+                continue
+        except (KeyError, ArithmeticError, ValueError):
+            continue
+        if side is PositionSide.LONG:
+            amount = abs(amount)
+        elif side is PositionSide.SHORT:
+            amount = -abs(amount)
+        positions.append((symbol, side, amount))
+        mark = _price(item.get("markPrice"))
+        if mark is not None:
+            prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
+    report = PositionsReport(VENUE, parsed.account, params.get("symbol", "").upper() or None, tuple(positions))
+    return ResponseFacts(prices=tuple(prices), positions=(report,))
+
+
+def _learn_prices(field: str, kind: str) -> Learner:
+    def learn(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+        items = data if isinstance(data, list) else [data]
+        prices = []
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("symbol"), str):
+                price = _price(item.get(field))
+                if price is not None:
+                    prices.append(PriceUpdate(VENUE, item["symbol"].upper(), price, kind))
+        return ResponseFacts(prices=tuple(prices))
+
+    return learn
+
+
+def _learn_instruments(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    """quote/contracts → unified symbols (`BTC-USDT`, asset BTC, currency USDT → `BTC/USDT:USDT`)."""
+    if not isinstance(data, list):
+        return ResponseFacts()
+    instruments = []
+    for item in data:
+        if not isinstance(item, dict):
+            continue
+        native = item.get("symbol")
+        if not isinstance(native, str) or not SYMBOL.fullmatch(native):
+            continue
+        base, _, quote = native.upper().partition("-")
+        settle = item.get("currency") if isinstance(item.get("currency"), str) and item.get("currency") else quote
+        instruments.append(Instrument(VENUE, native.upper(), f"{base}/{quote}:{str(settle).upper()}"))
+    return ResponseFacts(instruments=tuple(instruments))
+
+
+_LEARNERS: dict[tuple[str, str], Learner] = {
+    ("GET", f"{_SWAP2}/quote/contracts"): _learn_instruments,
+    ("POST", f"{_SWAP2}/trade/order"): _learn_orders,
+    ("POST", f"{_SWAP2}/trade/batchorders"): _learn_orders,
+    ("DELETE", f"{_SWAP2}/trade/order"): _learn_orders,
+    ("DELETE", f"{_SWAP2}/trade/batchorders"): _learn_orders,
+    ("GET", f"{_SWAP2}/trade/order"): _learn_orders,
+    ("GET", f"{_SWAP2}/trade/openorders"): _learn_open_orders,
+    ("DELETE", f"{_SWAP2}/trade/allopenorders"): _learn_cancel_all,
+    ("GET", f"{_SWAP2}/user/positions"): _learn_positions,
+    ("GET", f"{_SWAP2}/quote/premiumindex"): _learn_prices("markPrice", "mark"),
+    ("GET", f"{_SWAP2}/quote/ticker"): _learn_prices("lastPrice", "last"),
+    ("GET", f"{_SWAP2}/quote/price"): _learn_prices("price", "last"),
+    ("GET", f"{_SWAP1}/ticker/price"): _learn_prices("price", "last"),
+}
+
+ADAPTER = BingX()

@@ -1,0 +1,833 @@
+"""Bitget v2 mix (USDT-M, COIN-M, USDC-M futures): endpoint table, request → intents, response → facts, rejections.
+
+Facts: ../shared/venues.md §0 and §6, and ccxt's bitget.py (installed 4.5.64). GET parameters travel in the query
+string, POST parameters in a JSON body; Bitget signs `timestamp + METHOD + path + (?query | body)` and reads the
+exact bytes, so the body is read here and never re-serialised, and anything the venue might read differently from
+riskwall is refused (a body that is not one JSON object, a duplicate key, a number with a sign or an exponent, a
+key spelled like a known field in another letter case, a query string on a POST).
+
+Decisions worth knowing (each is also a test):
+
+- **Product types.** `USDT-FUTURES`, `COIN-FUTURES`, `USDC-FUTURES` and their demo twins (`SUSDT-FUTURES` ...) are
+  checked; any other `productType` on order entry is refused as unparseable. Spot order entry (`/api/v2/spot/trade/`)
+  is not checked yet, so it is UNKNOWN (blocked); cancels pass.
+- **Sizes** are in base coin for every product type (ccxt: contractSize 1, COIN-M included), so `size` is the
+  intent's quantity as written.
+- **Market orders ignore `price`**: a market order's intent carries no price (a decoy price must not shrink a
+  notional).
+- **Reductions.** One-way mode: `reduceOnly: "YES"` (exactly; `NO` or absent is no reduction; anything else is
+  refused) with no `tradeSide`. Hedge mode: v2's `side` names the *position* (`buy` + `tradeSide: close` closes a
+  long, i.e. sells it). Bitget ignores `tradeSide` in one-way mode, so `close` is trusted as a reduction only when
+  this process has seen the account's product type in hedge mode (`set-position-mode` accepted, or `posMode` in a
+  position listing); otherwise the order counts as an opening order on the side it names. `close-positions`,
+  `place-tpsl-order` and `place-pos-tpsl` can only close (venue-enforced), so they are reductions.
+- **`click-backhand`** (reverse a position) is not in the table: it can double a position of a size the request
+  does not state, so it is UNKNOWN and blocked.
+- **Amends** (`modify-order`) carry no side: size, notional and rate are checked, the position limit cannot be.
+
+Learning: acks carry `orderId`/`clientOid` only: an accepted market order is counted as filled at once, anything
+else as pending. `orders-pending` without an order id or cursor, shorter than its page, is a snapshot of its
+product type (and symbol). `all-position` / `single-position` report per listed symbol (`total` + `holdSide`).
+
+Rejections: HTTP 400 (429 for the rate limit) with Bitget's `{"code", "msg", "requestTime", "data": null}`, codes
+chosen so ccxt.bitget's handle_errors raises an order-class exception (see `_CODES`); ccxt reads the body before
+the status, and Bitget's own SDK raises on any non-2xx status.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from riskwall.instruments import CATALOG, Instrument
+from riskwall.model import (
+    Action,
+    ClosedOrder,
+    Decision,
+    OpenOrdersSnapshot,
+    OrderIntent,
+    OrderUpdate,
+    ParsedRequest,
+    PositionSide,
+    PositionsReport,
+    PriceUpdate,
+    Reason,
+    ResponseFacts,
+    Side,
+    Venue,
+    Violation,
+    fingerprint,
+)
+from riskwall.venues.base import (
+    MAX_BODY_BYTES,
+    PLAIN_DECIMAL,
+    FieldError,
+    HttpRequest,
+    Rejection,
+    decimal_field,
+    normalize_path,
+    text_field,
+)
+
+VENUE = Venue.BITGET
+
+SYMBOL = re.compile(r"[A-Za-z0-9_]{1,40}")
+CLIENT_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+ORDER_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+COIN = re.compile(r"[A-Za-z0-9]{1,16}")
+SIDES = {"buy": Side.BUY, "sell": Side.SELL}
+ORDER_TYPES = {"limit": "LIMIT", "market": "MARKET"}
+FORCES = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK", "post_only": "POST_ONLY"}
+TRADE_SIDES = frozenset({"open", "close"})
+PRODUCT_TYPES = frozenset({"USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES", "SUSDT-FUTURES", "SCOIN-FUTURES",
+                           "SUSDC-FUTURES"})
+MARGIN_MODES = frozenset({"isolated", "crossed"})
+POS_MODES = {"one_way_mode": "one-way", "hedge_mode": "hedge"}
+HOLD_SIDES = frozenset({"long", "short", "buy", "sell"})
+FINAL_STATES = frozenset({"filled", "canceled", "cancelled"})
+MAX_BATCH_LEGS = 50  # Bitget's batch-place-order limit
+DEFAULT_PAGE = 100
+
+# every field riskwall reads from a body; a key equal to one of these but for letter case is refused
+KNOWN_FIELDS = frozenset({
+    "symbol", "productType", "marginMode", "marginCoin", "size", "price", "side", "tradeSide", "orderType",
+    "force", "clientOid", "reduceOnly", "orderList", "orderId", "newSize", "newPrice", "newClientOid",
+    "triggerPrice", "executePrice", "planType", "holdSide", "leverage", "longLeverage", "shortLeverage", "posMode",
+    "callbackRatio", "newTriggerPrice", "triggerType",
+})
+_KNOWN_FOLDED = {name.casefold(): name for name in KNOWN_FIELDS}
+
+type Body = dict[str, Any]
+type Params = dict[str, str]
+type Parser = Callable[[Body, str | None, str], tuple[OrderIntent, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    action: Action
+    parse: Parser | None = None
+
+
+class ModeMemo:
+    """Position modes seen per (account, product type): hedge mode makes `tradeSide: close` a reduction."""
+
+    MAX_ENTRIES = 100_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._modes: dict[tuple[str, str], str] = {}
+
+    def learn(self, account: str, product_type: str, mode: str) -> None:
+        with self._lock:
+            if len(self._modes) < self.MAX_ENTRIES or (account, product_type) in self._modes:
+                self._modes[(account, product_type)] = mode
+
+    def mode(self, account: str | None, product_type: str) -> str | None:
+        if account is None:
+            return None
+        with self._lock:
+            return self._modes.get((account, product_type))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._modes.clear()
+
+
+MODES = ModeMemo()
+
+
+class Bitget:
+    venue: Venue = VENUE
+    default_hosts: tuple[str, ...] = (
+        "api.bitget.com",
+        # WebSocket hosts: private sockets can carry orders this adapter does not read, so their handshakes are
+        # refused; public market-data sockets pass
+        "ws.bitget.com",
+        "wspap.bitget.com",
+    )
+    secret_fields: frozenset[str] = frozenset({"access-key", "access-sign", "access-passphrase", "passphrase",
+                                               "sign", "signature"})
+
+    @property
+    def endpoints(self) -> Mapping[tuple[str, str], Action]:
+        return {key: spec.action for key, spec in _ENDPOINTS.items()}
+
+    def parse_request(self, request: HttpRequest) -> ParsedRequest:
+        path = normalize_path(request.path)
+        endpoint = f"{request.method} {path}"
+        api_key = request.headers.get("access-key")
+        account = fingerprint(api_key) if api_key else None
+        spec = _endpoint_for(request, path)
+        if "access-key" in request.repeated_headers:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error="ACCESS-KEY is given twice")
+        if spec.parse is None:
+            return ParsedRequest(VENUE, spec.action, endpoint, account)
+        try:
+            intents = spec.parse(_json_body(request), account, endpoint)
+        except FieldError as exc:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
+        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
+
+    def parse_response(
+        self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
+    ) -> ResponseFacts:
+        if status != 200 or not body:
+            return ResponseFacts()
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return ResponseFacts()
+        if not isinstance(data, dict) or data.get("code") != "00000":
+            return ResponseFacts()
+        learner = _LEARNERS.get((request.method, normalize_path(request.path)))
+        if learner is None:
+            return ResponseFacts()
+        params = _query_params(request)
+        if params is None:
+            return ResponseFacts()
+        try:
+            return learner(data, parsed, request, params, decision_id)
+        except FieldError:
+            return ResponseFacts()
+
+    def rejection(self, decision: Decision) -> Rejection:
+        violation = decision.deciding
+        code, status, prefix = _code_for(violation.reason if violation else Reason.INTERNAL_ERROR)
+        payload = {"code": code, "msg": prefix + _message(violation), "requestTime": time.time_ns() // 1_000_000,
+                   "data": None}
+        return Rejection(status, orjson.dumps(payload))
+
+
+# ---- rejections ------------------------------------------------------------------------------------------
+
+# ccxt.bitget.handle_errors: exact then broad match on `msg`, then exact match on `code` (installed 4.5.64):
+#   40309 "The contract has been removed"  BadSymbol          (symbol not allowed)
+#   40020 "Parameter ... error"            BadRequest         (leverage; 40017 is plain ExchangeError in 4.5.64)
+#   36201 "New order function is blocked"  PermissionDenied   (kill switch: halted / reducing)
+#   40014 "Incorrect permissions"          PermissionDenied   (forbidden or unknown endpoint, unknown account)
+#   1001  "too frequent, throttled"        RateLimitExceeded  (order rate; HTTP 429)
+#   43011                                  InvalidOrder       (everything else: sizes, notionals, positions, parse)
+_DEFAULT_CODE = ("43011", 400, "")
+_CODES: dict[Reason, tuple[str, int, str]] = {
+    Reason.SYMBOL_NOT_ALLOWED: ("40309", 400, ""),
+    Reason.LEVERAGE_EXCEEDS_MAX: ("40020", 400, ""),
+    Reason.TRADING_HALTED: ("36201", 400, ""),
+    Reason.TRADING_REDUCING: ("36201", 400, ""),
+    Reason.ACTION_FORBIDDEN: ("40014", 400, ""),
+    Reason.UNKNOWN_ENDPOINT: ("40014", 400, ""),
+    Reason.UNKNOWN_ACCOUNT: ("40014", 400, ""),
+    Reason.ORDER_RATE_EXCEEDED: ("1001", 429, ""),
+}
+
+# phrases ccxt.bitget looks for in `msg` (its 'broad' map): an operator's text must not pick a class by accident
+_STEERING = ("invalid size, valid range",)
+
+
+def _code_for(reason: Reason) -> tuple[str, int, str]:
+    return _CODES.get(reason, _DEFAULT_CODE)
+
+
+def _message(violation: Violation | None) -> str:
+    rule = violation.rule_id if violation else "riskwall"
+    detail = violation.detail if violation else "blocked"
+    return f"Risk firewall blocked this request ({_neutral(rule)}): {_neutral(detail)}"
+
+
+def _neutral(text: str) -> str:
+    for phrase in _STEERING:
+        if phrase.lower() in text.lower():
+            text = re.sub(re.escape(phrase), phrase.replace(" ", "\u00a0"), text, flags=re.IGNORECASE)
+    return text
+
+
+def violation_code(violation: Violation) -> str:
+    """The Bitget code a block with this violation answers with (for docs and tests)."""
+    return _code_for(violation.reason)[0]
+
+
+# ---- requests --------------------------------------------------------------------------------------------
+
+
+def _endpoint_for(request: HttpRequest, path: str) -> Endpoint:
+    method = request.method
+    websocket = request.headers.get("upgrade", "").lower() == "websocket"
+    if websocket or request.host.startswith(("ws.", "wspap.")):
+        public = method == "GET" and path.endswith("/ws/public")
+        return Endpoint(Action.READ if public else Action.UNKNOWN)
+    spec = _ENDPOINTS.get((method, path))
+    if spec is not None:
+        return spec
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return Endpoint(Action.READ)
+    if _is_forbidden(path):
+        return Endpoint(Action.FORBIDDEN)
+    return Endpoint(Action.UNKNOWN)
+
+
+_FORBIDDEN_PARTS = ("/wallet/", "withdraw", "transfer", "subaccount", "sub-account", "virtual-sub", "apikey",
+                    "api-key", "/user/", "/broker/")
+
+
+def _is_forbidden(path: str) -> bool:
+    return any(part in path + "/" for part in _FORBIDDEN_PARTS)
+
+
+def _json_body(request: HttpRequest) -> Body:
+    if request.query:
+        raise FieldError("query string on a POST: Bitget signs and reads the JSON body only")
+    if len(request.body) > MAX_BODY_BYTES:
+        raise FieldError("body is too large")
+    if request.content_type not in ("", "application/json"):
+        raise FieldError("body is not JSON; Bitget takes a JSON body")
+    if not request.body:
+        raise FieldError("body is missing")
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FieldError("body is not UTF-8") from None
+    try:
+        data = json.loads(text, parse_float=_plain_number, parse_int=_plain_number, parse_constant=_no_constant,
+                          object_pairs_hook=_unique_keys)
+    except FieldError:
+        raise
+    except (ValueError, RecursionError):
+        raise FieldError("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise FieldError("body is not a JSON object")
+    return data
+
+
+def _plain_number(text: str) -> Decimal:
+    if not PLAIN_DECIMAL.fullmatch(text):
+        raise FieldError("body holds a number with a sign, an exponent or too many digits")
+    return Decimal(text)
+
+
+def _no_constant(name: str) -> None:
+    raise FieldError(f"body holds {name}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> Body:
+    obj: Body = {}
+    folded: set[str] = set()
+    for key, value in pairs:
+        fold = key.casefold()
+        if fold in folded:
+            raise FieldError(f"{_KNOWN_FOLDED.get(fold, 'body')} is given twice in the body")
+        folded.add(fold)
+        known = _KNOWN_FOLDED.get(fold)
+        if known is not None and known != key:
+            raise FieldError(f"{known} is spelled with different letter case")
+        obj[key] = value
+    return obj
+
+
+def _lower_enum(name: str, raw: object, allowed: frozenset[str] | Mapping[str, Any], *,
+                required: bool = True) -> str | None:
+    """Bitget reads these enums without regard to case (ccxt sends `Open`, `GTC`; the docs write `open`, `gtc`)."""
+    if raw is None or raw == "":
+        if required:
+            raise FieldError(f"{name} is missing")
+        return None
+    if not isinstance(raw, str) or raw.lower() not in allowed:
+        raise FieldError(f"{name} has an unknown value")
+    return raw.lower()
+
+
+def _product_type(body: Mapping[str, Any]) -> str:
+    raw = body.get("productType")
+    if not isinstance(raw, str) or raw.upper() not in PRODUCT_TYPES:
+        raise FieldError("productType is missing or not a futures product type")
+    return raw.upper()
+
+
+def _symbol(obj: Mapping[str, Any]) -> str:
+    return (text_field("symbol", obj.get("symbol"), SYMBOL) or "").upper()
+
+
+def _reduce_only(raw: object) -> bool:
+    if raw is None or raw == "" or raw == "NO":
+        return False
+    if raw == "YES":
+        return True
+    raise FieldError("reduceOnly must be YES or NO")
+
+
+def unified_symbol(product_type: str, native: str) -> str | None:
+    """ccxt's unified symbol: learned from contracts, else derived (BTCUSDT → BTC/USDT:USDT, COIN-M BTCUSD →
+    BTC/USD:BTC, USDC-M BTCPERP → BTC/USDC:USDC)."""
+    known = CATALOG.lookup(VENUE, native)
+    if known is not None:
+        return known.unified
+    plain = product_type.removeprefix("S")
+    if plain == "COIN-FUTURES":
+        if native.endswith("USD") and len(native) > 3 and native[:-3].isalnum():
+            base = native[:-3]
+            return f"{base}/USD:{base}"
+        return None
+    if plain == "USDC-FUTURES" and native.endswith("PERP") and len(native) > 4:
+        return f"{native[:-4]}/USDC:USDC"
+    return CATALOG.unified(VENUE, native)
+
+
+def _sides(product_type: str, account: str | None, side_raw: object, trade_side_raw: object,
+           reduce_only_raw: object) -> tuple[Side, PositionSide, bool]:
+    """(side of the trade, position side, reduce-only) from v2's side/tradeSide/reduceOnly."""
+    named = SIDES[_lower_enum("side", side_raw, SIDES) or ""]
+    trade_side = _lower_enum("tradeSide", trade_side_raw, TRADE_SIDES, required=False)
+    reduce_only = _reduce_only(reduce_only_raw)
+    if trade_side is None:
+        return named, PositionSide.BOTH, reduce_only
+    if MODES.mode(account, product_type) != "hedge":
+        # one-way mode ignores tradeSide: the order trades the side it names and reduces nothing
+        return named, PositionSide.BOTH, False
+    position = PositionSide.LONG if named is Side.BUY else PositionSide.SHORT
+    if trade_side == "open":
+        return named, position, False
+    # hedge mode: `side` names the position a close reduces; the trade goes the other way
+    return (Side.SELL if named is Side.BUY else Side.BUY), position, False
+
+
+def _order_leg(item: Mapping[str, Any], product_type: str, account: str | None, endpoint: str, *,
+               conditional: bool = False) -> OrderIntent:
+    symbol = _symbol(item)
+    side, position_side, reduce_only = _sides(product_type, account, item.get("side"), item.get("tradeSide"),
+                                              item.get("reduceOnly"))
+    order_type = ORDER_TYPES[_lower_enum("orderType", item.get("orderType"), ORDER_TYPES) or ""]
+    quantity = decimal_field("size", item.get("size"))
+    price = None
+    if order_type == "LIMIT":
+        price = decimal_field("price", item.get("price") if not conditional or item.get("price") not in (None, "")
+                              else item.get("executePrice"))
+    trigger = decimal_field("triggerPrice", item.get("triggerPrice"), required=conditional)
+    force = _lower_enum("force", item.get("force"), FORCES, required=False)
+    client_id = text_field("clientOid", item.get("clientOid"), CLIENT_ID, required=False)
+    return OrderIntent(
+        venue=VENUE, action=Action.NEW, endpoint=endpoint, account=account, symbol=symbol,
+        unified_symbol=unified_symbol(product_type, symbol), side=side, position_side=position_side,
+        quantity=quantity, price=price, trigger_price=trigger, order_type=order_type,
+        time_in_force=FORCES[force] if force else None, reduce_only=reduce_only, client_order_id=client_id,
+    )
+
+
+def _place(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    return (_order_leg(body, _product_type(body), account, endpoint),)
+
+
+def _place_plan(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    return (_order_leg(body, _product_type(body), account, endpoint, conditional=True),)
+
+
+def _batch_place(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    product_type = _product_type(body)
+    symbol = _symbol(body)
+    legs = body.get("orderList")
+    if not isinstance(legs, list) or not legs or len(legs) > MAX_BATCH_LEGS:
+        raise FieldError(f"orderList must be a JSON array of 1 to {MAX_BATCH_LEGS} orders")
+    if not all(isinstance(leg, dict) for leg in legs):
+        raise FieldError("orderList holds something that is not an order")
+    intents = []
+    for leg in legs:
+        if leg.get("symbol") not in (None, "") and _symbol(leg) != symbol:
+            raise FieldError("symbol of an orderList leg differs from the batch's symbol")
+        intents.append(_order_leg({**leg, "symbol": symbol}, product_type, account, endpoint))
+    return tuple(intents)
+
+
+def _modify(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    product_type = _product_type(body)
+    symbol = _symbol(body)
+    order_id = text_field("orderId", body.get("orderId"), ORDER_ID, required=False)
+    client_id = text_field("clientOid", body.get("clientOid"), CLIENT_ID, required=False)
+    if order_id is None and client_id is None:
+        raise FieldError("orderId or clientOid is missing")
+    quantity = decimal_field("newSize", body.get("newSize"), required=False)
+    price = decimal_field("newPrice", body.get("newPrice"), required=False)
+    trigger = decimal_field("newTriggerPrice", body.get("newTriggerPrice"), required=False)
+    return (OrderIntent(VENUE, Action.AMEND, endpoint, account, symbol, unified_symbol(product_type, symbol),
+                        quantity=quantity, price=price, trigger_price=trigger, order_id=order_id,
+                        client_order_id=client_id),)
+
+
+def _modify_tpsl(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    product_type = _product_type(body)
+    symbol = _symbol(body)
+    order_id = text_field("orderId", body.get("orderId"), ORDER_ID, required=False)
+    client_id = text_field("clientOid", body.get("clientOid"), CLIENT_ID, required=False)
+    if order_id is None and client_id is None:
+        raise FieldError("orderId or clientOid is missing")
+    quantity = decimal_field("size", body.get("size"), required=False)
+    trigger = decimal_field("triggerPrice", body.get("triggerPrice"), required=False)
+    # a TP/SL order only ever closes: its amend is a reduction of the new size
+    return (OrderIntent(VENUE, Action.AMEND, endpoint, account, symbol, unified_symbol(product_type, symbol),
+                        quantity=quantity, trigger_price=trigger, reduce_only=True, order_id=order_id,
+                        client_order_id=client_id),)
+
+
+_HOLD_TO_CLOSE = {
+    # hedge mode names the position; one-way mode (buy/sell) names the position's direction
+    "long": (Side.SELL, PositionSide.LONG),
+    "short": (Side.BUY, PositionSide.SHORT),
+    "buy": (Side.SELL, PositionSide.BOTH),
+    "sell": (Side.BUY, PositionSide.BOTH),
+}
+
+
+def _tpsl(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    """place-tpsl-order: a take-profit/stop-loss that can only close its position (the venue enforces it)."""
+    product_type = _product_type(body)
+    symbol = _symbol(body)
+    hold = _lower_enum("holdSide", body.get("holdSide"), HOLD_SIDES) or ""
+    side, position_side = _HOLD_TO_CLOSE[hold]
+    trigger = decimal_field("triggerPrice", body.get("triggerPrice"))
+    decimal_field("executePrice", body.get("executePrice"), required=False, allow_zero=True)
+    quantity = decimal_field("size", body.get("size"), required=False)
+    return (OrderIntent(VENUE, Action.NEW, endpoint, account, symbol, unified_symbol(product_type, symbol),
+                        side=side, position_side=position_side, quantity=quantity, trigger_price=trigger,
+                        reduce_only=True, close_position=quantity is None),)
+
+
+def _close_or_pos_tpsl(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    """close-positions and place-pos-tpsl: close (part of) a position, never open one."""
+    product_type = _product_type(body)
+    symbol = _symbol(body)
+    hold = _lower_enum("holdSide", body.get("holdSide"), HOLD_SIDES, required=False)
+    side, position_side = _HOLD_TO_CLOSE[hold] if hold else (None, PositionSide.BOTH)
+    return (OrderIntent(VENUE, Action.NEW, endpoint, account, symbol, unified_symbol(product_type, symbol),
+                        side=side, position_side=position_side, reduce_only=True, close_position=True),)
+
+
+def _set_leverage(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    product_type = _product_type(body)
+    symbol = _symbol(body)
+    text_field("marginCoin", body.get("marginCoin"), COIN)
+    values = [decimal_field(name, body.get(name), required=False)
+              for name in ("leverage", "longLeverage", "shortLeverage")]
+    present = [v for v in values if v is not None]
+    if not present:
+        raise FieldError("leverage is missing")
+    _lower_enum("holdSide", body.get("holdSide"), HOLD_SIDES, required=False)
+    return (OrderIntent(VENUE, Action.SET_LEVERAGE, endpoint, account, symbol,
+                        unified_symbol(product_type, symbol), leverage=max(present)),)
+
+
+def _set_margin_mode(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    product_type = _product_type(body)
+    symbol = _symbol(body)
+    mode = _lower_enum("marginMode", body.get("marginMode"), MARGIN_MODES)
+    return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, symbol,
+                        unified_symbol(product_type, symbol), margin_mode="ISOLATED" if mode == "isolated" else
+                        "CROSS"),)
+
+
+def _set_position_mode(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    _product_type(body)
+    mode = _lower_enum("posMode", body.get("posMode"), POS_MODES) or ""
+    return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account, margin_mode=POS_MODES[mode]),)
+
+
+def _no_intent(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    return ()
+
+
+_MIX = "/api/v2/mix"
+_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
+    ("POST", f"{_MIX}/order/place-order"): Endpoint(Action.NEW, _place),
+    ("POST", f"{_MIX}/order/batch-place-order"): Endpoint(Action.NEW, _batch_place),
+    ("POST", f"{_MIX}/order/place-plan-order"): Endpoint(Action.NEW, _place_plan),
+    ("POST", f"{_MIX}/order/place-tpsl-order"): Endpoint(Action.NEW, _tpsl),
+    ("POST", f"{_MIX}/order/place-pos-tpsl"): Endpoint(Action.NEW, _close_or_pos_tpsl),
+    ("POST", f"{_MIX}/order/close-positions"): Endpoint(Action.NEW, _close_or_pos_tpsl),
+    ("POST", f"{_MIX}/order/modify-order"): Endpoint(Action.AMEND, _modify),
+    ("POST", f"{_MIX}/order/modify-plan-order"): Endpoint(Action.AMEND, _modify),
+    ("POST", f"{_MIX}/order/modify-tpsl-order"): Endpoint(Action.AMEND, _modify_tpsl),
+    ("POST", f"{_MIX}/order/cancel-order"): Endpoint(Action.CANCEL),
+    ("POST", f"{_MIX}/order/batch-cancel-orders"): Endpoint(Action.CANCEL),
+    ("POST", f"{_MIX}/order/cancel-plan-order"): Endpoint(Action.CANCEL),
+    ("POST", f"{_MIX}/order/cancel-all-orders"): Endpoint(Action.CANCEL_ALL),
+    ("POST", f"{_MIX}/account/set-leverage"): Endpoint(Action.SET_LEVERAGE, _set_leverage),
+    ("POST", f"{_MIX}/account/set-margin-mode"): Endpoint(Action.SET_MARGIN_MODE, _set_margin_mode),
+    ("POST", f"{_MIX}/account/set-position-mode"): Endpoint(Action.SET_POSITION_MODE, _set_position_mode),
+    # margin settings: configuration, held back by REDUCING and HALTED like margin modes
+    ("POST", f"{_MIX}/account/set-margin"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
+    ("POST", f"{_MIX}/account/set-auto-margin"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
+    ("POST", f"{_MIX}/account/set-asset-mode"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
+}
+
+
+def _query_params(request: HttpRequest) -> Params | None:
+    params: Params = {}
+    for key, value in request.query:
+        if params.setdefault(key, value) != value:
+            return None
+    return params
+
+
+# ---- responses -------------------------------------------------------------------------------------------
+
+type Learner = Callable[[dict[str, Any], ParsedRequest, HttpRequest, Params, str], ResponseFacts]
+
+
+def _price(raw: object) -> Decimal | None:
+    try:
+        return decimal_field("price", raw, required=False)
+    except FieldError:
+        return None
+
+
+def _rows(data: Mapping[str, Any]) -> list[Any]:
+    rows = data.get("data")
+    if isinstance(rows, dict):
+        rows = [rows]
+    return rows if isinstance(rows, list) else []
+
+
+def _body_or_none(request: HttpRequest) -> Body | None:
+    try:
+        return _json_body(request)
+    except FieldError:
+        return None
+
+
+def order_kind(product_type: str) -> str:
+    """The scope an open-orders listing can vouch for: one product type."""
+    return f"mix:{product_type.upper()}"
+
+
+def _accepted(intent: OrderIntent, order_id: str, account: str, product_type: str,
+              reservation_id: str | None) -> OrderUpdate | None:
+    if intent.symbol is None or intent.side is None or intent.quantity is None:
+        return None
+    fills_at_once = intent.order_type == "MARKET" and intent.trigger_price is None
+    return OrderUpdate(VENUE, account, intent.symbol, order_id, intent.side, intent.position_side, intent.quantity,
+                       intent.quantity if fills_at_once else Decimal(0), fills_at_once, intent.only_reduces,
+                       reservation_id, order_kind(product_type))
+
+
+def _ack_id(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    order_id = item.get("orderId")
+    return order_id if isinstance(order_id, str) and order_id else None
+
+
+def _learn_placed(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
+                  decision_id: str) -> ResponseFacts:
+    body = _body_or_none(request)
+    if parsed.account is None or body is None or not parsed.intents:
+        return ResponseFacts()
+    product_type = _product_type(body)
+    result = data.get("data")
+    pairs: list[tuple[int, str]] = []
+    if normalize_path(request.path).endswith("/batch-place-order"):
+        success = result.get("successList") if isinstance(result, dict) else None
+        failure = result.get("failureList") if isinstance(result, dict) else None
+        if not isinstance(success, list):
+            return ResponseFacts()
+        by_client = {i.client_order_id: leg for leg, i in enumerate(parsed.intents) if i.client_order_id}
+        if all(isinstance(s, dict) and s.get("clientOid") in by_client for s in success):
+            pairs = [(by_client[s["clientOid"]], oid) for s in success if (oid := _ack_id(s))]
+        elif not failure and len(success) == len(parsed.intents):
+            pairs = [(leg, oid) for leg, s in enumerate(success) if (oid := _ack_id(s))]
+    elif (oid := _ack_id(result)) is not None:
+        pairs = [(0, oid)]
+    reserved = parsed.action.adds_orders
+    updates = []
+    for leg, order_id in pairs:
+        update = _accepted(parsed.intents[leg], order_id, parsed.account, product_type,
+                           f"{decision_id}:{leg}" if reserved else None)
+        if update is not None:
+            updates.append(update)
+    return ResponseFacts(orders=tuple(updates))
+
+
+def _learn_cancelled(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
+                     decision_id: str) -> ResponseFacts:
+    if parsed.account is None:
+        return ResponseFacts()
+    result = data.get("data")
+    acks = result.get("successList") if isinstance(result, dict) and "successList" in result else [result]
+    if not isinstance(acks, list):
+        return ResponseFacts()
+    return ResponseFacts(closed=tuple(ClosedOrder(VENUE, parsed.account, oid) for ack in acks
+                                      if (oid := _ack_id(ack)) is not None))
+
+
+def _learn_position_mode(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
+                         decision_id: str) -> ResponseFacts:
+    body = _body_or_none(request)
+    if parsed.account is not None and body is not None and parsed.intents:
+        MODES.learn(parsed.account, _product_type(body), parsed.intents[0].margin_mode or "")
+    return ResponseFacts()
+
+
+_HOLD = {"long": (PositionSide.LONG, 1), "short": (PositionSide.SHORT, -1)}
+
+
+def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
+                     decision_id: str) -> ResponseFacts:
+    product_type = params.get("productType", "").upper()
+    rows = data.get("data")
+    if parsed.account is None or product_type not in PRODUCT_TYPES or not isinstance(rows, list):
+        return ResponseFacts()
+    single = normalize_path(request.path).endswith("/single-position")
+    asked = params.get("symbol", "").upper()
+    by_symbol: dict[str, list[tuple[str, PositionSide, Decimal]]] = {}
+    unreadable: set[str] = set()
+    prices: list[PriceUpdate] = []
+    hedged: bool | None = None
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
+            return ResponseFacts()
+        symbol = row["symbol"].upper()
+        mark = _price(row.get("markPrice"))
+        if mark is not None:
+            prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
+        mode = row.get("posMode")
+        if mode in POS_MODES:
+            hedged = mode == "hedge_mode"
+        try:
+            side, sign = _HOLD[str(row.get("holdSide"))]
+            total = decimal_field("total", row.get("total"), allow_zero=True) or Decimal(0)
+        except (KeyError, FieldError):
+            unreadable.add(symbol)
+            continue
+        position_side = side if mode == "hedge_mode" else PositionSide.BOTH
+        by_symbol.setdefault(symbol, []).append((symbol, position_side, total * sign))
+    if hedged is not None:
+        MODES.learn(parsed.account, product_type, "hedge" if hedged else "one-way")
+    if single and asked and SYMBOL.fullmatch(asked) and not by_symbol and not unreadable:
+        by_symbol[asked] = []  # asked for one symbol, and none listed: it is flat
+    reports = []
+    for symbol, entries in by_symbol.items():
+        if symbol in unreadable:
+            continue
+        listed = {side for _, side, _ in entries}
+        if PositionSide.BOTH in listed and len(entries) > 1:
+            continue  # one-way mode lists one position per symbol; two are not a reading we trust
+        slots = (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT)
+        entries = entries + [(symbol, s, Decimal(0)) for s in slots if s not in listed]
+        reports.append(PositionsReport(VENUE, parsed.account, symbol, tuple(entries)))
+    return ResponseFacts(prices=tuple(prices), positions=tuple(reports))
+
+
+_POS_SIDE = {("long", "open"): (Side.BUY, PositionSide.LONG), ("long", "close"): (Side.SELL, PositionSide.LONG),
+             ("short", "open"): (Side.SELL, PositionSide.SHORT), ("short", "close"): (Side.BUY, PositionSide.SHORT)}
+
+
+def _listed_order(item: Any, account: str, product_type: str) -> OrderUpdate | None:
+    if not isinstance(item, dict):
+        return None
+    try:
+        order_id = text_field("orderId", item.get("orderId"), ORDER_ID) or ""
+        symbol = _symbol(item)
+        size = decimal_field("size", item.get("size"), allow_zero=True) or Decimal(0)
+        executed = decimal_field("baseVolume", item.get("baseVolume") or "0", allow_zero=True) or Decimal(0)
+        pos_side = str(item.get("posSide", "net")).lower()
+        trade_side = str(item.get("tradeSide", "")).lower()
+        if pos_side in ("long", "short"):
+            side, position_side = _POS_SIDE[(pos_side, "close" if "close" in trade_side else "open")]
+            reduce_only = (position_side is PositionSide.LONG and side is Side.SELL) or (
+                position_side is PositionSide.SHORT and side is Side.BUY)
+        else:
+            side, position_side = SIDES[str(item.get("side")).lower()], PositionSide.BOTH
+            reduce_only = item.get("reduceOnly") == "YES"
+    except (KeyError, FieldError):
+        return None
+    state = str(item.get("status") or item.get("state") or "").lower()
+    return OrderUpdate(VENUE, account, symbol, order_id, side, position_side, size, min(executed, size),
+                       state in FINAL_STATES, reduce_only, kind=order_kind(product_type))
+
+
+def _learn_open_orders(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
+                       decision_id: str) -> ResponseFacts:
+    product_type = params.get("productType", "").upper()
+    result = data.get("data")
+    if parsed.account is None or product_type not in PRODUCT_TYPES or not isinstance(result, dict):
+        return ResponseFacts()
+    items = result.get("entrustedList") or []
+    if not isinstance(items, list):
+        return ResponseFacts()
+    listed = [_listed_order(item, parsed.account, product_type) for item in items]
+    known = tuple(u for u in listed if u is not None)
+    scoped = not any(params.get(k) for k in ("orderId", "clientOid", "idLessThan", "status", "startTime",
+                                             "endTime"))
+    limit = params.get("limit") or str(DEFAULT_PAGE)
+    complete = len(known) == len(items) and limit.isdigit() and 0 < int(limit) <= DEFAULT_PAGE and (
+        len(items) < int(limit))
+    symbol = params.get("symbol", "").upper() or None
+    if not scoped or not complete or (symbol is not None and not SYMBOL.fullmatch(symbol)):
+        return ResponseFacts(orders=known)
+    return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, known,
+                                                         order_kind(product_type)),))
+
+
+def _learn_tickers(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
+                   decision_id: str) -> ResponseFacts:
+    if params.get("productType", "").upper() not in PRODUCT_TYPES:
+        return ResponseFacts()
+    prices = []
+    for row in _rows(data):
+        if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
+            continue
+        symbol = row["symbol"].upper()
+        mark, last = _price(row.get("markPrice")), _price(row.get("lastPr") or row.get("price"))
+        if mark is not None:
+            prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
+        elif last is not None:
+            prices.append(PriceUpdate(VENUE, symbol, last, "last"))
+    return ResponseFacts(prices=tuple(prices))
+
+
+def _learn_contracts(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
+                     decision_id: str) -> ResponseFacts:
+    """contracts → unified symbols the way ccxt builds them (bitget.parse_market)."""
+    product_type = params.get("productType", "").upper()
+    if product_type not in PRODUCT_TYPES:
+        return ResponseFacts()
+    instruments = []
+    for row in _rows(data):
+        if not isinstance(row, dict):
+            continue
+        native, base, quote = row.get("symbol"), row.get("baseCoin"), row.get("quoteCoin")
+        if not all(isinstance(v, str) and v for v in (native, base, quote)):
+            continue
+        settle = base if product_type.removeprefix("S") == "COIN-FUTURES" else quote
+        unified = f"{base}/{quote}:{settle}"
+        if row.get("symbolType") == "delivery":
+            try:
+                expiry = time.strftime("%y%m%d", time.gmtime(int(str(row.get("deliveryTime"))) / 1000))
+            except ValueError:
+                continue
+            unified += f"-{expiry}"
+        instruments.append(Instrument(VENUE, str(native).upper(), unified))
+    return ResponseFacts(instruments=tuple(instruments))
+
+
+_LEARNERS: dict[tuple[str, str], Learner] = {
+    ("GET", f"{_MIX}/market/contracts"): _learn_contracts,
+    ("GET", f"{_MIX}/market/ticker"): _learn_tickers,
+    ("GET", f"{_MIX}/market/tickers"): _learn_tickers,
+    ("GET", f"{_MIX}/market/symbol-price"): _learn_tickers,
+    ("GET", f"{_MIX}/position/all-position"): _learn_positions,
+    ("GET", f"{_MIX}/position/single-position"): _learn_positions,
+    ("GET", f"{_MIX}/order/orders-pending"): _learn_open_orders,
+    ("POST", f"{_MIX}/order/place-order"): _learn_placed,
+    ("POST", f"{_MIX}/order/batch-place-order"): _learn_placed,
+    ("POST", f"{_MIX}/order/cancel-order"): _learn_cancelled,
+    ("POST", f"{_MIX}/order/batch-cancel-orders"): _learn_cancelled,
+    ("POST", f"{_MIX}/order/cancel-all-orders"): _learn_cancelled,
+    ("POST", f"{_MIX}/account/set-position-mode"): _learn_position_mode,
+}
+
+ADAPTER = Bitget()
+
+__all__ = ["ADAPTER", "MODES", "Bitget", "order_kind", "unified_symbol", "violation_code"]

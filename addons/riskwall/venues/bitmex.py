@@ -1,0 +1,861 @@
+"""BitMEX (REST API v1): endpoint table, request → intents, response → facts, native rejections.
+
+Facts: ../shared/venues.md §0 and §5. GET parameters travel in the query string; POST/PUT/DELETE parameters in a
+JSON body (ccxt) or a form body (the swagger clients). BitMEX signs `VERB + path-with-query + expires + body`, so
+the body is read here and never re-serialised, and anything BitMEX might read differently from riskwall is
+refused (a PARSE_FAILED block for anything that could add risk; cancels always pass):
+
+- a body that is neither JSON nor form, not UTF-8, a JSON body that is not one object, holds NaN/Infinity or a
+  number with an exponent or too many digits;
+- a key given twice, in one body or across query string and body (BitMEX's reading of both is not documented),
+  or a key that differs from a field riskwall reads only by letter case;
+- form keys with brackets or dots (`orderQty[0]=...`: a nested-object reader would see something else);
+- `simpleOrderQty`/`simpleLeavesQty` (deprecated base-unit sizes) and `targetAccountId(s)` (an order for another
+  account, whose positions this key's limits do not describe);
+- a method-override header (`X-HTTP-Method-Override`...): a DELETE that the venue might run as a POST.
+
+Decisions worth knowing (each is also a test):
+
+- **Sizes are contracts.** `orderQty` (and `leavesQty` on amends) count contracts. Inverse contracts (XBTUSD) are
+  worth `contract_size` USD each, so base = contracts × size ÷ price, with the order's own limit price, else its
+  `stopPx`, else the last mark (or last) price seen in a response (instrument, position); linear contracts
+  (XBTUSDT) are worth `contract_size` of the underlying (1 / `underlyingToPositionMultiplier`). The contract facts
+  come from `GET /api/v1/instrument` answers passing through (learned into the process-wide catalog), else from
+  the bundled XBTUSD entry (1 USD, inverse). Quanto contracts (ETHUSD, settled in XBT with a fixed satoshi
+  multiplier) have no fixed size in the underlying, so they are never bundled and their orders are refused as
+  unparseable naming `orderQty`, as is any unknown contract size or an inverse size with no price: never a guess.
+  Inverse conversions round up at 10 decimals (never under-count).
+- **Side** is `Buy`/`Sell`, or, absent, the sign of `orderQty` (negative = Sell); a side with a negative size is
+  refused.
+- **Order types.** `Market`, `Stop` and `MarketIfTouched` ignore `price` (a decoy price must not shrink a
+  notional). A missing `ordType` follows BitMEX's defaults (price → Limit, stopPx → Stop, both → StopLimit,
+  neither → Market).
+- **Reductions.** `execInst` containing `ReduceOnly` or `Close` (the venue enforces both); `Close` without
+  `orderQty` closes the whole position (no size). `POST /order/closePosition` (deprecated) is a close-position
+  order too.
+- **Leverage** `0` means cross margin, where a position may draw up to the risk limit's maximum leverage: it is
+  checked as leverage 100 (BitMEX's maximum) unless `crossLeverage` names a lower one.
+- **Amends** carry no symbol or side: for an order this process has seen (acknowledged through it, or listed by
+  `GET /order`) they come from `ORDERS`; for an unknown order a new size cannot be converted (no symbol, so no
+  contract size) and the amend is refused, naming `orderQty`.
+- **Bulk** `POST/PUT /order/bulk` (absent from the 2024 swagger; removal **UNCONFIRMED**) are read as batches of
+  their `orders` array: one bad leg blocks the whole batch.
+
+Learning: BitMEX answers an order with the order itself (`ordStatus`, `orderQty`, `cumQty`), so fills are learned
+from acks, amends, cancels and `GET /order`. A `GET /order` whose `filter` is exactly `{"open": true}` (plus
+`symbol`) with no paging is a snapshot of that scope. `GET /position` gives signed `currentQty` contracts; an
+unfiltered (or `{"isOpen": true}`) listing is account-wide.
+
+Rejections: HTTP 4xx `{"error": {"message": ..., "name": "HTTPError"}}` (see `_STATUSES`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Context, Decimal, InvalidOperation, localcontext
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from riskwall.instruments import CATALOG, Instrument
+from riskwall.model import (
+    Action,
+    ClosedOrder,
+    Decision,
+    OpenOrdersSnapshot,
+    OrderIntent,
+    OrderUpdate,
+    ParsedRequest,
+    PositionSide,
+    PositionsReport,
+    PriceUpdate,
+    Reason,
+    ResponseFacts,
+    Side,
+    Venue,
+    Violation,
+    fingerprint,
+)
+from riskwall.venues.base import (
+    MAX_BODY_BYTES,
+    PLAIN_DECIMAL,
+    FieldError,
+    HttpRequest,
+    Rejection,
+    decimal_field,
+    enum_field,
+    normalize_path,
+    text_field,
+)
+from riskwall.venues.bybit import OrderMemo, PriceMemo
+
+VENUE = Venue.BITMEX
+PREFIX = "/api/v1"
+
+SYMBOL = re.compile(r"[A-Za-z0-9_.]{1,40}")
+CLIENT_ID = re.compile(r"[A-Za-z0-9_:.=+/-]{1,36}")
+ORDER_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
+ORDER_TYPES = {"Limit": "LIMIT", "Market": "MARKET", "Stop": "STOP", "StopLimit": "STOP_LIMIT",
+               "MarketIfTouched": "MARKET_IF_TOUCHED", "LimitIfTouched": "LIMIT_IF_TOUCHED", "Pegged": "PEGGED"}
+PRICED_TYPES = frozenset({"Limit", "StopLimit", "LimitIfTouched"})
+TRIGGERED_TYPES = frozenset({"Stop", "StopLimit", "MarketIfTouched", "LimitIfTouched"})
+TIME_IN_FORCE = frozenset({"Day", "GoodTillCancel", "ImmediateOrCancel", "FillOrKill", "AtTheClose"})
+EXEC_INST = frozenset({"ParticipateDoNotInitiate", "AllOrNone", "MarkPrice", "IndexPrice", "LastPrice", "Close",
+                       "ReduceOnly", "Fixed", "LastWithinMark"})
+FINAL_STATUSES = frozenset({"Filled", "Canceled", "Rejected", "Expired", "Stopped"})
+MAX_BATCH_LEGS = 100
+# BitMEX's leverage ceiling; cross margin (leverage 0) lets a position draw up to it
+CROSS_LEVERAGE = Decimal(100)
+BASE_DECIMALS = Decimal("1e-10")
+DEFAULT_COUNT = 100
+MAX_COUNT = 500
+SATOSHI_COINS = {"XBt": "BTC", "XBT": "BTC", "USDt": "USDT", "USDT": "USDT", "Gwei": "ETH", "mXBT": "BTC"}
+
+# every field riskwall reads from a request: a key equal to one of these but for letter case is refused
+KNOWN_FIELDS = frozenset({
+    "symbol", "side", "orderQty", "price", "stopPx", "ordType", "timeInForce", "execInst", "clOrdID", "orderID",
+    "origClOrdID", "leavesQty", "orders", "leverage", "crossLeverage", "enabled", "amount", "riskLimit",
+    "simpleOrderQty", "simpleLeavesQty", "targetAccountId", "targetAccountIds", "pegPriceType", "pegOffsetValue",
+})
+_KNOWN_FOLDED = {name.casefold(): name for name in KNOWN_FIELDS}
+_OTHER_ACCOUNT = ("targetAccountId", "targetAccountIds")
+_METHOD_OVERRIDES = ("x-http-method-override", "x-http-method", "x-method-override")
+
+type Params = dict[str, Any]
+
+PRICES = PriceMemo()
+ORDERS = OrderMemo()
+
+# the bundled fallback: only what is certain. XBTUSD: 1 contract = 1 USD, inverse (venues.md §5). Learned wins.
+BUNDLED: tuple[Instrument, ...] = (
+    Instrument(VENUE, "XBTUSD", "BTC/USD:BTC", Decimal(1), quote_sized=True),
+)
+_BUNDLED = {i.native: i for i in BUNDLED}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    action: Action
+    parse: Callable[[Params, str | None, str], tuple[OrderIntent, ...]] | None = None
+
+
+class Bitmex:
+    venue: Venue = VENUE
+    default_hosts: tuple[str, ...] = ("www.bitmex.com", "testnet.bitmex.com")
+    secret_fields: frozenset[str] = frozenset({"api-key", "api-signature", "apikey", "signature"})
+
+    @property
+    def endpoints(self) -> Mapping[tuple[str, str], Action]:
+        return {key: spec.action for key, spec in _ENDPOINTS.items()}
+
+    def parse_request(self, request: HttpRequest) -> ParsedRequest:
+        path = normalize_path(request.path)
+        endpoint = f"{request.method} {path}"
+        api_key = request.headers.get("api-key")
+        account = fingerprint(api_key) if api_key else None
+        if request.method not in ("GET", "HEAD", "OPTIONS") and any(h in request.headers for h in _METHOD_OVERRIDES):
+            return ParsedRequest(VENUE, Action.UNKNOWN, endpoint, account,
+                                 error="a method-override header is not accepted")
+        spec = _endpoint_for(request.method, path)
+        if "api-key" in request.repeated_headers:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error="api-key is given twice")
+        if spec.parse is None:
+            return ParsedRequest(VENUE, spec.action, endpoint, account)
+        try:
+            params = request_params(request)
+            intents = spec.parse(params, account, endpoint)
+        except FieldError as exc:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
+        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
+
+    def parse_response(
+        self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
+    ) -> ResponseFacts:
+        if status != 200 or not body:
+            return ResponseFacts()
+        learner = _LEARNERS.get((request.method, normalize_path(request.path)))
+        if learner is None:
+            return ResponseFacts()
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return ResponseFacts()
+        query = _query(request)
+        if query is None:
+            return ResponseFacts()
+        facts = learner(data, parsed, request, query, decision_id)
+        if facts.prices:
+            PRICES.learn(facts.prices)
+        return facts
+
+    def rejection(self, decision: Decision) -> Rejection:
+        violation = decision.deciding
+        reason = violation.reason if violation else Reason.INTERNAL_ERROR
+        status = _STATUSES.get(reason, 400)
+        rule = _neutral(violation.rule_id if violation else "riskwall")
+        detail = _neutral(violation.detail if violation else "blocked")
+        message = f"Risk firewall blocked this request ({rule}): {detail}"
+        payload = {"error": {"message": message, "name": "HTTPError"}}
+        headers: tuple[tuple[str, str], ...] = (("content-type", "application/json"),)
+        if status == 429:
+            headers += (("retry-after", "1"),)
+        return Rejection(status, orjson.dumps(payload), headers)
+
+
+# ---- rejections ------------------------------------------------------------------------------------------
+
+# Old ccxt bitmex.handle_errors (venues.md §5): 429 → DDoSProtection; ≥400: exact then broad match on
+# error.message, then 400 → BadRequest, any other status → ExchangeError (raised before the generic status map,
+# so a 403 never becomes ExchangeNotAvailable). The message carries rule and reason, so it never equals an exact
+# key, and `_neutral` keeps the broad keys out of it:
+#   400 → BadRequest (an order refused as invalid; never a NetworkError)     order, symbol, leverage, parse, state
+#   403 → ExchangeError (HTTP 403 Forbidden to the official connectors)      kill switch, forbidden, unknown endpoint
+#   429 → DDoSProtection (the only retryable class, for the rate only)       ORDER_RATE_EXCEEDED
+_STATUSES: dict[Reason, int] = {
+    Reason.TRADING_HALTED: 403,
+    Reason.TRADING_REDUCING: 403,
+    Reason.ACTION_FORBIDDEN: 403,
+    Reason.UNKNOWN_ENDPOINT: 403,
+    Reason.UNKNOWN_ACCOUNT: 403,
+    Reason.ORDER_RATE_EXCEEDED: 429,
+}
+
+# substrings old ccxt looks for in a BitMEX error message (exceptions['broad']); a rule id, a symbol or an
+# operator's halt reason in our message must not pick a class by accident
+_STEERING = ("Signature not valid", "overloaded", "Account has insufficient Available Balance",
+             "Service unavailable", "Server Error", "Unable to cancel order due to existing state",
+             "We require all new traders to verify")
+
+
+def _neutral(text: str) -> str:
+    for phrase in _STEERING:
+        if phrase in text:
+            # reads the same to a person, no longer matches (old ccxt matches case-sensitively)
+            text = text.replace(phrase, phrase[0] + "\u00ad" + phrase[1:].replace(" ", "\u00a0"))
+    return text
+
+
+def status_for(violation: Violation) -> int:
+    """The HTTP status a block with this violation answers with (for docs and tests)."""
+    return _STATUSES.get(violation.reason, 400)
+
+
+# ---- requests --------------------------------------------------------------------------------------------
+
+
+def _endpoint_for(method: str, path: str) -> Endpoint:
+    spec = _ENDPOINTS.get((method, path))
+    if spec is not None:
+        return spec
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return Endpoint(Action.READ)
+    if _is_forbidden(path):
+        return Endpoint(Action.FORBIDDEN)
+    return Endpoint(Action.UNKNOWN)
+
+
+# wallet, address book, API keys, sub-accounts: never a trading bot's business. Every non-GET under /user/ is
+# forbidden (withdrawals, wallet transfers, preferences, sub-accounts): none is needed to trade.
+_FORBIDDEN_PREFIXES = (f"{PREFIX}/user/", f"{PREFIX}/user", f"{PREFIX}/apikey", f"{PREFIX}/address",
+                       f"{PREFIX}/wallet", f"{PREFIX}/porl", f"{PREFIX}/subaccount")
+_FORBIDDEN_PARTS = ("withdraw", "transfer", "apikey", "subaccount", "address")
+
+
+def _is_forbidden(path: str) -> bool:
+    return path.startswith(_FORBIDDEN_PREFIXES) or any(part in path for part in _FORBIDDEN_PARTS)
+
+
+def request_params(request: HttpRequest) -> Params:
+    """Query string and body as one mapping, read as BitMEX reads them, or refused."""
+    params: Params = {}
+    folded: dict[str, str] = {}
+
+    def add(key: str, value: Any) -> None:
+        fold = key.casefold()
+        if fold in folded:
+            name = _KNOWN_FOLDED.get(fold, key)
+            raise FieldError(f"{name} is given twice")
+        known = _KNOWN_FOLDED.get(fold)
+        if known is not None and known != key:
+            raise FieldError(f"{known} is spelled with different letter case")
+        folded[fold] = key
+        params[key] = value
+
+    for key, value in request.query:
+        _check_form_key(key)
+        add(key, value)
+    for key, value in _body_pairs(request):
+        add(key, value)
+    for key in _OTHER_ACCOUNT:
+        if params.get(key) not in (None, ""):
+            raise FieldError(f"{key}: requests for another account are not checked")
+    return params
+
+
+def _check_form_key(key: str) -> None:
+    if any(c in key for c in "[]."):
+        raise FieldError("a parameter name holds brackets or dots")
+
+
+def _body_pairs(request: HttpRequest) -> list[tuple[str, Any]]:
+    body = request.body
+    if not body:
+        return []
+    if len(body) > MAX_BODY_BYTES:
+        raise FieldError("body is too large")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FieldError("body is not UTF-8") from None
+    content_type = request.content_type
+    if content_type == "application/x-www-form-urlencoded":
+        try:
+            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
+        except (ValueError, UnicodeDecodeError):
+            raise FieldError("body is not a valid form") from None
+        for key, _ in pairs:
+            _check_form_key(key)
+        return pairs
+    if content_type in ("application/json", ""):
+        data = _json(text, "body")
+        if not isinstance(data, dict):
+            raise FieldError("body is not a JSON object")
+        return list(data.items())
+    raise FieldError("body is neither JSON nor a form")
+
+
+def _json(text: str, name: str) -> Any:
+    try:
+        return json.loads(text, parse_float=_plain_number, parse_int=_plain_number, parse_constant=_no_constant,
+                          object_pairs_hook=_unique_keys)
+    except FieldError:
+        raise
+    except (ValueError, RecursionError):
+        raise FieldError(f"{name} is not JSON") from None
+
+
+def _plain_number(text: str) -> Decimal:
+    digits = text[1:] if text.startswith("-") else text
+    if not PLAIN_DECIMAL.fullmatch(digits):
+        raise FieldError("a number has an exponent or too many digits")
+    return Decimal(text)
+
+
+def _no_constant(name: str) -> None:
+    raise FieldError(f"body holds {name}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key.casefold() in (k.casefold() for k in obj):
+            raise FieldError(f"{_KNOWN_FOLDED.get(key.casefold(), key)} is given twice")
+        obj[key] = value
+    return obj
+
+
+def _symbol(obj: Mapping[str, Any], *, required: bool = True) -> str | None:
+    return text_field("symbol", obj.get("symbol"), SYMBOL, required=required)
+
+
+def instrument(symbol: str) -> Instrument | None:
+    """Learned from instrument answers, else bundled; a learned row without a size keeps the bundled size."""
+    learned = CATALOG.lookup(VENUE, symbol)
+    bundled = _BUNDLED.get(symbol)
+    if learned is not None and learned.contract_size is None and bundled is not None:
+        return bundled
+    return learned or bundled
+
+
+def unified_symbol(symbol: str) -> str | None:
+    known = instrument(symbol)
+    return known.unified if known else None
+
+
+def base_quantity(symbol: str, contracts: Decimal, *prices: Decimal | None, field: str = "orderQty") -> Decimal:
+    """Contracts → base units; never a guess."""
+    known = instrument(symbol)
+    if known is None or known.contract_size is None:
+        raise FieldError(f"{field}: contract size of {symbol} unknown; fetch /api/v1/instrument through the firewall "
+                         "(quanto contracts have none in base units)")
+    if not known.quote_sized:
+        return contracts * known.contract_size
+    price = next((p for p in prices if p is not None and p > 0), None) or PRICES.price(symbol)
+    if price is None:
+        raise FieldError(f"{field} of inverse contract {symbol} is in USD and no price is known to convert it: "
+                         "send a price, or fetch the instrument or positions through the firewall first")
+    with localcontext(Context(prec=80)):
+        base = (contracts * known.contract_size / price).quantize(BASE_DECIMALS, rounding=ROUND_CEILING)
+        return base.quantize(Decimal(1)) if base == base.to_integral_value() else base.normalize()
+
+
+def _signed_qty(name: str, raw: object, *, required: bool) -> tuple[Decimal | None, bool]:
+    """(absolute size, negative?) of a contract count that may carry a sign."""
+    negative = False
+    if isinstance(raw, Decimal) and raw < 0:
+        raw, negative = -raw, True
+    elif isinstance(raw, str) and raw.startswith("-"):
+        raw, negative = raw[1:], True
+    return decimal_field(name, raw, required=required), negative
+
+
+def _exec_inst(raw: object) -> frozenset[str]:
+    if raw is None or raw == "":
+        return frozenset()
+    if not isinstance(raw, str):
+        raise FieldError("execInst must be a comma-separated text")
+    tokens = [t.strip() for t in raw.split(",")]
+    if any(t not in EXEC_INST for t in tokens):
+        raise FieldError("execInst has an unknown value")
+    return frozenset(tokens)
+
+
+def _no_simple(obj: Mapping[str, Any]) -> None:
+    for name in ("simpleOrderQty", "simpleLeavesQty"):
+        if obj.get(name) not in (None, ""):
+            raise FieldError(f"{name} is not supported: send orderQty in contracts")
+
+
+def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
+    _no_simple(obj)
+    symbol = _symbol(obj) or ""
+    inst = _exec_inst(obj.get("execInst"))
+    close = "Close" in inst
+    reduce_only = close or "ReduceOnly" in inst
+    contracts, negative = _signed_qty("orderQty", obj.get("orderQty"), required=not close)
+    raw_side = obj.get("side")
+    if raw_side in (None, ""):
+        if contracts is None:
+            side = None  # Close with neither side nor size: the venue closes whatever is open
+        else:
+            side = Side.SELL if negative else Side.BUY
+    else:
+        side = SIDES[enum_field("side", raw_side, frozenset(SIDES)) or ""]
+        if negative:
+            raise FieldError("orderQty is negative and a side is given")
+    has_price = obj.get("price") not in (None, "")
+    has_stop = obj.get("stopPx") not in (None, "")
+    default_type = ("StopLimit" if has_price and has_stop else "Limit" if has_price else "Stop" if has_stop
+                    else "Market")
+    ord_type = enum_field("ordType", obj.get("ordType"), frozenset(ORDER_TYPES), default=default_type) or ""
+    price = decimal_field("price", obj.get("price"), required=False) if ord_type in PRICED_TYPES else None
+    if ord_type in PRICED_TYPES and price is None:
+        raise FieldError("price is missing")
+    stop = decimal_field("stopPx", obj.get("stopPx"), required=ord_type in TRIGGERED_TYPES) \
+        if ord_type in TRIGGERED_TYPES else None
+    tif = enum_field("timeInForce", obj.get("timeInForce"), TIME_IN_FORCE, default="-")
+    client_id = text_field("clOrdID", obj.get("clOrdID"), CLIENT_ID, required=False)
+    close_position = close and contracts is None
+    quantity = None if contracts is None else base_quantity(symbol, contracts, price, stop)
+    return OrderIntent(
+        venue=VENUE, action=Action.NEW, endpoint=endpoint, account=account, symbol=symbol,
+        unified_symbol=unified_symbol(symbol), side=side, quantity=quantity, price=price, trigger_price=stop,
+        order_type=ORDER_TYPES[ord_type], time_in_force=None if tif == "-" else tif, reduce_only=reduce_only,
+        close_position=close_position, client_order_id=client_id,
+    )
+
+
+def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
+    _no_simple(obj)
+    order_id = text_field("orderID", obj.get("orderID"), ORDER_ID, required=False)
+    orig_client = text_field("origClOrdID", obj.get("origClOrdID"), CLIENT_ID, required=False)
+    if order_id is None and orig_client is None:
+        raise FieldError("orderID or origClOrdID is missing")
+    new_client = text_field("clOrdID", obj.get("clOrdID"), CLIENT_ID, required=False)
+    qty = decimal_field("orderQty", obj.get("orderQty"), required=False)
+    leaves = decimal_field("leavesQty", obj.get("leavesQty"), required=False, allow_zero=True)
+    if qty is not None and leaves is not None:
+        raise FieldError("orderQty and leavesQty are both given")
+    price = decimal_field("price", obj.get("price"), required=False)
+    stop = decimal_field("stopPx", obj.get("stopPx"), required=False)
+    known = ORDERS.find(account, order_id, None if order_id else orig_client)
+    if known is not None and known.final:
+        known = None
+    symbol = known.symbol if known else None
+    contracts, field = (qty, "orderQty") if qty is not None else (leaves, "leavesQty")
+    quantity = None
+    if contracts is not None:
+        if symbol is None:
+            raise FieldError(f"{field}: the amended order was not seen through the firewall, so its symbol and "
+                             "contract size are unknown; list open orders (GET /api/v1/order) first")
+        quantity = base_quantity(symbol, contracts, price, stop, field=field)
+        if field == "leavesQty" and known is not None:
+            quantity = quantity + known.executed  # the order's new total: filled part plus what may still fill
+    return OrderIntent(
+        venue=VENUE, action=Action.AMEND, endpoint=endpoint, account=account, symbol=symbol,
+        unified_symbol=unified_symbol(symbol) if symbol else None, side=known.side if known else None,
+        quantity=quantity, price=price, trigger_price=stop, reduce_only=known.reduce_only if known else False,
+        order_id=order_id or (known.order_id if known else None), client_order_id=new_client or orig_client,
+    )
+
+
+type LegParser = Callable[[Mapping[str, Any], str | None, str], OrderIntent]
+
+
+def _single(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
+    def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+        return (leg(params, account, endpoint),)
+
+    return parse
+
+
+def _bulk(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
+    def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+        orders = params.get("orders")
+        if isinstance(orders, str):  # a form body carries the array as JSON text
+            orders = _json(orders, "orders")
+        if not isinstance(orders, list) or not orders or len(orders) > MAX_BATCH_LEGS:
+            raise FieldError(f"orders must be a JSON array of 1 to {MAX_BATCH_LEGS} orders")
+        if not all(isinstance(item, dict) for item in orders):
+            raise FieldError("orders holds something that is not an order")
+        for item in orders:
+            for key in item:
+                known = _KNOWN_FOLDED.get(key.casefold())
+                if known is not None and known != key:
+                    raise FieldError(f"{known} is spelled with different letter case")
+            for key in _OTHER_ACCOUNT:
+                if item.get(key) not in (None, ""):
+                    raise FieldError(f"{key}: requests for another account are not checked")
+        return tuple(leg(item, account, endpoint) for item in orders)
+
+    return parse
+
+
+def _close_position(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    symbol = _symbol(params) or ""
+    price = decimal_field("price", params.get("price"), required=False)
+    return (OrderIntent(VENUE, Action.NEW, endpoint, account, symbol, unified_symbol(symbol), price=price,
+                        order_type="LIMIT" if price else "MARKET", reduce_only=True, close_position=True),)
+
+
+def _set_leverage(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    symbol = _symbol(params) or ""
+    leverage = decimal_field("leverage", params.get("leverage"), allow_zero=True) or Decimal(0)
+    if leverage > CROSS_LEVERAGE:
+        raise FieldError("leverage must be at most 100")
+    cross = decimal_field("crossLeverage", params.get("crossLeverage"), required=False)
+    if leverage == 0:
+        # cross margin: the position may draw up to the maximum leverage unless crossLeverage caps it
+        return (OrderIntent(VENUE, Action.SET_LEVERAGE, endpoint, account, symbol, unified_symbol(symbol),
+                            leverage=min(cross, CROSS_LEVERAGE) if cross else CROSS_LEVERAGE, margin_mode="CROSS"),)
+    return (OrderIntent(VENUE, Action.SET_LEVERAGE, endpoint, account, symbol, unified_symbol(symbol),
+                        leverage=leverage, margin_mode="ISOLATED"),)
+
+
+def _isolate(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    symbol = _symbol(params) or ""
+    enabled = params.get("enabled", True)
+    if isinstance(enabled, str) and enabled in ("true", "false"):
+        enabled = enabled == "true"
+    if not isinstance(enabled, bool):
+        raise FieldError("enabled must be true or false")
+    return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, symbol, unified_symbol(symbol),
+                        margin_mode="ISOLATED" if enabled else "CROSS"),)
+
+
+def _position_setting(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+    """transferMargin, riskLimit: configuration, held back by REDUCING and HALTED like margin modes."""
+    symbol = _symbol(params) or ""
+    return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, symbol, unified_symbol(symbol)),)
+
+
+def _path(name: str) -> str:
+    return f"{PREFIX}/{name}".lower()
+
+
+_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
+    ("POST", _path("order")): Endpoint(Action.NEW, _single(_order_leg)),
+    ("PUT", _path("order")): Endpoint(Action.AMEND, _single(_amend_leg)),
+    ("DELETE", _path("order")): Endpoint(Action.CANCEL),
+    ("DELETE", _path("order/all")): Endpoint(Action.CANCEL_ALL),
+    # the dead-man switch only ever cancels (timeout 0 disarms it)
+    ("POST", _path("order/cancelAllAfter")): Endpoint(Action.CANCEL_ALL),
+    # deprecated in favour of execInst=Close, still a close-position order
+    ("POST", _path("order/closePosition")): Endpoint(Action.NEW, _close_position),
+    # bulk routes: absent from the 2024 swagger (removal UNCONFIRMED), still in old ccxt: read as batches
+    ("POST", _path("order/bulk")): Endpoint(Action.NEW, _bulk(_order_leg)),
+    ("PUT", _path("order/bulk")): Endpoint(Action.AMEND, _bulk(_amend_leg)),
+    ("POST", _path("position/leverage")): Endpoint(Action.SET_LEVERAGE, _set_leverage),
+    ("POST", _path("position/isolate")): Endpoint(Action.SET_MARGIN_MODE, _isolate),
+    ("POST", _path("position/transferMargin")): Endpoint(Action.SET_MARGIN_MODE, _position_setting),
+    ("POST", _path("position/riskLimit")): Endpoint(Action.SET_MARGIN_MODE, _position_setting),
+    # forbidden, listed so the table documents them (anything else under /user/ is forbidden too)
+    ("POST", _path("user/requestWithdrawal")): Endpoint(Action.FORBIDDEN),
+    ("POST", _path("user/confirmWithdrawal")): Endpoint(Action.FORBIDDEN),
+    ("POST", _path("user/cancelWithdrawal")): Endpoint(Action.FORBIDDEN),
+    ("POST", _path("user/walletTransfer")): Endpoint(Action.FORBIDDEN),
+    ("POST", _path("address")): Endpoint(Action.FORBIDDEN),
+    ("POST", _path("apiKey")): Endpoint(Action.FORBIDDEN),
+    ("POST", _path("apiKey/enable")): Endpoint(Action.FORBIDDEN),
+    ("POST", _path("apiKey/disable")): Endpoint(Action.FORBIDDEN),
+    ("DELETE", _path("apiKey")): Endpoint(Action.FORBIDDEN),
+    # reads whose answers teach facts
+    ("GET", _path("instrument")): Endpoint(Action.READ),
+    ("GET", _path("instrument/active")): Endpoint(Action.READ),
+    ("GET", _path("position")): Endpoint(Action.READ),
+    ("GET", _path("order")): Endpoint(Action.READ),
+}
+
+
+# ---- responses -------------------------------------------------------------------------------------------
+
+type Learner = Callable[[Any, ParsedRequest, HttpRequest, Params, str], ResponseFacts]
+
+
+def _query(request: HttpRequest) -> Params | None:
+    params: Params = {}
+    for key, value in request.query:
+        if key in params:
+            return None
+        params[key] = value
+    return params
+
+
+def _price(raw: object) -> Decimal | None:
+    if isinstance(raw, float) or (isinstance(raw, int) and not isinstance(raw, bool)):
+        raw = repr(raw) if isinstance(raw, float) else str(raw)
+    try:
+        return decimal_field("price", raw, required=False)
+    except FieldError:
+        return None
+
+
+def _number(raw: object) -> Decimal | None:
+    """A number from a response (orjson gives int/float): read through its shortest text, signed."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None
+    text = repr(raw) if isinstance(raw, float) else str(raw)
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _coin(raw: object) -> str | None:
+    if not isinstance(raw, str) or not raw:
+        return None
+    return SATOSHI_COINS.get(raw, raw.upper())
+
+
+def _instrument_row(item: Mapping[str, Any]) -> Instrument | None:
+    """An instrument row → unified symbol and contract size, the way ccxt named BitMEX markets."""
+    native, typ = item.get("symbol"), item.get("typ")
+    if not isinstance(native, str) or typ not in ("FFWCSX", "FFCCSX"):
+        return None  # perpetuals and futures only: no spot, index or prediction rows
+    base, quote, settle = _coin(item.get("underlying")), _coin(item.get("quoteCurrency")), \
+        _coin(item.get("settlCurrency"))
+    if base is None or quote is None or settle is None:
+        return None
+    unified = f"{base}/{quote}:{settle}"
+    if typ == "FFCCSX":
+        expiry = item.get("expiry")
+        if not isinstance(expiry, str) or len(expiry) < 10:
+            return None
+        unified += f"-{expiry[2:4]}{expiry[5:7]}{expiry[8:10]}"
+    size: Decimal | None = None
+    inverse = item.get("isInverse") is True
+    if item.get("isQuanto") is True:
+        size = None  # no fixed size in the underlying
+    elif inverse:
+        multiplier, to_settle = _number(item.get("multiplier")), _number(item.get("underlyingToSettleMultiplier"))
+        if multiplier and to_settle:
+            size = abs(multiplier / to_settle)
+    else:
+        per_position = _number(item.get("underlyingToPositionMultiplier"))
+        if per_position and per_position > 0:
+            with localcontext(Context(prec=40)):
+                size = (Decimal(1) / per_position).normalize()
+    return Instrument(VENUE, native, unified, contract_size=size, quote_sized=inverse)
+
+
+def _learn_instruments(data: Any, parsed: ParsedRequest, request: HttpRequest, query: Params,
+                       decision_id: str) -> ResponseFacts:
+    if not isinstance(data, list):
+        return ResponseFacts()
+    instruments, prices = [], []
+    for item in data:
+        if not isinstance(item, dict) or not isinstance(item.get("symbol"), str):
+            continue
+        row = _instrument_row(item)
+        if row is not None:
+            instruments.append(row)
+        mark, last = _price(item.get("markPrice")), _price(item.get("lastPrice"))
+        if mark is not None:
+            prices.append(PriceUpdate(VENUE, item["symbol"], mark, "mark"))
+        elif last is not None:
+            prices.append(PriceUpdate(VENUE, item["symbol"], last, "last"))
+    return ResponseFacts(prices=tuple(prices), instruments=tuple(instruments))
+
+
+def _to_base(symbol: str, contracts: Decimal, *prices: Decimal | None) -> Decimal:
+    return base_quantity(symbol, contracts, *prices) if contracts else Decimal(0)
+
+
+def _order_update(item: Any, account: str, intent: OrderIntent | None,
+                  reservation_id: str | None) -> OrderUpdate | None:
+    """One order object → OrderUpdate; sizes converted like the request (the intent's own figure when known)."""
+    if not isinstance(item, dict):
+        return None
+    try:
+        order_id = text_field("orderID", item.get("orderID"), ORDER_ID) or ""
+        symbol = text_field("symbol", item.get("symbol"), SYMBOL) or ""
+        side = SIDES[str(item.get("side"))]
+        qty, cum = _number(item.get("orderQty")), _number(item.get("cumQty")) or Decimal(0)
+        if qty is None or qty < 0 or cum < 0:
+            return None
+        prices = (_price(item.get("price")), _price(item.get("stopPx")), _price(item.get("avgPx")))
+        if intent is not None and intent.quantity is not None and intent.symbol == symbol:
+            original = intent.quantity
+            with localcontext(Context(prec=80)):
+                executed = original * cum / qty if qty else Decimal(0)
+        else:
+            original, executed = _to_base(symbol, qty, *prices), _to_base(symbol, cum, *prices)
+    except (KeyError, FieldError, ArithmeticError):
+        return None
+    exec_inst = str(item.get("execInst") or "")
+    return OrderUpdate(
+        venue=VENUE, account=account, symbol=symbol, order_id=order_id, side=side,
+        position_side=PositionSide.BOTH, original=original, executed=min(executed, original),
+        final=item.get("ordStatus") in FINAL_STATUSES,
+        reduce_only="ReduceOnly" in exec_inst or "Close" in exec_inst, reservation_id=reservation_id,
+    )
+
+
+def _learn_order_answer(data: Any, parsed: ParsedRequest, request: HttpRequest, query: Params,
+                        decision_id: str) -> ResponseFacts:
+    """New, amended or bulk orders: BitMEX answers with the orders themselves, fills included."""
+    if parsed.account is None:
+        return ResponseFacts()
+    items = data if isinstance(data, list) else [data]
+    reserved = parsed.action.adds_orders
+    updates = []
+    for leg, item in enumerate(items):
+        intent = parsed.intents[leg] if leg < len(parsed.intents) else None
+        update = _order_update(item, parsed.account, intent, f"{decision_id}:{leg}" if reserved else None)
+        if update is not None:
+            ORDERS.remember(update, item.get("clOrdID") or None)
+            updates.append(update)
+    return ResponseFacts(orders=tuple(updates))
+
+
+def _learn_cancelled(data: Any, parsed: ParsedRequest, request: HttpRequest, query: Params,
+                     decision_id: str) -> ResponseFacts:
+    if parsed.account is None or not isinstance(data, list):
+        return ResponseFacts()
+    updates, closed = [], []
+    for item in data:
+        if not isinstance(item, dict) or item.get("error"):
+            continue  # "Unable to cancel order due to existing state": nothing learned from this entry
+        update = _order_update(item, parsed.account, None, None)
+        if update is not None and update.final:
+            ORDERS.remember(update)
+            updates.append(update)
+        elif isinstance(item.get("orderID"), str) and item.get("ordStatus") == "Canceled":
+            closed.append(ClosedOrder(VENUE, parsed.account, item["orderID"]))
+    return ResponseFacts(orders=tuple(updates), closed=tuple(closed))
+
+
+def _filter(query: Params) -> dict[str, Any] | None:
+    raw = query.get("filter")
+    if raw in (None, ""):
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _complete(query: Params, count: int) -> bool:
+    if any(query.get(k) not in (None, "") for k in ("start", "startTime", "endTime", "columns")):
+        return False
+    if query.get("reverse") not in (None, "", "false"):
+        return False
+    raw = query.get("count") or str(DEFAULT_COUNT)
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_COUNT:
+        return False
+    return count < int(raw)
+
+
+def _learn_open_orders(data: Any, parsed: ParsedRequest, request: HttpRequest, query: Params,
+                       decision_id: str) -> ResponseFacts:
+    if parsed.account is None or not isinstance(data, list):
+        return ResponseFacts()
+    updates = [_order_update(item, parsed.account, None, None) for item in data]
+    for item, update in zip(data, updates, strict=True):
+        if update is not None:
+            link = item.get("clOrdID")
+            ORDERS.remember(update, link if isinstance(link, str) and link else None)
+    known = tuple(u for u in updates if u is not None)
+    flt = _filter(query)
+    symbol = query.get("symbol") or None
+    snapshot = (flt == {"open": True} and len(known) == len(data) and _complete(query, len(data))
+                and (symbol is None or SYMBOL.fullmatch(symbol) is not None))
+    if not snapshot:
+        return ResponseFacts(orders=known)
+    if symbol is not None and ":" in symbol:  # a series (XBT:perpetual), not one instrument
+        return ResponseFacts(orders=known)
+    listed = tuple(u for u in known if symbol is None or u.symbol == symbol)
+    return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, listed),))
+
+
+def _learn_positions(data: Any, parsed: ParsedRequest, request: HttpRequest, query: Params,
+                     decision_id: str) -> ResponseFacts:
+    if parsed.account is None or not isinstance(data, list):
+        return ResponseFacts()
+    entries: list[tuple[str, PositionSide, Decimal]] = []
+    prices: list[PriceUpdate] = []
+    unreadable = False
+    for item in data:
+        if not isinstance(item, dict) or not isinstance(item.get("symbol"), str):
+            unreadable = True
+            continue
+        symbol = item["symbol"]
+        mark = _price(item.get("markPrice"))
+        if mark is not None:
+            prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
+        contracts = _number(item.get("currentQty"))
+        if contracts is None:
+            unreadable = True
+            continue
+        try:
+            size = _to_base(symbol, abs(contracts), mark, _price(item.get("avgEntryPrice")))
+        except FieldError:
+            unreadable = True
+            continue
+        entries.append((symbol, PositionSide.BOTH, -size if contracts < 0 else size))
+    flt = _filter(query)
+    count = str(query.get("count") or "")
+    paged = bool(count) and (not count.isdigit() or len(data) >= int(count))
+    if not unreadable and flt in ({}, {"isOpen": True}) and not query.get("columns") and not paged:
+        # every position the account has: one it does not list is flat
+        report = PositionsReport(VENUE, parsed.account, None, tuple(entries))
+        return ResponseFacts(prices=tuple(prices), positions=(report,))
+    reports = tuple(PositionsReport(VENUE, parsed.account, entry[0], (entry,)) for entry in entries)
+    return ResponseFacts(prices=tuple(prices), positions=reports)
+
+
+_LEARNERS: dict[tuple[str, str], Learner] = {
+    ("GET", _path("instrument")): _learn_instruments,
+    ("GET", _path("instrument/active")): _learn_instruments,
+    ("GET", _path("instrument/activeAndIndices")): _learn_instruments,
+    ("GET", _path("position")): _learn_positions,
+    ("GET", _path("order")): _learn_open_orders,
+    ("POST", _path("order")): _learn_order_answer,
+    ("PUT", _path("order")): _learn_order_answer,
+    ("POST", _path("order/bulk")): _learn_order_answer,
+    ("PUT", _path("order/bulk")): _learn_order_answer,
+    ("DELETE", _path("order")): _learn_cancelled,
+    ("DELETE", _path("order/all")): _learn_cancelled,
+}
+
+ADAPTER = Bitmex()
+
+__all__ = ["ADAPTER", "BUNDLED", "ORDERS", "PRICES", "Bitmex", "base_quantity", "request_params", "status_for",
+           "unified_symbol"]
