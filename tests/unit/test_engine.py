@@ -1077,7 +1077,8 @@ def test_applicable_rules_when_scopes_overlap_then_most_specific_then_latest_dec
 
 @pytest.mark.parametrize(
     ("allow", "verdict"),
-    [([], Verdict.BLOCK), (["POST /SAPI/v1/futures/transfer/"], Verdict.ALLOW), (["POST /sapi/v1/other"], Verdict.BLOCK)],
+    [([], Verdict.BLOCK), (["POST /SAPI/v1/futures/transfer/"], Verdict.ALLOW),
+     (["POST /sapi/v1/other"], Verdict.BLOCK)],
     ids=["forbidden-by-default", "named-in-policy", "another-endpoint-named"],
 )
 def test_plan_when_forbidden_endpoint_named_in_allow_endpoints_then_only_that_one_passes(
