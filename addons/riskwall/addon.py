@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -259,6 +260,9 @@ class RiskFirewall:
         try:
             request = to_http_request(flow.request)
             parsed = adapter.parse_request(request)
+            authenticated = flow.metadata.get("proxyauth")
+            if isinstance(authenticated, tuple) and authenticated and authenticated[0]:
+                parsed = dataclasses.replace(parsed, client=str(authenticated[0]))
             if parsed.account and len(self._accounts_seen) < MAX_ACCOUNTS_SHOWN:
                 self._accounts_seen.add((venue, parsed.account))
             decision, reserved = await self._decide(parsed, decision_id)

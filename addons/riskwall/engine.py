@@ -127,6 +127,13 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
         if request.endpoint not in policy.allowed_endpoints:  # the policy may name one to let through
             acc.add(None, Violation.of(RULE_FORBIDDEN, Reason.ACTION_FORBIDDEN, endpoint=request.endpoint))
         return acc.finish(decision_id, request, None)
+    if request.client is not None and policy.binds_clients and not policy.client_may_use(
+        request.client, request.venue, request.account
+    ):
+        # a bot signing with a key the policy gives to another bot: a leaked key, or a bot misconfigured
+        acc.add(None, Violation.of(RULE_KNOWN_ACCOUNTS, Reason.UNKNOWN_ACCOUNT, account=request.account or "none",
+                                   client=request.client))
+        return acc.finish(decision_id, request, None)
     if policy.known_accounts_only and not policy.knows(request.venue, request.account):
         # a key the policy does not list: stolen, leaked, or a bot nobody registered
         acc.add(None, Violation.of(RULE_KNOWN_ACCOUNTS, Reason.UNKNOWN_ACCOUNT, account=request.account or "none"))

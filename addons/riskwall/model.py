@@ -176,6 +176,8 @@ class ParsedRequest:
     account: str | None = None
     intents: tuple[OrderIntent, ...] = ()
     error: str | None = None
+    # the bot's proxy-authentication user name, when the explicit proxy required one (set by the addon)
+    client: str | None = None
 
     @property
     def symbols(self) -> tuple[str, ...]:

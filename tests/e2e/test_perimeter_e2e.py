@@ -115,3 +115,72 @@ def test_run_when_listener_exposed_without_access_control_then_refuses_to_start(
         capture_output=True, text=True, timeout=60, check=False, cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 2 and message in result.stderr
+
+
+KEY_A, SECRET_A = "perimeter-desk-a-key-" + "a" * 40, "perimeter-desk-a-secret-" + "a" * 40
+KEY_B, SECRET_B = "perimeter-desk-b-key-" + "b" * 40, "perimeter-desk-b-secret-" + "b" * 40
+
+
+@pytest.fixture(scope="module")
+def authenticated(tmp_path_factory: pytest.TempPathFactory, fake: FakeBinanceUsdm,
+                  pki: TlsMaterial) -> Iterator[Sidecar]:
+    import bcrypt
+
+    fake.add_account(KEY_A, SECRET_A)
+    fake.add_account(KEY_B, SECRET_B)
+    folder = tmp_path_factory.mktemp("proxy-auth")
+    htpasswd = folder / "htpasswd"
+    htpasswd.write_text("".join(
+        f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}\n"
+        for user, password in (("bot-a", "pw-a"), ("bot-b", "pw-b"))
+    ))
+    policy = folder / "policy.yaml"
+    policy.write_text(
+        "accounts:\n"
+        f"  desk-a: {{fingerprints: [\"{fingerprint(KEY_A)}\"], proxy_users: [bot-a]}}\n"
+        f"  desk-b: {{fingerprints: [\"{fingerprint(KEY_B)}\"], proxy_users: [bot-b]}}\n"
+        "rules:\n  - id: qty\n    type: max_order_qty\n    default: 10\n"
+    )
+    running = launch(folder / "sidecar", policy, fake, pki, extra_args=["--proxy-auth", f"@{htpasswd}"])
+    yield running
+    running.stop()
+
+
+def _bot_through(sidecar: Sidecar, fake: FakeBinanceUsdm, credentials: str, key: str, secret: str) -> ccxt.Exchange:
+    from tests.support.ccxt_bots import proxied_bot
+
+    proxy = sidecar.proxy_url.replace("http://", f"http://{credentials}@") if credentials else sidecar.proxy_url
+    bot = proxied_bot(fake.base_url, proxy, sidecar.ca_cert, api_key=key, secret=secret)
+    return bot
+
+
+def test_create_order_when_bot_signs_with_another_bots_key_then_blocked_and_own_key_passes(
+    authenticated: Sidecar, fake: FakeBinanceUsdm
+) -> None:
+    own = _bot_through(authenticated, fake, "bot-a:pw-a", KEY_A, SECRET_A)
+    own.load_markets()
+    own.create_order(ETH, "limit", "buy", 0.1, 2900)
+
+    borrowed = _bot_through(authenticated, fake, "bot-a:pw-a", KEY_B, SECRET_B)
+    borrowed.load_markets()
+    with pytest.raises(ccxt.PermissionDenied) as raised:
+        borrowed.create_order(ETH, "limit", "buy", 0.1, 2900)
+
+    assert "UNKNOWN_ACCOUNT" in str(raised.value) and "client=bot-a" in str(raised.value)
+    assert len([r for r in fake.orders_received() if r.api_key == KEY_A]) == 1
+    assert [r for r in fake.orders_received() if r.api_key == KEY_B] == []
+
+
+@pytest.mark.parametrize("credentials", ["", "bot-a:wrong"])
+def test_request_when_proxy_credentials_missing_or_wrong_then_nothing_reaches_the_exchange(
+    authenticated: Sidecar, fake: FakeBinanceUsdm, credentials: str
+) -> None:
+    before = len(fake.requests)
+    bot = _bot_through(authenticated, fake, credentials, KEY_A, SECRET_A)
+
+    with pytest.raises(ccxt.BaseError):
+        bot.load_markets()
+
+    assert len(fake.requests) == before
+    output = authenticated.output()
+    assert "pw-a" not in output and "wrong" not in output

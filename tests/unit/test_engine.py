@@ -1090,3 +1090,34 @@ def test_plan_when_forbidden_endpoint_named_in_allow_endpoints_then_only_that_on
     decision = engine.conclude(engine.plan(request, policy, make_view(), "d1"), policy, None)
 
     assert decision.verdict is verdict
+
+
+BOUND_ACCOUNTS = """
+accounts:
+  desk: {fingerprints: ["%s"], proxy_users: [bot-a]}
+rules: []
+"""
+
+
+@pytest.mark.parametrize(
+    ("client", "account", "verdict"),
+    [
+        ("bot-a", ACCOUNT, Verdict.ALLOW),          # its own key
+        ("bot-b", ACCOUNT, Verdict.BLOCK),          # another bot with the desk's key
+        ("bot-a", OTHER_ACCOUNT, Verdict.BLOCK),    # the desk's bot with a key the policy does not give it
+        (None, OTHER_ACCOUNT, Verdict.ALLOW),       # not through the authenticated proxy: no binding to check
+    ],
+)
+def test_plan_when_policy_binds_proxy_users_to_keys_then_only_matching_pairs_pass(
+    client: str | None, account: str, verdict: Verdict
+) -> None:
+    import dataclasses
+
+    policy = make_policy(BOUND_ACCOUNTS % ACCOUNT)
+    request = dataclasses.replace(make_request(make_intent(account=account)), account=account, client=client)
+
+    decision = engine.conclude(engine.plan(request, policy, make_view(), "d1"), policy, None)
+
+    assert decision.verdict is verdict
+    if verdict is Verdict.BLOCK:
+        assert decision.deciding is not None and decision.deciding.reason is Reason.UNKNOWN_ACCOUNT

@@ -47,6 +47,14 @@ class Policy:
     def knows(self, venue: str, account: str | None) -> bool:
         return bool(self.labels_for(venue, account))
 
+    @property
+    def binds_clients(self) -> bool:
+        return any(spec.proxy_users for spec in self.accounts.values())
+
+    def client_may_use(self, client: str, venue: str, account: str | None) -> bool:
+        """Whether the bot authenticated as `client` may sign with `account`'s key."""
+        return any(client in self.accounts[label].proxy_users for label in self.labels_for(venue, account))
+
     def labels_for(self, venue: str, account: str | None) -> frozenset[str]:
         if account is None:
             return frozenset()

@@ -279,6 +279,11 @@ Rule = Annotated[
 class AccountSpec(Strict):
     fingerprints: tuple[Fingerprint, ...] = Field(min_length=1)
     venue: Venue | None = None
+    proxy_users: tuple[Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,64}$")], ...] = Field(
+        default=(),
+        description="proxy-authentication users (--proxy-auth) allowed to sign with these keys: a bot "
+                    "authenticated as one of them may trade only this account's keys",
+    )
 
 
 class PolicyFile(Strict):
