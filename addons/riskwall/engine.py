@@ -72,6 +72,8 @@ RULE_KNOWN_ACCOUNTS = "riskwall.known-accounts"
 RULE_STATE = "riskwall.state-store"
 RULE_POLICY = "riskwall.policy"
 RULE_INTERNAL = "riskwall.internal"
+# distinct (account, instrument, position side) combinations remembered per policy
+RULE_MEMO_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,10 @@ def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str], inten
     order, rules in written order): a desk's file can loosen or tighten a default. Rate rules are one kind per
     `per`. Shadow rules are experiments: every matching one is evaluated.
     """
+    memo_key = (venue, labels, intent.names, intent.position_side)
+    remembered = policy.rule_memo.get(memo_key)
+    if remembered is not None:
+        return remembered  # type: ignore[no-any-return]
     matching = [r for r in policy.rules if r.scope.matches(venue, labels, intent.names, intent.position_side)]
     chosen: dict[tuple[str, str], RuleBase] = {}
     for rule in matching:
@@ -104,7 +110,12 @@ def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str], inten
         best = chosen.get(kind)
         if best is None or rule.scope.specificity >= best.scope.specificity:
             chosen[kind] = rule
-    return [r for r in matching if r.mode is Mode.SHADOW or chosen.get((r.type, str(getattr(r, "per", "")))) is r]
+    rules: list[RuleBase] = [
+        r for r in matching if r.mode is Mode.SHADOW or chosen.get((r.type, str(getattr(r, "per", "")))) is r
+    ]
+    if len(policy.rule_memo) < RULE_MEMO_SIZE:
+        policy.rule_memo[memo_key] = rules
+    return rules
 
 
 def view_query(request: ParsedRequest) -> ViewQuery:

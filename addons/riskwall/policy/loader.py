@@ -10,7 +10,7 @@ import hashlib
 import re
 import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,9 @@ class Policy:
     known_accounts_only: bool = False
     # forbidden endpoints the policy lets through by name, normalised like ParsedRequest.endpoint
     allowed_endpoints: frozenset[str] = frozenset()
+    # memo of which rules apply where (engine.applicable_rules): a policy is immutable, so the answer for an
+    # (account, instrument, side) never changes while it is loaded
+    rule_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def knows(self, venue: str, account: str | None) -> bool:
         return bool(self.labels_for(venue, account))

@@ -39,6 +39,7 @@ type Clock = Callable[[], int]
 
 # final orders are remembered this long so a response seen twice is not counted twice
 FINAL_ORDER_MEMORY_MS = 24 * 3_600_000
+FORGET_EVERY_MS = 60_000
 
 
 # Decimal's default 28 digits would round 1e15 + 1e-18 to 1e15; 60 keep every sum a venue can produce exact
@@ -74,6 +75,10 @@ class MemoryStore(StateStore):
         self._prices: dict[tuple[Venue, str], tuple[Decimal, str]] = {}
         self._states: dict[StateScope, TradingStateRecord] = {}
         self._expiry: dict[str, int] = {}  # reservation id -> when an unanswered reservation lapses
+        # indexes, so a check costs the account's open orders and not every order of the day
+        self._live: dict[tuple[Venue, str], set[tuple[Venue, str, str]]] = {}  # non-final orders per account
+        self._reservations_of: dict[tuple[Venue, str], set[str]] = {}  # reservation ids per account
+        self._forgotten_at = 0
 
     async def view(self, query: ViewQuery) -> StateView:
         positions: dict[PositionKey, Decimal] = {}
@@ -107,6 +112,9 @@ class MemoryStore(StateStore):
                 self._window(rate, now).extend([now] * rate.cost)
             if reservation.pending:
                 self._pending[reservation.id] = {p.leg_id: p for p in reservation.pending}
+                for entry in reservation.pending:
+                    account = (entry.position.venue, entry.position.account)
+                    self._reservations_of.setdefault(account, set()).add(reservation.id)
         return ReserveOutcome(committed, tuple(results))
 
     async def release(self, reservation_id: str, after_ms: int = 0) -> None:
@@ -134,9 +142,10 @@ class MemoryStore(StateStore):
         for snapshot in facts.open_orders:
             self._apply_open_orders(snapshot, now)
         for closed in facts.closed:
-            gone = self._orders.get((closed.venue, closed.account, closed.order_id))
+            ident = (closed.venue, closed.account, closed.order_id)
+            gone = self._orders.get(ident)
             if gone is not None and not gone.final:
-                gone.final, gone.remaining, gone.touched_ms = True, Decimal(0), now
+                self._finalise(ident, gone, now)
         self._forget_old_orders(now)
 
     async def set_trading_state(self, scope: StateScope, state: TradingState, reason: str, actor: str) -> None:
@@ -181,15 +190,24 @@ class MemoryStore(StateStore):
 
     def _pending_in(self, key: PositionKey, side: Side, excluding_order: str | None) -> Decimal:
         total = Decimal(0)
-        for entries in self._pending.values():
+        account = (key.venue, key.account)
+        for reservation_id in list(self._reservations_of.get(account, ())):
+            entries = self._pending.get(reservation_id)
+            if entries is None:  # released: drop it from the index on the way
+                self._reservations_of[account].discard(reservation_id)
+                continue
             for entry in entries.values():
                 if entry.position == key and entry.side is side:
                     total += entry.quantity
-        for (venue, account, order_id), order in self._orders.items():
-            if order.position == key and order.side is side and order.counts and not order.final:
-                if order_id != excluding_order or (venue, account) != (key.venue, key.account):
-                    total += order.remaining
+        for ident in self._live.get(account, ()):
+            order = self._orders[ident]
+            if order.position == key and order.side is side and order.counts and ident[2] != excluding_order:
+                total += order.remaining
         return total
+
+    def _finalise(self, ident: tuple[Venue, str, str], order: _Order, now: int) -> None:
+        order.final, order.remaining, order.touched_ms = True, Decimal(0), now
+        self._live.get((ident[0], ident[1]), set()).discard(ident)
 
     def _apply_order(self, update: OrderUpdate, now: int) -> None:
         ident = (update.venue, update.account, update.order_id)
@@ -202,6 +220,7 @@ class MemoryStore(StateStore):
         if order is None:
             order = _Order(key, update.side, Decimal(0), Decimal(0), False, not update.reduce_only, now, update.kind)
             self._orders[ident] = order
+            self._live.setdefault((update.venue, update.account), set()).add(ident)
         if order.final or update.executed < order.executed:
             return  # final already, or an older answer replayed after a newer one
         fill = update.executed - order.executed
@@ -209,8 +228,9 @@ class MemoryStore(StateStore):
             self._positions[key] = self._positions.get(key, Decimal(0)) + update.side.sign * fill
             order.executed = update.executed
         order.remaining = max(update.original - update.executed, Decimal(0))
-        order.final = update.final
         order.touched_ms = now
+        if update.final:
+            self._finalise(ident, order, now)
 
     def _apply_positions(
         self, venue: Venue, account: str, symbol: str | None, positions: tuple[tuple[str, PositionSide, Decimal], ...]
@@ -223,20 +243,20 @@ class MemoryStore(StateStore):
 
     def _apply_open_orders(self, snapshot: OpenOrdersSnapshot, now: int) -> None:
         listed = {o.order_id for o in snapshot.orders}
-        for (venue, account, order_id), order in self._orders.items():
-            if (venue, account) != (snapshot.venue, snapshot.account) or order.final or order_id in listed:
-                continue
-            if order.kind != snapshot.kind:
+        for ident in list(self._live.get((snapshot.venue, snapshot.account), ())):
+            order = self._orders[ident]
+            if ident[2] in listed or order.kind != snapshot.kind:
                 continue
             if snapshot.symbol is None or order.position.symbol == snapshot.symbol:
                 # gone from the book; its fills, if any, arrive with the next position report
-                order.final = True
-                order.remaining = Decimal(0)
-                order.touched_ms = now
+                self._finalise(ident, order, now)
         for update in snapshot.orders:
             self._apply_order(update, now)
 
     def _forget_old_orders(self, now: int) -> None:
+        if now - self._forgotten_at < FORGET_EVERY_MS:  # a sweep a minute, not one per response
+            return
+        self._forgotten_at = now
         cutoff = now - FINAL_ORDER_MEMORY_MS
         for ident in [i for i, o in self._orders.items() if o.final and o.touched_ms < cutoff]:
             del self._orders[ident]
