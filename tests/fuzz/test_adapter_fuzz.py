@@ -90,8 +90,11 @@ def assert_well_formed(parsed: ParsedRequest) -> None:
             assert amount is None or (isinstance(amount, Decimal) and amount.is_finite() and amount > 0)
         assert intent.side is None or isinstance(intent.side, Side)
         assert intent.symbol is None or (0 < len(intent.symbol) <= 64 and intent.symbol.isprintable())
-        if parsed.action in (Action.NEW, Action.AMEND):
+        # a whole-position close may leave the side to the venue; an amend may name only the order
+        if parsed.action is Action.NEW and not intent.only_reduces:
             assert intent.symbol and intent.side is not None
+        if parsed.action is Action.AMEND:
+            assert intent.symbol
 
 
 CASES = risk_endpoints()
@@ -102,6 +105,8 @@ READ_PATHS = {
                                          "/fapi/v1/ticker/24hr", "/fapi/v3/account", "/fapi/v1/order")],
     "bybit": [("GET", p) for p in ("/v5/position/list", "/v5/order/realtime", "/v5/market/tickers",
                                    "/v5/market/instruments-info")],
+    "bitmex": [("GET", p) for p in ("/api/v1/position", "/api/v1/order", "/api/v1/instrument",
+                                    "/api/v1/instrument/active")],
     "okx": [("GET", p) for p in ("/api/v5/account/positions", "/api/v5/trade/orders-pending",
                                  "/api/v5/public/instruments", "/api/v5/public/mark-price", "/api/v5/market/ticker")],
 }

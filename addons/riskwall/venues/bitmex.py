@@ -321,7 +321,10 @@ def _body_pairs(request: HttpRequest) -> list[tuple[str, Any]]:
         for key, _ in pairs:
             _check_form_key(key)
         return pairs
-    if content_type in ("application/json", ""):
+    if content_type == "":
+        # BitMEX would not read a body without a content type: it must not read a different order than riskwall
+        raise FieldError("body has no content type")
+    if content_type == "application/json":
         data = _json(text, "body")
         if not isinstance(data, dict):
             raise FieldError("body is not a JSON object")
@@ -373,8 +376,16 @@ def instrument(symbol: str) -> Instrument | None:
 
 
 def unified_symbol(symbol: str) -> str | None:
+    """Learned or bundled; else derived for linear stablecoin ids the way ccxt names them (XBTUSDT → BTC/USDT:USDT).
+    USD-quoted ids are not derived: they may be inverse (XBTUSD) or quanto (ETHUSD), which settle differently."""
     known = instrument(symbol)
-    return known.unified if known else None
+    if known is not None:
+        return known.unified
+    for quote in ("USDT", "USDC"):
+        base = symbol[: -len(quote)]
+        if symbol.endswith(quote) and base.isalpha() and base.isupper():
+            return f"{'BTC' if base == 'XBT' else base}/{quote}:{quote}"
+    return None
 
 
 def base_quantity(symbol: str, contracts: Decimal, *prices: Decimal | None, field: str = "orderQty") -> Decimal:
@@ -384,14 +395,18 @@ def base_quantity(symbol: str, contracts: Decimal, *prices: Decimal | None, fiel
         raise FieldError(f"{field}: contract size of {symbol} unknown; fetch /api/v1/instrument through the firewall "
                          "(quanto contracts have none in base units)")
     if not known.quote_sized:
-        return contracts * known.contract_size
+        return _plain(contracts * known.contract_size)
     price = next((p for p in prices if p is not None and p > 0), None) or PRICES.price(symbol)
     if price is None:
         raise FieldError(f"{field} of inverse contract {symbol} is in USD and no price is known to convert it: "
                          "send a price, or fetch the instrument or positions through the firewall first")
     with localcontext(Context(prec=80)):
-        base = (contracts * known.contract_size / price).quantize(BASE_DECIMALS, rounding=ROUND_CEILING)
-        return base.quantize(Decimal(1)) if base == base.to_integral_value() else base.normalize()
+        return _plain((contracts * known.contract_size / price).quantize(BASE_DECIMALS, rounding=ROUND_CEILING))
+
+
+def _plain(value: Decimal) -> Decimal:
+    """No trailing zeros (0.1, not 0.100000) and never an exponent (10, not 1E+1)."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
 def _signed_qty(name: str, raw: object, *, required: bool) -> tuple[Decimal | None, bool]:
@@ -543,8 +558,9 @@ def _set_leverage(params: Params, account: str | None, endpoint: str) -> tuple[O
         # cross margin: the position may draw up to the maximum leverage unless crossLeverage caps it
         return (OrderIntent(VENUE, Action.SET_LEVERAGE, endpoint, account, symbol, unified_symbol(symbol),
                             leverage=min(cross, CROSS_LEVERAGE) if cross else CROSS_LEVERAGE, margin_mode="CROSS"),)
+    # a crossLeverage next to an isolated leverage: the larger of the two is the risk
     return (OrderIntent(VENUE, Action.SET_LEVERAGE, endpoint, account, symbol, unified_symbol(symbol),
-                        leverage=leverage, margin_mode="ISOLATED"),)
+                        leverage=max(leverage, cross or Decimal(0)), margin_mode="ISOLATED"),)
 
 
 def _isolate(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:

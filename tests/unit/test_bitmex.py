@@ -1,0 +1,531 @@
+"""Golden tests of the BitMEX adapter (`riskwall.venues.bitmex.ADAPTER`).
+
+Facts under test come from shared/venues.md §0 and §5: GET parameters travel in the query, POST/PUT/DELETE
+parameters in a JSON body (ccxt) or a form body (swagger), signed byte for byte with the path and `api-expires`;
+`orderQty` counts contracts (XBTUSD: 1 USD each, inverse; linear: 1/underlyingToPositionMultiplier of the
+underlying); errors are HTTP 4xx `{"error": {"message", "name": "HTTPError"}}`, read by the old ccxt bitmex
+mapping (429 → DDoSProtection; exact/broad message keys; 400 → BadRequest; else ExchangeError).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+import pytest
+
+from riskwall.instruments import CATALOG
+from riskwall.model import (
+    Action,
+    ClosedOrder,
+    Decision,
+    OpenOrdersSnapshot,
+    OrderIntent,
+    ParsedRequest,
+    PositionSide,
+    PositionsReport,
+    PriceUpdate,
+    Reason,
+    Side,
+    Venue,
+    Verdict,
+    Violation,
+    fingerprint,
+)
+from riskwall.venues import ADAPTERS, default_host_map, parse_venue
+from riskwall.venues.base import HttpRequest
+from riskwall.venues.bitmex import ADAPTER, ORDERS, PRICES, status_for
+
+D = Decimal
+VENUE = Venue.BITMEX
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+API_KEY = "LAqUlngMIQkIUjXMUreyu3qn"
+SIGNATURE = "9f1753e2db64711e39d111bc2ecace3dc9e7f026e6f65b65c4f53d3d14a60e5f"
+ACCOUNT = fingerprint(API_KEY)
+DECISION_ID = "01J9ZQ3W4X5Y6Z7A8B9C0D1E2F"
+ORDER = "/api/v1/order"
+OID = "57a1c3b8-7c2a-4d6e-9a1f-3b5c7d9e1f20"
+
+INSTRUMENT_ROWS = [
+    {"symbol": "XBTUSD", "typ": "FFWCSX", "underlying": "XBT", "quoteCurrency": "USD", "settlCurrency": "XBt",
+     "isInverse": True, "isQuanto": False, "multiplier": -100000000, "underlyingToSettleMultiplier": -100000000,
+     "underlyingToPositionMultiplier": None, "markPrice": 50000, "lastPrice": 50010.5},
+    {"symbol": "XBTUSDT", "typ": "FFWCSX", "underlying": "XBT", "quoteCurrency": "USDT", "settlCurrency": "USDt",
+     "isInverse": False, "isQuanto": False, "multiplier": 1, "underlyingToPositionMultiplier": 1000000,
+     "markPrice": 50000.5},
+    {"symbol": "LTCUSDT", "typ": "FFWCSX", "underlying": "LTC", "quoteCurrency": "USDT", "settlCurrency": "USDt",
+     "isInverse": False, "isQuanto": False, "multiplier": 100, "underlyingToPositionMultiplier": 10000,
+     "markPrice": 80.25},
+    {"symbol": "ETHUSD", "typ": "FFWCSX", "underlying": "ETH", "quoteCurrency": "USD", "settlCurrency": "XBt",
+     "isInverse": False, "isQuanto": True, "multiplier": 100, "markPrice": 3000},
+    {"symbol": "XBTZ26", "typ": "FFCCSX", "underlying": "XBT", "quoteCurrency": "USD", "settlCurrency": "XBt",
+     "isInverse": True, "isQuanto": False, "multiplier": -100000000, "underlyingToSettleMultiplier": -100000000,
+     "expiry": "2026-12-25T12:00:00.000Z", "markPrice": 51000},
+    {"symbol": ".BXBT", "typ": "MRCXXX", "underlying": "XBT", "quoteCurrency": "USD", "markPrice": 50000},
+]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memos() -> Iterator[None]:
+    PRICES.clear()
+    ORDERS.clear()
+    CATALOG.clear()
+    yield
+    PRICES.clear()
+    ORDERS.clear()
+    CATALOG.clear()
+
+
+def make_request(method: str, path: str, body: dict[str, Any] | bytes | None = None, *,
+                 query: tuple[tuple[str, str], ...] = (), content_type: str | None = JSON,
+                 api_key: str | None = API_KEY, headers: dict[str, str] | None = None,
+                 repeated: frozenset[str] = frozenset()) -> HttpRequest:
+    if isinstance(body, bytes):
+        raw = body
+    elif body is None:
+        raw = b""
+    elif content_type == FORM:
+        raw = urlencode(body).encode()
+    else:
+        raw = json.dumps(body, separators=(",", ":")).encode()
+    all_headers = {"api-expires": "1700000060", "api-signature": SIGNATURE}
+    if api_key is not None:
+        all_headers["api-key"] = api_key
+    if raw and content_type is not None:
+        all_headers["content-type"] = content_type
+    all_headers.update(headers or {})
+    full = path + ("?" + urlencode(query) if query else "")
+    return HttpRequest(method, "www.bitmex.com", 443, full, query, all_headers, raw, repeated)
+
+
+def parse(request: HttpRequest) -> ParsedRequest:
+    parsed = ADAPTER.parse_request(request)
+    assert API_KEY not in repr(parsed) and SIGNATURE not in repr(parsed)
+    return parsed
+
+
+def learn_instruments() -> None:
+    request = make_request("GET", "/api/v1/instrument/active", api_key=None)
+    facts = ADAPTER.parse_response(ParsedRequest(VENUE, Action.READ, "GET /api/v1/instrument/active"), request,
+                                   200, orjson.dumps(INSTRUMENT_ROWS), DECISION_ID)
+    CATALOG.learn(facts.instruments)
+
+
+def new(**overrides: Any) -> dict[str, Any]:
+    return {"symbol": "XBTUSD", "side": "Buy", "orderQty": 1000, "price": 50000, "ordType": "Limit", **overrides}
+
+
+# ---- registry and table ----------------------------------------------------------------------------------
+
+
+def test_registry_when_bitmex_named_then_adapter_and_hosts_map_to_it() -> None:
+    assert parse_venue("bitmex") is VENUE and ADAPTERS[VENUE] is ADAPTER
+    hosts = default_host_map()
+    assert hosts["www.bitmex.com"] is VENUE and hosts["testnet.bitmex.com"] is VENUE
+
+
+ENDPOINT_CASES = [
+    ("POST", "/api/v1/order", Action.NEW),
+    ("PUT", "/api/v1/order", Action.AMEND),
+    ("DELETE", "/api/v1/order", Action.CANCEL),
+    ("DELETE", "/api/v1/order/all", Action.CANCEL_ALL),
+    ("POST", "/api/v1/order/cancelallafter", Action.CANCEL_ALL),
+    ("POST", "/api/v1/order/closeposition", Action.NEW),
+    ("POST", "/api/v1/order/bulk", Action.NEW),
+    ("PUT", "/api/v1/order/bulk", Action.AMEND),
+    ("POST", "/api/v1/position/leverage", Action.SET_LEVERAGE),
+    ("POST", "/api/v1/position/isolate", Action.SET_MARGIN_MODE),
+    ("POST", "/api/v1/position/transfermargin", Action.SET_MARGIN_MODE),
+    ("POST", "/api/v1/position/risklimit", Action.SET_MARGIN_MODE),
+    ("POST", "/api/v1/user/requestwithdrawal", Action.FORBIDDEN),
+    ("POST", "/api/v1/user/confirmwithdrawal", Action.FORBIDDEN),
+    ("POST", "/api/v1/user/wallettransfer", Action.FORBIDDEN),
+    ("POST", "/api/v1/apikey", Action.FORBIDDEN),
+    ("GET", "/api/v1/position", Action.READ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "action"), ENDPOINT_CASES)
+def test_endpoints_when_listed_then_each_has_its_action_and_parses_to_it(method: str, path: str,
+                                                                          action: Action) -> None:
+    assert ADAPTER.endpoints[(method, path)] is action
+    assert parse(make_request(method, path, None)).action is action
+
+
+# ---- new orders ------------------------------------------------------------------------------------------
+
+NEW_CASES = [
+    # (body, expected fields) — XBTUSD from the bundled fallback: 1 USD per contract, inverse
+    (new(), {"quantity": D("0.02"), "price": D(50000), "side": Side.BUY, "order_type": "LIMIT"}),
+    (new(side=None, orderQty=-500), {"quantity": D("0.01"), "side": Side.SELL}),
+    (new(ordType=None, price=None, stopPx=40000), {"quantity": D("0.025"), "order_type": "STOP",
+                                                   "trigger_price": D(40000), "price": None}),
+    (new(ordType=None, stopPx=40000), {"order_type": "STOP_LIMIT", "price": D(50000), "trigger_price": D(40000)}),
+    (new(ordType="Market", price=1), {"order_type": "MARKET", "price": None, "quantity": None}),
+    (new(execInst="ReduceOnly"), {"reduce_only": True, "close_position": False, "quantity": D("0.02")}),
+    (new(execInst="Close", orderQty=None, side=None), {"reduce_only": True, "close_position": True,
+                                                       "quantity": None, "side": None}),
+    (new(execInst="ParticipateDoNotInitiate,MarkPrice", clOrdID="bot-1", timeInForce="GoodTillCancel"),
+     {"client_order_id": "bot-1", "time_in_force": "GoodTillCancel", "reduce_only": False}),
+]
+
+
+@pytest.mark.parametrize(("body", "fields"), NEW_CASES)
+def test_parse_request_when_new_order_then_one_intent_in_base_units(body: dict, fields: dict) -> None:
+    body = {k: v for k, v in body.items() if v is not None}
+    if fields.get("order_type") == "MARKET":
+        PRICES.learn((PriceUpdate(VENUE, "XBTUSD", D(40000), "mark"),))
+        fields = {**fields, "quantity": D("0.025")}
+    parsed = parse(make_request("POST", ORDER, body))
+    assert parsed.error is None and parsed.action is Action.NEW and parsed.account == ACCOUNT
+    [intent] = parsed.intents
+    assert intent.symbol == "XBTUSD" and intent.unified_symbol == "BTC/USD:BTC"
+    for name, value in fields.items():
+        assert getattr(intent, name) == value, name
+
+
+@pytest.mark.parametrize("content_type", [JSON, FORM])
+def test_parse_request_when_json_or_form_body_then_same_reading(content_type: str) -> None:
+    body = {"symbol": "XBTUSD", "side": "Sell", "orderQty": "2000", "price": "40000", "ordType": "Limit"}
+    [intent] = parse(make_request("POST", ORDER, body, content_type=content_type)).intents
+    assert (intent.side, intent.quantity, intent.price) == (Side.SELL, D("0.05"), D(40000))
+
+
+LINEAR_CASES = [
+    ("XBTUSDT", 1000, 50000, D("0.001"), "BTC/USDT:USDT"),
+    ("LTCUSDT", 1000, 80, D("0.1"), "LTC/USDT:USDT"),
+    ("XBTZ26", 5100, 51000, D("0.1"), "BTC/USD:BTC-261225"),
+]
+
+
+@pytest.mark.parametrize(("symbol", "contracts", "price", "base", "unified"), LINEAR_CASES)
+def test_parse_request_when_instrument_learned_then_contracts_convert_with_its_size(
+    symbol: str, contracts: int, price: int, base: Decimal, unified: str
+) -> None:
+    learn_instruments()
+    [intent] = parse(make_request("POST", ORDER, new(symbol=symbol, orderQty=contracts, price=price))).intents
+    assert intent.quantity == base and intent.unified_symbol == unified
+    assert str(intent.quantity) == str(base)  # written plainly in logs: 0.1, not 0.100000
+
+
+ERROR_CASES = [
+    # (body or raw, content type, query, the field the error must name)
+    (new(symbol="SOLUSDT"), JSON, (), "contract size of SOLUSDT unknown"),
+    (new(ordType="Market", price=None), JSON, (), "no price is known"),
+    (new(orderQty=-5), JSON, (), "orderQty is negative and a side is given"),
+    (new(orderQty="1e3"), JSON, (), "orderQty is not a plain decimal"),
+    (b'{"symbol":"XBTUSD","orderQty":1e3,"side":"Buy","price":1}', JSON, (), "exponent"),
+    (b'{"symbol":"XBTUSD","orderQty":10,"orderQty":100000,"side":"Buy","price":1}', JSON, (),
+     "orderQty is given twice"),
+    (b'{"symbol":"XBTUSD","orderQty":10,"OrderQty":100000,"side":"Buy","price":1}', JSON, (), "given twice"),
+    (b"symbol=XBTUSD&orderQty=10&orderQty=100000&side=Buy&price=1", FORM, (), "orderQty is given twice"),
+    (b"symbol=XBTUSD&orderQty[0]=10&side=Buy&price=1", FORM, (), "brackets"),
+    (new(), JSON, (("orderQty", "99999"),), "orderQty is given twice"),
+    (new(simpleOrderQty=5), JSON, (), "simpleOrderQty is not supported"),
+    (new(targetAccountId=12345), JSON, (), "targetAccountId"),
+    (new(execInst="ReduceOnly,Sneaky"), JSON, (), "execInst has an unknown value"),
+    (new(ordType="Limit", price=None), JSON, (), "price is missing"),
+    (new(side="buy"), JSON, (), "side has an unknown value"),
+    (b"[1,2]", JSON, (), "not a JSON object"),
+    (b"symbol=XBTUSD", "text/plain", (), "neither JSON nor a form"),
+    (b'{"symbol":"XBTUSD","orderQty":NaN}', JSON, (), "NaN"),
+    # without a content type BitMEX would not read the body: riskwall must not read an order the venue does not
+    (b'{"symbol":"XBTUSD","side":"Buy","orderQty":1,"price":1,"execInst":"ReduceOnly"}', None,
+     (("symbol", "XBTUSD"), ("side", "Buy"), ("orderQty", "100000"), ("price", "1")), "no content type"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "query", "message"), ERROR_CASES)
+def test_parse_request_when_order_ambiguous_or_unconvertible_then_error_names_field(
+    body: dict | bytes, content_type: str | None, query: tuple, message: str
+) -> None:
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if v is not None}
+    parsed = parse(make_request("POST", ORDER, body, content_type=content_type, query=query))
+    assert parsed.action is Action.NEW and parsed.intents == ()
+    assert parsed.error is not None and message in parsed.error
+
+
+@pytest.mark.parametrize(("symbol", "unified"), [("XBTUSDT", "BTC/USDT:USDT"), ("SOLUSDC", "SOL/USDC:USDC"),
+                                                ("ETHUSD", None), ("XBTUSD", "BTC/USD:BTC")])
+def test_parse_request_when_instrument_not_learned_then_unified_symbol_derived_only_for_linear_ids(
+    symbol: str, unified: str | None
+) -> None:
+    [intent] = parse(make_request("POST", "/api/v1/position/leverage", {"symbol": symbol, "leverage": 5})).intents
+    assert intent.unified_symbol == unified
+
+
+def test_parse_request_when_quanto_contract_then_refused_not_guessed() -> None:
+    learn_instruments()
+    parsed = parse(make_request("POST", ORDER, new(symbol="ETHUSD", price=3000)))
+    assert parsed.error is not None and "orderQty" in parsed.error and "quanto" in parsed.error
+
+
+def test_parse_request_when_api_key_repeated_or_method_override_then_error() -> None:
+    repeated = parse(make_request("POST", ORDER, new(), repeated=frozenset({"api-key"})))
+    override = parse(make_request("DELETE", ORDER, new(), headers={"x-http-method-override": "POST"}))
+    assert repeated.error == "api-key is given twice"
+    assert override.action is Action.UNKNOWN and override.error is not None
+
+
+def test_parse_request_when_bulk_then_one_intent_per_leg_and_form_json_text_accepted() -> None:
+    orders = [new(), new(side="Sell", orderQty=500, price=40000)]
+    as_json = parse(make_request("POST", "/api/v1/order/bulk", {"orders": orders}))
+    as_form = parse(make_request("POST", "/api/v1/order/bulk", {"orders": json.dumps(orders)}, content_type=FORM))
+    for parsed in (as_json, as_form):
+        assert parsed.error is None
+        assert [(i.side, i.quantity) for i in parsed.intents] == [(Side.BUY, D("0.02")), (Side.SELL, D("0.0125"))]
+    bad = parse(make_request("POST", "/api/v1/order/bulk", {"orders": [new(), new(symbol="NOPE")]}))
+    assert bad.error is not None and "NOPE" in bad.error
+
+
+def test_parse_request_when_close_position_endpoint_then_reduce_only_without_size() -> None:
+    [intent] = parse(make_request("POST", "/api/v1/order/closePosition", {"symbol": "XBTUSD"})).intents
+    assert intent.close_position and intent.only_reduces and intent.quantity is None
+
+
+# ---- amends ----------------------------------------------------------------------------------------------
+
+
+def _ack(**overrides: Any) -> dict[str, Any]:
+    return {"orderID": OID, "clOrdID": "bot-1", "symbol": "XBTUSD", "side": "Buy", "orderQty": 1000,
+            "price": 50000, "ordType": "Limit", "ordStatus": "New", "cumQty": 0, "leavesQty": 1000, "execInst": "",
+            **overrides}
+
+
+def _acknowledge(ack: dict[str, Any]) -> Any:
+    request = make_request("POST", ORDER, new())
+    parsed = ADAPTER.parse_request(request)
+    return ADAPTER.parse_response(parsed, request, 200, orjson.dumps(ack), DECISION_ID)
+
+
+AMEND_CASES = [
+    ({"orderID": OID, "orderQty": 2000, "price": 50000}, {"quantity": D("0.04"), "side": Side.BUY}),
+    ({"origClOrdID": "bot-1", "price": 49000}, {"quantity": None, "price": D(49000), "side": Side.BUY}),
+    ({"orderID": OID, "leavesQty": 500, "price": 50000}, {"quantity": D("0.01")}),
+]
+
+
+@pytest.mark.parametrize(("body", "fields"), AMEND_CASES)
+def test_parse_request_when_amend_of_seen_order_then_symbol_and_side_from_memo(body: dict, fields: dict) -> None:
+    _acknowledge(_ack())
+    parsed = parse(make_request("PUT", ORDER, body))
+    assert parsed.error is None
+    [intent] = parsed.intents
+    assert intent.action is Action.AMEND and intent.symbol == "XBTUSD" and intent.order_id == OID
+    for name, value in fields.items():
+        assert getattr(intent, name) == value, name
+
+
+AMEND_ERROR_CASES = [
+    ({"orderID": OID, "orderQty": 2000}, "symbol and contract size are unknown"),
+    ({"orderQty": 2000}, "orderID or origClOrdID is missing"),
+    ({"orderID": OID, "orderQty": 2, "leavesQty": 1}, "both given"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), AMEND_ERROR_CASES)
+def test_parse_request_when_amend_unconvertible_then_error(body: dict, message: str) -> None:
+    parsed = parse(make_request("PUT", ORDER, body))
+    assert parsed.error is not None and message in parsed.error
+
+
+# ---- settings, cancels, forbidden, unknown -----------------------------------------------------------------
+
+SETTING_CASES = [
+    ("/api/v1/position/leverage", {"symbol": "XBTUSD", "leverage": 25}, Action.SET_LEVERAGE,
+     {"leverage": D(25), "margin_mode": "ISOLATED"}),
+    ("/api/v1/position/leverage", {"symbol": "XBTUSD", "leverage": 0}, Action.SET_LEVERAGE,
+     {"leverage": D(100), "margin_mode": "CROSS"}),
+    ("/api/v1/position/leverage", {"symbol": "XBTUSD", "leverage": 0, "crossLeverage": 5}, Action.SET_LEVERAGE,
+     {"leverage": D(5), "margin_mode": "CROSS"}),
+    ("/api/v1/position/leverage", {"symbol": "XBTUSD", "leverage": 5, "crossLeverage": 50}, Action.SET_LEVERAGE,
+     {"leverage": D(50), "margin_mode": "ISOLATED"}),
+    ("/api/v1/position/isolate", {"symbol": "XBTUSD", "enabled": False}, Action.SET_MARGIN_MODE,
+     {"margin_mode": "CROSS"}),
+    ("/api/v1/position/transferMargin", {"symbol": "XBTUSD", "amount": 1000}, Action.SET_MARGIN_MODE, {}),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "action", "fields"), SETTING_CASES)
+def test_parse_request_when_position_setting_then_setting_intent(path: str, body: dict, action: Action,
+                                                                  fields: dict) -> None:
+    [intent] = parse(make_request("POST", path, body)).intents
+    assert intent.action is action and intent.symbol == "XBTUSD"
+    for name, value in fields.items():
+        assert getattr(intent, name) == value, name
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("DELETE", ORDER, b"this is not json"),
+    ("DELETE", ORDER, {"orderID": [OID, "x"]}),
+    ("DELETE", "/api/v1/order/all", {"symbol": "XBTUSD"}),
+    ("POST", "/api/v1/order/cancelAllAfter", {"timeout": 60000}),
+])
+def test_parse_request_when_cancel_then_cancel_action_whatever_the_body(method: str, path: str,
+                                                                          body: Any) -> None:
+    parsed = parse(make_request(method, path, body))
+    assert parsed.action.never_blocked and parsed.error is None
+
+
+@pytest.mark.parametrize(("method", "path", "action"), [
+    ("POST", "/api/v1/user/requestWithdrawal", Action.FORBIDDEN),
+    ("POST", "/api/v1/user/cancelWithdrawal", Action.FORBIDDEN),
+    ("POST", "/api/v1/user/preferences", Action.FORBIDDEN),
+    ("PUT", "/api/v1/user/anything", Action.FORBIDDEN),
+    ("POST", "/api/v1/apiKey/enable", Action.FORBIDDEN),
+    ("POST", "/api/v1/address", Action.FORBIDDEN),
+    ("POST", "/api/v1/Api/V1/../wallet/transfer", Action.FORBIDDEN),
+    ("POST", "/api/v1/chat", Action.UNKNOWN),
+    ("PUT", "/api/v1/position/leverage", Action.UNKNOWN),
+    ("POST", "/api/v1/position/crossLeverage", Action.UNKNOWN),
+    ("GET", "/api/v1/user/wallet", Action.READ),
+    ("GET", "/api/v1/execution/tradeHistory", Action.READ),
+])
+def test_parse_request_when_wallet_unknown_or_read_path_then_action(method: str, path: str, action: Action) -> None:
+    assert parse(make_request(method, path, {"amount": 1})).action is action
+
+
+# ---- responses -------------------------------------------------------------------------------------------
+
+
+def test_parse_response_when_instruments_then_sizes_unified_symbols_and_prices() -> None:
+    request = make_request("GET", "/api/v1/instrument", api_key=None)
+    facts = ADAPTER.parse_response(ParsedRequest(VENUE, Action.READ, "GET /api/v1/instrument"), request, 200,
+                                   orjson.dumps(INSTRUMENT_ROWS), DECISION_ID)
+    sizes = {i.native: (i.unified, i.contract_size, i.quote_sized) for i in facts.instruments}
+    assert sizes == {
+        "XBTUSD": ("BTC/USD:BTC", D(1), True),
+        "XBTUSDT": ("BTC/USDT:USDT", D("0.000001"), False),
+        "LTCUSDT": ("LTC/USDT:USDT", D("0.0001"), False),
+        "ETHUSD": ("ETH/USD:BTC", None, False),
+        "XBTZ26": ("BTC/USD:BTC-261225", D(1), True),
+    }
+    assert PriceUpdate(VENUE, "XBTUSD", D(50000), "mark") in facts.prices
+    assert PRICES.price("LTCUSDT") == D("80.25")
+
+
+def test_parse_response_when_order_acknowledged_then_fill_learned_in_base_units() -> None:
+    facts = _acknowledge(_ack(ordStatus="PartiallyFilled", cumQty=250))
+    [update] = facts.orders
+    assert (update.order_id, update.side, update.original, update.executed, update.final) == (
+        OID, Side.BUY, D("0.02"), D("0.005"), False)
+    assert update.reservation_id == f"{DECISION_ID}:0"
+
+
+POSITION_CASES = [
+    ((), [{"symbol": "XBTUSD", "currentQty": -5000, "markPrice": 50000, "avgEntryPrice": 49000}], None,
+     (("XBTUSD", PositionSide.BOTH, D("-0.1")),)),
+    ((("filter", '{"isOpen": true}'),), [{"symbol": "XBTUSD", "currentQty": 2500, "markPrice": 50000}], None,
+     (("XBTUSD", PositionSide.BOTH, D("0.05")),)),
+    ((("filter", '{"symbol": "XBTUSD"}'),), [{"symbol": "XBTUSD", "currentQty": 0, "markPrice": 50000}], "XBTUSD",
+     (("XBTUSD", PositionSide.BOTH, D(0)),)),
+]
+
+
+@pytest.mark.parametrize(("query", "rows", "scope", "entries"), POSITION_CASES)
+def test_parse_response_when_positions_listed_then_signed_base_report(query: tuple, rows: list,
+                                                                     scope: str | None, entries: tuple) -> None:
+    request = make_request("GET", "/api/v1/position", query=query)
+    facts = ADAPTER.parse_response(parse(request), request, 200, orjson.dumps(rows), DECISION_ID)
+    assert facts.positions == (PositionsReport(VENUE, ACCOUNT, scope, entries),)
+
+
+def test_parse_response_when_open_orders_listed_with_open_filter_then_snapshot() -> None:
+    query = (("symbol", "XBTUSD"), ("filter", '{"open": true}'))
+    request = make_request("GET", ORDER, query=query)
+    facts = ADAPTER.parse_response(parse(request), request, 200, orjson.dumps([_ack()]), DECISION_ID)
+    [snapshot] = facts.open_orders
+    assert isinstance(snapshot, OpenOrdersSnapshot) and snapshot.symbol == "XBTUSD"
+    assert [(o.order_id, o.original) for o in snapshot.orders] == [(OID, D("0.02"))]
+    unfiltered = make_request("GET", ORDER, query=(("symbol", "XBTUSD"),))
+    assert ADAPTER.parse_response(parse(unfiltered), unfiltered, 200, orjson.dumps([_ack()]),
+                                  DECISION_ID).open_orders == ()
+
+
+def test_parse_response_when_cancelled_then_orders_final_and_errors_ignored() -> None:
+    request = make_request("DELETE", ORDER, {"orderID": OID})
+    body = [_ack(ordStatus="Canceled"), _ack(orderID="other", ordStatus="Filled", cumQty=1000,
+                                            error="Unable to cancel order due to existing state: Filled")]
+    facts = ADAPTER.parse_response(parse(request), request, 200, orjson.dumps(body), DECISION_ID)
+    assert [(u.order_id, u.final) for u in facts.orders] == [(OID, True)]
+    assert facts.closed == () or all(isinstance(c, ClosedOrder) for c in facts.closed)
+
+
+@pytest.mark.parametrize("status", [400, 401, 429, 503])
+def test_parse_response_when_error_status_then_nothing_learned(status: int) -> None:
+    request = make_request("POST", ORDER, new())
+    facts = ADAPTER.parse_response(parse(request), request, status, orjson.dumps(_ack()), DECISION_ID)
+    assert facts.empty
+
+
+# ---- rejections ------------------------------------------------------------------------------------------
+
+REJECTION_CASES = [
+    (Reason.ORDER_QTY_EXCEEDS_MAX, 400),
+    (Reason.ORDER_NOTIONAL_EXCEEDS_MAX, 400),
+    (Reason.SYMBOL_NOT_ALLOWED, 400),
+    (Reason.LEVERAGE_EXCEEDS_MAX, 400),
+    (Reason.PARSE_FAILED, 400),
+    (Reason.STATE_UNAVAILABLE, 400),
+    (Reason.INTERNAL_ERROR, 400),
+    (Reason.TRADING_HALTED, 403),
+    (Reason.ACTION_FORBIDDEN, 403),
+    (Reason.UNKNOWN_ENDPOINT, 403),
+    (Reason.ORDER_RATE_EXCEEDED, 429),
+]
+
+
+def old_ccxt_class(status: int, body: bytes) -> str:
+    """The exception class the old ccxt bitmex.handle_errors raises (venues.md §5), by name."""
+    exact = {"Invalid API Key.": "AuthenticationError", "This key is disabled.": "PermissionDenied",
+             "Access Denied": "PermissionDenied", "Duplicate clOrdID": "InvalidOrder",
+             "orderQty is invalid": "InvalidOrder", "Invalid price": "InvalidOrder",
+             "Invalid stopPx for ordType": "InvalidOrder"}
+    broad = {"Signature not valid": "AuthenticationError", "overloaded": "ExchangeNotAvailable",
+             "Account has insufficient Available Balance": "InsufficientFunds",
+             "Service unavailable": "ExchangeNotAvailable", "Server Error": "ExchangeError",
+             "Unable to cancel order due to existing state": "InvalidOrder",
+             "We require all new traders to verify": "PermissionDenied"}
+    if status == 429:
+        return "DDoSProtection"
+    message = json.loads(body)["error"]["message"]
+    if message in exact:
+        return exact[message]
+    for key, name in broad.items():
+        if key in message:
+            return name
+    return "BadRequest" if status == 400 else "ExchangeError"
+
+
+@pytest.mark.parametrize(("reason", "status"), REJECTION_CASES)
+def test_rejection_when_blocked_then_bitmex_error_shape_and_order_class(reason: Reason, status: int) -> None:
+    violation = Violation.of("my-rule", reason, None, qty="0.6", max_qty="0.5")
+    rejection = ADAPTER.rejection(Decision(Verdict.BLOCK, DECISION_ID, "rev", (violation,)))
+    body = json.loads(rejection.body)
+    assert rejection.status == status == status_for(violation)
+    assert body["error"]["name"] == "HTTPError" and "my-rule" in body["error"]["message"]
+    assert reason in body["error"]["message"]
+    assert old_ccxt_class(rejection.status, rejection.body) not in ("ExchangeNotAvailable", "AuthenticationError",
+                                                                     "InsufficientFunds")
+    if status == 429:
+        assert ("retry-after", "1") in rejection.headers
+
+
+@pytest.mark.parametrize("halt_reason", ["Service unavailable", "Signature not valid", "system overloaded",
+                                         "Account has insufficient Available Balance"])
+def test_rejection_when_message_holds_a_steering_phrase_then_class_not_steered(halt_reason: str) -> None:
+    violation = Violation.of("riskwall.kill-switch", Reason.TRADING_HALTED, None, reason=halt_reason)
+    rejection = ADAPTER.rejection(Decision(Verdict.BLOCK, DECISION_ID, "rev", (violation,)))
+    assert old_ccxt_class(rejection.status, rejection.body) == "ExchangeError"
+
+
+def test_intent_fields_when_parsed_then_account_is_fingerprint_only() -> None:
+    parsed = parse(make_request("POST", ORDER, new()))
+    assert parsed.account == ACCOUNT and all(isinstance(i, OrderIntent) for i in parsed.intents)
+    assert "api-key" in ADAPTER.secret_fields and "api-signature" in ADAPTER.secret_fields
