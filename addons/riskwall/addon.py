@@ -287,7 +287,9 @@ class RiskFirewall:
                                                                          RULE_HEADER: engine.RULE_INTERNAL})
         if parsed is None or parsed.action is not Action.READ or decision.verdict is Verdict.BLOCK:
             with contextlib.suppress(Exception):  # the verdict stands even if stdout is gone
-                _log_decision(decision, parsed, venue, started, flow.request.method, flow.request.path)
+                # the adapter may hand a path to a sibling venue (testnet /dapi is COIN-M): log the one that decided
+                _log_decision(decision, parsed, parsed.venue if parsed else venue, started, flow.request.method,
+                              flow.request.path)
 
     async def response(self, flow: http.HTTPFlow) -> None:
         context = flow.metadata.get("riskwall")

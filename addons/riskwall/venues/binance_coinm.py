@@ -11,9 +11,11 @@ shape and every field but the size are read exactly as on fapi, by the same func
   `contractSize`, so the order is blocked.
 - The price a size is converted at: the order's own `price`, else its `stopPrice`/`triggerPrice`, else the
   latest mark (or last) price this sidecar saw for the symbol in a response passing through (premiumIndex,
-  ticker, positionRisk), the same price the engine measures a market order's notional at. With none of
-  them the request is a parse error naming `price`, unless the order can only reduce a position (then it
-  carries no base quantity, like a close-position order).
+  ticker, positionRisk), the same price the engine measures a market order's notional at. A BUY converts at
+  the lower of its own price and that mark (a contract is fixed USD, so a lower fill buys more coin: a buy
+  limit far above the market must not look small). With no price at all the request is a parse error naming
+  `price`, unless the order can only reduce a position (then it carries no base quantity, like a
+  close-position order).
 - Symbols are `BTCUSD_PERP` (unified `BTC/USD:BTC`) and `BTCUSD_250627` (`BTC/USD:BTC-250627`).
 
 Hosts: dapi.binance.com, demo-dapi.binance.com (and ws-dapi.binance.com, whose order-entry handshake is
@@ -46,6 +48,7 @@ from riskwall.model import (
     PositionsReport,
     PriceUpdate,
     ResponseFacts,
+    Side,
     Venue,
     fingerprint,
 )
@@ -212,12 +215,26 @@ def _is_forbidden(path: str) -> bool:
     return usdm._is_forbidden(path)
 
 
+def _conversion_price(side: Side | None, own: Decimal | None, mark: Decimal | None) -> Decimal | None:
+    """The price contracts convert to base units at, never in the bot's favour.
+
+    A contract is a fixed USD amount, so the lower the fill price the more coin it is. A sell fills at or
+    above its own price: that price is the worst case. A buy fills at or below its own price, and a buy limit
+    far above the market fills at the market: it converts at the lower of its price and the mark seen.
+    """
+    if own is None:
+        return mark
+    if side is Side.BUY and mark is not None:
+        return min(own, mark)
+    return own
+
+
 def _to_coinm(intent: OrderIntent) -> OrderIntent:
     """A fapi-read intent → this venue's: unified symbol, and the size in base units."""
     native = intent.symbol or ""
     quantity = intent.quantity
     if quantity is not None:
-        price = intent.price or intent.trigger_price or PRICES.get(native)
+        price = _conversion_price(intent.side, intent.price or intent.trigger_price, PRICES.get(native))
         if price is None and intent.only_reduces:
             quantity = None  # cannot grow a position: checked without a size, like a close-position order
         else:
@@ -254,14 +271,22 @@ _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
 
 
 def _order_price(item: Any) -> Decimal | None:
-    """The price an order's contracts convert at: its limit price, else its fill or trigger price."""
+    """The price an order's contracts convert at: its fill price once it has fills, else the worst case of its
+    own price (limit, else trigger) and the mark seen, like the request was checked at."""
     if not isinstance(item, dict):
         return None
-    for name in ("price", "avgPrice", "stopPrice", "triggerPrice"):
+
+    def positive(name: str) -> Decimal | None:
         price = usdm._price(item.get(name))
-        if price is not None and price > 0:
-            return price
-    return None
+        return price if price is not None and price > 0 else None
+
+    executed = usdm._price(item.get("executedQty"))
+    fill = positive("avgPrice")
+    if fill is not None and executed is not None and executed > 0:
+        return fill
+    own = positive("price") or positive("stopPrice") or positive("triggerPrice")
+    side = usdm.SIDES.get(str(item.get("side")))
+    return _conversion_price(side, own, PRICES.get(str(item.get("symbol", "")).upper()))
 
 
 def _order_key(item: Any) -> str | None:

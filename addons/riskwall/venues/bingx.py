@@ -361,12 +361,20 @@ def _twap(params: Params, account: str | None, endpoint: str) -> tuple[OrderInte
 
 
 def _close_all(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
-    """closeAllPositions (one symbol, or all without one) and closePosition (one position id): only reduce."""
-    raw = params.get("symbol")
-    symbol, unified = _symbol(raw) if raw else (None, None)
+    """closeAllPositions / closePosition: close a symbol's positions at market, whatever their direction.
+
+    Read as two closing legs (a SELL that closes a long, a BUY that closes a short): both only reduce. A close
+    without a symbol (every position of the account, or one `positionId`) is refused: the firewall could not
+    say which instruments it touches, and a symbol-scoped halt must still hold."""
     text_field("positionId", params.get("positionId"), ORDER_ID, required=False)
-    return (OrderIntent(VENUE, Action.NEW, endpoint, account, symbol, unified, order_type="MARKET",
-                        close_position=True),)
+    if params.get("symbol") in (None, ""):
+        raise FieldError("symbol is missing; close positions one symbol at a time")
+    symbol, unified = _symbol(params.get("symbol"))
+    return tuple(
+        OrderIntent(VENUE, Action.NEW, endpoint, account, symbol, unified, side=side, order_type="MARKET",
+                    reduce_only=True, close_position=True)
+        for side in (Side.SELL, Side.BUY)
+    )
 
 
 def _single(leg: LegParser) -> Parser:
