@@ -1121,3 +1121,22 @@ def test_plan_when_policy_binds_proxy_users_to_keys_then_only_matching_pairs_pas
     assert decision.verdict is verdict
     if verdict is Verdict.BLOCK:
         assert decision.deciding is not None and decision.deciding.reason is Reason.UNKNOWN_ACCOUNT
+
+
+@pytest.mark.parametrize(
+    ("halted_symbol", "verdict"),
+    [(None, Verdict.ALLOW), ("ETHUSDT", Verdict.BLOCK)],
+    ids=["no-halt", "one-symbol-halted"],
+)
+def test_plan_when_close_names_no_instrument_then_every_symbol_halt_of_the_account_covers_it(
+    halted_symbol: str | None, verdict: Verdict
+) -> None:
+    policy = make_policy("rules: []\n")
+    close_all = make_intent(symbol=None, side=None, quantity=None, close_position=True, reduce_only=True)
+    states = (make_state_record(StateScope(str(close_all.venue), ACCOUNT, halted_symbol), TradingState.HALTED),) \
+        if halted_symbol else ()
+
+    decision = engine.conclude(engine.plan(make_request(close_all), policy, make_view(states=states), "d1"),
+                               policy, None)
+
+    assert decision.verdict is verdict

@@ -63,7 +63,9 @@ class Scope(Strict):
         if self.position_sides and position_side not in self.position_sides:
             return False
         if self.symbols:
-            return any(symbol_matches(p, name) for p in self.symbols for name in _names(symbol))
+            names = _names(symbol)
+            # an instruction that names no instrument touches every one, so symbol-scoped rules apply to it
+            return not names or any(symbol_matches(p, name) for p in self.symbols for name in names)
         return True
 
     @property

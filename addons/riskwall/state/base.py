@@ -67,7 +67,8 @@ class StateScope:
             return False
         if self.account is not None and self.account != account:
             return False
-        return self.symbol is None or self.symbol == symbol
+        # an instruction that names no instrument (close every position, switch position mode) touches them all
+        return self.symbol is None or symbol is None or self.symbol == symbol
 
 
 @dataclass(frozen=True, slots=True)

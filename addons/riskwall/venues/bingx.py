@@ -364,11 +364,14 @@ def _close_all(params: Params, account: str | None, endpoint: str) -> tuple[Orde
     """closeAllPositions / closePosition: close a symbol's positions at market, whatever their direction.
 
     Read as two closing legs (a SELL that closes a long, a BUY that closes a short): both only reduce. A close
-    without a symbol (every position of the account, or one `positionId`) is refused: the firewall could not
-    say which instruments it touches, and a symbol-scoped halt must still hold."""
+    without a symbol (every position of the account, or one `positionId`) is one closing intent naming no
+    instrument, which every symbol-scoped trading state of the account covers."""
     text_field("positionId", params.get("positionId"), ORDER_ID, required=False)
     if params.get("symbol") in (None, ""):
-        raise FieldError("symbol is missing; close positions one symbol at a time")
+        # every position of the account (or one positionId): only reduces, and every symbol-scoped halt of
+        # the account applies to it (engine: an intent naming no instrument touches them all)
+        return (OrderIntent(VENUE, Action.NEW, endpoint, account, order_type="MARKET", reduce_only=True,
+                            close_position=True),)
     symbol, unified = _symbol(params.get("symbol"))
     return tuple(
         OrderIntent(VENUE, Action.NEW, endpoint, account, symbol, unified, side=side, order_type="MARKET",
