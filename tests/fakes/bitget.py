@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import socket
 import ssl
 import threading
 import time
@@ -30,9 +29,11 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote
+
+from tests.fakes.server import FakeHandler as _Handler
+from tests.fakes.server import FakeServer as _Server
 
 __all__ = ["DEFAULT_ACCOUNTS", "ORDER_ENDPOINTS", "WALLET_ENDPOINTS", "BitgetError", "FakeBitget",
            "RecordedRequest", "sign"]
@@ -520,62 +521,3 @@ _ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
     ("POST", f"{MIX}/account/set-position-mode"): (True, FakeBitget._set_position_mode),
     **{endpoint: (True, FakeBitget._wallet) for endpoint in WALLET_ENDPOINTS},
 }
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *, fake: FakeBitget,
-                 tls: ssl.SSLContext | None) -> None:
-        self.fake, self.tls = fake, tls
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        conn = request
-        try:
-            if self.tls is not None:
-                conn.settimeout(10)
-                conn = self.tls.wrap_socket(conn, server_side=True)
-            with self._connections_lock:
-                self._connections.add(conn)
-            super().finish_request(conn, client_address)
-        except (OSError, ssl.SSLError):
-            pass
-        finally:
-            with self._connections_lock:
-                self._connections.discard(conn)
-            if conn is not request:
-                conn.close()
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-    server: _Server
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, payload = self.server.fake._handle(self.command, self.path, dict(self.headers.items()), body)
-        data = json.dumps(payload, separators=(",", ":"), default=str).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass

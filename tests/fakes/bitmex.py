@@ -35,7 +35,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode
 
-from tests.fakes.bybit import _RequestHandler, _Server
+from tests.fakes.server import FakeHandler as _RequestHandler
+from tests.fakes.server import FakeServer as _Server
 
 __all__ = ["DEFAULT_MARK_PRICES", "INSTRUMENTS", "ORDER_ENDPOINTS", "WALLET_ENDPOINTS", "BitmexError", "FakeBitmex",
            "RecordedRequest", "sign", "signed_headers"]

@@ -27,7 +27,6 @@ prefix, not the host, decides.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -54,6 +53,7 @@ from riskwall.model import (
 )
 from riskwall.venues import binance_usdm as usdm
 from riskwall.venues.base import MAX_AMOUNT, FieldError, HttpRequest, Rejection, decimal_field, normalize_path
+from riskwall.venues.memos import PriceMemo
 
 VENUE = Venue.BINANCECOINM
 
@@ -80,28 +80,8 @@ class Endpoint:
     parse: Parser | None = None
 
 
-class _Prices:
-    """The latest mark and last price seen per symbol in responses: what a market order's size converts at."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._seen: dict[tuple[str, str], Decimal] = {}
-
-    def learn(self, prices: tuple[PriceUpdate, ...]) -> None:
-        with self._lock:
-            for update in prices:
-                self._seen[(update.symbol, update.kind)] = update.price
-
-    def get(self, symbol: str) -> Decimal | None:
-        with self._lock:
-            return self._seen.get((symbol, "mark")) or self._seen.get((symbol, "last"))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._seen.clear()
-
-
-PRICES = _Prices()
+# what a market order converts at: the latest mark (else last) price seen per symbol in responses
+PRICES = PriceMemo()
 
 
 def instrument(native: str) -> Instrument | None:
@@ -234,7 +214,7 @@ def _to_coinm(intent: OrderIntent) -> OrderIntent:
     native = intent.symbol or ""
     quantity = intent.quantity
     if quantity is not None:
-        price = _conversion_price(intent.side, intent.price or intent.trigger_price, PRICES.get(native))
+        price = _conversion_price(intent.side, intent.price or intent.trigger_price, PRICES.price(native))
         if price is None and intent.only_reduces:
             quantity = None  # cannot grow a position: checked without a size, like a close-position order
         else:
@@ -286,7 +266,7 @@ def _order_price(item: Any) -> Decimal | None:
         return fill
     own = positive("price") or positive("stopPrice") or positive("triggerPrice")
     side = usdm.SIDES.get(str(item.get("side")))
-    return _conversion_price(side, own, PRICES.get(str(item.get("symbol", "")).upper()))
+    return _conversion_price(side, own, PRICES.price(str(item.get("symbol", "")).upper()))
 
 
 def _order_key(item: Any) -> str | None:
@@ -298,7 +278,7 @@ def _order_key(item: Any) -> str | None:
 
 
 def _convert_order(update: OrderUpdate, prices: Mapping[str, Decimal]) -> OrderUpdate | None:
-    price = prices.get(update.order_id) or PRICES.get(update.symbol)
+    price = prices.get(update.order_id) or PRICES.price(update.symbol)
     try:
         original = base_quantity(update.symbol, update.original, price, field="origQty")
         executed = base_quantity(update.symbol, update.executed, price, field="executedQty")
@@ -378,7 +358,7 @@ def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_
             contracts = Decimal(str(item["positionAmt"]))
             if not contracts.is_finite():
                 raise ValueError(symbol)
-            amount = base_quantity(symbol, abs(contracts), mark or PRICES.get(symbol), field="positionAmt")
+            amount = base_quantity(symbol, abs(contracts), mark or PRICES.price(symbol), field="positionAmt")
         except (KeyError, ArithmeticError, ValueError):  # FieldError is a ValueError
             complete = False
             unreadable.add(symbol)

@@ -91,7 +91,7 @@ from riskwall.venues.base import (
     normalize_path,
     text_field,
 )
-from riskwall.venues.bybit import OrderMemo, PriceMemo
+from riskwall.venues.memos import OrderMemo, PriceMemo
 
 VENUE = Venue.BITMEX
 PREFIX = "/api/v1"
