@@ -24,17 +24,17 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl
 
 from tests.fakes.binance_usdm import (
     WALLET_ENDPOINTS,
     BinanceError,
     RecordedRequest,
-    _RequestHandler,
     _Server,
     _strip_signature,
 )
+from tests.fakes.server import ServedFake
 
 __all__ = ["CONTRACTS", "DEFAULT_ACCOUNTS", "ORDER_ENDPOINTS", "ContractSpec", "FakeBinanceCoinm"]
 
@@ -138,7 +138,7 @@ def _spec(params: Mapping[str, str]) -> ContractSpec:
     return spec
 
 
-class FakeBinanceCoinm:
+class FakeBinanceCoinm(ServedFake):
     """Fake Binance COIN-M REST venue on 127.0.0.1, for the plumbing the USDⓈ-M fake already has."""
 
     def __init__(self, accounts: Mapping[str, str] | None = None, *, tls: Any = None,
@@ -155,36 +155,6 @@ class FakeBinanceCoinm:
         self.internal_errors: list[str] = []
 
     # ---- lifecycle and inspection --------------------------------------------------------------------
-
-    def start(self) -> Self:
-        if self._server is None:
-            self._server = _Server(("127.0.0.1", 0), _RequestHandler, fake=self, tls=self._tls)  # type: ignore[arg-type]
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="fake-binance-coinm", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeBinanceCoinm is not started")
-        return f"{'https' if self._tls is not None else 'http'}://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -38,11 +38,11 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes.server import FakeHandler as _RequestHandler
 from tests.fakes.server import FakeServer as _Server
+from tests.fakes.server import ServedFake
 
 __all__ = [
     "DEFAULT_ACCOUNTS",
@@ -462,7 +462,7 @@ _PUBLIC, _API_KEY, _SIGNED = "public", "api-key", "signed"
 Handler = Callable[["FakeBinanceUsdm", _Call], Any]
 
 
-class FakeBinanceUsdm:
+class FakeBinanceUsdm(ServedFake):
     """Fake Binance USDⓈ-M REST venue on 127.0.0.1. Thread-safe; one instance per test is cheap."""
 
     def __init__(
@@ -498,55 +498,6 @@ class FakeBinanceUsdm:
         self._client_ids = itertools.count(1)
         self._tran_ids = itertools.count(300_000_000_001)
         self._queued_errors.clear()
-
-    # ---- lifecycle -----------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        if self._server is not None:
-            return self
-        server = _Server((self._host, self._requested_port), _RequestHandler, fake=self, tls=self._tls)
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"fake-binance-usdm:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        # Keep-alive connections would otherwise go on being served after stop(); a proxy holding one
-        # must see the venue go away, as it would in production.
-        server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeBinanceUsdm is not started")
-        return self._server.server_address[1]
-
-    @property
-    def scheme(self) -> str:
-        return "https" if self._tls is not None else "http"
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
-
-    @property
-    def host_port(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     # ---- what arrived --------------------------------------------------------------------------------
 

@@ -31,11 +31,11 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes.server import FakeHandler as _Handler
 from tests.fakes.server import FakeServer as _Server
+from tests.fakes.server import ServedFake
 
 __all__ = [
     "DEFAULT_ACCOUNTS",
@@ -187,7 +187,7 @@ def _spec(params: Mapping[str, str]) -> _Spec:
     return spec
 
 
-class FakeBingX:
+class FakeBingX(ServedFake):
     """Fake BingX swap REST venue on 127.0.0.1. Thread-safe."""
 
     def __init__(self, accounts: Mapping[str, str] | None = None, *, tls: ssl.SSLContext | None = None,
@@ -203,42 +203,6 @@ class FakeBingX:
         self._thread: threading.Thread | None = None
         self._log: list[RecordedRequest] = []
         self.internal_errors: list[str] = []
-
-    # ---- lifecycle -----------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        if self._server is None:
-            self._server = _Server(("127.0.0.1", 0), _Handler, fake=self, tls=self._tls)
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="fake-bingx", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeBingX is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
 
     # ---- what arrived / test controls ----------------------------------------------------------------
 

@@ -29,11 +29,11 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from tests.fakes.server import FakeHandler as _Handler
 from tests.fakes.server import FakeServer as _Server
+from tests.fakes.server import ServedFake
 
 __all__ = ["DEFAULT_ACCOUNTS", "ORDER_ENDPOINTS", "WALLET_ENDPOINTS", "BitgetError", "FakeBitget",
            "RecordedRequest", "sign"]
@@ -167,7 +167,7 @@ def _dec(params: Mapping[str, Any], name: str, *, required: bool = True) -> Deci
     return value
 
 
-class FakeBitget:
+class FakeBitget(ServedFake):
     """Fake Bitget v2 mix REST venue on 127.0.0.1. Thread-safe."""
 
     def __init__(self, accounts: Mapping[str, tuple[str, str]] | None = None, *, tls: ssl.SSLContext | None = None,
@@ -182,35 +182,6 @@ class FakeBitget:
         self._log: list[RecordedRequest] = []
         self._server: _Server | None = None
         self.internal_errors: list[str] = []
-
-    # ---- lifecycle -----------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        if self._server is None:
-            self._server = _Server(("127.0.0.1", 0), _Handler, fake=self, tls=self._tls)
-            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                             name="fake-bitget").start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            server.close_connections()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeBitget is not started")
-        scheme = "https" if self._tls is not None else "http"
-        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     # ---- what arrived, and test controls -------------------------------------------------------------
 

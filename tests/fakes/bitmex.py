@@ -32,11 +32,11 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from tests.fakes.server import FakeHandler as _RequestHandler
 from tests.fakes.server import FakeServer as _Server
+from tests.fakes.server import ServedFake
 
 __all__ = ["DEFAULT_MARK_PRICES", "INSTRUMENTS", "ORDER_ENDPOINTS", "WALLET_ENDPOINTS", "BitmexError", "FakeBitmex",
            "RecordedRequest", "sign", "signed_headers"]
@@ -186,7 +186,7 @@ def _dec(params: Mapping[str, Any], name: str, *, required: bool = False, signed
     return value
 
 
-class FakeBitmex:
+class FakeBitmex(ServedFake):
     """Fake BitMEX REST venue on 127.0.0.1. Thread-safe."""
 
     def __init__(self, accounts: Mapping[str, str] | None = None, *, tls: ssl.SSLContext | None = None,
@@ -201,38 +201,6 @@ class FakeBitmex:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.internal_errors: list[str] = []
-
-    # ---- lifecycle -----------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        if self._server is None:
-            self._server = _Server(("127.0.0.1", 0), _RequestHandler, fake=self, tls=self._tls)  # type: ignore[arg-type]
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="fake-bitmex", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeBitmex is not started")
-        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self._server.server_address[1]}"
 
     # ---- what arrived and test controls --------------------------------------------------------------
 

@@ -37,11 +37,11 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes.server import FakeHandler as _RequestHandler
 from tests.fakes.server import FakeServer as _Server
+from tests.fakes.server import ServedFake
 
 __all__ = [
     "DEFAULT_ACCOUNTS",
@@ -392,7 +392,7 @@ _PUBLIC, _SIGNED = "public", "signed"
 Handler = Callable[["FakeBybit", _Call], Any]
 
 
-class FakeBybit:
+class FakeBybit(ServedFake):
     """Fake Bybit v5 REST venue on 127.0.0.1. Thread-safe; one instance per test is cheap."""
 
     def __init__(
@@ -424,49 +424,6 @@ class FakeBybit:
         self._marks: dict[str, Decimal] = dict(DEFAULT_MARK_PRICES)
         self._ids = itertools.count(1)
         self._queued_errors.clear()
-
-    # ---- lifecycle -----------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        if self._server is not None:
-            return self
-        server = _Server((self._host, self._requested_port), _RequestHandler, fake=self, tls=self._tls)
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"fake-bybit:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeBybit is not started")
-        return self._server.server_address[1]
-
-    @property
-    def scheme(self) -> str:
-        return "https" if self._tls is not None else "http"
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     # ---- what arrived --------------------------------------------------------------------------------
 

@@ -39,11 +39,11 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes.server import FakeHandler as _RequestHandler
 from tests.fakes.server import FakeServer as _Server
+from tests.fakes.server import ServedFake
 
 __all__ = [
     "DEFAULT_ACCOUNTS",
@@ -431,7 +431,7 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _PUBLIC, _SIGNED = "public", "signed"
 
 
-class FakeOkx:
+class FakeOkx(ServedFake):
     """Fake OKX v5 REST venue on 127.0.0.1. Thread-safe; one instance per test (or per session) is cheap."""
 
     def __init__(
@@ -463,49 +463,6 @@ class FakeOkx:
         self._ids = itertools.count(612_345_678_901_234_567)
         self._algo_ids = itertools.count(712_345_678_901_234_567)
         self._wd_ids = itertools.count(90_001)
-
-    # ---- lifecycle -----------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        if self._server is not None:
-            return self
-        server = _Server((self._host, self._requested_port), _RequestHandler, fake=self, tls=self._tls)
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"fake-okx:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeOkx is not started")
-        return self._server.server_address[1]
-
-    @property
-    def scheme(self) -> str:
-        return "https" if self._tls is not None else "http"
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     # ---- what arrived --------------------------------------------------------------------------------
 

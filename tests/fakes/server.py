@@ -11,7 +11,7 @@ import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 MAX_CHUNKS = 100_000  # bounded: a body of more chunks than this is no test's
 
@@ -101,3 +101,60 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # tests read `fake.requests`; stderr noise helps nobody
+
+
+class ServedFake:
+    """A fake exchange's listener: `start`/`stop` (also as a context manager) and its addresses.
+
+    A fake sets `_tls` (and may set `_host`, `_requested_port`) and implements `_handle`.
+    """
+
+    _tls: ssl.SSLContext | None = None
+    _host: str = "127.0.0.1"
+    _requested_port: int = 0
+    _server: FakeServer | None = None
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        if self._server is None:
+            self._server = FakeServer((self._host, self._requested_port), FakeHandler, fake=self, tls=self._tls)
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name=f"{type(self).__name__}:{self.port}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self._tls is not None else "http"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def host_port(self) -> str:
+        """`127.0.0.1:PORT`, as `--venue-host VENUE=HOST:PORT` wants it."""
+        return f"127.0.0.1:{self.port}"
