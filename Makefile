@@ -32,9 +32,11 @@ run: $(STAMP) ## run the sidecar on $(LISTEN) with $(POLICY) and in-memory state
 test: $(STAMP) ## run every test (unit, Redis, end-to-end through a real sidecar)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check addons tests
+lint: $(STAMP) ## ruff and mypy (and hadolint on the Dockerfiles)
+	$(BIN)/ruff check addons tests bench examples
 	$(BIN)/mypy
+	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint Dockerfile examples/compose/bot/Dockerfile; \
+	else echo "hadolint not installed: Dockerfiles not linted"; fi
 
 fuzz: $(STAMP) ## long property-based fuzzing of every venue adapter (bounded: a few thousand cases each)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/fuzz -q
