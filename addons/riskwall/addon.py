@@ -391,10 +391,15 @@ def to_http_request(request: http.Request) -> HttpRequest:
         query=tuple(request.query.items(multi=True)),
         headers={k.lower(): v for k, v in request.headers.items()},
         body=request.get_content(strict=True) or b"",
-        repeated_headers=frozenset(
-            name.lower() for name in request.headers.keys() if len(request.headers.get_all(name)) > 1
-        ),
+        repeated_headers=_repeated(request.headers.fields),
     )
+
+
+def _repeated(fields: tuple[tuple[bytes, bytes], ...]) -> frozenset[str]:
+    names = [name.lower() for name, _ in fields]
+    if len(set(names)) == len(names):
+        return frozenset()
+    return frozenset(name.decode("latin-1") for name in names if names.count(name) > 1)
 
 
 def _fail_decision(

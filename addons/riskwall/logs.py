@@ -8,6 +8,7 @@ if it does, the value is replaced before rendering.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import sys
@@ -41,11 +42,18 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+@functools.lru_cache(maxsize=4096)  # log field names repeat on every line
 def is_secret_key(key: str) -> bool:
     return key.lower().replace("-", "").replace("_", "") in _SECRET_KEYS
 
 
 def redact(value: Any) -> Any:
+    # the common cases first: this runs over every field of every log line
+    if isinstance(value, str):
+        # a credential travels inline only as `name=value`: most strings cannot hold one
+        return _INLINE_SECRET.sub(lambda m: f"{m[1]}={REDACTED}", value) if "=" in value else value
+    if value is None or isinstance(value, bool | int | float | Decimal):
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         # orjson would serialise a dataclass itself, past this processor
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
@@ -53,8 +61,6 @@ def redact(value: Any) -> Any:
         return {str(k): (REDACTED if is_secret_key(str(k)) else redact(v)) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [redact(v) for v in value]
-    if isinstance(value, str):
-        return _INLINE_SECRET.sub(lambda m: f"{m[1]}={REDACTED}", value)
     return value
 
 

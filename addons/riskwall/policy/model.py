@@ -6,6 +6,7 @@ typo in a risk limit that silently disables it is the worst failure a firewall c
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 from enum import StrEnum
@@ -227,6 +228,7 @@ class RateLimit(Strict):
         return f"{self.limit}/{self.window_ms}ms"
 
 
+@functools.lru_cache(maxsize=1024)  # a rule's windows are read on every order: parse each text once
 def parse_rate(text: str) -> RateLimit:
     """`10/1s`, `300/10s`, `1200/1m`, `5/500ms`; a bare unit means one of it (`10/s`)."""
     match = _RATE.match(text)
