@@ -15,14 +15,17 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, exceptions, http, io
 
 from riskwall import admin, engine, logs, metrics, replay
+from riskwall.capture import RULE_HEADER as CAPTURED_RULE_HEADER
+from riskwall.capture import CapturedExchange, CaptureError
 from riskwall.decider import decide_request, learn_answer
 from riskwall.model import (
     Action,
@@ -382,7 +385,9 @@ class CaptureWriter:
                 log.warning("capture_failed", error=type(exc).__name__)
 
 
-def to_http_request(request: http.Request) -> HttpRequest:
+def to_http_request(request: http.Request, *, strict: bool = True) -> HttpRequest:
+    """The venue-neutral request adapters read. `strict`: a body whose content-encoding cannot be decoded
+    raises (live traffic is then decided as a crash: blocked unless harmless); a capture keeps the raw bytes."""
     return HttpRequest(
         method=request.method.upper(),
         host=request.host.lower(),
@@ -390,8 +395,38 @@ def to_http_request(request: http.Request) -> HttpRequest:
         path=request.path,
         query=tuple(request.query.items(multi=True)),
         headers={k.lower(): v for k, v in request.headers.items()},
-        body=request.get_content(strict=True) or b"",
+        body=request.get_content(strict=strict) or b"",
         repeated_headers=_repeated(request.headers.fields),
+    )
+
+
+def read_flow_file(path: Path) -> Iterator[CapturedExchange]:
+    """Every HTTP flow of a mitmproxy flow file (`mitmdump -w`, or a HAR file), in the order it was written."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise CaptureError(f"{path}: cannot be read: {exc.strerror}") from None
+    with handle:
+        try:
+            for number, flow in enumerate(io.FlowReader(handle).stream(), start=1):
+                if isinstance(flow, http.HTTPFlow):
+                    yield _captured(flow, f"{path}#{number}")
+        except exceptions.FlowReadException as exc:
+            raise CaptureError(f"{path}: not a readable mitmproxy flow file: {exc}") from None
+
+
+def _captured(flow: http.HTTPFlow, where: str) -> CapturedExchange:
+    response = flow.response
+    started = flow.request.timestamp_start
+    answered = response.timestamp_end if response is not None and response.timestamp_end else None
+    return CapturedExchange(
+        ts_ms=round(started * 1000) if started else 0,
+        request=to_http_request(flow.request, strict=False),
+        status=response.status_code if response is not None else None,
+        response_body=(response.get_content(strict=False) or b"") if response is not None else None,
+        response_ts_ms=round(answered * 1000) if answered else None,
+        captured_blocked=(CAPTURED_RULE_HEADER in response.headers) if response is not None else None,
+        where=where,
     )
 
 

@@ -54,8 +54,8 @@ from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
 from riskwall import engine, logs
+from riskwall.capture import CapturedExchange, CaptureError
 from riskwall.decider import decide_request, learn_answer
-from riskwall.flowfile import CapturedExchange, CaptureError, read_flow_file
 from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict, Violation
 from riskwall.policy import Policy, PolicyError, load_policy
 from riskwall.policy.testing import attribute_account
@@ -245,12 +245,13 @@ def _text(data: bytes) -> str | None:
 def read_capture(path: Path) -> Iterator[CapturedExchange]:
     """A flow file, a HAR file or a JSON-lines capture, told apart by suffix, else by content (`.json` may be
     either a HAR file or JSON lines)."""
-    if path.suffix.lower() in FLOW_SUFFIXES:
-        yield from read_flow_file(path)
-    elif path.suffix.lower() in JSONL_SUFFIXES or _looks_like_jsonl(path):
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES or (suffix not in FLOW_SUFFIXES and _looks_like_jsonl(path)):
         yield from read_jsonl(path)
-    else:
-        yield from read_flow_file(path)
+        return
+    from riskwall.addon import read_flow_file  # the mitmproxy glue, loaded only for flow files
+
+    yield from read_flow_file(path)
 
 
 def _looks_like_jsonl(path: Path) -> bool:
