@@ -84,6 +84,8 @@ class RiskFirewall:
         self._admin: Any = None
         self._watcher: asyncio.Task[None] | None = None
         self._client_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+        self._egress_allowlist = False
+        self._egress_allowed: frozenset[str] = frozenset()
         self._policy_digest: str | None = None
         self._capture: CaptureWriter | None = None
         # accounts that traded through this sidecar, for /v1/status (bounded: fingerprints of configured bots)
@@ -118,6 +120,14 @@ class RiskFirewall:
                           "File holding the admin bearer token (RISKWALL_ADMIN_TOKEN wins).")
 
     def configure(self, updated: set[str]) -> None:
+        if "riskwall_egress" in updated or "riskwall_egress_allow" in updated:
+            try:
+                self._egress_allowed = frozenset(
+                    host_key(*split_host_port(h.strip())) for h in ctx.options.riskwall_egress_allow
+                )
+            except ValueError as exc:
+                raise exceptions.OptionsError(f"--egress-allow: {exc}") from None
+            self._egress_allowlist = ctx.options.riskwall_egress == "allowlist"
         if "riskwall_client_cidrs" in updated:
             try:
                 self._client_networks = tuple(
@@ -158,7 +168,8 @@ class RiskFirewall:
     async def running(self) -> None:
         # an addon added straight to a Master gets configure() only for options someone updated
         if self.policy is None or self.store is None:
-            self.configure({"riskwall_policy", "riskwall_state", "riskwall_venue_hosts"})
+            self.configure({"riskwall_policy", "riskwall_state", "riskwall_venue_hosts", "riskwall_egress",
+                            "riskwall_egress_allow", "riskwall_client_cidrs", "riskwall_capture"})
         await self._start_admin()
         if ctx.options.riskwall_policy_poll > 0 and self._watcher is None:
             self._watcher = asyncio.create_task(self._watch_policy(ctx.options.riskwall_policy_poll))
@@ -253,7 +264,6 @@ class RiskFirewall:
         if venue is None:
             self._refuse_if_not_allowed(flow)
             return
-        metrics.proxied(venue)
         started = time.perf_counter_ns()
         decision_id = uuid.uuid4().hex
         adapter = adapter_for(venue)
@@ -261,6 +271,7 @@ class RiskFirewall:
         request: HttpRequest | None = None
         reserved = False
         try:
+            metrics.proxied(venue)
             request = to_http_request(flow.request)
             parsed = adapter.parse_request(request)
             authenticated = flow.metadata.get("proxyauth")
@@ -342,20 +353,22 @@ class RiskFirewall:
         return decision, evaluation.reserved
 
     def _refuse_if_not_allowed(self, flow: http.HTTPFlow) -> None:
-        if ctx.options.riskwall_egress != "allowlist":
+        if not self._egress_allowlist:
             return
         host, port = flow.request.host, flow.request.port
-        if self._venue_of(host, port) is not None:
-            return
-        allowed = {host_key(*split_host_port(h.strip())) for h in ctx.options.riskwall_egress_allow}
-        if host_key(host) in allowed or host_key(host, port) in allowed:
-            return
-        host = host_key(host)
+        try:
+            if self._venue_of(host, port) is not None:
+                return
+            if host_key(host) in self._egress_allowed or host_key(host, port) in self._egress_allowed:
+                return
+        except Exception:  # noqa: S110 - under an allowlist, a host that cannot be checked is refused
+            pass
         body = b'{"error":"egress_blocked","msg":"riskwall: this host is not a configured venue (egress allowlist)"}'
         headers = {"content-type": "application/json", RULE_HEADER: "riskwall.egress"}
         flow.response = http.Response.make(403, body, headers)
-        metrics.egress_refused()
-        log.warning("egress_blocked", host=host, port=flow.request.port, method=flow.request.method)
+        with contextlib.suppress(Exception):
+            metrics.egress_refused()
+            log.warning("egress_blocked", host=host_key(host), port=port, method=flow.request.method)
 
     def _venue_of(self, host: str, port: int) -> Any:
         return self.hosts.get(host_key(host, port)) or self.hosts.get(host_key(host))
