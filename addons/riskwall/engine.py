@@ -151,8 +151,11 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
         return acc.finish(decision_id, request, None)
 
     labels = policy.labels_for(request.venue, request.account)
-    for leg, intent in enumerate(request.intents):
-        leg_no = leg if len(request.intents) > 1 else None
+    # a setting with nothing to parse (Binance positionMargin, multiAssetsMargin) still answers to the trading
+    # state: it is checked as an intent that names no instrument, which every scope of its account covers
+    intents = request.intents or (OrderIntent(request.venue, action, request.endpoint, request.account),)
+    for leg, intent in enumerate(intents):
+        leg_no = leg if len(intents) > 1 else None
         rules = applicable_rules(policy, request.venue, labels, intent)
         _check_trading_state(acc, rules, view, intent, leg_no)
         if intent.only_reduces:

@@ -1140,3 +1140,17 @@ def test_plan_when_close_names_no_instrument_then_every_symbol_halt_of_the_accou
                                policy, None)
 
     assert decision.verdict is verdict
+
+
+@pytest.mark.parametrize(("state", "verdict"), [(None, Verdict.ALLOW), (TradingState.HALTED, Verdict.BLOCK),
+                                                (TradingState.REDUCING, Verdict.BLOCK)])
+def test_plan_when_setting_has_no_intent_then_trading_state_still_applies(
+    state: TradingState | None, verdict: Verdict
+) -> None:
+    policy = make_policy("rules: []\n")
+    request = make_bare_request(Action.SET_MARGIN_MODE, endpoint="POST /fapi/v1/positionmargin")
+    states = (make_state_record(StateScope(str(request.venue), ACCOUNT), state),) if state else ()
+
+    decision = engine.conclude(engine.plan(request, policy, make_view(states=states), "d1"), policy, None)
+
+    assert decision.verdict is verdict
