@@ -17,6 +17,7 @@ limit, so no limit can trap a position; only HALTED stops them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,10 +120,25 @@ def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str], inten
 
 
 def view_query(request: ParsedRequest) -> ViewQuery:
-    return ViewQuery(request.venue, request.account, request.symbols)
+    unsided = tuple(i.order_id for i in request.intents if i.action is Action.AMEND and i.side is None and i.order_id)
+    return ViewQuery(request.venue, request.account, request.symbols, unsided)
+
+
+def _sides_from_store(request: ParsedRequest, view: StateView) -> ParsedRequest:
+    """An amend that names only its order (OKX, Bitget) takes the side and position side the store knows."""
+    if not view.orders:
+        return request
+    intents = []
+    for intent in request.intents:
+        known = view.orders.get(intent.order_id or "") if intent.side is None else None
+        if known is not None and (intent.symbol is None or intent.symbol == known[0]):
+            intent = dataclasses.replace(intent, side=known[1], position_side=known[2])
+        intents.append(intent)
+    return dataclasses.replace(request, intents=tuple(intents))
 
 
 def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: str) -> Plan:
+    request = _sides_from_store(request, view)
     acc = _Collector(policy)
     action = request.action
     if request.error is not None:

@@ -608,3 +608,18 @@ async def test_exposure_when_account_has_positions_orders_and_reservations_then_
         "SOLUSDT|both": {"position": Decimal(0), "pending_buy": Decimal(0), "pending_sell": Decimal(2)},
     }
     assert await store.exposure(VENUE, "nobody") == {}
+
+
+async def test_view_when_orders_named_then_open_ones_come_with_symbol_side_and_position_side(
+    store: StateStore,
+) -> None:
+    from riskwall.state.base import ViewQuery
+
+    await store.learn(facts(
+        order_update("open-sell", original="2", side=Side.SELL, position_side=PositionSide.SHORT),
+        order_update("done", original="1", executed="1", final=True),
+    ))
+
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,), ("open-sell", "done", "never-seen")))
+
+    assert view.orders == {"open-sell": (SYMBOL, Side.SELL, PositionSide.SHORT)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -1154,3 +1155,18 @@ def test_plan_when_setting_has_no_intent_then_trading_state_still_applies(
     decision = engine.conclude(engine.plan(request, policy, make_view(states=states), "d1"), policy, None)
 
     assert decision.verdict is verdict
+
+
+def test_plan_when_amend_names_an_order_the_store_knows_then_its_side_is_used_for_the_position_check() -> None:
+    policy = make_policy("rules:\n  - id: position\n    type: max_position\n    default: {qty: 1}\n")
+    amend = make_intent(action=Action.AMEND, side=None, quantity=Decimal("0.5"), price=Decimal("50000"),
+                        order_id="123")
+    view = dataclasses.replace(make_view(prices={"BTCUSDT": "50000"}),
+                               orders={"123": ("BTCUSDT", Side.BUY, PositionSide.BOTH)})
+
+    plan = engine.plan(make_request(amend), policy, view, "d1")
+
+    assert plan.violations == ()
+    assert plan.reservation is not None
+    [check] = plan.reservation.exposure
+    assert (check.side, check.replaces_order, check.quantity) == (Side.BUY, "123", Decimal("0.5"))

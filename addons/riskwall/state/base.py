@@ -85,6 +85,8 @@ class ViewQuery:
     venue: Venue
     account: str | None
     symbols: tuple[str, ...]
+    # orders an amend names without saying their side: the store tells what it knows of them
+    order_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,8 @@ class StateView:
     trading_states: tuple[TradingStateRecord, ...] = ()
     positions: dict[PositionKey, Decimal] = field(default_factory=dict)
     prices: dict[tuple[Venue, str], Decimal] = field(default_factory=dict)
+    # open orders the store knows, by order id: (symbol, side, position side), for amends that name only the order
+    orders: dict[str, tuple[str, Side, PositionSide]] = field(default_factory=dict)
 
     def position(self, key: PositionKey) -> Decimal:
         return self.positions.get(key, Decimal(0))

@@ -90,7 +90,13 @@ class MemoryStore(StateStore):
                         positions[key] = self._positions[key]
         prices = {(query.venue, s): self._prices[(query.venue, s)][0] for s in query.symbols
                   if (query.venue, s) in self._prices}
-        return StateView(tuple(self._states.values()), positions, prices)
+        orders: dict[str, tuple[str, Side, PositionSide]] = {}
+        if query.account is not None:
+            for order_id in query.order_ids:
+                order = self._orders.get((query.venue, query.account, order_id))
+                if order is not None and not order.final:
+                    orders[order_id] = (order.position.symbol, order.side, order.position.position_side)
+        return StateView(tuple(self._states.values()), positions, prices, orders)
 
     async def reserve(self, reservation: Reservation) -> ReserveOutcome:
         with localcontext(prec=EXACT_DIGITS):

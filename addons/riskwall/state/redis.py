@@ -70,7 +70,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
-from riskwall.model import OrderUpdate, PositionSide, ResponseFacts, TradingState, Venue
+from riskwall.model import OrderUpdate, PositionSide, ResponseFacts, Side, TradingState, Venue
 from riskwall.state.base import (
     CheckResult,
     ExposureCheck,
@@ -364,7 +364,16 @@ class RedisStore(StateStore):
             if position_keys and account is not None:
                 pipe.hmget(self.keys.account(query.venue, account)[0],
                            [f"{k.symbol}|{k.position_side}" for k in position_keys])
+            order_ids = list(query.order_ids) if account is not None else []
+            if order_ids and account is not None:
+                pipe.hmget(self.keys.account(query.venue, account)[KeyLayout.ACCOUNT_KEYS.index("open")], order_ids)
             replies = await pipe.execute()
+        orders: dict[str, tuple[str, Side, PositionSide]] = {}
+        if order_ids:
+            for order_id, raw in zip(order_ids, replies.pop(), strict=True):
+                if raw is not None:
+                    record = json.loads(raw)
+                    orders[order_id] = (str(record["sym"]), Side(record["s"]), PositionSide(record["ps"]))
         states = self._decode_states(_pairs(replies[0]))
         prices: dict[tuple[Venue, str], Decimal] = {}
         if price_fields:
@@ -376,7 +385,7 @@ class RedisStore(StateStore):
             for key, raw in zip(position_keys, replies[-1], strict=True):
                 if raw is not None:
                     positions[key] = from_fixed(raw)
-        return StateView(states, positions, prices)
+        return StateView(states, positions, prices, orders)
 
     async def reserve(self, reservation: Reservation) -> ReserveOutcome:
         if reservation.empty:
