@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,20 @@ MIX = "/api/v2/mix"
 PLACE = f"{MIX}/order/place-order"
 BATCH = f"{MIX}/order/batch-place-order"
 
-POLICY = """
+HALTED_KEY, HALTED_SECRET, HALTED_PASS = "bg-halted-" + "h" * 30, "bg-halted-secret-" + "s" * 30, "halted-pass"
+POLICY = f"""
 version: 1
 mode: enforce
+accounts:
+  halted: {{fingerprints: ["{fingerprint(HALTED_KEY)}"]}}
 rules:
+  - id: halt-desk
+    type: trading_state
+    state: HALTED
+    scope: {{accounts: [halted]}}
+  - id: position
+    type: max_position
+    symbols: {{BTCUSDT: {{qty: 1}}}}
   - id: symbols
     type: allowed_symbols
     allow: [BTCUSDT, ETHUSDT]
@@ -44,7 +55,7 @@ rules:
   - id: order-qty
     type: max_order_qty
     default: 100
-    symbols: {BTCUSDT: 0.5}
+    symbols: {{BTCUSDT: 0.5}}
   - id: order-notional
     type: max_order_notional
     default: 100000
@@ -81,6 +92,7 @@ def bitget_sidecar(tmp_path_factory: pytest.TempPathFactory, bitget_fake: FakeBi
     workdir = tmp_path_factory.mktemp("bitget-sidecar")
     policy = workdir / "bitget-e2e.yaml"
     policy.write_text(POLICY)
+    bitget_fake.add_account(HALTED_KEY, HALTED_SECRET, HALTED_PASS)
     running = start_sidecar(Path(workdir), policy, upstreams={"bitget": bitget_fake.base_url},
                             upstream_ca=pki.ca_cert)
     yield running
@@ -195,3 +207,38 @@ def test_wallet_call_when_sent_then_never_reaches_exchange(trader: Trader, bitge
     assert trader.fake.wallet_requests() == [] and trader.received(path) == []
     [line] = bitget_sidecar.decisions(account=trader.account, verdict="block")
     assert line["reason"] == "ACTION_FORBIDDEN"
+
+
+def test_cancel_when_account_halted_then_cancel_reaches_exchange_and_orders_are_blocked(
+    bitget_fake: FakeBitget, bitget_sidecar: Sidecar
+) -> None:
+    bot = make_bitget(bitget_sidecar.reverse_url_for("bitget"), api_key=HALTED_KEY, secret=HALTED_SECRET,
+                      password=HALTED_PASS)
+    bot.load_markets()
+    halted = Trader(HALTED_KEY, bitget_fake, bot)
+    cancels_before = len(halted.received(f"{MIX}/order/cancel-order"))
+
+    with pytest.raises(ccxt.PermissionDenied) as raised:
+        bot.create_order(ETH, "limit", "buy", 0.1, 2900)
+    try:
+        bot.cancel_order("1100000000000000999", ETH)
+    except ccxt.BaseError:
+        pass  # the fake knows no such order; what matters is that the cancel was let through to ask
+
+    assert "TRADING_HALTED" in str(raised.value)
+    assert halted.orders_received() == []
+    assert len(halted.received(f"{MIX}/order/cancel-order")) == cancels_before + 1
+
+
+def test_create_order_when_position_at_max_then_increase_blocked_and_reduce_only_close_passes(
+    trader: Trader, bitget_sidecar: Sidecar
+) -> None:
+    trader.fake.set_position(trader.api_key, "BTCUSDT", Decimal("1"))
+    trader.bot.fetch_positions([BTC])  # the sidecar learns the position from the answer
+
+    with pytest.raises(ccxt.InvalidOrder) as raised:
+        trader.bot.create_order(BTC, "limit", "buy", 0.1, 40000)
+    trader.bot.create_order(BTC, "limit", "sell", 0.5, 60000, params={"reduceOnly": True})
+
+    assert "POSITION_EXCEEDS_MAX" in str(raised.value)
+    assert [r.params["side"] for r in trader.orders_received()] == ["sell"]
