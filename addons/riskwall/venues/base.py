@@ -8,11 +8,12 @@ caller turns that into a PARSE_FAILED block for anything that could add risk.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Protocol
+from typing import Any, Protocol
 
 from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue
 
@@ -133,3 +134,74 @@ def text_field(name: str, raw: object, pattern: re.Pattern[str], *, required: bo
     if not isinstance(raw, str) or not pattern.fullmatch(raw):
         raise FieldError(f"{name} is invalid")
     return raw
+
+
+# a JSON number as every reader sees it alike: no exponent, no sign (unless the venue signs sizes), ≤ 20+20 digits
+_SIGNED_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?")
+
+
+def strict_json(text: str, what: str, *, known_fields: Iterable[str] = (), exact_spelling: bool = False,
+                signed: bool = False, plain_numbers: bool = True) -> Any:
+    """JSON read exactly as the venue will read it, or a FieldError naming what is wrong.
+
+    Numbers become Decimals, and only plain ones are accepted (float parsing would round a size; `1e3` or a
+    30-digit number might be read differently by the venue); NaN and Infinity are refused. An object with the
+    same key twice is refused; given `known_fields` (venues that match names case-insensitively), so are two
+    keys equal but for letter case, and with `exact_spelling` a known field spelled any other way. With
+    `plain_numbers` off, any JSON number is kept as a Decimal for the field's own check to judge by name.
+    """
+    folded = {name.casefold(): name for name in known_fields}
+    number = _SIGNED_PLAIN_DECIMAL if signed else PLAIN_DECIMAL
+
+    def plain(raw: str) -> Decimal:
+        if plain_numbers and not number.fullmatch(raw):
+            raise FieldError(f"{what} holds a number that is not a plain decimal (an exponent, a sign or too many "
+                             "digits)")
+        return Decimal(raw)
+
+    def constant(name: str) -> None:
+        raise FieldError(f"{what} holds {name}")
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        seen: set[str] = set()
+        for key, value in pairs:
+            fold = key.casefold() if folded else key
+            if fold in seen:
+                # a known field by its name; an unknown one (only met in case-folding venues) as the whole `what`
+                name = folded.get(fold, what if folded else key)
+                raise FieldError(f"{name} is given twice" + (f" in {what}" if name != what else ""))
+            seen.add(fold)
+            if exact_spelling and fold in folded and folded[fold] != key:
+                raise FieldError(f"{folded[fold]} is spelled with different letter case")
+            obj[key] = value
+        return obj
+
+    try:
+        return json.loads(text, parse_float=plain, parse_int=plain, parse_constant=constant, object_pairs_hook=unique)
+    except FieldError:
+        raise
+    except (ValueError, RecursionError):
+        raise FieldError(f"{what} is not JSON") from None
+
+
+def json_body(request: HttpRequest, venue: str, *, known_fields: Iterable[str] = (), exact_spelling: bool = False,
+              content_type_required: bool = False, object_only: bool = True) -> Any:
+    """A POST body for venues that sign and read JSON only (Bybit, Bitget, OKX): the query must be empty."""
+    if request.query:
+        raise FieldError(f"query string on a POST: {venue} signs and reads the JSON body only")
+    if not request.body:
+        raise FieldError("body is missing")
+    if len(request.body) > MAX_BODY_BYTES:
+        raise FieldError("body is too large")
+    allowed = ("application/json",) if content_type_required else ("", "application/json")
+    if request.content_type not in allowed:
+        raise FieldError(f"body is not application/json; {venue} takes a JSON body")
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FieldError("body is not JSON: it is not UTF-8") from None
+    data = strict_json(text, "body", known_fields=known_fields, exact_spelling=exact_spelling)
+    if object_only and not isinstance(data, dict):
+        raise FieldError("body is not a JSON object")
+    return data

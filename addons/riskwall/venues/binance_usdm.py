@@ -7,7 +7,6 @@ that appears twice with different values is refused: the firewall's reading must
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from riskwall.venues.base import (
     decimal_field,
     enum_field,
     normalize_path,
+    strict_json,
     text_field,
 )
 
@@ -327,14 +327,7 @@ def _batch(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderInt
         raw = params.get("batchOrders")
         if not raw:
             raise FieldError("batchOrders is missing")
-        try:
-            # numbers stay Decimal: json's float parsing would round quantities
-            legs = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant,
-                              object_pairs_hook=_unique_keys)
-        except FieldError:
-            raise
-        except (ValueError, RecursionError):
-            raise FieldError("batchOrders is not a JSON array") from None
+        legs = strict_json(raw, "batchOrders", plain_numbers=False)
         if not isinstance(legs, list) or not legs or len(legs) > MAX_BATCH_LEGS:
             raise FieldError(f"batchOrders must be a JSON array of 1 to {MAX_BATCH_LEGS} orders")
         if not all(isinstance(item, dict) for item in legs):
@@ -342,20 +335,6 @@ def _batch(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderInt
         return tuple(leg(item, account, endpoint) for item in legs)
 
     return parse
-
-
-def _reject_constant(name: str) -> None:
-    raise FieldError(f"batchOrders holds {name}")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A leg with the same key twice is ambiguous: the venue's reading might not be ours."""
-    leg: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in leg:
-            raise FieldError(f"{key} is given twice in a batchOrders leg")
-        leg[key] = value
-    return leg
 
 
 def _leverage(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:

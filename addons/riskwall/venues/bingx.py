@@ -18,7 +18,6 @@ Where the venue's behaviour is not documented, the adapter picks the reading tha
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from riskwall.venues.base import (
     decimal_field,
     enum_field,
     normalize_path,
+    strict_json,
     text_field,
 )
 
@@ -247,13 +247,7 @@ def _attached(name: str, raw: object) -> None:
     if raw is None or raw == "":
         return
     if isinstance(raw, str):
-        try:
-            raw = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant,
-                             object_pairs_hook=_unique_keys)
-        except FieldError:
-            raise
-        except (ValueError, RecursionError):
-            raise FieldError(f"{name} is not a JSON object") from None
+        raw = strict_json(raw, name, plain_numbers=False)
     if not isinstance(raw, dict):
         raise FieldError(f"{name} is not a JSON object")
     for field in ("stopPrice", "price", "quantity"):
@@ -392,14 +386,7 @@ def _batch(leg: LegParser) -> Parser:
         raw = params.get("batchOrders")
         if not raw:
             raise FieldError("batchOrders is missing")
-        try:
-            # numbers stay Decimal: json's float parsing would round quantities
-            legs = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant,
-                              object_pairs_hook=_unique_keys)
-        except FieldError:
-            raise
-        except (ValueError, RecursionError):
-            raise FieldError("batchOrders is not a JSON array") from None
+        legs = strict_json(raw, "batchOrders", plain_numbers=False)
         if not isinstance(legs, list) or not legs or len(legs) > MAX_BATCH_LEGS:
             raise FieldError(f"batchOrders must be a JSON array of 1 to {MAX_BATCH_LEGS} orders")
         if not all(isinstance(item, dict) for item in legs):
@@ -414,19 +401,6 @@ def _text(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
-
-
-def _reject_constant(name: str) -> None:
-    raise FieldError(f"batchOrders holds {name}")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    leg: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in leg:
-            raise FieldError(f"{key} is given twice in a JSON object")
-        leg[key] = value
-    return leg
 
 
 def _leverage(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:

@@ -36,7 +36,6 @@ the status, and Bitget's own SDK raises on any non-2xx status.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -67,12 +66,11 @@ from riskwall.model import (
     fingerprint,
 )
 from riskwall.venues.base import (
-    MAX_BODY_BYTES,
-    PLAIN_DECIMAL,
     FieldError,
     HttpRequest,
     Rejection,
     decimal_field,
+    json_body,
     normalize_path,
     text_field,
 )
@@ -281,53 +279,9 @@ def _is_forbidden(path: str) -> bool:
 
 
 def _json_body(request: HttpRequest) -> Body:
-    if request.query:
-        raise FieldError("query string on a POST: Bitget signs and reads the JSON body only")
-    if len(request.body) > MAX_BODY_BYTES:
-        raise FieldError("body is too large")
-    if request.content_type not in ("", "application/json"):
-        raise FieldError("body is not JSON; Bitget takes a JSON body")
-    if not request.body:
-        raise FieldError("body is missing")
-    try:
-        text = request.body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FieldError("body is not UTF-8") from None
-    try:
-        data = json.loads(text, parse_float=_plain_number, parse_int=_plain_number, parse_constant=_no_constant,
-                          object_pairs_hook=_unique_keys)
-    except FieldError:
-        raise
-    except (ValueError, RecursionError):
-        raise FieldError("body is not JSON") from None
-    if not isinstance(data, dict):
-        raise FieldError("body is not a JSON object")
-    return data
-
-
-def _plain_number(text: str) -> Decimal:
-    if not PLAIN_DECIMAL.fullmatch(text):
-        raise FieldError("body holds a number with a sign, an exponent or too many digits")
-    return Decimal(text)
-
-
-def _no_constant(name: str) -> None:
-    raise FieldError(f"body holds {name}")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> Body:
-    obj: Body = {}
-    folded: set[str] = set()
-    for key, value in pairs:
-        fold = key.casefold()
-        if fold in folded:
-            raise FieldError(f"{_KNOWN_FOLDED.get(fold, 'body')} is given twice in the body")
-        folded.add(fold)
-        known = _KNOWN_FOLDED.get(fold)
-        if known is not None and known != key:
-            raise FieldError(f"{known} is spelled with different letter case")
-        obj[key] = value
-    return obj
+    """The POST body as one JSON object; Bitget reads names case-insensitively, so only the exact spelling passes."""
+    body: Body = json_body(request, "Bitget", known_fields=KNOWN_FIELDS, exact_spelling=True)
+    return body
 
 
 def _lower_enum(name: str, raw: object, allowed: frozenset[str] | Mapping[str, Any], *,

@@ -82,13 +82,13 @@ from riskwall.model import (
 )
 from riskwall.venues.base import (
     MAX_BODY_BYTES,
-    PLAIN_DECIMAL,
     FieldError,
     HttpRequest,
     Rejection,
     decimal_field,
     enum_field,
     normalize_path,
+    strict_json,
     text_field,
 )
 from riskwall.venues.memos import OrderMemo, PriceMemo
@@ -333,33 +333,8 @@ def _body_pairs(request: HttpRequest) -> list[tuple[str, Any]]:
 
 
 def _json(text: str, name: str) -> Any:
-    try:
-        return json.loads(text, parse_float=_plain_number, parse_int=_plain_number, parse_constant=_no_constant,
-                          object_pairs_hook=_unique_keys)
-    except FieldError:
-        raise
-    except (ValueError, RecursionError):
-        raise FieldError(f"{name} is not JSON") from None
-
-
-def _plain_number(text: str) -> Decimal:
-    digits = text[1:] if text.startswith("-") else text
-    if not PLAIN_DECIMAL.fullmatch(digits):
-        raise FieldError("a number has an exponent or too many digits")
-    return Decimal(text)
-
-
-def _no_constant(name: str) -> None:
-    raise FieldError(f"body holds {name}")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key.casefold() in (k.casefold() for k in obj):
-            raise FieldError(f"{_KNOWN_FOLDED.get(key.casefold(), key)} is given twice")
-        obj[key] = value
-    return obj
+    # BitMEX matches names case-insensitively, and a negative orderQty means a sell
+    return strict_json(text, name, known_fields=KNOWN_FIELDS, signed=True)
 
 
 def _symbol(obj: Mapping[str, Any], *, required: bool = True) -> str | None:

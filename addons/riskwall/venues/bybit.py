@@ -50,7 +50,6 @@ decision is about (`_LAST_PARSED`).
 from __future__ import annotations
 
 import contextvars
-import json
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -80,13 +79,12 @@ from riskwall.model import (
     fingerprint,
 )
 from riskwall.venues.base import (
-    MAX_BODY_BYTES,
-    PLAIN_DECIMAL,
     FieldError,
     HttpRequest,
     Rejection,
     decimal_field,
     enum_field,
+    json_body,
     normalize_path,
     text_field,
 )
@@ -369,54 +367,9 @@ def _is_forbidden(path: str) -> bool:
 
 
 def _json_body(request: HttpRequest) -> Body:
-    """The POST body as one JSON object, read exactly as the venue will read it or refused."""
-    if request.query:
-        raise FieldError("query string on a POST: Bybit signs and reads the JSON body only")
-    if len(request.body) > MAX_BODY_BYTES:
-        raise FieldError("body is too large")
-    if request.content_type not in ("", "application/json"):
-        raise FieldError("body is not JSON; Bybit takes a JSON body")
-    if not request.body:
-        raise FieldError("body is missing")
-    try:
-        text = request.body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FieldError("body is not UTF-8") from None
-    try:
-        data = json.loads(text, parse_float=_plain_number, parse_int=_plain_number, parse_constant=_no_constant,
-                          object_pairs_hook=_unique_keys)
-    except FieldError:
-        raise
-    except (ValueError, RecursionError):
-        raise FieldError("body is not JSON") from None
-    if not isinstance(data, dict):
-        raise FieldError("body is not a JSON object")
-    return data
-
-
-def _plain_number(text: str) -> Decimal:
-    # numbers stay Decimal (json's float would round them) and only in the plain form every parser reads alike
-    if not PLAIN_DECIMAL.fullmatch(text):
-        raise FieldError("body holds a number with a sign, an exponent or too many digits")
-    return Decimal(text)
-
-
-def _no_constant(name: str) -> None:
-    raise FieldError(f"body holds {name}")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> Body:
-    """An object with the same key twice, or two keys equal but for letter case, is ambiguous."""
-    obj: Body = {}
-    folded: set[str] = set()
-    for key, value in pairs:
-        fold = key.casefold()
-        if fold in folded:
-            name = _KNOWN_FOLDED.get(fold, "body")
-            raise FieldError(f"{name} is given twice in the body")
-        folded.add(fold)
-        obj[key] = value
-    return obj
+    """The POST body as one JSON object, read exactly as Bybit will read it (case-insensitive names) or refused."""
+    body: Body = json_body(request, "Bybit", known_fields=KNOWN_FIELDS)
+    return body
 
 
 def _check_spelling(obj: Mapping[str, Any]) -> None:

@@ -19,7 +19,6 @@ checked yet: they are refused (action UNKNOWN, with an error naming why), never 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -50,14 +49,13 @@ from riskwall.model import (
 )
 from riskwall.venues.base import (
     MAX_AMOUNT,
-    MAX_BODY_BYTES,
-    PLAIN_DECIMAL,
     FieldError,
     HttpRequest,
     Rejection,
     bool_field,
     decimal_field,
     enum_field,
+    json_body,
     normalize_path,
     text_field,
 )
@@ -311,44 +309,8 @@ def _is_forbidden(path: str) -> bool:
 
 
 def _json_body(request: HttpRequest) -> Body:
-    """The JSON body exactly as OKX will read it; anything ambiguous is refused."""
-    if request.query:
-        raise FieldError("query parameters on an order request; OKX reads the JSON body")
-    if not request.body:
-        raise FieldError("body is missing")
-    if len(request.body) > MAX_BODY_BYTES:
-        raise FieldError("body is too large")
-    if request.content_type != "application/json":
-        raise FieldError("body is not application/json")
-    try:
-        text = request.body.decode("utf-8")
-        # numbers stay Decimal and must be plain: float parsing would round sizes, 1e3 would be read differently
-        return json.loads(text, parse_float=_plain_number, parse_int=_plain_number, parse_constant=_constant,
-                          object_pairs_hook=_unique_keys)
-    except FieldError:
-        raise
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise FieldError("body is not JSON") from None
-
-
-def _plain_number(text: str) -> Decimal:
-    if not PLAIN_DECIMAL.fullmatch(text):
-        raise FieldError("body holds a number that is not a plain decimal")
-    return Decimal(text)
-
-
-def _constant(name: str) -> None:
-    raise FieldError(f"body holds {name}")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object with the same key twice is ambiguous: the venue's reading might not be ours."""
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise FieldError(f"{key} is given twice")
-        obj[key] = value
-    return obj
+    """The JSON body exactly as OKX will read it (an object, or an array for batch endpoints)."""
+    return json_body(request, "OKX", content_type_required=True, object_only=False)  # type: ignore[no-any-return]
 
 
 def _present(obj: Mapping[str, Any], name: str) -> Any:
