@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue
+from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue, fingerprint
 
 # no real instrument needs more; a larger number is a typo or an attack
 MAX_AMOUNT = Decimal("1e15")
@@ -205,3 +205,23 @@ def json_body(request: HttpRequest, venue: str, *, known_fields: Iterable[str] =
     if object_only and not isinstance(data, dict):
         raise FieldError("body is not a JSON object")
     return data
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who sent a request, and to which endpoint: the first thing every adapter reads."""
+
+    path: str  # normalized
+    endpoint: str  # "METHOD /path", the name decision lines and policies use
+    account: str | None  # the fingerprint of the API key, never the key
+    # the key header came twice: "K, K" would fingerprint as no account and slip past account-scoped rules
+    key_error: str | None
+
+
+def sender(request: HttpRequest, key_header: str) -> Sender:
+    """`key_header` as the venue spells it (`X-MBX-APIKEY`); headers are looked up case-insensitively."""
+    path = normalize_path(request.path)
+    name = key_header.lower()
+    api_key = request.headers.get(name)
+    key_error = f"{key_header} is given twice" if name in request.repeated_headers else None
+    return Sender(path, f"{request.method} {path}", fingerprint(api_key) if api_key else None, key_error)

@@ -49,10 +49,9 @@ from riskwall.model import (
     ResponseFacts,
     Side,
     Venue,
-    fingerprint,
 )
 from riskwall.venues import binance_usdm as usdm
-from riskwall.venues.base import MAX_AMOUNT, FieldError, HttpRequest, Rejection, decimal_field, normalize_path
+from riskwall.venues.base import MAX_AMOUNT, FieldError, HttpRequest, Rejection, decimal_field, normalize_path, sender
 from riskwall.venues.memos import PriceMemo
 
 VENUE = Venue.BINANCECOINM
@@ -132,13 +131,11 @@ class BinanceCoinm:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        path = normalize_path(request.path)
-        endpoint = f"{request.method} {path}"
-        api_key = request.headers.get("x-mbx-apikey")
-        account = fingerprint(api_key) if api_key else None
+        who = sender(request, "X-MBX-APIKEY")
+        path, endpoint, account = who.path, who.endpoint, who.account
         spec = _endpoint_for(request.method, path, request.host)
-        if "x-mbx-apikey" in request.repeated_headers:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error="X-MBX-APIKEY is given twice")
+        if who.key_error:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
         if spec.parse is None:
             return ParsedRequest(VENUE, spec.action, endpoint, account)
         try:

@@ -33,7 +33,6 @@ from riskwall.model import (
     Side,
     Venue,
     Violation,
-    fingerprint,
 )
 from riskwall.venues.base import (
     MAX_BODY_BYTES,
@@ -45,6 +44,7 @@ from riskwall.venues.base import (
     decimal_field,
     enum_field,
     normalize_path,
+    sender,
     strict_json,
     text_field,
 )
@@ -94,16 +94,13 @@ class BinanceUsdm:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        path = normalize_path(request.path)
+        who = sender(request, "X-MBX-APIKEY")
+        path, endpoint, account = who.path, who.endpoint, who.account
         if _is_coinm_path(path):
             return _coinm().parse_request(request)
-        endpoint = f"{request.method} {path}"
-        api_key = request.headers.get("x-mbx-apikey")
-        account = fingerprint(api_key) if api_key else None
         spec = _endpoint_for(request.method, path, request.host)
-        if "x-mbx-apikey" in request.repeated_headers:
-            # "K, K" would fingerprint as no account at all and slip past every account-scoped rule
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error="X-MBX-APIKEY is given twice")
+        if who.key_error:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
         if spec.parse is None:
             return ParsedRequest(VENUE, spec.action, endpoint, account)
         try:

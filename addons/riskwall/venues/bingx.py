@@ -43,7 +43,6 @@ from riskwall.model import (
     Side,
     Venue,
     Violation,
-    fingerprint,
 )
 from riskwall.venues.base import (
     MAX_BODY_BYTES,
@@ -54,6 +53,7 @@ from riskwall.venues.base import (
     decimal_field,
     enum_field,
     normalize_path,
+    sender,
     strict_json,
     text_field,
 )
@@ -99,14 +99,11 @@ class BingX:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        path = normalize_path(request.path)
-        endpoint = f"{request.method} {path}"
-        api_key = request.headers.get("x-bx-apikey")
-        account = fingerprint(api_key) if api_key else None
+        who = sender(request, "X-BX-APIKEY")
+        path, endpoint, account = who.path, who.endpoint, who.account
         spec = _endpoint_for(request.method, path)
-        if "x-bx-apikey" in request.repeated_headers:
-            # "K, K" would fingerprint as no account at all and slip past every account-scoped rule
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error="X-BX-APIKEY is given twice")
+        if who.key_error:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
         if spec.parse is None:
             return ParsedRequest(VENUE, spec.action, endpoint, account)
         try:

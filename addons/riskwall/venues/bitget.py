@@ -63,7 +63,6 @@ from riskwall.model import (
     Side,
     Venue,
     Violation,
-    fingerprint,
 )
 from riskwall.venues.base import (
     FieldError,
@@ -72,6 +71,7 @@ from riskwall.venues.base import (
     decimal_field,
     json_body,
     normalize_path,
+    sender,
     text_field,
 )
 
@@ -159,13 +159,11 @@ class Bitget:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        path = normalize_path(request.path)
-        endpoint = f"{request.method} {path}"
-        api_key = request.headers.get("access-key")
-        account = fingerprint(api_key) if api_key else None
+        who = sender(request, "ACCESS-KEY")
+        path, endpoint, account = who.path, who.endpoint, who.account
         spec = _endpoint_for(request, path)
-        if "access-key" in request.repeated_headers:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error="ACCESS-KEY is given twice")
+        if who.key_error:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
         if spec.parse is None:
             return ParsedRequest(VENUE, spec.action, endpoint, account)
         try:

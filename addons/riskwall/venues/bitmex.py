@@ -78,7 +78,6 @@ from riskwall.model import (
     Side,
     Venue,
     Violation,
-    fingerprint,
 )
 from riskwall.venues.base import (
     MAX_BODY_BYTES,
@@ -88,6 +87,7 @@ from riskwall.venues.base import (
     decimal_field,
     enum_field,
     normalize_path,
+    sender,
     strict_json,
     text_field,
 )
@@ -154,16 +154,14 @@ class Bitmex:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        path = normalize_path(request.path)
-        endpoint = f"{request.method} {path}"
-        api_key = request.headers.get("api-key")
-        account = fingerprint(api_key) if api_key else None
+        who = sender(request, "api-key")
+        path, endpoint, account = who.path, who.endpoint, who.account
         if request.method not in ("GET", "HEAD", "OPTIONS") and any(h in request.headers for h in _METHOD_OVERRIDES):
             return ParsedRequest(VENUE, Action.UNKNOWN, endpoint, account,
                                  error="a method-override header is not accepted")
         spec = _endpoint_for(request.method, path)
-        if "api-key" in request.repeated_headers:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error="api-key is given twice")
+        if who.key_error:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
         if spec.parse is None:
             return ParsedRequest(VENUE, spec.action, endpoint, account)
         try:

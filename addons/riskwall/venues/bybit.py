@@ -76,7 +76,6 @@ from riskwall.model import (
     Side,
     Venue,
     Violation,
-    fingerprint,
 )
 from riskwall.venues.base import (
     FieldError,
@@ -86,6 +85,7 @@ from riskwall.venues.base import (
     enum_field,
     json_body,
     normalize_path,
+    sender,
     text_field,
 )
 from riskwall.venues.memos import OrderMemo, PriceMemo
@@ -202,14 +202,11 @@ class Bybit:
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
         _LAST_PARSED.set(None)
-        path = normalize_path(request.path)
-        endpoint = f"{request.method} {path}"
-        api_key = request.headers.get("x-bapi-api-key")
-        account = fingerprint(api_key) if api_key else None
+        who = sender(request, "X-BAPI-API-KEY")
+        path, endpoint, account = who.path, who.endpoint, who.account
         spec = _endpoint_for(request, path)
-        if "x-bapi-api-key" in request.repeated_headers:
-            # "K, K" would fingerprint as some other account and slip past every account-scoped rule
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error="X-BAPI-API-KEY is given twice")
+        if who.key_error:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
         if spec.parse is None:
             return ParsedRequest(VENUE, spec.action, endpoint, account)
         try:

@@ -45,7 +45,6 @@ from riskwall.model import (
     Side,
     Venue,
     Violation,
-    fingerprint,
 )
 from riskwall.venues.base import (
     MAX_AMOUNT,
@@ -57,6 +56,7 @@ from riskwall.venues.base import (
     enum_field,
     json_body,
     normalize_path,
+    sender,
     text_field,
 )
 
@@ -169,14 +169,11 @@ class Okx:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        path = normalize_path(request.path)
-        endpoint = f"{request.method} {path}"
-        api_key = request.headers.get("ok-access-key")
-        account = fingerprint(api_key) if api_key else None
+        who = sender(request, "OK-ACCESS-KEY")
+        path, endpoint, account = who.path, who.endpoint, who.account
         spec = _endpoint_for(request.method, path, request.host)
-        if "ok-access-key" in request.repeated_headers:
-            # "K, K" would fingerprint as some other account and slip past every account-scoped rule
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error="OK-ACCESS-KEY is given twice")
+        if who.key_error:
+            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
         if spec.parse is None:
             return ParsedRequest(VENUE, spec.action, endpoint, account)
         try:
