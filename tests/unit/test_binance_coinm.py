@@ -373,7 +373,10 @@ EXCHANGE_INFO_ROW = {"symbol": "BTCUSD_PERP", "pair": "BTCUSD", "contractType": 
                      Instrument(VENUE, "BTCUSD_250627", "BTC/USD:BTC-250627", D(100), quote_sized=True), id="delivery"),
         pytest.param({**EXCHANGE_INFO_ROW, "contractSize": "10"},
                      Instrument(VENUE, "BTCUSD_PERP", "BTC/USD:BTC", D(10), quote_sized=True), id="size-as-text"),
-        pytest.param({**EXCHANGE_INFO_ROW, "contractSize": 100.5}, None, id="float-size-not-guessed"),
+        # a JSON number is read as an exact Decimal (venues.base.response_json), never through a float
+        pytest.param({**EXCHANGE_INFO_ROW, "contractSize": 100.5},
+                     Instrument(VENUE, "BTCUSD_PERP", "BTC/USD:BTC", D("100.5"), quote_sized=True),
+                     id="json-number-size-exact"),
         pytest.param({**EXCHANGE_INFO_ROW, "contractSize": None}, None, id="no-size"),
         pytest.param({**EXCHANGE_INFO_ROW, "contractSize": 0}, None, id="zero-size"),
         pytest.param({**EXCHANGE_INFO_ROW, "marginAsset": "USDT"}, None, id="not-inverse"),

@@ -225,3 +225,18 @@ def sender(request: HttpRequest, key_header: str) -> Sender:
     api_key = request.headers.get(name)
     key_error = f"{key_header} is given twice" if name in request.repeated_headers else None
     return Sender(path, f"{request.method} {path}", fingerprint(api_key) if api_key else None, key_error)
+
+
+UNREADABLE = object()
+
+
+def response_json(body: bytes) -> Any:
+    """A venue's answer as JSON with every number a Decimal (or int), or `UNREADABLE`.
+
+    Venues that answer amounts as JSON numbers (BitMEX, BingX) must not have them rounded through a float on
+    their way into positions and fills.
+    """
+    try:
+        return json.loads(body, parse_float=Decimal)
+    except (ValueError, RecursionError):  # also UnicodeDecodeError
+        return UNREADABLE

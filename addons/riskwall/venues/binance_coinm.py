@@ -32,8 +32,6 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from riskwall.instruments import CATALOG, Instrument
 from riskwall.model import (
     Action,
@@ -51,7 +49,17 @@ from riskwall.model import (
     Venue,
 )
 from riskwall.venues import binance_usdm as usdm
-from riskwall.venues.base import MAX_AMOUNT, FieldError, HttpRequest, Rejection, decimal_field, normalize_path, sender
+from riskwall.venues.base import (
+    MAX_AMOUNT,
+    UNREADABLE,
+    FieldError,
+    HttpRequest,
+    Rejection,
+    decimal_field,
+    normalize_path,
+    response_json,
+    sender,
+)
 from riskwall.venues.memos import PriceMemo
 
 VENUE = Venue.BINANCECOINM
@@ -150,9 +158,8 @@ class BinanceCoinm:
     ) -> ResponseFacts:
         if status != 200 or not body:
             return ResponseFacts()
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        data = response_json(body)
+        if data is UNREADABLE:
             return ResponseFacts()
         learner = _LEARNERS.get((request.method, normalize_path(request.path)))
         if learner is None:

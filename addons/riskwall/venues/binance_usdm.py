@@ -36,6 +36,7 @@ from riskwall.model import (
 )
 from riskwall.venues.base import (
     MAX_BODY_BYTES,
+    UNREADABLE,
     FieldError,
     HttpRequest,
     Rejection,
@@ -44,6 +45,7 @@ from riskwall.venues.base import (
     decimal_field,
     enum_field,
     normalize_path,
+    response_json,
     sender,
     strict_json,
     text_field,
@@ -115,9 +117,8 @@ class BinanceUsdm:
     ) -> ResponseFacts:
         if status != 200 or not body:
             return ResponseFacts()
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        data = response_json(body)
+        if data is UNREADABLE:
             return ResponseFacts()
         path = normalize_path(request.path)
         if _is_coinm_path(path):

@@ -46,6 +46,7 @@ from riskwall.model import (
 )
 from riskwall.venues.base import (
     MAX_BODY_BYTES,
+    UNREADABLE,
     FieldError,
     HttpRequest,
     Rejection,
@@ -53,6 +54,7 @@ from riskwall.venues.base import (
     decimal_field,
     enum_field,
     normalize_path,
+    response_json,
     sender,
     strict_json,
     text_field,
@@ -120,9 +122,8 @@ class BingX:
         learner = _LEARNERS.get((request.method, normalize_path(request.path)))
         if learner is None:
             return ResponseFacts()
-        try:
-            envelope = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        envelope = response_json(body)
+        if envelope is UNREADABLE:
             return ResponseFacts()
         if not isinstance(envelope, dict) or str(envelope.get("code")) != "0" or "data" not in envelope:
             return ResponseFacts()  # an error answer teaches nothing
@@ -505,8 +506,8 @@ def _num(raw: object) -> object:
         return None
     if isinstance(raw, int):
         return str(raw)
-    if isinstance(raw, float):
-        return format(Decimal(repr(raw)), "f")
+    if isinstance(raw, Decimal):
+        return format(raw, "f")
     return raw
 
 

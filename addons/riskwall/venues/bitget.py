@@ -65,12 +65,14 @@ from riskwall.model import (
     Violation,
 )
 from riskwall.venues.base import (
+    UNREADABLE,
     FieldError,
     HttpRequest,
     Rejection,
     decimal_field,
     json_body,
     normalize_path,
+    response_json,
     sender,
     text_field,
 )
@@ -177,9 +179,8 @@ class Bitget:
     ) -> ResponseFacts:
         if status != 200 or not body:
             return ResponseFacts()
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        data = response_json(body)
+        if data is UNREADABLE:
             return ResponseFacts()
         if not isinstance(data, dict) or data.get("code") != "00000":
             return ResponseFacts()

@@ -81,12 +81,14 @@ from riskwall.model import (
 )
 from riskwall.venues.base import (
     MAX_BODY_BYTES,
+    UNREADABLE,
     FieldError,
     HttpRequest,
     Rejection,
     decimal_field,
     enum_field,
     normalize_path,
+    response_json,
     sender,
     strict_json,
     text_field,
@@ -179,9 +181,8 @@ class Bitmex:
         learner = _LEARNERS.get((request.method, normalize_path(request.path)))
         if learner is None:
             return ResponseFacts()
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        data = response_json(body)
+        if data is UNREADABLE:
             return ResponseFacts()
         query = _query(request)
         if query is None:
@@ -606,8 +607,8 @@ def _query(request: HttpRequest) -> Params | None:
 
 
 def _price(raw: object) -> Decimal | None:
-    if isinstance(raw, float) or (isinstance(raw, int) and not isinstance(raw, bool)):
-        raw = repr(raw) if isinstance(raw, float) else str(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
     try:
         return decimal_field("price", raw, required=False)
     except FieldError:
@@ -615,12 +616,11 @@ def _price(raw: object) -> Decimal | None:
 
 
 def _number(raw: object) -> Decimal | None:
-    """A number from a response (orjson gives int/float): read through its shortest text, signed."""
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+    """A number from a response (venues.base.response_json gives Decimal or int), signed."""
+    if isinstance(raw, bool) or not isinstance(raw, int | Decimal | str):
         return None
-    text = repr(raw) if isinstance(raw, float) else str(raw)
     try:
-        value = Decimal(text)
+        value = Decimal(raw)
     except InvalidOperation:
         return None
     return value if value.is_finite() else None

@@ -78,6 +78,7 @@ from riskwall.model import (
     Violation,
 )
 from riskwall.venues.base import (
+    UNREADABLE,
     FieldError,
     HttpRequest,
     Rejection,
@@ -85,6 +86,7 @@ from riskwall.venues.base import (
     enum_field,
     json_body,
     normalize_path,
+    response_json,
     sender,
     text_field,
 )
@@ -226,9 +228,8 @@ class Bybit:
     ) -> ResponseFacts:
         if status != 200 or not body:
             return ResponseFacts()
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        data = response_json(body)
+        if data is UNREADABLE:
             return ResponseFacts()
         # Bybit answers errors with HTTP 200 too: only retCode 0 is a success
         if not isinstance(data, dict) or data.get("retCode") not in (0, "0"):

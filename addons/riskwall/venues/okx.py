@@ -48,6 +48,7 @@ from riskwall.model import (
 )
 from riskwall.venues.base import (
     MAX_AMOUNT,
+    UNREADABLE,
     FieldError,
     HttpRequest,
     Rejection,
@@ -56,6 +57,7 @@ from riskwall.venues.base import (
     enum_field,
     json_body,
     normalize_path,
+    response_json,
     sender,
     text_field,
 )
@@ -190,9 +192,8 @@ class Okx:
     ) -> ResponseFacts:
         if status != 200 or not body:
             return ResponseFacts()
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        payload = response_json(body)
+        if payload is UNREADABLE:
             return ResponseFacts()
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
             return ResponseFacts()
