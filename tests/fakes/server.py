@@ -2,18 +2,78 @@
 
 A fake supplies one method, `_handle(method, path, headers, body)` (or `handle`), returning
 `(status, json_payload)` or `(status, json_payload, extra_headers)`; this module does the sockets.
+
+WebSocket: a fake that also serves sockets (on the same port, as a reverse listener forwards every path of a
+venue to one upstream) implements `ws_session(path, headers) -> WsSession | None`. A GET with
+`Upgrade: websocket` is answered 101 when it returns a session (404 when None); every text message then goes
+to `session.on_message(peer, text)`, from the connection's own thread, and `peer.send(text)` answers or pushes
+from any thread. Every client message is recorded in `fake.ws_frames` first, so a test can prove what reached
+the venue. No extensions are negotiated (permessage-deflate offers are declined).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import socket
 import ssl
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, Protocol, Self
+
+from wsproto.connection import BytesMessage, CloseConnection, Connection, ConnectionType, Ping, TextMessage
+from wsproto.events import Message
 
 MAX_CHUNKS = 100_000  # bounded: a body of more chunks than this is no test's
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+WS_IDLE_SECONDS = 300  # a socket quiet this long is dropped (bounded, like every loop in the tests)
+
+
+@dataclass(frozen=True, slots=True)
+class WsFrame:
+    """One message a client sent on a fake's socket: `path` with its query string, `text` as received."""
+
+    path: str
+    text: str
+
+
+class WsPeer:
+    """One accepted WebSocket connection: `send` is safe from any thread (answers and pushes interleave)."""
+
+    def __init__(self, handler: FakeHandler, conn: Connection, path: str, headers: dict[str, str]) -> None:
+        self._handler, self._conn, self._lock = handler, conn, threading.Lock()
+        self.path, self.headers = path, headers
+        self.closed = False
+
+    def send(self, text: str) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                self._handler.wfile.write(self._conn.send(Message(data=text)))
+            except OSError:
+                self.closed = True
+
+    def send_json(self, payload: Any) -> None:
+        self.send(json.dumps(payload, separators=(",", ":"), default=str))
+
+    def close(self, code: int = 1000) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            try:
+                self._handler.wfile.write(self._conn.send(CloseConnection(code=code)))
+            except Exception:  # noqa: S110 - closing a socket that is already gone
+                pass
+
+
+class WsSession(Protocol):
+    def on_message(self, peer: WsPeer, text: str) -> None: ...
+
+    def on_close(self, peer: WsPeer) -> None: ...
 
 
 class FakeServer(ThreadingHTTPServer):
@@ -65,6 +125,9 @@ class FakeHandler(BaseHTTPRequestHandler):
     server: FakeServer
 
     def _serve(self) -> None:
+        if self.command == "GET" and (self.headers.get("Upgrade") or "").lower() == "websocket":
+            self._serve_websocket()
+            return
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             body = self._read_chunked()
         else:
@@ -83,6 +146,58 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _serve_websocket(self) -> None:
+        fake = self.server.fake
+        headers = dict(self.headers.items())
+        opener = getattr(fake, "ws_session", None)
+        session: WsSession | None = opener(self.path, headers) if opener is not None else None
+        key = self.headers.get("Sec-WebSocket-Key")
+        if session is None or not key:
+            self.send_response(404 if key else 400)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()  # noqa: S324 - RFC 6455
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.close_connection = True
+        self.connection.settimeout(WS_IDLE_SECONDS)
+        conn = Connection(ConnectionType.SERVER)
+        peer = WsPeer(self, conn, self.path, headers)
+        frames: list[WsFrame] = fake.ws_frames
+        parts: list[str] = []
+        try:
+            while not peer.closed:
+                data = self.rfile.read1(65536)
+                if not data:
+                    break
+                conn.receive_data(data)
+                for event in conn.events():
+                    if isinstance(event, TextMessage):
+                        parts.append(event.data)
+                        if event.message_finished:
+                            text, parts = "".join(parts), []
+                            frames.append(WsFrame(self.path, text))
+                            session.on_message(peer, text)
+                    elif isinstance(event, BytesMessage) and event.message_finished:
+                        frames.append(WsFrame(self.path, "<binary>"))
+                    elif isinstance(event, Ping):
+                        with peer._lock:
+                            self.wfile.write(conn.send(event.response()))
+                    elif isinstance(event, CloseConnection):
+                        with peer._lock:
+                            if not peer.closed:
+                                peer.closed = True
+                                self.wfile.write(conn.send(event.response()))
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            peer.closed = True
+            session.on_close(peer)
 
     def _read_chunked(self) -> bytes:
         chunks: list[bytes] = []
@@ -114,6 +229,12 @@ class ServedFake:
     _requested_port: int = 0
     _server: FakeServer | None = None
     _thread: threading.Thread | None = None
+
+    @property
+    def ws_frames(self) -> list[WsFrame]:
+        """Client messages received on the fake's WebSocket endpoints, in order (see the module doc)."""
+        frames: list[WsFrame] = self.__dict__.setdefault("_ws_frames", [])
+        return frames
 
     def start(self) -> Self:
         if self._server is None:
