@@ -12,20 +12,18 @@ import contextlib
 import dataclasses
 import ipaddress
 import logging
-import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import orjson
 from mitmproxy import ctx, exceptions, http, io
 
-from riskwall import admin, engine, logs, metrics, replay
+from riskwall import admin, engine, logs, metrics
 from riskwall.capture import RULE_HEADER as CAPTURED_RULE_HEADER
-from riskwall.capture import CapturedExchange, CaptureError
+from riskwall.capture import CapturedExchange, CaptureError, CaptureWriter
 from riskwall.decider import decide_request, learn_answer
 from riskwall.model import (
     Action,
@@ -46,6 +44,7 @@ from riskwall.venues import (
     default_host_map,
     host_key,
     parse_venue_hosts,
+    screen,
     split_host_port,
 )
 
@@ -273,7 +272,7 @@ class RiskFirewall:
         try:
             metrics.proxied(venue)
             request = to_http_request(flow.request)
-            parsed = adapter.parse_request(request)
+            parsed = screen(adapter, request)
             authenticated = flow.metadata.get("proxyauth")
             if isinstance(authenticated, tuple) and authenticated and authenticated[0]:
                 parsed = dataclasses.replace(parsed, client=str(authenticated[0]))
@@ -374,33 +373,9 @@ class RiskFirewall:
         return self.hosts.get(host_key(host, port)) or self.hosts.get(host_key(host))
 
 
-class CaptureWriter:
-    """The opt-in capture file: one redacted JSON line per venue request (format: riskwall.replay)."""
-
-    def __init__(self, handle: IO[str]) -> None:
-        self._handle = handle
-
-    @classmethod
-    def open(cls, path: str) -> CaptureWriter:
-        # created private: it holds order flow, if not credentials
-        fd = os.open(os.path.expanduser(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        return cls(os.fdopen(fd, "a", encoding="utf-8", buffering=1))
-
-    def write(self, adapter: VenueAdapter, request: HttpRequest, parsed: ParsedRequest | None, decision: Decision,
-              started_s: float, status: int | None, body: bytes) -> None:
-        try:
-            record = replay.capture_record(request, adapter.venue, adapter, parsed=parsed, ts_ms=int(started_s * 1000),
-                                           status=status, response_body=body if status is not None else None,
-                                           decision=decision)
-            self._handle.write(orjson.dumps(record).decode() + "\n")
-        except Exception as exc:  # a capture must never cost a decision
-            with contextlib.suppress(Exception):
-                log.warning("capture_failed", error=type(exc).__name__)
-
-
-def to_http_request(request: http.Request, *, strict: bool = True) -> HttpRequest:
-    """The venue-neutral request adapters read. `strict`: a body whose content-encoding cannot be decoded
-    raises (live traffic is then decided as a crash: blocked unless harmless); a capture keeps the raw bytes."""
+def to_http_request(request: http.Request) -> HttpRequest:
+    """The venue-neutral request adapters read: the body exactly as sent (never decoded: a content-encoded body
+    on a venue endpoint is refused, since the venue may not read what a decoder would)."""
     return HttpRequest(
         method=request.method.upper(),
         host=request.host.lower(),
@@ -408,8 +383,9 @@ def to_http_request(request: http.Request, *, strict: bool = True) -> HttpReques
         path=request.path,
         query=tuple(request.query.items(multi=True)),
         headers={k.lower(): v for k, v in request.headers.items()},
-        body=request.get_content(strict=strict) or b"",
+        body=request.raw_content or b"",
         repeated_headers=_repeated(request.headers.fields),
+        content_encoding=request.headers.get("content-encoding", ""),
     )
 
 
@@ -434,7 +410,7 @@ def _captured(flow: http.HTTPFlow, where: str) -> CapturedExchange:
     answered = response.timestamp_end if response is not None and response.timestamp_end else None
     return CapturedExchange(
         ts_ms=round(started * 1000) if started else 0,
-        request=to_http_request(flow.request, strict=False),
+        request=to_http_request(flow.request),
         status=response.status_code if response is not None else None,
         response_body=(response.get_content(strict=False) or b"") if response is not None else None,
         response_ts_ms=round(answered * 1000) if answered else None,

@@ -121,11 +121,17 @@ def _parser() -> argparse.ArgumentParser:
 
     replay_cmd = sub.add_parser("replay", help="what a policy would have blocked in captured traffic")
     replay.add_arguments(replay_cmd)
-    replay_cmd.set_defaults(handler=replay.main)
+    replay_cmd.set_defaults(handler=_cmd_replay)
 
     fp = sub.add_parser("fingerprint", help="print the fingerprint of an API key read from stdin")
     fp.set_defaults(handler=_cmd_fingerprint)
     return parser
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from riskwall.addon import read_flow_file  # the mitmproxy glue reads flow files; replay itself stays light
+
+    return replay.main(args, read_flow_file)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

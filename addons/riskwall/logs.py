@@ -3,6 +3,10 @@
 Event names are snake_case constants (`decision`, `policy_loaded`, ...), never f-strings, so a log stack can
 key on them. The redaction processor is the last line of defence: code should never hand it a secret, and
 if it does, the value is replaced before rendering.
+
+Logged text is bounded (`MAX_TEXT` characters a string) and redaction is linear in it: much of what a decision
+line carries (paths, field names in parse errors) is chosen by whoever sent the request, and a log line must
+never cost more than the request that caused it.
 """
 
 from __future__ import annotations
@@ -30,8 +34,20 @@ _SECRET_KEYS = frozenset(
         "x-bx-apikey", "api-key", "api-signature", "token", "password", "cookie",
     )
 )
-# a query string or form body that slipped into a message: keep the key, drop the value
-_INLINE_SECRET = re.compile(r"(?i)([\w-]*(?:signature|apikey|api_key|listenkey|passphrase|secret))=([^&\s\"']+)")
+# the names a credential travels under inline (`signature=...`, `X-MBX-APIKEY: ...`, `"apiKey": "..."`):
+# a name ending in one of these
+_INLINE_NAMES = ("signature", "apikey", "api_key", "listenkey", "passphrase", "secret")
+# `name=`, `name: ` or `"name": "` (quotes escaped too: JSON inside a string) in a string, then the value.
+# Linear time: a name starts only where no name character precedes it and is taken whole (possessive), so no
+# position is scanned twice; whether it names a credential is judged in Python, not by alternation inside the
+# pattern (that backtracked quadratically over long words). Values are not consumed for ordinary names, so
+# `q=signature=...` is seen.
+_NAME_SEPARATOR = re.compile(r"""(?<![\w-])([\w-]++)(?:\\?")?[ \t]*+[=:][ \t]*+(?:\\?")?""")
+_VALUE = re.compile(r"""[^&\s"',;}\\]++""")
+# longest string kept in a log line; longer ones keep their head and say how much was cut
+MAX_TEXT = 2048
+# tracebacks are ours, not the sender's, and need room
+MAX_EXCEPTION_TEXT = 16_384
 
 
 def _default(value: Any) -> Any:
@@ -47,11 +63,36 @@ def is_secret_key(key: str) -> bool:
     return key.lower().replace("-", "").replace("_", "") in _SECRET_KEYS
 
 
+def redact_text(text: str, limit: int = MAX_TEXT) -> str:
+    """`text` cut to `limit` characters, with the value of every inline credential replaced."""
+    if len(text) > limit:
+        return f"{_redact_inline(text[:limit])}...[{len(text) - limit} more characters]"
+    return _redact_inline(text)
+
+
+def _redact_inline(text: str) -> str:
+    # a credential travels inline only after `=` or `:`: most strings cannot hold one
+    if "=" not in text and ":" not in text:
+        return text
+    kept: list[str] = []
+    done = 0
+    for match in _NAME_SEPARATOR.finditer(text):
+        if match.start() < done or not match[1].lower().endswith(_INLINE_NAMES):
+            continue
+        value = _VALUE.match(text, match.end())
+        if value is not None:
+            kept += (text[done:match.end()], REDACTED)
+            done = value.end()
+    if not kept:
+        return text
+    kept.append(text[done:])
+    return "".join(kept)
+
+
 def redact(value: Any) -> Any:
     # the common cases first: this runs over every field of every log line
     if isinstance(value, str):
-        # a credential travels inline only as `name=value`: most strings cannot hold one
-        return _INLINE_SECRET.sub(lambda m: f"{m[1]}={REDACTED}", value) if "=" in value else value
+        return redact_text(value)
     if value is None or isinstance(value, bool | int | float | Decimal):
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -65,7 +106,11 @@ def redact(value: Any) -> Any:
 
 
 def _redact_processor(_: Any, __: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
-    return redact(dict(event))  # type: ignore[no-any-return]
+    traceback = event.pop("exception", None)
+    redacted: dict[str, Any] = redact(dict(event))
+    if isinstance(traceback, str):
+        redacted["exception"] = redact_text(traceback, MAX_EXCEPTION_TEXT)
+    return redacted
 
 
 def _render(_: Any, __: str, event: MutableMapping[str, Any]) -> str:

@@ -22,7 +22,7 @@ from riskwall.policy.loader import Policy
 from riskwall.policy.model import PolicyMode
 from riskwall.state.base import StateView
 from riskwall.venues import ADAPTERS
-from riskwall.venues.base import HttpRequest, VenueAdapter
+from riskwall.venues.base import HttpRequest, VenueAdapter, screen
 
 OPEN_POLICY = Policy(rules=(), accounts={}, mode=PolicyMode.ENFORCE, revision="fuzz", sources=())
 
@@ -121,7 +121,7 @@ def test_parse_request_when_fuzzed_then_no_exception_and_unparseable_orders_are_
 ) -> None:
     request = make_request(adapter, method, path, query, *body)
 
-    parsed = adapter.parse_request(request)
+    parsed = screen(adapter, request)
 
     if parsed.error is None:
         assert_well_formed(parsed)
@@ -142,7 +142,7 @@ def test_parse_request_when_fuzzed_then_no_exception_and_unparseable_orders_are_
 def test_parse_request_when_any_path_fuzzed_then_no_exception_and_unknown_writes_are_blocked(
     adapter: VenueAdapter, method: str, path: str, query: list[tuple[str, str]], body: tuple[bytes, str]
 ) -> None:
-    parsed = adapter.parse_request(make_request(adapter, method, path, query, *body))
+    parsed = screen(adapter, make_request(adapter, method, path, query, *body))
 
     plan = engine.plan(parsed, OPEN_POLICY, StateView(), "fuzz")
     decision = engine.conclude(plan, OPEN_POLICY, None)
@@ -159,5 +159,5 @@ def test_parse_request_when_any_path_fuzzed_then_no_exception_and_unknown_writes
 def test_parse_response_when_fuzzed_then_no_exception(adapter: VenueAdapter, status: int, body: bytes) -> None:
     for (method, path) in [*getattr(adapter, "endpoints", {}), *READ_PATHS.get(adapter.venue, [])]:
         request = make_request(adapter, method, path, [("symbol", "BTCUSDT")], b"", "")
-        parsed = adapter.parse_request(request)
+        parsed = screen(adapter, request)
         adapter.parse_response(parsed, request, status, body, "fuzz")

@@ -21,16 +21,13 @@ from mitmproxy import http
 from mitmproxy import io as mitmio
 from mitmproxy.test import tflow
 
+from riskwall.addon import read_flow_file
+from riskwall.capture import KEPT_HEADERS, capture_record, exchange_from_record, iso_ms
 from riskwall.model import Decision, Reason, Venue, Verdict, Violation, fingerprint
 from riskwall.policy.testing import attribute_account
-from riskwall.replay import (
-    KEPT_HEADERS,
-    capture_record,
-    exchange_from_record,
-    iso_ms,
-    run_replay,
-)
+from riskwall.replay import run_replay
 from riskwall.venues import HttpRequest, adapter_for
+from riskwall.venues.base import screen
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "tests" / "fixtures" / "policy_tests" / "policies" / "replay.yaml"
@@ -157,7 +154,7 @@ def write_jsonl(path: Path) -> None:
 
 def replay_json(*captures: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     out = io.StringIO()
-    code = run_replay(list(captures), POLICY, out, as_json=True, venue_hosts=extra)
+    code = run_replay(list(captures), POLICY, out, as_json=True, venue_hosts=extra, read_flow_file=read_flow_file)
     assert code == 0
     report: dict[str, Any] = json.loads(out.getvalue())
     return report
@@ -357,7 +354,7 @@ def test_replay_when_capture_cannot_be_read_then_exit_2_and_say_where(
     path = tmp_path / f"capture{suffix}"
     path.write_bytes(content)
 
-    code = run_replay([path], POLICY, io.StringIO())
+    code = run_replay([path], POLICY, io.StringIO(), read_flow_file=read_flow_file)
 
     assert code == 2
     assert capsys.readouterr().err == f"riskwall replay: {message.format(path=path)}\n"
@@ -397,11 +394,24 @@ SECRET_CASES = [
                      "content-type": "application/json", "x-custom": SECRET},
                     json.dumps({"secret": SECRET, "passphrase": SECRET, "note": f"key {API_KEY}"}).encode()),
         json.dumps({"ok": True, "echo": f"key={API_KEY}"}).encode(), id="stray-credentials"),
-    pytest.param(  # a body that is not text is kept as base64, with the key scrubbed out of it
+    pytest.param(  # a body that is not text is not stored
         HttpRequest("POST", "fapi.binance.com", 443, "/fapi/v1/unknown", (),
                     {"x-mbx-apikey": API_KEY, "content-type": "application/octet-stream"},
                     b"\xff\xfe" + API_KEY.encode() + b"\x00"),
         None, id="binary-body"),
+    pytest.param(  # a key written as a header into a plain-text body, with no header to learn it from
+        HttpRequest("POST", "fapi.binance.com", 443, "/fapi/v1/order", (), {"content-type": "text/plain"},
+                    f"X-MBX-APIKEY: {API_KEY}\nsignature: {SIGNATURE}".encode()),
+        None, id="plain-text-body-without-key-header"),
+    pytest.param(  # no content type: the same
+        HttpRequest("POST", "fapi.binance.com", 443, "/fapi/v1/order", (), {},
+                    f"apiKey={API_KEY}&secret={SECRET}".encode()),
+        None, id="body-without-content-type"),
+    pytest.param(  # a JSON credential that is a number or sits in an array, and one in an unterminated string
+        HttpRequest("POST", "www.okx.com", 443, "/api/v5/trade/order", (), {"content-type": "application/json"},
+                    (f'[{{"passphrase": 12345678901, "signature": "{SIGNATURE}", "x": "{{\\"secret\\": '
+                     f'\\"{SECRET}\\"}}", "apiKey": "{API_KEY}').encode()),
+        None, id="json-number-nested-and-unterminated"),
 ]
 
 
@@ -415,7 +425,7 @@ def test_capture_record_when_built_then_it_holds_no_api_key_signature_or_secret(
 
     for secret in (API_KEY, SIGNATURE, SECRET):
         assert secret not in text
-    assert record["account"] == ACCOUNT
+    assert record["account"] == (ACCOUNT if "x-mbx-apikey" in request_.headers else None)
     assert set(record["headers"]) <= KEPT_HEADERS
     assert record["ts"] == "2026-01-01T00:00:00.000Z"
 
@@ -424,12 +434,58 @@ def test_capture_record_when_built_then_it_holds_no_api_key_signature_or_secret(
 def test_capture_record_when_replayed_then_the_adapter_reads_the_same_order(
     request_: HttpRequest, response: bytes | None
 ) -> None:
-    original = ADAPTER.parse_request(request_)
+    original = screen(ADAPTER, request_)
     record = json.loads(json.dumps(capture_record(request_, Venue.BINANCEUSDM, ADAPTER, ts_ms=T0)))
 
     exchange = exchange_from_record(record)
-    replayed = attribute_account(ADAPTER.parse_request(exchange.request), exchange.account)
+    replayed = attribute_account(screen(ADAPTER, exchange.request), exchange.account)
 
     assert replayed == original
     assert original.error is None and len(original.intents) == 1
     assert "[redacted]" in json.dumps(record)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", b"x" * 10_000_000),
+        ("application/x-www-form-urlencoded", b"symbol=" + b"a" * 200_000),
+        ("application/json", b'{"q": "' + b"\\\"" * 200_000 + b'"}'),
+    ],
+    ids=["10MB-plain", "large-form", "large-json"],
+)
+def test_capture_record_when_body_is_large_or_not_read_by_venue_then_only_its_size_kept(
+    content_type: str, body: bytes
+) -> None:
+    request = HttpRequest("POST", "fapi.binance.com", 443, "/fapi/v1/order", (), {"content-type": content_type},
+                          body)
+
+    record = capture_record(request, Venue.BINANCEUSDM, ADAPTER, ts_ms=T0)
+
+    assert record["body_omitted"] == {"bytes": len(body)}
+    assert len(json.dumps(record)) < 2_000
+
+
+@pytest.mark.timeout(10)
+def test_capture_record_when_json_body_is_a_megabyte_of_escaped_quotes_then_redacted_in_linear_time() -> None:
+    # the old pair pattern restarted at every quote of an unterminated string: hours for this body
+    text = '{"q": "' + '\\"' * 30_000 + ', "signature": "' + SIGNATURE + '"'
+    request = HttpRequest("POST", "www.okx.com", 443, "/api/v5/trade/order", (), {"content-type": "application/json"},
+                          text.encode())
+
+    record = capture_record(request, Venue.OKX, adapter_for(Venue.OKX), ts_ms=T0)
+
+    assert record["body"].startswith('{"q": "')
+
+
+def test_replay_when_body_was_omitted_then_request_refused_as_when_captured(tmp_path: Path) -> None:
+    request = HttpRequest("POST", "fapi.binance.com", 443, "/fapi/v1/order",
+                          tuple(order("BTCUSDT", "BUY", "0.1", "60000").items()),
+                          {"x-mbx-apikey": API_KEY, "content-type": "text/plain"}, b"reduceOnly=true")
+    live = screen(ADAPTER, request)
+    record = json.loads(json.dumps(capture_record(request, Venue.BINANCEUSDM, ADAPTER, ts_ms=T0)))
+
+    replayed = screen(ADAPTER, exchange_from_record(record).request)
+
+    assert live.error is not None and replayed.error is not None
+    assert "reduceOnly" not in json.dumps(record)

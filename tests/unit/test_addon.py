@@ -106,6 +106,13 @@ def make_flow(
     return tflow.tflow(req=request)
 
 
+def websocket(flow: http.HTTPFlow) -> http.HTTPFlow:
+    """The flow as a WebSocket handshake."""
+    flow.request.headers.update({"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                                 "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    return flow
+
+
 def order(**changes: str | None) -> http.HTTPFlow:
     return make_flow(params=with_params(LIMIT_BUY, **changes))
 
@@ -411,7 +418,7 @@ async def test_configure_when_state_url_rejected_then_live_store_and_its_halt_ke
          "riskwall.forbidden-endpoint", "ACTION_FORBIDDEN", -1002, True),
         (lambda: make_flow("POST", "/fapi/v1/somethingNew", (("symbol", "BTCUSDT"),)),
          "riskwall.unknown-endpoint", "UNKNOWN_ENDPOINT", -1002, True),
-        (lambda: make_flow("GET", "/ws-fapi/v1", (), host="ws-fapi.binance.com"),
+        (lambda: websocket(make_flow("GET", "/ws-fapi/v1", (), host="ws-fapi.binance.com")),
          "riskwall.unknown-endpoint", "UNKNOWN_ENDPOINT", -1002, True),
         (lambda: order(quantity="abc"), "riskwall.parse", "PARSE_FAILED", -2010, False),
     ],

@@ -9,6 +9,7 @@ reverse listener. testnet.binancefuture.com serves both APIs: the path prefix pi
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -38,7 +39,7 @@ from riskwall.model import (
 )
 from riskwall.venues import ADAPTERS, default_host_map
 from riskwall.venues import binance_usdm as usdm
-from riskwall.venues.base import HttpRequest
+from riskwall.venues.base import HttpRequest, screen
 from riskwall.venues.binance_coinm import ADAPTER, BUNDLED, PRICES, base_quantity, unified_symbol
 
 D = Decimal
@@ -81,7 +82,7 @@ def make_request(method: str, path: str, params: dict[str, str] | None = None, *
 
 
 def parse(request: HttpRequest) -> ParsedRequest:
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     assert API_KEY not in repr(parsed) and SIGNATURE not in repr(parsed)
     return parsed
 
@@ -98,7 +99,7 @@ def learn_contracts(*rows: tuple[str, str, str, int]) -> None:
 def respond(method: str, path: str, payload: Any, params: dict[str, str] | None = None, *, signed: bool = True,
             status: int = 200, action: Action | None = None) -> ResponseFacts:
     request = make_request(method, path, params, api_key=API_KEY if signed else None)
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     if action is not None:
         parsed = ParsedRequest(VENUE, action, parsed.endpoint, parsed.account)
     body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
@@ -284,7 +285,6 @@ def test_parse_request_when_other_order_endpoint_then_one_intent(
         ("POST", "/dapi/v1/sub-account/futures/transfer", Action.FORBIDDEN),
         ("POST", "/dapi/v1/someNewEndpoint", Action.UNKNOWN),
         ("POST", "/fapi/v1/order", Action.UNKNOWN),
-        ("GET", "/ws-dapi/v1", Action.UNKNOWN),
     ],
 )
 def test_parse_request_when_endpoint_known_then_action(method: str, path: str, action: Action) -> None:
@@ -294,8 +294,22 @@ def test_parse_request_when_endpoint_known_then_action(method: str, path: str, a
     assert parsed.intents == ()
 
 
-def test_parse_request_when_websocket_host_then_unknown() -> None:
-    assert parse(make_request("GET", "/", host="ws-dapi.binance.com")).action is Action.UNKNOWN
+@pytest.mark.parametrize(
+    ("host", "path", "action"),
+    [
+        ("ws-dapi.binance.com", "/ws-dapi/v1", Action.UNKNOWN),
+        ("ws-dapi.binance.com", "/", Action.UNKNOWN),
+        ("dstream.binance.com", "/ws/btcusd_perp@markPrice", Action.READ),
+        ("dstream.binance.com", "/ws/./../ws-dapi/v1", Action.UNKNOWN),
+    ],
+)
+def test_parse_request_when_websocket_handshake_then_order_entry_refused_and_streams_read(
+    host: str, path: str, action: Action
+) -> None:
+    request = make_request("GET", path, host=host)
+    handshake = dataclasses.replace(request, headers={**request.headers, "upgrade": "websocket"})
+
+    assert parse(handshake).action is action
 
 
 def test_parse_request_when_api_key_header_repeated_then_error() -> None:
@@ -335,7 +349,7 @@ def test_parse_request_when_shared_testnet_host_then_path_prefix_picks_adapter(
 ) -> None:
     request = make_request("POST", path, params, host="testnet.binancefuture.com")
 
-    parsed = ADAPTERS[Venue.BINANCEUSDM].parse_request(request)
+    parsed = screen(ADAPTERS[Venue.BINANCEUSDM], request)
 
     assert (parsed.venue, parsed.action, parsed.error) == (venue, action, None)
     assert parsed.intents[0].quantity == quantity
@@ -343,7 +357,7 @@ def test_parse_request_when_shared_testnet_host_then_path_prefix_picks_adapter(
 
 def test_parse_response_when_shared_testnet_host_dapi_answer_then_coinm_facts() -> None:
     request = make_request("GET", "/dapi/v1/premiumIndex", host="testnet.binancefuture.com", api_key=None)
-    parsed = usdm.ADAPTER.parse_request(request)
+    parsed = screen(usdm.ADAPTER, request)
 
     facts = usdm.ADAPTER.parse_response(parsed, request, 200, orjson.dumps(
         [{"symbol": "BTCUSD_PERP", "markPrice": "50000.1"}]), DECISION_ID)

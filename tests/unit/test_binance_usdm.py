@@ -45,7 +45,7 @@ from riskwall.model import (
     fingerprint,
 )
 from riskwall.state.memory import MemoryStore
-from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest
+from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest, screen
 from riskwall.venues.binance_usdm import ADAPTER
 
 D = Decimal
@@ -113,7 +113,7 @@ def make_request(
 
 def parse(request: HttpRequest) -> ParsedRequest:
     """Parse, and check what must hold for every request: no credential survives into the result."""
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     text = repr(parsed)
     assert API_KEY not in text
     assert SIGNATURE not in text
@@ -554,7 +554,6 @@ READ_CASES = [
     ("/fapi/v1/userTrades", {"symbol": "BTCUSDT"}),
     ("/fapi/v1/positionSide/dual", {}),
     ("/fapi/v1/leverageBracket", {}),
-    ("/sapi/v1/capital/withdraw/history", {}),
 ]
 
 
@@ -592,16 +591,20 @@ FORBIDDEN_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", ("query", "form"))
-@pytest.mark.parametrize(("path", "params"), FORBIDDEN_CASES)
-def test_parse_request_when_wallet_endpoint_then_forbidden(style: str, path: str, params: dict) -> None:
-    parsed = parse(make_request("POST", path, params, style=style, host="api.binance.com"))
+@pytest.mark.parametrize(("method", "style"), [("POST", "query"), ("POST", "form"), ("GET", "query"),
+                                               ("DELETE", "query"), ("PUT", "form")])
+@pytest.mark.parametrize(("path", "params"), [*FORBIDDEN_CASES, ("/sapi/v1/capital/withdraw/history", {})])
+def test_parse_request_when_wallet_endpoint_then_forbidden_whatever_the_method(
+    method: str, style: str, path: str, params: dict
+) -> None:
+    # a server that takes a GET for the POST it documents must not be a way to move money
+    parsed = parse(make_request(method, path, params, style=style, host="api.binance.com"))
 
     assert parsed.action is Action.FORBIDDEN
     assert parsed.intents == ()
     assert parsed.error is None
     assert parsed.account == ACCOUNT
-    assert parsed.endpoint.startswith("POST /sapi/v1/")
+    assert parsed.endpoint.startswith(f"{method} /sapi/v1/")
 
 
 UNKNOWN_CASES = [
@@ -700,7 +703,7 @@ def test_parse_request_when_no_api_key_header_then_account_is_none() -> None:
 def test_parse_request_when_two_keys_then_two_distinct_fingerprints() -> None:
     other = "Zz" * 32
     first = parse(make_request("POST", "/fapi/v1/order", limit_order()))
-    second = ADAPTER.parse_request(make_request("POST", "/fapi/v1/order", limit_order(), api_key=other))
+    second = screen(ADAPTER, make_request("POST", "/fapi/v1/order", limit_order(), api_key=other))
 
     assert first.account == fingerprint(API_KEY)
     assert re.fullmatch(r"[0-9a-f]{12}", first.account or "")
@@ -986,7 +989,7 @@ def learn(
 ) -> ResponseFacts:
     request = make_request(method, path, params, style="form" if method in ("POST", "PUT") else "query",
                            api_key=api_key, signed=signed)
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     return ADAPTER.parse_response(parsed, request, status, body, DECISION_ID)
 
 
@@ -1139,7 +1142,7 @@ def _pending_buy_after(*steps: tuple[str, str, dict, bytes]) -> str:
     async def run() -> str:
         for method, path, params, body in steps:
             request = make_request(method, path, params, style="form" if method == "POST" else "query")
-            parsed = ADAPTER.parse_request(request)
+            parsed = screen(ADAPTER, request)
             await store.learn(ADAPTER.parse_response(parsed, request, 200, body, DECISION_ID))
         return (await store.exposure(VENUE, ACCOUNT)).get("BTCUSDT|both", {}).get("pending_buy", "0")
 
@@ -1272,7 +1275,7 @@ def test_parse_response_when_scoped_read_has_unreadable_body_then_never_account_
     request = make_request("GET", path, {"symbol": "BTCUSDT"})
     request = HttpRequest(request.method, request.host, request.port, request.path, request.query,
                           {**request.headers, "content-type": content_type}, body)
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
 
     facts = ADAPTER.parse_response(parsed, request, 200, body_of(name), DECISION_ID)
 
@@ -1361,7 +1364,7 @@ def test_parse_response_when_request_had_no_api_key_then_no_account_facts() -> N
 
 def test_parse_response_when_path_disguised_then_learned_like_real_path() -> None:
     request = make_request("POST", "/FAPI/V1//ORDER/", LTC_ORDER, style="form")
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
 
     facts = ADAPTER.parse_response(parsed, request, 200, body_of("order_new_limit"), DECISION_ID)
 

@@ -39,7 +39,7 @@ from riskwall.model import (
     fingerprint,
 )
 from riskwall.venues import ADAPTERS, default_host_map
-from riskwall.venues.base import HttpRequest
+from riskwall.venues.base import HttpRequest, screen
 from riskwall.venues.bingx import ADAPTER, violation_code
 
 D = Decimal
@@ -107,7 +107,7 @@ def from_recorded(recorded: RecordedRequest) -> HttpRequest:
 
 def parse(request: HttpRequest) -> ParsedRequest:
     """Parse, and check what must hold for every request: no credential survives into the result."""
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     text = repr(parsed)
     assert API_KEY not in text
     assert SIGNATURE not in text
@@ -364,8 +364,9 @@ def test_parse_request_when_cancel_or_no_risk_endpoint_then_action_without_inten
 READ_CASES = [
     "/openApi/swap/v2/user/positions", "/openApi/swap/v2/trade/openOrders", "/openApi/swap/v2/user/balance",
     "/openApi/swap/v2/quote/contracts", "/openApi/wallets/v1/capital/config/getall",
-    "/openApi/api/v3/get/asset/transfer", "/openApi/subAccount/v1/list", "/openApi/account/v1/apiKey/query",
 ]
+FORBIDDEN_READS = ["/openApi/api/v3/get/asset/transfer", "/openApi/subAccount/v1/list",
+                   "/openApi/account/v1/apiKey/query", "/openApi/wallets/v1/capital/withdraw/apply"]
 
 
 @pytest.mark.parametrize("path", READ_CASES)
@@ -373,6 +374,13 @@ def test_parse_request_when_get_then_read(path: str) -> None:
     parsed = parse(make_request("GET", path, {"symbol": "BTC-USDT"}))
 
     assert (parsed.action, parsed.intents, parsed.error) == (Action.READ, (), None)
+
+
+@pytest.mark.parametrize("path", FORBIDDEN_READS)
+def test_parse_request_when_get_on_money_moving_path_then_forbidden(path: str) -> None:
+    # withdrawals, transfers, sub-accounts and API keys are refused whatever the method: a server that took a
+    # GET for the POST it documents must not be a way to move money (allow_endpoints can name a read to let through)
+    assert parse(make_request("GET", path, {"symbol": "BTC-USDT"})).action is Action.FORBIDDEN
 
 
 FORBIDDEN_CASES = [
@@ -580,7 +588,7 @@ def ccxt_session() -> Iterator[tuple[FakeBingX, ccxt.bingx]]:
 def last_request(fake: FakeBingX) -> ParsedRequest:
     recorded = fake.requests[-1]
     assert recorded.code == 0, recorded
-    return ADAPTER.parse_request(from_recorded(recorded))
+    return screen(ADAPTER, from_recorded(recorded))
 
 
 CCXT_CALLS: list[Any] = [
@@ -657,7 +665,7 @@ def order_json(**overrides: Any) -> dict[str, Any]:
 
 def respond(method: str, path: str, params: dict, data: Any, *, code: int | str = 0, status: int = 200) -> Any:
     request = make_request(method, path, params)
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     return ADAPTER.parse_response(parsed, request, status, envelope(data, code), DECISION_ID)
 
 
@@ -813,7 +821,7 @@ def test_parse_response_when_contracts_listed_then_unified_symbols_learned() -> 
 def test_parse_response_when_error_or_unreadable_then_nothing_learned(code: Any, status: int,
                                                                       body: bytes | None) -> None:
     request = make_request("POST", ORDER, order())
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     raw = body if body is not None else envelope({"order": order_json()}, code)
 
     assert ADAPTER.parse_response(parsed, request, status, raw, DECISION_ID).empty
@@ -961,7 +969,7 @@ def test_endpoints_when_listed_then_normalized_keys_and_known_actions() -> None:
     assert endpoints[("DELETE", "/openapi/swap/v2/trade/allopenorders")] is Action.CANCEL_ALL
     for (method, path), action in endpoints.items():
         assert path == path.lower() and path.startswith("/openapi/") and method in ("POST", "PUT", "DELETE")
-        assert ADAPTER.parse_request(make_request(method, path, {})).action is action
+        assert screen(ADAPTER, make_request(method, path, {})).action is action
 
 
 @pytest.mark.parametrize("host", ["open-api.bingx.com", "open-api-vst.bingx.com"])

@@ -41,7 +41,7 @@ from riskwall.model import (
     fingerprint,
 )
 from riskwall.venues import ADAPTERS, default_host_map, parse_venue
-from riskwall.venues.base import HttpRequest
+from riskwall.venues.base import HttpRequest, screen
 from riskwall.venues.bitget import ADAPTER, MODES, order_kind, violation_code
 
 D = Decimal
@@ -86,7 +86,7 @@ def make_request(method: str, path: str, body: dict[str, Any] | bytes | None = N
 
 
 def parse(request: HttpRequest) -> ParsedRequest:
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     text = repr(parsed)
     assert API_KEY not in text and SIGNATURE not in text and PASSPHRASE not in text
     return parsed
@@ -288,12 +288,21 @@ def test_parse_request_when_unknown_non_get_or_spot_order_then_unknown(method: s
 
 
 READ_CASES = [f"{MIX}/position/all-position", f"{MIX}/order/orders-pending", f"{MIX}/market/contracts",
-              "/api/v2/spot/wallet/deposit-address", "/api/v2/user/virtual-subaccount-list"]
+              "/api/v2/spot/wallet/deposit-address"]
+FORBIDDEN_READS = ["/api/v2/user/virtual-subaccount-list", "/api/v2/spot/wallet/withdrawal",
+                   "/api/v2/spot/wallet/transfer-records"]
 
 
 @pytest.mark.parametrize("path", READ_CASES)
 def test_parse_request_when_get_then_read(path: str) -> None:
     assert parse(make_request("GET", path, query={"productType": "USDT-FUTURES"})).action is Action.READ
+
+
+@pytest.mark.parametrize("path", FORBIDDEN_READS)
+def test_parse_request_when_get_on_money_moving_path_then_forbidden(path: str) -> None:
+    # withdrawals, transfers, sub-accounts and API keys are refused whatever the method: a server that took a
+    # GET for the POST it documents must not be a way to move money (allow_endpoints can name a read to let through)
+    assert parse(make_request("GET", path)).action is Action.FORBIDDEN
 
 
 WEBSOCKET_CASES = [("ws.bitget.com", "/v2/ws/private", Action.UNKNOWN), ("wspap.bitget.com", "/v2/ws/private",

@@ -37,7 +37,7 @@ from riskwall.model import (
     fingerprint,
 )
 from riskwall.venues import ADAPTERS, default_host_map, parse_venue
-from riskwall.venues.base import HttpRequest
+from riskwall.venues.base import HttpRequest, screen
 from riskwall.venues.bitmex import ADAPTER, ORDERS, PRICES, status_for
 
 D = Decimal
@@ -104,7 +104,7 @@ def make_request(method: str, path: str, body: dict[str, Any] | bytes | None = N
 
 
 def parse(request: HttpRequest) -> ParsedRequest:
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     assert API_KEY not in repr(parsed) and SIGNATURE not in repr(parsed)
     return parsed
 
@@ -300,7 +300,7 @@ def _ack(**overrides: Any) -> dict[str, Any]:
 
 def _acknowledge(ack: dict[str, Any]) -> Any:
     request = make_request("POST", ORDER, new())
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     return ADAPTER.parse_response(parsed, request, 200, orjson.dumps(ack), DECISION_ID)
 
 

@@ -50,7 +50,7 @@ from riskwall.model import (
 )
 from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, default_host_map, parse_venue
-from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest
+from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest, screen
 from riskwall.venues.bybit import ADAPTER, ORDERS, PRICES, order_kind, violation_code
 
 D = Decimal
@@ -117,7 +117,7 @@ def make_request(
 
 def parse(request: HttpRequest) -> ParsedRequest:
     """Parse, and check what must hold for every request: no credential survives into the result."""
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     text = repr(parsed)
     assert API_KEY not in text and SIGNATURE not in text and SECRET not in text
     return parsed
@@ -603,7 +603,6 @@ READ_CASES = [
     ("/v5/position/list", {"category": "linear", "symbol": "BTCUSDT"}),
     ("/v5/account/wallet-balance", {"accountType": "UNIFIED"}),
     ("/v5/user/query-api", {}),
-    ("/v5/asset/withdraw/query-record", {"coin": "USDT"}),
     ("/v5/asset/coin/query-info", {}),
     ("/v5/execution/list", {"category": "linear"}),
 ]
@@ -614,6 +613,16 @@ def test_parse_request_when_signed_get_then_read(path: str, query: dict) -> None
     parsed = parse(make_request("GET", path, query=query))
 
     assert parsed == ParsedRequest(VENUE, Action.READ, f"GET {path}", ACCOUNT)
+
+
+FORBIDDEN_READS = ["/v5/asset/withdraw/query-record", "/v5/asset/transfer/query-inter-transfer-list",
+                   "/v5/user/sub-apikeys", "/v5/asset/withdraw/create"]
+
+@pytest.mark.parametrize("path", FORBIDDEN_READS)
+def test_parse_request_when_get_on_money_moving_path_then_forbidden(path: str) -> None:
+    # withdrawals, transfers, sub-accounts and API keys are refused whatever the method: a server that took a
+    # GET for the POST it documents must not be a way to move money (allow_endpoints can name a read to let through)
+    assert parse(make_request("GET", path)).action is Action.FORBIDDEN
 
 
 @pytest.mark.parametrize("path", ["/v5/market/time", "/v5/market/tickers", "/v5/market/instruments-info"])
@@ -754,7 +763,7 @@ def test_parse_request_when_no_api_key_header_then_account_is_none() -> None:
 def test_parse_request_when_two_keys_then_two_distinct_fingerprints() -> None:
     other = "Zz" * 9
     first = parse(make_request("POST", "/v5/order/create", order()))
-    second = ADAPTER.parse_request(make_request("POST", "/v5/order/create", order(), api_key=other))
+    second = screen(ADAPTER, make_request("POST", "/v5/order/create", order(), api_key=other))
 
     assert first.account == ACCOUNT and re.fullmatch(r"[0-9a-f]{12}", first.account or "")
     assert second.account == fingerprint(other) != first.account
@@ -981,7 +990,7 @@ def learn(method: str, path: str, query_or_body: dict[str, Any] | None = None, r
         request = make_request("GET", path, query=query_or_body or {}, api_key=api_key)
     else:
         request = make_request(method, path, query_or_body, api_key=api_key)
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     body = raw if raw is not None else orjson.dumps(response)
     return ADAPTER.parse_response(parsed, request, status, body, DECISION_ID)
 
@@ -1471,7 +1480,7 @@ def test_parse_response_when_request_had_no_api_key_then_no_account_facts() -> N
 def test_parse_response_when_query_key_repeated_then_scope_ambiguous_and_nothing_learned() -> None:
     request = make_request("GET", "/v5/order/realtime",
                            query=(("category", "linear"), ("symbol", "BTCUSDT"), ("symbol", "ETHUSDT")))
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
 
     assert ADAPTER.parse_response(parsed, request, 200, orjson.dumps(OPEN_ORDERS), DECISION_ID).empty
 
@@ -1489,7 +1498,7 @@ def exposure_after(*steps: tuple[str, str, dict[str, Any], dict[str, Any]]) -> d
                 request = make_request("GET", path, query=params)
             else:
                 request = make_request(method, path, params)
-            parsed = ADAPTER.parse_request(request)
+            parsed = screen(ADAPTER, request)
             decision_id = f"d{n}"
             if parsed.action.adds_orders:
                 from riskwall.state.base import PendingEntry, PositionKey, Reservation
@@ -1643,7 +1652,7 @@ def blocked(*violations: Violation) -> Decision:
 
 def reject(decision: Decision, after: HttpRequest | None = None) -> Any:
     """As the addon does: the request is parsed first (in the same context), then answered."""
-    ADAPTER.parse_request(after or make_request("POST", "/v5/order/create", order()))
+    screen(ADAPTER, after or make_request("POST", "/v5/order/create", order()))
     return ADAPTER.rejection(decision)
 
 

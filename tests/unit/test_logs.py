@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 
 from riskwall import logs
 
@@ -237,3 +239,87 @@ def test_redact_when_called_directly_then_returns_new_structure() -> None:
 
     assert redacted == {"a": [{"secret": "[redacted]"}], "b": "listenKey=[redacted]"}
     assert original["a"] == [{"secret": SECRET}]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("X-MBX-APIKEY: KEY123 next", "X-MBX-APIKEY: [redacted] next"),
+        ('{"apiKey": "KEY123", "side": "BUY"}', '{"apiKey": "[redacted]", "side": "BUY"}'),
+        ('{"api_secret":"SHH"}', '{"api_secret":"[redacted]"}'),
+        ("mysignature=abc;next", "mysignature=[redacted];next"),
+        ("time: 12:30:01 side=BUY", "time: 12:30:01 side=BUY"),
+    ],
+)
+def test_redact_when_credential_written_as_header_or_json_pair_then_value_redacted(text: str, expected: str) -> None:
+    assert logs.redact(text) == expected
+
+
+ADVERSARIAL = [
+    "a" * 1_000_000 + "=",
+    "a-" * 500_000 + "=",
+    "=a" * 500_000,
+    ":" * 1_000_000,
+    "signature=" * 100_000,
+    "a: " * 300_000,
+    'ab"=' * 250_000,
+    "\t" * 500_000 + "=",
+]
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("text", ADVERSARIAL, ids=[f"case{i}" for i in range(len(ADVERSARIAL))])
+def test_redact_when_megabyte_of_adversarial_text_unbounded_then_finishes_in_linear_time(text: str) -> None:
+    # the old pattern took 47 s for 40,000 characters; a quadratic one would not finish a megabyte in hours
+    redacted = logs.redact_text(text, limit=len(text) + 1)
+
+    assert len(redacted) <= len(text) * 2
+
+
+@pytest.mark.parametrize("text", ADVERSARIAL, ids=[f"case{i}" for i in range(len(ADVERSARIAL))])
+def test_log_when_string_is_longer_than_limit_then_line_holds_its_bounded_head(out: Captured, text: str) -> None:
+    out.log.info("decision", endpoint=text, detail={"error": text})
+
+    line = out.only()
+    assert len(line["endpoint"]) <= logs.MAX_TEXT + 40
+    assert line["endpoint"].endswith(f"...[{len(text) - logs.MAX_TEXT} more characters]")
+    # JSON escaping may spell one character as two (\t)
+    assert len(out.text) < 2 * (2 * logs.MAX_TEXT + 100) + 200
+
+
+def test_log_when_exception_is_long_then_kept_longer_than_a_field_but_bounded(out: Captured) -> None:
+    try:
+        raise ValueError("x" * 100_000 + " signature=" + SECRET)
+    except ValueError:
+        out.log.exception("firewall_error")
+
+    line = out.only()
+    assert logs.MAX_TEXT < len(line["exception"]) <= logs.MAX_EXCEPTION_TEXT + 40
+    assert SECRET not in out.text
+
+
+NAMES = st.sampled_from(["signature", "apiKey", "X-MBX-APIKEY", "listenKey", "passphrase", "api_secret",
+                         "OK-ACCESS-PASSPHRASE", "mySecret"])
+FILLER = st.text(alphabet=st.sampled_from("ab-_=:&;\"' \t\n{}"), max_size=60)
+SECRET_VALUES = st.text(alphabet=st.sampled_from("ABCDEFGHJKMNPQRSTUVWXYZ23456789"), min_size=12, max_size=40)
+
+
+@given(before=FILLER, name=NAMES, separator=st.sampled_from(["=", ": ", '": "', ":"]), value=SECRET_VALUES,
+       after=FILLER)
+def test_redact_when_fuzzed_text_holds_credential_pair_then_value_never_survives(
+    before: str, name: str, separator: str, value: str, after: str
+) -> None:
+    # a credential name starts a word (as in a query, a header or a JSON key); what surrounds it is noise
+    text = f"{before} {name}{separator}{value}&{after}"
+
+    assert value not in logs.redact(text)
+
+
+@given(text=st.text(max_size=3000))
+def test_redact_when_text_is_arbitrary_then_bounded_and_total(text: str) -> None:
+    redacted = logs.redact(text)
+
+    assert isinstance(redacted, str)
+    assert len(redacted) <= logs.MAX_TEXT + 50 + len(logs.REDACTED) * (logs.MAX_TEXT // 2)
+    if len(text) <= logs.MAX_TEXT and "=" not in text and ":" not in text:
+        assert redacted == text

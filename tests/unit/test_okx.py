@@ -49,7 +49,7 @@ from riskwall.model import (
 from riskwall.state.base import PositionKey
 from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, default_host_map
-from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest
+from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest, screen
 from riskwall.venues.okx import ADAPTER, BUNDLED, violation_code
 
 from .factories import make_policy, make_view
@@ -122,7 +122,7 @@ def make_request(
 
 def parse(request: HttpRequest) -> ParsedRequest:
     """Parse, and check what must hold for every request: no credential survives into the result."""
-    parsed = ADAPTER.parse_request(request)
+    parsed = screen(ADAPTER, request)
     text = repr(parsed)
     for secret in (API_KEY, PASSPHRASE, SIGNATURE):
         assert secret not in text
@@ -316,6 +316,10 @@ def test_parse_request_when_new_order_then_one_exact_intent(style: str, body: di
         ({"posSide": "short", "side": "sell"}, False),
         ({"reduceOnly": True, "side": "sell"}, True),
         ({"reduceOnly": "", "side": "sell"}, False),
+        # OKX reads reduceOnly in net mode only: in long/short mode a buy on the long side opens, flag or not
+        ({"posSide": "long", "side": "buy", "reduceOnly": True}, False),
+        ({"posSide": "short", "side": "sell", "reduceOnly": True}, False),
+        ({"posSide": "net", "side": "buy", "reduceOnly": True}, True),
     ],
 )
 def test_parse_request_when_hedge_side_or_reduce_only_then_only_reduces_follows(
@@ -323,6 +327,28 @@ def test_parse_request_when_hedge_side_or_reduce_only_then_only_reduces_follows(
 ) -> None:
     [got] = post("/api/v5/trade/order", leg(**overrides)).intents
     assert got.only_reduces is only_reduces
+
+
+@pytest.mark.parametrize(
+    ("overrides", "only_reduces", "close_position"),
+    [
+        ({"posSide": "long", "side": "buy"}, False, False),
+        ({"posSide": "long", "side": "sell"}, True, True),
+        ({"posSide": "net", "side": "buy"}, True, True),
+    ],
+)
+def test_parse_request_when_algo_reduce_only_in_long_short_mode_then_side_and_pos_side_decide(
+    overrides: dict, only_reduces: bool, close_position: bool
+) -> None:
+    body = {"instId": "BTC-USDT-SWAP", "ordType": "conditional", "sz": "2", "tdMode": "cross", "reduceOnly": True,
+            "slTriggerPx": "45000", "slOrdPx": "-1", **overrides}
+
+    [got] = post("/api/v5/trade/order-algo", body).intents
+
+    assert (got.only_reduces, got.reduce_only) == (only_reduces, overrides["posSide"] == "net")
+    body.pop("sz")
+    closing = post("/api/v5/trade/order-algo", {**body, "closeFraction": "1"})
+    assert (closing.error is None) is close_position
 
 
 def test_parse_request_when_python_okx_place_order_body_then_empty_strings_read_as_absent() -> None:
@@ -594,16 +620,23 @@ READ_CASES = [
     ("/api/v5/trade/orders-pending", ()),
     ("/api/v5/trade/order", (("instId", "BTC-USDT-SWAP"), ("ordId", "1"))),
     ("/api/v5/account/balance", ()),
-    ("/api/v5/asset/withdrawal-history", ()),
     ("/api/v5/asset/currencies", ()),
-    ("/api/v5/users/subaccount/list", ()),
 ]
+FORBIDDEN_READS = ["/api/v5/asset/withdrawal-history", "/api/v5/users/subaccount/list", "/api/v5/asset/withdrawal",
+                   "/api/v5/asset/transfer-state"]
 
 
 @pytest.mark.parametrize(("path", "query"), READ_CASES)
 def test_parse_request_when_signed_get_then_read(path: str, query: tuple) -> None:
     parsed = parse(make_request("GET", path, query=query))
     assert (parsed.action, parsed.account, parsed.intents, parsed.error) == (Action.READ, ACCOUNT, (), None)
+
+
+@pytest.mark.parametrize("path", FORBIDDEN_READS)
+def test_parse_request_when_get_on_money_moving_path_then_forbidden(path: str) -> None:
+    # withdrawals, transfers, sub-accounts and API keys are refused whatever the method: a server that took a
+    # GET for the POST it documents must not be a way to move money (allow_endpoints can name a read to let through)
+    assert parse(make_request("GET", path)).action is Action.FORBIDDEN
 
 
 @pytest.mark.parametrize("path", ["/api/v5/public/instruments", "/api/v5/public/mark-price", "/api/v5/market/tickers",

@@ -7,7 +7,6 @@ Every error names its file, line and key path: `policies/main.yaml:12: rules[2].
 from __future__ import annotations
 
 import hashlib
-import re
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from riskwall.paths import endpoint_name
 from riskwall.policy.model import AccountSpec, PolicyFile, PolicyMode, Rule
 
 POLICY_SUFFIXES = (".yaml", ".yml")
@@ -94,16 +94,9 @@ def load_policy(path: str | Path) -> Policy:
         # any file may switch it on; none can switch it off for the others
         known_accounts_only=any(doc.known_accounts_only for _, doc, _ in parsed),
         allowed_endpoints=frozenset(
-            _endpoint_name(entry) for _, doc, _ in parsed for entry in doc.allow_endpoints
+            endpoint_name(*entry.split(" ", 1)) for _, doc, _ in parsed for entry in doc.allow_endpoints
         ),
     )
-
-
-def _endpoint_name(entry: str) -> str:
-    """'POST /SAPI/v1//futures/transfer/' → 'POST /sapi/v1/futures/transfer', as adapters name endpoints."""
-    method, _, path = entry.partition(" ")
-    path = re.sub(r"/{2,}", "/", path.split("?", 1)[0]).lower().rstrip("/") or "/"
-    return f"{method.upper()} {path}"
 
 
 def policy_revision(path: Path, files: list[Path], content_hash: str) -> str:

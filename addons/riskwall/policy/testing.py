@@ -115,7 +115,7 @@ from riskwall.model import (
 from riskwall.policy.loader import KeyPath, Policy, PolicyError, load_policy, nearest_line, read_yaml, render_path
 from riskwall.state.base import Reservation, StateScope, StateStore
 from riskwall.state.memory import MemoryStore
-from riskwall.venues import HttpRequest, adapter_for, default_host_map, host_key
+from riskwall.venues import HttpRequest, adapter_for, default_host_map, host_key, screen
 
 TEST_FILE_SUFFIXES = (".test.yaml", ".test.yml")
 # 2026-01-01T00:00:00Z: every case starts on this clock, so a test never depends on the day it runs
@@ -565,7 +565,7 @@ def _http_request(spec: HttpSpec, context: _Context) -> ParsedRequest:
     elif spec.body is not None:
         body = spec.body.encode()
     request = HttpRequest(spec.method, host, spec.port, path, tuple(query), headers, body)
-    parsed = adapter.parse_request(request)
+    parsed = screen(adapter, request)
     if "account" in spec.model_fields_set:
         return attribute_account(parsed, None if spec.account is None else context.account(spec.account, venue))
     if parsed.account is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from riskwall.model import Decision, Reason, Venue, Verdict, Violation
-from riskwall.venues.base import FieldError, HttpRequest, Rejection, VenueAdapter
+from riskwall.venues.base import FieldError, HttpRequest, Rejection, VenueAdapter, screen
 from riskwall.venues.binance_coinm import ADAPTER as BINANCE_COINM
 from riskwall.venues.binance_usdm import ADAPTER as BINANCE_USDM
 from riskwall.venues.bingx import ADAPTER as BINGX
@@ -98,5 +98,6 @@ __all__ = [
     "host_key",
     "parse_venue",
     "parse_venue_hosts",
+    "screen",
     "split_host_port",
 ]

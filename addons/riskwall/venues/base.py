@@ -8,14 +8,17 @@ caller turns that into a PARSE_FAILED block for anything that could add risk.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Any, Protocol
 
-from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue, fingerprint
+from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue, Violation, fingerprint
+from riskwall.paths import normalize_path
 
 # no real instrument needs more; a larger number is a typo or an attack
 MAX_AMOUNT = Decimal("1e15")
@@ -40,10 +43,24 @@ class HttpRequest:
     body: bytes
     # header names sent more than once: a credential header among them makes the account ambiguous
     repeated_headers: frozenset[str] = frozenset()
+    # the body's Content-Encoding as sent; `body` is never decoded (a venue that does not decode would read
+    # something else than the firewall did)
+    content_encoding: str = ""
 
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    @property
+    def upgrade(self) -> str | None:
+        """The protocol the request asks to switch to (`websocket`), "" for an upgrade that names none, None
+        when it asks for no upgrade."""
+        wanted = self.headers.get("upgrade")
+        if wanted is not None:
+            return wanted.strip().lower()
+        if "sec-websocket-key" in self.headers or "upgrade" in self.headers.get("connection", "").lower():
+            return ""
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +70,25 @@ class Rejection:
     headers: tuple[tuple[str, str], ...] = (("content-type", "application/json"),)
 
 
+class Socket(StrEnum):
+    """What a venue's WebSocket path carries."""
+
+    # market data and private user-data streams: the client only subscribes, no frame places an order
+    STREAM = "stream"
+    # order entry (the venue's WebSocket API): its frames must be read like REST requests
+    ORDERS = "orders"
+
+
 class VenueAdapter(Protocol):
     venue: Venue
     default_hosts: tuple[str, ...]
+    # the header that carries the API key, as the venue spells it (`X-MBX-APIKEY`)
+    key_header: str
     # headers and parameters that carry credentials; never logged, never echoed
     secret_fields: frozenset[str]
+    # the venue's WebSocket paths (normalized; `/*` ends a prefix) and what they carry; an upgrade to any other
+    # path is refused
+    sockets: tuple[tuple[str, Socket], ...]
 
     @property
     def endpoints(self) -> Mapping[tuple[str, str], Action]:
@@ -70,13 +101,6 @@ class VenueAdapter(Protocol):
                        decision_id: str) -> ResponseFacts: ...
 
     def rejection(self, decision: Decision) -> Rejection: ...
-
-
-def normalize_path(path: str) -> str:
-    """Lower case, no query, no repeated or trailing slashes: so `/fapi/v1//Order/` cannot dodge the table."""
-    path = path.split("?", 1)[0]
-    path = re.sub(r"/{2,}", "/", path).lower()
-    return path.rstrip("/") or "/"
 
 
 def decimal_field(name: str, raw: object, *, required: bool = True, allow_zero: bool = False) -> Decimal | None:
@@ -186,16 +210,17 @@ def strict_json(text: str, what: str, *, known_fields: Iterable[str] = (), exact
 
 
 def json_body(request: HttpRequest, venue: str, *, known_fields: Iterable[str] = (), exact_spelling: bool = False,
-              content_type_required: bool = False, object_only: bool = True) -> Any:
-    """A POST body for venues that sign and read JSON only (Bybit, Bitget, OKX): the query must be empty."""
+              object_only: bool = True) -> Any:
+    """A POST body for venues that sign and read JSON only (Bybit, Bitget, OKX): the query must be empty, and
+    the body is read only when sent as application/json (as every client sends it), since a server may not read
+    a body of another or no content type as the order the firewall read."""
     if request.query:
         raise FieldError(f"query string on a POST: {venue} signs and reads the JSON body only")
     if not request.body:
         raise FieldError("body is missing")
     if len(request.body) > MAX_BODY_BYTES:
         raise FieldError("body is too large")
-    allowed = ("application/json",) if content_type_required else ("", "application/json")
-    if request.content_type not in allowed:
+    if request.content_type != "application/json":
         raise FieldError(f"body is not application/json; {venue} takes a JSON body")
     try:
         text = request.body.decode("utf-8")
@@ -224,7 +249,86 @@ def sender(request: HttpRequest, key_header: str) -> Sender:
     name = key_header.lower()
     api_key = request.headers.get(name)
     key_error = f"{key_header} is given twice" if name in request.repeated_headers else None
+    if any(other != name and other.replace("_", "-") == name for other in request.headers):
+        # servers that read `_` as `-` take X_MBX_APIKEY for the key: an account the firewall would not see
+        key_error = f"{key_header} is given under another spelling"
     return Sender(path, f"{request.method} {path}", fingerprint(api_key) if api_key else None, key_error)
+
+
+def socket_for(sockets: tuple[tuple[str, Socket], ...], path: str) -> Socket | None:
+    """What the normalized `path` carries on a venue whose sockets are `sockets`, or None for no known socket."""
+    for pattern, kind in sockets:
+        if pattern.endswith("/*"):
+            if path == pattern[:-2] or path.startswith(pattern[:-1]):
+                return kind
+        elif path == pattern:
+            return kind
+    return None
+
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def unlisted_action(method: str, path: str, forbidden: Callable[[str], bool],
+                    forbidden_writes: Callable[[str], bool] | None = None) -> Action:
+    """The action of an endpoint a venue's table does not list.
+
+    `forbidden` paths (withdrawals, transfers, API keys, sub-accounts) are refused whatever the method: a server
+    that takes a GET for its POST must not be a way to move money. `forbidden_writes` (account areas bots also
+    read, like a wallet's balance) are refused for anything but a read. Other reads pass; other writes are
+    unknown, and refused.
+    """
+    if forbidden(path):
+        return Action.FORBIDDEN
+    if method in READ_METHODS:
+        return Action.READ
+    if forbidden_writes is not None and forbidden_writes(path):
+        return Action.FORBIDDEN
+    return Action.UNKNOWN
+# headers some servers and frameworks obey to run a request as another method (DELETE read as POST)
+METHOD_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
+
+
+def plain_path(path: str) -> bool:
+    """A path every server reads alike: no escapes, `;` parameters, backslashes, fragments or dot segments."""
+    path = path.split("?", 1)[0]
+    if any(c in path for c in "%;\\#"):
+        return False
+    return not any(segment in (".", "..") for segment in path.split("/"))
+
+
+def screen(adapter: VenueAdapter, request: HttpRequest) -> ParsedRequest:
+    """The adapter's reading of `request`, after the checks every venue shares.
+
+    Where a server could read the request otherwise than the adapter does, what could add risk is refused:
+    a method-override header, a path in anything but its plain form, a content-encoded body, an upgrade to a
+    socket the venue does not have or that carries orders the firewall does not read.
+    """
+    who = sender(request, adapter.key_header)
+    venue, endpoint, account = adapter.venue, who.endpoint, who.account
+    if any(name.replace("_", "-") in METHOD_OVERRIDES for name in request.headers):
+        return ParsedRequest(venue, Action.UNKNOWN, endpoint, account, error="a method-override header is not "
+                             "accepted on a venue endpoint")
+    upgrade = request.upgrade
+    if upgrade is not None:
+        return _socket_request(adapter, request, who, upgrade)
+    parsed = adapter.parse_request(request)
+    if request.method not in READ_METHODS and not plain_path(request.path) and parsed.action is not Action.FORBIDDEN:
+        return ParsedRequest(venue, Action.UNKNOWN, endpoint, account, error="the path is not in its plain form "
+                             "(escapes, dot segments, ';' or '\\'): the venue might read another endpoint")
+    if request.body and request.content_encoding.strip().lower() not in ("", "identity") and (
+        not parsed.action.never_blocked
+    ):
+        return dataclasses.replace(parsed, intents=(), error=f"the body is content-encoded "
+                                   f"({request.content_encoding[:40]}); the venue reads plain bodies only")
+    return parsed
+
+
+def _socket_request(adapter: VenueAdapter, request: HttpRequest, who: Sender, upgrade: str) -> ParsedRequest:
+    # an order socket (not read yet), a path that is no socket of the venue, another protocol: UNKNOWN_ENDPOINT
+    kind = socket_for(adapter.sockets, who.path) if upgrade == "websocket" and request.method == "GET" else None
+    action = Action.READ if kind is Socket.STREAM else Action.UNKNOWN
+    return ParsedRequest(adapter.venue, action, f"{who.endpoint} (websocket)", who.account)
 
 
 UNREADABLE = object()
@@ -240,3 +344,38 @@ def response_json(body: bytes) -> Any:
         return json.loads(body, parse_float=Decimal)
     except (ValueError, RecursionError):  # also UnicodeDecodeError
         return UNREADABLE
+
+
+# the longest rule id or detail a rejection repeats: enough to read, never the sender's megabyte
+MAX_MESSAGE_TEXT = 512
+
+
+class Steering:
+    """Phrases a client library looks for in a venue's error text to pick an exception class.
+
+    A rule id, a symbol or an operator's halt reason repeated in a rejection must not pick one by accident, so
+    each such phrase is respelled so it reads the same to a person and no longer matches: a soft hyphen after
+    its first letter (defeats case-sensitive matching), no-break spaces and `-` for `_` (defeats the rest).
+    Text is bounded first, and the respelling is one linear pass.
+    """
+
+    def __init__(self, *phrases: str) -> None:
+        self._pattern = re.compile("|".join(re.escape(p) for p in phrases), re.IGNORECASE) if phrases else None
+
+    def neutral(self, text: str) -> str:
+        if len(text) > MAX_MESSAGE_TEXT:
+            text = text[:MAX_MESSAGE_TEXT] + "..."
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(_respell, text)
+
+    def message(self, violation: Violation | None, preamble: str = "") -> str:
+        """`Risk firewall blocked this request (<rule>): <preamble><detail>`, the text every venue answers."""
+        rule = self.neutral(violation.rule_id if violation else "riskwall")
+        detail = self.neutral(violation.detail if violation else "blocked")
+        return f"Risk firewall blocked this request ({rule}): {preamble}{detail}"
+
+
+def _respell(match: re.Match[str]) -> str:
+    phrase = match[0]
+    return phrase[0] + "\u00ad" + phrase[1:].replace("_", "-").replace(" ", "\u00a0")

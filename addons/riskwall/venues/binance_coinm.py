@@ -59,6 +59,7 @@ from riskwall.venues.base import (
     normalize_path,
     response_json,
     sender,
+    unlisted_action,
 )
 from riskwall.venues.memos import PriceMemo
 
@@ -129,19 +130,23 @@ class BinanceCoinm:
     default_hosts: tuple[str, ...] = (
         "dapi.binance.com",
         "demo-dapi.binance.com",
-        # WebSocket order entry is not checked yet, so it must not be a way around the firewall
+        # the WebSocket API (order entry) and the market and user-data streams
         "ws-dapi.binance.com",
+        "dstream.binance.com",
+        "dstream.binancefuture.com",
     )
+    key_header = usdm.BinanceUsdm.key_header
     secret_fields: frozenset[str] = usdm.BinanceUsdm.secret_fields
+    sockets = usdm.SOCKETS
 
     @property
     def endpoints(self) -> Mapping[tuple[str, str], Action]:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, "X-MBX-APIKEY")
+        who = sender(request, self.key_header)
         path, endpoint, account = who.path, who.endpoint, who.account
-        spec = _endpoint_for(request.method, path, request.host)
+        spec = _endpoint_for(request.method, path)
         if who.key_error:
             return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
         if spec.parse is None:
@@ -179,24 +184,15 @@ class BinanceCoinm:
 # ---- requests ------------------------------------------------------------------------------------------
 
 
-def _endpoint_for(method: str, path: str, host: str) -> Endpoint:
-    if host.startswith("ws-dapi.") or path.startswith("/ws-dapi"):
-        return Endpoint(Action.UNKNOWN)
-    spec = _ENDPOINTS.get((method, path))
-    if spec is not None:
-        return spec
-    if method in ("GET", "HEAD", "OPTIONS"):
-        return Endpoint(Action.READ)
-    if _is_forbidden(path):
-        return Endpoint(Action.FORBIDDEN)
-    return Endpoint(Action.UNKNOWN)
+def _endpoint_for(method: str, path: str) -> Endpoint:
+    return _ENDPOINTS.get((method, path)) or Endpoint(unlisted_action(method, path, _is_forbidden))
 
 
 def _is_forbidden(path: str) -> bool:
     """Wallet and account-management paths (withdrawals, transfers, sub-accounts, API-key settings)."""
     if path.startswith("/dapi/"):
         return any(part in path for part in usdm._FORBIDDEN_PARTS)
-    return usdm._is_forbidden(path)
+    return usdm.is_forbidden(path)
 
 
 def _conversion_price(side: Side | None, own: Decimal | None, mark: Decimal | None) -> Decimal | None:

@@ -40,6 +40,8 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    Socket,
+    Steering,
     VenueAdapter,
     bool_field,
     decimal_field,
@@ -49,6 +51,7 @@ from riskwall.venues.base import (
     sender,
     strict_json,
     text_field,
+    unlisted_action,
 )
 
 VENUE = Venue.BINANCEUSDM
@@ -71,6 +74,20 @@ type Params = dict[str, str]
 type LegParser = Callable[[Mapping[str, Any], str | None, str], OrderIntent]
 
 
+# The WebSocket API (order entry, USDⓈ-M and, on the shared testnet host, COIN-M) and the streams: market data
+# and user data (listen key in the path or the query) under /ws, /stream and their public/market/private forms.
+SOCKETS: tuple[tuple[str, Socket], ...] = (
+    ("/ws-fapi/v1", Socket.ORDERS),
+    ("/ws-dapi/v1", Socket.ORDERS),
+    ("/ws/*", Socket.STREAM),
+    ("/stream/*", Socket.STREAM),
+    ("/public/*", Socket.STREAM),
+    ("/market/*", Socket.STREAM),
+    ("/private/*", Socket.STREAM),
+    ("/pm/*", Socket.STREAM),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     action: Action
@@ -86,21 +103,25 @@ class BinanceUsdm:
         # wallet and portfolio-margin hosts: withdrawals and transfers must be refused wherever they are sent
         "api.binance.com",
         "papi.binance.com",
-        # WebSocket order entry is not checked yet, so it must not be a way around the firewall
+        # the WebSocket API (order entry) and the market and user-data streams
         "ws-fapi.binance.com",
+        "fstream.binance.com",
+        "fstream.binancefuture.com",
     )
+    key_header = "X-MBX-APIKEY"
     secret_fields: frozenset[str] = frozenset({"signature", "x-mbx-apikey", "listenkey", "apikey"})
+    sockets = SOCKETS
 
     @property
     def endpoints(self) -> Mapping[tuple[str, str], Action]:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, "X-MBX-APIKEY")
+        who = sender(request, self.key_header)
         path, endpoint, account = who.path, who.endpoint, who.account
         if _is_coinm_path(path):
             return _coinm().parse_request(request)
-        spec = _endpoint_for(request.method, path, request.host)
+        spec = _endpoint_for(request.method, path)
         if who.key_error:
             return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
         if spec.parse is None:
@@ -134,12 +155,9 @@ class BinanceUsdm:
     def rejection(self, decision: Decision) -> Rejection:
         violation = decision.deciding
         code, privilege = _CODES.get(violation.reason if violation else Reason.INTERNAL_ERROR, (-2010, False))
-        rule = violation.rule_id if violation else "riskwall"
-        detail = violation.detail if violation else "blocked"
         # "has no operation privilege" is the phrase ccxt maps to PermissionDenied on every URL, so a kill
         # switch or forbidden endpoint reads as a permission problem, not as a broken order
-        reason = "account has no operation privilege: " if privilege else ""
-        message = f"Risk firewall blocked this request ({_neutral(rule)}): {reason}{_neutral(detail)}"
+        message = STEERING.message(violation, "account has no operation privilege: " if privilege else "")
         body = orjson.dumps({"code": code, "msg": message})
         return Rejection(400, body)
 
@@ -158,23 +176,9 @@ _CODES: dict[Reason, tuple[int, bool]] = {
 }
 
 
-# phrases ccxt matches anywhere in a Binance error to pick an exception class (venues.md §1.5); a rule id or
-# a symbol in our message must not pick one by accident
-_STEERING = ("lot_size", "price_filter", "price * qty is zero or less", "max_position", "percent_price_by_side",
-             "has no operation privilege")
-
-
-def _neutral(text: str) -> str:
-    lowered = text.lower()
-    for phrase in _STEERING:
-        start = lowered.find(phrase)
-        while start != -1:
-            # swap the phrase's separators so it reads the same to a person but no longer matches
-            replaced = text[start:start + len(phrase)].replace("_", "-").replace(" ", "\u00a0")
-            text = text[:start] + replaced + text[start + len(phrase):]
-            lowered = text.lower()
-            start = lowered.find(phrase, start + 1)
-    return text
+# phrases ccxt matches anywhere in a Binance error to pick an exception class (venues.md §1.5)
+STEERING = Steering("lot_size", "price_filter", "price * qty is zero or less", "max_position",
+                    "percent_price_by_side", "has no operation privilege")
 
 
 def _is_coinm_path(path: str) -> bool:
@@ -190,24 +194,14 @@ def _coinm() -> VenueAdapter:
     return COINM
 
 
-def _endpoint_for(method: str, path: str, host: str) -> Endpoint:
-    if host.startswith("ws-fapi.") or path.startswith("/ws-fapi"):
-        # the WebSocket API places orders inside frames this adapter does not read yet: refuse the handshake
-        return Endpoint(Action.UNKNOWN)
-    spec = _ENDPOINTS.get((method, path))
-    if spec is not None:
-        return spec
-    if method in ("GET", "HEAD", "OPTIONS"):
-        return Endpoint(Action.READ)
-    if _is_forbidden(path):
-        return Endpoint(Action.FORBIDDEN)
-    return Endpoint(Action.UNKNOWN)
+def _endpoint_for(method: str, path: str) -> Endpoint:
+    return _ENDPOINTS.get((method, path)) or Endpoint(unlisted_action(method, path, is_forbidden))
 
 
 _FORBIDDEN_PARTS = ("withdraw", "transfer", "sub-account", "apirestrictions", "apikey", "capital/deposit/credit")
 
 
-def _is_forbidden(path: str) -> bool:
+def is_forbidden(path: str) -> bool:
     """Wallet and account-management paths: withdrawals, transfers, sub-accounts, API-key settings."""
     if not path.startswith(("/sapi/", "/wapi/", "/papi/", "/fapi/", "/api/")):
         return False
@@ -220,8 +214,10 @@ def _params(request: HttpRequest) -> Params:
     if request.body:
         if len(request.body) > MAX_BODY_BYTES:
             raise FieldError("body is too large")
-        if request.content_type not in ("", "application/x-www-form-urlencoded"):
-            raise FieldError("body is not a form; Binance takes query or form parameters")
+        if request.content_type != "application/x-www-form-urlencoded":
+            # Binance reads a body only as a form: without that content type it would not read what we read
+            raise FieldError("body is not a form (sent without application/x-www-form-urlencoded); Binance takes "
+                             "query or form parameters")
         try:
             text = request.body.decode("utf-8")
             pairs += parse_qsl(text, keep_blank_values=True, strict_parsing=True)

@@ -50,6 +50,8 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    Socket,
+    Steering,
     bool_field,
     decimal_field,
     enum_field,
@@ -58,6 +60,7 @@ from riskwall.venues.base import (
     sender,
     strict_json,
     text_field,
+    unlisted_action,
 )
 
 VENUE = Venue.BINGX
@@ -93,15 +96,22 @@ class Endpoint:
 
 class BingX:
     venue: Venue = VENUE
-    default_hosts: tuple[str, ...] = ("open-api.bingx.com", "open-api-vst.bingx.com")
+    default_hosts: tuple[str, ...] = ("open-api.bingx.com", "open-api-vst.bingx.com", "open-api-swap.bingx.com",
+                                      "open-api-ws.bingx.com", "vst-open-api-ws.bingx.com")
+    key_header = "X-BX-APIKEY"
     secret_fields: frozenset[str] = frozenset({"signature", "x-bx-apikey", "listenkey", "apikey"})
+    # BingX's sockets carry market data and the user-data stream (listen key in the query); no orders
+    sockets: tuple[tuple[str, Socket], ...] = (
+        ("/swap-market", Socket.STREAM),
+        ("/market", Socket.STREAM),
+    )
 
     @property
     def endpoints(self) -> Mapping[tuple[str, str], Action]:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, "X-BX-APIKEY")
+        who = sender(request, self.key_header)
         path, endpoint, account = who.path, who.endpoint, who.account
         spec = _endpoint_for(request.method, path)
         if who.key_error:
@@ -135,15 +145,16 @@ class BingX:
     def rejection(self, decision: Decision) -> Rejection:
         violation = decision.deciding
         code = _CODES.get(violation.reason if violation else Reason.INTERNAL_ERROR, _DEFAULT_CODE)
-        rule = violation.rule_id if violation else "riskwall"
-        detail = violation.detail if violation else "blocked"
-        # ccxt.bingx matches `msg` exactly (never broadly), so this prefix keeps any rule id or detail from
+        # ccxt.bingx matches `msg` exactly (never broadly), so the prefix keeps any rule id or detail from
         # ever spelling a message of its map; the code alone picks the exception class
-        message = f"Risk firewall blocked this request ({rule}): {detail}"
+        message = _STEERING.message(violation)
         # BingX answers business errors with HTTP 200 and throttling with 429 (venues.md §7)
         status = 429 if code == _RATE_CODE else 200
         return Rejection(status, orjson.dumps({"code": code, "msg": message, "data": {}}))
 
+
+# ccxt.bingx matches no phrase broadly; the rejection text is only bounded
+_STEERING = Steering()
 
 # ccxt.bingx.handle_errors (ccxt 4.5.64): any `code` other than 0 raises; exact match on `msg`, then on `code`,
 # else ExchangeError. Its map has no RateLimitExceeded entry: 429 gives DDoSProtection, RateLimitExceeded's
@@ -173,23 +184,24 @@ def violation_code(violation: Violation) -> int:
 
 
 def _endpoint_for(method: str, path: str) -> Endpoint:
-    spec = _ENDPOINTS.get((method, path))
-    if spec is not None:
-        return spec
-    if method in ("GET", "HEAD", "OPTIONS"):
-        return Endpoint(Action.READ)
-    if _is_forbidden(path):
-        return Endpoint(Action.FORBIDDEN)
-    return Endpoint(Action.UNKNOWN)
+    return _ENDPOINTS.get((method, path)) or Endpoint(
+        unlisted_action(method, path, _is_forbidden, _is_forbidden_write)
+    )
 
 
 # withdrawals and wallet moves (/openApi/wallets/...), transfers (api/v3/post/asset/transfer,
 # api/asset/v1/transfer, account/transfer/...), sub-accounts, API-key management
-_FORBIDDEN_PARTS = ("/wallets/", "withdraw", "transfer", "subaccount", "apikey", "/agent/")
+_FORBIDDEN_PARTS = ("withdraw", "transfer", "subaccount", "apikey")
+# areas that also hold reads clients make (ccxt's currency list is under /wallets/): only writes are refused
+_FORBIDDEN_WRITE_PARTS = ("/wallets/", "/agent/")
 
 
 def _is_forbidden(path: str) -> bool:
     return any(part in path for part in _FORBIDDEN_PARTS)
+
+
+def _is_forbidden_write(path: str) -> bool:
+    return any(part in path for part in _FORBIDDEN_WRITE_PARTS)
 
 
 def _params(request: HttpRequest) -> Params:
@@ -198,8 +210,9 @@ def _params(request: HttpRequest) -> Params:
     if request.body:
         if len(request.body) > MAX_BODY_BYTES:
             raise FieldError("body is too large")
-        if request.content_type not in ("", "application/x-www-form-urlencoded"):
-            raise FieldError("body is not a form; BingX takes query or form parameters")
+        if request.content_type != "application/x-www-form-urlencoded":
+            raise FieldError("body is not a form (sent without application/x-www-form-urlencoded); BingX takes query "
+                             "or form parameters")
         try:
             pairs += parse_qsl(request.body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
         except (UnicodeDecodeError, ValueError):

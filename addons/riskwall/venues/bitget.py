@@ -69,12 +69,15 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    Socket,
+    Steering,
     decimal_field,
     json_body,
     normalize_path,
     response_json,
     sender,
     text_field,
+    unlisted_action,
 )
 
 VENUE = Venue.BITGET
@@ -148,20 +151,28 @@ class Bitget:
     venue: Venue = VENUE
     default_hosts: tuple[str, ...] = (
         "api.bitget.com",
-        # WebSocket hosts: private sockets can carry orders this adapter does not read, so their handshakes are
-        # refused; public market-data sockets pass
+        # WebSocket hosts
         "ws.bitget.com",
         "wspap.bitget.com",
     )
+    key_header = "ACCESS-KEY"
     secret_fields: frozenset[str] = frozenset({"access-key", "access-sign", "access-passphrase", "passphrase",
                                                "sign", "signature"})
+    # the private sockets can place orders (op `trade`, for keys Bitget grants it) that this adapter does not
+    # read, so they are refused with the other order sockets; public market-data sockets pass
+    sockets: tuple[tuple[str, Socket], ...] = (
+        ("/v2/ws/private", Socket.ORDERS),
+        ("/v3/ws/private", Socket.ORDERS),
+        ("/v2/ws/public", Socket.STREAM),
+        ("/v3/ws/public", Socket.STREAM),
+    )
 
     @property
     def endpoints(self) -> Mapping[tuple[str, str], Action]:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, "ACCESS-KEY")
+        who = sender(request, self.key_header)
         path, endpoint, account = who.path, who.endpoint, who.account
         spec = _endpoint_for(request, path)
         if who.key_error:
@@ -198,8 +209,8 @@ class Bitget:
     def rejection(self, decision: Decision) -> Rejection:
         violation = decision.deciding
         code, status, prefix = _code_for(violation.reason if violation else Reason.INTERNAL_ERROR)
-        payload = {"code": code, "msg": prefix + _message(violation), "requestTime": time.time_ns() // 1_000_000,
-                   "data": None}
+        payload = {"code": code, "msg": prefix + _STEERING.message(violation),
+                   "requestTime": time.time_ns() // 1_000_000, "data": None}
         return Rejection(status, orjson.dumps(payload))
 
 
@@ -225,24 +236,11 @@ _CODES: dict[Reason, tuple[str, int, str]] = {
 }
 
 # phrases ccxt.bitget looks for in `msg` (its 'broad' map): an operator's text must not pick a class by accident
-_STEERING = ("invalid size, valid range",)
+_STEERING = Steering("invalid size, valid range")
 
 
 def _code_for(reason: Reason) -> tuple[str, int, str]:
     return _CODES.get(reason, _DEFAULT_CODE)
-
-
-def _message(violation: Violation | None) -> str:
-    rule = violation.rule_id if violation else "riskwall"
-    detail = violation.detail if violation else "blocked"
-    return f"Risk firewall blocked this request ({_neutral(rule)}): {_neutral(detail)}"
-
-
-def _neutral(text: str) -> str:
-    for phrase in _STEERING:
-        if phrase.lower() in text.lower():
-            text = re.sub(re.escape(phrase), phrase.replace(" ", "\u00a0"), text, flags=re.IGNORECASE)
-    return text
 
 
 def violation_code(violation: Violation) -> str:
@@ -254,27 +252,22 @@ def violation_code(violation: Violation) -> str:
 
 
 def _endpoint_for(request: HttpRequest, path: str) -> Endpoint:
-    method = request.method
-    websocket = request.headers.get("upgrade", "").lower() == "websocket"
-    if websocket or request.host.startswith(("ws.", "wspap.")):
-        public = method == "GET" and path.endswith("/ws/public")
-        return Endpoint(Action.READ if public else Action.UNKNOWN)
-    spec = _ENDPOINTS.get((method, path))
-    if spec is not None:
-        return spec
-    if method in ("GET", "HEAD", "OPTIONS"):
-        return Endpoint(Action.READ)
-    if _is_forbidden(path):
-        return Endpoint(Action.FORBIDDEN)
-    return Endpoint(Action.UNKNOWN)
+    return _ENDPOINTS.get((request.method, path)) or Endpoint(
+        unlisted_action(request.method, path, _is_forbidden, _is_forbidden_write)
+    )
 
 
-_FORBIDDEN_PARTS = ("/wallet/", "withdraw", "transfer", "subaccount", "sub-account", "virtual-sub", "apikey",
-                    "api-key", "/user/", "/broker/")
+_FORBIDDEN_PARTS = ("withdraw", "transfer", "subaccount", "sub-account", "virtual-sub", "apikey", "api-key")
+# areas that also hold reads bots make: only writes are refused there
+_FORBIDDEN_WRITE_PARTS = ("/wallet/", "/user/", "/broker/")
 
 
 def _is_forbidden(path: str) -> bool:
-    return any(part in path + "/" for part in _FORBIDDEN_PARTS)
+    return any(part in path for part in _FORBIDDEN_PARTS)
+
+
+def _is_forbidden_write(path: str) -> bool:
+    return any(part in path + "/" for part in _FORBIDDEN_WRITE_PARTS)
 
 
 def _json_body(request: HttpRequest) -> Body:

@@ -85,6 +85,8 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    Socket,
+    Steering,
     decimal_field,
     enum_field,
     normalize_path,
@@ -92,6 +94,7 @@ from riskwall.venues.base import (
     sender,
     strict_json,
     text_field,
+    unlisted_action,
 )
 from riskwall.venues.memos import OrderMemo, PriceMemo
 
@@ -126,7 +129,6 @@ KNOWN_FIELDS = frozenset({
 })
 _KNOWN_FOLDED = {name.casefold(): name for name in KNOWN_FIELDS}
 _OTHER_ACCOUNT = ("targetAccountId", "targetAccountIds")
-_METHOD_OVERRIDES = ("x-http-method-override", "x-http-method", "x-method-override")
 
 type Params = dict[str, Any]
 
@@ -148,19 +150,23 @@ class Endpoint:
 
 class Bitmex:
     venue: Venue = VENUE
-    default_hosts: tuple[str, ...] = ("www.bitmex.com", "testnet.bitmex.com")
+    default_hosts: tuple[str, ...] = ("www.bitmex.com", "testnet.bitmex.com", "ws.bitmex.com", "ws.testnet.bitmex.com")
+    key_header = "api-key"
     secret_fields: frozenset[str] = frozenset({"api-key", "api-signature", "apikey", "signature"})
+    # BitMEX's WebSocket carries subscriptions only (market data and the account's own tables), no orders
+    sockets: tuple[tuple[str, Socket], ...] = (
+        ("/realtime", Socket.STREAM),
+        ("/realtimemd", Socket.STREAM),
+        ("/realtimeplatform", Socket.STREAM),
+    )
 
     @property
     def endpoints(self) -> Mapping[tuple[str, str], Action]:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, "api-key")
+        who = sender(request, self.key_header)
         path, endpoint, account = who.path, who.endpoint, who.account
-        if request.method not in ("GET", "HEAD", "OPTIONS") and any(h in request.headers for h in _METHOD_OVERRIDES):
-            return ParsedRequest(VENUE, Action.UNKNOWN, endpoint, account,
-                                 error="a method-override header is not accepted")
         spec = _endpoint_for(request.method, path)
         if who.key_error:
             return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
@@ -196,10 +202,7 @@ class Bitmex:
         violation = decision.deciding
         reason = violation.reason if violation else Reason.INTERNAL_ERROR
         status = _STATUSES.get(reason, 400)
-        rule = _neutral(violation.rule_id if violation else "riskwall")
-        detail = _neutral(violation.detail if violation else "blocked")
-        message = f"Risk firewall blocked this request ({rule}): {detail}"
-        payload = {"error": {"message": message, "name": "HTTPError"}}
+        payload = {"error": {"message": _STEERING.message(violation), "name": "HTTPError"}}
         headers: tuple[tuple[str, str], ...] = (("content-type", "application/json"),)
         if status == 429:
             headers += (("retry-after", "1"),)
@@ -226,17 +229,9 @@ _STATUSES: dict[Reason, int] = {
 
 # substrings old ccxt looks for in a BitMEX error message (exceptions['broad']); a rule id, a symbol or an
 # operator's halt reason in our message must not pick a class by accident
-_STEERING = ("Signature not valid", "overloaded", "Account has insufficient Available Balance",
-             "Service unavailable", "Server Error", "Unable to cancel order due to existing state",
-             "We require all new traders to verify")
-
-
-def _neutral(text: str) -> str:
-    for phrase in _STEERING:
-        if phrase in text:
-            # reads the same to a person, no longer matches (old ccxt matches case-sensitively)
-            text = text.replace(phrase, phrase[0] + "\u00ad" + phrase[1:].replace(" ", "\u00a0"))
-    return text
+_STEERING = Steering("Signature not valid", "overloaded", "Account has insufficient Available Balance",
+                     "Service unavailable", "Server Error", "Unable to cancel order due to existing state",
+                     "We require all new traders to verify")
 
 
 def status_for(violation: Violation) -> int:
@@ -248,25 +243,26 @@ def status_for(violation: Violation) -> int:
 
 
 def _endpoint_for(method: str, path: str) -> Endpoint:
-    spec = _ENDPOINTS.get((method, path))
-    if spec is not None:
-        return spec
-    if method in ("GET", "HEAD", "OPTIONS"):
-        return Endpoint(Action.READ)
-    if _is_forbidden(path):
-        return Endpoint(Action.FORBIDDEN)
-    return Endpoint(Action.UNKNOWN)
+    return _ENDPOINTS.get((method, path)) or Endpoint(
+        unlisted_action(method, path, _is_forbidden, _is_forbidden_write)
+    )
 
 
 # wallet, address book, API keys, sub-accounts: never a trading bot's business. Every non-GET under /user/ is
 # forbidden (withdrawals, wallet transfers, preferences, sub-accounts): none is needed to trade.
 _FORBIDDEN_PREFIXES = (f"{PREFIX}/user/", f"{PREFIX}/user", f"{PREFIX}/apikey", f"{PREFIX}/address",
                        f"{PREFIX}/wallet", f"{PREFIX}/porl", f"{PREFIX}/subaccount")
-_FORBIDDEN_PARTS = ("withdraw", "transfer", "apikey", "subaccount", "address")
+# refused whatever the method: what moves money or changes keys
+_FORBIDDEN_PARTS = ("withdraw", "transfer", "apikey", "subaccount")
 
 
 def _is_forbidden(path: str) -> bool:
-    return path.startswith(_FORBIDDEN_PREFIXES) or any(part in path for part in _FORBIDDEN_PARTS)
+    return any(part in path for part in _FORBIDDEN_PARTS)
+
+
+def _is_forbidden_write(path: str) -> bool:
+    # the user area also holds the reads bots make (margin, wallet, positions' history): writes only
+    return path.startswith(_FORBIDDEN_PREFIXES) or "address" in path
 
 
 def request_params(request: HttpRequest) -> Params:

@@ -82,6 +82,8 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    Socket,
+    Steering,
     decimal_field,
     enum_field,
     json_body,
@@ -89,6 +91,7 @@ from riskwall.venues.base import (
     response_json,
     sender,
     text_field,
+    unlisted_action,
 )
 from riskwall.venues.memos import OrderMemo, PriceMemo
 
@@ -181,8 +184,7 @@ class Bybit:
         "api-demo-testnet.bybit.com",
         "api-testnet.bytick.com",
         "api-demo.bytick.com",
-        # WebSocket hosts: `/v5/trade` places orders inside frames this adapter does not read yet, so its
-        # handshake is refused; the public and private data streams pass
+        # WebSocket hosts
         "stream.bybit.com",
         "stream.bytick.com",
         "stream-testnet.bybit.com",
@@ -195,8 +197,15 @@ class Bybit:
         "stream.bybit.eu",
         "stream.bybit.id",
     )
+    key_header = "X-BAPI-API-KEY"
     secret_fields: frozenset[str] = frozenset({"x-bapi-api-key", "x-bapi-sign", "api_key", "apikey", "sign",
                                                "signature"})
+    # order entry, and the market-data and private streams
+    sockets: tuple[tuple[str, Socket], ...] = (
+        ("/v5/trade", Socket.ORDERS),
+        ("/v5/public/*", Socket.STREAM),
+        ("/v5/private", Socket.STREAM),
+    )
 
     @property
     def endpoints(self) -> Mapping[tuple[str, str], Action]:
@@ -204,7 +213,7 @@ class Bybit:
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
         _LAST_PARSED.set(None)
-        who = sender(request, "X-BAPI-API-KEY")
+        who = sender(request, self.key_header)
         path, endpoint, account = who.path, who.endpoint, who.account
         spec = _endpoint_for(request, path)
         if who.key_error:
@@ -249,7 +258,7 @@ class Bybit:
     def rejection(self, decision: Decision) -> Rejection:
         violation = decision.deciding
         code, prefix = _code_for(violation.reason if violation else Reason.INTERNAL_ERROR)
-        message = prefix + _message(violation)
+        message = prefix + _STEERING.message(violation)
         payload: dict[str, Any] = {"retCode": code, "retMsg": message, "result": {}, "retExtInfo": {},
                                    "time": time.time_ns() // 1_000_000}
         try:
@@ -287,26 +296,12 @@ _CODES: dict[Reason, tuple[int, str]] = {
 
 # substrings ccxt looks for anywhere in a Bybit error body to pick an exception class (bybit.py 'broad');
 # a rule id, a symbol or an operator's halt reason in our message must not pick one by accident
-_STEERING = ("Not supported symbols", "Request timeout", "unknown orderInfo", "invalid api_key", "oc_diff",
-             "new_oc", "openapi sign params error!")
+_STEERING = Steering("Not supported symbols", "Request timeout", "unknown orderInfo", "invalid api_key", "oc_diff",
+                     "new_oc", "openapi sign params error!")
 
 
 def _code_for(reason: Reason) -> tuple[int, str]:
     return _CODES.get(reason, _DEFAULT_CODE)
-
-
-def _message(violation: Violation | None) -> str:
-    rule = violation.rule_id if violation else "riskwall"
-    detail = violation.detail if violation else "blocked"
-    return f"Risk firewall blocked this request ({_neutral(rule)}): {_neutral(detail)}"
-
-
-def _neutral(text: str) -> str:
-    for phrase in _STEERING:
-        if phrase in text:
-            # swap the separators so it reads the same to a person but no longer matches
-            text = text.replace(phrase, phrase.replace("_", "-").replace(" ", "\u00a0"))
-    return text
 
 
 def _batch_legs(decision: Decision, code: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -324,7 +319,7 @@ def _batch_legs(decision: Decision, code: int) -> tuple[dict[str, Any], dict[str
         own = next((v for v in decision.violations if v.leg == leg), None)
         if own is not None:
             leg_code, prefix = _code_for(own.reason)
-            codes.append({"code": leg_code, "msg": prefix + _message(own)})
+            codes.append({"code": leg_code, "msg": prefix + _STEERING.message(own)})
         else:
             codes.append({"code": code, "msg": "Risk firewall refused the whole batch: another leg was blocked"})
         results.append({"category": last.category, "symbol": intent.symbol or "", "orderId": intent.order_id or "",
@@ -336,22 +331,9 @@ def _batch_legs(decision: Decision, code: int) -> tuple[dict[str, Any], dict[str
 
 
 def _endpoint_for(request: HttpRequest, path: str) -> Endpoint:
-    method = request.method
-    if path == "/v5/trade" or path.startswith("/v5/trade/"):
-        # WebSocket order entry: frames this adapter does not read yet; refuse the handshake
-        return Endpoint(Action.UNKNOWN)
-    websocket = request.headers.get("upgrade", "").lower() == "websocket"
-    if websocket or request.host.startswith("stream"):
-        data_stream = method == "GET" and (path.startswith("/v5/public/") or path == "/v5/private")
-        return Endpoint(Action.READ if data_stream else Action.UNKNOWN)
-    spec = _ENDPOINTS.get((method, path))
-    if spec is not None:
-        return spec
-    if method in ("GET", "HEAD", "OPTIONS"):
-        return Endpoint(Action.READ)
-    if _is_forbidden(path):
-        return Endpoint(Action.FORBIDDEN)
-    return Endpoint(Action.UNKNOWN)
+    return _ENDPOINTS.get((request.method, path)) or Endpoint(
+        unlisted_action(request.method, path, _is_forbidden, _is_forbidden_write)
+    )
 
 
 # wallet, sub-account and API-key management: never a trading bot's business
@@ -361,7 +343,12 @@ _FORBIDDEN_PARTS = ("withdraw", "transfer", "sub-member", "submember", "sub-api"
 
 
 def _is_forbidden(path: str) -> bool:
-    return path.startswith(_FORBIDDEN_PREFIXES) or any(part in path for part in _FORBIDDEN_PARTS)
+    return any(part in path for part in _FORBIDDEN_PARTS)
+
+
+def _is_forbidden_write(path: str) -> bool:
+    # wallet and user areas hold reads bots make (coin info, key permissions): only writes are refused there
+    return path.startswith(_FORBIDDEN_PREFIXES)
 
 
 def _json_body(request: HttpRequest) -> Body:

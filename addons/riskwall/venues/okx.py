@@ -52,6 +52,8 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    Socket,
+    Steering,
     bool_field,
     decimal_field,
     enum_field,
@@ -60,6 +62,7 @@ from riskwall.venues.base import (
     response_json,
     sender,
     text_field,
+    unlisted_action,
 )
 
 VENUE = Venue.OKX
@@ -152,8 +155,7 @@ class Okx:
         "aws.okx.com",
         "eea.okx.com",
         "us.okx.com",
-        # WebSocket hosts: order entry over the private socket is not checked yet, so it must not be a way
-        # around the firewall; only the public market-data socket is let through
+        # WebSocket hosts
         "ws.okx.com",
         "wspap.okx.com",
         "wsaws.okx.com",
@@ -162,8 +164,15 @@ class Okx:
         "wsus.okx.com",
         "wsuspap.okx.com",
     )
+    key_header = "OK-ACCESS-KEY"
     secret_fields: frozenset[str] = frozenset(
         {"ok-access-key", "ok-access-sign", "ok-access-passphrase", "passphrase", "sign", "apikey"}
+    )
+    # the private and business sockets take orders (and carry the private channels); the public one is market data
+    sockets: tuple[tuple[str, Socket], ...] = (
+        ("/ws/v5/private", Socket.ORDERS),
+        ("/ws/v5/business", Socket.ORDERS),
+        ("/ws/v5/public", Socket.STREAM),
     )
 
     @property
@@ -171,9 +180,9 @@ class Okx:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, "OK-ACCESS-KEY")
+        who = sender(request, self.key_header)
         path, endpoint, account = who.path, who.endpoint, who.account
-        spec = _endpoint_for(request.method, path, request.host)
+        spec = _endpoint_for(request.method, path)
         if who.key_error:
             return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
         if spec.parse is None:
@@ -213,9 +222,7 @@ class Okx:
         code, order_shaped = _CODES.get(reason, (_GENERIC_ORDER_CODE, True))
         if violation is not None and violation.get("action") not in (None, Action.NEW, Action.AMEND):
             order_shaped = False  # a kill switch refusing a leverage change: not an order operation
-        rule = _neutral(violation.rule_id if violation else "riskwall")
-        detail = _neutral(violation.detail if violation else "blocked")
-        message = f"Risk firewall blocked this request ({rule}): {detail}"
+        message = _STEERING.message(violation)
         status = 429 if reason is Reason.ORDER_RATE_EXCEEDED else 200
         now_us = time.time_ns() // 1000
         if order_shaped:
@@ -252,20 +259,7 @@ _CODES: dict[Reason, tuple[str, bool]] = {
 
 # phrases ccxt matches anywhere in an OKX `sMsg` (okx.py `exceptions['broad']`) to pick a *network* error class;
 # a rule id or an operator's halt reason in our message must not pick one by accident
-_STEERING = ("internal server error", "server error")
-
-
-def _neutral(text: str) -> str:
-    lowered = text.lower()
-    for phrase in _STEERING:
-        start = lowered.find(phrase)
-        while start != -1:
-            # swap the spaces so it reads the same to a person but no longer matches
-            replaced = text[start:start + len(phrase)].replace(" ", "\u00a0")
-            text = text[:start] + replaced + text[start + len(phrase):]
-            lowered = text.lower()
-            start = lowered.find(phrase, start + 1)
-    return text
+_STEERING = Steering("internal server error", "server error")
 
 
 def violation_code(violation: Violation) -> str:
@@ -276,23 +270,8 @@ def violation_code(violation: Violation) -> str:
 # ---- endpoints --------------------------------------------------------------------------------------------
 
 
-_WS_PUBLIC = "/ws/v5/public"
-_WS_HOSTS = frozenset(h for h in Okx.default_hosts if h.startswith("ws"))
-
-
-def _endpoint_for(method: str, path: str, host: str) -> Endpoint:
-    if host in _WS_HOSTS or path.startswith("/ws/"):
-        # the private and business sockets take orders inside frames this adapter does not read yet: refuse
-        # the handshake. The public socket carries market data only (it has no login).
-        return Endpoint(Action.READ if (method == "GET" and path == _WS_PUBLIC) else Action.UNKNOWN)
-    spec = _ENDPOINTS.get((method, path))
-    if spec is not None:
-        return spec
-    if method in ("GET", "HEAD", "OPTIONS"):
-        return Endpoint(Action.READ)
-    if _is_forbidden(path):
-        return Endpoint(Action.FORBIDDEN)
-    return Endpoint(Action.UNKNOWN)
+def _endpoint_for(method: str, path: str) -> Endpoint:
+    return _ENDPOINTS.get((method, path)) or Endpoint(unlisted_action(method, path, _is_forbidden))
 
 
 _FORBIDDEN_PARTS = ("withdraw", "transfer", "apikey", "/subaccount", "/users/", "/broker/")
@@ -308,7 +287,7 @@ def _is_forbidden(path: str) -> bool:
 
 def _json_body(request: HttpRequest) -> Body:
     """The JSON body exactly as OKX will read it (an object, or an array for batch endpoints)."""
-    return json_body(request, "OKX", content_type_required=True, object_only=False)  # type: ignore[no-any-return]
+    return json_body(request, "OKX", object_only=False)  # type: ignore[no-any-return]
 
 
 def _present(obj: Mapping[str, Any], name: str) -> Any:
@@ -408,8 +387,14 @@ def base_quantity(inst_id: str, contracts: Decimal, price: Decimal | None, *, fi
     return contracts * known.contract_size / price
 
 
+def _effective_reduce_only(position_side: PositionSide, reduce_only: bool) -> bool:
+    """OKX applies `reduceOnly` only in net mode; with posSide long/short, side and posSide alone decide (a buy
+    on the long side opens whatever the flag says)."""
+    return reduce_only and position_side is PositionSide.BOTH
+
+
 def _reduces(side: Side | None, position_side: PositionSide, reduce_only: bool) -> bool:
-    if reduce_only:
+    if _effective_reduce_only(position_side, reduce_only):
         return True
     if position_side is PositionSide.LONG and side is Side.SELL:
         return True
@@ -439,7 +424,7 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     # a market order's px is ignored by OKX: it must not count as the order's price either
     price = decimal_field("px", _present(obj, "px"), required=True) if ord_type in PRICED_ORDER_TYPES else None
     contracts = decimal_field("sz", _present(obj, "sz")) or Decimal(0)
-    reduce_only = bool_field("reduceOnly", _present(obj, "reduceOnly"))
+    reduce_only = _effective_reduce_only(position_side, bool_field("reduceOnly", _present(obj, "reduceOnly")))
     reduces = _reduces(side, position_side, reduce_only)
     _check_attached(obj)
     return OrderIntent(
@@ -474,11 +459,13 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
     close_fraction = _present(obj, "closeFraction")
     if close_fraction is not None and str(close_fraction) != "1":
         raise FieldError("closeFraction must be 1")
-    close_position = close_fraction is not None
-    reduce_only = bool_field("reduceOnly", _present(obj, "reduceOnly"))
-    if close_position and not reduce_only:
+    reduce_only_flag = bool_field("reduceOnly", _present(obj, "reduceOnly"))
+    if close_fraction is not None and not reduce_only_flag:
         # OKX takes closeFraction only on reduce-only orders (51328): anything else is not what we think it is
         raise FieldError("closeFraction needs reduceOnly true")
+    reduce_only = _effective_reduce_only(position_side, reduce_only_flag)
+    # a full close only where the order can only close: net mode, or the closing side of a long/short position
+    close_position = close_fraction is not None and _reduces(side, position_side, reduce_only)
     contracts = decimal_field("sz", _present(obj, "sz"), required=not close_position)
     # the price the resulting order executes at, where it has one of its own ("-1" = market)
     price = next((p for p in (

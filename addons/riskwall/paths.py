@@ -1,0 +1,40 @@
+"""The one spelling of a request path, used wherever a path is compared (venue tables, policy endpoints).
+
+Web servers read a path after percent-decoding it, dropping `;parameters` from its segments, and resolving
+`.` and `..`; a firewall that compared the raw text would let `/v5/public/../trade` or `/%77s-fapi/v1` reach an
+endpoint it never recognised. So every form that a server might read as a known path is turned into that path
+here (decoded once, as servers do), and what is left over can only fail to match: an unknown path is refused
+wherever it could add risk. Linear in the path's length.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+_SLASHES = re.compile(r"/{2,}")
+
+
+def normalize_path(path: str) -> str:
+    """Lower case, no query or fragment, percent-decoded once, `\\` read as `/`, no `;` parameters, dot segments
+    resolved, no repeated or trailing slashes: so `/fapi/v1//Order/` or `/ws/v5/./private;x` cannot dodge a table."""
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    if "%" in path:
+        path = unquote(path, errors="replace")
+    path = path.replace("\\", "/").lower()
+    segments: list[str] = []
+    for segment in _SLASHES.sub("/", path).split("/"):
+        segment = segment.split(";", 1)[0]
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    return "/" + "/".join(segments)
+
+
+def endpoint_name(method: str, path: str) -> str:
+    """`METHOD /normalized/path`: how decision lines and policies (`allow_endpoints`) name an endpoint."""
+    return f"{method.upper()} {normalize_path(path)}"
