@@ -79,7 +79,8 @@ def test_examples_when_listed_then_each_kind_has_its_files() -> None:
     names = {p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*") if p.is_file()}
 
     assert {"compose/docker-compose.yml", "compose/bot/Dockerfile", "compose/bot/bot.py", "compose/README.md",
-            "kubernetes/README.md", "prometheus/alerts.yml", "prometheus/README.md", "grafana/riskwall.json", "grafana/README.md", "logging/README.md",
+            "kubernetes/README.md", "prometheus/alerts.yml", "prometheus/README.md", "grafana/riskwall.json",
+            "grafana/README.md", "logging/README.md",
             "logging/fluent-bit.conf", "logging/parsers.conf", "logging/vector.yaml"} <= names
     assert any(n.startswith("compose/policies/") and n.endswith(".yaml") for n in names)
 
