@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import ctx, exceptions, http, io
+from mitmproxy import ctx, exceptions, http, io, tcp
+from mitmproxy.proxy import mode_specs, server_hooks
 
 from riskwall import admin, engine, logs, metrics
 from riskwall.capture import RULE_HEADER as CAPTURED_RULE_HEADER
@@ -41,8 +43,11 @@ from riskwall.venues import (
     HttpRequest,
     VenueAdapter,
     adapter_for,
+    canonical_host,
     default_host_map,
     host_key,
+    is_ip_literal,
+    parse_venue,
     parse_venue_hosts,
     screen,
     split_host_port,
@@ -84,6 +89,8 @@ class RiskFirewall:
         self._watcher: asyncio.Task[None] | None = None
         self._client_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
         self._egress_allowlist = False
+        self._listeners: dict[int, Venue] = {}
+        self._venues_by_address: dict[tuple[str, int | None], Venue] = {}
         self._egress_allowed: frozenset[str] = frozenset()
         self._policy_digest: str | None = None
         self._capture: CaptureWriter | None = None
@@ -100,6 +107,9 @@ class RiskFirewall:
                           "State store URL: memory:// or redis://host:6379/0.")
         loader.add_option("riskwall_venue_hosts", Sequence[str], list(venue_hosts),
                           "Extra hosts mapped to a venue, as VENUE=HOST[:PORT] (testnets, fake exchanges).")
+        loader.add_option("riskwall_listeners", Sequence[str], [],
+                          "Reverse listeners bound to a venue, as PORT=VENUE: a request on one is that venue's, "
+                          "whatever its upstream's host maps to.")
         loader.add_option("riskwall_egress", str, "open",
                           "open: forward requests to any host; allowlist: only to venues and --egress-allow hosts.",
                           choices=("open", "allowlist"))
@@ -127,6 +137,9 @@ class RiskFirewall:
             except ValueError as exc:
                 raise exceptions.OptionsError(f"--egress-allow: {exc}") from None
             self._egress_allowlist = ctx.options.riskwall_egress == "allowlist"
+            if not self._egress_allowlist and "riskwall_egress" in updated:
+                log.warning("egress_open", detail="requests to hosts that are no venue are forwarded unchecked; "
+                                                  "run with --egress allowlist where that matters")
         if "riskwall_client_cidrs" in updated:
             try:
                 self._client_networks = tuple(
@@ -136,9 +149,15 @@ class RiskFirewall:
                 raise exceptions.OptionsError(f"--client-cidr: {exc}") from None
         if "riskwall_capture" in updated:
             self._capture = CaptureWriter.open(ctx.options.riskwall_capture) if ctx.options.riskwall_capture else None
+        if "riskwall_listeners" in updated:
+            try:
+                self._listeners = _parse_listeners(ctx.options.riskwall_listeners)
+            except ValueError as exc:
+                raise exceptions.OptionsError(f"riskwall_listeners: {exc}") from None
         if "riskwall_venue_hosts" in updated:
             try:
                 self.hosts = default_host_map() | parse_venue_hosts(list(ctx.options.riskwall_venue_hosts))
+                self._venues_by_address = self.hosts.ip_entries()
             except ValueError as exc:
                 raise exceptions.OptionsError(str(exc)) from None
         if "riskwall_policy" in updated:
@@ -168,7 +187,8 @@ class RiskFirewall:
         # an addon added straight to a Master gets configure() only for options someone updated
         if self.policy is None or self.store is None:
             self.configure({"riskwall_policy", "riskwall_state", "riskwall_venue_hosts", "riskwall_egress",
-                            "riskwall_egress_allow", "riskwall_client_cidrs", "riskwall_capture"})
+                            "riskwall_egress_allow", "riskwall_client_cidrs", "riskwall_capture",
+                            "riskwall_listeners"})
         await self._start_admin()
         if ctx.options.riskwall_policy_poll > 0 and self._watcher is None:
             self._watcher = asyncio.create_task(self._watch_policy(ctx.options.riskwall_policy_poll))
@@ -252,6 +272,50 @@ class RiskFirewall:
         client.error = "riskwall: client not in --client-cidr"
         log.warning("client_refused", client=str(address))
 
+    async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """A venue mapped by address (`--venue-host binanceusdm=127.0.0.1:9001`) must not be reached under a name
+        the map does not know (an /etc/hosts alias, a DNS name pointing at it): such a connection carried
+        requests that were never decided as that venue's, so it is refused. The address checked is the address
+        connected to: a second lookup cannot answer differently."""
+        server = data.server
+        try:
+            if server.address is None or not self._venues_by_address:
+                return
+            host, port = server.address
+            if self.hosts.venue(host, port) is not None or is_ip_literal(host):
+                return
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            addresses = [canonical_host(str(info[4][0])) for info in infos]
+            for address in addresses:
+                venue = self.hosts.venue(address, port)
+                if venue is not None:
+                    server.error = f"riskwall: {host} leads to {venue}, a venue, under a name that is not the venue's"
+                    log.warning("venue_under_another_name", host=host, port=port, venue=venue)
+                    return
+            if addresses:
+                server.sni = server.sni or host
+                server.address = (addresses[0], port)
+        except OSError:
+            return  # the name does not resolve: the connection fails on its own
+        except Exception as exc:  # the check cannot be made: refuse rather than guess
+            server.error = "riskwall: the destination could not be checked"
+            with contextlib.suppress(Exception):
+                log.warning("destination_check_failed", error=type(exc).__name__)
+
+    def tcp_start(self, flow: tcp.TCPFlow) -> None:
+        """A tunnel that carries no HTTP the firewall can read (raw TCP after CONNECT) is never let through to a
+        venue, nor anywhere under the egress allowlist."""
+        try:
+            host, port = flow.server_conn.address or ("", 0)
+            allowed = (not self._egress_allowlist and self.hosts.venue(host, port) is None) or (
+                host_key(host) in self._egress_allowed or host_key(host, port) in self._egress_allowed)
+        except Exception:
+            allowed = False
+        if not allowed:
+            flow.kill()
+            with contextlib.suppress(Exception):
+                log.warning("tunnel_refused", port=flow.server_conn.address[1] if flow.server_conn.address else None)
+
     def http_connect(self, flow: http.HTTPFlow) -> None:
         # a tunnel to a host that is no venue would carry traffic the firewall cannot see
         self._refuse_if_not_allowed(flow)
@@ -259,12 +323,21 @@ class RiskFirewall:
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:  # answered by another addon
             return
-        venue = self._venue_of(flow.request.host, flow.request.port)
+        started = time.perf_counter_ns()
+        decision_id = uuid.uuid4().hex
+        try:
+            venue, names = self._venue_for(flow)
+        except Exception:  # names that cannot even be read: whoever sent them gets no venue to talk to
+            flow.response = http.Response.make(400, b'{"error":"riskwall: the request names a host that cannot '
+                                               b'be read"}', {"content-type": "application/json",
+                                                              RULE_HEADER: engine.RULE_VENUE})
+            return
+        if len(set(names.values())) > 1:
+            self._refuse_ambiguous(flow, names, decision_id, started)
+            return
         if venue is None:
             self._refuse_if_not_allowed(flow)
             return
-        started = time.perf_counter_ns()
-        decision_id = uuid.uuid4().hex
         adapter = adapter_for(venue)
         parsed: ParsedRequest | None = None
         request: HttpRequest | None = None
@@ -356,7 +429,7 @@ class RiskFirewall:
             return
         host, port = flow.request.host, flow.request.port
         try:
-            if self._venue_of(host, port) is not None:
+            if self.hosts.venue(host, port) is not None:
                 return
             if host_key(host) in self._egress_allowed or host_key(host, port) in self._egress_allowed:
                 return
@@ -369,8 +442,62 @@ class RiskFirewall:
             metrics.egress_refused()
             log.warning("egress_blocked", host=host_key(host), port=port, method=flow.request.method)
 
-    def _venue_of(self, host: str, port: int) -> Any:
-        return self.hosts.get(host_key(host, port)) or self.hosts.get(host_key(host))
+    def _venue_for(self, flow: http.HTTPFlow) -> tuple[Venue | None, dict[str, Venue]]:
+        """The venue a request is for, and every name it carries that names a venue.
+
+        A venue is named by the reverse listener the request came in on, the CONNECT target or absolute-form
+        authority (explicit proxy), the Host header and the TLS SNI; any of them makes the request that venue's.
+        A reverse listener's upstream is configuration, not a name the request carries.
+        """
+        names: dict[str, Venue] = {}
+        listener = self._listener_venue(flow)
+        if listener is not None:
+            names["listener"] = listener
+        else:
+            target = self.hosts.venue(flow.request.host, flow.request.port)
+            if target is not None:
+                names["connect target"] = target
+        header = flow.request.host_header
+        if header:
+            host, port = split_host_port(header)
+            named = self.hosts.venue(host, port or flow.request.port) if port else self.hosts.venue(host)
+            if named is not None:
+                names["host header"] = named
+        sni = flow.client_conn.sni
+        if sni:
+            named = self.hosts.venue(sni, flow.request.port)
+            if named is not None:
+                names["tls sni"] = named
+        venues = set(names.values())
+        return (venues.pop() if len(venues) == 1 else None), names
+
+    def _listener_venue(self, flow: http.HTTPFlow) -> Venue | None:
+        mode = flow.client_conn.proxy_mode
+        if not isinstance(mode, mode_specs.ReverseMode):
+            return None
+        sockname = flow.client_conn.sockname
+        return self._listeners.get(int(sockname[1])) if sockname else None
+
+    def _refuse_ambiguous(self, flow: http.HTTPFlow, names: dict[str, Venue], decision_id: str,
+                          started: int) -> None:
+        """Names of two venues in one request: no adapter can be sure to read it as the venue that gets it."""
+        said = ", ".join(f"{where}={named}" for where, named in names.items())
+        violation = Violation.of(engine.RULE_VENUE, Reason.UNKNOWN_ENDPOINT, names=said)
+        decision = Decision(Verdict.BLOCK, decision_id, self.policy.revision if self.policy else "none", (violation,))
+        answering = names.get("listener") or next(iter(names.values()))
+        flow.response = _rejection(adapter_for(answering), decision)
+        with contextlib.suppress(Exception):
+            _log_decision(decision, None, answering, started, flow.request.method, flow.request.path)
+
+
+def _parse_listeners(entries: Sequence[str]) -> dict[int, Venue]:
+    listeners: dict[int, Venue] = {}
+    for entry in entries:
+        port, sep, venue = entry.partition("=")
+        if not sep or not port.strip().isdigit():
+            raise ValueError(f"{entry!r}: write PORT=VENUE")
+        listeners[int(port)] = parse_venue(venue)
+    return listeners
 
 
 def to_http_request(request: http.Request) -> HttpRequest:

@@ -73,6 +73,7 @@ RULE_KNOWN_ACCOUNTS = "riskwall.known-accounts"
 RULE_STATE = "riskwall.state-store"
 RULE_POLICY = "riskwall.policy"
 RULE_INTERNAL = "riskwall.internal"
+RULE_VENUE = "riskwall.venue"
 # distinct (account, instrument, position side) combinations remembered per policy
 RULE_MEMO_SIZE = 10_000
 
@@ -153,6 +154,12 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
     if action is Action.FORBIDDEN:
         if request.endpoint not in policy.allowed_endpoints:  # the policy may name one to let through
             acc.add(None, Violation.of(RULE_FORBIDDEN, Reason.ACTION_FORBIDDEN, endpoint=request.endpoint))
+        return acc.finish(decision_id, request, None)
+    if request.account is None:
+        # no key the firewall can read, yet the venue will only act on a signed request: the key travels where
+        # the adapter does not look, so no account-scoped limit (rate, position, state) would hold
+        acc.add(None, Violation.of(RULE_KNOWN_ACCOUNTS, Reason.UNKNOWN_ACCOUNT, account="none",
+                                   error="the API key cannot be identified"))
         return acc.finish(decision_id, request, None)
     if request.client is not None and policy.binds_clients and not policy.client_may_use(
         request.client, request.venue, request.account

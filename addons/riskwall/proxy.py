@@ -147,6 +147,8 @@ async def serve(config: ProxyConfig) -> None:
         "riskwall_policy": config.policy,
         "riskwall_state": config.state,
         "riskwall_venue_hosts": [*config.venue_hosts, *upstream_venue_hosts(config)],
+        # a reverse listener is its venue, whatever host its upstream shares with another listener's
+        "riskwall_listeners": [f"{listener.port}={listener.venue}" for listener in config.reverse],
         "riskwall_admin": config.admin,
         "riskwall_capture": config.capture,
         "riskwall_policy_poll": config.policy_poll_s,

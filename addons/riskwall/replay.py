@@ -25,7 +25,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,17 +33,16 @@ from typing import Any, TextIO
 from riskwall import engine
 from riskwall.capture import CapturedExchange, CaptureError, FlowReader, iso_ms, read_capture
 from riskwall.decider import decide_request, learn_answer
-from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict, Violation
+from riskwall.model import Action, Decision, ParsedRequest, Reason, Verdict, Violation
 from riskwall.policy import Policy, PolicyError, load_policy
 from riskwall.policy.testing import attribute_account
 from riskwall.state.memory import MemoryStore
 from riskwall.venues import (
     ADAPTERS,
-    HttpRequest,
+    HostMap,
     VenueAdapter,
     adapter_for,
     default_host_map,
-    host_key,
     parse_venue_hosts,
     screen,
 )
@@ -125,16 +124,16 @@ async def replay(
     policy: Policy,
     report: ReplayReport,
     *,
-    hosts: Mapping[str, Venue] | None = None,
+    hosts: HostMap | None = None,
     examples: int = DEFAULT_EXAMPLES,
 ) -> ReplayReport:
     """Run `exchanges` through adapter, engine and a fresh in-memory store; tally into `report`."""
     clock = ReplayClock()
     store = MemoryStore(clock=clock)
-    host_map = dict(hosts) if hosts is not None else default_host_map()
+    host_map = hosts if hosts is not None else default_host_map()
     for exchange in exchanges:
         report.requests += 1
-        venue = exchange.venue or _venue_of(host_map, exchange.request)
+        venue = exchange.venue or host_map.venue(exchange.request.host, exchange.request.port)
         if venue is None or venue not in ADAPTERS:
             report.skipped += 1
             continue
@@ -162,10 +161,6 @@ async def replay(
             except Exception:  # noqa: S112 - as in the sidecar, an answer that cannot be learned teaches nothing
                 continue
     return report
-
-
-def _venue_of(hosts: Mapping[str, Venue], request: HttpRequest) -> Venue | None:
-    return hosts.get(host_key(request.host, request.port)) or hosts.get(host_key(request.host))
 
 
 async def _learn(store: MemoryStore, clock: ReplayClock, adapter: VenueAdapter, exchange: CapturedExchange,

@@ -7,8 +7,12 @@ One sidecar in front of four fakes (Binance USDⓈ-M, OKX, Bybit, Bitget), a str
 from __future__ import annotations
 
 import concurrent.futures
+import gzip
 import json
+import secrets
+import socket
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +29,7 @@ from tests.support.tls import TlsMaterial
 
 from riskwall import logs
 from riskwall.model import fingerprint
+from riskwall.venues import canonical_host
 
 pytestmark = pytest.mark.e2e
 
@@ -44,6 +49,9 @@ rules:
   - id: position
     type: max_position
     symbols: {"BTC/USDT:USDT": {qty: 1}, BTCUSDT: {qty: 1}}
+  - id: notional
+    type: max_order_notional
+    default: 1000000
   - id: rate
     type: order_rate
     limits: ["50/1s"]
@@ -74,7 +82,7 @@ def hardened(tmp_path_factory: pytest.TempPathFactory, pki: TlsMaterial,
 def received(venue: Any, fragment: str) -> list[Any]:
     """What reached a fake whose path holds `fragment` (REST requests and WebSocket messages alike)."""
     rest = [r for r in venue.requests if fragment in r.path]
-    return rest + [f for f in venue.ws_frames if fragment in f.path]
+    return rest + [h for h in venue.ws_handshakes if fragment in h]
 
 
 def binance_headers(**extra: str) -> dict[str, str]:
@@ -168,7 +176,8 @@ WEBSOCKET_TRICKS = [
 def test_websocket_upgrade_when_path_normalises_to_order_socket_then_refused_before_the_venue(
     hardened: Sidecar, venues: dict[str, Any], venue: str, path: str
 ) -> None:
-    handshake = request_bytes("GET", path, "venue.example", headers={
+    probe = secrets.token_hex(8)
+    handshake = request_bytes("GET", f"{path}?probe={probe}", "venue.example", headers={
         "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
 
@@ -177,8 +186,8 @@ def test_websocket_upgrade_when_path_normalises_to_order_socket_then_refused_bef
     assert_refused(answer, "UNKNOWN_ENDPOINT")
     assert [line for line in hardened.decisions(venue=venue, reason="UNKNOWN_ENDPOINT")
             if line["endpoint"].endswith("(websocket)")]
-    assert not venues[venue].ws_frames and not [r for r in venues[venue].requests if r.method == "GET"
-                                                and ("trade" in r.path or "private" in r.path or "fapi" in r.path)]
+    assert not [r for r in venues[venue].requests if probe in r.path or probe in getattr(r, "query", "")]
+    assert not [h for h in venues[venue].ws_handshakes if probe in h]
 
 
 # ---- 4. the capture keeps no credential and no unbounded body ---------------------------------------------
@@ -221,3 +230,173 @@ def test_withdrawal_when_sent_with_any_method_then_forbidden_and_never_forwarded
     assert_refused(reverse, "ACTION_FORBIDDEN")
     assert_refused(explicit, "ACTION_FORBIDDEN")
     assert not received(fake, "withdraw")
+
+
+# ---- the venue under another name (#10.1) ------------------------------------------------------------------
+
+
+def _signed_order(quantity: str) -> str:
+    return f"/fapi/v1/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity={quantity}&timestamp=1&signature=" + "d" * 64
+
+
+def _alias_of_loopback() -> str | None:
+    """This machine's own name, when it resolves to 127.0.0.1 (an alias the venue map cannot know)."""
+    name = socket.gethostname()
+    try:
+        return name if socket.gethostbyname(name) == "127.0.0.1" and canonical_host(name) != "127.0.0.1" else None
+    except OSError:
+        return None
+
+
+@pytest.mark.parametrize("spelling", ["localhost", "LOCALHOST", "[::ffff:127.0.0.1]", "2130706433", "127.1",
+                                      "0x7f.1"])
+@pytest.mark.parametrize(("target", "reason"), [
+    (_signed_order("5"), "ORDER_QTY_EXCEEDS_MAX"),
+    ("/sapi/v1/capital/withdraw/apply?coin=USDT&address=T&amount=9&timestamp=1&signature=" + "d" * 64,
+     "ACTION_FORBIDDEN"),
+])
+def test_connect_when_venue_address_spelled_another_way_then_request_decided_as_the_venues(
+    hardened: Sidecar, venues: dict[str, Any], spelling: str, target: str, reason: str
+) -> None:
+    fake = venues["binanceusdm"]
+    data = request_bytes("POST", target, f"{spelling}:{fake.port}", headers=binance_headers())
+
+    answer = through_proxy(hardened.proxy_port, f"{spelling}:{fake.port}", data, hardened.ca_cert, sni=None)
+
+    assert_refused(answer, reason)
+    assert not [r for r in fake.requests if r.path == target.split("?")[0] and "d" * 64 in r.query]
+
+
+@pytest.mark.parametrize("spelling", ["localhost", "2130706433", "[::ffff:127.0.0.1]"])
+def test_absolute_form_when_venue_address_spelled_another_way_then_decided_as_the_venues(
+    hardened: Sidecar, venues: dict[str, Any], spelling: str
+) -> None:
+    fake = venues["binanceusdm"]
+    target = _signed_order("7")
+    data = request_bytes("POST", f"https://{spelling}:{fake.port}{target}", f"{spelling}:{fake.port}",
+                         headers=binance_headers())
+
+    answer = to_listener(hardened.proxy_port, data)
+
+    assert_refused(answer, "ORDER_QTY_EXCEEDS_MAX")
+    assert not [r for r in fake.requests if "quantity=7" in r.query]
+
+
+def test_connect_when_name_is_an_alias_of_the_venue_address_then_connection_refused(
+    hardened: Sidecar, venues: dict[str, Any]
+) -> None:
+    alias = _alias_of_loopback()
+    if alias is None:
+        pytest.skip("this machine's name does not resolve to 127.0.0.1: no alias of the fakes' address to try")
+    fake = venues["binanceusdm"]
+    data = request_bytes("POST", _signed_order("6"), f"{alias}:{fake.port}", headers=binance_headers())
+
+    answer = through_proxy(hardened.proxy_port, f"{alias}:{fake.port}", data, hardened.ca_cert, sni=alias)
+
+    assert answer.status >= 400
+    assert not [r for r in fake.requests if "quantity=6" in r.query]
+    assert [line for line in hardened.log_lines() if line.get("event") == "venue_under_another_name"]
+
+
+@pytest.mark.parametrize(("header_host", "sni"), [("www.okx.com", None), (None, "www.okx.com")])
+def test_request_when_it_names_two_venues_then_refused(
+    hardened: Sidecar, venues: dict[str, Any], header_host: str | None, sni: str | None
+) -> None:
+    fake = venues["binanceusdm"]
+    data = request_bytes("POST", _signed_order("0.001"), header_host or fake.host_port, headers=binance_headers())
+
+    answer = through_proxy(hardened.proxy_port, fake.host_port, data, hardened.ca_cert, sni=sni or "localhost")
+
+    assert answer.header("x-riskwall-rule") == "riskwall.venue"
+    assert not [r for r in fake.requests if "quantity=0.001" in r.query]
+
+
+# ---- a request read exactly as the venue reads it, or refused (#10.2) -------------------------------------
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data)
+
+
+READ_DIFFERENTLY = [
+    # (id, method, query, headers, body, reason)
+    ("body-without-form-content-type", "POST", "quantity=5", {}, b"reduceOnly=true", "PARSE_FAILED"),
+    ("body-as-text-plain", "POST", "quantity=5", {"Content-Type": "text/plain"}, b"reduceOnly=true",
+     "PARSE_FAILED"),
+    ("gzip-encoded-form-body", "POST", "quantity=5",
+     {"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"}, _gzip(b"reduceOnly=true"),
+     "PARSE_FAILED"),
+    ("reduce-only-upper-case", "POST", "quantity=5&reduceOnly=TRUE", {}, b"", "PARSE_FAILED"),
+    ("reduce-only-title-case", "POST", "quantity=5&reduceOnly=True", {}, b"", "PARSE_FAILED"),
+    ("market-with-decoy-stop-price", "POST", "quantity=5&stopPrice=1&symbol=ETHUSDT", {}, b"", "PRICE_UNKNOWN"),
+    ("market-with-decoy-price", "POST", "quantity=5&price=1&symbol=ETHUSDT", {}, b"", "PRICE_UNKNOWN"),
+    ("delete-overridden-to-post", "DELETE", "quantity=5", {"X-HTTP-Method-Override": "POST"}, b"", "PARSE_FAILED"),
+    ("method-override-underscore", "DELETE", "quantity=5", {"X_HTTP_Method_Override": "POST"}, b"", "PARSE_FAILED"),
+    ("case-variant-beside-field", "POST", "quantity=0.001&Quantity=5", {}, b"", "PARSE_FAILED"),
+]
+
+
+@pytest.mark.parametrize(("case", "method", "query", "headers", "body", "reason"), READ_DIFFERENTLY,
+                         ids=[c[0] for c in READ_DIFFERENTLY])
+def test_order_when_venue_could_read_it_otherwise_then_refused_before_the_venue(
+    hardened: Sidecar, venues: dict[str, Any], case: str, method: str, query: str, headers: dict[str, str],
+    body: bytes, reason: str
+) -> None:
+    probe = "p" + secrets.token_hex(8)
+    fields = dict(pair.split("=") for pair in query.split("&"))
+    fields = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", **fields, "newClientOrderId": probe,
+              "timestamp": "1", "signature": "c" * 64}
+    target = "/fapi/v1/order?" + "&".join(f"{k}={v}" for k, v in fields.items())
+    data = request_bytes(method, target, "fapi.binance.com", headers=binance_headers(**headers), body=body)
+
+    answer = to_listener(hardened.reverse_ports["binanceusdm"], data)
+
+    assert_refused(answer, reason)
+    assert not received(venues["binanceusdm"], probe) and not [
+        r for r in venues["binanceusdm"].requests if probe in r.query]
+
+
+def test_batch_when_leg_holds_case_variant_of_quantity_then_refused(hardened: Sidecar,
+                                                                   venues: dict[str, Any]) -> None:
+    probe = "p" + secrets.token_hex(8)
+    legs = (f'[{{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":"0.001","Quantity":"50",'
+            f'"newClientOrderId":"{probe}"}}]')
+    body = urllib.parse.urlencode({"batchOrders": legs, "timestamp": "1", "signature": "c" * 64}).encode()
+    data = request_bytes("POST", "/fapi/v1/batchOrders", "fapi.binance.com",
+                         headers=binance_headers(**{"Content-Type": "application/x-www-form-urlencoded"}), body=body)
+
+    assert_refused(to_listener(hardened.reverse_ports["binanceusdm"], data), "PARSE_FAILED")
+    assert not [r for r in venues["binanceusdm"].requests if probe.encode() in r.body]
+
+
+@pytest.mark.parametrize(("headers", "reason"), [
+    ({"X_MBX_APIKEY": KEY}, "PARSE_FAILED"),  # a server reading _ as - takes this for the key
+    ({}, "UNKNOWN_ACCOUNT"),  # the key travels where the adapter does not look, or nowhere
+], ids=["underscore-key-header", "no-key-header"])
+def test_order_when_account_cannot_be_identified_then_refused(
+    hardened: Sidecar, venues: dict[str, Any], headers: dict[str, str], reason: str
+) -> None:
+    probe = "p" + secrets.token_hex(8)
+    target = (f"/fapi/v1/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.5&newClientOrderId={probe}"
+              "&timestamp=1&signature=" + "c" * 64)
+
+    answer = to_listener(hardened.reverse_ports["binanceusdm"], request_bytes("POST", target, "fapi.binance.com",
+                                                                               headers=headers))
+
+    assert_refused(answer, reason)
+    assert not [r for r in venues["binanceusdm"].requests if probe in r.query]
+
+
+@pytest.mark.parametrize("flag", ['"true"', '"TRUE"'])
+def test_order_when_okx_reduce_only_sent_as_string_then_refused(hardened: Sidecar, venues: dict[str, Any],
+                                                                flag: str) -> None:
+    body = (f'{{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"sell","ordType":"limit","px":"50000",'
+            f'"sz":"100000","reduceOnly":{flag}}}').encode()
+    headers = {"OK-ACCESS-KEY": OKX_KEY, "OK-ACCESS-SIGN": "c2ln", "OK-ACCESS-TIMESTAMP": "2026-01-01T00:00:00.000Z",
+               "OK-ACCESS-PASSPHRASE": OKX_PASSPHRASE, "Content-Type": "application/json"}
+
+    answer = to_listener(hardened.reverse_ports["okx"],
+                         request_bytes("POST", "/api/v5/trade/order", "www.okx.com", headers=headers, body=body))
+
+    assert_refused(answer, "PARSE_FAILED")
+    assert not [r for r in venues["okx"].requests if r.body == body]

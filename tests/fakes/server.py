@@ -7,8 +7,8 @@ WebSocket: a fake that also serves sockets (on the same port, as a reverse liste
 venue to one upstream) implements `ws_session(path, headers) -> WsSession | None`. A GET with
 `Upgrade: websocket` is answered 101 when it returns a session (404 when None); every text message then goes
 to `session.on_message(peer, text)`, from the connection's own thread, and `peer.send(text)` answers or pushes
-from any thread. Every client message is recorded in `fake.ws_frames` first, so a test can prove what reached
-the venue. No extensions are negotiated (permessage-deflate offers are declined).
+from any thread. Every upgrade is recorded in `fake.ws_handshakes` and every client message in `fake.ws_frames`
+first, so a test can prove what reached the venue. No extensions are negotiated (permessage-deflate offers are declined).
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ class FakeHandler(BaseHTTPRequestHandler):
     def _serve_websocket(self) -> None:
         fake = self.server.fake
         headers = dict(self.headers.items())
+        fake.ws_handshakes.append(self.path)
         opener = getattr(fake, "ws_session", None)
         session: WsSession | None = opener(self.path, headers) if opener is not None else None
         key = self.headers.get("Sec-WebSocket-Key")
@@ -229,6 +230,12 @@ class ServedFake:
     _requested_port: int = 0
     _server: FakeServer | None = None
     _thread: threading.Thread | None = None
+
+    @property
+    def ws_handshakes(self) -> list[str]:
+        """The path (with query) of every WebSocket upgrade that reached the fake, accepted or not."""
+        paths: list[str] = self.__dict__.setdefault("_ws_handshakes", [])
+        return paths
 
     @property
     def ws_frames(self) -> list[WsFrame]:

@@ -238,8 +238,9 @@ FORMAT_CASES = [
      f"request: {{order: {ETH_09}}}}}\nexpect: {{verdict: block, rule: desk-qty}}", "PASS"),
     ("default-account-is-no-label", "",
      f"request: {{order: {ETH_09}}}}}\nexpect: {{verdict: allow, would_block: {{rule: qty-next}}}}", "PASS"),
+    # an order whose key cannot be identified holds no account-scoped limit: refused, as the sidecar refuses it
     ("explicit-null-account-has-no-account", "account: desk\n",
-     f"request: {{order: {ETH_09}, account: null}}}}\nexpect: allow", "PASS"),
+     f"request: {{order: {ETH_09}, account: null}}}}\nexpect: {{verdict: block, reason: UNKNOWN_ACCOUNT}}", "PASS"),
     ("http-api-key-header-is-fingerprinted", "",
      """
      request:

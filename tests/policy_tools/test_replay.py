@@ -294,7 +294,7 @@ def report_revision() -> str:
 def test_replay_when_a_host_is_mapped_to_a_venue_then_its_traffic_is_decided_not_skipped(tmp_path: Path) -> None:
     path = tmp_path / "capture.jsonl"
     record = capture_record(
-        HttpRequest("POST", "127.0.0.1", 9001, "/fapi/v1/order", (), {"content-type": FORM},
+        HttpRequest("POST", "127.0.0.1", 9001, "/fapi/v1/order", (), {"content-type": FORM, "x-mbx-apikey": API_KEY},
                     urlencode(order("DOGEUSDT", "BUY", "1", "0.1")).encode()),
         Venue.BINANCEUSDM, ADAPTER, ts_ms=T0,
     )

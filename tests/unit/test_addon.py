@@ -14,6 +14,7 @@ import copy
 import io
 import json
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from urllib.parse import urlencode
 
 import pytest
 import structlog
-from mitmproxy import exceptions, http
+from mitmproxy import connection, exceptions, http
+from mitmproxy.proxy import mode_specs, server_hooks
 from mitmproxy.test import taddons, tflow
 
 from riskwall import addon as addon_module
@@ -301,6 +303,104 @@ async def test_request_when_venue_host_mapped_then_local_host_routed_to_venue(
 
 
 @pytest.mark.parametrize(
+    ("host", "host_header", "sni", "outcome"),
+    [
+        # a name of the venue anywhere makes the request the venue's: it is checked
+        ("127.0.0.1", None, None, "checked"),
+        ("2130706433", None, None, "checked"),
+        ("localhost", None, None, "checked"),
+        ("[::ffff:127.0.0.1]", None, None, "checked"),
+        ("api.example.com", "fapi.binance.com", None, "checked"),
+        ("api.example.com", None, "fapi.binance.com", "checked"),
+        ("13.225.0.1", "FAPI.binance.com.", "fapi.binance.com", "checked"),
+        ("api.example.com", "fapi7.binance.com", None, "checked"),  # under Binance's domain, not listed
+        # names of two venues: no adapter can be sure to read it as the venue that gets it
+        ("127.0.0.1", "www.okx.com", None, "refused"),
+        ("fapi.binance.com", None, "www.okx.com", "refused"),
+        # no venue named: not the firewall's (egress open)
+        ("api.example.com", "api.example.com", "api.example.com", "ignored"),
+    ],
+)
+@async_test
+async def test_request_when_names_carried_by_request_name_a_venue_then_decided_as_that_venue(
+    policy_file: Path, host: str, host_header: str | None, sni: str | None, outcome: str
+) -> None:
+    fw = RiskFirewall()
+    with taddons.context(fw) as tctx:
+        tctx.configure(fw, riskwall_policy=str(policy_file), riskwall_state="memory://",
+                       riskwall_venue_hosts=["binanceusdm=127.0.0.1:9001"])
+        flow = make_flow(params=with_params(LIMIT_BUY, quantity="5"), host=host.strip("[]"), port=9001)
+        if host_header is not None:
+            flow.request.headers["Host"] = host_header
+        flow.client_conn.sni = sni
+
+        await fw.request(flow)
+
+    reason = flow.response.headers["X-Riskwall-Reason"] if flow.response is not None else None
+    expected = {"checked": "ORDER_QTY_EXCEEDS_MAX", "refused": "UNKNOWN_ENDPOINT", "ignored": None}[outcome]
+    assert reason == expected
+    if outcome == "refused":
+        assert flow.response is not None and flow.response.headers["X-Riskwall-Rule"] == "riskwall.venue"
+
+
+@pytest.mark.parametrize(
+    ("name", "resolves_to", "outcome"),
+    [
+        ("alias.example", "127.0.0.1", "refused"),  # an /etc/hosts alias of the venue's address
+        ("other.example", "127.0.0.9", "pinned"),  # no venue there: connected to the address that was checked
+        ("fapi.binance.com", "127.0.0.1", "untouched"),  # a venue's own name: decided as the venue anyway
+        ("127.0.0.1", "127.0.0.1", "untouched"),
+    ],
+)
+@async_test
+async def test_server_connect_when_name_leads_to_a_venue_address_then_refused_or_pinned(
+    policy_file: Path, monkeypatch: pytest.MonkeyPatch, name: str, resolves_to: str, outcome: str
+) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo",
+                        lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (resolves_to, port))])
+    fw = RiskFirewall()
+    with taddons.context(fw) as tctx:
+        tctx.configure(fw, riskwall_policy=str(policy_file), riskwall_state="memory://",
+                       riskwall_venue_hosts=["binanceusdm=127.0.0.1:9001"])
+        server = connection.Server(address=(name, 9001))
+        data = server_hooks.ServerConnectionHookData(server=server, client=tflow.tclient_conn())
+
+        await fw.server_connect(data)
+
+    if outcome == "refused":
+        assert server.error is not None and "binanceusdm" in server.error
+    elif outcome == "pinned":
+        assert (server.error, server.address, server.sni) == (None, (resolves_to, 9001), name)
+    else:
+        assert (server.error, server.address) == (None, (name, 9001))
+
+
+@pytest.mark.parametrize(("listener_port", "venue"), [(8081, "binanceusdm"), (8082, "okx")])
+@async_test
+async def test_request_when_reverse_listener_bound_to_venue_then_its_adapter_reads_it(
+    policy_file: Path, listener_port: int, venue: str
+) -> None:
+    # two listeners whose upstreams share one host:port: the listener, not the upstream, says whose request it is
+    fw = RiskFirewall()
+    with taddons.context(fw) as tctx:
+        tctx.configure(fw, riskwall_policy=str(policy_file), riskwall_state="memory://",
+                       riskwall_venue_hosts=["binanceusdm=127.0.0.1:9001", "okx=127.0.0.1:9001"],
+                       riskwall_listeners=["8081=binanceusdm", "8082=okx"])
+        flow = make_flow(params=with_params(LIMIT_BUY, quantity="5"), host="127.0.0.1", port=9001)
+        flow.client_conn.proxy_mode = mode_specs.ProxyMode.parse(f"reverse:https://127.0.0.1:9001@{listener_port}")
+        flow.client_conn.sockname = ("127.0.0.1", listener_port)
+
+        await fw.request(flow)
+
+    assert flow.response is not None
+    if venue == "binanceusdm":
+        assert flow.response.headers["X-Riskwall-Reason"] == "ORDER_QTY_EXCEEDS_MAX"
+        assert "code" in body_of(flow) and isinstance(body_of(flow)["code"], int)
+    else:  # OKX's adapter reads a Binance order as nothing it knows, and answers in OKX's shape
+        assert body_of(flow)["code"] in ("50027", "1")
+
+
+@pytest.mark.parametrize(
     ("host", "port", "allow", "outcome"),
     [
         ("api.example.com", 443, [], "refused"),
@@ -341,7 +441,7 @@ async def test_configure_when_venue_host_entry_invalid_then_options_error_and_ho
     fw = RiskFirewall()
     with taddons.context(fw) as tctx:
         tctx.configure(fw, riskwall_venue_hosts=["binanceusdm=127.0.0.1:9001"])
-        before = dict(fw.hosts)
+        before = fw.hosts
         with pytest.raises(exceptions.OptionsError):
             tctx.configure(fw, riskwall_venue_hosts=[entry])
         assert fw.hosts == before

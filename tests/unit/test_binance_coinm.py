@@ -330,7 +330,7 @@ def test_parse_request_when_api_key_header_repeated_then_error() -> None:
      ("fapi.binance.com", Venue.BINANCEUSDM)],
 )
 def test_host_map_when_binance_host_then_one_venue(host: str, venue: Venue) -> None:
-    assert default_host_map()[host] is venue
+    assert default_host_map().venue(host) is venue
 
 
 @pytest.mark.parametrize(

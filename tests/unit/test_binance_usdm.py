@@ -738,6 +738,8 @@ MALFORMED_ORDER_CASES = [
     pytest.param(limit_order(quantity=" "), "quantity", id="quantity-blank"),
     pytest.param(limit_order(quantity="1.2.3"), "quantity", id="quantity-two-dots"),
     pytest.param(limit_order(quantity="1,5"), "quantity", id="quantity-comma"),
+    pytest.param({**limit_order(), "Quantity": "100"}, "quantity", id="quantity-case-variant-beside-field"),
+    pytest.param({**limit_order(), "reduceonly": "true"}, "reduceOnly", id="reduce-only-case-variant"),
     pytest.param(limit_order(quantity="0x10"), "quantity", id="quantity-hex"),
     pytest.param(limit_order(quantity="1.5f"), "quantity", id="quantity-float-suffix"),
     pytest.param(limit_order(quantity="0.1e"), "quantity", id="quantity-dangling-exponent"),
@@ -759,6 +761,10 @@ MALFORMED_ORDER_CASES = [
     pytest.param(limit_order(timeInForce="FOREVER"), "timeInForce", id="time-in-force-unknown"),
     pytest.param(limit_order(reduceOnly="maybe"), "reduceOnly", id="reduce-only-maybe"),
     pytest.param(limit_order(reduceOnly="1"), "reduceOnly", id="reduce-only-one"),
+    # Binance documents "true": a server that does not read TRUE as true would get a plain order
+    pytest.param(limit_order(reduceOnly="TRUE"), "reduceOnly", id="reduce-only-upper-true"),
+    pytest.param(limit_order(reduceOnly="True"), "reduceOnly", id="reduce-only-title-true"),
+    pytest.param(limit_order(closePosition="TRUE"), "closePosition", id="close-position-upper-true"),
     pytest.param(limit_order(type="STOP_MARKET", price=None, stopPrice="1", quantity=None, closePosition="yes"),
                  "closePosition", id="close-position-yes"),
     pytest.param(limit_order(symbol="BTC-USDT"), "symbol", id="symbol-dash"),
@@ -885,6 +891,13 @@ MALFORMED_BATCH_CASES = [
         '[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":"0.001","quantity":"100"}]', "quantity",
         id="duplicate-key-in-leg",
     ),
+    # a case variant beside the field: a server matching names case-insensitively might read either one
+    pytest.param('[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":"0.001","Quantity":"100"}]',
+                 "quantity", id="case-variant-beside-field-in-leg"),
+    pytest.param('[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","Quantity":"100"}]', "quantity",
+                 id="case-variant-alone-in-leg"),
+    pytest.param('[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":"1","REDUCEONLY":"true"}]',
+                 "reduceOnly", id="case-variant-flag-in-leg"),
 ]
 
 
@@ -1573,3 +1586,27 @@ def test_rejection_when_sent_through_ccxt_fetch_then_same_class(
     assert type(caught.value) is EXPECTED_CCXT_CLASS[reason]
     if reason is not Reason.ORDER_RATE_EXCEEDED:
         assert not isinstance(caught.value, ccxt.NetworkError)
+
+
+@pytest.mark.parametrize(
+    ("order", "price", "trigger"),
+    [
+        ({"type": "MARKET", "stopPrice": "1"}, None, None),
+        ({"type": "MARKET", "price": "1"}, None, None),
+        ({"type": "LIMIT", "price": "50000", "stopPrice": "1", "timeInForce": "GTC"}, D("50000"), None),
+        ({"type": "STOP_MARKET", "stopPrice": "49000", "price": "1"}, None, D("49000")),
+        ({"type": "TRAILING_STOP_MARKET", "callbackRate": "1", "activationPrice": "1", "stopPrice": "1"}, None, None),
+        ({"type": "STOP", "price": "48000", "stopPrice": "49000"}, D("48000"), D("49000")),
+    ],
+    ids=["market-decoy-stop", "market-decoy-price", "limit-decoy-stop", "stop-market-decoy-price",
+         "trailing-decoys", "stop-limit-both"],
+)
+def test_parse_request_when_field_unused_by_order_type_then_not_taken_as_reference_price(
+    order: dict[str, str], price: D | None, trigger: D | None
+) -> None:
+    # a MARKET order with stopPrice=1 once passed a notional limit when no mark price was known
+    params = {"symbol": "BTCUSDT", "side": "BUY", "quantity": "5", **order}
+
+    [intent] = parse(make_request("POST", "/fapi/v1/order", params)).intents
+
+    assert (intent.price, intent.trigger_price) == (price, trigger)

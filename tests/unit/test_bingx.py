@@ -974,7 +974,7 @@ def test_endpoints_when_listed_then_normalized_keys_and_known_actions() -> None:
 
 @pytest.mark.parametrize("host", ["open-api.bingx.com", "open-api-vst.bingx.com"])
 def test_default_host_map_when_bingx_host_then_bingx(host: str) -> None:
-    assert default_host_map()[host] is VENUE
+    assert default_host_map().venue(host) is VENUE
     assert ADAPTERS[VENUE] is ADAPTER
 
 

@@ -115,7 +115,7 @@ def test_registry_when_bitget_named_then_adapter_and_hosts_map_to_it() -> None:
     assert parse_venue("bitget") is VENUE and ADAPTERS[VENUE] is ADAPTER
     hosts = default_host_map()
     for host in ("api.bitget.com", "ws.bitget.com", "wspap.bitget.com"):
-        assert hosts[host] is VENUE, host
+        assert hosts.venue(host) is VENUE, host
     assert ADAPTER.default_hosts[0] == "api.bitget.com"
     assert {"access-key", "access-sign", "access-passphrase"} <= ADAPTER.secret_fields
 

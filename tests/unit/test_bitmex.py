@@ -126,7 +126,7 @@ def new(**overrides: Any) -> dict[str, Any]:
 def test_registry_when_bitmex_named_then_adapter_and_hosts_map_to_it() -> None:
     assert parse_venue("bitmex") is VENUE and ADAPTERS[VENUE] is ADAPTER
     hosts = default_host_map()
-    assert hosts["www.bitmex.com"] is VENUE and hosts["testnet.bitmex.com"] is VENUE
+    assert hosts.venue("www.bitmex.com") is VENUE and hosts.venue("testnet.bitmex.com") is VENUE
 
 
 ENDPOINT_CASES = [

@@ -170,7 +170,7 @@ def test_registry_when_bybit_named_then_adapter_and_every_documented_host_map_to
     for host in ("api.bybit.com", "api.bytick.com", "api-testnet.bybit.com", "api-demo.bybit.com",
                  "api.bybit.nl", "api.bybit.eu", "api.bybitgeorgia.ge", "stream.bybit.com",
                  "stream-testnet.bybit.com"):
-        assert hosts[host] is VENUE, host
+        assert hosts.venue(host) is VENUE, host
     assert ADAPTER.default_hosts[0] == "api.bybit.com"  # the reverse listener's default upstream
     assert {"x-bapi-api-key", "x-bapi-sign"} <= ADAPTER.secret_fields
 

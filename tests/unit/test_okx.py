@@ -268,7 +268,7 @@ NEW_ORDER_CASES = [
         id="inverse-limit-3x100usd-at-50000-is-0.006-btc",
     ),
     pytest.param(
-        leg(instId="BTC-USD-SWAP", ordType="market", px=None, side="sell", reduceOnly="true"),
+        leg(instId="BTC-USD-SWAP", ordType="market", px=None, side="sell", reduceOnly=True),
         dict(symbol="BTC-USD-SWAP", unified_symbol="BTC/USD:BTC", side=Side.SELL, order_type="MARKET",
              reduce_only=True, client_order_id=CID),
         id="inverse-market-reduce-only-has-no-base-size",
@@ -735,7 +735,7 @@ def test_adapter_when_registered_then_okx_hosts_route_to_it() -> None:
     hosts = default_host_map()
     assert ADAPTERS[Venue.OKX] is ADAPTER
     for host in ("www.okx.com", "aws.okx.com", "eea.okx.com", "us.okx.com", "ws.okx.com", "wspap.okx.com"):
-        assert hosts[host] is Venue.OKX
+        assert hosts.venue(host) is Venue.OKX
     assert ADAPTER.default_hosts[0] == "www.okx.com"  # a reverse listener's default upstream
     assert {"ok-access-key", "ok-access-sign", "ok-access-passphrase"} <= ADAPTER.secret_fields
 
@@ -880,6 +880,9 @@ MALFORMED_ORDER_CASES = [
     pytest.param(leg(pxUsd="100"), "pxUsd", id="pxUsd-options-only"),
     pytest.param(leg(pxVol="0.5"), "pxVol", id="pxVol-options-only"),
     pytest.param(leg(reduceOnly="yes"), "reduceOnly", id="reduceOnly-not-bool"),
+    # OKX takes a JSON boolean: a string true is not read as one (the venue might not either)
+    pytest.param(leg(reduceOnly="true"), "reduceOnly", id="reduceOnly-string-true"),
+    pytest.param(leg(reduceOnly="TRUE"), "reduceOnly", id="reduceOnly-string-upper-true"),
     pytest.param(leg(clOrdId="x" * 33), "clOrdId", id="clOrdId-too-long"),
     pytest.param(leg(clOrdId="a-b"), "clOrdId", id="clOrdId-not-alphanumeric"),
     pytest.param(leg(attachAlgoOrds="sl"), "attachAlgoOrds", id="attachAlgoOrds-not-list"),
@@ -1764,7 +1767,7 @@ def test_rejection_when_python_okx_request_replayed_through_adapter_then_same_by
     ok = orjson.dumps({"code": "0", "msg": "", "data": [ack("1")]})
     trade = sdk_client(OkxTrade.TradeAPI(API_KEY, "s" * 32, PASSPHRASE, flag="0"), 200, ok, seen)
     trade.place_order(instId="ETH-USDT-SWAP", tdMode="cross", side="sell", ordType="market", sz="3",
-                      reduceOnly="true")
+                      reduceOnly=True)
 
     [sent] = seen
     headers = {k.lower(): v for k, v in sent.headers.items()}

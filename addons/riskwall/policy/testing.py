@@ -115,7 +115,7 @@ from riskwall.model import (
 from riskwall.policy.loader import KeyPath, Policy, PolicyError, load_policy, nearest_line, read_yaml, render_path
 from riskwall.state.base import Reservation, StateScope, StateStore
 from riskwall.state.memory import MemoryStore
-from riskwall.venues import HttpRequest, adapter_for, default_host_map, host_key, screen
+from riskwall.venues import HttpRequest, adapter_for, default_host_map, screen
 
 TEST_FILE_SUFFIXES = (".test.yaml", ".test.yml")
 # 2026-01-01T00:00:00Z: every case starts on this clock, so a test never depends on the day it runs
@@ -548,8 +548,7 @@ def _intent(fields: dict[str, Any], action: Action, venue: Venue, account: str |
 
 
 def _http_request(spec: HttpSpec, context: _Context) -> ParsedRequest:
-    hosts = default_host_map()
-    venue = spec.venue or (hosts.get(host_key(spec.host)) if spec.host else None) or context.venue
+    venue = spec.venue or (default_host_map().venue(spec.host) if spec.host else None) or context.venue
     try:
         adapter = adapter_for(venue)
     except KeyError:

@@ -10,6 +10,7 @@ from riskwall.venues.bingx import ADAPTER as BINGX
 from riskwall.venues.bitget import ADAPTER as BITGET
 from riskwall.venues.bitmex import ADAPTER as BITMEX
 from riskwall.venues.bybit import ADAPTER as BYBIT
+from riskwall.venues.hosts import HostMap, canonical_host, host_key, is_ip_literal, split_host_port
 from riskwall.venues.okx import ADAPTER as OKX
 
 ADAPTERS: dict[Venue, VenueAdapter] = {Venue.BINANCEUSDM: BINANCE_USDM, Venue.BYBIT: BYBIT,
@@ -31,15 +32,12 @@ def _last_resort(adapter: VenueAdapter) -> Rejection:
 LAST_RESORT: dict[Venue, Rejection] = {venue: _last_resort(adapter) for venue, adapter in ADAPTERS.items()}
 
 
-def default_host_map() -> dict[str, Venue]:
-    return {host: adapter.venue for adapter in ADAPTERS.values() for host in adapter.default_hosts}
-
-
-def host_key(host: str, port: int | None = None) -> str:
-    """The one spelling of a host (and port) in the venue map: lower case, no trailing dot, no brackets,
-    so `[::1]:9001` from a command line and `::1` + 9001 from a request meet."""
-    host = host.strip().lower().rstrip(".").strip("[]")
-    return f"{host}|{port}" if port is not None else host
+def default_host_map() -> HostMap:
+    """Every venue's listed hosts, and its own domains for the hosts it does not list."""
+    return HostMap(
+        {host_key(host): adapter.venue for adapter in ADAPTERS.values() for host in adapter.default_hosts},
+        tuple((canonical_host(domain), adapter.venue) for adapter in ADAPTERS.values() for domain in adapter.domains),
+    )
 
 
 def parse_venue_hosts(entries: list[str] | tuple[str, ...]) -> dict[str, Venue]:
@@ -56,19 +54,6 @@ def parse_venue_hosts(entries: list[str] | tuple[str, ...]) -> dict[str, Venue]:
         except ValueError as exc:
             raise ValueError(f"--venue-host {entry!r}: {exc}") from None
     return mapping
-
-
-def split_host_port(address: str) -> tuple[str, int | None]:
-    if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    elif address.count(":") == 1:
-        host, _, port_text = address.partition(":")
-    else:  # a bare host, or a bare IPv6 address
-        host, port_text = address, ""
-    if port_text and not port_text.isdigit():
-        raise ValueError(f"{address!r}: the port must be a number")
-    return host, int(port_text) if port_text else None
 
 
 def adapter_for(venue: Venue) -> VenueAdapter:
@@ -90,12 +75,15 @@ __all__ = [
     "ADAPTERS",
     "LAST_RESORT",
     "FieldError",
+    "HostMap",
     "HttpRequest",
     "Rejection",
     "VenueAdapter",
     "adapter_for",
+    "canonical_host",
     "default_host_map",
     "host_key",
+    "is_ip_literal",
     "parse_venue",
     "parse_venue_hosts",
     "screen",

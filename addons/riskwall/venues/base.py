@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue, Violation, fingerprint
 from riskwall.paths import normalize_path
@@ -84,6 +85,8 @@ class VenueAdapter(Protocol):
     default_hosts: tuple[str, ...]
     # the header that carries the API key, as the venue spells it (`X-MBX-APIKEY`)
     key_header: str
+    # the venue's own domains: a host under one of them that `default_hosts` does not list is still this venue's
+    domains: tuple[str, ...]
     # headers and parameters that carry credentials; never logged, never echoed
     secret_fields: frozenset[str]
     # the venue's WebSocket paths (normalized; `/*` ends a prefix) and what they carry; an upgrade to any other
@@ -139,13 +142,34 @@ def enum_field(name: str, raw: object, allowed: frozenset[str], *, default: str 
 
 
 def bool_field(name: str, raw: object) -> bool:
+    """A flag a venue takes as text (`reduceOnly=true`), or a JSON boolean inside a JSON leg.
+
+    Only the exact `true` reads as true: a venue that does not read `TRUE` as true would act on what the
+    firewall took for a reduction. Any case of `false` reads as false (Binance's own SDK sends `FALSE`), which is
+    safe whatever the venue makes of it: the order is then checked in full. Any other spelling is refused.
+    """
     if raw is None or raw == "":
         return False
     if isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and raw.lower() in ("true", "false"):
-        return raw.lower() == "true"
-    raise FieldError(f"{name} must be true or false")
+    if raw == "true":
+        return True
+    if isinstance(raw, str) and raw.lower() == "false":
+        return False
+    raise FieldError(f"{name} must be true or false, spelled as the venue documents it")
+
+
+def json_bool_field(name: str, raw: object) -> bool:
+    """A flag a venue takes as a JSON boolean (OKX, Bybit): a string "true" is refused, not guessed at. A
+    string false reads as false (the order is then checked in full, whatever the venue makes of it), and an
+    empty string is an SDK's way of leaving the field out."""
+    if raw is None or raw == "":
+        return False
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() == "false":
+        return False
+    raise FieldError(f"{name} must be a JSON true or false")
 
 
 def text_field(name: str, raw: object, pattern: re.Pattern[str], *, required: bool = True) -> str | None:
@@ -164,7 +188,7 @@ def text_field(name: str, raw: object, pattern: re.Pattern[str], *, required: bo
 _SIGNED_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?")
 
 
-def strict_json(text: str, what: str, *, known_fields: Iterable[str] = (), exact_spelling: bool = False,
+def strict_json(text: str, what: str, *, known_fields: Iterable[str] | Spellings = (), exact_spelling: bool = False,
                 signed: bool = False, plain_numbers: bool = True) -> Any:
     """JSON read exactly as the venue will read it, or a FieldError naming what is wrong.
 
@@ -174,7 +198,7 @@ def strict_json(text: str, what: str, *, known_fields: Iterable[str] = (), exact
     keys equal but for letter case, and with `exact_spelling` a known field spelled any other way. With
     `plain_numbers` off, any JSON number is kept as a Decimal for the field's own check to judge by name.
     """
-    folded = {name.casefold(): name for name in known_fields}
+    folded = known_fields if isinstance(known_fields, Mapping) else field_spellings(known_fields)
     number = _SIGNED_PLAIN_DECIMAL if signed else PLAIN_DECIMAL
 
     def plain(raw: str) -> Decimal:
@@ -193,11 +217,11 @@ def strict_json(text: str, what: str, *, known_fields: Iterable[str] = (), exact
             fold = key.casefold() if folded else key
             if fold in seen:
                 # a known field by its name; an unknown one (only met in case-folding venues) as the whole `what`
-                name = folded.get(fold, what if folded else key)
+                name = min(folded[fold]) if fold in folded else (what if folded else key)
                 raise FieldError(f"{name} is given twice" + (f" in {what}" if name != what else ""))
             seen.add(fold)
-            if exact_spelling and fold in folded and folded[fold] != key:
-                raise FieldError(f"{folded[fold]} is spelled with different letter case")
+            if exact_spelling:
+                check_spelling(key, folded)
             obj[key] = value
         return obj
 
@@ -207,6 +231,62 @@ def strict_json(text: str, what: str, *, known_fields: Iterable[str] = (), exact
         raise
     except (ValueError, RecursionError):
         raise FieldError(f"{what} is not JSON") from None
+
+
+type Spellings = Mapping[str, frozenset[str]]
+
+
+def field_spellings(names: Iterable[str]) -> Spellings:
+    """Case-folded name → the spellings a venue documents for it (BingX takes clientOrderID and clientOrderId).
+    Made once per venue: every request's keys are checked against it."""
+    spellings: dict[str, set[str]] = {}
+    for name in names:
+        spellings.setdefault(name.casefold(), set()).add(name)
+    return {fold: frozenset(names) for fold, names in spellings.items()}
+
+
+def check_spelling(key: str, spellings: Spellings) -> None:
+    """A key that differs from a known field only by letter case is refused: a venue that matched names
+    case-insensitively would read it as that field, which the firewall would not have read."""
+    known = spellings.get(key.casefold())
+    if known is not None and key not in known:
+        raise FieldError(f"{min(known)} is spelled with different letter case")
+
+
+def form_params(request: HttpRequest, venue: str, spellings: Spellings) -> dict[str, str]:
+    """Query and form body merged, for venues that sign and read both (Binance, BingX).
+
+    A body is read only when sent as a form (the venue would not read it otherwise); the same key twice with
+    different values, and a known field spelled with other letter case, are refused.
+    """
+    pairs = list(request.query)
+    if request.body:
+        if len(request.body) > MAX_BODY_BYTES:
+            raise FieldError("body is too large")
+        if request.content_type != "application/x-www-form-urlencoded":
+            raise FieldError(f"body is not a form (sent without application/x-www-form-urlencoded); {venue} takes "
+                             "query or form parameters")
+        try:
+            pairs += parse_qsl(request.body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            raise FieldError("body is not a form") from None
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        if key in params and params[key] != value:
+            raise FieldError(f"{key} is given twice with different values")
+        check_spelling(key, spellings)
+        params[key] = value
+    return params
+
+
+def query_params(request: HttpRequest) -> dict[str, str] | None:
+    """The query string alone: what a read's answer is scoped by. None when a key repeats with another value
+    (learning the wrong scope could erase real exposure)."""
+    params: dict[str, str] = {}
+    for key, value in request.query:
+        if params.setdefault(key, value) != value:
+            return None
+    return params
 
 
 def json_body(request: HttpRequest, venue: str, *, known_fields: Iterable[str] = (), exact_spelling: bool = False,

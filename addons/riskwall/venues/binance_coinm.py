@@ -57,6 +57,7 @@ from riskwall.venues.base import (
     Rejection,
     decimal_field,
     normalize_path,
+    query_params,
     response_json,
     sender,
     unlisted_action,
@@ -136,6 +137,8 @@ class BinanceCoinm:
         "dstream.binancefuture.com",
     )
     key_header = usdm.BinanceUsdm.key_header
+    # Binance's domains belong to USDⓈ-M, whose adapter hands COIN-M paths here
+    domains: tuple[str, ...] = ()
     secret_fields: frozenset[str] = usdm.BinanceUsdm.secret_fields
     sockets = usdm.SOCKETS
 
@@ -152,7 +155,7 @@ class BinanceCoinm:
         if spec.parse is None:
             return ParsedRequest(VENUE, spec.action, endpoint, account)
         try:
-            params = usdm._params(request)
+            params = usdm.params(request)
             intents = tuple(_to_coinm(i) for i in spec.parse(params, account, endpoint))
         except FieldError as exc:
             return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
@@ -169,7 +172,7 @@ class BinanceCoinm:
         learner = _LEARNERS.get((request.method, normalize_path(request.path)))
         if learner is None:
             return ResponseFacts()
-        params = usdm._query_params(request)
+        params = query_params(request)
         if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
             return ResponseFacts()
         facts = learner(data, parsed, params, decision_id)

@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 
@@ -35,7 +34,6 @@ from riskwall.model import (
     Violation,
 )
 from riskwall.venues.base import (
-    MAX_BODY_BYTES,
     UNREADABLE,
     FieldError,
     HttpRequest,
@@ -46,7 +44,10 @@ from riskwall.venues.base import (
     bool_field,
     decimal_field,
     enum_field,
+    field_spellings,
+    form_params,
     normalize_path,
+    query_params,
     response_json,
     sender,
     strict_json,
@@ -64,6 +65,19 @@ POSITION_SIDES = {"BOTH": PositionSide.BOTH, "LONG": PositionSide.LONG, "SHORT":
 ORDER_TYPES = frozenset(
     {"LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"}
 )
+# every parameter name the order, amend, cancel and settings endpoints document: a key spelled like one of them
+# in other letter case is refused (a server matching names case-insensitively would read it as that field)
+SPELLINGS = field_spellings((
+    "symbol", "side", "positionSide", "type", "timeInForce", "quantity", "reduceOnly", "price", "newClientOrderId",
+    "stopPrice", "closePosition", "activationPrice", "callbackRate", "workingType", "priceProtect",
+    "newOrderRespType", "priceMatch", "selfTradePreventionMode", "goodTillDate", "recvWindow", "timestamp",
+    "signature", "batchOrders", "orderId", "origClientOrderId", "orderIdList", "origClientOrderIdList", "leverage",
+    "marginType", "dualSidePosition", "multiAssetsMargin", "amount", "triggerPrice", "algoType", "clientAlgoId",
+    "algoId", "countdownTime", "listenKey", "pair", "startTime", "endTime", "limit",
+))
+# the order types that carry a limit price, and those that carry a trigger (stopPrice; triggerPrice for algo)
+PRICED_TYPES = frozenset({"LIMIT", "STOP", "TAKE_PROFIT"})
+TRIGGERED_TYPES = frozenset({"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET"})
 TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "GTX", "GTD", "RPI"})
 MARGIN_TYPES = frozenset({"ISOLATED", "CROSSED"})
 FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH", "FINISHED"})
@@ -109,6 +123,8 @@ class BinanceUsdm:
         "fstream.binancefuture.com",
     )
     key_header = "X-MBX-APIKEY"
+    # hosts under these that no adapter lists are Binance's too (COIN-M paths are handed to that adapter)
+    domains: tuple[str, ...] = ("binance.com", "binancefuture.com", "binance.me")
     secret_fields: frozenset[str] = frozenset({"signature", "x-mbx-apikey", "listenkey", "apikey"})
     sockets = SOCKETS
 
@@ -127,8 +143,7 @@ class BinanceUsdm:
         if spec.parse is None:
             return ParsedRequest(VENUE, spec.action, endpoint, account)
         try:
-            params = _params(request)
-            intents = spec.parse(params, account, endpoint)
+            intents = spec.parse(params(request), account, endpoint)
         except FieldError as exc:
             return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
         return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
@@ -147,7 +162,7 @@ class BinanceUsdm:
         learner = _LEARNERS.get((request.method, path))
         if learner is None:
             return ResponseFacts()
-        params = _query_params(request)
+        params = query_params(request)
         if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
             return ResponseFacts()
         return learner(data, parsed, params, decision_id)
@@ -208,36 +223,11 @@ def is_forbidden(path: str) -> bool:
     return any(part in path for part in _FORBIDDEN_PARTS)
 
 
-def _params(request: HttpRequest) -> Params:
-    """Query and form body merged; the same key with two different values is refused."""
-    pairs = list(request.query)
-    if request.body:
-        if len(request.body) > MAX_BODY_BYTES:
-            raise FieldError("body is too large")
-        if request.content_type != "application/x-www-form-urlencoded":
-            # Binance reads a body only as a form: without that content type it would not read what we read
-            raise FieldError("body is not a form (sent without application/x-www-form-urlencoded); Binance takes "
-                             "query or form parameters")
-        try:
-            text = request.body.decode("utf-8")
-            pairs += parse_qsl(text, keep_blank_values=True, strict_parsing=True)
-        except (UnicodeDecodeError, ValueError):
-            raise FieldError("body is not a form") from None
-    params: Params = {}
-    for key, value in pairs:
-        if key in params and params[key] != value:
-            raise FieldError(f"{key} is given twice with different values")
-        params[key] = value
-    return params
+def params(request: HttpRequest) -> Params:
+    """Query and form body merged, as Binance reads them (base.form_params)."""
+    return form_params(request, "Binance", SPELLINGS)
 
 
-def _query_params(request: HttpRequest) -> Params | None:
-    """The query string alone: what a read's answer is scoped by. None when a key repeats."""
-    params: Params = {}
-    for key, value in request.query:
-        if params.setdefault(key, value) != value:
-            return None
-    return params
 
 
 def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo: bool = False) -> OrderIntent:
@@ -250,11 +240,15 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo:
     close_position = bool_field("closePosition", params.get("closePosition"))
     quantity = decimal_field("quantity", params.get("quantity"), required=not close_position)
     price_match = params.get("priceMatch")
-    price = decimal_field("price", params.get("price"), required=order_type in ("LIMIT", "STOP", "TAKE_PROFIT")
-                          and not price_match)
-    trigger = decimal_field(
-        "triggerPrice" if algo else "stopPrice", params.get("triggerPrice" if algo else "stopPrice"), required=False
-    )
+    # a reference price comes only from the fields the venue uses for the order's type: a decoy `price` on a
+    # MARKET order or `stopPrice` on a LIMIT one must not set the notional the limits are measured at
+    price = None
+    if order_type in PRICED_TYPES:
+        price = decimal_field("price", params.get("price"), required=not price_match)
+    # a trailing stop fills wherever the market has trailed to: its activation price says nothing of that
+    trigger_name = "triggerPrice" if algo else "stopPrice"
+    trigger = decimal_field(trigger_name, params.get(trigger_name), required=False) if (
+        order_type in TRIGGERED_TYPES) else None
     tif = enum_field("timeInForce", params.get("timeInForce"), TIME_IN_FORCE, default="-")
     client_id = text_field(
         "clientAlgoId" if algo else "newClientOrderId",
@@ -321,7 +315,7 @@ def _batch(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderInt
         raw = params.get("batchOrders")
         if not raw:
             raise FieldError("batchOrders is missing")
-        legs = strict_json(raw, "batchOrders", plain_numbers=False)
+        legs = strict_json(raw, "batchOrders", known_fields=SPELLINGS, exact_spelling=True, plain_numbers=False)
         if not isinstance(legs, list) or not legs or len(legs) > MAX_BATCH_LEGS:
             raise FieldError(f"batchOrders must be a JSON array of 1 to {MAX_BATCH_LEGS} orders")
         if not all(isinstance(item, dict) for item in legs):

@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 
@@ -45,7 +44,6 @@ from riskwall.model import (
     Violation,
 )
 from riskwall.venues.base import (
-    MAX_BODY_BYTES,
     UNREADABLE,
     FieldError,
     HttpRequest,
@@ -55,7 +53,10 @@ from riskwall.venues.base import (
     bool_field,
     decimal_field,
     enum_field,
+    field_spellings,
+    form_params,
     normalize_path,
+    query_params,
     response_json,
     sender,
     strict_json,
@@ -73,6 +74,18 @@ POSITION_SIDES = {"BOTH": PositionSide.BOTH, "LONG": PositionSide.LONG, "SHORT":
 # types whose `price` is the limit price; trailing types use `price` as a distance
 LIMIT_TYPES = frozenset({"LIMIT", "STOP", "TAKE_PROFIT", "TRIGGER_LIMIT", "TAKE_STOP_LIMIT"})
 TRAILING_TYPES = frozenset({"TRAILING_STOP_MARKET", "TRAILING_TP_SL"})
+# every parameter name the order, amend, cancel and settings endpoints document (clientOrderID in both spellings
+# clients send): a key spelled like one of them in other letter case is refused
+SPELLINGS = field_spellings((
+    "symbol", "side", "positionSide", "type", "quantity", "price", "stopPrice", "priceRate", "closePosition",
+    "reduceOnly", "activationPrice", "timeInForce", "clientOrderID", "clientOrderId", "stopLoss", "takeProfit",
+    "quoteOrderQty", "leverage", "marginType", "dualSidePosition", "recvWindow", "timestamp", "signature",
+    "batchOrders", "orderId", "orderIdList", "clientOrderIDList", "workingType", "stopGuaranteed", "positionId",
+    "cancelReplaceMode", "cancelClientOrderID", "cancelOrderId", "cancelRestrictions", "newClientOrderId",
+))
+# the types whose stopPrice the venue reads as their trigger
+TRIGGERED_TYPES = frozenset({"STOP", "TAKE_PROFIT", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRIGGER_LIMIT",
+                             "TRIGGER_MARKET", "TAKE_STOP_LIMIT", "TAKE_STOP_MARKET"})
 ORDER_TYPES = LIMIT_TYPES | TRAILING_TYPES | frozenset(
     {"MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRIGGER_MARKET", "TAKE_STOP_MARKET"}
 )
@@ -99,6 +112,7 @@ class BingX:
     default_hosts: tuple[str, ...] = ("open-api.bingx.com", "open-api-vst.bingx.com", "open-api-swap.bingx.com",
                                       "open-api-ws.bingx.com", "vst-open-api-ws.bingx.com")
     key_header = "X-BX-APIKEY"
+    domains: tuple[str, ...] = ("bingx.com",)
     secret_fields: frozenset[str] = frozenset({"signature", "x-bx-apikey", "listenkey", "apikey"})
     # BingX's sockets carry market data and the user-data stream (listen key in the query); no orders
     sockets: tuple[tuple[str, Socket], ...] = (
@@ -137,7 +151,7 @@ class BingX:
             return ResponseFacts()
         if not isinstance(envelope, dict) or str(envelope.get("code")) != "0" or "data" not in envelope:
             return ResponseFacts()  # an error answer teaches nothing
-        params = _query_params(request)
+        params = query_params(request)
         if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
             return ResponseFacts()
         return learner(envelope["data"], parsed, params, decision_id)
@@ -205,32 +219,10 @@ def _is_forbidden_write(path: str) -> bool:
 
 
 def _params(request: HttpRequest) -> Params:
-    """Query and form body merged; the same key with two different values is refused."""
-    pairs = list(request.query)
-    if request.body:
-        if len(request.body) > MAX_BODY_BYTES:
-            raise FieldError("body is too large")
-        if request.content_type != "application/x-www-form-urlencoded":
-            raise FieldError("body is not a form (sent without application/x-www-form-urlencoded); BingX takes query "
-                             "or form parameters")
-        try:
-            pairs += parse_qsl(request.body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
-        except (UnicodeDecodeError, ValueError):
-            raise FieldError("body is not a form") from None
-    params: Params = {}
-    for key, value in pairs:
-        if key in params and params[key] != value:
-            raise FieldError(f"{key} is given twice with different values")
-        params[key] = value
-    return params
+    """Query and form body merged, as BingX reads them (base.form_params)."""
+    return form_params(request, "BingX", SPELLINGS)
 
 
-def _query_params(request: HttpRequest) -> Params | None:
-    params: Params = {}
-    for key, value in request.query:
-        if params.setdefault(key, value) != value:
-            return None
-    return params
 
 
 def _symbol(raw: object) -> tuple[str, str | None]:
@@ -282,9 +274,12 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> Order
         decimal_field("priceRate", params.get("priceRate"), required=False)
         price = None
     else:
-        price = decimal_field("price", params.get("price"), required=order_type in LIMIT_TYPES)
-    trigger = decimal_field("stopPrice", params.get("stopPrice"), required=False)
-    activation = decimal_field("activationPrice", params.get("activationPrice"), required=False)
+        # a MARKET order's price is not the venue's to use: a decoy must not set the notional
+        price = decimal_field("price", params.get("price"), required=True) if order_type in LIMIT_TYPES else None
+    trigger = decimal_field("stopPrice", params.get("stopPrice"), required=False) if (
+        order_type in TRIGGERED_TYPES) else None
+    activation = decimal_field("activationPrice", params.get("activationPrice"), required=False) if (
+        trailing) else None
     tif = enum_field("timeInForce", params.get("timeInForce"), TIME_IN_FORCE, default="-")
     _attached("stopLoss", params.get("stopLoss"))
     _attached("takeProfit", params.get("takeProfit"))
@@ -397,7 +392,7 @@ def _batch(leg: LegParser) -> Parser:
         raw = params.get("batchOrders")
         if not raw:
             raise FieldError("batchOrders is missing")
-        legs = strict_json(raw, "batchOrders", plain_numbers=False)
+        legs = strict_json(raw, "batchOrders", known_fields=SPELLINGS, exact_spelling=True, plain_numbers=False)
         if not isinstance(legs, list) or not legs or len(legs) > MAX_BATCH_LEGS:
             raise FieldError(f"batchOrders must be a JSON array of 1 to {MAX_BATCH_LEGS} orders")
         if not all(isinstance(item, dict) for item in legs):

@@ -74,6 +74,7 @@ from riskwall.venues.base import (
     decimal_field,
     json_body,
     normalize_path,
+    query_params,
     response_json,
     sender,
     text_field,
@@ -156,6 +157,7 @@ class Bitget:
         "wspap.bitget.com",
     )
     key_header = "ACCESS-KEY"
+    domains: tuple[str, ...] = ("bitget.com",)
     secret_fields: frozenset[str] = frozenset({"access-key", "access-sign", "access-passphrase", "passphrase",
                                                "sign", "signature"})
     # the private sockets can place orders (op `trade`, for keys Bitget grants it) that this adapter does not
@@ -198,7 +200,7 @@ class Bitget:
         learner = _LEARNERS.get((request.method, normalize_path(request.path)))
         if learner is None:
             return ResponseFacts()
-        params = _query_params(request)
+        params = query_params(request)
         if params is None:
             return ResponseFacts()
         try:
@@ -509,12 +511,6 @@ _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
 }
 
 
-def _query_params(request: HttpRequest) -> Params | None:
-    params: Params = {}
-    for key, value in request.query:
-        if params.setdefault(key, value) != value:
-            return None
-    return params
 
 
 # ---- responses -------------------------------------------------------------------------------------------

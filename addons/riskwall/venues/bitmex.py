@@ -152,6 +152,7 @@ class Bitmex:
     venue: Venue = VENUE
     default_hosts: tuple[str, ...] = ("www.bitmex.com", "testnet.bitmex.com", "ws.bitmex.com", "ws.testnet.bitmex.com")
     key_header = "api-key"
+    domains: tuple[str, ...] = ("bitmex.com",)
     secret_fields: frozenset[str] = frozenset({"api-key", "api-signature", "apikey", "signature"})
     # BitMEX's WebSocket carries subscriptions only (market data and the account's own tables), no orders
     sockets: tuple[tuple[str, Socket], ...] = (

@@ -87,7 +87,9 @@ from riskwall.venues.base import (
     decimal_field,
     enum_field,
     json_body,
+    json_bool_field,
     normalize_path,
+    query_params,
     response_json,
     sender,
     text_field,
@@ -198,6 +200,8 @@ class Bybit:
         "stream.bybit.id",
     )
     key_header = "X-BAPI-API-KEY"
+    domains: tuple[str, ...] = ("bybit.com", "bytick.com", "bybit.nl", "bybit.tr", "bybit.kz", "bybitgeorgia.ge",
+                                "bybit.ae", "bybit.eu", "bybit.id", "bybit-tr.com", "bybit.com.hk", "manepa.jp")
     secret_fields: frozenset[str] = frozenset({"x-bapi-api-key", "x-bapi-sign", "api_key", "apikey", "sign",
                                                "signature"})
     # order entry, and the market-data and private streams
@@ -247,7 +251,7 @@ class Bybit:
         learner = _LEARNERS.get((request.method, path))
         if learner is None:
             return ResponseFacts()
-        params = _query_params(request)
+        params = query_params(request)
         if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
             return ResponseFacts()
         facts = learner(data, parsed, request, params, decision_id)
@@ -375,14 +379,6 @@ def _symbol(obj: Mapping[str, Any]) -> str:
     return (text_field("symbol", obj.get("symbol"), SYMBOL) or "").upper()
 
 
-def _json_bool(name: str, raw: object) -> bool:
-    if raw is None:
-        return False
-    if isinstance(raw, bool):
-        return raw
-    raise FieldError(f"{name} must be a JSON true or false")
-
-
 def _position_side(raw: object, *, required: bool = False) -> PositionSide:
     if raw is None or raw == "":
         if required:
@@ -450,8 +446,8 @@ def _order_leg(item: Mapping[str, Any], category: str, account: str | None, endp
     side = SIDES[enum_field("side", item.get("side"), frozenset(SIDES)) or ""]
     order_type = ORDER_TYPES[enum_field("orderType", item.get("orderType"), frozenset(ORDER_TYPES)) or ""]
     position_side = _position_side(item.get("positionIdx"))
-    reduce_only = _json_bool("reduceOnly", item.get("reduceOnly"))
-    _json_bool("closeOnTrigger", item.get("closeOnTrigger"))
+    reduce_only = json_bool_field("reduceOnly", item.get("reduceOnly"))
+    json_bool_field("closeOnTrigger", item.get("closeOnTrigger"))
     qty = decimal_field("qty", item.get("qty"), allow_zero=reduce_only)
     close_position = qty == 0
     trigger = decimal_field("triggerPrice", item.get("triggerPrice"), required=False)
@@ -634,13 +630,6 @@ _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
 }
 
 
-def _query_params(request: HttpRequest) -> Params | None:
-    """The query string alone: what a read's answer is scoped by. None when a key repeats."""
-    params: Params = {}
-    for key, value in request.query:
-        if params.setdefault(key, value) != value:
-            return None
-    return params
 
 
 # ---- responses -------------------------------------------------------------------------------------------

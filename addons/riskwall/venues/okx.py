@@ -54,11 +54,12 @@ from riskwall.venues.base import (
     Rejection,
     Socket,
     Steering,
-    bool_field,
     decimal_field,
     enum_field,
     json_body,
+    json_bool_field,
     normalize_path,
+    query_params,
     response_json,
     sender,
     text_field,
@@ -165,6 +166,7 @@ class Okx:
         "wsuspap.okx.com",
     )
     key_header = "OK-ACCESS-KEY"
+    domains: tuple[str, ...] = ("okx.com", "okex.com")
     secret_fields: frozenset[str] = frozenset(
         {"ok-access-key", "ok-access-sign", "ok-access-passphrase", "passphrase", "sign", "apikey"}
     )
@@ -211,7 +213,7 @@ class Okx:
         # "0" all done; "2" a batch partly done (each entry says which); anything else taught nothing
         if learner is None or code not in ("0", "2"):
             return ResponseFacts()
-        params = _query_params(request)
+        params = query_params(request)
         if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
             return ResponseFacts()
         return learner(payload["data"], parsed, params, decision_id)
@@ -424,7 +426,7 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     # a market order's px is ignored by OKX: it must not count as the order's price either
     price = decimal_field("px", _present(obj, "px"), required=True) if ord_type in PRICED_ORDER_TYPES else None
     contracts = decimal_field("sz", _present(obj, "sz")) or Decimal(0)
-    reduce_only = _effective_reduce_only(position_side, bool_field("reduceOnly", _present(obj, "reduceOnly")))
+    reduce_only = _effective_reduce_only(position_side, json_bool_field("reduceOnly", _present(obj, "reduceOnly")))
     reduces = _reduces(side, position_side, reduce_only)
     _check_attached(obj)
     return OrderIntent(
@@ -459,7 +461,7 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
     close_fraction = _present(obj, "closeFraction")
     if close_fraction is not None and str(close_fraction) != "1":
         raise FieldError("closeFraction must be 1")
-    reduce_only_flag = bool_field("reduceOnly", _present(obj, "reduceOnly"))
+    reduce_only_flag = json_bool_field("reduceOnly", _present(obj, "reduceOnly"))
     if close_fraction is not None and not reduce_only_flag:
         # OKX takes closeFraction only on reduce-only orders (51328): anything else is not what we think it is
         raise FieldError("closeFraction needs reduceOnly true")
@@ -671,13 +673,6 @@ type Params = dict[str, str]
 type Learner = Callable[[list[Any], ParsedRequest, Params, str], ResponseFacts]
 
 
-def _query_params(request: HttpRequest) -> Params | None:
-    """The query string alone: what a read's answer is scoped by. None when a key repeats."""
-    params: Params = {}
-    for key, value in request.query:
-        if params.setdefault(key, value) != value:
-            return None
-    return params
 
 
 def _number(raw: object) -> Decimal | None:

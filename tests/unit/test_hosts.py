@@ -1,0 +1,95 @@
+"""riskwall.venues.hosts: every spelling of a host is one host, and a venue's own domains are that venue's."""
+
+from __future__ import annotations
+
+import pytest
+
+from riskwall.model import Venue
+from riskwall.venues import default_host_map, parse_venue_hosts
+from riskwall.venues.hosts import HostMap, canonical_host, host_key, is_ip_literal
+
+
+@pytest.mark.parametrize(
+    ("spelled", "canonical"),
+    [
+        ("fapi.binance.com", "fapi.binance.com"),
+        ("FAPI.Binance.COM", "fapi.binance.com"),
+        ("fapi.binance.com.", "fapi.binance.com"),
+        ("fapi.binance.com..", "fapi.binance.com"),
+        (" fapi.binance.com ", "fapi.binance.com"),
+        ("ｆａｐｉ.binance.com", "fapi.binance.com"),  # fullwidth letters: IDNA maps them to what DNS resolves
+        ("localhost", "127.0.0.1"),
+        ("LOCALHOST", "127.0.0.1"),
+        ("localhost.", "127.0.0.1"),
+        ("api.localhost", "127.0.0.1"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("127.0.1", "127.0.0.1"),
+        ("2130706433", "127.0.0.1"),
+        ("0x7f000001", "127.0.0.1"),
+        ("0x7f.1", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("[::ffff:127.0.0.1]", "127.0.0.1"),
+        ("::ffff:7f00:1", "127.0.0.1"),
+        ("[0:0:0:0:0:0:0:1]", "::1"),
+        ("::1", "::1"),
+        ("[fe80::1%eth0]", "fe80::1"),
+        ("1e100.net", "1e100.net"),
+        ("deadbeef", "deadbeef"),  # a name, not an address: inet_aton reads hex only after 0x
+    ],
+)
+def test_canonical_host_when_spelled_another_way_then_one_spelling(spelled: str, canonical: str) -> None:
+    assert canonical_host(spelled) == canonical
+
+
+@pytest.mark.parametrize(("host", "literal"), [("2130706433", True), ("[::1]", True), ("127.1", True),
+                                                ("fapi.binance.com", False), ("localhost", True)])
+def test_is_ip_literal_when_host_is_an_address_in_any_form_then_true(host: str, literal: bool) -> None:
+    assert is_ip_literal(host) is literal
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "venue"),
+    [
+        ("fapi.binance.com", 443, Venue.BINANCEUSDM),
+        ("FAPI.BINANCE.COM.", 443, Venue.BINANCEUSDM),
+        ("fapi1.binance.com", 443, Venue.BINANCEUSDM),  # not listed, under Binance's own domain
+        ("fstream.binance.com", 443, Venue.BINANCEUSDM),
+        ("dapi.binance.com", 443, Venue.BINANCECOINM),
+        ("dstream.binance.com", 443, Venue.BINANCECOINM),
+        ("binance.com", 443, Venue.BINANCEUSDM),
+        ("notbinance.com", 443, None),
+        ("binance.com.evil.example", 443, None),
+        ("api2.bybit.com", 443, Venue.BYBIT),
+        ("stream.bybit.eu", 443, Venue.BYBIT),
+        ("my.okx.com", 443, Venue.OKX),
+        ("www.okex.com", 443, Venue.OKX),
+        ("api.bitget.com", 443, Venue.BITGET),
+        ("ws.bitmex.com", 443, Venue.BITMEX),
+        ("open-api-swap.bingx.com", 443, Venue.BINGX),
+        ("example.com", 443, None),
+    ],
+)
+def test_host_map_when_host_listed_or_under_venue_domain_then_that_venue(host: str, port: int,
+                                                                          venue: Venue | None) -> None:
+    assert default_host_map().venue(host, port) is venue
+
+
+@pytest.mark.parametrize("spelled", ["127.0.0.1", "localhost", "LOCALHOST", "127.1", "2130706433",
+                                     "[::ffff:127.0.0.1]", "::ffff:127.0.0.1", "0x7f.1"])
+def test_host_map_when_venue_mapped_by_address_then_every_spelling_finds_it(spelled: str) -> None:
+    hosts = default_host_map() | parse_venue_hosts(["binanceusdm=127.0.0.1:9001"])
+
+    assert hosts.venue(spelled, 9001) is Venue.BINANCEUSDM
+    assert hosts.venue(spelled, 9002) is None
+
+
+def test_parse_venue_hosts_when_spelled_oddly_then_same_key_as_requests() -> None:
+    assert parse_venue_hosts(["okx=LOCALHOST.:7000", "bybit=[::ffff:7f00:2]"]) == {
+        host_key("127.0.0.1", 7000): Venue.OKX, host_key("127.0.0.2"): Venue.BYBIT}
+
+
+def test_ip_entries_when_venues_mapped_by_name_and_address_then_only_addresses() -> None:
+    hosts = HostMap() | parse_venue_hosts(["binanceusdm=127.0.0.1:9001", "okx=fake.example:9002", "bybit=::1"])
+
+    assert hosts.ip_entries() == {("127.0.0.1", 9001): Venue.BINANCEUSDM, ("::1", None): Venue.BYBIT}
