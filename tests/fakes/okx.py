@@ -17,6 +17,10 @@ Choices where OKX's behaviour is undocumented (venues.md §10): order-level reje
 `code "1"` (all legs failed) or `"2"` (some did); authentication errors HTTP 401; unknown paths HTTP 404 with
 code 50000-style `{"code": "404"...}`; a JSON body with a key twice is refused with 50002.
 
+WebSocket (`/ws/v5/private`, `/ws/v5/business`, `/ws/v5/public`) is served on the same port by
+tests/fakes/okx_ws.py: orders placed there live in this book, and every order, fill and position change here is
+published to its stream subscribers (`_notify`, then `_flush_ws` once the lock is released).
+
 Usage:
     with FakeOkx() as fake:
         ...  # point a client at fake.base_url
@@ -454,6 +458,7 @@ class FakeOkx(ServedFake):
         self._thread: threading.Thread | None = None
         self._log: list[RecordedRequest] = []
         self.internal_errors: list[str] = []  # tracebacks of exceptions inside handlers (answered with 500)
+        self._ws_hub: Any = None  # tests/fakes/okx_ws.py's OkxWsHub, attached by the first `ws_session`
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -463,6 +468,7 @@ class FakeOkx(ServedFake):
         self._ids = itertools.count(612_345_678_901_234_567)
         self._algo_ids = itertools.count(712_345_678_901_234_567)
         self._wd_ids = itertools.count(90_001)
+        self._trade_ids = itertools.count(1_518_905_529)  # only the WebSocket pushes show trade ids
 
     # ---- what arrived --------------------------------------------------------------------------------
 
@@ -501,6 +507,8 @@ class FakeOkx(ServedFake):
             raise KeyError(f"unknown instrument {inst_id!r}; the fake lists {sorted(INSTRUMENTS)}")
         with self._lock:
             self._marks[inst_id] = Decimal(price)
+            self._notify(None, mark=inst_id)
+        self._flush_ws()
 
     def position(self, api_key: str, inst_id: str, pos_side: str = "net") -> Decimal:
         """Position in contracts (net mode: signed)."""
@@ -515,6 +523,8 @@ class FakeOkx(ServedFake):
             price = self._marks[inst_id] if avg_px is None else Decimal(avg_px)
             self._accounts[api_key].positions[(inst_id, pos_side)] = _Position(Decimal(contracts), price, "cross",
                                                                                now, now)
+            self._notify(self._accounts[api_key], position=(inst_id, pos_side))
+        self._flush_ws()
 
     def set_position_mode(self, api_key: str, mode: str) -> None:
         with self._lock:
@@ -528,6 +538,12 @@ class FakeOkx(ServedFake):
 
     def fill_order(self, ord_id: str, price: Decimal | None = None) -> dict[str, Any]:
         """Fill a resting order completely (at its limit price unless given), as if the market crossed it."""
+        try:
+            return self._fill_order(ord_id, price)
+        finally:
+            self._flush_ws()  # stream subscribers see the fill (outside the lock: sockets may be slow)
+
+    def _fill_order(self, ord_id: str, price: Decimal | None) -> dict[str, Any]:
         with self._lock:
             for acct in self._accounts.values():
                 order = acct.orders.get(ord_id)
@@ -538,6 +554,28 @@ class FakeOkx(ServedFake):
                     self._fill(acct, order, order.sz - order.acc_fill_sz, fill_price)
                     return order.to_json(INSTRUMENTS[order.inst_id])
         raise KeyError(ord_id)
+
+    # ---- WebSocket (tests/fakes/okx_ws.py serves the sockets; state stays here) ----------------------
+
+    def ws_session(self, path: str, headers: dict[str, str]) -> Any:
+        """Called by the server for a WebSocket handshake on this fake's port (see tests/fakes/server.py)."""
+        from tests.fakes.okx_ws import ws_hub  # imported here: okx_ws builds on this module
+
+        return ws_hub(self).open(path, headers)
+
+    def _notify(self, acct: _Account | None, **change: Any) -> None:
+        """Tell stream subscribers what changed (an order, a fill, a position, an algo order, a mark price).
+
+        Called with the lock held, so the hub formats every push from a consistent state; the pushes leave
+        in `_flush_ws`, after the lock is released.
+        """
+        if self._ws_hub is not None:
+            api_key = next((k for k, a in self._accounts.items() if a is acct), None)
+            self._ws_hub.on_change(api_key, change)
+
+    def _flush_ws(self) -> None:
+        if self._ws_hub is not None:
+            self._ws_hub.flush()
 
     # ---- request pipeline (called from handler threads) ----------------------------------------------
 
@@ -573,6 +611,7 @@ class FakeOkx(ServedFake):
                 status, payload = 500, {"code": "50026", "msg": "System error. Try again later.", "data": []}
             self._log.append(RecordedRequest(method, path, query, body, dict(headers), status,
                                              str(payload.get("code"))))
+        self._flush_ws()
         return status, payload
 
     def _authenticate(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> _Account:
@@ -796,12 +835,14 @@ class FakeOkx(ServedFake):
                        pos_side, str(ord_type), str(td_mode), sz, px, reduce_only, now, now,
                        lever=acct.leverage.get((spec.inst_id, str(td_mode)), "10"))
         acct.orders[order.ord_id] = order
+        self._notify(acct, order=order)
         if ord_type in ("market", "optimal_limit_ioc"):
             quantity = self._fillable(acct, order)
             if quantity > 0:
                 self._fill(acct, order, quantity, self._marks[spec.inst_id])
             if order.state in _OPEN:
                 order.state = "canceled"  # an unfilled rest of an IOC market order does not rest
+                self._notify(acct, order=order)
         return {"clOrdId": cl_ord_id, "ordId": order.ord_id, "sCode": "0", "sMsg": "Order placed",
                 "tag": order.tag, "ts": str(now)}
 
@@ -847,6 +888,7 @@ class FakeOkx(ServedFake):
         pos.pos = max(new, Decimal(0)) if order.pos_side != "net" else new
         pos.u_time = now
         acct.positions[key] = pos
+        self._notify(acct, order=order, fill=(quantity, price, str(next(self._trade_ids))), position=key)
 
     def _legs(self, acct: _Account, legs: list[Any], action: Callable[[_Account, Any], dict[str, Any]]) -> Any:
         data = []
@@ -901,6 +943,7 @@ class FakeOkx(ServedFake):
             raise _LegError(*missing)
         order.state = "canceled"
         order.u_time = self._now_ms()
+        self._notify(acct, order=order)
         return {"clOrdId": order.cl_ord_id, "ordId": order.ord_id, "sCode": "0", "sMsg": "", "ts": str(order.u_time)}
 
     def _cancel_order(self, call: _Call) -> Any:
@@ -924,6 +967,7 @@ class FakeOkx(ServedFake):
         if new_px is not None:
             order.px = new_px
         order.u_time = self._now_ms()
+        self._notify(acct, order=order, amended=str(leg.get("reqId") or ""))
         return {"clOrdId": order.cl_ord_id, "ordId": order.ord_id, "reqId": str(leg.get("reqId") or ""),
                 "sCode": "0", "sMsg": "", "ts": str(order.u_time)}
 
@@ -1000,6 +1044,7 @@ class FakeOkx(ServedFake):
                           {k: str(v) for k, v in leg.items() if isinstance(v, str | int)},
                           _truthy(leg.get("reduceOnly")), self._now_ms())
         acct.algo_orders[algo.algo_id] = algo
+        self._notify(acct, algo=algo)
         return {"algoClOrdId": algo.algo_cl_ord_id, "algoId": algo.algo_id, "clOrdId": str(leg.get("clOrdId") or ""),
                 "sCode": "0", "sMsg": "", "tag": str(leg.get("tag") or "")}
 
@@ -1014,6 +1059,7 @@ class FakeOkx(ServedFake):
             raise _LegError("51400", "Order cancellation failed as the order has been filled, canceled or does "
                                      "not exist.")
         algo.state = "canceled"
+        self._notify(acct, algo=algo)
         return {"algoClOrdId": algo.algo_cl_ord_id, "algoId": algo.algo_id, "clOrdId": "", "sCode": "0",
                 "sMsg": "", "tag": ""}
 
