@@ -54,6 +54,8 @@ from riskwall.venues import (
 )
 
 RULE_HEADER = "X-Riskwall-Rule"
+# how long a store just configured has to answer before the log says it does not
+STORE_PROBE_S = 2.0
 MAX_ACCOUNTS_SHOWN = 1000
 REASON_HEADER = "X-Riskwall-Reason"
 DECISION_HEADER = "X-Riskwall-Decision"
@@ -91,6 +93,9 @@ class RiskFirewall:
         self._egress_allowlist = False
         self._listeners: dict[int, Venue] = {}
         self._venues_by_address: dict[tuple[str, int | None], Venue] = {}
+        # held so the event loop does not drop them half-way
+        self._announcing: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
         self._egress_allowed: frozenset[str] = frozenset()
         self._policy_digest: str | None = None
         self._capture: CaptureWriter | None = None
@@ -137,9 +142,6 @@ class RiskFirewall:
             except ValueError as exc:
                 raise exceptions.OptionsError(f"--egress-allow: {exc}") from None
             self._egress_allowlist = ctx.options.riskwall_egress == "allowlist"
-            if not self._egress_allowlist and "riskwall_egress" in updated:
-                log.warning("egress_open", detail="requests to hosts that are no venue are forwarded unchecked; "
-                                                  "run with --egress allowlist where that matters")
         if "riskwall_client_cidrs" in updated:
             try:
                 self._client_networks = tuple(
@@ -179,9 +181,10 @@ class RiskFirewall:
             except UnsupportedStateUrl as exc:
                 raise exceptions.OptionsError(str(exc)) from None
             previous, self.store = self.store, store
+            loop = asyncio.get_event_loop()
             if previous is not None:
-                asyncio.get_event_loop().create_task(previous.close())
-            log.info("state_store_opened", url=_safe_url(store.url))
+                self._closing = loop.create_task(previous.close())
+            self._announcing = loop.create_task(_announce_store(store))
 
     async def running(self) -> None:
         # an addon added straight to a Master gets configure() only for options someone updated
@@ -189,6 +192,9 @@ class RiskFirewall:
             self.configure({"riskwall_policy", "riskwall_state", "riskwall_venue_hosts", "riskwall_egress",
                             "riskwall_egress_allow", "riskwall_client_cidrs", "riskwall_capture",
                             "riskwall_listeners"})
+        if not self._egress_allowlist:
+            log.warning("egress_open", detail="requests to hosts that are no venue are forwarded unchecked; run with "
+                                              "--egress allowlist where that matters")
         await self._start_admin()
         if ctx.options.riskwall_policy_poll > 0 and self._watcher is None:
             self._watcher = asyncio.create_task(self._watch_policy(ctx.options.riskwall_policy_poll))
@@ -349,9 +355,9 @@ class RiskFirewall:
             authenticated = flow.metadata.get("proxyauth")
             if isinstance(authenticated, tuple) and authenticated and authenticated[0]:
                 parsed = dataclasses.replace(parsed, client=str(authenticated[0]))
-            if parsed.account and len(self._accounts_seen) < MAX_ACCOUNTS_SHOWN:
-                self._accounts_seen.add((venue, parsed.account))
-            decision, reserved = await self._decide(parsed, decision_id)
+            decision, reserved, parsed = await self._decide(parsed, decision_id)
+            if parsed.state_account and len(self._accounts_seen) < MAX_ACCOUNTS_SHOWN:
+                self._accounts_seen.add((venue, parsed.state_account))
         except StateUnavailable as exc:
             decision = _fail_decision(parsed, flow.request.method, decision_id, self.policy,
                                       Reason.STATE_UNAVAILABLE, engine.RULE_STATE, error=type(exc).__name__)
@@ -409,20 +415,23 @@ class RiskFirewall:
 
     # ---- decisions ----------------------------------------------------------------------------------
 
-    async def _decide(self, parsed: ParsedRequest, decision_id: str) -> tuple[Decision, bool]:
+    async def _decide(self, parsed: ParsedRequest, decision_id: str) -> tuple[Decision, bool, ParsedRequest]:
+        """The decision, whether the store holds a reservation for it, and the request as decided (with the
+        account its state is kept under, which learning from the answer needs)."""
         policy = self.policy  # read once: a hot reload mid-decision must not mix two policies
         if policy is None or self.store is None:
             decision = _fail_decision(parsed, "", decision_id, None, Reason.POLICY_UNAVAILABLE, engine.RULE_POLICY)
-            return decision, False
+            return decision, False, parsed
         evaluation = await decide_request(parsed, policy, self.store, decision_id)
         decision = evaluation.decision
+        parsed = evaluation.parsed or parsed
         if evaluation.outcome is not None:
             metrics.limit_usage_from_results(parsed.venue, parsed.account, evaluation.outcome.results)
         for violation in (*decision.violations, *decision.shadowed):
             ratio = metrics.usage_ratio(violation.reason, violation.context)
             if ratio is not None:
                 metrics.limit_usage(violation.rule_id, parsed.venue, parsed.account, ratio)
-        return decision, evaluation.reserved
+        return decision, evaluation.reserved, parsed
 
     def _refuse_if_not_allowed(self, flow: http.HTTPFlow) -> None:
         if not self._egress_allowlist:
@@ -488,6 +497,18 @@ class RiskFirewall:
         flow.response = _rejection(adapter_for(answering), decision)
         with contextlib.suppress(Exception):
             _log_decision(decision, None, answering, started, flow.request.method, flow.request.path)
+
+
+async def _announce_store(store: StateStore) -> None:
+    """Say what is true of a store just configured: that it answers, or that it does not (yet)."""
+    url = _safe_url(store.url)
+    try:
+        await asyncio.wait_for(store.trading_states(), STORE_PROBE_S)
+    except Exception as exc:
+        log.warning("state_store_unreachable", url=url, error=type(exc).__name__,
+                    detail="orders that could add risk are blocked until it answers; cancels and reductions pass")
+        return
+    log.info("state_store_opened", url=url)
 
 
 def _parse_listeners(entries: Sequence[str]) -> dict[int, Venue]:

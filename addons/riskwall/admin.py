@@ -28,7 +28,8 @@ from riskwall.state.base import StateScope, StateStore, StateUnavailable, Tradin
 from riskwall.venues import parse_venue
 
 MAX_REQUEST_BYTES = 64 * 1024
-_FINGERPRINT = re.compile(r"[0-9a-f]{12}")
+# a key's fingerprint, or an account label of the policy (`label:<name>`: every key the label lists)
+_ACCOUNT = re.compile(r"[0-9a-f]{12}|label:[a-z0-9][a-z0-9_.-]{0,63}")
 READ_TIMEOUT_S = 5.0
 
 log = logs.get_logger("riskwall.admin")
@@ -140,8 +141,8 @@ class AdminApi:
             venue = parse_venue(scope.venue).value if scope.venue else None
         except ValueError as exc:
             return AdminResponse(400, {"error": str(exc)})
-        if scope.account is not None and not _FINGERPRINT.fullmatch(str(scope.account)):
-            return AdminResponse(400, {"error": "account must be a 12-hex-digit key fingerprint"})
+        if scope.account is not None and not _ACCOUNT.fullmatch(str(scope.account)):
+            return AdminResponse(400, {"error": "account must be a 12-hex-digit key fingerprint or label:<name>"})
         scope = StateScope(venue, scope.account, str(scope.symbol).upper() if scope.symbol else None)
         try:
             await store.set_trading_state(scope, state, reason, actor)

@@ -63,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--confdir", default=_env("RISKWALL_CONFDIR", "~/.riskwall"),
                      help="where the proxy CA is created and kept [RISKWALL_CONFDIR, default ~/.riskwall]")
     run.add_argument("--upstream-ca", default=_env("RISKWALL_UPSTREAM_CA", None), metavar="PEM",
-                     help="CA bundle to verify upstream TLS with instead of the system's (testnets, fakes) "
-                          "[RISKWALL_UPSTREAM_CA]")
+                     help="an extra CA bundle trusted for upstream TLS, added to the system's (testnets or "
+                          "private exchanges behind a private CA) [RISKWALL_UPSTREAM_CA]")
     run.add_argument("--admin", default=_env("RISKWALL_ADMIN", "127.0.0.1:9090"), metavar="HOST:PORT",
                      help="local admin endpoint, or 'off' [RISKWALL_ADMIN, default 127.0.0.1:9090]")
     run.add_argument("--log-file", default=_env("RISKWALL_LOG_FILE", ""), metavar="PATH",
@@ -319,13 +319,14 @@ def _admin_call(args: argparse.Namespace, what: str, payload: dict[str, Any]) ->
 
 
 def _resolve_accounts(account: str, policy_path: str, venue: str | None) -> list[str]:
+    """A fingerprint as given; a label as the account it names (`label:<name>`), so the state holds for every key
+    the label lists, those added to it later too."""
     if len(account) == 12 and all(c in "0123456789abcdef" for c in account):
         return [account]
     policy = load_policy(policy_path)
-    spec = policy.accounts.get(account)
-    if spec is None:
+    if account.removeprefix("label:") not in policy.accounts:
         raise ValueError(f"account label {account!r} is not in the policy at {policy_path}")
-    return list(spec.fingerprints)
+    return [f"label:{account.removeprefix('label:')}"]
 
 
 def _local_revision(policy_path: str) -> str | None:

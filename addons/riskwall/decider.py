@@ -7,11 +7,13 @@ and what to do with a reservation once the venue has (or has not) answered.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from riskwall import engine
 from riskwall.instruments import CATALOG
-from riskwall.model import Action, Decision, ParsedRequest, Verdict
+from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Verdict
 from riskwall.policy.loader import Policy
 from riskwall.state.base import ReserveOutcome, StateStore
 from riskwall.venues.base import HttpRequest, VenueAdapter
@@ -27,20 +29,52 @@ class Evaluation:
     reserved: bool
     # the store's answer to the reservation: every counter's value, passed or not (for limit-usage metrics)
     outcome: ReserveOutcome | None = None
+    # the request as decided: with its holder, which learning from the answer needs too
+    parsed: ParsedRequest | None = None
+
+
+def with_holder(parsed: ParsedRequest, policy: Policy) -> ParsedRequest:
+    """`parsed` with the account its state is kept under: the key's label where the policy names one."""
+    holder = policy.holder(parsed.venue, parsed.account)
+    return parsed if holder == parsed.holder else dataclasses.replace(parsed, holder=holder)
 
 
 async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStore, decision_id: str) -> Evaluation:
+    """The decision on `parsed`; `Evaluation.parsed` is the request as decided (with its holder), which is what
+    `learn_answer` must be given."""
+    parsed = with_holder(parsed, policy)
     if parsed.action is Action.READ:
-        return Evaluation(engine.decide(decision_id, policy, []), False)
+        return Evaluation(engine.decide(decision_id, policy, []), False, parsed=parsed)
     view = await store.view(engine.view_query(parsed))
     plan = engine.plan(parsed, policy, view, decision_id)
     outcome = await store.reserve(plan.reservation) if plan.needs_store and plan.reservation else None
+    if plan.exemption_refused(outcome):
+        # a reduction the view saw covered was not when the store checked (another order reduced first): decide
+        # the request again as an ordinary order, every limit applied
+        plan = engine.plan(parsed, policy, view, decision_id, exempt_reductions=False)
+        outcome = await store.reserve(plan.reservation) if plan.needs_store and plan.reservation else None
     decision = engine.conclude(plan, policy, outcome)
     reserved = bool(outcome and outcome.committed and plan.reservation and plan.reservation.pending)
     if reserved and decision.verdict is Verdict.BLOCK:  # pragma: no cover - conclude never blocks a commit
         await store.release(decision_id)
         reserved = False
-    return Evaluation(decision, reserved, outcome)
+    return Evaluation(decision, reserved, outcome, parsed)
+
+
+def held_by(facts: ResponseFacts, parsed: ParsedRequest) -> ResponseFacts:
+    """The facts an adapter read (under the key's fingerprint) as the state of the request's holder."""
+    holder, key = parsed.holder, parsed.account
+    if holder is None or holder == key:
+        return facts
+
+    def move(items: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(dataclasses.replace(item, account=holder) if getattr(item, "account", None) == key else item
+                     for item in items)
+
+    return dataclasses.replace(facts, orders=move(facts.orders), positions=move(facts.positions),
+                               open_orders=tuple(dataclasses.replace(s, account=holder, orders=move(s.orders))
+                                                 if s.account == key else s for s in facts.open_orders),
+                               closed=move(facts.closed))
 
 
 def release_delay_ms(status: int | None) -> int:
@@ -63,6 +97,6 @@ async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedR
         if facts.instruments:
             CATALOG.learn(facts.instruments)
         if not facts.empty:
-            await store.learn(facts)
+            await store.learn(held_by(facts, parsed))
     if reserved:
         await store.release(decision_id, after_ms=release_delay_ms(status))

@@ -12,7 +12,11 @@ size and notional → position/exposure → rate. All enforced violations are co
 first decides; shadowed ones are evaluated and reported beside them.
 
 Orders that only reduce a position (reduce-only, close-position, hedge-mode closes) are exempt from every
-limit, so no limit can trap a position; only HALTED stops them.
+limit, so no limit can trap a position; only HALTED stops them. The exemption reaches as far as the position
+they reduce, net of the orders already pending against it (`model.reducible`), checked atomically by the store
+like any limit: beyond that an order is checked like any other, so a reduce-only flag the venue reads
+differently is harmless. Under REDUCING only such bounded reductions pass, so REDUCING never opens or flips a
+position.
 """
 
 from __future__ import annotations
@@ -25,15 +29,25 @@ from decimal import Decimal
 
 from riskwall.model import (
     Action,
+    CheckResult,
     Decision,
+    ExposureCheck,
     OrderIntent,
     ParsedRequest,
+    PendingEntry,
+    PositionKey,
     PositionSide,
+    RateCheck,
     Reason,
+    ReductionCheck,
+    Reservation,
+    ReserveOutcome,
     Side,
+    StateView,
     TradingState,
     Venue,
     Verdict,
+    ViewQuery,
     Violation,
 )
 from riskwall.policy.loader import Policy
@@ -52,17 +66,6 @@ from riskwall.policy.model import (
     RuleBase,
     TradingStateRule,
 )
-from riskwall.state.base import (
-    CheckResult,
-    ExposureCheck,
-    PendingEntry,
-    PositionKey,
-    RateCheck,
-    Reservation,
-    ReserveOutcome,
-    StateView,
-    ViewQuery,
-)
 
 # rule ids for verdicts that no policy rule owns
 RULE_PARSE = "riskwall.parse"
@@ -74,6 +77,7 @@ RULE_STATE = "riskwall.state-store"
 RULE_POLICY = "riskwall.policy"
 RULE_INTERNAL = "riskwall.internal"
 RULE_VENUE = "riskwall.venue"
+RULE_REDUCTION = "riskwall.reduction"
 # distinct (account, instrument, position side) combinations remembered per policy
 RULE_MEMO_SIZE = 10_000
 
@@ -89,6 +93,13 @@ class Plan:
     @property
     def needs_store(self) -> bool:
         return not self.violations and self.reservation is not None and not self.reservation.empty
+
+    def exemption_refused(self, outcome: ReserveOutcome | None) -> bool:
+        """True when the store found a reduction this plan exempted no longer covered (another order took the
+        position first): the request must then be planned again with every limit applied."""
+        return outcome is not None and not outcome.committed and any(
+            not r.passed and isinstance(r.check, ReductionCheck) and r.check.reason is None for r in outcome.results
+        )
 
 
 def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str], intent: OrderIntent) -> list[RuleBase]:
@@ -121,8 +132,8 @@ def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str], inten
 
 
 def view_query(request: ParsedRequest) -> ViewQuery:
-    unsided = tuple(i.order_id for i in request.intents if i.action is Action.AMEND and i.side is None and i.order_id)
-    return ViewQuery(request.venue, request.account, request.symbols, unsided)
+    amended = tuple(i.order_id for i in request.intents if i.action is Action.AMEND and i.order_id)
+    return ViewQuery(request.venue, request.state_account, request.symbols, amended)
 
 
 def _sides_from_store(request: ParsedRequest, view: StateView) -> ParsedRequest:
@@ -138,7 +149,10 @@ def _sides_from_store(request: ParsedRequest, view: StateView) -> ParsedRequest:
     return dataclasses.replace(request, intents=tuple(intents))
 
 
-def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: str) -> Plan:
+def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: str, *,
+         exempt_reductions: bool = True) -> Plan:
+    """The static rules' verdict and what the store must check. `exempt_reductions` False plans every order
+    as an ordinary one (after the store found a reduction it exempted no longer covered)."""
     request = _sides_from_store(request, view)
     acc = _Collector(policy)
     action = request.action
@@ -177,11 +191,17 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
     # a setting with nothing to parse (Binance positionMargin, multiAssetsMargin) still answers to the trading
     # state: it is checked as an intent that names no instrument, which every scope of its account covers
     intents = request.intents or (OrderIntent(request.venue, action, request.endpoint, request.account),)
-    for leg, intent in enumerate(intents):
-        leg_no = leg if len(intents) > 1 else None
+    budget = _Reducible(view, request.state_account)
+    legs: list[_Leg] = []
+    for number, intent in enumerate(intents):
+        leg_no = number if len(intents) > 1 else None
         rules = applicable_rules(policy, request.venue, labels, intent)
-        _check_trading_state(acc, rules, view, intent, leg_no)
-        if intent.only_reduces:
+        guard = _check_trading_state(acc, rules, view, intent, leg_no, budget, request.state_account)
+        exempt = exempt_reductions and budget.covers(intent) if intent.only_reduces else False
+        legs.append(_Leg(intent, rules, leg_no, exempt, guard))
+        if exempt or guard is not None:
+            budget.take(intent)
+        if exempt:
             continue
         for rule in rules:
             if isinstance(rule, AllowedSymbols) and intent.symbol and not rule.permits(intent.names):
@@ -208,7 +228,7 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
         if action.adds_orders:
             _check_order_size(acc, rules, view, intent, leg_no)
 
-    reservation = _reservation(acc, policy, request, view, labels, decision_id)
+    reservation = _reservation(acc, request, view, legs, decision_id)
     return acc.finish(decision_id, request, reservation)
 
 
@@ -217,7 +237,10 @@ def conclude(plan: Plan, policy: Policy, outcome: ReserveOutcome | None) -> Deci
     violations = list(plan.violations)
     shadowed = list(plan.shadowed)
     monitoring = policy.mode is PolicyMode.MONITOR
-    for result in outcome.results if outcome else ():
+    # stores answer rate checks first; the documented order puts a state's reduction bound first, then the
+    # position, then the rate
+    results = sorted(outcome.results, key=_check_order) if outcome else ()
+    for result in results:
         if result.passed:
             continue
         violation = _violation_from(result)
@@ -228,11 +251,17 @@ def conclude(plan: Plan, policy: Policy, outcome: ReserveOutcome | None) -> Deci
     return decide(plan.decision_id, policy, violations, shadowed)
 
 
+# reasons a client library treats as worth retrying (ccxt's RateLimitExceeded and network errors): when an order
+# breaks a rule that retrying cannot mend as well, that rule must be the one it is answered with
+RETRYABLE = frozenset({Reason.ORDER_RATE_EXCEEDED, Reason.STATE_UNAVAILABLE})
+
+
 def decide(
     decision_id: str, policy: Policy | None, violations: list[Violation], shadowed: list[Violation] | None = None
 ) -> Decision:
     revision = policy.revision if policy else "none"
     shadowed = shadowed or []
+    violations = sorted(violations, key=lambda v: v.reason in RETRYABLE)  # stable: the documented order stays
     if violations and policy is not None and policy.mode is PolicyMode.MONITOR:
         # monitor rolls out the policy's own rules; the kill switch, forbidden endpoints, unknown keys and
         # unparseable orders are not the policy's to relax, so they still block
@@ -246,10 +275,17 @@ def decide(
     return Decision(verdict, decision_id, revision, tuple(violations), tuple(shadowed))
 
 
-def position_key(intent: OrderIntent) -> PositionKey | None:
-    if intent.account is None or intent.symbol is None:
+def position_key(intent: OrderIntent, holder: str | None) -> PositionKey | None:
+    """The position an intent moves, kept under `holder` (the account's label where the policy names one, so
+    every key of one account moves one position)."""
+    if holder is None or intent.symbol is None:
         return None
-    return PositionKey(intent.venue, intent.account, intent.symbol, intent.position_side)
+    return PositionKey(intent.venue, holder, intent.symbol, intent.position_side)
+
+
+def _check_order(result: CheckResult) -> int:
+    check = result.check
+    return 0 if isinstance(check, ReductionCheck) else 1 if isinstance(check, ExposureCheck) else 2
 
 
 def reference_price(intent: OrderIntent, view: StateView) -> Decimal | None:
@@ -282,41 +318,95 @@ class _Collector:
         return Plan(decision_id, request, tuple(self.violations), tuple(self.shadowed), reservation)
 
 
+@dataclass(frozen=True, slots=True)
+class _Guard:
+    """A REDUCING state that lets a leg through only as a reduction the store confirms is still covered."""
+
+    rule_id: str
+    context: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Leg:
+    intent: OrderIntent
+    rules: Sequence[RuleBase]
+    number: int | None
+    exempt: bool  # a reduction within what it reduces: no limit applies, the store confirms the bound
+    guard: _Guard | None
+
+
+class _Reducible:
+    """What each position can still be reduced by, as the view saw it, less what earlier legs of this request
+    already take."""
+
+    def __init__(self, view: StateView, holder: str | None) -> None:
+        self._view, self._holder = view, holder
+        self._taken: dict[tuple[PositionKey, Side], Decimal] = defaultdict(Decimal)
+
+    def _slot(self, intent: OrderIntent) -> tuple[PositionKey, Side] | None:
+        key = position_key(intent, self._holder)
+        return (key, intent.side) if key is not None and intent.side is not None else None
+
+    def covers(self, intent: OrderIntent) -> bool:
+        if intent.quantity is None:
+            # a close-position order has no size of its own: the venue closes what there is, never more
+            return intent.close_position
+        slot = self._slot(intent)
+        if slot is None:
+            return False
+        allowance = self._view.reducible(*slot) - self._taken[slot] + self._replaced(intent, slot)
+        return intent.quantity <= allowance
+
+    def _replaced(self, intent: OrderIntent, slot: tuple[PositionKey, Side]) -> Decimal:
+        # an amend frees what the order it replaces still had open, when that order pends in the same place
+        if intent.action is not Action.AMEND or intent.order_id is None:
+            return Decimal(0)
+        known = self._view.orders.get(intent.order_id)
+        key, side = slot
+        if known != (key.symbol, side, key.position_side):
+            return Decimal(0)
+        return self._view.remaining.get(intent.order_id, Decimal(0))
+
+    def take(self, intent: OrderIntent) -> None:
+        slot = self._slot(intent)
+        if slot is not None and intent.quantity is not None:
+            self._taken[slot] += intent.quantity
+
+
 def _check_trading_state(
-    acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None
-) -> None:
+    acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None,
+    budget: _Reducible, holder: str | None,
+) -> _Guard | None:
+    """Violations of the trading states that cover `intent`; a REDUCING state that permits it returns the guard
+    the store must confirm (a reduction still covered when it is reserved)."""
     candidates: list[tuple[RuleBase | None, TradingState, dict[str, str]]] = []
     for rule in rules:
         if isinstance(rule, TradingStateRule) and rule.state is not TradingState.ACTIVE:
             candidates.append((rule, rule.state, {"source": "policy"}))
     for record in view.trading_states:
-        covers = record.scope.covers(intent.venue, intent.account, intent.symbol)
+        covers = record.scope.covers(intent.venue, intent.account, intent.symbol, holder)
         if record.state is not TradingState.ACTIVE and covers:
             candidates.append((None, record.state, {"scope": record.scope.text, "reason": record.reason}))
+    guard: _Guard | None = None
     for owner, state, context in candidates:
-        if not _state_permits(state, intent, view):
-            rule_id = owner.id if owner else RULE_KILL_SWITCH
-            reason = Reason.TRADING_HALTED if state is TradingState.HALTED else Reason.TRADING_REDUCING
-            acc.add(owner, Violation.of(rule_id, reason, leg, state=state, action=intent.action, **context))
+        rule_id = owner.id if owner else RULE_KILL_SWITCH
+        if intent.action in (Action.CANCEL, Action.CANCEL_ALL, Action.READ):
+            continue
+        if state is TradingState.REDUCING and _reduction_candidate(intent) and budget.covers(intent):
+            if intent.quantity is not None and guard is None:
+                guard = _Guard(rule_id, tuple((k, str(v)) for k, v in {"state": state, **context}.items()))
+            continue
+        reason = Reason.TRADING_HALTED if state is TradingState.HALTED else Reason.TRADING_REDUCING
+        acc.add(owner, Violation.of(rule_id, reason, leg, state=state, action=intent.action, **context))
+    return guard
 
 
-def _state_permits(state: TradingState, intent: OrderIntent, view: StateView) -> bool:
-    if intent.action in (Action.CANCEL, Action.CANCEL_ALL, Action.READ):
-        return True
-    if state is TradingState.HALTED:
-        return False
-    # REDUCING: only orders that shrink an existing position; never opens from flat, never reconfigures
+def _reduction_candidate(intent: OrderIntent) -> bool:
+    """REDUCING lets through only orders that shrink a position: flagged reductions, and one-way orders against
+    the position held (their size is then bounded by it); never a new position, never a setting."""
     if not intent.action.adds_orders:
         return False
-    if intent.only_reduces:
-        return True
-    key = position_key(intent)
-    if key is None or intent.side is None or intent.quantity is None:
-        return False
-    if intent.position_side is not PositionSide.BOTH:
-        return False
-    position = view.position(key)
-    return position != 0 and (position > 0) != (intent.side is Side.BUY) and intent.quantity <= abs(position)
+    return intent.only_reduces or intent.position_side is PositionSide.BOTH
 
 
 def _check_order_size(
@@ -354,67 +444,81 @@ def _check_order_size(
                 )
 
 
-def _reservation(
-    acc: _Collector,
-    policy: Policy,
-    request: ParsedRequest,
-    view: StateView,
-    labels: frozenset[str],
-    decision_id: str,
-) -> Reservation:
+def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs: Sequence[_Leg],
+                 decision_id: str) -> Reservation:
     """What the store must check and count, atomically, for the orders that passed the static rules."""
-    if not request.action.adds_orders or request.account is None:
+    holder = request.state_account
+    if not request.action.adds_orders or holder is None:
         return Reservation(decision_id)
     rate_costs: dict[tuple[str, str], int] = defaultdict(int)
     rate_rules: dict[str, OrderRate] = {}
     exposure: dict[tuple[str, PositionKey, Side], tuple[MaxPosition, Decimal, Decimal, str | None]] = {}
+    reductions: dict[tuple[str, PositionKey, Side], tuple[Decimal, str | None, _Guard | None]] = {}
     pending: list[PendingEntry] = []
-    for leg, intent in enumerate(request.intents):
-        if intent.only_reduces:  # exempt from every limit, the rate included
+    replaces = request.action is Action.AMEND
+    for index, leg in enumerate(legs):
+        intent, rules, leg_no = leg.intent, leg.rules, leg.number
+        key = position_key(intent, holder)
+        bounded = leg.exempt or leg.guard is not None
+        if bounded and key is not None and intent.side is not None and intent.quantity is not None:
+            # the store confirms the reduction is still covered when it commits (several sidecars may race)
+            rule_id = leg.guard.rule_id if leg.guard else RULE_REDUCTION
+            slot = (rule_id, key, intent.side)
+            previous = reductions.get(slot)
+            total = intent.quantity + (previous[0] if previous else Decimal(0))
+            reductions[slot] = (total, intent.order_id if replaces else None, leg.guard)
+        if leg.exempt:
+            # exempt from every limit, the rate included: a bot can always flatten
+            if key is not None and intent.side is not None and intent.quantity is not None:
+                pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity,
+                                            intent.order_id, reducing=True))
             continue
-        rules = applicable_rules(policy, request.venue, labels, intent)
         for rule in rules:
             if isinstance(rule, OrderRate):
                 # one counter per rule: two rules over the same account must not count each order twice
-                scope_key = f"{rule.id}|{request.venue}|{request.account}"
+                scope_key = f"{rule.id}|{request.venue}|{holder}"
                 if rule.per is RateKey.SYMBOL:
                     scope_key += f"|{intent.symbol}"
                 rate_costs[(rule.id, scope_key)] += 1
                 rate_rules[rule.id] = rule
-        key = position_key(intent)
-        if request.action is Action.AMEND and intent.side is None and intent.quantity is not None and any(
+        if replaces and intent.side is None and intent.quantity is not None and any(
             isinstance(rule, MaxPosition) and rule.limit_for(intent.names) is not None for rule in rules
         ):
             # a venue whose amends carry no side (OKX; Bybit for orders this sidecar never saw): resizing a
             # resting order could grow exposure past the limit unseen, so it is refused rather than waved on
-            acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg if len(request.intents) > 1 else None,
+            acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg_no,
                                        error="side of the amended order is unknown; the position limit cannot be "
                                              "checked", order_id=intent.order_id or "unknown"))
             continue
         if key is None or intent.side is None or intent.quantity is None:
             continue
-        pending.append(PendingEntry(f"{decision_id}:{leg}", key, intent.side, intent.quantity, intent.order_id))
+        pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity, intent.order_id))
         for rule in rules:
             if not isinstance(rule, MaxPosition):
                 continue
-            limit = _position_limit(acc, rule, intent, view, leg if len(request.intents) > 1 else None)
+            limit = _position_limit(acc, rule, intent, view, leg_no)
             if limit is None:
                 continue
-            slot = (rule.id, key, intent.side)
-            previous = exposure.get(slot)
-            total = intent.quantity + (previous[1] if previous else Decimal(0))
-            bound = min(limit, previous[2]) if previous else limit
-            exposure[slot] = (rule, total, bound, intent.order_id if request.action is Action.AMEND else None)
+            exposure_slot = (rule.id, key, intent.side)
+            prior = exposure.get(exposure_slot)
+            added = intent.quantity + (prior[1] if prior else Decimal(0))
+            bound = min(limit, prior[2]) if prior else limit
+            exposure[exposure_slot] = (rule, added, bound, intent.order_id if replaces else None)
     rate = tuple(
         RateCheck(rule_id, scope_key, window.limit, window.window_ms, cost, acc.enforced(rate_rules[rule_id]))
         for (rule_id, scope_key), cost in rate_costs.items()
         for window in rate_rules[rule_id].windows
     )
     checks = tuple(
-        ExposureCheck(rule.id, key, side, total, bound, acc.enforced(rule), replaces)
-        for (_, key, side), (rule, total, bound, replaces) in exposure.items()
+        ExposureCheck(rule.id, key, side, total, bound, acc.enforced(rule), replaced)
+        for (_, key, side), (rule, total, bound, replaced) in exposure.items()
     )
-    return Reservation(decision_id, rate, checks, tuple(pending))
+    bounds = tuple(
+        ReductionCheck(rule_id, key, side, total, replaced, Reason.TRADING_REDUCING if guard else None,
+                       guard.context if guard else ())
+        for (rule_id, key, side), (total, replaced, guard) in reductions.items()
+    )
+    return Reservation(decision_id, rate, checks, tuple(pending), bounds)
 
 
 def _position_limit(
@@ -449,6 +553,10 @@ def _rule_mode(policy: Policy, rule_id: str) -> Mode | None:
 
 def _violation_from(result: CheckResult) -> Violation:
     check = result.check
+    if isinstance(check, ReductionCheck):
+        reason = check.reason or Reason.POSITION_EXCEEDS_MAX
+        return Violation.of(check.rule_id, reason, None, qty=check.quantity, reducible=max(result.observed, Decimal(0)),
+                            symbol=check.position.symbol, side=check.side, **dict(check.context))
     if isinstance(check, RateCheck):
         return Violation.of(
             check.rule_id, Reason.ORDER_RATE_EXCEEDED, orders=result.observed, limit=check.limit,

@@ -51,7 +51,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from riskwall.model import Action, Reason, Venue
+from riskwall.model import Action, Reason, ReductionCheck, Venue
 
 if TYPE_CHECKING:  # the store guard imports this module: no import of riskwall.state at run time
     from riskwall.state.base import CheckResult
@@ -261,6 +261,8 @@ def limit_usage_from_results(venue: str | None, account: str | None, results: It
     per rule, since one rule can check several windows or position sides."""
     highest: dict[str, Decimal] = {}
     for result in results:
+        if isinstance(result.check, ReductionCheck):
+            continue  # a reduction's bound is the position itself, not a limit of the policy's
         limit = Decimal(result.check.limit)
         if limit <= 0:
             continue

@@ -6,7 +6,7 @@ Stdlib only. Every amount is a `Decimal` parsed from the request's own strings; 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -178,10 +178,18 @@ class ParsedRequest:
     error: str | None = None
     # the bot's proxy-authentication user name, when the explicit proxy required one (set by the addon)
     client: str | None = None
+    # the account whose state this request moves, where it is not the key's own: the policy's label for the
+    # key (`label:<name>`), so positions, rates and states hold per account however many keys trade it
+    holder: str | None = None
 
     @property
     def symbols(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(i.symbol for i in self.intents if i.symbol))
+
+    @property
+    def state_account(self) -> str | None:
+        """The account name state is kept under: the holder, else the key's fingerprint."""
+        return self.holder or self.account
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,3 +325,216 @@ class ResponseFacts:
     @property
     def empty(self) -> bool:
         return not (self.prices or self.orders or self.positions or self.open_orders or self.closed)
+
+
+# ---- what a store is asked and answers (the engine plans them; the stores check them atomically) ----------
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PositionKey:
+    venue: Venue
+    account: str
+    symbol: str
+    position_side: PositionSide
+
+    @property
+    def text(self) -> str:
+        return f"{self.venue}|{self.account}|{self.symbol}|{self.position_side}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class StateScope:
+    """Where a trading state applies: everywhere, a venue, an account of a venue, or a symbol of a venue."""
+
+    venue: str | None = None
+    account: str | None = None
+    symbol: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self.venue is None:
+            return "global"
+        parts = [f"venue={self.venue}"]
+        if self.account:
+            parts.append(f"account={self.account}")
+        if self.symbol:
+            parts.append(f"symbol={self.symbol}")
+        return ",".join(parts)
+
+    @classmethod
+    def parse(cls, text: str) -> StateScope:
+        if text == "global":
+            return cls()
+        fields = dict(part.split("=", 1) for part in text.split(","))
+        return cls(fields.get("venue"), fields.get("account"), fields.get("symbol"))
+
+    def covers(self, venue: str, account: str | None, symbol: str | None, holder: str | None = None) -> bool:
+        """`account` is the key's fingerprint, `holder` the account its state is kept under (its label's)."""
+        if self.venue is None:
+            return True
+        if self.venue != venue:
+            return False
+        if self.account is not None and self.account not in (account, holder):
+            return False
+        # an instruction that names no instrument (close every position, switch position mode) touches them all
+        return self.symbol is None or symbol is None or self.symbol == symbol
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStateRecord:
+    scope: StateScope
+    state: TradingState
+    reason: str
+    actor: str
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ViewQuery:
+    venue: Venue
+    account: str | None
+    symbols: tuple[str, ...]
+    # orders amends name: the store tells what it knows of them (side, and what they have left)
+    order_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """What orders still open (or reserved) could do to one position in one direction if they all filled."""
+
+    adding: Decimal = Decimal(0)  # orders that can grow the position in that direction (plain orders)
+    reducing: Decimal = Decimal(0)  # reduce-only orders: they can only bring a position held the other way to 0
+
+
+NO_PENDING = Pending()
+
+
+@dataclass(frozen=True, slots=True)
+class StateView:
+    """A read of the state taken just before a decision; stale by design, so exact checks go to `reserve`."""
+
+    trading_states: tuple[TradingStateRecord, ...] = ()
+    positions: dict[PositionKey, Decimal] = field(default_factory=dict)
+    prices: dict[tuple[Venue, str], Decimal] = field(default_factory=dict)
+    # open orders the store knows, by order id: (symbol, side, position side), for amends that name only the order
+    orders: dict[str, tuple[str, Side, PositionSide]] = field(default_factory=dict)
+    pending: dict[tuple[PositionKey, Side], Pending] = field(default_factory=dict)
+    # what those orders still have open, by order id: an amend replaces it
+    remaining: dict[str, Decimal] = field(default_factory=dict)
+
+    def position(self, key: PositionKey) -> Decimal:
+        return self.positions.get(key, Decimal(0))
+
+    def price(self, venue: Venue, symbol: str) -> Decimal | None:
+        return self.prices.get((venue, symbol))
+
+    def pending_in(self, key: PositionKey, side: Side) -> Pending:
+        return self.pending.get((key, side), NO_PENDING)
+
+    def reducible(self, key: PositionKey, side: Side) -> Decimal:
+        """How much an order on `side` can still take off the position held the other way, once every order
+        already pending on `side` (reducing or not) has filled."""
+        return reducible(self.position(key), side, self.pending_in(key, side))
+
+
+def reducible(position: Decimal, side: Side, pending: Pending) -> Decimal:
+    """The one formula, shared with the stores: what is held against `side`, net of what `side` has pending."""
+    held_against = max(-side.sign * position, Decimal(0))
+    return held_against - pending.adding - pending.reducing
+
+
+def worst_case(position: Decimal, side: Side, pending: Pending) -> Decimal:
+    """How far the position could go in `side`'s direction if every pending order filled: reduce-only orders
+    first bring a position held the other way towards zero (never past it), then every other order adds."""
+    directional = side.sign * position
+    if directional < 0:
+        directional = min(directional + pending.reducing, Decimal(0))
+    return directional + pending.adding
+
+
+@dataclass(frozen=True, slots=True)
+class RateCheck:
+    """Admit `cost` more orders only if the sliding window then holds at most `limit`."""
+
+    rule_id: str
+    key: str
+    limit: int
+    window_ms: int
+    cost: int
+    enforced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureCheck:
+    """Admit `quantity` more in `side`'s direction only if the worst case (`worst_case`) plus `quantity` stays
+    ≤ `limit`.
+
+    `replaces_order` (an amend) lets the store subtract what the amended order already had pending.
+    """
+
+    rule_id: str
+    position: PositionKey
+    side: Side
+    quantity: Decimal
+    limit: Decimal
+    enforced: bool
+    replaces_order: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReductionCheck:
+    """Admit `quantity` on `side` as a reduction only if it is covered by the position held the other way, net of
+    every order already pending on `side` (`reducible`). Reductions are exempt from limits only this far.
+
+    `reason` is the violation a failure is answered with (TRADING_REDUCING under a REDUCING state, with
+    `context`); None marks an exemption, which is decided again as an ordinary order when it fails.
+    """
+
+    rule_id: str
+    position: PositionKey
+    side: Side
+    quantity: Decimal
+    replaces_order: str | None = None
+    reason: Reason | None = None
+    context: tuple[tuple[str, str], ...] = ()
+    enforced: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    """Exposure an admitted order holds until the venue reports it filled or gone. A `reducing` entry (an
+    exempt reduction) counts towards what reduce-only orders have pending, every other towards what adds."""
+
+    leg_id: str
+    position: PositionKey
+    side: Side
+    quantity: Decimal
+    replaces_order: str | None = None
+    reducing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    id: str
+    rate: tuple[RateCheck, ...] = ()
+    exposure: tuple[ExposureCheck, ...] = ()
+    pending: tuple[PendingEntry, ...] = ()
+    reductions: tuple[ReductionCheck, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.rate or self.exposure or self.pending or self.reductions)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    check: RateCheck | ExposureCheck | ReductionCheck
+    # the counter's value had the order been admitted; for a reduction, what was reducible before it
+    observed: Decimal
+    passed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveOutcome:
+    committed: bool
+    results: tuple[CheckResult, ...] = ()

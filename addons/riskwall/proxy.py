@@ -163,10 +163,21 @@ async def serve(config: ProxyConfig) -> None:
     if config.proxy_auth:
         update["proxyauth"] = config.proxy_auth
     opts.update(**update)
-    # as PID 1 in a container a process gets no default SIGTERM action: stop cleanly when asked to
+    # as PID 1 in a container a process gets no default SIGTERM action, and a job started in the background
+    # by a script inherits SIGINT ignored: stop cleanly on either
     with contextlib.suppress(NotImplementedError, RuntimeError):
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, master.shutdown)
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(stop, master.shutdown)
     await master.run()
+    # what is left is connections being cancelled on the way out; Python 3.12's streams report each cancelled
+    # connection task as an error (fixed in later releases): a clean stop prints nothing
+    asyncio.get_running_loop().set_exception_handler(_quiet_cancellations)
+
+
+def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
 
 
 def run(config: ProxyConfig) -> int:

@@ -148,6 +148,7 @@ async def replay(
                 parsed = attribute_account(parsed, exchange.account)
             evaluation = await decide_request(parsed, policy, store, decision_id)
             decision, reserved = evaluation.decision, evaluation.reserved
+            parsed = evaluation.parsed or parsed
         except Exception as exc:  # the sidecar blocks what it cannot decide; so does its replay
             violation = Violation.of(engine.RULE_INTERNAL, Reason.INTERNAL_ERROR, error=type(exc).__name__)
             decision = Decision(Verdict.BLOCK, decision_id, policy.revision, (violation,))

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.fakes.binance_usdm import FakeBinanceUsdm
+from tests.fakes.binance_usdm import FakeBinanceUsdm, sign_params
 from tests.fakes.bitget import FakeBitget
 from tests.fakes.bybit import FakeBybit
 from tests.fakes.okx import FakeOkx
@@ -37,18 +37,23 @@ KEY = "adversary-key-" + "k" * 50
 SECRET = "adversary-secret-" + "s" * 47
 OKX_KEY, OKX_PASSPHRASE = "adversary-okx-" + "k" * 22, "adversary-pass"
 
-POLICY = """
+DESK_KEYS = ("adversary-desk-a-" + "a" * 47, "adversary-desk-b-" + "b" * 47)
+DESK_SECRET = "adversary-desk-secret-" + "s" * 42
+
+POLICY = f"""
 version: 1
+accounts:
+  desk: {{fingerprints: ["{fingerprint(DESK_KEYS[0])}", "{fingerprint(DESK_KEYS[1])}"]}}
 rules:
   - id: symbols
     type: allowed_symbols
     allow: [BTCUSDT, ETHUSDT, "BTC/USDT:USDT", "ETH/USDT:USDT"]
   - id: order-qty
     type: max_order_qty
-    symbols: {"BTC/USDT:USDT": 1, BTCUSDT: 1}
+    symbols: {{"BTC/USDT:USDT": 1, BTCUSDT: 1}}
   - id: position
     type: max_position
-    symbols: {"BTC/USDT:USDT": {qty: 1}, BTCUSDT: {qty: 1}}
+    symbols: {{"BTC/USDT:USDT": {{qty: 1}}, BTCUSDT: {{qty: 1}}}}
   - id: notional
     type: max_order_notional
     default: 1000000
@@ -61,6 +66,8 @@ rules:
 @pytest.fixture(scope="module")
 def venues(pki: TlsMaterial, fake: FakeBinanceUsdm) -> Iterator[dict[str, Any]]:
     fake.add_account(KEY, SECRET)
+    for desk_key in DESK_KEYS:
+        fake.add_account(desk_key, DESK_SECRET)
     with (watch(FakeOkx(tls=pki.server_ssl_context())) as okx, watch(FakeBybit(tls=pki.server_ssl_context())) as bybit,
           watch(FakeBitget(tls=pki.server_ssl_context())) as bitget):
         okx.add_account(OKX_KEY, SECRET, OKX_PASSPHRASE)
@@ -400,3 +407,46 @@ def test_order_when_okx_reduce_only_sent_as_string_then_refused(hardened: Sideca
 
     assert_refused(answer, "PARSE_FAILED")
     assert not [r for r in venues["okx"].requests if r.body == body]
+
+
+# ---- reductions are bounded by what they reduce (#10.3), one account however many keys (#10.4) -------------
+
+
+def _signed(key: str, secret: str, **fields: str) -> bytes:
+    query = urllib.parse.urlencode({**fields, "timestamp": str(int(time.time() * 1000))})
+    target = f"/fapi/v1/order?{query}&signature={sign_params(query, '', secret)}"
+    return request_bytes("POST", target, "fapi.binance.com", headers={"X-MBX-APIKEY": key})
+
+
+@pytest.mark.parametrize("extra", [{"reduceOnly": "true"}, {"positionSide": "LONG"}],
+                         ids=["reduce-only-flag", "hedge-close"])
+def test_order_when_it_claims_to_reduce_more_than_is_held_then_every_limit_applies(
+    hardened: Sidecar, venues: dict[str, Any], extra: dict[str, str]
+) -> None:
+    # no position at all: 5 BTC "reducing" nothing is a 5 BTC order, over the 1 BTC order limit
+    probe = "p" + secrets.token_hex(8)
+    answer = to_listener(hardened.reverse_ports["binanceusdm"], _signed(
+        KEY, SECRET, symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", price="60000", quantity="5",
+        newClientOrderId=probe, **extra))
+
+    assert_refused(answer, "ORDER_QTY_EXCEEDS_MAX")
+    assert not [r for r in venues["binanceusdm"].requests if probe in r.query]
+
+
+def test_order_when_two_keys_of_one_account_trade_then_one_position_limit_holds_for_both(
+    hardened: Sidecar, venues: dict[str, Any]
+) -> None:
+    # the label `desk` lists both keys; its BTCUSDT position limit is 1: 0.7 on one key leaves 0.3 for both
+    port = hardened.reverse_ports["binanceusdm"]
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "price": "40000",
+             "quantity": "0.7"}
+
+    first = to_listener(port, _signed(DESK_KEYS[0], DESK_SECRET, **order))
+    second = to_listener(port, _signed(DESK_KEYS[1], DESK_SECRET, **order))
+    small = to_listener(port, _signed(DESK_KEYS[1], DESK_SECRET, **{**order, "quantity": "0.3"}))
+
+    assert (first.status, first.header("x-riskwall-reason")) == (200, None)
+    assert_refused(second, "POSITION_EXCEEDS_MAX")
+    assert (small.status, small.header("x-riskwall-reason")) == (200, None)
+    [blocked] = hardened.decisions(account=fingerprint(DESK_KEYS[1]), verdict="block")
+    assert blocked["context"]["position"] == "1.4"

@@ -12,6 +12,7 @@ from decimal import Decimal
 import ccxt
 import pytest
 from tests.e2e.conftest import HALTED_KEY, REDUCING_KEY, Trader, TraderFactory
+from tests.fakes.binance_usdm import FakeBinanceUsdm
 from tests.support.sidecar import Sidecar
 
 pytestmark = pytest.mark.e2e
@@ -151,19 +152,35 @@ def test_create_order_when_pending_orders_fill_the_limit_then_next_is_blocked(tr
     assert len(trader.orders_received()) == 3
 
 
-def test_create_order_when_reducing_then_only_reductions_pass(new_trader: TraderFactory) -> None:
+def test_create_order_when_reducing_then_only_reductions_of_the_long_pass_and_never_flip_it(
+    new_trader: TraderFactory, fake: FakeBinanceUsdm
+) -> None:
     trader = new_trader(api_key=REDUCING_KEY, secret="reducing-secret-" + "s" * 40)
-
-    with pytest.raises(ccxt.PermissionDenied) as raised:
-        trader.bot.create_order(ETH, "limit", "buy", 0.1, 2900)
-    assert "TRADING_REDUCING" in str(raised.value)
-    # a reduce-only order passes the firewall (the venue itself guarantees it cannot grow a position)
-    before = len(trader.orders_received())
+    fake.set_position(REDUCING_KEY, "ETHUSDT", Decimal("0.7"))
+    trader.bot.fetch_positions([ETH])  # the sidecar learns the long 0.7
+    before = len(trader.orders_received())  # the key is shared by both wirings' runs
     try:
-        trader.bot.create_order(ETH, "limit", "sell", 0.1, 3100, params={"reduceOnly": True})
-    except ccxt.ExchangeError:
-        pass  # the fake may refuse a reduce-only order with no position; it reached the venue either way
-    assert len(trader.orders_received()) == before + 1
+        with pytest.raises(ccxt.PermissionDenied) as raised:
+            trader.bot.create_order(ETH, "limit", "buy", 0.1, 2900)
+        assert "TRADING_REDUCING" in str(raised.value)
+
+        # two plain sells of the whole long: the first reduces it, the second would flip it into a short
+        trader.bot.create_order(ETH, "limit", "sell", 0.7, 3100)
+        with pytest.raises(ccxt.PermissionDenied) as flipped:
+            trader.bot.create_order(ETH, "limit", "sell", 0.7, 3100)
+        assert "TRADING_REDUCING" in str(flipped.value)
+        # nor does a reduce-only flag open anything once the long is spoken for
+        with pytest.raises(ccxt.PermissionDenied):
+            trader.bot.create_order(ETH, "limit", "sell", 0.1, 3100, params={"reduceOnly": True})
+        trader.bot.cancel_all_orders(ETH)  # the venue confirms: the long is free again
+        trader.bot.create_order(ETH, "limit", "sell", 0.7, 3100, params={"reduceOnly": True})
+
+        sells = [r for r in trader.orders_received()[before:] if r.params.get("side") == "SELL"]
+        assert [r.params.get("quantity") for r in sells] == ["0.7", "0.7"]
+    finally:
+        trader.bot.cancel_all_orders(ETH)
+        fake.set_position(REDUCING_KEY, "ETHUSDT", Decimal("0"))
+        trader.bot.fetch_positions([ETH])
 
 
 def test_create_order_when_burst_exceeds_rate_then_excess_blocked_as_rate_limit(

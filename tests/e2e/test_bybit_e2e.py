@@ -214,16 +214,31 @@ def test_cancel_when_account_halted_then_cancels_pass_and_orders_blocked(new_tra
     assert [r.path for r in trader.received("POST")][before:] == ["/v5/order/cancel", "/v5/order/cancel-all"]
 
 
-def test_create_order_when_reducing_then_only_reductions_pass(new_trader: TraderFactory) -> None:
+def test_create_order_when_reducing_then_only_reductions_of_the_long_pass_and_never_flip_it(
+    new_trader: TraderFactory, bybit_fake: FakeBybit
+) -> None:
     trader = new_trader(api_key=REDUCING_KEY, secret=REDUCING_SECRET)
+    bybit_fake.set_position(REDUCING_KEY, "ETHUSDT", Decimal("0.7"))
+    trader.bot.fetch_positions([ETH])  # the sidecar learns the long 0.7
+    before = len(trader.orders_received())  # the key is shared by both wirings' runs
+    try:
+        with pytest.raises(ccxt.PermissionDenied) as raised:
+            trader.bot.create_order(ETH, "limit", "buy", 0.1, 2900)
+        assert "TRADING_REDUCING" in str(raised.value)
 
-    with pytest.raises(ccxt.PermissionDenied) as raised:
-        trader.bot.create_order(ETH, "limit", "buy", 0.1, 2900)
-    assert "TRADING_REDUCING" in str(raised.value)
-    before = len(trader.orders_received())
-    with pytest.raises(ccxt.InvalidOrder):  # the fake refuses reduce-only with no position (110017)
-        trader.bot.create_order(ETH, "limit", "sell", 0.1, 3100, params={"reduceOnly": True})
-    assert len(trader.orders_received()) == before + 1  # it reached the venue
+        trader.bot.create_order(ETH, "limit", "sell", 0.7, 3100)
+        with pytest.raises(ccxt.PermissionDenied) as flipped:  # the second would flip the long into a short
+            trader.bot.create_order(ETH, "limit", "sell", 0.7, 3100)
+        assert "TRADING_REDUCING" in str(flipped.value)
+        with pytest.raises(ccxt.PermissionDenied):  # a reduce-only flag opens nothing once the long is spoken for
+            trader.bot.create_order(ETH, "limit", "sell", 0.1, 3100, params={"reduceOnly": True})
+
+        sells = [r for r in trader.orders_received()[before:] if r.params.get("side") == "Sell"]
+        assert [r.params["qty"] for r in sells] == ["0.7"]
+    finally:
+        trader.bot.cancel_all_orders(ETH)
+        bybit_fake.set_position(REDUCING_KEY, "ETHUSDT", Decimal("0"))
+        trader.bot.fetch_positions([ETH])
 
 
 def test_create_order_when_position_at_max_then_increase_blocked_and_reduce_only_close_passes(
@@ -268,6 +283,25 @@ def test_create_order_when_pending_orders_fill_the_limit_then_next_is_blocked(tr
     trader.bot.cancel_order(open_orders[0]["id"], BTC)
     trader.bot.create_order(BTC, "limit", "buy", 0.2, 40000)
     assert len(trader.orders_received()) == 3
+
+
+def test_create_order_when_breaking_position_and_rate_at_once_then_answered_as_position_not_retryable_rate(
+    trader: Trader, bybit_sidecar: Sidecar
+) -> None:
+    # five resting orders hold 0.95 BTC of the 1 BTC position limit and the whole 5-per-minute budget; the
+    # sixth breaks both: the bot must be told the limit it cannot retry past, not "slow down"
+    for _ in range(5):
+        trader.bot.create_order(BTC, "limit", "buy", 0.19, 40000)
+
+    with pytest.raises(ccxt.InvalidOrder) as raised:
+        trader.bot.create_order(BTC, "limit", "buy", 0.1, 40000)
+
+    assert not isinstance(raised.value, ccxt.RateLimitExceeded)
+    assert "POSITION_EXCEEDS_MAX" in str(raised.value)
+    assert len(trader.orders_received()) == 5
+    [line] = bybit_sidecar.decisions(account=trader.account, verdict="block")
+    assert (line["reason"], line["also_violated"][0].split(":")[0]) == ("POSITION_EXCEEDS_MAX", "ORDER_RATE_EXCEEDED")
+    trader.bot.cancel_all_orders(BTC)
 
 
 def test_create_order_when_burst_exceeds_rate_then_excess_blocked_as_rate_limit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -105,3 +106,22 @@ def test_mitmdump_script_when_loaded_then_enforces_the_same_policy(
         process.terminate()
         process.wait(timeout=10)
         stdout.close()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_stop_when_bots_hold_keep_alive_connections_then_quiet_and_exit_zero(
+    tmp_path: Path, e2e_policy: Path, fake: FakeBinanceUsdm, pki: TlsMaterial, stop_signal: int
+) -> None:
+    running = launch(tmp_path / "quiet", e2e_policy, fake, pki)
+    try:
+        bots = [reverse_bot(running.reverse_url, api_key="k" * 64, secret="s" * 64) for _ in range(3)]
+        for bot in bots:
+            bot.fetch_time()  # each holds its keep-alive connection through the sidecar
+        running.process.send_signal(stop_signal)
+        code = running.process.wait(timeout=15)
+    finally:
+        running.stop()
+
+    assert code == 0
+    assert "Traceback" not in running.stderr_path.read_text()
+    assert "CancelledError" not in running.output()

@@ -8,7 +8,8 @@ venue to one upstream) implements `ws_session(path, headers) -> WsSession | None
 `Upgrade: websocket` is answered 101 when it returns a session (404 when None); every text message then goes
 to `session.on_message(peer, text)`, from the connection's own thread, and `peer.send(text)` answers or pushes
 from any thread. Every upgrade is recorded in `fake.ws_handshakes` and every client message in `fake.ws_frames`
-first, so a test can prove what reached the venue. No extensions are negotiated (permessage-deflate offers are declined).
+first, so a test can prove what reached the venue. No extensions are negotiated (permessage-deflate offers are
+declined).
 """
 
 from __future__ import annotations

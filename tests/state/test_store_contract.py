@@ -13,13 +13,14 @@ from decimal import Decimal
 
 import pytest
 
-from riskwall.model import ClosedOrder, PositionSide, ResponseFacts, Side, TradingState
+from riskwall.model import ClosedOrder, Pending, PositionSide, ResponseFacts, Side, TradingState
 from riskwall.state import StateStore
 from riskwall.state.base import (
     ExposureCheck,
     PendingEntry,
     PositionKey,
     RateCheck,
+    ReductionCheck,
     ReserveOutcome,
     StateScope,
     ViewQuery,
@@ -39,6 +40,7 @@ from unit.factories import (
     positions_report,
     price_update,
     rate_check,
+    reduction_check,
 )
 
 from .conftest import Advance, Backend
@@ -74,8 +76,18 @@ async def reserve(
     rate: tuple[RateCheck, ...] = (),
     exposure: tuple[ExposureCheck, ...] = (),
     pending: tuple[PendingEntry, ...] = (),
+    reductions: tuple[ReductionCheck, ...] = (),
 ) -> ReserveOutcome:
-    return await store.reserve(make_reservation(reservation_id or rid(), rate, exposure, pending))
+    return await store.reserve(make_reservation(reservation_id or rid(), rate, exposure, pending, reductions))
+
+
+async def reduction(store: StateStore, quantity: str, side: Side = SELL, key: PositionKey | None = None,
+                    replaces: str | None = None) -> ReserveOutcome:
+    """Reserve one exempt reduction the way the engine does: its bound, and a leg held as a reduction."""
+    reservation_id = rid()
+    key = key or position_key()
+    return await reserve(store, reservation_id, reductions=(reduction_check(quantity, side, key, replaces),),
+                         pending=(pending_entry(f"{reservation_id}:0", quantity, side, key, reducing=True),))
 
 
 async def order(
@@ -303,13 +315,87 @@ async def test_reserve_when_amending_an_open_order_then_its_remaining_is_replace
     assert await worst(store, BUY, replaces="unknown") == "3"
 
 
-async def test_learn_when_order_is_reduce_only_then_it_adds_no_pending(store: StateStore) -> None:
+async def test_learn_when_order_is_reduce_only_then_it_adds_nothing_and_pends_as_a_reduction(
+    store: StateStore,
+) -> None:
     await store.learn(facts(order_update("o1", original="2", side=SELL, reduce_only=True)))
 
-    assert await worst(store, SELL) == "0"
+    assert await worst(store, SELL) == "0"  # flat: a reduce-only sell has nothing to reduce, so nothing to fill
     assert amounts(await store.exposure(VENUE, ACCOUNT)) == {
-        f"{SYMBOL}|both": {"position": Decimal(0), "pending_buy": Decimal(0), "pending_sell": Decimal(0)},
+        f"{SYMBOL}|both": {"position": Decimal(0), "pending_buy": Decimal(0), "pending_sell": Decimal(0),
+                           "reducing_sell": Decimal(2)},
     }
+
+
+# ---- reductions: exempt only as far as the position they reduce ------------------------------------------
+
+
+async def test_reserve_when_reductions_race_for_one_long_then_only_what_it_covers_is_admitted(
+    store: StateStore,
+) -> None:
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "0.7"))))
+
+    first, second = await reduction(store, "0.7"), await reduction(store, "0.7")
+
+    assert (first.committed, seen(first)) == (True, [("0.7", True)])
+    assert (second.committed, seen(second)) == (False, [("0", False)])
+    assert amounts(await store.exposure(VENUE, ACCOUNT))[f"{SYMBOL}|both"]["reducing_sell"] == Decimal("0.7")
+
+
+@pytest.mark.parametrize(("pending", "quantity", "admitted", "observed"), [
+    ("plain", "0.5", False, "0.2"),  # a plain sell pending takes the long first
+    ("reducing", "0.5", False, "0.2"),
+    ("plain", "0.2", True, "0.2"),
+    ("none", "0.71", False, "0.7"),
+])
+async def test_reserve_when_orders_already_pend_against_a_position_then_reduction_bound_is_net_of_them(
+    store: StateStore, pending: str, quantity: str, admitted: bool, observed: str
+) -> None:
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "0.7"))))
+    if pending != "none":
+        await store.learn(facts(order_update("o1", original="0.5", side=SELL, reduce_only=pending == "reducing")))
+
+    outcome = await reduction(store, quantity)
+
+    assert (outcome.committed, seen(outcome)) == (admitted, [(observed, admitted)])
+
+
+async def test_reserve_when_reduce_only_order_pends_then_a_plain_order_cannot_count_the_same_long_twice(
+    store: StateStore,
+) -> None:
+    # long 0.7 with a reduce-only sell of 0.7 open: were it to fill first, a plain sell of 1 would make a short of
+    # 1, not 0.3
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "0.7"))))
+    await store.learn(facts(order_update("o1", original="0.7", side=SELL, reduce_only=True)))
+
+    assert await worst(store, SELL) == "0"
+    outcome = await order(store, "1", SELL, limit="0.5")
+    assert (outcome.committed, seen(outcome)) == (False, [("1", False)])
+
+
+async def test_reserve_when_amend_replaces_a_reduction_then_its_own_pending_is_not_counted_against_it(
+    store: StateStore,
+) -> None:
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "1"))))
+    await store.learn(facts(order_update("o1", original="1", side=SELL, reduce_only=True)))
+
+    unrelated = await reduction(store, "1")
+    amended = await reduction(store, "1", replaces="o1")
+
+    assert (unrelated.committed, amended.committed) == (False, True)
+
+
+async def test_view_when_orders_pend_then_it_tells_what_adds_what_reduces_and_what_amended_orders_have_left(
+    store: StateStore,
+) -> None:
+    await store.learn(facts(order_update("o1", original="2", executed="0.5", side=SELL, reduce_only=True),
+                            order_update("o2", original="3", side=SELL)))
+
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,), ("o1", "missing")))
+
+    assert view.pending_in(position_key(), SELL) == Pending(Decimal(3), Decimal("1.5"))
+    assert view.pending_in(position_key(), BUY) == Pending()
+    assert (view.remaining, view.orders) == ({"o1": Decimal("1.5")}, {"o1": (SYMBOL, SELL, BOTH)})
 
 
 # ---- learning ---------------------------------------------------------------------------------------------

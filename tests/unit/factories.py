@@ -42,6 +42,7 @@ from riskwall.state.base import (
     PendingEntry,
     PositionKey,
     RateCheck,
+    ReductionCheck,
     Reservation,
     StateScope,
     StateView,
@@ -239,8 +240,19 @@ def pending_entry(
     side: Side = Side.BUY,
     position: PositionKey | None = None,
     replaces_order: str | None = None,
+    reducing: bool = False,
 ) -> PendingEntry:
-    return PendingEntry(leg_id, position or position_key(), side, dec(quantity), replaces_order)
+    return PendingEntry(leg_id, position or position_key(), side, dec(quantity), replaces_order, reducing)
+
+
+def reduction_check(
+    quantity: Amount = "1",
+    side: Side = Side.SELL,
+    position: PositionKey | None = None,
+    replaces_order: str | None = None,
+    rule_id: str = "riskwall.reduction",
+) -> ReductionCheck:
+    return ReductionCheck(rule_id, position or position_key(), side, dec(quantity), replaces_order)
 
 
 def make_reservation(
@@ -248,8 +260,9 @@ def make_reservation(
     rate: tuple[RateCheck, ...] = (),
     exposure: tuple[ExposureCheck, ...] = (),
     pending: tuple[PendingEntry, ...] = (),
+    reductions: tuple[ReductionCheck, ...] = (),
 ) -> Reservation:
-    return Reservation(reservation_id, rate, exposure, pending)
+    return Reservation(reservation_id, rate, exposure, pending, reductions)
 
 
 def order_update(

@@ -10,6 +10,7 @@ because structlog caches a module-level logger on first use (a later `configure`
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import io
 import json
@@ -914,7 +915,8 @@ async def test_request_when_logged_then_no_api_key_or_signature_in_any_line(capt
 
 
 async def _exposure(store: MemoryStore) -> dict[str, str]:
-    return (await store.exposure(Venue.BINANCEUSDM, ACCOUNT)).get("BTCUSDT|both", {})
+    # the policy lists the key under the label `main`: its state is kept under the label
+    return (await store.exposure(Venue.BINANCEUSDM, "label:main")).get("BTCUSDT|both", {})
 
 
 @async_test
@@ -1049,3 +1051,20 @@ async def test_status_when_policy_and_store_loaded_then_reports_revision_and_sto
     assert status["policy_revision"] == pol.revision
     assert status["policy_mode"] == "enforce"
     assert status["state_store"] == "redis://***@redis:6379/0"
+
+
+@pytest.mark.parametrize(("url", "event"), [("memory://", "state_store_opened"),
+                                            ("redis://127.0.0.1:1/0", "state_store_unreachable")])
+@async_test
+async def test_configure_when_store_opened_then_log_says_whether_it_answers(
+    captured: Logs, policy_file: Path, url: str, event: str
+) -> None:
+    fw = RiskFirewall()
+    with taddons.context(fw) as tctx:
+        tctx.configure(fw, riskwall_policy=str(policy_file), riskwall_state=url)
+        assert fw._announcing is not None
+        await asyncio.wait_for(fw._announcing, 10)
+
+    [line] = [*captured.events("state_store_opened"), *captured.events("state_store_unreachable")]
+    assert line["event"] == event
+    assert line["url"] == url

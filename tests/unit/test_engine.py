@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from riskwall.model import (
     Decision,
     OrderIntent,
     ParsedRequest,
+    Pending,
     PositionSide,
     Reason,
     Side,
@@ -34,6 +36,7 @@ from riskwall.state.base import (
 from .factories import (
     ACCOUNT,
     OTHER_ACCOUNT,
+    VENUE,
     make_bare_request,
     make_cancel,
     make_intent,
@@ -326,18 +329,23 @@ EVERY_STATIC_LIMIT = make_rules(
     "{id: position, type: max_position, default: {qty: 0.001, notional: 1}}",
 )
 
+# (intent, the position it reduces): a reduction is exempt only as far as the position it reduces
 REDUCING_INTENTS = [
-    pytest.param(make_intent(side=Side.SELL, quantity="5", reduce_only=True), id="reduce-only"),
+    pytest.param(make_intent(side=Side.SELL, quantity="5", reduce_only=True), {"BTCUSDT": "5"}, id="reduce-only"),
     pytest.param(make_intent(side=Side.SELL, quantity=None, close_position=True, order_type="STOP_MARKET",
-                             trigger_price="1"), id="close-position"),
-    pytest.param(make_intent(side=Side.SELL, position_side=PositionSide.LONG, quantity="5"), id="hedge-sell-long"),
-    pytest.param(make_intent(side=Side.BUY, position_side=PositionSide.SHORT, quantity="5"), id="hedge-buy-short"),
+                             trigger_price="1"), {}, id="close-position"),
+    pytest.param(make_intent(side=Side.SELL, position_side=PositionSide.LONG, quantity="5"),
+                 {("BTCUSDT", PositionSide.LONG): "5"}, id="hedge-sell-long"),
+    pytest.param(make_intent(side=Side.BUY, position_side=PositionSide.SHORT, quantity="5"),
+                 {("BTCUSDT", PositionSide.SHORT): "-5"}, id="hedge-buy-short"),
 ]
 
 
-@pytest.mark.parametrize("intent", REDUCING_INTENTS)
-def test_plan_when_order_only_reduces_then_it_is_exempt_from_every_limit(intent: OrderIntent) -> None:
-    decision = run_intent(intent, EVERY_STATIC_LIMIT)  # no price known either
+@pytest.mark.parametrize(("intent", "positions"), REDUCING_INTENTS)
+def test_plan_when_order_only_reduces_within_position_then_it_is_exempt_from_every_limit(
+    intent: OrderIntent, positions: dict[Any, str]
+) -> None:
+    decision = run_intent(intent, EVERY_STATIC_LIMIT, make_view(positions=positions))  # no price known either
 
     assert deciding(decision) == ALLOWED
     assert decision.shadowed == ()
@@ -353,30 +361,94 @@ def test_plan_when_same_order_does_not_reduce_then_the_limits_do_block() -> None
     ]
 
 
-@pytest.mark.parametrize("intent", REDUCING_INTENTS)
-def test_plan_when_order_only_reduces_then_nothing_is_reserved_for_exposure(intent: OrderIntent) -> None:
-    policy = make_rules("{id: position, type: max_position, default: {qty: 0.001}}")
+@pytest.mark.parametrize(
+    ("intent", "positions"),
+    [
+        pytest.param(make_intent(side=Side.SELL, quantity="5", reduce_only=True), {}, id="reduce-only-flat"),
+        pytest.param(make_intent(side=Side.SELL, quantity="5", reduce_only=True), {"BTCUSDT": "4.9"},
+                     id="reduce-only-larger-than-long"),
+        pytest.param(make_intent(side=Side.SELL, quantity="5", reduce_only=True), {"BTCUSDT": "-5"},
+                     id="reduce-only-on-the-wrong-side"),
+        pytest.param(make_intent(side=Side.SELL, position_side=PositionSide.LONG, quantity="5"),
+                     {("BTCUSDT", PositionSide.LONG): "1"}, id="hedge-close-larger-than-long"),
+    ],
+)
+def test_plan_when_reduction_exceeds_what_it_reduces_then_checked_like_any_order(
+    intent: OrderIntent, positions: dict[Any, str]
+) -> None:
+    # a reduce-only flag the venue reads differently is harmless: beyond the position every limit applies
+    decision = run_intent(intent, EVERY_STATIC_LIMIT, make_view(positions=positions))
 
-    planned = engine.plan(make_request(intent), policy, make_view(), DECISION_ID)
+    assert {v.reason for v in decision.violations} >= {Reason.SYMBOL_NOT_ALLOWED, Reason.ORDER_QTY_EXCEEDS_MAX}
+
+
+def test_plan_when_reductions_are_already_pending_then_exemption_reaches_only_what_is_left() -> None:
+    key = position_key()
+    view = dataclasses.replace(make_view(positions={"BTCUSDT": "5"}),
+                               pending={(key, Side.SELL): Pending(adding=Decimal("1"), reducing=Decimal("3"))})
+
+    within = run_intent(make_intent(side=Side.SELL, quantity="1", reduce_only=True), EVERY_STATIC_LIMIT, view)
+    beyond = run_intent(make_intent(side=Side.SELL, quantity="1.1", reduce_only=True), EVERY_STATIC_LIMIT, view)
+
+    assert deciding(within) == ALLOWED
+    assert deciding(beyond)[0] is Verdict.BLOCK
+
+
+def test_plan_when_batch_legs_reduce_one_position_then_they_share_its_bound() -> None:
+    request = make_request(make_intent(side=Side.SELL, quantity="3", reduce_only=True),
+                           make_intent(side=Side.SELL, quantity="3", reduce_only=True))
+
+    decision = run(request, EVERY_STATIC_LIMIT, make_view(positions={"BTCUSDT": "5"}))
+
+    assert decision.verdict is Verdict.BLOCK
+    assert {v.leg for v in decision.violations} == {1}
+
+
+@pytest.mark.parametrize(("intent", "positions"), [p for p in REDUCING_INTENTS if p.id != "close-position"])
+def test_plan_when_order_only_reduces_then_store_confirms_the_bound_and_holds_it_as_a_reduction(
+    intent: OrderIntent, positions: dict[Any, str]
+) -> None:
+    policy = make_rules("{id: position, type: max_position, default: {qty: 0.001}}",
+                        "{id: order-rate, type: order_rate, limits: ['1/1s']}")
+
+    planned = engine.plan(make_request(intent), policy, make_view(positions=positions), DECISION_ID)
 
     assert planned.violations == ()
     assert planned.reservation is not None
-    assert planned.reservation.exposure == ()
-    assert planned.reservation.pending == ()
+    assert planned.reservation.exposure == () and planned.reservation.rate == ()
+    [bound] = planned.reservation.reductions
+    assert (bound.rule_id, bound.side, bound.quantity, bound.reason) == (engine.RULE_REDUCTION, intent.side,
+                                                                          Decimal("5"), None)
+    [held] = planned.reservation.pending
+    assert (held.reducing, held.quantity) == (True, Decimal("5"))
 
 
-@pytest.mark.parametrize("intent", REDUCING_INTENTS)
-def test_plan_when_order_only_reduces_then_no_rate_budget_is_reserved(intent: OrderIntent) -> None:
-    policy = make_rules(
-        "{id: order-rate, type: order_rate, limits: ['1/1s']}",
-        "{id: position, type: max_position, default: {qty: 0.001}}",
-    )
+def test_plan_when_close_position_has_no_size_then_nothing_is_reserved() -> None:
+    policy = make_rules("{id: order-rate, type: order_rate, limits: ['1/1s']}")
+    close = make_intent(side=Side.SELL, quantity=None, close_position=True, order_type="STOP_MARKET")
 
-    planned = engine.plan(make_request(intent), policy, make_view(), DECISION_ID)
+    planned = engine.plan(make_request(close), policy, make_view(), DECISION_ID)
 
-    assert planned.reservation is not None
-    assert planned.reservation.empty
+    assert planned.reservation is not None and planned.reservation.empty
     assert not planned.needs_store
+
+
+@pytest.mark.parametrize(("exempted", "replanned_reasons"), [(True, None), (False, {Reason.ORDER_QTY_EXCEEDS_MAX})])
+def test_plan_when_store_refuses_an_exempt_reduction_then_it_is_planned_again_as_an_ordinary_order(
+    exempted: bool, replanned_reasons: set[Reason] | None
+) -> None:
+    intent = make_intent(side=Side.SELL, quantity="5", reduce_only=True)
+    view = make_view(positions={"BTCUSDT": "5"})
+
+    planned = engine.plan(make_request(intent), EVERY_STATIC_LIMIT, view, DECISION_ID, exempt_reductions=exempted)
+
+    if exempted:
+        assert planned.violations == ()
+        [bound] = planned.reservation.reductions if planned.reservation else ()
+        refused = ReserveOutcome(False, (CheckResult(bound, Decimal("0"), False),))
+        assert planned.exemption_refused(refused)
+    else:
+        assert {v.reason for v in planned.violations} >= (replanned_reasons or set())
 
 
 # --- trading state (policy rule) ------------------------------------------------------------------------------
@@ -435,8 +507,14 @@ REDUCING = make_rules("{id: reduce, type: trading_state, state: REDUCING}")
                      {("BTCUSDT", PositionSide.LONG): "2"}, False, id="hedge-long-buy-grows"),
         pytest.param(make_intent(side=Side.SELL, position_side=PositionSide.LONG, quantity="1"),
                      {("BTCUSDT", PositionSide.LONG): "2"}, True, id="hedge-long-sell-closes"),
-        pytest.param(make_intent(side=Side.SELL, reduce_only=True, quantity="1"), {}, True,
-                     id="reduce-only-flag-trusted"),
+        pytest.param(make_intent(side=Side.SELL, reduce_only=True, quantity="1"), {}, False,
+                     id="reduce-only-flag-alone-does-not-reduce"),
+        pytest.param(make_intent(side=Side.SELL, reduce_only=True, quantity="2"), {"BTCUSDT": "2"}, True,
+                     id="reduce-only-within-long"),
+        pytest.param(make_intent(side=Side.SELL, reduce_only=True, quantity="3"), {"BTCUSDT": "2"}, False,
+                     id="reduce-only-beyond-long"),
+        pytest.param(make_intent(side=Side.SELL, position_side=PositionSide.LONG, quantity="3"),
+                     {("BTCUSDT", PositionSide.LONG): "2"}, False, id="hedge-close-beyond-long"),
         pytest.param(make_leverage("2"), {"BTCUSDT": "2"}, False, id="leverage-change"),
         pytest.param(make_cancel(), {}, True, id="cancel"),
     ],
@@ -834,19 +912,20 @@ def test_plan_when_batch_legs_share_position_and_side_then_one_exposure_check_su
     }
 
 
-def test_plan_when_orders_are_admitted_then_pending_entries_are_keyed_decision_and_leg_skipping_reducers() -> None:
+def test_plan_when_orders_are_admitted_then_pending_entries_are_keyed_decision_and_leg_reductions_marked() -> None:
     request = make_request(
         make_intent(quantity="1"),
         make_intent(quantity="3", side=Side.SELL, reduce_only=True),
         make_intent(quantity="2", side=Side.SELL, symbol="ETHUSDT", position_side=PositionSide.SHORT),
     )
 
-    planned = engine.plan(request, NO_RULES, make_view(), "dec-42")
+    planned = engine.plan(request, NO_RULES, make_view(positions={"BTCUSDT": "3"}), "dec-42")
 
     assert planned.reservation is not None
-    assert [(p.leg_id, p.position, p.side, p.quantity) for p in planned.reservation.pending] == [
-        ("dec-42:0", position_key(), Side.BUY, Decimal("1")),
-        ("dec-42:2", position_key("ETHUSDT", PositionSide.SHORT), Side.SELL, Decimal("2")),
+    assert [(p.leg_id, p.position, p.side, p.quantity, p.reducing) for p in planned.reservation.pending] == [
+        ("dec-42:0", position_key(), Side.BUY, Decimal("1"), False),
+        ("dec-42:1", position_key(), Side.SELL, Decimal("3"), True),
+        ("dec-42:2", position_key("ETHUSDT", PositionSide.SHORT), Side.SELL, Decimal("2"), False),
     ]
     assert planned.reservation.id == "dec-42"
 
@@ -971,12 +1050,33 @@ def test_conclude_when_notional_position_limit_has_many_digits_then_context_roun
     assert decision.deciding.get("max_position") == "1.66666667"  # 5000 / 3000
 
 
-def test_conclude_when_both_store_checks_fail_then_rate_is_reported_after_position_order_is_kept() -> None:
+def test_conclude_when_both_store_checks_fail_then_position_decides_and_rate_follows() -> None:
+    # the documented order puts the position before the rate; a rate answer would read as "retry" to a bot
     planned = planned_for(STATEFUL)
 
     decision = engine.conclude(planned, STATEFUL, outcome_with(planned, {RateCheck: "11", ExposureCheck: "3"}))
 
-    assert [v.reason for v in decision.violations] == [Reason.ORDER_RATE_EXCEEDED, Reason.POSITION_EXCEEDS_MAX]
+    assert [v.reason for v in decision.violations] == [Reason.POSITION_EXCEEDS_MAX, Reason.ORDER_RATE_EXCEEDED]
+
+
+@pytest.mark.parametrize(
+    ("given", "deciding_reason"),
+    [
+        ([Reason.ORDER_RATE_EXCEEDED, Reason.ORDER_QTY_EXCEEDS_MAX], Reason.ORDER_QTY_EXCEEDS_MAX),
+        ([Reason.STATE_UNAVAILABLE, Reason.SYMBOL_NOT_ALLOWED], Reason.SYMBOL_NOT_ALLOWED),
+        ([Reason.ORDER_RATE_EXCEEDED, Reason.STATE_UNAVAILABLE], Reason.ORDER_RATE_EXCEEDED),
+        ([Reason.SYMBOL_NOT_ALLOWED, Reason.POSITION_EXCEEDS_MAX], Reason.SYMBOL_NOT_ALLOWED),
+    ],
+)
+def test_decide_when_retryable_and_final_reasons_both_apply_then_final_one_decides(
+    given: list[Reason], deciding_reason: Reason
+) -> None:
+    violations = [Violation.of(f"rule-{i}", reason) for i, reason in enumerate(given)]
+
+    decision = engine.decide("d", STATEFUL, violations)
+
+    assert decision.deciding is not None and decision.deciding.reason is deciding_reason
+    assert {v.reason for v in decision.violations} == set(given)
 
 
 def test_conclude_when_failing_check_is_not_enforced_then_allow_with_shadowed_violation() -> None:
@@ -1170,3 +1270,23 @@ def test_plan_when_amend_names_an_order_the_store_knows_then_its_side_is_used_fo
     assert plan.reservation is not None
     [check] = plan.reservation.exposure
     assert (check.side, check.replaces_order, check.quantity) == (Side.BUY, "123", Decimal("0.5"))
+
+
+def test_plan_when_request_has_a_holder_then_state_is_read_and_counted_under_it() -> None:
+    # two keys of one account (a label): positions, pending, rates and states are the account's, not the key's
+    holder = "label:desk"
+    policy = make_rules("{id: position, type: max_position, default: {qty: 1}}",
+                        "{id: order-rate, type: order_rate, limits: ['5/1s']}")
+    request = dataclasses.replace(make_request(make_intent(quantity="0.5")), holder=holder)
+    view = make_view(positions={position_key(account=holder): "0.7"},
+                     states=(make_state_record(StateScope(VENUE, holder), TradingState.REDUCING),))
+
+    planned = engine.plan(request, policy, view, DECISION_ID)
+
+    assert [v.reason for v in planned.violations] == [Reason.TRADING_REDUCING]
+    calm = engine.plan(request, policy, make_view(positions={position_key(account=holder): "0.7"}), DECISION_ID)
+    assert calm.reservation is not None
+    [exposure] = calm.reservation.exposure
+    assert exposure.position.account == holder
+    assert {check.key for check in calm.reservation.rate} == {f"order-rate|{VENUE}|{holder}"}
+    assert engine.view_query(request).account == holder

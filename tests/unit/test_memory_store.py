@@ -17,7 +17,7 @@ from riskwall.state.base import (
     StateScope,
     ViewQuery,
 )
-from riskwall.state.memory import MemoryStore
+from riskwall.state.memory import FINAL_ORDER_MEMORY_MS, MemoryStore
 
 from .factories import (
     ACCOUNT,
@@ -408,8 +408,9 @@ async def test_learn_when_order_is_reduce_only_then_fills_count_but_open_quantit
     await store.learn(facts(order_update("o1", original="2", executed="0.5", side=Side.SELL, reduce_only=True)))
 
     assert await position_of(store) == Decimal("2.5")
-    # the open 1.5 adds nothing; the long 2.5 still held counts against a short (DESIGN §4 worst case)
-    assert await worst_case(store, Side.SELL) == Decimal("-2.5")
+    # the open 1.5 adds nothing in the end: at worst it takes the long 2.5 down to 1, which then still counts
+    # against a short (a plain sell could otherwise count the same long twice)
+    assert await worst_case(store, Side.SELL) == Decimal("-1")
 
 
 # --- learn: positions and open orders -------------------------------------------------------------------------
@@ -662,3 +663,31 @@ def test_exposure_check_factory_builds_the_store_type() -> None:
     # guards the helpers above: a probe that silently built the wrong type would make every test vacuous
     check = exposure_check("1", "2")
     assert isinstance(check, ExposureCheck) and check.quantity == Decimal(1) and check.enforced
+
+
+@async_test
+async def test_learn_when_final_orders_exceed_the_count_bound_then_oldest_forgotten_and_replays_still_count_once(
+) -> None:
+    store, _ = new_store()
+    store.final_order_limit = 10
+    for number in range(25):
+        await store.learn(facts(order_update(f"o{number}", original="1", executed="1", final=True)))
+
+    for number in range(25):  # every answer again, the forgotten ones too
+        await store.learn(facts(order_update(f"o{number}", original="1", executed="1", final=True)))
+
+    assert len(store._done) == 10
+    assert await position_of(store) == 25
+
+
+@async_test
+async def test_learn_when_final_orders_are_older_than_a_day_then_forgotten_and_replays_still_count_once() -> None:
+    store, clock = new_store()
+    await store.learn(facts(order_update("old", original="1", executed="1", final=True)))
+    clock.advance(FINAL_ORDER_MEMORY_MS + 1)
+    await store.learn(facts(order_update("new", original="1", executed="1", final=True)))
+
+    await store.learn(facts(order_update("old", original="1", executed="1", final=True)))
+
+    assert list(store._done) == [(VENUE, ACCOUNT, "new")]
+    assert await position_of(store) == 2

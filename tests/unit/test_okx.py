@@ -1035,8 +1035,9 @@ rules:
         ("/api/v5/trade/order", leg(sz="6"), "order-qty", Reason.ORDER_QTY_EXCEEDS_MAX),  # 6 contracts = 0.06 BTC
         ("/api/v5/trade/order", leg(sz="5"), None, None),  # 0.05 BTC: at the limit
         ("/api/v5/trade/batch-orders", [leg(sz="1"), leg(sz="9")], "order-qty", Reason.ORDER_QTY_EXCEEDS_MAX),
-        ("/api/v5/trade/order", leg(sz="9", side="sell", reduceOnly=True), None, None),
-        ("/api/v5/trade/order", leg(sz="9", side="sell", posSide="long"), None, None),
+        # reductions with no position to reduce (the view is flat): checked like any order
+        ("/api/v5/trade/order", leg(sz="9", side="sell", reduceOnly=True), "order-qty", Reason.ORDER_QTY_EXCEEDS_MAX),
+        ("/api/v5/trade/order", leg(sz="9", side="sell", posSide="long"), "order-qty", Reason.ORDER_QTY_EXCEEDS_MAX),
         ("/api/v5/trade/order", leg(instId="SOL-USDT-SWAP"), "symbols", Reason.SYMBOL_NOT_ALLOWED),
         ("/api/v5/trade/order-algo", {"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "sell",
                                       "ordType": "conditional", "sz": "10", "slTriggerPx": "45000",
@@ -1780,7 +1781,7 @@ def test_rejection_when_python_okx_request_replayed_through_adapter_then_same_by
 
 def test_position_key_when_okx_intent_then_native_instrument_id() -> None:
     [got] = post("/api/v5/trade/order", leg(posSide="long")).intents
-    assert engine.position_key(got) == PositionKey(VENUE, ACCOUNT, "BTC-USDT-SWAP", PositionSide.LONG)
+    assert engine.position_key(got, ACCOUNT) == PositionKey(VENUE, ACCOUNT, "BTC-USDT-SWAP", PositionSide.LONG)
 
 
 def test_parse_request_when_key_header_repeated_then_error_and_never_passes() -> None:

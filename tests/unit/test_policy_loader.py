@@ -58,7 +58,8 @@ INVALID_CASES = [
     pytest.param("unknown_rule_key.yaml", ["{F}/unknown_rule_key.yaml:5: rules[0].max_qty: unknown key"],
                  id="unknown-rule-key"),
     pytest.param("unknown_rule_type.yaml",
-                 ["{F}/unknown_rule_type.yaml:2: rules[0]: unknown rule type 'max_order_size'"],
+                 ["{F}/unknown_rule_type.yaml:2: rules[0]: unknown rule type 'max_order_size'; "
+                  "did you mean 'max_order_qty'?"],
                  id="unknown-rule-type"),
     pytest.param("wrong_type_string_for_number.yaml",
                  ["{F}/wrong_type_string_for_number.yaml:4: rules[0].default: Input should be a valid decimal"],
@@ -130,7 +131,7 @@ def test_load_policy_when_folder_has_many_problems_then_every_error_is_reported_
         f"{folder}/a.yaml:2: colour: unknown key",
         f"{folder}/a.yaml:4: rules[0].id: {RULE_ID_MSG}",
         f"{folder}/a.yaml:6: rules[0].default: Input should be greater than 0",
-        f"{folder}/b.yaml:2: rules[0]: unknown rule type 'max_leveraged'",
+        f"{folder}/b.yaml:2: rules[0]: unknown rule type 'max_leveraged'; did you mean 'max_leverage'?",
         f"{folder}/c.yaml:2: invalid YAML: found character '\\t' that cannot start any token",
     }
     assert len(caught.value.errors) == len(expected)
@@ -281,3 +282,26 @@ def test_load_policy_when_shipped_policies_folder_is_loaded_then_it_is_valid() -
     assert isinstance(qty, MaxOrderQty)
     assert qty.limit_for("BTCUSDT") == Decimal("0.5")
     assert qty.limit_for("XRPUSDT") == Decimal("10")
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("allowed_symbol", "did you mean 'allowed_symbols'?"),
+        ("order_type", "did you mean 'order_types'?"),
+        ("max_pos", "did you mean 'max_position'?"),
+        ("kill_switch", "one of: allowed_symbols, order_types, max_leverage"),
+    ],
+)
+def test_load_policy_when_rule_type_misspelled_then_error_suggests_the_nearest_type(
+    tmp_path: Path, written: str, hint: str
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(f"rules:\n  - id: r\n    type: {written}\n")
+
+    with pytest.raises(PolicyError) as raised:
+        load_policy(path)
+
+    [error] = raised.value.errors
+    assert error.startswith(f"{path}:2: rules[0]: unknown rule type {written!r}; ")
+    assert hint in error

@@ -6,6 +6,7 @@ Every error names its file, line and key path: `policies/main.yaml:12: rules[2].
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import subprocess
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from riskwall.paths import endpoint_name
-from riskwall.policy.model import AccountSpec, PolicyFile, PolicyMode, Rule
+from riskwall.policy.model import RULE_TYPES, AccountSpec, PolicyFile, PolicyMode, Rule
 
 POLICY_SUFFIXES = (".yaml", ".yml")
 
@@ -57,6 +58,13 @@ class Policy:
     def client_may_use(self, client: str, venue: str, account: str | None) -> bool:
         """Whether the bot authenticated as `client` may sign with `account`'s key."""
         return any(client in self.accounts[label].proxy_users for label in self.labels_for(venue, account))
+
+    def holder(self, venue: str, account: str | None) -> str | None:
+        """The account a key's state is kept under: `label:<name>` of the label listing it (the first by name if
+        several do), so positions, rates and states hold per account however many keys trade it; None (the
+        key's own fingerprint) for a key no label lists."""
+        labels = self.labels_for(venue, account)
+        return f"label:{min(labels)}" if labels else None
 
     def labels_for(self, venue: str, account: str | None) -> frozenset[str]:
         if account is None:
@@ -188,22 +196,22 @@ def _describe(file: Path, lines: dict[KeyPath, int], err: Any) -> str:
     if err["type"] == "extra_forbidden":
         message = "unknown key"
     elif err["type"] == "union_tag_invalid":
-        message = f"unknown rule type {err['input'].get('type')!r}" if isinstance(err["input"], dict) else message
+        message = _unknown_rule_type(err["input"].get("type")) if isinstance(err["input"], dict) else message
     location = f"{file}:{line}" if line else str(file)
     return f"{location}: {render_path(path) or '(top level)'}: {message}"
 
 
 def _is_rule_tag(part: str) -> bool:
-    return part in {
-        "allowed_symbols",
-        "order_types",
-        "max_leverage",
-        "max_order_qty",
-        "max_order_notional",
-        "max_position",
-        "order_rate",
-        "trading_state",
-    }
+    return part in RULE_TYPES
+
+
+def _unknown_rule_type(given: object) -> str:
+    """`unknown rule type 'allowed_symbol'; did you mean 'allowed_symbols'?`"""
+    message = f"unknown rule type {given!r}"
+    close = difflib.get_close_matches(str(given), RULE_TYPES, n=1, cutoff=0.6) if isinstance(given, str) else []
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    return f"{message}; one of: {', '.join(RULE_TYPES)}"
 
 
 def render_path(path: Iterable[str | int]) -> str:

@@ -11,7 +11,7 @@ import re
 from decimal import Decimal
 from enum import StrEnum
 from fnmatch import fnmatchcase
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -278,6 +278,11 @@ Rule = Annotated[
     | TradingStateRule,
     Field(discriminator="type"),
 ]
+
+# every rule type's name, read off the union above (for messages and suggestions)
+RULE_TYPES: tuple[str, ...] = tuple(
+    get_args(cls.model_fields["type"].annotation)[0] for cls in get_args(get_args(Rule)[0])
+)
 
 
 class AccountSpec(Strict):

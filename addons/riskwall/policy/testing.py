@@ -94,7 +94,7 @@ from pydantic import (
 )
 
 from riskwall import engine
-from riskwall.decider import Evaluation, decide_request
+from riskwall.decider import Evaluation, decide_request, with_holder
 from riskwall.instruments import CATALOG
 from riskwall.model import (
     Action,
@@ -484,6 +484,12 @@ class _Context:
             raise CaseError(f"account label {text!r} belongs to venue {account.venue}, not {venue}")
         return account.fingerprints[0]
 
+    def holder(self, text: str | None, venue: Venue) -> str:
+        """The account a case's state is kept under: the key's label where the policy names one (as in the
+        sidecar, so a position seeded for one key of an account counts for all of them)."""
+        fingerprint = self.account(text, venue)
+        return self.policy.holder(venue, fingerprint) or fingerprint
+
 
 # ---- requests -------------------------------------------------------------------------------------------
 
@@ -614,7 +620,7 @@ async def seed_state(store: MemoryStore, state: StateSpec, context: _Context, cl
     prices = tuple(PriceUpdate(venue, symbol, price, "mark") for symbol, price in state.prices.items())
     positions = tuple(
         PositionsReport(
-            p.venue or venue, context.account(p.account, p.venue or venue), p.symbol,
+            p.venue or venue, context.holder(p.account, p.venue or venue), p.symbol,
             ((p.symbol, p.position_side, p.qty),),
         )
         for p in state.positions
@@ -622,7 +628,7 @@ async def seed_state(store: MemoryStore, state: StateSpec, context: _Context, cl
     orders = tuple(
         OrderUpdate(
             venue=o.venue or venue,
-            account=context.account(o.account, o.venue or venue),
+            account=context.holder(o.account, o.venue or venue),
             symbol=o.symbol,
             order_id=f"policy-test-open-{number}",
             side=o.side,
@@ -665,7 +671,7 @@ async def _prefill_rate(store: StateStore, policy: Policy, venue: Venue, account
     """Count `count` orders as admitted now, in every rate window the engine would count such an order in."""
     intent = OrderIntent(venue, Action.NEW, "policy-test recent", account, symbol,
                          CATALOG.unified(venue, symbol) if symbol else None, Side.BUY)
-    request = ParsedRequest(venue, Action.NEW, intent.endpoint, account, (intent,))
+    request = with_holder(ParsedRequest(venue, Action.NEW, intent.endpoint, account, (intent,)), policy)
     plan = engine.plan(request, policy, await store.view(engine.view_query(request)), decision_id)
     if plan.reservation is None or not plan.reservation.rate:
         return

@@ -2,52 +2,98 @@
 
 Every method runs to completion without awaiting, so on mitmproxy's one event loop each call is atomic,
 which is what makes `reserve` exact. The clock is injected so tests never sleep.
+
+Cost does not grow with history: what is pending per position and direction is kept as running sums
+(`model.Pending`: what adds, what only reduces), updated on every change, so a check reads two numbers instead of
+walking the account's open orders; final orders are remembered in arrival order, bounded by age and by count.
 """
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import time
-from collections import deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from riskwall.model import (
+    CheckResult,
+    ExposureCheck,
     OpenOrdersSnapshot,
     OrderUpdate,
-    PositionSide,
-    ResponseFacts,
-    Side,
-    TradingState,
-    Venue,
-)
-from riskwall.state.base import (
-    CheckResult,
+    Pending,
     PendingEntry,
     PositionKey,
+    PositionSide,
     RateCheck,
+    ReductionCheck,
     Reservation,
     ReserveOutcome,
+    ResponseFacts,
+    Side,
     StateScope,
-    StateStore,
     StateView,
+    TradingState,
     TradingStateRecord,
+    Venue,
     ViewQuery,
+    reducible,
+    worst_case,
 )
+from riskwall.state.base import StateStore
 
 type Clock = Callable[[], int]
+type OrderIdent = tuple[Venue, str, str]  # (venue, account, order id)
+type Slot = tuple[PositionKey, Side]
 
-# final orders are remembered this long so a response seen twice is not counted twice
+# final orders are remembered this long, and at most this many, so an answer seen twice is not counted twice.
+# An order forgotten since leaves its id in a fixed-size filter (_Forgotten): an answer for it replayed later
+# is recognised there and counts no fill again.
 FINAL_ORDER_MEMORY_MS = 24 * 3_600_000
-FORGET_EVERY_MS = 60_000
-
+FINAL_ORDER_MEMORY_COUNT = 50_000
 
 # Decimal's default 28 digits would round 1e15 + 1e-18 to 1e15; 60 keep every sum a venue can produce exact
 EXACT_DIGITS = 60
+ZERO = Decimal(0)
 
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class _Forgotten:
+    """The ids of final orders no longer remembered, in a fixed amount of memory: two Bloom filters, the newer
+    taking every id, the older dropped once the newer is full, so an id stays known for at least `capacity`
+    forgettings. A false positive (about 1 in 100 at capacity) means an answer for an order never seen before,
+    already final and matching no reservation, counts no fill; the next position report has it."""
+
+    BITS = 1 << 23  # 1 MiB a filter
+    HASHES = 7
+
+    def __init__(self, capacity: int = 500_000) -> None:
+        self.capacity = capacity
+        self._filters = [bytearray(self.BITS // 8), bytearray(self.BITS // 8)]
+        self._count = 0
+
+    def _positions(self, ident: OrderIdent) -> list[int]:
+        digest = hashlib.blake2b("|".join(ident).encode(), digest_size=16).digest()
+        first, second = int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little") | 1
+        return [(first + i * second) % self.BITS for i in range(self.HASHES)]
+
+    def add(self, ident: OrderIdent) -> None:
+        if self._count >= self.capacity:
+            self._filters = [bytearray(self.BITS // 8), self._filters[0]]
+            self._count = 0
+        newest = self._filters[0]
+        for bit in self._positions(ident):
+            newest[bit >> 3] |= 1 << (bit & 7)
+        self._count += 1
+
+    def __contains__(self, ident: OrderIdent) -> bool:
+        positions = self._positions(ident)
+        return any(all(f[bit >> 3] & (1 << (bit & 7)) for bit in positions) for f in self._filters)
 
 
 @dataclass(slots=True)
@@ -58,9 +104,7 @@ class _Order:
     side: Side
     remaining: Decimal
     executed: Decimal
-    final: bool
-    counts: bool  # False for reduce-only orders: they never add exposure
-    touched_ms: int
+    reducing: bool  # reduce-only: counts towards what reduces, never towards what adds
     kind: str = "order"
 
 
@@ -70,37 +114,89 @@ class MemoryStore(StateStore):
         self._clock = clock
         self._rate: dict[tuple[str, int], deque[int]] = {}
         self._positions: dict[PositionKey, Decimal] = {}
-        self._pending: dict[str, dict[str, PendingEntry]] = {}  # reservation id -> leg id -> entry
-        self._orders: dict[tuple[Venue, str, str], _Order] = {}  # (venue, account, order id)
+        self._position_keys: dict[tuple[Venue, str], set[PositionKey]] = defaultdict(set)
+        self._legs: dict[str, dict[str, PendingEntry]] = {}  # reservation id -> leg id -> entry
+        self._open: dict[OrderIdent, _Order] = {}  # orders not final
+        self._open_of: dict[tuple[Venue, str], set[OrderIdent]] = defaultdict(set)
+        self._done: OrderedDict[OrderIdent, int] = OrderedDict()  # final orders -> when they became final
+        self._forgotten = _Forgotten()
+        self._adding: dict[Slot, Decimal] = {}
+        self._reducing: dict[Slot, Decimal] = {}
         self._prices: dict[tuple[Venue, str], tuple[Decimal, str]] = {}
         self._states: dict[StateScope, TradingStateRecord] = {}
-        self._expiry: dict[str, int] = {}  # reservation id -> when an unanswered reservation lapses
-        # indexes, so a check costs the account's open orders and not every order of the day
-        self._live: dict[tuple[Venue, str], set[tuple[Venue, str, str]]] = {}  # non-final orders per account
-        self._reservations_of: dict[tuple[Venue, str], set[str]] = {}  # reservation ids per account
-        self._forgotten_at = 0
+        self._lapses: list[tuple[int, str]] = []  # (when, reservation id): unanswered reservations lapse then
+        self.final_order_limit = FINAL_ORDER_MEMORY_COUNT
+
+    # ---- StateStore ------------------------------------------------------------------------------------
 
     async def view(self, query: ViewQuery) -> StateView:
         positions: dict[PositionKey, Decimal] = {}
+        pending: dict[Slot, Pending] = {}
+        orders: dict[str, tuple[str, Side, PositionSide]] = {}
+        remaining: dict[str, Decimal] = {}
         if query.account is not None:
             for symbol in query.symbols:
-                for side in PositionSide:
-                    key = PositionKey(query.venue, query.account, symbol, side)
+                for position_side in PositionSide:
+                    key = PositionKey(query.venue, query.account, symbol, position_side)
                     if key in self._positions:
                         positions[key] = self._positions[key]
+                    for side in Side:
+                        found = self._pending_of((key, side))
+                        if found.adding or found.reducing:
+                            pending[(key, side)] = found
+            for order_id in query.order_ids:
+                order = self._open.get((query.venue, query.account, order_id))
+                if order is not None:
+                    orders[order_id] = (order.position.symbol, order.side, order.position.position_side)
+                    remaining[order_id] = order.remaining
         prices = {(query.venue, s): self._prices[(query.venue, s)][0] for s in query.symbols
                   if (query.venue, s) in self._prices}
-        orders: dict[str, tuple[str, Side, PositionSide]] = {}
-        if query.account is not None:
-            for order_id in query.order_ids:
-                order = self._orders.get((query.venue, query.account, order_id))
-                if order is not None and not order.final:
-                    orders[order_id] = (order.position.symbol, order.side, order.position.position_side)
-        return StateView(tuple(self._states.values()), positions, prices, orders)
+        return StateView(tuple(self._states.values()), positions, prices, orders, pending, remaining)
 
     async def reserve(self, reservation: Reservation) -> ReserveOutcome:
         with localcontext(prec=EXACT_DIGITS):
             return self._reserve(reservation)
+
+    async def release(self, reservation_id: str, after_ms: int = 0) -> None:
+        if after_ms <= 0:
+            self._drop_legs(reservation_id)
+        elif reservation_id in self._legs:
+            heapq.heappush(self._lapses, (self._clock() + after_ms, reservation_id))
+
+    async def learn(self, facts: ResponseFacts) -> None:
+        with localcontext(prec=EXACT_DIGITS):
+            self._learn(facts)
+
+    async def set_trading_state(self, scope: StateScope, state: TradingState, reason: str, actor: str) -> None:
+        if state is TradingState.ACTIVE:
+            self._states.pop(scope, None)
+        else:
+            self._states[scope] = TradingStateRecord(scope, state, reason, actor, self._clock())
+
+    async def trading_states(self) -> tuple[TradingStateRecord, ...]:
+        return tuple(self._states.values())
+
+    async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
+        self._lapse(self._clock())
+        keys = set(self._position_keys.get((venue, account), ()))
+        keys |= {key for key, _ in (*self._adding, *self._reducing) if key.venue == venue and key.account == account}
+        out: dict[str, dict[str, str]] = {}
+        for key in sorted(keys):
+            buy, sell = self._pending_of((key, Side.BUY)), self._pending_of((key, Side.SELL))
+            row = {
+                "position": str(self._positions.get(key, ZERO)),
+                "pending_buy": str(buy.adding),
+                "pending_sell": str(sell.adding),
+            }
+            # reduce-only orders pending, shown where there are any
+            if buy.reducing:
+                row["reducing_buy"] = str(buy.reducing)
+            if sell.reducing:
+                row["reducing_sell"] = str(sell.reducing)
+            out[f"{key.symbol}|{key.position_side}"] = row
+        return out
+
+    # ---- reserving ---------------------------------------------------------------------------------------
 
     def _reserve(self, reservation: Reservation) -> ReserveOutcome:
         now = self._clock()
@@ -110,29 +206,76 @@ class MemoryStore(StateStore):
             count = len(self._window(rate, now)) + rate.cost
             results.append(CheckResult(rate, Decimal(count), count <= rate.limit))
         for check in reservation.exposure:
-            worst = self._worst_case(check.position, check.side, check.replaces_order) + check.quantity
+            worst = self._worst_case(check) + check.quantity
             results.append(CheckResult(check, worst, worst <= check.limit))
+        for bound in reservation.reductions:
+            allowance = self._reducible(bound)
+            results.append(CheckResult(bound, allowance, bound.quantity <= allowance))
         committed = all(r.passed for r in results if r.check.enforced)
         if committed:
             for rate in reservation.rate:
                 self._window(rate, now).extend([now] * rate.cost)
             if reservation.pending:
-                self._pending[reservation.id] = {p.leg_id: p for p in reservation.pending}
+                self._drop_legs(reservation.id)  # the same id again replaces its legs, never adds to them
+                self._legs[reservation.id] = {p.leg_id: p for p in reservation.pending}
                 for entry in reservation.pending:
-                    account = (entry.position.venue, entry.position.account)
-                    self._reservations_of.setdefault(account, set()).add(reservation.id)
+                    self._add_pending((entry.position, entry.side), entry.reducing, entry.quantity)
         return ReserveOutcome(committed, tuple(results))
 
-    async def release(self, reservation_id: str, after_ms: int = 0) -> None:
-        if after_ms <= 0:
-            self._pending.pop(reservation_id, None)
-            self._expiry.pop(reservation_id, None)
-        elif reservation_id in self._pending:
-            self._expiry[reservation_id] = self._clock() + after_ms
+    def _window(self, rate: RateCheck, now: int) -> deque[int]:
+        window = self._rate.setdefault((rate.key, rate.window_ms), deque())
+        while window and window[0] <= now - rate.window_ms:
+            window.popleft()
+        return window
 
-    async def learn(self, facts: ResponseFacts) -> None:
-        with localcontext(prec=EXACT_DIGITS):
-            self._learn(facts)
+    def _pending_of(self, slot: Slot) -> Pending:
+        return Pending(self._adding.get(slot, ZERO), self._reducing.get(slot, ZERO))
+
+    def _replaced(self, slot: Slot, order_id: str | None) -> _Order | None:
+        """The open order an amend replaces, when it pends in `slot`."""
+        if order_id is None:
+            return None
+        key, side = slot
+        order = self._open.get((key.venue, key.account, order_id))
+        return order if order is not None and order.position == key and order.side is side else None
+
+    def _without(self, slot: Slot, order_id: str | None) -> Pending:
+        pending = self._pending_of(slot)
+        replaced = self._replaced(slot, order_id)
+        if replaced is None:
+            return pending
+        if replaced.reducing:
+            return Pending(pending.adding, pending.reducing - replaced.remaining)
+        return Pending(pending.adding - replaced.remaining, pending.reducing)
+
+    def _worst_case(self, check: ExposureCheck) -> Decimal:
+        slot = (check.position, check.side)
+        return worst_case(self._positions.get(check.position, ZERO), check.side,
+                          self._without(slot, check.replaces_order))
+
+    def _reducible(self, check: ReductionCheck) -> Decimal:
+        slot = (check.position, check.side)
+        return reducible(self._positions.get(check.position, ZERO), check.side,
+                         self._without(slot, check.replaces_order))
+
+    def _add_pending(self, slot: Slot, reducing: bool, delta: Decimal) -> None:
+        sums = self._reducing if reducing else self._adding
+        total = sums.get(slot, ZERO) + delta
+        if total > 0:
+            sums[slot] = total
+        else:
+            sums.pop(slot, None)
+
+    def _drop_legs(self, reservation_id: str) -> None:
+        for entry in self._legs.pop(reservation_id, {}).values():
+            self._add_pending((entry.position, entry.side), entry.reducing, -entry.quantity)
+
+    def _lapse(self, now: int) -> None:
+        while self._lapses and self._lapses[0][0] <= now:
+            _, reservation_id = heapq.heappop(self._lapses)
+            self._drop_legs(reservation_id)
+
+    # ---- learning ------------------------------------------------------------------------------------------
 
     def _learn(self, facts: ResponseFacts) -> None:
         now = self._clock()
@@ -149,120 +292,87 @@ class MemoryStore(StateStore):
             self._apply_open_orders(snapshot, now)
         for closed in facts.closed:
             ident = (closed.venue, closed.account, closed.order_id)
-            gone = self._orders.get(ident)
-            if gone is not None and not gone.final:
-                self._finalise(ident, gone, now)
+            if ident in self._open:
+                self._finalise(ident, now)
         self._forget_old_orders(now)
 
-    async def set_trading_state(self, scope: StateScope, state: TradingState, reason: str, actor: str) -> None:
-        if state is TradingState.ACTIVE:
-            self._states.pop(scope, None)
-        else:
-            self._states[scope] = TradingStateRecord(scope, state, reason, actor, self._clock())
-
-    async def trading_states(self) -> tuple[TradingStateRecord, ...]:
-        return tuple(self._states.values())
-
-    async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
-        self._lapse(self._clock())
-        out: dict[str, dict[str, str]] = {}
-        keys = {k for k in self._positions if k.venue == venue and k.account == account}
-        keys |= {p.position for entries in self._pending.values() for p in entries.values()}
-        keys |= {o.position for o in self._orders.values() if not o.final}
-        for key in sorted(k for k in keys if k.venue == venue and k.account == account):
-            out[f"{key.symbol}|{key.position_side}"] = {
-                "position": str(self._positions.get(key, Decimal(0))),
-                "pending_buy": str(self._pending_in(key, Side.BUY, None)),
-                "pending_sell": str(self._pending_in(key, Side.SELL, None)),
-            }
-        return out
-
-    def _lapse(self, now: int) -> None:
-        for reservation_id in [r for r, at in self._expiry.items() if at <= now]:
-            self._pending.pop(reservation_id, None)
-            del self._expiry[reservation_id]
-
-    def _window(self, rate: RateCheck, now: int) -> deque[int]:
-        window = self._rate.setdefault((rate.key, rate.window_ms), deque())
-        while window and window[0] <= now - rate.window_ms:
-            window.popleft()
-        return window
-
-    def _worst_case(self, key: PositionKey, side: Side, replaces_order: str | None) -> Decimal:
-        """How far the position could go in `side`'s direction if every pending order filled."""
-        # a position held the other way counts negative: selling down a long is not a new short
-        directional = side.sign * self._positions.get(key, Decimal(0))
-        return directional + self._pending_in(key, side, replaces_order)
-
-    def _pending_in(self, key: PositionKey, side: Side, excluding_order: str | None) -> Decimal:
-        total = Decimal(0)
-        account = (key.venue, key.account)
-        for reservation_id in list(self._reservations_of.get(account, ())):
-            entries = self._pending.get(reservation_id)
-            if entries is None:  # released: drop it from the index on the way
-                self._reservations_of[account].discard(reservation_id)
-                continue
-            for entry in entries.values():
-                if entry.position == key and entry.side is side:
-                    total += entry.quantity
-        for ident in self._live.get(account, ()):
-            order = self._orders[ident]
-            if order.position == key and order.side is side and order.counts and ident[2] != excluding_order:
-                total += order.remaining
-        return total
-
-    def _finalise(self, ident: tuple[Venue, str, str], order: _Order, now: int) -> None:
-        order.final, order.remaining, order.touched_ms = True, Decimal(0), now
-        self._live.get((ident[0], ident[1]), set()).discard(ident)
+    def _take_leg(self, update: OrderUpdate) -> bool:
+        """The venue now vouches for this order: its exposure moves from the reservation to the order. True when
+        the answer belonged to a live reservation (a fresh answer to an admitted request)."""
+        if not update.reservation_id:
+            return False
+        reservation_id = update.reservation_id.rsplit(":", 1)[0]
+        entry = self._legs.get(reservation_id, {}).pop(update.reservation_id, None)
+        if entry is None:
+            return False
+        self._add_pending((entry.position, entry.side), entry.reducing, -entry.quantity)
+        return True
 
     def _apply_order(self, update: OrderUpdate, now: int) -> None:
+        fresh = self._take_leg(update)
         ident = (update.venue, update.account, update.order_id)
-        order = self._orders.get(ident)
-        if update.reservation_id:
-            # the venue now vouches for this order: its exposure moves from the reservation to the order
-            reservation_id = update.reservation_id.rsplit(":", 1)[0]
-            self._pending.get(reservation_id, {}).pop(update.reservation_id, None)
+        if ident in self._done:
+            return  # final already: an answer seen twice changes nothing
+        order = self._open.get(ident)
         key = PositionKey(update.venue, update.account, update.symbol, update.position_side)
         if order is None:
-            order = _Order(key, update.side, Decimal(0), Decimal(0), False, not update.reduce_only, now, update.kind)
-            self._orders[ident] = order
-            self._live.setdefault((update.venue, update.account), set()).add(ident)
-        if order.final or update.executed < order.executed:
-            return  # final already, or an older answer replayed after a newer one
+            if not fresh and ident in self._forgotten:
+                return  # an answer for an order final and forgotten long ago, replayed: counted back then
+            order = _Order(key, update.side, ZERO, ZERO, update.reduce_only, update.kind)
+            self._open[ident] = order
+            self._open_of[(update.venue, update.account)].add(ident)
+        if update.executed < order.executed:
+            return  # an older answer replayed after a newer one
         fill = update.executed - order.executed
         if fill > 0:
-            self._positions[key] = self._positions.get(key, Decimal(0)) + update.side.sign * fill
+            self._move_position(key, update.side.sign * fill)
             order.executed = update.executed
-        order.remaining = max(update.original - update.executed, Decimal(0))
-        order.touched_ms = now
+        remaining = max(update.original - update.executed, ZERO)
+        self._add_pending((order.position, order.side), order.reducing, remaining - order.remaining)
+        order.remaining = remaining
         if update.final:
-            self._finalise(ident, order, now)
+            self._finalise(ident, now)
+
+    def _finalise(self, ident: OrderIdent, now: int) -> None:
+        order = self._open.pop(ident)
+        self._open_of[(ident[0], ident[1])].discard(ident)
+        self._add_pending((order.position, order.side), order.reducing, -order.remaining)
+        self._remember_final(ident, now)
+
+    def _remember_final(self, ident: OrderIdent, now: int) -> None:
+        self._done[ident] = now
+        self._done.move_to_end(ident)
+        while len(self._done) > self.final_order_limit:
+            self._forgotten.add(self._done.popitem(last=False)[0])
+
+    def _forget_old_orders(self, now: int) -> None:
+        cutoff = now - FINAL_ORDER_MEMORY_MS
+        while self._done and next(iter(self._done.values())) < cutoff:
+            self._forgotten.add(self._done.popitem(last=False)[0])
+
+    def _move_position(self, key: PositionKey, delta: Decimal) -> None:
+        self._positions[key] = self._positions.get(key, ZERO) + delta
+        self._position_keys[(key.venue, key.account)].add(key)
 
     def _apply_positions(
         self, venue: Venue, account: str, symbol: str | None, positions: tuple[tuple[str, PositionSide, Decimal], ...]
     ) -> None:
         if symbol is None:  # an account-wide report: whatever it does not list is flat
-            for key in [k for k in self._positions if k.venue == venue and k.account == account]:
-                self._positions[key] = Decimal(0)
+            for key in self._position_keys.get((venue, account), ()):
+                self._positions[key] = ZERO
         for sym, side, quantity in positions:
-            self._positions[PositionKey(venue, account, sym, side)] = quantity
+            key = PositionKey(venue, account, sym, side)
+            self._positions[key] = quantity
+            self._position_keys[(venue, account)].add(key)
 
     def _apply_open_orders(self, snapshot: OpenOrdersSnapshot, now: int) -> None:
         listed = {o.order_id for o in snapshot.orders}
-        for ident in list(self._live.get((snapshot.venue, snapshot.account), ())):
-            order = self._orders[ident]
+        for ident in list(self._open_of.get((snapshot.venue, snapshot.account), ())):
+            order = self._open[ident]
             if ident[2] in listed or order.kind != snapshot.kind:
                 continue
             if snapshot.symbol is None or order.position.symbol == snapshot.symbol:
                 # gone from the book; its fills, if any, arrive with the next position report
-                self._finalise(ident, order, now)
+                self._finalise(ident, now)
         for update in snapshot.orders:
             self._apply_order(update, now)
-
-    def _forget_old_orders(self, now: int) -> None:
-        if now - self._forgotten_at < FORGET_EVERY_MS:  # a sweep a minute, not one per response
-            return
-        self._forgotten_at = now
-        cutoff = now - FINAL_ORDER_MEMORY_MS
-        for ident in [i for i, o in self._orders.items() if o.final and o.touched_ms < cutoff]:
-            del self._orders[ident]

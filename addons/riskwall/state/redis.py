@@ -70,7 +70,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
-from riskwall.model import OrderUpdate, PositionSide, ResponseFacts, Side, TradingState, Venue
+from riskwall.model import OrderUpdate, Pending, PositionSide, ReductionCheck, ResponseFacts, Side, TradingState, Venue
 from riskwall.state.base import (
     CheckResult,
     ExposureCheck,
@@ -189,6 +189,7 @@ def account_of(reservation: Reservation) -> tuple[str, str]:
     """The one (venue, account) a reservation belongs to. The engine builds one per request, so one account;
     rate keys are "<rule id>|<venue>|<account>[|<symbol>]" (without the rule id is understood too)."""
     owners = {(str(c.position.venue), c.position.account) for c in reservation.exposure}
+    owners |= {(str(c.position.venue), c.position.account) for c in reservation.reductions}
     owners |= {(str(p.position.venue), p.position.account) for p in reservation.pending}
     owners |= {_rate_owner(check) for check in reservation.rate}
     if len(owners) != 1:
@@ -367,13 +368,28 @@ class RedisStore(StateStore):
             order_ids = list(query.order_ids) if account is not None else []
             if order_ids and account is not None:
                 pipe.hmget(self.keys.account(query.venue, account)[KeyLayout.ACCOUNT_KEYS.index("open")], order_ids)
+            pending_fields = [f"{k.symbol}|{k.position_side}|{side}{kind}" for k in position_keys for side in Side
+                              for kind in ("", "|r")]
+            if pending_fields and account is not None:
+                pipe.hmget(self.keys.account(query.venue, account)[KeyLayout.ACCOUNT_KEYS.index("pend")],
+                           pending_fields)
             replies = await pipe.execute()
+        pending: dict[tuple[PositionKey, Side], Pending] = {}
+        if pending_fields:
+            sums = iter(replies.pop())
+            for key in position_keys:
+                for side in Side:
+                    adding, reducing = next(sums), next(sums)
+                    if adding is not None or reducing is not None:
+                        pending[(key, side)] = Pending(from_fixed(adding or "0"), from_fixed(reducing or "0"))
         orders: dict[str, tuple[str, Side, PositionSide]] = {}
+        remaining: dict[str, Decimal] = {}
         if order_ids:
             for order_id, raw in zip(order_ids, replies.pop(), strict=True):
                 if raw is not None:
                     record = json.loads(raw)
                     orders[order_id] = (str(record["sym"]), Side(record["s"]), PositionSide(record["ps"]))
+                    remaining[order_id] = from_fixed(str(record["rem"]))
         states = self._decode_states(_pairs(replies[0]))
         prices: dict[tuple[Venue, str], Decimal] = {}
         if price_fields:
@@ -385,7 +401,7 @@ class RedisStore(StateStore):
             for key, raw in zip(position_keys, replies[-1], strict=True):
                 if raw is not None:
                     positions[key] = from_fixed(raw)
-        return StateView(states, positions, prices, orders)
+        return StateView(states, positions, prices, orders, pending, remaining)
 
     async def reserve(self, reservation: Reservation) -> ReserveOutcome:
         if reservation.empty:
@@ -394,7 +410,7 @@ class RedisStore(StateStore):
         keys = self.keys.account(venue, account) + [self.keys.rate(venue, account, c) for c in reservation.rate]
         args: list[str | int] = [
             reservation.id, self.options.reservation_ttl_ms,
-            len(reservation.rate), len(reservation.exposure), len(reservation.pending),
+            len(reservation.rate), len(reservation.exposure), len(reservation.pending), len(reservation.reductions),
         ]
         for rate in reservation.rate:
             args += [rate.limit, rate.window_ms, rate.cost, int(rate.enforced)]
@@ -404,10 +420,15 @@ class RedisStore(StateStore):
                 to_fixed(check.quantity, ROUND_CEILING), to_fixed(check.limit, ROUND_FLOOR),
                 int(check.enforced), check.replaces_order or "",
             ]
+        for bound in reservation.reductions:
+            args += [
+                f"{bound.position.symbol}|{bound.position.position_side}", str(bound.side),
+                to_fixed(bound.quantity, ROUND_CEILING), bound.replaces_order or "",
+            ]
         for leg in reservation.pending:
             args += [
                 leg.leg_id, f"{leg.position.symbol}|{leg.position.position_side}", str(leg.side),
-                to_fixed(leg.quantity, ROUND_CEILING),
+                to_fixed(leg.quantity, ROUND_CEILING), int(leg.reducing),
             ]
         owner = f"{venue}|{account}"
 
@@ -419,7 +440,8 @@ class RedisStore(StateStore):
         async with self._guard():
             (reply,) = await self._run([_Call("reserve", keys, args)], locate if reservation.pending else None)
         committed = int(reply[0]) == 1
-        checks: tuple[RateCheck | ExposureCheck, ...] = (*reservation.rate, *reservation.exposure)
+        checks: tuple[RateCheck | ExposureCheck | ReductionCheck, ...] = (
+            *reservation.rate, *reservation.exposure, *reservation.reductions)
         results = tuple(
             CheckResult(check, from_fixed(str(reply[2 + 2 * i])), int(reply[3 + 2 * i]) == 1)
             for i, check in enumerate(checks)
@@ -505,11 +527,15 @@ class RedisStore(StateStore):
         keys = set(positions) | set(reply[2])
         out: dict[str, dict[str, str]] = {}
         for key in sorted(keys, key=lambda k: tuple(k.rsplit("|", 1))):
-            out[key] = {
+            row = {
                 "position": str(from_fixed(positions.get(key, "0"))),
                 "pending_buy": str(from_fixed(pending.get(f"{key}|buy", "0"))),
                 "pending_sell": str(from_fixed(pending.get(f"{key}|sell", "0"))),
             }
+            for side in Side:  # reduce-only orders pending, shown where there are any
+                if f"{key}|{side}|r" in pending:
+                    row[f"reducing_{side}"] = str(from_fixed(pending[f"{key}|{side}|r"]))
+            out[key] = row
         return out
 
     async def close(self) -> None:

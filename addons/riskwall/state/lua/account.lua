@@ -2,10 +2,12 @@
 --
 -- Every account script gets the same seven keys, all under the account's hash tag (one Cluster slot):
 local K_POS = KEYS[1]   -- HASH "<symbol>|<position side>" -> position (signed decimal text)
-local K_PEND = KEYS[2]  -- HASH "<symbol>|<position side>|<side>" -> pending exposure (sum of legs and orders)
-local K_RESV = KEYS[3]  -- HASH reservation id -> JSON {leg id: {k = "<symbol>|<position side>", s = side, q = qty}}
+local K_PEND = KEYS[2]  -- HASH "<symbol>|<position side>|<side>" -> what adds (sum of plain legs and orders);
+                        --      "<symbol>|<position side>|<side>|r" -> what only reduces (reduce-only ones)
+local K_RESV = KEYS[3]  -- HASH reservation id -> JSON {leg id: {k = "<symbol>|<position side>", s = side, q = qty,
+                        --      r = 1 for a reduction}}
 local K_LAPSE = KEYS[4] -- ZSET reservation id, score = when its legs lapse (ms, Redis time)
-local K_OPEN = KEYS[5]  -- HASH order id -> JSON {sym, ps, s, c (1 if it adds exposure), kd, rem, exe}: non-final orders
+local K_OPEN = KEYS[5]  -- HASH order id -> JSON {sym, ps, s, c (1 adds, 0 only reduces), kd, rem, exe}: non-final orders
 local K_DONE = KEYS[6]  -- ZSET order id, score = when it became final (ms): remembered so a replay changes nothing
 local K_SEQ = KEYS[7]   -- STRING counter: unique rate-window members
 
@@ -29,6 +31,42 @@ local function pend_add(field, delta)
   end
 end
 
+local DEC_ZERO = dec_parse('0')
+
+-- the pending field of a leg or order: what adds, or what only reduces
+local function leg_field(leg)
+  return leg.k .. '|' .. leg.s .. (leg.r == 1 and '|r' or '')
+end
+
+local function pend_get(field)
+  return dec_parse(redis.call('HGET', K_PEND, field) or '0')
+end
+
+-- how far the position could go in `side`'s direction if every pending order filled (model.worst_case)
+local function worst_case(k, side, adding, reducing)
+  local directional = dec_parse(redis.call('HGET', K_POS, k) or '0')
+  if side == 'sell' then
+    directional = dec_neg(directional)
+  end
+  if directional.s < 0 then
+    directional = dec_add(directional, reducing)
+    if directional.s > 0 then
+      directional = DEC_ZERO
+    end
+  end
+  return dec_add(directional, adding)
+end
+
+-- what an order on `side` can still take off the position held the other way (model.reducible)
+local function reducible(k, side, adding, reducing)
+  local held = dec_parse(redis.call('HGET', K_POS, k) or '0')
+  if side == 'buy' then
+    held = dec_neg(held)
+  end
+  held = dec_max0(held)
+  return dec_sub(dec_sub(held, adding), reducing)
+end
+
 local function encode_legs(legs)
   if next(legs) == nil then
     return '{}'
@@ -41,7 +79,7 @@ local function legs_drop(rid)
   local raw = redis.call('HGET', K_RESV, rid)
   if raw then
     for _, leg in pairs(cjson.decode(raw)) do
-      pend_add(leg.k .. '|' .. leg.s, dec_neg(dec_parse(leg.q)))
+      pend_add(leg_field(leg), dec_neg(dec_parse(leg.q)))
     end
     redis.call('HDEL', K_RESV, rid)
   end
@@ -57,13 +95,11 @@ local function lapse(now)
 end
 
 local function order_field(o)
-  return o.sym .. '|' .. o.ps .. '|' .. o.s
+  return o.sym .. '|' .. o.ps .. '|' .. o.s .. (o.c == 1 and '' or '|r')
 end
 
 local function finalize(id, o, now, final_ms)
-  if o.c == 1 then
-    pend_add(order_field(o), dec_neg(dec_parse(o.rem)))
-  end
+  pend_add(order_field(o), dec_neg(dec_parse(o.rem)))
   redis.call('HDEL', K_OPEN, id)
   redis.call('ZADD', K_DONE, now, id)
   redis.call('PEXPIRE', K_DONE, final_ms)
@@ -79,7 +115,7 @@ local function apply_order(u, now, final_ms)
       local legs = cjson.decode(raw)
       local leg = legs[u.rid]
       if leg then
-        pend_add(leg.k .. '|' .. leg.s, dec_neg(dec_parse(leg.q)))
+        pend_add(leg_field(leg), dec_neg(dec_parse(leg.q)))
         legs[u.rid] = nil
         redis.call('HSET', K_RESV, rid, encode_legs(legs))
       end
@@ -115,9 +151,7 @@ local function apply_order(u, now, final_ms)
     finalize(u.id, o, now, final_ms)
     return
   end
-  if o.c == 1 then
-    pend_add(order_field(o), dec_sub(remaining, dec_parse(o.rem)))
-  end
+  pend_add(order_field(o), dec_sub(remaining, dec_parse(o.rem)))
   o.rem = dec_format(remaining)
   redis.call('HSET', K_OPEN, u.id, cjson.encode(o))
 end

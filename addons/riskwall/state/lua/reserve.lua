@@ -2,12 +2,14 @@
 -- passes. One account, one slot, one round trip, Redis time.
 --
 -- KEYS[1..7]  the account keys (account.lua); KEYS[8..] one sliding-window ZSET per rate check, in order
--- ARGV        reservation id, reservation ttl ms (0: none), #rate, #exposure, #legs, then
---             per rate check:     limit, window ms, cost, enforced (1/0)
---             per exposure check: "<symbol>|<position side>", side, quantity, limit, enforced (1/0), replaced order id or ''
---             per leg:            leg id, "<symbol>|<position side>", side, quantity
+-- ARGV        reservation id, reservation ttl ms (0: none), #rate, #exposure, #legs, #reductions, then
+--             per rate check:      limit, window ms, cost, enforced (1/0)
+--             per exposure check:  "<symbol>|<position side>", side, quantity, limit, enforced (1/0), replaced order id or ''
+--             per reduction check: "<symbol>|<position side>", side, quantity, replaced order id or ''
+--             per leg:             leg id, "<symbol>|<position side>", side, quantity, reducing (1/0)
 -- returns     {committed (1/0), now ms, observed 1, passed 1 (1/0), observed 2, passed 2, ...}
---             rate checks first, then exposure checks, each in the order given
+--             rate checks first, then exposure checks, then reduction checks (observed: what was reducible), each
+--             in the order given
 
 local now = now_ms()
 lapse(now)
@@ -15,9 +17,29 @@ lapse(now)
 local rid = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local n_rate, n_exposure, n_legs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local n_reductions = tonumber(ARGV[6])
 local out = {0, now}
 local ok = true
-local a = 6
+local a = 7
+
+-- what pends in (k, side), less what an amended order had there: {adding, reducing}
+local function pending_without(k, side, replaces)
+  local adding, reducing = pend_get(k .. '|' .. side), pend_get(k .. '|' .. side .. '|r')
+  if replaces ~= '' then
+    local raw = redis.call('HGET', K_OPEN, replaces)
+    if raw then
+      local o = cjson.decode(raw)
+      if o.s == side and (o.sym .. '|' .. o.ps) == k then
+        if o.c == 1 then
+          adding = dec_sub(adding, dec_parse(o.rem))
+        else
+          reducing = dec_sub(reducing, dec_parse(o.rem))
+        end
+      end
+    end
+  end
+  return adding, reducing
+end
 
 for i = 1, n_rate do
   local key = KEYS[7 + i]
@@ -36,24 +58,8 @@ end
 for _ = 1, n_exposure do
   local k, side = ARGV[a], ARGV[a + 1]
   local quantity, limit = dec_parse(ARGV[a + 2]), dec_parse(ARGV[a + 3])
-  local replaces = ARGV[a + 5]
-  -- a position held the other way counts negative: selling down a long is not a new short
-  local directional = dec_parse(redis.call('HGET', K_POS, k) or '0')
-  if side == 'sell' then
-    directional = dec_neg(directional)
-  end
-  local worst = dec_add(directional, dec_parse(redis.call('HGET', K_PEND, k .. '|' .. side) or '0'))
-  if replaces ~= '' then
-    -- an amend: what the amended order already holds pending is replaced, not added to
-    local raw = redis.call('HGET', K_OPEN, replaces)
-    if raw then
-      local o = cjson.decode(raw)
-      if o.c == 1 and o.s == side and (o.sym .. '|' .. o.ps) == k then
-        worst = dec_sub(worst, dec_parse(o.rem))
-      end
-    end
-  end
-  worst = dec_add(worst, quantity)
+  local adding, reducing = pending_without(k, side, ARGV[a + 5])
+  local worst = dec_add(worst_case(k, side, adding, reducing), quantity)
   local passed = dec_cmp(worst, limit) <= 0
   if ARGV[a + 4] == '1' and not passed then
     ok = false
@@ -63,11 +69,24 @@ for _ = 1, n_exposure do
   a = a + 6
 end
 
+for _ = 1, n_reductions do
+  local k, side, quantity = ARGV[a], ARGV[a + 1], dec_parse(ARGV[a + 2])
+  local adding, reducing = pending_without(k, side, ARGV[a + 3])
+  local allowance = reducible(k, side, adding, reducing)
+  local passed = dec_cmp(quantity, allowance) <= 0
+  if not passed then
+    ok = false
+  end
+  out[#out + 1] = dec_format(allowance)
+  out[#out + 1] = passed and 1 or 0
+  a = a + 4
+end
+
 if not ok then
   return out
 end
 
-local rate_at = 6
+local rate_at = 7
 local seq = redis.call('INCR', K_SEQ)
 for i = 1, n_rate do
   local key = KEYS[7 + i]
@@ -89,16 +108,17 @@ if n_legs > 0 then
   local old = redis.call('HGET', K_RESV, rid)
   if old then -- the same reservation id again replaces its legs, never adds to them
     for _, leg in pairs(cjson.decode(old)) do
-      pend_add(leg.k .. '|' .. leg.s, dec_neg(dec_parse(leg.q)))
+      pend_add(leg_field(leg), dec_neg(dec_parse(leg.q)))
     end
   end
   local legs = {}
   for _ = 1, n_legs do
-    legs[ARGV[a]] = {k = ARGV[a + 1], s = ARGV[a + 2], q = dec_format(dec_parse(ARGV[a + 3]))}
-    a = a + 4
+    legs[ARGV[a]] = {k = ARGV[a + 1], s = ARGV[a + 2], q = dec_format(dec_parse(ARGV[a + 3])),
+                     r = tonumber(ARGV[a + 4])}
+    a = a + 5
   end
   for _, leg in pairs(legs) do
-    pend_add(leg.k .. '|' .. leg.s, dec_parse(leg.q))
+    pend_add(leg_field(leg), dec_parse(leg.q))
   end
   redis.call('HSET', K_RESV, rid, cjson.encode(legs))
   if ttl > 0 then
