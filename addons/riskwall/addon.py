@@ -456,7 +456,8 @@ class RiskFirewall:
 
         A venue is named by the reverse listener the request came in on, the CONNECT target or absolute-form
         authority (explicit proxy), the Host header and the TLS SNI; any of them makes the request that venue's.
-        A reverse listener's upstream is configuration, not a name the request carries.
+        A reverse listener's upstream (and the Host header mitmproxy rewrites to it) is configuration, not a
+        name the request carries.
         """
         names: dict[str, Venue] = {}
         listener = self._listener_venue(flow)
@@ -466,7 +467,9 @@ class RiskFirewall:
             target = self.hosts.venue(flow.request.host, flow.request.port)
             if target is not None:
                 names["connect target"] = target
-        header = flow.request.host_header
+        # on a reverse listener mitmproxy has already set the Host header to the upstream's: configuration, not
+        # a name the bot sent
+        header = None if isinstance(flow.client_conn.proxy_mode, mode_specs.ReverseMode) else flow.request.host_header
         if header:
             host, port = split_host_port(header)
             named = self.hosts.venue(host, port or flow.request.port) if port else self.hosts.venue(host)

@@ -13,10 +13,17 @@ from typing import Any
 
 from riskwall import engine
 from riskwall.instruments import CATALOG
-from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Verdict
+from riskwall.model import Action, Decision, ParsedRequest, Reason, ResponseFacts, Verdict
 from riskwall.policy.loader import Policy
-from riskwall.state.base import ReserveOutcome, StateStore
+from riskwall.state.base import ReserveOutcome, StateStore, StateUnavailable, StateView
 from riskwall.venues.base import HttpRequest, VenueAdapter
+
+# reasons decided without reading the store: they stand even while it cannot be read
+STATELESS = frozenset({
+    Reason.PARSE_FAILED, Reason.UNKNOWN_ENDPOINT, Reason.ACTION_FORBIDDEN, Reason.UNKNOWN_ACCOUNT,
+    Reason.SYMBOL_NOT_ALLOWED, Reason.ORDER_TYPE_NOT_ALLOWED, Reason.LEVERAGE_EXCEEDS_MAX,
+    Reason.ORDER_QTY_EXCEEDS_MAX,
+})
 
 # a request that got no answer (or 408/5xx: fate unknown) may still have placed its order: hold its exposure
 UNANSWERED_HOLD_MS = 60_000
@@ -45,7 +52,19 @@ async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStor
     parsed = with_holder(parsed, policy)
     if parsed.action is Action.READ:
         return Evaluation(engine.decide(decision_id, policy, []), False, parsed=parsed)
-    view = await store.view(engine.view_query(parsed))
+    try:
+        view = await store.view(engine.view_query(parsed))
+    except StateUnavailable:
+        # the store cannot answer, but a rule that needs no state may already refuse the order: answer with
+        # that rule, which a client will not retry, rather than with the outage, which it would (orders that only
+        # reduce are the caller's to let through)
+        if parsed.intents and all(i.only_reduces for i in parsed.intents):
+            raise
+        plan = engine.plan(parsed, policy, StateView(), decision_id)
+        decision = engine.conclude(plan, policy, None)
+        if decision.verdict is Verdict.BLOCK and decision.deciding and decision.deciding.reason in STATELESS:
+            return Evaluation(decision, False, None, parsed)
+        raise
     plan = engine.plan(parsed, policy, view, decision_id)
     outcome = await store.reserve(plan.reservation) if plan.needs_store and plan.reservation else None
     if plan.exemption_refused(outcome):

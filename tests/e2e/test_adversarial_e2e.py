@@ -450,3 +450,51 @@ def test_order_when_two_keys_of_one_account_trade_then_one_position_limit_holds_
     assert (small.status, small.header("x-riskwall-reason")) == (200, None)
     [blocked] = hardened.decisions(account=fingerprint(DESK_KEYS[1]), verdict="block")
     assert blocked["context"]["position"] == "1.4"
+
+
+# ---- a reverse listener is its venue (#10.6), and what a new user reads at startup (#10.7) ------------------
+
+
+@pytest.fixture(scope="module")
+def shared_upstream(tmp_path_factory: pytest.TempPathFactory, pki: TlsMaterial,
+                    venues: dict[str, Any]) -> Iterator[Sidecar]:
+    """Binance's and OKX's listeners forwarding to one host:port (a test rig, or one gateway for both)."""
+    workdir = tmp_path_factory.mktemp("shared-upstream")
+    policy = workdir / "policy.yaml"
+    policy.write_text(POLICY)
+    url = venues["binanceusdm"].base_url
+    running = start_sidecar(workdir, policy, upstreams={"binanceusdm": url, "okx": url}, upstream_ca=pki.ca_cert,
+                            extra_args=["--state", "redis://127.0.0.1:1/0?timeout_ms=50"])
+    yield running
+    running.stop()
+
+
+def test_reverse_listeners_when_upstreams_share_a_host_then_each_listener_reads_as_its_own_venue(
+    shared_upstream: Sidecar, venues: dict[str, Any]
+) -> None:
+    order = _signed(KEY, SECRET, symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", price="60000",
+                    quantity="5")
+    handshake = request_bytes("GET", "/ws/v5/private", "ws.okx.com", headers={
+        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+
+    binance = to_listener(shared_upstream.reverse_ports["binanceusdm"], order)
+    okx = to_listener(shared_upstream.reverse_ports["okx"], handshake)
+
+    # Binance's adapter read the order (Binance's body); OKX's refused its private socket (OKX's body)
+    assert_refused(binance, "ORDER_QTY_EXCEEDS_MAX")
+    assert isinstance(json.loads(binance.body)["code"], int)
+    assert_refused(okx, "UNKNOWN_ENDPOINT")
+    assert json.loads(okx.body)["code"] == "50027"
+
+
+def test_start_when_store_unreachable_and_egress_open_then_log_says_so(shared_upstream: Sidecar) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        events = {line.get("event") for line in shared_upstream.log_lines()}
+        if "state_store_unreachable" in events:
+            break
+        time.sleep(0.1)
+
+    assert {"state_store_unreachable", "egress_open"} <= events
+    assert "state_store_opened" not in events

@@ -657,6 +657,9 @@ async def test_request_when_firewall_cannot_decide_then_only_risk_reducing_reque
 ) -> None:
     (method, path, params), passes = REQUESTS[name]
     reason, rule = FAILURES[failure]
+    if failure == "state-unavailable" and name == "withdrawal":
+        # refused by a rule that needs no state: that rule answers, not the outage (a client would retry that)
+        reason, rule = "ACTION_FORBIDDEN", "riskwall.forbidden-endpoint"
     fw = _broken_firewall(failure, monkeypatch)
     flow = make_flow(method, path, params)
     before = snapshot(flow)
@@ -1068,3 +1071,28 @@ async def test_configure_when_store_opened_then_log_says_whether_it_answers(
     [line] = [*captured.events("state_store_opened"), *captured.events("state_store_unreachable")]
     assert line["event"] == event
     assert line["url"] == url
+
+
+@pytest.mark.parametrize(
+    ("flow_factory", "reason"),
+    [
+        (lambda: order(quantity="5"), "ORDER_QTY_EXCEEDS_MAX"),  # over a limit that needs no state
+        (lambda: order(symbol="XRPUSDT"), "SYMBOL_NOT_ALLOWED"),
+        (lambda: order(quantity="abc"), "PARSE_FAILED"),
+        (lambda: order(quantity="0.1"), "STATE_UNAVAILABLE"),  # within every stateless rule: the outage decides
+        (lambda: order(quantity="5", side="SELL", reduceOnly="true"), None),  # reductions pass an outage
+    ],
+    ids=["qty", "symbol", "parse", "within-limits", "reduce-only"],
+)
+@async_test
+async def test_request_when_store_down_then_a_stateless_rule_answers_before_the_outage(
+    flow_factory: Any, reason: str | None
+) -> None:
+    # a client retries STATE_UNAVAILABLE: an order it must not retry is answered with the rule it breaks
+    fw = firewall(policy(), FailingStore(StateUnavailable))
+    flow = flow_factory()
+
+    await fw.request(flow)
+
+    got = flow.response.headers["X-Riskwall-Reason"] if flow.response is not None else None
+    assert got == reason
