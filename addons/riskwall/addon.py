@@ -26,7 +26,7 @@ from mitmproxy.proxy import mode_specs, server_hooks
 from riskwall import admin, engine, logs, metrics
 from riskwall.capture import RULE_HEADER as CAPTURED_RULE_HEADER
 from riskwall.capture import CapturedExchange, CaptureError, CaptureWriter
-from riskwall.decider import decide_request, learn_answer
+from riskwall.decider import decide_request, fail_decision, learn_answer
 from riskwall.model import (
     Action,
     Decision,
@@ -37,6 +37,7 @@ from riskwall.model import (
     Violation,
 )
 from riskwall.policy import Policy, PolicyError, content_digest, load_policy
+from riskwall.sockets import SocketGate
 from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
 from riskwall.venues import (
     LAST_RESORT,
@@ -52,8 +53,12 @@ from riskwall.venues import (
     screen,
     split_host_port,
 )
+from riskwall.venues.base import Socket
+from riskwall.venues.frames import Session
 
 RULE_HEADER = "X-Riskwall-Rule"
+# a venue WebSocket's Session, in its flow's metadata
+WS_SESSION = "riskwall_ws"
 # how long a store just configured has to answer before the log says it does not
 STORE_PROBE_S = 2.0
 MAX_ACCOUNTS_SHOWN = 1000
@@ -93,6 +98,7 @@ class RiskFirewall:
         self._egress_allowlist = False
         self._listeners: dict[int, Venue] = {}
         self._venues_by_address: dict[tuple[str, int | None], Venue] = {}
+        self._sockets = SocketGate(self._decide, lambda: self.store, lambda: self.policy, self._saw_account)
         # held so the event loop does not drop them half-way
         self._announcing: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -115,6 +121,11 @@ class RiskFirewall:
         loader.add_option("riskwall_listeners", Sequence[str], [],
                           "Reverse listeners bound to a venue, as PORT=VENUE: a request on one is that venue's, "
                           "whatever its upstream's host maps to.")
+        loader.add_option("riskwall_ws_orders", bool, True,
+                          "Check orders sent over the venues' WebSocket APIs frame by frame (off: refuse their "
+                          "handshakes).")
+        loader.add_option("riskwall_ws_deadline_ms", int, 250,
+                          "Longest a WebSocket order frame waits for its decision before it is refused.")
         loader.add_option("riskwall_egress", str, "open",
                           "open: forward requests to any host; allowlist: only to venues and --egress-allow hosts.",
                           choices=("open", "allowlist"))
@@ -151,6 +162,11 @@ class RiskFirewall:
                 raise exceptions.OptionsError(f"--client-cidr: {exc}") from None
         if "riskwall_capture" in updated:
             self._capture = CaptureWriter.open(ctx.options.riskwall_capture) if ctx.options.riskwall_capture else None
+        if "riskwall_ws_orders" in updated or "riskwall_ws_deadline_ms" in updated:
+            if ctx.options.riskwall_ws_deadline_ms < 1:
+                raise exceptions.OptionsError("riskwall_ws_deadline_ms must be at least 1")
+            self._sockets.order_entry = bool(ctx.options.riskwall_ws_orders)
+            self._sockets.deadline_s = ctx.options.riskwall_ws_deadline_ms / 1000
         if "riskwall_listeners" in updated:
             try:
                 self._listeners = _parse_listeners(ctx.options.riskwall_listeners)
@@ -191,7 +207,7 @@ class RiskFirewall:
         if self.policy is None or self.store is None:
             self.configure({"riskwall_policy", "riskwall_state", "riskwall_venue_hosts", "riskwall_egress",
                             "riskwall_egress_allow", "riskwall_client_cidrs", "riskwall_capture",
-                            "riskwall_listeners"})
+                            "riskwall_listeners", "riskwall_ws_orders"})
         if not self._egress_allowlist:
             log.warning("egress_open", detail="requests to hosts that are no venue are forwarded unchecked; run with "
                                               "--egress allowlist where that matters")
@@ -351,18 +367,16 @@ class RiskFirewall:
         try:
             metrics.proxied(venue)
             request = to_http_request(flow.request)
-            parsed = screen(adapter, request)
+            parsed = screen(adapter, request, order_sockets=self._sockets.reads_orders(venue))
             authenticated = flow.metadata.get("proxyauth")
             if isinstance(authenticated, tuple) and authenticated and authenticated[0]:
                 parsed = dataclasses.replace(parsed, client=str(authenticated[0]))
             decision, reserved, parsed = await self._decide(parsed, decision_id)
-            if parsed.state_account and len(self._accounts_seen) < MAX_ACCOUNTS_SHOWN:
-                self._accounts_seen.add((venue, parsed.state_account))
         except StateUnavailable as exc:
-            decision = _fail_decision(parsed, flow.request.method, decision_id, self.policy,
+            decision = fail_decision(parsed, flow.request.method, decision_id, self.policy,
                                       Reason.STATE_UNAVAILABLE, engine.RULE_STATE, error=type(exc).__name__)
         except Exception as exc:  # a crash must decide, never forward by accident
-            decision = _fail_decision(parsed, flow.request.method, decision_id, self.policy,
+            decision = fail_decision(parsed, flow.request.method, decision_id, self.policy,
                                       Reason.INTERNAL_ERROR, engine.RULE_INTERNAL, error=type(exc).__name__)
             with contextlib.suppress(Exception):
                 log.exception("firewall_error", decision_id=decision_id, venue=venue, error=type(exc).__name__)
@@ -373,6 +387,10 @@ class RiskFirewall:
                     self._capture.write(adapter, request, parsed, decision, flow.request.timestamp_start, None, b"")
             elif parsed is not None and request is not None:
                 flow.metadata["riskwall"] = _FlowContext(adapter, request, parsed, decision, reserved)
+                if request.upgrade == "websocket":
+                    session = self._sockets.open(venue, request)
+                    if session is not None:
+                        flow.metadata[WS_SESSION] = session
         except Exception:
             last = LAST_RESORT[venue]
             flow.response = http.Response.make(last.status, last.body, {**dict(last.headers),
@@ -394,6 +412,9 @@ class RiskFirewall:
             await learn_answer(self.store, context.adapter, context.parsed, context.request,
                                flow.response.status_code, flow.response.content or b"", context.decision_id,
                                context.reserved)
+            if context.parsed.action is Action.READ:
+                self._sockets.rest_answer(context.parsed.venue, context.request, flow.response.status_code,
+                                          flow.response.content or b"", context.parsed.state_account)
         except Exception as exc:
             log.warning("learn_failed", decision_id=context.decision_id, error=type(exc).__name__)
 
@@ -413,6 +434,57 @@ class RiskFirewall:
         except Exception as exc:
             log.warning("release_failed", decision_id=context.decision_id, error=type(exc).__name__)
 
+    # ---- WebSocket --------------------------------------------------------------------------------------
+
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        session = flow.metadata.get(WS_SESSION)
+        if isinstance(session, Session):
+            with contextlib.suppress(Exception):
+                log.info("websocket_opened", venue=session.venue, socket=session.socket, endpoint=session.endpoint,
+                         account=session.account, connection=flow.id)
+
+    async def websocket_message(self, flow: http.HTTPFlow) -> None:
+        session = flow.metadata.get(WS_SESSION)
+        if not isinstance(session, Session) or flow.websocket is None:
+            return
+        message = flow.websocket.messages[-1]
+        if message.injected:
+            return  # our own error frame coming back through the hook
+        if session.socket is Socket.STREAM and not session.private:
+            return  # market data: never read
+        text = message.text if message.is_text else None
+        if not message.from_client:
+            try:
+                await self._sockets.from_venue(session, text)
+            except Exception as exc:  # the venue's message goes on; what it taught is lost, not the connection
+                with contextlib.suppress(Exception):
+                    log.warning("learn_failed", venue=session.venue, connection=flow.id, error=type(exc).__name__)
+            return
+        try:
+            outcome = await self._sockets.from_client(session, text)
+        except Exception as exc:  # a crash must decide, never forward by accident
+            outcome = self._sockets.crashed(session, exc)
+        if not outcome.forward:
+            message.drop()
+            if outcome.reply is not None:
+                with contextlib.suppress(Exception):
+                    ctx.master.commands.call("inject.websocket", flow, True, outcome.reply.encode(), True)
+        if outcome.decision is not None:
+            frame = outcome.frame
+            with contextlib.suppress(Exception):
+                _log_decision(outcome.decision, outcome.request, session.venue, outcome.started_ns, "WS",
+                              frame.op if frame else "?", transport="ws", connection=flow.id,
+                              frame_id=frame.request_id if frame else None)
+
+    async def websocket_end(self, flow: http.HTTPFlow) -> None:
+        session = flow.metadata.get(WS_SESSION)
+        if not isinstance(session, Session):
+            return
+        with contextlib.suppress(Exception):
+            await self._sockets.closed(session)
+            log.info("websocket_closed", venue=session.venue, endpoint=session.endpoint, connection=flow.id,
+                     frames=session.frames, blocked=session.blocked)
+
     # ---- decisions ----------------------------------------------------------------------------------
 
     async def _decide(self, parsed: ParsedRequest, decision_id: str) -> tuple[Decision, bool, ParsedRequest]:
@@ -420,11 +492,13 @@ class RiskFirewall:
         account its state is kept under, which learning from the answer needs)."""
         policy = self.policy  # read once: a hot reload mid-decision must not mix two policies
         if policy is None or self.store is None:
-            decision = _fail_decision(parsed, "", decision_id, None, Reason.POLICY_UNAVAILABLE, engine.RULE_POLICY)
+            decision = fail_decision(parsed, "", decision_id, None, Reason.POLICY_UNAVAILABLE, engine.RULE_POLICY)
             return decision, False, parsed
         evaluation = await decide_request(parsed, policy, self.store, decision_id)
         decision = evaluation.decision
         parsed = evaluation.parsed or parsed
+        if parsed.state_account:
+            self._saw_account(parsed.venue, parsed.state_account)
         if evaluation.outcome is not None:
             metrics.limit_usage_from_results(parsed.venue, parsed.account, evaluation.outcome.results)
         for violation in (*decision.violations, *decision.shadowed):
@@ -432,6 +506,10 @@ class RiskFirewall:
             if ratio is not None:
                 metrics.limit_usage(violation.rule_id, parsed.venue, parsed.account, ratio)
         return decision, evaluation.reserved, parsed
+
+    def _saw_account(self, venue: Venue, account: str) -> None:
+        if len(self._accounts_seen) < MAX_ACCOUNTS_SHOWN:
+            self._accounts_seen.add((venue, account))
 
     def _refuse_if_not_allowed(self, flow: http.HTTPFlow) -> None:
         if not self._egress_allowlist:
@@ -577,28 +655,6 @@ def _repeated(fields: tuple[tuple[bytes, bytes], ...]) -> frozenset[str]:
     return frozenset(name.decode("latin-1") for name in names if names.count(name) > 1)
 
 
-def _fail_decision(
-    parsed: ParsedRequest | None, method: str, decision_id: str, policy: Policy | None, reason: Reason,
-    rule_id: str, **context: object,
-) -> Decision:
-    """When the firewall cannot decide: pass only what cannot add risk, block everything else."""
-    harmless = _cannot_add_risk(parsed) if parsed is not None else method.upper() in ("GET", "HEAD", "OPTIONS")
-    if harmless:
-        return engine.decide(decision_id, policy, [])
-    violation = Violation(rule_id, reason, tuple((k, str(v)) for k, v in context.items()))
-    # monitor mode must not turn a broken firewall into an open door: failures always block
-    revision = policy.revision if policy else "none"
-    return Decision(Verdict.BLOCK, decision_id, revision, (violation,))
-
-
-def _cannot_add_risk(parsed: ParsedRequest) -> bool:
-    if parsed.action.never_blocked:
-        return True
-    if parsed.error is not None or not parsed.action.adds_orders:
-        return False
-    return bool(parsed.intents) and all(i.only_reduces for i in parsed.intents)
-
-
 def _rejection(adapter: VenueAdapter, decision: Decision) -> http.Response:
     rejection = adapter.rejection(decision)
     violation = decision.deciding
@@ -610,7 +666,8 @@ def _rejection(adapter: VenueAdapter, decision: Decision) -> http.Response:
 
 
 def _log_decision(
-    decision: Decision, parsed: ParsedRequest | None, venue: str, started_ns: int, method: str, path: str
+    decision: Decision, parsed: ParsedRequest | None, venue: str, started_ns: int, method: str, path: str,
+    **extra: Any,
 ) -> None:
     latency_us = (time.perf_counter_ns() - started_ns) // 1000
     deciding = decision.deciding
@@ -654,7 +711,7 @@ def _log_decision(
         fields["shadowed"] = [{"rule_id": v.rule_id, "reason": v.reason, "detail": v.detail} for v in shadow]
     if len(decision.violations) > 1:
         fields["also_violated"] = [v.detail for v in decision.violations[1:]]
-    log.info("decision", **fields)
+    log.info("decision", **fields, **extra)
 
 
 def _safe_url(url: str) -> str:

@@ -56,8 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--venue-host", action="append", default=_env_list("RISKWALL_VENUE_HOSTS"),
                      metavar="VENUE=HOST[:PORT]",
                      help="map another host (testnet, fake exchange) to a venue; repeatable [RISKWALL_VENUE_HOSTS]")
-    run.add_argument("--reverse", action="append", default=_env_list("RISKWALL_REVERSE"), metavar="VENUE@HOST:PORT",
-                     help="plain-HTTP listener forwarding to the venue (no CA needed); repeatable [RISKWALL_REVERSE]")
+    run.add_argument("--reverse", action="append", default=_env_list("RISKWALL_REVERSE"),
+                     metavar="VENUE@HOST:PORT[=URL]",
+                     help="plain-HTTP listener forwarding to the venue (no CA needed), to URL when given (a venue's "
+                          "WebSocket host, say); repeatable [RISKWALL_REVERSE]")
     run.add_argument("--upstream", action="append", default=_env_list("RISKWALL_UPSTREAMS"), metavar="VENUE=URL",
                      help="where a venue's reverse listener forwards instead of its real host [RISKWALL_UPSTREAMS]")
     run.add_argument("--confdir", default=_env("RISKWALL_CONFDIR", "~/.riskwall"),
@@ -85,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
                           "[RISKWALL_CLIENT_CIDRS]")
     run.add_argument("--proxy-auth", default=_env("RISKWALL_PROXY_AUTH", None), metavar="USER:PASS|@HTPASSWD",
                      help="require proxy authentication on the explicit proxy [RISKWALL_PROXY_AUTH]")
+    run.add_argument("--ws-order-entry", default=_env("RISKWALL_WS_ORDER_ENTRY", "on"), metavar="on|off",
+                     help="on: orders over the venues' WebSocket APIs are checked frame by frame; off: their "
+                          "handshakes are refused [RISKWALL_WS_ORDER_ENTRY, default on]")
+    run.add_argument("--ws-deadline-ms", default=_env("RISKWALL_WS_DEADLINE_MS", "250"),
+                     metavar="MS", help="longest a WebSocket order frame waits for its decision (the connection "
+                                        "waits with it); past it the order is refused [RISKWALL_WS_DEADLINE_MS, "
+                                        "default 250]")
     run.add_argument("--admin-token-file", default=_env("RISKWALL_ADMIN_TOKEN_FILE", ""), metavar="PATH",
                      help="bearer token for the admin switches (RISKWALL_ADMIN_TOKEN wins) [RISKWALL_ADMIN_TOKEN_FILE]")
     run.set_defaults(handler=_cmd_run)
@@ -164,6 +173,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             egress_allow=tuple(args.egress_allow),
             client_cidrs=tuple(args.client_cidr),
             proxy_auth=args.proxy_auth,
+            ws_order_entry=_on_off(args.ws_order_entry, "--ws-order-entry"),
+            ws_deadline_ms=_milliseconds(args.ws_deadline_ms, "--ws-deadline-ms"),
         )
         parse_venue_hosts(list(config.venue_hosts))
         if config.admin not in ("off", ""):
@@ -351,14 +362,17 @@ def _host_port(text: str, option: str) -> tuple[str, int]:
 
 
 def _reverse(spec: str):  # type: ignore[no-untyped-def]
+    """`VENUE@HOST:PORT[=URL]`: a listener of its own upstream (say the venue's WebSocket host) when URL is given."""
     from riskwall.proxy import ReverseListener
 
-    venue, sep, address = spec.partition("@")
-    if not sep:
-        raise ValueError(f"--reverse {spec!r}: write VENUE@HOST:PORT, e.g. binanceusdm@127.0.0.1:8081")
+    venue, sep, rest = spec.partition("@")
+    address, has_url, url = rest.partition("=")
+    if not sep or (has_url and "://" not in url):
+        raise ValueError(f"--reverse {spec!r}: write VENUE@HOST:PORT[=URL], e.g. binanceusdm@127.0.0.1:8081 or "
+                         "binanceusdm@127.0.0.1:8091=https://ws-fapi.binance.com")
     host, port = _host_port(address, "--reverse")
     try:
-        return ReverseListener(parse_venue(venue), host, port)
+        return ReverseListener(parse_venue(venue), host, port, url.rstrip("/") if has_url else None)
     except ValueError as exc:
         raise ValueError(f"--reverse {spec!r}: {exc}") from None
 
@@ -371,6 +385,22 @@ def _upstream(spec: str) -> tuple[Venue, str]:
         return parse_venue(venue), url.rstrip("/")
     except ValueError as exc:
         raise ValueError(f"--upstream {spec!r}: {exc}") from None
+
+
+def _milliseconds(text: str, option: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: not a whole number of milliseconds") from None
+    if not 1 <= value <= 60_000:
+        raise ValueError(f"{option} {text!r}: between 1 and 60000 milliseconds")
+    return value
+
+
+def _on_off(text: str, option: str) -> bool:
+    if text.strip().lower() not in ("on", "off"):
+        raise ValueError(f"{option} {text!r}: write on or off")
+    return text.strip().lower() == "on"
 
 
 def _env(name: str, default: str | None) -> str | None:

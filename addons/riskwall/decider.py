@@ -13,7 +13,7 @@ from typing import Any
 
 from riskwall import engine
 from riskwall.instruments import CATALOG
-from riskwall.model import Action, Decision, ParsedRequest, Reason, ResponseFacts, Verdict
+from riskwall.model import Action, Decision, ParsedRequest, Reason, ResponseFacts, Verdict, Violation
 from riskwall.policy.loader import Policy
 from riskwall.state.base import ReserveOutcome, StateStore, StateUnavailable, StateView
 from riskwall.venues.base import HttpRequest, VenueAdapter
@@ -119,3 +119,25 @@ async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedR
             await store.learn(held_by(facts, parsed))
     if reserved:
         await store.release(decision_id, after_ms=release_delay_ms(status))
+
+
+def fail_decision(
+    parsed: ParsedRequest | None, method: str, decision_id: str, policy: Policy | None, reason: Reason,
+    rule_id: str, **context: object,
+) -> Decision:
+    """When the firewall cannot decide: pass only what cannot add risk, block everything else."""
+    harmless = cannot_add_risk(parsed) if parsed is not None else method.upper() in ("GET", "HEAD", "OPTIONS")
+    if harmless:
+        return engine.decide(decision_id, policy, [])
+    violation = Violation(rule_id, reason, tuple((k, str(v)) for k, v in context.items()))
+    # monitor mode must not turn a broken firewall into an open door: failures always block
+    revision = policy.revision if policy else "none"
+    return Decision(Verdict.BLOCK, decision_id, revision, (violation,))
+
+
+def cannot_add_risk(parsed: ParsedRequest) -> bool:
+    if parsed.action.never_blocked:
+        return True
+    if parsed.error is not None or not parsed.action.adds_orders:
+        return False
+    return bool(parsed.intents) and all(i.only_reduces for i in parsed.intents)

@@ -30,6 +30,8 @@ class Instrument:
     contract_size: Decimal | None = None
     # True when one contract is worth `contract_size` units of the quote (inverse contracts), not of the base
     quote_sized: bool = False
+    # the venue's integer code for the instrument, where its WebSocket orders name instruments by code (OKX)
+    code: int | None = None
 
 
 class InstrumentCatalog:
@@ -38,12 +40,20 @@ class InstrumentCatalog:
     def __init__(self, bundled: tuple[Instrument, ...] = ()) -> None:
         self._lock = threading.Lock()
         self._by_native: dict[tuple[Venue, str], Instrument] = {}
+        self._by_code: dict[tuple[Venue, int], Instrument] = {}
         self._bundled = {(i.venue, i.native): i for i in bundled}
 
     def learn(self, instruments: tuple[Instrument, ...]) -> None:
         with self._lock:
             for instrument in instruments:
                 self._by_native[(instrument.venue, instrument.native)] = instrument
+                if instrument.code is not None:
+                    self._by_code[(instrument.venue, instrument.code)] = instrument
+
+    def by_code(self, venue: Venue, code: int) -> Instrument | None:
+        """The instrument a venue's integer code names, as learned from its instrument listing (never guessed)."""
+        with self._lock:
+            return self._by_code.get((venue, code))
 
     def lookup(self, venue: Venue, native: str) -> Instrument | None:
         key = (venue, native)
@@ -60,6 +70,7 @@ class InstrumentCatalog:
     def clear(self) -> None:
         with self._lock:
             self._by_native.clear()
+            self._by_code.clear()
 
 
 def derive_linear_unified(native: str, settle: str | None = None) -> str | None:

@@ -31,7 +31,7 @@ _SECRET_KEYS = frozenset(
         "signature", "secret", "api_secret", "apikey", "api_key", "x-mbx-apikey", "passphrase", "listenkey",
         "authorization", "proxy-authorization", "x-bapi-api-key", "x-bapi-sign", "ok-access-key",
         "ok-access-sign", "ok-access-passphrase", "access-key", "access-sign", "access-passphrase",
-        "x-bx-apikey", "api-key", "api-signature", "token", "password", "cookie",
+        "x-bx-apikey", "api-key", "api-signature", "token", "password", "cookie", "sign",
     )
 )
 # the names a credential travels under inline (`signature=...`, `X-MBX-APIKEY: ...`, `"apiKey": "..."`):

@@ -31,6 +31,8 @@ class ReverseListener:
     venue: Venue
     host: str
     port: int
+    # where this listener forwards, when not the venue's `--upstream` (a second listener for its WebSocket host)
+    upstream: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class ProxyConfig:
     # mitmproxy proxyauth spec for the explicit proxy: "user:pass" or "@/path/to/htpasswd"
     proxy_auth: str | None = None
     admin_token_file: str = ""
+    ws_order_entry: bool = True
+    ws_deadline_ms: int = 250
 
 
 def modes(config: ProxyConfig) -> list[str]:
@@ -60,7 +64,8 @@ def modes(config: ProxyConfig) -> list[str]:
     if config.listen is not None:
         specs.append(f"regular@{config.listen[0]}:{config.listen[1]}")
     for listener in config.reverse:
-        target = config.upstreams.get(listener.venue) or f"https://{adapter_for(listener.venue).default_hosts[0]}"
+        target = listener.upstream or config.upstreams.get(listener.venue) or (
+            f"https://{adapter_for(listener.venue).default_hosts[0]}")
         specs.append(f"reverse:{target}@{listener.host}:{listener.port}")
     return specs
 
@@ -68,7 +73,8 @@ def modes(config: ProxyConfig) -> list[str]:
 def upstream_venue_hosts(config: ProxyConfig) -> list[str]:
     """An upstream URL's host belongs to its venue, so traffic sent there is checked like the real host's."""
     hosts = []
-    for venue, url in config.upstreams.items():
+    targets = [*config.upstreams.items(), *((r.venue, r.upstream) for r in config.reverse if r.upstream)]
+    for venue, url in targets:
         authority = url.split("://", 1)[-1].split("/", 1)[0]
         hosts.append(f"{venue}={authority}")
     return hosts
@@ -156,6 +162,8 @@ async def serve(config: ProxyConfig) -> None:
         "riskwall_egress": config.egress,
         "riskwall_egress_allow": list(config.egress_allow),
         "riskwall_client_cidrs": list(config.client_cidrs),
+        "riskwall_ws_orders": config.ws_order_entry,
+        "riskwall_ws_deadline_ms": config.ws_deadline_ms,
     }
     trust = upstream_trust(config)
     if trust:

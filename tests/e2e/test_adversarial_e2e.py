@@ -197,6 +197,23 @@ def test_websocket_upgrade_when_path_normalises_to_order_socket_then_refused_bef
     assert not [h for h in venues[venue].ws_handshakes if probe in h]
 
 
+@pytest.mark.parametrize("path", ["/v2/ws/private", "/v3/ws/private"])
+def test_websocket_upgrade_when_order_socket_has_no_frame_reader_then_refused_before_the_venue(
+    hardened: Sidecar, venues: dict[str, Any], path: str
+) -> None:
+    # Bitget's private sockets can take orders (op `trade`) that nothing here reads: order entry being on
+    # for the venues it can read must not open them
+    probe = secrets.token_hex(8)
+    handshake = request_bytes("GET", f"{path}?probe={probe}", "ws.bitget.com", headers={
+        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+
+    answer = to_listener(hardened.reverse_ports["bitget"], handshake)
+
+    assert_refused(answer, "UNKNOWN_ENDPOINT")
+    assert not [h for h in venues["bitget"].ws_handshakes if probe in h]
+
+
 # ---- 4. the capture keeps no credential and no unbounded body ---------------------------------------------
 
 
@@ -474,14 +491,15 @@ def test_reverse_listeners_when_upstreams_share_a_host_then_each_listener_reads_
 ) -> None:
     order = _signed(KEY, SECRET, symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", price="60000",
                     quantity="5")
-    handshake = request_bytes("GET", "/ws/v5/private", "ws.okx.com", headers={
+    # Binance's order socket is no socket of OKX's: the OKX listener refuses it as OKX would
+    handshake = request_bytes("GET", "/ws-fapi/v1", "ws.okx.com", headers={
         "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
 
     binance = to_listener(shared_upstream.reverse_ports["binanceusdm"], order)
     okx = to_listener(shared_upstream.reverse_ports["okx"], handshake)
 
-    # Binance's adapter read the order (Binance's body); OKX's refused its private socket (OKX's body)
+    # Binance's adapter read the order (Binance's body); OKX's refused the socket (OKX's body)
     assert_refused(binance, "ORDER_QTY_EXCEEDS_MAX")
     assert isinstance(json.loads(binance.body)["code"], int)
     assert_refused(okx, "UNKNOWN_ENDPOINT")

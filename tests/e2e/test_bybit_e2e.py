@@ -403,20 +403,6 @@ def test_logs_when_trading_then_no_key_secret_or_signature_appears(trader: Trade
     assert trader.account in output  # the fingerprint is how the account appears instead
 
 
-def test_websocket_order_entry_handshake_when_sent_then_refused_before_exchange(
-    bybit_fake: FakeBybit, bybit_sidecar: Sidecar
-) -> None:
-    before = len(bybit_fake.requests)
-    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
-
-    answer = requests.get(bybit_sidecar.reverse_url_for("bybit") + "/v5/trade", headers=headers, timeout=10)
-
-    assert answer.status_code == 200 and answer.json()["retCode"] == 10005
-    assert answer.headers["X-Riskwall-Reason"] == "UNKNOWN_ENDPOINT"
-    assert len(bybit_fake.requests) == before
-
-
 # ---- pybit ---------------------------------------------------------------------------------------------------
 
 

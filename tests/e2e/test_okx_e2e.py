@@ -364,19 +364,6 @@ def test_contract_value_when_unknown_then_blocked_until_instruments_pass_through
         sidecar.stop()
 
 
-def test_websocket_private_handshake_when_sent_to_listener_then_refused(okx_sidecar: Sidecar,
-                                                                       okx_fake: FakeOkx) -> None:
-    request = urllib.request.Request(okx_sidecar.reverse_url_for("okx") + "/ws/v5/private",
-                                     headers={"Upgrade": "websocket", "Connection": "Upgrade",
-                                              "Sec-WebSocket-Version": "13",
-                                              "Sec-WebSocket-Key": "x3JJHMbDL1EzLkh9GBhXDw=="})
-    before = len(okx_fake.requests)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.headers["X-Riskwall-Reason"] == "UNKNOWN_ENDPOINT"
-        assert response.read().startswith(b'{"code":"50027"')
-    assert len(okx_fake.requests) == before
-
-
 def test_logs_when_trading_then_no_key_passphrase_or_signature_appears(trader: OkxTrader) -> None:
     bot = trader.ccxt()
     bot.create_order(ETH, "limit", "buy", 1, 2900)

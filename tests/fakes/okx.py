@@ -555,6 +555,23 @@ class FakeOkx(ServedFake):
                     return order.to_json(INSTRUMENTS[order.inst_id])
         raise KeyError(ord_id)
 
+    def cancel_by_venue(self, ord_id: str) -> dict[str, Any]:
+        """Cancel a resting order as OKX itself would (self-trade prevention, a delisting): no request, only the
+        stream event tells the bot."""
+        try:
+            with self._lock:
+                for acct in self._accounts.values():
+                    order = acct.orders.get(ord_id)
+                    if order is not None:
+                        if order.state not in _OPEN:
+                            raise ValueError(f"order {ord_id} is {order.state}")
+                        order.state, order.u_time = "canceled", self._now_ms()
+                        self._notify(acct, order=order)
+                        return order.to_json(INSTRUMENTS[order.inst_id])
+            raise KeyError(ord_id)
+        finally:
+            self._flush_ws()
+
     # ---- WebSocket (tests/fakes/okx_ws.py serves the sockets; state stays here) ----------------------
 
     def ws_session(self, path: str, headers: dict[str, str]) -> Any:

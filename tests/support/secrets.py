@@ -3,6 +3,7 @@ any sidecar wrote (Promise 4). Fakes are watched here; sidecars are listed by te
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from riskwall.logs import is_secret_key
@@ -26,6 +27,12 @@ def credentials_seen() -> set[str]:
             for name, value in pairs:
                 if is_secret_key(str(name)) and isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
                     seen.add(value)
+        for frame in getattr(fake, "ws_frames", ()):
+            seen |= _frame_credentials(frame.text)
+        for path in getattr(fake, "ws_handshakes", ()):
+            # a user-data stream's URL is its listen key: /ws/<key>, /stream?streams=<key>
+            seen |= {part for part in path.replace("?", "/").replace("=", "/").split("/")
+                     if len(part) >= 32 and part.isalnum()}
         for account in getattr(fake, "_accounts", {}).values():
             secret = getattr(account, "secret", None)
             if isinstance(secret, str) and len(secret) >= MIN_SECRET_LENGTH:
@@ -36,3 +43,28 @@ def credentials_seen() -> set[str]:
 def leaks(text: str, secrets: set[str]) -> list[str]:
     """The secrets found in `text`, shortened so the failure message does not leak them again."""
     return [f"{s[:4]}…({len(s)} chars)" for s in secrets if s in text]
+
+
+def _frame_credentials(text: str) -> set[str]:
+    """Credentials a client sent in a WebSocket message: values under secret names at any depth, and Bybit's
+    positional `auth` arguments (key, expiry, signature)."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return set()
+    found: set[str] = set()
+    if isinstance(message, dict) and message.get("op") == "auth" and isinstance(message.get("args"), list):
+        found |= {a for a in message["args"] if isinstance(a, str) and len(a) >= MIN_SECRET_LENGTH}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for name, inner in value.items():
+                if is_secret_key(str(name)) and isinstance(inner, str) and len(inner) >= MIN_SECRET_LENGTH:
+                    found.add(inner)
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(message)
+    return found

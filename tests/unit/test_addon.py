@@ -519,11 +519,11 @@ async def test_configure_when_state_url_rejected_then_live_store_and_its_halt_ke
          "riskwall.forbidden-endpoint", "ACTION_FORBIDDEN", -1002, True),
         (lambda: make_flow("POST", "/fapi/v1/somethingNew", (("symbol", "BTCUSDT"),)),
          "riskwall.unknown-endpoint", "UNKNOWN_ENDPOINT", -1002, True),
-        (lambda: websocket(make_flow("GET", "/ws-fapi/v1", (), host="ws-fapi.binance.com")),
+        (lambda: websocket(make_flow("GET", "/ws-fapi/v2", (), host="ws-fapi.binance.com")),
          "riskwall.unknown-endpoint", "UNKNOWN_ENDPOINT", -1002, True),
         (lambda: order(quantity="abc"), "riskwall.parse", "PARSE_FAILED", -2010, False),
     ],
-    ids=["qty", "symbol", "leverage", "withdrawal", "unknown-endpoint", "ws-order-entry", "parse"],
+    ids=["qty", "symbol", "leverage", "withdrawal", "unknown-endpoint", "ws-unknown-socket", "parse"],
 )
 @async_test
 async def test_request_when_order_violates_then_binance_400_json_with_riskwall_headers(

@@ -220,6 +220,10 @@ BAD_OPTIONS = [
     (["--upstream", "kraken=https://futures.kraken.com"], "--upstream"),
     (["--venue-host", "nonsense"], "--venue-host"),
     (["--venue-host", "nope=127.0.0.1:9001"], "--venue-host"),
+    (["--reverse", "binanceusdm@127.0.0.1:8091=ws-fapi.binance.com"], "--reverse"),
+    (["--ws-order-entry", "maybe"], "--ws-order-entry"),
+    (["--ws-deadline-ms", "0"], "--ws-deadline-ms"),
+    (["--ws-deadline-ms", "soon"], "--ws-deadline-ms"),
 ]
 
 def _marked(rows: list[tuple[list[str], str]], message_test: bool) -> list[Any]:
@@ -279,6 +283,23 @@ def test_run_when_options_valid_then_proxy_started_with_parsed_config(
     assert config.venue_hosts == ("binanceusdm=127.0.0.1:9001",)
     assert (config.confdir, config.upstream_ca, config.admin) == ("/tmp/rw-conf", "/tmp/ca.pem", "off")
     assert proxy.modes(config) == ["regular@::1:18080", "reverse:https://demo-fapi.binance.com@127.0.0.1:18081"]
+
+
+def test_run_when_websocket_options_given_then_config_and_listeners_carry_them(
+    capsys: pytest.CaptureFixture[str], started: list[proxy.ProxyConfig]
+) -> None:
+    code, _, err = run_main([
+        *RUN_OK, "--reverse", "binanceusdm@127.0.0.1:18081", "--reverse",
+        "binanceusdm@127.0.0.1:18091=https://ws-fapi.binance.com/", "--ws-order-entry", "off",
+        "--ws-deadline-ms", "100",
+    ], capsys)
+
+    assert (code, err) == (0, "")
+    [config] = started
+    assert (config.ws_order_entry, config.ws_deadline_ms) == (False, 100)
+    assert proxy.modes(config)[1:] == ["reverse:https://fapi.binance.com@127.0.0.1:18081",
+                                       "reverse:https://ws-fapi.binance.com@127.0.0.1:18091"]
+    assert "binanceusdm=ws-fapi.binance.com" in proxy.upstream_venue_hosts(config)
 
 
 def test_run_when_listen_off_and_reverse_given_then_only_reverse_listener(

@@ -60,6 +60,7 @@ SECRET_KEYS = [
     "passphrase", "PassPhrase", "pass_phrase",
     "secret", "Secret", "SECRET", "api_secret", "apiSecret",
     "Authorization", "authorization", "AUTHORIZATION", "Proxy-Authorization",
+    "sign",  # OKX's WebSocket login signature
 ]
 
 
@@ -93,7 +94,7 @@ def test_log_when_credential_key_holds_a_structure_then_whole_value_redacted(out
     assert out.only()["headers"] == {"X-MBX-APIKEY": "[redacted]"}
 
 
-@pytest.mark.parametrize("key", ["symbol", "signatureType", "secretary", "keyword", "side", "api", "sign"])
+@pytest.mark.parametrize("key", ["symbol", "signatureType", "secretary", "keyword", "side", "api", "signal"])
 def test_log_when_key_is_ordinary_then_value_kept(out: Captured, key: str) -> None:
     out.log.info("request_seen", fields={key: "visible"})
 

@@ -10,6 +10,7 @@ from riskwall.venues.bingx import ADAPTER as BINGX
 from riskwall.venues.bitget import ADAPTER as BITGET
 from riskwall.venues.bitmex import ADAPTER as BITMEX
 from riskwall.venues.bybit import ADAPTER as BYBIT
+from riskwall.venues.frames import FrameReader
 from riskwall.venues.hosts import HostMap, canonical_host, host_key, is_ip_literal, split_host_port
 from riskwall.venues.okx import ADAPTER as OKX
 
@@ -26,6 +27,20 @@ def _last_resort(adapter: VenueAdapter) -> Rejection:
                         (Violation("riskwall.internal", Reason.INTERNAL_ERROR),))
     return adapter.rejection(decision)
 
+
+def _frames() -> dict[Venue, FrameReader]:
+    # imported after the adapters: each reader builds on its venue's REST adapter
+    from riskwall.venues.binance_frames import COINM_FRAMES, USDM_FRAMES
+    from riskwall.venues.bybit_frames import BYBIT_FRAMES
+    from riskwall.venues.okx_frames import OKX_FRAMES
+
+    return {Venue.BINANCEUSDM: USDM_FRAMES, Venue.BINANCECOINM: COINM_FRAMES, Venue.BYBIT: BYBIT_FRAMES,
+            Venue.OKX: OKX_FRAMES}
+
+
+# The venues whose WebSocket order entry is read frame by frame (Bitget's and BingX's private sockets are not:
+# their order sockets stay refused)
+FRAMES: dict[Venue, FrameReader] = _frames()
 
 # Each venue's answer for a block whose own rejection could not be built, made once at import: even then the
 # bot must get its venue's error shape (a Binance body would read as a network error to pybit)
@@ -73,6 +88,7 @@ def parse_venue(name: str) -> Venue:
 
 __all__ = [
     "ADAPTERS",
+    "FRAMES",
     "LAST_RESORT",
     "FieldError",
     "HostMap",

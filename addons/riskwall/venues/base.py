@@ -335,14 +335,15 @@ def sender(request: HttpRequest, key_header: str) -> Sender:
     return Sender(path, f"{request.method} {path}", fingerprint(api_key) if api_key else None, key_error)
 
 
-def socket_for(sockets: tuple[tuple[str, Socket], ...], path: str) -> Socket | None:
-    """What the normalized `path` carries on a venue whose sockets are `sockets`, or None for no known socket."""
+def socket_for(sockets: tuple[tuple[str, Socket], ...], path: str) -> tuple[str, Socket] | None:
+    """The pattern that the normalized `path` matches among a venue's `sockets`, and what it carries; None for no
+    known socket. The pattern names the socket in logs (the path itself may hold a listen key)."""
     for pattern, kind in sockets:
         if pattern.endswith("/*"):
             if path == pattern[:-2] or path.startswith(pattern[:-1]):
-                return kind
+                return pattern, kind
         elif path == pattern:
-            return kind
+            return pattern, kind
     return None
 
 
@@ -377,12 +378,13 @@ def plain_path(path: str) -> bool:
     return not any(segment in (".", "..") for segment in path.split("/"))
 
 
-def screen(adapter: VenueAdapter, request: HttpRequest) -> ParsedRequest:
+def screen(adapter: VenueAdapter, request: HttpRequest, *, order_sockets: bool = False) -> ParsedRequest:
     """The adapter's reading of `request`, after the checks every venue shares.
 
     Where a server could read the request otherwise than the adapter does, what could add risk is refused:
     a method-override header, a path in anything but its plain form, a content-encoded body, an upgrade to a
-    socket the venue does not have or that carries orders the firewall does not read.
+    socket the venue does not have, or to an order socket unless `order_sockets` (its frames are then read one
+    by one, as the REST requests they stand for).
     """
     who = sender(request, adapter.key_header)
     venue, endpoint, account = adapter.venue, who.endpoint, who.account
@@ -391,7 +393,7 @@ def screen(adapter: VenueAdapter, request: HttpRequest) -> ParsedRequest:
                              "accepted on a venue endpoint")
     upgrade = request.upgrade
     if upgrade is not None:
-        return _socket_request(adapter, request, who, upgrade)
+        return _socket_request(adapter, request, who, upgrade, order_sockets)
     parsed = adapter.parse_request(request)
     if request.method not in READ_METHODS and not plain_path(request.path) and parsed.action is not Action.FORBIDDEN:
         return ParsedRequest(venue, Action.UNKNOWN, endpoint, account, error="the path is not in its plain form "
@@ -404,11 +406,18 @@ def screen(adapter: VenueAdapter, request: HttpRequest) -> ParsedRequest:
     return parsed
 
 
-def _socket_request(adapter: VenueAdapter, request: HttpRequest, who: Sender, upgrade: str) -> ParsedRequest:
-    # an order socket (not read yet), a path that is no socket of the venue, another protocol: UNKNOWN_ENDPOINT
-    kind = socket_for(adapter.sockets, who.path) if upgrade == "websocket" and request.method == "GET" else None
-    action = Action.READ if kind is Socket.STREAM else Action.UNKNOWN
-    return ParsedRequest(adapter.venue, action, f"{who.endpoint} (websocket)", who.account)
+def _socket_request(adapter: VenueAdapter, request: HttpRequest, who: Sender, upgrade: str,
+                    order_sockets: bool) -> ParsedRequest:
+    # an order socket not read, a path that is no socket of the venue or not plain, another protocol: refused
+    # the upgrade decides which socket every later frame goes to, so its path must read alike everywhere
+    known = upgrade == "websocket" and request.method == "GET" and plain_path(request.path)
+    found = socket_for(adapter.sockets, who.path) if known else None
+    if found is None:
+        return ParsedRequest(adapter.venue, Action.UNKNOWN, f"{who.endpoint} (websocket)", who.account)
+    pattern, kind = found
+    readable = kind is Socket.STREAM or order_sockets
+    return ParsedRequest(adapter.venue, Action.READ if readable else Action.UNKNOWN,
+                         f"{request.method} {pattern} (websocket)", who.account)
 
 
 UNREADABLE = object()

@@ -424,7 +424,7 @@ def order_kind(category: str, native: str) -> str:
     return f"linear:{settle}"
 
 
-def _to_base(category: str, symbol: str, qty: Decimal, *prices: Decimal | None) -> Decimal:
+def to_base(category: str, symbol: str, qty: Decimal, *prices: Decimal | None) -> Decimal:
     """Base units: linear qty as is; inverse USD contracts ÷ the first known price, rounded up."""
     if category != "inverse":
         return qty
@@ -461,7 +461,7 @@ def _order_leg(item: Mapping[str, Any], category: str, account: str | None, endp
         raise FieldError("marketUnit other than baseCoin is for spot orders only")
     tif = enum_field("timeInForce", item.get("timeInForce"), TIME_IN_FORCE, default="-")
     client_id = text_field("orderLinkId", item.get("orderLinkId"), CLIENT_ID, required=False)
-    quantity = None if close_position or qty is None else _to_base(category, symbol, qty, price, trigger)
+    quantity = None if close_position or qty is None else to_base(category, symbol, qty, price, trigger)
     return OrderIntent(
         venue=VENUE,
         action=Action.NEW,
@@ -493,7 +493,7 @@ def _amend_leg(item: Mapping[str, Any], category: str, account: str | None, endp
     price = decimal_field("price", item.get("price"), required=False)
     # "0" removes a conditional order's trigger, so zero is a valid trigger price here
     trigger = decimal_field("triggerPrice", item.get("triggerPrice"), required=False, allow_zero=True)
-    quantity = None if qty is None else _to_base(category, symbol, qty, price, trigger)
+    quantity = None if qty is None else to_base(category, symbol, qty, price, trigger)
     # the amend names no side; an order this process has seen supplies it, so the position limit can count it
     known = ORDERS.find(account, order_id, client_id)
     if known is not None and (known.symbol != symbol or known.final):
@@ -778,7 +778,7 @@ def _price(raw: object) -> Decimal | None:
         return None
 
 
-def _listed_order(item: Any, account: str, category: str) -> OrderUpdate | None:
+def listed_order(item: Any, account: str, category: str) -> OrderUpdate | None:
     """One order object of `order/realtime` or `order/history` → OrderUpdate (None when it does not parse)."""
     if not isinstance(item, dict):
         return None
@@ -792,8 +792,8 @@ def _listed_order(item: Any, account: str, category: str) -> OrderUpdate | None:
         status = str(item.get("orderStatus", ""))
         if category == "inverse":
             prices = (_price(item.get("price")), _price(item.get("triggerPrice")), _price(item.get("avgPrice")))
-            qty = _to_base(category, symbol, qty, *prices) if qty else qty
-            executed = _to_base(category, symbol, executed, *prices) if executed else executed
+            qty = to_base(category, symbol, qty, *prices) if qty else qty
+            executed = to_base(category, symbol, executed, *prices) if executed else executed
     except (KeyError, ValueError, TypeError, FieldError):
         return None
     reduce_only = item.get("reduceOnly") is True
@@ -848,7 +848,7 @@ def _learn_order_listing(history: bool) -> Learner:
             return ResponseFacts()
         if _result(data).get("category") not in (None, "", category):
             return ResponseFacts()  # not the listing we asked for: learn nothing rather than the wrong thing
-        updates = [_listed_order(item, parsed.account, category) for item in items]
+        updates = [listed_order(item, parsed.account, category) for item in items]
         for item, listed in zip(items, updates, strict=True):
             if listed is not None:
                 link = item.get("orderLinkId")
@@ -892,7 +892,7 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
             size = decimal_field("size", item.get("size"), allow_zero=True) or Decimal(0)
             side = str(item.get("side") or "")
             if size and category == "inverse":
-                size = _to_base(category, symbol, size, mark, _price(item.get("avgPrice")))
+                size = to_base(category, symbol, size, mark, _price(item.get("avgPrice")))
         except (KeyError, ValueError, TypeError, FieldError):
             unreadable.add(symbol)
             continue

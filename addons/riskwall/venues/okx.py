@@ -763,7 +763,7 @@ def _learn_canceled(data: list[Any], parsed: ParsedRequest, params: Params, deci
     return ResponseFacts(closed=tuple(closed))
 
 
-def _order_update(item: Any, account: str) -> OrderUpdate | None:
+def order_update(item: Any, account: str) -> OrderUpdate | None:
     """One order object (`GET /trade/order`, orders-pending, order history) or algo order object."""
     if not isinstance(item, dict):
         return None
@@ -815,7 +815,7 @@ def _learn_orders(data: list[Any], parsed: ParsedRequest, params: Params, decisi
     if parsed.account is None:
         return ResponseFacts()
     account = parsed.account
-    updates = tuple(u for u in (_order_update(item, account) for item in data) if u is not None)
+    updates = tuple(u for u in (order_update(item, account) for item in data) if u is not None)
     prices = tuple(p for p in (_fill_price(item) for item in data) if p is not None)
     return ResponseFacts(prices=prices, orders=updates)
 
@@ -844,7 +844,7 @@ def _complete_scope(data: list[Any], params: Params, *, allowed: Iterable[str]) 
 def _learn_pending(data: list[Any], parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
     if parsed.account is None:
         return ResponseFacts()
-    updates = tuple(u for u in (_order_update(item, parsed.account) for item in data) if u is not None)
+    updates = tuple(u for u in (order_update(item, parsed.account) for item in data) if u is not None)
     complete, symbol = _complete_scope(data, params, allowed=())
     if not complete or params.get("ordType") or len(updates) != len(data):
         return ResponseFacts(orders=updates)
@@ -855,7 +855,7 @@ def _learn_algo_pending(data: list[Any], parsed: ParsedRequest, params: Params, 
     """orders-algo-pending lists the algo types named in `ordType`: one snapshot per type."""
     if parsed.account is None:
         return ResponseFacts()
-    updates = tuple(u for u in (_order_update(item, parsed.account) for item in data) if u is not None)
+    updates = tuple(u for u in (order_update(item, parsed.account) for item in data) if u is not None)
     kinds = [_algo_kind(t) for t in params.get("ordType", "").split(",") if t.strip().lower() in ALGO_TYPES]
     complete, symbol = _complete_scope(data, params, allowed=())
     if not complete or not kinds or len(updates) != len(data) or any(u.kind not in kinds for u in updates):
@@ -866,7 +866,7 @@ def _learn_algo_pending(data: list[Any], parsed: ParsedRequest, params: Params, 
     ))
 
 
-def _position_quantity(item: dict[str, Any]) -> tuple[str, PositionSide, Decimal] | None:
+def position_quantity(item: dict[str, Any]) -> tuple[str, PositionSide, Decimal] | None:
     """One position row → (instId, side, signed base units); long/short legs are unsigned at OKX."""
     inst_id = _inst_id(item)
     side = POSITION_SIDES.get(str(item.get("posSide") or "net"))
@@ -892,7 +892,7 @@ def _learn_positions(data: list[Any], parsed: ParsedRequest, params: Params, dec
         if not isinstance(item, dict) or str(item.get("instType", "")).upper() not in ("SWAP", "FUTURES"):
             continue  # margin and option positions are not tracked (their orders are refused)
         try:
-            row = _position_quantity(item)
+            row = position_quantity(item)
         except FieldError:
             row = None
         if row is None:
@@ -968,7 +968,16 @@ def _instrument_from(item: Any) -> Instrument | None:
     contract_size = ct_val * multiplier
     if contract_size > MAX_AMOUNT:
         return None
-    return Instrument(VENUE, inst_id.upper(), unified, contract_size, quote_sized=inverse)
+    return Instrument(VENUE, inst_id.upper(), unified, contract_size, quote_sized=inverse, code=_inst_code(item))
+
+
+def _inst_code(item: dict[str, Any]) -> int | None:
+    """`instIdCode`, the integer WebSocket orders name the instrument by (a JSON number, or digits as text)."""
+    raw = item.get("instIdCode")
+    if isinstance(raw, bool) or raw is None:
+        return None
+    text = format(raw, "f") if isinstance(raw, Decimal) else str(raw)
+    return int(text) if text.isdigit() and len(text) <= 18 else None
 
 
 def _learn_instruments(data: list[Any], parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:

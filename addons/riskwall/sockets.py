@@ -1,0 +1,283 @@
+"""WebSocket connections to venues, message by message: what the glue asks of each frame, without mitmproxy.
+
+The glue (addon.py) hands every message of a venue socket here and does what the answer says: forward it, or
+drop it and send the venue's error frame back to the bot. Order frames are decided exactly like the REST request
+they stand for (venues.frames), under a deadline, because while a frame waits the whole connection waits with it
+(acks and fills included): a store that cannot answer in time refuses the order, as it would over REST. What the
+venue answers, and what its private streams report, teaches the store like a REST answer.
+
+Public market-data sockets are never read: their frames pass as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from riskwall import engine, logs
+from riskwall.decider import UNANSWERED_HOLD_MS, fail_decision, held_by, release_delay_ms
+from riskwall.instruments import CATALOG
+from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict
+from riskwall.paths import normalize_path
+from riskwall.policy import Policy
+from riskwall.state import StateStore, StateUnavailable
+from riskwall.venues import FRAMES, adapter_for
+from riskwall.venues.base import HttpRequest, Socket, socket_for
+from riskwall.venues.frames import ClientFrame, FrameKind, FrameReader, PendingFrame, Session, unreadable
+
+log = logs.get_logger("riskwall.sockets")
+
+# listen keys remembered (as hashes) for attributing a user-data stream to its account
+LISTEN_KEYS_KEPT = 10_000
+
+type Decide = Callable[[ParsedRequest, str], Awaitable[tuple[Decision, bool, ParsedRequest]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to do with one client message: forward it, or drop it and send `reply` to the bot. A decided order
+    frame carries its decision (for the decision line); controls and logins carry none."""
+
+    forward: bool
+    reply: str | None = None
+    decision: Decision | None = None
+    request: ParsedRequest | None = None
+    frame: ClientFrame | None = None
+    started_ns: int = 0
+
+
+PASS = Outcome(True)
+
+
+class ListenKeys:
+    """Which account a listen key (the bearer token in a user-data stream's URL) was issued to. Keys are kept
+    only as hashes, bounded: a stream whose key the sidecar never saw issued is not attributed."""
+
+    def __init__(self, kept: int = LISTEN_KEYS_KEPT) -> None:
+        self._owners: OrderedDict[str, tuple[Venue, str]] = OrderedDict()
+        self._kept = kept
+
+    @staticmethod
+    def _digest(venue: Venue, key: str) -> str:
+        return hashlib.sha256(f"{venue}|{key}".encode()).hexdigest()
+
+    def remember(self, venue: Venue, key: str, account: str) -> None:
+        digest = self._digest(venue, key)
+        self._owners[digest] = (venue, account)
+        self._owners.move_to_end(digest)
+        while len(self._owners) > self._kept:
+            self._owners.popitem(last=False)
+
+    def owner(self, venue: Venue, candidates: list[str]) -> str | None:
+        for candidate in candidates:
+            found = self._owners.get(self._digest(venue, candidate))
+            if found is not None:
+                return found[1]
+        return None
+
+
+class SocketGate:
+    def __init__(self, decide: Decide, store: Callable[[], StateStore | None],
+                 policy: Callable[[], Policy | None], seen: Callable[[Venue, str], None] = lambda v, a: None) -> None:
+        """`seen` is told of every account a venue accepted a login for (the admin status lists its state)."""
+        self._decide, self._store, self._policy, self._seen = decide, store, policy, seen
+        self.listen_keys = ListenKeys()
+        self.deadline_s = 0.25
+        self.order_entry = True
+
+    # ---- connections -------------------------------------------------------------------------------------
+
+    def reads_orders(self, venue: Venue) -> bool:
+        """Whether `venue`'s order sockets may open: order entry is on and its frames can be read (Bitget's
+        private sockets take orders no reader here understands, so they stay refused)."""
+        return self.order_entry and venue in FRAMES
+
+    def open(self, venue: Venue, request: HttpRequest) -> Session | None:
+        """The session of a WebSocket handshake the firewall let through, or None for no socket of the venue."""
+        adapter = adapter_for(venue)
+        path = normalize_path(request.path)
+        found = socket_for(adapter.sockets, path)
+        if found is None:
+            return None
+        pattern, kind = found
+        if venue in (Venue.BINANCEUSDM, Venue.BINANCECOINM):
+            venue = Venue.BINANCECOINM if path.startswith(("/ws-dapi", "/dapi")) else Venue.BINANCEUSDM
+        session = Session(venue, kind, f"GET {pattern}")
+        if kind is Socket.STREAM:
+            # a private stream: a listen key the sidecar saw issued (Binance), or a socket that logs in (Bybit)
+            session.account = self.listen_keys.owner(venue, _tokens(request))
+            session.private = session.account is not None or (venue is Venue.BYBIT and path == "/v5/private")
+        return session
+
+    async def closed(self, session: Session) -> None:
+        """The connection ended: orders it sent without an answer may exist; hold their exposure, then let go."""
+        store = self._store()
+        pending, session.pending = list(session.pending.values()), OrderedDict()
+        for frame in pending:
+            if frame.reserved and store is not None:
+                with contextlib.suppress(Exception):
+                    await store.release(frame.decision_id, after_ms=UNANSWERED_HOLD_MS)
+
+    # ---- messages from the bot ---------------------------------------------------------------------------
+
+    async def from_client(self, session: Session, text: str | None) -> Outcome:
+        """`text` None: a binary message (no venue takes orders that way)."""
+        if session.socket is Socket.STREAM and not session.private:
+            return PASS  # market data: never read
+        reader = FRAMES[session.venue]
+        started = time.perf_counter_ns()
+        session.frames += 1
+        frame = reader.read_client(text, session) if text is not None else unreadable(
+            session.venue, "?", "a binary message on a venue socket")
+        if frame.kind is FrameKind.LOGIN:
+            session.pending_login, session.pending_login_id = frame.login_account, frame.id_key
+            return Outcome(True, frame=frame)
+        if frame.kind is FrameKind.LOGOUT:
+            session.account = None  # from now on, until a new login, frames name no account
+            return Outcome(True, frame=frame)
+        if frame.kind is FrameKind.CONTROL:
+            if frame.op == "userDataStream.start" and frame.id_key is not None:
+                session.listen_requests[frame.id_key] = frame.request.account
+            return Outcome(True, frame=frame)
+        decision_id = uuid.uuid4().hex
+        request = frame.request
+        if session.socket is Socket.STREAM:
+            # a stream socket only subscribes: an order op on it is not something the venue reads there
+            request = ParsedRequest(session.venue, Action.UNKNOWN, f"WS {frame.op}", session.account)
+        reserved = False
+        try:
+            decision, reserved, request = await asyncio.wait_for(self._decide(request, decision_id),
+                                                                 self.deadline_s)
+        except (TimeoutError, StateUnavailable) as exc:
+            decision = fail_decision(request, "", decision_id, self._policy(), Reason.STATE_UNAVAILABLE,
+                                     engine.RULE_STATE, error=type(exc).__name__)
+            self._forget(decision_id)  # a reservation committed past the deadline must not linger
+        except Exception as exc:  # a crash must decide, never forward by accident
+            decision = fail_decision(request, "", decision_id, self._policy(), Reason.INTERNAL_ERROR,
+                                     engine.RULE_INTERNAL, error=type(exc).__name__)
+            with contextlib.suppress(Exception):
+                log.exception("firewall_error", decision_id=decision_id, venue=session.venue,
+                              error=type(exc).__name__)
+        if decision.verdict is Verdict.BLOCK:
+            session.blocked += 1
+            return Outcome(False, reader.rejection(decision, frame), decision, request, frame, started)
+        if frame.rest is not None and request.action is not Action.READ:
+            self._expect(session, frame, PendingFrame(decision_id, request, frame.rest, reserved))
+        return Outcome(True, None, decision, request, frame, started)
+
+    def crashed(self, session: Session, exc: Exception) -> Outcome:
+        """The frame could not even be read for a decision: dropped, and answered as the venue answers a frame
+        it cannot read."""
+        with contextlib.suppress(Exception):
+            log.warning("firewall_error", venue=session.venue, error=type(exc).__name__)
+        decision = fail_decision(None, "POST", uuid.uuid4().hex, self._policy(), Reason.INTERNAL_ERROR,
+                                 engine.RULE_INTERNAL, error=type(exc).__name__)
+        session.blocked += 1
+        try:
+            reply: str | None = FRAMES[session.venue].rejection(decision, None)
+        except Exception:
+            reply = None
+        return Outcome(False, reply, decision, None, None, time.perf_counter_ns())
+
+    def _expect(self, session: Session, frame: ClientFrame, pending: PendingFrame) -> None:
+        key = frame.id_key
+        if key is None:
+            # no id: the venue's answer cannot be told from another's; hold what it reserved as if unanswered
+            if pending.reserved:
+                self._release_later(pending.decision_id, UNANSWERED_HOLD_MS)
+            return
+        dropped = session.expect(key, pending)
+        if dropped is not None and dropped.reserved:
+            self._release_later(dropped.decision_id, UNANSWERED_HOLD_MS)
+
+    # ---- messages from the venue -------------------------------------------------------------------------
+
+    async def from_venue(self, session: Session, text: str | None) -> None:
+        """Learn what the venue's message says. Never blocks it; a message not understood teaches nothing."""
+        if text is None or (session.socket is Socket.STREAM and not session.private):
+            return
+        reader = FRAMES[session.venue]
+        frame = reader.read_venue(text, session)
+        if frame.login_ok is not None:
+            if frame.login_ok and session.pending_login is not None:
+                session.account = session.pending_login
+                self._seen(session.venue, session.account)
+            session.pending_login = session.pending_login_id = None
+        if frame.listen_key and frame.listen_account:
+            self.listen_keys.remember(session.venue, frame.listen_key, frame.listen_account)
+        store = self._store()
+        if store is None:
+            return
+        if frame.answers is not None:
+            pending = session.pending.pop(frame.answers, None)
+            if pending is not None:
+                await self._learn_answer(store, session, pending, frame.status, frame.rest_body)
+        if not frame.facts.empty and session.account is not None:
+            # kept under the account the policy holds this key's state under, as its orders are
+            policy = self._policy()
+            holder = policy.holder(session.venue, session.account) if policy is not None else None
+            facts = held_by(frame.facts, ParsedRequest(session.venue, Action.READ, "", session.account,
+                                                       holder=holder))
+            await asyncio.wait_for(store.learn(facts), self.deadline_s)
+
+    async def _learn_answer(self, store: StateStore, session: Session, pending: PendingFrame, status: int | None,
+                            body: bytes) -> None:
+        adapter = adapter_for(session.venue)
+        facts = adapter.parse_response(pending.parsed, pending.rest, status or 0, body, pending.decision_id)
+        if facts.instruments:
+            CATALOG.learn(facts.instruments)
+        if not facts.empty:
+            await asyncio.wait_for(store.learn(held_by(facts, pending.parsed)), self.deadline_s)
+        if pending.reserved:
+            await asyncio.wait_for(store.release(pending.decision_id, after_ms=release_delay_ms(status)),
+                                   self.deadline_s)
+
+    # ---- REST answers that concern sockets ---------------------------------------------------------------
+
+    def rest_answer(self, venue: Venue, request: HttpRequest, status: int, body: bytes, account: str | None) -> None:
+        """A listen key issued over REST (Binance): remember whose it is, for the stream opened with it."""
+        reader: FrameReader | None = FRAMES.get(venue)
+        issued = getattr(reader, "issued_listen_key", None)
+        if issued is None or account is None:
+            return
+        key = issued(request, status, body)
+        if key:
+            self.listen_keys.remember(venue, key, account)
+
+    # ---- plumbing ----------------------------------------------------------------------------------------
+
+    def _forget(self, decision_id: str) -> None:
+        self._release_later(decision_id, 0)
+
+    def _release_later(self, decision_id: str, after_ms: int) -> None:
+        store = self._store()
+        if store is None:
+            return
+
+        async def release() -> None:
+            with contextlib.suppress(Exception):
+                await store.release(decision_id, after_ms=after_ms)
+
+        task = asyncio.get_running_loop().create_task(release())
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+
+
+# tasks kept referenced until they finish (the event loop holds only weak references)
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def _tokens(request: HttpRequest) -> list[str]:
+    """Every string in a stream URL that could be a listen key: path segments and query values, split."""
+    path, _, query = request.path.partition("?")
+    tokens = [segment for segment in path.split("/") if segment]
+    for _, value in parse_qsl(query, keep_blank_values=True):
+        tokens += [part for piece in value.split("/") for part in piece.split(",") if part]
+    return tokens

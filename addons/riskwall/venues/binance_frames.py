@@ -1,0 +1,267 @@
+"""Binance's WebSocket API (`/ws-fapi/v1`, COIN-M `/ws-dapi/v1`) and user-data streams, read as the REST API.
+
+Client frames are `{"id", "method", "params"}`. An order method is the REST request with the same parameters
+(`order.place` = `POST /fapi/v1/order`), read by the REST adapter; the account is the frame's own `apiKey` (a
+signed request), else the key of the connection's `session.logon` once Binance accepted it. Answers are
+`{"id", "status", "result" | "error"}`: an order's `result` is the REST order object. A block answers
+`{"id", "status": 400 (429 for the rate), "error": {"code", "msg"}}` with the REST block's code and message, so
+ccxt and the SDK raise the same exception as over REST.
+
+User-data events (`ORDER_TRADE_UPDATE`, `ACCOUNT_UPDATE`), on a listen-key stream or pushed on the WebSocket
+API, become order progress (cumulative fills, idempotent with every other answer) and absolute positions.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from riskwall.model import (
+    Action,
+    Decision,
+    OrderUpdate,
+    ParsedRequest,
+    PositionSide,
+    PositionsReport,
+    Reason,
+    ResponseFacts,
+    Side,
+    Venue,
+    fingerprint,
+)
+from riskwall.venues import binance_coinm as coinm
+from riskwall.venues import binance_usdm as usdm
+from riskwall.venues.base import (
+    UNREADABLE,
+    FieldError,
+    HttpRequest,
+    VenueAdapter,
+    check_spelling,
+    decimal_field,
+    normalize_path,
+    response_json,
+)
+from riskwall.venues.frames import (
+    ClientFrame,
+    FrameKind,
+    Session,
+    VenueFrame,
+    control,
+    held_by_session,
+    id_key,
+    plain_text,
+    read_json,
+    renamed,
+    unreadable,
+    unreadable_json,
+)
+
+# WebSocket method → the REST request it stands for (method, path under the venue's prefix)
+ORDER_METHODS: dict[str, tuple[str, str]] = {
+    "order.place": ("POST", "order"),
+    "order.modify": ("PUT", "order"),
+    "order.cancel": ("DELETE", "order"),
+    "algoOrder.place": ("POST", "algoOrder"),
+    "algoOrder.cancel": ("DELETE", "algoOrder"),
+}
+# methods that move nothing: market data, account and order reads, the session's own, listen keys, a test order
+READ_METHODS = frozenset({
+    "ping", "time", "exchangeInfo", "depth", "ticker", "ticker.price", "ticker.book", "klines",
+    "order.status", "algoOrder.status", "openOrders.status", "openOrder.status", "allOrders", "userTrades",
+    "account.status", "account.balance", "account.position", "session.status", "order.test",
+    "userDataStream.start", "userDataStream.ping", "userDataStream.stop", "userDataStream.subscribe",
+    "userDataStream.unsubscribe",
+})
+# reads that exist in later versions (`v2/account.position`): only reads may carry a version prefix
+VERSIONED_READS = frozenset({"account.status", "account.balance", "account.position"})
+ENVELOPE = frozenset({"id", "method", "params"})
+FINAL_STATUSES = usdm.FINAL_STATUSES
+
+
+class BinanceFrames:
+    """The WebSocket API of one of Binance's futures venues (USDⓈ-M, or COIN-M with `prefix` /dapi/v1)."""
+
+    def __init__(self, adapter: VenueAdapter, prefix: str, host: str) -> None:
+        self.venue: Venue = adapter.venue
+        self._adapter, self._prefix, self._host = adapter, prefix, host
+
+    # ---- client frames -----------------------------------------------------------------------------------
+
+    def read_client(self, text: str, session: Session) -> ClientFrame:
+        try:
+            data = read_json(text)
+        except FieldError as exc:
+            return unreadable_json(self.venue, text, str(exc), "id", "method")
+        if not isinstance(data, dict) or not isinstance(data.get("method"), str):
+            return unreadable(self.venue, "?", "the frame is not a request {id, method, params}")
+        request_id, method = data.get("id"), str(data["method"])
+        extra = set(data) - ENVELOPE
+        params = data.get("params", {})
+        if extra or not isinstance(params, dict):
+            return unreadable(self.venue, method[:64], "the frame holds more than id, method and params",
+                              request_id)
+        api_key = params.get("apiKey")
+        if api_key is not None and not isinstance(api_key, str):
+            return unreadable(self.venue, method[:64], "apiKey is not a string", request_id)
+        account = fingerprint(api_key) if api_key else session.account
+        if method == "session.logon":
+            if not api_key:
+                return unreadable(self.venue, method, "session.logon without apiKey", request_id)
+            frame = control(self.venue, method, account, request_id)
+            return ClientFrame(FrameKind.LOGIN, method, frame.request, request_id,
+                               login_account=fingerprint(api_key))
+        if method == "session.logout":
+            return ClientFrame(FrameKind.LOGOUT, method, control(self.venue, method, account).request, request_id)
+        read = method.split("/", 1)[1] if method.startswith(("v1/", "v2/", "v3/")) else method
+        if read in READ_METHODS and (read == method or read in VERSIONED_READS):
+            return control(self.venue, method, account, request_id)
+        rest = ORDER_METHODS.get(method)
+        if rest is None:
+            endpoint = f"WS {method[:64]}"
+            return ClientFrame(FrameKind.ORDER, method[:64],
+                               ParsedRequest(self.venue, Action.UNKNOWN, endpoint, account), request_id)
+        try:
+            request = self._rest_request(rest, params)
+        except FieldError as exc:
+            return unreadable(self.venue, method, str(exc), request_id)
+        parsed = held_by_session(self._adapter.parse_request(request), account)
+        return ClientFrame(FrameKind.ORDER, method, renamed(parsed, f"WS {method}"), request_id, request)
+
+    def _rest_request(self, rest: tuple[str, str], params: dict[str, Any]) -> HttpRequest:
+        """The REST request an order method stands for: its parameters as a query, credentials left out."""
+        pairs: list[tuple[str, str]] = []
+        for key, value in params.items():
+            check_spelling(key, usdm.SPELLINGS)
+            if key == "apiKey":
+                continue
+            if key == "batchOrders":
+                raise FieldError("batchOrders is not a WebSocket API parameter")
+            pairs.append((key, plain_text(value)))
+        method, name = rest
+        path = f"{self._prefix}/{name}"
+        return HttpRequest(method, self._host, 443, f"{path}?{urlencode(pairs)}", tuple(pairs), {}, b"")
+
+    # ---- venue frames ------------------------------------------------------------------------------------
+
+    def read_venue(self, text: str, session: Session) -> VenueFrame:
+        data = response_json(text.encode())
+        if not isinstance(data, dict) or data is UNREADABLE:
+            return VenueFrame()
+        if "id" in data and ("result" in data or "error" in data or "status" in data):
+            key = id_key(data["id"])
+            status = _status(data)
+            result = data.get("result")
+            if key is not None and key == session.pending_login_id:
+                return VenueFrame(login_ok=status == 200)
+            if key in session.listen_requests:
+                listen_key = result.get("listenKey") if isinstance(result, dict) and status == 200 else None
+                return VenueFrame(listen_key=listen_key if isinstance(listen_key, str) else None,
+                                  listen_account=session.listen_requests.pop(key or ""))
+            if key in session.pending:
+                body = json.dumps(result if status == 200 else data.get("error"), default=str).encode()
+                return VenueFrame(answers=key, status=status, rest_body=body)
+            return VenueFrame()
+        event = _event(data)
+        if event is None or session.account is None:
+            return VenueFrame()
+        return VenueFrame(facts=self.stream_facts(event, session.account))
+
+    def stream_facts(self, event: dict[str, Any], account: str) -> ResponseFacts:
+        kind = event.get("e")
+        try:
+            if kind == "ORDER_TRADE_UPDATE" and isinstance(event.get("o"), dict):
+                update = self._order_event(event["o"], account)
+                return ResponseFacts(orders=(update,)) if update is not None else ResponseFacts()
+            if kind == "ACCOUNT_UPDATE" and isinstance(event.get("a"), dict):
+                return ResponseFacts(positions=self._positions_event(event["a"], account))
+        except (FieldError, KeyError, ValueError, TypeError, ArithmeticError):
+            return ResponseFacts()  # an event not understood teaches nothing; the next REST poll does
+        return ResponseFacts()
+
+    def _order_event(self, order: dict[str, Any], account: str) -> OrderUpdate | None:
+        symbol = str(order["s"]).upper()
+        side = usdm.SIDES[str(order["S"])]
+        position_side = usdm.POSITION_SIDES.get(str(order.get("ps", "BOTH")), PositionSide.BOTH)
+        original = decimal_field("q", order.get("q"), allow_zero=True) or Decimal(0)
+        executed = decimal_field("z", order.get("z", "0"), allow_zero=True) or Decimal(0)
+        if self.venue is Venue.BINANCECOINM:
+            price = _price(order.get("ap")) or _price(order.get("p")) or coinm.PRICES.price(symbol)
+            original = coinm.base_quantity(symbol, original, price, field="q")
+            executed = coinm.base_quantity(symbol, executed, price, field="z")
+        reduce_only = order.get("R") is True or order.get("cp") is True
+        reduce_only = reduce_only or (position_side is PositionSide.LONG and side is Side.SELL)
+        reduce_only = reduce_only or (position_side is PositionSide.SHORT and side is Side.BUY)
+        return OrderUpdate(self.venue, account, symbol, str(order["i"]), side, position_side, original,
+                           min(executed, original), str(order.get("X")) in FINAL_STATUSES, reduce_only)
+
+    def _positions_event(self, update: dict[str, Any], account: str) -> tuple[PositionsReport, ...]:
+        by_symbol: dict[str, list[tuple[str, PositionSide, Decimal]]] = {}
+        for item in update.get("P") or []:
+            if not isinstance(item, dict):
+                continue
+            symbol = str(item["s"]).upper()
+            amount = Decimal(str(item["pa"]))
+            if not amount.is_finite():
+                continue
+            if self.venue is Venue.BINANCECOINM:
+                contracts = coinm.base_quantity(symbol, abs(amount), _price(item.get("ep")) or coinm.PRICES.price(
+                    symbol), field="pa")
+                amount = contracts if amount >= 0 else -contracts
+            side = usdm.POSITION_SIDES.get(str(item.get("ps", "BOTH")), PositionSide.BOTH)
+            by_symbol.setdefault(symbol, []).append((symbol, side, amount))
+        # only the positions that changed are listed: each is reported for its own symbol and side alone
+        return tuple(PositionsReport(self.venue, account, symbol, tuple(rows)) for symbol, rows in by_symbol.items())
+
+    def issued_listen_key(self, request: HttpRequest, status: int, body: bytes) -> str | None:
+        """The listen key a REST `POST`/`PUT .../listenKey` answer issued (for attributing its stream)."""
+        if status != 200 or request.method not in ("POST", "PUT"):
+            return None
+        if normalize_path(request.path) not in (f"{self._prefix}/listenkey".lower(), "/fapi/v1/listenkey",
+                                                "/dapi/v1/listenkey"):
+            return None
+        data = response_json(body)
+        key = data.get("listenKey") if isinstance(data, dict) else None
+        return key if isinstance(key, str) and key else None
+
+    # ---- rejections --------------------------------------------------------------------------------------
+
+    def rejection(self, decision: Decision, frame: ClientFrame | None) -> str:
+        body = orjson.loads(self._adapter.rejection(decision).body)
+        violation = decision.deciding
+        status = 429 if violation is not None and violation.reason is Reason.ORDER_RATE_EXCEEDED else 400
+        answer = {"id": frame.request_id if frame else None, "status": status,
+                  "error": {"code": body.get("code"), "msg": body.get("msg")}}
+        return orjson.dumps(answer).decode()
+
+
+def _status(data: dict[str, Any]) -> int:
+    status = data.get("status")
+    if isinstance(status, int) and not isinstance(status, bool):
+        return status
+    return 200 if "result" in data and "error" not in data else 400
+
+
+def _event(data: dict[str, Any]) -> dict[str, Any] | None:
+    """A user-data event, bare, in a combined stream (`{"stream", "data"}`) or pushed on the WebSocket API
+    (`{"subscriptionId", "event"}`)."""
+    for wrapper in ("data", "event"):
+        inner = data.get(wrapper)
+        if isinstance(inner, dict) and "e" in inner:
+            return inner
+    return data if "e" in data else None
+
+
+def _price(raw: object) -> Decimal | None:
+    try:
+        price = decimal_field("price", raw, required=False)
+    except FieldError:
+        return None
+    return price if price else None
+
+
+USDM_FRAMES = BinanceFrames(usdm.ADAPTER, "/fapi/v1", "fapi.binance.com")
+COINM_FRAMES = BinanceFrames(coinm.ADAPTER, "/dapi/v1", "dapi.binance.com")

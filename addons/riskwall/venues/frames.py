@@ -1,0 +1,214 @@
+"""WebSocket order entry and private streams, read with the same rules as REST.
+
+A venue's order socket is a conversation of request and answer frames. Each venue's frame reader turns a client
+frame into the REST request that does the same thing (`ClientFrame.rest`: `order.place` on Binance's WebSocket
+API is `POST /fapi/v1/order` with the same parameters), so the venue's REST adapter reads it with every strict
+field rule it already has, and the engine, store and decision line treat it exactly as that request. A venue
+frame answering an order is turned back into the REST answer (`VenueFrame.rest_body`) for the adapter's learners;
+private-stream events (fills, positions) become `ResponseFacts` directly. Readers hold no state: what a
+connection has learned (the key it logged in with, the order frames awaiting an answer) is its `Session`, kept by
+the glue. No mitmproxy here; no secret is kept (a login key is fingerprinted as it is read).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue
+from riskwall.venues.base import FieldError, HttpRequest, Socket, strict_json
+
+# a connection's order frames awaiting an answer; past this many the oldest is taken as unanswered
+MAX_PENDING_FRAMES = 1_000
+# the largest client frame read: no order message is near it (a 20-leg batch is a few kilobytes)
+MAX_FRAME_CHARS = 1_000_000
+
+
+class FrameKind(StrEnum):
+    ORDER = "order"  # decided like the REST request it stands for
+    LOGIN = "login"  # binds an API key to the connection once the venue accepts it
+    LOGOUT = "logout"
+    CONTROL = "control"  # ping, subscribe, reads: pass
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFrame:
+    """What a reader made of one client message.
+
+    `request` is what the engine decides (a READ for controls and logins; PARSE_FAILED or UNKNOWN for what
+    cannot be read). `request_id` is the frame's own id exactly as sent (any JSON value; None when it has none),
+    which a rejection must echo; `id_key` the same as text, for matching the venue's answer.
+    """
+
+    kind: FrameKind
+    op: str
+    request: ParsedRequest
+    request_id: Any = None
+    rest: HttpRequest | None = None  # the equivalent REST request, for learning from the answer
+    login_account: str | None = None  # the fingerprint a LOGIN binds when the venue accepts it
+    legs: tuple[dict[str, Any], ...] = ()  # per-leg ids a rejection echoes (OKX clOrdId/tag)
+
+    @property
+    def id_key(self) -> str | None:
+        return id_key(self.request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueFrame:
+    """What a reader made of one venue message: an answer to a client frame, a login's outcome, stream facts."""
+
+    answers: str | None = None  # the id_key of the client frame it answers
+    status: int | None = None  # as a REST status: 200 accepted; anything else refused
+    rest_body: bytes = b""  # the answer as the REST endpoint would have given it
+    login_ok: bool | None = None  # the outcome of the connection's pending login, when this frame is it
+    logged_out: bool = False
+    facts: ResponseFacts = field(default_factory=ResponseFacts)  # from private streams
+    # a listen key the venue issued on this connection (a secret: only its hash is kept, never logged)
+    listen_key: str | None = None
+    listen_account: str | None = None
+
+
+@dataclass(slots=True)
+class PendingFrame:
+    """An allowed order frame awaiting the venue's answer."""
+
+    decision_id: str
+    parsed: ParsedRequest
+    rest: HttpRequest
+    reserved: bool
+
+
+@dataclass(slots=True)
+class Session:
+    """One WebSocket connection to a venue, as the glue keeps it (flow metadata), dropped with the connection."""
+
+    venue: Venue
+    socket: Socket
+    endpoint: str  # "GET <socket pattern>": never the real path, which may hold a listen key
+    account: str | None = None  # bound by a login the venue accepted (or a listen key the sidecar saw issued)
+    pending_login: str | None = None  # fingerprint of a login sent, not yet answered
+    pending_login_id: str | None = None  # its id_key, where the venue answers by id
+    # listen-key requests sent on this connection, by id_key: the account the key will belong to
+    listen_requests: dict[str, str | None] = field(default_factory=dict)
+    pending: OrderedDict[str, PendingFrame] = field(default_factory=OrderedDict)
+    # a stream whose venue frames are read (a user-data stream); public market data never is
+    private: bool = False
+    frames: int = 0
+    blocked: int = 0
+
+    def expect(self, key: str, frame: PendingFrame) -> PendingFrame | None:
+        """Remember an allowed frame; returns the oldest one dropped when too many are outstanding."""
+        self.pending[key] = frame
+        if len(self.pending) > MAX_PENDING_FRAMES:
+            return self.pending.popitem(last=False)[1]
+        return None
+
+
+class FrameReader(Protocol):
+    """One venue's WebSocket protocol (stateless: a connection's state is its Session)."""
+
+    venue: Venue
+
+    def read_client(self, text: str, session: Session) -> ClientFrame: ...
+
+    def read_venue(self, text: str, session: Session) -> VenueFrame: ...
+
+    def rejection(self, decision: Decision, frame: ClientFrame | None) -> str:
+        """The venue's own error frame for a blocked client frame (None: a frame that could not be read)."""
+        ...
+
+
+def id_key(request_id: Any) -> str | None:
+    """A frame id as text that keeps its JSON type apart (`1` and `"1"` are different ids)."""
+    if request_id is None:
+        return None
+    return json.dumps(request_id, sort_keys=True, default=str)
+
+
+def read_json(text: str) -> Any:
+    """A frame as JSON read strictly (exact decimals, no duplicate keys), or FieldError."""
+    if len(text) > MAX_FRAME_CHARS:
+        raise FieldError("the frame is too large")
+    return strict_json(text, "the frame", plain_numbers=False)
+
+
+def unreadable_json(venue: Venue, text: str, error: str, id_name: str, op_name: str) -> ClientFrame:
+    """A frame strict reading refused (a key twice, an inexact number): refused, answered with the id and
+    operation a lenient reader finds, so the client's one pending request fails rather than all of them."""
+    loose: Any = None
+    if len(text) <= MAX_FRAME_CHARS:
+        try:
+            loose = json.loads(text)
+        except (ValueError, RecursionError):
+            loose = None
+    if not isinstance(loose, dict):
+        return unreadable(venue, "?", error)
+    op = loose.get(op_name)
+    return unreadable(venue, op[:64] if isinstance(op, str) else "?", error, loose.get(id_name))
+
+
+def held_by_session(parsed: ParsedRequest, account: str | None) -> ParsedRequest:
+    """`parsed` (read from a REST request built without credentials) as sent by `account`."""
+    if parsed.account == account:
+        return parsed
+    intents = tuple(dataclasses.replace(i, account=account) for i in parsed.intents)
+    return dataclasses.replace(parsed, account=account, intents=intents)
+
+
+def unreadable(venue: Venue, op: str, error: str, request_id: Any = None) -> ClientFrame:
+    """A client frame that cannot be read on an order socket: decided as a parse failure, so refused."""
+    return ClientFrame(FrameKind.ORDER, op, ParsedRequest(venue, Action.UNKNOWN, f"WS {op}", error=error),
+                       request_id)
+
+
+def control(venue: Venue, op: str, account: str | None, request_id: Any = None) -> ClientFrame:
+    """A frame that moves nothing (ping, subscribe, a read): passes."""
+    return ClientFrame(FrameKind.CONTROL, op, ParsedRequest(venue, Action.READ, f"WS {op}", account), request_id)
+
+
+def plain_text(value: Any) -> str:
+    """A JSON scalar as the text a form or query would carry it in (exact decimals; true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | str):
+        return str(value)
+    if hasattr(value, "is_finite"):  # Decimal
+        return format(value, "f")
+    raise FieldError("a parameter is not a number, a string or a boolean")
+
+
+def json_text(value: Any) -> bytes:
+    """A JSON value read by `read_json` written back with its numbers exactly as read."""
+
+    def exact(obj: Any) -> Any:
+        if hasattr(obj, "is_finite"):
+            return _RawNumber(format(obj, "f"))
+        raise TypeError(type(obj).__name__)
+
+    return _encode(value, exact).encode()
+
+
+class _RawNumber(str):
+    pass
+
+
+def _encode(value: Any, default: Any) -> str:
+    if isinstance(value, _RawNumber):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v, default)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode(v, default) for v in value) + "]"
+    if value is None or isinstance(value, bool | int | str):
+        return json.dumps(value)
+    return _encode(default(value), default)
+
+
+def renamed(parsed: ParsedRequest, endpoint: str) -> ParsedRequest:
+    """A frame's decision names its operation (`WS order.place`), as a REST decision names its endpoint."""
+    intents = tuple(dataclasses.replace(i, endpoint=endpoint) for i in parsed.intents)
+    return dataclasses.replace(parsed, endpoint=endpoint, intents=intents)

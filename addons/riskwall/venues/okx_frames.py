@@ -1,0 +1,183 @@
+"""OKX v5's private and business WebSockets (`/ws/v5/private`, `/ws/v5/business`), read as the REST API.
+
+Client frames are `{"id", "op", "args"}` (and the bare text `ping`). Frames carry no signature: the account is
+the key of the connection's `login` op, once OKX accepted it (`event: login`, `code` "0"). An order op is the
+REST request with `args` as its body (`order` = `POST /api/v5/trade/order` with `args[0]`, `batch-orders` =
+`POST /api/v5/trade/batch-orders` with the list), read by the REST adapter. Order ops name instruments by the
+integer `instIdCode` (ccxt sends nothing else): it is resolved through the codes learned from
+`GET /api/v5/public/instruments`, and an unknown code, or one that names another instrument than an `instId`
+beside it, is refused. Answers are `{"id", "op", "code", "msg", "data"}`, `data` as REST's.
+
+A block answers `{"id", "op", "code": "1", "msg": "", "data": [{"sCode", "sMsg", ...} per leg]}`: ccxt reads the
+per-leg `sCode` only while the top-level `msg` is empty, so the REST block's code decides the exception class.
+
+Private channels: `orders` (cumulative `accFillSz`, idempotent with every other answer) and `positions` (absolute
+`pos`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from riskwall.instruments import CATALOG
+from riskwall.model import Action, Decision, ParsedRequest, PositionsReport, ResponseFacts, Venue, fingerprint
+from riskwall.venues import okx
+from riskwall.venues.base import UNREADABLE, FieldError, HttpRequest, response_json
+from riskwall.venues.frames import (
+    ClientFrame,
+    FrameKind,
+    Session,
+    VenueFrame,
+    control,
+    held_by_session,
+    id_key,
+    json_text,
+    read_json,
+    renamed,
+    unreadable,
+    unreadable_json,
+)
+
+VENUE = Venue.OKX
+# op → (REST endpoint, whether the body is the args list itself rather than its one element)
+ORDER_OPS: dict[str, tuple[str, bool]] = {
+    "order": ("/api/v5/trade/order", False),
+    "batch-orders": ("/api/v5/trade/batch-orders", True),
+    "amend-order": ("/api/v5/trade/amend-order", False),
+    "batch-amend-orders": ("/api/v5/trade/amend-batch-orders", True),
+    "cancel-order": ("/api/v5/trade/cancel-order", False),
+    "batch-cancel-orders": ("/api/v5/trade/cancel-batch-orders", True),
+    "mass-cancel": ("/api/v5/trade/mass-cancel", False),
+}
+CONTROL_OPS = frozenset({"subscribe", "unsubscribe"})
+ENVELOPE = frozenset({"id", "op", "args", "expTime"})
+HOST = "www.okx.com"
+
+
+class OkxFrames:
+    venue: Venue = VENUE
+
+    # ---- client frames -----------------------------------------------------------------------------------
+
+    def read_client(self, text: str, session: Session) -> ClientFrame:
+        if text in ("ping", "pong"):
+            return control(VENUE, text, session.account)
+        try:
+            data = read_json(text)
+        except FieldError as exc:
+            return unreadable_json(VENUE, text, str(exc), "id", "op")
+        if not isinstance(data, dict) or not isinstance(data.get("op"), str):
+            return unreadable(VENUE, "?", "the frame is not a request {id, op, args}")
+        request_id, op = data.get("id"), str(data["op"])[:64]
+        args = data.get("args", [])
+        if set(data) - ENVELOPE or not isinstance(args, list):
+            return unreadable(VENUE, op, "the frame holds more than id, op, args and expTime", request_id)
+        if op == "login":
+            key = args[0].get("apiKey") if args and isinstance(args[0], dict) else None
+            if not isinstance(key, str) or not key:
+                return unreadable(VENUE, op, "login without an API key", request_id)
+            frame = control(VENUE, op, session.account, request_id)
+            return ClientFrame(FrameKind.LOGIN, op, frame.request, request_id, login_account=fingerprint(key))
+        if op in CONTROL_OPS:
+            return control(VENUE, op, session.account, request_id)
+        spec = ORDER_OPS.get(op)
+        if spec is None:
+            return ClientFrame(FrameKind.ORDER, op, ParsedRequest(VENUE, Action.UNKNOWN, f"WS {op}", session.account),
+                               request_id)
+        path, whole = spec
+        if not args or not all(isinstance(a, dict) for a in args) or (not whole and len(args) != 1):
+            return unreadable(VENUE, op, "args must hold the request objects", request_id)
+        try:
+            legs = [_by_instrument_id(arg) for arg in args]
+        except FieldError as exc:
+            return unreadable(VENUE, op, str(exc), request_id)
+        body = json_text(legs if whole else legs[0])
+        rest = HttpRequest("POST", HOST, 443, path, (), {"content-type": "application/json"}, body)
+        parsed = held_by_session(okx.ADAPTER.parse_request(rest), session.account)
+        echoed = tuple({"clOrdId": str(a.get("clOrdId") or ""), "tag": str(a.get("tag") or "")} for a in args)
+        return ClientFrame(FrameKind.ORDER, op, renamed(parsed, f"WS {op}"), request_id, rest, legs=echoed)
+
+    # ---- venue frames ------------------------------------------------------------------------------------
+
+    def read_venue(self, text: str, session: Session) -> VenueFrame:
+        if text == "pong":
+            return VenueFrame()
+        data = response_json(text.encode())
+        if not isinstance(data, dict) or data is UNREADABLE:
+            return VenueFrame()
+        event = data.get("event")
+        if event in ("login", "error") and session.pending_login is not None:
+            return VenueFrame(login_ok=event == "login" and str(data.get("code")) == "0")
+        op = data.get("op")
+        if isinstance(op, str) and op in ORDER_OPS:
+            key = id_key(data.get("id"))
+            if key is None or key not in session.pending:
+                return VenueFrame()
+            body = {"code": data.get("code"), "msg": data.get("msg"), "data": data.get("data") or []}
+            return VenueFrame(answers=key, status=200, rest_body=json.dumps(body, default=str).encode())
+        arg = data.get("arg")
+        items = data.get("data")
+        if isinstance(arg, dict) and isinstance(items, list) and session.account is not None:
+            return VenueFrame(facts=self.stream_facts(str(arg.get("channel")), items, session.account))
+        return VenueFrame()
+
+    def stream_facts(self, channel: str, items: list[Any], account: str) -> ResponseFacts:
+        if channel == "orders":
+            updates = (okx.order_update(item, account) for item in items
+                       if isinstance(item, dict) and str(item.get("instType", "")).upper() in ("SWAP", "FUTURES"))
+            return ResponseFacts(orders=tuple(u for u in updates if u is not None))
+        if channel == "positions":
+            reports = []
+            for item in items:
+                if not isinstance(item, dict) or str(item.get("instType", "")).upper() not in ("SWAP", "FUTURES"):
+                    continue
+                try:
+                    row = okx.position_quantity(item)
+                except FieldError:
+                    row = None
+                if row is not None:
+                    reports.append(PositionsReport(VENUE, account, row[0], (row,)))
+            return ResponseFacts(positions=tuple(reports))
+        return ResponseFacts()
+
+    # ---- rejections --------------------------------------------------------------------------------------
+
+    def rejection(self, decision: Decision, frame: ClientFrame | None) -> str:
+        body = orjson.loads(okx.ADAPTER.rejection(decision).body)
+        entries = body.get("data") or []
+        first = entries[0] if entries and isinstance(entries[0], dict) else {}
+        code = str(first.get("sCode") or body.get("code"))
+        message = str(first.get("sMsg") or body.get("msg"))
+        legs = frame.legs if frame is not None and frame.legs else ({"clOrdId": "", "tag": ""},)
+        answer: dict[str, Any] = {}
+        if frame is not None and frame.request_id is not None:
+            answer["id"] = frame.request_id
+        # the top-level msg stays empty: ccxt reads the legs' sCode only then
+        answer |= {"op": frame.op if frame else "", "code": "1", "msg": "",
+                   "data": [{"ordId": "", **leg, "sCode": code, "sMsg": message} for leg in legs],
+                   "inTime": "", "outTime": ""}
+        return orjson.dumps(answer).decode()
+
+
+def _by_instrument_id(arg: dict[str, Any]) -> dict[str, Any]:
+    """An order object naming its instrument by `instIdCode` as the REST API reads it, by `instId`."""
+    code = arg.get("instIdCode")
+    if code is None or code == "":
+        return arg
+    if isinstance(code, bool) or not (isinstance(code, int) or (hasattr(code, "is_finite") and code == int(code))):
+        raise FieldError("instIdCode is not an integer")
+    known = CATALOG.by_code(VENUE, int(code))
+    if known is None:
+        raise FieldError(f"instIdCode {int(code)} is unknown; fetch /api/v5/public/instruments through the firewall")
+    named = arg.get("instId")
+    if named not in (None, "") and str(named).upper() != known.native:
+        raise FieldError("instIdCode and instId name different instruments")
+    resolved = {k: v for k, v in arg.items() if k != "instIdCode"}
+    resolved["instId"] = known.native
+    return resolved
+
+
+OKX_FRAMES = OkxFrames()

@@ -1,0 +1,398 @@
+"""The addon's WebSocket hooks and the SocketGate behind them, on crafted flows and sessions.
+
+The hooks are driven as mitmproxy drives them: the handshake through `request` (which opens the connection's
+Session), then each message appended to `flow.websocket.messages` and `websocket_message` called, as the
+WebSocket layer does while it holds the message. A blocked frame must be dropped and answered on the same
+socket (`inject.websocket`, recorded here by a stand-in command); everything else must pass untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mitmproxy import http
+from mitmproxy.flow import Flow
+from mitmproxy.test import tflow
+from mitmproxy.websocket import WebSocketData, WebSocketMessage
+from wsproto.frame_protocol import Opcode
+
+from riskwall.addon import WS_SESSION, RiskFirewall
+from riskwall.decider import UNANSWERED_HOLD_MS
+from riskwall.model import Action, Decision, ParsedRequest, Venue, Verdict, fingerprint
+from riskwall.sockets import ListenKeys, SocketGate
+from riskwall.state.base import StateUnavailable
+from riskwall.state.memory import MemoryStore
+from riskwall.venues.base import HttpRequest, Socket
+from riskwall.venues.frames import MAX_PENDING_FRAMES, Session
+
+from .factories import FakeClock, async_test
+from .test_addon import API_KEY, SIGNED, Logs, captured, firewall, policy  # noqa: F401 - captured is a fixture
+
+ACCOUNT = fingerprint(API_KEY)
+WS_HOST = "ws-fapi.binance.com"
+UPGRADE = {"upgrade": "websocket", "connection": "Upgrade"}
+
+
+def order_frame(frame_id: Any = "o1", method: str = "order.place", **params: str) -> str:
+    fields = {"apiKey": API_KEY, "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.5",
+              "price": "50000", "timeInForce": "GTC", **dict(SIGNED), **params}
+    return json.dumps({"id": frame_id, "method": method, "params": fields})
+
+
+class Injected:
+    """Stands in for mitmproxy's `inject.websocket` command: records what the addon sends on a socket."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bool, dict[str, Any]]] = []
+
+        def inject(flow: Flow, to_client: bool, message: bytes, is_text: bool = True) -> None:
+            self.sent.append((to_client, json.loads(message)))
+
+        self.command = inject
+
+
+@pytest.fixture
+def injected() -> Iterator[Injected]:
+    yield Injected()
+
+
+def open_socket(fw: RiskFirewall, injected: Injected, path: str = "/ws-fapi/v1", host: str = WS_HOST) -> http.HTTPFlow:
+    """A handshake the firewall let through, with its connection open."""
+    from mitmproxy import ctx
+    ctx.master.commands.add("inject.websocket", injected.command)
+    flow = tflow.twebsocketflow(messages=False)
+    flow.request = http.Request.make("GET", f"https://{host}{path}", b"", {
+        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    flow.response = None
+    flow.websocket = WebSocketData()
+    return flow
+
+
+async def handshake(fw: RiskFirewall, flow: http.HTTPFlow) -> None:
+    await fw.request(flow)
+    assert flow.response is None, flow.response and flow.response.content
+    fw.websocket_start(flow)
+
+
+async def send(fw: RiskFirewall, flow: http.HTTPFlow, text: str | bytes, *, from_client: bool = True,
+               injected: bool = False) -> WebSocketMessage:
+    assert flow.websocket is not None
+    opcode = Opcode.TEXT if isinstance(text, str) else Opcode.BINARY
+    content = text.encode() if isinstance(text, str) else text
+    message = WebSocketMessage(opcode, from_client, content, injected=injected)
+    flow.websocket.messages.append(message)
+    await fw.websocket_message(flow)
+    return message
+
+
+# ---- the hooks ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame", "forwarded", "reason", "code"),
+    [
+        (order_frame(), True, None, None),
+        (order_frame(quantity="5"), False, "ORDER_QTY_EXCEEDS_MAX", -2010),
+        (order_frame(symbol="XRPUSDT"), False, "SYMBOL_NOT_ALLOWED", -1121),
+        (order_frame(quantity="1e1"), False, "PARSE_FAILED", -2010),
+        (order_frame(method="order.replace"), False, "UNKNOWN_ENDPOINT", -1002),
+        ('{"id":"o1","method":"order.place","params":{"quantity":"0.1","quantity":"9"}}', False, "PARSE_FAILED",
+         -2010),
+        (order_frame(method="order.cancel", orderId="12"), True, None, None),
+    ],
+    ids=["within", "qty", "symbol", "exponent", "unknown-method", "duplicate-key", "cancel"],
+)
+@async_test
+async def test_order_frame_when_decided_then_forwarded_or_dropped_and_answered_in_binance_envelope(
+    captured: Logs, injected: Injected, frame: str, forwarded: bool, reason: str | None, code: int | None  # noqa: F811
+) -> None:
+    fw = firewall()
+    flow = open_socket(fw, injected)
+    await handshake(fw, flow)
+
+    message = await send(fw, flow, frame)
+
+    assert message.dropped is not forwarded
+    assert message.content == frame.encode()  # never modified
+    [line] = captured.decisions()
+    assert (line["transport"], line["verdict"], line["reason"]) == ("ws", "allow" if forwarded else "block", reason)
+    assert line["frame_id"] == "o1" and line["connection"] == flow.id
+    if forwarded:
+        assert injected.sent == []
+    else:
+        [(to_client, reply)] = injected.sent
+        assert to_client and reply["id"] == "o1" and reply["status"] == 400
+        assert reply["error"]["code"] == code and reason in reply["error"]["msg"]
+
+
+@async_test
+async def test_frames_when_injected_or_from_venue_then_never_dropped_or_decided(
+    captured: Logs, injected: Injected  # noqa: F811
+) -> None:
+    fw = firewall()
+    flow = open_socket(fw, injected)
+    await handshake(fw, flow)
+
+    ours = await send(fw, flow, order_frame(quantity="5"), injected=True)
+    garbage = await send(fw, flow, "}{ not json", from_client=False)
+    answer = await send(fw, flow, '{"id":"zz","status":200,"result":{}}', from_client=False)
+
+    assert not ours.dropped and not garbage.dropped and not answer.dropped
+    assert captured.decisions() == [] and injected.sent == []
+
+
+@async_test
+async def test_order_frame_when_gate_crashes_then_dropped_and_answered(
+    captured: Logs, injected: Injected, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    fw = firewall()
+    flow = open_socket(fw, injected)
+    await handshake(fw, flow)
+
+    async def explode(session: Session, text: str | None) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(fw._sockets, "from_client", explode)
+    message = await send(fw, flow, order_frame())
+
+    assert message.dropped
+    [(_, reply)] = injected.sent
+    assert reply["status"] == 400 and "INTERNAL_ERROR" in reply["error"]["msg"]
+    [line] = captured.decisions()
+    assert (line["verdict"], line["reason"]) == ("block", "INTERNAL_ERROR")
+
+
+@async_test
+async def test_binary_frame_when_sent_on_order_socket_then_dropped(
+    captured: Logs, injected: Injected  # noqa: F811
+) -> None:
+    fw = firewall()
+    flow = open_socket(fw, injected)
+    await handshake(fw, flow)
+
+    message = await send(fw, flow, order_frame().encode())
+
+    assert message.dropped
+    [line] = captured.decisions()
+    assert line["verdict"] == "block"
+
+
+@async_test
+async def test_public_stream_when_frames_flow_then_none_is_read(captured: Logs, injected: Injected) -> None:  # noqa: F811
+    fw = firewall()
+    flow = open_socket(fw, injected, path="/ws/btcusdt@depth", host="fstream.binance.com")
+    await handshake(fw, flow)
+
+    sent = [await send(fw, flow, text) for text in ('{"method":"SUBSCRIBE","params":["x"],"id":1}',
+                                                    order_frame(quantity="900"), "garbage")]
+    pushed = await send(fw, flow, '{"e":"ORDER_TRADE_UPDATE","o":{}}', from_client=False)
+
+    assert not any(m.dropped for m in [*sent, pushed])
+    assert captured.decisions() == []
+    session = flow.metadata[WS_SESSION]
+    assert (session.socket, session.private, session.frames) == (Socket.STREAM, False, 0)
+
+
+@async_test
+async def test_handshake_when_order_entry_off_then_refused(captured: Logs, injected: Injected) -> None:  # noqa: F811
+    fw = firewall()
+    fw._sockets.order_entry = False
+    flow = open_socket(fw, injected)
+
+    await fw.request(flow)
+
+    assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == "UNKNOWN_ENDPOINT"
+    assert WS_SESSION not in flow.metadata
+
+
+@async_test
+async def test_connection_when_closed_then_logged_with_counts(captured: Logs, injected: Injected) -> None:  # noqa: F811
+    fw = firewall()
+    flow = open_socket(fw, injected)
+    await handshake(fw, flow)
+    await send(fw, flow, order_frame())
+    await send(fw, flow, order_frame("o2", quantity="5"))
+
+    await fw.websocket_end(flow)
+
+    [opened] = captured.events("websocket_opened")
+    [closed] = captured.events("websocket_closed")
+    assert opened["endpoint"] == closed["endpoint"] == "GET /ws-fapi/v1"
+    assert (closed["frames"], closed["blocked"]) == (2, 1)
+
+
+@async_test
+async def test_order_answer_when_venue_fills_then_position_learned_and_reservation_released(
+    captured: Logs, injected: Injected  # noqa: F811
+) -> None:
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    flow = open_socket(fw, injected)
+    await handshake(fw, flow)
+    await send(fw, flow, order_frame(quantity="0.5"))
+    result = {"orderId": 77, "symbol": "BTCUSDT", "status": "FILLED", "clientOrderId": "x", "price": "50000",
+              "origQty": "0.5", "executedQty": "0.5", "side": "BUY", "positionSide": "BOTH", "type": "LIMIT",
+              "reduceOnly": False}
+
+    await send(fw, flow, json.dumps({"id": "o1", "status": 200, "result": result}), from_client=False)
+    blocked = await send(fw, flow, order_frame("o2", quantity="0.6"))  # 0.5 held + 0.6 > 1
+
+    assert blocked.dropped
+    holder = fw.policy.holder(Venue.BINANCEUSDM, ACCOUNT) if fw.policy else None
+    rows = await store.exposure(Venue.BINANCEUSDM, holder or ACCOUNT)
+    assert rows["BTCUSDT|both"]["position"] == "0.5" and rows["BTCUSDT|both"]["pending_buy"] == "0"
+    assert flow.metadata[WS_SESSION].pending == {}
+
+
+# ---- the gate ----------------------------------------------------------------------------------------------
+
+
+class Decider:
+    """A stand-in for the addon's decide: slow, failing or allowing, as a test needs."""
+
+    def __init__(self, *, delay_s: float = 0, error: Exception | None = None) -> None:
+        self.delay_s, self.error = delay_s, error
+
+    async def __call__(self, parsed: ParsedRequest, decision_id: str) -> tuple[Decision, bool, ParsedRequest]:
+        await asyncio.sleep(self.delay_s)
+        if self.error is not None:
+            raise self.error
+        return Decision(Verdict.ALLOW, decision_id, "rev", ()), True, parsed
+
+
+def gate(decider: Decider, store: MemoryStore | None = None) -> SocketGate:
+    chosen = store or MemoryStore(clock=FakeClock())
+    made = SocketGate(decider, lambda: chosen, lambda: policy())
+    made.deadline_s = 0.05
+    return made
+
+
+def session(account: str | None = ACCOUNT) -> Session:
+    return Session(Venue.BINANCEUSDM, Socket.ORDERS, "GET /ws-fapi/v1", account=account)
+
+
+@pytest.mark.parametrize(
+    ("decider", "frame", "forwarded", "reason"),
+    [
+        (Decider(delay_s=1), order_frame(), False, "STATE_UNAVAILABLE"),
+        (Decider(delay_s=1), order_frame(method="order.cancel", orderId="1"), True, None),
+        (Decider(error=StateUnavailable("down")), order_frame(), False, "STATE_UNAVAILABLE"),
+        (Decider(error=StateUnavailable("down")), order_frame(reduceOnly="true"), True, None),
+        (Decider(error=RuntimeError("bug")), order_frame(), False, "INTERNAL_ERROR"),
+        (Decider(error=RuntimeError("bug")), order_frame(method="order.cancel", orderId="1"), True, None),
+    ],
+    ids=["slow-order", "slow-cancel", "down-order", "down-reduce-only", "crash-order", "crash-cancel"],
+)
+@async_test
+async def test_from_client_when_decision_cannot_be_had_then_only_what_cannot_add_risk_passes(
+    decider: Decider, frame: str, forwarded: bool, reason: str | None
+) -> None:
+    outcome = await gate(decider).from_client(session(), frame)
+
+    assert outcome.forward is forwarded
+    assert outcome.decision is not None
+    deciding = outcome.decision.deciding
+    assert (deciding.reason if deciding else None) == reason
+    if not forwarded:
+        assert outcome.reply is not None and json.loads(outcome.reply)["id"] == "o1"
+
+
+@async_test
+async def test_connection_when_closed_with_unanswered_orders_then_their_exposure_is_held_then_released(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    released: list[tuple[str, int]] = []
+    store = MemoryStore(clock=FakeClock())
+
+    async def release(decision_id: str, after_ms: int = 0) -> None:
+        released.append((decision_id, after_ms))
+
+    monkeypatch.setattr(store, "release", release)
+    made = gate(Decider(), store)
+    conn = session()
+    first = await made.from_client(conn, order_frame("a"))
+    await made.from_client(conn, order_frame("b"))
+
+    await made.closed(conn)
+
+    assert first.decision is not None
+    assert [after for _, after in released] == [UNANSWERED_HOLD_MS, UNANSWERED_HOLD_MS]
+    assert released[0][0] == first.decision.decision_id and conn.pending == {}
+
+
+@async_test
+async def test_pending_frames_when_more_than_kept_then_oldest_is_held_as_unanswered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    released: list[int] = []
+    store = MemoryStore(clock=FakeClock())
+
+    async def release(decision_id: str, after_ms: int = 0) -> None:
+        released.append(after_ms)
+
+    monkeypatch.setattr(store, "release", release)
+    made = gate(Decider(), store)
+    conn = session()
+
+    for number in range(MAX_PENDING_FRAMES + 3):
+        await made.from_client(conn, order_frame(number))
+    await asyncio.sleep(0)
+
+    assert len(conn.pending) == MAX_PENDING_FRAMES
+    assert released == [UNANSWERED_HOLD_MS] * 3
+
+
+@async_test
+async def test_order_frame_when_on_a_user_data_stream_then_refused() -> None:
+    fw = firewall()
+    made = SocketGate(fw._decide, lambda: fw.store, lambda: fw.policy)
+    stream = Session(Venue.BINANCEUSDM, Socket.STREAM, "GET /ws/*", account=ACCOUNT, private=True)
+
+    outcome = await made.from_client(stream, order_frame())
+
+    assert outcome.forward is False and outcome.request is not None and outcome.reply is not None
+    assert outcome.request.action is Action.UNKNOWN and json.loads(outcome.reply)["id"] == "o1"
+
+
+def test_user_data_stream_when_its_listen_key_was_issued_through_the_sidecar_then_read_for_that_account() -> None:
+    made = gate(Decider())
+    listen_key = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"
+    issued = HttpRequest("POST", "fapi.binance.com", 443, "/fapi/v1/listenKey", (), {}, b"")
+    made.rest_answer(Venue.BINANCEUSDM, issued, 200, json.dumps({"listenKey": listen_key}).encode(), ACCOUNT)
+
+    known = made.open(Venue.BINANCEUSDM, HttpRequest("GET", "fstream.binance.com", 443, f"/ws/{listen_key}", (),
+                                                     UPGRADE, b""))
+    unknown = made.open(Venue.BINANCEUSDM, HttpRequest("GET", "fstream.binance.com", 443, "/ws/" + "q" * 64, (),
+                                                       UPGRADE, b""))
+
+    assert known is not None and (known.account, known.private, known.endpoint) == (ACCOUNT, True, "GET /ws/*")
+    assert unknown is not None and (unknown.account, unknown.private) == (None, False)
+    assert listen_key not in repr(made.listen_keys.__dict__)
+
+
+def test_listen_keys_when_more_than_kept_then_oldest_forgotten() -> None:
+    keys = ListenKeys(kept=2)
+    for number in range(3):
+        keys.remember(Venue.BINANCEUSDM, f"key{number}", f"account{number}")
+
+    assert [keys.owner(Venue.BINANCEUSDM, [f"key{n}"]) for n in range(3)] == [None, "account1", "account2"]
+    assert keys.owner(Venue.BINANCECOINM, ["key2"]) is None
+
+
+@async_test
+async def test_stream_event_when_account_has_a_label_then_learned_under_the_label() -> None:
+    store = MemoryStore(clock=FakeClock())
+    made = gate(Decider(), store)
+    conn = Session(Venue.BINANCEUSDM, Socket.STREAM, "GET /ws/*", account=ACCOUNT, private=True)
+    event = {"e": "ACCOUNT_UPDATE", "E": 1, "T": 1, "a": {"m": "ORDER", "B": [], "P": [
+        {"s": "BTCUSDT", "pa": "0.25", "ep": "50000", "cr": "0", "up": "0", "mt": "cross", "iw": "0", "ps": "BOTH"}]}}
+
+    await made.from_venue(conn, json.dumps(event))
+
+    assert (await store.exposure(Venue.BINANCEUSDM, "label:main"))["BTCUSDT|both"]["position"] == "0.25"
+    assert await store.exposure(Venue.BINANCEUSDM, ACCOUNT) == {}
