@@ -18,6 +18,11 @@ included; an unknown path is HTTP 404. Stdlib only; amounts are Decimals rendere
 Withdrawals, transfers and sub-account/API-key management are accepted and recorded (`wallet_requests()`), so a
 test can prove they never arrived.
 
+WebSocket (`/v5/trade`, `/v5/private`, `/v5/public/linear|inverse`) is served on the same port by
+tests/fakes/bybit_ws.py (`ws_session`): orders placed there go through the handlers below, and every order,
+fill and position change, whichever side caused it, is published to stream subscribers (`_notify`, then
+`_flush_ws` once the lock is released).
+
 Usage:
     with FakeBybit({"key": "secret"}) as fake:
         ...  # point a client at fake.base_url
@@ -416,6 +421,7 @@ class FakeBybit(ServedFake):
         self._log: list[RecordedRequest] = []
         self._queued_errors: list[tuple[str, str, BybitError]] = []
         self.internal_errors: list[str] = []  # tracebacks of exceptions inside handlers (answered 10016)
+        self._ws_hub: Any = None  # tests/fakes/bybit_ws.py's BybitWsHub, attached by the first `ws_session`
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -465,6 +471,8 @@ class FakeBybit(ServedFake):
             raise KeyError(f"unknown symbol {symbol!r}; the fake lists {sorted(self._marks)}")
         with self._lock:
             self._marks[symbol] = Decimal(price)
+            self._notify(None, mark=symbol)
+        self._flush_ws()
 
     def set_hedge_mode(self, api_key: str, symbol: str, hedged: bool = True) -> None:
         with self._lock:
@@ -484,6 +492,8 @@ class FakeBybit(ServedFake):
             entry = self._marks[symbol] if entry_price is None else Decimal(entry_price)
             self._accounts[api_key].positions[(symbol, position_idx)] = _Position(
                 Decimal(size), entry if size else Decimal(0), created=now, updated=now)
+            self._notify(self._accounts[api_key], position=(symbol, position_idx))
+        self._flush_ws()
 
     def open_orders(self, api_key: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -495,8 +505,16 @@ class FakeBybit(ServedFake):
             o = self._accounts[api_key].orders[order_id]
             return o.to_json(self._spec(o.category, o.symbol))
 
-    def fill_order(self, order_id: str, price: Decimal | None = None, *, api_key: str | None = None) -> None:
-        """Fill a resting (or untriggered) order completely, at its limit price unless given."""
+    def fill_order(self, order_id: str, price: Decimal | None = None, *, api_key: str | None = None,
+                   qty: Decimal | None = None) -> None:
+        """Fill a resting (or untriggered) order, at its limit price unless given: completely, or `qty` of it
+        (a partial fill leaves it `PartiallyFilled`)."""
+        try:
+            self._fill_order(order_id, price, api_key, qty)
+        finally:
+            self._flush_ws()  # stream subscribers see the fill (outside the lock: sockets may be slow)
+
+    def _fill_order(self, order_id: str, price: Decimal | None, api_key: str | None, qty: Decimal | None) -> None:
         with self._lock:
             for key, acct in self._accounts.items():
                 order = acct.orders.get(order_id)
@@ -504,7 +522,7 @@ class FakeBybit(ServedFake):
                     if order.status not in _OPEN:
                         raise ValueError(f"order {order_id} is {order.status}")
                     fill_price = Decimal(price) if price is not None else (order.price or self._marks[order.symbol])
-                    self._fill(acct, order, fill_price)
+                    self._fill(acct, order, fill_price, None if qty is None else Decimal(qty))
                     return
         raise KeyError(order_id)
 
@@ -512,6 +530,28 @@ class FakeBybit(ServedFake):
         """Answer the next authenticated `method path` request with this error instead of handling it."""
         with self._lock:
             self._queued_errors.append((method.upper(), path, BybitError(code, msg)))
+
+    # ---- WebSocket (tests/fakes/bybit_ws.py serves the sockets; state stays here) --------------------
+
+    def ws_session(self, path: str, headers: dict[str, str]) -> Any:
+        """Called by the server for a WebSocket handshake on this fake's port (see tests/fakes/server.py)."""
+        from tests.fakes.bybit_ws import ws_hub  # imported here: bybit_ws builds on this module
+
+        return ws_hub(self).open(path, headers)
+
+    def _notify(self, acct: _Account | None, **change: Any) -> None:
+        """Tell stream subscribers what changed (an order, a fill, a position, a mark price).
+
+        Called with the lock held, so the hub formats every push from a consistent state; the pushes leave
+        in `_flush_ws`, after the lock is released.
+        """
+        if self._ws_hub is not None:
+            api_key = next((k for k, a in self._accounts.items() if a is acct), None)
+            self._ws_hub.on_change(api_key, change)
+
+    def _flush_ws(self) -> None:
+        if self._ws_hub is not None:
+            self._ws_hub.flush()
 
     # ---- request pipeline (called from handler threads) ----------------------------------------------
 
@@ -559,6 +599,7 @@ class FakeBybit(ServedFake):
                 payload = {"retCode": 10016, "retMsg": "Internal System Error.", "result": {}, "retExtInfo": {},
                            "time": now}
             self._log.append(RecordedRequest(method, path, query, body, dict(headers), params, status, ret_code))
+        self._flush_ws()  # a REST order or fill reaches stream subscribers too
         return status, payload, extra
 
     @staticmethod
@@ -804,19 +845,30 @@ class FakeBybit(ServedFake):
                     order.status, order.cancel_type = "Cancelled", "CancelByUser"
             elif tif == "PostOnly" and marketable:
                 order.status, order.cancel_type = "Cancelled", "CancelByUser"
+        if order.status != "Filled":  # a fill was published by `_fill`, with the order
+            self._notify(acct, order=order, position=(symbol, idx))
         return order
 
-    def _fill(self, acct: _Account, order: _Order, price: Decimal) -> None:
+    def _fill(self, acct: _Account, order: _Order, price: Decimal, partial: Decimal | None = None) -> None:
         qty = order.qty - order.cum_exec_qty
+        if partial is not None:
+            qty = min(qty, partial)
         position = acct.positions.get((order.symbol, order.position_idx), _Position())
         if order.reduce_only:
             qty = min(qty, abs(position.size))
         delta = qty if order.side == "Buy" else -qty
+        # what the fill closed (the execution stream's closedSize), read before the position moves
+        closed = min(qty, abs(position.size)) if position.size and (position.size > 0) != (delta > 0) else Decimal(0)
         self._apply_fill(acct, order.symbol, order.position_idx, delta, price)
+        if not order.cum_exec_qty:
+            order.avg_price = price
+        elif qty:  # a later partial fill: the volume-weighted average
+            order.avg_price = (order.cum_exec_qty * order.avg_price + qty * price) / (order.cum_exec_qty + qty)
         order.cum_exec_qty += qty
-        order.avg_price = price
-        order.status = "Filled"
+        done = partial is None or order.cum_exec_qty >= order.qty
+        order.status = "Filled" if done else "PartiallyFilled"
         order.updated = self._now_ms()
+        self._notify(acct, order=order, fill=(qty, price, closed), position=(order.symbol, order.position_idx))
 
     def _apply_fill(self, acct: _Account, symbol: str, idx: int, delta: Decimal, price: Decimal) -> None:
         if delta == 0:
@@ -894,6 +946,7 @@ class FakeBybit(ServedFake):
         if trigger is not None and order.trigger_price:
             order.trigger_price = trigger
         order.updated = self._now_ms()
+        self._notify(acct, order=order, position=(order.symbol, order.position_idx))
         return order
 
     def _amend(self, call: _Call) -> Any:
@@ -921,6 +974,7 @@ class FakeBybit(ServedFake):
     def _cancel_one(self, acct: _Account, category: str, p: Mapping[str, Any]) -> _Order:
         order = self._find(acct, category, p, verb="cancel")
         order.status, order.cancel_type, order.updated = "Cancelled", "CancelByUser", self._now_ms()
+        self._notify(acct, order=order, position=(order.symbol, order.position_idx))
         return order
 
     def _cancel(self, call: _Call) -> Any:
@@ -972,6 +1026,7 @@ class FakeBybit(ServedFake):
             if order_filter == "Order" and order.trigger_price:
                 continue
             order.status, order.cancel_type, order.updated = "Cancelled", "CancelAllBeforeLiq", self._now_ms()
+            self._notify(call.acct, order=order, position=(order.symbol, order.position_idx))
             cancelled.append({"orderId": order.order_id, "orderLinkId": order.order_link_id})
         return {"list": cancelled, "success": "1"}
 
