@@ -468,7 +468,7 @@ class RiskFirewall:
             message.drop()
             if outcome.reply is not None:
                 with contextlib.suppress(Exception):
-                    ctx.master.commands.call("inject.websocket", flow, True, outcome.reply.encode(), True)
+                    _answer_on_socket(flow, outcome.reply, outcome.reply_delay_s)
         if outcome.decision is not None:
             frame = outcome.frame
             with contextlib.suppress(Exception):
@@ -653,6 +653,20 @@ def _repeated(fields: tuple[tuple[bytes, bytes], ...]) -> frozenset[str]:
     if len(set(names)) == len(names):
         return frozenset()
     return frozenset(name.decode("latin-1") for name in names if names.count(name) > 1)
+
+
+def _answer_on_socket(flow: http.HTTPFlow, reply: str, delay_s: float) -> None:
+    """Send `reply` to the bot on the flow's WebSocket, now or after `delay_s` (the socket may close meanwhile:
+    mitmproxy then drops the message)."""
+
+    def inject() -> None:
+        with contextlib.suppress(Exception):
+            ctx.master.commands.call("inject.websocket", flow, True, reply.encode(), True)
+
+    if delay_s > 0:
+        asyncio.get_running_loop().call_later(delay_s, inject)
+    else:
+        inject()
 
 
 def _rejection(adapter: VenueAdapter, decision: Decision) -> http.Response:

@@ -61,6 +61,7 @@ MAX_QUERY_CHARS = 64 * 1024
 MAX_RESPONSE_CHARS = 4 * 1024 * 1024
 MAX_HEADER_CHARS = 256
 MAX_PATH_CHARS = 4096
+MAX_QUERY_PAIRS_KEPT = 64
 # what replay reads for a body that was not stored: no venue endpoint accepts it, so the request is refused as
 # it would have been (a body of the wrong kind) rather than read as one without a body
 OMITTED_BODY = b"\x00riskwall: body not captured"
@@ -157,7 +158,11 @@ def capture_record(
         "path": logs.redact_text(http_request.path.split("?", 1)[0], MAX_PATH_CHARS),
         "headers": {k: v[:MAX_HEADER_CHARS] for k, v in http_request.headers.items() if k.lower() in KEPT_HEADERS},
     }
-    if sum(len(k) + len(v) for k, v in http_request.query) <= MAX_QUERY_CHARS:
+    if http_request.upgrade is not None:
+        # a user-data stream's URL is its listen key (`/ws/<key>`, `?streams=<key>`): keep only what it opened
+        record["path"] = logs.redact_text(parsed.endpoint.split(" ", 1)[-1], MAX_PATH_CHARS)
+        record["query"] = [[key, "[redacted]"] for key, _ in http_request.query[:MAX_QUERY_PAIRS_KEPT]]
+    elif sum(len(k) + len(v) for k, v in http_request.query) <= MAX_QUERY_CHARS:
         record["query"] = [[key, secrets.redact_param(key, value)] for key, value in http_request.query]
     else:
         record["query_omitted"] = {"pairs": len(http_request.query)}

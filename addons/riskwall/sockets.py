@@ -51,6 +51,7 @@ class Outcome:
     request: ParsedRequest | None = None
     frame: ClientFrame | None = None
     started_ns: int = 0
+    reply_delay_s: float = 0.0  # how long `reply` waits before it is sent (the venue's FrameReader says)
 
 
 PASS = Outcome(True)
@@ -167,7 +168,8 @@ class SocketGate:
                               error=type(exc).__name__)
         if decision.verdict is Verdict.BLOCK:
             session.blocked += 1
-            return Outcome(False, reader.rejection(decision, frame), decision, request, frame, started)
+            return Outcome(False, reader.rejection(decision, frame), decision, request, frame, started,
+                           reader.reply_delay_s)
         if frame.rest is not None and request.action is not Action.READ:
             self._expect(session, frame, PendingFrame(decision_id, request, frame.rest, reserved))
         return Outcome(True, None, decision, request, frame, started)
@@ -181,10 +183,11 @@ class SocketGate:
                                  engine.RULE_INTERNAL, error=type(exc).__name__)
         session.blocked += 1
         try:
-            reply: str | None = FRAMES[session.venue].rejection(decision, None)
+            reader = FRAMES[session.venue]
+            reply, delay = reader.rejection(decision, None), reader.reply_delay_s
         except Exception:
-            reply = None
-        return Outcome(False, reply, decision, None, None, time.perf_counter_ns())
+            reply, delay = None, 0.0
+        return Outcome(False, reply, decision, None, None, time.perf_counter_ns(), delay)
 
     def _expect(self, session: Session, frame: ClientFrame, pending: PendingFrame) -> None:
         key = frame.id_key

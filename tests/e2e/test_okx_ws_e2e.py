@@ -13,7 +13,6 @@ import asyncio
 import json
 import secrets
 import time
-import urllib.request
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,12 +24,13 @@ import pytest
 import websockets
 from tests.fakes.okx import FakeOkx
 from tests.fakes.okx_ws import inst_id_code, login_sign, ws_messages, ws_order_frames
-from tests.state.conftest import delete_prefix, redis_url, require_redis, unique_prefix
 from tests.support.okx_bots import make_okx, reverse_okx
 from tests.support.okx_ws_bots import proxied_okx_pro, proxied_ws_sdk, reverse_okx_pro, reverse_ws_sdk
 from tests.support.secrets import watch
-from tests.support.sidecar import Sidecar, start_sidecar
+from tests.support.sidecar import Sidecar
 from tests.support.tls import TlsMaterial
+from tests.support.ws_e2e import FLAT, TIMEOUT_S, run, sidecar_on, since, wait_until
+from tests.support.ws_e2e import exposure as venue_exposure
 
 from riskwall.model import fingerprint
 
@@ -40,7 +40,6 @@ BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 HALTED_KEY = "okx-ws-halted-" + "h" * 22
 HALTED_SECRET, HALTED_PASSPHRASE = "halted-secret-" + "s" * 18, "halted-pass-1"
-TIMEOUT_S = 15
 
 POLICY = """
 version: 1
@@ -79,17 +78,8 @@ def okx_sidecar(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     workdir = tmp_path_factory.mktemp(f"okx-ws-{request.param}")
     policy = workdir / "policy.yaml"
     policy.write_text(POLICY.format(halted=fingerprint(HALTED_KEY)))
-    extra: list[str] = []
-    prefix = unique_prefix()
-    if request.param == "redis":
-        require_redis()
-        extra = ["--state", redis_url(prefix)]
-    running = start_sidecar(workdir, policy, upstreams={"okx": okx_fake.base_url}, upstream_ca=pki.ca_cert,
-                            extra_args=extra)
-    yield running
-    running.stop()
-    if request.param == "redis":
-        delete_prefix(prefix)
+    with sidecar_on(request.param, workdir, policy, {"okx": okx_fake.base_url}, pki.ca_cert) as running:
+        yield running
 
 
 @dataclass
@@ -136,13 +126,6 @@ class WsTrader:
         return since(self.sidecar, self.lines_before, account=self.account, transport="ws", **match)
 
 
-def since(sidecar: Sidecar, lines_before: int, **match: Any) -> list[dict[str, Any]]:
-    """Decision lines written after the first `lines_before` lines of output, matching `match`."""
-    sidecar.decisions()  # waits briefly for stragglers
-    return [line for line in sidecar.log_lines()[lines_before:]
-            if line.get("event") == "decision" and all(line.get(k) == v for k, v in match.items())]
-
-
 @pytest.fixture(params=["explicit", "reverse"])
 def new_trader(request: pytest.FixtureRequest, okx_fake: FakeOkx, okx_sidecar: Sidecar) -> Callable[..., WsTrader]:
     def make(api_key: str | None = None, secret: str | None = None, passphrase: str | None = None) -> WsTrader:
@@ -162,8 +145,8 @@ def trader(new_trader: Callable[..., WsTrader]) -> WsTrader:
     return new_trader()
 
 
-def run[T](coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coroutine, 60))
+def exposure(sidecar: Sidecar, account: str, symbol: str = "BTC-USDT-SWAP") -> dict[str, Decimal]:
+    return venue_exposure(sidecar, "okx", account, symbol)
 
 
 async def with_pro[T](trader: WsTrader, body: Callable[[ccxt.pro.okx], Coroutine[Any, Any, T]]) -> T:
@@ -173,25 +156,6 @@ async def with_pro[T](trader: WsTrader, body: Callable[[ccxt.pro.okx], Coroutine
         return await body(bot)
     finally:
         await bot.close()
-
-
-def status(sidecar: Sidecar) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{sidecar.admin_port}/v1/status", timeout=5) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
-
-
-def exposure(sidecar: Sidecar, account: str, symbol: str = "BTC-USDT-SWAP") -> dict[str, str]:
-    """The sidecar's position and pending exposure of `account` in `symbol` (nothing known: all zero)."""
-    rows = status(sidecar)["exposure"].get(f"okx|{account}", {})
-    return dict(rows.get(f"{symbol}|both", {"position": "0", "pending_buy": "0", "pending_sell": "0"}))
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout_s: float = TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 # ---- ccxt.pro: order entry ---------------------------------------------------------------------------------
@@ -300,14 +264,14 @@ def test_watch_positions_when_resting_order_fills_on_venue_then_sidecar_position
         okx_fake.fill_order(order["id"])  # the market crosses the order
         await asyncio.wait_for(asyncio.gather(orders, positions), TIMEOUT_S)
         await asyncio.to_thread(wait_until, lambda: exposure(trader.sidecar, trader.account) == {
-            "position": "0.05", "pending_buy": "0", "pending_sell": "0"}, "the fill to reach the sidecar")
+            **FLAT, "position": Decimal("0.05")}, "the fill to reach the sidecar")
         with pytest.raises(ccxt.InvalidOrder, match="POSITION_EXCEEDS_MAX"):
             await bot.create_order_ws(BTC, "limit", "buy", 2, 49000)  # 0.05 held + 0.02 > 0.06
 
     run(with_pro(trader, body))
 
     assert okx_fake.position(trader.api_key, "BTC-USDT-SWAP") == Decimal(5)
-    assert exposure(trader.sidecar, trader.account) == {"position": "0.05", "pending_buy": "0", "pending_sell": "0"}
+    assert exposure(trader.sidecar, trader.account) == {**FLAT, "position": Decimal("0.05")}
 
 
 def test_watch_orders_when_venue_cancels_resting_order_then_its_pending_exposure_is_released(
@@ -323,7 +287,7 @@ def test_watch_orders_when_venue_cancels_resting_order_then_its_pending_exposure
         [update] = await asyncio.wait_for(watching, TIMEOUT_S)
         assert update["status"] == "canceled"
         await asyncio.to_thread(wait_until, lambda: exposure(trader.sidecar, trader.account).get("pending_buy")
-                                == "0", "the cancel to reach the sidecar")
+                                == 0, "the cancel to reach the sidecar")
         await bot.create_order_ws(BTC, "limit", "buy", 5, 49000)
 
     run(with_pro(trader, body))

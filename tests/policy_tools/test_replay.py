@@ -489,3 +489,18 @@ def test_replay_when_body_was_omitted_then_request_refused_as_when_captured(tmp_
 
     assert live.error is not None and replayed.error is not None
     assert "reduceOnly" not in json.dumps(record)
+
+
+@pytest.mark.parametrize("target", ["/ws/{key}", "/stream?streams={key}", "/private/ws?listenKey={key}",
+                                    "/ws-fapi/v1?returnRateLimits={key}"])
+def test_capture_record_when_request_opens_a_stream_then_listen_key_is_in_no_field(target: str) -> None:
+    listen_key = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"
+    path = target.format(key=listen_key)
+    query = tuple((k, v) for k, _, v in (p.partition("=") for p in urlsplit(path).query.split("&") if p))
+    request = HttpRequest("GET", "fstream.binance.com", 443, path, query,
+                          {"upgrade": "websocket", "connection": "Upgrade"}, b"")
+
+    record = capture_record(request, Venue.BINANCEUSDM, ADAPTER, ts_ms=T0)
+
+    assert listen_key not in json.dumps(record)
+    assert record["path"].endswith("(websocket)")

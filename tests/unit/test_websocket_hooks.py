@@ -396,3 +396,28 @@ async def test_stream_event_when_account_has_a_label_then_learned_under_the_labe
 
     assert (await store.exposure(Venue.BINANCEUSDM, "label:main"))["BTCUSDT|both"]["position"] == "0.25"
     assert await store.exposure(Venue.BINANCEUSDM, ACCOUNT) == {}
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra_rules", "verdict", "forwarded"),
+    [
+        ("monitor", "", "would_block", True),
+        ("enforce", "  - {id: shadow-qty, type: max_order_qty, default: 0.1, mode: shadow}\n", "would_block", True),
+        ("enforce", "  - {id: halt, type: trading_state, state: HALTED}\n", "block", False),
+    ],
+    ids=["monitor-mode", "shadow-rule", "halted"],
+)
+@async_test
+async def test_order_frame_when_policy_monitors_shadows_or_halts_then_as_over_rest(
+    captured: Logs, injected: Injected, mode: str, extra_rules: str, verdict: str, forwarded: bool  # noqa: F811
+) -> None:
+    fw = firewall(policy(mode, extra_rules))
+    flow = open_socket(fw, injected)
+    await handshake(fw, flow)
+
+    message = await send(fw, flow, order_frame(quantity="0.5" if mode == "enforce" else "5"))
+
+    assert message.dropped is not forwarded
+    [line] = captured.decisions()
+    assert line["verdict"] == verdict
+    assert (injected.sent == []) is forwarded

@@ -51,6 +51,7 @@ from riskwall.venues.frames import (
     Session,
     VenueFrame,
     control,
+    frame_text,
     held_by_session,
     id_key,
     plain_text,
@@ -85,6 +86,8 @@ FINAL_STATUSES = usdm.FINAL_STATUSES
 class BinanceFrames:
     """The WebSocket API of one of Binance's futures venues (USDⓈ-M, or COIN-M with `prefix` /dapi/v1)."""
 
+    reply_delay_s = 0.0
+
     def __init__(self, adapter: VenueAdapter, prefix: str, host: str) -> None:
         self.venue: Venue = adapter.venue
         self._adapter, self._prefix, self._host = adapter, prefix, host
@@ -97,7 +100,9 @@ class BinanceFrames:
         except FieldError as exc:
             return unreadable_json(self.venue, text, str(exc), "id", "method")
         if not isinstance(data, dict) or not isinstance(data.get("method"), str):
-            return unreadable(self.venue, "?", "the frame is not a request {id, method, params}")
+            # an object's id is kept even so: the reply must reach the call that sent it
+            return unreadable(self.venue, "?", "the frame is not a request {id, method, params}",
+                              data.get("id") if isinstance(data, dict) else None)
         request_id, method = data.get("id"), str(data["method"])
         extra = set(data) - ENVELOPE
         params = data.get("params", {})
@@ -107,7 +112,7 @@ class BinanceFrames:
         api_key = params.get("apiKey")
         if api_key is not None and not isinstance(api_key, str):
             return unreadable(self.venue, method[:64], "apiKey is not a string", request_id)
-        account = fingerprint(api_key) if api_key else session.account
+        account = fingerprint(api_key) if api_key else session.acting_account
         if method == "session.logon":
             if not api_key:
                 return unreadable(self.venue, method, "session.logon without apiKey", request_id)
@@ -143,7 +148,11 @@ class BinanceFrames:
             pairs.append((key, plain_text(value)))
         method, name = rest
         path = f"{self._prefix}/{name}"
-        return HttpRequest(method, self._host, 443, f"{path}?{urlencode(pairs)}", tuple(pairs), {}, b"")
+        try:
+            query = urlencode(pairs)
+        except UnicodeEncodeError:  # a lone surrogate (`"\ud800"` is valid JSON) is no text a venue reads
+            raise FieldError("a parameter is not valid text") from None
+        return HttpRequest(method, self._host, 443, f"{path}?{query}", tuple(pairs), {}, b"")
 
     # ---- venue frames ------------------------------------------------------------------------------------
 
@@ -235,7 +244,7 @@ class BinanceFrames:
         status = 429 if violation is not None and violation.reason is Reason.ORDER_RATE_EXCEEDED else 400
         answer = {"id": frame.request_id if frame else None, "status": status,
                   "error": {"code": body.get("code"), "msg": body.get("msg")}}
-        return orjson.dumps(answer).decode()
+        return frame_text(answer)
 
 
 def _status(data: dict[str, Any]) -> int:

@@ -22,6 +22,7 @@ import orjson
 from riskwall.model import (
     Action,
     Decision,
+    OrderUpdate,
     ParsedRequest,
     PositionSide,
     PositionsReport,
@@ -37,6 +38,7 @@ from riskwall.venues.frames import (
     Session,
     VenueFrame,
     control,
+    frame_text,
     held_by_session,
     id_key,
     json_text,
@@ -57,12 +59,24 @@ ORDER_OPS: dict[str, str] = {
     "order.cancel-batch": "/v5/order/cancel-batch",
 }
 CONTROL_OPS = frozenset({"ping", "pong", "subscribe", "unsubscribe"})
-ENVELOPE = frozenset({"reqId", "header", "op", "args"})
+# `req_id` is how the streams (and ccxt's and pybit's ping and subscribe frames, on /v5/trade too) spell `reqId`:
+# refusing it refused every keep-alive and subscription, and answered them without an id (which ccxt takes as an
+# error for every call pending on the socket)
+ENVELOPE = frozenset({"reqId", "req_id", "header", "op", "args"})
 HOST = "api.bybit.com"
+
+
+# retCodes ccxt's Bybit WebSocket handler treats as an authentication failure (PermissionDenied and
+# AuthenticationError in its table): answered to an order they hang the call and unset the socket's login
+AUTH_CODES = frozenset({10003, 10004, 10005, 10007, 10027, 10029})
+WS_PERMISSION_CODE = 110032  # "Illegal order": ccxt InvalidOrder, pybit's error callback
 
 
 class BybitFrames:
     venue: Venue = VENUE
+    # pybit (5.17) sends an order before it registers the callback for its answer, so an answer that comes back
+    # within microseconds is dropped and the bot never hears of the block; a venue is never that fast
+    reply_delay_s = 0.02
 
     # ---- client frames -----------------------------------------------------------------------------------
 
@@ -72,26 +86,28 @@ class BybitFrames:
         except FieldError as exc:
             return unreadable_json(VENUE, text, str(exc), "reqId", "op")
         if not isinstance(data, dict) or not isinstance(data.get("op"), str):
-            return unreadable(VENUE, "?", "the frame is not a request {reqId, header, op, args}")
-        request_id, op = data.get("reqId"), str(data["op"])[:64]
+            # an object's reqId is kept even so: the reply must reach the call that sent it
+            return unreadable(VENUE, "?", "the frame is not a request {reqId, header, op, args}",
+                              data.get("reqId") if isinstance(data, dict) else None)
+        request_id, op = data["reqId"] if "reqId" in data else data.get("req_id"), str(data["op"])[:64]
         args = data.get("args", [])
         if set(data) - ENVELOPE or not isinstance(args, list):
             return unreadable(VENUE, op, "the frame holds more than reqId, header, op and args", request_id)
         if op == "auth":
             if not args or not isinstance(args[0], str) or not args[0]:
                 return unreadable(VENUE, op, "auth without an API key", request_id)
-            frame = control(VENUE, op, session.account, request_id)
+            frame = control(VENUE, op, session.acting_account, request_id)
             return ClientFrame(FrameKind.LOGIN, op, frame.request, request_id, login_account=fingerprint(args[0]))
         if op in CONTROL_OPS:
-            return control(VENUE, op, session.account, request_id)
+            return control(VENUE, op, session.acting_account, request_id)
         path = ORDER_OPS.get(op)
         if path is None:
-            return ClientFrame(FrameKind.ORDER, op, ParsedRequest(VENUE, Action.UNKNOWN, f"WS {op}", session.account),
-                               request_id)
+            unknown = ParsedRequest(VENUE, Action.UNKNOWN, f"WS {op}", session.acting_account)
+            return ClientFrame(FrameKind.ORDER, op, unknown, request_id)
         if len(args) != 1 or not isinstance(args[0], dict):
             return unreadable(VENUE, op, "args must hold exactly one request object", request_id)
         rest = HttpRequest("POST", HOST, 443, path, (), {"content-type": "application/json"}, json_text(args[0]))
-        parsed = held_by_session(bybit.ADAPTER.parse_request(rest), session.account)
+        parsed = held_by_session(bybit.ADAPTER.parse_request(rest), session.acting_account)
         return ClientFrame(FrameKind.ORDER, op, renamed(parsed, f"WS {op}"), request_id, rest)
 
     # ---- venue frames ------------------------------------------------------------------------------------
@@ -102,7 +118,12 @@ class BybitFrames:
             return VenueFrame()
         op = data.get("op")
         if op == "auth" and session.pending_login is not None:
-            return VenueFrame(login_ok=data.get("retCode") in (0, "0") and data.get("success", True) is not False)
+            # /v5/trade answers `retCode` 0; /v5/private answers `success: true` and no retCode at all (requiring
+            # retCode 0 there refused every private login, so no push was ever learned): whichever is there must
+            # say yes, and one of them must be there
+            code, success = data.get("retCode", 0), data.get("success", True)
+            said = "retCode" in data or "success" in data
+            return VenueFrame(login_ok=said and code in (0, "0") and success is True)
         if isinstance(op, str) and op in ORDER_OPS:
             key = id_key(data.get("reqId"))
             if key is None or key not in session.pending:
@@ -118,9 +139,8 @@ class BybitFrames:
     def stream_facts(self, topic: str, items: list[Any], account: str) -> ResponseFacts:
         name = topic.split(".", 1)[0]
         if name == "order":
-            updates = [bybit.listed_order(item, account, str(item.get("category", "")))
-                       for item in items if isinstance(item, dict)
-                       and item.get("category") in bybit.CHECKED_CATEGORIES]
+            updates = [_listed_order(item, account) for item in items
+                       if isinstance(item, dict) and _checked(item.get("category"))]
             return ResponseFacts(orders=tuple(u for u in updates if u is not None))
         if name == "position":
             return ResponseFacts(positions=tuple(r for r in (_position(i, account) for i in items) if r is not None))
@@ -130,18 +150,34 @@ class BybitFrames:
 
     def rejection(self, decision: Decision, frame: ClientFrame | None) -> str:
         body = orjson.loads(bybit.ADAPTER.rejection(decision).body)
+        if body.get("retCode") in AUTH_CODES:
+            # ccxt takes these codes on a socket for a failed auth: it forgets the login and never resolves the
+            # order's call; an order error ends the call (InvalidOrder) with the same message
+            body["retCode"] = WS_PERMISSION_CODE
         answer: dict[str, Any] = {}
         if frame is not None and frame.request_id is not None:
             answer["reqId"] = frame.request_id  # echoed only when sent, as Bybit does
         answer |= {"retCode": body.get("retCode"), "retMsg": body.get("retMsg"), "op": frame.op if frame else "",
                    "data": body.get("result") or {}, "retExtInfo": body.get("retExtInfo") or {}, "header": {},
                    "connId": ""}
-        return orjson.dumps(answer).decode()
+        return frame_text(answer)
+
+
+def _checked(category: Any) -> bool:
+    # a category that is a list or an object is unhashable: `in` a frozenset would raise, not say no
+    return isinstance(category, str) and category in bybit.CHECKED_CATEGORIES
+
+
+def _listed_order(item: dict[str, Any], account: str) -> OrderUpdate | None:
+    try:
+        return bybit.listed_order(item, account, str(item["category"]))
+    except ArithmeticError:  # an inverse size over a price of 1e-999999: teaches nothing, never fails the push
+        return None
 
 
 def _position(item: Any, account: str) -> PositionsReport | None:
     """A `position` push: the absolute size of one position slot (`side` "" or size 0 when flat)."""
-    if not isinstance(item, dict) or item.get("category") not in bybit.CHECKED_CATEGORIES:
+    if not isinstance(item, dict) or not _checked(item.get("category")):
         return None
     try:
         symbol = str(item["symbol"]).upper()
@@ -150,7 +186,7 @@ def _position(item: Any, account: str) -> PositionsReport | None:
         side = str(item.get("side") or "")
         if size and item["category"] == "inverse":
             size = bybit.to_base("inverse", symbol, size, _mark(item))
-    except (KeyError, ValueError, TypeError, FieldError):
+    except (KeyError, ValueError, TypeError, FieldError, ArithmeticError):  # Decimal overflow: see _listed_order
         return None
     if size and side not in bybit.SIDES:
         return None

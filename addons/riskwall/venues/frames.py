@@ -16,8 +16,11 @@ import dataclasses
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
+
+import orjson
 
 from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue
 from riskwall.venues.base import FieldError, HttpRequest, Socket, strict_json
@@ -51,6 +54,11 @@ class ClientFrame:
     rest: HttpRequest | None = None  # the equivalent REST request, for learning from the answer
     login_account: str | None = None  # the fingerprint a LOGIN binds when the venue accepts it
     legs: tuple[dict[str, Any], ...] = ()  # per-leg ids a rejection echoes (OKX clOrdId/tag)
+
+    def __post_init__(self) -> None:
+        # `read_json` reads every number as a Decimal: an id of 1 must stay the number 1, which a rejection can
+        # echo (orjson cannot write a Decimal) and whose id_key matches the venue's answer (its 1 is an int)
+        object.__setattr__(self, "request_id", json_value(self.request_id))
 
     @property
     def id_key(self) -> str | None:
@@ -100,6 +108,16 @@ class Session:
     frames: int = 0
     blocked: int = 0
 
+    @property
+    def acting_account(self) -> str | None:
+        """The account a client frame sent now acts for. Venues read a connection's frames in order, so a frame
+        sent after a login the venue has not answered yet acts for that login's key (a bot may send its first
+        order right behind its login); a failed login makes the venue refuse it anyway. While a login to
+        another key than the bound one is pending, which key acts is unknown: None, so orders are refused."""
+        if self.pending_login is None or self.account == self.pending_login:
+            return self.account
+        return self.pending_login if self.account is None else None
+
     def expect(self, key: str, frame: PendingFrame) -> PendingFrame | None:
         """Remember an allowed frame; returns the oldest one dropped when too many are outstanding."""
         self.pending[key] = frame
@@ -112,6 +130,8 @@ class FrameReader(Protocol):
     """One venue's WebSocket protocol (stateless: a connection's state is its Session)."""
 
     venue: Venue
+    # how long a rejection waits before it is sent (a client that registers its callback after sending)
+    reply_delay_s: float
 
     def read_client(self, text: str, session: Session) -> ClientFrame: ...
 
@@ -126,7 +146,53 @@ def id_key(request_id: Any) -> str | None:
     """A frame id as text that keeps its JSON type apart (`1` and `"1"` are different ids)."""
     if request_id is None:
         return None
-    return json.dumps(request_id, sort_keys=True, default=str)
+    # as plain JSON first: a Decimal (the client's 1 read by `read_json`, the venue's 1.5 by `response_json`)
+    # would otherwise be written as the string "1", the key of the id "1", and never the key of the number 1
+    return json.dumps(json_value(request_id), sort_keys=True)
+
+
+_INT64 = 2**63
+MAX_ID_DEPTH = 32
+
+
+def json_value(value: Any, depth: int = 0) -> Any:
+    """A JSON value with its numbers as int (a whole number written without a point or exponent, within 64
+    bits: what orjson writes) or float (any other), the same whichever reader produced it. Ids are echoed and
+    matched with it; nesting deeper than any id needs is cut off (None)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value if -_INT64 <= value < _INT64 else _float(value)
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        if exponent == 0 and -_INT64 <= value < _INT64:
+            return int(value)
+        return _float(value)
+    if isinstance(value, float):
+        return value
+    if depth >= MAX_ID_DEPTH:
+        return None
+    if isinstance(value, list | tuple):
+        return [json_value(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {str(key): json_value(item, depth + 1) for key, item in value.items()}
+    return str(value)
+
+
+def _float(value: int | Decimal) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int past 1e308 (a Decimal becomes inf by itself)
+        return float("inf") if value > 0 else float("-inf")
+
+
+def frame_text(answer: dict[str, Any]) -> str:
+    """A rejection frame as compact JSON. A lone surrogate (`"\\ud800"` is valid JSON in an id, an op or a
+    clOrdId) cannot be written as UTF-8, which orjson refuses: then it is echoed escaped, as the client sent it."""
+    try:
+        return orjson.dumps(answer).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(answer, separators=(",", ":"))
 
 
 def read_json(text: str) -> Any:
@@ -176,17 +242,35 @@ def plain_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | str):
         return str(value)
-    if hasattr(value, "is_finite"):  # Decimal
-        return format(value, "f")
+    if isinstance(value, Decimal):
+        return plain_number(value)
     raise FieldError("a parameter is not a number, a string or a boolean")
 
 
+# the most fraction digits a number is written out with; no plain decimal any venue reader accepts has more
+MAX_PLAIN_FRACTION = 40
+
+
+def plain_number(value: Decimal) -> str:
+    """A number as read by `read_json`, written as plain digits where it was (or could have been) written so,
+    else in exponent form, which every REST reader refuses as it refuses an exponent in a REST request.
+
+    Formatting `1e999999999` as plain digits would build a gigabyte from an eleven-character frame, and `1e3`
+    written as `1000` would pass where the REST request `qty: 1e3` is refused. A number written plainly has an
+    exponent of 0 or less (minus its fraction digits), so its reading is unchanged.
+    """
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -MAX_PLAIN_FRACTION <= exponent <= 0:
+        return format(value, "f")
+    return str(value)
+
+
 def json_text(value: Any) -> bytes:
-    """A JSON value read by `read_json` written back with its numbers exactly as read."""
+    """A JSON value read by `read_json` written back with its numbers as read (`plain_number`)."""
 
     def exact(obj: Any) -> Any:
-        if hasattr(obj, "is_finite"):
-            return _RawNumber(format(obj, "f"))
+        if isinstance(obj, Decimal):
+            return _RawNumber(plain_number(obj))
         raise TypeError(type(obj).__name__)
 
     return _encode(value, exact).encode()

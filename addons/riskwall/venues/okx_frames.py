@@ -18,12 +18,22 @@ Private channels: `orders` (cumulative `accFillSz`, idempotent with every other 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from riskwall.instruments import CATALOG
-from riskwall.model import Action, Decision, ParsedRequest, PositionsReport, ResponseFacts, Venue, fingerprint
+from riskwall.model import (
+    Action,
+    Decision,
+    OrderUpdate,
+    ParsedRequest,
+    PositionsReport,
+    ResponseFacts,
+    Venue,
+    fingerprint,
+)
 from riskwall.venues import okx
 from riskwall.venues.base import UNREADABLE, FieldError, HttpRequest, response_json
 from riskwall.venues.frames import (
@@ -32,6 +42,7 @@ from riskwall.venues.frames import (
     Session,
     VenueFrame,
     control,
+    frame_text,
     held_by_session,
     id_key,
     json_text,
@@ -55,22 +66,26 @@ ORDER_OPS: dict[str, tuple[str, bool]] = {
 CONTROL_OPS = frozenset({"subscribe", "unsubscribe"})
 ENVELOPE = frozenset({"id", "op", "args", "expTime"})
 HOST = "www.okx.com"
+MAX_CODE = 10**18
 
 
 class OkxFrames:
     venue: Venue = VENUE
+    reply_delay_s = 0.0
 
     # ---- client frames -----------------------------------------------------------------------------------
 
     def read_client(self, text: str, session: Session) -> ClientFrame:
         if text in ("ping", "pong"):
-            return control(VENUE, text, session.account)
+            return control(VENUE, text, session.acting_account)
         try:
             data = read_json(text)
         except FieldError as exc:
             return unreadable_json(VENUE, text, str(exc), "id", "op")
         if not isinstance(data, dict) or not isinstance(data.get("op"), str):
-            return unreadable(VENUE, "?", "the frame is not a request {id, op, args}")
+            # an object's id is kept even so: the reply must reach the call that sent it
+            return unreadable(VENUE, "?", "the frame is not a request {id, op, args}",
+                              data.get("id") if isinstance(data, dict) else None)
         request_id, op = data.get("id"), str(data["op"])[:64]
         args = data.get("args", [])
         if set(data) - ENVELOPE or not isinstance(args, list):
@@ -79,14 +94,14 @@ class OkxFrames:
             key = args[0].get("apiKey") if args and isinstance(args[0], dict) else None
             if not isinstance(key, str) or not key:
                 return unreadable(VENUE, op, "login without an API key", request_id)
-            frame = control(VENUE, op, session.account, request_id)
+            frame = control(VENUE, op, session.acting_account, request_id)
             return ClientFrame(FrameKind.LOGIN, op, frame.request, request_id, login_account=fingerprint(key))
         if op in CONTROL_OPS:
-            return control(VENUE, op, session.account, request_id)
+            return control(VENUE, op, session.acting_account, request_id)
         spec = ORDER_OPS.get(op)
         if spec is None:
-            return ClientFrame(FrameKind.ORDER, op, ParsedRequest(VENUE, Action.UNKNOWN, f"WS {op}", session.account),
-                               request_id)
+            unknown = ParsedRequest(VENUE, Action.UNKNOWN, f"WS {op}", session.acting_account)
+            return ClientFrame(FrameKind.ORDER, op, unknown, request_id)
         path, whole = spec
         if not args or not all(isinstance(a, dict) for a in args) or (not whole and len(args) != 1):
             return unreadable(VENUE, op, "args must hold the request objects", request_id)
@@ -96,7 +111,7 @@ class OkxFrames:
             return unreadable(VENUE, op, str(exc), request_id)
         body = json_text(legs if whole else legs[0])
         rest = HttpRequest("POST", HOST, 443, path, (), {"content-type": "application/json"}, body)
-        parsed = held_by_session(okx.ADAPTER.parse_request(rest), session.account)
+        parsed = held_by_session(okx.ADAPTER.parse_request(rest), session.acting_account)
         echoed = tuple({"clOrdId": str(a.get("clOrdId") or ""), "tag": str(a.get("tag") or "")} for a in args)
         return ClientFrame(FrameKind.ORDER, op, renamed(parsed, f"WS {op}"), request_id, rest, legs=echoed)
 
@@ -126,7 +141,7 @@ class OkxFrames:
 
     def stream_facts(self, channel: str, items: list[Any], account: str) -> ResponseFacts:
         if channel == "orders":
-            updates = (okx.order_update(item, account) for item in items
+            updates = (_order_update(item, account) for item in items
                        if isinstance(item, dict) and str(item.get("instType", "")).upper() in ("SWAP", "FUTURES"))
             return ResponseFacts(orders=tuple(u for u in updates if u is not None))
         if channel == "positions":
@@ -136,7 +151,7 @@ class OkxFrames:
                     continue
                 try:
                     row = okx.position_quantity(item)
-                except FieldError:
+                except UNDERSTOOD_NOTHING:
                     row = None
                 if row is not None:
                     reports.append(PositionsReport(VENUE, account, row[0], (row,)))
@@ -159,7 +174,19 @@ class OkxFrames:
         answer |= {"op": frame.op if frame else "", "code": "1", "msg": "",
                    "data": [{"ordId": "", **leg, "sCode": code, "sMsg": message} for leg in legs],
                    "inTime": "", "outTime": ""}
-        return orjson.dumps(answer).decode()
+        return frame_text(answer)
+
+
+# what an item that does not add up raises: a push with a price of 1e-999999 overflows a Decimal division
+# (ArithmeticError) and must teach nothing rather than fail the venue's message
+UNDERSTOOD_NOTHING = (FieldError, KeyError, ValueError, TypeError, ArithmeticError)
+
+
+def _order_update(item: dict[str, Any], account: str) -> OrderUpdate | None:
+    try:
+        return okx.order_update(item, account)
+    except UNDERSTOOD_NOTHING:
+        return None
 
 
 def _by_instrument_id(arg: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +194,11 @@ def _by_instrument_id(arg: dict[str, Any]) -> dict[str, Any]:
     code = arg.get("instIdCode")
     if code is None or code == "":
         return arg
-    if isinstance(code, bool) or not (isinstance(code, int) or (hasattr(code, "is_finite") and code == int(code))):
+    # bounded before int(): `1e999999` is an integral Decimal whose int() takes minutes and whose text is too long
+    # to print (a ValueError, not a FieldError); OKX's codes are small integers (learned with at most 18 digits)
+    if isinstance(code, bool) or not isinstance(code, int | Decimal) or not (
+        code == code.to_integral_value() if isinstance(code, Decimal) else True
+    ) or not -MAX_CODE < code < MAX_CODE:
         raise FieldError("instIdCode is not an integer")
     known = CATALOG.by_code(VENUE, int(code))
     if known is None:
