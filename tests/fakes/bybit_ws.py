@@ -49,7 +49,8 @@ is not a JSON object answers trade 10001 "Params Error" (`op` "") and stream `su
 
 Test controls (`ws_hub(fake)`): `sessions()`, `disconnect_all()`, `push_raw(text, endpoint)`, and
 `script_reply(reply)`, which answers the next order op with a given frame instead of executing it (how a test
-measures what a client does with an error envelope a firewall would inject).
+measures what a client does with an error envelope a firewall would inject), or with nothing when `reply` is a
+function that returns None (the request stays pending; a test answers it later with `push_raw`).
 
 Usage:
     with FakeBybit() as fake:
@@ -189,7 +190,7 @@ class SessionInfo:
     topics: tuple[str, ...]
 
 
-Reply = dict[str, Any] | str | Callable[[dict[str, Any]], "dict[str, Any] | str"]
+Reply = dict[str, Any] | str | Callable[[dict[str, Any]], "dict[str, Any] | str | None"]
 
 
 def _derivative_category(symbol: str) -> str:
@@ -242,7 +243,8 @@ class BybitWsHub:
     def script_reply(self, reply: Reply) -> None:
         """Answer the next authenticated order op (any session) with `reply` instead of executing it.
 
-        `reply` is a frame (dict, sent as JSON, or str, sent as is) or a function of the request frame.
+        `reply` is a frame (dict, sent as JSON, or str, sent as is) or a function of the request frame; a
+        function that returns None sends nothing (the op is neither executed nor answered: a held request).
         """
         with self._lock:
             self._scripted.append(reply)
@@ -528,7 +530,9 @@ class _Session:
             return
         scripted = self.hub.take_scripted()
         if scripted is not None:
-            self.send(scripted(message) if callable(scripted) else scripted)
+            frame = scripted(message) if callable(scripted) else scripted
+            if frame is not None:
+                self.send(frame)
             return
         args = message.get("args")
         if not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], dict):

@@ -42,8 +42,8 @@ from tests.support.bybit_ws_bots import (
 )
 from tests.support.sidecar import free_port, wait_for_port
 from tests.support.tls import TlsMaterial, make_test_pki
-from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
+from websockets.sync.connection import Connection
 
 KEY, SECRET = next(iter(DEFAULT_ACCOUNTS.items()))
 BTC, BTCUSDT = "BTC/USDT:USDT", "BTCUSDT"
@@ -87,7 +87,7 @@ def auth_frame(api_key: str = KEY, secret: str = SECRET, expires: int | None = N
 
 
 @contextmanager
-def raw_socket(fake: FakeBybit, endpoint: str = "trade", *, auth: bool = True) -> Iterator[ClientConnection]:
+def raw_socket(fake: FakeBybit, endpoint: str = "trade", *, auth: bool = True) -> Iterator[Connection]:
     with ws_connect(ws_url(fake, endpoint), proxy=None, open_timeout=WAIT_S, close_timeout=1) as ws:
         if auth:
             ws.send(auth_frame())
@@ -96,12 +96,12 @@ def raw_socket(fake: FakeBybit, endpoint: str = "trade", *, auth: bool = True) -
         yield ws
 
 
-def recv(ws: ClientConnection) -> dict[str, Any]:
+def recv(ws: Connection) -> dict[str, Any]:
     message: dict[str, Any] = json.loads(ws.recv(timeout=WAIT_S))
     return message
 
 
-def recv_until(ws: ClientConnection, predicate: Callable[[dict[str, Any]], bool], limit: int = 30) -> dict[str, Any]:
+def recv_until(ws: Connection, predicate: Callable[[dict[str, Any]], bool], limit: int = 30) -> dict[str, Any]:
     seen = []
     for _ in range(limit):
         message = recv(ws)
@@ -117,7 +117,7 @@ def op_frame(op: str, args: Any, req_id: Any = "1", **extra: Any) -> dict[str, A
     return {k: v for k, v in frame.items() if v is not None}
 
 
-def send_op(ws: ClientConnection, op: str, args: Any, req_id: Any = "1", **extra: Any) -> dict[str, Any]:
+def send_op(ws: Connection, op: str, args: Any, req_id: Any = "1", **extra: Any) -> dict[str, Any]:
     ws.send(json.dumps(op_frame(op, args, req_id, **extra)))
     return recv_until(ws, lambda m: m.get("reqId") == req_id)
 
@@ -772,6 +772,47 @@ def test_ccxt_create_order_ws_when_envelope_echoes_req_id_then_exception_follows
     outcomes, after = run(scenario())
     assert outcomes == CCXT_REJECTIONS
     assert after is None and len(fake.open_orders(KEY)) == 1
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    (110032, ccxt.InvalidOrder),
+    (170131, ccxt.InsufficientFunds),
+    (10005, "hang"),  # an auth-class code rejects the socket's auth, not the call (next test)
+])
+def test_ccxt_create_order_ws_when_refused_while_another_is_pending_then_only_the_refused_call_ends(
+        fake: FakeBybit, markets: dict[str, Any], code: int, expected: type[Exception] | str) -> None:
+    held: list[dict[str, Any]] = []
+
+    async def scenario() -> tuple[Any, bool, str]:
+        bot = ready_bot(fake, markets)
+        hub = ws_hub(fake)
+        try:
+            hub.script_reply(held.append)  # returns None: the first order reaches the fake and stays unanswered
+            hub.script_reply(envelope(code))
+            first = asyncio.ensure_future(bot.create_order_ws(BTC, "limit", "buy", 0.01, 49000))
+            deadline = time.monotonic() + WAIT_S
+            while not held and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            assert held, "the first order never reached the fake"
+            refused = await ccxt_outcome(bot)
+            pending = not first.done()
+            stamp = str(now_ms())
+            hub.push_raw(json.dumps({
+                "reqId": held[0]["reqId"], "retCode": 0, "retMsg": "OK", "op": "order.create",
+                "data": {"orderId": "late-1", "orderLinkId": ""}, "retExtInfo": {},
+                "header": {"X-Bapi-Limit": "10", "X-Bapi-Limit-Status": "9", "X-Bapi-Limit-Reset-Timestamp": stamp,
+                           "Traceid": "1" * 32, "Timenow": stamp}, "connId": "late"}), "trade")
+            late = await asyncio.wait_for(first, WAIT_S)
+            return refused, pending, late["id"]
+        finally:
+            await bot.close()
+
+    refused, pending, late_id = run(scenario())
+    # the envelope echoing its reqId ends that call only: the other order is still awaited and then resolves
+    assert (refused, pending, late_id) == (expected, True, "late-1")
+    first, second = ws_order_frames(fake)
+    assert held == [first] and first["reqId"] != second["reqId"]
+    assert fake.open_orders(KEY) == []  # neither was executed
 
 
 @pytest.mark.parametrize("code", [10005, 10027, 10029, 10003, 10004, 10007])
