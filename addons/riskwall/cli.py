@@ -22,6 +22,7 @@ from typing import Any
 from riskwall import logfile, logs, replay
 from riskwall.model import TradingState, Venue, fingerprint
 from riskwall.policy import PolicyError, load_policy
+from riskwall.policy import bench as policy_bench
 from riskwall.policy import schema as policy_schema
 from riskwall.policy import testing as policy_testing
 from riskwall.state import UnsupportedStateUrl, open_store
@@ -124,6 +125,10 @@ def _parser() -> argparse.ArgumentParser:
     test = policy_sub.add_parser("test", help="run policy test cases (*.test.yaml); exit 1 on any failure")
     policy_testing.add_arguments(test)
     test.set_defaults(handler=policy_testing.main)
+    bench = policy_sub.add_parser("bench", help="microseconds per order a policy costs on the embedded engine "
+                                                "(parse, decide, learn)")
+    policy_bench.add_arguments(bench)
+    bench.set_defaults(handler=policy_bench.main)
     schema = policy_sub.add_parser("schema", help="print the JSON Schema of policy files (for editors)")
     policy_schema.add_arguments(schema)
     schema.set_defaults(handler=policy_schema.main)

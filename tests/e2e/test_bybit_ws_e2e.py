@@ -251,9 +251,11 @@ def test_watch_orders_when_resting_order_fills_on_venue_then_sidecar_position_eq
     async def body(bot: ccxt.pro.bybit) -> None:
         order = await bot.create_order_ws(BTC, "limit", "buy", 0.05, 49000)
         orders = asyncio.ensure_future(bot.watch_orders(BTC))
+        trades = asyncio.ensure_future(bot.watch_my_trades(BTC))
         await asyncio.sleep(0.5)  # subscribed
         bybit_fake.fill_order(order["id"])  # the market crosses the order: no request from the bot at all
-        await asyncio.wait_for(orders, TIMEOUT_S)
+        _, [trade] = await asyncio.wait_for(asyncio.gather(orders, trades), TIMEOUT_S)
+        assert (trade["order"], trade["amount"]) == (order["id"], 0.05)
         await asyncio.to_thread(wait_until, lambda: trader.exposure() == {**FLAT, "position": Decimal("0.05")},
                                 "the fill to reach the sidecar")
         with pytest.raises(ccxt.InvalidOrder, match="POSITION_EXCEEDS_MAX"):

@@ -260,9 +260,11 @@ def test_watch_positions_when_resting_order_fills_on_venue_then_sidecar_position
         # a stream-driven bot: orders and positions channels, no REST poll at all
         orders = asyncio.ensure_future(bot.watch_orders(BTC))
         positions = asyncio.ensure_future(bot.watch_positions([BTC]))
+        trades = asyncio.ensure_future(bot.watch_my_trades(BTC))
         await asyncio.sleep(0.5)  # subscribed: the snapshot has come
         okx_fake.fill_order(order["id"])  # the market crosses the order
-        await asyncio.wait_for(asyncio.gather(orders, positions), TIMEOUT_S)
+        _, _, [trade] = await asyncio.wait_for(asyncio.gather(orders, positions, trades), TIMEOUT_S)
+        assert (trade["order"], trade["amount"]) == (order["id"], 5)
         await asyncio.to_thread(wait_until, lambda: exposure(trader.sidecar, trader.account) == {
             **FLAT, "position": Decimal("0.05")}, "the fill to reach the sidecar")
         with pytest.raises(ccxt.InvalidOrder, match="POSITION_EXCEEDS_MAX"):
