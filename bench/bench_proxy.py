@@ -2,22 +2,29 @@
 
     python bench/bench_proxy.py                      # or: make bench
     python bench/bench_proxy.py --requests 5000 --concurrency 8 --json results.json
+    python bench/bench_proxy.py --skip-ws            # the REST rows only
 
-Targets, each forwarding the same signed-looking Binance USDⓈ-M order requests (`POST /fapi/v1/order`) to a
-minimal local upstream that answers like Binance:
+Targets, each forwarding the same signed-looking Binance USDⓈ-M orders to minimal local upstreams that answer
+like Binance (REST `POST /fapi/v1/order`; and, on a second listener of the same proxy process, WebSocket
+`order.place` frames on `/ws-fapi/v1` and a public `aggTrade` stream on `/ws/btcusdt@aggTrade`, see bench_ws.py):
 
     upstream direct     the client straight to the upstream (what the proxies add is measured against it)
-    mitmdump            bare mitmproxy: `mitmdump --mode reverse:...`, no scripts
-    riskwall memory://  `riskwall run` with a reverse listener and in-memory state
+    mitmdump            bare mitmproxy: `mitmdump --mode reverse:...` (one listener per upstream), no scripts
+    riskwall memory://  `riskwall run` with a reverse listener per upstream (the WebSocket one as
+                        `--reverse binanceusdm@HOST:PORT=URL`) and in-memory state
     riskwall redis://   the same with the Redis store (only when redis://127.0.0.1:6379 answers)
 
-Every order passes every rule (the policy's limits are far away), so each request takes the full path: parse,
-rules, reserve in the store, forward, learn from the response, one JSON log line. Reported per target:
-requests/s, p50 and p99 latency as the client saw it, the proxy process's CPU time per request, and the
-ratios to bare mitmdump. The upstream runs in its own process so it does not share the client's GIL.
+Every order passes every rule (the policy's limits are far away), so each request or order frame takes the full
+path: parse, rules, reserve in the store, forward, learn from the answer, one JSON log line. Market-data frames
+are not read by riskwall at all: that row measures what merely relaying them costs. Reported per target and
+row: requests (frames)/s, p50 and p99 latency (round trip) as the client saw it, the proxy process's CPU time
+per request (frame), and the ratios to bare mitmdump; then the WebSocket order's CPU cost against the REST
+order's, and the CPU riskwall adds per market-data frame. The upstreams run in their own processes so they do
+not share the client's GIL.
 
-Benchmarks are not tests: nothing is asserted. Every loop is bounded by --requests and --time-limit.
-Loopback only; the machine's other load shows up in the numbers, so compare rows of one run, not runs.
+Benchmarks are not tests: nothing is asserted. Every loop is bounded by its count (--requests, --ws-orders,
+--ws-frames) and by --time-limit. Loopback only; the machine's other load shows up in the numbers, so compare
+rows of one run, not runs.
 """
 
 from __future__ import annotations
@@ -51,6 +58,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.support.sidecar import free_port, start_sidecar, wait_for_port  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_ws  # noqa: E402
 
 BIN = Path(sys.executable).parent
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -196,9 +206,15 @@ def drive(port: int, requests: int, concurrency: int, time_limit_s: float) -> Lo
 
 # ---- targets --------------------------------------------------------------------------------------------
 
+REST, WS_ORDERS, WS_MARKET = "rest", "ws_orders", "ws_market"
+KINDS = (REST, WS_ORDERS, WS_MARKET)
+
 
 @dataclass
 class Result:
+    """One row. For the WebSocket rows (`kind` ws_orders, ws_market) `requests` counts frames (answered order
+    frames, or market-data frames received), `rps` is frames/s and `cpu_us_per_request` is per frame."""
+
     target: str
     requests: int = 0
     errors: int = 0
@@ -208,6 +224,17 @@ class Result:
     cpu_us_per_request: float | None = None
     statuses: dict[int, int] = field(default_factory=dict)
     note: str = ""
+    kind: str = REST
+    # the proxy's CPU per request (frame) minus bare mitmdump's, on the same row kind
+    added_cpu_us_vs_mitmdump: float | None = None
+    # ws_orders rows: CPU per order frame / CPU per REST order, the same proxy process
+    cpu_vs_rest_order: float | None = None
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    rest: int
+    ws: int | None  # None: --skip-ws
 
 
 def cpu_seconds(pid: int | None) -> float | None:
@@ -239,12 +266,44 @@ def measure(name: str, port: int, pid: int | None, args: argparse.Namespace) -> 
     return result
 
 
+def ws_result(name: str, kind: str, load: bench_ws.WsLoad) -> Result:
+    result = Result(name, load.count, load.errors, kind=kind, note=load.note)
+    if load.count and load.elapsed_s > 0:
+        result.rps = load.count / load.elapsed_s
+    latencies = sorted(load.latencies_s)
+    if latencies:
+        result.p50_ms = latencies[len(latencies) // 2] * 1000
+        result.p99_ms = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+    if load.cpu_before is not None and load.cpu_after is not None and load.count:
+        result.cpu_us_per_request = (load.cpu_after - load.cpu_before) / load.count * 1e6
+    return result
+
+
+def measure_all(name: str, rest_port: int, ws_port: int | None, pid: int | None,
+                args: argparse.Namespace) -> list[Result]:
+    """The REST row, then (unless --skip-ws) the two WebSocket rows, one after the other on the same process."""
+    results = [measure(name, rest_port, pid, args)]
+    if ws_port is None:
+        return results
+
+    def cpu() -> float | None:
+        return cpu_seconds(pid)
+
+    orders = bench_ws.drive_orders(ws_port, args.ws_orders, args.concurrency, args.warmup, args.time_limit, cpu,
+                                   API_KEY, API_SECRET)
+    results.append(ws_result(name, WS_ORDERS, orders))
+    market = bench_ws.drive_market(ws_port, args.ws_frames, args.time_limit, cpu)
+    results.append(ws_result(name, WS_MARKET, market))
+    return results
+
+
 @contextlib.contextmanager
-def process(command: list[str], port: int, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(command: list[str], ports: list[int], workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
     with (workdir / "out.log").open("wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     try:
-        if not wait_for_port(port, time.monotonic() + STARTUP_S) or proc.poll() is not None:
+        deadline = time.monotonic() + STARTUP_S
+        if not all(wait_for_port(port, deadline) for port in ports) or proc.poll() is not None:
             raise RuntimeError(f"{command[0]} did not start: {(workdir / 'out.log').read_text()[-2000:]}")
         yield proc
     finally:
@@ -257,30 +316,40 @@ def process(command: list[str], port: int, workdir: Path) -> Iterator[subprocess
                 proc.wait(timeout=10)
 
 
-def run_direct(upstream: int, args: argparse.Namespace, workdir: Path) -> Result:
-    return measure("upstream direct", upstream, None, args)
+def run_direct(upstreams: Upstreams, args: argparse.Namespace, workdir: Path) -> list[Result]:
+    return measure_all("upstream direct", upstreams.rest, upstreams.ws, None, args)
 
 
-def run_mitmdump(upstream: int, args: argparse.Namespace, workdir: Path) -> Result:
+def run_mitmdump(upstreams: Upstreams, args: argparse.Namespace, workdir: Path) -> list[Result]:
     mitmdump = shutil.which("mitmdump", path=str(BIN)) or shutil.which("mitmdump")
     if mitmdump is None:
-        return Result("mitmdump (no addons)", note="mitmdump not found")
+        raise RuntimeError("mitmdump not found")
     port = free_port()
+    # a second reverse listener for the WebSocket upstream: mitmproxy forwards the upgrade and relays the frames
+    ws_port = free_port() if upstreams.ws else None
+    ws_mode = ["--mode", f"reverse:http://127.0.0.1:{upstreams.ws}@127.0.0.1:{ws_port}"] if upstreams.ws else []
     confdir = workdir / "confdir"
-    command = [mitmdump, "--mode", f"reverse:http://127.0.0.1:{upstream}@127.0.0.1:{port}", "-q",
+    command = [mitmdump, "--mode", f"reverse:http://127.0.0.1:{upstreams.rest}@127.0.0.1:{port}", *ws_mode, "-q",
                "--set", f"confdir={confdir}", "--set", "termlog_verbosity=error"]
-    with process(command, port, workdir) as proc:
-        return measure("mitmdump (no addons)", port, proc.pid, args)
+    with process(command, [port, *([ws_port] if ws_port else [])], workdir) as proc:
+        return measure_all("mitmdump (no addons)", port, ws_port, proc.pid, args)
 
 
-def run_riskwall(state: str, label: str) -> Callable[[int, argparse.Namespace, Path], Result]:
-    def run(upstream: int, args: argparse.Namespace, workdir: Path) -> Result:
+def run_riskwall(state: str, label: str) -> Callable[[Upstreams, argparse.Namespace, Path], list[Result]]:
+    def run(upstreams: Upstreams, args: argparse.Namespace, workdir: Path) -> list[Result]:
         policy = workdir / "policy.yaml"
         policy.write_text(POLICY)
-        sidecar = start_sidecar(workdir, policy, upstreams={"binanceusdm": f"http://127.0.0.1:{upstream}"},
-                                upstream_ca=None, extra_args=["--state", state, "--policy-poll", "0"])
+        ws_port = free_port() if upstreams.ws else None
+        # the venue's WebSocket host gets a listener of its own (`--reverse VENUE@HOST:PORT=URL`)
+        ws_listener = (["--reverse", f"binanceusdm@127.0.0.1:{ws_port}=http://127.0.0.1:{upstreams.ws}"]
+                       if upstreams.ws else [])
+        sidecar = start_sidecar(workdir, policy, upstreams={"binanceusdm": f"http://127.0.0.1:{upstreams.rest}"},
+                                upstream_ca=None,
+                                extra_args=["--state", state, "--policy-poll", "0", *ws_listener])
         try:
-            return measure(label, sidecar.reverse_port, sidecar.process.pid, args)
+            if ws_port and not wait_for_port(ws_port, time.monotonic() + STARTUP_S):
+                raise RuntimeError(f"riskwall's WebSocket listener did not start: {sidecar.output()[-2000:]}")
+            return measure_all(label, sidecar.reverse_port, ws_port, sidecar.process.pid, args)
         finally:
             sidecar.stop()
 
@@ -331,33 +400,96 @@ def drop_keys(url: str, prefix: str) -> None:
 
 # ---- report ---------------------------------------------------------------------------------------------
 
+SECTIONS = {
+    REST: ("REST orders: POST /fapi/v1/order, one request in flight per connection",
+           "requests", "req/s", "CPU us/req"),
+    WS_ORDERS: ("WS orders: order.place frames on /ws-fapi/v1, one socket per connection, one frame in flight each",
+                "frames", "frames/s", "CPU us/frame"),
+    WS_MARKET: ("WS market data: aggTrade frames pushed on /ws/btcusdt@aggTrade to one subscribed socket",
+                "frames", "frames/s", "CPU us/frame"),
+}
+ADDED_CPU_TARGET_US = 20.0
+
+
+def mitmdump_row(results: list[Result], kind: str) -> Result | None:
+    return next((r for r in results if r.kind == kind and r.target.startswith("mitmdump") and r.requests), None)
+
+
+def compare(results: list[Result]) -> None:
+    """Fill in each row's CPU added over bare mitmdump, and each WS order row's CPU against its REST order."""
+    for r in results:
+        base = mitmdump_row(results, r.kind)
+        if base is not None and base is not r and base.cpu_us_per_request is not None \
+                and r.cpu_us_per_request is not None:
+            r.added_cpu_us_vs_mitmdump = r.cpu_us_per_request - base.cpu_us_per_request
+        rest = next((x for x in results if x.kind == REST and x.target == r.target), None)
+        if r.kind == WS_ORDERS and rest is not None and rest.cpu_us_per_request and r.cpu_us_per_request:
+            r.cpu_vs_rest_order = r.cpu_us_per_request / rest.cpu_us_per_request
+
+
+def digits(r: Result) -> int:
+    """Decimals worth printing for a row's CPU per request: /proc counts CPU in clock ticks (10 ms), so a tenth of a
+    microsecond means something only over 10,000 requests (frames) or more."""
+    return 1 if r.requests and 1e6 / os.sysconf("SC_CLK_TCK") / r.requests < 1 else 0
+
 
 def table(results: list[Result]) -> str:
-    base = next((r for r in results if r.target.startswith("mitmdump") and r.requests), None)
-
     def ratio(value: float, reference: float | None) -> str:
-        return f"{value / reference:.2f}x" if reference else "-"
+        return f"{value / reference:.2f}x" if reference and value else "-"
 
-    header = (f"{'target':<22} {'requests':>8} {'errors':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'CPU us/req':>10} {'req/s vs mitm':>13} {'p50 vs mitm':>11} {'p99 vs mitm':>11}  note")
-    lines = [header, "-" * len(header)]
-    for r in results:
-        cpu = f"{r.cpu_us_per_request:.0f}" if r.cpu_us_per_request is not None else "-"
-        lines.append(
-            f"{r.target:<22} {r.requests:>8} {r.errors:>6} {r.rps:>8.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-            f"{cpu:>10} {ratio(r.rps, base.rps if base else None):>13} "
-            f"{ratio(r.p50_ms, base.p50_ms if base else None):>11} "
-            f"{ratio(r.p99_ms, base.p99_ms if base else None):>11}  {r.note}"
-        )
+    lines: list[str] = []
+    for kind in KINDS:
+        rows = [r for r in results if r.kind == kind]
+        if not rows:
+            continue
+        title, count, rate, cpu_label = SECTIONS[kind]
+        base = mitmdump_row(results, kind)
+        header = (f"{'target':<22} {count:>8} {'errors':>6} {rate:>8} {'p50 ms':>8} {'p99 ms':>8} "
+                  f"{cpu_label:>12} {'+CPU us vs mitm':>15} {rate + ' vs mitm':>16} {'p50 vs mitm':>11} "
+                  f"{'p99 vs mitm':>11}  note")
+        if lines:
+            lines.append("")
+        lines += [title, header, "-" * len(header)]
+        for r in rows:
+            cpu = f"{r.cpu_us_per_request:.{digits(r)}f}" \
+                if r.cpu_us_per_request is not None else "-"
+            added = f"{r.added_cpu_us_vs_mitmdump:+.{digits(r)}f}" \
+                if r.added_cpu_us_vs_mitmdump is not None else "-"
+            p50, p99 = (f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}") if r.p50_ms else ("-", "-")
+            lines.append(
+                f"{r.target:<22} {r.requests:>8} {r.errors:>6} {r.rps:>8.0f} {p50:>8} {p99:>8} {cpu:>12} "
+                f"{added:>15} {ratio(r.rps, base.rps if base else None):>16} "
+                f"{ratio(r.p50_ms, base.p50_ms if base else None):>11} "
+                f"{ratio(r.p99_ms, base.p99_ms if base else None):>11}  {r.note}".rstrip()
+            )
+    summary = [
+        f"{r.target} {r.cpu_vs_rest_order:.2f}x ({r.cpu_us_per_request:.0f} / "
+        f"{next(x for x in results if x.kind == REST and x.target == r.target).cpu_us_per_request:.0f} us)"
+        for r in results if r.kind == WS_ORDERS and r.cpu_vs_rest_order is not None
+    ]
+    if summary:
+        lines += ["", "ws order CPU / rest order CPU:  " + ";  ".join(summary)]
+    added = [f"{r.target} {r.added_cpu_us_vs_mitmdump:+.1f} us"
+             for r in results if r.kind == WS_MARKET and r.added_cpu_us_vs_mitmdump is not None]
+    if added:
+        lines.append("added CPU per frame vs mitmdump (ws market data):  " + ";  ".join(added)
+                     + f"  (target: at most {ADDED_CPU_TARGET_US:.0f} us)")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000, help="orders per target (default 2000)")
-    parser.add_argument("--concurrency", type=int, default=4, help="keep-alive client connections (default 4)")
-    parser.add_argument("--warmup", type=int, default=100, help="unmeasured orders first (default 100)")
-    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per target at most (default 60)")
+    parser.add_argument("--requests", type=int, default=2000, help="REST orders per target (default 2000)")
+    parser.add_argument("--concurrency", type=int, default=4,
+                        help="keep-alive client connections, and order sockets (default 4)")
+    parser.add_argument("--warmup", type=int, default=100, help="unmeasured orders (and order frames) first "
+                                                                "(default 100)")
+    parser.add_argument("--ws-orders", type=int, metavar="N",
+                        help="WebSocket order frames per target (default: as many as --requests)")
+    parser.add_argument("--ws-frames", type=int, default=20_000, metavar="N",
+                        help="market-data frames pushed per target (default 20000)")
+    parser.add_argument("--skip-ws", action="store_true", help="the REST rows only")
+    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per row at most (default 60)")
     parser.add_argument("--redis", default=REDIS_URL, help=f"Redis for the redis:// row (default {REDIS_URL})")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--serve-upstream", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -365,15 +497,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_upstream:
         serve_upstream(args.serve_upstream)
         return 0
-    if args.requests < 1 or args.concurrency < 1 or args.time_limit <= 0:
-        parser.error("--requests, --concurrency and --time-limit must be positive")
+    if args.ws_orders is None:
+        args.ws_orders = args.requests
+    if min(args.requests, args.concurrency, args.ws_orders, args.ws_frames) < 1 or args.time_limit <= 0 \
+            or args.warmup < 0:
+        parser.error("--requests, --ws-orders, --ws-frames, --concurrency and --time-limit must be positive")
 
     upstream_port = free_port()
     upstream = subprocess.Popen([sys.executable, __file__, "--serve-upstream", str(upstream_port)])
+    ws_port = None if args.skip_ws else free_port()
+    ws_upstream = None if ws_port is None else subprocess.Popen(
+        [sys.executable, bench_ws.__file__, "--serve", str(ws_port), "--frames", str(args.ws_frames)])
+    kinds = (REST,) if args.skip_ws else KINDS
     results: list[Result] = []
     prefix = f"rwbench-{secrets.token_hex(4)}"
     redis_url = f"{args.redis}{'&' if '?' in args.redis else '?'}prefix={prefix}"
-    targets: list[tuple[str, Callable[[int, argparse.Namespace, Path], Result] | None, str]] = [
+    targets: list[tuple[str, Callable[[Upstreams, argparse.Namespace, Path], list[Result]] | None, str]] = [
         ("upstream direct", run_direct, ""),
         ("mitmdump (no addons)", run_mitmdump, ""),
         ("riskwall memory://", run_riskwall("memory://", "riskwall memory://"), ""),
@@ -382,33 +521,43 @@ def main(argv: list[str] | None = None) -> int:
     targets.append(("riskwall redis://", None if why_not else run_riskwall(redis_url, "riskwall redis://"),
                     why_not or ""))
     try:
-        if not wait_for_port(upstream_port, time.monotonic() + 10):
-            print("bench: the upstream did not start", file=sys.stderr)
+        deadline = time.monotonic() + 10
+        if not all(wait_for_port(port, deadline) for port in (upstream_port, *([ws_port] if ws_port else []))):
+            print("bench: the upstreams did not start", file=sys.stderr)
             return 1
-        print(f"bench: {args.requests} orders per target, {args.concurrency} connections, "
-              f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}", flush=True)
+        print(f"bench: {args.requests} REST orders per target, {args.concurrency} connections"
+              + ("" if args.skip_ws else f"; {args.ws_orders} WS order frames, {args.ws_frames} market-data frames")
+              + f"; {os.cpu_count()} CPUs, Python {sys.version.split()[0]}", flush=True)
+        upstreams = Upstreams(upstream_port, ws_port)
         for name, run, skipped in targets:
             if run is None:
-                results.append(Result(name, note=f"skipped: {skipped}"))
+                results += [Result(name, kind=kind, note=f"skipped: {skipped}") for kind in kinds]
                 continue
             print(f"bench: {name} ...", flush=True)
             with tempfile.TemporaryDirectory(prefix="riskwall-bench-") as workdir:
                 try:
-                    results.append(run(upstream_port, args, Path(workdir)))
+                    results += run(upstreams, args, Path(workdir))
                 except RuntimeError as exc:
-                    results.append(Result(name, note=f"failed: {str(exc).splitlines()[0][:100]}"))
+                    results += [Result(name, kind=kind, note=f"failed: {str(exc).splitlines()[0][:100]}")
+                                for kind in kinds]
     finally:
-        upstream.send_signal(signal.SIGTERM)
-        try:
-            upstream.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            upstream.kill()
+        for server in (upstream, ws_upstream):
+            if server is None:
+                continue
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
         if not why_not:
             drop_keys(args.redis, prefix)
+    compare(results)
     print()
     print(table(results))
     if args.json:
-        Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=2))
+        rows = [{k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(r).items()} for r in results]
+        Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0
 
 
