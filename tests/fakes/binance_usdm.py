@@ -7,7 +7,8 @@ without `signature`, concatenated with the form body; venues.md §1.3), so a req
 any way is refused with -1022: "the firewall forwarded it untouched" is provable, not assumed.
 
 What it is not: a matching engine. MARKET orders fill at the mark price at once; LIMIT and conditional
-orders rest until a test calls `fill_order()` or they are cancelled. No fees, funding or liquidations.
+orders rest until a test calls `fill_order()` (all of it, or `quantity=` of it) or `expire_order()`, or they are
+cancelled. No fees, funding or liquidations.
 Only HMAC-SHA256 API keys (no RSA/Ed25519). Stdlib only; every amount is a `Decimal`, rendered as a string.
 
 Choices where Binance's behaviour is undocumented (venues.md §10):
@@ -17,6 +18,13 @@ Choices where Binance's behaviour is undocumented (venues.md §10):
   any other body is recorded but contributes no parameters;
 - STOP/TAKE_PROFIT/TRAILING types are still accepted on `POST /fapi/v1/order` (older SDKs send them there)
   and rest like LIMIT orders.
+
+WebSocket (the WebSocket API `/ws-fapi/v1` and the user-data streams `/ws/<listenKey>`, `/stream?streams=...`,
+`/private/ws?listenKey=...`) is served on the same port by tests/fakes/binance_usdm_ws.py: orders placed there
+live in this book, and every order change, fill and position change here is published to the account's
+streams (`_notify`, then `_flush_ws` once the lock is released), as is every `set_mark_price()` to the
+mark-price streams. Listen keys are issued by `POST`/`PUT /fapi/v1/listenKey` (one per API key, stable while
+it is open) and closed by `DELETE`.
 
 Usage:
     with FakeBinanceUsdm({"key": "secret"}) as fake:
@@ -53,6 +61,7 @@ __all__ = [
     "FakeBinanceUsdm",
     "RecordedRequest",
     "SymbolSpec",
+    "listen_key_for",
     "sign_params",
 ]
 
@@ -179,6 +188,11 @@ class RecordedRequest:
     @property
     def endpoint(self) -> tuple[str, str]:
         return self.method, self.path
+
+
+def listen_key_for(api_key: str) -> str:
+    """The listen key the fake issues for `api_key` (stable: Binance returns the same key while one is open)."""
+    return hashlib.sha256(f"listen:{api_key}".encode()).hexdigest()
 
 
 def sign_params(query: str, body: str, secret: str) -> str:
@@ -487,6 +501,8 @@ class FakeBinanceUsdm(ServedFake):
         self._weight_times: deque[float] = deque()
         self._queued_errors: list[tuple[str, str, BinanceError]] = []
         self.internal_errors: list[str] = []  # tracebacks of exceptions inside handlers (answered with 500)
+        self._listen_keys: dict[str, str] = {}  # open listen key -> API key (kept by reset(), like accounts)
+        self._ws_hub: Any = None  # tests/fakes/binance_usdm_ws.py's hub, attached by the first `ws_session`
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -497,6 +513,7 @@ class FakeBinanceUsdm(ServedFake):
         self._algo_ids = itertools.count(1_000_000_001)
         self._client_ids = itertools.count(1)
         self._tran_ids = itertools.count(300_000_000_001)
+        self._trade_ids = itertools.count(7_000_000_001)
         self._queued_errors.clear()
 
     # ---- what arrived --------------------------------------------------------------------------------
@@ -542,6 +559,9 @@ class FakeBinanceUsdm(ServedFake):
             raise KeyError(f"unknown symbol {symbol!r}; the fake lists {sorted(SYMBOLS)}")
         with self._lock:
             self._marks[symbol] = Decimal(price)
+            if self._ws_hub is not None:
+                self._ws_hub.on_mark(symbol)  # mark-price stream subscribers see the new price
+        self._flush_ws()
 
     def mark_price(self, symbol: str) -> Decimal:
         with self._lock:
@@ -559,6 +579,8 @@ class FakeBinanceUsdm(ServedFake):
             entry = self._marks[symbol] if entry_price is None else Decimal(entry_price)
             self._accounts[api_key].positions[(symbol, position_side)] = _Position(
                 Decimal(amount), entry if amount else Decimal(0), self._now_ms())
+            self._notify(self._accounts[api_key], position=(symbol, position_side), reason="ADJUSTMENT")
+        self._flush_ws()
 
     def wallet_balance(self, api_key: str) -> Decimal:
         with self._lock:
@@ -570,19 +592,40 @@ class FakeBinanceUsdm(ServedFake):
             return [o.to_json() for o in acct.orders.values() if o.status in _OPEN] + [
                 a.to_json() for a in acct.algo_orders.values() if a.status == "NEW"]
 
-    def fill_order(self, order_id: int, price: Decimal | None = None, *,
-                   api_key: str | None = None) -> dict[str, Any]:
-        """Fill a resting order completely (at its limit price unless given), as if the market crossed it."""
-        with self._lock:
-            for key, acct in self._accounts.items():
-                order = acct.orders.get(order_id)
-                if order is not None and (api_key is None or api_key == key):
-                    if order.status not in _OPEN:
-                        raise ValueError(f"order {order_id} is {order.status}")
-                    if price is None:
-                        price = order.price or self._marks[order.symbol]
-                    self._fill(acct, order, Decimal(price))
-                    return order.to_json()
+    def fill_order(self, order_id: int, price: Decimal | None = None, *, api_key: str | None = None,
+                   quantity: Decimal | None = None) -> dict[str, Any]:
+        """Fill a resting order (at its limit price unless given), as if the market crossed it: completely, or
+        `quantity` of it (PARTIALLY_FILLED until the rest fills)."""
+        if quantity is not None and Decimal(quantity) <= 0:
+            raise ValueError(f"a fill of {quantity} is no fill")
+        try:
+            with self._lock:
+                acct, order = self._resting_order(order_id, api_key)
+                if price is None:
+                    price = order.price or self._marks[order.symbol]
+                self._fill(acct, order, Decimal(price), None if quantity is None else Decimal(quantity))
+                return order.to_json()
+        finally:
+            self._flush_ws()  # stream subscribers see the fill (outside the lock: sockets may be slow)
+
+    def expire_order(self, order_id: int, *, api_key: str | None = None) -> dict[str, Any]:
+        """Expire a resting order as the venue does (GTD reached, IOC/FOK remainder, GTX that would take)."""
+        try:
+            with self._lock:
+                acct, order = self._resting_order(order_id, api_key)
+                order.status, order.update_time = "EXPIRED", self._now_ms()
+                self._notify(acct, order=order, execution="EXPIRED")
+                return order.to_json()
+        finally:
+            self._flush_ws()
+
+    def _resting_order(self, order_id: int, api_key: str | None) -> tuple[_Account, _Order]:
+        for key, acct in self._accounts.items():
+            order = acct.orders.get(order_id)
+            if order is not None and (api_key is None or api_key == key):
+                if order.status not in _OPEN:
+                    raise ValueError(f"order {order_id} is {order.status}")
+                return acct, order
         raise KeyError(order_id)
 
     def queue_error(self, method: str, path: str, *, code: int = -1000, status: int = 400,
@@ -590,6 +633,33 @@ class FakeBinanceUsdm(ServedFake):
         """Answer the next authenticated `method path` request with this error instead of handling it."""
         with self._lock:
             self._queued_errors.append((method.upper(), path, BinanceError(code, msg, status)))
+
+    # ---- WebSocket (tests/fakes/binance_usdm_ws.py serves the sockets; state stays here) --------------
+
+    def ws_session(self, path: str, headers: dict[str, str]) -> Any:
+        """Called by the server for a WebSocket handshake on this fake's port (see tests/fakes/server.py)."""
+        from tests.fakes.binance_usdm_ws import ws_hub  # imported here: binance_usdm_ws builds on this module
+
+        return ws_hub(self).open(path, headers)
+
+    def _notify(self, acct: _Account, **change: Any) -> None:
+        """Tell stream subscribers what changed (an order, a fill, a position, an algo order, a listen key).
+
+        Called with the lock held, so the hub formats every event from a consistent state; the events leave
+        in `_flush_ws`, after the lock is released.
+        """
+        if self._ws_hub is not None:
+            api_key = next(k for k, a in self._accounts.items() if a is acct)
+            self._ws_hub.on_change(api_key, change)
+
+    def _flush_ws(self) -> None:
+        if self._ws_hub is not None:
+            self._ws_hub.flush()
+
+    def _issue_listen_key(self, api_key: str) -> str:
+        key = listen_key_for(api_key)
+        self._listen_keys[key] = api_key
+        return key
 
     # ---- request pipeline (called from handler threads) ----------------------------------------------
 
@@ -636,6 +706,7 @@ class FakeBinanceUsdm(ServedFake):
                 self.internal_errors.append(traceback.format_exc())
                 status, payload = 500, {"code": -1000, "msg": "An unknown error occurred while processing the request."}
             self._log.append(RecordedRequest(method, path, query, body, dict(headers), params, status))
+        self._flush_ws()
         return status, payload, extra_headers
 
     def _authenticate(self, security: str, api_key: str | None, params: Mapping[str, str], query: str,
@@ -929,6 +1000,7 @@ class FakeBinanceUsdm(ServedFake):
         )
         acct.orders[order.order_id] = order
         ack = order.to_json()  # what the order looked like on arrival: ACK answers before matching
+        self._notify(acct, order=order, execution="NEW")
         if order_type == "MARKET":
             self._fill(acct, order, self._marks[spec.symbol])
         if (p.get("newOrderRespType") or "ACK").upper() == "RESULT":
@@ -969,16 +1041,25 @@ class FakeBinanceUsdm(ServedFake):
             return min(qty, abs(pos))
         return qty
 
-    def _fill(self, acct: _Account, order: _Order, price: Decimal) -> None:
+    def _fill(self, acct: _Account, order: _Order, price: Decimal, part: Decimal | None = None) -> None:
         qty = order.orig_qty - order.executed_qty
         if order.close_position:
             qty = abs(acct.positions.get((order.symbol, order.position_side), _Position()).amount)
             order.orig_qty = qty
+        if part is not None:  # a partial fill (tests only: `fill_order(quantity=...)`)
+            qty = min(qty, part)
+        wallet_before = acct.wallet_balance
         self._apply_fill(acct, order.symbol, order.position_side, qty if order.side == "BUY" else -qty, price)
+        if order.executed_qty == 0:
+            order.avg_price = price
+        else:  # a later part of a partly filled order: the average over every part
+            order.avg_price = (order.executed_qty * order.avg_price + qty * price) / (order.executed_qty + qty)
         order.executed_qty += qty
-        order.avg_price = price
-        order.status = "FILLED"
+        order.status = "FILLED" if order.executed_qty == order.orig_qty else "PARTIALLY_FILLED"
         order.update_time = self._now_ms()
+        self._notify(acct, order=order, execution="TRADE",
+                     fill=(qty, price, next(self._trade_ids), acct.wallet_balance - wallet_before),
+                     position=(order.symbol, order.position_side), reason="ORDER")
 
     def _apply_fill(self, acct: _Account, symbol: str, position_side: str, delta: Decimal,
                     price: Decimal) -> None:
@@ -1037,6 +1118,7 @@ class FakeBinanceUsdm(ServedFake):
         if order.status not in _OPEN:
             raise BinanceError(-2011, "Unknown order sent.")
         order.status, order.update_time = "CANCELED", self._now_ms()
+        self._notify(acct, order=order, execution="CANCELED")
         return order.to_json()
 
     def _cancel_order(self, call: _Call) -> Any:
@@ -1068,6 +1150,7 @@ class FakeBinanceUsdm(ServedFake):
         for order in call.acct.orders.values():
             if order.symbol == spec.symbol and order.status in _OPEN:
                 order.status, order.update_time = "CANCELED", now
+                self._notify(call.acct, order=order, execution="CANCELED")
         return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
     def _countdown_cancel_all(self, call: _Call) -> Any:
@@ -1093,6 +1176,7 @@ class FakeBinanceUsdm(ServedFake):
         if qty == order.orig_qty and price == order.price:
             raise BinanceError(-5027, "No need to modify the order.")
         order.orig_qty, order.price, order.update_time = qty, price, self._now_ms()
+        self._notify(acct, order=order, execution="AMENDMENT")
         return order.to_json()
 
     def _amend_order(self, call: _Call) -> Any:
@@ -1153,6 +1237,7 @@ class FakeBinanceUsdm(ServedFake):
             good_till_date=int(p.get("goodTillDate") or 0), create_time=now, update_time=now,
         )
         acct.algo_orders[algo.algo_id] = algo
+        self._notify(acct, algo=algo)
         return algo.to_json()
 
     def _find_algo(self, acct: _Account, p: Mapping[str, str]) -> _AlgoOrder:
@@ -1177,6 +1262,7 @@ class FakeBinanceUsdm(ServedFake):
         if algo.status != "NEW":
             raise BinanceError(-2011, "Unknown order sent.")
         algo.status, algo.update_time = "CANCELED", self._now_ms()
+        self._notify(call.acct, algo=algo)
         return {"algoId": algo.algo_id, "clientAlgoId": algo.client_algo_id, "code": "200", "msg": "success"}
 
     def _open_algo_orders(self, call: _Call) -> Any:
@@ -1189,6 +1275,7 @@ class FakeBinanceUsdm(ServedFake):
         for algo in call.acct.algo_orders.values():
             if algo.symbol == spec.symbol and algo.status == "NEW":
                 algo.status = "CANCELED"
+                self._notify(call.acct, algo=algo)
         return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
     # ---- account configuration -----------------------------------------------------------------------
@@ -1432,9 +1519,14 @@ class FakeBinanceUsdm(ServedFake):
 
     def _listen_key(self, call: _Call) -> Any:
         # Stable per API key, as Binance returns the same key while one is active.
-        return {"listenKey": hashlib.sha256(f"listen:{call.api_key}".encode()).hexdigest()}
+        assert call.api_key is not None
+        return {"listenKey": self._issue_listen_key(call.api_key)}
 
     def _close_listen_key(self, call: _Call) -> Any:
+        assert call.api_key is not None
+        key = listen_key_for(call.api_key)
+        if self._listen_keys.pop(key, None) is not None:
+            self._notify(call.acct, listen_key_closed=key)
         return {}
 
     # ---- wallet (api.binance.com /sapi) --------------------------------------------------------------
