@@ -450,8 +450,8 @@ class RiskFirewall:
         message = flow.websocket.messages[-1]
         if message.injected:
             return  # our own error frame coming back through the hook
-        if session.socket is Socket.STREAM and not session.private:
-            return  # market data: never read
+        if session.socket is Socket.STREAM and not session.private and not message.from_client:
+            return  # market data: never read (the bot's own rare messages may subscribe a user-data stream)
         text = message.text if message.is_text else None
         if not message.from_client:
             try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import time
 import uuid
 from collections import OrderedDict
@@ -36,6 +37,8 @@ log = logs.get_logger("riskwall.sockets")
 
 # listen keys remembered (as hashes) for attributing a user-data stream to its account
 LISTEN_KEYS_KEPT = 10_000
+# the largest stream subscription read for a listen key (a subscription names a few streams)
+MAX_SUBSCRIBE_CHARS = 16_384
 
 type Decide = Callable[[ParsedRequest, str], Awaitable[tuple[Decision, bool, ParsedRequest]]]
 
@@ -130,8 +133,11 @@ class SocketGate:
 
     async def from_client(self, session: Session, text: str | None) -> Outcome:
         """`text` None: a binary message (no venue takes orders that way)."""
-        if session.socket is Socket.STREAM and not session.private:
-            return PASS  # market data: never read
+        if session.socket is Socket.STREAM:
+            if text is not None and "SUBSCRIBE" in text:
+                self._subscribed_listen_keys(session, text)
+            if not session.private:
+                return PASS  # market data: never read
         reader = FRAMES[session.venue]
         started = time.perf_counter_ns()
         session.frames += 1
@@ -173,6 +179,35 @@ class SocketGate:
         if frame.rest is not None and request.action is not Action.READ:
             self._expect(session, frame, PendingFrame(decision_id, request, frame.rest, reserved))
         return Outcome(True, None, decision, request, frame, started)
+
+    def _subscribed_listen_keys(self, session: Session, text: str) -> None:
+        """A stream subscribed to by listen key (Binance's SDK: `SUBSCRIBE [<listenKey>]` on `/private/stream`)
+        becomes that account's private stream, as one opened with the key in its URL does. Its events name no
+        account, so a stream that carries two accounts' keys, or one the sidecar did not see issued beside a known
+        one, is no longer read: a position learned for the wrong account would be worse than none."""
+        if len(text) > MAX_SUBSCRIBE_CHARS:
+            return
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return
+        params = message.get("params") if isinstance(message, dict) else None
+        if message.get("method") != "SUBSCRIBE" or not isinstance(params, list):
+            return
+        names = [p for p in params if isinstance(p, str) and "@" not in p]  # market streams are `symbol@kind`
+        owners = {self.listen_keys.owner(session.venue, [name]) for name in names}
+        if session.private:
+            owners.add(session.account)
+        if not names:
+            return
+        if len(owners) == 1 and None not in owners:
+            session.account, session.private = owners.pop(), True
+        else:
+            session.account, session.private = None, False
+            with contextlib.suppress(Exception):
+                log.warning("stream_not_read", venue=session.venue, endpoint=session.endpoint,
+                            detail="a user-data stream subscribed to listen keys the sidecar cannot attribute to "
+                                   "one account: its events are not learned")
 
     def crashed(self, session: Session, exc: Exception) -> Outcome:
         """The frame could not even be read for a decision: dropped, and answered as the venue answers a frame

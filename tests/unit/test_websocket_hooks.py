@@ -421,3 +421,38 @@ async def test_order_frame_when_policy_monitors_shadows_or_halts_then_as_over_re
     [line] = captured.decisions()
     assert line["verdict"] == verdict
     assert (injected.sent == []) is forwarded
+
+
+KEY_A = "a" * 64
+KEY_B = "b" * 64
+
+
+@pytest.mark.parametrize(
+    ("opened_with", "subscribed", "account", "private"),
+    [
+        (None, [KEY_A], "account-a", True),  # the SDK: listen key subscribed on /private/stream
+        (None, ["btcusdt@markPrice@1s"], None, False),  # market data stays unread
+        (KEY_A, ["btcusdt@markPrice@1s"], "account-a", True),
+        (KEY_A, [KEY_A], "account-a", True),
+        (KEY_A, [KEY_B], None, False),  # two accounts' events on one stream: not attributable, not read
+        (None, [KEY_A, KEY_B], None, False),
+        (None, [KEY_A, "c" * 64], None, False),  # a key the sidecar never saw issued beside a known one
+    ],
+    ids=["subscribe-known", "market-only", "market-on-private", "same-key", "other-key", "two-keys",
+         "unknown-beside-known"],
+)
+@async_test
+async def test_stream_subscribe_when_it_names_listen_keys_then_read_only_for_one_known_account(
+    opened_with: str | None, subscribed: list[str], account: str | None, private: bool
+) -> None:
+    made = gate(Decider())
+    made.listen_keys.remember(Venue.BINANCEUSDM, KEY_A, "account-a")
+    made.listen_keys.remember(Venue.BINANCEUSDM, KEY_B, "account-b")
+    path = f"/private/ws?listenKey={opened_with}" if opened_with else "/private/stream"
+    stream = made.open(Venue.BINANCEUSDM, HttpRequest("GET", "fstream.binance.com", 443, path, (), UPGRADE, b""))
+    assert stream is not None
+
+    outcome = await made.from_client(stream, json.dumps({"method": "SUBSCRIBE", "params": subscribed, "id": 1}))
+
+    assert outcome.forward is True
+    assert (stream.account, stream.private) == (account, private)

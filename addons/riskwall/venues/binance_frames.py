@@ -39,6 +39,7 @@ from riskwall.venues.base import (
     UNREADABLE,
     FieldError,
     HttpRequest,
+    Socket,
     VenueAdapter,
     check_spelling,
     decimal_field,
@@ -75,8 +76,10 @@ READ_METHODS = frozenset({
     "order.status", "algoOrder.status", "openOrders.status", "openOrder.status", "allOrders", "userTrades",
     "account.status", "account.balance", "account.position", "session.status", "order.test",
     "userDataStream.start", "userDataStream.ping", "userDataStream.stop", "userDataStream.subscribe",
-    "userDataStream.unsubscribe",
+    "userDataStream.unsubscribe", "userDataStream.subscribe.signature",
 })
+# what a market or user-data stream takes from the client (`{"method": "SUBSCRIBE", "params": [...], "id"}`)
+STREAM_METHODS = frozenset({"SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY"})
 # reads that exist in later versions (`v2/account.position`): only reads may carry a version prefix
 VERSIONED_READS = frozenset({"account.status", "account.balance", "account.position"})
 ENVELOPE = frozenset({"id", "method", "params"})
@@ -104,6 +107,8 @@ class BinanceFrames:
             return unreadable(self.venue, "?", "the frame is not a request {id, method, params}",
                               data.get("id") if isinstance(data, dict) else None)
         request_id, method = data.get("id"), str(data["method"])
+        if session.socket is Socket.STREAM and method in STREAM_METHODS:
+            return control(self.venue, method, session.account, request_id)  # a stream's own subscriptions
         extra = set(data) - ENVELOPE
         params = data.get("params", {})
         if extra or not isinstance(params, dict):
@@ -132,7 +137,7 @@ class BinanceFrames:
         try:
             request = self._rest_request(rest, params)
         except FieldError as exc:
-            return unreadable(self.venue, method, str(exc), request_id)
+            return unreadable(self.venue, method, str(exc), request_id, account)
         parsed = held_by_session(self._adapter.parse_request(request), account)
         return ClientFrame(FrameKind.ORDER, method, renamed(parsed, f"WS {method}"), request_id, request)
 

@@ -225,9 +225,10 @@ def held_by_session(parsed: ParsedRequest, account: str | None) -> ParsedRequest
     return dataclasses.replace(parsed, account=account, intents=intents)
 
 
-def unreadable(venue: Venue, op: str, error: str, request_id: Any = None) -> ClientFrame:
-    """A client frame that cannot be read on an order socket: decided as a parse failure, so refused."""
-    return ClientFrame(FrameKind.ORDER, op, ParsedRequest(venue, Action.UNKNOWN, f"WS {op}", error=error),
+def unreadable(venue: Venue, op: str, error: str, request_id: Any = None, account: str | None = None) -> ClientFrame:
+    """A client frame that cannot be read on an order socket: decided as a parse failure, so refused (`account`,
+    where known, names the sender in the decision line)."""
+    return ClientFrame(FrameKind.ORDER, op, ParsedRequest(venue, Action.UNKNOWN, f"WS {op}", account, error=error),
                        request_id)
 
 

@@ -64,6 +64,7 @@ ORDER_OPS: dict[str, tuple[str, bool]] = {
     "mass-cancel": ("/api/v5/trade/mass-cancel", False),
 }
 CONTROL_OPS = frozenset({"subscribe", "unsubscribe"})
+CANCEL_OPS = frozenset({"cancel-order", "batch-cancel-orders"})
 ENVELOPE = frozenset({"id", "op", "args", "expTime"})
 HOST = "www.okx.com"
 MAX_CODE = 10**18
@@ -106,9 +107,9 @@ class OkxFrames:
         if not args or not all(isinstance(a, dict) for a in args) or (not whole and len(args) != 1):
             return unreadable(VENUE, op, "args must hold the request objects", request_id)
         try:
-            legs = [_by_instrument_id(arg) for arg in args]
+            legs = [_by_instrument_id(arg, cancelling=op in CANCEL_OPS) for arg in args]
         except FieldError as exc:
-            return unreadable(VENUE, op, str(exc), request_id)
+            return unreadable(VENUE, op, str(exc), request_id, session.acting_account)
         body = json_text(legs if whole else legs[0])
         rest = HttpRequest("POST", HOST, 443, path, (), {"content-type": "application/json"}, body)
         parsed = held_by_session(okx.ADAPTER.parse_request(rest), session.acting_account)
@@ -189,9 +190,12 @@ def _order_update(item: dict[str, Any], account: str) -> OrderUpdate | None:
         return None
 
 
-def _by_instrument_id(arg: dict[str, Any]) -> dict[str, Any]:
-    """An order object naming its instrument by `instIdCode` as the REST API reads it, by `instId`."""
+def _by_instrument_id(arg: dict[str, Any], *, cancelling: bool = False) -> dict[str, Any]:
+    """An order object naming its instrument by `instIdCode` as the REST API reads it, by `instId`. A cancel
+    passes whatever instrument it names (it adds no risk; after a restart the codes may not be known yet)."""
     code = arg.get("instIdCode")
+    if cancelling:
+        return {k: v for k, v in arg.items() if k != "instIdCode"}
     if code is None or code == "":
         return arg
     # bounded before int(): `1e999999` is an integral Decimal whose int() takes minutes and whose text is too long
