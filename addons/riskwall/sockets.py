@@ -152,6 +152,9 @@ class SocketGate:
         if frame.kind is FrameKind.CONTROL:
             if frame.op == "userDataStream.start" and frame.id_key is not None:
                 session.listen_requests[frame.id_key] = frame.request.account
+            elif frame.op.startswith("userDataStream.subscribe") and frame.request.account is not None:
+                named = frame.request.account
+                session.subscribed = named if session.subscribed in (None, named) else ""
             return Outcome(True, frame=frame)
         decision_id = uuid.uuid4().hex
         request = frame.request
@@ -257,12 +260,12 @@ class SocketGate:
             pending = session.pending.pop(frame.answers, None)
             if pending is not None:
                 await self._learn_answer(store, session, pending, frame.status, frame.rest_body)
-        if not frame.facts.empty and session.account is not None:
+        owner = session.events_account
+        if not frame.facts.empty and owner is not None:
             # kept under the account the policy holds this key's state under, as its orders are
             policy = self._policy()
-            holder = policy.holder(session.venue, session.account) if policy is not None else None
-            facts = held_by(frame.facts, ParsedRequest(session.venue, Action.READ, "", session.account,
-                                                       holder=holder))
+            holder = policy.holder(session.venue, owner) if policy is not None else None
+            facts = held_by(frame.facts, ParsedRequest(session.venue, Action.READ, "", owner, holder=holder))
             await asyncio.wait_for(store.learn(facts), self.deadline_s)
 
     async def _learn_answer(self, store: StateStore, session: Session, pending: PendingFrame, status: int | None,

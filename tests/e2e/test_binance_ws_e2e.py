@@ -385,6 +385,10 @@ def test_sdk_user_data_stream_when_subscribed_by_listen_key_then_fills_teach_the
             binance_fake.fill_order(placed.result.order_id)
             await asyncio.to_thread(wait_until, lambda: trader.exposure() == {**FLAT, "position": Decimal("0.04")},
                                     "the stream's fill to reach the sidecar")
+            for _ in range(100):  # the bot's own handler runs after the sidecar has relayed the event
+                if events:
+                    break
+                await asyncio.sleep(0.05)
             assert events
         finally:
             await api.close_connection()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import ccxt
@@ -424,3 +425,33 @@ def test_logs_when_trading_over_websocket_then_no_key_passphrase_or_login_signat
     for secret in [trader.api_key, trader.secret, trader.passphrase, *signs]:
         assert secret not in output
     assert trader.account in output
+
+
+def test_private_socket_when_order_entry_off_then_handshake_refused_before_the_venue(
+    tmp_path: Path, okx_fake: FakeOkx, pki: TlsMaterial
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.format(halted=fingerprint(HALTED_KEY)))
+    before = len(okx_fake.ws_handshakes)
+    with sidecar_on("memory", tmp_path / "off", policy, {"okx": okx_fake.base_url}, pki.ca_cert,
+                    extra_args=("--ws-order-entry", "off")) as sidecar:
+        url = sidecar.reverse_url_for("okx").replace("http://", "ws://") + "/ws/v5/private"
+
+        async def connect() -> int:
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with websockets.connect(url, open_timeout=TIMEOUT_S):
+                    pass
+            return refused.value.response.status_code
+
+        status_code = run(connect())
+        public = run(_public_socket_opens(sidecar))
+
+    assert status_code != 101 and public
+    assert okx_fake.ws_handshakes[before:] == ["/ws/v5/public"]
+
+
+async def _public_socket_opens(sidecar: Sidecar) -> bool:
+    url = sidecar.reverse_url_for("okx").replace("http://", "ws://") + "/ws/v5/public"
+    async with websockets.connect(url, open_timeout=TIMEOUT_S) as socket:
+        await socket.send("ping")
+        return await asyncio.wait_for(socket.recv(), TIMEOUT_S) == "pong"

@@ -456,3 +456,26 @@ async def test_stream_subscribe_when_it_names_listen_keys_then_read_only_for_one
 
     assert outcome.forward is True
     assert (stream.account, stream.private) == (account, private)
+
+
+@pytest.mark.parametrize(("subscribers", "learned"), [([API_KEY], True), ([API_KEY, "other-" + "k" * 58], False)],
+                         ids=["one-account", "two-accounts"])
+@async_test
+async def test_user_data_pushed_on_the_websocket_api_when_subscribed_by_signature_then_learned_for_that_account(
+    subscribers: list[str], learned: bool
+) -> None:
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    made = SocketGate(fw._decide, lambda: fw.store, lambda: fw.policy)
+    conn = session(account=None)  # signed requests, no session.logon
+    for number, key in enumerate(subscribers):
+        subscribe = {"id": f"s{number}", "method": "userDataStream.subscribe.signature",
+                     "params": {"apiKey": key, "timestamp": 1700000000000, "signature": "f" * 64}}
+        assert (await made.from_client(conn, json.dumps(subscribe))).forward
+    event = {"subscriptionId": 0, "event": {"e": "ACCOUNT_UPDATE", "E": 1, "T": 1, "a": {"m": "ORDER", "B": [], "P": [
+        {"s": "BTCUSDT", "pa": "0.3", "ep": "50000", "cr": "0", "up": "0", "mt": "cross", "iw": "0", "ps": "BOTH"}]}}}
+
+    await made.from_venue(conn, json.dumps(event))
+
+    rows = await store.exposure(Venue.BINANCEUSDM, "label:main")
+    assert (rows.get("BTCUSDT|both", {}).get("position") == "0.3") is learned

@@ -180,9 +180,10 @@ class BinanceFrames:
                 return VenueFrame(answers=key, status=status, rest_body=body)
             return VenueFrame()
         event = _event(data)
-        if event is None or session.account is None:
+        owner = session.events_account
+        if event is None or owner is None:
             return VenueFrame()
-        return VenueFrame(facts=self.stream_facts(event, session.account))
+        return VenueFrame(facts=self.stream_facts(event, owner))
 
     def stream_facts(self, event: dict[str, Any], account: str) -> ResponseFacts:
         kind = event.get("e")

@@ -107,6 +107,18 @@ class Session:
     private: bool = False
     frames: int = 0
     blocked: int = 0
+    # the account a user-data subscription on this connection named ("" once two different ones did)
+    subscribed: str | None = None
+
+    @property
+    def events_account(self) -> str | None:
+        """Whose events the venue pushes on this connection: its login's account, or the account a user-data
+        subscription on it named (Binance's WebSocket API `userDataStream.subscribe`); None when two differ."""
+        if self.subscribed is None:
+            return self.account
+        if self.subscribed and self.account in (None, self.subscribed):
+            return self.subscribed
+        return None
 
     @property
     def acting_account(self) -> str | None:
