@@ -43,8 +43,7 @@ from tests.support.binance_ws_bots import (
 from tests.support.secrets import watch
 from tests.support.sidecar import Sidecar
 from tests.support.tls import TlsMaterial
-from tests.support.ws_e2e import FLAT, TIMEOUT_S, run, sidecar_on, since, wait_until
-from tests.support.ws_e2e import exposure as venue_exposure
+from tests.support.ws_e2e import FLAT, TIMEOUT_S, BotOnSidecar, run, sidecar_on, wait_until
 
 from riskwall.model import fingerprint
 
@@ -96,20 +95,12 @@ def binance_sidecar(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 
 
 @dataclass
-class WsTrader:
+class WsTrader(BotOnSidecar):
     """One bot on its own fresh Binance account, wired to the sidecar one way or the other."""
 
-    api_key: str
-    secret: str
-    wiring: str
-    fake: FakeBinanceUsdm
-    sidecar: Sidecar
-    frames_before: int = 0
-    lines_before: int = 0
-
-    @property
-    def account(self) -> str:
-        return fingerprint(self.api_key)
+    venue = "binanceusdm"
+    symbol = "BTCUSDT"
+    order_frames = staticmethod(ws_order_frames)
 
     def pro(self, **credentials: str) -> ccxt.pro.binanceusdm:
         """ccxt.pro binanceusdm; build it inside the coroutine that uses it."""
@@ -129,16 +120,6 @@ class WsTrader:
             return proxied_streams_sdk(self.fake.base_url, self.sidecar.proxy_url, self.sidecar.ca_cert)
         return reverse_streams_sdk(self.sidecar.reverse_url_for("binanceusdm"))
 
-    def frames(self) -> list[dict[str, Any]]:
-        """Order frames the fake received since this bot was made (tests run one at a time)."""
-        return ws_order_frames(self.fake)[self.frames_before:]
-
-    def decisions(self, **match: Any) -> list[dict[str, Any]]:
-        return since(self.sidecar, self.lines_before, account=self.account, transport="ws", **match)
-
-    def exposure(self, symbol: str = "BTCUSDT") -> dict[str, Decimal]:
-        return venue_exposure(self.sidecar, "binanceusdm", self.account, symbol)
-
 
 @pytest.fixture(params=["explicit", "reverse"])
 def new_trader(request: pytest.FixtureRequest, binance_fake: FakeBinanceUsdm,
@@ -148,8 +129,7 @@ def new_trader(request: pytest.FixtureRequest, binance_fake: FakeBinanceUsdm,
         secret_value = secret or "secret-" + secrets.token_hex(28)
         if api_key is None:
             binance_fake.add_account(key, secret_value)
-        return WsTrader(key, secret_value, str(request.param), binance_fake, binance_sidecar,
-                        len(ws_order_frames(binance_fake)), len(binance_sidecar.log_lines()))
+        return WsTrader(key, secret_value, str(request.param), binance_fake, binance_sidecar)
 
     return make
 

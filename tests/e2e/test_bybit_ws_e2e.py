@@ -39,8 +39,7 @@ from tests.support.ccxt_bots import rewrite_api_urls
 from tests.support.secrets import watch
 from tests.support.sidecar import Sidecar
 from tests.support.tls import TlsMaterial
-from tests.support.ws_e2e import FLAT, TIMEOUT_S, run, sidecar_on, since, wait_until
-from tests.support.ws_e2e import exposure as venue_exposure
+from tests.support.ws_e2e import FLAT, TIMEOUT_S, BotOnSidecar, run, sidecar_on, since, wait_until
 
 from riskwall.model import fingerprint
 
@@ -92,20 +91,12 @@ def bybit_sidecar(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 
 @dataclass
-class WsTrader:
+class WsTrader(BotOnSidecar):
     """One bot on its own fresh Bybit account, wired to the sidecar one way or the other."""
 
-    api_key: str
-    secret: str
-    wiring: str
-    fake: FakeBybit
-    sidecar: Sidecar
-    frames_before: int = 0
-    lines_before: int = 0
-
-    @property
-    def account(self) -> str:
-        return fingerprint(self.api_key)
+    venue = "bybit"
+    symbol = "BTCUSDT"
+    order_frames = staticmethod(ws_order_frames)
 
     def pro(self) -> ccxt.pro.bybit:
         """ccxt.pro bybit; build it inside the coroutine that uses it."""
@@ -122,17 +113,6 @@ class WsTrader:
         return reverse_pybit_trading(self.sidecar.reverse_url_for("bybit"), api_key=self.api_key, secret=self.secret,
                                      retries=2)
 
-    def frames(self) -> list[dict[str, Any]]:
-        """Order frames the fake received since this bot was made (tests run one at a time)."""
-        return ws_order_frames(self.fake)[self.frames_before:]
-
-    def decisions(self, **match: Any) -> list[dict[str, Any]]:
-        """This bot's WebSocket decision lines since it was made."""
-        return since(self.sidecar, self.lines_before, account=self.account, transport="ws", **match)
-
-    def exposure(self, symbol: str = "BTCUSDT") -> dict[str, Decimal]:
-        return venue_exposure(self.sidecar, "bybit", self.account, symbol)
-
 
 @pytest.fixture(params=["explicit", "reverse"])
 def new_trader(request: pytest.FixtureRequest, bybit_fake: FakeBybit,
@@ -142,8 +122,7 @@ def new_trader(request: pytest.FixtureRequest, bybit_fake: FakeBybit,
         secret_value = secret or "secret-" + secrets.token_hex(16)
         if api_key is None:
             bybit_fake.add_account(key, secret_value)
-        return WsTrader(key, secret_value, str(request.param), bybit_fake, bybit_sidecar,
-                        len(ws_order_frames(bybit_fake)), len(bybit_sidecar.log_lines()))
+        return WsTrader(key, secret_value, str(request.param), bybit_fake, bybit_sidecar)
 
     return make
 

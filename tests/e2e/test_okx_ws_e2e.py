@@ -30,8 +30,7 @@ from tests.support.okx_ws_bots import proxied_okx_pro, proxied_ws_sdk, reverse_o
 from tests.support.secrets import watch
 from tests.support.sidecar import Sidecar
 from tests.support.tls import TlsMaterial
-from tests.support.ws_e2e import FLAT, TIMEOUT_S, run, sidecar_on, since, wait_until
-from tests.support.ws_e2e import exposure as venue_exposure
+from tests.support.ws_e2e import FLAT, TIMEOUT_S, BotOnSidecar, run, sidecar_on, since, wait_until
 
 from riskwall.model import fingerprint
 
@@ -84,21 +83,14 @@ def okx_sidecar(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 
 @dataclass
-class WsTrader:
+class WsTrader(BotOnSidecar):
     """One bot on its own fresh OKX account, wired to the sidecar one way or the other."""
 
-    api_key: str
-    secret: str
-    passphrase: str
-    wiring: str
-    fake: FakeOkx
-    sidecar: Sidecar
-    frames_before: int = 0
-    lines_before: int = 0
+    venue = "okx"
+    symbol = "BTC-USDT-SWAP"
+    order_frames = staticmethod(ws_order_frames)
 
-    @property
-    def account(self) -> str:
-        return fingerprint(self.api_key)
+    passphrase: str = ""
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -118,14 +110,6 @@ class WsTrader:
         return reverse_ws_sdk(self.sidecar.reverse_url_for("okx").replace("http://", "ws://") + "/ws/v5/private",
                               **self.credentials)
 
-    def frames(self, op: str | None = None) -> list[dict[str, Any]]:
-        """Order frames the fake received since this bot was made (tests run one at a time)."""
-        return [m for m in ws_order_frames(self.fake)[self.frames_before:] if op is None or m.get("op") == op]
-
-    def decisions(self, **match: Any) -> list[dict[str, Any]]:
-        """This bot's WebSocket decision lines since it was made."""
-        return since(self.sidecar, self.lines_before, account=self.account, transport="ws", **match)
-
 
 @pytest.fixture(params=["explicit", "reverse"])
 def new_trader(request: pytest.FixtureRequest, okx_fake: FakeOkx, okx_sidecar: Sidecar) -> Callable[..., WsTrader]:
@@ -135,8 +119,7 @@ def new_trader(request: pytest.FixtureRequest, okx_fake: FakeOkx, okx_sidecar: S
         passphrase_value = passphrase or "Pass-" + secrets.token_hex(6)
         if api_key is None:
             okx_fake.add_account(key, secret_value, passphrase_value)
-        return WsTrader(key, secret_value, passphrase_value, str(request.param), okx_fake, okx_sidecar,
-                        len(ws_order_frames(okx_fake)), len(okx_sidecar.log_lines()))
+        return WsTrader(key, secret_value, str(request.param), okx_fake, okx_sidecar, passphrase=passphrase_value)
 
     return make
 
@@ -144,10 +127,6 @@ def new_trader(request: pytest.FixtureRequest, okx_fake: FakeOkx, okx_sidecar: S
 @pytest.fixture
 def trader(new_trader: Callable[..., WsTrader]) -> WsTrader:
     return new_trader()
-
-
-def exposure(sidecar: Sidecar, account: str, symbol: str = "BTC-USDT-SWAP") -> dict[str, Decimal]:
-    return venue_exposure(sidecar, "okx", account, symbol)
 
 
 async def with_pro[T](trader: WsTrader, body: Callable[[ccxt.pro.okx], Coroutine[Any, Any, T]]) -> T:
@@ -266,7 +245,7 @@ def test_watch_positions_when_resting_order_fills_on_venue_then_sidecar_position
         okx_fake.fill_order(order["id"])  # the market crosses the order
         _, _, [trade] = await asyncio.wait_for(asyncio.gather(orders, positions, trades), TIMEOUT_S)
         assert (trade["order"], trade["amount"]) == (order["id"], 5)
-        await asyncio.to_thread(wait_until, lambda: exposure(trader.sidecar, trader.account) == {
+        await asyncio.to_thread(wait_until, lambda: trader.exposure() == {
             **FLAT, "position": Decimal("0.05")}, "the fill to reach the sidecar")
         with pytest.raises(ccxt.InvalidOrder, match="POSITION_EXCEEDS_MAX"):
             await bot.create_order_ws(BTC, "limit", "buy", 2, 49000)  # 0.05 held + 0.02 > 0.06
@@ -274,7 +253,7 @@ def test_watch_positions_when_resting_order_fills_on_venue_then_sidecar_position
     run(with_pro(trader, body))
 
     assert okx_fake.position(trader.api_key, "BTC-USDT-SWAP") == Decimal(5)
-    assert exposure(trader.sidecar, trader.account) == {**FLAT, "position": Decimal("0.05")}
+    assert trader.exposure() == {**FLAT, "position": Decimal("0.05")}
 
 
 def test_watch_orders_when_venue_cancels_resting_order_then_its_pending_exposure_is_released(
@@ -289,7 +268,7 @@ def test_watch_orders_when_venue_cancels_resting_order_then_its_pending_exposure
         okx_fake.cancel_by_venue(order["id"])
         [update] = await asyncio.wait_for(watching, TIMEOUT_S)
         assert update["status"] == "canceled"
-        await asyncio.to_thread(wait_until, lambda: exposure(trader.sidecar, trader.account).get("pending_buy")
+        await asyncio.to_thread(wait_until, lambda: trader.exposure().get("pending_buy")
                                 == 0, "the cancel to reach the sidecar")
         await bot.create_order_ws(BTC, "limit", "buy", 5, 49000)
 

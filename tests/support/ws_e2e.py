@@ -9,12 +9,15 @@ import time
 import urllib.request
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from tests.state.conftest import delete_prefix, redis_url, require_redis, unique_prefix
 from tests.support.sidecar import Sidecar, start_sidecar
+
+from riskwall.model import fingerprint
 
 TIMEOUT_S = 15
 FLAT = {"position": Decimal(0), "pending_buy": Decimal(0), "pending_sell": Decimal(0)}
@@ -70,3 +73,42 @@ def sidecar_on(store: str, workdir: Path, policy: Path, upstreams: dict[str, str
         running.stop()
         if store == "redis":
             delete_prefix(prefix)
+
+
+@dataclass
+class BotOnSidecar:
+    """One bot on its own fresh account of a fake venue, wired to a sidecar one way or the other: what each
+    WebSocket suite's trader shares (a subclass adds its venue's clients and names `venue`, `symbol` and the
+    fake's `order_frames`). `frames_before` and `lines_before` mark where this bot's test began, so order
+    frames and decision lines are this test's (tests run one at a time)."""
+
+    venue: ClassVar[str]
+    symbol: ClassVar[str]
+    order_frames: ClassVar[Callable[[Any], list[dict[str, Any]]]]
+
+    api_key: str
+    secret: str
+    wiring: str
+    fake: Any
+    sidecar: Sidecar
+    frames_before: int = 0
+    lines_before: int = 0
+
+    def __post_init__(self) -> None:
+        self.frames_before = len(type(self).order_frames(self.fake))
+        self.lines_before = len(self.sidecar.log_lines())
+
+    @property
+    def account(self) -> str:
+        return fingerprint(self.api_key)
+
+    def frames(self) -> list[dict[str, Any]]:
+        """Order frames the fake received since this bot was made."""
+        return type(self).order_frames(self.fake)[self.frames_before:]
+
+    def decisions(self, **match: Any) -> list[dict[str, Any]]:
+        """This bot's WebSocket decision lines since it was made."""
+        return since(self.sidecar, self.lines_before, account=self.account, transport="ws", **match)
+
+    def exposure(self, symbol: str | None = None) -> dict[str, Decimal]:
+        return exposure(self.sidecar, self.venue, self.account, symbol or self.symbol)
