@@ -88,9 +88,7 @@ import sys
 import threading
 import time
 import traceback
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import FrameType
@@ -116,6 +114,7 @@ from tests.fakes.binance_usdm import (
     listen_key_for,
 )
 from tests.fakes.server import WsPeer
+from tests.fakes.ws_hub import PushHub
 
 __all__ = [
     "API_PATH",
@@ -248,7 +247,7 @@ class SessionInfo:
 Reply = dict[str, Any] | str | Callable[[dict[str, Any]], "dict[str, Any] | str | None"]
 
 
-class BinanceWsHub:
+class BinanceWsHub(PushHub["_Session", tuple[Reply, frozenset[str]]]):
     """Every socket of one FakeBinanceUsdm: sessions, their streams, and the pushes waiting to leave.
 
     Lock order: the fake's lock, then the hub's. Events are formatted under the fake's lock (a consistent
@@ -257,13 +256,7 @@ class BinanceWsHub:
     """
 
     def __init__(self, fake: FakeBinanceUsdm) -> None:
-        self.fake = fake
-        self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._sessions: list[_Session] = []
-        self._pending: list[tuple[WsPeer, str]] = []
-        self._capture = threading.local()
-        self._scripted: deque[tuple[Reply, frozenset[str]]] = deque()
+        super().__init__(fake)
         self._conn_ids = itertools.count(1)
         self._subscription_ids = itertools.count(0)
         self._ed25519: dict[str, Ed25519PublicKey] = {}
@@ -274,6 +267,9 @@ class BinanceWsHub:
     def sessions(self) -> list[SessionInfo]:
         with self._lock:
             return [s.info() for s in self._sessions]
+
+    def _peer_of(self, session: _Session) -> WsPeer | None:
+        return session.attach_peer()  # a stream socket may not have spoken yet
 
     def disconnect_all(self, code: int = 1000) -> int:
         """Close every open socket (as a venue restart would); returns how many were open."""
@@ -354,42 +350,11 @@ class BinanceWsHub:
                              daemon=True).start()
         return session
 
-    def forget(self, session: _Session) -> None:
-        with self._lock:
-            if session in self._sessions:
-                self._sessions.remove(session)
-
-    def queue(self, peer: WsPeer, payload: Any) -> None:
-        text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"), default=str)
-        captured: list[tuple[WsPeer, str]] | None = getattr(self._capture, "frames", None)
-        if captured is not None:
-            captured.append((peer, text))
-            return
-        with self._lock:
-            self._pending.append((peer, text))
-
-    @contextmanager
-    def capturing(self) -> Iterator[list[tuple[WsPeer, str]]]:
-        """Hold back the pushes this thread causes, so a method's answer can go out before them."""
-        frames: list[tuple[WsPeer, str]] = []
-        self._capture.frames = frames
-        try:
-            yield frames
-        finally:
-            self._capture.frames = None
-
     def take_scripted(self, method: str) -> Reply | None:
         with self._lock:
             if self._scripted and method in self._scripted[0][1]:
                 return self._scripted.popleft()[0]
             return None
-
-    def flush(self) -> None:
-        with self._flush_lock:
-            with self._lock:
-                batch, self._pending = self._pending, []
-            for peer, text in batch:
-                peer.send(text)
 
     def new_subscription_id(self) -> int:
         with self._lock:

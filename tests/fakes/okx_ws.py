@@ -53,11 +53,8 @@ import hashlib
 import hmac
 import itertools
 import json
-import threading
 import traceback
-from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -75,6 +72,7 @@ from tests.fakes.okx import (
     _plain,
 )
 from tests.fakes.server import WsPeer
+from tests.fakes.ws_hub import PushHub
 
 __all__ = [
     "ENDPOINTS",
@@ -183,7 +181,7 @@ class SessionInfo:
 Reply = dict[str, Any] | str | Callable[[dict[str, Any]], "dict[str, Any] | str"]
 
 
-class OkxWsHub:
+class OkxWsHub(PushHub["_Session", Reply]):
     """Every socket of one FakeOkx: sessions, their subscriptions, and the pushes waiting to leave.
 
     Lock order: the fake's lock, then the hub's. Pushes are formatted under the fake's lock (a consistent
@@ -192,13 +190,7 @@ class OkxWsHub:
     """
 
     def __init__(self, fake: FakeOkx) -> None:
-        self.fake = fake
-        self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._sessions: list[_Session] = []
-        self._pending: list[tuple[WsPeer, str]] = []
-        self._capture = threading.local()
-        self._scripted: deque[Reply] = deque()
+        super().__init__(fake)
         self._conn_ids = itertools.count(0xA4D3AE55)
 
     # ---- test controls --------------------------------------------------------------------------------
@@ -207,14 +199,6 @@ class OkxWsHub:
         with self._lock:
             return [SessionInfo(s.endpoint, s.path, s.conn_id, s.api_key, tuple(dict(a) for a in s.subs.values()))
                     for s in self._sessions]
-
-    def disconnect_all(self, code: int = 1000) -> int:
-        """Close every open socket (as a venue restart would); returns how many were open."""
-        with self._lock:
-            peers = [s.peer for s in self._sessions if s.peer is not None and not s.peer.closed]
-        for peer in peers:
-            peer.close(code)
-        return len(peers)
 
     def push_raw(self, text: str, endpoint: str = "private") -> int:
         """Send `text` as is to every open socket on `endpoint` (a venue frame the fake does not make)."""
@@ -244,40 +228,9 @@ class OkxWsHub:
             self._sessions.append(session)
         return session
 
-    def forget(self, session: _Session) -> None:
-        with self._lock:
-            if session in self._sessions:
-                self._sessions.remove(session)
-
-    def queue(self, peer: WsPeer, payload: Any) -> None:
-        text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"), default=str)
-        captured: list[tuple[WsPeer, str]] | None = getattr(self._capture, "frames", None)
-        if captured is not None:
-            captured.append((peer, text))
-            return
-        with self._lock:
-            self._pending.append((peer, text))
-
-    @contextmanager
-    def capturing(self) -> Iterator[list[tuple[WsPeer, str]]]:
-        """Hold back the pushes this thread causes, so an op's answer can go out before them."""
-        frames: list[tuple[WsPeer, str]] = []
-        self._capture.frames = frames
-        try:
-            yield frames
-        finally:
-            self._capture.frames = None
-
     def take_scripted(self) -> Reply | None:
         with self._lock:
             return self._scripted.popleft() if self._scripted else None
-
-    def flush(self) -> None:
-        with self._flush_lock:
-            with self._lock:
-                batch, self._pending = self._pending, []
-            for peer, text in batch:
-                peer.send(text)
 
     def on_change(self, api_key: str | None, change: dict[str, Any]) -> None:
         """FakeOkx's state changed (called with its lock held): queue a push for every matching subscription."""
