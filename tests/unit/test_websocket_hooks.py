@@ -479,3 +479,22 @@ async def test_user_data_pushed_on_the_websocket_api_when_subscribed_by_signatur
 
     rows = await store.exposure(Venue.BINANCEUSDM, "label:main")
     assert (rows.get("BTCUSDT|both", {}).get("position") == "0.3") is learned
+
+
+@async_test
+async def test_blocked_bybit_frame_when_answered_then_answer_waits_for_pybit_to_register_its_callback(
+    captured: Logs, injected: Injected  # noqa: F811
+) -> None:
+    fw = firewall()
+    flow = open_socket(fw, injected, path="/v5/trade", host="stream.bybit.com")
+    await handshake(fw, flow)
+    frame = {"reqId": "r1", "header": {"X-BAPI-TIMESTAMP": "1"}, "op": "order.create",
+             "args": [{"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "1",
+                       "price": "50000"}]}
+
+    message = await send(fw, flow, json.dumps(frame))  # before any auth: no account, refused
+
+    assert message.dropped and injected.sent == []  # not at once: pybit would drop an answer this early
+    await asyncio.sleep(0.1)
+    [(_, reply)] = injected.sent
+    assert (reply["reqId"], reply["op"]) == ("r1", "order.create") and reply["retCode"] not in (0, 10005, 10027)
