@@ -30,6 +30,7 @@ from tests.fakes.bybit import FakeBybit
 from tests.fakes.bybit_ws import auth_signature, ws_messages, ws_order_frames
 from tests.support.bybit_ws_bots import (
     proxied_bybit_pro,
+    proxied_pybit_private,
     proxied_pybit_trading,
     reverse_bybit_pro,
     reverse_pybit_private,
@@ -104,6 +105,14 @@ class WsTrader(BotOnSidecar):
             return proxied_bybit_pro(self.fake.base_url, self.sidecar.proxy_url, self.sidecar.ca_cert,
                                      api_key=self.api_key, secret=self.secret)
         return reverse_bybit_pro(self.sidecar.reverse_url_for("bybit"), api_key=self.api_key, secret=self.secret)
+
+    def pybit_private(self) -> Any:
+        """pybit's private WebSocket; build it from a plain thread."""
+        if self.wiring == "explicit":
+            return proxied_pybit_private(self.fake.base_url, self.sidecar.proxy_url, self.sidecar.ca_cert,
+                                         api_key=self.api_key, secret=self.secret, retries=2)
+        return reverse_pybit_private(self.sidecar.reverse_url_for("bybit"), api_key=self.api_key,
+                                     secret=self.secret, retries=2)
 
     def pybit_trading(self) -> Any:
         """pybit's WebSocketTrading; build it from a plain thread."""
@@ -245,15 +254,11 @@ def test_watch_orders_when_resting_order_fills_on_venue_then_sidecar_position_eq
     assert bybit_fake.position(trader.api_key, "BTCUSDT") == Decimal("0.05")
 
 
-def test_pybit_private_stream_when_a_rest_order_fills_then_the_stream_teaches_the_sidecar(
+def test_pybit_private_stream_when_position_changes_on_venue_then_the_stream_teaches_the_sidecar(
     trader: WsTrader, bybit_fake: FakeBybit
 ) -> None:
-    if trader.wiring == "explicit":
-        pytest.skip("the reverse wiring suffices here: pybit's explicit-proxy wiring is exercised by the trading "
-                    "socket tests")
     pushes: list[dict[str, Any]] = []
-    stream = reverse_pybit_private(trader.sidecar.reverse_url_for("bybit"), api_key=trader.api_key,
-                                   secret=trader.secret, retries=2)
+    stream = trader.pybit_private()
     try:
         stream.order_stream(pushes.append)
         stream.position_stream(pushes.append)
