@@ -26,17 +26,19 @@ from mitmproxy.proxy import mode_specs, server_hooks
 from riskwall import admin, engine, logs, metrics
 from riskwall.capture import RULE_HEADER as CAPTURED_RULE_HEADER
 from riskwall.capture import CapturedExchange, CaptureError, CaptureWriter
-from riskwall.decider import decide_request, fail_decision, learn_answer
+from riskwall.decider import answer_facts, decide_request, fail_decision, release_delay_ms
 from riskwall.model import (
     Action,
     Decision,
     ParsedRequest,
     Reason,
+    ResponseFacts,
     Venue,
     Verdict,
     Violation,
 )
 from riskwall.policy import Policy, PolicyError, content_digest, load_policy
+from riskwall.settling import Settling
 from riskwall.sockets import SocketGate
 from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
 from riskwall.venues import (
@@ -99,6 +101,7 @@ class RiskFirewall:
         self._listeners: dict[int, Venue] = {}
         self._venues_by_address: dict[tuple[str, int | None], Venue] = {}
         self._sockets = SocketGate(self._decide, lambda: self.store, lambda: self.policy, self._saw_account)
+        self._settling = Settling()
         # held so the event loop does not drop them half-way
         self._announcing: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -220,6 +223,7 @@ class RiskFirewall:
             self._watcher.cancel()
         if self._admin is not None:
             self._admin.close()
+        await self._settling.drain()
         if self.store is not None:
             await self.store.close()
 
@@ -409,14 +413,28 @@ class RiskFirewall:
             self._capture.write(context.adapter, context.request, context.parsed, context.decision,
                                 flow.request.timestamp_start, flow.response.status_code, flow.response.content or b"")
         try:
-            await learn_answer(self.store, context.adapter, context.parsed, context.request,
-                               flow.response.status_code, flow.response.content or b"", context.decision_id,
-                               context.reserved)
+            status, body = flow.response.status_code, flow.response.content or b""
+            facts = answer_facts(context.adapter, context.parsed, context.request, status, body,
+                                 context.decision_id)
+            self._settle(context, facts, status)
             if context.parsed.action is Action.READ:
-                self._sockets.rest_answer(context.parsed.venue, context.request, flow.response.status_code,
-                                          flow.response.content or b"", context.parsed.state_account)
+                self._sockets.rest_answer(context.parsed.venue, context.request, status, body,
+                                          context.parsed.state_account)
         except Exception as exc:
             log.warning("learn_failed", decision_id=context.decision_id, error=type(exc).__name__)
+
+    def _settle(self, context: _FlowContext, facts: ResponseFacts, status: int | None) -> None:
+        """Write what the answer taught, after the bot has it: the next decision for this account waits for it
+        (Settling), so nothing the bot saw is missing when its next order is judged."""
+        store = self.store
+        if store is None or (facts.empty and not context.reserved):
+            return
+        parsed = context.parsed
+        # the account's own state (orders, positions, its reservation) keys on it; prices alone on the venue
+        touches = context.reserved or _touches_account(facts)
+        key = (str(parsed.venue), parsed.state_account if touches else None)
+        self._settling.start(key, store.settle(facts, context.decision_id if context.reserved else None,
+                                               release_delay_ms(status)), context.decision_id)
 
     async def error(self, flow: http.HTTPFlow) -> None:
         context = flow.metadata.get("riskwall")
@@ -427,12 +445,8 @@ class RiskFirewall:
                                 flow.request.timestamp_start, None, b"")
         if not context.reserved or self.store is None:
             return
-        try:
-            # the order may have reached the venue before the connection broke: hold, then let go
-            await learn_answer(self.store, context.adapter, context.parsed, context.request, None, b"",
-                               context.decision_id, context.reserved)
-        except Exception as exc:
-            log.warning("release_failed", decision_id=context.decision_id, error=type(exc).__name__)
+        # the order may have reached the venue before the connection broke: hold, then let go
+        self._settle(context, ResponseFacts(), None)
 
     # ---- WebSocket --------------------------------------------------------------------------------------
 
@@ -494,7 +508,7 @@ class RiskFirewall:
         if policy is None or self.store is None:
             decision = fail_decision(parsed, "", decision_id, None, Reason.POLICY_UNAVAILABLE, engine.RULE_POLICY)
             return decision, False, parsed
-        evaluation = await decide_request(parsed, policy, self.store, decision_id)
+        evaluation = await decide_request(parsed, policy, self.store, decision_id, self._settling.wait)
         decision = evaluation.decision
         parsed = evaluation.parsed or parsed
         if parsed.state_account:
@@ -653,6 +667,11 @@ def _repeated(fields: tuple[tuple[bytes, bytes], ...]) -> frozenset[str]:
     if len(set(names)) == len(names):
         return frozenset()
     return frozenset(name.decode("latin-1") for name in names if names.count(name) > 1)
+
+
+def _touches_account(facts: ResponseFacts) -> bool:
+    """Whether an answer teaches an account's state (orders, positions), not only prices."""
+    return bool(facts.orders or facts.positions or facts.open_orders or facts.closed)
 
 
 def _answer_on_socket(flow: http.HTTPFlow, reply: str, delay_s: float) -> None:

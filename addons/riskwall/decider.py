@@ -8,6 +8,7 @@ and what to do with a reservation once the venue has (or has not) answered.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,14 +47,30 @@ def with_holder(parsed: ParsedRequest, policy: Policy) -> ParsedRequest:
     return parsed if holder == parsed.holder else dataclasses.replace(parsed, holder=holder)
 
 
-async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStore, decision_id: str) -> Evaluation:
+async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStore, decision_id: str,
+                         settled: Callable[[str, str | None], Awaitable[None]] | None = None) -> Evaluation:
     """The decision on `parsed`; `Evaluation.parsed` is the request as decided (with its holder), which is what
-    `learn_answer` must be given."""
+    `learn_answer` must be given. `settled(venue, account)`, where answers are settled in the background, waits
+    until what earlier answers taught that account is in the store."""
     parsed = with_holder(parsed, policy)
     if parsed.action is Action.READ:
         return Evaluation(engine.decide(decision_id, policy, []), False, parsed=parsed)
+    if settled is not None:
+        await settled(parsed.venue, parsed.state_account)
+    query = engine.view_query(parsed)
+    light = store.cached_view(query) if engine.light_view_suffices(parsed) else None
+    if light is not None:
+        # one step with a shared store: planned on the trading states and prices it last read, reserved with
+        # both read again; only if they changed (or the plan blocks on them) is the request planned again below
+        plan = engine.plan(parsed, policy, light, decision_id)
+        if plan.needs_store and plan.reservation is not None:
+            seen, current = await store.reserve_seen(plan.reservation, light)
+            if current:
+                return await _concluded(store, plan, policy, seen, parsed)
+            if seen.committed and plan.reservation.pending:
+                await store.release(decision_id)
     try:
-        view = await store.view(engine.view_query(parsed))
+        view = await store.view(query)
     except StateUnavailable:
         # the store cannot answer, but a rule that needs no state may already refuse the order: answer with
         # that rule, which a client will not retry, rather than with the outage, which it would (orders that only
@@ -72,10 +89,15 @@ async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStor
         # the request again as an ordinary order, every limit applied
         plan = engine.plan(parsed, policy, view, decision_id, exempt_reductions=False)
         outcome = await store.reserve(plan.reservation) if plan.needs_store and plan.reservation else None
+    return await _concluded(store, plan, policy, outcome, parsed)
+
+
+async def _concluded(store: StateStore, plan: engine.Plan, policy: Policy, outcome: ReserveOutcome | None,
+                     parsed: ParsedRequest) -> Evaluation:
     decision = engine.conclude(plan, policy, outcome)
     reserved = bool(outcome and outcome.committed and plan.reservation and plan.reservation.pending)
     if reserved and decision.verdict is Verdict.BLOCK:  # pragma: no cover - conclude never blocks a commit
-        await store.release(decision_id)
+        await store.release(plan.decision_id)
         reserved = False
     return Evaluation(decision, reserved, outcome, parsed)
 
@@ -111,14 +133,20 @@ async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedR
     `status` None means no answer came. Legs the venue accepted moved to their orders in `learn`; whatever is
     left of the reservation is released now, or held while the order's fate is unknown.
     """
-    if status is not None:
-        facts = adapter.parse_response(parsed, request, status, body, decision_id)
-        if facts.instruments:
-            CATALOG.learn(facts.instruments)
-        if not facts.empty:
-            await store.learn(held_by(facts, parsed))
-    if reserved:
-        await store.release(decision_id, after_ms=release_delay_ms(status))
+    facts = answer_facts(adapter, parsed, request, status, body, decision_id)
+    await store.settle(facts, decision_id if reserved else None, release_delay_ms(status))
+
+
+def answer_facts(adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequest, status: int | None,
+                 body: bytes, decision_id: str) -> ResponseFacts:
+    """What an answer teaches, as the state of the request's holder (instrument sizes are learned at once:
+    they live in the process, not in the store)."""
+    if status is None:
+        return ResponseFacts()
+    facts = adapter.parse_response(parsed, request, status, body, decision_id)
+    if facts.instruments:
+        CATALOG.learn(facts.instruments)
+    return held_by(facts, parsed)
 
 
 def fail_decision(

@@ -131,6 +131,15 @@ def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str], inten
     return rules
 
 
+def light_view_suffices(request: ParsedRequest) -> bool:
+    """Whether `request`'s plan reads no more of the view than the trading states and prices: new orders that
+    reduce nothing (no reduction to bound against a position, no amended order to look up). A plan that needs
+    positions anyway (a REDUCING state's budget) finds none in a light view and blocks, which the decider then
+    plans again on a full one."""
+    return request.action is Action.NEW and bool(request.intents) and not any(
+        i.only_reduces or i.action is not Action.NEW for i in request.intents)
+
+
 def view_query(request: ParsedRequest) -> ViewQuery:
     amended = tuple(i.order_id for i in request.intents if i.action is Action.AMEND and i.order_id)
     return ViewQuery(request.venue, request.state_account, request.symbols, amended)
@@ -573,4 +582,5 @@ def _round(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.00000001")) if value.as_tuple().exponent < -8 else value  # type: ignore[operator]
 
 
-__all__ = ["Plan", "Venue", "conclude", "decide", "plan", "position_key", "reference_price", "view_query"]
+__all__ = ["Plan", "Venue", "conclude", "decide", "light_view_suffices", "plan", "position_key", "reference_price",
+           "view_query"]

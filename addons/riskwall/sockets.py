@@ -274,11 +274,9 @@ class SocketGate:
         facts = adapter.parse_response(pending.parsed, pending.rest, status or 0, body, pending.decision_id)
         if facts.instruments:
             CATALOG.learn(facts.instruments)
-        if not facts.empty:
-            await asyncio.wait_for(store.learn(held_by(facts, pending.parsed)), self.deadline_s)
-        if pending.reserved:
-            await asyncio.wait_for(store.release(pending.decision_id, after_ms=release_delay_ms(status)),
-                                   self.deadline_s)
+        await asyncio.wait_for(store.settle(held_by(facts, pending.parsed),
+                                            pending.decision_id if pending.reserved else None,
+                                            release_delay_ms(status)), self.deadline_s)
 
     # ---- REST answers that concern sockets ---------------------------------------------------------------
 

@@ -933,12 +933,13 @@ async def test_response_when_order_filled_then_position_learned_and_next_order_o
 
     await fw.response(first)
 
-    assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
+    # the next order is decided only once the answer is in the store
     second = order(quantity="0.5")
     await fw.request(second)
     assert second.response is not None
     assert second.response.headers["X-Riskwall-Reason"] == "POSITION_EXCEEDS_MAX"
     assert second.response.headers["X-Riskwall-Rule"] == "position"
+    assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
 
 
 @async_test
@@ -962,6 +963,7 @@ async def test_response_when_venue_refuses_order_then_reservation_released() -> 
     answer(first, 400, {"code": -2019, "msg": "Margin is insufficient."})
 
     await fw.response(first)
+    await fw._settling.drain()
 
     assert await _exposure(store) == {}
     second = order(quantity="0.8")
@@ -1037,6 +1039,7 @@ async def test_response_when_store_unavailable_then_learn_failed_logged_and_no_e
     answer(flow, 200, filled("0.1") | {"status": "CANCELED", "executedQty": "0"})
 
     await fw.response(flow)
+    await fw._settling.drain()
 
     [failed] = captured.events("learn_failed")
     assert failed["error"] == "StateUnavailable"
@@ -1096,3 +1099,47 @@ async def test_request_when_store_down_then_a_stateless_rule_answers_before_the_
 
     got = flow.response.headers["X-Riskwall-Reason"] if flow.response is not None else None
     assert got == reason
+
+
+class SlowSettlingStore(MemoryStore):
+    """A store whose answers take a while to land (a shared store's round trip, exaggerated)."""
+
+    async def settle(self, facts: Any, reservation_id: str | None, after_ms: int = 0) -> None:
+        await asyncio.sleep(0.2)
+        await super().settle(facts, reservation_id, after_ms)
+
+
+@async_test
+async def test_response_when_store_is_slow_then_answer_forwarded_at_once_and_next_order_waits_for_it() -> None:
+    store = SlowSettlingStore(clock=FakeClock())
+    fw = firewall(store=store)
+    first = order(quantity="0.8")
+    await fw.request(first)
+    answer(first, 200, filled("0.8"))
+
+    await asyncio.wait_for(fw.response(first), 0.1)  # the bot is not kept waiting for the store
+
+    assert await _exposure(store) == {"position": "0", "pending_buy": "0.8", "pending_sell": "0"}  # not yet
+    other = order(quantity="0.1")
+    other.request.headers["X-MBX-APIKEY"] = "another-key-" + "x" * 52
+    started = asyncio.get_running_loop().time()
+    await fw.request(other)  # another account's order does not wait on this one's answers
+    assert asyncio.get_running_loop().time() - started < 0.15 and other.response is None
+    second = order(quantity="0.5")
+    await fw.request(second)  # decided on what the first answer taught: it waits for it to land
+    assert second.response is not None and second.response.headers["X-Riskwall-Reason"] == "POSITION_EXCEEDS_MAX"
+    assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
+
+
+@async_test
+async def test_done_when_answers_are_still_settling_then_they_land_before_the_store_closes() -> None:
+    store = SlowSettlingStore(clock=FakeClock())
+    fw = firewall(store=store)
+    first = order(quantity="0.8")
+    await fw.request(first)
+    answer(first, 200, filled("0.8"))
+    await fw.response(first)
+
+    await fw.done()
+
+    assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}

@@ -79,6 +79,27 @@ class StateStore(abc.ABC):
         Idempotent: the same response applied twice changes nothing the second time.
         """
 
+    def cached_view(self, query: ViewQuery) -> StateView | None:
+        """A view from what this store already holds, without asking anyone (None: it holds too little).
+
+        Only the trading states and prices are in it, and the states may be stale: it serves requests whose
+        plan reads nothing else (`engine.light_view_suffices`), and such a plan is reserved with
+        `reserve_seen`, which says whether the states it was planned on still hold. A store that answers
+        `view` in-process has no use for it."""
+        return None
+
+    async def reserve_seen(self, reservation: Reservation, seen: StateView) -> tuple[ReserveOutcome, bool]:
+        """`reserve`, and whether the trading states in `seen` are still the store's (read in the same step)."""
+        return await self.reserve(reservation), True
+
+    async def settle(self, facts: ResponseFacts, reservation_id: str | None, after_ms: int = 0) -> None:
+        """What an answer does to the store: `learn(facts)`, then `release(reservation_id, after_ms)` when there
+        is a reservation; in one step where the store can."""
+        if not facts.empty:
+            await self.learn(facts)
+        if reservation_id is not None:
+            await self.release(reservation_id, after_ms)
+
     @abc.abstractmethod
     async def set_trading_state(self, scope: StateScope, state: TradingState, reason: str, actor: str) -> None: ...
 

@@ -181,6 +181,22 @@ class GuardedStore(StateStore):
     async def release(self, reservation_id: str, after_ms: int = 0) -> None:
         await self._call(lambda: self.inner.release(reservation_id, after_ms))
 
+    def cached_view(self, query: ViewQuery) -> StateView | None:
+        return self.inner.cached_view(query)
+
+    async def reserve_seen(self, reservation: Reservation, seen: StateView) -> tuple[ReserveOutcome, bool]:
+        try:
+            return await self._call(lambda: self.inner.reserve_seen(reservation, seen))
+        except CircuitOpen:
+            raise
+        except StateUnavailable:
+            if reservation.pending:
+                self._release_in_background(reservation.id)
+            raise
+
+    async def settle(self, facts: ResponseFacts, reservation_id: str | None, after_ms: int = 0) -> None:
+        await self._call(lambda: self.inner.settle(facts, reservation_id, after_ms))
+
     async def learn(self, facts: ResponseFacts) -> None:
         await self._call(lambda: self.inner.learn(facts))
 

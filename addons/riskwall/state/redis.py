@@ -93,6 +93,8 @@ DEFAULT_PREFIX = "rw"
 DEFAULT_RESERVATION_TTL_MS = 600_000
 # socket budgets for an unguarded store; GuardedStore's per-call timeout is the one that matters in service
 SOCKET_TIMEOUT_S = 1.0
+# symbols whose last price read is remembered for planning without a read (cached_view)
+PRICES_REMEMBERED = 10_000
 # how many reservation → account mappings a store remembers locally (release then needs no lookup)
 LOCAL_RESERVATIONS = 10_000
 
@@ -348,6 +350,10 @@ class RedisStore(StateStore):
         self._client = client
         self._scripts = {name: _Script.load(name) for name in _SCRIPT_FILES}
         self._owners: OrderedDict[str, str] = OrderedDict()  # reservation id -> "<venue>|<account>"
+        # what the last reads showed, for `cached_view`: the trading states, and each symbol's price (None: none
+        # known). A plan made on them is reserved with `reserve_seen`, which reads both again in its round trip
+        self._states_seen: tuple[TradingStateRecord, ...] | None = None
+        self._prices_seen: OrderedDict[tuple[Venue, str], Decimal | None] = OrderedDict()
 
     # -- StateStore ----------------------------------------------------------------------------------
 
@@ -391,11 +397,10 @@ class RedisStore(StateStore):
                     orders[order_id] = (str(record["sym"]), Side(record["s"]), PositionSide(record["ps"]))
                     remaining[order_id] = from_fixed(str(record["rem"]))
         states = self._decode_states(_pairs(replies[0]))
+        self._states_seen = states
         prices: dict[tuple[Venue, str], Decimal] = {}
         if price_fields:
-            for symbol, raw in zip(query.symbols, replies[1], strict=True):
-                if raw is not None:
-                    prices[(query.venue, symbol)] = from_fixed(raw.partition("|")[2])
+            prices = self._saw_prices(query.venue, query.symbols, replies[1])
         positions: dict[PositionKey, Decimal] = {}
         if position_keys:
             for key, raw in zip(position_keys, replies[-1], strict=True):
@@ -403,9 +408,40 @@ class RedisStore(StateStore):
                     positions[key] = from_fixed(raw)
         return StateView(states, positions, prices, orders, pending, remaining)
 
+    def cached_view(self, query: ViewQuery) -> StateView | None:
+        if self._states_seen is None or any((query.venue, s) not in self._prices_seen for s in query.symbols):
+            return None
+        prices = {(query.venue, s): p for s in query.symbols if (p := self._prices_seen[(query.venue, s)]) is not None}
+        return StateView(self._states_seen, prices=prices)
+
+    async def reserve_seen(self, reservation: Reservation, seen: StateView) -> tuple[ReserveOutcome, bool]:
+        if reservation.empty:
+            return ReserveOutcome(True, ()), True
+        venue, _ = account_of(reservation)
+        symbols = sorted({check.position.symbol for check in reservation.exposure}
+                         | {leg.position.symbol for leg in reservation.pending})
+
+        def reread(pipe: Pipeline) -> None:
+            # the states (and prices) the plan used, read again in the same round trip as the reservation
+            pipe.hgetall(self.keys.states)
+            if symbols:
+                pipe.hmget(self.keys.prices, [f"{venue}|{s}" for s in symbols])
+
+        outcome, extra = await self._reserve(reservation, reread)
+        states = self._decode_states(_pairs(extra[0]))
+        self._states_seen = states
+        if symbols:
+            self._saw_prices(Venue(venue), tuple(symbols), extra[1])
+        return outcome, set(states) == set(seen.trading_states)
+
     async def reserve(self, reservation: Reservation) -> ReserveOutcome:
         if reservation.empty:
             return ReserveOutcome(True, ())
+        outcome, _ = await self._reserve(reservation, None)
+        return outcome
+
+    async def _reserve(self, reservation: Reservation,
+                       also: Callable[[Pipeline], None] | None) -> tuple[ReserveOutcome, list[Any]]:
         venue, account = account_of(reservation)
         keys = self.keys.account(venue, account) + [self.keys.rate(venue, account, c) for c in reservation.rate]
         args: list[str | int] = [
@@ -432,13 +468,17 @@ class RedisStore(StateStore):
             ]
         owner = f"{venue}|{account}"
 
-        def locate(pipe: Pipeline) -> None:
-            # where the reservation lives, for a release from any sidecar: same round trip but not in the
-            # script (another slot); harmless when the reservation is refused, it expires
-            pipe.set(self.keys.reservation(reservation.id), owner, px=self._owner_ttl_ms)
+        def extra(pipe: Pipeline) -> None:
+            if reservation.pending:
+                # where the reservation lives, for a release from any sidecar: same round trip but not in the
+                # script (another slot); harmless when the reservation is refused, it expires
+                pipe.set(self.keys.reservation(reservation.id), owner, px=self._owner_ttl_ms)
+            if also is not None:
+                also(pipe)
 
         async with self._guard():
-            (reply,) = await self._run([_Call("reserve", keys, args)], locate if reservation.pending else None)
+            (reply,), extras = await self._run_with([_Call("reserve", keys, args)],
+                                                    extra if reservation.pending or also else None)
         committed = int(reply[0]) == 1
         checks: tuple[RateCheck | ExposureCheck | ReductionCheck, ...] = (
             *reservation.rate, *reservation.exposure, *reservation.reductions)
@@ -448,7 +488,7 @@ class RedisStore(StateStore):
         )
         if committed and reservation.pending:
             self._remember(reservation.id, owner)
-        return ReserveOutcome(committed, results)
+        return ReserveOutcome(committed, results), extras[1:] if reservation.pending else extras
 
     async def release(self, reservation_id: str, after_ms: int = 0) -> None:
         hold = max(after_ms, 0)
@@ -471,6 +511,13 @@ class RedisStore(StateStore):
             self._owners.pop(reservation_id, None)
 
     async def learn(self, facts: ResponseFacts) -> None:
+        calls = self._learn_calls(facts)
+        if not calls:
+            return
+        async with self._guard():
+            await self._run(calls)
+
+    def _learn_calls(self, facts: ResponseFacts) -> list[_Call]:
         calls: list[_Call] = []
         if facts.prices:
             args: list[str | int] = []
@@ -500,10 +547,30 @@ class RedisStore(StateStore):
         for (venue, account), payload in per_account.items():
             text = json.dumps(payload, separators=(",", ":"))
             calls.append(_Call("learn", self.keys.account(venue, account), [text, FINAL_ORDER_MEMORY_MS]))
+        return calls
+
+    async def settle(self, facts: ResponseFacts, reservation_id: str | None, after_ms: int = 0) -> None:
+        owner = self._owners.get(reservation_id) if reservation_id is not None else None
+        if reservation_id is not None and owner is None:
+            await super().settle(facts, reservation_id, after_ms)  # the reservation's place must be looked up
+            return
+        calls = self._learn_calls(facts)
+        hold = max(after_ms, 0)
+        if reservation_id is not None and owner is not None:
+            venue, _, account = owner.partition("|")
+            calls.append(_Call("release", self.keys.account(venue, account), [reservation_id, hold]))
         if not calls:
             return
+        mapping = self.keys.reservation(reservation_id) if reservation_id is not None else None
+
+        def forget(pipe: Pipeline) -> None:
+            if mapping is not None and hold == 0:
+                pipe.delete(mapping)
+
         async with self._guard():
-            await self._run(calls)
+            await self._run(calls, forget if mapping is not None else None)
+        if reservation_id is not None and hold == 0:
+            self._owners.pop(reservation_id, None)
 
     async def set_trading_state(self, scope: StateScope, state: TradingState, reason: str, actor: str) -> None:
         record = {
@@ -565,8 +632,13 @@ class RedisStore(StateStore):
     async def _run(self, calls: Sequence[_Call], extra: Callable[[Pipeline], None] | None = None) -> list[Any]:
         """Run scripts (and `extra` plain commands) in one round trip; a script refused with NOSCRIPT did not
         run, so it is loaded and run again on its own."""
+        return (await self._run_with(calls, extra))[0]
+
+    async def _run_with(self, calls: Sequence[_Call],
+                        extra: Callable[[Pipeline], None] | None = None) -> tuple[list[Any], list[Any]]:
+        """`_run`, with the replies of `extra`'s commands too."""
         if len(calls) == 1 and extra is None:
-            return [await self._eval(calls[0])]
+            return [await self._eval(calls[0])], []
         pipe = self._client.pipeline(transaction=False)
         for call in calls:
             script = self._scripts[call.script]
@@ -581,10 +653,11 @@ class RedisStore(StateStore):
             elif isinstance(reply, Exception):
                 raise reply
             out.append(reply)
-        for reply in replies[len(calls):]:
+        extras = replies[len(calls):]
+        for reply in extras:
             if isinstance(reply, Exception):
                 raise reply
-        return out
+        return out, extras
 
     @contextlib.asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
@@ -597,6 +670,20 @@ class RedisStore(StateStore):
             raise StateUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
         except RedisError as exc:
             raise StateUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+
+    def _saw_prices(self, venue: Venue, symbols: Sequence[str], raws: Sequence[str | None]) -> dict[
+            tuple[Venue, str], Decimal]:
+        """The prices read for `symbols` (None: none known), remembered for `cached_view` (bounded)."""
+        prices: dict[tuple[Venue, str], Decimal] = {}
+        for symbol, raw in zip(symbols, raws, strict=True):
+            price = from_fixed(raw.partition("|")[2]) if raw is not None else None
+            if price is not None:
+                prices[(venue, symbol)] = price
+            self._prices_seen[(venue, symbol)] = price
+            self._prices_seen.move_to_end((venue, symbol))
+        while len(self._prices_seen) > PRICES_REMEMBERED:
+            self._prices_seen.popitem(last=False)
+        return prices
 
     @staticmethod
     def _decode_states(raw: dict[str, str]) -> tuple[TradingStateRecord, ...]:

@@ -1,0 +1,72 @@
+"""Answers settled after they are forwarded: the bot gets the venue's answer without waiting for the store.
+
+What an answer teaches (fills, positions, the reservation's end) is written to the store in the background,
+so a shared store's round trip is not on the bot's path. Causality is kept where it matters: before a request
+is decided, every settlement still in flight for its account (and every price-only one of its venue) is
+awaited, so whatever a bot saw in an answer is in the store before its next order is judged. Until a
+settlement lands, its reservation still holds the order's exposure: the window can only overcount.
+
+The addon is the only user; the sidecar waits for what is in flight when it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+from riskwall import logs
+
+log = logs.get_logger("riskwall.settling")
+
+# settlements a stopping sidecar waits for at most this long (each has the store's own timeouts)
+DRAIN_S = 5.0
+
+type Key = tuple[str, str | None]  # (venue, account its state is kept under; None: prices and the like)
+
+
+class Settling:
+    def __init__(self) -> None:
+        self._inflight: dict[Key, set[asyncio.Task[None]]] = {}
+
+    def start(self, key: Key, settle: Coroutine[Any, Any, None], what: str) -> None:
+        """Run `settle` in the background, as in flight for `key`; `what` names it in a failure's log line."""
+        task = asyncio.get_running_loop().create_task(self._logged(settle, what))
+        tasks = self._inflight.setdefault(key, set())
+        tasks.add(task)
+        task.add_done_callback(lambda done: self._finished(key, done))
+
+    async def wait(self, venue: str, account: str | None) -> None:
+        """Until every settlement in flight for `account` of `venue`, and for its venue's prices, has landed."""
+        waiting = [*self._inflight.get((venue, None), ()), *(self._inflight.get((venue, account), ())
+                                                           if account is not None else ())]
+        if waiting:
+            await asyncio.gather(*waiting, return_exceptions=True)
+
+    async def drain(self, timeout_s: float = DRAIN_S) -> None:
+        """Before the sidecar stops: let what is in flight land (a reservation left behind would hold exposure
+        on a shared store until it lapses)."""
+        tasks = [task for tasks in self._inflight.values() for task in tasks]
+        if tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout_s)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(tasks) for tasks in self._inflight.values())
+
+    def _finished(self, key: Key, task: asyncio.Task[None]) -> None:
+        tasks = self._inflight.get(key)
+        if tasks is not None:
+            tasks.discard(task)
+            if not tasks:
+                del self._inflight[key]
+
+    @staticmethod
+    async def _logged(settle: Coroutine[Any, Any, None], what: str) -> None:
+        try:
+            await settle
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                log.warning("learn_failed", decision_id=what, error=type(exc).__name__)

@@ -1,0 +1,166 @@
+"""The shared store's short path: a new order decided in one round trip on what the store last read, and an
+answer settled (learned and released) in one, without any limit or kill switch getting weaker.
+
+Two sidecars are two `RedisStore`s on one prefix: what one writes, the other's cached states do not show until
+it reads again. Each test counts the store's round trips by wrapping the pipeline and script calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from riskwall.decider import decide_request, learn_answer
+from riskwall.model import Action, OrderIntent, ParsedRequest, PositionSide, Side, TradingState, Venue, Verdict
+from riskwall.state import open_store
+from riskwall.state.base import StateScope, StateStore
+from riskwall.venues import adapter_for
+from riskwall.venues.base import HttpRequest
+from unit.factories import make_policy
+
+from .conftest import delete_prefix, redis_url, require_redis, unique_prefix
+
+pytestmark = pytest.mark.redis
+
+ACCOUNT = "a1b2c3d4e5f6"
+POLICY = make_policy("""
+rules:
+  - {id: position, type: max_position, default: {qty: 1}}
+  - {id: rate, type: order_rate, limits: ["1000/1s"]}
+""")
+
+
+def order(quantity: str = "0.1", *, reduce_only: bool = False) -> ParsedRequest:
+    intent = OrderIntent(Venue.BINANCEUSDM, Action.NEW, "POST /fapi/v1/order", ACCOUNT, "BTCUSDT",
+                         side=Side.BUY, position_side=PositionSide.BOTH, quantity=Decimal(quantity),
+                         price=Decimal("50000"), order_type="LIMIT", reduce_only=reduce_only)
+    return ParsedRequest(Venue.BINANCEUSDM, Action.NEW, "POST /fapi/v1/order", ACCOUNT, intents=(intent,))
+
+
+class Trips:
+    """Counts what a RedisStore sends: one count per pipeline or single script call (a round trip each)."""
+
+    def __init__(self, store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        inner = store.inner
+        self.count = 0
+        for name in ("_run_with", "_eval"):
+            original = getattr(inner, name)
+
+            def counted(*args: Any, _original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+                self.count += 1
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(inner, name, counted)
+        view = inner.view
+
+        async def counted_view(query: Any) -> Any:
+            self.count += 1
+            return await view(query)
+
+        monkeypatch.setattr(inner, "view", counted_view)
+
+
+@pytest.fixture
+def sidecars(runner: asyncio.Runner) -> Iterator[tuple[StateStore, StateStore]]:
+    require_redis()
+    prefix = unique_prefix()
+    first = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
+    second = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
+    try:
+        yield first, second
+    finally:
+        runner.run(first.close())
+        runner.run(second.close())
+        delete_prefix(prefix)
+
+
+async def test_new_order_when_store_was_read_before_then_decided_in_one_round_trip(
+    sidecars: tuple[StateStore, StateStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _ = sidecars
+    await decide_request(order(), POLICY, store, "warm-up")  # the first read fills what the store remembers
+    trips = Trips(store, monkeypatch)
+
+    evaluation = await decide_request(order(), POLICY, store, "d2")
+
+    assert evaluation.decision.verdict is Verdict.ALLOW and evaluation.reserved
+    assert trips.count == 1
+
+
+async def test_new_order_when_another_sidecar_halted_the_account_since_then_blocked_and_nothing_held(
+    sidecars: tuple[StateStore, StateStore],
+) -> None:
+    store, other = sidecars
+    await decide_request(order(), POLICY, store, "warm-up")
+    await other.set_trading_state(StateScope("binanceusdm", ACCOUNT), TradingState.HALTED, "desk", "test")
+
+    evaluation = await decide_request(order("0.2"), POLICY, store, "after-halt")
+
+    assert evaluation.decision.verdict is Verdict.BLOCK and not evaluation.reserved
+    assert evaluation.decision.deciding is not None and evaluation.decision.deciding.reason == "TRADING_HALTED"
+    rows = await store.exposure(Venue.BINANCEUSDM, ACCOUNT)
+    assert rows["BTCUSDT|both"]["pending_buy"] == "0.1"  # the warm-up's only: the refused one left nothing
+
+
+async def test_new_order_when_a_halt_it_remembers_was_lifted_then_allowed(
+    sidecars: tuple[StateStore, StateStore],
+) -> None:
+    store, other = sidecars
+    scope = StateScope("binanceusdm", ACCOUNT)
+    await other.set_trading_state(scope, TradingState.HALTED, "desk", "test")
+    blocked = await decide_request(order(), POLICY, store, "while-halted")
+    await other.set_trading_state(scope, TradingState.ACTIVE, "over", "test")
+
+    allowed = await decide_request(order(), POLICY, store, "after-resume")
+
+    assert blocked.decision.verdict is Verdict.BLOCK and allowed.decision.verdict is Verdict.ALLOW
+
+
+async def test_orders_when_two_sidecars_race_to_the_limit_then_admitted_exactly_to_it(
+    sidecars: tuple[StateStore, StateStore],
+) -> None:
+    first, second = sidecars
+    await decide_request(order("0.01"), POLICY, first, "warm-a")
+    await decide_request(order("0.01"), POLICY, second, "warm-b")
+    admitted = 0
+    for number in range(60):
+        store = first if number % 2 else second
+        evaluation = await decide_request(order("0.05"), POLICY, store, f"o{number}")
+        admitted += evaluation.decision.verdict is Verdict.ALLOW
+
+    assert admitted == 19  # 0.02 held by the warm-ups + 19 × 0.05 = 0.97 ≤ 1 < 1.02
+
+
+async def test_reduce_only_order_when_decided_then_reads_the_positions_first(
+    sidecars: tuple[StateStore, StateStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _ = sidecars
+    await decide_request(order(), POLICY, store, "warm-up")
+    trips = Trips(store, monkeypatch)
+
+    await decide_request(order(reduce_only=True), POLICY, store, "reduce")
+
+    assert trips.count == 2  # a reduction is bounded by the position: read it, then reserve
+
+
+async def test_answer_when_learned_and_released_then_one_round_trip(
+    sidecars: tuple[StateStore, StateStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _ = sidecars
+    parsed = order("0.3")
+    evaluation = await decide_request(parsed, POLICY, store, "filled")
+    adapter = adapter_for(Venue.BINANCEUSDM)
+    request = HttpRequest("POST", "fapi.binance.com", 443, "/fapi/v1/order", (), {"x-mbx-apikey": "k"}, b"")
+    answer = (b'{"orderId":7,"symbol":"BTCUSDT","status":"FILLED","clientOrderId":"x","price":"50000",'
+              b'"origQty":"0.3","executedQty":"0.3","side":"BUY","positionSide":"BOTH","type":"LIMIT"}')
+    trips = Trips(store, monkeypatch)
+
+    await learn_answer(store, adapter, evaluation.parsed or parsed, request, 200, answer, "filled", True)
+
+    assert trips.count == 1
+    rows = await store.exposure(Venue.BINANCEUSDM, ACCOUNT)
+    assert (Decimal(rows["BTCUSDT|both"]["position"]), rows["BTCUSDT|both"]["pending_buy"]) == (Decimal("0.3"), "0")
