@@ -416,7 +416,11 @@ class RiskFirewall:
             status, body = flow.response.status_code, flow.response.content or b""
             facts = answer_facts(context.adapter, context.parsed, context.request, status, body,
                                  context.decision_id)
-            self._settle(context, facts, status)
+            if self.store.local:
+                await self.store.settle(facts, context.decision_id if context.reserved else None,
+                                        release_delay_ms(status))
+            else:
+                self._settle(context, facts, status)
             if context.parsed.action is Action.READ:
                 self._sockets.rest_answer(context.parsed.venue, context.request, status, body,
                                           context.parsed.state_account)
@@ -446,7 +450,13 @@ class RiskFirewall:
         if not context.reserved or self.store is None:
             return
         # the order may have reached the venue before the connection broke: hold, then let go
-        self._settle(context, ResponseFacts(), None)
+        if self.store.local:
+            try:
+                await self.store.settle(ResponseFacts(), context.decision_id, release_delay_ms(None))
+            except Exception as exc:
+                log.warning("release_failed", decision_id=context.decision_id, error=type(exc).__name__)
+        else:
+            self._settle(context, ResponseFacts(), None)
 
     # ---- WebSocket --------------------------------------------------------------------------------------
 

@@ -1102,7 +1102,9 @@ async def test_request_when_store_down_then_a_stateless_rule_answers_before_the_
 
 
 class SlowSettlingStore(MemoryStore):
-    """A store whose answers take a while to land (a shared store's round trip, exaggerated)."""
+    """A shared store whose answers take a while to land (its round trip, exaggerated)."""
+
+    local = False
 
     async def settle(self, facts: Any, reservation_id: str | None, after_ms: int = 0) -> None:
         await asyncio.sleep(0.2)

@@ -6,6 +6,7 @@ import pytest
 
 from riskwall.model import Venue
 from riskwall.venues import default_host_map, parse_venue_hosts
+from riskwall.venues.base import plain_path
 from riskwall.venues.hosts import HostMap, canonical_host, host_key, is_ip_literal
 
 
@@ -93,3 +94,12 @@ def test_ip_entries_when_venues_mapped_by_name_and_address_then_only_addresses()
     hosts = HostMap() | parse_venue_hosts(["binanceusdm=127.0.0.1:9001", "okx=fake.example:9002", "bybit=::1"])
 
     assert hosts.ip_entries() == {("127.0.0.1", 9001): Venue.BINANCEUSDM, ("::1", None): Venue.BYBIT}
+
+
+@pytest.mark.parametrize(("path", "plain"), [
+    ("/fapi/v1/order", True), ("/fapi/v1/order?symbol=BTCUSDT", True), ("/a.b/c", True), ("/.well-known/x", True),
+    ("/fapi/./v1/order", False), ("/fapi/v1/../order", False), ("./fapi", False), ("..", False), ("/a/.", False),
+    ("/a/..", False), ("/fapi/%2e%2e/order", False), ("/fapi;x/order", False), ("/fapi\\v1", False), ("/f#x", False),
+])
+def test_plain_path_when_path_has_escapes_or_dot_segments_then_not_plain(path: str, plain: bool) -> None:
+    assert plain_path(path) is plain

@@ -59,6 +59,9 @@ class StateStore(abc.ABC):
     """All methods may raise `StateUnavailable`."""
 
     url: str
+    # held in this process: its calls cost microseconds, so nothing is gained by settling answers in the
+    # background (a shared store's round trip is worth taking off the bot's path)
+    local: bool = False
 
     @abc.abstractmethod
     async def view(self, query: ViewQuery) -> StateView: ...

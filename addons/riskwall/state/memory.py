@@ -109,6 +109,8 @@ class _Order:
 
 
 class MemoryStore(StateStore):
+    local = True
+
     def __init__(self, clock: Clock = wall_clock_ms, url: str = "memory://") -> None:
         self.url = url
         self._clock = clock

@@ -373,8 +373,10 @@ METHOD_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-meth
 def plain_path(path: str) -> bool:
     """A path every server reads alike: no escapes, `;` parameters, backslashes, fragments or dot segments."""
     path = path.split("?", 1)[0]
-    if any(c in path for c in "%;\\#"):
+    if "%" in path or ";" in path or "\\" in path or "#" in path:
         return False
+    if "/." not in "/" + path:  # no segment starts with a dot: none is `.` or `..` (every order's path)
+        return True
     return not any(segment in (".", "..") for segment in path.split("/"))
 
 
