@@ -102,6 +102,8 @@ class Plan:
         )
 
 
+# Rules are told apart with `type(rule) is X`, not isinstance: pydantic models' isinstance goes through the
+# ABC machinery, and the engine asks it dozens of times per order (rule types are final: never subclassed).
 def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str], intent: OrderIntent) -> list[RuleBase]:
     """The rules that decide this intent.
 
@@ -213,18 +215,18 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
         if exempt:
             continue
         for rule in rules:
-            if isinstance(rule, AllowedSymbols) and intent.symbol and not rule.permits(intent.names):
+            if type(rule) is AllowedSymbols and intent.symbol and not rule.permits(intent.names):
                 acc.add(rule, Violation.of(rule.id, Reason.SYMBOL_NOT_ALLOWED, leg_no, symbol=intent.symbol))
         if action.adds_orders:
             for rule in rules:
-                if isinstance(rule, OrderTypes) and intent.order_type and intent.order_type.upper() not in rule.allow:
+                if type(rule) is OrderTypes and intent.order_type and intent.order_type.upper() not in rule.allow:
                     acc.add(
                         rule,
                         Violation.of(rule.id, Reason.ORDER_TYPE_NOT_ALLOWED, leg_no, order_type=intent.order_type),
                     )
         if action is Action.SET_LEVERAGE and intent.leverage is not None:
             for rule in rules:
-                if isinstance(rule, MaxLeverage):
+                if type(rule) is MaxLeverage:
                     limit = rule.limit_for(intent.names)
                     if limit is not None and intent.leverage > limit:
                         acc.add(
@@ -390,7 +392,7 @@ def _check_trading_state(
     the store must confirm (a reduction still covered when it is reserved)."""
     candidates: list[tuple[RuleBase | None, TradingState, dict[str, str]]] = []
     for rule in rules:
-        if isinstance(rule, TradingStateRule) and rule.state is not TradingState.ACTIVE:
+        if type(rule) is TradingStateRule and rule.state is not TradingState.ACTIVE:
             candidates.append((rule, rule.state, {"source": "policy"}))
     for record in view.trading_states:
         covers = record.scope.covers(intent.venue, intent.account, intent.symbol, holder)
@@ -422,7 +424,7 @@ def _check_order_size(
     acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None
 ) -> None:
     for rule in rules:
-        if isinstance(rule, MaxOrderQty) and intent.quantity is not None:
+        if type(rule) is MaxOrderQty and intent.quantity is not None:
             limit = rule.limit_for(intent.names)
             if limit is not None and intent.quantity > limit:
                 acc.add(
@@ -433,7 +435,7 @@ def _check_order_size(
                     ),
                 )
     for rule in rules:
-        if isinstance(rule, MaxOrderNotional) and intent.quantity is not None:
+        if type(rule) is MaxOrderNotional and intent.quantity is not None:
             limit = rule.limit_for(intent.names)
             if limit is None:
                 continue
@@ -483,7 +485,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                                             intent.order_id, reducing=True))
             continue
         for rule in rules:
-            if isinstance(rule, OrderRate):
+            if type(rule) is OrderRate:
                 # one counter per rule: two rules over the same account must not count each order twice
                 scope_key = f"{rule.id}|{request.venue}|{holder}"
                 if rule.per is RateKey.SYMBOL:
@@ -491,7 +493,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                 rate_costs[(rule.id, scope_key)] += 1
                 rate_rules[rule.id] = rule
         if replaces and intent.side is None and intent.quantity is not None and any(
-            isinstance(rule, MaxPosition) and rule.limit_for(intent.names) is not None for rule in rules
+            type(rule) is MaxPosition and rule.limit_for(intent.names) is not None for rule in rules
         ):
             # a venue whose amends carry no side (OKX; Bybit for orders this sidecar never saw): resizing a
             # resting order could grow exposure past the limit unseen, so it is refused rather than waved on
@@ -503,7 +505,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
             continue
         pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity, intent.order_id))
         for rule in rules:
-            if not isinstance(rule, MaxPosition):
+            if type(rule) is not MaxPosition:
                 continue
             limit = _position_limit(acc, rule, intent, view, leg_no)
             if limit is None:
