@@ -1,8 +1,8 @@
-"""Throughput and latency of riskwall against bare mitmproxy, in one run, on loopback.
+"""Throughput and latency of riskwall against bare mitmproxy, in one run, on loopback; and the engine alone.
 
     python bench/bench_proxy.py                      # or: make bench
-    python bench/bench_proxy.py --requests 5000 --concurrency 8 --json results.json
-    python bench/bench_proxy.py --skip-ws            # the REST rows only
+    python bench/bench_proxy.py --requests 5000 --connections 1,4,8 --json results.json
+    python bench/bench_proxy.py --regimes steady --connections 1 --skip-ws --skip-engine   # one quick cell
 
 Targets, each forwarding the same signed-looking Binance USDⓈ-M orders to minimal local upstreams that answer
 like Binance (REST `POST /fapi/v1/order`; and, on a second listener of the same proxy process, WebSocket
@@ -14,17 +14,34 @@ like Binance (REST `POST /fapi/v1/order`; and, on a second listener of the same 
                         `--reverse binanceusdm@HOST:PORT=URL`) and in-memory state
     riskwall redis://   the same with the Redis store (only when redis://127.0.0.1:6379 answers)
 
-Every order passes every rule (the policy's limits are far away), so each request or order frame takes the full
-path: parse, rules, reserve in the store, forward, learn from the answer, one JSON log line. Market-data frames
-are not read by riskwall at all: that row measures what merely relaying them costs. Reported per target and
-row: requests (frames)/s, p50 and p99 latency (round trip) as the client saw it, the proxy process's CPU time
-per request (frame), and the ratios to bare mitmdump; then the WebSocket order's CPU cost against the REST
-order's, and the CPU riskwall adds per market-data frame. The upstreams run in their own processes so they do
+All targets run side by side for the whole run, and every cell below is measured on each target in turn, one
+right after the other, so a change in the machine's load hits the rows of one cell alike. REST cells: every
+--connections count (default 1 and 4 keep-alive connections) in both order regimes:
+
+    steady       the upstream answers each order FILLED (executedQty = origQty) and the orders alternate BUY and
+                 SELL: no order rests, the position stays within a few lots of zero, so the firewall's state
+                 stays the same size (only its bounded memory of final orders grows)
+    accumulated  the upstream answers each order NEW and every order is a BUY: each rests on the book, so
+                 riskwall's open orders pile up; before these cells each riskwall target gets --resting
+                 unmeasured resting orders, so they are measured with thousands on the book
+
+(the upstream tells them apart by the order's newClientOrderId: `fill-...` or `rest-...`). Then the WebSocket
+rows, and last, with the proxies stopped, `riskwall policy bench` on the same policy for binanceusdm, bybit and
+okx: the engine's µs per order (parse, decide, learn) with no proxy in the way.
+
+Every order passes every rule (the policy's limits are far away, and the steady regime's position stays near
+zero), so each request or order frame takes the full path: parse, rules, reserve in the store, forward, learn
+from the answer, one JSON log line. Market-data frames are not read by riskwall at all: that row measures what
+merely relaying them costs. Reported per row: requests (frames)/s, p50 and p99 latency (round trip) as the
+client saw it, the proxy process's CPU time per request (frame), the ratios to bare mitmdump in the same cell,
+and for riskwall the book it holds after the row (from its admin API); then the WebSocket order's CPU cost
+against the REST order's, the CPU riskwall adds per market-data frame, the engine's stages, and a summary of
+the ratios to bare mitmdump per connections and regime. The upstreams run in their own processes so they do
 not share the client's GIL.
 
-Benchmarks are not tests: nothing is asserted. Every loop is bounded by its count (--requests, --ws-orders,
---ws-frames) and by --time-limit. Loopback only; the machine's other load shows up in the numbers, so compare
-rows of one run, not runs.
+Benchmarks are not tests: nothing is asserted. Every loop is bounded by its count (--requests, --resting,
+--ws-orders, --ws-frames, --engine-orders) and by --time-limit. Loopback only; the machine's other load shows
+up in the numbers, so compare rows of one run, not runs.
 """
 
 from __future__ import annotations
@@ -48,6 +65,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -67,13 +85,18 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 STARTUP_S = 30.0
 API_KEY = "bench-" + "k" * 58
 API_SECRET = "bench-secret-" + "s" * 51
+ORDER_QTY = Decimal("0.001")
+ENGINE_VENUES = ("binanceusdm", "bybit", "okx")
 
+# Limits far from anything the run reaches, so no order is ever blocked: the accumulated regime rests at most a
+# few tens of thousands of 0.001 BTC buys (the position limit counts them), the steady one keeps the position
+# within a few lots of zero. BTC-USDT-SWAP is OKX's name for the engine bench's okx orders (1 contract each).
 POLICY = """\
 version: 1
 mode: enforce
 accounts: {}
 rules:
-  - {id: symbols, type: allowed_symbols, allow: [BTCUSDT]}
+  - {id: symbols, type: allowed_symbols, allow: [BTCUSDT, BTC-USDT-SWAP]}
   - {id: order-types, type: order_types, allow: [LIMIT, MARKET]}
   - {id: order-qty, type: max_order_qty, default: 1}
   - {id: order-notional, type: max_order_notional, default: 1000000}
@@ -81,11 +104,18 @@ rules:
   - {id: order-rate, type: order_rate, limits: ["1000000/1s"], per: account}
 """
 
+STEADY, ACCUMULATED = "steady", "accumulated"
+REGIMES = (STEADY, ACCUMULATED)
+FILL_PREFIX, REST_PREFIX = "fill-", "rest-"
+
 
 # ---- the upstream: a tiny Binance-shaped order endpoint, run as its own process --------------------------
 
 
 class _Upstream(BaseHTTPRequestHandler):
+    """`POST /fapi/v1/order`: an order whose newClientOrderId starts with `fill-` is answered FILLED in full at
+    its price (the steady regime), any other NEW with nothing executed (it rests: the accumulated regime)."""
+
     protocol_version = "HTTP/1.1"
     # head and body in one segment, sent at once: else Nagle and delayed ACKs add 40 ms to every answer
     disable_nagle_algorithm = True
@@ -100,11 +130,22 @@ class _Upstream(BaseHTTPRequestHandler):
             self._send(404, {"code": -1000, "msg": "unknown path"})
             return
         now = int(time.time() * 1000)
+        client_id = params.get("newClientOrderId", "bench")
+        price, quantity = params.get("price", "0"), params.get("quantity", "0")
+        filled = client_id.startswith(FILL_PREFIX)
+        if filled:
+            try:
+                quote = str(Decimal(price) * Decimal(quantity))
+            except InvalidOperation:
+                quote = "0"
+            status, avg, executed = "FILLED", price, quantity
+        else:
+            status, avg, executed, quote = "NEW", "0.00", "0", "0"
         self._send(200, {
-            "orderId": next(self.order_ids), "symbol": params.get("symbol", "BTCUSDT"), "status": "NEW",
-            "clientOrderId": params.get("newClientOrderId", "bench"), "price": params.get("price", "0"),
-            "avgPrice": "0.00", "origQty": params.get("quantity", "0"), "executedQty": "0", "cumQty": "0",
-            "cumQuote": "0", "timeInForce": params.get("timeInForce", "GTC"), "type": params.get("type", "LIMIT"),
+            "orderId": next(self.order_ids), "symbol": params.get("symbol", "BTCUSDT"), "status": status,
+            "clientOrderId": client_id, "price": price, "avgPrice": avg, "origQty": quantity,
+            "executedQty": executed, "cumQty": executed, "cumQuote": quote,
+            "timeInForce": params.get("timeInForce", "GTC"), "type": params.get("type", "LIMIT"),
             "reduceOnly": False, "closePosition": False, "side": params.get("side", "BUY"), "positionSide": "BOTH",
             "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False,
             "origType": params.get("type", "LIMIT"), "priceMatch": "NONE", "selfTradePreventionMode": "NONE",
@@ -132,12 +173,18 @@ def serve_upstream(port: int) -> None:
 
 # ---- the client -----------------------------------------------------------------------------------------
 
+_client_ids = itertools.count(1)  # every order of the run gets its own newClientOrderId, as on a real venue
 
-def order_body(n: int) -> tuple[bytes, dict[str, str]]:
+
+def order_body(n: int, regime: str) -> tuple[bytes, dict[str, str]]:
+    """The n-th order of a load: steady ones alternate BUY and SELL and ask to be filled, accumulated ones are
+    BUYs that rest."""
+    steady = regime == STEADY
     query = urlencode({
-        "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
-        "price": "50000", "newClientOrderId": f"bench-{n}", "newOrderRespType": "RESULT", "recvWindow": "10000",
-        "timestamp": str(int(time.time() * 1000)),
+        "symbol": "BTCUSDT", "side": "SELL" if steady and n % 2 else "BUY", "type": "LIMIT", "timeInForce": "GTC",
+        "quantity": str(ORDER_QTY), "price": "50000",
+        "newClientOrderId": f"{FILL_PREFIX if steady else REST_PREFIX}{next(_client_ids)}",
+        "newOrderRespType": "RESULT", "recvWindow": "10000", "timestamp": str(int(time.time() * 1000)),
     })
     signature = hmac.new(API_SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
     body = f"{query}&signature={signature}".encode()
@@ -154,8 +201,8 @@ class Load:
     elapsed_s: float = 0.0
 
 
-def drive(port: int, requests: int, concurrency: int, time_limit_s: float) -> Load:
-    """`requests` orders over `concurrency` keep-alive connections, stopping at `time_limit_s`."""
+def drive(port: int, requests: int, connections: int, time_limit_s: float, regime: str) -> Load:
+    """`requests` orders over `connections` keep-alive connections, stopping at `time_limit_s`."""
     load = Load()
     lock = threading.Lock()
     counter = itertools.count()
@@ -171,7 +218,7 @@ def drive(port: int, requests: int, concurrency: int, time_limit_s: float) -> Lo
                 n = next(counter)
                 if n >= requests:
                     break
-                body, headers = order_body(n)
+                body, headers = order_body(n, regime)
                 started = time.perf_counter()
                 try:
                     connection.request("POST", "/fapi/v1/order", body=body, headers=headers)
@@ -194,7 +241,7 @@ def drive(port: int, requests: int, concurrency: int, time_limit_s: float) -> Lo
             for status, count in statuses.items():
                 load.statuses[status] = load.statuses.get(status, 0) + count
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(connections)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -212,10 +259,14 @@ KINDS = (REST, WS_ORDERS, WS_MARKET)
 
 @dataclass
 class Result:
-    """One row. For the WebSocket rows (`kind` ws_orders, ws_market) `requests` counts frames (answered order
-    frames, or market-data frames received), `rps` is frames/s and `cpu_us_per_request` is per frame."""
+    """One row. REST rows have `connections` and `regime`. For the WebSocket rows (`kind` ws_orders, ws_market)
+    `requests` counts frames (answered order frames, or market-data frames received), `rps` is frames/s and
+    `cpu_us_per_request` is per frame."""
 
     target: str
+    kind: str = REST
+    connections: int | None = None
+    regime: str | None = None
     requests: int = 0
     errors: int = 0
     rps: float = 0.0
@@ -224,10 +275,14 @@ class Result:
     cpu_us_per_request: float | None = None
     statuses: dict[int, int] = field(default_factory=dict)
     note: str = ""
-    kind: str = REST
-    # the proxy's CPU per request (frame) minus bare mitmdump's, on the same row kind
+    # riskwall's refusals and unlearnt answers in the row and its warm-up, from its log ({"block RULE REASON": n})
+    riskwall_events: dict[str, int] = field(default_factory=dict)
+    # riskwall's book after the row, from its admin API (`GET /v1/status`): position, pending_buy, pending_sell
+    # (BTC, summed over the run's accounts) and resting_orders (pending buys and sells / the order size)
+    book: dict[str, Any] | None = None
+    # the proxy's CPU per request (frame) minus bare mitmdump's, in the same cell (kind, connections, regime)
     added_cpu_us_vs_mitmdump: float | None = None
-    # ws_orders rows: CPU per order frame / CPU per REST order, the same proxy process
+    # ws_orders rows: CPU per order frame / CPU per REST order, the same proxy process (see compare())
     cpu_vs_rest_order: float | None = None
 
 
@@ -235,6 +290,57 @@ class Result:
 class Upstreams:
     rest: int
     ws: int | None  # None: --skip-ws
+
+
+class DecisionLog:
+    """riskwall's JSON log (its stdout), read from where the last read stopped: what it refused since, and the
+    answers it could not learn from. The bench's policy blocks nothing, so any refusal is the sidecar's own
+    (e.g. `riskwall.state-store STATE_UNAVAILABLE`: a store call slower than the breaker's timeout fails closed)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def news(self) -> dict[str, int]:
+        try:
+            with self.path.open("rb") as log:
+                log.seek(self.offset)
+                data = log.read()
+        except OSError:
+            return {}
+        data = data[:data.rfind(b"\n") + 1]  # a line still being written is read next time
+        self.offset += len(data)
+        seen: dict[str, int] = {}
+        for raw in data.splitlines():
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            if line.get("event") == "decision" and line.get("verdict") != "allow":
+                what = f"{line.get('verdict')} {line.get('rule_id')} {line.get('reason')}"
+            elif line.get("event") == "learn_failed":
+                what = f"learn_failed {line.get('error')}"
+            else:
+                continue
+            seen[what] = seen.get(what, 0) + 1
+        return seen
+
+
+def describe_news(news: dict[str, int]) -> str:
+    return "riskwall: " + ", ".join(f"{count} {what}" for what, count in sorted(news.items())) if news else ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A running target: its REST and WebSocket ports, the process whose CPU is counted, riskwall's admin port and
+    decision log."""
+
+    name: str
+    rest_port: int
+    ws_port: int | None
+    pid: int | None = None
+    admin_port: int | None = None  # riskwall only: it keeps a book
+    log: DecisionLog | None = None
 
 
 def cpu_seconds(pid: int | None) -> float | None:
@@ -248,53 +354,97 @@ def cpu_seconds(pid: int | None) -> float | None:
         return None
 
 
-def measure(name: str, port: int, pid: int | None, args: argparse.Namespace) -> Result:
-    drive(port, args.warmup, min(args.concurrency, max(args.warmup, 1)), args.time_limit)
-    cpu_before = cpu_seconds(pid)
-    load = drive(port, args.requests, args.concurrency, args.time_limit)
-    cpu_after = cpu_seconds(pid)
-    latencies = sorted(load.latencies_s)
-    result = Result(name, len(latencies), load.errors, statuses=load.statuses)
+def read_book(admin_port: int | None) -> dict[str, Any] | None:
+    """What riskwall holds for the run's symbol, from `GET /v1/status`; None when it cannot be read."""
+    if admin_port is None:
+        return None
+    connection = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=10)
+    try:
+        connection.request("GET", "/v1/status")
+        status = json.loads(connection.getresponse().read())
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    finally:
+        connection.close()
+    totals = {"position": Decimal(0), "pending_buy": Decimal(0), "pending_sell": Decimal(0)}
+    try:
+        for account, rows in (status.get("exposure") or {}).items():
+            if not account.startswith("binanceusdm|"):
+                continue
+            for key, row in rows.items():
+                if key.startswith("BTCUSDT|"):
+                    for name in totals:
+                        totals[name] += Decimal(row.get(name, "0"))
+    except (AttributeError, InvalidOperation, TypeError):
+        return None
+    book: dict[str, Any] = {name: str(value.normalize()) for name, value in totals.items()}
+    book["resting_orders"] = int((totals["pending_buy"] + totals["pending_sell"]) / ORDER_QTY)
+    return book
+
+
+def latency_stats(result: Result, latencies_s: list[float]) -> None:
+    latencies = sorted(latencies_s)
     if latencies:
-        result.rps = len(latencies) / load.elapsed_s
         result.p50_ms = latencies[len(latencies) // 2] * 1000
         result.p99_ms = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-    if cpu_before is not None and cpu_after is not None and latencies:
-        result.cpu_us_per_request = (cpu_after - cpu_before) / len(latencies) * 1e6
-    if len(latencies) < args.requests:
+
+
+def measure(target: Target, connections: int, regime: str, args: argparse.Namespace) -> Result:
+    """One REST row: --warmup unmeasured orders, then --requests measured ones, over `connections` connections."""
+    drive(target.rest_port, args.warmup, min(connections, max(args.warmup, 1)), args.time_limit, regime)
+    cpu_before = cpu_seconds(target.pid)
+    load = drive(target.rest_port, args.requests, connections, args.time_limit, regime)
+    cpu_after = cpu_seconds(target.pid)
+    result = Result(target.name, REST, connections, regime, len(load.latencies_s), load.errors,
+                    statuses=load.statuses)
+    if load.latencies_s:
+        result.rps = len(load.latencies_s) / load.elapsed_s
+    latency_stats(result, load.latencies_s)
+    if cpu_before is not None and cpu_after is not None and load.latencies_s:
+        result.cpu_us_per_request = (cpu_after - cpu_before) / len(load.latencies_s) * 1e6
+    if len(load.latencies_s) < args.requests:
         result.note = f"stopped at the {args.time_limit:.0f} s limit" if not load.errors else "errors"
+    elif load.errors:
+        result.note = f"statuses {dict(sorted(load.statuses.items()))}"
+    riskwall_says(result, target)
     return result
 
 
-def ws_result(name: str, kind: str, load: bench_ws.WsLoad) -> Result:
-    result = Result(name, load.count, load.errors, kind=kind, note=load.note)
+def riskwall_says(result: Result, target: Target) -> None:
+    """riskwall's book after the row, and what its log shows of refusals and unlearnt answers (in the note)."""
+    result.book = read_book(target.admin_port)
+    if target.log is not None:
+        result.riskwall_events = target.log.news()
+        result.note = "; ".join(n for n in (result.note, describe_news(result.riskwall_events)) if n)
+
+
+def ws_result(target: Target, kind: str, load: bench_ws.WsLoad) -> Result:
+    result = Result(target.name, kind, requests=load.count, errors=load.errors, note=load.note)
     if load.count and load.elapsed_s > 0:
         result.rps = load.count / load.elapsed_s
-    latencies = sorted(load.latencies_s)
-    if latencies:
-        result.p50_ms = latencies[len(latencies) // 2] * 1000
-        result.p99_ms = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+    latency_stats(result, load.latencies_s)
     if load.cpu_before is not None and load.cpu_after is not None and load.count:
         result.cpu_us_per_request = (load.cpu_after - load.cpu_before) / load.count * 1e6
     return result
 
 
-def measure_all(name: str, rest_port: int, ws_port: int | None, pid: int | None,
-                args: argparse.Namespace) -> list[Result]:
-    """The REST row, then (unless --skip-ws) the two WebSocket rows, one after the other on the same process."""
-    results = [measure(name, rest_port, pid, args)]
-    if ws_port is None:
-        return results
+def measure_ws_orders(target: Target, args: argparse.Namespace) -> Result:
+    assert target.ws_port is not None
+    load = bench_ws.drive_orders(target.ws_port, args.ws_orders, args.ws_connections, args.warmup, args.time_limit,
+                                 lambda: cpu_seconds(target.pid), API_KEY, API_SECRET)
+    result = ws_result(target, WS_ORDERS, load)
+    riskwall_says(result, target)
+    return result
 
-    def cpu() -> float | None:
-        return cpu_seconds(pid)
 
-    orders = bench_ws.drive_orders(ws_port, args.ws_orders, args.concurrency, args.warmup, args.time_limit, cpu,
-                                   API_KEY, API_SECRET)
-    results.append(ws_result(name, WS_ORDERS, orders))
-    market = bench_ws.drive_market(ws_port, args.ws_frames, args.time_limit, cpu)
-    results.append(ws_result(name, WS_MARKET, market))
-    return results
+def measure_ws_market(target: Target, args: argparse.Namespace) -> Result:
+    assert target.ws_port is not None
+    result = ws_result(target, WS_MARKET, bench_ws.drive_market(target.ws_port, args.ws_frames, args.time_limit,
+                                                                 lambda: cpu_seconds(target.pid)))
+    if target.log is not None:
+        result.riskwall_events = target.log.news()
+        result.note = "; ".join(n for n in (result.note, describe_news(result.riskwall_events)) if n)
+    return result
 
 
 @contextlib.contextmanager
@@ -307,36 +457,45 @@ def process(command: list[str], ports: list[int], workdir: Path) -> Iterator[sub
             raise RuntimeError(f"{command[0]} did not start: {(workdir / 'out.log').read_text()[-2000:]}")
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop(proc, signal.SIGINT)
 
 
-def run_direct(upstreams: Upstreams, args: argparse.Namespace, workdir: Path) -> list[Result]:
-    return measure_all("upstream direct", upstreams.rest, upstreams.ws, None, args)
+def stop(proc: subprocess.Popen[bytes], how: signal.Signals) -> None:
+    if proc.poll() is None:
+        proc.send_signal(how)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
-def run_mitmdump(upstreams: Upstreams, args: argparse.Namespace, workdir: Path) -> list[Result]:
-    mitmdump = shutil.which("mitmdump", path=str(BIN)) or shutil.which("mitmdump")
-    if mitmdump is None:
+TargetFactory = Callable[[Upstreams, Path], contextlib.AbstractContextManager[Target]]
+
+
+@contextlib.contextmanager
+def direct(upstreams: Upstreams, workdir: Path) -> Iterator[Target]:
+    yield Target("upstream direct", upstreams.rest, upstreams.ws)
+
+
+@contextlib.contextmanager
+def mitmdump(upstreams: Upstreams, workdir: Path) -> Iterator[Target]:
+    binary = shutil.which("mitmdump", path=str(BIN)) or shutil.which("mitmdump")
+    if binary is None:
         raise RuntimeError("mitmdump not found")
     port = free_port()
     # a second reverse listener for the WebSocket upstream: mitmproxy forwards the upgrade and relays the frames
     ws_port = free_port() if upstreams.ws else None
     ws_mode = ["--mode", f"reverse:http://127.0.0.1:{upstreams.ws}@127.0.0.1:{ws_port}"] if upstreams.ws else []
-    confdir = workdir / "confdir"
-    command = [mitmdump, "--mode", f"reverse:http://127.0.0.1:{upstreams.rest}@127.0.0.1:{port}", *ws_mode, "-q",
-               "--set", f"confdir={confdir}", "--set", "termlog_verbosity=error"]
+    command = [binary, "--mode", f"reverse:http://127.0.0.1:{upstreams.rest}@127.0.0.1:{port}", *ws_mode, "-q",
+               "--set", f"confdir={workdir / 'confdir'}", "--set", "termlog_verbosity=error"]
     with process(command, [port, *([ws_port] if ws_port else [])], workdir) as proc:
-        return measure_all("mitmdump (no addons)", port, ws_port, proc.pid, args)
+        yield Target("mitmdump (no addons)", port, ws_port, proc.pid)
 
 
-def run_riskwall(state: str, label: str) -> Callable[[Upstreams, argparse.Namespace, Path], list[Result]]:
-    def run(upstreams: Upstreams, args: argparse.Namespace, workdir: Path) -> list[Result]:
+def riskwall(state: str, label: str) -> TargetFactory:
+    @contextlib.contextmanager
+    def run(upstreams: Upstreams, workdir: Path) -> Iterator[Target]:
         policy = workdir / "policy.yaml"
         policy.write_text(POLICY)
         ws_port = free_port() if upstreams.ws else None
@@ -349,7 +508,8 @@ def run_riskwall(state: str, label: str) -> Callable[[Upstreams, argparse.Namesp
         try:
             if ws_port and not wait_for_port(ws_port, time.monotonic() + STARTUP_S):
                 raise RuntimeError(f"riskwall's WebSocket listener did not start: {sidecar.output()[-2000:]}")
-            return measure_all(label, sidecar.reverse_port, ws_port, sidecar.process.pid, args)
+            yield Target(label, sidecar.reverse_port, ws_port, sidecar.process.pid, sidecar.admin_port,
+                         DecisionLog(sidecar.stdout_path))
         finally:
             sidecar.stop()
 
@@ -398,32 +558,72 @@ def drop_keys(url: str, prefix: str) -> None:
         client.close()
 
 
+# ---- the engine alone: `riskwall policy bench` ------------------------------------------------------------
+
+
+def engine_bench(policy: Path, venue: str, orders: int, time_limit_s: float) -> dict[str, Any]:
+    """`riskwall policy bench POLICY --venue V --orders N --json`: its report, or {"error": why}."""
+    command = [str(BIN / "riskwall"), "policy", "bench", str(policy), "--venue", venue, "--orders", str(orders),
+               "--json"]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=time_limit_s, cwd=ROOT, check=False,
+                              env={k: v for k, v in os.environ.items() if not k.startswith("RISKWALL_")})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"venue": venue, "error": f"{type(exc).__name__}: {exc}"[:200]}
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        report = None
+    if done.returncode != 0 or not isinstance(report, dict):
+        why = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+        return {"venue": venue, "error": f"exit {done.returncode}: {(why or [''])[-1][:160]}"}
+    report["command"] = " ".join(["riskwall", *command[1:3], "POLICY", *command[4:]])
+    return report
+
+
 # ---- report ---------------------------------------------------------------------------------------------
 
 SECTIONS = {
-    REST: ("REST orders: POST /fapi/v1/order, one request in flight per connection",
-           "requests", "req/s", "CPU us/req"),
-    WS_ORDERS: ("WS orders: order.place frames on /ws-fapi/v1, one socket per connection, one frame in flight each",
-                "frames", "frames/s", "CPU us/frame"),
+    REST: ("REST orders: POST /fapi/v1/order, one request in flight per connection; ratios to bare mitmdump in the "
+           "same cell (connections, regime)", "requests", "req/s", "CPU us/req"),
+    WS_ORDERS: ("WS orders: order.place frames on /ws-fapi/v1 (answered NEW: they rest), one socket per "
+                "connection, one frame in flight each", "frames", "frames/s", "CPU us/frame"),
     WS_MARKET: ("WS market data: aggTrade frames pushed on /ws/btcusdt@aggTrade to one subscribed socket",
                 "frames", "frames/s", "CPU us/frame"),
 }
+REGIME_NOTES = {STEADY: "each order FILLED, sides alternate: no order rests, the position stays near zero",
+                ACCUMULATED: "each order rests (NEW): the book grows"}
 ADDED_CPU_TARGET_US = 20.0
+# issue 12's targets, printed next to the numbers (not asserted: a benchmark is not a test)
+MEMORY_RPS_TARGET, MEMORY_P50_TARGET, REDIS_P50_OVER_MEMORY_US = 1.3, 0.75, 150.0
+ENGINE_PARSE_DECIDE_TARGET_US, ENGINE_LEARN_TARGET_US = 20.0, 15.0
 
 
-def mitmdump_row(results: list[Result], kind: str) -> Result | None:
-    return next((r for r in results if r.kind == kind and r.target.startswith("mitmdump") and r.requests), None)
+def cell(r: Result) -> tuple[str, int | None, str | None]:
+    return r.kind, r.connections, r.regime
 
 
-def compare(results: list[Result]) -> None:
+def mitmdump_row(results: list[Result], r: Result) -> Result | None:
+    return next((x for x in results if cell(x) == cell(r) and x.target.startswith("mitmdump") and x.requests), None)
+
+
+def rest_row_for_ws(results: list[Result], target: str, ws_connections: int) -> Result | None:
+    """The REST row a WS order row is compared with: same target, accumulated (WS orders rest too), the same
+    number of connections when measured, else the most connections."""
+    rows = [x for x in results if x.kind == REST and x.target == target and x.cpu_us_per_request]
+    rows.sort(key=lambda x: (x.regime == ACCUMULATED, x.connections == ws_connections, x.connections or 0))
+    return rows[-1] if rows else None
+
+
+def compare(results: list[Result], ws_connections: int) -> None:
     """Fill in each row's CPU added over bare mitmdump, and each WS order row's CPU against its REST order."""
     for r in results:
-        base = mitmdump_row(results, r.kind)
+        base = mitmdump_row(results, r)
         if base is not None and base is not r and base.cpu_us_per_request is not None \
                 and r.cpu_us_per_request is not None:
             r.added_cpu_us_vs_mitmdump = r.cpu_us_per_request - base.cpu_us_per_request
-        rest = next((x for x in results if x.kind == REST and x.target == r.target), None)
-        if r.kind == WS_ORDERS and rest is not None and rest.cpu_us_per_request and r.cpu_us_per_request:
+        rest = rest_row_for_ws(results, r.target, ws_connections) if r.kind == WS_ORDERS else None
+        if rest is not None and rest.cpu_us_per_request and r.cpu_us_per_request:
             r.cpu_vs_rest_order = r.cpu_us_per_request / rest.cpu_us_per_request
 
 
@@ -433,42 +633,56 @@ def digits(r: Result) -> int:
     return 1 if r.requests and 1e6 / os.sysconf("SC_CLK_TCK") / r.requests < 1 else 0
 
 
-def table(results: list[Result]) -> str:
-    def ratio(value: float, reference: float | None) -> str:
-        return f"{value / reference:.2f}x" if reference and value else "-"
+def ratio(value: float | None, reference: float | None) -> str:
+    return f"{value / reference:.2f}x" if reference and value else "-"
 
+
+def table(results: list[Result], ws_connections: int) -> str:
     lines: list[str] = []
     for kind in KINDS:
         rows = [r for r in results if r.kind == kind]
         if not rows:
             continue
         title, count, rate, cpu_label = SECTIONS[kind]
-        base = mitmdump_row(results, kind)
-        header = (f"{'target':<22} {count:>8} {'errors':>6} {rate:>8} {'p50 ms':>8} {'p99 ms':>8} "
-                  f"{cpu_label:>12} {'+CPU us vs mitm':>15} {rate + ' vs mitm':>16} {'p50 vs mitm':>11} "
-                  f"{'p99 vs mitm':>11}  note")
+        cell_head = f"{'conns':>5} {'regime':<11} " if kind == REST else ""
+        header = (f"{cell_head}{'target':<20} {count:>8} {'errors':>6} {rate:>8} {'p50 ms':>7} {'p99 ms':>7} "
+                  f"{cpu_label:>12} {'+CPU vs mitm':>12} {rate + '/mitm':>14} {'p50/mitm':>8} {'p99/mitm':>8} "
+                  f"{'resting':>7}  note")
         if lines:
             lines.append("")
         lines += [title, header, "-" * len(header)]
+        previous: tuple[str, int | None, str | None] | None = None
         for r in rows:
-            cpu = f"{r.cpu_us_per_request:.{digits(r)}f}" \
-                if r.cpu_us_per_request is not None else "-"
-            added = f"{r.added_cpu_us_vs_mitmdump:+.{digits(r)}f}" \
-                if r.added_cpu_us_vs_mitmdump is not None else "-"
+            if previous is not None and cell(r) != previous:
+                lines.append("")
+            previous = cell(r)
+            base = mitmdump_row(results, r)
+            cpu = f"{r.cpu_us_per_request:.{digits(r)}f}" if r.cpu_us_per_request is not None else "-"
+            added = f"{r.added_cpu_us_vs_mitmdump:+.{digits(r)}f}" if r.added_cpu_us_vs_mitmdump is not None else "-"
             p50, p99 = (f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}") if r.p50_ms else ("-", "-")
+            resting = str(r.book["resting_orders"]) if r.book and kind != WS_MARKET else "-"
+            cell_text = f"{r.connections:>5} {r.regime:<11} " if kind == REST else ""
             lines.append(
-                f"{r.target:<22} {r.requests:>8} {r.errors:>6} {r.rps:>8.0f} {p50:>8} {p99:>8} {cpu:>12} "
-                f"{added:>15} {ratio(r.rps, base.rps if base else None):>16} "
-                f"{ratio(r.p50_ms, base.p50_ms if base else None):>11} "
-                f"{ratio(r.p99_ms, base.p99_ms if base else None):>11}  {r.note}".rstrip()
+                f"{cell_text}{r.target:<20} {r.requests:>8} {r.errors:>6} {r.rps:>8.0f} {p50:>7} {p99:>7} {cpu:>12} "
+                f"{added:>12} {ratio(r.rps, base.rps if base else None):>14} "
+                f"{ratio(r.p50_ms, base.p50_ms if base else None):>8} "
+                f"{ratio(r.p99_ms, base.p99_ms if base else None):>8} {resting:>7}  {r.note}".rstrip()
             )
-    summary = [
-        f"{r.target} {r.cpu_vs_rest_order:.2f}x ({r.cpu_us_per_request:.0f} / "
-        f"{next(x for x in results if x.kind == REST and x.target == r.target).cpu_us_per_request:.0f} us)"
-        for r in results if r.kind == WS_ORDERS and r.cpu_vs_rest_order is not None
-    ]
+    if any(r.kind == REST for r in results):
+        present = {r.regime for r in results if r.kind == REST}
+        lines += ["", "regimes: " + ";  ".join(f"{name}: {text}" for name, text in REGIME_NOTES.items()
+                                               if name in present),
+                  "resting: the orders riskwall holds open after the row (its pending buys and sells / 0.001, from "
+                  "GET /v1/status)"]
+    summary = []
+    for r in results:
+        rest = rest_row_for_ws(results, r.target, ws_connections) if r.kind == WS_ORDERS else None
+        if r.cpu_vs_rest_order is not None and rest is not None and rest.cpu_us_per_request is not None:
+            summary.append(f"{r.target} {r.cpu_vs_rest_order:.2f}x ({r.cpu_us_per_request:.0f} / "
+                           f"{rest.cpu_us_per_request:.0f} us)")
     if summary:
-        lines += ["", "ws order CPU / rest order CPU:  " + ";  ".join(summary)]
+        lines += ["", f"ws order CPU / rest order CPU (accumulated, {ws_connections} connections):  "
+                  + ";  ".join(summary)]
     added = [f"{r.target} {r.added_cpu_us_vs_mitmdump:+.1f} us"
              for r in results if r.kind == WS_MARKET and r.added_cpu_us_vs_mitmdump is not None]
     if added:
@@ -477,87 +691,282 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def engine_table(reports: list[dict[str, Any]], orders: int) -> str:
+    lines = [f"Engine alone: riskwall policy bench POLICY --venue V --orders {orders} --json (the same policy; no "
+             "proxy, in-memory store, every order rests)",
+             f"{'venue':<12} {'orders':>6} {'parse p50/p99 us':>17} {'decide p50/p99 us':>18} "
+             f"{'learn p50/p99 us':>17} {'total p50/p99 us':>17}  verdicts"]
+    lines.append("-" * len(lines[-1]))
+    for report in reports:
+        if "error" in report:
+            lines.append(f"{report['venue']:<12} {'-':>6}  failed: {report['error']}")
+            continue
+        stages = report.get("stages_us", {})
+
+        def pair(stage: str, width: int, stages: dict[str, Any] = stages) -> str:
+            numbers = stages.get(stage)
+            return f"{numbers['p50']:.1f} / {numbers['p99']:.1f}".rjust(width) if numbers else "-".rjust(width)
+
+        verdicts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.get("verdicts", {}).items()))
+        lines.append(f"{report['venue']:<12} {report.get('orders', 0):>6} {pair('parse', 17)} {pair('decide', 18)} "
+                     f"{pair('learn', 17)} {pair('total', 17)}  {verdicts}")
+    lines.append(f"(issue 12 target: parse + decide <= {ENGINE_PARSE_DECIDE_TARGET_US:.0f} us and learn <= "
+                 f"{ENGINE_LEARN_TARGET_US:.0f} us per order; printed, not asserted)")
+    return "\n".join(lines)
+
+
+def summary_rows(results: list[Result]) -> list[dict[str, Any]]:
+    """Per REST cell and riskwall target: its req/s, p50 and CPU per request over bare mitmdump's in that cell."""
+    rows = []
+    for r in results:
+        base = mitmdump_row(results, r)
+        if r.kind != REST or not r.target.startswith("riskwall") or base is None:
+            continue
+        memory = next((x for x in results if cell(x) == cell(r) and x.target == "riskwall memory://"), None)
+        rows.append({
+            "connections": r.connections, "regime": r.regime, "target": r.target,
+            "rps_vs_mitmdump": round(r.rps / base.rps, 3) if r.rps and base.rps else None,
+            "p50_vs_mitmdump": round(r.p50_ms / base.p50_ms, 3) if r.p50_ms and base.p50_ms else None,
+            "cpu_vs_mitmdump": round(r.cpu_us_per_request / base.cpu_us_per_request, 3)
+            if r.cpu_us_per_request and base.cpu_us_per_request else None,
+            "p50_over_memory_us": round((r.p50_ms - memory.p50_ms) * 1000, 1)
+            if memory is not None and memory is not r and r.p50_ms and memory.p50_ms else None,
+        })
+    return rows
+
+
+def summary_table(results: list[Result]) -> str:
+    rows = summary_rows(results)
+    targets = list(dict.fromkeys(row["target"] for row in rows))
+    if not targets:
+        return "ratios vs bare mitmdump: nothing to compare (no riskwall or mitmdump REST rows)"
+    cells = list(dict.fromkeys((row["connections"], row["regime"]) for row in rows))
+    by_key = {(row["connections"], row["regime"], row["target"]): row for row in rows}
+    redis = "riskwall redis://" in targets and "riskwall memory://" in targets
+
+    def x(value: float | None) -> str:
+        return f"{value:.2f}x" if value is not None else "-"
+
+    group = 26
+    head1 = f"{'':<5} {'':<11}" + "".join(f"  {t:^{group}}" for t in targets) + ("  redis p50" if redis else "")
+    head2 = f"{'conns':>5} {'regime':<11}" + "".join(f"  {'req/s':>8} {'p50':>7} {'CPU/req':>9}" for _ in targets) \
+        + ("  over mem" if redis else "")
+    lines = ["Ratios vs bare mitmdump, REST orders, each in its own cell of this run (req/s: above 1x is faster; "
+             "p50 and CPU/req: below 1x is better)", head1, head2, "-" * len(head2)]
+    for connections, regime in cells:
+        line = f"{connections:>5} {regime:<11}"
+        for target in targets:
+            row = by_key.get((connections, regime, target), {})
+            line += f"  {x(row.get('rps_vs_mitmdump')):>8} {x(row.get('p50_vs_mitmdump')):>7} " \
+                    f"{x(row.get('cpu_vs_mitmdump')):>9}"
+        if redis:
+            over = by_key.get((connections, regime, "riskwall redis://"), {}).get("p50_over_memory_us")
+            line += f"  {over:+7.0f} us" if over is not None else f"  {'-':>10}"
+        lines.append(line)
+    lines.append(f"(issue 12 targets: memory:// req/s >= {MEMORY_RPS_TARGET:.2f}x and p50 <= {MEMORY_P50_TARGET:.2f}x "
+                 f"in every cell; redis:// p50 at most {REDIS_P50_OVER_MEMORY_US:.0f} us over memory://; printed, "
+                 "not asserted)")
+    return "\n".join(lines)
+
+
+# ---- the run ----------------------------------------------------------------------------------------------
+
+
+def positive_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write numbers separated by commas, e.g. 1,4") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least one number, each 1 or more")
+    return list(dict.fromkeys(values))
+
+
+def regime_list(text: str) -> list[str]:
+    values = [part.strip() for part in text.split(",") if part.strip()]
+    if not values or any(v not in REGIMES for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: write {' and/or '.join(REGIMES)}, separated by commas")
+    return [r for r in REGIMES if r in values]  # steady first: its rows must see a book the accumulated ones left
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000, help="REST orders per target (default 2000)")
-    parser.add_argument("--concurrency", type=int, default=4,
-                        help="keep-alive client connections, and order sockets (default 4)")
-    parser.add_argument("--warmup", type=int, default=100, help="unmeasured orders (and order frames) first "
-                                                                "(default 100)")
+    parser.add_argument("--requests", type=int, default=2000,
+                        help="measured REST orders per row, i.e. per target, connections and regime (default 2000)")
+    parser.add_argument("--connections", type=positive_list, default=[1, 4], metavar="N[,N...]",
+                        help="keep-alive client connections, one set of REST rows each (default 1,4)")
+    parser.add_argument("--regimes", type=regime_list, default=list(REGIMES), metavar="R[,R]",
+                        help="order regimes: steady (filled, sides alternate) and/or accumulated (every order "
+                             "rests) (default both)")
+    parser.add_argument("--resting", type=int, default=2000, metavar="N",
+                        help="unmeasured resting orders placed on each riskwall target before the accumulated rows "
+                             "(default 2000)")
+    parser.add_argument("--warmup", type=int, default=100, help="unmeasured orders (and order frames) before each "
+                                                                "row (default 100)")
     parser.add_argument("--ws-orders", type=int, metavar="N",
                         help="WebSocket order frames per target (default: as many as --requests)")
+    parser.add_argument("--ws-connections", type=int, default=4, metavar="N",
+                        help="WebSocket order sockets (default 4)")
     parser.add_argument("--ws-frames", type=int, default=20_000, metavar="N",
                         help="market-data frames pushed per target (default 20000)")
-    parser.add_argument("--skip-ws", action="store_true", help="the REST rows only")
-    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per row at most (default 60)")
+    parser.add_argument("--skip-ws", action="store_true", help="no WebSocket rows")
+    parser.add_argument("--engine-orders", type=int, default=2000, metavar="N",
+                        help="orders per venue for the engine bench (riskwall policy bench) (default 2000)")
+    parser.add_argument("--skip-engine", action="store_true", help="no engine bench")
+    parser.add_argument("--time-limit", type=float, default=60.0,
+                        help="seconds per row (and per engine bench venue) at most (default 60)")
     parser.add_argument("--redis", default=REDIS_URL, help=f"Redis for the redis:// row (default {REDIS_URL})")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--json", metavar="PATH", help="also write the run, every row, the engine reports and the "
+                                                       "summary as JSON")
     parser.add_argument("--serve-upstream", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.ws_orders is None:
+        args.ws_orders = args.requests
+    if min(args.requests, args.ws_orders, args.ws_frames, args.ws_connections, args.engine_orders) < 1 \
+            or args.time_limit <= 0 or args.warmup < 0 or args.resting < 0:
+        parser.error("--requests, --ws-orders, --ws-frames, --ws-connections, --engine-orders and --time-limit must "
+                     "be positive, --warmup and --resting not negative")
+    return args
+
+
+@contextlib.contextmanager
+def upstream_processes(args: argparse.Namespace) -> Iterator[Upstreams]:
+    rest_port = free_port()
+    servers = [subprocess.Popen([sys.executable, __file__, "--serve-upstream", str(rest_port)])]
+    ws_port = None if args.skip_ws else free_port()
+    if ws_port is not None:
+        servers.append(subprocess.Popen([sys.executable, bench_ws.__file__, "--serve", str(ws_port),
+                                         "--frames", str(args.ws_frames)]))
+    try:
+        deadline = time.monotonic() + 10
+        if not all(wait_for_port(port, deadline) for port in (rest_port, *([ws_port] if ws_port else []))):
+            raise RuntimeError("the upstreams did not start")
+        yield Upstreams(rest_port, ws_port)
+    finally:
+        for server in servers:
+            stop(server, signal.SIGTERM)
+
+
+def described(args: argparse.Namespace) -> str:
+    rest = (f"REST: {args.requests} orders per row (after {args.warmup} unmeasured), connections "
+            f"{','.join(map(str, args.connections))} x regimes {','.join(args.regimes)}"
+            + (f", {args.resting} resting orders placed on riskwall before the accumulated rows"
+               if ACCUMULATED in args.regimes and args.resting else ""))
+    ws = "" if args.skip_ws else (f"; WS: {args.ws_orders} order frames over {args.ws_connections} sockets, "
+                                  f"{args.ws_frames} market-data frames")
+    engine = "" if args.skip_engine else (f"; engine: {args.engine_orders} orders x "
+                                          f"{','.join(ENGINE_VENUES)}")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    return (f"bench: {rest}{ws}{engine}; time limit {args.time_limit:.0f} s per row; {os.cpu_count()} CPUs, "
+            f"Python {sys.version.split()[0]}, load average {load}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.serve_upstream:
         serve_upstream(args.serve_upstream)
         return 0
-    if args.ws_orders is None:
-        args.ws_orders = args.requests
-    if min(args.requests, args.concurrency, args.ws_orders, args.ws_frames) < 1 or args.time_limit <= 0 \
-            or args.warmup < 0:
-        parser.error("--requests, --ws-orders, --ws-frames, --concurrency and --time-limit must be positive")
-
-    upstream_port = free_port()
-    upstream = subprocess.Popen([sys.executable, __file__, "--serve-upstream", str(upstream_port)])
-    ws_port = None if args.skip_ws else free_port()
-    ws_upstream = None if ws_port is None else subprocess.Popen(
-        [sys.executable, bench_ws.__file__, "--serve", str(ws_port), "--frames", str(args.ws_frames)])
+    started = time.monotonic()
+    load_before = os.getloadavg()
+    print(described(args), flush=True)
     kinds = (REST,) if args.skip_ws else KINDS
     results: list[Result] = []
     prefix = f"rwbench-{secrets.token_hex(4)}"
     redis_url = f"{args.redis}{'&' if '?' in args.redis else '?'}prefix={prefix}"
-    targets: list[tuple[str, Callable[[Upstreams, argparse.Namespace, Path], list[Result]] | None, str]] = [
-        ("upstream direct", run_direct, ""),
-        ("mitmdump (no addons)", run_mitmdump, ""),
-        ("riskwall memory://", run_riskwall("memory://", "riskwall memory://"), ""),
+    why_not_redis = redis_answers(args.redis)
+    specs: list[tuple[str, TargetFactory | None, str]] = [
+        ("upstream direct", direct, ""),
+        ("mitmdump (no addons)", mitmdump, ""),
+        ("riskwall memory://", riskwall("memory://", "riskwall memory://"), ""),
+        ("riskwall redis://", None if why_not_redis else riskwall(redis_url, "riskwall redis://"),
+         f"skipped: {why_not_redis}" if why_not_redis else ""),
     ]
-    why_not = redis_answers(args.redis)
-    targets.append(("riskwall redis://", None if why_not else run_riskwall(redis_url, "riskwall redis://"),
-                    why_not or ""))
+    cells = [(regime, connections) for regime in args.regimes for connections in args.connections]
+
+    def absent(name: str, note: str) -> list[Result]:
+        rows = [Result(name, REST, connections, regime, note=note) for regime, connections in cells]
+        return rows + [Result(name, kind, note=note) for kind in kinds if kind != REST]
+
+    engine_reports: list[dict[str, Any]] = []
+    prefills: list[dict[str, Any]] = []
     try:
-        deadline = time.monotonic() + 10
-        if not all(wait_for_port(port, deadline) for port in (upstream_port, *([ws_port] if ws_port else []))):
-            print("bench: the upstreams did not start", file=sys.stderr)
-            return 1
-        print(f"bench: {args.requests} REST orders per target, {args.concurrency} connections"
-              + ("" if args.skip_ws else f"; {args.ws_orders} WS order frames, {args.ws_frames} market-data frames")
-              + f"; {os.cpu_count()} CPUs, Python {sys.version.split()[0]}", flush=True)
-        upstreams = Upstreams(upstream_port, ws_port)
-        for name, run, skipped in targets:
-            if run is None:
-                results += [Result(name, kind=kind, note=f"skipped: {skipped}") for kind in kinds]
-                continue
-            print(f"bench: {name} ...", flush=True)
-            with tempfile.TemporaryDirectory(prefix="riskwall-bench-") as workdir:
+        with upstream_processes(args) as upstreams, contextlib.ExitStack() as stack:
+            # every target runs for the whole run, so each cell measures them one right after the other
+            targets: list[Target] = []
+            missing: list[tuple[str, str]] = []
+            for name, factory, note in specs:
+                if factory is None:
+                    missing.append((name, note))
+                    continue
+                print(f"bench: starting {name} ...", flush=True)
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="riskwall-bench-")))
                 try:
-                    results += run(upstreams, args, Path(workdir))
+                    targets.append(stack.enter_context(factory(upstreams, workdir)))
                 except RuntimeError as exc:
-                    results += [Result(name, kind=kind, note=f"failed: {str(exc).splitlines()[0][:100]}")
-                                for kind in kinds]
+                    missing.append((name, f"failed: {str(exc).splitlines()[0][:100]}"))
+            prefilled = False
+            for regime, connections in cells:
+                if regime == ACCUMULATED and args.resting and not prefilled:
+                    prefilled = True
+                    for target in (t for t in targets if t.admin_port is not None):
+                        print(f"bench: {target.name}: placing {args.resting} resting orders (not measured) ...",
+                              end=" ", flush=True)
+                        load = drive(target.rest_port, args.resting, max(args.connections), args.time_limit,
+                                     ACCUMULATED)
+                        news = target.log.news() if target.log else {}
+                        book = read_book(target.admin_port)
+                        prefills.append({"target": target.name, "requests": args.resting,
+                                         "answered": len(load.latencies_s), "errors": load.errors,
+                                         "statuses": load.statuses, "riskwall_events": news, "book": book})
+                        print(f"{len(load.latencies_s) - load.errors} placed, {load.errors} errors"
+                              + (f" ({describe_news(news)})" if news else "")
+                              + (f"; riskwall holds {book['resting_orders']}" if book else ""), flush=True)
+                print(f"bench: REST {regime}, {connections} connection{'s' if connections > 1 else ''}: "
+                      + ", ".join(t.name for t in targets), flush=True)
+                results += [measure(target, connections, regime, args) for target in targets]
+            if not args.skip_ws:
+                print("bench: WS orders, then WS market data: " + ", ".join(t.name for t in targets), flush=True)
+                results += [measure_ws_orders(target, args) for target in targets]
+                results += [measure_ws_market(target, args) for target in targets]
+            for name, note in missing:
+                results += absent(name, note)
+    except RuntimeError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
     finally:
-        for server in (upstream, ws_upstream):
-            if server is None:
-                continue
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
-        if not why_not:
+        if not why_not_redis:
             drop_keys(args.redis, prefix)
-    compare(results)
+    order = {name: n for n, (name, _, _) in enumerate(specs)}
+    results.sort(key=lambda r: (KINDS.index(r.kind), args.regimes.index(r.regime) if r.regime else 0,
+                                r.connections or 0, order.get(r.target, 99)))
+    if not args.skip_engine:
+        with tempfile.TemporaryDirectory(prefix="riskwall-bench-") as workdir:
+            policy = Path(workdir) / "policy.yaml"
+            policy.write_text(POLICY)
+            for venue in ENGINE_VENUES:
+                print(f"bench: engine, {venue} ...", flush=True)
+                engine_reports.append(engine_bench(policy, venue, args.engine_orders, args.time_limit))
+    compare(results, args.ws_connections)
     print()
-    print(table(results))
+    print(table(results, args.ws_connections))
+    if engine_reports:
+        print()
+        print(engine_table(engine_reports, args.engine_orders))
+    print()
+    print(summary_table(results))
+    elapsed = time.monotonic() - started
+    load_after = os.getloadavg()
+    print(f"\nbench: done in {elapsed:.0f} s; load average (1 min) {load_before[0]:.2f} at the start, "
+          f"{load_after[0]:.2f} at the end, on {os.cpu_count()} CPUs")
     if args.json:
+        run = {k: v for k, v in vars(args).items() if k != "serve_upstream"}
+        run.update(argv=sys.argv[1:] if argv is None else argv, cpus=os.cpu_count(),
+                   python=sys.version.split()[0], elapsed_s=round(elapsed, 1),
+                   loadavg_start=[round(v, 2) for v in load_before], loadavg_end=[round(v, 2) for v in load_after])
         rows = [{k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(r).items()} for r in results]
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        Path(args.json).write_text(json.dumps({"run": run, "prefill": prefills, "rows": rows,
+                                               "engine": engine_reports,
+                                               "summary": summary_rows(results)}, indent=2))
     return 0
 
 
