@@ -245,31 +245,36 @@ class RiskFirewall:
 
     async def _watch_policy(self, interval_s: float) -> None:
         """Hot reload: a valid change replaces the policy in one assignment (decisions in flight keep the
-        object they started with); an invalid one is logged once and the last good policy stays."""
+        object they started with); an invalid one is logged once and the last good policy stays. The files are
+        read and parsed, and their git revision asked for (a subprocess that may take seconds), in a thread:
+        the event loop carries every flow and must not wait for a disk or for git."""
         while True:
             await asyncio.sleep(interval_s)
             try:
-                self.reload_policy_if_changed()
+                path = ctx.options.riskwall_policy
+                change = await asyncio.to_thread(_policy_change, path, self._policy_digest)
+                self._apply_policy_change(path, change)
             except Exception as exc:
                 log.error("policy_watch_error", error=type(exc).__name__)
 
     def reload_policy_if_changed(self) -> bool:
         path = ctx.options.riskwall_policy
-        digest = content_digest(path)
-        if digest is None or digest == self._policy_digest:
+        return self._apply_policy_change(path, _policy_change(path, self._policy_digest))
+
+    def _apply_policy_change(self, path: str, change: tuple[str, Policy | PolicyError] | None) -> bool:
+        if change is None:
             return False
+        digest, loaded = change
         self._policy_digest = digest
         previous = self.policy.revision if self.policy else None
-        try:
-            policy = load_policy(path)
-        except PolicyError as exc:
-            log.error("policy_reload_failed", path=path, errors=exc.errors, kept_revision=previous)
+        if isinstance(loaded, PolicyError):
+            log.error("policy_reload_failed", path=path, errors=loaded.errors, kept_revision=previous)
             metrics.policy_reload(False, previous or "none")
             return False
-        self.policy = policy
-        log.info("policy_reloaded", path=path, revision=policy.revision, previous_revision=previous,
-                 mode=policy.mode, rules=len(policy.rules))
-        metrics.policy_reload(True, policy.revision, [rule.id for rule in policy.rules])
+        self.policy = loaded
+        log.info("policy_reloaded", path=path, revision=loaded.revision, previous_revision=previous,
+                 mode=loaded.mode, rules=len(loaded.rules))
+        metrics.policy_reload(True, loaded.revision, [rule.id for rule in loaded.rules])
         return True
 
     def status(self) -> dict[str, Any]:
@@ -677,6 +682,18 @@ def _repeated(fields: tuple[tuple[bytes, bytes], ...]) -> frozenset[str]:
     if len(set(names)) == len(names):
         return frozenset()
     return frozenset(name.decode("latin-1") for name in names if names.count(name) > 1)
+
+
+def _policy_change(path: str, known_digest: str | None) -> tuple[str, Policy | PolicyError] | None:
+    """The policy at `path` when its content differs from `known_digest`: (new digest, the policy or why it
+    does not load); None when unchanged or unreadable. Blocking (files, git): called off the event loop."""
+    digest = content_digest(path)
+    if digest is None or digest == known_digest:
+        return None
+    try:
+        return digest, load_policy(path)
+    except PolicyError as exc:
+        return digest, exc
 
 
 def _touches_account(facts: ResponseFacts) -> bool:

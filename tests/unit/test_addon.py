@@ -16,6 +16,7 @@ import io
 import json
 import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -1145,3 +1146,27 @@ async def test_done_when_answers_are_still_settling_then_they_land_before_the_st
     await fw.done()
 
     assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
+
+
+@async_test
+async def test_policy_watch_when_reading_the_files_is_slow_then_the_event_loop_keeps_serving(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fw = firewall()
+    read: list[float] = []
+
+    def slow_change(path: str, known: str | None) -> None:
+        time.sleep(0.3)  # a git subprocess on a loaded machine
+        read.append(time.monotonic())
+
+    monkeypatch.setattr(addon_module, "_policy_change", slow_change)
+    watcher = asyncio.get_running_loop().create_task(fw._watch_policy(0.001))
+    ticks = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 0.4:
+        await asyncio.sleep(0.01)
+        ticks += 1
+    watcher.cancel()
+
+    assert read  # the files were read meanwhile
+    assert ticks >= 20  # and the loop went on (a blocking read would have allowed one or two)
