@@ -7,9 +7,9 @@ must be checked atomically by the store, which may be shared by many sidecars:
     outcome = await store.reserve(plan.reservation)             # only when the plan is not already blocked
     decision = engine.conclude(plan, policy, outcome)
 
-Order of checks (DESIGN.md §4): trading state → forbidden action → symbol → order type → leverage → per-order
-size and notional → position/exposure → rate. All enforced violations are collected in that order and the
-first decides; shadowed ones are evaluated and reported beside them.
+Order of checks (DESIGN.md §4): trading state → forbidden action → symbol → order type → leverage → margin and
+position mode → per-order size and notional → price collar → position/exposure → rate. All enforced violations
+are collected in that order and the first decides; shadowed ones are evaluated and reported beside them.
 
 Orders that only reduce a position (reduce-only, close-position, hedge-mode closes) are exempt from every
 limit, so no limit can trap a position; only HALTED stops them. The exemption reaches as far as the position
@@ -25,7 +25,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from riskwall.model import (
     Action,
@@ -53,6 +53,7 @@ from riskwall.model import (
 from riskwall.policy.loader import Policy
 from riskwall.policy.model import (
     AllowedSymbols,
+    MarginModeRule,
     MaxLeverage,
     MaxOrderNotional,
     MaxOrderQty,
@@ -62,6 +63,7 @@ from riskwall.policy.model import (
     OrderRate,
     OrderTypes,
     PolicyMode,
+    PriceCollar,
     RateKey,
     RuleBase,
     TradingStateRule,
@@ -236,8 +238,11 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
                                 max_leverage=limit, symbol=intent.symbol,
                             ),
                         )
+        if intent.margin_mode is not None or intent.hedge_mode is not None:
+            _check_margin_mode(acc, rules, intent, leg_no)
         if action.adds_orders:
             _check_order_size(acc, rules, view, intent, leg_no)
+            _check_price_collar(acc, rules, view, intent, leg_no)
 
     reservation = _reservation(acc, request, view, legs, decision_id)
     return acc.finish(decision_id, request, reservation)
@@ -453,6 +458,63 @@ def _check_order_size(
                         qty=intent.quantity, price=price, symbol=intent.symbol,
                     ),
                 )
+
+
+def _check_margin_mode(acc: _Collector, rules: Sequence[RuleBase], intent: OrderIntent, leg: int | None) -> None:
+    """A margin mode or position mode the policy does not allow: switched to by a setting (or a leverage call that
+    switches too), or named by an order that trades in it (OKX `tdMode`, Bitget `marginMode`)."""
+    for rule in rules:
+        if type(rule) is not MarginModeRule:
+            continue
+        if rule.allow is not None and intent.margin_mode is not None and intent.margin_mode not in rule.allow:
+            acc.add(rule, Violation.of(rule.id, Reason.MARGIN_MODE_NOT_ALLOWED, leg, margin_mode=intent.margin_mode,
+                                       allowed="|".join(rule.allow), action=intent.action, symbol=intent.symbol))
+        if rule.allow_hedge is False and intent.hedge_mode is True:
+            acc.add(rule, Violation.of(rule.id, Reason.MARGIN_MODE_NOT_ALLOWED, leg, position_mode="hedge",
+                                       allow_hedge="false", action=intent.action, symbol=intent.symbol))
+
+
+_PERCENT = Decimal(100)
+
+
+def _check_price_collar(
+    acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None
+) -> None:
+    """A limit price (or, for a conditional order without one, its trigger price) further than the rule's percent
+    from the reference price, on the side that trades through it: a buy above, a sell below. A buy below or a
+    sell above the market cannot trade through it and is not collared; an amend whose side is unknown is held to
+    both bounds. The reference is the venue's mark price seen (else its last price): never the order's own."""
+    if intent.price is not None:
+        checked, kind = intent.price, "limit"
+    elif intent.trigger_price is not None:
+        checked, kind = intent.trigger_price, "trigger"
+    else:
+        return  # a market order (or an amend of the size alone): no price of its own to collar
+    for rule in rules:
+        if type(rule) is not PriceCollar:
+            continue
+        limit = rule.limit_for(intent.names)
+        if limit is None:
+            continue
+        reference = view.price(intent.venue, intent.symbol) if intent.symbol is not None else None
+        if reference is None or reference <= 0:
+            if rule.on_price_unknown is OnPriceUnknown.BLOCK:
+                acc.add(rule, Violation.of(rule.id, Reason.PRICE_UNKNOWN, leg, symbol=intent.symbol, price=checked))
+            continue
+        ceiling = reference * (1 + limit / _PERCENT)
+        floor = reference * (1 - limit / _PERCENT)
+        bounds: dict[str, Decimal] = {}
+        if intent.side is not Side.SELL and checked > ceiling:
+            bounds["max_price"] = _round(ceiling)
+        if intent.side is not Side.BUY and checked < floor:
+            bounds["min_price"] = _round(floor)
+        if not bounds:
+            continue
+        deviation = (abs(checked - reference) * _PERCENT / reference).quantize(Decimal("0.0001"), ROUND_CEILING)
+        acc.add(rule, Violation.of(
+            rule.id, Reason.PRICE_OUTSIDE_COLLAR, leg, price=checked, reference=reference, deviation_pct=deviation,
+            max_deviation_pct=limit, **bounds, side=intent.side or "unknown", price_kind=kind, symbol=intent.symbol,
+        ))
 
 
 def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs: Sequence[_Leg],

@@ -281,6 +281,7 @@ USAGE_CONTEXT_KEYS: dict[str, tuple[str, str]] = {
     Reason.LEVERAGE_EXCEEDS_MAX: ("leverage", "max_leverage"),
     Reason.POSITION_EXCEEDS_MAX: ("position", "max_position"),
     Reason.ORDER_RATE_EXCEEDED: ("orders", "limit"),
+    Reason.PRICE_OUTSIDE_COLLAR: ("deviation_pct", "max_deviation_pct"),
 }
 
 

@@ -78,6 +78,15 @@ class TradingState(StrEnum):
 _STATE_SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 
 
+class MarginMode(StrEnum):
+    """A margin mode in the policy's words, whatever the venue calls it (Binance CROSSED, OKX cross, Bybit
+    REGULAR_MARGIN, ...). PORTFOLIO is Bybit's portfolio margin: cross margin over a whole portfolio."""
+
+    ISOLATED = "ISOLATED"
+    CROSSED = "CROSSED"
+    PORTFOLIO = "PORTFOLIO"
+
+
 class Verdict(StrEnum):
     ALLOW = "allow"
     BLOCK = "block"
@@ -93,6 +102,8 @@ class Reason(StrEnum):
     ORDER_NOTIONAL_EXCEEDS_MAX = "ORDER_NOTIONAL_EXCEEDS_MAX"
     POSITION_EXCEEDS_MAX = "POSITION_EXCEEDS_MAX"
     ORDER_RATE_EXCEEDED = "ORDER_RATE_EXCEEDED"
+    PRICE_OUTSIDE_COLLAR = "PRICE_OUTSIDE_COLLAR"
+    MARGIN_MODE_NOT_ALLOWED = "MARGIN_MODE_NOT_ALLOWED"
     TRADING_HALTED = "TRADING_HALTED"
     TRADING_REDUCING = "TRADING_REDUCING"
     ACTION_FORBIDDEN = "ACTION_FORBIDDEN"
@@ -119,6 +130,11 @@ class OrderIntent:
 
     `quantity` is in base units (converted from contracts where the venue counts contracts); None when the
     instruction carries no size (cancel, set-leverage, a close-position order).
+
+    `margin_mode` is the margin mode the instruction asks for, where it names one: a margin-mode switch, a
+    leverage call that switches too (Bybit switch-isolated, BitMEX leverage), an order that carries its own
+    (OKX `tdMode`, Bitget `marginMode`). `hedge_mode` is the position mode a position-mode switch asks for:
+    True for hedge (dual-side, long/short), False for one-way.
     """
 
     venue: Venue
@@ -138,7 +154,8 @@ class OrderIntent:
     reduce_only: bool = False
     close_position: bool = False
     leverage: Decimal | None = None
-    margin_mode: str | None = None
+    margin_mode: MarginMode | None = None
+    hedge_mode: bool | None = None
     client_order_id: str | None = None
     order_id: str | None = None
 

@@ -252,7 +252,7 @@ def test_parse_request_when_batch_orders_then_each_leg_converted_in_order() -> N
         ("POST", "/dapi/v1/marginType", {"symbol": "BTCUSD_PERP", "marginType": "ISOLATED"}, Action.SET_MARGIN_MODE,
          dict(margin_mode="ISOLATED")),
         ("POST", "/dapi/v1/positionSide/dual", {"dualSidePosition": "true"}, Action.SET_POSITION_MODE,
-         dict(margin_mode="hedge")),
+         dict(hedge_mode=True, margin_mode=None)),
     ],
 )
 def test_parse_request_when_other_order_endpoint_then_one_intent(
@@ -591,6 +591,8 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PARSE_FAILED: ccxt.InvalidOrder,
     Reason.STATE_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.PRICE_UNKNOWN: ccxt.InvalidOrder,
+    Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
+    Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }

@@ -474,11 +474,11 @@ CONFIG_CASES = [
     ),
     pytest.param(
         "/fapi/v1/positionSide/dual", {"dualSidePosition": "true"}, Action.SET_POSITION_MODE,
-        dict(margin_mode="hedge"), id="hedge-mode",
+        dict(hedge_mode=True, margin_mode=None), id="hedge-mode",
     ),
     pytest.param(
         "/fapi/v1/positionSide/dual", {"dualSidePosition": "false"}, Action.SET_POSITION_MODE,
-        dict(margin_mode="one-way"), id="one-way-mode",
+        dict(hedge_mode=False, margin_mode=None), id="one-way-mode",
     ),
 ]
 
@@ -1402,6 +1402,8 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PARSE_FAILED: ccxt.InvalidOrder,
     Reason.STATE_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.PRICE_UNKNOWN: ccxt.InvalidOrder,
+    Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
+    Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }
@@ -1435,6 +1437,12 @@ VIOLATIONS: dict[Reason, Violation] = {
     Reason.UNKNOWN_ACCOUNT: Violation.of("riskwall.known-accounts", Reason.UNKNOWN_ACCOUNT, account="0123456789ab"),
     Reason.PARSE_FAILED: Violation.of("riskwall.parse", Reason.PARSE_FAILED, error="quantity is not finite"),
     Reason.STATE_UNAVAILABLE: Violation.of("riskwall.state-store", Reason.STATE_UNAVAILABLE, error="timeout"),
+    Reason.PRICE_OUTSIDE_COLLAR: Violation.of("price-collar", Reason.PRICE_OUTSIDE_COLLAR, price=D("60000"),
+                                              reference=D("50000"), deviation_pct=D("20"), max_deviation_pct=D("5"),
+                                              max_price=D("52500"), side="buy", price_kind="limit",
+                                              symbol="BTCUSDT"),
+    Reason.MARGIN_MODE_NOT_ALLOWED: Violation.of("margin-mode", Reason.MARGIN_MODE_NOT_ALLOWED, margin_mode="CROSSED",
+                                                 allowed="ISOLATED", action="set_margin_mode", symbol="BTCUSDT"),
     Reason.PRICE_UNKNOWN: Violation.of("max-notional", Reason.PRICE_UNKNOWN, symbol="BTCUSDT"),
     Reason.POLICY_UNAVAILABLE: Violation.of("riskwall.policy", Reason.POLICY_UNAVAILABLE),
     Reason.INTERNAL_ERROR: Violation.of("riskwall.internal", Reason.INTERNAL_ERROR, error="KeyError"),

@@ -119,7 +119,7 @@ def fields_of(parsed: ParsedRequest, index: int = 0) -> dict[str, Any]:
     intent = parsed.intents[index]
     return {name: getattr(intent, name) for name in (
         "action", "symbol", "unified_symbol", "side", "position_side", "quantity", "price", "trigger_price",
-        "order_type", "time_in_force", "reduce_only", "close_position", "leverage", "margin_mode",
+        "order_type", "time_in_force", "reduce_only", "close_position", "leverage", "margin_mode", "hedge_mode",
         "client_order_id", "order_id",
     )}
 
@@ -130,7 +130,7 @@ def expect(**overrides: Any) -> dict[str, Any]:
         "action": Action.NEW, "symbol": "BTC-USDT", "unified_symbol": "BTC/USDT:USDT", "side": Side.BUY,
         "position_side": PositionSide.BOTH, "quantity": None, "price": None, "trigger_price": None,
         "order_type": "MARKET", "time_in_force": None, "reduce_only": False, "close_position": False,
-        "leverage": None, "margin_mode": None, "client_order_id": None, "order_id": None,
+        "leverage": None, "margin_mode": None, "hedge_mode": None, "client_order_id": None, "order_id": None,
     }
     base.update(overrides)
     return base
@@ -313,10 +313,14 @@ CONFIG_CASES = [
      Action.SET_LEVERAGE, {"leverage": D(150), "position_side": PositionSide.BOTH, "symbol": "ETH-USDT"}),
     ("/openApi/swap/v2/trade/marginType", {"symbol": "BTC-USDT", "marginType": "ISOLATED"},
      Action.SET_MARGIN_MODE, {"margin_mode": "ISOLATED", "symbol": "BTC-USDT"}),
+    ("/openApi/swap/v2/trade/marginType", {"symbol": "BTC-USDT", "marginType": "SEPARATE_ISOLATED"},
+     Action.SET_MARGIN_MODE, {"margin_mode": "ISOLATED", "symbol": "BTC-USDT"}),
+    ("/openApi/swap/v2/trade/marginType", {"symbol": "BTC-USDT", "marginType": "CROSSED"},
+     Action.SET_MARGIN_MODE, {"margin_mode": "CROSSED", "symbol": "BTC-USDT"}),
     ("/openApi/swap/v1/positionSide/dual", {"dualSidePosition": "true"},
-     Action.SET_POSITION_MODE, {"margin_mode": "hedge", "symbol": None}),
+     Action.SET_POSITION_MODE, {"hedge_mode": True, "margin_mode": None, "symbol": None}),
     ("/openApi/swap/v1/positionSide/dual", {"dualSidePosition": "false"},
-     Action.SET_POSITION_MODE, {"margin_mode": "one-way", "symbol": None}),
+     Action.SET_POSITION_MODE, {"hedge_mode": False, "margin_mode": None, "symbol": None}),
 ]
 
 
@@ -619,7 +623,7 @@ CCXT_CALLS: list[Any] = [
                                                  margin_mode="ISOLATED")], id="margin-mode"),
     pytest.param(lambda b: b.set_position_mode(False),
                  Action.SET_POSITION_MODE, [expect(action=Action.SET_POSITION_MODE, symbol=None, unified_symbol=None,
-                                                   side=None, order_type=None, margin_mode="one-way")],
+                                                   side=None, order_type=None, hedge_mode=False)],
                  id="position-mode"),
     pytest.param(lambda b: b.close_position("BTC/USDT:USDT"),
                  Action.NEW, [expect(side=side, reduce_only=True, close_position=True)
@@ -846,6 +850,8 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PARSE_FAILED: ccxt.InvalidOrder,
     Reason.STATE_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.PRICE_UNKNOWN: ccxt.InvalidOrder,
+    Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
+    Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }
@@ -875,6 +881,12 @@ VIOLATIONS: dict[Reason, Violation] = {
     Reason.UNKNOWN_ACCOUNT: Violation.of("riskwall.known-accounts", Reason.UNKNOWN_ACCOUNT, account="0123456789ab"),
     Reason.PARSE_FAILED: Violation.of("riskwall.parse", Reason.PARSE_FAILED, error="quantity is not finite"),
     Reason.STATE_UNAVAILABLE: Violation.of("riskwall.state-store", Reason.STATE_UNAVAILABLE, error="timeout"),
+    Reason.PRICE_OUTSIDE_COLLAR: Violation.of("price-collar", Reason.PRICE_OUTSIDE_COLLAR, price=D("40000"),
+                                              reference=D("50000"), deviation_pct=D("20"), max_deviation_pct=D("5"),
+                                              min_price=D("47500"), side="sell", price_kind="limit",
+                                              symbol="BTC-USDT"),
+    Reason.MARGIN_MODE_NOT_ALLOWED: Violation.of("margin-mode", Reason.MARGIN_MODE_NOT_ALLOWED, position_mode="hedge",
+                                                 allow_hedge="false", action="set_position_mode", symbol=None),
     Reason.PRICE_UNKNOWN: Violation.of("max-notional", Reason.PRICE_UNKNOWN, symbol="BTC-USDT"),
     Reason.POLICY_UNAVAILABLE: Violation.of("riskwall.policy", Reason.POLICY_UNAVAILABLE),
     Reason.INTERNAL_ERROR: Violation.of("riskwall.internal", Reason.INTERNAL_ERROR, error="KeyError"),

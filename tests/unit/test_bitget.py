@@ -26,6 +26,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -172,7 +173,9 @@ def test_parse_request_when_new_order_then_one_exact_intent(body: dict[str, Any]
     parsed = parse(make_request("POST", f"{MIX}/order/place-order", body))
 
     assert parsed.error is None, parsed.error
-    assert parsed == ParsedRequest(VENUE, Action.NEW, PLACE, ACCOUNT, (intent(**fields),))
+    # every order names its margin mode (ccxt: crossed unless told otherwise)
+    assert parsed == ParsedRequest(VENUE, Action.NEW, PLACE, ACCOUNT,
+                                   (intent(margin_mode=MarginMode.CROSSED, **fields),))
     assert parsed.intents[0].quantity.as_tuple() == fields["quantity"].as_tuple()  # type: ignore[union-attr]
 
 
@@ -215,13 +218,40 @@ def test_parse_request_when_batch_then_one_intent_per_leg_in_order() -> None:
     assert all(i.endpoint == BATCH and i.symbol == "BTCUSDT" for i in parsed.intents)
 
 
+@pytest.mark.parametrize(
+    ("batch_mode", "leg_mode", "expected"),
+    [
+        pytest.param("isolated", "isolated", MarginMode.ISOLATED, id="ccxt-repeats-the-batch-mode-in-every-leg"),
+        pytest.param("crossed", None, MarginMode.CROSSED, id="batch-mode-only"),
+        pytest.param(None, "Isolated", MarginMode.ISOLATED, id="leg-mode-only-any-case"),
+        pytest.param(None, None, None, id="no-mode-named"),
+        pytest.param("crossed", "isolated", "differs from the batch's", id="leg-names-another-mode"),
+        pytest.param("portfolio", None, "marginMode has an unknown value", id="unknown-mode"),
+    ],
+)
+def test_parse_request_when_order_names_its_margin_mode_then_intent_carries_it(
+    batch_mode: str | None, leg_mode: str | None, expected: MarginMode | str | None
+) -> None:
+    body = {"symbol": "BTCUSDT", "productType": "USDT-FUTURES", "marginMode": batch_mode, "marginCoin": "USDT",
+            "orderList": [order(marginMode=leg_mode)]}
+    parsed = parse(make_request("POST", f"{MIX}/order/batch-place-order", {k: v for k, v in body.items() if v}))
+    single = parse(make_request("POST", f"{MIX}/order/place-order", order(marginMode=batch_mode or leg_mode)))
+
+    if expected is None or isinstance(expected, MarginMode):
+        assert parsed.error is None and [i.margin_mode for i in parsed.intents] == [expected]
+        assert single.error is None and single.intents[0].margin_mode is expected
+    else:
+        assert parsed.error is not None and expected in parsed.error
+
+
 OTHER_CASES = [
     ("order/modify-order", {"orderId": "1100", "symbol": "BTCUSDT", "productType": "USDT-FUTURES", "newSize": "0.4",
                             "newPrice": "49000", "newClientOid": "x"},
      Action.AMEND, dict(**BTC, quantity=D("0.4"), price=D("49000"), order_id="1100")),
     ("order/place-plan-order", {**order(orderType="market", price=None, force=None), "triggerPrice": "51000",
                                 "planType": "normal_plan", "triggerType": "mark_price"},
-     Action.NEW, dict(**BTC, side=Side.BUY, quantity=D("0.001"), trigger_price=D("51000"), order_type="MARKET")),
+     Action.NEW, dict(**BTC, side=Side.BUY, quantity=D("0.001"), trigger_price=D("51000"), order_type="MARKET",
+                      margin_mode=MarginMode.CROSSED)),
     ("order/place-tpsl-order", {"symbol": "BTCUSDT", "productType": "USDT-FUTURES", "marginCoin": "USDT",
                                 "planType": "loss_plan", "triggerPrice": "45000", "holdSide": "long", "size": "0.2"},
      Action.NEW, dict(**BTC, side=Side.SELL, position_side=PositionSide.LONG, quantity=D("0.2"),
@@ -239,7 +269,7 @@ OTHER_CASES = [
                                  "productType": "USDT-FUTURES"},
      Action.SET_MARGIN_MODE, dict(**BTC, margin_mode="ISOLATED")),
     ("account/set-position-mode", {"productType": "USDT-FUTURES", "posMode": "hedge_mode"},
-     Action.SET_POSITION_MODE, dict(margin_mode="hedge")),
+     Action.SET_POSITION_MODE, dict(hedge_mode=True, margin_mode=None)),
 ]
 
 
@@ -517,6 +547,8 @@ EXPECTED: dict[Reason, tuple[str, int, type[Exception]]] = {
     Reason.PARSE_FAILED: ("43011", 400, ccxt.InvalidOrder),
     Reason.STATE_UNAVAILABLE: ("43011", 400, ccxt.InvalidOrder),
     Reason.PRICE_UNKNOWN: ("43011", 400, ccxt.InvalidOrder),
+    Reason.PRICE_OUTSIDE_COLLAR: ("43011", 400, ccxt.InvalidOrder),
+    Reason.MARGIN_MODE_NOT_ALLOWED: ("40020", 400, ccxt.BadRequest),
     Reason.POLICY_UNAVAILABLE: ("43011", 400, ccxt.InvalidOrder),
     Reason.INTERNAL_ERROR: ("43011", 400, ccxt.InvalidOrder),
 }

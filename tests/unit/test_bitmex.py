@@ -341,13 +341,13 @@ SETTING_CASES = [
     ("/api/v1/position/leverage", {"symbol": "XBTUSD", "leverage": 25}, Action.SET_LEVERAGE,
      {"leverage": D(25), "margin_mode": "ISOLATED"}),
     ("/api/v1/position/leverage", {"symbol": "XBTUSD", "leverage": 0}, Action.SET_LEVERAGE,
-     {"leverage": D(100), "margin_mode": "CROSS"}),
+     {"leverage": D(100), "margin_mode": "CROSSED"}),
     ("/api/v1/position/leverage", {"symbol": "XBTUSD", "leverage": 0, "crossLeverage": 5}, Action.SET_LEVERAGE,
-     {"leverage": D(5), "margin_mode": "CROSS"}),
+     {"leverage": D(5), "margin_mode": "CROSSED"}),
     ("/api/v1/position/leverage", {"symbol": "XBTUSD", "leverage": 5, "crossLeverage": 50}, Action.SET_LEVERAGE,
      {"leverage": D(50), "margin_mode": "ISOLATED"}),
     ("/api/v1/position/isolate", {"symbol": "XBTUSD", "enabled": False}, Action.SET_MARGIN_MODE,
-     {"margin_mode": "CROSS"}),
+     {"margin_mode": "CROSSED"}),
     ("/api/v1/position/transferMargin", {"symbol": "XBTUSD", "amount": 1000}, Action.SET_MARGIN_MODE, {}),
 ]
 

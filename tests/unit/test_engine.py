@@ -12,6 +12,7 @@ from riskwall import engine
 from riskwall.model import (
     Action,
     Decision,
+    MarginMode,
     OrderIntent,
     ParsedRequest,
     Pending,
@@ -1290,3 +1291,278 @@ def test_plan_when_request_has_a_holder_then_state_is_read_and_counted_under_it(
     assert exposure.position.account == holder
     assert {check.key for check in calm.reservation.rate} == {f"order-rate|{VENUE}|{holder}"}
     assert engine.view_query(request).account == holder
+
+
+# --- price collar ---------------------------------------------------------------------------------------------
+
+COLLAR = make_rules("{id: collar, type: price_collar, max_deviation_pct: 10, symbols: {ETHUSDT: 2, 'SOL*': 5}}")
+COLLAR_LENIENT = make_rules("{id: collar, type: price_collar, max_deviation_pct: 10, on_price_unknown: allow}")
+MARKS = {"BTCUSDT": "50000", "ETHUSDT": "3000", "SOLUSDT": "200"}
+COLLAR_BLOCK = (Verdict.BLOCK, Reason.PRICE_OUTSIDE_COLLAR, "collar")
+
+
+@pytest.mark.parametrize(
+    ("intent", "expected", "bound"),
+    [
+        pytest.param(make_limit("55000"), ALLOWED, None, id="buy-at-the-ceiling"),
+        pytest.param(make_limit("55000.01"), COLLAR_BLOCK, ("max_price", "55000"), id="buy-a-cent-through"),
+        pytest.param(make_limit("5000"), ALLOWED, None, id="buy-far-below-cannot-trade-through"),
+        pytest.param(make_limit("45000", side=Side.SELL), ALLOWED, None, id="sell-at-the-floor"),
+        pytest.param(make_limit("44999.99", side=Side.SELL), COLLAR_BLOCK, ("min_price", "45000"),
+                     id="sell-a-cent-through"),
+        pytest.param(make_limit("500000", side=Side.SELL), ALLOWED, None, id="sell-far-above-cannot-trade-through"),
+        pytest.param(make_intent(), ALLOWED, None, id="market-order-has-no-price"),
+        pytest.param(make_intent(order_type="STOP_MARKET", trigger_price="56000"), COLLAR_BLOCK,
+                     ("max_price", "55000"), id="stop-market-trigger-through"),
+        pytest.param(make_intent(order_type="STOP_MARKET", trigger_price="40000", side=Side.SELL), COLLAR_BLOCK,
+                     ("min_price", "45000"), id="sell-stop-trigger-through"),
+        pytest.param(make_intent(order_type="STOP", price="54000", trigger_price="70000"), ALLOWED, None,
+                     id="stop-limit-checked-at-its-limit-price"),
+        pytest.param(make_limit("3061", symbol="ETHUSDT"), COLLAR_BLOCK, ("max_price", "3060"),
+                     id="symbol-override-beats-default"),
+        pytest.param(make_limit("211", symbol="SOLUSDT"), COLLAR_BLOCK, ("max_price", "210"), id="glob-override"),
+        pytest.param(make_limit("210", symbol="SOLUSDT"), ALLOWED, None, id="glob-override-at-ceiling"),
+        pytest.param(make_intent(action=Action.AMEND, price="60000", order_type="LIMIT", order_id="7"),
+                     COLLAR_BLOCK, ("max_price", "55000"), id="amend-collars-the-new-price"),
+        pytest.param(make_intent(action=Action.AMEND, price=None, quantity="0.2", order_type="LIMIT", order_id="7"),
+                     ALLOWED, None, id="amend-of-size-alone"),
+        pytest.param(make_intent(action=Action.AMEND, side=None, price="40000", order_id="7"), COLLAR_BLOCK,
+                     ("min_price", "45000"), id="amend-side-unknown-held-to-the-floor"),
+        pytest.param(make_intent(action=Action.AMEND, side=None, price="60000", order_id="7"), COLLAR_BLOCK,
+                     ("max_price", "55000"), id="amend-side-unknown-held-to-the-ceiling"),
+        pytest.param(make_leverage("5"), ALLOWED, None, id="set-leverage-has-no-price"),
+    ],
+)
+def test_plan_when_price_is_collared_then_only_prices_through_the_mark_on_the_aggressive_side_block(
+    intent: OrderIntent, expected: tuple[Verdict, Reason | None, str | None], bound: tuple[str, str] | None
+) -> None:
+    decision = run_intent(intent, COLLAR, make_view(prices=MARKS))
+
+    assert deciding(decision) == expected
+    if bound is not None:
+        violation = decision.deciding
+        assert violation is not None
+        assert violation.get(bound[0]) == bound[1]
+        assert violation.get("reference") == MARKS[intent.symbol or ""]
+        assert violation.get("price") == str(intent.price or intent.trigger_price)
+        assert {"deviation_pct", "max_deviation_pct", "side", "price_kind", "symbol"} <= dict(violation.context).keys()
+
+
+def test_plan_when_price_breaks_the_collar_then_context_carries_observed_and_limit_values() -> None:
+    decision = run_intent(make_limit("55000.01"), COLLAR, make_view(prices=MARKS))
+
+    assert decision.deciding is not None
+    assert dict(decision.deciding.context) == {
+        "price": "55000.01", "reference": "50000", "deviation_pct": "10.0001", "max_deviation_pct": "10",
+        "max_price": "55000", "side": "buy", "price_kind": "limit", "symbol": "BTCUSDT",
+    }
+    assert decision.deciding.detail.startswith("PRICE_OUTSIDE_COLLAR: price=55000.01, reference=50000, ")
+
+
+@pytest.mark.parametrize(
+    ("policy", "prices", "expected"),
+    [
+        pytest.param(COLLAR, {}, (Verdict.BLOCK, Reason.PRICE_UNKNOWN, "collar"), id="no-price-blocks-by-default"),
+        pytest.param(COLLAR, {"ETHUSDT": "3000"}, (Verdict.BLOCK, Reason.PRICE_UNKNOWN, "collar"),
+                     id="price-of-another-symbol-only"),
+        pytest.param(COLLAR_LENIENT, {}, ALLOWED, id="no-price-with-on-price-unknown-allow"),
+    ],
+)
+def test_plan_when_reference_price_is_unknown_then_on_price_unknown_decides(
+    policy: Policy, prices: dict[str, str], expected: tuple[Verdict, Reason | None, str | None]
+) -> None:
+    # the order's own price is never its reference: a limit at 100000 says nothing of where the market is
+    decision = run_intent(make_limit("100000"), policy, make_view(prices=prices))
+
+    assert deciding(decision) == expected
+
+
+def test_plan_when_market_order_and_no_price_known_then_collar_has_nothing_to_check() -> None:
+    assert deciding(run_intent(make_intent(), COLLAR, make_view())) == ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("intent", "positions", "expected"),
+    [
+        pytest.param(make_limit("1000", side=Side.SELL, reduce_only=True), {"BTCUSDT": "0.1"}, ALLOWED,
+                     id="reduce-only-within-the-long-is-exempt"),
+        pytest.param(make_limit("1000", side=Side.SELL, position_side=PositionSide.LONG),
+                     {("BTCUSDT", PositionSide.LONG): "0.1"}, ALLOWED, id="hedge-close-is-exempt"),
+        pytest.param(make_limit("1000", side=Side.SELL, reduce_only=True), {}, COLLAR_BLOCK,
+                     id="reduce-only-with-nothing-to-reduce-is-collared"),
+        pytest.param(make_limit("1000", side=Side.SELL), {"BTCUSDT": "0.1"}, COLLAR_BLOCK,
+                     id="plain-sell-against-a-long-is-collared"),
+    ],
+)
+def test_plan_when_order_only_reduces_then_collar_exempts_it_as_every_limit_does(
+    intent: OrderIntent, positions: dict[Any, str], expected: tuple[Verdict, Reason | None, str | None]
+) -> None:
+    decision = run_intent(intent, COLLAR, make_view(positions=positions, prices=MARKS))
+
+    assert deciding(decision) == expected
+
+
+def test_plan_when_collar_is_scoped_then_it_applies_only_inside_its_scope() -> None:
+    policy = make_rules("{id: collar, type: price_collar, max_deviation_pct: 1, scope: {venues: [bybit]}}",
+                        "{id: hedge-collar, type: price_collar, max_deviation_pct: 1, "
+                        "scope: {position_sides: [long]}}")
+
+    one_way = run_intent(make_limit("60000"), policy, make_view(prices=MARKS))
+    long_side = run_intent(make_limit("60000", position_side=PositionSide.LONG), policy, make_view(prices=MARKS))
+
+    assert deciding(one_way) == ALLOWED
+    assert deciding(long_side) == (Verdict.BLOCK, Reason.PRICE_OUTSIDE_COLLAR, "hedge-collar")
+
+
+@pytest.mark.parametrize(
+    ("mode", "rule_mode", "verdict", "monitored"),
+    [
+        pytest.param(None, "shadow", Verdict.ALLOW, False, id="shadow-rule"),
+        pytest.param("monitor", "enforce", Verdict.ALLOW, True, id="monitor-policy"),
+        pytest.param(None, "enforce", Verdict.BLOCK, False, id="enforced"),
+    ],
+)
+def test_plan_when_collar_is_shadowed_or_policy_monitors_then_would_block_is_reported_and_order_passes(
+    mode: str | None, rule_mode: str, verdict: Verdict, monitored: bool
+) -> None:
+    policy = make_rules(f"{{id: collar, type: price_collar, max_deviation_pct: 10, mode: {rule_mode}}}", mode=mode)
+
+    decision = run_intent(make_limit("60000"), policy, make_view(prices=MARKS))
+
+    assert decision.verdict is verdict and decision.monitored is monitored
+    reported = decision.violations if verdict is Verdict.BLOCK else decision.shadowed
+    assert [(v.rule_id, v.reason) for v in reported] == [("collar", Reason.PRICE_OUTSIDE_COLLAR)]
+
+
+def test_plan_when_order_breaks_size_and_collar_then_size_decides_and_collar_is_also_violated() -> None:
+    policy = make_rules("{id: collar, type: price_collar, max_deviation_pct: 10}",
+                        "{id: qty, type: max_order_qty, default: 0.01}")
+
+    decision = run_intent(make_limit("60000"), policy, make_view(prices=MARKS))
+
+    assert [v.reason for v in decision.violations] == [Reason.ORDER_QTY_EXCEEDS_MAX, Reason.PRICE_OUTSIDE_COLLAR]
+
+
+def test_plan_when_one_batch_leg_is_outside_the_collar_then_the_batch_is_blocked_naming_it() -> None:
+    request = make_request(make_limit("50000"), make_limit("3100", symbol="ETHUSDT"),
+                           endpoint="POST /fapi/v1/batchOrders")
+
+    decision = run(request, COLLAR, make_view(prices=MARKS))
+
+    assert deciding(decision) == COLLAR_BLOCK
+    assert decision.deciding is not None and decision.deciding.leg == 1
+
+
+# --- margin and position modes --------------------------------------------------------------------------------
+
+ISOLATED_ONE_WAY = make_rules("{id: margin, type: margin_mode, allow: [ISOLATED], allow_hedge: false}")
+MARGIN_BLOCK = (Verdict.BLOCK, Reason.MARGIN_MODE_NOT_ALLOWED, "margin")
+
+
+def set_margin(mode: MarginMode, **overrides: Any) -> OrderIntent:
+    return make_intent(action=Action.SET_MARGIN_MODE, margin_mode=mode, **overrides)
+
+
+def set_position_mode(hedge: bool) -> OrderIntent:
+    return make_intent(action=Action.SET_POSITION_MODE, symbol=None, hedge_mode=hedge)
+
+
+@pytest.mark.parametrize(
+    ("intent", "expected", "context"),
+    [
+        pytest.param(set_margin(MarginMode.ISOLATED), ALLOWED, None, id="switch-to-an-allowed-mode"),
+        pytest.param(set_margin(MarginMode.CROSSED), MARGIN_BLOCK,
+                     {"margin_mode": "CROSSED", "allowed": "ISOLATED", "action": "set_margin_mode",
+                      "symbol": "BTCUSDT"}, id="switch-to-cross"),
+        pytest.param(set_margin(MarginMode.PORTFOLIO, symbol=None), MARGIN_BLOCK,
+                     {"margin_mode": "PORTFOLIO", "allowed": "ISOLATED", "action": "set_margin_mode",
+                      "symbol": "None"}, id="account-wide-portfolio-margin"),
+        pytest.param(set_position_mode(True), MARGIN_BLOCK,
+                     {"position_mode": "hedge", "allow_hedge": "false", "action": "set_position_mode",
+                      "symbol": "None"}, id="switch-to-hedge"),
+        pytest.param(set_position_mode(False), ALLOWED, None, id="switch-to-one-way"),
+        pytest.param(make_leverage("5", margin_mode=MarginMode.CROSSED), MARGIN_BLOCK,
+                     {"margin_mode": "CROSSED", "action": "set_leverage"}, id="leverage-call-that-switches-to-cross"),
+        pytest.param(make_leverage("5"), ALLOWED, None, id="leverage-call-naming-no-mode"),
+        pytest.param(make_limit("50000", margin_mode=MarginMode.CROSSED), MARGIN_BLOCK,
+                     {"margin_mode": "CROSSED", "action": "new"}, id="order-trading-in-cross"),
+        pytest.param(make_limit("50000", margin_mode=MarginMode.ISOLATED), ALLOWED, None,
+                     id="order-trading-in-isolated"),
+        pytest.param(make_intent(action=Action.SET_MARGIN_MODE), ALLOWED, None, id="margin-setting-naming-no-mode"),
+    ],
+)
+def test_plan_when_margin_or_position_mode_is_requested_then_only_allowed_modes_pass(
+    intent: OrderIntent, expected: tuple[Verdict, Reason | None, str | None], context: dict[str, str] | None
+) -> None:
+    decision = run_intent(intent, ISOLATED_ONE_WAY)
+
+    assert deciding(decision) == expected
+    if context is not None:
+        assert decision.deciding is not None
+        assert context.items() <= dict(decision.deciding.context).items()
+
+
+@pytest.mark.parametrize(
+    ("rule", "intent", "allowed"),
+    [
+        pytest.param("{id: margin, type: margin_mode, allow: [ISOLATED, CROSSED]}", set_position_mode(True), True,
+                     id="allow-alone-leaves-position-mode-free"),
+        pytest.param("{id: margin, type: margin_mode, allow_hedge: false}", set_margin(MarginMode.PORTFOLIO), True,
+                     id="allow-hedge-alone-leaves-margin-mode-free"),
+        pytest.param("{id: margin, type: margin_mode, allow_hedge: true}", set_position_mode(True), True,
+                     id="hedge-allowed"),
+        pytest.param("{id: margin, type: margin_mode, allow: [ISOLATED, CROSSED]}", set_margin(MarginMode.PORTFOLIO),
+                     False, id="portfolio-needs-naming"),
+    ],
+)
+def test_plan_when_margin_rule_names_one_key_then_the_other_is_not_checked(
+    rule: str, intent: OrderIntent, allowed: bool
+) -> None:
+    decision = run_intent(intent, make_rules(rule))
+
+    assert deciding(decision) == (ALLOWED if allowed else MARGIN_BLOCK)
+
+
+def test_plan_when_order_in_a_refused_mode_only_reduces_then_it_is_exempt() -> None:
+    close = make_limit("50000", side=Side.SELL, reduce_only=True, margin_mode=MarginMode.CROSSED)
+
+    exempt = run_intent(close, ISOLATED_ONE_WAY, make_view(positions={"BTCUSDT": "0.1"}))
+    nothing_to_reduce = run_intent(close, ISOLATED_ONE_WAY, make_view())
+
+    assert deciding(exempt) == ALLOWED
+    assert deciding(nothing_to_reduce) == MARGIN_BLOCK
+
+
+def test_plan_when_margin_rule_is_scoped_to_a_symbol_then_other_symbols_switch_freely() -> None:
+    policy = make_rules("{id: margin, type: margin_mode, allow: [ISOLATED], scope: {symbols: [BTCUSDT]}}")
+
+    assert deciding(run_intent(set_margin(MarginMode.CROSSED, symbol="ETHUSDT"), policy)) == ALLOWED
+    assert deciding(run_intent(set_margin(MarginMode.CROSSED), policy)) == MARGIN_BLOCK
+    # a switch that names no instrument touches every one: the symbol-scoped rule covers it
+    assert deciding(run_intent(set_margin(MarginMode.CROSSED, symbol=None), policy)) == MARGIN_BLOCK
+
+
+@pytest.mark.parametrize(
+    ("mode", "rule_mode", "verdict", "monitored"),
+    [
+        pytest.param(None, "shadow", Verdict.ALLOW, False, id="shadow-rule"),
+        pytest.param("monitor", "enforce", Verdict.ALLOW, True, id="monitor-policy"),
+    ],
+)
+def test_plan_when_margin_rule_is_shadowed_or_policy_monitors_then_switch_passes_with_would_block(
+    mode: str | None, rule_mode: str, verdict: Verdict, monitored: bool
+) -> None:
+    policy = make_rules(f"{{id: margin, type: margin_mode, allow_hedge: false, mode: {rule_mode}}}", mode=mode)
+
+    decision = run_intent(set_position_mode(True), policy)
+
+    assert decision.verdict is verdict and decision.monitored is monitored
+    assert [(v.rule_id, v.reason) for v in decision.shadowed] == [("margin", Reason.MARGIN_MODE_NOT_ALLOWED)]
+
+
+def test_plan_when_account_is_reducing_then_mode_switch_is_refused_by_the_state_first() -> None:
+    view = make_view(states=(make_state_record(state=TradingState.REDUCING),))
+
+    decision = run_intent(set_margin(MarginMode.CROSSED), ISOLATED_ONE_WAY, view)
+
+    assert [v.reason for v in decision.violations] == [Reason.TRADING_REDUCING, Reason.MARGIN_MODE_NOT_ALLOWED]

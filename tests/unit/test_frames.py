@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+import ccxt.pro
 import orjson
 import pytest
 
@@ -39,6 +40,7 @@ from riskwall.model import (
     ParsedRequest,
     PositionSide,
     PositionsReport,
+    PriceUpdate,
     Reason,
     Side,
     Venue,
@@ -872,7 +874,7 @@ BYBIT_LIMIT = {**LINEAR, "side": "Buy", "orderType": "Limit", "qty": "0.5", "pri
 OKX_LIMIT = {**SWAP, "side": "sell", "ordType": "limit", "sz": "5", "px": "52000", "clOrdId": "c7"}
 
 
-def binance_answer(frame_id: Any, result: dict[str, Any]) -> str:
+def binance_answer(frame_id: Any, result: Any) -> str:
     return dumps({"id": frame_id, "status": 200, "result": result, "rateLimits": [
         {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300, "count": 1}]})
 
@@ -1040,6 +1042,40 @@ def test_private_push_when_session_has_no_account_then_teaches_nothing(name: str
     assert read.facts.empty
 
 
+# (name, venue, the venue frame, the mark prices it teaches): the reference the price collar measures from
+MARK_PRICES: list[tuple[str, Venue, str, tuple[PriceUpdate, ...]]] = [
+    ("bybit-position-push", Venue.BYBIT, dumps({"topic": "position", "data": [BYBIT_POSITION_PUSH]}),
+     (PriceUpdate(Venue.BYBIT, "BTCUSDT", D("50100"), "mark"),)),
+    ("okx-positions-push", Venue.OKX, dumps({"arg": {"channel": "positions"}, "data": [OKX_POSITION_PUSH]}),
+     (PriceUpdate(Venue.OKX, "BTC-USDT-SWAP", D("50100"), "mark"),)),
+    ("binance-position-read-answer", Venue.BINANCEUSDM, binance_answer("read-1", [
+        {"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": "0.1", "entryPrice": "50000",
+         "markPrice": "50100.5", "unRealizedProfit": "10"},
+        {"symbol": "ETHUSDT", "positionSide": "BOTH", "positionAmt": "0", "markPrice": "3001"}]),
+     (PriceUpdate(Venue.BINANCEUSDM, "BTCUSDT", D("50100.5"), "mark"),
+      PriceUpdate(Venue.BINANCEUSDM, "ETHUSDT", D("3001"), "mark"))),
+    ("coinm-position-read-answer", Venue.BINANCECOINM, binance_answer("read-2", [
+        {"symbol": "BTCUSD_PERP", "positionAmt": "1", "markPrice": "60000"}]),
+     (PriceUpdate(Venue.BINANCECOINM, "BTCUSD_PERP", D("60000"), "mark"),)),
+    ("binance-order-read-answer-has-no-mark", Venue.BINANCEUSDM, binance_answer("read-3", BINANCE_RESULT), ()),
+    ("binance-refused-read-teaches-nothing", Venue.BINANCEUSDM,
+     dumps({"id": "read-4", "status": 400, "error": {"code": -1102, "msg": "bad"}}), ()),
+    ("bybit-push-not-understood-teaches-no-mark", Venue.BYBIT,
+     dumps({"topic": "position", "data": [{**BYBIT_POSITION_PUSH, "positionIdx": 7}]}), ()),
+]
+
+
+@pytest.mark.parametrize(("name", "venue", "text", "prices"), MARK_PRICES, ids=[m[0] for m in MARK_PRICES])
+def test_venue_frame_when_it_carries_mark_prices_then_they_are_learned_as_mark(
+    name: str, venue: Venue, text: str, prices: tuple[PriceUpdate, ...]
+) -> None:
+    read = READERS[venue].read_venue(text, session(venue, "acct", Socket.ORDERS if venue in (
+        Venue.BINANCEUSDM, Venue.BINANCECOINM) else Socket.STREAM, private=True))
+
+    assert read.facts.prices == prices
+    assert read.answers is None
+
+
 GARBAGE: list[tuple[str, Venue, str]] = [
     *[(f"{venue}-{name}", venue, text) for venue in READERS for name, text in [
         ("empty", ""), ("text", "hello"), ("null", "null"), ("list", "[1, 2]"), ("object", "{}"),
@@ -1109,6 +1145,11 @@ DECISIONS: dict[str, Violation] = {
     "parse-failure": Violation.of("riskwall.parse", Reason.PARSE_FAILED, error="quantity is missing"),
     "unknown-endpoint": Violation.of("riskwall.unknown-endpoint", Reason.UNKNOWN_ENDPOINT,
                                      endpoint="WS order.teleport"),
+    "price-collar": Violation.of("price-collar", Reason.PRICE_OUTSIDE_COLLAR, price=D("60000"), reference=D("50000"),
+                                 deviation_pct=D("20"), max_deviation_pct=D("5"), max_price=D("52500"), side="buy",
+                                 price_kind="limit", symbol="BTCUSDT"),
+    "margin-mode": Violation.of("margin-mode", Reason.MARGIN_MODE_NOT_ALLOWED, margin_mode="CROSSED",
+                                allowed="ISOLATED", action="new", symbol="BTC-USDT-SWAP"),
 }
 
 # (name, venue, the frame blocked, None for a frame that could not be read at all)
@@ -1175,6 +1216,64 @@ def test_rejection_when_frame_blocked_then_venue_envelope_with_the_rest_code_and
         assert [(leg["clOrdId"], leg["tag"]) for leg in answer["data"]] == [
             (a.get("clOrdId", ""), a.get("tag", "")) for a in args]
         assert {(leg["sCode"], leg["sMsg"]) for leg in answer["data"]} == {(code, message)}
+
+
+class RecordingClient:
+    """What ccxt.pro's error handlers touch on a connection: its URL, its subscriptions and `reject`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.subscriptions: dict[str, Any] = {}
+        self.rejected: list[tuple[Exception, Any]] = []
+
+    def reject(self, error: Exception, message_hash: Any = None) -> None:
+        self.rejected.append((error, message_hash))
+
+    def reset(self, error: Any) -> None:  # pragma: no cover - only for 5xx codes, which no block uses
+        raise AssertionError(f"ccxt reset the connection: {error}")
+
+
+# the pre-trade blocks over each venue's order socket, as ccxt.pro reads the answer (the REST code, unchanged)
+PRO_CASES = [
+    pytest.param(Venue.BINANCEUSDM, reason, violation, cls, id=f"binance-{reason}")
+    for reason, violation, cls in (
+        (Reason.PRICE_OUTSIDE_COLLAR, DECISIONS["price-collar"], "InvalidOrder"),
+        (Reason.MARGIN_MODE_NOT_ALLOWED, DECISIONS["margin-mode"], "BadRequest"))
+] + [
+    pytest.param(venue, reason, violation, cls, id=f"{venue}-{reason}")
+    for venue in (Venue.BYBIT, Venue.OKX)
+    for reason, violation, cls in (
+        (Reason.PRICE_OUTSIDE_COLLAR, DECISIONS["price-collar"], "InvalidOrder"),
+        (Reason.MARGIN_MODE_NOT_ALLOWED, DECISIONS["margin-mode"], "BadRequest"))
+]
+
+
+@pytest.mark.parametrize(("venue", "reason", "violation", "expected"), PRO_CASES)
+def test_rejection_when_ccxt_pro_reads_a_pretrade_block_then_order_call_fails_with_a_non_auth_error(
+    venue: Venue, reason: Reason, violation: Violation, expected: str
+) -> None:
+    learn_okx_codes()
+    text = {Venue.BINANCEUSDM: binance_frame("order.place", BINANCE_LIMIT, "ccxt-7"),
+            Venue.BYBIT: bybit_frame("order.create", [BYBIT_LIMIT], "ccxt-7"),
+            Venue.OKX: okx_frame("order", [OKX_LIMIT], "ccxt-7")}[venue]
+    frame = READERS[venue].read_client(text, session(venue, SESSION_ACCOUNTS[venue]))
+    answer = json.loads(READERS[venue].rejection(blocked(violation), frame))
+    client = RecordingClient({Venue.BINANCEUSDM: "wss://ws-fapi.binance.com/ws-fapi/v1",
+                              Venue.BYBIT: "wss://stream.bybit.com/v5/trade",
+                              Venue.OKX: "wss://ws.okx.com:8443/ws/v5/private"}[venue])
+
+    if venue is Venue.BINANCEUSDM:
+        ccxt.pro.binanceusdm().handle_ws_error(client, answer)
+    elif venue is Venue.BYBIT:
+        ccxt.pro.bybit().handle_error_message(client, answer)
+    else:
+        ccxt.pro.okx().handle_error_message(client, answer)
+
+    # the pending order call (its message hash is the frame's id) fails; the login is never touched
+    [(error, message_hash)] = client.rejected
+    assert type(error).__name__ == expected and str(reason) in str(error)
+    assert not isinstance(error, ccxt.pro.AuthenticationError) and not isinstance(error, ccxt.pro.NetworkError)
+    assert message_hash == "ccxt-7"
 
 
 @pytest.mark.parametrize("venue", list(READERS), ids=str)

@@ -31,6 +31,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -131,6 +132,10 @@ def parse(request: HttpRequest) -> ParsedRequest:
 
 def post(path: str, body: Any, style: str = "ccxt") -> ParsedRequest:
     return parse(make_request("POST", path, body, style=style))
+
+
+# an order's tdMode is the margin mode it trades in
+TD_MODES = {"cross": MarginMode.CROSSED, "isolated": MarginMode.ISOLATED}
 
 
 def intent(endpoint: str, action: Action = Action.NEW, **fields: Any) -> OrderIntent:
@@ -302,7 +307,7 @@ def test_parse_request_when_new_order_then_one_exact_intent(style: str, body: di
     assert parsed.error is None
     assert (parsed.venue, parsed.action, parsed.endpoint, parsed.account) == (VENUE, Action.NEW, ORDER, ACCOUNT)
     [got] = parsed.intents
-    expected = intent(ORDER, **fields)
+    expected = intent(ORDER, margin_mode=TD_MODES[body["tdMode"]], **fields)
     assert got == expected
     assert_exact_decimals(got, expected)
 
@@ -357,7 +362,8 @@ def test_parse_request_when_python_okx_place_order_body_then_empty_strings_read_
     assert parsed.error is None
     [got] = parsed.intents
     assert got == intent(ORDER, symbol="BTC-USDT-SWAP", unified_symbol="BTC/USDT:USDT", side=Side.BUY,
-                         quantity=D("0.02"), price=D("49000"), order_type="LIMIT", time_in_force="GTC")
+                         quantity=D("0.02"), price=D("49000"), order_type="LIMIT", time_in_force="GTC",
+                         margin_mode=MarginMode.CROSSED)
 
 
 BATCH_CASES = [
@@ -442,7 +448,8 @@ def test_parse_request_when_algo_order_then_one_exact_intent(style: str, body: d
 
     assert parsed.error is None and parsed.action is Action.NEW
     [got] = parsed.intents
-    fields = {"symbol": "BTC-USDT-SWAP", "unified_symbol": "BTC/USDT:USDT", **fields}
+    fields = {"symbol": "BTC-USDT-SWAP", "unified_symbol": "BTC/USDT:USDT", "margin_mode": TD_MODES[body["tdMode"]],
+              **fields}
     expected = intent(ALGO, **fields)
     assert got == expected
     assert_exact_decimals(got, expected)
@@ -548,7 +555,7 @@ CONFIG_CASES = [
     pytest.param(
         "/api/v5/account/set-leverage", {"lever": D("20"), "mgnMode": "cross", "instId": "BTC-USDT-SWAP"},
         Action.SET_LEVERAGE,
-        dict(symbol="BTC-USDT-SWAP", unified_symbol="BTC/USDT:USDT", leverage=D("20"), margin_mode="cross"),
+        dict(symbol="BTC-USDT-SWAP", unified_symbol="BTC/USDT:USDT", leverage=D("20"), margin_mode="CROSSED"),
         id="ccxt-set-leverage-json-number",
     ),
     pytest.param(
@@ -556,21 +563,21 @@ CONFIG_CASES = [
         {"lever": "12.5", "mgnMode": "isolated", "instId": "ETH-USDT-SWAP", "posSide": "long"},
         Action.SET_LEVERAGE,
         dict(symbol="ETH-USDT-SWAP", unified_symbol="ETH/USDT:USDT", position_side=PositionSide.LONG,
-             leverage=D("12.5"), margin_mode="isolated"),
+             leverage=D("12.5"), margin_mode="ISOLATED"),
         id="isolated-hedge-long",
     ),
     pytest.param(
         "/api/v5/account/set-leverage", {"lever": "3", "mgnMode": "cross", "ccy": "USDT"},
-        Action.SET_LEVERAGE, dict(leverage=D("3"), margin_mode="cross"),
+        Action.SET_LEVERAGE, dict(leverage=D("3"), margin_mode="CROSSED"),
         id="currency-leverage-has-no-symbol",
     ),
     pytest.param(
         "/api/v5/account/set-position-mode", {"posMode": "long_short_mode"}, Action.SET_POSITION_MODE,
-        dict(margin_mode="hedge"), id="hedge-mode",
+        dict(hedge_mode=True, margin_mode=None), id="hedge-mode",
     ),
     pytest.param(
         "/api/v5/account/set-position-mode", {"posMode": "net_mode"}, Action.SET_POSITION_MODE,
-        dict(margin_mode="one-way"), id="net-mode",
+        dict(hedge_mode=False, margin_mode=None), id="net-mode",
     ),
 ]
 
@@ -1498,6 +1505,8 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PARSE_FAILED: ccxt.InvalidOrder,
     Reason.STATE_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.PRICE_UNKNOWN: ccxt.InvalidOrder,
+    Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
+    Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }
@@ -1518,6 +1527,8 @@ EXPECTED_CODE: dict[Reason, tuple[str, bool]] = {  # (OKX code, answered in the 
     Reason.PARSE_FAILED: ("51004", True),
     Reason.STATE_UNAVAILABLE: ("51004", True),
     Reason.PRICE_UNKNOWN: ("51004", True),
+    Reason.PRICE_OUTSIDE_COLLAR: ("51006", True),
+    Reason.MARGIN_MODE_NOT_ALLOWED: ("51000", True),  # an order's tdMode; a setting is answered top-level
     Reason.POLICY_UNAVAILABLE: ("51004", True),
     Reason.INTERNAL_ERROR: ("51004", True),
 }
@@ -1550,6 +1561,12 @@ VIOLATIONS: dict[Reason, Violation] = {
     Reason.PARSE_FAILED: Violation.of("riskwall.parse", Reason.PARSE_FAILED,
                                       error="contract value of ADA-USDT-SWAP unknown"),
     Reason.STATE_UNAVAILABLE: Violation.of("riskwall.state-store", Reason.STATE_UNAVAILABLE, error="timeout"),
+    Reason.PRICE_OUTSIDE_COLLAR: Violation.of("price-collar", Reason.PRICE_OUTSIDE_COLLAR, price=D("60000"),
+                                              reference=D("50000"), deviation_pct=D("20"), max_deviation_pct=D("5"),
+                                              max_price=D("52500"), side="buy", price_kind="limit",
+                                              symbol="BTC-USDT-SWAP"),
+    Reason.MARGIN_MODE_NOT_ALLOWED: Violation.of("margin-mode", Reason.MARGIN_MODE_NOT_ALLOWED, margin_mode="CROSSED",
+                                                 allowed="ISOLATED", action="new", symbol="BTC-USDT-SWAP"),
     Reason.PRICE_UNKNOWN: Violation.of("max-notional", Reason.PRICE_UNKNOWN, symbol="BTC-USDT-SWAP"),
     Reason.POLICY_UNAVAILABLE: Violation.of("riskwall.policy", Reason.POLICY_UNAVAILABLE),
     Reason.INTERNAL_ERROR: Violation.of("riskwall.internal", Reason.INTERNAL_ERROR, error="KeyError"),

@@ -12,6 +12,7 @@ from riskwall.model import Venue
 from riskwall.policy.loader import PolicyError, load_policy
 from riskwall.policy.model import (
     AllowedSymbols,
+    MarginModeRule,
     MaxLeverage,
     MaxOrderNotional,
     MaxOrderQty,
@@ -19,6 +20,7 @@ from riskwall.policy.model import (
     OrderRate,
     OrderTypes,
     PolicyMode,
+    PriceCollar,
     TradingStateRule,
 )
 
@@ -102,6 +104,23 @@ INVALID_CASES = [
     pytest.param("max_position_without_qty_or_notional.yaml", [
         "{F}/max_position_without_qty_or_notional.yaml:4: rules[0].default: give `qty`, `notional` or both",
     ], id="max-position-without-qty-or-notional"),
+    pytest.param("price_collar_without_limit.yaml", [
+        "{F}/price_collar_without_limit.yaml:2: rules[0]: give `max_deviation_pct`, per-symbol limits under "
+        "`symbols`, or both",
+    ], id="price-collar-without-limit"),
+    pytest.param("price_collar_non_positive.yaml", [
+        "{F}/price_collar_non_positive.yaml:4: rules[0].max_deviation_pct: Input should be greater than 0",
+        "{F}/price_collar_non_positive.yaml:6: rules[0].symbols.BTCUSDT: Input should be greater than 0",
+    ], id="price-collar-zero-and-negative-percent"),
+    pytest.param("margin_mode_without_allow_or_allow_hedge.yaml", [
+        "{F}/margin_mode_without_allow_or_allow_hedge.yaml:2: rules[0]: give `allow`, `allow_hedge` or both",
+    ], id="margin-mode-without-allow-or-allow-hedge"),
+    pytest.param("margin_mode_bad_values.yaml", [
+        "{F}/margin_mode_bad_values.yaml:4: rules[0].allow[1]: Input should be 'ISOLATED', 'CROSSED' or 'PORTFOLIO'",
+        "{F}/margin_mode_bad_values.yaml:7: rules[1].allow: Tuple should have at least 1 item after validation, not 0",
+        "{F}/margin_mode_bad_values.yaml:8: rules[1].allow_hedge: Input should be a valid boolean, unable to "
+        "interpret input",
+    ], id="margin-mode-unknown-mode-empty-list-and-not-a-boolean"),
     pytest.param("mode_contradiction", [
         "{F}/mode_contradiction/b.yaml:2: mode: monitor contradicts enforce in {F}/mode_contradiction/a.yaml",
     ], id="mode-contradiction"),
@@ -277,7 +296,7 @@ def test_load_policy_when_shipped_policies_folder_is_loaded_then_it_is_valid() -
     # the shipped default.yaml: one rule of every kind
     kinds = {type(r) for r in policy.rules}
     assert {AllowedSymbols, OrderTypes, MaxLeverage, MaxOrderQty, MaxOrderNotional, MaxPosition, OrderRate,
-            TradingStateRule} <= kinds
+            TradingStateRule, PriceCollar, MarginModeRule} <= kinds
     qty = by_id["order-qty"]
     assert isinstance(qty, MaxOrderQty)
     assert qty.limit_for("BTCUSDT") == Decimal("0.5")

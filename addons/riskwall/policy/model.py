@@ -15,7 +15,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from riskwall.model import PositionSide, TradingState, Venue
+from riskwall.model import MarginMode, PositionSide, TradingState, Venue
 
 RULE_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 SYMBOL_PATTERN = r"^[A-Za-z0-9*?\[\]/:_.-]{1,64}$"
@@ -266,6 +266,47 @@ class OrderRate(RuleBase):
         return tuple(parse_rate(t) for t in self.limits)
 
 
+class PriceCollar(RuleBase):
+    """How far a limit price (or, without one, a trigger price) may lie from the reference price (the mark price
+    seen, else the last price) on the side that trades through it: a buy above reference × (1 + N/100), a sell
+    below reference × (1 − N/100). A buy below or a sell above the market cannot trade through it and is not
+    collared, as exchanges' own collars do; market orders have no price of their own and are not collared."""
+
+    type: Literal["price_collar"]
+    max_deviation_pct: PositiveDecimal | None = Field(
+        default=None, description="percent from the reference price, for every symbol no `symbols` entry matches")
+    symbols: dict[SymbolPattern, PositiveDecimal] = {}
+    on_price_unknown: OnPriceUnknown = OnPriceUnknown.BLOCK
+
+    @model_validator(mode="after")
+    def _has_limit(self) -> PriceCollar:
+        if self.max_deviation_pct is None and not self.symbols:
+            raise ValueError("give `max_deviation_pct`, per-symbol limits under `symbols`, or both")
+        return self
+
+    def limit_for(self, symbol: SymbolNames) -> Decimal | None:
+        return _symbol_or_default(self.symbols, self.max_deviation_pct, symbol)
+
+
+class MarginModeRule(RuleBase):
+    """Which margin modes and position modes a request may switch to (or an order may trade in, where the order
+    names its margin mode: OKX `tdMode`, Bitget `marginMode`)."""
+
+    type: Literal["margin_mode"]
+    allow: tuple[MarginMode, ...] | None = Field(
+        default=None, min_length=1,
+        description="margin modes permitted (ISOLATED, CROSSED, PORTFOLIO); omitted means any")
+    allow_hedge: bool | None = Field(
+        default=None,
+        description="whether hedge (dual-side) position mode is permitted; omitted means either position mode")
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> MarginModeRule:
+        if self.allow is None and self.allow_hedge is None:
+            raise ValueError("give `allow`, `allow_hedge` or both")
+        return self
+
+
 class TradingStateRule(RuleBase):
     """A standing trading state written into the policy (the kill switch at runtime lives in the store)."""
 
@@ -275,7 +316,7 @@ class TradingStateRule(RuleBase):
 
 Rule = Annotated[
     AllowedSymbols | OrderTypes | MaxLeverage | MaxOrderQty | MaxOrderNotional | MaxPosition | OrderRate
-    | TradingStateRule,
+    | TradingStateRule | PriceCollar | MarginModeRule,
     Field(discriminator="type"),
 ]
 

@@ -50,7 +50,7 @@ from typing import Any
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from riskwall.model import TradingState, Venue
+from riskwall.model import MarginMode, TradingState, Venue
 from riskwall.policy.model import Mode, OnPriceUnknown, PolicyFile, PolicyMode, RateKey
 
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
@@ -76,6 +76,9 @@ _RULE_DESCRIPTIONS: dict[str, str] = {
     "max_position": "Largest worst-case position per symbol and side (POSITION_EXCEEDS_MAX, PRICE_UNKNOWN).",
     "order_rate": "Sliding-window budget of admitted orders (ORDER_RATE_EXCEEDED).",
     "trading_state": "A standing trading state: REDUCING or HALTED (TRADING_REDUCING, TRADING_HALTED).",
+    "price_collar": "How far a limit or trigger price may lie through the mark price (PRICE_OUTSIDE_COLLAR, "
+                    "PRICE_UNKNOWN).",
+    "margin_mode": "Which margin modes and position modes may be switched to (MARGIN_MODE_NOT_ALLOWED).",
 }
 
 # a skeleton per rule type, offered as a completion snippet; every one is a valid rule once filled in
@@ -88,6 +91,9 @@ _RULE_SNIPPETS: dict[str, dict[str, Any]] = {
     "max_position": {"id": "${1:position}", "type": "max_position", "default": {"notional": "${2:50000}"}},
     "order_rate": {"id": "${1:order-rate}", "type": "order_rate", "limits": ["${2:10/1s}"]},
     "trading_state": {"id": "${1:standing-state}", "type": "trading_state", "state": "${2:REDUCING}"},
+    "price_collar": {"id": "${1:price-collar}", "type": "price_collar", "max_deviation_pct": "${2:5}"},
+    "margin_mode": {"id": "${1:margin-mode}", "type": "margin_mode", "allow": ["${2:ISOLATED}"],
+                    "allow_hedge": False},
 }
 
 _ENUM_DESCRIPTIONS: dict[type[StrEnum], dict[str, str]] = {
@@ -113,6 +119,11 @@ _ENUM_DESCRIPTIONS: dict[type[StrEnum], dict[str, str]] = {
         "HALTED": "Admit only cancels.",
     },
     Venue: {venue.value: f"ccxt exchange id {venue.value}" for venue in Venue},
+    MarginMode: {
+        "ISOLATED": "Isolated margin: each position has its own margin.",
+        "CROSSED": "Cross margin: positions share the account's margin (OKX cross, Bybit REGULAR_MARGIN).",
+        "PORTFOLIO": "Portfolio margin (Bybit PORTFOLIO_MARGIN): cross margin over the whole portfolio.",
+    },
 }
 
 # hover text for properties the model itself does not describe: definition name → property → text
@@ -170,6 +181,12 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "per": "account (default): one budget per account; symbol: one per account and symbol.",
     },
     "TradingStateRule": {**_RULE_COMMON, "state": "ACTIVE, REDUCING (only shrink positions) or HALTED (only cancels)."},
+    "PriceCollar": {
+        **_RULE_COMMON,
+        "symbols": "Per-symbol percentages: an exact symbol beats a glob, and the first matching glob wins.",
+        "on_price_unknown": "block (default): PRICE_UNKNOWN when no mark or last price is known; allow: skip it.",
+    },
+    "MarginModeRule": {**_RULE_COMMON},
 }
 # the venues' order type names, offered as completions for order_types.allow (any name is accepted)
 _ORDER_TYPE_EXAMPLES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",

@@ -32,7 +32,8 @@ test file, or a folder searched recursively for `*.test.yaml`.
             qty: 1
             price: 60000                                 # type defaults to LIMIT with a price, else MARKET
             # also: type, trigger_price, time_in_force, reduce_only, close_position, position_side,
-            # leverage, margin_mode, order_id, client_order_id, venue, account,
+            # leverage, margin_mode (ISOLATED|CROSSED|PORTFOLIO), hedge_mode (true|false, for
+            # set_position_mode), order_id, client_order_id, venue, account,
             # legs: [{...}, {...}]  a batch; each leg takes the order keys above and inherits unset ones
         expect:
           verdict: block                                 # or just `expect: allow` / `expect: block`
@@ -99,6 +100,7 @@ from riskwall.instruments import CATALOG
 from riskwall.model import (
     Action,
     Decision,
+    MarginMode,
     OrderIntent,
     OrderUpdate,
     ParsedRequest,
@@ -249,7 +251,8 @@ class LegSpec(_Spec):
     close_position: bool = False
     position_side: PositionSideName = PositionSide.BOTH
     leverage: PositiveAmount | None = None
-    margin_mode: str | None = None
+    margin_mode: Annotated[MarginMode, BeforeValidator(_upper)] | None = None
+    hedge_mode: bool | None = None
     order_id: str | None = None
     client_order_id: str | None = None
 
@@ -548,6 +551,7 @@ def _intent(fields: dict[str, Any], action: Action, venue: Venue, account: str |
         close_position=fields["close_position"],
         leverage=fields["leverage"],
         margin_mode=fields["margin_mode"],
+        hedge_mode=fields["hedge_mode"],
         client_order_id=fields["client_order_id"],
         order_id=fields["order_id"],
     )

@@ -8,7 +8,9 @@ signed request), else the key of the connection's `session.logon` once Binance a
 ccxt and the SDK raise the same exception as over REST.
 
 User-data events (`ORDER_TRADE_UPDATE`, `ACCOUNT_UPDATE`), on a listen-key stream or pushed on the WebSocket
-API, become order progress (cumulative fills, idempotent with every other answer) and absolute positions.
+API, become order progress (cumulative fills, idempotent with every other answer) and absolute positions. The
+answer to a position read (`account.position`, `v2/account.position`) teaches its rows' mark prices (user-data
+events carry none; the public `markPrice` streams pass unread).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from riskwall.model import (
     ParsedRequest,
     PositionSide,
     PositionsReport,
+    PriceUpdate,
     Reason,
     ResponseFacts,
     Side,
@@ -178,7 +181,9 @@ class BinanceFrames:
             if key in session.pending:
                 body = json.dumps(result if status == 200 else data.get("error"), default=str).encode()
                 return VenueFrame(answers=key, status=status, rest_body=body)
-            return VenueFrame()
+            # a read's answer (`account.position`, `v2/account.position`): its mark prices are the reference
+            # the price collar measures from, as the REST positionRisk answer's are
+            return VenueFrame(facts=self._mark_prices(result) if status == 200 else ResponseFacts())
         event = _event(data)
         owner = session.events_account
         if event is None or owner is None:
@@ -230,6 +235,20 @@ class BinanceFrames:
             by_symbol.setdefault(symbol, []).append((symbol, side, amount))
         # only the positions that changed are listed: each is reported for its own symbol and side alone
         return tuple(PositionsReport(self.venue, account, symbol, tuple(rows)) for symbol, rows in by_symbol.items())
+
+    def _mark_prices(self, result: Any) -> ResponseFacts:
+        """The `markPrice` of every row of an answer that lists them per symbol (position reads), else nothing."""
+        rows = result.get("positions") if isinstance(result, dict) else result
+        if not isinstance(rows, list):
+            return ResponseFacts()
+        prices = []
+        for row in rows:
+            if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
+                continue
+            symbol, mark = row["symbol"].upper(), _price(row.get("markPrice"))
+            if mark is not None and usdm.SYMBOL.fullmatch(symbol):
+                prices.append(PriceUpdate(self.venue, symbol, mark, "mark"))
+        return ResponseFacts(prices=tuple(prices))
 
     def issued_listen_key(self, request: HttpRequest, status: int, body: bytes) -> str | None:
         """The listen key a REST `POST`/`PUT .../listenKey` answer issued (for attributing its stream)."""

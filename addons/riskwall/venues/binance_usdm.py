@@ -20,6 +20,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -178,10 +179,16 @@ class BinanceUsdm:
 
 
 # Codes chosen so ccxt raises an order-class exception on a real fapi URL and on a custom base URL alike
-# (venues.md §1.5): -2010 InvalidOrder, -1121 BadSymbol, -4028 BadRequest, -1015 RateLimitExceeded.
+# (venues.md §1.5): -2010 InvalidOrder, -1121 BadSymbol, -4028 BadRequest, -1015 RateLimitExceeded. All are in
+# ccxt's common map, which is also the only one its WebSocket handler reads. A price collar answers -2010 (not
+# -4131 PERCENT_PRICE, OperationRejected on fapi URLs only and ExchangeError elsewhere), a margin or position
+# mode the policy refuses -1130 "Data sent for a parameter is not valid" (BadRequest; not -4046/-4059, which
+# ccxt reads as "already set", nor -4047/-4067, which tell a bot to cancel its orders and try again).
 _CODES: dict[Reason, tuple[int, bool]] = {
     Reason.SYMBOL_NOT_ALLOWED: (-1121, False),
     Reason.LEVERAGE_EXCEEDS_MAX: (-4028, False),
+    Reason.PRICE_OUTSIDE_COLLAR: (-2010, False),
+    Reason.MARGIN_MODE_NOT_ALLOWED: (-1130, False),
     Reason.ORDER_RATE_EXCEEDED: (-1015, False),
     Reason.TRADING_HALTED: (-2010, True),
     Reason.TRADING_REDUCING: (-2010, True),
@@ -340,13 +347,12 @@ def _margin_type(params: Params, account: str | None, endpoint: str) -> tuple[Or
     mode = enum_field("marginType", params.get("marginType"), MARGIN_TYPES)
     native = (symbol or "").upper()
     return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, native, CATALOG.unified(VENUE, native),
-                        margin_mode=mode),)
+                        margin_mode=MarginMode(mode) if mode else None),)
 
 
 def _position_mode(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
     dual = bool_field("dualSidePosition", params.get("dualSidePosition"))
-    mode = "hedge" if dual else "one-way"
-    return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account, margin_mode=mode),)
+    return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account, hedge_mode=dual),)
 
 
 def _no_intent(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:

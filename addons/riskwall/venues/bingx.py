@@ -30,6 +30,7 @@ from riskwall.instruments import CATALOG, Instrument
 from riskwall.model import (
     Action,
     Decision,
+    MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -90,7 +91,9 @@ ORDER_TYPES = LIMIT_TYPES | TRAILING_TYPES | frozenset(
     {"MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRIGGER_MARKET", "TAKE_STOP_MARKET"}
 )
 TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "PostOnly", "POSTONLY", "GTX"})
-MARGIN_TYPES = frozenset({"ISOLATED", "CROSSED", "SEPARATE_ISOLATED"})
+# marginType in the policy's words: SEPARATE_ISOLATED (an isolated position per order) is isolated margin
+MARGIN_TYPES = {"ISOLATED": MarginMode.ISOLATED, "CROSSED": MarginMode.CROSSED,
+                "SEPARATE_ISOLATED": MarginMode.ISOLATED}
 FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "CANCELLED", "REJECTED", "EXPIRED", "FAILED"})
 # ccxt's own limit for swap batchOrders (and the old BingX doc's); batchCancelReplace assumed the same
 MAX_BATCH_LEGS = 5
@@ -175,14 +178,16 @@ _STEERING = Steering()
 # parent class. Business errors come back with HTTP 200 (venues.md §7), and ccxt reads the body first anyway.
 #   100421 BadSymbol         (symbol not allowed)
 #   80014  BadRequest        (leverage, as the other venues answer a leverage block)
+#   80014  BadRequest        (a margin or position mode the policy refuses)
 #   403    PermissionDenied  (kill switch, forbidden or unknown endpoint, unknown key)
 #   429    DDoSProtection    (order rate; HTTP 429 too, for clients that read the status)
-#   110425 InvalidOrder      (every other order rule, parse failures, state unavailable)
+#   110425 InvalidOrder      (every other order rule, price collar, parse failures, state unavailable)
 _DEFAULT_CODE = 110425
 _RATE_CODE = 429
 _CODES: dict[Reason, int] = {
     Reason.SYMBOL_NOT_ALLOWED: 100421,
     Reason.LEVERAGE_EXCEEDS_MAX: 80014,
+    Reason.MARGIN_MODE_NOT_ALLOWED: 80014,
     Reason.TRADING_HALTED: 403,
     Reason.TRADING_REDUCING: 403,
     Reason.ACTION_FORBIDDEN: 403,
@@ -421,16 +426,17 @@ def _leverage(params: Params, account: str | None, endpoint: str) -> tuple[Order
 
 def _margin_type(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
     symbol, unified = _symbol(params.get("symbol"))
-    mode = enum_field("marginType", params.get("marginType"), MARGIN_TYPES)
-    return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, symbol, unified, margin_mode=mode),)
+    mode = enum_field("marginType", params.get("marginType"), frozenset(MARGIN_TYPES)) or ""
+    return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, symbol, unified,
+                        margin_mode=MARGIN_TYPES[mode]),)
 
 
 def _position_mode(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
     raw = params.get("dualSidePosition")
     if raw in (None, ""):
         raise FieldError("dualSidePosition is missing")
-    mode = "hedge" if bool_field("dualSidePosition", raw) else "one-way"
-    return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account, margin_mode=mode),)
+    return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account,
+                        hedge_mode=bool_field("dualSidePosition", raw)),)
 
 
 _SWAP1 = "/openapi/swap/v1"

@@ -24,6 +24,9 @@ Decisions worth knowing (each is also a test):
 - **`click-backhand`** (reverse a position) is not in the table: it can double a position of a size the request
   does not state, so it is UNKNOWN and blocked.
 - **Amends** (`modify-order`) carry no side: size, notional and rate are checked, the position limit cannot be.
+- **Margin modes.** Every order names its margin mode (`marginMode` isolated/crossed, on the batch for
+  `batch-place-order`): the order's intent carries it, so a `margin_mode` rule refuses an order in a mode the
+  policy does not allow, as it refuses `set-margin-mode` to that mode.
 
 Learning: acks carry `orderId`/`clientOid` only: an accepted market order is counted as filled at once, anything
 else as pending. `orders-pending` without an order id or cursor, shorter than its page, is a snapshot of its
@@ -51,6 +54,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -93,7 +97,8 @@ FORCES = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK", "post_only": "POST_ONLY"}
 TRADE_SIDES = frozenset({"open", "close"})
 PRODUCT_TYPES = frozenset({"USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES", "SUSDT-FUTURES", "SCOIN-FUTURES",
                            "SUSDC-FUTURES"})
-MARGIN_MODES = frozenset({"isolated", "crossed"})
+# set-margin-mode's marginMode, and the one every order names, in the policy's words
+MARGIN_MODES = {"isolated": MarginMode.ISOLATED, "crossed": MarginMode.CROSSED}
 POS_MODES = {"one_way_mode": "one-way", "hedge_mode": "hedge"}
 HOLD_SIDES = frozenset({"long", "short", "buy", "sell"})
 FINAL_STATES = frozenset({"filled", "canceled", "cancelled"})
@@ -224,11 +229,14 @@ class Bitget:
 #   36201 "New order function is blocked"  PermissionDenied   (kill switch: halted / reducing)
 #   40014 "Incorrect permissions"          PermissionDenied   (forbidden or unknown endpoint, unknown account)
 #   1001  "too frequent, throttled"        RateLimitExceeded  (order rate; HTTP 429)
-#   43011                                  InvalidOrder       (everything else: sizes, notionals, positions, parse)
+#   40020                                  BadRequest         (a margin or position mode the policy refuses)
+#   43011                                  InvalidOrder       (everything else: sizes, notionals, price collar,
+#                                                             positions, parse)
 _DEFAULT_CODE = ("43011", 400, "")
 _CODES: dict[Reason, tuple[str, int, str]] = {
     Reason.SYMBOL_NOT_ALLOWED: ("40309", 400, ""),
     Reason.LEVERAGE_EXCEEDS_MAX: ("40020", 400, ""),
+    Reason.MARGIN_MODE_NOT_ALLOWED: ("40020", 400, ""),
     Reason.TRADING_HALTED: ("36201", 400, ""),
     Reason.TRADING_REDUCING: ("36201", 400, ""),
     Reason.ACTION_FORBIDDEN: ("40014", 400, ""),
@@ -358,11 +366,13 @@ def _order_leg(item: Mapping[str, Any], product_type: str, account: str | None, 
     trigger = decimal_field("triggerPrice", item.get("triggerPrice"), required=conditional)
     force = _lower_enum("force", item.get("force"), FORCES, required=False)
     client_id = text_field("clientOid", item.get("clientOid"), CLIENT_ID, required=False)
+    margin_mode = _lower_enum("marginMode", item.get("marginMode"), MARGIN_MODES, required=False)
     return OrderIntent(
         venue=VENUE, action=Action.NEW, endpoint=endpoint, account=account, symbol=symbol,
         unified_symbol=unified_symbol(product_type, symbol), side=side, position_side=position_side,
         quantity=quantity, price=price, trigger_price=trigger, order_type=order_type,
-        time_in_force=FORCES[force] if force else None, reduce_only=reduce_only, client_order_id=client_id,
+        time_in_force=FORCES[force] if force else None, reduce_only=reduce_only,
+        margin_mode=MARGIN_MODES[margin_mode] if margin_mode else None, client_order_id=client_id,
     )
 
 
@@ -386,7 +396,13 @@ def _batch_place(body: Body, account: str | None, endpoint: str) -> tuple[OrderI
     for leg in legs:
         if leg.get("symbol") not in (None, "") and _symbol(leg) != symbol:
             raise FieldError("symbol of an orderList leg differs from the batch's symbol")
-        intents.append(_order_leg({**leg, "symbol": symbol}, product_type, account, endpoint))
+        # the batch names the margin mode (ccxt repeats it in every leg): a leg naming another is not read twice
+        batch_mode = _lower_enum("marginMode", body.get("marginMode"), MARGIN_MODES, required=False)
+        leg_mode = _lower_enum("marginMode", leg.get("marginMode"), MARGIN_MODES, required=False)
+        if batch_mode is not None and leg_mode is not None and batch_mode != leg_mode:
+            raise FieldError("marginMode of an orderList leg differs from the batch's")
+        intents.append(_order_leg({**leg, "symbol": symbol, "marginMode": batch_mode or leg_mode}, product_type,
+                                  account, endpoint))
     return tuple(intents)
 
 
@@ -470,16 +486,15 @@ def _set_leverage(body: Body, account: str | None, endpoint: str) -> tuple[Order
 def _set_margin_mode(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
     product_type = _product_type(body)
     symbol = _symbol(body)
-    mode = _lower_enum("marginMode", body.get("marginMode"), MARGIN_MODES)
+    mode = _lower_enum("marginMode", body.get("marginMode"), MARGIN_MODES) or ""
     return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, symbol,
-                        unified_symbol(product_type, symbol), margin_mode="ISOLATED" if mode == "isolated" else
-                        "CROSS"),)
+                        unified_symbol(product_type, symbol), margin_mode=MARGIN_MODES[mode]),)
 
 
 def _set_position_mode(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
     _product_type(body)
     mode = _lower_enum("posMode", body.get("posMode"), POS_MODES) or ""
-    return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account, margin_mode=POS_MODES[mode]),)
+    return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account, hedge_mode=POS_MODES[mode] == "hedge"),)
 
 
 def _no_intent(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
@@ -607,7 +622,9 @@ def _learn_position_mode(data: dict[str, Any], parsed: ParsedRequest, request: H
                          decision_id: str) -> ResponseFacts:
     body = _body_or_none(request)
     if parsed.account is not None and body is not None and parsed.intents:
-        MODES.learn(parsed.account, _product_type(body), parsed.intents[0].margin_mode or "")
+        hedge = parsed.intents[0].hedge_mode
+        if hedge is not None:
+            MODES.learn(parsed.account, _product_type(body), "hedge" if hedge else "one-way")
     return ResponseFacts()
 
 

@@ -34,7 +34,10 @@ Decisions worth knowing (each is also a test):
   `orderQty` closes the whole position (no size). `POST /order/closePosition` (deprecated) is a close-position
   order too.
 - **Leverage** `0` means cross margin, where a position may draw up to the risk limit's maximum leverage: it is
-  checked as leverage 100 (BitMEX's maximum) unless `crossLeverage` names a lower one.
+  checked as leverage 100 (BitMEX's maximum) unless `crossLeverage` names a lower one. Setting a leverage also
+  switches the position's margin mode (`0` cross, anything else isolated), as `POST /position/isolate` does:
+  both carry the mode they switch to, which `margin_mode` rules check. BitMEX has no position mode (positions are
+  net), so `allow_hedge` never applies here.
 - **Amends** carry no symbol or side: for an order this process has seen (acknowledged through it, or listed by
   `GET /order`) they come from `ORDERS`; for an unknown order a new size cannot be converted (no symbol, so no
   contract size) and the amend is refused, naming `orderQty`.
@@ -66,6 +69,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -528,10 +532,11 @@ def _set_leverage(params: Params, account: str | None, endpoint: str) -> tuple[O
     if leverage == 0:
         # cross margin: the position may draw up to the maximum leverage unless crossLeverage caps it
         return (OrderIntent(VENUE, Action.SET_LEVERAGE, endpoint, account, symbol, unified_symbol(symbol),
-                            leverage=min(cross, CROSS_LEVERAGE) if cross else CROSS_LEVERAGE, margin_mode="CROSS"),)
+                            leverage=min(cross, CROSS_LEVERAGE) if cross else CROSS_LEVERAGE,
+                            margin_mode=MarginMode.CROSSED),)
     # a crossLeverage next to an isolated leverage: the larger of the two is the risk
     return (OrderIntent(VENUE, Action.SET_LEVERAGE, endpoint, account, symbol, unified_symbol(symbol),
-                        leverage=max(leverage, cross or Decimal(0)), margin_mode="ISOLATED"),)
+                        leverage=max(leverage, cross or Decimal(0)), margin_mode=MarginMode.ISOLATED),)
 
 
 def _isolate(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
@@ -542,7 +547,7 @@ def _isolate(params: Params, account: str | None, endpoint: str) -> tuple[OrderI
     if not isinstance(enabled, bool):
         raise FieldError("enabled must be true or false")
     return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, symbol, unified_symbol(symbol),
-                        margin_mode="ISOLATED" if enabled else "CROSS"),)
+                        margin_mode=MarginMode.ISOLATED if enabled else MarginMode.CROSSED),)
 
 
 def _position_setting(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:

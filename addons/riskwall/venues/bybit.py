@@ -27,7 +27,9 @@ Decisions worth knowing (each is also a test):
 - **`/v5/position/trading-stop`** (TP/SL/trailing stop on an open position) can only close: it is a NEW intent
   that only reduces (no size, side from `positionIdx` in hedge mode), so no limit traps it and HALTED stops it.
 - **`/v5/position/switch-isolated`** also sets `buyLeverage`/`sellLeverage`, so it is a SET_LEVERAGE intent (with
-  the margin mode) and the leverage limit applies. `set-leverage` checks the larger of the two leverages.
+  the margin mode it switches to, which `margin_mode` rules check) and the leverage limit applies. `set-leverage`
+  checks the larger of the two leverages. `set-margin-mode` reads REGULAR_MARGIN as CROSSED and
+  PORTFOLIO_MARGIN as PORTFOLIO; `switch-mode` mode 3 is hedge mode, 0 one-way.
 - **Amends** carry no side on Bybit. For an order this process has seen (acknowledged through it, or listed by
   `order/realtime`/`order/history`) the side, position side and reduce-only flag come from `ORDERS`, so the
   position limit counts the amend (replacing the order's old size) and the answer updates the order's size; for
@@ -64,6 +66,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -109,7 +112,9 @@ ORDER_TYPES = {"Limit": "LIMIT", "Market": "MARKET"}
 TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "PostOnly", "RPI"})
 CHECKED_CATEGORIES = frozenset({"linear", "inverse"})
 UNCHECKED_CATEGORIES = frozenset({"spot", "option"})
-MARGIN_MODES = frozenset({"ISOLATED_MARGIN", "REGULAR_MARGIN", "PORTFOLIO_MARGIN"})
+# the account's margin mode (set-margin-mode) in the policy's words: REGULAR_MARGIN is cross margin
+MARGIN_MODES = {"ISOLATED_MARGIN": MarginMode.ISOLATED, "REGULAR_MARGIN": MarginMode.CROSSED,
+                "PORTFOLIO_MARGIN": MarginMode.PORTFOLIO}
 FINAL_STATUSES = frozenset({"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated"})
 MAX_BATCH_LEGS = 20  # Bybit's own limit for linear, inverse and option batches
 DEFAULT_PAGE = {"/v5/order/realtime": 20, "/v5/position/list": 20}
@@ -285,11 +290,17 @@ class Bybit:
 #                                                                                         unknown endpoint or key)
 #   10018                            ccxt RateLimitExceeded  pybit InvalidRequestError   (rate; not 10006, which
 #                                    pybit retries after sleeping, re-sending the order behind the bot's back)
+#   110003 "Order price is out of    ccxt InvalidOrder       pybit InvalidRequestError   (price collar)
+#           permissible range"
+#   10001 "Request parameter error"  ccxt BadRequest         pybit InvalidRequestError   (margin or position mode)
 #   110032 "Illegal order"           ccxt InvalidOrder       pybit InvalidRequestError   (everything else)
+# None of these is one of the codes ccxt's WebSocket handler takes for a failed login (bybit_frames.AUTH_CODES).
 _DEFAULT_CODE = (110032, "")
 _CODES: dict[Reason, tuple[int, str]] = {
     Reason.SYMBOL_NOT_ALLOWED: (10001, "Not supported symbols: "),
     Reason.LEVERAGE_EXCEEDS_MAX: (110013, ""),
+    Reason.PRICE_OUTSIDE_COLLAR: (110003, ""),
+    Reason.MARGIN_MODE_NOT_ALLOWED: (10001, ""),
     Reason.TRADING_HALTED: (10027, "Transactions are banned: "),
     Reason.TRADING_REDUCING: (10027, "Transactions are banned: "),
     Reason.ACTION_FORBIDDEN: (10005, "Permission denied: "),
@@ -563,7 +574,8 @@ def _switch_isolated(body: Body, account: str | None, endpoint: str) -> tuple[Or
     mode = _integer_choice("tradeMode", body.get("tradeMode"), (0, 1))
     # this call also sets the leverage, so it is checked as a leverage change
     return (OrderIntent(VENUE, Action.SET_LEVERAGE, endpoint, account, symbol, unified_symbol(category, symbol),
-                        leverage=_leverages(body), margin_mode="ISOLATED" if mode == 1 else "CROSS"),)
+                        leverage=_leverages(body),
+                        margin_mode=MarginMode.ISOLATED if mode == 1 else MarginMode.CROSSED),)
 
 
 def _switch_mode(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
@@ -575,14 +587,13 @@ def _switch_mode(body: Body, account: str | None, endpoint: str) -> tuple[OrderI
     if symbol is None:
         text_field("coin", body.get("coin"), COIN)
     return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account, symbol,
-                        unified_symbol(category, symbol) if symbol else None,
-                        margin_mode="hedge" if mode == 3 else "one-way"),)
+                        unified_symbol(category, symbol) if symbol else None, hedge_mode=mode == 3),)
 
 
 def _set_margin_mode(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
     _check_spelling(body)
-    mode = enum_field("setMarginMode", body.get("setMarginMode"), MARGIN_MODES)
-    return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, margin_mode=mode),)
+    mode = enum_field("setMarginMode", body.get("setMarginMode"), frozenset(MARGIN_MODES)) or ""
+    return (OrderIntent(VENUE, Action.SET_MARGIN_MODE, endpoint, account, margin_mode=MARGIN_MODES[mode]),)
 
 
 _TRADING_STOP_PRICES = ("takeProfit", "stopLoss", "trailingStop", "activePrice", "tpSize", "slSize",

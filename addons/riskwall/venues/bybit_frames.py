@@ -8,7 +8,8 @@ the REST adapter. Answers are `{"reqId", "retCode", "retMsg", "op", "data", "ret
 (and per-leg lists for a batch), echoing `reqId` when the frame had one.
 
 Private-stream topics: `order` (cumulative `cumExecQty`, idempotent with every other answer) and `position`
-(absolute `size` and `side`). `execution` is not needed: every fill it reports shows in `order` too.
+(absolute `size` and `side`, and `markPrice`: the mark price the price collar measures from). `execution` is not
+needed: every fill it reports shows in `order` too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from riskwall.model import (
     ParsedRequest,
     PositionSide,
     PositionsReport,
+    PriceUpdate,
     ResponseFacts,
     Venue,
     fingerprint,
@@ -143,7 +145,17 @@ class BybitFrames:
                        if isinstance(item, dict) and _checked(item.get("category"))]
             return ResponseFacts(orders=tuple(u for u in updates if u is not None))
         if name == "position":
-            return ResponseFacts(positions=tuple(r for r in (_position(i, account) for i in items) if r is not None))
+            reports, prices = [], []
+            for item in items:
+                report = _position(item, account)
+                if report is None:
+                    continue  # a push not understood teaches nothing, its mark price included
+                reports.append(report)
+                # each push carries the position's mark price: the reference the price collar measures from
+                mark = _mark_price(item)
+                if mark is not None:
+                    prices.append(mark)
+            return ResponseFacts(prices=tuple(prices), positions=tuple(reports))
         return ResponseFacts()
 
     # ---- rejections --------------------------------------------------------------------------------------
@@ -192,6 +204,15 @@ def _position(item: Any, account: str) -> PositionsReport | None:
         return None
     signed = -size if (side == "Sell" or position_side is PositionSide.SHORT) else size
     return PositionsReport(VENUE, account, symbol, ((symbol, position_side, signed),))
+
+
+def _mark_price(item: dict[str, Any]) -> PriceUpdate | None:
+    """The `markPrice` of a `position` push already read as a position, for its symbol, or None."""
+    symbol = str(item["symbol"]).upper()
+    mark = _mark(item)
+    if mark is None or mark <= 0 or not bybit.SYMBOL.fullmatch(symbol):
+        return None
+    return PriceUpdate(VENUE, symbol, mark, "mark")
 
 
 def _mark(item: dict[str, Any]) -> Decimal | None:

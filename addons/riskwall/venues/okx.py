@@ -33,6 +33,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -76,12 +77,14 @@ CCY = re.compile(r"[A-Za-z0-9]{1,20}")
 SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 POSITION_SIDES = {"net": PositionSide.BOTH, "long": PositionSide.LONG, "short": PositionSide.SHORT}
 TRADE_MODES = frozenset({"cross", "isolated"})
+# an order's tdMode (and set-leverage's mgnMode) in the policy's words
+MARGIN_MODES = {"cross": MarginMode.CROSSED, "isolated": MarginMode.ISOLATED}
 SPOT_TRADE_MODES = frozenset({"cash", "spot_isolated"})
 ORDER_TYPES = frozenset({"market", "limit", "post_only", "fok", "ioc", "optimal_limit_ioc"})
 PRICED_ORDER_TYPES = frozenset({"limit", "post_only", "fok", "ioc"})
 TIME_IN_FORCE = {"limit": "GTC", "post_only": "POST_ONLY", "fok": "FOK", "ioc": "IOC", "optimal_limit_ioc": "IOC"}
 ALGO_TYPES = frozenset({"conditional", "oco", "trigger", "move_order_stop", "iceberg", "twap", "chase"})
-POSITION_MODES = {"long_short_mode": "hedge", "net_mode": "one-way"}
+POSITION_MODES = {"long_short_mode": True, "net_mode": False}  # posMode → hedge mode
 OPEN_STATES = frozenset({"live", "partially_filled"})
 OPEN_ALGO_STATES = frozenset({"live", "pause", "partially_effective"})
 MAX_BATCH_LEGS = 20  # OKX's limit for batch-orders, amend-batch-orders and cancel-batch-orders
@@ -243,13 +246,18 @@ class Okx:
 # per entry (exact sCode first); others are `{"code": CODE, "data": []}`, read by the top-level code. Every code
 # is in ccxt's exact map (okx.py `exceptions['exact']`), so the class never depends on the HTTP status:
 #   51001 BadSymbol · 51203/51185/51129 InvalidOrder · 50027 PermissionDenied · 51000 BadRequest ·
-#   50011 RateLimitExceeded (with HTTP 429, as OKX answers rate limits) · 51004 InvalidOrder (the rest)
+#   50011 RateLimitExceeded (with HTTP 429, as OKX answers rate limits) · 51004 InvalidOrder (the rest) ·
+#   51006 "Order price out of the limit" InvalidOrder (price collar) · 51000 "Parameter error" BadRequest (a
+#   margin or position mode the policy refuses: per order for tdMode, top-level for set-position-mode and
+#   set-leverage)
 _GENERIC_ORDER_CODE = "51004"
 _CODES: dict[Reason, tuple[str, bool]] = {
     Reason.SYMBOL_NOT_ALLOWED: ("51001", True),
     Reason.ORDER_QTY_EXCEEDS_MAX: ("51203", True),
     Reason.ORDER_NOTIONAL_EXCEEDS_MAX: ("51185", True),
     Reason.POSITION_EXCEEDS_MAX: ("51129", True),
+    Reason.PRICE_OUTSIDE_COLLAR: ("51006", True),
+    Reason.MARGIN_MODE_NOT_ALLOWED: ("51000", True),
     Reason.ORDER_RATE_EXCEEDED: ("50011", True),
     Reason.TRADING_HALTED: ("50027", True),
     Reason.TRADING_REDUCING: ("50027", True),
@@ -322,11 +330,12 @@ def _contract_kind(inst_id: str) -> str:
     raise Unsupported(f"only SWAP and FUTURES are checked (instId {inst_id})")
 
 
-def _trade_mode(obj: Mapping[str, Any], name: str = "tdMode") -> str:
+def _trade_mode(obj: Mapping[str, Any], name: str = "tdMode") -> MarginMode:
+    """An order's tdMode: the margin mode it trades in (OKX has no account-wide switch between the two)."""
     raw = obj.get(name)
     if isinstance(raw, str) and raw in SPOT_TRADE_MODES:
         raise Unsupported(f"spot orders are not checked yet ({name} {raw})")
-    return enum_field(name, raw, TRADE_MODES) or ""
+    return MARGIN_MODES[enum_field(name, raw, TRADE_MODES) or ""]
 
 
 def _position_side(obj: Mapping[str, Any]) -> PositionSide:
@@ -417,7 +426,7 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
         raise FieldError("an order is not a JSON object")
     _check_fields(obj, _ORDER_FIELDS)
     inst_id = _inst_id(obj)
-    _trade_mode(obj)
+    margin_mode = _trade_mode(obj)
     _contract_kind(inst_id)
     _must_be_absent(obj, "tgtCcy", "pxUsd", "pxVol")
     side = _side(obj)
@@ -443,6 +452,7 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
         order_type=ord_type.upper(),
         time_in_force=TIME_IN_FORCE.get(ord_type),
         reduce_only=reduce_only,
+        margin_mode=margin_mode,
         client_order_id=text_field("clOrdId", _present(obj, "clOrdId"), CLIENT_ID, required=False),
     )
 
@@ -452,7 +462,7 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
         raise FieldError("an algo order is not a JSON object")
     _check_fields(obj, _ALGO_FIELDS)
     inst_id = _inst_id(obj)
-    _trade_mode(obj)
+    margin_mode = _trade_mode(obj)
     _contract_kind(inst_id)
     _must_be_absent(obj, "tgtCcy")
     side = _side(obj)
@@ -505,6 +515,7 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
         order_type=ord_type.upper(),
         reduce_only=reduce_only,
         close_position=close_position,
+        margin_mode=margin_mode,
         client_order_id=text_field("algoClOrdId", _present(obj, "algoClOrdId"), CLIENT_ID, required=False),
     )
 
@@ -607,7 +618,7 @@ def _leverage(body: Body, account: str | None, endpoint: str) -> tuple[OrderInte
         raise FieldError("body is not a JSON object")
     _check_fields(body, _LEVERAGE_FIELDS)
     leverage = decimal_field("lever", body.get("lever"))
-    mode = enum_field("mgnMode", body.get("mgnMode"), TRADE_MODES)
+    mode = MARGIN_MODES[enum_field("mgnMode", body.get("mgnMode"), TRADE_MODES) or ""]
     position_side = _position_side(body)
     if _present(body, "instId") is None:
         # leverage of a margin currency (ccy): it applies to no one instrument, so only the default limit can
@@ -624,7 +635,7 @@ def _position_mode(body: Body, account: str | None, endpoint: str) -> tuple[Orde
         raise FieldError("body is not a JSON object")
     _check_fields(body, _POSITION_MODE_FIELDS)
     mode = enum_field("posMode", body.get("posMode"), frozenset(POSITION_MODES)) or ""
-    return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account, margin_mode=POSITION_MODES[mode]),)
+    return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account, hedge_mode=POSITION_MODES[mode]),)
 
 
 def _single(leg: LegParser) -> Parser:
@@ -880,6 +891,19 @@ def position_quantity(item: dict[str, Any]) -> tuple[str, PositionSide, Decimal]
     if side is PositionSide.SHORT or (side is PositionSide.BOTH and contracts < 0):
         quantity = -quantity
     return inst_id, side, quantity
+
+
+def mark_price(item: Any) -> PriceUpdate | None:
+    """A position row's mark price (`markPx`) for the instrument it names (REST positions, the `positions`
+    channel), or None."""
+    if not isinstance(item, dict):
+        return None
+    try:
+        inst_id = _inst_id(item)
+    except FieldError:
+        return None
+    mark = _price(item.get("markPx"))
+    return None if mark is None else PriceUpdate(VENUE, inst_id, mark, "mark")
 
 
 def _learn_positions(data: list[Any], parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:

@@ -12,7 +12,7 @@ A block answers `{"id", "op", "code": "1", "msg": "", "data": [{"sCode", "sMsg",
 per-leg `sCode` only while the top-level `msg` is empty, so the REST block's code decides the exception class.
 
 Private channels: `orders` (cumulative `accFillSz`, idempotent with every other answer) and `positions` (absolute
-`pos`).
+`pos`, and `markPx`: the mark price the price collar measures from).
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ class OkxFrames:
                        if isinstance(item, dict) and str(item.get("instType", "")).upper() in ("SWAP", "FUTURES"))
             return ResponseFacts(orders=tuple(u for u in updates if u is not None))
         if channel == "positions":
-            reports = []
+            reports, prices = [], []
             for item in items:
                 if not isinstance(item, dict) or str(item.get("instType", "")).upper() not in ("SWAP", "FUTURES"):
                     continue
@@ -154,9 +154,14 @@ class OkxFrames:
                     row = okx.position_quantity(item)
                 except UNDERSTOOD_NOTHING:
                     row = None
-                if row is not None:
-                    reports.append(PositionsReport(VENUE, account, row[0], (row,)))
-            return ResponseFacts(positions=tuple(reports))
+                if row is None:
+                    continue  # a push not understood teaches nothing, its mark price included
+                reports.append(PositionsReport(VENUE, account, row[0], (row,)))
+                # each push carries the position's mark price: the reference the price collar measures from
+                mark = okx.mark_price(item)
+                if mark is not None:
+                    prices.append(mark)
+            return ResponseFacts(prices=tuple(prices), positions=tuple(reports))
         return ResponseFacts()
 
     # ---- rejections --------------------------------------------------------------------------------------
