@@ -26,12 +26,20 @@ from mitmproxy.proxy import mode_specs, server_hooks
 from riskwall import admin, engine, logs, metrics
 from riskwall.capture import RULE_HEADER as CAPTURED_RULE_HEADER
 from riskwall.capture import CapturedExchange, CaptureError, CaptureWriter
-from riskwall.decider import answer_facts, decide_request, fail_decision, release_delay_ms
+from riskwall.decider import (
+    answer_facts,
+    decide_request,
+    fail_decision,
+    release_delay_ms,
+    report_storms,
+    storm_counts,
+)
 from riskwall.model import (
     Action,
     Decision,
     ParsedRequest,
     Reason,
+    RejectCount,
     ResponseFacts,
     Venue,
     Verdict,
@@ -421,29 +429,38 @@ class RiskFirewall:
             status, body = flow.response.status_code, flow.response.content or b""
             facts = answer_facts(context.adapter, context.parsed, context.request, status, body,
                                  context.decision_id)
+            # the orders the venue refused, for the policy's reject-storm rules (nothing without one)
+            counts = storm_counts(self.policy, context.parsed, status, body, context.decision_id)
             if self.store.local:
-                await self.store.settle(facts, context.decision_id if context.reserved else None,
-                                        release_delay_ms(status))
+                report_storms(await self.store.settle(facts, context.decision_id if context.reserved else None,
+                                                      release_delay_ms(status), counts))
             else:
-                self._settle(context, facts, status)
+                self._settle(context, facts, status, counts)
             if context.parsed.action is Action.READ:
                 self._sockets.rest_answer(context.parsed.venue, context.request, status, body,
                                           context.parsed.state_account)
         except Exception as exc:
             log.warning("learn_failed", decision_id=context.decision_id, error=type(exc).__name__)
 
-    def _settle(self, context: _FlowContext, facts: ResponseFacts, status: int | None) -> None:
+    def _settle(self, context: _FlowContext, facts: ResponseFacts, status: int | None,
+                counts: tuple[RejectCount, ...] = ()) -> None:
         """Write what the answer taught, after the bot has it: the next decision for this account waits for it
-        (Settling), so nothing the bot saw is missing when its next order is judged."""
+        (Settling), so nothing the bot saw is missing when its next order is judged (a storm it tripped
+        included)."""
         store = self.store
-        if store is None or (facts.empty and not context.reserved):
+        if store is None or (facts.empty and not context.reserved and not counts):
             return
         parsed = context.parsed
-        # the account's own state (orders, positions, its reservation) keys on it; prices alone on the venue
-        touches = context.reserved or _touches_account(facts)
+        # the account's own state (orders, positions, its reservation, its refusals) keys on it; prices alone on
+        # the venue
+        touches = context.reserved or bool(counts) or _touches_account(facts)
         key = (str(parsed.venue), parsed.state_account if touches else None)
-        self._settling.start(key, store.settle(facts, context.decision_id if context.reserved else None,
-                                               release_delay_ms(status)), context.decision_id)
+
+        async def settle() -> None:
+            report_storms(await store.settle(facts, context.decision_id if context.reserved else None,
+                                             release_delay_ms(status), counts))
+
+        self._settling.start(key, settle(), context.decision_id)
 
     async def error(self, flow: http.HTTPFlow) -> None:
         context = flow.metadata.get("riskwall")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import hmac
 import os
 import re
@@ -153,8 +154,17 @@ class AdminApi:
 
 
 def record_json(record: TradingStateRecord) -> dict[str, Any]:
-    return {"scope": record.scope.text, "state": record.state, "reason": record.reason, "actor": record.actor,
-            "at_ms": record.at_ms}
+    """A trading state as status shows it; one a rule set by itself (a reject storm) names the rule and when it
+    ends (`riskwall resume` of its scope ends it sooner)."""
+    out: dict[str, Any] = {"scope": record.scope.text, "state": record.state, "reason": record.reason,
+                           "actor": record.actor, "at_ms": record.at_ms}
+    if record.rule_id is not None:
+        out["rule_id"] = record.rule_id
+    if record.until_ms is not None:
+        out["until_ms"] = record.until_ms
+        out["until"] = datetime.datetime.fromtimestamp(record.until_ms / 1000, datetime.UTC).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
+    return out
 
 
 async def _store_ok(store: StateStore | None) -> bool:

@@ -7,24 +7,40 @@ and what to do with a reservation once the venue has (or has not) answered.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from riskwall import engine
+from riskwall import engine, logs, metrics
 from riskwall.instruments import CATALOG
-from riskwall.model import Action, Decision, ParsedRequest, Reason, ResponseFacts, Verdict, Violation
+from riskwall.model import (
+    Action,
+    Decision,
+    ParsedRequest,
+    Reason,
+    RejectCount,
+    ResponseFacts,
+    StormTrip,
+    Verdict,
+    Violation,
+)
 from riskwall.policy.loader import Policy
 from riskwall.state.base import ReserveOutcome, StateStore, StateUnavailable, StateView
-from riskwall.venues.base import HttpRequest, VenueAdapter
+from riskwall.venues.base import HttpRequest, VenueAdapter, sound_facts
+from riskwall.venues.refusals import refused_legs
 
 # reasons decided without reading the store: they stand even while it cannot be read
 STATELESS = frozenset({
     Reason.PARSE_FAILED, Reason.UNKNOWN_ENDPOINT, Reason.ACTION_FORBIDDEN, Reason.UNKNOWN_ACCOUNT,
     Reason.SYMBOL_NOT_ALLOWED, Reason.ORDER_TYPE_NOT_ALLOWED, Reason.LEVERAGE_EXCEEDS_MAX,
     Reason.ORDER_QTY_EXCEEDS_MAX,
+    # planned without a store, a duplicate can only be a second identical leg of one batch
+    Reason.DUPLICATE_ORDER,
 })
+
+_log = logs.get_logger("riskwall.storm")
 
 # a request that got no answer (or 408/5xx: fate unknown) may still have placed its order: hold its exposure
 UNANSWERED_HOLD_MS = 60_000
@@ -103,7 +119,9 @@ async def _concluded(store: StateStore, plan: engine.Plan, policy: Policy, outco
 
 
 def held_by(facts: ResponseFacts, parsed: ParsedRequest) -> ResponseFacts:
-    """The facts an adapter read (under the key's fingerprint) as the state of the request's holder."""
+    """The facts an adapter read (under the key's fingerprint) as the state of the request's holder, without
+    those that name no symbol a venue could have (`sound_facts`): every answer and stream event passes here."""
+    facts = sound_facts(facts)
     holder, key = parsed.holder, parsed.account
     if holder is None or holder == key:
         return facts
@@ -127,14 +145,46 @@ def release_delay_ms(status: int | None) -> int:
 
 
 async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequest,
-                       status: int | None, body: bytes, decision_id: str, reserved: bool) -> None:
-    """What the venue's answer teaches (instruments, fills, positions, prices), then the reservation's end.
+                       status: int | None, body: bytes, decision_id: str, reserved: bool,
+                       policy: Policy | None = None, report: bool = True) -> tuple[StormTrip, ...]:
+    """What the venue's answer teaches (instruments, fills, positions, prices), then the reservation's end, and
+    (given the policy) the orders it refused, counted by the policy's reject-storm rules.
 
     `status` None means no answer came. Legs the venue accepted moved to their orders in `learn`; whatever is
-    left of the reservation is released now, or held while the order's fate is unknown.
+    left of the reservation is released now, or held while the order's fate is unknown. Storms that tripped are
+    answered, and (with `report`) logged and counted in the metrics.
     """
     facts = answer_facts(adapter, parsed, request, status, body, decision_id)
-    await store.settle(facts, decision_id if reserved else None, release_delay_ms(status))
+    counts = storm_counts(policy, parsed, status, body, decision_id)
+    trips = await store.settle(facts, decision_id if reserved else None, release_delay_ms(status), counts)
+    if report:
+        report_storms(trips)
+    return trips
+
+
+def storm_counts(policy: Policy | None, parsed: ParsedRequest, status: int | None, body: bytes,
+                 decision_id: str) -> tuple[RejectCount, ...]:
+    """What the store must count of this answer for the policy's reject-storm rules: the legs of a forwarded new
+    order or amend the venue refused (`venues.refusals`). Nothing without such a rule, so the answer is not read
+    twice for a policy that has none."""
+    if policy is None or not parsed.action.adds_orders or not policy.has_reject_storms:
+        return ()
+    return engine.reject_counts(parsed, policy, refused_legs(parsed.venue, parsed, status, body), decision_id)
+
+
+def report_storms(trips: tuple[StormTrip, ...]) -> None:
+    """One `reject_storm` line and one metric increment per storm that tripped (or, in shadow, would have)."""
+    for trip in trips:
+        count = trip.count
+        with contextlib.suppress(Exception):
+            metrics.reject_storm(count.rule_id, count.scope.venue, str(count.state), count.enforced)
+        with contextlib.suppress(Exception):
+            _log.warning("reject_storm", rule_id=count.rule_id, venue=count.scope.venue, account=count.scope.account,
+                         state=str(count.state), mode="enforce" if count.enforced else "shadow",
+                         applied=count.enforced, rejections=trip.rejections, limit=count.limit,
+                         window=count.window_text, cool_down_ms=count.cool_down_ms,
+                         at=engine.utc_text(trip.at_ms), until=engine.utc_text(trip.until_ms),
+                         until_ms=trip.until_ms)
 
 
 def answer_facts(adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequest, status: int | None,

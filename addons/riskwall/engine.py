@@ -7,9 +7,9 @@ must be checked atomically by the store, which may be shared by many sidecars:
     outcome = await store.reserve(plan.reservation)             # only when the plan is not already blocked
     decision = engine.conclude(plan, policy, outcome)
 
-Order of checks (DESIGN.md §4): trading state → forbidden action → symbol → order type → leverage → margin and
-position mode → per-order size and notional → price collar → position/exposure → rate. All enforced violations
-are collected in that order and the first decides; shadowed ones are evaluated and reported beside them.
+Order of checks (as in the README): trading state → forbidden action → symbol → order type → leverage → margin and
+position mode → per-order size and notional → price collar → duplicate → position/exposure → rate. All enforced
+violations are collected in that order and the first decides; shadowed ones are evaluated and reported beside them.
 
 Orders that only reduce a position (reduce-only, close-position, hedge-mode closes) are exempt from every
 limit, so no limit can trap a position; only HALTED stops them. The exemption reaches as far as the position
@@ -22,6 +22,7 @@ position.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from riskwall.model import (
     Action,
     CheckResult,
     Decision,
+    DuplicateCheck,
     ExposureCheck,
     OrderIntent,
     ParsedRequest,
@@ -40,19 +42,23 @@ from riskwall.model import (
     RateCheck,
     Reason,
     ReductionCheck,
+    RejectCount,
     Reservation,
     ReserveOutcome,
     Side,
+    StateScope,
     StateView,
     TradingState,
     Venue,
     Verdict,
     ViewQuery,
     Violation,
+    order_fingerprint,
 )
 from riskwall.policy.loader import Policy
 from riskwall.policy.model import (
     AllowedSymbols,
+    DuplicateOrders,
     MarginModeRule,
     MaxLeverage,
     MaxOrderNotional,
@@ -65,6 +71,7 @@ from riskwall.policy.model import (
     PolicyMode,
     PriceCollar,
     RateKey,
+    RejectStorm,
     RuleBase,
     TradingStateRule,
 )
@@ -291,6 +298,37 @@ def decide(
     return Decision(verdict, decision_id, revision, tuple(violations), tuple(shadowed))
 
 
+def reject_counts(request: ParsedRequest, policy: Policy, refused: Sequence[int], decision_id: str) -> tuple[
+        RejectCount, ...]:
+    """What the store must count for the legs of `request` the venue refused (`refused`: leg numbers): one count
+    per reject-storm rule that applies to the account (the most specific enforced one, and every shadow one)."""
+    holder = request.state_account
+    if not refused or holder is None or not policy.has_reject_storms or not request.action.adds_orders:
+        return ()
+    labels = policy.labels_for(request.venue, request.account)
+    # a storm is the account's: its rules are scoped by venue and account only, so any leg finds them
+    intent = request.intents[0] if request.intents else OrderIntent(request.venue, request.action, request.endpoint,
+                                                                     request.account)
+    members = tuple(f"{decision_id}:{leg}" for leg in dict.fromkeys(refused))
+    counts: list[RejectCount] = []
+    for rule in applicable_rules(policy, request.venue, labels, intent):
+        if type(rule) is not RejectStorm:
+            continue
+        window = rule.window
+        enforced = rule.mode is Mode.ENFORCE and policy.mode is not PolicyMode.MONITOR
+        counts.append(RejectCount(
+            rule.id, StateScope(str(request.venue), holder), f"{rule.id}|{request.venue}|{holder}", window.limit,
+            window.window_ms, rule.cool_down_ms, rule.trading_state, enforced, members, window.text))
+    return tuple(counts)
+
+
+def utc_text(ms: int | None) -> str:
+    """A store timestamp (ms) as UTC ISO 8601 to the second, for decision lines and answers."""
+    if ms is None:
+        return ""
+    return datetime.datetime.fromtimestamp(ms // 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def position_key(intent: OrderIntent, holder: str | None) -> PositionKey | None:
     """The position an intent moves, kept under `holder` (the account's label where the policy names one, so
     every key of one account moves one position)."""
@@ -299,9 +337,11 @@ def position_key(intent: OrderIntent, holder: str | None) -> PositionKey | None:
     return PositionKey(intent.venue, holder, intent.symbol, intent.position_side)
 
 
+_CHECK_ORDER = {ReductionCheck: 0, DuplicateCheck: 1, ExposureCheck: 2, RateCheck: 3}
+
+
 def _check_order(result: CheckResult) -> int:
-    check = result.check
-    return 0 if isinstance(check, ReductionCheck) else 1 if isinstance(check, ExposureCheck) else 2
+    return _CHECK_ORDER[type(result.check)]
 
 
 def reference_price(intent: OrderIntent, view: StateView) -> Decimal | None:
@@ -395,17 +435,20 @@ def _check_trading_state(
 ) -> _Guard | None:
     """Violations of the trading states that cover `intent`; a REDUCING state that permits it returns the guard
     the store must confirm (a reduction still covered when it is reserved)."""
-    candidates: list[tuple[RuleBase | None, TradingState, dict[str, str]]] = []
+    candidates: list[tuple[RuleBase | None, str, TradingState, dict[str, str]]] = []
     for rule in rules:
         if type(rule) is TradingStateRule and rule.state is not TradingState.ACTIVE:
-            candidates.append((rule, rule.state, {"source": "policy"}))
+            candidates.append((rule, rule.id, rule.state, {"source": "policy"}))
     for record in view.trading_states:
         covers = record.scope.covers(intent.venue, intent.account, intent.symbol, holder)
         if record.state is not TradingState.ACTIVE and covers:
-            candidates.append((None, record.state, {"scope": record.scope.text, "reason": record.reason}))
+            context = {"scope": record.scope.text, "reason": record.reason}
+            if record.rule_id is not None:
+                # a state a rule set by itself (a reject storm): the rule answers for it, until it ends
+                context = {"source": "reject_storm", **context, "until": utc_text(record.until_ms)}
+            candidates.append((None, record.rule_id or RULE_KILL_SWITCH, record.state, context))
     guard: _Guard | None = None
-    for owner, state, context in candidates:
-        rule_id = owner.id if owner else RULE_KILL_SWITCH
+    for owner, rule_id, state, context in candidates:
         if intent.action in (Action.CANCEL, Action.CANCEL_ALL, Action.READ):
             continue
         if state is TradingState.REDUCING and _reduction_candidate(intent) and budget.covers(intent):
@@ -524,6 +567,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
     if not request.action.adds_orders or holder is None:
         return Reservation(decision_id)
     rate_costs: dict[tuple[str, str], int] = defaultdict(int)
+    duplicates: dict[tuple[str, str], DuplicateCheck] = {}
     rate_rules: dict[str, OrderRate] = {}
     exposure: dict[tuple[str, PositionKey, Side], tuple[MaxPosition, Decimal, Decimal, str | None]] = {}
     reductions: dict[tuple[str, PositionKey, Side], tuple[Decimal, str | None, _Guard | None]] = {}
@@ -554,6 +598,8 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                     scope_key += f"|{intent.symbol}"
                 rate_costs[(rule.id, scope_key)] += 1
                 rate_rules[rule.id] = rule
+        if intent.action is Action.NEW:
+            _check_duplicates(acc, duplicates, rules, intent, leg_no, holder)
         if replaces and intent.side is None and intent.quantity is not None and any(
             type(rule) is MaxPosition and rule.limit_for(intent.names) is not None for rule in rules
         ):
@@ -591,7 +637,37 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                        guard.context if guard else ())
         for (rule_id, key, side), (total, replaced, guard) in reductions.items()
     )
-    return Reservation(decision_id, rate, checks, tuple(pending), bounds)
+    return Reservation(decision_id, rate, checks, tuple(pending), bounds, tuple(duplicates.values()))
+
+
+def _check_duplicates(acc: _Collector, duplicates: dict[tuple[str, str], DuplicateCheck], rules: Sequence[RuleBase],
+                      intent: OrderIntent, leg: int | None, holder: str) -> None:
+    """What the store must check of a new order under each duplicate rule: that no identical order was admitted
+    within the window. A second identical leg of the same batch is a duplicate at once (the batch is blocked
+    whole); the store checks each fingerprint once."""
+    fingerprint: str | None = None
+    context: dict[str, object] = {}
+    for rule in rules:
+        if type(rule) is not DuplicateOrders:
+            continue
+        if fingerprint is None:
+            fingerprint, context = order_fingerprint(intent, holder), _order_context(intent)
+        earlier = duplicates.get((rule.id, fingerprint))
+        if earlier is not None:
+            acc.add(rule, Violation.of(rule.id, Reason.DUPLICATE_ORDER, leg, orders=2, limit=1,
+                                       window_ms=rule.window_ms, ago_ms=0, duplicate_of_leg=earlier.leg, **context))
+            continue
+        duplicates[(rule.id, fingerprint)] = DuplicateCheck(
+            rule.id, intent.venue, holder, fingerprint, rule.window_ms, acc.enforced(rule), leg,
+            Violation.of(rule.id, Reason.DUPLICATE_ORDER, **context).context)
+
+
+def _order_context(intent: OrderIntent) -> dict[str, object]:
+    """A duplicate's decision-line description of the order it repeats."""
+    context = {"symbol": intent.symbol, "side": intent.side, "position_side": intent.position_side,
+               "order_type": intent.order_type, "qty": intent.quantity, "price": intent.price,
+               "trigger_price": intent.trigger_price}
+    return {key: value for key, value in context.items() if value is not None}
 
 
 def _position_limit(
@@ -630,6 +706,9 @@ def _violation_from(result: CheckResult) -> Violation:
         reason = check.reason or Reason.POSITION_EXCEEDS_MAX
         return Violation.of(check.rule_id, reason, None, qty=check.quantity, reducible=max(result.observed, Decimal(0)),
                             symbol=check.position.symbol, side=check.side, **dict(check.context))
+    if isinstance(check, DuplicateCheck):
+        return Violation.of(check.rule_id, Reason.DUPLICATE_ORDER, check.leg, orders=result.observed, limit=1,
+                            window_ms=check.window_ms, **dict(result.detail), **dict(check.context))
     if isinstance(check, RateCheck):
         return Violation.of(
             check.rule_id, Reason.ORDER_RATE_EXCEEDED, orders=result.observed, limit=check.limit,

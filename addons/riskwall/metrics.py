@@ -19,6 +19,7 @@ riskwall_policy_info                          info       revision
 riskwall_limit_usage_ratio                    gauge      rule, venue, account
 riskwall_limit_usage_timestamp_seconds        gauge      rule, venue, account
 riskwall_trading_state                        gauge      scope, state
+riskwall_reject_storms_total                  counter    rule, venue, state, mode (enforce | shadow)
 plus process_* and python_* (CPU, memory, file descriptors, GC) from prometheus_client's own collectors.
 
 Labels never carry what a caller passes unchecked: every value is matched against the closed set or the
@@ -51,7 +52,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from riskwall.model import Action, Reason, ReductionCheck, Venue
+from riskwall.model import Action, DuplicateCheck, Reason, ReductionCheck, Venue
 
 if TYPE_CHECKING:  # the store guard imports this module: no import of riskwall.state at run time
     from riskwall.state.base import CheckResult
@@ -146,6 +147,12 @@ class Metrics:
         self.trading_state = Gauge(
             "riskwall_trading_state", "Trading states set through the kill switch (1 per scope in that state).",
             ("scope", "state"), registry=r,
+        )
+        self.reject_storms = Counter(
+            "riskwall_reject_storms_total",
+            "Reject storms tripped: the venue refused a reject_storm rule's limit of an account's orders within its "
+            "window, so the account went REDUCING or HALTED for the cool-down (mode shadow: it would have).",
+            ("rule", "venue", "state", "mode"), registry=r,
         )
         if process_collectors:
             ProcessCollector(registry=r)
@@ -263,6 +270,8 @@ def limit_usage_from_results(venue: str | None, account: str | None, results: It
     for result in results:
         if isinstance(result.check, ReductionCheck):
             continue  # a reduction's bound is the position itself, not a limit of the policy's
+        if isinstance(result.check, DuplicateCheck):
+            continue  # every order is one of its kind until it repeats: a duplicate's usage comes with its violation
         limit = Decimal(result.check.limit)
         if limit <= 0:
             continue
@@ -282,6 +291,7 @@ USAGE_CONTEXT_KEYS: dict[str, tuple[str, str]] = {
     Reason.POSITION_EXCEEDS_MAX: ("position", "max_position"),
     Reason.ORDER_RATE_EXCEEDED: ("orders", "limit"),
     Reason.PRICE_OUTSIDE_COLLAR: ("deviation_pct", "max_deviation_pct"),
+    Reason.DUPLICATE_ORDER: ("orders", "limit"),  # 2 identical orders in the window of a rule that admits 1
 }
 
 
@@ -316,6 +326,13 @@ def trading_states(records: Iterable[tuple[str, str]]) -> None:
         m.trading_state.remove(*labels)
     for labels in wanted:
         m.trading_state.labels(*labels).set(1)
+
+
+def reject_storm(rule_id: str, venue: str | None, state: str, enforced: bool) -> None:
+    """A reject storm tripped (enforced: the account's state changed) or would have (a shadow rule)."""
+    m = _metrics
+    m.reject_storms.labels(_rule(m, rule_id), _venue(venue), state if state in _STATES else OTHER,
+                           "enforce" if enforced else "shadow").inc()
 
 
 def render() -> tuple[bytes, str]:
@@ -404,5 +421,6 @@ def _set_rules(m: Metrics, rule_ids: Iterable[str]) -> None:
 
 __all__ = [
     "Metrics", "breaker_state", "current", "decision", "egress_refused", "limit_usage", "limit_usage_from_results",
-    "policy_loaded", "policy_reload", "proxied", "render", "reset", "store_error", "trading_states", "usage_ratio",
+    "policy_loaded", "policy_reload", "proxied", "reject_storm", "render", "reset", "store_error", "trading_states",
+    "usage_ratio",
 ]

@@ -104,6 +104,7 @@ class Reason(StrEnum):
     ORDER_RATE_EXCEEDED = "ORDER_RATE_EXCEEDED"
     PRICE_OUTSIDE_COLLAR = "PRICE_OUTSIDE_COLLAR"
     MARGIN_MODE_NOT_ALLOWED = "MARGIN_MODE_NOT_ALLOWED"
+    DUPLICATE_ORDER = "DUPLICATE_ORDER"
     TRADING_HALTED = "TRADING_HALTED"
     TRADING_REDUCING = "TRADING_REDUCING"
     ACTION_FORBIDDEN = "ACTION_FORBIDDEN"
@@ -230,6 +231,23 @@ class Violation:
 
     def get(self, key: str) -> str | None:
         return dict(self.context).get(key)
+
+
+def order_fingerprint(intent: OrderIntent, account: str) -> str:
+    """What makes two new orders the same order for the duplicate rule: venue, the account state is kept under,
+    instrument, side, position side, order type, quantity, limit price and trigger price, with every amount in
+    its plain form (0.10 and 0.1 are one price). The client order id is not part of it: a runaway loop sends a
+    fresh one each time. 24 hex digits of a BLAKE2b digest, so a store key stays short whatever the symbol."""
+    text = "|".join((
+        intent.venue, account, intent.symbol or "", intent.side or "", intent.position_side,
+        (intent.order_type or "").upper(), _amount(intent.quantity), _amount(intent.price),
+        _amount(intent.trigger_price),
+    ))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def _amount(value: Decimal | None) -> str:
+    return "" if value is None else _fmt(value)
 
 
 def _fmt(value: object) -> str:
@@ -399,11 +417,21 @@ class StateScope:
 
 @dataclass(frozen=True, slots=True)
 class TradingStateRecord:
+    """A trading state in force at `scope`. An operator's (the kill switch) holds until resumed; one a rule set by
+    itself (a reject storm) names the rule in `rule_id` and ends at `until_ms` by the store's clock (or earlier,
+    with a resume of its scope)."""
+
     scope: StateScope
     state: TradingState
     reason: str
     actor: str
     at_ms: int
+    until_ms: int | None = None
+    rule_id: str | None = None
+
+    def live(self, now_ms: int) -> bool:
+        """Whether the state still holds at `now_ms` (the store's clock)."""
+        return self.until_ms is None or now_ms < self.until_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,27 +559,89 @@ class PendingEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class DuplicateCheck:
+    """Admit a new order only if no order with the same `fingerprint` (`order_fingerprint`) was admitted under this
+    rule within the last `window_ms`; on commit the fingerprint is recorded with the reservation's id, and kept
+    `window_ms` (each admission of it starts the window again). A record made by the same reservation id (the
+    same decision reserved again) is not a duplicate of it. `context` and `leg` are for the decision line."""
+
+    rule_id: str
+    venue: Venue
+    account: str
+    fingerprint: str
+    window_ms: int
+    enforced: bool
+    leg: int | None = None
+    context: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Reservation:
     id: str
     rate: tuple[RateCheck, ...] = ()
     exposure: tuple[ExposureCheck, ...] = ()
     pending: tuple[PendingEntry, ...] = ()
     reductions: tuple[ReductionCheck, ...] = ()
+    duplicates: tuple[DuplicateCheck, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.rate or self.exposure or self.pending or self.reductions)
+        return not (self.rate or self.exposure or self.pending or self.reductions or self.duplicates)
 
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    check: RateCheck | ExposureCheck | ReductionCheck
-    # the counter's value had the order been admitted; for a reduction, what was reducible before it
+    check: RateCheck | ExposureCheck | ReductionCheck | DuplicateCheck
+    # the counter's value had the order been admitted; for a reduction, what was reducible before it; for a
+    # duplicate check, the identical orders admitted within the window counting this one (1, or 2: a duplicate)
     observed: Decimal
     passed: bool
+    # what the store adds to a failed check's decision line: for a duplicate, `ago_ms` (how long ago the earlier
+    # identical order was admitted, by the store's clock) and `duplicate_of` (that order's decision id)
+    detail: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ReserveOutcome:
     committed: bool
     results: tuple[CheckResult, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RejectCount:
+    """Orders the venue refused, counted for one reject-storm rule: each of `members` ("<decision id>:<leg>", so an
+    answer counted twice counts once) enters the sliding window `key` of `window_ms`, by the store's clock. When
+    the window then holds `limit` or more, the storm trips: the window starts again empty and, when `enforced`,
+    the trading state at `scope` (the account) becomes `state` until the store's now + `cool_down_ms`, recorded
+    as set by `rule_id` beside any state an operator set there. A shadow rule (`enforced` False) changes no state."""
+
+    rule_id: str
+    scope: StateScope
+    key: str
+    limit: int
+    window_ms: int
+    cool_down_ms: int
+    state: TradingState
+    enforced: bool
+    members: tuple[str, ...]
+    # the rule's own text for the window (`20/1m`), for the record's reason and the log line
+    window_text: str = ""
+
+
+def storm_reason(count: RejectCount) -> str:
+    """The reason a reject storm's trading state is recorded with (shown by `riskwall status`); the exact count is
+    in the `reject_storm` log line."""
+    window = count.window_text or f"{count.window_ms}ms"
+    return f"reject storm: {count.limit} orders refused by the venue within {window}"
+
+
+@dataclass(frozen=True, slots=True)
+class StormTrip:
+    """A reject storm tripped: `rejections` refusals were in the window of `count`'s rule, so the state holds from
+    `at_ms` to `until_ms` (store clock); `count.enforced` False means a shadow rule, which only logs what it would
+    have done."""
+
+    count: RejectCount
+    rejections: int
+    at_ms: int
+    until_ms: int

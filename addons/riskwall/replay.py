@@ -158,18 +158,20 @@ async def replay(
             _tally(report, exchange, parsed, decision, examples)
         if parsed is not None:
             try:
-                await _learn(store, clock, adapter, exchange, parsed, decision_id, reserved)
+                # a refusal counts for the candidate's reject storms only where it would have let the order go
+                forwarded = policy if decision.verdict is not Verdict.BLOCK else None
+                await _learn(store, clock, adapter, exchange, parsed, decision_id, reserved, forwarded)
             except Exception:  # noqa: S112 - as in the sidecar, an answer that cannot be learned teaches nothing
                 continue
     return report
 
 
 async def _learn(store: MemoryStore, clock: ReplayClock, adapter: VenueAdapter, exchange: CapturedExchange,
-                 parsed: ParsedRequest, decision_id: str, reserved: bool) -> None:
+                 parsed: ParsedRequest, decision_id: str, reserved: bool, policy: Policy | None) -> None:
     if exchange.status is not None:
         clock.advance_to(exchange.response_ts_ms or exchange.ts_ms)
     await learn_answer(store, adapter, parsed, exchange.request, exchange.status, exchange.response_body or b"",
-                       decision_id, reserved)
+                       decision_id, reserved, policy, report=False)
 
 
 def _tally(report: ReplayReport, exchange: CapturedExchange, parsed: ParsedRequest | None, decision: Decision,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from riskwall import engine, logs
-from riskwall.decider import UNANSWERED_HOLD_MS, fail_decision, held_by, release_delay_ms
+from riskwall.decider import UNANSWERED_HOLD_MS, fail_decision, held_by, release_delay_ms, report_storms, storm_counts
 from riskwall.instruments import CATALOG
 from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict
 from riskwall.paths import normalize_path
@@ -274,9 +274,11 @@ class SocketGate:
         facts = adapter.parse_response(pending.parsed, pending.rest, status or 0, body, pending.decision_id)
         if facts.instruments:
             CATALOG.learn(facts.instruments)
-        await asyncio.wait_for(store.settle(held_by(facts, pending.parsed),
-                                            pending.decision_id if pending.reserved else None,
-                                            release_delay_ms(status)), self.deadline_s)
+        # an order the venue refused on the socket counts for the reject-storm rules as over REST
+        counts = storm_counts(self._policy(), pending.parsed, status, body, pending.decision_id)
+        report_storms(await asyncio.wait_for(store.settle(held_by(facts, pending.parsed),
+                                                          pending.decision_id if pending.reserved else None,
+                                                          release_delay_ms(status), counts), self.deadline_s))
 
     # ---- REST answers that concern sockets ---------------------------------------------------------------
 

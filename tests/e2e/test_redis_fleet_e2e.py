@@ -276,3 +276,42 @@ def test_halt_when_issued_on_redis_then_every_sidecar_blocks_the_next_order(
     assert resumed.returncode == 0, resumed.stderr
     bots[1].create_order(ETH, "limit", "buy", 0.01, 2000)
     assert len([r for r in fake.orders_received() if r.api_key == key]) == 1
+
+
+DUPLICATES_POLICY = """
+rules:
+  - id: duplicates
+    type: duplicate_orders
+    window: 1m
+"""
+
+
+def test_burst_when_three_sidecars_share_redis_then_one_of_many_identical_orders_is_admitted(
+    tmp_path: Path, fake: FakeBinanceUsdm, pki: TlsMaterial, redis_server: RedisServer
+) -> None:
+    policy = tmp_path / "duplicates.yaml"
+    policy.write_text(DUPLICATES_POLICY)
+    url = f"{redis_server.url}?timeout_ms=250"
+    sidecars: list[Sidecar] = []
+    try:
+        for number in range(3):
+            sidecars.append(launch(tmp_path / f"d{number}", policy, fake, pki, extra_args=["--state", url]))
+        key, secret = new_account(fake)
+
+        # sixteen bots on three sidecars send the same order at the same moment, twice each
+        admitted, refused = burst(sidecars, key, secret, clients=16, orders_each=2,
+                                  place=lambda bot: bot.create_order(ETH, "limit", "buy", 0.01, 2100))
+
+        assert admitted == 1
+        assert refused == [ccxt.InvalidOrder] * 31
+        assert len([r for r in fake.orders_received() if r.api_key == key]) == 1
+        blocks = [line for sidecar in sidecars for line in sidecar.decisions(account=fingerprint(key),
+                                                                             verdict="block")]
+        [allowed] = [line for sidecar in sidecars for line in sidecar.decisions(account=fingerprint(key),
+                                                                                verdict="allow")]
+        assert len(blocks) == 31
+        assert {(b["reason"], b["context"]["duplicate_of"]) for b in blocks} == {
+            ("DUPLICATE_ORDER", allowed["decision_id"])}
+    finally:
+        for sidecar in sidecars:
+            sidecar.stop()

@@ -1,7 +1,7 @@
 """A fake Binance COIN-M futures exchange (REST `/dapi/...`, plus the wallet `/sapi/...` paths) for tests.
 
 It shares the USDⓈ-M fake's plumbing (HTTP server, request log, HMAC check over the exact query + body bytes,
-error shape) and answers in dapi's shapes (venues.md §2, ccxt `binance.py` exchangeInfo sample): sizes are
+error shape) and answers in dapi's shapes (docs/venues.md §2, ccxt `binance.py` exchangeInfo sample): sizes are
 CONTRACTS of an inverse contract worth `contractSize` USD, symbols are `BTCUSD_PERP` and `BTCUSD_250627`.
 
 What it is not: a matching engine. MARKET orders fill at the mark price at once; LIMIT and conditional orders

@@ -1,9 +1,9 @@
 """A fake Binance USDⓈ-M futures exchange (REST `/fapi/...`, plus the wallet `/sapi/...` paths) for tests.
 
 Why it exists: the firewall must be tested end to end with real, unmodified client libraries. The fake gives
-them a venue that answers like Binance (shapes from shared/venues.md §1.6, errors from §1.5) and lets a test
+them a venue that answers like Binance (shapes from docs/venues.md §1.6, errors from §1.5) and lets a test
 see exactly what arrived. It verifies the HMAC signature over the exact bytes Binance signs (query string
-without `signature`, concatenated with the form body; venues.md §1.3), so a request that a proxy altered in
+without `signature`, concatenated with the form body; docs/venues.md §1.2), so a request that a proxy altered in
 any way is refused with -1022: "the firewall forwarded it untouched" is provable, not assumed.
 
 What it is not: a matching engine. MARKET orders fill at the mark price at once; LIMIT and conditional
@@ -11,7 +11,7 @@ orders rest until a test calls `fill_order()` (all of it, or `quantity=` of it) 
 cancelled. No fees, funding or liquidations.
 Only HMAC-SHA256 API keys (no RSA/Ed25519). Stdlib only; every amount is a `Decimal`, rendered as a string.
 
-Choices where Binance's behaviour is undocumented (venues.md §10):
+Choices where Binance's behaviour is undocumented (docs/venues.md §9):
 - a parameter sent twice (twice in the query, or in both query and body) is refused with -1101, so no test
   can depend on which copy a venue would pick;
 - a body counts as parameters only when it is `application/x-www-form-urlencoded` (or has no Content-Type);
@@ -730,7 +730,7 @@ class FakeBinanceUsdm(ServedFake):
         now_ms = self._now_ms()
         if not (int(timestamp) < now_ms + 1000 and now_ms - int(timestamp) <= recv_window):
             raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
-        # totalParams = query string + request body, each without its `signature` (venues.md §1.3).
+        # totalParams = query string + request body, each without its `signature` (docs/venues.md §1.2).
         signed_query, sig_q = _strip_signature(query.encode("latin-1"))
         signed_body, sig_b = _strip_signature(body)
         signature = sig_q if sig_q is not None else sig_b
@@ -939,7 +939,7 @@ class FakeBinanceUsdm(ServedFake):
             try:
                 results.append(self._place(call.acct, _stringify(leg)))
             except BinanceError as error:
-                results.append(error.body())  # a failed leg does not fail the batch (venues.md §1.5)
+                results.append(error.body())  # a failed leg does not fail the batch (docs/venues.md §1.5)
         return results
 
     def _place(self, acct: _Account, p: Mapping[str, str], *, dry_run: bool = False) -> dict[str, Any]:

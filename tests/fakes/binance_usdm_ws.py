@@ -4,7 +4,7 @@ Why it exists: the WebSocket API carries order entry (`order.place`, `order.modi
 `algoOrder.place`, `algoOrder.cancel`) on a socket, signed per request, and the user-data stream pushes the fills
 and positions a firewall may learn from. Their tests need real, unmodified clients (ccxt.pro `binanceusdm`, the
 official SDK `binance_sdk_derivatives_trading_usds_futures`) talking to something that answers like Binance
-(shapes from shared/websocket.md §1, §5.1 and venues.md §1.7) and shares the REST fake's book: an order placed
+(shapes from docs/venues.md §1.7 and §1.8) and shares the REST fake's book: an order placed
 over the socket is visible to a REST poll, and a REST order, a REST fill or the test's `fill_order()` is pushed
 to the account's streams.
 

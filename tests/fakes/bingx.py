@@ -2,7 +2,7 @@
 
 Why it exists: the firewall must be tested end to end with the real, unmodified `ccxt.bingx`. The fake answers
 like BingX (envelope `{"code": 0, "msg": "", "data": ...}`, errors `{"code": N, "msg": "...", "data": {}}` with
-HTTP 200; shared/venues.md §7) and lets a test see exactly what arrived. It verifies the HMAC exactly as
+HTTP 200; docs/venues.md §7.5) and lets a test see exactly what arrived. It verifies the HMAC exactly as
 ccxt computes it (`bingx.sign()`: hex HMAC-SHA256 over the parameters joined as `k=v&...`, values *not*
 URL-encoded, in the order sent, without `signature`), so a request a proxy altered in any way is refused with
 100001: "the firewall forwarded it untouched" is provable, not assumed.
@@ -10,7 +10,7 @@ URL-encoded, in the order sent, without `signature`), so a request a proxy alter
 What it is not: a matching engine. MARKET orders fill at the mark price at once; every other type rests until
 `fill_order()` or a cancel. No fees, funding or liquidations. Stdlib only; amounts are `Decimal`s.
 
-Choices where BingX's behaviour is undocumented (venues.md §10):
+Choices where BingX's behaviour is undocumented (docs/venues.md §9):
 - a parameter sent twice (in the query twice, or in query and form body) is refused with 80014;
 - a form body (`application/x-www-form-urlencoded`) is signed after the query's parameters;
 - a batch with one invalid leg is refused whole;

@@ -1,7 +1,7 @@
 """A fake Bitget v2 mix exchange (USDT-M, COIN-M, USDC-M futures, plus the calls ccxt.bitget makes around them).
 
 Why it exists: the firewall must be tested end to end with the real, unmodified ccxt.bitget. The fake answers like
-Bitget (shapes and codes from shared/venues.md §6 and ccxt's bitget.py) and records exactly what arrived. It
+Bitget (shapes and codes from docs/venues.md §6 and ccxt's bitget.py) and records exactly what arrived. It
 verifies `ACCESS-SIGN` as Bitget computes it — base64(HMAC-SHA256(secret, timestamp + METHOD + path +
 ("?" + query | body))) — and the `ACCESS-PASSPHRASE`, so a request a proxy altered in any way is refused with
 40009 ("sign signature error"): "forwarded untouched" is provable, not assumed. ccxt signs the query string

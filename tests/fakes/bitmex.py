@@ -1,7 +1,7 @@
 """A fake BitMEX REST API v1 (orders, positions, instruments, and the wallet calls a firewall must stop).
 
 Why it exists: BitMEX is not in current ccxt, so the end-to-end suite drives it with plain signed requests shaped
-like its API, and this fake answers like BitMEX (shapes from shared/venues.md §5 and the 2024 swagger). It verifies
+like its API, and this fake answers like BitMEX (shapes from docs/venues.md §5 and the 2024 swagger). It verifies
 `api-signature` exactly as BitMEX computes it — hex HMAC-SHA256(secret, VERB + path-with-query + api-expires +
 body), over the raw bytes that arrived — so a request that a proxy altered in any way is refused with HTTP 401
 "Signature not valid.": "forwarded untouched" is provable, not assumed.

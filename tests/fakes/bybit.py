@@ -1,7 +1,7 @@
 """A fake Bybit v5 exchange (linear and inverse derivatives, plus the calls ccxt.bybit and pybit make around them).
 
 Why it exists: the firewall must be tested end to end with real, unmodified client libraries (ccxt, pybit). The
-fake answers like Bybit (shapes and codes from shared/venues.md §3 and Bybit's v5 docs) and lets a test see exactly
+fake answers like Bybit (shapes and codes from docs/venues.md §3 and Bybit's v5 docs) and lets a test see exactly
 what arrived. It verifies `X-BAPI-SIGN` as Bybit, pybit and ccxt compute it — HMAC-SHA256 hex over
 `timestamp + apiKey + recvWindow + payload`, where the payload is the raw query string of a GET or the raw body of
 a POST — so a request that a proxy altered in any way is refused with retCode 10004: "forwarded untouched" is

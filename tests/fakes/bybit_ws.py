@@ -5,7 +5,7 @@ Why it exists: Bybit takes orders on an authenticated socket (`/v5/trade`: ops `
 reports fills and positions on another (`/v5/private`), so the firewall must police every client frame on the
 first and may learn positions from the second. Its tests need real, unmodified clients (ccxt.pro `bybit`, pybit's
 `WebSocketTrading` and private `WebSocket`) talking to something that answers like Bybit (shapes from
-shared/websocket.md §2, §5.2, venues.md §3.7 and Bybit's docs, bybit-exchange/docs 072c197 `websocket/
+docs/venues.md §3.7, §3.8 and Bybit's docs, bybit-exchange/docs 072c197 `websocket/
 wss-authentication.mdx`, `websocket/trade/guideline.mdx`, `websocket/private/{order,execution,position}.mdx`,
 `websocket/public/ticker.mdx`) and shares the REST fake's book: an order placed over the socket is visible to a
 REST poll, and a REST order, a REST fill or the test's `fill_order()` is pushed to stream subscribers.

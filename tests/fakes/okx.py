@@ -1,7 +1,7 @@
 """A fake OKX v5 exchange (REST `/api/v5/...`: SWAP and FUTURES trading, the account, the wallet) for tests.
 
 Why it exists: the firewall must be tested end to end with real, unmodified client libraries (ccxt.okx and
-python-okx). The fake answers like OKX (shapes from shared/venues.md §4.5-4.6: `{"code", "msg", "data"}` with
+python-okx). The fake answers like OKX (shapes from docs/venues.md §4.6: `{"code", "msg", "data"}` with
 per-order `sCode`/`sMsg`) and lets a test see exactly what arrived. It verifies `OK-ACCESS-SIGN` exactly as OKX
 computes it — base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath(+?query) + body)) over the bytes
 received — and the passphrase, so a request that a proxy altered in any way is refused with 50113: "the
@@ -13,7 +13,7 @@ are cancelled; algo orders rest until cancelled. Positions follow fills (net mod
 instrument; long/short mode: two). No fees, funding, margin checks or liquidations. Stdlib only; amounts are
 `Decimal`, rendered as strings.
 
-Choices where OKX's behaviour is undocumented (venues.md §10): order-level rejections answer HTTP 200 with
+Choices where OKX's behaviour is undocumented (docs/venues.md §9): order-level rejections answer HTTP 200 with
 `code "1"` (all legs failed) or `"2"` (some did); authentication errors HTTP 401; unknown paths HTTP 404 with
 code 50000-style `{"code": "404"...}`; a JSON body with a key twice is refused with 50002.
 

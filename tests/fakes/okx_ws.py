@@ -4,7 +4,7 @@ Why it exists: OKX multiplexes order entry (ops `order`, `batch-orders`, `amend-
 `cancel-order`, `batch-cancel-orders`, `mass-cancel`) and the private channels that report fills and positions
 on one authenticated socket, so the firewall must police every client frame on it and may learn positions from
 what the venue pushes. Its tests need real, unmodified clients (ccxt.pro okx, python-okx `WsPrivateAsync`) talking
-to something that answers like OKX (shapes from shared/websocket.md §3, §5.3 and venues.md §4.7) and shares the
+to something that answers like OKX (shapes from docs/venues.md §4.7 and §4.8) and shares the
 REST fake's book: an order placed over the socket is visible to a REST poll, and a REST order, a REST fill or the
 test's `fill_order()` is pushed to stream subscribers.
 

@@ -78,7 +78,7 @@ def risk_endpoints() -> list[tuple[VenueAdapter, str, str]]:
 
 def make_request(adapter: VenueAdapter, method: str, path: str, query: list[tuple[str, str]], body: bytes,
                  content_type: str) -> HttpRequest:
-    headers = {"x-mbx-apikey": "fuzz-key", "x-bapi-api-key": "fuzz-key", "ok-access-key": "fuzz-key"}
+    headers = {adapter.key_header.lower(): "fuzz-key"}
     if content_type:
         headers["content-type"] = content_type
     return HttpRequest(method, adapter.default_hosts[0], 443, path, tuple(query), headers, body)

@@ -84,6 +84,7 @@ def exercise_every_metric() -> None:
     metrics.breaker_state(True)
     metrics.limit_usage("order-rate", "binanceusdm", "0123456789ab", 0.85)
     metrics.trading_states([("global", "HALTED"), ("venue=binanceusdm,account=0123456789ab", "REDUCING")])
+    metrics.reject_storm("order-qty", "binanceusdm", "REDUCING", True)
 
 
 @cache

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from riskwall import metrics
 from riskwall.model import PositionSide, Reason, Side, Venue, Violation, fingerprint
-from riskwall.state.base import CheckResult, ExposureCheck, PositionKey, RateCheck
+from riskwall.state.base import CheckResult, DuplicateCheck, ExposureCheck, PositionKey, RateCheck
 
 REVISION = "5f7d0969a702"
 RULES = ["order-qty", "order-rate", "position", "leverage"]
@@ -29,6 +29,7 @@ FAMILIES = {
     "riskwall_state_store_errors", "riskwall_state_store_circuit_open", "riskwall_policy_reloads",
     "riskwall_policy_last_reload_ok", "riskwall_policy_last_reload_timestamp_seconds", "riskwall_policy_info",
     "riskwall_limit_usage_ratio", "riskwall_limit_usage_timestamp_seconds", "riskwall_trading_state",
+    "riskwall_reject_storms",
 }
 
 
@@ -75,6 +76,23 @@ def record_everything() -> None:
     metrics.policy_reload(False, REVISION)
     metrics.limit_usage("order-rate", "binanceusdm", ACCOUNT, 0.85)
     metrics.trading_states([("global", "HALTED"), (f"venue=binanceusdm,account={ACCOUNT}", "REDUCING")])
+    metrics.reject_storm("order-qty", "binanceusdm", "REDUCING", True)
+
+
+@pytest.mark.parametrize(("rule", "venue", "state", "enforced", "labels"), [
+    ("order-qty", "binanceusdm", "HALTED", True, ("order-qty", "binanceusdm", "HALTED", "enforce")),
+    ("order-qty", "okx", "REDUCING", False, ("order-qty", "okx", "REDUCING", "shadow")),
+    ("not-a-policy-rule", "nowhere", "SIDEWAYS", True, ("other", "other", "other", "enforce")),
+], ids=["enforced", "shadow", "unknown-labels"])
+def test_reject_storm_when_recorded_then_counted_under_bounded_labels(
+    rule: str, venue: str, state: str, enforced: bool, labels: tuple[str, ...]
+) -> None:
+    metrics.policy_loaded(REVISION, RULES)
+
+    metrics.reject_storm(rule, venue, state, enforced)
+
+    assert value("riskwall_reject_storms_total", rule=labels[0], venue=labels[1], state=labels[2],
+                 mode=labels[3]) == 1
 
 
 def test_decision_when_recorded_then_counter_and_histogram_match_calls() -> None:
@@ -326,6 +344,17 @@ def test_limit_usage_when_set_then_ratio_and_timestamp_exported_and_unusable_val
     assert stamp is not None and stamp > 1_600_000_000
 
 
+def test_limit_usage_from_results_when_duplicate_check_passed_or_failed_then_no_usage_from_it() -> None:
+    # every order is one of a kind until it repeats: a duplicate's usage (2 of 1) comes with its violation only
+    metrics.policy_loaded(REVISION, [*RULES, "duplicates"])
+    check = DuplicateCheck("duplicates", Venue.BINANCEUSDM, ACCOUNT, "f00d", 1000, True)
+
+    metrics.limit_usage_from_results("binanceusdm", ACCOUNT, [CheckResult(check, Decimal(1), True),
+                                                              CheckResult(check, Decimal(2), False)])
+
+    assert value("riskwall_limit_usage_ratio", rule="duplicates", venue="binanceusdm", account=ACCOUNT) is None
+
+
 def test_limit_usage_from_results_when_several_windows_and_sides_then_highest_ratio_per_rule() -> None:
     metrics.policy_loaded(REVISION, RULES)
     key = PositionKey(Venue.BINANCEUSDM, ACCOUNT, "BTCUSDT", PositionSide.BOTH)
@@ -354,6 +383,8 @@ def test_limit_usage_from_results_when_several_windows_and_sides_then_highest_ra
          Decimal("1.1")),
         (Violation.of("symbols", Reason.SYMBOL_NOT_ALLOWED, symbol="DOGEUSDT"), None),
         (Violation.of("order-qty", Reason.ORDER_QTY_EXCEEDS_MAX, qty=Decimal(5)), None),
+        (Violation.of("duplicates", Reason.DUPLICATE_ORDER, orders=2, limit=1, window_ms=1000, ago_ms=40,
+                      duplicate_of="d1"), Decimal(2)),
     ],
 )
 def test_usage_ratio_when_violation_context_given_then_observed_over_limit(

@@ -16,6 +16,7 @@ rules:
   - {id: order-qty, type: max_order_qty, default: 1}
   - {id: position, type: max_position, default: {qty: 1000}}
   - {id: order-rate, type: order_rate, limits: ["1000000/1s"]}
+  - {id: duplicates, type: duplicate_orders, window: 1h}   # each bench order is re-quoted: none is a duplicate
 """
 TIGHT_POLICY = OPEN_POLICY.replace("default: {qty: 1000}", "default: {qty: 0.005}")
 

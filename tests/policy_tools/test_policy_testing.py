@@ -411,6 +411,51 @@ def test_case_when_written_in_the_format_then_runner_reports_the_engines_decisio
     assert code == (0 if status == "PASS" else 1)
 
 
+DUPLICATES_POLICY = """
+accounts:
+  desk: {fingerprints: ["0123456789ab"]}
+rules:
+  - {id: duplicates, type: duplicate_orders, window: 2s}
+  - {id: duplicates-desk, type: duplicate_orders, window: 10s, scope: {accounts: [desk]}}
+"""
+ETH_ORDER = "{symbol: ETHUSDT, side: buy, qty: 0.1, price: 3000"
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "detail"),
+    [
+        pytest.param(f"state: {{allowed_orders: [{{ago: 500ms}}]}}\nrequest: {{order: {ETH_ORDER}}}}}\n"
+                     "expect: {verdict: block, rule: duplicates, context: {ago_ms: 500, window_ms: 2000}}", "PASS",
+                     [], id="keys-default-to-the-request"),
+        pytest.param(f"state: {{allowed_orders: [{{ago: 2s}}]}}\nrequest: {{order: {ETH_ORDER}}}}}\nexpect: allow",
+                     "PASS", [], id="window-passed"),
+        pytest.param(f"state: {{allowed_orders: [{{price: 3000.5, ago: 1}}, {{qty: 1, ago: 1}}]}}\n"
+                     f"request: {{order: {ETH_ORDER}}}}}\nexpect: allow", "PASS", [], id="other-price-or-qty"),
+        pytest.param(f"state: {{allowed_orders: [{{ago: 5s, account: desk}}]}}\n"
+                     f"request: {{order: {ETH_ORDER}, account: desk}}}}\n"
+                     "expect: {verdict: block, rule: duplicates-desk, context: {ago_ms: 5000}}", "PASS", [],
+                     id="account-scoped-rule-with-a-longer-window"),
+        pytest.param(f"state: {{allowed_orders: [{{ago: 100ms, account: desk}}]}}\n"
+                     f"request: {{order: {ETH_ORDER}}}}}\nexpect: allow", "PASS", [], id="another-account"),
+        pytest.param("state: {allowed_orders: [{ago: 100ms}]}\n"
+                     "request: {order: {action: cancel, symbol: ETHUSDT, order_id: '7'}}\nexpect: allow", "ERROR",
+                     ["  state.allowed_orders: an allowed order needs symbol, side, qty (the request has none to "
+                      "lend it)"], id="nothing-to-lend"),
+    ],
+)
+def test_case_when_state_lists_allowed_orders_then_duplicate_rules_see_them(
+    tmp_path: Path, case: str, status: str, detail: list[str]
+) -> None:
+    policy = tmp_path / "duplicates.yaml"
+    policy.write_text(DUPLICATES_POLICY)
+
+    code, lines = one_case(tmp_path, case, policy=policy)
+
+    assert lines[0] == f"{status} {tmp_path / 'case.test.yaml'}::the case"
+    assert lines[1:-1] == detail
+    assert code == (0 if status == "PASS" else 1)
+
+
 @pytest.mark.parametrize(
     ("case", "status"),
     [

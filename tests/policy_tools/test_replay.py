@@ -310,6 +310,33 @@ def test_replay_when_a_host_is_mapped_to_a_venue_then_its_traffic_is_decided_not
                                                                        ("would_block", "qty-next")]
 
 
+def test_replay_when_a_bot_repeated_an_order_then_duplicates_within_the_window_are_reported_by_the_capture_clock(
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "duplicates.yaml"
+    policy.write_text("rules:\n  - {id: duplicates, type: duplicate_orders, window: 1s}\n")
+    capture = tmp_path / "capture.jsonl"
+    repeated = urlencode(order("BTCUSDT", "BUY", "0.1", "60000")).encode()
+    records = [
+        capture_record(HttpRequest("POST", "fapi.binance.com", 443, "/fapi/v1/order", (),
+                                   {"content-type": FORM, "x-mbx-apikey": API_KEY}, repeated),
+                       Venue.BINANCEUSDM, ADAPTER, ts_ms=T0 + offset_ms, status=200,
+                       response_body=json.dumps(new_order(number, "BTCUSDT", "BUY", "0.1")).encode())
+        for number, offset_ms in enumerate((0, 300, 700, 1800))  # 300 and 700 repeat the first; 1800 is alone
+    ]
+    capture.write_text("".join(json.dumps(record) + "\n" for record in records))
+    out = io.StringIO()
+
+    assert run_replay([capture], policy, out, as_json=True) == 0
+
+    report = json.loads(out.getvalue())
+    assert (report["totals"]["allowed"], report["totals"]["blocked"]) == (2, 2)
+    [rule] = report["rules"]
+    assert (rule["rule_id"], rule["reason"], rule["verdict"]) == ("duplicates", "DUPLICATE_ORDER", "block")
+    assert [e["where"] for e in rule["examples"]] == [f"{capture}:2", f"{capture}:3"]
+    assert "ago_ms=300" in rule["examples"][0]["detail"] and "ago_ms=700" in rule["examples"][1]["detail"]
+
+
 # ---- reading captures -----------------------------------------------------------------------------------
 
 

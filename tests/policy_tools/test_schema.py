@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from riskwall.policy.loader import policy_files
-from riskwall.policy.model import PolicyFile, PositiveDecimal, Rule, parse_rate
+from riskwall.policy.model import PolicyFile, PositiveDecimal, Rule, parse_rate, parse_window
 from riskwall.policy.schema import (
     POSITIVE_DECIMAL_TEXT,
     RATE_TEXT,
     SCHEMA_DIALECT,
+    WINDOW_TEXT,
     add_arguments,
     main,
     policy_json_schema,
@@ -137,7 +138,7 @@ def test_rule_items_when_generated_then_each_model_rule_type_has_an_if_then_bran
 
     branches = {b["if"]["properties"]["type"]["const"]: b["then"]["$ref"] for b in items["allOf"]}
 
-    assert len(model_types) == 10
+    assert len(model_types) == 12
     assert set(items["properties"]["type"]["enum"]) == set(branches) == set(model_types)
     assert branches == {t: f"#/definitions/{name}" for t, name in model_types.items()}
     assert len(items["properties"]["type"]["enumDescriptions"]) == len(branches)
@@ -221,6 +222,30 @@ def test_rate_pattern_when_matched_then_agrees_with_parse_rate(text: str) -> Non
 def test_rate_pattern_when_written_as_documented_then_matches(text: str) -> None:
     assert re.fullmatch(RATE_TEXT, text)
     assert loader_accepts_rate(text)
+
+
+def loader_accepts_window(text: str) -> bool:
+    try:
+        parse_window(text)
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(alphabet="0123456789 msh", max_size=9),
+                 st.builds(lambda n, unit: f"{n}{unit}", st.integers(0, 4_000_000),
+                           st.sampled_from(["ms", "s", "m", "h"]))))
+def test_window_pattern_when_matched_then_agrees_with_parse_window(text: str) -> None:
+    assert (re.fullmatch(WINDOW_TEXT, text) is not None) is loader_accepts_window(text)
+
+
+@pytest.mark.parametrize(("text", "accepted"), [
+    ("1s", True), ("500ms", True), (" 2 s ", True), ("3600000ms", True), ("3600s", True), ("60m", True),
+    ("1h", True), ("3600001ms", False), ("3601s", False), ("61m", False), ("2h", False), ("0s", False), ("2", False),
+])
+def test_window_pattern_when_at_the_bounds_then_agrees_with_the_loader(text: str, accepted: bool) -> None:
+    assert (re.fullmatch(WINDOW_TEXT, text) is not None) is accepted is loader_accepts_window(text)
 
 
 # ---- validating policies (needs jsonschema) -------------------------------------------------------------

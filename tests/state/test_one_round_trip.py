@@ -164,3 +164,48 @@ async def test_answer_when_learned_and_released_then_one_round_trip(
     assert trips.count == 1
     rows = await store.exposure(Venue.BINANCEUSDM, ACCOUNT)
     assert (Decimal(rows["BTCUSDT|both"]["position"]), rows["BTCUSDT|both"]["pending_buy"]) == (Decimal("0.3"), "0")
+
+
+DUPLICATE_POLICY = make_policy("""
+rules:
+  - {id: position, type: max_position, default: {qty: 1}}
+  - {id: dup, type: duplicate_orders, window: 1m}
+""")
+
+
+async def test_identical_order_when_sent_through_another_sidecar_then_refused_as_duplicate_in_one_round_trip(
+    sidecars: tuple[StateStore, StateStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = sidecars
+    await decide_request(order("0.01"), DUPLICATE_POLICY, first, "warm-a")  # each remembers what it read
+    await decide_request(order("0.02"), DUPLICATE_POLICY, second, "warm-b")
+    trips_first, trips_second = Trips(first, monkeypatch), Trips(second, monkeypatch)
+
+    allowed = await decide_request(order("0.3"), DUPLICATE_POLICY, first, "one")
+    repeated = await decide_request(order("0.3"), DUPLICATE_POLICY, second, "two")
+
+    assert allowed.decision.verdict is Verdict.ALLOW and allowed.reserved
+    assert repeated.decision.verdict is Verdict.BLOCK and not repeated.reserved
+    deciding = repeated.decision.deciding
+    assert deciding is not None and (deciding.reason, deciding.get("duplicate_of")) == ("DUPLICATE_ORDER", "one")
+    assert (trips_first.count, trips_second.count) == (1, 1)  # the check rode in the reservation's round trip
+    rows = await first.exposure(Venue.BINANCEUSDM, ACCOUNT)
+    assert Decimal(rows["BTCUSDT|both"]["pending_buy"]) == Decimal("0.33")  # the refused repeat holds nothing
+
+
+async def test_new_order_when_planned_again_after_a_state_changed_then_not_a_duplicate_of_its_own_first_try(
+    sidecars: tuple[StateStore, StateStore],
+) -> None:
+    store, other = sidecars
+    await decide_request(order("0.01"), DUPLICATE_POLICY, store, "warm-up")
+    # a state this order does not fall under, but one its sidecar has not read: the light plan is tried, reserved
+    # (its fingerprint recorded), dropped, and the order planned and reserved again under the same decision id
+    await other.set_trading_state(StateScope("binanceusdm", ACCOUNT, "ETHUSDT"), TradingState.HALTED, "desk", "t")
+
+    evaluation = await decide_request(order("0.2"), DUPLICATE_POLICY, store, "retried")
+    repeated = await decide_request(order("0.2"), DUPLICATE_POLICY, store, "repeat")
+
+    assert evaluation.decision.verdict is Verdict.ALLOW and evaluation.reserved
+    assert repeated.decision.deciding is not None and repeated.decision.deciding.get("duplicate_of") == "retried"
+    rows = await store.exposure(Venue.BINANCEUSDM, ACCOUNT)
+    assert Decimal(rows["BTCUSDT|both"]["pending_buy"]) == Decimal("0.21")  # reserved once, not twice

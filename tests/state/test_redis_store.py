@@ -8,6 +8,7 @@ their own `redis-server` on a free port; every loop is bounded in count and in t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import multiprocessing
 import os
 import shutil
@@ -26,7 +27,7 @@ from redis.crc import key_slot
 
 from riskwall.model import TradingState
 from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
-from riskwall.state.base import Reservation, ReserveOutcome, StateScope, ViewQuery
+from riskwall.state.base import DuplicateCheck, Reservation, ReserveOutcome, StateScope, ViewQuery
 from riskwall.state.breaker import BreakerConfig, BreakerState, CircuitOpen, GuardedStore
 from riskwall.state.redis import (
     DEFAULT_RESERVATION_TTL_MS,
@@ -335,6 +336,25 @@ async def test_reserve_when_many_clients_race_then_exactly_the_limits_are_admitt
     assert final == Decimal(RACE_POSITION_LIMIT)
 
 
+@pytest.mark.redis
+async def test_reserve_when_many_clients_race_with_one_order_then_exactly_one_is_admitted(redis_prefix: str) -> None:
+    stores = [redis_store(redis_prefix) for _ in range(3)]
+    duplicate = DuplicateCheck("duplicates", VENUE, ACCOUNT, "0123abcd", LONG_WINDOW_MS, True)
+    try:
+        outcomes: list[ReserveOutcome] = await asyncio.wait_for(
+            asyncio.gather(*(stores[i % len(stores)].reserve(Reservation(f"same-{i}", duplicates=(duplicate,)))
+                             for i in range(30))),
+            timeout=30,
+        )
+    finally:
+        for store in stores:
+            await store.close()
+
+    [first] = [i for i, outcome in enumerate(outcomes) if outcome.committed]
+    refused = [dict(o.results[0].detail)["duplicate_of"] for o in outcomes if not o.committed]
+    assert refused == [f"same-{first}"] * 29
+
+
 def race_worker(url: str, attempts: int, start: Any, results: Any) -> None:
     """One sidecar process: its own store and event loop, racing the others once everyone is ready."""
 
@@ -610,7 +630,8 @@ async def test_keys_when_account_is_used_then_all_its_keys_share_one_slot_and_id
             "k1", rate=(account_rate, symbol_rate), exposure=(exposure_check("0.1"),),
             pending=(pending_entry("k1:0", "0.1"),),
         )
-        assert (await store.reserve(reservation)).committed
+        duplicate = DuplicateCheck("duplicates", VENUE, ACCOUNT, "0123abcd", 2000, True)
+        assert (await store.reserve(dataclasses.replace(reservation, duplicates=(duplicate,)))).committed
         await store.reserve(leg_reservation("k2", "0.2"))
         await store.learn(facts(
             order_update("o1", original="0.1", executed="0.1", final=True, reservation_id="k1:0"),
@@ -626,11 +647,14 @@ async def test_keys_when_account_is_used_then_all_its_keys_share_one_slot_and_id
     assert keys == {
         f"{base}:pos", f"{base}:resv", f"{base}:lapse", f"{base}:open", f"{base}:done", f"{base}:seq",
         f"{base}:rate:rate|{VENUE}|{ACCOUNT}:1000", f"{base}:rate:per-symbol|{VENUE}|{ACCOUNT}|{SYMBOL}:5000",
+        f"{base}:dup:duplicates|0123abcd",
         f"{redis_prefix}:{{global}}:prices", f"{redis_prefix}:{{global}}:states",
         f"{redis_prefix}:rid:k1", f"{redis_prefix}:rid:k2",
     }  # no pend key: o2 filled completely, nothing is pending
     assert len({key_slot(k.encode()) for k in keys if k.startswith(base)}) == 1
     assert 0 < sync_redis.pttl(f"{base}:rate:rate|{VENUE}|{ACCOUNT}:1000") <= 1000
+    assert 0 < sync_redis.pttl(f"{base}:dup:duplicates|0123abcd") <= 2000
+    assert sync_redis.get(f"{base}:dup:duplicates|0123abcd").endswith("|k1")  # "<admitted ms>|<decision id>"
     assert 0 < sync_redis.pttl(f"{base}:done") <= 24 * 3_600_000
     assert 0 < sync_redis.pttl(f"{redis_prefix}:rid:k1") <= DEFAULT_RESERVATION_TTL_MS
     assert sync_redis.hget(f"{base}:pos", f"{SYMBOL}|both") == "0.3"  # exact text, never 0.30000000000000004

@@ -12,24 +12,29 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+import redis
 
 from riskwall.model import ClosedOrder, Pending, PositionSide, ResponseFacts, Side, TradingState
 from riskwall.state import StateStore
 from riskwall.state.base import (
+    DuplicateCheck,
     ExposureCheck,
     PendingEntry,
     PositionKey,
     RateCheck,
     ReductionCheck,
+    Reservation,
     ReserveOutcome,
     StateScope,
     ViewQuery,
 )
+from riskwall.state.memory import MemoryStore
 from unit.factories import (
     ACCOUNT,
     OTHER_ACCOUNT,
     SYMBOL,
     VENUE,
+    FakeClock,
     exposure_check,
     facts,
     make_reservation,
@@ -43,7 +48,7 @@ from unit.factories import (
     reduction_check,
 )
 
-from .conftest import Advance, Backend
+from .conftest import REDIS_DB, REDIS_HOST, REDIS_PORT, Advance, Backend
 
 ETH = "ETHUSDT"
 LONG_WINDOW_MS = 60_000  # a window no test outlives
@@ -709,3 +714,143 @@ async def test_view_when_orders_named_then_open_ones_come_with_symbol_side_and_p
     view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,), ("open-sell", "done", "never-seen")))
 
     assert view.orders == {"open-sell": (SYMBOL, Side.SELL, PositionSide.SHORT)}
+
+
+# ---- duplicate orders -------------------------------------------------------------------------------------
+
+SHORT_WINDOW_MS = 300
+
+
+def duplicate_check(fingerprint: str = "f00d", window_ms: int = LONG_WINDOW_MS, rule_id: str = "dup",
+                    account: str = ACCOUNT, enforced: bool = True) -> DuplicateCheck:
+    return DuplicateCheck(rule_id, VENUE, account, fingerprint, window_ms, enforced)
+
+
+async def admit(store: StateStore, *checks: DuplicateCheck, reservation_id: str | None = None,
+                rate: tuple[RateCheck, ...] = ()) -> ReserveOutcome:
+    return await store.reserve(Reservation(reservation_id or rid(), rate, duplicates=checks))
+
+
+def duplicate_seen(outcome: ReserveOutcome) -> list[tuple[str, bool, str | None]]:
+    """Each duplicate check's identical-order count, verdict and the decision it repeats."""
+    return [(plain(r.observed), r.passed, dict(r.detail).get("duplicate_of")) for r in outcome.results
+            if isinstance(r.check, DuplicateCheck)]
+
+
+async def test_reserve_when_same_fingerprint_admitted_within_window_then_refused_naming_the_first(
+    store: StateStore,
+) -> None:
+    first = await admit(store, duplicate_check(), reservation_id="first")
+    second = await admit(store, duplicate_check(), reservation_id="second")
+    third = await admit(store, duplicate_check(), reservation_id="third")
+
+    assert [o.committed for o in (first, second, third)] == [True, False, False]
+    assert duplicate_seen(first) == [("1", True, None)]
+    assert duplicate_seen(second) == duplicate_seen(third) == [("2", False, "first")]  # refused ones record nothing
+    ago = int(dict(second.results[0].detail)["ago_ms"])
+    assert 0 <= ago < LONG_WINDOW_MS
+
+
+async def test_reserve_when_window_has_passed_then_same_fingerprint_admitted_again(
+    store: StateStore, advance: Advance
+) -> None:
+    check = duplicate_check(window_ms=SHORT_WINDOW_MS)
+    assert (await admit(store, check)).committed
+    await advance(SHORT_WINDOW_MS + 50)
+
+    again = await admit(store, check, reservation_id="again")
+    right_after = await admit(store, check)
+
+    assert again.committed and not right_after.committed
+    assert duplicate_seen(right_after) == [("2", False, "again")]  # the window starts again at each admission
+
+
+@pytest.mark.parametrize(
+    ("other", "committed"),
+    [
+        pytest.param(duplicate_check(), False, id="same-rule-account-and-fingerprint"),
+        pytest.param(duplicate_check(fingerprint="beef"), True, id="other-fingerprint"),
+        pytest.param(duplicate_check(rule_id="dup-2"), True, id="other-rule"),
+        pytest.param(duplicate_check(account=OTHER_ACCOUNT), True, id="other-account"),
+    ],
+)
+async def test_reserve_when_another_fingerprint_rule_or_account_then_independent(
+    store: StateStore, other: DuplicateCheck, committed: bool
+) -> None:
+    assert (await admit(store, duplicate_check())).committed
+
+    assert (await admit(store, other)).committed is committed
+
+
+async def test_reserve_when_another_check_refuses_then_fingerprint_is_not_recorded(store: StateStore) -> None:
+    full = rate_check(limit=1, window_ms=LONG_WINDOW_MS)
+    assert (await reserve(store, rate=(full,))).committed
+
+    refused = await admit(store, duplicate_check(), rate=(full,))
+    alone = await admit(store, duplicate_check())
+
+    assert not refused.committed and duplicate_seen(refused) == [("1", True, None)]
+    assert alone.committed  # the refused order never reached the venue: its twin is no duplicate
+
+
+async def test_reserve_when_same_reservation_reserved_again_then_not_a_duplicate_of_itself(store: StateStore) -> None:
+    assert (await admit(store, duplicate_check(), reservation_id="same")).committed
+
+    again = await admit(store, duplicate_check(), reservation_id="same")
+
+    assert again.committed and duplicate_seen(again) == [("1", True, None)]
+
+
+async def test_reserve_when_duplicate_check_not_enforced_then_admitted_and_recorded_as_the_latest(
+    store: StateStore,
+) -> None:
+    shadow = duplicate_check(enforced=False)
+    assert (await admit(store, shadow, reservation_id="one")).committed
+
+    repeated = await admit(store, shadow, reservation_id="two")
+    enforced = await admit(store, duplicate_check())
+
+    assert repeated.committed and duplicate_seen(repeated) == [("2", False, "one")]
+    assert duplicate_seen(enforced) == [("2", False, "two")]
+
+
+async def test_reserve_when_batch_checks_several_fingerprints_then_all_or_nothing(store: StateStore) -> None:
+    assert (await admit(store, duplicate_check("b"))).committed
+
+    batch = await admit(store, duplicate_check("a"), duplicate_check("b"), duplicate_check("c"))
+    after = await admit(store, duplicate_check("a"), duplicate_check("c"))
+
+    assert not batch.committed
+    assert [passed for _, passed, _ in duplicate_seen(batch)] == [True, False, True]
+    assert after.committed  # nothing of the refused batch was recorded
+
+
+async def test_reserve_when_windows_have_passed_then_no_fingerprint_is_kept(
+    store: StateStore, advance: Advance, backend: Backend
+) -> None:
+    for number in range(5):
+        assert (await admit(store, duplicate_check(f"f{number}", window_ms=SHORT_WINDOW_MS))).committed
+    await advance(SHORT_WINDOW_MS + 50)
+    assert (await admit(store, duplicate_check("late", window_ms=SHORT_WINDOW_MS))).committed  # prunes on the way
+
+    if backend.kind == "memory":
+        assert isinstance(store, MemoryStore)
+        assert list(store._seen) == [("dup", VENUE, ACCOUNT, "late")]
+    else:
+        client = redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB)
+        try:
+            keys = sorted(k.decode() for k in client.scan_iter(match=f"{backend.prefix}:*:dup:*"))
+            assert [k.rsplit("|", 1)[1] for k in keys] == ["late"]
+            assert 0 < client.pttl(keys[0]) <= SHORT_WINDOW_MS
+        finally:
+            client.close()
+
+
+async def test_reserve_when_memory_holds_more_fingerprints_than_its_bound_then_the_soonest_to_expire_go() -> None:
+    store = MemoryStore(clock=FakeClock())
+    store.duplicate_limit = 3
+    for number in range(5):
+        assert (await admit(store, duplicate_check(f"f{number}", window_ms=LONG_WINDOW_MS + number))).committed
+
+    assert sorted(key[3] for key in store._seen) == ["f2", "f3", "f4"]
+    assert len(store._seen_expiry) <= 3

@@ -3,7 +3,7 @@ ccxt.pro `binanceusdm` (4.5.64) and the official SDK `binance_sdk_derivatives_tr
 `binance_common` 4.5.1 and aiohttp): its WebSocket API client and its WebSocket streams client (user data).
 
 Three wirings each (the first to test against the fake itself, the other two as a bot reaches the firewall,
-shared/DESIGN.md §1):
+README, "Routing WebSocket clients"):
 
 - direct: the fake's own `ws://` (or `wss://` + `ca_file`) URLs;
 - explicit proxy: the client keeps the venue's `wss://` URLs and tunnels through the proxy (`CONNECT`), trusting

@@ -1,9 +1,9 @@
 """Factory for the real, unmodified `ccxt.bingx` (sync) that plays the trading bot in tests.
 
-Wiring (shared/DESIGN.md §1, venues.md §8): every `urls['api']` entry (`swap`, `spot`, `cswap`, `wallets`,
-`api`, ...; each ends in `/openApi`) is pointed at the venue's HTTPS URL (explicit proxy, with `https_proxy`
-and the sidecar's CA trusted through the transport adapter from tests/support/ccxt_bots.py) or at the
-plain-HTTP reverse listener, keeping each entry's `/openApi` path.
+Wiring (README, "Routing a bot through the sidecar"; docs/venues.md §8): every `urls['api']` entry (`swap`,
+`spot`, `cswap`, `wallets`, `api`, ...; each ends in `/openApi`) is pointed at the venue's HTTPS URL (explicit
+proxy, with `https_proxy` and the sidecar's CA trusted through the transport adapter from
+tests/support/ccxt_bots.py) or at the plain-HTTP reverse listener, keeping each entry's `/openApi` path.
 
 ccxt.bingx with keys calls, in `load_markets`: `GET /openApi/wallets/v1/capital/config/getall` (currencies),
 `GET /openApi/swap/v2/quote/contracts`, `GET /openApi/cswap/v1/market/contracts` and

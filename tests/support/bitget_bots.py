@@ -1,9 +1,9 @@
 """Factory for a real, unmodified `ccxt.bitget` (sync) that plays the trading bot in tests.
 
-Wiring (shared/DESIGN.md §1): every `urls['api']` entry points at the venue's HTTPS URL with `https_proxy` set to the
-sidecar and the sidecar's CA trusted (explicit proxy), or at the plain-HTTP reverse listener. Bitget's entries are
-`https://api.{hostname}`-style templates with no path prefix (ccxt puts `/api/v2/...` in the path), so the rewrite
-keeps nothing but scheme and host.
+Wiring (README, "Routing a bot through the sidecar"): every `urls['api']` entry points at the venue's HTTPS URL
+with `https_proxy` set to the sidecar and the sidecar's CA trusted (explicit proxy), or at the plain-HTTP reverse
+listener. Bitget's entries are `https://api.{hostname}`-style templates with no path prefix (ccxt puts
+`/api/v2/...` in the path), so the rewrite keeps nothing but scheme and host.
 
 `load_markets()` is limited to swap markets (`options.fetchMarkets.types = ["swap"]`): one
 `GET /api/v2/mix/market/contracts` per product type (USDT-FUTURES, USDC-FUTURES, COIN-FUTURES); currencies are

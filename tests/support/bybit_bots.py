@@ -1,7 +1,7 @@
 """Factories for real, unmodified Bybit clients that play the trading bot in tests: `ccxt.bybit` (sync) and
 pybit's `unified_trading.HTTP`.
 
-Wiring (shared/DESIGN.md §1, venues.md §8):
+Wiring (README, "Routing a bot through the sidecar"; docs/venues.md §8):
 
 - ccxt, explicit proxy: every `urls['api']` entry (spot, futures, v2, public, private; no path prefix) points at
   the venue's HTTPS URL, `https_proxy` at the sidecar, and the sidecar's CA is trusted through the transport

@@ -3,7 +3,7 @@
 (`/v5/private`), both on websocket-client 1.9.2.
 
 Three wirings each (the first to test against the fake itself, the other two as a bot reaches the firewall,
-shared/DESIGN.md §1):
+README, "Routing WebSocket clients"):
 
 - direct: the fake's own `ws://` (or `wss://` + `ca_file`) URLs;
 - explicit proxy: the client keeps the venue's `wss://` URLs and tunnels through the proxy (`CONNECT`), trusting

@@ -1,6 +1,6 @@
 """Factories for a real, unmodified `ccxt.binanceusdm` (sync) that plays the trading bot in tests.
 
-Three wirings, matching the ways a bot reaches the firewall (shared/DESIGN.md §1):
+Three wirings, matching the ways a bot reaches the firewall (README, "Routing a bot through the sidecar"):
 
 (a) `direct_bot(base_url)` — ccxt talks straight to a fake venue (`http://` or `https://` + `ca_file`).
 (b) `proxied_bot(venue_url, proxy_url, ca_file)` — ccxt's URLs point at the venue over HTTPS and every
@@ -24,7 +24,7 @@ fake's own TLS (no proxy). An untrusted certificate surfaces in ccxt as `Network
 
 Error classes: ccxt picks Binance's URL-specific ("linear") exception map by URL prefix
 (`https://fapi.binance.com/...`). With a rewritten base URL only the common map applies
-(venues.md §1.5), e.g. -2027 becomes `ExchangeError`, not `OperationRejected`.
+(docs/venues.md §1.5), e.g. -2027 becomes `ExchangeError`, not `OperationRejected`.
 
 Endpoint each ccxt call uses (installed ccxt 4.5.64, observed in the fake's request log by
 `test_ccxt_call_when_driven_directly_then_uses_documented_endpoint`):
@@ -151,7 +151,7 @@ def make_binanceusdm(
     if ca_file is not None:
         trust_ca(exchange, ca_file)
     if https_proxy is not None:
-        # `https_proxy` (not `http_proxy`) is the setting ccxt applies to https:// targets (venues.md §8).
+        # `https_proxy` (not `http_proxy`) is the setting ccxt applies to https:// targets (docs/venues.md §8).
         exchange.https_proxy = https_proxy
     return exchange
 

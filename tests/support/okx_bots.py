@@ -1,7 +1,7 @@
 """Factories for the real, unmodified OKX clients that play the trading bot in tests: ccxt.okx (sync) and
 python-okx (`okx.Trade.TradeAPI` and friends, httpx with HTTP/2).
 
-Two wirings each, matching the ways a bot reaches the firewall (shared/DESIGN.md §1):
+Two wirings each, matching the ways a bot reaches the firewall (README, "Routing a bot through the sidecar"):
 
 - explicit proxy: the client keeps the venue's own HTTPS URL and sends everything through the sidecar's proxy
   port, trusting the sidecar's CA;
@@ -51,7 +51,7 @@ def make_okx(base_url: str, *, api_key: str, secret: str, passphrase: str, ca_fi
     if ca_file is not None:
         trust_ca(exchange, ca_file)
     if https_proxy is not None:
-        exchange.https_proxy = https_proxy  # the setting sync ccxt applies to https:// targets (venues.md §8)
+        exchange.https_proxy = https_proxy  # the setting sync ccxt applies to https:// targets (docs/venues.md §8)
     return exchange
 
 

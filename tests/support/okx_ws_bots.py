@@ -2,7 +2,7 @@
 (4.5.64) and python-okx's `okx.websocket.WsPrivateAsync` (0.4.4, on `websockets` 15.0.1).
 
 Three wirings each (the first to test against the fake itself, the other two as a bot reaches the firewall,
-shared/DESIGN.md §1):
+README, "Routing WebSocket clients"):
 
 - direct: the fake's own `ws://` (or `wss://` + `ca_file`) URL;
 - explicit proxy: the client keeps the venue's `wss://` URL and tunnels through the proxy (`CONNECT`), trusting
@@ -10,7 +10,7 @@ shared/DESIGN.md §1):
 - reverse listener: the client's URL is the sidecar's plain listener (`ws://127.0.0.1:PORT/ws/v5/...`).
 
 ccxt.pro okx (`ccxt/pro/okx.py` `get_url`): every socket URL is `urls['api']['ws']` + `/private`, `/business` or
-`/public` (default `wss://ws.okx.com:8443/ws/v5`; shared/websocket.md's `:443` is ccxt 4.5.90), and markets come
+`/public` (default `wss://ws.okx.com:8443/ws/v5`; ccxt 4.5.90 uses `:443`; docs/venues.md §4.1), and markets come
 from REST (`urls['api']['rest']`, a bare origin) before the first socket opens, so both are rewritten. CA trust:
 the `cafile` constructor option (ccxt's async `open()` builds one `ssl.create_default_context(cafile=...)` for
 its aiohttp session: REST and sockets; it replaces certifi, so only that CA is trusted). Proxy: `https_proxy`

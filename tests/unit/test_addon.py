@@ -1102,14 +1102,30 @@ async def test_request_when_store_down_then_a_stateless_rule_answers_before_the_
     assert got == reason
 
 
+@async_test
+async def test_request_when_store_down_and_batch_repeats_a_leg_then_answered_as_duplicate_not_outage() -> None:
+    # two identical legs are a duplicate whatever the store holds: a client must not retry that batch
+    leg = dict(with_params(LIMIT_BUY, quantity="0.1"))
+    fw = firewall(policy(extra_rules="  - {id: dup, type: duplicate_orders, window: 2s}\n"),
+                  FailingStore(StateUnavailable))
+    flow = make_flow("POST", "/fapi/v1/batchOrders", (("batchOrders", json.dumps([leg, leg])),), placement="body")
+
+    await fw.request(flow)
+
+    assert flow.response is not None and flow.response.status_code == 400
+    assert (flow.response.headers["X-Riskwall-Rule"], flow.response.headers["X-Riskwall-Reason"]) == (
+        "dup", "DUPLICATE_ORDER")
+
+
 class SlowSettlingStore(MemoryStore):
     """A shared store whose answers take a while to land (its round trip, exaggerated)."""
 
     local = False
 
-    async def settle(self, facts: Any, reservation_id: str | None, after_ms: int = 0) -> None:
+    async def settle(self, facts: Any, reservation_id: str | None, after_ms: int = 0,
+                     rejections: tuple[Any, ...] = ()) -> tuple[Any, ...]:
         await asyncio.sleep(0.2)
-        await super().settle(facts, reservation_id, after_ms)
+        return await super().settle(facts, reservation_id, after_ms, rejections)
 
 
 @async_test

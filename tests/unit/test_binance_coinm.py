@@ -1,6 +1,6 @@
 """Golden tests of the Binance COIN-M adapter (`riskwall.venues.binance_coinm.ADAPTER`).
 
-Facts under test (shared/venues.md §2, §1): dapi mirrors fapi under `/dapi/v1/...`; `quantity`, `origQty`,
+Facts under test (docs/venues.md §2, §1): dapi mirrors fapi under `/dapi/v1/...`; `quantity`, `origQty`,
 `executedQty` and `positionAmt` count CONTRACTS worth `contractSize` USD each (from `GET /dapi/v1/exchangeInfo`),
 so base units = contracts × contractSize ÷ price; an unknown contract size or price is never guessed. Rejections
 must make the real ccxt binancecoinm raise the same classes as binanceusdm, on a real dapi URL and behind a
@@ -593,6 +593,7 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PRICE_UNKNOWN: ccxt.InvalidOrder,
     Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
     Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
+    Reason.DUPLICATE_ORDER: ccxt.InvalidOrder,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }

@@ -1,6 +1,6 @@
 """Golden tests of the Binance USDⓈ-M adapter (`riskwall.venues.binance_usdm.ADAPTER`).
 
-Facts under test come from shared/venues.md §0.2-0.3 and §1.1-1.6: parameters travel in the query string
+Facts under test come from docs/venues.md §0 and §1.1-§1.6: parameters travel in the query string
 (official SDKs) or in an `application/x-www-form-urlencoded` body (ccxt), or both; rejections must make the
 real ccxt raise an order-class exception on a real fapi URL and on a custom base URL alike. Every request
 case runs in three placements (query, form body, half and half) because the venue signs their concatenation.
@@ -1404,6 +1404,7 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PRICE_UNKNOWN: ccxt.InvalidOrder,
     Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
     Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
+    Reason.DUPLICATE_ORDER: ccxt.InvalidOrder,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }
@@ -1443,6 +1444,9 @@ VIOLATIONS: dict[Reason, Violation] = {
                                               symbol="BTCUSDT"),
     Reason.MARGIN_MODE_NOT_ALLOWED: Violation.of("margin-mode", Reason.MARGIN_MODE_NOT_ALLOWED, margin_mode="CROSSED",
                                                  allowed="ISOLATED", action="set_margin_mode", symbol="BTCUSDT"),
+    Reason.DUPLICATE_ORDER: Violation.of("duplicates", Reason.DUPLICATE_ORDER, orders=2, limit=1, window_ms=1000,
+                                         ago_ms=340, duplicate_of="3f2a9c", symbol="BTCUSDT", side="buy", qty=D("0.1"),
+                                         price=D("50000")),
     Reason.PRICE_UNKNOWN: Violation.of("max-notional", Reason.PRICE_UNKNOWN, symbol="BTCUSDT"),
     Reason.POLICY_UNAVAILABLE: Violation.of("riskwall.policy", Reason.POLICY_UNAVAILABLE),
     Reason.INTERNAL_ERROR: Violation.of("riskwall.internal", Reason.INTERNAL_ERROR, error="KeyError"),
@@ -1540,7 +1544,7 @@ def test_rejection_when_batch_leg_blocked_then_first_violation_decides(binanceus
 
 
 # ccxt reads some words anywhere in a 4xx body ("LOT_SIZE", "PRICE_FILTER", "Price * QTY is zero or less") or in
-# msg ("MAX_POSITION", "PERCENT_PRICE_BY_SIDE") and picks a class from them (venues.md §1.5: never put them in msg
+# msg ("MAX_POSITION", "PERCENT_PRICE_BY_SIDE") and picks a class from them (docs/venues.md §1.5: never put them in msg
 # unless that class is wanted). Rule ids come from the user's policy and halt reasons from the operator.
 STEERING_WORDS = ["LOT_SIZE", "PRICE_FILTER", "Price * QTY is zero or less", "MAX_POSITION",
                   "PERCENT_PRICE_BY_SIDE"]

@@ -1,6 +1,6 @@
 """Golden tests of the BingX perpetual swap v2 adapter (`riskwall.venues.bingx.ADAPTER`).
 
-Facts under test come from shared/venues.md §0 and §7 and from ccxt's `bingx.py` (installed release): every
+Facts under test come from docs/venues.md §0 and §7 and from ccxt's `bingx.py` (installed release): every
 private parameter travels in the query string (ccxt) or in a form body, or both; sizes are in the base coin;
 rejections are `{"code": N, "msg": ..., "data": {}}` and must make the real `ccxt.bingx.handle_errors` raise an
 order-class exception. Requests made by the real ccxt against tests/fakes/bingx.py are parsed too, so the
@@ -852,6 +852,7 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PRICE_UNKNOWN: ccxt.InvalidOrder,
     Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
     Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
+    Reason.DUPLICATE_ORDER: ccxt.InvalidOrder,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }
@@ -887,6 +888,9 @@ VIOLATIONS: dict[Reason, Violation] = {
                                               symbol="BTC-USDT"),
     Reason.MARGIN_MODE_NOT_ALLOWED: Violation.of("margin-mode", Reason.MARGIN_MODE_NOT_ALLOWED, position_mode="hedge",
                                                  allow_hedge="false", action="set_position_mode", symbol=None),
+    Reason.DUPLICATE_ORDER: Violation.of("duplicates", Reason.DUPLICATE_ORDER, orders=2, limit=1, window_ms=1000,
+                                         ago_ms=340, duplicate_of="3f2a9c", symbol="BTC-USDT", side="buy", qty=D("0.1"),
+                                         price=D("50000")),
     Reason.PRICE_UNKNOWN: Violation.of("max-notional", Reason.PRICE_UNKNOWN, symbol="BTC-USDT"),
     Reason.POLICY_UNAVAILABLE: Violation.of("riskwall.policy", Reason.POLICY_UNAVAILABLE),
     Reason.INTERNAL_ERROR: Violation.of("riskwall.internal", Reason.INTERNAL_ERROR, error="KeyError"),

@@ -1,6 +1,6 @@
 """Golden tests of the Bitget v2 mix adapter (`riskwall.venues.bitget.ADAPTER`).
 
-Facts under test come from shared/venues.md §0 and §6 and ccxt's bitget.py: GET parameters travel in the query, POST
+Facts under test come from docs/venues.md §0 and §6 and ccxt's bitget.py: GET parameters travel in the query, POST
 parameters in a JSON body Bitget signs byte for byte; `size` is base coin for every product type; `side` +
 `tradeSide` in hedge mode, `reduceOnly` YES/NO in one-way mode; errors are `{"code", "msg", "requestTime", "data"}`.
 Rejections must make the real ccxt.bitget (handle_errors, and fetch with the session stubbed) raise an order-class
@@ -549,6 +549,7 @@ EXPECTED: dict[Reason, tuple[str, int, type[Exception]]] = {
     Reason.PRICE_UNKNOWN: ("43011", 400, ccxt.InvalidOrder),
     Reason.PRICE_OUTSIDE_COLLAR: ("43011", 400, ccxt.InvalidOrder),
     Reason.MARGIN_MODE_NOT_ALLOWED: ("40020", 400, ccxt.BadRequest),
+    Reason.DUPLICATE_ORDER: ("43011", 400, ccxt.InvalidOrder),
     Reason.POLICY_UNAVAILABLE: ("43011", 400, ccxt.InvalidOrder),
     Reason.INTERNAL_ERROR: ("43011", 400, ccxt.InvalidOrder),
 }

@@ -1,6 +1,6 @@
 """Golden tests of the BitMEX adapter (`riskwall.venues.bitmex.ADAPTER`).
 
-Facts under test come from shared/venues.md §0 and §5: GET parameters travel in the query, POST/PUT/DELETE
+Facts under test come from docs/venues.md §0 and §5: GET parameters travel in the query, POST/PUT/DELETE
 parameters in a JSON body (ccxt) or a form body (swagger), signed byte for byte with the path and `api-expires`;
 `orderQty` counts contracts (XBTUSD: 1 USD each, inverse; linear: 1/underlyingToPositionMultiplier of the
 underlying); errors are HTTP 4xx `{"error": {"message", "name": "HTTPError"}}`, read by the old ccxt bitmex
@@ -471,6 +471,7 @@ REJECTION_CASES = [
     (Reason.ORDER_NOTIONAL_EXCEEDS_MAX, 400),
     (Reason.SYMBOL_NOT_ALLOWED, 400),
     (Reason.LEVERAGE_EXCEEDS_MAX, 400),
+    (Reason.DUPLICATE_ORDER, 400),
     (Reason.PARSE_FAILED, 400),
     (Reason.STATE_UNAVAILABLE, 400),
     (Reason.INTERNAL_ERROR, 400),
@@ -482,7 +483,7 @@ REJECTION_CASES = [
 
 
 def old_ccxt_class(status: int, body: bytes) -> str:
-    """The exception class the old ccxt bitmex.handle_errors raises (venues.md §5), by name."""
+    """The exception class the old ccxt bitmex.handle_errors raises (docs/venues.md §5.5), by name."""
     exact = {"Invalid API Key.": "AuthenticationError", "This key is disabled.": "PermissionDenied",
              "Access Denied": "PermissionDenied", "Duplicate clOrdID": "InvalidOrder",
              "orderQty is invalid": "InvalidOrder", "Invalid price": "InvalidOrder",

@@ -1,6 +1,6 @@
 """Golden tests of the Bybit v5 adapter (`riskwall.venues.bybit.ADAPTER`).
 
-Facts under test come from shared/venues.md §0 and §3 and Bybit's v5 docs: GET parameters travel in the query,
+Facts under test come from docs/venues.md §0 and §3 and Bybit's v5 docs: GET parameters travel in the query,
 POST parameters in a JSON body that Bybit signs byte for byte; linear quantities are base units, inverse ones USD
 contracts; order acknowledgements carry ids only; every answer, errors included, is HTTP 200 with
 `{"retCode", "retMsg", "result", "retExtInfo", "time"}`. Rejections must make the real ccxt (bybit.handle_errors
@@ -1596,6 +1596,7 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PRICE_UNKNOWN: ccxt.InvalidOrder,
     Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
     Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
+    Reason.DUPLICATE_ORDER: ccxt.InvalidOrder,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }
@@ -1605,6 +1606,7 @@ EXPECTED_CODE: dict[Reason, int] = {
     Reason.LEVERAGE_EXCEEDS_MAX: 110013,
     Reason.PRICE_OUTSIDE_COLLAR: 110003,
     Reason.MARGIN_MODE_NOT_ALLOWED: 10001,
+    Reason.DUPLICATE_ORDER: 110032,
     Reason.ORDER_RATE_EXCEEDED: 10018,
     Reason.TRADING_HALTED: 10027,
     Reason.TRADING_REDUCING: 10027,
@@ -1646,6 +1648,9 @@ VIOLATIONS: dict[Reason, Violation] = {
                                               symbol="BTCUSDT"),
     Reason.MARGIN_MODE_NOT_ALLOWED: Violation.of("margin-mode", Reason.MARGIN_MODE_NOT_ALLOWED, margin_mode="PORTFOLIO",
                                                  allowed="ISOLATED|CROSSED", action="set_margin_mode", symbol=None),
+    Reason.DUPLICATE_ORDER: Violation.of("duplicates", Reason.DUPLICATE_ORDER, orders=2, limit=1, window_ms=1000,
+                                         ago_ms=340, duplicate_of="3f2a9c", symbol="BTCUSDT", side="buy", qty=D("0.1"),
+                                         price=D("50000")),
     Reason.PRICE_UNKNOWN: Violation.of("max-notional", Reason.PRICE_UNKNOWN, symbol="BTCUSDT"),
     Reason.POLICY_UNAVAILABLE: Violation.of("riskwall.policy", Reason.POLICY_UNAVAILABLE),
     Reason.INTERNAL_ERROR: Violation.of("riskwall.internal", Reason.INTERNAL_ERROR, error="KeyError"),

@@ -27,6 +27,7 @@ from riskwall.model import (
 from riskwall.policy.loader import Policy
 from riskwall.state.base import (
     CheckResult,
+    DuplicateCheck,
     ExposureCheck,
     RateCheck,
     ReserveOutcome,
@@ -709,7 +710,7 @@ def test_plan_when_every_leg_of_a_batch_is_good_then_allow() -> None:
 
 # --- order of checks ------------------------------------------------------------------------------------------
 
-# rules written in the reverse of the check order: the engine must still check in DESIGN.md §4 order
+# rules written in the reverse of the check order: the engine must still check in the README's order of checks
 EVERYTHING_REVERSED = make_rules(
     "{id: position, type: max_position, default: {notional: 10}}",
     "{id: notional, type: max_order_notional, default: 10}",
@@ -1566,3 +1567,202 @@ def test_plan_when_account_is_reducing_then_mode_switch_is_refused_by_the_state_
     decision = run_intent(set_margin(MarginMode.CROSSED), ISOLATED_ONE_WAY, view)
 
     assert [v.reason for v in decision.violations] == [Reason.TRADING_REDUCING, Reason.MARGIN_MODE_NOT_ALLOWED]
+
+
+# --- duplicate orders ----------------------------------------------------------------------------------------
+
+DUPLICATES = make_rules("{id: dup, type: duplicate_orders, window: 2s}")
+DUPLICATE_BLOCK = (Verdict.BLOCK, Reason.DUPLICATE_ORDER, "dup")
+ORIGINAL = make_limit("50000")
+
+
+def planned_duplicates(request: ParsedRequest, policy: Policy = DUPLICATES,
+                       view: StateView | None = None) -> tuple[DuplicateCheck, ...]:
+    planned = engine.plan(request, policy, view or make_view(), DECISION_ID)
+    return planned.reservation.duplicates if planned.reservation else ()
+
+
+def one_fingerprint(intent: OrderIntent) -> str:
+    (check,) = planned_duplicates(make_request(intent))
+    return check.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("other", "same"),
+    [
+        pytest.param(make_limit("50000.00", quantity="0.10"), True, id="trailing-zeros-are-one-amount"),
+        pytest.param(make_limit("5E+4"), True, id="exponent-is-one-amount"),
+        pytest.param(make_limit("50000", client_order_id="fresh-id"), True, id="client-order-id-is-not-part"),
+        pytest.param(make_intent(order_type="LIMIT", price="50000", time_in_force="IOC"), True,
+                     id="time-in-force-is-not-part"),
+        pytest.param(make_intent(order_type="limit", price="50000"), True, id="order-type-case-is-not-part"),
+        pytest.param(make_limit("50000.01"), False, id="other-price"),
+        pytest.param(make_limit("50000", quantity="0.2"), False, id="other-quantity"),
+        pytest.param(make_limit("50000", side=Side.SELL), False, id="other-side"),
+        pytest.param(make_limit("50000", position_side=PositionSide.LONG), False, id="other-position-side"),
+        pytest.param(make_limit("50000", symbol="ETHUSDT"), False, id="other-symbol"),
+        pytest.param(make_intent(order_type="STOP", price="50000", trigger_price="50500"), False,
+                     id="other-type-trigger"),
+        pytest.param(make_limit("50000", trigger_price="50500"), False, id="other-trigger-price"),
+        pytest.param(make_limit("50000", account=OTHER_ACCOUNT), False, id="other-account"),
+        pytest.param(make_limit("50000", venue=Venue.BYBIT), False, id="other-venue"),
+        pytest.param(make_intent(), False, id="market-order-of-the-same-size"),
+    ],
+)
+def test_plan_when_order_is_compared_with_another_then_fingerprints_match_only_for_the_same_order(
+    other: OrderIntent, same: bool
+) -> None:
+    assert (one_fingerprint(other) == one_fingerprint(ORIGINAL)) is same
+
+
+@pytest.mark.parametrize(
+    ("request_", "view", "checked"),
+    [
+        pytest.param(make_request(ORIGINAL), None, True, id="new-order"),
+        pytest.param(make_request(make_intent(action=Action.AMEND, price="50000", order_id="7")), None, False,
+                     id="amend-is-not-a-new-order"),
+        pytest.param(make_request(make_cancel()), None, False, id="cancel"),
+        pytest.param(make_request(make_leverage("5")), None, False, id="setting"),
+        pytest.param(make_request(make_limit("50000", side=Side.SELL, reduce_only=True)), make_view({"BTCUSDT": "1"}),
+                     False, id="reduction-within-the-position-is-exempt"),
+        pytest.param(make_request(make_limit("50000", side=Side.SELL, reduce_only=True)), None, True,
+                     id="reduce-only-with-nothing-to-reduce-is-checked"),
+        pytest.param(make_request(make_limit("50000", side=Side.SELL, position_side=PositionSide.LONG)),
+                     make_view({("BTCUSDT", PositionSide.LONG): "1"}), False, id="hedge-close-is-exempt"),
+    ],
+)
+def test_plan_when_request_is_not_a_new_order_that_adds_then_no_duplicate_check(
+    request_: ParsedRequest, view: StateView | None, checked: bool
+) -> None:
+    checks = planned_duplicates(request_, view=view)
+
+    assert len(checks) == (1 if checked else 0)
+    if checked:
+        assert (checks[0].rule_id, checks[0].window_ms, checks[0].enforced) == ("dup", 2000, True)
+        assert (checks[0].venue, checks[0].account) == (VENUE, ACCOUNT)
+
+
+@pytest.mark.parametrize(
+    ("legs", "expected", "leg", "checks"),
+    [
+        pytest.param((ORIGINAL, make_limit("50000.0")), DUPLICATE_BLOCK, 1, 1, id="second-identical-leg"),
+        pytest.param((ORIGINAL, make_limit("49000"), ORIGINAL), DUPLICATE_BLOCK, 2, 2, id="third-repeats-first"),
+        pytest.param((ORIGINAL, make_limit("49000")), ALLOWED, None, 2, id="two-different-legs"),
+        pytest.param((ORIGINAL, make_limit("50000", side=Side.SELL)), ALLOWED, None, 2, id="both-sides"),
+    ],
+)
+def test_plan_when_batch_repeats_a_leg_then_the_whole_batch_blocks_on_the_repeat(
+    legs: tuple[OrderIntent, ...], expected: tuple[Verdict, Reason | None, str | None], leg: int | None,
+    checks: int,
+) -> None:
+    request = make_request(*legs)
+    planned = engine.plan(request, DUPLICATES, make_view(), DECISION_ID)
+    decision = engine.conclude(planned, DUPLICATES, None)
+
+    assert deciding(decision) == expected
+    assert planned.reservation is not None and len(planned.reservation.duplicates) == checks
+    if leg is not None:
+        assert decision.deciding is not None and decision.deciding.leg == leg
+        assert decision.deciding.get("duplicate_of_leg") == "0"
+        assert not planned.needs_store  # blocked whole before the store is asked
+
+
+def duplicate_result(check: DuplicateCheck, *, passed: bool) -> CheckResult:
+    detail = () if passed else (("ago_ms", "340"), ("duplicate_of", "d0"))
+    return CheckResult(check, Decimal(1 if passed else 2), passed, detail)
+
+
+def test_conclude_when_store_finds_a_duplicate_then_block_with_window_age_and_first_decision() -> None:
+    planned = engine.plan(make_request(ORIGINAL), DUPLICATES, make_view(), DECISION_ID)
+    assert planned.reservation is not None
+    (check,) = planned.reservation.duplicates
+
+    decision = engine.conclude(planned, DUPLICATES, ReserveOutcome(False, (duplicate_result(check, passed=False),)))
+
+    assert deciding(decision) == DUPLICATE_BLOCK
+    assert decision.deciding is not None
+    assert decision.deciding.detail == (
+        "DUPLICATE_ORDER: orders=2, limit=1, window_ms=2000, ago_ms=340, duplicate_of=d0, symbol=BTCUSDT, "
+        "side=buy, position_side=both, order_type=LIMIT, qty=0.1, price=50000")
+
+
+def test_conclude_when_duplicate_and_position_and_rate_all_fail_then_duplicate_decides() -> None:
+    policy = make_rules("{id: rate, type: order_rate, limits: ['1/1s']}",
+                        "{id: position, type: max_position, default: {qty: 0.05}}",
+                        "{id: dup, type: duplicate_orders, window: 2s}")
+    planned = engine.plan(make_request(ORIGINAL), policy, make_view(), DECISION_ID)
+    assert planned.reservation is not None
+    rate, exposure, duplicate = (planned.reservation.rate[0], planned.reservation.exposure[0],
+                                 planned.reservation.duplicates[0])
+    outcome = ReserveOutcome(False, (CheckResult(rate, Decimal(2), False), CheckResult(exposure, Decimal("0.1"), False),
+                                     duplicate_result(duplicate, passed=False)))
+
+    decision = engine.conclude(planned, policy, outcome)
+
+    assert [v.reason for v in decision.violations] == [
+        Reason.DUPLICATE_ORDER, Reason.POSITION_EXCEEDS_MAX, Reason.ORDER_RATE_EXCEEDED]
+
+
+@pytest.mark.parametrize(
+    ("rule_mode", "policy_mode", "enforced", "verdict", "shadowed"),
+    [
+        pytest.param("enforce", None, True, Verdict.BLOCK, [], id="enforced"),
+        pytest.param("shadow", None, False, Verdict.ALLOW, [Reason.DUPLICATE_ORDER], id="shadow-rule"),
+        pytest.param("enforce", "monitor", False, Verdict.ALLOW, [Reason.DUPLICATE_ORDER], id="monitor-policy"),
+    ],
+)
+def test_conclude_when_duplicate_rule_is_shadowed_or_monitored_then_store_records_and_only_would_block(
+    rule_mode: str, policy_mode: str | None, enforced: bool, verdict: Verdict, shadowed: list[Reason]
+) -> None:
+    policy = make_rules(f"{{id: dup, type: duplicate_orders, window: 2s, mode: {rule_mode}}}", mode=policy_mode)
+    planned = engine.plan(make_request(ORIGINAL), policy, make_view(), DECISION_ID)
+    assert planned.reservation is not None
+    (check,) = planned.reservation.duplicates
+
+    decision = engine.conclude(planned, policy, ReserveOutcome(not enforced, (duplicate_result(check, passed=False),)))
+
+    assert check.enforced is enforced
+    assert decision.verdict is verdict
+    assert [v.reason for v in decision.shadowed] == shadowed
+
+
+def test_plan_when_batch_repeats_a_leg_under_a_shadow_rule_then_it_would_block_and_passes() -> None:
+    policy = make_rules("{id: dup, type: duplicate_orders, window: 2s, mode: shadow}")
+
+    decision = run(make_request(ORIGINAL, ORIGINAL), policy)
+
+    assert decision.verdict is Verdict.ALLOW
+    assert [(v.rule_id, v.reason, v.leg) for v in decision.shadowed] == [("dup", Reason.DUPLICATE_ORDER, 1)]
+
+
+@pytest.mark.parametrize(
+    ("scope", "intent", "checked"),
+    [
+        pytest.param("{symbols: [BTCUSDT]}", ORIGINAL, True, id="symbol-in-scope"),
+        pytest.param("{symbols: [BTCUSDT]}", make_limit("3000", symbol="ETHUSDT"), False, id="symbol-out-of-scope"),
+        pytest.param("{accounts: [main]}", ORIGINAL, True, id="account-in-scope"),
+        pytest.param("{accounts: [main]}", make_limit("50000", account=OTHER_ACCOUNT), False,
+                     id="account-out-of-scope"),
+        pytest.param("{venues: [bybit]}", ORIGINAL, False, id="venue-out-of-scope"),
+        pytest.param("{position_sides: [long]}", ORIGINAL, False, id="position-side-out-of-scope"),
+        pytest.param("{position_sides: [long]}", make_limit("50000", position_side=PositionSide.LONG), True,
+                     id="position-side-in-scope"),
+    ],
+)
+def test_plan_when_duplicate_rule_is_scoped_then_only_orders_inside_its_scope_are_checked(
+    scope: str, intent: OrderIntent, checked: bool
+) -> None:
+    policy = make_rules(f"{{id: dup, type: duplicate_orders, window: 2s, scope: {scope}}}")
+
+    assert len(planned_duplicates(make_request(intent), policy)) == (1 if checked else 0)
+
+
+def test_plan_when_two_duplicate_rules_apply_then_the_more_specific_one_decides_and_shadows_are_added() -> None:
+    policy = make_rules("{id: dup-all, type: duplicate_orders, window: 5s}",
+                        "{id: dup-btc, type: duplicate_orders, window: 1s, scope: {symbols: [BTCUSDT]}}",
+                        "{id: dup-try, type: duplicate_orders, window: 10s, mode: shadow}")
+
+    checks = planned_duplicates(make_request(ORIGINAL), policy)
+
+    assert sorted((c.rule_id, c.window_ms, c.enforced) for c in checks) == [
+        ("dup-btc", 1000, True), ("dup-try", 10000, False)]

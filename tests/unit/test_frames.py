@@ -1,6 +1,6 @@
 """Golden tests of the WebSocket frame readers (`riskwall.venues.{binance,bybit,okx}_frames`).
 
-Facts under test come from shared/websocket.md (§1-§3, §5, §6, §8) and shared/venues.md §1.7, §3.7, §4.7:
+Facts under test come from docs/venues.md §1.7, §1.8, §3.7, §3.8, §4.7 and §4.8:
 
 - an order frame is the REST request with the same parameters (Binance `order.place` = `POST /fapi/v1/order`,
   Bybit `order.create` = `POST /v5/order/create` with `args[0]` as its body, OKX `batch-orders` =
@@ -1150,6 +1150,8 @@ DECISIONS: dict[str, Violation] = {
                                  price_kind="limit", symbol="BTCUSDT"),
     "margin-mode": Violation.of("margin-mode", Reason.MARGIN_MODE_NOT_ALLOWED, margin_mode="CROSSED",
                                 allowed="ISOLATED", action="new", symbol="BTC-USDT-SWAP"),
+    "duplicate": Violation.of("duplicates", Reason.DUPLICATE_ORDER, orders=2, limit=1, window_ms=1000, ago_ms=12,
+                              duplicate_of="3f2a9c", symbol="BTCUSDT", side="buy", qty=D("0.01"), price=D("41000")),
 }
 
 # (name, venue, the frame blocked, None for a frame that could not be read at all)
@@ -1238,13 +1240,15 @@ PRO_CASES = [
     pytest.param(Venue.BINANCEUSDM, reason, violation, cls, id=f"binance-{reason}")
     for reason, violation, cls in (
         (Reason.PRICE_OUTSIDE_COLLAR, DECISIONS["price-collar"], "InvalidOrder"),
-        (Reason.MARGIN_MODE_NOT_ALLOWED, DECISIONS["margin-mode"], "BadRequest"))
+        (Reason.MARGIN_MODE_NOT_ALLOWED, DECISIONS["margin-mode"], "BadRequest"),
+        (Reason.DUPLICATE_ORDER, DECISIONS["duplicate"], "InvalidOrder"))
 ] + [
     pytest.param(venue, reason, violation, cls, id=f"{venue}-{reason}")
     for venue in (Venue.BYBIT, Venue.OKX)
     for reason, violation, cls in (
         (Reason.PRICE_OUTSIDE_COLLAR, DECISIONS["price-collar"], "InvalidOrder"),
-        (Reason.MARGIN_MODE_NOT_ALLOWED, DECISIONS["margin-mode"], "BadRequest"))
+        (Reason.MARGIN_MODE_NOT_ALLOWED, DECISIONS["margin-mode"], "BadRequest"),
+        (Reason.DUPLICATE_ORDER, DECISIONS["duplicate"], "InvalidOrder"))
 ]
 
 

@@ -1,6 +1,6 @@
 """Golden tests of the OKX v5 adapter (`riskwall.venues.okx.ADAPTER`).
 
-Facts under test come from shared/venues.md §0.2-0.3 and §4: private POST parameters are a JSON body (an object,
+Facts under test come from docs/venues.md §0 and §4: private POST parameters are a JSON body (an object,
 or a top-level array on the batch endpoints); sizes count contracts and become base units through the contract
 value (learned from `/api/v5/public/instruments`, else the bundled table, else the order is refused); rejections
 must make the real ccxt raise an order-class exception and reach python-okx as readable JSON. Every request case
@@ -1507,6 +1507,7 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PRICE_UNKNOWN: ccxt.InvalidOrder,
     Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
     Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
+    Reason.DUPLICATE_ORDER: ccxt.InvalidOrder,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }
@@ -1529,6 +1530,7 @@ EXPECTED_CODE: dict[Reason, tuple[str, bool]] = {  # (OKX code, answered in the 
     Reason.PRICE_UNKNOWN: ("51004", True),
     Reason.PRICE_OUTSIDE_COLLAR: ("51006", True),
     Reason.MARGIN_MODE_NOT_ALLOWED: ("51000", True),  # an order's tdMode; a setting is answered top-level
+    Reason.DUPLICATE_ORDER: ("51004", True),
     Reason.POLICY_UNAVAILABLE: ("51004", True),
     Reason.INTERNAL_ERROR: ("51004", True),
 }
@@ -1567,6 +1569,9 @@ VIOLATIONS: dict[Reason, Violation] = {
                                               symbol="BTC-USDT-SWAP"),
     Reason.MARGIN_MODE_NOT_ALLOWED: Violation.of("margin-mode", Reason.MARGIN_MODE_NOT_ALLOWED, margin_mode="CROSSED",
                                                  allowed="ISOLATED", action="new", symbol="BTC-USDT-SWAP"),
+    Reason.DUPLICATE_ORDER: Violation.of("duplicates", Reason.DUPLICATE_ORDER, orders=2, limit=1, window_ms=1000,
+                                         ago_ms=340, duplicate_of="3f2a9c", symbol="BTC-USDT-SWAP", side="buy",
+                                         qty=D("0.1"), price=D("50000")),
     Reason.PRICE_UNKNOWN: Violation.of("max-notional", Reason.PRICE_UNKNOWN, symbol="BTC-USDT-SWAP"),
     Reason.POLICY_UNAVAILABLE: Violation.of("riskwall.policy", Reason.POLICY_UNAVAILABLE),
     Reason.INTERNAL_ERROR: Violation.of("riskwall.internal", Reason.INTERNAL_ERROR, error="KeyError"),

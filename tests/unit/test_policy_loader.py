@@ -12,6 +12,7 @@ from riskwall.model import Venue
 from riskwall.policy.loader import PolicyError, load_policy
 from riskwall.policy.model import (
     AllowedSymbols,
+    DuplicateOrders,
     MarginModeRule,
     MaxLeverage,
     MaxOrderNotional,
@@ -121,6 +122,21 @@ INVALID_CASES = [
         "{F}/margin_mode_bad_values.yaml:8: rules[1].allow_hedge: Input should be a valid boolean, unable to "
         "interpret input",
     ], id="margin-mode-unknown-mode-empty-list-and-not-a-boolean"),
+    pytest.param("duplicate_orders_bad_window.yaml", [
+        "{F}/duplicate_orders_bad_window.yaml:4: rules[0].window: window '2' does not parse; write an amount and "
+        "a unit, such as 500ms, 2s or 1m",
+        "{F}/duplicate_orders_bad_window.yaml:7: rules[1].window: window '2h' must be at least 1ms and at most 1h",
+        "{F}/duplicate_orders_bad_window.yaml:8: rules[2].window: Field required",
+    ], id="duplicate-orders-window-without-unit-too-long-and-missing"),
+    pytest.param("reject_storm_bad_values.yaml", [
+        "{F}/reject_storm_bad_values.yaml:4: rules[0].limit: rate '0/1m' must have a count and a window of at least 1",
+        "{F}/reject_storm_bad_values.yaml:5: rules[0].cool_down: cool-down '300' does not parse; write an amount and "
+        "a unit, such as 30s, 5m or 1h",
+        "{F}/reject_storm_bad_values.yaml:6: rules[0].state: Input should be 'REDUCING' or 'HALTED'",
+        "{F}/reject_storm_bad_values.yaml:10: rules[1].cool_down: cool-down '25h' must be at least 1s and at most 24h",
+        "{F}/reject_storm_bad_values.yaml:11: rules[2]: a reject storm counts an account's refused orders and changes "
+        "the account's state: scope it by venues and accounts, not by symbols or position sides",
+    ], id="reject-storm-zero-limit-bare-cool-down-active-state-too-long-and-symbol-scope"),
     pytest.param("mode_contradiction", [
         "{F}/mode_contradiction/b.yaml:2: mode: monitor contradicts enforce in {F}/mode_contradiction/a.yaml",
     ], id="mode-contradiction"),
@@ -296,7 +312,7 @@ def test_load_policy_when_shipped_policies_folder_is_loaded_then_it_is_valid() -
     # the shipped default.yaml: one rule of every kind
     kinds = {type(r) for r in policy.rules}
     assert {AllowedSymbols, OrderTypes, MaxLeverage, MaxOrderQty, MaxOrderNotional, MaxPosition, OrderRate,
-            TradingStateRule, PriceCollar, MarginModeRule} <= kinds
+            TradingStateRule, PriceCollar, MarginModeRule, DuplicateOrders} <= kinds
     qty = by_id["order-qty"]
     assert isinstance(qty, MaxOrderQty)
     assert qty.limit_for("BTCUSDT") == Decimal("0.5")

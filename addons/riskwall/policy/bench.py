@@ -1,10 +1,11 @@
 """`riskwall policy bench POLICY`: what a policy costs per order on the embedded engine, stage by stage.
 
-Like `opa bench` for a policy author: the same order request, signed like a bot's, goes `--orders` times
-through the venue's adapter (parse), the decision sequence on the in-memory store (decide: view, rules,
-reservation) and the learning from an exchange-shaped answer (learn: the order rests, its reservation moves to
-it), so resting orders accumulate as they would in a day of trading. Printed per stage: median, p99 and mean
-microseconds. No proxy and no network: the proxy's own cost is `make bench`'s business.
+Like `opa bench` for a policy author: the same order request, signed like a bot's (its price a hair lower each
+time, as a bot re-quotes), goes `--orders` times through the venue's adapter (parse), the decision sequence on
+the in-memory store (decide: view, rules, reservation) and the learning from an exchange-shaped answer (learn:
+the order rests, its reservation moves to it), so resting orders accumulate as they would in a day of trading.
+Printed per stage: median, p99 and mean microseconds. No proxy and no network: the proxy's own cost is
+`make bench`'s business.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -122,6 +124,12 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def requoted(price: str, n: int) -> str:
+    """`price` lowered by n ten-millionths of itself (n counted modulo 10,000, so at most 0.1%), written plainly."""
+    base = Decimal(price)
+    return format(base - base * (n % 10_000) / 10_000_000, "f")
+
+
 async def bench(policy: Policy, venue: Venue, order: tuple[str, str, str], orders: int) -> dict[str, Any]:
     """Time each stage of `orders` orders; the verdicts are counted (a policy that blocks still costs)."""
     adapter, spec = adapter_for(venue), VENUES[venue]
@@ -130,7 +138,10 @@ async def bench(policy: Policy, venue: Venue, order: tuple[str, str, str], order
     verdicts: dict[str, int] = {}
     clock = time.perf_counter_ns
     for n in range(orders):
-        request = spec.request(*order, n)
+        # each order a hair below the last, as a bot re-quotes: a duplicate_orders rule sees distinct orders
+        symbol, quantity, price = order
+        order_n = (symbol, quantity, requoted(price, n))
+        request = spec.request(*order_n, n)
         started = clock()
         parsed = adapter.parse_request(request)
         parsed_at = clock()
@@ -144,7 +155,7 @@ async def bench(policy: Policy, venue: Venue, order: tuple[str, str, str], order
         stages["decide"].append((decided_at - parsed_at) / 1000)
         finished = decided_at
         if evaluation.decision.verdict is Verdict.ALLOW:
-            await learn_answer(store, adapter, evaluation.parsed or parsed, request, 200, spec.answer(*order, n),
+            await learn_answer(store, adapter, evaluation.parsed or parsed, request, 200, spec.answer(*order_n, n),
                                f"bench{n:012d}", evaluation.reserved)
             finished = clock()
             stages["learn"].append((finished - decided_at) / 1000)

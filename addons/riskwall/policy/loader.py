@@ -55,6 +55,15 @@ class Policy:
     def binds_clients(self) -> bool:
         return any(spec.proxy_users for spec in self.accounts.values())
 
+    @property
+    def has_reject_storms(self) -> bool:
+        """Whether any rule counts the orders the venue refuses (answers are read for refusals only then); asked
+        on every answer, so remembered."""
+        found = self.rule_memo.get("has_reject_storms")
+        if found is None:
+            found = self.rule_memo["has_reject_storms"] = any(rule.type == "reject_storm" for rule in self.rules)
+        return bool(found)
+
     def client_may_use(self, client: str, venue: str, account: str | None) -> bool:
         """Whether the bot authenticated as `client` may sign with `account`'s key."""
         return any(client in self.accounts[label].proxy_users for label in self.labels_for(venue, account))

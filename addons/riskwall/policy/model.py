@@ -13,7 +13,7 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from riskwall.model import MarginMode, PositionSide, TradingState, Venue
 
@@ -307,6 +307,50 @@ class MarginModeRule(RuleBase):
         return self
 
 
+_WINDOW = re.compile(r"^\s*(\d+)\s*(ms|s|m|h)\s*$")
+# a longer window stops a strategy that legitimately repeats an order (a grid re-quoting a level it was filled at)
+MAX_DUPLICATE_WINDOW_MS = 3_600_000
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_window(text: str) -> int:
+    """`500ms`, `2s`, `1m`, `1h` in milliseconds."""
+    match = _WINDOW.match(text)
+    if not match:
+        raise ValueError(f"window {text!r} does not parse; write an amount and a unit, such as 500ms, 2s or 1m")
+    window_ms = int(match[1]) * _UNIT_MS[match[2]]
+    if not 1 <= window_ms <= MAX_DUPLICATE_WINDOW_MS:
+        raise ValueError(f"window {text!r} must be at least 1ms and at most 1h")
+    return window_ms
+
+
+def _window_text(text: str) -> str:
+    parse_window(text)
+    return text
+
+
+def _number_as_text(value: object) -> object:
+    # `window: 2` is read as text, so its error asks for a unit instead of for a string
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+WindowText = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_window_text),
+                       Field(description="AMOUNT UNIT, e.g. 500ms, 2s, 1m")]
+
+
+class DuplicateOrders(RuleBase):
+    """A new order identical to one the firewall admitted within `window` (same account, instrument, side,
+    position side, order type, quantity, limit price and trigger price): a bot caught in a loop. Counted over
+    the orders the firewall allowed, whatever the venue then answered; reductions are exempt."""
+
+    type: Literal["duplicate_orders"]
+    window: WindowText
+
+    @property
+    def window_ms(self) -> int:
+        return parse_window(self.window)
+
+
 class TradingStateRule(RuleBase):
     """A standing trading state written into the policy (the kill switch at runtime lives in the store)."""
 
@@ -314,9 +358,75 @@ class TradingStateRule(RuleBase):
     state: TradingState
 
 
+_DURATION = re.compile(r"^\s*([0-9]+)\s*(ms|s|m|h)\s*$")
+# a storm counts at most this many refusals in its window, and its window and cool-down last at most a day: the
+# store keeps every refusal of the window, so its size stays bounded whatever a policy says
+MAX_STORM_LIMIT = 10_000
+MAX_STORM_MS = 86_400_000
+
+
+@functools.lru_cache(maxsize=256)
+def parse_cool_down(text: str) -> int:
+    """`30s`, `5m`, `1h` in milliseconds: at least 1s, at most 24h."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"cool-down {text!r} does not parse; write an amount and a unit, such as 30s, 5m or 1h")
+    cool_down_ms = int(match[1]) * _UNIT_MS[match[2]]
+    if not 1000 <= cool_down_ms <= MAX_STORM_MS:
+        raise ValueError(f"cool-down {text!r} must be at least 1s and at most 24h")
+    return cool_down_ms
+
+
+def _storm_limit_text(text: str) -> str:
+    rate = parse_rate(text)
+    if rate.limit > MAX_STORM_LIMIT or rate.window_ms > MAX_STORM_MS:
+        raise ValueError(f"limit {text!r} must count at most {MAX_STORM_LIMIT} refusals in a window of at most 24h")
+    return text
+
+
+def _cool_down_text(text: str) -> str:
+    parse_cool_down(text)
+    return text
+
+
+class RejectStorm(RuleBase):
+    """After the venue has refused `limit` of an account's orders within the window (new orders and amends,
+    each leg of a batch, REST and WebSocket; never cancels, never what the firewall blocked itself), the
+    account's trading state becomes `state` for `cool_down`, on every sidecar sharing the store. Cancels (and,
+    under REDUCING, reductions) still pass; `riskwall resume` of the account ends it early."""
+
+    type: Literal["reject_storm"]
+    limit: Annotated[str, AfterValidator(_storm_limit_text), Field(
+        description="COUNT/WINDOW of orders the venue refused, e.g. 20/1m")]
+    # `cool_down: 300` is read as text, so its error asks for a unit instead of for a string
+    cool_down: Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_cool_down_text), Field(
+        description="how long the state holds once the storm trips, e.g. 5m (1s to 24h)")]
+    state: Literal["REDUCING", "HALTED"] = Field(
+        default="REDUCING", description="REDUCING (default): only reductions and cancels pass; HALTED: only cancels")
+
+    @model_validator(mode="after")
+    def _account_scope(self) -> RejectStorm:
+        if self.scope.symbols or self.scope.position_sides:
+            raise ValueError("a reject storm counts an account's refused orders and changes the account's state: "
+                             "scope it by venues and accounts, not by symbols or position sides")
+        return self
+
+    @property
+    def window(self) -> RateLimit:
+        return parse_rate(self.limit)
+
+    @property
+    def cool_down_ms(self) -> int:
+        return parse_cool_down(self.cool_down)
+
+    @property
+    def trading_state(self) -> TradingState:
+        return TradingState(self.state)
+
+
 Rule = Annotated[
     AllowedSymbols | OrderTypes | MaxLeverage | MaxOrderQty | MaxOrderNotional | MaxPosition | OrderRate
-    | TradingStateRule | PriceCollar | MarginModeRule,
+    | TradingStateRule | PriceCollar | MarginModeRule | DuplicateOrders | RejectStorm,
     Field(discriminator="type"),
 ]
 

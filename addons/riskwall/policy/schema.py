@@ -29,6 +29,8 @@ What the post-processing does, and why:
   description of each type) and an `if type == X then <X's definition>` per type, so completion offers the
   keys of the chosen type only and an error names the offending key. `defaultSnippets` (a VS Code extension
   keyword yaml-language-server honours) offer a skeleton per rule type.
+- **Rates and windows.** `order_rate` limits and the `duplicate_orders` window carry patterns that accept
+  exactly what the loader parses (`RATE_TEXT`, `WINDOW_TEXT`: a window from 1ms to 1h).
 - **Tables.** `accounts` and `symbols` tables reject keys that do not match their pattern
   (`additionalProperties: false`), as the loader does.
 - **Descriptions.** Every property has one (hover text); those the model does not carry come from
@@ -66,6 +68,14 @@ POSITIVE_DECIMAL_TEXT = rf"^\s*\+?(?=[0-9_.]*[1-9]){_MANTISSA}{_EXPONENT}\s*$"
 DECIMAL_TEXT = rf"^\s*[+-]?{_MANTISSA}{_EXPONENT}\s*$"
 # what policy.model.parse_rate accepts: COUNT/WINDOW with a count and a window of at least 1 (`10/s` = 10/1s)
 RATE_TEXT = r"^\s*0*[1-9][0-9]*\s*/\s*(?:0*[1-9][0-9]*)?\s*(?:ms|s|m|h)\s*$"
+# what policy.model.parse_window accepts: an amount and a unit from 1ms to 1h
+WINDOW_TEXT = (r"^\s*0*(?:(?:[1-9][0-9]{0,5}|[1-2][0-9]{6}|3[0-5][0-9]{5}|3600000)\s*ms"
+               r"|(?:[1-9][0-9]{0,2}|[1-2][0-9]{3}|3[0-5][0-9]{2}|3600)\s*s|(?:[1-9]|[1-5][0-9]|60)\s*m|1\s*h)\s*$")
+
+# what policy.model.parse_cool_down accepts: an amount and a unit from 1s to 24h
+COOL_DOWN_TEXT = (r"^\s*0*(?:(?:[1-9][0-9]{3,6}|[1-7][0-9]{7}|8[0-5][0-9]{6}|86[0-3][0-9]{5}|86400000)\s*ms"
+                  r"|(?:[1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-5][0-9]{3}|86[0-3][0-9]{2}|86400)\s*s"
+                  r"|(?:[1-9][0-9]{0,2}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)\s*m|(?:[1-9]|1[0-9]|2[0-4])\s*h)\s*$")
 
 _RULE_DESCRIPTIONS: dict[str, str] = {
     "allowed_symbols": "Which symbols may be traded (SYMBOL_NOT_ALLOWED).",
@@ -79,6 +89,9 @@ _RULE_DESCRIPTIONS: dict[str, str] = {
     "price_collar": "How far a limit or trigger price may lie through the mark price (PRICE_OUTSIDE_COLLAR, "
                     "PRICE_UNKNOWN).",
     "margin_mode": "Which margin modes and position modes may be switched to (MARGIN_MODE_NOT_ALLOWED).",
+    "duplicate_orders": "A new order identical to one admitted within the window: a bot in a loop (DUPLICATE_ORDER).",
+    "reject_storm": "After the venue refused N of an account's orders in a window, the account goes REDUCING or "
+                    "HALTED for a cool-down, fleet-wide (TRADING_REDUCING, TRADING_HALTED).",
 }
 
 # a skeleton per rule type, offered as a completion snippet; every one is a valid rule once filled in
@@ -94,6 +107,9 @@ _RULE_SNIPPETS: dict[str, dict[str, Any]] = {
     "price_collar": {"id": "${1:price-collar}", "type": "price_collar", "max_deviation_pct": "${2:5}"},
     "margin_mode": {"id": "${1:margin-mode}", "type": "margin_mode", "allow": ["${2:ISOLATED}"],
                     "allow_hedge": False},
+    "duplicate_orders": {"id": "${1:duplicates}", "type": "duplicate_orders", "window": "${2:2s}"},
+    "reject_storm": {"id": "${1:reject-storm}", "type": "reject_storm", "limit": "${2:20/1m}",
+                     "cool_down": "${3:5m}", "state": "${4:REDUCING}"},
 }
 
 _ENUM_DESCRIPTIONS: dict[type[StrEnum], dict[str, str]] = {
@@ -187,6 +203,15 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "on_price_unknown": "block (default): PRICE_UNKNOWN when no mark or last price is known; allow: skip it.",
     },
     "MarginModeRule": {**_RULE_COMMON},
+    "RejectStorm": {
+        **_RULE_COMMON,
+        "scope": "Where the rule applies: venues and accounts only (a storm is an account's).",
+    },
+    "DuplicateOrders": {
+        **_RULE_COMMON,
+        "window": "How long an admitted order blocks an identical one (same symbol, side, position side, type, "
+                  "quantity, limit and trigger price): 500ms, 2s, 1m; at most 1h.",
+    },
 }
 # the venues' order type names, offered as completions for order_types.allow (any name is accepted)
 _ORDER_TYPE_EXAMPLES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
@@ -240,6 +265,8 @@ def policy_json_schema() -> dict[str, Any]:
     _walk(root, _close_pattern_tables)
     _walk(root, _drop_property_titles)
     _rate_patterns(definitions)
+    _window_pattern(definitions)
+    _storm_patterns(definitions)
     _order_type_examples(definitions)
     _enum_descriptions(definitions)
     _describe(root, definitions)
@@ -316,6 +343,21 @@ def _rate_patterns(definitions: dict[str, Any]) -> None:
     items = _property(definitions, "OrderRate", "limits")["items"]
     items["pattern"] = RATE_TEXT
     items["examples"] = ["10/1s", "300/10s", "1200/1m"]
+
+
+def _window_pattern(definitions: dict[str, Any]) -> None:
+    window = _property(definitions, "DuplicateOrders", "window")
+    window["pattern"] = WINDOW_TEXT
+    window["examples"] = ["1s", "2s", "500ms"]
+
+
+def _storm_patterns(definitions: dict[str, Any]) -> None:
+    limit = _property(definitions, "RejectStorm", "limit")
+    limit["pattern"] = RATE_TEXT
+    limit["examples"] = ["20/1m", "50/5m"]
+    cool_down = _property(definitions, "RejectStorm", "cool_down")
+    cool_down["pattern"] = COOL_DOWN_TEXT
+    cool_down["examples"] = ["5m", "30s", "1h"]
 
 
 def _order_type_examples(definitions: dict[str, Any]) -> None:

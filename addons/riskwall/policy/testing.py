@@ -23,6 +23,14 @@ test file, or a folder searched recursively for `*.test.yaml`.
             - {scope: {account: hedge-bot}, state: REDUCING}  # venue defaults to the file's venue
           recent_orders:                                 # orders admitted before this one, for rate windows
             - {count: 10, ago: 500ms}                    # ago: 250ms, 2s, 1m, 1h or milliseconds
+          allowed_orders:                                # orders the firewall allowed before this one, for the
+            - {ago: 300ms}                               # duplicate rule: each key defaults to the request's
+            - {qty: 0.2, price: 59000, ago: 1s}          # (first leg's): symbol, side, qty, price, type,
+                                                         # trigger_price, position_side, account, venue
+          rejected_orders:                               # orders the venue refused before this one, counted by
+            - {count: 3, ago: 30s}                       # the reject_storm rules (one that reaches its limit
+                                                         # trips: the account's state holds its cool-down);
+                                                         # also account, venue
         request:                                         # exactly one of `order:` and `http:`
           order:                                         # exchange-neutral
             action: new                                  # new (default), amend, cancel, cancel_all,
@@ -62,7 +70,11 @@ Every case gets a fresh in-memory store on a fixed clock (2026-01-01T00:00:00Z),
 public methods (`learn`, `set_trading_state`, `reserve`), and is decided by the real `engine.plan` and
 `engine.conclude`, exactly as the sidecar decides. `recent_orders` are planned by the engine as orders of the
 given account and symbol (default: the request's first symbol), so they land in every rate window that
-order would count in.
+order would count in. `allowed_orders` are planned by the engine too, and recorded only where the duplicate
+rules would record them (not in rate windows, not as exposure: `recent_orders` and `open_orders` say those).
+`rejected_orders` are counted by the policy's reject_storm rules exactly as refusals the sidecar read in the
+venue's answers: a rule whose window reaches its limit trips, and the account's trading state is the storm's
+until its cool-down ends (a case decided within it sees that state, under the rule's id).
 
 Output: one line per case, `PASS file::name` or `FAIL file::name` followed by the expected and the actual
 outcome (with the violation's detail), `ERROR` for a test file or policy that cannot be used, then
@@ -231,12 +243,38 @@ class RecentOrdersSpec(_Spec):
     venue: Venue | None = None
 
 
+class AllowedOrderSpec(_Spec):
+    """An order the firewall allowed `ago` before the case's request; unset keys are the request's."""
+
+    symbol: Symbol | None = None
+    side: SideName | None = None
+    qty: PositiveAmount | None = None
+    price: PositiveAmount | None = None
+    trigger_price: PositiveAmount | None = None
+    type: Annotated[str, BeforeValidator(_upper)] | None = None
+    position_side: PositionSideName | None = None
+    ago: Millis = 0
+    account: str | None = None
+    venue: Venue | None = None
+
+
+class RejectedOrdersSpec(_Spec):
+    """Orders of an account the venue refused `ago` before the case's request (for reject_storm rules)."""
+
+    count: int = Field(ge=1, le=10_000)
+    ago: Millis = 0
+    account: str | None = None
+    venue: Venue | None = None
+
+
 class StateSpec(_Spec):
     prices: dict[Symbol, PositiveAmount] = {}
     positions: tuple[PositionSpec, ...] = ()
     open_orders: tuple[OpenOrderSpec, ...] = ()
     trading_states: tuple[TradingStateSpec, ...] = ()
     recent_orders: tuple[RecentOrdersSpec, ...] = ()
+    allowed_orders: tuple[AllowedOrderSpec, ...] = ()
+    rejected_orders: tuple[RejectedOrdersSpec, ...] = ()
 
 
 class LegSpec(_Spec):
@@ -350,7 +388,8 @@ class TestFileSpec(_Spec):
 
 
 _SPEC_NAMES = frozenset(cls.__name__ for cls in (
-    PositionSpec, OpenOrderSpec, ScopeSpec, TradingStateSpec, RecentOrdersSpec, StateSpec, LegSpec, OrderSpec,
+    PositionSpec, OpenOrderSpec, ScopeSpec, TradingStateSpec, RecentOrdersSpec, AllowedOrderSpec, StateSpec, LegSpec,
+    OrderSpec,
     HttpSpec, RequestSpec, ViolationSpec, ExpectSpec, CaseSpec, TestFileSpec,
 ))
 
@@ -654,6 +693,15 @@ async def seed_state(store: MemoryStore, state: StateSpec, context: _Context, cl
         clock.now_ms = START_MS - recent.ago
         await _prefill_rate(store, context.policy, recent_venue, account, recent.symbol or default_symbol,
                             recent.count, f"policy-test-recent-{number}")
+    template = next((i for i in parsed.intents if i.action in _ORDER_ACTIONS), None)
+    for number, allowed in enumerate(sorted(state.allowed_orders, key=lambda a: -a.ago)):  # oldest first
+        clock.now_ms = START_MS - allowed.ago
+        await _record_allowed(store, context, allowed, template, f"policy-test-allowed-{number}")
+    for number, rejected in enumerate(sorted(state.rejected_orders, key=lambda r: -r.ago)):  # oldest first
+        clock.now_ms = START_MS - rejected.ago
+        rejected_venue = rejected.venue or venue
+        await _count_rejected(store, context.policy, rejected_venue, context.account(rejected.account, rejected_venue),
+                              rejected.count, f"policy-test-rejected-{number}")
 
 
 def _closes(side: Side, position_side: PositionSide) -> bool:
@@ -682,6 +730,53 @@ async def _prefill_rate(store: StateStore, policy: Policy, venue: Venue, account
     # not enforced, so the store commits them even past a limit: the state says they were admitted
     rate = tuple(dataclasses.replace(check, cost=count, enforced=False) for check in plan.reservation.rate)
     await store.reserve(Reservation(decision_id, rate))
+
+
+async def _count_rejected(store: StateStore, policy: Policy, venue: Venue, account: str, count: int,
+                          decision_id: str) -> None:
+    """Count `count` orders of `account` as refused by the venue now, under every reject-storm rule that counts
+    them: a storm that reaches its limit trips and sets the account's state, as in the sidecar."""
+    intent = OrderIntent(venue, Action.NEW, "policy-test rejected", account)
+    request = with_holder(ParsedRequest(venue, Action.NEW, intent.endpoint, account, (intent,)), policy)
+    counts = engine.reject_counts(request, policy, tuple(range(count)), decision_id)
+    if counts:
+        await store.count_rejections(counts)
+
+
+async def _record_allowed(store: StateStore, context: _Context, allowed: AllowedOrderSpec,
+                          template: OrderIntent | None, decision_id: str) -> None:
+    """Record `allowed` as admitted now, under every duplicate rule the engine would check such an order with."""
+    given = allowed.model_fields_set
+    venue = allowed.venue or (template.venue if template else context.venue)
+    if allowed.account is not None or template is None or template.account is None:
+        account = context.account(allowed.account, venue)
+    else:
+        account = template.account
+    fields: dict[str, Any] = {
+        "symbol": template.symbol if template else None, "side": template.side if template else None,
+        "qty": template.quantity if template else None, "price": template.price if template else None,
+        "trigger_price": template.trigger_price if template else None,
+        "type": template.order_type if template else None,
+        "position_side": template.position_side if template else PositionSide.BOTH,
+    }
+    fields |= {name: getattr(allowed, name) for name in given if name in fields}
+    if "type" not in given and (fields["type"] is None or ("price" in given and fields["type"] == "MARKET")):
+        fields["type"] = "LIMIT" if fields["price"] is not None else "MARKET"  # as a request's order defaults
+    missing = [name for name in ("symbol", "side", "qty") if fields[name] is None]
+    if missing:
+        raise CaseError(f"state.allowed_orders: an allowed order needs {', '.join(missing)} (the request has none "
+                        "to lend it)")
+    symbol = fields["symbol"]
+    intent = OrderIntent(venue, Action.NEW, "policy-test allowed", account, symbol, CATALOG.unified(venue, symbol),
+                         fields["side"], fields["position_side"], fields["qty"], fields["price"],
+                         fields["trigger_price"], fields["type"])
+    request = with_holder(ParsedRequest(venue, Action.NEW, intent.endpoint, account, (intent,)), context.policy)
+    plan = engine.plan(request, context.policy, await store.view(engine.view_query(request)), decision_id)
+    if plan.reservation is None or not plan.reservation.duplicates:
+        return
+    # not enforced, so the store records them even where one repeats another: the state says they were admitted
+    duplicates = tuple(dataclasses.replace(check, enforced=False) for check in plan.reservation.duplicates)
+    await store.reserve(Reservation(decision_id, duplicates=duplicates))
 
 
 # ---- expectations ---------------------------------------------------------------------------------------

@@ -15,16 +15,19 @@ import abc
 
 from riskwall.model import (
     CheckResult,
+    DuplicateCheck,
     ExposureCheck,
     PendingEntry,
     PositionKey,
     RateCheck,
     ReductionCheck,
+    RejectCount,
     Reservation,
     ReserveOutcome,
     ResponseFacts,
     StateScope,
     StateView,
+    StormTrip,
     TradingState,
     TradingStateRecord,
     Venue,
@@ -39,17 +42,20 @@ class StateUnavailable(Exception):
 # the value types a store is called with and answers (defined beside the other value types, in riskwall.model)
 __all__ = [
     "CheckResult",
+    "DuplicateCheck",
     "ExposureCheck",
     "PendingEntry",
     "PositionKey",
     "RateCheck",
     "ReductionCheck",
+    "RejectCount",
     "Reservation",
     "ReserveOutcome",
     "StateScope",
     "StateStore",
     "StateUnavailable",
     "StateView",
+    "StormTrip",
     "TradingStateRecord",
     "ViewQuery",
 ]
@@ -95,13 +101,21 @@ class StateStore(abc.ABC):
         """`reserve`, and whether the trading states in `seen` are still the store's (read in the same step)."""
         return await self.reserve(reservation), True
 
-    async def settle(self, facts: ResponseFacts, reservation_id: str | None, after_ms: int = 0) -> None:
+    async def settle(self, facts: ResponseFacts, reservation_id: str | None, after_ms: int = 0,
+                     rejections: tuple[RejectCount, ...] = ()) -> tuple[StormTrip, ...]:
         """What an answer does to the store: `learn(facts)`, then `release(reservation_id, after_ms)` when there
-        is a reservation; in one step where the store can."""
+        is a reservation, then `count_rejections(rejections)` (the orders the venue refused); in one step where
+        the store can. Answers the storms that tripped."""
         if not facts.empty:
             await self.learn(facts)
         if reservation_id is not None:
             await self.release(reservation_id, after_ms)
+        return await self.count_rejections(rejections) if rejections else ()
+
+    async def count_rejections(self, counts: tuple[RejectCount, ...]) -> tuple[StormTrip, ...]:
+        """Count orders the venue refused into each rule's window, atomically; a window that reaches its limit
+        trips the storm (see `RejectCount`): the trips are answered, enforced or shadow."""
+        raise NotImplementedError(f"{type(self).__name__} does not count refused orders")
 
     @abc.abstractmethod
     async def set_trading_state(self, scope: StateScope, state: TradingState, reason: str, actor: str) -> None: ...

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from riskwall import metrics
 from riskwall.logs import get_logger
-from riskwall.model import ResponseFacts, TradingState, Venue
+from riskwall.model import RejectCount, ResponseFacts, StormTrip, TradingState, Venue
 from riskwall.state.base import (
     Reservation,
     ReserveOutcome,
@@ -194,8 +194,12 @@ class GuardedStore(StateStore):
                 self._release_in_background(reservation.id)
             raise
 
-    async def settle(self, facts: ResponseFacts, reservation_id: str | None, after_ms: int = 0) -> None:
-        await self._call(lambda: self.inner.settle(facts, reservation_id, after_ms))
+    async def settle(self, facts: ResponseFacts, reservation_id: str | None, after_ms: int = 0,
+                     rejections: tuple[RejectCount, ...] = ()) -> tuple[StormTrip, ...]:
+        return await self._call(lambda: self.inner.settle(facts, reservation_id, after_ms, rejections))
+
+    async def count_rejections(self, counts: tuple[RejectCount, ...]) -> tuple[StormTrip, ...]:
+        return await self._call(lambda: self.inner.count_rejections(counts))
 
     async def learn(self, facts: ResponseFacts) -> None:
         await self._call(lambda: self.inner.learn(facts))

@@ -5,7 +5,10 @@ which is what makes `reserve` exact. The clock is injected so tests never sleep.
 
 Cost does not grow with history: what is pending per position and direction is kept as running sums
 (`model.Pending`: what adds, what only reduces), updated on every change, so a check reads two numbers instead of
-walking the account's open orders; final orders are remembered in arrival order, bounded by age and by count.
+walking the account's open orders; final orders are remembered in arrival order, bounded by age and by count;
+the duplicate rule's fingerprints are kept for their window only, and at most `DUPLICATE_MEMORY_COUNT` of them;
+a reject storm's refusals are kept for its window only (every count drops the windows that ran out), and the
+state a storm set ends at its `until_ms`, dropped when the states are next read.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from decimal import Decimal, localcontext
 
 from riskwall.model import (
     CheckResult,
+    DuplicateCheck,
     ExposureCheck,
     OpenOrdersSnapshot,
     OrderUpdate,
@@ -29,17 +33,20 @@ from riskwall.model import (
     PositionSide,
     RateCheck,
     ReductionCheck,
+    RejectCount,
     Reservation,
     ReserveOutcome,
     ResponseFacts,
     Side,
     StateScope,
     StateView,
+    StormTrip,
     TradingState,
     TradingStateRecord,
     Venue,
     ViewQuery,
     reducible,
+    storm_reason,
     worst_case,
 )
 from riskwall.state.base import StateStore
@@ -47,12 +54,16 @@ from riskwall.state.base import StateStore
 type Clock = Callable[[], int]
 type OrderIdent = tuple[Venue, str, str]  # (venue, account, order id)
 type Slot = tuple[PositionKey, Side]
+type SeenKey = tuple[str, str, str, str]  # (rule id, venue, account, order fingerprint)
 
 # final orders are remembered this long, and at most this many, so an answer seen twice is not counted twice.
 # An order forgotten since leaves its id in a fixed-size filter (_Forgotten): an answer for it replayed later
 # is recognised there and counts no fill again.
 FINAL_ORDER_MEMORY_MS = 24 * 3_600_000
 FINAL_ORDER_MEMORY_COUNT = 50_000
+# fingerprints of admitted orders held for the duplicate rule at most (each for its window): beyond it the soonest
+# to expire is forgotten first. An hour's window at 25 new orders a second stays within it.
+DUPLICATE_MEMORY_COUNT = 100_000
 
 # Decimal's default 28 digits would round 1e15 + 1e-18 to 1e15; 60 keep every sum a venue can produce exact
 EXACT_DIGITS = 60
@@ -125,8 +136,17 @@ class MemoryStore(StateStore):
         self._adding: dict[Slot, Decimal] = {}
         self._reducing: dict[Slot, Decimal] = {}
         self._prices: dict[tuple[Venue, str], tuple[Decimal, str]] = {}
-        self._states: dict[StateScope, TradingStateRecord] = {}
+        # trading states by (scope, rule id): an operator's (rule id None) and those reject-storm rules set, which
+        # hold until their `until_ms` beside whatever an operator set at the same scope
+        self._states: dict[tuple[StateScope, str | None], TradingStateRecord] = {}
+        # reject-storm windows: rule key -> (window ms, {"<decision id>:<leg>": when counted}, oldest first)
+        self._rejects: dict[str, tuple[int, dict[str, int]]] = {}
         self._lapses: list[tuple[int, str]] = []  # (when, reservation id): unanswered reservations lapse then
+        # the duplicate rule's records: fingerprint -> (admitted at, expires at, reservation id), and a heap of
+        # (expires at, fingerprint) to forget them by; a record admitted again leaves its older heap entry stale
+        self._seen: dict[SeenKey, tuple[int, int, str]] = {}
+        self._seen_expiry: list[tuple[int, SeenKey]] = []
+        self.duplicate_limit = DUPLICATE_MEMORY_COUNT
         self.final_order_limit = FINAL_ORDER_MEMORY_COUNT
 
     # ---- StateStore ------------------------------------------------------------------------------------
@@ -153,7 +173,7 @@ class MemoryStore(StateStore):
                     remaining[order_id] = order.remaining
         prices = {(query.venue, s): self._prices[(query.venue, s)][0] for s in query.symbols
                   if (query.venue, s) in self._prices}
-        return StateView(tuple(self._states.values()), positions, prices, orders, pending, remaining)
+        return StateView(self._live_states(), positions, prices, orders, pending, remaining)
 
     async def reserve(self, reservation: Reservation) -> ReserveOutcome:
         with localcontext(prec=EXACT_DIGITS):
@@ -171,12 +191,56 @@ class MemoryStore(StateStore):
 
     async def set_trading_state(self, scope: StateScope, state: TradingState, reason: str, actor: str) -> None:
         if state is TradingState.ACTIVE:
-            self._states.pop(scope, None)
+            # a resume ends every state at the scope, those a storm set included
+            for key in [key for key in self._states if key[0] == scope]:
+                del self._states[key]
         else:
-            self._states[scope] = TradingStateRecord(scope, state, reason, actor, self._clock())
+            self._states[(scope, None)] = TradingStateRecord(scope, state, reason, actor, self._clock())
 
     async def trading_states(self) -> tuple[TradingStateRecord, ...]:
+        return self._live_states()
+
+    async def count_rejections(self, counts: tuple[RejectCount, ...]) -> tuple[StormTrip, ...]:
+        now = self._clock()
+        self._forget_rejections(now)
+        trips: list[StormTrip] = []
+        for count in counts:
+            window = self._rejects.setdefault(count.key, (count.window_ms, {}))[1]
+            self._trim(window, now - count.window_ms)
+            for member in count.members:
+                window.setdefault(member, now)
+            if len(window) < count.limit:
+                continue
+            until = now + count.cool_down_ms
+            trips.append(StormTrip(count, len(window), now, until))
+            del self._rejects[count.key]  # tripped: counting starts again
+            if count.enforced:
+                self._states[(count.scope, count.rule_id)] = TradingStateRecord(
+                    count.scope, count.state, storm_reason(count), f"rule:{count.rule_id}", now, until,
+                    count.rule_id)
+        return tuple(trips)
+
+    def _live_states(self) -> tuple[TradingStateRecord, ...]:
+        now = self._clock()
+        for key in [key for key, record in self._states.items() if not record.live(now)]:
+            del self._states[key]  # a storm's state ends by itself
         return tuple(self._states.values())
+
+    @staticmethod
+    def _trim(window: dict[str, int], cutoff: int) -> None:
+        while window:
+            member, at = next(iter(window.items()))
+            if at > cutoff:
+                return
+            del window[member]
+
+    def _forget_rejections(self, now: int) -> None:
+        """Windows whose every refusal is older than the window go (an account no longer refused leaves none)."""
+        for key in list(self._rejects):
+            window_ms, window = self._rejects[key]
+            self._trim(window, now - window_ms)
+            if not window:
+                del self._rejects[key]
 
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
         self._lapse(self._clock())
@@ -213,16 +277,43 @@ class MemoryStore(StateStore):
         for bound in reservation.reductions:
             allowance = self._reducible(bound)
             results.append(CheckResult(bound, allowance, bound.quantity <= allowance))
+        if reservation.duplicates:
+            self._forget_seen(now)
+            results.extend(self._duplicate(check, reservation.id, now) for check in reservation.duplicates)
         committed = all(r.passed for r in results if r.check.enforced)
         if committed:
             for rate in reservation.rate:
                 self._window(rate, now).extend([now] * rate.cost)
+            for duplicate in reservation.duplicates:
+                self._saw(duplicate, reservation.id, now)
             if reservation.pending:
                 self._drop_legs(reservation.id)  # the same id again replaces its legs, never adds to them
                 self._legs[reservation.id] = {p.leg_id: p for p in reservation.pending}
                 for entry in reservation.pending:
                     self._add_pending((entry.position, entry.side), entry.reducing, entry.quantity)
         return ReserveOutcome(committed, tuple(results))
+
+    def _duplicate(self, check: DuplicateCheck, reservation_id: str, now: int) -> CheckResult:
+        record = self._seen.get((check.rule_id, check.venue, check.account, check.fingerprint))
+        if record is None or record[1] <= now or record[2] == reservation_id:
+            return CheckResult(check, Decimal(1), True)
+        return CheckResult(check, Decimal(2), False, (("ago_ms", str(now - record[0])), ("duplicate_of", record[2])))
+
+    def _saw(self, check: DuplicateCheck, reservation_id: str, now: int) -> None:
+        key = (check.rule_id, check.venue, check.account, check.fingerprint)
+        expires = now + check.window_ms
+        self._seen[key] = (now, expires, reservation_id)
+        heapq.heappush(self._seen_expiry, (expires, key))
+        self._forget_seen(now)
+
+    def _forget_seen(self, now: int) -> None:
+        """Drop the records whose window has passed, and the soonest to expire beyond `duplicate_limit`."""
+        heap = self._seen_expiry
+        while heap and (heap[0][0] <= now or len(heap) > self.duplicate_limit):
+            expires, key = heapq.heappop(heap)
+            record = self._seen.get(key)
+            if record is not None and record[1] == expires:
+                del self._seen[key]
 
     def _window(self, rate: RateCheck, now: int) -> deque[int]:
         window = self._rate.setdefault((rate.key, rate.window_ms), deque())

@@ -3,8 +3,9 @@
 The only module of riskwall that imports `redis`. Every write that decides something runs as a Lua script
 (`state/lua/*.lua`, loaded once, called with EVALSHA, reloaded after NOSCRIPT), so it is atomic across
 every sidecar, and reads the time from Redis (`TIME`), never from a sidecar's clock. `reserve` is one round
-trip: one script checks every rate window and every exposure limit of the reservation and commits all of it
-or nothing. `open_redis_store(url)` wraps the store in `GuardedStore` (short timeouts, circuit breaker).
+trip: one script checks every rate window, every exposure limit and every duplicate fingerprint of the
+reservation and commits all of it or nothing. `open_redis_store(url)` wraps the store in `GuardedStore` (short
+timeouts, circuit breaker).
 
 URLs: `redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS), `unix:///path.sock?db=0`, and
 `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/service[/db]`. Query options read here
@@ -32,9 +33,21 @@ and every account script touches only that slot (its keys are all declared in KE
                                     ZSET    one member per admitted order, score = admission time (ms);
                                             trimmed to the window on every check, PEXPIRE = window; the
                                             rate key is the engine's "<rule id>|<venue>|<account>[|<symbol>]"
+    rw:{<venue>|<account>}:dup:<rule id>|<order fingerprint>
+                                    STRING  "<admission time ms>|<decision id>": the last order with that
+                                            fingerprint the duplicate rule admitted; PX = the rule's window,
+                                            so it is gone once the window has passed
     rw:{global}:prices              HASH    "<venue>|<symbol>" → "<kind>|<price>" (mark beats last)
     rw:{global}:states              HASH    scope text ("global", "venue=…[,account=…][,symbol=…]") → JSON
-                                            {venue, account, symbol, state, reason, actor, at_ms}
+                                            {venue, account, symbol, state, reason, actor, at_ms}; a state a
+                                            reject storm set: "<scope text>#<rule id>" → the same with until_ms
+                                            and rule_id, ignored from until_ms on (Redis time) and deleted by
+                                            the next reject count; a resume of the scope deletes both kinds
+    rw:{global}:rejects:<rule id>|<venue>|<account>
+                                    ZSET    orders the venue refused, one member "<decision id>:<leg>" each,
+                                            score = when counted (ms); trimmed to the rule's window on every
+                                            count, PEXPIRE = window, deleted when the storm trips. In the
+                                            {global} slot with the states, so one script counts and trips
     rw:rid:<reservation id>         STRING  "<venue>|<account>": where a reservation lives, for `release`;
                                             PX = reservation TTL, deleted on release
 
@@ -70,9 +83,22 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
-from riskwall.model import OrderUpdate, Pending, PositionSide, ReductionCheck, ResponseFacts, Side, TradingState, Venue
+from riskwall.model import (
+    OrderUpdate,
+    Pending,
+    PositionSide,
+    ReductionCheck,
+    RejectCount,
+    ResponseFacts,
+    Side,
+    StormTrip,
+    TradingState,
+    Venue,
+    storm_reason,
+)
 from riskwall.state.base import (
     CheckResult,
+    DuplicateCheck,
     ExposureCheck,
     PositionKey,
     RateCheck,
@@ -109,6 +135,7 @@ _SCRIPT_FILES: dict[str, tuple[str, ...]] = {
     "exposure": ("decimal", "account", "exposure"),
     "price": ("price",),
     "state": ("state",),
+    "reject": ("reject",),
 }
 
 
@@ -183,8 +210,14 @@ class KeyLayout:
         # one counter per (key, window), as in MemoryStore; the engine puts the rule id in the key
         return f"{self.account_base(venue, account)}:rate:{check.key}:{check.window_ms}"
 
+    def duplicate(self, check: DuplicateCheck) -> str:
+        return f"{self.account_base(check.venue, check.account)}:dup:{check.rule_id}|{check.fingerprint}"
+
     def reservation(self, reservation_id: str) -> str:
         return f"{self.prefix}:rid:{reservation_id}"
+
+    def rejects(self, count: RejectCount) -> str:
+        return f"{self.prefix}:{{global}}:rejects:{count.key}"
 
 
 def account_of(reservation: Reservation) -> tuple[str, str]:
@@ -194,6 +227,7 @@ def account_of(reservation: Reservation) -> tuple[str, str]:
     owners |= {(str(c.position.venue), c.position.account) for c in reservation.reductions}
     owners |= {(str(p.position.venue), p.position.account) for p in reservation.pending}
     owners |= {_rate_owner(check) for check in reservation.rate}
+    owners |= {(str(check.venue), check.account) for check in reservation.duplicates}
     if len(owners) != 1:
         raise ValueError(f"reservation {reservation.id} must concern exactly one account, not {sorted(owners)}")
     return owners.pop()
@@ -366,6 +400,7 @@ class RedisStore(StateStore):
         async with self._guard():
             pipe = self._client.pipeline(transaction=False)
             pipe.hgetall(self.keys.states)
+            pipe.time()  # the states a storm set end by Redis's clock
             if price_fields:
                 pipe.hmget(self.keys.prices, price_fields)
             if position_keys and account is not None:
@@ -380,6 +415,7 @@ class RedisStore(StateStore):
                 pipe.hmget(self.keys.account(query.venue, account)[KeyLayout.ACCOUNT_KEYS.index("pend")],
                            pending_fields)
             replies = await pipe.execute()
+        now = _time_ms(replies.pop(1))
         pending: dict[tuple[PositionKey, Side], Pending] = {}
         if pending_fields:
             sums = iter(replies.pop())
@@ -396,7 +432,7 @@ class RedisStore(StateStore):
                     record = json.loads(raw)
                     orders[order_id] = (str(record["sym"]), Side(record["s"]), PositionSide(record["ps"]))
                     remaining[order_id] = from_fixed(str(record["rem"]))
-        states = self._decode_states(_pairs(replies[0]))
+        states = self._decode_states(_pairs(replies[0]), now)
         self._states_seen = states
         prices: dict[tuple[Venue, str], Decimal] = {}
         if price_fields:
@@ -426,9 +462,10 @@ class RedisStore(StateStore):
             pipe.hgetall(self.keys.states)
             if symbols:
                 pipe.hmget(self.keys.prices, [f"{venue}|{s}" for s in symbols])
+            pipe.time()
 
         outcome, extra = await self._reserve(reservation, reread)
-        states = self._decode_states(_pairs(extra[0]))
+        states = self._decode_states(_pairs(extra[0]), _time_ms(extra[-1]))
         self._states_seen = states
         if symbols:
             self._saw_prices(Venue(venue), tuple(symbols), extra[1])
@@ -444,9 +481,11 @@ class RedisStore(StateStore):
                        also: Callable[[Pipeline], None] | None) -> tuple[ReserveOutcome, list[Any]]:
         venue, account = account_of(reservation)
         keys = self.keys.account(venue, account) + [self.keys.rate(venue, account, c) for c in reservation.rate]
+        keys += [self.keys.duplicate(check) for check in reservation.duplicates]
         args: list[str | int] = [
             reservation.id, self.options.reservation_ttl_ms,
             len(reservation.rate), len(reservation.exposure), len(reservation.pending), len(reservation.reductions),
+            len(reservation.duplicates),
         ]
         for rate in reservation.rate:
             args += [rate.limit, rate.window_ms, rate.cost, int(rate.enforced)]
@@ -461,6 +500,8 @@ class RedisStore(StateStore):
                 f"{bound.position.symbol}|{bound.position.position_side}", str(bound.side),
                 to_fixed(bound.quantity, ROUND_CEILING), bound.replaces_order or "",
             ]
+        for duplicate in reservation.duplicates:
+            args += [duplicate.window_ms, int(duplicate.enforced)]
         for leg in reservation.pending:
             args += [
                 leg.leg_id, f"{leg.position.symbol}|{leg.position.position_side}", str(leg.side),
@@ -485,6 +526,13 @@ class RedisStore(StateStore):
         results = tuple(
             CheckResult(check, from_fixed(str(reply[2 + 2 * i])), int(reply[3 + 2 * i]) == 1)
             for i, check in enumerate(checks)
+        )
+        at = 2 + 2 * len(checks)  # then four values per duplicate check: observed, passed, ago ms, earlier id
+        results += tuple(
+            CheckResult(check, from_fixed(str(reply[at + 4 * i])), int(reply[at + 1 + 4 * i]) == 1,
+                        () if int(reply[at + 1 + 4 * i]) == 1 else
+                        (("ago_ms", str(reply[at + 2 + 4 * i])), ("duplicate_of", str(reply[at + 3 + 4 * i]))))
+            for i, check in enumerate(reservation.duplicates)
         )
         if committed and reservation.pending:
             self._remember(reservation.id, owner)
@@ -549,18 +597,21 @@ class RedisStore(StateStore):
             calls.append(_Call("learn", self.keys.account(venue, account), [text, FINAL_ORDER_MEMORY_MS]))
         return calls
 
-    async def settle(self, facts: ResponseFacts, reservation_id: str | None, after_ms: int = 0) -> None:
+    async def settle(self, facts: ResponseFacts, reservation_id: str | None, after_ms: int = 0,
+                     rejections: tuple[RejectCount, ...] = ()) -> tuple[StormTrip, ...]:
         owner = self._owners.get(reservation_id) if reservation_id is not None else None
         if reservation_id is not None and owner is None:
-            await super().settle(facts, reservation_id, after_ms)  # the reservation's place must be looked up
-            return
+            # the reservation's place must be looked up
+            return await super().settle(facts, reservation_id, after_ms, rejections)
         calls = self._learn_calls(facts)
         hold = max(after_ms, 0)
         if reservation_id is not None and owner is not None:
             venue, _, account = owner.partition("|")
             calls.append(_Call("release", self.keys.account(venue, account), [reservation_id, hold]))
+        if rejections:
+            calls.append(self._reject_call(rejections))  # in the same round trip as the rest of the answer
         if not calls:
-            return
+            return ()
         mapping = self.keys.reservation(reservation_id) if reservation_id is not None else None
 
         def forget(pipe: Pipeline) -> None:
@@ -568,9 +619,27 @@ class RedisStore(StateStore):
                 pipe.delete(mapping)
 
         async with self._guard():
-            await self._run(calls, forget if mapping is not None else None)
+            replies = await self._run(calls, forget if mapping is not None else None)
         if reservation_id is not None and hold == 0:
             self._owners.pop(reservation_id, None)
+        return _trips(rejections, replies[-1]) if rejections else ()
+
+    async def count_rejections(self, counts: tuple[RejectCount, ...]) -> tuple[StormTrip, ...]:
+        if not counts:
+            return ()
+        async with self._guard():
+            (reply,) = await self._run([self._reject_call(counts)])
+        return _trips(counts, reply)
+
+    def _reject_call(self, counts: tuple[RejectCount, ...]) -> _Call:
+        args: list[str | int] = [len(counts)]
+        for count in counts:
+            record = {"venue": count.scope.venue, "account": count.scope.account, "symbol": count.scope.symbol,
+                      "state": str(count.state), "reason": storm_reason(count), "actor": f"rule:{count.rule_id}",
+                      "rule_id": count.rule_id}
+            args += [count.limit, count.window_ms, count.cool_down_ms, int(count.enforced),
+                     f"{count.scope.text}#{count.rule_id}", json.dumps(record), len(count.members), *count.members]
+        return _Call("reject", [self.keys.states, *(self.keys.rejects(c) for c in counts)], args)
 
     async def set_trading_state(self, scope: StateScope, state: TradingState, reason: str, actor: str) -> None:
         record = {
@@ -583,8 +652,11 @@ class RedisStore(StateStore):
 
     async def trading_states(self) -> tuple[TradingStateRecord, ...]:
         async with self._guard():
-            raw = await self._client.hgetall(self.keys.states)
-        return self._decode_states(_pairs(raw))
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hgetall(self.keys.states)
+            pipe.time()
+            raw, now = await pipe.execute()
+        return self._decode_states(_pairs(raw), _time_ms(now))
 
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
         async with self._guard():
@@ -686,19 +758,22 @@ class RedisStore(StateStore):
         return prices
 
     @staticmethod
-    def _decode_states(raw: dict[str, str]) -> tuple[TradingStateRecord, ...]:
+    def _decode_states(raw: dict[str, str], now: int) -> tuple[TradingStateRecord, ...]:
+        """The states in force at `now` (Redis time): a storm's ended ones are left out."""
         records: list[TradingStateRecord] = []
         for text, value in raw.items():
             try:
                 data = json.loads(value)
                 scope = StateScope(data["venue"], data["account"], data["symbol"])
-                records.append(
-                    TradingStateRecord(scope, TradingState(data["state"]), data["reason"], data["actor"],
-                                       int(data["at_ms"]))
-                )
-            except (ValueError, KeyError, TypeError):
+                until = data.get("until_ms")
+                record = TradingStateRecord(scope, TradingState(data["state"]), data["reason"], data["actor"],
+                                            int(data["at_ms"]), None if until is None else int(until),
+                                            data.get("rule_id"))
+            except (ValueError, KeyError, TypeError, AttributeError):
                 raise StateUnavailable(f"state store holds an unreadable trading state for {text!r}") from None
-        return tuple(sorted(records, key=lambda r: (r.at_ms, r.scope.text)))
+            if record.live(now):
+                records.append(record)
+        return tuple(sorted(records, key=lambda r: (r.at_ms, r.scope.text, r.rule_id or "")))
 
 
 def _update_json(update: OrderUpdate) -> dict[str, Any]:
@@ -710,6 +785,19 @@ def _update_json(update: OrderUpdate) -> dict[str, Any]:
     if update.reservation_id:
         data["rid"] = update.reservation_id
     return data
+
+
+def _trips(counts: tuple[RejectCount, ...], reply: Any) -> tuple[StormTrip, ...]:
+    """reject.lua's answer: per count {refusals in the window, until ms or 0}, then the time."""
+    now = int(reply[-1])
+    return tuple(StormTrip(count, int(row[0]), now, int(row[1]))
+                 for count, row in zip(counts, reply[:-1], strict=True) if int(row[1]) > 0)
+
+
+def _time_ms(reply: Any) -> int:
+    """Redis TIME (seconds, microseconds) in ms; redis-py answers it as a pair of ints."""
+    seconds, micros = reply
+    return int(seconds) * 1000 + int(micros) // 1000
 
 
 def _pairs(flat: Any) -> dict[str, str]:

@@ -18,8 +18,17 @@ from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue, Violation, fingerprint
-from riskwall.paths import normalize_path
+from riskwall.model import (
+    Action,
+    Decision,
+    OrderUpdate,
+    ParsedRequest,
+    ResponseFacts,
+    Venue,
+    Violation,
+    fingerprint,
+)
+from riskwall.paths import normalize_path as normalize_path  # re-exported: every adapter uses it
 
 # no real instrument needs more; a larger number is a typo or an attack
 MAX_AMOUNT = Decimal("1e15")
@@ -470,3 +479,45 @@ class Steering:
 def _respell(match: re.Match[str]) -> str:
     phrase = match[0]
     return phrase[0] + "\u00ad" + phrase[1:].replace("_", "-").replace(" ", "\u00a0")
+
+
+# a symbol a fact may name: what every venue's symbols are made of (BitMEX indices start with '.')
+_FACT_SYMBOL = re.compile(r"[A-Za-z0-9_.:/-]{1,64}")
+
+
+# an order id a fact may name: printable, no spaces, not a prefix with nothing after it (Binance's "algo:<id>")
+_FACT_ORDER_ID = re.compile(r"[\x21-\x7e]{0,127}[\x21-\x39\x3b-\x7e]")
+
+
+def _names_a_symbol(symbol: str | None) -> bool:
+    return symbol is not None and _FACT_SYMBOL.fullmatch(symbol) is not None and any(c.isalnum() for c in symbol)
+
+
+def _names_an_order(order: OrderUpdate) -> bool:
+    return _names_a_symbol(order.symbol) and _FACT_ORDER_ID.fullmatch(order.order_id) is not None
+
+
+def sound_facts(facts: ResponseFacts) -> ResponseFacts:
+    """`facts` without what names no symbol a venue could have (an answer row with its symbol missing or
+    mangled) or no order id, so nothing is kept under a symbol nothing trades or an empty id. What is dropped
+    errs towards more exposure, never less: an order update dropped leaves its reservation pending, and a report
+    that says every unlisted position (or order) is flat (or gone) is dropped whole if any of its rows is."""
+    if not facts.prices and not facts.orders and not facts.positions and not facts.open_orders:
+        return facts
+    prices = tuple(p for p in facts.prices if _names_a_symbol(p.symbol))
+    orders = tuple(o for o in facts.orders if _names_an_order(o))
+    positions = tuple(
+        report for report in facts.positions
+        if (report.symbol is None or _names_a_symbol(report.symbol))
+        and all(_names_a_symbol(symbol) for symbol, _, _ in report.positions)
+    )
+    open_orders = tuple(
+        snapshot for snapshot in facts.open_orders
+        if (snapshot.symbol is None or _names_a_symbol(snapshot.symbol))
+        and all(_names_an_order(order) for order in snapshot.orders)
+    )
+    if (len(prices), len(orders), len(positions), len(open_orders)) == (
+        len(facts.prices), len(facts.orders), len(facts.positions), len(facts.open_orders)
+    ):
+        return facts
+    return dataclasses.replace(facts, prices=prices, orders=orders, positions=positions, open_orders=open_orders)

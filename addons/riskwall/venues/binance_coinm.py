@@ -1,6 +1,6 @@
 """Binance COIN-M futures (dapi): the USDⓈ-M adapter's reading of requests, with sizes in contracts.
 
-Facts: ../shared/venues.md §2 (and §1, which dapi mirrors under `/dapi/v1/...`). Parameters, auth, the error
+Facts: docs/venues.md §2 (and §1, which dapi mirrors under `/dapi/v1/...`). Parameters, auth, the error
 shape and every field but the size are read exactly as on fapi, by the same functions
 (`riskwall.venues.binance_usdm`); this module adds what differs:
 
@@ -18,8 +18,8 @@ shape and every field but the size are read exactly as on fapi, by the same func
   close-position order).
 - Symbols are `BTCUSD_PERP` (unified `BTC/USD:BTC`) and `BTCUSD_250627` (`BTC/USD:BTC-250627`).
 
-Hosts: dapi.binance.com, demo-dapi.binance.com (and ws-dapi.binance.com, whose order-entry handshake is
-refused). testnet.binancefuture.com serves fapi and dapi alike; the host map names one venue per host, so it
+Hosts: dapi.binance.com, demo-dapi.binance.com (and ws-dapi.binance.com, whose order frames are read as
+USDⓈ-M's). testnet.binancefuture.com serves fapi and dapi alike; the host map names one venue per host, so it
 stays mapped to binanceusdm and that adapter hands every `/dapi/` (and `/ws-dapi`) path to this one: the path
 prefix, not the host, decides.
 """
@@ -66,7 +66,7 @@ from riskwall.venues.memos import PriceMemo
 
 VENUE = Venue.BINANCECOINM
 
-# UNCONFIRMED (venues.md §10.2): 100 USD per BTCUSD contract and 10 USD per ETHUSD contract are the commonly
+# UNCONFIRMED (docs/venues.md §9): 100 USD per BTCUSD contract and 10 USD per ETHUSD contract are the commonly
 # published sizes, not read from a source. They only apply until an exchangeInfo answer passes through (learned
 # values win); every other symbol needs that answer.
 BUNDLED: tuple[Instrument, ...] = (
@@ -229,7 +229,7 @@ def _to_coinm(intent: OrderIntent) -> OrderIntent:
 
 _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/dapi/v1/order"): Endpoint(Action.NEW, usdm._single(usdm._order)),
-    # ccxt sends conditional inverse orders here (undocumented on dapi; venues.md §2)
+    # ccxt sends conditional inverse orders here (undocumented on dapi; docs/venues.md §2.2)
     ("POST", "/dapi/v1/algoorder"): Endpoint(Action.NEW, usdm._single(usdm._algo)),
     ("POST", "/dapi/v1/batchorders"): Endpoint(Action.NEW, usdm._batch(usdm._order)),
     ("PUT", "/dapi/v1/order"): Endpoint(Action.AMEND, usdm._single(usdm._amend_leg)),

@@ -1,6 +1,6 @@
 """Binance USDⓈ-M futures (fapi): endpoint table, request → intents, response → facts, native rejections.
 
-Facts: ../shared/venues.md §1. Parameters may travel in the query string, in a form body, or both (ccxt uses
+Facts: docs/venues.md §1. Parameters may travel in the query string, in a form body, or both (ccxt uses
 the body, the official SDKs the query); Binance signs their concatenation, so both are read, and a key
 that appears twice with different values is refused: the firewall's reading must be the venue's.
 """
@@ -179,16 +179,19 @@ class BinanceUsdm:
 
 
 # Codes chosen so ccxt raises an order-class exception on a real fapi URL and on a custom base URL alike
-# (venues.md §1.5): -2010 InvalidOrder, -1121 BadSymbol, -4028 BadRequest, -1015 RateLimitExceeded. All are in
+# (docs/venues.md §1.5): -2010 InvalidOrder, -1121 BadSymbol, -4028 BadRequest, -1015 RateLimitExceeded. All are in
 # ccxt's common map, which is also the only one its WebSocket handler reads. A price collar answers -2010 (not
 # -4131 PERCENT_PRICE, OperationRejected on fapi URLs only and ExchangeError elsewhere), a margin or position
 # mode the policy refuses -1130 "Data sent for a parameter is not valid" (BadRequest; not -4046/-4059, which
-# ccxt reads as "already set", nor -4047/-4067, which tell a bot to cancel its orders and try again).
+# ccxt reads as "already set", nor -4047/-4067, which tell a bot to cancel its orders and try again). A duplicate
+# order answers -2010 too (InvalidOrder): not -4116 "ClientOrderId is duplicated", which is absent from the common
+# map (plain ExchangeError on a socket and on custom URLs) and tells a bot its order may already exist.
 _CODES: dict[Reason, tuple[int, bool]] = {
     Reason.SYMBOL_NOT_ALLOWED: (-1121, False),
     Reason.LEVERAGE_EXCEEDS_MAX: (-4028, False),
     Reason.PRICE_OUTSIDE_COLLAR: (-2010, False),
     Reason.MARGIN_MODE_NOT_ALLOWED: (-1130, False),
+    Reason.DUPLICATE_ORDER: (-2010, False),
     Reason.ORDER_RATE_EXCEEDED: (-1015, False),
     Reason.TRADING_HALTED: (-2010, True),
     Reason.TRADING_REDUCING: (-2010, True),
@@ -198,7 +201,7 @@ _CODES: dict[Reason, tuple[int, bool]] = {
 }
 
 
-# phrases ccxt matches anywhere in a Binance error to pick an exception class (venues.md §1.5)
+# phrases ccxt matches anywhere in a Binance error to pick an exception class (docs/venues.md §1.5)
 STEERING = Steering("lot_size", "price_filter", "price * qty is zero or less", "max_position",
                     "percent_price_by_side", "has no operation privilege")
 

@@ -1,6 +1,6 @@
 """BingX perpetual swap v2 (USDT-M linear): endpoint table, request → intents, response → facts, rejections.
 
-Facts: ../shared/venues.md §0 and §7, and ccxt's `bingx.py` (its implicit API table and `sign()`). Every
+Facts: docs/venues.md §0 and §7, and ccxt's `bingx.py` (its implicit API table and `sign()`). Every
 private parameter travels in the query string (ccxt signs them all there, for every method); the venue also
 takes a form body on POST, so query and form body are both read, and a key given twice with different values
 is refused: the firewall's reading must be the venue's.
@@ -165,7 +165,7 @@ class BingX:
         # ccxt.bingx matches `msg` exactly (never broadly), so the prefix keeps any rule id or detail from
         # ever spelling a message of its map; the code alone picks the exception class
         message = _STEERING.message(violation)
-        # BingX answers business errors with HTTP 200 and throttling with 429 (venues.md §7)
+        # BingX answers business errors with HTTP 200 and throttling with 429 (docs/venues.md §7.5)
         status = 429 if code == _RATE_CODE else 200
         return Rejection(status, orjson.dumps({"code": code, "msg": message, "data": {}}))
 
@@ -175,19 +175,21 @@ _STEERING = Steering()
 
 # ccxt.bingx.handle_errors (ccxt 4.5.64): any `code` other than 0 raises; exact match on `msg`, then on `code`,
 # else ExchangeError. Its map has no RateLimitExceeded entry: 429 gives DDoSProtection, RateLimitExceeded's
-# parent class. Business errors come back with HTTP 200 (venues.md §7), and ccxt reads the body first anyway.
+# parent class. Business errors come back with HTTP 200 (docs/venues.md §7.5), and ccxt reads the body first anyway.
 #   100421 BadSymbol         (symbol not allowed)
 #   80014  BadRequest        (leverage, as the other venues answer a leverage block)
 #   80014  BadRequest        (a margin or position mode the policy refuses)
 #   403    PermissionDenied  (kill switch, forbidden or unknown endpoint, unknown key)
 #   429    DDoSProtection    (order rate; HTTP 429 too, for clients that read the status)
-#   110425 InvalidOrder      (every other order rule, price collar, parse failures, state unavailable)
+#   110425 InvalidOrder      (every other order rule, price collar, duplicate orders, parse failures, state
+#                            unavailable)
 _DEFAULT_CODE = 110425
 _RATE_CODE = 429
 _CODES: dict[Reason, int] = {
     Reason.SYMBOL_NOT_ALLOWED: 100421,
     Reason.LEVERAGE_EXCEEDS_MAX: 80014,
     Reason.MARGIN_MODE_NOT_ALLOWED: 80014,
+    Reason.DUPLICATE_ORDER: _DEFAULT_CODE,
     Reason.TRADING_HALTED: 403,
     Reason.TRADING_REDUCING: 403,
     Reason.ACTION_FORBIDDEN: 403,

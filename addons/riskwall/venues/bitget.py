@@ -1,6 +1,6 @@
 """Bitget v2 mix (USDT-M, COIN-M, USDC-M futures): endpoint table, request → intents, response → facts, rejections.
 
-Facts: ../shared/venues.md §0 and §6, and ccxt's bitget.py (installed 4.5.64). GET parameters travel in the query
+Facts: docs/venues.md §0 and §6, and ccxt's bitget.py (installed 4.5.64). GET parameters travel in the query
 string, POST parameters in a JSON body; Bitget signs `timestamp + METHOD + path + (?query | body)` and reads the
 exact bytes, so the body is read here and never re-serialised, and anything the venue might read differently from
 riskwall is refused (a body that is not one JSON object, a duplicate key, a number with a sign or an exponent, a
@@ -231,12 +231,13 @@ class Bitget:
 #   1001  "too frequent, throttled"        RateLimitExceeded  (order rate; HTTP 429)
 #   40020                                  BadRequest         (a margin or position mode the policy refuses)
 #   43011                                  InvalidOrder       (everything else: sizes, notionals, price collar,
-#                                                             positions, parse)
+#                                                             duplicate orders, positions, parse)
 _DEFAULT_CODE = ("43011", 400, "")
 _CODES: dict[Reason, tuple[str, int, str]] = {
     Reason.SYMBOL_NOT_ALLOWED: ("40309", 400, ""),
     Reason.LEVERAGE_EXCEEDS_MAX: ("40020", 400, ""),
     Reason.MARGIN_MODE_NOT_ALLOWED: ("40020", 400, ""),
+    Reason.DUPLICATE_ORDER: _DEFAULT_CODE,
     Reason.TRADING_HALTED: ("36201", 400, ""),
     Reason.TRADING_REDUCING: ("36201", 400, ""),
     Reason.ACTION_FORBIDDEN: ("40014", 400, ""),
@@ -590,7 +591,8 @@ def _learn_placed(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequ
         if not isinstance(success, list):
             return ResponseFacts()
         by_client = {i.client_order_id: leg for leg, i in enumerate(parsed.intents) if i.client_order_id}
-        if all(isinstance(s, dict) and s.get("clientOid") in by_client for s in success):
+        if all(isinstance(s, dict) and isinstance(s.get("clientOid"), str) and s["clientOid"] in by_client
+               for s in success):
             pairs = [(by_client[s["clientOid"]], oid) for s in success if (oid := _ack_id(s))]
         elif not failure and len(success) == len(parsed.intents):
             pairs = [(leg, oid) for leg, s in enumerate(success) if (oid := _ack_id(s))]
@@ -651,7 +653,7 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
         if mark is not None:
             prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
         mode = row.get("posMode")
-        if mode in POS_MODES:
+        if isinstance(mode, str) and mode in POS_MODES:
             hedged = mode == "hedge_mode"
         try:
             side, sign = _HOLD[str(row.get("holdSide"))]

@@ -1,6 +1,6 @@
 """BitMEX (REST API v1): endpoint table, request → intents, response → facts, native rejections.
 
-Facts: ../shared/venues.md §0 and §5. GET parameters travel in the query string; POST/PUT/DELETE parameters in a
+Facts: docs/venues.md §0 and §5. GET parameters travel in the query string; POST/PUT/DELETE parameters in a
 JSON body (ccxt) or a form body (the swagger clients). BitMEX signs `VERB + path-with-query + expires + body`, so
 the body is read here and never re-serialised, and anything BitMEX might read differently from riskwall is
 refused (a PARSE_FAILED block for anything that could add risk; cancels always pass):
@@ -139,7 +139,7 @@ type Params = dict[str, Any]
 PRICES = PriceMemo()
 ORDERS = OrderMemo()
 
-# the bundled fallback: only what is certain. XBTUSD: 1 contract = 1 USD, inverse (venues.md §5). Learned wins.
+# the bundled fallback: only what is certain. XBTUSD: 1 contract = 1 USD, inverse (docs/venues.md §5.3). Learned wins.
 BUNDLED: tuple[Instrument, ...] = (
     Instrument(VENUE, "XBTUSD", "BTC/USD:BTC", Decimal(1), quote_sized=True),
 )
@@ -216,14 +216,17 @@ class Bitmex:
 
 # ---- rejections ------------------------------------------------------------------------------------------
 
-# Old ccxt bitmex.handle_errors (venues.md §5): 429 → DDoSProtection; ≥400: exact then broad match on
+# Old ccxt bitmex.handle_errors (docs/venues.md §5.5): 429 → DDoSProtection; ≥400: exact then broad match on
 # error.message, then 400 → BadRequest, any other status → ExchangeError (raised before the generic status map,
 # so a 403 never becomes ExchangeNotAvailable). The message carries rule and reason, so it never equals an exact
 # key, and `_neutral` keeps the broad keys out of it:
-#   400 → BadRequest (an order refused as invalid; never a NetworkError)     order, symbol, leverage, parse, state
+#   400 → BadRequest (an order refused as invalid; never a NetworkError)     order, symbol, leverage, parse, state,
+#                                                                            duplicate order (not "Duplicate clOrdID",
+#                                                                            which says the bot's id was taken)
 #   403 → ExchangeError (HTTP 403 Forbidden to the official connectors)      kill switch, forbidden, unknown endpoint
 #   429 → DDoSProtection (the only retryable class, for the rate only)       ORDER_RATE_EXCEEDED
 _STATUSES: dict[Reason, int] = {
+    Reason.DUPLICATE_ORDER: 400,
     Reason.TRADING_HALTED: 403,
     Reason.TRADING_REDUCING: 403,
     Reason.ACTION_FORBIDDEN: 403,
@@ -713,7 +716,7 @@ def _order_update(item: Any, account: str, intent: OrderIntent | None,
     return OrderUpdate(
         venue=VENUE, account=account, symbol=symbol, order_id=order_id, side=side,
         position_side=PositionSide.BOTH, original=original, executed=min(executed, original),
-        final=item.get("ordStatus") in FINAL_STATUSES,
+        final=isinstance(item.get("ordStatus"), str) and item["ordStatus"] in FINAL_STATUSES,
         reduce_only="ReduceOnly" in exec_inst or "Close" in exec_inst, reservation_id=reservation_id,
     )
 
@@ -730,7 +733,8 @@ def _learn_order_answer(data: Any, parsed: ParsedRequest, request: HttpRequest, 
         intent = parsed.intents[leg] if leg < len(parsed.intents) else None
         update = _order_update(item, parsed.account, intent, f"{decision_id}:{leg}" if reserved else None)
         if update is not None:
-            ORDERS.remember(update, item.get("clOrdID") or None)
+            link = item.get("clOrdID")
+            ORDERS.remember(update, link if isinstance(link, str) and link else None)
             updates.append(update)
     return ResponseFacts(orders=tuple(updates))
 
@@ -817,7 +821,7 @@ def _learn_positions(data: Any, parsed: ParsedRequest, request: HttpRequest, que
             continue
         try:
             size = _to_base(symbol, abs(contracts), mark, _price(item.get("avgEntryPrice")))
-        except FieldError:
+        except (FieldError, ArithmeticError):  # a size beyond exact arithmetic is as unreadable as a missing one
             unreadable = True
             continue
         entries.append((symbol, PositionSide.BOTH, -size if contracts < 0 else size))

@@ -1,6 +1,6 @@
 """Bybit v5 (linear and inverse derivatives): endpoint table, request → intents, response → facts, native rejections.
 
-Facts: ../shared/venues.md §0 and §3. GET parameters travel in the query string, POST parameters in a JSON body;
+Facts: docs/venues.md §0 and §3. GET parameters travel in the query string, POST parameters in a JSON body;
 Bybit signs the exact bytes (`timestamp + apiKey + recvWindow + body`), so the body is read here and never
 re-serialised, and anything the venue might read differently from riskwall is refused:
 
@@ -174,7 +174,7 @@ class Bybit:
     default_hosts: tuple[str, ...] = (
         "api.bybit.com",
         "api.bytick.com",
-        # regional and licensed-entity hosts (venues.md §3.1; pybit's bybit-tr and com.hk domains)
+        # regional and licensed-entity hosts (docs/venues.md §3.1; pybit's bybit-tr and com.hk domains)
         "api.bybit.nl",
         "api.bybit.tr",
         "api.bybit.kz",
@@ -293,7 +293,9 @@ class Bybit:
 #   110003 "Order price is out of    ccxt InvalidOrder       pybit InvalidRequestError   (price collar)
 #           permissible range"
 #   10001 "Request parameter error"  ccxt BadRequest         pybit InvalidRequestError   (margin or position mode)
-#   110032 "Illegal order"           ccxt InvalidOrder       pybit InvalidRequestError   (everything else)
+#   110032 "Illegal order"           ccxt InvalidOrder       pybit InvalidRequestError   (duplicate order, and
+#                                                                                         everything else; not
+#                                    110072 "OrderLinkedID is duplicate": a bot would take its order as placed)
 # None of these is one of the codes ccxt's WebSocket handler takes for a failed login (bybit_frames.AUTH_CODES).
 _DEFAULT_CODE = (110032, "")
 _CODES: dict[Reason, tuple[int, str]] = {
@@ -301,6 +303,7 @@ _CODES: dict[Reason, tuple[int, str]] = {
     Reason.LEVERAGE_EXCEEDS_MAX: (110013, ""),
     Reason.PRICE_OUTSIDE_COLLAR: (110003, ""),
     Reason.MARGIN_MODE_NOT_ALLOWED: (10001, ""),
+    Reason.DUPLICATE_ORDER: (110032, ""),
     Reason.TRADING_HALTED: (10027, "Transactions are banned: "),
     Reason.TRADING_REDUCING: (10027, "Transactions are banned: "),
     Reason.ACTION_FORBIDDEN: (10005, "Permission denied: "),

@@ -1,6 +1,6 @@
 """OKX v5 (SWAP and FUTURES): endpoint table, request → intents, response → facts, native rejections.
 
-Facts: ../shared/venues.md §0 and §4. Private POST parameters travel as a JSON body: an object, or a top-level
+Facts: docs/venues.md §0 and §4. Private POST parameters travel as a JSON body: an object, or a top-level
 array on the batch endpoints (ccxt sends even a single `createOrder` as a one-element `batch-orders` array).
 OKX signs `timestamp + METHOD + requestPath + body` over the exact bytes, so the body is read here and never
 re-serialised; python-okx sends `json.dumps` with default separators, ccxt compact JSON.
@@ -249,7 +249,9 @@ class Okx:
 #   50011 RateLimitExceeded (with HTTP 429, as OKX answers rate limits) · 51004 InvalidOrder (the rest) ·
 #   51006 "Order price out of the limit" InvalidOrder (price collar) · 51000 "Parameter error" BadRequest (a
 #   margin or position mode the policy refuses: per order for tdMode, top-level for set-position-mode and
-#   set-leverage)
+#   set-leverage) · 51004 InvalidOrder for a duplicate order too (not 51011 "Duplicated order ID" nor 51016
+#   "Duplicated client order ID": those say the bot's id was taken, so a bot would take its order as placed or
+#   resend it under a fresh id)
 _GENERIC_ORDER_CODE = "51004"
 _CODES: dict[Reason, tuple[str, bool]] = {
     Reason.SYMBOL_NOT_ALLOWED: ("51001", True),
@@ -258,6 +260,7 @@ _CODES: dict[Reason, tuple[str, bool]] = {
     Reason.POSITION_EXCEEDS_MAX: ("51129", True),
     Reason.PRICE_OUTSIDE_COLLAR: ("51006", True),
     Reason.MARGIN_MODE_NOT_ALLOWED: ("51000", True),
+    Reason.DUPLICATE_ORDER: (_GENERIC_ORDER_CODE, True),
     Reason.ORDER_RATE_EXCEEDED: ("50011", True),
     Reason.TRADING_HALTED: ("50027", True),
     Reason.TRADING_REDUCING: ("50027", True),
@@ -297,7 +300,7 @@ def _is_forbidden(path: str) -> bool:
 
 def _json_body(request: HttpRequest) -> Body:
     """The JSON body exactly as OKX will read it (an object, or an array for batch endpoints)."""
-    return json_body(request, "OKX", object_only=False)  # type: ignore[no-any-return]
+    return json_body(request, "OKX", object_only=False)
 
 
 def _present(obj: Mapping[str, Any], name: str) -> Any:

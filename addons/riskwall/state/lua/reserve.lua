@@ -1,15 +1,19 @@
 -- reserve: check every counter of one reservation together; commit all of it only if every enforced check
 -- passes. One account, one slot, one round trip, Redis time.
 --
--- KEYS[1..7]  the account keys (account.lua); KEYS[8..] one sliding-window ZSET per rate check, in order
--- ARGV        reservation id, reservation ttl ms (0: none), #rate, #exposure, #legs, #reductions, then
+-- KEYS[1..7]  the account keys (account.lua); KEYS[8..] one sliding-window ZSET per rate check, in order, then
+--             one STRING per duplicate check (the last admission of its fingerprint: "<ms>|<reservation id>")
+-- ARGV        reservation id, reservation ttl ms (0: none), #rate, #exposure, #legs, #reductions, #duplicates, then
 --             per rate check:      limit, window ms, cost, enforced (1/0)
 --             per exposure check:  "<symbol>|<position side>", side, quantity, limit, enforced (1/0), replaced order id or ''
 --             per reduction check: "<symbol>|<position side>", side, quantity, replaced order id or ''
+--             per duplicate check: window ms, enforced (1/0)
 --             per leg:             leg id, "<symbol>|<position side>", side, quantity, reducing (1/0)
 -- returns     {committed (1/0), now ms, observed 1, passed 1 (1/0), observed 2, passed 2, ...}
 --             rate checks first, then exposure checks, then reduction checks (observed: what was reducible), each
---             in the order given
+--             in the order given; then per duplicate check four values: identical orders in the window counting
+--             this one (1, or 2), passed (1/0), how long ago the earlier one was admitted (ms, or ''), its
+--             reservation id (or '')
 
 local now = now_ms()
 lapse(now)
@@ -17,10 +21,10 @@ lapse(now)
 local rid = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local n_rate, n_exposure, n_legs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local n_reductions = tonumber(ARGV[6])
+local n_reductions, n_duplicates = tonumber(ARGV[6]), tonumber(ARGV[7])
 local out = {0, now}
 local ok = true
-local a = 7
+local a = 8
 
 -- what pends in (k, side), less what an amended order had there: {adding, reducing}
 local function pending_without(k, side, replaces)
@@ -82,11 +86,36 @@ for _ = 1, n_reductions do
   a = a + 4
 end
 
+-- a fingerprint admitted within the window is a duplicate, unless this same reservation recorded it (the same
+-- decision reserved again); the key's PX drops it once the window has passed
+local duplicates = {}
+for i = 1, n_duplicates do
+  local key, window = KEYS[7 + n_rate + i], tonumber(ARGV[a])
+  local raw = redis.call('GET', key)
+  local observed, passed, ago, earlier = '1', true, '', ''
+  if raw then
+    local at, by = string.match(raw, '^(%d+)|(.*)$')
+    at = tonumber(at)
+    if at and by ~= rid and now - at < window then
+      observed, passed, ago, earlier = '2', false, string.format('%d', now - at), by
+    end
+  end
+  if ARGV[a + 1] == '1' and not passed then
+    ok = false
+  end
+  out[#out + 1] = observed
+  out[#out + 1] = passed and 1 or 0
+  out[#out + 1] = ago
+  out[#out + 1] = earlier
+  duplicates[i] = {key, window}
+  a = a + 2
+end
+
 if not ok then
   return out
 end
 
-local rate_at = 7
+local rate_at = 8
 local seq = redis.call('INCR', K_SEQ)
 for i = 1, n_rate do
   local key = KEYS[7 + i]
@@ -126,6 +155,10 @@ if n_legs > 0 then
   else
     redis.call('ZREM', K_LAPSE, rid)
   end
+end
+
+for _, duplicate in ipairs(duplicates) do
+  redis.call('SET', duplicate[1], string.format('%d|%s', now, rid), 'PX', duplicate[2])
 end
 
 out[1] = 1

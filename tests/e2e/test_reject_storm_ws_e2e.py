@@ -1,0 +1,111 @@
+"""Reject storms over each venue's WebSocket order entry: ccxt.pro through the real `riskwall run` (in-memory store
+and Redis), on Binance USDⓈ-M (`order.place`), Bybit (`order.create`) and OKX (`order`).
+
+Each venue's fake refuses a reduce-only order on an account with no position, on the socket, as the venue does
+(Binance -2022, Bybit 110017, OKX 51169). The firewall lets those through (a reduction it cannot confirm is checked
+as an ordinary order, and this policy has no other limit), so the venue's refusals are what the storm counts:
+after the limit, the next order on the same socket is answered by the sidecar in the venue's own error frame and
+the fake never sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import ccxt
+import pytest
+from tests.e2e.test_pretrade_ws_e2e import BTC, VENUES, WsBot, with_pro
+from tests.fakes.binance_usdm import FakeBinanceUsdm
+from tests.fakes.bybit import FakeBybit
+from tests.fakes.okx import FakeOkx
+from tests.support.secrets import watch
+from tests.support.sidecar import Sidecar
+from tests.support.tls import TlsMaterial
+from tests.support.ws_e2e import TIMEOUT_S, run, sidecar_on, status
+
+pytestmark = pytest.mark.e2e
+
+LIMIT = 3
+POLICY = f"""
+version: 1
+mode: enforce
+rules:
+  - id: storm
+    type: reject_storm
+    limit: "{LIMIT}/1m"
+    cool_down: 1m
+    state: REDUCING
+"""
+
+
+@pytest.fixture(scope="module")
+def fakes(pki: TlsMaterial) -> Iterator[dict[str, Any]]:
+    running = {"binanceusdm": watch(FakeBinanceUsdm(tls=pki.server_ssl_context())).start(),
+               "bybit": watch(FakeBybit(tls=pki.server_ssl_context())).start(),
+               "okx": watch(FakeOkx(tls=pki.server_ssl_context())).start()}
+    yield running
+    for fake in running.values():
+        fake.stop()
+
+
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def sidecar(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, fakes: dict[str, Any],
+            pki: TlsMaterial) -> Iterator[Sidecar]:
+    workdir = tmp_path_factory.mktemp(f"reject-storm-ws-{request.param}")
+    policy = workdir / "policy.yaml"
+    policy.write_text(POLICY)
+    upstreams = {venue: fake.base_url for venue, fake in fakes.items()}
+    with sidecar_on(request.param, workdir, policy, upstreams, pki.ca_cert) as running:
+        yield running
+
+
+@pytest.fixture
+def new_bot(fakes: dict[str, Any], sidecar: Sidecar) -> Callable[[str], WsBot]:
+    def make(venue: str) -> WsBot:
+        key, secret = f"rs-ws-{venue}-" + secrets.token_hex(10), "secret-" + secrets.token_hex(16)
+        passphrase = "Pass-" + secrets.token_hex(6)
+        if venue == "okx":
+            fakes[venue].add_account(key, secret, passphrase)
+        else:
+            fakes[venue].add_account(key, secret)
+        return WsBot(venue, key, secret, passphrase, "reverse", fakes[venue], sidecar)
+
+    return make
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_create_order_ws_when_the_venue_refused_the_limit_on_the_socket_then_next_order_answered_by_the_sidecar(
+    new_bot: Callable[[str], WsBot], venue: str
+) -> None:
+    bot = new_bot(venue)
+    params = {"marginMode": "isolated"} if venue == "okx" else {}
+
+    async def body(client: Any) -> tuple[list[BaseException], BaseException]:
+        refused = []
+        for _ in range(LIMIT):  # no position: the venue refuses each reduce-only order
+            with pytest.raises(ccxt.BaseError) as raised:
+                await asyncio.wait_for(client.create_order_ws(BTC, "market", "sell", bot.unit, None,
+                                                              {**params, "reduceOnly": True}), TIMEOUT_S)
+            refused.append(raised.value)
+        with pytest.raises(ccxt.BaseError) as blocked:
+            await asyncio.wait_for(client.create_order_ws(BTC, "limit", "buy", bot.unit, 30000, params), TIMEOUT_S)
+        return refused, blocked.value
+
+    refused, blocked = run(with_pro(bot, body))
+
+    assert all("TRADING_REDUCING" not in str(error) for error in refused)  # the venue's own refusals
+    assert "TRADING_REDUCING" in str(blocked), f"{type(blocked).__name__}: {blocked}"
+    # the order's own call ended with the venue's kill-switch class (Binance, OKX: PermissionDenied; Bybit's socket:
+    # InvalidOrder), never a timeout
+    assert not isinstance(blocked, ccxt.NetworkError)
+    assert len(bot.frames()) == LIMIT  # the blocked order never reached the venue
+    [line] = bot.decisions(verdict="block")
+    assert (line["rule_id"], line["reason"]) == ("storm", "TRADING_REDUCING")
+    trips = [x for x in bot.sidecar.log_lines()[bot.lines_before:]
+             if x.get("event") == "reject_storm" and x.get("account") == bot.account]
+    assert [(t["rejections"], t["venue"]) for t in trips] == [(LIMIT, venue)]
+    assert any(s["scope"] == f"venue={venue},account={bot.account}" and s["rule_id"] == "storm"
+               for s in status(bot.sidecar)["trading_states"])
