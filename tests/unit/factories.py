@@ -8,16 +8,14 @@
     ''')
     make_view(positions={"BTCUSDT": "1.5"}, prices={"BTCUSDT": "60000"})
 
-Everything here is pure; the store tests run their coroutines with `async_test` (pytest-asyncio is not used).
+Everything here is pure; async tests are run by pytest-asyncio (`asyncio_mode = "auto"` in pyproject.toml).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import tempfile
 import textwrap
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -326,13 +324,3 @@ class FakeClock:
 
     def set(self, ms: int) -> None:
         self.now_ms = ms
-
-
-def async_test[**P](func: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
-    """Run an `async def` test on a fresh event loop (pytest-asyncio is deliberately not a dependency)."""
-
-    @functools.wraps(func)
-    def runner(*args: P.args, **kwargs: P.kwargs) -> None:
-        asyncio.run(func(*args, **kwargs))
-
-    return runner

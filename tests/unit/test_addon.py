@@ -2,7 +2,7 @@
 
 Flows are built with mitmproxy's own test helpers (`tflow.tflow(req=http.Request.make(...))`) and driven through
 the addon's `request` / `response` / `error` hooks directly; option handling goes through `taddons.context`.
-Every test body is a coroutine run on a fresh loop by `async_test` (pytest-asyncio is not a dependency).
+Every test body is a coroutine run on a fresh loop by pytest-asyncio.
 
 Logs are captured per test: `riskwall.logs.configure(stream=...)` plus a fresh logger for the addon module,
 because structlog caches a module-level logger on first use (a later `configure` would not reach it).
@@ -46,7 +46,7 @@ from riskwall.state.base import (
 )
 from riskwall.state.memory import MemoryStore
 
-from .factories import FakeClock, async_test, make_policy
+from .factories import FakeClock, make_policy
 
 # Binance's own documentation sample key and signature: realistic shapes, no real credentials.
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
@@ -166,7 +166,7 @@ _CONTEXTS: list[taddons.context] = []
 def firewall(pol: Policy | None = None, store: StateStore | None = None, *, no_policy: bool = False) -> RiskFirewall:
     """A firewall registered with a mitmproxy test master (so `ctx.options` exists), policy and store set directly.
 
-    Call it inside a running loop (an `async_test` body): the context then borrows that loop."""
+    Call it inside a running loop (an async test body): the context then borrows that loop."""
     fw = RiskFirewall()
     _CONTEXTS.append(taddons.context(fw))
     fw.policy = None if no_policy else (pol or policy())
@@ -231,7 +231,6 @@ class FailingStore(StateStore):
 
 
 @pytest.mark.parametrize("placement", ["query", "body", "split"])
-@async_test
 async def test_request_when_order_within_limits_then_no_response_and_request_byte_identical(placement: str) -> None:
     fw = firewall()
     flow = make_flow(placement=placement)
@@ -257,7 +256,6 @@ async def test_request_when_order_within_limits_then_no_response_and_request_byt
     ],
     ids=["violating-order", "cancel", "read"],
 )
-@async_test
 async def test_request_when_host_is_no_venue_then_ignored(
     captured: Logs, method: str, path: str, params: tuple[tuple[str, str], ...]
 ) -> None:
@@ -287,7 +285,6 @@ async def test_request_when_host_is_no_venue_then_ignored(
         ),
     ],
 )
-@async_test
 async def test_request_when_venue_host_mapped_then_local_host_routed_to_venue(
     policy_file: Path, entries: list[str], host: str, port: int, routed: bool
 ) -> None:
@@ -323,7 +320,6 @@ async def test_request_when_venue_host_mapped_then_local_host_routed_to_venue(
         ("api.example.com", "api.example.com", "api.example.com", "ignored"),
     ],
 )
-@async_test
 async def test_request_when_names_carried_by_request_name_a_venue_then_decided_as_that_venue(
     policy_file: Path, host: str, host_header: str | None, sni: str | None, outcome: str
 ) -> None:
@@ -354,7 +350,6 @@ async def test_request_when_names_carried_by_request_name_a_venue_then_decided_a
         ("127.0.0.1", "127.0.0.1", "untouched"),
     ],
 )
-@async_test
 async def test_server_connect_when_name_leads_to_a_venue_address_then_refused_or_pinned(
     policy_file: Path, monkeypatch: pytest.MonkeyPatch, name: str, resolves_to: str, outcome: str
 ) -> None:
@@ -378,7 +373,6 @@ async def test_server_connect_when_name_leads_to_a_venue_address_then_refused_or
 
 
 @pytest.mark.parametrize(("listener_port", "venue"), [(8081, "binanceusdm"), (8082, "okx")])
-@async_test
 async def test_request_when_reverse_listener_bound_to_venue_then_its_adapter_reads_it(
     policy_file: Path, listener_port: int, venue: str
 ) -> None:
@@ -414,7 +408,6 @@ async def test_request_when_reverse_listener_bound_to_venue_then_its_adapter_rea
         (HOST, 443, [], "checked"),
     ],
 )
-@async_test
 async def test_request_when_egress_allowlist_then_only_venues_and_allowed_hosts_reachable(
     captured: Logs, policy_file: Path, host: str, port: int, allow: list[str], outcome: str
 ) -> None:
@@ -438,7 +431,6 @@ async def test_request_when_egress_allowlist_then_only_venues_and_allowed_hosts_
 
 
 @pytest.mark.parametrize("entry", ["nonsense", "nope=127.0.0.1:9001", "binanceusdm=", "kraken=127.0.0.1"])
-@async_test
 async def test_configure_when_venue_host_entry_invalid_then_options_error_and_hosts_kept(entry: str) -> None:
     fw = RiskFirewall()
     with taddons.context(fw) as tctx:
@@ -450,7 +442,6 @@ async def test_configure_when_venue_host_entry_invalid_then_options_error_and_ho
         assert tctx.options.riskwall_venue_hosts == ["binanceusdm=127.0.0.1:9001"]
 
 
-@async_test
 async def test_configure_when_policy_becomes_invalid_then_error_logged_and_last_good_policy_stays(
     tmp_path: Path, captured: Logs
 ) -> None:
@@ -479,7 +470,6 @@ async def test_configure_when_policy_becomes_invalid_then_error_logged_and_last_
 
 
 @pytest.mark.parametrize("url", ["postgres://db/1", "memory", ""])
-@async_test
 async def test_configure_when_state_url_unsupported_then_options_error_and_option_kept(url: str) -> None:
     fw = RiskFirewall()
     with taddons.context(fw) as tctx:
@@ -490,7 +480,6 @@ async def test_configure_when_state_url_unsupported_then_options_error_and_optio
         assert fw.store is not None and fw.store.url == "memory://"
 
 
-@async_test
 async def test_configure_when_state_url_rejected_then_live_store_and_its_halt_kept(policy_file: Path) -> None:
     fw = RiskFirewall()
     with taddons.context(fw) as tctx:
@@ -526,7 +515,6 @@ async def test_configure_when_state_url_rejected_then_live_store_and_its_halt_ke
     ],
     ids=["qty", "symbol", "leverage", "withdrawal", "unknown-endpoint", "ws-unknown-socket", "parse"],
 )
-@async_test
 async def test_request_when_order_violates_then_binance_400_json_with_riskwall_headers(
     captured: Logs, flow_factory: Any, rule: str, reason: str, code: int, privilege: bool
 ) -> None:
@@ -555,7 +543,6 @@ async def test_request_when_order_violates_then_binance_400_json_with_riskwall_h
         decision_id, "block", reason, rule)
 
 
-@async_test
 async def test_request_when_one_batch_leg_violates_then_whole_batch_blocked() -> None:
     legs = [dict(with_params(LIMIT_BUY, quantity="0.1")), dict(with_params(LIMIT_BUY, quantity="3"))]
     fw = firewall()
@@ -567,7 +554,6 @@ async def test_request_when_one_batch_leg_violates_then_whole_batch_blocked() ->
     assert flow.response.headers["X-Riskwall-Reason"] == "ORDER_QTY_EXCEEDS_MAX"
 
 
-@async_test
 async def test_request_when_account_halted_then_new_order_blocked_and_cancel_passes(captured: Logs) -> None:
     store = MemoryStore(clock=FakeClock())
     await store.set_trading_state(StateScope("binanceusdm", ACCOUNT), TradingState.HALTED, "runaway loop", "oncall")
@@ -586,7 +572,6 @@ async def test_request_when_account_halted_then_new_order_blocked_and_cancel_pas
     assert [d["verdict"] for d in captured.decisions()] == ["block", "allow"]
 
 
-@async_test
 async def test_request_when_api_key_header_repeated_then_order_of_halted_account_still_blocked() -> None:
     store = MemoryStore(clock=FakeClock())
     await store.set_trading_state(StateScope("binanceusdm", ACCOUNT), TradingState.HALTED, "stolen key", "oncall")
@@ -652,7 +637,6 @@ def _broken_firewall(failure: str, monkeypatch: pytest.MonkeyPatch, mode: str = 
 
 @pytest.mark.parametrize("failure", list(FAILURES))
 @pytest.mark.parametrize("name", list(REQUESTS))
-@async_test
 async def test_request_when_firewall_cannot_decide_then_only_risk_reducing_requests_pass(
     monkeypatch: pytest.MonkeyPatch, captured: Logs, failure: str, name: str
 ) -> None:
@@ -680,7 +664,6 @@ async def test_request_when_firewall_cannot_decide_then_only_risk_reducing_reque
 
 
 @pytest.mark.parametrize("failure", ["state-unavailable", "store-crash", "engine-crash"])
-@async_test
 async def test_request_when_firewall_cannot_decide_in_monitor_mode_then_new_order_still_blocked(
     monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
@@ -703,7 +686,6 @@ async def test_request_when_firewall_cannot_decide_in_monitor_mode_then_new_orde
         ({"quantity": "abc", "reduceOnly": "true"}, "quantity"),  # a reduce-only flag on garbage is not trusted
     ],
 )
-@async_test
 async def test_request_when_order_unparseable_then_blocked_with_parse_failed(
     captured: Logs, changes: dict[str, str | None], field: str
 ) -> None:
@@ -718,7 +700,6 @@ async def test_request_when_order_unparseable_then_blocked_with_parse_failed(
     assert field in line["context"]["error"]
 
 
-@async_test
 async def test_request_when_same_key_differs_between_query_and_body_then_parse_failed() -> None:
     fw = firewall()
     flow = make_flow(params=(*LIMIT_BUY, ("quantity", "5")), placement="split")  # query 0.5, body 5
@@ -738,7 +719,6 @@ class _BrokenLog:
         return fail
 
 
-@async_test
 async def test_request_when_engine_crashes_and_logging_fails_then_order_still_blocked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -757,7 +737,6 @@ async def test_request_when_engine_crashes_and_logging_fails_then_order_still_bl
 # --- monitor and shadow modes ------------------------------------------------------------------------------
 
 
-@async_test
 async def test_request_when_monitor_mode_and_order_violates_then_forwarded_and_logged_would_block(
     captured: Logs,
 ) -> None:
@@ -776,7 +755,6 @@ async def test_request_when_monitor_mode_and_order_violates_then_forwarded_and_l
     assert line["context"] == {"qty": "5", "max_qty": "1", "symbol": "BTCUSDT"}
 
 
-@async_test
 async def test_request_when_shadow_rule_violated_then_forwarded_and_logged_would_block(captured: Logs) -> None:
     fw = firewall(policy(extra_rules="  - {id: tiny-qty, type: max_order_qty, mode: shadow, default: 0.1}\n"))
     flow = order(quantity="0.5")
@@ -790,7 +768,6 @@ async def test_request_when_shadow_rule_violated_then_forwarded_and_logged_would
     assert "monitor_mode" not in line
 
 
-@async_test
 async def test_request_when_monitor_mode_and_account_halted_then_new_order_blocked() -> None:
     store = MemoryStore(clock=FakeClock())
     await store.set_trading_state(StateScope(), TradingState.HALTED, "incident", "oncall")
@@ -802,7 +779,6 @@ async def test_request_when_monitor_mode_and_account_halted_then_new_order_block
     assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == "TRADING_HALTED"
 
 
-@async_test
 async def test_request_when_monitor_mode_and_withdrawal_then_blocked() -> None:
     fw = firewall(policy("monitor"))
     flow = make_flow("POST", "/sapi/v1/capital/withdraw/apply", (("coin", "USDT"), ("amount", "1000")),
@@ -816,7 +792,6 @@ async def test_request_when_monitor_mode_and_withdrawal_then_blocked() -> None:
 # --- the decision log --------------------------------------------------------------------------------------
 
 
-@async_test
 async def test_request_when_order_blocked_then_one_decision_line_with_documented_fields(captured: Logs) -> None:
     pol = policy()
     fw = firewall(pol)
@@ -855,7 +830,6 @@ async def test_request_when_order_blocked_then_one_decision_line_with_documented
     assert "also_violated" not in line and "shadowed" not in line
 
 
-@async_test
 async def test_request_when_several_rules_violated_then_first_decides_and_rest_listed(captured: Logs) -> None:
     fw = firewall()
     flow = order(symbol="XRPUSDT", quantity="5")
@@ -867,7 +841,6 @@ async def test_request_when_several_rules_violated_then_first_decides_and_rest_l
     assert line["also_violated"] == ["ORDER_QTY_EXCEEDS_MAX: qty=5, max_qty=1, symbol=XRPUSDT"]
 
 
-@async_test
 async def test_request_when_order_allowed_then_decision_line_has_allow_and_no_rule(captured: Logs) -> None:
     fw = firewall()
 
@@ -878,7 +851,6 @@ async def test_request_when_order_allowed_then_decision_line_has_allow_and_no_ru
     assert (line["account"], line["qty"], line["price"], line["action"]) == (ACCOUNT, "0.5", "50000", "new")
 
 
-@async_test
 async def test_request_when_mixed_traffic_then_one_line_per_order_decision_and_none_for_reads(
     captured: Logs,
 ) -> None:
@@ -900,7 +872,6 @@ async def test_request_when_mixed_traffic_then_one_line_per_order_decision_and_n
     assert len({d["decision_id"] for d in lines}) == 3
 
 
-@async_test
 async def test_request_when_logged_then_no_api_key_or_signature_in_any_line(captured: Logs,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     fw = firewall()
@@ -923,7 +894,6 @@ async def _exposure(store: MemoryStore) -> dict[str, str]:
     return (await store.exposure(Venue.BINANCEUSDM, "label:main")).get("BTCUSDT|both", {})
 
 
-@async_test
 async def test_response_when_order_filled_then_position_learned_and_next_order_over_max_position_blocked() -> None:
     store = MemoryStore(clock=FakeClock())
     fw = firewall(store=store)
@@ -943,7 +913,6 @@ async def test_response_when_order_filled_then_position_learned_and_next_order_o
     assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
 
 
-@async_test
 async def test_request_when_earlier_order_unanswered_then_its_exposure_counts_as_pending() -> None:
     store = MemoryStore(clock=FakeClock())
     fw = firewall(store=store)
@@ -955,7 +924,6 @@ async def test_request_when_earlier_order_unanswered_then_its_exposure_counts_as
     assert second.response is not None and second.response.headers["X-Riskwall-Reason"] == "POSITION_EXCEEDS_MAX"
 
 
-@async_test
 async def test_response_when_venue_refuses_order_then_reservation_released() -> None:
     store = MemoryStore(clock=FakeClock())
     fw = firewall(store=store)
@@ -973,7 +941,6 @@ async def test_response_when_venue_refuses_order_then_reservation_released() -> 
 
 
 @pytest.mark.parametrize("how", ["status-503", "connection-error"])
-@async_test
 async def test_response_when_outcome_unknown_then_exposure_held_for_hold_period(how: str) -> None:
     clock = FakeClock()
     store = MemoryStore(clock=clock)
@@ -996,7 +963,6 @@ async def test_response_when_outcome_unknown_then_exposure_held_for_hold_period(
     assert later.response is None
 
 
-@async_test
 async def test_response_when_mark_price_read_then_market_order_notional_checked_against_it() -> None:
     fw = firewall(policy(extra_rules="  - {id: notional, type: max_order_notional, default: 10000}\n"))
     market = (("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.1"))
@@ -1018,7 +984,6 @@ async def test_response_when_mark_price_read_then_market_order_notional_checked_
     assert dear.response is not None and dear.response.headers["X-Riskwall-Reason"] == "ORDER_NOTIONAL_EXCEEDS_MAX"
 
 
-@async_test
 async def test_response_when_flow_was_blocked_then_nothing_learned() -> None:
     store = MemoryStore(clock=FakeClock())
     fw = firewall(store=store)
@@ -1031,7 +996,6 @@ async def test_response_when_flow_was_blocked_then_nothing_learned() -> None:
     assert await _exposure(store) == {}
 
 
-@async_test
 async def test_response_when_store_unavailable_then_learn_failed_logged_and_no_exception(captured: Logs) -> None:
     fw = firewall(store=FailingStore(StateUnavailable))
     flow = make_flow(*CANCEL)
@@ -1046,7 +1010,6 @@ async def test_response_when_store_unavailable_then_learn_failed_logged_and_no_e
     assert failed["error"] == "StateUnavailable"
 
 
-@async_test
 async def test_status_when_policy_and_store_loaded_then_reports_revision_and_store_without_password() -> None:
     pol = policy()
     store = MemoryStore()
@@ -1062,7 +1025,6 @@ async def test_status_when_policy_and_store_loaded_then_reports_revision_and_sto
 
 @pytest.mark.parametrize(("url", "event"), [("memory://", "state_store_opened"),
                                             ("redis://127.0.0.1:1/0", "state_store_unreachable")])
-@async_test
 async def test_configure_when_store_opened_then_log_says_whether_it_answers(
     captured: Logs, policy_file: Path, url: str, event: str
 ) -> None:
@@ -1088,7 +1050,6 @@ async def test_configure_when_store_opened_then_log_says_whether_it_answers(
     ],
     ids=["qty", "symbol", "parse", "within-limits", "reduce-only"],
 )
-@async_test
 async def test_request_when_store_down_then_a_stateless_rule_answers_before_the_outage(
     flow_factory: Any, reason: str | None
 ) -> None:
@@ -1102,7 +1063,6 @@ async def test_request_when_store_down_then_a_stateless_rule_answers_before_the_
     assert got == reason
 
 
-@async_test
 async def test_request_when_store_down_and_batch_repeats_a_leg_then_answered_as_duplicate_not_outage() -> None:
     # two identical legs are a duplicate whatever the store holds: a client must not retry that batch
     leg = dict(with_params(LIMIT_BUY, quantity="0.1"))
@@ -1128,7 +1088,6 @@ class SlowSettlingStore(MemoryStore):
         return await super().settle(facts, reservation_id, after_ms, rejections)
 
 
-@async_test
 async def test_response_when_store_is_slow_then_answer_forwarded_at_once_and_next_order_waits_for_it() -> None:
     store = SlowSettlingStore(clock=FakeClock())
     fw = firewall(store=store)
@@ -1150,7 +1109,6 @@ async def test_response_when_store_is_slow_then_answer_forwarded_at_once_and_nex
     assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
 
 
-@async_test
 async def test_done_when_answers_are_still_settling_then_they_land_before_the_store_closes() -> None:
     store = SlowSettlingStore(clock=FakeClock())
     fw = firewall(store=store)
@@ -1164,7 +1122,6 @@ async def test_done_when_answers_are_still_settling_then_they_land_before_the_st
     assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
 
 
-@async_test
 async def test_policy_watch_when_reading_the_files_is_slow_then_the_event_loop_keeps_serving(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

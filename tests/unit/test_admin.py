@@ -18,7 +18,7 @@ from riskwall.model import TradingState, Venue
 from riskwall.state.base import StateScope, StateStore, StateUnavailable, TradingStateRecord
 from riskwall.state.memory import MemoryStore
 
-from .factories import ACCOUNT, FakeClock, async_test
+from .factories import ACCOUNT, FakeClock
 
 TOKEN = "unit-admin-token-" + "t" * 24
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -76,7 +76,6 @@ async def states(store: StateStore | None) -> dict[str, tuple[str, str, str]]:
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/healthz/", "/healthz?verbose=1"])
-@async_test
 async def test_healthz_when_called_then_200_ok_even_without_policy_or_store(path: str) -> None:
     api, _ = make_api(revision=None, no_store=True)
 
@@ -95,7 +94,6 @@ async def test_healthz_when_called_then_200_ok_even_without_policy_or_store(path
         ("nothing", 503, {"ready": False, "policy_loaded": False, "store_ok": False}),
     ],
 )
-@async_test
 async def test_readyz_when_policy_and_store_vary_then_ready_only_with_both(
     case: str, status: int, body: dict[str, Any]
 ) -> None:
@@ -112,7 +110,6 @@ async def test_readyz_when_policy_and_store_vary_then_ready_only_with_both(
     assert response == AdminResponse(status, body)
 
 
-@async_test
 async def test_readyz_when_store_recovers_then_ready_again() -> None:
     store = UnavailableStore()
     api, _ = make_api(store)
@@ -126,7 +123,6 @@ async def test_readyz_when_store_recovers_then_ready_again() -> None:
 # --- status ------------------------------------------------------------------------------------------------
 
 
-@async_test
 async def test_status_when_states_set_then_lists_scope_state_reason_actor() -> None:
     clock = FakeClock(1_700_000_000_000)
     store = MemoryStore(clock=clock)
@@ -148,7 +144,6 @@ async def test_status_when_states_set_then_lists_scope_state_reason_actor() -> N
 
 
 @pytest.mark.parametrize(("store_case", "store_ok"), [("unavailable", False), ("none", False), ("empty", True)])
-@async_test
 async def test_status_when_store_unavailable_or_missing_then_200_with_store_ok_flag(store_case: str,
                                                                                    store_ok: bool) -> None:
     api, _ = (make_api(UnavailableStore()) if store_case == "unavailable"
@@ -161,7 +156,6 @@ async def test_status_when_store_unavailable_or_missing_then_200_with_store_ok_f
     assert response.body["trading_states"] == []
 
 
-@async_test
 async def test_status_when_called_without_token_then_allowed_read_only() -> None:
     api, _ = make_api(token=None)
 
@@ -175,7 +169,6 @@ ROUTES = [("/v1/halt", TradingState.HALTED), ("/v1/reduce", TradingState.REDUCIN
 
 @pytest.mark.parametrize("route", ["/v1/halt", "/v1/reduce", "/v1/resume"])
 @pytest.mark.parametrize("headers", [{}, AUTH, {"authorization": "Bearer "}])
-@async_test
 async def test_switch_when_no_token_configured_then_403_and_store_untouched(route: str,
                                                                            headers: dict[str, str]) -> None:
     for token in (None, ""):
@@ -201,7 +194,6 @@ async def test_switch_when_no_token_configured_then_403_and_store_untouched(rout
         {"x-token": TOKEN},
     ],
 )
-@async_test
 async def test_switch_when_token_missing_or_wrong_then_401_and_store_untouched(route: str,
                                                                               headers: dict[str, str]) -> None:
     api, store = make_api()
@@ -224,7 +216,6 @@ async def test_switch_when_token_missing_or_wrong_then_401_and_store_untouched(r
          f"venue=binanceusdm,account={ACCOUNT},symbol=BTCUSDT"),
     ],
 )
-@async_test
 async def test_switch_when_token_right_then_state_set_with_reason_and_actor(
     route: str, state: TradingState, payload: dict[str, str], scope: str
 ) -> None:
@@ -237,7 +228,6 @@ async def test_switch_when_token_right_then_state_set_with_reason_and_actor(
 
 
 @pytest.mark.parametrize("authorization", [f"bearer {TOKEN}", f"BEARER {TOKEN}", f"Bearer   {TOKEN}  "])
-@async_test
 async def test_switch_when_scheme_case_or_spacing_differs_then_token_accepted(authorization: str) -> None:
     api, store = make_api()
 
@@ -247,7 +237,6 @@ async def test_switch_when_scheme_case_or_spacing_differs_then_token_accepted(au
     assert list(await states(store)) == ["global"]
 
 
-@async_test
 async def test_switch_when_actor_missing_then_recorded_as_admin_api(captured: io.StringIO) -> None:
     api, store = make_api()
 
@@ -261,7 +250,6 @@ async def test_switch_when_actor_missing_then_recorded_as_admin_api(captured: io
     assert TOKEN not in captured.getvalue()
 
 
-@async_test
 async def test_resume_when_state_set_then_cleared_and_other_scopes_kept() -> None:
     api, store = make_api()
     await post(api, "/v1/halt", {"venue": "binanceusdm", "account": ACCOUNT, "reason": "runaway"})
@@ -273,7 +261,6 @@ async def test_resume_when_state_set_then_cleared_and_other_scopes_kept() -> Non
     assert await states(store) == {"global": ("REDUCING", "drawdown", "admin-api")}
 
 
-@async_test
 async def test_switch_when_state_changes_at_same_scope_then_latest_wins() -> None:
     api, store = make_api()
     await post(api, "/v1/reduce", {"venue": "binanceusdm", "reason": "drawdown"})
@@ -301,7 +288,6 @@ async def test_switch_when_state_changes_at_same_scope_then_latest_wins() -> Non
         (b"", "reason"),
     ],
 )
-@async_test
 async def test_switch_when_body_invalid_then_400_and_store_untouched(route: str, body: object, error: str) -> None:
     api, store = make_api()
     await store.set_trading_state(StateScope("binanceusdm"), TradingState.HALTED, "keep", "oncall")  # type: ignore[union-attr]
@@ -322,7 +308,6 @@ async def test_switch_when_body_invalid_then_400_and_store_untouched(route: str,
         pytest.param({"venue": "binanceusdm", "account": "main"}, id="account-label-not-fingerprint"),
     ],
 )
-@async_test
 async def test_halt_when_scope_can_match_no_order_then_refused_or_normalised_never_a_silent_no_op(
     payload: dict[str, str],
 ) -> None:
@@ -341,7 +326,6 @@ async def test_halt_when_scope_can_match_no_order_then_refused_or_normalised_nev
 
 
 @pytest.mark.parametrize("route", ["/v1/halt", "/v1/resume"])
-@async_test
 async def test_switch_when_store_unavailable_then_503(route: str) -> None:
     api, _ = make_api(UnavailableStore())
 
@@ -351,7 +335,6 @@ async def test_switch_when_store_unavailable_then_503(route: str) -> None:
     assert "unavailable" in response.body["error"]
 
 
-@async_test
 async def test_switch_when_no_store_open_then_503() -> None:
     api, _ = make_api(no_store=True)
 
@@ -374,7 +357,6 @@ async def test_switch_when_no_store_open_then_503() -> None:
         ("GET", "/v1/metrics"),
     ],
 )
-@async_test
 async def test_handle_when_route_unknown_then_404(method: str, path: str) -> None:
     api, store = make_api()
 
@@ -400,7 +382,6 @@ async def raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str], 
     return int(status_line.split(" ")[1]), headers, body
 
 
-@async_test
 async def test_serve_when_raw_http_requests_then_json_responses_and_state_set() -> None:
     api, store = make_api()
     server = await admin.serve(api, "127.0.0.1", 0)
@@ -441,7 +422,6 @@ async def test_serve_when_raw_http_requests_then_json_responses_and_state_set() 
         b"POST /v1/halt HTTP/1.1\r\nContent-Length: 10\r\n\r\n{}",  # body shorter than announced, then EOF
     ],
 )
-@async_test
 async def test_serve_when_request_malformed_then_400(request_bytes: bytes) -> None:
     api, store = make_api()
     server = await admin.serve(api, "127.0.0.1", 0)
@@ -460,7 +440,6 @@ async def test_serve_when_request_malformed_then_400(request_bytes: bytes) -> No
         await server.wait_closed()
 
 
-@async_test
 async def test_serve_when_request_head_too_large_then_400() -> None:
     api, _ = make_api()
     server = await admin.serve(api, "127.0.0.1", 0)

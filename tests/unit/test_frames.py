@@ -60,7 +60,7 @@ from riskwall.venues.bybit_frames import BYBIT_FRAMES
 from riskwall.venues.frames import ClientFrame, FrameKind, FrameReader, PendingFrame, Session, id_key
 from riskwall.venues.okx_frames import OKX_FRAMES
 
-from .factories import async_test, make_policy
+from .factories import make_policy
 
 D = Decimal
 # documentation sample shapes of each venue's keys and signatures: realistic, no real credentials
@@ -672,7 +672,6 @@ def test_client_frame_when_it_cannot_be_read_then_refused_and_its_id_kept_for_th
     (Venue.BYBIT, bybit_frame("order.create", [BYBIT_ORDER])),
     (Venue.OKX, okx_frame("batch-orders", [OKX_ORDER])),
 ], ids=["usdm", "coinm", "bybit", "okx"])
-@async_test
 async def test_order_frame_when_sent_before_any_login_then_held_by_no_account_and_refused_as_unknown(
     venue: Venue, text: str
 ) -> None:
@@ -696,7 +695,6 @@ async def test_order_frame_when_sent_before_any_login_then_held_by_no_account_an
 
 
 @pytest.mark.parametrize("venue", list(READERS), ids=str)
-@async_test
 async def test_binary_message_when_sent_on_an_order_socket_then_dropped_and_answered_in_the_venue_envelope(
     venue: Venue,
 ) -> None:
@@ -1306,7 +1304,6 @@ def test_id_key_when_ids_differ_only_in_json_type_then_keys_differ_and_each_read
     assert id_key(None) is None
 
 
-@async_test
 async def test_socket_gate_when_order_frame_with_numeric_id_allowed_then_the_venue_answer_is_matched_to_it() -> None:
     store = MemoryStore()
     policy = make_policy("""

@@ -24,7 +24,6 @@ from .factories import (
     OTHER_ACCOUNT,
     VENUE,
     FakeClock,
-    async_test,
     exposure_check,
     facts,
     make_intent,
@@ -89,7 +88,6 @@ async def reserve_pending(store: MemoryStore, reservation_id: str = "d1", quanti
         pytest.param(1100, 2, id="two-slid-out"),
     ],
 )
-@async_test
 async def test_reserve_when_window_holds_limit_orders_then_next_is_refused_until_one_slides_out(
     elapsed_ms: int, observed: int
 ) -> None:
@@ -110,7 +108,6 @@ async def test_reserve_when_window_holds_limit_orders_then_next_is_refused_until
     assert result.observed == observed
 
 
-@async_test
 async def test_reserve_when_refused_then_the_refused_order_does_not_count() -> None:
     store, clock = new_store()
     check = rate_check(limit=1, window_ms=1000)
@@ -125,7 +122,6 @@ async def test_reserve_when_refused_then_the_refused_order_does_not_count() -> N
     assert committed and result.observed == 1
 
 
-@async_test
 async def test_reserve_when_several_windows_apply_then_every_window_must_admit() -> None:
     store, clock = new_store()
     short, long = rate_check(limit=3, window_ms=1000), rate_check(limit=5, window_ms=10_000)
@@ -147,7 +143,6 @@ async def test_reserve_when_several_windows_apply_then_every_window_must_admit()
     assert [(r.passed, r.observed) for r in results] == [(True, Decimal(1)), (False, Decimal(6))]
 
 
-@async_test
 async def test_reserve_when_cost_is_more_than_one_then_the_window_counts_every_leg() -> None:
     store, _ = new_store()
 
@@ -161,7 +156,6 @@ async def test_reserve_when_cost_is_more_than_one_then_the_window_counts_every_l
     ]
 
 
-@async_test
 async def test_reserve_when_keys_differ_then_windows_are_independent() -> None:
     store, _ = new_store()
     assert (await admit_rate(store, rate_check(limit=1, key="binanceusdm|a|BTCUSDT")))[0]
@@ -171,7 +165,6 @@ async def test_reserve_when_keys_differ_then_windows_are_independent() -> None:
     assert committed and result.observed == 1
 
 
-@async_test
 async def test_reserve_when_two_rate_rules_share_a_scope_then_each_counts_an_admitted_order_once() -> None:
     store, _ = new_store()
     # one rule per account and one per symbol: different kinds, so both apply (rules of one kind and one
@@ -194,7 +187,6 @@ async def test_reserve_when_two_rate_rules_share_a_scope_then_each_counts_an_adm
 # --- exposure -------------------------------------------------------------------------------------------------
 
 
-@async_test
 async def test_reserve_when_exposure_is_checked_then_position_plus_pending_plus_orders_plus_order_count() -> None:
     store, _ = new_store()
     await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "1"))))
@@ -206,7 +198,6 @@ async def test_reserve_when_exposure_is_checked_then_position_plus_pending_plus_
     assert observed == Decimal("1") + Decimal("0.25") + Decimal("2") + Decimal("0.75") + Decimal("0.1")
 
 
-@async_test
 async def test_reserve_when_pending_and_orders_are_buys_then_sell_direction_does_not_count_them() -> None:
     store, _ = new_store()
     await reserve_pending(store, "d1", "2", Side.BUY)
@@ -217,7 +208,6 @@ async def test_reserve_when_pending_and_orders_are_buys_then_sell_direction_does
     assert await worst_case(store, Side.BUY, quantity="0.1") == Decimal("5.1")
 
 
-@async_test
 async def test_reserve_when_exposure_is_for_another_symbol_or_account_then_it_does_not_count() -> None:
     store, _ = new_store()
     await reserve_pending(store, "d1", "2", symbol="ETHUSDT")
@@ -226,7 +216,6 @@ async def test_reserve_when_exposure_is_for_another_symbol_or_account_then_it_do
     assert await worst_case(store, Side.BUY) == 0
 
 
-@async_test
 async def test_reserve_when_short_position_then_it_counts_in_the_sell_direction() -> None:
     store, _ = new_store()
     await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "-2"))))
@@ -234,7 +223,6 @@ async def test_reserve_when_short_position_then_it_counts_in_the_sell_direction(
     assert await worst_case(store, Side.SELL, quantity="1") == 3
 
 
-@async_test
 async def test_reserve_when_plain_order_closes_an_opposite_position_then_exposure_passes() -> None:
     store, _ = new_store()
     await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "5"))))
@@ -250,7 +238,6 @@ async def test_reserve_when_plain_order_closes_an_opposite_position_then_exposur
     ("limit", "passed"),
     [pytest.param("3", True, id="at-limit"), pytest.param("2.99", False, id="over-limit")],
 )
-@async_test
 async def test_reserve_when_worst_case_is_compared_to_limit_then_equal_passes(limit: str, passed: bool) -> None:
     store, _ = new_store()
     await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "2"))))
@@ -261,7 +248,6 @@ async def test_reserve_when_worst_case_is_compared_to_limit_then_equal_passes(li
     assert [(r.observed, r.passed) for r in outcome.results] == [(Decimal(3), passed)]
 
 
-@async_test
 async def test_reserve_when_an_enforced_check_fails_then_nothing_is_committed() -> None:
     store, _ = new_store()
     rate = rate_check(limit=10)
@@ -277,7 +263,6 @@ async def test_reserve_when_an_enforced_check_fails_then_nothing_is_committed() 
     assert committed and result.observed == 1  # the refused order was not counted
 
 
-@async_test
 async def test_reserve_when_only_a_shadow_check_fails_then_everything_is_committed() -> None:
     store, _ = new_store()
     rate = rate_check(limit=10)
@@ -293,7 +278,6 @@ async def test_reserve_when_only_a_shadow_check_fails_then_everything_is_committ
     assert committed and result.observed == 2
 
 
-@async_test
 async def test_reserve_when_a_shadow_rate_check_fails_then_the_order_is_still_counted() -> None:
     store, _ = new_store()
     shadow = rate_check(limit=1, enforced=False)
@@ -304,7 +288,6 @@ async def test_reserve_when_a_shadow_rate_check_fails_then_the_order_is_still_co
                                                                      (True, False, 3)]
 
 
-@async_test
 async def test_reserve_when_check_replaces_an_order_then_that_orders_remaining_is_not_counted() -> None:
     store, _ = new_store()
     await store.learn(facts(order_update("o1", original="3"), order_update("o2", original="1")))
@@ -316,7 +299,6 @@ async def test_reserve_when_check_replaces_an_order_then_that_orders_remaining_i
 # --- learn: orders --------------------------------------------------------------------------------------------
 
 
-@async_test
 async def test_learn_when_order_update_names_a_reservation_leg_then_pending_moves_to_the_order() -> None:
     store, _ = new_store()
     await reserve_pending(store, "d1", "2")
@@ -328,7 +310,6 @@ async def test_learn_when_order_update_names_a_reservation_leg_then_pending_move
     assert await worst_case(store) == 2  # the order still counts after the reservation is released
 
 
-@async_test
 async def test_learn_when_same_fill_is_reported_twice_then_it_is_applied_once() -> None:
     store, _ = new_store()
     update = order_update("o1", original="2", executed="0.5")
@@ -340,7 +321,6 @@ async def test_learn_when_same_fill_is_reported_twice_then_it_is_applied_once() 
     assert await worst_case(store) == 2  # 0.5 filled + 1.5 open
 
 
-@async_test
 async def test_learn_when_fills_progress_then_only_the_new_part_is_applied() -> None:
     store, _ = new_store()
 
@@ -352,7 +332,6 @@ async def test_learn_when_fills_progress_then_only_the_new_part_is_applied() -> 
     assert await worst_case(store, Side.SELL) == 2
 
 
-@async_test
 async def test_learn_when_an_older_update_is_replayed_after_a_newer_one_then_nothing_changes() -> None:
     store, _ = new_store()
     older = order_update("o1", original="2", executed="0.5")
@@ -374,7 +353,6 @@ async def test_learn_when_an_older_update_is_replayed_after_a_newer_one_then_not
         pytest.param("2", "2", "2", id="fully-filled"),
     ],
 )
-@async_test
 async def test_learn_when_order_is_final_then_its_pending_is_released(
     executed: str, position: str, exposure: str
 ) -> None:
@@ -387,7 +365,6 @@ async def test_learn_when_order_is_final_then_its_pending_is_released(
     assert await worst_case(store) == Decimal(exposure)
 
 
-@async_test
 async def test_learn_when_final_order_is_reported_again_then_nothing_changes() -> None:
     store, _ = new_store()
     final = order_update("o1", original="2", executed="2", final=True)
@@ -400,7 +377,6 @@ async def test_learn_when_final_order_is_reported_again_then_nothing_changes() -
     assert await worst_case(store) == 2
 
 
-@async_test
 async def test_learn_when_order_is_reduce_only_then_fills_count_but_open_quantity_does_not() -> None:
     store, _ = new_store()
     await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "3"))))
@@ -416,7 +392,6 @@ async def test_learn_when_order_is_reduce_only_then_fills_count_but_open_quantit
 # --- learn: positions and open orders -------------------------------------------------------------------------
 
 
-@async_test
 async def test_learn_when_account_wide_positions_report_arrives_then_it_replaces_and_flattens_unlisted() -> None:
     store, _ = new_store()
     await store.learn(facts(order_update("o1", original="1", executed="1", final=True)))  # fill: BTC +1
@@ -430,7 +405,6 @@ async def test_learn_when_account_wide_positions_report_arrives_then_it_replaces
     assert await position_of(store, "SOLUSDT", PositionSide.LONG) == 0
 
 
-@async_test
 async def test_learn_when_symbol_positions_report_arrives_then_other_symbols_are_kept() -> None:
     store, _ = new_store()
     await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "1"),
@@ -442,7 +416,6 @@ async def test_learn_when_symbol_positions_report_arrives_then_other_symbols_are
     assert await position_of(store, "ETHUSDT") == 4
 
 
-@async_test
 async def test_learn_when_positions_report_is_for_another_account_then_this_account_is_untouched() -> None:
     store, _ = new_store()
     await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "1"))))
@@ -452,7 +425,6 @@ async def test_learn_when_positions_report_is_for_another_account_then_this_acco
     assert await position_of(store) == 1
 
 
-@async_test
 async def test_learn_when_open_orders_snapshot_omits_an_order_then_it_is_final() -> None:
     store, _ = new_store()
     await store.learn(facts(order_update("o1", original="1"), order_update("o2", original="2", symbol="ETHUSDT"),
@@ -465,7 +437,6 @@ async def test_learn_when_open_orders_snapshot_omits_an_order_then_it_is_final()
     assert await worst_case(store, key=position_key(account=OTHER_ACCOUNT)) == 4  # other account untouched
 
 
-@async_test
 async def test_learn_when_an_order_gone_from_a_snapshot_is_replayed_as_open_then_it_stays_gone() -> None:
     store, _ = new_store()
     stale = order_update("o1", original="2")
@@ -477,7 +448,6 @@ async def test_learn_when_an_order_gone_from_a_snapshot_is_replayed_as_open_then
     assert await worst_case(store) == 0
 
 
-@async_test
 async def test_learn_when_cancel_all_succeeds_then_only_that_symbols_orders_are_gone() -> None:
     store, _ = new_store()
     await store.learn(facts(order_update("o1", original="1"), order_update("o2", original="2"),
@@ -489,7 +459,6 @@ async def test_learn_when_cancel_all_succeeds_then_only_that_symbols_orders_are_
     assert await worst_case(store, key=position_key("ETHUSDT")) == 3
 
 
-@async_test
 async def test_learn_when_snapshot_lists_a_new_order_then_it_is_counted() -> None:
     store, _ = new_store()
 
@@ -502,7 +471,6 @@ async def test_learn_when_snapshot_lists_a_new_order_then_it_is_counted() -> Non
 # --- learn: prices --------------------------------------------------------------------------------------------
 
 
-@async_test
 async def test_learn_when_mark_and_last_prices_arrive_then_mark_is_preferred() -> None:
     store, _ = new_store()
     query = ViewQuery(VENUE, ACCOUNT, ("BTCUSDT",))
@@ -521,7 +489,6 @@ async def test_learn_when_mark_and_last_prices_arrive_then_mark_is_preferred() -
     assert await price() == Decimal("99.5")
 
 
-@async_test
 async def test_view_when_queried_then_only_the_requested_symbols_and_account_are_returned() -> None:
     store, _ = new_store()
     await store.learn(facts(
@@ -540,7 +507,6 @@ async def test_view_when_queried_then_only_the_requested_symbols_and_account_are
 # --- release --------------------------------------------------------------------------------------------------
 
 
-@async_test
 async def test_release_when_called_without_delay_then_pending_is_dropped_at_once() -> None:
     store, _ = new_store()
     await reserve_pending(store, "d1", "2")
@@ -555,7 +521,6 @@ async def test_release_when_called_without_delay_then_pending_is_dropped_at_once
     ("elapsed_ms", "still_pending"),
     [pytest.param(4999, True, id="before"), pytest.param(5000, False, id="at-deadline")],
 )
-@async_test
 async def test_release_when_delayed_then_pending_lapses_on_the_clock(elapsed_ms: int, still_pending: bool) -> None:
     store, clock = new_store()
     await reserve_pending(store, "d1", "2")
@@ -567,7 +532,6 @@ async def test_release_when_delayed_then_pending_lapses_on_the_clock(elapsed_ms:
     assert await worst_case(store) == (2 if still_pending else 0)
 
 
-@async_test
 async def test_release_when_delayed_release_is_followed_by_immediate_release_then_pending_is_gone() -> None:
     store, _ = new_store()
     await reserve_pending(store, "d1", "2")
@@ -578,7 +542,6 @@ async def test_release_when_delayed_release_is_followed_by_immediate_release_the
     assert await worst_case(store) == 0
 
 
-@async_test
 async def test_exposure_when_a_delayed_release_has_lapsed_then_status_shows_no_pending() -> None:
     store, clock = new_store()
     await reserve_pending(store, "d1", "2")
@@ -591,7 +554,6 @@ async def test_exposure_when_a_delayed_release_has_lapsed_then_status_shows_no_p
     assert status.get("BTCUSDT|both", {}).get("pending_buy", "0") == "0"
 
 
-@async_test
 async def test_exposure_when_account_has_positions_pending_and_orders_then_status_lists_them() -> None:
     store, _ = new_store()
     await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "1.5"))))
@@ -609,7 +571,6 @@ async def test_exposure_when_account_has_positions_pending_and_orders_then_statu
 # --- trading states -------------------------------------------------------------------------------------------
 
 
-@async_test
 async def test_set_trading_state_when_halted_then_record_is_stored_with_actor_reason_and_clock_time() -> None:
     store, clock = new_store()
     scope = StateScope(venue="binanceusdm", symbol="BTCUSDT")
@@ -624,7 +585,6 @@ async def test_set_trading_state_when_halted_then_record_is_stored_with_actor_re
     assert view.trading_states == (record,)
 
 
-@async_test
 async def test_set_trading_state_when_scope_is_set_again_then_the_record_is_replaced() -> None:
     store, clock = new_store()
     await store.set_trading_state(StateScope(), TradingState.HALTED, "first", "alice")
@@ -637,7 +597,6 @@ async def test_set_trading_state_when_scope_is_set_again_then_the_record_is_repl
                                                                          clock())
 
 
-@async_test
 async def test_set_trading_state_when_active_then_that_scope_is_cleared_and_others_stay() -> None:
     store, _ = new_store()
     venue_scope = StateScope(venue="binanceusdm")
@@ -650,7 +609,6 @@ async def test_set_trading_state_when_active_then_that_scope_is_cleared_and_othe
     assert [(r.scope, r.state) for r in await store.trading_states()] == [(account_scope, TradingState.REDUCING)]
 
 
-@async_test
 async def test_reserve_when_reservation_is_empty_then_it_commits_trivially() -> None:
     store, _ = new_store()
 
@@ -665,7 +623,6 @@ def test_exposure_check_factory_builds_the_store_type() -> None:
     assert isinstance(check, ExposureCheck) and check.quantity == Decimal(1) and check.enforced
 
 
-@async_test
 async def test_learn_when_final_orders_exceed_the_count_bound_then_oldest_forgotten_and_replays_still_count_once(
 ) -> None:
     store, _ = new_store()
@@ -680,7 +637,6 @@ async def test_learn_when_final_orders_exceed_the_count_bound_then_oldest_forgot
     assert await position_of(store) == 25
 
 
-@async_test
 async def test_learn_when_final_orders_are_older_than_a_day_then_forgotten_and_replays_still_count_once() -> None:
     store, clock = new_store()
     await store.learn(facts(order_update("old", original="1", executed="1", final=True)))

@@ -50,7 +50,6 @@ from .factories import (
     ACCOUNT,
     OTHER_ACCOUNT,
     FakeClock,
-    async_test,
     make_cancel,
     make_intent,
     make_limit,
@@ -329,7 +328,6 @@ def reason_of(flow: http.HTTPFlow) -> tuple[str | None, str | None]:
 
 
 @pytest.mark.parametrize(("refusals", "blocked"), [(2, False), (3, True)], ids=["below-limit", "at-limit"])
-@async_test
 async def test_sidecar_when_venue_refused_orders_then_the_storm_trips_at_the_limit(
     storm_logs: io.StringIO, refusals: int, blocked: bool
 ) -> None:
@@ -346,7 +344,6 @@ async def test_sidecar_when_venue_refused_orders_then_the_storm_trips_at_the_lim
     assert len(events(storm_logs, "reject_storm")) == int(blocked)
 
 
-@async_test
 async def test_sidecar_when_storm_trips_then_one_line_and_one_metric_say_who_what_and_until(
     storm_logs: io.StringIO,
 ) -> None:
@@ -368,7 +365,6 @@ async def test_sidecar_when_storm_trips_then_one_line_and_one_metric_say_who_wha
             in text)
 
 
-@async_test
 async def test_sidecar_when_storm_holds_then_cancels_and_reductions_pass_until_cool_down_ends(
     storm_logs: io.StringIO,
 ) -> None:
@@ -404,7 +400,6 @@ def order_cancel() -> http.HTTPFlow:
     return make_flow("DELETE", "/fapi/v1/order", (("symbol", "BTCUSDT"), ("orderId", "1001")))
 
 
-@async_test
 async def test_sidecar_when_storm_holds_then_a_resume_of_the_account_ends_it(storm_logs: io.StringIO) -> None:
     store = MemoryStore(clock=FakeClock())
     fw = firewall(storm_policy(), store)
@@ -418,7 +413,6 @@ async def test_sidecar_when_storm_holds_then_a_resume_of_the_account_ends_it(sto
     assert record.scope == StateScope("binanceusdm", "label:main") and nxt.response is None
 
 
-@async_test
 async def test_sidecar_when_the_firewall_blocked_orders_itself_then_they_never_count(
     storm_logs: io.StringIO,
 ) -> None:
@@ -435,7 +429,6 @@ async def test_sidecar_when_the_firewall_blocked_orders_itself_then_they_never_c
     assert nxt.response is None and events(storm_logs, "reject_storm") == []
 
 
-@async_test
 async def test_sidecar_when_cancels_are_refused_then_they_never_count(storm_logs: io.StringIO) -> None:
     fw = firewall(storm_policy(), MemoryStore(clock=FakeClock()))
     for _ in range(5):
@@ -450,7 +443,6 @@ async def test_sidecar_when_cancels_are_refused_then_they_never_count(storm_logs
     assert nxt.response is None
 
 
-@async_test
 async def test_sidecar_when_the_rule_is_in_shadow_then_the_trip_is_logged_and_nothing_blocks(
     storm_logs: io.StringIO,
 ) -> None:

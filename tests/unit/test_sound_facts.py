@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from riskwall.model import (
+    ClosedOrder,
     OpenOrdersSnapshot,
     OrderUpdate,
     PositionSide,
@@ -36,8 +37,9 @@ def report(symbol: str | None, *rows: str) -> PositionsReport:
     (ResponseFacts(orders=(order("BTCUSDT"), order("BTC USDT"), order("-"))),
      ResponseFacts(orders=(order("BTCUSDT"),))),
     (ResponseFacts(orders=(order("BTCUSDT", ""), order("BTCUSDT", "algo:"), order("BTCUSDT", "a b"),
-                           order("BTCUSDT", "algo:7"))),
-     ResponseFacts(orders=(order("BTCUSDT", "algo:7"),))),
+                           order("BTCUSDT", "algo:7")),
+                   closed=(ClosedOrder(V, "acct", ""), ClosedOrder(V, "acct", "9"))),
+     ResponseFacts(orders=(order("BTCUSDT", "algo:7"),), closed=(ClosedOrder(V, "acct", "9"),))),
     # an account-wide report says every unlisted position is flat: with one row unsound it is dropped whole
     (ResponseFacts(positions=(report(None, "BTCUSDT", "\u0000"),)), ResponseFacts()),
     (ResponseFacts(positions=(report("", ""), report("ETHUSDT", "ETHUSDT"))),

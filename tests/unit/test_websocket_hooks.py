@@ -29,7 +29,7 @@ from riskwall.state.memory import MemoryStore
 from riskwall.venues.base import HttpRequest, Socket
 from riskwall.venues.frames import MAX_PENDING_FRAMES, Session
 
-from .factories import FakeClock, async_test
+from .factories import FakeClock
 from .test_addon import API_KEY, SIGNED, Logs, captured, firewall, policy  # noqa: F401 - captured is a fixture
 
 ACCOUNT = fingerprint(API_KEY)
@@ -107,7 +107,6 @@ async def send(fw: RiskFirewall, flow: http.HTTPFlow, text: str | bytes, *, from
     ],
     ids=["within", "qty", "symbol", "exponent", "unknown-method", "duplicate-key", "cancel"],
 )
-@async_test
 async def test_order_frame_when_decided_then_forwarded_or_dropped_and_answered_in_binance_envelope(
     captured: Logs, injected: Injected, frame: str, forwarded: bool, reason: str | None, code: int | None  # noqa: F811
 ) -> None:
@@ -130,7 +129,6 @@ async def test_order_frame_when_decided_then_forwarded_or_dropped_and_answered_i
         assert reply["error"]["code"] == code and reason in reply["error"]["msg"]
 
 
-@async_test
 async def test_frames_when_injected_or_from_venue_then_never_dropped_or_decided(
     captured: Logs, injected: Injected  # noqa: F811
 ) -> None:
@@ -146,7 +144,6 @@ async def test_frames_when_injected_or_from_venue_then_never_dropped_or_decided(
     assert captured.decisions() == [] and injected.sent == []
 
 
-@async_test
 async def test_order_frame_when_gate_crashes_then_dropped_and_answered(
     captured: Logs, injected: Injected, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
@@ -167,7 +164,6 @@ async def test_order_frame_when_gate_crashes_then_dropped_and_answered(
     assert (line["verdict"], line["reason"]) == ("block", "INTERNAL_ERROR")
 
 
-@async_test
 async def test_binary_frame_when_sent_on_order_socket_then_dropped(
     captured: Logs, injected: Injected  # noqa: F811
 ) -> None:
@@ -182,7 +178,6 @@ async def test_binary_frame_when_sent_on_order_socket_then_dropped(
     assert line["verdict"] == "block"
 
 
-@async_test
 async def test_public_stream_when_frames_flow_then_none_is_read(captured: Logs, injected: Injected) -> None:  # noqa: F811
     fw = firewall()
     flow = open_socket(fw, injected, path="/ws/btcusdt@depth", host="fstream.binance.com")
@@ -198,7 +193,6 @@ async def test_public_stream_when_frames_flow_then_none_is_read(captured: Logs, 
     assert (session.socket, session.private, session.frames) == (Socket.STREAM, False, 0)
 
 
-@async_test
 async def test_handshake_when_order_entry_off_then_refused(captured: Logs, injected: Injected) -> None:  # noqa: F811
     fw = firewall()
     fw._sockets.order_entry = False
@@ -210,7 +204,6 @@ async def test_handshake_when_order_entry_off_then_refused(captured: Logs, injec
     assert WS_SESSION not in flow.metadata
 
 
-@async_test
 async def test_connection_when_closed_then_logged_with_counts(captured: Logs, injected: Injected) -> None:  # noqa: F811
     fw = firewall()
     flow = open_socket(fw, injected)
@@ -226,7 +219,6 @@ async def test_connection_when_closed_then_logged_with_counts(captured: Logs, in
     assert (closed["frames"], closed["blocked"]) == (2, 1)
 
 
-@async_test
 async def test_order_answer_when_venue_fills_then_position_learned_and_reservation_released(
     captured: Logs, injected: Injected  # noqa: F811
 ) -> None:
@@ -288,7 +280,6 @@ def session(account: str | None = ACCOUNT) -> Session:
     ],
     ids=["slow-order", "slow-cancel", "down-order", "down-reduce-only", "crash-order", "crash-cancel"],
 )
-@async_test
 async def test_from_client_when_decision_cannot_be_had_then_only_what_cannot_add_risk_passes(
     decider: Decider, frame: str, forwarded: bool, reason: str | None
 ) -> None:
@@ -302,7 +293,6 @@ async def test_from_client_when_decision_cannot_be_had_then_only_what_cannot_add
         assert outcome.reply is not None and json.loads(outcome.reply)["id"] == "o1"
 
 
-@async_test
 async def test_connection_when_closed_with_unanswered_orders_then_their_exposure_is_held_then_released(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -325,7 +315,6 @@ async def test_connection_when_closed_with_unanswered_orders_then_their_exposure
     assert released[0][0] == first.decision.decision_id and conn.pending == {}
 
 
-@async_test
 async def test_pending_frames_when_more_than_kept_then_oldest_is_held_as_unanswered(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -347,7 +336,6 @@ async def test_pending_frames_when_more_than_kept_then_oldest_is_held_as_unanswe
     assert released == [UNANSWERED_HOLD_MS] * 3
 
 
-@async_test
 async def test_order_frame_when_on_a_user_data_stream_then_refused() -> None:
     fw = firewall()
     made = SocketGate(fw._decide, lambda: fw.store, lambda: fw.policy)
@@ -384,7 +372,6 @@ def test_listen_keys_when_more_than_kept_then_oldest_forgotten() -> None:
     assert keys.owner(Venue.BINANCECOINM, ["key2"]) is None
 
 
-@async_test
 async def test_stream_event_when_account_has_a_label_then_learned_under_the_label() -> None:
     store = MemoryStore(clock=FakeClock())
     made = gate(Decider(), store)
@@ -407,7 +394,6 @@ async def test_stream_event_when_account_has_a_label_then_learned_under_the_labe
     ],
     ids=["monitor-mode", "shadow-rule", "halted"],
 )
-@async_test
 async def test_order_frame_when_policy_monitors_shadows_or_halts_then_as_over_rest(
     captured: Logs, injected: Injected, mode: str, extra_rules: str, verdict: str, forwarded: bool  # noqa: F811
 ) -> None:
@@ -441,7 +427,6 @@ KEY_B = "b" * 64
     ids=["subscribe-known", "market-only", "market-on-private", "same-key", "other-key", "two-keys",
          "unknown-beside-known"],
 )
-@async_test
 async def test_stream_subscribe_when_it_names_listen_keys_then_read_only_for_one_known_account(
     opened_with: str | None, subscribed: list[str], account: str | None, private: bool
 ) -> None:
@@ -460,7 +445,6 @@ async def test_stream_subscribe_when_it_names_listen_keys_then_read_only_for_one
 
 @pytest.mark.parametrize(("subscribers", "learned"), [([API_KEY], True), ([API_KEY, "other-" + "k" * 58], False)],
                          ids=["one-account", "two-accounts"])
-@async_test
 async def test_user_data_pushed_on_the_websocket_api_when_subscribed_by_signature_then_learned_for_that_account(
     subscribers: list[str], learned: bool
 ) -> None:
@@ -481,7 +465,6 @@ async def test_user_data_pushed_on_the_websocket_api_when_subscribed_by_signatur
     assert (rows.get("BTCUSDT|both", {}).get("position") == "0.3") is learned
 
 
-@async_test
 async def test_blocked_bybit_frame_when_answered_then_answer_waits_for_pybit_to_register_its_callback(
     captured: Logs, injected: Injected  # noqa: F811
 ) -> None:

@@ -502,7 +502,7 @@ def sound_facts(facts: ResponseFacts) -> ResponseFacts:
     mangled) or no order id, so nothing is kept under a symbol nothing trades or an empty id. What is dropped
     errs towards more exposure, never less: an order update dropped leaves its reservation pending, and a report
     that says every unlisted position (or order) is flat (or gone) is dropped whole if any of its rows is."""
-    if not facts.prices and not facts.orders and not facts.positions and not facts.open_orders:
+    if not facts.prices and not facts.orders and not facts.positions and not facts.open_orders and not facts.closed:
         return facts
     prices = tuple(p for p in facts.prices if _names_a_symbol(p.symbol))
     orders = tuple(o for o in facts.orders if _names_an_order(o))
@@ -516,8 +516,10 @@ def sound_facts(facts: ResponseFacts) -> ResponseFacts:
         if (snapshot.symbol is None or _names_a_symbol(snapshot.symbol))
         and all(_names_an_order(order) for order in snapshot.orders)
     )
-    if (len(prices), len(orders), len(positions), len(open_orders)) == (
-        len(facts.prices), len(facts.orders), len(facts.positions), len(facts.open_orders)
+    closed = tuple(c for c in facts.closed if _FACT_ORDER_ID.fullmatch(c.order_id) is not None)
+    if (len(prices), len(orders), len(positions), len(open_orders), len(closed)) == (
+        len(facts.prices), len(facts.orders), len(facts.positions), len(facts.open_orders), len(facts.closed)
     ):
         return facts
-    return dataclasses.replace(facts, prices=prices, orders=orders, positions=positions, open_orders=open_orders)
+    return dataclasses.replace(facts, prices=prices, orders=orders, positions=positions, open_orders=open_orders,
+                               closed=closed)
