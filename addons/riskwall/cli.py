@@ -26,7 +26,7 @@ from riskwall.policy import bench as policy_bench
 from riskwall.policy import schema as policy_schema
 from riskwall.policy import testing as policy_testing
 from riskwall.state import UnsupportedStateUrl, open_store
-from riskwall.venues import parse_venue, parse_venue_hosts
+from riskwall.venues import listen_address, parse_venue, parse_venue_hosts
 
 ENV_LIST_SEPARATORS = (",", " ", "\n")
 
@@ -164,7 +164,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = proxy.ProxyConfig(
             policy=args.policy,
             state=args.state,
-            listen=None if args.listen in ("off", "", "none") else _host_port(args.listen, "--listen"),
+            listen=None if args.listen in ("off", "", "none") else listen_address(args.listen, "--listen"),
             venue_hosts=tuple(args.venue_host),
             reverse=tuple(_reverse(spec) for spec in args.reverse),
             upstreams=dict(_upstream(spec) for spec in args.upstream),
@@ -183,7 +183,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         parse_venue_hosts(list(config.venue_hosts))
         if config.admin not in ("off", ""):
-            _host_port(config.admin, "--admin")
+            listen_address(config.admin, "--admin")
         load_policy(config.policy)  # refuse to start on an invalid policy, listing every error
         open_store(config.state)
     except PolicyError as exc:
@@ -359,13 +359,6 @@ def _default_actor() -> str:
         return "unknown"
 
 
-def _host_port(text: str, option: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not (0 <= int(port) < 65536):
-        raise ValueError(f"{option} {text!r}: write HOST:PORT, e.g. 127.0.0.1:8080")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 def _reverse(spec: str):  # type: ignore[no-untyped-def]
     """`VENUE@HOST:PORT[=URL]`: a listener of its own upstream (say the venue's WebSocket host) when URL is given."""
     from riskwall.proxy import ReverseListener
@@ -375,7 +368,7 @@ def _reverse(spec: str):  # type: ignore[no-untyped-def]
     if not sep or (has_url and "://" not in url):
         raise ValueError(f"--reverse {spec!r}: write VENUE@HOST:PORT[=URL], e.g. binanceusdm@127.0.0.1:8081 or "
                          "binanceusdm@127.0.0.1:8091=https://ws-fapi.binance.com")
-    host, port = _host_port(address, "--reverse")
+    host, port = listen_address(address, "--reverse")
     try:
         return ReverseListener(parse_venue(venue), host, port, url.rstrip("/") if has_url else None)
     except ValueError as exc:

@@ -6,38 +6,32 @@ last 2 s (300 ms on ETH, so a test can outlive the window quickly) is a bot in a
 fresh API key of its venue, in both wirings (explicit proxy with the sidecar's CA, and the plain-HTTP reverse
 listener), and asserts what ccxt raised, what reached the fake exchange, and the decision line the sidecar logged.
 ccxt gives every order a fresh client order id: the rule must not care.
-
-Sizes: 0.01 BTC is 0.01 on Binance and Bybit and 1 contract on OKX (0.01 BTC a contract).
 """
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import ccxt
 import pytest
-from tests.e2e.bybit_fixtures import ccxt_trader as bybit_trader
-from tests.fakes.binance_usdm import FakeBinanceUsdm
-from tests.fakes.bybit import FakeBybit
-from tests.fakes.okx import FakeOkx
-from tests.support.ccxt_bots import proxied_bot, reverse_bot
-from tests.support.okx_bots import proxied_okx, reverse_okx
-from tests.support.secrets import watch
-from tests.support.sidecar import Sidecar, start_sidecar
-from tests.support.tls import TlsMaterial
-
-from riskwall.model import fingerprint
+from tests.support.sidecar import Sidecar
+from tests.support.three_venues import (
+    BTC,
+    ETH,
+    NATIVE,
+    VENUES,
+    Bot,
+    Fakes,
+    make_bot,
+)
+from tests.support.three_venues import rest_sidecar as rest_sidecar  # the `sidecar` fixture
+from tests.support.three_venues import three_fakes as three_fakes  # the `fakes` fixture
 
 pytestmark = pytest.mark.e2e
 
-BTC = "BTC/USDT:USDT"
-ETH = "ETH/USDT:USDT"
 WINDOW_MS = 2000
 SHORT_WINDOW_MS = 300
 
@@ -54,76 +48,10 @@ rules:
     scope: {{symbols: ["ETH/USDT:USDT"]}}
 """
 
-NATIVE = {"binanceusdm": "BTCUSDT", "bybit": "BTCUSDT", "okx": "BTC-USDT-SWAP"}
-VENUES = list(NATIVE)
 # where each venue's single and batch orders go (ccxt places a single OKX order as a batch of one)
 ORDER_PATHS = {"binanceusdm": ("/fapi/v1/order", "/fapi/v1/batchOrders"),
                "bybit": ("/v5/order/create", "/v5/order/create-batch"),
                "okx": ("/api/v5/trade/batch-orders", "/api/v5/trade/batch-orders")}
-
-
-@dataclass
-class Bot:
-    venue: str
-    api_key: str
-    fake: Any
-    sidecar: Sidecar
-    exchange: Any = field(repr=False)
-    unit: float = 0.01
-
-    @property
-    def account(self) -> str:
-        return fingerprint(self.api_key)
-
-    def received(self, path: str) -> list[Any]:
-        return [r for r in self.fake.requests if r.api_key == self.api_key and r.method == "POST" and r.path == path]
-
-    def orders_received(self) -> list[Any]:
-        return [r for r in self.fake.orders_received() if r.api_key == self.api_key]
-
-    def decisions(self, **match: Any) -> list[dict[str, Any]]:
-        return self.sidecar.decisions(account=self.account, **match)
-
-    def order(self, symbol: str, side: str, price: float, **params: Any) -> Any:
-        return self.exchange.create_order(symbol, "limit", side, self.unit, price, params)
-
-
-@dataclass
-class Fakes:
-    binanceusdm: FakeBinanceUsdm
-    bybit: FakeBybit
-    okx: FakeOkx
-
-    def of(self, venue: str) -> Any:
-        return getattr(self, venue)
-
-
-@pytest.fixture(scope="module")
-def fakes(pki: TlsMaterial) -> Iterator[Fakes]:
-    # watched: the session-wide secret scan (conftest.secret_scan) proves none of their credentials is logged
-    running = Fakes(watch(FakeBinanceUsdm(tls=pki.server_ssl_context())).start(),
-                    watch(FakeBybit(tls=pki.server_ssl_context())).start(),
-                    watch(FakeOkx(tls=pki.server_ssl_context())).start())
-    yield running
-    for venue in VENUES:
-        running.of(venue).stop()
-
-
-@pytest.fixture(scope="module")
-def sidecar(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes, pki: TlsMaterial) -> Iterator[Sidecar]:
-    folder = tmp_path_factory.mktemp("duplicates")
-    policy = folder / "duplicates.yaml"
-    policy.write_text(POLICY)
-    running = start_sidecar(folder / "sidecar", Path(policy),
-                            upstreams={venue: fakes.of(venue).base_url for venue in VENUES},
-                            upstream_ca=pki.ca_cert)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(params=["explicit", "reverse"])
-def wiring(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 type BotFactory = Callable[[str], Bot]
@@ -131,29 +59,7 @@ type BotFactory = Callable[[str], Bot]
 
 @pytest.fixture
 def new_bot(fakes: Fakes, sidecar: Sidecar, wiring: str) -> BotFactory:
-    def make(venue: str) -> Bot:
-        fake = fakes.of(venue)
-        if venue == "bybit":
-            trader = bybit_trader(fake, sidecar, wiring)
-            return Bot(venue, trader.api_key, fake, sidecar, trader.bot)
-        key, secret = f"dup-{venue}-" + secrets.token_hex(12), "secret-" + secrets.token_hex(16)
-        exchange: Any
-        if venue == "binanceusdm":
-            fake.add_account(key, secret)
-            exchange = (proxied_bot(fake.base_url, sidecar.proxy_url, sidecar.ca_cert, api_key=key, secret=secret)
-                        if wiring == "explicit" else
-                        reverse_bot(sidecar.reverse_url_for(venue), api_key=key, secret=secret))
-            exchange.load_markets()
-            return Bot(venue, key, fake, sidecar, exchange)
-        passphrase = "Pass-" + secrets.token_hex(6)
-        fake.add_account(key, secret, passphrase)
-        credentials = {"api_key": key, "secret": secret, "passphrase": passphrase}
-        exchange = (proxied_okx(fake.base_url, sidecar.proxy_url, sidecar.ca_cert, **credentials)
-                    if wiring == "explicit" else reverse_okx(sidecar.reverse_url_for(venue), **credentials))
-        exchange.load_markets()
-        return Bot(venue, key, fake, sidecar, exchange, unit=1)
-
-    return make
+    return lambda venue: make_bot(fakes, sidecar, wiring, venue, "dup")
 
 
 def _assert_duplicate(bot: Bot, raised: pytest.ExceptionInfo[Any]) -> dict[str, Any]:
@@ -173,17 +79,17 @@ def test_create_order_when_identical_order_repeats_within_the_window_then_blocke
 ) -> None:
     bot = new_bot(venue)
 
-    bot.order(BTC, "buy", 40000)
+    bot.order(BTC, "limit", "buy", 40000)
     with pytest.raises(ccxt.BaseError) as raised:
-        bot.order(BTC, "buy", 40000.0)  # a fresh client order id, the same order
-    bot.order(BTC, "buy", 40001)  # another price: another order
-    bot.order(BTC, "sell", 60000)
+        bot.order(BTC, "limit", "buy", 40000.0)  # a fresh client order id, the same order
+    bot.order(BTC, "limit", "buy", 40001)  # another price: another order
+    bot.order(BTC, "limit", "sell", 60000)
 
     sent = bot.orders_received()
     assert [r.path for r in sent] == [ORDER_PATHS[venue][0]] * 3 and all(r.status == 200 for r in sent)
     line = _assert_duplicate(bot, raised)
     first = bot.decisions(verdict="allow")[0]
-    assert (line["rule_id"], line["symbol"], line["price"]) == ("duplicates", NATIVE[venue], "40000")
+    assert (line["rule_id"], line["symbol"], line["price"]) == ("duplicates", NATIVE[venue][BTC], "40000")
     assert {"orders": "2", "limit": "1", "window_ms": str(WINDOW_MS), "duplicate_of": first["decision_id"],
             "side": "buy", "price": "40000"}.items() <= line["context"].items()
     assert 0 <= int(line["context"]["ago_ms"]) < WINDOW_MS
@@ -195,12 +101,12 @@ def test_create_order_when_the_window_has_passed_then_identical_order_forwarded_
     new_bot: BotFactory, venue: str
 ) -> None:
     bot = new_bot(venue)
-    bot.order(ETH, "buy", 2000)
+    bot.order(ETH, "limit", "buy", 2000)
 
     time.sleep(SHORT_WINDOW_MS / 1000 + 0.2)
-    bot.order(ETH, "buy", 2000)
+    bot.order(ETH, "limit", "buy", 2000)
     with pytest.raises(ccxt.BaseError) as raised:
-        bot.order(ETH, "buy", 2000)  # the window starts again at the second admission
+        bot.order(ETH, "limit", "buy", 2000)  # the window starts again at the second admission
 
     assert len(bot.orders_received()) == 2
     line = _assert_duplicate(bot, raised)
@@ -220,7 +126,7 @@ def test_create_orders_when_batch_repeats_a_leg_then_whole_batch_blocked_and_nev
     orders = bot.exchange.create_orders([leg, {**leg, "price": 38000}])  # the refused batch recorded nothing
 
     assert len(orders) == 2
-    assert len(bot.received(ORDER_PATHS[venue][1])) == 1
+    assert len(bot.received("POST", ORDER_PATHS[venue][1])) == 1
     line = _assert_duplicate(bot, raised)
     assert (line["legs"], line["context"]["duplicate_of_leg"]) == (3, "0")
 
@@ -232,11 +138,11 @@ def test_create_order_when_reduce_only_close_repeats_then_exempt_as_from_every_l
     fakes.binanceusdm.set_position(bot.api_key, "BTCUSDT", Decimal("0.05"))
     bot.exchange.fetch_positions([BTC])  # the sidecar learns the long the closes reduce
 
-    bot.order(BTC, "sell", 70000, reduceOnly=True)
-    bot.order(BTC, "sell", 70000, reduceOnly=True)
+    bot.order(BTC, "limit", "sell", 70000, reduceOnly=True)
+    bot.order(BTC, "limit", "sell", 70000, reduceOnly=True)
     with pytest.raises(ccxt.BaseError) as raised:
-        bot.order(BTC, "sell", 70000)  # the same sell, not reduce-only: a new order like any other
-        bot.order(BTC, "sell", 70000)
+        bot.order(BTC, "limit", "sell", 70000)  # the same sell, not reduce-only: a new order like any other
+        bot.order(BTC, "limit", "sell", 70000)
 
     assert len(bot.orders_received()) == 3
     line = _assert_duplicate(bot, raised)

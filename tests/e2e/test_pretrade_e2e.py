@@ -13,33 +13,30 @@ margin mode (`tdMode`); ccxt's default is cross, which the policy refuses, so co
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import ccxt
 import pytest
-from tests.e2e.bybit_fixtures import ccxt_trader as bybit_trader
-from tests.fakes.binance_usdm import FakeBinanceUsdm
-from tests.fakes.bybit import FakeBybit
-from tests.fakes.okx import FakeOkx
-from tests.support.ccxt_bots import proxied_bot, reverse_bot
-from tests.support.okx_bots import proxied_okx, reverse_okx
-from tests.support.secrets import watch
-from tests.support.sidecar import Sidecar, start_sidecar
-from tests.support.tls import TlsMaterial
-
-from riskwall.model import fingerprint
+from tests.support.sidecar import Sidecar
+from tests.support.three_venues import (
+    BTC,
+    ETH,
+    NATIVE,
+    SOL,
+    VENUES,
+    Bot,
+    Fakes,
+    make_bot,
+)
+from tests.support.three_venues import rest_sidecar as rest_sidecar  # the `sidecar` fixture
+from tests.support.three_venues import three_fakes as three_fakes  # the `fakes` fixture
 
 pytestmark = pytest.mark.e2e
 
-BTC = "BTC/USDT:USDT"
-ETH = "ETH/USDT:USDT"
-SOL = "SOL/USDT:USDT"  # no test ever shows the sidecar a SOL price: its reference stays unknown
 MARK = Decimal("50000")
+# SOL: no test ever shows the sidecar its price, so its reference stays unknown
 
 POLICY = """
 version: 1
@@ -56,123 +53,12 @@ rules:
 """
 
 
-@dataclass
-class Bot:
-    """One ccxt bot on a fresh account of one venue, wired to the sidecar one way or the other."""
-
-    venue: str
-    api_key: str
-    fake: Any
-    sidecar: Sidecar
-    exchange: Any = field(repr=False)
-    # ccxt's amount for 0.01 BTC, and the parameters every order of this venue carries
-    unit: float = 0.01
-    order_params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def account(self) -> str:
-        return fingerprint(self.api_key)
-
-    def received(self, method: str | None = None, path: str | None = None) -> list[Any]:
-        return [r for r in self.fake.requests if r.api_key == self.api_key
-                and (method is None or r.method == method) and (path is None or r.path == path)]
-
-    def orders_received(self) -> list[Any]:
-        return [r for r in self.fake.orders_received() if r.api_key == self.api_key]
-
-    def decisions(self, **match: Any) -> list[dict[str, Any]]:
-        return self.sidecar.decisions(account=self.account, **match)
-
-    def order(self, symbol: str, kind: str, side: str, price: float | None = None, *, amount: float | None = None,
-              **params: Any) -> Any:
-        return self.exchange.create_order(symbol, kind, side, amount or self.unit, price,
-                                          {**self.order_params, **params})
-
-    def learn_mark(self, symbol: str) -> None:
-        """Have the sidecar see the symbol's mark price in an answer: premiumIndex, tickers, mark-price."""
-        if self.venue == "bybit":
-            self.exchange.fetch_ticker(symbol)  # Bybit's tickers carry markPrice
-        else:
-            self.exchange.fetch_mark_price(symbol)
-
-
-NATIVE = {
-    "binanceusdm": {BTC: "BTCUSDT", ETH: "ETHUSDT", SOL: "SOLUSDT"},
-    "bybit": {BTC: "BTCUSDT", ETH: "ETHUSDT", SOL: "SOLUSDT"},
-    "okx": {BTC: "BTC-USDT-SWAP", ETH: "ETH-USDT-SWAP", SOL: "SOL-USDT-SWAP"},
-}
-VENUES = list(NATIVE)
-
-
-@dataclass
-class Fakes:
-    binanceusdm: FakeBinanceUsdm
-    bybit: FakeBybit
-    okx: FakeOkx
-
-    def of(self, venue: str) -> Any:
-        return getattr(self, venue)
-
-    def set_mark(self, venue: str, symbol: str, price: Decimal) -> None:
-        self.of(venue).set_mark_price(NATIVE[venue][symbol], price)
-
-
-@pytest.fixture(scope="module")
-def fakes(pki: TlsMaterial) -> Iterator[Fakes]:
-    # watched: the session-wide secret scan (conftest.secret_scan) proves none of their credentials is logged
-    running = Fakes(watch(FakeBinanceUsdm(tls=pki.server_ssl_context())).start(),
-                    watch(FakeBybit(tls=pki.server_ssl_context())).start(),
-                    watch(FakeOkx(tls=pki.server_ssl_context())).start())
-    yield running
-    for venue in VENUES:
-        running.of(venue).stop()
-
-
-@pytest.fixture(scope="module")
-def sidecar(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes, pki: TlsMaterial) -> Iterator[Sidecar]:
-    folder = tmp_path_factory.mktemp("pretrade")
-    policy = folder / "pretrade.yaml"
-    policy.write_text(POLICY)
-    running = start_sidecar(folder / "sidecar", Path(policy),
-                            upstreams={venue: fakes.of(venue).base_url for venue in VENUES},
-                            upstream_ca=pki.ca_cert)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(params=["explicit", "reverse"])
-def wiring(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 type BotFactory = Callable[[str], Bot]
 
 
 @pytest.fixture
 def new_bot(fakes: Fakes, sidecar: Sidecar, wiring: str) -> BotFactory:
-    def make(venue: str) -> Bot:
-        fake = fakes.of(venue)
-        if venue == "bybit":
-            trader = bybit_trader(fake, sidecar, wiring)
-            return Bot(venue, trader.api_key, fake, sidecar, trader.bot)
-        key, secret = f"pt-{venue}-" + secrets.token_hex(12), "secret-" + secrets.token_hex(16)
-        exchange: Any
-        if venue == "binanceusdm":
-            fake.add_account(key, secret)
-            exchange = (proxied_bot(fake.base_url, sidecar.proxy_url, sidecar.ca_cert, api_key=key, secret=secret)
-                        if wiring == "explicit" else
-                        reverse_bot(sidecar.reverse_url_for(venue), api_key=key, secret=secret))
-            exchange.load_markets()
-            return Bot(venue, key, fake, sidecar, exchange)
-        passphrase = "Pass-" + secrets.token_hex(6)
-        fake.add_account(key, secret, passphrase)
-        credentials = {"api_key": key, "secret": secret, "passphrase": passphrase}
-        exchange = (proxied_okx(fake.base_url, sidecar.proxy_url, sidecar.ca_cert, **credentials)
-                    if wiring == "explicit" else reverse_okx(sidecar.reverse_url_for(venue), **credentials))
-        exchange.load_markets()
-        return Bot(venue, key, fake, sidecar, exchange, unit=1, order_params={"marginMode": "isolated"})
-
-    return make
+    return lambda venue: make_bot(fakes, sidecar, wiring, venue, "pt")
 
 
 def _assert_blocked(bot: Bot, raised: pytest.ExceptionInfo[Any], error: type[Exception], reason: str) -> dict[str, Any]:

@@ -23,17 +23,20 @@ from typing import Any
 
 import ccxt
 import pytest
-from tests.e2e.bybit_fixtures import ccxt_trader as bybit_trader
 from tests.e2e.conftest import ADMIN_TOKEN, launch
-from tests.e2e.test_pretrade_e2e import BTC, VENUES, Bot, Fakes
 from tests.e2e.test_redis_fleet_e2e import redis_server  # noqa: F401 - a fixture
 from tests.fakes.binance_usdm import FakeBinanceUsdm
-from tests.fakes.bybit import FakeBybit
-from tests.fakes.okx import FakeOkx
-from tests.support.ccxt_bots import proxied_bot, reverse_bot
-from tests.support.okx_bots import proxied_okx, reverse_okx
-from tests.support.secrets import watch
-from tests.support.sidecar import Sidecar, start_sidecar
+from tests.support.ccxt_bots import reverse_bot
+from tests.support.sidecar import Sidecar
+from tests.support.three_venues import (
+    BTC,
+    VENUES,
+    Bot,
+    Fakes,
+    make_bot,
+)
+from tests.support.three_venues import rest_sidecar as rest_sidecar  # the `sidecar` fixture
+from tests.support.three_venues import three_fakes as three_fakes  # the `fakes` fixture
 from tests.support.tls import TlsMaterial
 
 from riskwall.model import fingerprint
@@ -52,58 +55,10 @@ rules:
     cool_down: 1m
     state: REDUCING
 """
+SIDECAR_ENV = {"RISKWALL_ADMIN_TOKEN": ADMIN_TOKEN}  # for riskwall resume
 RESTING_PRICE = 30000  # far below the fakes' mark: a limit buy there rests
 CANCEL = {"binanceusdm": ("DELETE", "/fapi/v1/order"), "bybit": ("POST", "/v5/order/cancel"),
           "okx": ("POST", "/api/v5/trade/cancel-order")}
-
-
-@pytest.fixture(scope="module")
-def fakes(pki: TlsMaterial) -> Iterator[Fakes]:
-    running = Fakes(watch(FakeBinanceUsdm(tls=pki.server_ssl_context())).start(),
-                    watch(FakeBybit(tls=pki.server_ssl_context())).start(),
-                    watch(FakeOkx(tls=pki.server_ssl_context())).start())
-    yield running
-    for venue in VENUES:
-        running.of(venue).stop()
-
-
-@pytest.fixture(scope="module")
-def sidecar(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes, pki: TlsMaterial) -> Iterator[Sidecar]:
-    folder = tmp_path_factory.mktemp("reject-storm")
-    policy = folder / "storm.yaml"
-    policy.write_text(POLICY)
-    running = start_sidecar(folder / "sidecar", policy, upstreams={venue: fakes.of(venue).base_url for venue in VENUES},
-                            upstream_ca=pki.ca_cert, env={"RISKWALL_ADMIN_TOKEN": ADMIN_TOKEN})
-    yield running
-    running.stop()
-
-
-@pytest.fixture(params=["explicit", "reverse"])
-def wiring(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def make_bot(fakes: Fakes, sidecar: Sidecar, wiring: str, venue: str) -> Bot:
-    fake = fakes.of(venue)
-    if venue == "bybit":
-        trader = bybit_trader(fake, sidecar, wiring)
-        return Bot(venue, trader.api_key, fake, sidecar, trader.bot)
-    key, secret = f"rs-{venue}-" + secrets.token_hex(12), "secret-" + secrets.token_hex(16)
-    exchange: Any
-    if venue == "binanceusdm":
-        fake.add_account(key, secret)
-        exchange = (proxied_bot(fake.base_url, sidecar.proxy_url, sidecar.ca_cert, api_key=key, secret=secret)
-                    if wiring == "explicit" else
-                    reverse_bot(sidecar.reverse_url_for(venue), api_key=key, secret=secret))
-        exchange.load_markets()
-        return Bot(venue, key, fake, sidecar, exchange)
-    passphrase = "Pass-" + secrets.token_hex(6)
-    fake.add_account(key, secret, passphrase)
-    credentials = {"api_key": key, "secret": secret, "passphrase": passphrase}
-    exchange = (proxied_okx(fake.base_url, sidecar.proxy_url, sidecar.ca_cert, **credentials)
-                if wiring == "explicit" else reverse_okx(sidecar.reverse_url_for(venue), **credentials))
-    exchange.load_markets()
-    return Bot(venue, key, fake, sidecar, exchange, unit=1, order_params={"marginMode": "isolated"})
 
 
 def refuse_next_orders(bot: Bot, count: int, client_id: str) -> None:
@@ -138,7 +93,7 @@ def riskwall(*args: str, admin_port: int | None = None) -> subprocess.CompletedP
 def test_orders_when_venue_refused_the_limit_then_next_risk_order_blocked_before_exchange_while_reduce_and_cancel_pass(
     fakes: Fakes, sidecar: Sidecar, wiring: str, venue: str
 ) -> None:
-    bot = make_bot(fakes, sidecar, wiring, venue)
+    bot = make_bot(fakes, sidecar, wiring, venue, "rs")
     client_id = "rs" + secrets.token_hex(8)
     bot.order(BTC, "market", "buy")  # a position to reduce later
     resting = bot.order(BTC, "limit", "buy", RESTING_PRICE, clientOrderId=client_id)
@@ -181,7 +136,7 @@ def test_orders_when_venue_refused_the_limit_then_next_risk_order_blocked_before
 def test_orders_when_the_venue_refused_fewer_than_the_limit_then_nothing_changes(
     fakes: Fakes, sidecar: Sidecar, venue: str
 ) -> None:
-    bot = make_bot(fakes, sidecar, "reverse", venue)
+    bot = make_bot(fakes, sidecar, "reverse", venue, "rs")
     client_id = "rs" + secrets.token_hex(8)
     bot.order(BTC, "limit", "buy", RESTING_PRICE, clientOrderId=client_id)
     refuse_next_orders(bot, LIMIT - 1, client_id)

@@ -11,20 +11,23 @@ the fake never sees it.
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import ccxt
 import pytest
-from tests.e2e.test_pretrade_ws_e2e import BTC, VENUES, WsBot, with_pro
-from tests.fakes.binance_usdm import FakeBinanceUsdm
-from tests.fakes.bybit import FakeBybit
-from tests.fakes.okx import FakeOkx
-from tests.support.secrets import watch
 from tests.support.sidecar import Sidecar
-from tests.support.tls import TlsMaterial
-from tests.support.ws_e2e import TIMEOUT_S, run, sidecar_on, status
+from tests.support.three_venues import (
+    BTC,
+    VENUES,
+    Fakes,
+    WsBot,
+    make_ws_bot,
+    with_pro,
+)
+from tests.support.three_venues import three_fakes as three_fakes  # the `fakes` fixture
+from tests.support.three_venues import ws_sidecar as ws_sidecar  # the `sidecar` fixture
+from tests.support.ws_e2e import TIMEOUT_S, run, status
 
 pytestmark = pytest.mark.e2e
 
@@ -41,39 +44,9 @@ rules:
 """
 
 
-@pytest.fixture(scope="module")
-def fakes(pki: TlsMaterial) -> Iterator[dict[str, Any]]:
-    running = {"binanceusdm": watch(FakeBinanceUsdm(tls=pki.server_ssl_context())).start(),
-               "bybit": watch(FakeBybit(tls=pki.server_ssl_context())).start(),
-               "okx": watch(FakeOkx(tls=pki.server_ssl_context())).start()}
-    yield running
-    for fake in running.values():
-        fake.stop()
-
-
-@pytest.fixture(scope="module", params=["memory", "redis"])
-def sidecar(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, fakes: dict[str, Any],
-            pki: TlsMaterial) -> Iterator[Sidecar]:
-    workdir = tmp_path_factory.mktemp(f"reject-storm-ws-{request.param}")
-    policy = workdir / "policy.yaml"
-    policy.write_text(POLICY)
-    upstreams = {venue: fake.base_url for venue, fake in fakes.items()}
-    with sidecar_on(request.param, workdir, policy, upstreams, pki.ca_cert) as running:
-        yield running
-
-
 @pytest.fixture
-def new_bot(fakes: dict[str, Any], sidecar: Sidecar) -> Callable[[str], WsBot]:
-    def make(venue: str) -> WsBot:
-        key, secret = f"rs-ws-{venue}-" + secrets.token_hex(10), "secret-" + secrets.token_hex(16)
-        passphrase = "Pass-" + secrets.token_hex(6)
-        if venue == "okx":
-            fakes[venue].add_account(key, secret, passphrase)
-        else:
-            fakes[venue].add_account(key, secret)
-        return WsBot(venue, key, secret, passphrase, "reverse", fakes[venue], sidecar)
-
-    return make
+def new_bot(fakes: Fakes, sidecar: Sidecar) -> Callable[[str], WsBot]:
+    return lambda venue: make_ws_bot(fakes, sidecar, "reverse", venue, "rs-ws")
 
 
 @pytest.mark.parametrize("venue", VENUES)

@@ -7,7 +7,7 @@ import pytest
 from riskwall.model import Venue
 from riskwall.venues import default_host_map, parse_venue_hosts
 from riskwall.venues.base import plain_path
-from riskwall.venues.hosts import HostMap, canonical_host, host_key, is_ip_literal
+from riskwall.venues.hosts import HostMap, canonical_host, host_key, is_ip_literal, listen_address
 
 
 @pytest.mark.parametrize(
@@ -103,3 +103,22 @@ def test_ip_entries_when_venues_mapped_by_name_and_address_then_only_addresses()
 ])
 def test_plain_path_when_path_has_escapes_or_dot_segments_then_not_plain(path: str, plain: bool) -> None:
     assert plain_path(path) is plain
+
+
+@pytest.mark.parametrize(("address", "expected"), [
+    ("127.0.0.1:8080", ("127.0.0.1", 8080)),
+    (":8080", ("127.0.0.1", 8080)),
+    ("0.0.0.0:9090", ("0.0.0.0", 9090)),
+    ("[::1]:8080", ("::1", 8080)),
+    ("localhost:0", ("localhost", 0)),
+    (" 127.0.0.1:8080 ", ("127.0.0.1", 8080)),
+])
+def test_listen_address_when_host_and_port_given_then_both_read(address: str, expected: tuple[str, int]) -> None:
+    assert listen_address(address, "--listen") == expected
+
+
+@pytest.mark.parametrize("address", ["8080", "127.0.0.1", "127.0.0.1:", "127.0.0.1:http", "127.0.0.1:65536",
+                                     "::1:8080", "[::1]", "127.0.0.1:-1"])
+def test_listen_address_when_port_missing_or_not_a_port_then_error_names_the_option(address: str) -> None:
+    with pytest.raises(ValueError, match="--admin .*write HOST:PORT"):
+        listen_address(address, "--admin")

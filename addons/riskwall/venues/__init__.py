@@ -11,7 +11,14 @@ from riskwall.venues.bitget import ADAPTER as BITGET
 from riskwall.venues.bitmex import ADAPTER as BITMEX
 from riskwall.venues.bybit import ADAPTER as BYBIT
 from riskwall.venues.frames import FrameReader
-from riskwall.venues.hosts import HostMap, canonical_host, host_key, is_ip_literal, split_host_port
+from riskwall.venues.hosts import (
+    HostMap,
+    canonical_host,
+    host_key,
+    is_ip_literal,
+    listen_address,
+    split_host_port,
+)
 from riskwall.venues.okx import ADAPTER as OKX
 
 ADAPTERS: dict[Venue, VenueAdapter] = {Venue.BINANCEUSDM: BINANCE_USDM, Venue.BYBIT: BYBIT,
@@ -100,6 +107,7 @@ __all__ = [
     "default_host_map",
     "host_key",
     "is_ip_literal",
+    "listen_address",
     "parse_venue",
     "parse_venue_hosts",
     "screen",

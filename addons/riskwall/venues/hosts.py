@@ -70,6 +70,7 @@ def host_key(host: str, port: int | None = None) -> str:
 
 
 def split_host_port(address: str) -> tuple[str, int | None]:
+    """`host`, `host:port`, `[v6]` or `[v6]:port` → (host, port or None); a bare IPv6 address has no port."""
     if address.startswith("["):
         host, _, rest = address[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else ""
@@ -80,6 +81,17 @@ def split_host_port(address: str) -> tuple[str, int | None]:
     if port_text and not port_text.isdigit():
         raise ValueError(f"{address!r}: the port must be a number")
     return host, int(port_text) if port_text else None
+
+
+def listen_address(address: str, option: str) -> tuple[str, int]:
+    """A `HOST:PORT` (or `[v6]:PORT`, or `:PORT` for loopback) to listen on; ValueError naming `option` else."""
+    try:
+        host, port = split_host_port(address.strip())
+    except ValueError:
+        port = None
+    if port is None or port > 65535:
+        raise ValueError(f"{option} {address!r}: write HOST:PORT, e.g. 127.0.0.1:8080 ([::1]:8080 for IPv6)")
+    return host or "127.0.0.1", port
 
 
 @dataclass(frozen=True, slots=True)
