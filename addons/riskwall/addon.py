@@ -28,6 +28,7 @@ from riskwall.capture import RULE_HEADER as CAPTURED_RULE_HEADER
 from riskwall.capture import CapturedExchange, CaptureError, CaptureWriter
 from riskwall.decider import (
     answer_facts,
+    daily_losses,
     decide_request,
     fail_decision,
     release_delay_ms,
@@ -37,6 +38,7 @@ from riskwall.decider import (
 from riskwall.model import (
     Action,
     Decision,
+    LossCheck,
     ParsedRequest,
     Reason,
     RejectCount,
@@ -49,6 +51,7 @@ from riskwall.policy import Policy, PolicyError, content_digest, load_policy
 from riskwall.settling import Settling
 from riskwall.sockets import SocketGate
 from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
+from riskwall.state.breaker import without_password
 from riskwall.venues import (
     LAST_RESORT,
     HttpRequest,
@@ -58,6 +61,7 @@ from riskwall.venues import (
     default_host_map,
     host_key,
     is_ip_literal,
+    listen_address,
     parse_venue,
     parse_venue_hosts,
     screen,
@@ -239,11 +243,11 @@ class RiskFirewall:
         address = ctx.options.riskwall_admin
         if not address or address == "off":
             return
-        host, _, port = address.rpartition(":")
         try:
+            host, port = listen_address(address, "riskwall_admin")
             token = admin.read_token(ctx.options.riskwall_admin_token_file or None)
             api = admin.AdminApi(self.status, lambda: self.store, token, lambda: tuple(self._accounts_seen))
-            self._admin = await admin.serve(api, host.strip("[]") or "127.0.0.1", int(port))
+            self._admin = await admin.serve(api, host, port)
         except (OSError, ValueError) as exc:
             # without it there is no kill switch on memory state and no probes: refuse to start
             log.error("admin_unavailable", address=address, error=str(exc))
@@ -291,7 +295,7 @@ class RiskFirewall:
             "policy_revision": policy.revision if policy else None,
             "policy_mode": policy.mode if policy else None,
             "policy_files": list(policy.sources) if policy else [],
-            "state_store": _safe_url(self.store.url) if self.store else None,
+            "state_store": without_password(self.store.url) if self.store else None,
         }
 
     # ---- hooks --------------------------------------------------------------------------------------
@@ -399,7 +403,7 @@ class RiskFirewall:
                 log.exception("firewall_error", decision_id=decision_id, venue=venue, error=type(exc).__name__)
         try:
             if decision.verdict is Verdict.BLOCK:
-                flow.response = _rejection(adapter, decision)
+                flow.response = _rejection(adapter, decision, parsed)
                 if self._capture is not None and request is not None:
                     self._capture.write(adapter, request, parsed, decision, flow.request.timestamp_start, None, b"")
             elif parsed is not None and request is not None:
@@ -431,11 +435,13 @@ class RiskFirewall:
                                  context.decision_id)
             # the orders the venue refused, for the policy's reject-storm rules (nothing without one)
             counts = storm_counts(self.policy, context.parsed, status, body, context.decision_id)
+            # the equity it reported, for the policy's daily-loss rules (nothing without one)
+            losses = daily_losses(self.policy, context.parsed, facts)
             if self.store.local:
                 report_storms(await self.store.settle(facts, context.decision_id if context.reserved else None,
-                                                      release_delay_ms(status), counts))
+                                                      release_delay_ms(status), counts, losses))
             else:
-                self._settle(context, facts, status, counts)
+                self._settle(context, facts, status, counts, losses)
             if context.parsed.action is Action.READ:
                 self._sockets.rest_answer(context.parsed.venue, context.request, status, body,
                                           context.parsed.state_account)
@@ -443,22 +449,22 @@ class RiskFirewall:
             log.warning("learn_failed", decision_id=context.decision_id, error=type(exc).__name__)
 
     def _settle(self, context: _FlowContext, facts: ResponseFacts, status: int | None,
-                counts: tuple[RejectCount, ...] = ()) -> None:
+                counts: tuple[RejectCount, ...] = (), losses: tuple[LossCheck, ...] = ()) -> None:
         """Write what the answer taught, after the bot has it: the next decision for this account waits for it
-        (Settling), so nothing the bot saw is missing when its next order is judged (a storm it tripped
-        included)."""
+        (Settling), so nothing the bot saw is missing when its next order is judged (a storm or daily loss it
+        tripped included)."""
         store = self.store
-        if store is None or (facts.empty and not context.reserved and not counts):
+        if store is None or (facts.empty and not context.reserved and not counts and not losses):
             return
         parsed = context.parsed
-        # the account's own state (orders, positions, its reservation, its refusals) keys on it; prices alone on
-        # the venue
-        touches = context.reserved or bool(counts) or _touches_account(facts)
+        # the account's own state (orders, positions, its reservation, its refusals, its equity) keys on it;
+        # prices alone on the venue
+        touches = context.reserved or bool(counts) or bool(losses) or _touches_account(facts)
         key = (str(parsed.venue), parsed.state_account if touches else None)
 
         async def settle() -> None:
             report_storms(await store.settle(facts, context.decision_id if context.reserved else None,
-                                             release_delay_ms(status), counts))
+                                             release_delay_ms(status), counts, losses))
 
         self._settling.start(key, settle(), context.decision_id)
 
@@ -628,7 +634,7 @@ class RiskFirewall:
 
 async def _announce_store(store: StateStore) -> None:
     """Say what is true of a store just configured: that it answers, or that it does not (yet)."""
-    url = _safe_url(store.url)
+    url = without_password(store.url)
     try:
         await asyncio.wait_for(store.trading_states(), STORE_PROBE_S)
     except Exception as exc:
@@ -732,8 +738,8 @@ def _answer_on_socket(flow: http.HTTPFlow, reply: str, delay_s: float) -> None:
         inject()
 
 
-def _rejection(adapter: VenueAdapter, decision: Decision) -> http.Response:
-    rejection = adapter.rejection(decision)
+def _rejection(adapter: VenueAdapter, decision: Decision, parsed: ParsedRequest | None = None) -> http.Response:
+    rejection = adapter.rejection(decision, parsed)
     violation = decision.deciding
     headers = dict(rejection.headers)
     headers[RULE_HEADER] = violation.rule_id if violation else "riskwall"
@@ -790,10 +796,3 @@ def _log_decision(
         fields["also_violated"] = [v.detail for v in decision.violations[1:]]
     log.info("decision", **fields, **extra)
 
-
-def _safe_url(url: str) -> str:
-    """A store URL without its password."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"

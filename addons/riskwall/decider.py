@@ -18,6 +18,8 @@ from riskwall.instruments import CATALOG
 from riskwall.model import (
     Action,
     Decision,
+    LossCheck,
+    LossTrip,
     ParsedRequest,
     Reason,
     RejectCount,
@@ -133,7 +135,7 @@ def held_by(facts: ResponseFacts, parsed: ParsedRequest) -> ResponseFacts:
     return dataclasses.replace(facts, orders=move(facts.orders), positions=move(facts.positions),
                                open_orders=tuple(dataclasses.replace(s, account=holder, orders=move(s.orders))
                                                  if s.account == key else s for s in facts.open_orders),
-                               closed=move(facts.closed))
+                               closed=move(facts.closed), equity=move(facts.equity))
 
 
 def release_delay_ms(status: int | None) -> int:
@@ -146,9 +148,10 @@ def release_delay_ms(status: int | None) -> int:
 
 async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequest,
                        status: int | None, body: bytes, decision_id: str, reserved: bool,
-                       policy: Policy | None = None, report: bool = True) -> tuple[StormTrip, ...]:
+                       policy: Policy | None = None, report: bool = True) -> tuple[StormTrip | LossTrip, ...]:
     """What the venue's answer teaches (instruments, fills, positions, prices), then the reservation's end, and
-    (given the policy) the orders it refused, counted by the policy's reject-storm rules.
+    (given the policy) the orders it refused, counted by the policy's reject-storm rules, and the account equity
+    it reported, measured by the policy's daily-loss rules.
 
     `status` None means no answer came. Legs the venue accepted moved to their orders in `learn`; whatever is
     left of the reservation is released now, or held while the order's fate is unknown. Storms that tripped are
@@ -156,10 +159,19 @@ async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedR
     """
     facts = answer_facts(adapter, parsed, request, status, body, decision_id)
     counts = storm_counts(policy, parsed, status, body, decision_id)
-    trips = await store.settle(facts, decision_id if reserved else None, release_delay_ms(status), counts)
+    trips = await store.settle(facts, decision_id if reserved else None, release_delay_ms(status), counts,
+                               daily_losses(policy, parsed, facts))
     if report:
         report_storms(trips)
     return trips
+
+
+def daily_losses(policy: Policy | None, parsed: ParsedRequest, facts: ResponseFacts) -> tuple[LossCheck, ...]:
+    """What the store must measure of the equity an answer (or stream event) reported, already `held_by` the
+    request's holder, for the policy's daily-loss rules. Nothing without such a rule."""
+    if policy is None or not facts.equity or not policy.has_daily_losses:
+        return ()
+    return engine.loss_checks(policy, parsed.venue, parsed.account, facts.equity)
 
 
 def storm_counts(policy: Policy | None, parsed: ParsedRequest, status: int | None, body: bytes,
@@ -172,9 +184,13 @@ def storm_counts(policy: Policy | None, parsed: ParsedRequest, status: int | Non
     return engine.reject_counts(parsed, policy, refused_legs(parsed.venue, parsed, status, body), decision_id)
 
 
-def report_storms(trips: tuple[StormTrip, ...]) -> None:
-    """One `reject_storm` line and one metric increment per storm that tripped (or, in shadow, would have)."""
+def report_storms(trips: tuple[StormTrip | LossTrip, ...]) -> None:
+    """One `reject_storm` (or `daily_loss`) line and one metric increment per storm (or daily loss) that tripped
+    (or, in shadow, would have)."""
     for trip in trips:
+        if isinstance(trip, LossTrip):
+            _report_loss(trip)
+            continue
         count = trip.count
         with contextlib.suppress(Exception):
             metrics.reject_storm(count.rule_id, count.scope.venue, str(count.state), count.enforced)
@@ -185,6 +201,18 @@ def report_storms(trips: tuple[StormTrip, ...]) -> None:
                          window=count.window_text, cool_down_ms=count.cool_down_ms,
                          at=engine.utc_text(trip.at_ms), until=engine.utc_text(trip.until_ms),
                          until_ms=trip.until_ms)
+
+
+def _report_loss(trip: LossTrip) -> None:
+    check = trip.check
+    with contextlib.suppress(Exception):
+        metrics.daily_loss(check.rule_id, check.scope.venue, str(check.state), check.enforced)
+    with contextlib.suppress(Exception):
+        _log.warning("daily_loss", rule_id=check.rule_id, venue=check.scope.venue, account=check.scope.account,
+                     state=str(check.state), mode="enforce" if check.enforced else "shadow",
+                     applied=check.enforced, baseline=str(trip.baseline), equity=str(check.equity),
+                     loss=str(trip.loss), limit=str(check.limit), currency=check.currency,
+                     at=engine.utc_text(trip.at_ms), until=engine.utc_text(trip.until_ms), until_ms=trip.until_ms)
 
 
 def answer_facts(adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequest, status: int | None,

@@ -8,8 +8,9 @@ must be checked atomically by the store, which may be shared by many sidecars:
     decision = engine.conclude(plan, policy, outcome)
 
 Order of checks (as in the README): trading state → forbidden action → symbol → order type → leverage → margin and
-position mode → per-order size and notional → price collar → duplicate → position/exposure → rate. All enforced
-violations are collected in that order and the first decides; shadowed ones are evaluated and reported beside them.
+position mode → per-order size and notional → price collar → duplicate → open orders → position/exposure → rate.
+All enforced violations are collected in that order and the first decides; shadowed ones are evaluated and
+reported beside them.
 
 Orders that only reduce a position (reduce-only, close-position, hedge-mode closes) are exempt from every
 limit, so no limit can trap a position; only HALTED stops them. The exemption reaches as far as the position
@@ -29,11 +30,15 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
 from riskwall.model import (
+    LOSS_REASON_PREFIX,
     Action,
     CheckResult,
     Decision,
     DuplicateCheck,
+    EquityUpdate,
     ExposureCheck,
+    LossCheck,
+    OpenOrdersCheck,
     OrderIntent,
     ParsedRequest,
     PendingEntry,
@@ -60,7 +65,9 @@ from riskwall.policy.model import (
     AllowedSymbols,
     DuplicateOrders,
     MarginModeRule,
+    MaxDailyLoss,
     MaxLeverage,
+    MaxOpenOrders,
     MaxOrderNotional,
     MaxOrderQty,
     MaxPosition,
@@ -322,6 +329,28 @@ def reject_counts(request: ParsedRequest, policy: Policy, refused: Sequence[int]
     return tuple(counts)
 
 
+def loss_checks(policy: Policy, venue: Venue, key_account: str | None,
+                equities: Sequence[EquityUpdate]) -> tuple[LossCheck, ...]:
+    """What the store must measure of the equity an answer or stream event reported (already under the account
+    its state is held under): one check per daily-loss rule that applies to the key's account (the most specific
+    enforced one, and every shadow one), for the last equity reported per account."""
+    if not equities or not policy.has_daily_losses:
+        return ()
+    labels = policy.labels_for(venue, key_account)
+    last = {equity.account: equity for equity in equities}
+    checks: list[LossCheck] = []
+    for holder, equity in last.items():
+        # a daily loss is the account's: its rules are scoped by venue and account only
+        intent = OrderIntent(venue, Action.READ, "", key_account)
+        for rule in applicable_rules(policy, venue, labels, intent):
+            if type(rule) is not MaxDailyLoss:
+                continue
+            enforced = rule.mode is Mode.ENFORCE and policy.mode is not PolicyMode.MONITOR
+            checks.append(LossCheck(rule.id, StateScope(str(venue), holder), f"{rule.id}|{venue}|{holder}",
+                                    equity.equity, equity.currency, rule.quote, rule.trading_state, enforced))
+    return tuple(checks)
+
+
 def utc_text(ms: int | None) -> str:
     """A store timestamp (ms) as UTC ISO 8601 to the second, for decision lines and answers."""
     if ms is None:
@@ -337,7 +366,7 @@ def position_key(intent: OrderIntent, holder: str | None) -> PositionKey | None:
     return PositionKey(intent.venue, holder, intent.symbol, intent.position_side)
 
 
-_CHECK_ORDER = {ReductionCheck: 0, DuplicateCheck: 1, ExposureCheck: 2, RateCheck: 3}
+_CHECK_ORDER = {ReductionCheck: 0, DuplicateCheck: 1, OpenOrdersCheck: 2, ExposureCheck: 3, RateCheck: 4}
 
 
 def _check_order(result: CheckResult) -> int:
@@ -444,8 +473,9 @@ def _check_trading_state(
         if record.state is not TradingState.ACTIVE and covers:
             context = {"scope": record.scope.text, "reason": record.reason}
             if record.rule_id is not None:
-                # a state a rule set by itself (a reject storm): the rule answers for it, until it ends
-                context = {"source": "reject_storm", **context, "until": utc_text(record.until_ms)}
+                # a state a rule set by itself (a reject storm, a daily loss): the rule answers for it, until it ends
+                source = "daily_loss" if record.reason.startswith(LOSS_REASON_PREFIX) else "reject_storm"
+                context = {"source": source, **context, "until": utc_text(record.until_ms)}
             candidates.append((None, record.rule_id or RULE_KILL_SWITCH, record.state, context))
     guard: _Guard | None = None
     for owner, rule_id, state, context in candidates:
@@ -568,6 +598,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
         return Reservation(decision_id)
     rate_costs: dict[tuple[str, str], int] = defaultdict(int)
     duplicates: dict[tuple[str, str], DuplicateCheck] = {}
+    open_orders: dict[tuple[str, str | None], OpenOrdersCheck] = {}
     rate_rules: dict[str, OrderRate] = {}
     exposure: dict[tuple[str, PositionKey, Side], tuple[MaxPosition, Decimal, Decimal, str | None]] = {}
     reductions: dict[tuple[str, PositionKey, Side], tuple[Decimal, str | None, _Guard | None]] = {}
@@ -588,7 +619,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
             # exempt from every limit, the rate included: a bot can always flatten
             if key is not None and intent.side is not None and intent.quantity is not None:
                 pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity,
-                                            intent.order_id, reducing=True))
+                                            intent.order_id, reducing=True, opens=intent.action is Action.NEW))
             continue
         for rule in rules:
             if type(rule) is OrderRate:
@@ -600,6 +631,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                 rate_rules[rule.id] = rule
         if intent.action is Action.NEW:
             _check_duplicates(acc, duplicates, rules, intent, leg_no, holder)
+            _count_open_orders(acc, open_orders, rules, intent, leg_no, holder)
         if replaces and intent.side is None and intent.quantity is not None and any(
             type(rule) is MaxPosition and rule.limit_for(intent.names) is not None for rule in rules
         ):
@@ -611,7 +643,8 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
             continue
         if key is None or intent.side is None or intent.quantity is None:
             continue
-        pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity, intent.order_id))
+        pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity, intent.order_id,
+                                    opens=intent.action is Action.NEW))
         for rule in rules:
             if type(rule) is not MaxPosition:
                 continue
@@ -637,7 +670,29 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                        guard.context if guard else ())
         for (rule_id, key, side), (total, replaced, guard) in reductions.items()
     )
-    return Reservation(decision_id, rate, checks, tuple(pending), bounds, tuple(duplicates.values()))
+    return Reservation(decision_id, rate, checks, tuple(pending), bounds, tuple(duplicates.values()),
+                       tuple(open_orders.values()))
+
+
+def _count_open_orders(acc: _Collector, open_orders: dict[tuple[str, str | None], OpenOrdersCheck],
+                       rules: Sequence[RuleBase], intent: OrderIntent, leg: int | None, holder: str) -> None:
+    """What the store must check of a new order under each open-orders rule: that the account's open orders on
+    its symbol, and on the account, stay within the limits with it. Each leg of a batch adds one to its scopes'
+    checks; the store compares its counters plus what the request adds with the limit."""
+    for rule in rules:
+        if type(rule) is not MaxOpenOrders:
+            continue
+        context = (("symbol", intent.symbol),) if intent.symbol is not None else ()
+        scopes = ((None, rule.per_account),) if intent.symbol is None else (
+            (intent.symbol, rule.per_symbol), (None, rule.per_account))
+        for symbol, limit in scopes:
+            if limit is None:
+                continue
+            slot = (rule.id, symbol)
+            earlier = open_orders.get(slot)
+            adding = 1 + (earlier.adding if earlier is not None else 0)
+            open_orders[slot] = OpenOrdersCheck(rule.id, intent.venue, holder, symbol, limit, adding,
+                                                acc.enforced(rule), leg, context)
 
 
 def _check_duplicates(acc: _Collector, duplicates: dict[tuple[str, str], DuplicateCheck], rules: Sequence[RuleBase],
@@ -709,6 +764,9 @@ def _violation_from(result: CheckResult) -> Violation:
     if isinstance(check, DuplicateCheck):
         return Violation.of(check.rule_id, Reason.DUPLICATE_ORDER, check.leg, orders=result.observed, limit=1,
                             window_ms=check.window_ms, **dict(result.detail), **dict(check.context))
+    if isinstance(check, OpenOrdersCheck):
+        return Violation.of(check.rule_id, Reason.OPEN_ORDERS_EXCEED_MAX, check.leg, open_orders=result.observed,
+                            max_open_orders=check.limit, scope=check.scope, **dict(check.context))
     if isinstance(check, RateCheck):
         return Violation.of(
             check.rule_id, Reason.ORDER_RATE_EXCEEDED, orders=result.observed, limit=check.limit,

@@ -20,6 +20,7 @@ riskwall_limit_usage_ratio                    gauge      rule, venue, account
 riskwall_limit_usage_timestamp_seconds        gauge      rule, venue, account
 riskwall_trading_state                        gauge      scope, state
 riskwall_reject_storms_total                  counter    rule, venue, state, mode (enforce | shadow)
+riskwall_daily_losses_total                   counter    rule, venue, state, mode (enforce | shadow)
 plus process_* and python_* (CPU, memory, file descriptors, GC) from prometheus_client's own collectors.
 
 Labels never carry what a caller passes unchecked: every value is matched against the closed set or the
@@ -152,6 +153,12 @@ class Metrics:
             "riskwall_reject_storms_total",
             "Reject storms tripped: the venue refused a reject_storm rule's limit of an account's orders within its "
             "window, so the account went REDUCING or HALTED for the cool-down (mode shadow: it would have).",
+            ("rule", "venue", "state", "mode"), registry=r,
+        )
+        self.daily_losses = Counter(
+            "riskwall_daily_losses_total",
+            "Daily-loss trips: an account's equity fell more than a max_daily_loss rule's limit below the day's "
+            "first, so the account went REDUCING or HALTED until the next UTC day (mode shadow: it would have).",
             ("rule", "venue", "state", "mode"), registry=r,
         )
         if process_collectors:
@@ -292,6 +299,7 @@ USAGE_CONTEXT_KEYS: dict[str, tuple[str, str]] = {
     Reason.ORDER_RATE_EXCEEDED: ("orders", "limit"),
     Reason.PRICE_OUTSIDE_COLLAR: ("deviation_pct", "max_deviation_pct"),
     Reason.DUPLICATE_ORDER: ("orders", "limit"),  # 2 identical orders in the window of a rule that admits 1
+    Reason.OPEN_ORDERS_EXCEED_MAX: ("open_orders", "max_open_orders"),
 }
 
 
@@ -333,6 +341,13 @@ def reject_storm(rule_id: str, venue: str | None, state: str, enforced: bool) ->
     m = _metrics
     m.reject_storms.labels(_rule(m, rule_id), _venue(venue), state if state in _STATES else OTHER,
                            "enforce" if enforced else "shadow").inc()
+
+
+def daily_loss(rule_id: str, venue: str | None, state: str, enforced: bool) -> None:
+    """A daily-loss rule tripped (enforced: the account's state changed) or would have (a shadow rule)."""
+    m = _metrics
+    m.daily_losses.labels(_rule(m, rule_id), _venue(venue), state if state in _STATES else OTHER,
+                          "enforce" if enforced else "shadow").inc()
 
 
 def render() -> tuple[bytes, str]:
@@ -420,7 +435,7 @@ def _set_rules(m: Metrics, rule_ids: Iterable[str]) -> None:
 
 
 __all__ = [
-    "Metrics", "breaker_state", "current", "decision", "egress_refused", "limit_usage", "limit_usage_from_results",
-    "policy_loaded", "policy_reload", "proxied", "reject_storm", "render", "reset", "store_error", "trading_states",
-    "usage_ratio",
+    "Metrics", "breaker_state", "current", "daily_loss", "decision", "egress_refused", "limit_usage",
+    "limit_usage_from_results", "policy_loaded", "policy_reload", "proxied", "reject_storm", "render", "reset",
+    "store_error", "trading_states", "usage_ratio",
 ]

@@ -105,6 +105,7 @@ class Reason(StrEnum):
     PRICE_OUTSIDE_COLLAR = "PRICE_OUTSIDE_COLLAR"
     MARGIN_MODE_NOT_ALLOWED = "MARGIN_MODE_NOT_ALLOWED"
     DUPLICATE_ORDER = "DUPLICATE_ORDER"
+    OPEN_ORDERS_EXCEED_MAX = "OPEN_ORDERS_EXCEED_MAX"
     TRADING_HALTED = "TRADING_HALTED"
     TRADING_REDUCING = "TRADING_REDUCING"
     ACTION_FORBIDDEN = "ACTION_FORBIDDEN"
@@ -346,6 +347,17 @@ class ClosedOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class EquityUpdate:
+    """An account's equity as the venue reported it (Binance `totalMarginBalance`, Bybit `totalEquity`, OKX
+    `totalEq`), in `currency` (the venue's quote for the figure: USD or USDT). Read for the daily-loss rule."""
+
+    venue: Venue
+    account: str
+    equity: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseFacts:
     """Everything a venue response taught us, for the store to apply."""
 
@@ -356,6 +368,8 @@ class ResponseFacts:
     closed: tuple[ClosedOrder, ...] = ()
     # instrument facts (unified symbols, contract sizes) from exchange-info answers; for the catalog, not the store
     instruments: tuple[Any, ...] = ()
+    # account equity, for the daily-loss rule: the store sees it only as a `LossCheck` (not part of `empty`)
+    equity: tuple[EquityUpdate, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -556,6 +570,33 @@ class PendingEntry:
     quantity: Decimal
     replaces_order: str | None = None
     reducing: bool = False
+    # a new order (not an amend): it counts as one of the account's open orders until the venue answers for it
+    # (then the order itself counts while it rests) or the reservation is released or lapses
+    opens: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrdersCheck:
+    """Admit `adding` more open orders only if the account's open orders on `symbol` (None: on the whole account)
+    stay at most `limit`. What counts is every order the store knows as open (acknowledged, learned from answers,
+    listings and streams, conditional orders included) plus every reservation leg that opens an order
+    (`PendingEntry.opens`) not yet answered for, less the legs this same reservation id holds already (the same
+    decision reserved again replaces them). The store keeps the count as a counter: reading it is O(1)."""
+
+    rule_id: str
+    venue: Venue
+    account: str
+    symbol: str | None
+    limit: int
+    adding: int
+    enforced: bool
+    leg: int | None = None
+    # for the decision line: the symbol of the order that is checked (an account-wide check names it too)
+    context: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def scope(self) -> str:
+        return "account" if self.symbol is None else "symbol"
 
 
 @dataclass(frozen=True, slots=True)
@@ -583,17 +624,20 @@ class Reservation:
     pending: tuple[PendingEntry, ...] = ()
     reductions: tuple[ReductionCheck, ...] = ()
     duplicates: tuple[DuplicateCheck, ...] = ()
+    open_orders: tuple[OpenOrdersCheck, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.rate or self.exposure or self.pending or self.reductions or self.duplicates)
+        return not (self.rate or self.exposure or self.pending or self.reductions or self.duplicates
+                    or self.open_orders)
 
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    check: RateCheck | ExposureCheck | ReductionCheck | DuplicateCheck
+    check: RateCheck | ExposureCheck | ReductionCheck | DuplicateCheck | OpenOrdersCheck
     # the counter's value had the order been admitted; for a reduction, what was reducible before it; for a
-    # duplicate check, the identical orders admitted within the window counting this one (1, or 2: a duplicate)
+    # duplicate check, the identical orders admitted within the window counting this one (1, or 2: a duplicate);
+    # for an open-orders check, the open orders in its scope had this request's be admitted
     observed: Decimal
     passed: bool
     # what the store adds to a failed check's decision line: for a duplicate, `ago_ms` (how long ago the earlier
@@ -645,3 +689,45 @@ class StormTrip:
     rejections: int
     at_ms: int
     until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LossCheck:
+    """An account's equity, measured by one daily-loss rule against the first equity the store saw that UTC day
+    (store clock) under `key`. A new day (or no baseline) starts the baseline at `equity`; when baseline − equity
+    exceeds `limit`, the rule trips: when `enforced`, the trading state at `scope` becomes `state` until the next
+    UTC midnight, recorded as set by `rule_id` (as a reject storm's). A trip already in force is not tripped again
+    (one log line per trip); a shadow rule changes no state."""
+
+    rule_id: str
+    scope: StateScope
+    key: str
+    equity: Decimal
+    currency: str
+    limit: Decimal
+    state: TradingState
+    enforced: bool
+
+
+# how the reason of a state a daily-loss rule set begins (the decision line's `source` tells it from a storm's)
+LOSS_REASON_PREFIX = "daily loss:"
+
+
+def loss_reason(check: LossCheck) -> str:
+    """The reason a daily-loss trip's trading state is recorded with (shown by `riskwall status`)."""
+    return f"{LOSS_REASON_PREFIX} equity fell more than {_fmt(check.limit)} {check.currency} below the day's first"
+
+
+@dataclass(frozen=True, slots=True)
+class LossTrip:
+    """A daily-loss rule tripped: equity fell from `baseline` (the day's first) to `check.equity`, a loss beyond
+    `check.limit`; the state holds from `at_ms` to `until_ms` (the next UTC midnight, store clock)."""
+
+    check: LossCheck
+    baseline: Decimal
+    at_ms: int
+    until_ms: int
+
+    @property
+    def loss(self) -> Decimal:
+        return self.baseline - self.check.equity

@@ -23,7 +23,15 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from riskwall import engine, logs
-from riskwall.decider import UNANSWERED_HOLD_MS, fail_decision, held_by, release_delay_ms, report_storms, storm_counts
+from riskwall.decider import (
+    UNANSWERED_HOLD_MS,
+    daily_losses,
+    fail_decision,
+    held_by,
+    release_delay_ms,
+    report_storms,
+    storm_counts,
+)
 from riskwall.instruments import CATALOG
 from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict
 from riskwall.paths import normalize_path
@@ -261,12 +269,17 @@ class SocketGate:
             if pending is not None:
                 await self._learn_answer(store, session, pending, frame.status, frame.rest_body)
         owner = session.events_account
-        if not frame.facts.empty and owner is not None:
+        if (not frame.facts.empty or frame.facts.equity) and owner is not None:
             # kept under the account the policy holds this key's state under, as its orders are
             policy = self._policy()
             holder = policy.holder(session.venue, owner) if policy is not None else None
-            facts = held_by(frame.facts, ParsedRequest(session.venue, Action.READ, "", owner, holder=holder))
-            await asyncio.wait_for(store.learn(facts), self.deadline_s)
+            parsed = ParsedRequest(session.venue, Action.READ, "", owner, holder=holder)
+            facts = held_by(frame.facts, parsed)
+            losses = daily_losses(policy, parsed, facts)
+            if losses:  # the equity the stream reported, for the policy's daily-loss rules, in the same step
+                report_storms(await asyncio.wait_for(store.settle(facts, None, 0, (), losses), self.deadline_s))
+            elif not facts.empty:
+                await asyncio.wait_for(store.learn(facts), self.deadline_s)
 
     async def _learn_answer(self, store: StateStore, session: Session, pending: PendingFrame, status: int | None,
                             body: bytes) -> None:
@@ -275,10 +288,13 @@ class SocketGate:
         if facts.instruments:
             CATALOG.learn(facts.instruments)
         # an order the venue refused on the socket counts for the reject-storm rules as over REST
-        counts = storm_counts(self._policy(), pending.parsed, status, body, pending.decision_id)
-        report_storms(await asyncio.wait_for(store.settle(held_by(facts, pending.parsed),
-                                                          pending.decision_id if pending.reserved else None,
-                                                          release_delay_ms(status), counts), self.deadline_s))
+        policy = self._policy()
+        counts = storm_counts(policy, pending.parsed, status, body, pending.decision_id)
+        held = held_by(facts, pending.parsed)
+        report_storms(await asyncio.wait_for(store.settle(held, pending.decision_id if pending.reserved else None,
+                                                          release_delay_ms(status), counts,
+                                                          daily_losses(policy, pending.parsed, held)),
+                                             self.deadline_s))
 
     # ---- REST answers that concern sockets ---------------------------------------------------------------
 

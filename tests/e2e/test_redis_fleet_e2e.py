@@ -315,3 +315,41 @@ def test_burst_when_three_sidecars_share_redis_then_one_of_many_identical_orders
     finally:
         for sidecar in sidecars:
             sidecar.stop()
+
+
+OPEN_ORDERS_POLICY = """
+rules:
+  - id: open-orders
+    type: max_open_orders
+    per_symbol: 5
+    per_account: 200
+"""
+
+
+def test_burst_when_three_sidecars_share_redis_then_exactly_the_open_orders_limit_rests(
+    tmp_path: Path, fake: FakeBinanceUsdm, pki: TlsMaterial, redis_server: RedisServer
+) -> None:
+    policy = tmp_path / "open-orders.yaml"
+    policy.write_text(OPEN_ORDERS_POLICY)
+    url = f"{redis_server.url}?timeout_ms=250"
+    sidecars: list[Sidecar] = []
+    prices = iter(range(1500, 1400, -1))  # distinct resting bids, handed out under the GIL
+    try:
+        for number in range(3):
+            sidecars.append(launch(tmp_path / f"o{number}", policy, fake, pki, extra_args=["--state", url]))
+        key, secret = new_account(fake)
+
+        # sixteen bots on three sidecars each place two resting bids at the same moment: 32 orders, room for 5
+        admitted, refused = burst(sidecars, key, secret, clients=16, orders_each=2,
+                                  place=lambda bot: bot.create_order(ETH, "limit", "buy", 0.01, next(prices)))
+
+        assert admitted == 5
+        assert refused == [ccxt.InvalidOrder] * 27
+        assert len([r for r in fake.orders_received() if r.api_key == key]) == 5
+        blocks = [line for sidecar in sidecars for line in sidecar.decisions(account=fingerprint(key),
+                                                                             verdict="block")]
+        assert {(b["reason"], b["context"]["max_open_orders"], b["context"]["scope"]) for b in blocks} == {
+            ("OPEN_ORDERS_EXCEED_MAX", "5", "symbol")}
+    finally:
+        for sidecar in sidecars:
+            sidecar.stop()

@@ -586,6 +586,11 @@ class FakeBinanceUsdm(ServedFake):
         with self._lock:
             return self._accounts[api_key].wallet_balance
 
+    def set_balance(self, api_key: str, balance: Decimal) -> None:
+        """Set the account's wallet balance (a day's losses): the account endpoints' totalMarginBalance follows."""
+        with self._lock:
+            self._accounts[api_key].wallet_balance = balance
+
     def open_orders(self, api_key: str) -> list[dict[str, Any]]:
         with self._lock:
             acct = self._accounts[api_key]

@@ -466,6 +466,11 @@ class FakeBybit(ServedFake):
             balance = self._initial_balance if wallet_balance is None else wallet_balance
             self._accounts[api_key] = _Account(secret=secret, wallet_balance=balance)
 
+    def set_balance(self, api_key: str, balance: Decimal) -> None:
+        """Set the account's wallet balance (a day's losses): wallet-balance's totalEquity follows."""
+        with self._lock:
+            self._accounts[api_key].wallet_balance = balance
+
     def set_mark_price(self, symbol: str, price: Decimal) -> None:
         if symbol not in self._marks:
             raise KeyError(f"unknown symbol {symbol!r}; the fake lists {sorted(self._marks)}")

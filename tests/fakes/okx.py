@@ -502,6 +502,11 @@ class FakeOkx(ServedFake):
             self._credentials[api_key] = (secret, passphrase)
             self._accounts[api_key] = _Account(secret=secret, passphrase=passphrase, balance=self._initial_balance)
 
+    def set_balance(self, api_key: str, balance: Decimal) -> None:
+        """Set the account's balance (a day's losses): account balance's totalEq follows."""
+        with self._lock:
+            self._accounts[api_key].balance = balance
+
     def set_mark_price(self, inst_id: str, price: Decimal) -> None:
         if inst_id not in INSTRUMENTS:
             raise KeyError(f"unknown instrument {inst_id!r}; the fake lists {sorted(INSTRUMENTS)}")

@@ -408,6 +408,7 @@ def exported_sample_names() -> set[str]:
         metrics.limit_usage("order-qty", "binanceusdm", "0123456789ab", 0.9)
         metrics.trading_states([("global", "HALTED")])
         metrics.reject_storm("order-qty", "binanceusdm", "REDUCING", True)
+        metrics.daily_loss("order-qty", "binanceusdm", "REDUCING", True)
         text, _ = metrics.render()
     finally:
         metrics.reset()

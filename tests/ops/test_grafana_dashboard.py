@@ -85,6 +85,7 @@ def exercise_every_metric() -> None:
     metrics.limit_usage("order-rate", "binanceusdm", "0123456789ab", 0.85)
     metrics.trading_states([("global", "HALTED"), ("venue=binanceusdm,account=0123456789ab", "REDUCING")])
     metrics.reject_storm("order-qty", "binanceusdm", "REDUCING", True)
+    metrics.daily_loss("order-qty", "binanceusdm", "REDUCING", True)
 
 
 @cache

@@ -29,7 +29,7 @@ FAMILIES = {
     "riskwall_state_store_errors", "riskwall_state_store_circuit_open", "riskwall_policy_reloads",
     "riskwall_policy_last_reload_ok", "riskwall_policy_last_reload_timestamp_seconds", "riskwall_policy_info",
     "riskwall_limit_usage_ratio", "riskwall_limit_usage_timestamp_seconds", "riskwall_trading_state",
-    "riskwall_reject_storms",
+    "riskwall_reject_storms", "riskwall_daily_losses",
 }
 
 
@@ -77,6 +77,7 @@ def record_everything() -> None:
     metrics.limit_usage("order-rate", "binanceusdm", ACCOUNT, 0.85)
     metrics.trading_states([("global", "HALTED"), (f"venue=binanceusdm,account={ACCOUNT}", "REDUCING")])
     metrics.reject_storm("order-qty", "binanceusdm", "REDUCING", True)
+    metrics.daily_loss("order-qty", "binanceusdm", "REDUCING", True)
 
 
 @pytest.mark.parametrize(("rule", "venue", "state", "enforced", "labels"), [
@@ -92,6 +93,22 @@ def test_reject_storm_when_recorded_then_counted_under_bounded_labels(
     metrics.reject_storm(rule, venue, state, enforced)
 
     assert value("riskwall_reject_storms_total", rule=labels[0], venue=labels[1], state=labels[2],
+                 mode=labels[3]) == 1
+
+
+@pytest.mark.parametrize(("rule", "venue", "state", "enforced", "labels"), [
+    ("order-qty", "bybit", "REDUCING", True, ("order-qty", "bybit", "REDUCING", "enforce")),
+    ("order-qty", "okx", "HALTED", False, ("order-qty", "okx", "HALTED", "shadow")),
+    ("not-a-policy-rule", "nowhere", "SIDEWAYS", True, ("other", "other", "other", "enforce")),
+], ids=["enforced", "shadow", "unknown-labels"])
+def test_daily_loss_when_recorded_then_counted_under_bounded_labels(
+    rule: str, venue: str, state: str, enforced: bool, labels: tuple[str, ...]
+) -> None:
+    metrics.policy_loaded(REVISION, RULES)
+
+    metrics.daily_loss(rule, venue, state, enforced)
+
+    assert value("riskwall_daily_losses_total", rule=labels[0], venue=labels[1], state=labels[2],
                  mode=labels[3]) == 1
 
 
@@ -385,6 +402,8 @@ def test_limit_usage_from_results_when_several_windows_and_sides_then_highest_ra
         (Violation.of("order-qty", Reason.ORDER_QTY_EXCEEDS_MAX, qty=Decimal(5)), None),
         (Violation.of("duplicates", Reason.DUPLICATE_ORDER, orders=2, limit=1, window_ms=1000, ago_ms=40,
                       duplicate_of="d1"), Decimal(2)),
+        (Violation.of("open-orders", Reason.OPEN_ORDERS_EXCEED_MAX, open_orders=51, max_open_orders=50,
+                      scope="symbol", symbol="BTCUSDT"), Decimal("1.02")),
     ],
 )
 def test_usage_ratio_when_violation_context_given_then_observed_over_limit(

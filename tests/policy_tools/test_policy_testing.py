@@ -456,6 +456,47 @@ def test_case_when_state_lists_allowed_orders_then_duplicate_rules_see_them(
     assert code == (0 if status == "PASS" else 1)
 
 
+DAILY_LOSS_POLICY = """
+accounts:
+  desk: {fingerprints: ["0123456789ab"]}
+rules:
+  - {id: daily-loss, type: max_daily_loss, quote: 1000}
+  - {id: desk-loss, type: max_daily_loss, quote: 200, state: HALTED, scope: {accounts: [desk]}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        pytest.param("state: {equity_reports: [{equity: 10000}, {equity: 8999}]}\n"
+                     f"request: {{order: {ETH_ORDER}}}}}\n"
+                     "expect: {verdict: block, rule: daily-loss, reason: TRADING_REDUCING, "
+                     "context: {source: daily_loss, until: '2026-01-02T00:00:00Z'}}", "PASS", id="beyond-the-limit"),
+        pytest.param("state: {equity_reports: [{equity: 10000}, {equity: 9000}]}\n"
+                     f"request: {{order: {ETH_ORDER}}}}}\nexpect: allow", "PASS", id="at-the-limit"),
+        pytest.param("state: {equity_reports: [{equity: 10000}, {equity: 9799, account: desk}]}\n"
+                     f"request: {{order: {ETH_ORDER}, account: desk}}}}\nexpect: allow", "PASS",
+                     id="each-account-its-own-baseline"),
+        pytest.param("state: {equity_reports: [{equity: 1000, account: desk}, {equity: 799, account: desk}]}\n"
+                     f"request: {{order: {ETH_ORDER}, account: desk}}}}\n"
+                     "expect: {verdict: block, rule: desk-loss, reason: TRADING_HALTED}", "PASS",
+                     id="account-scoped-rule"),
+        pytest.param("state: {equity_reports: [{equity: 10000}, {equity: 5000}]}\n"
+                     f"request: {{order: {ETH_ORDER}}}}}\nexpect: allow", "FAIL", id="a-wrong-expectation-fails"),
+    ],
+)
+def test_case_when_state_lists_equity_reports_then_daily_loss_rules_measure_them(
+    tmp_path: Path, case: str, status: str
+) -> None:
+    policy = tmp_path / "daily-loss.yaml"
+    policy.write_text(DAILY_LOSS_POLICY)
+
+    code, lines = one_case(tmp_path, case, policy=policy)
+
+    assert lines[0] == f"{status} {tmp_path / 'case.test.yaml'}::the case", lines
+    assert code == (0 if status == "PASS" else 1)
+
+
 @pytest.mark.parametrize(
     ("case", "status"),
     [

@@ -1083,9 +1083,9 @@ class SlowSettlingStore(MemoryStore):
     local = False
 
     async def settle(self, facts: Any, reservation_id: str | None, after_ms: int = 0,
-                     rejections: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+                     rejections: tuple[Any, ...] = (), losses: tuple[Any, ...] = ()) -> tuple[Any, ...]:
         await asyncio.sleep(0.2)
-        return await super().settle(facts, reservation_id, after_ms, rejections)
+        return await super().settle(facts, reservation_id, after_ms, rejections, losses)
 
 
 async def test_response_when_store_is_slow_then_answer_forwarded_at_once_and_next_order_waits_for_it() -> None:

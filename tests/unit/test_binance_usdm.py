@@ -29,6 +29,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    EquityUpdate,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -1252,7 +1253,34 @@ def test_parse_response_when_account_positions_then_account_wide_report(path: st
 
     assert facts == ResponseFacts(
         positions=(PositionsReport(VENUE, ACCOUNT, None, (("SOLUSDT", PositionSide.BOTH, D("12.00")),)),),
+        equity=(EquityUpdate(VENUE, ACCOUNT, D("10000.00000000"), "USDT"),),
     )
+
+
+@pytest.mark.parametrize(("total", "expected"), [
+    ("9876.54321000", D("9876.54321000")),
+    ("-12.5", D("-12.5")),
+    ("0", D("0")),
+    (None, None),
+    ("", None),
+    ("1e3", None),
+    ("NaN", None),
+    (" 100", None),
+    (1.5, None),
+    (1500, None),
+    (True, None),
+    ("1000000000000000.5", None),
+])
+def test_parse_response_when_account_total_margin_balance_then_equity_read_strictly(
+        total: object, expected: Decimal | None) -> None:
+    answer = orjson.loads(body_of("account_v3"))
+    answer.pop("totalMarginBalance", None)
+    if total is not None:
+        answer["totalMarginBalance"] = total
+    facts = learn("GET", "/fapi/v2/account", {}, orjson.dumps(answer))
+
+    assert facts.equity == (() if expected is None else (EquityUpdate(VENUE, ACCOUNT, expected, "USDT"),))
+    assert facts.positions  # the positions are learned whatever the equity says
 
 
 def test_parse_response_when_positions_hold_junk_items_then_junk_skipped() -> None:
@@ -1405,6 +1433,7 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
     Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
     Reason.DUPLICATE_ORDER: ccxt.InvalidOrder,
+    Reason.OPEN_ORDERS_EXCEED_MAX: ccxt.InvalidOrder,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }
@@ -1447,6 +1476,8 @@ VIOLATIONS: dict[Reason, Violation] = {
     Reason.DUPLICATE_ORDER: Violation.of("duplicates", Reason.DUPLICATE_ORDER, orders=2, limit=1, window_ms=1000,
                                          ago_ms=340, duplicate_of="3f2a9c", symbol="BTCUSDT", side="buy", qty=D("0.1"),
                                          price=D("50000")),
+    Reason.OPEN_ORDERS_EXCEED_MAX: Violation.of("open-orders", Reason.OPEN_ORDERS_EXCEED_MAX, open_orders=51,
+                                                max_open_orders=50, scope="symbol", symbol="BTCUSDT"),
     Reason.PRICE_UNKNOWN: Violation.of("max-notional", Reason.PRICE_UNKNOWN, symbol="BTCUSDT"),
     Reason.POLICY_UNAVAILABLE: Violation.of("riskwall.policy", Reason.POLICY_UNAVAILABLE),
     Reason.INTERNAL_ERROR: Violation.of("riskwall.internal", Reason.INTERNAL_ERROR, error="KeyError"),

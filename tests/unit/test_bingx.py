@@ -853,6 +853,7 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
     Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
     Reason.DUPLICATE_ORDER: ccxt.InvalidOrder,
+    Reason.OPEN_ORDERS_EXCEED_MAX: ccxt.InvalidOrder,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }
@@ -891,6 +892,8 @@ VIOLATIONS: dict[Reason, Violation] = {
     Reason.DUPLICATE_ORDER: Violation.of("duplicates", Reason.DUPLICATE_ORDER, orders=2, limit=1, window_ms=1000,
                                          ago_ms=340, duplicate_of="3f2a9c", symbol="BTC-USDT", side="buy", qty=D("0.1"),
                                          price=D("50000")),
+    Reason.OPEN_ORDERS_EXCEED_MAX: Violation.of("open-orders", Reason.OPEN_ORDERS_EXCEED_MAX, open_orders=51,
+                                                max_open_orders=50, scope="symbol", symbol="BTC-USDT"),
     Reason.PRICE_UNKNOWN: Violation.of("max-notional", Reason.PRICE_UNKNOWN, symbol="BTC-USDT"),
     Reason.POLICY_UNAVAILABLE: Violation.of("riskwall.policy", Reason.POLICY_UNAVAILABLE),
     Reason.INTERNAL_ERROR: Violation.of("riskwall.internal", Reason.INTERNAL_ERROR, error="KeyError"),

@@ -550,6 +550,7 @@ EXPECTED: dict[Reason, tuple[str, int, type[Exception]]] = {
     Reason.PRICE_OUTSIDE_COLLAR: ("43011", 400, ccxt.InvalidOrder),
     Reason.MARGIN_MODE_NOT_ALLOWED: ("40020", 400, ccxt.BadRequest),
     Reason.DUPLICATE_ORDER: ("43011", 400, ccxt.InvalidOrder),
+    Reason.OPEN_ORDERS_EXCEED_MAX: ("36225", 400, ccxt.InvalidOrder),
     Reason.POLICY_UNAVAILABLE: ("43011", 400, ccxt.InvalidOrder),
     Reason.INTERNAL_ERROR: ("43011", 400, ccxt.InvalidOrder),
 }

@@ -1597,6 +1597,7 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
     Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
     Reason.DUPLICATE_ORDER: ccxt.InvalidOrder,
+    Reason.OPEN_ORDERS_EXCEED_MAX: ccxt.InvalidOrder,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }
@@ -1607,6 +1608,7 @@ EXPECTED_CODE: dict[Reason, int] = {
     Reason.PRICE_OUTSIDE_COLLAR: 110003,
     Reason.MARGIN_MODE_NOT_ALLOWED: 10001,
     Reason.DUPLICATE_ORDER: 110032,
+    Reason.OPEN_ORDERS_EXCEED_MAX: 110020,
     Reason.ORDER_RATE_EXCEEDED: 10018,
     Reason.TRADING_HALTED: 10027,
     Reason.TRADING_REDUCING: 10027,
@@ -1651,6 +1653,8 @@ VIOLATIONS: dict[Reason, Violation] = {
     Reason.DUPLICATE_ORDER: Violation.of("duplicates", Reason.DUPLICATE_ORDER, orders=2, limit=1, window_ms=1000,
                                          ago_ms=340, duplicate_of="3f2a9c", symbol="BTCUSDT", side="buy", qty=D("0.1"),
                                          price=D("50000")),
+    Reason.OPEN_ORDERS_EXCEED_MAX: Violation.of("open-orders", Reason.OPEN_ORDERS_EXCEED_MAX, open_orders=51,
+                                                max_open_orders=50, scope="symbol", symbol="BTCUSDT"),
     Reason.PRICE_UNKNOWN: Violation.of("max-notional", Reason.PRICE_UNKNOWN, symbol="BTCUSDT"),
     Reason.POLICY_UNAVAILABLE: Violation.of("riskwall.policy", Reason.POLICY_UNAVAILABLE),
     Reason.INTERNAL_ERROR: Violation.of("riskwall.internal", Reason.INTERNAL_ERROR, error="KeyError"),
@@ -1668,9 +1672,8 @@ def blocked(*violations: Violation) -> Decision:
 
 
 def reject(decision: Decision, after: HttpRequest | None = None) -> Any:
-    """As the addon does: the request is parsed first (in the same context), then answered."""
-    screen(ADAPTER, after or make_request("POST", "/v5/order/create", order()))
-    return ADAPTER.rejection(decision)
+    """As the addon does: the request is parsed, then answered with the parsed request at hand."""
+    return ADAPTER.rejection(decision, screen(ADAPTER, after or make_request("POST", "/v5/order/create", order())))
 
 
 @pytest.fixture(scope="module")
@@ -1837,6 +1840,18 @@ def test_rejection_when_batch_leg_blocked_then_every_leg_listed_and_first_violat
     assert type(exc) is ccxt.BadSymbol
 
 
+def test_rejection_when_another_request_was_parsed_since_then_legs_come_from_the_request_answered() -> None:
+    answered = screen(ADAPTER, make_request("POST", "/v5/order/create-batch", BATCH_REQUEST))
+    screen(ADAPTER, make_request("POST", "/v5/order/create-batch", {"category": "inverse", "request": [
+        leg(symbol="BTCUSD", orderLinkId="other-0"), leg(symbol="BTCUSD", orderLinkId="other-1")]}))
+    decision = blocked(Violation.of("allowed-symbols", Reason.SYMBOL_NOT_ALLOWED, 1, symbol="DOGEUSDT"))
+
+    payload = orjson.loads(ADAPTER.rejection(decision, answered).body)
+
+    assert [(r["orderLinkId"], r["category"]) for r in payload["result"]["list"]] == [
+        ("leg-0", "linear"), ("leg-1", "linear"), ("leg-2", "linear")]
+
+
 def test_rejection_when_batch_sent_through_ccxt_create_orders_then_raises_before_reading_legs(
     bybit: ccxt.Exchange, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1868,7 +1883,7 @@ def test_rejection_when_batch_sent_through_ccxt_create_orders_then_raises_before
                      id="batch-unparsed"),
     ],
 )
-def test_rejection_when_decision_does_not_fit_last_parsed_batch_then_envelope_only(after: HttpRequest) -> None:
+def test_rejection_when_decision_does_not_fit_the_parsed_batch_then_envelope_only(after: HttpRequest) -> None:
     decision = blocked(Violation.of("max-order-qty", Reason.ORDER_QTY_EXCEEDS_MAX, 3, qty=D(5), max_qty=D(1)))
 
     payload = orjson.loads(reject(decision, after=after).body)
@@ -1926,7 +1941,7 @@ def through_addon(body: dict[str, Any], path: str = "/v5/order/create", *, break
     return flow
 
 
-def _raise(decision: Decision) -> Any:
+def _raise(decision: Decision, parsed: ParsedRequest | None = None) -> Any:
     raise RuntimeError("rejection failed")
 
 

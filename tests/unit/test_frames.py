@@ -1150,6 +1150,8 @@ DECISIONS: dict[str, Violation] = {
                                 allowed="ISOLATED", action="new", symbol="BTC-USDT-SWAP"),
     "duplicate": Violation.of("duplicates", Reason.DUPLICATE_ORDER, orders=2, limit=1, window_ms=1000, ago_ms=12,
                               duplicate_of="3f2a9c", symbol="BTCUSDT", side="buy", qty=D("0.01"), price=D("41000")),
+    "open-orders": Violation.of("open-orders", Reason.OPEN_ORDERS_EXCEED_MAX, open_orders=51, max_open_orders=50,
+                                scope="symbol", symbol="BTCUSDT"),
 }
 
 # (name, venue, the frame blocked, None for a frame that could not be read at all)
@@ -1239,14 +1241,16 @@ PRO_CASES = [
     for reason, violation, cls in (
         (Reason.PRICE_OUTSIDE_COLLAR, DECISIONS["price-collar"], "InvalidOrder"),
         (Reason.MARGIN_MODE_NOT_ALLOWED, DECISIONS["margin-mode"], "BadRequest"),
-        (Reason.DUPLICATE_ORDER, DECISIONS["duplicate"], "InvalidOrder"))
+        (Reason.DUPLICATE_ORDER, DECISIONS["duplicate"], "InvalidOrder"),
+        (Reason.OPEN_ORDERS_EXCEED_MAX, DECISIONS["open-orders"], "InvalidOrder"))
 ] + [
     pytest.param(venue, reason, violation, cls, id=f"{venue}-{reason}")
     for venue in (Venue.BYBIT, Venue.OKX)
     for reason, violation, cls in (
         (Reason.PRICE_OUTSIDE_COLLAR, DECISIONS["price-collar"], "InvalidOrder"),
         (Reason.MARGIN_MODE_NOT_ALLOWED, DECISIONS["margin-mode"], "BadRequest"),
-        (Reason.DUPLICATE_ORDER, DECISIONS["duplicate"], "InvalidOrder"))
+        (Reason.DUPLICATE_ORDER, DECISIONS["duplicate"], "InvalidOrder"),
+        (Reason.OPEN_ORDERS_EXCEED_MAX, DECISIONS["open-orders"], "InvalidOrder"))
 ]
 
 

@@ -120,5 +120,5 @@ def test_listen_address_when_host_and_port_given_then_both_read(address: str, ex
 @pytest.mark.parametrize("address", ["8080", "127.0.0.1", "127.0.0.1:", "127.0.0.1:http", "127.0.0.1:65536",
                                      "::1:8080", "[::1]", "127.0.0.1:-1"])
 def test_listen_address_when_port_missing_or_not_a_port_then_error_names_the_option(address: str) -> None:
-    with pytest.raises(ValueError, match="--admin .*write HOST:PORT"):
+    with pytest.raises(ValueError, match=r"--admin .*write HOST:PORT"):
         listen_address(address, "--admin")

@@ -1508,6 +1508,7 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.PRICE_OUTSIDE_COLLAR: ccxt.InvalidOrder,
     Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
     Reason.DUPLICATE_ORDER: ccxt.InvalidOrder,
+    Reason.OPEN_ORDERS_EXCEED_MAX: ccxt.InvalidOrder,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }
@@ -1531,6 +1532,7 @@ EXPECTED_CODE: dict[Reason, tuple[str, bool]] = {  # (OKX code, answered in the 
     Reason.PRICE_OUTSIDE_COLLAR: ("51006", True),
     Reason.MARGIN_MODE_NOT_ALLOWED: ("51000", True),  # an order's tdMode; a setting is answered top-level
     Reason.DUPLICATE_ORDER: ("51004", True),
+    Reason.OPEN_ORDERS_EXCEED_MAX: ("51174", True),
     Reason.POLICY_UNAVAILABLE: ("51004", True),
     Reason.INTERNAL_ERROR: ("51004", True),
 }
@@ -1572,6 +1574,8 @@ VIOLATIONS: dict[Reason, Violation] = {
     Reason.DUPLICATE_ORDER: Violation.of("duplicates", Reason.DUPLICATE_ORDER, orders=2, limit=1, window_ms=1000,
                                          ago_ms=340, duplicate_of="3f2a9c", symbol="BTC-USDT-SWAP", side="buy",
                                          qty=D("0.1"), price=D("50000")),
+    Reason.OPEN_ORDERS_EXCEED_MAX: Violation.of("open-orders", Reason.OPEN_ORDERS_EXCEED_MAX, open_orders=51,
+                                                max_open_orders=50, scope="symbol", symbol="BTC-USDT-SWAP"),
     Reason.PRICE_UNKNOWN: Violation.of("max-notional", Reason.PRICE_UNKNOWN, symbol="BTC-USDT-SWAP"),
     Reason.POLICY_UNAVAILABLE: Violation.of("riskwall.policy", Reason.POLICY_UNAVAILABLE),
     Reason.INTERNAL_ERROR: Violation.of("riskwall.internal", Reason.INTERNAL_ERROR, error="KeyError"),

@@ -137,6 +137,11 @@ INVALID_CASES = [
         "{F}/reject_storm_bad_values.yaml:11: rules[2]: a reject storm counts an account's refused orders and changes "
         "the account's state: scope it by venues and accounts, not by symbols or position sides",
     ], id="reject-storm-zero-limit-bare-cool-down-active-state-too-long-and-symbol-scope"),
+    pytest.param("max_open_orders_bad_values.yaml", [
+        "{F}/max_open_orders_bad_values.yaml:2: rules[0]: give `per_symbol`, `per_account` or both",
+        "{F}/max_open_orders_bad_values.yaml:6: rules[1].per_symbol: Input should be greater than or equal to 1",
+        "{F}/max_open_orders_bad_values.yaml:9: rules[2].per_account: Input should be a valid integer",
+    ], id="max-open-orders-without-limit-zero-and-text"),
     pytest.param("mode_contradiction", [
         "{F}/mode_contradiction/b.yaml:2: mode: monitor contradicts enforce in {F}/mode_contradiction/a.yaml",
     ], id="mode-contradiction"),

@@ -56,6 +56,15 @@ class Policy:
         return any(spec.proxy_users for spec in self.accounts.values())
 
     @property
+    def has_daily_losses(self) -> bool:
+        """Whether any rule measures account equity (answers' equity goes to the store only then); asked on
+        every answer, so remembered."""
+        found = self.rule_memo.get("has_daily_losses")
+        if found is None:
+            found = self.rule_memo["has_daily_losses"] = any(rule.type == "max_daily_loss" for rule in self.rules)
+        return bool(found)
+
+    @property
     def has_reject_storms(self) -> bool:
         """Whether any rule counts the orders the venue refuses (answers are read for refusals only then); asked
         on every answer, so remembered."""

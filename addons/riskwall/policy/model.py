@@ -351,6 +351,30 @@ class DuplicateOrders(RuleBase):
         return parse_window(self.window)
 
 
+# no venue lets an account rest more orders than this; a larger limit is a typo
+MAX_OPEN_ORDERS_LIMIT = 100_000
+
+
+class MaxOpenOrders(RuleBase):
+    """An order that would make the account's open (resting) orders more than `per_symbol` on its symbol, or more
+    than `per_account` on the account. Every order the store knows as open counts (acknowledged, learned from
+    answers, open-order listings and private streams; conditional and algo orders too, reduce-only ones too),
+    and every order admitted but not yet answered for, so sidecars sharing one store cannot together exceed it.
+    Each leg of a batch counts; amends add no order; reductions are exempt from it, as from every limit."""
+
+    type: Literal["max_open_orders"]
+    per_symbol: int | None = Field(default=None, ge=1, le=MAX_OPEN_ORDERS_LIMIT, strict=True,
+                                   description="most open orders on one symbol")
+    per_account: int | None = Field(default=None, ge=1, le=MAX_OPEN_ORDERS_LIMIT, strict=True,
+                                    description="most open orders on the account, every symbol together")
+
+    @model_validator(mode="after")
+    def _has_limit(self) -> MaxOpenOrders:
+        if self.per_symbol is None and self.per_account is None:
+            raise ValueError("give `per_symbol`, `per_account` or both")
+        return self
+
+
 class TradingStateRule(RuleBase):
     """A standing trading state written into the policy (the kill switch at runtime lives in the store)."""
 
@@ -424,9 +448,35 @@ class RejectStorm(RuleBase):
         return TradingState(self.state)
 
 
+class MaxDailyLoss(RuleBase):
+    """Once an account's equity (as the venue reports it in account answers and private streams that pass the
+    firewall) has fallen more than `quote` below the first equity seen that UTC day (the store's clock), the
+    account's trading state becomes `state` until the next UTC midnight, on every sidecar sharing the store.
+    Cancels (and, under REDUCING, reductions) still pass; `riskwall resume` of the account ends it for the rest
+    of the day. While no equity has been seen that day there is no loss to measure, and the rule blocks nothing."""
+
+    type: Literal["max_daily_loss"]
+    quote: PositiveDecimal = Field(
+        description="the loss (in the equity's currency: USD or USDT) below the day's first equity that trips it")
+    state: Literal["REDUCING", "HALTED"] = Field(
+        default="REDUCING", description="REDUCING (default): only reductions and cancels pass; HALTED: only cancels")
+
+    @model_validator(mode="after")
+    def _account_scope(self) -> MaxDailyLoss:
+        if self.scope.symbols or self.scope.position_sides:
+            raise ValueError("a daily loss is measured on an account's equity and changes the account's state: "
+                             "scope it by venues and accounts, not by symbols or position sides")
+        return self
+
+    @property
+    def trading_state(self) -> TradingState:
+        return TradingState(self.state)
+
+
 Rule = Annotated[
     AllowedSymbols | OrderTypes | MaxLeverage | MaxOrderQty | MaxOrderNotional | MaxPosition | OrderRate
-    | TradingStateRule | PriceCollar | MarginModeRule | DuplicateOrders | RejectStorm,
+    | TradingStateRule | PriceCollar | MarginModeRule | DuplicateOrders | RejectStorm | MaxOpenOrders
+    | MaxDailyLoss,
     Field(discriminator="type"),
 ]
 

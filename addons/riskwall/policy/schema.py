@@ -90,8 +90,12 @@ _RULE_DESCRIPTIONS: dict[str, str] = {
                     "PRICE_UNKNOWN).",
     "margin_mode": "Which margin modes and position modes may be switched to (MARGIN_MODE_NOT_ALLOWED).",
     "duplicate_orders": "A new order identical to one admitted within the window: a bot in a loop (DUPLICATE_ORDER).",
+    "max_open_orders": "Most open (resting) orders per symbol and per account, orders admitted but not yet answered "
+                       "included, fleet-wide (OPEN_ORDERS_EXCEED_MAX).",
     "reject_storm": "After the venue refused N of an account's orders in a window, the account goes REDUCING or "
                     "HALTED for a cool-down, fleet-wide (TRADING_REDUCING, TRADING_HALTED).",
+    "max_daily_loss": "Once the account's equity fell more than N below the day's first (UTC), the account goes "
+                      "REDUCING or HALTED until the next UTC day, fleet-wide (TRADING_REDUCING, TRADING_HALTED).",
 }
 
 # a skeleton per rule type, offered as a completion snippet; every one is a valid rule once filled in
@@ -108,8 +112,11 @@ _RULE_SNIPPETS: dict[str, dict[str, Any]] = {
     "margin_mode": {"id": "${1:margin-mode}", "type": "margin_mode", "allow": ["${2:ISOLATED}"],
                     "allow_hedge": False},
     "duplicate_orders": {"id": "${1:duplicates}", "type": "duplicate_orders", "window": "${2:2s}"},
+    "max_open_orders": {"id": "${1:open-orders}", "type": "max_open_orders", "per_symbol": 50, "per_account": 200},
     "reject_storm": {"id": "${1:reject-storm}", "type": "reject_storm", "limit": "${2:20/1m}",
                      "cool_down": "${3:5m}", "state": "${4:REDUCING}"},
+    "max_daily_loss": {"id": "${1:daily-loss}", "type": "max_daily_loss", "quote": "${2:5000}",
+                       "state": "${3:REDUCING}"},
 }
 
 _ENUM_DESCRIPTIONS: dict[type[StrEnum], dict[str, str]] = {
@@ -206,6 +213,18 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
     "RejectStorm": {
         **_RULE_COMMON,
         "scope": "Where the rule applies: venues and accounts only (a storm is an account's).",
+    },
+    "MaxDailyLoss": {
+        **_RULE_COMMON,
+        "scope": "Where the rule applies: venues and accounts only (a daily loss is an account's).",
+        "quote": "The loss below the first equity seen this UTC day that trips the rule, in the equity's currency "
+                 "(USD or USDT): Binance totalMarginBalance, Bybit totalEquity, OKX totalEq.",
+    },
+    "MaxOpenOrders": {
+        **_RULE_COMMON,
+        "per_symbol": "Most open orders on one symbol (resting, conditional and not yet answered ones; a batch "
+                      "counts each leg).",
+        "per_account": "Most open orders on the account, every symbol together.",
     },
     "DuplicateOrders": {
         **_RULE_COMMON,

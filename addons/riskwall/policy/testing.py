@@ -16,8 +16,10 @@ test file, or a folder searched recursively for `*.test.yaml`.
           positions:                                     # signed base units; position_side both|long|short
             - {symbol: BTCUSDT, qty: 0.5}
             - {symbol: ETHUSDT, qty: -2, position_side: short, account: hedge-bot}
-          open_orders:                                   # orders resting at the venue (pending exposure)
-            - {symbol: BTCUSDT, side: buy, qty: 0.2}
+          open_orders:                                   # orders resting at the venue (pending exposure;
+            - {symbol: BTCUSDT, side: buy, qty: 0.2}     # counted by max_open_orders)
+            - {symbol: ETHUSDT, count: 40}               # 40 resting orders that only count (no qty: no
+                                                         # exposure; side defaults to buy)
           trading_states:                                # the kill switch; scope: global (default) or a map
             - {scope: {symbol: ETHUSDT}, state: HALTED, reason: exchange incident}
             - {scope: {account: hedge-bot}, state: REDUCING}  # venue defaults to the file's venue
@@ -31,6 +33,9 @@ test file, or a folder searched recursively for `*.test.yaml`.
             - {count: 3, ago: 30s}                       # the reject_storm rules (one that reaches its limit
                                                          # trips: the account's state holds its cool-down);
                                                          # also account, venue
+          equity_reports:                                # the account's equity as the venue reported it today,
+            - {equity: 10000}                            # in order (the first is the day's baseline), measured
+            - {equity: 9400}                             # by the max_daily_loss rules; also account, venue
         request:                                         # exactly one of `order:` and `http:`
           order:                                         # exchange-neutral
             action: new                                  # new (default), amend, cancel, cancel_all,
@@ -75,6 +80,10 @@ rules would record them (not in rate windows, not as exposure: `recent_orders` a
 `rejected_orders` are counted by the policy's reject_storm rules exactly as refusals the sidecar read in the
 venue's answers: a rule whose window reaches its limit trips, and the account's trading state is the storm's
 until its cool-down ends (a case decided within it sees that state, under the rule's id).
+`equity_reports` are measured by the policy's max_daily_loss rules, in the order written, at the case's time
+(the start of a UTC day), exactly as equity the sidecar read in account answers: the first is the day's
+baseline, and a later one more than a rule's `quote` below it trips the rule (the account's state is the rule's
+until the next UTC midnight, under the rule's id).
 
 Output: one line per case, `PASS file::name` or `FAIL file::name` followed by the expected and the actual
 outcome (with the violation's detail), `ERROR` for a test file or policy that cannot be used, then
@@ -107,11 +116,12 @@ from pydantic import (
 )
 
 from riskwall import engine
-from riskwall.decider import Evaluation, decide_request, with_holder
+from riskwall.decider import Evaluation, decide_request, held_by, with_holder
 from riskwall.instruments import CATALOG
 from riskwall.model import (
     Action,
     Decision,
+    EquityUpdate,
     MarginMode,
     OrderIntent,
     OrderUpdate,
@@ -209,8 +219,11 @@ class PositionSpec(_Spec):
 
 class OpenOrderSpec(_Spec):
     symbol: Symbol
-    side: SideName
-    qty: PositiveAmount
+    side: SideName = Side.BUY
+    # omitted: orders that only count (for max_open_orders), with no pending exposure
+    qty: PositiveAmount | None = None
+    # that many such orders rest (max_open_orders counts them)
+    count: int = Field(default=1, ge=1, le=100_000)
     position_side: PositionSideName = PositionSide.BOTH
     reduce_only: bool = False
     account: str | None = None
@@ -267,6 +280,14 @@ class RejectedOrdersSpec(_Spec):
     venue: Venue | None = None
 
 
+class EquitySpec(_Spec):
+    """An account's equity as the venue reported it earlier the same UTC day (for max_daily_loss rules)."""
+
+    equity: Amount
+    account: str | None = None
+    venue: Venue | None = None
+
+
 class StateSpec(_Spec):
     prices: dict[Symbol, PositiveAmount] = {}
     positions: tuple[PositionSpec, ...] = ()
@@ -275,6 +296,7 @@ class StateSpec(_Spec):
     recent_orders: tuple[RecentOrdersSpec, ...] = ()
     allowed_orders: tuple[AllowedOrderSpec, ...] = ()
     rejected_orders: tuple[RejectedOrdersSpec, ...] = ()
+    equity_reports: tuple[EquitySpec, ...] = ()
 
 
 class LegSpec(_Spec):
@@ -388,8 +410,8 @@ class TestFileSpec(_Spec):
 
 
 _SPEC_NAMES = frozenset(cls.__name__ for cls in (
-    PositionSpec, OpenOrderSpec, ScopeSpec, TradingStateSpec, RecentOrdersSpec, AllowedOrderSpec, StateSpec, LegSpec,
-    OrderSpec,
+    PositionSpec, OpenOrderSpec, ScopeSpec, TradingStateSpec, RecentOrdersSpec, AllowedOrderSpec, EquitySpec,
+    StateSpec, LegSpec, OrderSpec,
     HttpSpec, RequestSpec, ViolationSpec, ExpectSpec, CaseSpec, TestFileSpec,
 ))
 
@@ -673,15 +695,16 @@ async def seed_state(store: MemoryStore, state: StateSpec, context: _Context, cl
             venue=o.venue or venue,
             account=context.holder(o.account, o.venue or venue),
             symbol=o.symbol,
-            order_id=f"policy-test-open-{number}",
+            order_id=f"policy-test-open-{number}-{copy}",
             side=o.side,
             position_side=o.position_side,
-            original=o.qty,
+            original=o.qty or Decimal(0),
             executed=Decimal(0),
             final=False,
             reduce_only=o.reduce_only or _closes(o.side, o.position_side),
         )
         for number, o in enumerate(state.open_orders)
+        for copy in range(o.count)
     )
     await store.learn(ResponseFacts(prices=prices, orders=orders, positions=positions))
     for entry in state.trading_states:
@@ -702,6 +725,11 @@ async def seed_state(store: MemoryStore, state: StateSpec, context: _Context, cl
         rejected_venue = rejected.venue or venue
         await _count_rejected(store, context.policy, rejected_venue, context.account(rejected.account, rejected_venue),
                               rejected.count, f"policy-test-rejected-{number}")
+    clock.now_ms = START_MS
+    for report in state.equity_reports:  # in the order written: the first is the day's baseline
+        report_venue = report.venue or venue
+        await _report_equity(store, context.policy, report_venue, context.account(report.account, report_venue),
+                             report.equity)
 
 
 def _closes(side: Side, position_side: PositionSide) -> bool:
@@ -741,6 +769,16 @@ async def _count_rejected(store: StateStore, policy: Policy, venue: Venue, accou
     counts = engine.reject_counts(request, policy, tuple(range(count)), decision_id)
     if counts:
         await store.count_rejections(counts)
+
+
+async def _report_equity(store: StateStore, policy: Policy, venue: Venue, account: str, equity: Decimal) -> None:
+    """Measure `equity` of `account` under every daily-loss rule, as the sidecar measures an account answer's:
+    the first of the day is the baseline, a loss beyond a rule's limit trips it and sets the account's state."""
+    parsed = with_holder(ParsedRequest(venue, Action.READ, "policy-test equity", account), policy)
+    facts = held_by(ResponseFacts(equity=(EquityUpdate(venue, account, equity, "USD"),)), parsed)
+    checks = engine.loss_checks(policy, venue, account, facts.equity)
+    if checks:
+        await store.measure_losses(checks)
 
 
 async def _record_allowed(store: StateStore, context: _Context, allowed: AllowedOrderSpec,

@@ -17,6 +17,9 @@ from riskwall.model import (
     CheckResult,
     DuplicateCheck,
     ExposureCheck,
+    LossCheck,
+    LossTrip,
+    OpenOrdersCheck,
     PendingEntry,
     PositionKey,
     RateCheck,
@@ -44,6 +47,9 @@ __all__ = [
     "CheckResult",
     "DuplicateCheck",
     "ExposureCheck",
+    "LossCheck",
+    "LossTrip",
+    "OpenOrdersCheck",
     "PendingEntry",
     "PositionKey",
     "RateCheck",
@@ -102,15 +108,24 @@ class StateStore(abc.ABC):
         return await self.reserve(reservation), True
 
     async def settle(self, facts: ResponseFacts, reservation_id: str | None, after_ms: int = 0,
-                     rejections: tuple[RejectCount, ...] = ()) -> tuple[StormTrip, ...]:
+                     rejections: tuple[RejectCount, ...] = (),
+                     losses: tuple[LossCheck, ...] = ()) -> tuple[StormTrip | LossTrip, ...]:
         """What an answer does to the store: `learn(facts)`, then `release(reservation_id, after_ms)` when there
-        is a reservation, then `count_rejections(rejections)` (the orders the venue refused); in one step where
-        the store can. Answers the storms that tripped."""
+        is a reservation, then `count_rejections(rejections)` (the orders the venue refused), then
+        `measure_losses(losses)` (the equity it reported); in one step where the store can. Answers the storms and
+        daily losses that tripped."""
         if not facts.empty:
             await self.learn(facts)
         if reservation_id is not None:
             await self.release(reservation_id, after_ms)
-        return await self.count_rejections(rejections) if rejections else ()
+        trips: tuple[StormTrip | LossTrip, ...] = await self.count_rejections(rejections) if rejections else ()
+        return trips + (await self.measure_losses(losses) if losses else ())
+
+    async def measure_losses(self, checks: tuple[LossCheck, ...]) -> tuple[LossTrip, ...]:
+        """Measure each account equity against its rule's baseline for the UTC day (store clock), atomically:
+        the first equity of a day is the baseline; a loss beyond the limit trips (see `LossCheck`). The trips
+        are answered, enforced or shadow."""
+        raise NotImplementedError(f"{type(self).__name__} does not measure daily losses")
 
     async def count_rejections(self, counts: tuple[RejectCount, ...]) -> tuple[StormTrip, ...]:
         """Count orders the venue refused into each rule's window, atomically; a window that reaches its limit

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from riskwall import metrics
 from riskwall.logs import get_logger
-from riskwall.model import RejectCount, ResponseFacts, StormTrip, TradingState, Venue
+from riskwall.model import LossCheck, LossTrip, RejectCount, ResponseFacts, StormTrip, TradingState, Venue
 from riskwall.state.base import (
     Reservation,
     ReserveOutcome,
@@ -195,8 +195,12 @@ class GuardedStore(StateStore):
             raise
 
     async def settle(self, facts: ResponseFacts, reservation_id: str | None, after_ms: int = 0,
-                     rejections: tuple[RejectCount, ...] = ()) -> tuple[StormTrip, ...]:
-        return await self._call(lambda: self.inner.settle(facts, reservation_id, after_ms, rejections))
+                     rejections: tuple[RejectCount, ...] = (),
+                     losses: tuple[LossCheck, ...] = ()) -> tuple[StormTrip | LossTrip, ...]:
+        return await self._call(lambda: self.inner.settle(facts, reservation_id, after_ms, rejections, losses))
+
+    async def measure_losses(self, checks: tuple[LossCheck, ...]) -> tuple[LossTrip, ...]:
+        return await self._call(lambda: self.inner.measure_losses(checks))
 
     async def count_rejections(self, counts: tuple[RejectCount, ...]) -> tuple[StormTrip, ...]:
         return await self._call(lambda: self.inner.count_rejections(counts))

@@ -8,7 +8,9 @@ Cost does not grow with history: what is pending per position and direction is k
 walking the account's open orders; final orders are remembered in arrival order, bounded by age and by count;
 the duplicate rule's fingerprints are kept for their window only, and at most `DUPLICATE_MEMORY_COUNT` of them;
 a reject storm's refusals are kept for its window only (every count drops the windows that ran out), and the
-state a storm set ends at its `until_ms`, dropped when the states are next read.
+state a storm set ends at its `until_ms`, dropped when the states are next read. The open-orders rule reads
+counters of open orders per account and per account and symbol (the orders not final, plus the reservation legs
+that open an order), moved by every change that opens, takes, drops or finalises one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from riskwall.model import (
     CheckResult,
     DuplicateCheck,
     ExposureCheck,
+    LossCheck,
+    LossTrip,
+    OpenOrdersCheck,
     OpenOrdersSnapshot,
     OrderUpdate,
     Pending,
@@ -45,6 +50,7 @@ from riskwall.model import (
     TradingStateRecord,
     Venue,
     ViewQuery,
+    loss_reason,
     reducible,
     storm_reason,
     worst_case,
@@ -64,6 +70,9 @@ FINAL_ORDER_MEMORY_COUNT = 50_000
 # fingerprints of admitted orders held for the duplicate rule at most (each for its window): beyond it the soonest
 # to expire is forgotten first. An hour's window at 25 new orders a second stays within it.
 DUPLICATE_MEMORY_COUNT = 100_000
+
+# a UTC day in ms: the daily-loss rule's baseline is the first equity of the day, by the store's clock
+DAY_MS = 86_400_000
 
 # Decimal's default 28 digits would round 1e15 + 1e-18 to 1e15; 60 keep every sum a venue can produce exact
 EXACT_DIGITS = 60
@@ -141,6 +150,10 @@ class MemoryStore(StateStore):
         self._states: dict[tuple[StateScope, str | None], TradingStateRecord] = {}
         # reject-storm windows: rule key -> (window ms, {"<decision id>:<leg>": when counted}, oldest first)
         self._rejects: dict[str, tuple[int, dict[str, int]]] = {}
+        # daily-loss baselines: rule key -> (UTC day number, the day's first equity, tripped that day)
+        self._baselines: dict[str, tuple[int, Decimal, bool]] = {}
+        # open orders plus unanswered legs that open one: (venue, account, None) per account, (…, symbol) per symbol
+        self._open_counts: dict[tuple[Venue, str, str | None], int] = {}
         self._lapses: list[tuple[int, str]] = []  # (when, reservation id): unanswered reservations lapse then
         # the duplicate rule's records: fingerprint -> (admitted at, expires at, reservation id), and a heap of
         # (expires at, fingerprint) to forget them by; a record admitted again leaves its older heap entry stale
@@ -220,6 +233,30 @@ class MemoryStore(StateStore):
                     count.rule_id)
         return tuple(trips)
 
+    async def measure_losses(self, checks: tuple[LossCheck, ...]) -> tuple[LossTrip, ...]:
+        now = self._clock()
+        day = now // DAY_MS
+        for key in [key for key, (seen, _, _) in self._baselines.items() if seen != day]:
+            del self._baselines[key]  # a day that ended: its baselines go (bounded by today's accounts)
+        trips: list[LossTrip] = []
+        with localcontext(prec=EXACT_DIGITS):
+            for check in checks:
+                known = self._baselines.get(check.key)
+                if known is None:
+                    self._baselines[check.key] = (day, check.equity, False)
+                    continue
+                baseline, tripped = known[1], known[2]
+                if tripped or baseline - check.equity <= check.limit:
+                    continue
+                until = (day + 1) * DAY_MS
+                self._baselines[check.key] = (day, baseline, True)  # once a day: a resume holds until midnight
+                trips.append(LossTrip(check, baseline, now, until))
+                if check.enforced:
+                    self._states[(check.scope, check.rule_id)] = TradingStateRecord(
+                        check.scope, check.state, loss_reason(check), f"rule:{check.rule_id}", now, until,
+                        check.rule_id)
+        return tuple(trips)
+
     def _live_states(self) -> tuple[TradingStateRecord, ...]:
         now = self._clock()
         for key in [key for key, record in self._states.items() if not record.live(now)]:
@@ -280,6 +317,9 @@ class MemoryStore(StateStore):
         if reservation.duplicates:
             self._forget_seen(now)
             results.extend(self._duplicate(check, reservation.id, now) for check in reservation.duplicates)
+        for counted in reservation.open_orders:
+            observed = self._open_count(counted, reservation.id) + counted.adding
+            results.append(CheckResult(counted, Decimal(observed), observed <= counted.limit))
         committed = all(r.passed for r in results if r.check.enforced)
         if committed:
             for rate in reservation.rate:
@@ -291,7 +331,31 @@ class MemoryStore(StateStore):
                 self._legs[reservation.id] = {p.leg_id: p for p in reservation.pending}
                 for entry in reservation.pending:
                     self._add_pending((entry.position, entry.side), entry.reducing, entry.quantity)
+                    if entry.opens:
+                        self._count_open(entry.position, 1)
         return ReserveOutcome(committed, tuple(results))
+
+    def _open_count(self, check: OpenOrdersCheck, reservation_id: str) -> int:
+        """Open orders in the check's scope, less the legs this reservation id holds already (replaced on commit)."""
+        count = self._open_counts.get((check.venue, check.account, check.symbol), 0)
+        for entry in self._legs.get(reservation_id, {}).values():
+            if entry.opens and (check.symbol is None or entry.position.symbol == check.symbol):
+                count -= 1
+        return count
+
+    def _count_open(self, key: PositionKey, delta: int) -> None:
+        """One order (or leg that opens one) more or fewer on `key`'s account and symbol."""
+        for scope in ((key.venue, key.account, None), (key.venue, key.account, key.symbol)):
+            total = self._open_counts.get(scope, 0) + delta
+            if total > 0:
+                self._open_counts[scope] = total
+            else:
+                self._open_counts.pop(scope, None)
+
+    async def open_order_count(self, venue: Venue, account: str, symbol: str | None = None) -> int:
+        """The open-orders rule's counter: open orders plus unanswered legs that open one (for tests, status)."""
+        self._lapse(self._clock())
+        return self._open_counts.get((venue, account, symbol), 0)
 
     def _duplicate(self, check: DuplicateCheck, reservation_id: str, now: int) -> CheckResult:
         record = self._seen.get((check.rule_id, check.venue, check.account, check.fingerprint))
@@ -362,6 +426,8 @@ class MemoryStore(StateStore):
     def _drop_legs(self, reservation_id: str) -> None:
         for entry in self._legs.pop(reservation_id, {}).values():
             self._add_pending((entry.position, entry.side), entry.reducing, -entry.quantity)
+            if entry.opens:
+                self._count_open(entry.position, -1)
 
     def _lapse(self, now: int) -> None:
         while self._lapses and self._lapses[0][0] <= now:
@@ -399,6 +465,8 @@ class MemoryStore(StateStore):
         if entry is None:
             return False
         self._add_pending((entry.position, entry.side), entry.reducing, -entry.quantity)
+        if entry.opens:
+            self._count_open(entry.position, -1)
         return True
 
     def _apply_order(self, update: OrderUpdate, now: int) -> None:
@@ -414,6 +482,7 @@ class MemoryStore(StateStore):
             order = _Order(key, update.side, ZERO, ZERO, update.reduce_only, update.kind)
             self._open[ident] = order
             self._open_of[(update.venue, update.account)].add(ident)
+            self._count_open(key, 1)
         if update.executed < order.executed:
             return  # an older answer replayed after a newer one
         fill = update.executed - order.executed
@@ -429,6 +498,7 @@ class MemoryStore(StateStore):
     def _finalise(self, ident: OrderIdent, now: int) -> None:
         order = self._open.pop(ident)
         self._open_of[(ident[0], ident[1])].discard(ident)
+        self._count_open(order.position, -1)
         self._add_pending((order.position, order.side), order.reducing, -order.remaining)
         self._remember_final(ident, now)
 

@@ -3,9 +3,9 @@
 The only module of riskwall that imports `redis`. Every write that decides something runs as a Lua script
 (`state/lua/*.lua`, loaded once, called with EVALSHA, reloaded after NOSCRIPT), so it is atomic across
 every sidecar, and reads the time from Redis (`TIME`), never from a sidecar's clock. `reserve` is one round
-trip: one script checks every rate window, every exposure limit and every duplicate fingerprint of the
-reservation and commits all of it or nothing. `open_redis_store(url)` wraps the store in `GuardedStore` (short
-timeouts, circuit breaker).
+trip: one script checks every rate window, every exposure limit, every duplicate fingerprint and every
+open-orders counter of the reservation and commits all of it or nothing. `open_redis_store(url)` wraps the store
+in `GuardedStore` (short timeouts, circuit breaker).
 
 URLs: `redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS), `unix:///path.sock?db=0`, and
 `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/service[/db]`. Query options read here
@@ -29,6 +29,10 @@ and every account script touches only that slot (its keys are all declared in KE
     rw:{<venue>|<account>}:done     ZSET    order id, score = when it became final (ms): a replayed response
                                             changes nothing; trimmed after 24 h, key PEXPIRE 24 h
     rw:{<venue>|<account>}:seq      STRING  counter that makes every rate-window member unique
+    rw:{<venue>|<account>}:cnt      HASH    "*" → the account's open orders, "s|<symbol>" → on one symbol: the
+                                            orders in :open plus the reservation legs that open an order (n: 1),
+                                            kept in step by the same scripts that move them (absent = 0), so
+                                            the open-orders rule reads two numbers, never the orders
     rw:{<venue>|<account>}:rate:<rate key>:<window ms>
                                     ZSET    one member per admitted order, score = admission time (ms);
                                             trimmed to the window on every check, PEXPIRE = window; the
@@ -48,6 +52,11 @@ and every account script touches only that slot (its keys are all declared in KE
                                             score = when counted (ms); trimmed to the rule's window on every
                                             count, PEXPIRE = window, deleted when the storm trips. In the
                                             {global} slot with the states, so one script counts and trips
+    rw:{global}:loss:<rule id>|<venue>|<account>
+                                    HASH    a daily-loss rule's baseline: day (UTC day number, Redis time),
+                                            base (the first equity seen that day), tripped (0/1: tripped that
+                                            day, so a resume holds until midnight); PEXPIRE two days. In the
+                                            {global} slot with the states, so one script measures and trips
     rw:rid:<reservation id>         STRING  "<venue>|<account>": where a reservation lives, for `release`;
                                             PX = reservation TTL, deleted on release
 
@@ -84,6 +93,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from riskwall.model import (
+    LossCheck,
+    LossTrip,
     OrderUpdate,
     Pending,
     PositionSide,
@@ -94,6 +105,7 @@ from riskwall.model import (
     StormTrip,
     TradingState,
     Venue,
+    loss_reason,
     storm_reason,
 )
 from riskwall.state.base import (
@@ -136,6 +148,7 @@ _SCRIPT_FILES: dict[str, tuple[str, ...]] = {
     "price": ("price",),
     "state": ("state",),
     "reject": ("reject",),
+    "loss": ("decimal", "loss"),
 }
 
 
@@ -192,7 +205,7 @@ class _Call:
 class KeyLayout:
     """Builds every key the store uses (the layout is drawn in the module docstring)."""
 
-    ACCOUNT_KEYS = ("pos", "pend", "resv", "lapse", "open", "done", "seq")
+    ACCOUNT_KEYS = ("pos", "pend", "resv", "lapse", "open", "done", "seq", "cnt")
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = prefix
@@ -219,6 +232,9 @@ class KeyLayout:
     def rejects(self, count: RejectCount) -> str:
         return f"{self.prefix}:{{global}}:rejects:{count.key}"
 
+    def loss(self, check: LossCheck) -> str:
+        return f"{self.prefix}:{{global}}:loss:{check.key}"
+
 
 def account_of(reservation: Reservation) -> tuple[str, str]:
     """The one (venue, account) a reservation belongs to. The engine builds one per request, so one account;
@@ -228,6 +244,7 @@ def account_of(reservation: Reservation) -> tuple[str, str]:
     owners |= {(str(p.position.venue), p.position.account) for p in reservation.pending}
     owners |= {_rate_owner(check) for check in reservation.rate}
     owners |= {(str(check.venue), check.account) for check in reservation.duplicates}
+    owners |= {(str(check.venue), check.account) for check in reservation.open_orders}
     if len(owners) != 1:
         raise ValueError(f"reservation {reservation.id} must concern exactly one account, not {sorted(owners)}")
     return owners.pop()
@@ -485,7 +502,7 @@ class RedisStore(StateStore):
         args: list[str | int] = [
             reservation.id, self.options.reservation_ttl_ms,
             len(reservation.rate), len(reservation.exposure), len(reservation.pending), len(reservation.reductions),
-            len(reservation.duplicates),
+            len(reservation.duplicates), len(reservation.open_orders),
         ]
         for rate in reservation.rate:
             args += [rate.limit, rate.window_ms, rate.cost, int(rate.enforced)]
@@ -502,10 +519,12 @@ class RedisStore(StateStore):
             ]
         for duplicate in reservation.duplicates:
             args += [duplicate.window_ms, int(duplicate.enforced)]
+        for counted in reservation.open_orders:
+            args += [counted.symbol or "", counted.limit, counted.adding, int(counted.enforced)]
         for leg in reservation.pending:
             args += [
                 leg.leg_id, f"{leg.position.symbol}|{leg.position.position_side}", str(leg.side),
-                to_fixed(leg.quantity, ROUND_CEILING), int(leg.reducing),
+                to_fixed(leg.quantity, ROUND_CEILING), int(leg.reducing), int(leg.opens),
             ]
         owner = f"{venue}|{account}"
 
@@ -533,6 +552,11 @@ class RedisStore(StateStore):
                         () if int(reply[at + 1 + 4 * i]) == 1 else
                         (("ago_ms", str(reply[at + 2 + 4 * i])), ("duplicate_of", str(reply[at + 3 + 4 * i]))))
             for i, check in enumerate(reservation.duplicates)
+        )
+        at += 4 * len(reservation.duplicates)  # then two per open-orders check: observed, passed
+        results += tuple(
+            CheckResult(check, Decimal(int(reply[at + 2 * i])), int(reply[at + 1 + 2 * i]) == 1)
+            for i, check in enumerate(reservation.open_orders)
         )
         if committed and reservation.pending:
             self._remember(reservation.id, owner)
@@ -598,11 +622,12 @@ class RedisStore(StateStore):
         return calls
 
     async def settle(self, facts: ResponseFacts, reservation_id: str | None, after_ms: int = 0,
-                     rejections: tuple[RejectCount, ...] = ()) -> tuple[StormTrip, ...]:
+                     rejections: tuple[RejectCount, ...] = (),
+                     losses: tuple[LossCheck, ...] = ()) -> tuple[StormTrip | LossTrip, ...]:
         owner = self._owners.get(reservation_id) if reservation_id is not None else None
         if reservation_id is not None and owner is None:
             # the reservation's place must be looked up
-            return await super().settle(facts, reservation_id, after_ms, rejections)
+            return await super().settle(facts, reservation_id, after_ms, rejections, losses)
         calls = self._learn_calls(facts)
         hold = max(after_ms, 0)
         if reservation_id is not None and owner is not None:
@@ -610,6 +635,8 @@ class RedisStore(StateStore):
             calls.append(_Call("release", self.keys.account(venue, account), [reservation_id, hold]))
         if rejections:
             calls.append(self._reject_call(rejections))  # in the same round trip as the rest of the answer
+        if losses:
+            calls.append(self._loss_call(losses))  # so is the equity it reported
         if not calls:
             return ()
         mapping = self.keys.reservation(reservation_id) if reservation_id is not None else None
@@ -622,7 +649,29 @@ class RedisStore(StateStore):
             replies = await self._run(calls, forget if mapping is not None else None)
         if reservation_id is not None and hold == 0:
             self._owners.pop(reservation_id, None)
-        return _trips(rejections, replies[-1]) if rejections else ()
+        trips: tuple[StormTrip | LossTrip, ...] = ()
+        if rejections:
+            trips += _trips(rejections, replies[-2] if losses else replies[-1])
+        if losses:
+            trips += _loss_trips(losses, replies[-1])
+        return trips
+
+    async def measure_losses(self, checks: tuple[LossCheck, ...]) -> tuple[LossTrip, ...]:
+        if not checks:
+            return ()
+        async with self._guard():
+            (reply,) = await self._run([self._loss_call(checks)])
+        return _loss_trips(checks, reply)
+
+    def _loss_call(self, checks: tuple[LossCheck, ...]) -> _Call:
+        args: list[str | int] = [len(checks)]
+        for check in checks:
+            record = {"venue": check.scope.venue, "account": check.scope.account, "symbol": check.scope.symbol,
+                      "state": str(check.state), "reason": loss_reason(check), "actor": f"rule:{check.rule_id}",
+                      "rule_id": check.rule_id}
+            args += [to_fixed(check.equity), to_fixed(check.limit), int(check.enforced),
+                     f"{check.scope.text}#{check.rule_id}", json.dumps(record)]
+        return _Call("loss", [self.keys.states, *(self.keys.loss(c) for c in checks)], args)
 
     async def count_rejections(self, counts: tuple[RejectCount, ...]) -> tuple[StormTrip, ...]:
         if not counts:
@@ -657,6 +706,14 @@ class RedisStore(StateStore):
             pipe.time()
             raw, now = await pipe.execute()
         return self._decode_states(_pairs(raw), _time_ms(now))
+
+    async def open_order_count(self, venue: Venue, account: str, symbol: str | None = None) -> int:
+        """The open-orders rule's counter (open orders plus unanswered legs that open one), as reserve reads it;
+        for tests and status. Lapsed reservations still count until a script touches the account."""
+        key = self.keys.account(venue, account)[KeyLayout.ACCOUNT_KEYS.index("cnt")]
+        async with self._guard():
+            raw = await self._client.hget(key, "*" if symbol is None else f"s|{symbol}")
+        return int(raw or 0)
 
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
         async with self._guard():
@@ -785,6 +842,13 @@ def _update_json(update: OrderUpdate) -> dict[str, Any]:
     if update.reservation_id:
         data["rid"] = update.reservation_id
     return data
+
+
+def _loss_trips(checks: tuple[LossCheck, ...], reply: Any) -> tuple[LossTrip, ...]:
+    """loss.lua's answer: per check {baseline, until ms or 0}, then the time."""
+    now = int(reply[-1])
+    return tuple(LossTrip(check, from_fixed(str(row[0])), now, int(row[1]))
+                 for check, row in zip(checks, reply[:-1], strict=True) if int(row[1]) > 0)
 
 
 def _trips(counts: tuple[RejectCount, ...], reply: Any) -> tuple[StormTrip, ...]:

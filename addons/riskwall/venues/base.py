@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 from riskwall.model import (
     Action,
     Decision,
+    EquityUpdate,
     OrderUpdate,
     ParsedRequest,
     ResponseFacts,
@@ -112,7 +113,10 @@ class VenueAdapter(Protocol):
     def parse_response(self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes,
                        decision_id: str) -> ResponseFacts: ...
 
-    def rejection(self, decision: Decision) -> Rejection: ...
+    def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
+        """The venue's own error answer to `decision` about `parsed` (None when the request could not be
+        read); never raises for a decision the engine can make."""
+        ...
 
 
 def decimal_field(name: str, raw: object, *, required: bool = True, allow_zero: bool = False) -> Decimal | None:
@@ -138,6 +142,22 @@ def decimal_field(name: str, raw: object, *, required: bool = True, allow_zero: 
     if value > MAX_AMOUNT:
         raise FieldError(f"{name} is too large")
     return value
+
+
+def equity_update(venue: Venue, account: str | None, raw: object, currency: str) -> EquityUpdate | None:
+    """An account's equity as a venue reports it: a decimal string (Binance, Bybit and OKX send their equity
+    figures as strings) in plain digits, with a minus sign allowed (an account can owe more than it holds),
+    finite, at most MAX_AMOUNT either way; None for anything else (a missing or mangled figure, or a JSON
+    number where the venue sends text, teaches nothing). Never read through a float."""
+    if account is None or not isinstance(raw, str) or not _SIGNED_PLAIN_DECIMAL.fullmatch(raw):
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or abs(value) > MAX_AMOUNT:
+        return None
+    return EquityUpdate(venue, account, value, currency)
 
 
 def enum_field(name: str, raw: object, allowed: frozenset[str], *, default: str | None = None) -> str | None:

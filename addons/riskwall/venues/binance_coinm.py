@@ -179,9 +179,9 @@ class BinanceCoinm:
         PRICES.learn(facts.prices)
         return facts
 
-    def rejection(self, decision: Decision) -> Rejection:
+    def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         # dapi answers in fapi's shape, and ccxt's binancecoinm maps these codes through the same common table
-        return usdm.ADAPTER.rejection(decision)
+        return usdm.ADAPTER.rejection(decision, parsed)
 
 
 # ---- requests ------------------------------------------------------------------------------------------

@@ -264,7 +264,7 @@ class BinanceFrames:
     # ---- rejections --------------------------------------------------------------------------------------
 
     def rejection(self, decision: Decision, frame: ClientFrame | None) -> str:
-        body = orjson.loads(self._adapter.rejection(decision).body)
+        body = orjson.loads(self._adapter.rejection(decision, frame.request if frame else None).body)
         violation = decision.deciding
         status = 429 if violation is not None and violation.reason is Reason.ORDER_RATE_EXCEEDED else 400
         answer = {"id": frame.request_id if frame else None, "status": status,

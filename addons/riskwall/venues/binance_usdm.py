@@ -7,6 +7,7 @@ that appears twice with different values is refused: the firewall's reading must
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from riskwall.venues.base import (
     bool_field,
     decimal_field,
     enum_field,
+    equity_update,
     field_spellings,
     form_params,
     normalize_path,
@@ -168,7 +170,7 @@ class BinanceUsdm:
             return ResponseFacts()
         return learner(data, parsed, params, decision_id)
 
-    def rejection(self, decision: Decision) -> Rejection:
+    def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
         code, privilege = _CODES.get(violation.reason if violation else Reason.INTERNAL_ERROR, (-2010, False))
         # "has no operation privilege" is the phrase ccxt maps to PermissionDenied on every URL, so a kill
@@ -185,13 +187,16 @@ class BinanceUsdm:
 # mode the policy refuses -1130 "Data sent for a parameter is not valid" (BadRequest; not -4046/-4059, which
 # ccxt reads as "already set", nor -4047/-4067, which tell a bot to cancel its orders and try again). A duplicate
 # order answers -2010 too (InvalidOrder): not -4116 "ClientOrderId is duplicated", which is absent from the common
-# map (plain ExchangeError on a socket and on custom URLs) and tells a bot its order may already exist.
+# map (plain ExchangeError on a socket and on custom URLs) and tells a bot its order may already exist. Too many open
+# orders answers -2010 as well: not -2025 "Reach max open order limit", which ccxt maps to OperationRejected (not an
+# order class) on fapi URLs only and which is absent from the common map (ExchangeError on sockets, custom URLs).
 _CODES: dict[Reason, tuple[int, bool]] = {
     Reason.SYMBOL_NOT_ALLOWED: (-1121, False),
     Reason.LEVERAGE_EXCEEDS_MAX: (-4028, False),
     Reason.PRICE_OUTSIDE_COLLAR: (-2010, False),
     Reason.MARGIN_MODE_NOT_ALLOWED: (-1130, False),
     Reason.DUPLICATE_ORDER: (-2010, False),
+    Reason.OPEN_ORDERS_EXCEED_MAX: (-2010, False),
     Reason.ORDER_RATE_EXCEEDED: (-1015, False),
     Reason.TRADING_HALTED: (-2010, True),
     Reason.TRADING_REDUCING: (-2010, True),
@@ -532,6 +537,15 @@ def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_
     return ResponseFacts(prices=tuple(prices), positions=(report,))
 
 
+def _learn_account(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    """The account endpoints: its positions, and its equity (`totalMarginBalance`: wallet balance plus unrealized
+    profit across USDⓈ-M margin assets, valued in USD(T)) for the daily-loss rule."""
+    facts = _learn_positions(data, parsed, params, decision_id)
+    equity = equity_update(VENUE, parsed.account, data.get("totalMarginBalance"), "USDT") if isinstance(
+        data, dict) else None
+    return dataclasses.replace(facts, equity=(equity,)) if equity is not None else facts
+
+
 def _price(raw: object) -> Decimal | None:
     try:
         return decimal_field("price", raw, required=False)
@@ -590,8 +604,8 @@ _LEARNERS: dict[tuple[str, str], Learner] = {
     ("DELETE", "/fapi/v1/algoopenorders"): _learn_cancel_all("algo"),
     ("GET", "/fapi/v2/positionrisk"): _learn_positions,
     ("GET", "/fapi/v3/positionrisk"): _learn_positions,
-    ("GET", "/fapi/v2/account"): _learn_positions,
-    ("GET", "/fapi/v3/account"): _learn_positions,
+    ("GET", "/fapi/v2/account"): _learn_account,
+    ("GET", "/fapi/v3/account"): _learn_account,
     ("GET", "/fapi/v1/premiumindex"): _learn_prices("markPrice", "mark"),
     ("GET", "/fapi/v1/ticker/price"): _learn_prices("price", "last"),
     ("GET", "/fapi/v2/ticker/price"): _learn_prices("price", "last"),

@@ -159,7 +159,7 @@ class BingX:
             return ResponseFacts()
         return learner(envelope["data"], parsed, params, decision_id)
 
-    def rejection(self, decision: Decision) -> Rejection:
+    def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
         code = _CODES.get(violation.reason if violation else Reason.INTERNAL_ERROR, _DEFAULT_CODE)
         # ccxt.bingx matches `msg` exactly (never broadly), so the prefix keeps any rule id or detail from
@@ -181,8 +181,8 @@ _STEERING = Steering()
 #   80014  BadRequest        (a margin or position mode the policy refuses)
 #   403    PermissionDenied  (kill switch, forbidden or unknown endpoint, unknown key)
 #   429    DDoSProtection    (order rate; HTTP 429 too, for clients that read the status)
-#   110425 InvalidOrder      (every other order rule, price collar, duplicate orders, parse failures, state
-#                            unavailable)
+#   110425 InvalidOrder      (every other order rule, price collar, duplicate orders, too many open orders (its
+#                            map has no code of its own for them), parse failures, state unavailable)
 _DEFAULT_CODE = 110425
 _RATE_CODE = 429
 _CODES: dict[Reason, int] = {
@@ -190,6 +190,7 @@ _CODES: dict[Reason, int] = {
     Reason.LEVERAGE_EXCEEDS_MAX: 80014,
     Reason.MARGIN_MODE_NOT_ALLOWED: 80014,
     Reason.DUPLICATE_ORDER: _DEFAULT_CODE,
+    Reason.OPEN_ORDERS_EXCEED_MAX: _DEFAULT_CODE,
     Reason.TRADING_HALTED: 403,
     Reason.TRADING_REDUCING: 403,
     Reason.ACTION_FORBIDDEN: 403,

@@ -213,7 +213,7 @@ class Bitget:
         except FieldError:
             return ResponseFacts()
 
-    def rejection(self, decision: Decision) -> Rejection:
+    def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
         code, status, prefix = _code_for(violation.reason if violation else Reason.INTERNAL_ERROR)
         payload = {"code": code, "msg": prefix + _STEERING.message(violation),
@@ -232,12 +232,15 @@ class Bitget:
 #   40020                                  BadRequest         (a margin or position mode the policy refuses)
 #   43011                                  InvalidOrder       (everything else: sizes, notionals, price collar,
 #                                                             duplicate orders, positions, parse)
+#   36225 "Exceeding max open order    InvalidOrder       (too many open orders; exact code map)
+#          count for instrument"
 _DEFAULT_CODE = ("43011", 400, "")
 _CODES: dict[Reason, tuple[str, int, str]] = {
     Reason.SYMBOL_NOT_ALLOWED: ("40309", 400, ""),
     Reason.LEVERAGE_EXCEEDS_MAX: ("40020", 400, ""),
     Reason.MARGIN_MODE_NOT_ALLOWED: ("40020", 400, ""),
     Reason.DUPLICATE_ORDER: _DEFAULT_CODE,
+    Reason.OPEN_ORDERS_EXCEED_MAX: ("36225", 400, ""),
     Reason.TRADING_HALTED: ("36201", 400, ""),
     Reason.TRADING_REDUCING: ("36201", 400, ""),
     Reason.ACTION_FORBIDDEN: ("40014", 400, ""),

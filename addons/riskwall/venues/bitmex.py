@@ -203,7 +203,7 @@ class Bitmex:
             PRICES.learn(facts.prices)
         return facts
 
-    def rejection(self, decision: Decision) -> Rejection:
+    def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
         reason = violation.reason if violation else Reason.INTERNAL_ERROR
         status = _STATUSES.get(reason, 400)
@@ -222,11 +222,13 @@ class Bitmex:
 # key, and `_neutral` keeps the broad keys out of it:
 #   400 → BadRequest (an order refused as invalid; never a NetworkError)     order, symbol, leverage, parse, state,
 #                                                                            duplicate order (not "Duplicate clOrdID",
-#                                                                            which says the bot's id was taken)
+#                                                                            which says the bot's id was taken),
+#                                                                            too many open orders
 #   403 → ExchangeError (HTTP 403 Forbidden to the official connectors)      kill switch, forbidden, unknown endpoint
 #   429 → DDoSProtection (the only retryable class, for the rate only)       ORDER_RATE_EXCEEDED
 _STATUSES: dict[Reason, int] = {
     Reason.DUPLICATE_ORDER: 400,
+    Reason.OPEN_ORDERS_EXCEED_MAX: 400,
     Reason.TRADING_HALTED: 403,
     Reason.TRADING_REDUCING: 403,
     Reason.ACTION_FORBIDDEN: 403,

@@ -45,13 +45,11 @@ listing never finalises orders it does not cover. Positions come from `GET /v5/p
 omits flat positions, so it can never say that an unlisted symbol is flat.
 
 Rejections: HTTP 200 with Bybit's envelope, codes chosen so ccxt and pybit raise an order-class error (see
-`_CODES`). A refused batch also lists every leg, as Bybit does, when the adapter can tell which request the
-decision is about (`_LAST_PARSED`).
+`_CODES`). A refused batch also lists every leg, as Bybit does, when the decision's legs fit the parsed batch.
 """
 
 from __future__ import annotations
 
-import contextvars
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -66,6 +64,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    EquityUpdate,
     MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
@@ -89,6 +88,7 @@ from riskwall.venues.base import (
     Steering,
     decimal_field,
     enum_field,
+    equity_update,
     json_body,
     json_bool_field,
     normalize_path,
@@ -148,21 +148,6 @@ class _Unchecked(Exception):
 class Endpoint:
     action: Action
     parse: Callable[[Body, str | None, str], tuple[OrderIntent, ...]] | None = None
-    batch: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Parsed:
-    """What `rejection` may need to answer a batch leg by leg (see `_LAST_PARSED`)."""
-
-    request: ParsedRequest
-    category: str
-
-
-# The VenueAdapter interface hands `rejection` only the Decision, but a Bybit batch answer lists every leg. The
-# addon calls parse_request and then rejection for the same flow in the same task, so the last request parsed in
-# this context is the one being answered; `rejection` uses it only when the decision's leg numbers fit it.
-_LAST_PARSED: contextvars.ContextVar[_Parsed | None] = contextvars.ContextVar("riskwall_bybit_parsed", default=None)
 
 
 PRICES = PriceMemo()
@@ -221,7 +206,6 @@ class Bybit:
         return {key: spec.action for key, spec in _ENDPOINTS.items()}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        _LAST_PARSED.set(None)
         who = sender(request, self.key_header)
         path, endpoint, account = who.path, who.endpoint, who.account
         spec = _endpoint_for(request, path)
@@ -236,10 +220,7 @@ class Bybit:
             return ParsedRequest(VENUE, Action.UNKNOWN, f"{endpoint}?category={unchecked.category}", account)
         except FieldError as exc:
             return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
-        parsed = ParsedRequest(VENUE, spec.action, endpoint, account, intents)
-        if spec.batch:
-            _LAST_PARSED.set(_Parsed(parsed, str(body.get("category"))))
-        return parsed
+        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
 
     def parse_response(
         self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
@@ -264,14 +245,14 @@ class Bybit:
             PRICES.learn(facts.prices)
         return facts
 
-    def rejection(self, decision: Decision) -> Rejection:
+    def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
         code, prefix = _code_for(violation.reason if violation else Reason.INTERNAL_ERROR)
         message = prefix + _STEERING.message(violation)
         payload: dict[str, Any] = {"retCode": code, "retMsg": message, "result": {}, "retExtInfo": {},
                                    "time": time.time_ns() // 1_000_000}
         try:
-            legs = _batch_legs(decision, code)
+            legs = _batch_legs(decision, code, parsed)
         except Exception:  # the per-leg lists are a courtesy: the envelope alone must always go out
             legs = None
         if legs is not None:
@@ -296,6 +277,8 @@ class Bybit:
 #   110032 "Illegal order"           ccxt InvalidOrder       pybit InvalidRequestError   (duplicate order, and
 #                                                                                         everything else; not
 #                                    110072 "OrderLinkedID is duplicate": a bot would take its order as placed)
+#   110020 "number of active orders  ccxt InvalidOrder       pybit InvalidRequestError   (too many open orders)
+#           greater than 500"
 # None of these is one of the codes ccxt's WebSocket handler takes for a failed login (bybit_frames.AUTH_CODES).
 _DEFAULT_CODE = (110032, "")
 _CODES: dict[Reason, tuple[int, str]] = {
@@ -304,6 +287,7 @@ _CODES: dict[Reason, tuple[int, str]] = {
     Reason.PRICE_OUTSIDE_COLLAR: (110003, ""),
     Reason.MARGIN_MODE_NOT_ALLOWED: (10001, ""),
     Reason.DUPLICATE_ORDER: (110032, ""),
+    Reason.OPEN_ORDERS_EXCEED_MAX: (110020, ""),
     Reason.TRADING_HALTED: (10027, "Transactions are banned: "),
     Reason.TRADING_REDUCING: (10027, "Transactions are banned: "),
     Reason.ACTION_FORBIDDEN: (10005, "Permission denied: "),
@@ -322,14 +306,14 @@ def _code_for(reason: Reason) -> tuple[int, str]:
     return _CODES.get(reason, _DEFAULT_CODE)
 
 
-def _batch_legs(decision: Decision, code: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Bybit's per-leg lists (`result.list`, `retExtInfo.list`) for a refused batch, when the decision is about
-    the batch this context parsed last; None otherwise (the top-level code alone still makes clients raise)."""
-    last = _LAST_PARSED.get()
+def _batch_legs(decision: Decision, code: int, parsed: ParsedRequest | None
+                ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Bybit's per-leg lists (`result.list`, `retExtInfo.list`) for a refused batch, when the decision's legs fit
+    the parsed batch; None otherwise (the top-level code alone still makes clients raise)."""
     leg_numbers = [v.leg for v in decision.violations if v.leg is not None]
-    if last is None or not leg_numbers:
+    if parsed is None or not leg_numbers:
         return None
-    intents = last.request.intents
+    intents = parsed.intents
     if len(intents) < 2 or max(leg_numbers) >= len(intents):
         return None
     results, codes = [], []
@@ -340,9 +324,17 @@ def _batch_legs(decision: Decision, code: int) -> tuple[dict[str, Any], dict[str
             codes.append({"code": leg_code, "msg": prefix + _STEERING.message(own)})
         else:
             codes.append({"code": code, "msg": "Risk firewall refused the whole batch: another leg was blocked"})
-        results.append({"category": last.category, "symbol": intent.symbol or "", "orderId": intent.order_id or "",
-                        "orderLinkId": intent.client_order_id or "", "createAt": ""})
+        results.append({"category": _leg_category(intent), "symbol": intent.symbol or "",
+                        "orderId": intent.order_id or "", "orderLinkId": intent.client_order_id or "", "createAt": ""})
     return {"list": results}, {"list": codes}
+
+
+def _leg_category(intent: OrderIntent) -> str:
+    """The category a leg was sent under, as its unified symbol tells (an inverse contract settles in its base
+    coin: BTC/USD:BTC); batches mix no categories."""
+    unified = intent.unified_symbol or ""
+    base, settle = unified.partition("/")[0], unified.partition(":")[2]
+    return "inverse" if base and settle.split("-")[0] == base else "linear"
 
 
 # ---- requests --------------------------------------------------------------------------------------------
@@ -622,9 +614,9 @@ def _no_intent(body: Body, account: str | None, endpoint: str) -> tuple[OrderInt
 
 _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/v5/order/create"): Endpoint(Action.NEW, _single(_order_leg)),
-    ("POST", "/v5/order/create-batch"): Endpoint(Action.NEW, _batch(_order_leg), batch=True),
+    ("POST", "/v5/order/create-batch"): Endpoint(Action.NEW, _batch(_order_leg)),
     ("POST", "/v5/order/amend"): Endpoint(Action.AMEND, _single(_amend_leg)),
-    ("POST", "/v5/order/amend-batch"): Endpoint(Action.AMEND, _batch(_amend_leg), batch=True),
+    ("POST", "/v5/order/amend-batch"): Endpoint(Action.AMEND, _batch(_amend_leg)),
     ("POST", "/v5/order/cancel"): Endpoint(Action.CANCEL),
     ("POST", "/v5/order/cancel-batch"): Endpoint(Action.CANCEL),
     ("POST", "/v5/order/cancel-all"): Endpoint(Action.CANCEL_ALL),
@@ -931,6 +923,26 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
     return ResponseFacts(prices=tuple(prices), positions=tuple(reports))
 
 
+def wallet_equity(rows: object, account: str | None) -> tuple[EquityUpdate, ...]:
+    """The account's equity in wallet rows (`result.list` of wallet-balance, `data` of the `wallet` stream
+    topic): `totalEquity`, in USD, of the one row that carries it (a unified account has one; none, or rows of
+    several account types, teach nothing)."""
+    if not isinstance(rows, list):
+        return ()
+    found = [row for row in rows if isinstance(row, dict) and row.get("totalEquity") not in (None, "")]
+    if len(found) != 1:
+        return ()
+    equity = equity_update(VENUE, account, found[0]["totalEquity"], "USD")
+    return (equity,) if equity is not None else ()
+
+
+def _learn_wallet(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
+                  decision_id: str) -> ResponseFacts:
+    result = data.get("result")
+    return ResponseFacts(equity=wallet_equity(result.get("list") if isinstance(result, dict) else None,
+                                              parsed.account))
+
+
 def _learn_tickers(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
                    decision_id: str) -> ResponseFacts:
     # spot and option ids can equal a derivative's (spot BTCUSDT): their prices are not this instrument's
@@ -992,6 +1004,7 @@ _LEARNERS: dict[tuple[str, str], Learner] = {
     ("GET", "/v5/market/instruments-info"): _learn_instruments,
     ("GET", "/v5/market/tickers"): _learn_tickers,
     ("GET", "/v5/position/list"): _learn_positions,
+    ("GET", "/v5/account/wallet-balance"): _learn_wallet,
     ("GET", "/v5/order/realtime"): _learn_order_listing(history=False),
     ("GET", "/v5/order/history"): _learn_order_listing(history=True),
     ("POST", "/v5/order/create"): _learn_created,

@@ -8,8 +8,8 @@ the REST adapter. Answers are `{"reqId", "retCode", "retMsg", "op", "data", "ret
 (and per-leg lists for a batch), echoing `reqId` when the frame had one.
 
 Private-stream topics: `order` (cumulative `cumExecQty`, idempotent with every other answer) and `position`
-(absolute `size` and `side`, and `markPrice`: the mark price the price collar measures from). `execution` is not
-needed: every fill it reports shows in `order` too.
+(absolute `size` and `side`, and `markPrice`: the mark price the price collar measures from), and `wallet`
+(`totalEquity`, for the daily-loss rule). `execution` is not needed: every fill it reports shows in `order` too.
 """
 
 from __future__ import annotations
@@ -156,12 +156,15 @@ class BybitFrames:
                 if mark is not None:
                     prices.append(mark)
             return ResponseFacts(prices=tuple(prices), positions=tuple(reports))
+        if name == "wallet":
+            # the account's `totalEquity`, as wallet-balance answers it: for the daily-loss rule
+            return ResponseFacts(equity=bybit.wallet_equity(items, account))
         return ResponseFacts()
 
     # ---- rejections --------------------------------------------------------------------------------------
 
     def rejection(self, decision: Decision, frame: ClientFrame | None) -> str:
-        body = orjson.loads(bybit.ADAPTER.rejection(decision).body)
+        body = orjson.loads(bybit.ADAPTER.rejection(decision, frame.request if frame else None).body)
         if body.get("retCode") in AUTH_CODES:
             # ccxt takes these codes on a socket for a failed auth: it forgets the login and never resolves the
             # order's call; an order error ends the call (InvalidOrder) with the same message

@@ -33,6 +33,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    EquityUpdate,
     MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
@@ -57,6 +58,7 @@ from riskwall.venues.base import (
     Steering,
     decimal_field,
     enum_field,
+    equity_update,
     json_body,
     json_bool_field,
     normalize_path,
@@ -221,7 +223,7 @@ class Okx:
             return ResponseFacts()
         return learner(payload["data"], parsed, params, decision_id)
 
-    def rejection(self, decision: Decision) -> Rejection:
+    def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
         reason = violation.reason if violation else Reason.INTERNAL_ERROR
         code, order_shaped = _CODES.get(reason, (_GENERIC_ORDER_CODE, True))
@@ -251,7 +253,8 @@ class Okx:
 #   margin or position mode the policy refuses: per order for tdMode, top-level for set-position-mode and
 #   set-leverage) · 51004 InvalidOrder for a duplicate order too (not 51011 "Duplicated order ID" nor 51016
 #   "Duplicated client order ID": those say the bot's id was taken, so a bot would take its order as placed or
-#   resend it under a fresh id)
+#   resend it under a fresh id) · 51174 "The number of pending orders reached the upper limit" InvalidOrder (too
+#   many open orders)
 _GENERIC_ORDER_CODE = "51004"
 _CODES: dict[Reason, tuple[str, bool]] = {
     Reason.SYMBOL_NOT_ALLOWED: ("51001", True),
@@ -261,6 +264,7 @@ _CODES: dict[Reason, tuple[str, bool]] = {
     Reason.PRICE_OUTSIDE_COLLAR: ("51006", True),
     Reason.MARGIN_MODE_NOT_ALLOWED: ("51000", True),
     Reason.DUPLICATE_ORDER: (_GENERIC_ORDER_CODE, True),
+    Reason.OPEN_ORDERS_EXCEED_MAX: ("51174", True),
     Reason.ORDER_RATE_EXCEEDED: ("50011", True),
     Reason.TRADING_HALTED: ("50027", True),
     Reason.TRADING_REDUCING: ("50027", True),
@@ -909,6 +913,19 @@ def mark_price(item: Any) -> PriceUpdate | None:
     return None if mark is None else PriceUpdate(VENUE, inst_id, mark, "mark")
 
 
+def balance_equity(rows: object, account: str | None) -> tuple[EquityUpdate, ...]:
+    """The account's equity in balance rows (`data` of account balance, of the `account` channel): `totalEq`, in
+    USD, of the one row OKX sends (several, or none, teach nothing)."""
+    if not isinstance(rows, list) or len(rows) != 1 or not isinstance(rows[0], dict):
+        return ()
+    equity = equity_update(VENUE, account, rows[0].get("totalEq"), "USD")
+    return (equity,) if equity is not None else ()
+
+
+def _learn_balance(data: list[Any], parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    return ResponseFacts(equity=balance_equity(data, parsed.account))
+
+
 def _learn_positions(data: list[Any], parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
     if parsed.account is None:
         return ResponseFacts()
@@ -1029,6 +1046,7 @@ _LEARNERS: dict[tuple[str, str], Learner] = {
     ("GET", "/api/v5/trade/orders-pending"): _learn_pending,
     ("GET", "/api/v5/trade/orders-algo-pending"): _learn_algo_pending,
     ("GET", "/api/v5/account/positions"): _learn_positions,
+    ("GET", "/api/v5/account/balance"): _learn_balance,
     ("GET", "/api/v5/public/mark-price"): _learn_prices("markPx", "mark"),
     ("GET", "/api/v5/market/ticker"): _learn_prices("last", "last"),
     ("GET", "/api/v5/market/tickers"): _learn_prices("last", "last"),

@@ -11,8 +11,9 @@ beside it, is refused. Answers are `{"id", "op", "code", "msg", "data"}`, `data`
 A block answers `{"id", "op", "code": "1", "msg": "", "data": [{"sCode", "sMsg", ...} per leg]}`: ccxt reads the
 per-leg `sCode` only while the top-level `msg` is empty, so the REST block's code decides the exception class.
 
-Private channels: `orders` (cumulative `accFillSz`, idempotent with every other answer) and `positions` (absolute
-`pos`, and `markPx`: the mark price the price collar measures from).
+Private channels: `orders` (cumulative `accFillSz`, idempotent with every other answer), `positions` (absolute
+`pos`, and `markPx`: the mark price the price collar measures from) and `account` (`totalEq`, for the daily-loss
+rule).
 """
 
 from __future__ import annotations
@@ -162,12 +163,15 @@ class OkxFrames:
                 if mark is not None:
                     prices.append(mark)
             return ResponseFacts(prices=tuple(prices), positions=tuple(reports))
+        if channel == "account":
+            # the account's `totalEq`, as account balance answers it: for the daily-loss rule
+            return ResponseFacts(equity=okx.balance_equity(items, account))
         return ResponseFacts()
 
     # ---- rejections --------------------------------------------------------------------------------------
 
     def rejection(self, decision: Decision, frame: ClientFrame | None) -> str:
-        body = orjson.loads(okx.ADAPTER.rejection(decision).body)
+        body = orjson.loads(okx.ADAPTER.rejection(decision, frame.request if frame else None).body)
         entries = body.get("data") or []
         first = entries[0] if entries and isinstance(entries[0], dict) else {}
         code = str(first.get("sCode") or body.get("code"))

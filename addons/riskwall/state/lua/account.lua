@@ -1,6 +1,6 @@
 -- Shared by every script that touches one account's state; prepended after decimal.lua.
 --
--- Every account script gets the same seven keys, all under the account's hash tag (one Cluster slot):
+-- Every account script gets the same eight keys, all under the account's hash tag (one Cluster slot):
 local K_POS = KEYS[1]   -- HASH "<symbol>|<position side>" -> position (signed decimal text)
 local K_PEND = KEYS[2]  -- HASH "<symbol>|<position side>|<side>" -> what adds (sum of plain legs and orders);
                         --      "<symbol>|<position side>|<side>|r" -> what only reduces (reduce-only ones)
@@ -10,6 +10,8 @@ local K_LAPSE = KEYS[4] -- ZSET reservation id, score = when its legs lapse (ms,
 local K_OPEN = KEYS[5]  -- HASH order id -> JSON {sym, ps, s, c (1 adds, 0 only reduces), kd, rem, exe}: non-final orders
 local K_DONE = KEYS[6]  -- ZSET order id, score = when it became final (ms): remembered so a replay changes nothing
 local K_SEQ = KEYS[7]   -- STRING counter: unique rate-window members
+local K_CNT = KEYS[8]   -- HASH "*" -> open orders on the account, "s|<symbol>" -> on one symbol: the orders in
+                        --      K_OPEN plus the reservation legs that open an order (n = 1) (absent = 0)
 
 local LAPSE_BATCH = 256
 
@@ -67,6 +69,31 @@ local function reducible(k, side, adding, reducing)
   return dec_sub(dec_sub(held, adding), reducing)
 end
 
+-- one order (or leg that opens one) more (delta 1) or fewer (-1) on the account and on `sym`
+local function cnt_add(sym, delta)
+  for _, field in ipairs({'*', 's|' .. sym}) do
+    if redis.call('HINCRBY', K_CNT, field, delta) <= 0 then
+      redis.call('HDEL', K_CNT, field)
+    end
+  end
+end
+
+-- an account written before the open-orders counters existed (open orders, no counters): count what is open, once
+-- (O(n) that one time; every later call costs two O(1) reads). Legs written then carry no n and are not counted.
+local function cnt_init()
+  if redis.call('EXISTS', K_CNT) == 1 or redis.call('HLEN', K_OPEN) == 0 then
+    return
+  end
+  for _, raw in ipairs(redis.call('HVALS', K_OPEN)) do
+    cnt_add(cjson.decode(raw).sym, 1)
+  end
+end
+
+-- the symbol of a leg's "<symbol>|<position side>"
+local function leg_symbol(leg)
+  return string.match(leg.k, '^(.*)|[^|]*$') or leg.k
+end
+
 local function encode_legs(legs)
   if next(legs) == nil then
     return '{}'
@@ -80,6 +107,9 @@ local function legs_drop(rid)
   if raw then
     for _, leg in pairs(cjson.decode(raw)) do
       pend_add(leg_field(leg), dec_neg(dec_parse(leg.q)))
+      if leg.n == 1 then
+        cnt_add(leg_symbol(leg), -1)
+      end
     end
     redis.call('HDEL', K_RESV, rid)
   end
@@ -88,6 +118,7 @@ end
 
 -- reservations whose hold ran out lapse lazily, in whichever script touches the account next
 local function lapse(now)
+  cnt_init()
   local due = redis.call('ZRANGEBYSCORE', K_LAPSE, '-inf', now, 'LIMIT', 0, LAPSE_BATCH)
   for _, rid in ipairs(due) do
     legs_drop(rid)
@@ -100,7 +131,9 @@ end
 
 local function finalize(id, o, now, final_ms)
   pend_add(order_field(o), dec_neg(dec_parse(o.rem)))
-  redis.call('HDEL', K_OPEN, id)
+  if redis.call('HDEL', K_OPEN, id) == 1 then
+    cnt_add(o.sym, -1)
+  end
   redis.call('ZADD', K_DONE, now, id)
   redis.call('PEXPIRE', K_DONE, final_ms)
 end
@@ -116,6 +149,9 @@ local function apply_order(u, now, final_ms)
       local leg = legs[u.rid]
       if leg then
         pend_add(leg_field(leg), dec_neg(dec_parse(leg.q)))
+        if leg.n == 1 then
+          cnt_add(leg_symbol(leg), -1)
+        end
         legs[u.rid] = nil
         redis.call('HSET', K_RESV, rid, encode_legs(legs))
       end
@@ -153,5 +189,7 @@ local function apply_order(u, now, final_ms)
   end
   pend_add(order_field(o), dec_sub(remaining, dec_parse(o.rem)))
   o.rem = dec_format(remaining)
-  redis.call('HSET', K_OPEN, u.id, cjson.encode(o))
+  if redis.call('HSET', K_OPEN, u.id, cjson.encode(o)) == 1 then
+    cnt_add(o.sym, 1) -- a new open order
+  end
 end

@@ -2,7 +2,7 @@
 -- position reports, open-order snapshots, closed orders, then forget final orders older than the replay
 -- memory.
 --
--- KEYS[1..7]  the account keys (account.lua)
+-- KEYS[1..8]  the account keys (account.lua)
 -- ARGV[1]     JSON {orders = [update...], positions = [{sym?, rows = [[symbol, position side, qty]...]}...],
 --                   snapshots = [{sym?, kd, orders = [update...]}...], closed = [order id...]}
 --             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?}; every amount is decimal text;

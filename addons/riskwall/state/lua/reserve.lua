@@ -1,19 +1,23 @@
 -- reserve: check every counter of one reservation together; commit all of it only if every enforced check
 -- passes. One account, one slot, one round trip, Redis time.
 --
--- KEYS[1..7]  the account keys (account.lua); KEYS[8..] one sliding-window ZSET per rate check, in order, then
+-- KEYS[1..8]  the account keys (account.lua); KEYS[9..] one sliding-window ZSET per rate check, in order, then
 --             one STRING per duplicate check (the last admission of its fingerprint: "<ms>|<reservation id>")
--- ARGV        reservation id, reservation ttl ms (0: none), #rate, #exposure, #legs, #reductions, #duplicates, then
+-- ARGV        reservation id, reservation ttl ms (0: none), #rate, #exposure, #legs, #reductions, #duplicates,
+--             #open-orders checks, then
 --             per rate check:      limit, window ms, cost, enforced (1/0)
 --             per exposure check:  "<symbol>|<position side>", side, quantity, limit, enforced (1/0), replaced order id or ''
 --             per reduction check: "<symbol>|<position side>", side, quantity, replaced order id or ''
 --             per duplicate check: window ms, enforced (1/0)
---             per leg:             leg id, "<symbol>|<position side>", side, quantity, reducing (1/0)
+--             per open-orders check: symbol ('' for the whole account), limit, orders it adds, enforced (1/0)
+--             per leg:             leg id, "<symbol>|<position side>", side, quantity, reducing (1/0), opens an
+--                                  order (1/0: counted in K_CNT until taken by its order, dropped or lapsed)
 -- returns     {committed (1/0), now ms, observed 1, passed 1 (1/0), observed 2, passed 2, ...}
 --             rate checks first, then exposure checks, then reduction checks (observed: what was reducible), each
 --             in the order given; then per duplicate check four values: identical orders in the window counting
 --             this one (1, or 2), passed (1/0), how long ago the earlier one was admitted (ms, or ''), its
---             reservation id (or '')
+--             reservation id (or ''); then per open-orders check: open orders in its scope had it been admitted
+--             (K_CNT's counter, less the legs this reservation id holds already, plus what it adds), passed (1/0)
 
 local now = now_ms()
 lapse(now)
@@ -21,10 +25,10 @@ lapse(now)
 local rid = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local n_rate, n_exposure, n_legs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local n_reductions, n_duplicates = tonumber(ARGV[6]), tonumber(ARGV[7])
+local n_reductions, n_duplicates, n_open = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local out = {0, now}
 local ok = true
-local a = 8
+local a = 9
 
 -- what pends in (k, side), less what an amended order had there: {adding, reducing}
 local function pending_without(k, side, replaces)
@@ -46,7 +50,7 @@ local function pending_without(k, side, replaces)
 end
 
 for i = 1, n_rate do
-  local key = KEYS[7 + i]
+  local key = KEYS[8 + i]
   local limit, window, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local count = redis.call('ZCARD', key) + cost
@@ -90,7 +94,7 @@ end
 -- decision reserved again); the key's PX drops it once the window has passed
 local duplicates = {}
 for i = 1, n_duplicates do
-  local key, window = KEYS[7 + n_rate + i], tonumber(ARGV[a])
+  local key, window = KEYS[8 + n_rate + i], tonumber(ARGV[a])
   local raw = redis.call('GET', key)
   local observed, passed, ago, earlier = '1', true, '', ''
   if raw then
@@ -111,14 +115,38 @@ for i = 1, n_duplicates do
   a = a + 2
 end
 
+-- open orders: the counter (O(1)), less the legs this same reservation id holds already (replaced on commit)
+local held = nil
+for _ = 1, n_open do
+  local sym, limit, adding = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local count = tonumber(redis.call('HGET', K_CNT, sym == '' and '*' or 's|' .. sym) or '0')
+  if held == nil then
+    local old = redis.call('HGET', K_RESV, rid)
+    held = old and cjson.decode(old) or {}
+  end
+  for _, leg in pairs(held) do
+    if leg.n == 1 and (sym == '' or leg_symbol(leg) == sym) then
+      count = count - 1
+    end
+  end
+  count = math.max(count, 0) + adding
+  local passed = count <= limit
+  if ARGV[a + 3] == '1' and not passed then
+    ok = false
+  end
+  out[#out + 1] = tostring(count)
+  out[#out + 1] = passed and 1 or 0
+  a = a + 4
+end
+
 if not ok then
   return out
 end
 
-local rate_at = 8
+local rate_at = 9
 local seq = redis.call('INCR', K_SEQ)
 for i = 1, n_rate do
-  local key = KEYS[7 + i]
+  local key = KEYS[8 + i]
   local window, cost = tonumber(ARGV[rate_at + 1]), tonumber(ARGV[rate_at + 2])
   local members = {}
   for j = 1, cost do
@@ -138,16 +166,22 @@ if n_legs > 0 then
   if old then -- the same reservation id again replaces its legs, never adds to them
     for _, leg in pairs(cjson.decode(old)) do
       pend_add(leg_field(leg), dec_neg(dec_parse(leg.q)))
+      if leg.n == 1 then
+        cnt_add(leg_symbol(leg), -1)
+      end
     end
   end
   local legs = {}
   for _ = 1, n_legs do
     legs[ARGV[a]] = {k = ARGV[a + 1], s = ARGV[a + 2], q = dec_format(dec_parse(ARGV[a + 3])),
-                     r = tonumber(ARGV[a + 4])}
-    a = a + 5
+                     r = tonumber(ARGV[a + 4]), n = tonumber(ARGV[a + 5])}
+    a = a + 6
   end
   for _, leg in pairs(legs) do
     pend_add(leg_field(leg), dec_parse(leg.q))
+    if leg.n == 1 then
+      cnt_add(leg_symbol(leg), 1)
+    end
   end
   redis.call('HSET', K_RESV, rid, cjson.encode(legs))
   if ttl > 0 then

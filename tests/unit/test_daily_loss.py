@@ -1,0 +1,369 @@
+"""The max_daily_loss rule: the policy keys, the equity each venue's answers and private streams report (read
+strictly from the venue's strings), what the engine asks the store to measure (under the account the state is
+held by), and the sidecar end of it: after an account read shows a loss beyond the limit, the next order that
+adds risk is answered by the sidecar, cancels and reductions still pass, one `daily_loss` line and one metric say
+so, a resume ends it for the day and the next UTC day starts again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import structlog
+from mitmproxy import http
+
+from riskwall import addon as addon_module
+from riskwall import decider, engine, logs, metrics
+from riskwall.decider import held_by
+from riskwall.model import (
+    Action,
+    EquityUpdate,
+    ParsedRequest,
+    ResponseFacts,
+    StateScope,
+    TradingState,
+    Venue,
+)
+from riskwall.policy.loader import PolicyError
+from riskwall.state.memory import DAY_MS, MemoryStore
+from riskwall.venues import adapter_for
+from riskwall.venues.base import HttpRequest
+from riskwall.venues.bybit_frames import BYBIT_FRAMES
+from riskwall.venues.okx_frames import OKX_FRAMES
+
+from .factories import ACCOUNT, FakeClock, make_policy, make_rules
+from .test_addon import ACCOUNT as KEY_ACCOUNT
+from .test_addon import POLICY_YAML, answer, filled, firewall, make_flow, order
+
+D = Decimal
+LOSS = "{id: loss, type: max_daily_loss, quote: 1000}"
+
+
+# ---- the policy ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("rule", "error"), [
+    ({"quote": 1000}, None),
+    ({"quote": "2500.5", "state": "HALTED"}, None),
+    ({"quote": 1000, "scope": {"venues": ["okx"], "accounts": []}}, None),
+    ({"quote": 0}, "greater than 0"),
+    ({"quote": -5}, "greater than 0"),
+    ({}, "Field required"),
+    ({"quote": 1000, "state": "ACTIVE"}, "Input should be 'REDUCING' or 'HALTED'"),
+    ({"quote": 1000, "scope": {"symbols": ["BTCUSDT"]}}, "scope it by venues and accounts"),
+    ({"quote": 1000, "on_equity_unknown": "block"}, "unknown key"),
+], ids=["quote", "halted", "venue-scope", "zero", "negative", "missing", "active", "symbol-scope", "unknown-key"])
+def test_policy_when_daily_loss_rule_given_then_valid_or_refused_with_reason(
+        rule: dict[str, Any], error: str | None) -> None:
+    text = json.dumps({"id": "loss", "type": "max_daily_loss", **rule})
+    if error is None:
+        policy = make_rules(text)
+        assert policy.has_daily_losses
+        return
+    with pytest.raises(PolicyError, match=error):
+        make_rules(text)
+
+
+# ---- the equity venues report ----------------------------------------------------------------------------
+
+
+def _request(method: str, host: str, path: str) -> HttpRequest:
+    return HttpRequest(method, host, 443, path, (), {}, b"")
+
+
+def _read(venue: Venue, host: str, path: str, body: object) -> tuple[EquityUpdate, ...]:
+    parsed = ParsedRequest(venue, Action.READ, f"GET {path}", ACCOUNT)
+    raw = json.dumps(body).encode()
+    return adapter_for(venue).parse_response(parsed, _request("GET", host, path), 200, raw, "d1").equity
+
+
+def _bybit(*rows: dict[str, Any], code: int = 0) -> dict[str, Any]:
+    return {"retCode": code, "retMsg": "OK", "result": {"list": list(rows)}, "time": 1}
+
+
+def _okx(*rows: dict[str, Any], code: str = "0") -> dict[str, Any]:
+    return {"code": code, "msg": "", "data": list(rows)}
+
+
+BYBIT_WALLET = ("api.bybit.com", "/v5/account/wallet-balance")
+OKX_BALANCE = ("www.okx.com", "/api/v5/account/balance")
+
+
+@pytest.mark.parametrize(("venue", "where", "body", "expected"), [
+    (Venue.BYBIT, BYBIT_WALLET, _bybit({"accountType": "UNIFIED", "totalEquity": "25000.123"}),
+     (D("25000.123"), "USD")),
+    (Venue.BYBIT, BYBIT_WALLET, _bybit({"accountType": "UNIFIED", "totalEquity": "-3.5"}), (D("-3.5"), "USD")),
+    (Venue.BYBIT, BYBIT_WALLET, _bybit({"accountType": "CONTRACT", "totalEquity": ""}), None),
+    (Venue.BYBIT, BYBIT_WALLET, _bybit({"accountType": "UNIFIED", "totalEquity": "1E4"}), None),
+    (Venue.BYBIT, BYBIT_WALLET, _bybit({"accountType": "UNIFIED", "totalEquity": 25000}), None),
+    (Venue.BYBIT, BYBIT_WALLET, _bybit({"totalEquity": "1"}, {"totalEquity": "2"}), None),
+    (Venue.BYBIT, BYBIT_WALLET, _bybit({"accountType": "UNIFIED", "totalEquity": "1"}, code=10001), None),
+    (Venue.OKX, OKX_BALANCE, _okx({"totalEq": "41000.5", "details": []}), (D("41000.5"), "USD")),
+    (Venue.OKX, OKX_BALANCE, _okx({"totalEq": "", "details": []}), None),
+    (Venue.OKX, OKX_BALANCE, _okx({"totalEq": "NaN"}), None),
+    (Venue.OKX, OKX_BALANCE, _okx({"totalEq": "1"}, {"totalEq": "2"}), None),
+    (Venue.OKX, OKX_BALANCE, _okx({"totalEq": "1"}, code="50011"), None),
+    (Venue.BINANCEUSDM, ("fapi.binance.com", "/fapi/v3/account"),
+     {"totalMarginBalance": "10123.45", "positions": []}, (D("10123.45"), "USDT")),
+    (Venue.BINANCEUSDM, ("fapi.binance.com", "/fapi/v2/positionRisk"), [], None),
+], ids=["bybit", "bybit-negative", "bybit-classic-empty", "bybit-exponent", "bybit-number", "bybit-two-rows",
+        "bybit-error", "okx", "okx-empty", "okx-nan", "okx-two-rows", "okx-error", "binance-v3", "binance-no-equity"])
+def test_parse_response_when_account_answer_carries_equity_then_equity_read_strictly(
+        venue: Venue, where: tuple[str, str], body: object, expected: tuple[Decimal, str] | None) -> None:
+    equity = _read(venue, where[0], where[1], body)
+
+    assert equity == (() if expected is None else (EquityUpdate(venue, ACCOUNT, *expected),))
+
+
+@pytest.mark.parametrize(("reader", "topic", "items", "expected"), [
+    (BYBIT_FRAMES, "wallet", [{"accountType": "UNIFIED", "totalEquity": "3000.75"}],
+     EquityUpdate(Venue.BYBIT, ACCOUNT, D("3000.75"), "USD")),
+    (BYBIT_FRAMES, "wallet", [{"accountType": "UNIFIED", "totalEquity": 3000.75}], None),
+    (BYBIT_FRAMES, "position", [{"accountType": "UNIFIED", "totalEquity": "3000.75"}], None),
+    (OKX_FRAMES, "account", [{"totalEq": "8800.1", "details": []}],
+     EquityUpdate(Venue.OKX, ACCOUNT, D("8800.1"), "USD")),
+    (OKX_FRAMES, "account", [{"totalEq": "8800.1.1"}], None),
+    (OKX_FRAMES, "balance_and_position", [{"totalEq": "8800.1"}], None),
+], ids=["bybit-wallet", "bybit-wallet-number", "bybit-other-topic", "okx-account", "okx-mangled", "okx-other"])
+def test_stream_facts_when_private_stream_carries_equity_then_equity_read(
+        reader: Any, topic: str, items: list[Any], expected: EquityUpdate | None) -> None:
+    facts = reader.stream_facts(topic, items, ACCOUNT)
+
+    assert facts.equity == (() if expected is None else (expected,))
+
+
+def test_held_by_when_a_label_holds_the_key_then_equity_moves_to_the_label() -> None:
+    parsed = ParsedRequest(Venue.OKX, Action.READ, "", "key1", holder="label:desk")
+    facts = ResponseFacts(equity=(EquityUpdate(Venue.OKX, "key1", D("5"), "USD"),))
+
+    assert held_by(facts, parsed).equity == (EquityUpdate(Venue.OKX, "label:desk", D("5"), "USD"),)
+
+
+# ---- what the engine asks the store to measure -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("policy_yaml", "expected"), [
+    ("  - " + LOSS, [("loss", D("1000"), TradingState.REDUCING, True)]),
+    ("  - {id: loss, type: max_daily_loss, quote: 1000, state: HALTED, mode: shadow}",
+     [("loss", D("1000"), TradingState.HALTED, False)]),
+    ("  - {id: wide, type: max_daily_loss, quote: 5000}\n"
+     "  - {id: desk, type: max_daily_loss, quote: 100, scope: {accounts: [desk]}}",
+     [("desk", D("100"), TradingState.REDUCING, True)]),
+    ("  - {id: other, type: max_daily_loss, quote: 100, scope: {venues: [okx]}}", []),
+    ("  - {id: qty, type: max_order_qty, default: 1}", []),
+], ids=["enforced", "shadow", "most-specific-account", "other-venue", "no-rule"])
+def test_loss_checks_when_equity_reported_then_one_check_per_applicable_rule_under_the_holder(
+        policy_yaml: str, expected: list[tuple[str, Decimal, TradingState, bool]]) -> None:
+    policy = make_policy(f"""
+accounts:
+  desk: {{fingerprints: ["0123456789ab"], venue: binanceusdm}}
+rules:
+{policy_yaml}
+""")
+    key = "0123456789ab"
+    parsed = ParsedRequest(Venue.BINANCEUSDM, Action.READ, "", key, holder=policy.holder("binanceusdm", key))
+    facts = held_by(ResponseFacts(equity=(EquityUpdate(Venue.BINANCEUSDM, key, D("9"), "USDT"),
+                                          EquityUpdate(Venue.BINANCEUSDM, key, D("7"), "USDT"))), parsed)
+
+    checks = engine.loss_checks(policy, Venue.BINANCEUSDM, key, facts.equity)
+
+    assert [(c.rule_id, c.limit, c.state, c.enforced) for c in checks] == expected
+    for c in checks:  # the last equity reported, under the label's state
+        assert (c.scope, c.equity, c.key) == (StateScope("binanceusdm", "label:desk"), D("7"),
+                                              f"{c.rule_id}|binanceusdm|label:desk")
+
+
+def test_loss_checks_when_policy_in_monitor_mode_then_nothing_is_enforced() -> None:
+    policy = make_rules(LOSS, mode="monitor")
+
+    (check,) = engine.loss_checks(policy, Venue.BINANCEUSDM, ACCOUNT,
+                                  (EquityUpdate(Venue.BINANCEUSDM, ACCOUNT, D("1"), "USDT"),))
+
+    assert not check.enforced
+
+
+# ---- the sidecar -----------------------------------------------------------------------------------------
+
+T0 = 1_767_225_600_000 + 3_600_000  # 2026-01-01T01:00:00Z
+
+
+@pytest.fixture
+def loss_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    saved = structlog.get_config()
+    stream = io.StringIO()
+    logs.configure(stream=stream)
+    monkeypatch.setattr(decider, "_log", logs.get_logger("riskwall.storm"))
+    monkeypatch.setattr(addon_module, "log", logs.get_logger("riskwall.addon"))
+    metrics.reset(process_collectors=False)
+    yield stream
+    structlog.configure(**saved)
+    metrics.reset()
+
+
+def events(stream: io.StringIO, name: str) -> list[dict[str, Any]]:
+    return [line for line in map(json.loads, stream.getvalue().splitlines()) if line["event"] == name]
+
+
+def loss_policy(rule: str = LOSS) -> Any:
+    return make_policy(POLICY_YAML.format(mode="enforce") + f"  - {rule}\n")
+
+
+async def read_equity(fw: Any, equity: str, *positions: dict[str, str]) -> None:
+    flow = make_flow("GET", "/fapi/v2/account", ())
+    await fw.request(flow)
+    assert flow.response is None, "the sidecar did not let the account read through"
+    answer(flow, 200, {"totalMarginBalance": equity, "positions": list(positions)})
+    await fw.response(flow)
+
+
+def reason_of(flow: http.HTTPFlow) -> tuple[str | None, str | None]:
+    assert flow.response is not None
+    return flow.response.headers.get("X-Riskwall-Rule"), flow.response.headers.get("X-Riskwall-Reason")
+
+
+@pytest.mark.parametrize(("equities", "blocked"), [
+    (["20000", "19000"], False),
+    (["20000", "18999.99"], True),
+    (["20000", "25000", "18999"], True),
+    (["18000"], False),
+    ([], False),
+], ids=["at-limit", "beyond", "first-not-high", "first-reading", "no-equity-seen"])
+async def test_sidecar_when_account_reads_show_equity_then_trips_only_beyond_the_limit(
+        loss_logs: io.StringIO, equities: list[str], blocked: bool) -> None:
+    fw = firewall(loss_policy(), MemoryStore(clock=FakeClock(T0)))
+    for equity in equities:
+        await read_equity(fw, equity)
+
+    nxt = order(quantity="0.1")
+    await fw.request(nxt)
+
+    assert (nxt.response is not None) is blocked
+    if blocked:
+        assert reason_of(nxt) == ("loss", "TRADING_REDUCING")
+        assert nxt.response is not None and json.loads(nxt.response.content or b"")["code"] == -2010
+    assert len(events(loss_logs, "daily_loss")) == int(blocked)
+
+
+async def test_sidecar_when_daily_loss_trips_then_one_line_and_one_metric_say_who_what_and_until(
+        loss_logs: io.StringIO) -> None:
+    policy = loss_policy()
+    metrics.policy_loaded(policy.revision, [rule.id for rule in policy.rules])
+    fw = firewall(policy, MemoryStore(clock=FakeClock(T0)))
+
+    for equity in ("20000", "18500", "17000", "16000"):
+        await read_equity(fw, equity)
+
+    (line,) = events(loss_logs, "daily_loss")
+    assert {k: line[k] for k in ("rule_id", "venue", "account", "state", "mode", "baseline", "equity", "loss",
+                                 "limit", "currency", "until", "until_ms")} == {
+        "rule_id": "loss", "venue": "binanceusdm", "account": "label:main", "state": "REDUCING", "mode": "enforce",
+        "baseline": "20000", "equity": "18500", "loss": "1500", "limit": "1000", "currency": "USDT",
+        "until": "2026-01-02T00:00:00Z", "until_ms": 1_767_225_600_000 + DAY_MS}
+    assert line["level"] == "warning" and KEY_ACCOUNT not in json.dumps(line)
+    text = metrics.render()[0].decode()
+    assert 'riskwall_daily_losses_total{mode="enforce",rule="loss",state="REDUCING",venue="binanceusdm"} 1.0' in text
+
+
+async def test_sidecar_when_daily_loss_holds_then_cancels_and_reductions_pass_until_the_next_utc_day(
+        loss_logs: io.StringIO) -> None:
+    clock = FakeClock(T0)
+    store = MemoryStore(clock=clock)
+    fw = firewall(loss_policy(), store)
+    bought = order(quantity="0.5")
+    await fw.request(bought)
+    answer(bought, 200, filled("0.5"))
+    await fw.response(bought)
+    long = {"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": "0.5"}
+    await read_equity(fw, "20000", long)
+    await read_equity(fw, "18000", long)
+
+    reduce_only = order(side="SELL", quantity="0.2", reduceOnly="true", type="MARKET", price=None, timeInForce=None)
+    await fw.request(reduce_only)
+    cancel = make_flow("DELETE", "/fapi/v1/order", (("symbol", "BTCUSDT"), ("orderId", "1001")))
+    await fw.request(cancel)
+    adding = order(quantity="0.1")
+    await fw.request(adding)
+    clock.advance(DAY_MS - 3_600_000)  # midnight
+    later = order(quantity="0.1")
+    await fw.request(later)
+
+    assert reduce_only.response is None and cancel.response is None
+    assert reason_of(adding) == ("loss", "TRADING_REDUCING")
+    assert later.response is None and await store.trading_states() == ()
+
+
+async def test_sidecar_when_daily_loss_holds_then_a_resume_ends_it_for_the_rest_of_the_day(
+        loss_logs: io.StringIO) -> None:
+    store = MemoryStore(clock=FakeClock(T0))
+    fw = firewall(loss_policy(), store)
+    await read_equity(fw, "20000")
+    await read_equity(fw, "18000")
+    (record,) = await store.trading_states()
+
+    await store.set_trading_state(record.scope, TradingState.ACTIVE, "reviewed the book", "oncall")
+    await read_equity(fw, "17000")
+    nxt = order(quantity="0.1")
+    await fw.request(nxt)
+
+    assert record.scope == StateScope("binanceusdm", "label:main") and record.rule_id == "loss"
+    assert nxt.response is None and len(events(loss_logs, "daily_loss")) == 1
+
+
+async def test_sidecar_when_rule_in_shadow_then_would_trip_is_logged_and_nothing_blocks(
+        loss_logs: io.StringIO) -> None:
+    store = MemoryStore(clock=FakeClock(T0))
+    fw = firewall(loss_policy("{id: loss, type: max_daily_loss, quote: 1000, mode: shadow}"), store)
+    await read_equity(fw, "20000")
+    await read_equity(fw, "10000")
+
+    nxt = order(quantity="0.1")
+    await fw.request(nxt)
+
+    (line,) = events(loss_logs, "daily_loss")
+    assert (line["mode"], line["applied"], line["loss"]) == ("shadow", False, "10000")
+    assert nxt.response is None and await store.trading_states() == ()
+
+
+# ---- private streams through the socket gate -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("venue", "push"), [
+    (Venue.BYBIT, lambda eq: {"topic": "wallet", "id": "w1", "creationTime": 1,
+                              "data": [{"accountType": "UNIFIED", "totalEquity": eq, "coin": []}]}),
+    (Venue.OKX, lambda eq: {"arg": {"channel": "account", "uid": "1"},
+                            "data": [{"totalEq": eq, "details": [], "uTime": "1"}]}),
+], ids=["bybit-wallet", "okx-account"])
+async def test_socket_gate_when_private_stream_pushes_equity_then_a_loss_beyond_the_limit_trips_the_holder(
+        loss_logs: io.StringIO, venue: Venue, push: Any) -> None:
+    from riskwall.sockets import SocketGate
+    from riskwall.venues.base import Socket
+    from riskwall.venues.frames import Session
+
+    key = "0123456789ab"
+    policy = make_policy(f"""
+accounts:
+  desk: {{fingerprints: ["{key}"], venue: {venue}}}
+rules:
+  - {{id: loss, type: max_daily_loss, quote: 1000, state: HALTED}}
+""")
+    store = MemoryStore(clock=FakeClock(T0))
+
+    async def decide(parsed: ParsedRequest, decision_id: str) -> Any:  # pragma: no cover - no order is sent
+        raise AssertionError("no order frame in this test")
+
+    gate = SocketGate(decide, lambda: store, lambda: policy)
+    connection = Session(venue, Socket.STREAM, "GET /private", account=key, private=True)
+
+    for equity in ("50000", "49500", "48999.5"):
+        await gate.from_venue(connection, json.dumps(push(equity)))
+
+    (record,) = await store.trading_states()
+    assert (record.scope, record.state, record.rule_id) == (StateScope(str(venue), "label:desk"),
+                                                            TradingState.HALTED, "loss")
+    (line,) = events(loss_logs, "daily_loss")
+    assert (line["baseline"], line["equity"], line["loss"]) == ("50000", "48999.5", "1000.5")
