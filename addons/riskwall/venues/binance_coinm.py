@@ -194,7 +194,7 @@ def _endpoint_for(method: str, path: str) -> Endpoint:
 def _is_forbidden(path: str) -> bool:
     """Wallet and account-management paths (withdrawals, transfers, sub-accounts, API-key settings)."""
     if path.startswith("/dapi/"):
-        return any(part in path for part in usdm._FORBIDDEN_PARTS)
+        return any(part in path for part in usdm.FORBIDDEN_PARTS)
     return usdm.is_forbidden(path)
 
 
@@ -228,22 +228,22 @@ def _to_coinm(intent: OrderIntent) -> OrderIntent:
 
 
 _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("POST", "/dapi/v1/order"): Endpoint(Action.NEW, usdm._single(usdm._order)),
+    ("POST", "/dapi/v1/order"): Endpoint(Action.NEW, usdm.one_leg(usdm.order_leg)),
     # ccxt sends conditional inverse orders here (undocumented on dapi; docs/venues.md §2.2)
-    ("POST", "/dapi/v1/algoorder"): Endpoint(Action.NEW, usdm._single(usdm._algo)),
-    ("POST", "/dapi/v1/batchorders"): Endpoint(Action.NEW, usdm._batch(usdm._order)),
-    ("PUT", "/dapi/v1/order"): Endpoint(Action.AMEND, usdm._single(usdm._amend_leg)),
-    ("PUT", "/dapi/v1/batchorders"): Endpoint(Action.AMEND, usdm._batch(usdm._amend_leg)),
+    ("POST", "/dapi/v1/algoorder"): Endpoint(Action.NEW, usdm.one_leg(usdm.algo_leg)),
+    ("POST", "/dapi/v1/batchorders"): Endpoint(Action.NEW, usdm.batch_of(usdm.order_leg)),
+    ("PUT", "/dapi/v1/order"): Endpoint(Action.AMEND, usdm.one_leg(usdm.amend_leg)),
+    ("PUT", "/dapi/v1/batchorders"): Endpoint(Action.AMEND, usdm.batch_of(usdm.amend_leg)),
     ("DELETE", "/dapi/v1/order"): Endpoint(Action.CANCEL),
     ("DELETE", "/dapi/v1/batchorders"): Endpoint(Action.CANCEL),
     ("DELETE", "/dapi/v1/algoorder"): Endpoint(Action.CANCEL),
     ("DELETE", "/dapi/v1/allopenorders"): Endpoint(Action.CANCEL_ALL),
     ("DELETE", "/dapi/v1/algoopenorders"): Endpoint(Action.CANCEL_ALL),
     ("POST", "/dapi/v1/countdowncancelall"): Endpoint(Action.CANCEL_ALL),
-    ("POST", "/dapi/v1/leverage"): Endpoint(Action.SET_LEVERAGE, usdm._leverage),
-    ("POST", "/dapi/v1/margintype"): Endpoint(Action.SET_MARGIN_MODE, usdm._margin_type),
-    ("POST", "/dapi/v1/positionside/dual"): Endpoint(Action.SET_POSITION_MODE, usdm._position_mode),
-    ("POST", "/dapi/v1/positionmargin"): Endpoint(Action.SET_MARGIN_MODE, usdm._no_intent),
+    ("POST", "/dapi/v1/leverage"): Endpoint(Action.SET_LEVERAGE, usdm.parse_leverage),
+    ("POST", "/dapi/v1/margintype"): Endpoint(Action.SET_MARGIN_MODE, usdm.parse_margin_type),
+    ("POST", "/dapi/v1/positionside/dual"): Endpoint(Action.SET_POSITION_MODE, usdm.parse_position_mode),
+    ("POST", "/dapi/v1/positionmargin"): Endpoint(Action.SET_MARGIN_MODE, usdm.no_intent),
     ("POST", "/dapi/v1/listenkey"): Endpoint(Action.READ),
     ("PUT", "/dapi/v1/listenkey"): Endpoint(Action.READ),
     ("DELETE", "/dapi/v1/listenkey"): Endpoint(Action.READ),
@@ -260,10 +260,10 @@ def _order_price(item: Any) -> Decimal | None:
         return None
 
     def positive(name: str) -> Decimal | None:
-        price = usdm._price(item.get(name))
+        price = usdm.price_or_none(item.get(name))
         return price if price is not None and price > 0 else None
 
-    executed = usdm._price(item.get("executedQty"))
+    executed = usdm.price_or_none(item.get("executedQty"))
     fill = positive("avgPrice")
     if fill is not None and executed is not None and executed > 0:
         return fill
@@ -353,7 +353,7 @@ def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_
             complete = False
             continue
         symbol = item["symbol"].upper()
-        mark = usdm._price(item.get("markPrice"))
+        mark = usdm.price_or_none(item.get("markPrice"))
         if mark is not None:
             prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
         try:
@@ -407,7 +407,7 @@ def _learn_instruments(data: Any, parsed: ParsedRequest, params: Params, decisio
     return ResponseFacts(instruments=tuple(i for i in map(_instrument_from, data["symbols"]) if i is not None))
 
 
-_ORDERS = _coinm_facts(usdm._learn_orders)
+_ORDERS = _coinm_facts(usdm.learn_orders)
 
 _LEARNERS: dict[tuple[str, str], Learner] = {
     ("GET", "/dapi/v1/exchangeinfo"): _learn_instruments,
@@ -421,15 +421,15 @@ _LEARNERS: dict[tuple[str, str], Learner] = {
     ("DELETE", "/dapi/v1/algoorder"): _ORDERS,
     ("GET", "/dapi/v1/order"): _ORDERS,
     ("GET", "/dapi/v1/algoorder"): _ORDERS,
-    ("GET", "/dapi/v1/openorders"): _coinm_facts(usdm._learn_open_orders("order")),
-    ("GET", "/dapi/v1/openalgoorders"): _coinm_facts(usdm._learn_open_orders("algo")),
-    ("DELETE", "/dapi/v1/allopenorders"): _coinm_facts(usdm._learn_cancel_all("order")),
-    ("DELETE", "/dapi/v1/algoopenorders"): _coinm_facts(usdm._learn_cancel_all("algo")),
+    ("GET", "/dapi/v1/openorders"): _coinm_facts(usdm.learn_open_orders("order")),
+    ("GET", "/dapi/v1/openalgoorders"): _coinm_facts(usdm.learn_open_orders("algo")),
+    ("DELETE", "/dapi/v1/allopenorders"): _coinm_facts(usdm.learn_cancel_all("order")),
+    ("DELETE", "/dapi/v1/algoopenorders"): _coinm_facts(usdm.learn_cancel_all("algo")),
     ("GET", "/dapi/v1/positionrisk"): _learn_positions,
     ("GET", "/dapi/v1/account"): _learn_positions,
-    ("GET", "/dapi/v1/premiumindex"): _prices_facts(usdm._learn_prices("markPrice", "mark")),
-    ("GET", "/dapi/v1/ticker/price"): _prices_facts(usdm._learn_prices("price", "last")),
-    ("GET", "/dapi/v1/ticker/24hr"): _prices_facts(usdm._learn_prices("lastPrice", "last")),
+    ("GET", "/dapi/v1/premiumindex"): _prices_facts(usdm.learn_prices("markPrice", "mark")),
+    ("GET", "/dapi/v1/ticker/price"): _prices_facts(usdm.learn_prices("price", "last")),
+    ("GET", "/dapi/v1/ticker/24hr"): _prices_facts(usdm.learn_prices("lastPrice", "last")),
 }
 
 ADAPTER = BinanceCoinm()

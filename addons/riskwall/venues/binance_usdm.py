@@ -3,6 +3,10 @@
 Facts: docs/venues.md §1. Parameters may travel in the query string, in a form body, or both (ccxt uses
 the body, the official SDKs the query); Binance signs their concatenation, so both are read, and a key
 that appears twice with different values is refused: the firewall's reading must be the venue's.
+
+COIN-M (dapi) takes the same parameters and answers in the same shapes: the parsers and learners named without a
+leading underscore here (`order_leg`, `batch_of`, `learn_orders`, ...) are this module's public surface, which
+`binance_coinm` and `binance_frames` build on.
 """
 
 from __future__ import annotations
@@ -228,14 +232,14 @@ def _endpoint_for(method: str, path: str) -> Endpoint:
     return _ENDPOINTS.get((method, path)) or Endpoint(unlisted_action(method, path, is_forbidden))
 
 
-_FORBIDDEN_PARTS = ("withdraw", "transfer", "sub-account", "apirestrictions", "apikey", "capital/deposit/credit")
+FORBIDDEN_PARTS = ("withdraw", "transfer", "sub-account", "apirestrictions", "apikey", "capital/deposit/credit")
 
 
 def is_forbidden(path: str) -> bool:
     """Wallet and account-management paths: withdrawals, transfers, sub-accounts, API-key settings."""
     if not path.startswith(("/sapi/", "/wapi/", "/papi/", "/fapi/", "/api/")):
         return False
-    return any(part in path for part in _FORBIDDEN_PARTS)
+    return any(part in path for part in FORBIDDEN_PARTS)
 
 
 def params(request: HttpRequest) -> Params:
@@ -291,7 +295,7 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo:
     )
 
 
-def _amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
+def amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
     symbol = text_field("symbol", params.get("symbol"), SYMBOL)
     side = SIDES[enum_field("side", params.get("side"), frozenset(SIDES)) or ""]
     order_id = text_field("orderId", params.get("orderId"), ORDER_ID, required=False)
@@ -318,14 +322,14 @@ def _amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) ->
     )
 
 
-def _single(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
+def one_leg(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
     def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
         return (leg(params, account, endpoint),)
 
     return parse
 
 
-def _batch(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
+def batch_of(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
     def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
         raw = params.get("batchOrders")
         if not raw:
@@ -340,7 +344,7 @@ def _batch(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderInt
     return parse
 
 
-def _leverage(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+def parse_leverage(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
     symbol = text_field("symbol", params.get("symbol"), SYMBOL)
     leverage = decimal_field("leverage", params.get("leverage"))
     if leverage is not None and (leverage != leverage.to_integral_value() or leverage > MAX_LEVERAGE):
@@ -350,7 +354,7 @@ def _leverage(params: Params, account: str | None, endpoint: str) -> tuple[Order
                         leverage=leverage),)
 
 
-def _margin_type(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+def parse_margin_type(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
     symbol = text_field("symbol", params.get("symbol"), SYMBOL)
     mode = enum_field("marginType", params.get("marginType"), MARGIN_TYPES)
     native = (symbol or "").upper()
@@ -358,29 +362,29 @@ def _margin_type(params: Params, account: str | None, endpoint: str) -> tuple[Or
                         margin_mode=MarginMode(mode) if mode else None),)
 
 
-def _position_mode(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+def parse_position_mode(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
     dual = bool_field("dualSidePosition", params.get("dualSidePosition"))
     return (OrderIntent(VENUE, Action.SET_POSITION_MODE, endpoint, account, hedge_mode=dual),)
 
 
-def _no_intent(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+def no_intent(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
     return ()
 
 
-def _order(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
+def order_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
     return _leg(params, account, endpoint)
 
 
-def _algo(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
+def algo_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
     return _leg(params, account, endpoint, algo=True)
 
 
 _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("POST", "/fapi/v1/order"): Endpoint(Action.NEW, _single(_order)),
-    ("POST", "/fapi/v1/algoorder"): Endpoint(Action.NEW, _single(_algo)),
-    ("POST", "/fapi/v1/batchorders"): Endpoint(Action.NEW, _batch(_order)),
-    ("PUT", "/fapi/v1/order"): Endpoint(Action.AMEND, _single(_amend_leg)),
-    ("PUT", "/fapi/v1/batchorders"): Endpoint(Action.AMEND, _batch(_amend_leg)),
+    ("POST", "/fapi/v1/order"): Endpoint(Action.NEW, one_leg(order_leg)),
+    ("POST", "/fapi/v1/algoorder"): Endpoint(Action.NEW, one_leg(algo_leg)),
+    ("POST", "/fapi/v1/batchorders"): Endpoint(Action.NEW, batch_of(order_leg)),
+    ("PUT", "/fapi/v1/order"): Endpoint(Action.AMEND, one_leg(amend_leg)),
+    ("PUT", "/fapi/v1/batchorders"): Endpoint(Action.AMEND, batch_of(amend_leg)),
     # validated by Binance but never sent to matching: no risk
     ("POST", "/fapi/v1/order/test"): Endpoint(Action.READ),
     ("DELETE", "/fapi/v1/order"): Endpoint(Action.CANCEL),
@@ -390,11 +394,11 @@ _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("DELETE", "/fapi/v1/algoopenorders"): Endpoint(Action.CANCEL_ALL),
     # the dead-man switch only ever cancels
     ("POST", "/fapi/v1/countdowncancelall"): Endpoint(Action.CANCEL_ALL),
-    ("POST", "/fapi/v1/leverage"): Endpoint(Action.SET_LEVERAGE, _leverage),
-    ("POST", "/fapi/v1/margintype"): Endpoint(Action.SET_MARGIN_MODE, _margin_type),
-    ("POST", "/fapi/v1/positionside/dual"): Endpoint(Action.SET_POSITION_MODE, _position_mode),
-    ("POST", "/fapi/v1/multiassetsmargin"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
-    ("POST", "/fapi/v1/positionmargin"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
+    ("POST", "/fapi/v1/leverage"): Endpoint(Action.SET_LEVERAGE, parse_leverage),
+    ("POST", "/fapi/v1/margintype"): Endpoint(Action.SET_MARGIN_MODE, parse_margin_type),
+    ("POST", "/fapi/v1/positionside/dual"): Endpoint(Action.SET_POSITION_MODE, parse_position_mode),
+    ("POST", "/fapi/v1/multiassetsmargin"): Endpoint(Action.SET_MARGIN_MODE, no_intent),
+    ("POST", "/fapi/v1/positionmargin"): Endpoint(Action.SET_MARGIN_MODE, no_intent),
     # user-data-stream keys: bearer tokens, but managing them moves no money
     ("POST", "/fapi/v1/listenkey"): Endpoint(Action.READ),
     ("PUT", "/fapi/v1/listenkey"): Endpoint(Action.READ),
@@ -453,7 +457,7 @@ def _fill_price(item: Any) -> PriceUpdate | None:
     return PriceUpdate(VENUE, str(item["symbol"]).upper(), price, "last")
 
 
-def _learn_orders(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+def learn_orders(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
     items = data if isinstance(data, list) else [data]
     # legs of an admitted request were reserved as "<decision id>:<leg>"; a batch answers in request order
     reserved = parsed.action.adds_orders
@@ -477,7 +481,7 @@ def _algo_cancel_answer(item: Any, parsed: ParsedRequest) -> ClosedOrder | None:
     return ClosedOrder(VENUE, parsed.account, f"algo:{item['algoId']}")
 
 
-def _learn_open_orders(kind: str) -> Learner:
+def learn_open_orders(kind: str) -> Learner:
     """A complete listing of one kind of open order (regular at openOrders, conditional at openAlgoOrders)."""
 
     def learn(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
@@ -498,7 +502,7 @@ def _learn_open_orders(kind: str) -> Learner:
     return learn
 
 
-def _learn_cancel_all(kind: str) -> Learner:
+def learn_cancel_all(kind: str) -> Learner:
     """A successful cancel-all empties the book of that kind for its symbol."""
 
     def learn(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
@@ -529,7 +533,7 @@ def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_
         except (KeyError, ArithmeticError, ValueError):
             continue
         positions.append((symbol, side, amount))
-        mark = _price(item.get("markPrice"))
+        mark = price_or_none(item.get("markPrice"))
         if mark is not None:
             prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
     symbol_filter = params.get("symbol", "").upper() or None
@@ -546,20 +550,20 @@ def _learn_account(data: Any, parsed: ParsedRequest, params: Params, decision_id
     return dataclasses.replace(facts, equity=(equity,)) if equity is not None else facts
 
 
-def _price(raw: object) -> Decimal | None:
+def price_or_none(raw: object) -> Decimal | None:
     try:
         return decimal_field("price", raw, required=False)
     except FieldError:
         return None
 
 
-def _learn_prices(field: str, kind: str) -> Learner:
+def learn_prices(field: str, kind: str) -> Learner:
     def learn(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
         items = data if isinstance(data, list) else [data]
         prices = []
         for item in items:
             if isinstance(item, dict) and "symbol" in item:
-                price = _price(item.get(field))
+                price = price_or_none(item.get(field))
                 if price is not None:
                     prices.append(PriceUpdate(VENUE, str(item["symbol"]).upper(), price, kind))
         return ResponseFacts(prices=tuple(prices))
@@ -588,28 +592,28 @@ def _learn_instruments(data: Any, parsed: ParsedRequest, params: Params, decisio
 
 _LEARNERS: dict[tuple[str, str], Learner] = {
     ("GET", "/fapi/v1/exchangeinfo"): _learn_instruments,
-    ("POST", "/fapi/v1/order"): _learn_orders,
-    ("POST", "/fapi/v1/algoorder"): _learn_orders,
-    ("POST", "/fapi/v1/batchorders"): _learn_orders,
-    ("PUT", "/fapi/v1/order"): _learn_orders,
-    ("PUT", "/fapi/v1/batchorders"): _learn_orders,
-    ("DELETE", "/fapi/v1/order"): _learn_orders,
-    ("DELETE", "/fapi/v1/batchorders"): _learn_orders,
-    ("DELETE", "/fapi/v1/algoorder"): _learn_orders,
-    ("GET", "/fapi/v1/order"): _learn_orders,
-    ("GET", "/fapi/v1/algoorder"): _learn_orders,
-    ("GET", "/fapi/v1/openorders"): _learn_open_orders("order"),
-    ("GET", "/fapi/v1/openalgoorders"): _learn_open_orders("algo"),
-    ("DELETE", "/fapi/v1/allopenorders"): _learn_cancel_all("order"),
-    ("DELETE", "/fapi/v1/algoopenorders"): _learn_cancel_all("algo"),
+    ("POST", "/fapi/v1/order"): learn_orders,
+    ("POST", "/fapi/v1/algoorder"): learn_orders,
+    ("POST", "/fapi/v1/batchorders"): learn_orders,
+    ("PUT", "/fapi/v1/order"): learn_orders,
+    ("PUT", "/fapi/v1/batchorders"): learn_orders,
+    ("DELETE", "/fapi/v1/order"): learn_orders,
+    ("DELETE", "/fapi/v1/batchorders"): learn_orders,
+    ("DELETE", "/fapi/v1/algoorder"): learn_orders,
+    ("GET", "/fapi/v1/order"): learn_orders,
+    ("GET", "/fapi/v1/algoorder"): learn_orders,
+    ("GET", "/fapi/v1/openorders"): learn_open_orders("order"),
+    ("GET", "/fapi/v1/openalgoorders"): learn_open_orders("algo"),
+    ("DELETE", "/fapi/v1/allopenorders"): learn_cancel_all("order"),
+    ("DELETE", "/fapi/v1/algoopenorders"): learn_cancel_all("algo"),
     ("GET", "/fapi/v2/positionrisk"): _learn_positions,
     ("GET", "/fapi/v3/positionrisk"): _learn_positions,
     ("GET", "/fapi/v2/account"): _learn_account,
     ("GET", "/fapi/v3/account"): _learn_account,
-    ("GET", "/fapi/v1/premiumindex"): _learn_prices("markPrice", "mark"),
-    ("GET", "/fapi/v1/ticker/price"): _learn_prices("price", "last"),
-    ("GET", "/fapi/v2/ticker/price"): _learn_prices("price", "last"),
-    ("GET", "/fapi/v1/ticker/24hr"): _learn_prices("lastPrice", "last"),
+    ("GET", "/fapi/v1/premiumindex"): learn_prices("markPrice", "mark"),
+    ("GET", "/fapi/v1/ticker/price"): learn_prices("price", "last"),
+    ("GET", "/fapi/v2/ticker/price"): learn_prices("price", "last"),
+    ("GET", "/fapi/v1/ticker/24hr"): learn_prices("lastPrice", "last"),
 }
 
 ADAPTER = BinanceUsdm()
