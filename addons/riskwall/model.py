@@ -63,6 +63,25 @@ class PositionSide(StrEnum):
     SHORT = "short"
 
 
+def closes_hedge_position(side: Side | None, position_side: PositionSide | None) -> bool:
+    """True when, in hedge mode, the trade only shrinks the position it names: a SELL on the LONG side or a BUY
+    on the SHORT side.
+
+    A hedge-mode position never goes below zero, so such an order closes at most what is open and cannot flip
+    into the other direction whatever its size; the venue guarantees it as it would a reduce-only flag. In
+    one-way mode (BOTH) or with no side, the side alone says nothing.
+    """
+    return (position_side is PositionSide.LONG and side is Side.SELL) or (
+        position_side is PositionSide.SHORT and side is Side.BUY)
+
+
+def closing_side(position_side: PositionSide | None) -> Side | None:
+    """The side of a trade that closes a hedge-mode position (SELL for LONG, BUY for SHORT); None for BOTH."""
+    if position_side is PositionSide.LONG:
+        return Side.SELL
+    return Side.BUY if position_side is PositionSide.SHORT else None
+
+
 class TradingState(StrEnum):
     """NautilusTrader's trading states: ACTIVE trades freely, REDUCING only shrinks, HALTED only cancels."""
 
@@ -177,9 +196,7 @@ class OrderIntent:
             return True
         if self.reduce_only or self.close_position:
             return True
-        if self.position_side is PositionSide.LONG and self.side is Side.SELL:
-            return True
-        return self.position_side is PositionSide.SHORT and self.side is Side.BUY
+        return closes_hedge_position(self.side, self.position_side)
 
 
 @dataclass(frozen=True, slots=True)

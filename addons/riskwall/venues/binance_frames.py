@@ -32,8 +32,8 @@ from riskwall.model import (
     PriceUpdate,
     Reason,
     ResponseFacts,
-    Side,
     Venue,
+    closes_hedge_position,
     fingerprint,
 )
 from riskwall.venues import binance_coinm as coinm
@@ -213,8 +213,7 @@ class BinanceFrames:
             original = coinm.base_quantity(symbol, original, price, field="q")
             executed = coinm.base_quantity(symbol, executed, price, field="z")
         reduce_only = order.get("R") is True or order.get("cp") is True
-        reduce_only = reduce_only or (position_side is PositionSide.LONG and side is Side.SELL)
-        reduce_only = reduce_only or (position_side is PositionSide.SHORT and side is Side.BUY)
+        reduce_only = reduce_only or closes_hedge_position(side, position_side)
         return OrderUpdate(self.venue, account, symbol, str(order["i"]), side, position_side, original,
                            min(executed, original), str(order.get("X")) in FINAL_STATUSES, reduce_only)
 

@@ -38,6 +38,7 @@ from riskwall.model import (
     Side,
     Venue,
     Violation,
+    closes_hedge_position,
 )
 from riskwall.venues.base import (
     UNREADABLE,
@@ -427,8 +428,7 @@ def _order_update(item: Any, parsed: ParsedRequest, reservation_id: str | None) 
     except (KeyError, FieldError):
         return None
     reduce_only = bool(item.get("reduceOnly") in (True, "true") or item.get("closePosition") in (True, "true"))
-    reduce_only = reduce_only or (position_side is PositionSide.LONG and side is Side.SELL)
-    reduce_only = reduce_only or (position_side is PositionSide.SHORT and side is Side.BUY)
+    reduce_only = reduce_only or closes_hedge_position(side, position_side)
     return OrderUpdate(
         venue=VENUE,
         account=parsed.account,

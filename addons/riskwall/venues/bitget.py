@@ -67,6 +67,7 @@ from riskwall.model import (
     Side,
     Venue,
     Violation,
+    closes_hedge_position,
 )
 from riskwall.venues.base import (
     UNREADABLE,
@@ -699,8 +700,7 @@ def _listed_order(item: Any, account: str, product_type: str) -> OrderUpdate | N
         trade_side = str(item.get("tradeSide", "")).lower()
         if pos_side in ("long", "short"):
             side, position_side = _POS_SIDE[(pos_side, "close" if "close" in trade_side else "open")]
-            reduce_only = (position_side is PositionSide.LONG and side is Side.SELL) or (
-                position_side is PositionSide.SHORT and side is Side.BUY)
+            reduce_only = closes_hedge_position(side, position_side)
         else:
             side, position_side = SIDES[str(item.get("side")).lower()], PositionSide.BOTH
             reduce_only = item.get("reduceOnly") == "YES"

@@ -78,6 +78,8 @@ from riskwall.model import (
     Side,
     Venue,
     Violation,
+    closes_hedge_position,
+    closing_side,
 )
 from riskwall.venues.base import (
     UNREADABLE,
@@ -603,7 +605,7 @@ def _trading_stop(body: Body, account: str | None, endpoint: str) -> tuple[Order
     position_side = _position_side(body.get("positionIdx"), required=True)
     for name in _TRADING_STOP_PRICES:
         decimal_field(name, body.get(name), required=False, allow_zero=True)  # "0" cancels that stop
-    side = {PositionSide.LONG: Side.SELL, PositionSide.SHORT: Side.BUY}.get(position_side)
+    side = closing_side(position_side)
     return (OrderIntent(VENUE, Action.NEW, endpoint, account, symbol, unified_symbol(category, symbol), side=side,
                         position_side=position_side, reduce_only=True),)
 
@@ -803,8 +805,7 @@ def listed_order(item: Any, account: str, category: str) -> OrderUpdate | None:
     except (KeyError, ValueError, TypeError, FieldError):
         return None
     reduce_only = item.get("reduceOnly") is True
-    reduce_only = reduce_only or (position_side is PositionSide.LONG and side is Side.SELL)
-    reduce_only = reduce_only or (position_side is PositionSide.SHORT and side is Side.BUY)
+    reduce_only = reduce_only or closes_hedge_position(side, position_side)
     return OrderUpdate(
         venue=VENUE,
         account=account,

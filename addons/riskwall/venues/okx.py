@@ -47,6 +47,8 @@ from riskwall.model import (
     Side,
     Venue,
     Violation,
+    closes_hedge_position,
+    closing_side,
 )
 from riskwall.venues.base import (
     MAX_AMOUNT,
@@ -412,11 +414,7 @@ def _effective_reduce_only(position_side: PositionSide, reduce_only: bool) -> bo
 
 
 def _reduces(side: Side | None, position_side: PositionSide, reduce_only: bool) -> bool:
-    if _effective_reduce_only(position_side, reduce_only):
-        return True
-    if position_side is PositionSide.LONG and side is Side.SELL:
-        return True
-    return position_side is PositionSide.SHORT and side is Side.BUY
+    return _effective_reduce_only(position_side, reduce_only) or closes_hedge_position(side, position_side)
 
 
 def _check_attached(obj: Mapping[str, Any]) -> None:
@@ -604,7 +602,7 @@ def _close_position(body: Body, account: str | None, endpoint: str) -> tuple[Ord
     inst_id = _inst_id(body)
     enum_field("mgnMode", body.get("mgnMode"), TRADE_MODES)
     position_side = _position_side(body)
-    side = {PositionSide.LONG: Side.SELL, PositionSide.SHORT: Side.BUY}.get(position_side)
+    side = closing_side(position_side)
     return (OrderIntent(
         venue=VENUE,
         action=Action.NEW,
