@@ -90,6 +90,7 @@ def test_admin_when_post_without_token_then_unauthorized(sidecar: Sidecar) -> No
                                      method="POST")
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(request, timeout=5)
+    raised.value.close()  # the error holds the answer's socket
     assert raised.value.code == 401
 
 

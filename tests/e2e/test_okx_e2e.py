@@ -26,7 +26,7 @@ import okx.PublicData as OkxPublic
 import okx.Trade as OkxTrade
 import pytest
 from tests.fakes.okx import FakeOkx, RecordedRequest, sign
-from tests.support.okx_bots import proxied_okx, proxied_sdk, reverse_okx, reverse_sdk
+from tests.support.okx_bots import close_sdks, proxied_okx, proxied_sdk, reverse_okx, reverse_sdk
 from tests.support.secrets import watch
 from tests.support.sidecar import Sidecar, start_sidecar
 from tests.support.tls import TlsMaterial
@@ -64,6 +64,13 @@ rules:
     type: max_position
     symbols: {{BTC-USDT-SWAP: {{qty: 0.06}}}}
 """
+
+
+@pytest.fixture(autouse=True)
+def sdks_closed() -> Iterator[None]:
+    """Each test's python-okx clients are closed after it (httpx keeps their sockets open)."""
+    yield
+    close_sdks()
 
 
 @pytest.fixture(scope="module")

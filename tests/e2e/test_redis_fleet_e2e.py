@@ -107,7 +107,8 @@ def readiness(sidecar: Sidecar) -> int:
         with urllib.request.urlopen(f"http://127.0.0.1:{sidecar.admin_port}/readyz", timeout=5) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
-        return int(exc.code)
+        with exc:  # the error holds the answer's socket
+            return int(exc.code)
 
 
 def new_account(fake: FakeBinanceUsdm) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """Fixtures for the store tests: one contract suite, run against MemoryStore and RedisStore alike.
 
-    async def test_something(store, advance):        # `async def` tests run on the `runner` fixture's loop
+    async def test_something(store, advance):        # `async def` tests and fixtures share one loop per test
         await store.reserve(...)
         await advance(300)                            # memory: moves the fake clock; Redis: really waits
 
@@ -12,11 +12,10 @@ afterwards), so tests never see each other's keys and never flush anything. With
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,27 +82,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# ---- running async tests without pytest-asyncio ----------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def runner() -> Iterator[asyncio.Runner]:
-    """The event loop of one test: its fixtures and its body share it (Redis connections belong to a loop)."""
-    with asyncio.Runner() as loop_runner:
-        yield loop_runner
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    loop_runner: asyncio.Runner = pyfuncitem.funcargs["runner"]  # type: ignore[assignment]
-    wanted = inspect.signature(pyfuncitem.obj).parameters
-    arguments = {name: value for name, value in pyfuncitem.funcargs.items() if name in wanted}
-    loop_runner.run(pyfuncitem.obj(**arguments))
-    return True
-
-
 # ---- the store under test --------------------------------------------------------------------------------
 
 
@@ -116,7 +94,7 @@ class Backend:
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def backend(request: pytest.FixtureRequest, runner: asyncio.Runner) -> Iterator[Backend]:
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
         clock = FakeClock()
 
@@ -136,7 +114,7 @@ def backend(request: pytest.FixtureRequest, runner: asyncio.Runner) -> Iterator[
     try:
         yield Backend("redis", store, wait, prefix)
     finally:
-        runner.run(store.close())
+        await store.close()  # on the test's own loop, which closes after it: its connections are closed too
         delete_prefix(prefix)
 
 
@@ -151,7 +129,7 @@ def advance(backend: Backend) -> Advance:
 
 
 @pytest.fixture
-def redis_prefix(runner: asyncio.Runner) -> Iterator[str]:
+def redis_prefix() -> Iterator[str]:
     """A fresh key prefix on the shared test Redis, deleted afterwards (skips without Redis)."""
     require_redis()
     prefix = unique_prefix()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -176,7 +176,7 @@ def order() -> ParsedRequest:
 
 
 @pytest.fixture
-def sidecars(runner: asyncio.Runner) -> Iterator[tuple[StateStore, StateStore]]:
+async def sidecars() -> AsyncIterator[tuple[StateStore, StateStore]]:
     require_redis()
     prefix = unique_prefix()
     first = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
@@ -184,8 +184,8 @@ def sidecars(runner: asyncio.Runner) -> Iterator[tuple[StateStore, StateStore]]:
     try:
         yield first, second
     finally:
-        runner.run(first.close())
-        runner.run(second.close())
+        await first.close()
+        await second.close()
         delete_prefix(prefix)
 
 

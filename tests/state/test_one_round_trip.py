@@ -7,8 +7,7 @@ it reads again. Each test counts the store's round trips by wrapping the pipelin
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -65,7 +64,7 @@ class Trips:
 
 
 @pytest.fixture
-def sidecars(runner: asyncio.Runner) -> Iterator[tuple[StateStore, StateStore]]:
+async def sidecars() -> AsyncIterator[tuple[StateStore, StateStore]]:
     require_redis()
     prefix = unique_prefix()
     first = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
@@ -73,8 +72,8 @@ def sidecars(runner: asyncio.Runner) -> Iterator[tuple[StateStore, StateStore]]:
     try:
         yield first, second
     finally:
-        runner.run(first.close())
-        runner.run(second.close())
+        await first.close()
+        await second.close()
         delete_prefix(prefix)
 
 

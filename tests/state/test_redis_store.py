@@ -772,6 +772,40 @@ async def test_store_when_reached_through_sentinel_then_it_uses_the_master(
     assert sorted(keys) == [f"{base}:rate:{VENUE}|{ACCOUNT}:1000", f"{base}:seq"]
 
 
+@pytest.mark.redis
+async def test_close_when_reached_through_sentinel_then_no_connection_to_the_sentinel_stays_open(
+    redis_binary: None, tmp_path: Path
+) -> None:
+    master_port, sentinel_port = free_port(), free_port()
+    master = start_redis(master_port)
+    config = tmp_path / "sentinel.conf"
+    config.write_text(f"port {sentinel_port}\nbind 127.0.0.1\nsentinel monitor main 127.0.0.1 {master_port} 1\n")
+    sentinel = subprocess.Popen(["redis-server", str(config), "--sentinel"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = open_store(f"redis+sentinel://127.0.0.1:{sentinel_port}/main/0?prefix=s&probe_timeout_ms=3000")
+    watcher = redis.Redis("127.0.0.1", sentinel_port, decode_responses=True, socket_timeout=2)
+    try:
+        outcome = None
+        deadline = time.monotonic() + 5
+        while outcome is None and time.monotonic() < deadline:  # the sentinel needs a moment to listen
+            try:
+                outcome = await store.reserve(make_reservation("s1", rate=(rate_check(limit=1),)))
+            except StateUnavailable:
+                await asyncio.sleep(0.05)
+        while_open = len(watcher.client_list())
+        await store.close()
+        after_close = len(watcher.client_list())
+    finally:
+        watcher.close()
+        await store.close()
+        stop_redis(sentinel)
+        stop_redis(master)
+
+    assert outcome is not None and outcome.committed
+    assert while_open > 1  # the store asked the sentinel for the master, on a connection of its own
+    assert after_close == 1  # only the watcher's
+
+
 @pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
 def test_require_redis_when_no_server_then_skip_with_reason_except_under_ci(
     monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]

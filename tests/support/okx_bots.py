@@ -80,14 +80,27 @@ def _ca_bundle(ca_file: str | Path) -> Iterator[None]:
             os.environ["SSL_CERT_FILE"] = previous
 
 
+# every python-okx client built here (an httpx.Client, with its sockets): `close_sdks` closes them
+_OPEN_SDKS: list[Any] = []
+
+
+def close_sdks() -> None:
+    while _OPEN_SDKS:
+        _OPEN_SDKS.pop().close()
+
+
 def proxied_sdk[Client](api_class: type[Client], venue_url: str, proxy_url: str, ca_file: str | Path, *, api_key: str,
                 secret: str, passphrase: str) -> Client:
     """A python-okx API class (TradeAPI, AccountAPI, FundingAPI, ...) through the explicit proxy."""
     with _ca_bundle(ca_file):
-        return api_class(api_key, secret, passphrase, flag="0", domain=venue_url, proxy=proxy_url)  # type: ignore[call-arg]
+        client = api_class(api_key, secret, passphrase, flag="0", domain=venue_url, proxy=proxy_url)  # type: ignore[call-arg]
+    _OPEN_SDKS.append(client)
+    return client
 
 
 def reverse_sdk[Client](api_class: type[Client], listener_url: str, *, api_key: str, secret: str,
                 passphrase: str) -> Client:
     """A python-okx API class whose `domain` is the sidecar's reverse listener."""
-    return api_class(api_key, secret, passphrase, flag="0", domain=listener_url)  # type: ignore[call-arg]
+    client = api_class(api_key, secret, passphrase, flag="0", domain=listener_url)  # type: ignore[call-arg]
+    _OPEN_SDKS.append(client)
+    return client

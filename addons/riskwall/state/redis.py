@@ -87,7 +87,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
@@ -735,8 +735,13 @@ class RedisStore(StateStore):
         return out
 
     async def close(self) -> None:
+        pool = self._client.connection_pool
         with contextlib.suppress(RedisError, OSError):
             await self._client.aclose()
+        if isinstance(pool, SentinelConnectionPool):
+            # the client owns its pool, not the Sentinel's own clients (one per sentinel), which it left open
+            with contextlib.suppress(RedisError, OSError):
+                await pool.sentinel_manager.aclose()
 
     # -- plumbing ------------------------------------------------------------------------------------
 
