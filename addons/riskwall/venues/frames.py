@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from riskwall.frame_ids import json_value
 from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue
 from riskwall.venues.base import FieldError, HttpRequest, Socket, strict_json
 
@@ -161,41 +162,6 @@ def id_key(request_id: Any) -> str | None:
     # as plain JSON first: a Decimal (the client's 1 read by `read_json`, the venue's 1.5 by `response_json`)
     # would otherwise be written as the string "1", the key of the id "1", and never the key of the number 1
     return json.dumps(json_value(request_id), sort_keys=True)
-
-
-_INT64 = 2**63
-MAX_ID_DEPTH = 32
-
-
-def json_value(value: Any, depth: int = 0) -> Any:
-    """A JSON value with its numbers as int (a whole number written without a point or exponent, within 64
-    bits: what orjson writes) or float (any other), the same whichever reader produced it. Ids are echoed and
-    matched with it; nesting deeper than any id needs is cut off (None)."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return value if -_INT64 <= value < _INT64 else _float(value)
-    if isinstance(value, Decimal):
-        exponent = value.as_tuple().exponent
-        if exponent == 0 and -_INT64 <= value < _INT64:
-            return int(value)
-        return _float(value)
-    if isinstance(value, float):
-        return value
-    if depth >= MAX_ID_DEPTH:
-        return None
-    if isinstance(value, list | tuple):
-        return [json_value(item, depth + 1) for item in value]
-    if isinstance(value, dict):
-        return {str(key): json_value(item, depth + 1) for key, item in value.items()}
-    return str(value)
-
-
-def _float(value: int | Decimal) -> float:
-    try:
-        return float(value)
-    except OverflowError:  # an int past 1e308 (a Decimal becomes inf by itself)
-        return float("inf") if value > 0 else float("-inf")
 
 
 def frame_text(answer: dict[str, Any]) -> str:
