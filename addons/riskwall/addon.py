@@ -657,17 +657,30 @@ def _parse_listeners(entries: Sequence[str]) -> dict[int, Venue]:
 def to_http_request(request: http.Request) -> HttpRequest:
     """The venue-neutral request adapters read: the body exactly as sent (never decoded: a content-encoded body
     on a venue endpoint is refused, since the venue may not read what a decoder would)."""
+    fields = request.headers.fields
+    repeated = _repeated(fields)
     return HttpRequest(
         method=request.method.upper(),
         host=request.host.lower(),
         port=request.port,
         path=request.path,
         query=tuple(request.query.items(multi=True)),
-        headers={k.lower(): v for k, v in request.headers.items()},
+        headers=_header_map(request.headers, fields, repeated),
         body=request.raw_content or b"",
-        repeated_headers=_repeated(request.headers.fields),
+        repeated_headers=repeated,
         content_encoding=request.headers.get("content-encoding", ""),
     )
+
+
+def _header_map(headers: http.Headers, fields: tuple[tuple[bytes, bytes], ...],
+                repeated: frozenset[str]) -> dict[str, str]:
+    """`{name.lower(): value}` as mitmproxy's `Headers.items()` gives them (a repeated name's values folded with
+    ", " under its first spelling): read straight from the fields when no name repeats (the usual request), so
+    without a scan of every field per name."""
+    if repeated:
+        return {k.lower(): v for k, v in headers.items()}
+    return {name.decode("utf-8", "surrogateescape").lower(): value.decode("utf-8", "surrogateescape")
+            for name, value in fields}
 
 
 def read_flow_file(path: Path) -> Iterator[CapturedExchange]:

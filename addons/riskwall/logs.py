@@ -50,6 +50,10 @@ MAX_TEXT = 2048
 MAX_EXCEPTION_TEXT = 16_384
 
 
+# the types `redact` passes through unchanged, tested by exact type (subclasses take the general path)
+_PLAIN = frozenset({type(None), bool, int, float, Decimal})
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
@@ -90,7 +94,17 @@ def _redact_inline(text: str) -> str:
 
 
 def redact(value: Any) -> Any:
-    # the common cases first: this runs over every field of every log line
+    # the common cases first, by exact type (no subclass or ABC checks): this runs over every field of every
+    # log line. Each returns what the general path below would
+    kind = type(value)
+    if kind is str:
+        if len(value) <= MAX_TEXT and "=" not in value and ":" not in value:
+            return value  # nothing to cut, and no credential can travel inline (redact_text)
+        return redact_text(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {str(k): (REDACTED if is_secret_key(str(k)) else redact(v)) for k, v in value.items()}
     if isinstance(value, str):
         return redact_text(value)
     if value is None or isinstance(value, bool | int | float | Decimal):

@@ -31,8 +31,12 @@ class Settling:
         self._inflight: dict[Key, set[asyncio.Task[None]]] = {}
 
     def start(self, key: Key, settle: Coroutine[Any, Any, None], what: str) -> None:
-        """Run `settle` in the background, as in flight for `key`; `what` names it in a failure's log line."""
-        task = asyncio.get_running_loop().create_task(self._logged(settle, what))
+        """Run `settle` in the background, as in flight for `key`; `what` names it in a failure's log line.
+
+        It starts on the loop's next turn, never inside the caller (mitmproxy's loop starts tasks eagerly): the
+        caller is the response hook, and the answer goes to the bot when it returns, not after the settlement has
+        been built and written. It is in flight (waited for) from now on all the same."""
+        task = asyncio.Task(self._logged(settle, what), loop=asyncio.get_running_loop())
         tasks = self._inflight.setdefault(key, set())
         tasks.add(task)
         task.add_done_callback(lambda done: self._finished(key, done))
