@@ -111,15 +111,19 @@ class AdminApi:
         except StateUnavailable:
             records, body["store_ok"] = (), False
         body["trading_states"] = [record_json(r) for r in records]
-        # positions and pending exposure of every account this sidecar has seen, per symbol and position side
+        # positions and pending exposure of every account this sidecar has seen, per symbol and position side, and
+        # what its counting rules hold (open orders, today's notional per budget)
         exposure: dict[str, dict[str, dict[str, str]]] = {}
+        usage: dict[str, dict[str, dict[str, str]]] = {}
         if store is not None and body["store_ok"]:
             try:
                 for venue, account in sorted(self._accounts()):
                     exposure[f"{venue}|{account}"] = await store.exposure(venue, account)
+                    usage[f"{venue}|{account}"] = await store.usage(venue, account)
             except StateUnavailable:
                 body["store_ok"] = False
         body["exposure"] = exposure
+        body["usage"] = usage
         return AdminResponse(200, body)
 
     async def _set_state(self, state: TradingState, body: bytes) -> AdminResponse:

@@ -17,6 +17,7 @@ from riskwall import engine, logs, metrics
 from riskwall.instruments import CATALOG
 from riskwall.model import (
     Action,
+    AmendAccepted,
     Decision,
     LossCheck,
     LossTrip,
@@ -75,8 +76,8 @@ async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStor
         return Evaluation(engine.decide(decision_id, policy, []), False, parsed=parsed)
     if settled is not None:
         await settled(parsed.venue, parsed.state_account)
-    query = engine.view_query(parsed)
-    light = store.cached_view(query) if engine.light_view_suffices(parsed) else None
+    query = engine.view_query(parsed, policy)
+    light = store.cached_view(query) if engine.light_view_suffices(parsed, policy) else None
     if light is not None:
         # one step with a shared store: planned on the trading states and prices it last read, reserved with
         # both read again; only if they changed (or the plan blocks on them) is the request planned again below
@@ -166,6 +167,19 @@ async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedR
     return trips
 
 
+def with_accepted_amends(facts: ResponseFacts, parsed: ParsedRequest, status: int | None, body: bytes,
+                         decision_id: str) -> ResponseFacts:
+    """`facts` and, for an amend, the legs the venue accepted: a 2xx answer, less the legs it refused
+    (`venues.refusals`). An answer whose fate is unknown (none, 408, 5xx) confirms nothing: its reservation is held
+    instead. A leg the answer's own order updates took already is gone from the store, which then changes nothing."""
+    if parsed.action is not Action.AMEND or status is None or not 200 <= status < 300 or parsed.state_account is None:
+        return facts
+    refused = set(refused_legs(parsed.venue, parsed, status, body))
+    accepted = tuple(AmendAccepted(parsed.venue, parsed.state_account, f"{decision_id}:{index}")
+                     for index in range(len(parsed.intents)) if index not in refused)
+    return dataclasses.replace(facts, amended=facts.amended + accepted) if accepted else facts
+
+
 def daily_losses(policy: Policy | None, parsed: ParsedRequest, facts: ResponseFacts) -> tuple[LossCheck, ...]:
     """What the store must measure of the equity an answer (or stream event) reported, already `held_by` the
     request's holder, for the policy's daily-loss rules. Nothing without such a rule."""
@@ -224,7 +238,7 @@ def answer_facts(adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequ
     facts = adapter.parse_response(parsed, request, status, body, decision_id)
     if facts.instruments:
         CATALOG.learn(facts.instruments)
-    return held_by(facts, parsed)
+    return with_accepted_amends(held_by(facts, parsed), parsed, status, body, decision_id)
 
 
 def fail_decision(

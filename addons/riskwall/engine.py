@@ -8,7 +8,8 @@ must be checked atomically by the store, which may be shared by many sidecars:
     decision = engine.conclude(plan, policy, outcome)
 
 Order of checks (as in the README): trading state → forbidden action → symbol → order type → leverage → margin and
-position mode → per-order size and notional → price collar → duplicate → open orders → position/exposure → rate.
+position mode → per-order size and notional → price collar → equity read today → duplicate → open orders → daily
+notional → position/exposure → gross exposure → rate.
 All enforced violations are collected in that order and the first decides; shadowed ones are evaluated and
 reported beside them.
 
@@ -27,7 +28,7 @@ import datetime
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, Decimal, localcontext
 
 from riskwall.model import (
     LOSS_REASON_PREFIX,
@@ -37,7 +38,9 @@ from riskwall.model import (
     DuplicateCheck,
     EquityUpdate,
     ExposureCheck,
+    GrossCheck,
     LossCheck,
+    NotionalCheck,
     OpenOrdersCheck,
     OrderIntent,
     ParsedRequest,
@@ -58,6 +61,7 @@ from riskwall.model import (
     Verdict,
     ViewQuery,
     Violation,
+    gross_quantity,
     order_fingerprint,
 )
 from riskwall.policy.loader import Policy
@@ -66,6 +70,8 @@ from riskwall.policy.model import (
     DuplicateOrders,
     MarginModeRule,
     MaxDailyLoss,
+    MaxDailyNotional,
+    MaxGrossExposure,
     MaxLeverage,
     MaxOpenOrders,
     MaxOrderNotional,
@@ -149,18 +155,27 @@ def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str], inten
     return rules
 
 
-def light_view_suffices(request: ParsedRequest) -> bool:
+def light_view_suffices(request: ParsedRequest, policy: Policy | None = None) -> bool:
     """Whether `request`'s plan reads no more of the view than the trading states and prices: new orders that
-    reduce nothing (no reduction to bound against a position, no amended order to look up). A plan that needs
-    positions anyway (a REDUCING state's budget) finds none in a light view and blocks, which the decider then
-    plans again on a full one."""
+    reduce nothing (no reduction to bound against a position, no amended order to look up), under a policy that
+    values no other position (no gross exposure rule). A plan that needs positions anyway (a REDUCING state's
+    budget) finds none in a light view and blocks, which the decider then plans again on a full one."""
+    if policy is not None and policy.has_gross_exposure:
+        return False
     return request.action is Action.NEW and bool(request.intents) and not any(
         i.only_reduces or i.action is not Action.NEW for i in request.intents)
 
 
-def view_query(request: ParsedRequest) -> ViewQuery:
+def view_query(request: ParsedRequest, policy: Policy | None = None) -> ViewQuery:
     amended = tuple(i.order_id for i in request.intents if i.action is Action.AMEND and i.order_id)
-    return ViewQuery(request.venue, request.state_account, request.symbols, amended)
+    adds = policy is not None and request.action.adds_orders
+    whole = adds and policy is not None and policy.has_gross_exposure
+    loss_keys: tuple[str, ...] = ()
+    if adds and policy is not None and policy.has_daily_losses and request.state_account is not None:
+        # every daily-loss rule that waits for an equity reading: the few the policy has, whichever applies
+        loss_keys = tuple(f"{rule.id}|{request.venue}|{request.state_account}" for rule in policy.rules
+                          if type(rule) is MaxDailyLoss and rule.on_equity_unknown is OnPriceUnknown.BLOCK)
+    return ViewQuery(request.venue, request.state_account, request.symbols, amended, whole, loss_keys)
 
 
 def _sides_from_store(request: ParsedRequest, view: StateView) -> ParsedRequest:
@@ -219,6 +234,7 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
     # state: it is checked as an intent that names no instrument, which every scope of its account covers
     intents = request.intents or (OrderIntent(request.venue, action, request.endpoint, request.account),)
     budget = _Reducible(view, request.state_account)
+    measures_losses = policy.has_daily_losses
     legs: list[_Leg] = []
     for number, intent in enumerate(intents):
         leg_no = number if len(intents) > 1 else None
@@ -257,6 +273,8 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
         if action.adds_orders:
             _check_order_size(acc, rules, view, intent, leg_no)
             _check_price_collar(acc, rules, view, intent, leg_no)
+            if guard is None and measures_losses:
+                _check_equity_known(acc, rules, view, intent, leg_no, request.state_account)
 
     reservation = _reservation(acc, request, view, legs, decision_id)
     return acc.finish(decision_id, request, reservation)
@@ -366,7 +384,8 @@ def position_key(intent: OrderIntent, holder: str | None) -> PositionKey | None:
     return PositionKey(intent.venue, holder, intent.symbol, intent.position_side)
 
 
-_CHECK_ORDER = {ReductionCheck: 0, DuplicateCheck: 1, OpenOrdersCheck: 2, ExposureCheck: 3, RateCheck: 4}
+_CHECK_ORDER = {ReductionCheck: 0, DuplicateCheck: 1, OpenOrdersCheck: 2, NotionalCheck: 3, ExposureCheck: 4,
+                GrossCheck: 5, RateCheck: 6}
 
 
 def _check_order(result: CheckResult) -> int:
@@ -550,6 +569,18 @@ def _check_margin_mode(acc: _Collector, rules: Sequence[RuleBase], intent: Order
 _PERCENT = Decimal(100)
 
 
+def _check_equity_known(acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent,
+                        leg: int | None, holder: str | None) -> None:
+    """An order that adds risk under a daily-loss rule that has no equity reading for the account this UTC day:
+    with `on_equity_unknown: block` there is no loss to measure it against, so it waits for one."""
+    for rule in rules:
+        if type(rule) is not MaxDailyLoss or rule.on_equity_unknown is not OnPriceUnknown.BLOCK:
+            continue
+        if f"{rule.id}|{intent.venue}|{holder}" not in view.equity_seen:
+            acc.add(rule, Violation.of(rule.id, Reason.EQUITY_UNKNOWN, leg, account=holder or "none",
+                                       error="no equity read today: read the balance through the sidecar"))
+
+
 def _check_price_collar(
     acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None
 ) -> None:
@@ -599,11 +630,14 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
     rate_costs: dict[tuple[str, str], int] = defaultdict(int)
     duplicates: dict[tuple[str, str], DuplicateCheck] = {}
     open_orders: dict[tuple[str, str | None], OpenOrdersCheck] = {}
+    budgets: dict[str, NotionalCheck] = {}
+    gross: dict[str, tuple[MaxGrossExposure, int | None, dict[str, Decimal]]] = {}
     rate_rules: dict[str, OrderRate] = {}
     exposure: dict[tuple[str, PositionKey, Side], tuple[MaxPosition, Decimal, Decimal, str | None]] = {}
     reductions: dict[tuple[str, PositionKey, Side], tuple[Decimal, str | None, _Guard | None]] = {}
     pending: list[PendingEntry] = []
     replaces = request.action is Action.AMEND
+    charges_budgets, values_gross = acc.policy.has_daily_notional, acc.policy.has_gross_exposure
     for index, leg in enumerate(legs):
         intent, rules, leg_no = leg.intent, leg.rules, leg.number
         key = position_key(intent, holder)
@@ -641,10 +675,25 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                                        error="side of the amended order is unknown; the position limit cannot be "
                                              "checked", order_id=intent.order_id or "unknown"))
             continue
+        if replaces and intent.quantity is None and intent.order_id in view.remaining:
+            # an amend of the price alone (OKX newPx): the order's open part, at the new price, replaces itself
+            intent = dataclasses.replace(intent, quantity=view.remaining[intent.order_id])
         if key is None or intent.side is None or intent.quantity is None:
             continue
+        charged: tuple[str, ...] = ()
+        unit_price: Decimal | None = None
+        if charges_budgets:
+            charged, unit_price = _charge_budgets(acc, budgets, rules, intent, leg_no, holder, view,
+                                                  intent.order_id if replaces else None)
+        if values_gross:
+            for rule in rules:
+                if type(rule) is MaxGrossExposure:
+                    own = gross.setdefault(rule.id, (rule, leg_no, {}))[2]
+                    price = _mark_or_order_price(intent, view)
+                    if price is not None and price > 0 and intent.symbol is not None:
+                        own.setdefault(intent.symbol, price)
         pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity, intent.order_id,
-                                    opens=intent.action is Action.NEW))
+                                    opens=intent.action is Action.NEW, budgets=charged, price=unit_price))
         for rule in rules:
             if type(rule) is not MaxPosition:
                 continue
@@ -670,8 +719,82 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                        guard.context if guard else ())
         for (rule_id, key, side), (total, replaced, guard) in reductions.items()
     )
+    gross_checks = tuple(check for rule, leg_no, own in gross.values()
+                         if (check := _gross_check(acc, rule, leg_no, own, request, view, holder)) is not None)
     return Reservation(decision_id, rate, checks, tuple(pending), bounds, tuple(duplicates.values()),
-                       tuple(open_orders.values()))
+                       tuple(open_orders.values()), tuple(budgets.values()), gross_checks)
+
+
+def _gross_check(acc: _Collector, rule: MaxGrossExposure, leg: int | None, own: dict[str, Decimal],
+                 request: ParsedRequest, view: StateView, holder: str) -> GrossCheck | None:
+    """What the store must check of the account's gross exposure under `rule`: every position the view saw
+    (the whole account's: `ViewQuery.whole_account`) valued at its symbol's mark price, and the request's own
+    symbols at the mark price or, without one, the order's price. A position held or pending in a symbol with no
+    price is PRICE_UNKNOWN (or, with `on_price_unknown: allow`, the rule is skipped)."""
+    prices = dict(own)
+    # a symbol counts where it has exposure (a flat one with only reduce-only orders resting has none)
+    keys = set(view.positions) | {key for key, _ in view.pending}
+    held = {key.symbol for key in keys
+            if gross_quantity(view.position(key), view.pending_in(key, Side.BUY), view.pending_in(key, Side.SELL))}
+    for symbol in held - prices.keys():
+        price = view.price(request.venue, symbol)
+        if price is None or price <= 0:
+            if rule.on_price_unknown is OnPriceUnknown.BLOCK:
+                acc.add(rule, Violation.of(rule.id, Reason.PRICE_UNKNOWN, None, symbol=symbol))
+            return None
+        prices[symbol] = price
+    for number, intent in enumerate(request.intents):
+        if intent.symbol is not None and intent.symbol not in prices:
+            if rule.on_price_unknown is OnPriceUnknown.BLOCK:
+                acc.add(rule, Violation.of(rule.id, Reason.PRICE_UNKNOWN, number if len(request.intents) > 1 else None,
+                                           symbol=intent.symbol))
+            return None
+    symbols = ",".join(intent.symbol for intent in request.intents if intent.symbol)
+    return GrossCheck(rule.id, request.venue, holder, rule.notional, tuple(sorted(prices.items())),
+                      acc.enforced(rule), leg, (("symbol", symbols),) if symbols else ())
+
+
+# digits enough for any quantity × price exactly (each at most 18 fraction and 20 integer digits)
+_PRODUCT_DIGITS = 80
+
+
+def notional_of(quantity: Decimal, price: Decimal) -> Decimal:
+    """quantity × price, exact (the default context's 28 digits would round a large product)."""
+    with localcontext(prec=_PRODUCT_DIGITS):
+        return quantity * price
+
+
+def _charge_budgets(acc: _Collector, budgets: dict[str, NotionalCheck], rules: Sequence[RuleBase],
+                    intent: OrderIntent, leg: int | None, holder: str, view: StateView,
+                    replaced: str | None) -> tuple[tuple[str, ...], Decimal | None]:
+    """The daily-notional budgets a leg is charged to and the price a unit it is charged at (`reference_price`:
+    its limit price, else the mark price seen, else its trigger price), adding its notional to each budget's
+    check. Legs of one batch add up in one check per budget; an amend names the order it replaces, whose open
+    part the store does not count against it."""
+    keys: list[str] = []
+    price: Decimal | None = None
+    for rule in rules:
+        if type(rule) is not MaxDailyNotional:
+            continue
+        price = price if price is not None else reference_price(intent, view)
+        if price is None or price <= 0 or intent.quantity is None:
+            price = None
+            if rule.on_price_unknown is OnPriceUnknown.BLOCK:
+                acc.add(rule, Violation.of(rule.id, Reason.PRICE_UNKNOWN, leg, symbol=intent.symbol))
+            continue
+        per_symbol = rule.per is RateKey.SYMBOL
+        key = f"{rule.id}|{intent.venue}|{holder}" + (f"|{intent.symbol}" if per_symbol else "")
+        earlier = budgets.get(key)
+        adding = notional_of(intent.quantity, price) + (earlier.adding if earlier is not None else Decimal(0))
+        replaces = earlier.replaces if earlier is not None else ()
+        if replaced is not None and replaced not in replaces:
+            replaces += (replaced,)
+        context = (("scope", "symbol" if per_symbol else "account"), ("symbol", intent.symbol or ""))
+        budgets[key] = NotionalCheck(rule.id, intent.venue, holder, key, rule.notional, adding, acc.enforced(rule),
+                                     replaces, earlier.leg if earlier is not None else leg,
+                                     earlier.context if earlier is not None else context)
+        keys.append(key)
+    return tuple(keys), price if keys else None
 
 
 def _count_open_orders(acc: _Collector, open_orders: dict[tuple[str, str | None], OpenOrdersCheck],
@@ -767,6 +890,13 @@ def _violation_from(result: CheckResult) -> Violation:
     if isinstance(check, OpenOrdersCheck):
         return Violation.of(check.rule_id, Reason.OPEN_ORDERS_EXCEED_MAX, check.leg, open_orders=result.observed,
                             max_open_orders=check.limit, scope=check.scope, **dict(check.context))
+    if isinstance(check, GrossCheck):
+        return Violation.of(check.rule_id, Reason.GROSS_EXPOSURE_EXCEEDS_MAX, check.leg,
+                            gross_exposure=_round(result.observed), max_gross_exposure=check.limit,
+                            **dict(result.detail), **dict(check.context))
+    if isinstance(check, NotionalCheck):
+        return Violation.of(check.rule_id, Reason.DAILY_NOTIONAL_EXCEEDS_MAX, check.leg, daily_notional=result.observed,
+                            max_daily_notional=check.limit, notional=_round(check.adding), **dict(check.context))
     if isinstance(check, RateCheck):
         return Violation.of(
             check.rule_id, Reason.ORDER_RATE_EXCEEDED, orders=result.observed, limit=check.limit,

@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -73,6 +73,8 @@ LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 MAX_ACCOUNTS = 100
+# label sets a metric function remembers with their series (past this, further ones are looked up each time)
+MAX_CACHED_SERIES = 4096
 MAX_SCOPES = 256
 MAX_RULES = 1024
 
@@ -179,6 +181,13 @@ class Metrics:
         self.accounts: set[str] = set()
         self.usage_series: set[tuple[str, str, str]] = set()
         self.state_series: set[tuple[str, str]] = set()
+        # the labelled series each decision and usage updates, found once per set of label values (prometheus_client
+        # checks and looks up the labels on every `labels()` call): decision() by its arguments as given, emptied
+        # when the known rules change (a rule id's label depends on them); limit_usage() by its labels, an entry
+        # dropped with the series it holds
+        self.decision_series: dict[tuple[object, ...], tuple[Any, Any]] = {}
+        self.usage_gauges: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self.proxied_series: dict[str | None, Any] = {}  # proxied() by its argument
 
 
 _metrics = Metrics()
@@ -202,14 +211,27 @@ def decision(venue: str | None, action: str | None, verdict: str, rule: str | No
              latency_s: float) -> None:
     """One decided order-related request. `rule`/`reason` are the deciding violation's (None on allow)."""
     m = _metrics
-    v = _venue(venue)
-    m.decisions.labels(v, _action(action), _verdict(verdict), _rule(m, rule), _reason(reason)).inc()
+    key = (venue, action, verdict, rule, reason)
+    series = m.decision_series.get(key)
+    if series is None:
+        v = _venue(venue)
+        series = (m.decisions.labels(v, _action(action), _verdict(verdict), _rule(m, rule), _reason(reason)),
+                  m.latency.labels(v))
+        if len(m.decision_series) < MAX_CACHED_SERIES:
+            m.decision_series[key] = series
+    series[0].inc()
     if latency_s >= 0:
-        m.latency.labels(v).observe(latency_s)
+        series[1].observe(latency_s)
 
 
 def proxied(venue: str | None) -> None:
-    _metrics.proxied_requests.labels(_venue(venue)).inc()
+    m = _metrics
+    counter = m.proxied_series.get(venue)
+    if counter is None:
+        counter = m.proxied_requests.labels(_venue(venue))
+        if len(m.proxied_series) < MAX_CACHED_SERIES:
+            m.proxied_series[venue] = counter
+    counter.inc()
 
 
 def egress_refused() -> None:
@@ -266,8 +288,12 @@ def limit_usage(rule_id: str, venue: str | None, account: str | None, ratio: flo
     labels = (rule, _venue(venue), _account(m, account))
     with m._lock:
         m.usage_series.add(labels)
-    m.limit_usage.labels(*labels).set(value)
-    m.limit_usage_ts.labels(*labels).set(time.time())
+        gauges = m.usage_gauges.get(labels)
+        if gauges is None:
+            gauges = (m.limit_usage.labels(*labels), m.limit_usage_ts.labels(*labels))
+            m.usage_gauges[labels] = gauges  # bounded as usage_series is (rules, venues, accounts are capped)
+    gauges[0].set(value)
+    gauges[1].set(time.time())
 
 
 def limit_usage_from_results(venue: str | None, account: str | None, results: Iterable[CheckResult]) -> None:
@@ -300,6 +326,8 @@ USAGE_CONTEXT_KEYS: dict[str, tuple[str, str]] = {
     Reason.PRICE_OUTSIDE_COLLAR: ("deviation_pct", "max_deviation_pct"),
     Reason.DUPLICATE_ORDER: ("orders", "limit"),  # 2 identical orders in the window of a rule that admits 1
     Reason.OPEN_ORDERS_EXCEED_MAX: ("open_orders", "max_open_orders"),
+    Reason.DAILY_NOTIONAL_EXCEEDS_MAX: ("daily_notional", "max_daily_notional"),
+    Reason.GROSS_EXPOSURE_EXCEEDS_MAX: ("gross_exposure", "max_gross_exposure"),
 }
 
 
@@ -429,6 +457,9 @@ def _set_rules(m: Metrics, rule_ids: Iterable[str]) -> None:
         m.current_rules = current
         stale = {s for s in m.usage_series if s[0] not in current}
         m.usage_series -= stale
+        for labels in stale:
+            m.usage_gauges.pop(labels, None)
+        m.decision_series.clear()  # a rule id's label may have changed with the known rules
     for labels in stale:
         m.limit_usage.remove(*labels)
         m.limit_usage_ts.remove(*labels)

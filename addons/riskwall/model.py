@@ -125,6 +125,8 @@ class Reason(StrEnum):
     MARGIN_MODE_NOT_ALLOWED = "MARGIN_MODE_NOT_ALLOWED"
     DUPLICATE_ORDER = "DUPLICATE_ORDER"
     OPEN_ORDERS_EXCEED_MAX = "OPEN_ORDERS_EXCEED_MAX"
+    DAILY_NOTIONAL_EXCEEDS_MAX = "DAILY_NOTIONAL_EXCEEDS_MAX"
+    GROSS_EXPOSURE_EXCEEDS_MAX = "GROSS_EXPOSURE_EXCEEDS_MAX"
     TRADING_HALTED = "TRADING_HALTED"
     TRADING_REDUCING = "TRADING_REDUCING"
     ACTION_FORBIDDEN = "ACTION_FORBIDDEN"
@@ -133,6 +135,7 @@ class Reason(StrEnum):
     PARSE_FAILED = "PARSE_FAILED"
     STATE_UNAVAILABLE = "STATE_UNAVAILABLE"
     PRICE_UNKNOWN = "PRICE_UNKNOWN"
+    EQUITY_UNKNOWN = "EQUITY_UNKNOWN"
     POLICY_UNAVAILABLE = "POLICY_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -364,6 +367,19 @@ class ClosedOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class AmendAccepted:
+    """The venue accepted an amend (a 2xx answer that refused none of its legs) without saying what the order now
+    is (OKX and Bitget answer an amend with its ids only). The order then holds the larger of what it had open and
+    the amend leg `leg_id`'s quantity (the new size) until the venue reports the order again, and for
+    daily-notional budgets the higher of the two prices. An answer the adapter reads as the order itself (Binance,
+    and Bybit for orders it has seen) takes the leg first, and this then changes nothing."""
+
+    venue: Venue
+    account: str
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class EquityUpdate:
     """An account's equity as the venue reported it (Binance `totalMarginBalance`, Bybit `totalEquity`, OKX
     `totalEq`), in `currency` (the venue's quote for the figure: USD or USDT). Read for the daily-loss rule."""
@@ -387,10 +403,12 @@ class ResponseFacts:
     instruments: tuple[Any, ...] = ()
     # account equity, for the daily-loss rule: the store sees it only as a `LossCheck` (not part of `empty`)
     equity: tuple[EquityUpdate, ...] = ()
+    # amends the venue accepted, read from the answer's status by the decider (not by the venue adapters)
+    amended: tuple[AmendAccepted, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.prices or self.orders or self.positions or self.open_orders or self.closed)
+        return not (self.prices or self.orders or self.positions or self.open_orders or self.closed or self.amended)
 
 
 # ---- what a store is asked and answers (the engine plans them; the stores check them atomically) ----------
@@ -472,6 +490,11 @@ class ViewQuery:
     symbols: tuple[str, ...]
     # orders amends name: the store tells what it knows of them (side, and what they have left)
     order_ids: tuple[str, ...] = ()
+    # every position of the account and the prices of their symbols, not only those of `symbols` (a gross
+    # exposure rule values them all)
+    whole_account: bool = False
+    # daily-loss rule keys (`LossCheck.key`) whose day the store must say it has an equity reading for
+    loss_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,6 +520,8 @@ class StateView:
     pending: dict[tuple[PositionKey, Side], Pending] = field(default_factory=dict)
     # what those orders still have open, by order id: an amend replaces it
     remaining: dict[str, Decimal] = field(default_factory=dict)
+    # of the query's `loss_keys`, those with an equity reading (a baseline) on the store's current UTC day
+    equity_seen: frozenset[str] = frozenset()
 
     def position(self, key: PositionKey) -> Decimal:
         return self.positions.get(key, Decimal(0))
@@ -590,6 +615,11 @@ class PendingEntry:
     # a new order (not an amend): it counts as one of the account's open orders until the venue answers for it
     # (then the order itself counts while it rests) or the reservation is released or lapses
     opens: bool = False
+    # the daily-notional budgets (`NotionalCheck.key`) this leg is charged to, at `price` a unit: `quantity` ×
+    # `price` until the venue answers for it; then its order holds (filled + remaining) × price there, and gives
+    # the remaining part back when it ends unfilled (cancelled, expired, refused) or the leg is released
+    budgets: tuple[str, ...] = ()
+    price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -634,6 +664,56 @@ class DuplicateCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class NotionalCheck:
+    """Admit `adding` more notional to the daily budget `key` ("<rule id>|<venue>|<account>[|<symbol>]") only if
+    the notional charged there on the store's current UTC day then stays at most `limit`. Charged is what the
+    legs and orders carrying the budget (`PendingEntry.budgets`) hold: the notional of every admitted order,
+    filled or still open, less what orders gave back when they ended unfilled. Legs this same reservation id
+    holds already are not counted (the same decision reserved again replaces them), nor what the orders
+    `replaces` (amended by this request) still hold open there. A day's budget starts empty at UTC midnight;
+    an order admitted the day before gives nothing back to the new day."""
+
+    rule_id: str
+    venue: Venue
+    account: str
+    key: str
+    limit: Decimal
+    adding: Decimal
+    enforced: bool
+    replaces: tuple[str, ...] = ()
+    leg: int | None = None
+    # for the decision line: scope ("account" or "symbol") and the symbol of the order checked
+    context: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GrossCheck:
+    """Admit the reservation only if the account's gross exposure then stays at most `limit`, or is no larger than
+    without it (an order that adds no exposure is never trapped by prices that moved): the sum, over every
+    position the store holds for the account (symbol and position side) and every one the reservation's legs
+    open, of its worst case either way (`gross_quantity`) × its symbol's price in `prices` (the mark price the
+    view saw, else the order's own price). The reservation's legs count as pending (an amend's in place of what
+    the order it replaces still had open; legs this same reservation id holds already are not counted twice). A
+    position with exposure whose symbol has no price in `prices` (one another sidecar opened since the view) fails
+    the check, naming the symbol."""
+
+    rule_id: str
+    venue: Venue
+    account: str
+    limit: Decimal
+    prices: tuple[tuple[str, Decimal], ...]
+    enforced: bool
+    leg: int | None = None
+    context: tuple[tuple[str, str], ...] = ()
+
+
+def gross_quantity(position: Decimal, buying: Pending, selling: Pending) -> Decimal:
+    """How far one position could be from flat, either way, if every order pending on one side filled: the larger
+    of the two worst cases (`worst_case`), never below zero."""
+    return max(worst_case(position, Side.BUY, buying), worst_case(position, Side.SELL, selling), Decimal(0))
+
+
+@dataclass(frozen=True, slots=True)
 class Reservation:
     id: str
     rate: tuple[RateCheck, ...] = ()
@@ -642,23 +722,28 @@ class Reservation:
     reductions: tuple[ReductionCheck, ...] = ()
     duplicates: tuple[DuplicateCheck, ...] = ()
     open_orders: tuple[OpenOrdersCheck, ...] = ()
+    notional: tuple[NotionalCheck, ...] = ()
+    gross: tuple[GrossCheck, ...] = ()
 
     @property
     def empty(self) -> bool:
         return not (self.rate or self.exposure or self.pending or self.reductions or self.duplicates
-                    or self.open_orders)
+                    or self.open_orders or self.notional or self.gross)
 
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    check: RateCheck | ExposureCheck | ReductionCheck | DuplicateCheck | OpenOrdersCheck
+    check: RateCheck | ExposureCheck | ReductionCheck | DuplicateCheck | OpenOrdersCheck | NotionalCheck | GrossCheck
     # the counter's value had the order been admitted; for a reduction, what was reducible before it; for a
     # duplicate check, the identical orders admitted within the window counting this one (1, or 2: a duplicate);
-    # for an open-orders check, the open orders in its scope had this request's be admitted
+    # for an open-orders check, the open orders in its scope had this request's be admitted; for a notional
+    # check, the day's charged notional in its budget had this request's been admitted; for a gross check, the
+    # account's gross exposure had it been admitted (over the positions priced, when one is not: see `detail`)
     observed: Decimal
     passed: bool
     # what the store adds to a failed check's decision line: for a duplicate, `ago_ms` (how long ago the earlier
-    # identical order was admitted, by the store's clock) and `duplicate_of` (that order's decision id)
+    # identical order was admitted, by the store's clock) and `duplicate_of` (that order's decision id); for a
+    # gross check, `unpriced` (a symbol with exposure the check has no price for)
     detail: tuple[tuple[str, str], ...] = ()
 
 

@@ -31,6 +31,7 @@ from riskwall.decider import (
     release_delay_ms,
     report_storms,
     storm_counts,
+    with_accepted_amends,
 )
 from riskwall.instruments import CATALOG
 from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict
@@ -290,7 +291,7 @@ class SocketGate:
         # an order the venue refused on the socket counts for the reject-storm rules as over REST
         policy = self._policy()
         counts = storm_counts(policy, pending.parsed, status, body, pending.decision_id)
-        held = held_by(facts, pending.parsed)
+        held = with_accepted_amends(held_by(facts, pending.parsed), pending.parsed, status, body, pending.decision_id)
         report_storms(await asyncio.wait_for(store.settle(held, pending.decision_id if pending.reserved else None,
                                                           release_delay_ms(status), counts,
                                                           daily_losses(policy, pending.parsed, held)),

@@ -130,4 +130,5 @@ def test_status_when_account_traded_then_shows_its_position_and_pending_exposure
 
     mine = status["exposure"][f"binanceusdm|{fingerprint(trader.api_key)}"]
     assert Decimal(mine["ETHUSDT|both"]["pending_buy"]) == Decimal("0.3")
+    assert status["usage"][f"binanceusdm|{fingerprint(trader.api_key)}"]["open_orders"] == {"*": "1", "ETHUSDT": "1"}
     assert status["policy_revision"] and status["store_ok"] is True

@@ -6,6 +6,11 @@ read of the day is the baseline. After the fake's balance drops by more than the
 the next order that adds risk is answered by the sidecar (the fake never sees it) under the rule as
 TRADING_REDUCING, while a reduce-only order and a cancel still reach the exchange; `/v1/status` shows the state
 with its rule and its end (the next UTC midnight), and `riskwall resume` ends it.
+
+Before the bot has read its balance that UTC day there is no loss to measure: under the rule's default
+(`on_equity_unknown: block`) an order that adds risk is refused with EQUITY_UNKNOWN (ccxt `InvalidOrder`, the fake
+never sees it) while a cancel and a reduce-only close pass, until a `fetch_balance` through the sidecar; a second
+sidecar on the same fakes runs the rule with `on_equity_unknown: allow`, under which such orders pass.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import secrets
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,9 +31,10 @@ import ccxt
 import pytest
 from tests.e2e.conftest import ADMIN_TOKEN
 from tests.support.sidecar import Sidecar
-from tests.support.three_venues import BTC, VENUES, Bot, Fakes, make_bot
+from tests.support.three_venues import BTC, NATIVE, VENUES, Bot, Fakes, make_bot, start_sidecar_for
 from tests.support.three_venues import rest_sidecar as rest_sidecar  # the `sidecar` fixture
 from tests.support.three_venues import three_fakes as three_fakes  # the `fakes` fixture
+from tests.support.tls import TlsMaterial
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +49,7 @@ rules:
     quote: {LIMIT}
     state: REDUCING
 """
+POLICY_ALLOWING = POLICY + "    on_equity_unknown: allow\n"
 SIDECAR_ENV = {"RISKWALL_ADMIN_TOKEN": ADMIN_TOKEN}  # for riskwall resume
 RESTING_PRICE = 30000  # far below the fakes' mark: a limit buy there rests
 CANCEL = {"binanceusdm": ("DELETE", "/fapi/v1/order"), "bybit": ("POST", "/v5/order/cancel"),
@@ -122,12 +130,50 @@ def test_orders_when_balance_read_shows_a_loss_beyond_the_limit_then_risk_blocke
     assert [o.status for o in bot.orders_received()][-1] == 200
 
 
+@pytest.fixture(scope="module")
+def allowing_sidecar(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes, pki: TlsMaterial) -> Iterator[Sidecar]:
+    """A second sidecar on the same fakes whose daily-loss rule lets orders through before a balance read."""
+    running = start_sidecar_for(tmp_path_factory.mktemp("daily-loss-allowing"), POLICY_ALLOWING, fakes, pki)
+    yield running
+    running.stop()
+
+
 @pytest.mark.parametrize("venue", VENUES)
-def test_orders_when_no_balance_was_read_today_then_the_rule_blocks_nothing(
-    fakes: Fakes, sidecar: Sidecar, venue: str
+def test_orders_when_no_balance_was_read_today_and_the_rule_allows_then_it_blocks_nothing(
+    fakes: Fakes, allowing_sidecar: Sidecar, venue: str
 ) -> None:
-    bot = make_bot(fakes, sidecar, "reverse", venue, "dl")
+    bot = make_bot(fakes, allowing_sidecar, "reverse", venue, "dl")
+    sent = len(bot.orders_received())
 
     bot.order(BTC, "market", "buy")
 
     assert bot.decisions(verdict="block") == []
+    assert len(bot.orders_received()) == sent + 1 and bot.orders_received()[-1].status == 200
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_orders_when_no_balance_was_read_today_then_new_risk_waits_for_a_read_while_cancel_and_close_pass(
+    fakes: Fakes, sidecar: Sidecar, venue: str
+) -> None:
+    bot = make_bot(fakes, sidecar, "reverse", venue, "du")
+    bot.fake.set_position(bot.api_key, NATIVE[venue][BTC], Decimal(str(bot.unit * 2)))  # a long held since before
+    bot.exchange.fetch_positions([BTC])  # the sidecar learns it as the venue reports it (a read: it passes)
+    sent = len(bot.orders_received())
+
+    with pytest.raises(ccxt.InvalidOrder) as raised:
+        bot.order(BTC, "market", "buy")
+    assert "EQUITY_UNKNOWN" in str(raised.value)
+    assert len(bot.orders_received()) == sent  # the exchange never saw it
+    bot.order(BTC, "market", "sell", reduceOnly=True)  # a close passes
+    assert len(bot.orders_received()) == sent + 1 and bot.orders_received()[-1].status == 200
+    with pytest.raises(ccxt.OrderNotFound):  # the sidecar lets the cancel through: the venue answers it
+        bot.exchange.cancel_order("9" * 12, BTC)
+    assert len(bot.received(*CANCEL[venue])) == 1
+
+    [block] = bot.decisions(verdict="block")
+    assert (block["rule_id"], block["reason"]) == ("daily-loss", "EQUITY_UNKNOWN")
+    assert block["context"]["error"] == "no equity read today: read the balance through the sidecar"
+    read_balance(bot, BALANCE[venue])  # the day's first equity
+    bot.order(BTC, "market", "buy")
+    assert len(bot.orders_received()) == sent + 2 and bot.orders_received()[-1].status == 200
+    assert len(bot.decisions(verdict="block")) == 1

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import ccxt
@@ -351,6 +352,90 @@ def test_burst_when_three_sidecars_share_redis_then_exactly_the_open_orders_limi
                                                                              verdict="block")]
         assert {(b["reason"], b["context"]["max_open_orders"], b["context"]["scope"]) for b in blocks} == {
             ("OPEN_ORDERS_EXCEED_MAX", "5", "symbol")}
+    finally:
+        for sidecar in sidecars:
+            sidecar.stop()
+
+
+DAILY_NOTIONAL_POLICY = """
+rules:
+  - id: daily-notional
+    type: max_daily_notional
+    notional: 100
+"""
+
+
+def test_burst_when_three_sidecars_share_redis_then_exactly_the_daily_notional_budget_is_admitted(
+    tmp_path: Path, fake: FakeBinanceUsdm, pki: TlsMaterial, redis_server: RedisServer
+) -> None:
+    policy = tmp_path / "daily-notional.yaml"
+    policy.write_text(DAILY_NOTIONAL_POLICY)
+    url = f"{redis_server.url}?timeout_ms=250"
+    sidecars: list[Sidecar] = []
+    try:
+        for number in range(3):
+            sidecars.append(launch(tmp_path / f"n{number}", policy, fake, pki, extra_args=["--state", url]))
+        key, secret = new_account(fake)
+
+        # sixteen bots on three sidecars each place two resting bids of 15 USDT (0.01 ETH at 1500) at the same
+        # moment: 480 USDT of orders, a budget of 100: room for floor(100 / 15) = 6
+        admitted, refused = burst(sidecars, key, secret, clients=16, orders_each=2,
+                                  place=lambda bot: bot.create_order(ETH, "limit", "buy", 0.01, 1500))
+
+        assert admitted == 6
+        assert refused == [ccxt.InvalidOrder] * 26
+        assert len([r for r in fake.orders_received() if r.api_key == key]) == 6
+        lines = [line for sidecar in sidecars for line in sidecar.decisions(account=fingerprint(key))]
+        blocks = [line for line in lines if line["verdict"] == "block"]
+        assert len(blocks) == 26 and len(lines) == 32
+        # a block saw the six admitted orders charged: 90 + 15
+        assert {(b["reason"], b["context"]["daily_notional"], b["context"]["max_daily_notional"],
+                 b["context"]["notional"], b["context"]["scope"]) for b in blocks} == {
+            ("DAILY_NOTIONAL_EXCEEDS_MAX", "105", "100", "15", "account")}
+    finally:
+        for sidecar in sidecars:
+            sidecar.stop()
+
+
+GROSS_POLICY = """
+rules:
+  - id: gross
+    type: max_gross_exposure
+    notional: 3000
+"""
+
+
+def test_burst_when_three_sidecars_share_redis_then_exactly_the_gross_exposure_limit_rests(
+    tmp_path: Path, fake: FakeBinanceUsdm, pki: TlsMaterial, redis_server: RedisServer
+) -> None:
+    policy = tmp_path / "gross.yaml"
+    policy.write_text(GROSS_POLICY)
+    url = f"{redis_server.url}?timeout_ms=250"
+    sidecars: list[Sidecar] = []
+    try:
+        for number in range(3):
+            sidecars.append(launch(tmp_path / f"g{number}", policy, fake, pki, extra_args=["--state", url]))
+        key, secret = new_account(fake)
+        seer = reverse_bot(sidecars[0].reverse_url, api_key=key, secret=secret)
+        seer.load_markets()
+        mark = Decimal(str(seer.fetch_mark_price(ETH)["markPrice"]))  # kept in Redis: every sidecar values at it
+        assert mark == 3000
+
+        # sixteen bots on three sidecars each place two resting bids of 0.1 ETH (300 at the mark) at the same
+        # moment: 32 orders, room for floor(3000 / 300) = 10
+        admitted, refused = burst(sidecars, key, secret, clients=16, orders_each=2,
+                                  place=lambda bot: bot.create_order(ETH, "limit", "buy", 0.1, 2000))
+
+        assert admitted == 10
+        assert refused == [ccxt.InvalidOrder] * 22
+        assert len([r for r in fake.orders_received() if r.api_key == key]) == 10
+        assert len(fake.open_orders(key)) == 10
+        blocks = [line for sidecar in sidecars for line in sidecar.decisions(account=fingerprint(key),
+                                                                             verdict="block")]
+        # a block only ever saw the limit full: the admitted orders' 3000, plus its own 300
+        assert len(blocks) == 22 and {(b["reason"], b["context"]["gross_exposure"], b["context"]["max_gross_exposure"],
+                                       b["context"]["symbol"]) for b in blocks} == {
+            ("GROSS_EXPOSURE_EXCEEDS_MAX", "3300", "3000", "ETHUSDT")}
     finally:
         for sidecar in sidecars:
             sidecar.stop()

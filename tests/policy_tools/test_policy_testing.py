@@ -497,6 +497,86 @@ def test_case_when_state_lists_equity_reports_then_daily_loss_rules_measure_them
     assert code == (0 if status == "PASS" else 1)
 
 
+DAILY_NOTIONAL_POLICY = """
+accounts:
+  desk: {fingerprints: ["0123456789ab"]}
+rules:
+  - {id: daily, type: max_daily_notional, notional: 10000}
+  - {id: daily-symbol, type: max_daily_notional, notional: 5000, per: symbol}
+  - {id: position, type: max_position, default: {qty: 1}}
+  - {id: qty, type: max_order_qty, default: 100}
+"""
+ETH_300 = "request: {order: {symbol: ETHUSDT, side: buy, qty: 0.1, price: 3000}}\n"  # 300 of notional
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "detail"),
+    [
+        pytest.param("state: {daily_notional: [{rule: daily, notional: 9700}]}\n" + ETH_300 +
+                     "expect: {verdict: allow, would_block: false}", "PASS", [], id="up-to-the-budget"),
+        pytest.param("state: {daily_notional: [{rule: daily, notional: 9700.01}]}\n" + ETH_300 +
+                     "expect: {verdict: block, rule: daily, reason: DAILY_NOTIONAL_EXCEEDS_MAX, context: "
+                     "{daily_notional: 10000.01, max_daily_notional: 10000, notional: 300, scope: account, "
+                     "symbol: ETHUSDT}}", "PASS", [], id="over-the-budget-with-its-context"),
+        pytest.param("state: {daily_notional: [{rule: daily, notional: 5000}, "
+                     "{rule: daily, notional: 4700.01, symbol: BTCUSDT}]}\n" + ETH_300 +
+                     "expect: {verdict: block, rule: daily, context: {daily_notional: 10000.01}}", "PASS", [],
+                     id="entries-add-up-whatever-their-symbol"),
+        pytest.param("state: {daily_notional: [{rule: daily-symbol, notional: 4800}]}\n" + ETH_300 +
+                     "expect: {verdict: block, rule: daily-symbol, context: {daily_notional: 5100, scope: symbol, "
+                     "symbol: ETHUSDT}}", "PASS", [], id="symbol-defaults-to-the-requests"),
+        pytest.param("state: {daily_notional: [{rule: daily-symbol, notional: 4800, symbol: BTCUSDT}]}\n" +
+                     ETH_300 + "expect: allow", "PASS", [], id="another-symbols-budget"),
+        pytest.param("state: {daily_notional: [{rule: daily, notional: 9999, account: desk}]}\n" + ETH_300 +
+                     "expect: allow", "PASS", [], id="another-accounts-budget"),
+        pytest.param("state: {daily_notional: [{rule: daily, notional: 9999, account: desk}]}\n"
+                     "request: {order: {symbol: ETHUSDT, side: buy, qty: 0.1, price: 3000, account: desk}}\n"
+                     "expect: {verdict: block, rule: daily}", "PASS", [], id="a-labelled-accounts-budget"),
+        pytest.param("state: {daily_notional: [{rule: daily, notional: 100, symbol: ETHUSDT}]}\n"
+                     "request: {order: {symbol: ETHUSDT, side: buy, qty: 1, price: 3000}}\n"
+                     "expect: {verdict: allow, would_block: false}", "PASS", [],
+                     id="the-seeded-notional-moves-no-position"),
+        pytest.param("state: {daily_notional: [{rule: daily, notional: 9700.01}]}\n" + ETH_300 + "expect: allow",
+                     "FAIL", ["  expected: allow",
+                              "  actual:   block daily DAILY_NOTIONAL_EXCEEDS_MAX: daily_notional=10000.01, "
+                              "max_daily_notional=10000, notional=300, scope=account, symbol=ETHUSDT",
+                              "  - verdict is block, not allow"], id="a-wrong-expectation-fails"),
+        pytest.param("state: {daily_notional: [{rule: qty, notional: 1}]}\n" + ETH_300 + "expect: allow",
+                     "ERROR", ["  state.daily_notional: 'qty' is not a max_daily_notional rule of the policy "
+                               "(those: daily, daily-symbol)"], id="not-a-daily-notional-rule"),
+    ],
+)
+def test_case_when_state_lists_daily_notional_then_the_rules_budget_holds_it(
+    tmp_path: Path, case: str, status: str, detail: list[str]
+) -> None:
+    policy = tmp_path / "daily-notional.yaml"
+    policy.write_text(DAILY_NOTIONAL_POLICY)
+
+    code, lines = one_case(tmp_path, case, policy=policy)
+
+    assert lines[0] == f"{status} {tmp_path / 'case.test.yaml'}::the case", lines
+    assert lines[1:-1] == detail
+    assert code == (0 if status == "PASS" else 1)
+
+
+def test_load_test_file_when_daily_notional_is_not_positive_then_error_names_line_and_key_path(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "case.test.yaml"
+    file.write_text("policy: p.yaml\ncases:\n  - name: c\n    state:\n      daily_notional:\n"
+                    "        - {rule: daily, notional: 0}\n        - {notional: 5}\n"
+                    "    request: {order: {symbol: ETHUSDT, side: buy, qty: 1}}\n    expect: allow\n")
+
+    code, lines = run(file)
+
+    assert lines[:3] == [
+        f"ERROR {file}: not a usable test file",
+        f"  {file}:6: cases[0].state.daily_notional[0].notional: Input should be greater than 0",
+        f"  {file}:7: cases[0].state.daily_notional[1].rule: Field required",
+    ]
+    assert code == 1
+
+
 @pytest.mark.parametrize(
     ("case", "status"),
     [

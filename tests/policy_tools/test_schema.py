@@ -138,7 +138,7 @@ def test_rule_items_when_generated_then_each_model_rule_type_has_an_if_then_bran
 
     branches = {b["if"]["properties"]["type"]["const"]: b["then"]["$ref"] for b in items["allOf"]}
 
-    assert len(model_types) == 14
+    assert len(model_types) == 16
     assert set(items["properties"]["type"]["enum"]) == set(branches) == set(model_types)
     assert branches == {t: f"#/definitions/{name}" for t, name in model_types.items()}
     assert len(items["properties"]["type"]["enumDescriptions"]) == len(branches)
@@ -181,7 +181,7 @@ def test_decimals_when_generated_then_number_or_positive_decimal_text() -> None:
 
     # max_leverage, max_order_qty, max_order_notional: default + symbols; max_position: qty and notional;
     # price_collar: max_deviation_pct + symbols
-    assert len(decimals) == 11
+    assert len(decimals) == 13
     assert all(node["anyOf"][1] == {"type": "string", "pattern": POSITIVE_DECIMAL_TEXT} for node in decimals)
 
 
@@ -267,6 +267,8 @@ def test_shipped_policies_when_validated_against_the_schema_then_valid(validator
         "allowed_symbols_without_allow_or_deny.yaml",  # the loader's cross-field check: not expressed
         "bad_symbol_pattern.yaml",
         "bad_symbol_pattern_as_key.yaml",
+        "max_daily_notional_bad_values.yaml",
+        "max_gross_exposure_bad_values.yaml",
         "max_position_without_qty_or_notional.yaml",  # cross-field: not expressed
         "non_positive_limit.yaml",
         "rate_does_not_parse.yaml",

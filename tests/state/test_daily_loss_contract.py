@@ -158,6 +158,50 @@ async def test_settle_when_an_answer_reports_equity_then_learned_and_measured_in
     assert len(trips) == 1 and len(await store.trading_states()) == 1
 
 
+# ---- whether the account's equity was read today (the view's `equity_seen`) ------------------------------
+
+KEY = f"loss|{VENUE}|{ACCOUNT}"
+
+
+def equity_query(*loss_keys: str) -> ViewQuery:
+    return ViewQuery(VENUE, ACCOUNT, ("BTCUSDT",), loss_keys=loss_keys)
+
+
+async def test_view_when_a_reading_was_measured_today_then_equity_seen_names_its_key_and_only_asked_ones(
+    store: StateStore,
+) -> None:
+    before = await store.view(equity_query(KEY))
+
+    await store.measure_losses((check("10000"),))
+
+    assert before.equity_seen == frozenset()
+    assert (await store.view(equity_query(KEY))).equity_seen == frozenset({KEY})
+    assert (await store.view(equity_query())).equity_seen == frozenset()  # not asked: not read
+    other_rule, other_account = f"other-loss|{VENUE}|{ACCOUNT}", f"loss|{VENUE}|{OTHER_ACCOUNT}"
+    assert (await store.view(equity_query(KEY, other_rule, other_account))).equity_seen == frozenset({KEY})
+
+
+async def test_view_when_the_reading_was_yesterdays_then_no_equity_seen_until_todays_first(backend: Backend) -> None:
+    store = backend.store
+    await store.measure_losses((check("10000"),))
+    await next_day(backend)
+
+    yesterday = await store.view(equity_query(KEY))
+    await store.measure_losses((check("9000"),))  # the new day's first reading
+
+    assert yesterday.equity_seen == frozenset()
+    assert (await store.view(equity_query(KEY))).equity_seen == frozenset({KEY})
+
+
+async def test_view_when_a_reading_trips_the_rule_then_the_day_still_has_its_reading(store: StateStore) -> None:
+    await store.measure_losses((check("10000"),))
+    await store.measure_losses((check("8000"),))
+
+    view = await store.view(equity_query(KEY))
+
+    assert view.equity_seen == frozenset({KEY}) and len(view.trading_states) == 1
+
+
 # ---- the fleet (Redis), through the answer path ---------------------------------------------------------
 
 POLICY = make_policy("""
@@ -239,3 +283,31 @@ async def test_account_answer_when_settled_then_learned_and_measured_in_one_roun
     tripped = await read_account(store, "8000")
 
     assert trips.count == 1 and len(tripped) == 1
+
+
+@pytest.mark.redis
+async def test_cached_view_when_a_loss_key_was_not_seen_by_a_full_view_then_none_until_one_sees_it(
+    sidecars: tuple[StateStore, StateStore],
+) -> None:
+    first, second = sidecars
+    await first.view(equity_query())  # the states and the price seen: a light view could serve an order
+    assert first.cached_view(equity_query()) is not None
+    assert first.cached_view(equity_query(KEY)) is None  # never read: the store must be asked
+
+    unseen = await first.view(equity_query(KEY))
+    await first.measure_losses((check("10000"),))
+    still = first.cached_view(equity_query(KEY))  # measured, but no view of this sidecar has seen it yet
+    seen = await first.view(equity_query(KEY))
+    cached = first.cached_view(equity_query(KEY))
+
+    assert unseen.equity_seen == frozenset() and still is None
+    assert seen.equity_seen == frozenset({KEY})
+    assert cached is not None and cached.equity_seen == frozenset({KEY})
+    # another sidecar of the fleet learns it from its own full view, not from the first's memory
+    await second.view(equity_query())
+    assert second.cached_view(equity_query(KEY)) is None
+    assert (await second.view(equity_query(KEY))).equity_seen == frozenset({KEY})
+    cached_second = second.cached_view(equity_query(KEY))
+    assert cached_second is not None and cached_second.equity_seen == frozenset({KEY})
+    other = f"other-loss|{VENUE}|{ACCOUNT}"  # a key this sidecar has not seen: the store must be asked again
+    assert first.cached_view(equity_query(KEY, other)) is None

@@ -595,6 +595,9 @@ EXPECTED_CCXT_CLASS: dict[Reason, type[Exception]] = {
     Reason.MARGIN_MODE_NOT_ALLOWED: ccxt.BadRequest,
     Reason.DUPLICATE_ORDER: ccxt.InvalidOrder,
     Reason.OPEN_ORDERS_EXCEED_MAX: ccxt.InvalidOrder,
+    Reason.DAILY_NOTIONAL_EXCEEDS_MAX: ccxt.InvalidOrder,
+    Reason.GROSS_EXPOSURE_EXCEEDS_MAX: ccxt.InvalidOrder,
+    Reason.EQUITY_UNKNOWN: ccxt.InvalidOrder,
     Reason.POLICY_UNAVAILABLE: ccxt.InvalidOrder,
     Reason.INTERNAL_ERROR: ccxt.InvalidOrder,
 }

@@ -551,6 +551,9 @@ EXPECTED: dict[Reason, tuple[str, int, type[Exception]]] = {
     Reason.MARGIN_MODE_NOT_ALLOWED: ("40020", 400, ccxt.BadRequest),
     Reason.DUPLICATE_ORDER: ("43011", 400, ccxt.InvalidOrder),
     Reason.OPEN_ORDERS_EXCEED_MAX: ("36225", 400, ccxt.InvalidOrder),
+    Reason.DAILY_NOTIONAL_EXCEEDS_MAX: ("43011", 400, ccxt.InvalidOrder),
+    Reason.GROSS_EXPOSURE_EXCEEDS_MAX: ("43011", 400, ccxt.InvalidOrder),
+    Reason.EQUITY_UNKNOWN: ("43011", 400, ccxt.InvalidOrder),
     Reason.POLICY_UNAVAILABLE: ("43011", 400, ccxt.InvalidOrder),
     Reason.INTERNAL_ERROR: ("43011", 400, ccxt.InvalidOrder),
 }

@@ -23,11 +23,16 @@ from riskwall.decider import held_by
 from riskwall.model import (
     Action,
     EquityUpdate,
+    LossCheck,
     ParsedRequest,
+    PositionSide,
+    Reason,
     ResponseFacts,
+    Side,
     StateScope,
     TradingState,
     Venue,
+    Verdict,
 )
 from riskwall.policy.loader import PolicyError
 from riskwall.state.memory import DAY_MS, MemoryStore
@@ -36,12 +41,27 @@ from riskwall.venues.base import HttpRequest
 from riskwall.venues.bybit_frames import BYBIT_FRAMES
 from riskwall.venues.okx_frames import OKX_FRAMES
 
-from .factories import ACCOUNT, FakeClock, make_policy, make_rules
+from .factories import (
+    ACCOUNT,
+    SYMBOL,
+    FakeClock,
+    facts,
+    make_cancel,
+    make_intent,
+    make_leverage,
+    make_limit,
+    make_policy,
+    make_request,
+    make_rules,
+    positions_report,
+)
 from .test_addon import ACCOUNT as KEY_ACCOUNT
 from .test_addon import POLICY_YAML, answer, filled, firewall, make_flow, order
 
 D = Decimal
 LOSS = "{id: loss, type: max_daily_loss, quote: 1000}"
+# the same rule letting orders through while no equity has been read today (the rule's default blocks them)
+LOSS_ALLOWING = "{id: loss, type: max_daily_loss, quote: 1000, on_equity_unknown: allow}"
 
 
 # ---- the policy ------------------------------------------------------------------------------------------
@@ -56,8 +76,13 @@ LOSS = "{id: loss, type: max_daily_loss, quote: 1000}"
     ({}, "Field required"),
     ({"quote": 1000, "state": "ACTIVE"}, "Input should be 'REDUCING' or 'HALTED'"),
     ({"quote": 1000, "scope": {"symbols": ["BTCUSDT"]}}, "scope it by venues and accounts"),
-    ({"quote": 1000, "on_equity_unknown": "block"}, "unknown key"),
-], ids=["quote", "halted", "venue-scope", "zero", "negative", "missing", "active", "symbol-scope", "unknown-key"])
+    ({"quote": 1000, "on_equity_unknown": "block"}, None),
+    ({"quote": 1000, "on_equity_unknown": "allow"}, None),
+    ({"quote": 1000, "on_equity_unknown": "wait"}, "Input should be 'block' or 'allow'"),
+    ({"quote": 1000, "on_equity_unknown": True}, "Input should be 'block' or 'allow'"),
+    ({"quote": 1000, "on_price_unknown": "allow"}, "unknown key"),
+], ids=["quote", "halted", "venue-scope", "zero", "negative", "missing", "active", "symbol-scope",
+        "equity-unknown-block", "equity-unknown-allow", "equity-unknown-other", "equity-unknown-bool", "unknown-key"])
 def test_policy_when_daily_loss_rule_given_then_valid_or_refused_with_reason(
         rule: dict[str, Any], error: str | None) -> None:
     text = json.dumps({"id": "loss", "type": "max_daily_loss", **rule})
@@ -235,7 +260,7 @@ def reason_of(flow: http.HTTPFlow) -> tuple[str | None, str | None]:
 ], ids=["at-limit", "beyond", "first-not-high", "first-reading", "no-equity-seen"])
 async def test_sidecar_when_account_reads_show_equity_then_trips_only_beyond_the_limit(
         loss_logs: io.StringIO, equities: list[str], blocked: bool) -> None:
-    fw = firewall(loss_policy(), MemoryStore(clock=FakeClock(T0)))
+    fw = firewall(loss_policy(LOSS_ALLOWING), MemoryStore(clock=FakeClock(T0)))
     for equity in equities:
         await read_equity(fw, equity)
 
@@ -273,7 +298,8 @@ async def test_sidecar_when_daily_loss_holds_then_cancels_and_reductions_pass_un
         loss_logs: io.StringIO) -> None:
     clock = FakeClock(T0)
     store = MemoryStore(clock=clock)
-    fw = firewall(loss_policy(), store)
+    # allow: the first order comes before any reading, and at midnight the state must end by itself
+    fw = firewall(loss_policy(LOSS_ALLOWING), store)
     bought = order(quantity="0.5")
     await fw.request(bought)
     answer(bought, 200, filled("0.5"))
@@ -367,3 +393,179 @@ rules:
                                                             TradingState.HALTED, "loss")
     (line,) = events(loss_logs, "daily_loss")
     assert (line["baseline"], line["equity"], line["loss"]) == ("50000", "48999.5", "1000.5")
+
+
+# ---- while no equity has been read today (on_equity_unknown) ---------------------------------------------
+
+HOLDER = "label:main"  # the account make_rules names: its state, and its daily-loss baselines, are kept under it
+BLOCKING = "{id: loss, type: max_daily_loss, quote: 1000, on_equity_unknown: block}"
+SHADOW_LOSS = "{id: loss, type: max_daily_loss, quote: 1000, mode: shadow}"
+UNKNOWN_ERROR = "no equity read today: read the balance through the sidecar"
+
+
+def loss_key(rule_id: str = "loss", holder: str = HOLDER) -> str:
+    return f"{rule_id}|{Venue.BINANCEUSDM}|{holder}"
+
+
+def baseline(equity: str = "20000", *, rule_id: str = "loss", holder: str = HOLDER,
+             enforced: bool = True) -> LossCheck:
+    """A daily-loss rule's reading of the account's equity, as the answer path measures it."""
+    return LossCheck(rule_id, StateScope(str(Venue.BINANCEUSDM), holder), loss_key(rule_id, holder), D(equity),
+                     "USDT", D("1000"), TradingState.REDUCING, enforced)
+
+
+REQUESTS: dict[str, ParsedRequest] = {
+    "new": make_request(make_limit("50000", quantity="0.1")),
+    "amend": make_request(make_intent(action=Action.AMEND, order_id="1001", order_type="LIMIT", price=D("50000"))),
+    "reduce-only": make_request(make_intent(side=Side.SELL, quantity="0.5", reduce_only=True)),
+    "cancel": make_request(make_cancel()),
+    "cancel-all": make_request(make_intent(action=Action.CANCEL_ALL)),
+    "leverage": make_request(make_leverage(5)),
+}
+
+
+@pytest.mark.parametrize(("rules", "request_name", "expected"), [
+    ((LOSS,), "new", (loss_key(),)),  # the rule's default: block
+    ((BLOCKING,), "new", (loss_key(),)),
+    ((BLOCKING,), "amend", (loss_key(),)),
+    ((BLOCKING,), "reduce-only", (loss_key(),)),  # whether it is a reduction is the plan's to say
+    ((BLOCKING,), "cancel", ()),
+    ((BLOCKING,), "cancel-all", ()),
+    ((BLOCKING,), "leverage", ()),
+    ((LOSS_ALLOWING,), "new", ()),
+    ((SHADOW_LOSS,), "new", (loss_key(),)),  # a shadow rule waits too, to report would_block
+    ((LOSS_ALLOWING, "{id: desk-loss, type: max_daily_loss, quote: 500, scope: {accounts: [main]}}"), "new",
+     (loss_key("desk-loss"),)),
+    (("{id: qty, type: max_order_qty, default: 1}",), "new", ()),
+], ids=["default-block-new", "block-new", "block-amend", "block-reduce-only", "block-cancel", "block-cancel-all",
+        "block-setting", "allow-new", "shadow-new", "only-the-blocking-rule", "no-daily-loss-rule"])
+def test_view_query_when_policy_has_daily_loss_rules_then_asks_for_loss_keys_only_of_adding_orders_under_block(
+        rules: tuple[str, ...], request_name: str, expected: tuple[str, ...]) -> None:
+    policy = make_rules(*rules)
+    request = decider.with_holder(REQUESTS[request_name], policy)
+
+    query = engine.view_query(request, policy)
+
+    assert query.loss_keys == expected
+    assert engine.view_query(request).loss_keys == ()  # without a policy: nothing to wait for
+
+
+async def _store_with(policy: Any, readings: tuple[LossCheck, ...], *, days_later: int = 0,
+                      long: str | None = None) -> MemoryStore:
+    """A memory store at T0 with `readings` measured (the day's baselines), then `days_later` UTC days on; `long`
+    a BTCUSDT long the sidecar learned from the venue."""
+    clock = FakeClock(T0)
+    store = MemoryStore(clock=clock)
+    if readings:
+        await store.measure_losses(readings)
+    if long is not None:
+        holder = decider.with_holder(make_request(), policy)
+        await store.learn(held_by(facts(positions_report((SYMBOL, PositionSide.BOTH, long))), holder))
+    clock.advance(days_later * DAY_MS)
+    return store
+
+
+@pytest.mark.parametrize(("rule", "readings", "days_later", "request_name", "reason"), [
+    (BLOCKING, (), 0, "new", Reason.EQUITY_UNKNOWN),
+    (LOSS, (), 0, "new", Reason.EQUITY_UNKNOWN),  # block is the default
+    (BLOCKING, (), 0, "amend", Reason.EQUITY_UNKNOWN),
+    (BLOCKING, (baseline(),), 0, "new", None),
+    (BLOCKING, (baseline(),), 0, "amend", None),
+    (BLOCKING, (baseline(),), 1, "new", Reason.EQUITY_UNKNOWN),  # yesterday's reading is not today's
+    (BLOCKING, (baseline(holder=ACCOUNT),), 0, "new", Reason.EQUITY_UNKNOWN),  # not the account's holder
+    (BLOCKING, (baseline(rule_id="other-loss"),), 0, "new", Reason.EQUITY_UNKNOWN),  # another rule's reading
+    (BLOCKING, (), 0, "cancel", None),
+    (BLOCKING, (), 0, "cancel-all", None),
+    (BLOCKING, (), 0, "leverage", None),  # a setting adds no order
+    (BLOCKING, (), 0, "reduce-only", None),  # covered by the long the store knows: a reduction
+    (LOSS_ALLOWING, (), 0, "new", None),
+    (LOSS_ALLOWING, (), 1, "new", None),
+], ids=["block-new", "default-new", "block-amend", "reading-today-new", "reading-today-amend", "reading-yesterday",
+        "reading-of-the-key-not-the-holder", "reading-of-another-rule", "cancel", "cancel-all", "setting",
+        "reduce-only-covered", "allow-new", "allow-next-day"])
+async def test_decide_when_no_equity_read_today_then_adding_orders_wait_under_block(
+        rule: str, readings: tuple[LossCheck, ...], days_later: int, request_name: str,
+        reason: Reason | None) -> None:
+    policy = make_rules(rule)
+    store = await _store_with(policy, readings, days_later=days_later, long="1")
+
+    evaluation = await decider.decide_request(REQUESTS[request_name], policy, store, "d1")
+
+    decision = evaluation.decision
+    assert [v.reason for v in decision.violations] == ([] if reason is None else [reason])
+    if reason is not None:
+        assert decision.verdict is Verdict.BLOCK and decision.deciding is not None
+        assert decision.deciding.rule_id == "loss"
+        assert dict(decision.deciding.context) == {"account": HOLDER, "error": UNKNOWN_ERROR}
+    else:
+        assert decision.verdict is Verdict.ALLOW
+
+
+async def test_decide_when_a_reduce_only_order_has_no_known_position_then_it_waits_like_any_order() -> None:
+    # the store knows no position it could reduce: no proven reduction (a REDUCING state refuses it too)
+    policy = make_rules(BLOCKING)
+    store = await _store_with(policy, ())
+
+    evaluation = await decider.decide_request(REQUESTS["reduce-only"], policy, store, "d1")
+
+    assert [v.reason for v in evaluation.decision.violations] == [Reason.EQUITY_UNKNOWN]
+
+
+@pytest.mark.parametrize(("request_name", "reasons"), [
+    ("new", [Reason.TRADING_REDUCING, Reason.EQUITY_UNKNOWN]),  # the state decides: it comes first
+    ("reduce-only", []),  # under the REDUCING guard
+], ids=["adding", "reducing"])
+async def test_decide_when_reducing_and_no_equity_read_today_then_the_state_decides_and_reductions_pass(
+        request_name: str, reasons: list[Reason]) -> None:
+    policy = make_rules(BLOCKING)
+    store = await _store_with(policy, (), long="1")
+    await store.set_trading_state(StateScope(str(Venue.BINANCEUSDM), HOLDER), TradingState.REDUCING, "desk",
+                                  "oncall")
+
+    evaluation = await decider.decide_request(REQUESTS[request_name], policy, store, "d1")
+
+    assert [v.reason for v in evaluation.decision.violations] == reasons
+    if reasons:
+        assert evaluation.decision.deciding is not None
+        assert evaluation.decision.deciding.reason is Reason.TRADING_REDUCING
+
+
+@pytest.mark.parametrize(("readings", "would_block"), [
+    ((), True),
+    ((baseline(enforced=False),), False),
+], ids=["no-reading", "reading-today"])
+async def test_decide_when_the_rule_is_in_shadow_then_no_reading_only_would_block(
+        readings: tuple[LossCheck, ...], would_block: bool) -> None:
+    policy = make_rules(SHADOW_LOSS)
+    store = await _store_with(policy, readings)
+
+    evaluation = await decider.decide_request(REQUESTS["new"], policy, store, "d1")
+
+    assert evaluation.decision.verdict is Verdict.ALLOW and evaluation.decision.violations == ()
+    assert [(v.rule_id, v.reason) for v in evaluation.decision.shadowed] == (
+        [("loss", Reason.EQUITY_UNKNOWN)] if would_block else [])
+
+
+async def test_sidecar_when_no_equity_read_today_then_orders_wait_for_a_balance_read_and_cancels_pass(
+        loss_logs: io.StringIO) -> None:
+    clock = FakeClock(T0)
+    fw = firewall(loss_policy(), MemoryStore(clock=clock))  # the rule's default: block
+
+    first = order(quantity="0.1")
+    await fw.request(first)
+    cancel = make_flow("DELETE", "/fapi/v1/order", (("symbol", "BTCUSDT"), ("orderId", "1001")))
+    await fw.request(cancel)
+    await read_equity(fw, "20000")
+    after_read = order(quantity="0.1")
+    await fw.request(after_read)
+    clock.advance(DAY_MS)  # a new UTC day: yesterday's reading is no baseline
+    next_day = order(quantity="0.1")
+    await fw.request(next_day)
+
+    assert reason_of(first) == ("loss", "EQUITY_UNKNOWN")
+    assert first.response is not None and first.response.status_code == 400
+    body = json.loads(first.response.content or b"")
+    assert body["code"] == -2010 and "EQUITY_UNKNOWN" in body["msg"] and UNKNOWN_ERROR in body["msg"]
+    assert cancel.response is None and after_read.response is None
+    assert reason_of(next_day) == ("loss", "EQUITY_UNKNOWN")
+    assert events(loss_logs, "daily_loss") == []

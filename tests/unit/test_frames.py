@@ -1152,6 +1152,13 @@ DECISIONS: dict[str, Violation] = {
                               duplicate_of="3f2a9c", symbol="BTCUSDT", side="buy", qty=D("0.01"), price=D("41000")),
     "open-orders": Violation.of("open-orders", Reason.OPEN_ORDERS_EXCEED_MAX, open_orders=51, max_open_orders=50,
                                 scope="symbol", symbol="BTCUSDT"),
+    "daily-notional": Violation.of("daily-notional", Reason.DAILY_NOTIONAL_EXCEEDS_MAX, daily_notional=D("1000100"),
+                                   max_daily_notional=D("1000000"), notional=D("5000"), scope="account",
+                                   symbol="BTCUSDT"),
+    "gross-exposure": Violation.of("gross-exposure", Reason.GROSS_EXPOSURE_EXCEEDS_MAX, gross_exposure=D("260000"),
+                                   max_gross_exposure=D("250000"), symbol="BTCUSDT"),
+    "equity-unknown": Violation.of("daily-loss", Reason.EQUITY_UNKNOWN, account="0123456789ab",
+                                   error="no equity read today: read the balance through the sidecar"),
 }
 
 # (name, venue, the frame blocked, None for a frame that could not be read at all)
@@ -1242,7 +1249,10 @@ PRO_CASES = [
         (Reason.PRICE_OUTSIDE_COLLAR, DECISIONS["price-collar"], "InvalidOrder"),
         (Reason.MARGIN_MODE_NOT_ALLOWED, DECISIONS["margin-mode"], "BadRequest"),
         (Reason.DUPLICATE_ORDER, DECISIONS["duplicate"], "InvalidOrder"),
-        (Reason.OPEN_ORDERS_EXCEED_MAX, DECISIONS["open-orders"], "InvalidOrder"))
+        (Reason.OPEN_ORDERS_EXCEED_MAX, DECISIONS["open-orders"], "InvalidOrder"),
+        (Reason.DAILY_NOTIONAL_EXCEEDS_MAX, DECISIONS["daily-notional"], "InvalidOrder"),
+        (Reason.GROSS_EXPOSURE_EXCEEDS_MAX, DECISIONS["gross-exposure"], "InvalidOrder"),
+        (Reason.EQUITY_UNKNOWN, DECISIONS["equity-unknown"], "InvalidOrder"))
 ] + [
     pytest.param(venue, reason, violation, cls, id=f"{venue}-{reason}")
     for venue in (Venue.BYBIT, Venue.OKX)
@@ -1250,7 +1260,10 @@ PRO_CASES = [
         (Reason.PRICE_OUTSIDE_COLLAR, DECISIONS["price-collar"], "InvalidOrder"),
         (Reason.MARGIN_MODE_NOT_ALLOWED, DECISIONS["margin-mode"], "BadRequest"),
         (Reason.DUPLICATE_ORDER, DECISIONS["duplicate"], "InvalidOrder"),
-        (Reason.OPEN_ORDERS_EXCEED_MAX, DECISIONS["open-orders"], "InvalidOrder"))
+        (Reason.OPEN_ORDERS_EXCEED_MAX, DECISIONS["open-orders"], "InvalidOrder"),
+        (Reason.DAILY_NOTIONAL_EXCEEDS_MAX, DECISIONS["daily-notional"], "InvalidOrder"),
+        (Reason.GROSS_EXPOSURE_EXCEEDS_MAX, DECISIONS["gross-exposure"], "InvalidOrder"),
+        (Reason.EQUITY_UNKNOWN, DECISIONS["equity-unknown"], "InvalidOrder"))
 ]
 
 

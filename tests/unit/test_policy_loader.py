@@ -142,6 +142,21 @@ INVALID_CASES = [
         "{F}/max_open_orders_bad_values.yaml:6: rules[1].per_symbol: Input should be greater than or equal to 1",
         "{F}/max_open_orders_bad_values.yaml:9: rules[2].per_account: Input should be a valid integer",
     ], id="max-open-orders-without-limit-zero-and-text"),
+    pytest.param("max_daily_notional_bad_values.yaml", [
+        "{F}/max_daily_notional_bad_values.yaml:4: rules[0].notional: Input should be greater than 0",
+        "{F}/max_daily_notional_bad_values.yaml:8: rules[1].per: Input should be 'account' or 'symbol'",
+        "{F}/max_daily_notional_bad_values.yaml:9: rules[2].notional: Field required",
+        "{F}/max_daily_notional_bad_values.yaml:11: rules[2].on_price_unknown: Input should be 'block' or 'allow'",
+    ], id="max-daily-notional-zero-bogus-per-missing-notional-and-bogus-on-price-unknown"),
+    pytest.param("max_gross_exposure_bad_values.yaml", [
+        "{F}/max_gross_exposure_bad_values.yaml:4: rules[0].notional: Input should be greater than 0",
+        "{F}/max_gross_exposure_bad_values.yaml:7: rules[1].notional: Input should be greater than 0",
+        "{F}/max_gross_exposure_bad_values.yaml:11: rules[2].per: Input should be 'account'",
+        "{F}/max_gross_exposure_bad_values.yaml:12: rules[3]: gross exposure sums every position of an account: "
+        "scope it by venues and accounts, not by symbols or position sides",
+        "{F}/max_gross_exposure_bad_values.yaml:16: rules[4].notional: Field required",
+        "{F}/max_gross_exposure_bad_values.yaml:21: rules[5].on_price_unknown: Input should be 'block' or 'allow'",
+    ], id="max-gross-exposure-zero-negative-per-venue-symbol-scope-missing-and-bad-price-unknown"),
     pytest.param("mode_contradiction", [
         "{F}/mode_contradiction/b.yaml:2: mode: monitor contradicts enforce in {F}/mode_contradiction/a.yaml",
     ], id="mode-contradiction"),

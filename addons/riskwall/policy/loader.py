@@ -73,6 +73,26 @@ class Policy:
             found = self.rule_memo["has_reject_storms"] = any(rule.type == "reject_storm" for rule in self.rules)
         return bool(found)
 
+    @property
+    def has_daily_notional(self) -> bool:
+        """Whether any rule keeps a daily-notional budget (legs are then charged to it); asked on every order, so
+        remembered."""
+        found = self.rule_memo.get("has_daily_notional")
+        if found is None:
+            found = self.rule_memo["has_daily_notional"] = any(rule.type == "max_daily_notional"
+                                                               for rule in self.rules)
+        return bool(found)
+
+    @property
+    def has_gross_exposure(self) -> bool:
+        """Whether any rule values every position of an account (orders then read the whole account); asked on
+        every order, so remembered."""
+        found = self.rule_memo.get("has_gross_exposure")
+        if found is None:
+            found = self.rule_memo["has_gross_exposure"] = any(rule.type == "max_gross_exposure"
+                                                               for rule in self.rules)
+        return bool(found)
+
     def client_may_use(self, client: str, venue: str, account: str | None) -> bool:
         """Whether the bot authenticated as `client` may sign with `account`'s key."""
         return any(client in self.accounts[label].proxy_users for label in self.labels_for(venue, account))

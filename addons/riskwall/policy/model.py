@@ -453,13 +453,18 @@ class MaxDailyLoss(RuleBase):
     firewall) has fallen more than `quote` below the first equity seen that UTC day (the store's clock), the
     account's trading state becomes `state` until the next UTC midnight, on every sidecar sharing the store.
     Cancels (and, under REDUCING, reductions) still pass; `riskwall resume` of the account ends it for the rest
-    of the day. While no equity has been seen that day there is no loss to measure, and the rule blocks nothing."""
+    of the day. While no equity has been seen that day there is no loss to measure: `on_equity_unknown` decides
+    whether orders that add risk wait for a reading (block, the default) or pass (allow)."""
 
     type: Literal["max_daily_loss"]
     quote: PositiveDecimal = Field(
         description="the loss (in the equity's currency: USD or USDT) below the day's first equity that trips it")
     state: Literal["REDUCING", "HALTED"] = Field(
         default="REDUCING", description="REDUCING (default): only reductions and cancels pass; HALTED: only cancels")
+    on_equity_unknown: OnPriceUnknown = Field(
+        default=OnPriceUnknown.BLOCK,
+        description="block (default): an order that adds risk while no equity has been seen that UTC day is "
+                    "refused (EQUITY_UNKNOWN); allow: it passes, and the rule measures from the first reading")
 
     @model_validator(mode="after")
     def _account_scope(self) -> MaxDailyLoss:
@@ -473,10 +478,52 @@ class MaxDailyLoss(RuleBase):
         return TradingState(self.state)
 
 
+class MaxDailyNotional(RuleBase):
+    """A budget of notional an account may trade in one UTC day (the store's clock): an order is refused when its
+    notional (quantity × its limit price; a market order at the mark price seen, a stop without a limit price at
+    its trigger price) would take the day's notional over `notional`. The day's notional is that of every order
+    the firewall admitted that day, filled or still open; the unfilled part of an order that ends (cancelled,
+    expired, refused by the venue) is given back. Counted on the account (`per: account`) or on each symbol
+    (`per: symbol`), exactly across sidecars sharing a store. Amends are charged at their new size and price in
+    place of the order's open part; reductions are exempt, as from every limit, and orders placed around the
+    firewall are not counted."""
+
+    type: Literal["max_daily_notional"]
+    notional: PositiveDecimal = Field(description="quote currency a UTC day, orders filled plus still open")
+    per: RateKey = Field(default=RateKey.ACCOUNT,
+                         description="account (default): one budget for every symbol together; symbol: one each")
+    on_price_unknown: OnPriceUnknown = OnPriceUnknown.BLOCK
+
+
+class MaxGrossExposure(RuleBase):
+    """The account's gross exposure on a venue: the sum over its positions (every symbol and position side) of
+    each one's worst case either way once every pending order filled (position plus orders pending the same way,
+    as `max_position` counts it) × the symbol's mark price. An order after which it would exceed `notional` is
+    refused. Valued at the mark prices seen (an order's own price for a symbol with none); `on_price_unknown`
+    decides when a position is held in a symbol with no price seen. Exact across sidecars sharing a store:
+    positions and pending orders are summed inside the order's one reservation. Orders that only reduce are
+    exempt, as from every limit."""
+
+    type: Literal["max_gross_exposure"]
+    notional: PositiveDecimal = Field(description="quote currency: Σ |worst-case position| × mark price")
+    per: Literal["account"] = Field(
+        default="account",
+        description="account: the account's positions on the venue of the order (a riskwall account is one "
+                    "venue's; a sum over several accounts cannot be held exactly by sidecars sharing a store)")
+    on_price_unknown: OnPriceUnknown = OnPriceUnknown.BLOCK
+
+    @model_validator(mode="after")
+    def _account_scope(self) -> MaxGrossExposure:
+        if self.scope.symbols or self.scope.position_sides:
+            raise ValueError("gross exposure sums every position of an account: scope it by venues and accounts, "
+                             "not by symbols or position sides")
+        return self
+
+
 Rule = Annotated[
     AllowedSymbols | OrderTypes | MaxLeverage | MaxOrderQty | MaxOrderNotional | MaxPosition | OrderRate
     | TradingStateRule | PriceCollar | MarginModeRule | DuplicateOrders | RejectStorm | MaxOpenOrders
-    | MaxDailyLoss,
+    | MaxDailyLoss | MaxDailyNotional | MaxGrossExposure,
     Field(discriminator="type"),
 ]
 

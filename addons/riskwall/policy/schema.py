@@ -96,6 +96,10 @@ _RULE_DESCRIPTIONS: dict[str, str] = {
                     "HALTED for a cool-down, fleet-wide (TRADING_REDUCING, TRADING_HALTED).",
     "max_daily_loss": "Once the account's equity fell more than N below the day's first (UTC), the account goes "
                       "REDUCING or HALTED until the next UTC day, fleet-wide (TRADING_REDUCING, TRADING_HALTED).",
+    "max_gross_exposure": "The account's gross exposure: Σ |worst-case position| × mark price over every symbol, "
+                          "fleet-wide (GROSS_EXPOSURE_EXCEEDS_MAX, PRICE_UNKNOWN).",
+    "max_daily_notional": "Notional an account (or each symbol) may trade in a UTC day, orders filled plus still "
+                          "open, fleet-wide (DAILY_NOTIONAL_EXCEEDS_MAX, PRICE_UNKNOWN).",
 }
 
 # a skeleton per rule type, offered as a completion snippet; every one is a valid rule once filled in
@@ -117,6 +121,9 @@ _RULE_SNIPPETS: dict[str, dict[str, Any]] = {
                      "cool_down": "${3:5m}", "state": "${4:REDUCING}"},
     "max_daily_loss": {"id": "${1:daily-loss}", "type": "max_daily_loss", "quote": "${2:5000}",
                        "state": "${3:REDUCING}"},
+    "max_gross_exposure": {"id": "${1:gross-exposure}", "type": "max_gross_exposure", "notional": "${2:250000}"},
+    "max_daily_notional": {"id": "${1:daily-notional}", "type": "max_daily_notional", "notional": "${2:1000000}",
+                           "per": "${3:account}"},
 }
 
 _ENUM_DESCRIPTIONS: dict[type[StrEnum], dict[str, str]] = {
@@ -219,6 +226,23 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "scope": "Where the rule applies: venues and accounts only (a daily loss is an account's).",
         "quote": "The loss below the first equity seen this UTC day that trips the rule, in the equity's currency "
                  "(USD or USDT): Binance totalMarginBalance, Bybit totalEquity, OKX totalEq.",
+        "on_equity_unknown": "No equity seen yet this UTC day: block (default) orders that add risk with "
+                             "EQUITY_UNKNOWN until the bot reads its balance through the sidecar, or allow them.",
+    },
+    "MaxGrossExposure": {
+        **_RULE_COMMON,
+        "scope": "Where the rule applies: venues and accounts only (gross exposure is an account's).",
+        "notional": "The most the account's positions may be worth together, each at its worst case (pending "
+                    "orders filled) × the mark price, in the quote currency.",
+        "per": "account: the account's positions on the order's venue.",
+        "on_price_unknown": "A position in a symbol with no price seen: block (default) or skip the check.",
+    },
+    "MaxDailyNotional": {
+        **_RULE_COMMON,
+        "notional": "The quote-currency notional a UTC day may hold: every admitted order's quantity × price, filled "
+                    "or still open; what an order leaves unfilled when it ends is given back.",
+        "per": "account (default): one budget for the account's symbols together; symbol: one budget per symbol.",
+        "on_price_unknown": "A market order with no mark price seen: block (default) or allow uncharged.",
     },
     "MaxOpenOrders": {
         **_RULE_COMMON,

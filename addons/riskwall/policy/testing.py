@@ -36,6 +36,10 @@ test file, or a folder searched recursively for `*.test.yaml`.
           equity_reports:                                # the account's equity as the venue reported it today,
             - {equity: 10000}                            # in order (the first is the day's baseline), measured
             - {equity: 9400}                             # by the max_daily_loss rules; also account, venue
+          daily_notional:                                # notional already traded today under a
+            - {rule: daily-notional, notional: 4000000}  # max_daily_notional rule (by id); symbol (a per-symbol
+                                                         # rule's budget; default: the request's first symbol),
+                                                         # account, venue
         request:                                         # exactly one of `order:` and `http:`
           order:                                         # exchange-neutral
             action: new                                  # new (default), amend, cancel, cancel_all,
@@ -84,6 +88,10 @@ until its cool-down ends (a case decided within it sees that state, under the ru
 (the start of a UTC day), exactly as equity the sidecar read in account answers: the first is the day's
 baseline, and a later one more than a rule's `quote` below it trips the rule (the account's state is the rule's
 until the next UTC midnight, under the rule's id).
+`daily_notional` is charged to the named max_daily_notional rule's budget for the case's UTC day (the account's,
+or with `per: symbol` the symbol's) exactly as the sidecar charges an order it admitted: through the store, as a
+synthetic order of one unit at price `notional` that the venue filled at once (its position is then reported
+flat again, so the seeded notional moves no position). Entries for one budget add up.
 
 Output: one line per case, `PASS file::name` or `FAIL file::name` followed by the expected and the actual
 outcome (with the violation's detail), `ERROR` for a test file or policy that cannot be used, then
@@ -137,7 +145,8 @@ from riskwall.model import (
     Violation,
 )
 from riskwall.policy.loader import KeyPath, Policy, PolicyError, load_policy, nearest_line, read_yaml, render_path
-from riskwall.state.base import Reservation, StateScope, StateStore
+from riskwall.policy.model import MaxDailyNotional, RateKey
+from riskwall.state.base import PendingEntry, PositionKey, Reservation, StateScope, StateStore
 from riskwall.state.memory import MemoryStore
 from riskwall.venues import HttpRequest, adapter_for, default_host_map, screen
 
@@ -288,6 +297,16 @@ class EquitySpec(_Spec):
     venue: Venue | None = None
 
 
+class DailyNotionalSpec(_Spec):
+    """Notional already charged today to a max_daily_notional rule's budget (for the account, or the symbol)."""
+
+    rule: str = Field(min_length=1)
+    notional: PositiveAmount
+    symbol: Symbol | None = None
+    account: str | None = None
+    venue: Venue | None = None
+
+
 class StateSpec(_Spec):
     prices: dict[Symbol, PositiveAmount] = {}
     positions: tuple[PositionSpec, ...] = ()
@@ -297,6 +316,7 @@ class StateSpec(_Spec):
     allowed_orders: tuple[AllowedOrderSpec, ...] = ()
     rejected_orders: tuple[RejectedOrdersSpec, ...] = ()
     equity_reports: tuple[EquitySpec, ...] = ()
+    daily_notional: tuple[DailyNotionalSpec, ...] = ()
 
 
 class LegSpec(_Spec):
@@ -411,7 +431,7 @@ class TestFileSpec(_Spec):
 
 _SPEC_NAMES = frozenset(cls.__name__ for cls in (
     PositionSpec, OpenOrderSpec, ScopeSpec, TradingStateSpec, RecentOrdersSpec, AllowedOrderSpec, EquitySpec,
-    StateSpec, LegSpec, OrderSpec,
+    DailyNotionalSpec, StateSpec, LegSpec, OrderSpec,
     HttpSpec, RequestSpec, ViolationSpec, ExpectSpec, CaseSpec, TestFileSpec,
 ))
 
@@ -682,6 +702,9 @@ async def seed_state(store: MemoryStore, state: StateSpec, context: _Context, cl
                      parsed: ParsedRequest) -> None:
     """Put `state` into a fresh store through its public methods, as responses and operators would."""
     venue = context.venue
+    default_symbol = next((i.symbol for i in parsed.intents if i.symbol), None)
+    for number, spent in enumerate(state.daily_notional):  # before the positions: its fill is reported flat
+        await _charge_daily_notional(store, context, spent, default_symbol, f"policy-test-notional-{number}")
     prices = tuple(PriceUpdate(venue, symbol, price, "mark") for symbol, price in state.prices.items())
     positions = tuple(
         PositionsReport(
@@ -709,7 +732,6 @@ async def seed_state(store: MemoryStore, state: StateSpec, context: _Context, cl
     await store.learn(ResponseFacts(prices=prices, orders=orders, positions=positions))
     for entry in state.trading_states:
         await store.set_trading_state(_scope(entry.scope, context), entry.state, entry.reason, "policy-test")
-    default_symbol = next((i.symbol for i in parsed.intents if i.symbol), None)
     for number, recent in enumerate(sorted(state.recent_orders, key=lambda r: -r.ago)):  # oldest first
         recent_venue = recent.venue or venue
         account = context.account(recent.account, recent_venue)
@@ -752,7 +774,7 @@ async def _prefill_rate(store: StateStore, policy: Policy, venue: Venue, account
     intent = OrderIntent(venue, Action.NEW, "policy-test recent", account, symbol,
                          CATALOG.unified(venue, symbol) if symbol else None, Side.BUY)
     request = with_holder(ParsedRequest(venue, Action.NEW, intent.endpoint, account, (intent,)), policy)
-    plan = engine.plan(request, policy, await store.view(engine.view_query(request)), decision_id)
+    plan = engine.plan(request, policy, await store.view(engine.view_query(request, policy)), decision_id)
     if plan.reservation is None or not plan.reservation.rate:
         return
     # not enforced, so the store commits them even past a limit: the state says they were admitted
@@ -779,6 +801,34 @@ async def _report_equity(store: StateStore, policy: Policy, venue: Venue, accoun
     checks = engine.loss_checks(policy, venue, account, facts.equity)
     if checks:
         await store.measure_losses(checks)
+
+
+async def _charge_daily_notional(store: StateStore, context: _Context, spent: DailyNotionalSpec,
+                                 default_symbol: str | None, decision_id: str) -> None:
+    """Charge `spent.notional` to the budget of the daily-notional rule `spent.rule` as the sidecar charges an
+    order it admitted: a leg of one unit at price `notional`, which the venue answers filled; the position the
+    fill opened is then reported flat, so only the day's notional is left behind."""
+    rule = next((r for r in context.policy.rules if r.id == spent.rule), None)
+    if type(rule) is not MaxDailyNotional:
+        known = ", ".join(r.id for r in context.policy.rules if type(r) is MaxDailyNotional) or "none"
+        raise CaseError(f"state.daily_notional: {spent.rule!r} is not a max_daily_notional rule of the policy "
+                        f"(those: {known})")
+    venue = spent.venue or context.venue
+    holder = context.holder(spent.account, venue)
+    symbol = spent.symbol or default_symbol
+    if symbol is None:
+        raise CaseError("state.daily_notional: give `symbol` (the request has none to lend it)")
+    budget = f"{rule.id}|{venue}|{holder}" + (f"|{symbol}" if rule.per is RateKey.SYMBOL else "")
+    position = PositionKey(venue, holder, symbol, PositionSide.BOTH)
+    unit = Decimal(1)
+    leg = PendingEntry(f"{decision_id}:0", position, Side.BUY, unit, opens=True, budgets=(budget,),
+                       price=spent.notional)
+    await store.reserve(Reservation(decision_id, pending=(leg,)))
+    filled = OrderUpdate(venue, holder, symbol, decision_id, Side.BUY, PositionSide.BOTH, unit, unit, True,
+                         reservation_id=leg.leg_id)
+    await store.settle(ResponseFacts(orders=(filled,)), decision_id)
+    await store.learn(ResponseFacts(positions=(PositionsReport(venue, holder, symbol,
+                                                               ((symbol, PositionSide.BOTH, Decimal(0)),)),)))
 
 
 async def _record_allowed(store: StateStore, context: _Context, allowed: AllowedOrderSpec,
@@ -809,7 +859,8 @@ async def _record_allowed(store: StateStore, context: _Context, allowed: Allowed
                          fields["side"], fields["position_side"], fields["qty"], fields["price"],
                          fields["trigger_price"], fields["type"])
     request = with_holder(ParsedRequest(venue, Action.NEW, intent.endpoint, account, (intent,)), context.policy)
-    plan = engine.plan(request, context.policy, await store.view(engine.view_query(request)), decision_id)
+    view = await store.view(engine.view_query(request, context.policy))
+    plan = engine.plan(request, context.policy, view, decision_id)
     if plan.reservation is None or not plan.reservation.duplicates:
         return
     # not enforced, so the store records them even where one repeats another: the state says they were admitted

@@ -19,6 +19,7 @@ from riskwall.model import (
     ExposureCheck,
     LossCheck,
     LossTrip,
+    NotionalCheck,
     OpenOrdersCheck,
     PendingEntry,
     PositionKey,
@@ -49,6 +50,7 @@ __all__ = [
     "ExposureCheck",
     "LossCheck",
     "LossTrip",
+    "NotionalCheck",
     "OpenOrdersCheck",
     "PendingEntry",
     "PositionKey",
@@ -141,6 +143,11 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
         """Positions and pending exposure of an account, for status output."""
+
+    async def usage(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
+        """What an account's counting rules hold, for status output: `open_orders` ("*" the account's open orders,
+        and one count per symbol with any) and `daily_notional` (today's notional per budget key)."""
+        return {"open_orders": {}, "daily_notional": {}}
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         pass

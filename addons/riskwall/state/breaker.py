@@ -217,6 +217,9 @@ class GuardedStore(StateStore):
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
         return await self._call(lambda: self.inner.exposure(venue, account))
 
+    async def usage(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
+        return await self._call(lambda: self.inner.usage(venue, account))
+
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()

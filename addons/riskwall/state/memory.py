@@ -10,11 +10,14 @@ the duplicate rule's fingerprints are kept for their window only, and at most `D
 a reject storm's refusals are kept for its window only (every count drops the windows that ran out), and the
 state a storm set ends at its `until_ms`, dropped when the states are next read. The open-orders rule reads
 counters of open orders per account and per account and symbol (the orders not final, plus the reservation legs
-that open an order), moved by every change that opens, takes, drops or finalises one.
+that open an order), moved by every change that opens, takes, drops or finalises one. The daily-notional rule
+reads one running total per budget and UTC day, moved by the same changes: a leg charges its quantity × price,
+its order then holds (filled + remaining) × price, and what is left unfilled is given back when it ends.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import time
@@ -24,11 +27,14 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from riskwall.model import (
+    AmendAccepted,
     CheckResult,
     DuplicateCheck,
     ExposureCheck,
+    GrossCheck,
     LossCheck,
     LossTrip,
+    NotionalCheck,
     OpenOrdersCheck,
     OpenOrdersSnapshot,
     OrderUpdate,
@@ -50,6 +56,7 @@ from riskwall.model import (
     TradingStateRecord,
     Venue,
     ViewQuery,
+    gross_quantity,
     loss_reason,
     reducible,
     storm_reason,
@@ -74,8 +81,9 @@ DUPLICATE_MEMORY_COUNT = 100_000
 # a UTC day in ms: the daily-loss rule's baseline is the first equity of the day, by the store's clock
 DAY_MS = 86_400_000
 
-# Decimal's default 28 digits would round 1e15 + 1e-18 to 1e15; 60 keep every sum a venue can produce exact
-EXACT_DIGITS = 60
+# Decimal's default 28 digits would round 1e15 + 1e-18 to 1e15; 80 keep every sum a venue can produce exact, and
+# every quantity × price a daily-notional budget holds (each at most 20 integer and 18 fraction digits)
+EXACT_DIGITS = 80
 ZERO = Decimal(0)
 
 
@@ -116,6 +124,15 @@ class _Forgotten:
         return any(all(f[bit >> 3] & (1 << (bit & 7)) for bit in positions) for f in self._filters)
 
 
+@dataclass(frozen=True, slots=True)
+class _Charge:
+    """What a leg or order holds of daily-notional budgets: the budgets, the price a unit, the UTC day charged."""
+
+    budgets: tuple[str, ...]
+    price: Decimal
+    day: int
+
+
 @dataclass(slots=True)
 class _Order:
     """An order the venue acknowledged: how much is still pending and how much fill was already applied."""
@@ -126,6 +143,7 @@ class _Order:
     executed: Decimal
     reducing: bool  # reduce-only: counts towards what reduces, never towards what adds
     kind: str = "order"
+    charge: _Charge | None = None  # admitted under a daily-notional rule: the budgets it holds its notional in
 
 
 class MemoryStore(StateStore):
@@ -144,6 +162,8 @@ class MemoryStore(StateStore):
         self._forgotten = _Forgotten()
         self._adding: dict[Slot, Decimal] = {}
         self._reducing: dict[Slot, Decimal] = {}
+        # every position an account has had something pending in (for the gross exposure rule's whole-account sum)
+        self._pending_keys: dict[tuple[Venue, str], set[PositionKey]] = defaultdict(set)
         self._prices: dict[tuple[Venue, str], tuple[Decimal, str]] = {}
         # trading states by (scope, rule id): an operator's (rule id None) and those reject-storm rules set, which
         # hold until their `until_ms` beside whatever an operator set at the same scope
@@ -155,6 +175,10 @@ class MemoryStore(StateStore):
         # open orders plus unanswered legs that open one: (venue, account, None) per account, (…, symbol) per symbol
         self._open_counts: dict[tuple[Venue, str, str | None], int] = {}
         self._lapses: list[tuple[int, str]] = []  # (when, reservation id): unanswered reservations lapse then
+        # daily-notional budgets: key -> (UTC day, notional charged that day); the day each reservation charged its
+        # legs on (the legs hold quantity × price in their budgets until taken, dropped or lapsed)
+        self._budgets: dict[str, tuple[int, Decimal]] = {}
+        self._charged_on: dict[str, int] = {}
         # the duplicate rule's records: fingerprint -> (admitted at, expires at, reservation id), and a heap of
         # (expires at, fingerprint) to forget them by; a record admitted again leaves its older heap entry stale
         self._seen: dict[SeenKey, tuple[int, int, str]] = {}
@@ -169,8 +193,12 @@ class MemoryStore(StateStore):
         pending: dict[Slot, Pending] = {}
         orders: dict[str, tuple[str, Side, PositionSide]] = {}
         remaining: dict[str, Decimal] = {}
+        symbols = query.symbols
+        if query.account is not None and query.whole_account:
+            symbols = tuple(dict.fromkeys((*symbols, *(key.symbol for key in self._account_keys(query.venue,
+                                                                                               query.account)))))
         if query.account is not None:
-            for symbol in query.symbols:
+            for symbol in symbols:
                 for position_side in PositionSide:
                     key = PositionKey(query.venue, query.account, symbol, position_side)
                     if key in self._positions:
@@ -184,9 +212,14 @@ class MemoryStore(StateStore):
                 if order is not None:
                     orders[order_id] = (order.position.symbol, order.side, order.position.position_side)
                     remaining[order_id] = order.remaining
-        prices = {(query.venue, s): self._prices[(query.venue, s)][0] for s in query.symbols
+        prices = {(query.venue, s): self._prices[(query.venue, s)][0] for s in symbols
                   if (query.venue, s) in self._prices}
-        return StateView(self._live_states(), positions, prices, orders, pending, remaining)
+        seen: frozenset[str] = frozenset()
+        if query.loss_keys:
+            day = self._clock() // DAY_MS
+            seen = frozenset(key for key in query.loss_keys
+                             if (baseline := self._baselines.get(key)) is not None and baseline[0] == day)
+        return StateView(self._live_states(), positions, prices, orders, pending, remaining, seen)
 
     async def reserve(self, reservation: Reservation) -> ReserveOutcome:
         with localcontext(prec=EXACT_DIGITS):
@@ -320,6 +353,11 @@ class MemoryStore(StateStore):
         for counted in reservation.open_orders:
             observed = self._open_count(counted, reservation.id) + counted.adding
             results.append(CheckResult(counted, Decimal(observed), observed <= counted.limit))
+        for budget in reservation.notional:
+            charged = self._charged(budget, reservation.id, now // DAY_MS) + budget.adding
+            results.append(CheckResult(budget, charged, charged <= budget.limit))
+        if reservation.gross:
+            results.extend(self._gross(check, reservation) for check in reservation.gross)
         committed = all(r.passed for r in results if r.check.enforced)
         if committed:
             for rate in reservation.rate:
@@ -333,7 +371,110 @@ class MemoryStore(StateStore):
                     self._add_pending((entry.position, entry.side), entry.reducing, entry.quantity)
                     if entry.opens:
                         self._count_open(entry.position, 1)
+                    if entry.budgets and entry.price is not None:
+                        self._charged_on[reservation.id] = now // DAY_MS
+                        self._spend(entry.budgets, now // DAY_MS, now, entry.quantity, entry.price)
         return ReserveOutcome(committed, tuple(results))
+
+    # ---- gross exposure ----------------------------------------------------------------------------------
+
+    def _account_keys(self, venue: Venue, account: str) -> set[PositionKey]:
+        return self._position_keys.get((venue, account), set()) | self._pending_keys.get((venue, account), set())
+
+    def _gross(self, check: GrossCheck, reservation: Reservation) -> CheckResult:
+        """The account's gross exposure had `reservation` been admitted (`GrossCheck`): O(positions of the account).
+        It passes within the limit, or when it is no larger than without the reservation (an order that adds no
+        exposure, such as a plain close, is never trapped by prices that moved)."""
+        pending: dict[Slot, Pending] = {}
+        for key in self._account_keys(check.venue, check.account):
+            for side in Side:
+                pending[(key, side)] = self._pending_of((key, side))
+        for entry in self._legs.get(reservation.id, {}).values():  # held already: replaced on commit
+            self._shift(pending, entry, -entry.quantity)
+        before = dict(pending)
+        for entry in reservation.pending:
+            replaced = self._replaced((entry.position, entry.side), entry.replaces_order)
+            if replaced is not None:
+                self._shift(pending, dataclasses.replace(entry, reducing=replaced.reducing), -replaced.remaining)
+            self._shift(pending, entry, entry.quantity)
+        prices = dict(check.prices)
+        keys = {key for key, _ in pending} | self._position_keys.get((check.venue, check.account), set())
+        total, unpriced = self._gross_sum(keys, pending, prices)
+        if unpriced:
+            return CheckResult(check, total, False, (("unpriced", unpriced),))
+        return CheckResult(check, total, total <= check.limit or total <= self._gross_sum(keys, before, prices)[0])
+
+    def _gross_sum(self, keys: set[PositionKey], pending: dict[Slot, Pending],
+                   prices: dict[str, Decimal]) -> tuple[Decimal, str]:
+        """Σ gross_quantity × price over `keys`, and the first symbol (by name) with exposure and no price."""
+        total, unpriced = ZERO, ""
+        for key in keys:
+            quantity = gross_quantity(self._positions.get(key, ZERO), pending.get((key, Side.BUY), Pending()),
+                                      pending.get((key, Side.SELL), Pending()))
+            if not quantity:
+                continue
+            price = prices.get(key.symbol)
+            if price is None:
+                unpriced = min(unpriced, key.symbol) if unpriced else key.symbol
+                continue
+            total += quantity * price
+        return total, unpriced
+
+    @staticmethod
+    def _shift(pending: dict[Slot, Pending], entry: PendingEntry, delta: Decimal) -> None:
+        slot = (entry.position, entry.side)
+        found = pending.get(slot, Pending())
+        pending[slot] = (Pending(found.adding, found.reducing + delta) if entry.reducing
+                         else Pending(found.adding + delta, found.reducing))
+
+    # ---- daily notional ----------------------------------------------------------------------------------
+
+    def _budget(self, key: str, day: int) -> Decimal:
+        found = self._budgets.get(key)
+        return found[1] if found is not None and found[0] == day else ZERO
+
+    def _spend(self, budgets: tuple[str, ...], day: int, now: int, quantity: Decimal, price: Decimal) -> None:
+        """Charge `quantity` × `price` (or give it back, negative) to each budget, for `day`, exactly: a charge of a
+        day that has ended moves nothing (that day's budget is no longer kept)."""
+        if not quantity or day != now // DAY_MS:
+            return
+        with localcontext(prec=EXACT_DIGITS):
+            amount = quantity * price
+            for key in budgets:
+                total = self._budget(key, day) + amount
+                if total > 0:
+                    self._budgets[key] = (day, total)
+                else:
+                    self._budgets.pop(key, None)
+
+    def _charged(self, check: NotionalCheck, reservation_id: str, day: int) -> Decimal:
+        """The day's notional in the check's budget, less what this reservation id's legs and the orders it amends
+        hold there (replaced when it commits)."""
+        total = self._budget(check.key, day)  # the caller holds the exact context
+        if self._charged_on.get(reservation_id) == day:
+            for entry in self._legs.get(reservation_id, {}).values():
+                if check.key in entry.budgets and entry.price is not None:
+                    total -= entry.quantity * entry.price
+        for order_id in check.replaces:
+            order = self._open.get((check.venue, check.account, order_id))
+            charge = order.charge if order is not None else None
+            if charge is not None and charge.day == day and check.key in charge.budgets:
+                total -= order.remaining * charge.price  # type: ignore[union-attr]
+        return total
+
+    async def usage(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
+        self._lapse(self._clock())
+        day = self._clock() // DAY_MS
+        counts = {symbol or "*": str(n) for (v, a, symbol), n in self._open_counts.items()
+                  if (v, a) == (venue, account)}
+        budgets = {key: format(total.normalize(), "f") for key, (seen, total) in self._budgets.items()
+                   if seen == day and key.split("|")[1:3] == [venue, account]}
+        return {"open_orders": dict(sorted(counts.items())), "daily_notional": dict(sorted(budgets.items()))}
+
+    async def daily_notional(self, venue: Venue, account: str, key: str) -> Decimal:
+        """The notional charged to a daily-notional budget on the store's current UTC day (for tests and status)."""
+        self._lapse(self._clock())
+        return self._budget(key, self._clock() // DAY_MS)
 
     def _open_count(self, check: OpenOrdersCheck, reservation_id: str) -> int:
         """Open orders in the check's scope, less the legs this reservation id holds already (replaced on commit)."""
@@ -417,17 +558,23 @@ class MemoryStore(StateStore):
 
     def _add_pending(self, slot: Slot, reducing: bool, delta: Decimal) -> None:
         sums = self._reducing if reducing else self._adding
-        total = sums.get(slot, ZERO) + delta
+        prior = sums.get(slot)
+        total = delta if prior is None else prior + delta
         if total > 0:
             sums[slot] = total
+            if prior is None:
+                self._pending_keys[(slot[0].venue, slot[0].account)].add(slot[0])
         else:
             sums.pop(slot, None)
 
     def _drop_legs(self, reservation_id: str) -> None:
+        day = self._charged_on.pop(reservation_id, -1)
         for entry in self._legs.pop(reservation_id, {}).values():
             self._add_pending((entry.position, entry.side), entry.reducing, -entry.quantity)
             if entry.opens:
                 self._count_open(entry.position, -1)
+            if entry.budgets and entry.price is not None:
+                self._spend(entry.budgets, day, self._clock(), -entry.quantity, entry.price)
 
     def _lapse(self, now: int) -> None:
         while self._lapses and self._lapses[0][0] <= now:
@@ -453,24 +600,53 @@ class MemoryStore(StateStore):
             ident = (closed.venue, closed.account, closed.order_id)
             if ident in self._open:
                 self._finalise(ident, now)
+        for accepted in facts.amended:
+            self._confirm_amend(accepted, now)
         self._forget_old_orders(now)
 
-    def _take_leg(self, update: OrderUpdate) -> bool:
+    def _take_leg(self, update: OrderUpdate, now: int) -> tuple[bool, _Charge | None]:
         """The venue now vouches for this order: its exposure moves from the reservation to the order. True when
-        the answer belonged to a live reservation (a fresh answer to an admitted request)."""
-        if not update.reservation_id:
-            return False
-        reservation_id = update.reservation_id.rsplit(":", 1)[0]
-        entry = self._legs.get(reservation_id, {}).pop(update.reservation_id, None)
+        the answer belonged to a live reservation (a fresh answer to an admitted request), with the charge of
+        daily-notional budgets the order takes over from the leg."""
+        entry, charge = self._pop_leg(update.reservation_id, now) if update.reservation_id else (None, None)
+        return entry is not None, charge
+
+    def _pop_leg(self, leg_id: str, now: int) -> tuple[PendingEntry | None, _Charge | None]:
+        """Take a leg out of its reservation with everything it holds (pending, open-order count, budgets); the
+        leg and the daily-notional charge its order takes over."""
+        reservation_id = leg_id.rsplit(":", 1)[0]
+        entry = self._legs.get(reservation_id, {}).pop(leg_id, None)
         if entry is None:
-            return False
+            return None, None
         self._add_pending((entry.position, entry.side), entry.reducing, -entry.quantity)
         if entry.opens:
             self._count_open(entry.position, -1)
-        return True
+        if not entry.budgets or entry.price is None:
+            return entry, None
+        day = self._charged_on.get(reservation_id, -1)
+        self._spend(entry.budgets, day, now, -entry.quantity, entry.price)
+        return entry, _Charge(entry.budgets, entry.price, day)
+
+    def _confirm_amend(self, accepted: AmendAccepted, now: int) -> None:
+        """An amend the venue accepted without saying what the order now is: the order holds the larger of what it
+        had open and the amend's size until the venue reports it again, and the higher of the two prices for good
+        (order reports carry no price): an acceptance read from a status alone must never make an order count for
+        less than it might."""
+        entry, taken = self._pop_leg(accepted.leg_id, now)
+        if entry is None:
+            return
+        order = self._replaced((entry.position, entry.side), entry.replaces_order)
+        if order is None:
+            return
+        remaining = max(order.remaining, entry.quantity)
+        self._add_pending((order.position, order.side), order.reducing, remaining - order.remaining)
+        if taken is not None and order.charge is not None and order.charge.price > taken.price:
+            taken = _Charge(taken.budgets, order.charge.price, taken.day)
+        self._recharge(order, taken, ZERO, remaining, now)
+        order.remaining = remaining
 
     def _apply_order(self, update: OrderUpdate, now: int) -> None:
-        fresh = self._take_leg(update)
+        fresh, taken = self._take_leg(update, now)
         ident = (update.venue, update.account, update.order_id)
         if ident in self._done:
             return  # final already: an answer seen twice changes nothing
@@ -491,15 +667,36 @@ class MemoryStore(StateStore):
             order.executed = update.executed
         remaining = max(update.original - update.executed, ZERO)
         self._add_pending((order.position, order.side), order.reducing, remaining - order.remaining)
+        self._recharge(order, taken, fill, remaining, now)
         order.remaining = remaining
         if update.final:
             self._finalise(ident, now)
 
-    def _finalise(self, ident: OrderIdent, now: int) -> None:
+    def _recharge(self, order: _Order, taken: _Charge | None, fill: Decimal, remaining: Decimal, now: int) -> None:
+        """An order's hold on its daily-notional budgets after an update: what filled stays charged, what is open
+        is charged at its price; an answer to an amend moves the order to the amend's price (`taken`), and a
+        new order's fill counts in full."""
+        old = order.charge
+        if old is not None:
+            # the part that neither filled nor stays open was given back (a shrink); the open part moves
+            self._spend(old.budgets, old.day, now, fill - order.remaining, old.price)
+        charge = taken or old
+        if charge is None:
+            return
+        opened = remaining + (fill if old is None else ZERO)
+        self._spend(charge.budgets, charge.day, now, opened, charge.price)
+        order.charge = charge
+
+    def _finalise(self, ident: OrderIdent, now: int, *, unfilled_known: bool = True) -> None:
+        """The order is final. `unfilled_known` False (it left an open-orders listing, for a reason the listing does
+        not say): its pending exposure ends (fills come with the next position report) but its daily-notional charge
+        stays whole, since no later report would charge a fill the sidecar did not see."""
         order = self._open.pop(ident)
         self._open_of[(ident[0], ident[1])].discard(ident)
         self._count_open(order.position, -1)
         self._add_pending((order.position, order.side), order.reducing, -order.remaining)
+        if order.charge is not None and unfilled_known:
+            self._spend(order.charge.budgets, order.charge.day, now, -order.remaining, order.charge.price)
         self._remember_final(ident, now)
 
     def _remember_final(self, ident: OrderIdent, now: int) -> None:
@@ -536,6 +733,6 @@ class MemoryStore(StateStore):
                 continue
             if snapshot.symbol is None or order.position.symbol == snapshot.symbol:
                 # gone from the book; its fills, if any, arrive with the next position report
-                self._finalise(ident, now)
+                self._finalise(ident, now, unfilled_known=False)
         for update in snapshot.orders:
             self._apply_order(update, now)

@@ -33,6 +33,10 @@ and every account script touches only that slot (its keys are all declared in KE
                                             orders in :open plus the reservation legs that open an order (n: 1),
                                             kept in step by the same scripts that move them (absent = 0), so
                                             the open-orders rule reads two numbers, never the orders
+    rw:{<venue>|<account>}:day      HASH    daily-notional budget key ("<rule id>|<venue>|<account>[|<symbol>]")
+                                            → "<UTC day>|<notional charged that day>" (another day's counts as
+                                            0), moved by the scripts that move the legs and orders charged to
+                                            it (their JSON carries b: budgets, p: price, d: day); PEXPIRE 2 days
     rw:{<venue>|<account>}:rate:<rate key>:<window ms>
                                     ZSET    one member per admitted order, score = admission time (ms);
                                             trimmed to the window on every check, PEXPIRE = window; the
@@ -69,14 +73,23 @@ Prices are never computed on in Redis and keep the venue's exact text.
 
 A reservation whose sidecar dies before `release` lapses after `reservation_ttl_ms` (MemoryStore has no
 such need: its state dies with the sidecar). Everything Redis raises becomes `StateUnavailable`.
+
+A store sends its commands on one connection of its own (`Link`): each call's commands are written at once and
+its replies read back in order, calls made at the same time pipelined on the socket. redis-py connects it (URL,
+TLS, AUTH, Sentinel) and parses the replies (hiredis); its per-call pipeline, pool checkout and retry wrapper,
+which cost several times the round trip's own CPU, are not used for the store's commands.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
-from collections import OrderedDict
+import math
+import time
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
@@ -84,13 +97,14 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+import hiredis
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from riskwall.model import (
     LossCheck,
@@ -125,7 +139,7 @@ from riskwall.state.base import (
 )
 from riskwall.state.breaker import BreakerConfig, GuardedStore
 from riskwall.state.breaker import without_password as _safe
-from riskwall.state.memory import FINAL_ORDER_MEMORY_MS
+from riskwall.state.memory import DAY_MS, FINAL_ORDER_MEMORY_MS
 
 DEFAULT_PREFIX = "rw"
 DEFAULT_RESERVATION_TTL_MS = 600_000
@@ -205,7 +219,7 @@ class _Call:
 class KeyLayout:
     """Builds every key the store uses (the layout is drawn in the module docstring)."""
 
-    ACCOUNT_KEYS = ("pos", "pend", "resv", "lapse", "open", "done", "seq", "cnt")
+    ACCOUNT_KEYS = ("pos", "pend", "resv", "lapse", "open", "done", "seq", "cnt", "day")
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = prefix
@@ -232,8 +246,9 @@ class KeyLayout:
     def rejects(self, count: RejectCount) -> str:
         return f"{self.prefix}:{{global}}:rejects:{count.key}"
 
-    def loss(self, check: LossCheck) -> str:
-        return f"{self.prefix}:{{global}}:loss:{check.key}"
+    def loss(self, key: str) -> str:
+        """A daily-loss rule's baseline for one account (`LossCheck.key`)."""
+        return f"{self.prefix}:{{global}}:loss:{key}"
 
 
 def account_of(reservation: Reservation) -> tuple[str, str]:
@@ -245,6 +260,8 @@ def account_of(reservation: Reservation) -> tuple[str, str]:
     owners |= {_rate_owner(check) for check in reservation.rate}
     owners |= {(str(check.venue), check.account) for check in reservation.duplicates}
     owners |= {(str(check.venue), check.account) for check in reservation.open_orders}
+    owners |= {(str(check.venue), check.account) for check in reservation.notional}
+    owners |= {(str(check.venue), check.account) for check in reservation.gross}
     if len(owners) != 1:
         raise ValueError(f"reservation {reservation.id} must concern exactly one account, not {sorted(owners)}")
     return owners.pop()
@@ -390,6 +407,196 @@ def open_redis_store(url: str) -> GuardedStore:
     return GuardedStore(RedisStore(client, url=url, options=options), breaker)
 
 
+# ---- the wire ------------------------------------------------------------------------------------------
+
+
+class Commands:
+    """Plain commands for one round trip, in order (what the store used redis-py's Pipeline for): the few the
+    store sends besides its scripts, with redis-py's argument order, and no reply callbacks (replies come raw:
+    TIME as two numbers in text, HGETALL as a flat list or, on RESP3, a map; the decoders take both)."""
+
+    __slots__ = ("commands",)
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str | int, ...]] = []
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: str | int) -> None:
+        self.commands.append(("EVALSHA", sha, numkeys, *keys_and_args))
+
+    def set(self, name: str, value: str, px: int | None = None) -> None:
+        self.commands.append(("SET", name, value) if px is None else ("SET", name, value, "PX", px))
+
+    def get(self, name: str) -> None:
+        self.commands.append(("GET", name))
+
+    def delete(self, *names: str) -> None:
+        self.commands.append(("DEL", *names))
+
+    def hget(self, name: str, key: str) -> None:
+        self.commands.append(("HGET", name, key))
+
+    def hgetall(self, name: str) -> None:
+        self.commands.append(("HGETALL", name))
+
+    def hmget(self, name: str, keys: Sequence[str]) -> None:
+        self.commands.append(("HMGET", name, *keys))
+
+    def time(self) -> None:
+        self.commands.append(("TIME",))
+
+
+# the closures that add plain commands to a script's round trip were written against redis-py's Pipeline
+Pipeline = Commands
+
+
+class Link:
+    """The store's own connection to Redis, shared by every call: each call writes its commands at once and
+    gets its replies back in order, so calls made at the same time are pipelined on one socket instead of each
+    taking a connection from redis-py's pool (and a pipeline object, a retry wrapper and reply callbacks).
+
+    One connection from the client's pool (so AUTH, SELECT, TLS and Sentinel work as the client configures
+    them) is held for as long as it works. Redis answers a connection's commands in the order sent, and the
+    calls wait in that order: one reader takes the replies off the socket and hands each call its own, so a
+    reply is never read as the answer to another call, even when that call gave up waiting (a timeout): its
+    replies are read and dropped. Any failure on the socket (closed, reset, no reply within the client's
+    socket timeout, an unreadable reply) fails every call still waiting on it with redis-py's own exception and
+    drops the connection; the next call connects again. An error reply (NOSCRIPT, a script error) is handed
+    to its call as the exception, in its place among the replies: the connection stays good.
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._pool: Any = client.connection_pool
+        self._wire: _Wire | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    async def send(self, commands: Sequence[tuple[str | int, ...]]) -> list[Any]:
+        """Every command's reply, in order; an error reply is its exception (ResponseError), not raised."""
+        wire = self._wire
+        if wire is None or not wire.usable:
+            wire = await self._connect()
+        packed = b"".join([_pack(command) for command in commands])
+        return await wire.send(packed, len(commands))
+
+    async def close(self) -> None:
+        wire, self._wire = self._wire, None
+        if wire is not None:
+            await wire.close(self._pool)
+
+    async def _connect(self) -> _Wire:
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            wire = self._wire
+            if wire is not None and wire.usable:
+                return wire
+            self._wire = None
+            if wire is not None:  # dropped: back to the pool, which connects it again when it is next taken
+                await wire.close(self._pool)
+            try:
+                connection = await self._pool.get_connection()
+            except TypeError:  # redis-py before 5.3 wants a command name (ignored by the pool)
+                connection = await self._pool.get_connection("EVALSHA")
+            self._wire = _Wire(connection)
+            return self._wire
+
+
+# bytes a Link writes ahead of the socket without waiting for it to take them (asyncio's default high-water mark)
+_WRITE_AHEAD = 64 * 1024
+
+# hiredis packs every argument as redis-py's encoder would: text as UTF-8, whole numbers in decimal
+_pack: Callable[[tuple[str | int, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
+
+
+class _Wire:
+    """One connection of a Link, and the calls waiting for its replies, in the order their commands went out."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.broken = False
+        # (number of replies, the call's future), in the order the commands were written
+        self._waiting: deque[tuple[int, asyncio.Future[list[Any]]]] = deque()
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Not failed, connected, and not closed by the server meanwhile: an idle connection the server dropped
+        (a restart, its idle timeout) is replaced before anything is written to it, as redis-py's pool does."""
+        if self.broken or not self.connection.is_connected:
+            return False
+        stream = getattr(self.connection, "_reader", None)  # redis-py's StreamReader, fed EOF by the loop
+        return stream is None or not stream.at_eof()
+
+    async def send(self, packed: bytes, count: int) -> list[Any]:
+        replies: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((count, replies))
+        try:
+            writer = getattr(self.connection, "_writer", None)  # redis-py's StreamWriter for the socket
+            if writer is not None and writer.transport.get_write_buffer_size() + len(packed) <= _WRITE_AHEAD:
+                # straight to the transport, in order, with no await: what send_packed_command does without its
+                # per-call timeout and drain, which only matter when the socket cannot take the bytes (below)
+                writer.write(packed)
+            else:
+                # redis-py hands the bytes to the transport before its first suspension, so the order of the
+                # bytes on the socket is still the order of `_waiting`; it then waits (at most its socket
+                # timeout) until the socket takes them
+                await self.connection.send_packed_command(packed, check_health=False)
+        except BaseException as exc:
+            self._break(exc if isinstance(exc, Exception) else RedisConnectionError("write interrupted"))
+            raise
+        if self._reader is None and not self.broken:
+            self._reader = asyncio.get_running_loop().create_task(self._read())
+        return await replies
+
+    async def close(self, pool: Any) -> None:
+        self._break(RedisConnectionError("connection closed"))
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+        with contextlib.suppress(Exception):
+            await self.connection.disconnect()
+        with contextlib.suppress(Exception):
+            await pool.release(self.connection)
+
+    async def _read(self) -> None:
+        """Replies, in order, to the calls waiting, until none waits; the next call starts a reader again."""
+        connection = self.connection
+        # the client's socket timeout, once per call's replies rather than once per reply: none of them may take
+        # longer than that, as with redis-py's own reads (the caller's own, shorter, budget is GuardedStore's)
+        budget = connection.socket_timeout
+        try:
+            while self._waiting and not self.broken:
+                count, replies = self._waiting[0]
+                read: list[Any] = []
+                async with asyncio.timeout(budget):
+                    for _ in range(count):
+                        try:
+                            read.append(await connection.read_response(timeout=math.inf))
+                        except ResponseError as exc:
+                            read.append(exc)
+                self._waiting.popleft()
+                if not replies.done():
+                    replies.set_result(read)
+        except TimeoutError:  # redis-py has closed the connection (the read was cancelled)
+            with contextlib.suppress(Exception):
+                await connection.disconnect(nowait=True)
+            self._break(RedisTimeoutError("Timeout reading from the Redis server"))
+        except Exception as exc:  # redis-py has closed the connection already
+            self._break(exc)
+        finally:
+            if self._reader is asyncio.current_task():
+                self._reader = None
+
+    def _break(self, error: Exception) -> None:
+        """The socket failed (or is closed): every call waiting on it fails; the Link takes another."""
+        self.broken = True
+        waiting, self._waiting = self._waiting, deque()
+        for _, replies in waiting:
+            if not replies.done():
+                replies.set_exception(error)
+
+
 # ---- the store -----------------------------------------------------------------------------------------
 
 
@@ -399,23 +606,40 @@ class RedisStore(StateStore):
         self.options = options or RedisOptions()
         self.keys = KeyLayout(self.options.prefix)
         self._client = client
+        self._link = Link(client)  # every command of the store's own goes on it
         self._scripts = {name: _Script.load(name) for name in _SCRIPT_FILES}
         self._owners: OrderedDict[str, str] = OrderedDict()  # reservation id -> "<venue>|<account>"
         # what the last reads showed, for `cached_view`: the trading states, and each symbol's price (None: none
         # known). A plan made on them is reserved with `reserve_seen`, which reads both again in its round trip
         self._states_seen: tuple[TradingStateRecord, ...] | None = None
         self._prices_seen: OrderedDict[tuple[Venue, str], Decimal | None] = OrderedDict()
+        # daily-loss rule keys with an equity reading seen, and the UTC day it was seen on (bounded by the policy's
+        # daily-loss rules × the accounts this sidecar trades)
+        self._equity_days: dict[str, int] = {}
 
     # -- StateStore ----------------------------------------------------------------------------------
 
     async def view(self, query: ViewQuery) -> StateView:
+        if query.whole_account and query.account is not None:
+            # a gross exposure rule values every position of the account: first learn which symbols it holds or
+            # has pending (one more round trip, only under such a rule), then read them as the request's own
+            base = self.keys.account(query.venue, query.account)
+            pipe = Commands()
+            pipe.hgetall(base[KeyLayout.ACCOUNT_KEYS.index("pos")])
+            pipe.hgetall(base[KeyLayout.ACCOUNT_KEYS.index("pend")])
+            async with self._guard():
+                held, pending_sums = await self._send(*pipe.commands)
+            symbols = [field.rsplit("|", 1)[0] for field in _pairs(held)]
+            symbols += [field.removesuffix("|r").rsplit("|", 2)[0] for field in _pairs(pending_sums)]
+            query = dataclasses.replace(query, symbols=tuple(dict.fromkeys((*query.symbols, *symbols))),
+                                        whole_account=False)
         price_fields = [f"{query.venue}|{s}" for s in query.symbols]
         account = query.account
         position_keys = [] if account is None else [
             PositionKey(query.venue, account, s, side) for s in query.symbols for side in PositionSide
         ]
         async with self._guard():
-            pipe = self._client.pipeline(transaction=False)
+            pipe = Commands()
             pipe.hgetall(self.keys.states)
             pipe.time()  # the states a storm set end by Redis's clock
             if price_fields:
@@ -431,8 +655,15 @@ class RedisStore(StateStore):
             if pending_fields and account is not None:
                 pipe.hmget(self.keys.account(query.venue, account)[KeyLayout.ACCOUNT_KEYS.index("pend")],
                            pending_fields)
-            replies = await pipe.execute()
+            for loss_key in query.loss_keys:  # the day of each daily-loss baseline: is there a reading today?
+                pipe.hget(self.keys.loss(loss_key), "day")
+            replies = await self._send(*pipe.commands)
+        baseline_days = [replies.pop() for _ in query.loss_keys][::-1]
         now = _time_ms(replies.pop(1))
+        equity_seen = frozenset(loss_key for loss_key, day in zip(query.loss_keys, baseline_days, strict=True)
+                                if day is not None and str(day).isdigit() and int(day) == now // DAY_MS)
+        for loss_key in equity_seen:
+            self._equity_days[loss_key] = now // DAY_MS
         pending: dict[tuple[PositionKey, Side], Pending] = {}
         if pending_fields:
             sums = iter(replies.pop())
@@ -459,13 +690,18 @@ class RedisStore(StateStore):
             for key, raw in zip(position_keys, replies[-1], strict=True):
                 if raw is not None:
                     positions[key] = from_fixed(raw)
-        return StateView(states, positions, prices, orders, pending, remaining)
+        return StateView(states, positions, prices, orders, pending, remaining, equity_seen)
 
     def cached_view(self, query: ViewQuery) -> StateView | None:
         if self._states_seen is None or any((query.venue, s) not in self._prices_seen for s in query.symbols):
             return None
+        if query.loss_keys:
+            # a reading seen today stays seen until midnight; before one is seen (or on a new day), read the store
+            today = time.time_ns() // 1_000_000 // DAY_MS
+            if any(self._equity_days.get(key) != today for key in query.loss_keys):
+                return None
         prices = {(query.venue, s): p for s in query.symbols if (p := self._prices_seen[(query.venue, s)]) is not None}
-        return StateView(self._states_seen, prices=prices)
+        return StateView(self._states_seen, prices=prices, equity_seen=frozenset(query.loss_keys))
 
     async def reserve_seen(self, reservation: Reservation, seen: StateView) -> tuple[ReserveOutcome, bool]:
         if reservation.empty:
@@ -502,7 +738,8 @@ class RedisStore(StateStore):
         args: list[str | int] = [
             reservation.id, self.options.reservation_ttl_ms,
             len(reservation.rate), len(reservation.exposure), len(reservation.pending), len(reservation.reductions),
-            len(reservation.duplicates), len(reservation.open_orders),
+            len(reservation.duplicates), len(reservation.open_orders), len(reservation.notional),
+            len(reservation.gross),
         ]
         for rate in reservation.rate:
             args += [rate.limit, rate.window_ms, rate.cost, int(rate.enforced)]
@@ -521,10 +758,24 @@ class RedisStore(StateStore):
             args += [duplicate.window_ms, int(duplicate.enforced)]
         for counted in reservation.open_orders:
             args += [counted.symbol or "", counted.limit, counted.adding, int(counted.enforced)]
+        for budget in reservation.notional:
+            args += [budget.key, to_fixed(budget.limit, ROUND_FLOOR), to_fixed(budget.adding, ROUND_CEILING),
+                     int(budget.enforced), len(budget.replaces), *budget.replaces]
+        for gross in reservation.gross:
+            args += [to_fixed(gross.limit, ROUND_FLOOR), int(gross.enforced), len(gross.prices)]
+            for symbol, price in gross.prices:
+                args += [symbol, to_fixed(price, ROUND_CEILING)]
+            args.append(len(reservation.pending))
+            for leg in reservation.pending:
+                args += [f"{leg.position.symbol}|{leg.position.position_side}", str(leg.side),
+                         to_fixed(leg.quantity, ROUND_CEILING), int(leg.reducing), leg.replaces_order or ""]
         for leg in reservation.pending:
+            charged = leg.budgets if leg.price is not None else ()
             args += [
                 leg.leg_id, f"{leg.position.symbol}|{leg.position.position_side}", str(leg.side),
-                to_fixed(leg.quantity, ROUND_CEILING), int(leg.reducing), int(leg.opens),
+                to_fixed(leg.quantity, ROUND_CEILING), int(leg.reducing), int(leg.opens), leg.replaces_order or "",
+                to_fixed(leg.price, ROUND_CEILING) if charged and leg.price is not None else "", len(charged),
+                *charged,
             ]
         owner = f"{venue}|{account}"
 
@@ -558,6 +809,17 @@ class RedisStore(StateStore):
             CheckResult(check, Decimal(int(reply[at + 2 * i])), int(reply[at + 1 + 2 * i]) == 1)
             for i, check in enumerate(reservation.open_orders)
         )
+        at += 2 * len(reservation.open_orders)  # then two per notional check: the day's notional, passed
+        results += tuple(
+            CheckResult(check, from_fixed(str(reply[at + 2 * i])), int(reply[at + 1 + 2 * i]) == 1)
+            for i, check in enumerate(reservation.notional)
+        )
+        at += 2 * len(reservation.notional)  # then three per gross check: gross exposure, passed, unpriced symbol
+        results += tuple(
+            CheckResult(check, from_fixed(str(reply[at + 3 * i])), int(reply[at + 1 + 3 * i]) == 1,
+                        (("unpriced", str(reply[at + 2 + 3 * i])),) if reply[at + 2 + 3 * i] else ())
+            for i, check in enumerate(reservation.gross)
+        )
         if committed and reservation.pending:
             self._remember(reservation.id, owner)
         return ReserveOutcome(committed, results), extras[1:] if reservation.pending else extras
@@ -567,7 +829,7 @@ class RedisStore(StateStore):
         async with self._guard():
             owner = self._owners.get(reservation_id)
             if owner is None:
-                found = await self._client.get(self.keys.reservation(reservation_id))
+                (found,) = await self._send(("GET", self.keys.reservation(reservation_id)))
                 if found is None:
                     return  # never committed here, already released, or long lapsed
                 owner = str(found)
@@ -599,7 +861,7 @@ class RedisStore(StateStore):
         per_account: dict[tuple[str, str], dict[str, list[Any]]] = {}
 
         def bucket(venue: str, account: str) -> dict[str, list[Any]]:
-            empty: dict[str, list[Any]] = {"orders": [], "positions": [], "snapshots": [], "closed": []}
+            empty: dict[str, list[Any]] = {"orders": [], "positions": [], "snapshots": [], "closed": [], "amended": []}
             return per_account.setdefault((venue, account), empty)
 
         for update in facts.orders:
@@ -616,6 +878,8 @@ class RedisStore(StateStore):
             bucket(snapshot.venue, snapshot.account)["snapshots"].append(listed)
         for closed in facts.closed:
             bucket(closed.venue, closed.account)["closed"].append(closed.order_id)
+        for accepted in facts.amended:
+            bucket(accepted.venue, accepted.account)["amended"].append(accepted.leg_id)
         for (venue, account), payload in per_account.items():
             text = json.dumps(payload, separators=(",", ":"))
             calls.append(_Call("learn", self.keys.account(venue, account), [text, FINAL_ORDER_MEMORY_MS]))
@@ -671,7 +935,7 @@ class RedisStore(StateStore):
                       "rule_id": check.rule_id}
             args += [to_fixed(check.equity), to_fixed(check.limit), int(check.enforced),
                      f"{check.scope.text}#{check.rule_id}", json.dumps(record)]
-        return _Call("loss", [self.keys.states, *(self.keys.loss(c) for c in checks)], args)
+        return _Call("loss", [self.keys.states, *(self.keys.loss(c.key) for c in checks)], args)
 
     async def count_rejections(self, counts: tuple[RejectCount, ...]) -> tuple[StormTrip, ...]:
         if not counts:
@@ -701,10 +965,7 @@ class RedisStore(StateStore):
 
     async def trading_states(self) -> tuple[TradingStateRecord, ...]:
         async with self._guard():
-            pipe = self._client.pipeline(transaction=False)
-            pipe.hgetall(self.keys.states)
-            pipe.time()
-            raw, now = await pipe.execute()
+            raw, now = await self._send(("HGETALL", self.keys.states), ("TIME",))
         return self._decode_states(_pairs(raw), _time_ms(now))
 
     async def open_order_count(self, venue: Venue, account: str, symbol: str | None = None) -> int:
@@ -712,8 +973,34 @@ class RedisStore(StateStore):
         for tests and status. Lapsed reservations still count until a script touches the account."""
         key = self.keys.account(venue, account)[KeyLayout.ACCOUNT_KEYS.index("cnt")]
         async with self._guard():
-            raw = await self._client.hget(key, "*" if symbol is None else f"s|{symbol}")
+            (raw,) = await self._send(("HGET", key, "*" if symbol is None else f"s|{symbol}"))
         return int(raw or 0)
+
+    async def usage(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
+        base = self.keys.account(venue, account)
+        pipe = Commands()
+        pipe.hgetall(base[KeyLayout.ACCOUNT_KEYS.index("cnt")])
+        pipe.hgetall(base[KeyLayout.ACCOUNT_KEYS.index("day")])
+        pipe.time()
+        async with self._guard():
+            counts, budgets, now = await self._send(*pipe.commands)
+        day = _time_ms(now) // DAY_MS
+        open_orders = {("*" if field == "*" else field.removeprefix("s|")): str(value)
+                       for field, value in _pairs(counts).items()}
+        notional = {key: total for key, raw in _pairs(budgets).items()
+                    for seen, _, total in [raw.partition("|")] if seen.isdigit() and int(seen) == day}
+        return {"open_orders": dict(sorted(open_orders.items())), "daily_notional": dict(sorted(notional.items()))}
+
+    async def daily_notional(self, venue: Venue, account: str, key: str) -> Decimal:
+        """The notional charged to a daily-notional budget on the store's current UTC day; for tests and status."""
+        base = self.keys.account(venue, account)
+        async with self._guard():
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hget(base[KeyLayout.ACCOUNT_KEYS.index("day")], key)
+            pipe.time()
+            raw, now = await pipe.execute()
+        day, _, total = (raw or "").partition("|")
+        return from_fixed(total) if day and int(day) == _time_ms(now) // DAY_MS else Decimal(0)
 
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
         async with self._guard():
@@ -737,6 +1024,8 @@ class RedisStore(StateStore):
     async def close(self) -> None:
         pool = self._client.connection_pool
         with contextlib.suppress(RedisError, OSError):
+            await self._link.close()
+        with contextlib.suppress(RedisError, OSError):
             await self._client.aclose()
         if isinstance(pool, SentinelConnectionPool):
             # the client owns its pool, not the Sentinel's own clients (one per sentinel), which it left open
@@ -756,12 +1045,23 @@ class RedisStore(StateStore):
 
     async def _eval(self, call: _Call) -> Any:
         script = self._scripts[call.script]
-        try:
-            return await self._client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
-        except NoScriptError:
+        command = ("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args)
+        (reply,) = await self._link.send((command,))
+        if isinstance(reply, NoScriptError):
             # the server lost its script cache (restart, failover, SCRIPT FLUSH): nothing ran, load and rerun
-            await self._client.script_load(script.source)
-            return await self._client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
+            await self._send(("SCRIPT", "LOAD", script.source))
+            (reply,) = await self._link.send((command,))
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    async def _send(self, *commands: tuple[str | int, ...]) -> list[Any]:
+        """Plain commands in one round trip: their replies, the first error reply raised."""
+        replies = await self._link.send(commands)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     async def _run(self, calls: Sequence[_Call], extra: Callable[[Pipeline], None] | None = None) -> list[Any]:
         """Run scripts (and `extra` plain commands) in one round trip; a script refused with NOSCRIPT did not
@@ -773,13 +1073,13 @@ class RedisStore(StateStore):
         """`_run`, with the replies of `extra`'s commands too."""
         if len(calls) == 1 and extra is None:
             return [await self._eval(calls[0])], []
-        pipe = self._client.pipeline(transaction=False)
+        pipe = Commands()
         for call in calls:
             script = self._scripts[call.script]
             pipe.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
         if extra is not None:
             extra(pipe)
-        replies = await pipe.execute(raise_on_error=False)
+        replies = await self._link.send(pipe.commands)  # errors in their places, not raised
         out: list[Any] = []
         for call, reply in zip(calls, replies, strict=False):
             if isinstance(reply, NoScriptError):

@@ -1,17 +1,25 @@
 -- Shared by every script that touches one account's state; prepended after decimal.lua.
 --
--- Every account script gets the same eight keys, all under the account's hash tag (one Cluster slot):
+-- Every account script gets the same nine keys, all under the account's hash tag (one Cluster slot):
 local K_POS = KEYS[1]   -- HASH "<symbol>|<position side>" -> position (signed decimal text)
 local K_PEND = KEYS[2]  -- HASH "<symbol>|<position side>|<side>" -> what adds (sum of plain legs and orders);
                         --      "<symbol>|<position side>|<side>|r" -> what only reduces (reduce-only ones)
 local K_RESV = KEYS[3]  -- HASH reservation id -> JSON {leg id: {k = "<symbol>|<position side>", s = side, q = qty,
-                        --      r = 1 for a reduction}}
+                        --      r = 1 for a reduction, n = 1 when it opens an order, o = the order an amend
+                        --      replaces (absent for a new order), and when charged to
+                        --      daily-notional budgets: b = {budget key...}, p = price a unit, d = UTC day}}
 local K_LAPSE = KEYS[4] -- ZSET reservation id, score = when its legs lapse (ms, Redis time)
-local K_OPEN = KEYS[5]  -- HASH order id -> JSON {sym, ps, s, c (1 adds, 0 only reduces), kd, rem, exe}: non-final orders
+local K_OPEN = KEYS[5]  -- HASH order id -> JSON {sym, ps, s, c (1 adds, 0 only reduces), kd, rem, exe, and b, p, d
+                        --      as its leg's when it holds daily-notional budgets}: non-final orders
 local K_DONE = KEYS[6]  -- ZSET order id, score = when it became final (ms): remembered so a replay changes nothing
 local K_SEQ = KEYS[7]   -- STRING counter: unique rate-window members
 local K_CNT = KEYS[8]   -- HASH "*" -> open orders on the account, "s|<symbol>" -> on one symbol: the orders in
                         --      K_OPEN plus the reservation legs that open an order (n = 1) (absent = 0)
+local K_DAY = KEYS[9]   -- HASH daily-notional budget key -> "<UTC day>|<notional charged that day>" (another day's
+                        --      value counts as 0); PEXPIRE two days after each write
+local N_ACCOUNT_KEYS = 9
+local DAY_MS = 86400000
+local DAY_KEEP_MS = 2 * DAY_MS
 
 local LAPSE_BATCH = 256
 
@@ -101,8 +109,46 @@ local function encode_legs(legs)
   return cjson.encode(legs)
 end
 
+-- the notional charged to a daily-notional budget on `day`
+local function budget_get(key, day)
+  local raw = redis.call('HGET', K_DAY, key)
+  if raw then
+    local at, total = string.match(raw, '^(%d+)|(.*)$')
+    if tonumber(at) == day then
+      return dec_parse(total)
+    end
+  end
+  return DEC_ZERO
+end
+
+-- charge quantity * price (or give it back: a negative quantity) to each budget of `holder` ({b, p, d}); a
+-- charge of a day that has ended moves nothing (that day's budget is no longer kept)
+local function budget_spend(holder, quantity, now)
+  if holder.b == nil or holder.p == nil or quantity.s == 0 then
+    return
+  end
+  local day = math.floor(now / DAY_MS)
+  if holder.d ~= day then
+    return
+  end
+  local amount = dec_mul_up(quantity, dec_parse(holder.p))
+  if quantity.s < 0 then
+    -- what is given back is the charge rounded the same way, so a charge and its return cancel exactly
+    amount = dec_neg(dec_mul_up(dec_neg(quantity), dec_parse(holder.p)))
+  end
+  for _, key in ipairs(holder.b) do
+    local total = dec_add(budget_get(key, day), amount)
+    if total.s <= 0 then
+      redis.call('HDEL', K_DAY, key)
+    else
+      redis.call('HSET', K_DAY, key, string.format('%d|%s', day, dec_format(total)))
+    end
+  end
+  redis.call('PEXPIRE', K_DAY, DAY_KEEP_MS)
+end
+
 -- drop what is left of a reservation, now
-local function legs_drop(rid)
+local function legs_drop(rid, now)
   local raw = redis.call('HGET', K_RESV, rid)
   if raw then
     for _, leg in pairs(cjson.decode(raw)) do
@@ -110,6 +156,7 @@ local function legs_drop(rid)
       if leg.n == 1 then
         cnt_add(leg_symbol(leg), -1)
       end
+      budget_spend(leg, dec_neg(dec_parse(leg.q)), now)
     end
     redis.call('HDEL', K_RESV, rid)
   end
@@ -121,7 +168,7 @@ local function lapse(now)
   cnt_init()
   local due = redis.call('ZRANGEBYSCORE', K_LAPSE, '-inf', now, 'LIMIT', 0, LAPSE_BATCH)
   for _, rid in ipairs(due) do
-    legs_drop(rid)
+    legs_drop(rid, now)
   end
 end
 
@@ -129,8 +176,13 @@ local function order_field(o)
   return o.sym .. '|' .. o.ps .. '|' .. o.s .. (o.c == 1 and '' or '|r')
 end
 
-local function finalize(id, o, now, final_ms)
+-- `listed` true: the order left an open-orders listing, which does not say why: its daily-notional charge stays
+-- whole (MemoryStore._finalise), since no later report would charge a fill the sidecar did not see
+local function finalize(id, o, now, final_ms, listed)
   pend_add(order_field(o), dec_neg(dec_parse(o.rem)))
+  if not listed then
+    budget_spend(o, dec_neg(dec_parse(o.rem)), now)
+  end
   if redis.call('HDEL', K_OPEN, id) == 1 then
     cnt_add(o.sym, -1)
   end
@@ -141,6 +193,7 @@ end
 -- one OrderUpdate {id, sym, ps, side, orig, exe, final, ro, kd, rid?}: move its reservation leg to the order,
 -- apply only the part of the fill not applied before, keep the order's remaining in the aggregate
 local function apply_order(u, now, final_ms)
+  local taken = nil -- the daily-notional charge the order takes over from its leg
   if u.rid then
     local rid = string.match(u.rid, '^(.*):[^:]*$') or u.rid
     local raw = redis.call('HGET', K_RESV, rid)
@@ -151,6 +204,10 @@ local function apply_order(u, now, final_ms)
         pend_add(leg_field(leg), dec_neg(dec_parse(leg.q)))
         if leg.n == 1 then
           cnt_add(leg_symbol(leg), -1)
+        end
+        if leg.b ~= nil and leg.p ~= nil then
+          budget_spend(leg, dec_neg(dec_parse(leg.q)), now)
+          taken = {b = leg.b, p = leg.p, d = leg.d}
         end
         legs[u.rid] = nil
         redis.call('HSET', K_RESV, rid, encode_legs(legs))
@@ -174,6 +231,7 @@ local function apply_order(u, now, final_ms)
     -- no executed amount is below zero, so it never gets here)
     return
   end
+  local filled = fill
   if fill.s > 0 then
     local k = u.sym .. '|' .. u.ps
     if u.side == 'sell' then
@@ -183,13 +241,73 @@ local function apply_order(u, now, final_ms)
     o.exe = dec_format(executed)
   end
   local remaining = dec_max0(dec_sub(dec_parse(u.orig), executed))
+  -- the order's hold on its daily-notional budgets (MemoryStore._recharge): what filled stays charged, what is
+  -- open is charged at its price; an answer to an amend moves it to the amend's price, a new order's fill counts
+  local had = o.b ~= nil and o.p ~= nil
+  if had then
+    budget_spend(o, dec_sub(filled, dec_parse(o.rem)), now)
+  end
+  if taken ~= nil then
+    o.b, o.p, o.d = taken.b, taken.p, taken.d
+  end
+  if o.b ~= nil and o.p ~= nil then
+    budget_spend(o, had and remaining or dec_add(remaining, filled), now)
+  end
+  pend_add(order_field(o), dec_sub(remaining, dec_parse(o.rem)))
+  o.rem = dec_format(remaining)
   if u.final then
     finalize(u.id, o, now, final_ms)
     return
   end
-  pend_add(order_field(o), dec_sub(remaining, dec_parse(o.rem)))
-  o.rem = dec_format(remaining)
   if redis.call('HSET', K_OPEN, u.id, cjson.encode(o)) == 1 then
     cnt_add(o.sym, 1) -- a new open order
   end
+end
+
+-- an amend the venue accepted without saying what the order now is (MemoryStore._confirm_amend): its leg leaves
+-- the reservation and the order holds the larger of what it had open and the amend's size, at the higher price
+local function confirm_amend(leg_id, now)
+  local rid = string.match(leg_id, '^(.*):[^:]*$') or leg_id
+  local raw = redis.call('HGET', K_RESV, rid)
+  if not raw then
+    return
+  end
+  local legs = cjson.decode(raw)
+  local leg = legs[leg_id]
+  if not leg then
+    return
+  end
+  pend_add(leg_field(leg), dec_neg(dec_parse(leg.q)))
+  if leg.n == 1 then
+    cnt_add(leg_symbol(leg), -1)
+  end
+  budget_spend(leg, dec_neg(dec_parse(leg.q)), now)
+  legs[leg_id] = nil
+  redis.call('HSET', K_RESV, rid, encode_legs(legs))
+  local order_raw = leg.o and redis.call('HGET', K_OPEN, leg.o)
+  if not order_raw then
+    return
+  end
+  local o = cjson.decode(order_raw)
+  if o.s ~= leg.s or (o.sym .. '|' .. o.ps) ~= leg.k then
+    return
+  end
+  local had, quantity = dec_parse(o.rem), dec_parse(leg.q)
+  local remaining = dec_cmp(quantity, had) > 0 and quantity or had
+  pend_add(order_field(o), dec_sub(remaining, had))
+  if o.b ~= nil and o.p ~= nil then
+    budget_spend(o, dec_neg(had), now)
+  end
+  if leg.b ~= nil and leg.p ~= nil then
+    local price = leg.p
+    if o.p ~= nil and dec_cmp(dec_parse(o.p), dec_parse(leg.p)) > 0 then
+      price = o.p
+    end
+    o.b, o.p, o.d = leg.b, price, leg.d
+  end
+  if o.b ~= nil and o.p ~= nil then
+    budget_spend(o, remaining, now)
+  end
+  o.rem = dec_format(remaining)
+  redis.call('HSET', K_OPEN, leg.o, cjson.encode(o))
 end

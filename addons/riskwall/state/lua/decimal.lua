@@ -156,3 +156,49 @@ local function dec_max0(x)
   end
   return x
 end
+
+local DEC_ULP = dec_parse('0.000000000000000001')
+
+-- a * b rounded away from zero to 18 fraction digits: a notional charged is never less than the exact product.
+-- Limb products stay below 10^14 and every partial sum below 2^53, so each step is exact.
+local function dec_mul_up(a, b)
+  if a.s == 0 or b.s == 0 then
+    return DEC_ZERO
+  end
+  local out = {}
+  for i = 1, #a.m + #b.m do
+    out[i] = 0
+  end
+  for i = 1, #a.m do
+    local carry = 0
+    for j = 1, #b.m do
+      local cur = out[i + j - 1] + a.m[i] * b.m[j] + carry
+      carry = math.floor(cur / DEC_LIMB)
+      out[i + j - 1] = cur - carry * DEC_LIMB
+    end
+    local k = i + #b.m
+    while carry > 0 do
+      local cur = out[k] + carry
+      carry = math.floor(cur / DEC_LIMB)
+      out[k] = cur - carry * DEC_LIMB
+      k = k + 1
+    end
+  end
+  dec_trim(out)
+  -- `out` is |a * b| * 10^36: its digits but the last 18 are the magnitude at scale 18
+  local parts = {tostring(out[#out])}
+  for i = #out - 1, 1, -1 do
+    parts[#parts + 1] = string.format('%07d', out[i])
+  end
+  local digits = string.rep('0', 2 * DEC_SCALE) .. table.concat(parts)
+  local int = string.sub(digits, 1, #digits - 2 * DEC_SCALE)
+  local frac = string.sub(digits, #digits - 2 * DEC_SCALE + 1, #digits - DEC_SCALE)
+  local product = dec_parse(int .. '.' .. frac)
+  if string.find(string.sub(digits, -DEC_SCALE), '[1-9]') then
+    product = dec_add(product, DEC_ULP)
+  end
+  if product.s ~= 0 then
+    product = {s = a.s * b.s, m = product.m}
+  end
+  return product
+end

@@ -4,7 +4,8 @@
 --
 -- KEYS[1..8]  the account keys (account.lua)
 -- ARGV[1]     JSON {orders = [update...], positions = [{sym?, rows = [[symbol, position side, qty]...]}...],
---                   snapshots = [{sym?, kd, orders = [update...]}...], closed = [order id...]}
+--                   snapshots = [{sym?, kd, orders = [update...]}...], closed = [order id...],
+--                   amended = [leg id of an amend the venue accepted...]}
 --             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?}; every amount is decimal text;
 --             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another
 -- ARGV[2]     how long a final order is remembered (ms)
@@ -40,7 +41,7 @@ for _, snapshot in ipairs(facts.snapshots) do
     local o = cjson.decode(open[i + 1])
     if not listed[id] and o.kd == snapshot.kd and (not snapshot.sym or o.sym == snapshot.sym) then
       -- gone from the book; its fills, if any, arrive with the next position report
-      finalize(id, o, now, final_ms)
+      finalize(id, o, now, final_ms, true)
     end
   end
   for _, u in ipairs(snapshot.orders) do
@@ -55,6 +56,11 @@ for _, id in ipairs(facts.closed) do
   if raw then
     finalize(id, cjson.decode(raw), now, final_ms)
   end
+end
+
+-- amends the venue accepted without saying what the order now is
+for _, leg_id in ipairs(facts.amended or {}) do
+  confirm_amend(leg_id, now)
 end
 
 redis.call('ZREMRANGEBYSCORE', K_DONE, '-inf', '(' .. string.format('%d', now - final_ms))

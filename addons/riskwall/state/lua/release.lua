@@ -8,7 +8,7 @@ local now = now_ms()
 lapse(now)
 local rid, hold = ARGV[1], tonumber(ARGV[2])
 if hold <= 0 then
-  legs_drop(rid)
+  legs_drop(rid, now)
 elseif redis.call('HEXISTS', K_RESV, rid) == 1 then
   redis.call('ZADD', K_LAPSE, now + hold, rid)
 end

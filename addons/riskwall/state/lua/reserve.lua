@@ -1,23 +1,32 @@
 -- reserve: check every counter of one reservation together; commit all of it only if every enforced check
 -- passes. One account, one slot, one round trip, Redis time.
 --
--- KEYS[1..8]  the account keys (account.lua); KEYS[9..] one sliding-window ZSET per rate check, in order, then
+-- KEYS[1..9]  the account keys (account.lua); KEYS[10..] one sliding-window ZSET per rate check, in order, then
 --             one STRING per duplicate check (the last admission of its fingerprint: "<ms>|<reservation id>")
 -- ARGV        reservation id, reservation ttl ms (0: none), #rate, #exposure, #legs, #reductions, #duplicates,
---             #open-orders checks, then
+--             #open-orders checks, #notional checks, #gross checks, then
 --             per rate check:      limit, window ms, cost, enforced (1/0)
 --             per exposure check:  "<symbol>|<position side>", side, quantity, limit, enforced (1/0), replaced order id or ''
 --             per reduction check: "<symbol>|<position side>", side, quantity, replaced order id or ''
 --             per duplicate check: window ms, enforced (1/0)
 --             per open-orders check: symbol ('' for the whole account), limit, orders it adds, enforced (1/0)
+--             per notional check: budget key, limit, notional it adds, enforced (1/0), #replaced orders, their ids
+--             per gross check:    limit, enforced (1/0), #prices, then symbol and price each, #legs, then per leg
+--                                 "<symbol>|<position side>", side, quantity, reducing (1/0), replaced order id or ''
 --             per leg:             leg id, "<symbol>|<position side>", side, quantity, reducing (1/0), opens an
---                                  order (1/0: counted in K_CNT until taken by its order, dropped or lapsed)
+--                                  order (1/0: counted in K_CNT until taken by its order, dropped or lapsed),
+--                                  the order an amend replaces ('' for a new order),
+--                                  price a unit ('' when charged to no budget), #budgets, the budget keys
 -- returns     {committed (1/0), now ms, observed 1, passed 1 (1/0), observed 2, passed 2, ...}
 --             rate checks first, then exposure checks, then reduction checks (observed: what was reducible), each
 --             in the order given; then per duplicate check four values: identical orders in the window counting
 --             this one (1, or 2), passed (1/0), how long ago the earlier one was admitted (ms, or ''), its
 --             reservation id (or ''); then per open-orders check: open orders in its scope had it been admitted
---             (K_CNT's counter, less the legs this reservation id holds already, plus what it adds), passed (1/0)
+--             (K_CNT's counter, less the legs this reservation id holds already, plus what it adds), passed (1/0);
+--             then per notional check: the day's notional in the budget had it been admitted (K_DAY's total, less
+--             what this reservation id's legs and the replaced orders' open parts hold there, plus what it adds),
+--             passed (1/0); then per gross check: the account's gross exposure had it been admitted (over the
+--             positions priced), passed (1/0), a symbol with exposure and no price ('' when none)
 
 local now = now_ms()
 lapse(now)
@@ -26,9 +35,11 @@ local rid = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local n_rate, n_exposure, n_legs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local n_reductions, n_duplicates, n_open = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local n_notional, n_gross = tonumber(ARGV[9]), tonumber(ARGV[10])
+local day = math.floor(now / DAY_MS)
 local out = {0, now}
 local ok = true
-local a = 9
+local a = 11
 
 -- what pends in (k, side), less what an amended order had there: {adding, reducing}
 local function pending_without(k, side, replaces)
@@ -50,7 +61,7 @@ local function pending_without(k, side, replaces)
 end
 
 for i = 1, n_rate do
-  local key = KEYS[8 + i]
+  local key = KEYS[N_ACCOUNT_KEYS + i]
   local limit, window, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local count = redis.call('ZCARD', key) + cost
@@ -94,7 +105,7 @@ end
 -- decision reserved again); the key's PX drops it once the window has passed
 local duplicates = {}
 for i = 1, n_duplicates do
-  local key, window = KEYS[8 + n_rate + i], tonumber(ARGV[a])
+  local key, window = KEYS[N_ACCOUNT_KEYS + n_rate + i], tonumber(ARGV[a])
   local raw = redis.call('GET', key)
   local observed, passed, ago, earlier = '1', true, '', ''
   if raw then
@@ -139,14 +150,149 @@ for _ = 1, n_open do
   a = a + 4
 end
 
+-- daily notional: the budget's total today, less what this same reservation id and the orders it amends hold there
+local function holds(holder, key)
+  if holder.b == nil or holder.p == nil or holder.d ~= day then
+    return false
+  end
+  for _, b in ipairs(holder.b) do
+    if b == key then
+      return true
+    end
+  end
+  return false
+end
+for _ = 1, n_notional do
+  local key, limit, adding = ARGV[a], dec_parse(ARGV[a + 1]), dec_parse(ARGV[a + 2])
+  local total = budget_get(key, day)
+  if held == nil then
+    local old = redis.call('HGET', K_RESV, rid)
+    held = old and cjson.decode(old) or {}
+  end
+  for _, leg in pairs(held) do
+    if holds(leg, key) then
+      total = dec_sub(total, dec_mul_up(dec_parse(leg.q), dec_parse(leg.p)))
+    end
+  end
+  local n_replaced = tonumber(ARGV[a + 4])
+  for j = 1, n_replaced do
+    local raw = redis.call('HGET', K_OPEN, ARGV[a + 4 + j])
+    if raw then
+      local o = cjson.decode(raw)
+      if holds(o, key) then
+        total = dec_sub(total, dec_mul_up(dec_parse(o.rem), dec_parse(o.p)))
+      end
+    end
+  end
+  total = dec_add(total, adding)
+  local passed = dec_cmp(total, limit) <= 0
+  if ARGV[a + 3] == '1' and not passed then
+    ok = false
+  end
+  out[#out + 1] = dec_format(total)
+  out[#out + 1] = passed and 1 or 0
+  a = a + 5 + n_replaced
+end
+
+-- gross exposure: every position of the account at its worst case either way (model.gross_quantity) × price,
+-- with this reservation's legs pending (an amend's in place of the order it replaces); O(positions)
+local function pending_field(k, side, reducing)
+  return k .. '|' .. side .. (reducing and '|r' or '')
+end
+for _ = 1, n_gross do
+  local limit, enforced = dec_parse(ARGV[a]), ARGV[a + 1]
+  local prices = {}
+  local n_prices = tonumber(ARGV[a + 2])
+  a = a + 3
+  for _ = 1, n_prices do
+    prices[ARGV[a]] = dec_parse(ARGV[a + 1])
+    a = a + 2
+  end
+  local pend, keys = {}, {}
+  local flat = redis.call('HGETALL', K_PEND)
+  for i = 1, #flat, 2 do
+    pend[flat[i]] = dec_parse(flat[i + 1])
+    local k = string.match((string.gsub(flat[i], '|r$', '')), '^(.*)|[^|]*$')
+    keys[k] = true
+  end
+  flat = redis.call('HGETALL', K_POS)
+  for i = 1, #flat, 2 do
+    keys[flat[i]] = true
+  end
+  local function shift(field, delta)
+    pend[field] = dec_add(pend[field] or DEC_ZERO, delta)
+  end
+  if held == nil then
+    local old = redis.call('HGET', K_RESV, rid)
+    held = old and cjson.decode(old) or {}
+  end
+  for _, leg in pairs(held) do -- legs this same reservation holds already are replaced on commit
+    shift(leg_field(leg), dec_neg(dec_parse(leg.q)))
+  end
+  local before = {}
+  for field, value in pairs(pend) do
+    before[field] = value
+  end
+  local n_legs_here = tonumber(ARGV[a])
+  a = a + 1
+  for _ = 1, n_legs_here do
+    local k, side, quantity, reducing, replaces = ARGV[a], ARGV[a + 1], dec_parse(ARGV[a + 2]), ARGV[a + 3] == '1',
+                                                  ARGV[a + 4]
+    if replaces ~= '' then
+      local raw = redis.call('HGET', K_OPEN, replaces)
+      if raw then
+        local o = cjson.decode(raw)
+        if o.s == side and (o.sym .. '|' .. o.ps) == k then
+          shift(order_field(o), dec_neg(dec_parse(o.rem)))
+        end
+      end
+    end
+    shift(pending_field(k, side, reducing), quantity)
+    keys[k] = true
+    a = a + 5
+  end
+  local function gross_sum(sums)
+    local total, unpriced = DEC_ZERO, ''
+    for k in pairs(keys) do
+      local buy = worst_case(k, 'buy', sums[pending_field(k, 'buy', false)] or DEC_ZERO,
+                             sums[pending_field(k, 'buy', true)] or DEC_ZERO)
+      local sell = worst_case(k, 'sell', sums[pending_field(k, 'sell', false)] or DEC_ZERO,
+                              sums[pending_field(k, 'sell', true)] or DEC_ZERO)
+      local quantity = dec_cmp(buy, sell) >= 0 and buy or sell
+      if quantity.s > 0 then
+        local symbol = string.match(k, '^(.*)|[^|]*$') or k
+        local price = prices[symbol]
+        if price == nil then
+          if unpriced == '' or symbol < unpriced then
+            unpriced = symbol
+          end
+        else
+          total = dec_add(total, dec_mul_up(quantity, price))
+        end
+      end
+    end
+    return total, unpriced
+  end
+  local total, unpriced = gross_sum(pend)
+  -- within the limit, or no larger than without this reservation (an order that adds no exposure, such as a
+  -- plain close, is never trapped by prices that moved)
+  local passed = unpriced == '' and (dec_cmp(total, limit) <= 0 or dec_cmp(total, (gross_sum(before))) <= 0)
+  if enforced == '1' and not passed then
+    ok = false
+  end
+  out[#out + 1] = dec_format(total)
+  out[#out + 1] = passed and 1 or 0
+  out[#out + 1] = unpriced
+end
+
 if not ok then
   return out
 end
 
-local rate_at = 9
+local rate_at = 11
 local seq = redis.call('INCR', K_SEQ)
 for i = 1, n_rate do
-  local key = KEYS[8 + i]
+  local key = KEYS[N_ACCOUNT_KEYS + i]
   local window, cost = tonumber(ARGV[rate_at + 1]), tonumber(ARGV[rate_at + 2])
   local members = {}
   for j = 1, cost do
@@ -169,19 +315,32 @@ if n_legs > 0 then
       if leg.n == 1 then
         cnt_add(leg_symbol(leg), -1)
       end
+      budget_spend(leg, dec_neg(dec_parse(leg.q)), now)
     end
   end
   local legs = {}
   for _ = 1, n_legs do
-    legs[ARGV[a]] = {k = ARGV[a + 1], s = ARGV[a + 2], q = dec_format(dec_parse(ARGV[a + 3])),
-                     r = tonumber(ARGV[a + 4]), n = tonumber(ARGV[a + 5])}
-    a = a + 6
+    local leg = {k = ARGV[a + 1], s = ARGV[a + 2], q = dec_format(dec_parse(ARGV[a + 3])),
+                 r = tonumber(ARGV[a + 4]), n = tonumber(ARGV[a + 5])}
+    if ARGV[a + 6] ~= '' then
+      leg.o = ARGV[a + 6]
+    end
+    local n_budgets = tonumber(ARGV[a + 8])
+    if ARGV[a + 7] ~= '' and n_budgets > 0 then
+      leg.p, leg.d, leg.b = dec_format(dec_parse(ARGV[a + 7])), day, {}
+      for j = 1, n_budgets do
+        leg.b[j] = ARGV[a + 8 + j]
+      end
+    end
+    legs[ARGV[a]] = leg
+    a = a + 9 + n_budgets
   end
   for _, leg in pairs(legs) do
     pend_add(leg_field(leg), dec_parse(leg.q))
     if leg.n == 1 then
       cnt_add(leg_symbol(leg), 1)
     end
+    budget_spend(leg, dec_parse(leg.q), now)
   end
   redis.call('HSET', K_RESV, rid, cjson.encode(legs))
   if ttl > 0 then
