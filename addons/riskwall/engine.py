@@ -170,12 +170,14 @@ def view_query(request: ParsedRequest, policy: Policy | None = None) -> ViewQuer
     amended = tuple(i.order_id for i in request.intents if i.action is Action.AMEND and i.order_id)
     adds = policy is not None and request.action.adds_orders
     whole = adds and policy is not None and policy.has_gross_exposure
+    others = policy.gross_venues(request.venue, request.state_account) if whole and policy is not None else ()
     loss_keys: tuple[str, ...] = ()
     if adds and policy is not None and policy.has_daily_losses and request.state_account is not None:
         # every daily-loss rule that waits for an equity reading: the few the policy has, whichever applies
         loss_keys = tuple(f"{rule.id}|{request.venue}|{request.state_account}" for rule in policy.rules
                           if type(rule) is MaxDailyLoss and rule.on_equity_unknown is OnPriceUnknown.BLOCK)
-    return ViewQuery(request.venue, request.state_account, request.symbols, amended, whole, loss_keys)
+    return ViewQuery(request.venue, request.state_account, request.symbols, amended, whole,
+                     other_venues=others, loss_keys=loss_keys)
 
 
 def _sides_from_store(request: ParsedRequest, view: StateView) -> ParsedRequest:
@@ -732,17 +734,26 @@ def _gross_check(acc: _Collector, rule: MaxGrossExposure, leg: int | None, own: 
     symbols at the mark price or, without one, the order's price. A position held or pending in a symbol with no
     price is PRICE_UNKNOWN (or, with `on_price_unknown: allow`, the rule is skipped)."""
     prices = dict(own)
+    others = acc.policy.gross_venues(request.venue, holder) if rule.per == "account" else ()
     # a symbol counts where it has exposure (a flat one with only reduce-only orders resting has none)
     keys = set(view.positions) | {key for key, _ in view.pending}
-    held = {key.symbol for key in keys
-            if gross_quantity(view.position(key), view.pending_in(key, Side.BUY), view.pending_in(key, Side.SELL))}
-    for symbol in held - prices.keys():
-        price = view.price(request.venue, symbol)
+    held = {(key.venue, key.symbol) for key in keys
+            if (key.venue == request.venue or key.venue in others) and key.account == holder
+            and gross_quantity(view.position(key), view.pending_in(key, Side.BUY), view.pending_in(key, Side.SELL))}
+    other_prices: list[tuple[Venue, str, Decimal]] = []
+    for venue, symbol in sorted(held):
+        if venue == request.venue and symbol in prices:
+            continue
+        price = view.price(venue, symbol)
         if price is None or price <= 0:
             if rule.on_price_unknown is OnPriceUnknown.BLOCK:
-                acc.add(rule, Violation.of(rule.id, Reason.PRICE_UNKNOWN, None, symbol=symbol))
+                named = symbol if venue == request.venue else f"{venue}:{symbol}"
+                acc.add(rule, Violation.of(rule.id, Reason.PRICE_UNKNOWN, None, symbol=named))
             return None
-        prices[symbol] = price
+        if venue == request.venue:
+            prices[symbol] = price
+        else:
+            other_prices.append((venue, symbol, price))
     for number, intent in enumerate(request.intents):
         if intent.symbol is not None and intent.symbol not in prices:
             if rule.on_price_unknown is OnPriceUnknown.BLOCK:
@@ -751,7 +762,8 @@ def _gross_check(acc: _Collector, rule: MaxGrossExposure, leg: int | None, own: 
             return None
     symbols = ",".join(intent.symbol for intent in request.intents if intent.symbol)
     return GrossCheck(rule.id, request.venue, holder, rule.notional, tuple(sorted(prices.items())),
-                      acc.enforced(rule), leg, (("symbol", symbols),) if symbols else ())
+                      acc.enforced(rule), leg, (("symbol", symbols),) if symbols else (), others,
+                      tuple(other_prices))
 
 
 # digits enough for any quantity × price exactly (each at most 18 fraction and 20 integer digits)

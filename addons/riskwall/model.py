@@ -491,8 +491,9 @@ class ViewQuery:
     # orders amends name: the store tells what it knows of them (side, and what they have left)
     order_ids: tuple[str, ...] = ()
     # every position of the account and the prices of their symbols, not only those of `symbols` (a gross
-    # exposure rule values them all)
+    # exposure rule values them all), and on these other venues too (an account that trades several)
     whole_account: bool = False
+    other_venues: tuple[Venue, ...] = ()
     # daily-loss rule keys (`LossCheck.key`) whose day the store must say it has an equity reading for
     loss_keys: tuple[str, ...] = ()
 
@@ -705,6 +706,10 @@ class GrossCheck:
     enforced: bool
     leg: int | None = None
     context: tuple[tuple[str, str], ...] = ()
+    # the account's positions on these other venues count too (`per: account`), each at its price in
+    # `other_prices` (venue, symbol, price); the reservation's legs are all on `venue`
+    others: tuple[Venue, ...] = ()
+    other_prices: tuple[tuple[Venue, str, Decimal], ...] = ()
 
 
 def gross_quantity(position: Decimal, buying: Pending, selling: Pending) -> Decimal:

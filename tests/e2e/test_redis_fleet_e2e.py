@@ -7,6 +7,7 @@ binary the tests skip, except under CI=true, where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -328,17 +329,29 @@ rules:
 """
 
 
+@contextlib.contextmanager
+def three_sidecars(tmp_path: Path, fake: FakeBinanceUsdm, pki: TlsMaterial, redis_server: RedisServer,
+                   policy_text: str, name: str) -> Iterator[list[Sidecar]]:
+    """Three sidecars on one policy sharing `redis_server`, stopped afterwards."""
+    policy = tmp_path / f"{name}.yaml"
+    policy.write_text(policy_text)
+    # a generous timeout: three sidecars and sixteen bots share two cores here
+    url = f"{redis_server.url}?timeout_ms=250"
+    sidecars: list[Sidecar] = []
+    try:
+        for number in range(3):
+            sidecars.append(launch(tmp_path / f"{name}{number}", policy, fake, pki, extra_args=["--state", url]))
+        yield sidecars
+    finally:
+        for sidecar in sidecars:
+            sidecar.stop()
+
+
 def test_burst_when_three_sidecars_share_redis_then_exactly_the_open_orders_limit_rests(
     tmp_path: Path, fake: FakeBinanceUsdm, pki: TlsMaterial, redis_server: RedisServer
 ) -> None:
-    policy = tmp_path / "open-orders.yaml"
-    policy.write_text(OPEN_ORDERS_POLICY)
-    url = f"{redis_server.url}?timeout_ms=250"
-    sidecars: list[Sidecar] = []
     prices = iter(range(1500, 1400, -1))  # distinct resting bids, handed out under the GIL
-    try:
-        for number in range(3):
-            sidecars.append(launch(tmp_path / f"o{number}", policy, fake, pki, extra_args=["--state", url]))
+    with three_sidecars(tmp_path, fake, pki, redis_server, OPEN_ORDERS_POLICY, "open-orders") as sidecars:
         key, secret = new_account(fake)
 
         # sixteen bots on three sidecars each place two resting bids at the same moment: 32 orders, room for 5
@@ -352,9 +365,6 @@ def test_burst_when_three_sidecars_share_redis_then_exactly_the_open_orders_limi
                                                                              verdict="block")]
         assert {(b["reason"], b["context"]["max_open_orders"], b["context"]["scope"]) for b in blocks} == {
             ("OPEN_ORDERS_EXCEED_MAX", "5", "symbol")}
-    finally:
-        for sidecar in sidecars:
-            sidecar.stop()
 
 
 DAILY_NOTIONAL_POLICY = """
@@ -368,13 +378,7 @@ rules:
 def test_burst_when_three_sidecars_share_redis_then_exactly_the_daily_notional_budget_is_admitted(
     tmp_path: Path, fake: FakeBinanceUsdm, pki: TlsMaterial, redis_server: RedisServer
 ) -> None:
-    policy = tmp_path / "daily-notional.yaml"
-    policy.write_text(DAILY_NOTIONAL_POLICY)
-    url = f"{redis_server.url}?timeout_ms=250"
-    sidecars: list[Sidecar] = []
-    try:
-        for number in range(3):
-            sidecars.append(launch(tmp_path / f"n{number}", policy, fake, pki, extra_args=["--state", url]))
+    with three_sidecars(tmp_path, fake, pki, redis_server, DAILY_NOTIONAL_POLICY, "daily-notional") as sidecars:
         key, secret = new_account(fake)
 
         # sixteen bots on three sidecars each place two resting bids of 15 USDT (0.01 ETH at 1500) at the same
@@ -392,9 +396,6 @@ def test_burst_when_three_sidecars_share_redis_then_exactly_the_daily_notional_b
         assert {(b["reason"], b["context"]["daily_notional"], b["context"]["max_daily_notional"],
                  b["context"]["notional"], b["context"]["scope"]) for b in blocks} == {
             ("DAILY_NOTIONAL_EXCEEDS_MAX", "105", "100", "15", "account")}
-    finally:
-        for sidecar in sidecars:
-            sidecar.stop()
 
 
 GROSS_POLICY = """
@@ -408,13 +409,7 @@ rules:
 def test_burst_when_three_sidecars_share_redis_then_exactly_the_gross_exposure_limit_rests(
     tmp_path: Path, fake: FakeBinanceUsdm, pki: TlsMaterial, redis_server: RedisServer
 ) -> None:
-    policy = tmp_path / "gross.yaml"
-    policy.write_text(GROSS_POLICY)
-    url = f"{redis_server.url}?timeout_ms=250"
-    sidecars: list[Sidecar] = []
-    try:
-        for number in range(3):
-            sidecars.append(launch(tmp_path / f"g{number}", policy, fake, pki, extra_args=["--state", url]))
+    with three_sidecars(tmp_path, fake, pki, redis_server, GROSS_POLICY, "gross") as sidecars:
         key, secret = new_account(fake)
         seer = reverse_bot(sidecars[0].reverse_url, api_key=key, secret=secret)
         seer.load_markets()
@@ -436,6 +431,3 @@ def test_burst_when_three_sidecars_share_redis_then_exactly_the_gross_exposure_l
         assert len(blocks) == 22 and {(b["reason"], b["context"]["gross_exposure"], b["context"]["max_gross_exposure"],
                                        b["context"]["symbol"]) for b in blocks} == {
             ("GROSS_EXPOSURE_EXCEEDS_MAX", "3300", "3000", "ETHUSDT")}
-    finally:
-        for sidecar in sidecars:
-            sidecar.stop()

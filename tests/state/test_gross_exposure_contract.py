@@ -20,10 +20,13 @@ import pytest
 from riskwall.model import (
     GrossCheck,
     Pending,
+    PositionKey,
     PositionSide,
     PositionsReport,
+    PriceUpdate,
     ResponseFacts,
     Side,
+    Venue,
     ViewQuery,
     gross_quantity,
 )
@@ -484,3 +487,40 @@ async def test_view_when_whole_account_is_asked_then_every_held_or_pending_symbo
     assert {symbol: price for (_, symbol), price in whole.prices.items()} == {
         symbol: Decimal(price) for symbol, price in marks.items()}
     assert not any(narrow.positions.values()) and set(narrow.prices) == {(VENUE, SYMBOL)}
+
+
+# ---- an account that trades several venues (per: account) -----------------------------------------------------
+
+OTHER = Venue.BYBIT
+
+
+@pytest.mark.parametrize(("elsewhere", "counted", "limit", "committed", "observed"), [
+    pytest.param("-2", True, "1000000", True, "150000", id="a short on the other venue counts, at that venue's price"),
+    pytest.param("-2", False, "1000000", True, "50000", id="per venue: the other venue is not summed"),
+    pytest.param("-2", True, "149999", False, "150000", id="the other venue's position takes it over the limit"),
+    pytest.param("0", True, "50000", True, "50000", id="flat elsewhere: nothing more"),
+])
+async def test_gross_when_the_account_holds_positions_on_another_venue_then_they_count_when_asked(
+        store: StateStore, elsewhere: str, counted: bool, limit: str, committed: bool, observed: str) -> None:
+    await store.learn(ResponseFacts(positions=(PositionsReport(
+        OTHER, ACCOUNT, None, ((SYMBOL, PositionSide.BOTH, Decimal(elsewhere)),)),)))
+    reservation_id = f"gx{next(_ids)}"
+    leg = PendingEntry(f"{reservation_id}:0", position_key(SYMBOL), Side.BUY, Decimal(1))
+    check = GrossCheck("gross", VENUE, ACCOUNT, Decimal(limit), PRICES, True,
+                       others=(OTHER,) if counted else (), other_prices=((OTHER, SYMBOL, Decimal(50000)),))
+    outcome = await store.reserve(Reservation(reservation_id, pending=(leg,), gross=(check,)))
+
+    assert (outcome.committed, outcome.results[0].observed) == (committed, Decimal(observed))
+
+
+async def test_view_when_other_venues_asked_then_their_positions_and_prices_come_too(store: StateStore) -> None:
+    await store.learn(ResponseFacts(
+        positions=(PositionsReport(OTHER, ACCOUNT, None, ((SYMBOL, PositionSide.BOTH, Decimal("-2")),)),),
+        prices=(PriceUpdate(OTHER, SYMBOL, Decimal(49000), "mark"),)))
+
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (ETH,), whole_account=True, other_venues=(OTHER,)))
+    alone = await store.view(ViewQuery(VENUE, ACCOUNT, (ETH,), whole_account=True))
+
+    assert view.position(PositionKey(OTHER, ACCOUNT, SYMBOL, PositionSide.BOTH)) == Decimal(-2)
+    assert view.price(OTHER, SYMBOL) == Decimal(49000)
+    assert PositionKey(OTHER, ACCOUNT, SYMBOL, PositionSide.BOTH) not in alone.positions

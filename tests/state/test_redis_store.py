@@ -439,6 +439,36 @@ async def test_reservation_when_never_released_then_it_lapses_after_the_ttl(redi
     assert (held, lapsed) == (Decimal(2), Decimal(0))
 
 
+@pytest.mark.redis
+@pytest.mark.parametrize(("answer_is_the_accounts", "scripts"), [
+    pytest.param(True, ["learn"], id="the answer teaches its account: learning and release are one script"),
+    pytest.param(False, ["learn", "release"], id="another account's facts: the release is its own call"),
+])
+async def test_settle_when_answer_and_reservation_given_then_one_script_call_per_account(
+        redis_prefix: str, answer_is_the_accounts: bool, scripts: list[str]) -> None:
+    store = redis_store(redis_prefix)
+    sent: list[str] = []
+    run = store._run
+
+    async def recording(calls: Any, extra: Any = None) -> list[Any]:
+        sent.extend(call.script for call in calls)
+        return await run(calls, extra)
+
+    account = ACCOUNT if answer_is_the_accounts else "another-account"
+    try:
+        await store.reserve(leg_reservation("settled", "2"))
+        held = await worst(store)
+        store._run = recording  # type: ignore[method-assign]
+        await store.settle(facts(order_update("o-settled", "2", "0", final=True, account=account,
+                                              reservation_id="settled:0")), "settled")
+        released = await worst(store)
+    finally:
+        await store.close()
+
+    assert sent == scripts
+    assert (held, released) == (Decimal(2), Decimal(0))
+
+
 class RecordingLog:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []

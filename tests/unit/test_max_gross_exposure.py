@@ -23,7 +23,9 @@ from riskwall.model import (
     PositionsReport,
     PriceUpdate,
     Reason,
+    ResponseFacts,
     Side,
+    Venue,
     Verdict,
 )
 from riskwall.policy.loader import Policy
@@ -569,3 +571,51 @@ async def test_view_when_whole_account_is_asked_for_then_every_held_or_pending_s
     assert {key.symbol for key, _ in whole.pending} == {SOL}
     assert {symbol for _, symbol in whole.prices} == {BTC, ETH, SOL}
     assert ({key.symbol for key in narrow.positions}, {symbol for _, symbol in narrow.prices}) == (set(), {BTC})
+
+
+# --- an account that trades several venues ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("label_venue", "per", "verdict", "observed"), [
+    pytest.param("", "account", Verdict.BLOCK, Decimal(105000), id="label-on-every-venue-sums-the-other-venue"),
+    pytest.param("", "venue", Verdict.ALLOW, Decimal(55000), id="per-venue-sums-the-order-venue-alone"),
+    pytest.param(", venue: binanceusdm", "account", Verdict.ALLOW, Decimal(55000),
+                 id="label-bound-to-one-venue-has-no-other"),
+])
+async def test_decide_when_the_account_holds_a_position_on_another_venue_then_per_decides_whether_it_counts(
+    label_venue: str, per: str, verdict: Verdict, observed: Decimal
+) -> None:
+    policy = make_policy(f"""
+        accounts:
+          desk: {{fingerprints: ['{ACCOUNT}']{label_venue}}}
+        rules:
+          - {{id: gross, type: max_gross_exposure, notional: 100000, per: {per}}}
+    """)
+    store = await account(policy)
+    holder = "label:desk"
+    # a short of 1 BTC on Bybit, at Bybit's mark of 50000: under the same label, the same account
+    await store.learn(ResponseFacts(prices=(PriceUpdate(Venue.BYBIT, BTC, Decimal(50000), "mark"),),
+                                    positions=(PositionsReport(Venue.BYBIT, holder, None,
+                                                               ((BTC, BOTH, Decimal(-1)),)),)))
+
+    evaluation = await decide(store, make_request(buy("1.1")), policy)
+
+    assert evaluation.decision.verdict is verdict and gross_observed(evaluation) == observed
+
+
+async def test_decide_when_the_other_venue_has_no_mark_then_price_unknown_names_it() -> None:
+    policy = make_policy(f"""
+        accounts:
+          desk: {{fingerprints: ['{ACCOUNT}']}}
+        rules:
+          - {GROSS}
+    """)
+    store = await account(policy)
+    await store.learn(ResponseFacts(positions=(PositionsReport(Venue.BYBIT, "label:desk", None,
+                                                               ((ETH, BOTH, Decimal(3)),)),)))
+
+    evaluation = await decide(store, make_request(buy("0.1")), policy)
+
+    deciding = evaluation.decision.deciding
+    assert deciding is not None and deciding.reason is Reason.PRICE_UNKNOWN
+    assert deciding.get("symbol") == "bybit:ETHUSDT"

@@ -151,12 +151,12 @@ INVALID_CASES = [
     pytest.param("max_gross_exposure_bad_values.yaml", [
         "{F}/max_gross_exposure_bad_values.yaml:4: rules[0].notional: Input should be greater than 0",
         "{F}/max_gross_exposure_bad_values.yaml:7: rules[1].notional: Input should be greater than 0",
-        "{F}/max_gross_exposure_bad_values.yaml:11: rules[2].per: Input should be 'account'",
+        "{F}/max_gross_exposure_bad_values.yaml:11: rules[2].per: Input should be 'account' or 'venue'",
         "{F}/max_gross_exposure_bad_values.yaml:12: rules[3]: gross exposure sums every position of an account: "
         "scope it by venues and accounts, not by symbols or position sides",
         "{F}/max_gross_exposure_bad_values.yaml:16: rules[4].notional: Field required",
         "{F}/max_gross_exposure_bad_values.yaml:21: rules[5].on_price_unknown: Input should be 'block' or 'allow'",
-    ], id="max-gross-exposure-zero-negative-per-venue-symbol-scope-missing-and-bad-price-unknown"),
+    ], id="max-gross-exposure-zero-negative-per-symbol-symbol-scope-missing-and-bad-price-unknown"),
     pytest.param("mode_contradiction", [
         "{F}/mode_contradiction/b.yaml:2: mode: monitor contradicts enforce in {F}/mode_contradiction/a.yaml",
     ], id="mode-contradiction"),

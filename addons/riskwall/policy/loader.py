@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from riskwall.model import Venue
 from riskwall.paths import endpoint_name
 from riskwall.policy.model import RULE_TYPES, AccountSpec, PolicyFile, PolicyMode, Rule
 
@@ -82,6 +83,18 @@ class Policy:
             found = self.rule_memo["has_daily_notional"] = any(rule.type == "max_daily_notional"
                                                                for rule in self.rules)
         return bool(found)
+
+    def gross_venues(self, venue: str, holder: str | None) -> tuple[Venue, ...]:
+        """The venues other than `venue` whose positions of `holder` a gross exposure rule `per: account` sums: every
+        other venue for an `accounts` label that names none (its keys may trade anywhere); none otherwise (a key of
+        its own, or a label bound to one venue)."""
+        if holder is None or not holder.startswith("label:") or not any(
+                getattr(rule, "per", None) == "account" for rule in self.rules if rule.type == "max_gross_exposure"):
+            return ()
+        spec = self.accounts.get(holder.removeprefix("label:"))
+        if spec is None or spec.venue is not None:
+            return ()
+        return tuple(other for other in Venue if other != venue)
 
     @property
     def has_gross_exposure(self) -> bool:

@@ -496,20 +496,21 @@ class MaxDailyNotional(RuleBase):
 
 
 class MaxGrossExposure(RuleBase):
-    """The account's gross exposure on a venue: the sum over its positions (every symbol and position side) of
-    each one's worst case either way once every pending order filled (position plus orders pending the same way,
-    as `max_position` counts it) × the symbol's mark price. An order after which it would exceed `notional` is
-    refused. Valued at the mark prices seen (an order's own price for a symbol with none); `on_price_unknown`
-    decides when a position is held in a symbol with no price seen. Exact across sidecars sharing a store:
-    positions and pending orders are summed inside the order's one reservation. Orders that only reduce are
-    exempt, as from every limit."""
+    """The account's gross exposure: the sum over its positions (every symbol and position side, on every venue
+    the account trades with `per: account`, on the order's venue with `per: venue`) of each one's worst case
+    either way once every pending order filled (position plus orders pending the same way, as `max_position`
+    counts it) × the symbol's mark price. An order after which it would exceed `notional` is refused. Valued at
+    the mark prices seen (an order's own price for a symbol with none); `on_price_unknown` decides when a position
+    is held in a symbol with no price seen. Exact across sidecars sharing a store: positions and pending orders are
+    summed inside the order's one reservation (the account's other venues are read in the same script). Orders
+    that only reduce are exempt, as from every limit."""
 
     type: Literal["max_gross_exposure"]
     notional: PositiveDecimal = Field(description="quote currency: Σ |worst-case position| × mark price")
-    per: Literal["account"] = Field(
+    per: Literal["account", "venue"] = Field(
         default="account",
-        description="account: the account's positions on the venue of the order (a riskwall account is one "
-                    "venue's; a sum over several accounts cannot be held exactly by sidecars sharing a store)")
+        description="account (default): the account's positions on every venue it trades (an `accounts` label "
+                    "without a `venue` spans them all); venue: its positions on the venue of the order only")
     on_price_unknown: OnPriceUnknown = OnPriceUnknown.BLOCK
 
     @model_validator(mode="after")

@@ -234,7 +234,8 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         "scope": "Where the rule applies: venues and accounts only (gross exposure is an account's).",
         "notional": "The most the account's positions may be worth together, each at its worst case (pending "
                     "orders filled) × the mark price, in the quote currency.",
-        "per": "account: the account's positions on the order's venue.",
+        "per": "account (default): the account's positions on every venue it trades (a label without a venue "
+               "spans them all); venue: only on the order's venue.",
         "on_price_unknown": "A position in a symbol with no price seen: block (default) or skip the check.",
     },
     "MaxDailyNotional": {

@@ -214,6 +214,17 @@ class MemoryStore(StateStore):
                     remaining[order_id] = order.remaining
         prices = {(query.venue, s): self._prices[(query.venue, s)][0] for s in symbols
                   if (query.venue, s) in self._prices}
+        if query.account is not None and query.whole_account:
+            for venue in query.other_venues:  # the account's positions elsewhere, for a gross sum over venues
+                for key in self._account_keys(venue, query.account):
+                    if key in self._positions:
+                        positions[key] = self._positions[key]
+                    for side in Side:
+                        found = self._pending_of((key, side))
+                        if found.adding or found.reducing:
+                            pending[(key, side)] = found
+                    if (venue, key.symbol) in self._prices:
+                        prices[(venue, key.symbol)] = self._prices[(venue, key.symbol)][0]
         seen: frozenset[str] = frozenset()
         if query.loss_keys:
             day = self._clock() // DAY_MS
@@ -397,7 +408,12 @@ class MemoryStore(StateStore):
             if replaced is not None:
                 self._shift(pending, dataclasses.replace(entry, reducing=replaced.reducing), -replaced.remaining)
             self._shift(pending, entry, entry.quantity)
-        prices = dict(check.prices)
+        for venue in check.others:  # the account's positions on its other venues count too; no leg moves them
+            for key in self._account_keys(venue, check.account):
+                for side in Side:
+                    pending[(key, side)] = before[(key, side)] = self._pending_of((key, side))
+        prices = {(check.venue, symbol): price for symbol, price in check.prices}
+        prices.update({(venue, symbol): price for venue, symbol, price in check.other_prices})
         keys = {key for key, _ in pending} | self._position_keys.get((check.venue, check.account), set())
         total, unpriced = self._gross_sum(keys, pending, prices)
         if unpriced:
@@ -405,7 +421,7 @@ class MemoryStore(StateStore):
         return CheckResult(check, total, total <= check.limit or total <= self._gross_sum(keys, before, prices)[0])
 
     def _gross_sum(self, keys: set[PositionKey], pending: dict[Slot, Pending],
-                   prices: dict[str, Decimal]) -> tuple[Decimal, str]:
+                   prices: dict[tuple[Venue, str], Decimal]) -> tuple[Decimal, str]:
         """Σ gross_quantity × price over `keys`, and the first symbol (by name) with exposure and no price."""
         total, unpriced = ZERO, ""
         for key in keys:
@@ -413,7 +429,7 @@ class MemoryStore(StateStore):
                                       pending.get((key, Side.SELL), Pending()))
             if not quantity:
                 continue
-            price = prices.get(key.symbol)
+            price = prices.get((key.venue, key.symbol))
             if price is None:
                 unpriced = min(unpriced, key.symbol) if unpriced else key.symbol
                 continue

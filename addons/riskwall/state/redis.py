@@ -627,12 +627,21 @@ class RedisStore(StateStore):
             pipe = Commands()
             pipe.hgetall(base[KeyLayout.ACCOUNT_KEYS.index("pos")])
             pipe.hgetall(base[KeyLayout.ACCOUNT_KEYS.index("pend")])
+            for venue in query.other_venues:  # and on its other venues, in the same round trip
+                other = self.keys.account(venue, query.account)
+                pipe.hgetall(other[KeyLayout.ACCOUNT_KEYS.index("pos")])
+                pipe.hgetall(other[KeyLayout.ACCOUNT_KEYS.index("pend")])
             async with self._guard():
-                held, pending_sums = await self._send(*pipe.commands)
+                held, pending_sums, *others = await self._send(*pipe.commands)
             symbols = [field.rsplit("|", 1)[0] for field in _pairs(held)]
             symbols += [field.removesuffix("|r").rsplit("|", 2)[0] for field in _pairs(pending_sums)]
+            elsewhere = await self._other_venues(query, others) if query.other_venues else StateView()
             query = dataclasses.replace(query, symbols=tuple(dict.fromkeys((*query.symbols, *symbols))),
-                                        whole_account=False)
+                                        whole_account=False, other_venues=())
+            view = await self.view(query)
+            return dataclasses.replace(view, positions={**view.positions, **elsewhere.positions},
+                                       pending={**view.pending, **elsewhere.pending},
+                                       prices={**view.prices, **elsewhere.prices})
         price_fields = [f"{query.venue}|{s}" for s in query.symbols]
         account = query.account
         position_keys = [] if account is None else [
@@ -692,6 +701,39 @@ class RedisStore(StateStore):
                     positions[key] = from_fixed(raw)
         return StateView(states, positions, prices, orders, pending, remaining, equity_seen)
 
+    async def _other_venues(self, query: ViewQuery, replies: list[Any]) -> StateView:
+        """The account's positions, pending sums (`replies`: HGETALL of `:pos` and `:pend` per other venue) and
+        their prices (one round trip) on `query.other_venues`, for a gross exposure rule that sums every venue the
+        account trades."""
+        assert query.account is not None
+        positions: dict[PositionKey, Decimal] = {}
+        pending: dict[tuple[PositionKey, Side], Pending] = {}
+        fields: list[str] = []
+        for number, venue in enumerate(query.other_venues):
+            for field, value in _pairs(replies[2 * number]).items():
+                symbol, _, position_side = field.rpartition("|")
+                positions[PositionKey(venue, query.account, symbol, PositionSide(position_side))] = from_fixed(value)
+                fields.append(f"{venue}|{symbol}")
+            sums = _pairs(replies[2 * number + 1])
+            for field, value in sums.items():
+                reducing = field.endswith("|r")
+                symbol, position_side, side = field.removesuffix("|r").rsplit("|", 2)
+                key = (PositionKey(venue, query.account, symbol, PositionSide(position_side)), Side(side))
+                found = pending.get(key, Pending())
+                pending[key] = (Pending(found.adding, from_fixed(value)) if reducing
+                                else Pending(from_fixed(value), found.reducing))
+                fields.append(f"{venue}|{symbol}")
+        prices: dict[tuple[Venue, str], Decimal] = {}
+        if fields:
+            fields = list(dict.fromkeys(fields))
+            async with self._guard():
+                (raw,) = await self._send(("HMGET", self.keys.prices, *fields))
+            for field, text in zip(fields, raw, strict=True):
+                if text is not None:
+                    venue_text, _, symbol = field.partition("|")
+                    prices[(Venue(venue_text), symbol)] = from_fixed(str(text).partition("|")[2])
+        return StateView(positions=positions, pending=pending, prices=prices)
+
     def cached_view(self, query: ViewQuery) -> StateView | None:
         if self._states_seen is None or any((query.venue, s) not in self._prices_seen for s in query.symbols):
             return None
@@ -735,6 +777,10 @@ class RedisStore(StateStore):
         venue, account = account_of(reservation)
         keys = self.keys.account(venue, account) + [self.keys.rate(venue, account, c) for c in reservation.rate]
         keys += [self.keys.duplicate(check) for check in reservation.duplicates]
+        for gross in reservation.gross:  # the account on its other venues, read by the gross sum
+            for other in gross.others:
+                base = self.keys.account(other, account)
+                keys += [base[KeyLayout.ACCOUNT_KEYS.index("pos")], base[KeyLayout.ACCOUNT_KEYS.index("pend")]]
         args: list[str | int] = [
             reservation.id, self.options.reservation_ttl_ms,
             len(reservation.rate), len(reservation.exposure), len(reservation.pending), len(reservation.reductions),
@@ -769,6 +815,12 @@ class RedisStore(StateStore):
             for leg in reservation.pending:
                 args += [f"{leg.position.symbol}|{leg.position.position_side}", str(leg.side),
                          to_fixed(leg.quantity, ROUND_CEILING), int(leg.reducing), leg.replaces_order or ""]
+            args.append(len(gross.others))
+            for other in gross.others:
+                priced = [(symbol, price) for venue, symbol, price in gross.other_prices if venue == other]
+                args.append(len(priced))
+                for symbol, price in priced:
+                    args += [symbol, to_fixed(price, ROUND_CEILING)]
         for leg in reservation.pending:
             charged = leg.budgets if leg.price is not None else ()
             args += [
@@ -896,7 +948,13 @@ class RedisStore(StateStore):
         hold = max(after_ms, 0)
         if reservation_id is not None and owner is not None:
             venue, _, account = owner.partition("|")
-            calls.append(_Call("release", self.keys.account(venue, account), [reservation_id, hold]))
+            keys = self.keys.account(venue, account)
+            # the answer's learning for the reservation's account releases it in the same script (one call fewer)
+            index = next((i for i, call in enumerate(calls) if call.script == "learn" and call.keys == keys), None)
+            if index is None:
+                calls.append(_Call("release", keys, [reservation_id, hold]))
+            else:
+                calls[index] = _Call("learn", keys, [*calls[index].args, reservation_id, hold])
         if rejections:
             calls.append(self._reject_call(rejections))  # in the same round trip as the rest of the answer
         if losses:

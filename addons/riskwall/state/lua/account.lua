@@ -52,9 +52,9 @@ local function pend_get(field)
   return dec_parse(redis.call('HGET', K_PEND, field) or '0')
 end
 
--- how far the position could go in `side`'s direction if every pending order filled (model.worst_case)
-local function worst_case(k, side, adding, reducing)
-  local directional = dec_parse(redis.call('HGET', K_POS, k) or '0')
+-- how far a position could go in `side`'s direction if every pending order filled (model.worst_case)
+local function worst_case_at(position, side, adding, reducing)
+  local directional = position
   if side == 'sell' then
     directional = dec_neg(directional)
   end
@@ -65,6 +65,11 @@ local function worst_case(k, side, adding, reducing)
     end
   end
   return dec_add(directional, adding)
+end
+
+-- the same for the position `k` of this account
+local function worst_case(k, side, adding, reducing)
+  return worst_case_at(dec_parse(redis.call('HGET', K_POS, k) or '0'), side, adding, reducing)
 end
 
 -- what an order on `side` can still take off the position held the other way (model.reducible)
@@ -161,6 +166,15 @@ local function legs_drop(rid, now)
     redis.call('HDEL', K_RESV, rid)
   end
   redis.call('ZREM', K_LAPSE, rid)
+end
+
+-- what is left of a reservation: dropped now (hold 0), or kept `hold` ms more and then lapsed
+local function release(rid, hold, now)
+  if hold <= 0 then
+    legs_drop(rid, now)
+  elseif redis.call('HEXISTS', K_RESV, rid) == 1 then
+    redis.call('ZADD', K_LAPSE, now + hold, rid)
+  end
 end
 
 -- reservations whose hold ran out lapse lazily, in whichever script touches the account next

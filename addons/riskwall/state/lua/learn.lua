@@ -2,13 +2,14 @@
 -- position reports, open-order snapshots, closed orders, then forget final orders older than the replay
 -- memory.
 --
--- KEYS[1..8]  the account keys (account.lua)
+-- KEYS[1..9]  the account keys (account.lua)
 -- ARGV[1]     JSON {orders = [update...], positions = [{sym?, rows = [[symbol, position side, qty]...]}...],
 --                   snapshots = [{sym?, kd, orders = [update...]}...], closed = [order id...],
 --                   amended = [leg id of an amend the venue accepted...]}
 --             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?}; every amount is decimal text;
 --             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another
 -- ARGV[2]     how long a final order is remembered (ms)
+-- ARGV[3..4]  optional: a reservation id of this account and its hold ms, released after the learning (release.lua)
 
 local now = now_ms()
 lapse(now)
@@ -61,6 +62,11 @@ end
 -- amends the venue accepted without saying what the order now is
 for _, leg_id in ipairs(facts.amended or {}) do
   confirm_amend(leg_id, now)
+end
+
+-- the answer's reservation, when it is this account's: released in the same script as what the answer taught
+if ARGV[3] then
+  release(ARGV[3], tonumber(ARGV[4]), now)
 end
 
 redis.call('ZREMRANGEBYSCORE', K_DONE, '-inf', '(' .. string.format('%d', now - final_ms))

@@ -2,7 +2,8 @@
 -- passes. One account, one slot, one round trip, Redis time.
 --
 -- KEYS[1..9]  the account keys (account.lua); KEYS[10..] one sliding-window ZSET per rate check, in order, then
---             one STRING per duplicate check (the last admission of its fingerprint: "<ms>|<reservation id>")
+--             one STRING per duplicate check (the last admission of its fingerprint: "<ms>|<reservation id>"), then
+--             per gross check, per other venue it sums, that venue's account `:pos` and `:pend` (read only)
 -- ARGV        reservation id, reservation ttl ms (0: none), #rate, #exposure, #legs, #reductions, #duplicates,
 --             #open-orders checks, #notional checks, #gross checks, then
 --             per rate check:      limit, window ms, cost, enforced (1/0)
@@ -12,7 +13,8 @@
 --             per open-orders check: symbol ('' for the whole account), limit, orders it adds, enforced (1/0)
 --             per notional check: budget key, limit, notional it adds, enforced (1/0), #replaced orders, their ids
 --             per gross check:    limit, enforced (1/0), #prices, then symbol and price each, #legs, then per leg
---                                 "<symbol>|<position side>", side, quantity, reducing (1/0), replaced order id or ''
+--                                 "<symbol>|<position side>", side, quantity, reducing (1/0), replaced order id or
+--                                 '', #other venues, then per other venue #prices, then symbol and price each
 --             per leg:             leg id, "<symbol>|<position side>", side, quantity, reducing (1/0), opens an
 --                                  order (1/0: counted in K_CNT until taken by its order, dropped or lapsed),
 --                                  the order an amend replaces ('' for a new order),
@@ -199,6 +201,7 @@ end
 local function pending_field(k, side, reducing)
   return k .. '|' .. side .. (reducing and '|r' or '')
 end
+local gross_key = N_ACCOUNT_KEYS + n_rate + n_duplicates + 1
 for _ = 1, n_gross do
   local limit, enforced = dec_parse(ARGV[a]), ARGV[a + 1]
   local prices = {}
@@ -274,9 +277,54 @@ for _ = 1, n_gross do
     return total, unpriced
   end
   local total, unpriced = gross_sum(pend)
+  local base = (gross_sum(before))
+  -- the account's positions on its other venues (`per: account`): read only, no leg of this reservation is there
+  local n_others = tonumber(ARGV[a])
+  a = a + 1
+  for _ = 1, n_others do
+    local other_prices = {}
+    local n_other_prices = tonumber(ARGV[a])
+    a = a + 1
+    for _ = 1, n_other_prices do
+      other_prices[ARGV[a]] = dec_parse(ARGV[a + 1])
+      a = a + 2
+    end
+    local positions, sums, other_keys = {}, {}, {}
+    local flat_pend = redis.call('HGETALL', KEYS[gross_key + 1])
+    for i = 1, #flat_pend, 2 do
+      sums[flat_pend[i]] = dec_parse(flat_pend[i + 1])
+      other_keys[string.match((string.gsub(flat_pend[i], '|r$', '')), '^(.*)|[^|]*$')] = true
+    end
+    local flat_pos = redis.call('HGETALL', KEYS[gross_key])
+    for i = 1, #flat_pos, 2 do
+      positions[flat_pos[i]] = dec_parse(flat_pos[i + 1])
+      other_keys[flat_pos[i]] = true
+    end
+    gross_key = gross_key + 2
+    for k in pairs(other_keys) do
+      local position = positions[k] or DEC_ZERO
+      local buy = worst_case_at(position, 'buy', sums[pending_field(k, 'buy', false)] or DEC_ZERO,
+                                sums[pending_field(k, 'buy', true)] or DEC_ZERO)
+      local sell = worst_case_at(position, 'sell', sums[pending_field(k, 'sell', false)] or DEC_ZERO,
+                                 sums[pending_field(k, 'sell', true)] or DEC_ZERO)
+      local quantity = dec_cmp(buy, sell) >= 0 and buy or sell
+      if quantity.s > 0 then
+        local symbol = string.match(k, '^(.*)|[^|]*$') or k
+        local price = other_prices[symbol]
+        if price == nil then
+          if unpriced == '' or symbol < unpriced then
+            unpriced = symbol
+          end
+        else
+          local value = dec_mul_up(quantity, price)
+          total, base = dec_add(total, value), dec_add(base, value)
+        end
+      end
+    end
+  end
   -- within the limit, or no larger than without this reservation (an order that adds no exposure, such as a
   -- plain close, is never trapped by prices that moved)
-  local passed = unpriced == '' and (dec_cmp(total, limit) <= 0 or dec_cmp(total, (gross_sum(before))) <= 0)
+  local passed = unpriced == '' and (dec_cmp(total, limit) <= 0 or dec_cmp(total, base) <= 0)
   if enforced == '1' and not passed then
     ok = false
   end
