@@ -200,13 +200,8 @@ class MemoryStore(StateStore):
         if query.account is not None:
             for symbol in symbols:
                 for position_side in PositionSide:
-                    key = PositionKey(query.venue, query.account, symbol, position_side)
-                    if key in self._positions:
-                        positions[key] = self._positions[key]
-                    for side in Side:
-                        found = self._pending_of((key, side))
-                        if found.adding or found.reducing:
-                            pending[(key, side)] = found
+                    self._read_position(PositionKey(query.venue, query.account, symbol, position_side), positions,
+                                        pending)
             for order_id in query.order_ids:
                 order = self._open.get((query.venue, query.account, order_id))
                 if order is not None:
@@ -217,12 +212,7 @@ class MemoryStore(StateStore):
         if query.account is not None and query.whole_account:
             for venue in query.other_venues:  # the account's positions elsewhere, for a gross sum over venues
                 for key in self._account_keys(venue, query.account):
-                    if key in self._positions:
-                        positions[key] = self._positions[key]
-                    for side in Side:
-                        found = self._pending_of((key, side))
-                        if found.adding or found.reducing:
-                            pending[(key, side)] = found
+                    self._read_position(key, positions, pending)
                     if (venue, key.symbol) in self._prices:
                         prices[(venue, key.symbol)] = self._prices[(venue, key.symbol)][0]
         seen: frozenset[str] = frozenset()
@@ -231,6 +221,16 @@ class MemoryStore(StateStore):
             seen = frozenset(key for key in query.loss_keys
                              if (baseline := self._baselines.get(key)) is not None and baseline[0] == day)
         return StateView(self._live_states(), positions, prices, orders, pending, remaining, seen)
+
+    def _read_position(self, key: PositionKey, positions: dict[PositionKey, Decimal],
+                       pending: dict[Slot, Pending]) -> None:
+        """A view's reading of one position and what pends in it, where there is any."""
+        if key in self._positions:
+            positions[key] = self._positions[key]
+        for side in Side:
+            found = self._pending_of((key, side))
+            if found.adding or found.reducing:
+                pending[(key, side)] = found
 
     async def reserve(self, reservation: Reservation) -> ReserveOutcome:
         with localcontext(prec=EXACT_DIGITS):

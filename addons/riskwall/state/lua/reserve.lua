@@ -43,6 +43,15 @@ local out = {0, now}
 local ok = true
 local a = 11
 
+-- a check's observed value and whether it passed go to the answer; an enforced check ('1') that failed refuses all
+local function answer(observed, passed, enforced)
+  if enforced == '1' and not passed then
+    ok = false
+  end
+  out[#out + 1] = observed
+  out[#out + 1] = passed and 1 or 0
+end
+
 -- what pends in (k, side), less what an amended order had there: {adding, reducing}
 local function pending_without(k, side, replaces)
   local adding, reducing = pend_get(k .. '|' .. side), pend_get(k .. '|' .. side .. '|r')
@@ -68,11 +77,7 @@ for i = 1, n_rate do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local count = redis.call('ZCARD', key) + cost
   local passed = count <= limit
-  if ARGV[a + 3] == '1' and not passed then
-    ok = false
-  end
-  out[#out + 1] = tostring(count)
-  out[#out + 1] = passed and 1 or 0
+  answer(tostring(count), passed, ARGV[a + 3])
   a = a + 4
 end
 
@@ -82,11 +87,7 @@ for _ = 1, n_exposure do
   local adding, reducing = pending_without(k, side, ARGV[a + 5])
   local worst = dec_add(worst_case(k, side, adding, reducing), quantity)
   local passed = dec_cmp(worst, limit) <= 0
-  if ARGV[a + 4] == '1' and not passed then
-    ok = false
-  end
-  out[#out + 1] = dec_format(worst)
-  out[#out + 1] = passed and 1 or 0
+  answer(dec_format(worst), passed, ARGV[a + 4])
   a = a + 6
 end
 
@@ -95,11 +96,7 @@ for _ = 1, n_reductions do
   local adding, reducing = pending_without(k, side, ARGV[a + 3])
   local allowance = reducible(k, side, adding, reducing)
   local passed = dec_cmp(quantity, allowance) <= 0
-  if not passed then
-    ok = false
-  end
-  out[#out + 1] = dec_format(allowance)
-  out[#out + 1] = passed and 1 or 0
+  answer(dec_format(allowance), passed, '1')
   a = a + 4
 end
 
@@ -117,11 +114,7 @@ for i = 1, n_duplicates do
       observed, passed, ago, earlier = '2', false, string.format('%d', now - at), by
     end
   end
-  if ARGV[a + 1] == '1' and not passed then
-    ok = false
-  end
-  out[#out + 1] = observed
-  out[#out + 1] = passed and 1 or 0
+  answer(observed, passed, ARGV[a + 1])
   out[#out + 1] = ago
   out[#out + 1] = earlier
   duplicates[i] = {key, window}
@@ -144,11 +137,7 @@ for _ = 1, n_open do
   end
   count = math.max(count, 0) + adding
   local passed = count <= limit
-  if ARGV[a + 3] == '1' and not passed then
-    ok = false
-  end
-  out[#out + 1] = tostring(count)
-  out[#out + 1] = passed and 1 or 0
+  answer(tostring(count), passed, ARGV[a + 3])
   a = a + 4
 end
 
@@ -188,11 +177,7 @@ for _ = 1, n_notional do
   end
   total = dec_add(total, adding)
   local passed = dec_cmp(total, limit) <= 0
-  if ARGV[a + 3] == '1' and not passed then
-    ok = false
-  end
-  out[#out + 1] = dec_format(total)
-  out[#out + 1] = passed and 1 or 0
+  answer(dec_format(total), passed, ARGV[a + 3])
   a = a + 5 + n_replaced
 end
 
@@ -254,30 +239,36 @@ for _ = 1, n_gross do
     keys[k] = true
     a = a + 5
   end
-  local function gross_sum(sums)
-    local total, unpriced = DEC_ZERO, ''
-    for k in pairs(keys) do
-      local buy = worst_case(k, 'buy', sums[pending_field(k, 'buy', false)] or DEC_ZERO,
-                             sums[pending_field(k, 'buy', true)] or DEC_ZERO)
-      local sell = worst_case(k, 'sell', sums[pending_field(k, 'sell', false)] or DEC_ZERO,
-                              sums[pending_field(k, 'sell', true)] or DEC_ZERO)
+  -- Σ over `ks` of each position's larger worst case (model.gross_quantity) × its symbol's price in `priced`, and
+  -- the first symbol (by name) with exposure and no price
+  local function gross_sum(ks, position_of, sums, priced)
+    local sum, missing = DEC_ZERO, ''
+    for k in pairs(ks) do
+      local position = position_of(k)
+      local buy = worst_case_at(position, 'buy', sums[pending_field(k, 'buy', false)] or DEC_ZERO,
+                                sums[pending_field(k, 'buy', true)] or DEC_ZERO)
+      local sell = worst_case_at(position, 'sell', sums[pending_field(k, 'sell', false)] or DEC_ZERO,
+                                 sums[pending_field(k, 'sell', true)] or DEC_ZERO)
       local quantity = dec_cmp(buy, sell) >= 0 and buy or sell
       if quantity.s > 0 then
         local symbol = string.match(k, '^(.*)|[^|]*$') or k
-        local price = prices[symbol]
+        local price = priced[symbol]
         if price == nil then
-          if unpriced == '' or symbol < unpriced then
-            unpriced = symbol
+          if missing == '' or symbol < missing then
+            missing = symbol
           end
         else
-          total = dec_add(total, dec_mul_up(quantity, price))
+          sum = dec_add(sum, dec_mul_up(quantity, price))
         end
       end
     end
-    return total, unpriced
+    return sum, missing
   end
-  local total, unpriced = gross_sum(pend)
-  local base = (gross_sum(before))
+  local function own_position(k)
+    return dec_parse(redis.call('HGET', K_POS, k) or '0')
+  end
+  local total, unpriced = gross_sum(keys, own_position, pend, prices)
+  local base = (gross_sum(keys, own_position, before, prices))
   -- the account's positions on its other venues (`per: account`): read only, no leg of this reservation is there
   local n_others = tonumber(ARGV[a])
   a = a + 1
@@ -301,35 +292,17 @@ for _ = 1, n_gross do
       other_keys[flat_pos[i]] = true
     end
     gross_key = gross_key + 2
-    for k in pairs(other_keys) do
-      local position = positions[k] or DEC_ZERO
-      local buy = worst_case_at(position, 'buy', sums[pending_field(k, 'buy', false)] or DEC_ZERO,
-                                sums[pending_field(k, 'buy', true)] or DEC_ZERO)
-      local sell = worst_case_at(position, 'sell', sums[pending_field(k, 'sell', false)] or DEC_ZERO,
-                                 sums[pending_field(k, 'sell', true)] or DEC_ZERO)
-      local quantity = dec_cmp(buy, sell) >= 0 and buy or sell
-      if quantity.s > 0 then
-        local symbol = string.match(k, '^(.*)|[^|]*$') or k
-        local price = other_prices[symbol]
-        if price == nil then
-          if unpriced == '' or symbol < unpriced then
-            unpriced = symbol
-          end
-        else
-          local value = dec_mul_up(quantity, price)
-          total, base = dec_add(total, value), dec_add(base, value)
-        end
-      end
+    local elsewhere, missing = gross_sum(other_keys, function(k) return positions[k] or DEC_ZERO end, sums,
+                                         other_prices)
+    total, base = dec_add(total, elsewhere), dec_add(base, elsewhere)
+    if missing ~= '' and (unpriced == '' or missing < unpriced) then
+      unpriced = missing
     end
   end
   -- within the limit, or no larger than without this reservation (an order that adds no exposure, such as a
   -- plain close, is never trapped by prices that moved)
   local passed = unpriced == '' and (dec_cmp(total, limit) <= 0 or dec_cmp(total, base) <= 0)
-  if enforced == '1' and not passed then
-    ok = false
-  end
-  out[#out + 1] = dec_format(total)
-  out[#out + 1] = passed and 1 or 0
+  answer(dec_format(total), passed, enforced)
   out[#out + 1] = unpriced
 end
 
