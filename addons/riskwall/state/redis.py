@@ -160,9 +160,9 @@ _SCRIPT_FILES: dict[str, tuple[str, ...]] = {
     "release": ("decimal", "account", "release"),
     "exposure": ("decimal", "account", "exposure"),
     "price": ("price",),
-    "state": ("state",),
-    "reject": ("reject",),
-    "loss": ("decimal", "loss"),
+    "state": ("states", "state"),
+    "reject": ("states", "reject"),
+    "loss": ("decimal", "states", "loss"),
 }
 
 

@@ -12,8 +12,7 @@
 --              without at_ms and until_ms
 -- returns      per check {baseline, until ms (0: not tripped)}, and last the time (ms)
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local day_ms = 86400000
 local day = math.floor(now / day_ms)
 local day_text = string.format('%d', day)
@@ -38,14 +37,12 @@ for c = 1, tonumber(ARGV[1]) do
       until_ms = (day + 1) * day_ms
       redis.call('HSET', key, 'tripped', '1')
       if enforced == '1' then
-        local state = cjson.decode(record)
-        state.at_ms = string.format('%d', now)
-        state.until_ms = string.format('%d', until_ms)
-        redis.call('HSET', KEYS[1], field, cjson.encode(state))
+        record_trip(field, record, now, until_ms)
       end
     end
   end
   out[#out + 1] = {base_text, string.format('%d', until_ms)}
 end
+forget_ended_trips(now)
 out[#out + 1] = string.format('%d', now)
 return out

@@ -11,8 +11,7 @@
 --              field, JSON record without at_ms and until_ms, number of members, the members
 -- returns      per count {refusals in the window, until ms (0: not tripped)}, and last the time (ms)
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local out = {}
 local i = 2
 for c = 1, tonumber(ARGV[1]) do
@@ -31,25 +30,13 @@ for c = 1, tonumber(ARGV[1]) do
     until_ms = now + cool
     redis.call('DEL', key) -- tripped: counting starts again
     if enforced == '1' then
-      local state = cjson.decode(record)
-      state.at_ms = string.format('%d', now)
-      state.until_ms = string.format('%d', until_ms)
-      redis.call('HSET', KEYS[1], field, cjson.encode(state))
+      record_trip(field, record, now, until_ms)
     end
   else
     redis.call('PEXPIRE', key, window)
   end
   out[#out + 1] = {count, string.format('%d', until_ms)}
 end
--- storms' states that ended go (they are ignored on read already): the hash stays as small as what holds
-local states = redis.call('HGETALL', KEYS[1])
-for s = 1, #states, 2 do
-  if string.find(states[s], '#', 1, true) then
-    local ends = tonumber(cjson.decode(states[s + 1]).until_ms or '')
-    if ends and ends <= now then
-      redis.call('HDEL', KEYS[1], states[s])
-    end
-  end
-end
+forget_ended_trips(now)
 out[#out + 1] = string.format('%d', now)
 return out

@@ -4,8 +4,7 @@
 --          set lives under "<scope text>#<rule id>" with until_ms and rule_id too (reject.lua writes it)
 -- ARGV     scope text, JSON of the record without at_ms (ignored when clearing), 1 to clear
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 if ARGV[3] == '1' then
   redis.call('HDEL', KEYS[1], ARGV[1])
   -- a resume ends every state at the scope, those a storm set included
@@ -20,14 +19,5 @@ else
   record.at_ms = string.format('%d', now)
   redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(record))
 end
--- storms' states that ended go (reads ignore them already), as reject.lua does
-local states = redis.call('HGETALL', KEYS[1])
-for s = 1, #states, 2 do
-  if string.find(states[s], '#', 1, true) then
-    local ends = tonumber(cjson.decode(states[s + 1]).until_ms or '')
-    if ends and ends <= now then
-      redis.call('HDEL', KEYS[1], states[s])
-    end
-  end
-end
+forget_ended_trips(now)
 return now
