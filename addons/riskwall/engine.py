@@ -172,10 +172,10 @@ def view_query(request: ParsedRequest, policy: Policy | None = None) -> ViewQuer
     whole = adds and policy is not None and policy.has_gross_exposure
     others = policy.gross_venues(request.venue, request.state_account) if whole and policy is not None else ()
     loss_keys: tuple[str, ...] = ()
-    if adds and policy is not None and policy.has_daily_losses and request.state_account is not None:
+    if adds and policy is not None and request.state_account is not None and policy.equity_waiting_rules:
         # every daily-loss rule that waits for an equity reading: the few the policy has, whichever applies
-        loss_keys = tuple(f"{rule.id}|{request.venue}|{request.state_account}" for rule in policy.rules
-                          if type(rule) is MaxDailyLoss and rule.on_equity_unknown is OnPriceUnknown.BLOCK)
+        loss_keys = tuple(f"{rule_id}|{request.venue}|{request.state_account}"
+                          for rule_id in policy.equity_waiting_rules)
     return ViewQuery(request.venue, request.state_account, request.symbols, amended, whole,
                      other_venues=others, loss_keys=loss_keys)
 
@@ -236,7 +236,7 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
     # state: it is checked as an intent that names no instrument, which every scope of its account covers
     intents = request.intents or (OrderIntent(request.venue, action, request.endpoint, request.account),)
     budget = _Reducible(view, request.state_account)
-    measures_losses = policy.has_daily_losses
+    waits_for_equity = bool(policy.equity_waiting_rules)
     legs: list[_Leg] = []
     for number, intent in enumerate(intents):
         leg_no = number if len(intents) > 1 else None
@@ -275,7 +275,7 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
         if action.adds_orders:
             _check_order_size(acc, rules, view, intent, leg_no)
             _check_price_collar(acc, rules, view, intent, leg_no)
-            if guard is None and measures_losses:
+            if guard is None and waits_for_equity:
                 _check_equity_known(acc, rules, view, intent, leg_no, request.state_account)
 
     reservation = _reservation(acc, request, view, legs, decision_id)

@@ -75,6 +75,17 @@ class Policy:
         return bool(found)
 
     @property
+    def equity_waiting_rules(self) -> tuple[str, ...]:
+        """The ids of the daily-loss rules that wait for the day's first equity reading (`on_equity_unknown:
+        block`); asked on every order, so remembered."""
+        found = self.rule_memo.get("equity_waiting_rules")
+        if found is None:
+            found = self.rule_memo["equity_waiting_rules"] = tuple(
+                rule.id for rule in self.rules
+                if rule.type == "max_daily_loss" and getattr(rule, "on_equity_unknown", None) == "block")
+        return found
+
+    @property
     def has_daily_notional(self) -> bool:
         """Whether any rule keeps a daily-notional budget (legs are then charged to it); asked on every order, so
         remembered."""
