@@ -581,6 +581,73 @@ def engine_bench(policy: Path, venue: str, orders: int, time_limit_s: float) -> 
     return report
 
 
+# ---- memory: a sidecar's RSS as orders go through it -----------------------------------------------------
+
+
+def rss_mb(pid: int | None) -> float | None:
+    """Resident set size of a process in MB (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def memory_bench(upstreams: Upstreams, orders: int, connections: int, time_limit_s: float) -> dict[str, Any]:
+    """A fresh riskwall memory:// sidecar fed `orders` filled orders (the steady regime: each order ends final, so
+    the store's memory of final orders grows to its bound), its RSS read after a warm-up and after every tenth of
+    the orders. Steps stop at `time_limit_s` for the whole stage."""
+    report: dict[str, Any] = {"orders": orders, "connections": connections, "samples": []}
+    deadline = time.monotonic() + time_limit_s
+    with tempfile.TemporaryDirectory(prefix="riskwall-bench-") as tmp, \
+            riskwall("memory://", "riskwall memory:// (RSS)")(Upstreams(upstreams.rest, None), Path(tmp)) as target:
+        warmup = drive(target.rest_port, MEMORY_WARMUP_ORDERS, connections, time_limit_s, STEADY)
+        report["warmup"] = {"orders": len(warmup.latencies_s), "errors": warmup.errors}
+        start = rss_mb(target.pid)
+        report["rss_start_mb"] = start
+        done = errors = 0
+        step = max(orders // 10, 1)
+        while done < orders and time.monotonic() < deadline:
+            load = drive(target.rest_port, min(step, orders - done), connections, deadline - time.monotonic(), STEADY)
+            if not load.latencies_s:
+                break
+            done += len(load.latencies_s)
+            errors += load.errors
+            report["samples"].append({"orders": done, "rss_mb": rss_mb(target.pid)})
+        report.update(measured=done, errors=errors, rss_end_mb=rss_mb(target.pid), book=read_book(target.admin_port))
+        if target.log is not None:
+            report["riskwall_events"] = target.log.news()
+    if done < orders:
+        report["note"] = f"stopped after {done} orders at the {time_limit_s:.0f} s limit"
+    end = report.get("rss_end_mb")
+    if start is not None and end is not None and done:
+        report["growth_per_100k_mb"] = (end - start) / done * 100_000
+    return report
+
+
+def memory_table(report: dict[str, Any]) -> str:
+    if "error" in report:
+        return f"Memory: failed: {report['error']}"
+    lines = [f"Memory: RSS of a fresh riskwall memory:// sidecar through {report['measured']} filled orders over "
+             f"{report['connections']} connections (after {report['warmup']['orders']} unmeasured), "
+             f"{report['errors']} errors"
+             + (f"; {report['note']}" if report.get("note") else "")]
+    samples = "  ".join(f"{s['orders']}: {s['rss_mb']:.1f}" for s in report["samples"] if s["rss_mb"] is not None)
+    lines.append(f"RSS MB at the start {report['rss_start_mb']:.1f}; after N orders: {samples}")
+    growth = report.get("growth_per_100k_mb")
+    if growth is not None:
+        lines.append(f"growth: {growth:.1f} MB per 100,000 orders over the run (the store keeps at most "
+                     f"{FINAL_ORDERS_KEPT:,} final orders, so growth flattens once that many have ended)")
+    lines.append(f"(issue 12 targets: at most {MEMORY_GROWTH_TARGET_MB:.0f} MB per 100,000 orders and at most "
+                 f"{MEMORY_MILLION_TARGET_MB:.0f} MB after 1,000,000 orders: --memory-orders 1000000 "
+                 "--memory-time-limit 5400; printed, not asserted)")
+    return "\n".join(lines)
+
+
 # ---- report ---------------------------------------------------------------------------------------------
 
 SECTIONS = {
@@ -597,6 +664,9 @@ ADDED_CPU_TARGET_US = 20.0
 # issue 12's targets, printed next to the numbers (not asserted: a benchmark is not a test)
 MEMORY_RPS_TARGET, MEMORY_P50_TARGET, REDIS_P50_OVER_MEMORY_US = 1.3, 0.75, 150.0
 ENGINE_PARSE_DECIDE_TARGET_US, ENGINE_LEARN_TARGET_US = 20.0, 15.0
+MEMORY_GROWTH_TARGET_MB, MEMORY_MILLION_TARGET_MB = 16.0, 120.0
+MEMORY_WARMUP_ORDERS = 1000
+FINAL_ORDERS_KEPT = 50_000  # riskwall.state.memory.FINAL_ORDER_MEMORY_COUNT
 
 
 def cell(r: Result) -> tuple[str, int | None, str | None]:
@@ -813,6 +883,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--engine-orders", type=int, default=2000, metavar="N",
                         help="orders per venue for the engine bench (riskwall policy bench) (default 2000)")
     parser.add_argument("--skip-engine", action="store_true", help="no engine bench")
+    parser.add_argument("--memory-orders", type=int, default=100_000, metavar="N",
+                        help="filled orders through a fresh riskwall memory:// sidecar whose RSS is read as they "
+                             "pass (default 100000)")
+    parser.add_argument("--memory-time-limit", type=float, default=900.0, metavar="S",
+                        help="seconds the memory stage may take at most (default 900)")
+    parser.add_argument("--skip-memory", action="store_true", help="no memory (RSS) stage")
     parser.add_argument("--time-limit", type=float, default=60.0,
                         help="seconds per row (and per engine bench venue) at most (default 60)")
     parser.add_argument("--redis", default=REDIS_URL, help=f"Redis for the redis:// row (default {REDIS_URL})")
@@ -822,10 +898,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.ws_orders is None:
         args.ws_orders = args.requests
-    if min(args.requests, args.ws_orders, args.ws_frames, args.ws_connections, args.engine_orders) < 1 \
-            or args.time_limit <= 0 or args.warmup < 0 or args.resting < 0:
-        parser.error("--requests, --ws-orders, --ws-frames, --ws-connections, --engine-orders and --time-limit must "
-                     "be positive, --warmup and --resting not negative")
+    if min(args.requests, args.ws_orders, args.ws_frames, args.ws_connections, args.engine_orders,
+           args.memory_orders) < 1 or args.time_limit <= 0 or args.memory_time_limit <= 0 or args.warmup < 0 \
+            or args.resting < 0:
+        parser.error("--requests, --ws-orders, --ws-frames, --ws-connections, --engine-orders, --memory-orders, "
+                     "--time-limit and --memory-time-limit must be positive, --warmup and --resting not negative")
     return args
 
 
@@ -856,8 +933,9 @@ def described(args: argparse.Namespace) -> str:
                                   f"{args.ws_frames} market-data frames")
     engine = "" if args.skip_engine else (f"; engine: {args.engine_orders} orders x "
                                           f"{','.join(ENGINE_VENUES)}")
+    memory = "" if args.skip_memory else f"; memory: {args.memory_orders} filled orders"
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    return (f"bench: {rest}{ws}{engine}; time limit {args.time_limit:.0f} s per row; {os.cpu_count()} CPUs, "
+    return (f"bench: {rest}{ws}{engine}{memory}; time limit {args.time_limit:.0f} s per row; {os.cpu_count()} CPUs, "
             f"Python {sys.version.split()[0]}, load average {load}")
 
 
@@ -889,47 +967,58 @@ def main(argv: list[str] | None = None) -> int:
 
     engine_reports: list[dict[str, Any]] = []
     prefills: list[dict[str, Any]] = []
+    memory_report: dict[str, Any] | None = None
     try:
-        with upstream_processes(args) as upstreams, contextlib.ExitStack() as stack:
-            # every target runs for the whole run, so each cell measures them one right after the other
-            targets: list[Target] = []
-            missing: list[tuple[str, str]] = []
-            for name, factory, note in specs:
-                if factory is None:
-                    missing.append((name, note))
-                    continue
-                print(f"bench: starting {name} ...", flush=True)
-                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="riskwall-bench-")))
+        with upstream_processes(args) as upstreams:
+            with contextlib.ExitStack() as stack:
+                # every target runs for the whole run, so each cell measures them one right after the other
+                targets: list[Target] = []
+                missing: list[tuple[str, str]] = []
+                for name, factory, note in specs:
+                    if factory is None:
+                        missing.append((name, note))
+                        continue
+                    print(f"bench: starting {name} ...", flush=True)
+                    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="riskwall-bench-")))
+                    try:
+                        targets.append(stack.enter_context(factory(upstreams, workdir)))
+                    except RuntimeError as exc:
+                        missing.append((name, f"failed: {str(exc).splitlines()[0][:100]}"))
+                prefilled = False
+                for regime, connections in cells:
+                    if regime == ACCUMULATED and args.resting and not prefilled:
+                        prefilled = True
+                        for target in (t for t in targets if t.admin_port is not None):
+                            print(f"bench: {target.name}: placing {args.resting} resting orders (not measured) ...",
+                                  end=" ", flush=True)
+                            load = drive(target.rest_port, args.resting, max(args.connections), args.time_limit,
+                                         ACCUMULATED)
+                            news = target.log.news() if target.log else {}
+                            book = read_book(target.admin_port)
+                            prefills.append({"target": target.name, "requests": args.resting,
+                                             "answered": len(load.latencies_s), "errors": load.errors,
+                                             "statuses": load.statuses, "riskwall_events": news, "book": book})
+                            print(f"{len(load.latencies_s) - load.errors} placed, {load.errors} errors"
+                                  + (f" ({describe_news(news)})" if news else "")
+                                  + (f"; riskwall holds {book['resting_orders']}" if book else ""), flush=True)
+                    print(f"bench: REST {regime}, {connections} connection{'s' if connections > 1 else ''}: "
+                          + ", ".join(t.name for t in targets), flush=True)
+                    results += [measure(target, connections, regime, args) for target in targets]
+                if not args.skip_ws:
+                    print("bench: WS orders, then WS market data: " + ", ".join(t.name for t in targets), flush=True)
+                    results += [measure_ws_orders(target, args) for target in targets]
+                    results += [measure_ws_market(target, args) for target in targets]
+                for name, note in missing:
+                    results += absent(name, note)
+            if not args.skip_memory:
+                # alone on the machine (the other proxies have stopped), so the load does not slow it
+                print(f"bench: memory, {args.memory_orders} filled orders through a fresh riskwall memory:// ...",
+                      flush=True)
                 try:
-                    targets.append(stack.enter_context(factory(upstreams, workdir)))
+                    memory_report = memory_bench(upstreams, args.memory_orders, max(args.connections),
+                                                 args.memory_time_limit)
                 except RuntimeError as exc:
-                    missing.append((name, f"failed: {str(exc).splitlines()[0][:100]}"))
-            prefilled = False
-            for regime, connections in cells:
-                if regime == ACCUMULATED and args.resting and not prefilled:
-                    prefilled = True
-                    for target in (t for t in targets if t.admin_port is not None):
-                        print(f"bench: {target.name}: placing {args.resting} resting orders (not measured) ...",
-                              end=" ", flush=True)
-                        load = drive(target.rest_port, args.resting, max(args.connections), args.time_limit,
-                                     ACCUMULATED)
-                        news = target.log.news() if target.log else {}
-                        book = read_book(target.admin_port)
-                        prefills.append({"target": target.name, "requests": args.resting,
-                                         "answered": len(load.latencies_s), "errors": load.errors,
-                                         "statuses": load.statuses, "riskwall_events": news, "book": book})
-                        print(f"{len(load.latencies_s) - load.errors} placed, {load.errors} errors"
-                              + (f" ({describe_news(news)})" if news else "")
-                              + (f"; riskwall holds {book['resting_orders']}" if book else ""), flush=True)
-                print(f"bench: REST {regime}, {connections} connection{'s' if connections > 1 else ''}: "
-                      + ", ".join(t.name for t in targets), flush=True)
-                results += [measure(target, connections, regime, args) for target in targets]
-            if not args.skip_ws:
-                print("bench: WS orders, then WS market data: " + ", ".join(t.name for t in targets), flush=True)
-                results += [measure_ws_orders(target, args) for target in targets]
-                results += [measure_ws_market(target, args) for target in targets]
-            for name, note in missing:
-                results += absent(name, note)
+                    memory_report = {"error": str(exc).splitlines()[0][:160]}
     except RuntimeError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -952,6 +1041,9 @@ def main(argv: list[str] | None = None) -> int:
     if engine_reports:
         print()
         print(engine_table(engine_reports, args.engine_orders))
+    if memory_report is not None:
+        print()
+        print(memory_table(memory_report))
     print()
     print(summary_table(results))
     elapsed = time.monotonic() - started
@@ -965,7 +1057,7 @@ def main(argv: list[str] | None = None) -> int:
                    loadavg_start=[round(v, 2) for v in load_before], loadavg_end=[round(v, 2) for v in load_after])
         rows = [{k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(r).items()} for r in results]
         Path(args.json).write_text(json.dumps({"run": run, "prefill": prefills, "rows": rows,
-                                               "engine": engine_reports,
+                                               "engine": engine_reports, "memory": memory_report,
                                                "summary": summary_rows(results)}, indent=2))
     return 0
 

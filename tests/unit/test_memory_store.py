@@ -17,7 +17,7 @@ from riskwall.state.base import (
     StateScope,
     ViewQuery,
 )
-from riskwall.state.memory import FINAL_ORDER_MEMORY_MS, MemoryStore
+from riskwall.state.memory import FINAL_ORDER_MEMORY_MS, MemoryStore, final_key
 
 from .factories import (
     ACCOUNT,
@@ -645,5 +645,5 @@ async def test_learn_when_final_orders_are_older_than_a_day_then_forgotten_and_r
 
     await store.learn(facts(order_update("old", original="1", executed="1", final=True)))
 
-    assert list(store._done) == [(VENUE, ACCOUNT, "new")]
+    assert list(store._done) == [final_key((VENUE, ACCOUNT, "new"))]
     assert await position_of(store) == 2

@@ -91,6 +91,14 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def final_key(ident: OrderIdent) -> int:
+    """A final order's key in the store's memory of final orders: the ident's hash (salted per process, so no
+    request can aim at a collision). Two of the at most FINAL_ORDER_MEMORY_COUNT orders kept share one with odds
+    of about 1 in 10^10, far below the Bloom filter's 1 in 100 for forgotten ones, and with the same outcome: an
+    answer taken for one already final counts no fill, which the next position report corrects."""
+    return hash(ident)
+
+
 class _Forgotten:
     """The ids of final orders no longer remembered, in a fixed amount of memory: two Bloom filters, the newer
     taking every id, the older dropped once the newer is full, so an id stays known for at least `capacity`
@@ -105,22 +113,22 @@ class _Forgotten:
         self._filters = [bytearray(self.BITS // 8), bytearray(self.BITS // 8)]
         self._count = 0
 
-    def _positions(self, ident: OrderIdent) -> list[int]:
-        digest = hashlib.blake2b("|".join(ident).encode(), digest_size=16).digest()
+    def _positions(self, key: int) -> list[int]:
+        digest = hashlib.blake2b(key.to_bytes(8, "little", signed=True), digest_size=16).digest()
         first, second = int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little") | 1
         return [(first + i * second) % self.BITS for i in range(self.HASHES)]
 
-    def add(self, ident: OrderIdent) -> None:
+    def add(self, key: int) -> None:
         if self._count >= self.capacity:
             self._filters = [bytearray(self.BITS // 8), self._filters[0]]
             self._count = 0
         newest = self._filters[0]
-        for bit in self._positions(ident):
+        for bit in self._positions(key):
             newest[bit >> 3] |= 1 << (bit & 7)
         self._count += 1
 
-    def __contains__(self, ident: OrderIdent) -> bool:
-        positions = self._positions(ident)
+    def __contains__(self, key: int) -> bool:
+        positions = self._positions(key)
         return any(all(f[bit >> 3] & (1 << (bit & 7)) for bit in positions) for f in self._filters)
 
 
@@ -158,7 +166,9 @@ class MemoryStore(StateStore):
         self._legs: dict[str, dict[str, PendingEntry]] = {}  # reservation id -> leg id -> entry
         self._open: dict[OrderIdent, _Order] = {}  # orders not final
         self._open_of: dict[tuple[Venue, str], set[OrderIdent]] = defaultdict(set)
-        self._done: OrderedDict[OrderIdent, int] = OrderedDict()  # final orders -> when they became final
+        # final orders (by final_key) -> when they became final: a 64-bit key, not the ident's strings, so the
+        # FINAL_ORDER_MEMORY_COUNT orders kept cost about 190 bytes each rather than 330 (issue 12's memory bound)
+        self._done: OrderedDict[int, int] = OrderedDict()
         self._forgotten = _Forgotten()
         self._adding: dict[Slot, Decimal] = {}
         self._reducing: dict[Slot, Decimal] = {}
@@ -664,12 +674,12 @@ class MemoryStore(StateStore):
     def _apply_order(self, update: OrderUpdate, now: int) -> None:
         fresh, taken = self._take_leg(update, now)
         ident = (update.venue, update.account, update.order_id)
-        if ident in self._done:
+        if final_key(ident) in self._done:
             return  # final already: an answer seen twice changes nothing
         order = self._open.get(ident)
         key = PositionKey(update.venue, update.account, update.symbol, update.position_side)
         if order is None:
-            if not fresh and ident in self._forgotten:
+            if not fresh and final_key(ident) in self._forgotten:
                 return  # an answer for an order final and forgotten long ago, replayed: counted back then
             order = _Order(key, update.side, ZERO, ZERO, update.reduce_only, update.kind)
             self._open[ident] = order
@@ -716,8 +726,9 @@ class MemoryStore(StateStore):
         self._remember_final(ident, now)
 
     def _remember_final(self, ident: OrderIdent, now: int) -> None:
-        self._done[ident] = now
-        self._done.move_to_end(ident)
+        key = final_key(ident)
+        self._done[key] = now
+        self._done.move_to_end(key)
         while len(self._done) > self.final_order_limit:
             self._forgotten.add(self._done.popitem(last=False)[0])
 
