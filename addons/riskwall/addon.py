@@ -23,9 +23,8 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http, io, tcp
 from mitmproxy.proxy import mode_specs, server_hooks
 
-from riskwall import admin, engine, logs, metrics
-from riskwall.capture import RULE_HEADER as CAPTURED_RULE_HEADER
-from riskwall.capture import CapturedExchange, CaptureError, CaptureWriter
+from riskwall import admin, capture, engine, logs, metrics, settings
+from riskwall.capture import RULE_HEADER, CapturedExchange, CaptureError, CaptureWriter
 from riskwall.decider import (
     answer_facts,
     daily_losses,
@@ -70,11 +69,12 @@ from riskwall.venues import (
 from riskwall.venues.base import Socket
 from riskwall.venues.frames import Session
 
-RULE_HEADER = "X-Riskwall-Rule"
 # a venue WebSocket's Session, in its flow's metadata
 WS_SESSION = "riskwall_ws"
 # how long a store just configured has to answer before the log says it does not
 STORE_PROBE_S = 2.0
+# the option `riskwall run` binds its reverse listeners to their venues with (PORT=VENUE)
+LISTENERS_OPTION = "riskwall_listeners"
 MAX_ACCOUNTS_SHOWN = 1000
 REASON_HEADER = "X-Riskwall-Reason"
 DECISION_HEADER = "X-Riskwall-Decision"
@@ -126,38 +126,18 @@ class RiskFirewall:
     # ---- mitmproxy lifecycle ------------------------------------------------------------------------
 
     def load(self, loader: Any) -> None:
+        """The options of every setting the addon reads (declared in riskwall.settings), and the listeners."""
         policy_path, state_url, venue_hosts = self._initial
-        loader.add_option("riskwall_policy", str, policy_path or "policies/",
-                          "Policy file or folder of *.yaml files.")
-        loader.add_option("riskwall_state", str, state_url or "memory://",
-                          "State store URL: memory:// or redis://host:6379/0.")
-        loader.add_option("riskwall_venue_hosts", Sequence[str], list(venue_hosts),
-                          "Extra hosts mapped to a venue, as VENUE=HOST[:PORT] (testnets, fake exchanges).")
-        loader.add_option("riskwall_listeners", Sequence[str], [],
+        given = {"riskwall_policy": policy_path, "riskwall_state": state_url,
+                 "riskwall_venue_hosts": list(venue_hosts) or None}
+        for spec in settings.option_specs():
+            default = given.get(spec.name)
+            loader.add_option(spec.name, spec.kind, spec.default if default is None else default, spec.help,
+                              choices=spec.choices)
+        # set by `riskwall run` from its --reverse listeners, not a setting of its own
+        loader.add_option(LISTENERS_OPTION, Sequence[str], [],
                           "Reverse listeners bound to a venue, as PORT=VENUE: a request on one is that venue's, "
                           "whatever its upstream's host maps to.")
-        loader.add_option("riskwall_ws_orders", bool, True,
-                          "Check orders sent over the venues' WebSocket APIs frame by frame (off: refuse their "
-                          "handshakes).")
-        loader.add_option("riskwall_ws_deadline_ms", int, 250,
-                          "Longest a WebSocket order frame waits for its decision before it is refused.")
-        loader.add_option("riskwall_egress", str, "open",
-                          "open: forward requests to any host; allowlist: only to venues and --egress-allow hosts.",
-                          choices=("open", "allowlist"))
-        loader.add_option("riskwall_egress_allow", Sequence[str], [],
-                          "Hosts a bot may reach through the proxy besides the venues (allowlist mode).")
-        loader.add_option("riskwall_client_cidrs", Sequence[str], [],
-                          "Client networks allowed to use the proxy (loopback always is); empty: anyone who "
-                          "can connect.")
-        loader.add_option("riskwall_capture", str, "",
-                          "Append every venue request (credentials redacted) with its answer to this JSON-lines "
-                          "file, for `riskwall replay`; empty: off.")
-        loader.add_option("riskwall_policy_poll", float, 1.0,
-                          "Seconds between checks of the policy files for changes (0 turns hot reload off).")
-        loader.add_option("riskwall_admin", str, "127.0.0.1:9090",
-                          "Local admin endpoint HOST:PORT (health, status, halt/reduce/resume), or 'off'.")
-        loader.add_option("riskwall_admin_token_file", str, "",
-                          "File holding the admin bearer token (RISKWALL_ADMIN_TOKEN wins).")
 
     def configure(self, updated: set[str]) -> None:
         if "riskwall_egress" in updated or "riskwall_egress_allow" in updated:
@@ -182,11 +162,11 @@ class RiskFirewall:
                 raise exceptions.OptionsError("riskwall_ws_deadline_ms must be at least 1")
             self._sockets.order_entry = bool(ctx.options.riskwall_ws_orders)
             self._sockets.deadline_s = ctx.options.riskwall_ws_deadline_ms / 1000
-        if "riskwall_listeners" in updated:
+        if LISTENERS_OPTION in updated:
             try:
                 self._listeners = _parse_listeners(ctx.options.riskwall_listeners)
             except ValueError as exc:
-                raise exceptions.OptionsError(f"riskwall_listeners: {exc}") from None
+                raise exceptions.OptionsError(f"{LISTENERS_OPTION}: {exc}") from None
         if "riskwall_venue_hosts" in updated:
             try:
                 self.hosts = default_host_map() | parse_venue_hosts(list(ctx.options.riskwall_venue_hosts))
@@ -220,9 +200,7 @@ class RiskFirewall:
     async def running(self) -> None:
         # an addon added straight to a Master gets configure() only for options someone updated
         if self.policy is None or self.store is None:
-            self.configure({"riskwall_policy", "riskwall_state", "riskwall_venue_hosts", "riskwall_egress",
-                            "riskwall_egress_allow", "riskwall_client_cidrs", "riskwall_capture",
-                            "riskwall_listeners", "riskwall_ws_orders"})
+            self.configure({spec.name for spec in settings.option_specs()} | {LISTENERS_OPTION})
         if not self._egress_allowlist:
             log.warning("egress_open", detail="requests to hosts that are no venue are forwarded unchecked; run with "
                                               "--egress allowlist where that matters")
@@ -685,11 +663,7 @@ def _header_map(headers: http.Headers, fields: tuple[tuple[bytes, bytes], ...],
 
 def read_flow_file(path: Path) -> Iterator[CapturedExchange]:
     """Every HTTP flow of a mitmproxy flow file (`mitmdump -w`, or a HAR file), in the order it was written."""
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise CaptureError(f"{path}: cannot be read: {exc.strerror}") from None
-    with handle:
+    with capture.open_capture(path) as handle:
         try:
             for number, flow in enumerate(io.FlowReader(handle).stream(), start=1):
                 if isinstance(flow, http.HTTPFlow):
@@ -700,16 +674,12 @@ def read_flow_file(path: Path) -> Iterator[CapturedExchange]:
 
 def _captured(flow: http.HTTPFlow, where: str) -> CapturedExchange:
     response = flow.response
-    started = flow.request.timestamp_start
-    answered = response.timestamp_end if response is not None and response.timestamp_end else None
-    return CapturedExchange(
-        ts_ms=round(started * 1000) if started else 0,
-        request=to_http_request(flow.request),
-        status=response.status_code if response is not None else None,
-        response_body=(response.get_content(strict=False) or b"") if response is not None else None,
-        response_ts_ms=round(answered * 1000) if answered else None,
-        captured_blocked=(CAPTURED_RULE_HEADER in response.headers) if response is not None else None,
-        where=where,
+    if response is None:
+        return capture.exchange_from_flow(to_http_request(flow.request), flow.request.timestamp_start, where)
+    return capture.exchange_from_flow(
+        to_http_request(flow.request), flow.request.timestamp_start, where, status=response.status_code,
+        response_body=response.get_content(strict=False) or b"", answered_s=response.timestamp_end,
+        response_headers=response.headers.keys(),
     )
 
 

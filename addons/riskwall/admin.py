@@ -25,6 +25,7 @@ import orjson
 
 from riskwall import logs, metrics
 from riskwall.model import TradingState, Venue
+from riskwall.settings import ADMIN_TOKEN_ENV
 from riskwall.state.base import StateScope, StateStore, StateUnavailable, TradingStateRecord
 from riskwall.venues import parse_venue
 
@@ -82,7 +83,7 @@ class AdminApi:
 
     def _auth_error(self) -> str:
         if not self._token:
-            return "admin token not configured: set RISKWALL_ADMIN_TOKEN or --admin-token-file on the sidecar"
+            return f"admin token not configured: set {ADMIN_TOKEN_ENV} or --admin-token-file on the sidecar"
         return "missing or wrong bearer token"
 
     async def _ready(self) -> AdminResponse:
@@ -230,7 +231,7 @@ async def _read_and_handle(reader: asyncio.StreamReader, handle: Handler) -> Adm
 
 def read_token(token_file: str | None) -> str | None:
     """The admin token: from RISKWALL_ADMIN_TOKEN, else from a file (first line)."""
-    token = os.environ.get("RISKWALL_ADMIN_TOKEN")
+    token = os.environ.get(ADMIN_TOKEN_ENV)
     if token:
         return token.strip()
     if token_file:

@@ -1,5 +1,6 @@
 """Captured traffic, one module for all of it: the opt-in capture file the sidecar writes, with every credential
-removed, and the reader `riskwall replay` uses (flow files are read by the mitmproxy glue, handed in).
+removed, and the reader `riskwall replay` uses. Flow files are read by the mitmproxy glue (`addon.read_flow_file`,
+handed in), which opens them with `open_capture` and turns each flow into an exchange with `exchange_from_flow`.
 
 JSON lines, one record per venue request:
 
@@ -35,11 +36,11 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 from urllib.parse import unquote_plus
 
 import orjson
@@ -51,7 +52,8 @@ from riskwall.venues import HttpRequest, VenueAdapter, screen
 CAPTURE_VERSION = 1
 CAPTURE_EVENT = "capture"
 REDACTED = logs.REDACTED
-RULE_HEADER = "x-riskwall-rule"
+# the header riskwall's own refusals carry (the rule that refused): how a flow file shows what was blocked
+RULE_HEADER = "X-Riskwall-Rule"
 # the only request headers a capture keeps: what adapters read besides credentials, and who sent it
 KEPT_HEADERS = frozenset({"content-type", "content-encoding", "user-agent"})
 # what one record holds at most: a venue reads no order body near this size (adapters refuse 1 MB), and an
@@ -325,12 +327,17 @@ def read_capture(path: Path, read_flow_file: FlowReader | None = None) -> Iterat
     yield from read_flow_file(path)
 
 
-def _looks_like_jsonl(path: Path) -> bool:
+def open_capture(path: Path) -> BinaryIO:
+    """A capture file opened for reading; CaptureError saying why it cannot be."""
     try:
-        with path.open("rb") as handle:
-            first = handle.readline(1_000_000).strip()
+        return path.open("rb")
     except OSError as exc:
         raise CaptureError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def _looks_like_jsonl(path: Path) -> bool:
+    with open_capture(path) as handle:
+        first = handle.readline(1_000_000).strip()
     if not first.startswith(b"{"):
         return False
     try:
@@ -340,11 +347,7 @@ def _looks_like_jsonl(path: Path) -> bool:
 
 
 def read_jsonl(path: Path) -> Iterator[CapturedExchange]:
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise CaptureError(f"{path}: cannot be read: {exc.strerror}") from None
-    with handle:
+    with open_capture(path) as handle:
         for number, raw in enumerate(handle, start=1):
             line = raw.strip()
             if not line:
@@ -363,6 +366,28 @@ def read_jsonl(path: Path) -> Iterator[CapturedExchange]:
             if data.get("event", CAPTURE_EVENT) != CAPTURE_EVENT:
                 continue
             yield exchange_from_record(data, where)
+
+
+def exchange_from_flow(request: HttpRequest, started_s: float | None, where: str, *, status: int | None = None,
+                       response_body: bytes | None = None, answered_s: float | None = None,
+                       response_headers: Iterable[str] | None = None) -> CapturedExchange:
+    """A flow of a mitmproxy flow file (request and, when it was answered, the answer's status, body, time and
+    header names; times in epoch seconds) → the exchange it describes. A riskwall refusal is known by its rule
+    header; a flow without an answer is neither blocked nor forwarded as far as the file tells."""
+    answered = status is not None
+    return CapturedExchange(
+        ts_ms=round(started_s * 1000) if started_s else 0,
+        request=request,
+        status=status,
+        response_body=(response_body or b"") if answered else None,
+        response_ts_ms=round(answered_s * 1000) if answered and answered_s else None,
+        captured_blocked=_names_header(response_headers or (), RULE_HEADER) if answered else None,
+        where=where,
+    )
+
+
+def _names_header(names: Iterable[str], wanted: str) -> bool:
+    return any(name.lower() == wanted.lower() for name in names)
 
 
 def exchange_from_record(data: Mapping[str, Any], where: str = "record") -> CapturedExchange:

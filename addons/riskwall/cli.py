@@ -2,7 +2,8 @@
 
 Every `run` option has an environment variable (RISKWALL_POLICY, RISKWALL_LISTEN, ...) so a container can
 be configured without a command line. A command-line value wins over the environment; repeatable options
-(--venue-host, --reverse, --upstream) add to what the environment lists.
+(--venue-host, --reverse, --upstream) add to what the environment lists. The options are declared once, in
+`riskwall.settings`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import os
 import socket
 import sys
 import urllib.error
@@ -19,16 +19,15 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from riskwall import logfile, logs, replay
-from riskwall.model import TradingState, Venue, fingerprint
+from riskwall import logfile, logs, replay, settings
+from riskwall.model import TradingState, fingerprint
 from riskwall.policy import PolicyError, load_policy
 from riskwall.policy import bench as policy_bench
 from riskwall.policy import schema as policy_schema
 from riskwall.policy import testing as policy_testing
 from riskwall.state import UnsupportedStateUrl, open_store
+from riskwall.state.breaker import without_password
 from riskwall.venues import listen_address, parse_venue, parse_venue_hosts
-
-ENV_LIST_SEPARATORS = (",", " ", "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,58 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the sidecar proxy")
-    run.add_argument("--policy", default=_env("RISKWALL_POLICY", "policies/"),
-                     help="policy file or folder [RISKWALL_POLICY, default policies/]")
-    run.add_argument("--policy-poll", type=float, default=float(_env("RISKWALL_POLICY_POLL", "1") or 1),
-                     metavar="SECONDS", help="how often to check the policy files for changes; 0 turns hot reload "
-                                              "off [RISKWALL_POLICY_POLL, default 1]")
-    run.add_argument("--listen", default=_env("RISKWALL_LISTEN", "127.0.0.1:8080"),
-                     help="explicit-proxy listener HOST:PORT, or 'off' [RISKWALL_LISTEN, default 127.0.0.1:8080]")
-    run.add_argument("--state", default=_env("RISKWALL_STATE", "memory://"),
-                     help="state store URL: memory:// or redis://host:6379/0 [RISKWALL_STATE]")
-    run.add_argument("--venue-host", action="append", default=_env_list("RISKWALL_VENUE_HOSTS"),
-                     metavar="VENUE=HOST[:PORT]",
-                     help="map another host (testnet, fake exchange) to a venue; repeatable [RISKWALL_VENUE_HOSTS]")
-    run.add_argument("--reverse", action="append", default=_env_list("RISKWALL_REVERSE"),
-                     metavar="VENUE@HOST:PORT[=URL]",
-                     help="plain-HTTP listener forwarding to the venue (no CA needed), to URL when given (a venue's "
-                          "WebSocket host, say); repeatable [RISKWALL_REVERSE]")
-    run.add_argument("--upstream", action="append", default=_env_list("RISKWALL_UPSTREAMS"), metavar="VENUE=URL",
-                     help="where a venue's reverse listener forwards instead of its real host [RISKWALL_UPSTREAMS]")
-    run.add_argument("--confdir", default=_env("RISKWALL_CONFDIR", "~/.riskwall"),
-                     help="where the proxy CA is created and kept [RISKWALL_CONFDIR, default ~/.riskwall]")
-    run.add_argument("--upstream-ca", default=_env("RISKWALL_UPSTREAM_CA", None), metavar="PEM",
-                     help="an extra CA bundle trusted for upstream TLS, added to the system's (testnets or "
-                          "private exchanges behind a private CA) [RISKWALL_UPSTREAM_CA]")
-    run.add_argument("--admin", default=_env("RISKWALL_ADMIN", "127.0.0.1:9090"), metavar="HOST:PORT",
-                     help="local admin endpoint, or 'off' [RISKWALL_ADMIN, default 127.0.0.1:9090]")
-    run.add_argument("--log-file", default=_env("RISKWALL_LOG_FILE", ""), metavar="PATH",
-                     help="also write the JSON log lines to PATH, rotated by size [RISKWALL_LOG_FILE]")
-    run.add_argument("--log-max-bytes", type=logfile.parse_size, default=_env("RISKWALL_LOG_MAX_BYTES", "50M"),
-                     metavar="SIZE", help="rotate the log file at this size, e.g. 50M [RISKWALL_LOG_MAX_BYTES]")
-    run.add_argument("--log-backups", type=int, default=int(_env("RISKWALL_LOG_BACKUPS", "5") or 5), metavar="N",
-                     help="rotated log files to keep [RISKWALL_LOG_BACKUPS, default 5]")
-    run.add_argument("--capture", default=_env("RISKWALL_CAPTURE", ""), metavar="FILE",
-                     help="append every venue request, credentials redacted, to FILE for `riskwall replay` "
-                          "[RISKWALL_CAPTURE]")
-    run.add_argument("--egress", choices=("open", "allowlist"), default=_env("RISKWALL_EGRESS", "open"),
-                     help="allowlist: refuse requests and tunnels to hosts that are no venue [RISKWALL_EGRESS]")
-    run.add_argument("--egress-allow", action="append", default=_env_list("RISKWALL_EGRESS_ALLOW"), metavar="HOST",
-                     help="another host bots may reach under the allowlist; repeatable [RISKWALL_EGRESS_ALLOW]")
-    run.add_argument("--client-cidr", action="append", default=_env_list("RISKWALL_CLIENT_CIDRS"), metavar="CIDR",
-                     help="client networks allowed to connect (loopback always is); repeatable "
-                          "[RISKWALL_CLIENT_CIDRS]")
-    run.add_argument("--proxy-auth", default=_env("RISKWALL_PROXY_AUTH", None), metavar="USER:PASS|@HTPASSWD",
-                     help="require proxy authentication on the explicit proxy [RISKWALL_PROXY_AUTH]")
-    run.add_argument("--ws-order-entry", default=_env("RISKWALL_WS_ORDER_ENTRY", "on"), metavar="on|off",
-                     help="on: orders over the venues' WebSocket APIs are checked frame by frame; off: their "
-                          "handshakes are refused [RISKWALL_WS_ORDER_ENTRY, default on]")
-    run.add_argument("--ws-deadline-ms", default=_env("RISKWALL_WS_DEADLINE_MS", "250"),
-                     metavar="MS", help="longest a WebSocket order frame waits for its decision (the connection "
-                                        "waits with it); past it the order is refused [RISKWALL_WS_DEADLINE_MS, "
-                                        "default 250]")
-    run.add_argument("--admin-token-file", default=_env("RISKWALL_ADMIN_TOKEN_FILE", ""), metavar="PATH",
-                     help="bearer token for the admin switches (RISKWALL_ADMIN_TOKEN wins) [RISKWALL_ADMIN_TOKEN_FILE]")
+    settings.add_run_arguments(run)
     run.set_defaults(handler=_cmd_run)
 
     for name, state, text in (
@@ -151,43 +99,28 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from riskwall import proxy  # imports mitmproxy: keep `riskwall policy check` light
 
+    try:
+        config = settings.from_args(args)
+    except ValueError as exc:
+        print(f"riskwall: {exc}", file=sys.stderr)
+        return 2
     stream = sys.stdout
-    if args.log_file:
+    if config.log_file:
         try:
-            sink = logfile.configure_file(args.log_file, args.log_max_bytes, args.log_backups)
+            sink = logfile.configure_file(config.log_file, config.log_max_bytes, config.log_backups)
             stream = logfile.tee(sys.stdout, sink)
         except (OSError, ValueError) as exc:
-            print(f"riskwall: --log-file {args.log_file}: {exc}", file=sys.stderr)
+            print(f"riskwall: --log-file {config.log_file}: {exc}", file=sys.stderr)
             return 2
     logs.configure(stream)
     try:
-        config = proxy.ProxyConfig(
-            policy=args.policy,
-            state=args.state,
-            listen=None if args.listen in ("off", "", "none") else listen_address(args.listen, "--listen"),
-            venue_hosts=tuple(args.venue_host),
-            reverse=tuple(_reverse(spec) for spec in args.reverse),
-            upstreams=dict(_upstream(spec) for spec in args.upstream),
-            confdir=args.confdir,
-            upstream_ca=args.upstream_ca,
-            admin=args.admin,
-            admin_token_file=args.admin_token_file,
-            policy_poll_s=args.policy_poll,
-            capture=args.capture,
-            egress=args.egress,
-            egress_allow=tuple(args.egress_allow),
-            client_cidrs=tuple(args.client_cidr),
-            proxy_auth=args.proxy_auth,
-            ws_order_entry=_on_off(args.ws_order_entry, "--ws-order-entry"),
-            ws_deadline_ms=_milliseconds(args.ws_deadline_ms, "--ws-deadline-ms"),
-        )
         parse_venue_hosts(list(config.venue_hosts))
         if config.admin not in ("off", ""):
             listen_address(config.admin, "--admin")
         load_policy(config.policy)  # refuse to start on an invalid policy, listing every error
         open_store(config.state)
     except PolicyError as exc:
-        print(f"riskwall: invalid policy {args.policy}:", file=sys.stderr)
+        print(f"riskwall: invalid policy {config.policy}:", file=sys.stderr)
         for error in exc.errors:
             print(f"  {error}", file=sys.stderr)
         return 2
@@ -230,14 +163,11 @@ def _cmd_fingerprint(args: argparse.Namespace) -> int:
 
 
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state", default=_env("RISKWALL_STATE", "memory://"),
-                        help="the sidecars' state store; memory:// goes through the running sidecar's admin endpoint")
-    parser.add_argument("--admin", default=_env("RISKWALL_ADMIN", "127.0.0.1:9090"), metavar="HOST:PORT",
-                        help="the running sidecar's admin endpoint (memory:// state) [RISKWALL_ADMIN]")
-    parser.add_argument("--admin-token-file", default=_env("RISKWALL_ADMIN_TOKEN_FILE", ""), metavar="PATH",
-                        help="admin bearer token (RISKWALL_ADMIN_TOKEN wins)")
-    parser.add_argument("--policy", default=_env("RISKWALL_POLICY", "policies/"),
-                        help="policy, to resolve account labels and report its revision [RISKWALL_POLICY]")
+    settings.add_argument(parser, "state", help="the sidecars' state store; memory:// goes through the running "
+                                                "sidecar's admin endpoint")
+    settings.add_argument(parser, "admin", help="the running sidecar's admin endpoint (memory:// state)")
+    settings.add_argument(parser, "admin_token_file", help=f"admin bearer token ({settings.ADMIN_TOKEN_ENV} wins)")
+    settings.add_argument(parser, "policy", help="policy, to resolve account labels and report its revision")
 
 
 def _cmd_switch(args: argparse.Namespace) -> int:
@@ -295,7 +225,7 @@ def _store_call(args: argparse.Namespace, what: str, payload: dict[str, Any]) ->
         try:
             if what == "status":
                 records = await store.trading_states()
-                return {"state_store": args.state.split("@")[-1], "policy_revision": _local_revision(args.policy),
+                return {"state_store": without_password(args.state), "policy_revision": _local_revision(args.policy),
                         "trading_states": [record_json(r) for r in records]}
             scope = StateScope(payload["venue"], payload["account"], payload["symbol"])
             await store.set_trading_state(scope, TradingState(payload["state"]), payload["reason"], payload["actor"])
@@ -306,7 +236,7 @@ def _store_call(args: argparse.Namespace, what: str, payload: dict[str, Any]) ->
     try:
         return asyncio.run(call())
     except StateUnavailable as exc:
-        raise RuntimeError(f"state store {args.state.split('@')[-1]} unavailable: {exc}") from None
+        raise RuntimeError(f"state store {without_password(args.state)} unavailable: {exc}") from None
 
 
 def _admin_call(args: argparse.Namespace, what: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -319,7 +249,8 @@ def _admin_call(args: argparse.Namespace, what: str, payload: dict[str, Any]) ->
         route = {"HALTED": "halt", "REDUCING": "reduce", "ACTIVE": "resume"}[str(payload["state"])]
         token = read_token(args.admin_token_file or None)
         if not token:
-            raise RuntimeError("no admin token: set RISKWALL_ADMIN_TOKEN or --admin-token-file (as for the sidecar)")
+            raise RuntimeError(f"no admin token: set {settings.ADMIN_TOKEN_ENV} or --admin-token-file (as for the "
+                               "sidecar)")
         body = json.dumps({k: v for k, v in payload.items() if k != "state"}).encode()
         request = urllib.request.Request(f"{base}/v1/{route}", data=body, method="POST",  # noqa: S310
                                          headers={"Authorization": f"Bearer {token}",
@@ -357,60 +288,6 @@ def _default_actor() -> str:
         return f"{getpass.getuser()}@{socket.gethostname()}"
     except (OSError, KeyError):
         return "unknown"
-
-
-def _reverse(spec: str):  # type: ignore[no-untyped-def]
-    """`VENUE@HOST:PORT[=URL]`: a listener of its own upstream (say the venue's WebSocket host) when URL is given."""
-    from riskwall.proxy import ReverseListener
-
-    venue, sep, rest = spec.partition("@")
-    address, has_url, url = rest.partition("=")
-    if not sep or (has_url and "://" not in url):
-        raise ValueError(f"--reverse {spec!r}: write VENUE@HOST:PORT[=URL], e.g. binanceusdm@127.0.0.1:8081 or "
-                         "binanceusdm@127.0.0.1:8091=https://ws-fapi.binance.com")
-    host, port = listen_address(address, "--reverse")
-    try:
-        return ReverseListener(parse_venue(venue), host, port, url.rstrip("/") if has_url else None)
-    except ValueError as exc:
-        raise ValueError(f"--reverse {spec!r}: {exc}") from None
-
-
-def _upstream(spec: str) -> tuple[Venue, str]:
-    venue, sep, url = spec.partition("=")
-    if not sep or "://" not in url:
-        raise ValueError(f"--upstream {spec!r}: write VENUE=URL, e.g. binanceusdm=https://testnet.binancefuture.com")
-    try:
-        return parse_venue(venue), url.rstrip("/")
-    except ValueError as exc:
-        raise ValueError(f"--upstream {spec!r}: {exc}") from None
-
-
-def _milliseconds(text: str, option: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{option} {text!r}: not a whole number of milliseconds") from None
-    if not 1 <= value <= 60_000:
-        raise ValueError(f"{option} {text!r}: between 1 and 60000 milliseconds")
-    return value
-
-
-def _on_off(text: str, option: str) -> bool:
-    if text.strip().lower() not in ("on", "off"):
-        raise ValueError(f"{option} {text!r}: write on or off")
-    return text.strip().lower() == "on"
-
-
-def _env(name: str, default: str | None) -> str | None:
-    value = os.environ.get(name)
-    return value if value else default
-
-
-def _env_list(name: str) -> list[str]:
-    value = os.environ.get(name, "")
-    for sep in ENV_LIST_SEPARATORS[1:]:
-        value = value.replace(sep, ENV_LIST_SEPARATORS[0])
-    return [item for item in value.split(ENV_LIST_SEPARATORS[0]) if item]
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import ipaddress
 import os
 import signal
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import certifi
@@ -21,42 +20,14 @@ from mitmproxy.addons import core, errorcheck, next_layer, proxyauth, proxyserve
 from mitmproxy.master import Master
 from mitmproxy.proxy import mode_specs
 
-from riskwall.addon import RiskFirewall
-from riskwall.model import Venue
+from riskwall import settings
+from riskwall.addon import LISTENERS_OPTION, RiskFirewall
+from riskwall.settings import ReverseListener as ReverseListener  # re-exported: a config's listeners
+from riskwall.settings import RunSettings
 from riskwall.venues import adapter_for
 
-
-@dataclass(frozen=True, slots=True)
-class ReverseListener:
-    venue: Venue
-    host: str
-    port: int
-    # where this listener forwards, when not the venue's `--upstream` (a second listener for its WebSocket host)
-    upstream: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ProxyConfig:
-    policy: str
-    state: str = "memory://"
-    listen: tuple[str, int] | None = ("127.0.0.1", 8080)
-    venue_hosts: tuple[str, ...] = ()
-    reverse: tuple[ReverseListener, ...] = ()
-    upstreams: dict[Venue, str] = field(default_factory=dict)
-    confdir: str = "~/.riskwall"
-    # extra CA bundle trusted for upstream TLS (testnets behind a private CA, the test suite's fakes)
-    upstream_ca: str | None = None
-    admin: str = "127.0.0.1:9090"
-    capture: str = ""
-    policy_poll_s: float = 1.0
-    egress: str = "open"
-    egress_allow: tuple[str, ...] = ()
-    client_cidrs: tuple[str, ...] = ()
-    # mitmproxy proxyauth spec for the explicit proxy: "user:pass" or "@/path/to/htpasswd"
-    proxy_auth: str | None = None
-    admin_token_file: str = ""
-    ws_order_entry: bool = True
-    ws_deadline_ms: int = 250
+# what `riskwall run` runs with: the settings, each declared once (riskwall.settings)
+ProxyConfig = RunSettings
 
 
 def modes(config: ProxyConfig) -> list[str]:
@@ -149,21 +120,12 @@ async def serve(config: ProxyConfig) -> None:
     update: dict[str, object] = {
         "mode": modes(config),
         "confdir": config.confdir,
-        # set explicitly: mitmproxy calls configure() only for options that are updated
-        "riskwall_policy": config.policy,
-        "riskwall_state": config.state,
+        # every riskwall option, set explicitly: mitmproxy calls configure() only for options that are updated
+        **settings.option_values(config),
+        # an upstream's host is its venue's too
         "riskwall_venue_hosts": [*config.venue_hosts, *upstream_venue_hosts(config)],
         # a reverse listener is its venue, whatever host its upstream shares with another listener's
-        "riskwall_listeners": [f"{listener.port}={listener.venue}" for listener in config.reverse],
-        "riskwall_admin": config.admin,
-        "riskwall_capture": config.capture,
-        "riskwall_policy_poll": config.policy_poll_s,
-        "riskwall_admin_token_file": config.admin_token_file,
-        "riskwall_egress": config.egress,
-        "riskwall_egress_allow": list(config.egress_allow),
-        "riskwall_client_cidrs": list(config.client_cidrs),
-        "riskwall_ws_orders": config.ws_order_entry,
-        "riskwall_ws_deadline_ms": config.ws_deadline_ms,
+        LISTENERS_OPTION: [f"{listener.port}={listener.venue}" for listener in config.reverse],
     }
     trust = upstream_trust(config)
     if trust:

@@ -22,7 +22,7 @@ from mitmproxy import io as mitmio
 from mitmproxy.test import tflow
 
 from riskwall.addon import read_flow_file
-from riskwall.capture import KEPT_HEADERS, capture_record, exchange_from_record, iso_ms
+from riskwall.capture import KEPT_HEADERS, CaptureError, capture_record, exchange_from_record, iso_ms
 from riskwall.model import Decision, Reason, Venue, Verdict, Violation, fingerprint
 from riskwall.policy.testing import attribute_account
 from riskwall.replay import run_replay
@@ -385,6 +385,42 @@ def test_replay_when_capture_cannot_be_read_then_exit_2_and_say_where(
 
     assert code == 2
     assert capsys.readouterr().err == f"riskwall replay: {message.format(path=path)}\n"
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "answered_s", "expected"),
+    [
+        pytest.param(200, {"content-type": "application/json"}, 1.0006,
+                     (200, b'{"ok": 1}', 1001, False), id="forwarded"),
+        pytest.param(400, {"X-Riskwall-Rule": "old-rule"}, None, (400, b'{"ok": 1}', None, True), id="blocked"),
+        pytest.param(400, {"x-riskwall-rule": "old-rule"}, 2.0, (400, b'{"ok": 1}', 2000, True),
+                     id="blocked-header-in-lower-case"),
+        pytest.param(None, {}, None, (None, None, None, None), id="never-answered"),
+    ],
+)
+def test_read_flow_file_when_flow_read_then_shared_conversion_gives_answer_and_captured_verdict(
+    tmp_path: Path, status: int | None, headers: dict[str, str], answered_s: float | None,
+    expected: tuple[int | None, bytes | None, int | None, bool | None],
+) -> None:
+    path = tmp_path / "one.mitm"
+    made = http.Request.make("GET", "https://fapi.binance.com/fapi/v2/positionRisk", b"", {"X-MBX-APIKEY": API_KEY})
+    made.timestamp_start = 1.2346
+    flow = tflow.tflow(req=made)
+    if status is not None:
+        flow.response = http.Response.make(status, b'{"ok": 1}', headers)
+        flow.response.timestamp_end = answered_s
+    with path.open("wb") as handle:
+        mitmio.FlowWriter(handle).add(flow)
+
+    [exchange] = read_flow_file(path)
+
+    assert (exchange.status, exchange.response_body, exchange.response_ts_ms, exchange.captured_blocked) == expected
+    assert (exchange.ts_ms, exchange.where, exchange.request.path) == (1235, f"{path}#1", "/fapi/v2/positionRisk")
+
+
+def test_read_flow_file_when_file_missing_then_capture_error_saying_so(tmp_path: Path) -> None:
+    with pytest.raises(CaptureError, match=r"missing\.mitm: cannot be read"):
+        list(read_flow_file(tmp_path / "missing.mitm"))
 
 
 def test_replay_when_capture_or_policy_is_missing_then_exit_2(tmp_path: Path) -> None:
