@@ -725,10 +725,15 @@ def test_parse_url_when_option_invalid_then_unsupported_state_url(query: str) ->
         parse_url(f"redis://:pw@cache:6379/0?{query}")
 
 
-def test_parse_url_when_invalid_then_error_never_shows_the_password() -> None:
+@pytest.mark.parametrize("url", [
+    "redis://:topsecret@cache:6379/0?failures=none",  # a bad option
+    "ftp://user:topsecret@cache/0",  # no store at all
+    "redis+sentinel://:topsecret@[::1/main",  # too broken to split
+])
+def test_open_store_when_url_invalid_then_error_never_shows_the_password(url: str) -> None:
     with pytest.raises(UnsupportedStateUrl) as raised:
-        parse_url("redis://:topsecret@cache:6379/0?failures=none")
-    assert "topsecret" not in str(raised.value)
+        open_store(url)
+    assert "topsecret" not in str(raised.value) and "***@" in str(raised.value)
 
 
 def test_open_store_when_redis_url_then_guarded_redis_store_without_connecting() -> None:
@@ -760,6 +765,7 @@ def test_open_store_when_url_malformed_then_unsupported_state_url(url: str) -> N
     [
         ("redis+sentinel://:pw@s1:26380,s2/mymaster/2", (("s1", 26380), ("s2", 26379)), "mymaster", 2, "pw"),
         ("redis+sentinel://10.0.0.5/main", (("10.0.0.5", 26379),), "main", 0, None),
+        ("redis+sentinel://[::1]:26390,[fd00::5]/main", (("::1", 26390), ("fd00::5", 26379)), "main", 0, None),
     ],
 )
 def test_parse_sentinel_url_when_valid_then_every_part_found(
@@ -768,6 +774,17 @@ def test_parse_sentinel_url_when_valid_then_every_part_found(
     target = parse_sentinel_url(url)
 
     assert (target.sentinels, target.service, target.db, target.password) == (sentinels, service, db, password)
+
+
+@pytest.mark.parametrize("url", [
+    "redis+sentinel://s1:port/main", "redis+sentinel://s1:/main", "redis+sentinel://s1:70000/main",
+    "redis+sentinel://:pw@/main", "redis+sentinel://s1,,s2/main", "redis+sentinel://[::1/main",
+])
+def test_parse_sentinel_url_when_a_sentinel_is_not_host_port_then_refused_without_the_password(url: str) -> None:
+    with pytest.raises(UnsupportedStateUrl, match="is not host\\[:port\\]") as caught:
+        parse_sentinel_url(url)
+
+    assert "pw" not in str(caught.value)
 
 
 @pytest.mark.redis

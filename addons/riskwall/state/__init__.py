@@ -19,7 +19,9 @@ def open_store(url: str) -> StateStore:
         from riskwall.state.redis import open_redis_store
 
         return open_redis_store(url)
-    raise UnsupportedStateUrl(f"state URL {url!r}: use memory:// or redis://host:port/db")
+    from riskwall.state.breaker import without_password
+
+    raise UnsupportedStateUrl(f"state URL {without_password(url)!r}: use memory:// or redis://host:port/db")
 
 
 __all__ = ["StateStore", "StateUnavailable", "UnsupportedStateUrl", "open_store"]

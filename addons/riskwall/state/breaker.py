@@ -272,8 +272,12 @@ class GuardedStore(StateStore):
 
 
 def without_password(url: str) -> str:
-    """A store URL fit for a log line: the password (if any) masked."""
-    parts = urlsplit(url)
+    """A store URL fit for a log line: the password (if any) masked, also in a URL too broken to split."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket: everything before the last "@" may be a secret
+        scheme, sep, rest = url.partition("://")
+        return f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else url
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))

@@ -140,11 +140,14 @@ from riskwall.state.base import (
 from riskwall.state.breaker import BreakerConfig, GuardedStore
 from riskwall.state.breaker import without_password as _safe
 from riskwall.state.memory import DAY_MS, FINAL_ORDER_MEMORY_MS
+from riskwall.venues.hosts import split_host_port
 
 DEFAULT_PREFIX = "rw"
 DEFAULT_RESERVATION_TTL_MS = 600_000
 # socket budgets for an unguarded store; GuardedStore's per-call timeout is the one that matters in service
 SOCKET_TIMEOUT_S = 1.0
+# where a Sentinel listens when its URL names no port
+SENTINEL_PORT = 26379
 # symbols whose last price read is remembered for planning without a read (cached_view)
 PRICES_REMEMBERED = 10_000
 # how many reservation → account mappings a store remembers locally (release then needs no lookup)
@@ -292,7 +295,10 @@ def parse_url(url: str) -> tuple[str, RedisOptions, BreakerConfig]:
     """Split riskwall's own query options off a store URL: (URL for redis-py, store options, breaker config)."""
     from riskwall.state import UnsupportedStateUrl
 
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed IPv6 bracket
+        raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: {exc}") from None
     if parts.scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
         raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: not a Redis URL")
     database = parts.path.strip("/")
@@ -345,15 +351,21 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     """`redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/service[/db][?socket_timeout=…]`."""
     from riskwall.state import UnsupportedStateUrl
 
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket
+        raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: a sentinel is not host[:port]") from None
     userinfo, _, hosts = parts.netloc.rpartition("@")
     username, _, password = userinfo.partition(":") if userinfo else ("", "", "")
     sentinels: list[tuple[str, int]] = []
     for item in hosts.split(","):
-        host, _, port = item.strip().rpartition(":") if ":" in item else (item.strip(), "", "26379")
-        if not host or not port.isdigit():
+        try:
+            host, port = split_host_port(item.strip())
+        except ValueError:
+            host, port = "", None
+        if not host or item.strip().endswith(":") or (port is not None and not 0 < port <= 65535):
             raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: sentinel {item!r} is not host[:port]")
-        sentinels.append((host.strip("[]"), int(port)))
+        sentinels.append((host, SENTINEL_PORT if port is None else port))
     path = [p for p in parts.path.split("/") if p]
     if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
         raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: the path must be /service[/db]")
