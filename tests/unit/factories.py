@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import tempfile
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from riskwall.model import (
     Action,
@@ -324,3 +326,22 @@ class FakeClock:
 
     def set(self, ms: int) -> None:
         self.now_ms = ms
+
+def in_turn(turns: Sequence[Any], cases: Sequence[Any]) -> list[Any]:
+    """Rows of (*turn, *case) for a parametrize: every case and every turn at least once, row i pairing the i-th
+    of each (the shorter one cycling), instead of every pair. For independent dimensions (where a request's
+    parameters sit and what they hold; the status or junk of an answer and which request it answers) this sum
+    covers what their product did."""
+    rows = []
+    for number in range(max(len(turns), len(cases))):
+        turn, case = turns[number % len(turns)], cases[number % len(cases)]
+        if hasattr(case, "marks"):  # a pytest.param
+            values, marks, case_id = case.values, case.marks, case.id
+        else:
+            values, marks, case_id = (case if isinstance(case, tuple) else (case,)), (), None
+        turn_values = turn if isinstance(turn, tuple) else (turn,)
+        turn_id = "-".join(str(value) for value in turn_values)
+        row_id = f"{turn_id}-{case_id}" if case_id is not None else None
+        rows.append(pytest.param(*turn_values, *values, marks=marks, id=row_id))
+    return rows
+

@@ -42,6 +42,8 @@ from riskwall.venues import binance_usdm as usdm
 from riskwall.venues.base import HttpRequest, screen
 from riskwall.venues.binance_coinm import ADAPTER, BUNDLED, PRICES, base_quantity, unified_symbol
 
+from .factories import in_turn
+
 D = Decimal
 VENUE = Venue.BINANCECOINM
 FORM = "application/x-www-form-urlencoded"
@@ -160,8 +162,7 @@ ORDER_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("params", "mark", "fields"), ORDER_CASES)
+@pytest.mark.parametrize(("style", "params", "mark", "fields"), in_turn(STYLES, ORDER_CASES))
 def test_parse_request_when_new_order_then_quantity_in_base_units(
     style: str, params: dict, mark: Decimal | None, fields: dict
 ) -> None:

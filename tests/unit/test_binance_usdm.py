@@ -2,8 +2,9 @@
 
 Facts under test come from docs/venues.md §0 and §1.1-§1.6: parameters travel in the query string
 (official SDKs) or in an `application/x-www-form-urlencoded` body (ccxt), or both; rejections must make the
-real ccxt raise an order-class exception on a real fapi URL and on a custom base URL alike. Every request
-case runs in three placements (query, form body, half and half) because the venue signs their concatenation.
+real ccxt raise an order-class exception on a real fapi URL and on a custom base URL alike. The request cases
+take the three placements (query, form body, half and half: the venue signs their concatenation) in turn: where
+a parameter sits and what it holds are independent, so every case runs once and every placement many times.
 
 Response bodies live in tests/fixtures/binance_usdm/responses.json.
 """
@@ -48,6 +49,8 @@ from riskwall.model import (
 from riskwall.state.memory import MemoryStore
 from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest, screen
 from riskwall.venues.binance_usdm import ADAPTER
+
+from .factories import in_turn
 
 D = Decimal
 VENUE = Venue.BINANCEUSDM
@@ -280,8 +283,7 @@ NEW_ORDER_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("params", "fields"), NEW_ORDER_CASES)
+@pytest.mark.parametrize(("style", "params", "fields"), in_turn(STYLES, NEW_ORDER_CASES))
 def test_parse_request_when_new_order_then_one_exact_intent(style: str, params: dict, fields: dict) -> None:
     parsed = parse(make_request("POST", "/fapi/v1/order", params, style=style))
 
@@ -329,8 +331,7 @@ ALGO_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("params", "fields"), ALGO_CASES)
+@pytest.mark.parametrize(("style", "params", "fields"), in_turn(STYLES, ALGO_CASES))
 def test_parse_request_when_algo_order_then_one_exact_intent(style: str, params: dict, fields: dict) -> None:
     parsed = parse(make_request("POST", "/fapi/v1/algoOrder", params, style=style))
 
@@ -392,8 +393,7 @@ BATCH_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("raw", "legs"), BATCH_CASES)
+@pytest.mark.parametrize(("style", "raw", "legs"), in_turn(STYLES, BATCH_CASES))
 def test_parse_request_when_batch_orders_then_one_intent_per_leg_in_order(style: str, raw: str, legs: list) -> None:
     parsed = parse(make_request("POST", "/fapi/v1/batchOrders", {"batchOrders": raw}, style=style))
 
@@ -425,8 +425,7 @@ AMEND_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("params", "fields"), AMEND_CASES)
+@pytest.mark.parametrize(("style", "params", "fields"), in_turn(STYLES, AMEND_CASES))
 def test_parse_request_when_amend_then_one_amend_intent(style: str, params: dict, fields: dict) -> None:
     parsed = parse(make_request("PUT", "/fapi/v1/order", params, style=style))
 
@@ -484,8 +483,7 @@ CONFIG_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("path", "params", "action", "fields"), CONFIG_CASES)
+@pytest.mark.parametrize(("style", "path", "params", "action", "fields"), in_turn(STYLES, CONFIG_CASES))
 def test_parse_request_when_account_setting_then_one_setting_intent(
     style: str, path: str, params: dict, action: Action, fields: dict
 ) -> None:
@@ -519,8 +517,7 @@ NO_INTENT_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", ("query", "form"))
-@pytest.mark.parametrize(("method", "path", "params", "action"), NO_INTENT_CASES)
+@pytest.mark.parametrize(("style", "method", "path", "params", "action"), in_turn(("query", "form"), NO_INTENT_CASES))
 def test_parse_request_when_cancel_or_no_risk_endpoint_then_action_without_intents(
     style: str, method: str, path: str, params: dict, action: Action
 ) -> None:
@@ -592,9 +589,11 @@ FORBIDDEN_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("method", "style"), [("POST", "query"), ("POST", "form"), ("GET", "query"),
-                                               ("DELETE", "query"), ("PUT", "form")])
-@pytest.mark.parametrize(("path", "params"), [*FORBIDDEN_CASES, ("/sapi/v1/capital/withdraw/history", {})])
+@pytest.mark.parametrize(
+    ("method", "style", "path", "params"),
+    in_turn([("POST", "query"), ("POST", "form"), ("GET", "query"), ("DELETE", "query"), ("PUT", "form")],
+            [*FORBIDDEN_CASES, ("/sapi/v1/capital/withdraw/history", {})]),
+)
 def test_parse_request_when_wallet_endpoint_then_forbidden_whatever_the_method(
     method: str, style: str, path: str, params: dict
 ) -> None:
@@ -724,34 +723,21 @@ MALFORMED_ORDER_CASES = [
     pytest.param(without(limit_order(), "price"), "price", id="limit-missing-price"),
     pytest.param(limit_order(type="STOP", stopPrice="1", price=None), "price", id="stop-limit-missing-price"),
     pytest.param(limit_order(quantity="0"), "quantity", id="quantity-zero"),
-    pytest.param(limit_order(quantity="0.000"), "quantity", id="quantity-zero-decimals"),
-    pytest.param(limit_order(quantity="-0"), "quantity", id="quantity-minus-zero"),
     pytest.param(limit_order(quantity="-0.001"), "quantity", id="quantity-negative"),
     pytest.param(limit_order(quantity="NaN"), "quantity", id="quantity-nan"),
-    pytest.param(limit_order(quantity="nan"), "quantity", id="quantity-nan-lower"),
-    pytest.param(limit_order(quantity="sNaN"), "quantity", id="quantity-snan"),
-    pytest.param(limit_order(quantity="Infinity"), "quantity", id="quantity-infinity"),
-    pytest.param(limit_order(quantity="-Infinity"), "quantity", id="quantity-minus-infinity"),
-    pytest.param(limit_order(quantity="inf"), "quantity", id="quantity-inf"),
+    # the spellings decimal_field refuses are tested once in test_venue_base.py; here, that each amount is read by it
     pytest.param(limit_order(quantity="1e400"), "quantity", id="quantity-1e400"),
-    pytest.param(limit_order(quantity="1000000000000001"), "quantity", id="quantity-above-sanity-cap"),
-    pytest.param(limit_order(quantity="abc"), "quantity", id="quantity-non-numeric"),
-    pytest.param(limit_order(quantity=" "), "quantity", id="quantity-blank"),
-    pytest.param(limit_order(quantity="1.2.3"), "quantity", id="quantity-two-dots"),
-    pytest.param(limit_order(quantity="1,5"), "quantity", id="quantity-comma"),
+    pytest.param(limit_order(quantity="1e-3"), "quantity", id="quantity-exponent"),
     pytest.param({**limit_order(), "Quantity": "100"}, "quantity", id="quantity-case-variant-beside-field"),
     pytest.param({**limit_order(), "reduceonly": "true"}, "reduceOnly", id="reduce-only-case-variant"),
-    pytest.param(limit_order(quantity="0x10"), "quantity", id="quantity-hex"),
-    pytest.param(limit_order(quantity="1.5f"), "quantity", id="quantity-float-suffix"),
-    pytest.param(limit_order(quantity="0.1e"), "quantity", id="quantity-dangling-exponent"),
-    pytest.param(limit_order(quantity="--1"), "quantity", id="quantity-double-sign"),
     pytest.param(limit_order(quantity=API_KEY), "quantity", id="quantity-is-the-api-key"),
     pytest.param(limit_order(price="0"), "price", id="price-zero"),
     pytest.param(limit_order(price="-50000"), "price", id="price-negative"),
     pytest.param(limit_order(price="NaN"), "price", id="price-nan"),
-    pytest.param(limit_order(price="Infinity"), "price", id="price-infinity"),
+    pytest.param(limit_order(price="5e4"), "price", id="price-exponent"),
     pytest.param(limit_order(type="STOP_MARKET", price=None, stopPrice="NaN"), "stopPrice", id="stop-price-nan"),
     pytest.param(limit_order(type="STOP_MARKET", price=None, stopPrice="-1"), "stopPrice", id="stop-price-negative"),
+    pytest.param(limit_order(type="STOP_MARKET", price=None, stopPrice="1e3"), "stopPrice", id="stop-price-exponent"),
     pytest.param(limit_order(side="HOLD"), "side", id="side-unknown"),
     pytest.param(limit_order(side="buy"), "side", id="side-lower-case"),
     pytest.param(limit_order(side=API_KEY), "side", id="side-is-the-api-key"),
@@ -761,10 +747,8 @@ MALFORMED_ORDER_CASES = [
     pytest.param(limit_order(positionSide="long"), "positionSide", id="position-side-lower-case"),
     pytest.param(limit_order(timeInForce="FOREVER"), "timeInForce", id="time-in-force-unknown"),
     pytest.param(limit_order(reduceOnly="maybe"), "reduceOnly", id="reduce-only-maybe"),
-    pytest.param(limit_order(reduceOnly="1"), "reduceOnly", id="reduce-only-one"),
     # Binance documents "true": a server that does not read TRUE as true would get a plain order
     pytest.param(limit_order(reduceOnly="TRUE"), "reduceOnly", id="reduce-only-upper-true"),
-    pytest.param(limit_order(reduceOnly="True"), "reduceOnly", id="reduce-only-title-true"),
     pytest.param(limit_order(closePosition="TRUE"), "closePosition", id="close-position-upper-true"),
     pytest.param(limit_order(type="STOP_MARKET", price=None, stopPrice="1", quantity=None, closePosition="yes"),
                  "closePosition", id="close-position-yes"),
@@ -784,8 +768,7 @@ def assert_names_field(parsed: ParsedRequest, field: str) -> None:
     assert SIGNATURE not in parsed.error
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("params", "field"), MALFORMED_ORDER_CASES)
+@pytest.mark.parametrize(("style", "params", "field"), in_turn(STYLES, MALFORMED_ORDER_CASES))
 def test_parse_request_when_order_field_invalid_then_error_names_field(style: str, params: dict, field: str) -> None:
     parsed = parse(make_request("POST", "/fapi/v1/order", params, style=style))
 
@@ -839,8 +822,7 @@ MALFORMED_OTHER_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("method", "path", "params", "field"), MALFORMED_OTHER_CASES)
+@pytest.mark.parametrize(("style", "method", "path", "params", "field"), in_turn(STYLES, MALFORMED_OTHER_CASES))
 def test_parse_request_when_other_field_invalid_then_error_names_field(
     style: str, method: str, path: str, params: dict, field: str
 ) -> None:
@@ -870,20 +852,13 @@ MALFORMED_BATCH_CASES = [
     ),
     pytest.param('[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":NaN}]', "batchOrders",
                  id="bare-nan"),
-    pytest.param('[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":Infinity}]', "batchOrders",
-                 id="bare-infinity"),
-    pytest.param('[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":-Infinity}]', "batchOrders",
-                 id="bare-minus-infinity"),
     pytest.param(batch_json(limit_leg(quantity="NaN")), "quantity", id="string-nan"),
     pytest.param('[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":1e400}]', "quantity",
                  id="number-1e400"),
-    pytest.param('[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":0}]', "quantity", id="number-zero"),
     pytest.param('[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":-1}]', "quantity",
                  id="number-negative"),
     pytest.param('[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":true}]', "quantity",
                  id="boolean-quantity"),
-    pytest.param('[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":["1"]}]', "quantity",
-                 id="list-quantity"),
     pytest.param('[{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":"1","reduceOnly":"maybe"}]',
                  "reduceOnly", id="reduce-only-maybe"),
     pytest.param(batch_json(limit_leg(), without(limit_leg(), "side")), "side", id="second-leg-no-side"),
@@ -902,8 +877,7 @@ MALFORMED_BATCH_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("raw", "field"), MALFORMED_BATCH_CASES)
+@pytest.mark.parametrize(("style", "raw", "field"), in_turn(STYLES, MALFORMED_BATCH_CASES))
 def test_parse_request_when_batch_orders_malformed_then_error_names_field(
     style: str, raw: str | None, field: str
 ) -> None:
@@ -1362,8 +1336,10 @@ LEARNING_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("status", [201, 400, 401, 403, 418, 429, 500, 503])
-@pytest.mark.parametrize(("method", "path", "params", "name"), LEARNING_REQUESTS)
+NOT_200 = [201, 400, 401, 403, 418, 429, 500, 503]
+
+
+@pytest.mark.parametrize(("status", "method", "path", "params", "name"), in_turn(NOT_200, LEARNING_REQUESTS))
 def test_parse_response_when_status_not_200_then_nothing_learned(
     method: str, path: str, params: dict, name: str, status: int
 ) -> None:
@@ -1375,8 +1351,7 @@ JUNK_BODIES = [b"", b"not json", b"<html><body>502 Bad Gateway</body></html>", b
                b'"text"', b"{", b'{"code":-2019,"msg":"Margin is insufficient."}']
 
 
-@pytest.mark.parametrize("body", JUNK_BODIES)
-@pytest.mark.parametrize(("method", "path", "params", "name"), LEARNING_REQUESTS)
+@pytest.mark.parametrize(("body", "method", "path", "params", "name"), in_turn(JUNK_BODIES, LEARNING_REQUESTS))
 def test_parse_response_when_body_is_junk_then_nothing_learned(
     method: str, path: str, params: dict, name: str, body: bytes
 ) -> None:
@@ -1548,8 +1523,7 @@ def test_rejection_table_covers_every_reason() -> None:
     assert set(EXPECTED_CCXT_CLASS) == set(Reason) == set(VIOLATIONS)
 
 
-@pytest.mark.parametrize("url", CCXT_URLS)
-@pytest.mark.parametrize("reason", list(Reason))
+@pytest.mark.parametrize(("url", "reason"), in_turn(CCXT_URLS, list(Reason)))
 def test_rejection_when_real_ccxt_reads_it_then_expected_exception_class(
     binanceusdm: ccxt.Exchange, reason: Reason, url: str
 ) -> None:

@@ -42,6 +42,8 @@ from riskwall.venues import ADAPTERS, default_host_map
 from riskwall.venues.base import HttpRequest, screen
 from riskwall.venues.bingx import ADAPTER, violation_code
 
+from .factories import in_turn
+
 D = Decimal
 VENUE = Venue.BINGX
 FORM = "application/x-www-form-urlencoded"
@@ -186,8 +188,7 @@ NEW_ORDER_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("params", "fields"), NEW_ORDER_CASES)
+@pytest.mark.parametrize(("style", "params", "fields"), in_turn(STYLES, NEW_ORDER_CASES))
 def test_parse_request_when_new_order_then_one_exact_intent(style: str, params: dict, fields: dict) -> None:
     parsed = parse(make_request("POST", ORDER, params, style=style))
 
@@ -235,8 +236,7 @@ BATCH_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("raw", "legs"), BATCH_CASES)
+@pytest.mark.parametrize(("style", "raw", "legs"), in_turn(STYLES, BATCH_CASES))
 def test_parse_request_when_batch_orders_then_one_intent_per_leg_in_order(style: str, raw: str, legs: list) -> None:
     parsed = parse(make_request("POST", BATCH, {"batchOrders": raw}, style=style))
 
@@ -324,8 +324,7 @@ CONFIG_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("path", "params", "action", "fields"), CONFIG_CASES)
+@pytest.mark.parametrize(("style", "path", "params", "action", "fields"), in_turn(STYLES, CONFIG_CASES))
 def test_parse_request_when_account_setting_then_one_setting_intent(
     style: str, path: str, params: dict, action: Action, fields: dict
 ) -> None:
@@ -407,8 +406,7 @@ FORBIDDEN_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", ("query", "form"))
-@pytest.mark.parametrize(("method", "path", "params"), FORBIDDEN_CASES)
+@pytest.mark.parametrize(("style", "method", "path", "params"), in_turn(("query", "form"), FORBIDDEN_CASES))
 def test_parse_request_when_wallet_or_account_management_then_forbidden(
     style: str, method: str, path: str, params: dict
 ) -> None:
@@ -505,8 +503,7 @@ MALFORMED_ORDER_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("params", "field"), MALFORMED_ORDER_CASES)
+@pytest.mark.parametrize(("style", "params", "field"), in_turn(STYLES, MALFORMED_ORDER_CASES))
 def test_parse_request_when_order_field_invalid_then_error_names_field(style: str, params: dict, field: str) -> None:
     parsed = parse(make_request("POST", ORDER, params, style=style))
 

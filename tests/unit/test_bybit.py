@@ -53,6 +53,8 @@ from riskwall.venues import ADAPTERS, default_host_map, parse_venue
 from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest, screen
 from riskwall.venues.bybit import ADAPTER, ORDERS, PRICES, order_kind, violation_code
 
+from .factories import in_turn
+
 D = Decimal
 VENUE = Venue.BYBIT
 JSON = "application/json"
@@ -805,17 +807,10 @@ MALFORMED_ORDER_CASES = [
     pytest.param(order(qty="0"), "qty", id="qty-zero-without-reduce-only"),
     pytest.param(order(qty="0", closeOnTrigger=True), "qty", id="qty-zero-close-on-trigger-alone"),
     pytest.param(order(qty="-0.001"), "qty", id="qty-negative"),
+    # the spellings decimal_field refuses are tested once in test_venue_base.py; here, that qty is read by it
     pytest.param(order(qty="NaN"), "qty", id="qty-nan-string"),
-    pytest.param(order(qty="Infinity"), "qty", id="qty-infinity-string"),
     pytest.param(order(qty="1e3"), "qty", id="qty-exponent-string"),
-    pytest.param(order(qty=" 1"), "qty", id="qty-leading-space"),
-    pytest.param(order(qty="1,5"), "qty", id="qty-comma"),
-    pytest.param(order(qty="0x10"), "qty", id="qty-hex"),
-    pytest.param(order(qty="\u0661"), "qty", id="qty-arabic-digit"),
-    pytest.param(order(qty="1000000000000001"), "qty", id="qty-above-sanity-cap"),
     pytest.param(order(qty=True), "qty", id="qty-boolean"),
-    pytest.param(order(qty=["1"]), "qty", id="qty-list"),
-    pytest.param(order(qty={"value": "1"}), "qty", id="qty-object"),
     pytest.param(order(qty=API_KEY), "qty", id="qty-is-the-api-key"),
     pytest.param(without(order(), "price"), "price", id="limit-missing-price"),
     pytest.param(order(price="0"), "price", id="price-zero"),
@@ -865,17 +860,12 @@ def test_parse_request_when_batch_leg_field_invalid_then_whole_batch_error_names
     assert_names_field(parsed, field)
 
 
+# json_body's and strict_json's whole matrix is in test_venue_base.py; here, one case or two of each kind
 RAW_BODY_CASES = [
     pytest.param(b'{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":NaN}', JSON,
                  "body", id="bare-nan"),
-    pytest.param(b'{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":Infinity}',
-                 JSON, "body", id="bare-infinity"),
     pytest.param(b'{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":1e3}', JSON,
                  "body", id="number-with-exponent"),
-    pytest.param(b'{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":-1}', JSON,
-                 "body", id="negative-number"),
-    pytest.param(b'{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Market",'
-                 b'"qty":0.000000000000000000001}', JSON, "body", id="number-with-21-decimals"),
     pytest.param(b'{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"0.001",'
                  b'"qty":"100"}', JSON, "qty", id="duplicate-key"),
     pytest.param(b'{"category":"linear","category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Market",'
@@ -884,15 +874,12 @@ RAW_BODY_CASES = [
                  b'"tpslMode":"Full","tpslmode":"Partial"}', JSON, "tpslMode", id="duplicate-key-differing-in-case"),
     pytest.param(b'{"a":1,"A":2,"category":"linear"}', JSON, "body", id="unknown-keys-differing-in-case"),
     pytest.param(b'[{"category":"linear"}]', JSON, "body", id="top-level-list"),
-    pytest.param(b'"{}"', JSON, "body", id="top-level-string"),
     pytest.param(b"{", JSON, "body", id="truncated"),
     pytest.param(b"category=linear&symbol=BTCUSDT&side=Buy&orderType=Market&qty=1", JSON, "body", id="form-as-json"),
     pytest.param(b'\xef\xbb\xbf{"category":"linear"}', JSON, "body", id="utf8-bom"),
     pytest.param(b'{"category":"linear","symbol":"BTC\xff"}', JSON, "body", id="not-utf8"),
-    pytest.param(b"[" * 100_000 + b"]" * 100_000, JSON, "body", id="deep-nesting"),
     pytest.param(b"{}" + b" " * MAX_BODY_BYTES, JSON, "body", id="oversized"),
     pytest.param(orjson.dumps(order()), "application/x-www-form-urlencoded", "body", id="form-content-type"),
-    pytest.param(orjson.dumps(order()), "text/plain", "body", id="text-content-type"),
     pytest.param(b"", JSON, "body", id="empty"),
 ]
 
@@ -1448,8 +1435,10 @@ LEARNING_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("status", [201, 400, 401, 403, 404, 429, 500, 503])
-@pytest.mark.parametrize(("method", "path", "params", "response"), LEARNING_REQUESTS)
+NOT_200 = [201, 400, 401, 403, 404, 429, 500, 503]
+
+
+@pytest.mark.parametrize(("status", "method", "path", "params", "response"), in_turn(NOT_200, LEARNING_REQUESTS))
 def test_parse_response_when_status_not_200_then_nothing_learned(
     method: str, path: str, params: dict, response: dict, status: int
 ) -> None:
@@ -1463,8 +1452,7 @@ JUNK_BODIES = [b"", b"not json", b"<html>502 Bad Gateway</html>", b"\xff\xfe", b
                b'{"retMsg":"OK","result":{"orderId":"x"}}']
 
 
-@pytest.mark.parametrize("body", JUNK_BODIES)
-@pytest.mark.parametrize(("method", "path", "params", "response"), LEARNING_REQUESTS)
+@pytest.mark.parametrize(("body", "method", "path", "params", "response"), in_turn(JUNK_BODIES, LEARNING_REQUESTS))
 def test_parse_response_when_body_is_junk_or_error_then_nothing_learned(
     method: str, path: str, params: dict, response: dict, body: bytes
 ) -> None:

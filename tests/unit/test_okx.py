@@ -4,7 +4,8 @@ Facts under test come from docs/venues.md §0 and §4: private POST parameters a
 or a top-level array on the batch endpoints); sizes count contracts and become base units through the contract
 value (learned from `/api/v5/public/instruments`, else the bundled table, else the order is refused); rejections
 must make the real ccxt raise an order-class exception and reach python-okx as readable JSON. Every request case
-runs in both body styles a bot sends: ccxt's compact JSON and python-okx's `json.dumps` default separators.
+takes in turn the two body styles a bot sends (ccxt's compact JSON, python-okx's `json.dumps` default
+separators): how the body is spaced and what it holds are independent, so every case runs once, each style often.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from riskwall.venues import ADAPTERS, default_host_map
 from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest, screen
 from riskwall.venues.okx import ADAPTER, BUNDLED, violation_code
 
-from .factories import make_policy, make_view
+from .factories import in_turn, make_policy, make_view
 
 D = Decimal
 VENUE = Venue.OKX
@@ -299,8 +300,7 @@ NEW_ORDER_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("body", "fields"), NEW_ORDER_CASES)
+@pytest.mark.parametrize(("style", "body", "fields"), in_turn(STYLES, NEW_ORDER_CASES))
 def test_parse_request_when_new_order_then_one_exact_intent(style: str, body: dict, fields: dict) -> None:
     parsed = post("/api/v5/trade/order", body, style)
 
@@ -380,8 +380,7 @@ BATCH_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("body", "legs"), BATCH_CASES)
+@pytest.mark.parametrize(("style", "body", "legs"), in_turn(STYLES, BATCH_CASES))
 def test_parse_request_when_batch_orders_then_one_intent_per_leg_in_order(style: str, body: list,
                                                                          legs: list) -> None:
     parsed = post("/api/v5/trade/batch-orders", body, style)
@@ -441,8 +440,7 @@ ALGO_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("body", "fields"), ALGO_CASES)
+@pytest.mark.parametrize(("style", "body", "fields"), in_turn(STYLES, ALGO_CASES))
 def test_parse_request_when_algo_order_then_one_exact_intent(style: str, body: dict, fields: dict) -> None:
     parsed = post("/api/v5/trade/order-algo", body, style)
 
@@ -502,8 +500,7 @@ AMEND_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("path", "body", "fields"), AMEND_CASES)
+@pytest.mark.parametrize(("style", "path", "body", "fields"), in_turn(STYLES, AMEND_CASES))
 def test_parse_request_when_amend_then_one_amend_intent_without_side(style: str, path: str, body: dict,
                                                                     fields: dict) -> None:
     parsed = post(path, body, style)
@@ -582,8 +579,7 @@ CONFIG_CASES = [
 ]
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("path", "body", "action", "fields"), CONFIG_CASES)
+@pytest.mark.parametrize(("style", "path", "body", "action", "fields"), in_turn(STYLES, CONFIG_CASES))
 def test_parse_request_when_account_setting_then_one_setting_intent(
     style: str, path: str, body: dict, action: Action, fields: dict
 ) -> None:
@@ -860,14 +856,9 @@ MALFORMED_ORDER_CASES = [
     pytest.param(leg(sz=""), "sz", id="sz-empty"),
     pytest.param(leg(sz="0"), "sz", id="sz-zero"),
     pytest.param(leg(sz="-1"), "sz", id="sz-negative"),
+    # the spellings decimal_field refuses are tested once in test_venue_base.py; here, that sz is read by it
     pytest.param(leg(sz="1e3"), "sz", id="sz-exponent-string"),
-    pytest.param(leg(sz=" 1"), "sz", id="sz-space"),
-    pytest.param(leg(sz="١"), "sz", id="sz-arabic-digit"),
-    pytest.param(leg(sz="0x10"), "sz", id="sz-hex"),
-    pytest.param(leg(sz="1_000"), "sz", id="sz-underscore"),
     pytest.param(leg(sz=True), "sz", id="sz-bool"),
-    pytest.param(leg(sz=["1"]), "sz", id="sz-list"),
-    pytest.param(leg(sz="9" * 21), "sz", id="sz-too-many-digits"),
     pytest.param(leg(px=None), "px", id="limit-px-missing"),
     pytest.param(leg(px="abc"), "px", id="px-text"),
     pytest.param(leg(px="0"), "px", id="px-zero"),
@@ -889,7 +880,6 @@ MALFORMED_ORDER_CASES = [
     pytest.param(leg(reduceOnly="yes"), "reduceOnly", id="reduceOnly-not-bool"),
     # OKX takes a JSON boolean: a string true is not read as one (the venue might not either)
     pytest.param(leg(reduceOnly="true"), "reduceOnly", id="reduceOnly-string-true"),
-    pytest.param(leg(reduceOnly="TRUE"), "reduceOnly", id="reduceOnly-string-upper-true"),
     pytest.param(leg(clOrdId="x" * 33), "clOrdId", id="clOrdId-too-long"),
     pytest.param(leg(clOrdId="a-b"), "clOrdId", id="clOrdId-not-alphanumeric"),
     pytest.param(leg(attachAlgoOrds="sl"), "attachAlgoOrds", id="attachAlgoOrds-not-list"),
@@ -904,8 +894,7 @@ def assert_names_field(parsed: ParsedRequest, field: str) -> None:
         assert secret not in parsed.error
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize(("body", "field"), MALFORMED_ORDER_CASES)
+@pytest.mark.parametrize(("style", "body", "field"), in_turn(STYLES, MALFORMED_ORDER_CASES))
 def test_parse_request_when_order_field_invalid_then_error_names_field(style: str, body: dict, field: str) -> None:
     parsed = post("/api/v5/trade/order", body, style)
     assert parsed.action is Action.NEW
@@ -977,6 +966,7 @@ def test_parse_request_when_batch_malformed_then_whole_batch_errors(body: Any, f
     assert_names_field(parsed, field)
 
 
+# json_body's and strict_json's whole matrix is in test_venue_base.py; here, one case or two of each kind
 RAW_BODY_CASES = [
     pytest.param(make_request("POST", "/api/v5/trade/order", raw=b'{"instId":"BTC-USDT-SWAP","sz":"1","sz":"9"}'),
                  "given twice", id="duplicate-key"),
@@ -984,23 +974,15 @@ RAW_BODY_CASES = [
                               raw=b'[{"instId":"BTC-USDT-SWAP","instId":"ETH-USDT-SWAP"}]'),
                  "given twice", id="duplicate-key-in-leg"),
     pytest.param(make_request("POST", "/api/v5/trade/order", raw=b'{"sz":NaN}'), "NaN", id="nan"),
-    pytest.param(make_request("POST", "/api/v5/trade/order", raw=b'{"sz":Infinity}'), "Infinity", id="infinity"),
     pytest.param(make_request("POST", "/api/v5/trade/order", raw=b'{"sz":1e3}'), "plain decimal",
                  id="json-number-exponent"),
-    pytest.param(make_request("POST", "/api/v5/trade/order", raw=b'{"sz":-1}'), "plain decimal",
-                 id="json-number-negative"),
     pytest.param(make_request("POST", "/api/v5/trade/order", raw=b"not json"), "not JSON", id="not-json"),
     pytest.param(make_request("POST", "/api/v5/trade/order", raw=b'\xef\xbb\xbf{"sz":"1"}'), "not JSON",
                  id="utf8-bom"),
-    pytest.param(make_request("POST", "/api/v5/trade/order", raw='{"sz":"1"}'.encode("utf-16")), "not JSON",
-                 id="utf16"),
     pytest.param(make_request("POST", "/api/v5/trade/order", raw=b'{"instId":"\xff"}'), "not JSON",
                  id="invalid-utf8"),
-    pytest.param(make_request("POST", "/api/v5/trade/order", raw=b"[" * 100_000 + b"]" * 100_000), "not JSON",
-                 id="deep-nesting"),
     pytest.param(make_request("POST", "/api/v5/trade/order", raw=b'[{"instId":"BTC-USDT-SWAP"}]'),
                  "not a JSON object", id="array-on-single-endpoint"),
-    pytest.param(make_request("POST", "/api/v5/trade/order", raw=b'"order"'), "not a JSON object", id="string"),
     pytest.param(make_request("POST", "/api/v5/trade/order", raw=b""), "body is missing", id="empty-body"),
     pytest.param(make_request("POST", "/api/v5/trade/order", leg(), content_type="text/plain"),
                  "application/json", id="text-plain"),
@@ -1439,8 +1421,10 @@ LEARNING_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("status", [201, 400, 401, 429, 500, 503])
-@pytest.mark.parametrize(("method", "path", "body", "query", "answer"), LEARNING_REQUESTS)
+NOT_200 = [201, 400, 401, 429, 500, 503]
+
+
+@pytest.mark.parametrize(("status", "method", "path", "body", "query", "answer"), in_turn(NOT_200, LEARNING_REQUESTS))
 def test_parse_response_when_status_not_200_then_nothing_learned(
     status: int, method: str, path: str, body: Any, query: tuple, answer: bytes
 ) -> None:
@@ -1453,8 +1437,9 @@ JUNK_BODIES = [b"", b"not json", b"[]", b'{"code":"0"}', b'{"code":"0","data":{}
                b'{"code":"50026","msg":"System error","data":[]}', b"null", b'"ok"']
 
 
-@pytest.mark.parametrize("body", JUNK_BODIES)
-@pytest.mark.parametrize(("method", "path", "request_body", "query", "answer"), LEARNING_REQUESTS)
+@pytest.mark.parametrize(
+    ("body", "method", "path", "request_body", "query", "answer"), in_turn(JUNK_BODIES, LEARNING_REQUESTS)
+)
 def test_parse_response_when_body_is_junk_then_nothing_learned(
     body: bytes, method: str, path: str, request_body: Any, query: tuple, answer: bytes
 ) -> None:

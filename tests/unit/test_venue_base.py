@@ -1,14 +1,39 @@
-"""The rules every venue adapter shares: hedge-mode closing sides (riskwall.model) and the text-neutralising
-`Steering` of rejection messages (riskwall.venues.base), tested once here rather than per venue."""
+"""The rules every venue adapter shares: hedge-mode closing sides (riskwall.model), the text-neutralising
+`Steering` of rejection messages and the strict field parsers (riskwall.venues.base), tested once here rather
+than per venue. Each venue's tests keep a case or two per field proving the field is read by these parsers."""
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from riskwall.model import PositionSide, Reason, Side, Violation, closes_hedge_position, closing_side
-from riskwall.venues.base import MAX_MESSAGE_TEXT, Steering
+from riskwall.model import PositionSide, Reason, Side, Venue, Violation, closes_hedge_position, closing_side
+from riskwall.venues.base import (
+    MAX_BODY_BYTES,
+    MAX_MESSAGE_TEXT,
+    FieldError,
+    HttpRequest,
+    Steering,
+    bool_field,
+    check_spelling,
+    decimal_field,
+    enum_field,
+    equity_update,
+    field_spellings,
+    form_params,
+    json_body,
+    json_bool_field,
+    query_params,
+    strict_json,
+    text_field,
+)
+
+D = Decimal
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 
 # ---- hedge mode: a SELL on LONG or a BUY on SHORT only closes ---------------------------------------------
 
@@ -88,3 +113,321 @@ def test_message_when_violation_names_a_phrase_then_rule_and_detail_neutral_in_t
 
 def test_message_when_no_violation_then_names_riskwall_blocked() -> None:
     assert _STEERING.message(None) == "Risk firewall blocked this request (riskwall): blocked"
+
+
+# ---- the shared field parsers: every spelling tested once here, not once per venue field ---------------------
+# Each venue's tests keep one or two cases per field proving that the field is read by these parsers; the full
+# matrix of spellings lives here, against the parser itself.
+
+# text a venue sends in a decimal field that is no plain positive decimal: refused whatever the field
+NOT_PLAIN_DECIMALS = [
+    pytest.param("NaN", id="nan"),
+    pytest.param("nan", id="nan-lower"),
+    pytest.param("sNaN", id="snan"),
+    pytest.param("Infinity", id="infinity"),
+    pytest.param("-Infinity", id="minus-infinity"),
+    pytest.param("inf", id="inf"),
+    pytest.param("1e3", id="exponent"),
+    pytest.param("1e400", id="huge-exponent"),
+    pytest.param("0.1e", id="dangling-exponent"),
+    pytest.param("1E-5", id="negative-exponent"),
+    pytest.param("-1", id="negative"),
+    pytest.param("-0", id="minus-zero"),
+    pytest.param("-0.001", id="negative-fraction"),
+    pytest.param("+1", id="plus-sign"),
+    pytest.param("--1", id="double-sign"),
+    pytest.param(" 1", id="leading-space"),
+    pytest.param("1 ", id="trailing-space"),
+    pytest.param(" ", id="blank"),
+    pytest.param("1.2.3", id="two-dots"),
+    pytest.param("1,5", id="comma"),
+    pytest.param(".5", id="no-integer-digits"),
+    pytest.param("5.", id="no-fraction-digits"),
+    pytest.param("0x10", id="hex"),
+    pytest.param("1.5f", id="float-suffix"),
+    pytest.param("1_000", id="underscore"),
+    pytest.param("\u0661", id="arabic-digit"),
+    pytest.param("\uff11", id="fullwidth-digit"),
+    pytest.param("abc", id="text"),
+    pytest.param("9" * 21, id="too-many-integer-digits"),
+    pytest.param("1." + "1" * 21, id="too-many-fraction-digits"),
+]
+
+
+@pytest.mark.parametrize("raw", NOT_PLAIN_DECIMALS)
+def test_decimal_field_when_text_is_not_a_plain_positive_decimal_then_error_names_field(raw: str) -> None:
+    with pytest.raises(FieldError, match=r"^qty\b"):
+        decimal_field("qty", raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param(None, "qty is missing", id="none"),
+        pytest.param("", "qty is missing", id="empty"),
+        pytest.param("0", "qty must be positive", id="zero"),
+        pytest.param("0.000", "qty must be positive", id="zero-decimals"),
+        pytest.param(0, "qty must be positive", id="int-zero"),
+        pytest.param(-1, "qty must be positive", id="int-negative"),
+        pytest.param(D("-1"), "qty must be positive", id="decimal-negative"),
+        pytest.param("1000000000000001", "qty is too large", id="above-sanity-cap"),
+        pytest.param(D("NaN"), "qty is not finite", id="decimal-nan"),
+        pytest.param(D("Infinity"), "qty is not finite", id="decimal-infinity"),
+        pytest.param(True, "qty is not a number", id="bool"),
+        pytest.param(1.5, "qty is not a number", id="float"),
+        pytest.param(["1"], "qty is not a number", id="list"),
+        pytest.param({"value": "1"}, "qty is not a number", id="object"),
+    ],
+)
+def test_decimal_field_when_missing_not_positive_or_not_text_then_error_says_which(raw: object,
+                                                                                   message: str) -> None:
+    with pytest.raises(FieldError, match=f"^{re.escape(message)}$"):
+        decimal_field("qty", raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("0.001", "0.001"), ("50000", "50000"), ("1.10", "1.10"), ("0.00100000", "0.00100000"),
+     ("1000000000000000", "1000000000000000"), (7, "7"), (D("2.50"), "2.50")],
+)
+def test_decimal_field_when_plain_positive_decimal_then_the_same_digits(raw: object, expected: str) -> None:
+    value = decimal_field("qty", raw)
+
+    assert type(value) is Decimal
+    assert value.as_tuple() == D(expected).as_tuple()  # no float trip: trailing zeros kept
+
+
+def test_decimal_field_when_optional_or_zero_allowed_then_absent_is_none_and_zero_reads() -> None:
+    assert decimal_field("price", None, required=False) is None
+    assert decimal_field("price", "", required=False) is None
+    assert decimal_field("qty", "0", allow_zero=True) == 0
+    with pytest.raises(FieldError, match=r"^qty must be positive$"):
+        decimal_field("qty", D("-0.1"), allow_zero=True)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(None, False), ("", False), ("true", True), (True, True), (False, False), ("false", False),
+     ("FALSE", False), ("False", False)],
+)
+def test_bool_field_when_documented_spelling_then_read(raw: object, expected: bool) -> None:
+    assert bool_field("reduceOnly", raw) is expected
+
+
+# only the exact `true` reads as true: a venue that does not read `TRUE` as true would act on a plain order
+@pytest.mark.parametrize("raw", ["TRUE", "True", "1", "0", "yes", "maybe", " true", 1, ["true"]])
+def test_bool_field_when_other_spelling_then_error_names_field(raw: object) -> None:
+    with pytest.raises(FieldError, match=r"^reduceOnly must be true or false"):
+        bool_field("reduceOnly", raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(None, False), ("", False), (True, True), (False, False), ("false", False), ("FALSE", False)],
+)
+def test_json_bool_field_when_json_boolean_or_safe_false_then_read(raw: object, expected: bool) -> None:
+    assert json_bool_field("reduceOnly", raw) is expected
+
+
+# a string true is refused, not guessed at: the venue takes a JSON boolean and might not read the string as one
+@pytest.mark.parametrize("raw", ["true", "TRUE", "yes", 1, 0, D(1), ["true"]])
+def test_json_bool_field_when_not_a_json_boolean_then_error_names_field(raw: object) -> None:
+    with pytest.raises(FieldError, match=r"^reduceOnly must be a JSON true or false$"):
+        json_bool_field("reduceOnly", raw)
+
+
+SIDES = frozenset({"BUY", "SELL"})
+
+
+def test_enum_field_when_allowed_or_defaulted_then_read_and_else_error_names_field() -> None:
+    assert enum_field("side", "BUY", SIDES) == "BUY"
+    assert enum_field("side", None, SIDES, default="SELL") == "SELL"
+    assert enum_field("side", "", SIDES, default="SELL") == "SELL"
+    with pytest.raises(FieldError, match=r"^side is missing$"):
+        enum_field("side", None, SIDES)
+
+
+@pytest.mark.parametrize("raw", ["buy", "Buy", "HOLD", " BUY", "BUY ", 1, True, ["BUY"]])
+def test_enum_field_when_value_not_exactly_allowed_then_error_names_field(raw: object) -> None:
+    with pytest.raises(FieldError, match=r"^side has an unknown value$"):
+        enum_field("side", raw, SIDES)
+
+
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,8}")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("ab-1_", "ab-1_"), (12, "12"), (D("7"), "7")])
+def test_text_field_when_matching_pattern_then_text(raw: object, expected: str) -> None:
+    assert text_field("clientId", raw, CLIENT_ID) == expected
+
+
+@pytest.mark.parametrize("raw", ["has space", "x" * 9, "a!", True, ["a"], 1.5])
+def test_text_field_when_not_matching_pattern_then_error_names_field(raw: object) -> None:
+    with pytest.raises(FieldError, match=r"^clientId is invalid$"):
+        text_field("clientId", raw, CLIENT_ID)
+
+
+def test_text_field_when_absent_then_missing_unless_optional() -> None:
+    assert text_field("clientId", "", CLIENT_ID, required=False) is None
+    with pytest.raises(FieldError, match=r"^clientId is missing$"):
+        text_field("clientId", None, CLIENT_ID)
+
+
+# ---- strict_json: JSON read exactly as the venue reads it ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param('{"qty":NaN}', "body holds NaN", id="bare-nan"),
+        pytest.param('{"qty":Infinity}', "body holds Infinity", id="bare-infinity"),
+        pytest.param('{"qty":-Infinity}', "body holds -Infinity", id="bare-minus-infinity"),
+        pytest.param('{"qty":1e3}', "body holds a number that is not a plain decimal", id="exponent"),
+        pytest.param('{"qty":1e400}', "body holds a number that is not a plain decimal", id="huge-exponent"),
+        pytest.param('{"qty":-1}', "body holds a number that is not a plain decimal", id="signed"),
+        pytest.param('{"qty":' + "9" * 21 + "}", "body holds a number that is not a plain decimal",
+                     id="too-many-digits"),
+        pytest.param("{", "body is not JSON", id="truncated"),
+        pytest.param("", "body is not JSON", id="empty"),
+        pytest.param("[" * 50_000 + "]" * 50_000, "body is not JSON", id="deep-nesting"),
+        pytest.param('{"qty":"1","qty":"2"}', "qty is given twice", id="duplicate-key"),
+    ],
+)
+def test_strict_json_when_text_is_read_differently_by_some_reader_then_error(text: str, message: str) -> None:
+    with pytest.raises(FieldError, match=f"^{re.escape(message)}"):
+        strict_json(text, "body")
+
+
+def test_strict_json_when_plain_numbers_then_decimals_with_their_digits() -> None:
+    data = strict_json('{"qty":0.0010,"n":[1,2.50],"s":"1e3"}', "body")
+
+    assert data == {"qty": D("0.0010"), "n": [D(1), D("2.50")], "s": "1e3"}
+    assert data["qty"].as_tuple() == D("0.0010").as_tuple()
+
+
+def test_strict_json_when_signed_or_plain_numbers_off_then_those_numbers_kept() -> None:
+    assert strict_json('{"qty":-1.5}', "body", signed=True) == {"qty": D("-1.5")}
+    assert strict_json('{"qty":1e3}', "body", plain_numbers=False) == {"qty": D("1e3")}
+
+
+KNOWN = ("qty", "reduceOnly", "clientOrderID", "clientOrderId")
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "message"),
+    [
+        # a case variant beside the field: a server matching names case-insensitively might read either one
+        pytest.param('{"qty":"1","Qty":"100"}', {}, "qty is given twice in body", id="case-variant-beside-field"),
+        pytest.param('{"Other":"1","other":"2"}', {}, "body is given twice", id="unknown-field-twice-by-case"),
+        pytest.param('{"QTY":"1"}', {"exact_spelling": True}, "qty is spelled with different letter case",
+                     id="case-variant-alone"),
+        pytest.param('{"\u017fide":"1"}', {"known_fields": ("side",), "exact_spelling": True},
+                     "side is spelled with different letter case", id="long-s-folds-to-a-known-field"),
+    ],
+)
+def test_strict_json_when_known_field_spelled_another_way_then_error_names_field(
+        text: str, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(FieldError, match=f"^{re.escape(message)}$"):
+        strict_json(text, "body", **{"known_fields": KNOWN, **kwargs})
+
+
+def test_strict_json_when_documented_spellings_then_each_read_but_not_two_together() -> None:
+    spellings = field_spellings(KNOWN)
+
+    assert spellings["clientorderid"] == frozenset({"clientOrderID", "clientOrderId"})
+    for name in ("clientOrderID", "clientOrderId"):
+        assert strict_json(f'{{"{name}":"a"}}', "body", known_fields=spellings, exact_spelling=True) == {name: "a"}
+    with pytest.raises(FieldError, match=r"^clientOrderID is given twice in body$"):
+        strict_json('{"clientOrderID":"a","clientOrderId":"b"}', "body", known_fields=spellings)
+    check_spelling("unknownField", spellings)  # a field the venue does not document is not judged here
+
+
+# ---- form_params / json_body: where a venue reads its parameters ------------------------------------------
+
+
+def _request(query: tuple[tuple[str, str], ...] = (), body: bytes = b"", content_type: str | None = FORM,
+             method: str = "POST") -> HttpRequest:
+    headers = {"content-type": content_type} if content_type and body else {}
+    return HttpRequest(method, "venue.example", 443, "/order", query, headers, body)
+
+
+def test_form_params_when_query_and_form_body_then_merged_and_repeats_with_one_value_kept() -> None:
+    request = _request((("symbol", "BTCUSDT"), ("qty", "1")), b"qty=1&side=BUY")
+
+    assert form_params(request, "venue", field_spellings(KNOWN)) == {"symbol": "BTCUSDT", "qty": "1", "side": "BUY"}
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        pytest.param(_request((("qty", "1"),), b"qty=100"), "qty is given twice with different values",
+                     id="query-and-form-disagree"),
+        pytest.param(_request((("qty", "1"), ("qty", "2"))), "qty is given twice with different values",
+                     id="query-repeats"),
+        pytest.param(_request((("Qty", "1"),)), "qty is spelled with different letter case", id="case-variant"),
+        pytest.param(_request(body=b"qty=1", content_type="application/json"), "body is not a form",
+                     id="body-not-sent-as-form"),
+        pytest.param(_request(body=b"qty=1", content_type=None), "body is not a form", id="body-without-type"),
+        pytest.param(_request(body=b"\xff=1"), "body is not a form", id="body-not-utf8"),
+        pytest.param(_request(body=b"x" * (MAX_BODY_BYTES + 1)), "body is too large", id="body-too-large"),
+    ],
+)
+def test_form_params_when_parameters_ambiguous_or_unreadable_then_error(request_: HttpRequest,
+                                                                         message: str) -> None:
+    with pytest.raises(FieldError, match=f"^{re.escape(message)}"):
+        form_params(request_, "venue", field_spellings(KNOWN))
+
+
+def test_query_params_when_key_repeats_with_another_value_then_none() -> None:
+    assert query_params(_request((("symbol", "A"), ("symbol", "A")))) == {"symbol": "A"}
+    assert query_params(_request((("symbol", "A"), ("symbol", "B")))) is None
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        pytest.param(_request((("qty", "1"),), b'{"qty":"1"}', JSON), "query string on a POST", id="query"),
+        pytest.param(_request(), "body is missing", id="no-body"),
+        pytest.param(_request(body=b'{"qty":"1"}', content_type=FORM), "body is not application/json",
+                     id="form-content-type"),
+        pytest.param(_request(body=b'{"qty":"1"}', content_type=None), "body is not application/json",
+                     id="no-content-type"),
+        pytest.param(_request(body=b"\xff", content_type=JSON), "body is not JSON: it is not UTF-8", id="not-utf8"),
+        pytest.param(_request(body='{"qty":"1"}'.encode("utf-16"), content_type=JSON), "body is not JSON",
+                     id="utf16"),
+        pytest.param(_request(body=b'\xef\xbb\xbf{"qty":"1"}', content_type=JSON), "body is not JSON",
+                     id="utf8-bom"),
+        pytest.param(_request(body=b'"order"', content_type=JSON), "body is not a JSON object", id="string"),
+        pytest.param(_request(body=b'["qty"]', content_type=JSON), "body is not a JSON object", id="array"),
+        pytest.param(_request(body=b"x" * (MAX_BODY_BYTES + 1), content_type=JSON), "body is too large",
+                     id="too-large"),
+    ],
+)
+def test_json_body_when_not_a_json_object_sent_as_json_then_error(request_: HttpRequest, message: str) -> None:
+    with pytest.raises(FieldError, match=f"^{re.escape(message)}"):
+        json_body(request_, "venue")
+
+
+def test_json_body_when_array_allowed_then_read() -> None:
+    assert json_body(_request(body=b'[{"qty":"1"}]', content_type=JSON), "venue", object_only=False) == [
+        {"qty": "1"}]
+
+
+# ---- equity_update: an account's equity as a venue reports it -----------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("10000.50", "10000.50"), ("-12.5", "-12.5"), ("0", "0")])
+def test_equity_update_when_plain_signed_decimal_text_then_read_exactly(raw: str, expected: str) -> None:
+    update = equity_update(Venue.OKX, "acct", raw, "USD")
+
+    assert update is not None
+    assert update.equity.as_tuple() == D(expected).as_tuple()
+
+
+@pytest.mark.parametrize("raw", ["NaN", "1e3", "", " 1", "--1", "1" * 21, D("1"), 1, None, True])
+def test_equity_update_when_not_plain_decimal_text_then_nothing_learned(raw: object) -> None:
+    assert equity_update(Venue.OKX, "acct", raw, "USD") is None
+
+
+def test_equity_update_when_no_account_then_nothing_learned() -> None:
+    assert equity_update(Venue.OKX, None, "1", "USD") is None
