@@ -13,7 +13,15 @@ local DEC_LIMB = 10000000
 local DEC_LIMB_DIGITS = 7
 local DEC_ZERO = {s = 0, m = {}}
 
+-- Parsing and formatting are most of a script's time, and one call reads the same texts again ('0', a limit,
+-- a position): each text is parsed once per call. Safe because a decimal is never changed after it is made.
+local dec_parsed = {}
+
 local function dec_parse(text)
+  local known = dec_parsed[text]
+  if known then
+    return known
+  end
   if type(text) ~= 'string' then
     error('riskwall decimal: not a string')
   end
@@ -24,34 +32,54 @@ local function dec_parse(text)
   if #frac > DEC_SCALE then
     error('riskwall decimal: more than 18 fraction digits: ' .. text)
   end
-  local digits = string.gsub(int .. frac .. string.rep('0', DEC_SCALE - #frac), '^0+', '')
-  if digits == '' then
-    return DEC_ZERO
-  end
-  local m = {}
+  -- |x| * 10^18 as digits, leading zeros included: they make zero limbs, trimmed below
+  local digits = int .. frac .. string.rep('0', DEC_SCALE - #frac)
+  local m, n = {}, 0
   local stop = #digits
   while stop > 0 do
-    local start = math.max(1, stop - DEC_LIMB_DIGITS + 1)
-    m[#m + 1] = tonumber(string.sub(digits, start, stop))
+    local start = stop - DEC_LIMB_DIGITS + 1
+    if start < 1 then
+      start = 1
+    end
+    n = n + 1
+    m[n] = tonumber(string.sub(digits, start, stop))
     stop = start - 1
   end
-  return {s = (sign == '-') and -1 or 1, m = m}
+  while n > 0 and m[n] == 0 do
+    m[n] = nil
+    n = n - 1
+  end
+  local value = DEC_ZERO
+  if n > 0 then
+    value = {s = (sign == '-') and -1 or 1, m = m}
+  end
+  dec_parsed[text] = value
+  return value
 end
+
+local DEC_FORMATS = {'%d', '%d%07d', '%d%07d%07d', '%d%07d%07d%07d', '%d%07d%07d%07d%07d'}
 
 local function dec_format(x)
   if x.s == 0 then
     return '0'
   end
-  local parts = {tostring(x.m[#x.m])}
-  for i = #x.m - 1, 1, -1 do
-    parts[#parts + 1] = string.format('%07d', x.m[i])
+  local m = x.m
+  local n = #m
+  local digits
+  if n <= #DEC_FORMATS then
+    digits = string.format(DEC_FORMATS[n], m[n], m[n - 1], m[n - 2], m[n - 3], m[n - 4])
+  else
+    local parts = {tostring(m[n])}
+    for i = n - 1, 1, -1 do
+      parts[#parts + 1] = string.format('%07d', m[i])
+    end
+    digits = table.concat(parts)
   end
-  local digits = table.concat(parts)
   if #digits <= DEC_SCALE then
     digits = string.rep('0', DEC_SCALE + 1 - #digits) .. digits
   end
   local int = string.sub(digits, 1, #digits - DEC_SCALE)
-  local frac = string.gsub(string.sub(digits, #digits - DEC_SCALE + 1), '0+$', '')
+  local frac = string.match(string.sub(digits, #digits - DEC_SCALE + 1), '^(.-)0*$')
   local text = int
   if frac ~= '' then
     text = int .. '.' .. frac
