@@ -77,6 +77,8 @@ if str(ROOT) not in sys.path:
 
 from tests.support.sidecar import free_port, start_sidecar, wait_for_port  # noqa: E402
 
+from riskwall.state.memory import FINAL_ORDER_MEMORY_COUNT  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_ws  # noqa: E402
 
@@ -641,7 +643,7 @@ def memory_table(report: dict[str, Any]) -> str:
     growth = report.get("growth_per_100k_mb")
     if growth is not None:
         lines.append(f"growth: {growth:.1f} MB per 100,000 orders over the run (the store keeps at most "
-                     f"{FINAL_ORDERS_KEPT:,} final orders, so growth flattens once that many have ended)")
+                     f"{FINAL_ORDER_MEMORY_COUNT:,} final orders, so growth flattens once that many have ended)")
     lines.append(f"(issue 12 targets: at most {MEMORY_GROWTH_TARGET_MB:.0f} MB per 100,000 orders and at most "
                  f"{MEMORY_MILLION_TARGET_MB:.0f} MB after 1,000,000 orders: --memory-orders 1000000 "
                  "--memory-time-limit 5400; printed, not asserted)")
@@ -666,7 +668,6 @@ MEMORY_RPS_TARGET, MEMORY_P50_TARGET, REDIS_P50_OVER_MEMORY_US = 1.3, 0.75, 150.
 ENGINE_PARSE_DECIDE_TARGET_US, ENGINE_LEARN_TARGET_US = 20.0, 15.0
 MEMORY_GROWTH_TARGET_MB, MEMORY_MILLION_TARGET_MB = 16.0, 120.0
 MEMORY_WARMUP_ORDERS = 1000
-FINAL_ORDERS_KEPT = 50_000  # riskwall.state.memory.FINAL_ORDER_MEMORY_COUNT
 
 
 def cell(r: Result) -> tuple[str, int | None, str | None]:
