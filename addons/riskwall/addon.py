@@ -532,7 +532,7 @@ class RiskFirewall:
         if evaluation.outcome is not None:
             metrics.limit_usage_from_results(parsed.venue, parsed.account, evaluation.outcome.results)
         for violation in (*decision.violations, *decision.shadowed):
-            ratio = metrics.usage_ratio(violation.reason, violation.context)
+            ratio = metrics.violation_usage(violation)
             if ratio is not None:
                 metrics.limit_usage(violation.rule_id, parsed.venue, parsed.account, ratio)
         return decision, evaluation.reserved, parsed

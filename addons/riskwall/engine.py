@@ -32,6 +32,7 @@ from decimal import ROUND_CEILING, Decimal, localcontext
 
 from riskwall.model import (
     LOSS_REASON_PREFIX,
+    MEASURED,
     Action,
     CheckResult,
     Decision,
@@ -86,6 +87,7 @@ from riskwall.policy.model import (
     RateKey,
     RejectStorm,
     RuleBase,
+    SymbolLimitRule,
     TradingStateRule,
 )
 
@@ -100,8 +102,6 @@ RULE_POLICY = "riskwall.policy"
 RULE_INTERNAL = "riskwall.internal"
 RULE_VENUE = "riskwall.venue"
 RULE_REDUCTION = "riskwall.reduction"
-# distinct (account, instrument, position side) combinations remembered per policy
-RULE_MEMO_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,33 +126,17 @@ class Plan:
 
 # Rules are told apart with `type(rule) is X`, not isinstance: pydantic models' isinstance goes through the
 # ABC machinery, and the engine asks it dozens of times per order (rule types are final: never subclassed).
-def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str], intent: OrderIntent) -> list[RuleBase]:
-    """The rules that decide this intent.
+def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str],
+                     intent: OrderIntent) -> Sequence[RuleBase]:
+    """The rules that decide this intent, in policy order.
 
     Of the enforced rules of one kind whose scope matches, the most specific scope wins (symbol > account >
     position side > venue > everywhere), and among equally specific ones the later wins (files in name
     order, rules in written order): a desk's file can loosen or tighten a default. Rate rules are one kind per
-    `per`. Shadow rules are experiments: every matching one is evaluated.
+    `per`. Shadow rules are experiments: every matching one is evaluated. Read off the index the policy
+    prepared when it was built (`Policy.rule_index`): nothing is written.
     """
-    memo_key = (venue, labels, intent.names, intent.position_side)
-    remembered = policy.rule_memo.get(memo_key)
-    if remembered is not None:
-        return remembered  # type: ignore[no-any-return]
-    matching = [r for r in policy.rules if r.scope.matches(venue, labels, intent.names, intent.position_side)]
-    chosen: dict[tuple[str, str], RuleBase] = {}
-    for rule in matching:
-        if rule.mode is Mode.SHADOW:
-            continue
-        kind = (rule.type, str(getattr(rule, "per", "")))
-        best = chosen.get(kind)
-        if best is None or rule.scope.specificity >= best.scope.specificity:
-            chosen[kind] = rule
-    rules: list[RuleBase] = [
-        r for r in matching if r.mode is Mode.SHADOW or chosen.get((r.type, str(getattr(r, "per", "")))) is r
-    ]
-    if len(policy.rule_memo) < RULE_MEMO_SIZE:
-        policy.rule_memo[memo_key] = rules
-    return rules
+    return policy.rule_index.select(venue, labels, intent.names, intent.position_side)
 
 
 def light_view_suffices(request: ParsedRequest, policy: Policy | None = None) -> bool:
@@ -261,15 +245,8 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
         if action is Action.SET_LEVERAGE and intent.leverage is not None:
             for rule in rules:
                 if type(rule) is MaxLeverage:
-                    limit = rule.limit_for(intent.names)
-                    if limit is not None and intent.leverage > limit:
-                        acc.add(
-                            rule,
-                            Violation.of(
-                                rule.id, Reason.LEVERAGE_EXCEEDS_MAX, leg_no, leverage=intent.leverage,
-                                max_leverage=limit, symbol=intent.symbol,
-                            ),
-                        )
+                    _check_symbol_limit(acc, rule, rule.limit_for(intent.names), intent, leg_no,
+                                        Reason.LEVERAGE_EXCEEDS_MAX, intent.leverage)
         if intent.margin_mode is not None or intent.hedge_mode is not None:
             _check_margin_mode(acc, rules, intent, leg_no)
         if action.adds_orders:
@@ -296,7 +273,7 @@ def conclude(plan: Plan, policy: Policy, outcome: ReserveOutcome | None) -> Deci
         violation = _violation_from(result)
         # under monitor the store was told not to enforce; an enforce-mode rule's failure is still a
         # violation, which decide() turns into a logged would_block
-        enforced = result.check.enforced or (monitoring and _rule_mode(policy, violation.rule_id) is Mode.ENFORCE)
+        enforced = result.check.enforced or (monitoring and policy.rule_mode(violation.rule_id) is Mode.ENFORCE)
         (violations if enforced else shadowed).append(violation)
     return decide(plan.decision_id, policy, violations, shadowed)
 
@@ -315,9 +292,8 @@ def decide(
     if violations and policy is not None and policy.mode is PolicyMode.MONITOR:
         # monitor rolls out the policy's own rules; the kill switch, forbidden endpoints, unknown keys and
         # unparseable orders are not the policy's to relax, so they still block
-        rule_ids = {rule.id for rule in policy.rules}
-        relaxed = [v for v in violations if v.rule_id in rule_ids]
-        kept = [v for v in violations if v.rule_id not in rule_ids]
+        relaxed = [v for v in violations if v.rule_id in policy.rule_modes]
+        kept = [v for v in violations if v.rule_id not in policy.rule_modes]
         if not kept:
             return Decision(Verdict.ALLOW, decision_id, revision, (), tuple(relaxed + shadowed), monitored=True)
         return Decision(Verdict.BLOCK, decision_id, revision, tuple(kept), tuple(relaxed + shadowed))
@@ -522,36 +498,33 @@ def _reduction_candidate(intent: OrderIntent) -> bool:
 def _check_order_size(
     acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None
 ) -> None:
+    if intent.quantity is None:
+        return
     for rule in rules:
-        if type(rule) is MaxOrderQty and intent.quantity is not None:
-            limit = rule.limit_for(intent.names)
-            if limit is not None and intent.quantity > limit:
-                acc.add(
-                    rule,
-                    Violation.of(
-                        rule.id, Reason.ORDER_QTY_EXCEEDS_MAX, leg, qty=intent.quantity, max_qty=limit,
-                        symbol=intent.symbol,
-                    ),
-                )
+        if type(rule) is MaxOrderQty:
+            _check_symbol_limit(acc, rule, rule.limit_for(intent.names), intent, leg, Reason.ORDER_QTY_EXCEEDS_MAX,
+                                intent.quantity)
     for rule in rules:
-        if type(rule) is MaxOrderNotional and intent.quantity is not None:
-            limit = rule.limit_for(intent.names)
-            if limit is None:
-                continue
-            price = reference_price(intent, view)
-            if price is None:
-                if rule.on_price_unknown is OnPriceUnknown.BLOCK:
-                    acc.add(rule, Violation.of(rule.id, Reason.PRICE_UNKNOWN, leg, symbol=intent.symbol))
-                continue
-            notional = intent.quantity * price
-            if notional > limit:
-                acc.add(
-                    rule,
-                    Violation.of(
-                        rule.id, Reason.ORDER_NOTIONAL_EXCEEDS_MAX, leg, notional=notional, max_notional=limit,
-                        qty=intent.quantity, price=price, symbol=intent.symbol,
-                    ),
-                )
+        if type(rule) is not MaxOrderNotional or (limit := rule.limit_for(intent.names)) is None:
+            continue
+        price = reference_price(intent, view)
+        if price is None:
+            if rule.on_price_unknown is OnPriceUnknown.BLOCK:
+                acc.add(rule, Violation.of(rule.id, Reason.PRICE_UNKNOWN, leg, symbol=intent.symbol))
+            continue
+        _check_symbol_limit(acc, rule, limit, intent, leg, Reason.ORDER_NOTIONAL_EXCEEDS_MAX, intent.quantity * price,
+                            qty=intent.quantity, price=price)
+
+
+def _check_symbol_limit(acc: _Collector, rule: SymbolLimitRule[Decimal], limit: Decimal | None, intent: OrderIntent,
+                        leg: int | None, reason: Reason, observed: Decimal, **detail: object) -> None:
+    """A per-symbol limit checked in the engine (leverage, order size and notional): `observed` over `limit`, the
+    rule's limit for the intent's symbol. The violation names both as its reason's measured pair (`MEASURED`:
+    e.g. qty=, max_qty=), then `detail`, then the symbol."""
+    if limit is not None and observed > limit:
+        observed_key, limit_key = MEASURED[reason]
+        acc.add(rule, Violation.of(rule.id, reason, leg, **{observed_key: observed, limit_key: limit}, **detail,
+                                   symbol=intent.symbol))
 
 
 def _check_margin_mode(acc: _Collector, rules: Sequence[RuleBase], intent: OrderIntent, leg: int | None) -> None:
@@ -884,10 +857,6 @@ def _mark_or_order_price(intent: OrderIntent, view: StateView) -> Decimal | None
         if seen is not None:
             return seen
     return intent.price if intent.price is not None else intent.trigger_price
-
-
-def _rule_mode(policy: Policy, rule_id: str) -> Mode | None:
-    return next((rule.mode for rule in policy.rules if rule.id == rule_id), None)
 
 
 def _violation_from(result: CheckResult) -> Violation:

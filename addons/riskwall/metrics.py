@@ -53,7 +53,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from riskwall.model import Action, DuplicateCheck, Reason, ReductionCheck, Venue
+from riskwall.model import Action, DuplicateCheck, Reason, ReductionCheck, Venue, Violation
 
 if TYPE_CHECKING:  # the store guard imports this module: no import of riskwall.state at run time
     from riskwall.state.base import CheckResult
@@ -316,32 +316,13 @@ def limit_usage_from_results(venue: str | None, account: str | None, results: It
         limit_usage(rule_id, venue, account, ratio)
 
 
-# context keys of a violation that carry (observed, limit), by reason (model.Violation, engine.py)
-USAGE_CONTEXT_KEYS: dict[str, tuple[str, str]] = {
-    Reason.ORDER_QTY_EXCEEDS_MAX: ("qty", "max_qty"),
-    Reason.ORDER_NOTIONAL_EXCEEDS_MAX: ("notional", "max_notional"),
-    Reason.LEVERAGE_EXCEEDS_MAX: ("leverage", "max_leverage"),
-    Reason.POSITION_EXCEEDS_MAX: ("position", "max_position"),
-    Reason.ORDER_RATE_EXCEEDED: ("orders", "limit"),
-    Reason.PRICE_OUTSIDE_COLLAR: ("deviation_pct", "max_deviation_pct"),
-    Reason.DUPLICATE_ORDER: ("orders", "limit"),  # 2 identical orders in the window of a rule that admits 1
-    Reason.OPEN_ORDERS_EXCEED_MAX: ("open_orders", "max_open_orders"),
-    Reason.DAILY_NOTIONAL_EXCEEDS_MAX: ("daily_notional", "max_daily_notional"),
-    Reason.GROSS_EXPOSURE_EXCEEDS_MAX: ("gross_exposure", "max_gross_exposure"),
-}
+def violation_usage(violation: Violation) -> Decimal | None:
+    """observed ÷ limit of a limit's violation (`Violation.observed`, `Violation.limit`), when it has both."""
+    return _ratio(violation.observed, violation.limit)
 
 
-def usage_ratio(reason: str, context: Iterable[tuple[str, str]]) -> Decimal | None:
-    """observed ÷ limit from a violation's key=value context, when its reason has both."""
-    keys = USAGE_CONTEXT_KEYS.get(reason)
-    if keys is None:
-        return None
-    values = dict(context)
-    try:
-        observed, limit = Decimal(values[keys[0]]), Decimal(values[keys[1]])
-    except (KeyError, InvalidOperation):
-        return None
-    if not limit.is_finite() or not observed.is_finite() or limit <= 0:
+def _ratio(observed: Decimal | None, limit: Decimal | None) -> Decimal | None:
+    if observed is None or limit is None or not limit.is_finite() or not observed.is_finite() or limit <= 0:
         return None
     return observed / limit
 
@@ -468,5 +449,5 @@ def _set_rules(m: Metrics, rule_ids: Iterable[str]) -> None:
 __all__ = [
     "Metrics", "breaker_state", "current", "daily_loss", "decision", "egress_refused", "limit_usage",
     "limit_usage_from_results", "policy_loaded", "policy_reload", "proxied", "reject_storm", "render", "reset",
-    "store_error", "trading_states", "usage_ratio",
+    "store_error", "trading_states", "violation_usage",
 ]

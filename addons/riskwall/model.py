@@ -231,6 +231,22 @@ class ParsedRequest:
         return self.holder or self.account
 
 
+# the context entries of a limit's violation that hold what it measured and the limit: `Violation.of` keeps
+# their values as numbers too (observed ÷ limit is the limit's usage, for metrics)
+MEASURED: dict[str, tuple[str, str]] = {
+    Reason.ORDER_QTY_EXCEEDS_MAX: ("qty", "max_qty"),
+    Reason.ORDER_NOTIONAL_EXCEEDS_MAX: ("notional", "max_notional"),
+    Reason.LEVERAGE_EXCEEDS_MAX: ("leverage", "max_leverage"),
+    Reason.POSITION_EXCEEDS_MAX: ("position", "max_position"),
+    Reason.ORDER_RATE_EXCEEDED: ("orders", "limit"),
+    Reason.PRICE_OUTSIDE_COLLAR: ("deviation_pct", "max_deviation_pct"),
+    Reason.DUPLICATE_ORDER: ("orders", "limit"),  # 2 identical orders in the window of a rule that admits 1
+    Reason.OPEN_ORDERS_EXCEED_MAX: ("open_orders", "max_open_orders"),
+    Reason.DAILY_NOTIONAL_EXCEEDS_MAX: ("daily_notional", "max_daily_notional"),
+    Reason.GROSS_EXPOSURE_EXCEEDS_MAX: ("gross_exposure", "max_gross_exposure"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Violation:
     """A rule that failed: `LEVERAGE_EXCEEDS_MAX: leverage=50, max_leverage=20`."""
@@ -239,11 +255,19 @@ class Violation:
     reason: Reason
     context: tuple[tuple[str, str], ...] = ()
     leg: int | None = None
+    # a limit's violation: what it measured and the limit, as numbers (the same values `context` shows as text);
+    # None for a rule that measures nothing, or when the check had no number to give
+    observed: Decimal | None = None
+    limit: Decimal | None = None
 
     @classmethod
     def of(cls, rule_id: str, reason: Reason, leg: int | None = None, /, **context: object) -> Violation:
         # positional-only, so a context key may be called `reason` or `leg`
-        return cls(rule_id, reason, tuple((k, _fmt(v)) for k, v in context.items()), leg)
+        observed = limit = None
+        measured = MEASURED.get(reason)
+        if measured is not None:
+            observed, limit = _number(context.get(measured[0])), _number(context.get(measured[1]))
+        return cls(rule_id, reason, tuple((k, _fmt(v)) for k, v in context.items()), leg, observed, limit)
 
     @property
     def detail(self) -> str:
@@ -269,6 +293,18 @@ def order_fingerprint(intent: OrderIntent, account: str) -> str:
 
 def _amount(value: Decimal | None) -> str:
     return "" if value is None else _fmt(value)
+
+
+def _number(value: object) -> Decimal | None:
+    """A measured value as a number: Decimal and int as they are, float as it prints (exactly the value its
+    context text shows); None for anything else."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return None
 
 
 def _fmt(value: object) -> str:

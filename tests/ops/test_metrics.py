@@ -404,12 +404,16 @@ def test_limit_usage_from_results_when_several_windows_and_sides_then_highest_ra
                       duplicate_of="d1"), Decimal(2)),
         (Violation.of("open-orders", Reason.OPEN_ORDERS_EXCEED_MAX, open_orders=51, max_open_orders=50,
                       scope="symbol", symbol="BTCUSDT"), Decimal("1.02")),
+        # numbers are read from the violation, never from its text: a context alone measures nothing
+        (Violation("order-qty", Reason.ORDER_QTY_EXCEEDS_MAX, (("qty", "5"), ("max_qty", "0.5"))), None),
+        (Violation("order-qty", Reason.ORDER_QTY_EXCEEDS_MAX, (), None, Decimal(1), Decimal(0)), None),
+        (Violation("order-qty", Reason.ORDER_QTY_EXCEEDS_MAX, (), None, Decimal("NaN"), Decimal(1)), None),
     ],
 )
-def test_usage_ratio_when_violation_context_given_then_observed_over_limit(
+def test_violation_usage_when_violation_carries_observed_and_limit_then_their_ratio(
     violation: Violation, expected: Decimal | None
 ) -> None:
-    assert metrics.usage_ratio(violation.reason, violation.context) == expected
+    assert metrics.violation_usage(violation) == expected
 
 
 def test_trading_states_when_replaced_then_listed_scopes_exported_and_others_dropped() -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
+import random
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +13,7 @@ import pytest
 
 from riskwall import engine
 from riskwall.model import (
+    MEASURED,
     Action,
     Decision,
     MarginMode,
@@ -24,7 +28,9 @@ from riskwall.model import (
     Verdict,
     Violation,
 )
+from riskwall.policy.index import rule_kind
 from riskwall.policy.loader import Policy
+from riskwall.policy.model import Mode, PolicyMode, RuleBase
 from riskwall.state.base import (
     CheckResult,
     DuplicateCheck,
@@ -1052,6 +1058,55 @@ def test_conclude_when_notional_position_limit_has_many_digits_then_context_roun
     assert decision.deciding.get("max_position") == "1.66666667"  # 5000 / 3000
 
 
+@pytest.mark.parametrize(
+    ("rule", "intent", "observed", "limit"),
+    [
+        ("{id: r, type: max_leverage, default: 5, symbols: {BTCUSDT: 10}}", make_leverage("20"), "20", "10"),
+        ("{id: r, type: max_order_qty, default: 1, symbols: {BTC*: 0.05}}", make_intent(quantity=Decimal("0.1")),
+         "0.1", "0.05"),
+        ("{id: r, type: max_order_notional, default: 1000}", make_limit("50000", quantity=Decimal("0.1")),
+         "5000.0", "1000"),
+        ("{id: r, type: price_collar, max_deviation_pct: 5}", make_limit("60000"), "20.0000", "5"),
+    ],
+    ids=["leverage", "order-qty", "order-notional", "price-collar"],
+)
+def test_plan_when_a_limit_is_exceeded_then_violation_carries_observed_and_limit_as_numbers(
+    rule: str, intent: OrderIntent, observed: str, limit: str
+) -> None:
+    decision = run_intent(intent, make_rules(rule), make_view(prices={"BTCUSDT": "50000"}))
+
+    violation = decision.deciding
+    assert violation is not None
+    assert (violation.observed, violation.limit) == (Decimal(observed), Decimal(limit))
+    assert type(violation.observed) is Decimal and type(violation.limit) is Decimal
+    observed_key, limit_key = MEASURED[violation.reason]  # the numbers are the ones the context shows
+    assert (Decimal(violation.get(observed_key) or "nan"), Decimal(violation.get(limit_key) or "nan")) == (
+        violation.observed, violation.limit)
+
+
+@pytest.mark.parametrize(
+    ("failing", "observed", "limit"),
+    [({RateCheck: "11"}, "11", "10"), ({ExposureCheck: "2.5"}, "2.5", "2")],
+    ids=["order-rate", "position"],
+)
+def test_conclude_when_store_check_fails_then_violation_carries_observed_and_limit_as_numbers(
+    failing: dict[type, str], observed: str, limit: str
+) -> None:
+    planned = planned_for(STATEFUL, make_intent(side=Side.SELL, quantity="1"))
+
+    decision = engine.conclude(planned, STATEFUL, outcome_with(planned, failing))
+
+    assert decision.deciding is not None
+    assert (decision.deciding.observed, decision.deciding.limit) == (Decimal(observed), Decimal(limit))
+
+
+def test_plan_when_rule_measures_nothing_then_violation_has_no_observed_or_limit() -> None:
+    decision = run_intent(make_intent(symbol="DOGEUSDT"), make_rules("{id: s, type: allowed_symbols, allow: [BTC*]}"))
+
+    assert decision.deciding is not None and decision.deciding.reason is Reason.SYMBOL_NOT_ALLOWED
+    assert (decision.deciding.observed, decision.deciding.limit) == (None, None)
+
+
 def test_conclude_when_both_store_checks_fail_then_position_decides_and_rate_follows() -> None:
     # the documented order puts the position before the rate; a rate answer would read as "retry" to a bot
     planned = planned_for(STATEFUL)
@@ -1176,6 +1231,72 @@ def test_applicable_rules_when_scopes_overlap_then_most_specific_then_latest_dec
 
     assert [r.id for r in rules if r.mode.value == "enforce"] == [deciding]
     assert "qty-shadow" in [r.id for r in rules]
+
+
+def reference_rules(policy: Policy, venue: str, labels: frozenset[str], intent: OrderIntent) -> list[str]:
+    """applicable_rules' documented selection, written out plainly over `Scope.matches` (no index): the ids."""
+    matching = [r for r in policy.rules if r.scope.matches(venue, labels, intent.names, intent.position_side)]
+    chosen: dict[tuple[str, str], RuleBase] = {}
+    for rule in matching:
+        best = chosen.get(rule_kind(rule))
+        if rule.mode is Mode.ENFORCE and (best is None or rule.scope.specificity >= best.scope.specificity):
+            chosen[rule_kind(rule)] = rule
+    return [r.id for r in matching if r.mode is Mode.SHADOW or chosen.get(rule_kind(r)) is r]
+
+
+RANDOM_SYMBOLS = ("BTCUSDT", "btc*", "ETHUSDT", "BTC/USDT:USDT", "*USDT", "SOL?USDT", "[BE]*")
+RANDOM_NAMES = ((), ("BTCUSDT",), ("BTCUSDT", "BTC/USDT:USDT"), ("ethusdt",), ("SOLXUSDT",), ("XRPUSD",))
+RANDOM_RULES = ("{type: max_order_qty, default: 1}", "{type: order_rate, limits: [10/1s], per: account}",
+                "{type: order_rate, limits: [10/1s], per: symbol}", "{type: trading_state, state: ACTIVE}")
+
+
+def random_policy(rng: random.Random) -> Policy:
+    def some(items: tuple[str, ...]) -> list[str]:
+        return rng.sample(items, rng.choice((0, 0, 1, 2)))
+
+    rules = []
+    for number in range(rng.randint(0, 9)):
+        scope = {"venues": some(("binanceusdm", "bybit")), "accounts": some(("desk", "ops")),
+                 "symbols": some(RANDOM_SYMBOLS), "position_sides": some(("both", "long", "short"))}
+        mode = "shadow" if rng.random() < 0.2 else "enforce"
+        written = rng.choice(RANDOM_RULES)[1:-1]
+        rules.append(f"  - {{id: r{number}, {written}, mode: {mode}, scope: {json.dumps(scope)}}}\n")
+    return make_policy(f"""accounts:
+  desk: {{fingerprints: ["{ACCOUNT}"]}}
+  ops: {{fingerprints: ["{ACCOUNT}", "{OTHER_ACCOUNT}"], venue: bybit}}
+rules:
+{"".join(rules) or "  []"}
+""")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_applicable_rules_when_policy_is_random_then_prepared_index_selects_as_documented(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(25):
+        policy = random_policy(rng)
+        for venue, account, names, side in itertools.product(
+                (Venue.BINANCEUSDM, Venue.BYBIT, Venue.OKX), (ACCOUNT, OTHER_ACCOUNT), RANDOM_NAMES,
+                (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT)):
+            intent = make_intent(venue=venue, account=account, symbol=names[0] if names else None,
+                                 unified_symbol=names[1] if len(names) > 1 else None, position_side=side)
+            labels = policy.labels_for(venue, account)
+
+            chosen = [r.id for r in engine.applicable_rules(policy, venue, labels, intent)]
+
+            assert chosen == reference_rules(policy, venue, labels, intent), (policy.rules, intent)
+
+
+def test_plan_when_orders_are_decided_then_the_policy_is_never_written() -> None:
+    policy = make_policy(OVERRIDE_RULES % ACCOUNT)
+    before = {slot: getattr(policy, slot) for slot in Policy.__slots__}
+
+    for symbol, account in itertools.product(("BTCUSDT", "ETHUSDT", "SOLUSDT"), (ACCOUNT, OTHER_ACCOUNT)):
+        run_intent(make_intent(symbol=symbol, account=account), policy)
+
+    assert not hasattr(policy, "__dict__")  # no attribute can be added to it, as the old rule memo was
+    assert all(getattr(policy, slot) is value for slot, value in before.items())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.mode = PolicyMode.MONITOR  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(

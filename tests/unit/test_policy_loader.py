@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import random
 import textwrap
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from riskwall.model import Venue
-from riskwall.policy.loader import PolicyError, load_policy
+from riskwall.policy.loader import Policy, PolicyError, load_policy
 from riskwall.policy.model import (
+    AccountSpec,
     AllowedSymbols,
     DuplicateOrders,
     MarginModeRule,
+    MaxDailyLoss,
+    MaxDailyNotional,
+    MaxGrossExposure,
     MaxLeverage,
     MaxOrderNotional,
     MaxOrderQty,
@@ -21,11 +27,17 @@ from riskwall.policy.model import (
     OrderRate,
     OrderTypes,
     PolicyMode,
+    PositionLimit,
     PriceCollar,
+    RejectStorm,
+    Rule,
+    SymbolLimitRule,
+    SymbolTable,
     TradingStateRule,
+    lookup_by_symbol,
 )
 
-from .factories import ACCOUNT, make_policy
+from .factories import ACCOUNT, OTHER_ACCOUNT, make_policy
 
 REPO = Path(__file__).resolve().parents[2]
 INVALID = REPO / "tests" / "fixtures" / "policies" / "invalid"
@@ -246,6 +258,107 @@ def test_load_policy_when_position_and_leverage_limits_are_decimals_then_they_ar
     assert position.default is not None
     assert (position.default.qty, position.default.notional) == (Decimal("0.1"), Decimal("1234.56"))
     assert leverage.default == Decimal("2.5")
+
+
+# each per-symbol limit rule type: how a limit of n is written, and what it loads as
+PER_SYMBOL_LIMITS: dict[str, tuple[str, Callable[[int], object]]] = {
+    "max_leverage": ("{n}", Decimal),
+    "max_order_qty": ("0.{n}", lambda n: Decimal(f"0.{n}")),
+    "max_order_notional": ("{n}000", lambda n: Decimal(n * 1000)),
+    "max_position": ("{{qty: {n}}}", lambda n: PositionLimit(qty=Decimal(n))),
+}
+
+
+@pytest.mark.parametrize("rule_type", PER_SYMBOL_LIMITS)
+def test_load_policy_when_per_symbol_limit_rule_has_neither_default_nor_symbols_then_error_asks_for_one(
+    rule_type: str
+) -> None:
+    with pytest.raises(PolicyError) as caught:
+        make_policy(f"rules:\n  - {{id: limit, type: {rule_type}}}\n")
+
+    (error,) = caught.value.errors
+    assert error.endswith("rules[0]: give a `default` limit, per-symbol limits under `symbols`, or both")
+
+
+@pytest.mark.parametrize("rule_type", PER_SYMBOL_LIMITS)
+@pytest.mark.parametrize(
+    ("default", "symbol", "found"),
+    [
+        (False, "BTCUSDT", 2),                      # an exact name beats a pattern written before it
+        (False, "btcusdt", 2),                      # names match whatever their case
+        (False, "ethusdt", 1),                      # else the first pattern that matches
+        (False, ("XBTUSD", "BTC/USDT:USDT"), 3),    # the unified symbol when the native id is not named
+        (False, "XRPUSD", None),                    # no default: a symbol nothing names has no limit
+        (True, "XRPUSD", 4),
+    ],
+)
+def test_limit_for_when_per_symbol_limit_rule_is_asked_then_exact_name_then_pattern_then_default(
+    rule_type: str, default: bool, symbol: str | tuple[str, ...], found: int | None
+) -> None:
+    written, loaded = PER_SYMBOL_LIMITS[rule_type]
+    policy = make_policy(f"""
+        rules:
+          - id: limit
+            type: {rule_type}
+            {"default: " + written.format(n=4) if default else ""}
+            symbols:
+              "*USDT": {written.format(n=1)}
+              BTCUSDT: {written.format(n=2)}
+              BTC/USDT:USDT: {written.format(n=3)}
+    """)
+
+    (rule,) = policy.rules
+    assert isinstance(rule, SymbolLimitRule)
+    assert rule.limit_for(symbol) == (None if found is None else loaded(found))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_symbol_table_when_tables_are_random_then_it_finds_what_lookup_by_symbol_finds(seed: int) -> None:
+    rng = random.Random(seed)
+    keys = ("BTCUSDT", "btcusdt", "BTC*", "*USDT", "ETH?USDT", "[EB]TC*", "BTC/USDT:USDT", "eth*")
+    names = (None, "BTCUSDT", "btcusdt", "ETHXUSDT", "XRPUSD", ("XBTUSD", "BTC/USDT:USDT"), ("ETHUSDT", ""), ())
+    for _ in range(200):
+        table = {key: number for number, key in enumerate(rng.sample(keys, rng.randint(0, len(keys))))}
+        for symbol in names:
+            assert SymbolTable(table).lookup(symbol) == lookup_by_symbol(table, symbol), (table, symbol)
+
+
+@pytest.mark.parametrize(
+    ("rules", "prepared"),
+    [
+        ((), {"has_daily_losses": False, "has_reject_storms": False, "equity_waiting_rules": (),
+              "has_daily_notional": False, "has_gross_exposure": False, "gross_spans_venues": False}),
+        ((MaxDailyLoss(id="loss-wait", type="max_daily_loss", quote=Decimal(1)),
+          MaxDailyLoss(id="loss-allow", type="max_daily_loss", quote=Decimal(1), on_equity_unknown="allow"),
+          RejectStorm(id="storm", type="reject_storm", limit="20/1m", cool_down="5m"),
+          MaxDailyNotional(id="daily", type="max_daily_notional", notional=Decimal(1)),
+          MaxGrossExposure(id="gross", type="max_gross_exposure", notional=Decimal(1), per="venue")),
+         {"has_daily_losses": True, "has_reject_storms": True, "equity_waiting_rules": ("loss-wait",),
+          "has_daily_notional": True, "has_gross_exposure": True, "gross_spans_venues": False}),
+        ((MaxGrossExposure(id="gross", type="max_gross_exposure", notional=Decimal(1)),),
+         {"has_gross_exposure": True, "gross_spans_venues": True}),
+    ],
+    ids=["no-rules", "every-kind", "gross-per-account"],
+)
+def test_policy_when_built_then_what_orders_ask_of_it_is_prepared(rules: tuple[Rule, ...],
+                                                                  prepared: dict[str, object]) -> None:
+    # built as the tests and the fuzzers build one, without the loader
+    policy = Policy(rules=rules, accounts={}, mode=PolicyMode.ENFORCE, revision="r", sources=())
+
+    assert {name: getattr(policy, name) for name in prepared} == prepared
+
+
+def test_policy_when_keys_are_listed_by_labels_then_labels_follow_each_label_venue() -> None:
+    accounts = {"desk": AccountSpec(fingerprints=(ACCOUNT,)),
+                "ops": AccountSpec(fingerprints=(ACCOUNT, OTHER_ACCOUNT), venue=Venue.BYBIT, proxy_users=("bot",))}
+    policy = Policy(rules=(), accounts=accounts, mode=PolicyMode.ENFORCE, revision="r", sources=())
+
+    assert policy.labels_for(Venue.BINANCEUSDM, ACCOUNT) == frozenset({"desk"})
+    assert policy.labels_for(Venue.BYBIT, ACCOUNT) == frozenset({"desk", "ops"})
+    assert policy.labels_for(Venue.BYBIT, OTHER_ACCOUNT) == frozenset({"ops"})
+    assert policy.labels_for(Venue.BINANCEUSDM, OTHER_ACCOUNT) == frozenset()
+    assert policy.binds_clients and policy.client_may_use("bot", Venue.BYBIT, OTHER_ACCOUNT)
+    assert policy.holder(Venue.BYBIT, ACCOUNT) == "label:desk"
 
 
 def write_folder(folder: Path, files: dict[str, str]) -> Path:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -20,7 +21,18 @@ from pydantic import ValidationError
 
 from riskwall.model import Venue
 from riskwall.paths import endpoint_name
-from riskwall.policy.model import RULE_TYPES, AccountSpec, PolicyFile, PolicyMode, Rule
+from riskwall.policy.index import RuleIndex
+from riskwall.policy.model import (
+    RULE_TYPES,
+    AccountSpec,
+    MaxDailyLoss,
+    MaxGrossExposure,
+    Mode,
+    OnPriceUnknown,
+    PolicyFile,
+    PolicyMode,
+    Rule,
+)
 
 POLICY_SUFFIXES = (".yaml", ".yml")
 
@@ -37,6 +49,10 @@ class PolicyError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Policy:
+    """A loaded policy: never changed once built. What the engine asks of it on every order (which rules apply
+    where, which rule types are present, which labels a key has) is prepared when it is built, so a decision
+    reads it and never writes into it."""
+
     rules: tuple[Rule, ...]
     accounts: dict[str, AccountSpec]
     mode: PolicyMode
@@ -45,77 +61,66 @@ class Policy:
     known_accounts_only: bool = False
     # forbidden endpoints the policy lets through by name, normalised like ParsedRequest.endpoint
     allowed_endpoints: frozenset[str] = frozenset()
-    # memo of which rules apply where (engine.applicable_rules): a policy is immutable, so the answer for an
-    # (account, instrument, side) never changes while it is loaded
-    rule_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    # prepared in __post_init__ from the fields above
+    rule_index: RuleIndex = field(init=False, compare=False, repr=False)
+    rule_modes: Mapping[str, Mode] = field(init=False, compare=False, repr=False)
+    # whether any rule measures account equity (answers' equity goes to the store only then)
+    has_daily_losses: bool = field(init=False, compare=False, repr=False)
+    # whether any rule counts the orders the venue refuses (answers are read for refusals only then)
+    has_reject_storms: bool = field(init=False, compare=False, repr=False)
+    # the ids of the daily-loss rules that wait for the day's first equity reading (`on_equity_unknown: block`)
+    equity_waiting_rules: tuple[str, ...] = field(init=False, compare=False, repr=False)
+    # whether any rule keeps a daily-notional budget (legs are then charged to it)
+    has_daily_notional: bool = field(init=False, compare=False, repr=False)
+    # whether any rule values every position of an account (orders then read the whole account)
+    has_gross_exposure: bool = field(init=False, compare=False, repr=False)
+    # whether a gross exposure rule `per: account` sums an account's positions on other venues too
+    gross_spans_venues: bool = field(init=False, compare=False, repr=False)
+    # whether any account binds its keys to proxy users
+    binds_clients: bool = field(init=False, compare=False, repr=False)
+    # the labels listing each key, with the venue each label is bound to (None: any)
+    _key_labels: Mapping[str, tuple[tuple[str, Venue | None], ...]] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        types = {rule.type for rule in self.rules}
+        key_labels: dict[str, list[tuple[str, Venue | None]]] = {}
+        for label, spec in self.accounts.items():
+            for fingerprint in dict.fromkeys(spec.fingerprints):
+                key_labels.setdefault(fingerprint, []).append((label, spec.venue))
+        prepared: dict[str, object] = {
+            "rule_index": RuleIndex(self.rules),
+            # the first rule of an id: ids are unique in a loaded policy
+            "rule_modes": MappingProxyType({rule.id: rule.mode for rule in reversed(self.rules)}),
+            "has_daily_losses": "max_daily_loss" in types,
+            "has_reject_storms": "reject_storm" in types,
+            "equity_waiting_rules": tuple(rule.id for rule in self.rules if type(rule) is MaxDailyLoss
+                                          and rule.on_equity_unknown is OnPriceUnknown.BLOCK),
+            "has_daily_notional": "max_daily_notional" in types,
+            "has_gross_exposure": "max_gross_exposure" in types,
+            "gross_spans_venues": any(type(rule) is MaxGrossExposure and rule.per == "account" for rule in self.rules),
+            "binds_clients": any(spec.proxy_users for spec in self.accounts.values()),
+            "_key_labels": MappingProxyType({key: tuple(labels) for key, labels in key_labels.items()}),
+        }
+        for name, value in prepared.items():
+            object.__setattr__(self, name, value)  # frozen: the only writes, while it is being built
 
     def knows(self, venue: str, account: str | None) -> bool:
         return bool(self.labels_for(venue, account))
 
-    @property
-    def binds_clients(self) -> bool:
-        return any(spec.proxy_users for spec in self.accounts.values())
-
-    @property
-    def has_daily_losses(self) -> bool:
-        """Whether any rule measures account equity (answers' equity goes to the store only then); asked on
-        every answer, so remembered."""
-        found = self.rule_memo.get("has_daily_losses")
-        if found is None:
-            found = self.rule_memo["has_daily_losses"] = any(rule.type == "max_daily_loss" for rule in self.rules)
-        return bool(found)
-
-    @property
-    def has_reject_storms(self) -> bool:
-        """Whether any rule counts the orders the venue refuses (answers are read for refusals only then); asked
-        on every answer, so remembered."""
-        found = self.rule_memo.get("has_reject_storms")
-        if found is None:
-            found = self.rule_memo["has_reject_storms"] = any(rule.type == "reject_storm" for rule in self.rules)
-        return bool(found)
-
-    @property
-    def equity_waiting_rules(self) -> tuple[str, ...]:
-        """The ids of the daily-loss rules that wait for the day's first equity reading (`on_equity_unknown:
-        block`); asked on every order, so remembered."""
-        found = self.rule_memo.get("equity_waiting_rules")
-        if found is None:
-            found = self.rule_memo["equity_waiting_rules"] = tuple(
-                rule.id for rule in self.rules
-                if rule.type == "max_daily_loss" and getattr(rule, "on_equity_unknown", None) == "block")
-        return found
-
-    @property
-    def has_daily_notional(self) -> bool:
-        """Whether any rule keeps a daily-notional budget (legs are then charged to it); asked on every order, so
-        remembered."""
-        found = self.rule_memo.get("has_daily_notional")
-        if found is None:
-            found = self.rule_memo["has_daily_notional"] = any(rule.type == "max_daily_notional"
-                                                               for rule in self.rules)
-        return bool(found)
+    def rule_mode(self, rule_id: str) -> Mode | None:
+        """The mode of the policy's rule `rule_id`; None for an id no rule of the policy has."""
+        return self.rule_modes.get(rule_id)
 
     def gross_venues(self, venue: str, holder: str | None) -> tuple[Venue, ...]:
         """The venues other than `venue` whose positions of `holder` a gross exposure rule `per: account` sums: every
         other venue for an `accounts` label that names none (its keys may trade anywhere); none otherwise (a key of
         its own, or a label bound to one venue)."""
-        if holder is None or not holder.startswith("label:") or not any(
-                getattr(rule, "per", None) == "account" for rule in self.rules if rule.type == "max_gross_exposure"):
+        if holder is None or not self.gross_spans_venues or not holder.startswith("label:"):
             return ()
         spec = self.accounts.get(holder.removeprefix("label:"))
         if spec is None or spec.venue is not None:
             return ()
         return tuple(other for other in Venue if other != venue)
-
-    @property
-    def has_gross_exposure(self) -> bool:
-        """Whether any rule values every position of an account (orders then read the whole account); asked on
-        every order, so remembered."""
-        found = self.rule_memo.get("has_gross_exposure")
-        if found is None:
-            found = self.rule_memo["has_gross_exposure"] = any(rule.type == "max_gross_exposure"
-                                                               for rule in self.rules)
-        return bool(found)
 
     def client_may_use(self, client: str, venue: str, account: str | None) -> bool:
         """Whether the bot authenticated as `client` may sign with `account`'s key."""
@@ -129,13 +134,13 @@ class Policy:
         return f"label:{min(labels)}" if labels else None
 
     def labels_for(self, venue: str, account: str | None) -> frozenset[str]:
-        if account is None:
-            return frozenset()
-        return frozenset(
-            label
-            for label, spec in self.accounts.items()
-            if account in spec.fingerprints and (spec.venue is None or spec.venue == venue)
-        )
+        listed = self._key_labels.get(account) if account is not None else None
+        if not listed:
+            return _NO_LABELS
+        return frozenset(label for label, bound in listed if bound is None or bound == venue)
+
+
+_NO_LABELS: frozenset[str] = frozenset()
 
 
 def load_policy(path: str | Path) -> Policy:

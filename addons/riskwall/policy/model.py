@@ -11,9 +11,17 @@ import re
 from decimal import Decimal
 from enum import StrEnum
 from fnmatch import fnmatchcase
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from riskwall.model import MarginMode, PositionSide, TradingState, Venue
 
@@ -57,6 +65,8 @@ class Scope(Strict):
 
     def matches(self, venue: str, account_labels: frozenset[str], symbol: SymbolNames,
                 position_side: PositionSide | None = None) -> bool:
+        """Whether the scope covers a leg: the definition. Orders are matched by `policy.index.RuleIndex`,
+        prepared from the scopes when a policy is built, which must answer the same (tests hold them together)."""
         if self.venues and venue not in self.venues:
             return False
         if self.accounts and not account_labels.intersection(self.accounts):
@@ -92,7 +102,8 @@ def symbol_matches(pattern: str, symbol: str) -> bool:
 
 def lookup_by_symbol[T](table: dict[str, T], symbol: SymbolNames) -> T | None:
     """An exact name beats a pattern (the native id before the unified symbol); among patterns, the first
-    written wins."""
+    written wins. The definition: rules look their limits up in a `SymbolTable`, prepared when they are built,
+    which must answer the same (tests hold them together)."""
     names = [name.upper() for name in _names(symbol)]
     for name in names:
         for key, value in table.items():
@@ -102,6 +113,40 @@ def lookup_by_symbol[T](table: dict[str, T], symbol: SymbolNames) -> T | None:
         if any(symbol_matches(key, name) for name in names):
             return value
     return None
+
+
+_GLOB = frozenset("*?[")
+
+
+class SymbolTable[T]:
+    """A `symbols:` mapping prepared for `lookup_by_symbol`'s answer without its work on every order: names
+    upper-cased once, and only the patterns with wildcards left to match (a name without one matches only
+    itself, which the exact lookup already found)."""
+
+    __slots__ = ("_exact", "_patterns")
+
+    def __init__(self, table: dict[str, T]) -> None:
+        self._exact: dict[str, T] = {}
+        for key, value in table.items():
+            self._exact.setdefault(key.upper(), value)  # the first written of keys equal but for case
+        self._patterns = tuple((key.upper(), value) for key, value in table.items() if _GLOB.intersection(key))
+
+    def __eq__(self, other: object) -> bool:
+        # rules compare by their fields, this prepared form of one of them included: equal tables are equal
+        return isinstance(other, SymbolTable) and (self._exact, self._patterns) == (other._exact, other._patterns)
+
+    __hash__ = None  # type: ignore[assignment]  # as its dict: rules with a table are not hashed
+
+    def lookup(self, symbol: SymbolNames) -> T | None:
+        names = [name.upper() for name in _names(symbol)]
+        for name in names:
+            found = self._exact.get(name)
+            if found is not None:
+                return found
+        for pattern, value in self._patterns:
+            if any(fnmatchcase(name, pattern) for name in names):
+                return value
+        return None
 
 
 class RuleBase(Strict):
@@ -125,11 +170,21 @@ class AllowedSymbols(RuleBase):
             raise ValueError("give `allow`, `deny` or both")
         return self
 
+    def model_post_init(self, context: Any, /) -> None:
+        self.patterns  # noqa: B018  # prepared as the rule is built, not on its first order
+
+    @functools.cached_property
+    def patterns(self) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+        """`allow` and `deny` upper-cased, as `symbol_matches` compares them."""
+        allow = None if self.allow is None else tuple(p.upper() for p in self.allow)
+        return allow, tuple(p.upper() for p in self.deny)
+
     def permits(self, symbol: SymbolNames) -> bool:
-        names = _names(symbol)
-        if any(symbol_matches(p, name) for p in self.deny for name in names):
+        names = [name.upper() for name in _names(symbol)]
+        allow, deny = self.patterns
+        if any(fnmatchcase(name, p) for p in deny for name in names):
             return False
-        return self.allow is None or any(symbol_matches(p, name) for p in self.allow for name in names)
+        return allow is None or any(fnmatchcase(name, p) for p in allow for name in names)
 
 
 class OrderTypes(RuleBase):
@@ -141,48 +196,48 @@ class OrderTypes(RuleBase):
     )
 
 
-class MaxLeverage(RuleBase):
-    type: Literal["max_leverage"]
-    default: PositiveDecimal | None = None
-    symbols: dict[SymbolPattern, PositiveDecimal] = {}
+class SymbolLimitRule[L](RuleBase):
+    # The shape the per-symbol limits share (max_leverage, max_order_qty, max_order_notional, max_position): a
+    # limit `L` per symbol pattern under `symbols`, and a `default` for every symbol none matches; at least one.
+    # A comment, not a docstring: the subclasses' own docstrings are their schema descriptions.
+    default: L | None = None
+    symbols: dict[SymbolPattern, L] = {}
 
     @model_validator(mode="after")
-    def _has_limit(self) -> MaxLeverage:
-        return _require_limit(self)
+    def _has_limit(self) -> Self:
+        if self.default is None and not self.symbols:
+            raise ValueError("give a `default` limit, per-symbol limits under `symbols`, or both")
+        return self
 
-    def limit_for(self, symbol: SymbolNames) -> Decimal | None:
-        return _symbol_or_default(self.symbols, self.default, symbol)
+    def model_post_init(self, context: Any, /) -> None:
+        self.symbol_table  # noqa: B018  # prepared as the rule is built, not on its first order
+
+    @functools.cached_property
+    def symbol_table(self) -> SymbolTable[L]:
+        # a cached_property, not a private attribute: pydantic reads those through __getattr__, on every order
+        return SymbolTable(self.symbols)
+
+    def limit_for(self, symbol: SymbolNames) -> L | None:
+        """The limit for `symbol` (an exact name before a pattern, as `lookup_by_symbol`), else the default."""
+        found = self.symbol_table.lookup(symbol)
+        return found if found is not None else self.default
 
 
-class MaxOrderQty(RuleBase):
+class MaxLeverage(SymbolLimitRule[PositiveDecimal]):
+    type: Literal["max_leverage"]
+
+
+class MaxOrderQty(SymbolLimitRule[PositiveDecimal]):
     """Largest single order, in base units (e.g. BTC for BTCUSDT)."""
 
     type: Literal["max_order_qty"]
-    default: PositiveDecimal | None = None
-    symbols: dict[SymbolPattern, PositiveDecimal] = {}
-
-    @model_validator(mode="after")
-    def _has_limit(self) -> MaxOrderQty:
-        return _require_limit(self)
-
-    def limit_for(self, symbol: SymbolNames) -> Decimal | None:
-        return _symbol_or_default(self.symbols, self.default, symbol)
 
 
-class MaxOrderNotional(RuleBase):
+class MaxOrderNotional(SymbolLimitRule[PositiveDecimal]):
     """Largest single order in quote currency: quantity × price (a market order uses the mark price)."""
 
     type: Literal["max_order_notional"]
-    default: PositiveDecimal | None = None
-    symbols: dict[SymbolPattern, PositiveDecimal] = {}
     on_price_unknown: OnPriceUnknown = OnPriceUnknown.BLOCK
-
-    @model_validator(mode="after")
-    def _has_limit(self) -> MaxOrderNotional:
-        return _require_limit(self)
-
-    def limit_for(self, symbol: SymbolNames) -> Decimal | None:
-        return _symbol_or_default(self.symbols, self.default, symbol)
 
 
 class PositionLimit(Strict):
@@ -196,20 +251,11 @@ class PositionLimit(Strict):
         return self
 
 
-class MaxPosition(RuleBase):
+class MaxPosition(SymbolLimitRule[PositionLimit]):
     """Largest position per symbol and position side, counting orders still open (worst case)."""
 
     type: Literal["max_position"]
-    default: PositionLimit | None = None
-    symbols: dict[SymbolPattern, PositionLimit] = {}
     on_price_unknown: OnPriceUnknown = OnPriceUnknown.BLOCK
-
-    @model_validator(mode="after")
-    def _has_limit(self) -> MaxPosition:
-        return _require_limit(self)
-
-    def limit_for(self, symbol: SymbolNames) -> PositionLimit | None:
-        return _symbol_or_default(self.symbols, self.default, symbol)
 
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(ms|s|m|h)\s*$")
@@ -278,14 +324,23 @@ class PriceCollar(RuleBase):
     symbols: dict[SymbolPattern, PositiveDecimal] = {}
     on_price_unknown: OnPriceUnknown = OnPriceUnknown.BLOCK
 
+
     @model_validator(mode="after")
     def _has_limit(self) -> PriceCollar:
         if self.max_deviation_pct is None and not self.symbols:
             raise ValueError("give `max_deviation_pct`, per-symbol limits under `symbols`, or both")
         return self
 
+    def model_post_init(self, context: Any, /) -> None:
+        self.symbol_table  # noqa: B018  # prepared as the rule is built, not on its first order
+
+    @functools.cached_property
+    def symbol_table(self) -> SymbolTable[Decimal]:
+        return SymbolTable(self.symbols)
+
     def limit_for(self, symbol: SymbolNames) -> Decimal | None:
-        return _symbol_or_default(self.symbols, self.max_deviation_pct, symbol)
+        found = self.symbol_table.lookup(symbol)
+        return found if found is not None else self.max_deviation_pct
 
 
 class MarginModeRule(RuleBase):
@@ -562,14 +617,3 @@ class PolicyFile(Strict):
     )
     accounts: dict[Annotated[str, StringConstraints(pattern=RULE_ID)], AccountSpec] = {}
     rules: tuple[Rule, ...] = ()
-
-
-def _require_limit[M: BaseModel](rule: M) -> M:
-    if getattr(rule, "default", None) is None and not getattr(rule, "symbols", None):
-        raise ValueError("give a `default` limit, per-symbol limits under `symbols`, or both")
-    return rule
-
-
-def _symbol_or_default[T](table: dict[str, T], default: T | None, symbol: SymbolNames) -> T | None:
-    found = lookup_by_symbol(table, symbol)
-    return found if found is not None else default
