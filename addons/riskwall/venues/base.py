@@ -22,6 +22,7 @@ from riskwall.model import (
     Action,
     Decision,
     EquityUpdate,
+    OrderIntent,
     OrderUpdate,
     ParsedRequest,
     ResponseFacts,
@@ -142,6 +143,15 @@ def decimal_field(name: str, raw: object, *, required: bool = True, allow_zero: 
     if value > MAX_AMOUNT:
         raise FieldError(f"{name} is too large")
     return value
+
+
+def price_or_none(raw: object) -> Decimal | None:
+    """A positive price from an answer's field, or None when it is missing or not one (an answer teaches what it
+    can; a mangled price is not an error worth failing the whole answer for)."""
+    try:
+        return decimal_field("price", raw, required=False)
+    except FieldError:
+        return None
 
 
 def equity_update(venue: Venue, account: str | None, raw: object, currency: str) -> EquityUpdate | None:
@@ -543,3 +553,159 @@ def sound_facts(facts: ResponseFacts) -> ResponseFacts:
         return facts
     return dataclasses.replace(facts, prices=prices, orders=orders, positions=positions, open_orders=open_orders,
                                closed=closed)
+
+
+# ---- the table-driven adapter ---------------------------------------------------------------------------
+
+# a request's fields as the venue reads them: query and form parameters (Binance, BingX, BitMEX) or a JSON body
+type Fields = Any
+type Parser = Callable[[Fields, str | None, str], tuple[OrderIntent, ...]]
+# an answer's payload, the request it answers (parsed and as sent), the query that scopes it, the decision id
+type Learner = Callable[[Any, ParsedRequest, HttpRequest, dict[str, str], str], ResponseFacts]
+# a learner the request itself would not teach anything more: the query scope is all it reads of it
+type ScopedLearner = Callable[[Any, ParsedRequest, dict[str, str], str], ResponseFacts]
+type RouteKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What a venue does with one (method, normalized path): the action the engine judges, how the request's fields
+    become intents (None: nothing to read), and what a successful answer teaches (None: nothing). A route with no
+    action is learned from only; its requests are judged like any endpoint the venue does not list."""
+
+    action: Action | None
+    parse: Parser | None = None
+    learn: Learner | None = None
+
+
+def route_table(requests: Mapping[RouteKey, Route], answers: Mapping[RouteKey, Learner]) -> dict[RouteKey, Route]:
+    """One table from a venue's endpoint table (actions and parsers) and its learner table."""
+    table = dict(requests)
+    for key, learner in answers.items():
+        known = table.get(key)
+        table[key] = dataclasses.replace(known, learn=learner) if known else Route(None, learn=learner)
+    return table
+
+
+def scoped(learner: ScopedLearner) -> Learner:
+    """`learner` as a route's learner: called without the request."""
+
+    def learn(data: Any, parsed: ParsedRequest, request: HttpRequest, params: dict[str, str],
+              decision_id: str) -> ResponseFacts:
+        return learner(data, parsed, params, decision_id)
+
+    return learn
+
+
+def one_leg(leg: Callable[[Any, str | None, str], OrderIntent]) -> Parser:
+    """A route's parser for an endpoint that takes one order: the request's fields are the order."""
+
+    def parse(fields: Fields, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
+        return (leg(fields, account, endpoint),)
+
+    return parse
+
+
+def order_list(raw: object, name: str, most: int) -> list[dict[str, Any]]:
+    """A batch's orders, `name` read already (JSON): a list of 1 to `most` objects, or a FieldError naming it."""
+    if not isinstance(raw, list) or not raw or len(raw) > most:
+        raise FieldError(f"{name} must be a JSON array of 1 to {most} orders")
+    if not all(isinstance(item, dict) for item in raw):
+        raise FieldError(f"{name} holds something that is not an order")
+    return raw
+
+
+class Unchecked(FieldError):
+    """A request the adapter knows it does not check (a spot or option category): it is judged as an unknown
+    endpoint, `suffix` added to the endpoint's name (`?category=spot`), with `error` when there is one to say.
+    A FieldError still, so code that reads fields without judging (answers, frames) treats it as one."""
+
+    def __init__(self, error: str | None = None, suffix: str = "") -> None:
+        super().__init__(error or suffix)
+        self.error = error
+        self.suffix = suffix
+
+
+class TableAdapter(VenueAdapter):
+    """The parts of `VenueAdapter` every venue shares, driven by its route table.
+
+    A venue subclasses it with its identity (`venue`, `key_header`, hosts, sockets, secrets) and its own
+    `rejection`, and passes its routes, how it reads a request's fields and its forbidden-path tests to
+    `__init__`. What differs in how it reads answers is in the few methods below, which it overrides: `payload`
+    (the part of an answer that is learned from, or UNREADABLE for an error answer), `scope` (the query an answer
+    is scoped by) and `learned` (what the venue keeps of the facts, like its prices memo).
+    """
+
+    def __init__(self, routes: Mapping[RouteKey, Route], fields: Callable[[HttpRequest], Fields],
+                 forbidden: Callable[[str], bool], forbidden_writes: Callable[[str], bool] | None = None, *,
+                 convert: Callable[[OrderIntent], OrderIntent] | None = None,
+                 handoff: Callable[[str], VenueAdapter | None] | None = None) -> None:
+        """`fields` reads a request's fields as the venue reads them (query and form, or a JSON body), or raises
+        FieldError where the venue could read them otherwise; `forbidden` and `forbidden_writes` judge paths the
+        table does not list (`unlisted_action`); `convert` turns each intent a parser read into what the engine
+        judges (COIN-M: contracts to base units); `handoff` names the adapter that reads a normalized path instead
+        of this one (a host both venues serve)."""
+        self.routes = routes
+        self._fields = fields
+        self._forbidden = forbidden
+        self._forbidden_writes = forbidden_writes
+        self._convert = convert
+        self._handoff = handoff
+
+    @property
+    def endpoints(self) -> Mapping[tuple[str, str], Action]:
+        return {key: route.action for key, route in self.routes.items() if route.action is not None}
+
+    def parse_request(self, request: HttpRequest) -> ParsedRequest:
+        who = sender(request, self.key_header)
+        path, endpoint, account, venue = who.path, who.endpoint, who.account, self.venue
+        if self._handoff is not None and (other := self._handoff(path)) is not None:
+            return other.parse_request(request)
+        route = self.routes.get((request.method, path))
+        action = route.action if route is not None else None
+        if action is None:
+            action = unlisted_action(request.method, path, self._forbidden, self._forbidden_writes)
+        if who.key_error:
+            return ParsedRequest(venue, action, endpoint, account, error=who.key_error)
+        if route is None or route.parse is None:
+            return ParsedRequest(venue, action, endpoint, account)
+        try:
+            intents = route.parse(self._fields(request), account, endpoint)
+            if self._convert is not None:
+                intents = tuple(map(self._convert, intents))
+        except Unchecked as unchecked:
+            return ParsedRequest(venue, Action.UNKNOWN, endpoint + unchecked.suffix, account, error=unchecked.error)
+        except FieldError as exc:
+            return ParsedRequest(venue, action, endpoint, account, error=str(exc))
+        return ParsedRequest(venue, action, endpoint, account, intents)
+
+    def parse_response(self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes,
+                       decision_id: str) -> ResponseFacts:
+        if status != 200 or not body:
+            return ResponseFacts()
+        path = normalize_path(request.path)
+        if self._handoff is not None and (other := self._handoff(path)) is not None:
+            return other.parse_response(parsed, request, status, body, decision_id)
+        route = self.routes.get((request.method, path))
+        if route is None or route.learn is None:
+            return ResponseFacts()
+        data = response_json(body)
+        if data is UNREADABLE:
+            return ResponseFacts()
+        data = self.payload(data)
+        if data is UNREADABLE:  # an error answer teaches nothing
+            return ResponseFacts()
+        params = self.scope(request)
+        if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
+            return ResponseFacts()
+        return self.learned(route.learn(data, parsed, request, params, decision_id))
+
+    def payload(self, data: Any) -> Any:
+        """The part of a successful answer that is learned from; UNREADABLE for an error answer."""
+        return data
+
+    def scope(self, request: HttpRequest) -> dict[str, str] | None:
+        return query_params(request)
+
+    def learned(self, facts: ResponseFacts) -> ResponseFacts:
+        return facts

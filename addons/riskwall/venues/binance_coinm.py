@@ -27,8 +27,8 @@ prefix, not the host, decides.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -51,16 +51,17 @@ from riskwall.model import (
 from riskwall.venues import binance_usdm as usdm
 from riskwall.venues.base import (
     MAX_AMOUNT,
-    UNREADABLE,
     FieldError,
-    HttpRequest,
     Rejection,
+    Route,
+    RouteKey,
+    ScopedLearner,
+    TableAdapter,
     decimal_field,
-    normalize_path,
-    query_params,
-    response_json,
-    sender,
-    unlisted_action,
+    one_leg,
+    price_or_none,
+    route_table,
+    scoped,
 )
 from riskwall.venues.memos import PriceMemo
 
@@ -79,14 +80,7 @@ _BUNDLED = {i.native: i for i in BUNDLED}
 _NATIVE = re.compile(r"([A-Z0-9]{1,20})(USD)_(PERP|[0-9]{6})")
 
 type Params = dict[str, str]
-type Parser = Callable[[Params, str | None, str], tuple[OrderIntent, ...]]
-type Learner = Callable[[Any, ParsedRequest, Params, str], ResponseFacts]
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    action: Action
-    parse: Parser | None = None
+type Learner = ScopedLearner
 
 
 # what a market order converts at: the latest mark (else last) price seen per symbol in responses
@@ -126,7 +120,7 @@ def base_quantity(native: str, contracts: Decimal, price: Decimal | None, *, fie
     return contracts * known.contract_size / price
 
 
-class BinanceCoinm:
+class BinanceCoinm(TableAdapter):
     venue: Venue = VENUE
     default_hosts: tuple[str, ...] = (
         "dapi.binance.com",
@@ -142,40 +136,10 @@ class BinanceCoinm:
     secret_fields: frozenset[str] = usdm.BinanceUsdm.secret_fields
     sockets = usdm.SOCKETS
 
-    @property
-    def endpoints(self) -> Mapping[tuple[str, str], Action]:
-        return {key: spec.action for key, spec in _ENDPOINTS.items()}
+    def __init__(self) -> None:
+        super().__init__(_ROUTES, usdm.params, _is_forbidden, convert=_to_coinm)
 
-    def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, self.key_header)
-        path, endpoint, account = who.path, who.endpoint, who.account
-        spec = _endpoint_for(request.method, path)
-        if who.key_error:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
-        if spec.parse is None:
-            return ParsedRequest(VENUE, spec.action, endpoint, account)
-        try:
-            params = usdm.params(request)
-            intents = tuple(_to_coinm(i) for i in spec.parse(params, account, endpoint))
-        except FieldError as exc:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
-        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
-
-    def parse_response(
-        self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
-    ) -> ResponseFacts:
-        if status != 200 or not body:
-            return ResponseFacts()
-        data = response_json(body)
-        if data is UNREADABLE:
-            return ResponseFacts()
-        learner = _LEARNERS.get((request.method, normalize_path(request.path)))
-        if learner is None:
-            return ResponseFacts()
-        params = query_params(request)
-        if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
-            return ResponseFacts()
-        facts = learner(data, parsed, params, decision_id)
+    def learned(self, facts: ResponseFacts) -> ResponseFacts:
         PRICES.learn(facts.prices)
         return facts
 
@@ -185,10 +149,6 @@ class BinanceCoinm:
 
 
 # ---- requests ------------------------------------------------------------------------------------------
-
-
-def _endpoint_for(method: str, path: str) -> Endpoint:
-    return _ENDPOINTS.get((method, path)) or Endpoint(unlisted_action(method, path, _is_forbidden))
 
 
 def _is_forbidden(path: str) -> bool:
@@ -227,26 +187,26 @@ def _to_coinm(intent: OrderIntent) -> OrderIntent:
     return replace(intent, venue=VENUE, unified_symbol=unified_symbol(native) if native else None, quantity=quantity)
 
 
-_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("POST", "/dapi/v1/order"): Endpoint(Action.NEW, usdm.one_leg(usdm.order_leg)),
+_ENDPOINTS: dict[RouteKey, Route] = {
+    ("POST", "/dapi/v1/order"): Route(Action.NEW, one_leg(usdm.order_leg)),
     # ccxt sends conditional inverse orders here (undocumented on dapi; docs/venues.md §2.2)
-    ("POST", "/dapi/v1/algoorder"): Endpoint(Action.NEW, usdm.one_leg(usdm.algo_leg)),
-    ("POST", "/dapi/v1/batchorders"): Endpoint(Action.NEW, usdm.batch_of(usdm.order_leg)),
-    ("PUT", "/dapi/v1/order"): Endpoint(Action.AMEND, usdm.one_leg(usdm.amend_leg)),
-    ("PUT", "/dapi/v1/batchorders"): Endpoint(Action.AMEND, usdm.batch_of(usdm.amend_leg)),
-    ("DELETE", "/dapi/v1/order"): Endpoint(Action.CANCEL),
-    ("DELETE", "/dapi/v1/batchorders"): Endpoint(Action.CANCEL),
-    ("DELETE", "/dapi/v1/algoorder"): Endpoint(Action.CANCEL),
-    ("DELETE", "/dapi/v1/allopenorders"): Endpoint(Action.CANCEL_ALL),
-    ("DELETE", "/dapi/v1/algoopenorders"): Endpoint(Action.CANCEL_ALL),
-    ("POST", "/dapi/v1/countdowncancelall"): Endpoint(Action.CANCEL_ALL),
-    ("POST", "/dapi/v1/leverage"): Endpoint(Action.SET_LEVERAGE, usdm.parse_leverage),
-    ("POST", "/dapi/v1/margintype"): Endpoint(Action.SET_MARGIN_MODE, usdm.parse_margin_type),
-    ("POST", "/dapi/v1/positionside/dual"): Endpoint(Action.SET_POSITION_MODE, usdm.parse_position_mode),
-    ("POST", "/dapi/v1/positionmargin"): Endpoint(Action.SET_MARGIN_MODE, usdm.no_intent),
-    ("POST", "/dapi/v1/listenkey"): Endpoint(Action.READ),
-    ("PUT", "/dapi/v1/listenkey"): Endpoint(Action.READ),
-    ("DELETE", "/dapi/v1/listenkey"): Endpoint(Action.READ),
+    ("POST", "/dapi/v1/algoorder"): Route(Action.NEW, one_leg(usdm.algo_leg)),
+    ("POST", "/dapi/v1/batchorders"): Route(Action.NEW, usdm.batch_of(usdm.order_leg)),
+    ("PUT", "/dapi/v1/order"): Route(Action.AMEND, one_leg(usdm.amend_leg)),
+    ("PUT", "/dapi/v1/batchorders"): Route(Action.AMEND, usdm.batch_of(usdm.amend_leg)),
+    ("DELETE", "/dapi/v1/order"): Route(Action.CANCEL),
+    ("DELETE", "/dapi/v1/batchorders"): Route(Action.CANCEL),
+    ("DELETE", "/dapi/v1/algoorder"): Route(Action.CANCEL),
+    ("DELETE", "/dapi/v1/allopenorders"): Route(Action.CANCEL_ALL),
+    ("DELETE", "/dapi/v1/algoopenorders"): Route(Action.CANCEL_ALL),
+    ("POST", "/dapi/v1/countdowncancelall"): Route(Action.CANCEL_ALL),
+    ("POST", "/dapi/v1/leverage"): Route(Action.SET_LEVERAGE, usdm.parse_leverage),
+    ("POST", "/dapi/v1/margintype"): Route(Action.SET_MARGIN_MODE, usdm.parse_margin_type),
+    ("POST", "/dapi/v1/positionside/dual"): Route(Action.SET_POSITION_MODE, usdm.parse_position_mode),
+    ("POST", "/dapi/v1/positionmargin"): Route(Action.SET_MARGIN_MODE, usdm.no_intent),
+    ("POST", "/dapi/v1/listenkey"): Route(Action.READ),
+    ("PUT", "/dapi/v1/listenkey"): Route(Action.READ),
+    ("DELETE", "/dapi/v1/listenkey"): Route(Action.READ),
 }
 
 
@@ -260,10 +220,10 @@ def _order_price(item: Any) -> Decimal | None:
         return None
 
     def positive(name: str) -> Decimal | None:
-        price = usdm.price_or_none(item.get(name))
+        price = price_or_none(item.get(name))
         return price if price is not None and price > 0 else None
 
-    executed = usdm.price_or_none(item.get("executedQty"))
+    executed = price_or_none(item.get("executedQty"))
     fill = positive("avgPrice")
     if fill is not None and executed is not None and executed > 0:
         return fill
@@ -353,7 +313,7 @@ def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_
             complete = False
             continue
         symbol = item["symbol"].upper()
-        mark = usdm.price_or_none(item.get("markPrice"))
+        mark = price_or_none(item.get("markPrice"))
         if mark is not None:
             prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
         try:
@@ -409,7 +369,7 @@ def _learn_instruments(data: Any, parsed: ParsedRequest, params: Params, decisio
 
 _ORDERS = _coinm_facts(usdm.learn_orders)
 
-_LEARNERS: dict[tuple[str, str], Learner] = {
+_LEARNERS: dict[RouteKey, Learner] = {
     ("GET", "/dapi/v1/exchangeinfo"): _learn_instruments,
     ("POST", "/dapi/v1/order"): _ORDERS,
     ("POST", "/dapi/v1/algoorder"): _ORDERS,
@@ -432,6 +392,7 @@ _LEARNERS: dict[tuple[str, str], Learner] = {
     ("GET", "/dapi/v1/ticker/24hr"): _prices_facts(usdm.learn_prices("lastPrice", "last")),
 }
 
+_ROUTES = route_table(_ENDPOINTS, {key: scoped(learner) for key, learner in _LEARNERS.items()})
 ADAPTER = BinanceCoinm()
 
 __all__ = ["ADAPTER", "BUNDLED", "PRICES", "VENUE", "BinanceCoinm", "base_quantity", "instrument", "unified_symbol"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -41,12 +40,15 @@ from riskwall.model import (
     closes_hedge_position,
 )
 from riskwall.venues.base import (
-    UNREADABLE,
     FieldError,
     HttpRequest,
     Rejection,
+    Route,
+    RouteKey,
+    ScopedLearner,
     Socket,
     Steering,
+    TableAdapter,
     VenueAdapter,
     bool_field,
     decimal_field,
@@ -54,13 +56,13 @@ from riskwall.venues.base import (
     equity_update,
     field_spellings,
     form_params,
-    normalize_path,
-    query_params,
-    response_json,
-    sender,
+    one_leg,
+    order_list,
+    price_or_none,
+    route_table,
+    scoped,
     strict_json,
     text_field,
-    unlisted_action,
 )
 
 VENUE = Venue.BINANCEUSDM
@@ -110,13 +112,7 @@ SOCKETS: tuple[tuple[str, Socket], ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    action: Action
-    parse: Callable[[Params, str | None, str], tuple[OrderIntent, ...]] | None = None
-
-
-class BinanceUsdm:
+class BinanceUsdm(TableAdapter):
     venue: Venue = VENUE
     default_hosts: tuple[str, ...] = (
         "fapi.binance.com",
@@ -136,44 +132,8 @@ class BinanceUsdm:
     secret_fields: frozenset[str] = frozenset({"signature", "x-mbx-apikey", "listenkey", "apikey"})
     sockets = SOCKETS
 
-    @property
-    def endpoints(self) -> Mapping[tuple[str, str], Action]:
-        return {key: spec.action for key, spec in _ENDPOINTS.items()}
-
-    def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, self.key_header)
-        path, endpoint, account = who.path, who.endpoint, who.account
-        if _is_coinm_path(path):
-            return _coinm().parse_request(request)
-        spec = _endpoint_for(request.method, path)
-        if who.key_error:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
-        if spec.parse is None:
-            return ParsedRequest(VENUE, spec.action, endpoint, account)
-        try:
-            intents = spec.parse(params(request), account, endpoint)
-        except FieldError as exc:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
-        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
-
-    def parse_response(
-        self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
-    ) -> ResponseFacts:
-        if status != 200 or not body:
-            return ResponseFacts()
-        data = response_json(body)
-        if data is UNREADABLE:
-            return ResponseFacts()
-        path = normalize_path(request.path)
-        if _is_coinm_path(path):
-            return _coinm().parse_response(parsed, request, status, body, decision_id)
-        learner = _LEARNERS.get((request.method, path))
-        if learner is None:
-            return ResponseFacts()
-        params = query_params(request)
-        if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
-            return ResponseFacts()
-        return learner(data, parsed, params, decision_id)
+    def __init__(self) -> None:
+        super().__init__(_ROUTES, params, is_forbidden, handoff=_coinm_for)
 
     def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
@@ -216,21 +176,15 @@ STEERING = Steering("lot_size", "price_filter", "price * qty is zero or less", "
                     "percent_price_by_side", "has no operation privilege")
 
 
-def _is_coinm_path(path: str) -> bool:
+def _coinm_for(path: str) -> VenueAdapter | None:
     """testnet.binancefuture.com serves fapi and dapi alike, and the host map names one venue per host (this
     one): the path prefix decides, and COIN-M paths (REST and WebSocket order entry) go to that adapter."""
-    return path == "/dapi" or path.startswith(("/dapi/", "/ws-dapi"))
-
-
-def _coinm() -> VenueAdapter:
+    if path != "/dapi" and not path.startswith(("/dapi/", "/ws-dapi")):
+        return None
     # imported on use: binance_coinm reads requests with this module's functions
     from riskwall.venues.binance_coinm import ADAPTER as COINM
 
     return COINM
-
-
-def _endpoint_for(method: str, path: str) -> Endpoint:
-    return _ENDPOINTS.get((method, path)) or Endpoint(unlisted_action(method, path, is_forbidden))
 
 
 FORBIDDEN_PARTS = ("withdraw", "transfer", "sub-account", "apirestrictions", "apikey", "capital/deposit/credit")
@@ -246,8 +200,6 @@ def is_forbidden(path: str) -> bool:
 def params(request: HttpRequest) -> Params:
     """Query and form body merged, as Binance reads them (base.form_params)."""
     return form_params(request, "Binance", SPELLINGS)
-
-
 
 
 def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo: bool = False) -> OrderIntent:
@@ -323,24 +275,13 @@ def amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> 
     )
 
 
-def one_leg(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
-    def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
-        return (leg(params, account, endpoint),)
-
-    return parse
-
-
 def batch_of(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
     def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
         raw = params.get("batchOrders")
         if not raw:
             raise FieldError("batchOrders is missing")
         legs = strict_json(raw, "batchOrders", known_fields=SPELLINGS, exact_spelling=True, plain_numbers=False)
-        if not isinstance(legs, list) or not legs or len(legs) > MAX_BATCH_LEGS:
-            raise FieldError(f"batchOrders must be a JSON array of 1 to {MAX_BATCH_LEGS} orders")
-        if not all(isinstance(item, dict) for item in legs):
-            raise FieldError("batchOrders holds something that is not an order")
-        return tuple(leg(item, account, endpoint) for item in legs)
+        return tuple(leg(item, account, endpoint) for item in order_list(legs, "batchOrders", MAX_BATCH_LEGS))
 
     return parse
 
@@ -380,36 +321,36 @@ def algo_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> O
     return _leg(params, account, endpoint, algo=True)
 
 
-_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("POST", "/fapi/v1/order"): Endpoint(Action.NEW, one_leg(order_leg)),
-    ("POST", "/fapi/v1/algoorder"): Endpoint(Action.NEW, one_leg(algo_leg)),
-    ("POST", "/fapi/v1/batchorders"): Endpoint(Action.NEW, batch_of(order_leg)),
-    ("PUT", "/fapi/v1/order"): Endpoint(Action.AMEND, one_leg(amend_leg)),
-    ("PUT", "/fapi/v1/batchorders"): Endpoint(Action.AMEND, batch_of(amend_leg)),
+_ENDPOINTS: dict[RouteKey, Route] = {
+    ("POST", "/fapi/v1/order"): Route(Action.NEW, one_leg(order_leg)),
+    ("POST", "/fapi/v1/algoorder"): Route(Action.NEW, one_leg(algo_leg)),
+    ("POST", "/fapi/v1/batchorders"): Route(Action.NEW, batch_of(order_leg)),
+    ("PUT", "/fapi/v1/order"): Route(Action.AMEND, one_leg(amend_leg)),
+    ("PUT", "/fapi/v1/batchorders"): Route(Action.AMEND, batch_of(amend_leg)),
     # validated by Binance but never sent to matching: no risk
-    ("POST", "/fapi/v1/order/test"): Endpoint(Action.READ),
-    ("DELETE", "/fapi/v1/order"): Endpoint(Action.CANCEL),
-    ("DELETE", "/fapi/v1/batchorders"): Endpoint(Action.CANCEL),
-    ("DELETE", "/fapi/v1/algoorder"): Endpoint(Action.CANCEL),
-    ("DELETE", "/fapi/v1/allopenorders"): Endpoint(Action.CANCEL_ALL),
-    ("DELETE", "/fapi/v1/algoopenorders"): Endpoint(Action.CANCEL_ALL),
+    ("POST", "/fapi/v1/order/test"): Route(Action.READ),
+    ("DELETE", "/fapi/v1/order"): Route(Action.CANCEL),
+    ("DELETE", "/fapi/v1/batchorders"): Route(Action.CANCEL),
+    ("DELETE", "/fapi/v1/algoorder"): Route(Action.CANCEL),
+    ("DELETE", "/fapi/v1/allopenorders"): Route(Action.CANCEL_ALL),
+    ("DELETE", "/fapi/v1/algoopenorders"): Route(Action.CANCEL_ALL),
     # the dead-man switch only ever cancels
-    ("POST", "/fapi/v1/countdowncancelall"): Endpoint(Action.CANCEL_ALL),
-    ("POST", "/fapi/v1/leverage"): Endpoint(Action.SET_LEVERAGE, parse_leverage),
-    ("POST", "/fapi/v1/margintype"): Endpoint(Action.SET_MARGIN_MODE, parse_margin_type),
-    ("POST", "/fapi/v1/positionside/dual"): Endpoint(Action.SET_POSITION_MODE, parse_position_mode),
-    ("POST", "/fapi/v1/multiassetsmargin"): Endpoint(Action.SET_MARGIN_MODE, no_intent),
-    ("POST", "/fapi/v1/positionmargin"): Endpoint(Action.SET_MARGIN_MODE, no_intent),
+    ("POST", "/fapi/v1/countdowncancelall"): Route(Action.CANCEL_ALL),
+    ("POST", "/fapi/v1/leverage"): Route(Action.SET_LEVERAGE, parse_leverage),
+    ("POST", "/fapi/v1/margintype"): Route(Action.SET_MARGIN_MODE, parse_margin_type),
+    ("POST", "/fapi/v1/positionside/dual"): Route(Action.SET_POSITION_MODE, parse_position_mode),
+    ("POST", "/fapi/v1/multiassetsmargin"): Route(Action.SET_MARGIN_MODE, no_intent),
+    ("POST", "/fapi/v1/positionmargin"): Route(Action.SET_MARGIN_MODE, no_intent),
     # user-data-stream keys: bearer tokens, but managing them moves no money
-    ("POST", "/fapi/v1/listenkey"): Endpoint(Action.READ),
-    ("PUT", "/fapi/v1/listenkey"): Endpoint(Action.READ),
-    ("DELETE", "/fapi/v1/listenkey"): Endpoint(Action.READ),
+    ("POST", "/fapi/v1/listenkey"): Route(Action.READ),
+    ("PUT", "/fapi/v1/listenkey"): Route(Action.READ),
+    ("DELETE", "/fapi/v1/listenkey"): Route(Action.READ),
 }
 
 
 # ---- responses -----------------------------------------------------------------------------------------
 
-type Learner = Callable[[Any, ParsedRequest, Params, str], ResponseFacts]
+type Learner = ScopedLearner
 
 
 def _order_update(item: Any, parsed: ParsedRequest, reservation_id: str | None) -> OrderUpdate | None:
@@ -550,13 +491,6 @@ def _learn_account(data: Any, parsed: ParsedRequest, params: Params, decision_id
     return dataclasses.replace(facts, equity=(equity,)) if equity is not None else facts
 
 
-def price_or_none(raw: object) -> Decimal | None:
-    try:
-        return decimal_field("price", raw, required=False)
-    except FieldError:
-        return None
-
-
 def learn_prices(field: str, kind: str) -> Learner:
     def learn(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
         items = data if isinstance(data, list) else [data]
@@ -590,7 +524,7 @@ def _learn_instruments(data: Any, parsed: ParsedRequest, params: Params, decisio
     return ResponseFacts(instruments=tuple(instruments))
 
 
-_LEARNERS: dict[tuple[str, str], Learner] = {
+_LEARNERS: dict[RouteKey, Learner] = {
     ("GET", "/fapi/v1/exchangeinfo"): _learn_instruments,
     ("POST", "/fapi/v1/order"): learn_orders,
     ("POST", "/fapi/v1/algoorder"): learn_orders,
@@ -616,6 +550,7 @@ _LEARNERS: dict[tuple[str, str], Learner] = {
     ("GET", "/fapi/v1/ticker/24hr"): learn_prices("lastPrice", "last"),
 }
 
+_ROUTES = route_table(_ENDPOINTS, {key: scoped(learner) for key, learner in _LEARNERS.items()})
 ADAPTER = BinanceUsdm()
 
 

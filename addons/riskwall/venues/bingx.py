@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -50,20 +49,23 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    Route,
+    RouteKey,
+    ScopedLearner,
     Socket,
     Steering,
+    TableAdapter,
     bool_field,
     decimal_field,
     enum_field,
     field_spellings,
     form_params,
-    normalize_path,
-    query_params,
-    response_json,
-    sender,
+    one_leg,
+    order_list,
+    route_table,
+    scoped,
     strict_json,
     text_field,
-    unlisted_action,
 )
 
 VENUE = Venue.BINGX
@@ -105,13 +107,7 @@ type Parser = Callable[[Params, str | None, str], tuple[OrderIntent, ...]]
 type LegParser = Callable[[Mapping[str, Any], str | None, str], OrderIntent]
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    action: Action
-    parse: Parser | None = None
-
-
-class BingX:
+class BingX(TableAdapter):
     venue: Venue = VENUE
     default_hosts: tuple[str, ...] = ("open-api.bingx.com", "open-api-vst.bingx.com", "open-api-swap.bingx.com",
                                       "open-api-ws.bingx.com", "vst-open-api-ws.bingx.com")
@@ -124,41 +120,14 @@ class BingX:
         ("/market", Socket.STREAM),
     )
 
-    @property
-    def endpoints(self) -> Mapping[tuple[str, str], Action]:
-        return {key: spec.action for key, spec in _ENDPOINTS.items()}
+    def __init__(self) -> None:
+        super().__init__(_ROUTES, _params, _is_forbidden, _is_forbidden_write)
 
-    def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, self.key_header)
-        path, endpoint, account = who.path, who.endpoint, who.account
-        spec = _endpoint_for(request.method, path)
-        if who.key_error:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
-        if spec.parse is None:
-            return ParsedRequest(VENUE, spec.action, endpoint, account)
-        try:
-            intents = spec.parse(_params(request), account, endpoint)
-        except FieldError as exc:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
-        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
-
-    def parse_response(
-        self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
-    ) -> ResponseFacts:
-        if status != 200 or not body:
-            return ResponseFacts()
-        learner = _LEARNERS.get((request.method, normalize_path(request.path)))
-        if learner is None:
-            return ResponseFacts()
-        envelope = response_json(body)
-        if envelope is UNREADABLE:
-            return ResponseFacts()
-        if not isinstance(envelope, dict) or str(envelope.get("code")) != "0" or "data" not in envelope:
-            return ResponseFacts()  # an error answer teaches nothing
-        params = query_params(request)
-        if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
-            return ResponseFacts()
-        return learner(envelope["data"], parsed, params, decision_id)
+    def payload(self, data: Any) -> Any:
+        # BingX answers errors in the same envelope: only code 0 with data is a success
+        if not isinstance(data, dict) or str(data.get("code")) != "0" or "data" not in data:
+            return UNREADABLE
+        return data["data"]
 
     def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
@@ -204,12 +173,6 @@ _CODES: dict[Reason, int] = {
 def violation_code(violation: Violation) -> int:
     """The BingX error code a block with this violation answers with (for docs and tests)."""
     return _CODES.get(violation.reason, _DEFAULT_CODE)
-
-
-def _endpoint_for(method: str, path: str) -> Endpoint:
-    return _ENDPOINTS.get((method, path)) or Endpoint(
-        unlisted_action(method, path, _is_forbidden, _is_forbidden_write)
-    )
 
 
 # withdrawals and wallet moves (/openApi/wallets/...), transfers (api/v3/post/asset/transfer,
@@ -389,24 +352,14 @@ def _close_all(params: Params, account: str | None, endpoint: str) -> tuple[Orde
     )
 
 
-def _single(leg: LegParser) -> Parser:
-    def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
-        return (leg(params, account, endpoint),)
-
-    return parse
-
-
 def _batch(leg: LegParser) -> Parser:
     def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
         raw = params.get("batchOrders")
         if not raw:
             raise FieldError("batchOrders is missing")
         legs = strict_json(raw, "batchOrders", known_fields=SPELLINGS, exact_spelling=True, plain_numbers=False)
-        if not isinstance(legs, list) or not legs or len(legs) > MAX_BATCH_LEGS:
-            raise FieldError(f"batchOrders must be a JSON array of 1 to {MAX_BATCH_LEGS} orders")
-        if not all(isinstance(item, dict) for item in legs):
-            raise FieldError("batchOrders holds something that is not an order")
-        return tuple(leg({k: _text(v) for k, v in item.items()}, account, endpoint) for item in legs)
+        return tuple(leg({k: _text(v) for k, v in item.items()}, account, endpoint)
+                     for item in order_list(legs, "batchOrders", MAX_BATCH_LEGS))
 
     return parse
 
@@ -445,43 +398,43 @@ def _position_mode(params: Params, account: str | None, endpoint: str) -> tuple[
 
 _SWAP1 = "/openapi/swap/v1"
 _SWAP2 = "/openapi/swap/v2"
-_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("POST", f"{_SWAP2}/trade/order"): Endpoint(Action.NEW, _single(_leg)),
-    ("POST", f"{_SWAP2}/trade/batchorders"): Endpoint(Action.NEW, _batch(_leg)),
-    ("POST", f"{_SWAP1}/trade/cancelreplace"): Endpoint(Action.NEW, _single(_cancel_replace_leg)),
-    ("POST", f"{_SWAP1}/trade/batchcancelreplace"): Endpoint(Action.NEW, _batch(_cancel_replace_leg)),
-    ("POST", f"{_SWAP1}/twap/order"): Endpoint(Action.NEW, _twap),
-    ("POST", f"{_SWAP2}/trade/closeallpositions"): Endpoint(Action.NEW, _close_all),
-    ("POST", f"{_SWAP1}/trade/closeposition"): Endpoint(Action.NEW, _close_all),
-    ("POST", f"{_SWAP1}/trade/amend"): Endpoint(Action.AMEND, _single(_amend_leg)),
+_ENDPOINTS: dict[RouteKey, Route] = {
+    ("POST", f"{_SWAP2}/trade/order"): Route(Action.NEW, one_leg(_leg)),
+    ("POST", f"{_SWAP2}/trade/batchorders"): Route(Action.NEW, _batch(_leg)),
+    ("POST", f"{_SWAP1}/trade/cancelreplace"): Route(Action.NEW, one_leg(_cancel_replace_leg)),
+    ("POST", f"{_SWAP1}/trade/batchcancelreplace"): Route(Action.NEW, _batch(_cancel_replace_leg)),
+    ("POST", f"{_SWAP1}/twap/order"): Route(Action.NEW, _twap),
+    ("POST", f"{_SWAP2}/trade/closeallpositions"): Route(Action.NEW, _close_all),
+    ("POST", f"{_SWAP1}/trade/closeposition"): Route(Action.NEW, _close_all),
+    ("POST", f"{_SWAP1}/trade/amend"): Route(Action.AMEND, one_leg(_amend_leg)),
     # validated by BingX but never sent to matching: no risk
-    ("POST", f"{_SWAP2}/trade/order/test"): Endpoint(Action.READ),
-    ("DELETE", f"{_SWAP2}/trade/order"): Endpoint(Action.CANCEL),
-    ("DELETE", f"{_SWAP2}/trade/batchorders"): Endpoint(Action.CANCEL),
-    ("POST", f"{_SWAP1}/twap/cancelorder"): Endpoint(Action.CANCEL),
-    ("DELETE", f"{_SWAP2}/trade/allopenorders"): Endpoint(Action.CANCEL_ALL),
+    ("POST", f"{_SWAP2}/trade/order/test"): Route(Action.READ),
+    ("DELETE", f"{_SWAP2}/trade/order"): Route(Action.CANCEL),
+    ("DELETE", f"{_SWAP2}/trade/batchorders"): Route(Action.CANCEL),
+    ("POST", f"{_SWAP1}/twap/cancelorder"): Route(Action.CANCEL),
+    ("DELETE", f"{_SWAP2}/trade/allopenorders"): Route(Action.CANCEL_ALL),
     # the dead-man switch only ever cancels
-    ("POST", f"{_SWAP2}/trade/cancelallafter"): Endpoint(Action.CANCEL_ALL),
+    ("POST", f"{_SWAP2}/trade/cancelallafter"): Route(Action.CANCEL_ALL),
     # inverse orders are not read (UNKNOWN), but their cancels can only lower risk
-    ("DELETE", "/openapi/cswap/v1/trade/cancelorder"): Endpoint(Action.CANCEL),
-    ("DELETE", "/openapi/cswap/v1/trade/allopenorders"): Endpoint(Action.CANCEL_ALL),
-    ("POST", "/openapi/cswap/v1/trade/allopenorders"): Endpoint(Action.CANCEL_ALL),
-    ("POST", f"{_SWAP2}/trade/leverage"): Endpoint(Action.SET_LEVERAGE, _leverage),
-    ("POST", f"{_SWAP2}/trade/margintype"): Endpoint(Action.SET_MARGIN_MODE, _margin_type),
-    ("POST", f"{_SWAP2}/trade/positionmargin"): Endpoint(Action.SET_MARGIN_MODE),
-    ("POST", f"{_SWAP1}/trade/assetmode"): Endpoint(Action.SET_MARGIN_MODE),
-    ("POST", f"{_SWAP1}/trade/autoaddmargin"): Endpoint(Action.SET_MARGIN_MODE),
-    ("POST", f"{_SWAP1}/positionside/dual"): Endpoint(Action.SET_POSITION_MODE, _position_mode),
+    ("DELETE", "/openapi/cswap/v1/trade/cancelorder"): Route(Action.CANCEL),
+    ("DELETE", "/openapi/cswap/v1/trade/allopenorders"): Route(Action.CANCEL_ALL),
+    ("POST", "/openapi/cswap/v1/trade/allopenorders"): Route(Action.CANCEL_ALL),
+    ("POST", f"{_SWAP2}/trade/leverage"): Route(Action.SET_LEVERAGE, _leverage),
+    ("POST", f"{_SWAP2}/trade/margintype"): Route(Action.SET_MARGIN_MODE, _margin_type),
+    ("POST", f"{_SWAP2}/trade/positionmargin"): Route(Action.SET_MARGIN_MODE),
+    ("POST", f"{_SWAP1}/trade/assetmode"): Route(Action.SET_MARGIN_MODE),
+    ("POST", f"{_SWAP1}/trade/autoaddmargin"): Route(Action.SET_MARGIN_MODE),
+    ("POST", f"{_SWAP1}/positionside/dual"): Route(Action.SET_POSITION_MODE, _position_mode),
     # user-data-stream listen keys: bearer tokens, but managing them moves no money
-    ("POST", "/openapi/user/auth/userdatastream"): Endpoint(Action.READ),
-    ("PUT", "/openapi/user/auth/userdatastream"): Endpoint(Action.READ),
-    ("DELETE", "/openapi/user/auth/userdatastream"): Endpoint(Action.READ),
+    ("POST", "/openapi/user/auth/userdatastream"): Route(Action.READ),
+    ("PUT", "/openapi/user/auth/userdatastream"): Route(Action.READ),
+    ("DELETE", "/openapi/user/auth/userdatastream"): Route(Action.READ),
 }
 
 
 # ---- responses -----------------------------------------------------------------------------------------
 
-type Learner = Callable[[Any, ParsedRequest, Params, str], ResponseFacts]
+type Learner = ScopedLearner
 
 
 def _order_update(item: Any, parsed: ParsedRequest, reservation_id: str | None) -> OrderUpdate | None:
@@ -658,7 +611,7 @@ def _learn_instruments(data: Any, parsed: ParsedRequest, params: Params, decisio
     return ResponseFacts(instruments=tuple(instruments))
 
 
-_LEARNERS: dict[tuple[str, str], Learner] = {
+_LEARNERS: dict[RouteKey, Learner] = {
     ("GET", f"{_SWAP2}/quote/contracts"): _learn_instruments,
     ("POST", f"{_SWAP2}/trade/order"): _learn_orders,
     ("POST", f"{_SWAP2}/trade/batchorders"): _learn_orders,
@@ -674,4 +627,5 @@ _LEARNERS: dict[tuple[str, str], Learner] = {
     ("GET", f"{_SWAP1}/ticker/price"): _learn_prices("price", "last"),
 }
 
+_ROUTES = route_table(_ENDPOINTS, {key: scoped(learner) for key, learner in _LEARNERS.items()})
 ADAPTER = BingX()

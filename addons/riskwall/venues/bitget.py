@@ -43,7 +43,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -74,16 +73,17 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    Route,
+    RouteKey,
     Socket,
     Steering,
+    TableAdapter,
     decimal_field,
     json_body,
     normalize_path,
-    query_params,
-    response_json,
-    sender,
+    price_or_none,
+    route_table,
     text_field,
-    unlisted_action,
 )
 
 VENUE = Venue.BITGET
@@ -120,12 +120,6 @@ type Params = dict[str, str]
 type Parser = Callable[[Body, str | None, str], tuple[OrderIntent, ...]]
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    action: Action
-    parse: Parser | None = None
-
-
 class ModeMemo:
     """Position modes seen per (account, product type): hedge mode makes `tradeSide: close` a reduction."""
 
@@ -154,7 +148,7 @@ class ModeMemo:
 MODES = ModeMemo()
 
 
-class Bitget:
+class Bitget(TableAdapter):
     venue: Venue = VENUE
     default_hosts: tuple[str, ...] = (
         "api.bitget.com",
@@ -175,44 +169,12 @@ class Bitget:
         ("/v3/ws/public", Socket.STREAM),
     )
 
-    @property
-    def endpoints(self) -> Mapping[tuple[str, str], Action]:
-        return {key: spec.action for key, spec in _ENDPOINTS.items()}
+    def __init__(self) -> None:
+        super().__init__(_ROUTES, _json_body, _is_forbidden, _is_forbidden_write)
 
-    def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, self.key_header)
-        path, endpoint, account = who.path, who.endpoint, who.account
-        spec = _endpoint_for(request, path)
-        if who.key_error:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
-        if spec.parse is None:
-            return ParsedRequest(VENUE, spec.action, endpoint, account)
-        try:
-            intents = spec.parse(_json_body(request), account, endpoint)
-        except FieldError as exc:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
-        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
-
-    def parse_response(
-        self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
-    ) -> ResponseFacts:
-        if status != 200 or not body:
-            return ResponseFacts()
-        data = response_json(body)
-        if data is UNREADABLE:
-            return ResponseFacts()
-        if not isinstance(data, dict) or data.get("code") != "00000":
-            return ResponseFacts()
-        learner = _LEARNERS.get((request.method, normalize_path(request.path)))
-        if learner is None:
-            return ResponseFacts()
-        params = query_params(request)
-        if params is None:
-            return ResponseFacts()
-        try:
-            return learner(data, parsed, request, params, decision_id)
-        except FieldError:
-            return ResponseFacts()
+    def payload(self, data: Any) -> Any:
+        # Bitget answers errors in the same envelope: only code 00000 is a success
+        return data if isinstance(data, dict) and data.get("code") == "00000" else UNREADABLE
 
     def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
@@ -264,12 +226,6 @@ def violation_code(violation: Violation) -> str:
 
 
 # ---- requests --------------------------------------------------------------------------------------------
-
-
-def _endpoint_for(request: HttpRequest, path: str) -> Endpoint:
-    return _ENDPOINTS.get((request.method, path)) or Endpoint(
-        unlisted_action(request.method, path, _is_forbidden, _is_forbidden_write)
-    )
 
 
 _FORBIDDEN_PARTS = ("withdraw", "transfer", "subaccount", "sub-account", "virtual-sub", "apikey", "api-key")
@@ -507,27 +463,27 @@ def _no_intent(body: Body, account: str | None, endpoint: str) -> tuple[OrderInt
 
 
 _MIX = "/api/v2/mix"
-_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("POST", f"{_MIX}/order/place-order"): Endpoint(Action.NEW, _place),
-    ("POST", f"{_MIX}/order/batch-place-order"): Endpoint(Action.NEW, _batch_place),
-    ("POST", f"{_MIX}/order/place-plan-order"): Endpoint(Action.NEW, _place_plan),
-    ("POST", f"{_MIX}/order/place-tpsl-order"): Endpoint(Action.NEW, _tpsl),
-    ("POST", f"{_MIX}/order/place-pos-tpsl"): Endpoint(Action.NEW, _close_or_pos_tpsl),
-    ("POST", f"{_MIX}/order/close-positions"): Endpoint(Action.NEW, _close_or_pos_tpsl),
-    ("POST", f"{_MIX}/order/modify-order"): Endpoint(Action.AMEND, _modify),
-    ("POST", f"{_MIX}/order/modify-plan-order"): Endpoint(Action.AMEND, _modify),
-    ("POST", f"{_MIX}/order/modify-tpsl-order"): Endpoint(Action.AMEND, _modify_tpsl),
-    ("POST", f"{_MIX}/order/cancel-order"): Endpoint(Action.CANCEL),
-    ("POST", f"{_MIX}/order/batch-cancel-orders"): Endpoint(Action.CANCEL),
-    ("POST", f"{_MIX}/order/cancel-plan-order"): Endpoint(Action.CANCEL),
-    ("POST", f"{_MIX}/order/cancel-all-orders"): Endpoint(Action.CANCEL_ALL),
-    ("POST", f"{_MIX}/account/set-leverage"): Endpoint(Action.SET_LEVERAGE, _set_leverage),
-    ("POST", f"{_MIX}/account/set-margin-mode"): Endpoint(Action.SET_MARGIN_MODE, _set_margin_mode),
-    ("POST", f"{_MIX}/account/set-position-mode"): Endpoint(Action.SET_POSITION_MODE, _set_position_mode),
+_ENDPOINTS: dict[RouteKey, Route] = {
+    ("POST", f"{_MIX}/order/place-order"): Route(Action.NEW, _place),
+    ("POST", f"{_MIX}/order/batch-place-order"): Route(Action.NEW, _batch_place),
+    ("POST", f"{_MIX}/order/place-plan-order"): Route(Action.NEW, _place_plan),
+    ("POST", f"{_MIX}/order/place-tpsl-order"): Route(Action.NEW, _tpsl),
+    ("POST", f"{_MIX}/order/place-pos-tpsl"): Route(Action.NEW, _close_or_pos_tpsl),
+    ("POST", f"{_MIX}/order/close-positions"): Route(Action.NEW, _close_or_pos_tpsl),
+    ("POST", f"{_MIX}/order/modify-order"): Route(Action.AMEND, _modify),
+    ("POST", f"{_MIX}/order/modify-plan-order"): Route(Action.AMEND, _modify),
+    ("POST", f"{_MIX}/order/modify-tpsl-order"): Route(Action.AMEND, _modify_tpsl),
+    ("POST", f"{_MIX}/order/cancel-order"): Route(Action.CANCEL),
+    ("POST", f"{_MIX}/order/batch-cancel-orders"): Route(Action.CANCEL),
+    ("POST", f"{_MIX}/order/cancel-plan-order"): Route(Action.CANCEL),
+    ("POST", f"{_MIX}/order/cancel-all-orders"): Route(Action.CANCEL_ALL),
+    ("POST", f"{_MIX}/account/set-leverage"): Route(Action.SET_LEVERAGE, _set_leverage),
+    ("POST", f"{_MIX}/account/set-margin-mode"): Route(Action.SET_MARGIN_MODE, _set_margin_mode),
+    ("POST", f"{_MIX}/account/set-position-mode"): Route(Action.SET_POSITION_MODE, _set_position_mode),
     # margin settings: configuration, held back by REDUCING and HALTED like margin modes
-    ("POST", f"{_MIX}/account/set-margin"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
-    ("POST", f"{_MIX}/account/set-auto-margin"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
-    ("POST", f"{_MIX}/account/set-asset-mode"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
+    ("POST", f"{_MIX}/account/set-margin"): Route(Action.SET_MARGIN_MODE, _no_intent),
+    ("POST", f"{_MIX}/account/set-auto-margin"): Route(Action.SET_MARGIN_MODE, _no_intent),
+    ("POST", f"{_MIX}/account/set-asset-mode"): Route(Action.SET_MARGIN_MODE, _no_intent),
 }
 
 
@@ -536,13 +492,6 @@ _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
 # ---- responses -------------------------------------------------------------------------------------------
 
 type Learner = Callable[[dict[str, Any], ParsedRequest, HttpRequest, Params, str], ResponseFacts]
-
-
-def _price(raw: object) -> Decimal | None:
-    try:
-        return decimal_field("price", raw, required=False)
-    except FieldError:
-        return None
 
 
 def _rows(data: Mapping[str, Any]) -> list[Any]:
@@ -653,7 +602,7 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
         if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
             return ResponseFacts()
         symbol = row["symbol"].upper()
-        mark = _price(row.get("markPrice"))
+        mark = price_or_none(row.get("markPrice"))
         if mark is not None:
             prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
         mode = row.get("posMode")
@@ -743,7 +692,7 @@ def _learn_tickers(data: dict[str, Any], parsed: ParsedRequest, request: HttpReq
         if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
             continue
         symbol = row["symbol"].upper()
-        mark, last = _price(row.get("markPrice")), _price(row.get("lastPr") or row.get("price"))
+        mark, last = price_or_none(row.get("markPrice")), price_or_none(row.get("lastPr") or row.get("price"))
         if mark is not None:
             prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
         elif last is not None:
@@ -776,7 +725,7 @@ def _learn_contracts(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
     return ResponseFacts(instruments=tuple(instruments))
 
 
-_LEARNERS: dict[tuple[str, str], Learner] = {
+_LEARNERS: dict[RouteKey, Learner] = {
     ("GET", f"{_MIX}/market/contracts"): _learn_contracts,
     ("GET", f"{_MIX}/market/ticker"): _learn_tickers,
     ("GET", f"{_MIX}/market/tickers"): _learn_tickers,
@@ -792,6 +741,22 @@ _LEARNERS: dict[tuple[str, str], Learner] = {
     ("POST", f"{_MIX}/account/set-position-mode"): _learn_position_mode,
 }
 
+
+
+def _quietly(learner: Learner) -> Learner:
+    """A Bitget answer whose rows cannot be read teaches nothing (rather than failing the response)."""
+
+    def learn(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
+              decision_id: str) -> ResponseFacts:
+        try:
+            return learner(data, parsed, request, params, decision_id)
+        except FieldError:
+            return ResponseFacts()
+
+    return learn
+
+
+_ROUTES = route_table(_ENDPOINTS, {key: _quietly(learner) for key, learner in _LEARNERS.items()})
 ADAPTER = Bitget()
 
 __all__ = ["ADAPTER", "MODES", "Bitget", "order_kind", "unified_symbol", "violation_code"]

@@ -57,7 +57,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 from urllib.parse import parse_qsl
@@ -85,20 +84,21 @@ from riskwall.model import (
 )
 from riskwall.venues.base import (
     MAX_BODY_BYTES,
-    UNREADABLE,
     FieldError,
     HttpRequest,
     Rejection,
+    Route,
+    RouteKey,
     Socket,
     Steering,
+    TableAdapter,
     decimal_field,
     enum_field,
-    normalize_path,
-    response_json,
-    sender,
+    one_leg,
+    order_list,
+    route_table,
     strict_json,
     text_field,
-    unlisted_action,
 )
 from riskwall.venues.memos import OrderMemo, PriceMemo
 
@@ -146,13 +146,7 @@ BUNDLED: tuple[Instrument, ...] = (
 _BUNDLED = {i.native: i for i in BUNDLED}
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    action: Action
-    parse: Callable[[Params, str | None, str], tuple[OrderIntent, ...]] | None = None
-
-
-class Bitmex:
+class Bitmex(TableAdapter):
     venue: Venue = VENUE
     default_hosts: tuple[str, ...] = ("www.bitmex.com", "testnet.bitmex.com", "ws.bitmex.com", "ws.testnet.bitmex.com")
     key_header = "api-key"
@@ -165,40 +159,13 @@ class Bitmex:
         ("/realtimeplatform", Socket.STREAM),
     )
 
-    @property
-    def endpoints(self) -> Mapping[tuple[str, str], Action]:
-        return {key: spec.action for key, spec in _ENDPOINTS.items()}
+    def __init__(self) -> None:
+        super().__init__(_ROUTES, request_params, _is_forbidden, _is_forbidden_write)
 
-    def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, self.key_header)
-        path, endpoint, account = who.path, who.endpoint, who.account
-        spec = _endpoint_for(request.method, path)
-        if who.key_error:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
-        if spec.parse is None:
-            return ParsedRequest(VENUE, spec.action, endpoint, account)
-        try:
-            params = request_params(request)
-            intents = spec.parse(params, account, endpoint)
-        except FieldError as exc:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
-        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
+    def scope(self, request: HttpRequest) -> Params | None:
+        return _query(request)
 
-    def parse_response(
-        self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
-    ) -> ResponseFacts:
-        if status != 200 or not body:
-            return ResponseFacts()
-        learner = _LEARNERS.get((request.method, normalize_path(request.path)))
-        if learner is None:
-            return ResponseFacts()
-        data = response_json(body)
-        if data is UNREADABLE:
-            return ResponseFacts()
-        query = _query(request)
-        if query is None:
-            return ResponseFacts()
-        facts = learner(data, parsed, request, query, decision_id)
+    def learned(self, facts: ResponseFacts) -> ResponseFacts:
         if facts.prices:
             PRICES.learn(facts.prices)
         return facts
@@ -250,12 +217,6 @@ def status_for(violation: Violation) -> int:
 
 
 # ---- requests --------------------------------------------------------------------------------------------
-
-
-def _endpoint_for(method: str, path: str) -> Endpoint:
-    return _ENDPOINTS.get((method, path)) or Endpoint(
-        unlisted_action(method, path, _is_forbidden, _is_forbidden_write)
-    )
 
 
 # wallet, address book, API keys, sub-accounts: never a trading bot's business. Every non-GET under /user/ is
@@ -492,22 +453,12 @@ def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
 type LegParser = Callable[[Mapping[str, Any], str | None, str], OrderIntent]
 
 
-def _single(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
-    def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
-        return (leg(params, account, endpoint),)
-
-    return parse
-
-
 def _bulk(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
     def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
         orders = params.get("orders")
         if isinstance(orders, str):  # a form body carries the array as JSON text
             orders = _json(orders, "orders")
-        if not isinstance(orders, list) or not orders or len(orders) > MAX_BATCH_LEGS:
-            raise FieldError(f"orders must be a JSON array of 1 to {MAX_BATCH_LEGS} orders")
-        if not all(isinstance(item, dict) for item in orders):
-            raise FieldError("orders holds something that is not an order")
+        orders = order_list(orders, "orders", MAX_BATCH_LEGS)
         for item in orders:
             for key in item:
                 known = _KNOWN_FOLDED.get(key.casefold())
@@ -565,37 +516,37 @@ def _path(name: str) -> str:
     return f"{PREFIX}/{name}".lower()
 
 
-_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("POST", _path("order")): Endpoint(Action.NEW, _single(_order_leg)),
-    ("PUT", _path("order")): Endpoint(Action.AMEND, _single(_amend_leg)),
-    ("DELETE", _path("order")): Endpoint(Action.CANCEL),
-    ("DELETE", _path("order/all")): Endpoint(Action.CANCEL_ALL),
+_ENDPOINTS: dict[RouteKey, Route] = {
+    ("POST", _path("order")): Route(Action.NEW, one_leg(_order_leg)),
+    ("PUT", _path("order")): Route(Action.AMEND, one_leg(_amend_leg)),
+    ("DELETE", _path("order")): Route(Action.CANCEL),
+    ("DELETE", _path("order/all")): Route(Action.CANCEL_ALL),
     # the dead-man switch only ever cancels (timeout 0 disarms it)
-    ("POST", _path("order/cancelAllAfter")): Endpoint(Action.CANCEL_ALL),
+    ("POST", _path("order/cancelAllAfter")): Route(Action.CANCEL_ALL),
     # deprecated in favour of execInst=Close, still a close-position order
-    ("POST", _path("order/closePosition")): Endpoint(Action.NEW, _close_position),
+    ("POST", _path("order/closePosition")): Route(Action.NEW, _close_position),
     # bulk routes: absent from the 2024 swagger (removal UNCONFIRMED), still in old ccxt: read as batches
-    ("POST", _path("order/bulk")): Endpoint(Action.NEW, _bulk(_order_leg)),
-    ("PUT", _path("order/bulk")): Endpoint(Action.AMEND, _bulk(_amend_leg)),
-    ("POST", _path("position/leverage")): Endpoint(Action.SET_LEVERAGE, _set_leverage),
-    ("POST", _path("position/isolate")): Endpoint(Action.SET_MARGIN_MODE, _isolate),
-    ("POST", _path("position/transferMargin")): Endpoint(Action.SET_MARGIN_MODE, _position_setting),
-    ("POST", _path("position/riskLimit")): Endpoint(Action.SET_MARGIN_MODE, _position_setting),
+    ("POST", _path("order/bulk")): Route(Action.NEW, _bulk(_order_leg)),
+    ("PUT", _path("order/bulk")): Route(Action.AMEND, _bulk(_amend_leg)),
+    ("POST", _path("position/leverage")): Route(Action.SET_LEVERAGE, _set_leverage),
+    ("POST", _path("position/isolate")): Route(Action.SET_MARGIN_MODE, _isolate),
+    ("POST", _path("position/transferMargin")): Route(Action.SET_MARGIN_MODE, _position_setting),
+    ("POST", _path("position/riskLimit")): Route(Action.SET_MARGIN_MODE, _position_setting),
     # forbidden, listed so the table documents them (anything else under /user/ is forbidden too)
-    ("POST", _path("user/requestWithdrawal")): Endpoint(Action.FORBIDDEN),
-    ("POST", _path("user/confirmWithdrawal")): Endpoint(Action.FORBIDDEN),
-    ("POST", _path("user/cancelWithdrawal")): Endpoint(Action.FORBIDDEN),
-    ("POST", _path("user/walletTransfer")): Endpoint(Action.FORBIDDEN),
-    ("POST", _path("address")): Endpoint(Action.FORBIDDEN),
-    ("POST", _path("apiKey")): Endpoint(Action.FORBIDDEN),
-    ("POST", _path("apiKey/enable")): Endpoint(Action.FORBIDDEN),
-    ("POST", _path("apiKey/disable")): Endpoint(Action.FORBIDDEN),
-    ("DELETE", _path("apiKey")): Endpoint(Action.FORBIDDEN),
+    ("POST", _path("user/requestWithdrawal")): Route(Action.FORBIDDEN),
+    ("POST", _path("user/confirmWithdrawal")): Route(Action.FORBIDDEN),
+    ("POST", _path("user/cancelWithdrawal")): Route(Action.FORBIDDEN),
+    ("POST", _path("user/walletTransfer")): Route(Action.FORBIDDEN),
+    ("POST", _path("address")): Route(Action.FORBIDDEN),
+    ("POST", _path("apiKey")): Route(Action.FORBIDDEN),
+    ("POST", _path("apiKey/enable")): Route(Action.FORBIDDEN),
+    ("POST", _path("apiKey/disable")): Route(Action.FORBIDDEN),
+    ("DELETE", _path("apiKey")): Route(Action.FORBIDDEN),
     # reads whose answers teach facts
-    ("GET", _path("instrument")): Endpoint(Action.READ),
-    ("GET", _path("instrument/active")): Endpoint(Action.READ),
-    ("GET", _path("position")): Endpoint(Action.READ),
-    ("GET", _path("order")): Endpoint(Action.READ),
+    ("GET", _path("instrument")): Route(Action.READ),
+    ("GET", _path("instrument/active")): Route(Action.READ),
+    ("GET", _path("position")): Route(Action.READ),
+    ("GET", _path("order")): Route(Action.READ),
 }
 
 
@@ -838,7 +789,7 @@ def _learn_positions(data: Any, parsed: ParsedRequest, request: HttpRequest, que
     return ResponseFacts(prices=tuple(prices), positions=reports)
 
 
-_LEARNERS: dict[tuple[str, str], Learner] = {
+_LEARNERS: dict[RouteKey, Learner] = {
     ("GET", _path("instrument")): _learn_instruments,
     ("GET", _path("instrument/active")): _learn_instruments,
     ("GET", _path("instrument/activeAndIndices")): _learn_instruments,
@@ -852,6 +803,7 @@ _LEARNERS: dict[tuple[str, str], Learner] = {
     ("DELETE", _path("order/all")): _learn_cancelled,
 }
 
+_ROUTES = route_table(_ENDPOINTS, _LEARNERS)
 ADAPTER = Bitmex()
 
 __all__ = ["ADAPTER", "BUNDLED", "ORDERS", "PRICES", "Bitmex", "base_quantity", "request_params", "status_for",

@@ -53,7 +53,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, Context, Decimal, localcontext
 from typing import Any
 
@@ -86,19 +85,22 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    Route,
+    RouteKey,
     Socket,
     Steering,
+    TableAdapter,
+    Unchecked,
     decimal_field,
     enum_field,
     equity_update,
     json_body,
     json_bool_field,
     normalize_path,
-    query_params,
-    response_json,
-    sender,
+    order_list,
+    price_or_none,
+    route_table,
     text_field,
-    unlisted_action,
 )
 from riskwall.venues.memos import OrderMemo, PriceMemo
 
@@ -138,25 +140,19 @@ type Body = dict[str, Any]
 type Params = dict[str, str]
 
 
-class _Unchecked(Exception):
-    """Order entry in a category riskwall does not check yet (spot, option)."""
+class _Unchecked(Unchecked):
+    """Order entry in a category riskwall does not check yet (spot, option): an unknown endpoint, named with it."""
 
     def __init__(self, category: str) -> None:
-        super().__init__(category)
+        super().__init__(suffix=f"?category={category}")
         self.category = category
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    action: Action
-    parse: Callable[[Body, str | None, str], tuple[OrderIntent, ...]] | None = None
 
 
 PRICES = PriceMemo()
 ORDERS = OrderMemo()
 
 
-class Bybit:
+class Bybit(TableAdapter):
     venue: Venue = VENUE
     default_hosts: tuple[str, ...] = (
         "api.bybit.com",
@@ -203,46 +199,14 @@ class Bybit:
         ("/v5/private", Socket.STREAM),
     )
 
-    @property
-    def endpoints(self) -> Mapping[tuple[str, str], Action]:
-        return {key: spec.action for key, spec in _ENDPOINTS.items()}
+    def __init__(self) -> None:
+        super().__init__(_ROUTES, _json_body, _is_forbidden, _is_forbidden_write)
 
-    def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, self.key_header)
-        path, endpoint, account = who.path, who.endpoint, who.account
-        spec = _endpoint_for(request, path)
-        if who.key_error:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
-        if spec.parse is None:
-            return ParsedRequest(VENUE, spec.action, endpoint, account)
-        try:
-            body = _json_body(request)
-            intents = spec.parse(body, account, endpoint)
-        except _Unchecked as unchecked:
-            return ParsedRequest(VENUE, Action.UNKNOWN, f"{endpoint}?category={unchecked.category}", account)
-        except FieldError as exc:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
-        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
-
-    def parse_response(
-        self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
-    ) -> ResponseFacts:
-        if status != 200 or not body:
-            return ResponseFacts()
-        data = response_json(body)
-        if data is UNREADABLE:
-            return ResponseFacts()
+    def payload(self, data: Any) -> Any:
         # Bybit answers errors with HTTP 200 too: only retCode 0 is a success
-        if not isinstance(data, dict) or data.get("retCode") not in (0, "0"):
-            return ResponseFacts()
-        path = normalize_path(request.path)
-        learner = _LEARNERS.get((request.method, path))
-        if learner is None:
-            return ResponseFacts()
-        params = query_params(request)
-        if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
-            return ResponseFacts()
-        facts = learner(data, parsed, request, params, decision_id)
+        return data if isinstance(data, dict) and data.get("retCode") in (0, "0") else UNREADABLE
+
+    def learned(self, facts: ResponseFacts) -> ResponseFacts:
         if facts.prices:
             PRICES.learn(facts.prices)
         return facts
@@ -340,12 +304,6 @@ def _leg_category(intent: OrderIntent) -> str:
 
 
 # ---- requests --------------------------------------------------------------------------------------------
-
-
-def _endpoint_for(request: HttpRequest, path: str) -> Endpoint:
-    return _ENDPOINTS.get((request.method, path)) or Endpoint(
-        unlisted_action(request.method, path, _is_forbidden, _is_forbidden_write)
-    )
 
 
 # wallet, sub-account and API-key management: never a trading bot's business
@@ -539,11 +497,7 @@ def _batch(leg: LegParser) -> Callable[[Body, str | None, str], tuple[OrderInten
     def parse(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
         _check_spelling(body)
         category = _category(body)
-        legs = body.get("request")
-        if not isinstance(legs, list) or not legs or len(legs) > MAX_BATCH_LEGS:
-            raise FieldError(f"request must be a JSON array of 1 to {MAX_BATCH_LEGS} orders")
-        if not all(isinstance(item, dict) for item in legs):
-            raise FieldError("request holds something that is not an order")
+        legs = order_list(body.get("request"), "request", MAX_BATCH_LEGS)
         return tuple(leg(item, category, account, endpoint) for item in legs)
 
     return parse
@@ -614,27 +568,27 @@ def _no_intent(body: Body, account: str | None, endpoint: str) -> tuple[OrderInt
     return ()
 
 
-_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("POST", "/v5/order/create"): Endpoint(Action.NEW, _single(_order_leg)),
-    ("POST", "/v5/order/create-batch"): Endpoint(Action.NEW, _batch(_order_leg)),
-    ("POST", "/v5/order/amend"): Endpoint(Action.AMEND, _single(_amend_leg)),
-    ("POST", "/v5/order/amend-batch"): Endpoint(Action.AMEND, _batch(_amend_leg)),
-    ("POST", "/v5/order/cancel"): Endpoint(Action.CANCEL),
-    ("POST", "/v5/order/cancel-batch"): Endpoint(Action.CANCEL),
-    ("POST", "/v5/order/cancel-all"): Endpoint(Action.CANCEL_ALL),
+_ENDPOINTS: dict[RouteKey, Route] = {
+    ("POST", "/v5/order/create"): Route(Action.NEW, _single(_order_leg)),
+    ("POST", "/v5/order/create-batch"): Route(Action.NEW, _batch(_order_leg)),
+    ("POST", "/v5/order/amend"): Route(Action.AMEND, _single(_amend_leg)),
+    ("POST", "/v5/order/amend-batch"): Route(Action.AMEND, _batch(_amend_leg)),
+    ("POST", "/v5/order/cancel"): Route(Action.CANCEL),
+    ("POST", "/v5/order/cancel-batch"): Route(Action.CANCEL),
+    ("POST", "/v5/order/cancel-all"): Route(Action.CANCEL_ALL),
     # the dead-man switch only ever cancels
-    ("POST", "/v5/order/disconnected-cancel-all"): Endpoint(Action.CANCEL_ALL),
+    ("POST", "/v5/order/disconnected-cancel-all"): Route(Action.CANCEL_ALL),
     # margin calculation for a would-be order; nothing reaches the book
-    ("POST", "/v5/order/pre-check"): Endpoint(Action.READ),
-    ("POST", "/v5/position/set-leverage"): Endpoint(Action.SET_LEVERAGE, _set_leverage),
-    ("POST", "/v5/position/switch-isolated"): Endpoint(Action.SET_LEVERAGE, _switch_isolated),
-    ("POST", "/v5/position/switch-mode"): Endpoint(Action.SET_POSITION_MODE, _switch_mode),
-    ("POST", "/v5/position/trading-stop"): Endpoint(Action.NEW, _trading_stop),
-    ("POST", "/v5/account/set-margin-mode"): Endpoint(Action.SET_MARGIN_MODE, _set_margin_mode),
+    ("POST", "/v5/order/pre-check"): Route(Action.READ),
+    ("POST", "/v5/position/set-leverage"): Route(Action.SET_LEVERAGE, _set_leverage),
+    ("POST", "/v5/position/switch-isolated"): Route(Action.SET_LEVERAGE, _switch_isolated),
+    ("POST", "/v5/position/switch-mode"): Route(Action.SET_POSITION_MODE, _switch_mode),
+    ("POST", "/v5/position/trading-stop"): Route(Action.NEW, _trading_stop),
+    ("POST", "/v5/account/set-margin-mode"): Route(Action.SET_MARGIN_MODE, _set_margin_mode),
     # margin and risk-limit settings: configuration, held back by REDUCING and HALTED like margin modes
-    ("POST", "/v5/position/add-margin"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
-    ("POST", "/v5/position/set-auto-add-margin"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
-    ("POST", "/v5/position/set-risk-limit"): Endpoint(Action.SET_MARGIN_MODE, _no_intent),
+    ("POST", "/v5/position/add-margin"): Route(Action.SET_MARGIN_MODE, _no_intent),
+    ("POST", "/v5/position/set-auto-add-margin"): Route(Action.SET_MARGIN_MODE, _no_intent),
+    ("POST", "/v5/position/set-risk-limit"): Route(Action.SET_MARGIN_MODE, _no_intent),
 }
 
 
@@ -779,13 +733,6 @@ def _learn_cancelled(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
     return ResponseFacts(closed=tuple(closed))
 
 
-def _price(raw: object) -> Decimal | None:
-    try:
-        return decimal_field("price", raw, required=False)
-    except FieldError:
-        return None
-
-
 def listed_order(item: Any, account: str, category: str) -> OrderUpdate | None:
     """One order object of `order/realtime` or `order/history` → OrderUpdate (None when it does not parse)."""
     if not isinstance(item, dict):
@@ -799,7 +746,7 @@ def listed_order(item: Any, account: str, category: str) -> OrderUpdate | None:
         executed = decimal_field("cumExecQty", item.get("cumExecQty") or "0", allow_zero=True) or Decimal(0)
         status = str(item.get("orderStatus", ""))
         if category == "inverse":
-            prices = (_price(item.get("price")), _price(item.get("triggerPrice")), _price(item.get("avgPrice")))
+            prices = tuple(price_or_none(item.get(name)) for name in ("price", "triggerPrice", "avgPrice"))
             qty = to_base(category, symbol, qty, *prices) if qty else qty
             executed = to_base(category, symbol, executed, *prices) if executed else executed
     except (KeyError, ValueError, TypeError, FieldError):
@@ -891,7 +838,7 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
             unreadable.add("*")
             continue
         symbol = item["symbol"].upper()
-        mark = _price(item.get("markPrice"))
+        mark = price_or_none(item.get("markPrice"))
         if mark is not None:
             prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
         try:
@@ -899,7 +846,7 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
             size = decimal_field("size", item.get("size"), allow_zero=True) or Decimal(0)
             side = str(item.get("side") or "")
             if size and category == "inverse":
-                size = to_base(category, symbol, size, mark, _price(item.get("avgPrice")))
+                size = to_base(category, symbol, size, mark, price_or_none(item.get("avgPrice")))
         except (KeyError, ValueError, TypeError, FieldError):
             unreadable.add(symbol)
             continue
@@ -954,7 +901,7 @@ def _learn_tickers(data: dict[str, Any], parsed: ParsedRequest, request: HttpReq
         if not isinstance(item, dict) or not isinstance(item.get("symbol"), str):
             continue
         symbol = item["symbol"].upper()
-        mark, last = _price(item.get("markPrice")), _price(item.get("lastPrice"))
+        mark, last = price_or_none(item.get("markPrice")), price_or_none(item.get("lastPrice"))
         if mark is not None:
             prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
         elif last is not None:
@@ -1001,7 +948,7 @@ def _yymmdd(raw: object) -> str | None:
     return time.strftime("%y%m%d", time.gmtime(millis / 1000))
 
 
-_LEARNERS: dict[tuple[str, str], Learner] = {
+_LEARNERS: dict[RouteKey, Learner] = {
     ("GET", "/v5/market/instruments-info"): _learn_instruments,
     ("GET", "/v5/market/tickers"): _learn_tickers,
     ("GET", "/v5/position/list"): _learn_positions,
@@ -1017,6 +964,7 @@ _LEARNERS: dict[tuple[str, str], Learner] = {
     ("POST", "/v5/order/cancel-all"): _learn_cancelled,
 }
 
+_ROUTES = route_table(_ENDPOINTS, _LEARNERS)
 ADAPTER = Bybit()
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -56,19 +55,21 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    Route,
+    RouteKey,
+    ScopedLearner,
     Socket,
     Steering,
+    TableAdapter,
+    Unchecked,
     decimal_field,
     enum_field,
     equity_update,
     json_body,
     json_bool_field,
-    normalize_path,
-    query_params,
-    response_json,
-    sender,
+    route_table,
+    scoped,
     text_field,
-    unlisted_action,
 )
 
 VENUE = Venue.OKX
@@ -145,17 +146,11 @@ type LegParser = Callable[[Mapping[str, Any], str | None, str], OrderIntent]
 type Parser = Callable[[Body, str | None, str], tuple[OrderIntent, ...]]
 
 
-class Unsupported(FieldError):
+class Unsupported(Unchecked):
     """A request the adapter understands well enough to know it cannot check it (spot, margin, options)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    action: Action
-    parse: Parser | None = None
-
-
-class Okx:
+class Okx(TableAdapter):
     venue: Venue = VENUE
     default_hosts: tuple[str, ...] = (
         "www.okx.com",
@@ -184,46 +179,15 @@ class Okx:
         ("/ws/v5/public", Socket.STREAM),
     )
 
-    @property
-    def endpoints(self) -> Mapping[tuple[str, str], Action]:
-        return {key: spec.action for key, spec in _ENDPOINTS.items()}
+    def __init__(self) -> None:
+        super().__init__(_ROUTES, _json_body, _is_forbidden)
 
-    def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, self.key_header)
-        path, endpoint, account = who.path, who.endpoint, who.account
-        spec = _endpoint_for(request.method, path)
-        if who.key_error:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=who.key_error)
-        if spec.parse is None:
-            return ParsedRequest(VENUE, spec.action, endpoint, account)
-        try:
-            body = _json_body(request)
-            intents = spec.parse(body, account, endpoint)
-        except Unsupported as exc:
-            return ParsedRequest(VENUE, Action.UNKNOWN, endpoint, account, error=str(exc))
-        except FieldError as exc:
-            return ParsedRequest(VENUE, spec.action, endpoint, account, error=str(exc))
-        return ParsedRequest(VENUE, spec.action, endpoint, account, intents)
-
-    def parse_response(
-        self, parsed: ParsedRequest, request: HttpRequest, status: int, body: bytes, decision_id: str
-    ) -> ResponseFacts:
-        if status != 200 or not body:
-            return ResponseFacts()
-        payload = response_json(body)
-        if payload is UNREADABLE:
-            return ResponseFacts()
-        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-            return ResponseFacts()
-        code = str(payload.get("code"))
-        learner = _LEARNERS.get((request.method, normalize_path(request.path)))
+    def payload(self, data: Any) -> Any:
         # "0" all done; "2" a batch partly done (each entry says which); anything else taught nothing
-        if learner is None or code not in ("0", "2"):
-            return ResponseFacts()
-        params = query_params(request)
-        if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
-            return ResponseFacts()
-        return learner(payload["data"], parsed, params, decision_id)
+        rows = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(rows, list) or str(data.get("code")) not in ("0", "2"):
+            return UNREADABLE
+        return rows
 
     def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
@@ -287,10 +251,6 @@ def violation_code(violation: Violation) -> str:
 
 
 # ---- endpoints --------------------------------------------------------------------------------------------
-
-
-def _endpoint_for(method: str, path: str) -> Endpoint:
-    return _ENDPOINTS.get((method, path)) or Endpoint(unlisted_action(method, path, _is_forbidden))
 
 
 _FORBIDDEN_PARTS = ("withdraw", "transfer", "apikey", "/subaccount", "/users/", "/broker/")
@@ -661,32 +621,32 @@ def _batch(leg: LegParser) -> Parser:
     return parse
 
 
-_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("POST", "/api/v5/trade/order"): Endpoint(Action.NEW, _single(_order_leg)),
-    ("POST", "/api/v5/trade/batch-orders"): Endpoint(Action.NEW, _batch(_order_leg)),
-    ("POST", "/api/v5/trade/order-algo"): Endpoint(Action.NEW, _single(_algo_leg)),
-    ("POST", "/api/v5/trade/close-position"): Endpoint(Action.NEW, _close_position),
-    ("POST", "/api/v5/trade/amend-order"): Endpoint(Action.AMEND, _single(_amend_leg)),
-    ("POST", "/api/v5/trade/amend-batch-orders"): Endpoint(Action.AMEND, _batch(_amend_leg)),
-    ("POST", "/api/v5/trade/amend-algos"): Endpoint(Action.AMEND, _single(_amend_algo_leg)),
-    ("POST", "/api/v5/trade/cancel-order"): Endpoint(Action.CANCEL),
-    ("POST", "/api/v5/trade/cancel-batch-orders"): Endpoint(Action.CANCEL),
-    ("POST", "/api/v5/trade/cancel-algos"): Endpoint(Action.CANCEL),
-    ("POST", "/api/v5/trade/cancel-advance-algos"): Endpoint(Action.CANCEL),
-    ("POST", "/api/v5/trade/mass-cancel"): Endpoint(Action.CANCEL_ALL),
+_ENDPOINTS: dict[RouteKey, Route] = {
+    ("POST", "/api/v5/trade/order"): Route(Action.NEW, _single(_order_leg)),
+    ("POST", "/api/v5/trade/batch-orders"): Route(Action.NEW, _batch(_order_leg)),
+    ("POST", "/api/v5/trade/order-algo"): Route(Action.NEW, _single(_algo_leg)),
+    ("POST", "/api/v5/trade/close-position"): Route(Action.NEW, _close_position),
+    ("POST", "/api/v5/trade/amend-order"): Route(Action.AMEND, _single(_amend_leg)),
+    ("POST", "/api/v5/trade/amend-batch-orders"): Route(Action.AMEND, _batch(_amend_leg)),
+    ("POST", "/api/v5/trade/amend-algos"): Route(Action.AMEND, _single(_amend_algo_leg)),
+    ("POST", "/api/v5/trade/cancel-order"): Route(Action.CANCEL),
+    ("POST", "/api/v5/trade/cancel-batch-orders"): Route(Action.CANCEL),
+    ("POST", "/api/v5/trade/cancel-algos"): Route(Action.CANCEL),
+    ("POST", "/api/v5/trade/cancel-advance-algos"): Route(Action.CANCEL),
+    ("POST", "/api/v5/trade/mass-cancel"): Route(Action.CANCEL_ALL),
     # the dead-man switch only ever cancels
-    ("POST", "/api/v5/trade/cancel-all-after"): Endpoint(Action.CANCEL_ALL),
-    ("POST", "/api/v5/account/set-leverage"): Endpoint(Action.SET_LEVERAGE, _leverage),
-    ("POST", "/api/v5/account/set-position-mode"): Endpoint(Action.SET_POSITION_MODE, _position_mode),
-    ("POST", "/api/v5/account/set-isolated-mode"): Endpoint(Action.SET_MARGIN_MODE),
-    ("POST", "/api/v5/account/position/margin-balance"): Endpoint(Action.SET_MARGIN_MODE),
+    ("POST", "/api/v5/trade/cancel-all-after"): Route(Action.CANCEL_ALL),
+    ("POST", "/api/v5/account/set-leverage"): Route(Action.SET_LEVERAGE, _leverage),
+    ("POST", "/api/v5/account/set-position-mode"): Route(Action.SET_POSITION_MODE, _position_mode),
+    ("POST", "/api/v5/account/set-isolated-mode"): Route(Action.SET_MARGIN_MODE),
+    ("POST", "/api/v5/account/position/margin-balance"): Route(Action.SET_MARGIN_MODE),
 }
 
 
 # ---- responses --------------------------------------------------------------------------------------------
 
 type Params = dict[str, str]
-type Learner = Callable[[list[Any], ParsedRequest, Params, str], ResponseFacts]
+type Learner = ScopedLearner
 
 
 
@@ -1027,7 +987,7 @@ def _learn_instruments(data: list[Any], parsed: ParsedRequest, params: Params, d
     return ResponseFacts(instruments=instruments)
 
 
-_LEARNERS: dict[tuple[str, str], Learner] = {
+_LEARNERS: dict[RouteKey, Learner] = {
     ("GET", "/api/v5/public/instruments"): _learn_instruments,
     ("GET", "/api/v5/account/instruments"): _learn_instruments,
     ("POST", "/api/v5/trade/order"): _learn_placed,
@@ -1050,6 +1010,7 @@ _LEARNERS: dict[tuple[str, str], Learner] = {
     ("GET", "/api/v5/market/tickers"): _learn_prices("last", "last"),
 }
 
+_ROUTES = route_table(_ENDPOINTS, {key: scoped(learner) for key, learner in _LEARNERS.items()})
 ADAPTER = Okx()
 
 __all__ = ["ADAPTER", "BUNDLED", "VENUE", "Okx", "base_quantity", "instrument", "unified_symbol", "violation_code"]
