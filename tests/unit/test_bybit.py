@@ -50,6 +50,7 @@ from riskwall.model import (
 )
 from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, default_host_map, parse_venue
+from riskwall.venues import bybit as bybit_adapter
 from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest, screen
 from riskwall.venues.bybit import ADAPTER, ORDERS, PRICES, order_kind, violation_code
 
@@ -1022,6 +1023,31 @@ def test_parse_response_when_order_acknowledged_then_update_from_request_with_re
     facts = learn("POST", "/v5/order/create", body, ACK)
 
     assert facts == ResponseFacts(orders=(expected,))
+
+
+@pytest.mark.parametrize(("body", "expected"), ACK_CASES)
+def test_parse_response_when_request_body_no_longer_remembered_then_read_again_alike(
+    body: dict, expected: OrderUpdate
+) -> None:
+    request = make_request("POST", "/v5/order/create", body)
+    parsed = screen(ADAPTER, request)
+    bybit_adapter._CATEGORIES.clear()  # as after many requests: the answer's learner reads the body's category
+
+    facts = ADAPTER.parse_response(parsed, request, 200, orjson.dumps(ACK), DECISION_ID)
+
+    assert facts == ResponseFacts(orders=(expected,))
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", None])
+def test_parse_response_when_same_body_sent_as_another_content_type_then_nothing_learned(
+    content_type: str | None,
+) -> None:
+    body = order()
+    assert screen(ADAPTER, make_request("POST", "/v5/order/create", body)).intents  # its category remembered
+    parsed = screen(ADAPTER, make_request("POST", "/v5/order/create", body))
+    other = make_request("POST", "/v5/order/create", body, content_type=content_type)
+
+    assert ADAPTER.parse_response(parsed, other, 200, orjson.dumps(ACK), DECISION_ID).empty
 
 
 def test_parse_response_when_close_position_order_acknowledged_then_nothing_to_count() -> None:

@@ -10,10 +10,20 @@ from typing import Any
 
 import pytest
 
-from riskwall.model import PositionSide, Reason, Side, Venue, Violation, closes_hedge_position, closing_side
+from riskwall.model import (
+    PositionSide,
+    Reason,
+    Side,
+    Venue,
+    Violation,
+    closes_hedge_position,
+    closing_side,
+    fingerprint,
+)
 from riskwall.venues.base import (
     MAX_BODY_BYTES,
     MAX_MESSAGE_TEXT,
+    UNREADABLE,
     FieldError,
     HttpRequest,
     Steering,
@@ -27,6 +37,8 @@ from riskwall.venues.base import (
     json_body,
     json_bool_field,
     query_params,
+    response_json,
+    sender,
     strict_json,
     text_field,
 )
@@ -340,6 +352,88 @@ def test_strict_json_when_documented_spellings_then_each_read_but_not_two_togeth
     with pytest.raises(FieldError, match=r"^clientOrderID is given twice in body$"):
         strict_json('{"clientOrderID":"a","clientOrderId":"b"}', "body", known_fields=spellings)
     check_spelling("unknownField", spellings)  # a field the venue does not document is not judged here
+
+
+# each call read by its own options, though decoders are kept between calls: the same texts, read twice over
+REREAD_CASES = [
+    ('{"qty":"1","Qty":"2"}', "body", {"known_fields": KNOWN}, "qty is given twice in body"),
+    ('{"qty":"1","Qty":"2"}', "body", {}, None),
+    ('{"qty":"1","Qty":"2"}', "batchOrders", {"known_fields": field_spellings(KNOWN)}, "qty is given twice in "
+                                                                                      "batchOrders"),
+    ('{"QTY":"1"}', "body", {"known_fields": KNOWN, "exact_spelling": True}, "qty is spelled with different letter "
+                                                                             "case"),
+    ('{"QTY":"1"}', "body", {"known_fields": KNOWN}, None),
+    ('{"qty":-1}', "legs", {}, "legs holds a number that is not a plain decimal"),
+    ('{"qty":-1}', "legs", {"signed": True}, None),
+    ('{"qty":1e3}', "legs", {"plain_numbers": False}, None),
+    ('{"a":{"b":1,"b":1}}', "frame", {}, "b is given twice"),
+]
+
+
+@pytest.mark.parametrize("rounds", [1, 2, 3])
+def test_strict_json_when_calls_alternate_options_then_each_read_by_its_own(rounds: int) -> None:
+    for _ in range(rounds):
+        for text, what, kwargs, message in REREAD_CASES:
+            if message is None:
+                assert isinstance(strict_json(text, what, **kwargs), dict)
+            else:
+                with pytest.raises(FieldError, match=f"^{re.escape(message)}"):
+                    strict_json(text, what, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b'{"qty":1.5}', '{"qty":1.5}'.encode("utf-16"), '{"qty":1.5}'.encode("utf-32"), b'\xef\xbb\xbf{"qty":1.5}'],
+)
+def test_strict_json_when_bytes_then_read_as_json_loads_reads_them(text: bytes) -> None:
+    assert strict_json(text, "body") == {"qty": D("1.5")}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ['\ufeff{"qty":1}', '{"qty":1} {"qty":2}', '{"qty":1}x'])
+def test_strict_json_when_text_has_a_bom_or_trailing_data_then_not_json(text: str) -> None:
+    with pytest.raises(FieldError, match=r"^body is not JSON$"):
+        strict_json(text, "body")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"p":1.50,"n":2}', {"p": D("1.50"), "n": 2}),
+        ('{"p":1.50}'.encode("utf-16"), {"p": D("1.50")}),
+        ('{"p":1.50}'.encode("utf-32"), {"p": D("1.50")}),
+        (b'\xef\xbb\xbf{"p":1.50}', {"p": D("1.50")}),
+        (b"", UNREADABLE),
+        (b"\xff\xfe\xfd", UNREADABLE),
+        (b'{"p":1}{"p":2}', UNREADABLE),
+        (b"[" * 100_000, UNREADABLE),
+    ],
+)
+def test_response_json_when_answer_bytes_then_read_as_json_loads_reads_them(body: bytes, expected: Any) -> None:
+    assert response_json(body) == expected if expected is not UNREADABLE else response_json(body) is UNREADABLE
+
+
+def test_sender_when_more_keys_than_remembered_then_every_account_still_its_key_fingerprint() -> None:
+    keys = [f"key-{n}" for n in range(700)]
+    for api_key in keys + keys[::-1]:  # past the bound and back: remembered or not, the same account
+        request = HttpRequest("POST", "venue.example", 443, "/order", (), {"x-key": api_key}, b"")
+        assert sender(request, "X-Key").account == fingerprint(api_key)
+
+
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        ({"x-key": "k"}, None),
+        ({"x-key": "k", "x_other": "1"}, None),
+        ({"x_key": "k"}, "X-Key is given under another spelling"),
+        ({"x-key": "k", "x_key": "j"}, "X-Key is given under another spelling"),
+        ({"x-key": "k", "x-key_": "j"}, None),
+    ],
+)
+def test_sender_when_key_header_spelled_with_underscores_then_refused(headers: dict[str, str],
+                                                                       error: str | None) -> None:
+    request = HttpRequest("POST", "venue.example", 443, "/order", (), headers, b"")
+
+    assert sender(request, "X-Key").key_error == error
 
 
 # ---- form_params / json_body: where a venue reads its parameters ------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl
 
 from riskwall.model import (
@@ -122,6 +122,15 @@ class VenueAdapter(Protocol):
 
 def decimal_field(name: str, raw: object, *, required: bool = True, allow_zero: bool = False) -> Decimal | None:
     """A positive, finite decimal of sane size, parsed from the request's own text (never via float)."""
+    if type(raw) is str and raw:  # the common case, with the checks below that text can fail, in their order
+        if not PLAIN_DECIMAL.fullmatch(raw):
+            raise FieldError(f"{name} is not a plain decimal number")
+        value = Decimal(raw)  # plain digits: finite and not negative
+        if value == 0 and not allow_zero:
+            raise FieldError(f"{name} must be positive")
+        if value > MAX_AMOUNT:
+            raise FieldError(f"{name} is too large")
+        return value
     if raw is None or raw == "":
         if required:
             raise FieldError(f"{name} is missing")
@@ -212,6 +221,10 @@ def json_bool_field(name: str, raw: object) -> bool:
 
 
 def text_field(name: str, raw: object, pattern: re.Pattern[str], *, required: bool = True) -> str | None:
+    if type(raw) is str and raw:  # the common case: only the pattern is left to check
+        if not pattern.fullmatch(raw):
+            raise FieldError(f"{name} is invalid")
+        return raw
     if raw is None or raw == "":
         if required:
             raise FieldError(f"{name} is missing")
@@ -237,7 +250,46 @@ def strict_json(text: str, what: str, *, known_fields: Iterable[str] | Spellings
     keys equal but for letter case, and with `exact_spelling` a known field spelled any other way. With
     `plain_numbers` off, any JSON number is kept as a Decimal for the field's own check to judge by name.
     """
-    folded = known_fields if isinstance(known_fields, Mapping) else field_spellings(known_fields)
+    if type(known_fields) is dict or isinstance(known_fields, Mapping):  # a dict without the ABC's check
+        folded = known_fields
+    elif known_fields == ():
+        folded = _NO_SPELLINGS
+    else:
+        folded = field_spellings(known_fields)
+    decoder = _decoder(what, folded, exact_spelling, signed, plain_numbers)
+    try:
+        if not isinstance(text, str):  # what json.loads makes of bytes (or its TypeError for anything else)
+            return json.loads(text, parse_float=decoder.parse_float, parse_int=decoder.parse_int,
+                              parse_constant=decoder.parse_constant, object_pairs_hook=decoder.object_pairs_hook)
+        return decoder.decode(text)  # json.loads without its own refusal of a BOM, which decode() refuses too
+    except FieldError:
+        raise
+    except (ValueError, RecursionError):
+        raise FieldError(f"{what} is not JSON") from None
+
+
+_NO_SPELLINGS: Spellings = {}
+# (what, id of the spellings, exact_spelling, signed, plain_numbers) → the spellings and their decoder: a decoder
+# holds no state between documents, and the few combinations the adapters use need not be built per request
+type _DecoderKey = tuple[str, int, bool, bool, bool]
+_DECODERS: dict[_DecoderKey, tuple[Spellings, json.JSONDecoder]] = {}
+_MAX_DECODERS = 64
+
+
+def _decoder(what: str, folded: Spellings, exact_spelling: bool, signed: bool,
+             plain_numbers: bool) -> json.JSONDecoder:
+    key = (what, id(folded), exact_spelling, signed, plain_numbers)
+    cached = _DECODERS.get(key)
+    if cached is not None and cached[0] is folded:
+        return cached[1]
+    decoder = _new_decoder(what, folded, exact_spelling, signed, plain_numbers)
+    if len(_DECODERS) < _MAX_DECODERS:
+        _DECODERS[key] = (folded, decoder)  # the spellings kept with it, so their id names them while it is kept
+    return decoder
+
+
+def _new_decoder(what: str, folded: Spellings, exact_spelling: bool, signed: bool,
+                 plain_numbers: bool) -> json.JSONDecoder:
     number = _SIGNED_PLAIN_DECIMAL if signed else PLAIN_DECIMAL
 
     def plain(raw: str) -> Decimal:
@@ -250,6 +302,17 @@ def strict_json(text: str, what: str, *, known_fields: Iterable[str] | Spellings
         raise FieldError(f"{what} holds {name}")
 
     def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = dict(pairs)
+        if len(obj) == len(pairs) and (not folded or len({key.casefold() for key in obj}) == len(obj)):
+            # no key twice (the common case, in one pass at C speed): only the spellings are left to check
+            if exact_spelling:
+                for key in obj:
+                    check_spelling(key, folded)
+            return obj
+        return first_repeat(pairs)
+
+    def first_repeat(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # the keys one by one, to refuse the first repeated key (or misspelled one before it) by its name
         obj: dict[str, Any] = {}
         seen: set[str] = set()
         for key, value in pairs:
@@ -264,12 +327,7 @@ def strict_json(text: str, what: str, *, known_fields: Iterable[str] | Spellings
             obj[key] = value
         return obj
 
-    try:
-        return json.loads(text, parse_float=plain, parse_int=plain, parse_constant=constant, object_pairs_hook=unique)
-    except FieldError:
-        raise
-    except (ValueError, RecursionError):
-        raise FieldError(f"{what} is not JSON") from None
+    return json.JSONDecoder(parse_float=plain, parse_int=plain, parse_constant=constant, object_pairs_hook=unique)
 
 
 type Spellings = Mapping[str, frozenset[str]]
@@ -328,8 +386,8 @@ def query_params(request: HttpRequest) -> dict[str, str] | None:
     return params
 
 
-def json_body(request: HttpRequest, venue: str, *, known_fields: Iterable[str] = (), exact_spelling: bool = False,
-              object_only: bool = True) -> Any:
+def json_body(request: HttpRequest, venue: str, *, known_fields: Iterable[str] | Spellings = (),
+              exact_spelling: bool = False, object_only: bool = True) -> Any:
     """A POST body for venues that sign and read JSON only (Bybit, Bitget, OKX): the query must be empty, and
     the body is read only when sent as application/json (as every client sends it), since a server may not read
     a body of another or no content type as the order the firewall read."""
@@ -351,9 +409,9 @@ def json_body(request: HttpRequest, venue: str, *, known_fields: Iterable[str] =
     return data
 
 
-@dataclass(frozen=True, slots=True)
-class Sender:
-    """Who sent a request, and to which endpoint: the first thing every adapter reads."""
+class Sender(NamedTuple):
+    """Who sent a request, and to which endpoint: the first thing every adapter reads. A named tuple, not a
+    frozen dataclass: made for every request, and a tuple is made at a third of the cost."""
 
     path: str  # normalized
     endpoint: str  # "METHOD /path", the name decision lines and policies use
@@ -362,16 +420,33 @@ class Sender:
     key_error: str | None
 
 
+# API key → its fingerprint, for the few keys a sidecar's bots use: a SHA-256 per request was a tenth of parsing.
+# Bounded (emptied when full, so a flood of made-up keys costs a hash each, as before); never logged or iterated.
+_FINGERPRINTS: dict[str, str] = {}
+_MAX_FINGERPRINTS = 256
+
+
+def _account(api_key: str) -> str:
+    account = _FINGERPRINTS.get(api_key)
+    if account is None:
+        if len(_FINGERPRINTS) >= _MAX_FINGERPRINTS:
+            _FINGERPRINTS.clear()
+        account = _FINGERPRINTS[api_key] = fingerprint(api_key)
+    return account
+
+
 def sender(request: HttpRequest, key_header: str) -> Sender:
     """`key_header` as the venue spells it (`X-MBX-APIKEY`); headers are looked up case-insensitively."""
     path = normalize_path(request.path)
     name = key_header.lower()
-    api_key = request.headers.get(name)
+    headers = request.headers
+    api_key = headers.get(name)
     key_error = f"{key_header} is given twice" if name in request.repeated_headers else None
-    if any(other != name and other.replace("_", "-") == name for other in request.headers):
+    # only a name with `_` can be the key's other spelling: the names are scanned one by one only then
+    if "_" in "".join(headers) and any(other != name and other.replace("_", "-") == name for other in headers):
         # servers that read `_` as `-` take X_MBX_APIKEY for the key: an account the firewall would not see
         key_error = f"{key_header} is given under another spelling"
-    return Sender(path, f"{request.method} {path}", fingerprint(api_key) if api_key else None, key_error)
+    return Sender(path, f"{request.method} {path}", _account(api_key) if api_key else None, key_error)
 
 
 def socket_for(sockets: tuple[tuple[str, Socket], ...], path: str) -> tuple[str, Socket] | None:
@@ -435,7 +510,9 @@ def screen(adapter: VenueAdapter, request: HttpRequest, *, order_sockets: bool =
     upgrade = request.upgrade
     if upgrade is not None:
         return _socket_request(adapter, request, who, upgrade, order_sockets)
-    parsed = adapter.parse_request(request)
+    # a table adapter reads the sender it would read again from `who`
+    parsed = adapter.parse_request_from(request, who) if isinstance(adapter, TableAdapter) else (
+        adapter.parse_request(request))
     if request.method not in READ_METHODS and not plain_path(request.path) and parsed.action is not Action.FORBIDDEN:
         return ParsedRequest(venue, Action.UNKNOWN, endpoint, account, error="the path is not in its plain form "
                              "(escapes, dot segments, ';' or '\\'): the venue might read another endpoint")
@@ -471,9 +548,15 @@ def response_json(body: bytes) -> Any:
     their way into positions and fills.
     """
     try:
+        if isinstance(body, bytes | bytearray):  # json.loads's own steps, with one decoder for every answer
+            return _ANSWER_DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
         return json.loads(body, parse_float=Decimal)
     except (ValueError, RecursionError):  # also UnicodeDecodeError
         return UNREADABLE
+
+
+# a decoder keeps nothing between documents: building one per answer was a sixth of reading a small one
+_ANSWER_DECODER = json.JSONDecoder(parse_float=Decimal)
 
 
 # the longest rule id or detail a rejection repeats: enough to read, never the sender's megabyte
@@ -657,7 +740,10 @@ class TableAdapter(VenueAdapter):
         return {key: route.action for key, route in self.routes.items() if route.action is not None}
 
     def parse_request(self, request: HttpRequest) -> ParsedRequest:
-        who = sender(request, self.key_header)
+        return self.parse_request_from(request, sender(request, self.key_header))
+
+    def parse_request_from(self, request: HttpRequest, who: Sender) -> ParsedRequest:
+        """`parse_request`, with `who` read already: `sender(request, self.key_header)`."""
         path, endpoint, account, venue = who.path, who.endpoint, who.account, self.venue
         if self._handoff is not None and (other := self._handoff(path)) is not None:
             return other.parse_request(request)

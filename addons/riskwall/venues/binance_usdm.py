@@ -72,6 +72,9 @@ CLIENT_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
 ORDER_ID = re.compile(r"[0-9]{1,20}")
 SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
 POSITION_SIDES = {"BOTH": PositionSide.BOTH, "LONG": PositionSide.LONG, "SHORT": PositionSide.SHORT}
+# enum_field's choices, made once rather than per field read
+_SIDE_NAMES = frozenset(SIDES)
+_POSITION_SIDE_NAMES = frozenset(POSITION_SIDES)
 ORDER_TYPES = frozenset(
     {"LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"}
 )
@@ -204,10 +207,10 @@ def params(request: HttpRequest) -> Params:
 
 def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo: bool = False) -> OrderIntent:
     symbol = text_field("symbol", params.get("symbol"), SYMBOL)
-    side = SIDES[enum_field("side", params.get("side"), frozenset(SIDES)) or ""]
+    side = SIDES[enum_field("side", params.get("side"), _SIDE_NAMES) or ""]
     order_type = enum_field("type", params.get("type"), ORDER_TYPES)
     position_side = POSITION_SIDES[
-        enum_field("positionSide", params.get("positionSide"), frozenset(POSITION_SIDES), default="BOTH") or "BOTH"
+        enum_field("positionSide", params.get("positionSide"), _POSITION_SIDE_NAMES, default="BOTH") or "BOTH"
     ]
     close_position = bool_field("closePosition", params.get("closePosition"))
     quantity = decimal_field("quantity", params.get("quantity"), required=not close_position)
@@ -250,7 +253,7 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo:
 
 def amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
     symbol = text_field("symbol", params.get("symbol"), SYMBOL)
-    side = SIDES[enum_field("side", params.get("side"), frozenset(SIDES)) or ""]
+    side = SIDES[enum_field("side", params.get("side"), _SIDE_NAMES) or ""]
     order_id = text_field("orderId", params.get("orderId"), ORDER_ID, required=False)
     client_id = text_field("origClientOrderId", params.get("origClientOrderId"), CLIENT_ID, required=False)
     if order_id is None and client_id is None:
@@ -264,7 +267,7 @@ def amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> 
         unified_symbol=CATALOG.unified(VENUE, (symbol or "").upper()),
         side=side,
         position_side=POSITION_SIDES[
-            enum_field("positionSide", params.get("positionSide"), frozenset(POSITION_SIDES), default="BOTH")
+            enum_field("positionSide", params.get("positionSide"), _POSITION_SIDE_NAMES, default="BOTH")
             or "BOTH"
         ],
         quantity=decimal_field("quantity", params.get("quantity")),

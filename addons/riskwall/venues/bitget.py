@@ -79,6 +79,7 @@ from riskwall.venues.base import (
     Steering,
     TableAdapter,
     decimal_field,
+    field_spellings,
     json_body,
     normalize_path,
     price_or_none,
@@ -114,6 +115,8 @@ KNOWN_FIELDS = frozenset({
     "callbackRatio", "newTriggerPrice", "triggerType",
 })
 _KNOWN_FOLDED = {name.casefold(): name for name in KNOWN_FIELDS}
+# what strict_json checks each key against, made once rather than per request
+SPELLINGS = field_spellings(KNOWN_FIELDS)
 
 type Body = dict[str, Any]
 type Params = dict[str, str]
@@ -243,7 +246,7 @@ def _is_forbidden_write(path: str) -> bool:
 
 def _json_body(request: HttpRequest) -> Body:
     """The POST body as one JSON object; Bitget reads names case-insensitively, so only the exact spelling passes."""
-    body: Body = json_body(request, "Bitget", known_fields=KNOWN_FIELDS, exact_spelling=True)
+    body: Body = json_body(request, "Bitget", known_fields=SPELLINGS, exact_spelling=True)
     return body
 
 

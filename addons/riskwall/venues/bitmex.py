@@ -94,6 +94,7 @@ from riskwall.venues.base import (
     TableAdapter,
     decimal_field,
     enum_field,
+    field_spellings,
     one_leg,
     order_list,
     route_table,
@@ -132,6 +133,8 @@ KNOWN_FIELDS = frozenset({
     "simpleOrderQty", "simpleLeavesQty", "targetAccountId", "targetAccountIds", "pegPriceType", "pegOffsetValue",
 })
 _KNOWN_FOLDED = {name.casefold(): name for name in KNOWN_FIELDS}
+# what strict_json checks each key against, made once rather than per request
+SPELLINGS = field_spellings(KNOWN_FIELDS)
 _OTHER_ACCOUNT = ("targetAccountId", "targetAccountIds")
 
 type Params = dict[str, Any]
@@ -300,7 +303,7 @@ def _body_pairs(request: HttpRequest) -> list[tuple[str, Any]]:
 
 def _json(text: str, name: str) -> Any:
     # BitMEX matches names case-insensitively, and a negative orderQty means a sell
-    return strict_json(text, name, known_fields=KNOWN_FIELDS, signed=True)
+    return strict_json(text, name, known_fields=SPELLINGS, signed=True)
 
 
 def _symbol(obj: Mapping[str, Any], *, required: bool = True) -> str | None:

@@ -94,6 +94,7 @@ from riskwall.venues.base import (
     decimal_field,
     enum_field,
     equity_update,
+    field_spellings,
     json_body,
     json_bool_field,
     normalize_path,
@@ -113,6 +114,9 @@ COIN = re.compile(r"[A-Z0-9]{1,16}")
 SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
 POSITION_IDX = {0: PositionSide.BOTH, 1: PositionSide.LONG, 2: PositionSide.SHORT}
 ORDER_TYPES = {"Limit": "LIMIT", "Market": "MARKET"}
+# enum_field's choices, made once rather than per field read
+_SIDE_NAMES = frozenset(SIDES)
+_ORDER_TYPE_NAMES = frozenset(ORDER_TYPES)
 TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "PostOnly", "RPI"})
 CHECKED_CATEGORIES = frozenset({"linear", "inverse"})
 UNCHECKED_CATEGORIES = frozenset({"spot", "option"})
@@ -135,6 +139,10 @@ KNOWN_FIELDS = frozenset({
     "trailingStop", "activePrice", "tpSize", "slSize", "tpLimitPrice", "slLimitPrice", "tpslMode",
 })
 _KNOWN_FOLDED = {name.casefold(): name for name in KNOWN_FIELDS}
+# what strict_json checks each key against, made once rather than per request
+SPELLINGS = field_spellings(KNOWN_FIELDS)
+# the spellings _KNOWN_FOLDED accepts as they are
+_KNOWN_SPELLED = frozenset(_KNOWN_FOLDED.values())
 
 type Body = dict[str, Any]
 type Params = dict[str, str]
@@ -321,14 +329,29 @@ def _is_forbidden_write(path: str) -> bool:
     return path.startswith(_FORBIDDEN_PREFIXES)
 
 
+# the `category` of bodies read lately, by content type and body (what json_body reads of a request without a
+# query): an answer's learner needs it, and reading its request's body again cost half of learning from an order's
+# answer. A pure function of its key, so a body met again reads alike; bounded in count and body size, emptied when
+# full (a miss only reads the body again). Bodies hold no credential.
+_CATEGORIES: dict[tuple[str, bytes], Any] = {}
+_MAX_CATEGORIES = 128
+_MAX_CATEGORY_BODY = 4096
+
+
 def _json_body(request: HttpRequest) -> Body:
     """The POST body as one JSON object, read exactly as Bybit will read it (case-insensitive names) or refused."""
-    body: Body = json_body(request, "Bybit", known_fields=KNOWN_FIELDS)
+    body: Body = json_body(request, "Bybit", known_fields=SPELLINGS)
+    if not request.query and type(request.body) is bytes and len(request.body) <= _MAX_CATEGORY_BODY:
+        if len(_CATEGORIES) >= _MAX_CATEGORIES:
+            _CATEGORIES.clear()
+        _CATEGORIES[(request.content_type, request.body)] = body.get("category")
     return body
 
 
 def _check_spelling(obj: Mapping[str, Any]) -> None:
     for key in obj:
+        if key in _KNOWN_SPELLED:  # a known field as spelled (every key of a well-formed order): nothing to fold
+            continue
         known = _KNOWN_FOLDED.get(key.casefold())
         if known is not None and known != key:
             raise FieldError(f"{known} is spelled with different letter case")
@@ -409,8 +432,8 @@ def to_base(category: str, symbol: str, qty: Decimal, *prices: Decimal | None) -
 def _order_leg(item: Mapping[str, Any], category: str, account: str | None, endpoint: str) -> OrderIntent:
     _check_spelling(item)
     symbol = _symbol(item)
-    side = SIDES[enum_field("side", item.get("side"), frozenset(SIDES)) or ""]
-    order_type = ORDER_TYPES[enum_field("orderType", item.get("orderType"), frozenset(ORDER_TYPES)) or ""]
+    side = SIDES[enum_field("side", item.get("side"), _SIDE_NAMES) or ""]
+    order_type = ORDER_TYPES[enum_field("orderType", item.get("orderType"), _ORDER_TYPE_NAMES) or ""]
     position_side = _position_side(item.get("positionIdx"))
     reduce_only = json_bool_field("reduceOnly", item.get("reduceOnly"))
     json_bool_field("closeOnTrigger", item.get("closeOnTrigger"))
@@ -630,11 +653,20 @@ def _ack_id(item: Any) -> str | None:
 
 
 def _body_category(request: HttpRequest) -> str | None:
-    try:
-        category = _json_body(request).get("category")
-    except FieldError:
-        return None
+    if not request.query and type(request.body) is bytes:
+        # the parse of this request kept it (a body read without error, so read alike now), else a miss
+        category = _CATEGORIES.get((request.content_type, request.body), _UNREAD)
+    else:
+        category = _UNREAD
+    if category is _UNREAD:
+        try:
+            category = _json_body(request).get("category")
+        except FieldError:
+            return None
     return category if category in CHECKED_CATEGORIES else None
+
+
+_UNREAD = object()
 
 
 def _accepted(intent: OrderIntent, order_id: str, account: str, category: str,

@@ -81,6 +81,9 @@ ORDER_ID = re.compile(r"[0-9]{1,32}")
 CCY = re.compile(r"[A-Za-z0-9]{1,20}")
 SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 POSITION_SIDES = {"net": PositionSide.BOTH, "long": PositionSide.LONG, "short": PositionSide.SHORT}
+# enum_field's choices, made once rather than per field read
+_SIDE_NAMES = frozenset(SIDES)
+_POSITION_SIDE_NAMES = frozenset(POSITION_SIDES)
 TRADE_MODES = frozenset({"cross", "isolated"})
 # an order's tdMode (and set-leverage's mgnMode) in the policy's words
 MARGIN_MODES = {"cross": MarginMode.CROSSED, "isolated": MarginMode.ISOLATED}
@@ -308,12 +311,12 @@ def _trade_mode(obj: Mapping[str, Any], name: str = "tdMode") -> MarginMode:
 
 
 def _position_side(obj: Mapping[str, Any]) -> PositionSide:
-    raw = enum_field("posSide", obj.get("posSide"), frozenset(POSITION_SIDES), default="net") or "net"
+    raw = enum_field("posSide", obj.get("posSide"), _POSITION_SIDE_NAMES, default="net") or "net"
     return POSITION_SIDES[raw]
 
 
 def _side(obj: Mapping[str, Any]) -> Side:
-    return SIDES[enum_field("side", obj.get("side"), frozenset(SIDES)) or ""]
+    return SIDES[enum_field("side", obj.get("side"), _SIDE_NAMES) or ""]
 
 
 def _must_be_absent(obj: Mapping[str, Any], *names: str) -> None:
