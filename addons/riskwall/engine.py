@@ -62,6 +62,7 @@ from riskwall.model import (
     Verdict,
     ViewQuery,
     Violation,
+    context_text,
     gross_quantity,
     order_fingerprint,
 )
@@ -103,6 +104,8 @@ RULE_INTERNAL = "riskwall.internal"
 RULE_VENUE = "riskwall.venue"
 RULE_REDUCTION = "riskwall.reduction"
 
+_ZERO = Decimal(0)  # a Decimal is immutable: one zero serves every sum
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -127,16 +130,18 @@ class Plan:
 # Rules are told apart with `type(rule) is X`, not isinstance: pydantic models' isinstance goes through the
 # ABC machinery, and the engine asks it dozens of times per order (rule types are final: never subclassed).
 def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str],
-                     intent: OrderIntent) -> Sequence[RuleBase]:
+                     intent: OrderIntent, names: tuple[str, ...] | None = None) -> Sequence[RuleBase]:
     """The rules that decide this intent, in policy order.
 
     Of the enforced rules of one kind whose scope matches, the most specific scope wins (symbol > account >
     position side > venue > everywhere), and among equally specific ones the later wins (files in name
     order, rules in written order): a desk's file can loosen or tighten a default. Rate rules are one kind per
     `per`. Shadow rules are experiments: every matching one is evaluated. Read off the index the policy
-    prepared when it was built (`Policy.rule_index`): nothing is written.
+    prepared when it was built (`Policy.rule_index`): nothing is written. `names` is `intent.names`, where the
+    caller has it already.
     """
-    return policy.rule_index.select(venue, labels, intent.names, intent.position_side)
+    return policy.rule_index.select(venue, labels, names if names is not None else intent.names,
+                                    intent.position_side)
 
 
 def light_view_suffices(request: ParsedRequest, policy: Policy | None = None) -> bool:
@@ -146,12 +151,21 @@ def light_view_suffices(request: ParsedRequest, policy: Policy | None = None) ->
     budget) finds none in a light view and blocks, which the decider then plans again on a full one."""
     if policy is not None and policy.has_gross_exposure:
         return False
-    return request.action is Action.NEW and bool(request.intents) and not any(
-        i.only_reduces or i.action is not Action.NEW for i in request.intents)
+    if request.action is not Action.NEW or not request.intents:
+        return False
+    for intent in request.intents:  # a loop, not a generator: asked on every order
+        if intent.only_reduces or intent.action is not Action.NEW:
+            return False
+    return True
 
 
 def view_query(request: ParsedRequest, policy: Policy | None = None) -> ViewQuery:
-    amended = tuple(i.order_id for i in request.intents if i.action is Action.AMEND and i.order_id)
+    intents = request.intents
+    amended: tuple[str, ...]
+    if len(intents) == 1:  # the common case, without the generator
+        amended = (intents[0].order_id,) if intents[0].action is Action.AMEND and intents[0].order_id else ()
+    else:
+        amended = tuple(i.order_id for i in intents if i.action is Action.AMEND and i.order_id)
     adds = policy is not None and request.action.adds_orders
     whole = adds and policy is not None and policy.has_gross_exposure
     others = policy.gross_venues(request.venue, request.state_account) if whole and policy is not None else ()
@@ -224,16 +238,17 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
     legs: list[_Leg] = []
     for number, intent in enumerate(intents):
         leg_no = number if len(intents) > 1 else None
-        rules = applicable_rules(policy, request.venue, labels, intent)
+        names = intent.names  # read by most rules below: built once a leg
+        rules = applicable_rules(policy, request.venue, labels, intent, names)
         guard = _check_trading_state(acc, rules, view, intent, leg_no, budget, request.state_account)
         exempt = exempt_reductions and budget.covers(intent) if intent.only_reduces else False
-        legs.append(_Leg(intent, rules, leg_no, exempt, guard))
+        legs.append(_Leg(intent, rules, leg_no, exempt, guard, names))
         if exempt or guard is not None:
             budget.take(intent)
         if exempt:
             continue
         for rule in rules:
-            if type(rule) is AllowedSymbols and intent.symbol and not rule.permits(intent.names):
+            if type(rule) is AllowedSymbols and intent.symbol and not rule.permits(names):
                 acc.add(rule, Violation.of(rule.id, Reason.SYMBOL_NOT_ALLOWED, leg_no, symbol=intent.symbol))
         if action.adds_orders:
             for rule in rules:
@@ -245,13 +260,13 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
         if action is Action.SET_LEVERAGE and intent.leverage is not None:
             for rule in rules:
                 if type(rule) is MaxLeverage:
-                    _check_symbol_limit(acc, rule, rule.limit_for(intent.names), intent, leg_no,
+                    _check_symbol_limit(acc, rule, rule.limit_for(names), intent, leg_no,
                                         Reason.LEVERAGE_EXCEEDS_MAX, intent.leverage)
         if intent.margin_mode is not None or intent.hedge_mode is not None:
             _check_margin_mode(acc, rules, intent, leg_no)
         if action.adds_orders:
-            _check_order_size(acc, rules, view, intent, leg_no)
-            _check_price_collar(acc, rules, view, intent, leg_no)
+            _check_order_size(acc, rules, view, intent, leg_no, names)
+            _check_price_collar(acc, rules, view, intent, leg_no, names)
             if guard is None and waits_for_equity:
                 _check_equity_known(acc, rules, view, intent, leg_no, request.state_account)
 
@@ -265,11 +280,9 @@ def conclude(plan: Plan, policy: Policy, outcome: ReserveOutcome | None) -> Deci
     shadowed = list(plan.shadowed)
     monitoring = policy.mode is PolicyMode.MONITOR
     # stores answer rate checks first; the documented order puts a state's reduction bound first, then the
-    # position, then the rate
-    results = sorted(outcome.results, key=_check_order) if outcome else ()
-    for result in results:
-        if result.passed:
-            continue
+    # position, then the rate (only the failed are sorted: a stable sort keeps their order the same)
+    failed = sorted((r for r in outcome.results if not r.passed), key=_check_order) if outcome else ()
+    for result in failed:
         violation = _violation_from(result)
         # under monitor the store was told not to enforce; an enforce-mode rule's failure is still a
         # violation, which decide() turns into a logged would_block
@@ -415,6 +428,7 @@ class _Leg:
     number: int | None
     exempt: bool  # a reduction within what it reduces: no limit applies, the store confirms the bound
     guard: _Guard | None
+    names: tuple[str, ...]  # intent.names, built once
 
 
 class _Reducible:
@@ -496,16 +510,17 @@ def _reduction_candidate(intent: OrderIntent) -> bool:
 
 
 def _check_order_size(
-    acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None
+    acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None,
+    names: tuple[str, ...],
 ) -> None:
     if intent.quantity is None:
         return
     for rule in rules:
         if type(rule) is MaxOrderQty:
-            _check_symbol_limit(acc, rule, rule.limit_for(intent.names), intent, leg, Reason.ORDER_QTY_EXCEEDS_MAX,
+            _check_symbol_limit(acc, rule, rule.limit_for(names), intent, leg, Reason.ORDER_QTY_EXCEEDS_MAX,
                                 intent.quantity)
     for rule in rules:
-        if type(rule) is not MaxOrderNotional or (limit := rule.limit_for(intent.names)) is None:
+        if type(rule) is not MaxOrderNotional or (limit := rule.limit_for(names)) is None:
             continue
         price = reference_price(intent, view)
         if price is None:
@@ -557,7 +572,8 @@ def _check_equity_known(acc: _Collector, rules: Sequence[RuleBase], view: StateV
 
 
 def _check_price_collar(
-    acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None
+    acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None,
+    names: tuple[str, ...],
 ) -> None:
     """A limit price (or, for a conditional order without one, its trigger price) further than the rule's percent
     from the reference price, on the side that trades through it: a buy above, a sell below. A buy below or a
@@ -572,7 +588,7 @@ def _check_price_collar(
     for rule in rules:
         if type(rule) is not PriceCollar:
             continue
-        limit = rule.limit_for(intent.names)
+        limit = rule.limit_for(names)
         if limit is None:
             continue
         reference = view.price(intent.venue, intent.symbol) if intent.symbol is not None else None
@@ -614,7 +630,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
     replaces = request.action is Action.AMEND
     charges_budgets, values_gross = acc.policy.has_daily_notional, acc.policy.has_gross_exposure
     for index, leg in enumerate(legs):
-        intent, rules, leg_no = leg.intent, leg.rules, leg.number
+        intent, rules, leg_no, names = leg.intent, leg.rules, leg.number, leg.names
         key = position_key(intent, holder)
         bounded = leg.exempt or leg.guard is not None
         if bounded and key is not None and intent.side is not None and intent.quantity is not None:
@@ -622,7 +638,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
             rule_id = leg.guard.rule_id if leg.guard else RULE_REDUCTION
             slot = (rule_id, key, intent.side)
             previous = reductions.get(slot)
-            total = intent.quantity + (previous[0] if previous else Decimal(0))
+            total = intent.quantity + (previous[0] if previous else _ZERO)
             reductions[slot] = (total, intent.order_id if replaces else None, leg.guard)
         if leg.exempt:
             # exempt from every limit, the rate included: a bot can always flatten
@@ -642,7 +658,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
             _check_duplicates(acc, duplicates, rules, intent, leg_no, holder)
             _count_open_orders(acc, open_orders, rules, intent, leg_no, holder)
         if replaces and intent.side is None and intent.quantity is not None and any(
-            type(rule) is MaxPosition and rule.limit_for(intent.names) is not None for rule in rules
+            type(rule) is MaxPosition and rule.limit_for(names) is not None for rule in rules
         ):
             # a venue whose amends carry no side (OKX; Bybit for orders this sidecar never saw): resizing a
             # resting order could grow exposure past the limit unseen, so it is refused rather than waved on
@@ -672,30 +688,34 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
         for rule in rules:
             if type(rule) is not MaxPosition:
                 continue
-            limit = _position_limit(acc, rule, intent, view, leg_no)
+            limit = _position_limit(acc, rule, intent, view, leg_no, names)
             if limit is None:
                 continue
             exposure_slot = (rule.id, key, intent.side)
             prior = exposure.get(exposure_slot)
-            added = intent.quantity + (prior[1] if prior else Decimal(0))
+            added = intent.quantity + (prior[1] if prior else _ZERO)
             bound = min(limit, prior[2]) if prior else limit
             exposure[exposure_slot] = (rule, added, bound, intent.order_id if replaces else None)
-    rate = tuple(
-        RateCheck(rule_id, scope_key, window.limit, window.window_ms, cost, acc.enforced(rate_rules[rule_id]))
-        for (rule_id, scope_key), cost in rate_costs.items()
-        for window in rate_rules[rule_id].windows
-    )
+    rate_checks: list[RateCheck] = []
+    for (rule_id, scope_key), cost in rate_costs.items():
+        rate_rule = rate_rules[rule_id]
+        enforced = acc.enforced(rate_rule)
+        rate_checks.extend(RateCheck(rule_id, scope_key, window.limit, window.window_ms, cost, enforced)
+                           for window in rate_rule.windows)
+    rate = tuple(rate_checks)
+    # (each empty kind below skips its generator: most policies have few of them)
     checks = tuple(
         ExposureCheck(rule.id, key, side, total, bound, acc.enforced(rule), replaced)
         for (_, key, side), (rule, total, bound, replaced) in exposure.items()
-    )
+    ) if exposure else ()
     bounds = tuple(
         ReductionCheck(rule_id, key, side, total, replaced, Reason.TRADING_REDUCING if guard else None,
                        guard.context if guard else ())
         for (rule_id, key, side), (total, replaced, guard) in reductions.items()
-    )
+    ) if reductions else ()
     gross_checks = tuple(check for rule, leg_no, own in gross.values()
-                         if (check := _gross_check(acc, rule, leg_no, own, request, view, holder)) is not None)
+                         if (check := _gross_check(acc, rule, leg_no, own, request, view, holder)) is not None
+                         ) if gross else ()
     return Reservation(decision_id, rate, checks, tuple(pending), bounds, tuple(duplicates.values()),
                        tuple(open_orders.values()), tuple(budgets.values()), gross_checks)
 
@@ -770,7 +790,7 @@ def _charge_budgets(acc: _Collector, budgets: dict[str, NotionalCheck], rules: S
         per_symbol = rule.per is RateKey.SYMBOL
         key = f"{rule.id}|{intent.venue}|{holder}" + (f"|{intent.symbol}" if per_symbol else "")
         earlier = budgets.get(key)
-        adding = notional_of(intent.quantity, price) + (earlier.adding if earlier is not None else Decimal(0))
+        adding = notional_of(intent.quantity, price) + (earlier.adding if earlier is not None else _ZERO)
         replaces = earlier.replaces if earlier is not None else ()
         if replaced is not None and replaced not in replaces:
             replaces += (replaced,)
@@ -822,7 +842,7 @@ def _check_duplicates(acc: _Collector, duplicates: dict[tuple[str, str], Duplica
             continue
         duplicates[(rule.id, fingerprint)] = DuplicateCheck(
             rule.id, intent.venue, holder, fingerprint, rule.window_ms, acc.enforced(rule), leg,
-            Violation.of(rule.id, Reason.DUPLICATE_ORDER, **context).context)
+            context_text(context))
 
 
 def _order_context(intent: OrderIntent) -> dict[str, object]:
@@ -834,10 +854,10 @@ def _order_context(intent: OrderIntent) -> dict[str, object]:
 
 
 def _position_limit(
-    acc: _Collector, rule: MaxPosition, intent: OrderIntent, view: StateView, leg: int | None
+    acc: _Collector, rule: MaxPosition, intent: OrderIntent, view: StateView, leg: int | None, names: tuple[str, ...]
 ) -> Decimal | None:
     """The rule's limit for this symbol in base units: the tighter of `qty` and `notional` ÷ price."""
-    limit = rule.limit_for(intent.names)
+    limit = rule.limit_for(names)
     if limit is None:
         return None
     bounds = [limit.qty] if limit.qty is not None else []

@@ -6,6 +6,7 @@ Stdlib only. Every amount is a `Decimal` parsed from the request's own strings; 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -186,7 +187,10 @@ class OrderIntent:
     @property
     def names(self) -> tuple[str, ...]:
         """The names a policy may use for this intent's instrument: native id first, then unified."""
-        return tuple(n for n in (self.symbol, self.unified_symbol) if n)
+        symbol, unified = self.symbol, self.unified_symbol  # read on every rule of every leg: no generator
+        if unified:
+            return (symbol, unified) if symbol else (unified,)
+        return (symbol,) if symbol else ()
 
     @property
     def only_reduces(self) -> bool:
@@ -223,6 +227,9 @@ class ParsedRequest:
 
     @property
     def symbols(self) -> tuple[str, ...]:
+        if len(self.intents) == 1:  # the common case, without the generator and the dict
+            symbol = self.intents[0].symbol
+            return (symbol,) if symbol else ()
         return tuple(dict.fromkeys(i.symbol for i in self.intents if i.symbol))
 
     @property
@@ -267,7 +274,7 @@ class Violation:
         measured = MEASURED.get(reason)
         if measured is not None:
             observed, limit = _number(context.get(measured[0])), _number(context.get(measured[1]))
-        return cls(rule_id, reason, tuple((k, _fmt(v)) for k, v in context.items()), leg, observed, limit)
+        return cls(rule_id, reason, context_text(context), leg, observed, limit)
 
     @property
     def detail(self) -> str:
@@ -276,6 +283,11 @@ class Violation:
 
     def get(self, key: str) -> str | None:
         return dict(self.context).get(key)
+
+
+def context_text(context: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    """A violation's context as its decision line writes it (`Violation.context`): each value as text."""
+    return tuple((k, _fmt(v)) for k, v in context.items())
 
 
 def order_fingerprint(intent: OrderIntent, account: str) -> str:

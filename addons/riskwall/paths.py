@@ -15,10 +15,29 @@ from urllib.parse import unquote
 _SLASHES = re.compile(r"/{2,}")
 
 
+# normalized paths by their raw text (query and fragment cut off): a bot sends the same few paths again and again.
+# Paths come from the network, so the memory is bounded: full, it is emptied and fills again with what is sent now.
+NORMALIZED_MEMORY_COUNT = 1024
+NORMALIZED_MEMORY_LENGTH = 256  # a longer path is normalized every time, never kept
+_normalized: dict[str, str] = {}
+
+
 def normalize_path(path: str) -> str:
     """Lower case, no query or fragment, percent-decoded once, `\\` read as `/`, no `;` parameters, dot segments
     resolved, no repeated or trailing slashes: so `/fapi/v1//Order/` or `/ws/v5/./private;x` cannot dodge a table."""
     path = path.split("?", 1)[0].split("#", 1)[0]
+    if len(path) > NORMALIZED_MEMORY_LENGTH:
+        return _normalized_uncached(path)
+    found = _normalized.get(path)
+    if found is None:
+        found = _normalized_uncached(path)
+        if len(_normalized) >= NORMALIZED_MEMORY_COUNT:
+            _normalized.clear()
+        _normalized[path] = found
+    return found
+
+
+def _normalized_uncached(path: str) -> str:
     if "%" in path:
         path = unquote(path, errors="replace")
     path = path.replace("\\", "/").lower()

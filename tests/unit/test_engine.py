@@ -1887,3 +1887,105 @@ def test_plan_when_two_duplicate_rules_apply_then_the_more_specific_one_decides_
 
     assert sorted((c.rule_id, c.window_ms, c.enforced) for c in checks) == [
         ("dup-btc", 1000, True), ("dup-try", 10000, False)]
+
+
+# --- what the engine prepares once instead of on every order (issue 12) must answer as the definitions do --------
+
+
+@pytest.mark.parametrize(("allow", "deny", "symbol"), [
+    (("BTCUSDT",), (), "BTCUSDT"),
+    (("BTCUSDT",), (), "btcusdt"),
+    (("BTCUSDT",), (), "ETHUSDT"),
+    (("BTC*",), (), "BTCUSDT"),
+    (("BTC*", "ETHUSDT"), ("BTCDOM*",), "BTCDOMUSDT"),
+    (("*USDT",), ("ETHUSDT",), "ETHUSDT"),
+    (("*USDT",), ("ETHUSDT",), ("XRP-USDT-SWAP", "XRP/USDT:USDT")),
+    (("XRP/USDT:USDT",), (), ("XRP-USDT-SWAP", "XRP/USDT:USDT")),
+    (("BTC?USDT", "[AB]TCUSDT"), (), "ATCUSDT"),
+    (None, ("DOGE*",), "DOGEUSDT"),
+    (None, ("DOGE*",), "BTCUSDT"),
+    (("BTCUSDT",), (), None),
+])
+def test_permits_when_patterns_are_literal_or_globs_then_it_answers_as_symbol_matches(
+    allow: tuple[str, ...] | None, deny: tuple[str, ...], symbol: str | tuple[str, ...] | None,
+) -> None:
+    from riskwall.policy.model import AllowedSymbols, _names, symbol_matches
+
+    rule = AllowedSymbols.model_validate({"id": "s", "type": "allowed_symbols", "allow": allow, "deny": deny})
+    names = _names(symbol)
+    expected = not any(symbol_matches(p, n) for p in deny for n in names) and (
+        allow is None or any(symbol_matches(p, n) for p in allow for n in names))
+    assert rule.permits(symbol) is expected
+
+
+@pytest.mark.parametrize(("symbols", "names", "expected"), [
+    ({}, ("BTCUSDT",), Decimal(7)),
+    ({}, (), Decimal(7)),
+    ({"BTCUSDT": 1}, ("BTCUSDT",), Decimal(1)),
+    ({"ETH*": 2}, ("BTCUSDT",), Decimal(7)),
+    ({"ETH*": 2}, ("ETHUSDT",), Decimal(2)),
+])
+def test_limit_for_when_the_rule_has_or_lacks_symbols_then_the_default_fills_in(
+    symbols: dict[str, int], names: tuple[str, ...], expected: Decimal,
+) -> None:
+    from riskwall.policy.model import MaxOrderQty, lookup_by_symbol
+
+    rule = MaxOrderQty.model_validate({"id": "q", "type": "max_order_qty", "default": 7, "symbols": symbols})
+    assert rule.limit_for(names) == expected
+    assert rule.symbol_table.lookup(names) == lookup_by_symbol(rule.symbols, names)
+
+
+@pytest.mark.parametrize(("symbol", "unified", "names"), [
+    ("BTCUSDT", "BTC/USDT:USDT", ("BTCUSDT", "BTC/USDT:USDT")),
+    ("BTCUSDT", None, ("BTCUSDT",)),
+    (None, "BTC/USDT:USDT", ("BTC/USDT:USDT",)),
+    (None, None, ()),
+    ("", "", ()),
+])
+def test_names_when_either_name_is_missing_then_only_the_known_ones_in_order(
+    symbol: str | None, unified: str | None, names: tuple[str, ...],
+) -> None:
+    assert make_intent(symbol=symbol, unified_symbol=unified).names == names
+
+
+@pytest.mark.parametrize(("symbols", "expected"), [
+    ((), ()),
+    (("BTCUSDT",), ("BTCUSDT",)),
+    ((None,), ()),
+    (("BTCUSDT", "ETHUSDT", "BTCUSDT", None), ("BTCUSDT", "ETHUSDT")),
+])
+def test_symbols_when_legs_repeat_or_name_none_then_each_symbol_once_in_order(
+    symbols: tuple[str | None, ...], expected: tuple[str, ...],
+) -> None:
+    request = make_request(*(make_intent(symbol=s) for s in symbols)) if symbols else make_bare_request(Action.NEW)
+    assert request.symbols == expected
+
+
+def test_windows_when_read_on_every_order_then_parsed_once_and_equal_to_the_texts() -> None:
+    from riskwall.policy.model import OrderRate, parse_rate
+
+    rule = OrderRate.model_validate({"id": "r", "type": "order_rate", "limits": ["10/1s", "300/1m"]})
+    assert rule.windows == (parse_rate("10/1s"), parse_rate("300/1m"))
+    assert rule.windows is rule.windows
+
+
+@pytest.mark.parametrize("path", [
+    "/fapi/v1/order?symbol=BTCUSDT", "/FAPI/v1//Order/", "/v5/public/../order/create", "/%77s-fapi/v1",
+    "/ws/v5/./private;x", "\\fapi\\v1\\order", "/api/v5/trade/order#frag", "", "/",
+])
+def test_normalize_path_when_asked_again_then_the_kept_answer_is_the_computed_one(path: str) -> None:
+    from riskwall import paths
+
+    first = paths.normalize_path(path)
+    assert paths.normalize_path(path) == first == paths._normalized_uncached(path.split("?")[0].split("#")[0])
+
+
+def test_normalize_path_when_more_paths_than_its_memory_then_memory_stays_bounded() -> None:
+    from riskwall import paths
+
+    for n in range(paths.NORMALIZED_MEMORY_COUNT * 2 + 5):
+        assert paths.normalize_path(f"/made/up/{n}/") == f"/made/up/{n}"
+        assert len(paths._normalized) <= paths.NORMALIZED_MEMORY_COUNT
+    long_path = "/x" * paths.NORMALIZED_MEMORY_LENGTH
+    assert paths.normalize_path(long_path) == long_path
+    assert long_path not in paths._normalized

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from riskwall import engine
-from riskwall.model import PositionSide, Side, TradingState
+from riskwall.model import Pending, PositionSide, Side, TradingState
 from riskwall.state.base import (
     CheckResult,
     ExposureCheck,
@@ -647,3 +647,32 @@ async def test_learn_when_final_orders_are_older_than_a_day_then_forgotten_and_r
 
     assert list(store._done) == [final_key((VENUE, ACCOUNT, "new"))]
     assert await position_of(store) == 2
+
+
+# --- the view reads only positions that ever had something pending (issue 12: fewer lookups per order) ----------
+
+
+@pytest.mark.parametrize(("held", "reserved_side"), [
+    (PositionSide.BOTH, Side.BUY),
+    (PositionSide.LONG, Side.BUY),
+    (PositionSide.SHORT, Side.SELL),
+])
+async def test_view_when_one_position_side_has_pending_then_only_that_side_is_read(
+    held: PositionSide, reserved_side: Side,
+) -> None:
+    store, _ = new_store()
+    key = position_key(position_side=held)
+    await store.reserve(make_reservation("d1", pending=(pending_entry("d1:0", "2", reserved_side, key),)))
+    await store.learn(facts(positions_report(("BTCUSDT", PositionSide.SHORT, "-1"))))
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, ("BTCUSDT",)))
+    assert view.pending == {(key, reserved_side): Pending(Decimal(2), Decimal(0))}
+    assert view.positions == {position_key(position_side=PositionSide.SHORT): Decimal(-1)}
+
+
+async def test_view_when_pending_went_back_to_zero_then_the_position_reads_none() -> None:
+    store, _ = new_store()
+    await store.reserve(make_reservation("d1", pending=(pending_entry("d1:0", "2"),)))
+    await store.release("d1")
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, ("BTCUSDT",)))
+    assert view.pending == {}
+    assert view.pending_in(position_key(), Side.BUY) == Pending()

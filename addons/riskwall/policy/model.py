@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -138,6 +139,8 @@ class SymbolTable[T]:
     __hash__ = None  # type: ignore[assignment]  # as its dict: rules with a table are not hashed
 
     def lookup(self, symbol: SymbolNames) -> T | None:
+        if not self._exact:  # no `symbols:` at all (every pattern is among the exact keys too): the default
+            return None
         names = [name.upper() for name in _names(symbol)]
         for name in names:
             found = self._exact.get(name)
@@ -147,6 +150,31 @@ class SymbolTable[T]:
             if any(fnmatchcase(name, pattern) for name in names):
                 return value
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Matcher:
+    """Upper-cased symbol patterns, split into names (no wildcard: equal or not) and globs (`fnmatchcase`)."""
+
+    exact: frozenset[str]
+    globs: tuple[str, ...]
+
+    @classmethod
+    def of(cls, patterns: tuple[str, ...]) -> _Matcher:
+        return cls(frozenset(p for p in patterns if not _GLOB.intersection(p)),
+                   tuple(p for p in patterns if _GLOB.intersection(p)))
+
+    def any(self, names: list[str]) -> bool:
+        """Whether any of `names` (upper-cased) matches any pattern, as `symbol_matches` would answer."""
+        exact = self.exact
+        for name in names:  # loops, not generators: this runs on every leg
+            if name in exact:
+                return True
+        for pattern in self.globs:
+            for name in names:
+                if fnmatchcase(name, pattern):
+                    return True
+        return False
 
 
 class RuleBase(Strict):
@@ -172,6 +200,7 @@ class AllowedSymbols(RuleBase):
 
     def model_post_init(self, context: Any, /) -> None:
         self.patterns  # noqa: B018  # prepared as the rule is built, not on its first order
+        self.matchers  # noqa: B018
 
     @functools.cached_property
     def patterns(self) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
@@ -179,12 +208,19 @@ class AllowedSymbols(RuleBase):
         allow = None if self.allow is None else tuple(p.upper() for p in self.allow)
         return allow, tuple(p.upper() for p in self.deny)
 
+    @functools.cached_property
+    def matchers(self) -> tuple[_Matcher | None, _Matcher]:
+        """`patterns` prepared for `permits`: a pattern without a wildcard matches only itself, so those are
+        looked up in a set and only the others matched."""
+        allow, deny = self.patterns
+        return (None if allow is None else _Matcher.of(allow)), _Matcher.of(deny)
+
     def permits(self, symbol: SymbolNames) -> bool:
         names = [name.upper() for name in _names(symbol)]
-        allow, deny = self.patterns
-        if any(fnmatchcase(name, p) for p in deny for name in names):
+        allow, deny = self.matchers
+        if deny.any(names):
             return False
-        return allow is None or any(fnmatchcase(name, p) for p in allow for name in names)
+        return allow is None or allow.any(names)
 
 
 class OrderTypes(RuleBase):
@@ -307,8 +343,12 @@ class OrderRate(RuleBase):
     limits: tuple[RateText, ...] = Field(min_length=1)
     per: RateKey = RateKey.ACCOUNT
 
-    @property
+    def model_post_init(self, context: Any, /) -> None:
+        self.windows  # noqa: B018  # prepared as the rule is built, not on its first order
+
+    @functools.cached_property
     def windows(self) -> tuple[RateLimit, ...]:
+        # read on every order: the rule is frozen, so its windows are parsed once
         return tuple(parse_rate(t) for t in self.limits)
 
 

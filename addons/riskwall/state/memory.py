@@ -22,7 +22,7 @@ import hashlib
 import heapq
 import time
 from collections import OrderedDict, defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
@@ -86,6 +86,11 @@ DAY_MS = 86_400_000
 # every quantity × price a daily-notional budget holds (each at most 20 integer and 18 fraction digits)
 EXACT_DIGITS = 80
 ZERO = Decimal(0)
+
+# the members in definition order, iterated without the Enum machinery on every view
+_POSITION_SIDES = tuple(PositionSide)
+_SIDES = tuple(Side)
+_NO_KEYS: frozenset[PositionKey] = frozenset()  # the pending keys of an account that has had none
 
 
 def wall_clock_ms() -> int:
@@ -209,10 +214,11 @@ class MemoryStore(StateStore):
             symbols = tuple(dict.fromkeys((*symbols, *(key.symbol for key in self._account_keys(query.venue,
                                                                                                query.account)))))
         if query.account is not None:
+            pending_keys = self._pending_keys.get((query.venue, query.account), _NO_KEYS)
             for symbol in symbols:
-                for position_side in PositionSide:
+                for position_side in _POSITION_SIDES:
                     self._read_position(PositionKey(query.venue, query.account, symbol, position_side), positions,
-                                        pending)
+                                        pending, pending_keys)
             for order_id in query.order_ids:
                 order = self._open.get((query.venue, query.account, order_id))
                 if order is not None:
@@ -233,15 +239,21 @@ class MemoryStore(StateStore):
                              if (baseline := self._baselines.get(key)) is not None and baseline[0] == day)
         return StateView(self._live_states(), positions, prices, orders, pending, remaining, seen)
 
-    def _read_position(self, key: PositionKey, positions: dict[PositionKey, Decimal],
-                       pending: dict[Slot, Pending]) -> None:
-        """A view's reading of one position and what pends in it, where there is any."""
+    def _read_position(self, key: PositionKey, positions: dict[PositionKey, Decimal], pending: dict[Slot, Pending],
+                       pending_keys: Container[PositionKey] | None = None) -> None:
+        """A view's reading of one position and what pends in it, where there is any. `pending_keys`, where given,
+        is the account's `_pending_keys`: a key not in it never had anything pending, so its sums are not read."""
         if key in self._positions:
             positions[key] = self._positions[key]
-        for side in Side:
-            found = self._pending_of((key, side))
-            if found.adding or found.reducing:
-                pending[(key, side)] = found
+        if pending_keys is not None and key not in pending_keys:
+            return
+        for side in _SIDES:
+            slot = (key, side)
+            # the sums hold only what is not zero (`_add_pending`): a slot in neither has nothing pending
+            if slot in self._adding or slot in self._reducing:
+                found = self._pending_of(slot)
+                if found.adding or found.reducing:
+                    pending[slot] = found
 
     async def reserve(self, reservation: Reservation) -> ReserveOutcome:
         with localcontext(prec=EXACT_DIGITS):
@@ -360,8 +372,9 @@ class MemoryStore(StateStore):
         now = self._clock()
         self._lapse(now)
         results: list[CheckResult] = []
-        for rate in reservation.rate:
-            count = len(self._window(rate, now)) + rate.cost
+        windows = [self._window(rate, now) for rate in reservation.rate]  # trimmed once: counted, then extended
+        for rate, window in zip(reservation.rate, windows, strict=True):
+            count = len(window) + rate.cost
             results.append(CheckResult(rate, Decimal(count), count <= rate.limit))
         for check in reservation.exposure:
             worst = self._worst_case(check) + check.quantity
@@ -382,8 +395,8 @@ class MemoryStore(StateStore):
             results.extend(self._gross(check, reservation) for check in reservation.gross)
         committed = all(r.passed for r in results if r.check.enforced)
         if committed:
-            for rate in reservation.rate:
-                self._window(rate, now).extend([now] * rate.cost)
+            for rate, window in zip(reservation.rate, windows, strict=True):
+                window.extend([now] * rate.cost)
             for duplicate in reservation.duplicates:
                 self._saw(duplicate, reservation.id, now)
             if reservation.pending:
@@ -513,12 +526,13 @@ class MemoryStore(StateStore):
 
     def _count_open(self, key: PositionKey, delta: int) -> None:
         """One order (or leg that opens one) more or fewer on `key`'s account and symbol."""
-        for scope in ((key.venue, key.account, None), (key.venue, key.account, key.symbol)):
-            total = self._open_counts.get(scope, 0) + delta
+        counts, venue, account = self._open_counts, key.venue, key.account
+        for scope in ((venue, account, None), (venue, account, key.symbol)):
+            total = counts.get(scope, 0) + delta
             if total > 0:
-                self._open_counts[scope] = total
+                counts[scope] = total
             else:
-                self._open_counts.pop(scope, None)
+                counts.pop(scope, None)
 
     async def open_order_count(self, venue: Venue, account: str, symbol: str | None = None) -> int:
         """The open-orders rule's counter: open orders plus unanswered legs that open one (for tests, status)."""
@@ -548,8 +562,12 @@ class MemoryStore(StateStore):
                 del self._seen[key]
 
     def _window(self, rate: RateCheck, now: int) -> deque[int]:
-        window = self._rate.setdefault((rate.key, rate.window_ms), deque())
-        while window and window[0] <= now - rate.window_ms:
+        slot = (rate.key, rate.window_ms)
+        window = self._rate.get(slot)
+        if window is None:  # (not setdefault: that builds a deque on every order only to drop it)
+            window = self._rate[slot] = deque()
+        cutoff = now - rate.window_ms
+        while window and window[0] <= cutoff:
             window.popleft()
         return window
 
@@ -566,6 +584,8 @@ class MemoryStore(StateStore):
 
     def _without(self, slot: Slot, order_id: str | None) -> Pending:
         pending = self._pending_of(slot)
+        if order_id is None:  # not an amend: nothing replaced
+            return pending
         replaced = self._replaced(slot, order_id)
         if replaced is None:
             return pending
@@ -675,12 +695,13 @@ class MemoryStore(StateStore):
     def _apply_order(self, update: OrderUpdate, now: int) -> None:
         fresh, taken = self._take_leg(update, now)
         ident = (update.venue, update.account, update.order_id)
-        if final_key(ident) in self._done:
+        done_key = final_key(ident)
+        if done_key in self._done:
             return  # final already: an answer seen twice changes nothing
         order = self._open.get(ident)
         key = PositionKey(update.venue, update.account, update.symbol, update.position_side)
         if order is None:
-            if not fresh and final_key(ident) in self._forgotten:
+            if not fresh and done_key in self._forgotten:
                 return  # an answer for an order final and forgotten long ago, replayed: counted back then
             order = _Order(key, update.side, ZERO, ZERO, update.reduce_only, update.kind)
             self._open[ident] = order
