@@ -24,14 +24,14 @@ from typing import Any
 import orjson
 
 from riskwall import logs, metrics
-from riskwall.model import TradingState, Venue
+from riskwall.model import FINGERPRINT_PATTERN, TradingState, Venue
 from riskwall.settings import ADMIN_TOKEN_ENV
 from riskwall.state.base import StateScope, StateStore, StateUnavailable, TradingStateRecord
 from riskwall.venues import parse_venue
 
 MAX_REQUEST_BYTES = 64 * 1024
 # a key's fingerprint, or an account label of the policy (`label:<name>`: every key the label lists)
-_ACCOUNT = re.compile(r"[0-9a-f]{12}|label:[a-z0-9][a-z0-9_.-]{0,63}")
+_ACCOUNT = re.compile(rf"{FINGERPRINT_PATTERN}|label:[a-z0-9][a-z0-9_.-]{{0,63}}")
 READ_TIMEOUT_S = 5.0
 
 log = logs.get_logger("riskwall.admin")

@@ -53,7 +53,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from riskwall.model import Action, DuplicateCheck, Reason, ReductionCheck, Venue, Violation
+from riskwall.model import Action, DuplicateCheck, Reason, ReductionCheck, Venue, Violation, is_fingerprint
 
 if TYPE_CHECKING:  # the store guard imports this module: no import of riskwall.state at run time
     from riskwall.state.base import CheckResult
@@ -85,7 +85,6 @@ disable_created_metrics()
 _VENUES = frozenset(v.value for v in Venue)
 _ACTIONS = frozenset(a.value for a in Action)
 _REASONS = frozenset(r.value for r in Reason)
-_FINGERPRINT = re.compile(r"^[0-9a-f]{12}$")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # policy/model.py RULE_ID
 # rules riskwall itself owns (engine.RULE_*, the egress refusal): code constants, so a pattern is enough
 _BUILTIN_RULE = re.compile(r"^riskwall\.[a-z][a-z-]{0,39}$")
@@ -402,7 +401,7 @@ def _revision(revision: str) -> str:
 
 
 def _account(m: Metrics, account: str | None) -> str:
-    if account is None or not _FINGERPRINT.match(account):
+    if not is_fingerprint(account):
         return UNKNOWN
     with m._lock:
         if account in m.accounts:
@@ -423,7 +422,7 @@ def _scope(text: str) -> str:
         return OTHER
     if set(fields) - {"venue", "account", "symbol"} or fields.get("venue") not in _VENUES:
         return OTHER
-    if "account" in fields and not _FINGERPRINT.match(fields["account"]):
+    if "account" in fields and not is_fingerprint(fields["account"]):
         return OTHER
     if "symbol" in fields and not _SYMBOL.match(fields["symbol"]):
         return OTHER

@@ -6,11 +6,12 @@ Stdlib only. Every amount is a `Decimal` parsed from the request's own strings; 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 
 class Venue(StrEnum):
@@ -142,11 +143,19 @@ class Reason(StrEnum):
 
 
 FINGERPRINT_HEX_DIGITS = 12
+# an account fingerprint's shape, for every place that must tell one from a label, a typo or an API key
+FINGERPRINT_PATTERN = rf"[0-9a-f]{{{FINGERPRINT_HEX_DIGITS}}}"
+_FINGERPRINT = re.compile(FINGERPRINT_PATTERN)
 
 
 def fingerprint(api_key: str) -> str:
     """The only form in which an API key leaves the adapter: the first 12 hex digits of its SHA-256."""
     return hashlib.sha256(api_key.encode()).hexdigest()[:FINGERPRINT_HEX_DIGITS]
+
+
+def is_fingerprint(text: object) -> TypeGuard[str]:
+    """Whether `text` is an account fingerprint: exactly 12 lower-case hex digits (no trailing newline)."""
+    return isinstance(text, str) and _FINGERPRINT.fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ import pytest
 import structlog
 
 from riskwall import admin, cli, logs, proxy
-from riskwall.model import TradingState, Venue, fingerprint
+from riskwall.model import TradingState, Venue, fingerprint, is_fingerprint
 from riskwall.state.memory import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +74,22 @@ def test_fingerprint_when_key_on_stdin_then_prints_first_12_hex_of_sha256(
     assert code == 0
     assert out == hashlib.sha256(API_KEY.encode()).hexdigest()[:12] + "\n"
     assert API_KEY not in out + err
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (fingerprint(API_KEY), True),
+    ("0123456789ab", True),
+    ("0123456789AB", False),  # fingerprints are lower case
+    ("0123456789ab\n", False),  # `$` would let a trailing newline through
+    ("0123456789a", False),
+    ("0123456789abc", False),
+    ("label:desk-a", False),
+    (API_KEY, False),
+    (None, False),
+    (123456789012, False),
+])
+def test_is_fingerprint_when_text_given_then_only_twelve_lower_hex_digits_pass(text: object, expected: bool) -> None:
+    assert is_fingerprint(text) is expected
 
 
 @pytest.mark.parametrize("stdin", ["", "\n", "   \n"])

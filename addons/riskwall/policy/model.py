@@ -24,11 +24,11 @@ from pydantic import (
     model_validator,
 )
 
-from riskwall.model import MarginMode, PositionSide, TradingState, Venue
+from riskwall.model import FINGERPRINT_PATTERN, MarginMode, PositionSide, TradingState, Venue
 
 RULE_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 SYMBOL_PATTERN = r"^[A-Za-z0-9*?\[\]/:_.-]{1,64}$"
-FINGERPRINT = r"^[0-9a-f]{12}$"
+FINGERPRINT = rf"^{FINGERPRINT_PATTERN}$"
 
 RuleId = Annotated[str, StringConstraints(pattern=RULE_ID)]
 SymbolPattern = Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)]

@@ -3,17 +3,15 @@ cannot be run as written."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from riskwall.model import Action, Venue
+from riskwall.model import Action, Venue, is_fingerprint
 from riskwall.policy.loader import Policy
 from riskwall.policy.testing.spec import TestFileSpec
 
 # 2026-01-01T00:00:00Z: every case starts on this clock, so a test never depends on the day it runs
 START_MS = 1_767_225_600_000
 DEFAULT_ACCOUNT = "000000000000"
-FINGERPRINT = re.compile(r"^[0-9a-f]{12}$")
 ORDER_ACTIONS = (Action.NEW, Action.AMEND)
 
 
@@ -46,7 +44,7 @@ class CaseContext:
         """A label or a fingerprint → a fingerprint; None → the file's default account."""
         if text is None:
             return self.account(self.spec.account, venue) if self.spec.account is not None else DEFAULT_ACCOUNT
-        if FINGERPRINT.match(text):
+        if is_fingerprint(text):
             return text
         account = self.policy.accounts.get(text)
         if account is None:
