@@ -1050,6 +1050,19 @@ def test_parse_response_when_same_body_sent_as_another_content_type_then_nothing
     assert ADAPTER.parse_response(parsed, other, 200, orjson.dumps(ACK), DECISION_ID).empty
 
 
+@pytest.mark.parametrize("category", [["linear"], {"linear": 1}, 1, None])
+@pytest.mark.parametrize("remembered", [True, False])
+def test_parse_response_when_request_category_is_not_text_then_nothing_learned_and_no_error(
+    category: object, remembered: bool
+) -> None:
+    request = make_request("POST", "/v5/order/create", order(category=category))
+    parsed = screen(ADAPTER, request)
+    if not remembered:
+        bybit_adapter._CATEGORIES.clear()
+
+    assert ADAPTER.parse_response(parsed, request, 200, orjson.dumps(ACK), DECISION_ID).empty
+
+
 def test_parse_response_when_close_position_order_acknowledged_then_nothing_to_count() -> None:
     body = order(side="Sell", orderType="Market", price=None, timeInForce=None, qty="0", reduceOnly=True,
                  closeOnTrigger=True)

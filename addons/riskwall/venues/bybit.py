@@ -663,7 +663,8 @@ def _body_category(request: HttpRequest) -> str | None:
             category = _json_body(request).get("category")
         except FieldError:
             return None
-    return category if category in CHECKED_CATEGORIES else None
+    # a list or object where the venue wants text is no category (and no set holds it)
+    return category if isinstance(category, str) and category in CHECKED_CATEGORIES else None
 
 
 _UNREAD = object()
