@@ -77,23 +77,24 @@ def _emit(out: TextIO, line: str) -> None:
     out.write(line + "\n")
 
 
+def _file_error(out: TextIO, counts: _Counts, headline: str, exc: PolicyError) -> None:
+    counts.errors += 1
+    _emit(out, headline)
+    for error in exc.errors:
+        _emit(out, f"  {error}")
+
+
 async def _run_file(file: Path, override: Path | None, out: TextIO, counts: _Counts) -> None:
     try:
         spec = load_test_file(file)
     except PolicyError as exc:
-        counts.errors += 1
-        _emit(out, f"ERROR {file}: not a usable test file")
-        for error in exc.errors:
-            _emit(out, f"  {error}")
+        _file_error(out, counts, f"ERROR {file}: not a usable test file", exc)
         return
     policy_path = override or (file.parent / spec.policy)
     try:
         policy = load_policy(policy_path)
     except PolicyError as exc:
-        counts.errors += 1
-        _emit(out, f"ERROR {file}: policy {policy_path} is invalid")
-        for error in exc.errors:
-            _emit(out, f"  {error}")
+        _file_error(out, counts, f"ERROR {file}: policy {policy_path} is invalid", exc)
         return
     for index, case in enumerate(spec.cases):
         label = f"{file}::{case.name}"
