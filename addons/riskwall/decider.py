@@ -85,11 +85,14 @@ async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStor
         if plan.needs_store and plan.reservation is not None:
             seen, current = await store.reserve_seen(plan.reservation, light)
             if current:
-                return await _concluded(store, plan, policy, seen, parsed)
+                return await _concluded(store, plan, policy, seen)
             if seen.committed and plan.reservation.pending:
                 await store.release(decision_id)
     try:
         view = await store.view(query)
+        wider = engine.wider_query(query, view)
+        if wider is not None:
+            view = await store.view(wider)
     except StateUnavailable:
         # the store cannot answer, but a rule that needs no state may already refuse the order: answer with
         # that rule, which a client will not retry, rather than with the outage, which it would (orders that only
@@ -108,17 +111,18 @@ async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStor
         # the request again as an ordinary order, every limit applied
         plan = engine.plan(parsed, policy, view, decision_id, exempt_reductions=False)
         outcome = await store.reserve(plan.reservation) if plan.needs_store and plan.reservation else None
-    return await _concluded(store, plan, policy, outcome, parsed)
+    return await _concluded(store, plan, policy, outcome)
 
 
-async def _concluded(store: StateStore, plan: engine.Plan, policy: Policy, outcome: ReserveOutcome | None,
-                     parsed: ParsedRequest) -> Evaluation:
+async def _concluded(store: StateStore, plan: engine.Plan, policy: Policy,
+                     outcome: ReserveOutcome | None) -> Evaluation:
     decision = engine.conclude(plan, policy, outcome)
     reserved = bool(outcome and outcome.committed and plan.reservation and plan.reservation.pending)
     if reserved and decision.verdict is Verdict.BLOCK:  # pragma: no cover - conclude never blocks a commit
         await store.release(plan.decision_id)
         reserved = False
-    return Evaluation(decision, reserved, outcome, parsed)
+    # the request as planned: completed with what the store knew (`engine.resolve`), which its answer is read by
+    return Evaluation(decision, reserved, outcome, plan.request)
 
 
 def held_by(facts: ResponseFacts, parsed: ParsedRequest) -> ResponseFacts:
@@ -136,7 +140,8 @@ def held_by(facts: ResponseFacts, parsed: ParsedRequest) -> ResponseFacts:
     return dataclasses.replace(facts, orders=move(facts.orders), positions=move(facts.positions),
                                open_orders=tuple(dataclasses.replace(s, account=holder, orders=move(s.orders))
                                                  if s.account == key else s for s in facts.open_orders),
-                               closed=move(facts.closed), equity=move(facts.equity))
+                               closed=move(facts.closed), equity=move(facts.equity), modes=move(facts.modes),
+                               amended=move(facts.amended))
 
 
 def release_delay_ms(status: int | None) -> int:

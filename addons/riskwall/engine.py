@@ -40,6 +40,7 @@ from riskwall.model import (
     EquityUpdate,
     ExposureCheck,
     GrossCheck,
+    Known,
     LossCheck,
     NotionalCheck,
     OpenOrdersCheck,
@@ -151,7 +152,7 @@ def light_view_suffices(request: ParsedRequest, policy: Policy | None = None) ->
     budget) finds none in a light view and blocks, which the decider then plans again on a full one."""
     if policy is not None and policy.has_gross_exposure:
         return False
-    if request.action is not Action.NEW or not request.intents:
+    if request.action is not Action.NEW or not request.intents or request.mode_keys:
         return False
     for intent in request.intents:  # a loop, not a generator: asked on every order
         if intent.only_reduces or intent.action is not Action.NEW:
@@ -162,10 +163,14 @@ def light_view_suffices(request: ParsedRequest, policy: Policy | None = None) ->
 def view_query(request: ParsedRequest, policy: Policy | None = None) -> ViewQuery:
     intents = request.intents
     amended: tuple[str, ...]
-    if len(intents) == 1:  # the common case, without the generator
-        amended = (intents[0].order_id,) if intents[0].action is Action.AMEND and intents[0].order_id else ()
+    named: tuple[str, ...] = ()
+    if len(intents) == 1 and intents[0].action is not Action.AMEND:  # the common case, without the generators
+        amended = ()
     else:
         amended = tuple(i.order_id for i in intents if i.action is Action.AMEND and i.order_id)
+        # an amend that names its order only by the bot's id (Bybit orderLinkId, BitMEX origClOrdID)
+        named = tuple(i.client_order_id for i in intents
+                      if i.action is Action.AMEND and not i.order_id and i.client_order_id)
     adds = policy is not None and request.action.adds_orders
     whole = adds and policy is not None and policy.has_gross_exposure
     others = policy.gross_venues(request.venue, request.state_account) if whole and policy is not None else ()
@@ -175,27 +180,53 @@ def view_query(request: ParsedRequest, policy: Policy | None = None) -> ViewQuer
         loss_keys = tuple(f"{rule_id}|{request.venue}|{request.state_account}"
                           for rule_id in policy.equity_waiting_rules)
     return ViewQuery(request.venue, request.state_account, request.symbols, amended, whole,
-                     other_venues=others, loss_keys=loss_keys)
+                     other_venues=others, loss_keys=loss_keys, client_ids=named, mode_keys=request.mode_keys)
 
 
-def _sides_from_store(request: ParsedRequest, view: StateView) -> ParsedRequest:
-    """An amend that names only its order (OKX, Bitget) takes the side and position side the store knows."""
-    if not view.orders:
+def wider_query(query: ViewQuery, view: StateView) -> ViewQuery | None:
+    """`query` with the symbols of the orders its amends name that it did not read (a BitMEX amend names only the
+    order: its symbol is the store's), for a second read; None when it read them all (every other request)."""
+    if not view.orders and not view.by_client:
+        return None
+    extra = tuple(dict.fromkeys(order.symbol for order in (*view.orders.values(), *view.by_client.values())
+                                if order.symbol not in query.symbols))
+    return dataclasses.replace(query, symbols=query.symbols + extra) if extra else None
+
+
+def resolve(request: ParsedRequest, view: StateView) -> ParsedRequest:
+    """`request` completed with what the store knows (`view`) of what it leaves out: each intent's own
+    `resolve` (the adapter's: contracts priced, an amended order's symbol), then, for an amend that names only its
+    order (OKX, Bitget, Bybit by orderLinkId), the order's id, side and position side. An intent the adapter
+    cannot complete makes the request unreadable (`error`), as a field that does not parse does. Nothing to do
+    (the common case) returns `request` itself; a resolved request returns itself too."""
+    if request.known is not None or not request.intents:
         return request
+    needs_hooks = any(intent.resolve is not None for intent in request.intents)
+    if not needs_hooks and not view.orders and not view.by_client:
+        return request
+    known = Known({symbol: price for (venue, symbol), price in view.prices.items() if venue is request.venue},
+                  view.orders, view.by_client, view.modes)
     intents = []
     for intent in request.intents:
-        known = view.orders.get(intent.order_id or "") if intent.side is None else None
-        if known is not None and (intent.symbol is None or intent.symbol == known[0]):
-            intent = dataclasses.replace(intent, side=known[1], position_side=known[2])
+        if intent.resolve is not None:
+            try:
+                intent = intent.resolve(intent, known)
+            except (ValueError, ArithmeticError) as error:  # venues' FieldError is a ValueError
+                return dataclasses.replace(request, intents=(), error=str(error), known=known)
+        if intent.action is Action.AMEND and intent.side is None:
+            order = known.order(intent.order_id, intent.client_order_id)
+            if order is not None and (intent.symbol is None or intent.symbol == order.symbol):
+                intent = dataclasses.replace(intent, side=order.side, position_side=order.position_side,
+                                             order_id=order.order_id)
         intents.append(intent)
-    return dataclasses.replace(request, intents=tuple(intents))
+    return dataclasses.replace(request, intents=tuple(intents), known=known)
 
 
 def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: str, *,
          exempt_reductions: bool = True) -> Plan:
     """The static rules' verdict and what the store must check. `exempt_reductions` False plans every order
     as an ordinary one (after the store found a reduction it exempted no longer covered)."""
-    request = _sides_from_store(request, view)
+    request = resolve(request, view)
     acc = _Collector(policy)
     action = request.action
     if request.error is not None:
@@ -459,7 +490,7 @@ class _Reducible:
             return Decimal(0)
         known = self._view.orders.get(intent.order_id)
         key, side = slot
-        if known != (key.symbol, side, key.position_side):
+        if known is None or (known.symbol, known.side, known.position_side) != (key.symbol, side, key.position_side):
             return Decimal(0)
         return self._view.remaining.get(intent.order_id, Decimal(0))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -192,6 +192,11 @@ class OrderIntent:
     hedge_mode: bool | None = None
     client_order_id: str | None = None
     order_id: str | None = None
+    # where the request leaves out a fact only the store has (a contract size's price, the side or symbol of the
+    # order an amend names, the account's position mode): the adapter's own completion of this intent, given what
+    # the store knows (`engine.resolve` calls it once the view is read; venues never read state themselves).
+    # It returns the complete intent (without `resolve`) or raises a `ValueError` naming the field.
+    resolve: Callable[[OrderIntent, Known], OrderIntent] | None = field(default=None, compare=False, repr=False)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -233,6 +238,11 @@ class ParsedRequest:
     # the account whose state this request moves, where it is not the key's own: the policy's label for the
     # key (`label:<name>`), so positions, rates and states hold per account however many keys trade it
     holder: str | None = None
+    # the account's position modes (`ModeUpdate.key`) the intents' `resolve` needs from the store
+    mode_keys: tuple[str, ...] = ()
+    # what the store knew when the intents were resolved (`engine.resolve`): answer learners read prices from it
+    # for contracts an answer carries without one
+    known: Known | None = field(default=None, compare=False, repr=False)
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -383,6 +393,8 @@ class OrderUpdate:
     # venues list some orders apart (Binance's conditional "algo" orders): a listing of one kind says
     # nothing about orders of another
     kind: str = "order"
+    # the bot's id for the order (Bybit orderLinkId, BitMEX clOrdID), where amends may name the order by it
+    client_order_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,6 +446,20 @@ class AmendAccepted:
     venue: Venue
     account: str
     leg_id: str
+    # the order's new total size (filled part included) where the adapter read the amend as one (Bybit's `qty`):
+    # the order then holds that less what the store knows filled, rather than the larger of the two
+    total: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModeUpdate:
+    """An account's position mode as the venue reported or accepted it, under the venue's own `key` (Bitget: the
+    product type): `hedge` or `one-way`. Kept in the store, so every sidecar of a fleet reads an order the same."""
+
+    venue: Venue
+    account: str
+    key: str
+    mode: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,12 +486,16 @@ class ResponseFacts:
     instruments: tuple[Any, ...] = ()
     # account equity, for the daily-loss rule: the store sees it only as a `LossCheck` (not part of `empty`)
     equity: tuple[EquityUpdate, ...] = ()
-    # amends the venue accepted, read from the answer's status by the decider (not by the venue adapters)
+    # amends the venue accepted, read from the answer's status by the decider (or by an adapter that knows the
+    # amend's new size, `AmendAccepted.total`)
     amended: tuple[AmendAccepted, ...] = ()
+    # position modes the account switched to or the venue reported
+    modes: tuple[ModeUpdate, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.prices or self.orders or self.positions or self.open_orders or self.closed or self.amended)
+        return not (self.prices or self.orders or self.positions or self.open_orders or self.closed or self.amended
+                    or self.modes)
 
 
 # ---- what a store is asked and answers (the engine plans them; the stores check them atomically) ----------
@@ -553,6 +583,47 @@ class ViewQuery:
     other_venues: tuple[Venue, ...] = ()
     # daily-loss rule keys (`LossCheck.key`) whose day the store must say it has an equity reading for
     loss_keys: tuple[str, ...] = ()
+    # client order ids amends name their order by (without its order id): the store tells what it knows of them
+    client_ids: tuple[str, ...] = ()
+    # the account's position modes (`ModeUpdate.key`) the request needs
+    mode_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KnownOrder:
+    """An open order as the store holds it: what an amend that names only the order leaves out."""
+
+    order_id: str
+    symbol: str
+    side: Side
+    position_side: PositionSide
+    executed: Decimal = Decimal(0)
+    reduce_only: bool = False
+    kind: str = "order"
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the store knew when a request was decided, handed to the adapters' `OrderIntent.resolve` (and kept in
+    `ParsedRequest.known` for learning the answer): this venue's prices by native symbol (mark preferred), the
+    account's open orders the request names, by order id and by client order id, and its position modes."""
+
+    prices: Mapping[str, Decimal] = field(default_factory=dict)
+    orders: Mapping[str, KnownOrder] = field(default_factory=dict)
+    by_client: Mapping[str, KnownOrder] = field(default_factory=dict)
+    modes: Mapping[str, str] = field(default_factory=dict)
+
+    def order(self, order_id: str | None, client_id: str | None) -> KnownOrder | None:
+        """By order id where one is given (venues read the order id first when both are), else by client id."""
+        if order_id:
+            return self.orders.get(order_id)
+        return self.by_client.get(client_id) if client_id else None
+
+    def price(self, symbol: str | None) -> Decimal | None:
+        return self.prices.get(symbol) if symbol else None
+
+
+NOTHING_KNOWN = Known()
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,13 +644,17 @@ class StateView:
     trading_states: tuple[TradingStateRecord, ...] = ()
     positions: dict[PositionKey, Decimal] = field(default_factory=dict)
     prices: dict[tuple[Venue, str], Decimal] = field(default_factory=dict)
-    # open orders the store knows, by order id: (symbol, side, position side), for amends that name only the order
-    orders: dict[str, tuple[str, Side, PositionSide]] = field(default_factory=dict)
+    # open orders the store knows, by order id, for amends that name only the order
+    orders: dict[str, KnownOrder] = field(default_factory=dict)
     pending: dict[tuple[PositionKey, Side], Pending] = field(default_factory=dict)
     # what those orders still have open, by order id: an amend replaces it
     remaining: dict[str, Decimal] = field(default_factory=dict)
     # of the query's `loss_keys`, those with an equity reading (a baseline) on the store's current UTC day
     equity_seen: frozenset[str] = frozenset()
+    # of the query's `client_ids`, the open orders the store knows, by client order id
+    by_client: dict[str, KnownOrder] = field(default_factory=dict)
+    # of the query's `mode_keys`, the modes the store knows
+    modes: dict[str, str] = field(default_factory=dict)
 
     def position(self, key: PositionKey) -> Decimal:
         return self.positions.get(key, Decimal(0))

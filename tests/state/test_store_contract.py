@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 import redis
 
-from riskwall.model import ClosedOrder, Pending, PositionSide, ResponseFacts, Side, TradingState
+from riskwall.model import ClosedOrder, KnownOrder, Pending, PositionSide, ResponseFacts, Side, TradingState
 from riskwall.state import StateStore
 from riskwall.state.base import (
     DuplicateCheck,
@@ -400,7 +400,8 @@ async def test_view_when_orders_pend_then_it_tells_what_adds_what_reduces_and_wh
 
     assert view.pending_in(position_key(), SELL) == Pending(Decimal(3), Decimal("1.5"))
     assert view.pending_in(position_key(), BUY) == Pending()
-    assert (view.remaining, view.orders) == ({"o1": Decimal("1.5")}, {"o1": (SYMBOL, SELL, BOTH)})
+    assert (view.remaining, view.orders) == (
+        {"o1": Decimal("1.5")}, {"o1": KnownOrder("o1", SYMBOL, SELL, BOTH, Decimal("0.5"), reduce_only=True)})
 
 
 # ---- learning ---------------------------------------------------------------------------------------------

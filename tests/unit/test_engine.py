@@ -16,6 +16,7 @@ from riskwall.model import (
     MEASURED,
     Action,
     Decision,
+    KnownOrder,
     MarginMode,
     OrderIntent,
     ParsedRequest,
@@ -1385,7 +1386,7 @@ def test_plan_when_amend_names_an_order_the_store_knows_then_its_side_is_used_fo
     amend = make_intent(action=Action.AMEND, side=None, quantity=Decimal("0.5"), price=Decimal("50000"),
                         order_id="123")
     view = dataclasses.replace(make_view(prices={"BTCUSDT": "50000"}),
-                               orders={"123": ("BTCUSDT", Side.BUY, PositionSide.BOTH)})
+                               orders={"123": KnownOrder("123", "BTCUSDT", Side.BUY, PositionSide.BOTH)})
 
     plan = engine.plan(make_request(amend), policy, view, "d1")
 

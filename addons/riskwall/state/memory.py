@@ -32,6 +32,7 @@ from riskwall.model import (
     DuplicateCheck,
     ExposureCheck,
     GrossCheck,
+    KnownOrder,
     LossCheck,
     LossTrip,
     NotionalCheck,
@@ -158,6 +159,12 @@ class _Order:
     reducing: bool  # reduce-only: counts towards what reduces, never towards what adds
     kind: str = "order"
     charge: _Charge | None = None  # admitted under a daily-notional rule: the budgets it holds its notional in
+    client_id: str | None = None  # the bot's id for it, where amends may name it so (`_by_client`)
+
+
+def _known(order_id: str, order: _Order) -> KnownOrder:
+    return KnownOrder(order_id, order.position.symbol, order.side, order.position.position_side, order.executed,
+                      order.reducing, order.kind)
 
 
 class MemoryStore(StateStore):
@@ -172,6 +179,10 @@ class MemoryStore(StateStore):
         self._legs: dict[str, dict[str, PendingEntry]] = {}  # reservation id -> leg id -> entry
         self._open: dict[OrderIdent, _Order] = {}  # orders not final
         self._open_of: dict[tuple[Venue, str], set[OrderIdent]] = defaultdict(set)
+        # open orders by the bot's id for them, (venue, account, client id) -> order id, for amends that name them so
+        self._by_client: dict[OrderIdent, str] = {}
+        # accounts' position modes: (venue, account, the venue's key) -> "hedge" | "one-way"
+        self._modes: dict[tuple[Venue, str, str], str] = {}
         # final orders (by final_key) -> when they became final: a 64-bit key, not the ident's strings, so the
         # FINAL_ORDER_MEMORY_COUNT orders kept cost about 190 bytes each rather than 330 (issue 12's memory bound)
         self._done: OrderedDict[int, int] = OrderedDict()
@@ -207,7 +218,9 @@ class MemoryStore(StateStore):
     async def view(self, query: ViewQuery) -> StateView:
         positions: dict[PositionKey, Decimal] = {}
         pending: dict[Slot, Pending] = {}
-        orders: dict[str, tuple[str, Side, PositionSide]] = {}
+        orders: dict[str, KnownOrder] = {}
+        by_client: dict[str, KnownOrder] = {}
+        modes: dict[str, str] = {}
         remaining: dict[str, Decimal] = {}
         symbols = query.symbols
         if query.account is not None and query.whole_account:
@@ -222,8 +235,18 @@ class MemoryStore(StateStore):
             for order_id in query.order_ids:
                 order = self._open.get((query.venue, query.account, order_id))
                 if order is not None:
-                    orders[order_id] = (order.position.symbol, order.side, order.position.position_side)
+                    orders[order_id] = _known(order_id, order)
                     remaining[order_id] = order.remaining
+            for client_id in query.client_ids:
+                order_id = self._by_client.get((query.venue, query.account, client_id))
+                order = None if order_id is None else self._open.get((query.venue, query.account, order_id))
+                if order_id is not None and order is not None:
+                    by_client[client_id] = _known(order_id, order)
+                    remaining[order_id] = order.remaining
+            for mode_key in query.mode_keys:
+                mode = self._modes.get((query.venue, query.account, mode_key))
+                if mode is not None:
+                    modes[mode_key] = mode
         prices = {(query.venue, s): self._prices[(query.venue, s)][0] for s in symbols
                   if (query.venue, s) in self._prices}
         if query.account is not None and query.whole_account:
@@ -237,7 +260,7 @@ class MemoryStore(StateStore):
             day = self._clock() // DAY_MS
             seen = frozenset(key for key in query.loss_keys
                              if (baseline := self._baselines.get(key)) is not None and baseline[0] == day)
-        return StateView(self._live_states(), positions, prices, orders, pending, remaining, seen)
+        return StateView(self._live_states(), positions, prices, orders, pending, remaining, seen, by_client, modes)
 
     def _read_position(self, key: PositionKey, positions: dict[PositionKey, Decimal], pending: dict[Slot, Pending],
                        pending_keys: Container[PositionKey] | None = None) -> None:
@@ -649,6 +672,8 @@ class MemoryStore(StateStore):
                 self._finalise(ident, now)
         for accepted in facts.amended:
             self._confirm_amend(accepted, now)
+        for mode in facts.modes:
+            self._modes[(mode.venue, mode.account, mode.key)] = mode.mode
         self._forget_old_orders(now)
 
     def _take_leg(self, update: OrderUpdate, now: int) -> tuple[bool, _Charge | None]:
@@ -685,7 +710,10 @@ class MemoryStore(StateStore):
         order = self._replaced((entry.position, entry.side), entry.replaces_order)
         if order is None:
             return
-        remaining = max(order.remaining, entry.quantity)
+        if accepted.total is not None:  # the new total size, fills included: what is left of it
+            remaining = max(accepted.total - order.executed, ZERO)
+        else:
+            remaining = max(order.remaining, entry.quantity)
         self._add_pending((order.position, order.side), order.reducing, remaining - order.remaining)
         if taken is not None and order.charge is not None and order.charge.price > taken.price:
             taken = _Charge(taken.budgets, order.charge.price, taken.day)
@@ -707,6 +735,11 @@ class MemoryStore(StateStore):
             self._open[ident] = order
             self._open_of[(update.venue, update.account)].add(ident)
             self._count_open(key, 1)
+        if update.client_order_id and order.client_id != update.client_order_id:
+            if order.client_id is not None:
+                self._by_client.pop((update.venue, update.account, order.client_id), None)
+            order.client_id = update.client_order_id
+            self._by_client[(update.venue, update.account, update.client_order_id)] = update.order_id
         if update.executed < order.executed:
             return  # an older answer replayed after a newer one
         fill = update.executed - order.executed
@@ -741,6 +774,8 @@ class MemoryStore(StateStore):
         stays whole, since no later report would charge a fill the sidecar did not see."""
         order = self._open.pop(ident)
         self._open_of[(ident[0], ident[1])].discard(ident)
+        if order.client_id is not None and self._by_client.get((ident[0], ident[1], order.client_id)) == ident[2]:
+            del self._by_client[(ident[0], ident[1], order.client_id)]
         self._count_open(order.position, -1)
         self._add_pending((order.position, order.side), order.reducing, -order.remaining)
         if order.charge is not None and unfilled_known:

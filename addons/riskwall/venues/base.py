@@ -610,6 +610,15 @@ def _names_an_order(order: OrderUpdate) -> bool:
     return _names_a_symbol(order.symbol) and _FACT_ORDER_ID.fullmatch(order.order_id) is not None
 
 
+def _sound_client_id(order: OrderUpdate) -> OrderUpdate:
+    """`order` without a client order id the store could not keep as a name (an amend naming it then finds
+    nothing, and is decided as one whose order is unknown)."""
+    client_id = order.client_order_id
+    if client_id is None or _FACT_ORDER_ID.fullmatch(client_id) is not None:
+        return order
+    return dataclasses.replace(order, client_order_id=None)
+
+
 def sound_facts(facts: ResponseFacts) -> ResponseFacts:
     """`facts` without what names no symbol a venue could have (an answer row with its symbol missing or
     mangled) or no order id, so nothing is kept under a symbol nothing trades or an empty id. What is dropped
@@ -618,7 +627,7 @@ def sound_facts(facts: ResponseFacts) -> ResponseFacts:
     if not facts.prices and not facts.orders and not facts.positions and not facts.open_orders and not facts.closed:
         return facts
     prices = tuple(p for p in facts.prices if _names_a_symbol(p.symbol))
-    orders = tuple(o for o in facts.orders if _names_an_order(o))
+    orders = tuple(_sound_client_id(o) for o in facts.orders if _names_an_order(o))
     positions = tuple(
         report for report in facts.positions
         if (report.symbol is None or _names_a_symbol(report.symbol))
@@ -632,7 +641,7 @@ def sound_facts(facts: ResponseFacts) -> ResponseFacts:
     closed = tuple(c for c in facts.closed if _FACT_ORDER_ID.fullmatch(c.order_id) is not None)
     if (len(prices), len(orders), len(positions), len(open_orders), len(closed)) == (
         len(facts.prices), len(facts.orders), len(facts.positions), len(facts.open_orders), len(facts.closed)
-    ):
+    ) and all(new is old for new, old in zip(orders, facts.orders, strict=True)):
         return facts
     return dataclasses.replace(facts, prices=prices, orders=orders, positions=positions, open_orders=open_orders,
                                closed=closed)
