@@ -199,15 +199,17 @@ def resolve(request: ParsedRequest, view: StateView) -> ParsedRequest:
     order (OKX, Bitget, Bybit by orderLinkId), the order's id, side and position side. An intent the adapter
     cannot complete makes the request unreadable (`error`), as a field that does not parse does. Nothing to do
     (the common case) returns `request` itself; a resolved request returns itself too."""
-    if request.known is not None or not request.intents:
+    intents = request.intents
+    if request.known is not None or not intents:
         return request
-    needs_hooks = any(intent.resolve is not None for intent in request.intents)
-    if not needs_hooks and not view.orders and not view.by_client:
-        return request
+    if not view.orders and not view.by_client:
+        # asked on every order: the one-leg case without a generator
+        if intents[0].resolve is None if len(intents) == 1 else all(i.resolve is None for i in intents):
+            return request
     known = Known({symbol: price for (venue, symbol), price in view.prices.items() if venue is request.venue},
                   view.orders, view.by_client, view.modes)
-    intents = []
-    for intent in request.intents:
+    completed = []
+    for intent in intents:
         if intent.resolve is not None:
             try:
                 intent = intent.resolve(intent, known)
@@ -218,8 +220,8 @@ def resolve(request: ParsedRequest, view: StateView) -> ParsedRequest:
             if order is not None and (intent.symbol is None or intent.symbol == order.symbol):
                 intent = dataclasses.replace(intent, side=order.side, position_side=order.position_side,
                                              order_id=order.order_id)
-        intents.append(intent)
-    return dataclasses.replace(request, intents=tuple(intents), known=known)
+        completed.append(intent)
+    return dataclasses.replace(request, intents=tuple(completed), known=known)
 
 
 def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: str, *,

@@ -714,7 +714,7 @@ async def test_view_when_orders_named_then_open_ones_come_with_symbol_side_and_p
 
     view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,), ("open-sell", "done", "never-seen")))
 
-    assert view.orders == {"open-sell": (SYMBOL, Side.SELL, PositionSide.SHORT)}
+    assert view.orders == {"open-sell": KnownOrder("open-sell", SYMBOL, Side.SELL, PositionSide.SHORT)}
 
 
 # ---- duplicate orders -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from riskwall.model import (
     MEASURED,
     Action,
     Decision,
+    Known,
     KnownOrder,
     MarginMode,
     OrderIntent,
@@ -27,6 +28,7 @@ from riskwall.model import (
     TradingState,
     Venue,
     Verdict,
+    ViewQuery,
     Violation,
 )
 from riskwall.policy.index import rule_kind
@@ -1394,6 +1396,92 @@ def test_plan_when_amend_names_an_order_the_store_knows_then_its_side_is_used_fo
     assert plan.reservation is not None
     [check] = plan.reservation.exposure
     assert (check.side, check.replaces_order, check.quantity) == (Side.BUY, "123", Decimal("0.5"))
+
+
+KNOWN_BUY = KnownOrder("123", "BTCUSDT", Side.BUY, PositionSide.LONG, Decimal("0.1"))
+
+
+@pytest.mark.parametrize(("name", "amend", "view", "expected"), [
+    ("by order id", {"order_id": "123"}, {"orders": {"123": KNOWN_BUY}}, (Side.BUY, PositionSide.LONG, "123")),
+    ("by client id alone", {"client_order_id": "bot-1"}, {"by_client": {"bot-1": KNOWN_BUY}},
+     (Side.BUY, PositionSide.LONG, "123")),
+    ("order id wins over client id", {"order_id": "999", "client_order_id": "bot-1"},
+     {"by_client": {"bot-1": KNOWN_BUY}}, (None, PositionSide.BOTH, "999")),
+    ("another symbol", {"order_id": "123", "symbol": "ETHUSDT"}, {"orders": {"123": KNOWN_BUY}},
+     (None, PositionSide.BOTH, "123")),
+    ("unknown to the store", {"client_order_id": "bot-2"}, {"by_client": {"bot-1": KNOWN_BUY}},
+     (None, PositionSide.BOTH, None)),
+])
+def test_resolve_when_amend_names_its_order_then_side_and_id_come_from_the_store_where_they_agree(
+    name: str, amend: dict[str, Any], view: dict[str, Any], expected: tuple[Any, ...],
+) -> None:
+    intent = make_intent(action=Action.AMEND, side=None, quantity=Decimal("0.5"), **amend)
+
+    resolved = engine.resolve(make_request(intent), dataclasses.replace(make_view(), **view))
+
+    [leg] = resolved.intents
+    assert (leg.side, leg.position_side, leg.order_id) == expected
+
+
+def test_resolve_when_intent_has_a_hook_then_it_gets_this_venues_prices_orders_and_modes() -> None:
+    seen: list[Known] = []
+
+    def hook(intent: OrderIntent, known: Known) -> OrderIntent:
+        seen.append(known)
+        return dataclasses.replace(intent, quantity=Decimal(100) / (known.price("BTCUSDT") or 1), resolve=None)
+
+    request = dataclasses.replace(make_request(make_intent(quantity=None, resolve=hook)), mode_keys=("USDT-FUTURES",))
+    view = dataclasses.replace(make_view(prices={"BTCUSDT": "50"}), modes={"USDT-FUTURES": "hedge"},
+                               prices={(Venue.BINANCEUSDM, "BTCUSDT"): Decimal(50),
+                                       (Venue.BYBIT, "BTCUSDT"): Decimal(70)})
+
+    resolved = engine.resolve(request, view)
+
+    assert [leg.quantity for leg in resolved.intents] == [Decimal(2)]
+    assert (dict(seen[0].prices), dict(seen[0].modes)) == ({"BTCUSDT": Decimal(50)}, {"USDT-FUTURES": "hedge"})
+    assert resolved.known is seen[0]
+    assert engine.resolve(resolved, make_view()) is resolved  # resolved once: a second view changes nothing
+
+
+def test_plan_when_a_hook_cannot_complete_the_intent_then_the_request_is_refused_as_unreadable() -> None:
+    def hook(intent: OrderIntent, known: Known) -> OrderIntent:
+        raise ValueError("qty: no price is known to convert it")
+
+    policy = make_policy("rules: []\n")  # an unreadable order is refused whatever the policy says
+    plan = engine.plan(make_request(make_intent(resolve=hook)), policy, make_view(), "d1")
+
+    assert engine.conclude(plan, policy, None).verdict is Verdict.BLOCK
+    [violation] = plan.violations
+    assert violation.reason is Reason.PARSE_FAILED and "no price is known" in dict(violation.context)["error"]
+
+
+def test_view_query_when_amends_name_orders_then_it_asks_for_their_ids_client_ids_and_modes() -> None:
+    legs = (make_intent(action=Action.AMEND, side=None, order_id="1"),
+            make_intent(action=Action.AMEND, side=None, client_order_id="bot-2"),
+            make_intent(action=Action.AMEND, side=None, order_id="3", client_order_id="bot-3"))
+    request = dataclasses.replace(make_request(*legs, action=Action.AMEND), mode_keys=("USDT-FUTURES",))
+
+    query = engine.view_query(request)
+
+    assert (query.order_ids, query.client_ids, query.mode_keys) == (("1", "3"), ("bot-2",), ("USDT-FUTURES",))
+    assert not engine.light_view_suffices(dataclasses.replace(make_request(make_intent()), mode_keys=("X",)))
+
+
+@pytest.mark.parametrize(("known_symbols", "wider"), [
+    ((), None),
+    (("BTCUSDT",), None),  # read already
+    (("XBTUSD", "ETHUSD", "XBTUSD"), ("BTCUSDT", "XBTUSD", "ETHUSD")),
+])
+def test_wider_query_when_known_orders_hold_unread_symbols_then_they_are_added_once(
+    known_symbols: tuple[str, ...], wider: tuple[str, ...] | None,
+) -> None:
+    query = ViewQuery(Venue.BINANCEUSDM, ACCOUNT, ("BTCUSDT",), ("o0",))
+    orders = {f"o{i}": KnownOrder(f"o{i}", symbol, Side.BUY, PositionSide.BOTH)
+              for i, symbol in enumerate(known_symbols)}
+
+    widened = engine.wider_query(query, dataclasses.replace(make_view(), orders=orders))
+
+    assert (None if widened is None else widened.symbols) == wider
 
 
 def test_plan_when_request_has_a_holder_then_state_is_read_and_counted_under_it() -> None:

@@ -238,11 +238,11 @@ class MemoryStore(StateStore):
                     orders[order_id] = _known(order_id, order)
                     remaining[order_id] = order.remaining
             for client_id in query.client_ids:
-                order_id = self._by_client.get((query.venue, query.account, client_id))
-                order = None if order_id is None else self._open.get((query.venue, query.account, order_id))
-                if order_id is not None and order is not None:
-                    by_client[client_id] = _known(order_id, order)
-                    remaining[order_id] = order.remaining
+                named = self._by_client.get((query.venue, query.account, client_id))
+                order = None if named is None else self._open.get((query.venue, query.account, named))
+                if named is not None and order is not None:
+                    by_client[client_id] = _known(named, order)
+                    remaining[named] = order.remaining
             for mode_key in query.mode_keys:
                 mode = self._modes.get((query.venue, query.account, mode_key))
                 if mode is not None:
@@ -736,8 +736,9 @@ class MemoryStore(StateStore):
             self._open_of[(update.venue, update.account)].add(ident)
             self._count_open(key, 1)
         if update.client_order_id and order.client_id != update.client_order_id:
-            if order.client_id is not None:
-                self._by_client.pop((update.venue, update.account, order.client_id), None)
+            named = (update.venue, update.account, order.client_id)
+            if order.client_id is not None and self._by_client.get(named) == update.order_id:
+                del self._by_client[named]  # a newer order may have taken the old name: it keeps it
             order.client_id = update.client_order_id
             self._by_client[(update.venue, update.account, update.client_order_id)] = update.order_id
         if update.executed < order.executed:

@@ -23,9 +23,10 @@ and every account script touches only that slot (its keys are all declared in KE
                                             s: side, q: quantity}}: legs not yet moved to a venue order
     rw:{<venue>|<account>}:lapse    ZSET    reservation id, score = when its legs lapse (ms, Redis time);
                                             lapsed lazily by the next script that touches the account
-    rw:{<venue>|<account>}:open     HASH    order id → JSON {sym, ps, s, c, kd, rem, exe}: orders not final;
-                                            c = 1 when the order adds exposure (not reduce-only), kd = kind
-                                            ("order", "algo"), rem = remaining, exe = executed already applied
+    rw:{<venue>|<account>}:open     HASH    order id → JSON {sym, ps, s, c, kd, rem, exe, cid}: orders not
+                                            final; c = 1 when the order adds exposure (not reduce-only), kd =
+                                            kind ("order", "algo"), rem = remaining, exe = executed already
+                                            applied, cid = the bot's client order id (absent when not known)
     rw:{<venue>|<account>}:done     ZSET    order id, score = when it became final (ms): a replayed response
                                             changes nothing; trimmed after 24 h, key PEXPIRE 24 h
     rw:{<venue>|<account>}:seq      STRING  counter that makes every rate-window member unique
@@ -37,6 +38,11 @@ and every account script touches only that slot (its keys are all declared in KE
                                             → "<UTC day>|<notional charged that day>" (another day's counts as
                                             0), moved by the scripts that move the legs and orders charged to
                                             it (their JSON carries b: budgets, p: price, d: day); PEXPIRE 2 days
+    rw:{<venue>|<account>}:cid      HASH    client order id → order id: the open orders whose cid is known, kept
+                                            in step with :open by the same scripts (an amend may name its
+                                            order only by the bot's id); gone when the order is final
+    rw:{<venue>|<account>}:mode     HASH    the venue's position-mode key (`ModeUpdate.key`, Bitget: product
+                                            type) → "hedge" | "one-way", as last learned
     rw:{<venue>|<account>}:rate:<rate key>:<window ms>
                                     ZSET    one member per admitted order, score = admission time (ms);
                                             trimmed to the window on every check, PEXPIRE = window; the
@@ -107,6 +113,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from riskwall.model import (
+    KnownOrder,
     LossCheck,
     LossTrip,
     OrderUpdate,
@@ -166,6 +173,7 @@ _SCRIPT_FILES: dict[str, tuple[str, ...]] = {
     "state": ("states", "state"),
     "reject": ("states", "reject"),
     "loss": ("decimal", "states", "loss"),
+    "clients": ("clients",),
 }
 
 
@@ -222,7 +230,7 @@ class _Call:
 class KeyLayout:
     """Builds every key the store uses (the layout is drawn in the module docstring)."""
 
-    ACCOUNT_KEYS = ("pos", "pend", "resv", "lapse", "open", "done", "seq", "cnt", "day")
+    ACCOUNT_KEYS = ("pos", "pend", "resv", "lapse", "open", "done", "seq", "cnt", "day", "cid", "mode")
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = prefix
@@ -659,27 +667,49 @@ class RedisStore(StateStore):
         position_keys = [] if account is None else [
             PositionKey(query.venue, account, s, side) for s in query.symbols for side in PositionSide
         ]
+        base = self.keys.account(query.venue, account) if account is not None else []
+        order_ids = list(query.order_ids) if account is not None else []
+        client_ids = list(query.client_ids) if account is not None else []
+        mode_keys = list(query.mode_keys) if account is not None else []
+        pending_fields = [f"{k.symbol}|{k.position_side}|{side}{kind}" for k in position_keys for side in Side
+                          for kind in ("", "|r")]
+        pipe = Commands()
+        clients = None
+        if client_ids:
+            # an amend that names its order only by the bot's id: the name's order and its record, read by a script
+            # in the same round trip (two lookups, the second keyed by the first's answer)
+            clients = _Call("clients", [base[KeyLayout.ACCOUNT_KEYS.index("cid")],
+                                        base[KeyLayout.ACCOUNT_KEYS.index("open")]], client_ids)
+            pipe.evalsha(self._scripts["clients"].sha, len(clients.keys), *clients.keys, *clients.args)
+        pipe.hgetall(self.keys.states)
+        pipe.time()  # the states a storm set end by Redis's clock
+        if price_fields:
+            pipe.hmget(self.keys.prices, price_fields)
+        if position_keys:
+            pipe.hmget(base[KeyLayout.ACCOUNT_KEYS.index("pos")],
+                       [f"{k.symbol}|{k.position_side}" for k in position_keys])
+        if order_ids:
+            pipe.hmget(base[KeyLayout.ACCOUNT_KEYS.index("open")], order_ids)
+        if pending_fields:
+            pipe.hmget(base[KeyLayout.ACCOUNT_KEYS.index("pend")], pending_fields)
+        if mode_keys:
+            pipe.hmget(base[KeyLayout.ACCOUNT_KEYS.index("mode")], mode_keys)
+        for loss_key in query.loss_keys:  # the day of each daily-loss baseline: is there a reading today?
+            pipe.hget(self.keys.loss(loss_key), "day")
         async with self._guard():
-            pipe = Commands()
-            pipe.hgetall(self.keys.states)
-            pipe.time()  # the states a storm set end by Redis's clock
-            if price_fields:
-                pipe.hmget(self.keys.prices, price_fields)
-            if position_keys and account is not None:
-                pipe.hmget(self.keys.account(query.venue, account)[0],
-                           [f"{k.symbol}|{k.position_side}" for k in position_keys])
-            order_ids = list(query.order_ids) if account is not None else []
-            if order_ids and account is not None:
-                pipe.hmget(self.keys.account(query.venue, account)[KeyLayout.ACCOUNT_KEYS.index("open")], order_ids)
-            pending_fields = [f"{k.symbol}|{k.position_side}|{side}{kind}" for k in position_keys for side in Side
-                              for kind in ("", "|r")]
-            if pending_fields and account is not None:
-                pipe.hmget(self.keys.account(query.venue, account)[KeyLayout.ACCOUNT_KEYS.index("pend")],
-                           pending_fields)
-            for loss_key in query.loss_keys:  # the day of each daily-loss baseline: is there a reading today?
-                pipe.hget(self.keys.loss(loss_key), "day")
-            replies = await self._send(*pipe.commands)
+            replies = await self._link.send(pipe.commands)
+            named: Any = None
+            if clients is not None:
+                named = replies.pop(0)
+                if isinstance(named, NoScriptError):  # the server lost its script cache: load it and read again
+                    named = await self._eval(clients)
+            for reply in (named, *replies):
+                if isinstance(reply, Exception):
+                    raise reply
         baseline_days = [replies.pop() for _ in query.loss_keys][::-1]
+        modes: dict[str, str] = {}
+        if mode_keys:
+            modes = {key: str(mode) for key, mode in zip(mode_keys, replies.pop(), strict=True) if mode is not None}
         now = _time_ms(replies.pop(1))
         equity_seen = frozenset(loss_key for loss_key, day in zip(query.loss_keys, baseline_days, strict=True)
                                 if day is not None and str(day).isdigit() and int(day) == now // DAY_MS)
@@ -693,14 +723,18 @@ class RedisStore(StateStore):
                     adding, reducing = next(sums), next(sums)
                     if adding is not None or reducing is not None:
                         pending[(key, side)] = Pending(from_fixed(adding or "0"), from_fixed(reducing or "0"))
-        orders: dict[str, tuple[str, Side, PositionSide]] = {}
+        orders: dict[str, KnownOrder] = {}
         remaining: dict[str, Decimal] = {}
         if order_ids:
             for order_id, raw in zip(order_ids, replies.pop(), strict=True):
                 if raw is not None:
-                    record = json.loads(raw)
-                    orders[order_id] = (str(record["sym"]), Side(record["s"]), PositionSide(record["ps"]))
-                    remaining[order_id] = from_fixed(str(record["rem"]))
+                    orders[order_id], remaining[order_id] = _known(order_id, str(raw))
+        by_client: dict[str, KnownOrder] = {}
+        if clients is not None:
+            for number, client_id in enumerate(client_ids):
+                order_id, raw = str(named[2 * number]), str(named[2 * number + 1])
+                if order_id and raw:
+                    by_client[client_id], remaining[order_id] = _known(order_id, raw)
         states = self._decode_states(_pairs(replies[0]), now)
         self._states_seen = states
         prices: dict[tuple[Venue, str], Decimal] = {}
@@ -711,7 +745,7 @@ class RedisStore(StateStore):
             for key, raw in zip(position_keys, replies[-1], strict=True):
                 if raw is not None:
                     positions[key] = from_fixed(raw)
-        return StateView(states, positions, prices, orders, pending, remaining, equity_seen)
+        return StateView(states, positions, prices, orders, pending, remaining, equity_seen, by_client, modes)
 
     async def _other_venues(self, query: ViewQuery, replies: list[Any]) -> StateView:
         """The account's positions, pending sums (`replies`: HGETALL of `:pos` and `:pend` per other venue) and
@@ -925,7 +959,8 @@ class RedisStore(StateStore):
         per_account: dict[tuple[str, str], dict[str, list[Any]]] = {}
 
         def bucket(venue: str, account: str) -> dict[str, list[Any]]:
-            empty: dict[str, list[Any]] = {"orders": [], "positions": [], "snapshots": [], "closed": [], "amended": []}
+            empty: dict[str, list[Any]] = {"orders": [], "positions": [], "snapshots": [], "closed": [], "amended": [],
+                                           "modes": []}
             return per_account.setdefault((venue, account), empty)
 
         for update in facts.orders:
@@ -943,7 +978,12 @@ class RedisStore(StateStore):
         for closed in facts.closed:
             bucket(closed.venue, closed.account)["closed"].append(closed.order_id)
         for accepted in facts.amended:
-            bucket(accepted.venue, accepted.account)["amended"].append(accepted.leg_id)
+            amend: dict[str, str] = {"l": accepted.leg_id}
+            if accepted.total is not None:
+                amend["t"] = to_fixed(accepted.total)
+            bucket(accepted.venue, accepted.account)["amended"].append(amend)
+        for mode in facts.modes:
+            bucket(mode.venue, mode.account)["modes"].append([mode.key, mode.mode])
         for (venue, account), payload in per_account.items():
             text = json.dumps(payload, separators=(",", ":"))
             calls.append(_Call("learn", self.keys.account(venue, account), [text, FINAL_ORDER_MEMORY_MS]))
@@ -1216,7 +1256,21 @@ def _update_json(update: OrderUpdate) -> dict[str, Any]:
     }
     if update.reservation_id:
         data["rid"] = update.reservation_id
+    if update.client_order_id:
+        data["cid"] = update.client_order_id
     return data
+
+
+def _known(order_id: str, raw: str) -> tuple[KnownOrder, Decimal]:
+    """An open order's record (`:open`, account.lua) as a view tells it, and what it has left."""
+    try:
+        record = json.loads(raw)
+        order = KnownOrder(order_id, str(record["sym"]), Side(record["s"]), PositionSide(record["ps"]),
+                           from_fixed(str(record.get("exe", "0"))), int(record["c"]) == 0,
+                           str(record.get("kd", "order")))
+        return order, from_fixed(str(record["rem"]))
+    except (ValueError, KeyError, TypeError):
+        raise StateUnavailable(f"state store holds an unreadable open order {order_id!r}") from None
 
 
 def _loss_trips(checks: tuple[LossCheck, ...], reply: Any) -> tuple[LossTrip, ...]:

@@ -1,6 +1,6 @@
 -- Shared by every script that touches one account's state; prepended after decimal.lua.
 --
--- Every account script gets the same nine keys, all under the account's hash tag (one Cluster slot):
+-- Every account script gets the same eleven keys, all under the account's hash tag (one Cluster slot):
 local K_POS = KEYS[1]   -- HASH "<symbol>|<position side>" -> position (signed decimal text)
 local K_PEND = KEYS[2]  -- HASH "<symbol>|<position side>|<side>" -> what adds (sum of plain legs and orders);
                         --      "<symbol>|<position side>|<side>|r" -> what only reduces (reduce-only ones)
@@ -9,15 +9,18 @@ local K_RESV = KEYS[3]  -- HASH reservation id -> JSON {leg id: {k = "<symbol>|<
                         --      replaces (absent for a new order), and when charged to
                         --      daily-notional budgets: b = {budget key...}, p = price a unit, d = UTC day}}
 local K_LAPSE = KEYS[4] -- ZSET reservation id, score = when its legs lapse (ms, Redis time)
-local K_OPEN = KEYS[5]  -- HASH order id -> JSON {sym, ps, s, c (1 adds, 0 only reduces), kd, rem, exe, and b, p, d
-                        --      as its leg's when it holds daily-notional budgets}: non-final orders
+local K_OPEN = KEYS[5]  -- HASH order id -> JSON {sym, ps, s, c (1 adds, 0 only reduces), kd, rem, exe, cid (the
+                        --      bot's client order id, when known), and b, p, d as its leg's when it holds
+                        --      daily-notional budgets}: non-final orders
 local K_DONE = KEYS[6]  -- ZSET order id, score = when it became final (ms): remembered so a replay changes nothing
 local K_SEQ = KEYS[7]   -- STRING counter: unique rate-window members
 local K_CNT = KEYS[8]   -- HASH "*" -> open orders on the account, "s|<symbol>" -> on one symbol: the orders in
                         --      K_OPEN plus the reservation legs that open an order (n = 1) (absent = 0)
 local K_DAY = KEYS[9]   -- HASH daily-notional budget key -> "<UTC day>|<notional charged that day>" (another day's
                         --      value counts as 0); PEXPIRE two days after each write
-local N_ACCOUNT_KEYS = 9
+local K_CID = KEYS[10]  -- HASH client order id -> order id: the orders in K_OPEN with a cid, kept in step with them
+local K_MODE = KEYS[11] -- HASH the venue's position-mode key (ModeUpdate.key) -> "hedge" | "one-way"
+local N_ACCOUNT_KEYS = 11
 local DAY_MS = 86400000
 local DAY_KEEP_MS = 2 * DAY_MS
 
@@ -200,12 +203,17 @@ local function finalize(id, o, now, final_ms, listed)
   if redis.call('HDEL', K_OPEN, id) == 1 then
     cnt_add(o.sym, -1)
   end
+  -- its client id names it no longer, unless another order took the name since
+  if o.cid and redis.call('HGET', K_CID, o.cid) == id then
+    redis.call('HDEL', K_CID, o.cid)
+  end
   redis.call('ZADD', K_DONE, now, id)
   redis.call('PEXPIRE', K_DONE, final_ms)
 end
 
--- one OrderUpdate {id, sym, ps, side, orig, exe, final, ro, kd, rid?}: move its reservation leg to the order,
--- apply only the part of the fill not applied before, keep the order's remaining in the aggregate
+-- one OrderUpdate {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?}: move its reservation leg to the order,
+-- apply only the part of the fill not applied before, keep the order's remaining in the aggregate and its client
+-- id in K_CID (MemoryStore._apply_order)
 local function apply_order(u, now, final_ms)
   local taken = nil -- the daily-notional charge the order takes over from its leg
   if u.rid then
@@ -238,11 +246,24 @@ local function apply_order(u, now, final_ms)
   else
     o = {sym = u.sym, ps = u.ps, s = u.side, c = u.ro and 0 or 1, kd = u.kd, rem = '0', exe = '0'}
   end
+  local renamed = false
+  if u.cid and u.cid ~= '' and o.cid ~= u.cid then
+    -- the order's new name replaces its old one (where the old one still names it)
+    if o.cid and redis.call('HGET', K_CID, o.cid) == u.id then
+      redis.call('HDEL', K_CID, o.cid)
+    end
+    o.cid = u.cid
+    redis.call('HSET', K_CID, u.cid, u.id)
+    renamed = true
+  end
   local executed = dec_parse(u.exe)
   local fill = dec_sub(executed, dec_parse(o.exe))
   if fill.s < 0 then
     -- an older answer replayed after a newer one: it knows less than we do (a new order is not stored:
-    -- no executed amount is below zero, so it never gets here)
+    -- no executed amount is below zero, so it never gets here); a name it brings is kept all the same
+    if renamed then
+      redis.call('HSET', K_OPEN, u.id, cjson.encode(o))
+    end
     return
   end
   local filled = fill
@@ -278,9 +299,10 @@ local function apply_order(u, now, final_ms)
   end
 end
 
--- an amend the venue accepted without saying what the order now is (MemoryStore._confirm_amend): its leg leaves
--- the reservation and the order holds the larger of what it had open and the amend's size, at the higher price
-local function confirm_amend(leg_id, now)
+-- an amend the venue accepted (MemoryStore._confirm_amend): its leg leaves the reservation and the order holds, at
+-- the higher price, what the amend's new total size (`total`, fills included, decimal text; nil when the venue did
+-- not say) leaves of it, or else the larger of what it had open and the amend's size
+local function confirm_amend(leg_id, now, total)
   local rid = string.match(leg_id, '^(.*):[^:]*$') or leg_id
   local raw = redis.call('HGET', K_RESV, rid)
   if not raw then
@@ -307,7 +329,12 @@ local function confirm_amend(leg_id, now)
     return
   end
   local had, quantity = dec_parse(o.rem), dec_parse(leg.q)
-  local remaining = dec_cmp(quantity, had) > 0 and quantity or had
+  local remaining
+  if total then
+    remaining = dec_max0(dec_sub(dec_parse(total), dec_parse(o.exe)))
+  else
+    remaining = dec_cmp(quantity, had) > 0 and quantity or had
+  end
   pend_add(order_field(o), dec_sub(remaining, had))
   if o.b ~= nil and o.p ~= nil then
     budget_spend(o, dec_neg(had), now)

@@ -1,12 +1,13 @@
 -- learn: apply what one venue response taught about one account, in MemoryStore's order: order updates,
--- position reports, open-order snapshots, closed orders, then forget final orders older than the replay
--- memory.
+-- position reports, open-order snapshots, closed orders, accepted amends, position modes, then forget final
+-- orders older than the replay memory.
 --
--- KEYS[1..9]  the account keys (account.lua)
+-- KEYS[1..11] the account keys (account.lua)
 -- ARGV[1]     JSON {orders = [update...], positions = [{sym?, rows = [[symbol, position side, qty]...]}...],
 --                   snapshots = [{sym?, kd, orders = [update...]}...], closed = [order id...],
---                   amended = [leg id of an amend the venue accepted...]}
---             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?}; every amount is decimal text;
+--                   amended = [{l = leg id of an amend the venue accepted, t = the order's new total size?}...],
+--                   modes = [[mode key, mode]...]}
+--             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?}; every amount is decimal text;
 --             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another
 -- ARGV[2]     how long a final order is remembered (ms)
 -- ARGV[3..4]  optional: a reservation id of this account and its hold ms, released after the learning (release.lua)
@@ -59,9 +60,14 @@ for _, id in ipairs(facts.closed) do
   end
 end
 
--- amends the venue accepted without saying what the order now is
-for _, leg_id in ipairs(facts.amended or {}) do
-  confirm_amend(leg_id, now)
+-- amends the venue accepted, with the order's new total size where the venue said it
+for _, accepted in ipairs(facts.amended or {}) do
+  confirm_amend(accepted.l, now, accepted.t)
+end
+
+-- the account's position modes, as the venue reported or accepted them
+for _, mode in ipairs(facts.modes or {}) do
+  redis.call('HSET', K_MODE, mode[1], mode[2])
 end
 
 -- the answer's reservation, when it is this account's: released in the same script as what the answer taught
