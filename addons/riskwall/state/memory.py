@@ -736,9 +736,10 @@ class MemoryStore(StateStore):
             self._open_of[(update.venue, update.account)].add(ident)
             self._count_open(key, 1)
         if update.client_order_id and order.client_id != update.client_order_id:
-            named = (update.venue, update.account, order.client_id)
-            if order.client_id is not None and self._by_client.get(named) == update.order_id:
-                del self._by_client[named]  # a newer order may have taken the old name: it keeps it
+            if order.client_id is not None:
+                named = (update.venue, update.account, order.client_id)
+                if self._by_client.get(named) == update.order_id:
+                    del self._by_client[named]  # a newer order may have taken the old name: it keeps it
             order.client_id = update.client_order_id
             self._by_client[(update.venue, update.account, update.client_order_id)] = update.order_id
         if update.executed < order.executed:
