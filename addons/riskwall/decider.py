@@ -100,6 +100,10 @@ async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStor
         if parsed.intents and all(i.only_reduces for i in parsed.intents):
             raise
         plan = engine.plan(parsed, policy, StateView(), decision_id)
+        if plan.request.error is not None and parsed.error is None:
+            # what the request left out was the store's to tell (`engine.resolve`): the outage decides it, not a
+            # parse failure its message would misname
+            raise
         decision = engine.conclude(plan, policy, None)
         if decision.verdict is Verdict.BLOCK and decision.deciding and decision.deciding.reason in STATELESS:
             return Evaluation(decision, False, None, parsed)

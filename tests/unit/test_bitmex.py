@@ -9,6 +9,7 @@ mapping (429 → DDoSProtection; exact/broad message keys; 400 → BadRequest; e
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -18,27 +19,34 @@ from urllib.parse import urlencode
 import orjson
 import pytest
 
+from riskwall import engine
 from riskwall.instruments import CATALOG
 from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    Known,
+    KnownOrder,
     OpenOrdersSnapshot,
     OrderIntent,
+    OrderUpdate,
     ParsedRequest,
     PositionSide,
     PositionsReport,
     PriceUpdate,
     Reason,
+    ResponseFacts,
     Side,
+    StateView,
     Venue,
     Verdict,
     Violation,
     fingerprint,
 )
+from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, default_host_map, parse_venue
 from riskwall.venues.base import HttpRequest, screen
-from riskwall.venues.bitmex import ADAPTER, ORDERS, PRICES, status_for
+from riskwall.venues.bitmex import ADAPTER, status_for
 
 D = Decimal
 VENUE = Venue.BITMEX
@@ -71,13 +79,9 @@ INSTRUMENT_ROWS = [
 
 
 @pytest.fixture(autouse=True)
-def _fresh_memos() -> Iterator[None]:
-    PRICES.clear()
-    ORDERS.clear()
+def _fresh_catalog() -> Iterator[None]:
     CATALOG.clear()
     yield
-    PRICES.clear()
-    ORDERS.clear()
     CATALOG.clear()
 
 
@@ -107,6 +111,15 @@ def parse(request: HttpRequest) -> ParsedRequest:
     parsed = screen(ADAPTER, request)
     assert API_KEY not in repr(parsed) and SIGNATURE not in repr(parsed)
     return parsed
+
+
+def resolve(parsed: ParsedRequest, view: StateView | None = None) -> ParsedRequest:
+    """`parsed` completed with what a store holding `view` knows, as the decider does once the view is read."""
+    return engine.resolve(parsed, view or StateView())
+
+
+def priced(symbol: str, price: Decimal) -> StateView:
+    return StateView(prices={(VENUE, symbol): price})
 
 
 def learn_instruments() -> None:
@@ -178,10 +191,10 @@ NEW_CASES = [
 @pytest.mark.parametrize(("body", "fields"), NEW_CASES)
 def test_parse_request_when_new_order_then_one_intent_in_base_units(body: dict, fields: dict) -> None:
     body = {k: v for k, v in body.items() if v is not None}
+    # a market order's USD contracts are converted with the store's price (a decoy price is ignored)
+    parsed = resolve(parse(make_request("POST", ORDER, body)), priced("XBTUSD", D(40000)))
     if fields.get("order_type") == "MARKET":
-        PRICES.learn((PriceUpdate(VENUE, "XBTUSD", D(40000), "mark"),))
         fields = {**fields, "quantity": D("0.025")}
-    parsed = parse(make_request("POST", ORDER, body))
     assert parsed.error is None and parsed.action is Action.NEW and parsed.account == ACCOUNT
     [intent] = parsed.intents
     assert intent.symbol == "XBTUSD" and intent.unified_symbol == "BTC/USD:BTC"
@@ -216,7 +229,6 @@ def test_parse_request_when_instrument_learned_then_contracts_convert_with_its_s
 ERROR_CASES = [
     # (body or raw, content type, query, the field the error must name)
     (new(symbol="SOLUSDT"), JSON, (), "contract size of SOLUSDT unknown"),
-    (new(ordType="Market", price=None), JSON, (), "no price is known"),
     (new(orderQty=-5), JSON, (), "orderQty is negative and a side is given"),
     (new(orderQty="1e3"), JSON, (), "orderQty is not a plain decimal"),
     (b'{"symbol":"XBTUSD","orderQty":1e3,"side":"Buy","price":1}', JSON, (), "exponent"),
@@ -304,26 +316,120 @@ def _acknowledge(ack: dict[str, Any]) -> Any:
     return ADAPTER.parse_response(parsed, request, 200, orjson.dumps(ack), DECISION_ID)
 
 
+def _store_of(update: OrderUpdate, price: Decimal | None = None) -> StateView:
+    """The view of a store that learned `update` (and, with `price`, the XBTUSD mark): the order by its id and by
+    the clOrdID its answer carried."""
+    order = KnownOrder(update.order_id, update.symbol, update.side, update.position_side, update.executed,
+                       update.reduce_only)
+    by_client = {update.client_order_id: order} if update.client_order_id else {}
+    prices = {(VENUE, update.symbol): price} if price is not None else {}
+    return StateView(orders={update.order_id: order}, by_client=by_client, prices=prices)
+
+
 AMEND_CASES = [
     ({"orderID": OID, "orderQty": 2000, "price": 50000}, {"quantity": D("0.04"), "side": Side.BUY}),
     ({"origClOrdID": "bot-1", "price": 49000}, {"quantity": None, "price": D(49000), "side": Side.BUY}),
     ({"orderID": OID, "leavesQty": 500, "price": 50000}, {"quantity": D("0.01")}),
+    # no price in the amend: the store's mark converts the USD contracts
+    ({"orderID": OID, "orderQty": 4000}, {"quantity": D("0.1")}),
+    ({"origClOrdID": "bot-1", "clOrdID": "bot-2", "orderQty": 4000}, {"quantity": D("0.1"),
+                                                                       "client_order_id": "bot-2"}),
 ]
 
 
 @pytest.mark.parametrize(("body", "fields"), AMEND_CASES)
-def test_parse_request_when_amend_of_seen_order_then_symbol_and_side_from_memo(body: dict, fields: dict) -> None:
-    _acknowledge(_ack())
+def test_resolve_when_amend_of_order_the_store_knows_then_symbol_side_and_size_from_the_store(
+    body: dict, fields: dict
+) -> None:
+    [update] = _acknowledge(_ack()).orders
     parsed = parse(make_request("PUT", ORDER, body))
     assert parsed.error is None
-    [intent] = parsed.intents
+    [unresolved] = parsed.intents
+    # the view is asked for the order by the id the amend names it by: orderID, else the clOrdID it was given
+    assert (unresolved.order_id, unresolved.client_order_id) == (
+        (OID, None) if "orderID" in body else (None, "bot-1"))
+
+    [intent] = resolve(parsed, _store_of(update, D(40000))).intents
+
     assert intent.action is Action.AMEND and intent.symbol == "XBTUSD" and intent.order_id == OID
+    assert intent.unified_symbol == "BTC/USD:BTC" and intent.resolve is None
     for name, value in fields.items():
         assert getattr(intent, name) == value, name
 
 
+def test_resolve_when_amend_by_orig_client_id_with_leaves_qty_then_total_adds_what_the_store_saw_filled() -> None:
+    [update] = _acknowledge(_ack(ordStatus="PartiallyFilled", cumQty=250, execInst="ReduceOnly")).orders
+    assert update.client_order_id == "bot-1" and update.executed == D("0.005")
+    parsed = parse(make_request("PUT", ORDER, {"origClOrdID": "bot-1", "leavesQty": 500, "price": 50000}))
+
+    [intent] = resolve(parsed, _store_of(update)).intents
+
+    assert (intent.symbol, intent.side, intent.reduce_only, intent.order_id) == ("XBTUSD", Side.BUY, True, OID)
+    assert intent.quantity == D("0.015")  # 500 USD left at 50000 (0.01) plus the 0.005 filled
+
+
+def test_decide_when_order_acknowledged_then_an_amend_by_its_clordid_finds_it_in_the_store() -> None:
+    async def run() -> ParsedRequest:
+        store = MemoryStore()
+        await store.learn(ResponseFacts(prices=(PriceUpdate(VENUE, "XBTUSD", D(40000), "mark"),)))
+        await store.learn(_acknowledge(_ack()))
+        parsed = parse(make_request("PUT", ORDER, {"origClOrdID": "bot-1", "orderQty": 4000}))
+        query = engine.view_query(parsed)
+        view = await store.view(query)
+        wider = engine.wider_query(query, view)
+        return resolve(parsed, await store.view(wider) if wider is not None else view)
+
+    [intent] = asyncio.run(run()).intents
+    assert (intent.symbol, intent.side, intent.order_id, intent.quantity) == ("XBTUSD", Side.BUY, OID, D("0.1"))
+
+
+AMEND_UNKNOWN_CASES = [
+    ({"orderID": OID, "orderQty": 2000}, "orderQty: the amended order was not seen through the firewall"),
+    ({"origClOrdID": "bot-1", "leavesQty": 500, "price": 50000},
+     "leavesQty: the amended order was not seen through the firewall"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), AMEND_UNKNOWN_CASES)
+def test_resolve_when_amend_resizes_an_order_the_store_does_not_know_then_error_names_the_size(
+    body: dict, message: str
+) -> None:
+    parsed = parse(make_request("PUT", ORDER, body))
+    assert parsed.error is None
+
+    resolved = resolve(parsed, priced("XBTUSD", D(40000)))
+
+    assert resolved.intents == () and resolved.error is not None
+    assert resolved.error.startswith(message) and "symbol and contract size are unknown" in resolved.error
+    assert "list open orders (GET /api/v1/order) first" in resolved.error
+
+
+def test_resolve_when_amend_of_known_inverse_order_has_no_price_anywhere_then_error_names_the_size() -> None:
+    [update] = _acknowledge(_ack()).orders
+    resolved = resolve(parse(make_request("PUT", ORDER, {"orderID": OID, "orderQty": 4000})), _store_of(update))
+    assert resolved.error is not None and "orderQty of inverse contract XBTUSD" in resolved.error
+
+
+def test_resolve_when_amend_changes_only_the_price_of_an_unknown_order_then_nothing_is_filled_in() -> None:
+    parsed = parse(make_request("PUT", ORDER, {"origClOrdID": "bot-1", "clOrdID": "bot-2", "price": 49000}))
+
+    [intent] = resolve(parsed).intents
+
+    assert (intent.symbol, intent.side, intent.quantity, intent.order_id) == (None, None, None, None)
+    assert (intent.price, intent.reduce_only, intent.client_order_id) == (D(49000), False, "bot-2")
+
+
+def test_intent_resolve_when_hook_called_directly_then_the_order_is_read_by_orig_client_id() -> None:
+    [intent] = parse(make_request("PUT", ORDER, {"origClOrdID": "bot-1", "orderQty": 1000, "price": 50000})).intents
+    assert intent.resolve is not None
+    order = KnownOrder("o-9", "XBTUSD", Side.SELL, PositionSide.BOTH)
+
+    resolved = intent.resolve(intent, Known(by_client={"bot-1": order}, orders={OID: order}))
+
+    assert (resolved.order_id, resolved.side, resolved.quantity) == ("o-9", Side.SELL, D("0.02"))
+
+
 AMEND_ERROR_CASES = [
-    ({"orderID": OID, "orderQty": 2000}, "symbol and contract size are unknown"),
     ({"orderQty": 2000}, "orderID or origClOrdID is missing"),
     ({"orderID": OID, "orderQty": 2, "leavesQty": 1}, "both given"),
 ]
@@ -333,6 +439,57 @@ AMEND_ERROR_CASES = [
 def test_parse_request_when_amend_unconvertible_then_error(body: dict, message: str) -> None:
     parsed = parse(make_request("PUT", ORDER, body))
     assert parsed.error is not None and message in parsed.error
+
+
+# ---- inverse orders without a price -------------------------------------------------------------------------
+
+UNPRICED_CASES = [
+    # (body, the store's XBTUSD price, quantity or the error's start)
+    (new(ordType="Market", price=None), D(40000), D("0.025")),
+    (new(ordType="Market", price=None, execInst="ReduceOnly"), D(40000), D("0.025")),
+    (new(ordType="Market", price=None), None, "orderQty of inverse contract XBTUSD is in USD and no price is known"),
+    # reduce-only with a size is converted, or refused, like any order (as before the store held prices)
+    (new(ordType="Market", price=None, execInst="ReduceOnly"), None, "orderQty of inverse contract XBTUSD"),
+]
+
+
+@pytest.mark.parametrize(("body", "price", "expected"), UNPRICED_CASES)
+def test_resolve_when_inverse_order_has_no_price_then_the_stores_price_converts_or_error(
+    body: dict, price: Decimal | None, expected: Decimal | str
+) -> None:
+    body = {k: v for k, v in body.items() if v is not None}
+    parsed = parse(make_request("POST", ORDER, body))
+    assert parsed.error is None and parsed.intents[0].quantity is None and parsed.intents[0].resolve is not None
+
+    resolved = resolve(parsed, priced("XBTUSD", price) if price is not None else StateView())
+
+    if isinstance(expected, str):
+        assert resolved.intents == () and resolved.error is not None and resolved.error.startswith(expected)
+    else:
+        assert resolved.error is None and resolved.intents[0].quantity == expected
+
+
+def test_resolve_when_another_venue_or_symbol_has_the_price_then_the_inverse_order_is_refused() -> None:
+    parsed = parse(make_request("POST", ORDER, {"symbol": "XBTUSD", "side": "Buy", "orderQty": 100}))
+    view = StateView(prices={(Venue.BYBIT, "XBTUSD"): D(40000), (VENUE, "XBTUSDT"): D(40000)})
+    resolved = resolve(parsed, view)
+    assert resolved.error is not None and "no price is known" in resolved.error
+
+
+def test_parse_request_when_priced_linear_or_close_order_then_nothing_left_for_the_store() -> None:
+    learn_instruments()
+    market_linear = parse(make_request("POST", ORDER, new(symbol="XBTUSDT", ordType="Market", price=None)))
+    close = parse(make_request("POST", ORDER, {"symbol": "XBTUSD", "execInst": "Close", "ordType": "Market"}))
+    limit = parse(make_request("POST", ORDER, new()))
+    for parsed in (market_linear, close, limit):
+        [intent] = parsed.intents
+        assert intent.resolve is None and resolve(parsed) is parsed
+    assert market_linear.intents[0].quantity == D("0.001") and close.intents[0].quantity is None
+
+
+def test_parse_request_when_inverse_size_unknown_then_refused_before_any_price_is_sought() -> None:
+    parsed = parse(make_request("POST", ORDER, new(symbol="XBTH27", ordType="Market", price=None)))
+    assert parsed.error is not None and parsed.error.startswith("orderQty: contract size of XBTH27 unknown")
 
 
 # ---- settings, cancels, forbidden, unknown -----------------------------------------------------------------
@@ -407,7 +564,8 @@ def test_parse_response_when_instruments_then_sizes_unified_symbols_and_prices()
         "XBTZ26": ("BTC/USD:BTC-261225", D(1), True),
     }
     assert PriceUpdate(VENUE, "XBTUSD", D(50000), "mark") in facts.prices
-    assert PRICES.price("LTCUSDT") == D("80.25")
+    # prices go to the store (the adapter keeps none), which later orders are converted with
+    assert PriceUpdate(VENUE, "LTCUSDT", D("80.25"), "mark") in facts.prices
 
 
 def test_parse_response_when_order_acknowledged_then_fill_learned_in_base_units() -> None:
@@ -416,6 +574,32 @@ def test_parse_response_when_order_acknowledged_then_fill_learned_in_base_units(
     assert (update.order_id, update.side, update.original, update.executed, update.final) == (
         OID, Side.BUY, D("0.02"), D("0.005"), False)
     assert update.reservation_id == f"{DECISION_ID}:0"
+    assert update.client_order_id == "bot-1"  # the store indexes the open order by it, for amends naming it so
+
+
+@pytest.mark.parametrize(("cl_ord_id", "expected"), [("bot-7", "bot-7"), ("", None), (None, None), (7, None)])
+def test_parse_response_when_orders_listed_then_client_ids_learned_where_given(cl_ord_id: object,
+                                                                              expected: str | None) -> None:
+    request = make_request("GET", ORDER, query=(("filter", '{"open": true}'),))
+    facts = ADAPTER.parse_response(parse(request), request, 200, orjson.dumps([_ack(clOrdID=cl_ord_id)]),
+                                   DECISION_ID)
+    [snapshot] = facts.open_orders
+    assert [o.client_order_id for o in snapshot.orders] == [expected]
+
+
+def test_parse_response_when_answer_has_no_price_then_the_price_the_request_was_decided_with_converts() -> None:
+    [update] = _acknowledge(_ack()).orders
+    amend = parse(make_request("PUT", ORDER, {"orderID": OID, "price": 49000}))
+    decided = resolve(amend, _store_of(update, D(40000)))  # a new price only: no size of its own to go by
+    assert decided.known is not None and decided.intents[0].quantity is None
+    answer = orjson.dumps(_ack(price=None, orderQty=4000, cumQty=2000))
+    request = make_request("PUT", ORDER, {"orderID": OID, "price": 49000})
+
+    [learned] = ADAPTER.parse_response(decided, request, 200, answer, DECISION_ID).orders
+    unknown = ADAPTER.parse_response(amend, request, 200, answer, DECISION_ID)
+
+    assert (learned.original, learned.executed) == (D("0.1"), D("0.05"))
+    assert unknown.orders == ()  # nothing to convert with: not learned, as ever
 
 
 POSITION_CASES = [

@@ -27,8 +27,11 @@ from riskwall.model import (
     Reason,
     ResponseFacts,
     Side,
+    StateView,
     Verdict,
+    ViewQuery,
 )
+from riskwall.state.base import StateUnavailable
 from riskwall.state.memory import MemoryStore
 
 from .factories import ACCOUNT, VENUE, make_intent, make_policy, make_request
@@ -101,3 +104,18 @@ def test_decide_when_the_store_does_not_know_the_amended_order_then_it_is_refuse
         return decision.verdict, decision.deciding.reason if decision.deciding else None
 
     assert asyncio.run(run()) == (Verdict.BLOCK, Reason.PARSE_FAILED)
+
+
+class Unreachable(MemoryStore):
+    """A store that cannot be read (Redis down)."""
+
+    async def view(self, query: ViewQuery) -> StateView:
+        raise StateUnavailable("redis: connection refused")
+
+
+def test_decide_when_the_store_is_down_and_the_request_needs_it_then_the_outage_decides_not_a_parse_failure() -> None:
+    # the outage is the addon's to answer (fail closed, reductions through), not a misnamed PARSE_FAILED
+    request = make_request(contracts_at_store_price(Decimal(100)))
+
+    with pytest.raises(StateUnavailable):
+        asyncio.run(decide_request(request, make_policy(POLICY), Unreachable(), "d1"))

@@ -18,7 +18,8 @@ Decisions worth knowing (each is also a test):
 
 - **Sizes are contracts.** `orderQty` (and `leavesQty` on amends) count contracts. Inverse contracts (XBTUSD) are
   worth `contract_size` USD each, so base = contracts × size ÷ price, with the order's own limit price, else its
-  `stopPx`, else the last mark (or last) price seen in a response (instrument, position); linear contracts
+  `stopPx`, else the mark (or last) price the store holds (learned from instrument and position answers, read
+  with the request's view: `OrderIntent.resolve`, so every sidecar of a fleet converts alike); linear contracts
   (XBTUSDT) are worth `contract_size` of the underlying (1 / `underlyingToPositionMultiplier`). The contract facts
   come from `GET /api/v1/instrument` answers passing through (learned into the process-wide catalog), else from
   the bundled XBTUSD entry (1 USD, inverse). Quanto contracts (ETHUSD, settled in XBT with a fixed satoshi
@@ -38,9 +39,10 @@ Decisions worth knowing (each is also a test):
   switches the position's margin mode (`0` cross, anything else isolated), as `POST /position/isolate` does:
   both carry the mode they switch to, which `margin_mode` rules check. BitMEX has no position mode (positions are
   net), so `allow_hedge` never applies here.
-- **Amends** carry no symbol or side: for an order this process has seen (acknowledged through it, or listed by
-  `GET /order`) they come from `ORDERS`; for an unknown order a new size cannot be converted (no symbol, so no
-  contract size) and the amend is refused, naming `orderQty`.
+- **Amends** carry no symbol or side: for an open order the store knows (acknowledged through the firewall, or
+  listed by `GET /order`; by `orderID`, else by the `clOrdID` learned from its answers) they come from the store
+  (`OrderIntent.resolve`); for an unknown order a new size cannot be converted (no symbol, so no contract size)
+  and the amend is refused, naming `orderQty` (or `leavesQty`).
 - **Bulk** `POST/PUT /order/bulk` (absent from the 2024 swagger; removal **UNCONFIRMED**) are read as batches of
   their `orders` array: one bad leg blocks the whole batch.
 
@@ -54,6 +56,7 @@ Rejections: HTTP 4xx `{"error": {"message": ..., "name": "HTTPError"}}` (see `_S
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -68,6 +71,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    Known,
     MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
@@ -101,7 +105,6 @@ from riskwall.venues.base import (
     strict_json,
     text_field,
 )
-from riskwall.venues.memos import OrderMemo, PriceMemo
 
 VENUE = Venue.BITMEX
 PREFIX = "/api/v1"
@@ -138,9 +141,7 @@ SPELLINGS = field_spellings(KNOWN_FIELDS)
 _OTHER_ACCOUNT = ("targetAccountId", "targetAccountIds")
 
 type Params = dict[str, Any]
-
-PRICES = PriceMemo()
-ORDERS = OrderMemo()
+type Resolver = Callable[[OrderIntent, Known], OrderIntent]
 
 # the bundled fallback: only what is certain. XBTUSD: 1 contract = 1 USD, inverse (docs/venues.md §5.3). Learned wins.
 BUNDLED: tuple[Instrument, ...] = (
@@ -167,11 +168,6 @@ class Bitmex(TableAdapter):
 
     def scope(self, request: HttpRequest) -> Params | None:
         return _query(request)
-
-    def learned(self, facts: ResponseFacts) -> ResponseFacts:
-        if facts.prices:
-            PRICES.learn(facts.prices)
-        return facts
 
     def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
@@ -332,20 +328,36 @@ def unified_symbol(symbol: str) -> str | None:
     return None
 
 
-def base_quantity(symbol: str, contracts: Decimal, *prices: Decimal | None, field: str = "orderQty") -> Decimal:
-    """Contracts → base units; never a guess."""
+def _sized(symbol: str, field: str) -> tuple[Decimal, bool]:
+    """(contract size, worth a quote amount?) of `symbol`, or a FieldError naming `field`."""
     known = instrument(symbol)
     if known is None or known.contract_size is None:
         raise FieldError(f"{field}: contract size of {symbol} unknown; fetch /api/v1/instrument through the firewall "
                          "(quanto contracts have none in base units)")
-    if not known.quote_sized:
-        return _plain(contracts * known.contract_size)
-    price = next((p for p in prices if p is not None and p > 0), None) or PRICES.price(symbol)
+    return known.contract_size, known.quote_sized
+
+
+def _first_price(prices: tuple[Decimal | None, ...]) -> Decimal | None:
+    return next((p for p in prices if p is not None and p > 0), None)
+
+
+def _needs_price(symbol: str, *prices: Decimal | None, field: str = "orderQty") -> bool:
+    """Whether `symbol`'s contracts are worth a quote amount and none of `prices` can convert them: the
+    conversion then waits for the store's price (`_sized_with_price`). An unknown contract size raises here."""
+    return _sized(symbol, field)[1] and _first_price(prices) is None
+
+
+def base_quantity(symbol: str, contracts: Decimal, *prices: Decimal | None, field: str = "orderQty") -> Decimal:
+    """Contracts → base units with the first positive price of `prices` (inverse contracts); never a guess."""
+    size, quote_sized = _sized(symbol, field)
+    if not quote_sized:
+        return _plain(contracts * size)
+    price = _first_price(prices)
     if price is None:
         raise FieldError(f"{field} of inverse contract {symbol} is in USD and no price is known to convert it: "
                          "send a price, or fetch the instrument or positions through the firewall first")
     with localcontext(Context(prec=80)):
-        return _plain((contracts * known.contract_size / price).quantize(BASE_DECIMALS, rounding=ROUND_CEILING))
+        return _plain((contracts * size / price).quantize(BASE_DECIMALS, rounding=ROUND_CEILING))
 
 
 def _plain(value: Decimal) -> Decimal:
@@ -410,13 +422,30 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     tif = enum_field("timeInForce", obj.get("timeInForce"), TIME_IN_FORCE, default="-")
     client_id = text_field("clOrdID", obj.get("clOrdID"), CLIENT_ID, required=False)
     close_position = close and contracts is None
-    quantity = None if contracts is None else base_quantity(symbol, contracts, price, stop)
+    quantity, resolve = None, None
+    if contracts is not None:
+        if _needs_price(symbol, price, stop):
+            resolve = _sized_with_price(contracts)
+        else:
+            quantity = base_quantity(symbol, contracts, price, stop)
     return OrderIntent(
         venue=VENUE, action=Action.NEW, endpoint=endpoint, account=account, symbol=symbol,
         unified_symbol=unified_symbol(symbol), side=side, quantity=quantity, price=price, trigger_price=stop,
         order_type=ORDER_TYPES[ord_type], time_in_force=None if tif == "-" else tif, reduce_only=reduce_only,
-        close_position=close_position, client_order_id=client_id,
+        close_position=close_position, client_order_id=client_id, resolve=resolve,
     )
+
+
+def _sized_with_price(contracts: Decimal) -> Resolver:
+    """An inverse order that carries no price: its contracts converted with the price the store holds (none, as
+    when the store cannot be read, refuses the order naming `orderQty`, reduce-only or not, as always)."""
+
+    def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
+        symbol = intent.symbol or ""
+        quantity = base_quantity(symbol, contracts, known.price(symbol))
+        return dataclasses.replace(intent, quantity=quantity, resolve=None)
+
+    return resolve
 
 
 def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
@@ -432,25 +461,43 @@ def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
         raise FieldError("orderQty and leavesQty are both given")
     price = decimal_field("price", obj.get("price"), required=False)
     stop = decimal_field("stopPx", obj.get("stopPx"), required=False)
-    known = ORDERS.find(account, order_id, None if order_id else orig_client)
-    if known is not None and known.final:
-        known = None
-    symbol = known.symbol if known else None
     contracts, field = (qty, "orderQty") if qty is not None else (leaves, "leavesQty")
-    quantity = None
-    if contracts is not None:
-        if symbol is None:
-            raise FieldError(f"{field}: the amended order was not seen through the firewall, so its symbol and "
-                             "contract size are unknown; list open orders (GET /api/v1/order) first")
-        quantity = base_quantity(symbol, contracts, price, stop, field=field)
-        if field == "leavesQty" and known is not None:
-            quantity = quantity + known.executed  # the order's new total: filled part plus what may still fill
+    # the order's symbol, side and fills are the store's: without an orderID the store finds the order by the
+    # clOrdID it was given, so that id (not the new one this amend sets) is what the view is asked for
     return OrderIntent(
-        venue=VENUE, action=Action.AMEND, endpoint=endpoint, account=account, symbol=symbol,
-        unified_symbol=unified_symbol(symbol) if symbol else None, side=known.side if known else None,
-        quantity=quantity, price=price, trigger_price=stop, reduce_only=known.reduce_only if known else False,
-        order_id=order_id or (known.order_id if known else None), client_order_id=new_client or orig_client,
+        venue=VENUE, action=Action.AMEND, endpoint=endpoint, account=account, price=price, trigger_price=stop,
+        order_id=order_id, client_order_id=None if order_id else orig_client,
+        resolve=_amended(order_id, orig_client, new_client, contracts, field),
     )
+
+
+def _amended(order_id: str | None, orig_client: str | None, new_client: str | None, contracts: Decimal | None,
+             field: str) -> Resolver:
+    """An amend completed with the order it names, as the store holds it: symbol, side, reduce-only and the
+    new size in base units (`leavesQty`: what may still fill, so the new total adds what already filled)."""
+
+    def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
+        order = known.order(order_id, None if order_id else orig_client)
+        client_id = new_client or orig_client
+        if order is None:
+            if contracts is not None:
+                raise FieldError(f"{field}: the amended order was not seen through the firewall, so its symbol and "
+                                 "contract size are unknown; list open orders (GET /api/v1/order) first")
+            # a new price only: nothing to convert, and nothing known to count it against
+            return dataclasses.replace(intent, client_order_id=client_id, resolve=None)
+        symbol = order.symbol
+        quantity = None
+        if contracts is not None:
+            quantity = base_quantity(symbol, contracts, intent.price, intent.trigger_price, known.price(symbol),
+                                     field=field)
+            if field == "leavesQty":
+                quantity = quantity + order.executed  # the order's new total: filled part plus what may still fill
+        return dataclasses.replace(
+            intent, symbol=symbol, unified_symbol=unified_symbol(symbol), side=order.side, quantity=quantity,
+            reduce_only=order.reduce_only, order_id=order.order_id, client_order_id=client_id, resolve=None,
+        )
+
+    return resolve
 
 
 type LegParser = Callable[[Mapping[str, Any], str | None, str], OrderIntent]
@@ -647,7 +694,13 @@ def _to_base(symbol: str, contracts: Decimal, *prices: Decimal | None) -> Decima
     return base_quantity(symbol, contracts, *prices) if contracts else Decimal(0)
 
 
-def _order_update(item: Any, account: str, intent: OrderIntent | None,
+def _known_price(parsed: ParsedRequest, symbol: str) -> Decimal | None:
+    """The price the store held for `symbol` when the request was decided (None for reads and requests that
+    needed nothing from the store): for inverse contracts an answer carries without a price."""
+    return parsed.known.price(symbol) if parsed.known is not None else None
+
+
+def _order_update(item: Any, parsed: ParsedRequest, account: str, intent: OrderIntent | None,
                   reservation_id: str | None) -> OrderUpdate | None:
     """One order object → OrderUpdate; sizes converted like the request (the intent's own figure when known)."""
     if not isinstance(item, dict):
@@ -659,7 +712,8 @@ def _order_update(item: Any, account: str, intent: OrderIntent | None,
         qty, cum = _number(item.get("orderQty")), _number(item.get("cumQty")) or Decimal(0)
         if qty is None or qty < 0 or cum < 0:
             return None
-        prices = (_price(item.get("price")), _price(item.get("stopPx")), _price(item.get("avgPx")))
+        prices = (_price(item.get("price")), _price(item.get("stopPx")), _price(item.get("avgPx")),
+                  _known_price(parsed, symbol))
         if intent is not None and intent.quantity is not None and intent.symbol == symbol:
             original = intent.quantity
             with localcontext(Context(prec=80)):
@@ -669,11 +723,14 @@ def _order_update(item: Any, account: str, intent: OrderIntent | None,
     except (KeyError, FieldError, ArithmeticError):
         return None
     exec_inst = str(item.get("execInst") or "")
+    client_id = item.get("clOrdID")
     return OrderUpdate(
         venue=VENUE, account=account, symbol=symbol, order_id=order_id, side=side,
         position_side=PositionSide.BOTH, original=original, executed=min(executed, original),
         final=isinstance(item.get("ordStatus"), str) and item["ordStatus"] in FINAL_STATUSES,
         reduce_only="ReduceOnly" in exec_inst or "Close" in exec_inst, reservation_id=reservation_id,
+        # amends may name the order by it (origClOrdID): the store indexes open orders by it
+        client_order_id=client_id if isinstance(client_id, str) and client_id else None,
     )
 
 
@@ -687,10 +744,8 @@ def _learn_order_answer(data: Any, parsed: ParsedRequest, request: HttpRequest, 
     updates = []
     for leg, item in enumerate(items):
         intent = parsed.intents[leg] if leg < len(parsed.intents) else None
-        update = _order_update(item, parsed.account, intent, f"{decision_id}:{leg}" if reserved else None)
+        update = _order_update(item, parsed, parsed.account, intent, f"{decision_id}:{leg}" if reserved else None)
         if update is not None:
-            link = item.get("clOrdID")
-            ORDERS.remember(update, link if isinstance(link, str) and link else None)
             updates.append(update)
     return ResponseFacts(orders=tuple(updates))
 
@@ -703,9 +758,8 @@ def _learn_cancelled(data: Any, parsed: ParsedRequest, request: HttpRequest, que
     for item in data:
         if not isinstance(item, dict) or item.get("error"):
             continue  # "Unable to cancel order due to existing state": nothing learned from this entry
-        update = _order_update(item, parsed.account, None, None)
+        update = _order_update(item, parsed, parsed.account, None, None)
         if update is not None and update.final:
-            ORDERS.remember(update)
             updates.append(update)
         elif isinstance(item.get("orderID"), str) and item.get("ordStatus") == "Canceled":
             closed.append(ClosedOrder(VENUE, parsed.account, item["orderID"]))
@@ -738,11 +792,7 @@ def _learn_open_orders(data: Any, parsed: ParsedRequest, request: HttpRequest, q
                        decision_id: str) -> ResponseFacts:
     if parsed.account is None or not isinstance(data, list):
         return ResponseFacts()
-    updates = [_order_update(item, parsed.account, None, None) for item in data]
-    for item, update in zip(data, updates, strict=True):
-        if update is not None:
-            link = item.get("clOrdID")
-            ORDERS.remember(update, link if isinstance(link, str) and link else None)
+    updates = [_order_update(item, parsed, parsed.account, None, None) for item in data]
     known = tuple(u for u in updates if u is not None)
     flt = _filter(query)
     symbol = query.get("symbol") or None
@@ -776,7 +826,8 @@ def _learn_positions(data: Any, parsed: ParsedRequest, request: HttpRequest, que
             unreadable = True
             continue
         try:
-            size = _to_base(symbol, abs(contracts), mark, _price(item.get("avgEntryPrice")))
+            size = _to_base(symbol, abs(contracts), mark, _price(item.get("avgEntryPrice")),
+                            _known_price(parsed, symbol))
         except (FieldError, ArithmeticError):  # a size beyond exact arithmetic is as unreadable as a missing one
             unreadable = True
             continue
@@ -809,5 +860,5 @@ _LEARNERS: dict[RouteKey, Learner] = {
 _ROUTES = route_table(_ENDPOINTS, _LEARNERS)
 ADAPTER = Bitmex()
 
-__all__ = ["ADAPTER", "BUNDLED", "ORDERS", "PRICES", "Bitmex", "base_quantity", "request_params", "status_for",
+__all__ = ["ADAPTER", "BUNDLED", "Bitmex", "base_quantity", "request_params", "status_for",
            "unified_symbol"]
