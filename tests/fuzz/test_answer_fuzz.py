@@ -10,7 +10,6 @@ formed: exact finite Decimals, never floats, positive prices, the venue's own fa
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -160,15 +159,9 @@ CASES = learned_answers()
 
 @pytest.fixture(autouse=True)
 def _forget_what_was_learned() -> Iterator[None]:
-    """The adapters' process-wide memories and the instrument catalog must not carry fuzzed facts into other
+    """The instrument catalog (the one thing adapters learn process-wide) must not carry fuzzed facts into other
     tests."""
     yield
-    for adapter in ADAPTERS.values():
-        module = sys.modules[type(adapter).__module__]
-        for name in ("PRICES", "ORDERS", "MODES"):
-            memo = getattr(module, name, None)
-            if memo is not None:
-                memo.clear()
     CATALOG.clear()
 
 

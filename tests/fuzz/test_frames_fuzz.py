@@ -39,7 +39,7 @@ from riskwall.policy.model import PolicyMode
 from riskwall.sockets import SocketGate
 from riskwall.state.base import StateView
 from riskwall.state.memory import MemoryStore
-from riskwall.venues import adapter_for, binance_coinm, bybit
+from riskwall.venues import adapter_for
 from riskwall.venues.base import Socket
 from riskwall.venues.binance_frames import COINM_FRAMES, USDM_FRAMES
 from riskwall.venues.bybit_frames import BYBIT_FRAMES
@@ -61,9 +61,6 @@ def learned_codes() -> Iterator[None]:
                    Instrument(Venue.OKX, "BTC-USD-SWAP", "BTC/USD:BTC", Decimal("100"), quote_sized=True, code=10460)))
     yield
     CATALOG.clear()
-    bybit.PRICES.clear()
-    bybit.ORDERS.clear()
-    binance_coinm.PRICES.clear()
 
 
 # ---- JSON written any way ------------------------------------------------------------------------------------
@@ -292,8 +289,9 @@ def verdict(parsed: ParsedRequest) -> Verdict:
 
 
 def assert_cleanly_read_or_refused(frame: ClientFrame, session: Session, venue: Venue) -> None:
-    """An ORDER frame is refused, or every intent of an order that could add risk is complete."""
-    request = frame.request
+    """An ORDER frame is refused, or every intent of an order that could add risk is complete, once completed
+    with what the store knows (here nothing: an intent its adapter cannot complete without it is refused)."""
+    request = engine.resolve(frame.request, StateView())
     if frame.kind is not FrameKind.ORDER:
         assert request.action is Action.READ and request.error is None
         return

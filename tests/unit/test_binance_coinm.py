@@ -2,13 +2,17 @@
 
 Facts under test (docs/venues.md §2, §1): dapi mirrors fapi under `/dapi/v1/...`; `quantity`, `origQty`,
 `executedQty` and `positionAmt` count CONTRACTS worth `contractSize` USD each (from `GET /dapi/v1/exchangeInfo`),
-so base units = contracts × contractSize ÷ price; an unknown contract size or price is never guessed. Rejections
+so base units = contracts × contractSize ÷ price; an unknown contract size or price is never guessed. The price
+is the order's own, else the mark the store holds (a buy: the lower of the two), so an order's size is only known
+once `engine.resolve` completes it with the store's view; answers convert at the mark the request was decided
+with (`ParsedRequest.known`). Rejections
 must make the real ccxt binancecoinm raise the same classes as binanceusdm, on a real dapi URL and behind a
 reverse listener. testnet.binancefuture.com serves both APIs: the path prefix picks the adapter.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from decimal import Decimal
 from typing import Any
@@ -19,11 +23,14 @@ import orjson
 import pytest
 from requests.structures import CaseInsensitiveDict
 
+from riskwall import engine
+from riskwall.decider import Evaluation, decide_request
 from riskwall.instruments import CATALOG, Instrument
 from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    Known,
     OpenOrdersSnapshot,
     ParsedRequest,
     PositionSide,
@@ -32,17 +39,19 @@ from riskwall.model import (
     Reason,
     ResponseFacts,
     Side,
+    StateView,
     Venue,
     Verdict,
     Violation,
     fingerprint,
 )
+from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, default_host_map
 from riskwall.venues import binance_usdm as usdm
 from riskwall.venues.base import HttpRequest, screen
-from riskwall.venues.binance_coinm import ADAPTER, BUNDLED, PRICES, base_quantity, unified_symbol
+from riskwall.venues.binance_coinm import ADAPTER, BUNDLED, base_quantity, unified_symbol
 
-from .factories import in_turn
+from .factories import in_turn, make_policy
 
 D = Decimal
 VENUE = Venue.BINANCECOINM
@@ -58,10 +67,8 @@ DECISION_ID = "01J9ZQ3W4X5Y6Z7A8B9C0D1E2F"
 @pytest.fixture(autouse=True)
 def clean_catalog() -> Any:
     CATALOG.clear()
-    PRICES.clear()
     yield
     CATALOG.clear()
-    PRICES.clear()
 
 
 def make_request(method: str, path: str, params: dict[str, str] | None = None, *, style: str = "query",
@@ -89,6 +96,16 @@ def parse(request: HttpRequest) -> ParsedRequest:
     return parsed
 
 
+def marks(**prices: str) -> StateView:
+    """A view of the store holding these mark prices of this venue (`BTCUSD_PERP="40000"`)."""
+    return StateView(prices={(VENUE, symbol): D(price) for symbol, price in prices.items()})
+
+
+def decided(request: HttpRequest, view: StateView | None = None) -> ParsedRequest:
+    """The request as the engine decides it: parsed, then completed with what the store's `view` knows."""
+    return engine.resolve(parse(request), view or StateView())
+
+
 def learn_contracts(*rows: tuple[str, str, str, int]) -> None:
     """Teach the catalog like an exchangeInfo answer passing through would."""
     symbols = [{"symbol": s, "pair": s.split("_")[0], "contractType": "PERPETUAL" if s.endswith("PERP") else
@@ -99,9 +116,10 @@ def learn_contracts(*rows: tuple[str, str, str, int]) -> None:
 
 
 def respond(method: str, path: str, payload: Any, params: dict[str, str] | None = None, *, signed: bool = True,
-            status: int = 200, action: Action | None = None) -> ResponseFacts:
+            status: int = 200, action: Action | None = None, view: StateView | None = None) -> ResponseFacts:
+    """What the adapter learns from `payload` answering the request, as decided with the store's `view`."""
     request = make_request(method, path, params, api_key=API_KEY if signed else None)
-    parsed = screen(ADAPTER, request)
+    parsed = engine.resolve(screen(ADAPTER, request), view or StateView())
     if action is not None:
         parsed = ParsedRequest(VENUE, action, parsed.endpoint, parsed.account)
     body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
@@ -111,7 +129,7 @@ def respond(method: str, path: str, payload: Any, params: dict[str, str] | None 
 # ---- 1. requests: contracts → base units -----------------------------------------------------------------
 
 ORDER_CASES = [
-    # (params, learned price, expected fields)
+    # (params, the store's mark, expected fields)
     pytest.param({"symbol": "BTCUSD_PERP", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "10",
                   "price": "50000"}, None,
                  dict(symbol="BTCUSD_PERP", unified_symbol="BTC/USD:BTC", side=Side.BUY, quantity=D("0.02"),
@@ -125,7 +143,7 @@ ORDER_CASES = [
     pytest.param({"symbol": "BTCUSD_PERP", "side": "BUY", "type": "MARKET", "quantity": "5"}, D("40000"),
                  dict(symbol="BTCUSD_PERP", unified_symbol="BTC/USD:BTC", side=Side.BUY, quantity=D("0.0125"),
                       order_type="MARKET"),
-                 id="market-converted-at-mark-seen"),
+                 id="market-converted-at-store-mark"),
     pytest.param({"symbol": "BTCUSD_PERP", "side": "SELL", "type": "STOP_MARKET", "quantity": "8",
                   "stopPrice": "40000"}, None,
                  dict(symbol="BTCUSD_PERP", unified_symbol="BTC/USD:BTC", side=Side.SELL, quantity=D("0.02"),
@@ -166,10 +184,9 @@ ORDER_CASES = [
 def test_parse_request_when_new_order_then_quantity_in_base_units(
     style: str, params: dict, mark: Decimal | None, fields: dict
 ) -> None:
-    if mark is not None:
-        PRICES.learn((PriceUpdate(VENUE, "BTCUSD_PERP", mark, "mark"),))
+    view = marks(BTCUSD_PERP=str(mark)) if mark is not None else StateView()
 
-    parsed = parse(make_request("POST", "/dapi/v1/order", params, style=style))
+    parsed = decided(make_request("POST", "/dapi/v1/order", params, style=style), view)
 
     assert parsed.error is None
     assert (parsed.venue, parsed.action, parsed.endpoint, parsed.account) == (
@@ -196,8 +213,8 @@ def test_parse_request_when_contract_size_learned_then_it_converts(
 ) -> None:
     learn_contracts(*learned)
 
-    parsed = parse(make_request("POST", "/dapi/v1/order", {"side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                                           **params}))
+    parsed = decided(make_request("POST", "/dapi/v1/order", {"side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                                                             **params}))
 
     assert parsed.error is None
     assert parsed.intents[0].quantity == quantity
@@ -221,7 +238,7 @@ def test_parse_request_when_contract_size_learned_then_it_converts(
     ],
 )
 def test_parse_request_when_size_cannot_be_converted_then_error_names_field(params: dict, field: str) -> None:
-    parsed = parse(make_request("POST", "/dapi/v1/order", params))
+    parsed = decided(make_request("POST", "/dapi/v1/order", params))
 
     assert parsed.action is Action.NEW and parsed.intents == ()
     assert parsed.error is not None and field in parsed.error
@@ -233,7 +250,7 @@ def test_parse_request_when_batch_orders_then_each_leg_converted_in_order() -> N
             {"symbol": "ETHUSD_PERP", "side": "SELL", "type": "LIMIT", "quantity": "5", "price": "2000",
              "timeInForce": "GTC"}]
 
-    parsed = parse(make_request("POST", "/dapi/v1/batchOrders", {"batchOrders": orjson.dumps(legs).decode()}))
+    parsed = decided(make_request("POST", "/dapi/v1/batchOrders", {"batchOrders": orjson.dumps(legs).decode()}))
 
     assert parsed.error is None
     assert [(i.symbol, i.quantity, i.venue) for i in parsed.intents] == [
@@ -259,7 +276,7 @@ def test_parse_request_when_batch_orders_then_each_leg_converted_in_order() -> N
 def test_parse_request_when_other_order_endpoint_then_one_intent(
     method: str, path: str, params: dict, action: Action, fields: dict
 ) -> None:
-    parsed = parse(make_request(method, path, params, style="form"))
+    parsed = decided(make_request(method, path, params, style="form"))
 
     assert parsed.error is None and parsed.action is action
     [leg] = parsed.intents
@@ -350,7 +367,7 @@ def test_parse_request_when_shared_testnet_host_then_path_prefix_picks_adapter(
 ) -> None:
     request = make_request("POST", path, params, host="testnet.binancefuture.com")
 
-    parsed = screen(ADAPTERS[Venue.BINANCEUSDM], request)
+    parsed = engine.resolve(screen(ADAPTERS[Venue.BINANCEUSDM], request), StateView())
 
     assert (parsed.venue, parsed.action, parsed.error) == (venue, action, None)
     assert parsed.intents[0].quantity == quantity
@@ -428,11 +445,11 @@ ORDER_ANSWER = {"orderId": 7100000001, "symbol": "BTCUSD_PERP", "pair": "BTCUSD"
 def test_parse_response_when_order_answered_then_update_in_base_units(
     answer: dict, mark: Decimal | None, original: Decimal, executed: Decimal, final: bool
 ) -> None:
-    if mark is not None:
-        PRICES.learn((PriceUpdate(VENUE, "BTCUSD_PERP", mark, "mark"),))
+    view = marks(BTCUSD_PERP=str(mark)) if mark is not None else StateView()
 
     facts = respond("POST", "/dapi/v1/order", answer, {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "LIMIT",
-                                                       "quantity": "20", "price": "40000", "timeInForce": "GTC"})
+                                                       "quantity": "20", "price": "40000", "timeInForce": "GTC"},
+                    view=view)
 
     [update] = facts.orders
     assert (update.venue, update.account, update.symbol, update.order_id) == (
@@ -521,13 +538,137 @@ def test_parse_response_when_positions_then_contracts_converted_at_mark(
     assert all(p.venue is VENUE and p.kind == "mark" for p in facts.prices)
 
 
-def test_parse_response_when_mark_price_seen_then_market_orders_convert_at_it() -> None:
-    respond("GET", "/dapi/v1/premiumIndex", [{"symbol": "BTCUSD_PERP", "markPrice": "25000"}], signed=False)
+def test_resolve_when_store_holds_a_mark_then_market_order_converts_at_it() -> None:
+    parsed = decided(make_request("POST", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY",
+                                                             "type": "MARKET", "quantity": "50"}),
+                     marks(BTCUSD_PERP="25000"))
 
+    assert parsed.error is None and parsed.intents[0].quantity == D("0.2")
+    assert parsed.intents[0].resolve is None
+
+
+def test_parse_request_when_order_has_a_size_then_it_is_unsized_until_the_store_mark_is_read() -> None:
+    """Even a limit order waits for the mark: a buy converts at the lower of its price and the mark. Until then
+    it has no size: its contracts must not read as coin."""
+    parsed = parse(make_request("POST", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "LIMIT",
+                                                           "timeInForce": "GTC", "quantity": "10", "price": "50000"}))
+
+    [leg] = parsed.intents
+    assert leg.quantity is None and leg.resolve is not None and leg.venue is VENUE
+    assert leg.unified_symbol == "BTC/USD:BTC"
+    assert leg.resolve(leg, Known({"BTCUSD_PERP": D("40000")})).quantity == D("0.025")
+    assert leg.resolve(leg, Known()).quantity == D("0.02")
+
+
+@pytest.mark.parametrize(
+    ("side", "price", "mark", "quantity"),
+    [
+        pytest.param("BUY", "50000", "40000", D("0.025"), id="buy-above-mark-at-mark"),
+        pytest.param("BUY", "25000", "40000", D("0.04"), id="buy-below-mark-at-own-price"),
+        pytest.param("SELL", "20000", "40000", D("0.05"), id="sell-below-mark-at-own-price"),
+        pytest.param("SELL", "50000", "40000", D("0.02"), id="sell-above-mark-at-own-price"),
+    ],
+)
+def test_resolve_when_limit_order_and_store_mark_then_converts_at_the_worse_price(
+    side: str, price: str, mark: str, quantity: Decimal
+) -> None:
+    parsed = decided(make_request("POST", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": side, "type": "LIMIT",
+                                                             "timeInForce": "GTC", "quantity": "10", "price": price}),
+                     marks(BTCUSD_PERP=mark))
+
+    assert parsed.error is None and parsed.intents[0].quantity == quantity
+
+
+def test_resolve_when_store_has_no_price_for_market_order_then_parse_error_names_price() -> None:
+    parsed = decided(make_request("POST", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY",
+                                                             "type": "MARKET", "quantity": "5"}),
+                     marks(ETHUSD_PERP="2500"))
+
+    assert parsed.action is Action.NEW and parsed.intents == ()
+    assert parsed.error == ("price of BTCUSD_PERP unknown to convert quantity from contracts; give the order a "
+                            "price or fetch /dapi/v1/premiumIndex through the firewall")
+
+
+def test_resolve_when_another_venue_holds_the_price_then_not_used() -> None:
+    view = StateView(prices={(Venue.BINANCEUSDM, "BTCUSD_PERP"): D("40000")})
+
+    parsed = decided(make_request("POST", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY",
+                                                             "type": "MARKET", "quantity": "5"}), view)
+
+    assert parsed.error is not None and "price" in parsed.error
+
+
+def test_resolve_when_reduce_only_market_and_store_has_a_mark_then_converted() -> None:
+    parsed = decided(make_request("POST", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": "SELL",
+                                                             "type": "MARKET", "quantity": "5",
+                                                             "reduceOnly": "true"}), marks(BTCUSD_PERP="25000"))
+
+    assert parsed.error is None and parsed.intents[0].quantity == D("0.02") and parsed.intents[0].reduce_only
+
+
+def test_parse_request_when_reduce_only_market_of_unknown_contract_then_checked_without_size() -> None:
+    parsed = decided(make_request("POST", "/dapi/v1/order", {"symbol": "SOLUSD_PERP", "side": "SELL",
+                                                             "type": "MARKET", "quantity": "5",
+                                                             "reduceOnly": "true"}))
+
+    assert parsed.error is None and parsed.intents[0].quantity is None and parsed.intents[0].reduce_only
+
+
+def test_view_query_when_order_in_contracts_then_the_store_is_asked_for_its_symbol_price() -> None:
     parsed = parse(make_request("POST", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY",
-                                                           "type": "MARKET", "quantity": "50"}))
+                                                           "type": "MARKET", "quantity": "5"}))
 
-    assert parsed.intents[0].quantity == D("0.2")
+    assert engine.view_query(parsed).symbols == ("BTCUSD_PERP",)
+
+
+def test_decide_when_a_mark_answer_reached_the_store_then_market_orders_convert_at_it() -> None:
+    policy = make_policy("rules:\n  - {id: qty, type: max_order_qty, default: 0.1}\n")
+
+    def market_buy(contracts: str) -> ParsedRequest:
+        return parse(make_request("POST", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "MARKET",
+                                                             "quantity": contracts}))
+
+    async def run() -> tuple[Evaluation, Evaluation, Evaluation]:
+        store = MemoryStore()
+        unpriced = await decide_request(market_buy("20"), policy, store, "d0")
+        await store.learn(respond("GET", "/dapi/v1/premiumIndex", [{"symbol": "BTCUSD_PERP", "markPrice": "25000"}],
+                                  signed=False))
+        return (unpriced, await decide_request(market_buy("20"), policy, store, "d1"),
+                await decide_request(market_buy("50"), policy, store, "d2"))
+
+    unpriced, small, big = asyncio.run(run())
+
+    assert unpriced.decision.verdict is Verdict.BLOCK
+    assert unpriced.decision.deciding is not None and unpriced.decision.deciding.reason is Reason.PARSE_FAILED
+    # 20 contracts of 100 USD at 25000: 0.08 BTC; 50: 0.2 BTC, over the 0.1 limit
+    assert small.decision.verdict is Verdict.ALLOW
+    assert small.parsed is not None and small.parsed.intents[0].quantity == D("0.08")
+    assert small.parsed.known is not None and small.parsed.known.price("BTCUSD_PERP") == D("25000")
+    assert big.decision.verdict is Verdict.BLOCK
+    assert big.decision.deciding is not None and big.decision.deciding.reason is Reason.ORDER_QTY_EXCEEDS_MAX
+
+
+def test_parse_response_when_resting_buy_answered_then_converted_at_the_mark_it_was_decided_with() -> None:
+    answer = {**ORDER_ANSWER, "price": "100000"}
+    params = {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "LIMIT", "quantity": "20", "price": "100000",
+              "timeInForce": "GTC"}
+
+    decided_at_mark = respond("POST", "/dapi/v1/order", answer, params, view=marks(BTCUSD_PERP="40000"))
+    without_mark = respond("POST", "/dapi/v1/order", answer, params)
+
+    assert [u.original for u in decided_at_mark.orders] == [D("0.05")]
+    assert [u.original for u in without_mark.orders] == [D("0.02")]
+
+
+def test_parse_response_when_unfilled_market_order_answered_then_converted_at_the_decided_mark_only() -> None:
+    answer = {**ORDER_ANSWER, "type": "MARKET", "price": "0"}
+    params = {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "MARKET", "quantity": "20"}
+
+    decided_at_mark = respond("POST", "/dapi/v1/order", answer, params, view=marks(BTCUSD_PERP="40000"))
+    read_without_store = respond("GET", "/dapi/v1/order", answer, {"symbol": "BTCUSD_PERP", "orderId": "7100000001"})
+
+    assert [u.original for u in decided_at_mark.orders] == [D("0.05")]
+    assert read_without_store.orders == ()
 
 
 @pytest.mark.parametrize(

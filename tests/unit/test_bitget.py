@@ -3,12 +3,15 @@
 Facts under test come from docs/venues.md §0 and §6 and ccxt's bitget.py: GET parameters travel in the query, POST
 parameters in a JSON body Bitget signs byte for byte; `size` is base coin for every product type; `side` +
 `tradeSide` in hedge mode, `reduceOnly` YES/NO in one-way mode; errors are `{"code", "msg", "requestTime", "data"}`.
+The position mode that decides what a `tradeSide` means is the store's (`ModeUpdate`, learned from answers): an
+order with one is read once `engine.resolve` completes it with the store's view (`StateView.modes`).
 Rejections must make the real ccxt.bitget (handle_errors, and fetch with the session stubbed) raise an order-class
 exception, never a network error (the rate limit excepted).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -21,12 +24,16 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from riskwall import engine
+from riskwall.decider import decide_request
 from riskwall.instruments import CATALOG
 from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    Known,
     MarginMode,
+    ModeUpdate,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -36,14 +43,18 @@ from riskwall.model import (
     PriceUpdate,
     Reason,
     Side,
+    StateView,
     Venue,
     Verdict,
     Violation,
     fingerprint,
 )
+from riskwall.policy.loader import Policy
+from riskwall.policy.model import PolicyMode
+from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, default_host_map, parse_venue
 from riskwall.venues.base import HttpRequest, screen
-from riskwall.venues.bitget import ADAPTER, MODES, order_kind, violation_code
+from riskwall.venues.bitget import ADAPTER, order_kind, violation_code
 
 D = Decimal
 VENUE = Venue.BITGET
@@ -59,12 +70,13 @@ PLACE = f"POST {MIX}/order/place-order"
 BATCH = f"POST {MIX}/order/batch-place-order"
 
 
+OPEN_POLICY = Policy(rules=(), accounts={}, mode=PolicyMode.ENFORCE, revision="bitget", sources=())
+
+
 @pytest.fixture(autouse=True)
-def _fresh_memos() -> Iterator[None]:
-    MODES.clear()
+def _fresh_catalog() -> Iterator[None]:
     CATALOG.clear()
     yield
-    MODES.clear()
     CATALOG.clear()
 
 
@@ -91,6 +103,11 @@ def parse(request: HttpRequest) -> ParsedRequest:
     text = repr(parsed)
     assert API_KEY not in text and SIGNATURE not in text and PASSPHRASE not in text
     return parsed
+
+
+def decided(request: HttpRequest, **modes: str) -> ParsedRequest:
+    """The request as the engine decides it, on a store holding these position modes by product type."""
+    return engine.resolve(parse(request), StateView(modes={k.replace("_", "-"): v for k, v in modes.items()}))
 
 
 def order(**overrides: Any) -> dict[str, Any]:
@@ -170,12 +187,15 @@ NEW_ORDER_CASES = [
 
 @pytest.mark.parametrize(("body", "fields"), NEW_ORDER_CASES)
 def test_parse_request_when_new_order_then_one_exact_intent(body: dict[str, Any], fields: dict[str, Any]) -> None:
-    parsed = parse(make_request("POST", f"{MIX}/order/place-order", body))
+    # as decided on a store that knows no position mode
+    parsed = decided(make_request("POST", f"{MIX}/order/place-order", body))
 
     assert parsed.error is None, parsed.error
-    # every order names its margin mode (ccxt: crossed unless told otherwise)
+    # every order names its margin mode (ccxt: crossed unless told otherwise); a tradeSide asks for the mode
     assert parsed == ParsedRequest(VENUE, Action.NEW, PLACE, ACCOUNT,
-                                   (intent(margin_mode=MarginMode.CROSSED, **fields),))
+                                   (intent(margin_mode=MarginMode.CROSSED, **fields),),
+                                   mode_keys=("USDT-FUTURES",) if "tradeSide" in body else ())
+    assert parsed.intents[0].resolve is None
     assert parsed.intents[0].quantity.as_tuple() == fields["quantity"].as_tuple()  # type: ignore[union-attr]
 
 
@@ -191,20 +211,97 @@ HEDGE_CASES = [
 def test_parse_request_when_hedge_mode_known_then_trade_side_decides_direction(
     side: str, trade_side: str, want_side: Side, want_position: PositionSide, reduces: bool
 ) -> None:
-    MODES.learn(ACCOUNT, "USDT-FUTURES", "hedge")
-    [got] = parse(make_request("POST", f"{MIX}/order/place-order", order(side=side, tradeSide=trade_side))).intents
+    [got] = decided(make_request("POST", f"{MIX}/order/place-order", order(side=side, tradeSide=trade_side)),
+                    USDT_FUTURES="hedge").intents
 
     assert (got.side, got.position_side, got.only_reduces) == (want_side, want_position, reduces)
+    assert got.resolve is None
 
 
-def test_parse_request_when_hedge_mode_learned_from_set_position_mode_then_close_reduces() -> None:
+@pytest.mark.parametrize(
+    ("modes", "want_side", "want_position", "reduces"),
+    [
+        pytest.param({"USDT_FUTURES": "hedge"}, Side.SELL, PositionSide.LONG, True, id="store-says-hedge"),
+        pytest.param({}, Side.BUY, PositionSide.BOTH, False, id="mode-unknown-read-as-one-way"),
+        pytest.param({"USDT_FUTURES": "one-way"}, Side.BUY, PositionSide.BOTH, False, id="store-says-one-way"),
+        pytest.param({"COIN_FUTURES": "hedge"}, Side.BUY, PositionSide.BOTH, False,
+                     id="another-product-type-in-hedge"),
+    ],
+)
+def test_resolve_when_trade_side_close_then_read_in_the_store_position_mode(
+    modes: dict[str, str], want_side: Side, want_position: PositionSide, reduces: bool
+) -> None:
+    [got] = decided(make_request("POST", f"{MIX}/order/place-order", order(tradeSide="close", reduceOnly="YES")),
+                    **modes).intents
+
+    # one-way mode ignores tradeSide and reduceOnly with it: a close there is an opening buy
+    assert (got.side, got.position_side, got.only_reduces, got.reduce_only) == (
+        want_side, want_position, reduces, False)
+
+
+def test_parse_request_when_trade_side_given_then_request_asks_the_store_for_its_product_type_mode() -> None:
+    with_trade_side = parse(make_request("POST", f"{MIX}/order/place-order",
+                                         order(productType="susdt-futures", tradeSide="open")))
+    without = parse(make_request("POST", f"{MIX}/order/place-order", order()))
+    batch = parse(make_request("POST", f"{MIX}/order/batch-place-order", {
+        "symbol": "BTCUSDT", "productType": "USDT-FUTURES", "marginMode": "crossed", "marginCoin": "USDT",
+        "orderList": [order(tradeSide="open"), order(tradeSide="close", side="sell"), order()]}))
+
+    assert with_trade_side.mode_keys == ("SUSDT-FUTURES",)
+    assert engine.view_query(with_trade_side).mode_keys == ("SUSDT-FUTURES",)
+    assert not engine.light_view_suffices(with_trade_side)
+    assert without.mode_keys == () and without.intents[0].resolve is None
+    assert batch.mode_keys == ("USDT-FUTURES",)
+    assert [i.resolve is not None for i in batch.intents] == [True, True, False]
+
+
+def test_resolve_when_hook_given_known_modes_then_leg_read_in_them() -> None:
+    [leg] = parse(make_request("POST", f"{MIX}/order/place-order", order(side="sell", tradeSide="close"))).intents
+    assert leg.resolve is not None
+
+    hedge = leg.resolve(leg, Known(modes={"USDT-FUTURES": "hedge"}))
+    unknown = leg.resolve(leg, Known())
+
+    assert (hedge.side, hedge.position_side, hedge.only_reduces, hedge.resolve) == (
+        Side.BUY, PositionSide.SHORT, True, None)
+    assert (unknown.side, unknown.position_side, unknown.only_reduces, unknown.resolve) == (
+        Side.SELL, PositionSide.BOTH, False, None)
+
+
+@pytest.mark.parametrize(("pos_mode", "mode"), [("hedge_mode", "hedge"), ("one_way_mode", "one-way")])
+def test_parse_response_when_set_position_mode_accepted_then_mode_learned(pos_mode: str, mode: str) -> None:
+    facts = learn("POST", f"{MIX}/account/set-position-mode", {"productType": "usdt-futures", "posMode": pos_mode},
+                  {})
+
+    assert facts.modes == (ModeUpdate(VENUE, ACCOUNT, "USDT-FUTURES", mode),)
+    assert not facts.empty
+
+
+def test_parse_response_when_set_position_mode_refused_then_no_mode_learned() -> None:
     request = make_request("POST", f"{MIX}/account/set-position-mode",
                            {"productType": "USDT-FUTURES", "posMode": "hedge_mode"})
-    parsed = parse(request)
-    ADAPTER.parse_response(parsed, request, 200, orjson.dumps({"code": "00000", "msg": "success", "data": {}}), "d")
+    refused = orjson.dumps({"code": "40774", "msg": "position exists", "data": None})
 
-    [got] = parse(make_request("POST", f"{MIX}/order/place-order", order(tradeSide="close"))).intents
-    assert got.only_reduces and got.position_side is PositionSide.LONG
+    assert ADAPTER.parse_response(parse(request), request, 200, refused, DECISION_ID).modes == ()
+
+
+def test_decide_when_hedge_mode_learned_from_set_position_mode_then_close_reduces() -> None:
+    request = make_request("POST", f"{MIX}/account/set-position-mode",
+                           {"productType": "USDT-FUTURES", "posMode": "hedge_mode"})
+    facts = ADAPTER.parse_response(parse(request), request, 200, ok({}), DECISION_ID)
+    close = make_request("POST", f"{MIX}/order/place-order", order(tradeSide="close"))
+
+    async def run() -> tuple[ParsedRequest | None, ParsedRequest | None]:
+        store = MemoryStore()
+        before = await decide_request(parse(close), OPEN_POLICY, store, "d1")
+        await store.learn(facts)
+        return before.parsed, (await decide_request(parse(close), OPEN_POLICY, store, "d2")).parsed
+
+    before, after = asyncio.run(run())
+
+    assert before is not None and not before.intents[0].only_reduces
+    assert after is not None and after.intents[0].only_reduces
+    assert after.intents[0].position_side is PositionSide.LONG and after.intents[0].side is Side.SELL
 
 
 def test_parse_request_when_batch_then_one_intent_per_leg_in_order() -> None:
@@ -466,11 +563,38 @@ def test_parse_response_when_positions_listed_then_signed_report_and_mark_prices
     assert facts.prices[0] == PriceUpdate(VENUE, "BTCUSDT", D("50100.5"), "mark")
 
 
-def test_parse_response_when_hedge_positions_listed_then_mode_learned_for_close_orders() -> None:
-    learn("GET", f"{MIX}/position/all-position", None, [position_row("ETHUSDT", "long", "1", "hedge_mode")],
-          query={"productType": "USDT-FUTURES"})
-    [got] = parse(make_request("POST", f"{MIX}/order/place-order", order(tradeSide="close"))).intents
-    assert got.only_reduces
+@pytest.mark.parametrize(
+    ("rows", "modes"),
+    [
+        pytest.param([position_row("ETHUSDT", "long", "1", "hedge_mode")],
+                     (ModeUpdate(VENUE, ACCOUNT, "USDT-FUTURES", "hedge"),), id="hedge"),
+        pytest.param([position_row("ETHUSDT", "long", "1")], (ModeUpdate(VENUE, ACCOUNT, "USDT-FUTURES", "one-way"),),
+                     id="one-way"),
+        pytest.param([{**position_row("ETHUSDT", "long", "1"), "posMode": None}], (), id="mode-not-said"),
+        pytest.param([], (), id="no-positions"),
+    ],
+)
+def test_parse_response_when_positions_listed_then_the_mode_they_name_is_learned(
+    rows: list[Any], modes: tuple[ModeUpdate, ...]
+) -> None:
+    facts = learn("GET", f"{MIX}/position/all-position", None, rows, query={"productType": "USDT-FUTURES"})
+
+    assert facts.modes == modes
+
+
+def test_decide_when_hedge_positions_listed_then_mode_learned_for_close_orders() -> None:
+    facts = learn("GET", f"{MIX}/position/all-position", None, [position_row("ETHUSDT", "long", "1", "hedge_mode")],
+                  query={"productType": "USDT-FUTURES"})
+
+    async def run() -> ParsedRequest | None:
+        store = MemoryStore()
+        await store.learn(facts)
+        close = make_request("POST", f"{MIX}/order/place-order", order(tradeSide="close"))
+        return (await decide_request(parse(close), OPEN_POLICY, store, "d1")).parsed
+
+    got = asyncio.run(run())
+
+    assert got is not None and got.intents[0].only_reduces
 
 
 def test_parse_response_when_single_position_empty_then_symbol_flat() -> None:

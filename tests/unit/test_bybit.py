@@ -13,9 +13,9 @@ market/instrument, order/batch-place), trimmed to the fields that matter plus a 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -28,11 +28,16 @@ from pybit.exceptions import FailedRequestError, InvalidRequestError
 from pybit.unified_trading import HTTP
 from requests.structures import CaseInsensitiveDict
 
+from riskwall import engine
+from riskwall.decider import decide_request, learn_answer
 from riskwall.instruments import CATALOG, Instrument
 from riskwall.model import (
     Action,
+    AmendAccepted,
     ClosedOrder,
     Decision,
+    Known,
+    KnownOrder,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -48,13 +53,14 @@ from riskwall.model import (
     Violation,
     fingerprint,
 )
+from riskwall.state.base import StateView
 from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, default_host_map, parse_venue
 from riskwall.venues import bybit as bybit_adapter
 from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest, screen
-from riskwall.venues.bybit import ADAPTER, ORDERS, PRICES, order_kind, violation_code
+from riskwall.venues.bybit import ADAPTER, order_kind, violation_code
 
-from .factories import in_turn
+from .factories import in_turn, make_policy
 
 D = Decimal
 VENUE = Venue.BYBIT
@@ -73,17 +79,6 @@ AMEND = "POST /v5/order/amend"
 AMEND_BATCH = "POST /v5/order/amend-batch"
 LINK = "riskwall-bot-0001_a"
 OID = "fd4300ae-7847-404e-b947-b46980a4d140"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_memos() -> Iterator[None]:
-    """The adapter's own memos (prices for inverse conversion, orders for amends) are process-wide: every test
-    starts empty."""
-    PRICES.clear()
-    ORDERS.clear()
-    yield
-    PRICES.clear()
-    ORDERS.clear()
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------
@@ -128,6 +123,43 @@ def parse(request: HttpRequest) -> ParsedRequest:
 
 def intent(endpoint: str, action: Action = Action.NEW, **fields: Any) -> OrderIntent:
     return OrderIntent(venue=VENUE, action=action, endpoint=endpoint, account=ACCOUNT, **fields)
+
+
+def store_view(prices: dict[str, str] | None = None, orders: dict[str, KnownOrder] | None = None,
+               by_client: dict[str, KnownOrder] | None = None) -> StateView:
+    """What the store tells of a request: this venue's prices by symbol, open orders by id and by orderLinkId."""
+    return StateView(prices={(VENUE, symbol): D(price) for symbol, price in (prices or {}).items()},
+                     orders=dict(orders or {}), by_client=dict(by_client or {}))
+
+
+def resolved(request: HttpRequest, view: StateView | None = None) -> ParsedRequest:
+    """`request` parsed, then completed with what the store knows (`view`), as the decider plans it."""
+    return engine.resolve(parse(request), view or StateView())
+
+
+def learned_store(*steps: tuple[str, str, dict[str, Any], dict[str, Any]]) -> MemoryStore:
+    """A MemoryStore that learned the answers to `steps` (method, path, query or body, answer)."""
+    store = MemoryStore(clock=lambda: 1_700_000_000_000)
+
+    async def run() -> None:
+        for method, path, params, response in steps:
+            await store.learn(learn(method, path, params, response))
+
+    asyncio.run(run())
+    return store
+
+
+def resolved_by(store: MemoryStore, request: HttpRequest) -> ParsedRequest:
+    """`request` parsed and completed with the store's view of it, read as the decider reads it."""
+    parsed = parse(request)
+
+    async def view() -> StateView:
+        query = engine.view_query(parsed)
+        seen = await store.view(query)
+        wider = engine.wider_query(query, seen)
+        return seen if wider is None else await store.view(wider)
+
+    return engine.resolve(parsed, asyncio.run(view()))
 
 
 def assert_exact_decimals(actual: OrderIntent, expected: OrderIntent) -> None:
@@ -330,59 +362,120 @@ def test_parse_request_when_body_spelled_differently_then_same_reading(raw: byte
 INVERSE = "inverse"
 
 INVERSE_CASES = [
-    # (body overrides, memo price, expected base quantity, expected price, expected trigger)
+    # (body overrides, the store's price, expected base quantity, expected price, expected trigger)
     pytest.param(dict(qty="25000", price="50000"), None, D("0.5"), D("50000"), None, id="limit-at-own-price"),
     pytest.param(dict(qty="100", price="30000"), None, D("0.0033333334"), D("30000"), None,
                  id="limit-rounded-up-at-10-decimals"),
     pytest.param(dict(qty="30000", orderType="Market", price=None, timeInForce=None, triggerPrice="60000",
                       triggerDirection=1), None, D("0.5"), None, D("60000"), id="conditional-market-at-trigger"),
-    pytest.param(dict(qty="40000", orderType="Market", price=None, timeInForce=None), D("40000"), D("1"), None,
-                 None, id="market-at-learned-price"),
-    pytest.param(dict(qty="40000", orderType="Market", price="1", timeInForce=None), D("40000"), D("1"), None,
+    pytest.param(dict(qty="40000", orderType="Market", price=None, timeInForce=None), "40000", D("1"), None,
+                 None, id="market-at-the-store-price"),
+    pytest.param(dict(qty="40000", orderType="Market", price="1", timeInForce=None), "40000", D("1"), None,
                  None, id="market-decoy-price-ignored"),
 ]
 
 
-@pytest.mark.parametrize(("overrides", "memo", "base", "price", "trigger"), INVERSE_CASES)
+@pytest.mark.parametrize(("overrides", "store_price", "base", "price", "trigger"), INVERSE_CASES)
 def test_parse_request_when_inverse_order_then_usd_contracts_become_base_units(
-    overrides: dict, memo: Decimal | None, base: Decimal, price: Decimal | None, trigger: Decimal | None
+    overrides: dict, store_price: str | None, base: Decimal, price: Decimal | None, trigger: Decimal | None
 ) -> None:
-    if memo is not None:
-        PRICES.learn((PriceUpdate(VENUE, "BTCUSD", memo, "mark"),))
     body = order(category=INVERSE, symbol="BTCUSD", **overrides)
+    view = store_view({"BTCUSD": store_price} if store_price is not None else None)
 
-    parsed = parse(make_request("POST", "/v5/order/create", body))
+    parsed = resolved(make_request("POST", "/v5/order/create", body), view)
 
     assert parsed.error is None
     [got] = parsed.intents
     assert got.symbol == "BTCUSD" and got.unified_symbol == "BTC/USD:BTC"
     assert got.quantity == base and got.price == price and got.trigger_price == trigger
+    assert got.resolve is None
 
 
-def test_parse_request_when_inverse_market_order_and_no_price_known_then_error_names_qty() -> None:
+def test_parse_request_when_inverse_order_has_its_own_price_then_converted_at_parse_without_the_store() -> None:
+    body = order(category=INVERSE, symbol="BTCUSD", qty="25000", price="50000")
+
+    [got] = parse(make_request("POST", "/v5/order/create", body)).intents
+
+    assert got.quantity == D("0.5") and got.resolve is None
+
+
+def test_parse_request_when_inverse_market_order_then_sized_only_once_the_store_price_is_read() -> None:
     body = order(category=INVERSE, symbol="BTCUSD", orderType="Market", price=None, timeInForce=None, qty="100")
 
     parsed = parse(make_request("POST", "/v5/order/create", body))
 
+    # a sidecar's own memory of prices would size it differently from its neighbours: only the store's price does
+    [got] = parsed.intents
+    assert got.quantity is None and got.resolve is not None
+    assert engine.view_query(parsed).symbols == ("BTCUSD",)  # the view reads that price
+
+
+def test_resolve_when_inverse_market_order_and_store_has_price_then_contracts_rounded_up_at_its_price() -> None:
+    body = order(category=INVERSE, symbol="BTCUSD", orderType="Market", price=None, timeInForce=None, qty="100")
+
+    parsed = resolved(make_request("POST", "/v5/order/create", body), store_view({"BTCUSD": "30000"}))
+
+    [got] = parsed.intents
+    assert got.quantity == D("0.0033333334") and got.resolve is None
+    assert parsed.known is not None and parsed.known.price("BTCUSD") == D("30000")
+
+
+@pytest.mark.parametrize("view", [StateView(), store_view({"BTCUSDT": "50000"})],
+                         ids=["store-empty-or-down", "price-of-another-symbol-only"])
+def test_resolve_when_inverse_market_order_and_no_price_known_then_error_names_qty(view: StateView) -> None:
+    body = order(category=INVERSE, symbol="BTCUSD", orderType="Market", price=None, timeInForce=None, qty="100")
+
+    parsed = resolved(make_request("POST", "/v5/order/create", body), view)
+
     assert parsed.action is Action.NEW and parsed.intents == ()
-    assert parsed.error is not None and parsed.error.startswith("qty is in USD contracts")
-    assert "no price is known" in parsed.error
+    assert parsed.error == (
+        "qty is in USD contracts on inverse markets and no price is known to convert it to base units: "
+        "send a limit price, or fetch the ticker or positions through the sidecar first")
 
 
-def test_parse_request_when_inverse_price_learned_from_ticker_then_market_order_converts() -> None:
-    learn("GET", "/v5/market/tickers", {"category": "inverse", "symbol": "BTCUSD"}, TICKERS_INVERSE)
+def test_plan_when_inverse_market_order_and_no_price_known_then_blocked_as_unparseable() -> None:
+    body = order(category=INVERSE, symbol="BTCUSD", orderType="Market", price=None, timeInForce=None, qty="100")
+
+    plan = engine.plan(parse(make_request("POST", "/v5/order/create", body)), make_policy("rules: []\n"),
+                       StateView(), DECISION_ID)
+
+    [violation] = plan.violations
+    assert violation.reason is Reason.PARSE_FAILED and "qty is in USD contracts" in violation.detail
+
+
+def test_parse_request_when_inverse_close_position_without_price_then_no_store_price_needed() -> None:
+    body = order(category=INVERSE, symbol="BTCUSD", side="Sell", orderType="Market", price=None, timeInForce=None,
+                 qty="0", reduceOnly=True)
+
+    parsed = resolved(make_request("POST", "/v5/order/create", body))
+
+    [got] = parsed.intents
+    assert parsed.error is None and got.quantity is None and got.close_position and got.resolve is None
+
+
+def test_resolve_when_inverse_reduce_only_order_and_no_price_known_then_still_unparseable() -> None:
+    body = order(category=INVERSE, symbol="BTCUSD", side="Sell", orderType="Market", price=None, timeInForce=None,
+                 qty="100", reduceOnly=True)
+
+    parsed = resolved(make_request("POST", "/v5/order/create", body))
+
+    assert parsed.intents == () and parsed.error is not None and parsed.error.startswith("qty is in USD contracts")
+
+
+def test_resolve_when_inverse_price_learned_from_ticker_into_the_store_then_market_order_converts() -> None:
+    store = learned_store(("GET", "/v5/market/tickers", {"category": "inverse", "symbol": "BTCUSD"},
+                           TICKERS_INVERSE))
     body = order(category=INVERSE, symbol="BTCUSD", orderType="Market", price=None, timeInForce=None, qty="2500")
 
-    [got] = parse(make_request("POST", "/v5/order/create", body)).intents
+    [got] = resolved_by(store, make_request("POST", "/v5/order/create", body)).intents
 
-    assert got.quantity == D("0.05")  # 2500 USD at the learned mark 50000
+    assert got.quantity == D("0.05")  # 2500 USD at the store's mark 50000
 
 
-def test_parse_request_when_linear_ticker_learned_then_linear_quantity_unchanged() -> None:
-    PRICES.learn((PriceUpdate(VENUE, "BTCUSDT", D("10"), "mark"),))
+def test_resolve_when_linear_order_and_store_has_price_then_linear_quantity_unchanged() -> None:
+    parsed = resolved(make_request("POST", "/v5/order/create", order(qty="2")), store_view({"BTCUSDT": "10"}))
 
-    [got] = parse(make_request("POST", "/v5/order/create", order(qty="2"))).intents
-
+    [got] = parsed.intents
     assert got.quantity == D("2")
 
 
@@ -488,6 +581,87 @@ def test_parse_request_when_batch_amend_then_one_amend_intent_per_leg() -> None:
         intent(AMEND_BATCH, Action.AMEND, **BTC, quantity=D("0.002"), order_id=OID),
         intent(AMEND_BATCH, Action.AMEND, **ETH, price=D("3100"), client_order_id=LINK),
     ))
+
+
+def amend_request(**fields: Any) -> HttpRequest:
+    return make_request("POST", "/v5/order/amend", {"category": "linear", "symbol": "BTCUSDT", **fields})
+
+
+SHORT_SELL = KnownOrder(OID, "BTCUSDT", Side.SELL, PositionSide.SHORT, D("0.1"))
+
+
+def test_view_query_when_amend_names_only_its_link_id_then_the_store_is_asked_by_it() -> None:
+    by_link = engine.view_query(parse(amend_request(orderLinkId=LINK, qty="0.4")))
+    by_id = engine.view_query(parse(amend_request(orderId=OID, orderLinkId=LINK, qty="0.4")))
+
+    assert (by_link.order_ids, by_link.client_ids) == ((), (LINK,))
+    assert (by_id.order_ids, by_id.client_ids) == ((OID,), ())  # Bybit reads orderId first, as the store does
+
+
+@pytest.mark.parametrize(
+    ("fields", "view"),
+    [
+        pytest.param(dict(orderLinkId=LINK), store_view(by_client={LINK: SHORT_SELL}), id="by-link-id"),
+        pytest.param(dict(orderId=OID), store_view(orders={OID: SHORT_SELL}), id="by-order-id"),
+        pytest.param(dict(orderId=OID, orderLinkId="another-link"), store_view(orders={OID: SHORT_SELL}),
+                     id="order-id-first"),
+    ],
+)
+def test_resolve_when_amended_order_is_known_to_the_store_then_its_side_and_order_id(
+    fields: dict, view: StateView
+) -> None:
+    [got] = resolved(amend_request(qty="0.4", **fields), view).intents
+
+    assert (got.side, got.position_side, got.order_id, got.reduce_only) == (Side.SELL, PositionSide.SHORT, OID,
+                                                                           False)
+    assert got.quantity == D("0.4") and got.resolve is None
+
+
+def test_resolve_when_amended_order_is_reduce_only_in_the_store_then_the_amend_only_reduces() -> None:
+    known = KnownOrder(OID, "BTCUSDT", Side.SELL, PositionSide.BOTH, reduce_only=True)
+
+    [got] = resolved(amend_request(orderLinkId=LINK, price="51000"), store_view(by_client={LINK: known})).intents
+
+    assert (got.side, got.reduce_only, got.only_reduces) == (Side.SELL, True, True)
+
+
+@pytest.mark.parametrize(
+    ("fields", "view"),
+    [
+        pytest.param(dict(symbol="ETHUSDT", orderId=OID),
+                     store_view(orders={OID: KnownOrder(OID, "BTCUSDT", Side.SELL, PositionSide.BOTH,
+                                                        reduce_only=True)}), id="order-of-another-symbol"),
+        pytest.param(dict(orderId="another"), StateView(), id="order-unknown"),
+        pytest.param(dict(orderLinkId=LINK), StateView(), id="link-id-unknown"),
+    ],
+)
+def test_resolve_when_store_knows_no_matching_order_then_amend_keeps_no_side(fields: dict, view: StateView) -> None:
+    [got] = resolved(amend_request(qty="1", **fields), view).intents
+
+    # the venue refuses an amend naming another symbol's order: that order's side and flag say nothing of it
+    assert (got.side, got.reduce_only) == (None, False)
+
+
+def test_plan_when_amend_names_its_order_by_link_id_then_the_reservation_replaces_that_order() -> None:
+    policy = make_policy("rules:\n  - {id: pos, type: max_position, default: {qty: 1000}}\n")
+    parsed = parse(amend_request(orderLinkId=LINK, qty="0.4"))
+
+    plan = engine.plan(parsed, policy, store_view(by_client={LINK: SHORT_SELL}), DECISION_ID)
+
+    assert plan.violations == () and plan.reservation is not None
+    [entry] = plan.reservation.pending
+    assert (entry.replaces_order, entry.side, entry.position.position_side, entry.quantity) == (
+        OID, Side.SELL, PositionSide.SHORT, D("0.4"))
+
+
+def test_resolve_when_inverse_amend_has_no_price_then_contracts_at_the_store_price() -> None:
+    request = make_request("POST", "/v5/order/amend", {"category": "inverse", "symbol": "BTCUSD", "orderId": OID,
+                                                       "qty": "10000"})
+
+    assert parse(request).intents[0].quantity is None
+    [got] = resolved(request, store_view({"BTCUSD": "40000"})).intents
+    assert got.quantity == D("0.25")
+    assert_names_field(resolved(request), "qty")  # nothing known: unreadable, as a field that does not parse
 
 
 CONFIG_CASES = [
@@ -925,8 +1099,6 @@ MALFORMED_OTHER_CASES = [
                  "orderId", id="amend-bad-order-id"),
     pytest.param("/v5/order/amend", {"category": "linear", "symbol": "BTCUSDT", "orderId": OID, "qty": "NaN"},
                  "qty", id="amend-qty-nan"),
-    pytest.param("/v5/order/amend", {"category": "inverse", "symbol": "BTCUSD", "orderId": OID, "qty": "100"},
-                 "qty", id="amend-inverse-qty-no-price"),
     pytest.param("/v5/order/amend-batch", {"category": "linear", "request": [{"symbol": "BTCUSDT"}]}, "orderId",
                  id="amend-batch-leg-no-ids"),
     pytest.param("/v5/position/set-leverage", {"category": "linear", "symbol": "BTCUSDT", "buyLeverage": "10"},
@@ -987,9 +1159,9 @@ def learn(method: str, path: str, query_or_body: dict[str, Any] | None = None, r
 
 def update(symbol: str, order_id: str, side: Side, original: str, executed: str, *, final: bool,
            position_side: PositionSide = PositionSide.BOTH, reduce_only: bool = False,
-           reservation: str | None = None, kind: str = "linear:USDT") -> OrderUpdate:
+           reservation: str | None = None, kind: str = "linear:USDT", link: str | None = None) -> OrderUpdate:
     return OrderUpdate(VENUE, ACCOUNT, symbol, order_id, side, position_side, D(original), D(executed), final,
-                       reduce_only, reservation, kind)
+                       reduce_only, reservation, kind, client_order_id=link)
 
 
 ACK = envelope({"orderId": OID, "orderLinkId": LINK})
@@ -997,7 +1169,8 @@ ACK = envelope({"orderId": OID, "orderLinkId": LINK})
 
 ACK_CASES = [
     pytest.param(order(orderLinkId=LINK), update("BTCUSDT", OID, Side.BUY, "0.001", "0", final=False,
-                                                reservation=f"{DECISION_ID}:0"), id="limit-rests-pending"),
+                                                reservation=f"{DECISION_ID}:0", link=LINK),
+                 id="limit-rests-pending-under-its-link-id"),
     pytest.param(order(orderType="Market", price=None, timeInForce=None, qty="0.5"),
                  update("BTCUSDT", OID, Side.BUY, "0.5", "0.5", final=True, reservation=f"{DECISION_ID}:0"),
                  id="market-counted-filled"),
@@ -1097,10 +1270,38 @@ def test_parse_response_when_batch_partly_accepted_then_accepted_legs_keep_their
     ))
 
 
-def test_parse_response_when_amend_of_unseen_order_acknowledged_then_nothing_learned() -> None:
-    body = {"category": "linear", "symbol": "BTCUSDT", "orderId": OID, "qty": "0.002"}
+def test_parse_response_when_amend_acknowledged_then_accepted_with_its_new_total() -> None:
+    body = {"category": "linear", "symbol": "BTCUSDT", "orderId": OID, "qty": "0.4"}
+
+    facts = learn("POST", "/v5/order/amend", body, ACK)
+
+    # Bybit's amend qty is the order's whole size, fills included: the store keeps what is left of it
+    assert facts == ResponseFacts(amended=(AmendAccepted(VENUE, ACCOUNT, f"{DECISION_ID}:0", total=D("0.4")),))
+
+
+def test_parse_response_when_amend_by_link_id_acknowledged_then_accepted_with_its_new_total() -> None:
+    body = {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": LINK, "qty": "0.4"}
+
+    facts = learn("POST", "/v5/order/amend", body, ACK)
+
+    assert facts.amended == (AmendAccepted(VENUE, ACCOUNT, f"{DECISION_ID}:0", total=D("0.4")),)
+    assert facts.orders == ()
+
+
+def test_parse_response_when_amend_changes_no_size_then_nothing_learned() -> None:
+    body = {"category": "linear", "symbol": "BTCUSDT", "orderId": OID, "price": "51000"}
 
     assert learn("POST", "/v5/order/amend", body, ACK).empty
+
+
+def test_parse_response_when_inverse_amend_resolved_at_store_price_then_total_in_base_units() -> None:
+    request = make_request("POST", "/v5/order/amend", {"category": "inverse", "symbol": "BTCUSD", "orderId": OID,
+                                                       "qty": "10000"})
+    parsed = resolved(request, store_view({"BTCUSD": "40000"}))
+
+    facts = ADAPTER.parse_response(parsed, request, 200, orjson.dumps(ACK), DECISION_ID)
+
+    assert facts.amended == (AmendAccepted(VENUE, ACCOUNT, f"{DECISION_ID}:0", total=D("0.25")),)
 
 
 @pytest.mark.parametrize(
@@ -1114,22 +1315,20 @@ def test_parse_response_when_amend_of_unseen_order_acknowledged_then_nothing_lea
                      Side.SELL, PositionSide.BOTH, True, id="reduce-only-stays-reduce-only"),
     ],
 )
-def test_parse_request_when_amended_order_was_acknowledged_here_then_side_from_memo(
+def test_resolve_when_amended_order_was_acknowledged_then_side_from_the_store(
     created: dict, amend: dict, side: Side, position_side: PositionSide, reduce_only: bool
 ) -> None:
-    learn("POST", "/v5/order/create", created, ACK)
+    store = learned_store(("POST", "/v5/order/create", created, ACK))
 
-    [got] = parse(make_request("POST", "/v5/order/amend", {"category": "linear", "symbol": "BTCUSDT",
-                                                           **amend})).intents
+    [got] = resolved_by(store, amend_request(**amend)).intents
 
     assert (got.side, got.position_side, got.reduce_only, got.order_id) == (side, position_side, reduce_only, OID)
 
 
-def test_parse_request_when_amended_order_was_listed_then_side_from_listing() -> None:
-    learn("GET", "/v5/order/realtime", {"category": "linear", "symbol": "BTCUSDT"}, OPEN_ORDERS)
+def test_resolve_when_amended_order_was_listed_then_side_from_the_listing() -> None:
+    store = learned_store(("GET", "/v5/order/realtime", {"category": "linear", "symbol": "BTCUSDT"}, OPEN_ORDERS))
 
-    [got] = parse(make_request("POST", "/v5/order/amend", {"category": "linear", "symbol": "BTCUSDT",
-                                                           "orderLinkId": "test-000005", "qty": "0.02"})).intents
+    [got] = resolved_by(store, amend_request(orderLinkId="test-000005", qty="0.02")).intents
 
     # o2 was listed last under that link id: a reduce-only sell
     assert (got.side, got.reduce_only, got.order_id) == (Side.SELL, True, "o2")
@@ -1137,31 +1336,29 @@ def test_parse_request_when_amended_order_was_listed_then_side_from_listing() ->
 
 @pytest.mark.parametrize(
     "amend",
-    [{"symbol": "ETHUSDT", "orderId": OID, "qty": "1"}, {"symbol": "BTCUSDT", "orderId": "another", "qty": "1"}],
-    ids=["other-symbol", "other-order"],
+    [{"symbol": "ETHUSDT", "orderId": OID, "qty": "1"}, {"symbol": "BTCUSDT", "orderId": "another", "qty": "1"},
+     {"symbol": "BTCUSDT", "orderLinkId": "another-link", "qty": "1"}],
+    ids=["other-symbol", "other-order", "other-link-id"],
 )
-def test_parse_request_when_memo_does_not_match_amend_then_no_side(amend: dict) -> None:
-    learn("POST", "/v5/order/create", order(), ACK)
+def test_resolve_when_store_order_does_not_match_amend_then_no_side(amend: dict) -> None:
+    store = learned_store(("POST", "/v5/order/create", order(orderLinkId=LINK), ACK))
 
-    [got] = parse(make_request("POST", "/v5/order/amend", {"category": "linear", **amend})).intents
+    [got] = resolved_by(store, make_request("POST", "/v5/order/amend", {"category": "linear", **amend})).intents
 
     assert got.side is None
 
 
-def test_parse_response_when_amend_of_known_order_acknowledged_then_new_size_with_reservation() -> None:
-    learn("POST", "/v5/order/create", order(side="Sell", positionIdx=2), ACK)
-    body = {"category": "linear", "symbol": "BTCUSDT", "orderId": OID, "qty": "0.4"}
+def test_resolve_when_acknowledged_order_then_finished_then_amend_finds_no_side() -> None:
+    store = learned_store(("POST", "/v5/order/create", order(orderLinkId=LINK), ACK),
+                          ("POST", "/v5/order/cancel", {"category": "linear", "symbol": "BTCUSDT", "orderId": OID},
+                           ACK))
 
-    facts = learn("POST", "/v5/order/amend", body, ACK)
+    [got] = resolved_by(store, amend_request(orderLinkId=LINK, qty="1")).intents
 
-    assert facts == ResponseFacts(orders=(update("BTCUSDT", OID, Side.SELL, "0.4", "0", final=False,
-                                                 position_side=PositionSide.SHORT,
-                                                 reservation=f"{DECISION_ID}:0"),))
+    assert got.side is None and got.order_id is None  # the store knows open orders only
 
 
 def test_parse_response_when_batch_amend_partly_accepted_then_only_accepted_legs_resized() -> None:
-    learn("POST", "/v5/order/create-batch", {"category": "linear", "request": [leg(), leg(symbol="ETHUSDT")]},
-          envelope({"list": [{"orderId": "b1"}, {"orderId": "b2"}]}))
     body = {"category": "linear", "request": [{"symbol": "BTCUSDT", "orderId": "b1", "qty": "0.3"},
                                               {"symbol": "ETHUSDT", "orderId": "b2", "qty": "0.4"}]}
     response = envelope({"list": [{"orderId": "b1"}, {"orderId": "b2"}]},
@@ -1169,8 +1366,7 @@ def test_parse_response_when_batch_amend_partly_accepted_then_only_accepted_legs
 
     facts = learn("POST", "/v5/order/amend-batch", body, response)
 
-    assert facts == ResponseFacts(orders=(update("ETHUSDT", "b2", Side.BUY, "0.4", "0", final=False,
-                                                 reservation=f"{DECISION_ID}:1"),))
+    assert facts == ResponseFacts(amended=(AmendAccepted(VENUE, ACCOUNT, f"{DECISION_ID}:1", total=D("0.4")),))
 
 
 CANCEL_CASES = [
@@ -1220,8 +1416,9 @@ OPEN_ORDERS = envelope({"list": [
 ], "nextPageCursor": "", "category": "linear"})
 
 OPEN_UPDATES = (
-    update("BTCUSDT", "o1", Side.BUY, "0.010", "0.002", final=False, position_side=PositionSide.LONG),
-    update("BTCUSDT", "o2", Side.SELL, "0.005", "0", final=False, reduce_only=True),
+    update("BTCUSDT", "o1", Side.BUY, "0.010", "0.002", final=False, position_side=PositionSide.LONG,
+           link="test-000005"),
+    update("BTCUSDT", "o2", Side.SELL, "0.005", "0", final=False, reduce_only=True, link="test-000005"),
 )
 
 
@@ -1250,7 +1447,8 @@ def test_parse_response_when_inverse_category_listed_whole_then_inverse_snapshot
     facts = learn("GET", "/v5/order/realtime", {"category": "inverse"}, response)
 
     assert facts == ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, ACCOUNT, None, (
-        update("BTCUSD", "i1", Side.BUY, "0.025", "0.0125", final=False, kind="inverse"),), "inverse"),))
+        update("BTCUSD", "i1", Side.BUY, "0.025", "0.0125", final=False, kind="inverse", link="test-000005"),),
+        "inverse"),))
 
 
 def test_parse_response_when_no_open_orders_then_empty_snapshot_not_empty_facts() -> None:
@@ -1311,11 +1509,40 @@ def test_parse_response_when_order_history_listed_then_final_updates_with_fills_
 
     facts = learn("GET", "/v5/order/history", {"category": "linear", "symbol": "BTCUSDT"}, response)
 
-    assert facts == ResponseFacts(orders=(
-        update("BTCUSDT", "h1", Side.BUY, "0.010", "0.010", final=True, position_side=PositionSide.LONG),
-        update("BTCUSDT", "h2", Side.BUY, "0.010", "0.004", final=True, position_side=PositionSide.LONG),
-        update("BTCUSDT", "h3", Side.BUY, "0.010", "0", final=False, position_side=PositionSide.LONG),
+    assert facts == ResponseFacts(orders=tuple(
+        update("BTCUSDT", order_id, Side.BUY, "0.010", cum, final=final, position_side=PositionSide.LONG,
+               link="test-000005")
+        for order_id, cum, final in (("h1", "0.010", True), ("h2", "0.004", True), ("h3", "0", False))
     ))
+
+
+@pytest.mark.parametrize(("link", "expected"), [("", None), (None, None), (7, None), ("bot-7", "bot-7")],
+                         ids=["empty", "null", "not-text", "text"])
+def test_parse_response_when_order_listed_then_its_link_id_kept_only_when_text(
+    link: object, expected: str | None
+) -> None:
+    response = envelope({"list": [{**listed("o1"), "orderLinkId": link}], "nextPageCursor": "",
+                         "category": "linear"})
+
+    facts = learn("GET", "/v5/order/realtime", {"category": "linear", "symbol": "BTCUSDT"}, response)
+
+    [snapshot] = facts.open_orders
+    assert [o.client_order_id for o in snapshot.orders] == [expected]
+
+
+def test_parse_response_when_inverse_order_listed_without_prices_then_store_price_else_not_learned() -> None:
+    request = make_request("GET", "/v5/order/history", query={"category": "inverse", "symbol": "BTCUSD"})
+    item = {**listed("i1", "BTCUSD", qty="1000", cum="0", price="0", idx=0, status="New"), "avgPrice": ""}
+    body = orjson.dumps(envelope({"list": [item], "nextPageCursor": "", "category": "inverse"}))
+    parsed = parse(request)
+    priced = dataclasses.replace(parsed, known=Known(prices={"BTCUSD": D("40000")}))
+
+    without = ADAPTER.parse_response(parsed, request, 200, body, DECISION_ID)
+    facts = ADAPTER.parse_response(priced, request, 200, body, DECISION_ID)
+
+    assert without.orders == ()  # no price at all: not counted in contracts taken for base units
+    assert facts.orders == (update("BTCUSD", "i1", Side.BUY, "0.025", "0", final=False, kind="inverse",
+                                   link="test-000005"),)
 
 
 def position_row(symbol: str, side: str, size: str, idx: int = 0, mark: str = "50000.00",
@@ -1411,7 +1638,6 @@ def test_parse_response_when_spot_tickers_then_not_learned_as_derivative_prices(
     response = envelope({"category": "spot", "list": [{"symbol": "BTCUSDT", "lastPrice": "1.00"}]})
 
     assert learn("GET", "/v5/market/tickers", {"category": "spot"}, response, api_key=None).empty
-    assert PRICES.price("BTCUSDT") is None
 
 
 INSTRUMENTS = {
@@ -1517,8 +1743,12 @@ def test_parse_response_when_query_key_repeated_then_scope_ambiguous_and_nothing
 # ---- 5. what the store makes of it ----------------------------------------------------------------------------
 
 
+# a position limit no test reaches: the decider then reserves every order's exposure, as under a real policy
+ROOMY = make_policy("rules:\n  - {id: pos, type: max_position, default: {qty: 1000000}}\n")
+
+
 def exposure_after(*steps: tuple[str, str, dict[str, Any], dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """Feed responses to a MemoryStore as the addon does (learn, then release the reservation)."""
+    """Each step through the decider and, allowed, its answer learned into a MemoryStore, as the addon does."""
     store = MemoryStore(clock=lambda: 1_700_000_000_000)
 
     async def run() -> dict[str, dict[str, str]]:
@@ -1527,17 +1757,11 @@ def exposure_after(*steps: tuple[str, str, dict[str, Any], dict[str, Any]]) -> d
                 request = make_request("GET", path, query=params)
             else:
                 request = make_request(method, path, params)
-            parsed = screen(ADAPTER, request)
             decision_id = f"d{n}"
-            if parsed.action.adds_orders:
-                from riskwall.state.base import PendingEntry, PositionKey, Reservation
-                pending = tuple(
-                    PendingEntry(f"{decision_id}:{i}", PositionKey(VENUE, ACCOUNT, it.symbol or "", it.position_side),
-                                 it.side or Side.BUY, it.quantity or D(0))
-                    for i, it in enumerate(parsed.intents) if not it.only_reduces and it.quantity is not None)
-                await store.reserve(Reservation(decision_id, pending=pending))
-            await store.learn(ADAPTER.parse_response(parsed, request, 200, orjson.dumps(response), decision_id))
-            await store.release(decision_id)
+            evaluation = await decide_request(screen(ADAPTER, request), ROOMY, store, decision_id)
+            assert evaluation.decision.verdict is Verdict.ALLOW and evaluation.parsed is not None
+            await learn_answer(store, ADAPTER, evaluation.parsed, request, 200, orjson.dumps(response), decision_id,
+                               evaluation.reserved, ROOMY)
         return await store.exposure(VENUE, ACCOUNT)
 
     return asyncio.run(run())
@@ -1593,6 +1817,27 @@ def test_store_when_known_order_amended_then_its_new_size_is_pending() -> None:
                                                         "qty": "0.5"}, ack("a1")))
 
     assert pending_buy(after, "BTCUSDT|both") == D("0.5")
+
+
+@pytest.mark.parametrize(("qty", "pending"), [("0.5", D("0.5")), ("0.05", D("0.05"))], ids=["upsized", "downsized"])
+def test_store_when_order_amended_by_link_id_then_its_new_total_is_what_it_holds(qty: str, pending: Decimal) -> None:
+    after = exposure_after(("POST", "/v5/order/create", order(qty="0.1", orderLinkId=LINK), ack("a1")),
+                           ("POST", "/v5/order/amend", {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": LINK,
+                                                        "qty": qty}, ack("a1")))
+
+    # Bybit's qty is the new total: a smaller one holds less at once (nothing filled)
+    assert pending_buy(after, "BTCUSDT|both") == pending
+
+
+def test_store_when_inverse_market_order_after_a_ticker_then_counted_in_base_units_at_the_store_price() -> None:
+    after = exposure_after(
+        ("GET", "/v5/market/tickers", {"category": "inverse", "symbol": "BTCUSD"}, TICKERS_INVERSE),
+        ("POST", "/v5/order/create", order(category="inverse", symbol="BTCUSD", orderType="Market", price=None,
+                                           timeInForce=None, qty="2500"), ack("m1")),
+        ("GET", "/v5/order/realtime", {"category": "inverse"}, empty_listing("inverse")),
+    )
+
+    assert after["BTCUSD|both"]["position"] == "0.05"  # 2500 USD at the mark 50000
 
 
 def test_store_when_cancel_acknowledged_then_pending_exposure_ends() -> None:

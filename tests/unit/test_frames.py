@@ -90,18 +90,11 @@ OPEN_POLICY = Policy(rules=(), accounts={}, mode=PolicyMode.ENFORCE, revision="f
 
 
 @pytest.fixture(autouse=True)
-def fresh_memos() -> Iterator[None]:
-    """Instruments, prices and orders are learned process-wide: every test starts and ends with none."""
-
-    def clear() -> None:
-        CATALOG.clear()
-        bybit.PRICES.clear()
-        bybit.ORDERS.clear()
-        binance_coinm.PRICES.clear()
-
-    clear()
+def fresh_catalog() -> Iterator[None]:
+    """Instruments are learned process-wide: every test starts and ends with none."""
+    CATALOG.clear()
     yield
-    clear()
+    CATALOG.clear()
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------
@@ -280,10 +273,24 @@ def test_binance_order_frame_when_read_then_exactly_the_rest_request(
     rest = binance_rest(venue, method, params)
 
     assert_read_as_rest(frame, rest, method, BINANCE_ACCOUNT)
-    assert frame.request.action is action
-    assert summary(frame.request) == intents
-    assert (frame.request.error is None) if error is None else (error in (frame.request.error or ""))
+    # as decided on a store that knows no price (COIN-M converts contracts then)
+    decided = engine.resolve(frame.request, StateView())
+    assert summary(decided) == summary(engine.resolve(rest, StateView()))
+    assert decided.action is action
+    assert summary(decided) == intents
+    assert (decided.error is None) if error is None else (error in (decided.error or ""))
     assert frame.request_id == f"id-{name}"
+
+
+def test_coinm_order_frame_when_store_holds_a_mark_then_market_order_converts_at_it() -> None:
+    frame = COINM_FRAMES.read_client(binance_frame("order.place", {"symbol": "BTCUSD_PERP", "side": "BUY",
+                                                                   "type": "MARKET", "quantity": "2"}),
+                                     session(Venue.BINANCECOINM))
+
+    decided = engine.resolve(frame.request, StateView(prices={(Venue.BINANCECOINM, "BTCUSD_PERP"): D("40000")}))
+
+    # 2 contracts of 100 USD at the store's 40000: 0.005 BTC
+    assert decided.error is None and summary(decided) == [("BTCUSD_PERP", B, BOTH, D("0.005"), None, False, False)]
 
 
 def test_binance_order_frame_when_unsigned_after_session_logon_then_held_by_the_logged_in_account() -> None:
@@ -999,6 +1006,18 @@ PUSHES: list[tuple[str, Venue, str, tuple[OrderUpdate, ...], tuple[PositionsRepo
     # -3 contracts of 100 USD at 60000 = -0.005 BTC
     ("coinm-position-in-contracts", Venue.BINANCECOINM, dumps(COINM_ACCOUNT_UPDATE), (),
      (PositionsReport(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", (("BTCUSD_PERP", PositionSide.BOTH, D("-0.005")),)),)),
+    # events answer no request, so no store price: a flat position needs none (0 contracts is 0 coin)
+    ("coinm-position-flat-without-price", Venue.BINANCECOINM,
+     dumps({**ACCOUNT_UPDATE, "a": {"m": "ORDER", "B": [], "P": [
+         {"s": "BTCUSD_PERP", "pa": "0", "ep": "0", "ps": "BOTH"}]}}), (),
+     (PositionsReport(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", (("BTCUSD_PERP", PositionSide.BOTH, D(0)),)),)),
+    # a stop-market order with no limit price nor fill converts at its own trigger: 4 × 100 ÷ 40000
+    ("coinm-stop-order-at-its-trigger", Venue.BINANCECOINM,
+     dumps({**ORDER_TRADE_UPDATE, "o": {**COINM_ORDER_TRADE_UPDATE["o"], "o": "STOP_MARKET", "q": "4", "p": "0",
+                                        "ap": "0", "sp": "40000", "z": "0", "X": "NEW", "x": "NEW",
+                                        "ps": "BOTH"}}),
+     (OrderUpdate(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", "8886774", Side.SELL, PositionSide.BOTH, D("0.01"),
+                  D(0), False, False),), ()),
     ("bybit-order", Venue.BYBIT, dumps({"id": "5923240c", "topic": "order", "creationTime": TIMESTAMP,
                                         "data": [BYBIT_ORDER_PUSH]}),
      (OrderUpdate(Venue.BYBIT, "acct", "BTCUSDT", OID, Side.BUY, PositionSide.BOTH, D("0.5"), D("0.2"), False, False,
@@ -1091,6 +1110,12 @@ GARBAGE: list[tuple[str, Venue, str]] = [
      '{"e": "ACCOUNT_UPDATE", "a": {"P": [{"s": "ADAUSD_PERP", "pa": "3", "ep": "1"}]}}'),
     ("coinm-position-price-overflows", Venue.BINANCECOINM,
      '{"e": "ACCOUNT_UPDATE", "a": {"P": [{"s": "BTCUSD_PERP", "pa": "3", "ep": 1e-999999}]}}'),
+    # contracts with no price of the event's own to convert them at (the store's is not read for an event)
+    ("coinm-position-without-entry-price", Venue.BINANCECOINM,
+     '{"e": "ACCOUNT_UPDATE", "a": {"P": [{"s": "BTCUSD_PERP", "pa": "3", "ep": "0"}]}}'),
+    ("coinm-unfilled-market-order-without-price", Venue.BINANCECOINM,
+     dumps({**ORDER_TRADE_UPDATE, "o": {**COINM_ORDER_TRADE_UPDATE["o"], "o": "MARKET", "p": "0", "ap": "0",
+                                        "sp": "0", "z": "0", "X": "NEW", "x": "NEW"}})),
     ("binance-answer-for-no-pending-frame", Venue.BINANCEUSDM, binance_answer("nobody", BINANCE_RESULT)),
     ("bybit-category-a-list", Venue.BYBIT, '{"topic": "order", "data": [{"category": []}]}'),
     ("bybit-position-category-an-object", Venue.BYBIT, '{"topic": "position", "data": [{"category": {}}]}'),

@@ -10,12 +10,15 @@ shape and every field but the size are read exactly as on fapi, by the same func
   small bundled table below; it is never guessed: an unknown contract size is a parse error naming
   `contractSize`, so the order is blocked.
 - The price a size is converted at: the order's own `price`, else its `stopPrice`/`triggerPrice`, else the
-  latest mark (or last) price this sidecar saw for the symbol in a response passing through (premiumIndex,
-  ticker, positionRisk), the same price the engine measures a market order's notional at. A BUY converts at
-  the lower of its own price and that mark (a contract is fixed USD, so a lower fill buys more coin: a buy
-  limit far above the market must not look small). With no price at all the request is a parse error naming
-  `price`, unless the order can only reduce a position (then it carries no base quantity, like a
-  close-position order).
+  mark (or last) price the store holds for the symbol (learned from premiumIndex, ticker and positionRisk
+  answers by any sidecar of a fleet), the same price the engine measures a market order's notional at. A BUY
+  converts at the lower of its own price and that mark (a contract is fixed USD, so a lower fill buys more
+  coin: a buy limit far above the market must not look small). The store's price is only read once the
+  request is decided, so every order with a size is converted then, by its intent's `resolve`
+  (`engine.resolve`); the intent the adapter parses still counts contracts. With no price at all the request
+  is a parse error naming `price`, unless the order can only reduce a position (then it carries no base
+  quantity, like a close-position order). Answers carry no prices of their own for resting orders: they are
+  converted at the mark the request was decided with (`ParsedRequest.known`).
 - Symbols are `BTCUSD_PERP` (unified `BTC/USD:BTC`) and `BTCUSD_250627` (`BTC/USD:BTC-250627`).
 
 Hosts: dapi.binance.com, demo-dapi.binance.com (and ws-dapi.binance.com, whose order frames are read as
@@ -30,6 +33,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from riskwall.instruments import CATALOG, Instrument
@@ -37,6 +41,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    Known,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -63,7 +68,6 @@ from riskwall.venues.base import (
     route_table,
     scoped,
 )
-from riskwall.venues.memos import PriceMemo
 
 VENUE = Venue.BINANCECOINM
 
@@ -81,10 +85,6 @@ _NATIVE = re.compile(r"([A-Z0-9]{1,20})(USD)_(PERP|[0-9]{6})")
 
 type Params = dict[str, str]
 type Learner = ScopedLearner
-
-
-# what a market order converts at: the latest mark (else last) price seen per symbol in responses
-PRICES = PriceMemo()
 
 
 def instrument(native: str) -> Instrument | None:
@@ -105,19 +105,25 @@ def unified_symbol(native: str) -> str | None:
     return unified if suffix == "PERP" else f"{unified}-{suffix}"
 
 
-def base_quantity(native: str, contracts: Decimal, price: Decimal | None, *, field: str = "quantity") -> Decimal:
-    """Contracts → base units: contracts × contractSize ÷ price (inverse contracts are worth USD)."""
+def _contract_size(native: str) -> tuple[Decimal, bool]:
+    """(contractSize, whether a contract is worth that in USD), or a FieldError naming `contractSize`."""
     known = instrument(native)
     if known is None or known.contract_size is None:
         raise FieldError(f"contractSize of {native} unknown; fetch /dapi/v1/exchangeInfo through the firewall")
-    if not known.quote_sized:
-        return contracts * known.contract_size
+    return known.contract_size, known.quote_sized
+
+
+def base_quantity(native: str, contracts: Decimal, price: Decimal | None, *, field: str = "quantity") -> Decimal:
+    """Contracts → base units: contracts × contractSize ÷ price (inverse contracts are worth USD)."""
+    size, quote_sized = _contract_size(native)
+    if not quote_sized:
+        return contracts * size
     if contracts == 0:
         return Decimal(0)
     if price is None or price <= 0:
         raise FieldError(f"price of {native} unknown to convert {field} from contracts; give the order a price or "
                          "fetch /dapi/v1/premiumIndex through the firewall")
-    return contracts * known.contract_size / price
+    return contracts * size / price
 
 
 class BinanceCoinm(TableAdapter):
@@ -139,10 +145,6 @@ class BinanceCoinm(TableAdapter):
     def __init__(self) -> None:
         super().__init__(_ROUTES, usdm.params, _is_forbidden, convert=_to_coinm)
 
-    def learned(self, facts: ResponseFacts) -> ResponseFacts:
-        PRICES.learn(facts.prices)
-        return facts
-
     def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         # dapi answers in fapi's shape, and ccxt's binancecoinm maps these codes through the same common table
         return usdm.ADAPTER.rejection(decision, parsed)
@@ -163,7 +165,7 @@ def _conversion_price(side: Side | None, own: Decimal | None, mark: Decimal | No
 
     A contract is a fixed USD amount, so the lower the fill price the more coin it is. A sell fills at or
     above its own price: that price is the worst case. A buy fills at or below its own price, and a buy limit
-    far above the market fills at the market: it converts at the lower of its price and the mark seen.
+    far above the market fills at the market: it converts at the lower of its price and the store's mark.
     """
     if own is None:
         return mark
@@ -173,18 +175,32 @@ def _conversion_price(side: Side | None, own: Decimal | None, mark: Decimal | No
 
 
 def _to_coinm(intent: OrderIntent) -> OrderIntent:
-    """A fapi-read intent → this venue's: unified symbol, and the size in base units."""
+    """A fapi-read intent → this venue's: unified symbol, and (`_in_base_units`, once the store's mark is known)
+    the size in base units. An unknown contract size is refused here already where no mark could spare the order
+    its conversion (only a reduction without a price of its own goes without a size)."""
     native = intent.symbol or ""
-    quantity = intent.quantity
-    if quantity is not None:
-        price = _conversion_price(intent.side, intent.price or intent.trigger_price, PRICES.price(native))
-        if price is None and intent.only_reduces:
-            quantity = None  # cannot grow a position: checked without a size, like a close-position order
-        else:
-            quantity = base_quantity(native, quantity, price)
-            if quantity > MAX_AMOUNT:
-                raise FieldError("quantity is too large")
-    return replace(intent, venue=VENUE, unified_symbol=unified_symbol(native) if native else None, quantity=quantity)
+    unified = unified_symbol(native) if native else None
+    if intent.quantity is None:
+        return replace(intent, venue=VENUE, unified_symbol=unified)
+    if intent.price or intent.trigger_price or not intent.only_reduces:
+        _contract_size(native)
+    # even an order with its own price needs the mark: a buy converts at the lower of the two. Until then the
+    # intent has no size (a count of contracts in `quantity` would read as coin to anything that looked)
+    return replace(intent, venue=VENUE, unified_symbol=unified, quantity=None,
+                   resolve=partial(_in_base_units, contracts=intent.quantity))
+
+
+def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal) -> OrderIntent:
+    """`intent` sized: its `contracts` converted at the worst of its own price and the store's mark for its
+    symbol."""
+    native = intent.symbol or ""
+    quantity: Decimal | None = None
+    price = _conversion_price(intent.side, intent.price or intent.trigger_price, known.price(native))
+    if price is not None or not intent.only_reduces:  # else it cannot grow a position: checked without a size
+        quantity = base_quantity(native, contracts, price)
+        if quantity > MAX_AMOUNT:
+            raise FieldError("quantity is too large")
+    return replace(intent, quantity=quantity, resolve=None)
 
 
 _ENDPOINTS: dict[RouteKey, Route] = {
@@ -213,9 +229,9 @@ _ENDPOINTS: dict[RouteKey, Route] = {
 # ---- responses -----------------------------------------------------------------------------------------
 
 
-def _order_price(item: Any) -> Decimal | None:
+def _order_price(item: Any, known: Known | None) -> Decimal | None:
     """The price an order's contracts convert at: its fill price once it has fills, else the worst case of its
-    own price (limit, else trigger) and the mark seen, like the request was checked at."""
+    own price (limit, else trigger) and the mark the request was decided with (`known`), like it was checked at."""
     if not isinstance(item, dict):
         return None
 
@@ -229,7 +245,8 @@ def _order_price(item: Any) -> Decimal | None:
         return fill
     own = positive("price") or positive("stopPrice") or positive("triggerPrice")
     side = usdm.SIDES.get(str(item.get("side")))
-    return _conversion_price(side, own, PRICES.price(str(item.get("symbol", "")).upper()))
+    mark = known.price(str(item.get("symbol", "")).upper()) if known is not None else None
+    return _conversion_price(side, own, mark)
 
 
 def _order_key(item: Any) -> str | None:
@@ -240,8 +257,8 @@ def _order_key(item: Any) -> str | None:
     return str(item["orderId"]) if "orderId" in item else None
 
 
-def _convert_order(update: OrderUpdate, prices: Mapping[str, Decimal]) -> OrderUpdate | None:
-    price = prices.get(update.order_id) or PRICES.price(update.symbol)
+def _convert_order(update: OrderUpdate, prices: Mapping[str, Decimal], known: Known | None) -> OrderUpdate | None:
+    price = prices.get(update.order_id) or (known.price(update.symbol) if known is not None else None)
     try:
         original = base_quantity(update.symbol, update.original, price, field="origQty")
         executed = base_quantity(update.symbol, update.executed, price, field="executedQty")
@@ -265,12 +282,13 @@ def _coinm_facts(learner: Learner) -> Learner:
 
     def learn(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
         facts = learner(data, parsed, params, decision_id)
-        prices = {k: p for k, p in ((_order_key(i), _order_price(i)) for i in _items(data)) if k and p}
-        orders = [_convert_order(u, prices) for u in facts.orders]
+        known = parsed.known
+        prices = {k: p for k, p in ((_order_key(i), _order_price(i, known)) for i in _items(data)) if k and p}
+        orders = [_convert_order(u, prices, known) for u in facts.orders]
         snapshots: list[OpenOrdersSnapshot] = []
         loose: list[OrderUpdate] = []
         for snapshot in facts.open_orders:
-            converted = [_convert_order(u, prices) for u in snapshot.orders]
+            converted = [_convert_order(u, prices, known) for u in snapshot.orders]
             kept = [u for u in converted if u is not None]
             if len(kept) == len(converted):
                 snapshots.append(replace(snapshot, venue=VENUE, orders=tuple(kept)))
@@ -295,7 +313,8 @@ def _prices_facts(learner: Learner) -> Learner:
 
 
 def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
-    """positionRisk / account → signed base quantities, converted at each row's mark price.
+    """positionRisk / account → signed base quantities, converted at each row's mark price (else the store's,
+    where the request was decided with one: a read is not, so a row without its mark is not read).
 
     dapi filters by `pair` or `marginAsset`, not `symbol`; a filtered answer (or one with a row that cannot be
     converted) says nothing of the symbols it leaves out, so it is reported symbol by symbol.
@@ -321,7 +340,8 @@ def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_
             contracts = Decimal(str(item["positionAmt"]))
             if not contracts.is_finite():
                 raise ValueError(symbol)
-            amount = base_quantity(symbol, abs(contracts), mark or PRICES.price(symbol), field="positionAmt")
+            price = mark or (parsed.known.price(symbol) if parsed.known is not None else None)
+            amount = base_quantity(symbol, abs(contracts), price, field="positionAmt")
         except (KeyError, ArithmeticError, ValueError):  # FieldError is a ValueError
             complete = False
             unreadable.add(symbol)
@@ -395,4 +415,4 @@ _LEARNERS: dict[RouteKey, Learner] = {
 _ROUTES = route_table(_ENDPOINTS, {key: scoped(learner) for key, learner in _LEARNERS.items()})
 ADAPTER = BinanceCoinm()
 
-__all__ = ["ADAPTER", "BUNDLED", "PRICES", "VENUE", "BinanceCoinm", "base_quantity", "instrument", "unified_symbol"]
+__all__ = ["ADAPTER", "BUNDLED", "VENUE", "BinanceCoinm", "base_quantity", "instrument", "unified_symbol"]

@@ -209,7 +209,9 @@ class BinanceFrames:
         original = decimal_field("q", order.get("q"), allow_zero=True) or Decimal(0)
         executed = decimal_field("z", order.get("z", "0"), allow_zero=True) or Decimal(0)
         if self.venue is Venue.BINANCECOINM:
-            price = _price(order.get("ap")) or _price(order.get("p")) or coinm.PRICES.price(symbol)
+            # an event answers no request: only its own prices convert it (fill, limit, else trigger); an order
+            # with none (an unfilled market order) and contracts to convert teaches nothing (`stream_facts`)
+            price = _price(order.get("ap")) or _price(order.get("p")) or _price(order.get("sp"))
             original = coinm.base_quantity(symbol, original, price, field="q")
             executed = coinm.base_quantity(symbol, executed, price, field="z")
         reduce_only = order.get("R") is True or order.get("cp") is True
@@ -227,8 +229,8 @@ class BinanceFrames:
             if not amount.is_finite():
                 continue
             if self.venue is Venue.BINANCECOINM:
-                contracts = coinm.base_quantity(symbol, abs(amount), _price(item.get("ep")) or coinm.PRICES.price(
-                    symbol), field="pa")
+                # at the position's entry price, its own; a flat position needs none (0 contracts is 0 coin)
+                contracts = coinm.base_quantity(symbol, abs(amount), _price(item.get("ep")), field="pa")
                 amount = contracts if amount >= 0 else -contracts
             side = usdm.POSITION_SIDES.get(str(item.get("ps", "BOTH")), PositionSide.BOTH)
             by_symbol.setdefault(symbol, []).append((symbol, side, amount))

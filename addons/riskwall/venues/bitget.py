@@ -18,8 +18,10 @@ Decisions worth knowing (each is also a test):
 - **Reductions.** One-way mode: `reduceOnly: "YES"` (exactly; `NO` or absent is no reduction; anything else is
   refused) with no `tradeSide`. Hedge mode: v2's `side` names the *position* (`buy` + `tradeSide: close` closes a
   long, i.e. sells it). Bitget ignores `tradeSide` in one-way mode, so `close` is trusted as a reduction only when
-  this process has seen the account's product type in hedge mode (`set-position-mode` accepted, or `posMode` in a
-  position listing); otherwise the order counts as an opening order on the side it names. `close-positions`,
+  the store holds the account's product type in hedge mode (learned from an accepted `set-position-mode`, or
+  `posMode` in a position listing, by any sidecar of a fleet: `ModeUpdate`); otherwise the order counts as an
+  opening order on the side it names. An order with a `tradeSide` is read so once the store's mode is known: its
+  intent's `resolve` (`_ByPositionMode`), with the product type among the request's `mode_keys`. `close-positions`,
   `place-tpsl-order` and `place-pos-tpsl` can only close (venue-enforced), so they are reductions.
 - **`click-backhand`** (reverse a position) is not in the table: it can double a position of a size the request
   does not state, so it is UNKNOWN and blocked.
@@ -40,9 +42,9 @@ the status, and Bitget's own SDK raises on any non-2xx status.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -53,7 +55,9 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    Known,
     MarginMode,
+    ModeUpdate,
     OpenOrdersSnapshot,
     OrderIntent,
     OrderUpdate,
@@ -75,6 +79,7 @@ from riskwall.venues.base import (
     Rejection,
     Route,
     RouteKey,
+    Sender,
     Socket,
     Steering,
     TableAdapter,
@@ -123,34 +128,6 @@ type Params = dict[str, str]
 type Parser = Callable[[Body, str | None, str], tuple[OrderIntent, ...]]
 
 
-class ModeMemo:
-    """Position modes seen per (account, product type): hedge mode makes `tradeSide: close` a reduction."""
-
-    MAX_ENTRIES = 100_000
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._modes: dict[tuple[str, str], str] = {}
-
-    def learn(self, account: str, product_type: str, mode: str) -> None:
-        with self._lock:
-            if len(self._modes) < self.MAX_ENTRIES or (account, product_type) in self._modes:
-                self._modes[(account, product_type)] = mode
-
-    def mode(self, account: str | None, product_type: str) -> str | None:
-        if account is None:
-            return None
-        with self._lock:
-            return self._modes.get((account, product_type))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._modes.clear()
-
-
-MODES = ModeMemo()
-
-
 class Bitget(TableAdapter):
     venue: Venue = VENUE
     default_hosts: tuple[str, ...] = (
@@ -174,6 +151,13 @@ class Bitget(TableAdapter):
 
     def __init__(self) -> None:
         super().__init__(_ROUTES, _json_body, _is_forbidden, _is_forbidden_write)
+
+    def parse_request_from(self, request: HttpRequest, who: Sender) -> ParsedRequest:
+        parsed = super().parse_request_from(request, who)
+        # the product types whose position mode decides what a `tradeSide` means: read from the store
+        keys = tuple(dict.fromkeys(intent.resolve.product_type for intent in parsed.intents
+                                   if isinstance(intent.resolve, _ByPositionMode)))
+        return replace(parsed, mode_keys=keys) if keys else parsed
 
     def payload(self, data: Any) -> Any:
         # Bitget answers errors in the same envelope: only code 00000 is a success
@@ -298,29 +282,43 @@ def unified_symbol(product_type: str, native: str) -> str | None:
     return CATALOG.unified(VENUE, native)
 
 
-def _sides(product_type: str, account: str | None, side_raw: object, trade_side_raw: object,
-           reduce_only_raw: object) -> tuple[Side, PositionSide, bool]:
-    """(side of the trade, position side, reduce-only) from v2's side/tradeSide/reduceOnly."""
+@dataclass(frozen=True, slots=True)
+class _ByPositionMode:
+    """An order with a `tradeSide`, read in the position mode the store holds for its product type (an intent's
+    `resolve`). Parsed, it is read as in one-way mode, which ignores tradeSide: the order trades the side it names
+    and reduces nothing. That stays its reading unless the store knows the mode is hedge."""
+
+    product_type: str
+    trade_side: str
+
+    def __call__(self, intent: OrderIntent, known: Known) -> OrderIntent:
+        if known.modes.get(self.product_type) != "hedge" or intent.side is None:
+            return replace(intent, resolve=None)
+        named = intent.side
+        position = PositionSide.LONG if named is Side.BUY else PositionSide.SHORT
+        # hedge mode: `side` names the position; a close reduces it, so the trade goes the other way
+        side = named if self.trade_side == "open" else (Side.SELL if named is Side.BUY else Side.BUY)
+        return replace(intent, side=side, position_side=position, reduce_only=False, resolve=None)
+
+
+def _sides(product_type: str, side_raw: object, trade_side_raw: object,
+           reduce_only_raw: object) -> tuple[Side, PositionSide, bool, _ByPositionMode | None]:
+    """(side of the trade, position side, reduce-only) from v2's side/tradeSide/reduceOnly, as in one-way mode,
+    and where a tradeSide is given, how the store's position mode reads it."""
     named = SIDES[_lower_enum("side", side_raw, SIDES) or ""]
     trade_side = _lower_enum("tradeSide", trade_side_raw, TRADE_SIDES, required=False)
     reduce_only = _reduce_only(reduce_only_raw)
     if trade_side is None:
-        return named, PositionSide.BOTH, reduce_only
-    if MODES.mode(account, product_type) != "hedge":
-        # one-way mode ignores tradeSide: the order trades the side it names and reduces nothing
-        return named, PositionSide.BOTH, False
-    position = PositionSide.LONG if named is Side.BUY else PositionSide.SHORT
-    if trade_side == "open":
-        return named, position, False
-    # hedge mode: `side` names the position a close reduces; the trade goes the other way
-    return (Side.SELL if named is Side.BUY else Side.BUY), position, False
+        return named, PositionSide.BOTH, reduce_only, None
+    # one-way mode ignores tradeSide (and reduceOnly with it): until the store says hedge, nothing is reduced
+    return named, PositionSide.BOTH, False, _ByPositionMode(product_type, trade_side)
 
 
 def _order_leg(item: Mapping[str, Any], product_type: str, account: str | None, endpoint: str, *,
                conditional: bool = False) -> OrderIntent:
     symbol = _symbol(item)
-    side, position_side, reduce_only = _sides(product_type, account, item.get("side"), item.get("tradeSide"),
-                                              item.get("reduceOnly"))
+    side, position_side, reduce_only, by_mode = _sides(product_type, item.get("side"), item.get("tradeSide"),
+                                                       item.get("reduceOnly"))
     order_type = ORDER_TYPES[_lower_enum("orderType", item.get("orderType"), ORDER_TYPES) or ""]
     quantity = decimal_field("size", item.get("size"))
     price = None
@@ -337,6 +335,7 @@ def _order_leg(item: Mapping[str, Any], product_type: str, account: str | None, 
         quantity=quantity, price=price, trigger_price=trigger, order_type=order_type,
         time_in_force=FORCES[force] if force else None, reduce_only=reduce_only,
         margin_mode=MARGIN_MODES[margin_mode] if margin_mode else None, client_order_id=client_id,
+        resolve=by_mode,
     )
 
 
@@ -579,11 +578,13 @@ def _learn_cancelled(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
 def _learn_position_mode(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
                          decision_id: str) -> ResponseFacts:
     body = _body_or_none(request)
-    if parsed.account is not None and body is not None and parsed.intents:
-        hedge = parsed.intents[0].hedge_mode
-        if hedge is not None:
-            MODES.learn(parsed.account, _product_type(body), "hedge" if hedge else "one-way")
-    return ResponseFacts()
+    if parsed.account is None or body is None or not parsed.intents:
+        return ResponseFacts()
+    hedge = parsed.intents[0].hedge_mode
+    if hedge is None:
+        return ResponseFacts()
+    return ResponseFacts(modes=(ModeUpdate(VENUE, parsed.account, _product_type(body),
+                                           "hedge" if hedge else "one-way"),))
 
 
 _HOLD = {"long": (PositionSide.LONG, 1), "short": (PositionSide.SHORT, -1)}
@@ -619,8 +620,8 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
             continue
         position_side = side if mode == "hedge_mode" else PositionSide.BOTH
         by_symbol.setdefault(symbol, []).append((symbol, position_side, total * sign))
-    if hedged is not None:
-        MODES.learn(parsed.account, product_type, "hedge" if hedged else "one-way")
+    modes = (ModeUpdate(VENUE, parsed.account, product_type, "hedge" if hedged else "one-way"),) if (
+        hedged is not None) else ()
     if single and asked and SYMBOL.fullmatch(asked) and not by_symbol and not unreadable:
         by_symbol[asked] = []  # asked for one symbol, and none listed: it is flat
     reports = []
@@ -633,7 +634,7 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
         slots = (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT)
         entries = entries + [(symbol, s, Decimal(0)) for s in slots if s not in listed]
         reports.append(PositionsReport(VENUE, parsed.account, symbol, tuple(entries)))
-    return ResponseFacts(prices=tuple(prices), positions=tuple(reports))
+    return ResponseFacts(prices=tuple(prices), positions=tuple(reports), modes=modes)
 
 
 _POS_SIDE = {("long", "open"): (Side.BUY, PositionSide.LONG), ("long", "close"): (Side.SELL, PositionSide.LONG),
@@ -762,4 +763,4 @@ def _quietly(learner: Learner) -> Learner:
 _ROUTES = route_table(_ENDPOINTS, {key: _quietly(learner) for key, learner in _LEARNERS.items()})
 ADAPTER = Bitget()
 
-__all__ = ["ADAPTER", "MODES", "Bitget", "order_kind", "unified_symbol", "violation_code"]
+__all__ = ["ADAPTER", "Bitget", "order_kind", "unified_symbol", "violation_code"]

@@ -16,9 +16,11 @@ Decisions worth knowing (each is also a test):
 - **Categories.** `linear` and `inverse` are checked. Order entry in `spot` and `option` is not checked yet, so it
   is refused as UNKNOWN (`POST /v5/order/create?category=spot`); cancels in any category pass.
 - **Quantities.** Linear `qty` is in base units. Inverse `qty` is in USD contracts (one contract = 1 USD), so the
-  base quantity is `qty / price` with the order's own limit price, else its trigger price, else the last mark (or
-  last) price this adapter saw in a response (tickers, position list); with no price at all the order is refused
-  as unparseable, naming `qty`. The division is rounded up at 10 decimals (rounding never under-counts).
+  base quantity is `qty / price` with the order's own limit price, else its trigger price, else the price the
+  store holds for the symbol when the request is decided (mark preferred; learned from tickers, position lists
+  and pushes by any sidecar sharing the store): the intent then carries a `resolve` hook, since an adapter reads
+  no state. With no price at all the order is refused as unparseable, naming `qty`. The division is rounded up at
+  10 decimals (rounding never under-counts).
 - **Market orders ignore `price`** on Bybit, so a market order's intent carries no price (a decoy price must not
   shrink a notional); the engine uses the mark price it has seen instead.
 - **Reductions.** `reduceOnly: true` (the venue enforces it) and, in hedge mode, a Sell on `positionIdx` 1 or a
@@ -30,14 +32,17 @@ Decisions worth knowing (each is also a test):
   the margin mode it switches to, which `margin_mode` rules check) and the leverage limit applies. `set-leverage`
   checks the larger of the two leverages. `set-margin-mode` reads REGULAR_MARGIN as CROSSED and
   PORTFOLIO_MARGIN as PORTFOLIO; `switch-mode` mode 3 is hedge mode, 0 one-way.
-- **Amends** carry no side on Bybit. For an order this process has seen (acknowledged through it, or listed by
-  `order/realtime`/`order/history`) the side, position side and reduce-only flag come from `ORDERS`, so the
-  position limit counts the amend (replacing the order's old size) and the answer updates the order's size; for
-  an order it has not seen, size, notional and rate are still checked but the position limit cannot be.
+- **Amends** carry no side on Bybit. For an open order the store knows (acknowledged through a sidecar, or
+  listed by `order/realtime`/`order/history` or the `order` stream), by `orderId` or else by `orderLinkId`, the
+  engine supplies the side, position side and order id and the intent's hook the reduce-only flag, so the
+  position limit counts the amend (replacing the order's old size); an accepted amend reports its new total
+  `qty` (`AmendAccepted.total`). For an order the store does not know, size, notional and rate are still
+  checked but the position limit cannot be.
 
-Learning: order acknowledgements carry only `orderId`/`orderLinkId`. An accepted market order (no trigger) is
-counted as filled at once (Bybit converts it to an IOC order; a position query replaces the guess with the
-venue's figure); any other accepted order is pending until the venue says otherwise. Open orders come from
+Learning: order acknowledgements carry only `orderId`/`orderLinkId` (the latter kept as the order's client id,
+which amends may name it by). An accepted market order (no trigger) is counted as filled at once (Bybit converts
+it to an IOC order; a position query replaces the guess with the venue's figure); any other accepted order is
+pending until the venue says otherwise. Open orders come from
 `GET /v5/order/realtime`: a complete listing (no cursor, no order id, no `orderFilter`, open orders only, one
 page) is a snapshot of its scope; the order *kind* is that scope (`linear:USDT`, `linear:USDC`, `inverse`), so a
 listing never finalises orders it does not cover. Positions come from `GET /v5/position/list` (`size` is unsigned:
@@ -50,6 +55,7 @@ Rejections: HTTP 200 with Bybit's envelope, codes chosen so ccxt and pybit raise
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -61,9 +67,11 @@ import orjson
 from riskwall.instruments import CATALOG, Instrument
 from riskwall.model import (
     Action,
+    AmendAccepted,
     ClosedOrder,
     Decision,
     EquityUpdate,
+    Known,
     MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
@@ -103,7 +111,6 @@ from riskwall.venues.base import (
     route_table,
     text_field,
 )
-from riskwall.venues.memos import OrderMemo, PriceMemo
 
 VENUE = Venue.BYBIT
 
@@ -154,10 +161,6 @@ class _Unchecked(Unchecked):
     def __init__(self, category: str) -> None:
         super().__init__(suffix=f"?category={category}")
         self.category = category
-
-
-PRICES = PriceMemo()
-ORDERS = OrderMemo()
 
 
 class Bybit(TableAdapter):
@@ -213,11 +216,6 @@ class Bybit(TableAdapter):
     def payload(self, data: Any) -> Any:
         # Bybit answers errors with HTTP 200 too: only retCode 0 is a success
         return data if isinstance(data, dict) and data.get("retCode") in (0, "0") else UNREADABLE
-
-    def learned(self, facts: ResponseFacts) -> ResponseFacts:
-        if facts.prices:
-            PRICES.learn(facts.prices)
-        return facts
 
     def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
@@ -413,11 +411,11 @@ def order_kind(category: str, native: str) -> str:
     return f"linear:{settle}"
 
 
-def to_base(category: str, symbol: str, qty: Decimal, *prices: Decimal | None) -> Decimal:
+def to_base(category: str, qty: Decimal, *prices: Decimal | None) -> Decimal:
     """Base units: linear qty as is; inverse USD contracts ÷ the first known price, rounded up."""
     if category != "inverse":
         return qty
-    price = next((p for p in prices if p is not None and p > 0), None) or PRICES.price(symbol)
+    price = next((p for p in prices if p is not None and p > 0), None)
     if price is None:
         raise FieldError(
             "qty is in USD contracts on inverse markets and no price is known to convert it to base units: "
@@ -427,6 +425,37 @@ def to_base(category: str, symbol: str, qty: Decimal, *prices: Decimal | None) -
         base = (qty / price).quantize(BASE_DECIMALS, rounding=ROUND_CEILING)
         # no trailing zeros (0.5, not 0.5000000000), and never an exponent (10, not 1E+1)
         return base.quantize(Decimal(1)) if base == base.to_integral_value() else base.normalize()
+
+
+def _has_price(*prices: Decimal | None) -> bool:
+    return any(p is not None and p > 0 for p in prices)
+
+
+def _priced_by_store(contracts: Decimal) -> Callable[[OrderIntent, Known], OrderIntent]:
+    """The hook of an inverse order that names no price of its own: its `contracts` in base units at the price
+    the store holds for the symbol (the same FieldError as at parse time when it holds none)."""
+
+    def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
+        quantity = to_base("inverse", contracts, known.price(intent.symbol))
+        return dataclasses.replace(intent, quantity=quantity, resolve=None)
+
+    return resolve
+
+
+def _amended_order(contracts: Decimal | None) -> Callable[[OrderIntent, Known], OrderIntent]:
+    """The hook of an amend: the reduce-only flag of the open order it names, as the store knows it (the engine
+    then supplies its side, position side and order id), and, for inverse `contracts` the amend prices not
+    itself, their base units at the store's price."""
+
+    def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
+        quantity = intent.quantity if contracts is None else to_base("inverse", contracts,
+                                                                    known.price(intent.symbol))
+        order = known.order(intent.order_id, intent.client_order_id)
+        # the venue refuses an amend that names another symbol's order: that order's flag says nothing of it
+        reduce_only = order is not None and order.symbol == intent.symbol and order.reduce_only
+        return dataclasses.replace(intent, quantity=quantity, reduce_only=reduce_only, resolve=None)
+
+    return resolve
 
 
 def _order_leg(item: Mapping[str, Any], category: str, account: str | None, endpoint: str) -> OrderIntent:
@@ -450,7 +479,13 @@ def _order_leg(item: Mapping[str, Any], category: str, account: str | None, endp
         raise FieldError("marketUnit other than baseCoin is for spot orders only")
     tif = enum_field("timeInForce", item.get("timeInForce"), TIME_IN_FORCE, default="-")
     client_id = text_field("orderLinkId", item.get("orderLinkId"), CLIENT_ID, required=False)
-    quantity = None if close_position or qty is None else to_base(category, symbol, qty, price, trigger)
+    quantity: Decimal | None = None
+    hook = None
+    if not close_position and qty is not None:
+        if category == "inverse" and not _has_price(price, trigger):
+            hook = _priced_by_store(qty)  # a market order: priced when the store's price is read
+        else:
+            quantity = to_base(category, qty, price, trigger)
     return OrderIntent(
         venue=VENUE,
         action=Action.NEW,
@@ -468,6 +503,7 @@ def _order_leg(item: Mapping[str, Any], category: str, account: str | None, endp
         reduce_only=reduce_only,
         close_position=close_position,
         client_order_id=client_id,
+        resolve=hook,
     )
 
 
@@ -482,11 +518,14 @@ def _amend_leg(item: Mapping[str, Any], category: str, account: str | None, endp
     price = decimal_field("price", item.get("price"), required=False)
     # "0" removes a conditional order's trigger, so zero is a valid trigger price here
     trigger = decimal_field("triggerPrice", item.get("triggerPrice"), required=False, allow_zero=True)
-    quantity = None if qty is None else to_base(category, symbol, qty, price, trigger)
-    # the amend names no side; an order this process has seen supplies it, so the position limit can count it
-    known = ORDERS.find(account, order_id, client_id)
-    if known is not None and (known.symbol != symbol or known.final):
-        known = None  # the venue will refuse this amend (another symbol, or a finished order)
+    quantity: Decimal | None = None
+    contracts: Decimal | None = None  # inverse contracts only the store's price can convert
+    if qty is not None and category == "inverse" and not _has_price(price, trigger):
+        contracts = qty
+    elif qty is not None:
+        quantity = to_base(category, qty, price, trigger)
+    # the amend names no side: the order the store knows by `orderId`, else by `orderLinkId` (the view reads it by
+    # `client_order_id` only where `order_id` is None), supplies it, so the position limit can count the amend
     return OrderIntent(
         venue=VENUE,
         action=Action.AMEND,
@@ -494,14 +533,12 @@ def _amend_leg(item: Mapping[str, Any], category: str, account: str | None, endp
         account=account,
         symbol=symbol,
         unified_symbol=unified_symbol(category, symbol),
-        side=known.side if known else None,
-        position_side=known.position_side if known else PositionSide.BOTH,
         quantity=quantity,
         price=price,
         trigger_price=trigger or None,
-        reduce_only=known.reduce_only if known else False,
-        order_id=order_id or (known.order_id if known else None),
+        order_id=order_id,
         client_order_id=client_id,
+        resolve=_amended_order(contracts),
     )
 
 
@@ -690,6 +727,7 @@ def _accepted(intent: OrderIntent, order_id: str, account: str, category: str,
         reduce_only=intent.only_reduces,
         reservation_id=reservation_id,
         kind=order_kind(category, intent.symbol),
+        client_order_id=intent.client_order_id,
     )
 
 
@@ -713,14 +751,14 @@ def _learn_created(data: dict[str, Any], parsed: ParsedRequest, request: HttpReq
         update = _accepted(intent, order_id, parsed.account, category,
                            f"{decision_id}:{leg}" if reserved else None)
         if update is not None:
-            ORDERS.remember(update, intent.client_order_id)
             updates.append(update)
     return ResponseFacts(orders=tuple(updates))
 
 
 def _learn_amended(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
                    decision_id: str) -> ResponseFacts:
-    """An accepted amend of an order this process knows: the order's new size (its side from the memo)."""
+    """Each accepted leg's new total size: Bybit's amend `qty` is the order's whole quantity, fills included, which
+    the store turns into what is left of it (the answer carries ids only)."""
     if parsed.account is None or not parsed.intents:
         return ResponseFacts()
     if normalize_path(request.path) == "/v5/order/amend":
@@ -729,21 +767,12 @@ def _learn_amended(data: dict[str, Any], parsed: ParsedRequest, request: HttpReq
     else:
         acks = _items(data) or []
         codes = _leg_codes(data)
-    updates = []
-    for leg, (intent, ack) in enumerate(zip(parsed.intents, acks, strict=False)):
-        order_id = _ack_id(ack)
-        known = ORDERS.find(parsed.account, order_id, None)
-        if order_id is None or known is None or intent.quantity is None or not _leg_ok(codes, leg):
-            continue
-        update = OrderUpdate(
-            venue=VENUE, account=parsed.account, symbol=known.symbol, order_id=order_id, side=known.side,
-            position_side=known.position_side, original=intent.quantity,
-            executed=min(known.executed, intent.quantity), final=False, reduce_only=known.reduce_only,
-            reservation_id=f"{decision_id}:{leg}", kind=known.kind,
-        )
-        ORDERS.remember(update, intent.client_order_id)
-        updates.append(update)
-    return ResponseFacts(orders=tuple(updates))
+    amended = [
+        AmendAccepted(VENUE, parsed.account, f"{decision_id}:{leg}", total=intent.quantity)
+        for leg, (intent, ack) in enumerate(zip(parsed.intents, acks, strict=False))
+        if _ack_id(ack) is not None and intent.quantity is not None and _leg_ok(codes, leg)
+    ]
+    return ResponseFacts(amended=tuple(amended))
 
 
 def _learn_cancelled(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
@@ -766,8 +795,10 @@ def _learn_cancelled(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
     return ResponseFacts(closed=tuple(closed))
 
 
-def listed_order(item: Any, account: str, category: str) -> OrderUpdate | None:
-    """One order object of `order/realtime` or `order/history` → OrderUpdate (None when it does not parse)."""
+def listed_order(item: Any, account: str, category: str, known: Known | None = None) -> OrderUpdate | None:
+    """One order object of `order/realtime`, `order/history` or the `order` stream → OrderUpdate (None when it does
+    not parse, or when an inverse order carries no price and `known`, what the store knew when its request was
+    decided, holds none for the symbol)."""
     if not isinstance(item, dict):
         return None
     try:
@@ -779,13 +810,15 @@ def listed_order(item: Any, account: str, category: str) -> OrderUpdate | None:
         executed = decimal_field("cumExecQty", item.get("cumExecQty") or "0", allow_zero=True) or Decimal(0)
         status = str(item.get("orderStatus", ""))
         if category == "inverse":
-            prices = tuple(price_or_none(item.get(name)) for name in ("price", "triggerPrice", "avgPrice"))
-            qty = to_base(category, symbol, qty, *prices) if qty else qty
-            executed = to_base(category, symbol, executed, *prices) if executed else executed
+            prices = (*(price_or_none(item.get(name)) for name in ("price", "triggerPrice", "avgPrice")),
+                      known.price(symbol) if known is not None else None)
+            qty = to_base(category, qty, *prices) if qty else qty
+            executed = to_base(category, executed, *prices) if executed else executed
     except (KeyError, ValueError, TypeError, FieldError):
         return None
     reduce_only = item.get("reduceOnly") is True
     reduce_only = reduce_only or closes_hedge_position(side, position_side)
+    link = item.get("orderLinkId")
     return OrderUpdate(
         venue=VENUE,
         account=account,
@@ -798,6 +831,8 @@ def listed_order(item: Any, account: str, category: str) -> OrderUpdate | None:
         final=status in FINAL_STATUSES,
         reduce_only=reduce_only,
         kind=order_kind(category, symbol),
+        # the bot's id for the order ("" when it gave none), which its amends may name it by
+        client_order_id=link if isinstance(link, str) and link else None,
     )
 
 
@@ -835,11 +870,7 @@ def _learn_order_listing(history: bool) -> Learner:
             return ResponseFacts()
         if _result(data).get("category") not in (None, "", category):
             return ResponseFacts()  # not the listing we asked for: learn nothing rather than the wrong thing
-        updates = [listed_order(item, parsed.account, category) for item in items]
-        for item, listed in zip(items, updates, strict=True):
-            if listed is not None:
-                link = item.get("orderLinkId")
-                ORDERS.remember(listed, link if isinstance(link, str) else None)
+        updates = [listed_order(item, parsed.account, category, parsed.known) for item in items]
         known = tuple(u for u in updates if u is not None)
         scope = None if history else _snapshot_scope(params, category)
         complete = len(known) == len(items) and _complete_page("/v5/order/realtime", params, _result(data),
@@ -879,7 +910,8 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
             size = decimal_field("size", item.get("size"), allow_zero=True) or Decimal(0)
             side = str(item.get("side") or "")
             if size and category == "inverse":
-                size = to_base(category, symbol, size, mark, price_or_none(item.get("avgPrice")))
+                size = to_base(category, size, mark, price_or_none(item.get("avgPrice")),
+                               parsed.known.price(symbol) if parsed.known is not None else None)
         except (KeyError, ValueError, TypeError, FieldError):
             unreadable.add(symbol)
             continue
@@ -1006,4 +1038,4 @@ def violation_code(violation: Violation) -> int:
     return _code_for(violation.reason)[0]
 
 
-__all__ = ["ADAPTER", "ORDERS", "PRICES", "Bybit", "order_kind", "unified_symbol", "violation_code"]
+__all__ = ["ADAPTER", "Bybit", "order_kind", "unified_symbol", "violation_code"]

@@ -200,7 +200,7 @@ def _position(item: Any, account: str) -> PositionsReport | None:
         size = decimal_field("size", item.get("size"), allow_zero=True) or Decimal(0)
         side = str(item.get("side") or "")
         if size and item["category"] == "inverse":
-            size = bybit.to_base("inverse", symbol, size, _mark(item))
+            size = bybit.to_base("inverse", size, _mark(item))
     except (KeyError, ValueError, TypeError, FieldError, ArithmeticError):  # Decimal overflow: see _listed_order
         return None
     if size and side not in bybit.SIDES:
