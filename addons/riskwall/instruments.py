@@ -11,7 +11,6 @@ adapter reports a parse error and the order is blocked.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -35,30 +34,27 @@ class Instrument:
 
 
 class InstrumentCatalog:
-    """Thread-safe because learning happens in response hooks while requests are parsed."""
+    """Learned in answer hooks and read while requests are parsed, all on the proxy's one event loop, so without a
+    lock (each dictionary step is atomic in any case; the facts are reference data, one instrument at a time)."""
 
     def __init__(self, bundled: tuple[Instrument, ...] = ()) -> None:
-        self._lock = threading.Lock()
         self._by_native: dict[tuple[Venue, str], Instrument] = {}
         self._by_code: dict[tuple[Venue, int], Instrument] = {}
         self._bundled = {(i.venue, i.native): i for i in bundled}
 
     def learn(self, instruments: tuple[Instrument, ...]) -> None:
-        with self._lock:
-            for instrument in instruments:
-                self._by_native[(instrument.venue, instrument.native)] = instrument
-                if instrument.code is not None:
-                    self._by_code[(instrument.venue, instrument.code)] = instrument
+        for instrument in instruments:
+            self._by_native[(instrument.venue, instrument.native)] = instrument
+            if instrument.code is not None:
+                self._by_code[(instrument.venue, instrument.code)] = instrument
 
     def by_code(self, venue: Venue, code: int) -> Instrument | None:
         """The instrument a venue's integer code names, as learned from its instrument listing (never guessed)."""
-        with self._lock:
-            return self._by_code.get((venue, code))
+        return self._by_code.get((venue, code))
 
     def lookup(self, venue: Venue, native: str) -> Instrument | None:
         key = (venue, native)
-        with self._lock:
-            return self._by_native.get(key) or self._bundled.get(key)
+        return self._by_native.get(key) or self._bundled.get(key)
 
     def unified(self, venue: Venue, native: str, settle_hint: str | None = None) -> str | None:
         """The unified symbol: learned, bundled, or derived from a concatenated linear id (BTCUSDT)."""
@@ -68,9 +64,8 @@ class InstrumentCatalog:
         return derive_linear_unified(native, settle_hint)
 
     def clear(self) -> None:
-        with self._lock:
-            self._by_native.clear()
-            self._by_code.clear()
+        self._by_native.clear()
+        self._by_code.clear()
 
 
 def derive_linear_unified(native: str, settle: str | None = None) -> str | None:

@@ -3,6 +3,7 @@ dropped never makes exposure look smaller than it is."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -58,3 +59,27 @@ def test_sound_facts_when_a_fact_names_no_possible_symbol_or_order_then_dropped_
     facts: ResponseFacts, kept: ResponseFacts
 ) -> None:
     assert sound_facts(facts) == kept
+
+
+def named(client_id: str | None, order_id: str = "1") -> OrderUpdate:
+    return dataclasses.replace(order("BTCUSDT", order_id), client_order_id=client_id)
+
+
+@pytest.mark.parametrize(("client_id", "kept"), [
+    ("bot-7", "bot-7"),
+    (None, None),
+    ("two words", None),
+    ("x" * 129, None),  # longer than any venue's id
+    ("\u00e9t\u00e9", None),
+])
+def test_sound_facts_when_a_client_order_id_could_not_be_a_name_then_the_order_is_kept_without_it(
+    client_id: str | None, kept: str | None,
+) -> None:
+    # the order and its fill still count; only the name amends could look it up by goes
+    listed = OpenOrdersSnapshot(V, "acct", "BTCUSDT", (named("ok", "2"), named(client_id)))
+
+    sound = sound_facts(ResponseFacts(orders=(named(client_id),), open_orders=(listed,)))
+
+    assert [o.client_order_id for o in sound.orders] == [kept]
+    assert [o.client_order_id for o in sound.open_orders[0].orders] == ["ok", kept]
+    assert (sound.orders[0].order_id, sound.open_orders[0].orders[1].executed) == ("1", Decimal(0))

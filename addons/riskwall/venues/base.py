@@ -610,38 +610,47 @@ def _names_an_order(order: OrderUpdate) -> bool:
     return _names_a_symbol(order.symbol) and _FACT_ORDER_ID.fullmatch(order.order_id) is not None
 
 
-def _sound_client_id(order: OrderUpdate) -> OrderUpdate:
-    """`order` without a client order id the store could not keep as a name (an amend naming it then finds
-    nothing, and is decided as one whose order is unknown)."""
-    client_id = order.client_order_id
-    if client_id is None or _FACT_ORDER_ID.fullmatch(client_id) is not None:
-        return order
-    return dataclasses.replace(order, client_order_id=None)
+def _sound_orders(orders: tuple[OrderUpdate, ...]) -> tuple[OrderUpdate, ...]:
+    """`orders`, each without a client order id the store could not keep as a name (an amend naming it then finds
+    nothing, and is decided as one whose order is unknown); `orders` itself when all are sound (the common case)."""
+    for order in orders:  # a loop, not a generator: every answer passes here
+        client_id = order.client_order_id
+        if client_id is not None and _FACT_ORDER_ID.fullmatch(client_id) is None:
+            break
+    else:
+        return orders
+    return tuple(order if order.client_order_id is None or _FACT_ORDER_ID.fullmatch(order.client_order_id)
+                 else dataclasses.replace(order, client_order_id=None) for order in orders)
 
 
 def sound_facts(facts: ResponseFacts) -> ResponseFacts:
     """`facts` without what names no symbol a venue could have (an answer row with its symbol missing or
-    mangled) or no order id, so nothing is kept under a symbol nothing trades or an empty id. What is dropped
-    errs towards more exposure, never less: an order update dropped leaves its reservation pending, and a report
-    that says every unlisted position (or order) is flat (or gone) is dropped whole if any of its rows is."""
+    mangled) or no order id, so nothing is kept under a symbol nothing trades or an empty id, and without client
+    order ids no name could be. What is dropped errs towards more exposure, never less: an order update dropped
+    leaves its reservation pending, and a report that says every unlisted position (or order) is flat (or gone)
+    is dropped whole if any of its rows is."""
     if not facts.prices and not facts.orders and not facts.positions and not facts.open_orders and not facts.closed:
         return facts
     prices = tuple(p for p in facts.prices if _names_a_symbol(p.symbol))
-    orders = tuple(_sound_client_id(o) for o in facts.orders if _names_an_order(o))
+    orders = _sound_orders(tuple(o for o in facts.orders if _names_an_order(o)))
     positions = tuple(
         report for report in facts.positions
         if (report.symbol is None or _names_a_symbol(report.symbol))
         and all(_names_a_symbol(symbol) for symbol, _, _ in report.positions)
     )
     open_orders = tuple(
-        snapshot for snapshot in facts.open_orders
+        snapshot if (listed := _sound_orders(snapshot.orders)) is snapshot.orders
+        else dataclasses.replace(snapshot, orders=listed)
+        for snapshot in facts.open_orders
         if (snapshot.symbol is None or _names_a_symbol(snapshot.symbol))
         and all(_names_an_order(order) for order in snapshot.orders)
     )
     closed = tuple(c for c in facts.closed if _FACT_ORDER_ID.fullmatch(c.order_id) is not None)
     if (len(prices), len(orders), len(positions), len(open_orders), len(closed)) == (
         len(facts.prices), len(facts.orders), len(facts.positions), len(facts.open_orders), len(facts.closed)
-    ) and all(new is old for new, old in zip(orders, facts.orders, strict=True)):
+    ) and all(new is old for new, old in zip(orders, facts.orders, strict=True)) and all(
+        new is old for new, old in zip(open_orders, facts.open_orders, strict=True)
+    ):
         return facts
     return dataclasses.replace(facts, prices=prices, orders=orders, positions=positions, open_orders=open_orders,
                                closed=closed)
