@@ -610,17 +610,16 @@ def _names_an_order(order: OrderUpdate) -> bool:
     return _names_a_symbol(order.symbol) and _FACT_ORDER_ID.fullmatch(order.order_id) is not None
 
 
-def _sound_orders(orders: tuple[OrderUpdate, ...]) -> tuple[OrderUpdate, ...]:
+def _unsound_name(order: OrderUpdate) -> bool:
+    client_id = order.client_order_id
+    return client_id is not None and _FACT_ORDER_ID.fullmatch(client_id) is None
+
+
+def _without_unsound_names(orders: tuple[OrderUpdate, ...]) -> tuple[OrderUpdate, ...]:
     """`orders`, each without a client order id the store could not keep as a name (an amend naming it then finds
-    nothing, and is decided as one whose order is unknown); `orders` itself when all are sound (the common case)."""
-    for order in orders:  # a loop, not a generator: every answer passes here
-        client_id = order.client_order_id
-        if client_id is not None and _FACT_ORDER_ID.fullmatch(client_id) is None:
-            break
-    else:
-        return orders
-    return tuple(order if order.client_order_id is None or _FACT_ORDER_ID.fullmatch(order.client_order_id)
-                 else dataclasses.replace(order, client_order_id=None) for order in orders)
+    nothing, and is decided as one whose order is unknown)."""
+    return tuple(dataclasses.replace(order, client_order_id=None) if _unsound_name(order) else order
+                 for order in orders)
 
 
 def sound_facts(facts: ResponseFacts) -> ResponseFacts:
@@ -631,25 +630,32 @@ def sound_facts(facts: ResponseFacts) -> ResponseFacts:
     is dropped whole if any of its rows is."""
     if not facts.prices and not facts.orders and not facts.positions and not facts.open_orders and not facts.closed:
         return facts
+    sound = True
+    for order in facts.orders:  # loops, not generators: every answer passes here, and is sound
+        if not _names_an_order(order) or _unsound_name(order):
+            sound = False
+            break
+    for snapshot in facts.open_orders if sound else ():
+        for order in snapshot.orders:
+            if _unsound_name(order):
+                sound = False
+                break
     prices = tuple(p for p in facts.prices if _names_a_symbol(p.symbol))
-    orders = _sound_orders(tuple(o for o in facts.orders if _names_an_order(o)))
+    orders = facts.orders if sound else _without_unsound_names(tuple(o for o in facts.orders if _names_an_order(o)))
     positions = tuple(
         report for report in facts.positions
         if (report.symbol is None or _names_a_symbol(report.symbol))
         and all(_names_a_symbol(symbol) for symbol, _, _ in report.positions)
     )
     open_orders = tuple(
-        snapshot if (listed := _sound_orders(snapshot.orders)) is snapshot.orders
-        else dataclasses.replace(snapshot, orders=listed)
+        snapshot if sound else dataclasses.replace(snapshot, orders=_without_unsound_names(snapshot.orders))
         for snapshot in facts.open_orders
         if (snapshot.symbol is None or _names_a_symbol(snapshot.symbol))
         and all(_names_an_order(order) for order in snapshot.orders)
     )
     closed = tuple(c for c in facts.closed if _FACT_ORDER_ID.fullmatch(c.order_id) is not None)
-    if (len(prices), len(orders), len(positions), len(open_orders), len(closed)) == (
-        len(facts.prices), len(facts.orders), len(facts.positions), len(facts.open_orders), len(facts.closed)
-    ) and all(new is old for new, old in zip(orders, facts.orders, strict=True)) and all(
-        new is old for new, old in zip(open_orders, facts.open_orders, strict=True)
+    if sound and (len(prices), len(positions), len(open_orders), len(closed)) == (
+        len(facts.prices), len(facts.positions), len(facts.open_orders), len(facts.closed)
     ):
         return facts
     return dataclasses.replace(facts, prices=prices, orders=orders, positions=positions, open_orders=open_orders,
