@@ -440,8 +440,9 @@ class AmendAccepted:
     """The venue accepted an amend (a 2xx answer that refused none of its legs) without saying what the order now
     is (OKX and Bitget answer an amend with its ids only). The order then holds the larger of what it had open and
     the amend leg `leg_id`'s quantity (the new size) until the venue reports the order again, and for
-    daily-notional budgets the higher of the two prices. An answer the adapter reads as the order itself (Binance,
-    and Bybit for orders it has seen) takes the leg first, and this then changes nothing."""
+    daily-notional budgets the higher of the two prices. An adapter that knows the amend's size is the order's new
+    total (Bybit's `qty`) says so in `total`: the order then holds that less what the store knows filled. An answer
+    the adapter reads as the order itself (Binance, BitMEX) takes the leg first, and this then changes nothing."""
 
     venue: Venue
     account: str
