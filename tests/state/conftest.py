@@ -139,6 +139,21 @@ def redis_prefix() -> Iterator[str]:
         delete_prefix(prefix)
 
 
+@pytest.fixture
+async def sidecars() -> AsyncIterator[tuple[StateStore, StateStore]]:
+    """Two Redis stores on one prefix: two sidecars of a fleet."""
+    require_redis()
+    prefix = unique_prefix()
+    first = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
+    second = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+        delete_prefix(prefix)
+
+
 def xfail_memory(request: pytest.FixtureRequest, backend: Backend, reason: str) -> None:
     """Mark a contract test as a known MemoryStore defect. Strict: the test still runs, and once memory.py is
     fixed it passes, which fails the run until this mark is removed."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -30,14 +29,14 @@ from riskwall.model import (
     Venue,
     Verdict,
 )
-from riskwall.state import StateStore, open_store
+from riskwall.state import StateStore
 from riskwall.state.base import StateScope, ViewQuery
 from riskwall.state.memory import DAY_MS
 from riskwall.venues import adapter_for
 from riskwall.venues.base import HttpRequest
 from unit.factories import ACCOUNT, OTHER_ACCOUNT, VENUE, make_policy
 
-from .conftest import REDIS_DB, REDIS_HOST, REDIS_PORT, Backend, delete_prefix, redis_url, require_redis, unique_prefix
+from .conftest import REDIS_DB, REDIS_HOST, REDIS_PORT, Backend
 from .test_one_round_trip import Trips
 
 SCOPE = StateScope(str(VENUE), ACCOUNT)
@@ -217,20 +216,6 @@ def order() -> ParsedRequest:
                          side=Side.BUY, position_side=PositionSide.BOTH, quantity=Decimal("0.1"),
                          price=Decimal("50000"), order_type="LIMIT")
     return ParsedRequest(Venue.BINANCEUSDM, Action.NEW, "POST /fapi/v1/order", FLEET_ACCOUNT, intents=(intent,))
-
-
-@pytest.fixture
-async def sidecars() -> AsyncIterator[tuple[StateStore, StateStore]]:
-    require_redis()
-    prefix = unique_prefix()
-    first = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
-    second = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
-        delete_prefix(prefix)
 
 
 async def read_account(store: StateStore, equity: str) -> tuple[object, ...]:

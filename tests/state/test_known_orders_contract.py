@@ -9,7 +9,6 @@ two RedisStores on one prefix, as two sidecars sharing Redis.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +26,7 @@ from riskwall.model import (
     Side,
     Venue,
 )
-from riskwall.state import StateStore, open_store
+from riskwall.state import StateStore
 from riskwall.state.base import ViewQuery
 from riskwall.state.redis import RedisOptions, RedisStore, make_client, parse_url
 from unit.factories import (
@@ -48,10 +47,7 @@ from .conftest import (
     REDIS_DB,
     REDIS_HOST,
     REDIS_PORT,
-    delete_prefix,
     redis_url,
-    require_redis,
-    unique_prefix,
 )
 
 OTHER_VENUE = Venue.BYBIT
@@ -257,20 +253,6 @@ async def test_learn_when_amend_accepted_then_the_order_holds_what_its_total_lea
 
 
 # ---- the fleet (Redis) ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def sidecars() -> AsyncIterator[tuple[StateStore, StateStore]]:
-    require_redis()
-    prefix = unique_prefix()
-    first = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
-    second = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
-        delete_prefix(prefix)
 
 
 @pytest.mark.redis

@@ -7,7 +7,7 @@ it reads again. Each test counts the store's round trips by wrapping the pipelin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -15,13 +15,10 @@ import pytest
 
 from riskwall.decider import decide_request, learn_answer
 from riskwall.model import Action, OrderIntent, ParsedRequest, PositionSide, Side, TradingState, Venue, Verdict
-from riskwall.state import open_store
 from riskwall.state.base import StateScope, StateStore
 from riskwall.venues import adapter_for
 from riskwall.venues.base import HttpRequest
 from unit.factories import make_policy
-
-from .conftest import delete_prefix, redis_url, require_redis, unique_prefix
 
 pytestmark = pytest.mark.redis
 
@@ -61,20 +58,6 @@ class Trips:
             return await view(query)
 
         monkeypatch.setattr(inner, "view", counted_view)
-
-
-@pytest.fixture
-async def sidecars() -> AsyncIterator[tuple[StateStore, StateStore]]:
-    require_redis()
-    prefix = unique_prefix()
-    first = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
-    second = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
-        delete_prefix(prefix)
 
 
 async def test_new_order_when_store_was_read_before_then_decided_in_one_round_trip(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -28,13 +27,13 @@ from riskwall.model import (
     Venue,
     Verdict,
 )
-from riskwall.state import StateStore, open_store
+from riskwall.state import StateStore
 from riskwall.state.base import StateScope, ViewQuery
 from riskwall.venues import adapter_for
 from riskwall.venues.base import HttpRequest
 from unit.factories import ACCOUNT, OTHER_ACCOUNT, VENUE, make_policy
 
-from .conftest import Advance, delete_prefix, redis_url, require_redis, unique_prefix
+from .conftest import Advance
 from .test_one_round_trip import Trips
 
 SCOPE = StateScope(str(VENUE), ACCOUNT)
@@ -198,20 +197,6 @@ def order() -> ParsedRequest:
                          side=Side.BUY, position_side=PositionSide.BOTH, quantity=Decimal("0.1"),
                          price=Decimal("50000"), order_type="LIMIT")
     return ParsedRequest(Venue.BINANCEUSDM, Action.NEW, "POST /fapi/v1/order", FLEET_ACCOUNT, intents=(intent,))
-
-
-@pytest.fixture
-async def sidecars() -> AsyncIterator[tuple[StateStore, StateStore]]:
-    require_redis()
-    prefix = unique_prefix()
-    first = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
-    second = open_store(redis_url(prefix, timeout_ms=2000, probe_timeout_ms=5000))
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
-        delete_prefix(prefix)
 
 
 async def refuse(store: StateStore, decision_id: str) -> tuple[object, ...]:
