@@ -26,6 +26,7 @@ from riskwall.model import (
     OrderUpdate,
     ParsedRequest,
     ResponseFacts,
+    Side,
     Venue,
     Violation,
     fingerprint,
@@ -152,6 +153,19 @@ def decimal_field(name: str, raw: object, *, required: bool = True, allow_zero: 
     if value > MAX_AMOUNT:
         raise FieldError(f"{name} is too large")
     return value
+
+
+def contract_price(side: Side | None, own: Decimal | None, mark: Decimal | None) -> Decimal | None:
+    """The price inverse contracts (each a fixed amount of the quote, USD) convert to base units at, never in the
+    bot's favour: the lower the fill price, the more coin the contracts are. A sell fills at or above its own
+    price, so that price is its worst case. A buy fills at or below its own, and a buy far above the market fills
+    at the market: the lower of its own price and the mark (`mark`: the store's, `Known.price`). An order whose
+    side is not known yet (an amend) is counted as a buy. No price of its own: the mark; neither: None."""
+    if own is None:
+        return mark
+    if side is not Side.SELL and mark is not None and mark < own:
+        return mark
+    return own
 
 
 def price_or_none(raw: object) -> Decimal | None:

@@ -50,7 +50,6 @@ from riskwall.model import (
     PositionsReport,
     PriceUpdate,
     ResponseFacts,
-    Side,
     Venue,
 )
 from riskwall.venues import binance_usdm as usdm
@@ -62,6 +61,7 @@ from riskwall.venues.base import (
     RouteKey,
     ScopedLearner,
     TableAdapter,
+    contract_price,
     decimal_field,
     one_leg,
     price_or_none,
@@ -160,20 +160,6 @@ def _is_forbidden(path: str) -> bool:
     return usdm.is_forbidden(path)
 
 
-def _conversion_price(side: Side | None, own: Decimal | None, mark: Decimal | None) -> Decimal | None:
-    """The price contracts convert to base units at, never in the bot's favour.
-
-    A contract is a fixed USD amount, so the lower the fill price the more coin it is. A sell fills at or
-    above its own price: that price is the worst case. A buy fills at or below its own price, and a buy limit
-    far above the market fills at the market: it converts at the lower of its price and the store's mark.
-    """
-    if own is None:
-        return mark
-    if side is Side.BUY and mark is not None:
-        return min(own, mark)
-    return own
-
-
 def _to_coinm(intent: OrderIntent) -> OrderIntent:
     """A fapi-read intent → this venue's: unified symbol, and (`_in_base_units`, once the store's mark is known)
     the size in base units. An unknown contract size is refused here already where no mark could spare the order
@@ -195,7 +181,7 @@ def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal) -> 
     symbol."""
     native = intent.symbol or ""
     quantity: Decimal | None = None
-    price = _conversion_price(intent.side, intent.price or intent.trigger_price, known.price(native))
+    price = contract_price(intent.side, intent.price or intent.trigger_price, known.price(native))
     if price is not None or not intent.only_reduces:  # else it cannot grow a position: checked without a size
         quantity = base_quantity(native, contracts, price)
         if quantity > MAX_AMOUNT:
@@ -246,7 +232,7 @@ def _order_price(item: Any, known: Known | None) -> Decimal | None:
     own = positive("price") or positive("stopPrice") or positive("triggerPrice")
     side = usdm.SIDES.get(str(item.get("side")))
     mark = known.price(str(item.get("symbol", "")).upper()) if known is not None else None
-    return _conversion_price(side, own, mark)
+    return contract_price(side, own, mark)
 
 
 def _order_key(item: Any) -> str | None:
