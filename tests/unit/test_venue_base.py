@@ -29,6 +29,7 @@ from riskwall.venues.base import (
     Steering,
     bool_field,
     check_spelling,
+    contract_price,
     decimal_field,
     enum_field,
     equity_update,
@@ -525,3 +526,22 @@ def test_equity_update_when_not_plain_decimal_text_then_nothing_learned(raw: obj
 
 def test_equity_update_when_no_account_then_nothing_learned() -> None:
     assert equity_update(Venue.OKX, None, "1", "USD") is None
+
+
+D = Decimal
+
+
+@pytest.mark.parametrize(("side", "own", "mark", "price"), [
+    (Side.BUY, D(1_000_000), D(50_000), D(50_000)),  # a buy far above the market fills at the market
+    (Side.BUY, D(40_000), D(50_000), D(40_000)),  # a resting buy fills at its own price
+    (None, D(1_000_000), D(50_000), D(50_000)),  # side not known yet (an amend): counted as a buy
+    (Side.SELL, D(40_000), D(50_000), D(40_000)),  # a sell fills at or above its own price
+    (Side.SELL, D(60_000), D(50_000), D(60_000)),
+    (Side.BUY, D(60_000), None, D(60_000)),  # no mark: its own price
+    (Side.BUY, None, D(50_000), D(50_000)),  # a market order: the mark
+    (Side.SELL, None, None, None),
+])
+def test_contract_price_when_contracts_are_worth_usd_then_the_price_that_makes_them_the_most_coin(
+    side: Side | None, own: Decimal | None, mark: Decimal | None, price: Decimal | None,
+) -> None:
+    assert contract_price(side, own, mark) == price
