@@ -528,8 +528,6 @@ def test_equity_update_when_no_account_then_nothing_learned() -> None:
     assert equity_update(Venue.OKX, None, "1", "USD") is None
 
 
-D = Decimal
-
 
 @pytest.mark.parametrize(("side", "own", "mark", "price"), [
     (Side.BUY, D(1_000_000), D(50_000), D(50_000)),  # a buy far above the market fills at the market
