@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from riskwall import engine
+from riskwall.decider import decide_request
 from riskwall.instruments import CATALOG
 from riskwall.model import (
     Action,
@@ -47,6 +48,8 @@ from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, default_host_map, parse_venue
 from riskwall.venues.base import HttpRequest, screen
 from riskwall.venues.bitmex import ADAPTER, status_for
+
+from .factories import make_policy
 
 D = Decimal
 VENUE = Venue.BITMEX
@@ -173,14 +176,15 @@ def test_endpoints_when_listed_then_each_has_its_action_and_parses_to_it(method:
 # ---- new orders ------------------------------------------------------------------------------------------
 
 NEW_CASES = [
-    # (body, expected fields) — XBTUSD from the bundled fallback: 1 USD per contract, inverse
-    (new(), {"quantity": D("0.02"), "price": D(50000), "side": Side.BUY, "order_type": "LIMIT"}),
+    # (body, expected fields) — XBTUSD from the bundled fallback: 1 USD per contract, inverse. The store's mark is
+    # 40000: a buy at 50000 converts at it (1000 / 40000), a sell at its own price
+    (new(), {"quantity": D("0.025"), "price": D(50000), "side": Side.BUY, "order_type": "LIMIT"}),
     (new(side=None, orderQty=-500), {"quantity": D("0.01"), "side": Side.SELL}),
     (new(ordType=None, price=None, stopPx=40000), {"quantity": D("0.025"), "order_type": "STOP",
                                                    "trigger_price": D(40000), "price": None}),
     (new(ordType=None, stopPx=40000), {"order_type": "STOP_LIMIT", "price": D(50000), "trigger_price": D(40000)}),
     (new(ordType="Market", price=1), {"order_type": "MARKET", "price": None, "quantity": None}),
-    (new(execInst="ReduceOnly"), {"reduce_only": True, "close_position": False, "quantity": D("0.02")}),
+    (new(execInst="ReduceOnly"), {"reduce_only": True, "close_position": False, "quantity": D("0.025")}),
     (new(execInst="Close", orderQty=None, side=None), {"reduce_only": True, "close_position": True,
                                                        "quantity": None, "side": None}),
     (new(execInst="ParticipateDoNotInitiate,MarkPrice", clOrdID="bot-1", timeInForce="GoodTillCancel"),
@@ -221,8 +225,10 @@ def test_parse_request_when_instrument_learned_then_contracts_convert_with_its_s
     symbol: str, contracts: int, price: int, base: Decimal, unified: str
 ) -> None:
     learn_instruments()
-    [intent] = parse(make_request("POST", ORDER, new(symbol=symbol, orderQty=contracts, price=price))).intents
-    assert intent.quantity == base and intent.unified_symbol == unified
+    # no mark in the store: an inverse buy (XBTZ26) converts at its own price
+    parsed = resolve(parse(make_request("POST", ORDER, new(symbol=symbol, orderQty=contracts, price=price))))
+    [intent] = parsed.intents
+    assert parsed.error is None and intent.quantity == base and intent.unified_symbol == unified
     assert str(intent.quantity) == str(base)  # written plainly in logs: 0.1, not 0.100000
 
 
@@ -291,7 +297,10 @@ def test_parse_request_when_bulk_then_one_intent_per_leg_and_form_json_text_acce
     as_form = parse(make_request("POST", "/api/v1/order/bulk", {"orders": json.dumps(orders)}, content_type=FORM))
     for parsed in (as_json, as_form):
         assert parsed.error is None
-        assert [(i.side, i.quantity) for i in parsed.intents] == [(Side.BUY, D("0.02")), (Side.SELL, D("0.0125"))]
+        # the buy's size waits for the store's mark (none here: its own price), the sell's is its own price's
+        assert [(i.side, i.quantity) for i in parsed.intents] == [(Side.BUY, None), (Side.SELL, D("0.0125"))]
+        resolved = resolve(parsed)
+        assert [(i.side, i.quantity) for i in resolved.intents] == [(Side.BUY, D("0.02")), (Side.SELL, D("0.0125"))]
     bad = parse(make_request("POST", "/api/v1/order/bulk", {"orders": [new(), new(symbol="NOPE")]}))
     assert bad.error is not None and "NOPE" in bad.error
 
@@ -327,9 +336,11 @@ def _store_of(update: OrderUpdate, price: Decimal | None = None) -> StateView:
 
 
 AMEND_CASES = [
-    ({"orderID": OID, "orderQty": 2000, "price": 50000}, {"quantity": D("0.04"), "side": Side.BUY}),
+    # the store's mark is 40000 and the order a buy: a new price above the mark converts at the mark
+    ({"orderID": OID, "orderQty": 2000, "price": 50000}, {"quantity": D("0.05"), "side": Side.BUY}),
+    ({"orderID": OID, "orderQty": 2000, "price": 20000}, {"quantity": D("0.1"), "side": Side.BUY}),
     ({"origClOrdID": "bot-1", "price": 49000}, {"quantity": None, "price": D(49000), "side": Side.BUY}),
-    ({"orderID": OID, "leavesQty": 500, "price": 50000}, {"quantity": D("0.01")}),
+    ({"orderID": OID, "leavesQty": 500, "price": 50000}, {"quantity": D("0.0125")}),
     # no price in the amend: the store's mark converts the USD contracts
     ({"orderID": OID, "orderQty": 4000}, {"quantity": D("0.1")}),
     ({"origClOrdID": "bot-1", "clOrdID": "bot-2", "orderQty": 4000}, {"quantity": D("0.1"),
@@ -476,15 +487,114 @@ def test_resolve_when_another_venue_or_symbol_has_the_price_then_the_inverse_ord
     assert resolved.error is not None and "no price is known" in resolved.error
 
 
+# ---- inverse prices: never in the bot's favour (venues.base.contract_price) ----------------------------------
+
+MAX_POSITION = make_policy("rules:\n  - {id: pos, type: max_position, default: {qty: 1.5}}\n")  # 1.5 BTC
+BILLION = 1_000_000  # contracts (USD) and price alike: 1 BTC at its own price, 20 at a 50000 mark
+
+DECIDED_CASES = [
+    # (order, the store's XBTUSD mark, quantity decided in BTC, the reason it is blocked or None)
+    pytest.param(new(orderQty=BILLION, price=BILLION), D(50000), D(20), Reason.POSITION_EXCEEDS_MAX,
+                 id="buy-far-above-mark-sized-at-mark-blocked"),
+    pytest.param(new(ordType="Stop", price=None, stopPx=BILLION, orderQty=BILLION), D(50000), D(20),
+                 Reason.POSITION_EXCEEDS_MAX, id="stop-buy-trigger-above-mark-sized-at-mark-blocked"),
+    pytest.param(new(orderQty=50000, price=40000), D(50000), D("1.25"), None, id="buy-below-mark-at-own-price"),
+    pytest.param(new(side="Sell", orderQty=BILLION, price=BILLION), D(50000), D(1), None,
+                 id="sell-above-mark-at-own-price"),
+    # at the mark it would be 1.4 BTC and pass: a sell fills at or above its price, so its price is the worst case
+    pytest.param(new(side="Sell", orderQty=70000, price=40000), D(50000), D("1.75"), Reason.POSITION_EXCEEDS_MAX,
+                 id="sell-below-mark-at-own-price-blocked"),
+    pytest.param(new(orderQty=BILLION, price=BILLION), None, D(1), None, id="buy-without-mark-at-own-price"),
+    # 1 / 30000 = 0.0000333333…: rounded up at 10 decimals, never under-counted
+    pytest.param(new(orderQty=1, price=50000), D(30000), D("0.0000333334"), None,
+                 id="buy-above-mark-at-mark-rounded-up"),
+    pytest.param(new(ordType="Market", price=None), None, None, Reason.PARSE_FAILED,
+                 id="market-without-mark-refused"),
+]
+
+
+@pytest.mark.parametrize(("body", "mark", "quantity", "blocked"), DECIDED_CASES)
+def test_decide_when_inverse_order_then_contracts_convert_at_the_worse_of_own_price_and_mark(
+    body: dict, mark: Decimal | None, quantity: Decimal | None, blocked: Reason | None
+) -> None:
+    body = {k: v for k, v in body.items() if v is not None}
+
+    async def run() -> Any:
+        store = MemoryStore()
+        if mark is not None:
+            await store.learn(ResponseFacts(prices=(PriceUpdate(VENUE, "XBTUSD", mark, "mark"),)))
+        return await decide_request(parse(make_request("POST", ORDER, body)), MAX_POSITION, store, "d1")
+
+    evaluation = asyncio.run(run())
+
+    decision = evaluation.decision
+    assert decision.verdict is (Verdict.ALLOW if blocked is None else Verdict.BLOCK)
+    if blocked is not None:
+        assert decision.deciding is not None and decision.deciding.reason is blocked
+    if quantity is not None:
+        assert evaluation.parsed is not None and evaluation.parsed.intents[0].quantity == quantity
+
+
+AMEND_PRICE_CASES = [
+    # (the known order's side, amend, the store's XBTUSD mark, the amend's new size in BTC)
+    pytest.param(Side.BUY, {"orderQty": BILLION, "price": BILLION}, D(50000), D(20), id="buy-far-above-mark-at-mark"),
+    pytest.param(Side.BUY, {"orderQty": BILLION, "stopPx": BILLION}, D(50000), D(20),
+                 id="buy-trigger-above-mark-at-mark"),
+    pytest.param(Side.BUY, {"orderQty": 40000, "price": 20000}, D(50000), D(2), id="buy-below-mark-at-own-price"),
+    pytest.param(Side.BUY, {"orderQty": BILLION, "price": BILLION}, None, D(1), id="buy-without-mark-at-own-price"),
+    pytest.param(Side.BUY, {"leavesQty": BILLION, "price": BILLION}, D(50000), D("20.005"),
+                 id="buy-leaves-at-mark-plus-filled"),
+    pytest.param(Side.SELL, {"orderQty": BILLION, "price": BILLION}, D(50000), D(1), id="sell-at-own-price"),
+    pytest.param(Side.SELL, {"orderQty": 50000, "price": 40000}, D(50000), D("1.25"),
+                 id="sell-below-mark-at-own-price"),
+    pytest.param(Side.SELL, {"orderQty": 50000}, D(50000), D(1), id="sell-without-own-price-at-mark"),
+]
+
+
+@pytest.mark.parametrize(("side", "body", "mark", "quantity"), AMEND_PRICE_CASES)
+def test_resolve_when_amend_of_known_inverse_order_then_new_size_at_the_worse_of_own_price_and_mark(
+    side: Side, body: dict, mark: Decimal | None, quantity: Decimal
+) -> None:
+    [update] = _acknowledge(_ack(side=side.value.capitalize(), ordStatus="PartiallyFilled", cumQty=250)).orders
+    assert update.side is side and update.executed == D("0.005")
+    parsed = parse(make_request("PUT", ORDER, {"orderID": OID, **body}))
+
+    resolved = resolve(parsed, _store_of(update, mark))
+
+    assert resolved.error is None
+    [intent] = resolved.intents
+    assert (intent.side, intent.quantity) == (side, quantity)
+
+
+def test_decide_when_amend_raises_a_known_buy_far_above_the_mark_then_max_position_counts_it_at_the_mark() -> None:
+    async def run() -> Any:
+        store = MemoryStore()
+        await store.learn(ResponseFacts(prices=(PriceUpdate(VENUE, "XBTUSD", D(50000), "mark"),)))
+        await store.learn(_acknowledge(_ack()))
+        amend = {"orderID": OID, "orderQty": BILLION, "price": BILLION}  # 1 BTC at its own price: within 1.5
+        return await decide_request(parse(make_request("PUT", ORDER, amend)), MAX_POSITION, store, "d1")
+
+    evaluation = asyncio.run(run())
+
+    assert evaluation.parsed is not None and evaluation.parsed.intents[0].quantity == D(20)
+    assert evaluation.decision.verdict is Verdict.BLOCK
+    assert evaluation.decision.deciding is not None
+    assert evaluation.decision.deciding.reason is Reason.POSITION_EXCEEDS_MAX
+
+
 def test_parse_request_when_priced_linear_or_close_order_then_nothing_left_for_the_store() -> None:
     learn_instruments()
     market_linear = parse(make_request("POST", ORDER, new(symbol="XBTUSDT", ordType="Market", price=None)))
     close = parse(make_request("POST", ORDER, {"symbol": "XBTUSD", "execInst": "Close", "ordType": "Market"}))
-    limit = parse(make_request("POST", ORDER, new()))
-    for parsed in (market_linear, close, limit):
+    sell_limit = parse(make_request("POST", ORDER, new(side="Sell")))
+    for parsed in (market_linear, close, sell_limit):
         [intent] = parsed.intents
         assert intent.resolve is None and resolve(parsed) is parsed
     assert market_linear.intents[0].quantity == D("0.001") and close.intents[0].quantity is None
+    assert sell_limit.intents[0].quantity == D("0.02")  # a sell's worst case is its own price: no mark needed
+    # a buy limit converts at the lower of its price and the mark: its size is the store's to complete
+    [buy] = parse(make_request("POST", ORDER, new())).intents
+    assert buy.quantity is None and buy.resolve is not None
 
 
 def test_parse_request_when_inverse_size_unknown_then_refused_before_any_price_is_sought() -> None:

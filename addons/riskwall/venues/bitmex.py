@@ -17,9 +17,12 @@ refused (a PARSE_FAILED block for anything that could add risk; cancels always p
 Decisions worth knowing (each is also a test):
 
 - **Sizes are contracts.** `orderQty` (and `leavesQty` on amends) count contracts. Inverse contracts (XBTUSD) are
-  worth `contract_size` USD each, so base = contracts × size ÷ price, with the order's own limit price, else its
-  `stopPx`, else the mark (or last) price the store holds (learned from instrument and position answers, read
-  with the request's view: `OrderIntent.resolve`, so every sidecar of a fleet converts alike); linear contracts
+  worth `contract_size` USD each, so base = contracts × size ÷ price, at `venues.base.contract_price` of the
+  order's own price (its limit price, else its `stopPx`) and the mark (or last) price the store holds (learned
+  from instrument and position answers, read with the request's view: `OrderIntent.resolve`, so every sidecar of
+  a fleet converts alike): a sell at its own price (converted as it is read), a buy at the lower of its own and
+  the mark (a buy limit far above the market fills at the market, as many more coins), an order without a price
+  of its own at the mark. Amends convert alike, with the side of the order they name; linear contracts
   (XBTUSDT) are worth `contract_size` of the underlying (1 / `underlyingToPositionMultiplier`). The contract facts
   come from `GET /api/v1/instrument` answers passing through (learned into the process-wide catalog), else from
   the bundled XBTUSD entry (1 USD, inverse). Quanto contracts (ETHUSD, settled in XBT with a fixed satoshi
@@ -96,6 +99,7 @@ from riskwall.venues.base import (
     Socket,
     Steering,
     TableAdapter,
+    contract_price,
     decimal_field,
     enum_field,
     field_spellings,
@@ -341,10 +345,17 @@ def _first_price(prices: tuple[Decimal | None, ...]) -> Decimal | None:
     return next((p for p in prices if p is not None and p > 0), None)
 
 
-def _needs_price(symbol: str, *prices: Decimal | None, field: str = "orderQty") -> bool:
-    """Whether `symbol`'s contracts are worth a quote amount and none of `prices` can convert them: the
-    conversion then waits for the store's price (`_sized_with_price`). An unknown contract size raises here."""
-    return _sized(symbol, field)[1] and _first_price(prices) is None
+def _needs_mark(symbol: str, side: Side | None, own: Decimal | None) -> bool:
+    """Whether `symbol`'s contracts are worth a quote amount and the store's mark may change the price they
+    convert at (`contract_price`): always, but for a sell with a price of its own. The conversion then waits for
+    the store's view (`_sized_with_price`). An unknown contract size raises here, before any price is sought."""
+    return _sized(symbol, "orderQty")[1] and (side is not Side.SELL or own is None)
+
+
+def _mark(known: Known, symbol: str) -> Decimal | None:
+    # a price that could not convert anything must not stand in for an order's own
+    price = known.price(symbol)
+    return price if price is not None and price > 0 else None
 
 
 def base_quantity(symbol: str, contracts: Decimal, *prices: Decimal | None, field: str = "orderQty") -> Decimal:
@@ -424,10 +435,12 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     close_position = close and contracts is None
     quantity, resolve = None, None
     if contracts is not None:
-        if _needs_price(symbol, price, stop):
-            resolve = _sized_with_price(contracts)
+        own = _first_price((price, stop))
+        if _needs_mark(symbol, side, own):
+            # no size until the mark is read: a count of USD contracts in `quantity` would read as coin
+            resolve = _sized_with_price(contracts, own)
         else:
-            quantity = base_quantity(symbol, contracts, price, stop)
+            quantity = base_quantity(symbol, contracts, own)
     return OrderIntent(
         venue=VENUE, action=Action.NEW, endpoint=endpoint, account=account, symbol=symbol,
         unified_symbol=unified_symbol(symbol), side=side, quantity=quantity, price=price, trigger_price=stop,
@@ -436,13 +449,14 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     )
 
 
-def _sized_with_price(contracts: Decimal) -> Resolver:
-    """An inverse order that carries no price: its contracts converted with the price the store holds (none, as
-    when the store cannot be read, refuses the order naming `orderQty`, reduce-only or not, as always)."""
+def _sized_with_price(contracts: Decimal, own: Decimal | None) -> Resolver:
+    """An inverse buy, or an inverse order without a price of its own (`own`: its limit price, else its stopPx):
+    its contracts converted at `contract_price` of its side, `own` and the price the store holds. Neither price
+    (as when the store cannot be read) refuses the order naming `orderQty`, reduce-only or not, as always."""
 
     def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
         symbol = intent.symbol or ""
-        quantity = base_quantity(symbol, contracts, known.price(symbol))
+        quantity = base_quantity(symbol, contracts, contract_price(intent.side, own, _mark(known, symbol)))
         return dataclasses.replace(intent, quantity=quantity, resolve=None)
 
     return resolve
@@ -474,7 +488,8 @@ def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
 def _amended(order_id: str | None, orig_client: str | None, new_client: str | None, contracts: Decimal | None,
              field: str) -> Resolver:
     """An amend completed with the order it names, as the store holds it: symbol, side, reduce-only and the
-    new size in base units (`leavesQty`: what may still fill, so the new total adds what already filled)."""
+    new size in base units (`leavesQty`: what may still fill, so the new total adds what already filled), inverse
+    contracts at `contract_price` of the order's side, the amend's own price (price, else stopPx) and the mark."""
 
     def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
         order = known.order(order_id, None if order_id else orig_client)
@@ -488,8 +503,9 @@ def _amended(order_id: str | None, orig_client: str | None, new_client: str | No
         symbol = order.symbol
         quantity = None
         if contracts is not None:
-            quantity = base_quantity(symbol, contracts, intent.price, intent.trigger_price, known.price(symbol),
-                                     field=field)
+            price = contract_price(order.side, _first_price((intent.price, intent.trigger_price)),
+                                   _mark(known, symbol))
+            quantity = base_quantity(symbol, contracts, price, field=field)
             if field == "leavesQty":
                 quantity = quantity + order.executed  # the order's new total: filled part plus what may still fill
         return dataclasses.replace(
