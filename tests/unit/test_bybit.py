@@ -53,6 +53,7 @@ from riskwall.model import (
     Violation,
     fingerprint,
 )
+from riskwall.policy.loader import Policy
 from riskwall.state.base import StateView
 from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, default_host_map, parse_venue
@@ -372,6 +373,20 @@ INVERSE_CASES = [
                  None, id="market-at-the-store-price"),
     pytest.param(dict(qty="40000", orderType="Market", price="1", timeInForce=None), "40000", D("1"), None,
                  None, id="market-decoy-price-ignored"),
+    # a buy far above the market fills at the market: 1,000,000 USD are 20 BTC at the mark, not 1 at its limit
+    pytest.param(dict(qty="1000000", price="1000000"), "50000", D("20"), D("1000000"), None,
+                 id="buy-limit-above-the-mark-at-the-mark"),
+    pytest.param(dict(qty="25000", price="50000"), "60000", D("0.5"), D("50000"), None,
+                 id="buy-limit-below-the-mark-at-its-own-price"),
+    pytest.param(dict(side="Sell", qty="25000", price="50000"), "40000", D("0.5"), D("50000"), None,
+                 id="sell-limit-above-the-mark-at-its-own-price"),
+    pytest.param(dict(side="Sell", qty="25000", price="50000"), "60000", D("0.5"), D("50000"), None,
+                 id="sell-limit-below-the-mark-at-its-own-price"),
+    pytest.param(dict(qty="1000000", price="1000000"), None, D("1"), D("1000000"), None,
+                 id="buy-limit-and-no-mark-known-at-its-own-price"),
+    pytest.param(dict(qty="30000", orderType="Market", price=None, timeInForce=None, triggerPrice="60000",
+                      triggerDirection=1), "50000", D("0.6"), None, D("60000"),
+                 id="conditional-buy-trigger-above-the-mark-at-the-mark"),
 ]
 
 
@@ -391,20 +406,23 @@ def test_parse_request_when_inverse_order_then_usd_contracts_become_base_units(
     assert got.resolve is None
 
 
-def test_parse_request_when_inverse_order_has_its_own_price_then_converted_at_parse_without_the_store() -> None:
-    body = order(category=INVERSE, symbol="BTCUSD", qty="25000", price="50000")
-
-    [got] = parse(make_request("POST", "/v5/order/create", body)).intents
-
-    assert got.quantity == D("0.5") and got.resolve is None
-
-
-def test_parse_request_when_inverse_market_order_then_sized_only_once_the_store_price_is_read() -> None:
-    body = order(category=INVERSE, symbol="BTCUSD", orderType="Market", price=None, timeInForce=None, qty="100")
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param(dict(orderType="Market", price=None, timeInForce=None), id="market"),
+        pytest.param(dict(price="50000"), id="buy-limit-with-its-own-price"),
+        pytest.param(dict(side="Sell", price="50000"), id="sell-limit-with-its-own-price"),
+        pytest.param(dict(orderType="Market", price=None, timeInForce=None, triggerPrice="60000",
+                          triggerDirection=1), id="conditional-with-its-own-trigger"),
+    ],
+)
+def test_parse_request_when_inverse_order_then_sized_only_once_the_store_price_is_read(overrides: dict) -> None:
+    body = order(category=INVERSE, symbol="BTCUSD", qty="100", **overrides)
 
     parsed = parse(make_request("POST", "/v5/order/create", body))
 
-    # a sidecar's own memory of prices would size it differently from its neighbours: only the store's price does
+    # a buy's own price is not enough (it converts at the lower of it and the store's mark), and a sidecar's own
+    # memory of prices would size it differently from its neighbours: only the store's price does
     [got] = parsed.intents
     assert got.quantity is None and got.resolve is not None
     assert engine.view_query(parsed).symbols == ("BTCUSD",)  # the view reads that price
@@ -441,6 +459,46 @@ def test_plan_when_inverse_market_order_and_no_price_known_then_blocked_as_unpar
 
     [violation] = plan.violations
     assert violation.reason is Reason.PARSE_FAILED and "qty is in USD contracts" in violation.detail
+
+
+INVERSE_POSITION_LIMIT = make_policy("rules:\n  - {id: pos, type: max_position, default: {qty: 5}}\n")
+
+
+@pytest.mark.parametrize(
+    ("side", "limit", "reserved"),
+    [
+        # 1,000,000 USD at a limit of 1,000,000 fill at the mark 50,000: 20 BTC, not 1
+        pytest.param("Buy", "1000000", D("20"), id="buy-far-above-the-mark-counted-at-the-mark"),
+        pytest.param("Buy", "40000", D("25"), id="buy-below-the-mark-at-its-own-price"),
+        # a sell fills at or above its limit: at most 1 BTC
+        pytest.param("Sell", "1000000", D("1"), id="sell-far-above-the-mark-at-its-own-price"),
+    ],
+)
+def test_plan_when_inverse_limit_order_and_store_has_mark_then_reserved_at_the_worst_fill(
+    side: str, limit: str, reserved: Decimal
+) -> None:
+    body = order(category=INVERSE, symbol="BTCUSD", side=side, qty="1000000", price=limit)
+
+    plan = engine.plan(parse(make_request("POST", "/v5/order/create", body)), INVERSE_POSITION_LIMIT,
+                       store_view({"BTCUSD": "50000"}), DECISION_ID)
+
+    assert plan.violations == () and plan.reservation is not None
+    [entry] = plan.reservation.pending
+    assert entry.quantity == reserved
+
+
+def test_decide_request_when_inverse_buy_far_above_the_learned_mark_then_blocked_by_the_position_limit() -> None:
+    store = learned_store(("GET", "/v5/market/tickers", {"category": "inverse", "symbol": "BTCUSD"},
+                           TICKERS_INVERSE))
+    body = order(category=INVERSE, symbol="BTCUSD", qty="1000000", price="1000000")
+    parsed = parse(make_request("POST", "/v5/order/create", body))
+
+    evaluation = asyncio.run(decide_request(parsed, INVERSE_POSITION_LIMIT, store, DECISION_ID))
+
+    # 20 BTC at the store's mark 50000 (1 BTC at its own limit would pass)
+    assert evaluation.decision.verdict is Verdict.BLOCK
+    assert [v.reason for v in evaluation.decision.violations] == [Reason.POSITION_EXCEEDS_MAX]
+    assert evaluation.parsed is not None and evaluation.parsed.intents[0].quantity == D("20")
 
 
 def test_parse_request_when_inverse_close_position_without_price_then_no_store_price_needed() -> None:
@@ -527,7 +585,8 @@ BATCH_CASES = [
 
 @pytest.mark.parametrize(("body", "legs"), BATCH_CASES)
 def test_parse_request_when_batch_orders_then_one_intent_per_leg_in_order(body: dict, legs: list) -> None:
-    parsed = parse(make_request("POST", "/v5/order/create-batch", body))
+    # as decided on a store that knows no price: inverse legs convert at their own
+    parsed = resolved(make_request("POST", "/v5/order/create-batch", body))
 
     expected = tuple(intent(BATCH, **fields) for fields in legs)
     assert parsed == ParsedRequest(VENUE, Action.NEW, BATCH, ACCOUNT, expected)
@@ -562,7 +621,8 @@ AMEND_CASES = [
 
 @pytest.mark.parametrize(("body", "fields"), AMEND_CASES)
 def test_parse_request_when_amend_then_one_amend_intent_without_side(body: dict, fields: dict) -> None:
-    parsed = parse(make_request("POST", "/v5/order/amend", body))
+    # as decided on a store that knows neither the order nor a price: an inverse qty converts at the amend's own
+    parsed = resolved(make_request("POST", "/v5/order/amend", body))
 
     expected = intent(AMEND, Action.AMEND, **fields)
     assert parsed == ParsedRequest(VENUE, Action.AMEND, AMEND, ACCOUNT, (expected,))
@@ -662,6 +722,76 @@ def test_resolve_when_inverse_amend_has_no_price_then_contracts_at_the_store_pri
     [got] = resolved(request, store_view({"BTCUSD": "40000"})).intents
     assert got.quantity == D("0.25")
     assert_names_field(resolved(request), "qty")  # nothing known: unreadable, as a field that does not parse
+
+
+INVERSE_AMEND = {"category": "inverse", "symbol": "BTCUSD", "orderId": OID, "qty": "1000000"}
+INVERSE_BUY = KnownOrder(OID, "BTCUSD", Side.BUY, PositionSide.BOTH, D("0"))
+INVERSE_SELL = KnownOrder(OID, "BTCUSD", Side.SELL, PositionSide.BOTH, D("0"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "known", "mark", "base"),
+    [
+        pytest.param(dict(price="1000000"), {OID: INVERSE_BUY}, "50000", D("20"),
+                     id="known-buy-repriced-far-above-the-mark-at-the-mark"),
+        pytest.param(dict(price="1000000"), {}, "50000", D("20"), id="unknown-order-counted-as-a-buy-at-the-mark"),
+        pytest.param(dict(price="1000000", symbol="ETHUSD"),
+                     {OID: KnownOrder(OID, "BTCUSD", Side.SELL, PositionSide.BOTH, D("0"))}, "50000", D("20"),
+                     id="order-of-another-symbol-counted-as-a-buy"),
+        pytest.param(dict(price="1000000"), {OID: INVERSE_SELL}, "50000", D("1"),
+                     id="known-sell-at-its-own-price"),
+        pytest.param(dict(price="40000"), {OID: INVERSE_BUY}, "50000", D("25"),
+                     id="known-buy-below-the-mark-at-its-own-price"),
+        pytest.param(dict(triggerPrice="1000000"), {OID: INVERSE_BUY}, "50000", D("20"),
+                     id="known-buy-trigger-above-the-mark-at-the-mark"),
+        pytest.param(dict(price="1000000"), {OID: INVERSE_BUY}, None, D("1"), id="no-mark-known-at-its-own-price"),
+        pytest.param({}, {OID: INVERSE_SELL}, "50000", D("20"), id="no-own-price-at-the-mark"),
+    ],
+)
+def test_resolve_when_inverse_amend_then_contracts_at_the_worst_price_of_the_amended_orders_side(
+    fields: dict, known: dict[str, KnownOrder], mark: str | None, base: Decimal
+) -> None:
+    symbol = fields.get("symbol", "BTCUSD")
+    request = make_request("POST", "/v5/order/amend", {**INVERSE_AMEND, **fields})
+
+    assert parse(request).intents[0].quantity is None  # the amend's own price is not enough before the store's
+    parsed = resolved(request, store_view({symbol: mark} if mark is not None else None, orders=known))
+
+    assert parsed.error is None
+    [got] = parsed.intents
+    assert got.quantity == base and got.resolve is None
+
+
+INVERSE_ORDER_QTY_LIMIT = make_policy("rules:\n  - {id: qty, type: max_order_qty, default: 5}\n")
+
+
+@pytest.mark.parametrize(
+    ("created", "policy", "reasons"),
+    [
+        pytest.param(dict(side="Buy"), INVERSE_POSITION_LIMIT, [Reason.POSITION_EXCEEDS_MAX],
+                     id="known-buy-at-the-mark-over-the-position-limit"),
+        pytest.param(dict(side="Sell"), INVERSE_POSITION_LIMIT, [], id="known-sell-at-its-own-price"),
+        # no side, so no position limit can count it; its size is still the worst case, a buy's
+        pytest.param(None, INVERSE_ORDER_QTY_LIMIT, [Reason.ORDER_QTY_EXCEEDS_MAX],
+                     id="unknown-order-sized-as-a-buy-at-the-mark"),
+    ],
+)
+def test_decide_request_when_inverse_amend_far_above_the_learned_mark_then_sized_by_the_amended_orders_side(
+    created: dict | None, policy: Policy, reasons: list[Reason]
+) -> None:
+    steps: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
+        ("GET", "/v5/market/tickers", {"category": "inverse", "symbol": "BTCUSD"}, TICKERS_INVERSE)]
+    if created is not None:
+        steps.append(("POST", "/v5/order/create",
+                      order(category=INVERSE, symbol="BTCUSD", qty="10000", price="40000", **created), ACK))
+    store = learned_store(*steps)
+    parsed = parse(make_request("POST", "/v5/order/amend", {**INVERSE_AMEND, "price": "1000000"}))
+
+    evaluation = asyncio.run(decide_request(parsed, policy, store, DECISION_ID))
+
+    # 1,000,000 USD: 20 BTC at the store's mark 50000 for a buy (over either limit of 5); 1 BTC for a sell
+    assert [v.reason for v in evaluation.decision.violations] == reasons
+    assert evaluation.decision.verdict is (Verdict.BLOCK if reasons else Verdict.ALLOW)
 
 
 CONFIG_CASES = [
@@ -1152,7 +1282,8 @@ def learn(method: str, path: str, query_or_body: dict[str, Any] | None = None, r
         request = make_request("GET", path, query=query_or_body or {}, api_key=api_key)
     else:
         request = make_request(method, path, query_or_body, api_key=api_key)
-    parsed = screen(ADAPTER, request)
+    # the answer is learned with the request as decided: resolved, here on a store that knows nothing yet
+    parsed = engine.resolve(screen(ADAPTER, request), StateView())
     body = raw if raw is not None else orjson.dumps(response)
     return ADAPTER.parse_response(parsed, request, status, body, DECISION_ID)
 
@@ -1203,7 +1334,7 @@ def test_parse_response_when_request_body_no_longer_remembered_then_read_again_a
     body: dict, expected: OrderUpdate
 ) -> None:
     request = make_request("POST", "/v5/order/create", body)
-    parsed = screen(ADAPTER, request)
+    parsed = engine.resolve(screen(ADAPTER, request), StateView())
     bybit_adapter._CATEGORIES.clear()  # as after many requests: the answer's learner reads the body's category
 
     facts = ADAPTER.parse_response(parsed, request, 200, orjson.dumps(ACK), DECISION_ID)

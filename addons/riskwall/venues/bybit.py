@@ -16,11 +16,13 @@ Decisions worth knowing (each is also a test):
 - **Categories.** `linear` and `inverse` are checked. Order entry in `spot` and `option` is not checked yet, so it
   is refused as UNKNOWN (`POST /v5/order/create?category=spot`); cancels in any category pass.
 - **Quantities.** Linear `qty` is in base units. Inverse `qty` is in USD contracts (one contract = 1 USD), so the
-  base quantity is `qty / price` with the order's own limit price, else its trigger price, else the price the
-  store holds for the symbol when the request is decided (mark preferred; learned from tickers, position lists
-  and pushes by any sidecar sharing the store): the intent then carries a `resolve` hook, since an adapter reads
-  no state. With no price at all the order is refused as unparseable, naming `qty`. The division is rounded up at
-  10 decimals (rounding never under-counts).
+  base quantity is `qty / price`, at the price `contract_price` gives once the store's price for the symbol is read
+  when the request is decided (mark preferred; learned from tickers, position lists and pushes by any sidecar
+  sharing the store): the intent carries a `resolve` hook, since an adapter reads no state. A sell converts at its
+  own limit price, else its trigger price; a buy (and an amend of an order the store does not know) at the lower
+  of that and the store's price, since a buy far above the market fills at the market, as more coin than its own
+  price says; with no own price, the store's. With no price at all the order is refused as unparseable, naming
+  `qty`. The division is rounded up at 10 decimals (rounding never under-counts).
 - **Market orders ignore `price`** on Bybit, so a market order's intent carries no price (a decoy price must not
   shrink a notional); the engine uses the mark price it has seen instead.
 - **Reductions.** `reduceOnly: true` (the venue enforces it) and, in hedge mode, a Sell on `positionIdx` 1 or a
@@ -99,6 +101,7 @@ from riskwall.venues.base import (
     Steering,
     TableAdapter,
     Unchecked,
+    contract_price,
     decimal_field,
     enum_field,
     equity_update,
@@ -427,16 +430,26 @@ def to_base(category: str, qty: Decimal, *prices: Decimal | None) -> Decimal:
         return base.quantize(Decimal(1)) if base == base.to_integral_value() else base.normalize()
 
 
-def _has_price(*prices: Decimal | None) -> bool:
-    return any(p is not None and p > 0 for p in prices)
+def _own_price(*prices: Decimal | None) -> Decimal | None:
+    """An order's own price for its contracts: the first positive of its limit and trigger prices."""
+    return next((p for p in prices if p is not None and p > 0), None)
+
+
+def _in_base_units(intent: OrderIntent, known: Known, contracts: Decimal, side: Side | None) -> Decimal:
+    """Inverse `contracts` in base units at `contract_price`: a buy (or an amend of an order of no known side)
+    far above the market fills at the market, so it converts at the lower of its own price and the store's mark
+    (at its own, it would count as a fraction of the coin it buys); the same FieldError as ever when neither is
+    known."""
+    own = _own_price(intent.price, intent.trigger_price)
+    return to_base("inverse", contracts, contract_price(side, own, known.price(intent.symbol)))
 
 
 def _priced_by_store(contracts: Decimal) -> Callable[[OrderIntent, Known], OrderIntent]:
-    """The hook of an inverse order that names no price of its own: its `contracts` in base units at the price
-    the store holds for the symbol (the same FieldError as at parse time when it holds none)."""
+    """The hook of an inverse order: its `contracts` in base units, priced with the store's mark for the symbol
+    (even an order with its own price: a buy converts at the lower of the two)."""
 
     def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
-        quantity = to_base("inverse", contracts, known.price(intent.symbol))
+        quantity = _in_base_units(intent, known, contracts, intent.side)
         return dataclasses.replace(intent, quantity=quantity, resolve=None)
 
     return resolve
@@ -444,15 +457,17 @@ def _priced_by_store(contracts: Decimal) -> Callable[[OrderIntent, Known], Order
 
 def _amended_order(contracts: Decimal | None) -> Callable[[OrderIntent, Known], OrderIntent]:
     """The hook of an amend: the reduce-only flag of the open order it names, as the store knows it (the engine
-    then supplies its side, position side and order id), and, for inverse `contracts` the amend prices not
-    itself, their base units at the store's price."""
+    then supplies its side, position side and order id), and, for inverse `contracts`, their base units at the
+    price that order's side converts at (an order the store does not know counts as a buy)."""
 
     def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
-        quantity = intent.quantity if contracts is None else to_base("inverse", contracts,
-                                                                    known.price(intent.symbol))
         order = known.order(intent.order_id, intent.client_order_id)
-        # the venue refuses an amend that names another symbol's order: that order's flag says nothing of it
-        reduce_only = order is not None and order.symbol == intent.symbol and order.reduce_only
+        # the venue refuses an amend that names another symbol's order: that order says nothing of it
+        if order is not None and order.symbol != intent.symbol:
+            order = None
+        quantity = intent.quantity if contracts is None else _in_base_units(
+            intent, known, contracts, order.side if order is not None else None)
+        reduce_only = order is not None and order.reduce_only
         return dataclasses.replace(intent, quantity=quantity, reduce_only=reduce_only, resolve=None)
 
     return resolve
@@ -482,10 +497,10 @@ def _order_leg(item: Mapping[str, Any], category: str, account: str | None, endp
     quantity: Decimal | None = None
     hook = None
     if not close_position and qty is not None:
-        if category == "inverse" and not _has_price(price, trigger):
-            hook = _priced_by_store(qty)  # a market order: priced when the store's price is read
+        if category == "inverse":
+            hook = _priced_by_store(qty)  # sized once the store's mark is read
         else:
-            quantity = to_base(category, qty, price, trigger)
+            quantity = qty
     return OrderIntent(
         venue=VENUE,
         action=Action.NEW,
@@ -519,11 +534,11 @@ def _amend_leg(item: Mapping[str, Any], category: str, account: str | None, endp
     # "0" removes a conditional order's trigger, so zero is a valid trigger price here
     trigger = decimal_field("triggerPrice", item.get("triggerPrice"), required=False, allow_zero=True)
     quantity: Decimal | None = None
-    contracts: Decimal | None = None  # inverse contracts only the store's price can convert
-    if qty is not None and category == "inverse" and not _has_price(price, trigger):
+    contracts: Decimal | None = None  # inverse contracts, sized once the store's mark and order are read
+    if category == "inverse":
         contracts = qty
-    elif qty is not None:
-        quantity = to_base(category, qty, price, trigger)
+    else:
+        quantity = qty
     # the amend names no side: the order the store knows by `orderId`, else by `orderLinkId` (the view reads it by
     # `client_order_id` only where `order_id` is None), supplies it, so the position limit can count the amend
     return OrderIntent(
