@@ -414,9 +414,12 @@ def test_bybit_order_frame_when_read_then_exactly_the_rest_request(
     rest = bybit_rest(op, arg)
 
     assert_read_as_rest(frame, rest, op, BYBIT_ACCOUNT)
-    assert frame.request.action is action
-    assert summary(frame.request) == intents
-    assert (frame.request.error is None) if error is None else (error in (frame.request.error or ""))
+    # as decided on a store that knows no price (inverse contracts convert then, at the order's own price)
+    decided = engine.resolve(frame.request, StateView())
+    assert summary(decided) == summary(engine.resolve(rest, StateView()))
+    assert decided.action is action
+    assert summary(decided) == intents
+    assert (decided.error is None) if error is None else (error in (decided.error or ""))
     assert frame.request_id == f"r-{name}"
 
 
@@ -457,8 +460,8 @@ OKX_ORDERS: list[tuple[str, str, list[dict[str, Any]], Action, list[Summary], st
      Action.NEW, [("BTC-USDT-SWAP", S, BOTH, D("0.01"), None, True, False)], None),
     ("hedge-short-close", "order", [{**SWAP, "side": "buy", "posSide": "short", "ordType": "market", "sz": "5"}],
      Action.NEW, [("BTC-USDT-SWAP", B, SHORT, D("0.05"), None, False, False)], None),
-    ("inverse-in-usd", "order", [{"instId": "BTC-USD-SWAP", "tdMode": "cross", "side": "buy", "ordType": "limit",
-                                  "sz": "1", "px": "50000"}],
+    ("inverse-in-usd-without-mark", "order", [{"instId": "BTC-USD-SWAP", "tdMode": "cross", "side": "buy",
+                                               "ordType": "limit", "sz": "1", "px": "50000"}],
      Action.NEW, [("BTC-USD-SWAP", B, BOTH, D("0.002"), D("50000"), False, False)], None),
     ("one-leg-batch-as-ccxt-sends", "batch-orders",
      [{**SWAP, "side": "buy", "ordType": "limit", "sz": "1", "px": "50000", "clOrdId": "e847386590ce4dBC",
@@ -503,11 +506,26 @@ def test_okx_order_frame_when_read_then_exactly_the_rest_request(
     rest = okx_rest(op, args)
 
     assert_read_as_rest(frame, rest, op, OKX_ACCOUNT)
-    assert frame.request.action is action
-    assert summary(frame.request) == intents
-    assert (frame.request.error is None) if error is None else (error in (frame.request.error or ""))
+    # as decided on a store that knows no price (inverse contracts convert then, at the order's own price)
+    decided = engine.resolve(frame.request, StateView())
+    assert summary(decided) == summary(engine.resolve(rest, StateView()))
+    assert decided.action is action
+    assert summary(decided) == intents
+    assert (decided.error is None) if error is None else (error in (decided.error or ""))
     assert frame.request_id == f"o-{name}"
     assert frame.legs == tuple({"clOrdId": a.get("clOrdId", ""), "tag": a.get("tag", "")} for a in args)
+
+
+def test_okx_order_frame_when_inverse_buy_above_the_store_mark_then_converted_at_the_mark() -> None:
+    frame = OKX_FRAMES.read_client(okx_frame("order", [{"instId": "BTC-USD-SWAP", "tdMode": "cross", "side": "buy",
+                                                        "ordType": "limit", "sz": "1000", "px": "1000000"}]),
+                                   session(Venue.OKX, OKX_ACCOUNT))
+
+    decided = engine.resolve(frame.request, StateView(prices={(Venue.OKX, "BTC-USD-SWAP"): D("50000")}))
+
+    # 1000 contracts of 100 USD fill at the market, 50000: 2 BTC (at its own 1,000,000: 0.1)
+    assert decided.error is None
+    assert summary(decided) == [("BTC-USD-SWAP", B, BOTH, D("2"), D("1000000"), False, False)]
 
 
 def learn_okx_codes() -> None:

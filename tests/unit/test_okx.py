@@ -2,7 +2,9 @@
 
 Facts under test come from docs/venues.md §0 and §4: private POST parameters are a JSON body (an object,
 or a top-level array on the batch endpoints); sizes count contracts and become base units through the contract
-value (learned from `/api/v5/public/instruments`, else the bundled table, else the order is refused); rejections
+value (learned from `/api/v5/public/instruments`, else the bundled table, else the order is refused); an inverse
+size (USD) becomes base units at the worst price it can fill at, its own or the store's mark (`contract_price`),
+once `engine.resolve` completes the request with the store's view; rejections
 must make the real ccxt raise an order-class exception and reach python-okx as readable JSON. Every request case
 takes in turn the two body styles a bot sends (ccxt's compact JSON, python-okx's `json.dumps` default
 separators): how the body is spaced and what it holds are independent, so every case runs once, each style often.
@@ -27,6 +29,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from riskwall import engine
+from riskwall.decider import Evaluation, decide_request
 from riskwall.instruments import CATALOG, Instrument
 from riskwall.model import (
     Action,
@@ -43,6 +46,7 @@ from riskwall.model import (
     Reason,
     ResponseFacts,
     Side,
+    StateView,
     Venue,
     Verdict,
     Violation,
@@ -133,6 +137,17 @@ def parse(request: HttpRequest) -> ParsedRequest:
 
 def post(path: str, body: Any, style: str = "ccxt") -> ParsedRequest:
     return parse(make_request("POST", path, body, style=style))
+
+
+def marks(**prices: str) -> StateView:
+    """A view of the store holding these OKX mark prices, by instrument id (`marks(BTC_USD_SWAP="50000")`)."""
+    return StateView(prices={(VENUE, symbol.replace("_", "-")): D(price) for symbol, price in prices.items()})
+
+
+def decided(path: str, body: Any, view: StateView | None = None, style: str = "ccxt") -> ParsedRequest:
+    """The request as the engine decides it: parsed, then completed with what the store's `view` knows (an
+    inverse size converts only then)."""
+    return engine.resolve(post(path, body, style), view or StateView())
 
 
 # an order's tdMode is the margin mode it trades in
@@ -271,13 +286,13 @@ NEW_ORDER_CASES = [
         leg(instId="BTC-USD-SWAP", sz="3", px="50000"),
         dict(symbol="BTC-USD-SWAP", unified_symbol="BTC/USD:BTC", side=Side.BUY, quantity=D("0.006"),
              price=D("50000"), order_type="LIMIT", time_in_force="GTC", client_order_id=CID),
-        id="inverse-limit-3x100usd-at-50000-is-0.006-btc",
+        id="inverse-limit-3x100usd-at-50000-without-mark-is-0.006-btc",
     ),
     pytest.param(
         leg(instId="BTC-USD-SWAP", ordType="market", px=None, side="sell", reduceOnly=True),
         dict(symbol="BTC-USD-SWAP", unified_symbol="BTC/USD:BTC", side=Side.SELL, order_type="MARKET",
              reduce_only=True, client_order_id=CID),
-        id="inverse-market-reduce-only-has-no-base-size",
+        id="inverse-market-reduce-only-without-mark-has-no-base-size",
     ),
     pytest.param(
         leg(instId="DOGE-USDT-SWAP", sz="0.01", px="0.19999"),
@@ -302,7 +317,7 @@ NEW_ORDER_CASES = [
 
 @pytest.mark.parametrize(("style", "body", "fields"), in_turn(STYLES, NEW_ORDER_CASES))
 def test_parse_request_when_new_order_then_one_exact_intent(style: str, body: dict, fields: dict) -> None:
-    parsed = post("/api/v5/trade/order", body, style)
+    parsed = decided("/api/v5/trade/order", body, style=style)  # the store knows no mark
 
     assert parsed.error is None
     assert (parsed.venue, parsed.action, parsed.endpoint, parsed.account) == (VENUE, Action.NEW, ORDER, ACCOUNT)
@@ -435,14 +450,14 @@ ALGO_CASES = [
          "triggerPx": "40000", "orderPx": "-1"},
         dict(symbol="BTC-USD-SWAP", unified_symbol="BTC/USD:BTC", side=Side.BUY, quantity=D("0.0125"),
              trigger_price=D("40000"), order_type="TRIGGER"),
-        id="inverse-trigger-converted-at-trigger",
+        id="inverse-trigger-without-mark-converted-at-trigger",
     ),
 ]
 
 
 @pytest.mark.parametrize(("style", "body", "fields"), in_turn(STYLES, ALGO_CASES))
 def test_parse_request_when_algo_order_then_one_exact_intent(style: str, body: dict, fields: dict) -> None:
-    parsed = post("/api/v5/trade/order-algo", body, style)
+    parsed = decided("/api/v5/trade/order-algo", body, style=style)  # the store knows no mark
 
     assert parsed.error is None and parsed.action is Action.NEW
     [got] = parsed.intents
@@ -793,21 +808,183 @@ def test_parse_request_when_inverse_learned_with_multiplier_then_usd_over_price(
     learn_instruments(instrument_row("ETH-USD-SWAP", family="ETH-USD", settle="ETH", ct_val="1", ct_val_ccy="USD",
                                      ct_type="inverse", ct_mult="10"))
 
-    [got] = post("/api/v5/trade/order", leg(instId="ETH-USD-SWAP", sz="6", px="3000")).intents
+    [got] = decided("/api/v5/trade/order", leg(instId="ETH-USD-SWAP", sz="6", px="3000"), marks(ETH_USD_SWAP="3500")
+                    ).intents
 
-    assert got.quantity == D("0.02")  # 6 contracts × 10 USD ÷ 3000
+    assert got.quantity == D("0.02")  # 6 contracts × 10 USD ÷ 3000 (below the mark: its own price)
 
 
-def test_parse_request_when_inverse_market_order_may_grow_position_then_refused() -> None:
-    parsed = post("/api/v5/trade/order", leg(instId="BTC-USD-SWAP", ordType="market", px=None))
+INVERSE = {"instId": "BTC-USD-SWAP", "tdMode": "cross"}  # one contract is 100 USD
+NO_PRICE = "sz of inverse contract BTC-USD-SWAP is in USD and the order has no price to convert it"
+NO_AMEND_PRICE = "newSz of inverse contract BTC-USD-SWAP is in USD and the order has no price to convert it"
+
+# (path, body, the store's BTC-USD-SWAP mark, the base quantity decided, or the parse error); sells with a price
+# of their own convert when parsed, every other inverse size once the store's view is read
+INVERSE_CASES = [
+    pytest.param(ORDER, {**INVERSE, "side": "buy", "ordType": "limit", "sz": "10000", "px": "1000000"}, "50000",
+                 D("20"), id="buy-limit-far-above-mark-converts-at-mark"),
+    pytest.param(ORDER, {**INVERSE, "side": "buy", "ordType": "limit", "sz": "4", "px": "40000"}, "50000",
+                 D("0.01"), id="buy-limit-below-mark-converts-at-own-price"),
+    pytest.param(ORDER, {**INVERSE, "side": "sell", "ordType": "limit", "sz": "6", "px": "60000"}, "50000",
+                 D("0.01"), id="sell-limit-above-mark-converts-at-own-price"),
+    pytest.param(ORDER, {**INVERSE, "side": "sell", "ordType": "post_only", "sz": "4", "px": "40000"}, "50000",
+                 D("0.01"), id="sell-limit-below-mark-converts-at-own-price"),
+    pytest.param(ORDER, {**INVERSE, "side": "buy", "ordType": "limit", "sz": "10000", "px": "1000000"}, None,
+                 D("1"), id="buy-limit-without-mark-converts-at-own-price"),
+    pytest.param(ORDER, {**INVERSE, "side": "buy", "ordType": "market", "sz": "4"}, "40000", D("0.01"),
+                 id="market-buy-converts-at-mark"),
+    pytest.param(ORDER, {**INVERSE, "side": "sell", "ordType": "optimal_limit_ioc", "sz": "4"}, "40000", D("0.01"),
+                 id="market-sell-converts-at-mark"),
+    pytest.param(ORDER, {**INVERSE, "side": "buy", "ordType": "market", "sz": "4"}, None, NO_PRICE,
+                 id="market-buy-without-mark-refused"),
+    pytest.param(ORDER, {**INVERSE, "side": "sell", "ordType": "market", "sz": "4", "px": "1"}, None, NO_PRICE,
+                 id="market-sell-px-ignored-without-mark-refused"),
+    pytest.param(ORDER, {**INVERSE, "side": "sell", "ordType": "market", "sz": "4", "reduceOnly": True}, "40000",
+                 D("0.01"), id="reduce-only-market-converts-at-mark"),
+    pytest.param(ORDER, {**INVERSE, "side": "sell", "ordType": "market", "sz": "4", "reduceOnly": True}, None,
+                 None, id="reduce-only-market-without-any-price-has-no-size"),
+    pytest.param(ORDER, {**INVERSE, "side": "buy", "posSide": "short", "ordType": "market", "sz": "4"}, None,
+                 None, id="hedge-close-short-without-any-price-has-no-size"),
+    pytest.param(ALGO, {**INVERSE, "side": "buy", "ordType": "trigger", "sz": "6", "triggerPx": "60000",
+                        "orderPx": "-1"}, "50000", D("0.012"), id="buy-stop-above-mark-converts-at-mark"),
+    pytest.param(ALGO, {**INVERSE, "side": "sell", "ordType": "conditional", "sz": "4", "slTriggerPx": "40000",
+                        "slOrdPx": "-1"}, "50000", D("0.01"), id="sell-stop-converts-at-its-trigger"),
+    pytest.param(AMEND, {"instId": "BTC-USD-SWAP", "ordId": "1", "newSz": "5", "newPx": "1000000"}, "50000",
+                 D("0.01"), id="amend-at-high-new-price-converts-at-mark"),
+    pytest.param(AMEND, {"instId": "BTC-USD-SWAP", "ordId": "1", "newSz": "5", "newPx": "25000"}, "50000",
+                 D("0.02"), id="amend-below-mark-converts-at-new-price"),
+    pytest.param(AMEND, {"instId": "BTC-USD-SWAP", "ordId": "1", "newSz": "5"}, "50000", D("0.01"),
+                 id="amend-size-only-converts-at-mark"),
+    pytest.param(AMEND, {"instId": "BTC-USD-SWAP", "ordId": "1", "newSz": "5"}, None, NO_AMEND_PRICE,
+                 id="amend-size-only-without-mark-refused"),
+    pytest.param(AMEND_ALGO, {"instId": "BTC-USD-SWAP", "algoId": "7", "newSz": "5", "newTriggerPx": "100000"},
+                 "50000", D("0.01"), id="algo-amend-trigger-above-mark-converts-at-mark"),
+    pytest.param(ORDER, leg(sz="2", px="1000000"), "50000", D("0.02"), id="linear-unchanged-by-mark"),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "body", "mark", "expected"), INVERSE_CASES)
+def test_resolve_when_inverse_size_then_converted_at_its_worst_fill_price(
+    endpoint: str, body: dict, mark: str | None, expected: Decimal | str | None
+) -> None:
+    path = endpoint.split(" ")[1]
+    parsed = post(path, body)
+    view = marks(BTC_USD_SWAP=mark) if mark is not None else StateView()
+
+    got = engine.resolve(parsed, view)
+
+    assert parsed.error is None  # a missing price is the store's to supply: never a parse error by itself
+    if isinstance(expected, str):
+        assert (got.intents, got.error) == ((), expected)
+    else:
+        [resolved] = got.intents
+        assert got.error is None and resolved.quantity == expected and resolved.resolve is None
+
+
+@pytest.mark.parametrize(
+    ("body", "converted_now"),
+    [
+        ({**INVERSE, "side": "sell", "ordType": "limit", "sz": "6", "px": "60000"}, True),
+        ({**INVERSE, "side": "buy", "ordType": "limit", "sz": "6", "px": "60000"}, False),
+        ({**INVERSE, "side": "sell", "ordType": "market", "sz": "6"}, False),
+        (leg(sz="6"), True),
+    ],
+    ids=["inverse-sell-with-own-price", "inverse-buy", "inverse-market-sell", "linear"],
+)
+def test_parse_request_when_size_needs_the_store_mark_then_no_quantity_until_resolved(
+    body: dict, converted_now: bool
+) -> None:
+    [got] = post("/api/v5/trade/order", body).intents
+
+    # a count of contracts standing in for coin would be read as coin: no quantity until the mark is known
+    assert (got.quantity is not None, got.resolve is None) == (converted_now, converted_now)
+
+
+def test_resolve_when_batch_of_inverse_buys_then_each_leg_converted_at_the_mark() -> None:
+    body = [{**INVERSE, "side": "buy", "ordType": "limit", "sz": "10000", "px": "1000000"},
+            {**INVERSE, "side": "buy", "ordType": "market", "sz": "5"},
+            {**INVERSE, "side": "sell", "ordType": "limit", "sz": "5", "px": "25000"}]
+
+    parsed = decided("/api/v5/trade/batch-orders", body, marks(BTC_USD_SWAP="50000"))
+
+    assert [i.quantity for i in parsed.intents] == [D("20"), D("0.01"), D("0.02")]
+
+
+def test_parse_request_when_inverse_order_of_unknown_contract_then_refused_before_any_mark() -> None:
+    parsed = post("/api/v5/trade/order", {"instId": "SOL-USD-SWAP", "tdMode": "cross", "side": "buy",
+                                          "ordType": "market", "sz": "1"})
 
     assert parsed.intents == ()
-    assert parsed.error == "sz of inverse contract BTC-USD-SWAP is in USD and the order has no price to convert it"
+    assert parsed.error is not None and parsed.error.startswith("contract value of SOL-USD-SWAP unknown")
 
 
-def test_parse_request_when_inverse_amend_size_without_price_then_refused() -> None:
-    parsed = post("/api/v5/trade/amend-order", {"instId": "BTC-USD-SWAP", "ordId": "1", "newSz": "5"})
-    assert parsed.error is not None and parsed.error.startswith("newSz of inverse contract BTC-USD-SWAP")
+MAX_POSITION_POLICY = make_policy("rules:\n  - {id: pos, type: max_position, default: {qty: 5}}\n")
+
+
+def mark_answer(mark: str) -> ResponseFacts:
+    """What the store learns from a mark-price answer passing through."""
+    request = make_request("GET", "/api/v5/public/mark-price", query=(("instId", "BTC-USD-SWAP"),), api_key=None)
+    rows = [{"instType": "SWAP", "instId": "BTC-USD-SWAP", "markPx": mark, "ts": "1700000000000"}]
+    return ADAPTER.parse_response(parse(request), request, 200, envelope(rows), DECISION_ID)
+
+
+@pytest.mark.parametrize(
+    ("mark", "verdict", "quantity"),
+    [
+        # 10000 contracts × 100 USD = 1,000,000 USD: at the 50000 mark the buy fills 20 BTC, over the 5 BTC limit
+        ("50000", Verdict.BLOCK, D("20")),
+        # the store knows no mark: its own price is all there is (1 BTC)
+        (None, Verdict.ALLOW, D("1")),
+    ],
+    ids=["store-has-mark", "store-has-no-mark"],
+)
+def test_decide_when_inverse_buy_limit_far_above_the_mark_then_position_counted_at_the_mark(
+    mark: str | None, verdict: Verdict, quantity: Decimal
+) -> None:
+    body = {**INVERSE, "side": "buy", "ordType": "limit", "sz": "10000", "px": "1000000"}
+
+    async def run() -> Evaluation:
+        store = MemoryStore()
+        if mark is not None:
+            await store.learn(mark_answer(mark))
+        return await decide_request(post("/api/v5/trade/order", body), MAX_POSITION_POLICY, store, DECISION_ID)
+
+    evaluation = asyncio.run(run())
+
+    assert evaluation.decision.verdict is verdict
+    if verdict is Verdict.BLOCK:
+        assert evaluation.decision.deciding is not None
+        assert (evaluation.decision.deciding.rule_id, evaluation.decision.deciding.reason) == (
+            "pos", Reason.POSITION_EXCEEDS_MAX)
+    assert evaluation.parsed is not None and evaluation.parsed.intents[0].quantity == quantity
+
+
+def test_decide_when_inverse_market_order_and_store_has_no_mark_then_refused_unless_it_only_reduces() -> None:
+    grows = {**INVERSE, "side": "buy", "ordType": "market", "sz": "4"}
+    reduces = {**INVERSE, "side": "sell", "ordType": "market", "sz": "4", "reduceOnly": True}
+
+    async def run() -> tuple[Evaluation, Evaluation]:
+        store = MemoryStore()
+        return (await decide_request(post(ORDER.split(" ")[1], grows), MAX_POSITION_POLICY, store, "d0"),
+                await decide_request(post(ORDER.split(" ")[1], reduces), MAX_POSITION_POLICY, store, "d1"))
+
+    refused, passed = asyncio.run(run())
+
+    assert refused.decision.verdict is Verdict.BLOCK and refused.decision.deciding is not None
+    assert refused.decision.deciding.reason is Reason.PARSE_FAILED
+    assert refused.decision.deciding.get("error") == NO_PRICE
+    assert passed.decision.verdict is Verdict.ALLOW
+    assert passed.parsed is not None and passed.parsed.intents[0].quantity is None
+
+
+def test_parse_response_when_inverse_buy_above_mark_placed_then_open_order_at_the_decided_mark() -> None:
+    request = make_request("POST", "/api/v5/trade/order",
+                           {**INVERSE, "side": "buy", "ordType": "limit", "sz": "10000", "px": "1000000"})
+    parsed = engine.resolve(parse(request), marks(BTC_USD_SWAP="50000"))
+
+    facts = ADAPTER.parse_response(parsed, request, 200, envelope([ack("611")]), DECISION_ID)
+
+    assert [(u.symbol, u.original) for u in facts.orders] == [("BTC-USD-SWAP", D("20"))]
 
 
 def test_bundled_table_when_read_then_majors_with_okx_contract_values() -> None:

@@ -10,8 +10,11 @@ currency on linear contracts (BTC-USDT-SWAP: 0.01 BTC), USD on inverse ones (BTC
 contract value comes from `GET /api/v5/public/instruments` answers passing through (learned into the
 process-wide catalog), else from the small bundled table below; it is never guessed: an unknown contract
 value is a parse error, so the order is blocked. An inverse size is USD: its base quantity is
-`sz × ctVal ÷ price`, so an inverse order without a price of its own (market) can be checked only when it can
-only reduce a position.
+`sz × ctVal ÷ price` at the price it fills at worst (`contract_price`): a sell's own price; a buy's (and an
+amend's, whose side OKX does not send) own price or the store's mark, whichever is lower, so a buy limit far
+above the market counts the coin it fills as at the market; an order without a price of its own (market) the
+mark. Those wait for the store's view (`OrderIntent.resolve`); with no price at all the order is refused, unless
+it can only reduce a position (then it is checked without a size).
 
 Spot and margin orders (`tdMode` cash / spot_isolated, a spot `instId` such as BTC-USDT) and options are not
 checked yet: they are refused (action UNKNOWN, with an error naming why), never let through.
@@ -22,7 +25,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import orjson
@@ -33,6 +38,7 @@ from riskwall.model import (
     ClosedOrder,
     Decision,
     EquityUpdate,
+    Known,
     MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
@@ -62,6 +68,7 @@ from riskwall.venues.base import (
     Steering,
     TableAdapter,
     Unchecked,
+    contract_price,
     decimal_field,
     enum_field,
     equity_update,
@@ -370,6 +377,36 @@ def base_quantity(inst_id: str, contracts: Decimal, price: Decimal | None, *, fi
     return contracts * known.contract_size / price
 
 
+type Resolver = Callable[[OrderIntent, Known], OrderIntent]
+
+
+def _sized(inst_id: str, side: Side | None, contracts: Decimal | None, own: Decimal | None,
+           field: str = "sz") -> tuple[Decimal | None, Resolver | None]:
+    """A leg's (quantity in base units, resolve hook). Linear contracts, and an inverse sell with a price of its
+    own (`own`: limit, else trigger; a sell fills at or above it), convert now (an unknown contract value is
+    refused now). Any other inverse size converts once the store's mark is known (`_in_base_units`): until then
+    the leg has no quantity, as a count of contracts there would read as coin to anything that looked."""
+    if contracts is None:
+        return None, None
+    known = instrument(inst_id)
+    if known is None or known.contract_size is None or not known.quote_sized or (
+        side is Side.SELL and own is not None
+    ):
+        return base_quantity(inst_id, contracts, own, field=field), None
+    return None, partial(_in_base_units, contracts=contracts, own=own, field=field)
+
+
+def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal, own: Decimal | None,
+                   field: str) -> OrderIntent:
+    """`intent` sized: its inverse `contracts` converted at the worst of its `own` price and the store's mark for
+    its instrument (`contract_price`; an amend, whose side OKX does not send, counts as a buy). With neither price
+    it is refused, unless it can only reduce: it cannot grow a position, so it is checked without a size."""
+    inst_id = intent.symbol or ""
+    price = contract_price(intent.side, own, known.price(inst_id))
+    quantity = base_quantity(inst_id, contracts, price, field=field, optional=intent.only_reduces)
+    return replace(intent, quantity=quantity, resolve=None)
+
+
 def _effective_reduce_only(position_side: PositionSide, reduce_only: bool) -> bool:
     """OKX applies `reduceOnly` only in net mode; with posSide long/short, side and posSide alone decide (a buy
     on the long side opens whatever the flag says)."""
@@ -404,7 +441,7 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     price = decimal_field("px", _present(obj, "px"), required=True) if ord_type in PRICED_ORDER_TYPES else None
     contracts = decimal_field("sz", _present(obj, "sz")) or Decimal(0)
     reduce_only = _effective_reduce_only(position_side, json_bool_field("reduceOnly", _present(obj, "reduceOnly")))
-    reduces = _reduces(side, position_side, reduce_only)
+    quantity, resolve = _sized(inst_id, side, contracts, price)
     _check_attached(obj)
     return OrderIntent(
         venue=VENUE,
@@ -415,13 +452,14 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
         unified_symbol=unified_symbol(inst_id),
         side=side,
         position_side=position_side,
-        quantity=base_quantity(inst_id, contracts, price, optional=reduces),
+        quantity=quantity,
         price=price,
         order_type=ord_type.upper(),
         time_in_force=TIME_IN_FORCE.get(ord_type),
         reduce_only=reduce_only,
         margin_mode=margin_mode,
         client_order_id=text_field("clOrdId", _present(obj, "clOrdId"), CLIENT_ID, required=False),
+        resolve=resolve,
     )
 
 
@@ -463,10 +501,7 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
     # notional is measured at the highest trigger; an inverse size buys the most base at the lowest
     trigger = max(triggers) if triggers else None
     conversion_price = price if price is not None else (min(triggers) if triggers else None)
-    reduces = close_position or _reduces(side, position_side, reduce_only)
-    quantity = None
-    if contracts is not None:
-        quantity = base_quantity(inst_id, contracts, conversion_price, optional=reduces)
+    quantity, resolve = _sized(inst_id, side, contracts, conversion_price)
     _check_attached(obj)
     return OrderIntent(
         venue=VENUE,
@@ -485,6 +520,7 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
         close_position=close_position,
         margin_mode=margin_mode,
         client_order_id=text_field("algoClOrdId", _present(obj, "algoClOrdId"), CLIENT_ID, required=False),
+        resolve=resolve,
     )
 
 
@@ -502,7 +538,8 @@ def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
         raise FieldError("ordId or clOrdId is missing")
     price = decimal_field("newPx", _present(obj, "newPx"), required=False)
     contracts = decimal_field("newSz", _present(obj, "newSz"), required=False)
-    quantity = None if contracts is None else base_quantity(inst_id, contracts, price, field="newSz")
+    # OKX amends carry no side: an inverse newSz converts as a buy's would (`_in_base_units`)
+    quantity, resolve = _sized(inst_id, None, contracts, price, "newSz")
     _check_attached(obj)
     return OrderIntent(
         venue=VENUE,
@@ -515,6 +552,7 @@ def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
         price=price,
         order_id=order_id,
         client_order_id=client_id,
+        resolve=resolve,
     )
 
 
@@ -540,7 +578,7 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
     ) if t is not None]
     contracts = decimal_field("newSz", _present(obj, "newSz"), required=False)
     conversion_price = price if price is not None else (min(triggers) if triggers else None)
-    quantity = None if contracts is None else base_quantity(inst_id, contracts, conversion_price, field="newSz")
+    quantity, resolve = _sized(inst_id, None, contracts, conversion_price, "newSz")
     _check_attached(obj)
     return OrderIntent(
         venue=VENUE,
@@ -554,6 +592,7 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
         trigger_price=max(triggers) if triggers else None,
         order_id=None if algo_id is None else f"algo:{algo_id}",
         client_order_id=client_id,
+        resolve=resolve,
     )
 
 
