@@ -609,7 +609,8 @@ def _respell(match: re.Match[str]) -> str:
 
 
 # a symbol a fact may name: what every venue's symbols are made of (BitMEX indices start with '.')
-_FACT_SYMBOL = re.compile(r"[A-Za-z0-9_.:/-]{1,64}")
+# a letter or digit among them (the lookahead): "-" or "/" alone names nothing
+_FACT_SYMBOL = re.compile(r"(?=[^A-Za-z0-9]*[A-Za-z0-9])[A-Za-z0-9_.:/-]{1,64}")
 
 
 # an order id a fact may name: printable, no spaces, not a prefix with nothing after it (Binance's "algo:<id>")
@@ -617,7 +618,7 @@ _FACT_ORDER_ID = re.compile(r"[\x21-\x7e]{0,127}[\x21-\x39\x3b-\x7e]")
 
 
 def _names_a_symbol(symbol: str | None) -> bool:
-    return symbol is not None and _FACT_SYMBOL.fullmatch(symbol) is not None and any(c.isalnum() for c in symbol)
+    return symbol is not None and _FACT_SYMBOL.fullmatch(symbol) is not None
 
 
 def _names_an_order(order: OrderUpdate) -> bool:
@@ -654,20 +655,21 @@ def sound_facts(facts: ResponseFacts) -> ResponseFacts:
             if _unsound_name(order):
                 sound = False
                 break
-    prices = tuple(p for p in facts.prices if _names_a_symbol(p.symbol))
+    # (each kind filtered only where the answer has some: most answers carry one or two kinds)
+    prices = tuple(p for p in facts.prices if _names_a_symbol(p.symbol)) if facts.prices else ()
     orders = facts.orders if sound else _without_unsound_names(tuple(o for o in facts.orders if _names_an_order(o)))
     positions = tuple(
         report for report in facts.positions
         if (report.symbol is None or _names_a_symbol(report.symbol))
         and all(_names_a_symbol(symbol) for symbol, _, _ in report.positions)
-    )
+    ) if facts.positions else ()
     open_orders = tuple(
         snapshot if sound else dataclasses.replace(snapshot, orders=_without_unsound_names(snapshot.orders))
         for snapshot in facts.open_orders
         if (snapshot.symbol is None or _names_a_symbol(snapshot.symbol))
         and all(_names_an_order(order) for order in snapshot.orders)
-    )
-    closed = tuple(c for c in facts.closed if _FACT_ORDER_ID.fullmatch(c.order_id) is not None)
+    ) if facts.open_orders else ()
+    closed = tuple(c for c in facts.closed if _FACT_ORDER_ID.fullmatch(c.order_id) is not None) if facts.closed else ()
     if sound and (len(prices), len(positions), len(open_orders), len(closed)) == (
         len(facts.prices), len(facts.positions), len(facts.open_orders), len(facts.closed)
     ):
