@@ -155,6 +155,12 @@ def decimal_field(name: str, raw: object, *, required: bool = True, allow_zero: 
     return value
 
 
+def first_price(*prices: Decimal | None) -> Decimal | None:
+    """The first positive of `prices`: an order's own price for its contracts (its limit, else its trigger), or
+    the first of several an answer may carry."""
+    return next((p for p in prices if p is not None and p > 0), None)
+
+
 def contract_price(side: Side | None, own: Decimal | None, mark: Decimal | None) -> Decimal | None:
     """The price inverse contracts (each a fixed amount of the quote, USD) convert to base units at, never in the
     bot's favour: the lower the fill price, the more coin the contracts are. A sell fills at or above its own

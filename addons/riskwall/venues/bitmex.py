@@ -103,6 +103,7 @@ from riskwall.venues.base import (
     decimal_field,
     enum_field,
     field_spellings,
+    first_price,
     one_leg,
     order_list,
     route_table,
@@ -341,10 +342,6 @@ def _sized(symbol: str, field: str) -> tuple[Decimal, bool]:
     return known.contract_size, known.quote_sized
 
 
-def _first_price(prices: tuple[Decimal | None, ...]) -> Decimal | None:
-    return next((p for p in prices if p is not None and p > 0), None)
-
-
 def _needs_mark(symbol: str, side: Side | None, own: Decimal | None) -> bool:
     """Whether `symbol`'s contracts are worth a quote amount and the store's mark may change the price they
     convert at (`contract_price`): always, but for a sell with a price of its own. The conversion then waits for
@@ -363,7 +360,7 @@ def base_quantity(symbol: str, contracts: Decimal, *prices: Decimal | None, fiel
     size, quote_sized = _sized(symbol, field)
     if not quote_sized:
         return _plain(contracts * size)
-    price = _first_price(prices)
+    price = first_price(*prices)
     if price is None:
         raise FieldError(f"{field} of inverse contract {symbol} is in USD and no price is known to convert it: "
                          "send a price, or fetch the instrument or positions through the firewall first")
@@ -435,7 +432,7 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     close_position = close and contracts is None
     quantity, resolve = None, None
     if contracts is not None:
-        own = _first_price((price, stop))
+        own = first_price(price, stop)
         if _needs_mark(symbol, side, own):
             # no size until the mark is read: a count of USD contracts in `quantity` would read as coin
             resolve = _sized_with_price(contracts, own)
@@ -503,7 +500,7 @@ def _amended(order_id: str | None, orig_client: str | None, new_client: str | No
         symbol = order.symbol
         quantity = None
         if contracts is not None:
-            price = contract_price(order.side, _first_price((intent.price, intent.trigger_price)),
+            price = contract_price(order.side, first_price(intent.price, intent.trigger_price),
                                    _mark(known, symbol))
             quantity = base_quantity(symbol, contracts, price, field=field)
             if field == "leavesQty":

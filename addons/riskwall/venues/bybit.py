@@ -106,6 +106,7 @@ from riskwall.venues.base import (
     enum_field,
     equity_update,
     field_spellings,
+    first_price,
     json_body,
     json_bool_field,
     normalize_path,
@@ -418,7 +419,7 @@ def to_base(category: str, qty: Decimal, *prices: Decimal | None) -> Decimal:
     """Base units: linear qty as is; inverse USD contracts ÷ the first known price, rounded up."""
     if category != "inverse":
         return qty
-    price = next((p for p in prices if p is not None and p > 0), None)
+    price = first_price(*prices)
     if price is None:
         raise FieldError(
             "qty is in USD contracts on inverse markets and no price is known to convert it to base units: "
@@ -430,17 +431,12 @@ def to_base(category: str, qty: Decimal, *prices: Decimal | None) -> Decimal:
         return base.quantize(Decimal(1)) if base == base.to_integral_value() else base.normalize()
 
 
-def _own_price(*prices: Decimal | None) -> Decimal | None:
-    """An order's own price for its contracts: the first positive of its limit and trigger prices."""
-    return next((p for p in prices if p is not None and p > 0), None)
-
-
 def _in_base_units(intent: OrderIntent, known: Known, contracts: Decimal, side: Side | None) -> Decimal:
     """Inverse `contracts` in base units at `contract_price`: a buy (or an amend of an order of no known side)
     far above the market fills at the market, so it converts at the lower of its own price and the store's mark
     (at its own, it would count as a fraction of the coin it buys); the same FieldError as ever when neither is
     known."""
-    own = _own_price(intent.price, intent.trigger_price)
+    own = first_price(intent.price, intent.trigger_price)
     return to_base("inverse", contracts, contract_price(side, own, known.price(intent.symbol)))
 
 
