@@ -538,6 +538,8 @@ def test_equity_update_when_no_account_then_nothing_learned() -> None:
     (Side.BUY, D(60_000), None, D(60_000)),  # no mark: its own price
     (Side.BUY, None, D(50_000), D(50_000)),  # a market order: the mark
     (Side.SELL, None, None, None),
+    (Side.BUY, D(60_000), D(0), D(60_000)),  # a price that is not positive is no price
+    (Side.BUY, D(0), D(50_000), D(50_000)),
 ])
 def test_contract_price_when_contracts_are_worth_usd_then_the_price_that_makes_them_the_most_coin(
     side: Side | None, own: Decimal | None, mark: Decimal | None, price: Decimal | None,

@@ -166,7 +166,12 @@ def contract_price(side: Side | None, own: Decimal | None, mark: Decimal | None)
     bot's favour: the lower the fill price, the more coin the contracts are. A sell fills at or above its own
     price, so that price is its worst case. A buy fills at or below its own, and a buy far above the market fills
     at the market: the lower of its own price and the mark (`mark`: the store's, `Known.price`). An order whose
-    side is not known yet (an amend) is counted as a buy. No price of its own: the mark; neither: None."""
+    side is not known yet (an amend) is counted as a buy. No price of its own: the mark; neither: None. A price
+    that is not positive converts nothing: it is no price."""
+    if own is not None and own <= 0:
+        own = None
+    if mark is not None and mark <= 0:
+        mark = None
     if own is None:
         return mark
     if side is not Side.SELL and mark is not None and mark < own:

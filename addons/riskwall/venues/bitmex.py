@@ -349,12 +349,6 @@ def _needs_mark(symbol: str, side: Side | None, own: Decimal | None) -> bool:
     return _sized(symbol, "orderQty")[1] and (side is not Side.SELL or own is None)
 
 
-def _mark(known: Known, symbol: str) -> Decimal | None:
-    # a price that could not convert anything must not stand in for an order's own
-    price = known.price(symbol)
-    return price if price is not None and price > 0 else None
-
-
 def base_quantity(symbol: str, contracts: Decimal, *prices: Decimal | None, field: str = "orderQty") -> Decimal:
     """Contracts → base units with the first positive price of `prices` (inverse contracts); never a guess."""
     size, quote_sized = _sized(symbol, field)
@@ -453,7 +447,7 @@ def _sized_with_price(contracts: Decimal, own: Decimal | None) -> Resolver:
 
     def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
         symbol = intent.symbol or ""
-        quantity = base_quantity(symbol, contracts, contract_price(intent.side, own, _mark(known, symbol)))
+        quantity = base_quantity(symbol, contracts, contract_price(intent.side, own, known.price(symbol)))
         return dataclasses.replace(intent, quantity=quantity, resolve=None)
 
     return resolve
@@ -501,7 +495,7 @@ def _amended(order_id: str | None, orig_client: str | None, new_client: str | No
         quantity = None
         if contracts is not None:
             price = contract_price(order.side, first_price(intent.price, intent.trigger_price),
-                                   _mark(known, symbol))
+                                   known.price(symbol))
             quantity = base_quantity(symbol, contracts, price, field=field)
             if field == "leavesQty":
                 quantity = quantity + order.executed  # the order's new total: filled part plus what may still fill
