@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import multiprocessing
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -288,16 +289,121 @@ NOSCRIPT_CASES: list[tuple[str, Operation, Any]] = [
 ]
 
 
+@pytest.fixture
+def no_functions_url(redis_prefix: str, sync_redis: redis.Redis) -> Iterator[str]:
+    """The test server's URL for a user whose ACL refuses FUNCTION and FCALL: what a store sees on a server without
+    functions (Redis 6) or under such an ACL (the commands are refused before anything runs, as unknown ones are)."""
+    user, password = f"rw-scripts-{redis_prefix}", secrets.token_hex(8)
+    sync_redis.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all",
+                               "-function", "-fcall", "-fcall_ro")
+    try:
+        yield f"redis://{user}:{password}@{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+    finally:
+        sync_redis.execute_command("ACL", "DELUSER", user)
+
+
+def store_at(url: str, prefix: str) -> RedisStore:
+    return RedisStore(make_client(parse_url(url)[0]), url=url, options=RedisOptions(prefix))
+
+
+def _lose_functions_and_scripts(client: redis.Redis) -> Flush:
+    def flush() -> None:
+        client.function_flush()
+        client.script_flush()
+
+    return flush
+
+
+# a store runs its scripts as functions where the server has them, else with EVALSHA: either way, a server that lost
+# them (restart without persistence, failover to an empty replica, FLUSH) gets them again and runs the call once
+LOADING_MODES = ["functions", "scripts"]
+
+
 @pytest.mark.redis
+@pytest.mark.parametrize("mode", LOADING_MODES)
 @pytest.mark.parametrize(("name", "operation", "expected"), NOSCRIPT_CASES, ids=[c[0] for c in NOSCRIPT_CASES])
 async def test_script_call_when_server_lost_its_scripts_then_reloaded_and_run_once(
-    redis_prefix: str, sync_redis: redis.Redis, name: str, operation: Operation, expected: Any
+    redis_prefix: str, sync_redis: redis.Redis, request: pytest.FixtureRequest, mode: str, name: str,
+    operation: Operation, expected: Any,
+) -> None:
+    if mode == "functions":
+        store, flush = redis_store(redis_prefix), _lose_functions_and_scripts(sync_redis)
+    else:
+        store, flush = store_at(request.getfixturevalue("no_functions_url"), redis_prefix), sync_redis.script_flush
+    try:
+        assert await operation(store, flush) == expected
+        assert store._functions is (mode == "functions")
+    finally:
+        await store.close()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[str, Any]]] = []
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self.lines.append((event, fields))
+
+
+@pytest.mark.redis
+async def test_store_when_the_server_refuses_functions_then_scripts_run_with_evalsha_and_it_is_said_once(
+    redis_prefix: str, sync_redis: redis.Redis, no_functions_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorder = Recorder()
+    monkeypatch.setattr("riskwall.state.redis.log", recorder)
+    store = store_at(no_functions_url, redis_prefix)
+    sync_redis.config_resetstat()
+    try:
+        outcomes = [await store.reserve(leg_reservation(f"s{i}", "1", "2")) for i in range(3)]
+        calls = {name: stats["calls"] for name, stats in sync_redis.info("commandstats").items()
+                 if name in ("cmdstat_evalsha", "cmdstat_fcall")}
+    finally:
+        await store.close()
+
+    assert [o.committed for o in outcomes] == [True, True, False]
+    assert [event for event, _ in recorder.lines] == ["redis_functions_unavailable"]
+    assert calls.get("cmdstat_evalsha", 0) >= 3  # every reserve ran as a script (other tests may share the server)
+
+
+@pytest.mark.redis
+async def test_store_when_the_server_has_functions_then_each_script_is_one_library_named_by_its_text(
+    redis_prefix: str, sync_redis: redis.Redis,
 ) -> None:
     store = redis_store(redis_prefix)
     try:
-        assert await operation(store, sync_redis.script_flush) == expected
+        await store.reserve(leg_reservation("f1"))
+        entries = [dict(zip(entry[::2], entry[1::2], strict=True)) for entry in sync_redis.function_list()]
+        libraries = {entry["library_name"]: [dict(zip(f[::2], f[1::2], strict=True))["name"]
+                                             for f in entry["functions"]] for entry in entries}
     finally:
         await store.close()
+
+    reserve = store._scripts["reserve"]
+    assert reserve.function.startswith("riskwall_reserve_") and reserve.function[-16:] == reserve.sha[:16]
+    assert libraries.get(reserve.function) == [reserve.function]
+
+
+@pytest.mark.redis
+async def test_learn_when_a_function_sees_thousands_of_distinct_amounts_then_its_memory_stays_bounded(
+    redis_prefix: str, sync_redis: redis.Redis,
+) -> None:
+    # decimal.lua keeps a parse cache for one call; a library outlives its calls, so begin_decimal() empties it
+    # at the start of each: kept across calls it would hold every amount the server ever parsed (~1 MB here)
+    store = redis_store(redis_prefix)
+    try:
+        await store.learn(facts(order_update("warm", original="1", executed="0.5")))
+
+        def vm_bytes() -> int:
+            return int(sync_redis.info("memory")["used_memory_vm_functions"])
+
+        before = vm_bytes()
+        for i in range(4000):
+            await store.learn(facts(order_update(f"m{i}", original=f"1.{i:06d}1", executed=f"0.{i:06d}1")))
+        grown = vm_bytes() - before
+    finally:
+        await store.close()
+
+    assert grown < 400_000, f"the functions' Lua memory grew {grown} bytes over 4000 calls"
 
 
 # ---- races ------------------------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """Shared state in Redis: the store for several sidecars that trade one account (`redis://host:6379/0`).
 
 The only module of riskwall that imports `redis`. Every write that decides something runs as a Lua script
-(`state/lua/*.lua`, loaded once, called with EVALSHA, reloaded after NOSCRIPT), so it is atomic across
-every sidecar, and reads the time from Redis (`TIME`), never from a sidecar's clock. `reserve` is one round
-trip: one script checks every rate window, every exposure limit, every duplicate fingerprint and every
-open-orders counter of the reservation and commits all of it or nothing. `open_redis_store(url)` wraps the store
+(`state/lua/*.lua`), so it is atomic across every sidecar: loaded once as a function library and called with
+FCALL (Redis 7+; the shared Lua is then defined once, not on every call, a third of a script's cost), or where
+the server has no functions or the user's ACL refuses them, loaded with SCRIPT LOAD and called with EVALSHA;
+either is loaded again when the server lost it (restart, failover, FLUSH). Each script reads the time from
+Redis (`TIME`), never from a sidecar's clock. `reserve` is one round trip: one script checks every rate window,
+every exposure limit, every duplicate fingerprint and every open-orders counter of the reservation and commits
+all of it or nothing. `open_redis_store(url)` wraps the store
 in `GuardedStore` (short timeouts, circuit breaker).
 
 URLs: `redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS), `unix:///path.sock?db=0`, and
@@ -109,9 +112,10 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoPermissionError, NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from riskwall.logs import get_logger
 from riskwall.model import (
     KnownOrder,
     LossCheck,
@@ -148,6 +152,8 @@ from riskwall.state.breaker import BreakerConfig, GuardedStore
 from riskwall.state.breaker import without_password as _safe
 from riskwall.state.memory import DAY_MS, FINAL_ORDER_MEMORY_MS
 from riskwall.venues.hosts import split_host_port
+
+log = get_logger("riskwall.state")
 
 DEFAULT_PREFIX = "rw"
 DEFAULT_RESERVATION_TTL_MS = 600_000
@@ -205,16 +211,41 @@ def load_lua(name: str) -> str:
     return resources.files("riskwall.state").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
+# scripts that only read: registered `no-writes`, so they run where writes are refused (a replica, an OOM server)
+_READ_ONLY_SCRIPTS = frozenset({"clients"})
+
+
 @dataclass(frozen=True, slots=True)
 class _Script:
+    """One script, in the two forms a server can run it: a function library (Redis 7+: `FUNCTION LOAD` once,
+    `FCALL` per call, so the shared Lua is compiled and its functions defined once, not on every call) and the
+    same text as a script (`EVALSHA`: servers without functions, or users whose ACL refuses them).
+
+    The shared files bind what changes per call in their `begin_<file>()` (account.lua its keys; decimal.lua
+    empties its parse cache), which both forms call first; the script file itself becomes the body of `main`.
+    The library and its function are named after the text's digest, so sidecars of different versions sharing a
+    server each call their own."""
+
     name: str
     source: str
     sha: str
+    library: str
+    function: str
 
     @classmethod
     def load(cls, name: str) -> _Script:
-        source = "\n".join(load_lua(part) for part in _SCRIPT_FILES[name])
-        return cls(name, source, hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest())
+        *shared, own = (load_lua(part) for part in _SCRIPT_FILES[name])
+        begin = "".join(f"  begin_{part}()\n" for part, text in zip(_SCRIPT_FILES[name], shared, strict=False)
+                        if f"local function begin_{part}()" in text)
+        body = "\n".join([*shared, f"local function main()\n{own}\nend\n"])
+        source = f"local KEYS, ARGV = KEYS, ARGV\n{body}{begin}return main()\n"
+        sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+        function = f"riskwall_{name}_{sha[:16]}"
+        flags = "{'no-writes'}" if name in _READ_ONLY_SCRIPTS else "{}"
+        library = (f"#!lua name={function}\nlocal KEYS, ARGV\n{body}"
+                   f"redis.register_function{{function_name = '{function}', flags = {flags},\n"
+                   f"  callback = function(keys, args)\n  KEYS, ARGV = keys, args\n{begin}  return main()\nend}}\n")
+        return cls(name, source, sha, library, function)
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,9 +471,6 @@ class Commands:
     def __init__(self) -> None:
         self.commands: list[tuple[str | int, ...]] = []
 
-    def evalsha(self, sha: str, numkeys: int, *keys_and_args: str | int) -> None:
-        self.commands.append(("EVALSHA", sha, numkeys, *keys_and_args))
-
     def set(self, name: str, value: str, px: int | None = None) -> None:
         self.commands.append(("SET", name, value) if px is None else ("SET", name, value, "PX", px))
 
@@ -628,6 +656,8 @@ class RedisStore(StateStore):
         self._client = client
         self._link = Link(client)  # every command of the store's own goes on it
         self._scripts = {name: _Script.load(name) for name in _SCRIPT_FILES}
+        # scripts run as functions (FCALL) until the server shows it has none (Redis < 7) or may not load them (ACL)
+        self._functions = True
         self._owners: OrderedDict[str, str] = OrderedDict()  # reservation id -> "<venue>|<account>"
         # what the last reads showed, for `cached_view`: the trading states, and each symbol's price (None: none
         # known). A plan made on them is reserved with `reserve_seen`, which reads both again in its round trip
@@ -680,7 +710,7 @@ class RedisStore(StateStore):
             # in the same round trip (two lookups, the second keyed by the first's answer)
             clients = _Call("clients", [base[KeyLayout.ACCOUNT_KEYS.index("cid")],
                                         base[KeyLayout.ACCOUNT_KEYS.index("open")]], client_ids)
-            pipe.evalsha(self._scripts["clients"].sha, len(clients.keys), *clients.keys, *clients.args)
+            pipe.commands.append(self._command(clients))
         pipe.hgetall(self.keys.states)
         pipe.time()  # the states a storm set end by Redis's clock
         if price_fields:
@@ -701,7 +731,7 @@ class RedisStore(StateStore):
             named: Any = None
             if clients is not None:
                 named = replies.pop(0)
-                if isinstance(named, NoScriptError):  # the server lost its script cache: load it and read again
+                if _not_loaded(named):  # the server lost its scripts: load them and read again
                     named = await self._eval(clients)
             for reply in (named, *replies):
                 if isinstance(reply, Exception):
@@ -1153,17 +1183,37 @@ class RedisStore(StateStore):
         while len(self._owners) > LOCAL_RESERVATIONS:
             self._owners.popitem(last=False)
 
-    async def _eval(self, call: _Call) -> Any:
+    def _command(self, call: _Call) -> tuple[str | int, ...]:
         script = self._scripts[call.script]
-        command = ("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args)
-        (reply,) = await self._link.send((command,))
-        if isinstance(reply, NoScriptError):
-            # the server lost its script cache (restart, failover, SCRIPT FLUSH): nothing ran, load and rerun
-            await self._send(("SCRIPT", "LOAD", script.source))
-            (reply,) = await self._link.send((command,))
+        if self._functions:
+            return ("FCALL", script.function, len(call.keys), *call.keys, *call.args)
+        return ("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args)
+
+    async def _eval(self, call: _Call) -> Any:
+        (reply,) = await self._link.send((self._command(call),))
+        if _not_loaded(reply):
+            # the server lost its functions or its script cache (restart, failover, FLUSH), or never had them:
+            # nothing ran, so load and rerun
+            await self._load(self._scripts[call.script], reply)
+            (reply,) = await self._link.send((self._command(call),))
         if isinstance(reply, Exception):
             raise reply
         return reply
+
+    async def _load(self, script: _Script, refusal: ResponseError) -> None:
+        """Load `script` after `refusal` (a call's `_not_loaded` reply): as a function library where the server
+        takes one, else as a script, from then on for every script of this store."""
+        if self._functions and not _no_functions(refusal):
+            (loaded,) = await self._link.send((("FUNCTION", "LOAD", "REPLACE", script.library),))
+            if not isinstance(loaded, ResponseError):
+                return
+            if not _no_functions(loaded):
+                raise loaded
+        if self._functions:
+            self._functions = False
+            log.warning("redis_functions_unavailable", detail=str(refusal)[:120],
+                        consequence="scripts run with EVALSHA: each call defines the shared Lua again")
+        await self._send(("SCRIPT", "LOAD", script.source))
 
     async def _send(self, *commands: tuple[str | int, ...]) -> list[Any]:
         """Plain commands in one round trip: their replies, the first error reply raised."""
@@ -1184,15 +1234,13 @@ class RedisStore(StateStore):
         if len(calls) == 1 and extra is None:
             return [await self._eval(calls[0])], []
         pipe = Commands()
-        for call in calls:
-            script = self._scripts[call.script]
-            pipe.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
+        pipe.commands.extend(self._command(call) for call in calls)
         if extra is not None:
             extra(pipe)
         replies = await self._link.send(pipe.commands)  # errors in their places, not raised
         out: list[Any] = []
         for call, reply in zip(calls, replies, strict=False):
-            if isinstance(reply, NoScriptError):
+            if _not_loaded(reply):
                 reply = await self._eval(call)
             elif isinstance(reply, Exception):
                 raise reply
@@ -1291,6 +1339,19 @@ def _time_ms(reply: Any) -> int:
     """Redis TIME (seconds, microseconds) in ms; redis-py answers it as a pair of ints."""
     seconds, micros = reply
     return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _not_loaded(reply: Any) -> bool:
+    """A script call's reply saying the script did not run because the server does not have it (so it can be
+    loaded and run again): NOSCRIPT, no such function, or no functions at all."""
+    return isinstance(reply, NoScriptError) or (isinstance(reply, ResponseError) and (
+        str(reply).startswith("Function not found") or _no_functions(reply)))
+
+
+def _no_functions(reply: ResponseError) -> bool:
+    """The server has no functions (Redis < 7: FCALL and FUNCTION are unknown commands) or this user may not use
+    them (ACL). Either way the call did not run."""
+    return isinstance(reply, NoPermissionError) or str(reply).lower().startswith("unknown command")
 
 
 def _pairs(flat: Any) -> dict[str, str]:

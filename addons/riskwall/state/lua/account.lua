@@ -1,26 +1,34 @@
 -- Shared by every script that touches one account's state; prepended after decimal.lua.
 --
--- Every account script gets the same eleven keys, all under the account's hash tag (one Cluster slot):
-local K_POS = KEYS[1]   -- HASH "<symbol>|<position side>" -> position (signed decimal text)
-local K_PEND = KEYS[2]  -- HASH "<symbol>|<position side>|<side>" -> what adds (sum of plain legs and orders);
-                        --      "<symbol>|<position side>|<side>|r" -> what only reduces (reduce-only ones)
-local K_RESV = KEYS[3]  -- HASH reservation id -> JSON {leg id: {k = "<symbol>|<position side>", s = side, q = qty,
-                        --      r = 1 for a reduction, n = 1 when it opens an order, o = the order an amend
-                        --      replaces (absent for a new order), and when charged to
-                        --      daily-notional budgets: b = {budget key...}, p = price a unit, d = UTC day}}
-local K_LAPSE = KEYS[4] -- ZSET reservation id, score = when its legs lapse (ms, Redis time)
-local K_OPEN = KEYS[5]  -- HASH order id -> JSON {sym, ps, s, c (1 adds, 0 only reduces), kd, rem, exe, cid (the
-                        --      bot's client order id, when known), and b, p, d as its leg's when it holds
-                        --      daily-notional budgets}: non-final orders
-local K_DONE = KEYS[6]  -- ZSET order id, score = when it became final (ms): remembered so a replay changes nothing
-local K_SEQ = KEYS[7]   -- STRING counter: unique rate-window members
-local K_CNT = KEYS[8]   -- HASH "*" -> open orders on the account, "s|<symbol>" -> on one symbol: the orders in
-                        --      K_OPEN plus the reservation legs that open an order (n = 1) (absent = 0)
-local K_DAY = KEYS[9]   -- HASH daily-notional budget key -> "<UTC day>|<notional charged that day>" (another day's
-                        --      value counts as 0); PEXPIRE two days after each write
-local K_CID = KEYS[10]  -- HASH client order id -> order id: the orders in K_OPEN with a cid, kept in step with them
-local K_MODE = KEYS[11] -- HASH the venue's position-mode key (ModeUpdate.key) -> "hedge" | "one-way"
+-- Every account script gets the same eleven keys, all under the account's hash tag (one Cluster slot), bound to
+-- these names by begin_account() at the start of every call (a function library outlives its calls):
+--   K_POS   KEYS[1]  HASH "<symbol>|<position side>" -> position (signed decimal text)
+--   K_PEND  KEYS[2]  HASH "<symbol>|<position side>|<side>" -> what adds (sum of plain legs and orders);
+--                         "<symbol>|<position side>|<side>|r" -> what only reduces (reduce-only ones)
+--   K_RESV  KEYS[3]  HASH reservation id -> JSON {leg id: {k = "<symbol>|<position side>", s = side, q = qty,
+--                         r = 1 for a reduction, n = 1 when it opens an order, o = the order an amend
+--                         replaces (absent for a new order), and when charged to
+--                         daily-notional budgets: b = {budget key...}, p = price a unit, d = UTC day}}
+--   K_LAPSE KEYS[4]  ZSET reservation id, score = when its legs lapse (ms, Redis time)
+--   K_OPEN  KEYS[5]  HASH order id -> JSON {sym, ps, s, c (1 adds, 0 only reduces), kd, rem, exe, cid (the
+--                         bot's client order id, when known), and b, p, d as its leg's when it holds
+--                         daily-notional budgets}: non-final orders
+--   K_DONE  KEYS[6]  ZSET order id, score = when it became final (ms): remembered so a replay changes nothing
+--   K_SEQ   KEYS[7]  STRING counter: unique rate-window members
+--   K_CNT   KEYS[8]  HASH "*" -> open orders on the account, "s|<symbol>" -> on one symbol: the orders in
+--                         K_OPEN plus the reservation legs that open an order (n = 1) (absent = 0)
+--   K_DAY   KEYS[9]  HASH daily-notional budget key -> "<UTC day>|<notional charged that day>" (another day's
+--                         value counts as 0); PEXPIRE two days after each write
+--   K_CID   KEYS[10] HASH client order id -> order id: the orders in K_OPEN with a cid, kept in step with them
+--   K_MODE  KEYS[11] HASH the venue's position-mode key (ModeUpdate.key) -> "hedge" | "one-way"
+local K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE, K_SEQ, K_CNT, K_DAY, K_CID, K_MODE
 local N_ACCOUNT_KEYS = 11
+
+local function begin_account()
+  K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+  K_SEQ, K_CNT, K_DAY, K_CID, K_MODE = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+end
+
 local DAY_MS = 86400000
 local DAY_KEEP_MS = 2 * DAY_MS
 
@@ -43,8 +51,6 @@ local function pend_add(field, delta)
     redis.call('HSET', K_PEND, field, dec_format(total))
   end
 end
-
-local DEC_ZERO = dec_parse('0')
 
 -- the pending field of a leg or order: what adds, or what only reduces
 local function leg_field(leg)

@@ -15,7 +15,13 @@ local DEC_ZERO = {s = 0, m = {}}
 
 -- Parsing and formatting are most of a script's time, and one call reads the same texts again ('0', a limit,
 -- a position): each text is parsed once per call. Safe because a decimal is never changed after it is made.
+-- begin_decimal() empties it at the start of every call: a function library outlives its calls, and a cache
+-- kept across them would grow with every amount ever seen.
 local dec_parsed = {}
+
+local function begin_decimal()
+  dec_parsed = {}
+end
 
 local function dec_parse(text)
   local known = dec_parsed[text]
@@ -185,7 +191,8 @@ local function dec_max0(x)
   return x
 end
 
-local DEC_ULP = dec_parse('0.000000000000000001')
+-- 0.000000000000000001, written as its limbs: a library computes nothing while it loads
+local DEC_ULP = {s = 1, m = {1}}
 
 -- a * b rounded away from zero to 18 fraction digits: a notional charged is never less than the exact product.
 -- Limb products stay below 10^14 and every partial sum below 2^53, so each step is exact.
