@@ -286,6 +286,10 @@ class Result:
     added_cpu_us_vs_mitmdump: float | None = None
     # ws_orders rows: CPU per order frame / CPU per REST order, the same proxy process (see compare())
     cpu_vs_rest_order: float | None = None
+    # riskwall redis:// REST rows: the Redis server's time in scripts per request (µs, INFO commandstats) and the
+    # script calls per request
+    redis_us_per_request: float | None = None
+    redis_scripts_per_request: float | None = None
 
 
 @dataclass(frozen=True)
@@ -343,6 +347,7 @@ class Target:
     pid: int | None = None
     admin_port: int | None = None  # riskwall only: it keeps a book
     log: DecisionLog | None = None
+    redis_url: str | None = None  # riskwall redis:// only: the server whose time per order is read
 
 
 def cpu_seconds(pid: int | None) -> float | None:
@@ -395,8 +400,10 @@ def measure(target: Target, connections: int, regime: str, args: argparse.Namesp
     """One REST row: --warmup unmeasured orders, then --requests measured ones, over `connections` connections."""
     drive(target.rest_port, args.warmup, min(connections, max(args.warmup, 1)), args.time_limit, regime)
     cpu_before = cpu_seconds(target.pid)
+    redis_before = redis_time(target.redis_url)
     load = drive(target.rest_port, args.requests, connections, args.time_limit, regime)
     cpu_after = cpu_seconds(target.pid)
+    redis_after = redis_time(target.redis_url)
     result = Result(target.name, REST, connections, regime, len(load.latencies_s), load.errors,
                     statuses=load.statuses)
     if load.latencies_s:
@@ -404,12 +411,35 @@ def measure(target: Target, connections: int, regime: str, args: argparse.Namesp
     latency_stats(result, load.latencies_s)
     if cpu_before is not None and cpu_after is not None and load.latencies_s:
         result.cpu_us_per_request = (cpu_after - cpu_before) / len(load.latencies_s) * 1e6
+    if redis_before is not None and redis_after is not None and load.latencies_s:
+        answered = len(load.latencies_s)
+        result.redis_us_per_request = (redis_after[0] - redis_before[0]) / answered
+        result.redis_scripts_per_request = (redis_after[1] - redis_before[1]) / answered
     if len(load.latencies_s) < args.requests:
         result.note = f"stopped at the {args.time_limit:.0f} s limit" if not load.errors else "errors"
     elif load.errors:
         result.note = f"statuses {dict(sorted(load.statuses.items()))}"
     riskwall_says(result, target)
     return result
+
+
+def redis_time(url: str | None) -> tuple[float, int] | None:
+    """The Redis server's time in script calls so far (µs: FCALL, EVALSHA, EVAL, the commands they run included)
+    and how many there were, from INFO commandstats (server-wide: the bench is its only client while it runs);
+    None without Redis. Commands a script runs are counted in their own entries too, so only scripts are summed."""
+    if url is None:
+        return None
+    import redis  # noqa: TID251 - the benchmark reads the server's own counters
+
+    client = redis.Redis.from_url(url.split("?", 1)[0], socket_timeout=5)
+    try:
+        stats = client.info("commandstats")
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+    scripts = [stats[name] for name in ("cmdstat_fcall", "cmdstat_evalsha", "cmdstat_eval") if name in stats]
+    return sum(float(v["usec"]) for v in scripts), sum(int(v["calls"]) for v in scripts)
 
 
 def riskwall_says(result: Result, target: Target) -> None:
@@ -511,7 +541,7 @@ def riskwall(state: str, label: str) -> TargetFactory:
             if ws_port and not wait_for_port(ws_port, time.monotonic() + STARTUP_S):
                 raise RuntimeError(f"riskwall's WebSocket listener did not start: {sidecar.output()[-2000:]}")
             yield Target(label, sidecar.reverse_port, ws_port, sidecar.process.pid, sidecar.admin_port,
-                         DecisionLog(sidecar.stdout_path))
+                         DecisionLog(sidecar.stdout_path), state if state.startswith("redis") else None)
         finally:
             sidecar.stop()
 
@@ -802,6 +832,9 @@ def summary_rows(results: list[Result]) -> list[dict[str, Any]]:
             if r.cpu_us_per_request and base.cpu_us_per_request else None,
             "p50_over_memory_us": round((r.p50_ms - memory.p50_ms) * 1000, 1)
             if memory is not None and memory is not r and r.p50_ms and memory.p50_ms else None,
+            "redis_us_per_request": round(r.redis_us_per_request, 1) if r.redis_us_per_request is not None else None,
+            "redis_scripts_per_request": round(r.redis_scripts_per_request, 2)
+            if r.redis_scripts_per_request is not None else None,
         })
     return rows
 
@@ -819,9 +852,10 @@ def summary_table(results: list[Result]) -> str:
         return f"{value:.2f}x" if value is not None else "-"
 
     group = 26
-    head1 = f"{'':<5} {'':<11}" + "".join(f"  {t:^{group}}" for t in targets) + ("  redis p50" if redis else "")
+    head1 = f"{'':<5} {'':<11}" + "".join(f"  {t:^{group}}" for t in targets) + (
+        "  redis p50    Redis in" if redis else "")
     head2 = f"{'conns':>5} {'regime':<11}" + "".join(f"  {'req/s':>8} {'p50':>7} {'CPU/req':>9}" for _ in targets) \
-        + ("  over mem" if redis else "")
+        + ("   over mem     scripts" if redis else "")
     lines = ["Ratios vs bare mitmdump, REST orders, each in its own cell of this run (req/s: above 1x is faster; "
              "p50 and CPU/req: below 1x is better)", head1, head2, "-" * len(head2)]
     for connections, regime in cells:
@@ -831,12 +865,19 @@ def summary_table(results: list[Result]) -> str:
             line += f"  {x(row.get('rps_vs_mitmdump')):>8} {x(row.get('p50_vs_mitmdump')):>7} " \
                     f"{x(row.get('cpu_vs_mitmdump')):>9}"
         if redis:
-            over = by_key.get((connections, regime, "riskwall redis://"), {}).get("p50_over_memory_us")
+            row = by_key.get((connections, regime, "riskwall redis://"), {})
+            over, spent = row.get("p50_over_memory_us"), row.get("redis_us_per_request")
             line += f"  {over:+7.0f} us" if over is not None else f"  {'-':>10}"
+            line += f"  {spent:7.0f} us" if spent is not None else f"  {'-':>10}"
         lines.append(line)
     lines.append(f"(issue 12 targets: memory:// req/s >= {MEMORY_RPS_TARGET:.2f}x and p50 <= {MEMORY_P50_TARGET:.2f}x "
                  f"in every cell; redis:// p50 at most {REDIS_P50_OVER_MEMORY_US:.0f} us over memory://; printed, "
                  "not asserted)")
+    if redis:
+        scripts = [row["redis_scripts_per_request"] for row in rows if row.get("redis_scripts_per_request")]
+        lines.append("(Redis in scripts: the server's own time per order in its script calls, the commands they run "
+                     "included, from INFO commandstats over the row" + (
+                         f"; {max(scripts):.1f} script calls per order)" if scripts else ")"))
     return "\n".join(lines)
 
 
