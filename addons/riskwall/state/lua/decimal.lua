@@ -13,14 +13,17 @@ local DEC_LIMB = 10000000
 local DEC_LIMB_DIGITS = 7
 local DEC_ZERO = {s = 0, m = {}}
 
--- Parsing and formatting are most of a script's time, and one call reads the same texts again ('0', a limit,
--- a position): each text is parsed once per call. Safe because a decimal is never changed after it is made.
--- begin_decimal() empties it at the start of every call: a function library outlives its calls, and a cache
--- kept across them would grow with every amount ever seen.
-local dec_parsed = {}
+-- Parsing and formatting are most of a script's time, and calls read the same texts again and again ('0', a
+-- limit, an order size, a position): each text is parsed once. Safe because a decimal is never changed after it
+-- is made. A function library outlives its calls, so the cache is kept across them, and bounded:
+-- begin_decimal() (every call's first step) starts it afresh once it holds more than DEC_CACHE_MAX texts.
+local DEC_CACHE_MAX = 1024
+local dec_parsed, dec_cached = {}, 0
 
 local function begin_decimal()
-  dec_parsed = {}
+  if dec_cached > DEC_CACHE_MAX then
+    dec_parsed, dec_cached = {}, 0
+  end
 end
 
 local function dec_parse(text)
@@ -60,6 +63,7 @@ local function dec_parse(text)
     value = {s = (sign == '-') and -1 or 1, m = m}
   end
   dec_parsed[text] = value
+  dec_cached = dec_cached + 1
   return value
 end
 
