@@ -163,6 +163,8 @@ SOCKET_TIMEOUT_S = 1.0
 SENTINEL_PORT = 26379
 # symbols whose last price read is remembered for planning without a read (cached_view)
 PRICES_REMEMBERED = 10_000
+# times a call loads its script and runs again when the server says it does not have it (each time nothing ran)
+LOAD_ATTEMPTS = 3
 # how many reservation → account mappings a store remembers locally (release then needs no lookup)
 LOCAL_RESERVATIONS = 10_000
 
@@ -1191,9 +1193,11 @@ class RedisStore(StateStore):
 
     async def _eval(self, call: _Call) -> Any:
         (reply,) = await self._link.send((self._command(call),))
-        if _not_loaded(reply):
+        for _ in range(LOAD_ATTEMPTS):
+            if not _not_loaded(reply):
+                break
             # the server lost its functions or its script cache (restart, failover, FLUSH), or never had them:
-            # nothing ran, so load and rerun
+            # nothing ran, so load and rerun (again if a FLUSH came between the two)
             await self._load(self._scripts[call.script], reply)
             (reply,) = await self._link.send((self._command(call),))
         if isinstance(reply, Exception):
