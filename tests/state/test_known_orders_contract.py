@@ -8,6 +8,7 @@ two RedisStores on one prefix, as two sidecars sharing Redis.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from decimal import Decimal
 from typing import Any
@@ -322,7 +323,8 @@ async def test_view_when_server_lost_its_scripts_then_client_ids_are_still_read(
     client = redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB, socket_timeout=5)
     try:
         await store.learn(facts(named("o1", "c1")))
-        client.function_flush()  # a server without functions loses its scripts the same way
+        with contextlib.suppress(redis.ResponseError):  # Redis 6 has no functions to lose
+            client.function_flush()
         client.script_flush()
 
         view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,), client_ids=("c1",)))

@@ -294,10 +294,28 @@ NOSCRIPT_CASES: list[tuple[str, Operation, Any]] = [
 ]
 
 
+def has_functions(client: redis.Redis) -> bool:
+    """Whether the server has functions (Redis 7+)."""
+    try:
+        client.function_list()
+    except redis.ResponseError:
+        return False
+    return True
+
+
+def require_functions(client: redis.Redis) -> None:
+    if not has_functions(client):
+        pytest.skip("this Redis has no functions (Redis < 7): its stores run their scripts with EVALSHA, tested "
+                    "by the 'scripts' cases")
+
+
 @pytest.fixture
 def no_functions_url(redis_prefix: str, sync_redis: redis.Redis) -> Iterator[str]:
     """The test server's URL for a user whose ACL refuses FUNCTION and FCALL: what a store sees on a server without
     functions (Redis 6) or under such an ACL (the commands are refused before anything runs, as unknown ones are)."""
+    if not has_functions(sync_redis):
+        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"  # no functions: any user sees what such a user would
+        return
     user, password = f"rw-scripts-{redis_prefix}", secrets.token_hex(8)
     sync_redis.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all",
                                "-function", "-fcall", "-fcall_ro")
@@ -332,6 +350,7 @@ async def test_script_call_when_server_lost_its_scripts_then_reloaded_and_run_on
     operation: Operation, expected: Any,
 ) -> None:
     if mode == "functions":
+        require_functions(sync_redis)
         store, flush = redis_store(redis_prefix), _lose_functions_and_scripts(sync_redis)
     else:
         store, flush = store_at(request.getfixturevalue("no_functions_url"), redis_prefix), sync_redis.script_flush
@@ -342,19 +361,11 @@ async def test_script_call_when_server_lost_its_scripts_then_reloaded_and_run_on
         await store.close()
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, dict[str, Any]]] = []
-
-    def warning(self, event: str, **fields: Any) -> None:
-        self.lines.append((event, fields))
-
-
 @pytest.mark.redis
 async def test_store_when_the_server_refuses_functions_then_scripts_run_with_evalsha_and_it_is_said_once(
     redis_prefix: str, sync_redis: redis.Redis, no_functions_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    recorder = Recorder()
+    recorder = RecordingLog()
     monkeypatch.setattr("riskwall.state.redis.log", recorder)
     store = store_at(no_functions_url, redis_prefix)
     sync_redis.config_resetstat()
@@ -366,14 +377,42 @@ async def test_store_when_the_server_refuses_functions_then_scripts_run_with_eva
         await store.close()
 
     assert [o.committed for o in outcomes] == [True, True, False]
-    assert [event for event, _ in recorder.lines] == ["redis_functions_unavailable"]
+    assert [event for event, _ in recorder.events] == ["redis_functions_unavailable"]
     assert calls.get("cmdstat_evalsha", 0) >= 3  # every reserve ran as a script (other tests may share the server)
+
+
+@pytest.mark.redis
+async def test_store_when_the_server_has_no_function_commands_then_every_script_runs_with_evalsha(
+    redis_binary: None, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # FCALL and FUNCTION renamed away: the server answers them "unknown command", as Redis 6 does
+    port = free_port()
+    server = start_redis(port, "--rename-command", "FCALL", "", "--rename-command", "FUNCTION", "")
+    url = f"redis://127.0.0.1:{port}/0"
+    recorder = RecordingLog()
+    monkeypatch.setattr("riskwall.state.redis.log", recorder)
+    store = RedisStore(make_client(url), url=url)
+    try:
+        first = await store.reserve(leg_reservation("a", "1", "2"))
+        await store.learn(facts(dataclasses.replace(order_update("o1", original="1", executed="0.5"),
+                                                    client_order_id="c1")))
+        view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,), client_ids=("c1",)))
+        await store.release("a")
+        second = await store.reserve(leg_reservation("b", "1", "2"))
+    finally:
+        await store.close()
+        stop_redis(server)
+
+    assert (first.committed, list(view.by_client), second.committed) == (True, ["c1"], True)
+    assert second.results[0].observed == Decimal(2)  # 0.5 filled, 0.5 still open and 1 of this one ("a" released)
+    assert [event for event, _ in recorder.events] == ["redis_functions_unavailable"]
 
 
 @pytest.mark.redis
 async def test_store_when_the_server_has_functions_then_each_script_is_one_library_named_by_its_text(
     redis_prefix: str, sync_redis: redis.Redis,
 ) -> None:
+    require_functions(sync_redis)
     store = redis_store(redis_prefix)
     reserve = store._scripts["reserve"]
     try:
@@ -398,6 +437,7 @@ async def test_learn_when_a_function_sees_thousands_of_distinct_amounts_then_its
     # decimal.lua's parse cache lives as long as the library and is bounded (begin_decimal() starts it afresh past
     # 1,024 texts): unbounded, these 4000 calls leave ~2 MB behind; bounded, a few hundred KB at most. Measured
     # after a full collection of the functions' Lua VM (one VM for every library), so Lua's collector does not blur it
+    require_functions(sync_redis)
     collector = f"rwtest_gc_{redis_prefix.replace('-', '_')}"
     source = (f"#!lua name={collector}\nredis.register_function('{collector}', function() "
               "collectgarbage('collect') return math.floor(collectgarbage('count') * 1024) end)")
