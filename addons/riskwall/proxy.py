@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import ipaddress
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import certifi
-from mitmproxy import http, options
+from mitmproxy import addonmanager, exceptions, hooks, http, options
 from mitmproxy.addons import core, errorcheck, next_layer, proxyauth, proxyserver, termlog, tlsconfig
 from mitmproxy.master import Master
 from mitmproxy.proxy import mode_specs
@@ -28,6 +31,62 @@ from riskwall.venues import adapter_for
 
 # what `riskwall run` runs with: the settings, each declared once (riskwall.settings)
 ProxyConfig = RunSettings
+
+
+class LeanAddonManager(addonmanager.AddonManager):
+    """mitmproxy's addon manager, dispatching each event only to the addons that handle it.
+
+    mitmproxy's own `trigger_event` walks the whole chain for every event and, for each addon, enters an error
+    guard, starts a coroutine and looks the hook up by name, whether the addon has it or not; and every request and
+    response hook is followed by an `update` event that none of riskwall's addons handles. This one finds each
+    event's handlers once (per addon of the chain, its children included, as mitmproxy's `_iter_hooks` finds them)
+    and calls only those, each addon's under the same error guard (`safecall`) and with the same `AddonHalt`
+    behaviour; adding or removing an addon finds them again. Everything else is mitmproxy's.
+    """
+
+    def __init__(self, master: Master) -> None:
+        super().__init__(master)  # type: ignore[no-untyped-call]  # mitmproxy leaves it untyped
+        # event name -> per addon in the chain that handles it, its handlers (itself and its children, in order)
+        self._handlers: dict[str, list[list[Callable[..., Any]]]] = {}
+
+    def add(self, *addons: Any) -> None:
+        super().add(*addons)  # type: ignore[no-untyped-call]
+        self._handlers.clear()
+
+    def remove(self, addon: Any) -> None:
+        super().remove(addon)  # type: ignore[no-untyped-call]
+        self._handlers.clear()
+
+    def clear(self) -> None:
+        super().clear()  # type: ignore[no-untyped-call]
+        self._handlers.clear()
+
+    def _handlers_of(self, event: hooks.Hook) -> list[list[Callable[..., Any]]]:
+        handlers = self._handlers.get(event.name)
+        if handlers is None:
+            handlers = [found for addon in self.chain if (found := [f for _, f in self._iter_hooks(addon, event)])]
+            self._handlers[event.name] = handlers
+        return handlers
+
+    async def trigger_event(self, event: hooks.Hook) -> None:
+        for handlers in self._handlers_of(event):
+            try:
+                with addonmanager.safecall():
+                    for handler in handlers:
+                        result = handler(*event.args())
+                        if result is not None and inspect.isawaitable(result):
+                            await result
+            except exceptions.AddonHalt:
+                return
+
+
+class LeanMaster(Master):
+    """mitmproxy's Master with `LeanAddonManager` in place of its own addon manager."""
+
+    def __init__(self, opts: Any) -> None:
+        super().__init__(opts)
+        self.options.changed.disconnect(self.addons._configure_all)
+        self.addons = LeanAddonManager(self)
 
 
 def modes(config: ProxyConfig) -> list[str]:
@@ -102,7 +161,7 @@ def upstream_trust(config: ProxyConfig) -> str | None:
 
 async def serve(config: ProxyConfig) -> None:
     opts = options.Options()
-    master = Master(opts)
+    master = LeanMaster(opts)
     firewall = RiskFirewall()
     if config.proxy_auth:
         master.addons.add(ExplicitProxyAuth())
