@@ -133,12 +133,13 @@ def _render(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
 
 def configure(stream: TextIO | None = None, level: int = logging.INFO) -> None:
     structlog.configure(
+        # no contextvars are bound anywhere, so none are merged; the time stamp is added after redaction: it is
+        # ours, and its colons would send every line's stamp through the inline-credential scan
         processors=[
-            structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
             structlog.processors.format_exc_info,
             _redact_processor,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
             _render,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
