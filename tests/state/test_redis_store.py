@@ -382,6 +382,29 @@ async def test_store_when_the_server_refuses_functions_then_scripts_run_with_eva
 
 
 @pytest.mark.redis
+async def test_store_when_the_acl_refuses_the_keys_then_the_call_fails_and_functions_stay_in_use(
+    redis_prefix: str, sync_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a refused key says nothing about functions: the call fails (the breaker turns that into a refusal), and the
+    # store does not fall back to EVALSHA for good
+    require_functions(sync_redis)
+    user, password = f"rw-keys-{redis_prefix}", secrets.token_hex(8)
+    sync_redis.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~elsewhere:*", "&*", "+@all")
+    recorder = RecordingLog()
+    monkeypatch.setattr("riskwall.state.redis.log", recorder)
+    store = store_at(f"redis://{user}:{password}@{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}", redis_prefix)
+    try:
+        with pytest.raises(StateUnavailable, match="NoPermission"):
+            await store.reserve(leg_reservation("k1"))
+        functions = store._functions
+    finally:
+        await store.close()
+        sync_redis.execute_command("ACL", "DELUSER", user)
+
+    assert (functions, recorder.events) == (True, [])
+
+
+@pytest.mark.redis
 async def test_store_when_the_server_has_no_function_commands_then_every_script_runs_with_evalsha(
     redis_binary: None, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

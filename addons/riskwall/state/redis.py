@@ -224,7 +224,7 @@ class _Script:
     same text as a script (`EVALSHA`: servers without functions, or users whose ACL refuses them).
 
     The shared files bind what changes per call in their `begin_<file>()` (account.lua its keys; decimal.lua
-    empties its parse cache), which both forms call first; the script file itself becomes the body of `main`.
+    bounds its parse cache), which both forms call first; the script file itself becomes the body of `main`.
     The library and its function are named after the text's digest, so sidecars of different versions sharing a
     server each call their own."""
 
@@ -1354,8 +1354,11 @@ def _not_loaded(reply: Any) -> bool:
 
 def _no_functions(reply: ResponseError) -> bool:
     """The server has no functions (Redis < 7: FCALL and FUNCTION are unknown commands) or this user may not use
-    them (ACL). Either way the call did not run."""
-    return isinstance(reply, NoPermissionError) or str(reply).lower().startswith("unknown command")
+    them (ACL: not the command; a refused key is another matter). Either way the call did not run."""
+    text = str(reply).lower()
+    if isinstance(reply, NoPermissionError):
+        return "'fcall'" in text or "'function" in text
+    return text.startswith("unknown command")
 
 
 def _pairs(flat: Any) -> dict[str, str]:
