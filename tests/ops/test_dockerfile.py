@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from tests.support.sidecar import ROOT, free_port, wait_for_port
+from tests.support.sidecar import ROOT, free_ports, wait_for_port
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -252,7 +252,7 @@ def image_env(stage: Stage, workdir: Path) -> tuple[dict[str, str], int, int]:
     """The final stage's ENV with image paths mapped to this checkout and ports to free loopback ports."""
     copied = {dest.rstrip("/"): ROOT / sources[0] for sources, dest in stage.copies()}
     env = {k: v for k, v in os.environ.items() if not k.startswith("RISKWALL_")}
-    admin_port, proxy_port = free_port(), free_port()
+    admin_port, proxy_port = free_ports(2)
     for key, value in stage.env().items():
         value = value.replace("$PATH", os.environ.get("PATH", "")).replace(IMAGE_PREFIX, sys.prefix)
         env[key] = value

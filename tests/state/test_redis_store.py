@@ -26,6 +26,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.crc import key_slot
+from tests.support.sidecar import free_ports
 
 from riskwall.model import TradingState
 from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
@@ -978,7 +979,7 @@ def test_parse_sentinel_url_when_a_sentinel_is_not_host_port_then_refused_withou
 async def test_store_when_reached_through_sentinel_then_it_uses_the_master(
     redis_binary: None, tmp_path: Path
 ) -> None:
-    master_port, sentinel_port = free_port(), free_port()
+    master_port, sentinel_port = free_ports(2)
     master = start_redis(master_port)
     config = tmp_path / "sentinel.conf"
     config.write_text(f"port {sentinel_port}\nbind 127.0.0.1\nsentinel monitor main 127.0.0.1 {master_port} 1\n")
@@ -1010,7 +1011,7 @@ async def test_store_when_reached_through_sentinel_then_it_uses_the_master(
 async def test_close_when_reached_through_sentinel_then_no_connection_to_the_sentinel_stays_open(
     redis_binary: None, tmp_path: Path
 ) -> None:
-    master_port, sentinel_port = free_port(), free_port()
+    master_port, sentinel_port = free_ports(2)
     master = start_redis(master_port)
     config = tmp_path / "sentinel.conf"
     config.write_text(f"port {sentinel_port}\nbind 127.0.0.1\nsentinel monitor main 127.0.0.1 {master_port} 1\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,6 +25,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: all bound at once, so the kernel cannot hand one out twice (consecutive
+    `free_port()` calls can, once the first socket is closed: seen in CI as two listeners of one sidecar on one
+    port)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def wait_for_port(port: int, deadline: float) -> bool:
@@ -119,8 +131,8 @@ def start_sidecar(
     and the fake's host:port is mapped to the venue for explicit-proxy traffic.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    proxy_port, admin_port = free_port(), free_port()
-    reverse_ports = {venue: free_port() for venue in upstreams}
+    proxy_port, admin_port, *ports = free_ports(2 + len(upstreams))
+    reverse_ports = dict(zip(upstreams, ports, strict=True))
     stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
     venue_args: list[str] = []
     for venue, url in upstreams.items():
