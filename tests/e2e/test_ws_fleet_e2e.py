@@ -138,4 +138,3 @@ def what_each_sidecar_decided(sidecars: list[Sidecar]) -> str:
         warnings = [line for line in sidecar.log_lines() if line.get("level") in ("warning", "error")]
         lines.append(f"sidecar {number}: {dict(counts)}; warnings: {warnings[:20]}")
     return "\n".join(lines)
-

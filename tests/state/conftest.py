@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -74,12 +73,6 @@ def delete_prefix(prefix: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((REDIS_HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 # ---- the store under test --------------------------------------------------------------------------------
@@ -162,6 +155,6 @@ def xfail_memory(request: pytest.FixtureRequest, backend: Backend, reason: str) 
 
 
 __all__: list[Any] = [
-    "NO_REDIS", "Advance", "Backend", "delete_prefix", "free_port", "redis_url", "require_redis", "unique_prefix",
+    "NO_REDIS", "Advance", "Backend", "delete_prefix", "redis_url", "require_redis", "unique_prefix",
     "xfail_memory",
 ]

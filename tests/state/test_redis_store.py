@@ -26,7 +26,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.crc import key_slot
-from tests.support.sidecar import free_ports
+from tests.support.sidecar import free_port, free_ports
 
 from riskwall.model import TradingState
 from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
@@ -57,7 +57,7 @@ from unit.factories import (
     rate_check,
 )
 
-from .conftest import REDIS_DB, REDIS_HOST, REDIS_PORT, free_port, redis_url, require_redis
+from .conftest import REDIS_DB, REDIS_HOST, REDIS_PORT, redis_url, require_redis
 
 LONG_WINDOW_MS = 60_000
 
@@ -78,9 +78,9 @@ def leg_reservation(reservation_id: str, quantity: str = "1", limit: str = "1000
     )
 
 
-def redis_store(prefix: str, **options: Any) -> RedisStore:
-    """An unguarded RedisStore on the shared test server."""
-    url = redis_url(prefix)
+def redis_store(prefix: str, url: str | None = None, **options: Any) -> RedisStore:
+    """An unguarded RedisStore on the shared test server (or at `url`: another user of it)."""
+    url = url or redis_url(prefix)
     return RedisStore(make_client(parse_url(url)[0]), url=url, options=RedisOptions(prefix, **options))
 
 
@@ -317,17 +317,19 @@ def no_functions_url(redis_prefix: str, sync_redis: redis.Redis) -> Iterator[str
     if not has_functions(sync_redis):
         yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"  # no functions: any user sees what such a user would
         return
-    user, password = f"rw-scripts-{redis_prefix}", secrets.token_hex(8)
-    sync_redis.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all",
-                               "-function", "-fcall", "-fcall_ro")
+    with acl_user(sync_redis, f"rw-scripts-{redis_prefix}", "~*", "-function", "-fcall", "-fcall_ro") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def acl_user(client: redis.Redis, name: str, *rules: str) -> Iterator[str]:
+    """A user of the test server with every command and `rules` on top, as a URL; deleted afterwards."""
+    password = secrets.token_hex(8)
+    client.execute_command("ACL", "SETUSER", name, "on", f">{password}", "&*", "+@all", *rules)
     try:
-        yield f"redis://{user}:{password}@{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+        yield f"redis://{name}:{password}@{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
     finally:
-        sync_redis.execute_command("ACL", "DELUSER", user)
-
-
-def store_at(url: str, prefix: str) -> RedisStore:
-    return RedisStore(make_client(parse_url(url)[0]), url=url, options=RedisOptions(prefix))
+        client.execute_command("ACL", "DELUSER", name)
 
 
 def _lose_functions_and_scripts(client: redis.Redis) -> Flush:
@@ -354,7 +356,8 @@ async def test_script_call_when_server_lost_its_scripts_then_reloaded_and_run_on
         require_functions(sync_redis)
         store, flush = redis_store(redis_prefix), _lose_functions_and_scripts(sync_redis)
     else:
-        store, flush = store_at(request.getfixturevalue("no_functions_url"), redis_prefix), sync_redis.script_flush
+        store = redis_store(redis_prefix, request.getfixturevalue("no_functions_url"))
+        flush = sync_redis.script_flush
     try:
         assert await operation(store, flush) == expected
         assert store._functions is (mode == "functions")
@@ -368,7 +371,7 @@ async def test_store_when_the_server_refuses_functions_then_scripts_run_with_eva
 ) -> None:
     recorder = RecordingLog()
     monkeypatch.setattr("riskwall.state.redis.log", recorder)
-    store = store_at(no_functions_url, redis_prefix)
+    store = redis_store(redis_prefix, no_functions_url)
     sync_redis.config_resetstat()
     try:
         outcomes = [await store.reserve(leg_reservation(f"s{i}", "1", "2")) for i in range(3)]
@@ -389,18 +392,16 @@ async def test_store_when_the_acl_refuses_the_keys_then_the_call_fails_and_funct
     # a refused key says nothing about functions: the call fails (the breaker turns that into a refusal), and the
     # store does not fall back to EVALSHA for good
     require_functions(sync_redis)
-    user, password = f"rw-keys-{redis_prefix}", secrets.token_hex(8)
-    sync_redis.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~elsewhere:*", "&*", "+@all")
     recorder = RecordingLog()
     monkeypatch.setattr("riskwall.state.redis.log", recorder)
-    store = store_at(f"redis://{user}:{password}@{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}", redis_prefix)
-    try:
-        with pytest.raises(StateUnavailable, match="NoPermission"):
-            await store.reserve(leg_reservation("k1"))
-        functions = store._functions
-    finally:
-        await store.close()
-        sync_redis.execute_command("ACL", "DELUSER", user)
+    with acl_user(sync_redis, f"rw-keys-{redis_prefix}", "~elsewhere:*") as url:
+        store = redis_store(redis_prefix, url)
+        try:
+            with pytest.raises(StateUnavailable, match="NoPermission"):
+                await store.reserve(leg_reservation("k1"))
+            functions = store._functions
+        finally:
+            await store.close()
 
     assert (functions, recorder.events) == (True, [])
 

@@ -22,15 +22,14 @@ STARTUP_SECONDS = 30
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port. Several for one process: `free_ports`."""
+    return free_ports(1)[0]
 
 
 def free_ports(count: int) -> list[int]:
-    """`count` distinct free ports: all bound at once, so the kernel cannot hand one out twice (consecutive
-    `free_port()` calls can, once the first socket is closed: seen in CI as two listeners of one sidecar on one
-    port)."""
+    """`count` distinct free loopback ports: all bound at once, so the kernel cannot hand one out twice
+    (consecutive `free_port()` calls can, once the first socket is closed: seen in CI as two listeners of one
+    sidecar on one port)."""
     with contextlib.ExitStack() as stack:
         socks = [stack.enter_context(socket.socket()) for _ in range(count)]
         for sock in socks:

@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from mitmproxy import exceptions, options
-from mitmproxy.addonmanager import AddonManager
 from mitmproxy.master import Master
 from mitmproxy.proxy.layers.http import HttpRequestHook, HttpResponseHook
 from mitmproxy.test import tflow
 
-from riskwall.proxy import LeanMaster
+from riskwall.proxy import LeanAddonManager, LeanMaster
 
 Calls = list[tuple[str, str]]
 
@@ -109,4 +108,4 @@ async def test_dispatch_when_an_addon_is_added_after_events_then_it_gets_the_nex
     await master.addons.handle_lifecycle(HttpRequestHook(flow))
 
     assert calls == [("first", "request"), ("first", "request"), ("second", "request"), ("second", "request")]
-    assert isinstance(master.addons, AddonManager)
+    assert isinstance(master.addons, LeanAddonManager)  # the master runs the lean one, not mitmproxy's
