@@ -69,11 +69,14 @@ class LeanAddonManager(addonmanager.AddonManager):
         return handlers
 
     async def trigger_event(self, event: hooks.Hook) -> None:
+        args: list[Any] | None = None  # read once an event (`Hook.args` walks the dataclass's fields)
         for handlers in self._handlers_of(event):
+            if args is None:
+                args = event.args()
             try:
                 with addonmanager.safecall():
                     for handler in handlers:
-                        result = handler(*event.args())
+                        result = handler(*args)
                         if result is not None and inspect.isawaitable(result):
                             await result
             except exceptions.AddonHalt:
@@ -159,7 +162,26 @@ def upstream_trust(config: ProxyConfig) -> str | None:
     return str(bundle)
 
 
+def trust_message_types() -> None:
+    """Stop mitmproxy re-checking the type of every field of every request and response it builds.
+
+    mitmproxy checks them in a `__post_init__` it defines only `if __debug__` (`python -O` drops it): a development
+    aid for code that builds messages by hand. In the sidecar every message is built by mitmproxy's own HTTP/1
+    and HTTP/2 readers or by `Response.make` for a refusal, and the check cost about 5% of the sidecar's CPU per
+    order (two messages, a dozen fields each, `dataclasses.fields` and a recursive type walk each time). Only the
+    sidecar calls this: in-process tests keep the check, so a refusal built with a wrong type still fails there.
+    Assertions elsewhere (mitmproxy's protocol invariants) stay on, which `python -O` would have dropped too.
+    """
+    if "__post_init__" in vars(http.MessageData):
+        http.MessageData.__post_init__ = _no_type_check  # type: ignore[method-assign]
+
+
+def _no_type_check(self: http.MessageData) -> None:
+    return None
+
+
 async def serve(config: ProxyConfig) -> None:
+    trust_message_types()
     opts = options.Options()
     master = LeanMaster(opts)
     firewall = RiskFirewall()

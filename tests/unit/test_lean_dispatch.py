@@ -15,7 +15,7 @@ from mitmproxy.test import tflow
 
 from riskwall.proxy import LeanAddonManager, LeanMaster
 
-Calls = list[tuple[str, str]]
+Calls = list[tuple[str, str, str]]  # (addon, hook, the id of the flow it was handed)
 
 
 class Recording:
@@ -25,7 +25,7 @@ class Recording:
         self.name, self.calls, self.fails, self.halts = name, calls, fails, halts
 
     def request(self, flow: Any) -> None:
-        self.calls.append((self.name, "request"))
+        self.calls.append((self.name, "request", flow.id))
         if self.fails:
             raise RuntimeError("addon bug")
         if self.halts:
@@ -38,7 +38,7 @@ class AsyncResponse:
 
     async def response(self, flow: Any) -> None:
         await asyncio.sleep(0)
-        self.calls.append((self.name, "response"))
+        self.calls.append((self.name, "response", flow.id))
 
 
 class Parent:
@@ -49,7 +49,7 @@ class Parent:
         self.addons = [Recording(f"{name}.child", calls), AsyncResponse(f"{name}.async-child", calls)]
 
     def response(self, flow: Any) -> None:
-        self.calls.append((self.name, "response"))
+        self.calls.append((self.name, "response", flow.id))
 
 
 class Silent:
@@ -72,9 +72,11 @@ async def run(master_type: type[Master], case: str) -> Calls:
     calls: Calls = []
     master = master_type(options.Options())
     master.addons.add(*chain(calls, case))
-    flow = tflow.tflow(resp=True)
-    for event in (HttpRequestHook(flow), HttpResponseHook(flow)):
-        await master.addons.handle_lifecycle(event)  # each followed by an `update` event, as in service
+    flows = [tflow.tflow(resp=True), tflow.tflow(resp=True)]
+    flows[0].id, flows[1].id = "flow-1", "flow-2"  # the same ids under both masters, so their calls compare
+    for flow in flows:
+        for event in (HttpRequestHook(flow), HttpResponseHook(flow)):
+            await master.addons.handle_lifecycle(event)  # each followed by an `update` event, as in service
     return calls
 
 
@@ -107,5 +109,6 @@ async def test_dispatch_when_an_addon_is_added_after_events_then_it_gets_the_nex
     master.addons.remove(master.addons.get("first"))
     await master.addons.handle_lifecycle(HttpRequestHook(flow))
 
-    assert calls == [("first", "request"), ("first", "request"), ("second", "request"), ("second", "request")]
+    assert calls == [("first", "request", flow.id), ("first", "request", flow.id), ("second", "request", flow.id),
+                     ("second", "request", flow.id)]
     assert isinstance(master.addons, LeanAddonManager)  # the master runs the lean one, not mitmproxy's

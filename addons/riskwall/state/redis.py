@@ -311,8 +311,12 @@ def account_of(reservation: Reservation) -> tuple[str, str]:
     return owners.pop()
 
 
+# the venues' names as rate keys write them (asked on every order: built once)
+_VENUE_NAMES = frozenset(str(v) for v in Venue)
+
+
 def _rate_owner(check: RateCheck) -> tuple[str, str]:
-    venues = {str(v) for v in Venue}
+    venues = _VENUE_NAMES
     for key in (check.key.removeprefix(f"{check.rule_id}|"), check.key):
         parts = key.split("|", 2)
         if len(parts) >= 2 and parts[0] in venues and parts[1]:
