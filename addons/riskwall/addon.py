@@ -409,6 +409,12 @@ class RiskFirewall:
                                 flow.request.timestamp_start, flow.response.status_code, flow.response.content or b"")
         try:
             status, body = flow.response.status_code, flow.response.content or b""
+            if context.reserved:
+                # an order's answer: all it teaches is its account's (the reservation ends with it), so it is read
+                # and written after the bot has it, as in flight for that account (its next order waits for it)
+                self._settling.start((str(context.parsed.venue), context.parsed.state_account),
+                                     self._learn(self.store, self.policy, context, status, body), context.decision_id)
+                return
             facts = answer_facts(context.adapter, context.parsed, context.request, status, body,
                                  context.decision_id)
             # the orders the venue refused, for the policy's reject-storm rules (nothing without one)
@@ -416,6 +422,9 @@ class RiskFirewall:
             # the equity it reported, for the policy's daily-loss rules (nothing without one)
             losses = daily_losses(self.policy, context.parsed, facts)
             if self.store.local:
+                # after what the account's earlier answers teach, still in flight (orders' answers are learned
+                # in the background): answers are applied in the order they came, a position read's after the fill
+                await self._settling.wait(str(context.parsed.venue), context.parsed.state_account)
                 report_storms(await self.store.settle(facts, context.decision_id if context.reserved else None,
                                                       release_delay_ms(status), counts, losses))
             else:
@@ -425,6 +434,17 @@ class RiskFirewall:
                                           context.parsed.state_account)
         except Exception as exc:
             log.warning("learn_failed", decision_id=context.decision_id, error=type(exc).__name__)
+
+    @staticmethod
+    async def _learn(store: StateStore, policy: Policy | None, context: _FlowContext, status: int,
+                     body: bytes) -> None:
+        """What an order's answer teaches, read and written (`response`, in the background): its fills and
+        orders, the end of its reservation, the legs the venue refused (reject storms), the equity it reported."""
+        parsed = context.parsed
+        facts = answer_facts(context.adapter, parsed, context.request, status, body, context.decision_id)
+        counts = storm_counts(policy, parsed, status, body, context.decision_id)
+        losses = daily_losses(policy, parsed, facts)
+        report_storms(await store.settle(facts, context.decision_id, release_delay_ms(status), counts, losses))
 
     def _settle(self, context: _FlowContext, facts: ResponseFacts, status: int | None,
                 counts: tuple[RejectCount, ...] = (), losses: tuple[LossCheck, ...] = ()) -> None:

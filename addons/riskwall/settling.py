@@ -1,10 +1,13 @@
 """Answers settled after they are forwarded: the bot gets the venue's answer without waiting for the store.
 
 What an answer teaches (fills, positions, the reservation's end) is written to the store in the background,
-so a shared store's round trip is not on the bot's path. Causality is kept where it matters: before a request
-is decided, every settlement still in flight for its account (and every price-only one of its venue) is
-awaited, so whatever a bot saw in an answer is in the store before its next order is judged. Until a
-settlement lands, its reservation still holds the order's exposure: the window can only overcount.
+so a shared store's round trip is not on the bot's path; an order's answer (one that ends a reservation) is
+also read there, on either store, so reading it is not on the bot's path either. Causality is kept where it
+matters: before a request is decided, every settlement still in flight for its account (and every price-only
+one of its venue) is awaited, so whatever a bot saw in an answer is in the store before its next order is
+judged, and an answer learned at once (a read's, on the in-process store) waits for its account's earlier ones,
+so answers land in the order they came. Until a settlement lands, its reservation still holds the order's
+exposure: the window can only overcount.
 
 The addon is the only user; the sidecar waits for what is in flight when it stops.
 """

@@ -913,6 +913,41 @@ async def test_response_when_order_filled_then_position_learned_and_next_order_o
     assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
 
 
+async def test_response_when_an_order_is_answered_then_the_hook_returns_before_learning_it() -> None:
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    first = order(quantity="0.8")
+    await fw.request(first)
+    answer(first, 200, filled("0.8"))
+
+    await fw.response(first)  # mitmproxy sends the answer to the bot when the hook returns
+
+    assert fw._settling.in_flight == 1
+    assert (await _exposure(store))["pending_buy"] == "0.8"  # not yet learned: still reserved
+    await fw._settling.drain()
+    assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
+
+
+@pytest.mark.parametrize("read_says", ["0.5", "0"])
+async def test_response_when_a_position_read_comes_before_a_fill_is_learned_then_the_fill_is_learned_first(
+        read_says: str) -> None:
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    bought = order(quantity="0.5")
+    await fw.request(bought)
+    answer(bought, 200, filled("0.5"))
+    await fw.response(bought)
+    read = make_flow("GET", "/fapi/v2/account", ())
+    await fw.request(read)
+    answer(read, 200, {"totalMarginBalance": "20000", "positions": [
+        {"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": read_says}]})
+    await fw.response(read)
+    await fw._settling.drain()
+
+    # the read is newer than the fill: what it says stands, neither added to the fill nor overwritten by it
+    assert (await _exposure(store)).get("position", "0") == read_says
+
+
 async def test_request_when_earlier_order_unanswered_then_its_exposure_counts_as_pending() -> None:
     store = MemoryStore(clock=FakeClock())
     fw = firewall(store=store)

@@ -319,6 +319,7 @@ async def refuse_orders(fw: Any, count: int) -> list[http.HTTPFlow]:
         answer(flow, 400, REFUSED)
         await fw.response(flow)
         flows.append(flow)
+    await fw._settling.drain()  # an order's answer is learned after it is forwarded, as in the sidecar
     return flows
 
 
