@@ -913,21 +913,6 @@ async def test_response_when_order_filled_then_position_learned_and_next_order_o
     assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
 
 
-async def test_response_when_an_order_is_answered_then_the_hook_returns_before_learning_it() -> None:
-    store = MemoryStore(clock=FakeClock())
-    fw = firewall(store=store)
-    first = order(quantity="0.8")
-    await fw.request(first)
-    answer(first, 200, filled("0.8"))
-
-    await fw.response(first)  # mitmproxy sends the answer to the bot when the hook returns
-
-    assert fw._settling.in_flight == 1
-    assert (await _exposure(store))["pending_buy"] == "0.8"  # not yet learned: still reserved
-    await fw._settling.drain()
-    assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
-
-
 @pytest.mark.parametrize("read_says", ["0.5", "0"])
 async def test_response_when_a_position_read_comes_before_a_fill_is_learned_then_the_fill_is_learned_first(
         read_says: str) -> None:
@@ -1123,8 +1108,17 @@ class SlowSettlingStore(MemoryStore):
         return await super().settle(facts, reservation_id, after_ms, rejections, losses)
 
 
-async def test_response_when_store_is_slow_then_answer_forwarded_at_once_and_next_order_waits_for_it() -> None:
-    store = SlowSettlingStore(clock=FakeClock())
+class SlowLocalStore(SlowSettlingStore):
+    """An in-process store (as the memory store is) that takes as long: an order's answer must not wait for it
+    either."""
+
+    local = True
+
+
+@pytest.mark.parametrize("store_type", [SlowSettlingStore, SlowLocalStore], ids=["shared", "in-process"])
+async def test_response_when_store_is_slow_then_answer_forwarded_at_once_and_next_order_waits_for_it(
+        store_type: type[MemoryStore]) -> None:
+    store = store_type(clock=FakeClock())
     fw = firewall(store=store)
     first = order(quantity="0.8")
     await fw.request(first)
