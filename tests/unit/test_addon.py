@@ -913,15 +913,21 @@ async def test_response_when_order_filled_then_position_learned_and_next_order_o
     assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
 
 
+async def filled_order(fw: RiskFirewall, quantity: str) -> None:
+    """An order the firewall lets through, answered filled in full (its answer handed to the response hook)."""
+    flow = order(quantity=quantity)
+    await fw.request(flow)
+    assert flow.response is None, "the firewall blocked the order"
+    answer(flow, 200, filled(quantity))
+    await fw.response(flow)
+
+
 @pytest.mark.parametrize("read_says", ["0.5", "0"])
 async def test_response_when_a_position_read_comes_before_a_fill_is_learned_then_the_fill_is_learned_first(
         read_says: str) -> None:
     store = MemoryStore(clock=FakeClock())
     fw = firewall(store=store)
-    bought = order(quantity="0.5")
-    await fw.request(bought)
-    answer(bought, 200, filled("0.5"))
-    await fw.response(bought)
+    await filled_order(fw, "0.5")
     read = make_flow("GET", "/fapi/v2/account", ())
     await fw.request(read)
     answer(read, 200, {"totalMarginBalance": "20000", "positions": [
@@ -1141,10 +1147,7 @@ async def test_response_when_store_is_slow_then_answer_forwarded_at_once_and_nex
 async def test_done_when_answers_are_still_settling_then_they_land_before_the_store_closes() -> None:
     store = SlowSettlingStore(clock=FakeClock())
     fw = firewall(store=store)
-    first = order(quantity="0.8")
-    await fw.request(first)
-    answer(first, 200, filled("0.8"))
-    await fw.response(first)
+    await filled_order(fw, "0.8")
 
     await fw.done()
 
