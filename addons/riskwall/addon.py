@@ -112,8 +112,9 @@ class RiskFirewall:
         self._egress_allowlist = False
         self._listeners: dict[int, Venue] = {}
         self._venues_by_address: dict[tuple[str, int | None], Venue] = {}
-        self._sockets = SocketGate(self._decide, lambda: self.store, lambda: self.policy, self._saw_account)
         self._settling = Settling()
+        self._sockets = SocketGate(self._decide, lambda: self.store, lambda: self.policy, self._saw_account,
+                                   self._settling.wait)
         # held so the event loop does not drop them half-way
         self._announcing: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None

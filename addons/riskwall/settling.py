@@ -45,11 +45,14 @@ class Settling:
         task.add_done_callback(lambda done: self._finished(key, done))
 
     async def wait(self, venue: str, account: str | None) -> None:
-        """Until every settlement in flight for `account` of `venue`, and for its venue's prices, has landed."""
+        """Until every settlement in flight for `account` of `venue`, and for its venue's prices, has landed.
+
+        A waiter that gives up (a frame's deadline, `asyncio.wait_for`) leaves the settlements running: they are
+        waited for with `asyncio.wait`, which cancels nothing it waits for, not `gather`, which would cancel them."""
         waiting = [*self._inflight.get((venue, None), ()), *(self._inflight.get((venue, account), ())
                                                            if account is not None else ())]
         if waiting:
-            await asyncio.gather(*waiting, return_exceptions=True)
+            await asyncio.wait(waiting)
 
     async def drain(self, timeout_s: float = DRAIN_S) -> None:
         """Before the sidecar stops: let what is in flight land (a reservation left behind would hold exposure

@@ -96,11 +96,19 @@ class ListenKeys:
         return None
 
 
+async def _nothing_in_flight(venue: str, account: str | None) -> None:
+    return None
+
+
 class SocketGate:
     def __init__(self, decide: Decide, store: Callable[[], StateStore | None],
-                 policy: Callable[[], Policy | None], seen: Callable[[Venue, str], None] = lambda v, a: None) -> None:
-        """`seen` is told of every account a venue accepted a login for (the admin status lists its state)."""
+                 policy: Callable[[], Policy | None], seen: Callable[[Venue, str], None] = lambda v, a: None,
+                 settled: Callable[[str, str | None], Awaitable[None]] = _nothing_in_flight) -> None:
+        """`seen` is told of every account a venue accepted a login for (the admin status lists its state);
+        `settled(venue, account)` waits until what REST answers taught that account is in the store (`Settling`),
+        so what a frame teaches lands after what came before it."""
         self._decide, self._store, self._policy, self._seen = decide, store, policy, seen
+        self._settled = settled
         self.listen_keys = ListenKeys()
         self.deadline_s = 0.25
         self.order_entry = True
@@ -277,6 +285,7 @@ class SocketGate:
             parsed = ParsedRequest(session.venue, Action.READ, "", owner, holder=holder)
             facts = held_by(frame.facts, parsed)
             losses = daily_losses(policy, parsed, facts)
+            await asyncio.wait_for(self._settled(str(session.venue), parsed.state_account), self.deadline_s)
             if losses:  # the equity the stream reported, for the policy's daily-loss rules, in the same step
                 report_storms(await asyncio.wait_for(store.settle(facts, None, 0, (), losses), self.deadline_s))
             elif not facts.empty:
@@ -292,6 +301,7 @@ class SocketGate:
         policy = self._policy()
         counts = storm_counts(policy, pending.parsed, status, body, pending.decision_id)
         held = with_accepted_amends(held_by(facts, pending.parsed), pending.parsed, status, body, pending.decision_id)
+        await asyncio.wait_for(self._settled(str(pending.parsed.venue), pending.parsed.state_account), self.deadline_s)
         report_storms(await asyncio.wait_for(store.settle(held, pending.decision_id if pending.reserved else None,
                                                           release_delay_ms(status), counts,
                                                           daily_losses(policy, pending.parsed, held)),

@@ -30,7 +30,7 @@ from riskwall.venues.base import HttpRequest, Socket
 from riskwall.venues.frames import MAX_PENDING_FRAMES, Session
 
 from .factories import FakeClock
-from .test_addon import API_KEY, SIGNED, Logs, captured, firewall, policy  # noqa: F401 - captured is a fixture
+from .test_addon import API_KEY, SIGNED, Logs, captured, filled_order, firewall, policy  # noqa: F401 - captured is a fixture
 
 ACCOUNT = fingerprint(API_KEY)
 WS_HOST = "ws-fapi.binance.com"
@@ -463,6 +463,26 @@ async def test_user_data_pushed_on_the_websocket_api_when_subscribed_by_signatur
 
     rows = await store.exposure(Venue.BINANCEUSDM, "label:main")
     assert (rows.get("BTCUSDT|both", {}).get("position") == "0.3") is learned
+
+
+@pytest.mark.parametrize("stream_says", ["0.3", "0"])
+async def test_stream_event_when_a_rest_fill_is_still_being_learned_then_it_is_applied_after_the_fill(
+        stream_says: str) -> None:
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    made = SocketGate(fw._decide, lambda: fw.store, lambda: fw.policy, settled=fw._settling.wait)
+    conn = Session(Venue.BINANCEUSDM, Socket.STREAM, "GET /ws/*", account=ACCOUNT, private=True)
+    await filled_order(fw, "0.5")  # its answer is learned after it has gone to the bot: still in flight
+    event = {"e": "ACCOUNT_UPDATE", "E": 1, "T": 1, "a": {"m": "ORDER", "B": [], "P": [
+        {"s": "BTCUSDT", "pa": stream_says, "ep": "50000", "cr": "0", "up": "0", "mt": "cross", "iw": "0",
+         "ps": "BOTH"}]}}
+
+    await made.from_venue(conn, json.dumps(event))
+    await fw._settling.drain()
+
+    # the stream's position is newer than the fill: it stands, the fill is not added to it
+    rows = await store.exposure(Venue.BINANCEUSDM, "label:main")
+    assert rows.get("BTCUSDT|both", {}).get("position", "0") == stream_says
 
 
 async def test_blocked_bybit_frame_when_answered_then_answer_waits_for_pybit_to_register_its_callback(
