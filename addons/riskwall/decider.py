@@ -30,6 +30,7 @@ from riskwall.model import (
     Violation,
 )
 from riskwall.policy.loader import Policy
+from riskwall.records import quick_init
 from riskwall.state.base import ReserveOutcome, StateStore, StateUnavailable, StateView
 from riskwall.venues.base import HttpRequest, VenueAdapter, sound_facts
 from riskwall.venues.refusals import refused_legs
@@ -49,6 +50,7 @@ _log = logs.get_logger("riskwall.storm")
 UNANSWERED_HOLD_MS = 60_000
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     decision: Decision

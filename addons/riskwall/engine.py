@@ -92,6 +92,7 @@ from riskwall.policy.model import (
     SymbolLimitRule,
     TradingStateRule,
 )
+from riskwall.records import quick_init
 
 # rule ids for verdicts that no policy rule owns
 RULE_PARSE = "riskwall.parse"
@@ -108,6 +109,7 @@ RULE_REDUCTION = "riskwall.reduction"
 _ZERO = Decimal(0)  # a Decimal is immutable: one zero serves every sum
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Plan:
     decision_id: str
@@ -446,6 +448,7 @@ class _Collector:
         return Plan(decision_id, request, tuple(self.violations), tuple(self.shadowed), reservation)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Guard:
     """A REDUCING state that lets a leg through only as a reduction the store confirms is still covered."""
@@ -454,6 +457,7 @@ class _Guard:
     context: tuple[tuple[str, str], ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Leg:
     intent: OrderIntent

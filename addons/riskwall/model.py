@@ -13,6 +13,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeGuard
 
+from riskwall.records import quick_init
+
 
 class Venue(StrEnum):
     """Venue ids are ccxt's exchange ids, so users name venues the way their bots already do."""
@@ -158,6 +160,7 @@ def is_fingerprint(text: object) -> TypeGuard[str]:
     return isinstance(text, str) and _FINGERPRINT.fullmatch(text) is not None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
     """One order-related instruction, as the venue will understand it, in exchange-neutral terms.
@@ -220,6 +223,7 @@ class OrderIntent:
         return closes_hedge_position(self.side, self.position_side)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ParsedRequest:
     """What a venue adapter understood of one HTTP request. A batch gives several intents.
@@ -273,6 +277,7 @@ MEASURED: dict[str, tuple[str, str]] = {
 }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Violation:
     """A rule that failed: `LEVERAGE_EXCEEDS_MAX: leverage=50, max_leverage=20`."""
@@ -348,6 +353,7 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     verdict: Verdict
@@ -363,6 +369,7 @@ class Decision:
         return self.violations[0] if self.violations else None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PriceUpdate:
     venue: Venue
@@ -371,6 +378,7 @@ class PriceUpdate:
     kind: str  # "mark" or "last": mark is preferred for notional
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderUpdate:
     """The venue's word on one order: how much of it filled, and whether it can still fill.
@@ -397,6 +405,7 @@ class OrderUpdate:
     client_order_id: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PositionsReport:
     """Positions as the venue reported them; they replace what the store believed.
@@ -411,6 +420,7 @@ class PositionsReport:
     positions: tuple[tuple[str, PositionSide, Decimal], ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OpenOrdersSnapshot:
     """The complete set of open orders of an account (or of one symbol) as the venue listed it.
@@ -425,6 +435,7 @@ class OpenOrdersSnapshot:
     kind: str = "order"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ClosedOrder:
     """The venue confirmed an order is gone without saying how much of it filled (a cancel answer that
@@ -435,6 +446,7 @@ class ClosedOrder:
     order_id: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AmendAccepted:
     """The venue accepted an amend (a 2xx answer that refused none of its legs) without saying what the order now
@@ -452,6 +464,7 @@ class AmendAccepted:
     total: Decimal | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ModeUpdate:
     """An account's position mode as the venue reported or accepted it, under the venue's own `key` (Bitget: the
@@ -463,6 +476,7 @@ class ModeUpdate:
     mode: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EquityUpdate:
     """An account's equity as the venue reported it (Binance `totalMarginBalance`, Bybit `totalEquity`, OKX
@@ -474,6 +488,7 @@ class EquityUpdate:
     currency: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ResponseFacts:
     """Everything a venue response taught us, for the store to apply."""
@@ -516,6 +531,7 @@ class PositionKey(NamedTuple):
         return f"{self.venue}|{self.account}|{self.symbol}|{self.position_side}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, order=True)
 class StateScope:
     """Where a trading state applies: everywhere, a venue, an account of a venue, or a symbol of a venue."""
@@ -554,6 +570,7 @@ class StateScope:
         return self.symbol is None or symbol is None or self.symbol == symbol
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TradingStateRecord:
     """A trading state in force at `scope`. An operator's (the kill switch) holds until resumed; one a rule set by
@@ -573,6 +590,7 @@ class TradingStateRecord:
         return self.until_ms is None or now_ms < self.until_ms
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ViewQuery:
     venue: Venue
@@ -592,6 +610,7 @@ class ViewQuery:
     mode_keys: tuple[str, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class KnownOrder:
     """An open order as the store holds it: what an amend that names only the order leaves out."""
@@ -605,6 +624,7 @@ class KnownOrder:
     kind: str = "order"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Known:
     """What the store knew when a request was decided, handed to the adapters' `OrderIntent.resolve` (and kept in
@@ -629,6 +649,7 @@ class Known:
 NOTHING_KNOWN = Known()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Pending:
     """What orders still open (or reserved) could do to one position in one direction if they all filled."""
@@ -640,6 +661,7 @@ class Pending:
 NO_PENDING = Pending()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StateView:
     """A read of the state taken just before a decision; stale by design, so exact checks go to `reserve`."""
@@ -689,6 +711,7 @@ def worst_case(position: Decimal, side: Side, pending: Pending) -> Decimal:
     return directional + pending.adding
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RateCheck:
     """Admit `cost` more orders only if the sliding window then holds at most `limit`."""
@@ -701,6 +724,7 @@ class RateCheck:
     enforced: bool
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ExposureCheck:
     """Admit `quantity` more in `side`'s direction only if the worst case (`worst_case`) plus `quantity` stays
@@ -718,6 +742,7 @@ class ExposureCheck:
     replaces_order: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReductionCheck:
     """Admit `quantity` on `side` as a reduction only if it is covered by the position held the other way, net of
@@ -737,6 +762,7 @@ class ReductionCheck:
     enforced: bool = True
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PendingEntry:
     """Exposure an admitted order holds until the venue reports it filled or gone. A `reducing` entry (an
@@ -758,6 +784,7 @@ class PendingEntry:
     price: Decimal | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OpenOrdersCheck:
     """Admit `adding` more open orders only if the account's open orders on `symbol` (None: on the whole account)
@@ -782,6 +809,7 @@ class OpenOrdersCheck:
         return "account" if self.symbol is None else "symbol"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DuplicateCheck:
     """Admit a new order only if no order with the same `fingerprint` (`order_fingerprint`) was admitted under this
@@ -799,6 +827,7 @@ class DuplicateCheck:
     context: tuple[tuple[str, str], ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class NotionalCheck:
     """Admit `adding` more notional to the daily budget `key` ("<rule id>|<venue>|<account>[|<symbol>]") only if
@@ -822,6 +851,7 @@ class NotionalCheck:
     context: tuple[tuple[str, str], ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GrossCheck:
     """Admit the reservation only if the account's gross exposure then stays at most `limit`, or is no larger than
@@ -853,6 +883,7 @@ def gross_quantity(position: Decimal, buying: Pending, selling: Pending) -> Deci
     return max(worst_case(position, Side.BUY, buying), worst_case(position, Side.SELL, selling), Decimal(0))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reservation:
     id: str
@@ -871,6 +902,7 @@ class Reservation:
                     or self.open_orders or self.notional or self.gross)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     check: RateCheck | ExposureCheck | ReductionCheck | DuplicateCheck | OpenOrdersCheck | NotionalCheck | GrossCheck
@@ -887,12 +919,14 @@ class CheckResult:
     detail: tuple[tuple[str, str], ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReserveOutcome:
     committed: bool
     results: tuple[CheckResult, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RejectCount:
     """Orders the venue refused, counted for one reject-storm rule: each of `members` ("<decision id>:<leg>", so an
@@ -921,6 +955,7 @@ def storm_reason(count: RejectCount) -> str:
     return f"reject storm: {count.limit} orders refused by the venue within {window}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StormTrip:
     """A reject storm tripped: `rejections` refusals were in the window of `count`'s rule, so the state holds from
@@ -933,6 +968,7 @@ class StormTrip:
     until_ms: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LossCheck:
     """An account's equity, measured by one daily-loss rule against the first equity the store saw that UTC day
@@ -960,6 +996,7 @@ def loss_reason(check: LossCheck) -> str:
     return f"{LOSS_REASON_PREFIX} equity fell more than {_fmt(check.limit)} {check.currency} below the day's first"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LossTrip:
     """A daily-loss rule tripped: equity fell from `baseline` (the day's first) to `check.equity`, a loss beyond

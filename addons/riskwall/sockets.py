@@ -37,6 +37,7 @@ from riskwall.instruments import CATALOG
 from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict
 from riskwall.paths import normalize_path
 from riskwall.policy import Policy
+from riskwall.records import quick_init
 from riskwall.state import StateStore, StateUnavailable
 from riskwall.venues import FRAMES, adapter_for
 from riskwall.venues.base import HttpRequest, Socket, socket_for
@@ -52,6 +53,7 @@ MAX_SUBSCRIBE_CHARS = 16_384
 type Decide = Callable[[ParsedRequest, str], Awaitable[tuple[Decision, bool, ParsedRequest]]]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What to do with one client message: forward it, or drop it and send `reply` to the bot. A decided order

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 from riskwall import metrics
 from riskwall.logs import get_logger
 from riskwall.model import LossCheck, LossTrip, RejectCount, ResponseFacts, StormTrip, TradingState, Venue
+from riskwall.records import quick_init
 from riskwall.state.base import (
     Reservation,
     ReserveOutcome,
@@ -73,6 +74,7 @@ class BreakerState(StrEnum):
     HALF_OPEN = "half_open"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Ticket:
     """Permission for one call: whether it is the probe, and its time budget."""

@@ -133,6 +133,7 @@ from riskwall.model import (
     loss_reason,
     storm_reason,
 )
+from riskwall.records import quick_init
 from riskwall.state.base import (
     CheckResult,
     DuplicateCheck,
@@ -250,6 +251,7 @@ class _Script:
         return cls(name, source, sha, library, function)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Call:
     script: str

@@ -32,6 +32,7 @@ from riskwall.model import (
     fingerprint,
 )
 from riskwall.paths import normalize_path as normalize_path  # re-exported: every adapter uses it
+from riskwall.records import quick_init
 
 # no real instrument needs more; a larger number is a typo or an attack
 MAX_AMOUNT = Decimal("1e15")
@@ -43,6 +44,7 @@ class FieldError(ValueError):
     """A request field is missing or invalid. The message names the field, never its secret value."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     """A venue-neutral copy of the parts of an HTTP request adapters read. Header names are lower case."""

@@ -24,6 +24,7 @@ import orjson
 
 from riskwall.frame_ids import json_value
 from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue
+from riskwall.records import quick_init
 from riskwall.venues.base import FieldError, HttpRequest, Socket, strict_json
 
 # a connection's order frames awaiting an answer; past this many the oldest is taken as unanswered
@@ -39,6 +40,7 @@ class FrameKind(StrEnum):
     CONTROL = "control"  # ping, subscribe, reads: pass
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ClientFrame:
     """What a reader made of one client message.
@@ -66,6 +68,7 @@ class ClientFrame:
         return id_key(self.request_id)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class VenueFrame:
     """What a reader made of one venue message: an answer to a client frame, a login's outcome, stream facts."""
