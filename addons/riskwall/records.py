@@ -58,6 +58,8 @@ def quick_init[T](cls: type[T]) -> type[T]:
         else:
             signature.append(field.name)
         body.append(f"    {setter}(self, {value})")
+    if {field.name for field in fields} & {*env, "self"}:
+        raise TypeError(f"quick_init: a field of {cls.__name__} is named like one of the __init__'s own names")
     if hasattr(cls, "__post_init__"):
         body.append("    self.__post_init__()")
     source = f"def __init__(self, {', '.join(signature)}):\n" + ("\n".join(body) or "    pass") + "\n"

@@ -136,8 +136,15 @@ def _no_slots() -> type:
     return Plain
 
 
-@pytest.mark.parametrize("make", [_kw_only, _not_in_init, _init_var, _mutable, _no_slots],
-                         ids=["keyword-only", "init-false", "init-var", "not-frozen", "no-slots"])
+def _clashing_name() -> type:
+    @dataclass(frozen=True, slots=True)
+    class Clash:
+        _set0: int
+    return Clash
+
+
+@pytest.mark.parametrize("make", [_kw_only, _not_in_init, _init_var, _mutable, _no_slots, _clashing_name],
+                         ids=["keyword-only", "init-false", "init-var", "not-frozen", "no-slots", "clashing-name"])
 def test_quick_init_when_the_class_is_not_a_plain_frozen_slotted_record_then_refused(make: Any) -> None:
     cls = make()
     with pytest.raises(TypeError, match="quick_init"):
