@@ -46,15 +46,18 @@ def leaks(text: str, secrets: set[str]) -> list[str]:
 
 
 def _frame_credentials(text: str) -> set[str]:
-    """Credentials a client sent in a WebSocket message: values under secret names at any depth, and Bybit's
-    positional `auth` arguments (key, expiry, signature)."""
+    """Credentials a client sent in a WebSocket message: values under secret names at any depth, and the key and
+    signature among Bybit's positional `auth` arguments (key, expiry, signature). The expiry is a time in
+    milliseconds, no secret: any millisecond time a sidecar logs (ccxt's OKX frame ids start with one) could
+    equal it by chance."""
     try:
         message = json.loads(text)
     except ValueError:
         return set()
     found: set[str] = set()
     if isinstance(message, dict) and message.get("op") == "auth" and isinstance(message.get("args"), list):
-        found |= {a for a in message["args"] if isinstance(a, str) and len(a) >= MIN_SECRET_LENGTH}
+        key_and_signature = [arg for number, arg in enumerate(message["args"]) if number != 1]
+        found |= {a for a in key_and_signature if isinstance(a, str) and len(a) >= MIN_SECRET_LENGTH}
 
     def walk(value: Any) -> None:
         if isinstance(value, dict):
