@@ -69,10 +69,11 @@ class LeanAddonManager(addonmanager.AddonManager):
         return handlers
 
     async def trigger_event(self, event: hooks.Hook) -> None:
-        args: list[Any] | None = None  # read once an event (`Hook.args` walks the dataclass's fields)
-        for handlers in self._handlers_of(event):
-            if args is None:
-                args = event.args()
+        chain = self._handlers_of(event)
+        if not chain:
+            return
+        args = event.args()  # once an event, not per handler: `Hook.args` walks the dataclass's fields
+        for handlers in chain:
             try:
                 with addonmanager.safecall():
                     for handler in handlers:

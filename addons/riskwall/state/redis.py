@@ -318,10 +318,9 @@ _VENUE_NAMES = frozenset(str(v) for v in Venue)
 
 
 def _rate_owner(check: RateCheck) -> tuple[str, str]:
-    venues = _VENUE_NAMES
     for key in (check.key.removeprefix(f"{check.rule_id}|"), check.key):
         parts = key.split("|", 2)
-        if len(parts) >= 2 and parts[0] in venues and parts[1]:
+        if len(parts) >= 2 and parts[0] in _VENUE_NAMES and parts[1]:
             return parts[0], parts[1]
     raise ValueError(f"rate key {check.key!r} does not name a venue and an account")
 
@@ -832,7 +831,8 @@ class RedisStore(StateStore):
     async def reserve_seen(self, reservation: Reservation, seen: StateView) -> tuple[ReserveOutcome, bool]:
         if reservation.empty:
             return ReserveOutcome(True, ()), True
-        venue, _ = account_of(reservation)
+        venue_account = account_of(reservation)
+        venue = venue_account[0]
         symbols = sorted({check.position.symbol for check in reservation.exposure}
                          | {leg.position.symbol for leg in reservation.pending})
 
@@ -843,7 +843,7 @@ class RedisStore(StateStore):
                 pipe.hmget(self.keys.prices, [f"{venue}|{s}" for s in symbols])
             pipe.time()
 
-        outcome, extra = await self._reserve(reservation, reread)
+        outcome, extra = await self._reserve(reservation, reread, venue_account)
         states = self._decode_states(_pairs(extra[0]), _time_ms(extra[-1]))
         self._states_seen = states
         if symbols:
@@ -853,12 +853,13 @@ class RedisStore(StateStore):
     async def reserve(self, reservation: Reservation) -> ReserveOutcome:
         if reservation.empty:
             return ReserveOutcome(True, ())
-        outcome, _ = await self._reserve(reservation, None)
+        outcome, _ = await self._reserve(reservation, None, account_of(reservation))
         return outcome
 
-    async def _reserve(self, reservation: Reservation,
-                       also: Callable[[Pipeline], None] | None) -> tuple[ReserveOutcome, list[Any]]:
-        venue, account = account_of(reservation)
+    async def _reserve(self, reservation: Reservation, also: Callable[[Pipeline], None] | None,
+                       venue_account: tuple[str, str]) -> tuple[ReserveOutcome, list[Any]]:
+        """`venue_account` is `account_of(reservation)`, which the caller has read already."""
+        venue, account = venue_account
         keys = self.keys.account(venue, account) + [self.keys.rate(venue, account, c) for c in reservation.rate]
         keys += [self.keys.duplicate(check) for check in reservation.duplicates]
         for gross in reservation.gross:  # the account on its other venues, read by the gross sum
