@@ -98,54 +98,42 @@ def test_build_record_when_it_has_a_post_init_then_it_runs() -> None:
         Positive(0)
 
 
-def _kw_only() -> type:
-    @dataclass(frozen=True, slots=True)
-    class KwOnly:
-        a: int
-        b: int = field(kw_only=True, default=0)
-    return KwOnly
+# classes quick_init must refuse: their dataclass __init__ does something it does not copy, or they are no record
+@dataclass(frozen=True, slots=True)
+class KwOnly:
+    a: int
+    b: int = field(kw_only=True, default=0)
 
 
-def _not_in_init() -> type:
-    @dataclass(frozen=True, slots=True)
-    class Hidden:
-        a: int
-        b: int = field(init=False, default=0)
-    return Hidden
+@dataclass(frozen=True, slots=True)
+class Hidden:
+    a: int
+    b: int = field(init=False, default=0)
 
 
-def _init_var() -> type:
-    @dataclass(frozen=True, slots=True)
-    class WithInitVar:
-        a: int
-        scale: InitVar[int] = 1
-    return WithInitVar
+@dataclass(frozen=True, slots=True)
+class WithInitVar:
+    a: int
+    scale: InitVar[int] = 1
 
 
-def _mutable() -> type:
-    @dataclass(slots=True)
-    class Mutable:
-        a: int
-    return Mutable
+@dataclass(slots=True)
+class Mutable:
+    a: int
 
 
-def _no_slots() -> type:
-    @dataclass(frozen=True)
-    class Plain:
-        a: int
-    return Plain
+@dataclass(frozen=True)
+class Plain:
+    a: int
 
 
-def _clashing_name() -> type:
-    @dataclass(frozen=True, slots=True)
-    class Clash:
-        _set0: int
-    return Clash
+@dataclass(frozen=True, slots=True)
+class Clash:
+    _set0: int  # the name of the generated __init__'s first setter
 
 
-@pytest.mark.parametrize("make", [_kw_only, _not_in_init, _init_var, _mutable, _no_slots, _clashing_name],
+@pytest.mark.parametrize("cls", [KwOnly, Hidden, WithInitVar, Mutable, Plain, Clash],
                          ids=["keyword-only", "init-false", "init-var", "not-frozen", "no-slots", "clashing-name"])
-def test_quick_init_when_the_class_is_not_a_plain_frozen_slotted_record_then_refused(make: Any) -> None:
-    cls = make()
+def test_quick_init_when_the_class_is_not_a_plain_frozen_slotted_record_then_refused(cls: type) -> None:
     with pytest.raises(TypeError, match="quick_init"):
         quick_init(cls)
