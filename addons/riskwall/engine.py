@@ -67,6 +67,7 @@ from riskwall.model import (
     gross_quantity,
     order_fingerprint,
 )
+from riskwall.policy.index import RuleSet
 from riskwall.policy.loader import Policy
 from riskwall.policy.model import (
     AllowedSymbols,
@@ -130,10 +131,10 @@ class Plan:
         )
 
 
-# Rules are told apart with `type(rule) is X`, not isinstance: pydantic models' isinstance goes through the
-# ABC machinery, and the engine asks it dozens of times per order (rule types are final: never subclassed).
+# Rules are told apart by their exact type (`RuleSet.of`), not isinstance: pydantic models'
+# isinstance goes through the ABC machinery (rule types are final: never subclassed).
 def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str],
-                     intent: OrderIntent, names: tuple[str, ...] | None = None) -> Sequence[RuleBase]:
+                     intent: OrderIntent, names: tuple[str, ...] | None = None) -> RuleSet:
     """The rules that decide this intent, in policy order.
 
     Of the enforced rules of one kind whose scope matches, the most specific scope wins (symbol > account >
@@ -141,7 +142,7 @@ def applicable_rules(policy: Policy, venue: Venue, labels: frozenset[str],
     order, rules in written order): a desk's file can loosen or tighten a default. Rate rules are one kind per
     `per`. Shadow rules are experiments: every matching one is evaluated. Read off the index the policy
     prepared when it was built (`Policy.rule_index`): nothing is written. `names` is `intent.names`, where the
-    caller has it already.
+    caller has it already. `RuleSet.of(kind)` gives those of one type, in policy order.
     """
     return policy.rule_index.select(venue, labels, names if names is not None else intent.names,
                                     intent.position_side)
@@ -282,21 +283,21 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
             budget.take(intent)
         if exempt:
             continue
-        for rule in rules:
-            if type(rule) is AllowedSymbols and intent.symbol and not rule.permits(names):
-                acc.add(rule, Violation.of(rule.id, Reason.SYMBOL_NOT_ALLOWED, leg_no, symbol=intent.symbol))
-        if action.adds_orders:
-            for rule in rules:
-                if type(rule) is OrderTypes and intent.order_type and intent.order_type.upper() not in rule.allow:
+        if intent.symbol:
+            for symbols in rules.of(AllowedSymbols):
+                if not symbols.permits(names):
+                    acc.add(symbols, Violation.of(symbols.id, Reason.SYMBOL_NOT_ALLOWED, leg_no, symbol=intent.symbol))
+        if action.adds_orders and intent.order_type:
+            for types in rules.of(OrderTypes):
+                if intent.order_type.upper() not in types.allow:
                     acc.add(
-                        rule,
-                        Violation.of(rule.id, Reason.ORDER_TYPE_NOT_ALLOWED, leg_no, order_type=intent.order_type),
+                        types,
+                        Violation.of(types.id, Reason.ORDER_TYPE_NOT_ALLOWED, leg_no, order_type=intent.order_type),
                     )
         if action is Action.SET_LEVERAGE and intent.leverage is not None:
-            for rule in rules:
-                if type(rule) is MaxLeverage:
-                    _check_symbol_limit(acc, rule, rule.limit_for(names), intent, leg_no,
-                                        Reason.LEVERAGE_EXCEEDS_MAX, intent.leverage)
+            for leverage in rules.of(MaxLeverage):
+                _check_symbol_limit(acc, leverage, leverage.limit_for(names), intent, leg_no,
+                                    Reason.LEVERAGE_EXCEEDS_MAX, intent.leverage)
         if intent.margin_mode is not None or intent.hedge_mode is not None:
             _check_margin_mode(acc, rules, intent, leg_no)
         if action.adds_orders:
@@ -362,9 +363,7 @@ def reject_counts(request: ParsedRequest, policy: Policy, refused: Sequence[int]
                                                                      request.account)
     members = tuple(f"{decision_id}:{leg}" for leg in dict.fromkeys(refused))
     counts: list[RejectCount] = []
-    for rule in applicable_rules(policy, request.venue, labels, intent):
-        if type(rule) is not RejectStorm:
-            continue
+    for rule in applicable_rules(policy, request.venue, labels, intent).of(RejectStorm):
         window = rule.window
         enforced = rule.mode is Mode.ENFORCE and policy.mode is not PolicyMode.MONITOR
         counts.append(RejectCount(
@@ -386,9 +385,7 @@ def loss_checks(policy: Policy, venue: Venue, key_account: str | None,
     for holder, equity in last.items():
         # a daily loss is the account's: its rules are scoped by venue and account only
         intent = OrderIntent(venue, Action.READ, "", key_account)
-        for rule in applicable_rules(policy, venue, labels, intent):
-            if type(rule) is not MaxDailyLoss:
-                continue
+        for rule in applicable_rules(policy, venue, labels, intent).of(MaxDailyLoss):
             enforced = rule.mode is Mode.ENFORCE and policy.mode is not PolicyMode.MONITOR
             checks.append(LossCheck(rule.id, StateScope(str(venue), holder), f"{rule.id}|{venue}|{holder}",
                                     equity.equity, equity.currency, rule.quote, rule.trading_state, enforced))
@@ -461,7 +458,7 @@ class _Guard:
 @dataclass(frozen=True, slots=True)
 class _Leg:
     intent: OrderIntent
-    rules: Sequence[RuleBase]
+    rules: RuleSet
     number: int | None
     exempt: bool  # a reduction within what it reduces: no limit applies, the store confirms the bound
     guard: _Guard | None
@@ -507,14 +504,14 @@ class _Reducible:
 
 
 def _check_trading_state(
-    acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None,
+    acc: _Collector, rules: RuleSet, view: StateView, intent: OrderIntent, leg: int | None,
     budget: _Reducible, holder: str | None,
 ) -> _Guard | None:
     """Violations of the trading states that cover `intent`; a REDUCING state that permits it returns the guard
     the store must confirm (a reduction still covered when it is reserved)."""
     candidates: list[tuple[RuleBase | None, str, TradingState, dict[str, str]]] = []
-    for rule in rules:
-        if type(rule) is TradingStateRule and rule.state is not TradingState.ACTIVE:
+    for rule in rules.of(TradingStateRule):
+        if rule.state is not TradingState.ACTIVE:
             candidates.append((rule, rule.id, rule.state, {"source": "policy"}))
     for record in view.trading_states:
         covers = record.scope.covers(intent.venue, intent.account, intent.symbol, holder)
@@ -547,17 +544,16 @@ def _reduction_candidate(intent: OrderIntent) -> bool:
 
 
 def _check_order_size(
-    acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None,
+    acc: _Collector, rules: RuleSet, view: StateView, intent: OrderIntent, leg: int | None,
     names: tuple[str, ...],
 ) -> None:
     if intent.quantity is None:
         return
-    for rule in rules:
-        if type(rule) is MaxOrderQty:
-            _check_symbol_limit(acc, rule, rule.limit_for(names), intent, leg, Reason.ORDER_QTY_EXCEEDS_MAX,
-                                intent.quantity)
-    for rule in rules:
-        if type(rule) is not MaxOrderNotional or (limit := rule.limit_for(names)) is None:
+    for size in rules.of(MaxOrderQty):
+        _check_symbol_limit(acc, size, size.limit_for(names), intent, leg, Reason.ORDER_QTY_EXCEEDS_MAX,
+                            intent.quantity)
+    for rule in rules.of(MaxOrderNotional):
+        if (limit := rule.limit_for(names)) is None:
             continue
         price = reference_price(intent, view)
         if price is None:
@@ -579,12 +575,10 @@ def _check_symbol_limit(acc: _Collector, rule: SymbolLimitRule[Decimal], limit: 
                                    symbol=intent.symbol))
 
 
-def _check_margin_mode(acc: _Collector, rules: Sequence[RuleBase], intent: OrderIntent, leg: int | None) -> None:
+def _check_margin_mode(acc: _Collector, rules: RuleSet, intent: OrderIntent, leg: int | None) -> None:
     """A margin mode or position mode the policy does not allow: switched to by a setting (or a leverage call that
     switches too), or named by an order that trades in it (OKX `tdMode`, Bitget `marginMode`)."""
-    for rule in rules:
-        if type(rule) is not MarginModeRule:
-            continue
+    for rule in rules.of(MarginModeRule):
         if rule.allow is not None and intent.margin_mode is not None and intent.margin_mode not in rule.allow:
             acc.add(rule, Violation.of(rule.id, Reason.MARGIN_MODE_NOT_ALLOWED, leg, margin_mode=intent.margin_mode,
                                        allowed="|".join(rule.allow), action=intent.action, symbol=intent.symbol))
@@ -596,12 +590,12 @@ def _check_margin_mode(acc: _Collector, rules: Sequence[RuleBase], intent: Order
 _PERCENT = Decimal(100)
 
 
-def _check_equity_known(acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent,
+def _check_equity_known(acc: _Collector, rules: RuleSet, view: StateView, intent: OrderIntent,
                         leg: int | None, holder: str | None) -> None:
     """An order that adds risk under a daily-loss rule that has no equity reading for the account this UTC day:
     with `on_equity_unknown: block` there is no loss to measure it against, so it waits for one."""
-    for rule in rules:
-        if type(rule) is not MaxDailyLoss or rule.on_equity_unknown is not OnPriceUnknown.BLOCK:
+    for rule in rules.of(MaxDailyLoss):
+        if rule.on_equity_unknown is not OnPriceUnknown.BLOCK:
             continue
         if f"{rule.id}|{intent.venue}|{holder}" not in view.equity_seen:
             acc.add(rule, Violation.of(rule.id, Reason.EQUITY_UNKNOWN, leg, account=holder or "none",
@@ -609,7 +603,7 @@ def _check_equity_known(acc: _Collector, rules: Sequence[RuleBase], view: StateV
 
 
 def _check_price_collar(
-    acc: _Collector, rules: Sequence[RuleBase], view: StateView, intent: OrderIntent, leg: int | None,
+    acc: _Collector, rules: RuleSet, view: StateView, intent: OrderIntent, leg: int | None,
     names: tuple[str, ...],
 ) -> None:
     """A limit price (or, for a conditional order without one, its trigger price) further than the rule's percent
@@ -622,9 +616,7 @@ def _check_price_collar(
         checked, kind = intent.trigger_price, "trigger"
     else:
         return  # a market order (or an amend of the size alone): no price of its own to collar
-    for rule in rules:
-        if type(rule) is not PriceCollar:
-            continue
+    for rule in rules.of(PriceCollar):
         limit = rule.limit_for(names)
         if limit is None:
             continue
@@ -683,19 +675,18 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                 pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity,
                                             intent.order_id, reducing=True, opens=intent.action is Action.NEW))
             continue
-        for rule in rules:
-            if type(rule) is OrderRate:
-                # one counter per rule: two rules over the same account must not count each order twice
-                scope_key = f"{rule.id}|{request.venue}|{holder}"
-                if rule.per is RateKey.SYMBOL:
-                    scope_key += f"|{intent.symbol}"
-                rate_costs[(rule.id, scope_key)] += 1
-                rate_rules[rule.id] = rule
+        for rate_rule in rules.of(OrderRate):
+            # one counter per rule: two rules over the same account must not count each order twice
+            scope_key = f"{rate_rule.id}|{request.venue}|{holder}"
+            if rate_rule.per is RateKey.SYMBOL:
+                scope_key += f"|{intent.symbol}"
+            rate_costs[(rate_rule.id, scope_key)] += 1
+            rate_rules[rate_rule.id] = rate_rule
         if intent.action is Action.NEW:
             _check_duplicates(acc, duplicates, rules, intent, leg_no, holder)
             _count_open_orders(acc, open_orders, rules, intent, leg_no, holder)
         if replaces and intent.side is None and intent.quantity is not None and any(
-            type(rule) is MaxPosition and rule.limit_for(names) is not None for rule in rules
+            rule.limit_for(names) is not None for rule in rules.of(MaxPosition)
         ):
             # a venue whose amends carry no side (OKX; Bybit for orders this sidecar never saw): resizing a
             # resting order could grow exposure past the limit unseen, so it is refused rather than waved on
@@ -714,17 +705,14 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
             charged, unit_price = _charge_budgets(acc, budgets, rules, intent, leg_no, holder, view,
                                                   intent.order_id if replaces else None)
         if values_gross:
-            for rule in rules:
-                if type(rule) is MaxGrossExposure:
-                    own = gross.setdefault(rule.id, (rule, leg_no, {}))[2]
-                    price = _mark_or_order_price(intent, view)
-                    if price is not None and price > 0 and intent.symbol is not None:
-                        own.setdefault(intent.symbol, price)
+            for gross_rule in rules.of(MaxGrossExposure):
+                own = gross.setdefault(gross_rule.id, (gross_rule, leg_no, {}))[2]
+                price = _mark_or_order_price(intent, view)
+                if price is not None and price > 0 and intent.symbol is not None:
+                    own.setdefault(intent.symbol, price)
         pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity, intent.order_id,
                                     opens=intent.action is Action.NEW, budgets=charged, price=unit_price))
-        for rule in rules:
-            if type(rule) is not MaxPosition:
-                continue
+        for rule in rules.of(MaxPosition):
             limit = _position_limit(acc, rule, intent, view, leg_no, names)
             if limit is None:
                 continue
@@ -806,7 +794,7 @@ def notional_of(quantity: Decimal, price: Decimal) -> Decimal:
         return quantity * price
 
 
-def _charge_budgets(acc: _Collector, budgets: dict[str, NotionalCheck], rules: Sequence[RuleBase],
+def _charge_budgets(acc: _Collector, budgets: dict[str, NotionalCheck], rules: RuleSet,
                     intent: OrderIntent, leg: int | None, holder: str, view: StateView,
                     replaced: str | None) -> tuple[tuple[str, ...], Decimal | None]:
     """The daily-notional budgets a leg is charged to and the price a unit it is charged at (`reference_price`:
@@ -815,9 +803,7 @@ def _charge_budgets(acc: _Collector, budgets: dict[str, NotionalCheck], rules: S
     part the store does not count against it."""
     keys: list[str] = []
     price: Decimal | None = None
-    for rule in rules:
-        if type(rule) is not MaxDailyNotional:
-            continue
+    for rule in rules.of(MaxDailyNotional):
         price = price if price is not None else reference_price(intent, view)
         if price is None or price <= 0 or intent.quantity is None:
             price = None
@@ -840,13 +826,11 @@ def _charge_budgets(acc: _Collector, budgets: dict[str, NotionalCheck], rules: S
 
 
 def _count_open_orders(acc: _Collector, open_orders: dict[tuple[str, str | None], OpenOrdersCheck],
-                       rules: Sequence[RuleBase], intent: OrderIntent, leg: int | None, holder: str) -> None:
+                       rules: RuleSet, intent: OrderIntent, leg: int | None, holder: str) -> None:
     """What the store must check of a new order under each open-orders rule: that the account's open orders on
     its symbol, and on the account, stay within the limits with it. Each leg of a batch adds one to its scopes'
     checks; the store compares its counters plus what the request adds with the limit."""
-    for rule in rules:
-        if type(rule) is not MaxOpenOrders:
-            continue
+    for rule in rules.of(MaxOpenOrders):
         context = (("symbol", intent.symbol),) if intent.symbol is not None else ()
         scopes = ((None, rule.per_account),) if intent.symbol is None else (
             (intent.symbol, rule.per_symbol), (None, rule.per_account))
@@ -860,16 +844,14 @@ def _count_open_orders(acc: _Collector, open_orders: dict[tuple[str, str | None]
                                                 acc.enforced(rule), leg, context)
 
 
-def _check_duplicates(acc: _Collector, duplicates: dict[tuple[str, str], DuplicateCheck], rules: Sequence[RuleBase],
+def _check_duplicates(acc: _Collector, duplicates: dict[tuple[str, str], DuplicateCheck], rules: RuleSet,
                       intent: OrderIntent, leg: int | None, holder: str) -> None:
     """What the store must check of a new order under each duplicate rule: that no identical order was admitted
     within the window. A second identical leg of the same batch is a duplicate at once (the batch is blocked
     whole); the store checks each fingerprint once."""
     fingerprint: str | None = None
     context: dict[str, object] = {}
-    for rule in rules:
-        if type(rule) is not DuplicateOrders:
-            continue
+    for rule in rules.of(DuplicateOrders):
         if fingerprint is None:
             fingerprint, context = order_fingerprint(intent, holder), _order_context(intent)
         earlier = duplicates.get((rule.id, fingerprint))

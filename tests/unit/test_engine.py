@@ -33,7 +33,7 @@ from riskwall.model import (
 )
 from riskwall.policy.index import rule_kind
 from riskwall.policy.loader import Policy
-from riskwall.policy.model import Mode, PolicyMode, RuleBase
+from riskwall.policy.model import MaxOrderQty, MaxPosition, Mode, OrderRate, PolicyMode, RuleBase, TradingStateRule
 from riskwall.state.base import (
     CheckResult,
     DuplicateCheck,
@@ -1272,6 +1272,10 @@ rules:
 """)
 
 
+# the types RANDOM_RULES writes, and one it never does (whose rules must then be none)
+RANDOM_RULE_TYPES = (MaxOrderQty, OrderRate, TradingStateRule, MaxPosition)
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_applicable_rules_when_policy_is_random_then_prepared_index_selects_as_documented(seed: int) -> None:
     rng = random.Random(seed)
@@ -1284,9 +1288,12 @@ def test_applicable_rules_when_policy_is_random_then_prepared_index_selects_as_d
                                  unified_symbol=names[1] if len(names) > 1 else None, position_side=side)
             labels = policy.labels_for(venue, account)
 
-            chosen = [r.id for r in engine.applicable_rules(policy, venue, labels, intent)]
+            rules = engine.applicable_rules(policy, venue, labels, intent)
 
-            assert chosen == reference_rules(policy, venue, labels, intent), (policy.rules, intent)
+            assert [r.id for r in rules] == reference_rules(policy, venue, labels, intent), (policy.rules, intent)
+            # what the engine reads one type at a time: the same rules, in the same order
+            for kind in RANDOM_RULE_TYPES:
+                assert rules.of(kind) == tuple(r for r in rules if type(r) is kind), (kind, policy.rules, intent)
 
 
 def test_plan_when_orders_are_decided_then_the_policy_is_never_written() -> None:

@@ -8,7 +8,7 @@ the later; a kind is the rule type and, for rules that have one, its `per`; ever
 Rules are bucketed by the venue (a finite set) and, within it, by how they are scoped: a rule scoped by nothing
 narrower than the venue always applies there, so the winners among those are chosen at load; a rule scoped by
 literal symbols is found by the symbol's name; only the rest (glob patterns, accounts, position sides) is matched
-per leg. A policy whose rules are scoped by venue at most answers every leg with a prepared tuple.
+per leg. A policy whose rules are scoped by venue at most answers every leg with a prepared `RuleSet`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,25 @@ _GLOB = frozenset("*?[")
 
 def rule_kind(rule: RuleBase) -> RuleKind:
     return rule.type, str(getattr(rule, "per", ""))
+
+
+class RuleSet(tuple[RuleBase, ...]):
+    """The rules that decide a leg, in policy order, with those of each rule type at hand (`of`): the engine checks
+    one type at a time, and walking every rule for each of a dozen checks was a fifth of a decision's time."""
+
+    _by_type: Mapping[type[RuleBase], tuple[RuleBase, ...]]
+
+    def __new__(cls, rules: Iterable[RuleBase] = ()) -> RuleSet:
+        self = super().__new__(cls, rules)
+        by_type: dict[type[RuleBase], list[RuleBase]] = {}
+        for rule in self:
+            by_type.setdefault(type(rule), []).append(rule)
+        self._by_type = {kind: tuple(found) for kind, found in by_type.items()}
+        return self
+
+    def of[R: RuleBase](self, kind: type[R]) -> tuple[R, ...]:
+        """The rules of exactly the type `kind` (rule types are never subclassed), in policy order."""
+        return self._by_type.get(kind, ())  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # one entry per rule: compared and hashed by identity
@@ -79,7 +98,7 @@ class _VenueRules:
     """One venue's rules, prepared."""
 
     # the answer for a leg no scoped rule matches: the unscoped winners and shadows, in policy order
-    fixed: tuple[RuleBase, ...]
+    fixed: RuleSet
     winners: Mapping[RuleKind, _Entry]  # the enforced unscoped winner of each kind
     shadows: tuple[_Entry, ...]  # the unscoped shadow rules
     by_symbol: Mapping[str, tuple[_Entry, ...]]  # rules scoped by literal symbols, by each upper-cased name
@@ -105,12 +124,12 @@ class _VenueRules:
                 shadows.append(entry)
             elif (best := winners.get(entry.kind)) is None or entry.beats(best):
                 winners[entry.kind] = entry
-        fixed = tuple(e.rule for e in sorted((*winners.values(), *shadows), key=_by_order))
+        fixed = RuleSet(e.rule for e in sorted((*winners.values(), *shadows), key=_by_order))
         return cls(fixed, winners, tuple(shadows), {k: tuple(v) for k, v in by_symbol.items()}, tuple(named),
                    tuple(matched))
 
     def select(self, labels: frozenset[str], names: Sequence[str],
-               position_side: PositionSide | None) -> tuple[RuleBase, ...]:
+               position_side: PositionSide | None) -> RuleSet:
         if not self.named and not self.matched:
             return self.fixed
         upper = tuple(name.upper() for name in names if name)
@@ -130,7 +149,7 @@ class _VenueRules:
             elif (best := winners.get(entry.kind)) is None or entry.beats(best):
                 winners[entry.kind] = entry
         chosen.extend(winners.values())
-        return tuple(e.rule for e in sorted(chosen, key=_by_order))
+        return RuleSet(e.rule for e in sorted(chosen, key=_by_order))
 
 
 def _by_order(entry: _Entry) -> int:
@@ -146,14 +165,14 @@ class RuleIndex:
         self._entries = tuple(_Entry.of(order, rule) for order, rule in enumerate(rules))
         self._venues: Mapping[str, _VenueRules] = {venue: self._bucket(venue) for venue in Venue}
         # the venues whose every rule applies to every leg: answered without looking further
-        self._fixed: Mapping[str, tuple[RuleBase, ...]] = {
+        self._fixed: Mapping[str, RuleSet] = {
             venue: bucket.fixed for venue, bucket in self._venues.items() if not bucket.named and not bucket.matched}
 
     def _bucket(self, venue: str) -> _VenueRules:
         return _VenueRules.of(e for e in self._entries if not e.rule.scope.venues or venue in e.rule.scope.venues)
 
     def select(self, venue: str, labels: frozenset[str], names: Sequence[str],
-               position_side: PositionSide | None) -> tuple[RuleBase, ...]:
+               position_side: PositionSide | None) -> RuleSet:
         """The rules that decide a leg on `venue`, of an account with `labels`, naming `names` (its instrument's
         names: none for an instruction that names no instrument), on `position_side`; in policy order."""
         fixed = self._fixed.get(venue)
