@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 from riskwall import engine, logs
 from riskwall.decider import (
     UNANSWERED_HOLD_MS,
+    cannot_add_risk,
     daily_losses,
     fail_decision,
     held_by,
@@ -181,9 +182,17 @@ class SocketGate:
             # a stream socket only subscribes: an order op on it is not something the venue reads there
             request = ParsedRequest(session.venue, Action.UNKNOWN, f"WS {frame.op}", session.account)
         reserved = False
+        unpaired = self._unpaired(session, frame, request)
         try:
-            decision, reserved, request = await asyncio.wait_for(self._decide(request, decision_id),
-                                                                 self.deadline_s)
+            if unpaired is not None:
+                # the venue's answer could not be paired with this order: its fill would go unlearned and the
+                # position the limits measure would drift from the venue's, so an order that can add risk is
+                # refused before anything is reserved for it
+                decision = fail_decision(request, "", decision_id, self._policy(), Reason.PARSE_FAILED,
+                                         engine.RULE_PARSE, error=unpaired)
+            else:
+                decision, reserved, request = await asyncio.wait_for(self._decide(request, decision_id),
+                                                                     self.deadline_s)
         except (TimeoutError, StateUnavailable) as exc:
             decision = fail_decision(request, "", decision_id, self._policy(), Reason.STATE_UNAVAILABLE,
                                      engine.RULE_STATE, error=type(exc).__name__)
@@ -246,16 +255,22 @@ class SocketGate:
             reply, delay = None, 0.0
         return Outcome(False, reply, decision, None, None, time.perf_counter_ns(), delay)
 
+    @staticmethod
+    def _unpaired(session: Session, frame: ClientFrame, request: ParsedRequest) -> str | None:
+        """Why an order frame that could add risk must be refused before it is decided: the venue's answer to it
+        could not be paired with it (`Session.unpaired`). None for everything else, which is decided as usual
+        (a cancel passes whatever its id; a frame that cannot be read is refused for that)."""
+        if frame.rest is None or not request.action.adds_orders or request.error is not None:
+            return None
+        if cannot_add_risk(request):
+            return None
+        return session.unpaired(frame.id_key)
+
     def _expect(self, session: Session, frame: ClientFrame, pending: PendingFrame) -> None:
-        key = frame.id_key
-        if key is None:
-            # no id: the venue's answer cannot be told from another's; hold what it reserved as if unanswered
-            if pending.reserved:
-                self._release_later(pending.decision_id, UNANSWERED_HOLD_MS)
-            return
-        dropped = session.expect(key, pending)
-        if dropped is not None and dropped.reserved:
-            self._release_later(dropped.decision_id, UNANSWERED_HOLD_MS)
+        if not session.expect(frame.id_key, pending) and pending.reserved:
+            # a reduce-only order or a cancel whose answer cannot be paired: what it reserved is held as if
+            # unanswered
+            self._release_later(pending.decision_id, UNANSWERED_HOLD_MS)
 
     # ---- messages from the venue -------------------------------------------------------------------------
 
@@ -277,7 +292,12 @@ class SocketGate:
             return
         if frame.answers is not None:
             pending = session.pending.pop(frame.answers, None)
-            if pending is not None:
+            if pending is not None and pending.ambiguous:
+                # the answer may be the other frame's: learned from neither, what this one reserved is held as
+                # if unanswered
+                if pending.reserved:
+                    self._release_later(pending.decision_id, UNANSWERED_HOLD_MS)
+            elif pending is not None:
                 await self._learn_answer(store, session, pending, frame.status, frame.rest_body)
         owner = session.events_account
         if (not frame.facts.empty or frame.facts.equity) and owner is not None:

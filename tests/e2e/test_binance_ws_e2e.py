@@ -417,6 +417,32 @@ def test_raw_order_frame_when_it_cannot_be_read_then_dropped_and_answered_with_i
     assert (line["verdict"], line["reason"]) == ("block", reason)
 
 
+@pytest.mark.parametrize("id_field", [{"id": None}, {}], ids=["null-id", "no-id"])
+def test_raw_order_frame_when_it_has_no_id_then_refused_as_its_answer_could_not_be_paired(
+    trader: WsTrader, id_field: dict[str, Any]
+) -> None:
+    url = trader.sidecar.reverse_url_for("binanceusdm").replace("http://", "ws://") + "/ws-fapi/v1"
+    client_id = "noid-" + secrets.token_hex(4)
+    signed = sign_ws_params({**_order_params(type="MARKET", quantity="0.01", newClientOrderId=client_id),
+                             "apiKey": trader.api_key, "timestamp": int(time.time() * 1000)}, trader.secret)
+    signed.pop("price"), signed.pop("timeInForce")
+    text = json.dumps({**id_field, "method": "order.place", "params": signed})
+
+    async def body() -> dict[str, Any]:
+        async with websockets.connect(url, open_timeout=TIMEOUT_S) as socket:
+            await socket.send(text)
+            return json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT_S))  # type: ignore[no-any-return]
+
+    answer = run(body())
+
+    # the venue's answer to it would carry no id to learn the fill by: an order that adds risk is refused
+    assert (answer.get("id"), answer["status"]) == (None, 400) and "PARSE_FAILED" in answer["error"]["msg"]
+    assert not [m for m in ws_messages(trader.fake) if client_id in json.dumps(m)]
+    assert trader.fake.position(trader.api_key, "BTCUSDT") == 0
+    [line] = [d for d in trader.decisions() if client_id in json.dumps(d) or d.get("frame_id") is None]
+    assert (line["verdict"], line["reason"]) == ("block", "PARSE_FAILED") and "no id" in line["detail"]
+
+
 def test_logs_when_trading_and_streaming_then_no_key_signature_or_listen_key_appears(
     trader: WsTrader, binance_fake: FakeBinanceUsdm
 ) -> None:

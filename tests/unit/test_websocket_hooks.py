@@ -315,25 +315,104 @@ async def test_connection_when_closed_with_unanswered_orders_then_their_exposure
     assert released[0][0] == first.decision.decision_id and conn.pending == {}
 
 
-async def test_pending_frames_when_more_than_kept_then_oldest_is_held_as_unanswered(
-    monkeypatch: pytest.MonkeyPatch,
+class CountingDecider(Decider):
+    """Allows every request, counting the decisions it was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    async def __call__(self, parsed: ParsedRequest, decision_id: str) -> tuple[Decision, bool, ParsedRequest]:
+        self.asked += 1
+        return await super().__call__(parsed, decision_id)
+
+
+def frame_without_id() -> str:
+    frame = json.loads(order_frame())
+    del frame["id"]
+    return json.dumps(frame)
+
+
+@pytest.mark.parametrize(
+    ("earlier", "frame", "detail"),
+    [
+        ([], order_frame(None), "has no id"),
+        ([], frame_without_id(), "has no id"),
+        ([order_frame("a")], order_frame("a"), "awaits the venue's answer"),
+        ([order_frame("a", method="order.cancel", orderId="1")], order_frame("a", quantity="0.1"),
+         "awaits the venue's answer"),
+        ([order_frame(n) for n in range(MAX_PENDING_FRAMES)], order_frame("last"),
+         f"{MAX_PENDING_FRAMES} messages await"),
+    ],
+    ids=["null-id", "missing-id", "id-pending", "id-of-a-pending-cancel", "too-many-pending"],
+)
+async def test_order_frame_when_its_answer_could_not_be_paired_then_refused_before_anything_is_reserved(
+    earlier: list[str], frame: str, detail: str
 ) -> None:
-    released: list[int] = []
+    decider = CountingDecider()
+    made, conn = gate(decider), session()
+    for text in earlier:
+        assert (await made.from_client(conn, text)).forward
+    pending = dict(conn.pending)
+
+    outcome = await made.from_client(conn, frame)
+
+    assert outcome.forward is False and outcome.reply is not None and outcome.decision is not None
+    deciding = outcome.decision.deciding
+    assert deciding is not None and deciding.reason == "PARSE_FAILED" and detail in deciding.detail
+    assert decider.asked == len(earlier)  # refused before it was decided: nothing was reserved for it
+    assert conn.pending == pending and not any(p.ambiguous for p in conn.pending.values())
+    assert json.loads(outcome.reply)["id"] == json.loads(frame).get("id")
+
+
+@pytest.mark.parametrize(
+    ("frame", "tracked"),
+    [
+        (order_frame(None, method="order.cancel", orderId="1"), False),
+        (order_frame(None, reduceOnly="true"), False),
+        (order_frame("a", method="order.cancel", orderId="1"), False),
+        (order_frame("a", reduceOnly="true"), False),
+        (order_frame("b", method="order.cancel", orderId="1"), True),
+    ],
+    ids=["cancel-no-id", "reduce-only-no-id", "cancel-pending-id", "reduce-only-pending-id", "cancel-own-id"],
+)
+async def test_frame_that_cannot_add_risk_when_its_id_is_missing_or_pending_then_passes_untracked(
+    frame: str, tracked: bool
+) -> None:
+    made, conn = gate(CountingDecider()), session()
+    await made.from_client(conn, order_frame("a"))
+
+    outcome = await made.from_client(conn, frame)
+
+    assert outcome.forward is True
+    assert list(conn.pending) == (['"a"', '"b"'] if tracked else ['"a"'])
+    # a frame that shares the pending order's id makes the venue's answers to both unreadable
+    assert conn.pending['"a"'].ambiguous is ('"a"' in frame)
+
+
+async def test_order_answer_when_a_cancel_shared_its_id_then_not_learned_and_its_exposure_held_as_unanswered(
+    captured: Logs, injected: Injected  # noqa: F811
+) -> None:
     store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    flow = open_socket(fw, injected)
+    await handshake(fw, flow)
+    await send(fw, flow, order_frame("o1", quantity="0.5"))
+    cancel = await send(fw, flow, order_frame("o1", method="order.cancel", orderId="12"))
+    result = {"orderId": 77, "symbol": "BTCUSDT", "status": "FILLED", "clientOrderId": "x", "price": "50000",
+              "origQty": "0.5", "executedQty": "0.5", "side": "BUY", "positionSide": "BOTH", "type": "LIMIT",
+              "reduceOnly": False}
 
-    async def release(decision_id: str, after_ms: int = 0) -> None:
-        released.append(after_ms)
-
-    monkeypatch.setattr(store, "release", release)
-    made = gate(Decider(), store)
-    conn = session()
-
-    for number in range(MAX_PENDING_FRAMES + 3):
-        await made.from_client(conn, order_frame(number))
+    # which of the two this answers cannot be told: it must not release the order's exposure nor be read as its
+    await send(fw, flow, json.dumps({"id": "o1", "status": 200, "result": result}), from_client=False)
     await asyncio.sleep(0)
+    blocked = await send(fw, flow, order_frame("o2", quantity="0.6"))  # 0.5 still held + 0.6 > 1
 
-    assert len(conn.pending) == MAX_PENDING_FRAMES
-    assert released == [UNANSWERED_HOLD_MS] * 3
+    assert not cancel.dropped and blocked.dropped
+    holder = fw.policy.holder(Venue.BINANCEUSDM, ACCOUNT) if fw.policy else None
+    rows = await store.exposure(Venue.BINANCEUSDM, holder or ACCOUNT)
+    assert rows["BTCUSDT|both"]["position"] == "0" and rows["BTCUSDT|both"]["pending_buy"] == "0.5"
+    assert flow.metadata[WS_SESSION].pending == {}
 
 
 async def test_order_frame_when_on_a_user_data_stream_then_refused() -> None:

@@ -27,7 +27,8 @@ from riskwall.model import Action, Decision, ParsedRequest, ResponseFacts, Venue
 from riskwall.records import quick_init
 from riskwall.venues.base import FieldError, HttpRequest, Socket, strict_json
 
-# a connection's order frames awaiting an answer; past this many the oldest is taken as unanswered
+# a connection's order frames awaiting an answer: an order that could add risk past this many is refused (its
+# answer could not be waited for), a cancel passes without its answer being waited for
 MAX_PENDING_FRAMES = 1_000
 # the largest client frame read: no order message is near it (a 20-leg batch is a few kilobytes)
 MAX_FRAME_CHARS = 1_000_000
@@ -92,6 +93,9 @@ class PendingFrame:
     parsed: ParsedRequest
     rest: HttpRequest
     reserved: bool
+    # another frame with the same id passed while this one awaited its answer (a cancel, which always passes):
+    # the venue's answer to this one cannot be told from the answer to that one, so neither is learned
+    ambiguous: bool = False
 
 
 @dataclass(slots=True)
@@ -134,12 +138,27 @@ class Session:
             return self.account
         return self.pending_login if self.account is None else None
 
-    def expect(self, key: str, frame: PendingFrame) -> PendingFrame | None:
-        """Remember an allowed frame; returns the oldest one dropped when too many are outstanding."""
-        self.pending[key] = frame
-        if len(self.pending) > MAX_PENDING_FRAMES:
-            return self.pending.popitem(last=False)[1]
+    def unpaired(self, key: str | None) -> str | None:
+        """Why the venue's answer to an order frame with the id `key` could not be paired with it (no id, an id
+        that awaits an answer already, too many awaiting), or None when it can be."""
+        if key is None:
+            return "the message has no id: the venue's answer to it could not be told from another's"
+        if key in self.pending:
+            return "a message with this id awaits the venue's answer on this connection"
+        if len(self.pending) >= MAX_PENDING_FRAMES:
+            return f"{MAX_PENDING_FRAMES} messages await the venue's answer on this connection"
         return None
+
+    def expect(self, key: str | None, frame: PendingFrame) -> bool:
+        """Remember an allowed frame until the venue answers it; False when its answer cannot be paired with it
+        (`unpaired`), which only a frame that cannot add risk (a cancel) gets this far with. A frame that shares
+        its id with one awaiting an answer makes that one's answer unreadable too (`PendingFrame.ambiguous`)."""
+        if key is not None and key in self.pending:
+            self.pending[key].ambiguous = True
+        if self.unpaired(key) is not None:
+            return False
+        self.pending[key] = frame  # type: ignore[index]  # unpaired() is None only with a key
+        return True
 
 
 class FrameReader(Protocol):
