@@ -32,7 +32,8 @@ def rule_kind(rule: RuleBase) -> RuleKind:
 
 class RuleSet(tuple[RuleBase, ...]):
     """The rules that decide a leg, in policy order, with those of each rule type at hand (`of`): the engine checks
-    one type at a time, and walking every rule for each of a dozen checks was a fifth of a decision's time."""
+    one type at a time, and reads just those rules instead of testing every rule's type for each of a dozen
+    checks per order."""
 
     _by_type: Mapping[type[RuleBase], tuple[RuleBase, ...]]
 
