@@ -380,6 +380,24 @@ def test_order_when_venue_could_read_it_otherwise_then_refused_before_the_venue(
         r for r in venues["binanceusdm"].requests if probe in r.query]
 
 
+@pytest.mark.parametrize("hidden", ["#&quantity=5", "symbol=BTCUSDT#&quantity=5"], ids=["query-starts", "mid-query"])
+def test_order_when_a_hash_hides_part_of_its_query_then_refused_before_the_venue(
+    hardened: Sidecar, venues: dict[str, Any], hidden: str
+) -> None:
+    # mitmproxy's (and so the firewall's) reading of the query ends at `#`; a server that reads on would see a
+    # quantity of 5 where the firewall read 0.001
+    probe = "p" + secrets.token_hex(8)
+    body = f"symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.001&newClientOrderId={probe}&timestamp=1&" \
+           f"signature={'c' * 64}".encode()
+    data = request_bytes("POST", f"/fapi/v1/order?{hidden}", "fapi.binance.com",
+                         headers=binance_headers(**{"Content-Type": "application/x-www-form-urlencoded"}), body=body)
+
+    answer = to_listener(hardened.reverse_ports["binanceusdm"], data)
+
+    assert_refused(answer, "PARSE_FAILED")
+    assert not [r for r in venues["binanceusdm"].requests if probe.encode() in r.body]
+
+
 def test_batch_when_leg_holds_case_variant_of_quantity_then_refused(hardened: Sidecar,
                                                                    venues: dict[str, Any]) -> None:
     probe = "p" + secrets.token_hex(8)

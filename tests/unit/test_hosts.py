@@ -100,6 +100,7 @@ def test_ip_entries_when_venues_mapped_by_name_and_address_then_only_addresses()
     ("/fapi/v1/order", True), ("/fapi/v1/order?symbol=BTCUSDT", True), ("/a.b/c", True), ("/.well-known/x", True),
     ("/fapi/./v1/order", False), ("/fapi/v1/../order", False), ("./fapi", False), ("..", False), ("/a/.", False),
     ("/a/..", False), ("/fapi/%2e%2e/order", False), ("/fapi;x/order", False), ("/fapi\\v1", False), ("/f#x", False),
+    ("/fapi/v1/order?#&positionSide=LONG", False), ("/api/v1/order?symbol=XBTUSD#&side=Sell", False),
 ])
 def test_plain_path_when_path_has_escapes_or_dot_segments_then_not_plain(path: str, plain: bool) -> None:
     assert plain_path(path) is plain

@@ -512,9 +512,13 @@ METHOD_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-meth
 
 
 def plain_path(path: str) -> bool:
-    """A path every server reads alike: no escapes, `;` parameters, backslashes, fragments or dot segments."""
+    """A path every server reads alike: no escapes, `;` parameters, backslashes, fragments or dot segments. A `#`
+    anywhere in the target counts, in the query too: a request target may not hold one (RFC 9112), and servers
+    differ on it (some end the query there, as the firewall's reading of the query does, others read on)."""
+    if "#" in path:
+        return False
     path = path.split("?", 1)[0]
-    if "%" in path or ";" in path or "\\" in path or "#" in path:
+    if "%" in path or ";" in path or "\\" in path:
         return False
     if "/." not in "/" + path:  # no segment starts with a dot: none is `.` or `..` (every order's path)
         return True
