@@ -150,6 +150,11 @@ def test_run_when_test_file_is_invalid_then_every_problem_has_line_and_key_path_
                      id="yaml-syntax"),
         pytest.param("- just a list\n", ["{F}:1: the top level must be a mapping with `policy` and `cases`"],
                      id="not-a-mapping"),
+        pytest.param("policy: policies/main.yaml\ncases:\n  - name: a\n    state:\n      open_orders:\n"
+                     "        - {symbol: BTCUSDT, count: 2, order_id: '7'}\n"
+                     "    request: {order: {action: cancel}}\n    expect: allow\n",
+                     ["{F}:6: cases[0].state.open_orders[0]: order_id names one order: give it with "
+                      "count 1"], id="order-id-of-two-orders"),
     ],
 )
 def test_run_when_test_file_is_malformed_then_error_names_line_and_exit_is_1(

@@ -31,6 +31,7 @@ from riskwall.model import (
     ClosedOrder,
     Decision,
     Known,
+    KnownOrder,
     OpenOrdersSnapshot,
     ParsedRequest,
     PositionSide,
@@ -260,8 +261,6 @@ def test_parse_request_when_batch_orders_then_each_leg_converted_in_order() -> N
 @pytest.mark.parametrize(
     ("method", "path", "params", "action", "fields"),
     [
-        ("PUT", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY", "orderId": "123", "quantity": "20",
-                                   "price": "40000"}, Action.AMEND, dict(quantity=D("0.05"), order_id="123")),
         ("POST", "/dapi/v1/algoOrder", {"symbol": "BTCUSD_PERP", "side": "SELL", "type": "STOP_MARKET",
                                         "algoType": "CONDITIONAL", "quantity": "4", "triggerPrice": "40000"},
          Action.NEW, dict(quantity=D("0.01"), trigger_price=D("40000"))),
@@ -281,6 +280,37 @@ def test_parse_request_when_other_order_endpoint_then_one_intent(
     assert parsed.error is None and parsed.action is action
     [leg] = parsed.intents
     assert leg.venue is VENUE
+    for name, want in fields.items():
+        assert getattr(leg, name) == want, name
+
+
+@pytest.mark.parametrize(
+    ("resting", "fields", "error"),
+    [
+        (KnownOrder("123", "BTCUSD_PERP", Side.BUY, PositionSide.LONG),
+         dict(quantity=D("0.05"), order_id="123", side=Side.BUY, position_side=PositionSide.LONG), None),
+        # the order rests as a sell: the venue amends it as one, whatever the amend says (and converts as one)
+        (KnownOrder("123", "BTCUSD_PERP", Side.SELL, PositionSide.SHORT),
+         dict(quantity=D("0.05"), side=Side.SELL, position_side=PositionSide.SHORT), None),
+        (None, {}, "not seen through the firewall"),
+        (KnownOrder("123", "ETHUSD_PERP", Side.BUY, PositionSide.BOTH), {}, "on another symbol"),
+    ],
+    ids=["known-long", "known-sell", "unknown", "other-symbol"],
+)
+def test_parse_request_when_order_amended_then_completed_with_the_order_the_store_holds(
+    resting: KnownOrder | None, fields: dict, error: str | None
+) -> None:
+    view = StateView(orders={"123": resting} if resting else {})
+    amend = make_request("PUT", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY", "orderId": "123",
+                                                   "quantity": "20", "price": "40000"}, style="form")
+
+    parsed = decided(amend, view)
+
+    if error is not None:
+        assert parsed.intents == () and error in (parsed.error or "")
+        return
+    [leg] = parsed.intents
+    assert parsed.error is None and parsed.action is Action.AMEND and leg.venue is VENUE
     for name, want in fields.items():
         assert getattr(leg, name) == want, name
 

@@ -1638,3 +1638,44 @@ def test_parse_request_when_field_unused_by_order_type_then_not_taken_as_referen
     [intent] = parse(make_request("POST", "/fapi/v1/order", params)).intents
 
     assert (intent.price, intent.trigger_price) == (price, trigger)
+
+
+# ---- 4. amends in hedge mode, decided ---------------------------------------------------------------------
+
+HEDGED_POSITION_LIMIT = "rules:\n  - {id: position, type: max_position, default: {qty: 1}}\n"
+
+
+@pytest.mark.parametrize(
+    ("resting", "amended_to", "verdict", "reason"),
+    [
+        (PositionSide.LONG, "1", Verdict.BLOCK, "POSITION_EXCEEDS_MAX"),  # 0.99 long held + 1: over the limit
+        (PositionSide.LONG, "0.005", Verdict.ALLOW, None),
+        (PositionSide.SHORT, "1", Verdict.ALLOW, None),  # a buy on the short side closes it: the long is untouched
+        (None, "0.005", Verdict.BLOCK, "PARSE_FAILED"),  # never seen: its position side cannot be known
+    ],
+    ids=["long-grows-long", "long-within", "short-side", "unknown-order"],
+)
+def test_decide_when_hedge_mode_order_amended_then_measured_on_the_orders_own_position_side(
+    resting: PositionSide | None, amended_to: str, verdict: Verdict, reason: str | None
+) -> None:
+    # Binance's modify names no position side: the venue amends the order on the side it rests on, so reading the
+    # amend as BOTH would measure a LONG order's new size against a position the account does not hold
+    from riskwall.decider import decide_request
+
+    from .factories import make_policy
+
+    policy = make_policy(HEDGED_POSITION_LIMIT)
+    store = MemoryStore(clock=lambda: 1_700_000_000_000)
+    held = PositionsReport(VENUE, ACCOUNT, None, (("BTCUSDT", PositionSide.LONG, D("0.99")),))
+    orders = () if resting is None else (
+        update("BTCUSDT", "4100000001", Side.BUY, "0.001", "0", final=False, position_side=resting),)
+    amend = make_request("PUT", "/fapi/v1/order", {"symbol": "BTCUSDT", "side": "BUY", "orderId": "4100000001",
+                                                   "quantity": amended_to, "price": "1000"}, style="form")
+
+    async def run() -> Verdict | tuple[Verdict, str]:
+        await store.learn(ResponseFacts(positions=(held,), orders=orders))
+        evaluation = await decide_request(screen(ADAPTER, amend), policy, store, "amend-1")
+        decision = evaluation.decision
+        return decision.verdict if decision.deciding is None else (decision.verdict, decision.deciding.reason)
+
+    assert asyncio.run(run()) == (verdict if reason is None else (verdict, reason))

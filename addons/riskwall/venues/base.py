@@ -22,6 +22,7 @@ from riskwall.model import (
     Action,
     Decision,
     EquityUpdate,
+    Known,
     OrderIntent,
     OrderUpdate,
     ParsedRequest,
@@ -179,6 +180,26 @@ def contract_price(side: Side | None, own: Decimal | None, mark: Decimal | None)
     if side is not Side.SELL and mark is not None and mark < own:
         return mark
     return own
+
+
+# an intent's completion with what the store knows (`OrderIntent.resolve`)
+type Resolver = Callable[[OrderIntent, Known], OrderIntent]
+
+
+def on_the_amended_order(intent: OrderIntent, known: Known) -> OrderIntent:
+    """An amend's resolver (`OrderIntent.resolve`) for a venue that amends an order in place, keeping the side and
+    position side it was placed with whatever the amend says (Binance's modify takes no position side; in hedge
+    mode a BOTH read from the request would measure a LONG order's new size against the wrong position): the amend
+    completed with the order as the store holds it. An order the store does not hold is refused, as its position
+    side cannot be known; listing the account's open orders through the firewall teaches it."""
+    order = known.order(intent.order_id, intent.client_order_id)
+    if order is None:
+        raise FieldError("the amended order was not seen through the firewall, so its side and position side are "
+                         "unknown; list the account's open orders through it first")
+    if intent.symbol is not None and intent.symbol != order.symbol:
+        raise FieldError("the amended order is on another symbol")
+    return dataclasses.replace(intent, side=order.side, position_side=order.position_side, order_id=order.order_id,
+                               resolve=None)
 
 
 def price_or_none(raw: object) -> Decimal | None:

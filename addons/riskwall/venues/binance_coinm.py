@@ -57,6 +57,7 @@ from riskwall.venues.base import (
     MAX_AMOUNT,
     FieldError,
     Rejection,
+    Resolver,
     Route,
     RouteKey,
     ScopedLearner,
@@ -171,9 +172,16 @@ def _to_coinm(intent: OrderIntent) -> OrderIntent:
     if intent.price or intent.trigger_price or not intent.only_reduces:
         _contract_size(native)
     # even an order with its own price needs the mark: a buy converts at the lower of the two. Until then the
-    # intent has no size (a count of contracts in `quantity` would read as coin to anything that looked)
+    # intent has no size (a count of contracts in `quantity` would read as coin to anything that looked). An
+    # amend is completed first (its side, which the conversion depends on, is the amended order's)
+    sized = partial(_in_base_units, contracts=intent.quantity)
+    earlier = intent.resolve
     return replace(intent, venue=VENUE, unified_symbol=unified, quantity=None,
-                   resolve=partial(_in_base_units, contracts=intent.quantity))
+                   resolve=sized if earlier is None else partial(_both, earlier, sized))
+
+
+def _both(first: Resolver, then: Resolver, intent: OrderIntent, known: Known) -> OrderIntent:
+    return then(first(intent, known), known)
 
 
 def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal) -> OrderIntent:

@@ -56,6 +56,7 @@ from riskwall.venues.base import (
     equity_update,
     field_spellings,
     form_params,
+    on_the_amended_order,
     one_leg,
     order_list,
     price_or_none,
@@ -275,7 +276,9 @@ def amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> 
         order_type="LIMIT",
         order_id=order_id,
         client_order_id=client_id,
+        resolve=on_the_amended_order,  # modify keeps the order's own sides
     )
+
 
 
 def batch_of(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:

@@ -9,9 +9,12 @@ Sizes are in the base coin (ccxt: contractSize 1 for linear swaps), so `quantity
 `BTC-USDT`; the unified symbol is `BTC/USDT:USDT`. Inverse (`/openApi/cswap/...`) and spot orders are not read:
 their non-GET requests are UNKNOWN (blocked), except cancels, which only lower risk.
 
+An order must name its `positionSide` (ccxt always does): BingX books one without it as LONG in hedge mode, and
+limits are held per position side, so reading it as BOTH (as this adapter once did) let repeated orders grow a
+LONG position past its limit. An amend takes the side and position side of the order it changes, as the store
+holds it (`on_the_amended_order`).
+
 Where the venue's behaviour is not documented, the adapter picks the reading that cannot under-count risk:
-- an order without `positionSide` is read as BOTH (the venue may default to LONG, but a SELL read as LONG would
-  be exempt as "reduces", which BOTH never is);
 - `quoteOrderQty` (a size in USDT) is refused: the base size would be a guess;
 - in a trailing stop `price` is a distance, not a price, so it is not reported as the order's price.
 """
@@ -60,6 +63,7 @@ from riskwall.venues.base import (
     enum_field,
     field_spellings,
     form_params,
+    on_the_amended_order,
     one_leg,
     order_list,
     route_table,
@@ -213,7 +217,13 @@ def unified_symbol(native: str) -> str | None:
     return f"{base}/{quote}:{quote}"
 
 
-def _position_side(raw: object) -> PositionSide:
+def _position_side(raw: object, *, required: bool = True) -> PositionSide:
+    """An order's `positionSide`, which a new order must name: BingX books an order without one as LONG in hedge
+    mode (its API: "the default is LONG"), and a limit held per position side would count it on the wrong one.
+    Read as BOTH only where it is not required (an amend, whose order keeps its own)."""
+    if required and (raw is None or raw == ""):
+        raise FieldError("positionSide is missing: BingX books an order without it as LONG in hedge mode; send "
+                         "BOTH in one-way mode, LONG or SHORT in hedge mode")
     return POSITION_SIDES[enum_field("positionSide", raw, frozenset(POSITION_SIDES), default="BOTH") or "BOTH"]
 
 
@@ -304,12 +314,13 @@ def _amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) ->
         symbol=symbol,
         unified_symbol=unified,
         side=None if raw_side == "-" else SIDES[raw_side or ""],
-        position_side=_position_side(params.get("positionSide")),
+        position_side=_position_side(params.get("positionSide"), required=False),
         quantity=decimal_field("quantity", params.get("quantity")),
         price=decimal_field("price", params.get("price"), required=False),
         order_type="LIMIT",
         order_id=order_id,
         client_order_id=client_id,
+        resolve=on_the_amended_order,  # modify keeps the order's own sides
     )
 
 

@@ -94,6 +94,7 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    Resolver,
     Route,
     RouteKey,
     Socket,
@@ -146,8 +147,6 @@ SPELLINGS = field_spellings(KNOWN_FIELDS)
 _OTHER_ACCOUNT = ("targetAccountId", "targetAccountIds")
 
 type Params = dict[str, Any]
-type Resolver = Callable[[OrderIntent, Known], OrderIntent]
-
 # the bundled fallback: only what is certain. XBTUSD: 1 contract = 1 USD, inverse (docs/venues.md §5.3). Learned wins.
 BUNDLED: tuple[Instrument, ...] = (
     Instrument(VENUE, "XBTUSD", "BTC/USD:BTC", Decimal(1), quote_sized=True),

@@ -61,6 +61,7 @@ from riskwall.venues.base import (
     FieldError,
     HttpRequest,
     Rejection,
+    Resolver,
     Route,
     RouteKey,
     ScopedLearner,
@@ -376,8 +377,6 @@ def base_quantity(inst_id: str, contracts: Decimal, price: Decimal | None, *, fi
         raise FieldError(f"{field} of inverse contract {inst_id} is in USD and the order has no price to convert it")
     return contracts * known.contract_size / price
 
-
-type Resolver = Callable[[OrderIntent, Known], OrderIntent]
 
 
 def _sized(inst_id: str, side: Side | None, contracts: Decimal | None, own: Decimal | None,

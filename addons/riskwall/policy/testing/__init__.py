@@ -20,6 +20,7 @@ test file, or a folder searched recursively for `*.test.yaml`.
             - {symbol: BTCUSDT, side: buy, qty: 0.2}     # counted by max_open_orders)
             - {symbol: ETHUSDT, count: 40}               # 40 resting orders that only count (no qty: no
                                                          # exposure; side defaults to buy)
+            - {symbol: BTCUSDT, qty: 0.1, order_id: "1001"}  # the venue's id, for a request amending it
           trading_states:                                # the kill switch; scope: global (default) or a map
             - {scope: {symbol: ETHUSDT}, state: HALTED, reason: exchange incident}
             - {scope: {account: hedge-bot}, state: REDUCING}  # venue defaults to the file's venue

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -83,6 +83,14 @@ class OpenOrderSpec(_Spec):
     reduce_only: bool = False
     account: str | None = None
     venue: Venue | None = None
+    # the venue's id of the order, for a request that amends it (one order: count 1); else one is made up
+    order_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_order_per_id(self) -> Self:
+        if self.order_id is not None and self.count != 1:
+            raise ValueError("order_id names one order: give it with count 1")
+        return self
 
 
 class ScopeSpec(_Spec):
