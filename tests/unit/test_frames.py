@@ -1048,6 +1048,11 @@ PUSHES: list[tuple[str, Venue, str, tuple[OrderUpdate, ...], tuple[PositionsRepo
     ("bybit-position", Venue.BYBIT, dumps({"id": "1", "topic": "position", "creationTime": TIMESTAMP,
                                            "data": [BYBIT_POSITION_PUSH]}),
      (), (PositionsReport(Venue.BYBIT, "acct", "BTCUSDT", (("BTCUSDT", PositionSide.BOTH, D("-0.3")),)),)),
+    # a positionIdx written as a number of a billion digits teaches nothing, at once (never int() of it)
+    ("bybit-position-with-huge-position-idx", Venue.BYBIT, dumps({"topic": "position", "data": [
+        {**BYBIT_POSITION_PUSH, "positionIdx": "HUGE"}]}).replace('"HUGE"', "1e999999999"), (), ()),
+    ("bybit-order-with-huge-position-idx", Venue.BYBIT, dumps({"topic": "order", "data": [
+        {**BYBIT_ORDER_PUSH, "positionIdx": "HUGE"}]}).replace('"HUGE"', "1e999999999"), (), ()),
     ("okx-orders", Venue.OKX, dumps({"arg": {"channel": "orders", "instType": "SWAP", "uid": "77"},
                                      "data": [OKX_ORDER_PUSH]}),
      (OrderUpdate(Venue.OKX, "acct", "BTC-USDT-SWAP", OKX_ORDER_ID, Side.BUY, PositionSide.BOTH, D("0.05"), D("0.02"),

@@ -375,18 +375,38 @@ def _position_side(raw: object, *, required: bool = False) -> PositionSide:
         if required:
             raise FieldError("positionIdx is missing")
         return PositionSide.BOTH
-    if isinstance(raw, Decimal) and raw == raw.to_integral_value() and int(raw) in POSITION_IDX:
-        return POSITION_IDX[int(raw)]
-    if isinstance(raw, str) and raw in ("0", "1", "2"):
-        return POSITION_IDX[int(raw)]
-    raise FieldError("positionIdx must be 0, 1 or 2")
+    chosen = small_choice(raw, tuple(POSITION_IDX))
+    if chosen is None:
+        raise FieldError("positionIdx must be 0, 1 or 2")
+    return POSITION_IDX[chosen]
+
+
+def small_choice(raw: object, allowed: tuple[int, ...]) -> int | None:
+    """`raw` as one of the small integers `allowed`: a JSON number (read as a Decimal, or an int) equal to one, or
+    its digits as text; None for anything else. Compared, never converted: `int()` of a number written
+    1e999999999 would build a billion digits, and a venue's answer is read inside the event loop."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, Decimal | int):
+        return next((choice for choice in allowed if raw == choice), None)
+    if isinstance(raw, str) and raw.isdigit() and len(raw) < 3:
+        return next((choice for choice in allowed if int(raw) == choice), None)
+    return None
+
+
+def answered_position_side(item: Mapping[str, Any]) -> PositionSide:
+    """The position side of an answer's or a push's row (`positionIdx`, 0 when absent); ValueError when it is
+    none of 0, 1 and 2."""
+    chosen = small_choice(item.get("positionIdx", 0), tuple(POSITION_IDX))
+    if chosen is None:
+        raise ValueError("positionIdx must be 0, 1 or 2")
+    return POSITION_IDX[chosen]
 
 
 def _integer_choice(name: str, raw: object, allowed: tuple[int, ...]) -> int:
-    if isinstance(raw, Decimal) and raw == raw.to_integral_value() and int(raw) in allowed:
-        return int(raw)
-    if isinstance(raw, str) and raw.isdigit() and len(raw) < 3 and int(raw) in allowed:
-        return int(raw)
+    chosen = small_choice(raw, allowed)
+    if chosen is not None:
+        return chosen
     if raw is None or raw == "":
         raise FieldError(f"{name} is missing")
     raise FieldError(f"{name} must be one of {', '.join(map(str, allowed))}")
@@ -816,7 +836,7 @@ def listed_order(item: Any, account: str, category: str, known: Known | None = N
         order_id = text_field("orderId", item.get("orderId"), ORDER_ID)
         symbol = (text_field("symbol", item.get("symbol"), SYMBOL) or "").upper()
         side = SIDES[str(item.get("side"))]
-        position_side = POSITION_IDX[int(item.get("positionIdx", 0))]
+        position_side = answered_position_side(item)
         qty = decimal_field("qty", item.get("qty"), allow_zero=True) or Decimal(0)
         executed = decimal_field("cumExecQty", item.get("cumExecQty") or "0", allow_zero=True) or Decimal(0)
         status = str(item.get("orderStatus", ""))
@@ -917,7 +937,7 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
         if mark is not None:
             prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
         try:
-            position_side = POSITION_IDX[int(item.get("positionIdx", 0))]
+            position_side = answered_position_side(item)
             size = decimal_field("size", item.get("size"), allow_zero=True) or Decimal(0)
             side = str(item.get("side") or "")
             if size and category == "inverse":
