@@ -225,8 +225,9 @@ def test_parse_request_when_instrument_learned_then_contracts_convert_with_its_s
     symbol: str, contracts: int, price: int, base: Decimal, unified: str
 ) -> None:
     learn_instruments()
-    # no mark in the store: an inverse buy (XBTZ26) converts at its own price
-    parsed = resolve(parse(make_request("POST", ORDER, new(symbol=symbol, orderQty=contracts, price=price))))
+    # a mark above the order's price: an inverse buy (XBTZ26) converts at its own price
+    parsed = resolve(parse(make_request("POST", ORDER, new(symbol=symbol, orderQty=contracts, price=price))),
+                     priced(symbol, Decimal(price + 1)))
     [intent] = parsed.intents
     assert parsed.error is None and intent.quantity == base and intent.unified_symbol == unified
     assert str(intent.quantity) == str(base)  # written plainly in logs: 0.1, not 0.100000
@@ -297,9 +298,9 @@ def test_parse_request_when_bulk_then_one_intent_per_leg_and_form_json_text_acce
     as_form = parse(make_request("POST", "/api/v1/order/bulk", {"orders": json.dumps(orders)}, content_type=FORM))
     for parsed in (as_json, as_form):
         assert parsed.error is None
-        # the buy's size waits for the store's mark (none here: its own price), the sell's is its own price's
+        # the buy's size waits for the store's mark (above its price here: its own price), the sell's is its own
         assert [(i.side, i.quantity) for i in parsed.intents] == [(Side.BUY, None), (Side.SELL, D("0.0125"))]
-        resolved = resolve(parsed)
+        resolved = resolve(parsed, priced("XBTUSD", D(60000)))
         assert [(i.side, i.quantity) for i in resolved.intents] == [(Side.BUY, D("0.02")), (Side.SELL, D("0.0125"))]
     bad = parse(make_request("POST", "/api/v1/order/bulk", {"orders": [new(), new(symbol="NOPE")]}))
     assert bad.error is not None and "NOPE" in bad.error
@@ -504,7 +505,15 @@ DECIDED_CASES = [
     # at the mark it would be 1.4 BTC and pass: a sell fills at or above its price, so its price is the worst case
     pytest.param(new(side="Sell", orderQty=70000, price=40000), D(50000), D("1.75"), Reason.POSITION_EXCEEDS_MAX,
                  id="sell-below-mark-at-own-price-blocked"),
-    pytest.param(new(orderQty=BILLION, price=BILLION), None, D(1), None, id="buy-without-mark-at-own-price"),
+    # a buy priced far above the market fills at the market: its own price would count 20 BTC as 1
+    pytest.param(new(orderQty=BILLION, price=BILLION), None, None, Reason.PARSE_FAILED,
+                 id="buy-without-mark-refused"),
+    pytest.param(new(ordType="Stop", price=None, stopPx=BILLION, orderQty=BILLION), None, None,
+                 Reason.PARSE_FAILED, id="stop-buy-without-mark-refused"),
+    pytest.param(new(side="Sell", orderQty=BILLION, price=BILLION), None, D(1), None,
+                 id="sell-without-mark-at-own-price"),
+    pytest.param(new(orderQty=BILLION, price=BILLION, execInst="ReduceOnly"), None, D(1), None,
+                 id="reduce-only-buy-without-mark-at-own-price"),
     # 1 / 30000 = 0.0000333333…: rounded up at 10 decimals, never under-counted
     pytest.param(new(orderQty=1, price=50000), D(30000), D("0.0000333334"), None,
                  id="buy-above-mark-at-mark-rounded-up"),

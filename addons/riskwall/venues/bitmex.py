@@ -442,11 +442,19 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
 def _sized_with_price(contracts: Decimal, own: Decimal | None) -> Resolver:
     """An inverse buy, or an inverse order without a price of its own (`own`: its limit price, else its stopPx):
     its contracts converted at `contract_price` of its side, `own` and the price the store holds. Neither price
-    (as when the store cannot be read) refuses the order naming `orderQty`, reduce-only or not, as always."""
+    (as when the store cannot be read) refuses the order naming `orderQty`, reduce-only or not, as always. A buy
+    with a price of its own but no market price known is refused too, unless it only reduces: a buy priced far
+    above the market fills at the market (BitMEX fills up to a few percent past it and cancels the rest), so its
+    own price would count its USD contracts as a fraction of the coin they buy."""
 
     def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
         symbol = intent.symbol or ""
-        quantity = base_quantity(symbol, contracts, contract_price(intent.side, own, known.price(symbol)))
+        mark = known.price(symbol)
+        if mark is None and own is not None and intent.side is not Side.SELL and not intent.only_reduces:
+            raise FieldError(f"orderQty of inverse contract {symbol} is in USD and a buy converts at the lower of "
+                             "its price and the market's, which is not known: fetch the instrument through the "
+                             "firewall first")
+        quantity = base_quantity(symbol, contracts, contract_price(intent.side, own, mark))
         return dataclasses.replace(intent, quantity=quantity, resolve=None)
 
     return resolve
