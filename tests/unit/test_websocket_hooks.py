@@ -219,17 +219,27 @@ async def test_connection_when_closed_then_logged_with_counts(captured: Logs, in
     assert (closed["frames"], closed["blocked"]) == (2, 1)
 
 
-async def test_order_answer_when_venue_fills_then_position_learned_and_reservation_released(
-    captured: Logs, injected: Injected  # noqa: F811
-) -> None:
+# the venue's answer to order_frame(quantity="0.5"): filled in full
+FILLED_HALF = {"orderId": 77, "symbol": "BTCUSDT", "status": "FILLED", "clientOrderId": "x", "price": "50000",
+               "origQty": "0.5", "executedQty": "0.5", "side": "BUY", "positionSide": "BOTH", "type": "LIMIT",
+               "reduceOnly": False}
+
+
+async def socket_on_memory(injected: Injected) -> tuple[MemoryStore, RiskFirewall, http.HTTPFlow]:
+    """A firewall on a memory store, with an order socket open through it."""
     store = MemoryStore(clock=FakeClock())
     fw = firewall(store=store)
     flow = open_socket(fw, injected)
     await handshake(fw, flow)
+    return store, fw, flow
+
+
+async def test_order_answer_when_venue_fills_then_position_learned_and_reservation_released(
+    captured: Logs, injected: Injected  # noqa: F811
+) -> None:
+    store, fw, flow = await socket_on_memory(injected)
     await send(fw, flow, order_frame(quantity="0.5"))
-    result = {"orderId": 77, "symbol": "BTCUSDT", "status": "FILLED", "clientOrderId": "x", "price": "50000",
-              "origQty": "0.5", "executedQty": "0.5", "side": "BUY", "positionSide": "BOTH", "type": "LIMIT",
-              "reduceOnly": False}
+    result = FILLED_HALF
 
     await send(fw, flow, json.dumps({"id": "o1", "status": 200, "result": result}), from_client=False)
     blocked = await send(fw, flow, order_frame("o2", quantity="0.6"))  # 0.5 held + 0.6 > 1
@@ -393,15 +403,10 @@ async def test_frame_that_cannot_add_risk_when_its_id_is_missing_or_pending_then
 async def test_order_answer_when_a_cancel_shared_its_id_then_not_learned_and_its_exposure_held_as_unanswered(
     captured: Logs, injected: Injected  # noqa: F811
 ) -> None:
-    store = MemoryStore(clock=FakeClock())
-    fw = firewall(store=store)
-    flow = open_socket(fw, injected)
-    await handshake(fw, flow)
+    store, fw, flow = await socket_on_memory(injected)
     await send(fw, flow, order_frame("o1", quantity="0.5"))
     cancel = await send(fw, flow, order_frame("o1", method="order.cancel", orderId="12"))
-    result = {"orderId": 77, "symbol": "BTCUSDT", "status": "FILLED", "clientOrderId": "x", "price": "50000",
-              "origQty": "0.5", "executedQty": "0.5", "side": "BUY", "positionSide": "BOTH", "type": "LIMIT",
-              "reduceOnly": False}
+    result = FILLED_HALF
 
     # which of the two this answers cannot be told: it must not release the order's exposure nor be read as its
     await send(fw, flow, json.dumps({"id": "o1", "status": 200, "result": result}), from_client=False)
