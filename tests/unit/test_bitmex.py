@@ -251,6 +251,9 @@ ERROR_CASES = [
     (new(ordType="Limit", price=None), JSON, (), "price is missing"),
     (new(side="buy"), JSON, (), "side has an unknown value"),
     (b"[1,2]", JSON, (), "not a JSON object"),
+    # a venue that reads a write's body alone would see a buy (no side: a positive size buys), riskwall a sell
+    ({"symbol": "XBTUSD", "orderQty": 40000, "price": 50000}, JSON, (("side", "Sell"),), "both the query string"),
+    ({"symbol": "XBTUSD", "side": "Buy", "price": 50000}, FORM, (("orderQty", "40000"),), "both the query string"),
     (b"symbol=XBTUSD", "text/plain", (), "neither JSON nor a form"),
     (b'{"symbol":"XBTUSD","orderQty":NaN}', JSON, (), "NaN"),
     # without a content type BitMEX would not read the body: riskwall must not read an order the venue does not
