@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from riskwall.model import (
+    Action,
     PositionSide,
     Reason,
     Side,
@@ -20,6 +21,7 @@ from riskwall.model import (
     closing_side,
     fingerprint,
 )
+from riskwall.venues import ADAPTERS
 from riskwall.venues.base import (
     MAX_BODY_BYTES,
     MAX_MESSAGE_TEXT,
@@ -39,6 +41,7 @@ from riskwall.venues.base import (
     json_bool_field,
     query_params,
     response_json,
+    screen,
     sender,
     strict_json,
     text_field,
@@ -545,3 +548,30 @@ def test_contract_price_when_contracts_are_worth_usd_then_the_price_that_makes_t
     side: Side | None, own: Decimal | None, mark: Decimal | None, price: Decimal | None,
 ) -> None:
     assert contract_price(side, own, mark) == price
+
+
+# (venue, method, path, the action it is read as): a read method at a write path the venue serves no read at is
+# refused; the reads the tables list, and the venues that do read at write paths, pass
+READ_AT_WRITE_PATHS = [
+    (Venue.BYBIT, "GET", "/v5/order/create", Action.UNKNOWN),
+    (Venue.BYBIT, "HEAD", "/v5/position/set-leverage", Action.UNKNOWN),
+    (Venue.BYBIT, "GET", "/v5/order/realtime", Action.READ),
+    (Venue.OKX, "GET", "/api/v5/trade/batch-orders", Action.UNKNOWN),
+    (Venue.OKX, "GET", "/api/v5/trade/close-position", Action.UNKNOWN),
+    (Venue.OKX, "GET", "/api/v5/trade/order", Action.READ),  # the order's details: a read at the order path
+    (Venue.BITGET, "GET", "/api/v2/mix/order/place-order", Action.UNKNOWN),
+    (Venue.BITGET, "GET", "/api/v2/mix/order/orders-pending", Action.READ),
+    (Venue.BINANCEUSDM, "GET", "/fapi/v1/positionSide/dual", Action.READ),  # Binance reads the mode there
+    (Venue.BINGX, "GET", "/openApi/swap/v2/trade/leverage", Action.READ),
+]
+
+
+@pytest.mark.parametrize(("venue", "method", "path", "action"), READ_AT_WRITE_PATHS,
+                         ids=[f"{v}-{m}-{p}" for v, m, p, _ in READ_AT_WRITE_PATHS])
+def test_screen_when_read_method_sent_to_a_write_path_then_refused_where_the_venue_reads_nothing_there(
+    venue: Venue, method: str, path: str, action: Action
+) -> None:
+    adapter = ADAPTERS[venue]
+    request = HttpRequest(method, adapter.default_hosts[0], 443, path, (), {adapter.key_header: "k" * 40}, b"")
+
+    assert screen(adapter, request).action is action

@@ -800,13 +800,23 @@ class TableAdapter(VenueAdapter):
     def __init__(self, routes: Mapping[RouteKey, Route], fields: Callable[[HttpRequest], Fields],
                  forbidden: Callable[[str], bool], forbidden_writes: Callable[[str], bool] | None = None, *,
                  convert: Callable[[OrderIntent], OrderIntent] | None = None,
-                 handoff: Callable[[str], VenueAdapter | None] | None = None) -> None:
+                 handoff: Callable[[str], VenueAdapter | None] | None = None,
+                 writes_only_at_write_paths: bool = False) -> None:
         """`fields` reads a request's fields as the venue reads them (query and form, or a JSON body), or raises
         FieldError where the venue could read them otherwise; `forbidden` and `forbidden_writes` judge paths the
         table does not list (`unlisted_action`); `convert` turns each intent a parser read into what the engine
         judges (COIN-M: contracts to base units); `handoff` names the adapter that reads a normalized path instead
-        of this one (a host both venues serve)."""
+        of this one (a host both venues serve). `writes_only_at_write_paths`: the venue serves no read at a path
+        it takes writes at, other than the reads the table lists (Bybit, OKX, Bitget), so a read method sent to
+        such a path (`GET /v5/order/create`) is refused rather than passed as a read: a server that took it for
+        the write would place an order nobody checked. Binance, BingX and BitMEX do read at some of their write
+        paths (`GET /fapi/v1/positionSide/dual`), so they keep passing unlisted reads."""
         self.routes = routes
+        listed_reads = {path for (method, path), route in routes.items() if method in READ_METHODS}
+        self._write_only_paths = frozenset(
+            path for (method, path), route in routes.items()
+            if method not in READ_METHODS and route.action not in (None, Action.READ) and path not in listed_reads
+        ) if writes_only_at_write_paths else frozenset()
         self._fields = fields
         self._forbidden = forbidden
         self._forbidden_writes = forbidden_writes
@@ -829,6 +839,8 @@ class TableAdapter(VenueAdapter):
         action = route.action if route is not None else None
         if action is None:
             action = unlisted_action(request.method, path, self._forbidden, self._forbidden_writes)
+            if action is Action.READ and path in self._write_only_paths:
+                action = Action.UNKNOWN
         if who.key_error:
             return ParsedRequest(venue, action, endpoint, account, error=who.key_error)
         if route is None or route.parse is None:

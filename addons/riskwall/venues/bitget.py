@@ -150,7 +150,7 @@ class Bitget(TableAdapter):
     )
 
     def __init__(self) -> None:
-        super().__init__(_ROUTES, _json_body, _is_forbidden, _is_forbidden_write)
+        super().__init__(_ROUTES, _json_body, _is_forbidden, _is_forbidden_write, writes_only_at_write_paths=True)
 
     def parse_request_from(self, request: HttpRequest, who: Sender) -> ParsedRequest:
         parsed = super().parse_request_from(request, who)

@@ -215,7 +215,7 @@ class Bybit(TableAdapter):
     )
 
     def __init__(self) -> None:
-        super().__init__(_ROUTES, _json_body, _is_forbidden, _is_forbidden_write)
+        super().__init__(_ROUTES, _json_body, _is_forbidden, _is_forbidden_write, writes_only_at_write_paths=True)
 
     def payload(self, data: Any) -> Any:
         # Bybit answers errors with HTTP 200 too: only retCode 0 is a success

@@ -191,7 +191,7 @@ class Okx(TableAdapter):
     )
 
     def __init__(self) -> None:
-        super().__init__(_ROUTES, _json_body, _is_forbidden)
+        super().__init__(_ROUTES, _json_body, _is_forbidden, writes_only_at_write_paths=True)
 
     def payload(self, data: Any) -> Any:
         # "0" all done; "2" a batch partly done (each entry says which); anything else taught nothing
