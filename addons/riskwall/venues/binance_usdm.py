@@ -280,7 +280,6 @@ def amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> 
     )
 
 
-
 def batch_of(leg: LegParser) -> Callable[[Params, str | None, str], tuple[OrderIntent, ...]]:
     def parse(params: Params, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
         raw = params.get("batchOrders")

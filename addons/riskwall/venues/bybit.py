@@ -370,7 +370,9 @@ def _symbol(obj: Mapping[str, Any]) -> str:
     return (text_field("symbol", obj.get("symbol"), SYMBOL) or "").upper()
 
 
-def _position_side(raw: object, *, required: bool = False) -> PositionSide:
+def position_side_of(raw: object, *, required: bool = False) -> PositionSide:
+    """A request's, an answer's or a push's `positionIdx` (absent: one-way, BOTH); FieldError (a ValueError)
+    for anything but 0, 1 and 2."""
     if raw is None or raw == "":
         if required:
             raise FieldError("positionIdx is missing")
@@ -392,15 +394,6 @@ def small_choice(raw: object, allowed: tuple[int, ...]) -> int | None:
     if isinstance(raw, str) and raw.isdigit() and len(raw) < 3:
         return next((choice for choice in allowed if int(raw) == choice), None)
     return None
-
-
-def answered_position_side(item: Mapping[str, Any]) -> PositionSide:
-    """The position side of an answer's or a push's row (`positionIdx`, 0 when absent); ValueError when it is
-    none of 0, 1 and 2."""
-    chosen = small_choice(item.get("positionIdx", 0), tuple(POSITION_IDX))
-    if chosen is None:
-        raise ValueError("positionIdx must be 0, 1 or 2")
-    return POSITION_IDX[chosen]
 
 
 def _integer_choice(name: str, raw: object, allowed: tuple[int, ...]) -> int:
@@ -494,7 +487,7 @@ def _order_leg(item: Mapping[str, Any], category: str, account: str | None, endp
     symbol = _symbol(item)
     side = SIDES[enum_field("side", item.get("side"), _SIDE_NAMES) or ""]
     order_type = ORDER_TYPES[enum_field("orderType", item.get("orderType"), _ORDER_TYPE_NAMES) or ""]
-    position_side = _position_side(item.get("positionIdx"))
+    position_side = position_side_of(item.get("positionIdx"))
     reduce_only = json_bool_field("reduceOnly", item.get("reduceOnly"))
     json_bool_field("closeOnTrigger", item.get("closeOnTrigger"))
     qty = decimal_field("qty", item.get("qty"), allow_zero=reduce_only)
@@ -647,7 +640,7 @@ def _trading_stop(body: Body, account: str | None, endpoint: str) -> tuple[Order
     _check_spelling(body)
     category = _category(body)
     symbol = _symbol(body)
-    position_side = _position_side(body.get("positionIdx"), required=True)
+    position_side = position_side_of(body.get("positionIdx"), required=True)
     for name in _TRADING_STOP_PRICES:
         decimal_field(name, body.get(name), required=False, allow_zero=True)  # "0" cancels that stop
     side = closing_side(position_side)
@@ -836,7 +829,7 @@ def listed_order(item: Any, account: str, category: str, known: Known | None = N
         order_id = text_field("orderId", item.get("orderId"), ORDER_ID)
         symbol = (text_field("symbol", item.get("symbol"), SYMBOL) or "").upper()
         side = SIDES[str(item.get("side"))]
-        position_side = answered_position_side(item)
+        position_side = position_side_of(item.get("positionIdx"))
         qty = decimal_field("qty", item.get("qty"), allow_zero=True) or Decimal(0)
         executed = decimal_field("cumExecQty", item.get("cumExecQty") or "0", allow_zero=True) or Decimal(0)
         status = str(item.get("orderStatus", ""))
@@ -937,7 +930,7 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
         if mark is not None:
             prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
         try:
-            position_side = answered_position_side(item)
+            position_side = position_side_of(item.get("positionIdx"))
             size = decimal_field("size", item.get("size"), allow_zero=True) or Decimal(0)
             side = str(item.get("side") or "")
             if size and category == "inverse":

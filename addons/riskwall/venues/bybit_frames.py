@@ -196,7 +196,7 @@ def _position(item: Any, account: str) -> PositionsReport | None:
         return None
     try:
         symbol = str(item["symbol"]).upper()
-        position_side = bybit.answered_position_side(item)
+        position_side = bybit.position_side_of(item.get("positionIdx"))
         size = decimal_field("size", item.get("size"), allow_zero=True) or Decimal(0)
         side = str(item.get("side") or "")
         if size and item["category"] == "inverse":
