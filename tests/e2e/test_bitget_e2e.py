@@ -242,3 +242,35 @@ def test_create_order_when_position_at_max_then_increase_blocked_and_reduce_only
 
     assert "POSITION_EXCEEDS_MAX" in str(raised.value)
     assert [r.params["side"] for r in trader.orders_received()] == ["sell"]
+
+
+TEACHERS = {
+    "set_position_mode": lambda trader: trader.bot.set_position_mode(True, BTC),
+    "fetch_leverage": lambda trader: trader.bot.fetch_leverage(BTC),  # GET account/account names posMode
+    "fetch_positions": lambda trader: trader.bot.fetch_positions([BTC]),
+}
+
+
+@pytest.mark.parametrize("teach", list(TEACHERS))
+def test_create_order_when_hedge_mode_unknown_then_refused_until_the_mode_is_read_through_the_sidecar(
+    trader: Trader, bitget_sidecar: Sidecar, teach: str
+) -> None:
+    # hedge mode set in Bitget's web UI: a tradeSide order means something else in each mode (buy/open,
+    # sell/open, buy/open nets in one-way mode and holds two longs in hedge mode), so it waits for the mode
+    trader.fake.set_position_mode(trader.api_key, "hedge_mode")
+    trader.fake.set_position(trader.api_key, "BTCUSDT", Decimal("0.2"))  # so fetch_positions lists a row
+
+    with pytest.raises(ccxt.InvalidOrder) as raised:
+        trader.bot.create_order(BTC, "limit", "buy", 0.1, 40000, params={"hedged": True})
+    refused = trader.orders_received()
+    TEACHERS[teach](trader)
+    trader.bot.create_order(BTC, "limit", "buy", 0.1, 40000, params={"hedged": True})
+
+    assert "position mode of USDT-FUTURES is unknown" in str(raised.value)
+    assert refused == []
+    [sent] = trader.orders_received()
+    assert (sent.params["tradeSide"], sent.params["side"]) == ("Open", "buy")
+    [blocked] = bitget_sidecar.decisions(account=trader.account, verdict="block")
+    assert blocked["reason"] == "PARSE_FAILED"
+    [allowed] = bitget_sidecar.decisions(account=trader.account, verdict="allow", endpoint=f"POST {PLACE}")
+    assert allowed["symbol"] == "BTCUSDT"

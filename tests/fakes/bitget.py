@@ -131,14 +131,14 @@ class _Order:
     state: str = "live"
     created: int = 0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, pos_mode: str) -> dict[str, Any]:
         return {"symbol": self.symbol, "size": str(self.size), "orderId": self.order_id,
                 "clientOid": self.client_oid, "baseVolume": str(self.filled), "fee": "0",
                 "price": str(self.price or ""), "priceAvg": str(self.price or ""), "status": self.state,
                 "side": self.side, "force": "gtc", "totalProfits": "0", "posSide": "net",
                 "marginCoin": "USDT", "quoteVolume": "0", "leverage": "10", "marginMode": "crossed",
                 "enterPointSource": "API", "tradeSide": self.trade_side or "buy_single",
-                "posMode": "one_way_mode", "orderType": self.order_type, "orderSource": "normal",
+                "posMode": pos_mode, "orderType": self.order_type, "orderSource": "normal",
                 "reduceOnly": self.reduce_only, "cTime": str(self.created), "uTime": str(self.created)}
 
 
@@ -202,7 +202,8 @@ class FakeBitget(ServedFake):
 
     def open_orders(self, api_key: str) -> list[dict[str, Any]]:
         with self._lock:
-            return [o.to_json() for o in self._accounts[api_key].orders.values() if o.state == "live"]
+            acct = self._accounts[api_key]
+            return [o.to_json(acct.pos_mode) for o in acct.orders.values() if o.state == "live"]
 
     def position(self, api_key: str, symbol: str) -> Decimal:
         with self._lock:
@@ -211,6 +212,12 @@ class FakeBitget(ServedFake):
     def set_position(self, api_key: str, symbol: str, size: Decimal) -> None:
         with self._lock:
             self._accounts[api_key].positions[symbol] = Decimal(size)
+
+    def set_position_mode(self, api_key: str, pos_mode: str) -> None:
+        """The account's position mode as set outside any bot (the web UI): rows then name it; positions and
+        orders stay netted whatever it is."""
+        with self._lock:
+            self._accounts[api_key].pos_mode = pos_mode
 
     def fill_order(self, api_key: str, order_id: str) -> None:
         with self._lock:
@@ -419,7 +426,7 @@ class FakeBitget(ServedFake):
     def _pending(self, acct: _Account, p: Mapping[str, Any]) -> Any:
         product = str(p.get("productType", "")).upper()
         symbol = str(p.get("symbol", "")).upper()
-        rows = [o.to_json() for o in acct.orders.values()
+        rows = [o.to_json(acct.pos_mode) for o in acct.orders.values()
                 if o.state == "live" and o.product_type == product and symbol in ("", o.symbol)]
         return {"entrustedList": rows or None, "endId": rows[-1]["orderId"] if rows else None}
 
@@ -457,6 +464,16 @@ class FakeBitget(ServedFake):
         acct.pos_mode = str(mode)
         return {"posMode": mode}
 
+    def _account(self, acct: _Account, p: Mapping[str, Any]) -> Any:
+        contract = self._contract(p)
+        leverage = int(Decimal(acct.leverage.get(contract.symbol, "10")))
+        return {"marginCoin": "USDT", "locked": "0", "available": "100000", "crossedMaxAvailable": "100000",
+                "isolatedMaxAvailable": "100000", "maxTransferOut": "100000", "accountEquity": "100000",
+                "usdtEquity": "100000", "btcEquity": "2", "crossedRiskRate": "0", "crossedMarginLeverage": leverage,
+                "isolatedLongLever": leverage, "isolatedShortLever": leverage, "marginMode": "crossed",
+                "posMode": acct.pos_mode, "unrealizedPL": "0", "coupon": "0", "crossedUnrealizedPL": "0",
+                "isolatedUnrealizedPL": ""}
+
     def _accounts_list(self, acct: _Account, p: Mapping[str, Any]) -> Any:
         return [{"marginCoin": "USDT", "locked": "0", "available": "100000", "crossedMaxAvailable": "100000",
                  "isolatedMaxAvailable": "100000", "maxTransferOut": "100000", "accountEquity": "100000",
@@ -477,6 +494,7 @@ _ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
     ("GET", f"{MIX}/market/contracts"): (False, FakeBitget._contracts),
     ("GET", f"{MIX}/market/ticker"): (False, FakeBitget._ticker),
     ("GET", f"{MIX}/market/tickers"): (False, FakeBitget._tickers),
+    ("GET", f"{MIX}/account/account"): (True, FakeBitget._account),
     ("GET", f"{MIX}/account/accounts"): (True, FakeBitget._accounts_list),
     ("GET", f"{MIX}/position/all-position"): (True, FakeBitget._positions),
     ("GET", f"{MIX}/position/single-position"): (True, FakeBitget._positions),

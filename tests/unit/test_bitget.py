@@ -4,7 +4,8 @@ Facts under test come from docs/venues.md §0 and §6 and ccxt's bitget.py: GET 
 parameters in a JSON body Bitget signs byte for byte; `size` is base coin for every product type; `side` +
 `tradeSide` in hedge mode, `reduceOnly` YES/NO in one-way mode; errors are `{"code", "msg", "requestTime", "data"}`.
 The position mode that decides what a `tradeSide` means is the store's (`ModeUpdate`, learned from answers): an
-order with one is read once `engine.resolve` completes it with the store's view (`StateView.modes`).
+order with one is read once `engine.resolve` completes it with the store's view (`StateView.modes`), and refused
+while the store holds no mode for its product type.
 Rejections must make the real ccxt.bitget (handle_errors, and fetch with the session stubbed) raise an order-class
 exception, never a network error (the rate limit excepted).
 """
@@ -179,9 +180,6 @@ NEW_ORDER_CASES = [
     pytest.param(order(productType="SUSDT-FUTURES", marginCoin="SUSDT"),
                  dict(**BTC, side=Side.BUY, quantity=D("0.001"), price=D("50000"), order_type="LIMIT",
                       time_in_force="GTC"), id="demo-product-type"),
-    pytest.param(order(tradeSide="Close"),
-                 dict(**BTC, side=Side.BUY, quantity=D("0.001"), price=D("50000"), order_type="LIMIT",
-                      time_in_force="GTC"), id="close-in-unknown-mode-is-no-reduction"),
 ]
 
 
@@ -191,10 +189,9 @@ def test_parse_request_when_new_order_then_one_exact_intent(body: dict[str, Any]
     parsed = decided(make_request("POST", f"{MIX}/order/place-order", body))
 
     assert parsed.error is None, parsed.error
-    # every order names its margin mode (ccxt: crossed unless told otherwise); a tradeSide asks for the mode
+    # every order names its margin mode (ccxt: crossed unless told otherwise); tradeSide: the HEDGE_CASES
     assert parsed == ParsedRequest(VENUE, Action.NEW, PLACE, ACCOUNT,
-                                   (intent(margin_mode=MarginMode.CROSSED, **fields),),
-                                   mode_keys=("USDT-FUTURES",) if "tradeSide" in body else ())
+                                   (intent(margin_mode=MarginMode.CROSSED, **fields),))
     assert parsed.intents[0].resolve is None
     assert parsed.intents[0].quantity.as_tuple() == fields["quantity"].as_tuple()  # type: ignore[union-attr]
 
@@ -222,9 +219,8 @@ def test_parse_request_when_hedge_mode_known_then_trade_side_decides_direction(
     ("modes", "want_side", "want_position", "reduces"),
     [
         pytest.param({"USDT_FUTURES": "hedge"}, Side.SELL, PositionSide.LONG, True, id="store-says-hedge"),
-        pytest.param({}, Side.BUY, PositionSide.BOTH, False, id="mode-unknown-read-as-one-way"),
         pytest.param({"USDT_FUTURES": "one-way"}, Side.BUY, PositionSide.BOTH, False, id="store-says-one-way"),
-        pytest.param({"COIN_FUTURES": "hedge"}, Side.BUY, PositionSide.BOTH, False,
+        pytest.param({"USDT_FUTURES": "one-way", "COIN_FUTURES": "hedge"}, Side.BUY, PositionSide.BOTH, False,
                      id="another-product-type-in-hedge"),
     ],
 )
@@ -260,12 +256,36 @@ def test_resolve_when_hook_given_known_modes_then_leg_read_in_them() -> None:
     assert leg.resolve is not None
 
     hedge = leg.resolve(leg, Known(modes={"USDT-FUTURES": "hedge"}))
-    unknown = leg.resolve(leg, Known())
+    one_way = leg.resolve(leg, Known(modes={"USDT-FUTURES": "one-way"}))
 
     assert (hedge.side, hedge.position_side, hedge.only_reduces, hedge.resolve) == (
         Side.BUY, PositionSide.SHORT, True, None)
-    assert (unknown.side, unknown.position_side, unknown.only_reduces, unknown.resolve) == (
+    assert (one_way.side, one_way.position_side, one_way.only_reduces, one_way.resolve) == (
         Side.SELL, PositionSide.BOTH, False, None)
+
+
+BATCH_BODY = {"symbol": "BTCUSDT", "productType": "USDT-FUTURES", "marginMode": "crossed", "marginCoin": "USDT"}
+UNKNOWN_MODE_CASES = [
+    pytest.param(f"{MIX}/order/place-order", order(tradeSide="open"), {}, id="open-mode-unknown"),
+    pytest.param(f"{MIX}/order/place-order", order(tradeSide="close", reduceOnly="YES"), {}, id="close-mode-unknown"),
+    pytest.param(f"{MIX}/order/place-order", order(tradeSide="open"), {"COIN_FUTURES": "hedge"},
+                 id="only-another-product-type-known"),
+    pytest.param(f"{MIX}/order/place-plan-order", order(tradeSide="open", triggerPrice="49000", planType="normal_plan"),
+                 {}, id="plan-order"),
+    pytest.param(f"{MIX}/order/batch-place-order",
+                 {**BATCH_BODY, "orderList": [order(), order(tradeSide="open", side="sell")]}, {}, id="one-batch-leg"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "modes"), UNKNOWN_MODE_CASES)
+def test_resolve_when_trade_side_given_and_position_mode_unknown_then_request_unreadable(
+    path: str, body: dict[str, Any], modes: dict[str, str]
+) -> None:
+    # one-way mode nets buy/open and sell/open on one position, hedge mode holds both: no reading is safe
+    got = decided(make_request("POST", path, body), **modes)
+
+    assert got.intents == () and got.error is not None
+    assert "position mode of USDT-FUTURES is unknown" in got.error
 
 
 @pytest.mark.parametrize(("pos_mode", "mode"), [("hedge_mode", "hedge"), ("one_way_mode", "one-way")])
@@ -299,7 +319,7 @@ def test_decide_when_hedge_mode_learned_from_set_position_mode_then_close_reduce
 
     before, after = asyncio.run(run())
 
-    assert before is not None and not before.intents[0].only_reduces
+    assert before is not None and before.intents == () and before.error is not None
     assert after is not None and after.intents[0].only_reduces
     assert after.intents[0].position_side is PositionSide.LONG and after.intents[0].side is Side.SELL
 
@@ -572,12 +592,55 @@ def test_parse_response_when_positions_listed_then_signed_report_and_mark_prices
                      id="one-way"),
         pytest.param([{**position_row("ETHUSDT", "long", "1"), "posMode": None}], (), id="mode-not-said"),
         pytest.param([], (), id="no-positions"),
+        pytest.param([position_row("ETHUSDT", "long", "1", "hedge_mode"), position_row("BTCUSDT", "long", "1")], (),
+                     id="rows-disagree"),
+        pytest.param([position_row("ETHUSDT", "long", "1", "double_mode")], (), id="unknown-mode"),
     ],
 )
 def test_parse_response_when_positions_listed_then_the_mode_they_name_is_learned(
     rows: list[Any], modes: tuple[ModeUpdate, ...]
 ) -> None:
     facts = learn("GET", f"{MIX}/position/all-position", None, rows, query={"productType": "USDT-FUTURES"})
+
+    assert facts.modes == modes
+
+
+def listed(order_id: str, **overrides: Any) -> dict[str, Any]:
+    row = {"symbol": "BTCUSDT", "size": "0.5", "orderId": order_id, "clientOid": "c", "baseVolume": "0.1",
+           "status": "partially_filled", "side": "buy", "posSide": "net", "tradeSide": "buy_single",
+           "reduceOnly": "NO", "price": "40000"}
+    row.update(overrides)
+    return row
+
+
+HEDGE = (ModeUpdate(VENUE, ACCOUNT, "USDT-FUTURES", "hedge"),)
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "data", "modes"),
+    [
+        pytest.param(f"{MIX}/account/account", {"symbol": "BTCUSDT", "marginCoin": "USDT"},
+                     {"marginCoin": "USDT", "marginMode": "crossed", "posMode": "hedge_mode"}, HEDGE,
+                     id="account-hedge"),
+        pytest.param(f"{MIX}/account/account", {"symbol": "BTCUSDT"}, {"marginCoin": "USDT"}, (),
+                     id="account-mode-not-said"),
+        pytest.param(f"{MIX}/account/account", {"symbol": "BTCUSDT"}, [{"posMode": "hedge_mode"}], (),
+                     id="account-not-an-object"),
+        pytest.param(f"{MIX}/order/orders-pending", {},
+                     {"entrustedList": [listed("1", posMode="hedge_mode", posSide="long", tradeSide="open")]}, HEDGE,
+                     id="open-orders-hedge"),
+        pytest.param(f"{MIX}/order/orders-pending", {"idLessThan": "5"},
+                     {"entrustedList": [listed("1", posMode="hedge_mode", posSide="long", tradeSide="open")]}, HEDGE,
+                     id="open-orders-page"),
+        pytest.param(f"{MIX}/order/orders-pending", {}, {"entrustedList": [listed("1", posMode="one_way_mode")]},
+                     (ModeUpdate(VENUE, ACCOUNT, "USDT-FUTURES", "one-way"),), id="open-orders-one-way"),
+        pytest.param(f"{MIX}/order/orders-pending", {}, {"entrustedList": None}, (), id="no-open-orders"),
+    ],
+)
+def test_parse_response_when_account_or_orders_name_the_position_mode_then_it_is_learned(
+    path: str, query: dict[str, str], data: Any, modes: tuple[ModeUpdate, ...]
+) -> None:
+    facts = learn("GET", path, None, data, query={"productType": "usdt-futures", **query})
 
     assert facts.modes == modes
 
@@ -602,14 +665,6 @@ def test_parse_response_when_single_position_empty_then_symbol_flat() -> None:
                   query={"productType": "USDT-FUTURES", "symbol": "ETHUSDT", "marginCoin": "USDT"})
     [report] = facts.positions
     assert report.symbol == "ETHUSDT" and all(q == 0 for _, _, q in report.positions)
-
-
-def listed(order_id: str, **overrides: Any) -> dict[str, Any]:
-    row = {"symbol": "BTCUSDT", "size": "0.5", "orderId": order_id, "clientOid": "c", "baseVolume": "0.1",
-           "status": "partially_filled", "side": "buy", "posSide": "net", "tradeSide": "buy_single",
-           "reduceOnly": "NO", "price": "40000"}
-    row.update(overrides)
-    return row
 
 
 def test_parse_response_when_complete_open_orders_listing_then_snapshot_of_product_type() -> None:

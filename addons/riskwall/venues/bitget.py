@@ -17,11 +17,12 @@ Decisions worth knowing (each is also a test):
   notional).
 - **Reductions.** One-way mode: `reduceOnly: "YES"` (exactly; `NO` or absent is no reduction; anything else is
   refused) with no `tradeSide`. Hedge mode: v2's `side` names the *position* (`buy` + `tradeSide: close` closes a
-  long, i.e. sells it). Bitget ignores `tradeSide` in one-way mode, so `close` is trusted as a reduction only when
-  the store holds the account's product type in hedge mode (learned from an accepted `set-position-mode`, or
-  `posMode` in a position listing, by any sidecar of a fleet: `ModeUpdate`); otherwise the order counts as an
-  opening order on the side it names. An order with a `tradeSide` is read so once the store's mode is known: its
-  intent's `resolve` (`_ByPositionMode`), with the product type among the request's `mode_keys`. `close-positions`,
+  long, i.e. sells it). Bitget ignores `tradeSide` in one-way mode, where the order trades the side it names on
+  the net position. So an order with a `tradeSide` is read in the mode the store holds for the account's product
+  type (learned from an accepted `set-position-mode`, or `posMode` in a position listing, an open-orders listing
+  or `account/account`, by any sidecar of a fleet: `ModeUpdate`), and refused while it holds none: the two
+  readings add to different positions. Its intent's `resolve` (`_ByPositionMode`) does it, with the product type
+  among the request's `mode_keys`. `close-positions`,
   `place-tpsl-order` and `place-pos-tpsl` can only close (venue-enforced), so they are reductions.
 - **`click-backhand`** (reverse a position) is not in the table: it can double a position of a size the request
   does not state, so it is UNKNOWN and blocked.
@@ -285,14 +286,23 @@ def unified_symbol(product_type: str, native: str) -> str | None:
 @dataclass(frozen=True, slots=True)
 class _ByPositionMode:
     """An order with a `tradeSide`, read in the position mode the store holds for its product type (an intent's
-    `resolve`). Parsed, it is read as in one-way mode, which ignores tradeSide: the order trades the side it names
-    and reduces nothing. That stays its reading unless the store knows the mode is hedge."""
+    `resolve`). In one-way mode Bitget ignores tradeSide: the order trades the side it names, on the one net
+    position, and reduces nothing. In hedge mode `side` names the position, which an open adds to and a close
+    reduces. While the store holds no mode, the two readings differ in what they add to (buy/open, sell/open,
+    buy/open nets to one long in one-way mode, holds two longs and a short in hedge mode), so the order is
+    refused: no reading of it is safe."""
 
     product_type: str
     trade_side: str
 
     def __call__(self, intent: OrderIntent, known: Known) -> OrderIntent:
-        if known.modes.get(self.product_type) != "hedge" or intent.side is None:
+        mode = known.modes.get(self.product_type)
+        if mode is None:
+            raise FieldError(f"tradeSide means one thing in one-way and another in hedge mode, and the position "
+                             f"mode of {self.product_type} is unknown to the firewall: set it (set-position-mode) "
+                             f"or read it (positions, orders-pending or account/account) through the firewall "
+                             f"first")
+        if mode != "hedge" or intent.side is None:
             return replace(intent, resolve=None)
         named = intent.side
         position = PositionSide.LONG if named is Side.BUY else PositionSide.SHORT
@@ -310,7 +320,7 @@ def _sides(product_type: str, side_raw: object, trade_side_raw: object,
     reduce_only = _reduce_only(reduce_only_raw)
     if trade_side is None:
         return named, PositionSide.BOTH, reduce_only, None
-    # one-way mode ignores tradeSide (and reduceOnly with it): until the store says hedge, nothing is reduced
+    # one-way mode ignores tradeSide (and reduceOnly with it): read so until the store's mode says otherwise
     return named, PositionSide.BOTH, False, _ByPositionMode(product_type, trade_side)
 
 
@@ -587,6 +597,24 @@ def _learn_position_mode(data: dict[str, Any], parsed: ParsedRequest, request: H
                                            "hedge" if hedge else "one-way"),))
 
 
+def _modes_listed(account: str, product_type: str, rows: list[Any]) -> tuple[ModeUpdate, ...]:
+    """The position mode of a product type as the rows of an answer (positions, open orders, the account) name
+    it in `posMode`: taught only when every row that names one names the same."""
+    named = [row["posMode"] for row in rows if isinstance(row, dict) and row.get("posMode") is not None]
+    first = named[0] if named else None
+    mode = POS_MODES.get(first) if isinstance(first, str) and all(m == first for m in named) else None
+    return (ModeUpdate(VENUE, account, product_type, mode),) if mode else ()
+
+
+def _learn_account(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
+                   decision_id: str) -> ResponseFacts:
+    # ccxt's fetch_leverage and fetch_margin_mode read one account; its posMode is the product type's
+    product_type = params.get("productType", "").upper()
+    if parsed.account is None or product_type not in PRODUCT_TYPES or not isinstance(data.get("data"), dict):
+        return ResponseFacts()
+    return ResponseFacts(modes=_modes_listed(parsed.account, product_type, [data["data"]]))
+
+
 _HOLD = {"long": (PositionSide.LONG, 1), "short": (PositionSide.SHORT, -1)}
 
 
@@ -601,7 +629,6 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
     by_symbol: dict[str, list[tuple[str, PositionSide, Decimal]]] = {}
     unreadable: set[str] = set()
     prices: list[PriceUpdate] = []
-    hedged: bool | None = None
     for row in rows:
         if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
             return ResponseFacts()
@@ -610,8 +637,6 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
         if mark is not None:
             prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
         mode = row.get("posMode")
-        if isinstance(mode, str) and mode in POS_MODES:
-            hedged = mode == "hedge_mode"
         try:
             side, sign = _HOLD[str(row.get("holdSide"))]
             total = decimal_field("total", row.get("total"), allow_zero=True) or Decimal(0)
@@ -620,8 +645,7 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
             continue
         position_side = side if mode == "hedge_mode" else PositionSide.BOTH
         by_symbol.setdefault(symbol, []).append((symbol, position_side, total * sign))
-    modes = (ModeUpdate(VENUE, parsed.account, product_type, "hedge" if hedged else "one-way"),) if (
-        hedged is not None) else ()
+    modes = _modes_listed(parsed.account, product_type, rows)
     if single and asked and SYMBOL.fullmatch(asked) and not by_symbol and not unreadable:
         by_symbol[asked] = []  # asked for one symbol, and none listed: it is flat
     reports = []
@@ -675,6 +699,7 @@ def _learn_open_orders(data: dict[str, Any], parsed: ParsedRequest, request: Htt
         return ResponseFacts()
     listed = [_listed_order(item, parsed.account, product_type) for item in items]
     known = tuple(u for u in listed if u is not None)
+    modes = _modes_listed(parsed.account, product_type, items)
     scoped = not any(params.get(k) for k in ("orderId", "clientOid", "idLessThan", "status", "startTime",
                                              "endTime"))
     limit = params.get("limit") or str(DEFAULT_PAGE)
@@ -682,9 +707,9 @@ def _learn_open_orders(data: dict[str, Any], parsed: ParsedRequest, request: Htt
         len(items) < int(limit))
     symbol = params.get("symbol", "").upper() or None
     if not scoped or not complete or (symbol is not None and not SYMBOL.fullmatch(symbol)):
-        return ResponseFacts(orders=known)
+        return ResponseFacts(orders=known, modes=modes)
     return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, known,
-                                                         order_kind(product_type)),))
+                                                         order_kind(product_type)),), modes=modes)
 
 
 def _learn_tickers(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
@@ -734,6 +759,7 @@ _LEARNERS: dict[RouteKey, Learner] = {
     ("GET", f"{_MIX}/market/ticker"): _learn_tickers,
     ("GET", f"{_MIX}/market/tickers"): _learn_tickers,
     ("GET", f"{_MIX}/market/symbol-price"): _learn_tickers,
+    ("GET", f"{_MIX}/account/account"): _learn_account,
     ("GET", f"{_MIX}/position/all-position"): _learn_positions,
     ("GET", f"{_MIX}/position/single-position"): _learn_positions,
     ("GET", f"{_MIX}/order/orders-pending"): _learn_open_orders,
