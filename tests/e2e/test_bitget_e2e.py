@@ -274,3 +274,19 @@ def test_create_order_when_hedge_mode_unknown_then_refused_until_the_mode_is_rea
     assert blocked["reason"] == "PARSE_FAILED"
     [allowed] = bitget_sidecar.decisions(account=trader.account, verdict="allow", endpoint=f"POST {PLACE}")
     assert allowed["symbol"] == "BTCUSDT"
+
+
+def test_create_order_when_mode_seen_one_way_then_switched_in_the_ui_then_refused_until_read_again(
+    trader: Trader, bitget_sidecar: Sidecar
+) -> None:
+    trader.bot.fetch_leverage(BTC)  # the sidecar sees one-way mode
+    trader.fake.set_position_mode(trader.api_key, "hedge_mode")  # switched in the web UI, unseen
+
+    with pytest.raises(ccxt.InvalidOrder) as raised:
+        trader.bot.create_order(BTC, "limit", "buy", 0.1, 40000, params={"hedged": True})
+    refused = trader.orders_received()
+    trader.bot.fetch_leverage(BTC)
+    trader.bot.create_order(BTC, "limit", "buy", 0.1, 40000, params={"hedged": True})
+
+    assert "position mode of USDT-FUTURES is one-way as the firewall last saw it" in str(raised.value)
+    assert refused == [] and [r.params["tradeSide"] for r in trader.orders_received()] == ["Open"]

@@ -215,26 +215,6 @@ def test_parse_request_when_hedge_mode_known_then_trade_side_decides_direction(
     assert got.resolve is None
 
 
-@pytest.mark.parametrize(
-    ("modes", "want_side", "want_position", "reduces"),
-    [
-        pytest.param({"USDT_FUTURES": "hedge"}, Side.SELL, PositionSide.LONG, True, id="store-says-hedge"),
-        pytest.param({"USDT_FUTURES": "one-way"}, Side.BUY, PositionSide.BOTH, False, id="store-says-one-way"),
-        pytest.param({"USDT_FUTURES": "one-way", "COIN_FUTURES": "hedge"}, Side.BUY, PositionSide.BOTH, False,
-                     id="another-product-type-in-hedge"),
-    ],
-)
-def test_resolve_when_trade_side_close_then_read_in_the_store_position_mode(
-    modes: dict[str, str], want_side: Side, want_position: PositionSide, reduces: bool
-) -> None:
-    [got] = decided(make_request("POST", f"{MIX}/order/place-order", order(tradeSide="close", reduceOnly="YES")),
-                    **modes).intents
-
-    # one-way mode ignores tradeSide and reduceOnly with it: a close there is an opening buy
-    assert (got.side, got.position_side, got.only_reduces, got.reduce_only) == (
-        want_side, want_position, reduces, False)
-
-
 def test_parse_request_when_trade_side_given_then_request_asks_the_store_for_its_product_type_mode() -> None:
     with_trade_side = parse(make_request("POST", f"{MIX}/order/place-order",
                                          order(productType="susdt-futures", tradeSide="open")))
@@ -256,36 +236,44 @@ def test_resolve_when_hook_given_known_modes_then_leg_read_in_them() -> None:
     assert leg.resolve is not None
 
     hedge = leg.resolve(leg, Known(modes={"USDT-FUTURES": "hedge"}))
-    one_way = leg.resolve(leg, Known(modes={"USDT-FUTURES": "one-way"}))
 
     assert (hedge.side, hedge.position_side, hedge.only_reduces, hedge.resolve) == (
         Side.BUY, PositionSide.SHORT, True, None)
-    assert (one_way.side, one_way.position_side, one_way.only_reduces, one_way.resolve) == (
-        Side.SELL, PositionSide.BOTH, False, None)
+    with pytest.raises(ValueError, match="one-way as the firewall last saw it"):
+        leg.resolve(leg, Known(modes={"USDT-FUTURES": "one-way"}))
 
 
 BATCH_BODY = {"symbol": "BTCUSDT", "productType": "USDT-FUTURES", "marginMode": "crossed", "marginCoin": "USDT"}
-UNKNOWN_MODE_CASES = [
-    pytest.param(f"{MIX}/order/place-order", order(tradeSide="open"), {}, id="open-mode-unknown"),
-    pytest.param(f"{MIX}/order/place-order", order(tradeSide="close", reduceOnly="YES"), {}, id="close-mode-unknown"),
-    pytest.param(f"{MIX}/order/place-order", order(tradeSide="open"), {"COIN_FUTURES": "hedge"},
+UNKNOWN = "unknown to the firewall"
+ONE_WAY = "one-way as the firewall last saw it"
+NOT_HEDGE_CASES = [
+    pytest.param(f"{MIX}/order/place-order", order(tradeSide="open"), {}, UNKNOWN, id="open-mode-unknown"),
+    pytest.param(f"{MIX}/order/place-order", order(tradeSide="close", reduceOnly="YES"), {}, UNKNOWN,
+                 id="close-mode-unknown"),
+    pytest.param(f"{MIX}/order/place-order", order(tradeSide="open"), {"COIN_FUTURES": "hedge"}, UNKNOWN,
                  id="only-another-product-type-known"),
     pytest.param(f"{MIX}/order/place-plan-order", order(tradeSide="open", triggerPrice="49000", planType="normal_plan"),
-                 {}, id="plan-order"),
+                 {}, UNKNOWN, id="plan-order"),
     pytest.param(f"{MIX}/order/batch-place-order",
-                 {**BATCH_BODY, "orderList": [order(), order(tradeSide="open", side="sell")]}, {}, id="one-batch-leg"),
+                 {**BATCH_BODY, "orderList": [order(), order(tradeSide="open", side="sell")]}, {}, UNKNOWN,
+                 id="one-batch-leg"),
+    pytest.param(f"{MIX}/order/place-order", order(tradeSide="open"), {"USDT_FUTURES": "one-way"}, ONE_WAY,
+                 id="open-store-says-one-way"),
+    pytest.param(f"{MIX}/order/place-order", order(tradeSide="close", reduceOnly="YES"),
+                 {"USDT_FUTURES": "one-way", "COIN_FUTURES": "hedge"}, ONE_WAY, id="close-store-says-one-way"),
 ]
 
 
-@pytest.mark.parametrize(("path", "body", "modes"), UNKNOWN_MODE_CASES)
-def test_resolve_when_trade_side_given_and_position_mode_unknown_then_request_unreadable(
-    path: str, body: dict[str, Any], modes: dict[str, str]
+@pytest.mark.parametrize(("path", "body", "modes", "seen"), NOT_HEDGE_CASES)
+def test_resolve_when_trade_side_given_and_hedge_mode_not_known_then_request_unreadable(
+    path: str, body: dict[str, Any], modes: dict[str, str], seen: str
 ) -> None:
-    # one-way mode nets buy/open and sell/open on one position, hedge mode holds both: no reading is safe
+    # one-way mode nets buy/open and sell/open on one position, hedge mode holds both; the web UI can switch
+    # modes unseen: only hedge mode as the store holds it reads a tradeSide
     got = decided(make_request("POST", path, body), **modes)
 
     assert got.intents == () and got.error is not None
-    assert "position mode of USDT-FUTURES is unknown" in got.error
+    assert f"position mode of USDT-FUTURES is {seen}" in got.error
 
 
 @pytest.mark.parametrize(("pos_mode", "mode"), [("hedge_mode", "hedge"), ("one_way_mode", "one-way")])

@@ -18,12 +18,13 @@ Decisions worth knowing (each is also a test):
 - **Reductions.** One-way mode: `reduceOnly: "YES"` (exactly; `NO` or absent is no reduction; anything else is
   refused) with no `tradeSide`. Hedge mode: v2's `side` names the *position* (`buy` + `tradeSide: close` closes a
   long, i.e. sells it). Bitget ignores `tradeSide` in one-way mode, where the order trades the side it names on
-  the net position. So an order with a `tradeSide` is read in the mode the store holds for the account's product
-  type (learned from an accepted `set-position-mode`, or `posMode` in a position listing, an open-orders listing
-  or `account/account`, by any sidecar of a fleet: `ModeUpdate`), and refused while it holds none: the two
-  readings add to different positions. Its intent's `resolve` (`_ByPositionMode`) does it, with the product type
-  among the request's `mode_keys`. `close-positions`,
-  `place-tpsl-order` and `place-pos-tpsl` can only close (venue-enforced), so they are reductions.
+  the net position. So an order with a `tradeSide` is read in hedge mode once the store holds it for the
+  account's product type (learned from an accepted `set-position-mode`, or `posMode` in a position listing, an
+  open-orders listing or `account/account`, by any sidecar of a fleet: `ModeUpdate`), and refused while it holds
+  none or one-way (which the web UI can have changed since): the two readings add to different positions. Its
+  intent's `resolve` (`_ByPositionMode`) does it, with the product type among the request's `mode_keys`.
+  `close-positions`, `place-tpsl-order` and `place-pos-tpsl` can only close (venue-enforced), so they are
+  reductions.
 - **`click-backhand`** (reverse a position) is not in the table: it can double a position of a size the request
   does not state, so it is UNKNOWN and blocked.
 - **Amends** (`modify-order`) carry no side: size, notional and rate are checked, the position limit cannot be.
@@ -286,23 +287,24 @@ def unified_symbol(product_type: str, native: str) -> str | None:
 @dataclass(frozen=True, slots=True)
 class _ByPositionMode:
     """An order with a `tradeSide`, read in the position mode the store holds for its product type (an intent's
-    `resolve`). In one-way mode Bitget ignores tradeSide: the order trades the side it names, on the one net
-    position, and reduces nothing. In hedge mode `side` names the position, which an open adds to and a close
-    reduces. While the store holds no mode, the two readings differ in what they add to (buy/open, sell/open,
-    buy/open nets to one long in one-way mode, holds two longs and a short in hedge mode), so the order is
-    refused: no reading of it is safe."""
+    `resolve`). In hedge mode `side` names the position, which an open adds to and a close reduces. In one-way
+    mode Bitget ignores tradeSide: the order trades the side it names on the one net position, so buy/open,
+    sell/open, buy/open nets to one long there and holds two longs and a short in hedge mode. The mode can be
+    switched outside the firewall (the web UI) whenever nothing is open, so only hedge mode, where a tradeSide
+    belongs (ccxt sends one only with `hedged`), reads it; while the store holds no mode or one-way mode the order
+    is refused: the two readings add to different positions, and the venue's is not known."""
 
     product_type: str
     trade_side: str
 
     def __call__(self, intent: OrderIntent, known: Known) -> OrderIntent:
         mode = known.modes.get(self.product_type)
-        if mode is None:
-            raise FieldError(f"tradeSide means one thing in one-way and another in hedge mode, and the position "
-                             f"mode of {self.product_type} is unknown to the firewall: set it (set-position-mode) "
-                             f"or read it (positions, orders-pending or account/account) through the firewall "
-                             f"first")
-        if mode != "hedge" or intent.side is None:
+        if mode != "hedge":
+            seen = "unknown to the firewall" if mode is None else "one-way as the firewall last saw it"
+            raise FieldError(f"tradeSide is for hedge mode, and the position mode of {self.product_type} is {seen}: "
+                             f"set it (set-position-mode) or read it (positions, orders-pending or account/account) "
+                             f"through the firewall first, or send no tradeSide in one-way mode")
+        if intent.side is None:
             return replace(intent, resolve=None)
         named = intent.side
         position = PositionSide.LONG if named is Side.BUY else PositionSide.SHORT
@@ -320,7 +322,7 @@ def _sides(product_type: str, side_raw: object, trade_side_raw: object,
     reduce_only = _reduce_only(reduce_only_raw)
     if trade_side is None:
         return named, PositionSide.BOTH, reduce_only, None
-    # one-way mode ignores tradeSide (and reduceOnly with it): read so until the store's mode says otherwise
+    # read in the store's position mode (`_ByPositionMode`), or refused; until then, as one-way mode would
     return named, PositionSide.BOTH, False, _ByPositionMode(product_type, trade_side)
 
 
