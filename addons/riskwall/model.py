@@ -195,6 +195,9 @@ class OrderIntent:
     hedge_mode: bool | None = None
     client_order_id: str | None = None
     order_id: str | None = None
+    # a trailing stop's activation price, where it names one: the market must reach it before the stop trails,
+    # so an inverse buy's contracts can fill there (`base.lowest_own_price`); nothing else reads it
+    activation_price: Decimal | None = None
     # where the request leaves out a fact only the store has (a contract size's price, the side or symbol of the
     # order an amend names, the account's position mode): the adapter's own completion of this intent, given what
     # the store knows (`engine.resolve` calls it once the view is read; venues never read state themselves).

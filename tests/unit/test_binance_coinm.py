@@ -609,6 +609,42 @@ def test_resolve_when_limit_order_and_store_mark_then_converts_at_the_worse_pric
     assert parsed.error is None and parsed.intents[0].quantity == quantity
 
 
+CONDITIONAL_BUY_CASES = [
+    # 1,000 contracts (100,000 USD) with the mark at 50,000: each fills where its trigger or activation takes it
+    pytest.param("/dapi/v1/order", {"type": "TAKE_PROFIT", "price": "50000", "stopPrice": "5000",
+                                    "timeInForce": "GTC"}, D(20), id="take-profit-limit-at-its-trigger"),
+    pytest.param("/dapi/v1/order", {"type": "TRAILING_STOP_MARKET", "activationPrice": "5000", "callbackRate": "5"},
+                 D(20), id="trailing-buy-at-its-activation"),
+    pytest.param("/dapi/v1/algoOrder", {"algoType": "CONDITIONAL", "type": "TRAILING_STOP_MARKET",
+                                        "activatePrice": "5000", "callbackRate": "5"}, D(20),
+                 id="algo-trailing-buy-at-its-activation"),
+    pytest.param("/dapi/v1/order", {"type": "TRAILING_STOP_MARKET", "callbackRate": "5"}, D(2),
+                 id="trailing-buy-without-activation-at-the-mark"),
+    pytest.param("/dapi/v1/order", {"type": "STOP", "price": "56000", "stopPrice": "55000", "timeInForce": "GTC"},
+                 D(2), id="stop-limit-above-the-mark-at-the-mark"),
+]
+
+
+@pytest.mark.parametrize(("path", "fields", "quantity"), CONDITIONAL_BUY_CASES)
+def test_resolve_when_conditional_buy_then_converts_at_the_lowest_price_it_can_fill_at(
+    path: str, fields: dict[str, str], quantity: Decimal
+) -> None:
+    params = {"symbol": "BTCUSD_PERP", "side": "BUY", "quantity": "1000", **fields}
+
+    parsed = decided(make_request("POST", path, params), marks(BTCUSD_PERP="50000"))
+
+    assert parsed.error is None and parsed.intents[0].quantity == quantity
+
+
+def test_parse_response_when_resting_trailing_buy_answered_then_converted_at_its_activation() -> None:
+    answer = {**ORDER_ANSWER, "type": "TRAILING_STOP_MARKET", "price": "0", "activatePrice": "5000",
+              "priceRate": "5", "origQty": "1000"}
+
+    [update] = respond("GET", "/dapi/v1/openOrders", [answer], {"symbol": "BTCUSD_PERP"}).open_orders[0].orders
+
+    assert update.original == D(20)
+
+
 def test_resolve_when_store_has_no_price_for_market_order_then_parse_error_names_price() -> None:
     parsed = decided(make_request("POST", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY",
                                                              "type": "MARKET", "quantity": "5"}),

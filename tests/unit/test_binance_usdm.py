@@ -265,7 +265,8 @@ NEW_ORDER_CASES = [
     pytest.param(
         {"symbol": "BTCUSDT", "side": "SELL", "type": "TRAILING_STOP_MARKET", "quantity": "0.001",
          "callbackRate": "1.5", "activationPrice": "52000"},
-        dict(symbol="BTCUSDT", side=Side.SELL, quantity=D("0.001"), order_type="TRAILING_STOP_MARKET"),
+        dict(symbol="BTCUSDT", side=Side.SELL, quantity=D("0.001"), order_type="TRAILING_STOP_MARKET",
+             activation_price=D("52000")),
         id="trailing-on-order-endpoint",
     ),
     pytest.param(
@@ -311,7 +312,8 @@ ALGO_CASES = [
     pytest.param(
         {"algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "SELL", "type": "TRAILING_STOP_MARKET",
          "quantity": "0.010", "callbackRate": "1.5", "activatePrice": "52000"},
-        dict(symbol="BTCUSDT", side=Side.SELL, quantity=D("0.010"), order_type="TRAILING_STOP_MARKET"),
+        dict(symbol="BTCUSDT", side=Side.SELL, quantity=D("0.010"), order_type="TRAILING_STOP_MARKET",
+             activation_price=D("52000")),
         id="trailing",
     ),
     pytest.param(
@@ -752,6 +754,12 @@ MALFORMED_ORDER_CASES = [
     pytest.param(limit_order(closePosition="TRUE"), "closePosition", id="close-position-upper-true"),
     pytest.param(limit_order(type="STOP_MARKET", price=None, stopPrice="1", quantity=None, closePosition="yes"),
                  "closePosition", id="close-position-yes"),
+    # exempt from every limit: only with the two types Binance closes a position with
+    pytest.param(limit_order(type="MARKET", price=None, timeInForce=None, quantity=None, closePosition="true"),
+                 "closePosition", id="close-position-on-a-market-order"),
+    pytest.param(limit_order(quantity=None, closePosition="true"), "closePosition", id="close-position-on-a-limit"),
+    pytest.param(limit_order(type="STOP", stopPrice="1", quantity=None, closePosition="true"), "closePosition",
+                 id="close-position-on-a-stop-limit"),
     pytest.param(limit_order(symbol="BTC-USDT"), "symbol", id="symbol-dash"),
     pytest.param(limit_order(symbol="B" * 33), "symbol", id="symbol-too-long"),
     pytest.param(limit_order(symbol=API_KEY + "!"), "symbol", id="symbol-holds-the-api-key"),

@@ -495,7 +495,14 @@ MALFORMED_ORDER_CASES = [
     (order(timeInForce="GTD"), "timeInForce"),
     (order(clientOrderID="x" * 41), "clientOrderID"),
     (order(stopLoss="{not json"), "stopLoss"),
-    (order(takeProfit='{"stopPrice": "1e9x"}'), "takeProfit.stopPrice"),
+    (order(takeProfit='{"type": "TAKE_PROFIT_MARKET", "stopPrice": "1e9x"}'), "takeProfit.stopPrice"),
+    # an attached order is read as closing what the order opens: only the stop types BingX attaches, no larger
+    (order(stopLoss='{"type": "TRIGGER_MARKET", "stopPrice": "45000"}'), "stopLoss.type"),
+    (order(stopLoss='{"stopPrice": "45000"}'), "stopLoss.type"),
+    (order(takeProfit='{"type": "STOP_MARKET", "stopPrice": "70000"}'), "takeProfit.type"),
+    (order(stopLoss='{"type": "STOP_MARKET", "stopPrice": "45000", "quantity": 50}'), "stopLoss.quantity"),
+    (order(takeProfit='{"type": "TAKE_PROFIT", "stopPrice": "70000", "price": "70000", "quantity": "0.0011"}'),
+     "takeProfit.quantity"),
     (order(takeProfit='{"quantity": 1, "quantity": 2}'), "quantity"),
     (order(stopLoss="[1]"), "stopLoss"),
 ]

@@ -343,7 +343,6 @@ AMEND_CASES = [
     # the store's mark is 40000 and the order a buy: a new price above the mark converts at the mark
     ({"orderID": OID, "orderQty": 2000, "price": 50000}, {"quantity": D("0.05"), "side": Side.BUY}),
     ({"orderID": OID, "orderQty": 2000, "price": 20000}, {"quantity": D("0.1"), "side": Side.BUY}),
-    ({"origClOrdID": "bot-1", "price": 49000}, {"quantity": None, "price": D(49000), "side": Side.BUY}),
     ({"orderID": OID, "leavesQty": 500, "price": 50000}, {"quantity": D("0.0125")}),
     # no price in the amend: the store's mark converts the USD contracts
     ({"orderID": OID, "orderQty": 4000}, {"quantity": D("0.1")}),
@@ -370,6 +369,32 @@ def test_resolve_when_amend_of_order_the_store_knows_then_symbol_side_and_size_f
     assert intent.unified_symbol == "BTC/USD:BTC" and intent.resolve is None
     for name, value in fields.items():
         assert getattr(intent, name) == value, name
+
+
+REPRICING_CASES = [
+    # (the amend, whether the known order is reduce-only, refused): USD contracts at a lower price are more coin
+    pytest.param({"origClOrdID": "bot-1", "price": 4900}, False, True, id="price-alone"),
+    pytest.param({"orderID": OID, "stopPx": 4900}, False, True, id="trigger-alone"),
+    pytest.param({"orderID": OID, "pegOffsetValue": -45000}, False, True, id="peg-offset-alone"),
+    pytest.param({"orderID": OID, "price": 4900}, True, False, id="reduce-only-order"),
+    pytest.param({"orderID": OID, "orderQty": 1000, "price": 4900}, False, False, id="size-restated"),
+    pytest.param({"orderID": OID, "clOrdID": "bot-2"}, False, False, id="no-price"),
+]
+
+
+@pytest.mark.parametrize(("body", "reduce_only", "refused"), REPRICING_CASES)
+def test_resolve_when_amend_moves_an_inverse_orders_price_without_its_size_then_refused(
+    body: dict, reduce_only: bool, refused: bool
+) -> None:
+    [update] = _acknowledge(_ack(execInst="ReduceOnly" if reduce_only else "")).orders
+
+    decided = resolve(parse(make_request("PUT", ORDER, body)), _store_of(update, D(40000)))
+
+    assert (decided.error is not None) is refused, decided.error
+    if refused:
+        assert decided.error is not None and "must restate orderQty" in decided.error
+    else:
+        assert decided.intents[0].side is Side.BUY
 
 
 def test_resolve_when_amend_by_orig_client_id_with_leaves_qty_then_total_adds_what_the_store_saw_filled() -> None:
@@ -522,6 +547,22 @@ DECIDED_CASES = [
                  id="buy-above-mark-at-mark-rounded-up"),
     pytest.param(new(ordType="Market", price=None), None, None, Reason.PARSE_FAILED,
                  id="market-without-mark-refused"),
+    # triggered at 5,000, a limit buy at 50,000 fills at about 5,000: 100,000 USD is 20 BTC, not 2
+    pytest.param(new(ordType="LimitIfTouched", orderQty=100000, price=50000, stopPx=5000), D(50000), D(20),
+                 Reason.POSITION_EXCEEDS_MAX, id="limit-if-touched-buy-sized-at-its-trigger-blocked"),
+    pytest.param(new(ordType="StopLimit", orderQty=100000, price=51000, stopPx=50000), D(50000), D(2),
+                 Reason.POSITION_EXCEEDS_MAX, id="stop-limit-buy-sized-at-its-trigger"),
+    # a stop-limit sell fills at or above its limit, below its trigger: the limit is its worst
+    pytest.param(new(side="Sell", ordType="StopLimit", orderQty=70000, price=40000, stopPx=45000), D(50000),
+                 D("1.75"), Reason.POSITION_EXCEEDS_MAX, id="stop-limit-sell-sized-at-its-limit"),
+    # a peg (the bid less 45,000) fills wherever the market takes it: no coin size can be known
+    pytest.param(new(ordType="Pegged", price=None, orderQty=100000, pegPriceType="PrimaryPeg",
+                     pegOffsetValue=-45000), D(50000), None, Reason.PARSE_FAILED, id="pegged-buy-refused"),
+    pytest.param(new(ordType="Stop", price=None, stopPx=None, side="Sell", orderQty=1000,
+                     pegPriceType="TrailingStopPeg", pegOffsetValue=-500), D(50000), None, Reason.PARSE_FAILED,
+                 id="trailing-stop-sell-refused"),
+    pytest.param(new(ordType="Pegged", price=None, orderQty=1000, pegPriceType="PrimaryPeg", pegOffsetValue=-5,
+                     execInst="ReduceOnly"), D(50000), None, None, id="pegged-reduce-only-passes"),
 ]
 
 
@@ -710,7 +751,7 @@ def test_parse_response_when_orders_listed_then_client_ids_learned_where_given(c
 
 
 def test_parse_response_when_answer_has_no_price_then_the_price_the_request_was_decided_with_converts() -> None:
-    [update] = _acknowledge(_ack()).orders
+    [update] = _acknowledge(_ack(execInst="ReduceOnly")).orders
     amend = parse(make_request("PUT", ORDER, {"orderID": OID, "price": 49000}))
     decided = resolve(amend, _store_of(update, D(40000)))  # a new price only: no size of its own to go by
     assert decided.known is not None and decided.intents[0].quantity is None
@@ -740,6 +781,23 @@ def test_parse_response_when_positions_listed_then_signed_base_report(query: tup
     request = make_request("GET", "/api/v1/position", query=query)
     facts = ADAPTER.parse_response(parse(request), request, 200, orjson.dumps(rows), DECISION_ID)
     assert facts.positions == (PositionsReport(VENUE, ACCOUNT, scope, entries),)
+
+
+@pytest.mark.parametrize(("row", "original"), [
+    pytest.param(_ack(), D("0.02"), id="limit-at-its-price"),
+    # a resting limit-if-touched buy: once triggered at 5,000 its 1,000 USD are 0.2 BTC
+    pytest.param(_ack(ordType="LimitIfTouched", stopPx=5000), D("0.2"), id="limit-if-touched-buy-at-trigger"),
+    pytest.param(_ack(side="Sell", ordType="StopLimit", price=40000, stopPx=45000), D("0.025"),
+                 id="stop-limit-sell-at-limit"),
+])
+def test_parse_response_when_conditional_inverse_order_listed_then_sized_at_the_lowest_it_can_fill_at(
+    row: dict[str, Any], original: Decimal
+) -> None:
+    request = make_request("GET", ORDER, query=(("filter", '{"open": true}'),))
+
+    [snapshot] = ADAPTER.parse_response(parse(request), request, 200, orjson.dumps([row]), DECISION_ID).open_orders
+
+    assert [o.original for o in snapshot.orders] == [original]
 
 
 def test_parse_response_when_open_orders_listed_with_open_filter_then_snapshot() -> None:

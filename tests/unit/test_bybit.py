@@ -387,6 +387,11 @@ INVERSE_CASES = [
     pytest.param(dict(qty="30000", orderType="Market", price=None, timeInForce=None, triggerPrice="60000",
                       triggerDirection=1), "50000", D("0.6"), None, D("60000"),
                  id="conditional-buy-trigger-above-the-mark-at-the-mark"),
+    # triggered at 5000, a limit buy at 50000 fills at about 5000: 100,000 USD are 20 BTC, not 2
+    pytest.param(dict(qty="100000", price="50000", triggerPrice="5000", triggerDirection=2), "50000", D("20"),
+                 D("50000"), D("5000"), id="conditional-limit-buy-at-its-trigger"),
+    pytest.param(dict(side="Sell", qty="100000", price="40000", triggerPrice="45000", triggerDirection=2), "50000",
+                 D("2.5"), D("40000"), D("45000"), id="conditional-limit-sell-at-its-limit"),
 ]
 
 
@@ -675,6 +680,28 @@ def test_resolve_when_amended_order_is_known_to_the_store_then_its_side_and_orde
     assert (got.side, got.position_side, got.order_id, got.reduce_only) == (Side.SELL, PositionSide.SHORT, OID,
                                                                            False)
     assert got.quantity == D("0.4") and got.resolve is None
+
+
+@pytest.mark.parametrize(("fields", "known", "refused"), [
+    # USD contracts moved to a lower price are more coin than the order held: the size must be restated
+    pytest.param(dict(price="4900"), KnownOrder(OID, "BTCUSD", Side.BUY, PositionSide.BOTH), True, id="price-alone"),
+    pytest.param(dict(triggerPrice="4900"), None, True, id="trigger-alone-of-an-unknown-order"),
+    pytest.param(dict(price="4900"), KnownOrder(OID, "BTCUSD", Side.SELL, PositionSide.BOTH, reduce_only=True),
+                 False, id="reduce-only-order"),
+    pytest.param(dict(price="4900", qty="1000"), KnownOrder(OID, "BTCUSD", Side.BUY, PositionSide.BOTH), False,
+                 id="size-restated"),
+])
+def test_resolve_when_inverse_amend_moves_the_price_without_the_size_then_refused(
+    fields: dict, known: KnownOrder | None, refused: bool
+) -> None:
+    request = make_request("POST", "/v5/order/amend", {"category": "inverse", "symbol": "BTCUSD", "orderId": OID,
+                                                       **fields})
+
+    parsed = resolved(request, store_view({"BTCUSD": "50000"}, orders={OID: known} if known else {}))
+
+    assert (parsed.error == "an inverse order's coin size depends on its price: an amend of its price must "
+                            "restate qty") is refused, parsed.error
+    assert refused or parsed.error is None
 
 
 def test_resolve_when_amended_order_is_reduce_only_in_the_store_then_the_amend_only_reduces() -> None:

@@ -1037,6 +1037,13 @@ PUSHES: list[tuple[str, Venue, str, tuple[OrderUpdate, ...], tuple[PositionsRepo
                                         "ps": "BOTH"}}),
      (OrderUpdate(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", "8886774", Side.SELL, PositionSide.BOTH, D("0.01"),
                   D(0), False, False),), ()),
+    # a trailing buy of 1,000 contracts activated at 5000: 100,000 USD ÷ 5000, whatever its limit-less price says
+    ("coinm-trailing-buy-at-its-activation", Venue.BINANCECOINM,
+     dumps({**ORDER_TRADE_UPDATE, "o": {**COINM_ORDER_TRADE_UPDATE["o"], "o": "TRAILING_STOP_MARKET", "q": "1000",
+                                        "p": "0", "ap": "0", "sp": "0", "AP": "5000", "cr": "5", "z": "0",
+                                        "X": "NEW", "x": "NEW", "ps": "BOTH", "S": "BUY"}}),
+     (OrderUpdate(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", "8886774", Side.BUY, PositionSide.BOTH, D(20),
+                  D(0), False, False),), ()),
     ("bybit-order", Venue.BYBIT, dumps({"id": "5923240c", "topic": "order", "creationTime": TIMESTAMP,
                                         "data": [BYBIT_ORDER_PUSH]}),
      (OrderUpdate(Venue.BYBIT, "acct", "BTCUSDT", OID, Side.BUY, PositionSide.BOTH, D("0.5"), D("0.2"), False, False,

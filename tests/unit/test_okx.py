@@ -859,6 +859,13 @@ INVERSE_CASES = [
                  id="amend-size-only-without-mark-refused"),
     pytest.param(AMEND_ALGO, {"instId": "BTC-USD-SWAP", "algoId": "7", "newSz": "5", "newTriggerPx": "100000"},
                  "50000", D("0.01"), id="algo-amend-trigger-above-mark-converts-at-mark"),
+    # triggered at 5000, a buy at 50000 fills at about 5000: 1,000 contracts of 100 USD are 20 BTC, not 2
+    pytest.param(ALGO, {**INVERSE, "side": "buy", "ordType": "trigger", "sz": "1000", "triggerPx": "5000",
+                        "orderPx": "50000"}, "50000", D(20), id="buy-trigger-limit-converts-at-its-trigger"),
+    pytest.param(ALGO, {**INVERSE, "side": "sell", "ordType": "trigger", "sz": "1000", "triggerPx": "60000",
+                        "orderPx": "40000"}, "50000", D("2.5"), id="sell-trigger-limit-converts-at-its-limit"),
+    pytest.param(AMEND_ALGO, {"instId": "BTC-USD-SWAP", "algoId": "7", "newSz": "1000", "newTriggerPx": "5000",
+                              "newOrdPx": "50000"}, "50000", D(20), id="algo-amend-converts-at-its-new-trigger"),
     pytest.param(ORDER, leg(sz="2", px="1000000"), "50000", D("0.02"), id="linear-unchanged-by-mark"),
 ]
 
@@ -898,6 +905,40 @@ def test_parse_request_when_size_needs_the_store_mark_then_no_quantity_until_res
 
     # a count of contracts standing in for coin would be read as coin: no quantity until the mark is known
     assert (got.quantity is not None, got.resolve is None) == (converted_now, converted_now)
+
+
+REPRICE = "an inverse order's coin size depends on its price: an amend of its price must restate newSz"
+
+
+@pytest.mark.parametrize(("path", "body", "refused"), [
+    # USD contracts moved to a lower price are more coin than the order held: the size must be restated
+    pytest.param("/api/v5/trade/amend-order", {"instId": "BTC-USD-SWAP", "ordId": "1", "newPx": "4900"}, True,
+                 id="inverse-price-alone"),
+    pytest.param("/api/v5/trade/amend-algos", {"instId": "BTC-USD-SWAP", "algoId": "7", "newTriggerPx": "4900"},
+                 True, id="inverse-trigger-alone"),
+    pytest.param("/api/v5/trade/amend-order", {"instId": "SOL-USD-SWAP", "ordId": "1", "newPx": "4900"}, True,
+                 id="unknown-inverse-by-its-name"),
+    pytest.param("/api/v5/trade/amend-order", {"instId": "BTC-USD-SWAP", "ordId": "1", "newPx": "4900",
+                                               "newSz": "5"}, False, id="inverse-size-restated"),
+    pytest.param("/api/v5/trade/amend-order", {"instId": "BTC-USDT-SWAP", "ordId": "1", "newPx": "4900"}, False,
+                 id="linear-price-alone"),
+])
+def test_parse_request_when_amend_moves_an_inverse_price_without_its_size_then_refused(
+    path: str, body: dict, refused: bool
+) -> None:
+    parsed = post(path, body)
+
+    assert (parsed.error == REPRICE) is refused, parsed.error
+    assert refused or parsed.error is None
+
+
+def test_parse_response_when_trigger_buy_listed_then_sized_at_its_trigger() -> None:
+    row = {"instType": "SWAP", "instId": "BTC-USD-SWAP", "algoId": "7", "side": "buy", "posSide": "net",
+           "ordType": "trigger", "sz": "1000", "triggerPx": "5000", "ordPx": "50000", "state": "live"}
+
+    facts = learn(get("/api/v5/trade/orders-algo-pending", ("ordType", "trigger")), envelope([row]))
+
+    assert [o.original for o in facts.open_orders[0].orders] == [D(20)]
 
 
 def test_resolve_when_batch_of_inverse_buys_then_each_leg_converted_at_the_mark() -> None:

@@ -39,6 +39,7 @@ from riskwall.venues.base import (
     form_params,
     json_body,
     json_bool_field,
+    lowest_own_price,
     query_params,
     response_json,
     screen,
@@ -548,6 +549,24 @@ def test_contract_price_when_contracts_are_worth_usd_then_the_price_that_makes_t
     side: Side | None, own: Decimal | None, mark: Decimal | None, price: Decimal | None,
 ) -> None:
     assert contract_price(side, own, mark) == price
+
+
+@pytest.mark.parametrize(("side", "limit", "triggers", "price"), [
+    (Side.BUY, D(50_000), (D(5_000),), D(5_000)),  # limit-if-touched: triggered at 5,000, a buy fills there
+    (Side.BUY, D(56_000), (D(55_000),), D(55_000)),  # stop-limit buy: about its trigger
+    (Side.BUY, D(40_000), (), D(40_000)),  # a plain limit buy
+    (Side.BUY, None, (D(5_000), None, D(7_000)), D(5_000)),  # market after a trigger; activation price too
+    (None, D(50_000), (D(5_000),), D(5_000)),  # side not known (an amend): counted as a buy
+    (Side.SELL, D(44_000), (D(45_000),), D(44_000)),  # a sell fills at or above its limit
+    (Side.SELL, D(60_000), (D(40_000),), D(60_000)),
+    (Side.SELL, None, (D(45_000), D(46_000)), D(45_000)),  # a market sell after a trigger: the lowest trigger
+    (Side.BUY, None, (), None),
+    (Side.BUY, D(0), (D(-1), None), None),  # a price that is not positive is no price
+])
+def test_lowest_own_price_when_order_has_limit_and_triggers_then_the_lowest_it_can_fill_at(
+    side: Side | None, limit: Decimal | None, triggers: tuple[Decimal | None, ...], price: Decimal | None,
+) -> None:
+    assert lowest_own_price(side, limit, *triggers) == price
 
 
 # (venue, method, path, the action it is read as): a read method at a write path the venue serves no read at is

@@ -164,6 +164,31 @@ def first_price(*prices: Decimal | None) -> Decimal | None:
     return next((p for p in prices if p is not None and p > 0), None)
 
 
+def lowest_own_price(side: Side | None, limit: Decimal | None, *triggers: Decimal | None) -> Decimal | None:
+    """The lowest price an order can fill at by its own prices, which inverse contracts (a fixed amount of USD
+    each) convert to coin at (`contract_price` adds the mark): a sell fills at or above its limit, else about
+    its trigger (the lowest of them). A buy fills at or below its limit, and a triggered one about where it
+    triggers (a limit-if-touched buy at 50,000 triggered at 5,000 buys at 5,000), a trailing one about where it
+    activates: the lowest of them all. An order of no known side (an amend) is counted as a buy. None when it
+    has no positive price of its own."""
+    fired = [t for t in triggers if t is not None and t > 0]
+    if limit is not None and limit <= 0:
+        limit = None
+    if side is Side.SELL and limit is not None:
+        return limit
+    if limit is not None:
+        fired.append(limit)
+    return min(fired) if fired else None
+
+
+def inverse_repricing(size_field: str) -> FieldError:
+    """The refusal of an amend that moves an inverse order's price (or trigger) without restating its size: the
+    venue keeps its USD contracts, so at a lower price they are more coin than the order held, and the store
+    keeps the order's coin, not the contracts and price it came from."""
+    return FieldError(f"an inverse order's coin size depends on its price: an amend of its price must restate "
+                      f"{size_field}")
+
+
 def contract_price(side: Side | None, own: Decimal | None, mark: Decimal | None) -> Decimal | None:
     """The price inverse contracts (each a fixed amount of the quote, USD) convert to base units at, never in the
     bot's favour: the lower the fill price, the more coin the contracts are. A sell fills at or above its own

@@ -9,15 +9,16 @@ shape and every field but the size are read exactly as on fapi, by the same func
   `GET /dapi/v1/exchangeInfo` answers passing through (learned into the process-wide catalog), else from the
   small bundled table below; it is never guessed: an unknown contract size is a parse error naming
   `contractSize`, so the order is blocked.
-- The price a size is converted at: the order's own `price`, else its `stopPrice`/`triggerPrice`, else the
-  mark (or last) price the store holds for the symbol (learned from premiumIndex, ticker and positionRisk
-  answers by any sidecar of a fleet), the same price the engine measures a market order's notional at. A BUY
-  converts at the lower of its own price and that mark (a contract is fixed USD, so a lower fill buys more
-  coin: a buy limit far above the market must not look small). The store's price is only read once the
-  request is decided, so every order with a size is converted then, by its intent's `resolve`
-  (`engine.resolve`); the intent the adapter parses still counts contracts. With no price at all the request
-  is a parse error naming `price`, unless the order can only reduce a position (then it carries no base
-  quantity, like a close-position order). Answers carry no prices of their own for resting orders: they are
+- The price a size is converted at: the order's own prices (`lowest_own_price`: a SELL's `price`, else its
+  `stopPrice`/`triggerPrice`; a BUY's lowest of those and a trailing stop's activation price, as a triggered
+  buy fills about where it triggers), else the mark (or last) price the store holds for the symbol (learned
+  from premiumIndex, ticker and positionRisk answers by any sidecar of a fleet), the same price the engine
+  measures a market order's notional at. A BUY converts at the lower of its own price and that mark (a contract
+  is fixed USD, so a lower fill buys more coin: a buy limit far above the market must not look small). The
+  store's price is only read once the request is decided, so every order with a size is converted then, by its
+  intent's `resolve` (`engine.resolve`); the intent the adapter parses still counts contracts. With no price at
+  all the request is a parse error naming `price`, unless the order can only reduce a position (then it carries
+  no base quantity, like a close-position order). Answers carry no prices of their own for resting orders: they are
   converted at the mark the request was decided with (`ParsedRequest.known`).
 - Symbols are `BTCUSD_PERP` (unified `BTC/USD:BTC`) and `BTCUSD_250627` (`BTC/USD:BTC-250627`).
 
@@ -64,6 +65,7 @@ from riskwall.venues.base import (
     TableAdapter,
     contract_price,
     decimal_field,
+    lowest_own_price,
     one_leg,
     price_or_none,
     route_table,
@@ -185,11 +187,12 @@ def _both(first: Resolver, then: Resolver, intent: OrderIntent, known: Known) ->
 
 
 def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal) -> OrderIntent:
-    """`intent` sized: its `contracts` converted at the worst of its own price and the store's mark for its
-    symbol."""
+    """`intent` sized: its `contracts` converted at the worst of its own prices (`lowest_own_price`) and the
+    store's mark for its symbol."""
     native = intent.symbol or ""
     quantity: Decimal | None = None
-    price = contract_price(intent.side, intent.price or intent.trigger_price, known.price(native))
+    own = lowest_own_price(intent.side, intent.price, intent.trigger_price, intent.activation_price)
+    price = contract_price(intent.side, own, known.price(native))
     if price is not None or not intent.only_reduces:  # else it cannot grow a position: checked without a size
         quantity = base_quantity(native, contracts, price)
         if quantity > MAX_AMOUNT:
@@ -237,8 +240,9 @@ def _order_price(item: Any, known: Known | None) -> Decimal | None:
     fill = positive("avgPrice")
     if fill is not None and executed is not None and executed > 0:
         return fill
-    own = positive("price") or positive("stopPrice") or positive("triggerPrice")
     side = usdm.SIDES.get(str(item.get("side")))
+    own = lowest_own_price(side, positive("price"), positive("stopPrice"), positive("triggerPrice"),
+                           positive("activatePrice"))
     mark = known.price(str(item.get("symbol", "")).upper()) if known is not None else None
     return contract_price(side, own, mark)
 

@@ -46,6 +46,7 @@ from riskwall.venues.base import (
     VenueAdapter,
     check_spelling,
     decimal_field,
+    lowest_own_price,
     normalize_path,
     response_json,
 )
@@ -209,9 +210,10 @@ class BinanceFrames:
         original = decimal_field("q", order.get("q"), allow_zero=True) or Decimal(0)
         executed = decimal_field("z", order.get("z", "0"), allow_zero=True) or Decimal(0)
         if self.venue is Venue.BINANCECOINM:
-            # an event answers no request: only its own prices convert it (fill, limit, else trigger); an order
+            # an event answers no request: only its own prices convert it (fill, else `lowest_own_price`); an order
             # with none (an unfilled market order) and contracts to convert teaches nothing (`stream_facts`)
-            price = _price(order.get("ap")) or _price(order.get("p")) or _price(order.get("sp"))
+            price = _price(order.get("ap")) or lowest_own_price(side, _price(order.get("p")), _price(order.get("sp")),
+                                                                _price(order.get("AP")))
             original = coinm.base_quantity(symbol, original, price, field="q")
             executed = coinm.base_quantity(symbol, executed, price, field="z")
         reduce_only = order.get("R") is True or order.get("cp") is True

@@ -56,6 +56,7 @@ from riskwall.venues.base import (
     equity_update,
     field_spellings,
     form_params,
+    lowest_own_price,
     on_the_amended_order,
     one_leg,
     order_list,
@@ -83,7 +84,7 @@ ORDER_TYPES = frozenset(
 # in other letter case is refused (a server matching names case-insensitively would read it as that field)
 SPELLINGS = field_spellings((
     "symbol", "side", "positionSide", "type", "timeInForce", "quantity", "reduceOnly", "price", "newClientOrderId",
-    "stopPrice", "closePosition", "activationPrice", "callbackRate", "workingType", "priceProtect",
+    "stopPrice", "closePosition", "activationPrice", "activatePrice", "callbackRate", "workingType", "priceProtect",
     "newOrderRespType", "priceMatch", "selfTradePreventionMode", "goodTillDate", "recvWindow", "timestamp",
     "signature", "batchOrders", "orderId", "origClientOrderId", "orderIdList", "origClientOrderIdList", "leverage",
     "marginType", "dualSidePosition", "multiAssetsMargin", "amount", "triggerPrice", "algoType", "clientAlgoId",
@@ -92,6 +93,8 @@ SPELLINGS = field_spellings((
 # the order types that carry a limit price, and those that carry a trigger (stopPrice; triggerPrice for algo)
 PRICED_TYPES = frozenset({"LIMIT", "STOP", "TAKE_PROFIT"})
 TRIGGERED_TYPES = frozenset({"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET"})
+# the only types Binance takes `closePosition` with (docs/venues.md §1.3)
+CLOSING_TYPES = frozenset({"STOP_MARKET", "TAKE_PROFIT_MARKET"})
 TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "GTX", "GTD", "RPI"})
 MARGIN_TYPES = frozenset({"ISOLATED", "CROSSED"})
 FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH", "FINISHED"})
@@ -214,6 +217,9 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo:
         enum_field("positionSide", params.get("positionSide"), _POSITION_SIDE_NAMES, default="BOTH") or "BOTH"
     ]
     close_position = bool_field("closePosition", params.get("closePosition"))
+    if close_position and order_type not in CLOSING_TYPES:
+        # an order that closes whatever is open is exempt from every limit: only where Binance reads it so
+        raise FieldError("closePosition is taken only with STOP_MARKET or TAKE_PROFIT_MARKET")
     quantity = decimal_field("quantity", params.get("quantity"), required=not close_position)
     price_match = params.get("priceMatch")
     # a reference price comes only from the fields the venue uses for the order's type: a decoy `price` on a
@@ -221,10 +227,16 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo:
     price = None
     if order_type in PRICED_TYPES:
         price = decimal_field("price", params.get("price"), required=not price_match)
-    # a trailing stop fills wherever the market has trailed to: its activation price says nothing of that
+    # a trailing stop fills wherever the market has trailed to: its activation price is no trigger for the
+    # notional, but an inverse buy's contracts can fill as low as it (`activation_price`)
     trigger_name = "triggerPrice" if algo else "stopPrice"
     trigger = decimal_field(trigger_name, params.get(trigger_name), required=False) if (
         order_type in TRIGGERED_TYPES) else None
+    activation = None
+    if order_type == "TRAILING_STOP_MARKET":
+        # the order endpoint's name, and the algo endpoint's: the lower of any given
+        activation = lowest_own_price(None, *(decimal_field(name, params.get(name), required=False)
+                                              for name in ("activationPrice", "activatePrice")))
     tif = enum_field("timeInForce", params.get("timeInForce"), TIME_IN_FORCE, default="-")
     client_id = text_field(
         "clientAlgoId" if algo else "newClientOrderId",
@@ -249,6 +261,7 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo:
         reduce_only=bool_field("reduceOnly", params.get("reduceOnly")),
         close_position=close_position,
         client_order_id=client_id,
+        activation_price=activation,
     )
 
 

@@ -227,16 +227,28 @@ def _position_side(raw: object, *, required: bool = True) -> PositionSide:
     return POSITION_SIDES[enum_field("positionSide", raw, frozenset(POSITION_SIDES), default="BOTH") or "BOTH"]
 
 
-def _attached(name: str, raw: object) -> None:
-    """`stopLoss` / `takeProfit`: a JSON object for a closing order attached to this one; must be readable."""
+# the orders BingX attaches as a stop-loss and a take-profit (ccxt's defaults: STOP_MARKET, TAKE_PROFIT_MARKET)
+_ATTACHED_TYPES = {"stopLoss": frozenset({"STOP_MARKET", "STOP"}),
+                   "takeProfit": frozenset({"TAKE_PROFIT_MARKET", "TAKE_PROFIT"})}
+
+
+def _attached(name: str, raw: object, quantity: Decimal | None) -> None:
+    """`stopLoss` / `takeProfit`: a JSON object for a closing order attached to this one (ccxt repeats the order's
+    size in its `quantity`). It is read as closing what the order opens, so only the stop types BingX attaches
+    are taken, no larger than the order: another type, or a size the order does not open, could be an order of
+    its own that nothing here counts."""
     if raw is None or raw == "":
         return
     if isinstance(raw, str):
         raw = strict_json(raw, name, plain_numbers=False)
     if not isinstance(raw, dict):
         raise FieldError(f"{name} is not a JSON object")
-    for field in ("stopPrice", "price", "quantity"):
+    enum_field(f"{name}.type", raw.get("type"), _ATTACHED_TYPES[name])
+    for field in ("stopPrice", "price"):
         decimal_field(f"{name}.{field}", raw.get(field), required=False)
+    size = decimal_field(f"{name}.quantity", raw.get("quantity"), required=False)
+    if size is not None and (quantity is None or size > quantity):
+        raise FieldError(f"{name}.quantity is larger than the order's")
 
 
 def _leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
@@ -263,8 +275,8 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> Order
     activation = decimal_field("activationPrice", params.get("activationPrice"), required=False) if (
         trailing) else None
     tif = enum_field("timeInForce", params.get("timeInForce"), TIME_IN_FORCE, default="-")
-    _attached("stopLoss", params.get("stopLoss"))
-    _attached("takeProfit", params.get("takeProfit"))
+    _attached("stopLoss", params.get("stopLoss"), quantity)
+    _attached("takeProfit", params.get("takeProfit"), quantity)
     client_id = text_field("clientOrderID", params.get("clientOrderID", params.get("clientOrderId")), CLIENT_ID,
                            required=False)
     return OrderIntent(

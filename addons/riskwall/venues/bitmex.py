@@ -18,11 +18,15 @@ Decisions worth knowing (each is also a test):
 
 - **Sizes are contracts.** `orderQty` (and `leavesQty` on amends) count contracts. Inverse contracts (XBTUSD) are
   worth `contract_size` USD each, so base = contracts × size ÷ price, at `venues.base.contract_price` of the
-  order's own price (its limit price, else its `stopPx`) and the mark (or last) price the store holds (learned
+  order's own price (`lowest_own_price`: a sell's limit price, else its `stopPx`; a buy's lower of the two, as a
+  triggered buy fills about its trigger) and the mark (or last) price the store holds (learned
   from instrument and position answers, read with the request's view: `OrderIntent.resolve`, so every sidecar of
   a fleet converts alike): a sell at its own price (converted as it is read), a buy at the lower of its own and
   the mark (a buy limit far above the market fills at the market, as many more coins), an order without a price
-  of its own at the mark. Amends convert alike, with the side of the order they name; linear contracts
+  of its own at the mark. Amends convert alike, with the side of the order they name; one that moves an inverse
+  order's price, trigger or peg without restating its size is refused unless the order is reduce-only, as is a
+  pegged or trailing (`pegPriceType`) inverse order that could add risk (it fills where the market takes it, so
+  its coin is not known); linear contracts
   (XBTUSDT) are worth `contract_size` of the underlying (1 / `underlyingToPositionMultiplier`). The contract facts
   come from `GET /api/v1/instrument` answers passing through (learned into the process-wide catalog), else from
   the bundled XBTUSD entry (1 USD, inverse). Quanto contracts (ETHUSD, settled in XBT with a fixed satoshi
@@ -105,6 +109,8 @@ from riskwall.venues.base import (
     enum_field,
     field_spellings,
     first_price,
+    inverse_repricing,
+    lowest_own_price,
     one_leg,
     order_list,
     route_table,
@@ -393,6 +399,12 @@ def _exec_inst(raw: object) -> frozenset[str]:
     return frozenset(tokens)
 
 
+def _pegged(obj: Mapping[str, Any]) -> bool:
+    """Whether the order's price follows the market (a peg, a trailing stop): its fill price is not its own."""
+    return obj.get("ordType") == "Pegged" or any(obj.get(name) not in (None, "")
+                                                 for name in ("pegPriceType", "pegOffsetValue"))
+
+
 def _no_simple(obj: Mapping[str, Any]) -> None:
     for name in ("simpleOrderQty", "simpleLeavesQty"):
         if obj.get(name) not in (None, ""):
@@ -429,9 +441,14 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     tif = enum_field("timeInForce", obj.get("timeInForce"), TIME_IN_FORCE, default="-")
     client_id = text_field("clOrdID", obj.get("clOrdID"), CLIENT_ID, required=False)
     close_position = close and contracts is None
+    if _pegged(obj) and not reduce_only and _sized(symbol, "orderQty")[1]:
+        # a peg (a bid less 45,000, a trailing stop) can fill far below any price the request or the store has,
+        # and the lower the fill, the more coin its USD contracts buy
+        raise FieldError("pegPriceType: a pegged or trailing inverse order fills where the market takes it, so "
+                         "its size in coin cannot be known: not checked")
     quantity, resolve = None, None
     if contracts is not None:
-        own = first_price(price, stop)
+        own = lowest_own_price(side, price, stop)
         if _needs_mark(symbol, side, own):
             # no size until the mark is read: a count of USD contracts in `quantity` would read as coin
             resolve = _sized_with_price(contracts, own)
@@ -485,12 +502,12 @@ def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     return OrderIntent(
         venue=VENUE, action=Action.AMEND, endpoint=endpoint, account=account, price=price, trigger_price=stop,
         order_id=order_id, client_order_id=None if order_id else orig_client,
-        resolve=_amended(order_id, orig_client, new_client, contracts, field),
+        resolve=_amended(order_id, orig_client, new_client, contracts, field, _pegged(obj)),
     )
 
 
 def _amended(order_id: str | None, orig_client: str | None, new_client: str | None, contracts: Decimal | None,
-             field: str) -> Resolver:
+             field: str, repegged: bool = False) -> Resolver:
     """An amend completed with the order it names, as the store holds it: symbol, side, reduce-only and the
     new size in base units (`leavesQty`: what may still fill, so the new total adds what already filled), inverse
     contracts at `contract_price` of the order's side, the amend's own price (price, else stopPx) and the mark."""
@@ -506,8 +523,11 @@ def _amended(order_id: str | None, orig_client: str | None, new_client: str | No
             return dataclasses.replace(intent, client_order_id=client_id, resolve=None)
         symbol = order.symbol
         quantity = None
+        if contracts is None and (intent.price or intent.trigger_price or repegged) and not order.reduce_only and (
+                _sized(symbol, "orderQty")[1]):
+            raise inverse_repricing("orderQty")
         if contracts is not None:
-            price = contract_price(order.side, first_price(intent.price, intent.trigger_price),
+            price = contract_price(order.side, lowest_own_price(order.side, intent.price, intent.trigger_price),
                                    known.price(symbol))
             quantity = base_quantity(symbol, contracts, price, field=field)
             if field == "leavesQty":
@@ -732,8 +752,8 @@ def _order_update(item: Any, parsed: ParsedRequest, account: str, intent: OrderI
         qty, cum = _number(item.get("orderQty")), _number(item.get("cumQty")) or Decimal(0)
         if qty is None or qty < 0 or cum < 0:
             return None
-        prices = (_price(item.get("price")), _price(item.get("stopPx")), _price(item.get("avgPx")),
-                  _known_price(parsed, symbol))
+        prices = (lowest_own_price(side, _price(item.get("price")), _price(item.get("stopPx"))),
+                  _price(item.get("avgPx")), _known_price(parsed, symbol))
         if intent is not None and intent.quantity is not None and intent.symbol == symbol:
             original = intent.quantity
             with localcontext(Context(prec=80)):

@@ -107,8 +107,10 @@ from riskwall.venues.base import (
     equity_update,
     field_spellings,
     first_price,
+    inverse_repricing,
     json_body,
     json_bool_field,
+    lowest_own_price,
     normalize_path,
     order_list,
     price_or_none,
@@ -449,7 +451,7 @@ def _in_base_units(intent: OrderIntent, known: Known, contracts: Decimal, side: 
     far above the market fills at the market, so it converts at the lower of its own price and the store's mark
     (at its own, it would count as a fraction of the coin it buys); the same FieldError as ever when neither is
     known."""
-    own = first_price(intent.price, intent.trigger_price)
+    own = lowest_own_price(side, intent.price, intent.trigger_price)
     return to_base("inverse", contracts, contract_price(side, own, known.price(intent.symbol)))
 
 
@@ -464,16 +466,20 @@ def _priced_by_store(contracts: Decimal) -> Callable[[OrderIntent, Known], Order
     return resolve
 
 
-def _amended_order(contracts: Decimal | None) -> Callable[[OrderIntent, Known], OrderIntent]:
+def _amended_order(contracts: Decimal | None, inverse: bool) -> Callable[[OrderIntent, Known], OrderIntent]:
     """The hook of an amend: the reduce-only flag of the open order it names, as the store knows it (the engine
     then supplies its side, position side and order id), and, for inverse `contracts`, their base units at the
-    price that order's side converts at (an order the store does not know counts as a buy)."""
+    price that order's side converts at (an order the store does not know counts as a buy). An inverse amend of
+    the price alone is refused unless the order only reduces (`inverse_repricing`)."""
 
     def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
         order = known.order(intent.order_id, intent.client_order_id)
         # the venue refuses an amend that names another symbol's order: that order says nothing of it
         if order is not None and order.symbol != intent.symbol:
             order = None
+        if inverse and contracts is None and (intent.price or intent.trigger_price) and not (
+                order is not None and order.reduce_only):
+            raise inverse_repricing("qty")
         quantity = intent.quantity if contracts is None else _in_base_units(
             intent, known, contracts, order.side if order is not None else None)
         reduce_only = order is not None and order.reduce_only
@@ -562,7 +568,7 @@ def _amend_leg(item: Mapping[str, Any], category: str, account: str | None, endp
         trigger_price=trigger or None,
         order_id=order_id,
         client_order_id=client_id,
-        resolve=_amended_order(contracts),
+        resolve=_amended_order(contracts, category == "inverse"),
     )
 
 
@@ -834,8 +840,8 @@ def listed_order(item: Any, account: str, category: str, known: Known | None = N
         executed = decimal_field("cumExecQty", item.get("cumExecQty") or "0", allow_zero=True) or Decimal(0)
         status = str(item.get("orderStatus", ""))
         if category == "inverse":
-            prices = (*(price_or_none(item.get(name)) for name in ("price", "triggerPrice", "avgPrice")),
-                      known.price(symbol) if known is not None else None)
+            own = lowest_own_price(side, price_or_none(item.get("price")), price_or_none(item.get("triggerPrice")))
+            prices = (own, price_or_none(item.get("avgPrice")), known.price(symbol) if known is not None else None)
             qty = to_base(category, qty, *prices) if qty else qty
             executed = to_base(category, executed, *prices) if executed else executed
     except (KeyError, ValueError, TypeError, FieldError):

@@ -73,8 +73,10 @@ from riskwall.venues.base import (
     decimal_field,
     enum_field,
     equity_update,
+    inverse_repricing,
     json_body,
     json_bool_field,
+    lowest_own_price,
     route_table,
     scoped,
     text_field,
@@ -379,6 +381,15 @@ def base_quantity(inst_id: str, contracts: Decimal, price: Decimal | None, *, fi
 
 
 
+def _inverse(inst_id: str) -> bool:
+    """Whether the instrument's contracts are worth USD: as learned or bundled, else by its name (BTC-USD-SWAP;
+    linear ones are quoted in USDT or USDC)."""
+    known = instrument(inst_id)
+    if known is not None and known.contract_size is not None:
+        return known.quote_sized
+    return inst_id.split("-")[1:2] == ["USD"]
+
+
 def _sized(inst_id: str, side: Side | None, contracts: Decimal | None, own: Decimal | None,
            field: str = "sz") -> tuple[Decimal | None, Resolver | None]:
     """A leg's (quantity in base units, resolve hook). Linear contracts, and an inverse sell with a price of its
@@ -499,8 +510,7 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
     ) if t is not None]
     # notional is measured at the highest trigger; an inverse size buys the most base at the lowest
     trigger = max(triggers) if triggers else None
-    conversion_price = price if price is not None else (min(triggers) if triggers else None)
-    quantity, resolve = _sized(inst_id, side, contracts, conversion_price)
+    quantity, resolve = _sized(inst_id, side, contracts, lowest_own_price(side, price, *triggers))
     _check_attached(obj)
     return OrderIntent(
         venue=VENUE,
@@ -537,6 +547,8 @@ def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
         raise FieldError("ordId or clOrdId is missing")
     price = decimal_field("newPx", _present(obj, "newPx"), required=False)
     contracts = decimal_field("newSz", _present(obj, "newSz"), required=False)
+    if contracts is None and price is not None and _inverse(inst_id):
+        raise inverse_repricing("newSz")
     # OKX amends carry no side: an inverse newSz converts as a buy's would (`_in_base_units`)
     quantity, resolve = _sized(inst_id, None, contracts, price, "newSz")
     _check_attached(obj)
@@ -576,8 +588,9 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
         _algo_price("newTpTriggerPx", _present(obj, "newTpTriggerPx")),
     ) if t is not None]
     contracts = decimal_field("newSz", _present(obj, "newSz"), required=False)
-    conversion_price = price if price is not None else (min(triggers) if triggers else None)
-    quantity, resolve = _sized(inst_id, None, contracts, conversion_price, "newSz")
+    if contracts is None and (price is not None or triggers) and _inverse(inst_id):
+        raise inverse_repricing("newSz")
+    quantity, resolve = _sized(inst_id, None, contracts, lowest_own_price(None, price, *triggers), "newSz")
     _check_attached(obj)
     return OrderIntent(
         venue=VENUE,
@@ -780,6 +793,10 @@ def _learn_canceled(data: list[Any], parsed: ParsedRequest, params: Params, deci
     return ResponseFacts(closed=tuple(closed))
 
 
+# an algo order's trigger prices, as its listings and pushes name them
+_ALGO_TRIGGERS = ("triggerPx", "slTriggerPx", "tpTriggerPx", "activePx")
+
+
 def order_update(item: Any, account: str) -> OrderUpdate | None:
     """One order object (`GET /trade/order`, orders-pending, order history) or algo order object."""
     if not isinstance(item, dict):
@@ -795,8 +812,10 @@ def order_update(item: Any, account: str) -> OrderUpdate | None:
         filled = Decimal(0)
         if not is_algo:  # an algo order fills through the regular order it places
             filled = decimal_field("accFillSz", item.get("accFillSz") or "0", allow_zero=True) or Decimal(0)
-        # one price converts both sizes of an inverse order, so filled never exceeds original
-        price = _price(item.get("px")) or _price(item.get("avgPx")) or _price(item.get("ordPx"))
+        # one price converts both sizes of an inverse order, so filled never exceeds original: the lowest the
+        # order can fill at by its own prices (a triggered buy fills about its trigger), else its fill price
+        price = lowest_own_price(side, _price(item.get("px")) or _price(item.get("ordPx")),
+                                 *(_price(item.get(name)) for name in _ALGO_TRIGGERS)) or _price(item.get("avgPx"))
         original = base_quantity(inst_id, contracts, price)
         executed = base_quantity(inst_id, filled, price)
     except (KeyError, FieldError):
