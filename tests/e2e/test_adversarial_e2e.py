@@ -357,6 +357,12 @@ READ_DIFFERENTLY = [
     ("delete-overridden-to-post", "DELETE", "quantity=5", {"X-HTTP-Method-Override": "POST"}, b"", "PARSE_FAILED"),
     ("method-override-underscore", "DELETE", "quantity=5", {"X_HTTP_Method_Override": "POST"}, b"", "PARSE_FAILED"),
     ("case-variant-beside-field", "POST", "quantity=0.001&Quantity=5", {}, b"", "PARSE_FAILED"),
+    # mitmproxy de-chunks `gzip, chunked` and hands over bytes a server would still gunzip
+    ("transfer-coded-gzip-then-chunked", "POST", "quantity=5",
+     {"Content-Type": "application/x-www-form-urlencoded", "Transfer-Encoding": "gzip, chunked"},
+     b"f\r\nreduceOnly=true\r\n0\r\n\r\n", "PARSE_FAILED"),
+    ("url-override-header", "DELETE", "quantity=5", {"X-Original-URL": "/fapi/v1/order"}, b"", "PARSE_FAILED"),
+    ("method-override-parameter", "GET", "quantity=5&_method=POST", {}, b"", "PARSE_FAILED"),
 ]
 
 

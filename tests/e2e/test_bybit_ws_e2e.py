@@ -373,3 +373,24 @@ def test_logs_when_trading_over_websocket_then_no_key_or_auth_signature_appears(
     for secret in [trader.api_key, trader.secret, *signatures]:
         assert secret not in output
     assert trader.account in output
+
+
+def test_raw_order_frame_when_its_id_is_spelled_req_id_then_refused_as_unpairable(trader: WsTrader) -> None:
+    # the trade socket answers under `reqId` alone: an order sent as `req_id` would be answered under no id the
+    # sidecar could pair, its fill never learned and its exposure released after a minute
+    url = trader.sidecar.reverse_url_for("bybit").replace("http://", "ws://") + "/v5/trade"
+    frame = {"req_id": "snake-1", **{k: v for k, v in _frame("-", "order.create", [_order()]).items() if k != "reqId"}}
+
+    async def body() -> dict[str, Any]:
+        async with websockets.connect(url, open_timeout=TIMEOUT_S) as socket:
+            await socket.send(_auth(trader))
+            assert json.loads(await socket.recv())["retCode"] == 0
+            await socket.send(json.dumps(frame))
+            return json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT_S))  # type: ignore[no-any-return]
+
+    answer = run(body())
+
+    assert answer["retCode"] != 0 and "PARSE_FAILED" in answer["retMsg"] and "has no id" in answer["retMsg"]
+    assert trader.frames() == []
+    [line] = since(trader.sidecar, trader.lines_before, transport="ws", verdict="block")
+    assert line["reason"] == "PARSE_FAILED"

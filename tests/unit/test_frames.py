@@ -336,6 +336,25 @@ def bybit_frame(op: str, args: Any, req_id: Any = "1", **envelope: Any) -> str:
     return dumps(frame)
 
 
+@pytest.mark.parametrize(("frame", "request_id"), [
+    pytest.param({"reqId": "o1", "op": "order.create"}, "o1", id="order-by-req-id-camel"),
+    # the trade socket answers an order under `reqId` alone: one sent as `req_id` could never be paired
+    pytest.param({"req_id": "o1", "op": "order.create"}, None, id="order-by-req-id-snake-has-none"),
+    pytest.param({"req_id": "o1", "reqId": "o2", "op": "order.create"}, "o2", id="order-by-both-pairs-by-camel"),
+    pytest.param({"req_id": "p1", "op": "ping"}, "p1", id="ping-by-req-id-snake"),
+])
+def test_bybit_frame_when_id_spelled_either_way_then_only_orders_insist_on_req_id_camel(
+    frame: dict[str, Any], request_id: str | None
+) -> None:
+    args = [{"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "0.9"}]
+    text = dumps({**frame, "header": {"X-BAPI-TIMESTAMP": str(TIMESTAMP)},
+                  "args": args if frame["op"] != "ping" else []})
+
+    read = BYBIT_FRAMES.read_client(text, session(Venue.BYBIT, BYBIT_ACCOUNT))
+
+    assert read.request_id == request_id
+
+
 def bybit_rest(op: str, body: Any) -> ParsedRequest:
     request = HttpRequest("POST", "api.bybit.com", 443, BYBIT_REST[op], (),
                           {"content-type": "application/json", "x-bapi-api-key": BYBIT_KEY,

@@ -553,8 +553,11 @@ def unlisted_action(method: str, path: str, forbidden: Callable[[str], bool],
     if forbidden_writes is not None and forbidden_writes(path):
         return Action.FORBIDDEN
     return Action.UNKNOWN
-# headers some servers and frameworks obey to run a request as another method (DELETE read as POST)
-METHOD_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
+# headers some servers and frameworks obey to run a request as another method (DELETE read as POST) or on
+# another path (IIS and some proxies' URL rewriting), and the query parameter some frameworks take for a method
+METHOD_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-method-override", "x-original-url",
+                              "x-rewrite-url"})
+METHOD_OVERRIDE_PARAMS = frozenset({"_method"})
 
 
 def plain_path(path: str) -> bool:
@@ -581,9 +584,10 @@ def screen(adapter: VenueAdapter, request: HttpRequest, *, order_sockets: bool =
     """
     who = sender(request, adapter.key_header)
     venue, endpoint, account = adapter.venue, who.endpoint, who.account
-    if any(name.replace("_", "-") in METHOD_OVERRIDES for name in request.headers):
-        return ParsedRequest(venue, Action.UNKNOWN, endpoint, account, error="a method-override header is not "
-                             "accepted on a venue endpoint")
+    if any(name.replace("_", "-") in METHOD_OVERRIDES for name in request.headers) or any(
+            name.lower() in METHOD_OVERRIDE_PARAMS for name, _ in request.query):
+        return ParsedRequest(venue, Action.UNKNOWN, endpoint, account, error="a method- or URL-override header "
+                             "or parameter is not accepted on a venue endpoint")
     upgrade = request.upgrade
     if upgrade is not None:
         return _socket_request(adapter, request, who, upgrade, order_sockets)
@@ -598,6 +602,12 @@ def screen(adapter: VenueAdapter, request: HttpRequest, *, order_sockets: bool =
     ):
         return dataclasses.replace(parsed, intents=(), error=f"the body is content-encoded "
                                    f"({request.content_encoding[:40]}); the venue reads plain bodies only")
+    coding = request.headers.get("transfer-encoding")
+    if coding is not None and coding.strip().lower() != "chunked" and not parsed.action.never_blocked:
+        # mitmproxy takes `gzip, chunked` and hands over the de-chunked bytes, still compressed for a server
+        # that decodes them: the body the firewall read is not the one the venue would
+        return dataclasses.replace(parsed, intents=(), error=f"the body has a transfer coding other than chunked "
+                                   f"({coding[:40]}); the venue reads plain bodies only")
     return parsed
 
 

@@ -106,6 +106,10 @@ class BybitFrames:
         if path is None:
             unknown = ParsedRequest(VENUE, Action.UNKNOWN, f"WS {op}", session.acting_account)
             return ClientFrame(FrameKind.ORDER, op, unknown, request_id)
+        # the trade socket echoes `reqId` alone (`read_venue` pairs by it): an order sent under `req_id` would be
+        # answered under no id the sidecar could pair, so it counts as having none (an order that could add
+        # risk is then refused as unpaired)
+        request_id = data.get("reqId")
         if len(args) != 1 or not isinstance(args[0], dict):
             return unreadable(VENUE, op, "args must hold exactly one request object", request_id)
         rest = HttpRequest("POST", HOST, 443, path, (), {"content-type": "application/json"}, json_text(args[0]))
