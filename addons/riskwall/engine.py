@@ -416,14 +416,20 @@ def _check_order(result: CheckResult) -> int:
 
 
 def reference_price(intent: OrderIntent, view: StateView) -> Decimal | None:
-    """The price a notional is measured at: the order's own limit price, else the mark/last price seen."""
-    if intent.price is not None:
-        return intent.price
-    if intent.symbol is not None:
-        seen = view.price(intent.venue, intent.symbol)
-        if seen is not None:
-            return seen
-    return intent.trigger_price
+    """The price a notional is measured at: the most the order can trade at, as far as the request and the store
+    tell. A buy's limit price bounds it (a buy fills at or below it). A sell fills at or above its limit, and a
+    sell limit below the market fills at the market, so it is the highest of its limit, the mark (or last) price
+    seen and its trigger; so is an order without a price of its own (a stop-market order fills about its
+    trigger). None when none is known."""
+    price = intent.price
+    if price is not None and intent.side is Side.BUY:
+        return price
+    seen = view.price(intent.venue, intent.symbol) if intent.symbol is not None else None
+    highest = price
+    for known in (seen, intent.trigger_price):
+        if known is not None and (highest is None or known > highest):
+            highest = known
+    return highest
 
 
 class _Collector:
@@ -658,6 +664,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
     pending: list[PendingEntry] = []
     replaces = request.action is Action.AMEND
     charges_budgets, values_gross = acc.policy.has_daily_notional, acc.policy.has_gross_exposure
+    own_reductions = _own_reductions(legs, holder) if len(legs) > 1 else {}
     for index, leg in enumerate(legs):
         intent, rules, leg_no, names = leg.intent, leg.rules, leg.number, leg.names
         key = position_key(intent, holder)
@@ -712,10 +719,15 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                     own.setdefault(intent.symbol, price)
         pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity, intent.order_id,
                                     opens=intent.action is Action.NEW, budgets=charged, price=unit_price))
+        reduced = own_reductions.get((key, intent.side)) if own_reductions else None
         for rule in rules.of(MaxPosition):
             limit = _position_limit(acc, rule, intent, view, leg_no, names)
             if limit is None:
                 continue
+            if reduced is not None:
+                # the batch's own reduce-only legs take the position toward zero first (the store confirms they
+                # fit it), so what this leg may add is that much less
+                limit -= reduced
             exposure_slot = (rule.id, key, intent.side)
             prior = exposure.get(exposure_slot)
             added = intent.quantity + (prior[1] if prior else _ZERO)
@@ -743,6 +755,22 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                          ) if gross else ()
     return Reservation(decision_id, rate, checks, tuple(pending), bounds, tuple(duplicates.values()),
                        tuple(open_orders.values()), tuple(budgets.values()), gross_checks)
+
+
+def _own_reductions(legs: Sequence[_Leg], holder: str) -> dict[tuple[PositionKey, Side], Decimal]:
+    """What a batch's exempt new legs (reduce-only orders) take off each position, by position and the side they
+    trade: a plain leg trading the same way on the same position measures what it adds from where they leave it
+    (reduce-only SELL 4 and SELL 8 against a long 4 end short 8, not 4). The store counts pending reductions that
+    way already; these legs are not pending until the reservation commits."""
+    own: dict[tuple[PositionKey, Side], Decimal] = {}
+    for leg in legs:
+        intent = leg.intent
+        if not leg.exempt or intent.action is not Action.NEW or intent.quantity is None or intent.side is None:
+            continue
+        key = position_key(intent, holder)
+        if key is not None:
+            own[(key, intent.side)] = own.get((key, intent.side), _ZERO) + intent.quantity
+    return own
 
 
 def _gross_check(acc: _Collector, rule: MaxGrossExposure, leg: int | None, own: dict[str, Decimal],
@@ -798,7 +826,7 @@ def _charge_budgets(acc: _Collector, budgets: dict[str, NotionalCheck], rules: R
                     intent: OrderIntent, leg: int | None, holder: str, view: StateView,
                     replaced: str | None) -> tuple[tuple[str, ...], Decimal | None]:
     """The daily-notional budgets a leg is charged to and the price a unit it is charged at (`reference_price`:
-    its limit price, else the mark price seen, else its trigger price), adding its notional to each budget's
+    the most it can trade at as far as is known), adding its notional to each budget's
     check. Legs of one batch add up in one check per budget; an amend names the order it replaces, whose open
     part the store does not count against it."""
     keys: list[str] = []

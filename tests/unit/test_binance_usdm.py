@@ -1687,3 +1687,46 @@ def test_decide_when_hedge_mode_order_amended_then_measured_on_the_orders_own_po
         return decision.verdict if decision.deciding is None else (decision.verdict, decision.deciding.reason)
 
     assert asyncio.run(run()) == (verdict if reason is None else (verdict, reason))
+
+
+BATCH_REDUCTION_CASES = [
+    # (the batch's legs, verdict): a long 4 is held, max_position 4
+    pytest.param([{"reduceOnly": "true", "quantity": "4"}, {"quantity": "8"}], Verdict.BLOCK,
+                 id="reduce-only-then-twice-the-limit-ends-short-8"),
+    pytest.param([{"quantity": "8"}, {"reduceOnly": "true", "quantity": "4"}], Verdict.BLOCK,
+                 id="in-either-order"),
+    pytest.param([{"reduceOnly": "true", "quantity": "4"}, {"quantity": "4"}], Verdict.ALLOW,
+                 id="reduce-only-then-the-limit-ends-short-4"),
+    pytest.param([{"reduceOnly": "true", "quantity": "2"}, {"quantity": "6"}], Verdict.ALLOW,
+                 id="part-reduced-then-to-the-limit"),
+    pytest.param([{"reduceOnly": "true", "quantity": "2"}, {"quantity": "7"}], Verdict.BLOCK,
+                 id="part-reduced-then-past-the-limit"),
+    pytest.param([{"reduceOnly": "true", "quantity": "4"}, {"quantity": "4", "symbol": "ETHUSDT"}], Verdict.ALLOW,
+                 id="reduction-of-another-symbol-changes-nothing"),
+]
+
+
+@pytest.mark.parametrize(("legs", "verdict"), BATCH_REDUCTION_CASES)
+def test_decide_when_batch_holds_a_reduce_only_leg_then_plain_legs_are_measured_from_where_it_leaves_the_position(
+    legs: list[dict[str, str]], verdict: Verdict
+) -> None:
+    # reduce-only SELL 4 and SELL 8 against a long 4 end short 8: the plain leg may not count the long it closes
+    from riskwall.decider import decide_request
+
+    from .factories import make_policy
+
+    policy = make_policy("rules:\n  - {id: pos, type: max_position, default: {qty: 4}}\n")
+    store = MemoryStore(clock=lambda: 1_700_000_000_000)
+    held = PositionsReport(VENUE, ACCOUNT, None, (("BTCUSDT", PositionSide.BOTH, D("4")),))
+    raw = batch_json(*({"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", **leg} for leg in legs))
+    batch = make_request("POST", "/fapi/v1/batchOrders", {"batchOrders": raw}, style="form")
+
+    async def run() -> Any:
+        await store.learn(ResponseFacts(positions=(held,)))
+        return (await decide_request(screen(ADAPTER, batch), policy, store, "batch-1")).decision
+
+    decision = asyncio.run(run())
+
+    assert decision.verdict is verdict
+    if verdict is Verdict.BLOCK:
+        assert decision.deciding is not None and decision.deciding.reason == "POSITION_EXCEEDS_MAX"

@@ -307,6 +307,19 @@ NOTIONAL_LENIENT = make_rules("{id: notional, type: max_order_notional, default:
         pytest.param(make_intent(order_type="STOP_MARKET", trigger_price="40000", quantity="0.03"), {},
                      (Verdict.BLOCK, Reason.ORDER_NOTIONAL_EXCEEDS_MAX, "notional"), "1200", "40000",
                      id="stop-market-falls-back-to-trigger-price"),
+        # a sell limit below the market fills at the market: measured at the higher of the two
+        pytest.param(make_limit("1000", side=Side.SELL, quantity="0.021"), {"BTCUSDT": "50000"},
+                     (Verdict.BLOCK, Reason.ORDER_NOTIONAL_EXCEEDS_MAX, "notional"), "1050", "50000",
+                     id="sell-limit-below-the-market-at-the-market"),
+        pytest.param(make_limit("60000", side=Side.SELL, quantity="0.02"), {"BTCUSDT": "50000"},
+                     (Verdict.BLOCK, Reason.ORDER_NOTIONAL_EXCEEDS_MAX, "notional"), "1200", "60000",
+                     id="sell-limit-above-the-market-at-its-own-price"),
+        pytest.param(make_limit("1000", side=Side.SELL, quantity="0.02"), {}, ALLOWED, None, None,
+                     id="sell-limit-without-a-mark-at-its-own-price"),
+        # a stop-market buy above the market fills about its trigger
+        pytest.param(make_intent(order_type="STOP_MARKET", trigger_price="60000", quantity="0.02"),
+                     {"BTCUSDT": "50000"}, (Verdict.BLOCK, Reason.ORDER_NOTIONAL_EXCEEDS_MAX, "notional"), "1200",
+                     "60000", id="stop-market-buy-above-the-market-at-its-trigger"),
     ],
 )
 def test_plan_when_order_notional_is_checked_then_limit_orders_use_own_price_and_market_orders_view_price(
