@@ -91,6 +91,7 @@ class _FlowContext:
     parsed: ParsedRequest
     decision: Decision
     reserved: bool
+    asked_ms: int | None = None  # when the request came in (wall clock): the reads it answers were taken after
 
     @property
     def decision_id(self) -> str:
@@ -386,7 +387,8 @@ class RiskFirewall:
                 if self._capture is not None and request is not None:
                     self._capture.write(adapter, request, parsed, decision, flow.request.timestamp_start, None, b"")
             elif parsed is not None and request is not None:
-                flow.metadata["riskwall"] = _FlowContext(adapter, request, parsed, decision, reserved)
+                flow.metadata["riskwall"] = _FlowContext(adapter, request, parsed, decision, reserved,
+                                                         int(flow.request.timestamp_start * 1000))
                 if request.upgrade == "websocket":
                     session = self._sockets.open(venue, request)
                     if session is not None:
@@ -417,7 +419,7 @@ class RiskFirewall:
                                      self._learn(self.store, self.policy, context, status, body), context.decision_id)
                 return
             facts = answer_facts(context.adapter, context.parsed, context.request, status, body,
-                                 context.decision_id)
+                                 context.decision_id, context.asked_ms)
             # the orders the venue refused, for the policy's reject-storm rules (nothing without one)
             counts = storm_counts(self.policy, context.parsed, status, body, context.decision_id)
             # the equity it reported, for the policy's daily-loss rules (nothing without one)
@@ -442,7 +444,8 @@ class RiskFirewall:
         """What an order's answer teaches, read and written (`response`, in the background): its fills and
         orders, the end of its reservation, the legs the venue refused (reject storms), the equity it reported."""
         parsed = context.parsed
-        facts = answer_facts(context.adapter, parsed, context.request, status, body, context.decision_id)
+        facts = answer_facts(context.adapter, parsed, context.request, status, body, context.decision_id,
+                             context.asked_ms)
         counts = storm_counts(policy, parsed, status, body, context.decision_id)
         losses = daily_losses(policy, parsed, facts)
         report_storms(await store.settle(facts, context.decision_id, release_delay_ms(status), counts, losses))

@@ -160,7 +160,8 @@ def release_delay_ms(status: int | None) -> int:
 
 async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequest,
                        status: int | None, body: bytes, decision_id: str, reserved: bool,
-                       policy: Policy | None = None, report: bool = True) -> tuple[StormTrip | LossTrip, ...]:
+                       policy: Policy | None = None, report: bool = True,
+                       asked_ms: int | None = None) -> tuple[StormTrip | LossTrip, ...]:
     """What the venue's answer teaches (instruments, fills, positions, prices), then the reservation's end, and
     (given the policy) the orders it refused, counted by the policy's reject-storm rules, and the account equity
     it reported, measured by the policy's daily-loss rules.
@@ -169,7 +170,7 @@ async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedR
     left of the reservation is released now, or held while the order's fate is unknown. Storms that tripped are
     answered, and (with `report`) logged and counted in the metrics.
     """
-    facts = answer_facts(adapter, parsed, request, status, body, decision_id)
+    facts = answer_facts(adapter, parsed, request, status, body, decision_id, asked_ms)
     counts = storm_counts(policy, parsed, status, body, decision_id)
     trips = await store.settle(facts, decision_id if reserved else None, release_delay_ms(status), counts,
                                daily_losses(policy, parsed, facts))
@@ -241,14 +242,19 @@ def _report_loss(trip: LossTrip) -> None:
 
 
 def answer_facts(adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequest, status: int | None,
-                 body: bytes, decision_id: str) -> ResponseFacts:
+                 body: bytes, decision_id: str, asked_ms: int | None = None) -> ResponseFacts:
     """What an answer teaches, as the state of the request's holder (instrument sizes are learned at once:
-    they live in the process, not in the store)."""
+    they live in the process, not in the store). `asked_ms`, the wall-clock time the request came in, stamps the
+    positions and open-order listings it reports: the store does not let them undo what it learned since."""
     if status is None:
         return ResponseFacts()
     facts = adapter.parse_response(parsed, request, status, body, decision_id)
     if facts.instruments:
         CATALOG.learn(facts.instruments)
+    if asked_ms is not None and (facts.positions or facts.open_orders):
+        facts = dataclasses.replace(
+            facts, positions=tuple(dataclasses.replace(p, asked_ms=asked_ms) for p in facts.positions),
+            open_orders=tuple(dataclasses.replace(s, asked_ms=asked_ms) for s in facts.open_orders))
     return with_accepted_amends(held_by(facts, parsed), parsed, status, body, decision_id)
 
 

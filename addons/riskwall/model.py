@@ -415,12 +415,17 @@ class PositionsReport:
 
     `symbol` None means an account-wide report: every position it does not list is flat.
     Quantities are signed base units (hedge-mode SHORT legs are <= 0).
+
+    `asked_ms`, where known, is when the read was asked (wall clock, ms): the venue took it after that. A fill
+    the store learned since may be missing from it, so a position with one is left as the store has it; None (a
+    stream's push, a report of unknown age) replaces every position it names.
     """
 
     venue: Venue
     account: str
     symbol: str | None
     positions: tuple[tuple[str, PositionSide, Decimal], ...]
+    asked_ms: int | None = None
 
 
 @quick_init
@@ -429,6 +434,9 @@ class OpenOrdersSnapshot:
     """The complete set of open orders of an account (or of one symbol) as the venue listed it.
 
     A successful cancel-all is an empty snapshot for its symbol.
+
+    `asked_ms`, where known, is when the listing was asked (wall clock, ms): an order the store learned since
+    may be missing from it, so only orders learned before then end for being absent.
     """
 
     venue: Venue
@@ -436,6 +444,7 @@ class OpenOrdersSnapshot:
     symbol: str | None
     orders: tuple[OrderUpdate, ...]
     kind: str = "order"
+    asked_ms: int | None = None
 
 
 @quick_init

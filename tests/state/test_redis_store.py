@@ -865,6 +865,7 @@ async def test_keys_when_account_is_used_then_all_its_keys_share_one_slot_and_id
     base = f"{redis_prefix}:{{{VENUE}|{ACCOUNT}}}"
     assert keys == {
         f"{base}:pos", f"{base}:resv", f"{base}:lapse", f"{base}:open", f"{base}:done", f"{base}:seq", f"{base}:cnt",
+        f"{base}:fill",  # when the fills of o1 and o2 moved the position
         f"{base}:rate:rate|{VENUE}|{ACCOUNT}:1000", f"{base}:rate:per-symbol|{VENUE}|{ACCOUNT}|{SYMBOL}:5000",
         f"{base}:dup:duplicates|0123abcd",
         f"{redis_prefix}:{{global}}:prices", f"{redis_prefix}:{{global}}:states",

@@ -7,7 +7,9 @@ Amounts are compared as Decimals: the stores may spell one value differently ("1
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import time
 from dataclasses import replace
 from decimal import Decimal
 
@@ -547,6 +549,58 @@ async def test_learn_when_open_orders_snapshot_omits_an_order_then_that_order_is
     assert await worst(store, BUY, eth) == "4"  # another symbol's order is not touched
     await store.learn(facts(order_update("o1", original="1")))  # a late update of a finished order
     assert await worst(store) == "2"
+
+
+def store_now(backend: Backend) -> int:
+    """The store's clock, which stamps what it learns: the fake one, or Redis's (this machine's wall clock)."""
+    store = backend.store
+    return store._clock() if isinstance(store, MemoryStore) else int(time.time() * 1000)
+
+
+# a read asked a minute before (or after) what the store learned: far outside the clocks' margin
+BEFORE, AFTER = -60_000, 60_000
+
+
+@pytest.mark.parametrize(("asked", "expected"), [
+    pytest.param(BEFORE, {SYMBOL: "1", ETH: "7"}, id="asked-before-the-fill-keeps-the-filled-position"),
+    pytest.param(AFTER, {SYMBOL: "0", ETH: "7"}, id="asked-after-the-fill-replaces-it"),
+    pytest.param(None, {SYMBOL: "0", ETH: "7"}, id="of-unknown-age-replaces-it"),
+])
+@pytest.mark.parametrize("scope", [SYMBOL, None], ids=["symbol-report", "account-wide-report"])
+async def test_learn_when_position_read_was_asked_before_a_fill_was_learned_then_it_does_not_undo_the_fill(
+    backend: Backend, asked: int | None, expected: dict[str, str], scope: str | None
+) -> None:
+    # a read answered late (another connection, another sidecar) would roll the position back past the fill
+    store = backend.store
+    await store.learn(facts(order_update("o1", original="1", executed="1", final=True)))
+    rows = ((ETH, BOTH, "7"),) if scope is None else ((SYMBOL, BOTH, "0"),)
+    report = positions_report(*rows, symbol=scope)
+    eth = positions_report((ETH, BOTH, "7"), symbol=ETH)
+    stamped = None if asked is None else store_now(backend) + asked
+
+    await store.learn(facts(eth, dataclasses.replace(report, asked_ms=stamped)))
+
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL, ETH)))
+    assert {s: plain(view.position(position_key(s))) for s in (SYMBOL, ETH)} == expected
+
+
+@pytest.mark.parametrize(("asked", "kept"), [
+    pytest.param(BEFORE, True, id="asked-before-the-order-was-learned-keeps-it"),
+    pytest.param(AFTER, False, id="asked-after-ends-it"),
+    pytest.param(None, False, id="of-unknown-age-ends-it"),
+])
+async def test_learn_when_open_orders_listing_was_asked_before_an_order_was_learned_then_the_order_stays(
+    backend: Backend, asked: int | None, kept: bool
+) -> None:
+    # a listing answered late would end orders placed after it was taken (their exposure and count gone)
+    store = backend.store
+    await store.learn(facts(order_update("o1", original="1")))
+    listing = open_orders(symbol=SYMBOL)
+    stamped = None if asked is None else store_now(backend) + asked
+
+    await store.learn(facts(dataclasses.replace(listing, asked_ms=stamped)))
+
+    assert await worst(store) == ("1" if kept else "0")
 
 
 async def test_learn_when_snapshot_lists_unknown_order_then_it_counts(store: StateStore) -> None:

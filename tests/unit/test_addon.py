@@ -939,6 +939,31 @@ async def test_response_when_a_position_read_comes_before_a_fill_is_learned_then
     assert (await _exposure(store)).get("position", "0") == read_says
 
 
+@pytest.mark.parametrize(("asked", "position"), [
+    pytest.param("before-the-fill", "0.5", id="a-read-asked-before-the-fill-does-not-undo-it"),
+    pytest.param("after-the-fill", "0", id="a-read-asked-after-the-fill-stands"),
+])
+async def test_response_when_a_position_read_answers_late_then_it_does_not_roll_back_a_fill_learned_since(
+        asked: str, position: str) -> None:
+    # another connection's read, asked before the order filled and answered after: its flat position is older
+    store = MemoryStore()  # the wall clock, as in service: the one that stamps when a request came in
+    fw = firewall(store=store)
+    read = make_flow("GET", "/fapi/v2/account", ())
+    if asked == "before-the-fill":
+        await fw.request(read)
+        await filled_order(fw, "0.5")
+    else:
+        await filled_order(fw, "0.5")
+        read.request.timestamp_start = time.time() + 1  # asked a second after the fill was learned
+        await fw.request(read)
+    answer(read, 200, {"totalMarginBalance": "20000", "positions": [
+        {"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": "0"}]})
+    await fw.response(read)
+    await fw._settling.drain()
+
+    assert (await _exposure(store)).get("position", "0") == position
+
+
 async def test_request_when_earlier_order_unanswered_then_its_exposure_counts_as_pending() -> None:
     store = MemoryStore(clock=FakeClock())
     fw = firewall(store=store)

@@ -43,6 +43,7 @@ from riskwall.model import (
     PendingEntry,
     PositionKey,
     PositionSide,
+    PositionsReport,
     RateCheck,
     ReductionCheck,
     RejectCount,
@@ -160,6 +161,7 @@ class _Order:
     kind: str = "order"
     charge: _Charge | None = None  # admitted under a daily-notional rule: the budgets it holds its notional in
     client_id: str | None = None  # the bot's id for it, where amends may name it so (`_by_client`)
+    learned: int = 0  # when the store first learned of it: a listing asked before then may not show it
 
 
 def _known(order_id: str, order: _Order) -> KnownOrder:
@@ -176,6 +178,8 @@ class MemoryStore(StateStore):
         self._rate: dict[tuple[str, int], deque[int]] = {}
         self._positions: dict[PositionKey, Decimal] = {}
         self._position_keys: dict[tuple[Venue, str], set[PositionKey]] = defaultdict(set)
+        # when a fill last moved each position: a position read asked before then may not hold it
+        self._filled_at: dict[PositionKey, int] = {}
         self._legs: dict[str, dict[str, PendingEntry]] = {}  # reservation id -> leg id -> entry
         self._open: dict[OrderIdent, _Order] = {}  # orders not final
         self._open_of: dict[tuple[Venue, str], set[OrderIdent]] = defaultdict(set)
@@ -663,7 +667,7 @@ class MemoryStore(StateStore):
         for update in facts.orders:
             self._apply_order(update, now)
         for report in facts.positions:
-            self._apply_positions(report.venue, report.account, report.symbol, report.positions)
+            self._apply_positions(report)
         for snapshot in facts.open_orders:
             self._apply_open_orders(snapshot, now)
         for closed in facts.closed:
@@ -731,7 +735,7 @@ class MemoryStore(StateStore):
         if order is None:
             if not fresh and done_key in self._forgotten:
                 return  # an answer for an order final and forgotten long ago, replayed: counted back then
-            order = _Order(key, update.side, ZERO, ZERO, update.reduce_only, update.kind)
+            order = _Order(key, update.side, ZERO, ZERO, update.reduce_only, update.kind, learned=now)
             self._open[ident] = order
             self._open_of[(update.venue, update.account)].add(ident)
             self._count_open(key, 1)
@@ -799,23 +803,35 @@ class MemoryStore(StateStore):
     def _move_position(self, key: PositionKey, delta: Decimal) -> None:
         self._positions[key] = self._positions.get(key, ZERO) + delta
         self._position_keys[(key.venue, key.account)].add(key)
+        self._filled_at[key] = self._clock()
 
-    def _apply_positions(
-        self, venue: Venue, account: str, symbol: str | None, positions: tuple[tuple[str, PositionSide, Decimal], ...]
-    ) -> None:
-        if symbol is None:  # an account-wide report: whatever it does not list is flat
+    def _apply_positions(self, report: PositionsReport) -> None:
+        """The positions a read reported replace the store's, but where a fill was learned since the read was
+        asked (it may be missing from the read, which would roll the position back past it)."""
+        venue, account = report.venue, report.account
+        asked = report.asked_ms  # the store's clock is the wall clock that stamped it
+        if report.symbol is None:  # an account-wide report: whatever it does not list is flat
             for key in self._position_keys.get((venue, account), ()):
-                self._positions[key] = ZERO
-        for sym, side, quantity in positions:
+                if not self._filled_since(key, asked):
+                    self._positions[key] = ZERO
+        for sym, side, quantity in report.positions:
             key = PositionKey(venue, account, sym, side)
+            if self._filled_since(key, asked):
+                continue
             self._positions[key] = quantity
             self._position_keys[(venue, account)].add(key)
 
+    def _filled_since(self, key: PositionKey, asked: int | None) -> bool:
+        filled = self._filled_at.get(key)
+        return asked is not None and filled is not None and filled >= asked
+
     def _apply_open_orders(self, snapshot: OpenOrdersSnapshot, now: int) -> None:
         listed = {o.order_id for o in snapshot.orders}
+        # an order learned since the listing was asked may be missing from it: it is not taken for gone
+        asked = snapshot.asked_ms
         for ident in list(self._open_of.get((snapshot.venue, snapshot.account), ())):
             order = self._open[ident]
-            if ident[2] in listed or order.kind != snapshot.kind:
+            if ident[2] in listed or order.kind != snapshot.kind or (asked is not None and order.learned >= asked):
                 continue
             if snapshot.symbol is None or order.position.symbol == snapshot.symbol:
                 # gone from the book; its fills, if any, arrive with the next position report

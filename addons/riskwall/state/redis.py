@@ -26,10 +26,12 @@ and every account script touches only that slot (its keys are all declared in KE
                                             s: side, q: quantity}}: legs not yet moved to a venue order
     rw:{<venue>|<account>}:lapse    ZSET    reservation id, score = when its legs lapse (ms, Redis time);
                                             lapsed lazily by the next script that touches the account
-    rw:{<venue>|<account>}:open     HASH    order id → JSON {sym, ps, s, c, kd, rem, exe, cid}: orders not
+    rw:{<venue>|<account>}:open     HASH    order id → JSON {sym, ps, s, c, kd, rem, exe, cid, t}: orders not
                                             final; c = 1 when the order adds exposure (not reduce-only), kd =
                                             kind ("order", "algo"), rem = remaining, exe = executed already
-                                            applied, cid = the bot's client order id (absent when not known)
+                                            applied, cid = the bot's client order id (absent when not known),
+                                            t = when first learned (ms, Redis time; a listing asked before
+                                            then does not end it)
     rw:{<venue>|<account>}:done     ZSET    order id, score = when it became final (ms): a replayed response
                                             changes nothing; trimmed after 24 h, key PEXPIRE 24 h
     rw:{<venue>|<account>}:seq      STRING  counter that makes every rate-window member unique
@@ -46,6 +48,9 @@ and every account script touches only that slot (its keys are all declared in KE
                                             order only by the bot's id); gone when the order is final
     rw:{<venue>|<account>}:mode     HASH    the venue's position-mode key (`ModeUpdate.key`, Bitget: product
                                             type) → "hedge" | "one-way", as last learned
+    rw:{<venue>|<account>}:fill     HASH    "<symbol>|<position side>" → when a fill last moved that position
+                                            (ms, Redis time): a position read asked before then does not
+                                            replace it
     rw:{<venue>|<account>}:rate:<rate key>:<window ms>
                                     ZSET    one member per admitted order, score = admission time (ms);
                                             trimmed to the window on every check, PEXPIRE = window; the
@@ -158,6 +163,10 @@ log = get_logger("riskwall.state")
 
 DEFAULT_PREFIX = "rw"
 DEFAULT_RESERVATION_TTL_MS = 600_000
+# how far the wall clock that stamps when a read was asked (the sidecar's) and Redis's `TIME`, which stamps what the
+# scripts learn, may differ (NTP keeps hosts within milliseconds): a fill or an order learned within this of a
+# read's asking counts as possibly after it, so the read does not undo it (`PositionsReport.asked_ms`)
+READ_CLOCK_MARGIN_MS = 250
 # socket budgets for an unguarded store; GuardedStore's per-call timeout is the one that matters in service
 SOCKET_TIMEOUT_S = 1.0
 # where a Sentinel listens when its URL names no port
@@ -265,7 +274,7 @@ class _Call:
 class KeyLayout:
     """Builds every key the store uses (the layout is drawn in the module docstring)."""
 
-    ACCOUNT_KEYS = ("pos", "pend", "resv", "lapse", "open", "done", "seq", "cnt", "day", "cid", "mode")
+    ACCOUNT_KEYS = ("pos", "pend", "resv", "lapse", "open", "done", "seq", "cnt", "day", "cid", "mode", "fill")
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = prefix
@@ -1008,11 +1017,15 @@ class RedisStore(StateStore):
             entry: dict[str, Any] = {"rows": [[s, str(side), to_fixed(q)] for s, side, q in report.positions]}
             if report.symbol is not None:
                 entry["sym"] = report.symbol
+            if report.asked_ms is not None:
+                entry["at"] = report.asked_ms - READ_CLOCK_MARGIN_MS
             bucket(report.venue, report.account)["positions"].append(entry)
         for snapshot in facts.open_orders:
             listed: dict[str, Any] = {"kd": snapshot.kind, "orders": [_update_json(u) for u in snapshot.orders]}
             if snapshot.symbol is not None:
                 listed["sym"] = snapshot.symbol
+            if snapshot.asked_ms is not None:
+                listed["at"] = snapshot.asked_ms - READ_CLOCK_MARGIN_MS
             bucket(snapshot.venue, snapshot.account)["snapshots"].append(listed)
         for closed in facts.closed:
             bucket(closed.venue, closed.account)["closed"].append(closed.order_id)

@@ -1,6 +1,6 @@
 -- Shared by every script that touches one account's state; prepended after decimal.lua.
 --
--- Every account script gets the same eleven keys, all under the account's hash tag (one Cluster slot), bound to
+-- Every account script gets the same twelve keys, all under the account's hash tag (one Cluster slot), bound to
 -- these names by begin_account() at the start of every call (a function library outlives its calls):
 --   K_POS   KEYS[1]  HASH "<symbol>|<position side>" -> position (signed decimal text)
 --   K_PEND  KEYS[2]  HASH "<symbol>|<position side>|<side>" -> what adds (sum of plain legs and orders);
@@ -11,8 +11,8 @@
 --                         daily-notional budgets: b = {budget key...}, p = price a unit, d = UTC day}}
 --   K_LAPSE KEYS[4]  ZSET reservation id, score = when its legs lapse (ms, Redis time)
 --   K_OPEN  KEYS[5]  HASH order id -> JSON {sym, ps, s, c (1 adds, 0 only reduces), kd, rem, exe, cid (the
---                         bot's client order id, when known), and b, p, d as its leg's when it holds
---                         daily-notional budgets}: non-final orders
+--                         bot's client order id, when known), t (when the store first learned of it, ms, as
+--                         text), and b, p, d as its leg's when it holds daily-notional budgets}: non-final orders
 --   K_DONE  KEYS[6]  ZSET order id, score = when it became final (ms): remembered so a replay changes nothing
 --   K_SEQ   KEYS[7]  STRING counter: unique rate-window members
 --   K_CNT   KEYS[8]  HASH "*" -> open orders on the account, "s|<symbol>" -> on one symbol: the orders in
@@ -21,12 +21,14 @@
 --                         value counts as 0); PEXPIRE two days after each write
 --   K_CID   KEYS[10] HASH client order id -> order id: the orders in K_OPEN with a cid, kept in step with them
 --   K_MODE  KEYS[11] HASH the venue's position-mode key (ModeUpdate.key) -> "hedge" | "one-way"
-local K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE, K_SEQ, K_CNT, K_DAY, K_CID, K_MODE
-local N_ACCOUNT_KEYS = 11
+--   K_FILL  KEYS[12] HASH "<symbol>|<position side>" -> when a fill last moved the position (ms, Redis time): a
+--                         position read asked before then may not hold that fill
+local K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE, K_SEQ, K_CNT, K_DAY, K_CID, K_MODE, K_FILL
+local N_ACCOUNT_KEYS = 12
 
 local function begin_account()
   K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-  K_SEQ, K_CNT, K_DAY, K_CID, K_MODE = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+  K_SEQ, K_CNT, K_DAY, K_CID, K_MODE, K_FILL = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 end
 
 local DAY_MS = 86400000
@@ -250,7 +252,8 @@ local function apply_order(u, now, final_ms)
   if raw then
     o = cjson.decode(raw)
   else
-    o = {sym = u.sym, ps = u.ps, s = u.side, c = u.ro and 0 or 1, kd = u.kd, rem = '0', exe = '0'}
+    o = {sym = u.sym, ps = u.ps, s = u.side, c = u.ro and 0 or 1, kd = u.kd, rem = '0', exe = '0',
+         t = string.format('%d', now)}
   end
   local renamed = false
   if u.cid and u.cid ~= '' and o.cid ~= u.cid then
@@ -279,6 +282,7 @@ local function apply_order(u, now, final_ms)
       fill = dec_neg(fill)
     end
     redis.call('HSET', K_POS, k, dec_format(dec_add(dec_parse(redis.call('HGET', K_POS, k) or '0'), fill)))
+    redis.call('HSET', K_FILL, k, now)
     o.exe = dec_format(executed)
   end
   local remaining = dec_max0(dec_sub(dec_parse(u.orig), executed))

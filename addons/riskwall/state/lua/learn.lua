@@ -2,13 +2,15 @@
 -- position reports, open-order snapshots, closed orders, accepted amends, position modes, then forget final
 -- orders older than the replay memory.
 --
--- KEYS[1..11] the account keys (account.lua)
--- ARGV[1]     JSON {orders = [update...], positions = [{sym?, rows = [[symbol, position side, qty]...]}...],
---                   snapshots = [{sym?, kd, orders = [update...]}...], closed = [order id...],
+-- KEYS[1..12] the account keys (account.lua)
+-- ARGV[1]     JSON {orders = [update...], positions = [{sym?, at?, rows = [[symbol, position side, qty]...]}...],
+--                   snapshots = [{sym?, at?, kd, orders = [update...]}...], closed = [order id...],
 --                   amended = [{l = leg id of an amend the venue accepted, t = the order's new total size?}...],
 --                   modes = [[mode key, mode]...]}
 --             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?}; every amount is decimal text;
---             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another
+--             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another;
+--             at, where known, is when the read was asked, less the clock margin (ms): a position with a fill learned
+--             since (K_FILL), or an order learned since (its t), is left as the store has it
 -- ARGV[2]     how long a final order is remembered (ms)
 -- ARGV[3..4]  optional: a reservation id of this account and its hold ms, released after the learning (release.lua)
 
@@ -21,14 +23,28 @@ for _, u in ipairs(facts.orders) do
   apply_order(u, now, final_ms)
 end
 
+-- whether a fill moved position `field` since `asked` (the read may not hold it: MemoryStore._apply_positions)
+local function filled_since(field, asked)
+  if not asked then
+    return false
+  end
+  local filled = redis.call('HGET', K_FILL, field)
+  return filled ~= false and tonumber(filled) >= asked
+end
+
 for _, report in ipairs(facts.positions) do
   if not report.sym then -- an account-wide report: whatever it does not list is flat
     for _, field in ipairs(redis.call('HKEYS', K_POS)) do
-      redis.call('HSET', K_POS, field, '0')
+      if not filled_since(field, report.at) then
+        redis.call('HSET', K_POS, field, '0')
+      end
     end
   end
   for _, row in ipairs(report.rows) do
-    redis.call('HSET', K_POS, row[1] .. '|' .. row[2], dec_format(dec_parse(row[3])))
+    local field = row[1] .. '|' .. row[2]
+    if not filled_since(field, report.at) then
+      redis.call('HSET', K_POS, field, dec_format(dec_parse(row[3])))
+    end
   end
 end
 
@@ -41,7 +57,9 @@ for _, snapshot in ipairs(facts.snapshots) do
   for i = 1, #open, 2 do
     local id = open[i]
     local o = cjson.decode(open[i + 1])
-    if not listed[id] and o.kd == snapshot.kd and (not snapshot.sym or o.sym == snapshot.sym) then
+    -- an order learned since the listing was asked may be missing from it: it is not taken for gone
+    local since = snapshot.at and o.t and tonumber(o.t) >= snapshot.at
+    if not listed[id] and not since and o.kd == snapshot.kd and (not snapshot.sym or o.sym == snapshot.sym) then
       -- gone from the book; its fills, if any, arrive with the next position report
       finalize(id, o, now, final_ms, true)
     end
