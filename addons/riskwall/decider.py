@@ -46,8 +46,11 @@ STATELESS = frozenset({
 
 _log = logs.get_logger("riskwall.storm")
 
-# a request that got no answer (or 408/5xx: fate unknown) may still have placed its order: hold its exposure
-UNANSWERED_HOLD_MS = 60_000
+# a request that got no answer (or 408/5xx, or a socket closed before its answer: fate unknown) may still have
+# placed its order: its exposure is held until a position read asked long enough after it shows what happened
+# (`state.memory.UNANSWERED_SETTLE_MS`), and at most this long. Not a minute: a bot that dropped its connection
+# after every order on purpose would add an order's size a minute past its limits
+UNANSWERED_HOLD_MS = 15 * 60_000
 
 
 @quick_init

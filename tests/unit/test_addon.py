@@ -18,6 +18,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -1012,6 +1013,41 @@ async def test_response_when_outcome_unknown_then_exposure_held_for_hold_period(
     later = order(quantity="0.5")
     await fw.request(later)
     assert later.response is None
+
+
+@pytest.mark.parametrize(("asked_after_s", "venue_position", "next_allowed"), [
+    # the venue filled it: a read asked 20 s later says so, the hold ends, the position is the read's
+    pytest.param(20, "0.8", False, id="read-long-after-shows-the-fill"),
+    # the venue never took it: the read says flat, the hold ends, the next order passes
+    pytest.param(20, "0", True, id="read-long-after-shows-nothing-happened"),
+    # asked a second later: the order may not have reached the venue yet, the hold stays
+    pytest.param(1, "0", False, id="read-too-soon-keeps-the-hold"),
+])
+async def test_response_when_outcome_unknown_then_held_until_a_position_read_asked_long_enough_after(
+    asked_after_s: int, venue_position: str, next_allowed: bool
+) -> None:
+    # the bot drops its connection before the answer: its order's exposure is neither released on a timer nor
+    # held forever, but settled by what the venue shows afterwards
+    store = MemoryStore()  # the wall clock, which stamps when a read came in
+    fw = firewall(store=store)
+    first = order(quantity="0.8")
+    await fw.request(first)
+    await fw.error(first)
+    read = make_flow("GET", "/fapi/v2/account", ())
+    read.request.timestamp_start = time.time() + asked_after_s
+    await fw.request(read)
+    answer(read, 200, {"totalMarginBalance": "20000", "positions": [
+        {"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": venue_position}]})
+    await fw.response(read)
+    await fw._settling.drain()
+
+    second = order(quantity="0.5")
+    await fw.request(second)
+
+    assert (second.response is None) is next_allowed
+    held = Decimal("0" if asked_after_s >= 10 else "0.8") + Decimal("0.5" if next_allowed else "0")
+    exposure = await _exposure(store)
+    assert (exposure["position"], Decimal(exposure["pending_buy"])) == (venue_position, held)
 
 
 async def test_response_when_mark_price_read_then_market_order_notional_checked_against_it() -> None:

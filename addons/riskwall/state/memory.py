@@ -76,6 +76,10 @@ type SeenKey = tuple[str, str, str, str]  # (rule id, venue, account, order fing
 # is recognised there and counts no fill again, so the count only bounds memory (about 190 bytes an order; issue
 # 12's 16 MB per 100,000 orders): a replay is caught either way.
 FINAL_ORDER_MEMORY_MS = 24 * 3_600_000
+# a reservation held because its order's fate is unknown (`release` with a hold) ends early once a position read of
+# its symbol, asked at least this long after the hold began, is learned: the order had long reached the venue, so
+# the read holds its fill, if any (mirrored in lua/account.lua)
+UNANSWERED_SETTLE_MS = 10_000
 FINAL_ORDER_MEMORY_COUNT = 20_000
 # fingerprints of admitted orders held for the duplicate rule at most (each for its window): beyond it the soonest
 # to expire is forgotten first. An hour's window at 25 new orders a second stays within it.
@@ -206,6 +210,7 @@ class MemoryStore(StateStore):
         # open orders plus unanswered legs that open one: (venue, account, None) per account, (…, symbol) per symbol
         self._open_counts: dict[tuple[Venue, str, str | None], int] = {}
         self._lapses: list[tuple[int, str]] = []  # (when, reservation id): unanswered reservations lapse then
+        self._held: dict[str, int] = {}  # reservation id -> when its hold began (its order's fate unknown)
         # daily-notional budgets: key -> (UTC day, notional charged that day); the day each reservation charged its
         # legs on (the legs hold quantity × price in their budgets until taken, dropped or lapsed)
         self._budgets: dict[str, tuple[int, Decimal]] = {}
@@ -290,7 +295,9 @@ class MemoryStore(StateStore):
         if after_ms <= 0:
             self._drop_legs(reservation_id)
         elif reservation_id in self._legs:
-            heapq.heappush(self._lapses, (self._clock() + after_ms, reservation_id))
+            now = self._clock()
+            heapq.heappush(self._lapses, (now + after_ms, reservation_id))
+            self._held[reservation_id] = now
 
     async def learn(self, facts: ResponseFacts) -> None:
         with localcontext(prec=EXACT_DIGITS):
@@ -642,6 +649,7 @@ class MemoryStore(StateStore):
             sums.pop(slot, None)
 
     def _drop_legs(self, reservation_id: str) -> None:
+        self._held.pop(reservation_id, None)
         day = self._charged_on.pop(reservation_id, -1)
         for entry in self._legs.pop(reservation_id, {}).values():
             self._add_pending((entry.position, entry.side), entry.reducing, -entry.quantity)
@@ -820,6 +828,19 @@ class MemoryStore(StateStore):
                 continue
             self._positions[key] = quantity
             self._position_keys[(venue, account)].add(key)
+        if asked is not None and self._held:
+            self._settle_held(report, asked)
+
+    def _settle_held(self, report: PositionsReport, asked: int) -> None:
+        """Reservations held for orders of unknown fate on the report's positions end once it was asked long
+        enough after their hold began: what the order did is in the position the report set."""
+        for reservation_id, since in list(self._held.items()):
+            if since + UNANSWERED_SETTLE_MS > asked:
+                continue
+            legs = self._legs.get(reservation_id, {}).values()
+            if any(leg.position.venue == report.venue and leg.position.account == report.account
+                   and report.symbol in (None, leg.position.symbol) for leg in legs):
+                self._drop_legs(reservation_id)
 
     def _filled_since(self, key: PositionKey, asked: int | None) -> bool:
         filled = self._filled_at.get(key)

@@ -51,6 +51,8 @@ and every account script touches only that slot (its keys are all declared in KE
     rw:{<venue>|<account>}:fill     HASH    "<symbol>|<position side>" → when a fill last moved that position
                                             (ms, Redis time): a position read asked before then does not
                                             replace it
+    rw:{<venue>|<account>}:held     ZSET    reservation id, score = when its hold began (its order's fate
+                                            unknown): a position read of its symbol asked 10 s later ends it
     rw:{<venue>|<account>}:rate:<rate key>:<window ms>
                                     ZSET    one member per admitted order, score = admission time (ms);
                                             trimmed to the window on every check, PEXPIRE = window; the
@@ -274,7 +276,8 @@ class _Call:
 class KeyLayout:
     """Builds every key the store uses (the layout is drawn in the module docstring)."""
 
-    ACCOUNT_KEYS = ("pos", "pend", "resv", "lapse", "open", "done", "seq", "cnt", "day", "cid", "mode", "fill")
+    ACCOUNT_KEYS = ("pos", "pend", "resv", "lapse", "open", "done", "seq", "cnt", "day", "cid", "mode", "fill",
+                    "held")
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = prefix

@@ -1,6 +1,6 @@
 -- Shared by every script that touches one account's state; prepended after decimal.lua.
 --
--- Every account script gets the same twelve keys, all under the account's hash tag (one Cluster slot), bound to
+-- Every account script gets the same thirteen keys, all under the account's hash tag (one Cluster slot), bound to
 -- these names by begin_account() at the start of every call (a function library outlives its calls):
 --   K_POS   KEYS[1]  HASH "<symbol>|<position side>" -> position (signed decimal text)
 --   K_PEND  KEYS[2]  HASH "<symbol>|<position side>|<side>" -> what adds (sum of plain legs and orders);
@@ -23,13 +23,19 @@
 --   K_MODE  KEYS[11] HASH the venue's position-mode key (ModeUpdate.key) -> "hedge" | "one-way"
 --   K_FILL  KEYS[12] HASH "<symbol>|<position side>" -> when a fill last moved the position (ms, Redis time): a
 --                         position read asked before then may not hold that fill
-local K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE, K_SEQ, K_CNT, K_DAY, K_CID, K_MODE, K_FILL
-local N_ACCOUNT_KEYS = 12
+--   K_HELD  KEYS[13] ZSET reservation id, score = when its hold began (its order's fate unknown): a position read
+--                         of its symbol asked UNANSWERED_SETTLE_MS later ends it (learn.lua)
+local K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE, K_SEQ, K_CNT, K_DAY, K_CID, K_MODE, K_FILL, K_HELD
+local N_ACCOUNT_KEYS = 13
 
 local function begin_account()
   K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-  K_SEQ, K_CNT, K_DAY, K_CID, K_MODE, K_FILL = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+  K_SEQ, K_CNT, K_DAY, K_CID, K_MODE, K_FILL, K_HELD = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12],
+    KEYS[13]
 end
+
+-- MemoryStore.UNANSWERED_SETTLE_MS
+local UNANSWERED_SETTLE_MS = 10000
 
 local DAY_MS = 86400000
 local DAY_KEEP_MS = 2 * DAY_MS
@@ -177,6 +183,7 @@ local function legs_drop(rid, now)
     redis.call('HDEL', K_RESV, rid)
   end
   redis.call('ZREM', K_LAPSE, rid)
+  redis.call('ZREM', K_HELD, rid)
 end
 
 -- what is left of a reservation: dropped now (hold 0), or kept `hold` ms more and then lapsed
@@ -185,6 +192,7 @@ local function release(rid, hold, now)
     legs_drop(rid, now)
   elseif redis.call('HEXISTS', K_RESV, rid) == 1 then
     redis.call('ZADD', K_LAPSE, now + hold, rid)
+    redis.call('ZADD', K_HELD, now, rid)
   end
 end
 

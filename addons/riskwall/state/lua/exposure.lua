@@ -1,6 +1,6 @@
 -- exposure: positions and pending exposure of one account, for status output (lapses overdue holds first).
 --
--- KEYS[1..12] the account keys (account.lua)
+-- KEYS[1..13] the account keys (account.lua)
 -- returns     {flat HGETALL of positions, flat HGETALL of pending sums, "<symbol>|<position side>" of every
 --              reservation leg and every non-final order}
 

@@ -2,7 +2,7 @@
 -- position reports, open-order snapshots, closed orders, accepted amends, position modes, then forget final
 -- orders older than the replay memory.
 --
--- KEYS[1..12] the account keys (account.lua)
+-- KEYS[1..13] the account keys (account.lua)
 -- ARGV[1]     JSON {orders = [update...], positions = [{sym?, at?, rows = [[symbol, position side, qty]...]}...],
 --                   snapshots = [{sym?, at?, kd, orders = [update...]}...], closed = [order id...],
 --                   amended = [{l = leg id of an amend the venue accepted, t = the order's new total size?}...],
@@ -32,6 +32,24 @@ local function filled_since(field, asked)
   return filled ~= false and tonumber(filled) >= asked
 end
 
+-- reservations held for orders of unknown fate on the report's positions end once it was asked long enough after
+-- their hold began: what the order did is in the position it set (MemoryStore._settle_held)
+local function settle_held(report)
+  for _, rid in ipairs(redis.call('ZRANGEBYSCORE', K_HELD, '-inf', report.at - UNANSWERED_SETTLE_MS)) do
+    local raw = redis.call('HGET', K_RESV, rid)
+    if not raw then
+      redis.call('ZREM', K_HELD, rid)
+    else
+      for _, leg in pairs(cjson.decode(raw)) do
+        if not report.sym or leg_symbol(leg) == report.sym then
+          legs_drop(rid, now)
+          break
+        end
+      end
+    end
+  end
+end
+
 for _, report in ipairs(facts.positions) do
   if not report.sym then -- an account-wide report: whatever it does not list is flat
     for _, field in ipairs(redis.call('HKEYS', K_POS)) do
@@ -45,6 +63,9 @@ for _, report in ipairs(facts.positions) do
     if not filled_since(field, report.at) then
       redis.call('HSET', K_POS, field, dec_format(dec_parse(row[3])))
     end
+  end
+  if report.at then
+    settle_held(report)
   end
 end
 

@@ -1,7 +1,7 @@
 -- reserve: check every counter of one reservation together; commit all of it only if every enforced check
 -- passes. One account, one slot, one round trip, Redis time.
 --
--- KEYS[1..12] the account keys (account.lua); KEYS[13..] one sliding-window ZSET per rate check, in order, then
+-- KEYS[1..13] the account keys (account.lua); KEYS[14..] one sliding-window ZSET per rate check, in order, then
 --             one STRING per duplicate check (the last admission of its fingerprint: "<ms>|<reservation id>"), then
 --             per gross check, per other venue it sums, that venue's account `:pos` and `:pend` (read only)
 -- ARGV        reservation id, reservation ttl ms (0: none), #rate, #exposure, #legs, #reductions, #duplicates,
