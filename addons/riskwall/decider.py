@@ -254,11 +254,18 @@ def answer_facts(adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequ
     facts = adapter.parse_response(parsed, request, status, body, decision_id)
     if facts.instruments:
         CATALOG.learn(facts.instruments)
-    if asked_ms is not None and (facts.positions or facts.open_orders):
-        facts = dataclasses.replace(
-            facts, positions=tuple(dataclasses.replace(p, asked_ms=asked_ms) for p in facts.positions),
-            open_orders=tuple(dataclasses.replace(s, asked_ms=asked_ms) for s in facts.open_orders))
-    return with_accepted_amends(held_by(facts, parsed), parsed, status, body, decision_id)
+    return with_accepted_amends(held_by(stamped(facts, asked_ms), parsed), parsed, status, body, decision_id)
+
+
+def stamped(facts: ResponseFacts, asked_ms: int | None) -> ResponseFacts:
+    """`facts` with the positions and open-order listings they report stamped with when they were asked (a REST
+    read's arrival; a stream's push, when it came): a store does not let them undo what it learned since, and a
+    position read asked long enough after an order of unknown fate ends that order's hold."""
+    if asked_ms is None or not (facts.positions or facts.open_orders):
+        return facts
+    return dataclasses.replace(
+        facts, positions=tuple(dataclasses.replace(p, asked_ms=asked_ms) for p in facts.positions),
+        open_orders=tuple(dataclasses.replace(s, asked_ms=asked_ms) for s in facts.open_orders))
 
 
 def fail_decision(

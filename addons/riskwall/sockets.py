@@ -31,6 +31,7 @@ from riskwall.decider import (
     held_by,
     release_delay_ms,
     report_storms,
+    stamped,
     storm_counts,
     with_accepted_amends,
 )
@@ -305,7 +306,9 @@ class SocketGate:
             policy = self._policy()
             holder = policy.holder(session.venue, owner) if policy is not None else None
             parsed = ParsedRequest(session.venue, Action.READ, "", owner, holder=holder)
-            facts = held_by(frame.facts, parsed)
+            # a push is the venue's state when it came: stamped so, it ends the holds of orders of unknown fate
+            # sent long enough before it, as a REST position read does
+            facts = held_by(stamped(frame.facts, int(time.time() * 1000)), parsed)
             losses = daily_losses(policy, parsed, facts)
             await asyncio.wait_for(self._settled(str(session.venue), parsed.state_account), self.deadline_s)
             if losses:  # the equity the stream reported, for the policy's daily-loss rules, in the same step

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,7 +30,7 @@ from riskwall.state.memory import MemoryStore
 from riskwall.venues.base import HttpRequest, Socket
 from riskwall.venues.frames import MAX_PENDING_FRAMES, Session
 
-from .factories import FakeClock
+from .factories import FakeClock, exposure_check, make_reservation, pending_entry, position_key
 from .test_addon import API_KEY, SIGNED, Logs, captured, filled_order, firewall, policy  # noqa: F401 - captured is a fixture
 
 ACCOUNT = fingerprint(API_KEY)
@@ -467,6 +468,29 @@ async def test_stream_event_when_account_has_a_label_then_learned_under_the_labe
 
     assert (await store.exposure(Venue.BINANCEUSDM, "label:main"))["BTCUSDT|both"]["position"] == "0.25"
     assert await store.exposure(Venue.BINANCEUSDM, ACCOUNT) == {}
+
+
+@pytest.mark.parametrize(("hold_began_s_ago", "settled"), [(20, True), (5, False)],
+                         ids=["push-long-after-the-hold-began-ends-it", "push-too-soon-keeps-it"])
+async def test_stream_position_push_when_an_order_of_unknown_fate_is_held_then_a_late_enough_push_ends_its_hold(
+    hold_began_s_ago: int, settled: bool
+) -> None:
+    # a stream-driven bot reads no REST positions: its stream's position push settles the order as a read would
+    shift = hold_began_s_ago * 1000
+    store = MemoryStore(clock=lambda: int(time.time() * 1000) - shift)  # the hold begins that long before now
+    key = position_key(account="label:main")
+    await store.reserve(make_reservation("d1", exposure=(exposure_check("0.4", position=key),),
+                                         pending=(pending_entry("d1:0", "0.4", position=key),)))
+    await store.release("d1", after_ms=UNANSWERED_HOLD_MS)
+    made = gate(Decider(), store)
+    conn = Session(Venue.BINANCEUSDM, Socket.STREAM, "GET /ws/*", account=ACCOUNT, private=True)
+    event = {"e": "ACCOUNT_UPDATE", "E": 1, "T": 1, "a": {"m": "ORDER", "B": [], "P": [
+        {"s": "BTCUSDT", "pa": "0.4", "ep": "50000", "cr": "0", "up": "0", "mt": "cross", "iw": "0", "ps": "BOTH"}]}}
+
+    await made.from_venue(conn, json.dumps(event))
+
+    row = (await store.exposure(Venue.BINANCEUSDM, "label:main"))["BTCUSDT|both"]
+    assert (row["position"], row["pending_buy"]) == ("0.4", "0" if settled else "0.4")
 
 
 @pytest.mark.parametrize(
