@@ -254,6 +254,9 @@ def answer_facts(adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequ
     facts = adapter.parse_response(parsed, request, status, body, decision_id)
     if facts.instruments:
         CATALOG.learn(facts.instruments)
+    if parsed.action is Action.CANCEL_ALL and facts.open_orders:
+        facts = dataclasses.replace(facts, open_orders=tuple(dataclasses.replace(s, cancelled=True)
+                                                             for s in facts.open_orders))
     return with_accepted_amends(held_by(stamped(facts, asked_ms), parsed), parsed, status, body, decision_id)
 
 

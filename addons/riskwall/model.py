@@ -436,7 +436,9 @@ class OpenOrdersSnapshot:
     A successful cancel-all is an empty snapshot for its symbol.
 
     `asked_ms`, where known, is when the listing was asked (wall clock, ms): an order the store learned since
-    may be missing from it, so only orders learned before then end for being absent.
+    may be missing from it, so only orders learned before then end for being absent. An order absent from a
+    listing may have filled unseen, so what it had open stays held until a position read shows what it did; not
+    so after a cancel-all (`cancelled`), whose orders the bot itself ended.
     """
 
     venue: Venue
@@ -445,6 +447,7 @@ class OpenOrdersSnapshot:
     orders: tuple[OrderUpdate, ...]
     kind: str = "order"
     asked_ms: int | None = None
+    cancelled: bool = False
 
 
 @quick_init

@@ -1938,14 +1938,19 @@ def empty_listing(category: str = "linear") -> dict[str, Any]:
     return envelope({"list": [], "nextPageCursor": "", "category": category})
 
 
-def test_store_when_limit_order_acknowledged_then_pending_until_a_listing_drops_it() -> None:
+def test_store_when_limit_order_acknowledged_then_pending_and_still_held_once_a_listing_drops_it() -> None:
     resting = exposure_after(("POST", "/v5/order/create", order(qty="0.4"), ack("a1")))
     dropped = exposure_after(("POST", "/v5/order/create", order(qty="0.4"), ack("a1")),
                              ("GET", "/v5/order/realtime", {"category": "linear", "settleCoin": "USDT"},
                               empty_listing()))
+    cancelled = exposure_after(("POST", "/v5/order/create", order(qty="0.4"), ack("a1")),
+                               ("POST", "/v5/order/cancel-all", {"category": "linear", "symbol": "BTCUSDT"},
+                                {"retCode": 0, "retMsg": "OK", "result": {"list": [{"orderId": "a1"}]}}))
 
     assert pending_buy(resting, "BTCUSDT|both") == D("0.4")
-    assert pending_buy(dropped, "BTCUSDT|both") == 0
+    # gone from the book, filled or cancelled: held until a position read shows which (none was made here)
+    assert pending_buy(dropped, "BTCUSDT|both") == D("0.4")
+    assert pending_buy(cancelled, "BTCUSDT|both") == 0
 
 
 def test_store_when_market_order_acknowledged_then_counted_as_position_not_pending() -> None:

@@ -52,7 +52,7 @@ from riskwall.model import (
     Violation,
     fingerprint,
 )
-from riskwall.state.base import PositionKey
+from riskwall.state.base import PositionKey, ViewQuery
 from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, default_host_map
 from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest, screen
@@ -1486,7 +1486,8 @@ def test_parse_response_when_regular_orders_listed_then_algo_orders_stay_pending
     assert asyncio.run(scenario()) == "0.04"
 
 
-def test_parse_response_when_algo_trigger_listing_empty_then_trigger_order_final() -> None:
+def test_parse_response_when_algo_trigger_listing_empty_then_trigger_order_final_and_its_size_held() -> None:
+    # gone from the listing, it triggered (its order may have filled) or was cancelled: held until a position read
     async def scenario() -> str:
         store = MemoryStore(clock=lambda: 1_000)
         placed = make_request("POST", "/api/v5/trade/order-algo", {
@@ -1494,9 +1495,11 @@ def test_parse_response_when_algo_trigger_listing_empty_then_trigger_order_final
             "triggerPx": "51000", "orderPx": "-1"})
         await store.learn(learn(placed, envelope([{"algoId": "7001", "sCode": "0", "sMsg": ""}])))
         await store.learn(learn(get("/api/v5/trade/orders-algo-pending", ("ordType", "trigger")), envelope([])))
+        view = await store.view(ViewQuery(VENUE, ACCOUNT, ("BTC-USDT-SWAP",), ("algo:7001",)))
+        assert view.orders == {}  # final: no longer an open order
         return await pending_buy(store)
 
-    assert asyncio.run(scenario()) == "0"
+    assert asyncio.run(scenario()) == "0.04"
 
 
 def test_parse_response_when_placed_then_canceled_then_store_pending_follows() -> None:

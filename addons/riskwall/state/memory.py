@@ -80,6 +80,8 @@ FINAL_ORDER_MEMORY_MS = 24 * 3_600_000
 # its symbol, asked at least this long after the hold began, is learned: the order had long reached the venue, so
 # the read holds its fill, if any (mirrored in lua/account.lua)
 UNANSWERED_SETTLE_MS = 10_000
+# how long such a hold lasts at most (`decider.UNANSWERED_HOLD_MS`; mirrored in lua/account.lua)
+UNANSWERED_HOLD_MS = 15 * 60_000
 FINAL_ORDER_MEMORY_COUNT = 20_000
 # fingerprints of admitted orders held for the duplicate rule at most (each for its window): beyond it the soonest
 # to expire is forgotten first. An hour's window at 25 new orders a second stays within it.
@@ -842,6 +844,20 @@ class MemoryStore(StateStore):
                    and report.symbol in (None, leg.position.symbol) for leg in legs):
                 self._drop_legs(reservation_id)
 
+    def _hold_vanished(self, ident: OrderIdent, order: _Order, now: int) -> None:
+        """An order gone from an open-orders listing may have filled unseen: what it had open is held as an order
+        of unknown fate is, until a position read asked long enough after shows what it did (`_settle_held`), so
+        its fill is neither lost nor counted twice. It holds no open-order slot (it is off the book)."""
+        if order.remaining <= 0:
+            return
+        reservation_id = f"vanished:{ident[2]}"
+        entry = PendingEntry(f"{reservation_id}:0", order.position, order.side, order.remaining,
+                             reducing=order.reducing)
+        self._legs[reservation_id] = {entry.leg_id: entry}
+        self._add_pending((entry.position, entry.side), entry.reducing, entry.quantity)
+        heapq.heappush(self._lapses, (now + UNANSWERED_HOLD_MS, reservation_id))
+        self._held[reservation_id] = now
+
     def _filled_since(self, key: PositionKey, asked: int | None) -> bool:
         filled = self._filled_at.get(key)
         return asked is not None and filled is not None and filled >= asked
@@ -855,7 +871,9 @@ class MemoryStore(StateStore):
             if ident[2] in listed or order.kind != snapshot.kind or (asked is not None and order.learned >= asked):
                 continue
             if snapshot.symbol is None or order.position.symbol == snapshot.symbol:
-                # gone from the book; its fills, if any, arrive with the next position report
+                # gone from the book, filled or cancelled: the listing does not say which
                 self._finalise(ident, now, unfilled_known=False)
+                if not snapshot.cancelled:
+                    self._hold_vanished(ident, order, now)
         for update in snapshot.orders:
             self._apply_order(update, now)

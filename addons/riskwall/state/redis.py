@@ -1029,6 +1029,8 @@ class RedisStore(StateStore):
                 listed["sym"] = snapshot.symbol
             if snapshot.asked_ms is not None:
                 listed["at"] = snapshot.asked_ms - READ_CLOCK_MARGIN_MS
+            if snapshot.cancelled:
+                listed["cx"] = 1
             bucket(snapshot.venue, snapshot.account)["snapshots"].append(listed)
         for closed in facts.closed:
             bucket(closed.venue, closed.account)["closed"].append(closed.order_id)

@@ -34,8 +34,9 @@ local function begin_account()
     KEYS[13]
 end
 
--- MemoryStore.UNANSWERED_SETTLE_MS
+-- memory.UNANSWERED_SETTLE_MS and memory.UNANSWERED_HOLD_MS
 local UNANSWERED_SETTLE_MS = 10000
+local UNANSWERED_HOLD_MS = 900000
 
 local DAY_MS = 86400000
 local DAY_KEEP_MS = 2 * DAY_MS

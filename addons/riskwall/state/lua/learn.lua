@@ -4,13 +4,14 @@
 --
 -- KEYS[1..13] the account keys (account.lua)
 -- ARGV[1]     JSON {orders = [update...], positions = [{sym?, at?, rows = [[symbol, position side, qty]...]}...],
---                   snapshots = [{sym?, at?, kd, orders = [update...]}...], closed = [order id...],
+--                   snapshots = [{sym?, at?, cx?, kd, orders = [update...]}...], closed = [order id...],
 --                   amended = [{l = leg id of an amend the venue accepted, t = the order's new total size?}...],
 --                   modes = [[mode key, mode]...]}
 --             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?}; every amount is decimal text;
 --             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another;
 --             at, where known, is when the read was asked, less the clock margin (ms): a position with a fill learned
---             since (K_FILL), or an order learned since (its t), is left as the store has it
+--             since (K_FILL), or an order learned since (its t), is left as the store has it; cx = 1: a cancel-all's
+--             answer, whose absent orders are not held as possibly filled
 -- ARGV[2]     how long a final order is remembered (ms)
 -- ARGV[3..4]  optional: a reservation id of this account and its hold ms, released after the learning (release.lua)
 
@@ -81,8 +82,19 @@ for _, snapshot in ipairs(facts.snapshots) do
     -- an order learned since the listing was asked may be missing from it: it is not taken for gone
     local since = snapshot.at and o.t and tonumber(o.t) >= snapshot.at
     if not listed[id] and not since and o.kd == snapshot.kd and (not snapshot.sym or o.sym == snapshot.sym) then
-      -- gone from the book; its fills, if any, arrive with the next position report
+      -- gone from the book, filled or cancelled: the listing does not say which
       finalize(id, o, now, final_ms, true)
+      -- what it had open is held as an order of unknown fate is, until a position read asked long enough after
+      -- shows what it did (settle_held); it holds no open-order slot (MemoryStore._hold_vanished)
+      local rem = dec_parse(o.rem)
+      if rem.s > 0 and not snapshot.cx then
+        local rid = 'vanished:' .. id
+        local leg = {k = o.sym .. '|' .. o.ps, s = o.s, q = o.rem, r = o.c == 0 and 1 or nil}
+        redis.call('HSET', K_RESV, rid, cjson.encode({[rid .. ':0'] = leg}))
+        pend_add(leg_field(leg), rem)
+        redis.call('ZADD', K_LAPSE, now + UNANSWERED_HOLD_MS, rid)
+        redis.call('ZADD', K_HELD, now, rid)
+      end
     end
   end
   for _, u in ipairs(snapshot.orders) do
