@@ -719,18 +719,16 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                     own.setdefault(intent.symbol, price)
         pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity, intent.order_id,
                                     opens=intent.action is Action.NEW, budgets=charged, price=unit_price))
-        reduced = own_reductions.get((key, intent.side)) if own_reductions else None
+        # the batch's own reduce-only legs take the position toward zero first (the store confirms they fit it):
+        # counted with what the batch adds, so the check measures where the batch leaves the position
+        reduced = own_reductions.get((key, intent.side), _ZERO) if own_reductions else _ZERO
         for rule in rules.of(MaxPosition):
             limit = _position_limit(acc, rule, intent, view, leg_no, names)
             if limit is None:
                 continue
-            if reduced is not None:
-                # the batch's own reduce-only legs take the position toward zero first (the store confirms they
-                # fit it), so what this leg may add is that much less
-                limit -= reduced
             exposure_slot = (rule.id, key, intent.side)
             prior = exposure.get(exposure_slot)
-            added = intent.quantity + (prior[1] if prior else _ZERO)
+            added = intent.quantity + (prior[1] if prior else reduced)
             bound = min(limit, prior[2]) if prior else limit
             exposure[exposure_slot] = (rule, added, bound, intent.order_id if replaces else None)
     rate_checks: list[RateCheck] = []
@@ -759,7 +757,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
 
 def _own_reductions(legs: Sequence[_Leg], holder: str) -> dict[tuple[PositionKey, Side], Decimal]:
     """What a batch's exempt new legs (reduce-only orders) take off each position, by position and the side they
-    trade: a plain leg trading the same way on the same position measures what it adds from where they leave it
+    trade: a plain leg trading the same way on the same position is measured from where they leave it
     (reduce-only SELL 4 and SELL 8 against a long 4 end short 8, not 4). The store counts pending reductions that
     way already; these legs are not pending until the reservation commits."""
     own: dict[tuple[PositionKey, Side], Decimal] = {}

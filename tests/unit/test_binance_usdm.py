@@ -1730,3 +1730,6 @@ def test_decide_when_batch_holds_a_reduce_only_leg_then_plain_legs_are_measured_
     assert decision.verdict is verdict
     if verdict is Verdict.BLOCK:
         assert decision.deciding is not None and decision.deciding.reason == "POSITION_EXCEEDS_MAX"
+        # measured where the batch leaves the position (short 8, or 5), against the policy's own limit
+        end = sum(D(leg["quantity"]) for leg in legs if "symbol" not in leg) - 4
+        assert (decision.deciding.get("position"), decision.deciding.get("max_position")) == (str(end), "4")
