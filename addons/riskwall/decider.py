@@ -32,6 +32,7 @@ from riskwall.model import (
 from riskwall.policy.loader import Policy
 from riskwall.records import quick_init
 from riskwall.state.base import ReserveOutcome, StateStore, StateUnavailable, StateView
+from riskwall.state.memory import UNANSWERED_HOLD_MS as UNANSWERED_HOLD_MS  # kept beside the holds
 from riskwall.venues.base import HttpRequest, VenueAdapter, sound_facts
 from riskwall.venues.refusals import refused_legs
 
@@ -46,11 +47,6 @@ STATELESS = frozenset({
 
 _log = logs.get_logger("riskwall.storm")
 
-# a request that got no answer (or 408/5xx, or a socket closed before its answer: fate unknown) may still have
-# placed its order: its exposure is held until a position read asked long enough after it shows what happened
-# (`state.memory.UNANSWERED_SETTLE_MS`), and at most this long. Not a minute: a bot that dropped its connection
-# after every order on purpose would add an order's size a minute past its limits
-UNANSWERED_HOLD_MS = 15 * 60_000
 
 
 @quick_init

@@ -76,13 +76,15 @@ type SeenKey = tuple[str, str, str, str]  # (rule id, venue, account, order fing
 # is recognised there and counts no fill again, so the count only bounds memory (about 190 bytes an order; issue
 # 12's 16 MB per 100,000 orders): a replay is caught either way.
 FINAL_ORDER_MEMORY_MS = 24 * 3_600_000
-# a reservation held because its order's fate is unknown (`release` with a hold) ends early once a position read of
-# its symbol, asked at least this long after the hold began, is learned: the order had long reached the venue, so
-# the read holds its fill, if any (mirrored in lua/account.lua)
-UNANSWERED_SETTLE_MS = 10_000
-# how long such a hold lasts at most (`decider.UNANSWERED_HOLD_MS`; mirrored in lua/account.lua)
-UNANSWERED_HOLD_MS = 15 * 60_000
 FINAL_ORDER_MEMORY_COUNT = 20_000
+# a request that got no answer (or 408/5xx, or a socket closed before its answer: fate unknown) may still have
+# placed its order, and an order gone from an open-orders listing may have filled unseen: what it held is kept
+# (`release` with a hold) until a position read of its symbol, asked at least UNANSWERED_SETTLE_MS after the hold
+# began, is learned (the order had long reached the venue, so the read holds its fill, if any), and at most
+# UNANSWERED_HOLD_MS. Not a minute: a bot that dropped its connection after every order on purpose would add an
+# order's size a minute past its limits. Both mirrored in lua/account.lua
+UNANSWERED_SETTLE_MS = 10_000
+UNANSWERED_HOLD_MS = 15 * 60_000
 # fingerprints of admitted orders held for the duplicate rule at most (each for its window): beyond it the soonest
 # to expire is forgotten first. An hour's window at 25 new orders a second stays within it.
 DUPLICATE_MEMORY_COUNT = 100_000
