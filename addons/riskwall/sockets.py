@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 from riskwall import engine, logs
 from riskwall.decider import (
     UNANSWERED_HOLD_MS,
+    answer_facts,
     cannot_add_risk,
     daily_losses,
     fail_decision,
@@ -33,9 +34,7 @@ from riskwall.decider import (
     report_storms,
     stamped,
     storm_counts,
-    with_accepted_amends,
 )
-from riskwall.instruments import CATALOG
 from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict
 from riskwall.paths import normalize_path
 from riskwall.policy import Policy
@@ -209,7 +208,8 @@ class SocketGate:
             return Outcome(False, reader.rejection(decision, frame), decision, request, frame, started,
                            reader.reply_delay_s)
         if frame.rest is not None and request.action is not Action.READ:
-            self._expect(session, frame, PendingFrame(decision_id, request, frame.rest, reserved))
+            self._expect(session, frame, PendingFrame(decision_id, request, frame.rest, reserved,
+                                                      asked_ms=int(time.time() * 1000)))
         return Outcome(True, None, decision, request, frame, started)
 
     def _subscribed_listen_keys(self, session: Session, text: str) -> None:
@@ -318,14 +318,12 @@ class SocketGate:
 
     async def _learn_answer(self, store: StateStore, session: Session, pending: PendingFrame, status: int | None,
                             body: bytes) -> None:
-        adapter = adapter_for(session.venue)
-        facts = adapter.parse_response(pending.parsed, pending.rest, status or 0, body, pending.decision_id)
-        if facts.instruments:
-            CATALOG.learn(facts.instruments)
+        # read as the same answer over REST would be (`answer_facts`)
+        held = answer_facts(adapter_for(session.venue), pending.parsed, pending.rest, status or 0, body,
+                            pending.decision_id, pending.asked_ms)
         # an order the venue refused on the socket counts for the reject-storm rules as over REST
         policy = self._policy()
         counts = storm_counts(policy, pending.parsed, status, body, pending.decision_id)
-        held = with_accepted_amends(held_by(facts, pending.parsed), pending.parsed, status, body, pending.decision_id)
         await asyncio.wait_for(self._settled(str(pending.parsed.venue), pending.parsed.state_account), self.deadline_s)
         report_storms(await asyncio.wait_for(store.settle(held, pending.decision_id if pending.reserved else None,
                                                           release_delay_ms(status), counts,

@@ -717,18 +717,18 @@ async def test_release_when_hold_ran_out_then_exposure_report_shows_no_pending(
     assert await store.exposure(VENUE, ACCOUNT) == {}
 
 
-@pytest.mark.parametrize(("asked", "scope", "worst_buy"), [
+@pytest.mark.parametrize(("asked", "scope", "worst_buy", "pending"), [
     # the hold began at 0; a position read asked 10 s later holds whatever the order did. The read says long 3
     # (the order filled): once the hold ends the worst case is that 3; while it lasts, 3 more are held on top
-    pytest.param(UNANSWERED_SETTLE_MS + 5_000, SYMBOL, "3", id="read-of-its-symbol-asked-long-after-settles"),
-    pytest.param(UNANSWERED_SETTLE_MS + 5_000, None, "3", id="account-wide-read-settles"),
-    pytest.param(UNANSWERED_SETTLE_MS - 5_000, SYMBOL, "6", id="read-asked-too-soon-does-not"),
-    pytest.param(None, SYMBOL, "6", id="read-of-unknown-age-does-not"),
+    pytest.param(UNANSWERED_SETTLE_MS + 5_000, SYMBOL, "3", "0", id="read-of-its-symbol-asked-long-after-settles"),
+    pytest.param(UNANSWERED_SETTLE_MS + 5_000, None, "3", "0", id="account-wide-read-settles"),
+    pytest.param(UNANSWERED_SETTLE_MS - 5_000, SYMBOL, "6", "3", id="read-asked-too-soon-does-not"),
+    pytest.param(None, SYMBOL, "6", "3", id="read-of-unknown-age-does-not"),
     # a read of ETH says nothing of the BTC order: its 3 stay held on the flat BTC position
-    pytest.param(UNANSWERED_SETTLE_MS + 5_000, ETH, "3", id="read-of-another-symbol-does-not"),
+    pytest.param(UNANSWERED_SETTLE_MS + 5_000, ETH, "3", "3", id="read-of-another-symbol-does-not"),
 ])
 async def test_release_when_held_then_a_position_read_asked_long_enough_after_ends_the_hold(
-    backend: Backend, asked: int | None, scope: str | None, worst_buy: str
+    backend: Backend, asked: int | None, scope: str | None, worst_buy: str, pending: str
 ) -> None:
     # an order whose answer never came (the bot dropped its connection): held until a read shows what it did,
     # not released on a timer while its fill goes unseen
@@ -741,8 +741,7 @@ async def test_release_when_held_then_a_position_read_asked_long_enough_after_en
     await store.learn(facts(dataclasses.replace(report, asked_ms=None if asked is None else began + asked)))
 
     assert await worst(store) == worst_buy
-    assert (await store.exposure(VENUE, ACCOUNT)).get(f"{SYMBOL}|both", {}).get("pending_buy", "0") == (
-        "0" if worst_buy == "3" and scope != ETH else "3")
+    assert (await store.exposure(VENUE, ACCOUNT)).get(f"{SYMBOL}|both", {}).get("pending_buy", "0") == pending
 
 
 async def test_release_when_held_then_released_at_once_then_pending_goes_at_once(store: StateStore) -> None:

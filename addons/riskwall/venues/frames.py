@@ -96,6 +96,7 @@ class PendingFrame:
     # another frame with the same id passed while this one awaited its answer (a cancel, which always passes):
     # the venue's answer to this one cannot be told from the answer to that one, so neither is learned
     ambiguous: bool = False
+    asked_ms: int | None = None  # when it came in (wall clock): what its answer reports was taken after
 
 
 @dataclass(slots=True)
