@@ -257,13 +257,17 @@ def answer_facts(adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequ
 
 
 def stamped(facts: ResponseFacts, asked_ms: int | None) -> ResponseFacts:
-    """`facts` with the positions and open-order listings they report stamped with when they were asked (a REST
-    read's arrival; a stream's push, when it came): a store does not let them undo what it learned since, and a
-    position read asked long enough after an order of unknown fate ends that order's hold."""
-    if asked_ms is None or not (facts.positions or facts.open_orders):
+    """`facts` stamped with when they were asked (a REST read's arrival; a stream's push, when it came): a store
+    does not let the positions and listings they report undo what it learned since, ends the holds of orders of
+    unknown fate with a position read asked long enough after, and tells whether a position read it learned could
+    already hold an order's fill."""
+    if asked_ms is None or not (facts.orders or facts.positions or facts.open_orders):
         return facts
+    if not (facts.positions or facts.open_orders):
+        return dataclasses.replace(facts, asked_ms=asked_ms)
     return dataclasses.replace(
-        facts, positions=tuple(dataclasses.replace(p, asked_ms=asked_ms) for p in facts.positions),
+        facts, asked_ms=asked_ms,
+        positions=tuple(dataclasses.replace(p, asked_ms=asked_ms) for p in facts.positions),
         open_orders=tuple(dataclasses.replace(s, asked_ms=asked_ms) for s in facts.open_orders))
 
 

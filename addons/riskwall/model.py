@@ -522,6 +522,11 @@ class ResponseFacts:
     amended: tuple[AmendAccepted, ...] = ()
     # position modes the account switched to or the venue reported
     modes: tuple[ModeUpdate, ...] = ()
+    # when the request this answers came in (wall clock, ms; a stream's push: when it came), where known: the orders
+    # it reports were as the venue had them at or after then. A fill past what the store knew of an order is moved
+    # into its position only if no position read learned since the store last knew the order could hold it
+    # already; else it is held until a read asked after it shows the position (`StateStore.learn`)
+    asked_ms: int | None = None
 
     @property
     def empty(self) -> bool:

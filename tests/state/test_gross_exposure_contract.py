@@ -9,8 +9,10 @@ sum the store observed and whether it admitted the reservation.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,6 +21,7 @@ import pytest
 
 from riskwall.model import (
     GrossCheck,
+    OrderUpdate,
     Pending,
     PositionKey,
     PositionSide,
@@ -329,6 +332,13 @@ def _seen(outcome: ReserveOutcome) -> Observed:
     return result.observed, result.passed, result.detail
 
 
+def _answered(store: StateStore, *updates: OrderUpdate) -> ResponseFacts:
+    """Order updates in an answer asked a minute ahead of the store's clock, after any position read of the sequence:
+    every fill moves its position, as the world model has it (which read may hold which fill: test_store_contract)."""
+    now = store._clock() if isinstance(store, MemoryStore) else time.time_ns() // 1_000_000
+    return dataclasses.replace(facts(*updates), asked_ms=now + 60_000)
+
+
 async def _both[T](stores: tuple[StateStore, StateStore], call: Callable[[StateStore], Awaitable[T]]) -> tuple[T, T]:
     return await call(stores[0]), await call(stores[1])
 
@@ -359,7 +369,7 @@ async def _random_step(stores: tuple[StateStore, StateStore], world: _World, rng
             order_id, qty = f"x{next(world.ids)}", Decimal(leg.qty)
             executed = rng.choice((Decimal(0), Decimal(0), qty / 2, qty))
             final = executed == qty or rng.random() < 0.2
-            await _both(stores, lambda s: s.learn(facts(order_update(
+            await _both(stores, lambda s: s.learn(_answered(s, order_update(
                 order_id, qty, executed, final, leg.side, leg.symbol, leg.position_side, leg_id, leg.reducing))))
             _fill(world, leg.symbol, leg.position_side, leg.side, executed)
             if not final:
@@ -373,7 +383,7 @@ async def _random_step(stores: tuple[StateStore, StateStore], world: _World, rng
         executed = order.original if op == "fill" and rng.random() < 0.5 else (
             order.executed + (order.original - order.executed) / 4 if op == "fill" else order.executed)
         final = op == "cancel" or executed == order.original
-        await _both(stores, lambda s: s.learn(facts(order_update(
+        await _both(stores, lambda s: s.learn(_answered(s, order_update(
             order_id, order.original, executed, final, order.side, order.symbol, order.position_side,
             reduce_only=order.reducing))))
         _fill(world, order.symbol, order.position_side, order.side, executed - order.executed)
@@ -383,7 +393,7 @@ async def _random_step(stores: tuple[StateStore, StateStore], world: _World, rng
     elif op == "stream":
         leg = _random_leg(rng)
         order_id = f"x{next(world.ids)}"
-        await _both(stores, lambda s: s.learn(facts(order_update(
+        await _both(stores, lambda s: s.learn(_answered(s, order_update(
             order_id, leg.qty, "0", False, leg.side, leg.symbol, leg.position_side, reduce_only=leg.reducing))))
         world.open[order_id] = _Order(leg.symbol, leg.position_side, leg.side, Decimal(leg.qty), Decimal(0),
                                       leg.reducing)

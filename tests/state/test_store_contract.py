@@ -612,6 +612,64 @@ async def test_learn_when_position_read_was_asked_before_a_fill_was_learned_then
     assert {s: plain(view.position(position_key(s))) for s in (SYMBOL, ETH)} == expected
 
 
+@pytest.mark.parametrize(("side", "start", "known", "read_says", "position", "worst_buy", "worst_sell"), [
+    # the store knew o1 (1, nothing filled) a minute before a position read: the read may hold o1's fill, which
+    # the venue reports after it. A buy: the position stays as read, the fill is held as pending in its direction
+    pytest.param(BUY, "0", BEFORE, "1", "1", "2", "-1", id="buy-known-before-the-read-is-held"),
+    # a sell from long 1 (the unsafe one: moved again it leaves the store short 1, and a buy of 2 would fit a
+    # limit of 1 while the venue goes long 2); held, the worst case of a buy stays the flat position read
+    pytest.param(SELL, "1", BEFORE, "0", "0", "0", "1", id="sell-known-before-the-read-is-held"),
+    # the store knew o1 after the read was learned: the read cannot hold a fill the venue made later
+    pytest.param(BUY, "0", AFTER, "0", "1", "1", "-1", id="buy-known-after-the-read-moves-the-position"),
+    pytest.param(SELL, "1", AFTER, "1", "0", "0", "0", id="sell-known-after-the-read-moves-the-position"),
+])
+@pytest.mark.parametrize("known_by", ["placed", "listed"])
+async def test_learn_when_a_read_came_after_the_store_last_knew_an_order_then_its_fill_is_held_not_counted_twice(
+    backend: Backend, side: Side, start: str, known: int, read_says: str, position: str, worst_buy: str,
+    worst_sell: str, known_by: str,
+) -> None:
+    # a bot that reads its position and then asks after its order (or gets a late answer to placing it): the read
+    # already had the fill, and the order's answer reports it again
+    store = backend.store
+    await store.learn(facts(positions_report((SYMBOL, BOTH, start), symbol=SYMBOL)))
+    known_at = store_now(backend) + known
+    if known_by == "listed":  # the store learned o1 from an answer asked at known_at; the fill comes in a later one
+        await store.learn(dataclasses.replace(facts(order_update("o1", side=side)), asked_ms=known_at))
+        filled = dataclasses.replace(facts(order_update("o1", executed="1", final=True, side=side)),
+                                     asked_ms=store_now(backend) + AFTER)
+    else:  # the bot placed o1 through the sidecar at known_at; the answer to that request reports the fill
+        await reserve(store, "r1", exposure=(exposure_check("1", "1000000", side),),
+                      pending=(pending_entry("r1:0", "1", side),))
+        answer = order_update("o1", executed="1", final=True, side=side, reservation_id="r1:0")
+        filled = dataclasses.replace(facts(answer), asked_ms=known_at)
+    await store.learn(facts(positions_report((SYMBOL, BOTH, read_says), symbol=SYMBOL)))
+
+    await store.learn(filled)
+
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))
+    assert (plain(view.position(position_key())), await worst(store, BUY), await worst(store, SELL)) == (
+        position, worst_buy, worst_sell)
+
+
+@pytest.mark.parametrize(("asked", "worst_buy"), [
+    pytest.param(AFTER, "1", id="read-asked-after-the-fill-was-learned-ends-the-hold"),
+    pytest.param(BEFORE, "2", id="read-asked-before-keeps-it"),
+])
+async def test_learn_when_a_fill_is_held_for_an_earlier_read_then_a_read_asked_after_it_ends_the_hold(
+    backend: Backend, asked: int, worst_buy: str
+) -> None:
+    store = backend.store
+    await store.learn(dataclasses.replace(facts(order_update("o1")), asked_ms=store_now(backend) + BEFORE))
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "1"), symbol=SYMBOL)))
+    await store.learn(facts(order_update("o1", executed="1", final=True)))
+    held = await worst(store)
+    report = positions_report((SYMBOL, BOTH, "1"), symbol=SYMBOL)
+
+    await store.learn(facts(dataclasses.replace(report, asked_ms=store_now(backend) + asked)))
+
+    assert (held, await worst(store)) == ("2", worst_buy)
+
+
 @pytest.mark.parametrize(("asked", "kept"), [
     pytest.param(BEFORE, True, id="asked-before-the-order-was-learned-keeps-it"),
     pytest.param(AFTER, False, id="asked-after-ends-it"),
@@ -794,11 +852,11 @@ async def test_set_trading_state_when_set_and_cleared_then_listing_follows(store
 async def test_exposure_when_account_has_positions_orders_and_reservations_then_all_are_listed(
     store: StateStore,
 ) -> None:
-    await store.learn(facts(positions_report((SYMBOL, BOTH, "1.5"), (ETH, BOTH, "0"))))
     await store.learn(facts(
         order_update("o1", original="2", side=SELL, symbol="SOLUSDT"),
         order_update("o2", original="1", executed="0.25", position_side=LONG),
     ))
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "1.5"), (SYMBOL, LONG, "0.25"), (ETH, BOTH, "0"))))
     await reserve(store, "r1", exposure=(exposure_check("0.75"),), pending=(pending_entry("r1:0", "0.75"),))
     await store.learn(facts(positions_report((SYMBOL, BOTH, "5"), account=OTHER_ACCOUNT)))
 

@@ -381,6 +381,7 @@ async def test_learn_when_final_order_is_reported_again_then_nothing_changes() -
 async def test_learn_when_order_is_reduce_only_then_fills_count_but_open_quantity_does_not() -> None:
     store, _ = new_store()
     await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "3"))))
+    await store.learn(facts(order_update("o1", original="2", side=Side.SELL, reduce_only=True)))  # after the read
 
     await store.learn(facts(order_update("o1", original="2", executed="0.5", side=Side.SELL, reduce_only=True)))
 

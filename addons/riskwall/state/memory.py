@@ -170,6 +170,9 @@ class _Order:
     charge: _Charge | None = None  # admitted under a daily-notional rule: the budgets it holds its notional in
     client_id: str | None = None  # the bot's id for it, where amends may name it so (`_by_client`)
     learned: int = 0  # when the store first learned of it: a listing asked before then may not show it
+    # the earliest the venue can have reported `executed` (when the answer saying it was asked); None: not known,
+    # so any position read may hold its fills (`_read_since`)
+    seen: int | None = None
 
 
 def _known(order_id: str, order: _Order) -> KnownOrder:
@@ -188,6 +191,9 @@ class MemoryStore(StateStore):
         self._position_keys: dict[tuple[Venue, str], set[PositionKey]] = defaultdict(set)
         # when a fill last moved each position: a position read asked before then may not hold it
         self._filled_at: dict[PositionKey, int] = {}
+        # when a position read last set each position (an account-wide read: under (venue, account)): an order's fill
+        # past what the store knew of it before then may be in that read already
+        self._read_at: dict[PositionKey | tuple[Venue, str], int] = {}
         self._legs: dict[str, dict[str, PendingEntry]] = {}  # reservation id -> leg id -> entry
         self._open: dict[OrderIdent, _Order] = {}  # orders not final
         self._open_of: dict[tuple[Venue, str], set[OrderIdent]] = defaultdict(set)
@@ -214,7 +220,8 @@ class MemoryStore(StateStore):
         # open orders plus unanswered legs that open one: (venue, account, None) per account, (…, symbol) per symbol
         self._open_counts: dict[tuple[Venue, str, str | None], int] = {}
         self._lapses: list[tuple[int, str]] = []  # (when, reservation id): unanswered reservations lapse then
-        self._held: dict[str, int] = {}  # reservation id -> when its hold began (its order's fate unknown)
+        # reservation id -> the earliest a position read can have been asked to end its hold (a fill of unknown fate)
+        self._held: dict[str, int] = {}
         # daily-notional budgets: key -> (UTC day, notional charged that day); the day each reservation charged its
         # legs on (the legs hold quantity × price in their budgets until taken, dropped or lapsed)
         self._budgets: dict[str, tuple[int, Decimal]] = {}
@@ -301,7 +308,7 @@ class MemoryStore(StateStore):
         elif reservation_id in self._legs:
             now = self._clock()
             heapq.heappush(self._lapses, (now + after_ms, reservation_id))
-            self._held[reservation_id] = now
+            self._held[reservation_id] = now + UNANSWERED_SETTLE_MS
 
     async def learn(self, facts: ResponseFacts) -> None:
         with localcontext(prec=EXACT_DIGITS):
@@ -677,9 +684,9 @@ class MemoryStore(StateStore):
             if price.kind == "mark" or current is None or current[1] != "mark":
                 self._prices[(price.venue, price.symbol)] = (price.price, price.kind)
         for update in facts.orders:
-            self._apply_order(update, now)
+            self._apply_order(update, now, facts.asked_ms)
         for report in facts.positions:
-            self._apply_positions(report)
+            self._apply_positions(report, now)
         for snapshot in facts.open_orders:
             self._apply_open_orders(snapshot, now)
         for closed in facts.closed:
@@ -736,8 +743,10 @@ class MemoryStore(StateStore):
         self._recharge(order, taken, ZERO, remaining, now)
         order.remaining = remaining
 
-    def _apply_order(self, update: OrderUpdate, now: int) -> None:
+    def _apply_order(self, update: OrderUpdate, now: int, asked: int | None) -> None:
+        """`asked`: when the answer saying it was asked (None: not known, taken as now)."""
         fresh, taken = self._take_leg(update, now)
+        asked = now if asked is None else asked
         ident = (update.venue, update.account, update.order_id)
         done_key = final_key(ident)
         if done_key in self._done:
@@ -747,7 +756,10 @@ class MemoryStore(StateStore):
         if order is None:
             if not fresh and done_key in self._forgotten:
                 return  # an answer for an order final and forgotten long ago, replayed: counted back then
-            order = _Order(key, update.side, ZERO, ZERO, update.reduce_only, update.kind, learned=now)
+            # an order the bot placed through the sidecar had filled nothing before its request came in; of any other
+            # the store cannot tell which fills a position read already holds
+            order = _Order(key, update.side, ZERO, ZERO, update.reduce_only, update.kind, learned=now,
+                           seen=asked if fresh else None)
             self._open[ident] = order
             self._open_of[(update.venue, update.account)].add(ident)
             self._count_open(key, 1)
@@ -762,8 +774,13 @@ class MemoryStore(StateStore):
             return  # an older answer replayed after a newer one
         fill = update.executed - order.executed
         if fill > 0:
-            self._move_position(key, update.side.sign * fill)
+            if self._read_since(key, order.seen):
+                self._hold_fill(ident, order, fill, update.executed, now)
+            else:
+                self._move_position(key, update.side.sign * fill)
             order.executed = update.executed
+        if order.seen is None or asked > order.seen:
+            order.seen = asked
         remaining = max(update.original - update.executed, ZERO)
         self._add_pending((order.position, order.side), order.reducing, remaining - order.remaining)
         self._recharge(order, taken, fill, remaining, now)
@@ -817,12 +834,13 @@ class MemoryStore(StateStore):
         self._position_keys[(key.venue, key.account)].add(key)
         self._filled_at[key] = self._clock()
 
-    def _apply_positions(self, report: PositionsReport) -> None:
+    def _apply_positions(self, report: PositionsReport, now: int) -> None:
         """The positions a read reported replace the store's, but where a fill was learned since the read was
         asked (it may be missing from the read, which would roll the position back past it)."""
         venue, account = report.venue, report.account
         asked = report.asked_ms  # the store's clock is the wall clock that stamped it
         if report.symbol is None:  # an account-wide report: whatever it does not list is flat
+            self._read_at[(venue, account)] = now
             for key in self._position_keys.get((venue, account), ()):
                 if not self._filled_since(key, asked):
                     self._positions[key] = ZERO
@@ -831,15 +849,22 @@ class MemoryStore(StateStore):
             if self._filled_since(key, asked):
                 continue
             self._positions[key] = quantity
+            self._read_at[key] = now
             self._position_keys[(venue, account)].add(key)
         if asked is not None and self._held:
             self._settle_held(report, asked)
 
+    def _read_since(self, key: PositionKey, seen: int | None) -> bool:
+        """Whether a position read learned after `seen` (None: ever) set `key`: a fill the venue reported since
+        `seen` may be in that read already, or may not (the read does not say when the venue took it)."""
+        read = max(self._read_at.get(key, -1), self._read_at.get((key.venue, key.account), -1))
+        return read >= 0 and (seen is None or read > seen)
+
     def _settle_held(self, report: PositionsReport, asked: int) -> None:
-        """Reservations held for orders of unknown fate on the report's positions end once it was asked long
-        enough after their hold began: what the order did is in the position the report set."""
-        for reservation_id, since in list(self._held.items()):
-            if since + UNANSWERED_SETTLE_MS > asked:
+        """Reservations held for fills of unknown fate on the report's positions end once it was asked late enough
+        to hold them: what the order did is in the position the report set."""
+        for reservation_id, settles_from in list(self._held.items()):
+            if settles_from > asked:
                 continue
             legs = self._legs.get(reservation_id, {}).values()
             if any(leg.position.venue == report.venue and leg.position.account == report.account
@@ -850,15 +875,22 @@ class MemoryStore(StateStore):
         """An order gone from an open-orders listing may have filled unseen: what it had open is held as an order
         of unknown fate is, until a position read asked long enough after shows what it did (`_settle_held`), so
         its fill is neither lost nor counted twice. It holds no open-order slot (it is off the book)."""
-        if order.remaining <= 0:
-            return
-        reservation_id = f"vanished:{ident[2]}"
-        entry = PendingEntry(f"{reservation_id}:0", order.position, order.side, order.remaining,
-                             reducing=order.reducing)
+        if order.remaining > 0:
+            self._hold(f"vanished:{ident[2]}", order, order.remaining, now, now + UNANSWERED_SETTLE_MS)
+
+    def _hold_fill(self, ident: OrderIdent, order: _Order, fill: Decimal, executed: Decimal, now: int) -> None:
+        """A fill a position read learned since the store last knew the order may hold already, or may not: moved
+        into the position it could count twice (a sell counted twice leaves a long position short in the store, and
+        a buy then passes as reducing it), left out it could count never. It is held in the fill's direction as a
+        pending order is, until a read asked after now shows the position with it."""
+        self._hold(f"fill:{ident[2]}:{executed}", order, fill, now, now)
+
+    def _hold(self, reservation_id: str, order: _Order, quantity: Decimal, now: int, settles_from: int) -> None:
+        entry = PendingEntry(f"{reservation_id}:0", order.position, order.side, quantity, reducing=order.reducing)
         self._legs[reservation_id] = {entry.leg_id: entry}
         self._add_pending((entry.position, entry.side), entry.reducing, entry.quantity)
         heapq.heappush(self._lapses, (now + UNANSWERED_HOLD_MS, reservation_id))
-        self._held[reservation_id] = now
+        self._held[reservation_id] = settles_from
 
     def _filled_since(self, key: PositionKey, asked: int | None) -> bool:
         filled = self._filled_at.get(key)
@@ -878,4 +910,4 @@ class MemoryStore(StateStore):
                 if not snapshot.cancelled:
                     self._hold_vanished(ident, order, now)
         for update in snapshot.orders:
-            self._apply_order(update, now)
+            self._apply_order(update, now, snapshot.asked_ms)

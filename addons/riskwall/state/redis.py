@@ -26,12 +26,13 @@ and every account script touches only that slot (its keys are all declared in KE
                                             s: side, q: quantity}}: legs not yet moved to a venue order
     rw:{<venue>|<account>}:lapse    ZSET    reservation id, score = when its legs lapse (ms, Redis time);
                                             lapsed lazily by the next script that touches the account
-    rw:{<venue>|<account>}:open     HASH    order id → JSON {sym, ps, s, c, kd, rem, exe, cid, t}: orders not
-                                            final; c = 1 when the order adds exposure (not reduce-only), kd =
+    rw:{<venue>|<account>}:open     HASH    order id → JSON {sym, ps, s, c, kd, rem, exe, cid, t, u}: orders
+                                            not final; c = 1 when the order adds exposure (not reduce-only), kd =
                                             kind ("order", "algo"), rem = remaining, exe = executed already
                                             applied, cid = the bot's client order id (absent when not known),
                                             t = when first learned (ms, Redis time; a listing asked before
-                                            then does not end it)
+                                            then does not end it), u = the earliest the venue can have reported
+                                            exe (ms, the sidecar's clock less the margin; absent: not known)
     rw:{<venue>|<account>}:done     ZSET    order id, score = when it became final (ms): a replayed response
                                             changes nothing; trimmed after 24 h, key PEXPIRE 24 h
     rw:{<venue>|<account>}:seq      STRING  counter that makes every rate-window member unique
@@ -50,9 +51,12 @@ and every account script touches only that slot (its keys are all declared in KE
                                             type) → "hedge" | "one-way", as last learned
     rw:{<venue>|<account>}:fill     HASH    "<symbol>|<position side>" → when a fill last moved that position
                                             (ms, Redis time): a position read asked before then does not
-                                            replace it
-    rw:{<venue>|<account>}:held     ZSET    reservation id, score = when its hold began (its order's fate
-                                            unknown): a position read of its symbol asked 10 s later ends it
+                                            replace it; "<symbol>|<position side>|read" → when a position read
+                                            last set it ("*|read": an account-wide read): a fill reported past
+                                            what the store knew of its order before then is held, not added
+    rw:{<venue>|<account>}:held     ZSET    reservation id, score = the earliest a position read of its symbol
+                                            can have been asked to end the hold (an order of unknown fate: 10 s
+                                            after the hold began; a fill a read may hold: when it was learned)
     rw:{<venue>|<account>}:rate:<rate key>:<window ms>
                                     ZSET    one member per admitted order, score = admission time (ms);
                                             trimmed to the window on every check, PEXPIRE = window; the
@@ -1042,7 +1046,14 @@ class RedisStore(StateStore):
         for mode in facts.modes:
             bucket(mode.venue, mode.account)["modes"].append([mode.key, mode.mode])
         for (venue, account), payload in per_account.items():
-            text = json.dumps(payload, separators=(",", ":"))
+            stamps: dict[str, int] = {}
+            if payload["orders"] or payload["snapshots"]:
+                if facts.asked_ms is not None:
+                    stamps["at"] = facts.asked_ms - READ_CLOCK_MARGIN_MS
+                # a fill held for a read that may hold it already is settled by a read asked after this sidecar
+                # learned it (so after the venue made it), by this sidecar's clock, as the reads are stamped
+                stamps["nw"] = time.time_ns() // 1_000_000 - READ_CLOCK_MARGIN_MS
+            text = json.dumps({**payload, **stamps}, separators=(",", ":"))
             calls.append(_Call("learn", self.keys.account(venue, account), [text, FINAL_ORDER_MEMORY_MS]))
         return calls
 

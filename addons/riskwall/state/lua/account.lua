@@ -12,7 +12,8 @@
 --   K_LAPSE KEYS[4]  ZSET reservation id, score = when its legs lapse (ms, Redis time)
 --   K_OPEN  KEYS[5]  HASH order id -> JSON {sym, ps, s, c (1 adds, 0 only reduces), kd, rem, exe, cid (the
 --                         bot's client order id, when known), t (when the store first learned of it, ms, as
---                         text), and b, p, d as its leg's when it holds daily-notional budgets}: non-final orders
+--                         text), u (the earliest the venue can have reported exe, ms, as text; absent: not known),
+--                         and b, p, d as its leg's when it holds daily-notional budgets}: non-final orders
 --   K_DONE  KEYS[6]  ZSET order id, score = when it became final (ms): remembered so a replay changes nothing
 --   K_SEQ   KEYS[7]  STRING counter: unique rate-window members
 --   K_CNT   KEYS[8]  HASH "*" -> open orders on the account, "s|<symbol>" -> on one symbol: the orders in
@@ -22,9 +23,12 @@
 --   K_CID   KEYS[10] HASH client order id -> order id: the orders in K_OPEN with a cid, kept in step with them
 --   K_MODE  KEYS[11] HASH the venue's position-mode key (ModeUpdate.key) -> "hedge" | "one-way"
 --   K_FILL  KEYS[12] HASH "<symbol>|<position side>" -> when a fill last moved the position (ms, Redis time): a
---                         position read asked before then may not hold that fill
---   K_HELD  KEYS[13] ZSET reservation id, score = when its hold began (its order's fate unknown): a position read
---                         of its symbol asked UNANSWERED_SETTLE_MS later ends it (learn.lua)
+--                         position read asked before then may not hold that fill; "<symbol>|<position side>|read"
+--                         -> when a position read last set it ("*|read": an account-wide read): a fill past what
+--                         the store knew of an order before then may be in that read already (read_since)
+--   K_HELD  KEYS[13] ZSET reservation id, score = the earliest a position read can have been asked to end its hold
+--                         (its order's fate unknown: UNANSWERED_SETTLE_MS after the hold began; a fill a read may
+--                         hold: when it was learned): a read of its symbol asked then or later ends it (learn.lua)
 local K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE, K_SEQ, K_CNT, K_DAY, K_CID, K_MODE, K_FILL, K_HELD
 local N_ACCOUNT_KEYS = 13
 
@@ -193,8 +197,26 @@ local function release(rid, hold, now)
     legs_drop(rid, now)
   elseif redis.call('HEXISTS', K_RESV, rid) == 1 then
     redis.call('ZADD', K_LAPSE, now + hold, rid)
-    redis.call('ZADD', K_HELD, now, rid)
+    redis.call('ZADD', K_HELD, now + UNANSWERED_SETTLE_MS, rid)
   end
+end
+
+-- hold `q` (decimal text) of order `o` as a reservation of one leg, no open-order slot, until a position read asked
+-- from `settles_from` shows what it did (learn.lua settle_held), at most UNANSWERED_HOLD_MS (MemoryStore._hold)
+local function hold(rid, o, q, now, settles_from)
+  local leg = {k = o.sym .. '|' .. o.ps, s = o.s, q = q, r = o.c == 0 and 1 or nil}
+  redis.call('HSET', K_RESV, rid, cjson.encode({[rid .. ':0'] = leg}))
+  pend_add(leg_field(leg), dec_parse(q))
+  redis.call('ZADD', K_LAPSE, now + UNANSWERED_HOLD_MS, rid)
+  redis.call('ZADD', K_HELD, settles_from, rid)
+end
+
+-- whether a position read learned after `seen` (nil: ever) set position `k`: a fill the venue reported since `seen`
+-- may be in that read already, or may not (MemoryStore._read_since)
+local function read_since(k, seen)
+  local read = redis.call('HMGET', K_FILL, k .. '|read', '*|read')
+  local at = math.max(tonumber(read[1]) or -1, tonumber(read[2]) or -1)
+  return at >= 0 and (seen == nil or at > seen)
 end
 
 -- reservations whose hold ran out lapse lazily, in whichever script touches the account next
@@ -230,8 +252,13 @@ end
 
 -- one OrderUpdate {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?}: move its reservation leg to the order,
 -- apply only the part of the fill not applied before, keep the order's remaining in the aggregate and its client
--- id in K_CID (MemoryStore._apply_order)
-local function apply_order(u, now, final_ms)
+-- id in K_CID (MemoryStore._apply_order). `at`: when the answer saying it was asked, less the clocks' margin (nil:
+-- not known, taken as now); a fill a position read learned since the store last knew the order may hold already
+-- is held, not moved into the position, until a read asked from `learned` (the sidecar's clock when it learned the
+-- fill, less the margin, as the reads' `at` are; nil: now) (MemoryStore._hold_fill)
+local function apply_order(u, now, final_ms, at, learned)
+  at = at or now
+  local fresh = false -- the answer to a request the sidecar admitted: the order had filled nothing before it
   local taken = nil -- the daily-notional charge the order takes over from its leg
   if u.rid then
     local rid = string.match(u.rid, '^(.*):[^:]*$') or u.rid
@@ -240,6 +267,7 @@ local function apply_order(u, now, final_ms)
       local legs = cjson.decode(raw)
       local leg = legs[u.rid]
       if leg then
+        fresh = true
         pend_add(leg_field(leg), dec_neg(dec_parse(leg.q)))
         if leg.n == 1 then
           cnt_add(leg_symbol(leg), -1)
@@ -262,7 +290,7 @@ local function apply_order(u, now, final_ms)
     o = cjson.decode(raw)
   else
     o = {sym = u.sym, ps = u.ps, s = u.side, c = u.ro and 0 or 1, kd = u.kd, rem = '0', exe = '0',
-         t = string.format('%d', now)}
+         t = string.format('%d', now), u = fresh and string.format('%d', at) or nil}
   end
   local renamed = false
   if u.cid and u.cid ~= '' and o.cid ~= u.cid then
@@ -287,12 +315,19 @@ local function apply_order(u, now, final_ms)
   local filled = fill
   if fill.s > 0 then
     local k = u.sym .. '|' .. u.ps
-    if u.side == 'sell' then
-      fill = dec_neg(fill)
+    if read_since(k, tonumber(o.u)) then
+      hold('fill:' .. u.id .. ':' .. dec_format(executed), o, dec_format(fill), now, learned or now)
+    else
+      if u.side == 'sell' then
+        fill = dec_neg(fill)
+      end
+      redis.call('HSET', K_POS, k, dec_format(dec_add(dec_parse(redis.call('HGET', K_POS, k) or '0'), fill)))
+      redis.call('HSET', K_FILL, k, now)
     end
-    redis.call('HSET', K_POS, k, dec_format(dec_add(dec_parse(redis.call('HGET', K_POS, k) or '0'), fill)))
-    redis.call('HSET', K_FILL, k, now)
     o.exe = dec_format(executed)
+  end
+  if not o.u or at > tonumber(o.u) then
+    o.u = string.format('%d', at)
   end
   local remaining = dec_max0(dec_sub(dec_parse(u.orig), executed))
   -- the order's hold on its daily-notional budgets (MemoryStore._recharge): what filled stays charged, what is

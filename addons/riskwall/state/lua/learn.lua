@@ -3,7 +3,7 @@
 -- orders older than the replay memory.
 --
 -- KEYS[1..13] the account keys (account.lua)
--- ARGV[1]     JSON {orders = [update...], positions = [{sym?, at?, rows = [[symbol, position side, qty]...]}...],
+-- ARGV[1]     JSON {at?, nw?, orders = [update...], positions = [{sym?, at?, rows = [[symbol, position side, qty]...]}...],
 --                   snapshots = [{sym?, at?, cx?, kd, orders = [update...]}...], closed = [order id...],
 --                   amended = [{l = leg id of an amend the venue accepted, t = the order's new total size?}...],
 --                   modes = [[mode key, mode]...]}
@@ -11,7 +11,9 @@
 --             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another;
 --             at, where known, is when the read was asked, less the clock margin (ms): a position with a fill learned
 --             since (K_FILL), or an order learned since (its t), is left as the store has it; cx = 1: a cancel-all's
---             answer, whose absent orders are not held as possibly filled
+--             answer, whose absent orders are not held as possibly filled; the top-level at, where known, is
+--             when the answer reporting the orders was asked, less the margin, and nw the sidecar's clock when it
+--             learned them, less the margin (apply_order)
 -- ARGV[2]     how long a final order is remembered (ms)
 -- ARGV[3..4]  optional: a reservation id of this account and its hold ms, released after the learning (release.lua)
 
@@ -21,7 +23,7 @@ local facts = cjson.decode(ARGV[1])
 local final_ms = tonumber(ARGV[2])
 
 for _, u in ipairs(facts.orders) do
-  apply_order(u, now, final_ms)
+  apply_order(u, now, final_ms, facts.at, facts.nw)
 end
 
 -- whether a fill moved position `field` since `asked` (the read may not hold it: MemoryStore._apply_positions)
@@ -33,10 +35,10 @@ local function filled_since(field, asked)
   return filled ~= false and tonumber(filled) >= asked
 end
 
--- reservations held for orders of unknown fate on the report's positions end once it was asked long enough after
--- their hold began: what the order did is in the position it set (MemoryStore._settle_held)
+-- reservations held for fills of unknown fate on the report's positions end once it was asked late enough to hold
+-- them: what the order did is in the position it set (MemoryStore._settle_held)
 local function settle_held(report)
-  for _, rid in ipairs(redis.call('ZRANGEBYSCORE', K_HELD, '-inf', report.at - UNANSWERED_SETTLE_MS)) do
+  for _, rid in ipairs(redis.call('ZRANGEBYSCORE', K_HELD, '-inf', report.at)) do
     local raw = redis.call('HGET', K_RESV, rid)
     if not raw then
       redis.call('ZREM', K_HELD, rid)
@@ -53,6 +55,7 @@ end
 
 for _, report in ipairs(facts.positions) do
   if not report.sym then -- an account-wide report: whatever it does not list is flat
+    redis.call('HSET', K_FILL, '*|read', now)
     for _, field in ipairs(redis.call('HKEYS', K_POS)) do
       if not filled_since(field, report.at) then
         redis.call('HSET', K_POS, field, '0')
@@ -63,6 +66,7 @@ for _, report in ipairs(facts.positions) do
     local field = row[1] .. '|' .. row[2]
     if not filled_since(field, report.at) then
       redis.call('HSET', K_POS, field, dec_format(dec_parse(row[3])))
+      redis.call('HSET', K_FILL, field .. '|read', now)
     end
   end
   if report.at then
@@ -86,19 +90,13 @@ for _, snapshot in ipairs(facts.snapshots) do
       finalize(id, o, now, final_ms, true)
       -- what it had open is held as an order of unknown fate is, until a position read asked long enough after
       -- shows what it did (settle_held); it holds no open-order slot (MemoryStore._hold_vanished)
-      local rem = dec_parse(o.rem)
-      if rem.s > 0 and not snapshot.cx then
-        local rid = 'vanished:' .. id
-        local leg = {k = o.sym .. '|' .. o.ps, s = o.s, q = o.rem, r = o.c == 0 and 1 or nil}
-        redis.call('HSET', K_RESV, rid, cjson.encode({[rid .. ':0'] = leg}))
-        pend_add(leg_field(leg), rem)
-        redis.call('ZADD', K_LAPSE, now + UNANSWERED_HOLD_MS, rid)
-        redis.call('ZADD', K_HELD, now, rid)
+      if dec_parse(o.rem).s > 0 and not snapshot.cx then
+        hold('vanished:' .. id, o, o.rem, now, now + UNANSWERED_SETTLE_MS)
       end
     end
   end
   for _, u in ipairs(snapshot.orders) do
-    apply_order(u, now, final_ms)
+    apply_order(u, now, final_ms, snapshot.at, facts.nw)
   end
 end
 

@@ -1,0 +1,98 @@
+"""A fill the bot hears of twice, with the real ccxt, through the real `riskwall run`, on Binance USDⓈ-M, Bybit and
+OKX, on the memory and the Redis store, in both wirings.
+
+A resting buy fills on the venue; the bot reads its positions (the read holds the fill), then asks after the order
+(its answer reports the same fill). Counted twice, the sidecar would take the account for long 0.02 while the venue
+holds 0.01, and let a sell past the policy's short limit by the fill's size. The fill is held in its direction
+until a later position read shows the position, so the sell is measured from the long 0.01 the venue holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+import pytest
+from tests.support.sidecar import Sidecar
+from tests.support.three_venues import BTC, NATIVE, VENUES, Bot, Fakes, make_bot
+from tests.support.three_venues import three_fakes as three_fakes  # the `fakes` fixture
+from tests.support.three_venues import ws_sidecar as ws_sidecar  # the `sidecar` fixture: memory and Redis
+
+pytestmark = pytest.mark.e2e
+
+MAX_QTY = Decimal("0.02")
+POLICY = f"""
+version: 1
+mode: enforce
+rules:
+  - id: position
+    type: max_position
+    default: {{qty: {MAX_QTY}}}
+"""
+BID, ASK = 30000, 90000  # far from the fakes' marks: the orders rest until the test fills them
+
+type BotFactory = Callable[[str], Bot]
+
+
+@pytest.fixture
+def new_bot(fakes: Fakes, sidecar: Sidecar, wiring: str) -> BotFactory:
+    return lambda venue: make_bot(fakes, sidecar, wiring, venue, "reads")
+
+
+def fill(bot: Bot, order: Any) -> None:
+    bot.fake.fill_order(int(order["id"]) if bot.venue == "binanceusdm" else order["id"])
+
+
+def ask(bot: Bot, units: int) -> Any:
+    """A resting limit sell of `units` × 0.01 BTC."""
+    return bot.order(BTC, "limit", "sell", ASK, amount=units * bot.unit)
+
+
+def position_on_venue(bot: Bot) -> Decimal:
+    symbol = NATIVE[bot.venue][BTC]
+    return bot.fake.position(bot.api_key, symbol) * (Decimal("0.01") if bot.venue == "okx" else 1)
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_create_order_when_a_position_read_and_an_order_query_both_report_a_fill_then_it_counts_once(
+    new_bot: BotFactory, venue: str
+) -> None:
+    bot = new_bot(venue)
+    bid = bot.order(BTC, "limit", "buy", BID)
+    fill(bot, bid)
+    bot.exchange.fetch_positions([BTC])  # long 0.01, the fill in it
+    params = {"acknowledged": True} if venue == "bybit" else {}
+    assert bot.exchange.fetch_order(bid["id"], BTC, params)["status"] == "closed"  # the same fill, reported again
+
+    with pytest.raises(ccxt.BaseError) as raised:
+        ask(bot, 4)  # from long 0.01 to short 0.03; counted twice, the store would see long 0.02 to short 0.02
+    ask(bot, 3)  # to short 0.02: within the limit
+
+    assert type(raised.value) is ccxt.InvalidOrder, f"{type(raised.value).__name__}: {raised.value}"
+    line = bot.decisions(verdict="block")[-1]
+    assert (line["reason"], line["rule_id"]) == ("POSITION_EXCEEDS_MAX", "position")
+    assert (Decimal(line["context"]["position"]), Decimal(line["context"]["max_position"])) == (
+        Decimal("0.03"), MAX_QTY)  # how far short the sell would take it
+    assert position_on_venue(bot) == Decimal("0.01")
+    assert len(bot.orders_received()) == 2  # the bid and the admitted sell
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_create_order_when_a_fill_was_held_for_a_read_then_the_next_read_ends_the_hold(
+    new_bot: BotFactory, venue: str
+) -> None:
+    bot = new_bot(venue)
+    bid = bot.order(BTC, "limit", "buy", BID)
+    fill(bot, bid)
+    bot.exchange.fetch_positions([BTC])
+    params = {"acknowledged": True} if venue == "bybit" else {}
+    bot.exchange.fetch_order(bid["id"], BTC, params)
+    with pytest.raises(ccxt.InvalidOrder):
+        bot.order(BTC, "limit", "buy", BID, amount=bot.unit)  # the held 0.01 on top of the long 0.01: 0.03
+
+    bot.exchange.fetch_positions([BTC])  # asked after the fill was learned: the position holds it
+    bot.order(BTC, "limit", "buy", BID, amount=bot.unit)  # long 0.01, plus 0.01: within 0.02
+
+    assert len(bot.orders_received()) == 2
