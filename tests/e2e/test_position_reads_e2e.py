@@ -50,6 +50,16 @@ def ask(bot: Bot, units: int) -> Any:
     return bot.order(BTC, "limit", "sell", ASK, amount=units * bot.unit)
 
 
+def heard_twice(bot: Bot) -> None:
+    """A resting buy of 0.01 fills on the venue; the bot reads its positions (the read holds the fill), then asks
+    after the order (its answer reports the same fill again)."""
+    bid = bot.order(BTC, "limit", "buy", BID)
+    fill(bot, bid)
+    bot.exchange.fetch_positions([BTC])
+    params = {"acknowledged": True} if bot.venue == "bybit" else {}
+    assert bot.exchange.fetch_order(bid["id"], BTC, params)["status"] == "closed"
+
+
 def position_on_venue(bot: Bot) -> Decimal:
     symbol = NATIVE[bot.venue][BTC]
     return bot.fake.position(bot.api_key, symbol) * (Decimal("0.01") if bot.venue == "okx" else 1)
@@ -60,11 +70,7 @@ def test_create_order_when_a_position_read_and_an_order_query_both_report_a_fill
     new_bot: BotFactory, venue: str
 ) -> None:
     bot = new_bot(venue)
-    bid = bot.order(BTC, "limit", "buy", BID)
-    fill(bot, bid)
-    bot.exchange.fetch_positions([BTC])  # long 0.01, the fill in it
-    params = {"acknowledged": True} if venue == "bybit" else {}
-    assert bot.exchange.fetch_order(bid["id"], BTC, params)["status"] == "closed"  # the same fill, reported again
+    heard_twice(bot)  # long 0.01 on the venue
 
     with pytest.raises(ccxt.BaseError) as raised:
         ask(bot, 4)  # from long 0.01 to short 0.03; counted twice, the store would see long 0.02 to short 0.02
@@ -84,11 +90,7 @@ def test_create_order_when_a_fill_was_held_for_a_read_then_the_next_read_ends_th
     new_bot: BotFactory, venue: str
 ) -> None:
     bot = new_bot(venue)
-    bid = bot.order(BTC, "limit", "buy", BID)
-    fill(bot, bid)
-    bot.exchange.fetch_positions([BTC])
-    params = {"acknowledged": True} if venue == "bybit" else {}
-    bot.exchange.fetch_order(bid["id"], BTC, params)
+    heard_twice(bot)
     with pytest.raises(ccxt.InvalidOrder):
         bot.order(BTC, "limit", "buy", BID, amount=bot.unit)  # the held 0.01 on top of the long 0.01: 0.03
 
