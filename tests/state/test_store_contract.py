@@ -775,31 +775,53 @@ async def test_release_when_hold_ran_out_then_exposure_report_shows_no_pending(
     assert await store.exposure(VENUE, ACCOUNT) == {}
 
 
-@pytest.mark.parametrize(("asked", "scope", "worst_buy", "pending"), [
-    # the hold began at 0; a position read asked 10 s later holds whatever the order did. The read says long 3
-    # (the order filled): once the hold ends the worst case is that 3; while it lasts, 3 more are held on top
-    pytest.param(UNANSWERED_SETTLE_MS + 5_000, SYMBOL, "3", "0", id="read-of-its-symbol-asked-long-after-settles"),
-    pytest.param(UNANSWERED_SETTLE_MS + 5_000, None, "3", "0", id="account-wide-read-settles"),
-    pytest.param(UNANSWERED_SETTLE_MS - 5_000, SYMBOL, "6", "3", id="read-asked-too-soon-does-not"),
-    pytest.param(None, SYMBOL, "6", "3", id="read-of-unknown-age-does-not"),
+LATE = UNANSWERED_SETTLE_MS + 5_000  # asked long enough after the hold began: the order had reached the venue
+EARLY = UNANSWERED_SETTLE_MS - 5_000
+
+
+@pytest.mark.parametrize(("read", "listing", "rests", "worst_buy", "pending"), [
+    # the hold began at 0; the read says long 3 (the order filled): once the hold ends the worst case is that 3;
+    # while it lasts, 3 more are held on top
+    pytest.param((LATE, SYMBOL), (LATE, SYMBOL), False, "3", "0", id="read-and-listing-of-its-symbol-settle"),
+    pytest.param((LATE, None), (LATE, None), False, "3", "0", id="account-wide-read-and-listing-settle"),
+    pytest.param((LATE, SYMBOL), None, False, "6", "3", id="a-read-alone-does-not"),
+    pytest.param(None, (LATE, SYMBOL), False, "3", "3", id="a-listing-alone-does-not"),  # (no read: flat)
+    pytest.param((EARLY, SYMBOL), (LATE, SYMBOL), False, "6", "3", id="a-read-asked-too-soon-does-not"),
+    pytest.param((LATE, SYMBOL), (EARLY, SYMBOL), False, "6", "3", id="a-listing-asked-too-soon-does-not"),
+    pytest.param((None, SYMBOL), (LATE, SYMBOL), False, "6", "3", id="a-read-of-unknown-age-does-not"),
     # a read of ETH says nothing of the BTC order: its 3 stay held on the flat BTC position
-    pytest.param(UNANSWERED_SETTLE_MS + 5_000, ETH, "3", "3", id="read-of-another-symbol-does-not"),
+    pytest.param((LATE, ETH), (LATE, SYMBOL), False, "3", "3", id="a-read-of-another-symbol-does-not"),
+    pytest.param((LATE, SYMBOL), (LATE, ETH), False, "6", "3", id="a-listing-of-another-symbol-does-not"),
+    # the order rests, half filled: the read has the 1.5 filled, the listing the 1.5 open, which counts from then on;
+    # the fill the listing reports is held too until the next read (the read before it may hold it, and did)
+    pytest.param((LATE, SYMBOL), (LATE, SYMBOL), True, "4.5", "3", id="a-resting-order-counts-as-listed"),
 ])
-async def test_release_when_held_then_a_position_read_asked_long_enough_after_ends_the_hold(
-    backend: Backend, asked: int | None, scope: str | None, worst_buy: str, pending: str
+async def test_release_when_held_then_a_position_read_and_a_listing_asked_long_enough_after_end_the_hold(
+    backend: Backend, read: tuple[int | None, str | None] | None, listing: tuple[int, str | None] | None,
+    rests: bool, worst_buy: str, pending: str,
 ) -> None:
-    # an order whose answer never came (the bot dropped its connection): held until a read shows what it did,
-    # not released on a timer while its fill goes unseen
+    # an order whose answer never came (the bot dropped its connection): held until a read shows what it filled
+    # and a listing shows whether it rests, not released on a timer (nor by a read alone) while it goes unseen
     store = backend.store
     await reserve(store, "r1", exposure=(exposure_check("3"),), pending=(pending_entry("r1:0", "3"),))
     began = store_now(backend)
     await store.release("r1", after_ms=UNANSWERED_HOLD_MS)
-    report = positions_report((scope or SYMBOL, BOTH, "3"), symbol=scope)
+    learned = []
+    if read is not None:
+        asked, scope = read
+        report = positions_report((scope or SYMBOL, BOTH, "1.5" if rests else "3"), symbol=scope)
+        learned.append(dataclasses.replace(report, asked_ms=None if asked is None else began + asked))
+    if listing is not None:
+        asked, scope = listing
+        shown = (order_update("o1", original="3", executed="1.5"),) if rests else ()
+        learned.append(dataclasses.replace(open_orders(*shown, symbol=scope), asked_ms=began + asked))
 
-    await store.learn(facts(dataclasses.replace(report, asked_ms=None if asked is None else began + asked)))
+    for taught in learned:
+        await store.learn(facts(taught))
 
     assert await worst(store) == worst_buy
-    assert (await store.exposure(VENUE, ACCOUNT)).get(f"{SYMBOL}|both", {}).get("pending_buy", "0") == pending
+    assert Decimal((await store.exposure(VENUE, ACCOUNT)).get(f"{SYMBOL}|both", {}).get("pending_buy", "0")) == (
+        Decimal(pending))
 
 
 async def test_release_when_held_then_released_at_once_then_pending_goes_at_once(store: StateStore) -> None:

@@ -1015,16 +1015,18 @@ async def test_response_when_outcome_unknown_then_exposure_held_for_hold_period(
     assert later.response is None
 
 
-@pytest.mark.parametrize(("asked_after_s", "venue_position", "next_allowed"), [
-    # the venue filled it: a read asked 20 s later says so, the hold ends, the position is the read's
-    pytest.param(20, "0.8", False, id="read-long-after-shows-the-fill"),
-    # the venue never took it: the read says flat, the hold ends, the next order passes
-    pytest.param(20, "0", True, id="read-long-after-shows-nothing-happened"),
+@pytest.mark.parametrize(("asked_after_s", "listed", "venue_position", "next_allowed"), [
+    # the venue filled it: a read and a listing asked 20 s later say so, the hold ends, the position is the read's
+    pytest.param(20, True, "0.8", False, id="read-and-listing-long-after-show-the-fill"),
+    # the venue never took it: the read says flat, the listing shows nothing resting, the hold ends, the next passes
+    pytest.param(20, True, "0", True, id="read-and-listing-long-after-show-nothing-happened"),
+    # a read alone cannot tell an order that never reached the venue from one resting unfilled: the hold stays
+    pytest.param(20, False, "0", False, id="read-alone-keeps-the-hold"),
     # asked a second later: the order may not have reached the venue yet, the hold stays
-    pytest.param(1, "0", False, id="read-too-soon-keeps-the-hold"),
+    pytest.param(1, True, "0", False, id="read-and-listing-too-soon-keep-the-hold"),
 ])
-async def test_response_when_outcome_unknown_then_held_until_a_position_read_asked_long_enough_after(
-    asked_after_s: int, venue_position: str, next_allowed: bool
+async def test_response_when_outcome_unknown_then_held_until_a_position_read_and_a_listing_asked_long_enough_after(
+    asked_after_s: int, listed: bool, venue_position: str, next_allowed: bool
 ) -> None:
     # the bot drops its connection before the answer: its order's exposure is neither released on a timer nor
     # held forever, but settled by what the venue shows afterwards
@@ -1033,19 +1035,23 @@ async def test_response_when_outcome_unknown_then_held_until_a_position_read_ask
     first = order(quantity="0.8")
     await fw.request(first)
     await fw.error(first)
-    read = make_flow("GET", "/fapi/v2/account", ())
-    read.request.timestamp_start = time.time() + asked_after_s
-    await fw.request(read)
-    answer(read, 200, {"totalMarginBalance": "20000", "positions": [
-        {"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": venue_position}]})
-    await fw.response(read)
+    reads = [(make_flow("GET", "/fapi/v2/account", ()), {"totalMarginBalance": "20000", "positions": [
+        {"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": venue_position}]})]
+    if listed:
+        reads.append((make_flow("GET", "/fapi/v1/openOrders", ()), []))
+    for read, body in reads:
+        read.request.timestamp_start = time.time() + asked_after_s
+        await fw.request(read)
+        answer(read, 200, body)
+        await fw.response(read)
     await fw._settling.drain()
 
     second = order(quantity="0.5")
     await fw.request(second)
 
     assert (second.response is None) is next_allowed
-    held = Decimal("0" if asked_after_s >= 10 else "0.8") + Decimal("0.5" if next_allowed else "0")
+    ended = asked_after_s >= 10 and listed
+    held = Decimal("0" if ended else "0.8") + Decimal("0.5" if next_allowed else "0")
     exposure = await _exposure(store)
     assert (exposure["position"], Decimal(exposure["pending_buy"])) == (venue_position, held)
 

@@ -23,7 +23,16 @@ from wsproto.frame_protocol import Opcode
 
 from riskwall.addon import WS_SESSION, RiskFirewall
 from riskwall.decider import UNANSWERED_HOLD_MS
-from riskwall.model import Action, Decision, ParsedRequest, Venue, Verdict, fingerprint
+from riskwall.model import (
+    Action,
+    Decision,
+    OpenOrdersSnapshot,
+    ParsedRequest,
+    ResponseFacts,
+    Venue,
+    Verdict,
+    fingerprint,
+)
 from riskwall.sockets import ListenKeys, SocketGate
 from riskwall.state.base import StateUnavailable
 from riskwall.state.memory import MemoryStore
@@ -470,18 +479,24 @@ async def test_stream_event_when_account_has_a_label_then_learned_under_the_labe
     assert await store.exposure(Venue.BINANCEUSDM, ACCOUNT) == {}
 
 
-@pytest.mark.parametrize(("hold_began_s_ago", "settled"), [(20, True), (5, False)],
-                         ids=["push-long-after-the-hold-began-ends-it", "push-too-soon-keeps-it"])
-async def test_stream_position_push_when_an_order_of_unknown_fate_is_held_then_a_late_enough_push_ends_its_hold(
-    hold_began_s_ago: int, settled: bool
+@pytest.mark.parametrize(("hold_began_s_ago", "listed", "settled"), [(20, True, True), (20, False, False),
+                                                                     (5, True, False)],
+                         ids=["push-and-listing-long-after-the-hold-began-end-it", "push-alone-keeps-it",
+                              "push-too-soon-keeps-it"])
+async def test_stream_position_push_when_an_order_of_unknown_fate_is_held_then_a_late_enough_push_reads_its_fill(
+    hold_began_s_ago: int, listed: bool, settled: bool
 ) -> None:
-    # a stream-driven bot reads no REST positions: its stream's position push settles the order as a read would
+    # a stream-driven bot reads no REST positions: its stream's position push tells what the order filled as a
+    # read would; whether it rests unfilled takes an open-orders listing still
     shift = hold_began_s_ago * 1000
     store = MemoryStore(clock=lambda: int(time.time() * 1000) - shift)  # the hold begins that long before now
     key = position_key(account="label:main")
     await store.reserve(make_reservation("d1", exposure=(exposure_check("0.4", position=key),),
                                          pending=(pending_entry("d1:0", "0.4", position=key),)))
     await store.release("d1", after_ms=UNANSWERED_HOLD_MS)
+    if listed:
+        await store.learn(ResponseFacts(open_orders=(OpenOrdersSnapshot(
+            Venue.BINANCEUSDM, "label:main", "BTCUSDT", (), asked_ms=int(time.time() * 1000)),)))
     made = gate(Decider(), store)
     conn = Session(Venue.BINANCEUSDM, Socket.STREAM, "GET /ws/*", account=ACCOUNT, private=True)
     event = {"e": "ACCOUNT_UPDATE", "E": 1, "T": 1, "a": {"m": "ORDER", "B": [], "P": [

@@ -78,11 +78,13 @@ type SeenKey = tuple[str, str, str, str]  # (rule id, venue, account, order fing
 FINAL_ORDER_MEMORY_MS = 24 * 3_600_000
 FINAL_ORDER_MEMORY_COUNT = 20_000
 # a request that got no answer (or 408/5xx, or a socket closed before its answer: fate unknown) may still have
-# placed its order, and an order gone from an open-orders listing may have filled unseen: what it held is kept
-# (`release` with a hold) until a position read of its symbol, asked at least UNANSWERED_SETTLE_MS after the hold
-# began, is learned (the order had long reached the venue, so the read holds its fill, if any), and at most
-# UNANSWERED_HOLD_MS. Not a minute: a bot that dropped its connection after every order on purpose would add an
-# order's size a minute past its limits. Both mirrored in lua/account.lua
+# placed its order: what it held is kept (`release` with a hold) until both a position read and an open-orders
+# listing of its symbol, each asked at least UNANSWERED_SETTLE_MS after the hold began, are learned (the order had
+# long reached the venue: the read holds what it filled, the listing shows it if it rests, and from then on it
+# counts as the open order the listing taught), and at most UNANSWERED_HOLD_MS. An order gone from an open-orders
+# listing may have filled unseen: what it had open is kept until such a position read alone. Not a minute: a bot
+# that dropped its connection after every order on purpose would add an order's size a minute past its limits.
+# Both mirrored in lua/account.lua
 UNANSWERED_SETTLE_MS = 10_000
 UNANSWERED_HOLD_MS = 15 * 60_000
 # fingerprints of admitted orders held for the duplicate rule at most (each for its window): beyond it the soonest
@@ -222,6 +224,9 @@ class MemoryStore(StateStore):
         self._lapses: list[tuple[int, str]] = []  # (when, reservation id): unanswered reservations lapse then
         # reservation id -> the earliest a position read can have been asked to end its hold (a fill of unknown fate)
         self._held: dict[str, int] = {}
+        # reservation id -> the earliest an open-orders listing can have been asked to end its hold (an order whose
+        # answer was lost may rest on the book unfilled, which no position read shows)
+        self._unlisted: dict[str, int] = {}
         # daily-notional budgets: key -> (UTC day, notional charged that day); the day each reservation charged its
         # legs on (the legs hold quantity × price in their budgets until taken, dropped or lapsed)
         self._budgets: dict[str, tuple[int, Decimal]] = {}
@@ -308,7 +313,7 @@ class MemoryStore(StateStore):
         elif reservation_id in self._legs:
             now = self._clock()
             heapq.heappush(self._lapses, (now + after_ms, reservation_id))
-            self._held[reservation_id] = now + UNANSWERED_SETTLE_MS
+            self._held[reservation_id] = self._unlisted[reservation_id] = now + UNANSWERED_SETTLE_MS
 
     async def learn(self, facts: ResponseFacts) -> None:
         with localcontext(prec=EXACT_DIGITS):
@@ -661,6 +666,7 @@ class MemoryStore(StateStore):
 
     def _drop_legs(self, reservation_id: str) -> None:
         self._held.pop(reservation_id, None)
+        self._unlisted.pop(reservation_id, None)
         day = self._charged_on.pop(reservation_id, -1)
         for entry in self._legs.pop(reservation_id, {}).values():
             self._add_pending((entry.position, entry.side), entry.reducing, -entry.quantity)
@@ -861,15 +867,28 @@ class MemoryStore(StateStore):
         return read >= 0 and (seen is None or read > seen)
 
     def _settle_held(self, report: PositionsReport, asked: int) -> None:
-        """Reservations held for fills of unknown fate on the report's positions end once it was asked late enough
-        to hold them: what the order did is in the position the report set."""
-        for reservation_id, settles_from in list(self._held.items()):
+        """Reservations held for fills of unknown fate on the report's positions wait for it no longer once it was
+        asked late enough to hold them: what the order filled is in the position the report set. A hold that waits
+        for nothing else (`_unlisted`) ends."""
+        self._settle(self._held, self._unlisted, report.venue, report.account, report.symbol, asked)
+
+    def _settle_unlisted(self, snapshot: OpenOrdersSnapshot, asked: int) -> None:
+        """Held orders whose answer was lost wait for an open-orders listing of their symbol no longer once one asked
+        late enough was learned: if the order rests, the listing taught it as an open order, which counts from now
+        on. A hold that waits for nothing else (`_held`, a position read) ends."""
+        self._settle(self._unlisted, self._held, snapshot.venue, snapshot.account, snapshot.symbol, asked)
+
+    def _settle(self, waiting: dict[str, int], other: dict[str, int], venue: Venue, account: str, symbol: str | None,
+                asked: int) -> None:
+        for reservation_id, settles_from in list(waiting.items()):
             if settles_from > asked:
                 continue
             legs = self._legs.get(reservation_id, {}).values()
-            if any(leg.position.venue == report.venue and leg.position.account == report.account
-                   and report.symbol in (None, leg.position.symbol) for leg in legs):
-                self._drop_legs(reservation_id)
+            if any(leg.position.venue == venue and leg.position.account == account
+                   and symbol in (None, leg.position.symbol) for leg in legs):
+                del waiting[reservation_id]
+                if reservation_id not in other:
+                    self._drop_legs(reservation_id)
 
     def _hold_vanished(self, ident: OrderIdent, order: _Order, now: int) -> None:
         """An order gone from an open-orders listing may have filled unseen: what it had open is held as an order
@@ -911,3 +930,5 @@ class MemoryStore(StateStore):
                     self._hold_vanished(ident, order, now)
         for update in snapshot.orders:
             self._apply_order(update, now, snapshot.asked_ms)
+        if asked is not None and self._unlisted:
+            self._settle_unlisted(snapshot, asked)

@@ -55,8 +55,11 @@ and every account script touches only that slot (its keys are all declared in KE
                                             last set it ("*|read": an account-wide read): a fill reported past
                                             what the store knew of its order before then is held, not added
     rw:{<venue>|<account>}:held     ZSET    reservation id, score = the earliest a position read of its symbol
-                                            can have been asked to end the hold (an order of unknown fate: 10 s
-                                            after the hold began; a fill a read may hold: when it was learned)
+                                            can have been asked to end the wait for it (an order of unknown
+                                            fate: 10 s after the hold began; a fill a read may hold: when it was
+                                            learned); "?<reservation id>": likewise for an open-orders listing
+                                            (an order of unknown fate may rest unfilled); the hold ends when it
+                                            waits for neither
     rw:{<venue>|<account>}:rate:<rate key>:<window ms>
                                     ZSET    one member per admitted order, score = admission time (ms);
                                             trimmed to the window on every check, PEXPIRE = window; the

@@ -28,7 +28,10 @@
 --                         the store knew of an order before then may be in that read already (read_since)
 --   K_HELD  KEYS[13] ZSET reservation id, score = the earliest a position read can have been asked to end its hold
 --                         (its order's fate unknown: UNANSWERED_SETTLE_MS after the hold began; a fill a read may
---                         hold: when it was learned): a read of its symbol asked then or later ends it (learn.lua)
+--                         hold: when it was learned): a read of its symbol asked then or later ends the wait for it;
+--                         "?<reservation id>", score likewise: an order whose answer was lost waits for an
+--                         open-orders listing of its symbol too (it may rest unfilled). The hold ends when it waits
+--                         for neither (learn.lua settle)
 local K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE, K_SEQ, K_CNT, K_DAY, K_CID, K_MODE, K_FILL, K_HELD
 local N_ACCOUNT_KEYS = 13
 
@@ -188,7 +191,7 @@ local function legs_drop(rid, now)
     redis.call('HDEL', K_RESV, rid)
   end
   redis.call('ZREM', K_LAPSE, rid)
-  redis.call('ZREM', K_HELD, rid)
+  redis.call('ZREM', K_HELD, rid, '?' .. rid)
 end
 
 -- what is left of a reservation: dropped now (hold 0), or kept `hold` ms more and then lapsed
@@ -197,12 +200,12 @@ local function release(rid, hold, now)
     legs_drop(rid, now)
   elseif redis.call('HEXISTS', K_RESV, rid) == 1 then
     redis.call('ZADD', K_LAPSE, now + hold, rid)
-    redis.call('ZADD', K_HELD, now + UNANSWERED_SETTLE_MS, rid)
+    redis.call('ZADD', K_HELD, now + UNANSWERED_SETTLE_MS, rid, now + UNANSWERED_SETTLE_MS, '?' .. rid)
   end
 end
 
 -- hold `q` (decimal text) of order `o` as a reservation of one leg, no open-order slot, until a position read asked
--- from `settles_from` shows what it did (learn.lua settle_held), at most UNANSWERED_HOLD_MS (MemoryStore._hold)
+-- from `settles_from` shows what it did (learn.lua settle), at most UNANSWERED_HOLD_MS (MemoryStore._hold)
 local function hold(rid, o, q, now, settles_from)
   local leg = {k = o.sym .. '|' .. o.ps, s = o.s, q = q, r = o.c == 0 and 1 or nil}
   redis.call('HSET', K_RESV, rid, cjson.encode({[rid .. ':0'] = leg}))

@@ -35,18 +35,26 @@ local function filled_since(field, asked)
   return filled ~= false and tonumber(filled) >= asked
 end
 
--- reservations held for fills of unknown fate on the report's positions end once it was asked late enough to hold
--- them: what the order did is in the position it set (MemoryStore._settle_held)
-local function settle_held(report)
-  for _, rid in ipairs(redis.call('ZRANGEBYSCORE', K_HELD, '-inf', report.at)) do
-    local raw = redis.call('HGET', K_RESV, rid)
-    if not raw then
-      redis.call('ZREM', K_HELD, rid)
-    else
-      for _, leg in pairs(cjson.decode(raw)) do
-        if not report.sym or leg_symbol(leg) == report.sym then
-          legs_drop(rid, now)
-          break
+-- held reservations on the read's (or listing's) symbols that wait for it (K_HELD members `rid` for a position
+-- read, `?rid` for an open-orders listing) wait no longer once it was asked late enough; a hold that waits for
+-- nothing else ends (MemoryStore._settle)
+local function settle(read, listing)
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_HELD, '-inf', read.at)) do
+    local unlisted = string.sub(member, 1, 1) == '?'
+    if unlisted == listing then
+      local rid = unlisted and string.sub(member, 2) or member
+      local raw = redis.call('HGET', K_RESV, rid)
+      if not raw then
+        redis.call('ZREM', K_HELD, member)
+      else
+        for _, leg in pairs(cjson.decode(raw)) do
+          if not read.sym or leg_symbol(leg) == read.sym then
+            redis.call('ZREM', K_HELD, member)
+            if not redis.call('ZSCORE', K_HELD, unlisted and rid or '?' .. rid) then
+              legs_drop(rid, now)
+            end
+            break
+          end
         end
       end
     end
@@ -70,7 +78,7 @@ for _, report in ipairs(facts.positions) do
     end
   end
   if report.at then
-    settle_held(report)
+    settle(report, false)
   end
 end
 
@@ -89,7 +97,7 @@ for _, snapshot in ipairs(facts.snapshots) do
       -- gone from the book, filled or cancelled: the listing does not say which
       finalize(id, o, now, final_ms, true)
       -- what it had open is held as an order of unknown fate is, until a position read asked long enough after
-      -- shows what it did (settle_held); it holds no open-order slot (MemoryStore._hold_vanished)
+      -- shows what it did (settle); it holds no open-order slot (MemoryStore._hold_vanished)
       if dec_parse(o.rem).s > 0 and not snapshot.cx then
         hold('vanished:' .. id, o, o.rem, now, now + UNANSWERED_SETTLE_MS)
       end
@@ -97,6 +105,9 @@ for _, snapshot in ipairs(facts.snapshots) do
   end
   for _, u in ipairs(snapshot.orders) do
     apply_order(u, now, final_ms, snapshot.at, facts.nw)
+  end
+  if snapshot.at then
+    settle(snapshot, true)
   end
 end
 
