@@ -1,14 +1,19 @@
-"""A fill the bot hears of twice, with the real ccxt, through the real `riskwall run`, on Binance USDⓈ-M, Bybit and
+"""A fill the bot hears of twice, and an order whose answer is lost, with the real ccxt, through the real `riskwall run`, on Binance USDⓈ-M, Bybit and
 OKX, on the memory and the Redis store, in both wirings.
 
 A resting buy fills on the venue; the bot reads its positions (the read holds the fill), then asks after the order
 (its answer reports the same fill). Counted twice, the sidecar would take the account for long 0.02 while the venue
 holds 0.01, and let a sell past the policy's short limit by the fill's size. The fill is held in its direction
 until a later position read shows the position, so the sell is measured from the long 0.01 the venue holds.
+
+An order whose answer never comes (Binance's 503 "execution status unknown") may rest on the book unfilled,
+which no position read shows: it stays held until the bot has both read its positions and listed its open
+orders, 10 s or more after the answer was lost (so those tests wait that long).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -19,6 +24,8 @@ from tests.support.sidecar import Sidecar
 from tests.support.three_venues import BTC, NATIVE, VENUES, Bot, Fakes, make_bot
 from tests.support.three_venues import three_fakes as three_fakes  # the `fakes` fixture
 from tests.support.three_venues import ws_sidecar as ws_sidecar  # the `sidecar` fixture: memory and Redis
+
+from riskwall.state.memory import UNANSWERED_SETTLE_MS
 
 pytestmark = pytest.mark.e2e
 
@@ -98,3 +105,27 @@ def test_create_order_when_a_fill_was_held_for_a_read_then_the_next_read_ends_th
     bot.order(BTC, "limit", "buy", BID, amount=bot.unit)  # long 0.01, plus 0.01: within 0.02
 
     assert len(bot.orders_received()) == 2
+
+
+def test_create_order_when_an_order_answer_was_lost_then_held_until_positions_and_open_orders_are_read(
+    new_bot: BotFactory
+) -> None:
+    bot = new_bot("binanceusdm")
+    bot.fake.lose_answer("POST", "/fapi/v1/order")
+    with pytest.raises(ccxt.BaseError, match="execution status unknown"):
+        bot.order(BTC, "limit", "buy", BID, amount=2 * bot.unit)  # 0.02 rests on the venue; the bot never hears
+    time.sleep(UNANSWERED_SETTLE_MS / 1000 + 0.5)  # the order has long reached the venue: reads can tell
+
+    bot.exchange.fetch_positions([BTC])  # flat: a read alone cannot tell an order resting from none placed
+    with pytest.raises(ccxt.InvalidOrder, match="POSITION_EXCEEDS_MAX"):
+        bot.order(BTC, "limit", "buy", BID, amount=bot.unit)  # 0.02 held, and 0.01
+    [resting] = bot.exchange.fetch_open_orders(BTC)  # it rests: from now on it counts as this open order
+    with pytest.raises(ccxt.InvalidOrder, match="POSITION_EXCEEDS_MAX"):
+        bot.order(BTC, "limit", "buy", BID, amount=bot.unit)  # 0.02 open, and 0.01
+    bot.exchange.cancel_order(resting["id"], BTC)
+    bot.order(BTC, "limit", "buy", BID, amount=bot.unit)  # nothing held, nothing open: 0.01 fits
+
+    assert [o["origQty"] for o in bot.fake.open_orders(bot.api_key)] == ["0.010"]
+    # the lost order and the last reached the venue; the two refused did not
+    assert [(r.method, r.status) for r in bot.orders_received()] == [("POST", 503), ("POST", 200)]
+    assert [line["reason"] for line in bot.decisions(verdict="block")] == ["POSITION_EXCEEDS_MAX"] * 2

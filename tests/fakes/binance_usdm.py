@@ -500,6 +500,7 @@ class FakeBinanceUsdm(ServedFake):
         self._log: list[RecordedRequest] = []
         self._weight_times: deque[float] = deque()
         self._queued_errors: list[tuple[str, str, BinanceError]] = []
+        self._lost_answers: list[tuple[str, str]] = []
         self.internal_errors: list[str] = []  # tracebacks of exceptions inside handlers (answered with 500)
         self._listen_keys: dict[str, str] = {}  # open listen key -> API key (kept by reset(), like accounts)
         self._ws_hub: Any = None  # tests/fakes/binance_usdm_ws.py's hub, attached by the first `ws_session`
@@ -515,6 +516,7 @@ class FakeBinanceUsdm(ServedFake):
         self._tran_ids = itertools.count(300_000_000_001)
         self._trade_ids = itertools.count(7_000_000_001)
         self._queued_errors.clear()
+        self._lost_answers.clear()
 
     # ---- what arrived --------------------------------------------------------------------------------
 
@@ -639,6 +641,12 @@ class FakeBinanceUsdm(ServedFake):
         with self._lock:
             self._queued_errors.append((method.upper(), path, BinanceError(code, msg, status)))
 
+    def lose_answer(self, method: str, path: str) -> None:
+        """Handle the next authenticated `method path` request (the order is placed), then answer it as Binance does
+        when its backend timed out: 503, -1007 "execution status unknown"."""
+        with self._lock:
+            self._lost_answers.append((method.upper(), path))
+
     # ---- WebSocket (tests/fakes/binance_usdm_ws.py serves the sockets; state stays here) --------------
 
     def ws_session(self, path: str, headers: dict[str, str]) -> Any:
@@ -705,6 +713,10 @@ class FakeBinanceUsdm(ServedFake):
                 if account is not None and (method, path) in ORDER_ENDPOINTS:
                     extra_headers.update(self._count_order(account, now))
                 status, payload = 200, handler(self, _Call(params, api_key, account))
+                if account is not None and (method, path) in self._lost_answers:
+                    self._lost_answers.remove((method, path))
+                    raise BinanceError(-1007, "Timeout waiting for response from backend server. Send status "
+                                       "unknown; execution status unknown.", status=503)
             except BinanceError as error:
                 status, payload = error.status, error.body()
             except Exception:  # a bug in the fake: answer like Binance's -1000, keep the traceback for the test

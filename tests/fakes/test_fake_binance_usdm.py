@@ -227,6 +227,20 @@ def test_limit_order_when_placed_then_stays_open_until_cancelled(fake: FakeBinan
     assert fake.position(DEFAULT_API_KEY, "BTCUSDT") == 0
 
 
+def test_limit_order_when_its_answer_is_lost_then_ccxt_raises_and_the_order_rests_all_the_same(
+    fake: FakeBinanceUsdm, bot: ccxt.binanceusdm
+) -> None:
+    fake.lose_answer("POST", "/fapi/v1/order")
+
+    with pytest.raises(ccxt.BaseError, match="execution status unknown"):
+        _limit(bot)
+
+    [resting] = bot.fetch_open_orders(BTC)
+    assert resting["status"] == "open"
+    _limit(bot)  # the next answer is not lost
+    assert len(bot.fetch_open_orders(BTC)) == 2
+
+
 def test_limit_order_when_test_fills_it_then_position_opens_at_limit_price(
     fake: FakeBinanceUsdm, bot: ccxt.binanceusdm
 ) -> None:
