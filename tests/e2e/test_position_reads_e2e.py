@@ -1,5 +1,5 @@
-"""A fill the bot hears of twice, and an order whose answer is lost, with the real ccxt, through the real `riskwall run`, on Binance USDⓈ-M, Bybit and
-OKX, on the memory and the Redis store, in both wirings.
+"""A fill the bot hears of twice, and an order whose answer is lost, with the real ccxt, through the real
+`riskwall run`, on Binance USDⓈ-M, Bybit and OKX, on the memory and the Redis store, in both wirings.
 
 A resting buy fills on the venue; the bot reads its positions (the read holds the fill), then asks after the order
 (its answer reports the same fill). Counted twice, the sidecar would take the account for long 0.02 while the venue

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 from tests.support.sidecar import free_port, free_ports
 
-from riskwall.model import TradingState
+from riskwall.model import PositionSide, TradingState
 from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
 from riskwall.state.base import DuplicateCheck, Reservation, ReserveOutcome, StateScope, ViewQuery
 from riskwall.state.breaker import BreakerConfig, BreakerState, CircuitOpen, GuardedStore
@@ -50,9 +50,11 @@ from unit.factories import (
     exposure_check,
     facts,
     make_reservation,
+    open_orders,
     order_update,
     pending_entry,
     position_key,
+    positions_report,
     price_update,
     rate_check,
 )
@@ -626,6 +628,29 @@ async def test_reservation_when_never_released_then_it_lapses_after_the_ttl(redi
         await store.close()
 
     assert (held, lapsed) == (Decimal(2), Decimal(0))
+
+
+@pytest.mark.redis
+async def test_learn_when_a_fill_is_held_then_it_never_lapses_while_a_vanished_order_does(
+    redis_prefix: str, sync_redis: redis.Redis
+) -> None:
+    # MemoryStore's behaviour (test_memory_store: ..._only_a_held_fill_outlives_the_hold_time), read off the keys:
+    # the lapse set schedules the vanished order's hold and not the fill's
+    store = redis_store(redis_prefix)
+    try:
+        asked = int(time.time() * 1000) - 60_000
+        await store.learn(dataclasses.replace(facts(order_update("f1", original="5"), order_update("v1")),
+                                              asked_ms=asked))
+        await store.learn(facts(positions_report((SYMBOL, PositionSide.BOTH, "0"), symbol=SYMBOL)))
+        await store.learn(facts(order_update("f1", original="5", executed="5", final=True)))
+        listed = int(time.time() * 1000) + 1000  # after v1 was learned, clocks' margin included
+        await store.learn(facts(dataclasses.replace(open_orders(symbol=SYMBOL), asked_ms=listed)))
+    finally:
+        await store.close()
+
+    base = f"{redis_prefix}:{{{VENUE}|{ACCOUNT}}}"
+    assert sorted(sync_redis.hkeys(f"{base}:resv")) == ["fill:f1:5", "vanished:v1"]
+    assert sync_redis.zrange(f"{base}:lapse", 0, -1) == ["vanished:v1"]
 
 
 @pytest.mark.redis

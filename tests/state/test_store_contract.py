@@ -670,6 +670,48 @@ async def test_learn_when_a_fill_is_held_for_an_earlier_read_then_a_read_asked_a
     assert (held, await worst(store)) == ("2", worst_buy)
 
 
+async def test_learn_when_a_read_crosses_another_fill_then_it_does_not_end_a_held_fill_it_left_out(
+    backend: Backend,
+) -> None:
+    # A's fill is held (a read came after the store last knew A); B fills after the next read was asked, so that
+    # read leaves the position as the store has it: it holds A's fill or not, the store cannot tell, so A stays held
+    store = backend.store
+    await store.learn(dataclasses.replace(facts(order_update("a", original="5")), asked_ms=store_now(backend) + BEFORE))
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "0"), symbol=SYMBOL)))
+    await store.learn(facts(order_update("a", original="5", executed="5", final=True)))
+    crossing = store_now(backend) + 300  # asked after A's fill was learned, before B's
+    await backend.advance(600)
+    await reserve(store, "rb", exposure=(exposure_check("3"),), pending=(pending_entry("rb:0", "3"),))
+    await store.learn(dataclasses.replace(facts(order_update("b", original="3", executed="3", final=True,
+                                                             reservation_id="rb:0")), asked_ms=store_now(backend)))
+
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "5"), symbol=SYMBOL, asked_ms=crossing)))
+
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))
+    assert (plain(view.position(position_key())), await worst(store)) == ("3", "8")
+
+
+async def test_learn_when_two_accounts_hold_fills_of_one_order_id_then_each_read_ends_its_own(
+    backend: Backend,
+) -> None:
+    store = backend.store
+    # order ids are the venue's: two accounts (or one reached through two keys) may report the same one
+    for account in (ACCOUNT, OTHER_ACCOUNT):
+        await store.learn(dataclasses.replace(facts(order_update("123", original="5", account=account)),
+                                              asked_ms=0))
+        await store.learn(facts(positions_report((SYMBOL, BOTH, "0"), symbol=SYMBOL, account=account)))
+        await store.learn(facts(order_update("123", original="5", executed="5", final=True, account=account)))
+    asked = store_now(backend) + AFTER
+
+    for account in (ACCOUNT, OTHER_ACCOUNT):
+        await store.learn(facts(positions_report((SYMBOL, BOTH, "5"), symbol=SYMBOL, account=account,
+                                                 asked_ms=asked)))
+
+    for account in (ACCOUNT, OTHER_ACCOUNT):
+        key = position_key(account=account)
+        assert await worst(store, BUY, key) == "5", account
+
+
 @pytest.mark.parametrize(("asked", "kept"), [
     pytest.param(BEFORE, True, id="asked-before-the-order-was-learned-keeps-it"),
     pytest.param(AFTER, False, id="asked-after-ends-it"),

@@ -295,9 +295,10 @@ def facts(
 
 
 def positions_report(
-    *positions: tuple[str, PositionSide, Amount], symbol: str | None = None, account: str = ACCOUNT
+    *positions: tuple[str, PositionSide, Amount], symbol: str | None = None, account: str = ACCOUNT,
+    asked_ms: int | None = None,
 ) -> PositionsReport:
-    return PositionsReport(VENUE, account, symbol, tuple((s, side, dec(q)) for s, side, q in positions))
+    return PositionsReport(VENUE, account, symbol, tuple((s, side, dec(q)) for s, side, q in positions), asked_ms)
 
 
 def open_orders(*orders: OrderUpdate, symbol: str | None = None, account: str = ACCOUNT) -> OpenOrdersSnapshot:

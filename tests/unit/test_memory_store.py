@@ -18,7 +18,7 @@ from riskwall.state.base import (
     StateScope,
     ViewQuery,
 )
-from riskwall.state.memory import FINAL_ORDER_MEMORY_MS, MemoryStore, final_key
+from riskwall.state.memory import FINAL_ORDER_MEMORY_MS, UNANSWERED_HOLD_MS, MemoryStore, final_key
 
 from .factories import (
     ACCOUNT,
@@ -376,6 +376,29 @@ async def test_learn_when_final_order_is_reported_again_then_nothing_changes() -
 
     assert await position_of(store) == 2
     assert await worst_case(store) == 2
+
+
+@pytest.mark.parametrize(("held_as", "after_hold"), [
+    # a fill a read may hold already: it happened, only a read can say whether the position has it
+    pytest.param("fill", Decimal(5), id="a-held-fill-never-lapses"),
+    # an order gone from a listing: it may never have filled, so its hold ends after UNANSWERED_HOLD_MS
+    pytest.param("vanished", Decimal(0), id="a-vanished-order-lapses"),
+])
+async def test_learn_when_nothing_ends_a_hold_then_only_a_held_fill_outlives_the_hold_time(
+    held_as: str, after_hold: Decimal
+) -> None:
+    store, clock = new_store()
+    await store.learn(replace(facts(order_update("o1", original="5")), asked_ms=clock() - 60_000))
+    await store.learn(facts(positions_report(("BTCUSDT", PositionSide.BOTH, "0"), symbol="BTCUSDT")))
+    if held_as == "fill":
+        await store.learn(facts(order_update("o1", original="5", executed="5", final=True)))
+    else:
+        await store.learn(facts(open_orders(symbol="BTCUSDT")))
+    held = await worst_case(store)
+
+    clock.advance(UNANSWERED_HOLD_MS + 1)
+
+    assert (held, await worst_case(store)) == (Decimal(5), after_hold)
 
 
 async def test_learn_when_order_is_reduce_only_then_fills_count_but_open_quantity_does_not() -> None:

@@ -177,6 +177,12 @@ class _Order:
     seen: int | None = None
 
 
+def _scoped(ident: OrderIdent) -> str:
+    """An order's id with its venue and account: held legs are named after it, and two accounts (or one reached
+    through two keys) may report the same order id."""
+    return f"{ident[0]}|{ident[1]}|{ident[2]}"
+
+
 def _known(order_id: str, order: _Order) -> KnownOrder:
     return KnownOrder(order_id, order.position.symbol, order.side, order.position.position_side, order.executed,
                       order.reducing, order.kind)
@@ -845,20 +851,24 @@ class MemoryStore(StateStore):
         asked (it may be missing from the read, which would roll the position back past it)."""
         venue, account = report.venue, report.account
         asked = report.asked_ms  # the store's clock is the wall clock that stamped it
+        skipped: set[PositionKey] = set()  # positions a fill moved since the read was asked: left as they are
         if report.symbol is None:  # an account-wide report: whatever it does not list is flat
             self._read_at[(venue, account)] = now
             for key in self._position_keys.get((venue, account), ()):
-                if not self._filled_since(key, asked):
+                if self._filled_since(key, asked):
+                    skipped.add(key)
+                else:
                     self._positions[key] = ZERO
         for sym, side, quantity in report.positions:
             key = PositionKey(venue, account, sym, side)
             if self._filled_since(key, asked):
+                skipped.add(key)
                 continue
             self._positions[key] = quantity
             self._read_at[key] = now
             self._position_keys[(venue, account)].add(key)
         if asked is not None and self._held:
-            self._settle_held(report, asked)
+            self._settle_held(report, asked, skipped)
 
     def _read_since(self, key: PositionKey, seen: int | None) -> bool:
         """Whether a position read learned after `seen` (None: ever) set `key`: a fill the venue reported since
@@ -866,11 +876,12 @@ class MemoryStore(StateStore):
         read = max(self._read_at.get(key, -1), self._read_at.get((key.venue, key.account), -1))
         return read >= 0 and (seen is None or read > seen)
 
-    def _settle_held(self, report: PositionsReport, asked: int) -> None:
+    def _settle_held(self, report: PositionsReport, asked: int, skipped: set[PositionKey]) -> None:
         """Reservations held for fills of unknown fate on the report's positions wait for it no longer once it was
         asked late enough to hold them: what the order filled is in the position the report set. A hold that waits
-        for nothing else (`_unlisted`) ends."""
-        self._settle(self._held, self._unlisted, report.venue, report.account, report.symbol, asked)
+        for nothing else (`_unlisted`) ends. Not on a position the report left as it was (`skipped`: a fill moved
+        it after the read was asked): the store's position may lack what the held order filled."""
+        self._settle(self._held, self._unlisted, report.venue, report.account, report.symbol, asked, skipped)
 
     def _settle_unlisted(self, snapshot: OpenOrdersSnapshot, asked: int) -> None:
         """Held orders whose answer was lost wait for an open-orders listing of their symbol no longer once one asked
@@ -879,11 +890,13 @@ class MemoryStore(StateStore):
         self._settle(self._unlisted, self._held, snapshot.venue, snapshot.account, snapshot.symbol, asked)
 
     def _settle(self, waiting: dict[str, int], other: dict[str, int], venue: Venue, account: str, symbol: str | None,
-                asked: int) -> None:
+                asked: int, skipped: set[PositionKey] | None = None) -> None:
         for reservation_id, settles_from in list(waiting.items()):
             if settles_from > asked:
                 continue
             legs = self._legs.get(reservation_id, {}).values()
+            if skipped and any(leg.position in skipped for leg in legs):
+                continue
             if any(leg.position.venue == venue and leg.position.account == account
                    and symbol in (None, leg.position.symbol) for leg in legs):
                 del waiting[reservation_id]
@@ -895,20 +908,23 @@ class MemoryStore(StateStore):
         of unknown fate is, until a position read asked long enough after shows what it did (`_settle_held`), so
         its fill is neither lost nor counted twice. It holds no open-order slot (it is off the book)."""
         if order.remaining > 0:
-            self._hold(f"vanished:{ident[2]}", order, order.remaining, now, now + UNANSWERED_SETTLE_MS)
+            self._hold(f"vanished:{_scoped(ident)}", order, order.remaining, now, now + UNANSWERED_SETTLE_MS)
 
     def _hold_fill(self, ident: OrderIdent, order: _Order, fill: Decimal, executed: Decimal, now: int) -> None:
         """A fill a position read learned since the store last knew the order may hold already, or may not: moved
         into the position it could count twice (a sell counted twice leaves a long position short in the store, and
         a buy then passes as reducing it), left out it could count never. It is held in the fill's direction as a
-        pending order is, until a read asked after now shows the position with it."""
-        self._hold(f"fill:{ident[2]}:{executed}", order, fill, now, now)
+        pending order is, until a read asked after now shows the position with it. It does not lapse: the fill
+        happened, and a read is the only thing that can say whether the position holds it."""
+        self._hold(f"fill:{_scoped(ident)}:{executed}", order, fill, now, now, lapses=False)
 
-    def _hold(self, reservation_id: str, order: _Order, quantity: Decimal, now: int, settles_from: int) -> None:
+    def _hold(self, reservation_id: str, order: _Order, quantity: Decimal, now: int, settles_from: int, *,
+              lapses: bool = True) -> None:
         entry = PendingEntry(f"{reservation_id}:0", order.position, order.side, quantity, reducing=order.reducing)
         self._legs[reservation_id] = {entry.leg_id: entry}
         self._add_pending((entry.position, entry.side), entry.reducing, entry.quantity)
-        heapq.heappush(self._lapses, (now + UNANSWERED_HOLD_MS, reservation_id))
+        if lapses:
+            heapq.heappush(self._lapses, (now + UNANSWERED_HOLD_MS, reservation_id))
         self._held[reservation_id] = settles_from
 
     def _filled_since(self, key: PositionKey, asked: int | None) -> bool:

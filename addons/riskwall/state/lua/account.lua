@@ -205,12 +205,15 @@ local function release(rid, hold, now)
 end
 
 -- hold `q` (decimal text) of order `o` as a reservation of one leg, no open-order slot, until a position read asked
--- from `settles_from` shows what it did (learn.lua settle), at most UNANSWERED_HOLD_MS (MemoryStore._hold)
-local function hold(rid, o, q, now, settles_from)
+-- from `settles_from` shows what it did (learn.lua settle), at most UNANSWERED_HOLD_MS where it `lapses`
+-- (MemoryStore._hold)
+local function hold(rid, o, q, now, settles_from, lapses)
   local leg = {k = o.sym .. '|' .. o.ps, s = o.s, q = q, r = o.c == 0 and 1 or nil}
   redis.call('HSET', K_RESV, rid, cjson.encode({[rid .. ':0'] = leg}))
   pend_add(leg_field(leg), dec_parse(q))
-  redis.call('ZADD', K_LAPSE, now + UNANSWERED_HOLD_MS, rid)
+  if lapses then
+    redis.call('ZADD', K_LAPSE, now + UNANSWERED_HOLD_MS, rid)
+  end
   redis.call('ZADD', K_HELD, settles_from, rid)
 end
 
@@ -319,7 +322,8 @@ local function apply_order(u, now, final_ms, at, learned)
   if fill.s > 0 then
     local k = u.sym .. '|' .. u.ps
     if read_since(k, tonumber(o.u)) then
-      hold('fill:' .. u.id .. ':' .. dec_format(executed), o, dec_format(fill), now, learned or now)
+      -- it does not lapse: the fill happened, and only a read can say whether the position holds it
+      hold('fill:' .. u.id .. ':' .. dec_format(executed), o, dec_format(fill), now, learned or now, false)
     else
       if u.side == 'sell' then
         fill = dec_neg(fill)

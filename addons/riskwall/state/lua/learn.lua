@@ -37,8 +37,9 @@ end
 
 -- held reservations on the read's (or listing's) symbols that wait for it (K_HELD members `rid` for a position
 -- read, `?rid` for an open-orders listing) wait no longer once it was asked late enough; a hold that waits for
--- nothing else ends (MemoryStore._settle)
-local function settle(read, listing)
+-- nothing else ends; not one on a position the read left as it was (`skipped`, fields: a fill moved it after the
+-- read was asked, so the store's position may lack what the held order filled) (MemoryStore._settle)
+local function settle(read, listing, skipped)
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_HELD, '-inf', read.at)) do
     local unlisted = string.sub(member, 1, 1) == '?'
     if unlisted == listing then
@@ -47,7 +48,14 @@ local function settle(read, listing)
       if not raw then
         redis.call('ZREM', K_HELD, member)
       else
-        for _, leg in pairs(cjson.decode(raw)) do
+        local legs = cjson.decode(raw)
+        for _, leg in pairs(legs) do
+          if skipped[leg.k] then
+            legs = {}
+            break
+          end
+        end
+        for _, leg in pairs(legs) do
           if not read.sym or leg_symbol(leg) == read.sym then
             redis.call('ZREM', K_HELD, member)
             if not redis.call('ZSCORE', K_HELD, unlisted and rid or '?' .. rid) then
@@ -62,23 +70,28 @@ local function settle(read, listing)
 end
 
 for _, report in ipairs(facts.positions) do
+  local skipped = {} -- the positions a fill moved since the read was asked: left as they are
   if not report.sym then -- an account-wide report: whatever it does not list is flat
     redis.call('HSET', K_FILL, '*|read', now)
     for _, field in ipairs(redis.call('HKEYS', K_POS)) do
-      if not filled_since(field, report.at) then
+      if filled_since(field, report.at) then
+        skipped[field] = true
+      else
         redis.call('HSET', K_POS, field, '0')
       end
     end
   end
   for _, row in ipairs(report.rows) do
     local field = row[1] .. '|' .. row[2]
-    if not filled_since(field, report.at) then
+    if filled_since(field, report.at) then
+      skipped[field] = true
+    else
       redis.call('HSET', K_POS, field, dec_format(dec_parse(row[3])))
       redis.call('HSET', K_FILL, field .. '|read', now)
     end
   end
   if report.at then
-    settle(report, false)
+    settle(report, false, skipped)
   end
 end
 
@@ -99,7 +112,7 @@ for _, snapshot in ipairs(facts.snapshots) do
       -- what it had open is held as an order of unknown fate is, until a position read asked long enough after
       -- shows what it did (settle); it holds no open-order slot (MemoryStore._hold_vanished)
       if dec_parse(o.rem).s > 0 and not snapshot.cx then
-        hold('vanished:' .. id, o, o.rem, now, now + UNANSWERED_SETTLE_MS)
+        hold('vanished:' .. id, o, o.rem, now, now + UNANSWERED_SETTLE_MS, true)
       end
     end
   end
@@ -107,7 +120,7 @@ for _, snapshot in ipairs(facts.snapshots) do
     apply_order(u, now, final_ms, snapshot.at, facts.nw)
   end
   if snapshot.at then
-    settle(snapshot, true)
+    settle(snapshot, true, {})
   end
 end
 
