@@ -172,7 +172,12 @@ def test_create_order_when_reducing_then_only_reductions_of_the_long_pass_and_ne
         # nor does a reduce-only flag open anything once the long is spoken for
         with pytest.raises(ccxt.PermissionDenied):
             trader.bot.create_order(ETH, "limit", "sell", 0.1, 3100, params={"reduceOnly": True})
-        trader.bot.cancel_all_orders(ETH)  # the venue confirms: the long is free again
+        # the venue confirms the cancel-all, but not that the sell had not filled first: the long is free again
+        # once a position read asked after it says so
+        trader.bot.cancel_all_orders(ETH)
+        with pytest.raises(ccxt.PermissionDenied):
+            trader.bot.create_order(ETH, "limit", "sell", 0.7, 3100, params={"reduceOnly": True})
+        trader.bot.fetch_positions([ETH])
         trader.bot.create_order(ETH, "limit", "sell", 0.7, 3100, params={"reduceOnly": True})
 
         sells = [r for r in trader.orders_received()[before:] if r.params.get("side") == "SELL"]

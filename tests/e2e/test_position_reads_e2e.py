@@ -129,3 +129,26 @@ def test_create_order_when_an_order_answer_was_lost_then_held_until_positions_an
     # the lost order and the last reached the venue; the two refused did not
     assert [(r.method, r.status) for r in bot.orders_received()] == [("POST", 503), ("POST", 200)]
     assert [line["reason"] for line in bot.decisions(verdict="block")] == ["POSITION_EXCEEDS_MAX"] * 2
+
+
+@pytest.mark.parametrize("venue", ["binanceusdm", "bybit"])
+def test_create_order_when_a_cancel_all_ended_an_order_that_had_filled_unseen_then_its_size_counts_until_a_read(
+    new_bot: BotFactory, venue: str
+) -> None:
+    # a market maker that quotes, cancels all and quotes again, reading no order in between: the venue filled the
+    # quote before the cancel-all reached it, which the cancel-all's answer does not say
+    bot = new_bot(venue)
+    bid = bot.order(BTC, "limit", "buy", BID, amount=2 * bot.unit)
+    fill(bot, bid)  # long 0.02 on the venue; the sidecar has seen nothing of it
+    time.sleep(0.3)  # past the hosts' clock margin (Redis): the cancel-all is asked after the bid was learned
+    bot.exchange.cancel_all_orders(BTC)
+
+    with pytest.raises(ccxt.InvalidOrder, match="POSITION_EXCEEDS_MAX"):
+        bot.order(BTC, "limit", "buy", BID, amount=2 * bot.unit)  # 0.02 held as possibly filled, and 0.02
+    bot.exchange.fetch_positions([BTC])  # asked after the cancel-all: the hold ends, the position is the venue's
+    with pytest.raises(ccxt.InvalidOrder, match="POSITION_EXCEEDS_MAX"):
+        bot.order(BTC, "limit", "buy", BID, amount=bot.unit)  # long 0.02, and 0.01
+    ask(bot, 2)  # from long 0.02 to flat at most: within the limit either way
+
+    assert position_on_venue(bot) == Decimal("0.02")
+    assert len(bot.decisions(verdict="block")) == 2

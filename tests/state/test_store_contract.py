@@ -488,12 +488,13 @@ async def test_learn_when_order_confirmed_closed_then_its_pending_ends_and_fills
 async def test_learn_when_snapshot_lists_one_kind_of_order_then_other_kinds_are_kept(store: StateStore) -> None:
     algo = replace(order_update("a1", original="4"), kind="algo")
     await store.learn(facts(order_update("o1", original="1"), algo))
-    # the regular book is empty; algo orders are listed apart (cancel-alls: nothing is held for what they end)
+    query = ViewQuery(VENUE, ACCOUNT, (SYMBOL,), ("o1", "a1"))
+    # the regular book is empty; algo orders are listed apart
     await store.learn(facts(replace(open_orders(symbol=SYMBOL), cancelled=True)))
-    regular_listed = await worst(store)
+    regular_listed = sorted((await store.view(query)).orders)
     await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind="algo", cancelled=True)))
 
-    assert (regular_listed, await worst(store)) == ("4", "0")
+    assert (regular_listed, sorted((await store.view(query)).orders)) == (["a1"], [])
 
 
 async def test_learn_when_order_becomes_final_then_pending_is_released_and_fills_kept(store: StateStore) -> None:
@@ -740,16 +741,35 @@ async def test_learn_when_snapshot_lists_unknown_order_then_it_counts(store: Sta
     assert await worst(store, SELL) == "3"
 
 
+@pytest.mark.parametrize(("then", "worst_buy"), [
+    # the venue may have filled o1 before the cancel-all reached it: what o1 had open is held...
+    pytest.param(None, "1", id="held-until-the-venue-says"),
+    # ...until a position read asked after the cancel-all's answer (the venue ended o1 before answering)
+    pytest.param("read", "0.25", id="a-read-asked-after-settles-it"),
+    # ...or o1's own final word (a stream's cancel event, an order query) says what it filled
+    pytest.param("final", "0.25", id="its-own-cancel-event-settles-it"),
+])
 @pytest.mark.parametrize("symbol", [SYMBOL, None], ids=["symbol", "account-wide"])
-async def test_learn_when_cancel_all_answered_then_empty_snapshot_finalizes_orders(
-    store: StateStore, symbol: str | None
+async def test_learn_when_cancel_all_answered_then_its_orders_end_and_what_they_had_open_waits_for_the_venue(
+    backend: Backend, symbol: str | None, then: str | None, worst_buy: str
 ) -> None:
+    store = backend.store
     eth = position_key(ETH)
+    query = ViewQuery(VENUE, ACCOUNT, (SYMBOL, ETH), ("o1", "o2"))
     await store.learn(facts(order_update("o1", original="1"), order_update("o2", original="2", symbol=ETH)))
-    await store.learn(facts(replace(open_orders(symbol=symbol), cancelled=True)))
+    asked = store_now(backend) + 1_000  # after the orders were learned, clocks' margin included
+    await store.learn(facts(replace(open_orders(symbol=symbol), cancelled=True, asked_ms=asked)))
+    if then == "read":
+        rows = ((SYMBOL, BOTH, "0.25"),) if symbol else ((SYMBOL, BOTH, "0.25"), (ETH, BOTH, "0"))
+        await store.learn(facts(positions_report(*rows, symbol=symbol, asked_ms=store_now(backend) + AFTER)))
+    elif then == "final":
+        await store.learn(facts(order_update("o1", original="1", executed="0.25", final=True)))
+        if symbol is None:
+            await store.learn(facts(order_update("o2", original="2", symbol=ETH, final=True)))
 
-    assert await worst(store) == "0"
-    assert await worst(store, BUY, eth) == ("2" if symbol else "0")
+    assert sorted((await store.view(query)).orders) == (["o2"] if symbol else [])
+    assert await worst(store) == worst_buy
+    assert await worst(store, BUY, eth) == ("2" if symbol or then is None else "0")
 
 
 async def test_learn_when_prices_seen_then_mark_beats_last(store: StateStore) -> None:

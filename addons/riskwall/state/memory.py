@@ -233,6 +233,9 @@ class MemoryStore(StateStore):
         # reservation id -> the earliest an open-orders listing can have been asked to end its hold (an order whose
         # answer was lost may rest on the book unfilled, which no position read shows)
         self._unlisted: dict[str, int] = {}
+        # held orders gone from the book (`_hold_vanished`) -> what the store knew they had filled, and when it last
+        # knew it (`_Order.seen`): the order's own final word (a stream's cancel event, an order query) settles it
+        self._vanished: dict[str, tuple[Decimal, int | None]] = {}
         # daily-notional budgets: key -> (UTC day, notional charged that day); the day each reservation charged its
         # legs on (the legs hold quantity × price in their budgets until taken, dropped or lapsed)
         self._budgets: dict[str, tuple[int, Decimal]] = {}
@@ -673,6 +676,7 @@ class MemoryStore(StateStore):
     def _drop_legs(self, reservation_id: str) -> None:
         self._held.pop(reservation_id, None)
         self._unlisted.pop(reservation_id, None)
+        self._vanished.pop(reservation_id, None)
         day = self._charged_on.pop(reservation_id, -1)
         for entry in self._legs.pop(reservation_id, {}).values():
             self._add_pending((entry.position, entry.side), entry.reducing, -entry.quantity)
@@ -762,6 +766,8 @@ class MemoryStore(StateStore):
         ident = (update.venue, update.account, update.order_id)
         done_key = final_key(ident)
         if done_key in self._done:
+            if update.final and self._vanished:
+                self._settle_vanished(ident, update.executed, now)
             return  # final already: an answer seen twice changes nothing
         order = self._open.get(ident)
         key = PositionKey(update.venue, update.account, update.symbol, update.position_side)
@@ -786,10 +792,7 @@ class MemoryStore(StateStore):
             return  # an older answer replayed after a newer one
         fill = update.executed - order.executed
         if fill > 0:
-            if self._read_since(key, order.seen):
-                self._hold_fill(ident, order, fill, update.executed, now)
-            else:
-                self._move_position(key, update.side.sign * fill)
+            self._count_fill(ident, key, order.side, order.reducing, order.seen, fill, update.executed, now)
             order.executed = update.executed
         if order.seen is None or asked > order.seen:
             order.seen = asked
@@ -903,24 +906,46 @@ class MemoryStore(StateStore):
                 if reservation_id not in other:
                     self._drop_legs(reservation_id)
 
-    def _hold_vanished(self, ident: OrderIdent, order: _Order, now: int) -> None:
-        """An order gone from an open-orders listing may have filled unseen: what it had open is held as an order
-        of unknown fate is, until a position read asked long enough after shows what it did (`_settle_held`), so
-        its fill is neither lost nor counted twice. It holds no open-order slot (it is off the book)."""
+    def _hold_vanished(self, ident: OrderIdent, order: _Order, now: int, settles_from: int) -> None:
+        """An order gone from the book (absent from an open-orders listing, or ended by a cancel-all) may have filled
+        unseen first: what it had open is held as an order of unknown fate is, until a position read asked from
+        `settles_from` shows what it did (`_settle_held`), or the order's own final word says how much it filled
+        (`_settle_vanished`), so its fill is neither lost nor counted twice. It holds no open-order slot."""
         if order.remaining > 0:
-            self._hold(f"vanished:{_scoped(ident)}", order, order.remaining, now, now + UNANSWERED_SETTLE_MS)
+            reservation_id = f"vanished:{_scoped(ident)}"
+            self._hold(reservation_id, order.position, order.side, order.reducing, order.remaining, now, settles_from)
+            self._vanished[reservation_id] = (order.executed, order.seen)
 
-    def _hold_fill(self, ident: OrderIdent, order: _Order, fill: Decimal, executed: Decimal, now: int) -> None:
-        """A fill a position read learned since the store last knew the order may hold already, or may not: moved
-        into the position it could count twice (a sell counted twice leaves a long position short in the store, and
-        a buy then passes as reducing it), left out it could count never. It is held in the fill's direction as a
-        pending order is, until a read asked after now shows the position with it. It does not lapse: the fill
-        happened, and a read is the only thing that can say whether the position holds it."""
-        self._hold(f"fill:{_scoped(ident)}:{executed}", order, fill, now, now, lapses=False)
+    def _settle_vanished(self, ident: OrderIdent, executed: Decimal, now: int) -> None:
+        """A vanished order's final word (a stream's cancel event, an order query): its hold ends, and what it filled
+        past what the store knew counts as any fill does (`_count_fill`)."""
+        reservation_id = f"vanished:{_scoped(ident)}"
+        known = self._vanished.get(reservation_id)
+        legs = self._legs.get(reservation_id)
+        if known is None or not legs:
+            return
+        (leg,) = legs.values()
+        self._drop_legs(reservation_id)
+        fill = executed - known[0]
+        if fill > 0:
+            self._count_fill(ident, leg.position, leg.side, leg.reducing, known[1], fill, executed, now)
 
-    def _hold(self, reservation_id: str, order: _Order, quantity: Decimal, now: int, settles_from: int, *,
-              lapses: bool = True) -> None:
-        entry = PendingEntry(f"{reservation_id}:0", order.position, order.side, quantity, reducing=order.reducing)
+    def _count_fill(self, ident: OrderIdent, key: PositionKey, side: Side, reducing: bool, seen: int | None,
+                    fill: Decimal, executed: Decimal, now: int) -> None:
+        """A fill past what the store knew of an order, which it knew as of `seen`: into the position, unless a
+        position read learned since may hold it already, or may not: moved into the position it could count twice (a
+        sell counted twice leaves a long position short in the store, and a buy then passes as reducing it), left out
+        it could count never. It is then held in the fill's direction as a pending order is, until a read asked after
+        now shows the position with it. That hold does not lapse: the fill happened, and only a read can say whether
+        the position holds it."""
+        if self._read_since(key, seen):
+            self._hold(f"fill:{_scoped(ident)}:{executed}", key, side, reducing, fill, now, now, lapses=False)
+        else:
+            self._move_position(key, side.sign * fill)
+
+    def _hold(self, reservation_id: str, position: PositionKey, side: Side, reducing: bool, quantity: Decimal,
+              now: int, settles_from: int, *, lapses: bool = True) -> None:
+        entry = PendingEntry(f"{reservation_id}:0", position, side, quantity, reducing=reducing)
         self._legs[reservation_id] = {entry.leg_id: entry}
         self._add_pending((entry.position, entry.side), entry.reducing, entry.quantity)
         if lapses:
@@ -942,8 +967,9 @@ class MemoryStore(StateStore):
             if snapshot.symbol is None or order.position.symbol == snapshot.symbol:
                 # gone from the book, filled or cancelled: the listing does not say which
                 self._finalise(ident, now, unfilled_known=False)
-                if not snapshot.cancelled:
-                    self._hold_vanished(ident, order, now)
+                # a cancel-all's answer came once the venue had ended its orders: a read asked from then holds
+                # what they filled; a listing may not show an order placed just before it (10 s, as a lost answer)
+                self._hold_vanished(ident, order, now, now if snapshot.cancelled else now + UNANSWERED_SETTLE_MS)
         for update in snapshot.orders:
             self._apply_order(update, now, snapshot.asked_ms)
         if asked is not None and self._unlisted:

@@ -204,13 +204,12 @@ local function release(rid, hold, now)
   end
 end
 
--- hold `q` (decimal text) of order `o` as a reservation of one leg, no open-order slot, until a position read asked
--- from `settles_from` shows what it did (learn.lua settle), at most UNANSWERED_HOLD_MS where it `lapses`
--- (MemoryStore._hold)
-local function hold(rid, o, q, now, settles_from, lapses)
-  local leg = {k = o.sym .. '|' .. o.ps, s = o.s, q = q, r = o.c == 0 and 1 or nil}
+-- hold `leg` ({k, s, q, r?}, and for a vanished order x = what it had filled and v = when the store knew it) as a
+-- reservation of one leg, no open-order slot, until a position read asked from `settles_from` shows what it did
+-- (learn.lua settle), at most UNANSWERED_HOLD_MS where it `lapses` (MemoryStore._hold)
+local function hold(rid, leg, now, settles_from, lapses)
   redis.call('HSET', K_RESV, rid, cjson.encode({[rid .. ':0'] = leg}))
-  pend_add(leg_field(leg), dec_parse(q))
+  pend_add(leg_field(leg), dec_parse(leg.q))
   if lapses then
     redis.call('ZADD', K_LAPSE, now + UNANSWERED_HOLD_MS, rid)
   end
@@ -223,6 +222,42 @@ local function read_since(k, seen)
   local read = redis.call('HMGET', K_FILL, k .. '|read', '*|read')
   local at = math.max(tonumber(read[1]) or -1, tonumber(read[2]) or -1)
   return at >= 0 and (seen == nil or at > seen)
+end
+
+-- a fill past what the store knew of order `id`, which it knew as of `seen`: into position `k`, unless a position read
+-- learned since may hold it already; then held in the fill's direction until a read asked from `learned` (nil: now)
+-- shows the position, never lapsing (MemoryStore._count_fill)
+local function count_fill(id, k, side, reducing, seen, fill, executed, now, learned)
+  if read_since(k, seen) then
+    hold('fill:' .. id .. ':' .. dec_format(executed), {k = k, s = side, q = dec_format(fill), r = reducing}, now,
+         learned or now, false)
+    return
+  end
+  if side == 'sell' then
+    fill = dec_neg(fill)
+  end
+  redis.call('HSET', K_POS, k, dec_format(dec_add(dec_parse(redis.call('HGET', K_POS, k) or '0'), fill)))
+  redis.call('HSET', K_FILL, k, now)
+end
+
+-- a vanished order's final word (a stream's cancel event, an order query), update `u`: its hold ends, and what it
+-- filled past what the store knew counts as any fill does (MemoryStore._settle_vanished)
+local function settle_vanished(u, now, learned)
+  local rid = 'vanished:' .. u.id
+  local raw = redis.call('HGET', K_RESV, rid)
+  if not raw then
+    return
+  end
+  local leg = cjson.decode(raw)[rid .. ':0']
+  if not leg or not leg.x then
+    return -- held by an older release, without what it had filled: a position read settles it
+  end
+  legs_drop(rid, now)
+  local executed = dec_parse(u.exe)
+  local fill = dec_sub(executed, dec_parse(leg.x))
+  if fill.s > 0 then
+    count_fill(u.id, leg.k, leg.s, leg.r, tonumber(leg.v), fill, executed, now, learned)
+  end
 end
 
 -- reservations whose hold ran out lapse lazily, in whichever script touches the account next
@@ -288,6 +323,9 @@ local function apply_order(u, now, final_ms, at, learned)
     end
   end
   if redis.call('ZSCORE', K_DONE, u.id) then
+    if u.final then
+      settle_vanished(u, now, learned)
+    end
     return
   end
   local raw = redis.call('HGET', K_OPEN, u.id)
@@ -320,17 +358,7 @@ local function apply_order(u, now, final_ms, at, learned)
   end
   local filled = fill
   if fill.s > 0 then
-    local k = u.sym .. '|' .. u.ps
-    if read_since(k, tonumber(o.u)) then
-      -- it does not lapse: the fill happened, and only a read can say whether the position holds it
-      hold('fill:' .. u.id .. ':' .. dec_format(executed), o, dec_format(fill), now, learned or now, false)
-    else
-      if u.side == 'sell' then
-        fill = dec_neg(fill)
-      end
-      redis.call('HSET', K_POS, k, dec_format(dec_add(dec_parse(redis.call('HGET', K_POS, k) or '0'), fill)))
-      redis.call('HSET', K_FILL, k, now)
-    end
+    count_fill(u.id, u.sym .. '|' .. u.ps, o.s, o.c == 0 and 1 or nil, tonumber(o.u), fill, executed, now, learned)
     o.exe = dec_format(executed)
   end
   if not o.u or at > tonumber(o.u) then

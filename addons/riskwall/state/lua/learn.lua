@@ -11,7 +11,7 @@
 --             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another;
 --             at, where known, is when the read was asked, less the clock margin (ms): a position with a fill learned
 --             since (K_FILL), or an order learned since (its t), is left as the store has it; cx = 1: a cancel-all's
---             answer, whose absent orders are not held as possibly filled; the top-level at, where known, is
+--             answer, whose orders are held as possibly filled only until a read asked after it; the top-level at, where known, is
 --             when the answer reporting the orders was asked, less the margin, and nw the sidecar's clock when it
 --             learned them, less the margin (apply_order)
 -- ARGV[2]     how long a final order is remembered (ms)
@@ -109,10 +109,15 @@ for _, snapshot in ipairs(facts.snapshots) do
     if not listed[id] and not since and o.kd == snapshot.kd and (not snapshot.sym or o.sym == snapshot.sym) then
       -- gone from the book, filled or cancelled: the listing does not say which
       finalize(id, o, now, final_ms, true)
-      -- what it had open is held as an order of unknown fate is, until a position read asked long enough after
-      -- shows what it did (settle); it holds no open-order slot (MemoryStore._hold_vanished)
-      if dec_parse(o.rem).s > 0 and not snapshot.cx then
-        hold('vanished:' .. id, o, o.rem, now, now + UNANSWERED_SETTLE_MS, true)
+      -- what it had open is held as an order of unknown fate is, until a position read asked late enough shows
+      -- what it did (settle), or its own final word does (settle_vanished); it holds no open-order slot
+      -- (MemoryStore._hold_vanished)
+      if dec_parse(o.rem).s > 0 then
+        local leg = {k = o.sym .. '|' .. o.ps, s = o.s, q = o.rem, r = o.c == 0 and 1 or nil, x = o.exe, v = o.u}
+        -- a cancel-all's answer came once the venue had ended its orders: a read asked from then (the sidecar's
+        -- clock, as the reads are stamped) holds what they filled; a listing may not show an order placed just
+        -- before it (10 s, as a lost answer)
+        hold('vanished:' .. id, leg, now, snapshot.cx and (facts.nw or now) or now + UNANSWERED_SETTLE_MS, true)
       end
     end
   end
