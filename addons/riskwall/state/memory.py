@@ -932,12 +932,11 @@ class MemoryStore(StateStore):
 
     def _count_fill(self, ident: OrderIdent, key: PositionKey, side: Side, reducing: bool, seen: int | None,
                     fill: Decimal, executed: Decimal, now: int) -> None:
-        """A fill past what the store knew of an order, which it knew as of `seen`: into the position, unless a
-        position read learned since may hold it already, or may not: moved into the position it could count twice (a
-        sell counted twice leaves a long position short in the store, and a buy then passes as reducing it), left out
-        it could count never. It is then held in the fill's direction as a pending order is, until a read asked after
-        now shows the position with it. That hold does not lapse: the fill happened, and only a read can say whether
-        the position holds it."""
+        """A fill past what the store knew of an order (as of `seen`) goes into the position, unless a position read
+        learned since may already hold it. Then it is held in the fill's direction, as a pending order is, until a
+        read asked after now shows the position: moved into the position it could count twice (a sell counted twice
+        leaves a long position short in the store, and a buy then passes as reducing it), left out it could count
+        never. That hold does not lapse: the fill happened, and only a read can say whether the position holds it."""
         if self._read_since(key, seen):
             self._hold(f"fill:{_scoped(ident)}:{executed}", key, side, reducing, fill, now, now, lapses=False)
         else:

@@ -296,7 +296,7 @@ end
 -- id in K_CID (MemoryStore._apply_order). `at`: when the answer saying it was asked, less the clocks' margin (nil:
 -- not known, taken as now); a fill a position read learned since the store last knew the order may hold already
 -- is held, not moved into the position, until a read asked from `learned` (the sidecar's clock when it learned the
--- fill, less the margin, as the reads' `at` are; nil: now) (MemoryStore._hold_fill)
+-- fill, less the margin, as the reads' `at` are; nil: now) (MemoryStore._count_fill)
 local function apply_order(u, now, final_ms, at, learned)
   at = at or now
   local fresh = false -- the answer to a request the sidecar admitted: the order had filled nothing before it

@@ -3,7 +3,8 @@
 -- orders older than the replay memory.
 --
 -- KEYS[1..13] the account keys (account.lua)
--- ARGV[1]     JSON {at?, nw?, orders = [update...], positions = [{sym?, at?, rows = [[symbol, position side, qty]...]}...],
+-- ARGV[1]     JSON {at?, nw?, orders = [update...],
+--                   positions = [{sym?, at?, rows = [[symbol, position side, qty]...]}...],
 --                   snapshots = [{sym?, at?, cx?, kd, orders = [update...]}...], closed = [order id...],
 --                   amended = [{l = leg id of an amend the venue accepted, t = the order's new total size?}...],
 --                   modes = [[mode key, mode]...]}
@@ -11,9 +12,9 @@
 --             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another;
 --             at, where known, is when the read was asked, less the clock margin (ms): a position with a fill learned
 --             since (K_FILL), or an order learned since (its t), is left as the store has it; cx = 1: a cancel-all's
---             answer, whose orders are held as possibly filled only until a read asked after it; the top-level at, where known, is
---             when the answer reporting the orders was asked, less the margin, and nw the sidecar's clock when it
---             learned them, less the margin (apply_order)
+--             answer, whose orders are held as possibly filled only until a read asked after it; the top-level
+--             at, where known, is when the answer reporting the orders was asked, less the margin, and nw the
+--             sidecar's clock when it learned them, less the margin (apply_order)
 -- ARGV[2]     how long a final order is remembered (ms)
 -- ARGV[3..4]  optional: a reservation id of this account and its hold ms, released after the learning (release.lua)
 
