@@ -485,6 +485,25 @@ async def test_learn_when_order_confirmed_closed_then_its_pending_ends_and_fills
     }
 
 
+@pytest.mark.parametrize(("final_executed", "position"), [
+    pytest.param("1.5", "1.5", id="its-cancel-event-says-it-filled-half-first"),
+    pytest.param("0", "0", id="its-cancel-event-says-nothing-filled"),
+])
+async def test_learn_when_a_confirmed_cancel_is_followed_by_the_orders_final_word_then_what_it_filled_counts(
+    store: StateStore, final_executed: str, position: str
+) -> None:
+    # the cancel's answer carries the id only (Bybit, OKX): pending ends at once; the order's own final word (a
+    # stream's cancel event, an order query) then says what it filled before the cancel reached it
+    await store.learn(facts(order_update("o1", original="3")))
+    await store.learn(ResponseFacts(closed=(ClosedOrder(VENUE, ACCOUNT, "o1"),)))
+    pending = await worst(store)
+
+    await store.learn(facts(order_update("o1", original="3", executed=final_executed, final=True)))
+    await store.learn(facts(order_update("o1", original="3", executed=final_executed, final=True)))  # replayed
+
+    assert (pending, await worst(store)) == ("0", position)
+
+
 async def test_learn_when_snapshot_lists_one_kind_of_order_then_other_kinds_are_kept(store: StateStore) -> None:
     algo = replace(order_update("a1", original="4"), kind="algo")
     await store.learn(facts(order_update("o1", original="1"), algo))

@@ -707,8 +707,12 @@ class MemoryStore(StateStore):
             self._apply_open_orders(snapshot, now)
         for closed in facts.closed:
             ident = (closed.venue, closed.account, closed.order_id)
-            if ident in self._open:
+            order = self._open.get(ident)
+            if order is not None:
+                # the venue confirmed it gone: its pending ends at once, but what it filled before the cancel reached
+                # it is not said; its own final word (a stream's cancel event, an order query) may still say it
                 self._finalise(ident, now)
+                self._hold_vanished(ident, order, now, now, held=False)
         for accepted in facts.amended:
             self._confirm_amend(accepted, now)
         for mode in facts.modes:
@@ -906,14 +910,18 @@ class MemoryStore(StateStore):
                 if reservation_id not in other:
                     self._drop_legs(reservation_id)
 
-    def _hold_vanished(self, ident: OrderIdent, order: _Order, now: int, settles_from: int) -> None:
+    def _hold_vanished(self, ident: OrderIdent, order: _Order, now: int, settles_from: int, *,
+                       held: bool = True) -> None:
         """An order gone from the book (absent from an open-orders listing, or ended by a cancel-all) may have filled
         unseen first: what it had open is held as an order of unknown fate is, until a position read asked from
         `settles_from` shows what it did (`_settle_held`), or the order's own final word says how much it filled
-        (`_settle_vanished`), so its fill is neither lost nor counted twice. It holds no open-order slot."""
+        (`_settle_vanished`), so its fill is neither lost nor counted twice. It holds no open-order slot. Not
+        `held` (a cancel the venue confirmed): nothing is held, only what it had filled is kept for its final
+        word, as long as a hold would be."""
         if order.remaining > 0:
             reservation_id = f"vanished:{_scoped(ident)}"
-            self._hold(reservation_id, order.position, order.side, order.reducing, order.remaining, now, settles_from)
+            self._hold(reservation_id, order.position, order.side, order.reducing, order.remaining if held else ZERO,
+                       now, settles_from)
             self._vanished[reservation_id] = (order.executed, order.seen)
 
     def _settle_vanished(self, ident: OrderIdent, executed: Decimal, now: int) -> None:

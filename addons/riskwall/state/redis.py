@@ -1050,7 +1050,7 @@ class RedisStore(StateStore):
             bucket(mode.venue, mode.account)["modes"].append([mode.key, mode.mode])
         for (venue, account), payload in per_account.items():
             stamps: dict[str, int] = {}
-            if payload["orders"] or payload["snapshots"]:
+            if payload["orders"] or payload["snapshots"] or payload["closed"]:
                 if facts.asked_ms is not None:
                     stamps["at"] = facts.asked_ms - READ_CLOCK_MARGIN_MS
                 # a fill held for a read that may hold it already is settled by a read asked after this sidecar

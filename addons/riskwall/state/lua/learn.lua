@@ -130,12 +130,18 @@ for _, snapshot in ipairs(facts.snapshots) do
   end
 end
 
--- the venue confirmed these orders gone without saying how much filled: pending ends, fills come with
--- the next position report
+-- the venue confirmed these orders gone without saying how much they filled first: pending ends at once, and what
+-- they had filled is kept (a hold of nothing, as long as a hold would be) for their own final word
+-- (settle_vanished), else fills come with the next position report (MemoryStore._learn)
 for _, id in ipairs(facts.closed) do
   local raw = redis.call('HGET', K_OPEN, id)
   if raw then
-    finalize(id, cjson.decode(raw), now, final_ms)
+    local o = cjson.decode(raw)
+    finalize(id, o, now, final_ms)
+    if dec_parse(o.rem).s > 0 then
+      hold('vanished:' .. id, {k = o.sym .. '|' .. o.ps, s = o.s, q = '0', r = o.c == 0 and 1 or nil, x = o.exe,
+                               v = o.u}, now, facts.nw or now, true)
+    end
   end
 end
 
