@@ -1128,3 +1128,53 @@ async def test_reserve_when_memory_holds_more_fingerprints_than_its_bound_then_t
 
     assert sorted(key[3] for key in store._seen) == ["f2", "f3", "f4"]
     assert len(store._seen_expiry) <= 3
+
+
+@pytest.mark.parametrize(("vanished_first", "read", "listing", "worst_buy"), [
+    # the algo order triggered: its own answer says nothing of what the order it placed filled: 10 held
+    pytest.param(False, False, False, "10", id="held-on-the-trigger"),
+    # the read says long 10, but the placed order might rest: the 10 stay held on top until a listing
+    pytest.param(False, True, False, "20", id="a-read-alone-does-not-settle-it"),
+    pytest.param(False, True, True, "10", id="a-read-and-a-listing-show-it-filled"),
+    # it left an algo listing first (held as vanished); its trigger report must not end that hold with a fill of 0
+    pytest.param(True, False, False, "10", id="its-trigger-report-does-not-end-a-vanished-hold"),
+])
+async def test_learn_when_a_conditional_order_triggered_then_what_it_had_open_waits_for_a_read_and_a_listing(
+    backend: Backend, vanished_first: bool, read: bool, listing: bool, worst_buy: str
+) -> None:
+    store = backend.store
+    algo = replace(order_update("a1", original="10"), kind="algo")
+    await store.learn(facts(algo))
+    if vanished_first:
+        await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind="algo",
+                                        asked_ms=store_now(backend) + 1_000)))
+    await store.learn(facts(replace(algo, final=True, fills_elsewhere=True)))
+    if read:
+        await store.learn(facts(positions_report((SYMBOL, BOTH, "10"), symbol=SYMBOL,
+                                                 asked_ms=store_now(backend) + AFTER)))
+    if listing:
+        await store.learn(facts(replace(open_orders(symbol=SYMBOL), asked_ms=store_now(backend) + AFTER)))
+
+    assert await worst(store) == worst_buy
+
+
+@pytest.mark.parametrize(("rows", "scope", "worst_short"), [
+    # a push of the LONG row alone (Binance ACCOUNT_UPDATE lists what changed) says nothing of the SHORT side
+    pytest.param(((SYMBOL, LONG, "1"),), SYMBOL, "5", id="a-report-of-the-other-side-does-not-settle"),
+    pytest.param(((SYMBOL, LONG, "1"), (SYMBOL, SHORT, "0")), SYMBOL, "0", id="a-report-of-its-side-settles"),
+    pytest.param(((SYMBOL, LONG, "1"),), None, "0", id="an-account-wide-report-settles"),  # unlisted: flat
+])
+async def test_learn_when_hedge_mode_positions_are_reported_one_side_then_only_that_sides_holds_settle(
+    backend: Backend, rows: tuple[tuple[str, PositionSide, str], ...], scope: str | None, worst_short: str
+) -> None:
+    store = backend.store
+    short = position_key(position_side=SHORT)
+    await reserve(store, "r1", exposure=(exposure_check("5", side=SELL, position=short),),
+                  pending=(pending_entry("r1:0", "5", SELL, short),))
+    began = store_now(backend)
+    await store.release("r1", after_ms=UNANSWERED_HOLD_MS)  # its answer was lost
+    await store.learn(facts(replace(open_orders(symbol=SYMBOL), asked_ms=began + LATE)))
+
+    await store.learn(facts(positions_report(*rows, symbol=scope, asked_ms=began + LATE)))
+
+    assert await worst(store, SELL, short) == worst_short

@@ -1127,6 +1127,21 @@ def test_parse_response_when_algo_order_canceled_then_its_pending_exposure_ends(
     assert D(pending) == 0
 
 
+@pytest.mark.parametrize(("status", "final", "fills_elsewhere"), [
+    ("NEW", False, False),
+    ("FINISHED", True, True),  # triggered: the regular order it placed holds the fills (no executedQty here)
+    ("CANCELED", True, False),
+])
+def test_parse_response_when_algo_order_queried_then_a_finished_one_says_its_fills_are_elsewhere(
+    status: str, final: bool, fills_elsewhere: bool
+) -> None:
+    answer = orjson.dumps({**RESPONSES["algo_new"], "algoStatus": status})
+
+    [got] = learn("GET", "/fapi/v1/algoOrder", {"algoId": "3358"}, answer).orders
+
+    assert (got.order_id, got.final, got.executed, got.fills_elsewhere) == ("algo:3358", final, 0, fills_elsewhere)
+
+
 ALGO_STOP_BUY = {"algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "BUY", "type": "STOP", "quantity": "0.002",
                  "price": "102000", "triggerPrice": "100000", "timeInForce": "GTC"}
 

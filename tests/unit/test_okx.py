@@ -56,7 +56,7 @@ from riskwall.state.base import PositionKey, ViewQuery
 from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, default_host_map
 from riskwall.venues.base import MAX_BODY_BYTES, HttpRequest, screen
-from riskwall.venues.okx import ADAPTER, BUNDLED, violation_code
+from riskwall.venues.okx import ADAPTER, BUNDLED, order_update, violation_code
 
 from .factories import in_turn, make_policy, make_view
 
@@ -2049,3 +2049,21 @@ def test_endpoints_when_listed_then_every_order_endpoint_with_its_action() -> No
     assert endpoints[("POST", "/api/v5/trade/cancel-algos")] is Action.CANCEL
     assert endpoints[("POST", "/api/v5/account/set-leverage")] is Action.SET_LEVERAGE
     assert all(path == path.lower() and method == "POST" for method, path in endpoints)
+
+
+@pytest.mark.parametrize(("state", "final", "fills_elsewhere"), [
+    ("live", False, False),
+    ("partially_effective", False, False),
+    ("effective", True, True),  # triggered: the order it placed holds the fills, which this row does not carry
+    ("canceled", True, False),
+])
+def test_order_update_when_algo_order_reported_then_an_effective_one_says_its_fills_are_elsewhere(
+    state: str, final: bool, fills_elsewhere: bool
+) -> None:
+    row = {"instId": "BTC-USDT-SWAP", "algoId": "7", "side": "buy", "posSide": "net", "sz": "3", "ordType": "trigger",
+           "state": state, "actualSz": "3", "triggerPx": "50000", "orderPx": "-1"}
+
+    got = order_update(row, ACCOUNT)
+
+    assert got is not None
+    assert (got.order_id, got.final, got.executed, got.fills_elsewhere) == ("algo:7", final, 0, fills_elsewhere)

@@ -770,7 +770,7 @@ class MemoryStore(StateStore):
         ident = (update.venue, update.account, update.order_id)
         done_key = final_key(ident)
         if done_key in self._done:
-            if update.final and self._vanished:
+            if update.final and self._vanished and not update.fills_elsewhere:
                 self._settle_vanished(ident, update.executed, now)
             return  # final already: an answer seen twice changes nothing
         order = self._open.get(ident)
@@ -804,7 +804,13 @@ class MemoryStore(StateStore):
         self._add_pending((order.position, order.side), order.reducing, remaining - order.remaining)
         self._recharge(order, taken, fill, remaining, now)
         order.remaining = remaining
-        if update.final:
+        if update.final and update.fills_elsewhere:
+            # what it filled is the placed order's: held until a read and a listing asked from now show it
+            self._finalise(ident, now, unfilled_known=False)
+            self._hold_vanished(ident, order, now, now)
+            if f"vanished:{_scoped(ident)}" in self._held:
+                self._unlisted[f"vanished:{_scoped(ident)}"] = now
+        elif update.final:
             self._finalise(ident, now)
 
     def _recharge(self, order: _Order, taken: _Charge | None, fill: Decimal, remaining: Decimal, now: int) -> None:
@@ -859,6 +865,7 @@ class MemoryStore(StateStore):
         venue, account = report.venue, report.account
         asked = report.asked_ms  # the store's clock is the wall clock that stamped it
         skipped: set[PositionKey] = set()  # positions a fill moved since the read was asked: left as they are
+        reported: set[PositionKey] = set()  # the positions the read set
         if report.symbol is None:  # an account-wide report: whatever it does not list is flat
             self._read_at[(venue, account)] = now
             for key in self._position_keys.get((venue, account), ()):
@@ -874,8 +881,9 @@ class MemoryStore(StateStore):
             self._positions[key] = quantity
             self._read_at[key] = now
             self._position_keys[(venue, account)].add(key)
+            reported.add(key)
         if asked is not None and self._held:
-            self._settle_held(report, asked, skipped)
+            self._settle_held(report, asked, reported, skipped)
 
     def _read_since(self, key: PositionKey, seen: int | None) -> bool:
         """Whether a position read learned after `seen` (None: ever) set `key`: a fill the venue reported since
@@ -883,29 +891,40 @@ class MemoryStore(StateStore):
         read = max(self._read_at.get(key, -1), self._read_at.get((key.venue, key.account), -1))
         return read >= 0 and (seen is None or read > seen)
 
-    def _settle_held(self, report: PositionsReport, asked: int, skipped: set[PositionKey]) -> None:
-        """Reservations held for fills of unknown fate on the report's positions wait for it no longer once it was
-        asked late enough to hold them: what the order filled is in the position the report set. A hold that waits
-        for nothing else (`_unlisted`) ends. Not on a position the report left as it was (`skipped`: a fill moved
-        it after the read was asked): the store's position may lack what the held order filled."""
-        self._settle(self._held, self._unlisted, report.venue, report.account, report.symbol, asked, skipped)
+    def _settle_held(self, report: PositionsReport, asked: int, reported: set[PositionKey],
+                     skipped: set[PositionKey]) -> None:
+        """Reservations held for fills of unknown fate wait for a position read no longer once one asked late enough
+        set every position they hold on: what the order filled is in it. A hold that waits for nothing else
+        (`_unlisted`) ends. Not on a position the read did not name (a push lists what changed: one side of a hedged
+        symbol) or left as it was (`skipped`: a fill moved it after the read was asked, so the store's position may
+        lack what the held order filled); an account-wide read sets every position of the account but those."""
+        venue, account = report.venue, report.account
+        if report.symbol is None:
+            def covers(key: PositionKey) -> bool:
+                return key.venue == venue and key.account == account and key not in skipped
+        else:
+            covers = reported.__contains__
+        self._settle(self._held, self._unlisted, asked, covers)
 
     def _settle_unlisted(self, snapshot: OpenOrdersSnapshot, asked: int) -> None:
         """Held orders whose answer was lost wait for an open-orders listing of their symbol no longer once one asked
         late enough was learned: if the order rests, the listing taught it as an open order, which counts from now
         on. A hold that waits for nothing else (`_held`, a position read) ends."""
-        self._settle(self._unlisted, self._held, snapshot.venue, snapshot.account, snapshot.symbol, asked)
+        venue, account, symbol = snapshot.venue, snapshot.account, snapshot.symbol
 
-    def _settle(self, waiting: dict[str, int], other: dict[str, int], venue: Venue, account: str, symbol: str | None,
-                asked: int, skipped: set[PositionKey] | None = None) -> None:
+        def covers(key: PositionKey) -> bool:
+            return key.venue == venue and key.account == account and symbol in (None, key.symbol)
+
+        self._settle(self._unlisted, self._held, asked, covers)
+
+    def _settle(self, waiting: dict[str, int], other: dict[str, int], asked: int,
+                covers: Callable[[PositionKey], bool]) -> None:
+        """Holds in `waiting` asked for late enough whose every leg `covers` holds wait no longer; one that waits for
+        nothing `other` holds either ends."""
         for reservation_id, settles_from in list(waiting.items()):
             if settles_from > asked:
                 continue
-            legs = self._legs.get(reservation_id, {}).values()
-            if skipped and any(leg.position in skipped for leg in legs):
-                continue
-            if any(leg.position.venue == venue and leg.position.account == account
-                   and symbol in (None, leg.position.symbol) for leg in legs):
+            if all(covers(leg.position) for leg in self._legs.get(reservation_id, {}).values()):
                 del waiting[reservation_id]
                 if reservation_id not in other:
                     self._drop_legs(reservation_id)

@@ -1349,6 +1349,8 @@ def _update_json(update: OrderUpdate) -> dict[str, Any]:
         data["rid"] = update.reservation_id
     if update.client_order_id:
         data["cid"] = update.client_order_id
+    if update.fills_elsewhere:
+        data["fe"] = True
     return data
 
 

@@ -400,6 +400,8 @@ def _order_update(item: Any, parsed: ParsedRequest, reservation_id: str | None) 
         final=status in FINAL_STATUSES,
         reduce_only=reduce_only,
         reservation_id=reservation_id,
+        # a finished algo order triggered: the regular order it placed holds the fills (no executedQty here)
+        fills_elsewhere=is_algo and status == "FINISHED",
         kind="algo" if is_algo else "order",
     )
 

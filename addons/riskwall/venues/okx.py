@@ -836,6 +836,8 @@ def order_update(item: Any, account: str) -> OrderUpdate | None:
         final=state not in (OPEN_ALGO_STATES if is_algo else OPEN_STATES),
         reduce_only=_reduces(side, position_side, reduce_only),
         kind=_algo_kind(str(item.get("ordType"))) if is_algo else "order",
+        # an effective algo order triggered: the order it placed holds the fills (its filled size is not read here)
+        fills_elsewhere=is_algo and state == "effective",
     )
 
 

@@ -291,9 +291,9 @@ local function finalize(id, o, now, final_ms, listed)
   redis.call('PEXPIRE', K_DONE, final_ms)
 end
 
--- one OrderUpdate {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?}: move its reservation leg to the order,
--- apply only the part of the fill not applied before, keep the order's remaining in the aggregate and its client
--- id in K_CID (MemoryStore._apply_order). `at`: when the answer saying it was asked, less the clocks' margin (nil:
+-- one OrderUpdate {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?, fe?}: move its reservation leg to the
+-- order, apply only the part of the fill not applied before, keep the order's remaining in the aggregate and its
+-- client id in K_CID (MemoryStore._apply_order). `at`: when the answer saying it was asked, less the clocks' margin (nil:
 -- not known, taken as now); a fill a position read learned since the store last knew the order may hold already
 -- is held, not moved into the position, until a read asked from `learned` (the sidecar's clock when it learned the
 -- fill, less the margin, as the reads' `at` are; nil: now) (MemoryStore._count_fill)
@@ -323,7 +323,7 @@ local function apply_order(u, now, final_ms, at, learned)
     end
   end
   if redis.call('ZSCORE', K_DONE, u.id) then
-    if u.final then
+    if u.final and not u.fe then
       settle_vanished(u, now, learned)
     end
     return
@@ -379,6 +379,18 @@ local function apply_order(u, now, final_ms, at, learned)
   end
   pend_add(order_field(o), dec_sub(remaining, dec_parse(o.rem)))
   o.rem = dec_format(remaining)
+  if u.final and u.fe then
+    -- a conditional order that triggered: the order it placed holds the fills, so what it had open is held until a
+    -- position read and an open-orders listing asked from now show what that did (MemoryStore._apply_order)
+    finalize(u.id, o, now, final_ms, true)
+    if remaining.s > 0 then
+      local settles = learned or now
+      hold('vanished:' .. u.id, {k = u.sym .. '|' .. u.ps, s = o.s, q = o.rem, r = o.c == 0 and 1 or nil, x = o.exe,
+                                 v = o.u}, now, settles, true)
+      redis.call('ZADD', K_HELD, settles, '?vanished:' .. u.id)
+    end
+    return
+  end
   if u.final then
     finalize(u.id, o, now, final_ms)
     return

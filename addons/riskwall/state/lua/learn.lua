@@ -8,7 +8,8 @@
 --                   snapshots = [{sym?, at?, cx?, kd, orders = [update...]}...], closed = [order id...],
 --                   amended = [{l = leg id of an amend the venue accepted, t = the order's new total size?}...],
 --                   modes = [[mode key, mode]...]}
---             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?}; every amount is decimal text;
+--             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?, fe? (OrderUpdate.fills_elsewhere)};
+--             every amount is decimal text;
 --             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another;
 --             at, where known, is when the read was asked, less the clock margin (ms): a position with a fill learned
 --             since (K_FILL), or an order learned since (its t), is left as the store has it; cx = 1: a cancel-all's
@@ -36,34 +37,31 @@ local function filled_since(field, asked)
   return filled ~= false and tonumber(filled) >= asked
 end
 
--- held reservations on the read's (or listing's) symbols that wait for it (K_HELD members `rid` for a position
--- read, `?rid` for an open-orders listing) wait no longer once it was asked late enough; a hold that waits for
--- nothing else ends; not one on a position the read left as it was (`skipped`, fields: a fill moved it after the
--- read was asked, so the store's position may lack what the held order filled) (MemoryStore._settle)
-local function settle(read, listing, skipped)
+-- held reservations that wait for a position read (K_HELD members `rid`) or an open-orders listing (`?rid`) wait no
+-- longer once one asked late enough (`read.at`) covers every leg they hold: a listing, its symbol (or the whole
+-- account); a read, the positions it set (`reported`, fields; an account-wide read: every position but those it left
+-- as they were, `skipped`, since a fill moved them after it was asked). A hold that waits for nothing else ends
+-- (MemoryStore._settle)
+local function settle(read, listing, reported, skipped)
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_HELD, '-inf', read.at)) do
     local unlisted = string.sub(member, 1, 1) == '?'
     if unlisted == listing then
       local rid = unlisted and string.sub(member, 2) or member
       local raw = redis.call('HGET', K_RESV, rid)
-      if not raw then
-        redis.call('ZREM', K_HELD, member)
-      else
-        local legs = cjson.decode(raw)
-        for _, leg in pairs(legs) do
-          if skipped[leg.k] then
-            legs = {}
-            break
-          end
+      local covered = true
+      for _, leg in pairs(raw and cjson.decode(raw) or {}) do
+        if listing then
+          covered = covered and (not read.sym or leg_symbol(leg) == read.sym)
+        elseif read.sym then
+          covered = covered and reported[leg.k] == true
+        else
+          covered = covered and not skipped[leg.k]
         end
-        for _, leg in pairs(legs) do
-          if not read.sym or leg_symbol(leg) == read.sym then
-            redis.call('ZREM', K_HELD, member)
-            if not redis.call('ZSCORE', K_HELD, unlisted and rid or '?' .. rid) then
-              legs_drop(rid, now)
-            end
-            break
-          end
+      end
+      if covered then
+        redis.call('ZREM', K_HELD, member)
+        if raw and not redis.call('ZSCORE', K_HELD, unlisted and rid or '?' .. rid) then
+          legs_drop(rid, now)
         end
       end
     end
@@ -72,6 +70,7 @@ end
 
 for _, report in ipairs(facts.positions) do
   local skipped = {} -- the positions a fill moved since the read was asked: left as they are
+  local reported = {} -- the positions the read set
   if not report.sym then -- an account-wide report: whatever it does not list is flat
     redis.call('HSET', K_FILL, '*|read', now)
     for _, field in ipairs(redis.call('HKEYS', K_POS)) do
@@ -89,10 +88,11 @@ for _, report in ipairs(facts.positions) do
     else
       redis.call('HSET', K_POS, field, dec_format(dec_parse(row[3])))
       redis.call('HSET', K_FILL, field .. '|read', now)
+      reported[field] = true
     end
   end
   if report.at then
-    settle(report, false, skipped)
+    settle(report, false, reported, skipped)
   end
 end
 
@@ -126,7 +126,7 @@ for _, snapshot in ipairs(facts.snapshots) do
     apply_order(u, now, final_ms, snapshot.at, facts.nw)
   end
   if snapshot.at then
-    settle(snapshot, true, {})
+    settle(snapshot, true, {}, {})
   end
 end
 
