@@ -898,12 +898,13 @@ class MemoryStore(StateStore):
         (`_unlisted`) ends. Not on a position the read did not name (a push lists what changed: one side of a hedged
         symbol) or left as it was (`skipped`: a fill moved it after the read was asked, so the store's position may
         lack what the held order filled); an account-wide read sets every position of the account but those."""
-        venue, account = report.venue, report.account
-        if report.symbol is None:
-            def covers(key: PositionKey) -> bool:
+        venue, account, whole = report.venue, report.account, report.symbol is None
+
+        def covers(key: PositionKey) -> bool:
+            if whole:
                 return key.venue == venue and key.account == account and key not in skipped
-        else:
-            covers = reported.__contains__
+            return key in reported
+
         self._settle(self._held, self._unlisted, asked, covers)
 
     def _settle_unlisted(self, snapshot: OpenOrdersSnapshot, asked: int) -> None:
