@@ -1178,3 +1178,26 @@ async def test_learn_when_hedge_mode_positions_are_reported_one_side_then_only_t
     await store.learn(facts(positions_report(*rows, symbol=scope, asked_ms=began + LATE)))
 
     assert await worst(store, SELL, short) == worst_short
+
+
+@pytest.mark.parametrize(("relisted_asked", "worst_after_read"), [
+    # the next listing, asked after A vanished, shows A resting: A is open again and counts after the read
+    pytest.param(AFTER, "5", id="a-later-listing-showing-it-reopens-it"),
+    # an older answer replayed (asked before A vanished) says nothing new: the read ends the hold
+    pytest.param(BEFORE, "0", id="an-older-answer-replayed-does-not"),
+])
+async def test_learn_when_an_order_that_vanished_from_a_listing_is_listed_again_then_it_counts_as_open(
+    backend: Backend, relisted_asked: int, worst_after_read: str
+) -> None:
+    # a listing that lagged omitted A (held as vanished); the next one shows it resting
+    store = backend.store
+    await store.learn(facts(order_update("a", original="5")))
+    await store.learn(facts(replace(open_orders(symbol=SYMBOL), asked_ms=store_now(backend) + 1_000)))
+    await backend.advance(300)
+    relisted = open_orders(order_update("a", original="5"), symbol=SYMBOL)
+    await store.learn(facts(replace(relisted, asked_ms=store_now(backend) + relisted_asked)))
+
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "0"), symbol=SYMBOL,
+                                             asked_ms=store_now(backend) + UNANSWERED_SETTLE_MS + AFTER)))
+
+    assert await worst(store) == worst_after_read

@@ -233,9 +233,10 @@ class MemoryStore(StateStore):
         # reservation id -> the earliest an open-orders listing can have been asked to end its hold (an order whose
         # answer was lost may rest on the book unfilled, which no position read shows)
         self._unlisted: dict[str, int] = {}
-        # held orders gone from the book (`_hold_vanished`) -> what the store knew they had filled, and when it last
-        # knew it (`_Order.seen`): the order's own final word (a stream's cancel event, an order query) settles it
-        self._vanished: dict[str, tuple[Decimal, int | None]] = {}
+        # held orders gone from the book (`_hold_vanished`) -> what the store knew they had filled, when it last knew
+        # it (`_Order.seen`), and when they vanished: the order's own final word (a stream's cancel event, an order
+        # query) settles the hold; an answer asked after it vanished that says it is open re-opens it (`_revive`)
+        self._vanished: dict[str, tuple[Decimal, int | None, int]] = {}
         # daily-notional budgets: key -> (UTC day, notional charged that day); the day each reservation charged its
         # legs on (the legs hold quantity × price in their budgets until taken, dropped or lapsed)
         self._budgets: dict[str, tuple[int, Decimal]] = {}
@@ -766,13 +767,17 @@ class MemoryStore(StateStore):
     def _apply_order(self, update: OrderUpdate, now: int, asked: int | None) -> None:
         """`asked`: when the answer saying it was asked (None: not known, taken as now)."""
         fresh, taken = self._take_leg(update, now)
-        asked = now if asked is None else asked
+        stamped, asked = asked is not None, now if asked is None else asked
         ident = (update.venue, update.account, update.order_id)
         done_key = final_key(ident)
         if done_key in self._done:
-            if update.final and self._vanished and not update.fills_elsewhere:
-                self._settle_vanished(ident, update.executed, now)
-            return  # final already: an answer seen twice changes nothing
+            # an order taken for gone that the venue says is open again (an answer of unknown age may be an older one
+            # replayed: it revives nothing)
+            reopens = stamped and not update.final and not update.fills_elsewhere
+            if not (reopens and self._revive(ident, update.kind, asked, now)):
+                if update.final and self._vanished and not update.fills_elsewhere:
+                    self._settle_vanished(ident, update.executed, now)
+                return  # final already: an answer seen twice changes nothing
         order = self._open.get(ident)
         key = PositionKey(update.venue, update.account, update.symbol, update.position_side)
         if order is None:
@@ -942,7 +947,25 @@ class MemoryStore(StateStore):
             reservation_id = f"vanished:{_scoped(ident)}"
             self._hold(reservation_id, order.position, order.side, order.reducing, order.remaining if held else ZERO,
                        now, settles_from)
-            self._vanished[reservation_id] = (order.executed, order.seen)
+            self._vanished[reservation_id] = (order.executed, order.seen, now)
+
+    def _revive(self, ident: OrderIdent, kind: str, asked: int, now: int) -> bool:
+        """An order taken for gone (it vanished from a listing, which may have lagged) that an answer asked after it
+        vanished says is open: it is open again, with what the store knew it had filled, and its hold ends (the
+        answer then applies to it as to any open order). An older answer replayed says nothing new: False."""
+        reservation_id = f"vanished:{_scoped(ident)}"
+        known = self._vanished.get(reservation_id)
+        legs = self._legs.get(reservation_id)
+        if known is None or not legs or asked <= known[2]:
+            return False
+        (leg,) = legs.values()
+        self._drop_legs(reservation_id)
+        self._done.pop(final_key(ident), None)
+        self._open[ident] = _Order(leg.position, leg.side, ZERO, known[0], leg.reducing, kind, learned=now,
+                                   seen=known[1])
+        self._open_of[(ident[0], ident[1])].add(ident)
+        self._count_open(leg.position, 1)
+        return True
 
     def _settle_vanished(self, ident: OrderIdent, executed: Decimal, now: int) -> None:
         """A vanished order's final word (a stream's cancel event, an order query): its hold ends, and what it filled

@@ -204,7 +204,8 @@ local function release(rid, hold, now)
   end
 end
 
--- hold `leg` ({k, s, q, r?}, and for a vanished order x = what it had filled and v = when the store knew it) as a
+-- hold `leg` ({k, s, q, r?}; for a vanished order also x = what it had filled, v = when the store knew it and w =
+-- when it vanished, the sidecar's clock less the margin, as update stamps are: revive) as a
 -- reservation of one leg, no open-order slot, until a position read asked from `settles_from` shows what it did
 -- (learn.lua settle), at most UNANSWERED_HOLD_MS where it `lapses` (MemoryStore._hold)
 local function hold(rid, leg, now, settles_from, lapses)
@@ -260,6 +261,26 @@ local function settle_vanished(u, now, learned)
   end
 end
 
+-- an order taken for gone (it vanished from a listing, which may have lagged) that update `u`, asked at `at` after it
+-- vanished (its leg's w), says is open: its hold ends and it is open again with what the store knew it had filled
+-- (answered as a new order record, which apply_order then stores and counts); nil when not so (MemoryStore._revive)
+local function revive(u, now, at)
+  local rid = 'vanished:' .. u.id
+  local raw = redis.call('HGET', K_RESV, rid)
+  if not raw then
+    return nil
+  end
+  local leg = cjson.decode(raw)[rid .. ':0']
+  if not leg or not leg.x or not leg.w or at <= tonumber(leg.w) then
+    return nil
+  end
+  legs_drop(rid, now)
+  redis.call('ZREM', K_DONE, u.id)
+  local sym, ps = string.match(leg.k, '^(.*)|([^|]*)$')
+  return {sym = sym, ps = ps, s = leg.s, c = leg.r == 1 and 0 or 1, kd = u.kd, rem = '0', exe = leg.x,
+          t = string.format('%d', now), u = leg.v}
+end
+
 -- reservations whose hold ran out lapse lazily, in whichever script touches the account next
 local function lapse(now)
   cnt_init()
@@ -298,6 +319,7 @@ end
 -- is held, not moved into the position, until a read asked from `learned` (the sidecar's clock when it learned the
 -- fill, less the margin, as the reads' `at` are; nil: now) (MemoryStore._count_fill)
 local function apply_order(u, now, final_ms, at, learned)
+  local stamped = at ~= nil -- an answer of unknown age may be an older one replayed: it revives nothing
   at = at or now
   local fresh = false -- the answer to a request the sidecar admitted: the order had filled nothing before it
   local taken = nil -- the daily-notional charge the order takes over from its leg
@@ -322,15 +344,23 @@ local function apply_order(u, now, final_ms, at, learned)
       end
     end
   end
+  local revived = nil
   if redis.call('ZSCORE', K_DONE, u.id) then
-    if u.final and not u.fe then
-      settle_vanished(u, now, learned)
+    if not u.final and not u.fe and stamped then
+      revived = revive(u, now, at)
     end
-    return
+    if not revived then
+      if u.final and not u.fe then
+        settle_vanished(u, now, learned)
+      end
+      return
+    end
   end
   local raw = redis.call('HGET', K_OPEN, u.id)
   local o
-  if raw then
+  if revived then
+    o = revived
+  elseif raw then
     o = cjson.decode(raw)
   else
     o = {sym = u.sym, ps = u.ps, s = u.side, c = u.ro and 0 or 1, kd = u.kd, rem = '0', exe = '0',
@@ -386,7 +416,7 @@ local function apply_order(u, now, final_ms, at, learned)
     if remaining.s > 0 then
       local settles = learned or now
       hold('vanished:' .. u.id, {k = u.sym .. '|' .. u.ps, s = o.s, q = o.rem, r = o.c == 0 and 1 or nil, x = o.exe,
-                                 v = o.u}, now, settles, true)
+                                 v = o.u, w = settles}, now, settles, true)
       redis.call('ZADD', K_HELD, settles, '?vanished:' .. u.id)
     end
     return
