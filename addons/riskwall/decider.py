@@ -48,7 +48,6 @@ STATELESS = frozenset({
 _log = logs.get_logger("riskwall.storm")
 
 
-
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Evaluation:

@@ -812,9 +812,7 @@ class MemoryStore(StateStore):
         if update.final and update.fills_elsewhere:
             # what it filled is the placed order's: held until a read and a listing asked from now show it
             self._finalise(ident, now, unfilled_known=False)
-            self._hold_vanished(ident, order, now, now)
-            if f"vanished:{_scoped(ident)}" in self._held:
-                self._unlisted[f"vanished:{_scoped(ident)}"] = now
+            self._hold_vanished(ident, order, now, now, awaits_listing=True)
         elif update.final:
             self._finalise(ident, now)
 
@@ -936,29 +934,40 @@ class MemoryStore(StateStore):
                     self._drop_legs(reservation_id)
 
     def _hold_vanished(self, ident: OrderIdent, order: _Order, now: int, settles_from: int, *,
-                       held: bool = True) -> None:
+                       held: bool = True, awaits_listing: bool = False) -> None:
         """An order gone from the book (absent from an open-orders listing, or ended by a cancel-all) may have filled
         unseen first: what it had open is held as an order of unknown fate is, until a position read asked from
         `settles_from` shows what it did (`_settle_held`), or the order's own final word says how much it filled
         (`_settle_vanished`), so its fill is neither lost nor counted twice. It holds no open-order slot. Not
         `held` (a cancel the venue confirmed): nothing is held, only what it had filled is kept for its final
-        word, as long as a hold would be."""
+        word, as long as a hold would be. `awaits_listing`: an open-orders listing asked from `settles_from` must be
+        learned too (what the venue placed for a triggered conditional order may rest)."""
         if order.remaining > 0:
             reservation_id = f"vanished:{_scoped(ident)}"
             self._hold(reservation_id, order.position, order.side, order.reducing, order.remaining if held else ZERO,
                        now, settles_from)
             self._vanished[reservation_id] = (order.executed, order.seen, now)
+            if awaits_listing:
+                self._unlisted[reservation_id] = settles_from
+
+    def _vanished_hold(self, ident: OrderIdent) -> tuple[str, PendingEntry, tuple[Decimal, int | None, int]] | None:
+        """A vanished order's hold: its reservation id, its leg, and what the store knew (`_vanished`)."""
+        reservation_id = f"vanished:{_scoped(ident)}"
+        known = self._vanished.get(reservation_id)
+        legs = self._legs.get(reservation_id)
+        if known is None or not legs:
+            return None
+        (leg,) = legs.values()
+        return reservation_id, leg, known
 
     def _revive(self, ident: OrderIdent, kind: str, asked: int, now: int) -> bool:
         """An order taken for gone (it vanished from a listing, which may have lagged) that an answer asked after it
         vanished says is open: it is open again, with what the store knew it had filled, and its hold ends (the
         answer then applies to it as to any open order). An older answer replayed says nothing new: False."""
-        reservation_id = f"vanished:{_scoped(ident)}"
-        known = self._vanished.get(reservation_id)
-        legs = self._legs.get(reservation_id)
-        if known is None or not legs or asked <= known[2]:
+        held = self._vanished_hold(ident)
+        if held is None or asked <= held[2][2]:
             return False
-        (leg,) = legs.values()
+        reservation_id, leg, known = held
         self._drop_legs(reservation_id)
         self._done.pop(final_key(ident), None)
         self._open[ident] = _Order(leg.position, leg.side, ZERO, known[0], leg.reducing, kind, learned=now,
@@ -970,12 +979,10 @@ class MemoryStore(StateStore):
     def _settle_vanished(self, ident: OrderIdent, executed: Decimal, now: int) -> None:
         """A vanished order's final word (a stream's cancel event, an order query): its hold ends, and what it filled
         past what the store knew counts as any fill does (`_count_fill`)."""
-        reservation_id = f"vanished:{_scoped(ident)}"
-        known = self._vanished.get(reservation_id)
-        legs = self._legs.get(reservation_id)
-        if known is None or not legs:
+        held = self._vanished_hold(ident)
+        if held is None:
             return
-        (leg,) = legs.values()
+        reservation_id, leg, known = held
         self._drop_legs(reservation_id)
         fill = executed - known[0]
         if fill > 0:

@@ -1014,11 +1014,11 @@ class RedisStore(StateStore):
             for price in facts.prices:
                 args += [f"{price.venue}|{price.symbol}", price.kind, str(price.price)]
             calls.append(_Call("price", [self.keys.prices], args))
-        per_account: dict[tuple[str, str], dict[str, list[Any]]] = {}
+        per_account: dict[tuple[str, str], dict[str, Any]] = {}
 
-        def bucket(venue: str, account: str) -> dict[str, list[Any]]:
-            empty: dict[str, list[Any]] = {"orders": [], "positions": [], "snapshots": [], "closed": [], "amended": [],
-                                           "modes": []}
+        def bucket(venue: str, account: str) -> dict[str, Any]:
+            empty: dict[str, Any] = {"orders": [], "positions": [], "snapshots": [], "closed": [], "amended": [],
+                                     "modes": []}
             return per_account.setdefault((venue, account), empty)
 
         for update in facts.orders:
@@ -1049,14 +1049,13 @@ class RedisStore(StateStore):
         for mode in facts.modes:
             bucket(mode.venue, mode.account)["modes"].append([mode.key, mode.mode])
         for (venue, account), payload in per_account.items():
-            stamps: dict[str, int] = {}
             if payload["orders"] or payload["snapshots"] or payload["closed"]:
                 if facts.asked_ms is not None:
-                    stamps["at"] = facts.asked_ms - READ_CLOCK_MARGIN_MS
+                    payload["at"] = facts.asked_ms - READ_CLOCK_MARGIN_MS
                 # a fill held for a read that may hold it already is settled by a read asked after this sidecar
                 # learned it (so after the venue made it), by this sidecar's clock, as the reads are stamped
-                stamps["nw"] = time.time_ns() // 1_000_000 - READ_CLOCK_MARGIN_MS
-            text = json.dumps({**payload, **stamps}, separators=(",", ":"))
+                payload["nw"] = time.time_ns() // 1_000_000 - READ_CLOCK_MARGIN_MS
+            text = json.dumps(payload, separators=(",", ":"))
             calls.append(_Call("learn", self.keys.account(venue, account), [text, FINAL_ORDER_MEMORY_MS]))
         return calls
 

@@ -217,6 +217,19 @@ local function hold(rid, leg, now, settles_from, lapses)
   redis.call('ZADD', K_HELD, settles_from, rid)
 end
 
+-- order `id` (its record `o`) is gone from the book without its fills said: hold `q` (decimal text: what it had open,
+-- or '0' to keep only what it had filled) as a vanished order, until a position read asked from `settles_from` (and,
+-- `awaits_listing`, an open-orders listing too) or its own final word (settle_vanished) shows what it did; `vanished`
+-- is when it went, the sidecar's clock less the margin (revive) (MemoryStore._hold_vanished)
+local function hold_vanished(id, o, q, now, vanished, settles_from, awaits_listing)
+  local rid = 'vanished:' .. id
+  hold(rid, {k = o.sym .. '|' .. o.ps, s = o.s, q = q, r = o.c == 0 and 1 or nil, x = o.exe, v = o.u, w = vanished},
+       now, settles_from, true)
+  if awaits_listing then
+    redis.call('ZADD', K_HELD, settles_from, '?' .. rid)
+  end
+end
+
 -- whether a position read learned after `seen` (nil: ever) set position `k`: a fill the venue reported since `seen`
 -- may be in that read already, or may not (MemoryStore._read_since)
 local function read_since(k, seen)
@@ -414,10 +427,7 @@ local function apply_order(u, now, final_ms, at, learned)
     -- position read and an open-orders listing asked from now show what that did (MemoryStore._apply_order)
     finalize(u.id, o, now, final_ms, true)
     if remaining.s > 0 then
-      local settles = learned or now
-      hold('vanished:' .. u.id, {k = u.sym .. '|' .. u.ps, s = o.s, q = o.rem, r = o.c == 0 and 1 or nil, x = o.exe,
-                                 v = o.u, w = settles}, now, settles, true)
-      redis.call('ZADD', K_HELD, settles, '?vanished:' .. u.id)
+      hold_vanished(u.id, o, o.rem, now, learned or now, learned or now, true)
     end
     return
   end

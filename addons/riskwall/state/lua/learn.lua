@@ -114,12 +114,11 @@ for _, snapshot in ipairs(facts.snapshots) do
       -- what it did (settle), or its own final word does (settle_vanished); it holds no open-order slot
       -- (MemoryStore._hold_vanished)
       if dec_parse(o.rem).s > 0 then
-        local leg = {k = o.sym .. '|' .. o.ps, s = o.s, q = o.rem, r = o.c == 0 and 1 or nil, x = o.exe, v = o.u,
-                     w = facts.nw or now}
         -- a cancel-all's answer came once the venue had ended its orders: a read asked from then (the sidecar's
         -- clock, as the reads are stamped) holds what they filled; a listing may not show an order placed just
         -- before it (10 s, as a lost answer)
-        hold('vanished:' .. id, leg, now, snapshot.cx and (facts.nw or now) or now + UNANSWERED_SETTLE_MS, true)
+        hold_vanished(id, o, o.rem, now, facts.nw or now,
+                      snapshot.cx and (facts.nw or now) or now + UNANSWERED_SETTLE_MS, false)
       end
     end
   end
@@ -140,8 +139,7 @@ for _, id in ipairs(facts.closed) do
     local o = cjson.decode(raw)
     finalize(id, o, now, final_ms)
     if dec_parse(o.rem).s > 0 then
-      hold('vanished:' .. id, {k = o.sym .. '|' .. o.ps, s = o.s, q = '0', r = o.c == 0 and 1 or nil, x = o.exe,
-                               v = o.u, w = facts.nw or now}, now, facts.nw or now, true)
+      hold_vanished(id, o, '0', now, facts.nw or now, facts.nw or now, false)
     end
   end
 end
