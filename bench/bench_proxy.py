@@ -27,7 +27,8 @@ right after the other, so a change in the machine's load hits the rows of one ce
 
 (the upstream tells them apart by the order's newClientOrderId: `fill-...` or `rest-...`). Then the WebSocket
 rows, and last, with the proxies stopped, `riskwall policy bench` on the same policy for binanceusdm, bybit and
-okx: the engine's µs per order (parse, decide, learn) with no proxy in the way.
+okx: the engine's µs per order (parse, decide, learn) with no proxy in the way; and, with Redis, the floor of one
+round trip to it (PING and a no-op script through the store's own connection).
 
 Every order passes every rule (the policy's limits are far away, and the steady regime's position stays near
 zero), so each request or order frame takes the full path: parse, rules, reserve in the store, forward, learn
@@ -442,6 +443,60 @@ def redis_time(url: str | None) -> tuple[float, int] | None:
     return sum(float(v["usec"]) for v in scripts), sum(int(v["calls"]) for v in scripts)
 
 
+def redis_floor(url: str, count: int, time_limit_s: float) -> dict[str, Any]:
+    """What one round trip to this Redis costs at least, as riskwall's store makes it (its own connection, `Link`,
+    on the asyncio loop): `count` PINGs and `count` no-op scripts (`EVAL "return 1" 0`), one at a time, stopping at
+    `time_limit_s`; their p50 wall times (µs), and the server's own time per no-op script (INFO commandstats).
+    Each order costs two such round trips (its reservation; its answer's learning and release), each with its
+    script's own time on top: the floor a Redis store's latency over memory:// cannot go below on this machine."""
+    import asyncio
+    import statistics
+
+    from riskwall.state.redis import Link, make_client
+
+    async def run() -> dict[str, Any]:
+        client = make_client(url.split("?", 1)[0])
+        link = Link(client)
+        deadline = time.monotonic() + time_limit_s
+        timings: dict[str, list[float]] = {"ping": [], "script": []}
+        try:
+            for name, command in (("ping", ("PING",)), ("script", ("EVAL", "return 1", 0))):
+                for _ in range(count):
+                    if time.monotonic() > deadline:
+                        break
+                    began = time.perf_counter_ns()
+                    await link.send([command])
+                    timings[name].append((time.perf_counter_ns() - began) / 1000)
+        finally:
+            await link.close()
+            await client.aclose()
+        return {f"{name}_p50_us": round(statistics.median(values), 1) if values else None
+                for name, values in timings.items()} | {"samples": {n: len(v) for n, v in timings.items()}}
+
+    before = redis_time(url)
+    try:
+        report = asyncio.run(run())
+    except Exception as exc:  # a benchmark reports what failed and goes on
+        return {"error": f"{type(exc).__name__}: {exc}"[:200]}
+    after = redis_time(url)
+    scripts = report["samples"]["script"]
+    if before is not None and after is not None and scripts and after[1] - before[1] >= scripts:
+        report["script_server_us"] = round((after[0] - before[0]) / (after[1] - before[1]), 1)
+    return report
+
+
+def redis_floor_line(report: dict[str, Any]) -> str:
+    if "error" in report:
+        return f"Redis round trip floor: not measured ({report['error']})"
+    server = report.get("script_server_us")
+    return (f"Redis round trip floor (riskwall's own connection, one at a time): PING p50 {report['ping_p50_us']} us,"
+            f" a no-op script p50 {report['script_p50_us']} us"
+            + (f" ({server} us of it in the server)" if server is not None else "")
+            + f"; an order makes two round trips (reserve; learn and release), each with its script's time on top "
+              f"(the 'Redis in scripts' column): issue 12 allows {REDIS_P50_OVER_MEMORY_US:.0f} us over memory:// "
+              "for all of it")
+
+
 def riskwall_says(result: Result, target: Target) -> None:
     """riskwall's book after the row, and what its log shows of refusals and unlearnt answers (in the note)."""
     result.book = read_book(target.admin_port)
@@ -695,6 +750,8 @@ REGIME_NOTES = {STEADY: "each order FILLED, sides alternate: no order rests, the
 ADDED_CPU_TARGET_US = 20.0
 # issue 12's targets, printed next to the numbers (not asserted: a benchmark is not a test)
 MEMORY_RPS_TARGET, MEMORY_P50_TARGET, REDIS_P50_OVER_MEMORY_US = 1.3, 0.75, 150.0
+# round trips of each kind the Redis floor measures (bounded by --time-limit as well)
+REDIS_FLOOR_CALLS = 2000
 ENGINE_PARSE_DECIDE_TARGET_US, ENGINE_LEARN_TARGET_US = 20.0, 15.0
 MEMORY_GROWTH_TARGET_MB, MEMORY_MILLION_TARGET_MB = 16.0, 120.0
 MEMORY_WARMUP_ORDERS = 1000
@@ -1077,6 +1134,10 @@ def main(argv: list[str] | None = None) -> int:
             for venue in ENGINE_VENUES:
                 print(f"bench: engine, {venue} ...", flush=True)
                 engine_reports.append(engine_bench(policy, venue, args.engine_orders, args.time_limit))
+    floor: dict[str, Any] | None = None
+    if not why_not_redis:
+        print("bench: Redis round trip floor ...", flush=True)
+        floor = redis_floor(args.redis, REDIS_FLOOR_CALLS, args.time_limit)
     compare(results, args.ws_connections)
     print()
     print(table(results, args.ws_connections))
@@ -1088,6 +1149,8 @@ def main(argv: list[str] | None = None) -> int:
         print(memory_table(memory_report))
     print()
     print(summary_table(results))
+    if floor is not None:
+        print(redis_floor_line(floor))
     elapsed = time.monotonic() - started
     load_after = os.getloadavg()
     print(f"\nbench: done in {elapsed:.0f} s; load average (1 min) {load_before[0]:.2f} at the start, "
@@ -1099,7 +1162,7 @@ def main(argv: list[str] | None = None) -> int:
                    loadavg_start=[round(v, 2) for v in load_before], loadavg_end=[round(v, 2) for v in load_after])
         rows = [{k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(r).items()} for r in results]
         Path(args.json).write_text(json.dumps({"run": run, "prefill": prefills, "rows": rows,
-                                               "engine": engine_reports, "memory": memory_report,
+                                               "engine": engine_reports, "memory": memory_report, "redis_floor": floor,
                                                "summary": summary_rows(results)}, indent=2))
     return 0
 
