@@ -25,6 +25,7 @@ from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from typing import NamedTuple
 
 from riskwall.model import (
     AmendAccepted,
@@ -177,6 +178,14 @@ class _Order:
     seen: int | None = None
 
 
+class _Vanished(NamedTuple):
+    """What the store knew of an order it holds as gone from the book (`MemoryStore._hold_vanished`)."""
+
+    executed: Decimal  # what it had filled
+    seen: int | None  # when it last knew that (`_Order.seen`)
+    at: int  # when it vanished
+
+
 def _scoped(ident: OrderIdent) -> str:
     """An order's id with its venue and account: held legs are named after it, and two accounts (or one reached
     through two keys) may report the same order id."""
@@ -233,10 +242,10 @@ class MemoryStore(StateStore):
         # reservation id -> the earliest an open-orders listing can have been asked to end its hold (an order whose
         # answer was lost may rest on the book unfilled, which no position read shows)
         self._unlisted: dict[str, int] = {}
-        # held orders gone from the book (`_hold_vanished`) -> what the store knew they had filled, when it last knew
-        # it (`_Order.seen`), and when they vanished: the order's own final word (a stream's cancel event, an order
-        # query) settles the hold; an answer asked after it vanished that says it is open re-opens it (`_revive`)
-        self._vanished: dict[str, tuple[Decimal, int | None, int]] = {}
+        # held orders gone from the book (`_hold_vanished`) -> what the store knew of them: the order's own final word
+        # (a stream's cancel event, an order query) settles the hold; an answer asked after it vanished that says it
+        # is open re-opens it (`_revive`)
+        self._vanished: dict[str, _Vanished] = {}
         # daily-notional budgets: key -> (UTC day, notional charged that day); the day each reservation charged its
         # legs on (the legs hold quantity × price in their budgets until taken, dropped or lapsed)
         self._budgets: dict[str, tuple[int, Decimal]] = {}
@@ -946,11 +955,11 @@ class MemoryStore(StateStore):
             reservation_id = f"vanished:{_scoped(ident)}"
             self._hold(reservation_id, order.position, order.side, order.reducing, order.remaining if held else ZERO,
                        now, settles_from)
-            self._vanished[reservation_id] = (order.executed, order.seen, now)
+            self._vanished[reservation_id] = _Vanished(order.executed, order.seen, now)
             if awaits_listing:
                 self._unlisted[reservation_id] = settles_from
 
-    def _vanished_hold(self, ident: OrderIdent) -> tuple[str, PendingEntry, tuple[Decimal, int | None, int]] | None:
+    def _vanished_hold(self, ident: OrderIdent) -> tuple[str, PendingEntry, _Vanished] | None:
         """A vanished order's hold: its reservation id, its leg, and what the store knew (`_vanished`)."""
         reservation_id = f"vanished:{_scoped(ident)}"
         known = self._vanished.get(reservation_id)
@@ -965,13 +974,13 @@ class MemoryStore(StateStore):
         vanished says is open: it is open again, with what the store knew it had filled, and its hold ends (the
         answer then applies to it as to any open order). An older answer replayed says nothing new: False."""
         held = self._vanished_hold(ident)
-        if held is None or asked <= held[2][2]:
+        if held is None or asked <= held[2].at:
             return False
         reservation_id, leg, known = held
         self._drop_legs(reservation_id)
         self._done.pop(final_key(ident), None)
-        self._open[ident] = _Order(leg.position, leg.side, ZERO, known[0], leg.reducing, kind, learned=now,
-                                   seen=known[1])
+        self._open[ident] = _Order(leg.position, leg.side, ZERO, known.executed, leg.reducing, kind, learned=now,
+                                   seen=known.seen)
         self._open_of[(ident[0], ident[1])].add(ident)
         self._count_open(leg.position, 1)
         return True
@@ -984,9 +993,9 @@ class MemoryStore(StateStore):
             return
         reservation_id, leg, known = held
         self._drop_legs(reservation_id)
-        fill = executed - known[0]
+        fill = executed - known.executed
         if fill > 0:
-            self._count_fill(ident, leg.position, leg.side, leg.reducing, known[1], fill, executed, now)
+            self._count_fill(ident, leg.position, leg.side, leg.reducing, known.seen, fill, executed, now)
 
     def _count_fill(self, ident: OrderIdent, key: PositionKey, side: Side, reducing: bool, seen: int | None,
                     fill: Decimal, executed: Decimal, now: int) -> None:
