@@ -647,6 +647,16 @@ def _check_price_collar(
         ))
 
 
+def _listing_kind(intent: OrderIntent, view: StateView) -> str:
+    """The kind of open-orders listing that shows the order a leg places or amends: an amend's is its order's, as
+    the store knows it (OKX's algo amends do not name the algo type that decides it), else what the adapter read."""
+    if intent.action is Action.AMEND:
+        known = view.orders.get(intent.order_id or "") or view.by_client.get(intent.client_order_id or "")
+        if known is not None:
+            return known.kind
+    return intent.kind
+
+
 def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs: Sequence[_Leg],
                  decision_id: str) -> Reservation:
     """What the store must check and count, atomically, for the orders that passed the static rules."""
@@ -680,7 +690,8 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
             # exempt from every limit, the rate included: a bot can always flatten
             if key is not None and intent.side is not None and intent.quantity is not None:
                 pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity,
-                                            intent.order_id, reducing=True, opens=intent.action is Action.NEW))
+                                            intent.order_id, reducing=True, opens=intent.action is Action.NEW,
+                                            kind=_listing_kind(intent, view)))
             continue
         for rate_rule in rules.of(OrderRate):
             # one counter per rule: two rules over the same account must not count each order twice
@@ -718,7 +729,8 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                 if price is not None and price > 0 and intent.symbol is not None:
                     own.setdefault(intent.symbol, price)
         pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity, intent.order_id,
-                                    opens=intent.action is Action.NEW, budgets=charged, price=unit_price))
+                                    opens=intent.action is Action.NEW, budgets=charged, price=unit_price,
+                                    kind=_listing_kind(intent, view)))
         # the batch's own reduce-only legs take the position toward zero first (the store confirms they fit it):
         # counted with what the batch adds, so the check measures where the batch leaves the position
         reduced = own_reductions.get((key, intent.side), _ZERO) if own_reductions else _ZERO

@@ -198,6 +198,9 @@ class OrderIntent:
     # a trailing stop's activation price, where it names one: the market must reach it before the stop trails,
     # so an inverse buy's contracts can fill there (`base.lowest_own_price`); nothing else reads it
     activation_price: Decimal | None = None
+    # the kind of open-orders listing that shows the order it places or amends (`OrderUpdate.kind`): a listing of
+    # another kind (Binance's algo orders, OKX's algo orders, another Bybit category) does not say whether it rests
+    kind: str = "order"
     # where the request leaves out a fact only the store has (a contract size's price, the side or symbol of the
     # order an amend names, the account's position mode): the adapter's own completion of this intent, given what
     # the store knows (`engine.resolve` calls it once the view is read; venues never read state themselves).
@@ -806,6 +809,9 @@ class PendingEntry:
     # the remaining part back when it ends unfilled (cancelled, expired, refused) or the leg is released
     budgets: tuple[str, ...] = ()
     price: Decimal | None = None
+    # the kind of open-orders listing that shows its order (`OrderIntent.kind`): an order whose answer was lost waits
+    # for a listing of that kind, which alone says whether it rests
+    kind: str = "order"
 
 
 @quick_init

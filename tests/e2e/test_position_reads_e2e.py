@@ -117,6 +117,7 @@ def test_create_order_when_an_order_answer_was_lost_then_held_until_positions_an
     time.sleep(UNANSWERED_SETTLE_MS / 1000 + 0.5)  # the order has long reached the venue: reads can tell
 
     bot.exchange.fetch_positions([BTC])  # flat: a read alone cannot tell an order resting from none placed
+    bot.exchange.fapiPrivateGetOpenAlgoOrders({"symbol": "BTCUSDT"})  # nor can the algo book: it is regular
     with pytest.raises(ccxt.InvalidOrder, match="POSITION_EXCEEDS_MAX"):
         bot.order(BTC, "limit", "buy", BID, amount=bot.unit)  # 0.02 held, and 0.01
     [resting] = bot.exchange.fetch_open_orders(BTC)  # it rests: from now on it counts as this open order

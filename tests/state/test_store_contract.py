@@ -905,6 +905,34 @@ async def test_release_when_held_then_a_position_read_and_a_listing_asked_long_e
         Decimal(pending))
 
 
+@pytest.mark.parametrize(("leg_kind", "listing_kind", "settles"), [
+    ("order", "order", True),
+    ("algo", "algo", True),
+    ("linear:USDT", "linear:USDT", True),
+    # Binance lists algo orders apart from regular ones (OKX likewise; Bybit per settle coin): a listing of the other
+    # kind does not show the order, which may rest on its own book unfilled
+    ("order", "algo", False),
+    ("algo", "order", False),
+    ("linear:USDT", "linear:USDC", False),
+])
+async def test_release_when_held_then_only_a_listing_of_the_kind_that_shows_its_order_ends_the_hold(
+    backend: Backend, leg_kind: str, listing_kind: str, settles: bool,
+) -> None:
+    store = backend.store
+    leg = dataclasses.replace(pending_entry("r1:0", "3"), kind=leg_kind)
+    await reserve(store, "r1", exposure=(exposure_check("3"),), pending=(leg,))
+    began = store_now(backend)
+    await store.release("r1", after_ms=UNANSWERED_HOLD_MS)
+    read = dataclasses.replace(positions_report((SYMBOL, BOTH, "3"), symbol=SYMBOL), asked_ms=began + LATE)
+    listing = dataclasses.replace(open_orders(symbol=SYMBOL), kind=listing_kind, asked_ms=began + LATE)
+
+    await store.learn(facts(read))
+    await store.learn(facts(listing))
+
+    # the read has the 3 filled; the 3 the order held stay held on top until a listing of its kind is learned
+    assert await worst(store) == ("3" if settles else "6")
+
+
 async def test_release_when_held_then_released_at_once_then_pending_goes_at_once(store: StateStore) -> None:
     await reserve(store, "r1", exposure=(exposure_check("3"),), pending=(pending_entry("r1:0", "3"),))
     await store.release("r1", after_ms=60_000)

@@ -127,6 +127,12 @@ def intent(endpoint: str = PLACE, action: Action = Action.NEW, **fields: Any) ->
 BTC = {"symbol": "BTCUSDT", "unified_symbol": "BTC/USDT:USDT"}
 
 
+def listing_kind(body: dict[str, Any], plan: bool = False) -> str:
+    """The open-orders listing that shows an order: orders-pending lists one product type's orders, and
+    orders-plan-pending its plan and TP/SL orders (a listing riskwall does not learn)."""
+    return f"{'plan' if plan else 'mix'}:{body['productType'].upper()}"
+
+
 # ---- 1. registration -------------------------------------------------------------------------------------
 
 
@@ -191,7 +197,7 @@ def test_parse_request_when_new_order_then_one_exact_intent(body: dict[str, Any]
     assert parsed.error is None, parsed.error
     # every order names its margin mode (ccxt: crossed unless told otherwise); tradeSide: the HEDGE_CASES
     assert parsed == ParsedRequest(VENUE, Action.NEW, PLACE, ACCOUNT,
-                                   (intent(margin_mode=MarginMode.CROSSED, **fields),))
+                                   (intent(margin_mode=MarginMode.CROSSED, kind=listing_kind(body), **fields),))
     assert parsed.intents[0].resolve is None
     assert parsed.intents[0].quantity.as_tuple() == fields["quantity"].as_tuple()  # type: ignore[union-attr]
 
@@ -352,15 +358,18 @@ def test_parse_request_when_order_names_its_margin_mode_then_intent_carries_it(
 OTHER_CASES = [
     ("order/modify-order", {"orderId": "1100", "symbol": "BTCUSDT", "productType": "USDT-FUTURES", "newSize": "0.4",
                             "newPrice": "49000", "newClientOid": "x"},
-     Action.AMEND, dict(**BTC, quantity=D("0.4"), price=D("49000"), order_id="1100")),
+     Action.AMEND, dict(**BTC, quantity=D("0.4"), price=D("49000"), order_id="1100", kind="mix:USDT-FUTURES")),
     ("order/place-plan-order", {**order(orderType="market", price=None, force=None), "triggerPrice": "51000",
                                 "planType": "normal_plan", "triggerType": "mark_price"},
      Action.NEW, dict(**BTC, side=Side.BUY, quantity=D("0.001"), trigger_price=D("51000"), order_type="MARKET",
-                      margin_mode=MarginMode.CROSSED)),
+                      margin_mode=MarginMode.CROSSED, kind="plan:USDT-FUTURES")),
+    ("order/modify-plan-order", {"orderId": "1200", "symbol": "BTCUSDT", "productType": "USDT-FUTURES",
+                                 "newTriggerPrice": "52000"},
+     Action.AMEND, dict(**BTC, trigger_price=D("52000"), order_id="1200", kind="plan:USDT-FUTURES")),
     ("order/place-tpsl-order", {"symbol": "BTCUSDT", "productType": "USDT-FUTURES", "marginCoin": "USDT",
                                 "planType": "loss_plan", "triggerPrice": "45000", "holdSide": "long", "size": "0.2"},
      Action.NEW, dict(**BTC, side=Side.SELL, position_side=PositionSide.LONG, quantity=D("0.2"),
-                      trigger_price=D("45000"), reduce_only=True)),
+                      trigger_price=D("45000"), reduce_only=True, kind="plan:USDT-FUTURES")),
     ("order/close-positions", {"symbol": "BTCUSDT", "productType": "USDT-FUTURES", "holdSide": "short"},
      Action.NEW, dict(**BTC, side=Side.BUY, position_side=PositionSide.SHORT, reduce_only=True,
                       close_position=True)),

@@ -126,6 +126,13 @@ def intent(endpoint: str, action: Action = Action.NEW, **fields: Any) -> OrderIn
     return OrderIntent(venue=VENUE, action=action, endpoint=endpoint, account=ACCOUNT, **fields)
 
 
+def listed_as(category: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` with the kind of open-orders listing that shows the order: Bybit lists linear orders per settle coin
+    (its unified symbol's, after the colon) and inverse ones together."""
+    settle = (fields.get("unified_symbol") or "").partition(":")[2].partition("-")[0] or "?"  # "?": not known yet
+    return {**fields, "kind": "inverse" if category == "inverse" else f"linear:{settle}"}
+
+
 def store_view(prices: dict[str, str] | None = None, orders: dict[str, KnownOrder] | None = None,
                by_client: dict[str, KnownOrder] | None = None) -> StateView:
     """What the store tells of a request: this venue's prices by symbol, open orders by id and by orderLinkId."""
@@ -333,7 +340,7 @@ NEW_ORDER_CASES = [
 def test_parse_request_when_new_order_then_one_exact_intent(body: dict, fields: dict) -> None:
     parsed = parse(make_request("POST", "/v5/order/create", body))
 
-    expected = intent(CREATE, **fields)
+    expected = intent(CREATE, **listed_as(body["category"], fields))
     assert parsed == ParsedRequest(VENUE, Action.NEW, CREATE, ACCOUNT, (expected,))
     assert_exact_decimals(parsed.intents[0], expected)
 
@@ -593,7 +600,7 @@ def test_parse_request_when_batch_orders_then_one_intent_per_leg_in_order(body: 
     # as decided on a store that knows no price: inverse legs convert at their own
     parsed = resolved(make_request("POST", "/v5/order/create-batch", body))
 
-    expected = tuple(intent(BATCH, **fields) for fields in legs)
+    expected = tuple(intent(BATCH, **listed_as(body["category"], fields)) for fields in legs)
     assert parsed == ParsedRequest(VENUE, Action.NEW, BATCH, ACCOUNT, expected)
     for got, want in zip(parsed.intents, expected, strict=True):
         assert_exact_decimals(got, want)
@@ -629,7 +636,7 @@ def test_parse_request_when_amend_then_one_amend_intent_without_side(body: dict,
     # as decided on a store that knows neither the order nor a price: an inverse qty converts at the amend's own
     parsed = resolved(make_request("POST", "/v5/order/amend", body))
 
-    expected = intent(AMEND, Action.AMEND, **fields)
+    expected = intent(AMEND, Action.AMEND, **listed_as(body["category"], fields))
     assert parsed == ParsedRequest(VENUE, Action.AMEND, AMEND, ACCOUNT, (expected,))
     assert parsed.intents[0].side is None  # Bybit's amend carries none: see the report on the model
 
@@ -643,8 +650,8 @@ def test_parse_request_when_batch_amend_then_one_amend_intent_per_leg() -> None:
     parsed = parse(make_request("POST", "/v5/order/amend-batch", body))
 
     assert parsed == ParsedRequest(VENUE, Action.AMEND, AMEND_BATCH, ACCOUNT, (
-        intent(AMEND_BATCH, Action.AMEND, **BTC, quantity=D("0.002"), order_id=OID),
-        intent(AMEND_BATCH, Action.AMEND, **ETH, price=D("3100"), client_order_id=LINK),
+        intent(AMEND_BATCH, Action.AMEND, **BTC, quantity=D("0.002"), order_id=OID, kind="linear:USDT"),
+        intent(AMEND_BATCH, Action.AMEND, **ETH, price=D("3100"), client_order_id=LINK, kind="linear:USDT"),
     ))
 
 

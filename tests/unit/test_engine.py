@@ -967,6 +967,29 @@ def test_plan_when_order_is_amended_then_exposure_check_replaces_the_amended_ord
     assert entry.replaces_order == "777"
 
 
+@pytest.mark.parametrize(("intent", "known", "kind"), [
+    # an amend's order is listed where the store saw it: OKX's algo amend names no algo type, the order does
+    pytest.param(make_limit("50000", action=Action.AMEND, quantity="2", order_id="777"), "algo:conditional",
+                 "algo:conditional", id="amend-of-a-known-order-its-kind"),
+    pytest.param(make_limit("50000", action=Action.AMEND, quantity="2", order_id="778"), "algo:conditional",
+                 "order", id="amend-of-an-unknown-order-its-own-kind"),
+    pytest.param(make_limit("50000", kind="algo"), None, "algo", id="new-order-its-own-kind"),
+])
+def test_plan_when_an_order_is_reserved_then_its_leg_names_the_listing_that_shows_it(
+    intent: OrderIntent, known: str | None, kind: str,
+) -> None:
+    policy = make_rules("{id: position, type: max_position, default: {qty: 5}}")
+    view = make_view()
+    if known is not None:
+        view = dataclasses.replace(view, orders={"777": KnownOrder("777", "BTCUSDT", Side.BUY, PositionSide.BOTH,
+                                                                   kind=known)})
+
+    planned = engine.plan(make_request(intent), policy, view, DECISION_ID)
+
+    assert planned.reservation is not None
+    assert [entry.kind for entry in planned.reservation.pending] == [kind]
+
+
 def test_plan_when_new_order_carries_an_order_id_then_exposure_check_replaces_nothing() -> None:
     policy = make_rules("{id: position, type: max_position, default: {qty: 5}}")
 

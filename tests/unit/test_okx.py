@@ -462,7 +462,7 @@ def test_parse_request_when_algo_order_then_one_exact_intent(style: str, body: d
     assert parsed.error is None and parsed.action is Action.NEW
     [got] = parsed.intents
     fields = {"symbol": "BTC-USDT-SWAP", "unified_symbol": "BTC/USDT:USDT", "margin_mode": TD_MODES[body["tdMode"]],
-              **fields}
+              "kind": f"algo:{body['ordType']}", **fields}  # OKX lists algo orders by ordType
     expected = intent(ALGO, **fields)
     assert got == expected
     assert_exact_decimals(got, expected)

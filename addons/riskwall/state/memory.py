@@ -912,7 +912,8 @@ class MemoryStore(StateStore):
         lack what the held order filled); an account-wide read sets every position of the account but those."""
         venue, account, whole = report.venue, report.account, report.symbol is None
 
-        def covers(key: PositionKey) -> bool:
+        def covers(leg: PendingEntry) -> bool:
+            key = leg.position
             if whole:
                 return key.venue == venue and key.account == account and key not in skipped
             return key in reported
@@ -920,24 +921,27 @@ class MemoryStore(StateStore):
         self._settle(self._held, self._unlisted, asked, covers)
 
     def _settle_unlisted(self, snapshot: OpenOrdersSnapshot, asked: int) -> None:
-        """Held orders whose answer was lost wait for an open-orders listing of their symbol no longer once one asked
-        late enough was learned: if the order rests, the listing taught it as an open order, which counts from now
-        on. A hold that waits for nothing else (`_held`, a position read) ends."""
-        venue, account, symbol = snapshot.venue, snapshot.account, snapshot.symbol
+        """Held orders whose answer was lost wait for an open-orders listing of their symbol and kind no longer once
+        one asked late enough was learned: if the order rests, the listing taught it as an open order, which counts
+        from now on (a listing of another kind, such as Binance's algo orders for a regular order, does not show
+        it). A hold that waits for nothing else (`_held`, a position read) ends."""
+        venue, account, symbol, kind = snapshot.venue, snapshot.account, snapshot.symbol, snapshot.kind
 
-        def covers(key: PositionKey) -> bool:
-            return key.venue == venue and key.account == account and symbol in (None, key.symbol)
+        def covers(leg: PendingEntry) -> bool:
+            key = leg.position
+            return (key.venue == venue and key.account == account and symbol in (None, key.symbol)
+                    and leg.kind == kind)
 
         self._settle(self._unlisted, self._held, asked, covers)
 
     def _settle(self, waiting: dict[str, int], other: dict[str, int], asked: int,
-                covers: Callable[[PositionKey], bool]) -> None:
+                covers: Callable[[PendingEntry], bool]) -> None:
         """Holds in `waiting` asked for late enough whose every leg `covers` holds wait no longer; one that waits for
         nothing `other` holds either ends."""
         for reservation_id, settles_from in list(waiting.items()):
             if settles_from > asked:
                 continue
-            if all(covers(leg.position) for leg in self._legs.get(reservation_id, {}).values()):
+            if all(covers(leg) for leg in self._legs.get(reservation_id, {}).values()):
                 del waiting[reservation_id]
                 if reservation_id not in other:
                     self._drop_legs(reservation_id)
@@ -949,8 +953,8 @@ class MemoryStore(StateStore):
         `settles_from` shows what it did (`_settle_held`), or the order's own final word says how much it filled
         (`_settle_vanished`), so its fill is neither lost nor counted twice. It holds no open-order slot. Not
         `held` (a cancel the venue confirmed): nothing is held, only what it had filled is kept for its final
-        word, as long as a hold would be. `awaits_listing`: an open-orders listing asked from `settles_from` must be
-        learned too (what the venue placed for a triggered conditional order may rest)."""
+        word, as long as a hold would be. `awaits_listing`: a listing of regular open orders asked from `settles_from`
+        must be learned too (what the venue placed for a triggered conditional order is one, and may rest)."""
         if order.remaining > 0:
             reservation_id = f"vanished:{_scoped(ident)}"
             self._hold(reservation_id, order.position, order.side, order.reducing, order.remaining if held else ZERO,

@@ -23,7 +23,9 @@ and every account script touches only that slot (its keys are all declared in KE
                                             reservation legs and of the open orders that add exposure, kept
                                             in step with them by the same scripts (absent = 0)
     rw:{<venue>|<account>}:resv     HASH    reservation id → JSON {leg id: {k: "<symbol>|<position side>",
-                                            s: side, q: quantity}}: legs not yet moved to a venue order
+                                            s: side, q: quantity, kd: the kind of listing that shows its
+                                            order, absent for "order", ...}}: legs not yet moved to a venue
+                                            order (account.lua has every field)
     rw:{<venue>|<account>}:lapse    ZSET    reservation id, score = when its legs lapse (ms, Redis time);
                                             lapsed lazily by the next script that touches the account
     rw:{<venue>|<account>}:open     HASH    order id → JSON {sym, ps, s, c, kd, rem, exe, cid, t, u}: orders
@@ -930,7 +932,7 @@ class RedisStore(StateStore):
             args += [
                 leg.leg_id, f"{leg.position.symbol}|{leg.position.position_side}", str(leg.side),
                 to_fixed(leg.quantity, ROUND_CEILING), int(leg.reducing), int(leg.opens), leg.replaces_order or "",
-                to_fixed(leg.price, ROUND_CEILING) if charged and leg.price is not None else "", len(charged),
+                leg.kind, to_fixed(leg.price, ROUND_CEILING) if charged and leg.price is not None else "", len(charged),
                 *charged,
             ]
         owner = f"{venue}|{account}"

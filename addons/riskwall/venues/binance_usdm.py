@@ -262,6 +262,7 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo:
         close_position=close_position,
         client_order_id=client_id,
         activation_price=activation,
+        kind="algo" if algo else "order",  # openAlgoOrders lists algo orders, openOrders the rest
     )
 
 

@@ -347,7 +347,7 @@ def _order_leg(item: Mapping[str, Any], product_type: str, account: str | None, 
         quantity=quantity, price=price, trigger_price=trigger, order_type=order_type,
         time_in_force=FORCES[force] if force else None, reduce_only=reduce_only,
         margin_mode=MARGIN_MODES[margin_mode] if margin_mode else None, client_order_id=client_id,
-        resolve=by_mode,
+        kind=plan_kind(product_type) if conditional else order_kind(product_type), resolve=by_mode,
     )
 
 
@@ -393,7 +393,8 @@ def _modify(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent
     trigger = decimal_field("newTriggerPrice", body.get("newTriggerPrice"), required=False)
     return (OrderIntent(VENUE, Action.AMEND, endpoint, account, symbol, unified_symbol(product_type, symbol),
                         quantity=quantity, price=price, trigger_price=trigger, order_id=order_id,
-                        client_order_id=client_id),)
+                        client_order_id=client_id,
+                        kind=plan_kind(product_type) if endpoint.endswith("plan-order") else order_kind(product_type)),)
 
 
 def _modify_tpsl(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
@@ -408,7 +409,7 @@ def _modify_tpsl(body: Body, account: str | None, endpoint: str) -> tuple[OrderI
     # a TP/SL order only ever closes: its amend is a reduction of the new size
     return (OrderIntent(VENUE, Action.AMEND, endpoint, account, symbol, unified_symbol(product_type, symbol),
                         quantity=quantity, trigger_price=trigger, reduce_only=True, order_id=order_id,
-                        client_order_id=client_id),)
+                        client_order_id=client_id, kind=plan_kind(product_type)),)
 
 
 _HOLD_TO_CLOSE = {
@@ -431,7 +432,7 @@ def _tpsl(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, 
     quantity = decimal_field("size", body.get("size"), required=False)
     return (OrderIntent(VENUE, Action.NEW, endpoint, account, symbol, unified_symbol(product_type, symbol),
                         side=side, position_side=position_side, quantity=quantity, trigger_price=trigger,
-                        reduce_only=True, close_position=quantity is None),)
+                        reduce_only=True, close_position=quantity is None, kind=plan_kind(product_type)),)
 
 
 def _close_or_pos_tpsl(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
@@ -527,14 +528,19 @@ def order_kind(product_type: str) -> str:
     return f"mix:{product_type.upper()}"
 
 
-def _accepted(intent: OrderIntent, order_id: str, account: str, product_type: str,
-              reservation_id: str | None) -> OrderUpdate | None:
+def plan_kind(product_type: str) -> str:
+    """Plan and TP/SL orders of a product type: listed by orders-plan-pending, not orders-pending, and not learned
+    here, so no listing vouches for them (one whose answer was lost stays held until its hold lapses)."""
+    return f"plan:{product_type.upper()}"
+
+
+def _accepted(intent: OrderIntent, order_id: str, account: str, reservation_id: str | None) -> OrderUpdate | None:
     if intent.symbol is None or intent.side is None or intent.quantity is None:
         return None
     fills_at_once = intent.order_type == "MARKET" and intent.trigger_price is None
     return OrderUpdate(VENUE, account, intent.symbol, order_id, intent.side, intent.position_side, intent.quantity,
                        intent.quantity if fills_at_once else Decimal(0), fills_at_once, intent.only_reduces,
-                       reservation_id, order_kind(product_type))
+                       reservation_id, intent.kind)
 
 
 def _ack_id(item: Any) -> str | None:
@@ -549,7 +555,6 @@ def _learn_placed(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequ
     body = _body_or_none(request)
     if parsed.account is None or body is None or not parsed.intents:
         return ResponseFacts()
-    product_type = _product_type(body)
     result = data.get("data")
     pairs: list[tuple[int, str]] = []
     if normalize_path(request.path).endswith("/batch-place-order"):
@@ -568,7 +573,7 @@ def _learn_placed(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequ
     reserved = parsed.action.adds_orders
     updates = []
     for leg, order_id in pairs:
-        update = _accepted(parsed.intents[leg], order_id, parsed.account, product_type,
+        update = _accepted(parsed.intents[leg], order_id, parsed.account,
                            f"{decision_id}:{leg}" if reserved else None)
         if update is not None:
             updates.append(update)

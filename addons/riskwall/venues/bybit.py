@@ -533,6 +533,7 @@ def _order_leg(item: Mapping[str, Any], category: str, account: str | None, endp
         reduce_only=reduce_only,
         close_position=close_position,
         client_order_id=client_id,
+        kind=order_kind(category, symbol),
         resolve=hook,
     )
 
@@ -568,6 +569,7 @@ def _amend_leg(item: Mapping[str, Any], category: str, account: str | None, endp
         trigger_price=trigger or None,
         order_id=order_id,
         client_order_id=client_id,
+        kind=order_kind(category, symbol),
         resolve=_amended_order(contracts, category == "inverse"),
     )
 
@@ -737,8 +739,7 @@ def _body_category(request: HttpRequest) -> str | None:
 _UNREAD = object()
 
 
-def _accepted(intent: OrderIntent, order_id: str, account: str, category: str,
-              reservation_id: str | None) -> OrderUpdate | None:
+def _accepted(intent: OrderIntent, order_id: str, account: str, reservation_id: str | None) -> OrderUpdate | None:
     """An acknowledged new order. Bybit says nothing of fills here: a plain market order is taken as filled (it
     is matched at once as IOC), anything else as resting until a listing or a position query says otherwise."""
     if intent.symbol is None or intent.side is None or intent.quantity is None:
@@ -756,7 +757,7 @@ def _accepted(intent: OrderIntent, order_id: str, account: str, category: str,
         final=fills_at_once,
         reduce_only=intent.only_reduces,
         reservation_id=reservation_id,
-        kind=order_kind(category, intent.symbol),
+        kind=intent.kind,
         client_order_id=intent.client_order_id,
     )
 
@@ -778,8 +779,7 @@ def _learn_created(data: dict[str, Any], parsed: ParsedRequest, request: HttpReq
         order_id = _ack_id(ack)
         if order_id is None or not _leg_ok(codes, leg):
             continue
-        update = _accepted(intent, order_id, parsed.account, category,
-                           f"{decision_id}:{leg}" if reserved else None)
+        update = _accepted(intent, order_id, parsed.account, f"{decision_id}:{leg}" if reserved else None)
         if update is not None:
             updates.append(update)
     return ResponseFacts(orders=tuple(updates))

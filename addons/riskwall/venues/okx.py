@@ -529,6 +529,7 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
         close_position=close_position,
         margin_mode=margin_mode,
         client_order_id=text_field("algoClOrdId", _present(obj, "algoClOrdId"), CLIENT_ID, required=False),
+        kind=_algo_kind(ord_type),
         resolve=resolve,
     )
 

@@ -7,7 +7,8 @@
 --                         "<symbol>|<position side>|<side>|r" -> what only reduces (reduce-only ones)
 --   K_RESV  KEYS[3]  HASH reservation id -> JSON {leg id: {k = "<symbol>|<position side>", s = side, q = qty,
 --                         r = 1 for a reduction, n = 1 when it opens an order, o = the order an amend
---                         replaces (absent for a new order), and when charged to
+--                         replaces (absent for a new order), kd = the kind of listing that shows its order
+--                         (absent: 'order'), and when charged to
 --                         daily-notional budgets: b = {budget key...}, p = price a unit, d = UTC day}}
 --   K_LAPSE KEYS[4]  ZSET reservation id, score = when its legs lapse (ms, Redis time)
 --   K_OPEN  KEYS[5]  HASH order id -> JSON {sym, ps, s, c (1 adds, 0 only reduces), kd, rem, exe, cid (the

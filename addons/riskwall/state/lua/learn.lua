@@ -39,9 +39,9 @@ end
 
 -- held reservations that wait for a position read (K_HELD members `rid`) or an open-orders listing (`?rid`) wait no
 -- longer once one asked late enough (`read.at`) covers every leg they hold: a listing, its symbol (or the whole
--- account); a read, the positions it set (`reported`, fields; an account-wide read: every position but those it left
--- as they were, `skipped`, since a fill moved them after it was asked). A hold that waits for nothing else ends
--- (MemoryStore._settle)
+-- account) and its kind (`kd`; a leg without one: 'order'); a read, the positions it set (`reported`, fields; an
+-- account-wide read: every position but those it left as they were, `skipped`, since a fill moved them after it was
+-- asked). A hold that waits for nothing else ends (MemoryStore._settle)
 local function settle(read, listing, reported, skipped)
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_HELD, '-inf', read.at)) do
     local unlisted = string.sub(member, 1, 1) == '?'
@@ -50,8 +50,8 @@ local function settle(read, listing, reported, skipped)
       local raw = redis.call('HGET', K_RESV, rid)
       local covered = true
       for _, leg in pairs(raw and cjson.decode(raw) or {}) do
-        if listing then
-          covered = covered and (not read.sym or leg_symbol(leg) == read.sym)
+        if listing then -- of its symbol (or every symbol), and of the kind that shows its order
+          covered = covered and (not read.sym or leg_symbol(leg) == read.sym) and (leg.kd or 'order') == read.kd
         elseif read.sym then
           covered = covered and reported[leg.k] == true
         else
