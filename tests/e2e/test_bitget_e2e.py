@@ -290,3 +290,44 @@ def test_create_order_when_mode_seen_one_way_then_switched_in_the_ui_then_refuse
 
     assert "position mode of USDT-FUTURES is one-way as the firewall last saw it" in str(raised.value)
     assert refused == [] and [r.params["tradeSide"] for r in trader.orders_received()] == ["Open"]
+
+
+def test_create_order_when_trigger_orders_rest_then_they_count_against_max_position_until_cancelled(
+    trader: Trader, bitget_sidecar: Sidecar
+) -> None:
+    # two plan buys of 0.5 under a 1 BTC limit: were the third admitted, the three would make 1.5 once triggered
+    first = trader.bot.create_order(BTC, "market", "buy", 0.5, None, params={"triggerPrice": 51000})
+    trader.bot.create_order(BTC, "limit", "buy", 0.5, 50500, params={"triggerPrice": 51000})
+    with pytest.raises(ccxt.InvalidOrder) as past_max:
+        trader.bot.create_order(BTC, "market", "buy", 0.5, None, params={"triggerPrice": 51000})
+    listed = trader.bot.fetch_open_orders(BTC, params={"trigger": True})  # orders-plan-pending, through the sidecar
+    with pytest.raises(ccxt.InvalidOrder) as still_past_max:
+        trader.bot.create_order(BTC, "market", "buy", 0.5, None, params={"triggerPrice": 51000})
+    trader.bot.cancel_order(first["id"], BTC, params={"trigger": True})
+    trader.bot.create_order(BTC, "market", "buy", 0.5, None, params={"triggerPrice": 51000})
+
+    assert "POSITION_EXCEEDS_MAX" in str(past_max.value) and "POSITION_EXCEEDS_MAX" in str(still_past_max.value)
+    assert len(listed) == 2
+    placed = trader.received(f"{MIX}/order/place-plan-order")
+    assert [r.status for r in placed] == [200, 200, 200]
+    assert [r["planType"] for r in trader.fake.plan_orders(trader.api_key)] == ["normal_plan", "normal_plan"]
+    blocked = bitget_sidecar.decisions(account=trader.account, verdict="block")
+    assert [d["reason"] for d in blocked] == ["POSITION_EXCEEDS_MAX", "POSITION_EXCEEDS_MAX"]
+
+
+def test_fetch_open_orders_when_a_trigger_order_fired_unseen_then_its_fill_still_counts(
+    trader: Trader, bitget_sidecar: Sidecar
+) -> None:
+    fired = trader.bot.create_order(BTC, "market", "buy", 0.5, None, params={"triggerPrice": 51000})
+    trader.bot.create_order(BTC, "market", "buy", 0.5, None, params={"triggerPrice": 52000})
+    trader.fake.trigger_plan(trader.api_key, fired["id"])  # the mark crossed 51000: long 0.5 at the venue
+    # the fired one is gone from the book, filled or cancelled: what it had open stays held until a position read
+    # asked 10 s on shows what it did (dropped, the position's 0.5 would be unseen and a third 0.5 would pass)
+    listed = trader.bot.fetch_open_orders(BTC, params={"trigger": True})
+    with pytest.raises(ccxt.InvalidOrder) as past_max:
+        trader.bot.create_order(BTC, "market", "buy", 0.5, None, params={"triggerPrice": 51000})
+
+    assert [order["id"] for order in listed] != [fired["id"]] and len(listed) == 1
+    assert trader.fake.position(trader.api_key, "BTCUSDT") == Decimal("0.5")
+    assert "POSITION_EXCEEDS_MAX" in str(past_max.value)
+    assert len(trader.received(f"{MIX}/order/place-plan-order")) == 2

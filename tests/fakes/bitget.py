@@ -8,7 +8,9 @@ verifies `ACCESS-SIGN` as Bitget computes it — base64(HMAC-SHA256(secret, time
 before percent-encoding; the fake accepts a signature over the query as sent or as decoded.
 
 What it is not: a matching engine. Market orders fill at the mark price at once; limit orders rest until
-`fill_order()`; plan orders rest. No fees, funding or margin. Errors are HTTP 400 with
+`fill_order()`; plan orders (place-plan-order) rest, listed by orders-plan-pending under their planType and
+cancelled by cancel-plan-order, until `trigger_plan()` places the order they stand for. No fees, funding or
+margin. Errors are HTTP 400 with
 `{"code", "msg", "requestTime", "data": null}`; success is `{"code": "00000", "msg": "success", ...}`.
 
 Withdrawals, transfers and sub-account calls are accepted and recorded (`wallet_requests()`), so a test can prove
@@ -130,6 +132,8 @@ class _Order:
     filled: Decimal = Decimal(0)
     state: str = "live"
     created: int = 0
+    plan_type: str | None = None  # a plan order (normal_plan, track_plan) until it triggers
+    trigger_price: Decimal | None = None
 
     def to_json(self, pos_mode: str) -> dict[str, Any]:
         return {"symbol": self.symbol, "size": str(self.size), "orderId": self.order_id,
@@ -141,12 +145,23 @@ class _Order:
                 "posMode": pos_mode, "orderType": self.order_type, "orderSource": "normal",
                 "reduceOnly": self.reduce_only, "cTime": str(self.created), "uTime": str(self.created)}
 
+    def plan_json(self, pos_mode: str) -> dict[str, Any]:
+        """A row of orders-plan-pending (ccxt bitget.py fetch_open_orders' comment, swap stop)."""
+        return {"planType": self.plan_type, "symbol": self.symbol, "size": str(self.size), "orderId": self.order_id,
+                "clientOid": self.client_oid, "price": str(self.price or ""), "callbackRatio": "",
+                "triggerPrice": str(self.trigger_price), "triggerType": "mark_price", "planStatus": "live",
+                "side": self.side, "posSide": "net", "marginCoin": "USDT", "marginMode": "crossed",
+                "enterPointSource": "API", "tradeSide": self.trade_side or "buy_single", "posMode": pos_mode,
+                "orderType": self.order_type, "reduceOnly": self.reduce_only, "cTime": str(self.created),
+                "uTime": str(self.created)}
+
 
 @dataclass
 class _Account:
     secret: str
     passphrase: str
     orders: dict[str, _Order] = field(default_factory=dict)
+    plans: dict[str, _Order] = field(default_factory=dict)  # plan orders, by id, kept apart until they trigger
     positions: dict[str, Decimal] = field(default_factory=dict)  # signed, one-way mode
     leverage: dict[str, str] = field(default_factory=dict)
     pos_mode: str = "one_way_mode"
@@ -204,6 +219,26 @@ class FakeBitget(ServedFake):
         with self._lock:
             acct = self._accounts[api_key]
             return [o.to_json(acct.pos_mode) for o in acct.orders.values() if o.state == "live"]
+
+    def plan_orders(self, api_key: str) -> list[dict[str, Any]]:
+        with self._lock:
+            acct = self._accounts[api_key]
+            return [o.plan_json(acct.pos_mode) for o in acct.plans.values() if o.state == "live"]
+
+    def trigger_plan(self, api_key: str, order_id: str) -> str:
+        """The plan order triggers, as the mark price crossing its trigger would: it leaves the plan book and the
+        order it stands for is placed (a market one fills at once, a limit one rests); its id is returned."""
+        with self._lock:
+            acct = self._accounts[api_key]
+            plan = acct.plans[order_id]
+            plan.state = "executed"
+            placed = _Order(str(next(self._ids)), f"fake-{next(self._ids)}", plan.symbol, plan.product_type,
+                            plan.side, plan.trade_side, plan.order_type, plan.size, plan.price, plan.reduce_only,
+                            created=self._now())
+            acct.orders[placed.order_id] = placed
+            if placed.order_type == "market":
+                self._fill(acct, placed)
+            return placed.order_id
 
     def position(self, api_key: str, symbol: str) -> Decimal:
         with self._lock:
@@ -361,6 +396,54 @@ class FakeBitget(ServedFake):
         order = self._new_order(acct, p)
         return {"orderId": order.order_id, "clientOid": order.client_oid}
 
+    def _place_plan(self, acct: _Account, p: Mapping[str, Any]) -> Any:
+        plan_type = str(p.get("planType", ""))
+        if plan_type not in ("normal_plan", "track_plan"):
+            raise BitgetError("40017", "Parameter verification failed")
+        trigger = _dec(p, "triggerPrice")
+        contract = self._contract(p)
+        side, order_type = str(p.get("side", "")).lower(), str(p.get("orderType", "")).lower()
+        if side not in ("buy", "sell") or order_type not in ("limit", "market"):
+            raise BitgetError("40017", "Parameter verification failed")
+        price = (_dec(p, "executePrice", required=False) or _dec(p, "price")) if order_type == "limit" else None
+        plan = _Order(str(next(self._ids)), str(p.get("clientOid") or f"fake-{next(self._ids)}"), contract.symbol,
+                      contract.product_type, side, str(p.get("tradeSide", "")).lower(), order_type,
+                      _dec(p, "size") or Decimal(0), price, str(p.get("reduceOnly") or "NO"), created=self._now(),
+                      plan_type=plan_type, trigger_price=trigger)
+        acct.plans[plan.order_id] = plan
+        return {"orderId": plan.order_id, "clientOid": plan.client_oid}
+
+    def _plan_pending(self, acct: _Account, p: Mapping[str, Any]) -> Any:
+        plan_type = str(p.get("planType", ""))
+        if plan_type not in ("normal_plan", "track_plan", "profit_loss"):
+            raise BitgetError("40017", "Parameter verification failed")
+        product = str(p.get("productType", "")).upper()
+        symbol = str(p.get("symbol", "")).upper()
+        rows = [o.plan_json(acct.pos_mode) for o in acct.plans.values()
+                if o.state == "live" and o.plan_type == plan_type and o.product_type == product
+                and symbol in ("", o.symbol)]
+        return {"entrustedList": rows or None, "endId": rows[-1]["orderId"] if rows else None}
+
+    def _cancel_plan(self, acct: _Account, p: Mapping[str, Any]) -> Any:
+        """orderIdList (ccxt's cancel_order with trigger) cancels those plan orders; one that triggered already
+        is a failure."""
+        ids = p.get("orderIdList")
+        if not isinstance(ids, list) or not ids:
+            raise BitgetError("40019", "Parameter orderIdList cannot be empty")
+        success, failure = [], []
+        for item in ids:
+            wanted = item if isinstance(item, dict) else {}
+            plan = next((o for o in acct.plans.values() if o.order_id == wanted.get("orderId")
+                         or (wanted.get("clientOid") and o.client_oid == wanted.get("clientOid"))), None)
+            if plan is None or plan.state != "live":
+                failure.append({"orderId": str(wanted.get("orderId", "")), "clientOid": str(wanted.get("clientOid",
+                                                                                                      "")),
+                                "errorMsg": "Order does not exist", "errorCode": "40768"})
+                continue
+            plan.state = "cancelled"
+            success.append({"orderId": plan.order_id, "clientOid": plan.client_oid})
+        return {"successList": success, "failureList": failure}
+
     def _batch_place(self, acct: _Account, p: Mapping[str, Any]) -> Any:
         legs = p.get("orderList")
         if not isinstance(legs, list) or not legs:
@@ -499,6 +582,9 @@ _ROUTES: dict[tuple[str, str], tuple[bool, Handler]] = {
     ("GET", f"{MIX}/position/all-position"): (True, FakeBitget._positions),
     ("GET", f"{MIX}/position/single-position"): (True, FakeBitget._positions),
     ("GET", f"{MIX}/order/orders-pending"): (True, FakeBitget._pending),
+    ("GET", f"{MIX}/order/orders-plan-pending"): (True, FakeBitget._plan_pending),
+    ("POST", f"{MIX}/order/place-plan-order"): (True, FakeBitget._place_plan),
+    ("POST", f"{MIX}/order/cancel-plan-order"): (True, FakeBitget._cancel_plan),
     ("POST", f"{MIX}/order/place-order"): (True, FakeBitget._place),
     ("POST", f"{MIX}/order/batch-place-order"): (True, FakeBitget._batch_place),
     ("POST", f"{MIX}/order/modify-order"): (True, FakeBitget._modify),

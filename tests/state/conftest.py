@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -109,6 +110,12 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     finally:
         await store.close()  # on the test's own loop, which closes after it: its connections are closed too
         delete_prefix(prefix)
+
+
+def store_now(backend: Backend) -> int:
+    """The store's clock, which stamps what it learns: the fake one, or Redis's (this machine's wall clock)."""
+    store = backend.store
+    return store._clock() if isinstance(store, MemoryStore) else int(time.time() * 1000)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import time
 from dataclasses import replace
 from decimal import Decimal
 
@@ -51,7 +50,7 @@ from unit.factories import (
     reduction_check,
 )
 
-from .conftest import REDIS_DB, REDIS_HOST, REDIS_PORT, Advance, Backend
+from .conftest import REDIS_DB, REDIS_HOST, REDIS_PORT, Advance, Backend, store_now
 
 ETH = "ETHUSDT"
 LONG_WINDOW_MS = 60_000  # a window no test outlives
@@ -597,12 +596,6 @@ async def test_learn_when_an_order_leaves_a_listing_then_it_is_held_until_a_posi
     assert held["pending_buy"] == 1
     assert (row.get("position", Decimal(0)), row.get("pending_buy", Decimal(0))) == (Decimal(position),
                                                                                      Decimal(pending))
-
-
-def store_now(backend: Backend) -> int:
-    """The store's clock, which stamps what it learns: the fake one, or Redis's (this machine's wall clock)."""
-    store = backend.store
-    return store._clock() if isinstance(store, MemoryStore) else int(time.time() * 1000)
 
 
 # a read asked a minute before (or after) what the store learned: far outside the clocks' margin

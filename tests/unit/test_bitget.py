@@ -362,7 +362,11 @@ OTHER_CASES = [
     ("order/place-plan-order", {**order(orderType="market", price=None, force=None), "triggerPrice": "51000",
                                 "planType": "normal_plan", "triggerType": "mark_price"},
      Action.NEW, dict(**BTC, side=Side.BUY, quantity=D("0.001"), trigger_price=D("51000"), order_type="MARKET",
-                      margin_mode=MarginMode.CROSSED, kind="plan:USDT-FUTURES")),
+                      margin_mode=MarginMode.CROSSED, kind="plan:USDT-FUTURES:normal_plan")),
+    ("order/place-plan-order", {**order(orderType="market", price=None, force=None), "triggerPrice": "51000",
+                                "planType": "Track_Plan", "callbackRatio": "1", "triggerType": "mark_price"},
+     Action.NEW, dict(**BTC, side=Side.BUY, quantity=D("0.001"), trigger_price=D("51000"), order_type="MARKET",
+                      margin_mode=MarginMode.CROSSED, kind="plan:USDT-FUTURES:track_plan")),
     ("order/modify-plan-order", {"orderId": "1200", "symbol": "BTCUSDT", "productType": "USDT-FUTURES",
                                  "newTriggerPrice": "52000"},
      Action.AMEND, dict(**BTC, trigger_price=D("52000"), order_id="1200", kind="plan:USDT-FUTURES")),
@@ -534,6 +538,77 @@ def test_parse_response_when_order_acknowledged_then_update_with_reservation(bod
                                                                              expected: OrderUpdate) -> None:
     facts = learn("POST", f"{MIX}/order/place-order", body, {"orderId": "11", "clientOid": "c"})
     assert facts.orders == (expected,)
+
+
+PLAN = {**order(orderType="market", price=None, force=None), "triggerPrice": "51000", "planType": "normal_plan"}
+
+
+@pytest.mark.parametrize(("path", "body", "expected"), [
+    pytest.param("order/place-plan-order", PLAN,
+                 OrderUpdate(VENUE, ACCOUNT, "BTCUSDT", "11", Side.BUY, PositionSide.BOTH, D("0.001"), D(0), False,
+                             reservation_id=f"{DECISION_ID}:0", kind="plan:USDT-FUTURES:normal_plan"),
+                 id="plan-order-rests-as-its-plan-type"),
+    # a TP/SL order only closes; Bitget cancels it when the position closes, unseen: it is not kept
+    pytest.param("order/place-tpsl-order", {"symbol": "BTCUSDT", "productType": "USDT-FUTURES", "marginCoin": "USDT",
+                                            "planType": "loss_plan", "triggerPrice": "45000", "holdSide": "buy",
+                                            "size": "0.2"},
+                 None, id="tp-sl-order-not-learned"),
+])
+def test_parse_response_when_plan_order_acknowledged_then_learned_as_resting_or_not_at_all(
+    path: str, body: dict[str, Any], expected: OrderUpdate | None
+) -> None:
+    facts = learn("POST", f"{MIX}/{path}", body, {"orderId": "11", "clientOid": "c"})
+    assert facts.orders == ((expected,) if expected else ())
+
+
+@pytest.mark.parametrize(("plan_type", "error"), [(None, "planType is missing"),
+                                                  ("profit_plan", "planType has an unknown value"),
+                                                  ("normal", "planType has an unknown value")])
+def test_parse_request_when_plan_type_missing_or_not_a_plan_order_type_then_error(plan_type: str | None,
+                                                                                   error: str) -> None:
+    parsed = parse(make_request("POST", f"{MIX}/order/place-plan-order", {**PLAN, "planType": plan_type}))
+    assert parsed.intents == () and parsed.error is not None and error in parsed.error
+
+
+def plan_row(order_id: str, plan_type: str = "normal_plan") -> dict[str, Any]:
+    return {"planType": plan_type, "symbol": "BTCUSDT", "size": "0.5", "orderId": order_id, "clientOid": "c",
+            "triggerPrice": "51000", "planStatus": "live", "side": "buy", "posSide": "net",
+            "tradeSide": "buy_single", "reduceOnly": "NO", "orderType": "market"}
+
+
+PLAN_LISTED = OrderUpdate(VENUE, ACCOUNT, "BTCUSDT", "7", Side.BUY, PositionSide.BOTH, D("0.5"), D(0), False,
+                          kind="plan:USDT-FUTURES:normal_plan")
+
+
+@pytest.mark.parametrize(("query", "rows", "open_orders", "orders"), [
+    pytest.param({"planType": "normal_plan"}, [plan_row("7")],
+                 (OpenOrdersSnapshot(VENUE, ACCOUNT, None, (PLAN_LISTED,), "plan:USDT-FUTURES:normal_plan"),), (),
+                 id="complete-listing-snapshot-of-its-plan-type"),
+    pytest.param({"planType": "track_plan", "symbol": "BTCUSDT"}, [],
+                 (OpenOrdersSnapshot(VENUE, ACCOUNT, "BTCUSDT", (), "plan:USDT-FUTURES:track_plan"),), (),
+                 id="empty-listing-of-trailing-plans"),
+    pytest.param({"planType": "normal_plan", "idLessThan": "9"}, [plan_row("7")], (), (PLAN_LISTED,),
+                 id="a-later-page-updates-only"),
+    pytest.param({"planType": "normal_plan"}, [plan_row("7", "track_plan")], (), (), id="rows-of-another-plan-type"),
+    pytest.param({"planType": "profit_loss"}, [plan_row("7", "loss_plan")], (), (), id="tp-sl-listing-not-learned"),
+    pytest.param({}, [plan_row("7")], (), (), id="no-plan-type"),
+])
+def test_parse_response_when_plan_orders_listed_then_learned_as_the_book_of_their_plan_type(
+    query: dict[str, str], rows: list[dict[str, Any]], open_orders: tuple[OpenOrdersSnapshot, ...],
+    orders: tuple[OrderUpdate, ...]
+) -> None:
+    facts = learn("GET", f"{MIX}/order/orders-plan-pending", None, {"entrustedList": rows or None, "endId": None},
+                  query={"productType": "USDT-FUTURES", **query})
+    assert (facts.open_orders, facts.orders) == (open_orders, orders)
+
+
+def test_parse_response_when_plan_order_cancel_acknowledged_then_only_the_cancelled_closed() -> None:
+    facts = learn("POST", f"{MIX}/order/cancel-plan-order",
+                  {"symbol": "BTCUSDT", "productType": "USDT-FUTURES",
+                   "orderIdList": [{"orderId": "5"}, {"orderId": "6"}]},
+                  {"successList": [{"orderId": "5", "clientOid": "c"}],
+                   "failureList": [{"orderId": "6", "clientOid": "", "errorMsg": "x", "errorCode": "40768"}]})
+    assert facts.closed == (ClosedOrder(VENUE, ACCOUNT, "5"),)
 
 
 def test_parse_response_when_batch_partly_accepted_then_legs_matched_by_client_oid() -> None:

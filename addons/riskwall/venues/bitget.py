@@ -110,6 +110,8 @@ PRODUCT_TYPES = frozenset({"USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES", "SUSD
 MARGIN_MODES = {"isolated": MarginMode.ISOLATED, "crossed": MarginMode.CROSSED}
 POS_MODES = {"one_way_mode": "one-way", "hedge_mode": "hedge"}
 HOLD_SIDES = frozenset({"long", "short", "buy", "sell"})
+# place-plan-order's planType: each is listed by orders-plan-pending under its own planType
+PLAN_TYPES = frozenset({"normal_plan", "track_plan"})
 FINAL_STATES = frozenset({"filled", "canceled", "cancelled"})
 MAX_BATCH_LEGS = 50  # Bitget's batch-place-order limit
 DEFAULT_PAGE = 100
@@ -327,7 +329,8 @@ def _sides(product_type: str, side_raw: object, trade_side_raw: object,
 
 
 def _order_leg(item: Mapping[str, Any], product_type: str, account: str | None, endpoint: str, *,
-               conditional: bool = False) -> OrderIntent:
+               plan_type: str | None = None) -> OrderIntent:
+    conditional = plan_type is not None
     symbol = _symbol(item)
     side, position_side, reduce_only, by_mode = _sides(product_type, item.get("side"), item.get("tradeSide"),
                                                        item.get("reduceOnly"))
@@ -347,7 +350,7 @@ def _order_leg(item: Mapping[str, Any], product_type: str, account: str | None, 
         quantity=quantity, price=price, trigger_price=trigger, order_type=order_type,
         time_in_force=FORCES[force] if force else None, reduce_only=reduce_only,
         margin_mode=MARGIN_MODES[margin_mode] if margin_mode else None, client_order_id=client_id,
-        kind=plan_kind(product_type) if conditional else order_kind(product_type), resolve=by_mode,
+        kind=plan_kind(product_type, plan_type) if plan_type else order_kind(product_type), resolve=by_mode,
     )
 
 
@@ -356,7 +359,8 @@ def _place(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent,
 
 
 def _place_plan(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
-    return (_order_leg(body, _product_type(body), account, endpoint, conditional=True),)
+    plan_type = _lower_enum("planType", body.get("planType"), PLAN_TYPES)
+    return (_order_leg(body, _product_type(body), account, endpoint, plan_type=plan_type),)
 
 
 def _batch_place(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
@@ -528,10 +532,11 @@ def order_kind(product_type: str) -> str:
     return f"mix:{product_type.upper()}"
 
 
-def plan_kind(product_type: str) -> str:
-    """Plan and TP/SL orders of a product type: listed by orders-plan-pending, not orders-pending, and not learned
-    here, so no listing vouches for them (one whose answer was lost stays held until its hold lapses)."""
-    return f"plan:{product_type.upper()}"
+def plan_kind(product_type: str, plan_type: str | None = None) -> str:
+    """Plan orders of a product type and plan type (`normal_plan`, `track_plan`): what orders-plan-pending lists
+    for that planType. Without a plan type (TP/SL orders, which only close and are not learned; the amend of a
+    plan order, whose kind is the order's as the store knows it): a kind no listing vouches for."""
+    return f"plan:{product_type.upper()}" + (f":{plan_type}" if plan_type else "")
 
 
 def _accepted(intent: OrderIntent, order_id: str, account: str, reservation_id: str | None) -> OrderUpdate | None:
@@ -672,7 +677,7 @@ _POS_SIDE = {("long", "open"): (Side.BUY, PositionSide.LONG), ("long", "close"):
              ("short", "open"): (Side.SELL, PositionSide.SHORT), ("short", "close"): (Side.BUY, PositionSide.SHORT)}
 
 
-def _listed_order(item: Any, account: str, product_type: str) -> OrderUpdate | None:
+def _listed_order(item: Any, account: str, kind: str) -> OrderUpdate | None:
     if not isinstance(item, dict):
         return None
     try:
@@ -692,19 +697,43 @@ def _listed_order(item: Any, account: str, product_type: str) -> OrderUpdate | N
         return None
     state = str(item.get("status") or item.get("state") or "").lower()
     return OrderUpdate(VENUE, account, symbol, order_id, side, position_side, size, min(executed, size),
-                       state in FINAL_STATES, reduce_only, kind=order_kind(product_type))
+                       state in FINAL_STATES, reduce_only, kind=kind)
 
 
 def _learn_open_orders(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
                        decision_id: str) -> ResponseFacts:
     product_type = params.get("productType", "").upper()
+    if product_type not in PRODUCT_TYPES:
+        return ResponseFacts()
+    return _listing(data, parsed, params, product_type, order_kind(product_type))
+
+
+def _learn_plan_orders(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
+                       decision_id: str) -> ResponseFacts:
+    """orders-plan-pending lists the plan orders of one planType (`profit_loss`: TP/SL orders, not learned)."""
+    product_type = params.get("productType", "").upper()
+    plan_type = params.get("planType", "")
+    if product_type not in PRODUCT_TYPES or plan_type not in PLAN_TYPES:
+        return ResponseFacts()
     result = data.get("data")
-    if parsed.account is None or product_type not in PRODUCT_TYPES or not isinstance(result, dict):
+    items = result.get("entrustedList") if isinstance(result, dict) else None
+    if isinstance(items, list) and any(isinstance(item, dict) and item.get("planType") not in (None, plan_type)
+                                       for item in items):
+        return ResponseFacts()  # not the listing asked for: learn nothing rather than the wrong thing
+    return _listing(data, parsed, params, product_type, plan_kind(product_type, plan_type))
+
+
+def _listing(data: dict[str, Any], parsed: ParsedRequest, params: Params, product_type: str,
+             kind: str) -> ResponseFacts:
+    """An open-orders page of one kind: the whole book of that kind (a snapshot) when it is unfiltered and not
+    cut short by its page size, else only what it says of each order it lists."""
+    result = data.get("data")
+    if parsed.account is None or not isinstance(result, dict):
         return ResponseFacts()
     items = result.get("entrustedList") or []
     if not isinstance(items, list):
         return ResponseFacts()
-    listed = [_listed_order(item, parsed.account, product_type) for item in items]
+    listed = [_listed_order(item, parsed.account, kind) for item in items]
     known = tuple(u for u in listed if u is not None)
     modes = _modes_listed(parsed.account, product_type, items)
     scoped = not any(params.get(k) for k in ("orderId", "clientOid", "idLessThan", "status", "startTime",
@@ -715,8 +744,8 @@ def _learn_open_orders(data: dict[str, Any], parsed: ParsedRequest, request: Htt
     symbol = params.get("symbol", "").upper() or None
     if not scoped or not complete or (symbol is not None and not SYMBOL.fullmatch(symbol)):
         return ResponseFacts(orders=known, modes=modes)
-    return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, known,
-                                                         order_kind(product_type)),), modes=modes)
+    return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, known, kind),),
+                         modes=modes)
 
 
 def _learn_tickers(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
@@ -770,9 +799,13 @@ _LEARNERS: dict[RouteKey, Learner] = {
     ("GET", f"{_MIX}/position/all-position"): _learn_positions,
     ("GET", f"{_MIX}/position/single-position"): _learn_positions,
     ("GET", f"{_MIX}/order/orders-pending"): _learn_open_orders,
+    ("GET", f"{_MIX}/order/orders-plan-pending"): _learn_plan_orders,
     ("POST", f"{_MIX}/order/place-order"): _learn_placed,
     ("POST", f"{_MIX}/order/batch-place-order"): _learn_placed,
+    # a plan order rests (as its kind) until it triggers or is cancelled; TP/SL orders only close: not learned
+    ("POST", f"{_MIX}/order/place-plan-order"): _learn_placed,
     ("POST", f"{_MIX}/order/cancel-order"): _learn_cancelled,
+    ("POST", f"{_MIX}/order/cancel-plan-order"): _learn_cancelled,
     ("POST", f"{_MIX}/order/batch-cancel-orders"): _learn_cancelled,
     ("POST", f"{_MIX}/order/cancel-all-orders"): _learn_cancelled,
     ("POST", f"{_MIX}/account/set-position-mode"): _learn_position_mode,
