@@ -461,11 +461,14 @@ class OpenOrdersSnapshot:
 @dataclass(frozen=True, slots=True)
 class ClosedOrder:
     """The venue confirmed an order is gone without saying how much of it filled (a cancel answer that
-    carries only ids). Its pending exposure ends; fills, if any, arrive with the next position report."""
+    carries only ids). It is no longer open; what it had open is held until a position read asked after the cancel
+    or its own final word shows what it filled before the cancel reached it. `unfilled`: the answer itself says
+    nothing filled (a conditional order, which the venue cancels only before it triggers): nothing is held."""
 
     venue: Venue
     account: str
     order_id: str
+    unfilled: bool = False
 
 
 @quick_init

@@ -215,13 +215,20 @@ def test_create_order_when_resting_orders_fill_the_limit_then_next_blocked_until
     bid(bot, ETH, Decimal("0.1"), Decimal(1500))  # 300: 800
     with pytest.raises(ccxt.BaseError) as raised:
         bid(bot, ETH, Decimal("0.1"), Decimal(1490))  # 1100
-    bot.exchange.cancel_order(first["id"], BTC)  # the cancel gives the 500 back at once
+    bot.exchange.cancel_order(first["id"], BTC)
+    if venue != "binanceusdm":
+        # Bybit's and OKX's cancel answers carry the id only: what the order filled before the cancel reached it
+        # is not said, so its 500 is held until a position read asked after the cancel (Binance's answer says)
+        with pytest.raises(ccxt.BaseError) as held:
+            bid(bot, ETH, Decimal("0.1"), Decimal(1480))
+        _assert_blocked(bot, held, ETH, Decimal(1100))
+        bot.exchange.fetch_positions([BTC])
     bid(bot, ETH, Decimal("0.1"), Decimal(1480))  # 600
     bid(bot, ETH, Decimal("0.1"), Decimal(1470))  # 900
 
     assert len(bot.orders_received()) == 4
     _assert_blocked(bot, raised, ETH, Decimal(1100))
-    assert len(bot.decisions(verdict="block")) == 1
+    assert len(bot.decisions(verdict="block")) == (1 if venue == "binanceusdm" else 2)
 
 
 @pytest.mark.parametrize("venue", VENUES)

@@ -470,7 +470,7 @@ async def test_learn_when_older_answer_replayed_after_newer_one_then_nothing_cha
     }
 
 
-async def test_learn_when_order_confirmed_closed_then_its_pending_ends_and_fills_stay(store: StateStore) -> None:
+async def test_learn_when_order_confirmed_closed_then_it_is_no_longer_open_and_fills_stay(store: StateStore) -> None:
     await store.learn(facts(order_update("o1", original="3", executed="1"), order_update("o2", original="2")))
     await store.learn(ResponseFacts(closed=(
         ClosedOrder(VENUE, ACCOUNT, "o1"),
@@ -479,28 +479,45 @@ async def test_learn_when_order_confirmed_closed_then_its_pending_ends_and_fills
     )))
     await store.learn(facts(order_update("o1", original="3", executed="1")))  # replayed: still gone
 
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,), ("o1", "o2")))
+    assert sorted(view.orders) == ["o2"]
+    # o1's 2 still open when it was cancelled are held (below): o2's 2 and o1's 2
     assert amounts(await store.exposure(VENUE, ACCOUNT))[f"{SYMBOL}|both"] == {
-        "position": Decimal(1), "pending_buy": Decimal(2), "pending_sell": Decimal(0),
+        "position": Decimal(1), "pending_buy": Decimal(4), "pending_sell": Decimal(0),
     }
 
 
-@pytest.mark.parametrize(("final_executed", "position"), [
-    pytest.param("1.5", "1.5", id="its-cancel-event-says-it-filled-half-first"),
-    pytest.param("0", "0", id="its-cancel-event-says-nothing-filled"),
+@pytest.mark.parametrize(("unfilled", "then", "worst_buy"), [
+    # the cancel's answer carries the id only (Bybit, OKX, Bitget): o1 may have filled before the cancel reached it,
+    # so what it had open is held...
+    pytest.param(False, None, "3", id="held-until-the-venue-says"),
+    # ...until a position read asked after the cancel's answer shows the position...
+    pytest.param(False, "read", "1.5", id="a-read-asked-after-settles-it"),
+    # ...but not a read asked before it (the fill may have come between the read and the cancel)...
+    pytest.param(False, "early-read", "4.5", id="a-read-asked-before-does-not"),
+    # ...or its own final word (a stream's cancel event, an order query) says what it filled first
+    pytest.param(False, "filled-half", "1.5", id="its-cancel-event-says-it-filled-half-first"),
+    pytest.param(False, "filled-none", "0", id="its-cancel-event-says-nothing-filled"),
+    # a conditional order cancelled before it triggered (the venue cancels no other): nothing filled, nothing held
+    pytest.param(True, None, "0", id="unfilled-conditional-holds-nothing"),
+    pytest.param(True, "filled-none", "0", id="unfilled-conditional-then-its-final-word"),
 ])
-async def test_learn_when_a_confirmed_cancel_is_followed_by_the_orders_final_word_then_what_it_filled_counts(
-    store: StateStore, final_executed: str, position: str
+async def test_learn_when_a_single_cancel_is_confirmed_by_id_then_what_it_had_open_waits_for_the_venue(
+    backend: Backend, unfilled: bool, then: str | None, worst_buy: str
 ) -> None:
-    # the cancel's answer carries the id only (Bybit, OKX): pending ends at once; the order's own final word (a
-    # stream's cancel event, an order query) then says what it filled before the cancel reached it
+    store = backend.store
     await store.learn(facts(order_update("o1", original="3")))
-    await store.learn(ResponseFacts(closed=(ClosedOrder(VENUE, ACCOUNT, "o1"),)))
-    pending = await worst(store)
+    await store.learn(ResponseFacts(closed=(ClosedOrder(VENUE, ACCOUNT, "o1", unfilled),)))
+    if then in ("read", "early-read"):
+        asked = store_now(backend) + (AFTER if then == "read" else BEFORE)
+        await store.learn(facts(positions_report((SYMBOL, BOTH, "1.5"), symbol=SYMBOL, asked_ms=asked)))
+    elif then is not None:
+        executed = "1.5" if then == "filled-half" else "0"
+        await store.learn(facts(order_update("o1", original="3", executed=executed, final=True)))
+        await store.learn(facts(order_update("o1", original="3", executed=executed, final=True)))  # replayed
 
-    await store.learn(facts(order_update("o1", original="3", executed=final_executed, final=True)))
-    await store.learn(facts(order_update("o1", original="3", executed=final_executed, final=True)))  # replayed
-
-    assert (pending, await worst(store)) == ("0", position)
+    assert (await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,), ("o1",)))).orders == {}
+    assert await worst(store) == worst_buy
 
 
 async def test_learn_when_snapshot_lists_one_kind_of_order_then_other_kinds_are_kept(store: StateStore) -> None:

@@ -525,11 +525,12 @@ def test_parse_response_when_cancel_all_done_then_empty_snapshot() -> None:
     assert facts.open_orders == (OpenOrdersSnapshot(VENUE, ACCOUNT, "BTCUSD_PERP", ()),)
 
 
-def test_parse_response_when_algo_cancel_answer_then_closed_for_this_venue() -> None:
+def test_parse_response_when_algo_cancel_answer_then_closed_unfilled_for_this_venue() -> None:
     facts = respond("DELETE", "/dapi/v1/algoOrder", {"algoId": 9, "code": "200", "msg": "success"},
                     {"symbol": "BTCUSD_PERP", "algoId": "9"})
 
-    assert facts.closed == (ClosedOrder(VENUE, ACCOUNT, "algo:9"),)
+    # cancelled before it triggered, as every algo order is: nothing filled
+    assert facts.closed == (ClosedOrder(VENUE, ACCOUNT, "algo:9", unfilled=True),)
 
 
 def position_row(symbol: str, amount: str, mark: str | None = "50000", side: str = "BOTH") -> dict[str, Any]:

@@ -1112,10 +1112,11 @@ def test_parse_response_when_order_queried_then_update_without_reservation() -> 
     assert facts.orders == (update("BTCUSDT", "650640532", Side.BUY, "0.010", "0.004", final=False),)
 
 
-def test_parse_response_when_algo_order_canceled_then_algo_order_final() -> None:
+def test_parse_response_when_algo_order_canceled_then_algo_order_closed_unfilled() -> None:
     facts = learn("DELETE", "/fapi/v1/algoOrder", {"algoId": "3358"}, body_of("algo_canceled_answer"))
 
-    assert facts.closed == (ClosedOrder(VENUE, ACCOUNT, "algo:3358"),)
+    # Binance cancels an algo order only before it triggers: it placed no order, so nothing can have filled
+    assert facts.closed == (ClosedOrder(VENUE, ACCOUNT, "algo:3358", unfilled=True),)
 
 
 def test_parse_response_when_algo_order_canceled_then_its_pending_exposure_ends() -> None:

@@ -608,7 +608,8 @@ def test_parse_response_when_plan_order_cancel_acknowledged_then_only_the_cancel
                    "orderIdList": [{"orderId": "5"}, {"orderId": "6"}]},
                   {"successList": [{"orderId": "5", "clientOid": "c"}],
                    "failureList": [{"orderId": "6", "clientOid": "", "errorMsg": "x", "errorCode": "40768"}]})
-    assert facts.closed == (ClosedOrder(VENUE, ACCOUNT, "5"),)
+    # a plan order is cancelled only before it triggers: nothing filled
+    assert facts.closed == (ClosedOrder(VENUE, ACCOUNT, "5", unfilled=True),)
 
 
 def test_parse_response_when_batch_partly_accepted_then_legs_matched_by_client_oid() -> None:

@@ -1913,8 +1913,10 @@ ROOMY = make_policy("rules:\n  - {id: pos, type: max_position, default: {qty: 10
 
 
 def exposure_after(*steps: tuple[str, str, dict[str, Any], dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """Each step through the decider and, allowed, its answer learned into a MemoryStore, as the addon does."""
-    store = MemoryStore(clock=lambda: 1_700_000_000_000)
+    """Each step through the decider and, allowed, its answer learned into a MemoryStore, as the addon does (each
+    request stamped with when it came in: the store's one instant)."""
+    now = 1_700_000_000_000
+    store = MemoryStore(clock=lambda: now)
 
     async def run() -> dict[str, dict[str, str]]:
         for n, (method, path, params, response) in enumerate(steps):
@@ -1926,7 +1928,7 @@ def exposure_after(*steps: tuple[str, str, dict[str, Any], dict[str, Any]]) -> d
             evaluation = await decide_request(screen(ADAPTER, request), ROOMY, store, decision_id)
             assert evaluation.decision.verdict is Verdict.ALLOW and evaluation.parsed is not None
             await learn_answer(store, ADAPTER, evaluation.parsed, request, 200, orjson.dumps(response), decision_id,
-                               evaluation.reserved, ROOMY)
+                               evaluation.reserved, ROOMY, asked_ms=now)
         return await store.exposure(VENUE, ACCOUNT)
 
     return asyncio.run(run())
@@ -1945,19 +1947,27 @@ def empty_listing(category: str = "linear") -> dict[str, Any]:
     return envelope({"list": [], "nextPageCursor": "", "category": category})
 
 
+# a position read of BTCUSDT: flat
+FLAT_READ = ("GET", "/v5/position/list", {"category": "linear", "symbol": "BTCUSDT"},
+             positions(position_row("BTCUSDT", "", "0")))
+
+
 def test_store_when_limit_order_acknowledged_then_pending_and_still_held_once_a_listing_drops_it() -> None:
     resting = exposure_after(("POST", "/v5/order/create", order(qty="0.4"), ack("a1")))
     dropped = exposure_after(("POST", "/v5/order/create", order(qty="0.4"), ack("a1")),
                              ("GET", "/v5/order/realtime", {"category": "linear", "settleCoin": "USDT"},
                               empty_listing()))
-    cancelled = exposure_after(("POST", "/v5/order/create", order(qty="0.4"), ack("a1")),
-                               ("POST", "/v5/order/cancel-all", {"category": "linear", "symbol": "BTCUSDT"},
-                                {"retCode": 0, "retMsg": "OK", "result": {"list": [{"orderId": "a1"}]}}))
+    cancel_all = ("POST", "/v5/order/cancel-all", {"category": "linear", "symbol": "BTCUSDT"},
+                  {"retCode": 0, "retMsg": "OK", "result": {"list": [{"orderId": "a1"}]}})
+    cancelled = exposure_after(("POST", "/v5/order/create", order(qty="0.4"), ack("a1")), cancel_all)
+    read = exposure_after(("POST", "/v5/order/create", order(qty="0.4"), ack("a1")), cancel_all, FLAT_READ)
 
     assert pending_buy(resting, "BTCUSDT|both") == D("0.4")
     # gone from the book, filled or cancelled: held until a position read shows which (none was made here)
     assert pending_buy(dropped, "BTCUSDT|both") == D("0.4")
-    assert pending_buy(cancelled, "BTCUSDT|both") == 0
+    # cancelled, after filling how much is not said (ids only): held until a position read asked after the cancel
+    assert pending_buy(cancelled, "BTCUSDT|both") == D("0.4")
+    assert pending_buy(read, "BTCUSDT|both") == 0
 
 
 def test_store_when_market_order_acknowledged_then_counted_as_position_not_pending() -> None:
@@ -2010,12 +2020,25 @@ def test_store_when_inverse_market_order_after_a_ticker_then_counted_in_base_uni
     assert after["BTCUSD|both"]["position"] == "0.05"  # 2500 USD at the mark 50000
 
 
-def test_store_when_cancel_acknowledged_then_pending_exposure_ends() -> None:
-    after = exposure_after(("POST", "/v5/order/create", order(qty="0.4"), ack("a1")),
-                           ("POST", "/v5/order/cancel", {"category": "linear", "symbol": "BTCUSDT", "orderId": "a1"},
-                            ack("a1")))
+@pytest.mark.parametrize(("then", "held"), [
+    pytest.param(None, D("0.4"), id="held-until-the-venue-says-what-it-filled"),
+    pytest.param("read", D(0), id="a-position-read-settles-it"),
+    pytest.param("query", D(0), id="its-own-final-word-settles-it"),
+])
+def test_store_when_cancel_acknowledged_then_pending_exposure_held_until_a_read_or_its_final_word(
+    then: str | None, held: Decimal
+) -> None:
+    # Bybit's cancel answer carries ids only: the order may have filled in part before the cancel reached it
+    steps = [("POST", "/v5/order/create", order(qty="0.4"), ack("a1")),
+             ("POST", "/v5/order/cancel", {"category": "linear", "symbol": "BTCUSDT", "orderId": "a1"}, ack("a1"))]
+    if then == "read":
+        steps.append(FLAT_READ)
+    elif then == "query":
+        steps.append(("GET", "/v5/order/realtime", {"category": "linear", "orderId": "a1"},
+                      envelope({"list": [listed("a1", qty="0.4", cum="0", status="Cancelled", idx=0)],
+                                "nextPageCursor": "", "category": "linear"})))
 
-    assert pending_buy(after, "BTCUSDT|both") == 0
+    assert pending_buy(exposure_after(*steps), "BTCUSDT|both") == held
 
 
 # ---- 6. rejections → native body → the real ccxt and pybit -------------------------------------------------------

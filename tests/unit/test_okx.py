@@ -29,7 +29,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from riskwall import engine
-from riskwall.decider import Evaluation, decide_request
+from riskwall.decider import Evaluation, decide_request, stamped
 from riskwall.instruments import CATALOG, Instrument
 from riskwall.model import (
     Action,
@@ -1502,7 +1502,7 @@ def test_parse_response_when_algo_trigger_listing_empty_then_trigger_order_final
     assert asyncio.run(scenario()) == "0.04"
 
 
-def test_parse_response_when_placed_then_canceled_then_store_pending_follows() -> None:
+def test_parse_response_when_placed_then_canceled_then_store_pending_held_until_a_position_read() -> None:
     async def scenario() -> list[str]:
         store = MemoryStore(clock=lambda: 1_000)
         seen = []
@@ -1511,10 +1511,14 @@ def test_parse_response_when_placed_then_canceled_then_store_pending_follows() -
         seen.append(await pending_buy(store))
         cancel = make_request("POST", "/api/v5/trade/cancel-order", {"instId": "BTC-USDT-SWAP", "ordId": "611"})
         await store.learn(learn(cancel, envelope([ack("611")])))
+        # the answer carries the id only: what the order filled before the cancel reached it is not said
+        seen.append(await pending_buy(store))
+        read = learn(get("/api/v5/account/positions", ("instId", "BTC-USDT-SWAP")), envelope([position_row(pos="0")]))
+        await store.learn(stamped(read, 1_000))  # asked once the cancel's answer was in
         seen.append(await pending_buy(store))
         return seen
 
-    assert asyncio.run(scenario()) == ["0.05", "0"]
+    assert asyncio.run(scenario()) == ["0.05", "0.05", "0"]
 
 
 def position_row(inst_id: str = "BTC-USDT-SWAP", pos: str = "3", pos_side: str = "net", **extra: str) -> dict:

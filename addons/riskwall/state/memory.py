@@ -719,10 +719,11 @@ class MemoryStore(StateStore):
             ident = (closed.venue, closed.account, closed.order_id)
             order = self._open.get(ident)
             if order is not None:
-                # the venue confirmed it gone: its pending ends at once, but what it filled before the cancel reached
-                # it is not said; its own final word (a stream's cancel event, an order query) may still say it
+                # the venue confirmed it gone without saying what it filled before the cancel reached it: what it had
+                # open is held until a position read asked from now, or its own final word (a stream's cancel event,
+                # an order query), shows what it did
                 self._finalise(ident, now)
-                self._hold_vanished(ident, order, now, now, held=False)
+                self._hold_vanished(ident, order, now, now, held=not closed.unfilled)
         for accepted in facts.amended:
             self._confirm_amend(accepted, now)
         for mode in facts.modes:
@@ -948,13 +949,14 @@ class MemoryStore(StateStore):
 
     def _hold_vanished(self, ident: OrderIdent, order: _Order, now: int, settles_from: int, *,
                        held: bool = True, awaits_listing: bool = False) -> None:
-        """An order gone from the book (absent from an open-orders listing, or ended by a cancel-all) may have filled
-        unseen first: what it had open is held as an order of unknown fate is, until a position read asked from
-        `settles_from` shows what it did (`_settle_held`), or the order's own final word says how much it filled
-        (`_settle_vanished`), so its fill is neither lost nor counted twice. It holds no open-order slot. Not
-        `held` (a cancel the venue confirmed): nothing is held, only what it had filled is kept for its final
-        word, as long as a hold would be. `awaits_listing`: a listing of regular open orders asked from `settles_from`
-        must be learned too (what the venue placed for a triggered conditional order is one, and may rest)."""
+        """An order gone from the book (absent from an open-orders listing, ended by a cancel-all, or cancelled with an
+        answer that names it only) may have filled unseen first: what it had open is held as an order of unknown fate
+        is, until a position read asked from `settles_from` shows what it did (`_settle_held`), or the order's own
+        final word says how much it filled (`_settle_vanished`), so its fill is neither lost nor counted twice. It
+        holds no open-order slot. Not `held` (an order that cannot have filled: `ClosedOrder.unfilled`): nothing is
+        held, only what it had filled is kept for its final word, as long as a hold would be. `awaits_listing`: a
+        listing of regular open orders asked from `settles_from` must be learned too (what the venue placed for a
+        triggered conditional order is one, and may rest)."""
         if order.remaining > 0:
             reservation_id = f"vanished:{_scoped(ident)}"
             self._hold(reservation_id, order.position, order.side, order.reducing, order.remaining if held else ZERO,

@@ -1042,7 +1042,10 @@ class RedisStore(StateStore):
                 listed["cx"] = 1
             bucket(snapshot.venue, snapshot.account)["snapshots"].append(listed)
         for closed in facts.closed:
-            bucket(closed.venue, closed.account)["closed"].append(closed.order_id)
+            payload = bucket(closed.venue, closed.account)
+            payload["closed"].append(closed.order_id)
+            if closed.unfilled:
+                payload.setdefault("cu", []).append(closed.order_id)
         for accepted in facts.amended:
             amend: dict[str, str] = {"l": accepted.leg_id}
             if accepted.total is not None:

@@ -40,7 +40,6 @@ from typing import Any
 from riskwall.instruments import CATALOG, Instrument
 from riskwall.model import (
     Action,
-    ClosedOrder,
     Decision,
     Known,
     OpenOrdersSnapshot,
@@ -296,7 +295,7 @@ def _coinm_facts(learner: Learner) -> Learner:
             prices=tuple(replace(p, venue=VENUE) for p in facts.prices),
             orders=tuple(u for u in orders if u is not None) + tuple(loose),
             open_orders=tuple(snapshots),
-            closed=tuple(ClosedOrder(VENUE, c.account, c.order_id) for c in facts.closed),
+            closed=tuple(replace(c, venue=VENUE) for c in facts.closed),
         )
 
     return learn

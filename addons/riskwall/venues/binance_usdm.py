@@ -440,7 +440,8 @@ def _algo_cancel_answer(item: Any, parsed: ParsedRequest) -> ClosedOrder | None:
         return None
     if "algoId" not in item or str(item.get("code")) != "200":
         return None
-    return ClosedOrder(VENUE, parsed.account, f"algo:{item['algoId']}")
+    # an algo order is cancelled only before it triggers: it placed no order, so nothing filled
+    return ClosedOrder(VENUE, parsed.account, f"algo:{item['algoId']}", unfilled=True)
 
 
 def learn_open_orders(kind: str) -> Learner:

@@ -593,7 +593,9 @@ def _learn_cancelled(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
     acks = result.get("successList") if isinstance(result, dict) and "successList" in result else [result]
     if not isinstance(acks, list):
         return ResponseFacts()
-    return ResponseFacts(closed=tuple(ClosedOrder(VENUE, parsed.account, oid) for ack in acks
+    # a plan order is cancelled only before it triggers: it placed no order, so nothing filled
+    unfilled = normalize_path(request.path).endswith("/cancel-plan-order")
+    return ResponseFacts(closed=tuple(ClosedOrder(VENUE, parsed.account, oid, unfilled) for ack in acks
                                       if (oid := _ack_id(ack)) is not None))
 
 

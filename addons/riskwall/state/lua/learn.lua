@@ -130,16 +130,21 @@ for _, snapshot in ipairs(facts.snapshots) do
   end
 end
 
--- the venue confirmed these orders gone without saying how much they filled first: pending ends at once, and what
--- they had filled is kept (a hold of nothing, as long as a hold would be) for their own final word
--- (settle_vanished), else fills come with the next position report (MemoryStore._learn)
+-- the venue confirmed these orders gone without saying how much they filled first: what they had open is held until
+-- a position read asked from now or their own final word (settle_vanished) shows it; those the answer says nothing of
+-- filled (`cu`: conditional orders cancelled before they triggered) hold nothing but what they had filled, kept for
+-- their final word as long as a hold would be (MemoryStore._learn)
+local unfilled = {}
+for _, id in ipairs(facts.cu or {}) do
+  unfilled[id] = true
+end
 for _, id in ipairs(facts.closed) do
   local raw = redis.call('HGET', K_OPEN, id)
   if raw then
     local o = cjson.decode(raw)
     finalize(id, o, now, final_ms)
     if dec_parse(o.rem).s > 0 then
-      hold_vanished(id, o, '0', now, facts.nw or now, facts.nw or now, false)
+      hold_vanished(id, o, unfilled[id] and '0' or o.rem, now, facts.nw or now, facts.nw or now, false)
     end
   end
 end
