@@ -446,6 +446,11 @@ class OpenOrdersSnapshot:
     may be missing from it, so only orders learned before then end for being absent. An order absent from a
     listing may have filled unseen, so what it had open stays held until a position read shows what it did; not
     so after a cancel-all (`cancelled`), whose orders the bot itself ended.
+
+    `triggers_into`, for a listing of conditional orders (Binance algo, OKX algo, Bitget plan orders): the kind of
+    the book where each places its order when it triggers. One absent from the listing may have triggered, and the
+    order it placed may rest there, unknown to the store: what it had open is held until a listing of that book
+    asked as late as the position read has been learned too.
     """
 
     venue: Venue
@@ -455,6 +460,7 @@ class OpenOrdersSnapshot:
     kind: str = "order"
     asked_ms: int | None = None
     cancelled: bool = False
+    triggers_into: str | None = None
 
 
 @quick_init

@@ -1196,6 +1196,41 @@ async def test_learn_when_a_conditional_order_triggered_then_what_it_had_open_wa
     assert await worst(store) == worst_buy
 
 
+PLACED_BOOK = "mix:USDT-FUTURES"  # where the listed conditional orders place theirs (a kind other than "order")
+
+
+@pytest.mark.parametrize(("triggers_into", "then", "worst_buy"), [
+    # gone from a listing of conditional orders: it may have triggered, and the order it placed may rest unknown
+    pytest.param(PLACED_BOOK, (), "10", id="held"),
+    pytest.param(PLACED_BOOK, ("read",), "10", id="a-read-alone-does-not-settle-it"),
+    pytest.param(PLACED_BOOK, ("read", "placed-book-empty"), "0", id="a-read-and-its-book-show-nothing-rests"),
+    pytest.param(PLACED_BOOK, ("read", "placed-book-lists-it"), "10", id="the-placed-order-rests-and-counts-once"),
+    pytest.param(PLACED_BOOK, ("read", "another-book-empty"), "10", id="a-listing-of-another-book-does-not"),
+    # a listing of orders that place none (the regular book): a read alone settles it
+    pytest.param(None, ("read",), "0", id="a-plain-listing-waits-for-a-read-only"),
+])
+async def test_learn_when_a_conditional_order_leaves_its_listing_then_what_it_had_open_waits_for_the_book_it_places_in(
+    backend: Backend, triggers_into: str | None, then: tuple[str, ...], worst_buy: str
+) -> None:
+    store = backend.store
+    await store.learn(facts(replace(order_update("a1", original="10"), kind="plan")))
+    await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind="plan", triggers_into=triggers_into,
+                                    asked_ms=store_now(backend) + 1_000)))
+    later = store_now(backend) + AFTER  # past the 10 s a listing may lag
+    placed = replace(order_update("o9", original="10"), kind=PLACED_BOOK)
+    for step in then:
+        if step == "read":
+            await store.learn(facts(positions_report((SYMBOL, BOTH, "0"), symbol=SYMBOL, asked_ms=later)))
+        elif step == "placed-book-empty":
+            await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind=PLACED_BOOK, asked_ms=later)))
+        elif step == "placed-book-lists-it":
+            await store.learn(facts(replace(open_orders(placed, symbol=SYMBOL), kind=PLACED_BOOK, asked_ms=later)))
+        else:
+            await store.learn(facts(replace(open_orders(symbol=SYMBOL), asked_ms=later)))
+
+    assert await worst(store) == worst_buy
+
+
 @pytest.mark.parametrize(("rows", "scope", "worst_short"), [
     # a push of the LONG row alone (Binance ACCOUNT_UPDATE lists what changed) says nothing of the SHORT side
     pytest.param(((SYMBOL, LONG, "1"),), SYMBOL, "5", id="a-report-of-the-other-side-does-not-settle"),

@@ -1192,6 +1192,16 @@ def test_parse_response_when_open_orders_listed_then_snapshot_for_the_requested_
     )
 
 
+def test_parse_response_when_open_algo_orders_listed_then_snapshot_of_algo_orders_that_place_regular_ones() -> None:
+    algo = orjson.loads(body_of("algo_new"))
+    facts = learn("GET", "/fapi/v1/openAlgoOrders", {"symbol": "BTCUSDT"}, orjson.dumps([algo]))
+
+    [snapshot] = facts.open_orders
+    # one that left the listing may have triggered: the order it placed rests, if it rests, among the regular ones
+    assert (snapshot.kind, snapshot.symbol, snapshot.triggers_into) == ("algo", "BTCUSDT", "order")
+    assert [o.order_id for o in snapshot.orders] == [f"algo:{algo['algoId']}"]
+
+
 def test_parse_response_when_no_open_orders_then_empty_snapshot_not_empty_facts() -> None:
     facts = learn("GET", "/fapi/v1/openOrders", {"symbol": "ETHUSDT"}, b"[]")
 

@@ -582,10 +582,12 @@ PLAN_LISTED = OrderUpdate(VENUE, ACCOUNT, "BTCUSDT", "7", Side.BUY, PositionSide
 
 @pytest.mark.parametrize(("query", "rows", "open_orders", "orders"), [
     pytest.param({"planType": "normal_plan"}, [plan_row("7")],
-                 (OpenOrdersSnapshot(VENUE, ACCOUNT, None, (PLAN_LISTED,), "plan:USDT-FUTURES:normal_plan"),), (),
+                 (OpenOrdersSnapshot(VENUE, ACCOUNT, None, (PLAN_LISTED,), "plan:USDT-FUTURES:normal_plan",
+                                     triggers_into="mix:USDT-FUTURES"),), (),
                  id="complete-listing-snapshot-of-its-plan-type"),
     pytest.param({"planType": "track_plan", "symbol": "BTCUSDT"}, [],
-                 (OpenOrdersSnapshot(VENUE, ACCOUNT, "BTCUSDT", (), "plan:USDT-FUTURES:track_plan"),), (),
+                 (OpenOrdersSnapshot(VENUE, ACCOUNT, "BTCUSDT", (), "plan:USDT-FUTURES:track_plan",
+                                     triggers_into="mix:USDT-FUTURES"),), (),
                  id="empty-listing-of-trailing-plans"),
     pytest.param({"planType": "normal_plan", "idLessThan": "9"}, [plan_row("7")], (), (PLAN_LISTED,),
                  id="a-later-page-updates-only"),

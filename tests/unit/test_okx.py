@@ -1463,7 +1463,9 @@ def test_parse_response_when_algo_orders_listed_then_one_snapshot_per_listed_typ
     rows = [algo_row()] if "conditional" in ord_type else []
     facts = learn(get("/api/v5/trade/orders-algo-pending", ("ordType", ord_type), ("instId", "BTC-USDT-SWAP")),
                   envelope(rows))
-    assert [(s.kind, s.symbol) for s in facts.open_orders] == [(k, "BTC-USDT-SWAP") for k in kinds]
+    # an algo order that triggered placed its order among the regular pending ones ("order")
+    assert [(s.kind, s.symbol, s.triggers_into) for s in facts.open_orders] == [(k, "BTC-USDT-SWAP", "order")
+                                                                               for k in kinds]
     if rows:
         assert facts.open_orders[0].orders == (update("algo:71", "0.02", side=Side.SELL, kind="algo:conditional"),)
 

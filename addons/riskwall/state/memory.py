@@ -822,7 +822,7 @@ class MemoryStore(StateStore):
         if update.final and update.fills_elsewhere:
             # what it filled is the placed order's: held until a read and a listing asked from now show it
             self._finalise(ident, now, unfilled_known=False)
-            self._hold_vanished(ident, order, now, now, awaits_listing=True)
+            self._hold_vanished(ident, order, now, now, listing="order")
         elif update.final:
             self._finalise(ident, now)
 
@@ -948,21 +948,21 @@ class MemoryStore(StateStore):
                     self._drop_legs(reservation_id)
 
     def _hold_vanished(self, ident: OrderIdent, order: _Order, now: int, settles_from: int, *,
-                       held: bool = True, awaits_listing: bool = False) -> None:
+                       held: bool = True, listing: str | None = None) -> None:
         """An order gone from the book (absent from an open-orders listing, ended by a cancel-all, or cancelled with an
         answer that names it only) may have filled unseen first: what it had open is held as an order of unknown fate
         is, until a position read asked from `settles_from` shows what it did (`_settle_held`), or the order's own
         final word says how much it filled (`_settle_vanished`), so its fill is neither lost nor counted twice. It
         holds no open-order slot. Not `held` (an order that cannot have filled: `ClosedOrder.unfilled`): nothing is
-        held, only what it had filled is kept for its final word, as long as a hold would be. `awaits_listing`: a
-        listing of regular open orders asked from `settles_from` must be learned too (what the venue placed for a
-        triggered conditional order is one, and may rest)."""
+        held, only what it had filled is kept for its final word, as long as a hold would be. `listing`: the kind
+        of an open-orders listing that must be learned too, asked from `settles_from` (what the venue placed for a
+        triggered conditional order rests there, if it rests)."""
         if order.remaining > 0:
             reservation_id = f"vanished:{_scoped(ident)}"
             self._hold(reservation_id, order.position, order.side, order.reducing, order.remaining if held else ZERO,
-                       now, settles_from)
+                       now, settles_from, kind=listing or "order")
             self._vanished[reservation_id] = _Vanished(order.executed, order.seen, now)
-            if awaits_listing:
+            if listing is not None:
                 self._unlisted[reservation_id] = settles_from
 
     def _vanished_hold(self, ident: OrderIdent) -> tuple[str, PendingEntry, _Vanished] | None:
@@ -1016,8 +1016,8 @@ class MemoryStore(StateStore):
             self._move_position(key, side.sign * fill)
 
     def _hold(self, reservation_id: str, position: PositionKey, side: Side, reducing: bool, quantity: Decimal,
-              now: int, settles_from: int, *, lapses: bool = True) -> None:
-        entry = PendingEntry(f"{reservation_id}:0", position, side, quantity, reducing=reducing)
+              now: int, settles_from: int, *, lapses: bool = True, kind: str = "order") -> None:
+        entry = PendingEntry(f"{reservation_id}:0", position, side, quantity, reducing=reducing, kind=kind)
         self._legs[reservation_id] = {entry.leg_id: entry}
         self._add_pending((entry.position, entry.side), entry.reducing, entry.quantity)
         if lapses:
@@ -1040,8 +1040,11 @@ class MemoryStore(StateStore):
                 # gone from the book, filled or cancelled: the listing does not say which
                 self._finalise(ident, now, unfilled_known=False)
                 # a cancel-all's answer came once the venue had ended its orders: a read asked from then holds
-                # what they filled; a listing may not show an order placed just before it (10 s, as a lost answer)
-                self._hold_vanished(ident, order, now, now if snapshot.cancelled else now + UNANSWERED_SETTLE_MS)
+                # what they filled; a listing may not show an order placed just before it (10 s, as a lost answer).
+                # A conditional order may have triggered: the order it placed may rest in another book, which a
+                # listing of that book must show too
+                self._hold_vanished(ident, order, now, now if snapshot.cancelled else now + UNANSWERED_SETTLE_MS,
+                                    listing=snapshot.triggers_into)
         for update in snapshot.orders:
             self._apply_order(update, now, snapshot.asked_ms)
         if asked is not None and self._unlisted:

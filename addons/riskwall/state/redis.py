@@ -1040,6 +1040,8 @@ class RedisStore(StateStore):
                 listed["at"] = snapshot.asked_ms - READ_CLOCK_MARGIN_MS
             if snapshot.cancelled:
                 listed["cx"] = 1
+            if snapshot.triggers_into is not None:
+                listed["tk"] = snapshot.triggers_into
             bucket(snapshot.venue, snapshot.account)["snapshots"].append(listed)
         for closed in facts.closed:
             payload = bucket(closed.venue, closed.account)

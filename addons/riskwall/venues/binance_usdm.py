@@ -460,7 +460,9 @@ def learn_open_orders(kind: str) -> Learner:
             # an item we could not read may be an open order: a snapshot would finalise it and forget its exposure
             return ResponseFacts(orders=updates)
         symbol = params.get("symbol", "").upper() or None
-        return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, updates, kind),))
+        # a triggered algo order places a regular order, which may rest among the regular open orders
+        return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, updates, kind,
+                                                             triggers_into="order" if kind == "algo" else None),))
 
     return learn
 

@@ -722,11 +722,12 @@ def _learn_plan_orders(data: dict[str, Any], parsed: ParsedRequest, request: Htt
     if isinstance(items, list) and any(isinstance(item, dict) and item.get("planType") not in (None, plan_type)
                                        for item in items):
         return ResponseFacts()  # not the listing asked for: learn nothing rather than the wrong thing
-    return _listing(data, parsed, params, product_type, plan_kind(product_type, plan_type))
+    # a triggered plan order places an order of its product type, which may rest in orders-pending
+    return _listing(data, parsed, params, product_type, plan_kind(product_type, plan_type), order_kind(product_type))
 
 
 def _listing(data: dict[str, Any], parsed: ParsedRequest, params: Params, product_type: str,
-             kind: str) -> ResponseFacts:
+             kind: str, triggers_into: str | None = None) -> ResponseFacts:
     """An open-orders page of one kind: the whole book of that kind (a snapshot) when it is unfiltered and not
     cut short by its page size, else only what it says of each order it lists."""
     result = data.get("data")
@@ -746,8 +747,8 @@ def _listing(data: dict[str, Any], parsed: ParsedRequest, params: Params, produc
     symbol = params.get("symbol", "").upper() or None
     if not scoped or not complete or (symbol is not None and not SYMBOL.fullmatch(symbol)):
         return ResponseFacts(orders=known, modes=modes)
-    return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, known, kind),),
-                         modes=modes)
+    return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, known, kind,
+                                                         triggers_into=triggers_into),), modes=modes)
 
 
 def _learn_tickers(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,

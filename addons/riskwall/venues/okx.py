@@ -899,8 +899,10 @@ def _learn_algo_pending(data: list[Any], parsed: ParsedRequest, params: Params, 
     complete, symbol = _complete_scope(data, params, allowed=())
     if not complete or not kinds or len(updates) != len(data) or any(u.kind not in kinds for u in updates):
         return ResponseFacts(orders=updates)
+    # a triggered algo order places orders among the regular pending ones, where they may rest
     return ResponseFacts(open_orders=tuple(
-        OpenOrdersSnapshot(VENUE, parsed.account, symbol, tuple(u for u in updates if u.kind == kind), kind)
+        OpenOrdersSnapshot(VENUE, parsed.account, symbol, tuple(u for u in updates if u.kind == kind), kind,
+                           triggers_into="order")
         for kind in kinds
     ))
 

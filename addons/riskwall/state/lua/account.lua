@@ -220,13 +220,15 @@ end
 
 -- order `id` (its record `o`) is gone from the book without its fills said: hold `q` (decimal text: what it had open,
 -- or '0' to keep only what it had filled) as a vanished order, until a position read asked from `settles_from` (and,
--- `awaits_listing`, an open-orders listing too) or its own final word (settle_vanished) shows what it did; `vanished`
--- is when it went, the sidecar's clock less the margin (revive) (MemoryStore._hold_vanished)
-local function hold_vanished(id, o, q, now, vanished, settles_from, awaits_listing)
+-- given the kind of a `listing`, an open-orders listing of that kind too: where the order a triggered conditional
+-- order placed rests) or its own final word (settle_vanished) shows what it did; `vanished` is when it went, the
+-- sidecar's clock less the margin (revive) (MemoryStore._hold_vanished)
+local function hold_vanished(id, o, q, now, vanished, settles_from, listing)
   local rid = 'vanished:' .. id
-  hold(rid, {k = o.sym .. '|' .. o.ps, s = o.s, q = q, r = o.c == 0 and 1 or nil, x = o.exe, v = o.u, w = vanished},
+  hold(rid, {k = o.sym .. '|' .. o.ps, s = o.s, q = q, r = o.c == 0 and 1 or nil, x = o.exe, v = o.u, w = vanished,
+             kd = listing ~= 'order' and listing or nil},
        now, settles_from, true)
-  if awaits_listing then
+  if listing then
     redis.call('ZADD', K_HELD, settles_from, '?' .. rid)
   end
 end
@@ -428,7 +430,7 @@ local function apply_order(u, now, final_ms, at, learned)
     -- position read and an open-orders listing asked from now show what that did (MemoryStore._apply_order)
     finalize(u.id, o, now, final_ms, true)
     if remaining.s > 0 then
-      hold_vanished(u.id, o, o.rem, now, learned or now, learned or now, true)
+      hold_vanished(u.id, o, o.rem, now, learned or now, learned or now, 'order')
     end
     return
   end

@@ -116,9 +116,10 @@ for _, snapshot in ipairs(facts.snapshots) do
       if dec_parse(o.rem).s > 0 then
         -- a cancel-all's answer came once the venue had ended its orders: a read asked from then (the sidecar's
         -- clock, as the reads are stamped) holds what they filled; a listing may not show an order placed just
-        -- before it (10 s, as a lost answer)
+        -- before it (10 s, as a lost answer). A conditional order may have triggered: the order it placed may rest
+        -- in another book (`tk`), which a listing of that book must show too
         hold_vanished(id, o, o.rem, now, facts.nw or now,
-                      snapshot.cx and (facts.nw or now) or now + UNANSWERED_SETTLE_MS, false)
+                      snapshot.cx and (facts.nw or now) or now + UNANSWERED_SETTLE_MS, snapshot.tk)
       end
     end
   end
@@ -144,7 +145,7 @@ for _, id in ipairs(facts.closed) do
     local o = cjson.decode(raw)
     finalize(id, o, now, final_ms)
     if dec_parse(o.rem).s > 0 then
-      hold_vanished(id, o, unfilled[id] and '0' or o.rem, now, facts.nw or now, facts.nw or now, false)
+      hold_vanished(id, o, unfilled[id] and '0' or o.rem, now, facts.nw or now, facts.nw or now, nil)
     end
   end
 end
