@@ -520,6 +520,19 @@ async def test_learn_when_a_single_cancel_is_confirmed_by_id_then_what_it_had_op
     assert await worst(store) == worst_buy
 
 
+async def test_learn_when_a_reduce_only_order_is_cancelled_by_id_then_the_same_close_is_still_a_reduction(
+    store: StateStore
+) -> None:
+    # a bot in REDUCING moves its close: cancel, place again. A reduce-only order can only have reduced the
+    # position, so its cancel holds nothing that would use up what the position lets close
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "1"), symbol=SYMBOL)))
+    await store.learn(facts(order_update("c1", original="1", side=SELL, reduce_only=True)))
+    await store.learn(ResponseFacts(closed=(ClosedOrder(VENUE, ACCOUNT, "c1"),)))
+
+    outcome = await store.reserve(make_reservation("r2", reductions=(reduction_check("1"),)))
+    assert outcome.committed, outcome.results
+
+
 async def test_learn_when_snapshot_lists_one_kind_of_order_then_other_kinds_are_kept(store: StateStore) -> None:
     algo = replace(order_update("a1", original="4"), kind="algo")
     await store.learn(facts(order_update("o1", original="1"), algo))

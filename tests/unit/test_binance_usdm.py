@@ -1202,6 +1202,20 @@ def test_parse_response_when_open_algo_orders_listed_then_snapshot_of_algo_order
     assert [o.order_id for o in snapshot.orders] == [f"algo:{algo['algoId']}"]
 
 
+@pytest.mark.parametrize(("path", "kind", "triggers_into"), [("/fapi/v1/allOpenOrders", "order", None),
+                                                            ("/fapi/v1/algoOpenOrders", "algo", "order")])
+def test_parse_response_when_cancel_all_of_a_book_then_what_its_orders_place_is_named(
+    path: str, kind: str, triggers_into: str | None
+) -> None:
+    facts = learn("DELETE", path, {"symbol": "BTCUSDT"},
+                  b'{"code":200,"msg":"The operation of cancel all open order is done."}')
+
+    # an algo order that triggered before the cancel-all was not among those it ended: what it placed may rest
+    [snapshot] = facts.open_orders
+    assert (snapshot.kind, snapshot.symbol, snapshot.orders, snapshot.triggers_into) == (kind, "BTCUSDT", (),
+                                                                                         triggers_into)
+
+
 def test_parse_response_when_no_open_orders_then_empty_snapshot_not_empty_facts() -> None:
     facts = learn("GET", "/fapi/v1/openOrders", {"symbol": "ETHUSDT"}, b"[]")
 

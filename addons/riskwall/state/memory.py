@@ -721,9 +721,11 @@ class MemoryStore(StateStore):
             if order is not None:
                 # the venue confirmed it gone without saying what it filled before the cancel reached it: what it had
                 # open is held until a position read asked from now, or its own final word (a stream's cancel event,
-                # an order query), shows what it did
+                # an order query), shows what it did. A reduce-only order can only have reduced the position:
+                # holding its part would refuse the same close placed again (REDUCING) until a read. (Its
+                # daily-notional charge is given back now: a part that filled unseen is not charged)
                 self._finalise(ident, now)
-                self._hold_vanished(ident, order, now, now, held=not closed.unfilled)
+                self._hold_vanished(ident, order, now, now, held=not (closed.unfilled or order.reducing))
         for accepted in facts.amended:
             self._confirm_amend(accepted, now)
         for mode in facts.modes:

@@ -460,9 +460,8 @@ def learn_open_orders(kind: str) -> Learner:
             # an item we could not read may be an open order: a snapshot would finalise it and forget its exposure
             return ResponseFacts(orders=updates)
         symbol = params.get("symbol", "").upper() or None
-        # a triggered algo order places a regular order, which may rest among the regular open orders
         return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, updates, kind,
-                                                             triggers_into="order" if kind == "algo" else None),))
+                                                             triggers_into=_triggers_into(kind)),))
 
     return learn
 
@@ -474,9 +473,16 @@ def learn_cancel_all(kind: str) -> Learner:
         symbol = params.get("symbol", "").upper()
         if parsed.account is None or not symbol or not isinstance(data, dict) or str(data.get("code")) != "200":
             return ResponseFacts()
-        return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, (), kind),))
+        # an algo order that triggered before the cancel-all is not among those it ended: what it placed may rest
+        return ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, parsed.account, symbol, (), kind,
+                                                             triggers_into=_triggers_into(kind)),))
 
     return learn
+
+
+def _triggers_into(kind: str) -> str | None:
+    """Where the order a triggered order of `kind` lands: an algo order places a regular one, which may rest."""
+    return "order" if kind == "algo" else None
 
 
 def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:

@@ -133,8 +133,9 @@ end
 
 -- the venue confirmed these orders gone without saying how much they filled first: what they had open is held until
 -- a position read asked from now or their own final word (settle_vanished) shows it; those the answer says nothing of
--- filled (`cu`: conditional orders cancelled before they triggered) hold nothing but what they had filled, kept for
--- their final word as long as a hold would be (MemoryStore._learn)
+-- filled (`cu`: conditional orders cancelled before they triggered) and reduce-only orders (which can only have
+-- reduced the position) hold nothing but what they had filled, kept for their final word as long as a hold would be
+-- (MemoryStore._learn)
 local unfilled = {}
 for _, id in ipairs(facts.cu or {}) do
   unfilled[id] = true
@@ -145,7 +146,7 @@ for _, id in ipairs(facts.closed) do
     local o = cjson.decode(raw)
     finalize(id, o, now, final_ms)
     if dec_parse(o.rem).s > 0 then
-      hold_vanished(id, o, unfilled[id] and '0' or o.rem, now, facts.nw or now, facts.nw or now, nil)
+      hold_vanished(id, o, (unfilled[id] or o.c == 0) and '0' or o.rem, now, facts.nw or now, facts.nw or now, nil)
     end
   end
 end
