@@ -691,7 +691,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
             if key is not None and intent.side is not None and intent.quantity is not None:
                 pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity,
                                             intent.order_id, reducing=True, opens=intent.action is Action.NEW,
-                                            kind=_listing_kind(intent, view)))
+                                            kind=_listing_kind(intent, view), triggers_into=intent.triggers_into))
             continue
         for rate_rule in rules.of(OrderRate):
             # one counter per rule: two rules over the same account must not count each order twice
@@ -730,7 +730,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                     own.setdefault(intent.symbol, price)
         pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity, intent.order_id,
                                     opens=intent.action is Action.NEW, budgets=charged, price=unit_price,
-                                    kind=_listing_kind(intent, view)))
+                                    kind=_listing_kind(intent, view), triggers_into=intent.triggers_into))
         # the batch's own reduce-only legs take the position toward zero first (the store confirms they fit it):
         # counted with what the batch adds, so the check measures where the batch leaves the position
         reduced = own_reductions.get((key, intent.side), _ZERO) if own_reductions else _ZERO

@@ -201,6 +201,9 @@ class OrderIntent:
     # the kind of open-orders listing that shows the order it places or amends (`OrderUpdate.kind`): a listing of
     # another kind (Binance's algo orders, OKX's algo orders, another Bybit category) does not say whether it rests
     kind: str = "order"
+    # a conditional order's: the kind of listing that shows the order the venue places for it when it triggers
+    # (Binance and OKX algo orders: "order"; Bitget plan orders: their product type's); None for any other order
+    triggers_into: str | None = None
     # where the request leaves out a fact only the store has (a contract size's price, the side or symbol of the
     # order an amend names, the account's position mode): the adapter's own completion of this intent, given what
     # the store knows (`engine.resolve` calls it once the view is read; venues never read state themselves).
@@ -821,6 +824,10 @@ class PendingEntry:
     # the kind of open-orders listing that shows its order (`OrderIntent.kind`): an order whose answer was lost waits
     # for a listing of that kind, which alone says whether it rests
     kind: str = "order"
+    # a conditional order's (`OrderIntent.triggers_into`): the kind of listing that shows what it places when it
+    # triggers; one whose answer was lost waits for a listing of that kind too (it may have triggered, and what it
+    # placed may rest)
+    triggers_into: str | None = None
 
 
 @quick_init

@@ -92,10 +92,10 @@ class Bot:
         return await self.send(_post("order/place-plan-order", _plan(n, plan_type)),
                                _ok({"orderId": f"90{n}", "clientOid": f"plan{n}"}))
 
-    async def list_plans(self, plan_type: str, rows: list[dict[str, Any]]) -> None:
+    async def list_plans(self, plan_type: str, rows: list[dict[str, Any]], *, asked_ms: int | None = None) -> None:
         query = (("planType", plan_type), ("productType", "USDT-FUTURES"), ("symbol", "BTCUSDT"))
-        # asked a second after what the store learned of the orders: a listing that shows the book as it is now
-        asked = store_now(self.backend) + 1000
+        # by default asked a second after what the store learned of the orders: the book as it is now
+        asked = asked_ms if asked_ms is not None else store_now(self.backend) + 1000
         verdict = await self.send(_get("order/orders-plan-pending", query),
                                   _ok({"entrustedList": rows or None, "endId": rows[-1]["orderId"] if rows else None}),
                                   asked_ms=asked)
@@ -172,3 +172,37 @@ async def test_place_plan_order_when_a_trailing_plan_rests_then_it_counts_like_a
 
     assert placed == [Verdict.ALLOW, Verdict.ALLOW]
     assert await bot.place_plan(3) is Verdict.BLOCK
+
+
+@pytest.mark.parametrize("answer", ["acknowledged", "lost"])
+async def test_place_order_when_a_limit_plan_may_have_triggered_and_rest_then_it_counts_until_orders_pending_is_read(
+    backend: Backend, answer: str
+) -> None:
+    # a limit plan order of 0.5: triggered, Bitget places a limit order at its executePrice, which may rest unseen.
+    # A plan listing without it and a flat position read, both asked late, do not say whether that order rests:
+    # until orders-pending is read, a buy of 0.6 would take the worst case to 1.1 against the limit of 1
+    bot = Bot(make_policy(POLICY), backend.store, backend)
+    plan = _post("order/place-plan-order", {**_plan(1), "orderType": "limit", "price": "50900",
+                                            "executePrice": "50900"})
+    if answer == "acknowledged":
+        assert await bot.send(plan, _ok({"orderId": "901", "clientOid": "plan1"})) is Verdict.ALLOW
+    else:
+        parsed = ADAPTER.parse_request(plan)
+        evaluation = await decide_request(parsed, bot.policy, bot.store, "lost-plan")
+        assert evaluation.decision.verdict is Verdict.ALLOW
+        await learn_answer(bot.store, ADAPTER, evaluation.parsed or parsed, plan, None, b"", "lost-plan",
+                           evaluation.reserved)
+    late = store_now(backend) + 60_000
+    await bot.list_plans("normal_plan", [], asked_ms=late)
+    read = _get("position/single-position", (("symbol", "BTCUSDT"), ("productType", "USDT-FUTURES"),
+                                             ("marginCoin", "USDT")))
+    assert await bot.send(read, _ok([]), asked_ms=late) is Verdict.ALLOW
+    buy = _post("order/place-order", {"symbol": "BTCUSDT", "productType": "USDT-FUTURES", "marginMode": "crossed",
+                                      "marginCoin": "USDT", "size": "0.6", "side": "buy", "orderType": "limit",
+                                      "price": "50000", "clientOid": "buy1"})
+
+    assert await bot.send(buy, _ok({"orderId": "1001", "clientOid": "buy1"})) is Verdict.BLOCK
+    query = (("productType", "USDT-FUTURES"), ("symbol", "BTCUSDT"))
+    assert await bot.send(_get("order/orders-pending", query), _ok({"entrustedList": None}),
+                          asked_ms=late) is Verdict.ALLOW  # nothing rests: the 0.5 is free again
+    assert await bot.send(buy, _ok({"orderId": "1001", "clientOid": "buy1"})) is Verdict.ALLOW

@@ -881,6 +881,7 @@ async def test_release_when_hold_ran_out_then_exposure_report_shows_no_pending(
 
 LATE = UNANSWERED_SETTLE_MS + 5_000  # asked long enough after the hold began: the order had reached the venue
 EARLY = UNANSWERED_SETTLE_MS - 5_000
+PLACED_BOOK = "mix:USDT-FUTURES"  # where conditional orders place theirs when they trigger (not "order")
 
 
 @pytest.mark.parametrize(("read", "listing", "rests", "worst_buy", "pending"), [
@@ -954,6 +955,31 @@ async def test_release_when_held_then_only_a_listing_of_the_kind_that_shows_its_
 
     # the read has the 3 filled; the 3 the order held stay held on top until a listing of its kind is learned
     assert await worst(store) == ("3" if settles else "6")
+
+
+@pytest.mark.parametrize(("listings", "settles"), [
+    # a conditional order whose answer was lost may rest untriggered (its own book shows it) or have triggered,
+    # and the order the venue placed for it may rest in the regular book: both must be listed
+    pytest.param(("plan",), False, id="its-own-book-alone"),
+    pytest.param((PLACED_BOOK,), False, id="the-placed-book-alone"),
+    pytest.param(("plan", PLACED_BOOK), True, id="both-books"),
+    pytest.param((PLACED_BOOK, "plan"), True, id="both-books-the-other-way-round"),
+    pytest.param(("plan", "order"), False, id="its-own-book-and-another"),
+])
+async def test_release_when_a_conditional_orders_answer_was_lost_then_the_hold_waits_for_the_book_it_places_in(
+    backend: Backend, listings: tuple[str, ...], settles: bool
+) -> None:
+    store = backend.store
+    leg = dataclasses.replace(pending_entry("r1:0", "3"), kind="plan", triggers_into=PLACED_BOOK)
+    await reserve(store, "r1", exposure=(exposure_check("3"),), pending=(leg,))
+    began = store_now(backend)
+    await store.release("r1", after_ms=UNANSWERED_HOLD_MS)
+
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "0"), symbol=SYMBOL, asked_ms=began + LATE)))
+    for kind in listings:
+        await store.learn(facts(dataclasses.replace(open_orders(symbol=SYMBOL), kind=kind, asked_ms=began + LATE)))
+
+    assert await worst(store) == ("0" if settles else "3")
 
 
 async def test_release_when_held_then_released_at_once_then_pending_goes_at_once(store: StateStore) -> None:
@@ -1207,9 +1233,6 @@ async def test_learn_when_a_conditional_order_triggered_then_what_it_had_open_wa
         await store.learn(facts(replace(open_orders(symbol=SYMBOL), asked_ms=store_now(backend) + AFTER)))
 
     assert await worst(store) == worst_buy
-
-
-PLACED_BOOK = "mix:USDT-FUTURES"  # where the listed conditional orders place theirs (a kind other than "order")
 
 
 @pytest.mark.parametrize(("triggers_into", "then", "worst_buy"), [

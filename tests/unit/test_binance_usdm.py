@@ -337,7 +337,8 @@ ALGO_CASES = [
 def test_parse_request_when_algo_order_then_one_exact_intent(style: str, params: dict, fields: dict) -> None:
     parsed = parse(make_request("POST", "/fapi/v1/algoOrder", params, style=style))
 
-    expected = intent(ALGO, kind="algo", **fields)  # shown by openAlgoOrders, not openOrders
+    # shown by openAlgoOrders, not openOrders; triggered, it places a regular order
+    expected = intent(ALGO, kind="algo", triggers_into="order", **fields)
     assert parsed == ParsedRequest(VENUE, Action.NEW, ALGO, ACCOUNT, (expected,))
     assert_exact_decimals(parsed.intents[0], expected)
 

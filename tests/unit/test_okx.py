@@ -462,7 +462,8 @@ def test_parse_request_when_algo_order_then_one_exact_intent(style: str, body: d
     assert parsed.error is None and parsed.action is Action.NEW
     [got] = parsed.intents
     fields = {"symbol": "BTC-USDT-SWAP", "unified_symbol": "BTC/USDT:USDT", "margin_mode": TD_MODES[body["tdMode"]],
-              "kind": f"algo:{body['ordType']}", **fields}  # OKX lists algo orders by ordType
+              "kind": f"algo:{body['ordType']}", "triggers_into": "order",  # OKX lists algo orders by ordType
+              **fields}
     expected = intent(ALGO, **fields)
     assert got == expected
     assert_exact_decimals(got, expected)
@@ -509,7 +510,8 @@ AMEND_CASES = [
         "/api/v5/trade/amend-algos",
         {"instId": "BTC-USDT-SWAP", "algoId": "712345678901234567", "newSz": "4", "newSlTriggerPx": "44000",
          "newSlOrdPx": "-1"},
-        dict(quantity=D("0.04"), trigger_price=D("44000"), order_id="algo:712345678901234567"),
+        dict(quantity=D("0.04"), trigger_price=D("44000"), order_id="algo:712345678901234567",
+             triggers_into="order"),
         id="algo-size",
     ),
 ]

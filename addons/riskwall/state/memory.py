@@ -242,6 +242,10 @@ class MemoryStore(StateStore):
         # reservation id -> the earliest an open-orders listing can have been asked to end its hold (an order whose
         # answer was lost may rest on the book unfilled, which no position read shows)
         self._unlisted: dict[str, int] = {}
+        # reservation id -> the same, for a listing of the book its conditional orders place theirs in when they
+        # trigger (`PendingEntry.triggers_into`): one whose answer was lost may have triggered, and what it placed
+        # may rest
+        self._placed_unlisted: dict[str, int] = {}
         # held orders gone from the book (`_hold_vanished`) -> what the store knew of them: the order's own final word
         # (a stream's cancel event, an order query) settles the hold; an answer asked after it vanished that says it
         # is open re-opens it (`_revive`)
@@ -333,6 +337,8 @@ class MemoryStore(StateStore):
             now = self._clock()
             heapq.heappush(self._lapses, (now + after_ms, reservation_id))
             self._held[reservation_id] = self._unlisted[reservation_id] = now + UNANSWERED_SETTLE_MS
+            if any(leg.triggers_into for leg in self._legs[reservation_id].values()):
+                self._placed_unlisted[reservation_id] = now + UNANSWERED_SETTLE_MS
 
     async def learn(self, facts: ResponseFacts) -> None:
         with localcontext(prec=EXACT_DIGITS):
@@ -686,6 +692,7 @@ class MemoryStore(StateStore):
     def _drop_legs(self, reservation_id: str) -> None:
         self._held.pop(reservation_id, None)
         self._unlisted.pop(reservation_id, None)
+        self._placed_unlisted.pop(reservation_id, None)
         self._vanished.pop(reservation_id, None)
         day = self._charged_on.pop(reservation_id, -1)
         for entry in self._legs.pop(reservation_id, {}).values():
@@ -910,9 +917,10 @@ class MemoryStore(StateStore):
                      skipped: set[PositionKey]) -> None:
         """Reservations held for fills of unknown fate wait for a position read no longer once one asked late enough
         set every position they hold on: what the order filled is in it. A hold that waits for nothing else
-        (`_unlisted`) ends. Not on a position the read did not name (a push lists what changed: one side of a hedged
-        symbol) or left as it was (`skipped`: a fill moved it after the read was asked, so the store's position may
-        lack what the held order filled); an account-wide read sets every position of the account but those."""
+        (`_unlisted`, `_placed_unlisted`) ends. Not on a position the read did not name (a push lists what changed: one
+        side of a hedged symbol) or left as it was (`skipped`: a fill moved it after the read was asked, so the
+        store's position may lack what the held order filled); an account-wide read sets every position of the
+        account but those."""
         venue, account, whole = report.venue, report.account, report.symbol is None
 
         def covers(leg: PendingEntry) -> bool:
@@ -921,32 +929,36 @@ class MemoryStore(StateStore):
                 return key.venue == venue and key.account == account and key not in skipped
             return key in reported
 
-        self._settle(self._held, self._unlisted, asked, covers)
+        self._settle(self._held, (self._unlisted, self._placed_unlisted), asked, covers)
 
     def _settle_unlisted(self, snapshot: OpenOrdersSnapshot, asked: int) -> None:
         """Held orders whose answer was lost wait for an open-orders listing of their symbol and kind no longer once
         one asked late enough was learned: if the order rests, the listing taught it as an open order, which counts
         from now on (a listing of another kind, such as Binance's algo orders for a regular order, does not show
-        it). A hold that waits for nothing else (`_held`, a position read) ends."""
+        it). A conditional order's hold waits for a listing of the book it places its order in as well
+        (`_placed_unlisted`). A hold that waits for nothing else (`_held`, a position read) ends."""
         venue, account, symbol, kind = snapshot.venue, snapshot.account, snapshot.symbol, snapshot.kind
 
-        def covers(leg: PendingEntry) -> bool:
+        def scoped(leg: PendingEntry) -> bool:
             key = leg.position
-            return (key.venue == venue and key.account == account and symbol in (None, key.symbol)
-                    and leg.kind == kind)
+            return key.venue == venue and key.account == account and symbol in (None, key.symbol)
 
-        self._settle(self._unlisted, self._held, asked, covers)
+        self._settle(self._unlisted, (self._held, self._placed_unlisted), asked,
+                     lambda leg: scoped(leg) and leg.kind == kind)
+        if self._placed_unlisted:
+            self._settle(self._placed_unlisted, (self._held, self._unlisted), asked,
+                         lambda leg: leg.triggers_into is None or (scoped(leg) and leg.triggers_into == kind))
 
-    def _settle(self, waiting: dict[str, int], other: dict[str, int], asked: int,
+    def _settle(self, waiting: dict[str, int], others: tuple[dict[str, int], ...], asked: int,
                 covers: Callable[[PendingEntry], bool]) -> None:
         """Holds in `waiting` asked for late enough whose every leg `covers` holds wait no longer; one that waits for
-        nothing `other` holds either ends."""
+        nothing the `others` hold either ends."""
         for reservation_id, settles_from in list(waiting.items()):
             if settles_from > asked:
                 continue
             if all(covers(leg) for leg in self._legs.get(reservation_id, {}).values()):
                 del waiting[reservation_id]
-                if reservation_id not in other:
+                if not any(reservation_id in other for other in others):
                     self._drop_legs(reservation_id)
 
     def _hold_vanished(self, ident: OrderIdent, order: _Order, now: int, settles_from: int, *,
@@ -1049,5 +1061,5 @@ class MemoryStore(StateStore):
                                     listing=snapshot.triggers_into)
         for update in snapshot.orders:
             self._apply_order(update, now, snapshot.asked_ms)
-        if asked is not None and self._unlisted:
+        if asked is not None and (self._unlisted or self._placed_unlisted):
             self._settle_unlisted(snapshot, asked)

@@ -932,7 +932,8 @@ class RedisStore(StateStore):
             args += [
                 leg.leg_id, f"{leg.position.symbol}|{leg.position.position_side}", str(leg.side),
                 to_fixed(leg.quantity, ROUND_CEILING), int(leg.reducing), int(leg.opens), leg.replaces_order or "",
-                leg.kind, to_fixed(leg.price, ROUND_CEILING) if charged and leg.price is not None else "", len(charged),
+                leg.kind, leg.triggers_into or "",
+                to_fixed(leg.price, ROUND_CEILING) if charged and leg.price is not None else "", len(charged),
                 *charged,
             ]
         owner = f"{venue}|{account}"

@@ -263,6 +263,7 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo:
         client_order_id=client_id,
         activation_price=activation,
         kind="algo" if algo else "order",  # openAlgoOrders lists algo orders, openOrders the rest
+        triggers_into="order" if algo else None,  # a triggered algo order places a regular one
     )
 
 

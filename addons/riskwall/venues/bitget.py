@@ -350,7 +350,9 @@ def _order_leg(item: Mapping[str, Any], product_type: str, account: str | None, 
         quantity=quantity, price=price, trigger_price=trigger, order_type=order_type,
         time_in_force=FORCES[force] if force else None, reduce_only=reduce_only,
         margin_mode=MARGIN_MODES[margin_mode] if margin_mode else None, client_order_id=client_id,
-        kind=plan_kind(product_type, plan_type) if plan_type else order_kind(product_type), resolve=by_mode,
+        kind=plan_kind(product_type, plan_type) if plan_type else order_kind(product_type),
+        # a triggered plan order places an order of its product type
+        triggers_into=order_kind(product_type) if plan_type else None, resolve=by_mode,
     )
 
 
@@ -395,10 +397,11 @@ def _modify(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent
     quantity = decimal_field("newSize", body.get("newSize"), required=False)
     price = decimal_field("newPrice", body.get("newPrice"), required=False)
     trigger = decimal_field("newTriggerPrice", body.get("newTriggerPrice"), required=False)
+    plan = endpoint.endswith("plan-order")
     return (OrderIntent(VENUE, Action.AMEND, endpoint, account, symbol, unified_symbol(product_type, symbol),
                         quantity=quantity, price=price, trigger_price=trigger, order_id=order_id,
-                        client_order_id=client_id,
-                        kind=plan_kind(product_type) if endpoint.endswith("plan-order") else order_kind(product_type)),)
+                        client_order_id=client_id, kind=plan_kind(product_type) if plan else order_kind(product_type),
+                        triggers_into=order_kind(product_type) if plan else None),)
 
 
 def _modify_tpsl(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:

@@ -530,6 +530,7 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
         margin_mode=margin_mode,
         client_order_id=text_field("algoClOrdId", _present(obj, "algoClOrdId"), CLIENT_ID, required=False),
         kind=_algo_kind(ord_type),
+        triggers_into="order",  # every algo type places regular orders (its trigger's, or an iceberg's slices)
         resolve=resolve,
     )
 
@@ -605,6 +606,7 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
         trigger_price=max(triggers) if triggers else None,
         order_id=None if algo_id is None else f"algo:{algo_id}",
         client_order_id=client_id,
+        triggers_into="order",
         resolve=resolve,
     )
 

@@ -31,8 +31,9 @@
 --                         (its order's fate unknown: UNANSWERED_SETTLE_MS after the hold began; a fill a read may
 --                         hold: when it was learned): a read of its symbol asked then or later ends the wait for it;
 --                         "?<reservation id>", score likewise: an order whose answer was lost waits for an
---                         open-orders listing of its symbol too (it may rest unfilled). The hold ends when it waits
---                         for neither (learn.lua settle)
+--                         open-orders listing of its symbol too (it may rest unfilled); "!<reservation id>": a
+--                         conditional one (legs with `tk`) for a listing of the book it places its order in as well
+--                         (it may have triggered). The hold ends when it waits for none (learn.lua settle)
 local K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE, K_SEQ, K_CNT, K_DAY, K_CID, K_MODE, K_FILL, K_HELD
 local N_ACCOUNT_KEYS = 13
 
@@ -192,16 +193,26 @@ local function legs_drop(rid, now)
     redis.call('HDEL', K_RESV, rid)
   end
   redis.call('ZREM', K_LAPSE, rid)
-  redis.call('ZREM', K_HELD, rid, '?' .. rid)
+  redis.call('ZREM', K_HELD, rid, '?' .. rid, '!' .. rid)
 end
 
 -- what is left of a reservation: dropped now (hold 0), or kept `hold` ms more and then lapsed
 local function release(rid, hold, now)
   if hold <= 0 then
     legs_drop(rid, now)
-  elseif redis.call('HEXISTS', K_RESV, rid) == 1 then
+    return
+  end
+  local raw = redis.call('HGET', K_RESV, rid)
+  if raw then
+    local settles_from = now + UNANSWERED_SETTLE_MS
     redis.call('ZADD', K_LAPSE, now + hold, rid)
-    redis.call('ZADD', K_HELD, now + UNANSWERED_SETTLE_MS, rid, now + UNANSWERED_SETTLE_MS, '?' .. rid)
+    redis.call('ZADD', K_HELD, settles_from, rid, settles_from, '?' .. rid)
+    for _, leg in pairs(cjson.decode(raw)) do
+      if leg.tk then -- a conditional order: it may have triggered, and what it placed may rest in that book
+        redis.call('ZADD', K_HELD, settles_from, '!' .. rid)
+        break
+      end
+    end
   end
 end
 

@@ -37,20 +37,25 @@ local function filled_since(field, asked)
   return filled ~= false and tonumber(filled) >= asked
 end
 
--- held reservations that wait for a position read (K_HELD members `rid`) or an open-orders listing (`?rid`) wait no
--- longer once one asked late enough (`read.at`) covers every leg they hold: a listing, its symbol (or the whole
--- account) and its kind (`kd`; a leg without one: 'order'); a read, the positions it set (`reported`, fields; an
--- account-wide read: every position but those it left as they were, `skipped`, since a fill moved them after it was
--- asked). A hold that waits for nothing else ends (MemoryStore._settle)
+-- held reservations that wait for a position read (K_HELD members `rid`), an open-orders listing (`?rid`) or, for a
+-- conditional order, a listing of the book it places its order in (`!rid`) wait no longer once one asked late enough
+-- (`read.at`) covers every leg they hold: a listing, its symbol (or the whole account) and its kind (`?`: the leg's
+-- `kd`, 'order' without one; `!`: the leg's `tk`, any listing for a leg without one); a read, the positions it set
+-- (`reported`, fields; an account-wide read: every position but those it left as they were, `skipped`, since a fill
+-- moved them after it was asked). A hold that waits for nothing else ends (MemoryStore._settle)
 local function settle(read, listing, reported, skipped)
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_HELD, '-inf', read.at)) do
-    local unlisted = string.sub(member, 1, 1) == '?'
+    local mark = string.sub(member, 1, 1)
+    local placed = mark == '!'
+    local unlisted = mark == '?' or placed
     if unlisted == listing then
       local rid = unlisted and string.sub(member, 2) or member
       local raw = redis.call('HGET', K_RESV, rid)
       local covered = true
       for _, leg in pairs(raw and cjson.decode(raw) or {}) do
-        if listing then -- of its symbol (or every symbol), and of the kind that shows its order
+        if placed then -- of its symbol (or every symbol), and of the book its triggered order lands in
+          covered = covered and (not leg.tk or ((not read.sym or leg_symbol(leg) == read.sym) and leg.tk == read.kd))
+        elseif listing then -- of its symbol (or every symbol), and of the kind that shows its order
           covered = covered and (not read.sym or leg_symbol(leg) == read.sym) and (leg.kd or 'order') == read.kd
         elseif read.sym then
           covered = covered and reported[leg.k] == true
@@ -60,7 +65,8 @@ local function settle(read, listing, reported, skipped)
       end
       if covered then
         redis.call('ZREM', K_HELD, member)
-        if raw and not redis.call('ZSCORE', K_HELD, unlisted and rid or '?' .. rid) then
+        if raw and not (redis.call('ZSCORE', K_HELD, rid) or redis.call('ZSCORE', K_HELD, '?' .. rid)
+                        or redis.call('ZSCORE', K_HELD, '!' .. rid)) then
           legs_drop(rid, now)
         end
       end

@@ -18,7 +18,8 @@
 --             per leg:             leg id, "<symbol>|<position side>", side, quantity, reducing (1/0), opens an
 --                                  order (1/0: counted in K_CNT until taken by its order, dropped or lapsed),
 --                                  the order an amend replaces ('' for a new order), the kind of listing that
---                                  shows its order (PendingEntry.kind),
+--                                  shows its order (PendingEntry.kind), the kind of the book a conditional order's
+--                                  triggered order lands in ('' for any other: PendingEntry.triggers_into),
 --                                  price a unit ('' when charged to no budget), #budgets, the budget keys
 -- returns     {committed (1/0), now ms, observed 1, passed 1 (1/0), observed 2, passed 2, ...}
 --             rate checks first, then exposure checks, then reduction checks (observed: what was reducible), each
@@ -350,15 +351,18 @@ if n_legs > 0 then
     if ARGV[a + 7] ~= 'order' then -- absent: 'order', the kind of most orders
       leg.kd = ARGV[a + 7]
     end
-    local n_budgets = tonumber(ARGV[a + 9])
-    if ARGV[a + 8] ~= '' and n_budgets > 0 then
-      leg.p, leg.d, leg.b = dec_format(dec_parse(ARGV[a + 8])), day, {}
+    if ARGV[a + 8] ~= '' then -- a conditional order: the kind of the book its triggered order lands in
+      leg.tk = ARGV[a + 8]
+    end
+    local n_budgets = tonumber(ARGV[a + 10])
+    if ARGV[a + 9] ~= '' and n_budgets > 0 then
+      leg.p, leg.d, leg.b = dec_format(dec_parse(ARGV[a + 9])), day, {}
       for j = 1, n_budgets do
-        leg.b[j] = ARGV[a + 9 + j]
+        leg.b[j] = ARGV[a + 10 + j]
       end
     end
     legs[ARGV[a]] = leg
-    a = a + 10 + n_budgets
+    a = a + 11 + n_budgets
   end
   for _, leg in pairs(legs) do
     pend_add(leg_field(leg), dec_parse(leg.q))
