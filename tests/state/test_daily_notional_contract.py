@@ -89,6 +89,23 @@ async def test_give_back_when_order_ends_unfilled_then_budget_empty(store: State
     assert await charged(store) == Decimal(0)
 
 
+@pytest.mark.parametrize(("final_executed", "expected"), [
+    pytest.param("0.5", "5.25", id="its-final-word-says-part-filled-first"),
+    pytest.param("0", "0", id="its-final-word-says-nothing-filled"),
+])
+async def test_closed_when_confirmed_by_id_then_a_fill_its_final_word_reveals_is_charged(
+    store: StateStore, final_executed: str, expected: str
+) -> None:
+    # a cancel answered with the id only (Bybit, OKX, Bitget) gives the open part back at once; the order's own final
+    # word (a stream's cancel event, an order query) then says what filled before the cancel reached the venue
+    reservation_id, _ = await admit(store, "3", "10.5")
+    await store.learn(facts(order_update("o2", "3", "0", reservation_id=f"{reservation_id}:0")))
+    await store.learn(ResponseFacts(closed=(ClosedOrder(VENUE, ACCOUNT, "o2"),)))
+    await store.learn(facts(order_update("o2", "3", final_executed, final=True)))
+    await store.learn(facts(order_update("o2", "3", final_executed, final=True)))  # replayed: nothing more
+    assert await charged(store) == Decimal(expected)
+
+
 async def test_listing_when_an_order_is_gone_from_it_then_its_charge_stays_whole(store: StateStore) -> None:
     # a listing cannot say whether the order filled unseen or was cancelled elsewhere, and no later report would
     # charge a fill the sidecar never saw: the order keeps what it held

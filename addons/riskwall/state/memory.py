@@ -184,6 +184,9 @@ class _Vanished(NamedTuple):
     executed: Decimal  # what it had filled
     seen: int | None  # when it last knew that (`_Order.seen`)
     at: int  # when it vanished
+    # its daily-notional charge, where its open part was given back when it went (a cancel confirmed by id): a fill
+    # its final word then reveals is charged again
+    given_back: _Charge | None = None
 
 
 def _scoped(ident: OrderIdent) -> str:
@@ -732,7 +735,8 @@ class MemoryStore(StateStore):
                 # holding its part would refuse the same close placed again (REDUCING) until a read. (Its
                 # daily-notional charge is given back now: a part that filled unseen is not charged)
                 self._finalise(ident, now)
-                self._hold_vanished(ident, order, now, now, held=not (closed.unfilled or order.reducing))
+                self._hold_vanished(ident, order, now, now, held=not (closed.unfilled or order.reducing),
+                                    given_back=order.charge)
         for accepted in facts.amended:
             self._confirm_amend(accepted, now)
         for mode in facts.modes:
@@ -962,7 +966,7 @@ class MemoryStore(StateStore):
                     self._drop_legs(reservation_id)
 
     def _hold_vanished(self, ident: OrderIdent, order: _Order, now: int, settles_from: int, *,
-                       held: bool = True, listing: str | None = None) -> None:
+                       held: bool = True, listing: str | None = None, given_back: _Charge | None = None) -> None:
         """An order gone from the book (absent from an open-orders listing, ended by a cancel-all, or cancelled with an
         answer that names it only) may have filled unseen first: what it had open is held as an order of unknown fate
         is, until a position read asked from `settles_from` shows what it did (`_settle_held`), or the order's own
@@ -970,12 +974,13 @@ class MemoryStore(StateStore):
         holds no open-order slot. Not `held` (an order that cannot have filled: `ClosedOrder.unfilled`): nothing is
         held, only what it had filled is kept for its final word, as long as a hold would be. `listing`: the kind
         of an open-orders listing that must be learned too, asked from `settles_from` (what the venue placed for a
-        triggered conditional order rests there, if it rests)."""
+        triggered conditional order rests there, if it rests). `given_back`: its daily-notional charge, whose open
+        part `_finalise` gave back: what its final word says it filled is charged again."""
         if order.remaining > 0:
             reservation_id = f"vanished:{_scoped(ident)}"
             self._hold(reservation_id, order.position, order.side, order.reducing, order.remaining if held else ZERO,
                        now, settles_from, kind=listing or "order")
-            self._vanished[reservation_id] = _Vanished(order.executed, order.seen, now)
+            self._vanished[reservation_id] = _Vanished(order.executed, order.seen, now, given_back)
             if listing is not None:
                 self._unlisted[reservation_id] = settles_from
 
@@ -1016,6 +1021,9 @@ class MemoryStore(StateStore):
         fill = executed - known.executed
         if fill > 0:
             self._count_fill(ident, leg.position, leg.side, leg.reducing, known.seen, fill, executed, now)
+            if known.given_back is not None:  # its open part was given back when the cancel came: the fill is not
+                charge = known.given_back
+                self._spend(charge.budgets, charge.day, now, fill, charge.price)
 
     def _count_fill(self, ident: OrderIdent, key: PositionKey, side: Side, reducing: bool, seen: int | None,
                     fill: Decimal, executed: Decimal, now: int) -> None:

@@ -217,8 +217,8 @@ local function release(rid, hold, now)
 end
 
 -- hold `leg` ({k, s, q, r?}; for a vanished order also x = what it had filled, v = when the store knew it and w =
--- when it vanished, the sidecar's clock less the margin, as update stamps are: revive) as a
--- reservation of one leg, no open-order slot, until a position read asked from `settles_from` shows what it did
+-- when it vanished, the sidecar's clock less the margin, as update stamps are: revive; kd, the listing it waits for;
+-- cb, cp, cd, a daily-notional charge given back: hold_vanished) as a reservation of one leg, no open-order slot, until a position read asked from `settles_from` shows what it did
 -- (learn.lua settle), at most UNANSWERED_HOLD_MS where it `lapses` (MemoryStore._hold)
 local function hold(rid, leg, now, settles_from, lapses)
   redis.call('HSET', K_RESV, rid, cjson.encode({[rid .. ':0'] = leg}))
@@ -233,12 +233,17 @@ end
 -- or '0' to keep only what it had filled) as a vanished order, until a position read asked from `settles_from` (and,
 -- given the kind of a `listing`, an open-orders listing of that kind too: where the order a triggered conditional
 -- order placed rests) or its own final word (settle_vanished) shows what it did; `vanished` is when it went, the
--- sidecar's clock less the margin (revive) (MemoryStore._hold_vanished)
-local function hold_vanished(id, o, q, now, vanished, settles_from, listing)
+-- sidecar's clock less the margin (revive); `given_back`: its open part's daily-notional charge was given back when it
+-- went (finalize), so what its final word says it filled is charged again (cb, cp, cd: its b, p, d)
+-- (MemoryStore._hold_vanished)
+local function hold_vanished(id, o, q, now, vanished, settles_from, listing, given_back)
   local rid = 'vanished:' .. id
-  hold(rid, {k = o.sym .. '|' .. o.ps, s = o.s, q = q, r = o.c == 0 and 1 or nil, x = o.exe, v = o.u, w = vanished,
-             kd = listing ~= 'order' and listing or nil},
-       now, settles_from, true)
+  local leg = {k = o.sym .. '|' .. o.ps, s = o.s, q = q, r = o.c == 0 and 1 or nil, x = o.exe, v = o.u, w = vanished,
+               kd = listing ~= 'order' and listing or nil}
+  if given_back and o.b then
+    leg.cb, leg.cp, leg.cd = o.b, o.p, o.d
+  end
+  hold(rid, leg, now, settles_from, true)
   if listing then
     redis.call('ZADD', K_HELD, settles_from, '?' .. rid)
   end
@@ -285,6 +290,9 @@ local function settle_vanished(u, now, learned)
   local fill = dec_sub(executed, dec_parse(leg.x))
   if fill.s > 0 then
     count_fill(u.id, leg.k, leg.s, leg.r, tonumber(leg.v), fill, executed, now, learned)
+    if leg.cb then -- its open part was given back when the cancel came: the fill is not
+      budget_spend({b = leg.cb, p = leg.cp, d = leg.cd}, fill, now)
+    end
   end
 end
 

@@ -152,7 +152,8 @@ for _, id in ipairs(facts.closed) do
     local o = cjson.decode(raw)
     finalize(id, o, now, final_ms)
     if dec_parse(o.rem).s > 0 then
-      hold_vanished(id, o, (unfilled[id] or o.c == 0) and '0' or o.rem, now, facts.nw or now, facts.nw or now, nil)
+      hold_vanished(id, o, (unfilled[id] or o.c == 0) and '0' or o.rem, now, facts.nw or now, facts.nw or now, nil,
+                    true)
     end
   end
 end
