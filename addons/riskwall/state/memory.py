@@ -731,12 +731,11 @@ class MemoryStore(StateStore):
             if order is not None:
                 # the venue confirmed it gone without saying what it filled before the cancel reached it: what it had
                 # open is held until a position read asked from now, or its own final word (a stream's cancel event,
-                # an order query), shows what it did. A reduce-only order can only have reduced the position:
-                # holding its part would refuse the same close placed again (REDUCING) until a read. (Its
-                # daily-notional charge is given back now: a part that filled unseen is not charged)
+                # an order query), shows what it did; its daily-notional charge is given back now, and charged again
+                # with what that final word says filled. A reduce-only order's part too: the position it reduced may
+                # be smaller than the store knows, so an order the other way must not pass the limit on that side
                 self._finalise(ident, now)
-                self._hold_vanished(ident, order, now, now, held=not (closed.unfilled or order.reducing),
-                                    given_back=order.charge)
+                self._hold_vanished(ident, order, now, now, held=not closed.unfilled, given_back=order.charge)
         for accepted in facts.amended:
             self._confirm_amend(accepted, now)
         for mode in facts.modes:
@@ -940,30 +939,39 @@ class MemoryStore(StateStore):
         one asked late enough was learned: if the order rests, the listing taught it as an open order, which counts
         from now on (a listing of another kind, such as Binance's algo orders for a regular order, does not show
         it). A conditional order's hold waits for a listing of the book it places its order in as well
-        (`_placed_unlisted`). A hold that waits for nothing else (`_held`, a position read) ends."""
+        (`_placed_unlisted`), asked no earlier than the listing of its own book that ended its wait there (it may
+        have triggered between the two). A hold that waits for nothing else (`_held`, a position read) ends."""
         venue, account, symbol, kind = snapshot.venue, snapshot.account, snapshot.symbol, snapshot.kind
 
         def scoped(leg: PendingEntry) -> bool:
             key = leg.position
             return key.venue == venue and key.account == account and symbol in (None, key.symbol)
 
-        self._settle(self._unlisted, (self._held, self._placed_unlisted), asked,
-                     lambda leg: scoped(leg) and leg.kind == kind)
+        listed = self._settle(self._unlisted, (self._held, self._placed_unlisted), asked,
+                              lambda leg: scoped(leg) and leg.kind == kind)
+        for reservation_id in listed:
+            if reservation_id in self._placed_unlisted:
+                self._placed_unlisted[reservation_id] = max(self._placed_unlisted[reservation_id], asked)
         if self._placed_unlisted:
             self._settle(self._placed_unlisted, (self._held, self._unlisted), asked,
-                         lambda leg: leg.triggers_into is None or (scoped(leg) and leg.triggers_into == kind))
+                         lambda leg: leg.triggers_into is None or (scoped(leg) and leg.triggers_into == kind),
+                         after=self._unlisted)
 
     def _settle(self, waiting: dict[str, int], others: tuple[dict[str, int], ...], asked: int,
-                covers: Callable[[PendingEntry], bool]) -> None:
-        """Holds in `waiting` asked for late enough whose every leg `covers` holds wait no longer; one that waits for
-        nothing the `others` hold either ends."""
+                covers: Callable[[PendingEntry], bool], *, after: dict[str, int] | None = None) -> list[str]:
+        """Holds in `waiting` asked for late enough whose every leg `covers` holds wait no longer (not yet those
+        `after` holds: they wait for that first); one that waits for nothing the `others` hold either ends. Returns
+        the holds that waited no longer."""
+        settled = []
         for reservation_id, settles_from in list(waiting.items()):
-            if settles_from > asked:
+            if settles_from > asked or (after is not None and reservation_id in after):
                 continue
             if all(covers(leg) for leg in self._legs.get(reservation_id, {}).values()):
                 del waiting[reservation_id]
+                settled.append(reservation_id)
                 if not any(reservation_id in other for other in others):
                     self._drop_legs(reservation_id)
+        return settled
 
     def _hold_vanished(self, ident: OrderIdent, order: _Order, now: int, settles_from: int, *,
                        held: bool = True, listing: str | None = None, given_back: _Charge | None = None) -> None:

@@ -233,8 +233,8 @@ end
 -- or '0' to keep only what it had filled) as a vanished order, until a position read asked from `settles_from` (and,
 -- given the kind of a `listing`, an open-orders listing of that kind too: where the order a triggered conditional
 -- order placed rests) or its own final word (settle_vanished) shows what it did; `vanished` is when it went, the
--- sidecar's clock less the margin (revive); `given_back`: its open part's daily-notional charge was given back when it
--- went (finalize), so what its final word says it filled is charged again (cb, cp, cd: its b, p, d)
+-- sidecar's clock less the margin (revive). `given_back` (a cancel confirmed by id): its open part's daily-notional
+-- charge was given back (finalize), so what its final word says it filled is charged again (cb, cp, cd: its b, p, d)
 -- (MemoryStore._hold_vanished)
 local function hold_vanished(id, o, q, now, vanished, settles_from, listing, given_back)
   local rid = 'vanished:' .. id

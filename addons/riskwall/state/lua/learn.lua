@@ -48,8 +48,10 @@ local function settle(read, listing, reported, skipped)
     local mark = string.sub(member, 1, 1)
     local placed = mark == '!'
     local unlisted = mark == '?' or placed
-    if unlisted == listing then
-      local rid = unlisted and string.sub(member, 2) or member
+    local rid = unlisted and string.sub(member, 2) or member
+    -- the book a conditional order places its order in is listed for it no earlier than its own book was (it may
+    -- have triggered between the two): not while it waits for that (MemoryStore._settle_unlisted)
+    if unlisted == listing and not (placed and redis.call('ZSCORE', K_HELD, '?' .. rid)) then
       local raw = redis.call('HGET', K_RESV, rid)
       local covered = true
       for _, leg in pairs(raw and cjson.decode(raw) or {}) do
@@ -65,6 +67,9 @@ local function settle(read, listing, reported, skipped)
       end
       if covered then
         redis.call('ZREM', K_HELD, member)
+        if mark == '?' then -- its own book listed: the book it places in must be listed as late
+          redis.call('ZADD', K_HELD, 'XX', 'GT', read.at, '!' .. rid)
+        end
         if raw and not (redis.call('ZSCORE', K_HELD, rid) or redis.call('ZSCORE', K_HELD, '?' .. rid)
                         or redis.call('ZSCORE', K_HELD, '!' .. rid)) then
           legs_drop(rid, now)
@@ -138,10 +143,10 @@ for _, snapshot in ipairs(facts.snapshots) do
 end
 
 -- the venue confirmed these orders gone without saying how much they filled first: what they had open is held until
--- a position read asked from now or their own final word (settle_vanished) shows it; those the answer says nothing of
--- filled (`cu`: conditional orders cancelled before they triggered) and reduce-only orders (which can only have
--- reduced the position) hold nothing but what they had filled, kept for their final word as long as a hold would be
--- (MemoryStore._learn)
+-- a position read asked from now or their own final word (settle_vanished) shows it (a reduce-only one's too: the
+-- position it reduced may be smaller than the store knows); those the answer says nothing of filled (`cu`: conditional
+-- orders cancelled before they triggered) hold nothing but what they had filled, kept for their final word as long as
+-- a hold would be (MemoryStore._learn)
 local unfilled = {}
 for _, id in ipairs(facts.cu or {}) do
   unfilled[id] = true
@@ -152,8 +157,7 @@ for _, id in ipairs(facts.closed) do
     local o = cjson.decode(raw)
     finalize(id, o, now, final_ms)
     if dec_parse(o.rem).s > 0 then
-      hold_vanished(id, o, (unfilled[id] or o.c == 0) and '0' or o.rem, now, facts.nw or now, facts.nw or now, nil,
-                    true)
+      hold_vanished(id, o, unfilled[id] and '0' or o.rem, now, facts.nw or now, facts.nw or now, nil, true)
     end
   end
 end
