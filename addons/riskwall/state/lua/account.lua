@@ -218,8 +218,9 @@ end
 
 -- hold `leg` ({k, s, q, r?}; for a vanished order also x = what it had filled, v = when the store knew it and w =
 -- when it vanished, the sidecar's clock less the margin, as update stamps are: revive; kd, the listing it waits for;
--- cb, cp, cd, a daily-notional charge given back: hold_vanished) as a reservation of one leg, no open-order slot, until a position read asked from `settles_from` shows what it did
--- (learn.lua settle), at most UNANSWERED_HOLD_MS where it `lapses` (MemoryStore._hold)
+-- cb, cp, cd, a daily-notional charge given back: hold_vanished) as a reservation of one leg, no open-order slot,
+-- until a position read asked from `settles_from` shows what it did (learn.lua settle), at most UNANSWERED_HOLD_MS
+-- where it `lapses` (MemoryStore._hold)
 local function hold(rid, leg, now, settles_from, lapses)
   redis.call('HSET', K_RESV, rid, cjson.encode({[rid .. ':0'] = leg}))
   pend_add(leg_field(leg), dec_parse(leg.q))
@@ -349,8 +350,8 @@ end
 
 -- one OrderUpdate {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?, fe?}: move its reservation leg to the
 -- order, apply only the part of the fill not applied before, keep the order's remaining in the aggregate and its
--- client id in K_CID (MemoryStore._apply_order). `at`: when the answer saying it was asked, less the clocks' margin (nil:
--- not known, taken as now); a fill a position read learned since the store last knew the order may hold already
+-- client id in K_CID (MemoryStore._apply_order). `at`: when the answer saying it was asked, less the clocks' margin
+-- (nil: not known, taken as now); a fill a position read learned since the store last knew the order may hold already
 -- is held, not moved into the position, until a read asked from `learned` (the sidecar's clock when it learned the
 -- fill, less the margin, as the reads' `at` are; nil: now) (MemoryStore._count_fill)
 local function apply_order(u, now, final_ms, at, learned)

@@ -7,7 +7,8 @@
 -- ARGV        reservation id, reservation ttl ms (0: none), #rate, #exposure, #legs, #reductions, #duplicates,
 --             #open-orders checks, #notional checks, #gross checks, then
 --             per rate check:      limit, window ms, cost, enforced (1/0)
---             per exposure check:  "<symbol>|<position side>", side, quantity, limit, enforced (1/0), replaced order id or ''
+--             per exposure check:  "<symbol>|<position side>", side, quantity, limit, enforced (1/0), replaced order
+--                                  id or ''
 --             per reduction check: "<symbol>|<position side>", side, quantity, replaced order id or ''
 --             per duplicate check: window ms, enforced (1/0)
 --             per open-orders check: symbol ('' for the whole account), limit, orders it adds, enforced (1/0)
