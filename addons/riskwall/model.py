@@ -412,10 +412,11 @@ class OrderUpdate:
     kind: str = "order"
     # the bot's id for the order (Bybit orderLinkId, BitMEX clOrdID), where amends may name the order by it
     client_order_id: str | None = None
-    # a conditional order that triggered (Binance algo FINISHED, OKX algo effective): the venue placed a regular order
-    # of its own, which holds the fills; `executed` here says nothing of them. What it had open stays held until a
-    # position read and an open-orders listing asked after it show what the placed order did
-    fills_elsewhere: bool = False
+    # a conditional order that triggered (Binance algo FINISHED, OKX algo effective): the kind of the book where the
+    # venue placed the order of its own that holds the fills (`OrderIntent.triggers_into`); `executed` here says
+    # nothing of them. What it had open stays held until a position read and a listing of that book, asked after
+    # it, show what the placed order did. None for any other update
+    fills_elsewhere: str | None = None
 
 
 @quick_init

@@ -1228,15 +1228,17 @@ async def test_reserve_when_memory_holds_more_fingerprints_than_its_bound_then_t
 
 @pytest.mark.parametrize(("vanished_first", "read", "listing", "worst_buy"), [
     # the algo order triggered: its own answer says nothing of what the order it placed filled: 10 held
-    pytest.param(False, False, False, "10", id="held-on-the-trigger"),
-    # the read says long 10, but the placed order might rest: the 10 stay held on top until a listing
-    pytest.param(False, True, False, "20", id="a-read-alone-does-not-settle-it"),
-    pytest.param(False, True, True, "10", id="a-read-and-a-listing-show-it-filled"),
+    pytest.param(False, False, None, "10", id="held-on-the-trigger"),
+    # the read says long 10, but the placed order might rest: the 10 stay held on top until a listing of the book
+    # it was placed in (the one its report names)
+    pytest.param(False, True, None, "20", id="a-read-alone-does-not-settle-it"),
+    pytest.param(False, True, PLACED_BOOK, "10", id="a-read-and-a-listing-show-it-filled"),
+    pytest.param(False, True, "order", "20", id="a-listing-of-another-book-does-not"),
     # it left an algo listing first (held as vanished); its trigger report must not end that hold with a fill of 0
-    pytest.param(True, False, False, "10", id="its-trigger-report-does-not-end-a-vanished-hold"),
+    pytest.param(True, False, None, "10", id="its-trigger-report-does-not-end-a-vanished-hold"),
 ])
 async def test_learn_when_a_conditional_order_triggered_then_what_it_had_open_waits_for_a_read_and_a_listing(
-    backend: Backend, vanished_first: bool, read: bool, listing: bool, worst_buy: str
+    backend: Backend, vanished_first: bool, read: bool, listing: str | None, worst_buy: str
 ) -> None:
     store = backend.store
     algo = replace(order_update("a1", original="10"), kind="algo")
@@ -1244,12 +1246,13 @@ async def test_learn_when_a_conditional_order_triggered_then_what_it_had_open_wa
     if vanished_first:
         await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind="algo",
                                         asked_ms=store_now(backend) + 1_000)))
-    await store.learn(facts(replace(algo, final=True, fills_elsewhere=True)))
+    await store.learn(facts(replace(algo, final=True, fills_elsewhere=PLACED_BOOK)))
     if read:
         await store.learn(facts(positions_report((SYMBOL, BOTH, "10"), symbol=SYMBOL,
                                                  asked_ms=store_now(backend) + AFTER)))
-    if listing:
-        await store.learn(facts(replace(open_orders(symbol=SYMBOL), asked_ms=store_now(backend) + AFTER)))
+    if listing is not None:
+        await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind=listing,
+                                        asked_ms=store_now(backend) + AFTER)))
 
     assert await worst(store) == worst_buy
 

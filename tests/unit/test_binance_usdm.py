@@ -1130,12 +1130,12 @@ def test_parse_response_when_algo_order_canceled_then_its_pending_exposure_ends(
 
 
 @pytest.mark.parametrize(("status", "final", "fills_elsewhere"), [
-    ("NEW", False, False),
-    ("FINISHED", True, True),  # triggered: the regular order it placed holds the fills (no executedQty here)
-    ("CANCELED", True, False),
+    ("NEW", False, None),
+    ("FINISHED", True, "order"),  # triggered: the regular order it placed holds the fills (no executedQty here)
+    ("CANCELED", True, None),
 ])
 def test_parse_response_when_algo_order_queried_then_a_finished_one_says_its_fills_are_elsewhere(
-    status: str, final: bool, fills_elsewhere: bool
+    status: str, final: bool, fills_elsewhere: str | None
 ) -> None:
     answer = orjson.dumps({**RESPONSES["algo_new"], "algoStatus": status})
 

@@ -2060,13 +2060,13 @@ def test_endpoints_when_listed_then_every_order_endpoint_with_its_action() -> No
 
 
 @pytest.mark.parametrize(("state", "final", "fills_elsewhere"), [
-    ("live", False, False),
-    ("partially_effective", False, False),
-    ("effective", True, True),  # triggered: the order it placed holds the fills, which this row does not carry
-    ("canceled", True, False),
+    ("live", False, None),
+    ("partially_effective", False, None),
+    ("effective", True, "order"),  # triggered: the order it placed holds the fills, which this row does not carry
+    ("canceled", True, None),
 ])
 def test_order_update_when_algo_order_reported_then_an_effective_one_says_its_fills_are_elsewhere(
-    state: str, final: bool, fills_elsewhere: bool
+    state: str, final: bool, fills_elsewhere: str | None
 ) -> None:
     row = {"instId": "BTC-USDT-SWAP", "algoId": "7", "side": "buy", "posSide": "net", "sz": "3", "ordType": "trigger",
            "state": state, "actualSz": "3", "triggerPx": "50000", "orderPx": "-1"}

@@ -834,7 +834,7 @@ class MemoryStore(StateStore):
         if update.final and update.fills_elsewhere:
             # what it filled is the placed order's: held until a read and a listing asked from now show it
             self._finalise(ident, now, unfilled_known=False)
-            self._hold_vanished(ident, order, now, now, listing="order")
+            self._hold_vanished(ident, order, now, now, listing=update.fills_elsewhere)
         elif update.final:
             self._finalise(ident, now)
 

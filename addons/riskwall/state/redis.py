@@ -1357,7 +1357,7 @@ def _update_json(update: OrderUpdate) -> dict[str, Any]:
     if update.client_order_id:
         data["cid"] = update.client_order_id
     if update.fills_elsewhere:
-        data["fe"] = True
+        data["fe"] = update.fills_elsewhere
     return data
 
 

@@ -263,7 +263,7 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo:
         client_order_id=client_id,
         activation_price=activation,
         kind="algo" if algo else "order",  # openAlgoOrders lists algo orders, openOrders the rest
-        triggers_into="order" if algo else None,  # a triggered algo order places a regular one
+        triggers_into=_triggers_into("algo") if algo else None,
     )
 
 
@@ -403,7 +403,7 @@ def _order_update(item: Any, parsed: ParsedRequest, reservation_id: str | None) 
         reduce_only=reduce_only,
         reservation_id=reservation_id,
         # a finished algo order triggered: the regular order it placed holds the fills (no executedQty here)
-        fills_elsewhere=is_algo and status == "FINISHED",
+        fills_elsewhere=_triggers_into("algo") if is_algo and status == "FINISHED" else None,
         kind="algo" if is_algo else "order",
     )
 

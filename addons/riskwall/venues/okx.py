@@ -105,6 +105,8 @@ ALGO_TYPES = frozenset({"conditional", "oco", "trigger", "move_order_stop", "ice
 POSITION_MODES = {"long_short_mode": True, "net_mode": False}  # posMode → hedge mode
 OPEN_STATES = frozenset({"live", "partially_filled"})
 OPEN_ALGO_STATES = frozenset({"live", "pause", "partially_effective"})
+# the book where every algo type places its orders (its trigger's, or an iceberg's slices): the regular pending ones
+ALGO_PLACES_INTO = "order"
 MAX_BATCH_LEGS = 20  # OKX's limit for batch-orders, amend-batch-orders and cancel-batch-orders
 DEFAULT_PAGE = 100  # orders-pending and orders-algo-pending answer at most this many rows unless told less
 MARKET_PRICE = "-1"  # algo order prices: "-1" means "execute at market"
@@ -530,7 +532,7 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
         margin_mode=margin_mode,
         client_order_id=text_field("algoClOrdId", _present(obj, "algoClOrdId"), CLIENT_ID, required=False),
         kind=_algo_kind(ord_type),
-        triggers_into="order",  # every algo type places regular orders (its trigger's, or an iceberg's slices)
+        triggers_into=ALGO_PLACES_INTO,
         resolve=resolve,
     )
 
@@ -606,7 +608,7 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
         trigger_price=max(triggers) if triggers else None,
         order_id=None if algo_id is None else f"algo:{algo_id}",
         client_order_id=client_id,
-        triggers_into="order",
+        triggers_into=ALGO_PLACES_INTO,
         resolve=resolve,
     )
 
@@ -840,7 +842,7 @@ def order_update(item: Any, account: str) -> OrderUpdate | None:
         reduce_only=_reduces(side, position_side, reduce_only),
         kind=_algo_kind(str(item.get("ordType"))) if is_algo else "order",
         # an effective algo order triggered: the order it placed holds the fills (its filled size is not read here)
-        fills_elsewhere=is_algo and state == "effective",
+        fills_elsewhere=ALGO_PLACES_INTO if is_algo and state == "effective" else None,
     )
 
 
@@ -904,7 +906,7 @@ def _learn_algo_pending(data: list[Any], parsed: ParsedRequest, params: Params, 
     # a triggered algo order places orders among the regular pending ones, where they may rest
     return ResponseFacts(open_orders=tuple(
         OpenOrdersSnapshot(VENUE, parsed.account, symbol, tuple(u for u in updates if u.kind == kind), kind,
-                           triggers_into="order")
+                           triggers_into=ALGO_PLACES_INTO)
         for kind in kinds
     ))
 

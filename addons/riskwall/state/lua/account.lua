@@ -447,10 +447,11 @@ local function apply_order(u, now, final_ms, at, learned)
   o.rem = dec_format(remaining)
   if u.final and u.fe then
     -- a conditional order that triggered: the order it placed holds the fills, so what it had open is held until a
-    -- position read and an open-orders listing asked from now show what that did (MemoryStore._apply_order)
+    -- position read and a listing of the book it placed that order in (`fe`), asked from now, show what that did
+    -- (MemoryStore._apply_order)
     finalize(u.id, o, now, final_ms, true)
     if remaining.s > 0 then
-      hold_vanished(u.id, o, o.rem, now, learned or now, learned or now, 'order')
+      hold_vanished(u.id, o, o.rem, now, learned or now, learned or now, u.fe)
     end
     return
   end

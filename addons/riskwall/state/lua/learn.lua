@@ -8,7 +8,8 @@
 --                   snapshots = [{sym?, at?, cx?, kd, orders = [update...]}...], closed = [order id...],
 --                   amended = [{l = leg id of an amend the venue accepted, t = the order's new total size?}...],
 --                   modes = [[mode key, mode]...]}
---             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?, fe? (OrderUpdate.fills_elsewhere)};
+--             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?, fe? (OrderUpdate.fills_elsewhere:
+--             the kind of the book that holds its fills)};
 --             every amount is decimal text;
 --             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another;
 --             at, where known, is when the read was asked, less the clock margin (ms): a position with a fill learned
