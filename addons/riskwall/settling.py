@@ -9,6 +9,12 @@ judged, and an answer learned at once (a read's, on the in-process store) waits 
 so answers land in the order they came. Until a settlement lands, its reservation still holds the order's
 exposure: the window can only overcount.
 
+"Awaited" means written, where the store orders what it is sent: the Redis store sends every command on one
+connection, and Redis applies a connection's commands in the order they came, so once a settlement's commands
+are on that connection, anything sent after them is applied after them. Its reply need not be waited for: the
+store says when they are written (`SETTLEMENT_WRITTEN`), and a settlement that never says so is awaited until it
+has landed (or failed). That keeps a second round trip off the path of a bot that places orders back to back.
+
 The addon is the only user; the sidecar waits for what is in flight when it stops.
 """
 
@@ -16,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import Coroutine
 from typing import Any
 
 from riskwall import logs
+from riskwall.state.base import SETTLEMENT_WRITTEN
 
 log = logs.get_logger("riskwall.settling")
 
@@ -31,7 +39,8 @@ type Key = tuple[str, str | None]  # (venue, account its state is kept under; No
 
 class Settling:
     def __init__(self) -> None:
-        self._inflight: dict[Key, set[asyncio.Task[None]]] = {}
+        # each settlement in flight, and the future that is done once it is written (or has ended)
+        self._inflight: dict[Key, dict[asyncio.Task[None], asyncio.Future[None]]] = {}
 
     def start(self, key: Key, settle: Coroutine[Any, Any, None], what: str) -> None:
         """Run `settle` in the background, as in flight for `key`; `what` names it in a failure's log line.
@@ -39,18 +48,32 @@ class Settling:
         It starts on the loop's next turn, never inside the caller (mitmproxy's loop starts tasks eagerly): the
         caller is the response hook, and the answer goes to the bot when it returns, not after the settlement has
         been built and written. It is in flight (waited for) from now on all the same."""
-        task = asyncio.Task(self._logged(settle, what), loop=asyncio.get_running_loop())
-        tasks = self._inflight.setdefault(key, set())
-        tasks.add(task)
-        task.add_done_callback(lambda done: self._finished(key, done))
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[None] = loop.create_future()
+
+        def wrote() -> None:
+            if not written.done():
+                written.set_result(None)
+
+        context = contextvars.copy_context()
+        context.run(SETTLEMENT_WRITTEN.set, wrote)
+        task = asyncio.Task(self._logged(settle, what), loop=loop, context=context)
+        self._inflight.setdefault(key, {})[task] = written
+
+        def ended(done: asyncio.Task[None]) -> None:
+            wrote()  # landed or failed: nothing of it is left to wait for
+            self._finished(key, done)
+
+        task.add_done_callback(ended)
 
     async def wait(self, venue: str, account: str | None) -> None:
-        """Until every settlement in flight for `account` of `venue`, and for its venue's prices, has landed.
+        """Until every settlement in flight for `account` of `venue`, and for its venue's prices, has landed, or
+        is written to a store that applies it before anything sent after it (module docstring).
 
         A waiter that gives up (a frame's deadline, `asyncio.wait_for`) leaves the settlements running: they are
         waited for with `asyncio.wait`, which cancels nothing it waits for, not `gather`, which would cancel them."""
-        waiting = [*self._inflight.get((venue, None), ()), *(self._inflight.get((venue, account), ())
-                                                           if account is not None else ())]
+        keys = [(venue, None)] if account is None else [(venue, None), (venue, account)]
+        waiting = [written for key in keys for written in self._inflight.get(key, {}).values() if not written.done()]
         if waiting:
             await asyncio.wait(waiting)
 
@@ -69,7 +92,7 @@ class Settling:
     def _finished(self, key: Key, task: asyncio.Task[None]) -> None:
         tasks = self._inflight.get(key)
         if tasks is not None:
-            tasks.discard(task)
+            tasks.pop(task, None)
             if not tasks:
                 del self._inflight[key]
 

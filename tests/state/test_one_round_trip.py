@@ -15,6 +15,7 @@ import pytest
 
 from riskwall.decider import decide_request, learn_answer
 from riskwall.model import Action, OrderIntent, ParsedRequest, PositionSide, Side, TradingState, Venue, Verdict
+from riskwall.settling import Settling
 from riskwall.state.base import StateScope, StateStore
 from riskwall.venues import adapter_for
 from riskwall.venues.base import HttpRequest
@@ -191,3 +192,34 @@ async def test_new_order_when_planned_again_after_a_state_changed_then_not_a_dup
     assert repeated.decision.deciding is not None and repeated.decision.deciding.get("duplicate_of") == "retried"
     rows = await store.exposure(Venue.BINANCEUSDM, ACCOUNT)
     assert Decimal(rows["BTCUSDT|both"]["pending_buy"]) == Decimal("0.21")  # reserved once, not twice
+
+
+async def test_next_order_when_the_last_answer_is_written_but_not_yet_answered_then_decided_after_it(
+    sidecars: tuple[StateStore, StateStore],
+) -> None:
+    """A bot placing orders back to back: the next order waits for the last answer's settlement to be sent, not
+    for Redis's reply to it, and is still judged on what it taught (one connection: Redis applies it first)."""
+    store, _ = sidecars
+    parsed = order("1")
+    evaluation = await decide_request(parsed, POLICY, store, "expired")
+    assert evaluation.reserved  # the whole limit is held by it
+    adapter = adapter_for(Venue.BINANCEUSDM)
+    request = HttpRequest("POST", "fapi.binance.com", 443, "/fapi/v1/order", (), {"x-mbx-apikey": "k"}, b"")
+    answer = (b'{"orderId":8,"symbol":"BTCUSDT","status":"EXPIRED","clientOrderId":"x","price":"50000",'
+              b'"origQty":"1","executedQty":"0","side":"BUY","positionSide":"BOTH","type":"LIMIT"}')
+    landed: list[str] = []
+
+    async def settle() -> None:
+        await learn_answer(store, adapter, evaluation.parsed or parsed, request, 200, answer, "expired", True)
+        landed.append("expired")
+
+    settling = Settling()
+    settling.start((str(Venue.BINANCEUSDM), ACCOUNT), settle(), "expired")
+    await settling.wait(str(Venue.BINANCEUSDM), ACCOUNT)
+    waited_for_the_reply = bool(landed)
+    following = await decide_request(order("1"), POLICY, store, "next", settling.wait)
+    await settling.drain()
+
+    assert not waited_for_the_reply
+    assert following.decision.verdict is Verdict.ALLOW  # the expired order's hold was gone when it was judged
+    assert landed == ["expired"]

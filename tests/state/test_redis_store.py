@@ -664,9 +664,9 @@ async def test_settle_when_answer_and_reservation_given_then_one_script_call_per
     sent: list[str] = []
     run = store._run
 
-    async def recording(calls: Any, extra: Any = None) -> list[Any]:
+    async def recording(calls: Any, extra: Any = None, written: Any = None) -> list[Any]:
         sent.extend(call.script for call in calls)
-        return await run(calls, extra)
+        return await run(calls, extra, written)
 
     account = ACCOUNT if answer_is_the_accounts else "another-account"
     try:

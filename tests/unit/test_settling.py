@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from riskwall.settling import Settling
+from riskwall.state.base import SETTLEMENT_WRITTEN
 
 
 def slow_settlement(landed: list[str], what: str, delay_s: float = 0.05) -> Coroutine[Any, Any, None]:
@@ -47,4 +48,38 @@ async def test_wait_when_the_waiter_gives_up_then_the_settlement_still_lands() -
     await settling.drain()
 
     assert landed == ["answer"]  # cancelling the waiter did not cancel what it waited for
+    assert settling.in_flight == 0
+
+
+def settlement_that_writes(events: list[str], fails: bool = False) -> Coroutine[Any, Any, None]:
+    """A settlement on an ordered store: its commands are sent (it says so), then its reply takes a while."""
+    async def settle() -> None:
+        await asyncio.sleep(0)
+        if fails:
+            raise ConnectionError("refused before anything was sent")
+        written = SETTLEMENT_WRITTEN.get()
+        assert written is not None
+        written()
+        events.append("written")
+        await asyncio.sleep(0.05)
+        events.append("landed")
+
+    return settle()
+
+
+@pytest.mark.parametrize(("fails", "seen_by_the_waiter"), [
+    (False, ["written"]),  # the waiter goes on once it is sent: what it sends next is applied after it
+    (True, []),  # nothing was sent: the waiter goes on once it has failed
+], ids=["written", "failed-before-writing"])
+async def test_wait_when_the_store_orders_what_it_is_sent_then_waits_until_written_not_landed(
+        fails: bool, seen_by_the_waiter: list[str]) -> None:
+    settling, events = Settling(), []
+    settling.start(("binanceusdm", "acct-1"), settlement_that_writes(events, fails), "d1")
+
+    await asyncio.wait_for(settling.wait("binanceusdm", "acct-1"), 1.0)
+    seen = list(events)
+    await settling.drain()
+
+    assert seen == seen_by_the_waiter
+    assert events == ([] if fails else ["written", "landed"])
     assert settling.in_flight == 0

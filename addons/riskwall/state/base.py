@@ -12,6 +12,8 @@ into STATE_UNAVAILABLE blocks for risk-increasing orders and lets cancels and re
 from __future__ import annotations
 
 import abc
+import contextvars
+from collections.abc import Callable
 
 from riskwall.model import (
     CheckResult,
@@ -38,6 +40,13 @@ from riskwall.model import (
     ViewQuery,
 )
 
+# Set by whoever runs a settlement in the background (`riskwall.settling`), in that settlement's context: a store
+# that applies its commands in the order they were sent calls it once the settlement's last command is sent, and
+# from then on anything this process sends is applied after the settlement, reply or not. A store that never calls
+# it is waited for until the settlement has landed.
+SETTLEMENT_WRITTEN: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "riskwall_settlement_written", default=None)
+
 
 class StateUnavailable(Exception):
     """The store could not be read or written in time."""
@@ -45,6 +54,7 @@ class StateUnavailable(Exception):
 
 # the value types a store is called with and answers (defined beside the other value types, in riskwall.model)
 __all__ = [
+    "SETTLEMENT_WRITTEN",
     "CheckResult",
     "DuplicateCheck",
     "ExposureCheck",

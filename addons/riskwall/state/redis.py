@@ -151,6 +151,7 @@ from riskwall.model import (
 )
 from riskwall.records import quick_init
 from riskwall.state.base import (
+    SETTLEMENT_WRITTEN,
     CheckResult,
     DuplicateCheck,
     ExposureCheck,
@@ -545,13 +546,15 @@ class Link:
         self._wire: _Wire | None = None
         self._connecting: asyncio.Lock | None = None
 
-    async def send(self, commands: Sequence[tuple[str | int, ...]]) -> list[Any]:
-        """Every command's reply, in order; an error reply is its exception (ResponseError), not raised."""
+    async def send(self, commands: Sequence[tuple[str | int, ...]],
+                   written: Callable[[], None] | None = None) -> list[Any]:
+        """Every command's reply, in order; an error reply is its exception (ResponseError), not raised.
+        `written` is called once the commands are on the socket, ahead of any sent later."""
         wire = self._wire
         if wire is None or not wire.usable:
             wire = await self._connect()
         packed = b"".join([_pack(command) for command in commands])
-        return await wire.send(packed, len(commands))
+        return await wire.send(packed, len(commands), written)
 
     async def close(self) -> None:
         wire, self._wire = self._wire, None
@@ -602,7 +605,7 @@ class _Wire:
         stream = getattr(self.connection, "_reader", None)  # redis-py's StreamReader, fed EOF by the loop
         return stream is None or not stream.at_eof()
 
-    async def send(self, packed: bytes, count: int) -> list[Any]:
+    async def send(self, packed: bytes, count: int, written: Callable[[], None] | None = None) -> list[Any]:
         replies: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._waiting.append((count, replies))
         try:
@@ -621,6 +624,8 @@ class _Wire:
             raise
         if self._reader is None and not self.broken:
             self._reader = asyncio.get_running_loop().create_task(self._read())
+        if written is not None and not self.broken:
+            written()
         return await replies
 
     async def close(self, pool: Any) -> None:
@@ -1098,7 +1103,9 @@ class RedisStore(StateStore):
                 pipe.delete(mapping)
 
         async with self._guard():
-            replies = await self._run(calls, forget if mapping is not None else None)
+            # written in one go on the store's one connection: a settlement run in the background (Settling) is
+            # ordered before anything sent after this, so the next decision need not wait for its reply
+            replies = await self._run(calls, forget if mapping is not None else None, SETTLEMENT_WRITTEN.get())
         if reservation_id is not None and hold == 0:
             self._owners.pop(reservation_id, None)
         trips: tuple[StormTrip | LossTrip, ...] = ()
@@ -1237,8 +1244,8 @@ class RedisStore(StateStore):
             return ("FCALL", script.function, len(call.keys), *call.keys, *call.args)
         return ("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args)
 
-    async def _eval(self, call: _Call) -> Any:
-        (reply,) = await self._link.send((self._command(call),))
+    async def _eval(self, call: _Call, written: Callable[[], None] | None = None) -> Any:
+        (reply,) = await self._link.send((self._command(call),), written)
         for _ in range(LOAD_ATTEMPTS):
             if not _not_loaded(reply):
                 break
@@ -1273,21 +1280,23 @@ class RedisStore(StateStore):
                 raise reply
         return replies
 
-    async def _run(self, calls: Sequence[_Call], extra: Callable[[Pipeline], None] | None = None) -> list[Any]:
+    async def _run(self, calls: Sequence[_Call], extra: Callable[[Pipeline], None] | None = None,
+                   written: Callable[[], None] | None = None) -> list[Any]:
         """Run scripts (and `extra` plain commands) in one round trip; a script refused with NOSCRIPT did not
-        run, so it is loaded and run again on its own."""
-        return (await self._run_with(calls, extra))[0]
+        run, so it is loaded and run again on its own. `written`: as `Link.send`'s (called when the round trip is
+        sent, before a NOSCRIPT rerun: the server lost its scripts, so it lost the state they keep as well)."""
+        return (await self._run_with(calls, extra, written))[0]
 
-    async def _run_with(self, calls: Sequence[_Call],
-                        extra: Callable[[Pipeline], None] | None = None) -> tuple[list[Any], list[Any]]:
+    async def _run_with(self, calls: Sequence[_Call], extra: Callable[[Pipeline], None] | None = None,
+                        written: Callable[[], None] | None = None) -> tuple[list[Any], list[Any]]:
         """`_run`, with the replies of `extra`'s commands too."""
         if len(calls) == 1 and extra is None:
-            return [await self._eval(calls[0])], []
+            return [await self._eval(calls[0], written)], []
         pipe = Commands()
         pipe.commands.extend(self._command(call) for call in calls)
         if extra is not None:
             extra(pipe)
-        replies = await self._link.send(pipe.commands)  # errors in their places, not raised
+        replies = await self._link.send(pipe.commands, written)  # errors in their places, not raised
         out: list[Any] = []
         for call, reply in zip(calls, replies, strict=False):
             if _not_loaded(reply):
