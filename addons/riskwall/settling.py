@@ -9,11 +9,13 @@ judged, and an answer learned at once (a read's, on the in-process store) waits 
 so answers land in the order they came. Until a settlement lands, its reservation still holds the order's
 exposure: the window can only overcount.
 
-"Awaited" means written, where the store orders what it is sent: the Redis store sends every command on one
+"Awaited" means written, where the store orders what it is sent: the Redis store sends its own commands on one
 connection, and Redis applies a connection's commands in the order they came, so once a settlement's commands
 are on that connection, anything sent after them is applied after them. Its reply need not be waited for: the
-store says when they are written (`SETTLEMENT_WRITTEN`), and a settlement that never says so is awaited until it
-has landed (or failed). That keeps a second round trip off the path of a bot that places orders back to back.
+store says when they are written (`SETTLEMENT_WRITTEN`), unless a script among them has not run on that
+connection yet (the server may refuse it, and it goes again after what was sent meanwhile), and a settlement that
+never says so is awaited until it has landed (or failed). That keeps a second round trip off the path of a bot
+that places orders back to back.
 
 The addon is the only user; the sidecar waits for what is in flight when it stops.
 """

@@ -12,6 +12,7 @@ afterwards), so tests never see each other's keys and never flush anything. With
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
@@ -72,6 +73,16 @@ def delete_prefix(prefix: str) -> None:
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
         if keys:
             client.delete(*keys)
+    finally:
+        client.close()
+
+
+def delete_library(name: str) -> None:
+    """Drop a function library a test loaded (one no riskwall version calls)."""
+    client = redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB, socket_timeout=5)
+    try:
+        with contextlib.suppress(redis.ResponseError):  # never loaded (the call ran as a script)
+            client.execute_command("FUNCTION", "DELETE", name)
     finally:
         client.close()
 

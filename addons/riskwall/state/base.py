@@ -41,9 +41,9 @@ from riskwall.model import (
 )
 
 # Set by whoever runs a settlement in the background (`riskwall.settling`), in that settlement's context: a store
-# that applies its commands in the order they were sent calls it once the settlement's last command is sent, and
-# from then on anything this process sends is applied after the settlement, reply or not. A store that never calls
-# it is waited for until the settlement has landed.
+# that applies its commands in the order they were sent calls it once the settlement's commands are sent and will
+# run as sent (none can be refused and sent again later), and from then on anything this process sends is applied
+# after the settlement, reply or not. A settlement whose store never calls it is waited for until it has landed.
 SETTLEMENT_WRITTEN: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
     "riskwall_settlement_written", default=None)
 

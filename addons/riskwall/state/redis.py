@@ -549,12 +549,20 @@ class Link:
     async def send(self, commands: Sequence[tuple[str | int, ...]],
                    written: Callable[[], None] | None = None) -> list[Any]:
         """Every command's reply, in order; an error reply is its exception (ResponseError), not raised.
-        `written` is called once the commands are on the socket, ahead of any sent later."""
+
+        `written` is called once the commands are on the socket, ahead of any sent later, and will run as sent:
+        not when a script among them has not run on this connection yet (a new riskwall version's first call, a
+        server that lost its script cache). Such a call may be refused as not loaded and sent again after the
+        script is loaded, behind whatever was sent meanwhile; the caller waits for its replies instead."""
         wire = self._wire
         if wire is None or not wire.usable:
             wire = await self._connect()
+        scripts = [(number, str(command[1])) for number, command in enumerate(commands)
+                   if command[0] in _SCRIPT_COMMANDS]
+        if written is not None and not all(name in wire.ran for _, name in scripts):
+            written = None
         packed = b"".join([_pack(command) for command in commands])
-        return await wire.send(packed, len(commands), written)
+        return await wire.send(packed, len(commands), written, scripts)
 
     async def close(self) -> None:
         wire, self._wire = self._wire, None
@@ -582,6 +590,9 @@ class Link:
 # bytes a Link writes ahead of the socket without waiting for it to take them (asyncio's default high-water mark)
 _WRITE_AHEAD = 64 * 1024
 
+# the commands that run a script, named by their second word (a function's name, a script's digest)
+_SCRIPT_COMMANDS = frozenset({"FCALL", "EVALSHA"})
+
 # hiredis packs every argument as redis-py's encoder would: text as UTF-8, whole numbers in decimal
 _pack: Callable[[tuple[str | int, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
 
@@ -592,8 +603,10 @@ class _Wire:
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.broken = False
-        # (number of replies, the call's future), in the order the commands were written
-        self._waiting: deque[tuple[int, asyncio.Future[list[Any]]]] = deque()
+        # (number of replies, the call's future, its script calls: their places and names), in the order written
+        self._waiting: deque[tuple[int, asyncio.Future[list[Any]], Sequence[tuple[int, str]]]] = deque()
+        # the scripts (function names, digests) that ran on this connection: the server has them
+        self.ran: set[str] = set()
         self._reader: asyncio.Task[None] | None = None
 
     @property
@@ -605,9 +618,10 @@ class _Wire:
         stream = getattr(self.connection, "_reader", None)  # redis-py's StreamReader, fed EOF by the loop
         return stream is None or not stream.at_eof()
 
-    async def send(self, packed: bytes, count: int, written: Callable[[], None] | None = None) -> list[Any]:
+    async def send(self, packed: bytes, count: int, written: Callable[[], None] | None = None,
+                   scripts: Sequence[tuple[int, str]] = ()) -> list[Any]:
         replies: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((count, replies))
+        self._waiting.append((count, replies, scripts))
         try:
             writer = getattr(self.connection, "_writer", None)  # redis-py's StreamWriter for the socket
             if writer is not None and writer.transport.get_write_buffer_size() + len(packed) <= _WRITE_AHEAD:
@@ -648,7 +662,7 @@ class _Wire:
         budget = connection.socket_timeout
         try:
             while self._waiting and not self.broken:
-                count, replies = self._waiting[0]
+                count, replies, scripts = self._waiting[0]
                 read: list[Any] = []
                 async with asyncio.timeout(budget):
                     for _ in range(count):
@@ -657,6 +671,11 @@ class _Wire:
                         except ResponseError as exc:
                             read.append(exc)
                 self._waiting.popleft()
+                for number, name in scripts:
+                    if _not_loaded(read[number]):
+                        self.ran.discard(name)
+                    else:
+                        self.ran.add(name)
                 if not replies.done():
                     replies.set_result(read)
         except TimeoutError:  # redis-py has closed the connection (the read was cancelled)
@@ -673,7 +692,7 @@ class _Wire:
         """The socket failed (or is closed): every call waiting on it fails; the Link takes another."""
         self.broken = True
         waiting, self._waiting = self._waiting, deque()
-        for _, replies in waiting:
+        for _, replies, _ in waiting:
             if not replies.done():
                 replies.set_exception(error)
 
@@ -1283,8 +1302,8 @@ class RedisStore(StateStore):
     async def _run(self, calls: Sequence[_Call], extra: Callable[[Pipeline], None] | None = None,
                    written: Callable[[], None] | None = None) -> list[Any]:
         """Run scripts (and `extra` plain commands) in one round trip; a script refused with NOSCRIPT did not
-        run, so it is loaded and run again on its own. `written`: as `Link.send`'s (called when the round trip is
-        sent, before a NOSCRIPT rerun: the server lost its scripts, so it lost the state they keep as well)."""
+        run, so it is loaded and run again on its own. `written`: as `Link.send`'s (never called for a round trip
+        that may be refused so: `Link.send` calls it only when every script in it has run on the connection)."""
         return (await self._run_with(calls, extra, written))[0]
 
     async def _run_with(self, calls: Sequence[_Call], extra: Callable[[Pipeline], None] | None = None,
