@@ -648,22 +648,23 @@ def drop_keys(url: str, prefix: str) -> None:
 # ---- the engine alone: `riskwall policy bench` ------------------------------------------------------------
 
 
-def engine_bench(policy: Path, venue: str, orders: int, time_limit_s: float) -> dict[str, Any]:
-    """`riskwall policy bench POLICY --venue V --orders N --json`: its report, or {"error": why}."""
+def engine_bench(policy: Path, venue: str, orders: int, time_limit_s: float,
+                 state: str = "memory://") -> dict[str, Any]:
+    """`riskwall policy bench POLICY --venue V --orders N --state URL --json`: its report, or {"error": why}."""
     command = [str(BIN / "riskwall"), "policy", "bench", str(policy), "--venue", venue, "--orders", str(orders),
-               "--json"]
+               "--json", *(["--state", state] if state != "memory://" else [])]
     try:
         done = subprocess.run(command, capture_output=True, timeout=time_limit_s, cwd=ROOT, check=False,
                               env={k: v for k, v in os.environ.items() if not k.startswith("RISKWALL_")})
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"venue": venue, "error": f"{type(exc).__name__}: {exc}"[:200]}
+        return {"venue": venue, "state": state, "error": f"{type(exc).__name__}: {exc}"[:200]}
     try:
         report = json.loads(done.stdout)
     except ValueError:
         report = None
     if done.returncode != 0 or not isinstance(report, dict):
         why = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
-        return {"venue": venue, "error": f"exit {done.returncode}: {(why or [''])[-1][:160]}"}
+        return {"venue": venue, "state": state, "error": f"exit {done.returncode}: {(why or [''])[-1][:160]}"}
     report["command"] = " ".join(["riskwall", *command[1:3], "POLICY", *command[4:]])
     return report
 
@@ -850,14 +851,15 @@ def table(results: list[Result], ws_connections: int) -> str:
 
 
 def engine_table(reports: list[dict[str, Any]], orders: int) -> str:
-    lines = [f"Engine alone: riskwall policy bench POLICY --venue V --orders {orders} --json (the same policy; no "
-             "proxy, in-memory store, every order rests)",
-             f"{'venue':<12} {'orders':>6} {'parse p50/p99 us':>17} {'decide p50/p99 us':>18} "
+    lines = [f"Engine alone: riskwall policy bench POLICY --venue V --orders {orders} [--state URL] --json (the same "
+             "policy; no proxy, every order rests; on Redis decided and learned back to back)",
+             f"{'venue':<12} {'store':<9} {'orders':>6} {'parse p50/p99 us':>17} {'decide p50/p99 us':>18} "
              f"{'learn p50/p99 us':>17} {'total p50/p99 us':>17}  verdicts"]
     lines.append("-" * len(lines[-1]))
     for report in reports:
+        store = str(report.get("state", "memory://")).split("://", 1)[0] + "://"
         if "error" in report:
-            lines.append(f"{report['venue']:<12} {'-':>6}  failed: {report['error']}")
+            lines.append(f"{report['venue']:<12} {store:<9} {'-':>6}  failed: {report['error']}")
             continue
         stages = report.get("stages_us", {})
 
@@ -866,11 +868,32 @@ def engine_table(reports: list[dict[str, Any]], orders: int) -> str:
             return f"{numbers['p50']:.1f} / {numbers['p99']:.1f}".rjust(width) if numbers else "-".rjust(width)
 
         verdicts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.get("verdicts", {}).items()))
-        lines.append(f"{report['venue']:<12} {report.get('orders', 0):>6} {pair('parse', 17)} {pair('decide', 18)} "
+        lines.append(f"{report['venue']:<12} {store:<9} {report.get('orders', 0):>6} {pair('parse', 17)} "
+                     f"{pair('decide', 18)} "
                      f"{pair('learn', 17)} {pair('total', 17)}  {verdicts}")
     lines.append(f"(issue 12 target: parse + decide <= {ENGINE_PARSE_DECIDE_TARGET_US:.0f} us and learn <= "
-                 f"{ENGINE_LEARN_TARGET_US:.0f} us per order; printed, not asserted)")
+                 f"{ENGINE_LEARN_TARGET_US:.0f} us per order on memory://; printed, not asserted)")
+    over = redis_over_memory(reports)
+    if over is not None:
+        lines.append(f"(redis:// over memory:// for {over['venue']}, p50: decide +{over['decide']:.0f} us, learn "
+                     f"+{over['learn']:.0f} us, each one round trip with its script; issue 12 allows "
+                     f"{REDIS_P50_OVER_MEMORY_US:.0f} us over memory:// per order for all of it)")
     return "\n".join(lines)
+
+
+def redis_over_memory(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the engine's decide and learn stages cost more on Redis than in memory (p50 µs), for the venue run on
+    both; None unless both ran."""
+    for redis_report in reports:
+        if not str(redis_report.get("state", "")).startswith("redis") or "stages_us" not in redis_report:
+            continue
+        for memory_report in reports:
+            if memory_report.get("venue") == redis_report["venue"] and "stages_us" in memory_report and \
+                    str(memory_report.get("state", "memory://")).startswith("memory"):
+                stages, base = redis_report["stages_us"], memory_report["stages_us"]
+                return {"venue": redis_report["venue"],
+                        **{stage: stages[stage]["p50"] - base[stage]["p50"] for stage in ("decide", "learn")}}
+    return None
 
 
 def summary_rows(results: list[Result]) -> list[dict[str, Any]]:
@@ -1134,6 +1157,10 @@ def main(argv: list[str] | None = None) -> int:
             for venue in ENGINE_VENUES:
                 print(f"bench: engine, {venue} ...", flush=True)
                 engine_reports.append(engine_bench(policy, venue, args.engine_orders, args.time_limit))
+            if not why_not_redis:  # what the shared store costs the engine, without the proxy's noise around it
+                print(f"bench: engine, {ENGINE_VENUES[0]} on {args.redis} ...", flush=True)
+                engine_reports.append(engine_bench(policy, ENGINE_VENUES[0], args.engine_orders, args.time_limit,
+                                                   args.redis))
     floor: dict[str, Any] | None = None
     if not why_not_redis:
         print("bench: Redis round trip floor ...", flush=True)

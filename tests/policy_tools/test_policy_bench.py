@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 
 from riskwall import cli
+from riskwall.state.redis import RedisStore
+from state.conftest import REDIS_DB, REDIS_HOST, REDIS_PORT, require_redis
+from support.sidecar import free_port
 
 OPEN_POLICY = """
 version: 1
@@ -57,6 +62,8 @@ def test_policy_bench_when_orders_accumulate_past_a_limit_then_blocks_are_counte
 @pytest.mark.parametrize(("policy", "args", "message"), [
     ("rules: [{id: x, type: nonsense}]", (), "invalid policy"),
     (OPEN_POLICY, ("--orders", "0"), "--orders"),
+    (OPEN_POLICY, ("--state", "bogus://somewhere"), "use memory:// or redis://host:port/db"),
+    (OPEN_POLICY, ("--state", f"redis://127.0.0.1:{free_port()}/15?timeout_ms=500"), "did not answer"),
 ])
 def test_policy_bench_when_input_is_bad_then_exit_2_with_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], policy: str, args: tuple[str, ...], message: str
@@ -65,3 +72,33 @@ def test_policy_bench_when_input_is_bad_then_exit_2_with_reason(
 
     assert (code, out) == (2, "")
     assert message in err
+
+
+@pytest.mark.redis
+def test_policy_bench_when_the_state_is_redis_then_each_stage_is_timed_there_and_its_keys_are_deleted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    require_redis()
+    server = redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB, socket_timeout=5)
+    written: list[int] = []
+    original = RedisStore.reserve_seen
+
+    async def counted(self: RedisStore, *args: Any) -> Any:
+        written.append(len(list(server.scan_iter(match="riskwall-policy-bench-*"))))
+        return await original(self, *args)
+
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(RedisStore, "reserve_seen", counted)
+            code, out, _ = bench(tmp_path, capsys, TIGHT_POLICY, "--orders", "8", "--json",
+                                 "--state", f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}?prefix=riskwall")
+        left = list(server.scan_iter(match="riskwall-policy-bench-*"))
+    finally:
+        server.close()
+
+    report = json.loads(out)
+    assert code == 0
+    assert report["state"] == f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+    # the position limit held on Redis, under the run's own prefix (the URL's is replaced), as in memory
+    assert report["verdicts"] == {"allow": 5, "block position (POSITION_EXCEEDS_MAX)": 3}
+    assert max(written) > 0 and left == []

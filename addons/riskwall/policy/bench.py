@@ -2,10 +2,14 @@
 
 Like `opa bench` for a policy author: the same order request, signed like a bot's (its price a hair lower each
 time, as a bot re-quotes), goes `--orders` times through the venue's adapter (parse), the decision sequence on
-the in-memory store (decide: view, rules, reservation) and the learning from an exchange-shaped answer (learn:
-the order rests, its reservation moves to it), so resting orders accumulate as they would in a day of trading.
-Printed per stage: median, p99 and mean microseconds. No proxy and no network: the proxy's own cost is
-`make bench`'s business.
+the in-memory store, or on a Redis given with `--state` (decide: view, rules, reservation), and the learning
+from an exchange-shaped answer (learn: the order rests, its reservation moves to it), so resting orders
+accumulate as they would in a day of trading.
+Printed per stage: median, p99 and mean microseconds. No proxy: the proxy's own cost is `make bench`'s
+business. On Redis each order is decided and learned back to back, as a bot that trades without pause sends it:
+decide and learn then each hold one round trip to the server and its script's time there. The run's keys live
+under a prefix of its own and are deleted after it, so an account a sidecar keeps on the same server is never
+touched.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import statistics
 import sys
 import time
@@ -20,12 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from riskwall.decider import decide_request, learn_answer
 from riskwall.model import Venue, Verdict
 from riskwall.policy import Policy, PolicyError, load_policy
-from riskwall.state.memory import MemoryStore
+from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
+from riskwall.state.breaker import without_password
 from riskwall.venues import HttpRequest, adapter_for
 
 DEFAULT_ORDERS = 2000
@@ -99,6 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--price", default=None, help="the order's limit price (default 50000)")
     parser.add_argument("--orders", type=int, default=DEFAULT_ORDERS,
                         help=f"orders to decide (default {DEFAULT_ORDERS}); each rests, so they accumulate")
+    parser.add_argument("--state", default="memory://", metavar="URL",
+                        help="the store decided on: memory:// (default) or redis://host:port/db; on Redis the "
+                             "run's keys go under a prefix of its own and are deleted after it")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
 
 
@@ -116,7 +125,14 @@ def main(args: argparse.Namespace) -> int:
     venue = Venue(args.venue)
     spec = VENUES[venue]
     order = (args.symbol or spec.symbol, args.quantity or spec.quantity, args.price or spec.price)
-    report = asyncio.run(bench(policy, venue, order, args.orders))
+    try:
+        report = asyncio.run(bench(policy, venue, order, args.orders, args.state))
+    except UnsupportedStateUrl as exc:
+        print(f"riskwall: {exc}", file=sys.stderr)
+        return 2
+    except StateUnavailable as exc:
+        print(f"riskwall: the state store {without_password(args.state)} did not answer: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -130,10 +146,39 @@ def requoted(price: str, n: int) -> str:
     return format(base - base * (n % 10_000) / 10_000_000, "f")
 
 
-async def bench(policy: Policy, venue: Venue, order: tuple[str, str, str], orders: int) -> dict[str, Any]:
+def bench_store_url(url: str) -> tuple[str, str | None]:
+    """The store the bench decides on, and the key prefix of its own it writes under (None: in memory)."""
+    if url.split("://", 1)[0] not in ("redis", "rediss", "unix", "redis+sentinel"):
+        return url, None  # memory, or a URL open_store refuses as it was given
+    prefix = f"riskwall-policy-bench-{secrets.token_hex(6)}"
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UnsupportedStateUrl(f"state URL {without_password(url)!r}: {exc}") from None
+    query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "prefix"]
+    base = url.split("?", 1)[0]  # not urlunsplit: it would turn unix:///path into unix:/path
+    return f"{base}?{urlencode([*query, ('prefix', prefix)])}", prefix
+
+
+async def bench(policy: Policy, venue: Venue, order: tuple[str, str, str], orders: int,
+                state: str = "memory://") -> dict[str, Any]:
     """Time each stage of `orders` orders; the verdicts are counted (a policy that blocks still costs)."""
+    url, prefix = bench_store_url(state)
+    store = open_store(url)
+    try:
+        report = await _timed(store, policy, venue, order, orders)
+    finally:
+        await store.close()
+        if prefix is not None:
+            from riskwall.state.redis import drop_throwaway_store  # Redis's client, only where Redis is asked for
+
+            await drop_throwaway_store(url)
+    return {**report, "state": without_password(state).split("?", 1)[0]}
+
+
+async def _timed(store: StateStore, policy: Policy, venue: Venue, order: tuple[str, str, str],
+                 orders: int) -> dict[str, Any]:
     adapter, spec = adapter_for(venue), VENUES[venue]
-    store = MemoryStore()
     stages: dict[str, list[float]] = {"parse": [], "decide": [], "learn": [], "total": []}
     verdicts: dict[str, int] = {}
     clock = time.perf_counter_ns
@@ -180,7 +225,8 @@ def _summary(values: list[float]) -> dict[str, float]:
 def render(report: dict[str, Any]) -> str:
     order = report["order"]
     lines = [f"policy revision {report['policy_revision']}, venue {report['venue']}, {report['orders']} orders of "
-             f"{order['quantity']} {order['symbol']} at {order['price']} (each rests), in-memory store",
+             f"{order['quantity']} {order['symbol']} at {order['price']} (each rests), "
+             f"{'in-memory store' if report['state'].startswith('memory') else 'store ' + report['state']}",
              f"{'stage':<8} {'p50 us':>9} {'p99 us':>9} {'mean us':>9}   (total: parse + decide + learn)"]
     for name, numbers in report["stages_us"].items():
         lines.append(f"{name:<8} {numbers['p50']:>9.1f} {numbers['p99']:>9.1f} {numbers['mean']:>9.1f}")

@@ -473,6 +473,27 @@ def make_client(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, **_client_kwargs())
 
 
+async def drop_throwaway_store(url: str) -> None:
+    """Delete every key of the store `url` names, all under its `prefix`: only for a store made for one run
+    (`riskwall policy bench`), so the default prefix, a sidecar's, is refused. A server that stopped answering
+    keeps what it has of them."""
+    redis_url, options, _ = parse_url(url)
+    if options.prefix == DEFAULT_PREFIX:
+        raise ValueError("a store under the default prefix is a sidecar's: never dropped")
+    client = make_client(redis_url)
+    with contextlib.suppress(RedisError, OSError):
+        batch: list[Any] = []
+        async for key in client.scan_iter(match=f"{options.prefix}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                await client.unlink(*batch)
+                batch = []
+        if batch:
+            await client.unlink(*batch)
+    with contextlib.suppress(RedisError, OSError):
+        await client.aclose()
+
+
 def open_redis_store(url: str) -> GuardedStore:
     """The store `open_store` returns for a Redis URL: a RedisStore behind timeouts and a circuit breaker."""
     from riskwall.state import UnsupportedStateUrl
