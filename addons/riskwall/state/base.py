@@ -42,8 +42,9 @@ from riskwall.model import (
 
 # Set by whoever runs a settlement in the background (`riskwall.settling`), in that settlement's context: a store
 # that applies its commands in the order they were sent calls it once the settlement's commands are sent and will
-# run as sent (none can be refused and sent again later), and from then on anything this process sends is applied
-# after the settlement, reply or not. A settlement whose store never calls it is waited for until it has landed.
+# run as sent (each of its scripts has answered on that connection before, so none is refused and sent again
+# later), and from then on anything this process sends is applied after the settlement, reply or not. A
+# settlement whose store never calls it is waited for until it has landed.
 SETTLEMENT_WRITTEN: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
     "riskwall_settlement_written", default=None)
 

@@ -572,9 +572,10 @@ class Link:
         """Every command's reply, in order; an error reply is its exception (ResponseError), not raised.
 
         `written` is called once the commands are on the socket, ahead of any sent later, and will run as sent:
-        not when a script among them has not run on this connection yet (a new riskwall version's first call, a
-        server that lost its script cache). Such a call may be refused as not loaded and sent again after the
-        script is loaded, behind whatever was sent meanwhile; the caller waits for its replies instead."""
+        not when a script among them has not answered on this connection yet (a new connection, a new riskwall
+        version's first call, a server that lost its script cache). Such a call may be refused as not loaded and
+        sent again after the script is loaded, behind whatever was sent meanwhile; the caller waits for its
+        replies instead."""
         wire = self._wire
         if wire is None or not wire.usable:
             wire = await self._connect()
@@ -626,7 +627,8 @@ class _Wire:
         self.broken = False
         # (number of replies, the call's future, its script calls: their places and names), in the order written
         self._waiting: deque[tuple[int, asyncio.Future[list[Any]], Sequence[tuple[int, str]]]] = deque()
-        # the scripts (function names, digests) that ran on this connection: the server has them
+        # the scripts (function names, digests) that answered on this connection: the server has them, unless
+        # someone removes them meanwhile (FUNCTION FLUSH or DELETE, SCRIPT FLUSH: README, "Operations")
         self.ran: set[str] = set()
         self._reader: asyncio.Task[None] | None = None
 
@@ -693,10 +695,10 @@ class _Wire:
                             read.append(exc)
                 self._waiting.popleft()
                 for number, name in scripts:
-                    if _not_loaded(read[number]):
+                    if not isinstance(read[number], Exception):
+                        self.ran.add(name)  # only an answer proves it: BUSY or NOPERM come before the lookup
+                    elif _not_loaded(read[number]):
                         self.ran.discard(name)
-                    else:
-                        self.ran.add(name)
                 if not replies.done():
                     replies.set_result(read)
         except TimeoutError:  # redis-py has closed the connection (the read was cancelled)
@@ -1323,8 +1325,8 @@ class RedisStore(StateStore):
     async def _run(self, calls: Sequence[_Call], extra: Callable[[Pipeline], None] | None = None,
                    written: Callable[[], None] | None = None) -> list[Any]:
         """Run scripts (and `extra` plain commands) in one round trip; a script refused with NOSCRIPT did not
-        run, so it is loaded and run again on its own. `written`: as `Link.send`'s (never called for a round trip
-        that may be refused so: `Link.send` calls it only when every script in it has run on the connection)."""
+        run, so it is loaded and run again on its own. `written`: as `Link.send`'s (called only when every script
+        in the round trip has answered on the connection, so the server has it and will not refuse it so)."""
         return (await self._run_with(calls, extra, written))[0]
 
     async def _run_with(self, calls: Sequence[_Call], extra: Callable[[Pipeline], None] | None = None,
