@@ -12,7 +12,7 @@ exposure: the window can only overcount.
 "Awaited" means written, where the store orders what it is sent: the Redis store sends its own commands on one
 connection, and Redis applies a connection's commands in the order they came, so once a settlement's commands
 are on that connection, anything sent after them is applied after them. Its reply need not be waited for: the
-store says when they are written (`SETTLEMENT_WRITTEN`), unless a script among them has not run on that
+store says when they are written (`SETTLEMENT_WRITTEN`), unless a script among them has not answered on that
 connection yet (the server may refuse it, and it goes again after what was sent meanwhile), and a settlement that
 never says so is awaited until it has landed (or failed). That keeps a second round trip off the path of a bot
 that places orders back to back.
