@@ -78,6 +78,7 @@ if str(ROOT) not in sys.path:
 
 from tests.support.sidecar import free_port, start_sidecar, wait_for_port  # noqa: E402
 
+from riskwall.state.breaker import without_password  # noqa: E402
 from riskwall.state.memory import FINAL_ORDER_MEMORY_COUNT  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -665,7 +666,7 @@ def engine_bench(policy: Path, venue: str, orders: int, time_limit_s: float,
     if done.returncode != 0 or not isinstance(report, dict):
         why = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
         return {"venue": venue, "state": state, "error": f"exit {done.returncode}: {(why or [''])[-1][:160]}"}
-    report["command"] = " ".join(["riskwall", *command[1:3], "POLICY", *command[4:]])
+    report["command"] = " ".join(["riskwall", *command[1:3], "POLICY", *map(without_password, command[4:])])
     return report
 
 
@@ -1158,7 +1159,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench: engine, {venue} ...", flush=True)
                 engine_reports.append(engine_bench(policy, venue, args.engine_orders, args.time_limit))
             if not why_not_redis:  # what the shared store costs the engine, without the proxy's noise around it
-                print(f"bench: engine, {ENGINE_VENUES[0]} on {args.redis} ...", flush=True)
+                print(f"bench: engine, {ENGINE_VENUES[0]} on {without_password(args.redis)} ...", flush=True)
                 engine_reports.append(engine_bench(policy, ENGINE_VENUES[0], args.engine_orders, args.time_limit,
                                                    args.redis))
     floor: dict[str, Any] | None = None
@@ -1184,6 +1185,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{load_after[0]:.2f} at the end, on {os.cpu_count()} CPUs")
     if args.json:
         run = {k: v for k, v in vars(args).items() if k != "serve_upstream"}
+        run["redis"] = without_password(args.redis)  # the report is shared: no password in it
         run.update(argv=sys.argv[1:] if argv is None else argv, cpus=os.cpu_count(),
                    python=sys.version.split()[0], elapsed_s=round(elapsed, 1),
                    loadavg_start=[round(v, 2) for v in load_before], loadavg_end=[round(v, 2) for v in load_after])
