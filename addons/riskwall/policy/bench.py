@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import statistics
 import sys
 import time
@@ -25,12 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from riskwall.decider import decide_request, learn_answer
 from riskwall.model import Venue, Verdict
 from riskwall.policy import Policy, PolicyError, load_policy
-from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
+from riskwall.state import REDIS_SCHEMES, StateStore, StateUnavailable, UnsupportedStateUrl, open_store
 from riskwall.state.breaker import without_password
 from riskwall.venues import HttpRequest, adapter_for
 
@@ -146,32 +145,20 @@ def requoted(price: str, n: int) -> str:
     return format(base - base * (n % 10_000) / 10_000_000, "f")
 
 
-def bench_store_url(url: str) -> tuple[str, str | None]:
-    """The store the bench decides on, and the key prefix of its own it writes under (None: in memory)."""
-    if url.split("://", 1)[0] not in ("redis", "rediss", "unix", "redis+sentinel"):
-        return url, None  # memory, or a URL open_store refuses as it was given
-    prefix = f"riskwall-policy-bench-{secrets.token_hex(6)}"
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise UnsupportedStateUrl(f"state URL {without_password(url)!r}: {exc}") from None
-    query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "prefix"]
-    base = url.split("?", 1)[0]  # not urlunsplit: it would turn unix:///path into unix:/path
-    return f"{base}?{urlencode([*query, ('prefix', prefix)])}", prefix
-
-
 async def bench(policy: Policy, venue: Venue, order: tuple[str, str, str], orders: int,
                 state: str = "memory://") -> dict[str, Any]:
     """Time each stage of `orders` orders; the verdicts are counted (a policy that blocks still costs)."""
-    url, prefix = bench_store_url(state)
+    url, throwaway = state, state.split("://", 1)[0] in REDIS_SCHEMES
+    if throwaway:
+        from riskwall.state.redis import drop_throwaway_store, throwaway_url  # Redis's client, only if asked for
+
+        url = throwaway_url(state)
     store = open_store(url)
     try:
         report = await _timed(store, policy, venue, order, orders)
     finally:
         await store.close()
-        if prefix is not None:
-            from riskwall.state.redis import drop_throwaway_store  # Redis's client, only where Redis is asked for
-
+        if throwaway:
             await drop_throwaway_store(url)
     return {**report, "state": without_password(state).split("?", 1)[0]}
 

@@ -9,13 +9,17 @@ class UnsupportedStateUrl(ValueError):
     pass
 
 
+# the URL schemes of a Redis store (riskwall.state.redis); anything else but memory:// is refused
+REDIS_SCHEMES = frozenset({"redis", "rediss", "redis+sentinel", "unix"})
+
+
 def open_store(url: str) -> StateStore:
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "memory":
         from riskwall.state.memory import MemoryStore
 
         return MemoryStore(url=url)
-    if scheme in ("redis", "rediss", "redis+sentinel", "unix"):
+    if scheme in REDIS_SCHEMES:
         from riskwall.state.redis import open_redis_store
 
         return open_redis_store(url)
@@ -24,4 +28,4 @@ def open_store(url: str) -> StateStore:
     raise UnsupportedStateUrl(f"state URL {without_password(url)!r}: use memory:// or redis://host:port/db")
 
 
-__all__ = ["StateStore", "StateUnavailable", "UnsupportedStateUrl", "open_store"]
+__all__ = ["REDIS_SCHEMES", "StateStore", "StateUnavailable", "UnsupportedStateUrl", "open_store"]

@@ -113,6 +113,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -361,13 +362,13 @@ _INT_OPTIONS = {"reservation_ttl_ms": 0, "timeout_ms": 1, "failures": 1, "cooldo
 
 def parse_url(url: str) -> tuple[str, RedisOptions, BreakerConfig]:
     """Split riskwall's own query options off a store URL: (URL for redis-py, store options, breaker config)."""
-    from riskwall.state import UnsupportedStateUrl
+    from riskwall.state import REDIS_SCHEMES, UnsupportedStateUrl
 
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # an unclosed IPv6 bracket
         raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: {exc}") from None
-    if parts.scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
+    if parts.scheme not in REDIS_SCHEMES:
         raise UnsupportedStateUrl(f"state URL {_safe(url)!r}: not a Redis URL")
     database = parts.path.strip("/")
     if parts.scheme in ("redis", "rediss") and database and not database.isdigit():
@@ -471,6 +472,15 @@ def make_client(url: str) -> aioredis.Redis:
         )
         return client
     return aioredis.Redis.from_url(url, **_client_kwargs())
+
+
+def throwaway_url(url: str) -> str:
+    """The Redis store `url` names, under a key prefix of its own instead of the URL's (`?prefix=`): a store for one
+    run (`riskwall policy bench`), dropped after it with `drop_throwaway_store`."""
+    parse_url(url)  # a Redis URL, with sound options
+    base, _, query = url.partition("?")  # not urlunsplit: it would turn unix:///path into unix:/path
+    kept = [(name, value) for name, value in parse_qsl(query, keep_blank_values=True) if name != "prefix"]
+    return f"{base}?{urlencode([*kept, ('prefix', f'riskwall-throwaway-{secrets.token_hex(6)}')])}"
 
 
 async def drop_throwaway_store(url: str) -> None:
