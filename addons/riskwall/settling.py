@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
+import functools
 from collections.abc import Coroutine
 from typing import Any
 
@@ -52,21 +52,9 @@ class Settling:
         been built and written. It is in flight (waited for) from now on all the same."""
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
-
-        def wrote() -> None:
-            if not written.done():
-                written.set_result(None)
-
-        context = contextvars.copy_context()
-        context.run(SETTLEMENT_WRITTEN.set, wrote)
-        task = asyncio.Task(self._logged(settle, what), loop=loop, context=context)
+        task = asyncio.Task(self._logged(settle, what, written), loop=loop)
         self._inflight.setdefault(key, {})[task] = written
-
-        def ended(done: asyncio.Task[None]) -> None:
-            wrote()  # landed or failed: nothing of it is left to wait for
-            self._finished(key, done)
-
-        task.add_done_callback(ended)
+        task.add_done_callback(functools.partial(self._ended, key, written))
 
     async def wait(self, venue: str, account: str | None) -> None:
         """Until every settlement in flight for `account` of `venue`, and for its venue's prices, has landed, or
@@ -98,10 +86,21 @@ class Settling:
             if not tasks:
                 del self._inflight[key]
 
+    def _ended(self, key: Key, written: asyncio.Future[None], task: asyncio.Task[None]) -> None:
+        _resolve(written)  # landed or failed: nothing of it is left to wait for
+        self._finished(key, task)
+
     @staticmethod
-    async def _logged(settle: Coroutine[Any, Any, None], what: str) -> None:
+    async def _logged(settle: Coroutine[Any, Any, None], what: str, written: asyncio.Future[None]) -> None:
+        # in the task's own context (a copy of its starter's): the store it calls says when it is written
+        SETTLEMENT_WRITTEN.set(functools.partial(_resolve, written))
         try:
             await settle
         except Exception as exc:
             with contextlib.suppress(Exception):
                 log.warning("learn_failed", decision_id=what, error=type(exc).__name__)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
