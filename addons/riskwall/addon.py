@@ -14,7 +14,6 @@ import ipaddress
 import logging
 import socket
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from riskwall.decider import (
     daily_losses,
     decide_request,
     fail_decision,
+    new_decision_id,
     release_delay_ms,
     report_storms,
     storm_counts,
@@ -347,7 +347,7 @@ class RiskFirewall:
         if flow.response is not None:  # answered by another addon
             return
         started = time.perf_counter_ns()
-        decision_id = uuid.uuid4().hex
+        decision_id = new_decision_id()
         try:
             venue, names = self._venue_for(flow)
         except Exception:  # names that cannot even be read: whoever sent them gets no venue to talk to
@@ -661,16 +661,21 @@ def to_http_request(request: http.Request) -> HttpRequest:
     on a venue endpoint is refused, since the venue may not read what a decoder would)."""
     fields = request.headers.fields
     repeated = _repeated(fields)
+    headers = _header_map(request.headers, fields, repeated)
+    host, path = request.host, request.path
     return HttpRequest(
         method=request.method.upper(),
-        host=request.host.lower(),
+        host=host.lower(),
         port=request.port,
-        path=request.path,
-        query=tuple(request.query.items(multi=True)),
-        headers=_header_map(request.headers, fields, repeated),
+        path=path,
+        # mitmproxy reads the query from the URL it builds (host, then path): with no "?" in either there is none,
+        # and building and parsing the URL to learn that cost more than the rest of this function
+        query=tuple(request.query.items(multi=True)) if "?" in path or "?" in host else (),
+        headers=headers,
         body=request.raw_content or b"",
         repeated_headers=repeated,
-        content_encoding=request.headers.get("content-encoding", ""),
+        # the header map folds a repeated header's values as mitmproxy's `headers.get` does
+        content_encoding=headers.get("content-encoding", ""),
     )
 
 
@@ -801,5 +806,6 @@ def _log_decision(
         fields["shadowed"] = [{"rule_id": v.rule_id, "reason": v.reason, "detail": v.detail} for v in shadow]
     if len(decision.violations) > 1:
         fields["also_violated"] = [v.detail for v in decision.violations[1:]]
-    log.info("decision", **fields, **extra)
+    fields.update(extra)
+    logs.line("decision", fields)
 

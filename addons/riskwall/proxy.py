@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import ipaddress
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import certifi
-from mitmproxy import addonmanager, exceptions, hooks, http, options
+from mitmproxy import addonmanager, exceptions, flow, hooks, http, options
 from mitmproxy.addons import core, errorcheck, next_layer, proxyauth, proxyserver, termlog, tlsconfig
 from mitmproxy.master import Master
 from mitmproxy.proxy import mode_specs
@@ -41,7 +42,9 @@ class LeanAddonManager(addonmanager.AddonManager):
     response hook is followed by an `update` event that none of riskwall's addons handles. This one finds each
     event's handlers once (per addon of the chain, its children included, as mitmproxy's `_iter_hooks` finds them)
     and calls only those, each addon's under the same error guard (`safecall`) and with the same `AddonHalt`
-    behaviour; adding or removing an addon finds them again. Everything else is mitmproxy's.
+    behaviour; adding or removing an addon finds them again. An `update` event is built only when some addon
+    handles it, and a hook's arguments are read by field names found once per hook type. Everything else is
+    mitmproxy's.
     """
 
     def __init__(self, master: Master) -> None:
@@ -68,11 +71,19 @@ class LeanAddonManager(addonmanager.AddonManager):
             self._handlers[event.name] = handlers
         return handlers
 
+    async def handle_lifecycle(self, event: hooks.Hook) -> None:
+        # mitmproxy's, but a flow's `update` event is built only when an addon handles `update` (none of riskwall's)
+        await self.trigger_event(event)
+        if self._handlers_of(_UPDATE):
+            message = _hook_args(event)[0]
+            if isinstance(message, flow.Flow):
+                await self.trigger_event(hooks.UpdateHook([message]))
+
     async def trigger_event(self, event: hooks.Hook) -> None:
         chain = self._handlers_of(event)
         if not chain:
             return
-        args = event.args()  # once an event, not per handler: `Hook.args` walks the dataclass's fields
+        args = _hook_args(event)  # once an event, not per handler
         for handlers in chain:
             try:
                 with addonmanager.safecall():
@@ -82,6 +93,19 @@ class LeanAddonManager(addonmanager.AddonManager):
                             await result
             except exceptions.AddonHalt:
                 return
+
+
+_UPDATE = hooks.UpdateHook([])  # what `_handlers_of` looks `update` handlers up by
+# a hook type's argument names in order: mitmproxy's `Hook.args` walks the dataclass's fields on every call
+_HOOK_ARG_NAMES: dict[type[hooks.Hook], tuple[str, ...]] = {}
+
+
+def _hook_args(event: hooks.Hook) -> list[Any]:
+    """`event.args()`, its field names read once per hook type."""
+    names = _HOOK_ARG_NAMES.get(type(event))
+    if names is None:
+        names = _HOOK_ARG_NAMES[type(event)] = tuple(f.name for f in dataclasses.fields(event))  # type: ignore[arg-type]
+    return [getattr(event, name) for name in names]
 
 
 class LeanMaster(Master):

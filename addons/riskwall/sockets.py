@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from riskwall.decider import (
     daily_losses,
     fail_decision,
     held_by,
+    new_decision_id,
     release_delay_ms,
     report_storms,
     stamped,
@@ -176,7 +176,7 @@ class SocketGate:
                 named = frame.request.account
                 session.subscribed = named if session.subscribed in (None, named) else ""
             return Outcome(True, frame=frame)
-        decision_id = uuid.uuid4().hex
+        decision_id = new_decision_id()
         request = frame.request
         if session.socket is Socket.STREAM:
             # a stream socket only subscribes: an order op on it is not something the venue reads there
@@ -246,7 +246,7 @@ class SocketGate:
         it cannot read."""
         with contextlib.suppress(Exception):
             log.warning("firewall_error", venue=session.venue, error=type(exc).__name__)
-        decision = fail_decision(None, "POST", uuid.uuid4().hex, self._policy(), Reason.INTERNAL_ERROR,
+        decision = fail_decision(None, "POST", new_decision_id(), self._policy(), Reason.INTERNAL_ERROR,
                                  engine.RULE_INTERNAL, error=type(exc).__name__)
         session.blocked += 1
         try:

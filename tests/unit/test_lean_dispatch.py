@@ -44,12 +44,22 @@ class AsyncResponse:
 class Parent:
     """An addon with children (mitmproxy walks `addons` attributes), and a hook of its own."""
 
-    def __init__(self, name: str, calls: Calls) -> None:
+    def __init__(self, name: str, calls: Calls, *children: Any) -> None:
         self.name, self.calls = name, calls
-        self.addons = [Recording(f"{name}.child", calls), AsyncResponse(f"{name}.async-child", calls)]
+        self.addons = [Recording(f"{name}.child", calls), AsyncResponse(f"{name}.async-child", calls), *children]
 
     def response(self, flow: Any) -> None:
         self.calls.append((self.name, "response", flow.id))
+
+
+class Updates:
+    """An addon that handles mitmproxy's `update` event (riskwall's do not: the lean manager then builds none)."""
+
+    def __init__(self, name: str, calls: Calls) -> None:
+        self.name, self.calls = name, calls
+
+    def update(self, flows: Any) -> None:
+        self.calls.extend((self.name, "update", flow.id) for flow in flows)
 
 
 class Silent:
@@ -65,6 +75,8 @@ def chain(calls: Calls, case: str) -> list[Any]:
         "children": [Parent("p", calls), Silent("q"), Recording("r", calls)],
         "a hook raises": [Recording("b", calls, fails=True), Recording("c", calls), AsyncResponse("d", calls)],
         "a hook halts": [Recording("b", calls), Recording("c", calls, halts=True), Recording("d", calls)],
+        "an addon handles update": [Recording("b", calls), Updates("u", calls), AsyncResponse("d", calls)],
+        "a child handles update": [Silent("a"), Parent("p", calls, Updates("p.updates", calls)), Recording("r", calls)],
     }[case]
 
 
@@ -80,7 +92,7 @@ async def run(master_type: type[Master], case: str) -> Calls:
     return calls
 
 
-CASES = ["plain", "children", "a hook raises", "a hook halts"]
+CASES = ["plain", "children", "a hook raises", "a hook halts", "an addon handles update", "a child handles update"]
 
 
 @pytest.mark.parametrize("case", CASES)

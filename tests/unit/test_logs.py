@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import logging
 import types
 from collections.abc import Iterator
 from decimal import Decimal
@@ -324,3 +325,42 @@ def test_redact_when_text_is_arbitrary_then_bounded_and_total(text: str) -> None
     assert len(redacted) <= logs.MAX_TEXT + 50 + len(logs.REDACTED) * (logs.MAX_TEXT // 2)
     if len(text) <= logs.MAX_TEXT and "=" not in text and ":" not in text:
         assert redacted == text
+
+
+LINE_FIELDS = [
+    {},
+    {"decision_id": "d" * 32, "verdict": "allow", "rule_id": None, "qty": Decimal("0.0010"), "price": Decimal("5E+4"),
+     "context": {"limit": Decimal("1"), "observed": Decimal("0.5")}, "reduce_only": False, "legs": 1},
+    {"endpoint": f"POST /fapi/v1/order?signature={SECRET}",
+     "context": {"apiKey": SECRET, "nested": [{"sign": SECRET}]}},
+    {"detail": "x" * (logs.MAX_TEXT + 10), "shadowed": [{"rule_id": "r", "reason": "q", "detail": None}]},
+    {"exception": f"Traceback: signature={SECRET}", "also_violated": ("a", "b")},
+]
+
+
+@pytest.mark.parametrize("fields", LINE_FIELDS)
+def test_line_when_fields_given_then_same_line_as_the_structlog_chain_but_the_stamp(
+    out: Captured, fields: dict[str, Any],
+) -> None:
+    given = json.loads(json.dumps(fields, default=str))  # what the caller handed in, to see it is left as it was
+    out.log.info("decision", **fields)
+    logs.line("decision", fields)
+
+    chain, direct = out.lines()
+    assert chain.pop("ts").endswith("Z") and direct.pop("ts").endswith("Z")
+    assert list(direct) == list(chain) and direct == chain
+    assert SECRET not in out.text
+    assert json.loads(json.dumps(fields, default=str)) == given
+
+
+def test_line_when_level_above_info_then_nothing_written() -> None:
+    saved = structlog.get_config()
+    stream = io.StringIO()
+    logs.configure(stream=stream, level=logging.WARNING)
+    try:
+        logs.line("decision", {"verdict": "allow"})
+        logs.get_logger("riskwall.test").warning("learn_failed")
+    finally:
+        structlog.configure(**saved)
+
+    assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["learn_failed"]

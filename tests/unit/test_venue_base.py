@@ -7,8 +7,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from riskwall.model import (
     Action,
@@ -36,6 +39,7 @@ from riskwall.venues.base import (
     enum_field,
     equity_update,
     field_spellings,
+    form_pairs,
     form_params,
     json_body,
     json_bool_field,
@@ -475,6 +479,39 @@ def test_form_params_when_parameters_ambiguous_or_unreadable_then_error(request_
                                                                          message: str) -> None:
     with pytest.raises(FieldError, match=f"^{re.escape(message)}"):
         form_params(request_, "venue", field_spellings(KNOWN))
+
+
+FORM_TEXTS = [
+    "", "a=1", "a=", "=1", "=", "a=1&b=2", "a==1", "a=1=2", "a=1&a=2", "symbol=BTCUSDT&quantity=0.001&price=50000",
+    "a", "a=1&", "&a=1", "a=1&&b=2", "&", "a=%41", "a=1+2", "a+b=1", "a=%zz", "a=%", "%61=1", "a=%C3%A9",
+    "a=%ff", "a=;b", "a=1;b=2", "a=\u00e9", "a= 1", "a=1\x00", "a=#1",
+]
+
+
+@pytest.mark.parametrize("text", FORM_TEXTS)
+def test_form_pairs_when_text_given_then_read_as_parse_qsl_strict_reads_it(text: str) -> None:
+    assert_form_pairs_as_parse_qsl(text)
+
+
+@settings(max_examples=400)
+@given(st.lists(st.tuples(st.text(st.sampled_from("ab=&%+;#1 \u00e9"), max_size=4),
+                          st.text(st.sampled_from("ab=&%+;#1 \u00e9"), max_size=4)), max_size=4)
+       .map(lambda pairs: "&".join(f"{k}={v}" for k, v in pairs)) | st.text(max_size=12))
+def test_form_pairs_when_text_is_arbitrary_then_read_as_parse_qsl_strict_reads_it(text: str) -> None:
+    assert_form_pairs_as_parse_qsl(text)
+
+
+def assert_form_pairs_as_parse_qsl(text: str) -> None:
+    try:
+        expected: list[tuple[str, str]] | type[ValueError] = parse_qsl(text, keep_blank_values=True,
+                                                                       strict_parsing=True)
+    except ValueError:
+        expected = ValueError
+    if expected is ValueError:
+        with pytest.raises(ValueError):
+            form_pairs(text)
+    else:
+        assert form_pairs(text) == expected
 
 
 def test_query_params_when_key_repeats_with_another_value_then_none() -> None:

@@ -423,6 +423,21 @@ def check_spelling(key: str, spellings: Spellings) -> None:
         raise FieldError(f"{min(known)} is spelled with different letter case")
 
 
+def form_pairs(text: str) -> list[tuple[str, str]]:
+    """A form's pairs as `parse_qsl(text, keep_blank_values=True, strict_parsing=True)` reads them (ValueError where
+    it raises): split here when nothing in the text is escaped (no "%", no "+"), where its unquoting changes
+    nothing, since it costs more than the rest of a Binance order's parse; parse_qsl's own reading otherwise."""
+    if "%" in text or "+" in text:
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+    pairs = []
+    for field in text.split("&") if text else ():
+        name, equals, value = field.partition("=")
+        if not equals:
+            raise ValueError(f"bad form field: {field!r}")
+        pairs.append((name, value))
+    return pairs
+
+
 def form_params(request: HttpRequest, venue: str, spellings: Spellings) -> dict[str, str]:
     """Query and form body merged, for venues that sign and read both (Binance, BingX).
 
@@ -437,7 +452,7 @@ def form_params(request: HttpRequest, venue: str, spellings: Spellings) -> dict[
             raise FieldError(f"body is not a form (sent without application/x-www-form-urlencoded); {venue} takes "
                              "query or form parameters")
         try:
-            pairs += parse_qsl(request.body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+            pairs += form_pairs(request.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise FieldError("body is not a form") from None
     params: dict[str, str] = {}
