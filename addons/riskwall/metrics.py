@@ -186,6 +186,9 @@ class Metrics:
         # dropped with the series it holds
         self.decision_series: dict[tuple[object, ...], tuple[Any, Any]] = {}
         self.usage_gauges: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        # limit_usage()'s gauges by its arguments as given, emptied whenever the known rules change (as
+        # decision_series is): the labels they map to depend on them
+        self.usage_by_args: dict[tuple[str, str | None, str | None], tuple[Any, Any]] = {}
         self.proxied_series: dict[str | None, Any] = {}  # proxied() by its argument
 
 
@@ -281,16 +284,21 @@ def limit_usage(rule_id: str, venue: str | None, account: str | None, ratio: flo
         return
     if value != value or value < 0:  # NaN or negative: not a usage
         return
-    rule = _rule(m, rule_id)
-    if rule in (OTHER, NONE):
-        return  # a usage that cannot be attributed to a rule is of no use to an alert
-    labels = (rule, _venue(venue), _account(m, account))
-    with m._lock:
-        m.usage_series.add(labels)
-        gauges = m.usage_gauges.get(labels)
-        if gauges is None:
-            gauges = (m.limit_usage.labels(*labels), m.limit_usage_ts.labels(*labels))
-            m.usage_gauges[labels] = gauges  # bounded as usage_series is (rules, venues, accounts are capped)
+    given = (rule_id, venue, account)
+    gauges = m.usage_by_args.get(given)
+    if gauges is None:
+        rule = _rule(m, rule_id)
+        if rule in (OTHER, NONE):
+            return  # a usage that cannot be attributed to a rule is of no use to an alert
+        labels = (rule, _venue(venue), _account(m, account))
+        with m._lock:
+            m.usage_series.add(labels)
+            gauges = m.usage_gauges.get(labels)
+            if gauges is None:
+                gauges = (m.limit_usage.labels(*labels), m.limit_usage_ts.labels(*labels))
+                m.usage_gauges[labels] = gauges  # bounded as usage_series is (rules, venues, accounts are capped)
+            if len(m.usage_by_args) < MAX_CACHED_SERIES:
+                m.usage_by_args[given] = gauges
     gauges[0].set(value)
     gauges[1].set(time.time())
 
@@ -440,6 +448,7 @@ def _set_rules(m: Metrics, rule_ids: Iterable[str]) -> None:
         for labels in stale:
             m.usage_gauges.pop(labels, None)
         m.decision_series.clear()  # a rule id's label may have changed with the known rules
+        m.usage_by_args.clear()  # and a usage's series may be gone
     for labels in stale:
         m.limit_usage.remove(*labels)
         m.limit_usage_ts.remove(*labels)

@@ -327,6 +327,19 @@ def test_policy_reload_when_rule_removed_then_its_usage_series_dropped() -> None
     assert value("riskwall_limit_usage_ratio", rule="position", venue="binanceusdm", account=ACCOUNT) == 0.25
 
 
+def test_limit_usage_when_rule_dropped_and_back_then_its_usage_exported_again_and_dropped_again() -> None:
+    metrics.policy_loaded(REVISION, RULES)
+    metrics.limit_usage("order-rate", "binanceusdm", ACCOUNT, 0.5)
+    metrics.policy_reload(True, "bbbbbbbbbbbb", ["position"])
+    metrics.policy_reload(True, "cccccccccccc", RULES)
+
+    metrics.limit_usage("order-rate", "binanceusdm", ACCOUNT, 0.25)
+
+    assert value("riskwall_limit_usage_ratio", rule="order-rate", venue="binanceusdm", account=ACCOUNT) == 0.25
+    metrics.policy_reload(True, "dddddddddddd", ["position"])
+    assert value("riskwall_limit_usage_ratio", rule="order-rate", venue="binanceusdm", account=ACCOUNT) is None
+
+
 def test_breaker_state_when_opened_then_closed_then_gauge_follows() -> None:
     assert value("riskwall_state_store_circuit_open") == 0
 
