@@ -58,7 +58,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -605,20 +604,28 @@ def riskwall(state: str, label: str) -> TargetFactory:
 
 
 def redis_answers(url: str) -> str | None:
-    """None when Redis answers PING and riskwall's Redis store imports; else why not."""
-    host_port = url.split("://", 1)[1].split("/", 1)[0]
-    host, _, port = host_port.rpartition(":")
+    """None when Redis answers PING at `url` (any URL riskwall's store takes: a password, TLS, a socket) and
+    riskwall's Redis store imports; else why not, with no password in it. `--redis off` asks for no Redis rows."""
+    if url == "off":
+        return "not asked for (--redis off)"
     try:
-        with socket.create_connection((host, int(port)), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            if not sock.recv(64).startswith(b"+PONG"):
-                return f"{host_port} does not answer PING"
-    except OSError as exc:
-        return f"no Redis at {host_port} ({exc.strerror or exc})"
-    try:
-        import riskwall.state.redis  # noqa: F401
+        import redis  # noqa: TID251 - the benchmark asks the server itself
+
+        from riskwall.state import UnsupportedStateUrl
+        from riskwall.state.redis import parse_url
     except ImportError as exc:
         return f"riskwall has no Redis store ({exc})"
+    try:
+        redis_url, _, _ = parse_url(url)
+    except UnsupportedStateUrl as exc:
+        return str(exc)  # names the URL without its password
+    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        return f"no Redis answers at {without_password(url)} ({type(exc).__name__}: {exc})"[:300]
+    finally:
+        client.close()
     return None
 
 
@@ -1014,7 +1021,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-memory", action="store_true", help="no memory (RSS) stage")
     parser.add_argument("--time-limit", type=float, default=60.0,
                         help="seconds per row (and per engine bench venue) at most (default 60)")
-    parser.add_argument("--redis", default=REDIS_URL, help=f"Redis for the redis:// row (default {REDIS_URL})")
+    parser.add_argument("--redis", default=REDIS_URL, help=f"Redis for the redis:// rows, a URL as `riskwall run "
+                                                          f"--state` takes it, or off (default {REDIS_URL})")
     parser.add_argument("--json", metavar="PATH", help="also write the run, every row, the engine reports and the "
                                                        "summary as JSON")
     parser.add_argument("--serve-upstream", type=int, metavar="PORT", help=argparse.SUPPRESS)
