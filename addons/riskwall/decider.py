@@ -8,7 +8,6 @@ and what to do with a reservation once the venue has (or has not) answered.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from riskwall.model import (
     Violation,
 )
 from riskwall.policy.loader import Policy
-from riskwall.records import quick_init
+from riskwall.records import quick_init, replace
 from riskwall.state.base import ReserveOutcome, StateStore, StateUnavailable, StateView
 from riskwall.state.memory import UNANSWERED_HOLD_MS as UNANSWERED_HOLD_MS  # kept beside the holds
 from riskwall.venues.base import HttpRequest, VenueAdapter, sound_facts
@@ -70,7 +69,7 @@ def new_decision_id() -> str:
 def with_holder(parsed: ParsedRequest, policy: Policy) -> ParsedRequest:
     """`parsed` with the account its state is kept under: the key's label where the policy names one."""
     holder = policy.holder(parsed.venue, parsed.account)
-    return parsed if holder == parsed.holder else dataclasses.replace(parsed, holder=holder)
+    return parsed if holder == parsed.holder else replace(parsed, holder=holder)
 
 
 async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStore, decision_id: str,
@@ -145,11 +144,11 @@ def held_by(facts: ResponseFacts, parsed: ParsedRequest) -> ResponseFacts:
         return facts
 
     def move(items: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(dataclasses.replace(item, account=holder) if getattr(item, "account", None) == key else item
+        return tuple(replace(item, account=holder) if getattr(item, "account", None) == key else item
                      for item in items)
 
-    return dataclasses.replace(facts, orders=move(facts.orders), positions=move(facts.positions),
-                               open_orders=tuple(dataclasses.replace(s, account=holder, orders=move(s.orders))
+    return replace(facts, orders=move(facts.orders), positions=move(facts.positions),
+                               open_orders=tuple(replace(s, account=holder, orders=move(s.orders))
                                                  if s.account == key else s for s in facts.open_orders),
                                closed=move(facts.closed), equity=move(facts.equity), modes=move(facts.modes),
                                amended=move(facts.amended))
@@ -194,7 +193,7 @@ def with_accepted_amends(facts: ResponseFacts, parsed: ParsedRequest, status: in
     refused = set(refused_legs(parsed.venue, parsed, status, body))
     accepted = tuple(AmendAccepted(parsed.venue, parsed.state_account, f"{decision_id}:{index}")
                      for index in range(len(parsed.intents)) if index not in refused)
-    return dataclasses.replace(facts, amended=facts.amended + accepted) if accepted else facts
+    return replace(facts, amended=facts.amended + accepted) if accepted else facts
 
 
 def daily_losses(policy: Policy | None, parsed: ParsedRequest, facts: ResponseFacts) -> tuple[LossCheck, ...]:
@@ -257,7 +256,7 @@ def answer_facts(adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequ
     if facts.instruments:
         CATALOG.learn(facts.instruments)
     if parsed.action is Action.CANCEL_ALL and facts.open_orders:
-        facts = dataclasses.replace(facts, open_orders=tuple(dataclasses.replace(s, cancelled=True)
+        facts = replace(facts, open_orders=tuple(replace(s, cancelled=True)
                                                              for s in facts.open_orders))
     return with_accepted_amends(held_by(stamped(facts, asked_ms), parsed), parsed, status, body, decision_id)
 
@@ -270,11 +269,11 @@ def stamped(facts: ResponseFacts, asked_ms: int | None) -> ResponseFacts:
     if asked_ms is None or not (facts.orders or facts.positions or facts.open_orders):
         return facts
     if not (facts.positions or facts.open_orders):
-        return dataclasses.replace(facts, asked_ms=asked_ms)
-    return dataclasses.replace(
+        return replace(facts, asked_ms=asked_ms)
+    return replace(
         facts, asked_ms=asked_ms,
-        positions=tuple(dataclasses.replace(p, asked_ms=asked_ms) for p in facts.positions),
-        open_orders=tuple(dataclasses.replace(s, asked_ms=asked_ms) for s in facts.open_orders))
+        positions=tuple(replace(p, asked_ms=asked_ms) for p in facts.positions),
+        open_orders=tuple(replace(s, asked_ms=asked_ms) for s in facts.open_orders))
 
 
 def fail_decision(

@@ -23,7 +23,6 @@ position.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from collections import defaultdict
 from collections.abc import Sequence
@@ -93,7 +92,7 @@ from riskwall.policy.model import (
     SymbolLimitRule,
     TradingStateRule,
 )
-from riskwall.records import quick_init
+from riskwall.records import quick_init, replace
 
 # rule ids for verdicts that no policy rule owns
 RULE_PARSE = "riskwall.parse"
@@ -193,7 +192,7 @@ def wider_query(query: ViewQuery, view: StateView) -> ViewQuery | None:
         return None
     extra = tuple(dict.fromkeys(order.symbol for order in (*view.orders.values(), *view.by_client.values())
                                 if order.symbol not in query.symbols))
-    return dataclasses.replace(query, symbols=query.symbols + extra) if extra else None
+    return replace(query, symbols=query.symbols + extra) if extra else None
 
 
 def resolve(request: ParsedRequest, view: StateView) -> ParsedRequest:
@@ -217,14 +216,14 @@ def resolve(request: ParsedRequest, view: StateView) -> ParsedRequest:
             try:
                 intent = intent.resolve(intent, known)
             except (ValueError, ArithmeticError) as error:  # venues' FieldError is a ValueError
-                return dataclasses.replace(request, intents=(), error=str(error), known=known)
+                return replace(request, intents=(), error=str(error), known=known)
         if intent.action is Action.AMEND and intent.side is None:
             order = known.order(intent.order_id, intent.client_order_id)
             if order is not None and (intent.symbol is None or intent.symbol == order.symbol):
-                intent = dataclasses.replace(intent, side=order.side, position_side=order.position_side,
+                intent = replace(intent, side=order.side, position_side=order.position_side,
                                              order_id=order.order_id)
         completed.append(intent)
-    return dataclasses.replace(request, intents=tuple(completed), known=known)
+    return replace(request, intents=tuple(completed), known=known)
 
 
 def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: str, *,
@@ -714,7 +713,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
             continue
         if replaces and intent.quantity is None and intent.order_id in view.remaining:
             # an amend of the price alone (OKX newPx): the order's open part, at the new price, replaces itself
-            intent = dataclasses.replace(intent, quantity=view.remaining[intent.order_id])
+            intent = replace(intent, quantity=view.remaining[intent.order_id])
         if key is None or intent.side is None or intent.quantity is None:
             continue
         charged: tuple[str, ...] = ()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import riskwall
-from riskwall.records import REPLACED, quick_init
+from riskwall.records import REPLACED, quick_init, replace
 
 # every module imported, so every decorated class is registered
 for _module in pkgutil.walk_packages(riskwall.__path__, "riskwall."):
@@ -137,3 +137,35 @@ class Clash:
 def test_quick_init_when_the_class_is_not_a_plain_frozen_slotted_record_then_refused(cls: type) -> None:
     with pytest.raises(TypeError, match="quick_init"):
         quick_init(cls)
+
+
+@pytest.mark.parametrize("cls", RECORDS, ids=lambda cls: cls.__qualname__)
+def test_replace_record_when_quick_then_the_same_as_dataclasses_replace(cls: type) -> None:
+    fields = dataclasses.fields(cls)
+    record = cls(**{f.name: Given(f.name) for f in fields})
+    for changed in ([], fields[:1], fields[-1:], fields):
+        changes = {f.name: Given(f"new {f.name}") for f in changed}
+
+        mine, theirs = replace(record, **changes), dataclasses.replace(record, **changes)
+
+        assert type(mine) is cls and mine is not record
+        for f, value, expected in zip(fields, values(mine), values(theirs), strict=True):
+            assert value == expected, f.name
+            if not hasattr(cls, "__post_init__"):  # which a __post_init__ may rewrite
+                assert value is (changes[f.name] if f.name in changes else getattr(record, f.name)), f.name
+
+
+def test_replace_record_when_a_change_names_no_field_then_refused_as_dataclasses_refuses() -> None:
+    record = RECORDS[0](**{f.name: Given(f.name) for f in dataclasses.fields(RECORDS[0])})
+
+    with pytest.raises(TypeError) as mine:
+        replace(record, no_such_field=1)
+    with pytest.raises(TypeError) as theirs:
+        dataclasses.replace(record, no_such_field=1)
+    assert str(mine.value) == str(theirs.value)
+
+
+def test_replace_record_when_the_class_has_no_quick_init_then_dataclasses_replace_does_it() -> None:
+    assert replace(Plain(1), a=2) == Plain(2)
+    with pytest.raises(TypeError):
+        replace(Plain(1), b=2)
