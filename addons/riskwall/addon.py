@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import logging
+import re
 import socket
 import time
 from collections.abc import Iterator, Sequence
@@ -668,15 +669,28 @@ def to_http_request(request: http.Request) -> HttpRequest:
         host=host.lower(),
         port=request.port,
         path=path,
-        # mitmproxy reads the query from the URL it builds (host, then path): with no "?" in either there is none,
-        # and building and parsing the URL to learn that cost more than the rest of this function
-        query=tuple(request.query.items(multi=True)) if "?" in path or "?" in host else (),
+        query=_query(request, host, path),
         headers=headers,
         body=request.raw_content or b"",
         repeated_headers=repeated,
         # the header map folds a repeated header's values as mitmproxy's `headers.get` does
         content_encoding=headers.get("content-encoding", ""),
     )
+
+
+# host names and IPv4 addresses: what the URL mitmproxy builds to read a query from holds before the path as given
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _query(request: http.Request, host: str, path: str) -> tuple[tuple[str, str], ...]:
+    """The query as mitmproxy reads it (`request.query`: from the URL it builds of host and path, which it parses):
+    none for a path that starts with "/" and holds no "?" after a plain host, read without building the URL, which
+    cost more than the rest of `to_http_request`. Any other host or path is mitmproxy's to read, and its URL parser
+    may refuse it (an IPv6 literal it cannot bracket, an HTTP/2 path that does not start with "/"): that refusal
+    blocks the request as before, rather than an empty query letting it be read on."""
+    if path.startswith("/") and "?" not in path and _PLAIN_HOST.fullmatch(host):
+        return ()
+    return tuple(request.query.items(multi=True))
 
 
 def _header_map(headers: http.Headers, fields: tuple[tuple[bytes, bytes], ...],

@@ -169,7 +169,9 @@ def line(event: str, fields: dict[str, Any]) -> None:
     and the copies of the event between them cost as much as rendering it. The redaction and rendering are the
     chain's own (`_redact_processor`, the stamp, `_render`); `fields` is not modified.
     """
-    if _printer is None:  # never configured: structlog's defaults, as for every other line
+    if _printer is None or "event" in fields or "exc_info" in fields:
+        # never configured: structlog's defaults, as for every other line; a field structlog itself reads (it
+        # refuses a second `event`, and renders `exc_info` as a traceback): its own chain, as before
         get_logger().info(event, **fields)
         return
     if _level > logging.INFO:

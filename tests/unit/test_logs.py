@@ -353,6 +353,19 @@ def test_line_when_fields_given_then_same_line_as_the_structlog_chain_but_the_st
     assert json.loads(json.dumps(fields, default=str)) == given
 
 
+def test_line_when_a_field_is_one_structlog_reads_then_its_chain_reads_it_as_before(out: Captured) -> None:
+    with pytest.raises(TypeError):
+        logs.line("decision", {"event": "other"})
+    try:
+        raise ValueError(f"signature={SECRET}")
+    except ValueError:
+        logs.line("decision", {"exc_info": True})
+
+    [line] = out.lines()
+    assert "exc_info" not in line and "ValueError: signature=[redacted]" in line["exception"]
+    assert SECRET not in out.text
+
+
 def test_line_when_level_above_info_then_nothing_written() -> None:
     saved = structlog.get_config()
     stream = io.StringIO()
