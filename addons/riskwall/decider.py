@@ -148,10 +148,10 @@ def held_by(facts: ResponseFacts, parsed: ParsedRequest) -> ResponseFacts:
                      for item in items)
 
     return replace(facts, orders=move(facts.orders), positions=move(facts.positions),
-                               open_orders=tuple(replace(s, account=holder, orders=move(s.orders))
-                                                 if s.account == key else s for s in facts.open_orders),
-                               closed=move(facts.closed), equity=move(facts.equity), modes=move(facts.modes),
-                               amended=move(facts.amended))
+                   open_orders=tuple(replace(s, account=holder, orders=move(s.orders))
+                                     if s.account == key else s for s in facts.open_orders),
+                   closed=move(facts.closed), equity=move(facts.equity), modes=move(facts.modes),
+                   amended=move(facts.amended))
 
 
 def release_delay_ms(status: int | None) -> int:
@@ -256,8 +256,7 @@ def answer_facts(adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequ
     if facts.instruments:
         CATALOG.learn(facts.instruments)
     if parsed.action is Action.CANCEL_ALL and facts.open_orders:
-        facts = replace(facts, open_orders=tuple(replace(s, cancelled=True)
-                                                             for s in facts.open_orders))
+        facts = replace(facts, open_orders=tuple(replace(s, cancelled=True) for s in facts.open_orders))
     return with_accepted_amends(held_by(stamped(facts, asked_ms), parsed), parsed, status, body, decision_id)
 
 

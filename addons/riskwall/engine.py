@@ -221,7 +221,7 @@ def resolve(request: ParsedRequest, view: StateView) -> ParsedRequest:
             order = known.order(intent.order_id, intent.client_order_id)
             if order is not None and (intent.symbol is None or intent.symbol == order.symbol):
                 intent = replace(intent, side=order.side, position_side=order.position_side,
-                                             order_id=order.order_id)
+                                 order_id=order.order_id)
         completed.append(intent)
     return replace(request, intents=tuple(completed), known=known)
 
