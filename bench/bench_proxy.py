@@ -55,7 +55,6 @@ import http.client
 import itertools
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -432,7 +431,7 @@ def redis_time(url: str | None) -> tuple[float, int] | None:
         return None
     import redis  # noqa: TID251 - the benchmark reads the server's own counters
 
-    client = redis.Redis.from_url(url.split("?", 1)[0], socket_timeout=5)
+    client = redis.Redis.from_url(redis_py_url(url), socket_timeout=5)
     try:
         stats = client.info("commandstats")
     except redis.RedisError:
@@ -455,7 +454,7 @@ def redis_floor(url: str, count: int, time_limit_s: float) -> dict[str, Any]:
     from riskwall.state.redis import Link, make_client
 
     async def run() -> dict[str, Any]:
-        client = make_client(url.split("?", 1)[0])
+        client = make_client(redis_py_url(url))
         link = Link(client)
         deadline = time.monotonic() + time_limit_s
         timings: dict[str, list[float]] = {"ping": [], "script": []}
@@ -611,12 +610,12 @@ def redis_answers(url: str) -> str | None:
     try:
         import redis  # noqa: TID251 - the benchmark asks the server itself
 
+        import riskwall.state.redis  # noqa: F401 - the store's own Redis client, or why not
         from riskwall.state import UnsupportedStateUrl
-        from riskwall.state.redis import parse_url
     except ImportError as exc:
         return f"riskwall has no Redis store ({exc})"
     try:
-        redis_url, _, _ = parse_url(url)
+        redis_url = redis_py_url(url)
     except UnsupportedStateUrl as exc:
         return str(exc)  # names the URL without its password
     client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
@@ -629,28 +628,20 @@ def redis_answers(url: str) -> str | None:
     return None
 
 
-def drop_keys(url: str, prefix: str) -> None:
-    """Remove what the Redis run wrote (its keys all start with the run's own prefix)."""
-    try:
-        import redis  # noqa: TID251 - the benchmark cleans up after itself
-    except ImportError:
-        return
-    client = redis.Redis.from_url(url.split("?", 1)[0], socket_timeout=5)
-    try:
-        batch: list[bytes] = []
-        for n, key in enumerate(client.scan_iter(match=f"{prefix}:*", count=1000)):
-            if n >= 1_000_000:
-                break
-            batch.append(key)
-            if len(batch) >= 1000:
-                client.delete(*batch)
-                batch.clear()
-        if batch:
-            client.delete(*batch)
-    except redis.RedisError as exc:
-        print(f"bench: could not remove the keys under {prefix}: {exc}", file=sys.stderr)
-    finally:
-        client.close()
+def drop_run_store(url: str) -> None:
+    """Remove what the Redis rows wrote: the store `url` names, a throwaway one (`throwaway_url`), all of it."""
+    import asyncio
+
+    from riskwall.state.redis import drop_throwaway_store
+
+    asyncio.run(drop_throwaway_store(url))
+
+
+def redis_py_url(url: str) -> str:
+    """`url` (as `riskwall run --state` takes it) without riskwall's own options: what redis-py connects to."""
+    from riskwall.state.redis import parse_url
+
+    return parse_url(url)[0]
 
 
 # ---- the engine alone: `riskwall policy bench` ------------------------------------------------------------
@@ -1080,9 +1071,12 @@ def main(argv: list[str] | None = None) -> int:
     print(described(args), flush=True)
     kinds = (REST,) if args.skip_ws else KINDS
     results: list[Result] = []
-    prefix = f"rwbench-{secrets.token_hex(4)}"
-    redis_url = f"{args.redis}{'&' if '?' in args.redis else '?'}prefix={prefix}"
     why_not_redis = redis_answers(args.redis)
+    redis_url = ""  # the Redis rows' store: under a key prefix of the run's own, deleted after it (drop_run_store)
+    if not why_not_redis:
+        from riskwall.state.redis import throwaway_url
+
+        redis_url = throwaway_url(args.redis)
     specs: list[tuple[str, TargetFactory | None, str]] = [
         ("upstream direct", direct, ""),
         ("mitmdump (no addons)", mitmdump, ""),
@@ -1155,7 +1149,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         if not why_not_redis:
-            drop_keys(args.redis, prefix)
+            drop_run_store(redis_url)
     order = {name: n for n, (name, _, _) in enumerate(specs)}
     results.sort(key=lambda r: (KINDS.index(r.kind), args.regimes.index(r.regime) if r.regime else 0,
                                 r.connections or 0, order.get(r.target, 99)))
