@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,14 @@ local b = dec_parse(ARGV[3])
 if op == 'add' then return dec_format(dec_add(a, b)) end
 if op == 'sub' then return dec_format(dec_sub(a, b)) end
 if op == 'cmp' then return dec_cmp(a, b) end
+if op == 'mul' then return dec_format(dec_mul_up(a, b)) end
+-- results fed on without being written out and read again, so a value of either form meets one of the other
+local c = dec_parse(ARGV[4])
+if op == 'chain' then
+  local d = dec_sub(dec_add(a, b), c)
+  return {dec_format(d), dec_cmp(d, a), dec_cmp(dec_neg(d), c), dec_format(dec_mul_up(d, c)),
+          dec_format(dec_max0(d))}
+end
 return redis.error_reply('unknown op')
 """
 
@@ -131,6 +139,14 @@ AMOUNTS = st.builds(
         st.sampled_from([0, 1, -1, 10**33, -(10**33), 10**33 + 1, 10**7 - 1, 10**7, -(10**14) + 1, 10**18]),
     ),
     st.booleans(),
+)
+
+# amounts around 2^53 at every scale: where the Lua library's arithmetic on whole doubles must hand over to its limbs
+NEAR_EXACT_LIMIT = st.builds(
+    lambda n, places: Decimal(n).scaleb(-places),
+    st.one_of(st.integers(2**53 - 2000, 2**53 + 2000), st.integers(-(2**53) - 2000, -(2**53) + 2000),
+              st.integers(-(10**16), 10**16), st.integers(-1000, 1000)),
+    st.integers(0, 18),
 )
 
 
@@ -164,6 +180,34 @@ def test_lua_decimal_when_adding_subtracting_comparing_then_matches_python_decim
     assert lua_decimal("cmp", a, b) == (a > b) - (a < b)
     assert lua_decimal("fmt", a) == canonical(a)
     assert lua_decimal("max0", a) == canonical(max(a, Decimal(0)))
+    assert lua_decimal("mul", a, b) == canonical(mul_up(a, b))
+
+
+def mul_up(a: Decimal, b: Decimal) -> Decimal:
+    """a * b rounded away from zero to 18 fraction digits, as the Lua library charges a notional."""
+    with localcontext() as ctx:
+        ctx.prec = 200
+        return (a * b).quantize(Decimal(1).scaleb(-18), rounding=ROUND_UP)
+
+
+@pytest.mark.redis
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a=st.one_of(AMOUNTS, NEAR_EXACT_LIMIT), b=st.one_of(AMOUNTS, NEAR_EXACT_LIMIT),
+       c=st.one_of(AMOUNTS, NEAR_EXACT_LIMIT))
+def test_lua_decimal_when_results_feed_further_operations_then_matches_python_decimal(
+    lua_decimal: Callable[..., Any], a: Decimal, b: Decimal, c: Decimal
+) -> None:
+    with localcontext() as ctx:
+        ctx.prec = 200
+        d = a + b - c
+        expected = [canonical(d), (d > a) - (d < a), (-d > c) - (-d < c), canonical(mul_up(d, c)),
+                    canonical(max(d, Decimal(0)))]
+        total = a + b
+
+    assert lua_decimal("chain", a, b, c) == expected
+    assert lua_decimal("add", a, b) == canonical(total)
+    assert lua_decimal("cmp", a, b) == (a > b) - (a < b)
+    assert lua_decimal("mul", a, b) == canonical(mul_up(a, b))
 
 
 @pytest.mark.redis
@@ -185,6 +229,23 @@ def test_lua_decimal_when_adding_subtracting_comparing_then_matches_python_decim
         ("fmt", "+007.100", None, "7.1"),
         ("fmt", ".5", None, "0.5"),
         ("fmt", "12.", None, "12"),
+        ("fmt", ".000", None, "0"),
+        ("fmt", "-0.000000000000000000", None, "0"),
+        ("fmt", "9007199254740993", None, "9007199254740993"),  # 2^53 + 1: no double holds it
+        ("fmt", "0.9007199254740993", None, "0.9007199254740993"),
+        ("add", "9007199254740991", "1", "9007199254740992"),  # 2^53 - 1 + 1: the sum leaves the doubles
+        ("add", "9007199254740991", "2", "9007199254740993"),
+        ("sub", "-9007199254740991", "2", "-9007199254740993"),
+        ("add", "0.1", "900719925474099.1", "900719925474099.2"),
+        ("add", "0.000000000000000001", "9007199254740.99", "9007199254740.990000000000000001"),
+        ("cmp", "9007199254740993", "9007199254740992", 1),
+        ("cmp", "0.000000000000000001", "0.00000000000000001", -1),
+        ("mul", "0.001", "50000.12", "50.00012"),
+        ("mul", "-0.001", "50000.12", "-50.00012"),
+        ("mul", "0.000000001", "0.0000000001", "0.000000000000000001"),  # 10^-19, rounded away from zero
+        ("mul", "-0.000000001", "0.0000000001", "-0.000000000000000001"),
+        ("mul", "94906267", "94906267", "9007199515875289"),  # past 2^53: the limbs multiply
+        ("mul", "0", "5", "0"),
     ],
 )
 def test_lua_decimal_when_edge_values_then_exact(

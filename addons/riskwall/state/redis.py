@@ -90,8 +90,10 @@ and every account script touches only that slot (its keys are all declared in KE
                                             PX = reservation TTL, deleted on release
 
 Amounts are exact. In Redis every quantity is canonical decimal text (`-12.5`, `0.000000000000000001`, no
-exponent, no trailing zeros) with at most 18 fraction digits; the scripts add, subtract and compare it with
-the fixed-point digit arithmetic of `lua/decimal.lua`, never with Lua numbers (doubles) or INCRBYFLOAT.
+exponent, no trailing zeros) with at most 18 fraction digits; the scripts add, subtract, multiply and compare
+it with `lua/decimal.lua`, never with rounded Lua numbers or INCRBYFLOAT: an amount whose digits, without its
+point, are a whole number below 2^53 is held as that number (a double holds it exactly) and its count of fraction
+digits, and every result is checked to stay below 2^53; any other amount or result is fixed-point limbs of 7 digits.
 Python hands over `Decimal`s as text: limits rounded down to 18 places (exact for the comparison, since
 every other operand has at most 18 places), reserved quantities rounded up, learned amounts to nearest.
 Prices are never computed on in Redis and keep the venue's exact text.
