@@ -14,9 +14,10 @@ like Binance (REST `POST /fapi/v1/order`; and, on a second listener of the same 
                         `--reverse binanceusdm@HOST:PORT=URL`) and in-memory state
     riskwall redis://   the same with the Redis store (only when redis://127.0.0.1:6379 answers)
 
-All targets run side by side for the whole run, and every cell below is measured on each target in turn, one
-right after the other, so a change in the machine's load hits the rows of one cell alike. REST cells: every
---connections count (default 1 and 4 keep-alive connections) in both order regimes:
+All targets run side by side for the whole run, and every cell below is measured on the targets taking turns:
+its --requests orders per target are split into --rounds rounds (default 4), every target takes a turn in each
+round and the order is reversed every other round, so a change in the machine's speed during the cell hits its
+rows alike. REST cells: every --connections count (default 1 and 4 keep-alive connections) in both order regimes:
 
     steady       the upstream answers each order FILLED (executedQty = origQty) and the orders alternate BUY and
                  SELL: no order rests, the position stays within a few lots of zero, so the firewall's state
@@ -396,26 +397,66 @@ def latency_stats(result: Result, latencies_s: list[float]) -> None:
         result.p99_ms = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
 
 
-def measure(target: Target, connections: int, regime: str, args: argparse.Namespace) -> Result:
-    """One REST row: --warmup unmeasured orders, then --requests measured ones, over `connections` connections."""
-    drive(target.rest_port, args.warmup, min(connections, max(args.warmup, 1)), args.time_limit, regime)
-    cpu_before = cpu_seconds(target.pid)
-    redis_before = redis_time(target.redis_url)
-    load = drive(target.rest_port, args.requests, connections, args.time_limit, regime)
-    cpu_after = cpu_seconds(target.pid)
-    redis_after = redis_time(target.redis_url)
-    result = Result(target.name, REST, connections, regime, len(load.latencies_s), load.errors,
-                    statuses=load.statuses)
-    if load.latencies_s:
-        result.rps = len(load.latencies_s) / load.elapsed_s
+@dataclass
+class _Row:
+    """What one target's turns in one cell add up to (measure_cell)."""
+
+    load: Load = field(default_factory=Load)
+    cpu_s: float | None = 0.0
+    redis_us: float | None = 0.0
+    redis_calls: int | None = 0
+
+
+def measure_cell(targets: list[Target], connections: int, regime: str, args: argparse.Namespace) -> list[Result]:
+    """One REST row per target: --warmup unmeasured orders each, then --requests measured ones each over
+    `connections` connections, in --rounds turns: every target takes a turn in each round, the order reversed
+    every other round (ABC CBA ABC ...), so a change in the machine's speed during the cell meets every target
+    alike instead of the one measured last. A target's row adds up its turns; its time limit is --time-limit in
+    all."""
+    for target in targets:
+        drive(target.rest_port, args.warmup, min(connections, max(args.warmup, 1)), args.time_limit, regime)
+    rounds = min(args.rounds, args.requests)
+    turns = [args.requests // rounds + (1 if n < args.requests % rounds else 0) for n in range(rounds)]
+    rows = {target.name: _Row() for target in targets}
+    for number, requests in enumerate(turns):
+        for target in targets if number % 2 == 0 else targets[::-1]:
+            row = rows[target.name]
+            left_s = args.time_limit - row.load.elapsed_s
+            if left_s <= 0:
+                continue
+            cpu_before = cpu_seconds(target.pid)
+            redis_before = redis_time(target.redis_url)
+            load = drive(target.rest_port, requests, connections, left_s, regime)
+            cpu_after = cpu_seconds(target.pid)
+            redis_after = redis_time(target.redis_url)
+            row.load.latencies_s += load.latencies_s
+            row.load.errors += load.errors
+            row.load.elapsed_s += load.elapsed_s
+            for status, count in load.statuses.items():
+                row.load.statuses[status] = row.load.statuses.get(status, 0) + count
+            row.cpu_s = None if row.cpu_s is None or cpu_before is None or cpu_after is None \
+                else row.cpu_s + cpu_after - cpu_before
+            if row.redis_us is None or row.redis_calls is None or redis_before is None or redis_after is None:
+                row.redis_us = row.redis_calls = None
+            else:
+                row.redis_us += redis_after[0] - redis_before[0]
+                row.redis_calls += redis_after[1] - redis_before[1]
+    return [row_result(target, connections, regime, rows[target.name], args) for target in targets]
+
+
+def row_result(target: Target, connections: int, regime: str, row: _Row, args: argparse.Namespace) -> Result:
+    load = row.load
+    answered = len(load.latencies_s)
+    result = Result(target.name, REST, connections, regime, answered, load.errors, statuses=load.statuses)
+    if answered:
+        result.rps = answered / load.elapsed_s
+        if row.cpu_s is not None:
+            result.cpu_us_per_request = row.cpu_s / answered * 1e6
+        if row.redis_us is not None and row.redis_calls is not None:
+            result.redis_us_per_request = row.redis_us / answered
+            result.redis_scripts_per_request = row.redis_calls / answered
     latency_stats(result, load.latencies_s)
-    if cpu_before is not None and cpu_after is not None and load.latencies_s:
-        result.cpu_us_per_request = (cpu_after - cpu_before) / len(load.latencies_s) * 1e6
-    if redis_before is not None and redis_after is not None and load.latencies_s:
-        answered = len(load.latencies_s)
-        result.redis_us_per_request = (redis_after[0] - redis_before[0]) / answered
-        result.redis_scripts_per_request = (redis_after[1] - redis_before[1]) / answered
-    if len(load.latencies_s) < args.requests:
+    if answered < args.requests:
         result.note = f"stopped at the {args.time_limit:.0f} s limit" if not load.errors else "errors"
     elif load.errors:
         result.note = f"statuses {dict(sorted(load.statuses.items()))}"
@@ -994,6 +1035,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default 2000)")
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured orders (and order frames) before each "
                                                                 "row (default 100)")
+    parser.add_argument("--rounds", type=int, default=4, metavar="N",
+                        help="turns each REST row's --requests are split into: in every round each target of the "
+                             "cell takes a turn, the order reversed every other round (default 4; 1: one target "
+                             "after the other)")
     parser.add_argument("--ws-orders", type=int, metavar="N",
                         help="WebSocket order frames per target (default: as many as --requests)")
     parser.add_argument("--ws-connections", type=int, default=4, metavar="N",
@@ -1020,11 +1065,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.ws_orders is None:
         args.ws_orders = args.requests
-    if min(args.requests, args.ws_orders, args.ws_frames, args.ws_connections, args.engine_orders,
+    if min(args.requests, args.rounds, args.ws_orders, args.ws_frames, args.ws_connections, args.engine_orders,
            args.memory_orders) < 1 or args.time_limit <= 0 or args.memory_time_limit <= 0 or args.warmup < 0 \
             or args.resting < 0:
-        parser.error("--requests, --ws-orders, --ws-frames, --ws-connections, --engine-orders, --memory-orders, "
-                     "--time-limit and --memory-time-limit must be positive, --warmup and --resting not negative")
+        parser.error("--requests, --rounds, --ws-orders, --ws-frames, --ws-connections, --engine-orders, "
+                     "--memory-orders, --time-limit and --memory-time-limit must be positive, --warmup and --resting "
+                     "not negative")
     return args
 
 
@@ -1047,7 +1093,8 @@ def upstream_processes(args: argparse.Namespace) -> Iterator[Upstreams]:
 
 
 def described(args: argparse.Namespace) -> str:
-    rest = (f"REST: {args.requests} orders per row (after {args.warmup} unmeasured), connections "
+    rest = (f"REST: {args.requests} orders per row in {min(args.rounds, args.requests)} rounds (after "
+            f"{args.warmup} unmeasured), connections "
             f"{','.join(map(str, args.connections))} x regimes {','.join(args.regimes)}"
             + (f", {args.resting} resting orders placed on riskwall before the accumulated rows"
                if ACCUMULATED in args.regimes and args.resting else ""))
@@ -1128,7 +1175,7 @@ def main(argv: list[str] | None = None) -> int:
                                   + (f"; riskwall holds {book['resting_orders']}" if book else ""), flush=True)
                     print(f"bench: REST {regime}, {connections} connection{'s' if connections > 1 else ''}: "
                           + ", ".join(t.name for t in targets), flush=True)
-                    results += [measure(target, connections, regime, args) for target in targets]
+                    results += measure_cell(targets, connections, regime, args)
                 if not args.skip_ws:
                     print("bench: WS orders, then WS market data: " + ", ".join(t.name for t in targets), flush=True)
                     results += [measure_ws_orders(target, args) for target in targets]
