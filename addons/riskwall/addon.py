@@ -430,9 +430,10 @@ class RiskFirewall:
                 # in the background): answers are applied in the order they came, a position read's after the fill
                 await self._settling.wait(str(context.parsed.venue), context.parsed.state_account)
                 report_storms(await self.store.settle(facts, context.decision_id if context.reserved else None,
-                                                      release_delay_ms(status), counts, losses))
+                                                      release_delay_ms(context.parsed.venue, status, body), counts,
+                                                      losses))
             else:
-                self._settle(context, facts, status, counts, losses)
+                self._settle(context, facts, release_delay_ms(context.parsed.venue, status, body), counts, losses)
             if context.parsed.action is Action.READ:
                 self._sockets.rest_answer(context.parsed.venue, context.request, status, body,
                                           context.parsed.state_account)
@@ -449,13 +450,14 @@ class RiskFirewall:
                              context.asked_ms)
         counts = storm_counts(policy, parsed, status, body, context.decision_id)
         losses = daily_losses(policy, parsed, facts)
-        report_storms(await store.settle(facts, context.decision_id, release_delay_ms(status), counts, losses))
+        report_storms(await store.settle(facts, context.decision_id, release_delay_ms(parsed.venue, status, body),
+                                         counts, losses))
 
-    def _settle(self, context: _FlowContext, facts: ResponseFacts, status: int | None,
+    def _settle(self, context: _FlowContext, facts: ResponseFacts, hold_ms: int,
                 counts: tuple[RejectCount, ...] = (), losses: tuple[LossCheck, ...] = ()) -> None:
         """Write what the answer taught, after the bot has it: the next decision for this account waits for it
         (Settling), so nothing the bot saw is missing when its next order is judged (a storm or daily loss it
-        tripped included)."""
+        tripped included). `hold_ms`: how long what is left of its reservation is held (`release_delay_ms`)."""
         store = self.store
         if store is None or (facts.empty and not context.reserved and not counts and not losses):
             return
@@ -466,8 +468,8 @@ class RiskFirewall:
         key = (str(parsed.venue), parsed.state_account if touches else None)
 
         async def settle() -> None:
-            report_storms(await store.settle(facts, context.decision_id if context.reserved else None,
-                                             release_delay_ms(status), counts, losses))
+            report_storms(await store.settle(facts, context.decision_id if context.reserved else None, hold_ms,
+                                             counts, losses))
 
         self._settling.start(key, settle(), context.decision_id)
 
@@ -483,11 +485,12 @@ class RiskFirewall:
         # the order may have reached the venue before the connection broke: hold, then let go
         if self.store.local:
             try:
-                await self.store.settle(ResponseFacts(), context.decision_id, release_delay_ms(None))
+                await self.store.settle(ResponseFacts(), context.decision_id,
+                                        release_delay_ms(context.parsed.venue, None))
             except Exception as exc:
                 log.warning("release_failed", decision_id=context.decision_id, error=type(exc).__name__)
         else:
-            self._settle(context, ResponseFacts(), None)
+            self._settle(context, ResponseFacts(), release_delay_ms(context.parsed.venue, None))
 
     # ---- WebSocket --------------------------------------------------------------------------------------
 

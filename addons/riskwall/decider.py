@@ -26,6 +26,7 @@ from riskwall.model import (
     RejectCount,
     ResponseFacts,
     StormTrip,
+    Venue,
     Verdict,
     Violation,
 )
@@ -34,7 +35,7 @@ from riskwall.records import quick_init, replace
 from riskwall.state.base import ReserveOutcome, StateStore, StateUnavailable, StateView
 from riskwall.state.memory import UNANSWERED_HOLD_MS as UNANSWERED_HOLD_MS  # kept beside the holds
 from riskwall.venues.base import HttpRequest, VenueAdapter, sound_facts
-from riskwall.venues.refusals import refused_legs
+from riskwall.venues.refusals import fate_unknown, refused_legs
 
 # reasons decided without reading the store: they stand even while it cannot be read
 STATELESS = frozenset({
@@ -154,12 +155,11 @@ def held_by(facts: ResponseFacts, parsed: ParsedRequest) -> ResponseFacts:
                    amended=move(facts.amended))
 
 
-def release_delay_ms(status: int | None) -> int:
+def release_delay_ms(venue: Venue, status: int | None, body: bytes = b"") -> int:
     """After the venue's answer: release what is left of a reservation now, or hold it while the order's fate
-    is unknown (no answer, 408, 5xx)."""
-    if status is None or status >= 500 or status == 408:
-        return UNANSWERED_HOLD_MS
-    return 0
+    is unknown (`refusals.fate_unknown`: no answer, 408, 5xx, or a code such as OKX's 50004 "does not indicate
+    success or failure", whatever the status)."""
+    return UNANSWERED_HOLD_MS if fate_unknown(venue, status, body) else 0
 
 
 async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequest,
@@ -176,7 +176,8 @@ async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedR
     """
     facts = answer_facts(adapter, parsed, request, status, body, decision_id, asked_ms)
     counts = storm_counts(policy, parsed, status, body, decision_id)
-    trips = await store.settle(facts, decision_id if reserved else None, release_delay_ms(status), counts,
+    hold_ms = release_delay_ms(parsed.venue, status, body)
+    trips = await store.settle(facts, decision_id if reserved else None, hold_ms, counts,
                                daily_losses(policy, parsed, facts))
     if report:
         report_storms(trips)

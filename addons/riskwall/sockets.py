@@ -326,7 +326,8 @@ class SocketGate:
         counts = storm_counts(policy, pending.parsed, status, body, pending.decision_id)
         await asyncio.wait_for(self._settled(str(pending.parsed.venue), pending.parsed.state_account), self.deadline_s)
         report_storms(await asyncio.wait_for(store.settle(held, pending.decision_id if pending.reserved else None,
-                                                          release_delay_ms(status), counts,
+                                                          release_delay_ms(pending.parsed.venue, status, body),
+                                                          counts,
                                                           daily_losses(policy, pending.parsed, held)),
                                              self.deadline_s))
 

@@ -8,7 +8,9 @@ until a later position read shows the position, so the sell is measured from the
 
 An order whose answer never comes (Binance's 503 "execution status unknown") may rest on the book unfilled,
 which no position read shows: it stays held until the bot has both read its positions and listed its open
-orders, 10 s or more after the answer was lost (so those tests wait that long).
+orders, 10 s or more after the answer was lost (so those tests wait that long). So does an order whose answer
+says the venue could not tell whether it took it (Bybit's retCode 10016, OKX's 50004, whatever their HTTP status),
+while one the venue refused holds nothing.
 """
 
 from __future__ import annotations
@@ -130,6 +132,39 @@ def test_create_order_when_an_order_answer_was_lost_then_held_until_positions_an
     # the lost order and the last reached the venue; the two refused did not
     assert [(r.method, r.status) for r in bot.orders_received()] == [("POST", 503), ("POST", 200)]
     assert [line["reason"] for line in bot.decisions(verdict="block")] == ["POSITION_EXCEEDS_MAX"] * 2
+
+
+ORDER_PATHS = {"bybit": "/v5/order/create", "okx": "/api/v5/trade/batch-orders"}  # ccxt places OKX orders as batches
+
+
+@pytest.mark.parametrize("venue", ["bybit", "okx"])
+def test_create_order_when_the_answer_says_the_venue_could_not_tell_then_held_as_a_lost_answer(
+    new_bot: BotFactory, venue: str
+) -> None:
+    # Bybit's retCode 10016 with HTTP 200, OKX's 50004 "does not indicate success or failure" with HTTP 400: the
+    # order may exist (here it does), so its size stays held as an order whose answer was lost
+    bot = new_bot(venue)
+    bot.fake.lose_answer("POST", ORDER_PATHS[venue])
+    with pytest.raises(ccxt.BaseError):
+        bot.order(BTC, "limit", "buy", BID, amount=2 * bot.unit)  # 0.02 rests on the venue; the bot cannot tell
+
+    with pytest.raises(ccxt.InvalidOrder, match="POSITION_EXCEEDS_MAX"):
+        bot.order(BTC, "limit", "buy", BID, amount=bot.unit)  # 0.02 held, and 0.01
+
+    assert len(bot.fake.open_orders(bot.api_key)) == 1  # the first order rests; the refused one never reached it
+    assert [line["reason"] for line in bot.decisions(verdict="block")] == ["POSITION_EXCEEDS_MAX"]
+
+
+def test_create_order_when_bybit_refused_the_order_then_nothing_is_held(new_bot: BotFactory) -> None:
+    bot = new_bot("bybit")
+    bot.fake.queue_error("POST", ORDER_PATHS["bybit"], code=110007, msg="ab not enough for new order")
+    with pytest.raises(ccxt.InsufficientFunds):
+        bot.order(BTC, "limit", "buy", BID, amount=2 * bot.unit)  # refused: no order on the venue
+
+    bot.order(BTC, "limit", "buy", BID, amount=2 * bot.unit)  # nothing held: 0.02 fits
+
+    assert len(bot.fake.open_orders(bot.api_key)) == 1
+    assert bot.decisions(verdict="block") == []
 
 
 @pytest.mark.parametrize("venue", ["binanceusdm", "bybit"])

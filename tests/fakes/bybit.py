@@ -420,6 +420,7 @@ class FakeBybit(ServedFake):
         self._thread: threading.Thread | None = None
         self._log: list[RecordedRequest] = []
         self._queued_errors: list[tuple[str, str, BybitError]] = []
+        self._lost_answers: list[tuple[str, str, BybitError]] = []
         self.internal_errors: list[str] = []  # tracebacks of exceptions inside handlers (answered 10016)
         self._ws_hub: Any = None  # tests/fakes/bybit_ws.py's BybitWsHub, attached by the first `ws_session`
         self._reset_state()
@@ -430,6 +431,7 @@ class FakeBybit(ServedFake):
         self._marks: dict[str, Decimal] = dict(DEFAULT_MARK_PRICES)
         self._ids = itertools.count(1)
         self._queued_errors.clear()
+        self._lost_answers.clear()
 
     # ---- what arrived --------------------------------------------------------------------------------
 
@@ -536,6 +538,12 @@ class FakeBybit(ServedFake):
         with self._lock:
             self._queued_errors.append((method.upper(), path, BybitError(code, msg)))
 
+    def lose_answer(self, method: str, path: str, *, code: int = 10016, msg: str = "Internal System Error.") -> None:
+        """Handle the next authenticated `method path` request (the order is placed), then answer it with this
+        error, as Bybit does when it could not tell whether it took the order (HTTP 200, retCode 10016)."""
+        with self._lock:
+            self._lost_answers.append((method.upper(), path, BybitError(code, msg)))
+
     # ---- WebSocket (tests/fakes/bybit_ws.py serves the sockets; state stays here) --------------------
 
     def ws_session(self, path: str, headers: dict[str, str]) -> Any:
@@ -592,6 +600,10 @@ class FakeBybit(ServedFake):
                             raise error
                 params = self._params(method, query, body)
                 result = handler(self, _Call(params, api_key, account))
+                for i, (l_method, l_path, error) in enumerate(self._lost_answers):
+                    if account is not None and (l_method, l_path) == (method, path):
+                        del self._lost_answers[i]
+                        raise error
                 payload = {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": now}
                 if isinstance(result, _WithExt):
                     payload["result"], payload["retExtInfo"] = result.result, result.ext

@@ -469,6 +469,7 @@ class FakeOkx(ServedFake):
         self._algo_ids = itertools.count(712_345_678_901_234_567)
         self._wd_ids = itertools.count(90_001)
         self._trade_ids = itertools.count(1_518_905_529)  # only the WebSocket pushes show trade ids
+        self._lost_answers: list[tuple[str, str, OkxError]] = []
 
     # ---- what arrived --------------------------------------------------------------------------------
 
@@ -577,6 +578,14 @@ class FakeOkx(ServedFake):
         finally:
             self._flush_ws()
 
+    def lose_answer(self, method: str, path: str, *, code: str = "50004", status: int = 400,
+                    msg: str = "Endpoint request timeout (does not indicate success or failure of order, please "
+                               "check order status)") -> None:
+        """Handle the next authenticated `method path` request (the order is placed), then answer it with this
+        error, as OKX does when its endpoint timed out (HTTP 400, code 50004: the order's fate unknown)."""
+        with self._lock:
+            self._lost_answers.append((method.upper(), path, OkxError(code, msg, status)))
+
     # ---- WebSocket (tests/fakes/okx_ws.py serves the sockets; state stays here) ----------------------
 
     def ws_session(self, path: str, headers: dict[str, str]) -> Any:
@@ -626,6 +635,10 @@ class FakeOkx(ServedFake):
                         raise OkxError("50002", "Json data format error.", 400) from None
                 params = dict(parse_qsl(query, keep_blank_values=True))
                 payload = handler(self, _Call(params, parsed_body, account))
+                for i, (l_method, l_path, error) in enumerate(self._lost_answers):
+                    if account is not None and (l_method, l_path) == (method, path):
+                        del self._lost_answers[i]
+                        raise error
             except OkxError as error:
                 status, payload = error.status, error.body()
             except Exception:  # a bug in the fake: answer like OKX's system error, keep the traceback for the test

@@ -129,6 +129,10 @@ BN, BY, OK, BG, BX, BM, CM = (Venue.BINANCEUSDM, Venue.BYBIT, Venue.OKX, Venue.B
     (BG, 1, 400, {"code": "43012", "msg": "Insufficient balance"}, (0,)),
     (BM, 1, 400, {"error": {"message": "Account has insufficient Available Balance", "name": "HTTPError"}}, (0,)),
     (BN, 1, 408, {"code": -1007, "msg": "Timeout waiting for response from backend server."}, ()),
+    # ... and so does a 4xx whose code says the venue could not tell whether it took the order
+    (BN, 1, 400, {"code": -1007, "msg": "Timeout waiting for response from backend server."}, ()),
+    (OK, 2, 400, {"code": "50004", "msg": "Endpoint request timeout (does not indicate success or failure of "
+                                          "order, please check order status)", "data": []}, ()),
     (BN, 1, 502, {"code": -1001, "msg": "Internal error"}, ()),
     (BN, 1, None, {}, ()),
     # 200 answers that refuse in their body
@@ -143,6 +147,10 @@ BN, BY, OK, BG, BX, BM, CM = (Venue.BINANCEUSDM, Venue.BYBIT, Venue.OKX, Venue.B
         {"code": 0, "msg": "OK"}, {"code": 110007, "msg": "not enough"}, {"code": 0, "msg": "OK"}]}}, (1,)),
     (OK, 1, 200, {"code": "1", "msg": "", "data": [{"sCode": "51008", "sMsg": "Insufficient margin"}]}, (0,)),
     (OK, 3, 200, {"code": "2", "msg": "", "data": [{"sCode": "0"}, {"sCode": "51008"}, {"sCode": "0"}]}, (1,)),
+    (OK, 3, 200, {"code": "1", "msg": "", "data": [{"sCode": "51149"}, {"sCode": "51008"}, {"sCode": "50004"}]},
+     (1,)),
+    (BN, 3, 200, [{"orderId": 1, "symbol": "BTCUSDT"}, {"code": -1006, "msg": "Execution status unknown."},
+                  {"code": -2019, "msg": "Margin is insufficient."}], (2,)),
     (OK, 2, 200, {"code": "51000", "msg": "Parameter sz error", "data": []}, (0, 1)),
     (OK, 1, 200, {"code": "50026", "msg": "System error", "data": []}, ()),
     (OK, 1, 200, {"code": "0", "msg": "", "data": [{"sCode": "0", "ordId": "1"}]}, ()),

@@ -9,8 +9,10 @@ An answer refuses an order when the venue says so, not when the order's fate is 
   than 0 (every leg) and a batch's failed entries in `retExtInfo.list`; OKX's entries whose `sCode` is not "0",
   or every leg when a refused request lists none; BingX's and Bitget's `code` other than 0 / "00000" (every
   leg); a Binance batch's error objects in place of legs;
-- no answer, 408, 5xx and the codes venues use for "system error, try again" (Bybit 10000 and 10016, OKX 50001,
-  50004, 50013, 50026) refuse nothing: the order may exist.
+- no answer, 408, 5xx and the codes venues use for "system error, try again" or "timed out, execution status
+  unknown" (Binance -1006 and -1007, Bybit 10000 and 10016, OKX 50001, 50004, 50013, 50026 and 51149), whatever
+  the HTTP status (OKX answers 50004 with 400), refuse nothing: the order may exist. `fate_unknown` says so for an
+  answer, and the store holds the order's reservation then (`decider.release_delay_ms`) instead of dropping it.
 
 WebSocket answers arrive here as the REST answer they stand for (`VenueFrame.status`, `rest_body`), so an
 order refused on a socket counts like one refused over REST. Only read when the policy has a reject-storm
@@ -28,8 +30,63 @@ from riskwall.venues.base import UNREADABLE, response_json
 type Reader = Callable[[Any, int], tuple[int, ...]]
 
 # the codes a venue answers when it could not tell whether it took the order
+BINANCE_UNKNOWN_FATE = frozenset({"-1006", "-1007"})  # "execution status unknown"
 BYBIT_UNKNOWN_FATE = frozenset({"10000", "10016"})
-OKX_UNKNOWN_FATE = frozenset({"50001", "50004", "50013", "50026"})
+OKX_UNKNOWN_FATE = frozenset({"50001", "50004", "50013", "50026", "51149"})
+
+
+def fate_unknown(venue: Venue, status: int | None, body: bytes) -> bool:
+    """Whether the venue's answer leaves the order's fate unknown, so the order may exist: no answer, 408, a 5xx,
+    or, whatever the status, a code the venue answers when it could not tell whether it took the order (in a
+    batch, any leg's)."""
+    if status is None or status >= 500 or status == 408:
+        return True
+    return _says_unknown(venue, body)
+
+
+def _says_unknown(venue: Venue, body: bytes) -> bool:
+    found = _UNKNOWN_FATE.get(venue)
+    # every answer passes here: one without any such code's digits is not parsed again
+    if found is None or not body or not any(code in body for code in found[0]):
+        return False
+    data = response_json(body)
+    return data is not UNREADABLE and found[1](data)
+
+
+def _binance_unknown(data: Any) -> bool:
+    # a lone order's error object, or a batch's in place of a leg
+    items = data if isinstance(data, list) else [data]
+    return any(isinstance(item, dict) and str(item.get("code")) in BINANCE_UNKNOWN_FATE for item in items)
+
+
+def _bybit_unknown(data: Any) -> bool:
+    if not isinstance(data, dict):
+        return False
+    ext = data.get("retExtInfo")
+    entries = ext.get("list") if isinstance(ext, dict) else None
+    return str(data.get("retCode")) in BYBIT_UNKNOWN_FATE or (isinstance(entries, list) and any(
+        isinstance(entry, dict) and str(entry.get("code")) in BYBIT_UNKNOWN_FATE for entry in entries))
+
+
+def _okx_unknown(data: Any) -> bool:
+    if not isinstance(data, dict):
+        return False
+    entries = data.get("data")
+    return str(data.get("code")) in OKX_UNKNOWN_FATE or (isinstance(entries, list) and any(
+        isinstance(entry, dict) and str(entry.get("sCode")) in OKX_UNKNOWN_FATE for entry in entries))
+
+
+def _markers(codes: frozenset[str]) -> tuple[bytes, ...]:
+    return tuple(code.encode() for code in codes)
+
+
+# per venue: the codes' bytes (an answer without any of them is not parsed) and the reader of a parsed answer
+_UNKNOWN_FATE: dict[Venue, tuple[tuple[bytes, ...], Callable[[Any], bool]]] = {
+    Venue.BINANCEUSDM: (_markers(BINANCE_UNKNOWN_FATE), _binance_unknown),
+    Venue.BINANCECOINM: (_markers(BINANCE_UNKNOWN_FATE), _binance_unknown),
+    Venue.BYBIT: (_markers(BYBIT_UNKNOWN_FATE), _bybit_unknown),
+    Venue.OKX: (_markers(OKX_UNKNOWN_FATE), _okx_unknown),
+}
 
 
 def refused_legs(venue: Venue, parsed: ParsedRequest, status: int | None, body: bytes) -> tuple[int, ...]:
@@ -39,7 +96,7 @@ def refused_legs(venue: Venue, parsed: ParsedRequest, status: int | None, body: 
         return ()
     legs = max(len(parsed.intents), 1)
     if 400 <= status < 500 and status != 408:
-        return tuple(range(legs))
+        return () if _says_unknown(venue, body) else tuple(range(legs))
     if status != 200 or not body:
         return ()
     reader = _READERS.get(venue)
@@ -58,7 +115,7 @@ def _binance(data: Any, legs: int) -> tuple[int, ...]:
         return ()
     return tuple(leg for leg, item in enumerate(data)
                  if isinstance(item, dict) and "code" in item and "orderId" not in item and "algoId" not in item
-                 and str(item.get("code")) not in ("0", "200"))
+                 and str(item.get("code")) not in ("0", "200") and str(item.get("code")) not in BINANCE_UNKNOWN_FATE)
 
 
 def _bybit(data: Any, legs: int) -> tuple[int, ...]:
