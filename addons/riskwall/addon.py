@@ -429,11 +429,10 @@ class RiskFirewall:
                 # after what the account's earlier answers teach, still in flight (orders' answers are learned
                 # in the background): answers are applied in the order they came, a position read's after the fill
                 await self._settling.wait(str(context.parsed.venue), context.parsed.state_account)
-                report_storms(await self.store.settle(facts, context.decision_id if context.reserved else None,
-                                                      release_delay_ms(context.parsed.venue, status, body), counts,
-                                                      losses))
+                # (no reservation here: an order's answer went to `_learn` above)
+                report_storms(await self.store.settle(facts, None, 0, counts, losses))
             else:
-                self._settle(context, facts, release_delay_ms(context.parsed.venue, status, body), counts, losses)
+                self._settle(context, facts, 0, counts, losses)
             if context.parsed.action is Action.READ:
                 self._sockets.rest_answer(context.parsed.venue, context.request, status, body,
                                           context.parsed.state_account)

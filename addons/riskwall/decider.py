@@ -176,7 +176,7 @@ async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedR
     """
     facts = answer_facts(adapter, parsed, request, status, body, decision_id, asked_ms)
     counts = storm_counts(policy, parsed, status, body, decision_id)
-    hold_ms = release_delay_ms(parsed.venue, status, body)
+    hold_ms = release_delay_ms(parsed.venue, status, body) if reserved else 0
     trips = await store.settle(facts, decision_id if reserved else None, hold_ms, counts,
                                daily_losses(policy, parsed, facts))
     if report:

@@ -325,10 +325,9 @@ class SocketGate:
         policy = self._policy()
         counts = storm_counts(policy, pending.parsed, status, body, pending.decision_id)
         await asyncio.wait_for(self._settled(str(pending.parsed.venue), pending.parsed.state_account), self.deadline_s)
+        hold_ms = release_delay_ms(pending.parsed.venue, status, body) if pending.reserved else 0
         report_storms(await asyncio.wait_for(store.settle(held, pending.decision_id if pending.reserved else None,
-                                                          release_delay_ms(pending.parsed.venue, status, body),
-                                                          counts,
-                                                          daily_losses(policy, pending.parsed, held)),
+                                                          hold_ms, counts, daily_losses(policy, pending.parsed, held)),
                                              self.deadline_s))
 
     # ---- REST answers that concern sockets ---------------------------------------------------------------

@@ -32,12 +32,18 @@ ANSWERS = [
     (BN, 503, {"code": -1007, "msg": "Timeout waiting for response from backend server."}, True),
     (BM, 502, "<html>Bad Gateway</html>", True),
     (OK, 500, {"code": "50026", "msg": "System error. Try again later.", "data": []}, True),
+    # a 2xx that is not JSON at all: every venue answers an order in JSON, and a 200 may be an acceptance
+    (BN, 200, b"", True),
+    (BY, 200, b"  ", True),
+    (BG, 200, "<html><body>upstream gateway</body></html>", True),
+    (BN, 200, "null", True),
     # a venue's own "could not tell" code, whatever the status
     (BN, 400, {"code": -1007, "msg": "Timeout waiting for response from backend server."}, True),
     (CM, 400, {"code": -1006, "msg": "An unexpected response was received from the message bus."}, True),
     (BN, 200, [{"orderId": 1, "symbol": "BTCUSDT"}, {"code": -1007, "msg": "Timeout"}], True),
     (BY, 200, {"retCode": 10016, "retMsg": "Internal System Error.", "result": {}, "retExtInfo": {}}, True),
     (BY, 200, {"retCode": 10000, "retMsg": "Server Timeout", "result": {}, "retExtInfo": {}}, True),
+    (BY, 200, {"retCode": 5004, "retMsg": "Server Timeout", "result": None, "retExtInfo": {}}, True),
     (BY, 200, {"retCode": 0, "retMsg": "OK", "result": {"list": [{}, {}]},
                "retExtInfo": {"list": [{"code": 0, "msg": "OK"}, {"code": 10016, "msg": "Server error"}]}}, True),
     (OK, 400, {"code": "50004", "msg": OKX_TIMEOUT, "data": []}, True),
@@ -54,7 +60,8 @@ ANSWERS = [
     (OK, 200, {"code": "0", "msg": "", "data": [{"sCode": "0", "ordId": "51149", "clOrdId": "50004"}]}, False),
     (OK, 200, {"code": "1", "msg": "", "data": [{"sCode": "51008", "sMsg": "Insufficient margin"}]}, False),
     (OK, 400, {"code": "51000", "msg": "Parameter sz error", "data": []}, False),
-    (OK, 200, "not json 50004", False),
+    (OK, 400, "not json 50004", False),
+    (BN, 200, " \n{\"orderId\": 1, \"status\": \"NEW\"}", False),
     # venues without such codes: their answers' status says it
     (BG, 400, {"code": "50004", "msg": "not Bitget's timeout"}, False),
     (BX, 200, {"code": 10016, "msg": "not BingX's", "data": {}}, False),

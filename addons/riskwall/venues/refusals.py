@@ -10,9 +10,10 @@ An answer refuses an order when the venue says so, not when the order's fate is 
   or every leg when a refused request lists none; BingX's and Bitget's `code` other than 0 / "00000" (every
   leg); a Binance batch's error objects in place of legs;
 - no answer, 408, 5xx and the codes venues use for "system error, try again" or "timed out, execution status
-  unknown" (Binance -1006 and -1007, Bybit 10000 and 10016, OKX 50001, 50004, 50013, 50026 and 51149), whatever
-  the HTTP status (OKX answers 50004 with 400), refuse nothing: the order may exist. `fate_unknown` says so for an
-  answer, and the store holds the order's reservation then (`decider.release_delay_ms`) instead of dropping it.
+  unknown" (Binance -1006 and -1007, Bybit 5004, 10000 and 10016, OKX 50001, 50004, 50013, 50026 and 51149),
+  whatever the HTTP status (OKX answers 50004 with 400), refuse nothing: the order may exist. `fate_unknown` says
+  so for an answer (and for a 2xx that is not JSON at all), and the store holds the order's reservation then
+  (`decider.release_delay_ms`) instead of dropping it.
 
 WebSocket answers arrive here as the REST answer they stand for (`VenueFrame.status`, `rest_body`), so an
 order refused on a socket counts like one refused over REST. Only read when the policy has a reject-storm
@@ -31,15 +32,18 @@ type Reader = Callable[[Any, int], tuple[int, ...]]
 
 # the codes a venue answers when it could not tell whether it took the order
 BINANCE_UNKNOWN_FATE = frozenset({"-1006", "-1007"})  # "execution status unknown"
-BYBIT_UNKNOWN_FATE = frozenset({"10000", "10016"})
+BYBIT_UNKNOWN_FATE = frozenset({"5004", "10000", "10016"})
 OKX_UNKNOWN_FATE = frozenset({"50001", "50004", "50013", "50026", "51149"})
 
 
 def fate_unknown(venue: Venue, status: int | None, body: bytes) -> bool:
     """Whether the venue's answer leaves the order's fate unknown, so the order may exist: no answer, 408, a 5xx,
-    or, whatever the status, a code the venue answers when it could not tell whether it took the order (in a
-    batch, any leg's)."""
+    a 2xx that is not JSON at all (empty, a proxy's page: every venue answers an order in JSON, and a 200 may be
+    an acceptance), or, whatever the status, a code the venue answers when it could not tell whether it took the
+    order (in a batch, any leg's)."""
     if status is None or status >= 500 or status == 408:
+        return True
+    if 200 <= status < 300 and body.lstrip()[:1] not in (b"{", b"["):
         return True
     return _says_unknown(venue, body)
 
