@@ -203,6 +203,13 @@ class Load:
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
+    def add(self, latencies_s: list[float], errors: int, statuses: dict[int, int]) -> None:
+        """Another load's answers counted in this one (its time is the caller's to add)."""
+        self.latencies_s.extend(latencies_s)
+        self.errors += errors
+        for status, count in statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+
 
 def drive(port: int, requests: int, connections: int, time_limit_s: float, regime: str) -> Load:
     """`requests` orders over `connections` keep-alive connections, stopping at `time_limit_s`."""
@@ -239,10 +246,7 @@ def drive(port: int, requests: int, connections: int, time_limit_s: float, regim
         finally:
             connection.close()
         with lock:
-            load.latencies_s.extend(latencies)
-            load.errors += errors
-            for status, count in statuses.items():
-                load.statuses[status] = load.statuses.get(status, 0) + count
+            load.add(latencies, errors, statuses)
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(connections)]
     started = time.perf_counter()
@@ -429,11 +433,8 @@ def measure_cell(targets: list[Target], connections: int, regime: str, args: arg
             load = drive(target.rest_port, requests, connections, left_s, regime)
             cpu_after = cpu_seconds(target.pid)
             redis_after = redis_time(target.redis_url)
-            row.load.latencies_s += load.latencies_s
-            row.load.errors += load.errors
+            row.load.add(load.latencies_s, load.errors, load.statuses)
             row.load.elapsed_s += load.elapsed_s
-            for status, count in load.statuses.items():
-                row.load.statuses[status] = row.load.statuses.get(status, 0) + count
             row.cpu_s = None if row.cpu_s is None or cpu_before is None or cpu_after is None \
                 else row.cpu_s + cpu_after - cpu_before
             if row.redis_us is None or row.redis_calls is None or redis_before is None or redis_after is None:

@@ -28,6 +28,7 @@ from tests.support.three_venues import (
     Bot,
     Fakes,
     make_bot,
+    max_position_policy,
     ws_sidecar_for,
 )
 from tests.support.three_venues import rest_sidecar as rest_sidecar  # the `sidecar` fixture
@@ -38,14 +39,7 @@ pytestmark = pytest.mark.e2e
 
 MAX_QTY = Decimal("0.05")
 
-POLICY = f"""
-version: 1
-mode: enforce
-rules:
-  - id: position
-    type: max_position
-    default: {{qty: {MAX_QTY}}}
-"""
+POLICY = max_position_policy(MAX_QTY)
 
 # the venues whose amend answer carries ids only, and each venue's amend endpoint as the fake records it
 IDS_ONLY = ["okx", "bybit"]

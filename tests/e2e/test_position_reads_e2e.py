@@ -23,7 +23,7 @@ from typing import Any
 import ccxt
 import pytest
 from tests.support.sidecar import Sidecar
-from tests.support.three_venues import BTC, NATIVE, VENUES, Bot, Fakes, make_bot
+from tests.support.three_venues import BTC, NATIVE, VENUES, Bot, Fakes, make_bot, max_position_policy
 from tests.support.three_venues import three_fakes as three_fakes  # the `fakes` fixture
 from tests.support.three_venues import ws_sidecar as ws_sidecar  # the `sidecar` fixture: memory and Redis
 
@@ -32,14 +32,7 @@ from riskwall.state.memory import UNANSWERED_SETTLE_MS
 pytestmark = pytest.mark.e2e
 
 MAX_QTY = Decimal("0.02")
-POLICY = f"""
-version: 1
-mode: enforce
-rules:
-  - id: position
-    type: max_position
-    default: {{qty: {MAX_QTY}}}
-"""
+POLICY = max_position_policy(MAX_QTY)
 BID, ASK = 30000, 90000  # far from the fakes' marks: the orders rest until the test fills them
 
 type BotFactory = Callable[[str], Bot]

@@ -20,7 +20,7 @@ import pytest
 from tests.fakes.bybit_ws import ws_hub as bybit_hub
 from tests.fakes.okx_ws import ws_hub as okx_hub
 from tests.support.sidecar import Sidecar
-from tests.support.three_venues import BTC, Fakes, WsBot, make_ws_bot, with_pro
+from tests.support.three_venues import BTC, Fakes, WsBot, make_ws_bot, max_position_policy, with_pro
 from tests.support.three_venues import three_fakes as three_fakes  # the `fakes` fixture
 from tests.support.three_venues import ws_sidecar as ws_sidecar  # the `sidecar` fixture
 from tests.support.ws_e2e import TIMEOUT_S, run
@@ -28,14 +28,7 @@ from tests.support.ws_e2e import TIMEOUT_S, run
 pytestmark = pytest.mark.e2e
 
 MAX_QTY = Decimal("0.02")
-POLICY = f"""
-version: 1
-mode: enforce
-rules:
-  - id: position
-    type: max_position
-    default: {{qty: {MAX_QTY}}}
-"""
+POLICY = max_position_policy(MAX_QTY)
 BID = 30000  # far from the fakes' marks: an order rests
 
 

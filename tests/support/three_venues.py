@@ -110,6 +110,18 @@ class Fakes:
             self.of(venue).stop()
 
 
+def max_position_policy(qty: Decimal) -> str:
+    """A policy of one enforced rule, `position`: every account's position within `qty` by default."""
+    return f"""
+version: 1
+mode: enforce
+rules:
+  - id: position
+    type: max_position
+    default: {{qty: {qty}}}
+"""
+
+
 def start_fakes(pki: TlsMaterial) -> Fakes:
     # watched: the session-wide secret scan (conftest.secret_scan) proves none of their credentials is logged
     return Fakes(watch(FakeBinanceUsdm(tls=pki.server_ssl_context())).start(),

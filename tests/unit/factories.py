@@ -13,8 +13,10 @@ Everything here is pure; async tests are run by pytest-asyncio (`asyncio_mode = 
 
 from __future__ import annotations
 
+import json
 import tempfile
 import textwrap
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -48,6 +50,9 @@ from riskwall.state.base import (
     StateView,
     TradingStateRecord,
 )
+from riskwall.venues import FRAMES
+from riskwall.venues.base import HttpRequest, Socket
+from riskwall.venues.frames import PendingFrame, Session, VenueFrame, id_key
 
 VENUE = Venue.BINANCEUSDM
 ACCOUNT = "0123456789ab"
@@ -345,4 +350,17 @@ def in_turn(turns: Sequence[Any], cases: Sequence[Any]) -> list[Any]:
         row_id = f"{turn_id}-{case_id}" if case_id is not None else None
         rows.append(pytest.param(*turn_values, *values, marks=marks, id=row_id))
     return rows
+
+
+def answer_on_socket(parsed: ParsedRequest, request_id: str, frame: dict[str, Any]) -> VenueFrame:
+    """`frame`, the venue's answer to the order request `request_id` (`parsed`) sent on its order socket, as the
+    sidecar reads it (its `status` and `rest_body`: the REST answer it stands for)."""
+    session = Session(parsed.venue, Socket.ORDERS, "GET /ws", account=ACCOUNT)
+    key = id_key(request_id)
+    assert key is not None
+    session.pending = OrderedDict({key: PendingFrame("d1", parsed, HttpRequest("POST", "venue", 443, "/", (), {}, b""),
+                                                     False)})
+    read = FRAMES[parsed.venue].read_venue(json.dumps(frame), session)
+    assert read.answers == key
+    return read
 

@@ -6,19 +6,15 @@ venues' order sockets alike."""
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from typing import Any
 
 import pytest
 
 from riskwall.decider import UNANSWERED_HOLD_MS, release_delay_ms
 from riskwall.model import Venue
-from riskwall.venues import FRAMES
-from riskwall.venues.base import HttpRequest, Socket
-from riskwall.venues.frames import PendingFrame, Session, id_key
 from riskwall.venues.refusals import fate_unknown
 
-from .factories import ACCOUNT, make_limit, make_request
+from .factories import answer_on_socket, make_limit, make_request
 
 BN, CM, BY, OK, BG, BX, BM = (Venue.BINANCEUSDM, Venue.BINANCECOINM, Venue.BYBIT, Venue.OKX, Venue.BITGET,
                               Venue.BINGX, Venue.BITMEX)
@@ -93,14 +89,6 @@ def test_fate_unknown_when_venue_answers_then_held_only_when_it_could_not_tell(
 def test_fate_unknown_when_venue_answers_on_its_order_socket_then_read_as_over_rest(
     venue: Venue, request_id: str, frame: dict[str, Any], unknown: bool
 ) -> None:
-    parsed = make_request(make_limit("50000", venue=venue), venue=venue)
-    session = Session(venue, Socket.ORDERS, "GET /ws", account=ACCOUNT)
-    key = id_key(request_id)
-    assert key is not None
-    session.pending = OrderedDict({key: PendingFrame("d1", parsed, HttpRequest("POST", "venue", 443, "/", (), {}, b""),
-                                                     False)})
+    read = answer_on_socket(make_request(make_limit("50000", venue=venue), venue=venue), request_id, frame)
 
-    read = FRAMES[venue].read_venue(json.dumps(frame), session)
-
-    assert read.answers == key
     assert release_delay_ms(venue, read.status, read.rest_body) == (UNANSWERED_HOLD_MS if unknown else 0)

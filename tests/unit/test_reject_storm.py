@@ -10,7 +10,6 @@ import asyncio
 import io
 import json
 import re
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -42,14 +41,14 @@ from riskwall.policy.schema import COOL_DOWN_TEXT
 from riskwall.replay import ReplayReport, replay
 from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, FRAMES, adapter_for
-from riskwall.venues.base import HttpRequest, Socket
-from riskwall.venues.frames import PendingFrame, Session, id_key
+from riskwall.venues.base import HttpRequest
 from riskwall.venues.refusals import refused_legs
 
 from .factories import (
     ACCOUNT,
     OTHER_ACCOUNT,
     FakeClock,
+    answer_on_socket,
     make_cancel,
     make_intent,
     make_limit,
@@ -195,15 +194,9 @@ def test_refused_legs_when_venue_answers_on_its_order_socket_then_read_as_over_r
     venue: Venue, request_id: str, frame: dict[str, Any], refused: tuple[int, ...]
 ) -> None:
     parsed = batch(1, venue=venue)
-    session = Session(venue, Socket.ORDERS, "GET /ws", account=ACCOUNT)
-    key = id_key(request_id)
-    assert key is not None
-    rest = HttpRequest("POST", "venue", 443, "/", (), {}, b"")
-    session.pending = OrderedDict({key: PendingFrame("d1", parsed, rest, False)})
 
-    read = FRAMES[venue].read_venue(json.dumps(frame), session)
+    read = answer_on_socket(parsed, request_id, frame)
 
-    assert read.answers == key
     assert refused_legs(venue, parsed, read.status, read.rest_body) == refused
 
 

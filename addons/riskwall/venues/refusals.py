@@ -23,17 +23,31 @@ rule and the request adds orders (cancels and settings never count).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from riskwall.model import ParsedRequest, Venue
 from riskwall.venues.base import UNREADABLE, response_json
 
-type Reader = Callable[[Any, int], tuple[int, ...]]
-
 # the codes a venue answers when it could not tell whether it took the order
 BINANCE_UNKNOWN_FATE = frozenset({"-1006", "-1007"})  # "execution status unknown"
 BYBIT_UNKNOWN_FATE = frozenset({"5004", "10000", "10016"})
 OKX_UNKNOWN_FATE = frozenset({"50001", "50004", "50013", "50026", "51149"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What an answer's body says of a request's legs: those it refused, and whether it leaves any leg's fate (or
+    the whole request's) unknown."""
+
+    refused: tuple[int, ...] = ()
+    unknown: bool = False
+
+
+_NOTHING = _Outcome()
+_UNKNOWN = _Outcome(unknown=True)
+
+type Reader = Callable[[Any, int], _Outcome]
 
 
 def fate_unknown(venue: Venue, status: int | None, body: bytes) -> bool:
@@ -48,51 +62,6 @@ def fate_unknown(venue: Venue, status: int | None, body: bytes) -> bool:
     return _says_unknown(venue, body)
 
 
-def _says_unknown(venue: Venue, body: bytes) -> bool:
-    found = _UNKNOWN_FATE.get(venue)
-    # every answer passes here: one without any such code's digits is not parsed again
-    if found is None or not body or not any(code in body for code in found[0]):
-        return False
-    data = response_json(body)
-    return data is not UNREADABLE and found[1](data)
-
-
-def _binance_unknown(data: Any) -> bool:
-    # a lone order's error object, or a batch's in place of a leg
-    items = data if isinstance(data, list) else [data]
-    return any(isinstance(item, dict) and str(item.get("code")) in BINANCE_UNKNOWN_FATE for item in items)
-
-
-def _bybit_unknown(data: Any) -> bool:
-    if not isinstance(data, dict):
-        return False
-    ext = data.get("retExtInfo")
-    entries = ext.get("list") if isinstance(ext, dict) else None
-    return str(data.get("retCode")) in BYBIT_UNKNOWN_FATE or (isinstance(entries, list) and any(
-        isinstance(entry, dict) and str(entry.get("code")) in BYBIT_UNKNOWN_FATE for entry in entries))
-
-
-def _okx_unknown(data: Any) -> bool:
-    if not isinstance(data, dict):
-        return False
-    entries = data.get("data")
-    return str(data.get("code")) in OKX_UNKNOWN_FATE or (isinstance(entries, list) and any(
-        isinstance(entry, dict) and str(entry.get("sCode")) in OKX_UNKNOWN_FATE for entry in entries))
-
-
-def _markers(codes: frozenset[str]) -> tuple[bytes, ...]:
-    return tuple(code.encode() for code in codes)
-
-
-# per venue: the codes' bytes (an answer without any of them is not parsed) and the reader of a parsed answer
-_UNKNOWN_FATE: dict[Venue, tuple[tuple[bytes, ...], Callable[[Any], bool]]] = {
-    Venue.BINANCEUSDM: (_markers(BINANCE_UNKNOWN_FATE), _binance_unknown),
-    Venue.BINANCECOINM: (_markers(BINANCE_UNKNOWN_FATE), _binance_unknown),
-    Venue.BYBIT: (_markers(BYBIT_UNKNOWN_FATE), _bybit_unknown),
-    Venue.OKX: (_markers(OKX_UNKNOWN_FATE), _okx_unknown),
-}
-
-
 def refused_legs(venue: Venue, parsed: ParsedRequest, status: int | None, body: bytes) -> tuple[int, ...]:
     """The leg numbers (0 for a lone order) of `parsed` the venue refused in this answer; () for requests that add
     no orders, and for answers that refuse nothing or leave the order's fate unknown."""
@@ -103,63 +72,81 @@ def refused_legs(venue: Venue, parsed: ParsedRequest, status: int | None, body: 
         return () if _says_unknown(venue, body) else tuple(range(legs))
     if status != 200 or not body:
         return ()
+    return tuple(leg for leg in _read(venue, body, legs).refused if 0 <= leg < legs)
+
+
+def _says_unknown(venue: Venue, body: bytes) -> bool:
+    markers = _UNKNOWN_MARKERS.get(venue)
+    # every order's answer passes here: one without any such code's digits is not parsed again
+    if markers is None or not body or not any(code in body for code in markers):
+        return False
+    return _read(venue, body, 1).unknown
+
+
+def _read(venue: Venue, body: bytes, legs: int) -> _Outcome:
     reader = _READERS.get(venue)
     if reader is None:
-        return ()
+        return _NOTHING
     data = response_json(body)
-    if data is UNREADABLE:
-        return ()
-    return tuple(leg for leg in reader(data, legs) if 0 <= leg < legs)
+    return _NOTHING if data is UNREADABLE else reader(data, legs)
 
 
-def _binance(data: Any, legs: int) -> tuple[int, ...]:
+def _split(codes: list[tuple[int, str]], unknown: frozenset[str]) -> _Outcome:
+    """(leg, error code) pairs: the legs refused, and whether any code leaves its leg's fate unknown."""
+    return _Outcome(tuple(leg for leg, code in codes if code not in unknown), any(code in unknown for _, code in codes))
+
+
+def _binance(data: Any, legs: int) -> _Outcome:
     # a batch answers 200 with Binance's error object (`{"code": -2019, "msg": "Margin is insufficient."}`) in
-    # place of each leg it refused; a lone order's 200 is an acceptance
-    if not isinstance(data, list):
-        return ()
-    return tuple(leg for leg, item in enumerate(data)
-                 if isinstance(item, dict) and "code" in item and "orderId" not in item and "algoId" not in item
-                 and str(item.get("code")) not in ("0", "200") and str(item.get("code")) not in BINANCE_UNKNOWN_FATE)
+    # place of each leg it refused; a lone order's 200 is an acceptance, and its error object comes with a 4xx or
+    # 5xx (which refused_legs reads from the status), so it only says whether the fate is unknown
+    items = data if isinstance(data, list) else [data]
+    codes = [(leg, str(item.get("code"))) for leg, item in enumerate(items)
+             if isinstance(item, dict) and "code" in item and "orderId" not in item and "algoId" not in item
+             and str(item.get("code")) not in ("0", "200")]
+    outcome = _split(codes, BINANCE_UNKNOWN_FATE)
+    return outcome if isinstance(data, list) else _Outcome(unknown=outcome.unknown)
 
 
-def _bybit(data: Any, legs: int) -> tuple[int, ...]:
+def _bybit(data: Any, legs: int) -> _Outcome:
     if not isinstance(data, dict) or "retCode" not in data:
-        return ()
+        return _NOTHING
     code = str(data.get("retCode"))
     if code != "0":
-        return () if code in BYBIT_UNKNOWN_FATE else tuple(range(legs))
+        return _UNKNOWN if code in BYBIT_UNKNOWN_FATE else _Outcome(tuple(range(legs)))
     ext = data.get("retExtInfo")
     entries = ext.get("list") if isinstance(ext, dict) else None
     if not isinstance(entries, list):
-        return ()
+        return _NOTHING
     # a batch taken as a whole may still have refused legs, each entry in request order
-    return tuple(leg for leg, entry in enumerate(entries)
-                 if isinstance(entry, dict) and "code" in entry and str(entry.get("code")) != "0"
-                 and str(entry.get("code")) not in BYBIT_UNKNOWN_FATE)
+    return _split([(leg, str(entry.get("code"))) for leg, entry in enumerate(entries)
+                   if isinstance(entry, dict) and "code" in entry and str(entry.get("code")) != "0"],
+                  BYBIT_UNKNOWN_FATE)
 
 
-def _okx(data: Any, legs: int) -> tuple[int, ...]:
+def _okx(data: Any, legs: int) -> _Outcome:
     if not isinstance(data, dict) or "code" not in data:
-        return ()
+        return _NOTHING
     code = str(data.get("code"))
     if code == "0":
-        return ()
+        return _NOTHING
     entries = data.get("data")
     if isinstance(entries, list) and entries:
         # "1" every entry failed, "2" some did: each entry, in request order, has its own sCode
-        return tuple(leg for leg, entry in enumerate(entries)
-                     if isinstance(entry, dict) and "sCode" in entry and str(entry.get("sCode")) != "0"
-                     and str(entry.get("sCode")) not in OKX_UNKNOWN_FATE)
-    return () if code in OKX_UNKNOWN_FATE else tuple(range(legs))
+        outcome = _split([(leg, str(entry.get("sCode"))) for leg, entry in enumerate(entries)
+                          if isinstance(entry, dict) and "sCode" in entry and str(entry.get("sCode")) != "0"],
+                         OKX_UNKNOWN_FATE)
+        return _Outcome(outcome.refused, outcome.unknown or code in OKX_UNKNOWN_FATE)
+    return _UNKNOWN if code in OKX_UNKNOWN_FATE else _Outcome(tuple(range(legs)))
 
 
 def _code_envelope(success: str) -> Reader:
     """Venues that answer an error with HTTP 200 and a `code` (BingX 0, Bitget "00000" for success)."""
 
-    def read(data: Any, legs: int) -> tuple[int, ...]:
+    def read(data: Any, legs: int) -> _Outcome:
         if not isinstance(data, dict) or "code" not in data or str(data.get("code")) == success:
-            return ()
-        return tuple(range(legs))
+            return _NOTHING
+        return _Outcome(tuple(range(legs)))
 
     return read
 
@@ -171,4 +158,11 @@ _READERS: dict[Venue, Reader] = {
     Venue.OKX: _okx,
     Venue.BINGX: _code_envelope("0"),
     Venue.BITGET: _code_envelope("00000"),
+}
+
+# the venues with "could not tell" codes, and those codes' bytes: an answer without any of them is not parsed
+_UNKNOWN_MARKERS: dict[Venue, tuple[bytes, ...]] = {
+    venue: tuple(code.encode() for code in codes)
+    for venue, codes in ((Venue.BINANCEUSDM, BINANCE_UNKNOWN_FATE), (Venue.BINANCECOINM, BINANCE_UNKNOWN_FATE),
+                         (Venue.BYBIT, BYBIT_UNKNOWN_FATE), (Venue.OKX, OKX_UNKNOWN_FATE))
 }
