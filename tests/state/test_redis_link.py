@@ -1,10 +1,10 @@
-"""The store's own Redis connection (`Link`) against the real server: each call gets its own replies, in order,
-whichever way the client reads them.
+"""The store's own Redis connection (`Link`) against the real server: each call gets its own replies, in order.
 
-A Link reads replies straight off redis-py's hiredis reader (one read for the replies of a call, not one wrapped
-`read_response` per reply) and falls back to redis-py's `read_response` with any other parser. Both ways must hand
-every concurrent call exactly its replies, error replies in their places, a reply larger than one read whole,
-on RESP2 and RESP3; and a connection the server drops must fail the calls waiting on it, not leave them waiting.
+Calls made at the same time are pipelined on one connection and one reader hands each its replies. Whichever
+parser redis-py reads with (hiredis, the default where it is installed, or its own) and on RESP2 and RESP3, every
+concurrent call must get exactly its replies, error replies in their places, a reply larger than one socket
+read whole; and a connection the server drops must fail the calls waiting on it, not leave them waiting, and the
+next call must connect again.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from riskwall.state.redis import Link
 from .conftest import REDIS_DB, REDIS_HOST, REDIS_PORT, delete_prefix, require_redis, unique_prefix
 
 WIRINGS = [
-    pytest.param(_AsyncHiredisParser, 3, id="hiredis-resp3"),  # the store's default: the Link's own reader
+    pytest.param(_AsyncHiredisParser, 3, id="hiredis-resp3"),  # what the store runs with
     pytest.param(_AsyncHiredisParser, 2, id="hiredis-resp2"),
-    pytest.param(_AsyncRESP3Parser, 3, id="python-resp3"),  # redis-py's read_response
+    pytest.param(_AsyncRESP3Parser, 3, id="python-resp3"),
     pytest.param(_AsyncRESP2Parser, 2, id="python-resp2"),
 ]
 
-BIG = "x" * 300_000  # several socket reads, larger than the Link's read size
+BIG = "x" * 300_000  # several socket reads
 
 
 @pytest.fixture

@@ -627,19 +627,6 @@ _WRITE_AHEAD = 64 * 1024
 # the commands that run a script, named by their second word (a function's name, a script's digest)
 _SCRIPT_COMMANDS = frozenset({"FCALL", "EVALSHA"})
 
-# where redis-py reads with hiredis, a Link reads its replies off redis-py's hiredis reader itself (`_Wire._replies`);
-# with a redis-py whose parser is not laid out as this one's, it reads through redis-py's read_response instead
-_HIREDIS_PARSER: type | None
-try:
-    from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
-    from redis._parsers.hiredis import _AsyncHiredisParser
-
-    _HIREDIS_PARSER = _AsyncHiredisParser
-except ImportError:  # pragma: no cover - another redis-py layout
-    _HIREDIS_PARSER = None
-_READ_SIZE = 64 * 1024
-_PUSH: Any = getattr(hiredis, "PushNotification", ())  # hiredis 3.2 and later
-
 # hiredis packs every argument as redis-py's encoder would: text as UTF-8, whole numbers in decimal
 _pack: Callable[[tuple[str | int, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
 
@@ -711,8 +698,13 @@ class _Wire:
         try:
             while self._waiting and not self.broken:
                 count, replies, scripts = self._waiting[0]
+                read: list[Any] = []
                 async with asyncio.timeout(budget):
-                    read = await self._replies(count)
+                    for _ in range(count):
+                        try:
+                            read.append(await connection.read_response(timeout=math.inf))
+                        except ResponseError as exc:
+                            read.append(exc)
                 self._waiting.popleft()
                 for number, name in scripts:
                     if not isinstance(read[number], Exception):
@@ -730,49 +722,6 @@ class _Wire:
         finally:
             if self._reader is asyncio.current_task():
                 self._reader = None
-
-    async def _replies(self, count: int) -> list[Any]:
-        """The next `count` replies, an error reply as its exception in its place."""
-        connection = self.connection
-        parser: Any = getattr(connection, "_parser", None)
-        reader: Any = getattr(parser, "_reader", None)  # set, with the stream, while the parser is connected
-        stream: Any = getattr(parser, "_stream", None)
-        lean = type(parser) is _HIREDIS_PARSER and getattr(parser, "_connected", False)
-        if not lean or reader is None or stream is None:
-            read: list[Any] = []
-            for _ in range(count):
-                try:
-                    read.append(await connection.read_response(timeout=math.inf))
-                except ResponseError as exc:
-                    read.append(exc)
-            return read
-        # redis-py's own hiredis reader and socket, read here without its per-reply wrappers (a timeout scope,
-        # the host's name formatted, an exception raised and caught per error reply): the replies of a call
-        # usually arrive in one segment, and are then taken off in one go
-        read = []
-        try:
-            while len(read) < count:
-                reply = reader.gets()
-                while reply is _NOT_ENOUGH_DATA:
-                    data = await stream.read(_READ_SIZE)
-                    if not data:
-                        raise RedisConnectionError("Connection closed by server.")
-                    reader.feed(data)
-                    reply = reader.gets()
-                if isinstance(reply, _PUSH):  # RESP3 push (no subscription here): not a reply
-                    continue
-                if isinstance(reply, RedisConnectionError) or (
-                        isinstance(reply, list) and reply and isinstance(reply[0], RedisConnectionError)):
-                    raise reply if isinstance(reply, RedisConnectionError) else reply[0]
-                read.append(reply)
-        except Exception as exc:  # a read cancelled (its budget spent) is dropped by the caller, `_read`
-            # as redis-py's read_response does on any failure: the connection is dropped, its state unknown
-            with contextlib.suppress(Exception):
-                await connection.disconnect(nowait=True)
-            if isinstance(exc, OSError):
-                raise RedisConnectionError(f"Error while reading from the Redis server: {exc.args}") from exc
-            raise
-        return read
 
     def _break(self, error: Exception) -> None:
         """The socket failed (or is closed): every call waiting on it fails; the Link takes another."""
