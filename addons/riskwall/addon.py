@@ -277,6 +277,7 @@ class RiskFirewall:
             "policy_mode": policy.mode if policy else None,
             "policy_files": list(policy.sources) if policy else [],
             "state_store": without_password(self.store.url) if self.store else None,
+            "event_loop": _event_loop_name(),
         }
 
     # ---- hooks --------------------------------------------------------------------------------------
@@ -635,6 +636,15 @@ class RiskFirewall:
         flow.response = _rejection(adapter_for(answering), decision)
         with contextlib.suppress(Exception):
             _log_decision(decision, None, answering, started, flow.request.method, flow.request.path)
+
+
+def _event_loop_name() -> str | None:
+    """The running loop's library, "uvloop" or "asyncio" (`--event-loop`); None outside a loop."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return type(loop).__module__.split(".", 1)[0]
 
 
 async def _announce_store(store: StateStore) -> None:

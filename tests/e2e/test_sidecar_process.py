@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +127,30 @@ def test_stop_when_bots_hold_keep_alive_connections_then_quiet_and_exit_zero(
     assert code == 0
     assert "Traceback" not in running.stderr_path.read_text()
     assert "CancelledError" not in running.output()
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_run_when_an_event_loop_is_chosen_then_orders_are_decided_on_it_in_both_wirings(
+    tmp_path: Path, e2e_policy: Path, fake: FakeBinanceUsdm, pki: TlsMaterial, loop: str
+) -> None:
+    running = launch(tmp_path / loop, e2e_policy, fake, pki, extra_args=["--event-loop", loop])
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{running.admin_port}/v1/status", timeout=5) as answer:
+            status = json.loads(answer.read())
+        placed = []
+        for wiring in ("explicit", "reverse"):  # the CA's TLS through the proxy, and plain HTTP
+            trader = make_trader_factory(fake, running, wiring)()
+            placed.append(trader.bot.create_order(ETH, "limit", "buy", 0.1, 2900)["id"])
+            with pytest.raises(ccxt.BadSymbol):
+                trader.bot.create_order("DOGE/USDT:USDT", "limit", "buy", 100, 0.2)
+            assert [r.params["symbol"] for r in trader.orders_received()] == ["ETHUSDT"]
+        running.process.send_signal(signal.SIGTERM)
+        code = running.process.wait(timeout=15)
+    finally:
+        running.stop()
+
+    assert status["event_loop"] == loop
+    assert all(placed) and code == 0
+    assert [(line["symbol"], line["verdict"]) for line in running.decisions() if line.get("symbol")] == [
+        ("ETHUSDT", "allow"), ("DOGEUSDT", "block")] * 2
+    assert "Traceback" not in running.stderr_path.read_text()
