@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import ipaddress
 import logging
 import re
@@ -116,7 +117,7 @@ class RiskFirewall:
         self._venues_by_address: dict[tuple[str, int | None], Venue] = {}
         self._settling = Settling()
         self._sockets = SocketGate(self._decide, lambda: self.store, lambda: self.policy, self._saw_account,
-                                   self._settling.wait)
+                                   self._settling.wait, self._settling.keep)
         # held so the event loop does not drop them half-way
         self._announcing: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -418,7 +419,8 @@ class RiskFirewall:
                 # an order's answer: all it teaches is its account's (the reservation ends with it), so it is read
                 # and written after the bot has it, as in flight for that account (its next order waits for it)
                 self._settling.start((str(context.parsed.venue), context.parsed.state_account),
-                                     self._learn(self.store, self.policy, context, status, body), context.decision_id)
+                                     functools.partial(self._learn, self.store, self.policy, context, status, body),
+                                     context.decision_id)
                 return
             facts = answer_facts(context.adapter, context.parsed, context.request, status, body,
                                  context.decision_id, context.asked_ms)
@@ -471,7 +473,7 @@ class RiskFirewall:
             report_storms(await store.settle(facts, context.decision_id if context.reserved else None, hold_ms,
                                              counts, losses))
 
-        self._settling.start(key, settle(), context.decision_id)
+        self._settling.start(key, settle, context.decision_id)
 
     async def error(self, flow: http.HTTPFlow) -> None:
         context = flow.metadata.get("riskwall")

@@ -17,7 +17,15 @@ connection yet (the server may refuse it, and it goes again after what was sent 
 never says so is awaited until it has landed (or failed). That keeps a second round trip off the path of a bot
 that places orders back to back.
 
-The addon is the only user; the sidecar waits for what is in flight when it stops.
+A settlement the store could not take (it is down, or did not answer in time: `StateUnavailable`) is not dropped:
+it is kept, with every later one of its account behind it, and tried again until it lands (each is idempotent:
+the store recognises an answer learned twice). Until then the account's state in the store lacks what its
+answers taught (a fill, most of all, which would go uncounted once the order's reservation lapses), so `wait`
+refuses the account's next orders as `StateUnavailable` rather than deciding them on it: cancels and orders that
+only reduce still pass (`decider.fail_decision`), as in any outage.
+
+The addon is the only user; the sidecar waits for what is in flight when it stops, and tries once more what it
+kept.
 """
 
 from __future__ import annotations
@@ -25,34 +33,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Coroutine
-from typing import Any
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from riskwall import logs
-from riskwall.state.base import SETTLEMENT_WRITTEN
+from riskwall.state.base import SETTLEMENT_WRITTEN, StateUnavailable
 
 log = logs.get_logger("riskwall.settling")
 
 # settlements a stopping sidecar waits for at most this long (each has the store's own timeouts)
 DRAIN_S = 5.0
 
+# a settlement the store could not take is tried again after this long, doubling up to the most while none lands
+RETRY_FIRST_S = 0.2
+RETRY_MOST_S = 5.0
+# settlements kept for another try at most (past it, the account's oldest is dropped, with an error line)
+KEPT_MOST = 10_000
+
 type Key = tuple[str, str | None]  # (venue, account its state is kept under; None: prices and the like)
+type Attempt = Callable[[], Awaitable[None]]  # writes one settlement; called again to try it again
+
+
+@dataclass(slots=True)
+class _Kept:
+    attempt: Attempt
+    what: str
+    tries: int = 1
 
 
 class Settling:
     def __init__(self) -> None:
         # each settlement in flight, and the future that is done once it is written (or has ended)
         self._inflight: dict[Key, dict[asyncio.Task[None], asyncio.Future[None]]] = {}
+        # settlements the store could not take, per key in the order they failed, and the task trying them again
+        self._kept: dict[Key, deque[_Kept]] = {}
+        self._retrying: asyncio.Task[None] | None = None
 
-    def start(self, key: Key, settle: Coroutine[Any, Any, None], what: str) -> None:
-        """Run `settle` in the background, as in flight for `key`; `what` names it in a failure's log line.
+    def start(self, key: Key, attempt: Attempt, what: str) -> None:
+        """Run `attempt()` in the background, as in flight for `key`; `what` names it in a failure's log line.
 
         It starts on the loop's next turn, never inside the caller (mitmproxy's loop starts tasks eagerly): the
         caller is the response hook, and the answer goes to the bot when it returns, not after the settlement has
         been built and written. It is in flight (waited for) from now on all the same."""
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
-        task = asyncio.Task(self._logged(settle, what, written), loop=loop)
+        task = asyncio.Task(self._logged(key, attempt, what, written), loop=loop)
         self._inflight.setdefault(key, {})[task] = written
         task.add_done_callback(functools.partial(self._ended, key, written))
 
@@ -66,6 +92,59 @@ class Settling:
         waiting = [written for key in keys for written in self._inflight.get(key, {}).values() if not written.done()]
         if waiting:
             await asyncio.wait(waiting)
+        kept = self._kept.get((venue, account)) if account is not None else None
+        if kept:
+            raise StateUnavailable(f"{len(kept)} answer(s) of this account are not in the store yet")
+
+    def keep(self, key: Key, attempt: Attempt, what: str) -> None:
+        """Try `attempt` again later, behind what `key` has kept already: the store could not take it (an answer
+        learned in place, on a socket, that failed; `start`'s own that fail come here too)."""
+        kept = self._kept.setdefault(key, deque())
+        kept.append(_Kept(attempt, what))
+        if self.kept > KEPT_MOST:
+            dropped = kept.popleft()
+            log.error("learn_dropped", decision_id=dropped.what, kept=KEPT_MOST,
+                      consequence="what this answer taught is not in the store")
+            if not kept:
+                del self._kept[key]
+        if self._retrying is None or self._retrying.done():
+            self._retrying = asyncio.get_running_loop().create_task(self._retry())
+
+    @property
+    def kept(self) -> int:
+        return sum(len(kept) for kept in self._kept.values())
+
+    async def _retry(self) -> None:
+        delay = RETRY_FIRST_S
+        while self._kept:
+            await asyncio.sleep(delay)
+            landed = await self._try_kept()
+            delay = RETRY_FIRST_S if landed else min(delay * 2, RETRY_MOST_S)
+
+    async def _try_kept(self) -> bool:
+        """Each key's kept settlements, oldest first, until one the store still cannot take; whether any landed."""
+        landed = False
+        for key in list(self._kept):
+            kept = self._kept.get(key)
+            while kept:
+                oldest = kept[0]
+                try:
+                    await oldest.attempt()
+                except StateUnavailable:
+                    oldest.tries += 1
+                    break
+                except Exception as exc:  # not the store's absence: trying again would not mend it
+                    with contextlib.suppress(Exception):
+                        log.warning("learn_failed", decision_id=oldest.what, error=type(exc).__name__,
+                                    tries=oldest.tries)
+                else:
+                    log.info("learn_retried", decision_id=oldest.what, tries=oldest.tries + 1)
+                    landed = True
+                if kept and kept[0] is oldest:
+                    kept.popleft()
+            if not kept:
+                self._kept.pop(key, None)
+        return landed
 
     async def drain(self, timeout_s: float = DRAIN_S) -> None:
         """Before the sidecar stops: let what is in flight land (a reservation left behind would hold exposure
@@ -74,6 +153,16 @@ class Settling:
         if tasks:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout_s)
+        retrying, self._retrying = self._retrying, None
+        if retrying is not None:
+            retrying.cancel()
+            with contextlib.suppress(BaseException):
+                await retrying
+        if self._kept:  # once more, then what is left is lost with the process
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._try_kept(), timeout_s)
+            if self._kept:
+                log.error("learn_lost", kept=self.kept, consequence="what these answers taught is not in the store")
 
     @property
     def in_flight(self) -> int:
@@ -90,12 +179,18 @@ class Settling:
         _resolve(written)  # landed or failed: nothing of it is left to wait for
         self._finished(key, task)
 
-    @staticmethod
-    async def _logged(settle: Coroutine[Any, Any, None], what: str, written: asyncio.Future[None]) -> None:
+    async def _logged(self, key: Key, attempt: Attempt, what: str, written: asyncio.Future[None]) -> None:
         # in the task's own context (a copy of its starter's): the store it calls says when it is written
         SETTLEMENT_WRITTEN.set(functools.partial(_resolve, written))
         try:
-            await settle
+            if self._kept.get(key):
+                raise StateUnavailable("behind this key's settlements kept for another try")  # in their order
+            await attempt()
+        except StateUnavailable as exc:
+            # kept before the task ends, so a waiter woken by its end finds the account short of it
+            self.keep(key, attempt, what)
+            with contextlib.suppress(Exception):
+                log.warning("learn_failed", decision_id=what, error=type(exc).__name__, kept=True)
         except Exception as exc:
             with contextlib.suppress(Exception):
                 log.warning("learn_failed", decision_id=what, error=type(exc).__name__)

@@ -106,12 +106,15 @@ async def _nothing_in_flight(venue: str, account: str | None) -> None:
 class SocketGate:
     def __init__(self, decide: Decide, store: Callable[[], StateStore | None],
                  policy: Callable[[], Policy | None], seen: Callable[[Venue, str], None] = lambda v, a: None,
-                 settled: Callable[[str, str | None], Awaitable[None]] = _nothing_in_flight) -> None:
+                 settled: Callable[[str, str | None], Awaitable[None]] = _nothing_in_flight,
+                 keep: Callable[[tuple[str, str | None], Callable[[], Awaitable[None]], str], None] | None = None,
+                 ) -> None:
         """`seen` is told of every account a venue accepted a login for (the admin status lists its state);
         `settled(venue, account)` waits until what REST answers taught that account is in the store (`Settling`),
-        so what a frame teaches lands after what came before it."""
+        so what a frame teaches lands after what came before it; `keep(key, attempt, what)` tries again later
+        what the store could not take (`Settling.keep`; without it, that is lost and logged)."""
         self._decide, self._store, self._policy, self._seen = decide, store, policy, seen
-        self._settled = settled
+        self._settled, self._keep = settled, keep
         self.listen_keys = ListenKeys()
         self.deadline_s = 0.25
         self.order_entry = True
@@ -310,11 +313,14 @@ class SocketGate:
             # sent long enough before it, as a REST position read does
             facts = held_by(stamped(frame.facts, int(time.time() * 1000)), parsed)
             losses = daily_losses(policy, parsed, facts)
-            await asyncio.wait_for(self._settled(str(session.venue), parsed.state_account), self.deadline_s)
-            if losses:  # the equity the stream reported, for the policy's daily-loss rules, in the same step
-                report_storms(await asyncio.wait_for(store.settle(facts, None, 0, (), losses), self.deadline_s))
-            elif not facts.empty:
-                await asyncio.wait_for(store.learn(facts), self.deadline_s)
+
+            async def push() -> None:
+                if losses:  # the equity the stream reported, for the policy's daily-loss rules, in the same step
+                    report_storms(await store.settle(facts, None, 0, (), losses))
+                elif not facts.empty:
+                    await store.learn(facts)
+
+            await self._in_place((str(session.venue), parsed.state_account), push, f"push:{session.venue}")
 
     async def _learn_answer(self, store: StateStore, session: Session, pending: PendingFrame, status: int | None,
                             body: bytes) -> None:
@@ -324,11 +330,26 @@ class SocketGate:
         # an order the venue refused on the socket counts for the reject-storm rules as over REST
         policy = self._policy()
         counts = storm_counts(policy, pending.parsed, status, body, pending.decision_id)
-        await asyncio.wait_for(self._settled(str(pending.parsed.venue), pending.parsed.state_account), self.deadline_s)
         hold_ms = release_delay_ms(pending.parsed.venue, status, body) if pending.reserved else 0
-        report_storms(await asyncio.wait_for(store.settle(held, pending.decision_id if pending.reserved else None,
-                                                          hold_ms, counts, daily_losses(policy, pending.parsed, held)),
-                                             self.deadline_s))
+        losses = daily_losses(policy, pending.parsed, held)
+
+        async def answer() -> None:
+            report_storms(await store.settle(held, pending.decision_id if pending.reserved else None, hold_ms,
+                                             counts, losses))
+
+        await self._in_place((str(pending.parsed.venue), pending.parsed.state_account), answer, pending.decision_id)
+
+    async def _in_place(self, key: tuple[str, str | None], attempt: Callable[[], Awaitable[None]],
+                        what: str) -> None:
+        """Write what a frame taught, after what came before it for its account, within the frame's deadline; what
+        the store cannot take in time is kept to try again (`Settling.keep`), not lost."""
+        try:
+            await asyncio.wait_for(self._settled(*key), self.deadline_s)
+            await asyncio.wait_for(attempt(), self.deadline_s)
+        except (TimeoutError, StateUnavailable):
+            if self._keep is None:
+                raise
+            self._keep(key, attempt, what)  # idempotent: one that did land meanwhile is learned once
 
     # ---- REST answers that concern sockets ---------------------------------------------------------------
 

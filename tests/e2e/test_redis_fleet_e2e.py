@@ -8,6 +8,7 @@ binary the tests skip, except under CI=true, where they fail.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from tests.e2e.conftest import launch
 from tests.fakes.binance_usdm import FakeBinanceUsdm
 from tests.support.ccxt_bots import reverse_bot
 from tests.support.sidecar import Sidecar, free_port, wait_for_port
+from tests.support.tcp_relay import TcpRelay
 from tests.support.tls import TlsMaterial
 
 from riskwall.model import fingerprint
@@ -431,3 +433,47 @@ def test_burst_when_three_sidecars_share_redis_then_exactly_the_gross_exposure_l
         assert len(blocks) == 22 and {(b["reason"], b["context"]["gross_exposure"], b["context"]["max_gross_exposure"],
                                        b["context"]["symbol"]) for b in blocks} == {
             ("GROSS_EXPOSURE_EXCEEDS_MAX", "3300", "3000", "ETHUSDT")}
+
+
+def test_answer_when_redis_is_cut_off_as_it_arrives_then_its_fill_is_kept_and_learned_once_redis_is_back(
+    tmp_path: Path, fake: FakeBinanceUsdm, pki: TlsMaterial, redis_server: RedisServer
+) -> None:
+    # the sidecar reaches Redis through a relay the test cuts the moment the venue has filled the order, before
+    # its answer reaches the sidecar: what the answer teaches cannot be written. Reservations lapse after 1.5 s
+    # here, so a fill that went unwritten would be counted by nothing soon after
+    relay = TcpRelay(redis_server.port)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(FLEET_POLICY.format(rate=1000))
+    url = f"redis://127.0.0.1:{relay.port}/0?timeout_ms=250&reservation_ttl_ms=1500"
+    sidecar = launch(tmp_path / "cut", policy, fake, pki, extra_args=["--state", url])
+    try:
+        key, secret = new_account(fake)
+        bot = reverse_bot(sidecar.reverse_url, api_key=key, secret=secret)
+        bot.load_markets()
+        bot.fetch_mark_price(BTC)
+        fake.before_answer("POST", "/fapi/v1/order", relay.cut)
+        bot.create_order(BTC, "market", "buy", 0.8)  # filled on the venue; the bot hears so
+
+        with pytest.raises(ccxt.InvalidOrder, match="STATE_UNAVAILABLE"):
+            bot.create_order(BTC, "limit", "buy", 0.1, 40000)  # the account's state lacks the fill: refused
+        relay.restore()
+        position = ""
+        deadline = time.monotonic() + 20
+        while position != "0.8" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with urllib.request.urlopen(f"http://127.0.0.1:{sidecar.admin_port}/v1/status", timeout=5) as answer:
+                status = json.loads(answer.read())
+            rows = status["exposure"].get(f"binanceusdm|{fingerprint(key)}", {})
+            position = rows.get("BTCUSDT|both", {}).get("position", "")
+        time.sleep(1.6)  # past the reservation's lapse: only the learned fill counts the 0.8 now
+        with pytest.raises(ccxt.InvalidOrder, match="POSITION_EXCEEDS_MAX"):
+            bot.create_order(BTC, "limit", "buy", 0.5, 40000)  # 0.8 + 0.5 > 1
+        bot.create_order(BTC, "limit", "buy", 0.1, 40000)  # within it
+    finally:
+        sidecar.stop()
+        relay.close()
+
+    assert position == "0.8"
+    assert [line["event"] for line in sidecar.log_lines() if line.get("event", "").startswith("learn_")][:1] == [
+        "learn_failed"]
+    assert any(line.get("event") == "learn_retried" for line in sidecar.log_lines())

@@ -501,6 +501,8 @@ class FakeBinanceUsdm(ServedFake):
         self._weight_times: deque[float] = deque()
         self._queued_errors: list[tuple[str, str, BinanceError]] = []
         self._lost_answers: list[tuple[str, str]] = []
+        # (method, path, what to do once such a request is handled and before it is answered): one-shot each
+        self._before_answers: list[tuple[str, str, Callable[[], None]]] = []
         self.internal_errors: list[str] = []  # tracebacks of exceptions inside handlers (answered with 500)
         self._listen_keys: dict[str, str] = {}  # open listen key -> API key (kept by reset(), like accounts)
         self._ws_hub: Any = None  # tests/fakes/binance_usdm_ws.py's hub, attached by the first `ws_session`
@@ -517,6 +519,7 @@ class FakeBinanceUsdm(ServedFake):
         self._trade_ids = itertools.count(7_000_000_001)
         self._queued_errors.clear()
         self._lost_answers.clear()
+        self._before_answers.clear()
 
     # ---- what arrived --------------------------------------------------------------------------------
 
@@ -647,6 +650,12 @@ class FakeBinanceUsdm(ServedFake):
         with self._lock:
             self._lost_answers.append((method.upper(), path))
 
+    def before_answer(self, method: str, path: str, then: Callable[[], None]) -> None:
+        """Handle the next authenticated `method path` request as usual, then call `then()` before answering it
+        (a test's chance to break something between the venue acting and the answer reaching the sidecar)."""
+        with self._lock:
+            self._before_answers.append((method.upper(), path, then))
+
     # ---- WebSocket (tests/fakes/binance_usdm_ws.py serves the sockets; state stays here) --------------
 
     def ws_session(self, path: str, headers: dict[str, str]) -> Any:
@@ -723,7 +732,13 @@ class FakeBinanceUsdm(ServedFake):
                 self.internal_errors.append(traceback.format_exc())
                 status, payload = 500, {"code": -1000, "msg": "An unknown error occurred while processing the request."}
             self._log.append(RecordedRequest(method, path, query, body, dict(headers), params, status))
+            then = next(((i, hook) for i, (m, p, hook) in enumerate(self._before_answers)
+                         if (m, p) == (method, path) and status == 200), None)
+            if then is not None:
+                del self._before_answers[then[0]]
         self._flush_ws()
+        if then is not None:
+            then[1]()
         return status, payload, extra_headers
 
     def _authenticate(self, security: str, api_key: str | None, params: Mapping[str, str], query: str,

@@ -8,6 +8,7 @@ it reads again. Each test counts the store's round trips by wrapping the pipelin
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Callable
 from decimal import Decimal
@@ -224,7 +225,7 @@ async def expire(store: StateStore, decision_id: str, settling: Settling, landed
                            EXPIRED_ANSWER, decision_id, True)
         landed.append(decision_id)
 
-    settling.start((str(Venue.BINANCEUSDM), ACCOUNT), settle(), decision_id)
+    settling.start((str(Venue.BINANCEUSDM), ACCOUNT), settle, decision_id)
 
 
 async def test_next_order_when_the_last_answer_is_written_but_not_yet_answered_then_decided_after_it(
@@ -278,7 +279,8 @@ async def test_next_order_when_the_last_answer_needs_a_script_the_server_lacks_t
                                                     (("BTCUSDT", PositionSide.BOTH, Decimal("0.9")),)),))
     settling = Settling()
     try:
-        settling.start((str(Venue.BINANCEUSDM), ACCOUNT), store.settle(read, None), "read")  # type: ignore[arg-type]
+        settling.start((str(Venue.BINANCEUSDM), ACCOUNT), functools.partial(store.settle, read, None),  # type: ignore[arg-type]
+                       "read")
         following = await decide_request(order("0.5"), POLICY, store, "next", settling.wait)
         await settling.drain()
     finally:

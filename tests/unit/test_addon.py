@@ -31,6 +31,7 @@ from mitmproxy.test import taddons, tflow
 
 from riskwall import addon as addon_module
 from riskwall import engine, logs
+from riskwall import settling as settling_module
 from riskwall.addon import RiskFirewall
 from riskwall.decider import UNANSWERED_HOLD_MS
 from riskwall.model import TradingState, Venue, fingerprint
@@ -1242,3 +1243,52 @@ async def test_policy_watch_when_reading_the_files_is_slow_then_the_event_loop_k
 
     assert read  # the files were read meanwhile
     assert ticks >= 20  # and the loop went on (a blocking read would have allowed one or two)
+
+
+class FlakySettlingStore(MemoryStore):
+    """A shared store that cannot take the first `outage` settlements (down, or slower than its timeout), then
+    takes them as the memory store does."""
+
+    local = False
+
+    def __init__(self, outage: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.outage = outage
+
+    async def settle(self, facts: Any, reservation_id: str | None, after_ms: int = 0,
+                     rejections: tuple[Any, ...] = (), losses: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+        if self.outage > 0:
+            self.outage -= 1
+            raise StateUnavailable("state store did not answer within 50 ms")
+        return await super().settle(facts, reservation_id, after_ms, rejections, losses)
+
+
+async def test_response_when_the_store_cannot_take_a_fill_then_kept_the_account_refused_until_it_lands(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settling_module, "RETRY_FIRST_S", 0.05)
+    store = FlakySettlingStore(outage=2, clock=FakeClock())
+    fw = firewall(store=store)
+    first = order(quantity="0.8")
+    await fw.request(first)
+    answer(first, 200, filled("0.8"))
+    await fw.response(first)
+    await asyncio.sleep(0)  # the settlement's first try fails: its fill is kept for another
+
+    meanwhile = order(quantity="0.1")
+    await fw.request(meanwhile)  # the account's state lacks the fill: no order of it is decided without it
+    closing = order(quantity="0.1", side="SELL", reduceOnly="true")
+    await fw.request(closing)  # an order that only reduces still passes, as in any outage
+    for _ in range(100):
+        if not fw._settling.kept:
+            break
+        await asyncio.sleep(0.02)
+    after = order(quantity="0.5")
+    await fw.request(after)  # decided on the fill, which landed on a later try
+
+    assert meanwhile.response is not None
+    assert meanwhile.response.headers["X-Riskwall-Reason"] == "STATE_UNAVAILABLE"
+    assert closing.response is None
+    assert after.response is not None and after.response.headers["X-Riskwall-Reason"] == "POSITION_EXCEEDS_MAX"
+    exposure = await _exposure(store)
+    assert exposure["position"] == "0.8"  # learned, not lost: without the retry it would be 0 and 0.8 pending
+    await fw._settling.drain()

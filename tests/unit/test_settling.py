@@ -4,21 +4,21 @@ them running."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
 
+from riskwall import settling as settling_module
 from riskwall.settling import Settling
-from riskwall.state.base import SETTLEMENT_WRITTEN
+from riskwall.state.base import SETTLEMENT_WRITTEN, StateUnavailable
 
 
-def slow_settlement(landed: list[str], what: str, delay_s: float = 0.05) -> Coroutine[Any, Any, None]:
+def slow_settlement(landed: list[str], what: str, delay_s: float = 0.05) -> Callable[[], Awaitable[None]]:
     async def settle() -> None:
         await asyncio.sleep(delay_s)
         landed.append(what)
 
-    return settle()
+    return settle
 
 
 @pytest.mark.parametrize(("in_flight", "waiter", "waits"), [
@@ -51,7 +51,7 @@ async def test_wait_when_the_waiter_gives_up_then_the_settlement_still_lands() -
     assert settling.in_flight == 0
 
 
-def settlement_that_writes(events: list[str], fails: bool = False) -> Coroutine[Any, Any, None]:
+def settlement_that_writes(events: list[str], fails: bool = False) -> Callable[[], Awaitable[None]]:
     """A settlement on an ordered store: its commands are sent (it says so), then its reply takes a while."""
     async def settle() -> None:
         await asyncio.sleep(0)
@@ -64,7 +64,7 @@ def settlement_that_writes(events: list[str], fails: bool = False) -> Coroutine[
         await asyncio.sleep(0.05)
         events.append("landed")
 
-    return settle()
+    return settle
 
 
 @pytest.mark.parametrize(("fails", "seen_by_the_waiter"), [
@@ -83,3 +83,103 @@ async def test_wait_when_the_store_orders_what_it_is_sent_then_waits_until_writt
     assert seen == seen_by_the_waiter
     assert events == ([] if fails else ["written", "landed"])
     assert settling.in_flight == 0
+
+
+# ---- settlements the store could not take: kept and tried again -----------------------------------------------
+
+
+class FlakyStore:
+    """Writes settlements (`attempt(what)`), refusing the first `outage` tries as the store does when it is down
+    or slower than its timeout; `refuse_forever` keeps refusing."""
+
+    def __init__(self, outage: int = 1, refuse_forever: bool = False) -> None:
+        self.outage, self.refuse_forever = outage, refuse_forever
+        self.tries: list[str] = []
+        self.landed: list[str] = []
+
+    def attempt(self, what: str) -> Callable[[], Awaitable[None]]:
+        async def settle() -> None:
+            self.tries.append(what)
+            if self.refuse_forever or len(self.tries) <= self.outage:
+                raise StateUnavailable("state store did not answer within 50 ms")
+            self.landed.append(what)
+
+        return settle
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settling_module, "RETRY_FIRST_S", 0.01)
+    monkeypatch.setattr(settling_module, "RETRY_MOST_S", 0.02)
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_wait_when_an_answer_could_not_be_written_then_its_account_is_refused_until_it_lands() -> None:
+    settling, store = Settling(), FlakyStore(outage=2)
+    settling.start(("bybit", "acct-1"), store.attempt("fill"), "d1")
+
+    with pytest.raises(StateUnavailable):  # its fill is not in the store: no order of it is decided without it
+        await settling.wait("bybit", "acct-1")
+    await settling.wait("bybit", "acct-2")  # another account's state is whole
+    await settling.wait("bybit", None)
+    for _ in range(100):
+        if not settling.kept:
+            break
+        await asyncio.sleep(0.01)
+    await settling.wait("bybit", "acct-1")  # it landed: the account trades again
+
+    assert store.landed == ["fill"] and store.tries == ["fill"] * 3
+    await settling.drain()
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_start_when_the_account_has_answers_kept_then_later_ones_land_after_them_in_order() -> None:
+    settling, store = Settling(), FlakyStore(outage=1)
+    settling.start(("okx", "acct-1"), store.attempt("first"), "d1")
+    await asyncio.sleep(0)  # the first has failed and is kept
+    settling.start(("okx", "acct-1"), store.attempt("second"), "d2")  # the store would take it: it waits its turn
+    settling.start(("okx", "acct-2"), store.attempt("other account"), "d3")
+
+    for _ in range(100):
+        if not settling.kept and not settling.in_flight:
+            break
+        await asyncio.sleep(0.01)
+
+    assert store.landed == ["other account", "first", "second"]
+    await settling.drain()
+
+
+async def test_start_when_the_settlement_fails_for_another_reason_then_it_is_not_kept() -> None:
+    settling = Settling()
+
+    async def broken() -> None:
+        raise ValueError("a script error: trying again cannot mend it")
+
+    settling.start(("binanceusdm", "acct-1"), broken, "d1")
+    await settling.wait("binanceusdm", "acct-1")
+
+    assert settling.kept == 0
+    await settling.drain()
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_keep_when_more_than_it_holds_then_the_oldest_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settling_module, "KEPT_MOST", 2)
+    settling, store = Settling(), FlakyStore(refuse_forever=True)
+    for what in ("a", "b", "c"):
+        settling.keep(("bitget", "acct-1"), store.attempt(what), what)
+
+    assert settling.kept == 2
+    store.refuse_forever, store.outage = False, 0
+    await settling.drain()
+    assert store.landed == ["b", "c"]
+
+
+async def test_drain_when_answers_are_still_kept_then_each_is_tried_once_more() -> None:
+    settling, store = Settling(), FlakyStore(refuse_forever=True)
+    settling.start(("bingx", "acct-1"), store.attempt("fill"), "d1")
+    await asyncio.sleep(0)
+
+    await settling.drain()
+
+    assert store.tries == ["fill", "fill"] and settling.kept == 1  # what is left is lost with the process (logged)

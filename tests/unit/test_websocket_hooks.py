@@ -40,7 +40,17 @@ from riskwall.venues.base import HttpRequest, Socket
 from riskwall.venues.frames import MAX_PENDING_FRAMES, Session
 
 from .factories import FakeClock, exposure_check, make_reservation, pending_entry, position_key
-from .test_addon import API_KEY, SIGNED, Logs, captured, filled_order, firewall, policy  # noqa: F401 - captured is a fixture
+from .test_addon import (  # noqa: F401 - captured is a fixture
+    API_KEY,
+    SIGNED,
+    FlakySettlingStore,
+    Logs,
+    captured,
+    filled_order,
+    firewall,
+    policy,
+    settling_module,
+)
 
 ACCOUNT = fingerprint(API_KEY)
 WS_HOST = "ws-fapi.binance.com"
@@ -624,3 +634,31 @@ async def test_blocked_bybit_frame_when_answered_then_answer_waits_for_pybit_to_
     await asyncio.sleep(0.1)
     [(_, reply)] = injected.sent
     assert (reply["reqId"], reply["op"]) == ("r1", "order.create") and reply["retCode"] not in (0, 10005, 10027)
+
+
+async def test_order_answer_when_the_store_cannot_take_it_then_kept_the_account_refused_until_it_lands(
+    injected: Injected, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settling_module, "RETRY_FIRST_S", 0.05)
+    store = FlakySettlingStore(outage=1, clock=FakeClock())
+    fw = firewall(store=store)
+    flow = open_socket(fw, injected)
+    await handshake(fw, flow)
+    await send(fw, flow, order_frame(quantity="0.5"))
+
+    # learned in place on the socket: the store cannot take it, so it is kept for another try, not lost
+    await send(fw, flow, json.dumps({"id": "o1", "status": 200, "result": FILLED_HALF}), from_client=False)
+    meanwhile = await send(fw, flow, order_frame("o2", quantity="0.1"))
+    for _ in range(100):
+        if not fw._settling.kept:
+            break
+        await asyncio.sleep(0.02)
+    after = await send(fw, flow, order_frame("o3", quantity="0.6"))  # 0.5 filled + 0.6 > 1
+
+    assert meanwhile.dropped and after.dropped
+    refusals = [reply["error"]["msg"] for _, reply in injected.sent]
+    assert len(refusals) == 2 and "STATE_UNAVAILABLE" in refusals[0] and "POSITION_EXCEEDS_MAX" in refusals[1]
+    holder = fw.policy.holder(Venue.BINANCEUSDM, ACCOUNT) if fw.policy else None
+    rows = await store.exposure(Venue.BINANCEUSDM, holder or ACCOUNT)
+    assert rows["BTCUSDT|both"]["position"] == "0.5" and rows["BTCUSDT|both"]["pending_buy"] == "0"
+    await fw._settling.drain()
