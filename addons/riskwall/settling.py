@@ -21,8 +21,10 @@ A settlement the store could not take (it is down, or did not answer in time: `S
 it is kept, with every later one of its account behind it, and tried again until it lands (each is idempotent:
 the store recognises an answer learned twice). Until then the account's state in the store lacks what its
 answers taught (a fill, most of all, which would go uncounted once the order's reservation lapses), so `wait`
-refuses the account's next orders as `StateUnavailable` rather than deciding them on it: cancels and orders that
-only reduce still pass (`decider.fail_decision`), as in any outage.
+first tries them again and, while the store still cannot take them, refuses the account's next orders as
+`StateUnavailable` rather than deciding them on it: cancels and orders that only reduce still pass
+(`decider.fail_decision`), as in any outage. One whose commands were written before it failed (a reply later than
+the timeout) is tried again too but refuses nothing: the store applies them ahead of anything sent after them.
 
 The addon is the only user; the sidecar waits for what is in flight when it stops, and tries once more what it
 kept.
@@ -59,6 +61,9 @@ type Attempt = Callable[[], Awaitable[None]]  # writes one settlement; called ag
 class _Kept:
     attempt: Attempt
     what: str
+    # whether the account waits for it: not when its commands were on the store's connection before it failed
+    # (a reply later than the timeout), as Redis applies them ahead of anything sent after them all the same
+    blocks: bool = True
     tries: int = 1
 
 
@@ -66,9 +71,11 @@ class Settling:
     def __init__(self) -> None:
         # each settlement in flight, and the future that is done once it is written (or has ended)
         self._inflight: dict[Key, dict[asyncio.Task[None], asyncio.Future[None]]] = {}
-        # settlements the store could not take, per key in the order they failed, and the task trying them again
+        # settlements the store could not take, per key in the order they failed; the task trying them again
+        # after a while, and the one try of them under way (shared by whoever asks for one meanwhile)
         self._kept: dict[Key, deque[_Kept]] = {}
         self._retrying: asyncio.Task[None] | None = None
+        self._trying: asyncio.Future[bool] | None = None
 
     def start(self, key: Key, attempt: Attempt, what: str) -> None:
         """Run `attempt()` in the background, as in flight for `key`; `what` names it in a failure's log line.
@@ -92,15 +99,17 @@ class Settling:
         waiting = [written for key in keys for written in self._inflight.get(key, {}).values() if not written.done()]
         if waiting:
             await asyncio.wait(waiting)
-        kept = self._kept.get((venue, account)) if account is not None else None
-        if kept:
-            raise StateUnavailable(f"{len(kept)} answer(s) of this account are not in the store yet")
+        if account is not None and self._blocked((venue, account)):
+            await self._try_now()  # the store may be back: then the order is decided now, on the whole state
+            if self._blocked((venue, account)):
+                raise StateUnavailable("answers of this account are not in the store yet")
 
-    def keep(self, key: Key, attempt: Attempt, what: str) -> None:
+    def keep(self, key: Key, attempt: Attempt, what: str, *, blocks: bool = True) -> None:
         """Try `attempt` again later, behind what `key` has kept already: the store could not take it (an answer
-        learned in place, on a socket, that failed; `start`'s own that fail come here too)."""
+        learned in place, on a socket, that failed; `start`'s own that fail come here too). `blocks`: the key's
+        orders are refused until it lands (`_Kept.blocks`)."""
         kept = self._kept.setdefault(key, deque())
-        kept.append(_Kept(attempt, what))
+        kept.append(_Kept(attempt, what, blocks))
         if self.kept > KEPT_MOST:
             dropped = kept.popleft()
             log.error("learn_dropped", decision_id=dropped.what, kept=KEPT_MOST,
@@ -110,6 +119,9 @@ class Settling:
         if self._retrying is None or self._retrying.done():
             self._retrying = asyncio.get_running_loop().create_task(self._retry())
 
+    def _blocked(self, key: Key) -> bool:
+        return any(kept.blocks for kept in self._kept.get(key, ()))
+
     @property
     def kept(self) -> int:
         return sum(len(kept) for kept in self._kept.values())
@@ -118,8 +130,14 @@ class Settling:
         delay = RETRY_FIRST_S
         while self._kept:
             await asyncio.sleep(delay)
-            landed = await self._try_kept()
+            landed = await self._try_now()
             delay = RETRY_FIRST_S if landed else min(delay * 2, RETRY_MOST_S)
+
+    async def _try_now(self) -> bool:
+        """One try of everything kept, or the one under way: never two at once (each key's in its order)."""
+        if self._trying is None or self._trying.done():
+            self._trying = asyncio.ensure_future(self._try_kept())
+        return await asyncio.shield(self._trying)
 
     async def _try_kept(self) -> bool:
         """Each key's kept settlements, oldest first, until one the store still cannot take; whether any landed."""
@@ -160,7 +178,7 @@ class Settling:
                 await retrying
         if self._kept:  # once more, then what is left is lost with the process
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._try_kept(), timeout_s)
+                await asyncio.wait_for(self._try_now(), timeout_s)
             if self._kept:
                 log.error("learn_lost", kept=self.kept, consequence="what these answers taught is not in the store")
 
@@ -183,12 +201,12 @@ class Settling:
         # in the task's own context (a copy of its starter's): the store it calls says when it is written
         SETTLEMENT_WRITTEN.set(functools.partial(_resolve, written))
         try:
-            if self._kept.get(key):
+            if self._blocked(key):
                 raise StateUnavailable("behind this key's settlements kept for another try")  # in their order
             await attempt()
         except StateUnavailable as exc:
             # kept before the task ends, so a waiter woken by its end finds the account short of it
-            self.keep(key, attempt, what)
+            self.keep(key, attempt, what, blocks=not written.done())
             with contextlib.suppress(Exception):
                 log.warning("learn_failed", decision_id=what, error=type(exc).__name__, kept=True)
         except Exception as exc:

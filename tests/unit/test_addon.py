@@ -1266,7 +1266,7 @@ class FlakySettlingStore(MemoryStore):
 async def test_response_when_the_store_cannot_take_a_fill_then_kept_the_account_refused_until_it_lands(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settling_module, "RETRY_FIRST_S", 0.05)
-    store = FlakySettlingStore(outage=2, clock=FakeClock())
+    store = FlakySettlingStore(outage=3, clock=FakeClock())  # the answer's write and the next two orders' tries
     fw = firewall(store=store)
     first = order(quantity="0.8")
     await fw.request(first)

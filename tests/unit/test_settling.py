@@ -183,3 +183,40 @@ async def test_drain_when_answers_are_still_kept_then_each_is_tried_once_more() 
     await settling.drain()
 
     assert store.tries == ["fill", "fill"] and settling.kept == 1  # what is left is lost with the process (logged)
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_wait_when_a_settlement_was_written_before_its_reply_timed_out_then_the_account_goes_on() -> None:
+    # its commands are on the store's connection: Redis applies them ahead of the next order's, reply or not
+    settling, tries = Settling(), []
+
+    async def written_then_late() -> None:
+        tries.append("try")
+        if len(tries) == 1:
+            written = SETTLEMENT_WRITTEN.get()
+            assert written is not None
+            written()
+            raise StateUnavailable("state store did not answer within 50 ms")
+
+    settling.start(("binanceusdm", "acct-1"), written_then_late, "d1")
+    await asyncio.sleep(0)
+
+    await settling.wait("binanceusdm", "acct-1")  # not refused
+    for _ in range(100):
+        if not settling.kept:
+            break
+        await asyncio.sleep(0.01)
+    assert tries == ["try", "try"]  # and tried once more all the same, in case the connection dropped it
+    await settling.drain()
+
+
+async def test_wait_when_the_store_takes_the_kept_answers_again_then_the_order_is_decided_at_once() -> None:
+    # no waiting for the next scheduled try: the order's own wait tries them, and goes on once they landed
+    settling, store = Settling(), FlakyStore(outage=1)
+    settling.start(("bybit", "acct-1"), store.attempt("fill"), "d1")
+    await asyncio.sleep(0)
+
+    await asyncio.wait_for(settling.wait("bybit", "acct-1"), 0.05)  # RETRY_FIRST_S is 0.2: tried by the wait
+
+    assert store.landed == ["fill"] and settling.kept == 0
+    await settling.drain()

@@ -640,7 +640,7 @@ async def test_order_answer_when_the_store_cannot_take_it_then_kept_the_account_
     injected: Injected, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(settling_module, "RETRY_FIRST_S", 0.05)
-    store = FlakySettlingStore(outage=1, clock=FakeClock())
+    store = FlakySettlingStore(outage=2, clock=FakeClock())  # the answer's write, and the try the next order makes
     fw = firewall(store=store)
     flow = open_socket(fw, injected)
     await handshake(fw, flow)
