@@ -31,6 +31,7 @@ from riskwall.decider import (
     daily_losses,
     decide_request,
     fail_decision,
+    learn_answer,
     new_decision_id,
     release_delay_ms,
     report_storms,
@@ -419,7 +420,9 @@ class RiskFirewall:
                 # an order's answer: all it teaches is its account's (the reservation ends with it), so it is read
                 # and written after the bot has it, as in flight for that account (its next order waits for it)
                 self._settling.start((str(context.parsed.venue), context.parsed.state_account),
-                                     functools.partial(self._learn, self.store, self.policy, context, status, body),
+                                     functools.partial(learn_answer, self.store, context.adapter, context.parsed,
+                                                       context.request, status, body, context.decision_id, True,
+                                                       self.policy, asked_ms=context.asked_ms),
                                      context.decision_id)
                 return
             facts = answer_facts(context.adapter, context.parsed, context.request, status, body,
@@ -432,7 +435,7 @@ class RiskFirewall:
                 # after what the account's earlier answers teach, still in flight (orders' answers are learned
                 # in the background): answers are applied in the order they came, a position read's after the fill
                 await self._settling.wait(str(context.parsed.venue), context.parsed.state_account)
-                # (no reservation here: an order's answer went to `_learn` above)
+                # (no reservation here: an order's answer went to `learn_answer` above)
                 report_storms(await self.store.settle(facts, None, 0, counts, losses))
             else:
                 self._settle(context, facts, 0, counts, losses)
@@ -441,19 +444,6 @@ class RiskFirewall:
                                           context.parsed.state_account)
         except Exception as exc:
             log.warning("learn_failed", decision_id=context.decision_id, error=type(exc).__name__)
-
-    @staticmethod
-    async def _learn(store: StateStore, policy: Policy | None, context: _FlowContext, status: int,
-                     body: bytes) -> None:
-        """What an order's answer teaches, read and written (`response`, in the background): its fills and
-        orders, the end of its reservation, the legs the venue refused (reject storms), the equity it reported."""
-        parsed = context.parsed
-        facts = answer_facts(context.adapter, parsed, context.request, status, body, context.decision_id,
-                             context.asked_ms)
-        counts = storm_counts(policy, parsed, status, body, context.decision_id)
-        losses = daily_losses(policy, parsed, facts)
-        report_storms(await store.settle(facts, context.decision_id, release_delay_ms(parsed.venue, status, body),
-                                         counts, losses))
 
     def _settle(self, context: _FlowContext, facts: ResponseFacts, hold_ms: int,
                 counts: tuple[RejectCount, ...] = (), losses: tuple[LossCheck, ...] = ()) -> None:

@@ -54,7 +54,7 @@ RETRY_MOST_S = 5.0
 KEPT_MOST = 10_000
 
 type Key = tuple[str, str | None]  # (venue, account its state is kept under; None: prices and the like)
-type Attempt = Callable[[], Awaitable[None]]  # writes one settlement; called again to try it again
+type Attempt = Callable[[], Awaitable[object]]  # writes one settlement; called again to try it again
 
 
 @dataclass(slots=True)
@@ -99,7 +99,7 @@ class Settling:
         waiting = [written for key in keys for written in self._inflight.get(key, {}).values() if not written.done()]
         if waiting:
             await asyncio.wait(waiting)
-        if account is not None and self._blocked((venue, account)):
+        if self._kept and account is not None and self._blocked((venue, account)):  # (asked on every order)
             await self._try_now()  # the store may be back: then the order is decided now, on the whole state
             if self._blocked((venue, account)):
                 raise StateUnavailable("answers of this account are not in the store yet")
@@ -201,7 +201,7 @@ class Settling:
         # in the task's own context (a copy of its starter's): the store it calls says when it is written
         SETTLEMENT_WRITTEN.set(functools.partial(_resolve, written))
         try:
-            if self._blocked(key):
+            if self._kept and self._blocked(key):
                 raise StateUnavailable("behind this key's settlements kept for another try")  # in their order
             await attempt()
         except StateUnavailable as exc:
