@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import time
@@ -24,21 +25,20 @@ from urllib.parse import parse_qsl
 from riskwall import engine, logs
 from riskwall.decider import (
     UNANSWERED_HOLD_MS,
-    answer_facts,
     cannot_add_risk,
     daily_losses,
     fail_decision,
     held_by,
+    learn_answer,
     new_decision_id,
-    release_delay_ms,
     report_storms,
     stamped,
-    storm_counts,
 )
-from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict
+from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict, Violation
 from riskwall.paths import normalize_path
 from riskwall.policy import Policy
 from riskwall.records import quick_init
+from riskwall.settling import Attempt
 from riskwall.state import StateStore, StateUnavailable
 from riskwall.venues import FRAMES, adapter_for
 from riskwall.venues.base import HttpRequest, Socket, socket_for
@@ -107,7 +107,7 @@ class SocketGate:
     def __init__(self, decide: Decide, store: Callable[[], StateStore | None],
                  policy: Callable[[], Policy | None], seen: Callable[[Venue, str], None] = lambda v, a: None,
                  settled: Callable[[str, str | None], Awaitable[None]] = _nothing_in_flight,
-                 keep: Callable[[tuple[str, str | None], Callable[[], Awaitable[None]], str], None] | None = None,
+                 keep: Callable[[tuple[str, str | None], Attempt, str], None] | None = None,
                  ) -> None:
         """`seen` is told of every account a venue accepted a login for (the admin status lists its state);
         `settled(venue, account)` waits until what REST answers taught that account is in the store (`Settling`),
@@ -166,18 +166,32 @@ class SocketGate:
         session.frames += 1
         frame = reader.read_client(text, session) if text is not None else unreadable(
             session.venue, "?", "a binary message on a venue socket")
+        counted = reader.answers_every_id
         if frame.kind is FrameKind.LOGIN:
+            if session.pending_login is not None or session.awaits(frame.id_key):
+                # the venue's answer could not be told from the other's: which key the connection then acts for
+                # would be a guess, so the login never reaches the venue
+                return self._refused(session, reader, frame, started, "a login, or a message with this id, awaits "
+                                                                      "the venue's answer on this connection")
+            session.sent(frame.id_key, counted)
             session.pending_login, session.pending_login_id = frame.login_account, frame.id_key
+            session.login_unclear = False
             return Outcome(True, frame=frame)
         if frame.kind is FrameKind.LOGOUT:
+            session.sent(frame.id_key, counted)
             session.account = None  # from now on, until a new login, frames name no account
             return Outcome(True, frame=frame)
         if frame.kind is FrameKind.CONTROL:
             if frame.op == "userDataStream.start" and frame.id_key is not None:
-                session.listen_requests[frame.id_key] = frame.request.account
-            elif frame.op.startswith("userDataStream.subscribe") and frame.request.account is not None:
+                # a key issued under an id another frame awaits an answer under is nobody's: its answer is a guess
+                account = None if session.awaits(frame.id_key) else frame.request.account
+                session.sent(frame.id_key, counted)
+                session.listen_requests[frame.id_key] = account
+                return Outcome(True, frame=frame)
+            if frame.op.startswith("userDataStream.subscribe") and frame.request.account is not None:
                 named = frame.request.account
                 session.subscribed = named if session.subscribed in (None, named) else ""
+            session.sent(frame.id_key, counted)
             return Outcome(True, frame=frame)
         decision_id = new_decision_id()
         request = frame.request
@@ -210,10 +224,23 @@ class SocketGate:
             session.blocked += 1
             return Outcome(False, reader.rejection(decision, frame), decision, request, frame, started,
                            reader.reply_delay_s)
+        own = None
         if frame.rest is not None and request.action is not Action.READ:
-            self._expect(session, frame, PendingFrame(decision_id, request, frame.rest, reserved,
-                                                      asked_ms=int(time.time() * 1000)))
+            own = self._expect(session, frame, PendingFrame(decision_id, request, frame.rest, reserved,
+                                                            asked_ms=int(time.time() * 1000)))
+        session.sent(frame.id_key, counted, own)
         return Outcome(True, None, decision, request, frame, started)
+
+    def _refused(self, session: Session, reader: FrameReader, frame: ClientFrame, started: int,
+                 error: str) -> Outcome:
+        """A frame that moves nothing itself (a login), refused because the venue's answer to it could not be read
+        for what it says: answered as the venue answers a frame it cannot read, with a decision line."""
+        policy = self._policy()
+        decision = Decision(Verdict.BLOCK, new_decision_id(), policy.revision if policy else "none",
+                            (Violation.of(engine.RULE_PARSE, Reason.PARSE_FAILED, error=error),))
+        session.blocked += 1
+        return Outcome(False, reader.rejection(decision, frame), decision, frame.request, frame, started,
+                       reader.reply_delay_s)
 
     def _subscribed_listen_keys(self, session: Session, text: str) -> None:
         """A stream subscribed to by listen key (Binance's SDK: `SUBSCRIBE [<listenKey>]` on `/private/stream`)
@@ -270,11 +297,15 @@ class SocketGate:
             return None
         return session.unpaired(frame.id_key)
 
-    def _expect(self, session: Session, frame: ClientFrame, pending: PendingFrame) -> None:
-        if not session.expect(frame.id_key, pending) and pending.reserved:
+    def _expect(self, session: Session, frame: ClientFrame, pending: PendingFrame) -> PendingFrame | None:
+        """`pending`, awaiting its answer; None when its answer cannot be paired with it."""
+        if session.expect(frame.id_key, pending):
+            return pending
+        if pending.reserved:
             # a reduce-only order or a cancel whose answer cannot be paired: what it reserved is held as if
             # unanswered
             self._release_later(pending.decision_id, UNANSWERED_HOLD_MS)
+        return None
 
     # ---- messages from the venue -------------------------------------------------------------------------
 
@@ -284,11 +315,22 @@ class SocketGate:
             return
         reader = FRAMES[session.venue]
         frame = reader.read_venue(text, session)
+        if reader.answers_every_id:
+            session.answered(frame.replied)
         if frame.login_ok is not None:
-            if frame.login_ok and session.pending_login is not None:
+            if frame.login_unclear or session.login_unclear:
+                # the answer may not be the login's: whether the venue switched keys is unknown, so the connection
+                # acts for no account (its orders are refused) until a login the venue answers plainly
+                session.account = None
+                with contextlib.suppress(Exception):
+                    log.warning("login_unclear", venue=session.venue, endpoint=session.endpoint,
+                                detail="an answer that may be another message's came while a login awaited its "
+                                       "answer: orders on this connection are refused until the next login")
+            elif frame.login_ok and session.pending_login is not None:
                 session.account = session.pending_login
                 self._seen(session.venue, session.account)
             session.pending_login = session.pending_login_id = None
+            session.login_unclear = False
         if frame.listen_key and frame.listen_account:
             self.listen_keys.remember(session.venue, frame.listen_key, frame.listen_account)
         store = self._store()
@@ -324,22 +366,15 @@ class SocketGate:
 
     async def _learn_answer(self, store: StateStore, session: Session, pending: PendingFrame, status: int | None,
                             body: bytes) -> None:
-        # read as the same answer over REST would be (`answer_facts`)
-        held = answer_facts(adapter_for(session.venue), pending.parsed, pending.rest, status or 0, body,
-                            pending.decision_id, pending.asked_ms)
-        # an order the venue refused on the socket counts for the reject-storm rules as over REST
-        policy = self._policy()
-        counts = storm_counts(policy, pending.parsed, status, body, pending.decision_id)
-        hold_ms = release_delay_ms(pending.parsed.venue, status, body) if pending.reserved else 0
-        losses = daily_losses(policy, pending.parsed, held)
-
-        async def answer() -> None:
-            report_storms(await store.settle(held, pending.decision_id if pending.reserved else None, hold_ms,
-                                             counts, losses))
-
+        # learned as the same answer over REST is (`learn_answer`: facts, reject-storm counts, the reservation's
+        # hold, daily losses), in place of the frame's reply; a function, so what the store cannot take is tried
+        # again whole
+        answer = functools.partial(learn_answer, store, adapter_for(session.venue), pending.parsed, pending.rest,
+                                   status, body, pending.decision_id, pending.reserved, self._policy(),
+                                   asked_ms=pending.asked_ms)
         await self._in_place((str(pending.parsed.venue), pending.parsed.state_account), answer, pending.decision_id)
 
-    async def _in_place(self, key: tuple[str, str | None], attempt: Callable[[], Awaitable[None]],
+    async def _in_place(self, key: tuple[str, str | None], attempt: Attempt,
                         what: str) -> None:
         """Write what a frame taught, after what came before it for its account, within the frame's deadline; what
         the store cannot take in time is kept to try again (`Settling.keep`), not lost."""

@@ -394,3 +394,49 @@ def test_raw_order_frame_when_its_id_is_spelled_req_id_then_refused_as_unpairabl
     assert trader.frames() == []
     [line] = since(trader.sidecar, trader.lines_before, transport="ws", verdict="block")
     assert line["reason"] == "PARSE_FAILED"
+
+
+def test_second_auth_when_sent_before_the_first_is_answered_then_refused_and_orders_stay_on_the_first_account(
+    trader: WsTrader,
+) -> None:
+    # Bybit keeps the first key and answers the second auth "Repeat auth"; had the sidecar taken the first success
+    # as the second login's, the next order would be checked against the stranger's empty budget and filled on
+    # this account, past its position limit
+    url = trader.sidecar.reverse_url_for("bybit").replace("http://", "ws://") + "/v5/trade"
+    stranger = "bybit-ws-stranger-" + secrets.token_hex(10)
+    expires = int(time.time() * 1000) + 10_000
+    second_auth = json.dumps({"op": "auth", "args": [stranger, expires, "0" * 64]})
+
+    async def order(socket: Any, req_id: str) -> dict[str, Any]:
+        await socket.send(json.dumps(_frame(req_id, "order.create", [_order(qty="0.05")])))
+        while True:
+            answer = json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT_S))
+            if answer.get("reqId") == req_id:
+                return answer  # type: ignore[no-any-return]
+
+    async def body() -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+        async with websockets.connect(url, open_timeout=TIMEOUT_S) as first:
+            await first.send(_auth(trader))
+            assert json.loads(await first.recv())["retCode"] == 0
+            placed = await order(first, "on-first")
+        async with websockets.connect(url, open_timeout=TIMEOUT_S) as second:
+            await second.send(_auth(trader))
+            await second.send(second_auth)
+            auths = [json.loads(await asyncio.wait_for(second.recv(), TIMEOUT_S)) for _ in range(2)]
+            return placed, auths, await order(second, "on-second")
+
+    placed, auths, refused = run(body())
+
+    assert placed["retCode"] == 0
+    assert sorted(a["retCode"] == 0 for a in auths) == [False, True]  # the first key taken, the stranger's not
+    assert refused["retCode"] != 0 and "POSITION_EXCEEDS_MAX" in refused["retMsg"]
+    assert len(trader.frames()) == 1
+    blocked = since(trader.sidecar, trader.lines_before, transport="ws", verdict="block")
+    [order_line] = [line for line in blocked if line["endpoint"] == "WS order.create"]
+    assert (order_line["reason"], order_line["account"]) == ("POSITION_EXCEEDS_MAX", trader.account)
+    # the stranger's auth either came while the first awaited its answer (refused by the sidecar, never sent) or
+    # after it (sent, and refused by the venue as a repeat): never both, never taken
+    refused_here = [line for line in blocked if line["endpoint"] == "WS auth"]
+    reached_venue = [m for m in ws_messages(trader.fake) if m.get("op") == "auth" and m["args"][0] == stranger]
+    assert len(refused_here) + len(reached_venue) == 1
+    assert all(line["reason"] == "PARSE_FAILED" for line in refused_here)

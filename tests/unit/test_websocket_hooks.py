@@ -440,6 +440,137 @@ async def test_order_answer_when_a_cancel_shared_its_id_then_not_learned_and_its
     assert flow.metadata[WS_SESSION].pending == {}
 
 
+def binance_frame(frame_id: Any, method: str, **params: str) -> str:
+    """A Binance WebSocket API request other than an order: a read, a login, a listen-key request."""
+    return json.dumps({"id": frame_id, "method": method, "params": params} if params else
+                      {"id": frame_id, "method": method})
+
+
+OTHER_KEY = "Zz" * 32  # a second API key: another account
+
+
+@pytest.mark.parametrize(
+    ("earlier", "answered", "forwarded"),
+    [
+        (binance_frame("y", "order.status", apiKey=API_KEY, symbol="BTCUSDT", orderId="1", **dict(SIGNED)), False,
+         False),
+        (binance_frame("y", "session.status"), False, False),
+        (binance_frame("y", "ping"), False, False),
+        (binance_frame("y", "userDataStream.start", apiKey=API_KEY), False, False),
+        (binance_frame("y", "session.logon", apiKey=API_KEY, **dict(SIGNED)), False, False),
+        (binance_frame("y", "order.status", apiKey=API_KEY, symbol="BTCUSDT", orderId="1", **dict(SIGNED)), True,
+         True),
+        (binance_frame("y", "session.logon", apiKey=API_KEY, **dict(SIGNED)), True, True),
+    ],
+    ids=["read", "session-status", "ping", "listen-key-request", "logon", "read-answered", "logon-answered"],
+)
+async def test_binance_order_frame_when_another_frame_awaits_an_answer_under_its_id_then_refused_until_answered(
+    earlier: str, answered: bool, forwarded: bool
+) -> None:
+    # Binance answers every request under its id alone: an order sent under the id of a read still in flight would
+    # take the read's answer (an error, say) as its own and give its exposure back while it rests at the venue
+    decider = CountingDecider()
+    made, conn = gate(decider), session()
+    assert (await made.from_client(conn, earlier)).forward
+    if answered:
+        await made.from_venue(conn, json.dumps({"id": "y", "status": 200, "result": {}}))
+
+    outcome = await made.from_client(conn, order_frame("y"))
+
+    assert outcome.forward is forwarded
+    assert decider.asked == (1 if forwarded else 0)
+    if not forwarded:
+        assert outcome.decision is not None and outcome.decision.deciding is not None
+        assert outcome.decision.deciding.reason == "PARSE_FAILED" and "awaits the venue's answer" in \
+            outcome.decision.deciding.detail
+        assert outcome.reply is not None and json.loads(outcome.reply)["id"] == "y" and conn.pending == {}
+    else:
+        assert list(conn.pending) == ['"y"']
+
+
+async def test_order_answer_when_a_read_went_out_under_its_id_then_not_learned_and_its_exposure_held(
+    captured: Logs, injected: Injected  # noqa: F811
+) -> None:
+    store, fw, flow = await socket_on_memory(injected)
+    await send(fw, flow, order_frame("o1", quantity="0.5"))
+    read = await send(fw, flow, binance_frame("o1", "session.status"))
+
+    # the read's answer comes first: taken as the order's refusal, it would give the resting 0.5 back
+    await send(fw, flow, json.dumps({"id": "o1", "status": 400, "error": {"code": -2013, "msg": "no such order"}}),
+               from_client=False)
+    await asyncio.sleep(0)
+    blocked = await send(fw, flow, order_frame("o2", quantity="0.6"))  # 0.5 still held + 0.6 > 1
+
+    assert not read.dropped and blocked.dropped
+    holder = fw.policy.holder(Venue.BINANCEUSDM, ACCOUNT) if fw.policy else None
+    rows = await store.exposure(Venue.BINANCEUSDM, holder or ACCOUNT)
+    assert rows["BTCUSDT|both"]["pending_buy"] == "0.5"
+
+
+def bybit_auth(key: str, req_id: str | None = None) -> str:
+    return json.dumps({**({"reqId": req_id} if req_id else {}), "op": "auth", "args": [key, 1767225600000, "f" * 64]})
+
+
+def okx_login(key: str) -> str:
+    return json.dumps({"op": "login", "args": [{"apiKey": key, "passphrase": "p", "timestamp": "1767225600",
+                                                "sign": "c2lnbg=="}]})
+
+
+@pytest.mark.parametrize(
+    ("venue", "endpoint", "first", "second", "reply_field"),
+    [
+        (Venue.BINANCEUSDM, "GET /ws-fapi/v1", binance_frame("x1", "session.logon", apiKey=API_KEY, **dict(SIGNED)),
+         binance_frame("x2", "session.logon", apiKey=OTHER_KEY, **dict(SIGNED)), ("id", "x2")),
+        (Venue.BINANCEUSDM, "GET /ws-fapi/v1", binance_frame("x", "session.status"),
+         binance_frame("x", "session.logon", apiKey=OTHER_KEY, **dict(SIGNED)), ("id", "x")),
+        (Venue.BYBIT, "GET /v5/trade", bybit_auth(API_KEY, "a1"), bybit_auth(OTHER_KEY, "a2"), ("op", "auth")),
+        (Venue.OKX, "GET /ws/v5/private", okx_login(API_KEY), okx_login(OTHER_KEY), ("event", "error")),
+    ],
+    ids=["binance-two-logons", "binance-logon-under-a-read-id", "bybit-two-auths", "okx-two-logins"],
+)
+async def test_login_when_a_login_or_a_frame_under_its_id_awaits_an_answer_then_refused(
+    venue: Venue, endpoint: str, first: str, second: str, reply_field: tuple[str, str]
+) -> None:
+    # the first success answered would bind whichever login was sent last, while the venue keeps the first key (Bybit
+    # answers the second "Repeat auth"): orders would be checked against one account and executed for another
+    made = gate(CountingDecider())
+    conn = Session(venue, Socket.ORDERS, endpoint)
+    assert (await made.from_client(conn, first)).forward
+
+    outcome = await made.from_client(conn, second)
+
+    assert outcome.forward is False and outcome.reply is not None and outcome.decision is not None
+    assert outcome.decision.verdict is Verdict.BLOCK and outcome.decision.deciding is not None
+    assert outcome.decision.deciding.reason == "PARSE_FAILED"
+    assert json.loads(outcome.reply)[reply_field[0]] == reply_field[1]
+    assert conn.pending_login in (None, fingerprint(API_KEY))  # the second login is not what awaits an answer
+
+
+@pytest.mark.parametrize(
+    ("venue", "endpoint", "login", "between", "answer"),
+    [
+        (Venue.BINANCEUSDM, "GET /ws-fapi/v1", binance_frame("x", "session.logon", apiKey=OTHER_KEY, **dict(SIGNED)),
+         binance_frame("x", "session.status"), json.dumps({"id": "x", "status": 200, "result": {}})),
+        (Venue.OKX, "GET /ws/v5/private", okx_login(OTHER_KEY), None,
+         json.dumps({"event": "error", "code": "60012", "msg": "Invalid request", "connId": "c"})),
+    ],
+    ids=["binance-read-under-the-logon-id", "okx-error-event"],
+)
+async def test_login_answer_when_it_may_be_another_frames_then_the_connection_acts_for_no_account(
+    venue: Venue, endpoint: str, login: str, between: str | None, answer: str
+) -> None:
+    made = gate(CountingDecider())
+    conn = Session(venue, Socket.ORDERS, endpoint, account=ACCOUNT)
+    assert (await made.from_client(conn, login)).forward
+    if between is not None:
+        assert (await made.from_client(conn, between)).forward
+
+    await made.from_venue(conn, answer)
+
+    # the venue may have kept the first key or taken the second: neither is assumed
+    assert conn.account is None and conn.acting_account is None and conn.pending_login is None
+
+
 async def test_order_frame_when_on_a_user_data_stream_then_refused() -> None:
     fw = firewall()
     made = SocketGate(fw._decide, lambda: fw.store, lambda: fw.policy)

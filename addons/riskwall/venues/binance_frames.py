@@ -94,6 +94,7 @@ class BinanceFrames:
     """The WebSocket API of one of Binance's futures venues (USDⓈ-M, or COIN-M with `prefix` /dapi/v1)."""
 
     reply_delay_s = 0.0
+    answers_every_id = True  # every request is answered under its id: `{"id", "status", "result" | "error"}`
 
     def __init__(self, adapter: VenueAdapter, prefix: str, host: str) -> None:
         self.venue: Venue = adapter.venue
@@ -173,18 +174,19 @@ class BinanceFrames:
             key = id_key(data["id"])
             status = _status(data)
             result = data.get("result")
+            # every answer names the id it answers (`replied`), whatever the frame was: no longer awaited
             if key is not None and key == session.pending_login_id:
-                return VenueFrame(login_ok=status == 200)
+                return VenueFrame(replied=key, login_ok=status == 200)
             if key in session.listen_requests:
                 listen_key = result.get("listenKey") if isinstance(result, dict) and status == 200 else None
-                return VenueFrame(listen_key=listen_key if isinstance(listen_key, str) else None,
+                return VenueFrame(replied=key, listen_key=listen_key if isinstance(listen_key, str) else None,
                                   listen_account=session.listen_requests.pop(key or ""))
             if key in session.pending:
                 body = json.dumps(result if status == 200 else data.get("error"), default=str).encode()
-                return VenueFrame(answers=key, status=status, rest_body=body)
+                return VenueFrame(answers=key, replied=key, status=status, rest_body=body)
             # a read's answer (`account.position`, `v2/account.position`): its mark prices are the reference
             # the price collar measures from, as the REST positionRisk answer's are
-            return VenueFrame(facts=self._mark_prices(result) if status == 200 else ResponseFacts())
+            return VenueFrame(replied=key, facts=self._mark_prices(result) if status == 200 else ResponseFacts())
         event = _event(data)
         owner = session.events_account
         if event is None or owner is None:

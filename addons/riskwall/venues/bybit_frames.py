@@ -79,6 +79,7 @@ class BybitFrames:
     # pybit (5.17) sends an order before it registers the callback for its answer, so an answer that comes back
     # within microseconds is dropped and the bot never hears of the block; a venue is never that fast
     reply_delay_s = 0.02
+    answers_every_id = False  # order ops are answered under their reqId, a login by its op
 
     # ---- client frames -----------------------------------------------------------------------------------
 
@@ -179,6 +180,8 @@ class BybitFrames:
         answer |= {"retCode": body.get("retCode"), "retMsg": body.get("retMsg"), "op": frame.op if frame else "",
                    "data": body.get("result") or {}, "retExtInfo": body.get("retExtInfo") or {}, "header": {},
                    "connId": ""}
+        if frame is not None and frame.kind is FrameKind.LOGIN:
+            answer["success"] = False  # what /v5/private's own auth answers say, besides retCode
         return frame_text(answer)
 
 

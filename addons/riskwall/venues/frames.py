@@ -74,10 +74,15 @@ class ClientFrame:
 class VenueFrame:
     """What a reader made of one venue message: an answer to a client frame, a login's outcome, stream facts."""
 
-    answers: str | None = None  # the id_key of the client frame it answers
+    answers: str | None = None  # the id_key of the order frame awaiting an answer (`Session.pending`) it answers
+    # the id_key it answers, whatever frame went out under it, where the venue answers every id
+    # (`FrameReader.answers_every_id`)
+    replied: str | None = None
     status: int | None = None  # as a REST status: 200 accepted; anything else refused
     rest_body: bytes = b""  # the answer as the REST endpoint would have given it
     login_ok: bool | None = None  # the outcome of the connection's pending login, when this frame is it
+    # the frame may be the pending login's answer or another message's (an OKX error event names no request)
+    login_unclear: bool = False
     logged_out: bool = False
     facts: ResponseFacts = field(default_factory=ResponseFacts)  # from private streams
     # a listen key the venue issued on this connection (a secret: only its hash is kept, never logged)
@@ -109,6 +114,13 @@ class Session:
     account: str | None = None  # bound by a login the venue accepted (or a listen key the sidecar saw issued)
     pending_login: str | None = None  # fingerprint of a login sent, not yet answered
     pending_login_id: str | None = None  # its id_key, where the venue answers by id
+    # another frame went out under the pending login's id, or an answer that may be another frame's came while it
+    # was pending: whether the venue took the login cannot be told from its answer
+    login_unclear: bool = False
+    # on a venue that answers every request by its id (`FrameReader.answers_every_id`): how many frames forwarded
+    # under each id await an answer, whatever they are (orders, reads, logins, listen-key requests), so an answer
+    # is never taken as another frame's that went out under the same id
+    in_flight: dict[str, int] = field(default_factory=dict)
     # listen-key requests sent on this connection, by id_key: the account the key will belong to
     listen_requests: dict[str, str | None] = field(default_factory=dict)
     pending: OrderedDict[str, PendingFrame] = field(default_factory=OrderedDict)
@@ -144,22 +156,51 @@ class Session:
         that awaits an answer already, too many awaiting), or None when it can be."""
         if key is None:
             return "the message has no id: the venue's answer to it could not be told from another's"
-        if key in self.pending:
+        if key in self.pending or key in self.in_flight:
             return "a message with this id awaits the venue's answer on this connection"
-        if len(self.pending) >= MAX_PENDING_FRAMES:
+        if len(self.pending) >= MAX_PENDING_FRAMES or len(self.in_flight) >= MAX_PENDING_FRAMES:
             return f"{MAX_PENDING_FRAMES} messages await the venue's answer on this connection"
         return None
 
     def expect(self, key: str | None, frame: PendingFrame) -> bool:
         """Remember an allowed frame until the venue answers it; False when its answer cannot be paired with it
-        (`unpaired`), which only a frame that cannot add risk (a cancel) gets this far with. A frame that shares
-        its id with one awaiting an answer makes that one's answer unreadable too (`PendingFrame.ambiguous`)."""
-        if key is not None and key in self.pending:
-            self.pending[key].ambiguous = True
+        (`unpaired`), which only a frame that cannot add risk (a cancel) gets this far with (`sent` has made the
+        frames it shares its id with ambiguous)."""
         if self.unpaired(key) is not None:
             return False
         self.pending[key] = frame  # type: ignore[index]  # unpaired() is None only with a key
         return True
+
+    def sent(self, key: str | None, counted: bool, own: PendingFrame | None = None) -> None:
+        """A client frame with the id `key` went to the venue (`counted`: a venue that answers every id, so it is
+        counted until answered; `own`: the frame's own entry in `pending`, if `expect` took it). Frames awaiting an
+        answer under the same id cannot have their answers told from its answer: an order's is learned from
+        neither (`PendingFrame.ambiguous`), a login's outcome is unclear (`login_unclear`), a listen key issued
+        under it is attributed to no account."""
+        if key is None:
+            return
+        if key in self.pending and self.pending[key] is not own:
+            self.pending[key].ambiguous = True
+        if key == self.pending_login_id:
+            self.login_unclear = True
+        if key in self.listen_requests:
+            self.listen_requests[key] = None
+        if counted:
+            self.in_flight[key] = self.in_flight.get(key, 0) + 1
+
+    def answered(self, key: str | None) -> None:
+        """The venue answered a frame sent under `key`."""
+        count = self.in_flight.get(key or "")
+        if count is not None:
+            if count > 1:
+                self.in_flight[key] = count - 1  # type: ignore[index]  # found under it: a key
+            else:
+                del self.in_flight[key]  # type: ignore[arg-type]
+
+    def awaits(self, key: str | None) -> bool:
+        """Whether a frame sent under `key` awaits the venue's answer (a login or listen-key request included)."""
+        return key is not None and (key in self.pending or key in self.in_flight or key == self.pending_login_id
+                                    or key in self.listen_requests)
 
 
 class FrameReader(Protocol):
@@ -168,6 +209,9 @@ class FrameReader(Protocol):
     venue: Venue
     # how long a rejection waits before it is sent (a client that registers its callback after sending)
     reply_delay_s: float
+    # the venue answers every client frame with its id (Binance's WebSocket API): each is counted until answered
+    # (`Session.in_flight`); elsewhere only order frames are answered by id, and logins by their op
+    answers_every_id: bool
 
     def read_client(self, text: str, session: Session) -> ClientFrame: ...
 

@@ -74,6 +74,7 @@ MAX_CODE = 10**18
 class OkxFrames:
     venue: Venue = VENUE
     reply_delay_s = 0.0
+    answers_every_id = False  # order ops are answered under their id, a login by a `login` or `error` event
 
     # ---- client frames -----------------------------------------------------------------------------------
 
@@ -127,7 +128,10 @@ class OkxFrames:
             return VenueFrame()
         event = data.get("event")
         if event in ("login", "error") and session.pending_login is not None:
-            return VenueFrame(login_ok=event == "login" and str(data.get("code")) == "0")
+            # an error event names no request: it may be the login's failure or a subscription's, after which
+            # the login may still be taken, so it leaves the connection's key unknown
+            return VenueFrame(login_ok=event == "login" and str(data.get("code")) == "0",
+                              login_unclear=event == "error")
         op = data.get("op")
         if isinstance(op, str) and op in ORDER_OPS:
             key = id_key(data.get("id"))
@@ -176,6 +180,9 @@ class OkxFrames:
         first = entries[0] if entries and isinstance(entries[0], dict) else {}
         code = str(first.get("sCode") or body.get("code"))
         message = str(first.get("sMsg") or body.get("msg"))
+        if frame is not None and frame.kind is FrameKind.LOGIN:
+            # a login is answered by an event, as OKX answers a login it refuses
+            return frame_text({"event": "error", "code": code, "msg": message, "connId": ""})
         legs = frame.legs if frame is not None and frame.legs else ({"clOrdId": "", "tag": ""},)
         answer: dict[str, Any] = {}
         if frame is not None and frame.request_id is not None:
