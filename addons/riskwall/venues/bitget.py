@@ -337,9 +337,22 @@ def _order_leg(item: Mapping[str, Any], product_type: str, account: str | None, 
     order_type = ORDER_TYPES[_lower_enum("orderType", item.get("orderType"), ORDER_TYPES) or ""]
     quantity = decimal_field("size", item.get("size"))
     price = None
+    if plan_type == "track_plan":
+        # a trailing plan executes at market once the price retraces callbackRatio from its extreme (Bitget:
+        # orderType must be market, price empty): a price it carries is not one it executes at
+        if order_type != "MARKET":
+            raise FieldError("orderType of a track_plan must be market: a trailing plan executes at market")
+        for name in ("price", "executePrice"):
+            if item.get(name) not in (None, ""):
+                raise FieldError(f"{name} is refused on a track_plan: a trailing plan executes at market")
     if order_type == "LIMIT":
         price = decimal_field("price", item.get("price") if not conditional or item.get("price") not in (None, "")
                               else item.get("executePrice"))
+        if conditional and item.get("executePrice") not in (None, "") and (
+            decimal_field("executePrice", item.get("executePrice")) != price
+        ):
+            # ccxt sends both, equal; two prices that differ leave which one Bitget executes at to guesswork
+            raise FieldError("price and executePrice differ: which one Bitget executes at is not known")
     trigger = decimal_field("triggerPrice", item.get("triggerPrice"), required=conditional)
     force = _lower_enum("force", item.get("force"), FORCES, required=False)
     client_id = text_field("clientOid", item.get("clientOid"), CLIENT_ID, required=False)

@@ -500,9 +500,14 @@ def _order_leg(item: Mapping[str, Any], category: str, account: str | None, endp
     close_position = qty == 0
     trigger = decimal_field("triggerPrice", item.get("triggerPrice"), required=False)
     price: Decimal | None = None
-    if order_type == "LIMIT":
-        # BBO orders take their price from the book
-        price = decimal_field("price", item.get("price"), required=item.get("bboSideType") in (None, ""))
+    bbo = item.get("bboSideType") not in (None, "")
+    if bbo and item.get("price") not in (None, ""):
+        # a BBO order takes its price from the book (the queue's or the counterparty's best), not from `price`: the
+        # price sent is not one it executes at, and which of the two Bybit reads is not ours to guess
+        raise FieldError("price is refused beside bboSideType: a BBO order is priced from the order book")
+    if order_type == "LIMIT" and not bbo:
+        price = decimal_field("price", item.get("price"))
+    # a BBO order has no price of its own, as a market order: its notional is measured at the store's mark
     # a market order's `price` is ignored by Bybit, so it is not read: a decoy price must not shrink a notional
     market_unit = item.get("marketUnit")
     if market_unit not in (None, "", "baseCoin"):

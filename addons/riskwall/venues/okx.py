@@ -131,6 +131,28 @@ _ALGO_FIELDS = frozenset({
     "chaseType", "chaseVal", "maxChaseType", "maxChaseVal", "quickMgnType", "tradeQuoteCcy", "pxAmendType",
     "advanceOrdType", "tpTriggerRatio", "slTriggerRatio", "clOrdId",
 })
+# The fields each algo ordType reads (OKX place-algo-order), beyond those every type reads. A field of another type
+# is refused rather than read: OKX reads an algo order's price from its type's own fields, so a decoy `orderPx` on a
+# trailing stop or a `tpOrdPx` on a trigger order would value the order at a price it never executes at.
+_ALGO_COMMON_FIELDS = frozenset({
+    "instId", "instIdCode", "tdMode", "ccy", "side", "posSide", "ordType", "sz", "tag", "reduceOnly", "tgtCcy",
+    "algoClOrdId", "clOrdId", "quickMgnType", "tradeQuoteCcy", "pxAmendType",
+})
+_TP_SL_FIELDS = frozenset({
+    "tpTriggerPx", "tpTriggerPxType", "tpOrdPx", "tpOrdKind", "slTriggerPx", "slTriggerPxType", "slOrdPx",
+    "cxlOnClosePos", "tpTriggerRatio", "slTriggerRatio", "closeFraction",
+})
+_ICEBERG_FIELDS = frozenset({"pxVar", "pxSpread", "szLimit", "pxLimit"})
+_ALGO_TYPE_FIELDS: dict[str, frozenset[str]] = {
+    "conditional": _TP_SL_FIELDS,
+    "oco": _TP_SL_FIELDS,
+    "trigger": frozenset({"triggerPx", "triggerPxType", "orderPx", "attachAlgoOrds", "advanceOrdType"}),
+    "move_order_stop": frozenset({"callbackRatio", "callbackSpread", "activePx"}),
+    "chase": frozenset({"chaseType", "chaseVal", "maxChaseType", "maxChaseVal"}),
+    "iceberg": _ICEBERG_FIELDS,
+    "twap": _ICEBERG_FIELDS | {"timeInterval"},
+}
+TP_ORD_KINDS = frozenset({"condition", "limit"})
 _AMEND_ALGO_FIELDS = frozenset({
     "instId", "algoId", "algoClOrdId", "cxlOnFail", "reqId", "newSz", "newTpTriggerPx", "newTpOrdPx",
     "newSlTriggerPx", "newSlOrdPx", "newTpTriggerPxType", "newSlTriggerPxType", "newTriggerPx", "newOrdPx",
@@ -344,6 +366,80 @@ def _algo_price(name: str, raw: object) -> Decimal | None:
     return decimal_field(name, raw, required=False)
 
 
+def _check_algo_type_fields(obj: Mapping[str, Any], ord_type: str) -> None:
+    """Refuse a field the ordType does not read (python-okx sends every field, unset ones as "" and
+    `attachAlgoOrds` as []: those are absent)."""
+    allowed = _ALGO_TYPE_FIELDS[ord_type]
+    for key, value in obj.items():
+        if key in _ALGO_COMMON_FIELDS or key in allowed or value is None or value == "" or value == []:
+            continue
+        raise FieldError(f"{key} is not a field of ordType {ord_type}: OKX may read it differently, so it is refused")
+
+
+def _algo_legs(obj: Mapping[str, Any], ord_type: str) -> tuple[list[Decimal], list[Decimal], bool]:
+    """(limit prices, trigger prices, whether some leg's price is not fixed by the order) of an algo order, from the
+    fields its ordType reads. A leg executing at market ("-1", or no order price), a trailing stop (market on
+    trigger) and a chase (limit orders that follow the book) have no price the order fixes."""
+    limits: list[Decimal] = []
+    triggers: list[Decimal] = []
+    unfixed = False
+
+    def leg(trigger_name: str | None, price_name: str) -> None:
+        nonlocal unfixed
+        trigger = decimal_field(trigger_name, _present(obj, trigger_name), required=False) if trigger_name else None
+        limit = _algo_price(price_name, _present(obj, price_name))
+        if trigger is not None:
+            triggers.append(trigger)
+        if limit is not None:
+            limits.append(limit)
+        else:
+            unfixed = True
+
+    if ord_type in ("conditional", "oco"):
+        enum_field("tpOrdKind", _present(obj, "tpOrdKind"), TP_ORD_KINDS, default="condition")
+        for prefix in ("tp", "sl"):
+            names = (f"{prefix}TriggerPx", f"{prefix}TriggerRatio", f"{prefix}OrdPx")
+            if all(_present(obj, name) is None for name in names):
+                continue
+            ratio = _present(obj, f"{prefix}TriggerRatio") is not None
+            if ratio and _present(obj, f"{prefix}TriggerPx") is not None:
+                raise FieldError(f"{prefix}TriggerPx and {prefix}TriggerRatio are both set: OKX reads one of them")
+            if ratio and _algo_price(f"{prefix}OrdPx", _present(obj, f"{prefix}OrdPx")) is None:
+                # a leg at market fills about its trigger, and a ratio's trigger price is not in the request
+                raise FieldError(f"{prefix}TriggerRatio is refused on a leg at market: its trigger price is not "
+                                 f"known; send {prefix}TriggerPx")
+            leg(f"{prefix}TriggerPx", f"{prefix}OrdPx")
+        if not limits and not triggers:
+            unfixed = True
+    elif ord_type == "trigger":
+        leg("triggerPx", "orderPx")
+    elif ord_type in ("iceberg", "twap"):
+        # its slices rest at a distance from the book, never beyond pxLimit
+        leg(None, "pxLimit")
+    else:
+        if ord_type == "move_order_stop":
+            active = decimal_field("activePx", _present(obj, "activePx"), required=False)
+            if active is not None:
+                triggers.append(active)
+        unfixed = True
+    return limits, triggers, unfixed
+
+
+def _algo_order_prices(side: Side | None, limits: list[Decimal], triggers: list[Decimal],
+                       unfixed: bool) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """(price, trigger price, price its inverse contracts convert at) of an algo order's legs. Only one leg of an
+    oco executes, and which is not known: a limit price counts only when every leg has one (a buy's highest bounds
+    what it pays, a sell's lowest is the one a collar must see), else the order has no price of its own, as a
+    market order, and is valued no lower than the highest of its triggers and limits."""
+    if unfixed or not limits:
+        trigger = max([*triggers, *limits], default=None)
+        return None, trigger, lowest_own_price(side, None, *triggers, *limits)
+    price = min(limits) if side is Side.SELL else max(limits)
+    # a second leg's limit is a price the order can also trade at
+    trigger = max([*triggers, *limits] if len(limits) > 1 else triggers, default=None)
+    return price, trigger, lowest_own_price(side, min(limits), *triggers)
+
+
 def instrument(inst_id: str) -> Instrument | None:
     """What the catalog learned from instruments answers, else the bundled table."""
     return CATALOG.lookup(VENUE, inst_id) or _BUNDLED.get(inst_id)
@@ -486,6 +582,7 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
     side = _side(obj)
     position_side = _position_side(obj)
     ord_type = enum_field("ordType", obj.get("ordType"), ALGO_TYPES) or ""
+    _check_algo_type_fields(obj, ord_type)
     close_fraction = _present(obj, "closeFraction")
     if close_fraction is not None and str(close_fraction) != "1":
         raise FieldError("closeFraction must be 1")
@@ -497,22 +594,8 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
     # a full close only where the order can only close: net mode, or the closing side of a long/short position
     close_position = close_fraction is not None and _reduces(side, position_side, reduce_only)
     contracts = decimal_field("sz", _present(obj, "sz"), required=not close_position)
-    # the price the resulting order executes at, where it has one of its own ("-1" = market)
-    price = next((p for p in (
-        _algo_price("orderPx", _present(obj, "orderPx")),
-        _algo_price("slOrdPx", _present(obj, "slOrdPx")),
-        _algo_price("tpOrdPx", _present(obj, "tpOrdPx")),
-        _algo_price("pxLimit", _present(obj, "pxLimit")),
-    ) if p is not None), None)
-    triggers = [t for t in (
-        _algo_price("triggerPx", _present(obj, "triggerPx")),
-        _algo_price("slTriggerPx", _present(obj, "slTriggerPx")),
-        _algo_price("tpTriggerPx", _present(obj, "tpTriggerPx")),
-        _algo_price("activePx", _present(obj, "activePx")),
-    ) if t is not None]
-    # notional is measured at the highest trigger; an inverse size buys the most base at the lowest
-    trigger = max(triggers) if triggers else None
-    quantity, resolve = _sized(inst_id, side, contracts, lowest_own_price(side, price, *triggers))
+    price, trigger, own = _algo_order_prices(side, *_algo_legs(obj, ord_type))
+    quantity, resolve = _sized(inst_id, side, contracts, own)
     _check_attached(obj)
     return OrderIntent(
         venue=VENUE,
@@ -581,20 +664,18 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
     client_id = text_field("algoClOrdId", _present(obj, "algoClOrdId"), CLIENT_ID, required=False)
     if algo_id is None and client_id is None:
         raise FieldError("algoId or algoClOrdId is missing")
-    price = next((p for p in (
-        _algo_price("newOrdPx", _present(obj, "newOrdPx")),
-        _algo_price("newSlOrdPx", _present(obj, "newSlOrdPx")),
-        _algo_price("newTpOrdPx", _present(obj, "newTpOrdPx")),
-    ) if p is not None), None)
+    # the amend names no ordType: each new order price it sends is a leg's, "-1" one at market
+    named = [name for name in ("newOrdPx", "newSlOrdPx", "newTpOrdPx") if _present(obj, name) is not None]
+    limits = [p for p in (_algo_price(name, _present(obj, name)) for name in named) if p is not None]
     triggers = [t for t in (
-        _algo_price("newTriggerPx", _present(obj, "newTriggerPx")),
-        _algo_price("newSlTriggerPx", _present(obj, "newSlTriggerPx")),
-        _algo_price("newTpTriggerPx", _present(obj, "newTpTriggerPx")),
+        decimal_field(name, _present(obj, name), required=False)
+        for name in ("newTriggerPx", "newSlTriggerPx", "newTpTriggerPx")
     ) if t is not None]
+    price, trigger, own = _algo_order_prices(None, limits, triggers, len(limits) < len(named))
     contracts = decimal_field("newSz", _present(obj, "newSz"), required=False)
     if contracts is None and (price is not None or triggers) and _inverse(inst_id):
         raise inverse_repricing("newSz")
-    quantity, resolve = _sized(inst_id, None, contracts, lowest_own_price(None, price, *triggers), "newSz")
+    quantity, resolve = _sized(inst_id, None, contracts, own, "newSz")
     _check_attached(obj)
     return OrderIntent(
         venue=VENUE,
@@ -605,7 +686,7 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
         unified_symbol=unified_symbol(inst_id),
         quantity=quantity,
         price=price,
-        trigger_price=max(triggers) if triggers else None,
+        trigger_price=trigger,
         order_id=None if algo_id is None else f"algo:{algo_id}",
         client_order_id=client_id,
         triggers_into=ALGO_PLACES_INTO,
