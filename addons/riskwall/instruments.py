@@ -31,6 +31,9 @@ class Instrument:
     quote_sized: bool = False
     # the venue's integer code for the instrument, where its WebSocket orders name instruments by code (OKX)
     code: int | None = None
+    # how far above the mark price the venue takes a buy's limit price, as a multiple (Binance's PERCENT_PRICE
+    # `multiplierUp`): a buy limit L can then fill no lower than about L / buy_cap, where no mark is known
+    buy_cap: Decimal | None = None
 
 
 class InstrumentCatalog:

@@ -112,11 +112,13 @@ def trader(request: pytest.FixtureRequest, coinm_fake: FakeBinanceCoinm, coinm_s
     return Trader(key, bot, coinm_fake)
 
 
+# no mark price has passed yet: a buy converts at its own price ÷ the symbol's PERCENT_PRICE multiplierUp (1.05 in
+# the fake's exchangeInfo), the lowest it can fill at, as dapi refuses a buy limit further above the mark
 @pytest.mark.parametrize(
     ("symbol", "contracts", "price", "native", "base_qty"),
     [
-        pytest.param(BTC, 200, 50000, "BTCUSD_PERP", "0.4", id="btc-200-contracts-are-0.4-btc"),
-        pytest.param(ETH, 30, 2500, "ETHUSD_PERP", "0.12", id="eth-10-usd-contracts"),
+        pytest.param(BTC, 200, 50000, "BTCUSD_PERP", "0.42", id="btc-200-contracts-are-0.4-btc-at-50000"),
+        pytest.param(ETH, 30, 2500, "ETHUSD_PERP", "0.126", id="eth-10-usd-contracts"),
     ],
 )
 def test_create_order_when_base_quantity_within_limit_then_reaches_exchange_unmodified(
@@ -136,9 +138,9 @@ def test_create_order_when_base_quantity_within_limit_then_reaches_exchange_unmo
 @pytest.mark.parametrize(
     ("symbol", "contracts", "price", "error", "rule", "reason", "observed"),
     [
-        pytest.param(BTC, 300, 50000, ccxt.InvalidOrder, "order-qty", "ORDER_QTY_EXCEEDS_MAX", "0.6",
-                     id="btc-300-contracts-are-0.6-btc"),
-        pytest.param(BTC, 100, 10000, ccxt.InvalidOrder, "order-qty", "ORDER_QTY_EXCEEDS_MAX", "1",
+        pytest.param(BTC, 300, 50000, ccxt.InvalidOrder, "order-qty", "ORDER_QTY_EXCEEDS_MAX", "0.63",
+                     id="btc-300-contracts-are-0.6-btc-at-50000"),
+        pytest.param(BTC, 100, 10000, ccxt.InvalidOrder, "order-qty", "ORDER_QTY_EXCEEDS_MAX", "1.05",
                      id="fewer-contracts-at-a-lower-price-are-more-btc"),
         pytest.param(SOL, 1, 125, ccxt.BadSymbol, "symbols", "SYMBOL_NOT_ALLOWED", None, id="symbol-not-allowed"),
     ],

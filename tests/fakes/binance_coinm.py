@@ -251,6 +251,8 @@ class FakeBinanceCoinm(ServedFake):
                     {"stepSize": "1", "filterType": "LOT_SIZE", "maxQty": "1000000", "minQty": "1"},
                     {"stepSize": "1", "filterType": "MARKET_LOT_SIZE", "maxQty": "1000000", "minQty": "1"},
                     {"limit": 200, "filterType": "MAX_NUM_ORDERS"},
+                    {"multiplierUp": "1.0500", "multiplierDown": "0.9500", "multiplierDecimal": "4",
+                     "filterType": "PERCENT_PRICE"},
                 ],
                 "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET"],
                 "timeInForce": ["GTC", "IOC", "FOK", "GTX"],

@@ -49,7 +49,7 @@ from riskwall.model import (
 from riskwall.state.memory import MemoryStore
 from riskwall.venues import ADAPTERS, default_host_map
 from riskwall.venues import binance_usdm as usdm
-from riskwall.venues.base import HttpRequest, screen
+from riskwall.venues.base import FieldError, HttpRequest, screen
 from riskwall.venues.binance_coinm import ADAPTER, BUNDLED, base_quantity, unified_symbol
 
 from .factories import in_turn, make_policy
@@ -132,7 +132,7 @@ def respond(method: str, path: str, payload: Any, params: dict[str, str] | None 
 ORDER_CASES = [
     # (params, the store's mark, expected fields)
     pytest.param({"symbol": "BTCUSD_PERP", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "10",
-                  "price": "50000"}, None,
+                  "price": "50000"}, D("50000"),
                  dict(symbol="BTCUSD_PERP", unified_symbol="BTC/USD:BTC", side=Side.BUY, quantity=D("0.02"),
                       price=D("50000"), order_type="LIMIT", time_in_force="GTC"),
                  id="limit-converted-at-own-price"),
@@ -161,7 +161,7 @@ ORDER_CASES = [
                       trigger_price=D("45000"), order_type="STOP_MARKET", close_position=True),
                  id="close-position"),
     pytest.param({"symbol": "BTCUSD_PERP", "side": "BUY", "positionSide": "LONG", "type": "LIMIT",
-                  "timeInForce": "GTC", "quantity": "1", "price": "62500"}, None,
+                  "timeInForce": "GTC", "quantity": "1", "price": "62500"}, D("62500"),
                  dict(symbol="BTCUSD_PERP", unified_symbol="BTC/USD:BTC", side=Side.BUY,
                       position_side=PositionSide.LONG, quantity=D("0.0016"), price=D("62500"), order_type="LIMIT",
                       time_in_force="GTC"),
@@ -178,6 +178,11 @@ ORDER_CASES = [
                   "price": "25000"}, D("40000"),
                  dict(symbol="BTCUSD_PERP", side=Side.BUY, quantity=D("0.04"), price=D("25000")),
                  id="buy-limit-below-mark-converts-at-own-price"),
+    # no mark known: a buy that can only reduce is converted at its own price, as it cannot add to a position
+    pytest.param({"symbol": "BTCUSD_PERP", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "10",
+                  "price": "50000", "reduceOnly": "true"}, None,
+                 dict(symbol="BTCUSD_PERP", side=Side.BUY, quantity=D("0.02"), reduce_only=True),
+                 id="reduce-only-buy-without-mark-at-own-price"),
 ]
 
 
@@ -215,7 +220,7 @@ def test_parse_request_when_contract_size_learned_then_it_converts(
     learn_contracts(*learned)
 
     parsed = decided(make_request("POST", "/dapi/v1/order", {"side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                                             **params}))
+                                                             **params}), marks(**{params["symbol"]: params["price"]}))
 
     assert parsed.error is None
     assert parsed.intents[0].quantity == quantity
@@ -236,6 +241,12 @@ def test_parse_request_when_contract_size_learned_then_it_converts(
                       "price": "0.00000001"}, "quantity", id="converted-quantity-too-large"),
         pytest.param({"symbol": "BTCUSD_PERP", "side": "HOLD", "type": "LIMIT", "quantity": "1", "price": "1"},
                      "side", id="side-unknown"),
+        # priced far above a market nobody has read, it fills at the market: its own price would undercount it
+        pytest.param({"symbol": "BTCUSD_PERP", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                      "quantity": "10", "price": "1000000"}, "premiumIndex", id="buy-limit-without-known-mark"),
+        pytest.param({"symbol": "BTCUSD_PERP", "side": "BUY", "type": "STOP", "timeInForce": "GTC",
+                      "quantity": "10", "price": "60000", "stopPrice": "55000"}, "premiumIndex",
+                     id="triggered-buy-without-known-mark"),
     ],
 )
 def test_parse_request_when_size_cannot_be_converted_then_error_names_field(params: dict, field: str) -> None:
@@ -251,7 +262,8 @@ def test_parse_request_when_batch_orders_then_each_leg_converted_in_order() -> N
             {"symbol": "ETHUSD_PERP", "side": "SELL", "type": "LIMIT", "quantity": "5", "price": "2000",
              "timeInForce": "GTC"}]
 
-    parsed = decided(make_request("POST", "/dapi/v1/batchOrders", {"batchOrders": orjson.dumps(legs).decode()}))
+    parsed = decided(make_request("POST", "/dapi/v1/batchOrders", {"batchOrders": orjson.dumps(legs).decode()}),
+                     marks(BTCUSD_PERP="50000"))
 
     assert parsed.error is None
     assert [(i.symbol, i.quantity, i.venue) for i in parsed.intents] == [
@@ -300,7 +312,7 @@ def test_parse_request_when_other_order_endpoint_then_one_intent(
 def test_parse_request_when_order_amended_then_completed_with_the_order_the_store_holds(
     resting: KnownOrder | None, fields: dict, error: str | None
 ) -> None:
-    view = StateView(orders={"123": resting} if resting else {})
+    view = StateView(orders={"123": resting} if resting else {}, prices={(VENUE, "BTCUSD_PERP"): D("40000")})
     amend = make_request("PUT", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY", "orderId": "123",
                                                    "quantity": "20", "price": "40000"}, style="form")
 
@@ -397,7 +409,7 @@ def test_parse_request_when_shared_testnet_host_then_path_prefix_picks_adapter(
 ) -> None:
     request = make_request("POST", path, params, host="testnet.binancefuture.com")
 
-    parsed = engine.resolve(screen(ADAPTERS[Venue.BINANCEUSDM], request), StateView())
+    parsed = engine.resolve(screen(ADAPTERS[Venue.BINANCEUSDM], request), marks(BTCUSD_PERP="50000"))
 
     assert (parsed.venue, parsed.action, parsed.error) == (venue, action, None)
     assert parsed.intents[0].quantity == quantity
@@ -588,7 +600,8 @@ def test_parse_request_when_order_has_a_size_then_it_is_unsized_until_the_store_
     assert leg.quantity is None and leg.resolve is not None and leg.venue is VENUE
     assert leg.unified_symbol == "BTC/USD:BTC"
     assert leg.resolve(leg, Known({"BTCUSD_PERP": D("40000")})).quantity == D("0.025")
-    assert leg.resolve(leg, Known()).quantity == D("0.02")
+    with pytest.raises(FieldError, match="premiumIndex"):  # no mark: how far below 50,000 it fills is unknown
+        leg.resolve(leg, Known())
 
 
 @pytest.mark.parametrize(
@@ -854,3 +867,42 @@ def test_rejection_when_real_ccxt_binancecoinm_reads_it_then_expected_exception_
 
 def test_rejection_table_covers_every_reason() -> None:
     assert set(EXPECTED_CCXT_CLASS) == set(Reason)
+
+
+def percent_price(*filters: dict[str, Any]) -> ResponseFacts:
+    """An exchangeInfo answer listing BTCUSD_PERP (100 USD contracts) with these filters, as learned."""
+    row = {"symbol": "BTCUSD_PERP", "pair": "BTCUSD", "contractType": "PERPETUAL", "baseAsset": "BTC",
+           "quoteAsset": "USD", "marginAsset": "BTC", "contractSize": 100, "filters": list(filters)}
+    return respond("GET", "/dapi/v1/exchangeInfo", {"symbols": [row]}, signed=False)
+
+
+CAP_105 = {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
+           "multiplierDecimal": "4"}
+
+
+@pytest.mark.parametrize(
+    ("filters", "side", "price", "quantity", "error"),
+    [
+        # 10 × 100 USD, filling no lower than 105,000 ÷ 1.05 = 100,000 (dapi refuses a buy further above the mark)
+        ((CAP_105,), "BUY", "105000", D("0.01"), None),
+        ((CAP_105,), "SELL", "105000", D("1000") / D("105000"), None),  # a sell fills at or above its own price
+        ((), "BUY", "105000", None, "premiumIndex"),
+        (({**CAP_105, "multiplierUp": "0.9"},), "BUY", "105000", None, "premiumIndex"),
+        ((CAP_105, {**CAP_105, "multiplierUp": "5"}), "BUY", "105000", None, "premiumIndex"),
+        (({**CAP_105, "multiplierUp": "1e1"},), "BUY", "105000", None, "premiumIndex"),
+    ],
+    ids=["buy-bounded-by-multiplier-up", "sell-at-own-price", "no-percent-price", "multiplier-below-one",
+         "two-percent-price-filters", "multiplier-not-plain"],
+)
+def test_buy_limit_when_no_mark_is_known_then_converted_at_its_price_over_the_percent_price_bound_or_refused(
+    filters: tuple[dict[str, Any], ...], side: str, price: str, quantity: D | None, error: str | None
+) -> None:
+    CATALOG.learn(percent_price(*filters).instruments)
+
+    parsed = decided(make_request("POST", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": side, "type": "LIMIT",
+                                                             "timeInForce": "GTC", "quantity": "10", "price": price}))
+
+    if error is None:
+        assert parsed.error is None and parsed.intents[0].quantity == quantity
+    else:
+        assert parsed.intents == () and error in (parsed.error or "")

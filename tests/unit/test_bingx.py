@@ -555,6 +555,17 @@ MALFORMED_OTHER_CASES = [
     ("/openApi/swap/v1/trade/cancelReplace", order(positionSide="<omit>", cancelOrderId="1",
                                                   cancelReplaceMode="STOP_ON_FAILURE"), "positionSide"),
     ("/openApi/swap/v2/trade/closeAllPositions", {"symbol": "BTC"}, "symbol"),
+    # BingX takes either spelling; which it reads when both come is not documented: the amended order, or the id
+    # an order is known by, could be another than the one checked
+    ("/openApi/swap/v1/trade/amend", {"symbol": "BTC-USDT", "clientOrderID": "mine", "clientOrderId": "other",
+                                      "quantity": "1"}, "clientOrderID and clientOrderId"),
+    ("/openApi/swap/v1/trade/amend", {"symbol": "BTC-USDT", "orderId": "1", "clientOrderID": "",
+                                      "clientOrderId": "other", "quantity": "1"}, "clientOrderID and clientOrderId"),
+    ("/openApi/swap/v1/trade/cancelReplace", order(cancelOrderId="1", cancelReplaceMode="STOP_ON_FAILURE",
+                                                  clientOrderID="new-1", clientOrderId="new-2"),
+     "clientOrderID and clientOrderId"),
+    ("/openApi/swap/v2/trade/order", order(clientOrderID="new-1", clientOrderId="new-2"),
+     "clientOrderID and clientOrderId"),
 ]
 
 

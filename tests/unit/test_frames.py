@@ -238,11 +238,16 @@ BINANCE_ORDERS: list[tuple[str, str, dict[str, Any], Action, list[Summary], str 
 ]
 
 COINM_ORDERS: list[tuple[str, str, dict[str, Any], Action, list[Summary], str | None]] = [
-    # contracts of 100 USD: 2 × 100 ÷ 50000 = 0.004 BTC
+    # contracts of 100 USD: 2 × 100 ÷ 50000 = 0.004 BTC (a sell fills at or above its price: it converts at it)
     ("limit-in-contracts", "order.place",
+     {"symbol": "BTCUSD_PERP", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "2",
+      "price": "50000"},
+     Action.NEW, [("BTCUSD_PERP", S, BOTH, D("0.004"), D("50000"), False, False)], None),
+    # a buy far above the market fills at it: with neither a mark nor the symbol's PERCENT_PRICE bound known, no size
+    ("limit-buy-with-no-market-known", "order.place",
      {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "2",
       "price": "50000"},
-     Action.NEW, [("BTCUSD_PERP", B, BOTH, D("0.004"), D("50000"), False, False)], None),
+     Action.NEW, [], "/dapi/v1/premiumIndex"),
     ("amend-in-contracts", "order.modify",
      {"symbol": "ETHUSD_PERP", "side": "SELL", "orderId": "11", "quantity": "30", "price": "2000"},
      Action.AMEND, [], "not seen through the firewall"),

@@ -5,7 +5,7 @@ order's own price (`engine.reference_price`): a buy's limit bounds what it pays.
 at (a decoy on a leg that executes at market, a field the order type does not read, a limit price beside a flag
 that prices the order from the book) would make a large order look small. Such an order is either read without a
 price of its own (a market order: valued at the mark, or refused per `on_price_unknown`) or refused as
-unparseable. Facts: venues.md §3.3 (Bybit BBO), §4 (OKX algo orders), §6 (Bitget plan orders).
+unparseable. Facts: docs/venues.md §3.3 (Bybit BBO), §4 (OKX algo orders), §6 (Bitget plan orders).
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ from riskwall.model import (
     OrderIntent,
     OrderUpdate,
     ParsedRequest,
+    PositionSide,
+    PositionsReport,
     ResponseFacts,
     Side,
     Venue,
@@ -578,7 +580,8 @@ METHOD_OVERRIDE_PARAMS = frozenset({"_method"})
 def plain_path(path: str) -> bool:
     """A path every server reads alike: no escapes, `;` parameters, backslashes, fragments or dot segments. A `#`
     anywhere in the target counts, in the query too: a request target may not hold one (RFC 9112), and servers
-    differ on it (some end the query there, as the firewall's reading of the query does, others read on)."""
+    differ on it (some end the query there, as the firewall's reading of the query does, others read on). A write
+    on another path is refused (`screen`); a read passes, and its answer teaches nothing (`parse_response`)."""
     if "#" in path:
         return False
     path = path.split("?", 1)[0]
@@ -766,6 +769,26 @@ def sound_facts(facts: ResponseFacts) -> ResponseFacts:
                                closed=closed)
 
 
+def positive_only(facts: ResponseFacts) -> ResponseFacts:
+    """What an answer of unsure scope may still teach: the orders and positions it lists, each for itself. A listing
+    of open orders becomes its orders (none is taken for gone for being absent), a cancel-all's empty book nothing
+    (its orders stay counted until their own answers or a listing end them), and an account-wide positions report
+    one report per symbol it lists (no unlisted position is taken for flat; a symbol's report sets only the
+    positions it names)."""
+    orders = facts.orders + tuple(order for snapshot in facts.open_orders for order in snapshot.orders)
+    positions: list[PositionsReport] = []
+    for report in facts.positions:
+        if report.symbol is not None:
+            positions.append(report)
+            continue
+        by_symbol: dict[str, list[tuple[str, PositionSide, Decimal]]] = {}
+        for row in report.positions:
+            by_symbol.setdefault(row[0], []).append(row)
+        positions += (dataclasses.replace(report, symbol=symbol, positions=tuple(rows))
+                      for symbol, rows in by_symbol.items())
+    return dataclasses.replace(facts, orders=orders, open_orders=(), positions=tuple(positions))
+
+
 # ---- the table-driven adapter ---------------------------------------------------------------------------
 
 # a request's fields as the venue reads them: query and form parameters (Binance, BingX, BitMEX) or a JSON body
@@ -851,7 +874,9 @@ class TableAdapter(VenueAdapter):
                  forbidden: Callable[[str], bool], forbidden_writes: Callable[[str], bool] | None = None, *,
                  convert: Callable[[OrderIntent], OrderIntent] | None = None,
                  handoff: Callable[[str], VenueAdapter | None] | None = None,
-                 writes_only_at_write_paths: bool = False) -> None:
+                 writes_only_at_write_paths: bool = False,
+                 scopes: Mapping[RouteKey, frozenset[str]] | None = None,
+                 harmless: frozenset[str] = frozenset()) -> None:
         """`fields` reads a request's fields as the venue reads them (query and form, or a JSON body), or raises
         FieldError where the venue could read them otherwise; `forbidden` and `forbidden_writes` judge paths the
         table does not list (`unlisted_action`); `convert` turns each intent a parser read into what the engine
@@ -860,7 +885,12 @@ class TableAdapter(VenueAdapter):
         it takes writes at, other than the reads the table lists (Bybit, OKX, Bitget), so a read method sent to
         such a path (`GET /v5/order/create`) is refused rather than passed as a read: a server that took it for
         the write would place an order nobody checked. Binance, BingX and BitMEX do read at some of their write
-        paths (`GET /fapi/v1/positionSide/dual`), so they keep passing unlisted reads."""
+        paths (`GET /fapi/v1/positionSide/dual`), so they keep passing unlisted reads.
+
+        `scopes`: per route, the query parameters its learner reads as the scope of a listing it reports (open
+        orders, positions, a cancel-all's empty book), and `harmless` the venue's parameters that narrow no answer
+        (timestamp, signature): an answer is learned as covering a scope only when its request carried nothing
+        else (`sure_scope`). None: the venue declares none, and its learners judge their own queries."""
         self.routes = routes
         listed_reads = {path for (method, path), route in routes.items() if method in READ_METHODS}
         self._write_only_paths = frozenset(
@@ -872,6 +902,8 @@ class TableAdapter(VenueAdapter):
         self._forbidden_writes = forbidden_writes
         self._convert = convert
         self._handoff = handoff
+        self._scopes = scopes
+        self._harmless = harmless
 
     @property
     def endpoints(self) -> Mapping[tuple[str, str], Action]:
@@ -912,8 +944,13 @@ class TableAdapter(VenueAdapter):
         path = normalize_path(request.path)
         if self._handoff is not None and (other := self._handoff(path)) is not None:
             return other.parse_response(parsed, request, status, body, decision_id)
-        route = self.routes.get((request.method, path))
+        key = (request.method, path)
+        route = self.routes.get(key)
         if route is None or route.learn is None:
+            return ResponseFacts()
+        if not plain_path(request.path) or (request.body and request.method in READ_METHODS):
+            # the query read up to a '#' (`plain_path`), or a read's body the scope ignores: the venue may have
+            # answered for other parameters than the firewall read, so no scope is sure, and nor is anything else
             return ResponseFacts()
         data = response_json(body)
         if data is UNREADABLE:
@@ -924,7 +961,23 @@ class TableAdapter(VenueAdapter):
         params = self.scope(request)
         if params is None:  # an ambiguous query: learning the wrong scope could erase real exposure
             return ResponseFacts()
-        return self.learned(route.learn(data, parsed, request, params, decision_id))
+        facts = route.learn(data, parsed, request, params, decision_id)
+        if (facts.open_orders or facts.positions) and not self.sure_scope(key, request, params):
+            facts = positive_only(facts)
+        return self.learned(facts)
+
+    def sure_scope(self, key: RouteKey, request: HttpRequest, params: Mapping[str, str]) -> bool:
+        """Whether an answer to `request` may be learned as covering the scope its learner read from `params`: every
+        query parameter is one the route's learner reads as its scope or one the venue's `harmless` names, spelled
+        exactly so (a venue matching names case-insensitively reads `Filter` as the `filter` the learner did not
+        see), and no body the scope was not read from. A venue that declares no scopes is judged by its learners."""
+        if self._scopes is None:
+            return True
+        known = self._scopes.get(key)
+        if known is None or request.body:
+            return False
+        harmless = self._harmless
+        return all(name in known or name in harmless for name in params)
 
     def payload(self, data: Any) -> Any:
         """The part of a successful answer that is learned from; UNREADABLE for an error answer."""

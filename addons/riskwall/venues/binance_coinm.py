@@ -14,7 +14,8 @@ shape and every field but the size are read exactly as on fapi, by the same func
   buy fills about where it triggers), else the mark (or last) price the store holds for the symbol (learned
   from premiumIndex, ticker and positionRisk answers by any sidecar of a fleet), the same price the engine
   measures a market order's notional at. A BUY converts at the lower of its own price and that mark (a contract
-  is fixed USD, so a lower fill buys more coin: a buy limit far above the market must not look small). The
+  is fixed USD, so a lower fill buys more coin: a buy limit far above the market must not look small), and is
+  refused while the store knows no mark, unless it can only reduce a position (as on BitMEX). The
   store's price is only read once the request is decided, so every order with a size is converted then, by its
   intent's `resolve` (`engine.resolve`); the intent the adapter parses still counts contracts. With no price at
   all the request is a parse error naming `price`, unless the order can only reduce a position (then it carries
@@ -50,6 +51,7 @@ from riskwall.model import (
     PositionsReport,
     PriceUpdate,
     ResponseFacts,
+    Side,
     Venue,
 )
 from riskwall.venues import binance_usdm as usdm
@@ -145,7 +147,8 @@ class BinanceCoinm(TableAdapter):
     sockets = usdm.SOCKETS
 
     def __init__(self) -> None:
-        super().__init__(_ROUTES, usdm.params, _is_forbidden, convert=_to_coinm)
+        super().__init__(_ROUTES, usdm.params, _is_forbidden, convert=_to_coinm, scopes=_SCOPES,
+                         harmless=usdm.HARMLESS)
 
     def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         # dapi answers in fapi's shape, and ccxt's binancecoinm maps these codes through the same common table
@@ -187,13 +190,28 @@ def _both(first: Resolver, then: Resolver, intent: OrderIntent, known: Known) ->
 
 def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal) -> OrderIntent:
     """`intent` sized: its `contracts` converted at the worst of its own prices (`lowest_own_price`) and the
-    store's mark for its symbol."""
+    store's mark for its symbol. A buy priced above the market fills at the market, so with no mark known a buy that
+    could add to a position converts at its own price over the symbol's PERCENT_PRICE `multiplierUp` (dapi refuses
+    a buy limit further above the mark than that, -4016: the mark, and so the fill, is at least that low), and is
+    refused where exchangeInfo has not told that bound either: its own price would count its USD contracts as a
+    fraction of the coin they buy."""
     native = intent.symbol or ""
     quantity: Decimal | None = None
     own = lowest_own_price(intent.side, intent.price, intent.trigger_price, intent.activation_price)
-    price = contract_price(intent.side, own, known.price(native))
+    mark = known.price(native)
+    scale = Decimal(1)  # own ÷ buy_cap as the price: the coin its contracts buy, × buy_cap (exact)
+    if mark is None and own is not None and intent.side is not Side.SELL and not intent.only_reduces:
+        listed = instrument(native)
+        if listed is None or listed.buy_cap is None:
+            raise FieldError(f"quantity of {native} is in USD contracts and a buy converts at the lower of its "
+                             "price and the market's, which is not known: fetch /dapi/v1/exchangeInfo or "
+                             "/dapi/v1/premiumIndex through the firewall first")
+        scale = listed.buy_cap
+    price = contract_price(intent.side, own, mark)
     if price is not None or not intent.only_reduces:  # else it cannot grow a position: checked without a size
         quantity = base_quantity(native, contracts, price)
+        if scale != 1:
+            quantity = _trimmed(quantity * scale)
         if quantity > MAX_AMOUNT:
             raise FieldError("quantity is too large")
     return replace(intent, quantity=quantity, resolve=None)
@@ -375,7 +393,26 @@ def _instrument_from(item: Any) -> Instrument | None:
         if not (len(suffix) == 6 and suffix.isdigit()):
             return None
         unified += f"-{suffix}"
-    return Instrument(VENUE, native, unified, size, quote_sized=True)
+    return Instrument(VENUE, native, unified, size, quote_sized=True, buy_cap=_buy_cap(item.get("filters")))
+
+
+def _trimmed(value: Decimal) -> Decimal:
+    """`value` without the trailing zeros a product gains (0.4 × 1.05 is 0.420), never in exponent form."""
+    value = value.normalize()
+    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value  # type: ignore[operator]
+
+
+def _buy_cap(filters: Any) -> Decimal | None:
+    """PERCENT_PRICE's `multiplierUp` (at least 1), where the row has exactly one such filter."""
+    found = [f for f in filters if isinstance(f, dict) and f.get("filterType") == "PERCENT_PRICE"] if isinstance(
+        filters, list) else []
+    if len(found) != 1:
+        return None
+    try:
+        cap = decimal_field("multiplierUp", found[0].get("multiplierUp"))
+    except FieldError:
+        return None
+    return cap.normalize() if cap is not None and cap >= 1 else None  # 1.0500 as 1.05: sizes keep their digits
 
 
 def _learn_instruments(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
@@ -407,6 +444,20 @@ _LEARNERS: dict[RouteKey, Learner] = {
     ("GET", "/dapi/v1/premiumindex"): _prices_facts(usdm.learn_prices("markPrice", "mark")),
     ("GET", "/dapi/v1/ticker/price"): _prices_facts(usdm.learn_prices("price", "last")),
     ("GET", "/dapi/v1/ticker/24hr"): _prices_facts(usdm.learn_prices("lastPrice", "last")),
+}
+
+# the query parameters each listing's learner reads as its scope (`TableAdapter.sure_scope`). dapi also lists open
+# orders by `pair` (every expiry of BTCUSD): a scope of several symbols, none of which a listing that shows none of
+# its orders can be known to hold, so such a listing teaches only the orders it shows. The positions learner reads
+# `pair` and `marginAsset` itself (a filtered report is kept symbol by symbol)
+_SYMBOL_SCOPE = frozenset({"symbol"})
+_SCOPES: dict[RouteKey, frozenset[str]] = {
+    ("GET", "/dapi/v1/openorders"): _SYMBOL_SCOPE,
+    ("GET", "/dapi/v1/openalgoorders"): _SYMBOL_SCOPE,
+    ("DELETE", "/dapi/v1/allopenorders"): _SYMBOL_SCOPE,
+    ("DELETE", "/dapi/v1/algoopenorders"): _SYMBOL_SCOPE,
+    ("GET", "/dapi/v1/positionrisk"): frozenset({"pair", "marginAsset", "symbol"}),
+    ("GET", "/dapi/v1/account"): frozenset(),
 }
 
 _ROUTES = route_table(_ENDPOINTS, {key: scoped(learner) for key, learner in _LEARNERS.items()})

@@ -140,7 +140,7 @@ class BinanceUsdm(TableAdapter):
     sockets = SOCKETS
 
     def __init__(self) -> None:
-        super().__init__(_ROUTES, params, is_forbidden, handoff=_coinm_for)
+        super().__init__(_ROUTES, params, is_forbidden, handoff=_coinm_for, scopes=_SCOPES, harmless=HARMLESS)
 
     def rejection(self, decision: Decision, parsed: ParsedRequest | None = None) -> Rejection:
         violation = decision.deciding
@@ -579,6 +579,23 @@ _LEARNERS: dict[RouteKey, Learner] = {
     ("GET", "/fapi/v1/ticker/price"): learn_prices("price", "last"),
     ("GET", "/fapi/v2/ticker/price"): learn_prices("price", "last"),
     ("GET", "/fapi/v1/ticker/24hr"): learn_prices("lastPrice", "last"),
+}
+
+# what narrows no answer: the signature and its timing (docs/venues.md §1.4)
+HARMLESS = frozenset({"timestamp", "recvWindow", "signature"})
+# the query parameters each listing's learner reads as its scope (`TableAdapter.sure_scope`): any other (a filter
+# Binance may honour that the learner does not, `SYMBOL` in other letter case) makes the answer teach only the orders
+# and positions it lists, as none that it leaves out can be taken for gone or flat
+_SYMBOL_SCOPE = frozenset({"symbol"})
+_SCOPES: dict[RouteKey, frozenset[str]] = {
+    ("GET", "/fapi/v1/openorders"): _SYMBOL_SCOPE,
+    ("GET", "/fapi/v1/openalgoorders"): _SYMBOL_SCOPE,
+    ("DELETE", "/fapi/v1/allopenorders"): _SYMBOL_SCOPE,
+    ("DELETE", "/fapi/v1/algoopenorders"): _SYMBOL_SCOPE,
+    ("GET", "/fapi/v2/positionrisk"): _SYMBOL_SCOPE,
+    ("GET", "/fapi/v3/positionrisk"): _SYMBOL_SCOPE,
+    ("GET", "/fapi/v2/account"): frozenset(),
+    ("GET", "/fapi/v3/account"): frozenset(),
 }
 
 _ROUTES = route_table(_ENDPOINTS, {key: scoped(learner) for key, learner in _LEARNERS.items()})

@@ -125,7 +125,7 @@ class BingX(TableAdapter):
     )
 
     def __init__(self) -> None:
-        super().__init__(_ROUTES, _params, _is_forbidden, _is_forbidden_write)
+        super().__init__(_ROUTES, _params, _is_forbidden, _is_forbidden_write, scopes=_SCOPES, harmless=_HARMLESS)
 
     def payload(self, data: Any) -> Any:
         # BingX answers errors in the same envelope: only code 0 with data is a success
@@ -227,6 +227,16 @@ def _position_side(raw: object, *, required: bool = True) -> PositionSide:
     return POSITION_SIDES[enum_field("positionSide", raw, frozenset(POSITION_SIDES), default="BOTH") or "BOTH"]
 
 
+def _client_id(params: Mapping[str, Any]) -> str | None:
+    """The order's client id, which BingX takes as `clientOrderID` (what ccxt sends) or `clientOrderId`. Which one it
+    reads when both are sent is not documented: an amend would change another order than the one checked, and a
+    new order be named otherwise than the store holds it, so both together are refused."""
+    if "clientOrderID" in params and "clientOrderId" in params:  # even empty: an empty one may be the one read
+        raise FieldError("clientOrderID and clientOrderId are both given: which one BingX reads is not known")
+    return text_field("clientOrderID", params.get("clientOrderID", params.get("clientOrderId")), CLIENT_ID,
+                      required=False)
+
+
 # the orders BingX attaches as a stop-loss and a take-profit (ccxt's defaults: STOP_MARKET, TAKE_PROFIT_MARKET)
 _ATTACHED_TYPES = {"stopLoss": frozenset({"STOP_MARKET", "STOP"}),
                    "takeProfit": frozenset({"TAKE_PROFIT_MARKET", "TAKE_PROFIT"})}
@@ -277,8 +287,7 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str) -> Order
     tif = enum_field("timeInForce", params.get("timeInForce"), TIME_IN_FORCE, default="-")
     _attached("stopLoss", params.get("stopLoss"), quantity)
     _attached("takeProfit", params.get("takeProfit"), quantity)
-    client_id = text_field("clientOrderID", params.get("clientOrderID", params.get("clientOrderId")), CLIENT_ID,
-                           required=False)
+    client_id = _client_id(params)
     return OrderIntent(
         venue=VENUE,
         action=Action.NEW,
@@ -313,8 +322,7 @@ def _amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) ->
     """`/openApi/swap/v1/trade/amend`: a new size (and price) for a resting order; side only when sent."""
     symbol, unified = _symbol(params.get("symbol"))
     order_id = text_field("orderId", params.get("orderId"), ORDER_ID, required=False)
-    client_id = text_field("clientOrderID", params.get("clientOrderID", params.get("clientOrderId")), CLIENT_ID,
-                           required=False)
+    client_id = _client_id(params)
     if order_id is None and client_id is None:
         raise FieldError("orderId or clientOrderId is missing")
     raw_side = enum_field("side", params.get("side"), frozenset(SIDES), default="-")
@@ -648,6 +656,18 @@ _LEARNERS: dict[RouteKey, Learner] = {
     ("GET", f"{_SWAP2}/quote/ticker"): _learn_prices("lastPrice", "last"),
     ("GET", f"{_SWAP2}/quote/price"): _learn_prices("price", "last"),
     ("GET", f"{_SWAP1}/ticker/price"): _learn_prices("price", "last"),
+}
+
+# what narrows no answer: the signature and its timing (docs/venues.md §7)
+_HARMLESS = frozenset({"timestamp", "recvWindow", "signature"})
+# the query parameters each listing's learner reads as its scope (`TableAdapter.sure_scope`): BingX's own examples
+# filter open orders by `type` too, which the learner does not read, so an answer to anything but these teaches
+# only the orders and positions it lists
+_SYMBOL_SCOPE = frozenset({"symbol"})
+_SCOPES: dict[RouteKey, frozenset[str]] = {
+    ("GET", f"{_SWAP2}/trade/openorders"): _SYMBOL_SCOPE,
+    ("DELETE", f"{_SWAP2}/trade/allopenorders"): _SYMBOL_SCOPE,
+    ("GET", f"{_SWAP2}/user/positions"): _SYMBOL_SCOPE,
 }
 
 _ROUTES = route_table(_ENDPOINTS, {key: scoped(learner) for key, learner in _LEARNERS.items()})

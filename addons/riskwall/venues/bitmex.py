@@ -174,7 +174,7 @@ class Bitmex(TableAdapter):
     )
 
     def __init__(self) -> None:
-        super().__init__(_ROUTES, request_params, _is_forbidden, _is_forbidden_write)
+        super().__init__(_ROUTES, request_params, _is_forbidden, _is_forbidden_write, scopes=_SCOPES)
 
     def scope(self, request: HttpRequest) -> Params | None:
         return _query(request)
@@ -895,6 +895,14 @@ _LEARNERS: dict[RouteKey, Learner] = {
     ("PUT", _path("order/bulk")): _learn_order_answer,
     ("DELETE", _path("order")): _learn_cancelled,
     ("DELETE", _path("order/all")): _learn_cancelled,
+}
+
+# the query parameters each listing's learner reads and judges (`TableAdapter.sure_scope`), spelled exactly so:
+# BitMEX matches names case-insensitively, so `Filter` or `COUNT` would narrow a listing the learner took as whole.
+# Credentials travel in headers: no parameter is harmless
+_SCOPES: dict[RouteKey, frozenset[str]] = {
+    ("GET", _path("order")): frozenset({"filter", "symbol", "count", "reverse"}),
+    ("GET", _path("position")): frozenset({"filter", "count"}),
 }
 
 _ROUTES = route_table(_ENDPOINTS, _LEARNERS)
