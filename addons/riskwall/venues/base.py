@@ -769,6 +769,15 @@ def sound_facts(facts: ResponseFacts) -> ResponseFacts:
                                closed=closed)
 
 
+def read_whole(scopes: Mapping[RouteKey, frozenset[str]], harmless: frozenset[str], key: RouteKey,
+               params: Mapping[str, str]) -> bool:
+    """Whether every query parameter is one the route `key`'s learner reads as its scope (`scopes`) or one the venue's
+    `harmless` names, spelled exactly so (`TableAdapter.sure_scope`; a learner that fills in what a listing leaves
+    out asks it too)."""
+    known = scopes.get(key)
+    return known is not None and all(name in known or name in harmless for name in params)
+
+
 def positive_only(facts: ResponseFacts) -> ResponseFacts:
     """What an answer of unsure scope may still teach: the orders and positions it lists, each for itself. A listing
     of open orders becomes its orders (none is taken for gone for being absent), a cancel-all's empty book nothing
@@ -973,11 +982,7 @@ class TableAdapter(VenueAdapter):
         see), and no body the scope was not read from. A venue that declares no scopes is judged by its learners."""
         if self._scopes is None:
             return True
-        known = self._scopes.get(key)
-        if known is None or request.body:
-            return False
-        harmless = self._harmless
-        return all(name in known or name in harmless for name in params)
+        return not request.body and read_whole(self._scopes, self._harmless, key, params)
 
     def payload(self, data: Any) -> Any:
         """The part of a successful answer that is learned from; UNREADABLE for an error answer."""

@@ -90,6 +90,7 @@ from riskwall.venues.base import (
     json_body,
     normalize_path,
     price_or_none,
+    read_whole,
     route_table,
     text_field,
 )
@@ -154,7 +155,8 @@ class Bitget(TableAdapter):
     )
 
     def __init__(self) -> None:
-        super().__init__(_ROUTES, _json_body, _is_forbidden, _is_forbidden_write, writes_only_at_write_paths=True)
+        super().__init__(_ROUTES, _json_body, _is_forbidden, _is_forbidden_write, writes_only_at_write_paths=True,
+                         scopes=_SCOPES, harmless=_HARMLESS)
 
     def parse_request_from(self, request: HttpRequest, who: Sender) -> ParsedRequest:
         parsed = super().parse_request_from(request, who)
@@ -656,6 +658,8 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
         return ResponseFacts()
     single = normalize_path(request.path).endswith("/single-position")
     asked = params.get("symbol", "").upper()
+    # only an answer to a query riskwall read whole (`_SCOPES`) says what it leaves out of a symbol is flat
+    whole = _whole((request.method, normalize_path(request.path)), params)
     by_symbol: dict[str, list[tuple[str, PositionSide, Decimal]]] = {}
     unreadable: set[str] = set()
     prices: list[PriceUpdate] = []
@@ -676,7 +680,8 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
         position_side = side if mode == "hedge_mode" else PositionSide.BOTH
         by_symbol.setdefault(symbol, []).append((symbol, position_side, total * sign))
     modes = _modes_listed(parsed.account, product_type, rows)
-    if single and asked and SYMBOL.fullmatch(asked) and not by_symbol and not unreadable:
+    if (single and whole and asked and SYMBOL.fullmatch(asked) and not by_symbol
+            and not unreadable and _margin_coin_fits(product_type, asked, params.get("marginCoin"))):
         by_symbol[asked] = []  # asked for one symbol, and none listed: it is flat
     reports = []
     for symbol, entries in by_symbol.items():
@@ -685,8 +690,9 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
         listed = {side for _, side, _ in entries}
         if PositionSide.BOTH in listed and len(entries) > 1:
             continue  # one-way mode lists one position per symbol; two are not a reading we trust
-        slots = (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT)
-        entries = entries + [(symbol, s, Decimal(0)) for s in slots if s not in listed]
+        if whole:
+            slots = (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT)
+            entries = entries + [(symbol, s, Decimal(0)) for s in slots if s not in listed]
         reports.append(PositionsReport(VENUE, parsed.account, symbol, tuple(entries)))
     return ResponseFacts(prices=tuple(prices), positions=tuple(reports), modes=modes)
 
@@ -716,6 +722,15 @@ def _listed_order(item: Any, account: str, kind: str) -> OrderUpdate | None:
     state = str(item.get("status") or item.get("state") or "").lower()
     return OrderUpdate(VENUE, account, symbol, order_id, side, position_side, size, min(executed, size),
                        state in FINAL_STATES, reduce_only, kind=kind)
+
+
+def _margin_coin_fits(product_type: str, symbol: str, margin_coin: str | None) -> bool:
+    """Whether a single-position query's `marginCoin` (ccxt sends the market's settle coin) is the symbol's, exactly
+    as spelled: Bitget answers for the two together, and may list nothing for a symbol held in another coin."""
+    if margin_coin is None:
+        return True
+    unified = unified_symbol(product_type, symbol)
+    return unified is not None and unified.partition(":")[2].split("-")[0] == margin_coin
 
 
 def _learn_open_orders(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
@@ -755,6 +770,8 @@ def _listing(data: dict[str, Any], parsed: ParsedRequest, params: Params, produc
     listed = [_listed_order(item, parsed.account, kind) for item in items]
     known = tuple(u for u in listed if u is not None)
     modes = _modes_listed(parsed.account, product_type, items)
+    # the gate is `_SCOPES` (a parameter it does not name makes the listing teach only its orders); these filters
+    # are the learner's own reading of them
     scoped = not any(params.get(k) for k in ("orderId", "clientOid", "idLessThan", "status", "startTime",
                                              "endTime"))
     limit = params.get("limit") or str(DEFAULT_PAGE)
@@ -843,6 +860,27 @@ def _quietly(learner: Learner) -> Learner:
             return ResponseFacts()
 
     return learn
+
+
+# Bitget signs in headers (ACCESS-SIGN, ACCESS-TIMESTAMP): no query parameter of a read is harmless
+_HARMLESS: frozenset[str] = frozenset()
+# the query parameters each listing's learner reads and honours as its scope, spelled exactly so
+# (`TableAdapter.sure_scope`): any other (a filter Bitget honours that the learner does not read, `Symbol` in other
+# letter case, which Bitget may or may not read as `symbol`) makes the answer teach only the orders and positions it
+# lists. ccxt sends productType with symbol, limit and planType (trigger listings) for open orders, productType and
+# marginCoin for all-position (each listed symbol has one margin coin: its slots are all listed), and symbol,
+# productType and marginCoin (judged against the symbol) for single-position. Cursors, time ranges and order ids
+# (ccxt's pagination, since, until) teach the orders listed only
+_SCOPES: dict[RouteKey, frozenset[str]] = {
+    ("GET", f"{_MIX}/order/orders-pending"): frozenset({"productType", "symbol", "limit"}),
+    ("GET", f"{_MIX}/order/orders-plan-pending"): frozenset({"productType", "planType", "symbol", "limit"}),
+    ("GET", f"{_MIX}/position/all-position"): frozenset({"productType", "marginCoin"}),
+    ("GET", f"{_MIX}/position/single-position"): frozenset({"productType", "symbol", "marginCoin"}),
+}
+
+
+def _whole(key: RouteKey, params: Params) -> bool:
+    return read_whole(_SCOPES, _HARMLESS, key, params)
 
 
 _ROUTES = route_table(_ENDPOINTS, {key: _quietly(learner) for key, learner in _LEARNERS.items()})

@@ -114,6 +114,7 @@ from riskwall.venues.base import (
     normalize_path,
     order_list,
     price_or_none,
+    read_whole,
     route_table,
     text_field,
 )
@@ -217,7 +218,8 @@ class Bybit(TableAdapter):
     )
 
     def __init__(self) -> None:
-        super().__init__(_ROUTES, _json_body, _is_forbidden, _is_forbidden_write, writes_only_at_write_paths=True)
+        super().__init__(_ROUTES, _json_body, _is_forbidden, _is_forbidden_write, writes_only_at_write_paths=True,
+                         scopes=_SCOPES, harmless=_HARMLESS)
 
     def payload(self, data: Any) -> Any:
         # Bybit answers errors with HTTP 200 too: only retCode 0 is a success
@@ -882,7 +884,8 @@ def _complete_page(path: str, params: Params, result: Mapping[str, Any], count: 
 
 
 def _snapshot_scope(params: Params, category: str) -> tuple[str, str | None] | None:
-    """(kind, symbol) an open-orders listing vouches for completely, or None."""
+    """(kind, symbol) an open-orders listing vouches for completely, or None. The gate is `_SCOPES` (a parameter
+    it does not name makes the listing teach only its orders); the filters below are the learner's own reading."""
     if any(params.get(k) for k in ("orderId", "orderLinkId", "orderFilter", "baseCoin")):
         return None  # one order, one kind of order or one base coin: not a scope the kinds can express
     if params.get("openOnly", "0") != "0":
@@ -955,7 +958,9 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
             continue
         signed = -size if (side == "Sell" or position_side is PositionSide.SHORT) else size
         by_symbol.setdefault(symbol, []).append((symbol, position_side, signed))
-    complete = "*" not in unreadable and _complete_page("/v5/position/list", params, _result(data), len(items))
+    # only a listing of a query riskwall read whole (`_SCOPES`) says the slots it leaves out of a symbol are flat
+    complete = ("*" not in unreadable and _whole(_POSITIONS, params)
+                and _complete_page("/v5/position/list", params, _result(data), len(items)))
     reports = []
     # only listed symbols: one asked for but absent (a wrong category, say) is not known to be flat
     for symbol in by_symbol:
@@ -1063,6 +1068,27 @@ _LEARNERS: dict[RouteKey, Learner] = {
     ("POST", "/v5/order/cancel-batch"): _learn_cancelled,
     ("POST", "/v5/order/cancel-all"): _learn_cancelled,
 }
+
+# Bybit signs in headers (X-BAPI-SIGN, X-BAPI-TIMESTAMP, X-BAPI-RECV-WINDOW): no query parameter of a read is
+# harmless
+_HARMLESS: frozenset[str] = frozenset()
+_OPEN_ORDERS: RouteKey = ("GET", "/v5/order/realtime")
+_POSITIONS: RouteKey = ("GET", "/v5/position/list")
+# the query parameters each listing's learner reads and honours as its scope, spelled exactly so
+# (`TableAdapter.sure_scope`): any other (a filter Bybit honours that the learner does not read, `Symbol` in other
+# letter case, which Bybit may or may not read as `symbol`) makes the answer teach only the orders and positions it
+# lists. ccxt sends category with symbol or settleCoin, and limit; pybit what its caller names. openOnly is judged
+# (0, the open book, only). A cursor, orderFilter (ccxt's trigger listing), baseCoin or an order id teach the
+# orders listed only
+_SCOPES: dict[RouteKey, frozenset[str]] = {
+    _OPEN_ORDERS: frozenset({"category", "symbol", "settleCoin", "openOnly", "limit"}),
+    _POSITIONS: frozenset({"category", "symbol", "settleCoin", "limit"}),
+}
+
+
+def _whole(key: RouteKey, params: Params) -> bool:
+    return read_whole(_SCOPES, _HARMLESS, key, params)
+
 
 _ROUTES = route_table(_ENDPOINTS, _LEARNERS)
 ADAPTER = Bybit()

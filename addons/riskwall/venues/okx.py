@@ -77,6 +77,7 @@ from riskwall.venues.base import (
     json_body,
     json_bool_field,
     lowest_own_price,
+    read_whole,
     route_table,
     scoped,
     text_field,
@@ -217,7 +218,8 @@ class Okx(TableAdapter):
     )
 
     def __init__(self) -> None:
-        super().__init__(_ROUTES, _json_body, _is_forbidden, writes_only_at_write_paths=True)
+        super().__init__(_ROUTES, _json_body, _is_forbidden, writes_only_at_write_paths=True, scopes=_SCOPES,
+                         harmless=_HARMLESS)
 
     def payload(self, data: Any) -> Any:
         # "0" all done; "2" a batch partly done (each entry says which); anything else taught nothing
@@ -944,7 +946,21 @@ def _learn_orders(data: list[Any], parsed: ParsedRequest, params: Params, decisi
     return ResponseFacts(prices=prices, orders=updates)
 
 
+# filters the listing learners read and judge: each makes a listing teach only the orders it lists. The gate is
+# `_SCOPES` (any parameter it does not name does the same); these stay as the learners' own reading of them
 _NARROWING = ("after", "before", "uly", "instFamily", "state", "ordId", "algoId", "algoClOrdId")
+
+
+def _inst_type_fits(inst_type: str | None, inst_ids: Iterable[str]) -> bool:
+    """Whether an `instType` sent along with instrument ids names their type, exactly as OKX spells it (SWAP,
+    FUTURES): OKX answers for the two together, and an instrument of another type may be left out of the answer
+    (or the answer be empty) though it holds orders or a position."""
+    if inst_type is None:
+        return True
+    try:
+        return all(_contract_kind(inst_id) == inst_type for inst_id in inst_ids)
+    except FieldError:
+        return False
 
 
 def _complete_scope(data: list[Any], params: Params, *, allowed: Iterable[str]) -> tuple[bool, str | None]:
@@ -962,6 +978,8 @@ def _complete_scope(data: list[Any], params: Params, *, allowed: Iterable[str]) 
         return False, None
     if not inst_id and params.get("instType"):
         return False, None  # one instrument type: the store cannot tell which others it leaves out
+    if inst_id and not _inst_type_fits(params.get("instType"), (inst_id,)):
+        return False, None
     return True, inst_id or None
 
 
@@ -1058,7 +1076,10 @@ def _learn_positions(data: list[Any], parsed: ParsedRequest, params: Params, dec
             prices.append(PriceUpdate(VENUE, inst_id, mark, "mark"))
     positions = tuple((inst_id, side, quantity) for (inst_id, side), quantity in totals.items())
     requested = [i.strip().upper() for i in params.get("instId", "").split(",") if i.strip()]
-    if requested and complete and not params.get("posId"):
+    # only a report of a query riskwall read whole (`_SCOPES`) says what it leaves out is flat
+    whole = _whole(_POSITIONS, params)
+    if (requested and complete and whole and not params.get("posId")
+            and _inst_type_fits(params.get("instType"), requested)):
         # OKX lists only open positions: a requested instrument it leaves out is flat on every side
         reports = tuple(
             PositionsReport(VENUE, parsed.account, inst_id, tuple(
@@ -1066,7 +1087,7 @@ def _learn_positions(data: list[Any], parsed: ParsedRequest, params: Params, dec
             ))
             for inst_id in dict.fromkeys(requested)
         )
-    elif complete and not any(params.get(k) for k in ("instType", "instId", "posId")):
+    elif complete and whole and not any(params.get(k) for k in ("instType", "instId", "posId")):
         reports = (PositionsReport(VENUE, parsed.account, None, positions),)
     else:
         # a partial or filtered answer: what it lists is true, what it leaves out is unknown
@@ -1159,6 +1180,28 @@ _LEARNERS: dict[RouteKey, Learner] = {
     ("GET", "/api/v5/market/ticker"): _learn_prices("last", "last"),
     ("GET", "/api/v5/market/tickers"): _learn_prices("last", "last"),
 }
+
+# OKX signs in headers (OK-ACCESS-SIGN, OK-ACCESS-TIMESTAMP): no query parameter of a read narrows nothing
+_HARMLESS: frozenset[str] = frozenset()
+_PENDING: RouteKey = ("GET", "/api/v5/trade/orders-pending")
+_ALGO_PENDING: RouteKey = ("GET", "/api/v5/trade/orders-algo-pending")
+_POSITIONS: RouteKey = ("GET", "/api/v5/account/positions")
+# the query parameters each listing's learner reads and honours as its scope, spelled exactly so
+# (`TableAdapter.sure_scope`): any other (a filter OKX honours that the learner does not read, `InstId` in other
+# letter case, which OKX may or may not read as `instId`) makes the answer teach only the orders and positions it
+# lists. What ccxt and python-okx send for open orders and positions is here: instId, limit, ordType (algo
+# listings; the scope, one kind per type), instType (judged against instId; alone it scopes nothing the store
+# can express)
+_SCOPES: dict[RouteKey, frozenset[str]] = {
+    _PENDING: frozenset({"instId", "instType", "limit"}),
+    _ALGO_PENDING: frozenset({"ordType", "instId", "instType", "limit"}),
+    _POSITIONS: frozenset({"instId", "instType"}),
+}
+
+
+def _whole(key: RouteKey, params: Params) -> bool:
+    return read_whole(_SCOPES, _HARMLESS, key, params)
+
 
 _ROUTES = route_table(_ENDPOINTS, {key: scoped(learner) for key, learner in _LEARNERS.items()})
 ADAPTER = Okx()
