@@ -16,7 +16,7 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -365,6 +365,11 @@ class RiskFirewall:
         if venue is None:
             self._refuse_if_not_allowed(flow)
             return
+        if "listener" not in names and "connect target" not in names:
+            # a Host header or SNI names the venue while the bytes go to a host that is not it: its answer would be
+            # learned as the venue's (a forged "no open orders" erases real exposure) and the bot's key sent there
+            self._refuse_ambiguous(flow, {**names, "destination": None}, decision_id, started, venue)
+            return
         adapter = adapter_for(venue)
         parsed: ParsedRequest | None = None
         request: HttpRequest | None = None
@@ -618,13 +623,15 @@ class RiskFirewall:
         sockname = flow.client_conn.sockname
         return self._listeners.get(int(sockname[1])) if sockname else None
 
-    def _refuse_ambiguous(self, flow: http.HTTPFlow, names: dict[str, Venue], decision_id: str,
-                          started: int) -> None:
-        """Names of two venues in one request: no adapter can be sure to read it as the venue that gets it."""
-        said = ", ".join(f"{where}={named}" for where, named in names.items())
+    def _refuse_ambiguous(self, flow: http.HTTPFlow, names: Mapping[str, Venue | None], decision_id: str,
+                          started: int, answering: Venue | None = None) -> None:
+        """Names of two venues in one request, or of a venue its bytes do not go to (a `destination` None: no venue):
+        no adapter can be sure to read it as the venue that gets it. Answered as `answering` (else the first venue
+        named) answers."""
+        said = ", ".join(f"{where}={named or 'no venue'}" for where, named in names.items())
         violation = Violation.of(engine.RULE_VENUE, Reason.UNKNOWN_ENDPOINT, names=said)
         decision = Decision(Verdict.BLOCK, decision_id, self.policy.revision if self.policy else "none", (violation,))
-        answering = names.get("listener") or next(iter(names.values()))
+        answering = answering or names.get("listener") or next(v for v in names.values() if v is not None)
         flow.response = _rejection(adapter_for(answering), decision)
         with contextlib.suppress(Exception):
             _log_decision(decision, None, answering, started, flow.request.method, flow.request.path)

@@ -85,6 +85,30 @@ def test_request_when_host_is_no_venue_under_allowlist_then_refused_before_leavi
     assert len([line for line in guarded.log_lines() if line.get("event") == "egress_blocked"]) >= 2
 
 
+@pytest.mark.parametrize("door", ["egress-open", "egress-allowlist"])
+@pytest.mark.parametrize("path", ["/fapi/v1/openOrders", "/fapi/v1/premiumIndex"])
+def test_request_when_host_header_names_the_venue_but_it_goes_elsewhere_then_refused_before_leaving(
+    request: pytest.FixtureRequest, outsider: tuple[int, list[str]], door: str, path: str
+) -> None:
+    # a bot holding the venue's key sends a read to a host it runs, under the venue's Host header: learned as the
+    # venue's, its forged "no open orders" or mark price of 1 would erase exposure or shrink notionals, and the
+    # key would leave for that host
+    sidecar: Sidecar = request.getfixturevalue("sidecar" if door == "egress-open" else "guarded")
+    port, hits = outsider
+    proxies = {"http": sidecar.proxy_url, "https": sidecar.proxy_url}
+
+    answer = requests.get(f"http://127.0.0.1:{port}{path}?symbol=BTCUSDT&timestamp=1&signature=" + "0" * 64,
+                          headers={"Host": "fapi.binance.com", "X-MBX-APIKEY": KNOWN_KEY}, proxies=proxies,
+                          timeout=10)
+
+    assert answer.status_code >= 400 and answer.headers["X-Riskwall-Rule"] == "riskwall.venue"
+    assert answer.headers["X-Riskwall-Reason"] == "UNKNOWN_ENDPOINT"
+    assert hits == []
+    [line] = [line for line in sidecar.decisions(verdict="block") if "destination=no venue" in
+              str(line.get("context", {}).get("names", ""))][-1:]
+    assert line["venue"] == "binanceusdm"
+
+
 @pytest.mark.parametrize("wiring", ["explicit", "reverse"])
 def test_create_order_when_key_unknown_then_blocked_and_known_key_passes(
     guarded: Sidecar, fake: FakeBinanceUsdm, wiring: str

@@ -306,15 +306,19 @@ async def test_request_when_venue_host_mapped_then_local_host_routed_to_venue(
 @pytest.mark.parametrize(
     ("host", "host_header", "sni", "outcome"),
     [
-        # a name of the venue anywhere makes the request the venue's: it is checked
+        # the destination is the venue, under any spelling of its address: the venue's request, checked
         ("127.0.0.1", None, None, "checked"),
         ("2130706433", None, None, "checked"),
         ("localhost", None, None, "checked"),
         ("[::ffff:127.0.0.1]", None, None, "checked"),
-        ("api.example.com", "fapi.binance.com", None, "checked"),
-        ("api.example.com", None, "fapi.binance.com", "checked"),
-        ("13.225.0.1", "FAPI.binance.com.", "fapi.binance.com", "checked"),
-        ("api.example.com", "fapi7.binance.com", None, "checked"),  # under Binance's domain, not listed
+        ("0.0.0.0", None, None, "checked"),  # a connection to the unspecified address reaches this host
+        ("127.0.0.1", "fapi.binance.com", "fapi.binance.com", "checked"),
+        # a Host header or SNI names the venue while the bytes go to a host that is no venue: its answer would be
+        # learned as the venue's (a forged listing or price) and the key sent there, so it is refused
+        ("api.example.com", "fapi.binance.com", None, "refused"),
+        ("api.example.com", None, "fapi.binance.com", "refused"),
+        ("13.225.0.1", "FAPI.binance.com.", "fapi.binance.com", "refused"),
+        ("api.example.com", "fapi7.binance.com", None, "refused"),  # under Binance's domain, not listed
         # names of two venues: no adapter can be sure to read it as the venue that gets it
         ("127.0.0.1", "www.okx.com", None, "refused"),
         ("fapi.binance.com", None, "www.okx.com", "refused"),

@@ -23,7 +23,8 @@ _NUMERIC = frozenset("0123456789abcdefx.")
 
 def canonical_host(host: str) -> str:
     """The one spelling of a host: lower case, no trailing dot or brackets, IDNA (ASCII), IP addresses in their
-    standard form (short, integer, octal and hex IPv4 as inet_aton reads them; IPv4-mapped IPv6 as IPv4)."""
+    standard form (short, integer, octal and hex IPv4 as inet_aton reads them; IPv4-mapped IPv6 as IPv4; the
+    unspecified address as loopback, where a connection to it goes)."""
     text = host.strip().lower().rstrip(".")
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
@@ -35,6 +36,8 @@ def canonical_host(host: str) -> str:
             return text
     address = _ip_address(text)
     if address is not None:
+        if address.is_unspecified:  # a connection to 0.0.0.0 (or ::) reaches this host itself, as loopback does
+            return "127.0.0.1" if address.version == 4 else "::1"
         return str(address)
     if text in _LOOPBACK_NAMES or text.endswith(".localhost"):
         return "127.0.0.1"
