@@ -1590,7 +1590,7 @@ OPEN_UPDATES = (
 @pytest.mark.parametrize(
     ("query", "symbol", "kind"),
     [
-        ({"category": "linear", "symbol": "btcusdt"}, "BTCUSDT", "linear:USDT"),
+        ({"category": "linear", "symbol": "BTCUSDT"}, "BTCUSDT", "linear:USDT"),
         ({"category": "linear", "settleCoin": "USDT"}, None, "linear:USDT"),
         ({"category": "linear", "settleCoin": "USDT", "limit": "50"}, None, "linear:USDT"),
         ({"category": "linear", "symbol": "BTCUSDT", "openOnly": "0"}, "BTCUSDT", "linear:USDT"),
@@ -1603,6 +1603,14 @@ def test_parse_response_when_complete_open_orders_listing_then_snapshot_of_its_s
     facts = learn("GET", "/v5/order/realtime", query, OPEN_ORDERS)
 
     assert facts == ResponseFacts(open_orders=(OpenOrdersSnapshot(VENUE, ACCOUNT, symbol, OPEN_UPDATES, kind),))
+
+
+def test_parse_response_when_open_orders_listed_for_a_symbol_in_small_letters_then_only_its_orders() -> None:
+    # Bybit writes symbols in capitals: one asked for otherwise may have matched nothing, so no order the listing
+    # leaves out is taken for gone
+    facts = learn("GET", "/v5/order/realtime", {"category": "linear", "symbol": "btcusdt"}, OPEN_ORDERS)
+
+    assert facts == ResponseFacts(orders=OPEN_UPDATES)
 
 
 def test_parse_response_when_inverse_category_listed_whole_then_inverse_snapshot_in_base_units() -> None:

@@ -775,7 +775,15 @@ def read_whole(scopes: Mapping[RouteKey, frozenset[str]], harmless: frozenset[st
     `harmless` names, spelled exactly so (`TableAdapter.sure_scope`; a learner that fills in what a listing leaves
     out asks it too)."""
     known = scopes.get(key)
-    return known is not None and all(name in known or name in harmless for name in params)
+    if known is None or not all(name in known or name in harmless for name in params):
+        return False
+    # every venue writes its symbols in capitals: one asked for in other letters may have matched nothing (an
+    # empty book of a symbol that is not the one the store holds), so the listing is not taken as that symbol's
+    return all(params[name] == params[name].upper() for name in SYMBOL_PARAMS if name in params)
+
+
+# the query parameters that name an instrument in a listing's scope (Binance, Bybit, Bitget, BingX, BitMEX; OKX)
+SYMBOL_PARAMS = ("symbol", "instId")
 
 
 def positive_only(facts: ResponseFacts) -> ResponseFacts:
