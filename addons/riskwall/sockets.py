@@ -168,12 +168,18 @@ class SocketGate:
             session.venue, "?", "a binary message on a venue socket")
         counted = reader.answers_every_id
         if frame.kind is FrameKind.LOGIN:
-            if session.pending_login is not None or session.awaits(frame.id_key):
+            again = session.pending_login is not None and frame.login_account == session.pending_login
+            if session.awaits(frame.id_key) or (session.pending_login is not None and not again):
                 # the venue's answer could not be told from the other's: which key the connection then acts for
                 # would be a guess, so the login never reaches the venue
-                return self._refused(session, reader, frame, started, "a login, or a message with this id, awaits "
-                                                                      "the venue's answer on this connection")
+                return self._refused(session, reader, frame, started, "a login to another key, or a message with "
+                                                                      "this id, awaits the venue's answer on this "
+                                                                      "connection")
             session.sent(frame.id_key, counted)
+            if again:
+                # the same key again (python-okx's subscribe logs in once more behind its own login): whichever of the
+                # two the venue takes, the connection acts for that key; the first answer settles it
+                return Outcome(True, frame=frame)
             session.pending_login, session.pending_login_id = frame.login_account, frame.id_key
             session.login_unclear = False
             return Outcome(True, frame=frame)

@@ -547,6 +547,33 @@ async def test_login_when_a_login_or_a_frame_under_its_id_awaits_an_answer_then_
 
 
 @pytest.mark.parametrize(
+    ("venue", "endpoint", "login", "answer"),
+    [
+        (Venue.OKX, "GET /ws/v5/private", okx_login(API_KEY), json.dumps({"event": "login", "code": "0"})),
+        (Venue.BYBIT, "GET /v5/trade", bybit_auth(API_KEY), json.dumps({"op": "auth", "retCode": 0})),
+        (Venue.BINANCEUSDM, "GET /ws-fapi/v1", binance_frame("x1", "session.logon", apiKey=API_KEY, **dict(SIGNED)),
+         json.dumps({"id": "x1", "status": 200, "result": {}})),
+    ],
+    ids=["okx", "bybit", "binance"],
+)
+async def test_login_when_the_same_key_logs_in_again_before_the_answer_then_passed_and_the_key_bound(
+    venue: Venue, endpoint: str, login: str, answer: str
+) -> None:
+    # python-okx's subscribe() sends a login of its own behind the bot's: whichever the venue takes, the connection
+    # acts for that key, so the second is no reason to refuse anything
+    made = gate(CountingDecider())
+    conn = Session(venue, Socket.ORDERS, endpoint)
+    assert (await made.from_client(conn, login)).forward
+    again = login.replace('"x1"', '"x2"')
+
+    outcome = await made.from_client(conn, again)
+    await made.from_venue(conn, answer)
+
+    assert outcome.forward is True and outcome.decision is None
+    assert conn.account == fingerprint(API_KEY) and conn.pending_login is None
+
+
+@pytest.mark.parametrize(
     ("venue", "endpoint", "login", "between", "answer"),
     [
         (Venue.BINANCEUSDM, "GET /ws-fapi/v1", binance_frame("x", "session.logon", apiKey=OTHER_KEY, **dict(SIGNED)),
