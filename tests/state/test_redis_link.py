@@ -97,3 +97,27 @@ async def test_send_when_the_server_drops_the_connection_then_the_waiting_call_f
         admin.close()
         await link.close()
         await client.aclose()
+
+
+async def test_send_when_the_transport_refuses_the_write_then_a_connection_error_and_the_next_reconnects(
+        prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # uvloop raises RuntimeError writing to a transport the server has closed: that is a dropped connection, which
+    # the store turns into StateUnavailable (an answer kept and tried again), not a bug that drops the answer
+    client = client_for(_AsyncHiredisParser, 3)
+    link = Link(client)
+    try:
+        assert await link.send([("SET", f"{prefix}:before", "1")]) == ["OK"]
+        wire = link._wire
+        assert wire is not None
+
+        def closed(data: bytes) -> None:
+            raise RuntimeError("unable to perform operation on <TCPTransport closed=True>; the handler is closed")
+
+        monkeypatch.setattr(wire.connection._writer, "write", closed)
+
+        with pytest.raises(RedisConnectionError):
+            await link.send([("GET", f"{prefix}:before")])
+        assert await link.send([("GET", f"{prefix}:before")]) == ["1"]
+    finally:
+        await link.close()
+        await client.aclose()

@@ -669,7 +669,14 @@ class _Wire:
                 # timeout) until the socket takes them
                 await self.connection.send_packed_command(packed, check_health=False)
         except BaseException as exc:
-            self._break(exc if isinstance(exc, Exception) else RedisConnectionError("write interrupted"))
+            if isinstance(exc, Exception) and not isinstance(exc, RedisError | OSError):
+                # a transport closed under the write (uvloop raises RuntimeError there): the connection failed,
+                # as any other drop does, so the caller's work is kept and tried again, not dropped as a bug
+                error: Exception = RedisConnectionError(f"write failed: {type(exc).__name__}: {exc}")
+                self._failed_write(replies, error)
+                raise error from exc
+            self._failed_write(replies, exc if isinstance(exc, Exception) else RedisConnectionError("write "
+                                                                                                     "interrupted"))
             raise
         if self._reader is None and not self.broken:
             self._reader = asyncio.get_running_loop().create_task(self._read())
@@ -722,6 +729,13 @@ class _Wire:
         finally:
             if self._reader is asyncio.current_task():
                 self._reader = None
+
+    def _failed_write(self, replies: asyncio.Future[list[Any]], error: Exception) -> None:
+        """The write of the call whose replies are `replies` failed: the connection is broken, and the call raises
+        `error` itself, so its own future's copy is marked seen (else asyncio logs it as never retrieved)."""
+        self._break(error)
+        if replies.done() and not replies.cancelled():
+            replies.exception()
 
     def _break(self, error: Exception) -> None:
         """The socket failed (or is closed): every call waiting on it fails; the Link takes another."""
