@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from riskwall.decider import UNANSWERED_HOLD_MS, release_delay_ms
-from riskwall.model import Venue
+from riskwall.model import Venue, Verdict
 from riskwall.venues.refusals import fate_unknown
 
 from .factories import answer_on_socket, make_limit, make_request
+from .test_listing_scope import SIGNED, USDM, request, screen_and_decide_twice
 
 BN, CM, BY, OK, BG, BX, BM = (Venue.BINANCEUSDM, Venue.BINANCECOINM, Venue.BYBIT, Venue.OKX, Venue.BITGET,
                               Venue.BINGX, Venue.BITMEX)
@@ -92,3 +93,32 @@ def test_fate_unknown_when_venue_answers_on_its_order_socket_then_read_as_over_r
     read = answer_on_socket(make_request(make_limit("50000", venue=venue), venue=venue), request_id, frame)
 
     assert release_delay_ms(venue, read.status, read.rest_body) == (UNANSWERED_HOLD_MS if unknown else 0)
+
+
+# a 2xx answer to a new order that neither shows the order nor refuses it says nothing of its fate
+EXPIRED = {"orderId": 7, "symbol": "BTCUSDT", "side": "BUY", "positionSide": "BOTH", "status": "EXPIRED",
+           "origQty": "0.6", "executedQty": "0", "price": "40000", "type": "LIMIT", "timeInForce": "IOC"}
+SILENT_ANSWERS = [
+    pytest.param(b'{"orderId": 7, "symbol": "BTCUSDT", "sta', True, id="cut-short"),
+    pytest.param(b"{}", True, id="empty-object"),
+    pytest.param(b'{"orderId": ' + b"9" * 5000 + b"}", True, id="number-too-long"),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, True, id="too-deep"),
+    pytest.param(json.dumps({**EXPIRED, "status": "FILLED", "executedQty": "NaN"}).encode(), True,
+                 id="fill-that-does-not-read"),
+    # what the answer says, read: an order that ended unfilled gives its reservation back
+    pytest.param(json.dumps(EXPIRED).encode(), False, id="expired-unfilled"),
+]
+
+
+@pytest.mark.parametrize(("answer", "held"), SILENT_ANSWERS)
+def test_new_order_answer_when_it_says_nothing_of_the_order_then_its_exposure_is_held(answer: bytes,
+                                                                                       held: bool) -> None:
+    # cut short by a connection the venue closed, too deep or long to read, or empty: the venue may have taken and
+    # filled the order, so the next order is measured with it (0.6 + 0.6 past a max_position of 1)
+    order = request(USDM, "POST", "/fapi/v1/order", (("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"),
+                                                      ("timeInForce", "GTC"), ("quantity", "0.6"),
+                                                      ("price", "40000"), *SIGNED))
+
+    verdict = screen_and_decide_twice(USDM, order, answer)
+
+    assert verdict is (Verdict.BLOCK if held else Verdict.ALLOW)

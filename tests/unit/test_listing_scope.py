@@ -74,6 +74,20 @@ def second_order_verdict(adapter: TableAdapter, steps: list[Step], order: HttpRe
     return asyncio.run(run())
 
 
+def screen_and_decide_twice(adapter: TableAdapter, order: HttpRequest, answer: bytes) -> Verdict:
+    """`order` decided and its 200 `answer` (raw bytes) learned, then `order` decided again: its verdict."""
+
+    async def run() -> Verdict:
+        store = MemoryStore(clock=lambda: START)
+        first = await decide_request(screen(adapter, order), POLICY, store, "first")
+        assert first.decision.verdict is Verdict.ALLOW and first.parsed is not None
+        await learn_answer(store, adapter, first.parsed, order, 200, answer, "first", first.reserved, POLICY,
+                           asked_ms=START)
+        return (await decide_request(screen(adapter, order), POLICY, store, "second")).decision.verdict
+
+    return asyncio.run(run())
+
+
 # ---- Binance USDⓈ-M -----------------------------------------------------------------------------------------
 
 
