@@ -240,15 +240,27 @@ class RiskFirewall:
 
     async def _watch_policy(self, interval_s: float) -> None:
         """Hot reload: a valid change replaces the policy in one assignment (decisions in flight keep the
-        object they started with); an invalid one is logged once and the last good policy stays. The files are
+        object they started with), once the files have read the same on two polls in a row; an invalid one is
+        logged once and the last good policy stays. The files are
         read and parsed, and their git revision asked for (a subprocess that may take seconds), in a thread:
         the event loop carries every flow and must not wait for a disk or for git."""
+        # a change is applied once it has read the same on two polls in a row: a file written in place (truncated,
+        # then filled rule by rule) is never taken for a policy at some point of the writing
+        settling: str | None = None
         while True:
             await asyncio.sleep(interval_s)
             try:
                 path = ctx.options.riskwall_policy
+                digest = await asyncio.to_thread(content_digest, path)
+                if digest is None or digest == self._policy_digest:
+                    settling = None
+                    continue
+                if digest != settling:
+                    settling = digest
+                    continue
                 change = await asyncio.to_thread(_policy_change, path, self._policy_digest)
                 self._apply_policy_change(path, change)
+                settling = None
             except Exception as exc:
                 log.error("policy_watch_error", error=type(exc).__name__)
 

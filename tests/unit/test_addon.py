@@ -1249,6 +1249,45 @@ async def test_policy_watch_when_reading_the_files_is_slow_then_the_event_loop_k
     assert ticks >= 20  # and the loop went on (a blocking read would have allowed one or two)
 
 
+@pytest.mark.parametrize(
+    ("reads", "applied"),
+    [
+        # written in place: truncated (empty), half written, then whole; only what stayed put for a poll applies
+        (["known", "empty", "half", "whole", "whole", "whole"], ["whole"]),
+        (["known", "empty", "known", "known"], []),  # back to what is loaded: nothing to apply
+        (["known", "other", "other", "other"], ["other"]),
+        (["known", "flap-a", "flap-b", "flap-a", "flap-b"], []),  # never the same twice running
+    ],
+    ids=["rewritten-in-place", "put-back", "plain-edit", "never-settles"],
+)
+async def test_policy_watch_when_files_change_then_applied_only_once_they_read_the_same_twice_running(
+    monkeypatch: pytest.MonkeyPatch, reads: list[str], applied: list[str]
+) -> None:
+    fw = firewall()
+    fw._policy_digest = reads[0]
+    polls = iter(reads[1:])
+    done = asyncio.Event()
+    current = [reads[0]]  # what the files read on the last poll
+    seen: list[str] = []  # what was loaded and applied
+
+    def digest(path: str) -> str | None:
+        current[0] = next(polls, reads[0])
+        if current[0] == reads[0]:
+            done.set()
+        return current[0]
+
+    def change(path: str, known: str | None) -> None:
+        seen.append(current[0])
+
+    monkeypatch.setattr(addon_module, "content_digest", digest)
+    monkeypatch.setattr(addon_module, "_policy_change", change)
+    watcher = asyncio.get_running_loop().create_task(fw._watch_policy(0.001))
+    await asyncio.wait_for(done.wait(), 5)
+    watcher.cancel()
+
+    assert seen == applied
+
+
 class FlakySettlingStore(MemoryStore):
     """A shared store that cannot take the first `outage` settlements (down, or slower than its timeout), then
     takes them as the memory store does."""

@@ -212,6 +212,19 @@ def test_load_policy_when_path_does_not_exist_then_error_names_the_path(tmp_path
     assert load_errors(missing) == [f"{missing}: no such file or folder"]
 
 
+@pytest.mark.parametrize("text", ["", "\n  \n", "# being written\n", "---\n"],
+                         ids=["zero-bytes", "blank", "comments-only", "empty-document"])
+def test_load_policy_when_a_file_holds_nothing_then_refused_not_loaded_as_a_policy_without_rules(
+    tmp_path: Path, text: str
+) -> None:
+    # a file rewritten in place reads empty for a moment; loaded, no rule would hold
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+
+    [error] = load_errors(path)
+    assert error.startswith(f"{path}: the file holds nothing")
+
+
 def test_load_policy_when_top_level_is_a_list_then_error_asks_for_a_mapping(tmp_path: Path) -> None:
     path = tmp_path / "list.yaml"
     path.write_text("- id: qty\n")

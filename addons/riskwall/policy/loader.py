@@ -217,10 +217,11 @@ def policy_files(path: Path) -> list[Path]:
     raise PolicyError([f"{path}: no such file or folder"])
 
 
-def read_yaml(file: Path, text: bytes, expected: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+def read_yaml(file: Path, text: bytes, expected: str, *,
+              allow_empty: bool = True) -> tuple[dict[str, Any], dict[KeyPath, int]]:
     """A YAML mapping with Decimal numbers and the line of every key path; a PolicyError naming file and line
-    for bad YAML, a duplicate key, or a top level that is not a mapping (`expected` names what it should hold).
-    Shared by policy files and policy test files."""
+    for bad YAML, a duplicate key, a top level that is not a mapping (`expected` names what it should hold), or,
+    unless `allow_empty`, a file with nothing in it. Shared by policy files and policy test files."""
     try:
         data, lines = _load_yaml(text)
     except yaml.YAMLError as exc:
@@ -231,6 +232,11 @@ def read_yaml(file: Path, text: bytes, expected: str) -> tuple[dict[str, Any], d
     except _DuplicateKey as exc:
         raise PolicyError([f"{file}:{exc.line}: {render_path(exc.path)}: duplicate key"]) from None
     if data is None:
+        if not allow_empty:
+            # a file being written in place (truncated, then filled) reads empty for a moment: loaded, it would be a
+            # policy without a rule, so nothing but the built-in checks would hold
+            raise PolicyError([f"{file}: the file holds nothing (half written?); a policy file needs `rules` or "
+                               "settings"])
         data = {}
     if not isinstance(data, dict):
         raise PolicyError([f"{file}:1: the top level must be a mapping with {expected}"])
@@ -238,7 +244,7 @@ def read_yaml(file: Path, text: bytes, expected: str) -> tuple[dict[str, Any], d
 
 
 def _parse_file(file: Path, text: bytes) -> tuple[PolicyFile, dict[KeyPath, int]]:
-    data, lines = read_yaml(file, text, "`rules`")
+    data, lines = read_yaml(file, text, "`rules`", allow_empty=False)
     try:
         return PolicyFile.model_validate(data), lines
     except ValidationError as exc:
