@@ -428,11 +428,13 @@ class RiskFirewall:
         context = flow.metadata.get("riskwall")
         if not isinstance(context, _FlowContext) or flow.response is None or self.store is None:
             return
-        if self._capture is not None:
-            self._capture.write(context.adapter, context.request, context.parsed, context.decision,
-                                flow.request.timestamp_start, flow.response.status_code, flow.response.content or b"")
         try:
-            status, body = flow.response.status_code, flow.response.content or b""
+            # a body whose content encoding does not decode is read as sent (not strict): it reads as no JSON, so an
+            # order's answer leaves its fate unknown (its reservation held) rather than raising out of the hook
+            status, body = flow.response.status_code, flow.response.get_content(strict=False) or b""
+            if self._capture is not None:
+                self._capture.write(context.adapter, context.request, context.parsed, context.decision,
+                                    flow.request.timestamp_start, status, body)
             if context.reserved:
                 # an order's answer: all it teaches is its account's (the reservation ends with it), so it is read
                 # and written after the bot has it, as in flight for that account (its next order waits for it)

@@ -33,6 +33,7 @@ from riskwall import addon as addon_module
 from riskwall import engine, logs
 from riskwall import settling as settling_module
 from riskwall.addon import RiskFirewall
+from riskwall.capture import CaptureWriter
 from riskwall.decider import UNANSWERED_HOLD_MS
 from riskwall.model import TradingState, Venue, fingerprint
 from riskwall.policy.loader import Policy
@@ -1335,3 +1336,25 @@ async def test_response_when_the_store_cannot_take_a_fill_then_kept_the_account_
     exposure = await _exposure(store)
     assert exposure["position"] == "0.8"  # learned, not lost: without the retry it would be 0 and 0.8 pending
     await fw._settling.drain()
+
+
+async def test_response_when_its_content_encoding_does_not_decode_then_the_hook_does_not_raise_and_fate_is_unknown(
+        tmp_path: Path) -> None:
+    # a venue (or a box on the way) answering gzip that is not gzip: the hook must not raise (mitmproxy would only
+    # print it), the capture still gets the exchange, and the order, whose answer cannot be read, stays counted
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    fw._capture = CaptureWriter.open(str(tmp_path / "capture.jsonl"))
+    first = order(quantity="0.8")
+    await fw.request(first)
+    assert first.response is None
+    first.response = http.Response.make(200, b"", {"content-type": "application/json", "content-encoding": "gzip"})
+    first.response.raw_content = b"not gzip at all"  # as received: `content` cannot decode it
+
+    await fw.response(first)
+    await asyncio.sleep(0)
+    second = order(quantity="0.8")
+    await fw.request(second)
+
+    assert second.response is not None and second.response.headers["X-Riskwall-Reason"] == "POSITION_EXCEEDS_MAX"
+    assert len((tmp_path / "capture.jsonl").read_text().splitlines()) == 2  # both orders' exchanges

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -280,9 +281,18 @@ def without_password(url: str) -> str:
     except ValueError:  # an unclosed IPv6 bracket: everything before the last "@" may be a secret
         scheme, sep, rest = url.partition("://")
         return f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else url
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+    shown = urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2])) if "@" in parts.netloc \
+        else url
+    if parts.query:
+        # redis-py takes `?password=` (and `sentinel_password`, ...) from the query as well
+        masked = "&".join(f"{name}=***" if _SECRET_OPTION.search(name) else f"{name}{sep}{value}"
+                          for name, sep, value in (item.partition("=") for item in parts.query.split("&")))
+        shown = shown.replace("?" + parts.query, "?" + masked, 1)
+    return shown
+
+
+# query options of a store URL whose values are credentials (matched in the option's name, any case or escape)
+_SECRET_OPTION = re.compile(r"pass|secret|token|auth|cred|key|user", re.IGNORECASE)
 
 
 __all__ = [
