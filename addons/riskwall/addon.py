@@ -49,6 +49,7 @@ from riskwall.model import (
     Verdict,
     Violation,
 )
+from riskwall.paths import without_tokens
 from riskwall.policy import Policy, PolicyError, content_digest, load_policy
 from riskwall.settling import Settling
 from riskwall.sockets import SocketGate
@@ -825,7 +826,7 @@ def _log_decision(
         "context": dict(deciding.context) if deciding else {},
         "venue": venue,
         "action": parsed.action if parsed else None,
-        "endpoint": parsed.endpoint if parsed else f"{method} {path.split('?', 1)[0]}",
+        "endpoint": parsed.endpoint if parsed else f"{method} {without_tokens(path.split('?', 1)[0])}",
         "account": parsed.account if parsed else None,
         "symbol": leg.symbol if leg else None,
         "side": leg.side if leg else None,

@@ -47,6 +47,7 @@ import orjson
 
 from riskwall import logs
 from riskwall.model import Decision, ParsedRequest, Venue, Verdict
+from riskwall.paths import without_tokens
 from riskwall.venues import HttpRequest, VenueAdapter, screen
 
 CAPTURE_VERSION = 1
@@ -157,7 +158,7 @@ def capture_record(
         "method": http_request.method.upper(),
         "host": http_request.host,
         "port": http_request.port,
-        "path": logs.redact_text(http_request.path.split("?", 1)[0], MAX_PATH_CHARS),
+        "path": logs.redact_text(without_tokens(http_request.path.split("?", 1)[0]), MAX_PATH_CHARS),
         "headers": {k: v[:MAX_HEADER_CHARS] for k, v in http_request.headers.items() if k.lower() in KEPT_HEADERS},
     }
     if http_request.upgrade is not None:

@@ -13,6 +13,10 @@ import re
 from urllib.parse import unquote
 
 _SLASHES = re.compile(r"/{2,}")
+# a path segment that can only be a token: a listen key (`/ws/<key>`, 60 characters), an API key or a signature
+# sent as a segment (64); no venue's own path has a segment near that long
+_TOKEN_SEGMENT = re.compile(r"(?<=/)[A-Za-z0-9_-]{32,}(?=/|$)")
+SEGMENT_HIDDEN = "*"
 
 
 # normalized paths by their raw text (query and fragment cut off): a bot sends the same few paths again and again.
@@ -57,3 +61,9 @@ def _normalized_uncached(path: str) -> str:
 def endpoint_name(method: str, path: str) -> str:
     """`METHOD /normalized/path`: how decision lines and policies (`allow_endpoints`) name an endpoint."""
     return f"{method.upper()} {normalize_path(path)}"
+
+
+def without_tokens(path: str) -> str:
+    """`path` fit for a log line or capture: every segment that can only be a token (32 characters and more of
+    letters, digits, `-` and `_`) shown as `*`, so a listen key or an API key sent in a path is never written."""
+    return path if len(path) < 33 else _TOKEN_SEGMENT.sub(SEGMENT_HIDDEN, path)

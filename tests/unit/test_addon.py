@@ -1358,3 +1358,38 @@ async def test_response_when_its_content_encoding_does_not_decode_then_the_hook_
 
     assert second.response is not None and second.response.headers["X-Riskwall-Reason"] == "POSITION_EXCEEDS_MAX"
     assert len((tmp_path / "capture.jsonl").read_text().splitlines()) == 2  # both orders' exchanges
+
+
+LISTEN_KEY = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "upgrade"),
+    [
+        ("POST", f"/ws/{LISTEN_KEY}", True),  # a stream's upgrade by the wrong method: refused
+        ("GET", f"/ws/%2E/{LISTEN_KEY}", True),  # not in its plain form: refused
+        ("PUT", f"/fapi/v1/listenKey/{LISTEN_KEY}", False),  # an unknown write endpoint: refused
+        ("GET", f"/ws/{LISTEN_KEY}", False),  # a plain read of it: passed
+        ("POST", f"/fapi/v1/order/{API_KEY}", False),  # the API key as a path segment
+    ],
+    ids=["upgrade-by-post", "upgrade-not-plain", "unknown-write", "plain-read", "api-key-segment"],
+)
+async def test_request_when_a_key_travels_in_the_path_then_no_log_line_or_capture_holds_it(
+    captured: Logs, tmp_path: Path, method: str, path: str, upgrade: bool
+) -> None:
+    fw = firewall()
+    fw._capture = CaptureWriter.open(str(tmp_path / "capture.jsonl"))
+    flow = make_flow(method, path, () if method == "GET" else LIMIT_BUY)
+    if upgrade:
+        flow.request.headers.update({"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                                     "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+
+    await fw.request(flow)
+    if flow.response is None:
+        answer(flow, 200, {})
+        await fw.response(flow)
+
+    written = captured.text + (tmp_path / "capture.jsonl").read_text()
+    assert written  # a decision line or a capture record was written
+    for secret in (LISTEN_KEY, API_KEY):
+        assert secret not in written and secret.lower() not in written

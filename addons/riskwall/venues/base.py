@@ -35,6 +35,7 @@ from riskwall.model import (
     fingerprint,
 )
 from riskwall.paths import normalize_path as normalize_path  # re-exported: every adapter uses it
+from riskwall.paths import without_tokens
 from riskwall.records import quick_init
 
 # no real instrument needs more; a larger number is a typo or an attack
@@ -536,7 +537,8 @@ def sender(request: HttpRequest, key_header: str) -> Sender:
     if "_" in "".join(headers) and any(other != name and other.replace("_", "-") == name for other in headers):
         # servers that read `_` as `-` take X_MBX_APIKEY for the key: an account the firewall would not see
         key_error = f"{key_header} is given under another spelling"
-    return Sender(path, f"{request.method} {path}", _account(api_key) if api_key else None, key_error)
+    return Sender(path, f"{request.method} {without_tokens(path)}", _account(api_key) if api_key else None,
+                  key_error)
 
 
 def socket_for(sockets: tuple[tuple[str, Socket], ...], path: str) -> tuple[str, Socket] | None:
