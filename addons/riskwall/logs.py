@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
+import json
 import logging
 import re
 import sys
@@ -129,7 +130,11 @@ def _redact_processor(_: Any, __: str, event: MutableMapping[str, Any]) -> dict[
 
 
 def _render(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
-    return orjson.dumps(event, default=_default).decode()
+    try:
+        return orjson.dumps(event, default=_default).decode()
+    except TypeError:  # orjson.JSONEncodeError: a lone surrogate (a request's `\udcff`) is no UTF-8
+        # the line is written all the same (one per decision), the character escaped as JSON allows
+        return json.dumps(event, default=_default, separators=(",", ":"))
 
 
 # where `line` writes, and the least level written, as `configure` last set them

@@ -1393,3 +1393,19 @@ async def test_request_when_a_key_travels_in_the_path_then_no_log_line_or_captur
     assert written  # a decision line or a capture record was written
     for secret in (LISTEN_KEY, API_KEY):
         assert secret not in written and secret.lower() not in written
+
+
+async def test_request_when_its_path_holds_a_byte_that_is_no_utf8_then_blocked_with_one_decision_line(
+    captured: Logs,
+) -> None:
+    # mitmproxy reads a raw 0xFF in the request target as the lone surrogate \udcff, which orjson cannot write:
+    # the decision must still be answered as a decision and logged, once
+    fw = firewall()
+    flow = make_flow("POST", "/fapi/v1/order")
+    flow.request.path = "/fapi/v1/order\udcff?" + flow.request.path.split("?", 1)[1]
+
+    await fw.request(flow)
+
+    assert flow.response is not None and flow.response.headers.get("X-Riskwall-Reason") == "UNKNOWN_ENDPOINT"
+    lines = [json.loads(line) for line in captured.text.splitlines() if '"decision"' in line]
+    assert [(line["verdict"], line["reason"]) for line in lines] == [("block", "UNKNOWN_ENDPOINT")]

@@ -693,7 +693,10 @@ class Steering:
         """`Risk firewall blocked this request (<rule>): <preamble><detail>`, the text every venue answers."""
         rule = self.neutral(violation.rule_id if violation else "riskwall")
         detail = self.neutral(violation.detail if violation else "blocked")
-        return f"Risk firewall blocked this request ({rule}): {preamble}{detail}"
+        text = f"Risk firewall blocked this request ({rule}): {preamble}{detail}"
+        # a byte of the request that is no UTF-8 (a path's 0xFF, read as the lone surrogate \udcff) is repeated
+        # escaped: an answer body is UTF-8, and a rejection that cannot be written is no venue-shaped answer
+        return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _respell(match: re.Match[str]) -> str:
