@@ -23,6 +23,7 @@ from riskwall.model import (
     ParsedRequest,
     PositionSide,
     PositionsReport,
+    PriceUpdate,
     ResponseFacts,
     Side,
     TradingState,
@@ -289,3 +290,38 @@ async def test_next_order_when_the_last_answer_needs_a_script_the_server_lacks_t
     assert following.decision.verdict is Verdict.BLOCK
     rows = await store.exposure(Venue.BINANCEUSDM, ACCOUNT)
     assert (Decimal(rows["BTCUSDT|both"]["position"]), rows["BTCUSDT|both"]["pending_buy"]) == (Decimal("0.9"), "0")
+
+
+NOTIONAL = make_policy("""
+rules:
+  - {id: notional, type: max_order_notional, default: 1000}
+""")
+
+
+def market_buy(quantity: str) -> ParsedRequest:
+    intent = OrderIntent(Venue.BINANCEUSDM, Action.NEW, "POST /fapi/v1/order", ACCOUNT, "SOLUSDT", side=Side.BUY,
+                         position_side=PositionSide.BOTH, quantity=Decimal(quantity), order_type="MARKET")
+    return ParsedRequest(Venue.BINANCEUSDM, Action.NEW, "POST /fapi/v1/order", ACCOUNT, intents=(intent,))
+
+
+def mark(price: str) -> ResponseFacts:
+    return ResponseFacts(prices=(PriceUpdate(Venue.BINANCEUSDM, "SOLUSDT", Decimal(price), "mark"),))
+
+
+async def test_market_order_when_another_sidecar_learned_a_new_price_since_then_measured_at_it(
+    sidecars: tuple[StateStore, StateStore],
+) -> None:
+    # planned on the price this sidecar last read (150: 4 SOL is 600), the order would pass a 1,000 notional cap
+    # that at the price the fleet knows now (1,500: 6,000) it breaks
+    store, other = sidecars
+    await other.learn(mark("150"))
+    first = await decide_request(market_buy("1"), NOTIONAL, store, "at-150")
+    await other.learn(mark("1500"))
+
+    evaluation = await decide_request(market_buy("4"), NOTIONAL, store, "after-the-move")
+
+    assert first.decision.verdict is Verdict.ALLOW
+    assert evaluation.decision.verdict is Verdict.BLOCK and not evaluation.reserved
+    deciding = evaluation.decision.deciding
+    assert deciding is not None and deciding.reason == "ORDER_NOTIONAL_EXCEEDS_MAX"
+    assert deciding.get("notional") == "6000"

@@ -940,9 +940,13 @@ class RedisStore(StateStore):
         outcome, extra = await self._reserve(reservation, reread, venue_account)
         states = self._decode_states(_pairs(extra[0]), _time_ms(extra[-1]))
         self._states_seen = states
+        same = set(states) == set(seen.trading_states)
         if symbols:
-            self._saw_prices(Venue(venue), tuple(symbols), extra[1])
-        return outcome, set(states) == set(seen.trading_states)
+            # a price another sidecar learned since (a market order's notional, the collar's reference) is as much a
+            # reason to plan again as a state: the plan measured what the cache held
+            now = self._saw_prices(Venue(venue), tuple(symbols), extra[1])
+            same = same and all(now.get((Venue(venue), s)) == seen.prices.get((Venue(venue), s)) for s in symbols)
+        return outcome, same
 
     async def reserve(self, reservation: Reservation) -> ReserveOutcome:
         if reservation.empty:
