@@ -31,6 +31,7 @@ from riskwall.model import (
     Verdict,
 )
 from riskwall.settling import Settling
+from riskwall.state import redis as redis_module
 from riskwall.state.base import StateScope, StateStore
 from riskwall.venues import adapter_for
 from riskwall.venues.base import HttpRequest
@@ -325,3 +326,29 @@ async def test_market_order_when_another_sidecar_learned_a_new_price_since_then_
     deciding = evaluation.decision.deciding
     assert deciding is not None and deciding.reason == "ORDER_NOTIONAL_EXCEEDS_MAX"
     assert deciding.get("notional") == "6000"
+
+
+@pytest.mark.parametrize("ahead_ms", [0, 1000, -1000])
+async def test_position_read_when_the_sidecars_clock_is_off_then_it_does_not_undo_a_fill_learned_after_it(
+    sidecars: tuple[StateStore, StateStore], monkeypatch: pytest.MonkeyPatch, ahead_ms: int
+) -> None:
+    # a read asked before a fill and answered after it may not hold the fill; reads are stamped by the sidecar's
+    # clock, fills by Redis's: a clock a second ahead made the read look newer than the fill, which it then undid
+    real = redis_module.time.time_ns
+    monkeypatch.setattr(redis_module.time, "time_ns", lambda: real() + ahead_ms * 1_000_000)
+    store, _ = sidecars
+    parsed = order("0.9")
+    evaluation = await decide_request(parsed, POLICY, store, "filled")  # a reply with Redis's time: the lead
+    asked_ms = redis_module.time.time_ns() // 1_000_000  # the read is asked now, by this host's clock
+    adapter = adapter_for(Venue.BINANCEUSDM)
+    request = HttpRequest("POST", "fapi.binance.com", 443, "/fapi/v1/order", (), {"x-mbx-apikey": "k"}, b"")
+    answer = (b'{"orderId":7,"symbol":"BTCUSDT","status":"FILLED","clientOrderId":"x","price":"50000",'
+              b'"origQty":"0.9","executedQty":"0.9","side":"BUY","positionSide":"BOTH","type":"LIMIT"}')
+    await learn_answer(store, adapter, evaluation.parsed or parsed, request, 200, answer, "filled", True)
+
+    flat = PositionsReport(Venue.BINANCEUSDM, ACCOUNT, "BTCUSDT", (("BTCUSDT", PositionSide.BOTH, Decimal(0)),),
+                           asked_ms=asked_ms)
+    await store.learn(ResponseFacts(positions=(flat,)))
+
+    rows = await store.exposure(Venue.BINANCEUSDM, ACCOUNT)
+    assert Decimal(rows["BTCUSDT|both"]["position"]) == Decimal("0.9")

@@ -767,6 +767,10 @@ class RedisStore(StateStore):
         # daily-loss rule keys with an equity reading seen, and the UTC day it was seen on (bounded by the policy's
         # daily-loss rules × the accounts this sidecar trades)
         self._equity_days: dict[str, int] = {}
+        # how far Redis's clock is ahead of this host's at least (ms; negative: behind), from the last reply that
+        # carried Redis's time: a read's asking, stamped by this host's clock, is moved onto Redis's, which stamps
+        # what the scripts learn (`_redis_ms`)
+        self._clock_lead_ms = 0
 
     # -- StateStore ----------------------------------------------------------------------------------
 
@@ -829,6 +833,7 @@ class RedisStore(StateStore):
             pipe.hget(self.keys.loss(loss_key), "day")
         async with self._guard():
             replies = await self._link.send(pipe.commands)
+            received_ms = time.time_ns() // 1_000_000
             named: Any = None
             if clients is not None:
                 named = replies.pop(0)
@@ -842,6 +847,7 @@ class RedisStore(StateStore):
         if mode_keys:
             modes = {key: str(mode) for key, mode in zip(mode_keys, replies.pop(), strict=True) if mode is not None}
         now = _time_ms(replies.pop(1))
+        self._clock_lead_ms = now - received_ms
         equity_seen = frozenset(loss_key for loss_key, day in zip(query.loss_keys, baseline_days, strict=True)
                                 if day is not None and str(day).isdigit() and int(day) == now // DAY_MS)
         for loss_key in equity_seen:
@@ -1026,6 +1032,7 @@ class RedisStore(StateStore):
         async with self._guard():
             (reply,), extras = await self._run_with([_Call("reserve", keys, args)],
                                                     extra if reservation.pending or also else None)
+        self._clock_lead_ms = int(reply[1]) - time.time_ns() // 1_000_000
         committed = int(reply[0]) == 1
         checks: tuple[RateCheck | ExposureCheck | ReductionCheck, ...] = (
             *reservation.rate, *reservation.exposure, *reservation.reductions)
@@ -1108,14 +1115,14 @@ class RedisStore(StateStore):
             if report.symbol is not None:
                 entry["sym"] = report.symbol
             if report.asked_ms is not None:
-                entry["at"] = report.asked_ms - READ_CLOCK_MARGIN_MS
+                entry["at"] = self._redis_ms(report.asked_ms)
             bucket(report.venue, report.account)["positions"].append(entry)
         for snapshot in facts.open_orders:
             listed: dict[str, Any] = {"kd": snapshot.kind, "orders": [_update_json(u) for u in snapshot.orders]}
             if snapshot.symbol is not None:
                 listed["sym"] = snapshot.symbol
             if snapshot.asked_ms is not None:
-                listed["at"] = snapshot.asked_ms - READ_CLOCK_MARGIN_MS
+                listed["at"] = self._redis_ms(snapshot.asked_ms)
             if snapshot.cancelled:
                 listed["cx"] = 1
             if snapshot.triggers_into is not None:
@@ -1136,10 +1143,10 @@ class RedisStore(StateStore):
         for (venue, account), payload in per_account.items():
             if payload["orders"] or payload["snapshots"] or payload["closed"]:
                 if facts.asked_ms is not None:
-                    payload["at"] = facts.asked_ms - READ_CLOCK_MARGIN_MS
+                    payload["at"] = self._redis_ms(facts.asked_ms)
                 # a fill held for a read that may hold it already is settled by a read asked after this sidecar
                 # learned it (so after the venue made it), by this sidecar's clock, as the reads are stamped
-                payload["nw"] = time.time_ns() // 1_000_000 - READ_CLOCK_MARGIN_MS
+                payload["nw"] = self._redis_ms(time.time_ns() // 1_000_000)
             text = json.dumps(payload, separators=(",", ":"))
             calls.append(_Call("learn", self.keys.account(venue, account), [text, FINAL_ORDER_MEMORY_MS]))
         return calls
@@ -1393,6 +1400,13 @@ class RedisStore(StateStore):
             raise StateUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
         except RedisError as exc:
             raise StateUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+
+    def _redis_ms(self, local_ms: int) -> int:
+        """A time of this host's clock (a read's asking) on Redis's clock, less the margin: never later than it was
+        there. The lead is Redis's time in a reply less this host's time when the reply came, which is at most the
+        true lead (Redis read its clock before the reply left), so a host whose clock runs ahead does not stamp its
+        reads after fills Redis learned later (a read taken as newer would undo them)."""
+        return local_ms + self._clock_lead_ms - READ_CLOCK_MARGIN_MS
 
     def _saw_prices(self, venue: Venue, symbols: Sequence[str], raws: Sequence[str | None]) -> dict[
             tuple[Venue, str], Decimal]:
