@@ -27,7 +27,7 @@ from riskwall import logs, metrics
 from riskwall.model import FINGERPRINT_PATTERN, TradingState, Venue
 from riskwall.settings import ADMIN_TOKEN_ENV
 from riskwall.state.base import StateScope, StateStore, StateUnavailable, TradingStateRecord
-from riskwall.venues import parse_venue
+from riskwall.venues import parse_venue, symbol_problem
 
 MAX_REQUEST_BYTES = 64 * 1024
 # a key's fingerprint, or an account label of the policy (`label:<name>`: every key the label lists)
@@ -149,7 +149,14 @@ class AdminApi:
             return AdminResponse(400, {"error": str(exc)})
         if scope.account is not None and not _ACCOUNT.fullmatch(str(scope.account)):
             return AdminResponse(400, {"error": "account must be a 12-hex-digit key fingerprint or label:<name>"})
-        scope = StateScope(venue, scope.account, str(scope.symbol).upper() if scope.symbol else None)
+        symbol = None
+        if scope.symbol is not None:
+            if not isinstance(scope.symbol, str) or venue is None:
+                return AdminResponse(400, {"error": "symbol must be a text naming the venue's instrument"})
+            symbol = scope.symbol.upper()
+            if (problem := symbol_problem(Venue(venue), symbol)) is not None:
+                return AdminResponse(400, {"error": problem})
+        scope = StateScope(venue, scope.account, symbol)
         try:
             await store.set_trading_state(scope, state, reason, actor)
         except StateUnavailable:

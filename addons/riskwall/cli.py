@@ -20,14 +20,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from riskwall import logfile, logs, replay, settings
-from riskwall.model import TradingState, fingerprint
+from riskwall.model import TradingState, Venue, fingerprint
 from riskwall.policy import PolicyError, load_policy
 from riskwall.policy import bench as policy_bench
 from riskwall.policy import schema as policy_schema
 from riskwall.policy import testing as policy_testing
 from riskwall.state import UnsupportedStateUrl, open_store
 from riskwall.state.breaker import without_password
-from riskwall.venues import listen_address, parse_venue, parse_venue_hosts
+from riskwall.venues import listen_address, parse_venue, parse_venue_hosts, symbol_problem
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -185,6 +185,9 @@ def _cmd_switch(args: argparse.Namespace) -> int:
         print(f"riskwall: {exc}", file=sys.stderr)
         return 2
     symbol = args.symbol.upper() if args.symbol else None
+    if symbol is not None and venue is not None and (problem := symbol_problem(Venue(venue), symbol)) is not None:
+        print(f"riskwall: --symbol: {problem}", file=sys.stderr)
+        return 2
     for account in accounts:
         payload = {"venue": venue, "account": account, "symbol": symbol, "reason": args.reason, "actor": args.actor}
         try:

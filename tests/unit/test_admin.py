@@ -306,10 +306,17 @@ async def test_switch_when_body_invalid_then_400_and_store_untouched(route: str,
         pytest.param({"venue": "BinanceUSDM"}, id="venue-not-lower-case"),
         pytest.param({"venue": "binanceusdm", "symbol": "btcusdt"}, id="symbol-lower-case"),
         pytest.param({"venue": "binanceusdm", "account": "main"}, id="account-label-not-fingerprint"),
+        # the venue's orders name BTCUSDT: ccxt's unified name, another venue's id, or stray characters halt nothing
+        pytest.param({"venue": "binanceusdm", "symbol": "BTC/USDT:USDT"}, id="unified-symbol"),
+        pytest.param({"venue": "binanceusdm", "symbol": "BTC-USDT"}, id="another-venues-id"),
+        pytest.param({"venue": "binanceusdm", "symbol": "btcusdt "}, id="trailing-space"),
+        pytest.param({"venue": "binanceusdm", "symbol": "BTCUSDT\u0000"}, id="nul"),
+        pytest.param({"venue": "binanceusdm", "symbol": ["BTCUSDT"]}, id="list"),
+        pytest.param({"venue": "binanceusdm", "symbol": 123}, id="number"),
     ],
 )
 async def test_halt_when_scope_can_match_no_order_then_refused_or_normalised_never_a_silent_no_op(
-    payload: dict[str, str],
+    payload: dict[str, object],
 ) -> None:
     api, store = make_api()
 

@@ -466,6 +466,18 @@ def test_switch_when_venue_unknown_then_exit_2_with_message(capsys: pytest.Captu
     assert venue in err
 
 
+@pytest.mark.parametrize(("venue", "symbol"), [("binanceusdm", "BTC/USDT:USDT"), ("binanceusdm", "BTC-USDT"),
+                                             ("okx", "BTCUSDT"), ("bingx", "BTCUSDT")])
+def test_switch_when_symbol_is_not_the_venues_own_id_then_exit_2_before_anything_is_set(
+        capsys: pytest.CaptureFixture[str], venue: str, symbol: str) -> None:
+    # a halt of a name the venue's orders never carry would print HALTED and block nothing
+    code, out, err = run_main(["halt", "--venue", venue, "--symbol", symbol, "--reason", "runaway",
+                               "--admin", "127.0.0.1:1"], capsys)
+
+    assert code == 2 and out == ""
+    assert "--symbol" in err and "own instrument id" in err
+
+
 def test_switch_when_account_label_not_in_policy_then_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_main(["halt", "--venue", "binanceusdm", "--account", "main", "--reason", "r",
                              "--policy", str(POLICIES)], capsys)

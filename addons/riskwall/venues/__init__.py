@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from riskwall.model import Decision, Reason, Venue, Verdict, Violation
 from riskwall.venues.base import FieldError, HttpRequest, Rejection, VenueAdapter, screen
 from riskwall.venues.binance_coinm import ADAPTER as BINANCE_COINM
@@ -27,6 +29,31 @@ ADAPTERS: dict[Venue, VenueAdapter] = {Venue.BINANCEUSDM: BINANCE_USDM, Venue.BY
 ADAPTERS[Venue.BINANCECOINM] = BINANCE_COINM
 ADAPTERS[Venue.BINGX] = BINGX
 ADAPTERS[Venue.BITMEX] = BITMEX
+
+
+def _native_symbols() -> dict[Venue, re.Pattern[str]]:
+    from riskwall.venues import binance_usdm, bingx, bitget, bitmex, bybit, okx
+
+    return {Venue.BINANCEUSDM: binance_usdm.SYMBOL, Venue.BINANCECOINM: binance_usdm.SYMBOL, Venue.BYBIT: bybit.SYMBOL,
+            Venue.OKX: okx.INST_ID, Venue.BITGET: bitget.SYMBOL, Venue.BINGX: bingx.SYMBOL, Venue.BITMEX: bitmex.SYMBOL}
+
+
+NATIVE_SYMBOLS = _native_symbols()
+
+
+def symbol_problem(venue: Venue, symbol: str) -> str | None:
+    """Why `symbol` (upper-cased) cannot be one of the venue's own instrument ids, which a trading state's symbol
+    scope is compared with (ccxt's BTC/USDT:USDT, another venue's BTC-USDT, a stray space: a halt of it would
+    report HALTED and block nothing); None when it can."""
+    if NATIVE_SYMBOLS[venue].fullmatch(symbol):
+        return None
+    return f"symbol must be {venue}'s own instrument id (as its orders name it, e.g. " \
+           f"{_EXAMPLE_SYMBOLS[venue]}), not {symbol!r}"
+
+
+_EXAMPLE_SYMBOLS = {Venue.BINANCEUSDM: "BTCUSDT", Venue.BINANCECOINM: "BTCUSD_PERP", Venue.BYBIT: "BTCUSDT",
+                    Venue.OKX: "BTC-USDT-SWAP", Venue.BITGET: "BTCUSDT", Venue.BINGX: "BTC-USDT",
+                    Venue.BITMEX: "XBTUSD"}
 
 
 def _last_resort(adapter: VenueAdapter) -> Rejection:
