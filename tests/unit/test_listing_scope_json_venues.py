@@ -15,26 +15,22 @@ resting order (or kept position) keeps it from passing. The controls are what cc
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 import pytest
 
-from riskwall.decider import decide_request, learn_answer
 from riskwall.model import Verdict
-from riskwall.state.memory import MemoryStore
-from riskwall.venues.base import HttpRequest, TableAdapter, screen
+from riskwall.venues.base import HttpRequest, TableAdapter
 from riskwall.venues.bitget import ADAPTER as BITGET
 from riskwall.venues.bybit import ADAPTER as BYBIT
 from riskwall.venues.okx import ADAPTER as OKX
 
-from .factories import make_policy
+from .test_listing_scope import LATER, START
+from .test_listing_scope import second_order_verdict as decided_after
 
-POLICY = make_policy("rules:\n  - {id: pos, type: max_position, default: {qty: 1}}\n")
-START = 1_700_000_000_000
-LATER = START + 11_000  # past the 10 s an order absent from a listing is held for
+# the same policy and clock as test_listing_scope's (a 1.0 max_position; a position read 11 s after the listing)
 JSON = "application/json"
 
 type Query = tuple[tuple[str, str], ...]
@@ -54,20 +50,7 @@ def post(adapter: TableAdapter, path: str, body: Any) -> HttpRequest:
 
 def second_order_verdict(adapter: TableAdapter, steps: list[Step], order: HttpRequest) -> Verdict:
     """Each step decided and its answer learned at its time; then `order` decided: its verdict."""
-    now = [START]
-
-    async def run() -> Verdict:
-        store = MemoryStore(clock=lambda: now[0])
-        for n, (req, answer, at) in enumerate(steps):
-            now[0] = at
-            evaluation = await decide_request(screen(adapter, req), POLICY, store, f"d{n}")
-            assert evaluation.decision.verdict is Verdict.ALLOW and evaluation.parsed is not None, n
-            await learn_answer(store, adapter, evaluation.parsed, req, 200, orjson.dumps(answer), f"d{n}",
-                               evaluation.reserved, POLICY, asked_ms=at)
-        evaluation = await decide_request(screen(adapter, order), POLICY, store, "last")
-        return evaluation.decision.verdict
-
-    return asyncio.run(run())
+    return decided_after(adapter, steps, order)[0]
 
 
 # ---- Bybit v5 -------------------------------------------------------------------------------------------------
