@@ -46,7 +46,7 @@ from urllib.parse import unquote_plus
 import orjson
 
 from riskwall import logs
-from riskwall.model import Decision, ParsedRequest, Venue, Verdict
+from riskwall.model import Action, Decision, ParsedRequest, Venue, Verdict
 from riskwall.paths import without_tokens
 from riskwall.venues import HttpRequest, VenueAdapter, screen
 
@@ -161,7 +161,11 @@ def capture_record(
         "path": logs.redact_text(without_tokens(http_request.path.split("?", 1)[0]), MAX_PATH_CHARS),
         "headers": {k: v[:MAX_HEADER_CHARS] for k, v in http_request.headers.items() if k.lower() in KEPT_HEADERS},
     }
-    if http_request.upgrade is not None:
+    if parsed is not None and parsed.action is Action.UNKNOWN and http_request.upgrade is None:
+        # no endpoint of the venue: named as the decision line names it, its query (maybe a key) left out
+        record["path"] = parsed.endpoint.split(" ", 2)[1]
+        record["query_omitted"] = {"pairs": len(http_request.query)}
+    elif http_request.upgrade is not None:
         # a user-data stream's URL is its listen key (`/ws/<key>`, `?streams=<key>`): keep only what it opened
         record["path"] = logs.redact_text(parsed.endpoint.split(" ", 1)[-1], MAX_PATH_CHARS)
         record["query"] = [[key, "[redacted]"] for key, _ in http_request.query[:MAX_QUERY_PAIRS_KEPT]]

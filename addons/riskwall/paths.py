@@ -67,3 +67,17 @@ def without_tokens(path: str) -> str:
     """`path` fit for a log line or capture: every segment that can only be a token (32 characters and more of
     letters, digits, `-` and `_`) shown as `*`, so a listen key or an API key sent in a path is never written."""
     return path if len(path) < 33 else _TOKEN_SEGMENT.sub(SEGMENT_HIDDEN, path)
+
+
+# a segment a venue's own paths are made of (lower case after `normalize_path`): words and version numbers
+_WORD_SEGMENT = re.compile(r"[a-z][a-z_-]{0,23}|v\d{1,2}")
+
+
+def unknown_path_shown(path: str) -> str:
+    """A normalized path that names no endpoint the firewall knows, fit for a log line or capture: every segment
+    that is not a plain word or version number shown as `*`. What a bot sends to an unknown path is not the
+    venue's vocabulary, and may be a key (a listen key split or dressed up: `k=<key>`, `<key>.x`, a key of 18
+    characters)."""
+    if path == "/":
+        return path
+    return "/" + "/".join(part if _WORD_SEGMENT.fullmatch(part) else SEGMENT_HIDDEN for part in path[1:].split("/"))

@@ -1363,19 +1363,31 @@ async def test_response_when_its_content_encoding_does_not_decode_then_the_hook_
 LISTEN_KEY = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"
 
 
+HALVES = (LISTEN_KEY[:32], LISTEN_KEY[32:])
+BYBIT_KEY = "XJ7kq2LmP9wRt4Vb3N"  # Bybit's keys are 18 characters
+
+
 @pytest.mark.parametrize(
-    ("method", "path", "upgrade"),
+    ("method", "path", "upgrade", "hidden"),
     [
-        ("POST", f"/ws/{LISTEN_KEY}", True),  # a stream's upgrade by the wrong method: refused
-        ("GET", f"/ws/%2E/{LISTEN_KEY}", True),  # not in its plain form: refused
-        ("PUT", f"/fapi/v1/listenKey/{LISTEN_KEY}", False),  # an unknown write endpoint: refused
-        ("GET", f"/ws/{LISTEN_KEY}", False),  # a plain read of it: passed
-        ("POST", f"/fapi/v1/order/{API_KEY}", False),  # the API key as a path segment
+        ("POST", f"/ws/{LISTEN_KEY}", True, ()),  # a stream's upgrade by the wrong method: refused
+        ("GET", f"/ws/%2E/{LISTEN_KEY}", True, ()),  # not in its plain form: refused
+        ("PUT", f"/fapi/v1/listenKey/{LISTEN_KEY}", False, ()),  # an unknown write endpoint: refused
+        ("GET", f"/ws/{LISTEN_KEY}", False, ()),  # a plain read of it: passed
+        ("POST", f"/fapi/v1/order/{API_KEY}", False, ()),  # the API key as a path segment
+        # dressed up, split, or short: an unknown endpoint is named by its plain words only
+        ("PUT", f"/fapi/v1/listenKey/k={LISTEN_KEY}", False, ()),
+        ("POST", f"/fapi/v1/order/{API_KEY}.x", False, ()),
+        ("GET", f"/ws/{HALVES[0]}%2F{HALVES[1]}", True, HALVES),
+        ("GET", f"/ws/%87{LISTEN_KEY}", True, ()),
+        ("POST", f"/fapi/v1/order/{BYBIT_KEY}", False, (BYBIT_KEY,)),
+        ("POST", f"/fapi/v1/nothing?{LISTEN_KEY}=1", False, ()),
     ],
-    ids=["upgrade-by-post", "upgrade-not-plain", "unknown-write", "plain-read", "api-key-segment"],
+    ids=["upgrade-by-post", "upgrade-not-plain", "unknown-write", "plain-read", "api-key-segment", "key-as-k=",
+         "key-with-suffix", "key-split-by-escaped-slash", "invalid-byte-first", "short-key", "key-as-query-name"],
 )
 async def test_request_when_a_key_travels_in_the_path_then_no_log_line_or_capture_holds_it(
-    captured: Logs, tmp_path: Path, method: str, path: str, upgrade: bool
+    captured: Logs, tmp_path: Path, method: str, path: str, upgrade: bool, hidden: tuple[str, ...]
 ) -> None:
     fw = firewall()
     fw._capture = CaptureWriter.open(str(tmp_path / "capture.jsonl"))
@@ -1391,7 +1403,7 @@ async def test_request_when_a_key_travels_in_the_path_then_no_log_line_or_captur
 
     written = captured.text + (tmp_path / "capture.jsonl").read_text()
     assert written  # a decision line or a capture record was written
-    for secret in (LISTEN_KEY, API_KEY):
+    for secret in (LISTEN_KEY, API_KEY, *hidden):
         assert secret not in written and secret.lower() not in written
 
 

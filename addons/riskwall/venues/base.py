@@ -35,7 +35,7 @@ from riskwall.model import (
     fingerprint,
 )
 from riskwall.paths import normalize_path as normalize_path  # re-exported: every adapter uses it
-from riskwall.paths import without_tokens
+from riskwall.paths import unknown_path_shown, without_tokens
 from riskwall.records import quick_init
 
 # no real instrument needs more; a larger number is a typo or an attack
@@ -600,8 +600,27 @@ def screen(adapter: VenueAdapter, request: HttpRequest, *, order_sockets: bool =
     Where a server could read the request otherwise than the adapter does, what could add risk is refused:
     a method-override header, a path in anything but its plain form, a content-encoded body, an upgrade to a
     socket the venue does not have, or to an order socket unless `order_sockets` (its frames are then read one
-    by one, as the REST requests they stand for).
+    by one, as the REST requests they stand for). A request to no endpoint the venue has is named, in the decision
+    line and the capture, by its path's plain words only (`unknown_path_shown`).
     """
+    parsed = _screened(adapter, request, order_sockets)
+    if parsed.action is not Action.UNKNOWN:
+        return parsed
+    method, _, rest = parsed.endpoint.partition(" ")
+    path, _, suffix = rest.partition(" ")
+    path, mark, named = path.partition("?")  # an adapter may name what it does not check (`?category=spot`)
+    shown = f"{method} {unknown_path_shown(normalize_path(path))}"
+    if mark and _NAMED.fullmatch(named):
+        shown += f"?{named}"
+    if suffix:
+        shown += f" {suffix}"
+    return parsed if shown == parsed.endpoint else dataclasses.replace(parsed, endpoint=shown)
+
+
+_NAMED = re.compile(r"[A-Za-z]{1,24}=[A-Za-z]{1,16}")
+
+
+def _screened(adapter: VenueAdapter, request: HttpRequest, order_sockets: bool) -> ParsedRequest:
     who = sender(request, adapter.key_header)
     venue, endpoint, account = adapter.venue, who.endpoint, who.account
     if any(name.replace("_", "-") in METHOD_OVERRIDES for name in request.headers) or any(
