@@ -328,9 +328,10 @@ async def test_market_order_when_another_sidecar_learned_a_new_price_since_then_
     assert deciding.get("notional") == "6000"
 
 
-@pytest.mark.parametrize("ahead_ms", [0, 1000, -1000])
+@pytest.mark.parametrize(("ahead_ms", "read_by"), [(0, "same"), (1000, "same"), (-1000, "same"), (1000, "fresh")],
+                         ids=["in-step", "ahead", "behind", "ahead-and-the-read-its-first-contact"])
 async def test_position_read_when_the_sidecars_clock_is_off_then_it_does_not_undo_a_fill_learned_after_it(
-    sidecars: tuple[StateStore, StateStore], monkeypatch: pytest.MonkeyPatch, ahead_ms: int
+    sidecars: tuple[StateStore, StateStore], monkeypatch: pytest.MonkeyPatch, ahead_ms: int, read_by: str
 ) -> None:
     # a read asked before a fill and answered after it may not hold the fill; reads are stamped by the sidecar's
     # clock, fills by Redis's: a clock a second ahead made the read look newer than the fill, which it then undid
@@ -348,7 +349,8 @@ async def test_position_read_when_the_sidecars_clock_is_off_then_it_does_not_und
 
     flat = PositionsReport(Venue.BINANCEUSDM, ACCOUNT, "BTCUSDT", (("BTCUSDT", PositionSide.BOTH, Decimal(0)),),
                            asked_ms=asked_ms)
-    await store.learn(ResponseFacts(positions=(flat,)))
+    # "fresh": a sidecar whose first contact with Redis is this read (no order through it yet)
+    await (store if read_by == "same" else sidecars[1]).learn(ResponseFacts(positions=(flat,)))
 
     rows = await store.exposure(Venue.BINANCEUSDM, ACCOUNT)
     assert Decimal(rows["BTCUSDT|both"]["position"]) == Decimal("0.9")

@@ -182,6 +182,8 @@ DEFAULT_RESERVATION_TTL_MS = 600_000
 # scripts learn, may differ (NTP keeps hosts within milliseconds): a fill or an order learned within this of a
 # read's asking counts as possibly after it, so the read does not undo it (`PositionsReport.asked_ms`)
 READ_CLOCK_MARGIN_MS = 250
+# how long the largest lead of Redis's clock over this host's seen is kept (`RedisStore._saw_clock`)
+CLOCK_LEAD_KEPT_MS = 10_000
 # socket budgets for an unguarded store; GuardedStore's per-call timeout is the one that matters in service
 SOCKET_TIMEOUT_S = 1.0
 # where a Sentinel listens when its URL names no port
@@ -770,7 +772,8 @@ class RedisStore(StateStore):
         # how far Redis's clock is ahead of this host's at least (ms; negative: behind), from the last reply that
         # carried Redis's time: a read's asking, stamped by this host's clock, is moved onto Redis's, which stamps
         # what the scripts learn (`_redis_ms`)
-        self._clock_lead_ms = 0
+        self._clock_lead_ms: int | None = None  # None: no reply has told it yet (`_clock_known`)
+        self._clock_lead_at = 0  # this host's time when that lead was measured (`_saw_clock`)
 
     # -- StateStore ----------------------------------------------------------------------------------
 
@@ -847,7 +850,7 @@ class RedisStore(StateStore):
         if mode_keys:
             modes = {key: str(mode) for key, mode in zip(mode_keys, replies.pop(), strict=True) if mode is not None}
         now = _time_ms(replies.pop(1))
-        self._clock_lead_ms = now - received_ms
+        self._saw_clock(now, received_ms)
         equity_seen = frozenset(loss_key for loss_key, day in zip(query.loss_keys, baseline_days, strict=True)
                                 if day is not None and str(day).isdigit() and int(day) == now // DAY_MS)
         for loss_key in equity_seen:
@@ -1032,7 +1035,7 @@ class RedisStore(StateStore):
         async with self._guard():
             (reply,), extras = await self._run_with([_Call("reserve", keys, args)],
                                                     extra if reservation.pending or also else None)
-        self._clock_lead_ms = int(reply[1]) - time.time_ns() // 1_000_000
+        self._saw_clock(int(reply[1]), time.time_ns() // 1_000_000)
         committed = int(reply[0]) == 1
         checks: tuple[RateCheck | ExposureCheck | ReductionCheck, ...] = (
             *reservation.rate, *reservation.exposure, *reservation.reductions)
@@ -1088,11 +1091,32 @@ class RedisStore(StateStore):
             self._owners.pop(reservation_id, None)
 
     async def learn(self, facts: ResponseFacts) -> None:
+        await self._clock_known(facts)
         calls = self._learn_calls(facts)
         if not calls:
             return
         async with self._guard():
             await self._run(calls)
+
+    async def _clock_known(self, facts: ResponseFacts) -> None:
+        """Before the first stamped facts of a sidecar whose store has not read Redis's time yet (a position read
+        before any order): one TIME, so even that read is stamped on Redis's clock, not this host's."""
+        if self._clock_lead_ms is not None or not (facts.asked_ms is not None or facts.positions or facts.open_orders
+                                                   or facts.orders):
+            return
+        async with self._guard():
+            (reply,) = await self._link.send([("TIME",)])
+        self._saw_clock(_time_ms(reply), time.time_ns() // 1_000_000)
+
+    def _saw_clock(self, redis_ms: int, local_ms: int) -> None:
+        """A reply carrying Redis's time `redis_ms` came at this host's `local_ms`: their difference is at most the
+        true lead. The largest seen within CLOCK_LEAD_KEPT_MS is kept (the tightest such bound; replies' own
+        delays would make it jitter by a millisecond, and two reads asked together be stamped apart), then the
+        next one replaces it (a clock stepped since is followed)."""
+        lead = redis_ms - local_ms
+        if self._clock_lead_ms is None or lead >= self._clock_lead_ms or (
+                local_ms - self._clock_lead_at > CLOCK_LEAD_KEPT_MS):
+            self._clock_lead_ms, self._clock_lead_at = lead, local_ms
 
     def _learn_calls(self, facts: ResponseFacts) -> list[_Call]:
         calls: list[_Call] = []
@@ -1158,6 +1182,7 @@ class RedisStore(StateStore):
         if reservation_id is not None and owner is None:
             # the reservation's place must be looked up
             return await super().settle(facts, reservation_id, after_ms, rejections, losses)
+        await self._clock_known(facts)
         calls = self._learn_calls(facts)
         hold = max(after_ms, 0)
         if reservation_id is not None and owner is not None:
@@ -1406,7 +1431,7 @@ class RedisStore(StateStore):
         there. The lead is Redis's time in a reply less this host's time when the reply came, which is at most the
         true lead (Redis read its clock before the reply left), so a host whose clock runs ahead does not stamp its
         reads after fills Redis learned later (a read taken as newer would undo them)."""
-        return local_ms + self._clock_lead_ms - READ_CLOCK_MARGIN_MS
+        return local_ms + (self._clock_lead_ms or 0) - READ_CLOCK_MARGIN_MS
 
     def _saw_prices(self, venue: Venue, symbols: Sequence[str], raws: Sequence[str | None]) -> dict[
             tuple[Venue, str], Decimal]:
