@@ -230,7 +230,8 @@ class RiskFirewall:
         try:
             host, port = listen_address(address, "riskwall_admin")
             token = admin.read_token(ctx.options.riskwall_admin_token_file or None)
-            api = admin.AdminApi(self.status, lambda: self.store, token, lambda: tuple(self._accounts_seen))
+            api = admin.AdminApi(self.status, lambda: self.store, token, lambda: tuple(self._accounts_seen),
+                                 ctx.options.riskwall_admin_hosts)
             self._admin = await admin.serve(api, host, port)
         except (OSError, ValueError) as exc:
             # without it there is no kill switch on memory state and no probes: refuse to start

@@ -6,6 +6,11 @@ shares the event loop with the proxy, so it reads the same policy and store obje
 Mutating routes (`POST /v1/halt|reduce|resume`) need `Authorization: Bearer <token>`, compared in constant
 time. With no token configured they are refused: code running beside the bot (the threat a firewall exists
 for) shares its loopback, so an open switch would let it resume a halted account.
+
+The reads need no token (probes and Prometheus scrape them), so every route answers only under a Host header
+that names an IP address, `localhost`, or a name the operator listed (`--admin-host`): a web page the bot's
+host browses could otherwise point a name of its own at 127.0.0.1 (DNS rebinding) and read the positions and
+trading states in `/v1/status` as a same-origin request. A request without a Host header is no browser's.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import contextlib
 import datetime
 import hmac
+import ipaddress
 import os
 import re
 import socket
@@ -33,6 +39,7 @@ MAX_REQUEST_BYTES = 64 * 1024
 # a key's fingerprint, or an account label of the policy (`label:<name>`: every key the label lists)
 _ACCOUNT = re.compile(rf"{FINGERPRINT_PATTERN}|label:[a-z0-9][a-z0-9_.-]{{0,63}}")
 READ_TIMEOUT_S = 5.0
+_PORT = re.compile(r":[0-9]{1,5}")
 
 log = logs.get_logger("riskwall.admin")
 
@@ -50,13 +57,18 @@ class AdminApi:
     """Route handlers, independent of the socket server so they are testable as plain coroutines."""
 
     def __init__(self, status: Callable[[], dict[str, Any]], store: Callable[[], StateStore | None],
-                 token: str | None, accounts: Callable[[], Iterable[tuple[Venue, str]]] = tuple) -> None:
+                 token: str | None, accounts: Callable[[], Iterable[tuple[Venue, str]]] = tuple,
+                 hosts: Iterable[str] = ()) -> None:
         self._status = status
         self._store = store
         self._token = token
         self._accounts = accounts
+        self._hosts = frozenset(host.strip().lower().rstrip(".") for host in hosts if host.strip())
 
     async def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> AdminResponse:
+        if not self._host_allowed(headers.get("host")):
+            return AdminResponse(403, {"error": "the Host header names no host this endpoint answers under: "
+                                                "an IP address, localhost, or a name given with --admin-host"})
         path = path.split("?", 1)[0].rstrip("/") or "/"
         if method == "GET" and path == "/healthz":
             return AdminResponse(200, {"status": "ok"})
@@ -73,6 +85,27 @@ class AdminApi:
                      "/v1/resume": TradingState.ACTIVE}[path]
             return await self._set_state(state, body)
         return AdminResponse(404, {"error": "no such route"})
+
+    def _host_allowed(self, host: str | None) -> bool:
+        """Whether a request naming `host` (its Host header, None when it sent none) is answered (module doc)."""
+        if host is None:
+            return True
+        name = host.strip().lower()
+        if name.startswith("["):  # [v6]:port
+            bracketed, closed, rest = name[1:].partition("]")
+            if not closed or (rest and not _PORT.fullmatch(rest)):
+                return False
+            name = bracketed
+        elif name.count(":") == 1:
+            name, _, port = name.partition(":")
+            if not _PORT.fullmatch(":" + port):
+                return False
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            name = name.rstrip(".")
+            return name == "localhost" or name in self._hosts
+        return True
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         if not self._token:

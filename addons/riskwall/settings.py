@@ -243,6 +243,9 @@ class RunSettings:
         "is refused", "250", parse=_milliseconds, metavar="MS")
     admin_token_file: str = setting(f"bearer token for the admin switches ({ADMIN_TOKEN_ENV} wins)", "",
                                     metavar="PATH")
+    admin_hosts: tuple[str, ...] = setting(
+        "a host name the admin endpoint answers under (its Host header), besides IP addresses and localhost; "
+        "repeatable", flag="--admin-host", metavar="NAME", repeatable=True)
     event_loop: str = setting("the event loop the proxy runs on: uvloop (libuv's, less CPU per request) or asyncio "
                               "(the standard library's)", "uvloop", choices=("uvloop", "asyncio"), option=None)
 

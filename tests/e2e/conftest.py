@@ -28,6 +28,8 @@ pytestmark = pytest.mark.e2e
 HALTED_KEY = "e2e-halted-key-" + "h" * 48
 REDUCING_KEY = "e2e-reducing-key-" + "r" * 47
 ADMIN_TOKEN = "e2e-admin-token-" + "t" * 32
+# the one host name (besides addresses and localhost) the sidecars' admin endpoints answer under
+ADMIN_HOST_NAME = "riskwall-admin.test"
 
 E2E_POLICY = """
 version: 1
@@ -104,7 +106,7 @@ def launch(workdir: Path, policy: Path, fake: FakeBinanceUsdm, pki: TlsMaterial,
         policy,
         upstreams={"binanceusdm": fake.base_url},
         upstream_ca=pki.ca_cert,
-        env={"RISKWALL_ADMIN_TOKEN": ADMIN_TOKEN},
+        env={"RISKWALL_ADMIN_TOKEN": ADMIN_TOKEN, "RISKWALL_ADMIN_HOSTS": ADMIN_HOST_NAME},
         **kwargs,  # type: ignore[arg-type]
     )
 

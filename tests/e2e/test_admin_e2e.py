@@ -14,7 +14,7 @@ from pathlib import Path
 
 import ccxt
 import pytest
-from tests.e2e.conftest import ADMIN_TOKEN, Trader
+from tests.e2e.conftest import ADMIN_HOST_NAME, ADMIN_TOKEN, Trader
 from tests.support.sidecar import Sidecar
 
 from riskwall.model import fingerprint
@@ -83,6 +83,29 @@ def test_probe_when_sidecar_running_then_answers(sidecar: Sidecar, path: str, st
     with urllib.request.urlopen(f"http://127.0.0.1:{sidecar.admin_port}{path}", timeout=5) as response:
         assert response.status == status
         assert json.loads(response.read())[field] == value
+
+
+@pytest.mark.parametrize(("host", "status"), [
+    ("rebound.example", 403),  # a page's own name pointed at 127.0.0.1 (DNS rebinding)
+    ("localhost.rebound.example:9090", 403),
+    (ADMIN_HOST_NAME, 200),  # listed with RISKWALL_ADMIN_HOSTS
+    ("localhost", 200),
+])
+def test_status_when_host_header_names_an_unlisted_host_then_403_without_state(
+    trader: Trader, sidecar: Sidecar, host: str, status: int
+) -> None:
+    trader.bot.create_order(ETH, "limit", "buy", 0.1, 2900)
+    request = urllib.request.Request(f"http://127.0.0.1:{sidecar.admin_port}/v1/status",
+                                     headers={"Host": f"{host}:{sidecar.admin_port}" if ":" not in host else host})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            code, body = response.status, response.read()
+    except urllib.error.HTTPError as refused:
+        code, body = refused.code, refused.read()
+        refused.close()
+
+    assert code == status
+    assert (fingerprint(trader.api_key) in body.decode()) is (status == 200)
 
 
 def test_admin_when_post_without_token_then_unauthorized(sidecar: Sidecar) -> None:

@@ -373,6 +373,74 @@ async def test_handle_when_route_unknown_then_404(method: str, path: str) -> Non
     assert await states(store) == {}
 
 
+# --- the Host header (DNS rebinding) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("host", "answered"), [
+    (None, True),  # no Host header: no browser's request
+    ("127.0.0.1", True),
+    ("127.0.0.1:9090", True),
+    ("10.1.2.3:9090", True),  # a Kubernetes probe or Prometheus scraping the pod's address
+    ("[::1]:9090", True),
+    ("::1", True),
+    ("localhost", True),
+    ("LOCALHOST:9090", True),
+    ("localhost.:9090", True),
+    ("riskwall:9090", True),  # listed with --admin-host
+    ("Riskwall", True),
+    ("evil.example:9090", False),  # a name the page's owner points at 127.0.0.1
+    ("evil.example", False),
+    ("localhost.evil.example", False),
+    ("127.0.0.1.nip.io:9090", False),
+    ("riskwall.evil.example", False),
+    ("127.0.0.1:90a", False),
+    ("127.0.0.1:", False),
+    ("[::1", False),
+    ("[::1]x", False),
+    ("", False),
+])
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", "/v1/status", b""),
+    ("GET", "/metrics", b""),
+    ("GET", "/readyz", b""),
+    ("GET", "/healthz", b""),
+    ("POST", "/v1/halt", b'{"venue": "binanceusdm", "reason": "r"}'),
+])
+async def test_handle_when_host_header_names_unlisted_host_then_403_before_any_route(
+        host: str | None, answered: bool, method: str, path: str, body: bytes) -> None:
+    store = MemoryStore(clock=FakeClock())
+    await store.set_trading_state(StateScope(Venue.BINANCEUSDM, ACCOUNT), TradingState.HALTED, "secret", "ops")
+    api = AdminApi(lambda: {"policy_revision": REVISION}, lambda: store, TOKEN, hosts=["riskwall", " "])
+    headers = dict(AUTH) if host is None else {**AUTH, "host": host}
+
+    response = await api.handle(method, path, headers, body)
+
+    if answered:
+        assert response.status in (200, 503)
+    else:
+        assert response.status == 403
+        assert "--admin-host" in response.body["error"]
+        assert "HALTED" not in json.dumps(response.body) and response.raw is None
+        assert await states(store) == {f"venue=binanceusdm,account={ACCOUNT}": ("HALTED", "secret", "ops")}
+
+
+async def test_serve_when_host_header_names_unlisted_host_then_403_and_nothing_read() -> None:
+    api, store = make_api()
+    assert store is not None
+    await store.set_trading_state(StateScope(Venue.BINANCEUSDM), TradingState.HALTED, "runaway", "ops")
+    server = await admin.serve(api, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        status, _, body = await raw_exchange(port, b"GET /v1/status HTTP/1.1\r\nHost: rebound.example\r\n\r\n")
+        assert status == 403 and b"HALTED" not in body and b"runaway" not in body
+        status, _, body = await raw_exchange(port, f"GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+                                             .encode())
+        assert status == 200 and json.loads(body)["trading_states"][0]["reason"] == "runaway"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 # --- through the socket server -----------------------------------------------------------------------------
 
 
@@ -394,14 +462,14 @@ async def test_serve_when_raw_http_requests_then_json_responses_and_state_set() 
     server = await admin.serve(api, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        status, headers, body = await raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = await raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert (status, json.loads(body)) == (200, {"status": "ok"})
         assert headers["content-type"] == "application/json"
         assert headers["content-length"] == str(len(body))
         assert headers["connection"] == "close"
 
         payload = json.dumps({"venue": "binanceusdm", "reason": "runaway", "actor": "ops"}).encode()
-        request = (b"POST /v1/halt HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+        request = (b"POST /v1/halt HTTP/1.1\r\nHost: localhost:9090\r\nAuthorization: Bearer " + TOKEN.encode()
                    + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(payload)).encode()
                    + b"\r\n\r\n" + payload)
         status, _, body = await raw_exchange(port, request)

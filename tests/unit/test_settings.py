@@ -64,6 +64,7 @@ def test_readme_when_read_then_every_setting_flag_is_documented() -> None:
         ("riskwall_ws_orders", bool, True),
         ("riskwall_ws_deadline_ms", int, 250),
         ("riskwall_admin_token_file", str, ""),
+        ("riskwall_admin_hosts", Sequence[str], []),
     ],
 )
 def test_option_specs_when_listed_then_each_addon_option_has_its_type_and_default(
@@ -78,7 +79,7 @@ def test_option_specs_when_listed_then_exactly_the_addon_options() -> None:
     names = [spec.name for spec in settings.option_specs()]
 
     assert sorted(names) == sorted(settings.option_values(RunSettings()))
-    assert len(names) == 12
+    assert len(names) == 13
 
 
 def test_option_values_when_settings_given_then_typed_values_become_option_values() -> None:
