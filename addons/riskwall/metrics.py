@@ -63,7 +63,7 @@ NONE = "none"
 UNKNOWN = "unknown"
 
 VERDICTS = frozenset({"allow", "block", "would_block"})
-STORE_ERROR_KINDS = ("timeout", "unavailable", "circuit_open", OTHER)
+STORE_ERROR_KINDS = ("timeout", "unavailable", "circuit_open", "lost", OTHER)
 # Decisions take tens to hundreds of microseconds in memory, a few milliseconds against Redis; the breaker's
 # per-call budget is 50 ms, so the top buckets show a store that is slow but not yet down.
 LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -243,7 +243,8 @@ def egress_refused() -> None:
 
 
 def store_error(kind: str) -> None:
-    """A failed store call: `timeout`, `unavailable` (the store raised) or `circuit_open` (not even asked)."""
+    """A failed store call: `timeout`, `unavailable` (the store raised), `circuit_open` (not even asked) or
+    `lost` (the store answered without state it held before: `StateLost`)."""
     _metrics.store_errors.labels(kind if kind in STORE_ERROR_KINDS else OTHER).inc()
 
 

@@ -62,9 +62,10 @@ class RedisServer:
     def start(self) -> None:
         binary = shutil.which("redis-server")
         assert binary
+        # persistence as the README asks of a fleet's Redis: a restart keeps every write it answered
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         assert wait_for_port(self.port, time.monotonic() + 10), "redis-server did not start"
@@ -73,6 +74,11 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+    def forget(self) -> None:
+        """While stopped: lose what it kept, as a Redis without persistence (or a new, empty replica) does."""
+        shutil.rmtree(self.workdir / "appendonlydir", ignore_errors=True)
+        (self.workdir / "dump.rdb").unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -221,6 +227,45 @@ def test_redis_outage_when_orders_arrive_then_only_cancels_and_reductions_pass_a
     events = [line["event"] for line in sidecar.log_lines()]
     assert events.count("state_store_down") == 1 and events.count("state_store_recovered") == 1
     assert readiness(sidecar) == 200
+
+
+def test_redis_when_restarted_without_its_data_then_fleet_reduces_until_resumed(
+    fleet: Callable[..., Sidecar], fake: FakeBinanceUsdm, redis_server: RedisServer
+) -> None:
+    sidecar = fleet("wiped")
+    key, secret = new_account(fake)
+    bot = reverse_bot(sidecar.reverse_url, api_key=key, secret=secret)
+    bot.load_markets()
+    bot.fetch_mark_price(BTC)
+    bot.create_order(BTC, "market", "buy", 0.9)  # 0.9 of the 1 BTC the policy allows
+    before = len([r for r in fake.orders_received() if r.api_key == key])
+
+    redis_server.stop()
+    redis_server.forget()  # it comes back empty, and would count the position from zero
+    redis_server.start()
+    refusals: list[str] = []
+    deadline = time.monotonic() + 10
+    while not any("lost its data" in text for text in refusals):
+        assert time.monotonic() < deadline, f"never refused as lost state: {refusals}"
+        with pytest.raises((ccxt.InvalidOrder, ccxt.PermissionDenied)) as raised:
+            bot.create_order(BTC, "market", "buy", 0.9)
+        refusals.append(str(raised.value))
+        time.sleep(0.05)
+    assert isinstance(raised.value, ccxt.PermissionDenied) and "TRADING_REDUCING" in refusals[-1]
+    bot.create_order(BTC, "market", "sell", 0.2, params={"reduceOnly": True})  # reductions still pass
+    assert len([r for r in fake.orders_received() if r.api_key == key]) == before + 1
+    assert [line for line in sidecar.log_lines() if line["event"] == "state_lost"]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKWALL_")}
+    status = subprocess.run([RISKWALL, "status", "--state", redis_server.url], capture_output=True, text=True,
+                            timeout=60, env=env, check=False)
+    [record] = json.loads(status.stdout)["trading_states"]
+    assert (record["scope"], record["state"], record["actor"]) == ("global", "REDUCING", "riskwall")
+    resumed = subprocess.run([RISKWALL, "resume", "--state", redis_server.url, "--reason", "positions checked"],
+                             capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    bot.create_order(BTC, "market", "buy", 0.05)
+    assert len([r for r in fake.orders_received() if r.api_key == key]) == before + 2
 
 
 def test_sidecar_when_restarted_then_shared_rate_window_is_kept(

@@ -213,7 +213,7 @@ LABEL_VALUES = {
                "read", "forbidden", "unknown", "other", "none"},
     "verdict": {"allow", "block", "would_block", "other"},
     "reason": {r.value for r in Reason} | {"other", "none"},
-    "kind": {"timeout", "unavailable", "circuit_open", "other"},
+    "kind": {"timeout", "unavailable", "circuit_open", "lost", "other"},
     "result": {"ok", "failed"},
     "state": {"ACTIVE", "REDUCING", "HALTED", "other"},
 }

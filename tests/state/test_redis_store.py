@@ -30,7 +30,7 @@ from tests.support.sidecar import free_port, free_ports
 
 from riskwall.model import PositionSide, TradingState
 from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
-from riskwall.state.base import DuplicateCheck, Reservation, ReserveOutcome, StateScope, ViewQuery
+from riskwall.state.base import DuplicateCheck, Reservation, ReserveOutcome, StateLost, StateScope, ViewQuery
 from riskwall.state.breaker import BreakerConfig, BreakerState, CircuitOpen, GuardedStore
 from riskwall.state.redis import (
     DEFAULT_RESERVATION_TTL_MS,
@@ -952,6 +952,7 @@ async def test_keys_when_account_is_used_then_all_its_keys_share_one_slot_and_id
     assert keys == {
         f"{base}:pos", f"{base}:resv", f"{base}:lapse", f"{base}:open", f"{base}:done", f"{base}:seq", f"{base}:cnt",
         f"{base}:fill",  # when the fills of o1 and o2 moved the position
+        f"{base}:gen",  # the account state's generation, written by the first reservation (never expires)
         f"{base}:rate:rate|{VENUE}|{ACCOUNT}:1000", f"{base}:rate:per-symbol|{VENUE}|{ACCOUNT}|{SYMBOL}:5000",
         f"{base}:dup:duplicates|0123abcd",
         f"{redis_prefix}:{{global}}:prices", f"{redis_prefix}:{{global}}:states",
@@ -962,6 +963,7 @@ async def test_keys_when_account_is_used_then_all_its_keys_share_one_slot_and_id
     assert 0 < sync_redis.pttl(f"{base}:dup:duplicates|0123abcd") <= 2000
     assert sync_redis.get(f"{base}:dup:duplicates|0123abcd").endswith("|k1")  # "<admitted ms>|<decision id>"
     assert 0 < sync_redis.pttl(f"{base}:done") <= 24 * 3_600_000
+    assert sync_redis.pttl(f"{base}:gen") == -1 and len(sync_redis.get(f"{base}:gen")) == 16
     assert 0 < sync_redis.pttl(f"{redis_prefix}:rid:k1") <= DEFAULT_RESERVATION_TTL_MS
     assert sync_redis.hget(f"{base}:pos", f"{SYMBOL}|both") == "0.3"  # exact text, never 0.30000000000000004
     assert sync_redis.hget(f"{redis_prefix}:{{global}}:prices", f"{VENUE}|{SYMBOL}") == "mark|60000.10"
@@ -1092,7 +1094,7 @@ async def test_store_when_reached_through_sentinel_then_it_uses_the_master(
 
     assert outcome is not None and outcome.committed
     base = f"s:{{{VENUE}|{ACCOUNT}}}"
-    assert sorted(keys) == [f"{base}:rate:{VENUE}|{ACCOUNT}:1000", f"{base}:seq"]
+    assert sorted(keys) == [f"{base}:gen", f"{base}:rate:{VENUE}|{ACCOUNT}:1000", f"{base}:seq"]
 
 
 @pytest.mark.redis
@@ -1144,3 +1146,68 @@ def test_require_redis_when_no_server_then_skip_with_reason_except_under_ci(
 
     with pytest.raises(outcome, match=r"no Redis on 127\.0\.0\.1:6379"):
         require_redis()
+
+
+# ---- a store that lost its data ---------------------------------------------------------------------------
+
+
+def _wipe_everything(client: redis.Redis, prefix: str) -> None:
+    """A restart without persistence, a FLUSH: every key gone (the test's own prefix only)."""
+    client.delete(*client.scan_iter(match=f"{prefix}:*"))
+
+
+def _wipe_the_account(client: redis.Redis, prefix: str) -> None:
+    client.delete(*client.scan_iter(match=f"{prefix}:{{{VENUE}|{ACCOUNT}}}:*"))
+
+
+def _another_generation(client: redis.Redis, prefix: str) -> None:
+    """Wiped, then another sidecar (one that never saw the account) reserved first: a generation of its own."""
+    _wipe_everything(client, prefix)
+    client.set(f"{prefix}:{{{VENUE}|{ACCOUNT}}}:gen", "0123456789abcdef")
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("lose", [_wipe_everything, _wipe_the_account, _another_generation])
+async def test_reserve_when_store_lost_the_accounts_state_then_refused_and_fleet_reducing_until_resumed(
+    redis_prefix: str, sync_redis: redis.Redis, lose: Callable[[redis.Redis, str], None]
+) -> None:
+    store = GuardedStore(redis_store(redis_prefix), BreakerConfig(timeout_ms=2000))
+    other = redis_store(redis_prefix)  # a second sidecar of the fleet, which never ordered for the account
+    try:
+        assert (await store.reserve(leg_reservation("g1", "0.9", "1"))).committed
+        lose(sync_redis, redis_prefix)
+
+        # without the check, 0.9 more would be admitted against a limit of 1 (the first 0.9 is forgotten)
+        with pytest.raises(StateLost):
+            await store.reserve(leg_reservation("g2", "0.9", "1"))
+
+        assert not sync_redis.hexists(f"{redis_prefix}:{{{VENUE}|{ACCOUNT}}}:resv", "g2")
+        [record] = await other.trading_states()
+        assert (record.scope, record.state, record.actor) == (StateScope(), TradingState.REDUCING, "riskwall")
+        assert "lost its data" in record.reason and "riskwall resume" in record.reason
+        assert store.breaker.state is BreakerState.CLOSED  # the store answered: no outage to count
+        # the fleet's REDUCING state guards from here; the store takes the generation it holds now
+        assert (await store.reserve(leg_reservation("g3", "0.1", "1"))).committed
+        await store.set_trading_state(StateScope(), TradingState.ACTIVE, "positions checked", "ops")
+        assert await other.trading_states() == ()
+    finally:
+        await store.close()
+        await other.close()
+
+
+@pytest.mark.redis
+async def test_reserve_when_sidecars_share_an_intact_store_then_never_lost(
+    redis_prefix: str, sync_redis: redis.Redis
+) -> None:
+    first, second = redis_store(redis_prefix), redis_store(redis_prefix)
+    try:
+        for n in range(20):
+            for store in (first, second):
+                outcome = await store.reserve(leg_reservation(f"i{n}-{id(store)}", "0.01", "100"))
+                assert outcome.committed
+        generation = sync_redis.get(f"{redis_prefix}:{{{VENUE}|{ACCOUNT}}}:gen")
+        assert generation is not None and sync_redis.pttl(f"{redis_prefix}:{{{VENUE}|{ACCOUNT}}}:gen") == -1
+        assert await first.trading_states() == ()
+    finally:
+        await first.close()
+        await second.close()

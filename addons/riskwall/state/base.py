@@ -53,6 +53,12 @@ class StateUnavailable(Exception):
     """The store could not be read or written in time."""
 
 
+class StateLost(StateUnavailable):
+    """The store answered, but no longer holds state it held before (a Redis restarted without persistence,
+    flushed, or failed over to an empty replica): what it counts now would count from nothing. The store has
+    put the fleet in REDUCING by the time this is raised (RedisStore._reserve)."""
+
+
 # the value types a store is called with and answers (defined beside the other value types, in riskwall.model)
 __all__ = [
     "SETTLEMENT_WRITTEN",
@@ -70,6 +76,7 @@ __all__ = [
     "RejectCount",
     "Reservation",
     "ReserveOutcome",
+    "StateLost",
     "StateScope",
     "StateStore",
     "StateUnavailable",

@@ -38,6 +38,7 @@ from riskwall.records import quick_init
 from riskwall.state.base import (
     Reservation,
     ReserveOutcome,
+    StateLost,
     StateScope,
     StateStore,
     StateUnavailable,
@@ -244,6 +245,11 @@ class GuardedStore(StateStore):
             metrics.store_error("timeout")
             self.breaker.failed(ticket, "timeout")
             raise StateUnavailable(f"state store did not answer within {ticket.timeout_ms} ms") from exc
+        except StateLost:
+            # the store answered: nothing for the breaker to count, the fleet's REDUCING state guards from here
+            metrics.store_error("lost")
+            self.breaker.succeeded(ticket)
+            raise
         except StateUnavailable as exc:
             metrics.store_error("unavailable")
             self.breaker.failed(ticket, str(exc))

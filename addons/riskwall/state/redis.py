@@ -62,6 +62,10 @@ and every account script touches only that slot (its keys are all declared in KE
                                             learned); "?<reservation id>": likewise for an open-orders listing
                                             (an order of unknown fate may rest unfilled); the hold ends when it
                                             waits for neither
+    rw:{<venue>|<account>}:gen      STRING  the account state's generation: a random token the first
+                                            reservation for the account writes, never expired; each sidecar
+                                            remembers the one it saw, and one that finds another or none knows
+                                            the store lost the account's state (`StateLost`)
     rw:{<venue>|<account>}:rate:<rate key>:<window ms>
                                     ZSET    one member per admitted order, score = admission time (ms);
                                             trimmed to the window on every check, PEXPIRE = window; the
@@ -162,6 +166,7 @@ from riskwall.state.base import (
     RateCheck,
     Reservation,
     ReserveOutcome,
+    StateLost,
     StateScope,
     StateStore,
     StateUnavailable,
@@ -292,7 +297,7 @@ class KeyLayout:
     """Builds every key the store uses (the layout is drawn in the module docstring)."""
 
     ACCOUNT_KEYS = ("pos", "pend", "resv", "lapse", "open", "done", "seq", "cnt", "day", "cid", "mode", "fill",
-                    "held")
+                    "held", "gen")
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = prefix
@@ -774,6 +779,8 @@ class RedisStore(StateStore):
         # what the scripts learn (`_redis_ms`)
         self._clock_lead_ms: int | None = None  # None: no reply has told it yet (`_clock_known`)
         self._clock_lead_at = 0  # this host's time when that lead was measured (`_saw_clock`)
+        # each account's state generation as this sidecar's last reservation for it found it (`:gen`)
+        self._generations: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     # -- StateStore ----------------------------------------------------------------------------------
 
@@ -977,7 +984,7 @@ class RedisStore(StateStore):
             reservation.id, self.options.reservation_ttl_ms,
             len(reservation.rate), len(reservation.exposure), len(reservation.pending), len(reservation.reductions),
             len(reservation.duplicates), len(reservation.open_orders), len(reservation.notional),
-            len(reservation.gross),
+            len(reservation.gross), self._generations.get(venue_account, ""), secrets.token_hex(8),
         ]
         for rate in reservation.rate:
             args += [rate.limit, rate.window_ms, rate.cost, int(rate.enforced)]
@@ -1036,6 +1043,12 @@ class RedisStore(StateStore):
             (reply,), extras = await self._run_with([_Call("reserve", keys, args)],
                                                     extra if reservation.pending or also else None)
         self._saw_clock(int(reply[1]), time.time_ns() // 1_000_000)
+        if int(reply[0]) == -1:
+            await self._lost(venue_account, str(reply[2]))
+        self._generations[venue_account] = str(reply[-1])
+        self._generations.move_to_end(venue_account)
+        while len(self._generations) > LOCAL_RESERVATIONS:
+            self._generations.popitem(last=False)
         committed = int(reply[0]) == 1
         checks: tuple[RateCheck | ExposureCheck | ReductionCheck, ...] = (
             *reservation.rate, *reservation.exposure, *reservation.reductions)
@@ -1069,6 +1082,22 @@ class RedisStore(StateStore):
         if committed and reservation.pending:
             self._remember(reservation.id, owner)
         return ReserveOutcome(committed, results), extras[1:] if reservation.pending else extras
+
+    async def _lost(self, venue_account: tuple[str, str], found: str) -> None:
+        """The store no longer holds the account's state this sidecar reserved on (its generation changed or is
+        gone): limits, positions, open orders and halts would count from nothing. Put the whole fleet in REDUCING
+        (a store that lost one account's keys most likely lost every one), for an operator to `riskwall resume`
+        once positions are known again, and refuse the order as the store's outage."""
+        venue, account = venue_account
+        reason = ("the state store lost its data (restart without persistence, flush or failover): positions, "
+                  "open orders and limits restarted from nothing; check positions, then riskwall resume")
+        log.error("state_lost", venue=venue, account=account, generation="none" if not found else "another",
+                  consequence="fleet set to REDUCING until riskwall resume")
+        await self.set_trading_state(StateScope(), TradingState.REDUCING, reason, "riskwall")
+        # adopt what the store holds now (or, when it holds none, the next reservation writes one): the
+        # trading state above guards the fleet from here on, not a refusal of every order of this sidecar's
+        self._generations[venue_account] = found
+        raise StateLost("the state store lost this account's state; the fleet is REDUCING until riskwall resume")
 
     async def release(self, reservation_id: str, after_ms: int = 0) -> None:
         hold = max(after_ms, 0)

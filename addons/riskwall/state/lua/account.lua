@@ -1,6 +1,6 @@
 -- Shared by every script that touches one account's state; prepended after decimal.lua.
 --
--- Every account script gets the same thirteen keys, all under the account's hash tag (one Cluster slot), bound to
+-- Every account script gets the same fourteen keys, all under the account's hash tag (one Cluster slot), bound to
 -- these names by begin_account() at the start of every call (a function library outlives its calls):
 --   K_POS   KEYS[1]  HASH "<symbol>|<position side>" -> position (signed decimal text)
 --   K_PEND  KEYS[2]  HASH "<symbol>|<position side>|<side>" -> what adds (sum of plain legs and orders);
@@ -34,13 +34,17 @@
 --                         open-orders listing of its symbol too (it may rest unfilled); "!<reservation id>": a
 --                         conditional one (legs with `tk`) for a listing of the book it places its order in as well
 --                         (it may have triggered). The hold ends when it waits for none (learn.lua settle)
-local K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE, K_SEQ, K_CNT, K_DAY, K_CID, K_MODE, K_FILL, K_HELD
-local N_ACCOUNT_KEYS = 13
+--   K_GEN   KEYS[14] STRING the account state's generation: a token written by the first reservation made for the
+--                         account, never expired. A sidecar that has seen one and finds another, or none, knows the
+--                         store lost the account's state (reserve.lua)
+local K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE, K_SEQ, K_CNT, K_DAY, K_CID, K_MODE, K_FILL, K_HELD, K_GEN
+local N_ACCOUNT_KEYS = 14
 
 local function begin_account()
   K_POS, K_PEND, K_RESV, K_LAPSE, K_OPEN, K_DONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
   K_SEQ, K_CNT, K_DAY, K_CID, K_MODE, K_FILL, K_HELD = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12],
     KEYS[13]
+  K_GEN = KEYS[14]
 end
 
 -- memory.UNANSWERED_SETTLE_MS and memory.UNANSWERED_HOLD_MS

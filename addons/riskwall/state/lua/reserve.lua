@@ -1,11 +1,12 @@
 -- reserve: check every counter of one reservation together; commit all of it only if every enforced check
 -- passes. One account, one slot, one round trip, Redis time.
 --
--- KEYS[1..13] the account keys (account.lua); KEYS[14..] one sliding-window ZSET per rate check, in order, then
+-- KEYS[1..14] the account keys (account.lua); KEYS[15..] one sliding-window ZSET per rate check, in order, then
 --             one STRING per duplicate check (the last admission of its fingerprint: "<ms>|<reservation id>"), then
 --             per gross check, per other venue it sums, that venue's account `:pos` and `:pend` (read only)
 -- ARGV        reservation id, reservation ttl ms (0: none), #rate, #exposure, #legs, #reductions, #duplicates,
---             #open-orders checks, #notional checks, #gross checks, then
+--             #open-orders checks, #notional checks, #gross checks, the account state's generation this sidecar
+--             saw last ('' for none), a fresh generation to write when the account has none, then
 --             per rate check:      limit, window ms, cost, enforced (1/0)
 --             per exposure check:  "<symbol>|<position side>", side, quantity, limit, enforced (1/0), replaced order
 --                                  id or ''
@@ -31,7 +32,11 @@
 --             then per notional check: the day's notional in the budget had it been admitted (K_DAY's total, less
 --             what this reservation id's legs and the replaced orders' open parts hold there, plus what it adds),
 --             passed (1/0); then per gross check: the account's gross exposure had it been admitted (over the
---             positions priced), passed (1/0), a symbol with exposure and no price ('' when none)
+--             positions priced), passed (1/0), a symbol with exposure and no price ('' when none); last, the
+--             account state's generation.
+--             {-1, now ms, generation or ''} instead, committing nothing, when the sidecar saw a generation and the
+--             store holds another or none: it lost the account's state (a restart without persistence, a FLUSH,
+--             a failover to an empty replica), and every limit would count from nothing
 
 local now = now_ms()
 lapse(now)
@@ -44,7 +49,17 @@ local n_notional, n_gross = tonumber(ARGV[9]), tonumber(ARGV[10])
 local day = math.floor(now / DAY_MS)
 local out = {0, now}
 local ok = true
-local a = 11
+local a = 13
+
+local seen_gen, gen = ARGV[11], redis.call('GET', K_GEN)
+if gen and (seen_gen == '' or gen == seen_gen) then
+  -- the state this sidecar counted on (or an account it meets for the first time)
+elseif seen_gen ~= '' then
+  return {-1, now, gen or ''}
+else
+  gen = ARGV[12]
+  redis.call('SET', K_GEN, gen)
+end
 
 -- a check's observed value and whether it passed go to the answer; an enforced check ('1') that failed refuses all
 local function answer(observed, passed, enforced)
@@ -310,10 +325,11 @@ for _ = 1, n_gross do
 end
 
 if not ok then
+  out[#out + 1] = gen
   return out
 end
 
-local rate_at = 11
+local rate_at = 13
 local seq = redis.call('INCR', K_SEQ)
 for i = 1, n_rate do
   local key = KEYS[N_ACCOUNT_KEYS + i]
@@ -385,4 +401,5 @@ for _, duplicate in ipairs(duplicates) do
 end
 
 out[1] = 1
+out[#out + 1] = gen
 return out
