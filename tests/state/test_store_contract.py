@@ -334,6 +334,23 @@ async def test_learn_when_order_is_reduce_only_then_it_adds_nothing_and_pends_as
     }
 
 
+async def test_exposure_when_positions_legs_and_orders_are_on_different_symbols_then_every_one_is_listed(
+    store: StateStore,
+) -> None:
+    await store.learn(facts(positions_report(("SOLUSDT", BOTH, "3"))))  # a position, nothing pending
+    await order(store, "0.4", key=position_key("ETHUSDT"))  # a reservation leg, no answer yet
+    await store.learn(facts(order_update("o1", original="2", side=SELL, symbol="XRPUSDT")))  # a resting order
+    await store.learn(facts(order_update("o2", original="1", side=SELL, symbol="ADAUSDT", reduce_only=True)))
+
+    assert amounts(await store.exposure(VENUE, ACCOUNT)) == {
+        "SOLUSDT|both": {"position": Decimal(3), "pending_buy": Decimal(0), "pending_sell": Decimal(0)},
+        "ETHUSDT|both": {"position": Decimal(0), "pending_buy": Decimal("0.4"), "pending_sell": Decimal(0)},
+        "XRPUSDT|both": {"position": Decimal(0), "pending_buy": Decimal(0), "pending_sell": Decimal(2)},
+        "ADAUSDT|both": {"position": Decimal(0), "pending_buy": Decimal(0), "pending_sell": Decimal(0),
+                         "reducing_sell": Decimal(1)},
+    }
+
+
 # ---- reductions: exempt only as far as the position they reduce ------------------------------------------
 
 

@@ -1335,7 +1335,8 @@ class RedisStore(StateStore):
             (reply,) = await self._run([_Call("exposure", self.keys.account(venue, account), [])])
         positions = _pairs(reply[0])
         pending = _pairs(reply[1])
-        keys = set(positions) | set(reply[2])
+        # a pending sum's field is "<symbol>|<position side>|<side>", with "|r" for what only reduces
+        keys = set(positions) | {field.removesuffix("|r").rsplit("|", 1)[0] for field in pending}
         out: dict[str, dict[str, str]] = {}
         for key in sorted(keys, key=lambda k: tuple(k.rsplit("|", 1))):
             row = {
