@@ -114,12 +114,20 @@ for _, snapshot in ipairs(facts.snapshots) do
     listed[u.id] = true
   end
   local open = redis.call('HGETALL', K_OPEN)
+  -- a listing of one symbol reads only that symbol's orders: each record's JSON is searched for the symbol's own
+  -- text first (cjson writes a symbol of these characters as it is, and an escaped string holding that text
+  -- cannot match it), and only those that hold it are decoded: decoding every order of a large book took ~18 ms
+  -- for 5,000 orders, with every sidecar's scripts waiting behind it
+  local needle = nil
+  if snapshot.sym and string.match(snapshot.sym, '^[%w%-%._:]+$') then
+    needle = '"sym":"' .. snapshot.sym .. '"'
+  end
   for i = 1, #open, 2 do
     local id = open[i]
-    local o = cjson.decode(open[i + 1])
+    local o = (needle == nil or string.find(open[i + 1], needle, 1, true)) and cjson.decode(open[i + 1]) or nil
     -- an order learned since the listing was asked may be missing from it: it is not taken for gone
-    local since = snapshot.at and o.t and tonumber(o.t) >= snapshot.at
-    if not listed[id] and not since and o.kd == snapshot.kd and (not snapshot.sym or o.sym == snapshot.sym) then
+    local since = o and snapshot.at and o.t and tonumber(o.t) >= snapshot.at
+    if o and not listed[id] and not since and o.kd == snapshot.kd and (not snapshot.sym or o.sym == snapshot.sym) then
       -- gone from the book, filled or cancelled: the listing does not say which
       finalize(id, o, now, final_ms, true)
       -- what it had open is held as an order of unknown fate is, until a position read asked late enough shows
