@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl
 
 from riskwall import engine, logs
@@ -41,8 +41,16 @@ from riskwall.records import quick_init
 from riskwall.settling import Attempt
 from riskwall.state import StateStore, StateUnavailable
 from riskwall.venues import FRAMES, adapter_for
-from riskwall.venues.base import HttpRequest, Socket, socket_for
-from riskwall.venues.frames import ClientFrame, FrameKind, FrameReader, PendingFrame, Session, unreadable
+from riskwall.venues.base import FieldError, HttpRequest, Socket, socket_for
+from riskwall.venues.frames import (
+    ClientFrame,
+    FrameKind,
+    FrameReader,
+    PendingFrame,
+    Session,
+    read_json,
+    unreadable,
+)
 
 log = logs.get_logger("riskwall.sockets")
 
@@ -50,6 +58,10 @@ log = logs.get_logger("riskwall.sockets")
 LISTEN_KEYS_KEPT = 10_000
 # the largest stream subscription read for a listen key (a subscription names a few streams)
 MAX_SUBSCRIBE_CHARS = 16_384
+# the venues whose user-data streams are opened by listen key, and what else their streams take from the bot
+# (Binance: subscriptions are managed and read by these methods; SUBSCRIBE is read for its listen keys)
+LISTEN_KEY_VENUES = frozenset({Venue.BINANCEUSDM, Venue.BINANCECOINM})
+_STREAM_READS = frozenset({"UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "GET_PROPERTY", "SET_PROPERTY"})
 
 type Decide = Callable[[ParsedRequest, str], Awaitable[tuple[Decision, bool, ParsedRequest]]]
 
@@ -92,11 +104,24 @@ class ListenKeys:
             self._owners.popitem(last=False)
 
     def owner(self, venue: Venue, candidates: list[str]) -> str | None:
+        """The one account every listen key among `candidates` was issued to; None when they name none, more than
+        one, or carry a listen key the sidecar did not see issued (`_key_shaped`): a stream the venue lets carry
+        several keys (Binance's combined streams take any stream names) would otherwise pass another account's
+        fills and positions off as this one's."""
+        owners: set[str] = set()
         for candidate in candidates:
             found = self._owners.get(self._digest(venue, candidate))
             if found is not None:
-                return found[1]
-        return None
+                owners.add(found[1])
+            elif _key_shaped(candidate):
+                return None
+        return owners.pop() if len(owners) == 1 else None
+
+
+def _key_shaped(token: str) -> bool:
+    """Whether a stream name could be a listen key (Binance issues 60-64 letters and digits); stream names of
+    market data hold an '@', path words are short."""
+    return len(token) >= 20 and token.isascii() and token.isalnum()
 
 
 async def _nothing_in_flight(venue: str, account: str | None) -> None:
@@ -139,8 +164,11 @@ class SocketGate:
         session = Session(venue, kind, f"GET {pattern}")
         if kind is Socket.STREAM:
             # a private stream: a listen key the sidecar saw issued (Binance), or a socket that logs in (Bybit)
-            session.account = self.listen_keys.owner(venue, _tokens(request))
+            tokens = _tokens(request)
+            session.account = self.listen_keys.owner(venue, tokens)
             session.private = session.account is not None or (venue is Venue.BYBIT and path == "/v5/private")
+            if session.account is None and any(map(_key_shaped, tokens)):
+                _not_read(session, "a user-data stream whose listen keys the sidecar cannot attribute to one account")
         return session
 
     async def closed(self, session: Session) -> None:
@@ -157,9 +185,10 @@ class SocketGate:
     async def from_client(self, session: Session, text: str | None) -> Outcome:
         """`text` None: a binary message (no venue takes orders that way)."""
         if session.socket is Socket.STREAM:
-            if text is not None and "SUBSCRIBE" in text:
-                self._subscribed_listen_keys(session, text)
-            if not session.private:
+            read = session.private
+            if session.venue in LISTEN_KEY_VENUES:
+                self._stream_request(session, text)
+            if not (read or session.private):
                 return PASS  # market data: never read
         reader = FRAMES[session.venue]
         started = time.perf_counter_ns()
@@ -248,34 +277,40 @@ class SocketGate:
         return Outcome(False, reader.rejection(decision, frame), decision, frame.request, frame, started,
                        reader.reply_delay_s)
 
-    def _subscribed_listen_keys(self, session: Session, text: str) -> None:
-        """A stream subscribed to by listen key (Binance's SDK: `SUBSCRIBE [<listenKey>]` on `/private/stream`)
-        becomes that account's private stream, as one opened with the key in its URL does. Its events name no
-        account, so a stream that carries two accounts' keys, or one the sidecar did not see issued beside a known
-        one, is no longer read: a position learned for the wrong account would be worse than none."""
-        if len(text) > MAX_SUBSCRIBE_CHARS:
+    def _stream_request(self, session: Session, text: str | None) -> None:
+        """A message the bot sends on a Binance stream. A SUBSCRIBE by listen key (Binance's SDK: `SUBSCRIBE
+        [<listenKey>]` on `/private/stream`) makes the stream that account's private stream, as one opened with
+        the key in its URL is. Its events name no account, so a private stream is no longer read once it may carry
+        another account's: a SUBSCRIBE of two accounts' keys, or of one the sidecar did not see issued, and any
+        message it cannot read as the venue would (too large, a key twice, not JSON, a binary one, a method it
+        does not know), since that one may subscribe too. A position learned for the wrong account would be
+        worse than none."""
+        message = None
+        if text is not None and len(text) <= MAX_SUBSCRIBE_CHARS:
+            with contextlib.suppress(FieldError):
+                message = read_json(text)
+        method = message.get("method") if isinstance(message, dict) else None
+        if method == "SUBSCRIBE":
+            self._subscribed_listen_keys(session, message.get("params"))  # type: ignore[union-attr]
+        elif method not in _STREAM_READS and session.private:
+            _not_read(session, "a message on a user-data stream the sidecar cannot read as the venue would")
+
+    def _subscribed_listen_keys(self, session: Session, params: Any) -> None:
+        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            if session.private:
+                _not_read(session, "a subscription on a user-data stream the sidecar cannot read")
             return
-        try:
-            message = json.loads(text)
-        except ValueError:
+        names = [p for p in params if "@" not in p]
+        if not names:  # market streams only (`symbol@kind`)
             return
-        params = message.get("params") if isinstance(message, dict) else None
-        if message.get("method") != "SUBSCRIBE" or not isinstance(params, list):
-            return
-        names = [p for p in params if isinstance(p, str) and "@" not in p]  # market streams are `symbol@kind`
         owners = {self.listen_keys.owner(session.venue, [name]) for name in names}
         if session.private:
             owners.add(session.account)
-        if not names:
-            return
         if len(owners) == 1 and None not in owners:
             session.account, session.private = owners.pop(), True
         else:
-            session.account, session.private = None, False
-            with contextlib.suppress(Exception):
-                log.warning("stream_not_read", venue=session.venue, endpoint=session.endpoint,
-                            detail="a user-data stream subscribed to listen keys the sidecar cannot attribute to "
-                                   "one account: its events are not learned")
+            _not_read(session, "a user-data stream subscribed to listen keys the sidecar cannot attribute to one "
+                               "account")
 
     def crashed(self, session: Session, exc: Exception) -> Outcome:
         """The frame could not even be read for a decision: dropped, and answered as the venue answers a frame
@@ -421,6 +456,14 @@ class SocketGate:
         task = asyncio.get_running_loop().create_task(release())
         _BACKGROUND.add(task)
         task.add_done_callback(_BACKGROUND.discard)
+
+
+def _not_read(session: Session, detail: str) -> None:
+    """The stream's events are not learned from now on (`SocketGate._stream_request`)."""
+    session.account, session.private = None, False
+    with contextlib.suppress(Exception):
+        log.warning("stream_not_read", venue=session.venue, endpoint=session.endpoint,
+                    detail=detail + ": its events are not learned")
 
 
 # tasks kept referenced until they finish (the event loop holds only weak references)

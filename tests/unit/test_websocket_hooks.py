@@ -734,6 +734,65 @@ async def test_stream_subscribe_when_it_names_listen_keys_then_read_only_for_one
     assert (stream.account, stream.private) == (account, private)
 
 
+def two_accounts_keys() -> SocketGate:
+    made = gate(Decider())
+    made.listen_keys.remember(Venue.BINANCEUSDM, KEY_A, "account-a")
+    made.listen_keys.remember(Venue.BINANCEUSDM, KEY_B, "account-b")
+    return made
+
+
+@pytest.mark.parametrize(("path", "account"), [
+    (f"/ws/{KEY_A}", "account-a"),
+    (f"/stream?streams={KEY_A}/btcusdt@aggTrade", "account-a"),
+    (f"/private/ws?listenKey={KEY_A}", "account-a"),
+    # Binance's combined streams take any stream names, a listen key among them: two accounts' events on one
+    # stream (its events name no account), or one account's beside a key the sidecar never saw issued
+    (f"/stream?streams={KEY_A}/{KEY_B}", None),
+    (f"/stream?streams={KEY_B}/{KEY_A}", None),
+    (f"/stream?streams={KEY_A}/{'c' * 64}", None),
+    (f"/private/ws?listenKey={'c' * 64}&listenKey={KEY_A}", None),
+    (f"/ws/{KEY_A}?listenKey={KEY_B}", None),
+    (f"/ws/{'c' * 64}", None),
+])
+def test_stream_open_when_its_url_names_listen_keys_then_read_only_for_one_known_account(
+    path: str, account: str | None
+) -> None:
+    made = two_accounts_keys()
+
+    stream = made.open(Venue.BINANCEUSDM, HttpRequest("GET", "fstream.binance.com", 443, path, (), UPGRADE, b""))
+
+    assert stream is not None and (stream.account, stream.private) == (account, account is not None)
+
+
+@pytest.mark.parametrize(("message", "read"), [
+    (json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}), True),
+    (json.dumps({"method": "UNSUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 2}), True),
+    (json.dumps({"method": "SUBSCRIBE", "params": [KEY_A, "btcusdt@aggTrade"], "id": 2}), True),
+    # what a JSON reader takes for SUBSCRIBE of another account's key, written so the text never says SUBSCRIBE
+    ('{"method":"SUBSCRIB\\u0045","params":["' + KEY_B + '"],"id":7}', False),
+    # past the size read for a subscription
+    ('{"method":"SUBSCRIBE","params":["' + KEY_B + '"],"id":7}' + " " * 17_000, False),
+    # the key twice: a venue that keeps the first subscribes B where a reader keeping the last sees A
+    ('{"method":"SUBSCRIBE","params":["' + KEY_B + '"],"params":["' + KEY_A + '"],"id":7}', False),
+    ('{"method":"SUBSCRIBE","params":"' + KEY_B + '","id":7}', False),
+    (json.dumps({"method": "SUBSCRIBE", "params": [KEY_A, 7], "id": 2}), False),
+    (json.dumps({"method": "subscribe", "params": [KEY_B], "id": 2}), False),
+    ("SUBSCRIBE " + KEY_B, False),
+    (None, False),  # a binary message
+])
+async def test_private_stream_message_when_it_cannot_be_read_as_the_venue_would_then_stream_no_longer_read(
+    message: str | None, read: bool
+) -> None:
+    made = two_accounts_keys()
+    stream = made.open(Venue.BINANCEUSDM, HttpRequest("GET", "fstream.binance.com", 443, f"/ws/{KEY_A}", (),
+                                                      UPGRADE, b""))
+    assert stream is not None and stream.private
+
+    await made.from_client(stream, message)
+
+    assert (stream.account, stream.private) == (("account-a", True) if read else (None, False))
+
+
 @pytest.mark.parametrize(("subscribers", "learned"), [([API_KEY], True), ([API_KEY, "other-" + "k" * 58], False)],
                          ids=["one-account", "two-accounts"])
 async def test_user_data_pushed_on_the_websocket_api_when_subscribed_by_signature_then_learned_for_that_account(
