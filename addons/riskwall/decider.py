@@ -29,6 +29,7 @@ from riskwall.model import (
     Venue,
     Verdict,
     Violation,
+    priced_symbol,
 )
 from riskwall.policy.loader import Policy
 from riskwall.records import quick_init, replace
@@ -140,6 +141,10 @@ def held_by(facts: ResponseFacts, parsed: ParsedRequest) -> ResponseFacts:
     """The facts an adapter read (under the key's fingerprint) as the state of the request's holder, without
     those that name no symbol a venue could have (`sound_facts`): every answer and stream event passes here."""
     facts = sound_facts(facts)
+    if parsed.environment and facts.prices:
+        # a testnet's or demo's prices are that book's, kept apart from production's (`priced_symbol`)
+        facts = replace(facts, prices=tuple(replace(price, symbol=priced_symbol(price.symbol, parsed.environment))
+                                            for price in facts.prices))
     holder, key = parsed.holder, parsed.account
     if holder is None or holder == key:
         return facts

@@ -182,7 +182,8 @@ def view_query(request: ParsedRequest, policy: Policy | None = None) -> ViewQuer
         loss_keys = tuple(f"{rule_id}|{request.venue}|{request.state_account}"
                           for rule_id in policy.equity_waiting_rules)
     return ViewQuery(request.venue, request.state_account, request.symbols, amended, whole,
-                     other_venues=others, loss_keys=loss_keys, client_ids=named, mode_keys=request.mode_keys)
+                     other_venues=others, loss_keys=loss_keys, client_ids=named, mode_keys=request.mode_keys,
+                     environment=request.environment)
 
 
 def wider_query(query: ViewQuery, view: StateView) -> ViewQuery | None:

@@ -256,6 +256,9 @@ class ParsedRequest:
     # what the store knew when the intents were resolved (`engine.resolve`): answer learners read prices from it
     # for contracts an answer carries without one
     known: Known | None = field(default=None, compare=False, repr=False)
+    # the venue's environment the request went to: "" its production, else "testnet" or "demo" (a book of its own:
+    # the prices learned there are kept apart, `priced_symbol`); set by the addon from the host and headers
+    environment: str = ""
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -648,6 +651,15 @@ class ViewQuery:
     client_ids: tuple[str, ...] = ()
     # the account's position modes (`ModeUpdate.key`) the request needs
     mode_keys: tuple[str, ...] = ()
+    # the venue's environment (`ParsedRequest.environment`): the prices read are that environment's
+    environment: str = ""
+
+
+def priced_symbol(symbol: str, environment: str) -> str:
+    """The name a symbol's price is kept under: its own in the venue's production environment, `<symbol>@<env>`
+    in a testnet's or demo's, whose books (and prices) are their own. A price read on the testnet must not value
+    an order sent to production (a testnet mark ten times the real one made a 4 BTC buy look like 0.4)."""
+    return f"{symbol}@{environment}" if environment else symbol
 
 
 @quick_init
@@ -720,6 +732,8 @@ class StateView:
     by_client: dict[str, KnownOrder] = field(default_factory=dict)
     # of the query's `mode_keys`, the modes the store knows
     modes: dict[str, str] = field(default_factory=dict)
+    # the query's environment: `prices` are that environment's (keyed by the plain symbol all the same)
+    environment: str = ""
 
     def position(self, key: PositionKey) -> Decimal:
         return self.positions.get(key, Decimal(0))

@@ -37,7 +37,7 @@ from riskwall.decider import (
 from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict, Violation
 from riskwall.paths import normalize_path
 from riskwall.policy import Policy
-from riskwall.records import quick_init
+from riskwall.records import quick_init, replace
 from riskwall.settling import Attempt
 from riskwall.state import StateStore, StateUnavailable
 from riskwall.venues import FRAMES, adapter_for
@@ -51,6 +51,7 @@ from riskwall.venues.frames import (
     read_json,
     unreadable,
 )
+from riskwall.venues.hosts import environment_of
 
 log = logs.get_logger("riskwall.sockets")
 
@@ -161,7 +162,7 @@ class SocketGate:
         pattern, kind = found
         if venue in (Venue.BINANCEUSDM, Venue.BINANCECOINM):
             venue = Venue.BINANCECOINM if path.startswith(("/ws-dapi", "/dapi")) else Venue.BINANCEUSDM
-        session = Session(venue, kind, f"GET {pattern}")
+        session = Session(venue, kind, f"GET {pattern}", environment=environment_of(request.host, request.headers))
         if kind is Socket.STREAM:
             # a private stream: a listen key the sidecar saw issued (Binance), or a socket that logs in (Bybit)
             tokens = _tokens(request)
@@ -233,6 +234,8 @@ class SocketGate:
         if session.socket is Socket.STREAM:
             # a stream socket only subscribes: an order op on it is not something the venue reads there
             request = ParsedRequest(session.venue, Action.UNKNOWN, f"WS {frame.op}", session.account)
+        if session.environment:
+            request = replace(request, environment=session.environment)
         reserved = False
         unpaired = self._unpaired(session, frame, request)
         try:
@@ -391,7 +394,8 @@ class SocketGate:
             # kept under the account the policy holds this key's state under, as its orders are
             policy = self._policy()
             holder = policy.holder(session.venue, owner) if policy is not None else None
-            parsed = ParsedRequest(session.venue, Action.READ, "", owner, holder=holder)
+            parsed = ParsedRequest(session.venue, Action.READ, "", owner, holder=holder,
+                                   environment=session.environment)
             # a push is the venue's state when it came: stamped so, it ends the holds of orders of unknown fate
             # sent long enough before it, as a REST position read does
             facts = held_by(stamped(frame.facts, int(time.time() * 1000)), parsed)

@@ -15,6 +15,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -449,6 +450,42 @@ def test_order_when_okx_reduce_only_sent_as_string_then_refused(hardened: Sideca
 
     assert_refused(answer, "PARSE_FAILED")
     assert not [r for r in venues["okx"].requests if r.body == body]
+
+
+# ---- a testnet's or demo's prices never value a production order --------------------------------------------
+
+
+def _okx_mark_read(sidecar: Sidecar, inst_id: str, **headers: str) -> RawResponse:
+    target = f"/api/v5/public/mark-price?instType=SWAP&instId={inst_id}"
+    return to_listener(sidecar.reverse_ports["okx"], request_bytes("GET", target, "www.okx.com", headers=headers))
+
+
+@pytest.mark.parametrize(("order_headers", "reason"), [
+    ({}, "ORDER_NOTIONAL_EXCEEDS_MAX"),  # a live order: valued at the live mark, 3000
+    ({"x-simulated-trading": "true"}, "PARSE_FAILED"),  # live or demo? OKX alone knows: refused
+], ids=["live-order", "unclear-environment"])
+def test_order_when_a_demo_read_taught_a_price_then_a_live_order_is_valued_at_the_live_price(
+    hardened: Sidecar, venues: dict[str, Any], order_headers: dict[str, str], reason: str
+) -> None:
+    okx, inst_id = venues["okx"], "ETH-USDT-SWAP"
+    assert _okx_mark_read(hardened, inst_id).status == 200  # the live mark, 3000, learned
+    okx.set_mark_price(inst_id, Decimal("1"))
+    try:
+        # OKX's demo book is the same host with this header: its mark (1 here) is that book's
+        assert _okx_mark_read(hardened, inst_id, **{"x-simulated-trading": "1"}).status == 200
+    finally:
+        okx.set_mark_price(inst_id, Decimal("3000"))
+    # 5,000 contracts of 0.1 ETH: 1,500,000 USDT at the live mark, past the 1,000,000 cap; 500 at the demo one
+    body = json.dumps({"instId": inst_id, "tdMode": "cross", "side": "buy", "ordType": "market",
+                       "sz": "5000"}).encode()
+    headers = {"OK-ACCESS-KEY": OKX_KEY, "OK-ACCESS-SIGN": "c2ln", "OK-ACCESS-TIMESTAMP": "2026-01-01T00:00:00.000Z",
+               "OK-ACCESS-PASSPHRASE": OKX_PASSPHRASE, "Content-Type": "application/json", **order_headers}
+
+    answer = to_listener(hardened.reverse_ports["okx"],
+                         request_bytes("POST", "/api/v5/trade/order", "www.okx.com", headers=headers, body=body))
+
+    assert_refused(answer, reason)
+    assert not [r for r in okx.requests if r.body == body]
 
 
 # ---- reductions are bounded by what they reduce (#10.3), one account however many keys (#10.4) -------------

@@ -15,8 +15,19 @@ from decimal import Decimal
 import pytest
 import redis
 
-from riskwall.decider import UNANSWERED_HOLD_MS
-from riskwall.model import ClosedOrder, KnownOrder, Pending, PositionSide, ResponseFacts, Side, TradingState
+from riskwall.decider import UNANSWERED_HOLD_MS, held_by
+from riskwall.model import (
+    Action,
+    ClosedOrder,
+    KnownOrder,
+    ParsedRequest,
+    Pending,
+    PositionSide,
+    ResponseFacts,
+    Side,
+    TradingState,
+    priced_symbol,
+)
 from riskwall.state import StateStore
 from riskwall.state.base import (
     DuplicateCheck,
@@ -1349,3 +1360,24 @@ async def test_learn_when_an_order_that_vanished_from_a_listing_is_listed_again_
                                              asked_ms=store_now(backend) + UNANSWERED_SETTLE_MS + AFTER)))
 
     assert await worst(store) == worst_after_read
+
+
+# ---- prices of a venue's testnet or demo book are that book's ---------------------------------------------
+
+
+@pytest.mark.parametrize(("environment", "price"), [("", "50000"), ("testnet", "5"), ("demo", None)])
+async def test_view_when_prices_were_learned_in_several_environments_then_each_reads_only_its_own(
+    store: StateStore, environment: str, price: str | None
+) -> None:
+    live = ParsedRequest(VENUE, Action.READ, "GET /fapi/v1/premiumIndex")
+    await store.learn(held_by(facts(price_update("50000")), live))
+    await store.learn(held_by(facts(price_update("5")), dataclasses.replace(live, environment="testnet")))
+    query = ViewQuery(VENUE, ACCOUNT, (SYMBOL,), environment=environment)
+
+    view = await store.view(query)
+    cached = store.cached_view(query)  # the Redis store's copy of what it read last
+
+    expected = None if price is None else Decimal(price)
+    assert view.prices.get((VENUE, SYMBOL)) == expected and view.environment == environment
+    assert cached is None or cached.prices.get((VENUE, SYMBOL)) == expected
+    assert priced_symbol(SYMBOL, "testnet") == f"{SYMBOL}@testnet"

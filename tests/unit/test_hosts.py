@@ -7,7 +7,15 @@ import pytest
 from riskwall.model import Venue
 from riskwall.venues import default_host_map, parse_venue_hosts
 from riskwall.venues.base import plain_path
-from riskwall.venues.hosts import HostMap, canonical_host, host_key, is_ip_literal, listen_address
+from riskwall.venues.hosts import (
+    UNKNOWN_ENVIRONMENT,
+    HostMap,
+    canonical_host,
+    environment_of,
+    host_key,
+    is_ip_literal,
+    listen_address,
+)
 
 
 @pytest.mark.parametrize(
@@ -123,3 +131,35 @@ def test_listen_address_when_host_and_port_given_then_both_read(address: str, ex
 def test_listen_address_when_port_missing_or_not_a_port_then_error_names_the_option(address: str) -> None:
     with pytest.raises(ValueError, match=r"--admin .*write HOST:PORT"):
         listen_address(address, "--admin")
+
+
+@pytest.mark.parametrize(("host", "headers", "environment"), [
+    ("fapi.binance.com", {}, ""),
+    ("FSTREAM.binance.com.", {}, ""),
+    ("www.okx.com", {}, ""),
+    ("127.0.0.1", {}, ""),  # a fake, a private deployment: production unless a header says otherwise
+    ("testnet.binancefuture.com", {}, "testnet"),
+    ("fstream.binancefuture.com", {}, "testnet"),
+    ("demo-fapi.binance.com", {}, "demo"),
+    ("demo-dapi.binance.com", {}, "demo"),
+    ("api-testnet.bybit.com", {}, "testnet"),
+    ("stream-testnet.bybit.com", {}, "testnet"),
+    ("api-demo.bybit.com", {}, "demo"),
+    ("wspap.okx.com", {}, "demo"),
+    ("wseeapap.okx.com", {}, "demo"),
+    ("wspap.bitget.com", {}, "demo"),
+    ("open-api-vst.bingx.com", {}, "demo"),
+    ("testnet.bitmex.com", {}, "testnet"),
+    ("www.okx.com", {"x-simulated-trading": "1"}, "demo"),
+    ("www.okx.com", {"x-simulated-trading": " 1 "}, "demo"),
+    ("www.okx.com", {"x-simulated-trading": "0"}, ""),
+    ("api.bitget.com", {"paptrading": "1"}, "demo"),
+    ("www.okx.com", {"x-simulated-trading": "true"}, UNKNOWN_ENVIRONMENT),  # which book: the venue's guess
+    ("www.okx.com", {"x-simulated-trading": ""}, UNKNOWN_ENVIRONMENT),
+    ("api.bitget.com", {"paptrading": "2"}, UNKNOWN_ENVIRONMENT),
+    ("testnet.binancefuture.com", {"paptrading": "1"}, "testnet"),
+])
+def test_environment_of_when_host_and_headers_vary_then_production_testnet_demo_or_unknown(
+    host: str, headers: dict[str, str], environment: str
+) -> None:
+    assert environment_of(host, headers) == environment

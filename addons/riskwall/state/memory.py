@@ -61,6 +61,7 @@ from riskwall.model import (
     ViewQuery,
     gross_quantity,
     loss_reason,
+    priced_symbol,
     reducible,
     storm_reason,
     worst_case,
@@ -298,20 +299,22 @@ class MemoryStore(StateStore):
                 mode = self._modes.get((query.venue, query.account, mode_key))
                 if mode is not None:
                     modes[mode_key] = mode
-        prices = {(query.venue, s): self._prices[(query.venue, s)][0] for s in symbols
-                  if (query.venue, s) in self._prices}
+        environment = query.environment  # a testnet's or demo's prices are kept under their own names
+        prices = {(query.venue, s): found[0] for s in symbols
+                  if (found := self._prices.get((query.venue, priced_symbol(s, environment)))) is not None}
         if query.account is not None and query.whole_account:
             for venue in query.other_venues:  # the account's positions elsewhere, for a gross sum over venues
                 for key in self._account_keys(venue, query.account):
                     self._read_position(key, positions, pending)
-                    if (venue, key.symbol) in self._prices:
-                        prices[(venue, key.symbol)] = self._prices[(venue, key.symbol)][0]
+                    if (found := self._prices.get((venue, priced_symbol(key.symbol, environment)))) is not None:
+                        prices[(venue, key.symbol)] = found[0]
         seen: frozenset[str] = frozenset()
         if query.loss_keys:
             day = self._clock() // DAY_MS
             seen = frozenset(key for key in query.loss_keys
                              if (baseline := self._baselines.get(key)) is not None and baseline[0] == day)
-        return StateView(self._live_states(), positions, prices, orders, pending, remaining, seen, by_client, modes)
+        return StateView(self._live_states(), positions, prices, orders, pending, remaining, seen, by_client, modes,
+                         environment)
 
     def _read_position(self, key: PositionKey, positions: dict[PositionKey, Decimal], pending: dict[Slot, Pending],
                        pending_keys: Container[PositionKey] | None = None) -> None:

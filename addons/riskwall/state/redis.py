@@ -154,6 +154,7 @@ from riskwall.model import (
     TradingState,
     Venue,
     loss_reason,
+    priced_symbol,
     storm_reason,
 )
 from riskwall.records import quick_init
@@ -807,7 +808,8 @@ class RedisStore(StateStore):
             return dataclasses.replace(view, positions={**view.positions, **elsewhere.positions},
                                        pending={**view.pending, **elsewhere.pending},
                                        prices={**view.prices, **elsewhere.prices})
-        price_fields = [f"{query.venue}|{s}" for s in query.symbols]
+        environment = query.environment  # a testnet's or demo's prices are kept under their own names
+        price_fields = [f"{query.venue}|{priced_symbol(s, environment)}" for s in query.symbols]
         account = query.account
         position_keys = [] if account is None else [
             PositionKey(query.venue, account, s, side) for s in query.symbols for side in PositionSide
@@ -886,13 +888,14 @@ class RedisStore(StateStore):
         self._states_seen = states
         prices: dict[tuple[Venue, str], Decimal] = {}
         if price_fields:
-            prices = self._saw_prices(query.venue, query.symbols, replies[1])
+            prices = self._saw_prices(query.venue, query.symbols, replies[1], environment)
         positions: dict[PositionKey, Decimal] = {}
         if position_keys:
             for key, raw in zip(position_keys, replies[-1], strict=True):
                 if raw is not None:
                     positions[key] = from_fixed(raw)
-        return StateView(states, positions, prices, orders, pending, remaining, equity_seen, by_client, modes)
+        return StateView(states, positions, prices, orders, pending, remaining, equity_seen, by_client, modes,
+                         environment)
 
     async def _other_venues(self, query: ViewQuery, replies: list[Any]) -> StateView:
         """The account's positions, pending sums (`replies`: HGETALL of `:pos` and `:pend` per other venue) and
@@ -906,7 +909,7 @@ class RedisStore(StateStore):
             for field, value in _pairs(replies[2 * number]).items():
                 symbol, _, position_side = field.rpartition("|")
                 positions[PositionKey(venue, query.account, symbol, PositionSide(position_side))] = from_fixed(value)
-                fields.append(f"{venue}|{symbol}")
+                fields.append(f"{venue}|{priced_symbol(symbol, query.environment)}")
             sums = _pairs(replies[2 * number + 1])
             for field, value in sums.items():
                 reducing = field.endswith("|r")
@@ -915,7 +918,7 @@ class RedisStore(StateStore):
                 found = pending.get(key, Pending())
                 pending[key] = (Pending(found.adding, from_fixed(value)) if reducing
                                 else Pending(from_fixed(value), found.reducing))
-                fields.append(f"{venue}|{symbol}")
+                fields.append(f"{venue}|{priced_symbol(symbol, query.environment)}")
         prices: dict[tuple[Venue, str], Decimal] = {}
         if fields:
             fields = list(dict.fromkeys(fields))
@@ -924,19 +927,24 @@ class RedisStore(StateStore):
             for field, text in zip(fields, raw, strict=True):
                 if text is not None:
                     venue_text, _, symbol = field.partition("|")
+                    symbol = symbol.removesuffix(f"@{query.environment}") if query.environment else symbol
                     prices[(Venue(venue_text), symbol)] = from_fixed(str(text).partition("|")[2])
         return StateView(positions=positions, pending=pending, prices=prices)
 
     def cached_view(self, query: ViewQuery) -> StateView | None:
-        if self._states_seen is None or any((query.venue, s) not in self._prices_seen for s in query.symbols):
+        environment = query.environment
+        if self._states_seen is None or any((query.venue, priced_symbol(s, environment)) not in self._prices_seen
+                                            for s in query.symbols):
             return None
         if query.loss_keys:
             # a reading seen today stays seen until midnight; before one is seen (or on a new day), read the store
             today = time.time_ns() // 1_000_000 // DAY_MS
             if any(self._equity_days.get(key) != today for key in query.loss_keys):
                 return None
-        prices = {(query.venue, s): p for s in query.symbols if (p := self._prices_seen[(query.venue, s)]) is not None}
-        return StateView(self._states_seen, prices=prices, equity_seen=frozenset(query.loss_keys))
+        prices = {(query.venue, s): p for s in query.symbols
+                  if (p := self._prices_seen[(query.venue, priced_symbol(s, environment))]) is not None}
+        return StateView(self._states_seen, prices=prices, equity_seen=frozenset(query.loss_keys),
+                         environment=environment)
 
     async def reserve_seen(self, reservation: Reservation, seen: StateView) -> tuple[ReserveOutcome, bool]:
         if reservation.empty:
@@ -950,7 +958,7 @@ class RedisStore(StateStore):
             # the states (and prices) the plan used, read again in the same round trip as the reservation
             pipe.hgetall(self.keys.states)
             if symbols:
-                pipe.hmget(self.keys.prices, [f"{venue}|{s}" for s in symbols])
+                pipe.hmget(self.keys.prices, [f"{venue}|{priced_symbol(s, seen.environment)}" for s in symbols])
             pipe.time()
 
         outcome, extra = await self._reserve(reservation, reread, venue_account)
@@ -960,7 +968,7 @@ class RedisStore(StateStore):
         if symbols:
             # a price another sidecar learned since (a market order's notional, the collar's reference) is as much a
             # reason to plan again as a state: the plan measured what the cache held
-            now = self._saw_prices(Venue(venue), tuple(symbols), extra[1])
+            now = self._saw_prices(Venue(venue), tuple(symbols), extra[1], seen.environment)
             same = same and all(now.get((Venue(venue), s)) == seen.prices.get((Venue(venue), s)) for s in symbols)
         return outcome, same
 
@@ -1463,16 +1471,18 @@ class RedisStore(StateStore):
         reads after fills Redis learned later (a read taken as newer would undo them)."""
         return local_ms + (self._clock_lead_ms or 0) - READ_CLOCK_MARGIN_MS
 
-    def _saw_prices(self, venue: Venue, symbols: Sequence[str], raws: Sequence[str | None]) -> dict[
-            tuple[Venue, str], Decimal]:
-        """The prices read for `symbols` (None: none known), remembered for `cached_view` (bounded)."""
+    def _saw_prices(self, venue: Venue, symbols: Sequence[str], raws: Sequence[str | None],
+                    environment: str) -> dict[tuple[Venue, str], Decimal]:
+        """The prices read for `symbols` in `environment` (None: none known), remembered for `cached_view` under
+        the names they are kept by (bounded); keyed by the plain symbols."""
         prices: dict[tuple[Venue, str], Decimal] = {}
         for symbol, raw in zip(symbols, raws, strict=True):
             price = from_fixed(raw.partition("|")[2]) if raw is not None else None
             if price is not None:
                 prices[(venue, symbol)] = price
-            self._prices_seen[(venue, symbol)] = price
-            self._prices_seen.move_to_end((venue, symbol))
+            kept = (venue, priced_symbol(symbol, environment))
+            self._prices_seen[kept] = price
+            self._prices_seen.move_to_end(kept)
         while len(self._prices_seen) > PRICES_REMEMBERED:
             self._prices_seen.popitem(last=False)
         return prices

@@ -37,6 +37,7 @@ from riskwall.model import (
 from riskwall.paths import normalize_path as normalize_path  # re-exported: every adapter uses it
 from riskwall.paths import unknown_path_shown, without_tokens
 from riskwall.records import quick_init
+from riskwall.venues.hosts import UNKNOWN_ENVIRONMENT, environment_of
 
 # no real instrument needs more; a larger number is a typo or an attack
 MAX_AMOUNT = Decimal("1e15")
@@ -604,6 +605,12 @@ def screen(adapter: VenueAdapter, request: HttpRequest, *, order_sockets: bool =
     line and the capture, by its path's plain words only (`unknown_path_shown`).
     """
     parsed = _screened(adapter, request, order_sockets)
+    environment = environment_of(request.host, request.headers)
+    if environment:
+        parsed = dataclasses.replace(parsed, environment=environment)
+        if environment == UNKNOWN_ENVIRONMENT and parsed.action.adds_orders and parsed.error is None:
+            # the venue sends it to its live book or its demo one; which prices value it cannot be told
+            parsed = dataclasses.replace(parsed, error="a demo-trading header whose value is neither 0 nor 1")
     if parsed.action is not Action.UNKNOWN:
         return parsed
     method, _, rest = parsed.endpoint.partition(" ")

@@ -130,6 +130,9 @@ class Session:
     blocked: int = 0
     # the account a user-data subscription on this connection named ("" once two different ones did)
     subscribed: str | None = None
+    # the venue's environment the socket reached (`ParsedRequest.environment`): its frames are decided, and what
+    # they teach learned, in that environment's prices
+    environment: str = ""
 
     @property
     def events_account(self) -> str | None:
