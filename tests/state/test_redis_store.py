@@ -1211,3 +1211,38 @@ async def test_reserve_when_sidecars_share_an_intact_store_then_never_lost(
     finally:
         await first.close()
         await second.close()
+
+
+@pytest.mark.redis
+async def test_reserve_when_a_loss_was_told_and_resumed_then_no_sidecar_or_account_puts_the_fleet_back(
+    redis_prefix: str, sync_redis: redis.Redis
+) -> None:
+    first, second = redis_store(redis_prefix), redis_store(redis_prefix)
+    accounts = (ACCOUNT, OTHER_ACCOUNT)
+
+    def order_of(store: RedisStore, account: str, name: str) -> Reservation:
+        check = exposure_check("0.1", "1", position=position_key(account=account))
+        return make_reservation(f"{name}-{id(store)}-{account}", exposure=(check,))
+
+    try:
+        for store in (first, second):
+            for account in accounts:  # both sidecars have met both accounts
+                assert (await store.reserve(order_of(store, account, "before"))).committed
+        _wipe_everything(sync_redis, redis_prefix)
+
+        with pytest.raises(StateLost):
+            await first.reserve(order_of(first, ACCOUNT, "found"))
+        await second.set_trading_state(StateScope(), TradingState.ACTIVE, "positions checked", "ops")
+
+        # the same loss, met again by the other account and the other sidecar: told already, nothing more
+        for store in (first, second):
+            for account in accounts:
+                assert (await store.reserve(order_of(store, account, "after"))).committed
+        assert await first.trading_states() == ()
+        # a loss after that is a loss again
+        _wipe_the_account(sync_redis, redis_prefix)
+        with pytest.raises(StateLost):
+            await second.reserve(order_of(second, ACCOUNT, "again"))
+    finally:
+        await first.close()
+        await second.close()

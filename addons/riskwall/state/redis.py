@@ -75,6 +75,9 @@ and every account script touches only that slot (its keys are all declared in KE
                                             fingerprint the duplicate rule admitted; PX = the rule's window,
                                             so it is gone once the window has passed
     rw:{global}:prices              HASH    "<venue>|<symbol>" → "<kind>|<price>" (mark beats last)
+    rw:{global}:lost                STRING  when a sidecar last found the store had lost an account's state
+                                            (ms, Redis time); a sidecar that saw that account's :gen before
+                                            then meets the same loss, already told: no second REDUCING
     rw:{global}:states              HASH    scope text ("global", "venue=…[,account=…][,symbol=…]") → JSON
                                             {venue, account, symbol, state, reason, actor, at_ms}; a state a
                                             reject storm set: "<scope text>#<rule id>" → the same with until_ms
@@ -304,6 +307,7 @@ class KeyLayout:
         self.prefix = prefix
         self.prices = f"{prefix}:{{global}}:prices"
         self.states = f"{prefix}:{{global}}:states"
+        self.lost = f"{prefix}:{{global}}:lost"
 
     def account_base(self, venue: str, account: str) -> str:
         return f"{self.prefix}:{{{venue}|{account}}}"
@@ -780,8 +784,9 @@ class RedisStore(StateStore):
         # what the scripts learn (`_redis_ms`)
         self._clock_lead_ms: int | None = None  # None: no reply has told it yet (`_clock_known`)
         self._clock_lead_at = 0  # this host's time when that lead was measured (`_saw_clock`)
-        # each account's state generation as this sidecar's last reservation for it found it (`:gen`)
-        self._generations: OrderedDict[tuple[str, str], str] = OrderedDict()
+        # each account's state generation as this sidecar's last reservation for it found it (`:gen`), and when
+        # (Redis's clock, ms)
+        self._generations: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()
 
     # -- StateStore ----------------------------------------------------------------------------------
 
@@ -992,7 +997,7 @@ class RedisStore(StateStore):
             reservation.id, self.options.reservation_ttl_ms,
             len(reservation.rate), len(reservation.exposure), len(reservation.pending), len(reservation.reductions),
             len(reservation.duplicates), len(reservation.open_orders), len(reservation.notional),
-            len(reservation.gross), self._generations.get(venue_account, ""), secrets.token_hex(8),
+            len(reservation.gross), self._generations.get(venue_account, ("", 0))[0], secrets.token_hex(8),
         ]
         for rate in reservation.rate:
             args += [rate.limit, rate.window_ms, rate.cost, int(rate.enforced)]
@@ -1052,8 +1057,9 @@ class RedisStore(StateStore):
                                                     extra if reservation.pending or also else None)
         self._saw_clock(int(reply[1]), time.time_ns() // 1_000_000)
         if int(reply[0]) == -1:
-            await self._lost(venue_account, str(reply[2]))
-        self._generations[venue_account] = str(reply[-1])
+            if await self._lost(venue_account, str(reply[2]), int(reply[1])):
+                return await self._reserve(reservation, also, venue_account)  # once: it holds no generation now
+        self._generations[venue_account] = (str(reply[-1]), int(reply[1]))
         self._generations.move_to_end(venue_account)
         while len(self._generations) > LOCAL_RESERVATIONS:
             self._generations.popitem(last=False)
@@ -1091,20 +1097,33 @@ class RedisStore(StateStore):
             self._remember(reservation.id, owner)
         return ReserveOutcome(committed, results), extras[1:] if reservation.pending else extras
 
-    async def _lost(self, venue_account: tuple[str, str], found: str) -> None:
+    async def _lost(self, venue_account: tuple[str, str], found: str, now_ms: int) -> bool:
         """The store no longer holds the account's state this sidecar reserved on (its generation changed or is
         gone): limits, positions, open orders and halts would count from nothing. Put the whole fleet in REDUCING
         (a store that lost one account's keys most likely lost every one), for an operator to `riskwall resume`
-        once positions are known again, and refuse the order as the store's outage."""
+        once positions are known again, and refuse the order as the store's outage (`StateLost`).
+
+        Once per loss: the first sidecar to find it marks when (`{global}:lost`, Redis's clock). Any sidecar that
+        last saw the account's generation before that mark meets the same loss, already told (the fleet went
+        REDUCING, and may have been resumed since): it forgets the generation and reserves again (True), rather
+        than putting the fleet back in REDUCING for every account each sidecar had met."""
+        _, seen_at = self._generations.get(venue_account, ("", 0))
+        async with self._guard():
+            (marked,) = await self._send(("GET", self.keys.lost))
+        if marked is not None and str(marked).isdigit() and int(marked) >= seen_at:
+            self._generations.pop(venue_account, None)
+            return True
         venue, account = venue_account
         reason = ("the state store lost its data (restart without persistence, flush or failover): positions, "
                   "open orders and limits restarted from nothing; check positions, then riskwall resume")
         log.error("state_lost", venue=venue, account=account, generation="none" if not found else "another",
                   consequence="fleet set to REDUCING until riskwall resume")
+        async with self._guard():
+            await self._send(("SET", self.keys.lost, str(now_ms)))
         await self.set_trading_state(StateScope(), TradingState.REDUCING, reason, "riskwall")
-        # adopt what the store holds now (or, when it holds none, the next reservation writes one): the
-        # trading state above guards the fleet from here on, not a refusal of every order of this sidecar's
-        self._generations[venue_account] = found
+        # every generation this sidecar remembers is of the store before the loss: the trading state above guards
+        # the fleet from here on, not a refusal of every account this sidecar meets again
+        self._generations.clear()
         raise StateLost("the state store lost this account's state; the fleet is REDUCING until riskwall resume")
 
     async def release(self, reservation_id: str, after_ms: int = 0) -> None:
