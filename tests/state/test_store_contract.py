@@ -471,9 +471,10 @@ async def test_learn_when_same_response_applied_twice_then_nothing_changes_the_s
     store: StateStore,
 ) -> None:
     await reserve(store, "r1", exposure=(exposure_check("2"),), pending=(pending_entry("r1:0", "2"),))
+    await reserve(store, "r2", pending=(pending_entry("r2:0", "1", SELL),))
     response = facts(
         order_update("o1", original="2", executed="0.5", reservation_id="r1:0"),
-        order_update("o2", original="1", executed="1", side=SELL, final=True),
+        order_update("o2", original="1", executed="1", side=SELL, final=True, reservation_id="r2:0"),
         price_update("60000"),
     )
     await store.learn(response)
@@ -684,7 +685,8 @@ async def test_learn_when_position_read_was_asked_before_a_fill_was_learned_then
 ) -> None:
     # a read answered late (another connection, another sidecar) would roll the position back past the fill
     store = backend.store
-    await store.learn(facts(order_update("o1", original="1", executed="1", final=True)))
+    await reserve(store, "r1", pending=(pending_entry("r1:0", "1"),))  # placed through the sidecar, then filled
+    await store.learn(facts(order_update("o1", original="1", executed="1", final=True, reservation_id="r1:0")))
     rows = ((ETH, BOTH, "7"),) if scope is None else ((SYMBOL, BOTH, "0"),)
     report = positions_report(*rows, symbol=scope)
     eth = positions_report((ETH, BOTH, "7"), symbol=ETH)
@@ -1381,3 +1383,28 @@ async def test_view_when_prices_were_learned_in_several_environments_then_each_r
     assert view.prices.get((VENUE, SYMBOL)) == expected and view.environment == environment
     assert cached is None or cached.prices.get((VENUE, SYMBOL)) == expected
     assert priced_symbol(SYMBOL, "testnet") == f"{SYMBOL}@testnet"
+
+
+# ---- an order first heard of once it ended: when it filled is not known ---------------------------------------
+
+
+@pytest.mark.parametrize(("side", "worst_buy", "worst_sell"), [
+    # long 1 from the fill the store saw: an old sell a bot queries after a restart, moved into the position,
+    # would leave it flat, and a buy of 1 would pass a limit of 1 while the venue goes long 2 (its position
+    # never held the old order's buy either); held, it only makes a sell look bigger
+    (SELL, "1", "0"),
+    (BUY, "2", "-1"),
+])
+async def test_learn_when_an_order_is_first_heard_of_as_ended_then_its_fill_is_held_never_moved(
+    backend: Backend, side: Side, worst_buy: str, worst_sell: str
+) -> None:
+    store = backend.store
+    await reserve(store, "r1", pending=(pending_entry("r1:0", "1"),))
+    await store.learn(facts(order_update("mine", original="1", executed="1", final=True, reservation_id="r1:0")))
+
+    await store.learn(facts(order_update("old", original="1", executed="1", side=side, final=True)))
+
+    assert (await worst(store, BUY), await worst(store, SELL)) == (worst_buy, worst_sell)
+    # a position read asked after it shows where the position is
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "1"), asked_ms=store_now(backend) + AFTER)))
+    assert (await worst(store, BUY), await worst(store, SELL)) == ("1", "-1")

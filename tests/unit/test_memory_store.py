@@ -70,6 +70,12 @@ async def position_of(store: MemoryStore, symbol: str = "BTCUSDT",
     return view.position(position_key(symbol, side, account))
 
 
+async def placed(store: MemoryStore, order_id: str, quantity: str = "1", side: Side = Side.BUY) -> str:
+    """An order placed through the sidecar: its leg reserved under `order_id`; the leg id its answer names."""
+    await store.reserve(make_reservation(order_id, pending=(pending_entry(f"{order_id}:0", quantity, side),)))
+    return f"{order_id}:0"
+
+
 async def reserve_pending(store: MemoryStore, reservation_id: str = "d1", quantity: str = "1",
                           side: Side = Side.BUY, symbol: str = "BTCUSDT") -> None:
     entry = pending_entry(f"{reservation_id}:0", quantity, side, position_key(symbol))
@@ -368,7 +374,7 @@ async def test_learn_when_order_is_final_then_its_pending_is_released(
 
 async def test_learn_when_final_order_is_reported_again_then_nothing_changes() -> None:
     store, _ = new_store()
-    final = order_update("o1", original="2", executed="2", final=True)
+    final = order_update("o1", original="2", executed="2", final=True, reservation_id=await placed(store, "o1", "2"))
     await store.learn(facts(final))
 
     await store.learn(facts(final))
@@ -657,7 +663,8 @@ async def test_learn_when_final_orders_exceed_the_count_bound_then_oldest_forgot
     store, _ = new_store()
     store.final_order_limit = 10
     for number in range(25):
-        await store.learn(facts(order_update(f"o{number}", original="1", executed="1", final=True)))
+        leg = await placed(store, f"o{number}")
+        await store.learn(facts(order_update(f"o{number}", original="1", executed="1", final=True, reservation_id=leg)))
 
     for number in range(25):  # every answer again, the forgotten ones too
         await store.learn(facts(order_update(f"o{number}", original="1", executed="1", final=True)))
@@ -668,9 +675,11 @@ async def test_learn_when_final_orders_exceed_the_count_bound_then_oldest_forgot
 
 async def test_learn_when_final_orders_are_older_than_a_day_then_forgotten_and_replays_still_count_once() -> None:
     store, clock = new_store()
-    await store.learn(facts(order_update("old", original="1", executed="1", final=True)))
+    leg = await placed(store, "old")
+    await store.learn(facts(order_update("old", original="1", executed="1", final=True, reservation_id=leg)))
     clock.advance(FINAL_ORDER_MEMORY_MS + 1)
-    await store.learn(facts(order_update("new", original="1", executed="1", final=True)))
+    leg = await placed(store, "new")
+    await store.learn(facts(order_update("new", original="1", executed="1", final=True, reservation_id=leg)))
 
     await store.learn(facts(order_update("old", original="1", executed="1", final=True)))
 

@@ -805,6 +805,8 @@ class MemoryStore(StateStore):
                 return  # final already: an answer seen twice changes nothing
         order = self._open.get(ident)
         key = PositionKey(update.venue, update.account, update.symbol, update.position_side)
+        # an order the store never saw, ended already (a bot querying an old order): when it filled is not known
+        timeless = order is None and not fresh and update.final
         if order is None:
             if not fresh and done_key in self._forgotten:
                 return  # an answer for an order final and forgotten long ago, replayed: counted back then
@@ -826,7 +828,8 @@ class MemoryStore(StateStore):
             return  # an older answer replayed after a newer one
         fill = update.executed - order.executed
         if fill > 0:
-            self._count_fill(ident, key, order.side, order.reducing, order.seen, fill, update.executed, now)
+            self._count_fill(ident, key, order.side, order.reducing, order.seen, fill, update.executed, now,
+                             timeless=timeless)
             order.executed = update.executed
         if order.seen is None or asked > order.seen:
             order.seen = asked
@@ -1037,13 +1040,16 @@ class MemoryStore(StateStore):
                 self._spend(charge.budgets, charge.day, now, fill, charge.price)
 
     def _count_fill(self, ident: OrderIdent, key: PositionKey, side: Side, reducing: bool, seen: int | None,
-                    fill: Decimal, executed: Decimal, now: int) -> None:
+                    fill: Decimal, executed: Decimal, now: int, *, timeless: bool = False) -> None:
         """A fill past what the store knew of an order (as of `seen`) goes into the position, unless a position read
         learned since may already hold it. Then it is held in the fill's direction, as a pending order is, until a
         read asked after now shows the position: moved into the position it could count twice (a sell counted twice
         leaves a long position short in the store, and a buy then passes as reducing it), left out it could count
-        never. That hold does not lapse: the fill happened, and only a read can say whether the position holds it."""
-        if self._read_since(key, seen):
+        never. That hold does not lapse: the fill happened, and only a read can say whether the position holds it.
+        So is a `timeless` fill (an order the store first hears of when it has ended, such as an old order a bot
+        queries after a restart): whether the position the store holds, a read's or the sum of the fills it saw
+        since it started, holds it cannot be told, and moved in it would undo a position it never counted."""
+        if timeless or self._read_since(key, seen):
             self._hold(f"fill:{_scoped(ident)}:{executed}", key, side, reducing, fill, now, now, lapses=False)
         else:
             self._move_position(key, side.sign * fill)

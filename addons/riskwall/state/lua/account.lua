@@ -263,10 +263,11 @@ local function read_since(k, seen)
 end
 
 -- a fill past what the store knew of order `id`, which it knew as of `seen`: into position `k`, unless a position read
--- learned since may hold it already; then held in the fill's direction until a read asked from `learned` (nil: now)
--- shows the position, never lapsing (MemoryStore._count_fill)
-local function count_fill(id, k, side, reducing, seen, fill, executed, now, learned)
-  if read_since(k, seen) then
+-- learned since may hold it already, or it is `timeless` (an order first heard of once ended); then held in the
+-- fill's direction until a read asked from `learned` (nil: now) shows the position, never lapsing
+-- (MemoryStore._count_fill)
+local function count_fill(id, k, side, reducing, seen, fill, executed, now, learned, timeless)
+  if timeless or read_since(k, seen) then
     hold('fill:' .. id .. ':' .. dec_format(executed), {k = k, s = side, q = dec_format(fill), r = reducing}, now,
          learned or now, false)
     return
@@ -398,6 +399,8 @@ local function apply_order(u, now, final_ms, at, learned)
   end
   local raw = redis.call('HGET', K_OPEN, u.id)
   local o
+  -- an order the store never saw, ended already (a bot querying an old order): when it filled is not known
+  local timeless = not revived and not raw and not fresh and u.final
   if revived then
     o = revived
   elseif raw then
@@ -428,7 +431,8 @@ local function apply_order(u, now, final_ms, at, learned)
   end
   local filled = fill
   if fill.s > 0 then
-    count_fill(u.id, u.sym .. '|' .. u.ps, o.s, o.c == 0 and 1 or nil, tonumber(o.u), fill, executed, now, learned)
+    count_fill(u.id, u.sym .. '|' .. u.ps, o.s, o.c == 0 and 1 or nil, tonumber(o.u), fill, executed, now, learned,
+               timeless)
     o.exe = dec_format(executed)
   end
   if not o.u or at > tonumber(o.u) then
