@@ -48,7 +48,9 @@ from .conftest import (
     REDIS_DB,
     REDIS_HOST,
     REDIS_PORT,
+    Backend,
     redis_url,
+    store_now,
 )
 
 OTHER_VENUE = Venue.BYBIT
@@ -251,6 +253,29 @@ async def test_learn_when_amend_accepted_then_the_order_holds_what_its_total_lea
     assert view.remaining == {"o1": left}
     assert view.pending_in(position_key(), Side.BUY).adding == left
     assert view.orders["o1"].executed == Decimal(1)
+
+
+@pytest.mark.parametrize(("listing_asked", "left"), [
+    (-30_000, Decimal(5)),  # asked before the amend, answered after its acceptance: the order's old size
+    (60_000, Decimal(1)),  # asked after it: the venue's word on the order now
+], ids=["asked-before-keeps-the-amend", "asked-after-sets-it"])
+async def test_learn_when_a_listing_asked_before_an_accepted_amend_comes_after_it_then_the_order_keeps_the_amend(
+    backend: Backend, listing_asked: int, left: Decimal
+) -> None:
+    store, amended_at = backend.store, store_now(backend)
+    await store.reserve(make_reservation("r1", pending=(pending_entry("r1:0", "1"),)))
+    await store.learn(dataclasses.replace(facts(order_update("o1", original="1", reservation_id="r1:0")),
+                                          asked_ms=amended_at - 60_000))
+    await store.reserve(make_reservation("am", exposure=(exposure_check("5", replaces_order="o1"),),
+                                         pending=(pending_entry("am:0", "5", replaces_order="o1"),)))
+    # OKX answers an amend with its ids only
+    await store.learn(ResponseFacts(amended=(AmendAccepted(VENUE, ACCOUNT, "am:0"),), asked_ms=amended_at))
+
+    await store.learn(facts(dataclasses.replace(open_orders(order_update("o1", original="1"), symbol=SYMBOL),
+                                                asked_ms=amended_at + listing_asked)))
+
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,), ("o1",)))
+    assert view.remaining == {"o1": left}
 
 
 # ---- the fleet (Redis) ------------------------------------------------------------------------------------

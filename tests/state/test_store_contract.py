@@ -1408,3 +1408,29 @@ async def test_learn_when_an_order_is_first_heard_of_as_ended_then_its_fill_is_h
     # a position read asked after it shows where the position is
     await store.learn(facts(positions_report((SYMBOL, BOTH, "1"), asked_ms=store_now(backend) + AFTER)))
     assert (await worst(store, BUY), await worst(store, SELL)) == ("1", "-1")
+
+
+# ---- an answer asked before the store last knew an order never shrinks it ------------------------------------
+
+
+@pytest.mark.parametrize(("listing_asked", "worst_buy"), [
+    # asked before the amend went out, answered after its answer was learned: it shows the size the order had
+    pytest.param(BEFORE // 2, "5", id="listing-asked-before-the-amend-keeps-its-size"),
+    # asked after it: the venue's word on the order now (amended down again, say)
+    pytest.param(AFTER, "1", id="listing-asked-after-the-amend-sets-it"),
+])
+async def test_learn_when_a_listing_asked_before_an_amend_comes_after_it_then_the_order_keeps_its_new_size(
+    backend: Backend, listing_asked: int, worst_buy: str
+) -> None:
+    store = backend.store
+    placed_at = store_now(backend)
+    await reserve(store, "r1", pending=(pending_entry("r1:0", "1"),))
+    await store.learn(replace(facts(order_update("o1", original="1", reservation_id="r1:0")),
+                              asked_ms=placed_at + BEFORE))
+    await store.learn(replace(facts(order_update("o1", original="5")), asked_ms=placed_at))  # the amend's answer
+
+    listing = replace(open_orders(order_update("o1", original="1"), symbol=SYMBOL),
+                      asked_ms=placed_at + listing_asked)
+    await store.learn(facts(listing))
+
+    assert await worst(store, BUY) == worst_buy

@@ -740,7 +740,7 @@ class MemoryStore(StateStore):
                 self._finalise(ident, now)
                 self._hold_vanished(ident, order, now, now, held=not closed.unfilled, given_back=order.charge)
         for accepted in facts.amended:
-            self._confirm_amend(accepted, now)
+            self._confirm_amend(accepted, now, now if facts.asked_ms is None else facts.asked_ms)
         for mode in facts.modes:
             self._modes[(mode.venue, mode.account, mode.key)] = mode.mode
         self._forget_old_orders(now)
@@ -768,7 +768,7 @@ class MemoryStore(StateStore):
         self._spend(entry.budgets, day, now, -entry.quantity, entry.price)
         return entry, _Charge(entry.budgets, entry.price, day)
 
-    def _confirm_amend(self, accepted: AmendAccepted, now: int) -> None:
+    def _confirm_amend(self, accepted: AmendAccepted, now: int, asked: int) -> None:
         """An amend the venue accepted without saying what the order now is: the order holds the larger of what it
         had open and the amend's size until the venue reports it again, and the higher of the two prices for good
         (order reports carry no price): an acceptance read from a status alone must never make an order count for
@@ -788,6 +788,8 @@ class MemoryStore(StateStore):
             taken = _Charge(taken.budgets, order.charge.price, taken.day)
         self._recharge(order, taken, ZERO, remaining, now)
         order.remaining = remaining
+        if order.seen is None or asked > order.seen:
+            order.seen = asked  # what an answer asked before the amend shows of the order is older than this
 
     def _apply_order(self, update: OrderUpdate, now: int, asked: int | None) -> None:
         """`asked`: when the answer saying it was asked (None: not known, taken as now)."""
@@ -831,9 +833,14 @@ class MemoryStore(StateStore):
             self._count_fill(ident, key, order.side, order.reducing, order.seen, fill, update.executed, now,
                              timeless=timeless)
             order.executed = update.executed
+        # an answer asked before the store last knew the order (a listing answered after an amend it did not see)
+        # may show a size the order no longer has: it never makes the order count for less than it had open
+        stale = stamped and order.seen is not None and asked < order.seen
         if order.seen is None or asked > order.seen:
             order.seen = asked
         remaining = max(update.original - update.executed, ZERO)
+        if stale:
+            remaining = max(remaining, order.remaining - fill)
         self._add_pending((order.position, order.side), order.reducing, remaining - order.remaining)
         self._recharge(order, taken, fill, remaining, now)
         order.remaining = remaining

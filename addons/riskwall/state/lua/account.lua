@@ -435,10 +435,19 @@ local function apply_order(u, now, final_ms, at, learned)
                timeless)
     o.exe = dec_format(executed)
   end
+  -- an answer asked before the store last knew the order (a listing answered after an amend it did not see) may
+  -- show a size the order no longer has: it never makes the order count for less than it had open
+  local stale = stamped and o.u ~= nil and at < tonumber(o.u)
   if not o.u or at > tonumber(o.u) then
     o.u = string.format('%d', at)
   end
   local remaining = dec_max0(dec_sub(dec_parse(u.orig), executed))
+  if stale then
+    local kept = dec_max0(dec_sub(dec_parse(o.rem), filled))
+    if dec_cmp(kept, remaining) > 0 then
+      remaining = kept
+    end
+  end
   -- the order's hold on its daily-notional budgets (MemoryStore._recharge): what filled stays charged, what is
   -- open is charged at its price; an answer to an amend moves it to the amend's price, a new order's fill counts
   local had = o.b ~= nil and o.p ~= nil
@@ -474,8 +483,9 @@ end
 
 -- an amend the venue accepted (MemoryStore._confirm_amend): its leg leaves the reservation and the order holds, at
 -- the higher price, what the amend's new total size (`total`, fills included, decimal text; nil when the venue did
--- not say) leaves of it, or else the larger of what it had open and the amend's size
-local function confirm_amend(leg_id, now, total)
+-- not say) leaves of it, or else the larger of what it had open and the amend's size; `at`: when the answer was
+-- asked (nil: not known)
+local function confirm_amend(leg_id, now, total, at)
   local rid = string.match(leg_id, '^(.*):[^:]*$') or leg_id
   local raw = redis.call('HGET', K_RESV, rid)
   if not raw then
@@ -523,5 +533,9 @@ local function confirm_amend(leg_id, now, total)
     budget_spend(o, remaining, now)
   end
   o.rem = dec_format(remaining)
+  -- what an answer asked before the amend shows of the order is older than this (apply_order's `stale`)
+  if at and (not o.u or at > tonumber(o.u)) then
+    o.u = string.format('%d', at)
+  end
   redis.call('HSET', K_OPEN, leg.o, cjson.encode(o))
 end

@@ -173,7 +173,7 @@ end
 
 -- amends the venue accepted, with the order's new total size where the venue said it
 for _, accepted in ipairs(facts.amended or {}) do
-  confirm_amend(accepted.l, now, accepted.t)
+  confirm_amend(accepted.l, now, accepted.t, facts.at or now)
 end
 
 -- the account's position modes, as the venue reported or accepted them
