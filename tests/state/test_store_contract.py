@@ -1023,8 +1023,38 @@ async def test_release_when_a_conditional_orders_answer_was_lost_then_the_hold_w
     began = store_now(backend)
     await store.release("r1", after_ms=UNANSWERED_HOLD_MS)
 
-    await store.learn(facts(positions_report((SYMBOL, BOTH, "0"), symbol=SYMBOL, asked_ms=began + LATE)))
     for kind, later in listings:
+        await store.learn(facts(dataclasses.replace(open_orders(symbol=SYMBOL), kind=kind,
+                                                    asked_ms=began + LATE + later)))
+    # the read after them all: one asked before a listing does not hold what the order filled since
+    await store.learn(facts(positions_report((SYMBOL, BOTH, "0"), symbol=SYMBOL, asked_ms=began + LATE + 3_000)))
+
+    assert await worst(store) == ("0" if settles else "3")
+
+
+@pytest.mark.parametrize(("conditional", "read_asked", "settles"), [
+    # the order rested at the read, then filled before the listing showed it gone: only a read asked no earlier
+    # than the listing holds that fill
+    (False, -500, False),
+    (False, 0, True),
+    (False, 500, True),
+    # a conditional order: no earlier than the listing of the book it places its order in, either
+    (True, 500, False),
+    (True, 1_500, True),
+])
+async def test_release_when_the_read_was_asked_before_the_listing_then_the_hold_waits_for_a_later_read(
+    backend: Backend, conditional: bool, read_asked: int, settles: bool
+) -> None:
+    store = backend.store
+    leg = dataclasses.replace(pending_entry("r1:0", "3"), kind="plan", triggers_into=PLACED_BOOK) if conditional \
+        else pending_entry("r1:0", "3")
+    await reserve(store, "r1", exposure=(exposure_check("3"),), pending=(leg,))
+    began = store_now(backend)
+    await store.release("r1", after_ms=UNANSWERED_HOLD_MS)
+    read = positions_report((SYMBOL, BOTH, "0"), symbol=SYMBOL, asked_ms=began + LATE + read_asked)
+
+    await store.learn(facts(read))  # learned first, asked when it says
+    for kind, later in ((("plan", 0), (PLACED_BOOK, 1_000)) if conditional else (("order", 0),)):
         await store.learn(facts(dataclasses.replace(open_orders(symbol=SYMBOL), kind=kind,
                                                     asked_ms=began + LATE + later)))
 
@@ -1277,12 +1307,11 @@ async def test_learn_when_a_conditional_order_triggered_then_what_it_had_open_wa
         await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind="algo",
                                         asked_ms=store_now(backend) + 1_000)))
     await store.learn(facts(replace(algo, final=True, fills_elsewhere=PLACED_BOOK)))
+    later = store_now(backend) + AFTER  # the read asked no earlier than the listing: it holds what that showed
     if read:
-        await store.learn(facts(positions_report((SYMBOL, BOTH, "10"), symbol=SYMBOL,
-                                                 asked_ms=store_now(backend) + AFTER)))
+        await store.learn(facts(positions_report((SYMBOL, BOTH, "10"), symbol=SYMBOL, asked_ms=later)))
     if listing is not None:
-        await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind=listing,
-                                        asked_ms=store_now(backend) + AFTER)))
+        await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind=listing, asked_ms=later)))
 
     assert await worst(store) == worst_buy
 

@@ -1045,8 +1045,9 @@ async def test_response_when_outcome_unknown_then_held_until_a_position_read_and
         {"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": venue_position}]})]
     if listed:
         reads.append((make_flow("GET", "/fapi/v1/openOrders", ()), []))
+    asked = time.time() + asked_after_s  # both asked then: the read no earlier than the listing
     for read, body in reads:
-        read.request.timestamp_start = time.time() + asked_after_s
+        read.request.timestamp_start = asked
         await fw.request(read)
         answer(read, 200, body)
         await fw.response(read)

@@ -246,6 +246,9 @@ class MemoryStore(StateStore):
         # reservation id -> the earliest an open-orders listing can have been asked to end its hold (an order whose
         # answer was lost may rest on the book unfilled, which no position read shows)
         self._unlisted: dict[str, int] = {}
+        # of those, when the latest position read that covered one while it awaited a listing was asked: it ends
+        # the read's wait once the listings are learned, if asked no earlier than they were (`_settle_unlisted`)
+        self._read_while_unlisted: dict[str, int] = {}
         # reservation id -> the same, for a listing of the book its conditional orders place theirs in when they
         # trigger (`PendingEntry.triggers_into`): one whose answer was lost may have triggered, and what it placed
         # may rest
@@ -697,6 +700,7 @@ class MemoryStore(StateStore):
 
     def _drop_legs(self, reservation_id: str) -> None:
         self._held.pop(reservation_id, None)
+        self._read_while_unlisted.pop(reservation_id, None)
         self._unlisted.pop(reservation_id, None)
         self._placed_unlisted.pop(reservation_id, None)
         self._vanished.pop(reservation_id, None)
@@ -945,7 +949,15 @@ class MemoryStore(StateStore):
                 return key.venue == venue and key.account == account and key not in skipped
             return key in reported
 
-        self._settle(self._held, (self._unlisted, self._placed_unlisted), asked, covers)
+        # not while a listing is awaited: the order may rest at the read and fill before the listing, so only a read
+        # asked no earlier than the listing that ended that wait holds its fill; the latest such read is kept for
+        # when the listings end (`_settle_unlisted`)
+        for reservation_id, settles_from in self._held.items():
+            if settles_from <= asked and (reservation_id in self._unlisted or reservation_id in self._placed_unlisted) \
+                    and all(covers(leg) for leg in self._legs.get(reservation_id, {}).values()):
+                self._read_while_unlisted[reservation_id] = max(asked, self._read_while_unlisted.get(reservation_id, 0))
+        self._settle(self._held, (self._unlisted, self._placed_unlisted), asked, covers,
+                     after=(self._unlisted, self._placed_unlisted))
 
     def _settle_unlisted(self, snapshot: OpenOrdersSnapshot, asked: int) -> None:
         """Held orders whose answer was lost wait for an open-orders listing of their symbol and kind no longer once
@@ -953,7 +965,9 @@ class MemoryStore(StateStore):
         from now on (a listing of another kind, such as Binance's algo orders for a regular order, does not show
         it). A conditional order's hold waits for a listing of the book it places its order in as well
         (`_placed_unlisted`), asked no earlier than the listing of its own book that ended its wait there (it may
-        have triggered between the two). A hold that waits for nothing else (`_held`, a position read) ends."""
+        have triggered between the two). A hold that waits for nothing else (`_held`, a position read) ends; one
+        that does waits for a read asked no earlier than this listing (the order may have rested at an earlier
+        read and filled since)."""
         venue, account, symbol, kind = snapshot.venue, snapshot.account, snapshot.symbol, snapshot.kind
 
         def scoped(leg: PendingEntry) -> bool:
@@ -963,21 +977,31 @@ class MemoryStore(StateStore):
         listed = self._settle(self._unlisted, (self._held, self._placed_unlisted), asked,
                               lambda leg: scoped(leg) and leg.kind == kind)
         for reservation_id in listed:
-            if reservation_id in self._placed_unlisted:
-                self._placed_unlisted[reservation_id] = max(self._placed_unlisted[reservation_id], asked)
-        if self._placed_unlisted:
-            self._settle(self._placed_unlisted, (self._held, self._unlisted), asked,
-                         lambda leg: leg.triggers_into is None or (scoped(leg) and leg.triggers_into == kind),
-                         after=self._unlisted)
+            for later in (self._placed_unlisted, self._held):
+                if reservation_id in later:
+                    later[reservation_id] = max(later[reservation_id], asked)
+        placed = self._settle(self._placed_unlisted, (self._held, self._unlisted), asked,
+                              lambda leg: leg.triggers_into is None or (scoped(leg) and leg.triggers_into == kind),
+                              after=(self._unlisted,)) if self._placed_unlisted else []
+        for reservation_id in placed:
+            if reservation_id in self._held:
+                self._held[reservation_id] = max(self._held[reservation_id], asked)
+        for reservation_id in (*listed, *placed):
+            # a read that came while the listings were awaited holds the fill if asked no earlier than them
+            held_from = self._held.get(reservation_id)
+            if held_from is not None and reservation_id not in self._unlisted \
+                    and reservation_id not in self._placed_unlisted \
+                    and self._read_while_unlisted.get(reservation_id, -1) >= held_from:
+                self._drop_legs(reservation_id)
 
     def _settle(self, waiting: dict[str, int], others: tuple[dict[str, int], ...], asked: int,
-                covers: Callable[[PendingEntry], bool], *, after: dict[str, int] | None = None) -> list[str]:
+                covers: Callable[[PendingEntry], bool], *, after: tuple[dict[str, int], ...] = ()) -> list[str]:
         """Holds in `waiting` asked for late enough whose every leg `covers` holds wait no longer (not yet those
-        `after` holds: they wait for that first); one that waits for nothing the `others` hold either ends. Returns
+        `after` hold: they wait for those first); one that waits for nothing the `others` hold either ends. Returns
         the holds that waited no longer."""
         settled = []
         for reservation_id, settles_from in list(waiting.items()):
-            if settles_from > asked or (after is not None and reservation_id in after):
+            if settles_from > asked or any(reservation_id in first for first in after):
                 continue
             if all(covers(leg) for leg in self._legs.get(reservation_id, {}).values()):
                 del waiting[reservation_id]

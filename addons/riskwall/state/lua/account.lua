@@ -33,7 +33,10 @@
 --                         "?<reservation id>", score likewise: an order whose answer was lost waits for an
 --                         open-orders listing of its symbol too (it may rest unfilled); "!<reservation id>": a
 --                         conditional one (legs with `tk`) for a listing of the book it places its order in as well
---                         (it may have triggered). The hold ends when it waits for none (learn.lua settle)
+--                         (it may have triggered); "@<reservation id>", score = when the latest position read that
+--                         came while a listing was awaited was asked: a read counts only if asked no earlier than the
+--                         listings (the order may rest at an earlier read, and fill before a listing). The hold ends
+--                         when it waits for none (learn.lua settle)
 --   K_GEN   KEYS[14] STRING the account state's generation: a token written by the first reservation made for the
 --                         account, never expired. A sidecar that has seen one and finds another, or none, knows the
 --                         store lost the account's state (reserve.lua)
@@ -197,7 +200,7 @@ local function legs_drop(rid, now)
     redis.call('HDEL', K_RESV, rid)
   end
   redis.call('ZREM', K_LAPSE, rid)
-  redis.call('ZREM', K_HELD, rid, '?' .. rid, '!' .. rid)
+  redis.call('ZREM', K_HELD, rid, '?' .. rid, '!' .. rid, '@' .. rid)
 end
 
 -- what is left of a reservation: dropped now (hold 0), or kept `hold` ms more and then lapsed

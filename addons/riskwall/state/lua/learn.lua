@@ -49,10 +49,18 @@ local function settle(read, listing, reported, skipped)
     local mark = string.sub(member, 1, 1)
     local placed = mark == '!'
     local unlisted = mark == '?' or placed
-    local rid = unlisted and string.sub(member, 2) or member
+    local rid = (unlisted or mark == '@') and string.sub(member, 2) or member
     -- the book a conditional order places its order in is listed for it no earlier than its own book was (it may
-    -- have triggered between the two): not while it waits for that (MemoryStore._settle_unlisted)
-    if unlisted == listing and not (placed and redis.call('ZSCORE', K_HELD, '?' .. rid)) then
+    -- have triggered between the two), and a position read counts only if asked no earlier than the listings
+    -- (the order may rest at an earlier read and fill before a listing): one that comes while they are awaited is
+    -- kept (`@`, the latest asked) for when they end (MemoryStore._settle_held, _settle_unlisted)
+    local first = false
+    if placed then
+      first = redis.call('ZSCORE', K_HELD, '?' .. rid)
+    elseif not unlisted then
+      first = redis.call('ZSCORE', K_HELD, '?' .. rid) or redis.call('ZSCORE', K_HELD, '!' .. rid)
+    end
+    if mark ~= '@' and unlisted == listing and not (placed and first) then
       local raw = redis.call('HGET', K_RESV, rid)
       local covered = true
       for _, leg in pairs(raw and cjson.decode(raw) or {}) do
@@ -66,10 +74,20 @@ local function settle(read, listing, reported, skipped)
           covered = covered and not skipped[leg.k]
         end
       end
-      if covered then
+      if covered and first then -- a read while a listing is awaited
+        redis.call('ZADD', K_HELD, 'GT', read.at, '@' .. rid)
+      elseif covered then
         redis.call('ZREM', K_HELD, member)
         if mark == '?' then -- its own book listed: the book it places in must be listed as late
           redis.call('ZADD', K_HELD, 'XX', 'GT', read.at, '!' .. rid)
+        end
+        if unlisted then -- listed: what the order filled is in a position read asked no earlier
+          redis.call('ZADD', K_HELD, 'XX', 'GT', read.at, rid)
+          local waits, read_at = redis.call('ZSCORE', K_HELD, rid), redis.call('ZSCORE', K_HELD, '@' .. rid)
+          if waits and read_at and tonumber(read_at) >= tonumber(waits)
+              and not (redis.call('ZSCORE', K_HELD, '?' .. rid) or redis.call('ZSCORE', K_HELD, '!' .. rid)) then
+            redis.call('ZREM', K_HELD, rid) -- such a read came already
+          end
         end
         if raw and not (redis.call('ZSCORE', K_HELD, rid) or redis.call('ZSCORE', K_HELD, '?' .. rid)
                         or redis.call('ZSCORE', K_HELD, '!' .. rid)) then
