@@ -895,14 +895,17 @@ def test_login_answer_when_a_login_is_pending_then_says_whether_it_was_accepted(
     assert READERS[venue].read_venue(answer, idle).login_ok is None  # no login pending: no login answered
 
 
-def test_login_answer_when_its_id_is_another_type_than_the_logins_then_not_this_login() -> None:
+def test_login_answer_when_its_id_is_the_logins_in_another_type_then_this_login_and_another_id_is_not() -> None:
+    # a frame under "5" while the login under 5 awaits its answer is refused (one id in flight), so an answer
+    # under either spelling can only be the login's
     frame = USDM_FRAMES.read_client(binance_frame("session.logon", {}, 5), session(Venue.BINANCEUSDM))
     pending = session(Venue.BINANCEUSDM, pending_login=frame.login_account, pending_login_id=frame.id_key)
 
     as_text = USDM_FRAMES.read_venue(dumps({"id": "5", "status": 200, "result": {}}), pending)
     as_number = USDM_FRAMES.read_venue(dumps({"id": 5, "status": 200, "result": {}}), pending)
+    another = USDM_FRAMES.read_venue(dumps({"id": 6, "status": 200, "result": {}}), pending)
 
-    assert (as_text.login_ok, as_number.login_ok) == (None, True)
+    assert (as_text.login_ok, as_number.login_ok, another.login_ok) == (True, True, None)
 
 
 # ---- venue frames: order answers -------------------------------------------------------------------------------
@@ -971,13 +974,15 @@ def test_order_answer_when_its_id_matches_a_pending_frame_then_the_rest_answer_t
     frame = READERS[venue].read_client(order(sent_id), connection)
     assert frame.request.error is None and frame.rest is not None and frame.id_key is not None
     connection.expect(frame.id_key, PendingFrame(DECISION_ID, frame.request, frame.rest, True))
-    other_type = str(sent_id) if not isinstance(sent_id, str) else 1
+    # the same id in the other JSON type (a venue that reads ids into one type answers so), and another id
+    other_type = str(sent_id) if not isinstance(sent_id, str) else sent_id if not sent_id.isdigit() else int(sent_id)
 
     answered = READERS[venue].read_venue(answer(sent_id), connection)
-    stranger = READERS[venue].read_venue(answer(other_type), connection)
+    retyped = READERS[venue].read_venue(answer(other_type), connection)
+    stranger = READERS[venue].read_venue(answer("ccxt-43"), connection)
 
-    assert stranger.answers is None  # 1 and "1" are different ids
-    assert answered.answers == frame.id_key
+    assert stranger.answers is None
+    assert answered.answers == retyped.answers == frame.id_key  # no other frame can await an answer under it
     assert answered.status == 200
     facts = ADAPTERS[venue].parse_response(frame.request, frame.rest, answered.status, answered.rest_body, DECISION_ID)
     assert facts.orders == (teaches,)
@@ -1390,15 +1395,43 @@ def test_rejection_when_ids_and_ops_hold_lone_surrogates_then_still_one_json_fra
 # ---- the ids themselves ------------------------------------------------------------------------------------------
 
 
-def test_id_key_when_ids_differ_only_in_json_type_then_keys_differ_and_each_reader_agrees() -> None:
+def test_id_key_when_ids_differ_only_in_json_type_or_spelling_then_one_key_and_each_reader_agrees() -> None:
+    # a venue that reads ids into one type (OKX documents them as strings) answers `1` and `"1"` under one id: two
+    # frames under them must count as one id in flight, never as two whose answers could be swapped
     client_one = USDM_FRAMES.read_client(binance_frame("ping", {}, 1, api_key=None), session(Venue.BINANCEUSDM))
     client_half = USDM_FRAMES.read_client(binance_frame("ping", {}, Raw("1.5"), api_key=None),
                                           session(Venue.BINANCEUSDM))
 
     assert client_one.request_id == 1 and type(client_one.request_id) is int
-    assert client_one.id_key == id_key(1) != id_key("1")
-    assert client_half.id_key == id_key(D("1.5")) == id_key(1.5) != id_key("1.5")
+    assert client_one.id_key == id_key(1) == id_key("1") == id_key("01") == id_key(1.0) == id_key(D("1.0"))
+    assert client_half.id_key == id_key(D("1.5")) == id_key(1.5) == id_key("1.5") == id_key("1.50")
+    assert len({id_key(1), id_key(2), id_key("a"), id_key(True), id_key("true"), id_key([1])}) == 6
     assert id_key(None) is None
+
+
+@pytest.mark.parametrize(("first_id", "second_id"), [(1, "1"), ("1", 1), ("7", "07"), (2, 2.0)])
+async def test_socket_gate_when_okx_order_goes_under_an_id_a_venue_may_take_for_one_in_flight_then_refused(
+    first_id: Any, second_id: Any
+) -> None:
+    store = MemoryStore()
+    policy = make_policy("""
+        rules:
+          - {id: qty, type: max_order_qty, default: 100}
+    """)
+
+    async def decide(parsed: ParsedRequest, decision_id: str) -> tuple[Decision, bool, ParsedRequest]:
+        evaluation = await decide_request(parsed, policy, store, decision_id)
+        return evaluation.decision, evaluation.reserved, evaluation.parsed or parsed
+
+    gate = SocketGate(decide, lambda: store, lambda: policy)
+    connection = session(Venue.OKX, OKX_ACCOUNT)
+    cancel = okx_frame("cancel-order", [{"instId": "BTC-USDT-SWAP", "ordId": OKX_ORDER_ID}], first_id)
+
+    assert (await gate.from_client(connection, cancel)).forward is True
+    order = await gate.from_client(connection, okx_frame("order", [OKX_LIMIT], second_id))
+
+    # the venue's refusal of the cancel, echoed under one id, would otherwise be read as the order's
+    assert order.forward is False and order.reply is not None
 
 
 async def test_socket_gate_when_order_frame_with_numeric_id_allowed_then_the_venue_answer_is_matched_to_it() -> None:

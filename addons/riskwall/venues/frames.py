@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -226,12 +227,28 @@ class FrameReader(Protocol):
 
 
 def id_key(request_id: Any) -> str | None:
-    """A frame id as text that keeps its JSON type apart (`1` and `"1"` are different ids)."""
+    """A frame id as the key frames are paired by: one key for every id a venue might take for the same one. A
+    number and a string of its digits (`1`, `"1"`, `"01"`, `1.0`) are one key: OKX documents its ids as strings
+    and a server that reads a number into one would answer both under the same id, so two frames under them
+    count as one id in flight (the second is refused, an answer of either is ambiguous), never as two."""
     if request_id is None:
         return None
     # as plain JSON first: a Decimal (the client's 1 read by `read_json`, the venue's 1.5 by `response_json`)
-    # would otherwise be written as the string "1", the key of the id "1", and never the key of the number 1
-    return json.dumps(json_value(request_id), sort_keys=True)
+    value = json_value(request_id)
+    if isinstance(value, bool):
+        return json.dumps(value)
+    text = value if isinstance(value, str) else format(Decimal(repr(value)), "f") if isinstance(value, float) \
+        else str(value) if isinstance(value, int) else None
+    if text is not None:
+        if _NUMBER.fullmatch(text):
+            number = Decimal(text)
+            return "#" + format(number.normalize() if number else Decimal(0), "f")
+        return json.dumps(text)
+    return json.dumps(value, sort_keys=True)
+
+
+# a number as a string may hold it (what a server that coerces ids reads as that number)
+_NUMBER = re.compile(r"[+-]?[0-9]{1,40}(\.[0-9]{1,40})?")
 
 
 def frame_text(answer: dict[str, Any]) -> str:
