@@ -1783,3 +1783,18 @@ def test_decide_when_batch_holds_a_reduce_only_leg_then_plain_legs_are_measured_
         # measured where the batch leaves the position (short 8, or 5), against the policy's own limit
         end = sum(D(leg["quantity"]) for leg in legs if "symbol" not in leg) - 4
         assert (decision.deciding.get("position"), decision.deciding.get("max_position")) == (str(end), "4")
+
+
+@pytest.mark.parametrize(("padding", "refused"), [(0, False), (80, False), (120, True)])
+@pytest.mark.parametrize("style", ["query", "form", "mixed"])
+def test_parse_request_when_parameters_are_more_than_a_server_reads_then_refused(
+    style: str, padding: int, refused: bool
+) -> None:
+    # the same value again changes nothing for a reader that takes it once; a server that stops reading after a
+    # count of its own would drop whatever comes past it
+    params = [("symbol", "BTCUSDT")] * padding + list(limit_order().items())
+
+    parsed = parse(make_request("POST", "/fapi/v1/order", params, style=style))
+
+    assert (parsed.error is not None and "more than 100 parameters" in parsed.error) is refused
+    assert (len(parsed.intents) == 1) is not refused

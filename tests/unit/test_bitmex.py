@@ -898,3 +898,16 @@ def test_intent_fields_when_parsed_then_account_is_fingerprint_only() -> None:
     parsed = parse(make_request("POST", ORDER, new()))
     assert parsed.account == ACCOUNT and all(isinstance(i, OrderIntent) for i in parsed.intents)
     assert "api-key" in ADAPTER.secret_fields and "api-signature" in ADAPTER.secret_fields
+
+
+@pytest.mark.parametrize(("padding", "refused"), [(0, False), (1_000, True)])
+def test_parse_request_when_a_form_holds_more_parameters_than_a_server_reads_then_refused(
+    padding: int, refused: bool
+) -> None:
+    # Node's qs reads 1,000 pairs: a `side` past them would be dropped, and BitMEX takes a positive orderQty for a buy
+    body = "&".join([f"text{n}=x" for n in range(padding)] + ["symbol=XBTUSD", "orderQty=100", "ordType=Market",
+                                                                "side=Sell"]).encode()
+
+    parsed = parse(make_request("POST", "/api/v1/order", body, content_type=FORM))
+
+    assert (parsed.error is not None and "more than 100 parameters" in parsed.error) is refused

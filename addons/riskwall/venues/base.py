@@ -42,6 +42,10 @@ from riskwall.venues.hosts import UNKNOWN_ENVIRONMENT, environment_of
 # no real instrument needs more; a larger number is a typo or an attack
 MAX_AMOUNT = Decimal("1e15")
 MAX_BODY_BYTES = 1_000_000
+# the most query and form parameters a request is read with: an order takes a few dozen, and servers stop reading
+# past a count of their own (Node's qs after 1,000, Tomcat's after 1,000 or 10,000): a field past it would be read
+# by the firewall and dropped by the venue (a `side` there, and BitMEX takes the side from the quantity's sign)
+MAX_PARAMS = 100
 PLAIN_DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
 
 
@@ -459,6 +463,8 @@ def form_params(request: HttpRequest, venue: str, spellings: Spellings) -> dict[
             pairs += form_pairs(request.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise FieldError("body is not a form") from None
+    if len(pairs) > MAX_PARAMS:
+        raise FieldError(f"more than {MAX_PARAMS} parameters: the venue may stop reading before the last of them")
     params: dict[str, str] = {}
     for key, value in pairs:
         if key in params and params[key] != value:

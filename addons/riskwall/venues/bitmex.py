@@ -95,6 +95,7 @@ from riskwall.model import (
 )
 from riskwall.venues.base import (
     MAX_BODY_BYTES,
+    MAX_PARAMS,
     FieldError,
     HttpRequest,
     Rejection,
@@ -265,6 +266,8 @@ def request_params(request: HttpRequest) -> Params:
         _check_form_key(key)
         add(key, value)
     body = _body_pairs(request)
+    if len(request.query) + len(body) > MAX_PARAMS:
+        raise FieldError(f"more than {MAX_PARAMS} parameters: the venue may stop reading before the last of them")
     for key, value in body:
         add(key, value)
     if request.query and body:
