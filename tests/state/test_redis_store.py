@@ -16,7 +16,7 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Decimal, localcontext
 from pathlib import Path
 from typing import Any
@@ -1151,6 +1151,17 @@ def test_require_redis_when_no_server_then_skip_with_reason_except_under_ci(
 # ---- a store that lost its data ---------------------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def two_sidecars(prefix: str) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
+    """Two sidecars' stores on one Redis key prefix, closed after."""
+    first, second = redis_store(prefix), redis_store(prefix)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
 def _wipe_everything(client: redis.Redis, prefix: str) -> None:
     """A restart without persistence, a FLUSH: every key gone (the test's own prefix only)."""
     client.delete(*client.scan_iter(match=f"{prefix}:*"))
@@ -1199,8 +1210,7 @@ async def test_reserve_when_store_lost_the_accounts_state_then_refused_and_fleet
 async def test_reserve_when_sidecars_share_an_intact_store_then_never_lost(
     redis_prefix: str, sync_redis: redis.Redis
 ) -> None:
-    first, second = redis_store(redis_prefix), redis_store(redis_prefix)
-    try:
+    async with two_sidecars(redis_prefix) as (first, second):
         for n in range(20):
             for store in (first, second):
                 outcome = await store.reserve(leg_reservation(f"i{n}-{id(store)}", "0.01", "100"))
@@ -1208,23 +1218,19 @@ async def test_reserve_when_sidecars_share_an_intact_store_then_never_lost(
         generation = sync_redis.get(f"{redis_prefix}:{{{VENUE}|{ACCOUNT}}}:gen")
         assert generation is not None and sync_redis.pttl(f"{redis_prefix}:{{{VENUE}|{ACCOUNT}}}:gen") == -1
         assert await first.trading_states() == ()
-    finally:
-        await first.close()
-        await second.close()
 
 
 @pytest.mark.redis
 async def test_reserve_when_a_loss_was_told_and_resumed_then_no_sidecar_or_account_puts_the_fleet_back(
     redis_prefix: str, sync_redis: redis.Redis
 ) -> None:
-    first, second = redis_store(redis_prefix), redis_store(redis_prefix)
     accounts = (ACCOUNT, OTHER_ACCOUNT)
 
     def order_of(store: RedisStore, account: str, name: str) -> Reservation:
         check = exposure_check("0.1", "1", position=position_key(account=account))
         return make_reservation(f"{name}-{id(store)}-{account}", exposure=(check,))
 
-    try:
+    async with two_sidecars(redis_prefix) as (first, second):
         for store in (first, second):
             for account in accounts:  # both sidecars have met both accounts
                 assert (await store.reserve(order_of(store, account, "before"))).committed
@@ -1243,6 +1249,3 @@ async def test_reserve_when_a_loss_was_told_and_resumed_then_no_sidecar_or_accou
         _wipe_the_account(sync_redis, redis_prefix)
         with pytest.raises(StateLost):
             await second.reserve(order_of(second, ACCOUNT, "again"))
-    finally:
-        await first.close()
-        await second.close()

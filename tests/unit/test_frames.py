@@ -1413,17 +1413,7 @@ def test_id_key_when_ids_differ_only_in_json_type_or_spelling_then_one_key_and_e
 async def test_socket_gate_when_okx_order_goes_under_an_id_a_venue_may_take_for_one_in_flight_then_refused(
     first_id: Any, second_id: Any
 ) -> None:
-    store = MemoryStore()
-    policy = make_policy("""
-        rules:
-          - {id: qty, type: max_order_qty, default: 100}
-    """)
-
-    async def decide(parsed: ParsedRequest, decision_id: str) -> tuple[Decision, bool, ParsedRequest]:
-        evaluation = await decide_request(parsed, policy, store, decision_id)
-        return evaluation.decision, evaluation.reserved, evaluation.parsed or parsed
-
-    gate = SocketGate(decide, lambda: store, lambda: policy)
+    gate = deciding_gate(MemoryStore(), max_qty=100)
     connection = session(Venue.OKX, OKX_ACCOUNT)
     cancel = okx_frame("cancel-order", [{"instId": "BTC-USDT-SWAP", "ordId": OKX_ORDER_ID}], first_id)
 
@@ -1434,18 +1424,22 @@ async def test_socket_gate_when_okx_order_goes_under_an_id_a_venue_may_take_for_
     assert order.forward is False and order.reply is not None
 
 
-async def test_socket_gate_when_order_frame_with_numeric_id_allowed_then_the_venue_answer_is_matched_to_it() -> None:
-    store = MemoryStore()
-    policy = make_policy("""
+def deciding_gate(store: MemoryStore, max_qty: int) -> SocketGate:
+    """A socket gate deciding with the real engine on `store`, under one `max_order_qty` rule."""
+    policy = make_policy(f"""
         rules:
-          - {id: qty, type: max_order_qty, default: 1}
+          - {{id: qty, type: max_order_qty, default: {max_qty}}}
     """)
 
     async def decide(parsed: ParsedRequest, decision_id: str) -> tuple[Decision, bool, ParsedRequest]:
         evaluation = await decide_request(parsed, policy, store, decision_id)
         return evaluation.decision, evaluation.reserved, evaluation.parsed or parsed
 
-    gate = SocketGate(decide, lambda: store, lambda: policy)
+    return SocketGate(decide, lambda: store, lambda: policy)
+
+
+async def test_socket_gate_when_order_frame_with_numeric_id_allowed_then_the_venue_answer_is_matched_to_it() -> None:
+    gate = deciding_gate(MemoryStore(), max_qty=1)
     connection = session(Venue.BINANCEUSDM)
 
     outcome = await gate.from_client(connection, binance_frame("order.place", BINANCE_LIMIT, 42))
