@@ -162,7 +162,8 @@ class SocketGate:
         pattern, kind = found
         if venue in (Venue.BINANCEUSDM, Venue.BINANCECOINM):
             venue = Venue.BINANCECOINM if path.startswith(("/ws-dapi", "/dapi")) else Venue.BINANCEUSDM
-        session = Session(venue, kind, f"GET {pattern}", environment=environment_of(request.host, request.headers))
+        session = Session(venue, kind, f"GET {pattern}",
+                          environment=environment_of(venue, request.host, request.headers))
         if kind is Socket.STREAM:
             # a private stream: a listen key the sidecar saw issued (Binance), or a socket that logs in (Bybit)
             tokens = _tokens(request)
@@ -295,13 +296,12 @@ class SocketGate:
         method = message.get("method") if isinstance(message, dict) else None
         if method == "SUBSCRIBE":
             self._subscribed_listen_keys(session, message.get("params"))  # type: ignore[union-attr]
-        elif method not in _STREAM_READS and session.private:
-            _not_read(session, "a message on a user-data stream the sidecar cannot read as the venue would")
+        elif method not in _STREAM_READS:
+            _unreadable_sent(session, "a message on a stream the sidecar cannot read as the venue would")
 
     def _subscribed_listen_keys(self, session: Session, params: Any) -> None:
         if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
-            if session.private:
-                _not_read(session, "a subscription on a user-data stream the sidecar cannot read")
+            _unreadable_sent(session, "a subscription on a stream the sidecar cannot read")
             return
         names = [p for p in params if "@" not in p]
         if not names:  # market streams only (`symbol@kind`)
@@ -309,8 +309,10 @@ class SocketGate:
         owners = {self.listen_keys.owner(session.venue, [name]) for name in names}
         if session.private:
             owners.add(session.account)
-        if len(owners) == 1 and None not in owners:
+        if len(owners) == 1 and None not in owners and not session.unreadable_sent:
             session.account, session.private = owners.pop(), True
+        elif session.unreadable_sent:
+            _not_read(session, "a user-data stream on which a message the sidecar could not read was sent before")
         else:
             _not_read(session, "a user-data stream subscribed to listen keys the sidecar cannot attribute to one "
                                "account")
@@ -460,6 +462,14 @@ class SocketGate:
         task = asyncio.get_running_loop().create_task(release())
         _BACKGROUND.add(task)
         task.add_done_callback(_BACKGROUND.discard)
+
+
+def _unreadable_sent(session: Session, detail: str) -> None:
+    """The bot sent `session` a message the sidecar cannot read as the venue would: it may have subscribed any
+    account's listen key, so the stream is not read, now or after any later subscription."""
+    session.unreadable_sent = True
+    if session.private:
+        _not_read(session, detail)
 
 
 def _not_read(session: Session, detail: str) -> None:

@@ -463,7 +463,8 @@ def _okx_mark_read(sidecar: Sidecar, inst_id: str, **headers: str) -> RawRespons
 @pytest.mark.parametrize(("order_headers", "reason"), [
     ({}, "ORDER_NOTIONAL_EXCEEDS_MAX"),  # a live order: valued at the live mark, 3000
     ({"x-simulated-trading": "true"}, "PARSE_FAILED"),  # live or demo? OKX alone knows: refused
-], ids=["live-order", "unclear-environment"])
+    ({"paptrading": "1"}, "ORDER_NOTIONAL_EXCEEDS_MAX"),  # Bitget's demo header: OKX trades it live
+], ids=["live-order", "unclear-environment", "another-venues-demo-header"])
 def test_order_when_a_demo_read_taught_a_price_then_a_live_order_is_valued_at_the_live_price(
     hardened: Sidecar, venues: dict[str, Any], order_headers: dict[str, str], reason: str
 ) -> None:

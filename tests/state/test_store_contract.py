@@ -50,6 +50,7 @@ from unit.factories import (
     FakeClock,
     exposure_check,
     facts,
+    learn_placed,
     make_reservation,
     open_orders,
     order_update,
@@ -323,7 +324,7 @@ async def test_reserve_when_accounts_differ_then_their_exposure_is_separate(stor
 
 
 async def test_reserve_when_amending_an_open_order_then_its_remaining_is_replaced(store: StateStore) -> None:
-    await store.learn(facts(order_update("o1", original="3", executed="1")))  # position 1, remaining 2
+    await learn_placed(store, order_update("o1", original="3", executed="1"))  # position 1, remaining 2
     amend = exposure_check("5", "100", replaces_order="o1")
 
     assert seen(await reserve(store, exposure=(amend,))) == [("6", True)]  # 1 + (2 - 2) + 5
@@ -423,8 +424,8 @@ async def test_reserve_when_amend_replaces_a_reduction_then_its_own_pending_is_n
 async def test_view_when_orders_pend_then_it_tells_what_adds_what_reduces_and_what_amended_orders_have_left(
     store: StateStore,
 ) -> None:
-    await store.learn(facts(order_update("o1", original="2", executed="0.5", side=SELL, reduce_only=True),
-                            order_update("o2", original="3", side=SELL)))
+    await learn_placed(store, order_update("o1", original="2", executed="0.5", side=SELL, reduce_only=True),
+                       order_update("o2", original="3", side=SELL))
 
     view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,), ("o1", "missing")))
 
@@ -500,7 +501,7 @@ async def test_learn_when_older_answer_replayed_after_newer_one_then_nothing_cha
 
 
 async def test_learn_when_order_confirmed_closed_then_it_is_no_longer_open_and_fills_stay(store: StateStore) -> None:
-    await store.learn(facts(order_update("o1", original="3", executed="1"), order_update("o2", original="2")))
+    await learn_placed(store, order_update("o1", original="3", executed="1"), order_update("o2", original="2"))
     await store.learn(ResponseFacts(closed=(
         ClosedOrder(VENUE, ACCOUNT, "o1"),
         ClosedOrder(VENUE, ACCOUNT, "unknown"),
@@ -588,7 +589,7 @@ async def test_learn_when_snapshot_lists_one_kind_of_order_then_other_kinds_are_
 
 
 async def test_learn_when_order_becomes_final_then_pending_is_released_and_fills_kept(store: StateStore) -> None:
-    await store.learn(facts(order_update("o1", original="2", executed="0.5")))
+    await learn_placed(store, order_update("o1", original="2", executed="0.5"))
     partly = await worst(store)
     await store.learn(facts(order_update("o1", original="2", executed="1.5", final=True)))
     # a stale non-final update after the final one changes nothing
@@ -1111,10 +1112,11 @@ async def test_set_trading_state_when_set_and_cleared_then_listing_follows(store
 async def test_exposure_when_account_has_positions_orders_and_reservations_then_all_are_listed(
     store: StateStore,
 ) -> None:
-    await store.learn(facts(
+    await learn_placed(
+        store,
         order_update("o1", original="2", side=SELL, symbol="SOLUSDT"),
         order_update("o2", original="1", executed="0.25", position_side=LONG),
-    ))
+    )
     await store.learn(facts(positions_report((SYMBOL, BOTH, "1.5"), (SYMBOL, LONG, "0.25"), (ETH, BOTH, "0"))))
     await reserve(store, "r1", exposure=(exposure_check("0.75"),), pending=(pending_entry("r1:0", "0.75"),))
     await store.learn(facts(positions_report((SYMBOL, BOTH, "5"), account=OTHER_ACCOUNT)))
@@ -1424,14 +1426,19 @@ async def test_view_when_prices_were_learned_in_several_environments_then_each_r
     (SELL, "1", "0"),
     (BUY, "2", "-1"),
 ])
-async def test_learn_when_an_order_is_first_heard_of_as_ended_then_its_fill_is_held_never_moved(
-    backend: Backend, side: Side, worst_buy: str, worst_sell: str
+@pytest.mark.parametrize("final", [True, False], ids=["ended", "open-part-filled"])
+async def test_learn_when_an_order_is_first_heard_of_with_a_fill_then_its_fill_is_held_never_moved(
+    backend: Backend, side: Side, worst_buy: str, worst_sell: str, final: bool
 ) -> None:
     store = backend.store
     await reserve(store, "r1", pending=(pending_entry("r1:0", "1"),))
     await store.learn(facts(order_update("mine", original="1", executed="1", final=True, reservation_id="r1:0")))
 
-    await store.learn(facts(order_update("old", original="1", executed="1", side=side, final=True)))
+    # ended, or resting part filled (then cancelled, so that only the fill is left to count)
+    await store.learn(facts(order_update("old", original="1" if final else "2", executed="1", side=side,
+                                         final=final)))
+    if not final:
+        await store.learn(facts(order_update("old", original="2", executed="1", side=side, final=True)))
 
     assert (await worst(store, BUY), await worst(store, SELL)) == (worst_buy, worst_sell)
     # a position read asked after it shows where the position is

@@ -13,6 +13,7 @@ Everything here is pure; async tests are run by pytest-asyncio (`asyncio_mode = 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import textwrap
@@ -364,3 +365,14 @@ def answer_on_socket(parsed: ParsedRequest, request_id: str, frame: dict[str, An
     assert read.answers == key
     return read
 
+
+
+async def learn_placed(store: Any, *updates: OrderUpdate) -> None:
+    """Orders the sidecar placed, as `updates` say they now are: each reserved first, its answer naming its leg
+    (an order the store first hears of otherwise holds its fills apart until a position read)."""
+    for update in updates:
+        position = position_key(update.symbol, update.position_side, update.account)
+        leg = pending_entry(f"placed-{update.order_id}:0", update.original, update.side, position,
+                            reducing=update.reduce_only)
+        await store.reserve(make_reservation(f"placed-{update.order_id}", pending=(leg,)))
+    await store.learn(facts(*(dataclasses.replace(u, reservation_id=f"placed-{u.order_id}:0") for u in updates)))

@@ -133,33 +133,42 @@ def test_listen_address_when_port_missing_or_not_a_port_then_error_names_the_opt
         listen_address(address, "--admin")
 
 
-@pytest.mark.parametrize(("host", "headers", "environment"), [
-    ("fapi.binance.com", {}, ""),
-    ("FSTREAM.binance.com.", {}, ""),
-    ("www.okx.com", {}, ""),
-    ("127.0.0.1", {}, ""),  # a fake, a private deployment: production unless a header says otherwise
-    ("testnet.binancefuture.com", {}, "testnet"),
-    ("fstream.binancefuture.com", {}, "testnet"),
-    ("demo-fapi.binance.com", {}, "demo"),
-    ("demo-dapi.binance.com", {}, "demo"),
-    ("api-testnet.bybit.com", {}, "testnet"),
-    ("stream-testnet.bybit.com", {}, "testnet"),
-    ("api-demo.bybit.com", {}, "demo"),
-    ("wspap.okx.com", {}, "demo"),
-    ("wseeapap.okx.com", {}, "demo"),
-    ("wspap.bitget.com", {}, "demo"),
-    ("open-api-vst.bingx.com", {}, "demo"),
-    ("testnet.bitmex.com", {}, "testnet"),
-    ("www.okx.com", {"x-simulated-trading": "1"}, "demo"),
-    ("www.okx.com", {"x-simulated-trading": " 1 "}, "demo"),
-    ("www.okx.com", {"x-simulated-trading": "0"}, ""),
-    ("api.bitget.com", {"paptrading": "1"}, "demo"),
-    ("www.okx.com", {"x-simulated-trading": "true"}, UNKNOWN_ENVIRONMENT),  # which book: the venue's guess
-    ("www.okx.com", {"x-simulated-trading": ""}, UNKNOWN_ENVIRONMENT),
-    ("api.bitget.com", {"paptrading": "2"}, UNKNOWN_ENVIRONMENT),
-    ("testnet.binancefuture.com", {"paptrading": "1"}, "testnet"),
+B, OKX, BITGET = Venue.BINANCEUSDM, Venue.OKX, Venue.BITGET
+
+
+@pytest.mark.parametrize(("venue", "host", "headers", "environment"), [
+    (B, "fapi.binance.com", {}, ""),
+    (B, "FSTREAM.binance.com.", {}, ""),
+    (OKX, "www.okx.com", {}, ""),
+    (B, "127.0.0.1", {}, ""),  # a fake, a private deployment: production unless its demo header says otherwise
+    (B, "testnet.binancefuture.com", {}, "testnet"),
+    (B, "fstream.binancefuture.com", {}, "testnet"),
+    (B, "demo-fapi.binance.com", {}, "demo"),
+    (Venue.BINANCECOINM, "demo-dapi.binance.com", {}, "demo"),
+    (Venue.BYBIT, "api-testnet.bybit.com", {}, "testnet"),
+    (Venue.BYBIT, "stream-testnet.bybit.com", {}, "testnet"),
+    (Venue.BYBIT, "api-demo.bybit.com", {}, "demo"),
+    (OKX, "wspap.okx.com", {}, "demo"),
+    (OKX, "wseeapap.okx.com", {}, "demo"),
+    (BITGET, "wspap.bitget.com", {}, "demo"),
+    (Venue.BINGX, "open-api-vst.bingx.com", {}, "demo"),
+    (Venue.BITMEX, "testnet.bitmex.com", {}, "testnet"),
+    (OKX, "www.okx.com", {"x-simulated-trading": "1"}, "demo"),
+    (OKX, "www.okx.com", {"x-simulated-trading": " 1 "}, "demo"),
+    (OKX, "www.okx.com", {"x-simulated-trading": "0"}, ""),
+    (BITGET, "api.bitget.com", {"paptrading": "1"}, "demo"),
+    (OKX, "www.okx.com", {"x-simulated-trading": "true"}, UNKNOWN_ENVIRONMENT),  # which book: the venue's guess
+    (OKX, "www.okx.com", {"x-simulated-trading": ""}, UNKNOWN_ENVIRONMENT),
+    (BITGET, "api.bitget.com", {"paptrading": "2"}, UNKNOWN_ENVIRONMENT),
+    (BITGET, "testnet.binancefuture.com", {"paptrading": "1"}, "testnet"),
+    # a venue reads only its own demo header: another's changes nothing there, so nothing here either (a live
+    # order sent with it must be valued at live prices)
+    (B, "fapi.binance.com", {"paptrading": "1", "x-simulated-trading": "1"}, ""),
+    (OKX, "www.okx.com", {"paptrading": "1"}, ""),
+    (BITGET, "api.bitget.com", {"x-simulated-trading": "1"}, ""),
+    (Venue.BYBIT, "api.bybit.com", {"x-simulated-trading": "true"}, ""),
 ])
 def test_environment_of_when_host_and_headers_vary_then_production_testnet_demo_or_unknown(
-    host: str, headers: dict[str, str], environment: str
+    venue: Venue, host: str, headers: dict[str, str], environment: str
 ) -> None:
-    assert environment_of(host, headers) == environment
+    assert environment_of(venue, host, headers) == environment

@@ -764,6 +764,29 @@ def test_stream_open_when_its_url_names_listen_keys_then_read_only_for_one_known
     assert stream is not None and (stream.account, stream.private) == (account, account is not None)
 
 
+@pytest.mark.parametrize(("first", "read"), [
+    (json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 1}), True),
+    (json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}), True),
+    # what it subscribed cannot be told: B's key, past the size read, or given twice with B's last
+    ('{"method":"SUBSCRIBE","params":["' + KEY_B + '"],"id":7}' + " " * 17_000, False),
+    ('{"method":"SUBSCRIBE","params":["' + KEY_A + '"],"params":["' + KEY_B + '"],"id":7}', False),
+    ('{"method":"SUBSCRIB\\u0045","params":["' + KEY_B + '"],"id":7}', False),
+    (None, False),
+])
+async def test_stream_message_when_unreadable_before_a_listen_key_is_subscribed_then_the_stream_is_never_read(
+    first: str | None, read: bool
+) -> None:
+    made = two_accounts_keys()
+    stream = made.open(Venue.BINANCEUSDM, HttpRequest("GET", "fstream.binance.com", 443, "/market/ws/0", (),
+                                                      UPGRADE, b""))
+    assert stream is not None and not stream.private
+
+    await made.from_client(stream, first)
+    await made.from_client(stream, json.dumps({"method": "SUBSCRIBE", "params": [KEY_A], "id": 8}))
+
+    assert (stream.account, stream.private) == (("account-a", True) if read else (None, False))
+
+
 @pytest.mark.parametrize(("message", "read"), [
     (json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}), True),
     (json.dumps({"method": "UNSUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 2}), True),

@@ -811,8 +811,9 @@ class MemoryStore(StateStore):
                 return  # final already: an answer seen twice changes nothing
         order = self._open.get(ident)
         key = PositionKey(update.venue, update.account, update.symbol, update.position_side)
-        # an order the store never saw, ended already (a bot querying an old order): when it filled is not known
-        timeless = order is None and not fresh and update.final
+        # an order the store never saw placed, first heard of with a fill (a bot querying an old order, a listing
+        # after a restart): when it filled is not known
+        timeless = order is None and not fresh
         if order is None:
             if not fresh and done_key in self._forgotten:
                 return  # an answer for an order final and forgotten long ago, replayed: counted back then

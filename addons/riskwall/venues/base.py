@@ -611,7 +611,7 @@ def screen(adapter: VenueAdapter, request: HttpRequest, *, order_sockets: bool =
     line and the capture, by its path's plain words only (`unknown_path_shown`).
     """
     parsed = _screened(adapter, request, order_sockets)
-    environment = environment_of(request.host, request.headers)
+    environment = environment_of(adapter.venue, request.host, request.headers)
     if environment:
         parsed = dataclasses.replace(parsed, environment=environment)
         if environment == UNKNOWN_ENVIRONMENT and parsed.action.adds_orders and parsed.error is None:

@@ -134,6 +134,9 @@ class Session:
     # the venue's environment the socket reached (`ParsedRequest.environment`): its frames are decided, and what
     # they teach learned, in that environment's prices
     environment: str = ""
+    # a stream on which the bot sent a message the sidecar could not read as the venue would: what it subscribed
+    # is not known, so the stream is never read from then on (`SocketGate._stream_request`)
+    unreadable_sent: bool = False
 
     @property
     def events_account(self) -> str | None:

@@ -133,17 +133,19 @@ class HostMap:
         return entries
 
 
-# the header a venue takes to send a request on its own host to its demo book (OKX, Bitget: "1"; absent or "0": live)
-DEMO_HEADERS = ("x-simulated-trading", "paptrading")
+# the header a venue takes to send a request on its own host to its demo book ("1"; absent or "0": live): only
+# its own counts, a venue ignores any other (OKX reads no `paptrading`, Binance neither)
+DEMO_HEADERS: Mapping[Venue, str] = {Venue.OKX: "x-simulated-trading", Venue.BITGET: "paptrading"}
 UNKNOWN_ENVIRONMENT = "unknown"
 
 
-def environment_of(host: str, headers: Mapping[str, str]) -> str:
-    """The environment of the venue a request to `host` with `headers` reaches: "" for production, "testnet" or
+def environment_of(venue: Venue, host: str, headers: Mapping[str, str]) -> str:
+    """The environment of `venue` a request to `host` with `headers` reaches: "" for production, "testnet" or
     "demo" for the books venues keep apart for trying things (their own orders, positions and prices):
     Binance's testnet (binancefuture.com) and demo hosts, Bybit's api-testnet and api-demo, OKX's and Bitget's
-    demo sockets (wspap) and demo header, BingX's VST hosts, BitMEX's testnet. A demo header with any value but
-    "0" or "1" is UNKNOWN_ENVIRONMENT: which book the venue sends it to cannot be told."""
+    demo sockets (wspap) and their demo headers, BingX's VST hosts, BitMEX's testnet. The venue's own demo
+    header with any value but "0" or "1" is UNKNOWN_ENVIRONMENT: which book the venue sends it to cannot be
+    told."""
     name = canonical_host(host)
     labels = name.split(".")
     environment = ""
@@ -152,12 +154,10 @@ def environment_of(host: str, headers: Mapping[str, str]) -> str:
     elif any("demo" in label or "vst" in label or (label.startswith("ws") and label.endswith("pap"))
              for label in labels):
         environment = "demo"
-    for header in DEMO_HEADERS:
-        value = headers.get(header)
-        if value is None or value.strip() == "0":
-            continue
-        if value.strip() != "1":
-            return UNKNOWN_ENVIRONMENT
-        environment = environment or "demo"
-    return environment
-
+    header = DEMO_HEADERS.get(venue)
+    value = headers.get(header) if header is not None else None
+    if value is None or value.strip() == "0":
+        return environment
+    if value.strip() != "1":
+        return UNKNOWN_ENVIRONMENT
+    return environment or "demo"

@@ -402,8 +402,9 @@ local function apply_order(u, now, final_ms, at, learned)
   end
   local raw = redis.call('HGET', K_OPEN, u.id)
   local o
-  -- an order the store never saw, ended already (a bot querying an old order): when it filled is not known
-  local timeless = not revived and not raw and not fresh and u.final
+  -- an order the store never saw placed, first heard of with a fill (a bot querying an old order, a listing after
+  -- a restart): when it filled is not known
+  local timeless = not revived and not raw and not fresh
   if revived then
     o = revived
   elseif raw then
