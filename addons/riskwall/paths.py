@@ -15,8 +15,16 @@ from urllib.parse import unquote
 _SLASHES = re.compile(r"/{2,}")
 # a path segment that can only be a token: a listen key (`/ws/<key>`, 60 characters), an API key or a signature
 # sent as a segment (64); no venue's own path has a segment near that long
-_TOKEN_SEGMENT = re.compile(r"(?<=/)[A-Za-z0-9_-]{32,}(?=/|$)")
+_OPAQUE_SEGMENT = r"[A-Za-z0-9_-]{32,}"
+_TOKEN_SEGMENT = re.compile(rf"(?<=/){_OPAQUE_SEGMENT}(?=/|$)")
+_TOKEN_TEXT = re.compile(_OPAQUE_SEGMENT)
 SEGMENT_HIDDEN = "*"
+
+
+def is_token(text: str) -> bool:
+    """Whether `text` can only be a token (a listen key, an API key, a signature): 32 characters and more of
+    letters, digits, `-` and `_`, as no venue's own path segment or stream name is."""
+    return _TOKEN_TEXT.fullmatch(text) is not None
 
 
 # normalized paths by their raw text (query and fragment cut off): a bot sends the same few paths again and again.

@@ -35,7 +35,7 @@ from riskwall.decider import (
     stamped,
 )
 from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict, Violation
-from riskwall.paths import normalize_path
+from riskwall.paths import is_token, normalize_path
 from riskwall.policy import Policy
 from riskwall.records import quick_init, replace
 from riskwall.settling import Attempt
@@ -106,23 +106,17 @@ class ListenKeys:
 
     def owner(self, venue: Venue, candidates: list[str]) -> str | None:
         """The one account every listen key among `candidates` was issued to; None when they name none, more than
-        one, or carry a listen key the sidecar did not see issued (`_key_shaped`): a stream the venue lets carry
-        several keys (Binance's combined streams take any stream names) would otherwise pass another account's
-        fills and positions off as this one's."""
+        one, or carry a listen key the sidecar did not see issued (`paths.is_token`; Binance issues 60-64 letters
+        and digits): a stream the venue lets carry several keys (Binance's combined streams take any stream names)
+        would otherwise pass another account's fills and positions off as this one's."""
         owners: set[str] = set()
         for candidate in candidates:
             found = self._owners.get(self._digest(venue, candidate))
             if found is not None:
                 owners.add(found[1])
-            elif _key_shaped(candidate):
+            elif is_token(candidate):
                 return None
         return owners.pop() if len(owners) == 1 else None
-
-
-def _key_shaped(token: str) -> bool:
-    """Whether a stream name could be a listen key (Binance issues 60-64 letters and digits); stream names of
-    market data hold an '@', path words are short."""
-    return len(token) >= 20 and token.isascii() and token.isalnum()
 
 
 async def _nothing_in_flight(venue: str, account: str | None) -> None:
@@ -169,7 +163,7 @@ class SocketGate:
             tokens = _tokens(request)
             session.account = self.listen_keys.owner(venue, tokens)
             session.private = session.account is not None or (venue is Venue.BYBIT and path == "/v5/private")
-            if session.account is None and any(map(_key_shaped, tokens)):
+            if session.account is None and any(map(is_token, tokens)):
                 _not_read(session, "a user-data stream whose listen keys the sidecar cannot attribute to one account")
         return session
 

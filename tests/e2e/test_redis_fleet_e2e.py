@@ -187,16 +187,23 @@ def test_burst_when_three_sidecars_share_redis_then_position_limit_admits_exactl
     assert len([r for r in fake.orders_received() if r.api_key == key]) == 10
 
 
-def test_redis_outage_when_orders_arrive_then_only_cancels_and_reductions_pass_and_service_recovers(
-    fleet: Callable[..., Sidecar], fake: FakeBinanceUsdm, redis_server: RedisServer
-) -> None:
-    sidecar = fleet("outage")
+def long_on_a_fleet_sidecar(fleet: Callable[..., Sidecar], fake: FakeBinanceUsdm, name: str,
+                            quantity: float) -> tuple[Sidecar, str, ccxt.binanceusdm, int]:
+    """A sidecar of the fleet, a bot on a fresh account through it that bought `quantity` BTC at market, and how
+    many orders of that account the fake has received."""
+    sidecar = fleet(name)
     key, secret = new_account(fake)
     bot = reverse_bot(sidecar.reverse_url, api_key=key, secret=secret)
     bot.load_markets()
     bot.fetch_mark_price(BTC)
-    bot.create_order(BTC, "market", "buy", 0.5)  # a position to reduce later
-    before = len([r for r in fake.orders_received() if r.api_key == key])
+    bot.create_order(BTC, "market", "buy", quantity)
+    return sidecar, key, bot, len([r for r in fake.orders_received() if r.api_key == key])
+
+
+def test_redis_outage_when_orders_arrive_then_only_cancels_and_reductions_pass_and_service_recovers(
+    fleet: Callable[..., Sidecar], fake: FakeBinanceUsdm, redis_server: RedisServer
+) -> None:
+    sidecar, key, bot, before = long_on_a_fleet_sidecar(fleet, fake, "outage", 0.5)  # a position to reduce later
 
     redis_server.stop()
     for _ in range(5):
@@ -232,13 +239,7 @@ def test_redis_outage_when_orders_arrive_then_only_cancels_and_reductions_pass_a
 def test_redis_when_restarted_without_its_data_then_fleet_reduces_until_resumed(
     fleet: Callable[..., Sidecar], fake: FakeBinanceUsdm, redis_server: RedisServer
 ) -> None:
-    sidecar = fleet("wiped")
-    key, secret = new_account(fake)
-    bot = reverse_bot(sidecar.reverse_url, api_key=key, secret=secret)
-    bot.load_markets()
-    bot.fetch_mark_price(BTC)
-    bot.create_order(BTC, "market", "buy", 0.9)  # 0.9 of the 1 BTC the policy allows
-    before = len([r for r in fake.orders_received() if r.api_key == key])
+    sidecar, key, bot, before = long_on_a_fleet_sidecar(fleet, fake, "wiped", 0.9)  # of the 1 BTC allowed
 
     redis_server.stop()
     redis_server.forget()  # it comes back empty, and would count the position from zero

@@ -9,6 +9,7 @@ the egress allowlist and `--venue-host`. A host under a venue's own domain that 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Mapping
@@ -146,14 +147,7 @@ def environment_of(venue: Venue, host: str, headers: Mapping[str, str]) -> str:
     demo sockets (wspap) and their demo headers, BingX's VST hosts, BitMEX's testnet. The venue's own demo
     header with any value but "0" or "1" is UNKNOWN_ENVIRONMENT: which book the venue sends it to cannot be
     told."""
-    name = canonical_host(host)
-    labels = name.split(".")
-    environment = ""
-    if name.endswith("binancefuture.com") or any("testnet" in label for label in labels):
-        environment = "testnet"
-    elif any("demo" in label or "vst" in label or (label.startswith("ws") and label.endswith("pap"))
-             for label in labels):
-        environment = "demo"
+    environment = _host_environment(host)
     header = DEMO_HEADERS.get(venue)
     value = headers.get(header) if header is not None else None
     if value is None or value.strip() == "0":
@@ -161,3 +155,16 @@ def environment_of(venue: Venue, host: str, headers: Mapping[str, str]) -> str:
     if value.strip() != "1":
         return UNKNOWN_ENVIRONMENT
     return environment or "demo"
+
+
+@functools.lru_cache(maxsize=256)
+def _host_environment(host: str) -> str:
+    """`environment_of` by the host alone: asked on every request, of the few hosts a sidecar talks to."""
+    name = canonical_host(host)
+    labels = name.split(".")
+    if name.endswith("binancefuture.com") or any("testnet" in label for label in labels):
+        return "testnet"
+    if any("demo" in label or "vst" in label or (label.startswith("ws") and label.endswith("pap")) for label in labels):
+        return "demo"
+    return ""
+
