@@ -259,8 +259,9 @@ async def test_learn_when_amend_accepted_then_the_order_holds_what_its_total_lea
 
 @pytest.mark.parametrize(("listing_asked", "left"), [
     (-30_000, Decimal(5)),  # asked before the amend, answered after its acceptance: the order's old size
+    (0, Decimal(5)),  # asked in the amend's own millisecond: the venue may have listed it first
     (60_000, Decimal(1)),  # asked after it: the venue's word on the order now
-], ids=["asked-before-keeps-the-amend", "asked-after-sets-it"])
+], ids=["asked-before-keeps-the-amend", "asked-in-the-same-millisecond-keeps-the-amend", "asked-after-sets-it"])
 async def test_learn_when_a_listing_asked_before_an_accepted_amend_comes_after_it_then_the_order_keeps_the_amend(
     backend: Backend, listing_asked: int, left: Decimal
 ) -> None:

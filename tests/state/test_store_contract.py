@@ -925,25 +925,28 @@ async def test_release_when_hold_ran_out_then_exposure_report_shows_no_pending(
 
 LATE = UNANSWERED_SETTLE_MS + 5_000  # asked long enough after the hold began: the order had reached the venue
 EARLY = UNANSWERED_SETTLE_MS - 5_000
+# a read asked after the listing; one asked in the listing's own millisecond may have been taken before it
+AFTER_LISTING = LATE + 1
 PLACED_BOOK = "mix:USDT-FUTURES"  # where conditional orders place theirs when they trigger (not "order")
 
 
 @pytest.mark.parametrize(("read", "listing", "rests", "worst_buy", "pending"), [
     # the hold began at 0; the read says long 3 (the order filled): once the hold ends the worst case is that 3;
     # while it lasts, 3 more are held on top
-    pytest.param((LATE, SYMBOL), (LATE, SYMBOL), False, "3", "0", id="read-and-listing-of-its-symbol-settle"),
-    pytest.param((LATE, None), (LATE, None), False, "3", "0", id="account-wide-read-and-listing-settle"),
+    pytest.param((AFTER_LISTING, SYMBOL), (LATE, SYMBOL), False, "3", "0", id="read-and-listing-of-its-symbol-settle"),
+    pytest.param((LATE, SYMBOL), (LATE, SYMBOL), False, "6", "3", id="a-read-in-the-listings-millisecond-does-not"),
+    pytest.param((AFTER_LISTING, None), (LATE, None), False, "3", "0", id="account-wide-read-and-listing-settle"),
     pytest.param((LATE, SYMBOL), None, False, "6", "3", id="a-read-alone-does-not"),
     pytest.param(None, (LATE, SYMBOL), False, "3", "3", id="a-listing-alone-does-not"),  # (no read: flat)
     pytest.param((EARLY, SYMBOL), (LATE, SYMBOL), False, "6", "3", id="a-read-asked-too-soon-does-not"),
     pytest.param((LATE, SYMBOL), (EARLY, SYMBOL), False, "6", "3", id="a-listing-asked-too-soon-does-not"),
     pytest.param((None, SYMBOL), (LATE, SYMBOL), False, "6", "3", id="a-read-of-unknown-age-does-not"),
     # a read of ETH says nothing of the BTC order: its 3 stay held on the flat BTC position
-    pytest.param((LATE, ETH), (LATE, SYMBOL), False, "3", "3", id="a-read-of-another-symbol-does-not"),
-    pytest.param((LATE, SYMBOL), (LATE, ETH), False, "6", "3", id="a-listing-of-another-symbol-does-not"),
+    pytest.param((AFTER_LISTING, ETH), (LATE, SYMBOL), False, "3", "3", id="a-read-of-another-symbol-does-not"),
+    pytest.param((AFTER_LISTING, SYMBOL), (LATE, ETH), False, "6", "3", id="a-listing-of-another-symbol-does-not"),
     # the order rests, half filled: the read has the 1.5 filled, the listing the 1.5 open, which counts from then on;
     # the fill the listing reports is held too until the next read (the read before it may hold it, and did)
-    pytest.param((LATE, SYMBOL), (LATE, SYMBOL), True, "4.5", "3", id="a-resting-order-counts-as-listed"),
+    pytest.param((AFTER_LISTING, SYMBOL), (LATE, SYMBOL), True, "4.5", "3", id="a-resting-order-counts-as-listed"),
 ])
 async def test_release_when_held_then_a_position_read_and_a_listing_asked_long_enough_after_end_the_hold(
     backend: Backend, read: tuple[int | None, str | None] | None, listing: tuple[int, str | None] | None,
@@ -991,7 +994,7 @@ async def test_release_when_held_then_only_a_listing_of_the_kind_that_shows_its_
     await reserve(store, "r1", exposure=(exposure_check("3"),), pending=(leg,))
     began = store_now(backend)
     await store.release("r1", after_ms=UNANSWERED_HOLD_MS)
-    read = dataclasses.replace(positions_report((SYMBOL, BOTH, "3"), symbol=SYMBOL), asked_ms=began + LATE)
+    read = dataclasses.replace(positions_report((SYMBOL, BOTH, "3"), symbol=SYMBOL), asked_ms=began + AFTER_LISTING)
     listing = dataclasses.replace(open_orders(symbol=SYMBOL), kind=listing_kind, asked_ms=began + LATE)
 
     await store.learn(facts(read))
@@ -1007,7 +1010,9 @@ async def test_release_when_held_then_only_a_listing_of_the_kind_that_shows_its_
     # earlier than its own (it may have triggered between the two). Each listing: (kind, asked ms after LATE)
     pytest.param((("plan", 0),), False, id="its-own-book-alone"),
     pytest.param(((PLACED_BOOK, 0),), False, id="the-placed-book-alone"),
-    pytest.param((("plan", 0), (PLACED_BOOK, 0)), True, id="its-own-book-then-the-placed-book"),
+    pytest.param((("plan", 0), (PLACED_BOOK, 1)), True, id="its-own-book-then-the-placed-book"),
+    # asked in the same millisecond: the venue may have read the placed book first
+    pytest.param((("plan", 0), (PLACED_BOOK, 0)), False, id="the-placed-book-asked-in-the-same-millisecond"),
     pytest.param((("plan", 0), (PLACED_BOOK, 1_000)), True, id="the-placed-book-asked-later"),
     pytest.param(((PLACED_BOOK, 0), ("plan", 1_000)), False, id="the-placed-book-asked-before-its-own"),
     pytest.param(((PLACED_BOOK, 0), ("plan", 1_000), (PLACED_BOOK, 2_000)), True,
@@ -1037,7 +1042,9 @@ async def test_release_when_a_conditional_orders_answer_was_lost_then_the_hold_w
     # the order rested at the read, then filled before the listing showed it gone: only a read asked no earlier
     # than the listing holds that fill
     (False, -500, False),
-    (False, 0, True),
+    # asked in the same millisecond: the venue may have taken either first
+    (False, 0, False),
+    (False, 1, True),
     (False, 500, True),
     # a conditional order: no earlier than the listing of the book it places its order in, either
     (True, 500, False),
@@ -1309,9 +1316,9 @@ async def test_learn_when_a_conditional_order_triggered_then_what_it_had_open_wa
         await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind="algo",
                                         asked_ms=store_now(backend) + 1_000)))
     await store.learn(facts(replace(algo, final=True, fills_elsewhere=PLACED_BOOK)))
-    later = store_now(backend) + AFTER  # the read asked no earlier than the listing: it holds what that showed
-    if read:
-        await store.learn(facts(positions_report((SYMBOL, BOTH, "10"), symbol=SYMBOL, asked_ms=later)))
+    later = store_now(backend) + AFTER
+    if read:  # asked after the listing: it holds what that showed
+        await store.learn(facts(positions_report((SYMBOL, BOTH, "10"), symbol=SYMBOL, asked_ms=later + 1)))
     if listing is not None:
         await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind=listing, asked_ms=later)))
 
@@ -1338,8 +1345,8 @@ async def test_learn_when_a_conditional_order_leaves_its_listing_then_what_it_ha
     later = store_now(backend) + AFTER  # past the 10 s a listing may lag
     placed = replace(order_update("o9", original="10"), kind=PLACED_BOOK)
     for step in then:
-        if step == "read":
-            await store.learn(facts(positions_report((SYMBOL, BOTH, "0"), symbol=SYMBOL, asked_ms=later)))
+        if step == "read":  # asked after the listings
+            await store.learn(facts(positions_report((SYMBOL, BOTH, "0"), symbol=SYMBOL, asked_ms=later + 1)))
         elif step == "placed-book-empty":
             await store.learn(facts(replace(open_orders(symbol=SYMBOL), kind=PLACED_BOOK, asked_ms=later)))
         elif step == "placed-book-lists-it":
@@ -1367,7 +1374,7 @@ async def test_learn_when_hedge_mode_positions_are_reported_one_side_then_only_t
     await store.release("r1", after_ms=UNANSWERED_HOLD_MS)  # its answer was lost
     await store.learn(facts(replace(open_orders(symbol=SYMBOL), asked_ms=began + LATE)))
 
-    await store.learn(facts(positions_report(*rows, symbol=scope, asked_ms=began + LATE)))
+    await store.learn(facts(positions_report(*rows, symbol=scope, asked_ms=began + AFTER_LISTING)))
 
     assert await worst(store, SELL, short) == worst_short
 
@@ -1452,6 +1459,8 @@ async def test_learn_when_an_order_is_first_heard_of_with_a_fill_then_its_fill_i
 @pytest.mark.parametrize(("listing_asked", "worst_buy"), [
     # asked before the amend went out, answered after its answer was learned: it shows the size the order had
     pytest.param(BEFORE // 2, "5", id="listing-asked-before-the-amend-keeps-its-size"),
+    # asked in the amend's own millisecond: the venue may have listed it first
+    pytest.param(0, "5", id="listing-asked-in-the-amends-millisecond-keeps-its-size"),
     # asked after it: the venue's word on the order now (amended down again, say)
     pytest.param(AFTER, "1", id="listing-asked-after-the-amend-sets-it"),
 ])

@@ -1041,13 +1041,14 @@ async def test_response_when_outcome_unknown_then_held_until_a_position_read_and
     first = order(quantity="0.8")
     await fw.request(first)
     await fw.error(first)
+    # the read asked 2 ms after the listing (one in the listing's own millisecond may have been taken before it)
     reads = [(make_flow("GET", "/fapi/v2/account", ()), {"totalMarginBalance": "20000", "positions": [
-        {"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": venue_position}]})]
+        {"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": venue_position}]}, 0.002)]
     if listed:
-        reads.append((make_flow("GET", "/fapi/v1/openOrders", ()), []))
-    asked = time.time() + asked_after_s  # both asked then: the read no earlier than the listing
-    for read, body in reads:
-        read.request.timestamp_start = asked
+        reads.append((make_flow("GET", "/fapi/v1/openOrders", ()), [], 0.0))
+    asked = time.time() + asked_after_s
+    for read, body, later in reads:
+        read.request.timestamp_start = asked + later
         await fw.request(read)
         answer(read, 200, body)
         await fw.response(read)

@@ -247,7 +247,7 @@ class MemoryStore(StateStore):
         # answer was lost may rest on the book unfilled, which no position read shows)
         self._unlisted: dict[str, int] = {}
         # of those, when the latest position read that covered one while it awaited a listing was asked: it ends
-        # the read's wait once the listings are learned, if asked no earlier than they were (`_settle_unlisted`)
+        # the read's wait once the listings are learned, if asked after them (`_settle_unlisted`)
         self._read_while_unlisted: dict[str, int] = {}
         # reservation id -> the same, for a listing of the book its conditional orders place theirs in when they
         # trigger (`PendingEntry.triggers_into`): one whose answer was lost may have triggered, and what it placed
@@ -840,7 +840,7 @@ class MemoryStore(StateStore):
             order.executed = update.executed
         # an answer asked before the store last knew the order (a listing answered after an amend it did not see)
         # may show a size the order no longer has: it never makes the order count for less than it had open
-        stale = stamped and order.seen is not None and asked < order.seen
+        stale = stamped and order.seen is not None and asked <= order.seen
         if order.seen is None or asked > order.seen:
             order.seen = asked
         remaining = max(update.original - update.executed, ZERO)
@@ -951,7 +951,7 @@ class MemoryStore(StateStore):
             return key in reported
 
         # not while a listing is awaited: the order may rest at the read and fill before the listing, so only a read
-        # asked no earlier than the listing that ended that wait holds its fill; the latest such read is kept for
+        # asked after the listing that ended that wait holds its fill; the latest such read is kept for
         # when the listings end (`_settle_unlisted`)
         for reservation_id, settles_from in self._held.items():
             if settles_from <= asked and (reservation_id in self._unlisted or reservation_id in self._placed_unlisted) \
@@ -965,10 +965,11 @@ class MemoryStore(StateStore):
         one asked late enough was learned: if the order rests, the listing taught it as an open order, which counts
         from now on (a listing of another kind, such as Binance's algo orders for a regular order, does not show
         it). A conditional order's hold waits for a listing of the book it places its order in as well
-        (`_placed_unlisted`), asked no earlier than the listing of its own book that ended its wait there (it may
+        (`_placed_unlisted`), asked after the listing of its own book that ended its wait there (it may
         have triggered between the two). A hold that waits for nothing else (`_held`, a position read) ends; one
-        that does waits for a read asked no earlier than this listing (the order may have rested at an earlier
-        read and filled since)."""
+        that does waits for a read asked after this listing (the order may have rested at an earlier
+        read and filled since). After means in a later millisecond: two requests stamped alike (a bot sending both
+        at once) may reach the venue in either order."""
         venue, account, symbol, kind = snapshot.venue, snapshot.account, snapshot.symbol, snapshot.kind
 
         def scoped(leg: PendingEntry) -> bool:
@@ -980,15 +981,15 @@ class MemoryStore(StateStore):
         for reservation_id in listed:
             for later in (self._placed_unlisted, self._held):
                 if reservation_id in later:
-                    later[reservation_id] = max(later[reservation_id], asked)
+                    later[reservation_id] = max(later[reservation_id], asked + 1)
         placed = self._settle(self._placed_unlisted, (self._held, self._unlisted), asked,
                               lambda leg: leg.triggers_into is None or (scoped(leg) and leg.triggers_into == kind),
                               after=(self._unlisted,)) if self._placed_unlisted else []
         for reservation_id in placed:
             if reservation_id in self._held:
-                self._held[reservation_id] = max(self._held[reservation_id], asked)
+                self._held[reservation_id] = max(self._held[reservation_id], asked + 1)
         for reservation_id in (*listed, *placed):
-            # a read that came while the listings were awaited holds the fill if asked no earlier than them
+            # a read that came while the listings were awaited holds the fill if asked after them
             held_from = self._held.get(reservation_id)
             if held_from is not None and reservation_id not in self._unlisted \
                     and reservation_id not in self._placed_unlisted \

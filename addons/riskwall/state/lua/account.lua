@@ -34,9 +34,9 @@
 --                         open-orders listing of its symbol too (it may rest unfilled); "!<reservation id>": a
 --                         conditional one (legs with `tk`) for a listing of the book it places its order in as well
 --                         (it may have triggered); "@<reservation id>", score = when the latest position read that
---                         came while a listing was awaited was asked: a read counts only if asked no earlier than the
---                         listings (the order may rest at an earlier read, and fill before a listing). The hold ends
---                         when it waits for none (learn.lua settle)
+--                         came while a listing was awaited was asked: a read counts only if asked after (in a later
+--                         millisecond than) the listings (the order may rest at an earlier read, and fill before a
+--                         listing). The hold ends when it waits for none (learn.lua settle)
 --   K_GEN   KEYS[14] STRING the account state's generation: a token written by the first reservation made for the
 --                         account, never expired. A sidecar that has seen one and finds another, or none, knows the
 --                         store lost the account's state (reserve.lua)
@@ -441,7 +441,7 @@ local function apply_order(u, now, final_ms, at, learned)
   end
   -- an answer asked before the store last knew the order (a listing answered after an amend it did not see) may
   -- show a size the order no longer has: it never makes the order count for less than it had open
-  local stale = stamped and o.u ~= nil and at < tonumber(o.u)
+  local stale = stamped and o.u ~= nil and at <= tonumber(o.u)
   if not o.u or at > tonumber(o.u) then
     o.u = string.format('%d', at)
   end

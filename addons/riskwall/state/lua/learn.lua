@@ -50,8 +50,9 @@ local function settle(read, listing, reported, skipped)
     local placed = mark == '!'
     local unlisted = mark == '?' or placed
     local rid = (unlisted or mark == '@') and string.sub(member, 2) or member
-    -- the book a conditional order places its order in is listed for it no earlier than its own book was (it may
-    -- have triggered between the two), and a position read counts only if asked no earlier than the listings
+    -- the book a conditional order places its order in is listed for it after its own book was (it may have
+    -- triggered between the two), and a position read counts only if asked after the listings (a later millisecond:
+    -- two asked in one may reach the venue in either order)
     -- (the order may rest at an earlier read and fill before a listing): one that comes while they are awaited is
     -- kept (`@`, the latest asked) for when they end (MemoryStore._settle_held, _settle_unlisted)
     local first = false
@@ -79,10 +80,10 @@ local function settle(read, listing, reported, skipped)
       elseif covered then
         redis.call('ZREM', K_HELD, member)
         if mark == '?' then -- its own book listed: the book it places in must be listed as late
-          redis.call('ZADD', K_HELD, 'XX', 'GT', read.at, '!' .. rid)
+          redis.call('ZADD', K_HELD, 'XX', 'GT', read.at + 1, '!' .. rid)
         end
         if unlisted then -- listed: what the order filled is in a position read asked no earlier
-          redis.call('ZADD', K_HELD, 'XX', 'GT', read.at, rid)
+          redis.call('ZADD', K_HELD, 'XX', 'GT', read.at + 1, rid)
           local waits, read_at = redis.call('ZSCORE', K_HELD, rid), redis.call('ZSCORE', K_HELD, '@' .. rid)
           if waits and read_at and tonumber(read_at) >= tonumber(waits)
               and not (redis.call('ZSCORE', K_HELD, '?' .. rid) or redis.call('ZSCORE', K_HELD, '!' .. rid)) then
