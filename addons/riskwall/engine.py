@@ -615,13 +615,16 @@ def _check_price_collar(
     """A limit price (or, for a conditional order without one, its trigger price) further than the rule's percent
     from the reference price, on the side that trades through it: a buy above, a sell below. A buy below or a
     sell above the market cannot trade through it and is not collared; an amend whose side is unknown is held to
-    both bounds. The reference is the venue's mark price seen (else its last price): never the order's own."""
+    both bounds. An order whose legs can trade at several prices (`price_span`: an oco's take-profit and
+    stop-loss) is measured at its highest as a buy and its lowest as a sell. The reference is the venue's mark
+    price seen (else its last price): never the order's own."""
     if intent.price is not None:
         checked, kind = intent.price, "limit"
     elif intent.trigger_price is not None:
         checked, kind = intent.trigger_price, "trigger"
     else:
         return  # a market order (or an amend of the size alone): no price of its own to collar
+    lowest, highest = intent.price_span or (checked, checked)
     for rule in rules.of(PriceCollar):
         limit = rule.limit_for(names)
         if limit is None:
@@ -634,10 +637,10 @@ def _check_price_collar(
         ceiling = reference * (1 + limit / _PERCENT)
         floor = reference * (1 - limit / _PERCENT)
         bounds: dict[str, Decimal] = {}
-        if intent.side is not Side.SELL and checked > ceiling:
-            bounds["max_price"] = _round(ceiling)
-        if intent.side is not Side.BUY and checked < floor:
-            bounds["min_price"] = _round(floor)
+        if intent.side is not Side.SELL and highest > ceiling:
+            bounds["max_price"], checked = _round(ceiling), highest
+        if intent.side is not Side.BUY and lowest < floor:
+            bounds["min_price"], checked = _round(floor), lowest
         if not bounds:
             continue
         deviation = (abs(checked - reference) * _PERCENT / reference).quantize(Decimal("0.0001"), ROUND_CEILING)

@@ -198,6 +198,13 @@ class OrderIntent:
     # a trailing stop's activation price, where it names one: the market must reach it before the stop trails,
     # so an inverse buy's contracts can fill there (`base.lowest_own_price`); nothing else reads it
     activation_price: Decimal | None = None
+    # (lowest, highest) of the prices an order of several legs can trade at where one leg executes and which is not
+    # known (OKX oco/conditional with a take-profit and a stop-loss leg): `price`/`trigger_price` hold one of them, the
+    # price collar measures a sell at the lowest and a buy at the highest
+    price_span: tuple[Decimal, Decimal] | None = None
+    # the size as the venue counts it where riskwall converts it to base units at a market price (inverse
+    # contracts): `quantity` moves with the mark, so orders are compared by this (the duplicate rule)
+    contracts: Decimal | None = None
     # the kind of open-orders listing that shows the order it places or amends (`OrderUpdate.kind`): a listing of
     # another kind (Binance's algo orders, OKX's algo orders, another Bybit category) does not say whether it rests
     kind: str = "order"
@@ -328,13 +335,16 @@ def context_text(context: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
 
 def order_fingerprint(intent: OrderIntent, account: str) -> str:
     """What makes two new orders the same order for the duplicate rule: venue, the account state is kept under,
-    instrument, side, position side, order type, quantity, limit price and trigger price, with every amount in
-    its plain form (0.10 and 0.1 are one price). The client order id is not part of it: a runaway loop sends a
-    fresh one each time. 24 hex digits of a BLAKE2b digest, so a store key stays short whatever the symbol."""
+    instrument, side, position side, order type, quantity (an inverse order's contracts, as sent), limit price and
+    trigger price, with every amount in its plain form (0.10 and 0.1 are one price). The client order id is not
+    part of it: a runaway loop sends a fresh one each time. 24 hex digits of a BLAKE2b digest, so a store key
+    stays short whatever the symbol."""
     text = "|".join((
         intent.venue, account, intent.symbol or "", intent.side or "", intent.position_side,
-        (intent.order_type or "").upper(), _amount(intent.quantity), _amount(intent.price),
-        _amount(intent.trigger_price),
+        (intent.order_type or "").upper(),
+        # an inverse order's converted size moves with the mark: a repeat is the same count of contracts
+        _amount(intent.quantity) if intent.contracts is None else f"c{_fmt(intent.contracts)}",
+        _amount(intent.price), _amount(intent.trigger_price),
     ))
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 

@@ -582,7 +582,7 @@ BATCH_CASES = [
     ),
     pytest.param(
         {"category": "inverse", "request": [leg(symbol="BTCUSD", qty="5000", price="50000")]},
-        [dict(**BTCUSD, side=Side.BUY, quantity=D("0.1"), price=D("50000"), order_type="LIMIT",
+        [dict(**BTCUSD, side=Side.BUY, quantity=D("0.1"), contracts=D("5000"), price=D("50000"), order_type="LIMIT",
               time_in_force="GTC")],
         id="inverse-leg-converted",
     ),

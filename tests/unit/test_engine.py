@@ -1602,6 +1602,40 @@ def test_plan_when_price_is_collared_then_only_prices_through_the_mark_on_the_ag
         assert {"deviation_pct", "max_deviation_pct", "side", "price_kind", "symbol"} <= dict(violation.context).keys()
 
 
+def span(lowest: str, highest: str) -> tuple[Decimal, Decimal]:
+    return Decimal(lowest), Decimal(highest)
+
+
+@pytest.mark.parametrize(
+    ("intent", "expected", "bound"),
+    [
+        # an oco whose take-profit and stop-loss legs trade at market: either may execute
+        pytest.param(make_intent(order_type="OCO", side=Side.SELL, trigger_price="60000",
+                                 price_span=span("30000", "60000")), COLLAR_BLOCK, ("min_price", "30000"),
+                     id="sell-measured-at-its-lowest-leg"),
+        pytest.param(make_intent(order_type="OCO", trigger_price="54000", price_span=span("30000", "60000")),
+                     COLLAR_BLOCK, ("max_price", "60000"), id="buy-measured-at-its-highest-leg"),
+        pytest.param(make_intent(order_type="OCO", side=Side.SELL, trigger_price="60000",
+                                 price_span=span("46000", "60000")), ALLOWED, None, id="sell-legs-inside-the-floor"),
+        pytest.param(make_intent(order_type="OCO", trigger_price="54000", price_span=span("30000", "54000")),
+                     ALLOWED, None, id="buy-legs-below-the-ceiling"),
+        pytest.param(make_intent(action=Action.AMEND, side=None, price="54000", order_id="7",
+                                 price_span=span("30000", "54000")), COLLAR_BLOCK, ("min_price", "30000"),
+                     id="amend-side-unknown-held-to-both-ends"),
+    ],
+)
+def test_plan_when_legs_span_several_prices_then_the_collar_measures_the_end_that_trades_through(
+    intent: OrderIntent, expected: tuple[Verdict, Reason | None, str | None], bound: tuple[str, str] | None
+) -> None:
+    decision = run_intent(intent, COLLAR, make_view(prices=MARKS))
+
+    assert deciding(decision) == expected
+    if bound is not None:
+        violation = decision.deciding
+        assert violation is not None and violation.get("price") == bound[1]
+        assert violation.get(bound[0]) == ("45000" if bound[0] == "min_price" else "55000")
+
+
 def test_plan_when_price_breaks_the_collar_then_context_carries_observed_and_limit_values() -> None:
     decision = run_intent(make_limit("55000.01"), COLLAR, make_view(prices=MARKS))
 
@@ -1866,6 +1900,23 @@ def test_plan_when_order_is_compared_with_another_then_fingerprints_match_only_f
     other: OrderIntent, same: bool
 ) -> None:
     assert (one_fingerprint(other) == one_fingerprint(ORIGINAL)) is same
+
+
+@pytest.mark.parametrize(
+    ("other", "same"),
+    [
+        # the same 100 contracts converted at a mark that moved: the same order sent again
+        pytest.param(make_intent(quantity="0.00199", contracts=Decimal("100")), True, id="same-contracts-other-mark"),
+        pytest.param(make_intent(quantity="0.002", contracts=Decimal("101")), False, id="other-contracts"),
+        pytest.param(make_intent(quantity="0.002"), False, id="a-base-size-is-not-a-count-of-contracts"),
+    ],
+)
+def test_plan_when_inverse_orders_are_compared_then_their_contracts_decide_not_the_converted_size(
+    other: OrderIntent, same: bool
+) -> None:
+    inverse = make_intent(quantity="0.002", contracts=Decimal("100"))
+
+    assert (one_fingerprint(other) == one_fingerprint(inverse)) is same
 
 
 @pytest.mark.parametrize(

@@ -285,13 +285,13 @@ NEW_ORDER_CASES = [
     pytest.param(
         leg(instId="BTC-USD-SWAP", sz="3", px="50000"),
         dict(symbol="BTC-USD-SWAP", unified_symbol="BTC/USD:BTC", side=Side.BUY, quantity=D("0.006"),
-             price=D("50000"), order_type="LIMIT", time_in_force="GTC", client_order_id=CID),
+             contracts=D("3"), price=D("50000"), order_type="LIMIT", time_in_force="GTC", client_order_id=CID),
         id="inverse-limit-3x100usd-at-50000-without-mark-is-0.006-btc",
     ),
     pytest.param(
         leg(instId="BTC-USD-SWAP", ordType="market", px=None, side="sell", reduceOnly=True),
         dict(symbol="BTC-USD-SWAP", unified_symbol="BTC/USD:BTC", side=Side.SELL, order_type="MARKET",
-             reduce_only=True, client_order_id=CID),
+             contracts=D("2"), reduce_only=True, client_order_id=CID),
         id="inverse-market-reduce-only-without-mark-has-no-base-size",
     ),
     pytest.param(
@@ -422,7 +422,9 @@ ALGO_CASES = [
     pytest.param(
         {"instId": "BTC-USDT-SWAP", "side": "sell", "ordType": "oco", "sz": "2", "tdMode": "cross",
          "tpTriggerPx": "60000", "tpOrdPx": "-1", "slTriggerPx": "45000", "slOrdPx": "-1"},
-        dict(side=Side.SELL, quantity=D("0.02"), trigger_price=D("60000"), order_type="OCO"),
+        # either leg may execute at market: the collar sees the span (a sell measured at its lowest)
+        dict(side=Side.SELL, quantity=D("0.02"), trigger_price=D("60000"), price_span=(D("45000"), D("60000")),
+             order_type="OCO"),
         id="oco-highest-trigger",
     ),
     pytest.param(
@@ -449,7 +451,7 @@ ALGO_CASES = [
         {"instId": "BTC-USD-SWAP", "side": "buy", "ordType": "trigger", "sz": "5", "tdMode": "cross",
          "triggerPx": "40000", "orderPx": "-1"},
         dict(symbol="BTC-USD-SWAP", unified_symbol="BTC/USD:BTC", side=Side.BUY, quantity=D("0.0125"),
-             trigger_price=D("40000"), order_type="TRIGGER"),
+             contracts=D("5"), trigger_price=D("40000"), order_type="TRIGGER"),
         id="inverse-trigger-without-mark-converted-at-trigger",
     ),
 ]
@@ -513,6 +515,23 @@ AMEND_CASES = [
         dict(quantity=D("0.04"), trigger_price=D("44000"), order_id="algo:712345678901234567",
              triggers_into="order"),
         id="algo-size",
+    ),
+    pytest.param(
+        "/api/v5/trade/amend-algos",
+        {"instId": "BTC-USDT-SWAP", "algoId": "712345678901234567", "newTpTriggerPx": "60000", "newTpOrdPx": "-1",
+         "newSlTriggerPx": "30000", "newSlOrdPx": "-1"},
+        # either leg may execute at market: the collar sees both ends once the order's side is known
+        dict(trigger_price=D("60000"), price_span=(D("30000"), D("60000")), order_id="algo:712345678901234567",
+             triggers_into="order"),
+        id="algo-both-legs-at-market-span-their-triggers",
+    ),
+    pytest.param(
+        "/api/v5/trade/amend-algos",
+        {"instId": "BTC-USDT-SWAP", "algoId": "712345678901234567", "newTpTriggerPx": "59000", "newTpOrdPx": "60000",
+         "newSlTriggerPx": "31000", "newSlOrdPx": "30000"},
+        dict(price=D("60000"), trigger_price=D("60000"), price_span=(D("30000"), D("60000")),
+             order_id="algo:712345678901234567", triggers_into="order"),
+        id="algo-both-legs-limit-span-their-prices",
     ),
 ]
 

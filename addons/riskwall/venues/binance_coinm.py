@@ -214,7 +214,7 @@ def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal) -> 
             quantity = _trimmed(quantity * scale)
         if quantity > MAX_AMOUNT:
             raise FieldError("quantity is too large")
-    return replace(intent, quantity=quantity, resolve=None)
+    return replace(intent, quantity=quantity, contracts=contracts, resolve=None)
 
 
 _ENDPOINTS: dict[RouteKey, Route] = {

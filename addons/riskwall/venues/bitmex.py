@@ -481,7 +481,7 @@ def _sized_with_price(contracts: Decimal, own: Decimal | None) -> Resolver:
                              "its price and the market's, which is not known: fetch the instrument through the "
                              "firewall first")
         quantity = base_quantity(symbol, contracts, contract_price(intent.side, own, mark))
-        return dataclasses.replace(intent, quantity=quantity, resolve=None)
+        return dataclasses.replace(intent, quantity=quantity, contracts=contracts, resolve=None)
 
     return resolve
 

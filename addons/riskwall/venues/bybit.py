@@ -463,7 +463,7 @@ def _priced_by_store(contracts: Decimal) -> Callable[[OrderIntent, Known], Order
 
     def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
         quantity = _in_base_units(intent, known, contracts, intent.side)
-        return dataclasses.replace(intent, quantity=quantity, resolve=None)
+        return dataclasses.replace(intent, quantity=quantity, contracts=contracts, resolve=None)
 
     return resolve
 

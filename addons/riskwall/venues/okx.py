@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -427,19 +427,32 @@ def _algo_legs(obj: Mapping[str, Any], ord_type: str) -> tuple[list[Decimal], li
     return limits, triggers, unfixed
 
 
+class _AlgoPrices(NamedTuple):
+    price: Decimal | None  # its limit price, where every leg has one
+    trigger: Decimal | None
+    own: Decimal | None  # the price its inverse contracts convert at
+    span: tuple[Decimal, Decimal] | None  # (lowest, highest) it can trade at, where its legs name several
+
+
 def _algo_order_prices(side: Side | None, limits: list[Decimal], triggers: list[Decimal],
-                       unfixed: bool) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
-    """(price, trigger price, price its inverse contracts convert at) of an algo order's legs. Only one leg of an
-    oco executes, and which is not known: a limit price counts only when every leg has one (a buy's highest bounds
-    what it pays, a sell's lowest is the one a collar must see), else the order has no price of its own, as a
-    market order, and is valued no lower than the highest of its triggers and limits."""
+                       unfixed: bool) -> _AlgoPrices:
+    """The prices of an algo order's legs. Only one leg of an oco executes, and which is not known: a limit price
+    counts only when every leg has one (a buy's highest bounds what it pays, a sell's lowest), else the order has no
+    price of its own, as a market order, and is valued no lower than the highest of its triggers and limits. The
+    span holds every price it can trade at (a leg at market trades about its trigger), so a collar measures a sell
+    at the lowest and a buy at the highest whichever side an amend turns out to be."""
     if unfixed or not limits:
-        trigger = max([*triggers, *limits], default=None)
-        return None, trigger, lowest_own_price(side, None, *triggers, *limits)
+        spanned = [*triggers, *limits]
+        trigger = max(spanned, default=None)
+        return _AlgoPrices(None, trigger, lowest_own_price(side, None, *triggers, *limits), _span(spanned))
     price = min(limits) if side is Side.SELL else max(limits)
     # a second leg's limit is a price the order can also trade at
     trigger = max([*triggers, *limits] if len(limits) > 1 else triggers, default=None)
-    return price, trigger, lowest_own_price(side, min(limits), *triggers)
+    return _AlgoPrices(price, trigger, lowest_own_price(side, min(limits), *triggers), _span(limits))
+
+
+def _span(prices: list[Decimal]) -> tuple[Decimal, Decimal] | None:
+    return (min(prices), max(prices)) if len(prices) > 1 else None
 
 
 def instrument(inst_id: str) -> Instrument | None:
@@ -514,7 +527,7 @@ def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal, own
     inst_id = intent.symbol or ""
     price = contract_price(intent.side, own, known.price(inst_id))
     quantity = base_quantity(inst_id, contracts, price, field=field, optional=intent.only_reduces)
-    return replace(intent, quantity=quantity, resolve=None)
+    return replace(intent, quantity=quantity, contracts=contracts, resolve=None)
 
 
 def _effective_reduce_only(position_side: PositionSide, reduce_only: bool) -> bool:
@@ -596,7 +609,7 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
     # a full close only where the order can only close: net mode, or the closing side of a long/short position
     close_position = close_fraction is not None and _reduces(side, position_side, reduce_only)
     contracts = decimal_field("sz", _present(obj, "sz"), required=not close_position)
-    price, trigger, own = _algo_order_prices(side, *_algo_legs(obj, ord_type))
+    price, trigger, own, span = _algo_order_prices(side, *_algo_legs(obj, ord_type))
     quantity, resolve = _sized(inst_id, side, contracts, own)
     _check_attached(obj)
     return OrderIntent(
@@ -611,6 +624,7 @@ def _algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Ord
         quantity=quantity,
         price=price,
         trigger_price=trigger,
+        price_span=span,
         order_type=ord_type.upper(),
         reduce_only=reduce_only,
         close_position=close_position,
@@ -673,7 +687,7 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
         decimal_field(name, _present(obj, name), required=False)
         for name in ("newTriggerPx", "newSlTriggerPx", "newTpTriggerPx")
     ) if t is not None]
-    price, trigger, own = _algo_order_prices(None, limits, triggers, len(limits) < len(named))
+    price, trigger, own, span = _algo_order_prices(None, limits, triggers, len(limits) < len(named))
     contracts = decimal_field("newSz", _present(obj, "newSz"), required=False)
     if contracts is None and (price is not None or triggers) and _inverse(inst_id):
         raise inverse_repricing("newSz")
@@ -689,6 +703,7 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
         quantity=quantity,
         price=price,
         trigger_price=trigger,
+        price_span=span,
         order_id=None if algo_id is None else f"algo:{algo_id}",
         client_order_id=client_id,
         triggers_into=ALGO_PLACES_INTO,
