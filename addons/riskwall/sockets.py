@@ -219,9 +219,14 @@ class SocketGate:
                 session.sent(frame.id_key, counted)
                 session.listen_requests[frame.id_key] = account
                 return Outcome(True, frame=frame)
-            if frame.op.startswith("userDataStream.subscribe") and frame.request.account is not None:
+            if frame.op.startswith("userDataStream.subscribe"):
                 named = frame.request.account
-                session.subscribed = named if session.subscribed in (None, named) else ""
+                if frame.op == "userDataStream.subscribe" and named != session.acting_account:
+                    # the plain subscription is the logged-on account's (Binance reads no parameters on it): one
+                    # whose params name another key is the venue's to read either way, so its events are no one's
+                    named = ""
+                if named is not None:
+                    session.subscribed = named if session.subscribed in (None, named) else ""
             session.sent(frame.id_key, counted)
             return Outcome(True, frame=frame)
         decision_id = new_decision_id()

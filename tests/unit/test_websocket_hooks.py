@@ -838,6 +838,40 @@ async def test_user_data_pushed_on_the_websocket_api_when_subscribed_by_signatur
     assert (rows.get("BTCUSDT|both", {}).get("position") == "0.3") is learned
 
 
+OTHER_KEY = "other-" + "k" * 58
+
+
+@pytest.mark.parametrize(("params", "then", "owner"), [
+    ({}, None, "label:main"),
+    ({"apiKey": API_KEY}, None, "label:main"),  # its own key
+    # another account's key: Binance reads no parameters on it and subscribes the logged-on account (or refuses
+    # it): whoever the connection acts for later, these events are not the named key's
+    ({"apiKey": OTHER_KEY}, "logout", None),
+    ({"apiKey": OTHER_KEY}, "logon-as-the-other", None),
+], ids=["no-params", "its-own-key", "another-key-then-logout", "another-key-then-its-logon"])
+async def test_user_data_pushed_on_the_websocket_api_when_subscribed_plainly_then_learned_for_the_logged_on_account(
+    params: dict[str, str], then: str | None, owner: str | None
+) -> None:
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    made = SocketGate(fw._decide, lambda: fw.store, lambda: fw.policy)
+    conn = session()  # logged on with API_KEY
+    subscribe = {"id": "s1", "method": "userDataStream.subscribe", **({"params": params} if params else {})}
+    assert (await made.from_client(conn, json.dumps(subscribe))).forward
+    if then == "logout":
+        assert (await made.from_client(conn, json.dumps({"id": "s2", "method": "session.logout"}))).forward
+    elif then == "logon-as-the-other":
+        conn.account = fingerprint(OTHER_KEY)  # as the venue's answer to its session.logon leaves it
+    event = {"subscriptionId": 0, "event": {"e": "ACCOUNT_UPDATE", "E": 1, "T": 1, "a": {"m": "ORDER", "B": [], "P": [
+        {"s": "BTCUSDT", "pa": "0.3", "ep": "50000", "cr": "0", "up": "0", "mt": "cross", "iw": "0", "ps": "BOTH"}]}}}
+
+    await made.from_venue(conn, json.dumps(event))
+
+    for account in ("label:main", fingerprint(OTHER_KEY)):
+        rows = await store.exposure(Venue.BINANCEUSDM, account)
+        assert (rows.get("BTCUSDT|both", {}).get("position") == "0.3") is (account == owner)
+
+
 @pytest.mark.parametrize("stream_says", ["0.3", "0"])
 async def test_stream_event_when_a_rest_fill_is_still_being_learned_then_it_is_applied_after_the_fill(
         stream_says: str) -> None:
