@@ -69,8 +69,9 @@ def new_decision_id() -> str:
 
 
 def with_holder(parsed: ParsedRequest, policy: Policy) -> ParsedRequest:
-    """`parsed` with the account its state is kept under: the key's label where the policy names one."""
-    holder = policy.holder(parsed.venue, parsed.account)
+    """`parsed` with the account its state is kept under: the key's label where the policy names one (of the
+    request's environment)."""
+    holder = policy.holder(parsed.venue, parsed.account, parsed.environment)
     return parsed if holder == parsed.holder else replace(parsed, holder=holder)
 
 

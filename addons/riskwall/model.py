@@ -612,12 +612,14 @@ class StateScope:
         return cls(fields.get("venue"), fields.get("account"), fields.get("symbol"))
 
     def covers(self, venue: str, account: str | None, symbol: str | None, holder: str | None = None) -> bool:
-        """`account` is the key's fingerprint, `holder` the account its state is kept under (its label's)."""
+        """`account` is the key's fingerprint, `holder` the account its state is kept under (its label's; a label's
+        state on a testnet or demo book, `label:<name>@<env>`, is covered by the label's scope too)."""
         if self.venue is None:
             return True
         if self.venue != venue:
             return False
-        if self.account is not None and self.account not in (account, holder):
+        if self.account is not None and self.account not in (account, holder) and (
+                holder is None or self.account != holder.partition("@")[0]):
             return False
         # an instruction that names no instrument (close every position, switch position mode) touches them all
         return self.symbol is None or symbol is None or self.symbol == symbol

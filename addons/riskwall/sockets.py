@@ -394,7 +394,7 @@ class SocketGate:
         if (not frame.facts.empty or frame.facts.equity) and owner is not None:
             # kept under the account the policy holds this key's state under, as its orders are
             policy = self._policy()
-            holder = policy.holder(session.venue, owner) if policy is not None else None
+            holder = policy.holder(session.venue, owner, session.environment) if policy is not None else None
             parsed = ParsedRequest(session.venue, Action.READ, "", owner, holder=holder,
                                    environment=session.environment)
             # a push is the venue's state when it came: stamped so, it ends the holds of orders of unknown fate

@@ -920,6 +920,29 @@ async def test_response_when_order_filled_then_position_learned_and_next_order_o
     assert await _exposure(store) == {"position": "0.8", "pending_buy": "0", "pending_sell": "0"}
 
 
+@pytest.mark.parametrize(("host", "live_position"), [
+    (HOST, "0"),  # the live account read flat: it is flat
+    # the label's keys on Binance's testnet or demo book: another account, whose flat read clears nothing live
+    ("testnet.binancefuture.com", "0.8"),
+    ("demo-fapi.binance.com", "0.8"),
+], ids=["live-read", "testnet-read", "demo-read"])
+async def test_response_when_a_labels_key_reads_positions_on_a_testnet_then_the_live_positions_stay(
+    host: str, live_position: str
+) -> None:
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(store=store)
+    await filled_order(fw, "0.8")
+    read = make_flow("GET", "/fapi/v2/account", (), host=host)
+    read.request.timestamp_start = time.time() + 1
+    await fw.request(read)
+    answer(read, 200, {"totalMarginBalance": "20000", "positions": []})
+
+    await fw.response(read)
+    await fw._settling.drain()
+
+    assert (await _exposure(store)).get("position") == live_position
+
+
 async def filled_order(fw: RiskFirewall, quantity: str) -> None:
     """An order the firewall lets through, answered filled in full (its answer handed to the response hook)."""
     flow = order(quantity=quantity)

@@ -617,6 +617,20 @@ def test_plan_when_store_halts_a_scope_that_does_not_cover_the_order_then_it_pas
     assert deciding(run_intent(make_intent(), NO_RULES, view)) == ALLOWED
 
 
+@pytest.mark.parametrize(("scope_account", "holder", "covered"), [
+    ("label:main", "label:main", True),
+    ("label:main", "label:main@demo", True),  # the label's keys on the venue's demo book: its halt covers them
+    ("label:main@demo", "label:main", False),  # a state of the demo book (a reject storm there) is not the live one's
+    ("label:main", "label:mainx@demo", False),
+])
+def test_covers_when_a_label_scope_meets_the_labels_testnet_holder_then_the_label_covers_it(
+    scope_account: str, holder: str, covered: bool
+) -> None:
+    scope = StateScope(venue="binanceusdm", account=scope_account)
+
+    assert scope.covers("binanceusdm", ACCOUNT, "BTCUSDT", holder) is covered
+
+
 @pytest.mark.parametrize("scope", [scope for scope, _ in (p.values for p in COVERING_SCOPES)])
 def test_plan_when_store_halts_then_cancels_still_pass(scope: StateScope) -> None:
     view = make_view(states=(make_state_record(scope, TradingState.HALTED),))

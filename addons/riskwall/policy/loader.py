@@ -117,7 +117,7 @@ class Policy:
         its own, or a label bound to one venue)."""
         if holder is None or not self.gross_spans_venues or not holder.startswith("label:"):
             return ()
-        spec = self.accounts.get(holder.removeprefix("label:"))
+        spec = self.accounts.get(holder.removeprefix("label:").partition("@")[0])
         if spec is None or spec.venue is not None:
             return ()
         return tuple(other for other in Venue if other != venue)
@@ -126,12 +126,16 @@ class Policy:
         """Whether the bot authenticated as `client` may sign with `account`'s key."""
         return any(client in self.accounts[label].proxy_users for label in self.labels_for(venue, account))
 
-    def holder(self, venue: str, account: str | None) -> str | None:
+    def holder(self, venue: str, account: str | None, environment: str = "") -> str | None:
         """The account a key's state is kept under: `label:<name>` of the label listing it (the first by name if
         several do), so positions, rates and states hold per account however many keys trade it; None (the
-        key's own fingerprint) for a key no label lists."""
+        key's own fingerprint) for a key no label lists. A venue's testnet or demo book is another account than
+        its production one, whose keys a label may list beside the live ones: its state is `label:<name>@<env>`
+        (a demo position read must not clear the live positions, nor a demo position mode read the live orders)."""
         labels = self.labels_for(venue, account)
-        return f"label:{min(labels)}" if labels else None
+        if not labels:
+            return None
+        return f"label:{min(labels)}@{environment}" if environment else f"label:{min(labels)}"
 
     def labels_for(self, venue: str, account: str | None) -> frozenset[str]:
         listed = self._key_labels.get(account) if account is not None else None
