@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from riskwall import engine, logs, metrics
-from riskwall.instruments import CATALOG
+from riskwall.instruments import CATALOG, facts_of
 from riskwall.model import (
     Action,
     AmendAccepted,
@@ -79,7 +79,14 @@ async def decide_request(parsed: ParsedRequest, policy: Policy, store: StateStor
                          settled: Callable[[str, str | None], Awaitable[None]] | None = None) -> Evaluation:
     """The decision on `parsed`; `Evaluation.parsed` is the request as decided (with its holder), which is what
     `learn_answer` must be given. `settled(venue, account)`, where answers are settled in the background, waits
-    until what earlier answers taught that account is in the store."""
+    until what earlier answers taught that account is in the store. Contract sizes completed on the store's
+    prices are those of the book the request reaches (`facts_of`)."""
+    with facts_of(parsed.environment):
+        return await _decided(parsed, policy, store, decision_id, settled)
+
+
+async def _decided(parsed: ParsedRequest, policy: Policy, store: StateStore, decision_id: str,
+                   settled: Callable[[str, str | None], Awaitable[None]] | None) -> Evaluation:
     parsed = with_holder(parsed, policy)
     if parsed.action is Action.READ:
         return Evaluation(engine.decide(decision_id, policy, []), False, parsed=parsed)
@@ -270,9 +277,10 @@ def answer_facts(adapter: VenueAdapter, parsed: ParsedRequest, request: HttpRequ
     positions and open-order listings it reports: the store does not let them undo what it learned since."""
     if status is None:
         return ResponseFacts()
-    facts = adapter.parse_response(parsed, request, status, body, decision_id)
+    with facts_of(parsed.environment):  # a testnet's or demo book's listing is that book's
+        facts = adapter.parse_response(parsed, request, status, body, decision_id)
     if facts.instruments:
-        CATALOG.learn(facts.instruments)
+        CATALOG.learn(facts.instruments, parsed.environment)
     if parsed.action is Action.CANCEL_ALL and facts.open_orders:
         facts = replace(facts, open_orders=tuple(replace(s, cancelled=True) for s in facts.open_orders))
     return with_accepted_amends(held_by(stamped(facts, asked_ms), parsed), parsed, status, body, decision_id)

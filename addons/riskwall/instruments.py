@@ -7,12 +7,18 @@ Policies may name an instrument natively (`BTCUSDT`, `BTC-USDT-SWAP`) or in ccxt
 Facts come from the exchange-info responses that pass through the sidecar (learned into the process-wide
 `CATALOG`), with a small bundled fallback for the majors. An unknown contract size is never guessed: the
 adapter reports a parse error and the order is blocked.
+
+A venue's testnet or demo book may list its instruments otherwise (another contract value, another price band):
+facts learned there are kept apart and read only for requests to that book (`facts_of`), which fall back to the
+production facts; production requests never read them.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from decimal import Decimal
+from types import TracebackType
 
 from riskwall.model import Venue
 
@@ -36,6 +42,31 @@ class Instrument:
     buy_cap: Decimal | None = None
 
 
+# the environment ("" production, else "testnet", "demo") of the request being read or decided: whose facts count
+_ENVIRONMENT: ContextVar[str] = ContextVar("riskwall_instrument_environment", default="")
+
+
+class facts_of:
+    """`with facts_of(environment):` instrument lookups inside read that environment's facts (the production ones
+    where it learned none). Nothing to do, and nearly free, for production inside production."""
+
+    __slots__ = ("_environment", "_token")
+
+    def __init__(self, environment: str) -> None:
+        self._environment = environment
+        self._token: Token[str] | None = None
+
+    def __enter__(self) -> None:
+        if self._environment or _ENVIRONMENT.get():
+            self._token = _ENVIRONMENT.set(self._environment)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._token is not None:
+            _ENVIRONMENT.reset(self._token)
+            self._token = None
+
+
 class InstrumentCatalog:
     """Learned in answer hooks and read while requests are parsed, all on the proxy's one event loop, so without a
     lock (each dictionary step is atomic in any case; the facts are reference data, one instrument at a time)."""
@@ -43,19 +74,37 @@ class InstrumentCatalog:
     def __init__(self, bundled: tuple[Instrument, ...] = ()) -> None:
         self._by_native: dict[tuple[Venue, str], Instrument] = {}
         self._by_code: dict[tuple[Venue, int], Instrument] = {}
+        # what testnet and demo books listed, by environment: read only for requests to that book
+        self._elsewhere: dict[tuple[str, Venue, str], Instrument] = {}
+        self._codes_elsewhere: dict[tuple[str, Venue, int], Instrument] = {}
         self._bundled = {(i.venue, i.native): i for i in bundled}
 
-    def learn(self, instruments: tuple[Instrument, ...]) -> None:
+    def learn(self, instruments: tuple[Instrument, ...], environment: str = "") -> None:
         for instrument in instruments:
+            if environment:
+                self._elsewhere[(environment, instrument.venue, instrument.native)] = instrument
+                if instrument.code is not None:
+                    self._codes_elsewhere[(environment, instrument.venue, instrument.code)] = instrument
+                continue
             self._by_native[(instrument.venue, instrument.native)] = instrument
             if instrument.code is not None:
                 self._by_code[(instrument.venue, instrument.code)] = instrument
 
     def by_code(self, venue: Venue, code: int) -> Instrument | None:
         """The instrument a venue's integer code names, as learned from its instrument listing (never guessed)."""
+        environment = _ENVIRONMENT.get()
+        if environment:
+            found = self._codes_elsewhere.get((environment, venue, code))
+            if found is not None:
+                return found
         return self._by_code.get((venue, code))
 
     def lookup(self, venue: Venue, native: str) -> Instrument | None:
+        environment = _ENVIRONMENT.get()
+        if environment:
+            found = self._elsewhere.get((environment, venue, native))
+            if found is not None:
+                return found
         key = (venue, native)
         return self._by_native.get(key) or self._bundled.get(key)
 
@@ -69,6 +118,8 @@ class InstrumentCatalog:
     def clear(self) -> None:
         self._by_native.clear()
         self._by_code.clear()
+        self._elsewhere.clear()
+        self._codes_elsewhere.clear()
 
 
 def derive_linear_unified(native: str, settle: str | None = None) -> str | None:

@@ -34,6 +34,7 @@ from riskwall.decider import (
     report_storms,
     stamped,
 )
+from riskwall.instruments import facts_of
 from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict, Violation
 from riskwall.paths import is_token, normalize_path
 from riskwall.policy import Policy
@@ -189,8 +190,9 @@ class SocketGate:
         reader = FRAMES[session.venue]
         started = time.perf_counter_ns()
         session.frames += 1
-        frame = reader.read_client(text, session) if text is not None else unreadable(
-            session.venue, "?", "a binary message on a venue socket")
+        with facts_of(session.environment):  # the instruments of the book the socket trades
+            frame = reader.read_client(text, session) if text is not None else unreadable(
+                session.venue, "?", "a binary message on a venue socket")
         counted = reader.answers_every_id
         if frame.kind is FrameKind.LOGIN:
             again = session.pending_login is not None and frame.login_account == session.pending_login
@@ -359,7 +361,8 @@ class SocketGate:
         if text is None or (session.socket is Socket.STREAM and not session.private):
             return
         reader = FRAMES[session.venue]
-        frame = reader.read_venue(text, session)
+        with facts_of(session.environment):
+            frame = reader.read_venue(text, session)
         if reader.answers_every_id:
             session.answered(frame.replied)
         if frame.login_ok is not None:

@@ -13,6 +13,7 @@ separators): how the body is spaced and what it holds are independent, so every 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from riskwall import engine
-from riskwall.decider import Evaluation, decide_request, stamped
+from riskwall.decider import Evaluation, answer_facts, decide_request, stamped
 from riskwall.instruments import CATALOG, Instrument
 from riskwall.model import (
     Action,
@@ -204,6 +205,30 @@ def learn_instruments(*rows: dict[str, Any]) -> ResponseFacts:
     facts = ADAPTER.parse_response(parse(request), request, 200, instruments_body(*rows), DECISION_ID)
     CATALOG.learn(facts.instruments)
     return facts
+
+
+def demo(request: HttpRequest, flag: str = "1") -> HttpRequest:
+    """`request` sent to OKX's demo book (its own header on the same host)."""
+    return dataclasses.replace(request, headers={**request.headers, "x-simulated-trading": flag})
+
+
+@pytest.mark.parametrize(("flag", "quantity"), [
+    ("0", D("200")),  # a live order: the live listing's 100 ADA a contract
+    ("1", D("2")),  # a demo order: the demo book's own listing, 1 ADA a contract
+], ids=["live-order-sized-by-the-live-listing", "demo-order-sized-by-the-demo-listing"])
+def test_parse_request_when_the_demo_book_lists_another_contract_value_then_each_book_sizes_its_own_orders(
+    flag: str, quantity: Decimal
+) -> None:
+    listing = make_request("GET", "/api/v5/public/instruments", query=(("instType", "SWAP"),), api_key=None)
+    for request, ct_val in ((listing, "100"), (demo(listing), "1")):  # the demo answer learned last
+        answer_facts(ADAPTER, parse(request), request, 200, instruments_body(instrument_row("ADA-USDT-SWAP",
+                                                                                            ct_val=ct_val)),
+                     DECISION_ID)
+    order = demo(make_request("POST", "/api/v5/trade/order", leg(instId="ADA-USDT-SWAP", sz="2")), flag)
+
+    [intent] = parse(order).intents
+
+    assert intent.quantity == quantity
 
 
 # ---- 1. requests → ParsedRequest ---------------------------------------------------------------------------

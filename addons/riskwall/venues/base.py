@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl
 
+from riskwall.instruments import facts_of
 from riskwall.model import (
     Action,
     Decision,
@@ -610,8 +611,9 @@ def screen(adapter: VenueAdapter, request: HttpRequest, *, order_sockets: bool =
     by one, as the REST requests they stand for). A request to no endpoint the venue has is named, in the decision
     line and the capture, by its path's plain words only (`unknown_path_shown`).
     """
-    parsed = _screened(adapter, request, order_sockets)
     environment = environment_of(adapter.venue, request.host, request.headers)
+    with facts_of(environment):  # the instruments of the book the request reaches
+        parsed = _screened(adapter, request, order_sockets)
     if environment:
         parsed = dataclasses.replace(parsed, environment=environment)
         if environment == UNKNOWN_ENVIRONMENT and parsed.action.adds_orders and parsed.error is None:
