@@ -45,6 +45,8 @@ from riskwall.model import (
     Reason,
     RejectCount,
     ResponseFacts,
+    StateScope,
+    TradingState,
     Venue,
     Verdict,
     Violation,
@@ -125,6 +127,9 @@ class RiskFirewall:
         self._closing: asyncio.Task[None] | None = None
         self._egress_allowed: frozenset[str] = frozenset()
         self._policy_digest: str | None = None
+        # the store has not recorded yet which account the policy keeps each key's state under (`_claim_holders`):
+        # asked again on each poll
+        self._holders_unrecorded = False
         self._capture: CaptureWriter | None = None
         # accounts that traded through this sidecar, for /v1/status (bounded: fingerprints of configured bots)
         self._accounts_seen: set[tuple[Venue, str]] = set()
@@ -211,6 +216,8 @@ class RiskFirewall:
             log.warning("egress_open", detail="requests to hosts that are no venue are forwarded unchecked; run with "
                                               "--egress allowlist where that matters")
         await self._start_admin()
+        if self.policy is not None:
+            self._holders_unrecorded = not await self._claim_holders(self.policy)
         if ctx.options.riskwall_policy_poll > 0 and self._watcher is None:
             self._watcher = asyncio.create_task(self._watch_policy(ctx.options.riskwall_policy_poll))
 
@@ -252,6 +259,8 @@ class RiskFirewall:
         while True:
             await asyncio.sleep(interval_s)
             try:
+                if self._holders_unrecorded and self.policy is not None:
+                    self._holders_unrecorded = not await self._claim_holders(self.policy)
                 path = ctx.options.riskwall_policy
                 digest = await asyncio.to_thread(content_digest, path)
                 if digest is None or digest == self._policy_digest:
@@ -261,10 +270,38 @@ class RiskFirewall:
                     settling = digest
                     continue
                 change = await asyncio.to_thread(_policy_change, path, self._policy_digest)
+                if change is not None and isinstance(change[1], Policy) and self.policy is not None and \
+                        change[1].key_holders() != self.policy.key_holders() and \
+                        not await self._claim_holders(change[1]):
+                    continue  # applied once the store has recorded where its keys' state is (the next polls)
                 self._apply_policy_change(path, change)
                 settling = None
             except Exception as exc:
                 log.error("policy_watch_error", error=type(exc).__name__)
+
+    async def _claim_holders(self, policy: Policy) -> bool:
+        """Record in the store which account each key's state is kept under by `policy`, before it decides an
+        order. A key an `accounts` label now lists, lists no more or lists under another label would otherwise
+        trade on an account that starts empty, while its positions, open orders and counters stay under the old
+        one: where the old account holds any, the new one is put in REDUCING (fleet-wide, once) until an
+        operator has the positions read and resumes it. False when the store could not be asked."""
+        store = self.store
+        if store is None:
+            return False
+        try:
+            moves = await store.claim_holders(policy.key_holders())
+            for move in moves:
+                log.error("account_moved", fingerprint=move.fingerprint, venue=move.venue, previous=move.previous,
+                          holder=move.holder, consequence="REDUCING until riskwall resume")
+                reason = (f"key {move.fingerprint} moved from {move.previous} to {move.holder} by the policy: its "
+                          f"positions, open orders and counters stay under {move.previous}; read positions and open "
+                          "orders through the sidecar, then riskwall resume")
+                await store.set_trading_state(StateScope(move.venue, move.holder), TradingState.REDUCING, reason,
+                                              "riskwall")
+        except Exception as exc:  # the store's outage: orders are refused meanwhile; asked again on the next poll
+            log.warning("holders_unrecorded", error=type(exc).__name__)
+            return False
+        return True
 
     def reload_policy_if_changed(self) -> bool:
         path = ctx.options.riskwall_policy

@@ -13,6 +13,8 @@ from tests.fakes.binance_usdm import FakeBinanceUsdm
 from tests.support.sidecar import Sidecar
 from tests.support.tls import TlsMaterial
 
+from riskwall.model import fingerprint
+
 pytestmark = pytest.mark.e2e
 
 ETH = "ETH/USDT:USDT"
@@ -68,3 +70,34 @@ def test_policy_file_when_changed_then_next_order_uses_new_policy_and_broken_cha
         trader.bot.create_order(ETH, "limit", "buy", 1, 2900)
     trader.bot.create_order(ETH, "limit", "buy", 0.4, 2900)
     assert [r.params["quantity"] for r in trader.orders_received()] == ["1", "0.4"]
+
+
+POSITION_POLICY = """
+rules:
+  - id: position
+    type: max_position
+    default: {{qty: 1}}
+{accounts}"""
+
+
+def test_policy_reload_when_it_moves_a_trading_key_to_a_label_then_the_label_only_reduces_until_resumed(
+    reloading: tuple[Sidecar, Path], fake: FakeBinanceUsdm
+) -> None:
+    # the key trades unlisted: its 0.8 resting buy is counted under its own fingerprint. A label added by a
+    # reload would start from nothing (a further 0.8 would pass, 1.6 against a limit of 1): it only reduces
+    sidecar, policy_file = reloading
+    policy_file.write_text(POSITION_POLICY.format(accounts=""))
+    wait_for_event(sidecar, "policy_reloaded")
+    trader = make_trader_factory(fake, sidecar, "reverse")()
+    trader.bot.create_order(ETH, "limit", "buy", 0.8, 2900)
+    key = fingerprint(trader.api_key)
+
+    policy_file.write_text(POSITION_POLICY.format(accounts=f"accounts:\n  desk:\n    fingerprints: [\"{key}\"]\n"))
+    moved = wait_for_event(sidecar, "account_moved")
+    wait_for_event(sidecar, "policy_reloaded", count=2)
+
+    with pytest.raises(ccxt.PermissionDenied):
+        trader.bot.create_order(ETH, "limit", "buy", 0.8, 2900)
+    assert sidecar.decisions(verdict="block")[-1]["reason"] == "TRADING_REDUCING"
+    assert (moved["fingerprint"], moved["previous"], moved["holder"]) == (key, key, "label:desk")
+    assert [r.params["quantity"] for r in trader.orders_received()] == ["0.8"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 
 from riskwall.model import ResponseFacts, TradingState, Venue
 from riskwall.state.base import (
+    HolderMove,
     Reservation,
     ReserveOutcome,
     StateScope,
@@ -69,6 +70,10 @@ class FakeStore(StateStore):
     async def trading_states(self) -> tuple[TradingStateRecord, ...]:
         await self._answer("trading_states")
         return (TradingStateRecord(StateScope(), TradingState.HALTED, "r", "a", 1),)
+
+    async def claim_holders(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
+        await self._answer("claim_holders")
+        return ()
 
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
         await self._answer("exposure", (venue, account))

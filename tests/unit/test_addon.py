@@ -17,7 +17,7 @@ import json
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from riskwall.decider import UNANSWERED_HOLD_MS
 from riskwall.model import TradingState, Venue, fingerprint
 from riskwall.policy.loader import Policy
 from riskwall.state.base import (
+    HolderMove,
     Reservation,
     ReserveOutcome,
     StateScope,
@@ -224,6 +225,9 @@ class FailingStore(StateStore):
         self._fail()
 
     async def trading_states(self) -> tuple[TradingStateRecord, ...]:
+        return self._fail()  # type: ignore[no-any-return]
+
+    async def claim_holders(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
         return self._fail()  # type: ignore[no-any-return]
 
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:

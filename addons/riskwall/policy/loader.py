@@ -137,6 +137,11 @@ class Policy:
             return None
         return f"label:{min(labels)}@{environment}" if environment else f"label:{min(labels)}"
 
+    def key_holders(self) -> dict[str, str]:
+        """Every key the policy lists → the account its state is kept under (`holder`; a key listed under labels
+        bound to different venues: the first label by name, as a key trades on its own exchange only)."""
+        return {key: f"label:{min(label for label, _ in listed)}" for key, listed in self._key_labels.items() if listed}
+
     def labels_for(self, venue: str, account: str | None) -> frozenset[str]:
         listed = self._key_labels.get(account) if account is not None else None
         if not listed:

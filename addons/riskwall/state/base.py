@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import abc
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from riskwall.model import (
     CheckResult,
@@ -59,12 +60,39 @@ class StateLost(StateUnavailable):
     put the fleet in REDUCING by the time this is raised (RedisStore._reserve)."""
 
 
+@dataclass(frozen=True, slots=True)
+class HolderMove:
+    """A key the policy now keeps under another account (`holder`) than the one its state is under (`previous`) on
+    `venue`: an `accounts` label added, removed or changed. The new account starts without the key's positions,
+    open orders and counters, which stay under the previous one."""
+
+    fingerprint: str
+    venue: str
+    previous: str
+    holder: str
+
+
+def holder_changes(recorded: Mapping[str, str], holders: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Which keys' accounts changed, fingerprint → (previous account, new account), given the accounts the store
+    last recorded (`recorded`) and the policy's labels now (`holders`, fingerprint → `label:<name>`). A key listed
+    now that was never recorded may have traded unlisted, under its own fingerprint; a key recorded under a label
+    but listed no more trades under its own fingerprint from now on."""
+    changes = {}
+    for fingerprint in holders.keys() | recorded.keys():
+        holder = holders.get(fingerprint, fingerprint)
+        previous = recorded.get(fingerprint, fingerprint)
+        if previous != holder:
+            changes[fingerprint] = (previous, holder)
+    return changes
+
+
 # the value types a store is called with and answers (defined beside the other value types, in riskwall.model)
 __all__ = [
     "SETTLEMENT_WRITTEN",
     "CheckResult",
     "DuplicateCheck",
     "ExposureCheck",
+    "HolderMove",
     "LossCheck",
     "LossTrip",
     "NotionalCheck",
@@ -157,6 +185,13 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     async def trading_states(self) -> tuple[TradingStateRecord, ...]: ...
+
+    @abc.abstractmethod
+    async def claim_holders(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
+        """Record the account each key's state is kept under from now on (`holders`: fingerprint → `label:<name>`
+        of the keys the policy lists; any other key is its own account) and answer the keys whose state another
+        account still holds (`holder_changes`, on any venue where that account holds some). Each change is answered
+        once: the record moves with it, for every sidecar sharing the store."""
 
     @abc.abstractmethod
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -36,6 +36,7 @@ from riskwall.logs import get_logger
 from riskwall.model import LossCheck, LossTrip, RejectCount, ResponseFacts, StormTrip, TradingState, Venue
 from riskwall.records import quick_init
 from riskwall.state.base import (
+    HolderMove,
     Reservation,
     ReserveOutcome,
     StateLost,
@@ -217,6 +218,9 @@ class GuardedStore(StateStore):
 
     async def trading_states(self) -> tuple[TradingStateRecord, ...]:
         return await self._call(self.inner.trading_states)
+
+    async def claim_holders(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
+        return await self._call(lambda: self.inner.claim_holders(holders))
 
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
         return await self._call(lambda: self.inner.exposure(venue, account))

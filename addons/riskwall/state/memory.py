@@ -22,7 +22,7 @@ import hashlib
 import heapq
 import time
 from collections import OrderedDict, defaultdict, deque
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import NamedTuple
@@ -66,7 +66,7 @@ from riskwall.model import (
     storm_reason,
     worst_case,
 )
-from riskwall.state.base import StateStore
+from riskwall.state.base import HolderMove, StateStore, holder_changes
 
 type Clock = Callable[[], int]
 type OrderIdent = tuple[Venue, str, str]  # (venue, account, order id)
@@ -226,6 +226,8 @@ class MemoryStore(StateStore):
         # FINAL_ORDER_MEMORY_COUNT orders kept cost about 190 bytes each rather than 330 (issue 12's memory bound)
         self._done: OrderedDict[int, int] = OrderedDict()
         self._forgotten = _Forgotten()
+        # the account each key's state was last kept under, where a label kept it (`claim_holders`)
+        self._holders: dict[str, str] = {}
         self._adding: dict[Slot, Decimal] = {}
         self._reducing: dict[Slot, Decimal] = {}
         # every position an account has had something pending in (for the gross exposure rule's whole-account sum)
@@ -360,6 +362,18 @@ class MemoryStore(StateStore):
                 del self._states[key]
         else:
             self._states[(scope, None)] = TradingStateRecord(scope, state, reason, actor, self._clock())
+
+    async def claim_holders(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
+        moves = []
+        for fingerprint, (previous, holder) in holder_changes(self._holders, holders).items():
+            moves += [HolderMove(fingerprint, str(venue), previous, holder) for venue in Venue
+                      if self._position_keys.get((venue, previous)) or self._open_of.get((venue, previous))
+                      or self._pending_keys.get((venue, previous))]
+            if holder == fingerprint:
+                self._holders.pop(fingerprint, None)
+            else:
+                self._holders[fingerprint] = holder
+        return tuple(moves)
 
     async def trading_states(self) -> tuple[TradingStateRecord, ...]:
         return self._live_states()

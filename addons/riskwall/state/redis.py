@@ -78,6 +78,8 @@ and every account script touches only that slot (its keys are all declared in KE
     rw:{global}:lost                STRING  when a sidecar last found the store had lost an account's state
                                             (ms, Redis time); a sidecar that saw that account's :gen before
                                             then meets the same loss, already told: no second REDUCING
+    rw:{global}:holders             HASH    key fingerprint → the label its state was last kept under (keys a label
+                                            listed): a policy that moves a key to another account is told once
     rw:{global}:states              HASH    scope text ("global", "venue=…[,account=…][,symbol=…]") → JSON
                                             {venue, account, symbol, state, reason, actor, at_ms}; a state a
                                             reject storm set: "<scope text>#<rule id>" → the same with until_ms
@@ -125,7 +127,7 @@ import math
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from importlib import resources
@@ -166,6 +168,7 @@ from riskwall.state.base import (
     CheckResult,
     DuplicateCheck,
     ExposureCheck,
+    HolderMove,
     PositionKey,
     RateCheck,
     Reservation,
@@ -177,6 +180,7 @@ from riskwall.state.base import (
     StateView,
     TradingStateRecord,
     ViewQuery,
+    holder_changes,
 )
 from riskwall.state.breaker import BreakerConfig, GuardedStore
 from riskwall.state.breaker import without_password as _safe
@@ -308,6 +312,7 @@ class KeyLayout:
         self.prices = f"{prefix}:{{global}}:prices"
         self.states = f"{prefix}:{{global}}:states"
         self.lost = f"{prefix}:{{global}}:lost"
+        self.holders = f"{prefix}:{{global}}:holders"
 
     def account_base(self, venue: str, account: str) -> str:
         return f"{self.prefix}:{{{venue}|{account}}}"
@@ -1317,6 +1322,23 @@ class RedisStore(StateStore):
         clear = int(state is TradingState.ACTIVE)
         async with self._guard():
             await self._run([_Call("state", [self.keys.states], [scope.text, json.dumps(record), clear])])
+
+    async def claim_holders(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
+        async with self._guard():
+            (raw,) = await self._send(("HGETALL", self.keys.holders))
+        changes = holder_changes(_pairs(raw), holders)
+        if not changes:
+            return ()
+        held = [KeyLayout.ACCOUNT_KEYS.index(name) for name in ("pos", "pend", "open", "gen")]
+        probes = [(fingerprint, venue, previous, holder) for fingerprint, (previous, holder) in changes.items()
+                  for venue in Venue]
+        record = [("HSET", self.keys.holders, fp, holder) if holder != fp else ("HDEL", self.keys.holders, fp)
+                  for fp, (_, holder) in changes.items()]
+        async with self._guard():
+            found = await self._send(*(("EXISTS", *(self.keys.account(venue, previous)[i] for i in held))
+                                       for _, venue, previous, _ in probes), *record)
+        return tuple(HolderMove(fp, str(venue), previous, holder)
+                     for (fp, venue, previous, holder), count in zip(probes, found, strict=False) if int(count))
 
     async def trading_states(self) -> tuple[TradingStateRecord, ...]:
         async with self._guard():
