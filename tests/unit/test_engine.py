@@ -1566,6 +1566,11 @@ def test_plan_when_request_has_a_holder_then_state_is_read_and_counted_under_it(
 COLLAR = make_rules("{id: collar, type: price_collar, max_deviation_pct: 10, symbols: {ETHUSDT: 2, 'SOL*': 5}}")
 COLLAR_LENIENT = make_rules("{id: collar, type: price_collar, max_deviation_pct: 10, on_price_unknown: allow}")
 MARKS = {"BTCUSDT": "50000", "ETHUSDT": "3000", "SOLUSDT": "200"}
+
+
+def span(lowest: str, highest: str) -> tuple[Decimal, Decimal]:
+    return Decimal(lowest), Decimal(highest)
+
 COLLAR_BLOCK = (Verdict.BLOCK, Reason.PRICE_OUTSIDE_COLLAR, "collar")
 
 
@@ -1599,6 +1604,19 @@ COLLAR_BLOCK = (Verdict.BLOCK, Reason.PRICE_OUTSIDE_COLLAR, "collar")
         pytest.param(make_intent(action=Action.AMEND, side=None, price="60000", order_id="7"), COLLAR_BLOCK,
                      ("max_price", "55000"), id="amend-side-unknown-held-to-the-ceiling"),
         pytest.param(make_leverage("5"), ALLOWED, None, id="set-leverage-has-no-price"),
+        # an oco whose take-profit and stop-loss legs trade at market: either may execute
+        pytest.param(make_intent(order_type="OCO", side=Side.SELL, trigger_price="60000",
+                                 price_span=span("30000", "60000")), COLLAR_BLOCK, ("min_price", "45000"),
+                     id="oco-sell-measured-at-its-lowest-leg"),
+        pytest.param(make_intent(order_type="OCO", trigger_price="54000", price_span=span("30000", "60000")),
+                     COLLAR_BLOCK, ("max_price", "55000"), id="oco-buy-measured-at-its-highest-leg"),
+        pytest.param(make_intent(order_type="OCO", side=Side.SELL, trigger_price="60000",
+                                 price_span=span("46000", "60000")), ALLOWED, None, id="oco-sell-legs-above-the-floor"),
+        pytest.param(make_intent(order_type="OCO", trigger_price="54000", price_span=span("30000", "54000")),
+                     ALLOWED, None, id="oco-buy-legs-below-the-ceiling"),
+        pytest.param(make_intent(action=Action.AMEND, side=None, price="54000", order_id="7",
+                                 price_span=span("30000", "54000")), COLLAR_BLOCK, ("min_price", "45000"),
+                     id="oco-amend-side-unknown-held-to-both-ends"),
     ],
 )
 def test_plan_when_price_is_collared_then_only_prices_through_the_mark_on_the_aggressive_side_block(
@@ -1612,42 +1630,10 @@ def test_plan_when_price_is_collared_then_only_prices_through_the_mark_on_the_ag
         assert violation is not None
         assert violation.get(bound[0]) == bound[1]
         assert violation.get("reference") == MARKS[intent.symbol or ""]
-        assert violation.get("price") == str(intent.price or intent.trigger_price)
+        own = intent.price or intent.trigger_price
+        lowest, highest = intent.price_span or (own, own)  # a sell is measured at its lowest, a buy its highest
+        assert violation.get("price") == str(highest if bound[0] == "max_price" else lowest)
         assert {"deviation_pct", "max_deviation_pct", "side", "price_kind", "symbol"} <= dict(violation.context).keys()
-
-
-def span(lowest: str, highest: str) -> tuple[Decimal, Decimal]:
-    return Decimal(lowest), Decimal(highest)
-
-
-@pytest.mark.parametrize(
-    ("intent", "expected", "bound"),
-    [
-        # an oco whose take-profit and stop-loss legs trade at market: either may execute
-        pytest.param(make_intent(order_type="OCO", side=Side.SELL, trigger_price="60000",
-                                 price_span=span("30000", "60000")), COLLAR_BLOCK, ("min_price", "30000"),
-                     id="sell-measured-at-its-lowest-leg"),
-        pytest.param(make_intent(order_type="OCO", trigger_price="54000", price_span=span("30000", "60000")),
-                     COLLAR_BLOCK, ("max_price", "60000"), id="buy-measured-at-its-highest-leg"),
-        pytest.param(make_intent(order_type="OCO", side=Side.SELL, trigger_price="60000",
-                                 price_span=span("46000", "60000")), ALLOWED, None, id="sell-legs-inside-the-floor"),
-        pytest.param(make_intent(order_type="OCO", trigger_price="54000", price_span=span("30000", "54000")),
-                     ALLOWED, None, id="buy-legs-below-the-ceiling"),
-        pytest.param(make_intent(action=Action.AMEND, side=None, price="54000", order_id="7",
-                                 price_span=span("30000", "54000")), COLLAR_BLOCK, ("min_price", "30000"),
-                     id="amend-side-unknown-held-to-both-ends"),
-    ],
-)
-def test_plan_when_legs_span_several_prices_then_the_collar_measures_the_end_that_trades_through(
-    intent: OrderIntent, expected: tuple[Verdict, Reason | None, str | None], bound: tuple[str, str] | None
-) -> None:
-    decision = run_intent(intent, COLLAR, make_view(prices=MARKS))
-
-    assert deciding(decision) == expected
-    if bound is not None:
-        violation = decision.deciding
-        assert violation is not None and violation.get("price") == bound[1]
-        assert violation.get(bound[0]) == ("45000" if bound[0] == "min_price" else "55000")
 
 
 def test_plan_when_price_breaks_the_collar_then_context_carries_observed_and_limit_values() -> None:
