@@ -130,6 +130,9 @@ class RiskFirewall:
         # the store has not recorded yet which account the policy keeps each key's state under (`_claim_holders`):
         # asked again on each poll
         self._holders_unrecorded = False
+        # the first such record, at startup: orders are decided once it is in (a key moved while the fleet was
+        # down must meet its REDUCING state, not an account that starts empty)
+        self._startup_claim: asyncio.Task[bool] | None = None
         self._capture: CaptureWriter | None = None
         # accounts that traded through this sidecar, for /v1/status (bounded: fingerprints of configured bots)
         self._accounts_seen: set[tuple[Venue, str]] = set()
@@ -207,6 +210,8 @@ class RiskFirewall:
             if previous is not None:
                 self._closing = loop.create_task(previous.close())
             self._announcing = loop.create_task(_announce_store(store))
+            if self.policy is not None and self._startup_claim is None:
+                self._startup_claim = loop.create_task(self._claim_holders(self.policy))
 
     async def running(self) -> None:
         # an addon added straight to a Master gets configure() only for options someone updated
@@ -217,7 +222,9 @@ class RiskFirewall:
                                               "--egress allowlist where that matters")
         await self._start_admin()
         if self.policy is not None:
-            self._holders_unrecorded = not await self._claim_holders(self.policy)
+            if self._startup_claim is None:
+                self._startup_claim = asyncio.create_task(self._claim_holders(self.policy))
+            self._holders_unrecorded = not await self._startup_claim
         if ctx.options.riskwall_policy_poll > 0 and self._watcher is None:
             self._watcher = asyncio.create_task(self._watch_policy(ctx.options.riskwall_policy_poll))
 
@@ -598,6 +605,8 @@ class RiskFirewall:
     async def _decide(self, parsed: ParsedRequest, decision_id: str) -> tuple[Decision, bool, ParsedRequest]:
         """The decision, whether the store holds a reservation for it, and the request as decided (with the
         account its state is kept under, which learning from the answer needs)."""
+        if self._startup_claim is not None and not self._startup_claim.done():
+            await self._startup_claim
         policy = self.policy  # read once: a hot reload mid-decision must not mix two policies
         if policy is None or self.store is None:
             decision = fail_decision(parsed, "", decision_id, None, Reason.POLICY_UNAVAILABLE, engine.RULE_POLICY)

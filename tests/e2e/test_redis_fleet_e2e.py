@@ -296,6 +296,37 @@ def test_sidecar_when_restarted_then_shared_rate_window_is_kept(
     assert len([r for r in fake.orders_received() if r.api_key == key]) == 8
 
 
+def test_sidecar_when_restarted_with_a_label_for_a_key_that_traded_then_the_label_only_reduces_until_resumed(
+    fleet: Callable[..., Sidecar], fake: FakeBinanceUsdm, pki: TlsMaterial, redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    # the fleet redeployed with a policy that lists the key under a label: its 0.8 resting buy stays under its
+    # own fingerprint, and the label would start from nothing (a further 0.8 would pass against a limit of 1)
+    key, secret = new_account(fake)
+    first = fleet("first")
+    bot = reverse_bot(first.reverse_url, api_key=key, secret=secret)
+    bot.load_markets()
+    bot.create_order(BTC, "limit", "buy", 0.8, 40000)
+    first.stop()
+    policy = tmp_path / "labelled.yaml"
+    policy.write_text(FLEET_POLICY.format(rate=1000) + f"accounts:\n  desk: {{fingerprints: [{fingerprint(key)}]}}\n")
+
+    second = launch(tmp_path / "second", policy, fake, pki,
+                    extra_args=["--state", f"{redis_server.url}?timeout_ms=250"])
+    try:
+        bot = reverse_bot(second.reverse_url, api_key=key, secret=secret)
+        bot.load_markets()
+        with pytest.raises(ccxt.PermissionDenied):
+            bot.create_order(BTC, "limit", "buy", 0.8, 40000)
+        [moved] = [line for line in second.log_lines() if line.get("event") == "account_moved"]
+    finally:
+        second.stop()
+
+    assert second.decisions(verdict="block")[-1]["reason"] == "TRADING_REDUCING"
+    assert (moved["previous"], moved["holder"]) == (fingerprint(key), "label:desk")
+    assert [r.params["quantity"] for r in fake.orders_received() if r.api_key == key] == ["0.8"]
+
+
 def test_halt_when_issued_on_redis_then_every_sidecar_blocks_the_next_order(
     fleet: Callable[..., Sidecar], fake: FakeBinanceUsdm, redis_server: RedisServer
 ) -> None:
