@@ -38,11 +38,11 @@ from riskwall.instruments import facts_of
 from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict, Violation
 from riskwall.paths import is_token, normalize_path
 from riskwall.policy import Policy
-from riskwall.records import quick_init, replace
+from riskwall.records import quick_init
 from riskwall.settling import Attempt
 from riskwall.state import StateStore, StateUnavailable
 from riskwall.venues import FRAMES, adapter_for
-from riskwall.venues.base import FieldError, HttpRequest, Socket, socket_for
+from riskwall.venues.base import FieldError, HttpRequest, Socket, in_environment, socket_for
 from riskwall.venues.frames import (
     ClientFrame,
     FrameKind,
@@ -158,7 +158,7 @@ class SocketGate:
         if venue in (Venue.BINANCEUSDM, Venue.BINANCECOINM):
             venue = Venue.BINANCECOINM if path.startswith(("/ws-dapi", "/dapi")) else Venue.BINANCEUSDM
         session = Session(venue, kind, f"GET {pattern}",
-                          environment=environment_of(venue, request.host, request.headers))
+                          environment=environment_of(venue, request.host, request.headers, handshake=True))
         if kind is Socket.STREAM:
             # a private stream: a listen key the sidecar saw issued (Binance), or a socket that logs in (Bybit)
             tokens = _tokens(request)
@@ -236,8 +236,7 @@ class SocketGate:
         if session.socket is Socket.STREAM:
             # a stream socket only subscribes: an order op on it is not something the venue reads there
             request = ParsedRequest(session.venue, Action.UNKNOWN, f"WS {frame.op}", session.account)
-        if session.environment:
-            request = replace(request, environment=session.environment)
+        request = in_environment(request, session.environment)
         reserved = False
         unpaired = self._unpaired(session, frame, request)
         try:

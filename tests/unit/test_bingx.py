@@ -1017,8 +1017,32 @@ def test_endpoints_when_listed_then_normalized_keys_and_known_actions() -> None:
     assert endpoints[("POST", "/openapi/swap/v2/trade/batchorders")] is Action.NEW
     assert endpoints[("DELETE", "/openapi/swap/v2/trade/allopenorders")] is Action.CANCEL_ALL
     for (method, path), action in endpoints.items():
-        assert path == path.lower() and path.startswith("/openapi/") and method in ("POST", "PUT", "DELETE")
+        assert path == path.lower() and path.startswith("/openapi/")
+        assert method in ("POST", "PUT", "DELETE") or action is Action.READ
         assert screen(ADAPTER, make_request(method, path, {})).action is action
+
+
+@pytest.mark.parametrize(("path", "action"), [
+    # the queries BingX serves at its write paths
+    ("/openApi/swap/v2/trade/order", Action.READ),
+    ("/openApi/swap/v2/trade/leverage", Action.READ),
+    ("/openApi/swap/v2/trade/marginType", Action.READ),
+    ("/openApi/swap/v1/trade/assetMode", Action.READ),
+    ("/openApi/swap/v1/positionSide/dual", Action.READ),
+    # a read method anywhere else orders are taken: ccxt lists GET batchCancelReplace, which places orders
+    ("/openApi/swap/v1/trade/batchCancelReplace", Action.UNKNOWN),
+    ("/openApi/swap/v2/trade/batchOrders", Action.UNKNOWN),
+    ("/openApi/swap/v1/trade/cancelReplace", Action.UNKNOWN),
+    ("/openApi/swap/v1/trade/closePosition", Action.UNKNOWN),
+])
+def test_screen_when_a_read_method_is_sent_to_a_write_path_then_only_the_venues_own_queries_pass(
+    path: str, action: Action
+) -> None:
+    batch = '[{"symbol":"BTC-USDT","side":"BUY","positionSide":"BOTH","type":"MARKET","quantity":"5"}]'
+
+    parsed = screen(ADAPTER, make_request("GET", path, {"symbol": "BTC-USDT", "batchOrders": batch}))
+
+    assert parsed.action is action
 
 
 @pytest.mark.parametrize("host", ["open-api.bingx.com", "open-api-vst.bingx.com"])

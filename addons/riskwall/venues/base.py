@@ -613,12 +613,7 @@ def screen(adapter: VenueAdapter, request: HttpRequest, *, order_sockets: bool =
     """
     environment = environment_of(adapter.venue, request.host, request.headers)
     with facts_of(environment):  # the instruments of the book the request reaches
-        parsed = _screened(adapter, request, order_sockets)
-    if environment:
-        parsed = dataclasses.replace(parsed, environment=environment)
-        if environment == UNKNOWN_ENVIRONMENT and parsed.action.adds_orders and parsed.error is None:
-            # the venue sends it to its live book or its demo one; which prices value it cannot be told
-            parsed = dataclasses.replace(parsed, error="a demo-trading header whose value is neither 0 nor 1")
+        parsed = in_environment(_screened(adapter, request, order_sockets), environment)
     if parsed.action is not Action.UNKNOWN:
         return parsed
     method, _, rest = parsed.endpoint.partition(" ")
@@ -633,6 +628,20 @@ def screen(adapter: VenueAdapter, request: HttpRequest, *, order_sockets: bool =
 
 
 _NAMED = re.compile(r"[A-Za-z]{1,24}=[A-Za-z]{1,16}")
+
+
+def in_environment(parsed: ParsedRequest, environment: str) -> ParsedRequest:
+    """`parsed` as sent to the venue's `environment` (`environment_of`). An order to a book that cannot be told
+    (UNKNOWN_ENVIRONMENT) is refused: the venue sends it to its live book or its demo one, and which prices,
+    instruments and account state measure it is not known."""
+    if not environment:
+        return parsed
+    parsed = dataclasses.replace(parsed, environment=environment)
+    if environment == UNKNOWN_ENVIRONMENT and parsed.action.adds_orders and parsed.error is None:
+        parsed = dataclasses.replace(parsed, error="which book the venue trades this on, live or demo, cannot be "
+                                                   "told: its demo-trading header is neither 0 nor 1, or was sent "
+                                                   "on a socket to the live host")
+    return parsed
 
 
 def _screened(adapter: VenueAdapter, request: HttpRequest, order_sockets: bool) -> ParsedRequest:
@@ -940,8 +949,9 @@ class TableAdapter(VenueAdapter):
         of this one (a host both venues serve). `writes_only_at_write_paths`: the venue serves no read at a path
         it takes writes at, other than the reads the table lists (Bybit, OKX, Bitget), so a read method sent to
         such a path (`GET /v5/order/create`) is refused rather than passed as a read: a server that took it for
-        the write would place an order nobody checked. Binance, BingX and BitMEX do read at some of their write
-        paths (`GET /fapi/v1/positionSide/dual`), so they keep passing unlisted reads.
+        the write would place an order nobody checked (BingX too, whose reads at write paths the table lists).
+        Binance and BitMEX do read at some of their write paths (`GET /fapi/v1/positionSide/dual`), so they keep
+        passing unlisted reads.
 
         `scopes`: per route, the query parameters its learner reads as the scope of a listing it reports (open
         orders, positions, a cancel-all's empty book), and `harmless` the venue's parameters that narrow no answer

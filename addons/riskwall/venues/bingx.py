@@ -125,7 +125,8 @@ class BingX(TableAdapter):
     )
 
     def __init__(self) -> None:
-        super().__init__(_ROUTES, _params, _is_forbidden, _is_forbidden_write, scopes=_SCOPES, harmless=_HARMLESS)
+        super().__init__(_ROUTES, _params, _is_forbidden, _is_forbidden_write, scopes=_SCOPES, harmless=_HARMLESS,
+                         writes_only_at_write_paths=True)
 
     def payload(self, data: Any) -> Any:
         # BingX answers errors in the same envelope: only code 0 with data is a success
@@ -456,6 +457,12 @@ _ENDPOINTS: dict[RouteKey, Route] = {
     ("POST", f"{_SWAP1}/trade/assetmode"): Route(Action.SET_MARGIN_MODE),
     ("POST", f"{_SWAP1}/trade/autoaddmargin"): Route(Action.SET_MARGIN_MODE),
     ("POST", f"{_SWAP1}/positionside/dual"): Route(Action.SET_POSITION_MODE, _position_mode),
+    # the reads BingX serves at write paths (its queries of these settings, as ccxt lists them); a read method at
+    # any other write path is refused: ccxt even lists GET trade/batchCancelReplace, which would place orders
+    ("GET", f"{_SWAP2}/trade/leverage"): Route(Action.READ),
+    ("GET", f"{_SWAP2}/trade/margintype"): Route(Action.READ),
+    ("GET", f"{_SWAP1}/trade/assetmode"): Route(Action.READ),
+    ("GET", f"{_SWAP1}/positionside/dual"): Route(Action.READ),
     # user-data-stream listen keys: bearer tokens, but managing them moves no money
     ("POST", "/openapi/user/auth/userdatastream"): Route(Action.READ),
     ("PUT", "/openapi/user/auth/userdatastream"): Route(Action.READ),

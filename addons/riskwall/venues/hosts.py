@@ -140,19 +140,20 @@ DEMO_HEADERS: Mapping[Venue, str] = {Venue.OKX: "x-simulated-trading", Venue.BIT
 UNKNOWN_ENVIRONMENT = "unknown"
 
 
-def environment_of(venue: Venue, host: str, headers: Mapping[str, str]) -> str:
+def environment_of(venue: Venue, host: str, headers: Mapping[str, str], *, handshake: bool = False) -> str:
     """The environment of `venue` a request to `host` with `headers` reaches: "" for production, "testnet" or
     "demo" for the books venues keep apart for trying things (their own orders, positions and prices):
     Binance's testnet (binancefuture.com) and demo hosts, Bybit's api-testnet and api-demo, OKX's and Bitget's
     demo sockets (wspap) and their demo headers, BingX's VST hosts, BitMEX's testnet. The venue's own demo
     header with any value but "0" or "1" is UNKNOWN_ENVIRONMENT: which book the venue sends it to cannot be
-    told."""
+    told. So is the header on a WebSocket `handshake` to a live host: the venues name their demo sockets by
+    host, and what a live socket does with the header is nowhere written (a live key would trade live on it)."""
     environment = _host_environment(host)
     header = DEMO_HEADERS.get(venue)
     value = headers.get(header) if header is not None else None
     if value is None or value.strip() == "0":
         return environment
-    if value.strip() != "1":
+    if value.strip() != "1" or (handshake and not environment):
         return UNKNOWN_ENVIRONMENT
     return environment or "demo"
 
