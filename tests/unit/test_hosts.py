@@ -172,3 +172,19 @@ def test_environment_of_when_host_and_headers_vary_then_production_testnet_demo_
     venue: Venue, host: str, headers: dict[str, str], environment: str
 ) -> None:
     assert environment_of(venue, host, headers) == environment
+
+
+@pytest.mark.parametrize(("venue", "host", "headers", "environment"), [
+    (OKX, "ws.okx.com", {}, ""),
+    (OKX, "wspap.okx.com", {}, "demo"),
+    (OKX, "wspap.okx.com", {"x-simulated-trading": "1"}, "demo"),
+    # the venues name their demo sockets by host: the REST header on a live socket's handshake is read nowhere
+    # (a live key would trade live on it), so the book cannot be told
+    (OKX, "ws.okx.com", {"x-simulated-trading": "1"}, UNKNOWN_ENVIRONMENT),
+    (BITGET, "ws.bitget.com", {"paptrading": "1"}, UNKNOWN_ENVIRONMENT),
+    (OKX, "ws.okx.com", {"x-simulated-trading": "0"}, ""),
+])
+def test_environment_of_when_a_socket_handshake_carries_the_demo_header_then_only_the_host_names_the_book(
+    venue: Venue, host: str, headers: dict[str, str], environment: str
+) -> None:
+    assert environment_of(venue, host, headers, handshake=True) == environment

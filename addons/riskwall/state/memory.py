@@ -23,7 +23,7 @@ import heapq
 import time
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Container, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from typing import NamedTuple
 
@@ -346,6 +346,12 @@ class MemoryStore(StateStore):
             self._drop_legs(reservation_id)
         elif reservation_id in self._legs:
             now = self._clock()
+            legs = self._legs[reservation_id]
+            # whether the venue took the order is not known, nor what it filled: its daily-notional charge stays
+            # whatever ends its hold (a read or a listing shows a fill, never charges one)
+            for leg_id, entry in legs.items():
+                if entry.budgets:
+                    legs[leg_id] = replace(entry, budgets=())
             heapq.heappush(self._lapses, (now + after_ms, reservation_id))
             self._held[reservation_id] = self._unlisted[reservation_id] = now + UNANSWERED_SETTLE_MS
             if any(leg.triggers_into for leg in self._legs[reservation_id].values()):

@@ -214,11 +214,19 @@ local function release(rid, hold, now)
     local settles_from = now + UNANSWERED_SETTLE_MS
     redis.call('ZADD', K_LAPSE, now + hold, rid)
     redis.call('ZADD', K_HELD, settles_from, rid, settles_from, '?' .. rid)
-    for _, leg in pairs(cjson.decode(raw)) do
+    local legs, charged = cjson.decode(raw), false
+    for _, leg in pairs(legs) do
       if leg.tk then -- a conditional order: it may have triggered, and what it placed may rest in that book
         redis.call('ZADD', K_HELD, settles_from, '!' .. rid)
-        break
       end
+      -- whether the venue took it is not known, nor what it filled: its daily-notional charge stays whatever ends
+      -- its hold (a read or a listing shows a fill, never charges one) (MemoryStore.release)
+      if leg.b ~= nil then
+        leg.b, charged = nil, true
+      end
+    end
+    if charged then
+      redis.call('HSET', K_RESV, rid, cjson.encode(legs))
     end
   end
 end
