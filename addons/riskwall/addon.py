@@ -28,6 +28,7 @@ from riskwall import admin, capture, engine, logs, metrics, settings
 from riskwall.capture import RULE_HEADER, CapturedExchange, CaptureError, CaptureWriter
 from riskwall.decider import (
     answer_facts,
+    cannot_add_risk,
     daily_losses,
     decide_request,
     fail_decision,
@@ -128,11 +129,10 @@ class RiskFirewall:
         self._egress_allowed: frozenset[str] = frozenset()
         self._policy_digest: str | None = None
         # the store has not recorded yet which account the policy keeps each key's state under (`_claim_holders`):
-        # asked again on each poll
-        self._holders_unrecorded = False
-        # the first such record, at startup: orders are decided once it is in (a key moved while the fleet was
-        # down must meet its REDUCING state, not an account that starts empty)
-        self._startup_claim: asyncio.Task[bool] | None = None
+        # until it has, orders that could add risk are refused (a key moved while the fleet was down must meet its
+        # REDUCING state, not an account that starts empty); asked again by the next order and on each poll
+        self._holders_unrecorded = True
+        self._claiming: asyncio.Task[bool] | None = None
         self._capture: CaptureWriter | None = None
         # accounts that traded through this sidecar, for /v1/status (bounded: fingerprints of configured bots)
         self._accounts_seen: set[tuple[Venue, str]] = set()
@@ -210,8 +210,7 @@ class RiskFirewall:
             if previous is not None:
                 self._closing = loop.create_task(previous.close())
             self._announcing = loop.create_task(_announce_store(store))
-            if self.policy is not None and self._startup_claim is None:
-                self._startup_claim = loop.create_task(self._claim_holders(self.policy))
+            self._holders_unrecorded = True
 
     async def running(self) -> None:
         # an addon added straight to a Master gets configure() only for options someone updated
@@ -221,10 +220,7 @@ class RiskFirewall:
             log.warning("egress_open", detail="requests to hosts that are no venue are forwarded unchecked; run with "
                                               "--egress allowlist where that matters")
         await self._start_admin()
-        if self.policy is not None:
-            if self._startup_claim is None:
-                self._startup_claim = asyncio.create_task(self._claim_holders(self.policy))
-            self._holders_unrecorded = not await self._startup_claim
+        await self._holders_recorded()
         if ctx.options.riskwall_policy_poll > 0 and self._watcher is None:
             self._watcher = asyncio.create_task(self._watch_policy(ctx.options.riskwall_policy_poll))
 
@@ -266,8 +262,7 @@ class RiskFirewall:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                if self._holders_unrecorded and self.policy is not None:
-                    self._holders_unrecorded = not await self._claim_holders(self.policy)
+                await self._holders_recorded()
                 path = ctx.options.riskwall_policy
                 digest = await asyncio.to_thread(content_digest, path)
                 if digest is None or digest == self._policy_digest:
@@ -286,18 +281,34 @@ class RiskFirewall:
             except Exception as exc:
                 log.error("policy_watch_error", error=type(exc).__name__)
 
+    async def _holders_recorded(self) -> bool:
+        """Whether the store has recorded where the current policy keeps each key's state; asked (one request at a
+        time, shared by every order waiting for it) where it has not."""
+        if not self._holders_unrecorded:
+            return True
+        policy = self.policy
+        if policy is None:
+            return False
+        if self._claiming is None or self._claiming.done():
+            self._claiming = asyncio.create_task(self._claim_holders(policy))
+        recorded = await asyncio.shield(self._claiming)
+        if recorded and policy is self.policy:
+            self._holders_unrecorded = False
+        return recorded
+
     async def _claim_holders(self, policy: Policy) -> bool:
         """Record in the store which account each key's state is kept under by `policy`, before it decides an
         order. A key an `accounts` label now lists, lists no more or lists under another label would otherwise
         trade on an account that starts empty, while its positions, open orders and counters stay under the old
-        one: where the old account holds any, the new one is put in REDUCING (fleet-wide, once) until an
-        operator has the positions read and resumes it. False when the store could not be asked."""
+        one: where the old account holds any, the new one is put in REDUCING on that venue (fleet-wide) until an
+        operator has the positions read and resumes it. The states are written before the record: a record that
+        was written is never without them. False when the store could not be asked."""
         store = self.store
         if store is None:
             return False
+        holders = policy.key_holders()
         try:
-            moves = await store.claim_holders(policy.key_holders())
-            for move in moves:
+            for move in await store.holder_moves(holders):
                 log.error("account_moved", fingerprint=move.fingerprint, venue=move.venue, previous=move.previous,
                           holder=move.holder, consequence="REDUCING until riskwall resume")
                 reason = (f"key {move.fingerprint} moved from {move.previous} to {move.holder} by the policy: its "
@@ -305,7 +316,8 @@ class RiskFirewall:
                           "orders through the sidecar, then riskwall resume")
                 await store.set_trading_state(StateScope(move.venue, move.holder), TradingState.REDUCING, reason,
                                               "riskwall")
-        except Exception as exc:  # the store's outage: orders are refused meanwhile; asked again on the next poll
+            await store.record_holders(holders)
+        except Exception as exc:  # the store's outage: orders that add risk are refused until it is recorded
             log.warning("holders_unrecorded", error=type(exc).__name__)
             return False
         return True
@@ -605,8 +617,7 @@ class RiskFirewall:
     async def _decide(self, parsed: ParsedRequest, decision_id: str) -> tuple[Decision, bool, ParsedRequest]:
         """The decision, whether the store holds a reservation for it, and the request as decided (with the
         account its state is kept under, which learning from the answer needs)."""
-        if self._startup_claim is not None and not self._startup_claim.done():
-            await self._startup_claim
+        unrecorded = self._holders_unrecorded and parsed.action.adds_orders and not await self._holders_recorded()
         policy = self.policy  # read once: a hot reload mid-decision must not mix two policies
         if policy is None or self.store is None:
             decision = fail_decision(parsed, "", decision_id, None, Reason.POLICY_UNAVAILABLE, engine.RULE_POLICY)
@@ -614,6 +625,13 @@ class RiskFirewall:
         evaluation = await decide_request(parsed, policy, self.store, decision_id, self._settling.wait)
         decision = evaluation.decision
         parsed = evaluation.parsed or parsed
+        if unrecorded and decision.verdict is Verdict.ALLOW and not cannot_add_risk(parsed):
+            # the account it was decided on may not be where the key's state is (a label moved while the store
+            # could not be told): refused as the store's outage it most likely is
+            if evaluation.reserved:
+                with contextlib.suppress(Exception):
+                    await self.store.release(decision_id)
+            raise StateUnavailable("the store has not recorded which account each key's state is kept under")
         if parsed.state_account:
             self._saw_account(parsed.venue, parsed.state_account)
         if evaluation.outcome is not None:

@@ -71,9 +71,12 @@ class FakeStore(StateStore):
         await self._answer("trading_states")
         return (TradingStateRecord(StateScope(), TradingState.HALTED, "r", "a", 1),)
 
-    async def claim_holders(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
-        await self._answer("claim_holders")
+    async def holder_moves(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
+        await self._answer("holder_moves")
         return ()
+
+    async def record_holders(self, holders: Mapping[str, str]) -> None:
+        await self._answer("record_holders")
 
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
         await self._answer("exposure", (venue, account))

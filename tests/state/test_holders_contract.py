@@ -1,5 +1,5 @@
 """Where each key's state is kept, recorded in the store: a policy that moves a key to another account (an
-`accounts` label added, removed or changed) is told where the key's state still is, once, on every store."""
+`accounts` label added, removed or changed) is told where the key's state still is, on every store."""
 
 from __future__ import annotations
 
@@ -9,15 +9,21 @@ import pytest
 
 from riskwall.model import PositionSide, Venue
 from riskwall.state import StateStore
-from riskwall.state.base import HolderMove
+from riskwall.state.base import HolderMove, holder_key
 from unit.factories import ACCOUNT, SYMBOL, VENUE, facts, positions_report
 
 DESK, OPS = "label:desk", "label:ops"
+KEY = holder_key(str(VENUE), ACCOUNT)
 
 
-async def traded(store: StateStore, account: str) -> None:
-    """`account` holds state: a position the venue reported for it."""
-    await store.learn(facts(positions_report((SYMBOL, PositionSide.BOTH, "0.8"), symbol=SYMBOL, account=account)))
+async def traded(store: StateStore, account: str, venue: Venue = VENUE) -> None:
+    """`account` holds state on `venue`: a position the venue reported for it."""
+    report = positions_report((SYMBOL, PositionSide.BOTH, "0.8"), symbol=SYMBOL, account=account)
+    await store.learn(facts(dataclasses.replace(report, venue=venue)))
+
+
+def held(holder: str | None) -> dict[str, str]:
+    return {} if holder is None else {KEY: holder}
 
 
 @pytest.mark.parametrize(("before", "state_under", "after", "moved"), [
@@ -31,30 +37,31 @@ async def traded(store: StateStore, account: str) -> None:
     # another key's state under the old account is not this key's move
     pytest.param(None, "ba9876543210", DESK, None, id="another-key-traded"),
 ])
-async def test_claim_holders_when_a_keys_account_changes_then_the_move_is_told_where_state_stays(
+async def test_holder_moves_when_a_keys_account_changes_then_the_move_is_told_until_recorded(
     store: StateStore, before: str | None, state_under: str | None, after: str | None,
     moved: tuple[str, str] | None,
 ) -> None:
-    if before is not None:
-        assert await store.claim_holders({ACCOUNT: before}) == ()
+    await store.record_holders(held(before))
     if state_under is not None:
         await traded(store, state_under)
 
-    moves = await store.claim_holders({} if after is None else {ACCOUNT: after})
+    moves = await store.holder_moves(held(after))
+    again = await store.holder_moves(held(after))  # nothing recorded yet: the same again
+    await store.record_holders(held(after))
 
-    assert moves == (() if moved is None else (HolderMove(ACCOUNT, str(VENUE), *moved),))
-    # told once: the record moved with it
-    assert await store.claim_holders({} if after is None else {ACCOUNT: after}) == ()
+    assert moves == again == (() if moved is None else (HolderMove(ACCOUNT, str(VENUE), *moved),))
+    assert await store.holder_moves(held(after)) == ()
 
 
-async def test_claim_holders_when_the_old_account_holds_state_on_two_venues_then_each_venue_is_told(
+async def test_holder_moves_when_labels_are_bound_to_venues_then_each_venue_is_judged_by_its_own_label(
     store: StateStore,
 ) -> None:
-    await traded(store, ACCOUNT)
-    on_bybit = positions_report(("BTCUSDT", PositionSide.BOTH, "1"), symbol="BTCUSDT", account=ACCOUNT)
-    await store.learn(facts(dataclasses.replace(on_bybit, venue=Venue.BYBIT)))
+    # one key, two venues of one exchange under a label each: the USDⓈ-M label renamed moves USDⓈ-M only
+    coinm = holder_key(str(Venue.BINANCECOINM), ACCOUNT)
+    await store.record_holders({KEY: DESK, coinm: "label:coinm"})
+    await traded(store, DESK)
+    await traded(store, "label:coinm", Venue.BINANCECOINM)
 
-    moves = await store.claim_holders({ACCOUNT: DESK})
+    moves = await store.holder_moves({KEY: OPS, coinm: "label:coinm"})
 
-    assert {(move.venue, move.previous, move.holder) for move in moves} == {
-        (str(VENUE), ACCOUNT, DESK), (str(Venue.BYBIT), ACCOUNT, DESK)}
+    assert moves == (HolderMove(ACCOUNT, str(VENUE), DESK, OPS),)

@@ -35,7 +35,7 @@ from riskwall import settling as settling_module
 from riskwall.addon import RiskFirewall
 from riskwall.capture import CaptureWriter
 from riskwall.decider import UNANSWERED_HOLD_MS
-from riskwall.model import TradingState, Venue, fingerprint
+from riskwall.model import PositionSide, PositionsReport, ResponseFacts, TradingState, Venue, fingerprint
 from riskwall.policy.loader import Policy
 from riskwall.state.base import (
     HolderMove,
@@ -227,8 +227,11 @@ class FailingStore(StateStore):
     async def trading_states(self) -> tuple[TradingStateRecord, ...]:
         return self._fail()  # type: ignore[no-any-return]
 
-    async def claim_holders(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
+    async def holder_moves(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
         return self._fail()  # type: ignore[no-any-return]
+
+    async def record_holders(self, holders: Mapping[str, str]) -> None:
+        self._fail()
 
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
         return self._fail()  # type: ignore[no-any-return]
@@ -945,6 +948,55 @@ async def test_response_when_a_labels_key_reads_positions_on_a_testnet_then_the_
     await fw._settling.drain()
 
     assert (await _exposure(store)).get("position") == live_position
+
+
+class HolderRecordFailsOnce(MemoryStore):
+    """A store that fails one step of recording where keys' state is kept, once (the store's outage then)."""
+
+    def __init__(self, failing: str) -> None:
+        super().__init__(clock=FakeClock())
+        self.failing: str | None = failing
+
+    def _fail_once(self, step: str) -> None:
+        if self.failing == step:
+            self.failing = None
+            raise StateUnavailable("redis: ConnectionError")
+
+    async def holder_moves(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
+        self._fail_once("holder_moves")
+        return await super().holder_moves(holders)
+
+    async def set_trading_state(self, scope: StateScope, state: TradingState, reason: str, actor: str) -> None:
+        self._fail_once("set_trading_state")
+        await super().set_trading_state(scope, state, reason, actor)
+
+    async def record_holders(self, holders: Mapping[str, str]) -> None:
+        self._fail_once("record_holders")
+        await super().record_holders(holders)
+
+
+@pytest.mark.parametrize(("failing", "first_refused"), [
+    ("holder_moves", "STATE_UNAVAILABLE"),
+    ("set_trading_state", "STATE_UNAVAILABLE"),
+    ("record_holders", "TRADING_REDUCING"),  # the state is written before the record: it holds already
+])
+async def test_request_when_recording_a_moved_keys_account_fails_then_orders_wait_and_the_move_is_not_lost(
+    failing: str, first_refused: str, captured: Logs
+) -> None:
+    # the key traded before the policy listed it under `main`: its 0.8 is under its own fingerprint
+    store = HolderRecordFailsOnce(failing)
+    await store.learn(ResponseFacts(positions=(PositionsReport(Venue.BINANCEUSDM, ACCOUNT, None, (
+        ("BTCUSDT", PositionSide.BOTH, Decimal("0.8")),)),)))
+    fw = firewall(store=store)
+
+    first, second = order(quantity="0.5"), order(quantity="0.5")
+    await fw.request(first)  # the record could not be written: refused
+    await fw.request(second)  # written now: the label meets the move
+
+    assert [flow.response.headers["X-Riskwall-Reason"] if flow.response else None for flow in (first, second)] == [
+        first_refused, "TRADING_REDUCING"]
+    assert [(line["previous"], line["holder"]) for line in captured.events("account_moved")][-1:] == [
+        (ACCOUNT, "label:main")]
 
 
 async def filled_order(fw: RiskFirewall, quantity: str) -> None:

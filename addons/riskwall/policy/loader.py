@@ -33,6 +33,7 @@ from riskwall.policy.model import (
     PolicyMode,
     Rule,
 )
+from riskwall.state.base import holder_key
 
 POLICY_SUFFIXES = (".yaml", ".yml")
 
@@ -138,9 +139,16 @@ class Policy:
         return f"label:{min(labels)}@{environment}" if environment else f"label:{min(labels)}"
 
     def key_holders(self) -> dict[str, str]:
-        """Every key the policy lists → the account its state is kept under (`holder`; a key listed under labels
-        bound to different venues: the first label by name, as a key trades on its own exchange only)."""
-        return {key: f"label:{min(label for label, _ in listed)}" for key, listed in self._key_labels.items() if listed}
+        """Where each key the policy lists keeps its state on each venue (`holder`), by `state.base.holder_key`:
+        a label bound to one venue holds the key there only (one Binance key trades USDⓈ-M and COIN-M, each
+        venue under its own label, say); elsewhere the key is its own account and is not named."""
+        holders = {}
+        for key in self._key_labels:
+            for venue in Venue:
+                holder = self.holder(venue, key)
+                if holder is not None:
+                    holders[holder_key(venue, key)] = holder
+        return holders
 
     def labels_for(self, venue: str, account: str | None) -> frozenset[str]:
         listed = self._key_labels.get(account) if account is not None else None

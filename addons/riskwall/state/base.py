@@ -72,17 +72,22 @@ class HolderMove:
     holder: str
 
 
+def holder_key(venue: str, fingerprint: str) -> str:
+    """How a key's account on a venue is named in the store's record (`StateStore.holder_moves`)."""
+    return f"{venue}|{fingerprint}"
+
+
 def holder_changes(recorded: Mapping[str, str], holders: Mapping[str, str]) -> dict[str, tuple[str, str]]:
-    """Which keys' accounts changed, fingerprint → (previous account, new account), given the accounts the store
-    last recorded (`recorded`) and the policy's labels now (`holders`, fingerprint → `label:<name>`). A key listed
+    """Which keys' accounts changed, `holder_key` → (previous account, new account), given the accounts the store
+    last recorded (`recorded`) and the policy's labels now (`holders`, `holder_key` → `label:<name>`). A key listed
     now that was never recorded may have traded unlisted, under its own fingerprint; a key recorded under a label
     but listed no more trades under its own fingerprint from now on."""
     changes = {}
-    for fingerprint in holders.keys() | recorded.keys():
-        holder = holders.get(fingerprint, fingerprint)
-        previous = recorded.get(fingerprint, fingerprint)
+    for key in holders.keys() | recorded.keys():
+        fingerprint = key.partition("|")[2]
+        holder, previous = holders.get(key, fingerprint), recorded.get(key, fingerprint)
         if previous != holder:
-            changes[fingerprint] = (previous, holder)
+            changes[key] = (previous, holder)
     return changes
 
 
@@ -187,11 +192,15 @@ class StateStore(abc.ABC):
     async def trading_states(self) -> tuple[TradingStateRecord, ...]: ...
 
     @abc.abstractmethod
-    async def claim_holders(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
-        """Record the account each key's state is kept under from now on (`holders`: fingerprint → `label:<name>`
-        of the keys the policy lists; any other key is its own account) and answer the keys whose state another
-        account still holds (`holder_changes`, on any venue where that account holds some). Each change is answered
-        once: the record moves with it, for every sidecar sharing the store."""
+    async def holder_moves(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
+        """The keys whose state the store holds under another account than `holders` keeps them under
+        (`holder_key` → `label:<name>` for each key and venue the policy lists under a label; any other key is
+        its own account): `holder_changes` against what the store last recorded, where the previous account holds
+        any state on that venue. Reads only: `record_holders` records them once the caller has guarded them."""
+
+    @abc.abstractmethod
+    async def record_holders(self, holders: Mapping[str, str]) -> None:
+        """Record `holders` as where each key's state is kept from now on, for every sidecar sharing the store."""
 
     @abc.abstractmethod
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:

@@ -219,8 +219,11 @@ class GuardedStore(StateStore):
     async def trading_states(self) -> tuple[TradingStateRecord, ...]:
         return await self._call(self.inner.trading_states)
 
-    async def claim_holders(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
-        return await self._call(lambda: self.inner.claim_holders(holders))
+    async def holder_moves(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
+        return await self._call(lambda: self.inner.holder_moves(holders))
+
+    async def record_holders(self, holders: Mapping[str, str]) -> None:
+        await self._call(lambda: self.inner.record_holders(holders))
 
     async def exposure(self, venue: Venue, account: str) -> dict[str, dict[str, str]]:
         return await self._call(lambda: self.inner.exposure(venue, account))

@@ -226,7 +226,7 @@ class MemoryStore(StateStore):
         # FINAL_ORDER_MEMORY_COUNT orders kept cost about 190 bytes each rather than 330 (issue 12's memory bound)
         self._done: OrderedDict[int, int] = OrderedDict()
         self._forgotten = _Forgotten()
-        # the account each key's state was last kept under, where a label kept it (`claim_holders`)
+        # the account each key's state was last kept under on each venue, where a label kept it (`record_holders`)
         self._holders: dict[str, str] = {}
         self._adding: dict[Slot, Decimal] = {}
         self._reducing: dict[Slot, Decimal] = {}
@@ -369,17 +369,18 @@ class MemoryStore(StateStore):
         else:
             self._states[(scope, None)] = TradingStateRecord(scope, state, reason, actor, self._clock())
 
-    async def claim_holders(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
+    async def holder_moves(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
         moves = []
-        for fingerprint, (previous, holder) in holder_changes(self._holders, holders).items():
-            moves += [HolderMove(fingerprint, str(venue), previous, holder) for venue in Venue
-                      if self._position_keys.get((venue, previous)) or self._open_of.get((venue, previous))
-                      or self._pending_keys.get((venue, previous))]
-            if holder == fingerprint:
-                self._holders.pop(fingerprint, None)
-            else:
-                self._holders[fingerprint] = holder
+        for key, (previous, holder) in holder_changes(self._holders, holders).items():
+            venue_name, _, fingerprint = key.partition("|")
+            venue = Venue(venue_name)
+            if self._position_keys.get((venue, previous)) or self._open_of.get((venue, previous)) \
+                    or self._pending_keys.get((venue, previous)):
+                moves.append(HolderMove(fingerprint, venue_name, previous, holder))
         return tuple(moves)
+
+    async def record_holders(self, holders: Mapping[str, str]) -> None:
+        self._holders = dict(holders)
 
     async def trading_states(self) -> tuple[TradingStateRecord, ...]:
         return self._live_states()

@@ -78,8 +78,9 @@ and every account script touches only that slot (its keys are all declared in KE
     rw:{global}:lost                STRING  when a sidecar last found the store had lost an account's state
                                             (ms, Redis time); a sidecar that saw that account's :gen before
                                             then meets the same loss, already told: no second REDUCING
-    rw:{global}:holders             HASH    key fingerprint → the label its state was last kept under (keys a label
-                                            listed): a policy that moves a key to another account is told once
+    rw:{global}:holders             HASH    "<venue>|<key fingerprint>" → the label its state was last kept under
+                                            there (keys a label listed): a policy that moves a key to another
+                                            account is told once
     rw:{global}:states              HASH    scope text ("global", "venue=…[,account=…][,symbol=…]") → JSON
                                             {venue, account, symbol, state, reason, actor, at_ms}; a state a
                                             reject storm set: "<scope text>#<rule id>" → the same with until_ms
@@ -1323,22 +1324,26 @@ class RedisStore(StateStore):
         async with self._guard():
             await self._run([_Call("state", [self.keys.states], [scope.text, json.dumps(record), clear])])
 
-    async def claim_holders(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
+    async def holder_moves(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
         async with self._guard():
             (raw,) = await self._send(("HGETALL", self.keys.holders))
         changes = holder_changes(_pairs(raw), holders)
         if not changes:
             return ()
         held = [KeyLayout.ACCOUNT_KEYS.index(name) for name in ("pos", "pend", "open", "gen")]
-        probes = [(fingerprint, venue, previous, holder) for fingerprint, (previous, holder) in changes.items()
-                  for venue in Venue]
-        record = [("HSET", self.keys.holders, fp, holder) if holder != fp else ("HDEL", self.keys.holders, fp)
-                  for fp, (_, holder) in changes.items()]
+        probes = [(*key.partition("|")[::2], previous, holder) for key, (previous, holder) in changes.items()]
         async with self._guard():
             found = await self._send(*(("EXISTS", *(self.keys.account(venue, previous)[i] for i in held))
-                                       for _, venue, previous, _ in probes), *record)
-        return tuple(HolderMove(fp, str(venue), previous, holder)
-                     for (fp, venue, previous, holder), count in zip(probes, found, strict=False) if int(count))
+                                       for venue, _, previous, _ in probes))
+        return tuple(HolderMove(fingerprint, venue, previous, holder)
+                     for (venue, fingerprint, previous, holder), count in zip(probes, found, strict=True) if int(count))
+
+    async def record_holders(self, holders: Mapping[str, str]) -> None:
+        commands: list[tuple[str | int, ...]] = [("DEL", self.keys.holders)]
+        if holders:
+            commands.append(("HSET", self.keys.holders, *(item for pair in holders.items() for item in pair)))
+        async with self._guard():
+            await self._send(("MULTI",), *commands, ("EXEC",))
 
     async def trading_states(self) -> tuple[TradingStateRecord, ...]:
         async with self._guard():
