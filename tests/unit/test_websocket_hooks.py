@@ -511,6 +511,30 @@ def bybit_auth(key: str, req_id: str | None = None) -> str:
     return json.dumps({**({"reqId": req_id} if req_id else {}), "op": "auth", "args": [key, 1767225600000, "f" * 64]})
 
 
+@pytest.mark.parametrize(("host", "headers", "refused"), [
+    ("ws.okx.com", {}, False),
+    ("wspap.okx.com", {}, False),  # OKX's demo socket, named by its host
+    # the REST demo header on a live socket's handshake: read nowhere OKX documents, so which book is unknown
+    ("ws.okx.com", {"x-simulated-trading": "1"}, True),
+], ids=["live-socket", "demo-socket", "demo-header-on-the-live-socket"])
+async def test_okx_order_frame_when_the_handshake_leaves_the_book_unclear_then_refused(
+    host: str, headers: dict[str, str], refused: bool
+) -> None:
+    fw = firewall()
+    made = SocketGate(fw._decide, lambda: fw.store, lambda: fw.policy)
+    conn = made.open(Venue.OKX, HttpRequest("GET", host, 443, "/ws/v5/private", (), {**UPGRADE, **headers}, b""))
+    assert conn is not None
+    conn.account = fingerprint(OTHER_KEY)  # as an answered login leaves it
+    frame = {"id": "o1", "op": "order", "args": [{"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy",
+                                                  "ordType": "limit", "sz": "1", "px": "50000"}]}
+
+    outcome = await made.from_client(conn, json.dumps(frame))
+
+    assert outcome.decision is not None
+    deciding = outcome.decision.deciding
+    assert (deciding is not None and deciding.reason == "PARSE_FAILED") is refused
+
+
 def okx_login(key: str) -> str:
     return json.dumps({"op": "login", "args": [{"apiKey": key, "passphrase": "p", "timestamp": "1767225600",
                                                 "sign": "c2lnbg=="}]})
@@ -838,7 +862,7 @@ async def test_user_data_pushed_on_the_websocket_api_when_subscribed_by_signatur
     assert (rows.get("BTCUSDT|both", {}).get("position") == "0.3") is learned
 
 
-OTHER_KEY = "other-" + "k" * 58
+UNLISTED_KEY = "other-" + "k" * 58
 
 
 @pytest.mark.parametrize(("params", "then", "owner"), [
@@ -846,8 +870,8 @@ OTHER_KEY = "other-" + "k" * 58
     ({"apiKey": API_KEY}, None, "label:main"),  # its own key
     # another account's key: Binance reads no parameters on it and subscribes the logged-on account (or refuses
     # it): whoever the connection acts for later, these events are not the named key's
-    ({"apiKey": OTHER_KEY}, "logout", None),
-    ({"apiKey": OTHER_KEY}, "logon-as-the-other", None),
+    ({"apiKey": UNLISTED_KEY}, "logout", None),
+    ({"apiKey": UNLISTED_KEY}, "logon-as-the-other", None),
 ], ids=["no-params", "its-own-key", "another-key-then-logout", "another-key-then-its-logon"])
 async def test_user_data_pushed_on_the_websocket_api_when_subscribed_plainly_then_learned_for_the_logged_on_account(
     params: dict[str, str], then: str | None, owner: str | None
@@ -861,13 +885,13 @@ async def test_user_data_pushed_on_the_websocket_api_when_subscribed_plainly_the
     if then == "logout":
         assert (await made.from_client(conn, json.dumps({"id": "s2", "method": "session.logout"}))).forward
     elif then == "logon-as-the-other":
-        conn.account = fingerprint(OTHER_KEY)  # as the venue's answer to its session.logon leaves it
+        conn.account = fingerprint(UNLISTED_KEY)  # as the venue's answer to its session.logon leaves it
     event = {"subscriptionId": 0, "event": {"e": "ACCOUNT_UPDATE", "E": 1, "T": 1, "a": {"m": "ORDER", "B": [], "P": [
         {"s": "BTCUSDT", "pa": "0.3", "ep": "50000", "cr": "0", "up": "0", "mt": "cross", "iw": "0", "ps": "BOTH"}]}}}
 
     await made.from_venue(conn, json.dumps(event))
 
-    for account in ("label:main", fingerprint(OTHER_KEY)):
+    for account in ("label:main", fingerprint(UNLISTED_KEY)):
         rows = await store.exposure(Venue.BINANCEUSDM, account)
         assert (rows.get("BTCUSDT|both", {}).get("position") == "0.3") is (account == owner)
 
