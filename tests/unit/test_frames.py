@@ -1407,6 +1407,9 @@ def test_id_key_when_ids_differ_only_in_json_type_or_spelling_then_one_key_and_e
     assert client_half.id_key == id_key(D("1.5")) == id_key(1.5) == id_key("1.5") == id_key("1.50")
     assert len({id_key(1), id_key(2), id_key("a"), id_key(True), id_key("true"), id_key([1])}) == 6
     assert id_key(None) is None
+    # past a double's precision, as a JavaScript venue reads and echoes it: still the same id
+    assert id_key(18446744073709551617) == id_key(18446744073709552000) == id_key("18446744073709551617")
+    assert id_key(9007199254740993) == id_key(9007199254740992) != id_key(9007199254740991)
 
 
 @pytest.mark.parametrize(("first_id", "second_id"), [(1, "1"), ("1", 1), ("7", "07"), (2, 2.0)])
