@@ -1034,6 +1034,12 @@ def test_endpoints_when_listed_then_normalized_keys_and_known_actions() -> None:
     ("/openApi/swap/v2/trade/batchOrders", Action.UNKNOWN),
     ("/openApi/swap/v1/trade/cancelReplace", Action.UNKNOWN),
     ("/openApi/swap/v1/trade/closePosition", Action.UNKNOWN),
+    # order paths riskwall does not read (a position flip, spot, coin-margined): refused whatever the method
+    ("/openApi/swap/v1/trade/reverse", Action.UNKNOWN),
+    ("/openApi/spot/v1/trade/order", Action.UNKNOWN),
+    ("/openApi/cswap/v1/trade/order", Action.UNKNOWN),
+    # an unlisted read passes
+    ("/openApi/swap/v2/trade/allOrders", Action.READ),
 ])
 def test_screen_when_a_read_method_is_sent_to_a_write_path_then_only_the_venues_own_queries_pass(
     path: str, action: Action

@@ -940,6 +940,7 @@ class TableAdapter(VenueAdapter):
                  convert: Callable[[OrderIntent], OrderIntent] | None = None,
                  handoff: Callable[[str], VenueAdapter | None] | None = None,
                  writes_only_at_write_paths: bool = False,
+                 other_writes: frozenset[str] = frozenset(),
                  scopes: Mapping[RouteKey, frozenset[str]] | None = None,
                  harmless: frozenset[str] = frozenset()) -> None:
         """`fields` reads a request's fields as the venue reads them (query and form, or a JSON body), or raises
@@ -951,7 +952,8 @@ class TableAdapter(VenueAdapter):
         such a path (`GET /v5/order/create`) is refused rather than passed as a read: a server that took it for
         the write would place an order nobody checked (BingX too, whose reads at write paths the table lists).
         Binance and BitMEX do read at some of their write paths (`GET /fapi/v1/positionSide/dual`), so they keep
-        passing unlisted reads.
+        passing unlisted reads. `other_writes`: the venue's write paths the table does not take (orders of
+        products riskwall does not read, refused as unknown writes): a read method there is refused too.
 
         `scopes`: per route, the query parameters its learner reads as the scope of a listing it reports (open
         orders, positions, a cancel-all's empty book), and `harmless` the venue's parameters that narrow no answer
@@ -962,7 +964,7 @@ class TableAdapter(VenueAdapter):
         self._write_only_paths = frozenset(
             path for (method, path), route in routes.items()
             if method not in READ_METHODS and route.action not in (None, Action.READ) and path not in listed_reads
-        ) if writes_only_at_write_paths else frozenset()
+        ) | other_writes if writes_only_at_write_paths else frozenset()
         self._fields = fields
         self._forbidden = forbidden
         self._forbidden_writes = forbidden_writes

@@ -126,7 +126,7 @@ class BingX(TableAdapter):
 
     def __init__(self) -> None:
         super().__init__(_ROUTES, _params, _is_forbidden, _is_forbidden_write, scopes=_SCOPES, harmless=_HARMLESS,
-                         writes_only_at_write_paths=True)
+                         writes_only_at_write_paths=True, other_writes=_OTHER_WRITES)
 
     def payload(self, data: Any) -> Any:
         # BingX answers errors in the same envelope: only code 0 with data is a success
@@ -183,6 +183,21 @@ def violation_code(violation: Violation) -> int:
 # withdrawals and wallet moves (/openApi/wallets/...), transfers (api/v3/post/asset/transfer,
 # api/asset/v1/transfer, account/transfer/...), sub-accounts, API-key management
 _FORBIDDEN_PARTS = ("withdraw", "transfer", "subaccount", "apikey")
+# BingX's other order paths (ccxt's table: POST only), which riskwall does not read: refused whatever the method,
+# a GET there too (a server that took it for the POST would place an order nobody checked)
+_OTHER_WRITES = frozenset({
+    "/openapi/swap/v1/trade/reverse",
+    "/openapi/spot/v1/trade/order",
+    "/openapi/spot/v1/trade/batchorders",
+    "/openapi/spot/v1/trade/order/cancelreplace",
+    "/openapi/spot/v1/oco/order",
+    "/openapi/cswap/v1/trade/order",
+    "/openapi/cswap/v1/trade/closeallpositions",
+    "/openapi/cswap/v1/trade/positionmargin",
+    "/openapi/copytrading/v1/spot/trader/sellorder",
+    "/openapi/copytrading/v1/swap/trace/closetrackorder",
+    "/openapi/copytrading/v1/swap/trace/settpsl",
+})
 # areas that also hold reads clients make (ccxt's currency list is under /wallets/): only writes are refused
 _FORBIDDEN_WRITE_PARTS = ("/wallets/", "/agent/")
 
