@@ -190,7 +190,7 @@ async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedR
     facts = answer_facts(adapter, parsed, request, status, body, decision_id, asked_ms)
     counts = storm_counts(policy, parsed, status, body, decision_id)
     hold_ms = release_delay_ms(parsed.venue, status, body) if reserved else 0
-    if reserved and not hold_ms and says_nothing(parsed, status, body, facts):
+    if reserved and not hold_ms and says_nothing(parsed, status, body, facts, decision_id):
         hold_ms = UNANSWERED_HOLD_MS
     trips = await store.settle(facts, decision_id if reserved else None, hold_ms, counts,
                                daily_losses(policy, parsed, facts))
@@ -199,13 +199,20 @@ async def learn_answer(store: StateStore, adapter: VenueAdapter, parsed: ParsedR
     return trips
 
 
-def says_nothing(parsed: ParsedRequest, status: int | None, body: bytes, facts: ResponseFacts) -> bool:
-    """A success answer to a new order that shows no order and refuses no leg: JSON cut short (a connection closed
-    early), too deep or too long to read, `{}`, a size that does not read. It tells nothing of the order's fate:
-    the venue may have taken it and filled it, so its reservation is held as an unanswered order's is."""
-    if status is None or not 200 <= status < 300 or parsed.action is not Action.NEW or facts.orders:
+def says_nothing(parsed: ParsedRequest, status: int | None, body: bytes, facts: ResponseFacts,
+                 decision_id: str) -> bool:
+    """A success answer to a new order that neither shows nor refuses one of its legs: JSON cut short (a
+    connection closed early), too deep or too long to read, `{}`, a size that does not read, a batch answer that
+    lists fewer legs than were sent. It tells nothing of that order's fate: the venue may have taken it and filled
+    it, so what is left of the reservation is held as an unanswered order's is."""
+    if status is None or not 200 <= status < 300 or parsed.action is not Action.NEW:
         return False
-    return not refused_legs(parsed.venue, parsed, status, body)
+    shown = {update.reservation_id for update in facts.orders}
+    if len(parsed.intents) <= 1 and facts.orders:
+        return False
+    refused = refused_legs(parsed.venue, parsed, status, body)
+    return any(f"{decision_id}:{leg}" not in shown and leg not in refused
+               for leg in range(max(len(parsed.intents), 1)))
 
 
 def with_accepted_amends(facts: ResponseFacts, parsed: ParsedRequest, status: int | None, body: bytes,

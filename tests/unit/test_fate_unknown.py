@@ -15,7 +15,7 @@ from riskwall.model import Venue, Verdict
 from riskwall.venues.refusals import fate_unknown
 
 from .factories import answer_on_socket, make_limit, make_request
-from .test_listing_scope import SIGNED, USDM, request, screen_and_decide_twice
+from .test_listing_scope import SIGNED, USDM, request, screen_and_decide_then, screen_and_decide_twice
 
 BN, CM, BY, OK, BG, BX, BM = (Venue.BINANCEUSDM, Venue.BINANCECOINM, Venue.BYBIT, Venue.OKX, Venue.BITGET,
                               Venue.BINGX, Venue.BITMEX)
@@ -122,3 +122,30 @@ def test_new_order_answer_when_it_says_nothing_of_the_order_then_its_exposure_is
     verdict = screen_and_decide_twice(USDM, order, answer)
 
     assert verdict is (Verdict.BLOCK if held else Verdict.ALLOW)
+
+
+def _batch_leg(quantity: str, order_id: int | None = None) -> dict[str, Any]:
+    leg = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": quantity,
+           "price": "40000"}
+    if order_id is not None:
+        return {**EXPIRED, "orderId": order_id, "status": "NEW", "origQty": quantity, "timeInForce": "GTC"}
+    return leg
+
+
+@pytest.mark.parametrize(("second_leg_answer", "next_verdict"), [
+    (_batch_leg("0.3", 8), Verdict.BLOCK),  # both rest: 0.6 + 0.5 past the limit of 1
+    ({"code": -2019, "msg": "Margin is insufficient."}, Verdict.ALLOW),  # refused: 0.3 + 0.5
+    # the answer lists one leg only: the other's fate is unknown, it is held as an unanswered order's
+    (None, Verdict.BLOCK),
+], ids=["both-legs-shown", "second-leg-refused", "second-leg-left-out"])
+def test_batch_answer_when_it_leaves_a_leg_out_then_that_legs_exposure_is_held(
+    second_leg_answer: dict[str, Any] | None, next_verdict: Verdict
+) -> None:
+    legs = json.dumps([_batch_leg("0.3"), _batch_leg("0.3")])
+    batch = request(USDM, "POST", "/fapi/v1/batchOrders", (("batchOrders", legs), *SIGNED))
+    answers = [_batch_leg("0.3", 7)] + ([second_leg_answer] if second_leg_answer is not None else [])
+    single = request(USDM, "POST", "/fapi/v1/order", (("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"),
+                                                       ("timeInForce", "GTC"), ("quantity", "0.5"),
+                                                       ("price", "40000"), *SIGNED))
+
+    assert screen_and_decide_then(USDM, batch, json.dumps(answers).encode(), single) is next_verdict

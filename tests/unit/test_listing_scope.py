@@ -76,6 +76,11 @@ def second_order_verdict(adapter: TableAdapter, steps: list[Step], order: HttpRe
 
 def screen_and_decide_twice(adapter: TableAdapter, order: HttpRequest, answer: bytes) -> Verdict:
     """`order` decided and its 200 `answer` (raw bytes) learned, then `order` decided again: its verdict."""
+    return screen_and_decide_then(adapter, order, answer, order)
+
+
+def screen_and_decide_then(adapter: TableAdapter, order: HttpRequest, answer: bytes, then: HttpRequest) -> Verdict:
+    """`order` decided and its 200 `answer` (raw bytes) learned, then `then` decided: its verdict."""
 
     async def run() -> Verdict:
         store = MemoryStore(clock=lambda: START)
@@ -83,7 +88,7 @@ def screen_and_decide_twice(adapter: TableAdapter, order: HttpRequest, answer: b
         assert first.decision.verdict is Verdict.ALLOW and first.parsed is not None
         await learn_answer(store, adapter, first.parsed, order, 200, answer, "first", first.reserved, POLICY,
                            asked_ms=START)
-        return (await decide_request(screen(adapter, order), POLICY, store, "second")).decision.verdict
+        return (await decide_request(screen(adapter, then), POLICY, store, "second")).decision.verdict
 
     return asyncio.run(run())
 
