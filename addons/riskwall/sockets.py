@@ -49,6 +49,7 @@ from riskwall.venues.frames import (
     FrameReader,
     PendingFrame,
     Session,
+    exact_as_double,
     read_json,
     unreadable,
 )
@@ -341,6 +342,8 @@ class SocketGate:
             return None
         if cannot_add_risk(request):
             return None
+        if not exact_as_double(frame.request_id):
+            return "a numeric id a double cannot hold exactly: a venue that reads it as one answers under another"
         return session.unpaired(frame.id_key)
 
     def _expect(self, session: Session, frame: ClientFrame, pending: PendingFrame) -> PendingFrame | None:

@@ -1407,9 +1407,8 @@ def test_id_key_when_ids_differ_only_in_json_type_or_spelling_then_one_key_and_e
     assert client_half.id_key == id_key(D("1.5")) == id_key(1.5) == id_key("1.5") == id_key("1.50")
     assert len({id_key(1), id_key(2), id_key("a"), id_key(True), id_key("true"), id_key([1])}) == 6
     assert id_key(None) is None
-    # past a double's precision, as a JavaScript venue reads and echoes it: still the same id
-    assert id_key(18446744073709551617) == id_key(18446744073709552000) == id_key("18446744073709551617")
-    assert id_key(9007199254740993) == id_key(9007199254740992) != id_key(9007199254740991)
+    # strings are ids as written (ccxt's OKX ids are 17-digit counters: consecutive ones are two ids)
+    assert id_key("17966709467750004") != id_key("17966709467750005")
 
 
 @pytest.mark.parametrize(("first_id", "second_id"), [(1, "1"), ("1", 1), ("7", "07"), (2, 2.0)])
@@ -1439,6 +1438,29 @@ def deciding_gate(store: MemoryStore, max_qty: int) -> SocketGate:
         return evaluation.decision, evaluation.reserved, evaluation.parsed or parsed
 
     return SocketGate(decide, lambda: store, lambda: policy)
+
+
+@pytest.mark.parametrize(("request_id", "refused"), [
+    (42, False),
+    ("18446744073709551617", False),  # a string comes back as written
+    (9007199254740992, False),  # 2^53: a double holds it
+    # past 64 bits, or not whole: held as the double any JSON reader makes of it, which the venue echoes too
+    (18446744073709551617, False),
+    (Raw("1.00000000000000000001"), False),
+    # a whole number kept exact here that a double cannot hold: a venue reading numbers as doubles answers under
+    # 9007199254740992, which pairs with nothing (or with another frame's id)
+    (9007199254740993, True),
+    (-9007199254740993, True),
+])
+async def test_socket_gate_when_an_order_frames_numeric_id_is_past_a_doubles_precision_then_refused(
+    request_id: Any, refused: bool
+) -> None:
+    gate = deciding_gate(MemoryStore(), max_qty=1)
+
+    outcome = await gate.from_client(session(Venue.BINANCEUSDM), binance_frame("order.place", BINANCE_LIMIT,
+                                                                               request_id))
+
+    assert outcome.forward is not refused
 
 
 async def test_socket_gate_when_order_frame_with_numeric_id_allowed_then_the_venue_answer_is_matched_to_it() -> None:

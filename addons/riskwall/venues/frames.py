@@ -233,9 +233,8 @@ def id_key(request_id: Any) -> str | None:
     """A frame id as the key frames are paired by: one key for every id a venue might take for the same one. A
     number and a string of its digits (`1`, `"1"`, `"01"`, `1.0`) are one key: OKX documents its ids as strings
     and a server that reads a number into one would answer both under the same id, so two frames under them
-    count as one id in flight (the second is refused, an answer of either is ambiguous), never as two. So are
-    numbers one double cannot tell apart: a server that reads JSON numbers as doubles answers
-    18446744073709551617 as 18446744073709552000, which must still pair with the order it answers."""
+    count as one id in flight (the second is refused, an answer of either is ambiguous), never as two. (A number
+    a double cannot hold exactly is refused on an order frame: `exact_as_double`.)"""
     if request_id is None:
         return None
     # as plain JSON first: a Decimal (the client's 1 read by `read_json`, the venue's 1.5 by `response_json`)
@@ -247,12 +246,20 @@ def id_key(request_id: Any) -> str | None:
     if text is not None:
         if _NUMBER.fullmatch(text):
             number = Decimal(text)
-            as_double = Decimal(float(number))  # what a reader of JSON numbers as doubles takes it for
-            if as_double != number:
-                number = as_double
             return "#" + format(number.normalize() if number else Decimal(0), "f")
         return json.dumps(text)
     return json.dumps(value, sort_keys=True)
+
+
+def exact_as_double(request_id: Any) -> bool:
+    """Whether a server that reads JSON numbers as doubles (JavaScript's) holds the id as the sidecar does: a string
+    always, a number (as `json_value` holds it: a whole one within 64 bits exact, any other as a double already)
+    only where a double holds it exactly (9007199254740993 would come back as ...992, an answer that pairs with no
+    order). Client ids are strings or small counters (ccxt, the venues' SDKs)."""
+    if isinstance(request_id, bool) or not isinstance(request_id, int | Decimal):
+        return True  # a float is a double already
+    number = Decimal(request_id)
+    return number.is_finite() and Decimal(float(number)) == number
 
 
 # a number as a string may hold it (what a server that coerces ids reads as that number)
