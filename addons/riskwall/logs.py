@@ -34,11 +34,14 @@ _SECRET_KEYS = frozenset(
         "authorization", "proxy-authorization", "x-bapi-api-key", "x-bapi-sign", "ok-access-key",
         "ok-access-sign", "ok-access-passphrase", "access-key", "access-sign", "access-passphrase",
         "x-bx-apikey", "api-key", "api-signature", "token", "password", "cookie", "sign",
+        # what venues answer when a key is made (Binance `secretKey`, CoinEx `secret_key`), and private keys
+        "secret-key", "api-secret-key", "private-key", "access-token", "refresh-token",
     )
 )
 # the names a credential travels under inline (`signature=...`, `X-MBX-APIKEY: ...`, `"apiKey": "..."`):
 # a name ending in one of these
-_INLINE_NAMES = ("signature", "apikey", "api_key", "listenkey", "passphrase", "secret")
+_INLINE_NAMES = ("signature", "apikey", "api_key", "listenkey", "passphrase", "secret", "secretkey", "secret_key",
+                 "privatekey", "private_key", "sign", "token")
 # `name=`, `name: ` or `"name": "` (quotes escaped too: JSON inside a string) in a string, then the value.
 # Linear time: a name starts only where no name character precedes it and is taken whole (possessive), so no
 # position is scanned twice; whether it names a credential is judged in Python, not by alternation inside the

@@ -475,6 +475,11 @@ SECRET_CASES = [
                     (f'[{{"passphrase": 12345678901, "signature": "{SIGNATURE}", "x": "{{\\"secret\\": '
                      f'\\"{SECRET}\\"}}", "apiKey": "{API_KEY}').encode()),
         None, id="json-number-nested-and-unterminated"),
+    pytest.param(  # a venue's answer to a key's creation carries the new key's secret (Binance `secretKey`)
+        HttpRequest("POST", "fapi.binance.com", 443, "/sapi/v1/sub-account/subAccountApi", (),
+                    {"x-mbx-apikey": API_KEY, "content-type": "application/json"}, b'{"subAccountId": "1"}'),
+        json.dumps({"apiKey": "NEWKEY", "secretKey": SECRET, "secret_key": SECRET, "privateKey": SECRET}).encode(),
+        id="answer-with-a-new-keys-secret"),
 ]
 
 

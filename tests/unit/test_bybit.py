@@ -1646,6 +1646,8 @@ PARTIAL_LISTINGS = [
     pytest.param({"category": "inverse", "settleCoin": "BTC"}, envelope({**OPEN_ORDERS["result"],
                                                                           "category": "inverse"}),
                  id="inverse-settle-coin"),
+    # Bybit reads settleCoin in capitals only: `usdt` may list nothing of the USDT book
+    pytest.param({"category": "linear", "settleCoin": "usdt"}, OPEN_ORDERS, id="settle-coin-in-lower-case"),
 ]
 
 

@@ -227,7 +227,8 @@ def test_log_when_value_not_json_native_then_rendered_as_text(out: Captured) -> 
     assert out.only()["thing"] == "odd-thing"
 
 
-@pytest.mark.parametrize("key", ["signature", "X-MBX-APIKEY", "listen_key", "Authorization", "PASSPHRASE"])
+@pytest.mark.parametrize("key", ["signature", "X-MBX-APIKEY", "listen_key", "Authorization", "PASSPHRASE",
+                                 "secretKey", "secret_key", "privateKey"])
 def test_is_secret_key_when_credential_name_in_any_case_or_separator_then_true(key: str) -> None:
     assert logs.is_secret_key(key)
     assert logs.is_secret_key(key.upper())
@@ -250,6 +251,9 @@ def test_redact_when_called_directly_then_returns_new_structure() -> None:
         ('{"apiKey": "KEY123", "side": "BUY"}', '{"apiKey": "[redacted]", "side": "BUY"}'),
         ('{"api_secret":"SHH"}', '{"api_secret":"[redacted]"}'),
         ("mysignature=abc;next", "mysignature=[redacted];next"),
+        # a key's secret as a venue answers its creation, and free-text signs of the WebSocket logins
+        ('{"secretKey": "SHH", "side": "BUY"}', '{"secretKey": "[redacted]", "side": "BUY"}'),
+        ("OK-ACCESS-SIGN: c2lnbg== next", "OK-ACCESS-SIGN: [redacted] next"),
         ("time: 12:30:01 side=BUY", "time: 12:30:01 side=BUY"),
     ],
 )

@@ -825,13 +825,16 @@ def read_whole(scopes: Mapping[RouteKey, frozenset[str]], harmless: frozenset[st
     known = scopes.get(key)
     if known is None or not all(name in known or name in harmless for name in params):
         return False
-    # every venue writes its symbols in capitals: one asked for in other letters may have matched nothing (an
-    # empty book of a symbol that is not the one the store holds), so the listing is not taken as that symbol's
-    return all(params[name] == params[name].upper() for name in SYMBOL_PARAMS if name in params)
+    # every venue writes its symbols, coins and product types in capitals (Bybit: "uppercase only"): one asked for
+    # in other letters may have matched nothing (an empty book of a symbol or settle coin that is not the one the
+    # store holds), so the listing is not taken as that scope's
+    return all(params[name] == params[name].upper() for name in SCOPE_NAMES if name in params)
 
 
-# the query parameters that name an instrument in a listing's scope (Binance, Bybit, Bitget, BingX, BitMEX; OKX)
-SYMBOL_PARAMS = ("symbol", "instId")
+# the query parameters that name an instrument, a coin or a product in a listing's scope: Binance and the others'
+# symbol, COIN-M's pair and marginAsset, Bybit's settleCoin, Bitget's productType and marginCoin, OKX's instId and
+# instType
+SCOPE_NAMES = ("symbol", "instId", "pair", "marginAsset", "settleCoin", "productType", "marginCoin", "instType")
 
 
 def positive_only(facts: ResponseFacts) -> ResponseFacts:
