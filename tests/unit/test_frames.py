@@ -1153,6 +1153,30 @@ def test_venue_frame_when_it_carries_mark_prices_then_they_are_learned_as_mark(
     assert read.answers is None
 
 
+def _okx_positions(*rows: tuple[str, str]) -> str:
+    """An OKX `positions` push of BTC-USDT-SWAP net rows, (margin mode, contracts) each."""
+    return dumps({"arg": {"channel": "positions"}, "data": [
+        {**OKX_POSITION_PUSH, "mgnMode": mode, "pos": contracts} for mode, contracts in rows]})
+
+
+@pytest.mark.parametrize(("pushes", "position"), [
+    # the subscription's first push lists both margin modes: one position of 5 + 3 BTC
+    ([(("cross", "500"), ("isolated", "300"))], "8"),
+    # then a push of the isolated one alone, now 1 BTC: 5 cross + 1 isolated, not 1
+    ([(("cross", "500"), ("isolated", "300")), (("isolated", "100"),)], "6"),
+    ([(("cross", "500"),), (("cross", "0"),)], "0"),
+], ids=["snapshot-of-both-modes", "one-mode-pushed-alone", "closed"])
+def test_okx_positions_push_when_cross_and_isolated_are_pushed_apart_then_the_position_is_their_sum(
+    pushes: list[tuple[tuple[str, str], ...]], position: str
+) -> None:
+    connection = session(Venue.OKX, "acct", Socket.ORDERS, private=True)
+
+    reads = [OKX_FRAMES.read_venue(_okx_positions(*rows), connection) for rows in pushes]
+
+    [report] = reads[-1].facts.positions
+    assert report.positions == (("BTC-USDT-SWAP", PositionSide.BOTH, D(position)),)
+
+
 GARBAGE: list[tuple[str, Venue, str]] = [
     *[(f"{venue}-{name}", venue, text) for venue in READERS for name, text in [
         ("empty", ""), ("text", "hello"), ("null", "null"), ("list", "[1, 2]"), ("object", "{}"),

@@ -30,6 +30,7 @@ from riskwall.model import (
     Decision,
     OrderUpdate,
     ParsedRequest,
+    PositionSide,
     PositionsReport,
     ResponseFacts,
     Venue,
@@ -142,16 +143,24 @@ class OkxFrames:
         arg = data.get("arg")
         items = data.get("data")
         if isinstance(arg, dict) and isinstance(items, list) and session.account is not None:
-            return VenueFrame(facts=self.stream_facts(str(arg.get("channel")), items, session.account))
+            return VenueFrame(facts=self.stream_facts(str(arg.get("channel")), items, session.account,
+                                                      session.positions_by_mode))
         return VenueFrame()
 
-    def stream_facts(self, channel: str, items: list[Any], account: str) -> ResponseFacts:
+    def stream_facts(self, channel: str, items: list[Any], account: str,
+                     by_mode: dict[tuple[str, PositionSide, str], Decimal] | None = None) -> ResponseFacts:
+        """What a private channel's push teaches. A position is kept per instrument and side, while OKX keeps a
+        cross and an isolated position apart and pushes one row per margin mode, often one alone: each row updates
+        what this connection knows of its margin mode (`by_mode`, the session's), and the position reported is
+        the sum over the margin modes it knows (the subscription's first push lists them all)."""
         if channel == "orders":
             updates = (_order_update(item, account) for item in items
                        if isinstance(item, dict) and str(item.get("instType", "")).upper() in ("SWAP", "FUTURES"))
             return ResponseFacts(orders=tuple(u for u in updates if u is not None))
         if channel == "positions":
-            reports, prices = [], []
+            modes = {} if by_mode is None else by_mode
+            touched: dict[tuple[str, PositionSide], None] = {}
+            prices = []
             for item in items:
                 if not isinstance(item, dict) or str(item.get("instType", "")).upper() not in ("SWAP", "FUTURES"):
                     continue
@@ -161,12 +170,18 @@ class OkxFrames:
                     row = None
                 if row is None:
                     continue  # a push not understood teaches nothing, its mark price included
-                reports.append(PositionsReport(VENUE, account, row[0], (row,)))
+                inst_id, side, quantity = row
+                modes[(inst_id, side, str(item.get("mgnMode") or "cross"))] = quantity
+                touched[(inst_id, side)] = None
                 # each push carries the position's mark price: the reference the price collar measures from
                 mark = okx.mark_price(item)
                 if mark is not None:
                     prices.append(mark)
-            return ResponseFacts(prices=tuple(prices), positions=tuple(reports))
+            reports = tuple(
+                PositionsReport(VENUE, account, inst_id, ((inst_id, side, sum(
+                    (quantity for (i, s, _), quantity in modes.items() if (i, s) == (inst_id, side)), Decimal(0))),))
+                for inst_id, side in touched)
+            return ResponseFacts(prices=tuple(prices), positions=reports)
         if channel == "account":
             # the account's `totalEq`, as account balance answers it: for the daily-loss rule
             return ResponseFacts(equity=okx.balance_equity(items, account))
