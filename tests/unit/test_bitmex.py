@@ -344,10 +344,8 @@ AMEND_CASES = [
     ({"orderID": OID, "orderQty": 2000, "price": 50000}, {"quantity": D("0.05"), "side": Side.BUY}),
     ({"orderID": OID, "orderQty": 2000, "price": 20000}, {"quantity": D("0.1"), "side": Side.BUY}),
     ({"orderID": OID, "leavesQty": 500, "price": 50000}, {"quantity": D("0.0125")}),
-    # no price in the amend: the store's mark converts the USD contracts
-    ({"orderID": OID, "orderQty": 4000}, {"quantity": D("0.1")}),
-    ({"origClOrdID": "bot-1", "clOrdID": "bot-2", "orderQty": 4000}, {"quantity": D("0.1"),
-                                                                       "client_order_id": "bot-2"}),
+    ({"origClOrdID": "bot-1", "clOrdID": "bot-2", "orderQty": 4000, "price": 40000},
+     {"quantity": D("0.1"), "client_order_id": "bot-2"}),
 ]
 
 
@@ -381,6 +379,29 @@ REPRICING_CASES = [
     pytest.param({"orderID": OID, "clOrdID": "bot-2"}, False, False, id="no-price"),
 ]
 
+RESIZING_CASES = [
+    # (the amend, whether the known order is reduce-only, refused): the size alone converts at the order's resting
+    # price, which the store does not keep (at the mark, a buy resting far below it would count for a fraction)
+    pytest.param({"orderID": OID, "orderQty": 45000}, False, True, id="size-alone"),
+    pytest.param({"orderID": OID, "leavesQty": 45000}, False, True, id="leaves-alone"),
+    pytest.param({"orderID": OID, "orderQty": 45000}, True, False, id="reduce-only-order"),
+    pytest.param({"orderID": OID, "orderQty": 45000, "price": 10000}, False, False, id="price-restated"),
+    pytest.param({"orderID": OID, "orderQty": 45000, "stopPx": 10000}, False, False, id="trigger-restated"),
+]
+
+
+@pytest.mark.parametrize(("body", "reduce_only", "refused"), RESIZING_CASES)
+def test_resolve_when_amend_resizes_an_inverse_order_without_its_price_then_refused(
+    body: dict, reduce_only: bool, refused: bool
+) -> None:
+    [update] = _acknowledge(_ack(execInst="ReduceOnly" if reduce_only else "")).orders
+
+    decided = resolve(parse(make_request("PUT", ORDER, body)), _store_of(update, D(50000)))
+
+    assert (decided.error is not None) is refused, decided.error
+    if refused:
+        assert decided.error is not None and "must restate price (or stopPx)" in decided.error
+
 
 @pytest.mark.parametrize(("body", "reduce_only", "refused"), REPRICING_CASES)
 def test_resolve_when_amend_moves_an_inverse_orders_price_without_its_size_then_refused(
@@ -413,7 +434,7 @@ def test_decide_when_order_acknowledged_then_an_amend_by_its_clordid_finds_it_in
         store = MemoryStore()
         await store.learn(ResponseFacts(prices=(PriceUpdate(VENUE, "XBTUSD", D(40000), "mark"),)))
         await store.learn(_acknowledge(_ack()))
-        parsed = parse(make_request("PUT", ORDER, {"origClOrdID": "bot-1", "orderQty": 4000}))
+        parsed = parse(make_request("PUT", ORDER, {"origClOrdID": "bot-1", "orderQty": 4000, "price": 40000}))
         query = engine.view_query(parsed)
         view = await store.view(query)
         wider = engine.wider_query(query, view)
@@ -445,7 +466,7 @@ def test_resolve_when_amend_resizes_an_order_the_store_does_not_know_then_error_
 
 
 def test_resolve_when_amend_of_known_inverse_order_has_no_price_anywhere_then_error_names_the_size() -> None:
-    [update] = _acknowledge(_ack()).orders
+    [update] = _acknowledge(_ack(execInst="ReduceOnly")).orders  # a reduction may resize without a price
     resolved = resolve(parse(make_request("PUT", ORDER, {"orderID": OID, "orderQty": 4000})), _store_of(update))
     assert resolved.error is not None and "orderQty of inverse contract XBTUSD" in resolved.error
 
@@ -600,7 +621,8 @@ AMEND_PRICE_CASES = [
     pytest.param(Side.SELL, {"orderQty": BILLION, "price": BILLION}, D(50000), D(1), id="sell-at-own-price"),
     pytest.param(Side.SELL, {"orderQty": 50000, "price": 40000}, D(50000), D("1.25"),
                  id="sell-below-mark-at-own-price"),
-    pytest.param(Side.SELL, {"orderQty": 50000}, D(50000), D(1), id="sell-without-own-price-at-mark"),
+    pytest.param(Side.SELL, {"orderQty": 50000, "stopPx": 40000}, D(50000), D("1.25"),
+                 id="sell-stop-below-mark-at-its-trigger"),
 ]
 
 

@@ -748,14 +748,29 @@ def test_plan_when_amend_names_its_order_by_link_id_then_the_reservation_replace
         OID, Side.SELL, PositionSide.SHORT, D("0.4"))
 
 
-def test_resolve_when_inverse_amend_has_no_price_then_contracts_at_the_store_price() -> None:
+REDUCE_ONLY_SELL = KnownOrder(OID, "BTCUSD", Side.SELL, PositionSide.BOTH, D("0"), True)
+
+
+@pytest.mark.parametrize(("known", "quantity"), [
+    # a reduction: it cannot add risk, its contracts convert at the store's price
+    ({OID: REDUCE_ONLY_SELL}, D("0.25")),
+    # any other order: its contracts convert at its resting price, which the store does not keep (at the mark, a
+    # buy resting far below it would count for a fraction of the coin it buys): refused
+    ({OID: KnownOrder(OID, "BTCUSD", Side.BUY, PositionSide.BOTH, D("0"))}, None),
+    ({}, None),
+], ids=["reduce-only-order", "buy", "unknown-order"])
+def test_resolve_when_inverse_amend_has_no_price_then_only_a_reduction_converts_at_the_store_price(
+    known: dict[str, KnownOrder], quantity: Decimal | None
+) -> None:
     request = make_request("POST", "/v5/order/amend", {"category": "inverse", "symbol": "BTCUSD", "orderId": OID,
                                                        "qty": "10000"})
 
     assert parse(request).intents[0].quantity is None
-    [got] = resolved(request, store_view({"BTCUSD": "40000"})).intents
-    assert got.quantity == D("0.25")
-    assert_names_field(resolved(request), "qty")  # nothing known: unreadable, as a field that does not parse
+    decided = resolved(request, store_view({"BTCUSD": "40000"}, orders=known))
+    if quantity is None:
+        assert decided.intents == () and decided.error is not None and "must restate price" in decided.error
+    else:
+        assert decided.intents[0].quantity == quantity
 
 
 INVERSE_AMEND = {"category": "inverse", "symbol": "BTCUSD", "orderId": OID, "qty": "1000000"}
@@ -779,7 +794,6 @@ INVERSE_SELL = KnownOrder(OID, "BTCUSD", Side.SELL, PositionSide.BOTH, D("0"))
         pytest.param(dict(triggerPrice="1000000"), {OID: INVERSE_BUY}, "50000", D("20"),
                      id="known-buy-trigger-above-the-mark-at-the-mark"),
         pytest.param(dict(price="1000000"), {OID: INVERSE_BUY}, None, D("1"), id="no-mark-known-at-its-own-price"),
-        pytest.param({}, {OID: INVERSE_SELL}, "50000", D("20"), id="no-own-price-at-the-mark"),
     ],
 )
 def test_resolve_when_inverse_amend_then_contracts_at_the_worst_price_of_the_amended_orders_side(
@@ -1461,7 +1475,7 @@ def test_parse_response_when_amend_changes_no_size_then_nothing_learned() -> Non
 
 def test_parse_response_when_inverse_amend_resolved_at_store_price_then_total_in_base_units() -> None:
     request = make_request("POST", "/v5/order/amend", {"category": "inverse", "symbol": "BTCUSD", "orderId": OID,
-                                                       "qty": "10000"})
+                                                       "qty": "10000", "price": "40000"})
     parsed = resolved(request, store_view({"BTCUSD": "40000"}))
 
     facts = ADAPTER.parse_response(parsed, request, 200, orjson.dumps(ACK), DECISION_ID)

@@ -862,7 +862,9 @@ def test_parse_request_when_inverse_learned_with_multiplier_then_usd_over_price(
 
 INVERSE = {"instId": "BTC-USD-SWAP", "tdMode": "cross"}  # one contract is 100 USD
 NO_PRICE = "sz of inverse contract BTC-USD-SWAP is in USD and the order has no price to convert it"
-NO_AMEND_PRICE = "newSz of inverse contract BTC-USD-SWAP is in USD and the order has no price to convert it"
+# an amend of an inverse order's size alone: its resting price, which its contracts convert at, is not known
+RESIZED_WITHOUT_PRICE = ("an inverse order's coin size depends on its price: an amend of its size must restate newPx "
+                         "(or a new trigger price)")
 
 # (path, body, the store's BTC-USD-SWAP mark, the base quantity decided, or the parse error); sells with a price
 # of their own convert when parsed, every other inverse size once the store's view is read
@@ -899,9 +901,9 @@ INVERSE_CASES = [
                  D("0.01"), id="amend-at-high-new-price-converts-at-mark"),
     pytest.param(AMEND, {"instId": "BTC-USD-SWAP", "ordId": "1", "newSz": "5", "newPx": "25000"}, "50000",
                  D("0.02"), id="amend-below-mark-converts-at-new-price"),
-    pytest.param(AMEND, {"instId": "BTC-USD-SWAP", "ordId": "1", "newSz": "5"}, "50000", D("0.01"),
-                 id="amend-size-only-converts-at-mark"),
-    pytest.param(AMEND, {"instId": "BTC-USD-SWAP", "ordId": "1", "newSz": "5"}, None, NO_AMEND_PRICE,
+    pytest.param(AMEND, {"instId": "BTC-USD-SWAP", "ordId": "1", "newSz": "5"}, "50000", RESIZED_WITHOUT_PRICE,
+                 id="amend-size-only-refused-its-resting-price-unknown"),
+    pytest.param(AMEND, {"instId": "BTC-USD-SWAP", "ordId": "1", "newSz": "5"}, None, RESIZED_WITHOUT_PRICE,
                  id="amend-size-only-without-mark-refused"),
     pytest.param(AMEND_ALGO, {"instId": "BTC-USD-SWAP", "algoId": "7", "newSz": "5", "newTriggerPx": "100000"},
                  "50000", D("0.01"), id="algo-amend-trigger-above-mark-converts-at-mark"),

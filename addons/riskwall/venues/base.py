@@ -190,6 +190,14 @@ def lowest_own_price(side: Side | None, limit: Decimal | None, *triggers: Decima
     return min(fired) if fired else None
 
 
+def inverse_resizing(price_field: str) -> FieldError:
+    """The refusal of an amend that restates an inverse order's size (USD contracts) without its price, on an order
+    that can add risk: the contracts become coin at the order's price, which the store does not keep (converted at
+    the mark instead, a buy resting far below it would count for a fraction of what it buys)."""
+    return FieldError(f"an inverse order's coin size depends on its price: an amend of its size must restate "
+                      f"{price_field}")
+
+
 def inverse_repricing(size_field: str) -> FieldError:
     """The refusal of an amend that moves an inverse order's price (or trigger) without restating its size: the
     venue keeps its USD contracts, so at a lower price they are more coin than the order held, and the store

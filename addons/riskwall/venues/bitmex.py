@@ -111,6 +111,7 @@ from riskwall.venues.base import (
     field_spellings,
     first_price,
     inverse_repricing,
+    inverse_resizing,
     lowest_own_price,
     one_leg,
     order_list,
@@ -529,6 +530,9 @@ def _amended(order_id: str | None, orig_client: str | None, new_client: str | No
         if contracts is None and (intent.price or intent.trigger_price or repegged) and not order.reduce_only and (
                 _sized(symbol, "orderQty")[1]):
             raise inverse_repricing("orderQty")
+        if contracts is not None and not (intent.price or intent.trigger_price) and not order.reduce_only and (
+                _sized(symbol, "orderQty")[1]):
+            raise inverse_resizing("price (or stopPx)")
         if contracts is not None:
             price = contract_price(order.side, lowest_own_price(order.side, intent.price, intent.trigger_price),
                                    known.price(symbol))

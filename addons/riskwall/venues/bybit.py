@@ -108,6 +108,7 @@ from riskwall.venues.base import (
     field_spellings,
     first_price,
     inverse_repricing,
+    inverse_resizing,
     json_body,
     json_bool_field,
     lowest_own_price,
@@ -482,6 +483,9 @@ def _amended_order(contracts: Decimal | None, inverse: bool) -> Callable[[OrderI
         if inverse and contracts is None and (intent.price or intent.trigger_price) and not (
                 order is not None and order.reduce_only):
             raise inverse_repricing("qty")
+        if inverse and contracts is not None and not (intent.price or intent.trigger_price) and not (
+                order is not None and order.reduce_only):
+            raise inverse_resizing("price (or triggerPrice)")
         quantity = intent.quantity if contracts is None else _in_base_units(
             intent, known, contracts, order.side if order is not None else None)
         reduce_only = order is not None and order.reduce_only

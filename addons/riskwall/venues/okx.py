@@ -74,6 +74,7 @@ from riskwall.venues.base import (
     enum_field,
     equity_update,
     inverse_repricing,
+    inverse_resizing,
     json_body,
     json_bool_field,
     lowest_own_price,
@@ -525,6 +526,10 @@ def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal, own
     its instrument (`contract_price`; an amend, whose side OKX does not send, counts as a buy). With neither price
     it is refused, unless it can only reduce: it cannot grow a position, so it is checked without a size."""
     inst_id = intent.symbol or ""
+    if intent.action is Action.AMEND and own is None:
+        # its resting price is not in the amend and the store does not keep it: at the mark, a buy resting far
+        # below it would count for a fraction of the coin its contracts buy
+        raise inverse_resizing("newPx (or a new trigger price)")
     price = contract_price(intent.side, own, known.price(inst_id))
     quantity = base_quantity(inst_id, contracts, price, field=field, optional=intent.only_reduces)
     return replace(intent, quantity=quantity, contracts=contracts, resolve=None)
