@@ -369,51 +369,37 @@ def test_resolve_when_amend_of_order_the_store_knows_then_symbol_side_and_size_f
         assert getattr(intent, name) == value, name
 
 
+PRICE = "must restate orderQty"
+SIZE = "must restate price (or stopPx)"
 REPRICING_CASES = [
-    # (the amend, whether the known order is reduce-only, refused): USD contracts at a lower price are more coin
-    pytest.param({"origClOrdID": "bot-1", "price": 4900}, False, True, id="price-alone"),
-    pytest.param({"orderID": OID, "stopPx": 4900}, False, True, id="trigger-alone"),
-    pytest.param({"orderID": OID, "pegOffsetValue": -45000}, False, True, id="peg-offset-alone"),
-    pytest.param({"orderID": OID, "price": 4900}, True, False, id="reduce-only-order"),
-    pytest.param({"orderID": OID, "orderQty": 1000, "price": 4900}, False, False, id="size-restated"),
-    pytest.param({"orderID": OID, "clOrdID": "bot-2"}, False, False, id="no-price"),
-]
-
-RESIZING_CASES = [
-    # (the amend, whether the known order is reduce-only, refused): the size alone converts at the order's resting
-    # price, which the store does not keep (at the mark, a buy resting far below it would count for a fraction)
-    pytest.param({"orderID": OID, "orderQty": 45000}, False, True, id="size-alone"),
-    pytest.param({"orderID": OID, "leavesQty": 45000}, False, True, id="leaves-alone"),
-    pytest.param({"orderID": OID, "orderQty": 45000}, True, False, id="reduce-only-order"),
-    pytest.param({"orderID": OID, "orderQty": 45000, "price": 10000}, False, False, id="price-restated"),
-    pytest.param({"orderID": OID, "orderQty": 45000, "stopPx": 10000}, False, False, id="trigger-restated"),
+    # (the amend, whether the known order is reduce-only, the refusal or None). USD contracts at a lower price are
+    # more coin: a new price needs the size restated
+    pytest.param({"origClOrdID": "bot-1", "price": 4900}, False, PRICE, id="price-alone"),
+    pytest.param({"orderID": OID, "stopPx": 4900}, False, PRICE, id="trigger-alone"),
+    pytest.param({"orderID": OID, "pegOffsetValue": -45000}, False, PRICE, id="peg-offset-alone"),
+    pytest.param({"orderID": OID, "price": 4900}, True, None, id="reduce-only-order"),
+    pytest.param({"orderID": OID, "orderQty": 1000, "price": 4900}, False, None, id="size-restated"),
+    pytest.param({"orderID": OID, "clOrdID": "bot-2"}, False, None, id="no-price"),
+    # and a new size the price: it converts at the order's resting price, which the store does not keep (at the
+    # mark, a buy resting far below it would count for a fraction of what it buys)
+    pytest.param({"orderID": OID, "orderQty": 45000}, False, SIZE, id="size-alone"),
+    pytest.param({"orderID": OID, "leavesQty": 45000}, False, SIZE, id="leaves-alone"),
+    pytest.param({"orderID": OID, "orderQty": 45000}, True, None, id="reduce-only-order-resized"),
+    pytest.param({"orderID": OID, "orderQty": 45000, "stopPx": 10000}, False, None, id="trigger-restated"),
 ]
 
 
-@pytest.mark.parametrize(("body", "reduce_only", "refused"), RESIZING_CASES)
-def test_resolve_when_amend_resizes_an_inverse_order_without_its_price_then_refused(
-    body: dict, reduce_only: bool, refused: bool
-) -> None:
-    [update] = _acknowledge(_ack(execInst="ReduceOnly" if reduce_only else "")).orders
-
-    decided = resolve(parse(make_request("PUT", ORDER, body)), _store_of(update, D(50000)))
-
-    assert (decided.error is not None) is refused, decided.error
-    if refused:
-        assert decided.error is not None and "must restate price (or stopPx)" in decided.error
-
-
-@pytest.mark.parametrize(("body", "reduce_only", "refused"), REPRICING_CASES)
-def test_resolve_when_amend_moves_an_inverse_orders_price_without_its_size_then_refused(
-    body: dict, reduce_only: bool, refused: bool
+@pytest.mark.parametrize(("body", "reduce_only", "refusal"), REPRICING_CASES)
+def test_resolve_when_amend_moves_an_inverse_orders_price_or_size_alone_then_refused(
+    body: dict, reduce_only: bool, refusal: str | None
 ) -> None:
     [update] = _acknowledge(_ack(execInst="ReduceOnly" if reduce_only else "")).orders
 
     decided = resolve(parse(make_request("PUT", ORDER, body)), _store_of(update, D(40000)))
 
-    assert (decided.error is not None) is refused, decided.error
-    if refused:
-        assert decided.error is not None and "must restate orderQty" in decided.error
+    assert (decided.error is not None) is (refusal is not None), decided.error
+    if refusal is not None:
+        assert decided.error is not None and refusal in decided.error
     else:
         assert decided.intents[0].side is Side.BUY
 
