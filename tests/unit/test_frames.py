@@ -1177,6 +1177,17 @@ def test_okx_positions_push_when_cross_and_isolated_are_pushed_apart_then_the_po
     assert report.positions == (("BTC-USDT-SWAP", PositionSide.BOTH, D(position)),)
 
 
+def test_okx_positions_push_when_the_connection_logs_in_as_another_account_then_the_first_ones_modes_are_not_added(
+) -> None:
+    connection = session(Venue.OKX, "acct", Socket.ORDERS, private=True)
+    OKX_FRAMES.read_venue(_okx_positions(("cross", "500")), connection)
+    connection.account = "other"  # as the venue's answer to a login to another key leaves it
+
+    [report] = OKX_FRAMES.read_venue(_okx_positions(("isolated", "100")), connection).facts.positions
+
+    assert (report.account, report.positions) == ("other", (("BTC-USDT-SWAP", PositionSide.BOTH, D("1")),))
+
+
 GARBAGE: list[tuple[str, Venue, str]] = [
     *[(f"{venue}-{name}", venue, text) for venue in READERS for name, text in [
         ("empty", ""), ("text", "hello"), ("null", "null"), ("list", "[1, 2]"), ("object", "{}"),

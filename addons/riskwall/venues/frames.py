@@ -137,10 +137,10 @@ class Session:
     # a stream on which the bot sent a message the sidecar could not read as the venue would: what it subscribed
     # is not known, so the stream is never read from then on (`SocketGate._stream_request`)
     unreadable_sent: bool = False
-    # what this connection's position pushes last said of each (instrument, position side, margin mode), where the
-    # venue keeps margin modes apart and pushes one of them at a time (OKX cross and isolated): a push of one is
-    # summed with what the others last said, so it never stands for the whole position
-    positions_by_mode: dict[tuple[str, PositionSide, str], Decimal] = field(default_factory=dict)
+    # what this connection's position pushes last said of each (account, instrument, position side, margin mode),
+    # where the venue keeps margin modes apart and pushes one of them at a time (OKX cross and isolated): a push of
+    # one is summed with what the others last said, so it never stands for the whole position
+    positions_by_mode: dict[tuple[str, str, PositionSide, str], Decimal] = field(default_factory=dict)
 
     @property
     def events_account(self) -> str | None:

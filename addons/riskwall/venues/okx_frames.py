@@ -148,7 +148,7 @@ class OkxFrames:
         return VenueFrame()
 
     def stream_facts(self, channel: str, items: list[Any], account: str,
-                     by_mode: dict[tuple[str, PositionSide, str], Decimal] | None = None) -> ResponseFacts:
+                     by_mode: dict[tuple[str, str, PositionSide, str], Decimal] | None = None) -> ResponseFacts:
         """What a private channel's push teaches. A position is kept per instrument and side, while OKX keeps a
         cross and an isolated position apart and pushes one row per margin mode, often one alone: each row updates
         what this connection knows of its margin mode (`by_mode`, the session's), and the position reported is
@@ -171,7 +171,7 @@ class OkxFrames:
                 if row is None:
                     continue  # a push not understood teaches nothing, its mark price included
                 inst_id, side, quantity = row
-                modes[(inst_id, side, str(item.get("mgnMode") or "cross"))] = quantity
+                modes[(account, inst_id, side, str(item.get("mgnMode") or "cross"))] = quantity
                 touched[(inst_id, side)] = None
                 # each push carries the position's mark price: the reference the price collar measures from
                 mark = okx.mark_price(item)
@@ -179,7 +179,8 @@ class OkxFrames:
                     prices.append(mark)
             reports = tuple(
                 PositionsReport(VENUE, account, inst_id, ((inst_id, side, sum(
-                    (quantity for (i, s, _), quantity in modes.items() if (i, s) == (inst_id, side)), Decimal(0))),))
+                    (quantity for (a, i, s, _), quantity in modes.items() if (a, i, s) == (account, inst_id, side)),
+                    Decimal(0))),))
                 for inst_id, side in touched)
             return ResponseFacts(prices=tuple(prices), positions=reports)
         if channel == "account":
