@@ -257,13 +257,15 @@ def id_key(request_id: Any) -> str | None:
 
 def exact_as_double(request_id: Any) -> bool:
     """Whether a server that reads JSON numbers as doubles (JavaScript's) holds the id as the sidecar does: a string
-    always, a number (as `json_value` holds it: a whole one within 64 bits exact, any other as a double already)
-    only where a double holds it exactly (9007199254740993 would come back as ...992, an answer that pairs with no
-    order). Client ids are strings or small counters (ccxt, the venues' SDKs)."""
-    if isinstance(request_id, bool) or not isinstance(request_id, int | Decimal):
-        return True  # a float is a double already
-    number = Decimal(request_id)
-    return number.is_finite() and Decimal(float(number)) == number
+    always, and a number as `json_value` holds it (a whole one within 64 bits exact, any other as a double already)
+    unless it is a whole number past 2^53, where doubles stop holding every integer (9007199254740993 would come
+    back as ...992, an answer that pairs with no order). Client ids are strings or small counters (ccxt, the
+    venues' SDKs)."""
+    return isinstance(request_id, bool) or not isinstance(request_id, int) or abs(request_id) <= _DOUBLE_WHOLE
+
+
+# the largest whole number below which a double holds every integer
+_DOUBLE_WHOLE = 2**53
 
 
 # a number as a string may hold it (what a server that coerces ids reads as that number)
