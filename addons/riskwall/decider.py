@@ -207,9 +207,9 @@ def says_nothing(parsed: ParsedRequest, status: int | None, body: bytes, facts: 
     it, so what is left of the reservation is held as an unanswered order's is."""
     if status is None or not 200 <= status < 300 or parsed.action is not Action.NEW:
         return False
-    shown = {update.reservation_id for update in facts.orders}
     if len(parsed.intents) <= 1 and facts.orders:
         return False
+    shown = {update.reservation_id for update in facts.orders}
     refused = refused_legs(parsed.venue, parsed, status, body)
     return any(f"{decision_id}:{leg}" not in shown and leg not in refused
                for leg in range(max(len(parsed.intents), 1)))

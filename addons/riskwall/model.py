@@ -619,10 +619,16 @@ class StateScope:
         if self.venue != venue:
             return False
         if self.account is not None and self.account not in (account, holder) and (
-                holder is None or self.account != holder.partition("@")[0]):
+                holder is None or self.account != live_holder(holder)):
             return False
         # an instruction that names no instrument (close every position, switch position mode) touches them all
         return self.symbol is None or symbol is None or self.symbol == symbol
+
+
+def live_holder(holder: str) -> str:
+    """The account a holder names on the venue's production book: `label:<name>` of `label:<name>@<env>` (a label's
+    state on a testnet or demo book, `Policy.holder`), any other holder as it is."""
+    return holder.partition("@")[0]
 
 
 @quick_init

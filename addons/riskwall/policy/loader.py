@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from riskwall.model import Venue
+from riskwall.model import Venue, live_holder
 from riskwall.paths import endpoint_name
 from riskwall.policy.index import RuleIndex
 from riskwall.policy.model import (
@@ -118,7 +118,7 @@ class Policy:
         its own, or a label bound to one venue)."""
         if holder is None or not self.gross_spans_venues or not holder.startswith("label:"):
             return ()
-        spec = self.accounts.get(holder.removeprefix("label:").partition("@")[0])
+        spec = self.accounts.get(live_holder(holder).removeprefix("label:"))
         if spec is None or spec.venue is not None:
             return ()
         return tuple(other for other in Venue if other != venue)
