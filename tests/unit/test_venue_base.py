@@ -619,6 +619,25 @@ READ_AT_WRITE_PATHS = [
     (Venue.BITGET, "GET", "/api/v2/mix/order/orders-pending", Action.READ),
     (Venue.BINANCEUSDM, "GET", "/fapi/v1/positionSide/dual", Action.READ),  # Binance reads the mode there
     (Venue.BINGX, "GET", "/openApi/swap/v2/trade/leverage", Action.READ),
+    # order paths ccxt lists writes at and no read (`write_paths.json`), on every venue, the table's or not
+    (Venue.BINANCEUSDM, "GET", "/fapi/v1/batchOrders", Action.UNKNOWN),
+    (Venue.BINANCEUSDM, "GET", "/fapi/v1/leverage", Action.UNKNOWN),
+    (Venue.BINANCEUSDM, "GET", "/papi/v1/um/conditional/order", Action.UNKNOWN),
+    (Venue.BINANCEUSDM, "GET", "/fapi/v1/order", Action.READ),  # an order's status
+    (Venue.BINANCEUSDM, "GET", "/fapi/v1/algoOrder", Action.READ),  # an algo order's status
+    (Venue.BINANCECOINM, "GET", "/dapi/v1/batchOrders", Action.UNKNOWN),
+    (Venue.BINANCECOINM, "GET", "/dapi/v1/algoOrder", Action.READ),  # served on dapi too, ccxt lists no GET
+    (Venue.BINANCECOINM, "GET", "/dapi/v1/order", Action.READ),
+    (Venue.BYBIT, "GET", "/contract/v3/private/order/create", Action.UNKNOWN),
+    (Venue.BYBIT, "GET", "/unified/v3/private/order/cancel", Action.UNKNOWN),
+    (Venue.OKX, "GET", "/api/v5/copytrading/algo-order", Action.UNKNOWN),
+    (Venue.OKX, "GET", "/api/v5/sprd/amend-order", Action.UNKNOWN),
+    (Venue.BITGET, "GET", "/api/mix/v1/order/placeOrder", Action.UNKNOWN),
+    (Venue.BITGET, "GET", "/api/margin/v1/cross/order/placeOrder", Action.UNKNOWN),
+    (Venue.BITMEX, "GET", "/api/v1/order/closePosition", Action.UNKNOWN),
+    (Venue.BITMEX, "GET", "/api/v1/order/all", Action.UNKNOWN),
+    (Venue.BITMEX, "GET", "/api/v1/order", Action.READ),
+    (Venue.BITMEX, "GET", "/api/v1/position", Action.READ),
 ]
 
 

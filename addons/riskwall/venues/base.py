@@ -9,12 +9,14 @@ caller turns that into a PARSE_FAILED block for anything that could add risk.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from importlib import resources
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl
 
@@ -572,6 +574,16 @@ def socket_for(sockets: tuple[tuple[str, Socket], ...], path: str) -> tuple[str,
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+@functools.cache
+def write_only_paths(venue: str) -> frozenset[str]:
+    """The paths ccxt's API tables list `venue`'s writes at and no read (`write_paths.json`, generated from ccxt by
+    `tests/support/ccxt_write_paths.py`): a read method sent to one is refused, not passed as a read, since a server
+    that took it for the write would run an order nobody checked (Binance's `GET /fapi/v1/batchOrders`, Bybit's
+    retired v3 order paths)."""
+    listed = json.loads(resources.files("riskwall.venues").joinpath("write_paths.json").read_text())
+    return frozenset(listed["paths"].get(str(venue), ()))
+
+
 def unlisted_action(method: str, path: str, forbidden: Callable[[str], bool],
                     forbidden_writes: Callable[[str], bool] | None = None) -> Action:
     """The action of an endpoint a venue's table does not list.
@@ -963,8 +975,10 @@ class TableAdapter(VenueAdapter):
         such a path (`GET /v5/order/create`) is refused rather than passed as a read: a server that took it for
         the write would place an order nobody checked (BingX too, whose reads at write paths the table lists).
         Binance and BitMEX do read at some of their write paths (`GET /fapi/v1/positionSide/dual`), so they keep
-        passing unlisted reads. `other_writes`: the venue's write paths the table does not take (orders of
-        products riskwall does not read, refused as unknown writes): a read method there is refused too.
+        passing unlisted reads, except at the paths ccxt's tables list writes at and no read (`write_only_paths`),
+        where a read method is refused on every venue. `other_writes`: the venue's write paths the table does not
+        take (orders of products riskwall does not read, refused as unknown writes): a read method there is
+        refused too.
 
         `scopes`: per route, the query parameters its learner reads as the scope of a listing it reports (open
         orders, positions, a cancel-all's empty book), and `harmless` the venue's parameters that narrow no answer
@@ -972,10 +986,11 @@ class TableAdapter(VenueAdapter):
         else (`sure_scope`). None: the venue declares none, and its learners judge their own queries."""
         self.routes = routes
         listed_reads = {path for (method, path), route in routes.items() if method in READ_METHODS}
-        self._write_only_paths = frozenset(
+        at_write_paths = frozenset(
             path for (method, path), route in routes.items()
             if method not in READ_METHODS and route.action not in (None, Action.READ) and path not in listed_reads
-        ) | other_writes if writes_only_at_write_paths else frozenset()
+        ) if writes_only_at_write_paths else frozenset()
+        self._write_only_paths = at_write_paths | other_writes | (write_only_paths(self.venue) - listed_reads)
         self._fields = fields
         self._forbidden = forbidden
         self._forbidden_writes = forbidden_writes
