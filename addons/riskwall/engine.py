@@ -223,6 +223,11 @@ def resolve(request: ParsedRequest, view: StateView) -> ParsedRequest:
             if order is not None and (intent.symbol is None or intent.symbol == order.symbol):
                 intent = replace(intent, side=order.side, position_side=order.position_side,
                                  order_id=order.order_id)
+        if (intent.action is Action.AMEND and intent.quantity is None and not intent.close_position
+                and intent.order_id in view.remaining):
+            # an amend of the price alone (OKX newPx, Bybit price): the order's open part rests at the new price,
+            # and is measured so by every rule (the order's notional), not only by the store's
+            intent = replace(intent, quantity=view.remaining[intent.order_id])
         completed.append(intent)
     return replace(request, intents=tuple(completed), known=known)
 
@@ -301,6 +306,8 @@ def plan(request: ParsedRequest, policy: Policy, view: StateView, decision_id: s
         if intent.margin_mode is not None or intent.hedge_mode is not None:
             _check_margin_mode(acc, rules, intent, leg_no)
         if action.adds_orders:
+            if intent.action is Action.AMEND:
+                _check_amend_measurable(acc, rules, view, intent, leg_no, names)
             _check_order_size(acc, rules, view, intent, leg_no, names)
             _check_price_collar(acc, rules, view, intent, leg_no, names)
             if guard is None and waits_for_equity:
@@ -570,6 +577,39 @@ def _check_order_size(
                             qty=intent.quantity, price=price)
 
 
+def _check_amend_measurable(acc: _Collector, rules: RuleSet, view: StateView, intent: OrderIntent,
+                            leg: int | None, names: tuple[str, ...]) -> None:
+    """An amend the rules cannot measure is refused rather than waved on:
+    - one of an order whose side is unknown (OKX amends carry none; Bybit's and Bitget's of an order this store never
+      saw) that resizes it, under a rule that measures positions or notional over time (max position, daily
+      notional, gross exposure): neither direction nor exposure is known, and the store skips such a leg;
+    - one that grows a sell's open part without restating its price or trigger, under a rule that measures notional:
+      a sell rests above the market and the store does not keep its price, so the mark would measure it short (a sell
+      resting at 95,000 resized at mark 50,000). A buy is measured at the mark, above where it rests; a sell that
+      shrinks holds no more notional than it was admitted with."""
+    if intent.quantity is None:
+        return
+    order = intent.order_id or "unknown"
+    if intent.side is None:
+        if (rules.of(MaxDailyNotional) or rules.of(MaxGrossExposure)
+                or any(rule.limit_for(names) is not None for rule in rules.of(MaxPosition))):
+            acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg,
+                                       error="side of the amended order is unknown; its exposure cannot be checked",
+                                       order_id=order))
+        return
+    if intent.side is not Side.SELL or intent.price is not None or intent.trigger_price is not None:
+        return
+    open_part = view.remaining.get(intent.order_id or "")
+    if open_part is not None and intent.quantity <= open_part:
+        return
+    if (rules.of(MaxDailyNotional) or rules.of(MaxGrossExposure)
+            or any(rule.limit_for(names) is not None for rule in rules.of(MaxOrderNotional))):
+        acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg,
+                                   error="an amend that grows a sell order must restate its price: the firewall "
+                                         "does not keep a resting order's price to measure its notional at",
+                                   order_id=order))
+
+
 def _check_symbol_limit(acc: _Collector, rule: SymbolLimitRule[Decimal], limit: Decimal | None, intent: OrderIntent,
                         leg: int | None, reason: Reason, observed: Decimal, **detail: object) -> None:
     """A per-symbol limit checked in the engine (leverage, order size and notional): `observed` over `limit`, the
@@ -706,19 +746,9 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
         if intent.action is Action.NEW:
             _check_duplicates(acc, duplicates, rules, intent, leg_no, holder)
             _count_open_orders(acc, open_orders, rules, intent, leg_no, holder)
-        if replaces and intent.side is None and intent.quantity is not None and any(
-            rule.limit_for(names) is not None for rule in rules.of(MaxPosition)
-        ):
-            # a venue whose amends carry no side (OKX; Bybit for orders this sidecar never saw): resizing a
-            # resting order could grow exposure past the limit unseen, so it is refused rather than waved on
-            acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg_no,
-                                       error="side of the amended order is unknown; the position limit cannot be "
-                                             "checked", order_id=intent.order_id or "unknown"))
-            continue
-        if replaces and intent.quantity is None and intent.order_id in view.remaining:
-            # an amend of the price alone (OKX newPx): the order's open part, at the new price, replaces itself
-            intent = replace(intent, quantity=view.remaining[intent.order_id])
         if key is None or intent.side is None or intent.quantity is None:
+            # (an amend of an order of unknown side that a stateful rule would measure is refused already:
+            # `_check_amend_measurable`)
             continue
         charged: tuple[str, ...] = ()
         unit_price: Decimal | None = None

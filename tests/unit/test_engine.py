@@ -1231,9 +1231,14 @@ def test_decide_when_policy_is_missing_then_revision_is_none_and_violations_bloc
     ("rules", "blocked"),
     [
         ("  - id: position\n    type: max_position\n    default: {qty: 1}\n", True),
+        # the store skips a leg of unknown side: a daily budget or gross exposure would not see it either
+        ("  - {id: daily, type: max_daily_notional, notional: 1000}\n", True),
+        ("  - {id: gross, type: max_gross_exposure, notional: 1000}\n", True),
         ("  - id: order-qty\n    type: max_order_qty\n    default: 5\n", False),
+        # measured in the engine, at the most a sell of either side could fetch
+        ("  - {id: notional, type: max_order_notional, default: 100000}\n", False),
     ],
-    ids=["position-rule-applies", "no-position-rule"],
+    ids=["position-rule-applies", "daily-notional", "gross-exposure", "no-position-rule", "order-notional"],
 )
 def test_plan_when_amend_carries_no_side_then_blocked_only_where_a_position_limit_applies(
     rules: str, blocked: bool
@@ -1453,6 +1458,60 @@ def test_plan_when_amend_names_an_order_the_store_knows_then_its_side_is_used_fo
     assert plan.reservation is not None
     [check] = plan.reservation.exposure
     assert (check.side, check.replaces_order, check.quantity) == (Side.BUY, "123", Decimal("0.5"))
+
+
+# a sell resting at 95,000 for 0.01 (mark 50,000), amended; under a notional limit of 1,000
+NOTIONAL_RULES = {
+    "order-notional": "  - {id: notional, type: max_order_notional, default: 1000}\n",
+    "daily-notional": "  - {id: daily, type: max_daily_notional, notional: 1000}\n",
+    "gross-exposure": "  - {id: gross, type: max_gross_exposure, notional: 1000}\n",
+}
+RESTING_SELL = KnownOrder("123", "BTCUSDT", Side.SELL, PositionSide.BOTH)
+
+
+@pytest.mark.parametrize("rules", sorted(NOTIONAL_RULES))
+@pytest.mark.parametrize(("amend", "blocked"), [
+    ({"quantity": Decimal("0.02")}, True),  # grows the sell: the mark would measure it at 1,000, it rests at 1,900
+    ({"quantity": Decimal("0.01")}, False),  # the open part it was admitted with, or less
+    ({"quantity": Decimal("0.005")}, False),
+    ({"quantity": Decimal("0.02"), "order_id": "999"}, True),  # an order the store does not know
+    ({"quantity": Decimal("0.02"), "price": Decimal("45000")}, False),  # restated: measured at it (or the mark)
+    ({"quantity": Decimal("0.02"), "trigger_price": Decimal("45000")}, False),
+    ({"quantity": Decimal("0.02"), "side": Side.BUY}, False),  # a buy rests below the mark it is measured at
+], ids=["grows", "same", "shrinks", "unknown-order", "price-restated", "trigger-restated", "buy"])
+def test_plan_when_amend_grows_a_sell_without_its_price_then_blocked_under_a_notional_rule(
+    rules: str, amend: dict[str, Any], blocked: bool,
+) -> None:
+    policy = make_policy("rules:\n" + NOTIONAL_RULES[rules])
+    intent = make_intent(**{"action": Action.AMEND, "side": Side.SELL, "order_id": "123", **amend})
+    view = dataclasses.replace(make_view(prices={"BTCUSDT": "50000"}), orders={"123": RESTING_SELL},
+                               remaining={"123": Decimal("0.01")})
+
+    plan = engine.plan(make_request(intent), policy, view, "d1")
+
+    reasons = [v.reason for v in plan.violations]
+    assert reasons == ([Reason.PARSE_FAILED] if blocked else [])
+    if blocked:
+        assert "must restate its price" in str(plan.violations[0].get("error"))
+
+
+@pytest.mark.parametrize(("price", "blocked"), [
+    (Decimal("95000"), True),  # 0.02 open at 95,000: 1,900 over the order-notional limit of 1,000
+    (Decimal("45000"), False),
+])
+def test_plan_when_amend_moves_only_the_price_then_the_open_part_is_measured_at_the_new_price(
+    price: Decimal, blocked: bool,
+) -> None:
+    policy = make_policy("rules:\n" + NOTIONAL_RULES["order-notional"])
+    intent = make_intent(action=Action.AMEND, side=None, quantity=None, price=price, order_id="123")
+    view = dataclasses.replace(make_view(prices={"BTCUSDT": "50000"}), orders={"123": RESTING_SELL},
+                               remaining={"123": Decimal("0.02")})
+
+    plan = engine.plan(make_request(intent), policy, view, "d1")
+
+    assert [v.reason for v in plan.violations] == ([Reason.ORDER_NOTIONAL_EXCEEDS_MAX] if blocked else [])
+    if blocked:
+        assert (plan.violations[0].get("qty"), plan.violations[0].get("notional")) == ("0.02", "1900")
 
 
 KNOWN_BUY = KnownOrder("123", "BTCUSDT", Side.BUY, PositionSide.LONG, Decimal("0.1"))
