@@ -591,8 +591,7 @@ def _check_amend_measurable(acc: _Collector, rules: RuleSet, view: StateView, in
         return
     order = intent.order_id or "unknown"
     if intent.side is None:
-        if (rules.of(MaxDailyNotional) or rules.of(MaxGrossExposure)
-                or any(rule.limit_for(names) is not None for rule in rules.of(MaxPosition))):
+        if _budgets_or_gross(rules) or any(rule.limit_for(names) is not None for rule in rules.of(MaxPosition)):
             acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg,
                                        error="side of the amended order is unknown; its exposure cannot be checked",
                                        order_id=order))
@@ -602,12 +601,16 @@ def _check_amend_measurable(acc: _Collector, rules: RuleSet, view: StateView, in
     open_part = view.remaining.get(intent.order_id or "")
     if open_part is not None and intent.quantity <= open_part:
         return
-    if (rules.of(MaxDailyNotional) or rules.of(MaxGrossExposure)
-            or any(rule.limit_for(names) is not None for rule in rules.of(MaxOrderNotional))):
+    if _budgets_or_gross(rules) or any(rule.limit_for(names) is not None for rule in rules.of(MaxOrderNotional)):
         acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg,
                                    error="an amend that grows a sell order must restate its price: the firewall "
                                          "does not keep a resting order's price to measure its notional at",
                                    order_id=order))
+
+
+def _budgets_or_gross(rules: RuleSet) -> bool:
+    """Whether a daily-notional budget or a gross exposure limit applies: rules the store measures an order by."""
+    return bool(rules.of(MaxDailyNotional)) or bool(rules.of(MaxGrossExposure))
 
 
 def _check_symbol_limit(acc: _Collector, rule: SymbolLimitRule[Decimal], limit: Decimal | None, intent: OrderIntent,
