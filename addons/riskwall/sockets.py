@@ -204,15 +204,22 @@ class SocketGate:
                                                                       "this id, awaits the venue's answer on this "
                                                                       "connection")
             session.sent(frame.id_key, counted)
+            session.login_answers_due += 1
             if again:
                 # the same key again (python-okx's subscribe logs in once more behind its own login): whichever of the
-                # two the venue takes, the connection acts for that key; the first answer settles it
+                # two the venue takes, the connection acts for that key; the login stays pending until both are
+                # answered (a refusal of one, then the other's acceptance, binds the key)
+                if frame.id_key is not None:
+                    session.again_login_ids.add(frame.id_key)
                 return Outcome(True, frame=frame)
             session.pending_login, session.pending_login_id = frame.login_account, frame.id_key
             session.login_unclear = False
             return Outcome(True, frame=frame)
         if frame.kind is FrameKind.LOGOUT:
             session.sent(frame.id_key, counted)
+            if session.account is not None:
+                # whether the venue let it go is not read: until a login it answers plainly, it may still hold it
+                session.login_unknown = True
             session.account = None  # from now on, until a new login, frames name no account
             return Outcome(True, frame=frame)
         if frame.kind is FrameKind.CONTROL:
@@ -370,17 +377,19 @@ class SocketGate:
         if frame.login_ok is not None:
             if frame.login_unclear or session.login_unclear:
                 # the answer may not be the login's: whether the venue switched keys is unknown, so the connection
-                # acts for no account (its orders are refused) until a login the venue answers plainly
+                # acts for no account (its orders are refused) until a login the venue answers plainly, and a
+                # login sent before that does not act for its key ahead of its answer
                 session.account = None
+                session.login_unknown = True
                 with contextlib.suppress(Exception):
                     log.warning("login_unclear", venue=session.venue, endpoint=session.endpoint,
                                 detail="an answer that may be another message's came while a login awaited its "
                                        "answer: orders on this connection are refused until the next login")
             elif frame.login_ok and session.pending_login is not None:
                 session.account = session.pending_login
+                session.login_unknown = False
                 self._seen(session.venue, session.account)
-            session.pending_login = session.pending_login_id = None
-            session.login_unclear = False
+            session.login_answered(frame.replied)
         if frame.listen_key and frame.listen_account:
             self.listen_keys.remember(session.venue, frame.listen_key, frame.listen_account)
         store = self._store()

@@ -594,7 +594,72 @@ async def test_login_when_the_same_key_logs_in_again_before_the_answer_then_pass
     await made.from_venue(conn, answer)
 
     assert outcome.forward is True and outcome.decision is None
+    # bound at the first acceptance; the login stays pending until the second is answered too (no other key's
+    # login can go out before then, whose answer could be taken for it)
+    assert conn.account == fingerprint(API_KEY) and conn.pending_login == fingerprint(API_KEY)
+    await made.from_venue(conn, answer.replace('"x1"', '"x2"'))
     assert conn.account == fingerprint(API_KEY) and conn.pending_login is None
+
+
+# (venue, socket, frames in order: ("bot", text) or ("venue", text), the account bound after them): a connection
+# whose login the venue may hold while the sidecar names another (or none)
+def _binance_logon(frame_id: str, key: str) -> str:
+    return binance_frame(frame_id, "session.logon", apiKey=key, **dict(SIGNED))
+
+
+LOGINS_THE_VENUE_MAY_HOLD = [
+    # an error event that was the subscription's, read as the login's: the login's own success comes unawaited
+    (Venue.OKX, "GET /ws/v5/private", [
+        ("bot", json.dumps({"op": "subscribe", "args": [{"channel": "no-such-channel"}]})), ("bot", okx_login(API_KEY)),
+        ("venue", json.dumps({"event": "error", "code": "60018", "msg": "", "connId": "c"})),
+        ("venue", json.dumps({"event": "login", "code": "0", "msg": "", "connId": "c"}))], None),
+    # a refused login, then the same key's accepted one in flight behind it
+    (Venue.BYBIT, "GET /v5/trade", [
+        ("bot", bybit_auth(API_KEY)), ("bot", bybit_auth(API_KEY)),
+        ("venue", json.dumps({"op": "auth", "retCode": 10004, "retMsg": "error sign"})),
+        ("venue", json.dumps({"op": "auth", "retCode": 0, "retMsg": "OK"}))], ACCOUNT),
+    (Venue.BINANCEUSDM, "GET /ws-fapi/v1", [
+        ("bot", _binance_logon("l2", API_KEY)), ("bot", _binance_logon("l3", API_KEY)),
+        ("venue", json.dumps({"id": "l2", "status": 401, "error": {"code": -1022, "msg": "Signature"}})),
+        ("venue", json.dumps({"id": "l3", "status": 200, "result": {}}))], ACCOUNT),
+    # the first of two logins of one key answered: the second is still in flight, and its answer would be taken
+    # for the next login's
+    (Venue.OKX, "GET /ws/v5/private", [
+        ("bot", okx_login(API_KEY)), ("bot", okx_login(API_KEY)),
+        ("venue", json.dumps({"event": "login", "code": "0", "msg": "", "connId": "c"}))], ACCOUNT),
+    # a logout the venue's answer to which is not read
+    (Venue.BINANCEUSDM, "GET /ws-fapi/v1", [
+        ("bot", _binance_logon("l1", API_KEY)), ("venue", json.dumps({"id": "l1", "status": 200, "result": {}})),
+        ("bot", binance_frame("l2", "session.logout"))], None),
+]
+
+
+@pytest.mark.parametrize(("venue", "endpoint", "frames", "bound"), LOGINS_THE_VENUE_MAY_HOLD,
+                         ids=["okx-unclear-then-success", "bybit-refused-then-accepted",
+                              "binance-refused-then-accepted", "okx-same-key-twice-one-answered", "binance-logout"])
+async def test_login_to_another_key_when_the_venue_may_hold_a_login_then_frames_behind_it_act_for_no_account(
+    venue: Venue, endpoint: str, frames: list[tuple[str, str]], bound: str | None,
+) -> None:
+    # an order sent right behind a login acts for its key only where the connection held no login before: else a
+    # made-up key's login (refused by the venue, which keeps the one it holds) would have the order checked against
+    # an empty account while the venue fills it on the real one
+    made = gate(CountingDecider())
+    conn = Session(venue, Socket.ORDERS, endpoint)
+    for source, text in frames:
+        if source == "bot":
+            assert (await made.from_client(conn, text)).forward
+        else:
+            await made.from_venue(conn, text)
+    assert conn.account == bound
+
+    decoy = {Venue.OKX: okx_login(OTHER_KEY), Venue.BYBIT: bybit_auth(OTHER_KEY),
+             Venue.BINANCEUSDM: _binance_logon("l9", OTHER_KEY)}[venue]
+    await made.from_client(conn, decoy)
+    acting = conn.acting_account
+    if venue is Venue.OKX and bound is not None:  # the bound key's second login answered next
+        await made.from_venue(conn, json.dumps({"event": "login", "code": "0", "msg": "", "connId": "c"}))
+
+    assert acting in (None, bound) and conn.account in (None, bound)
 
 
 @pytest.mark.parametrize(

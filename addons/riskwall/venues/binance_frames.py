@@ -175,7 +175,7 @@ class BinanceFrames:
             status = _status(data)
             result = data.get("result")
             # every answer names the id it answers (`replied`), whatever the frame was: no longer awaited
-            if key is not None and key == session.pending_login_id:
+            if session.is_login_id(key):
                 return VenueFrame(replied=key, login_ok=status == 200)
             if key in session.listen_requests:
                 listen_key = result.get("listenKey") if isinstance(result, dict) and status == 200 else None

@@ -115,6 +115,13 @@ class Session:
     account: str | None = None  # bound by a login the venue accepted (or a listen key the sidecar saw issued)
     pending_login: str | None = None  # fingerprint of a login sent, not yet answered
     pending_login_id: str | None = None  # its id_key, where the venue answers by id
+    # logins to `pending_login`'s key in flight (the same key again: `SocketGate.from_client`), and the ids of those
+    # after the first: the login is settled once every one is answered, and any of them accepted binds the key
+    login_answers_due: int = 0
+    again_login_ids: set[str] = field(default_factory=set)
+    # the venue may hold a login the sidecar cannot name (an answer that may not have been the login's, a logout
+    # it did not see answered): a login sent now does not make the frames behind it act for its key
+    login_unknown: bool = False
     # another frame went out under the pending login's id, or an answer that may be another frame's came while it
     # was pending: whether the venue took the login cannot be told from its answer
     login_unclear: bool = False
@@ -156,11 +163,31 @@ class Session:
     def acting_account(self) -> str | None:
         """The account a client frame sent now acts for. Venues read a connection's frames in order, so a frame
         sent after a login the venue has not answered yet acts for that login's key (a bot may send its first
-        order right behind its login); a failed login makes the venue refuse it anyway. While a login to
-        another key than the bound one is pending, which key acts is unknown: None, so orders are refused."""
+        order right behind its login); a failed login makes the venue refuse it anyway, where the connection held
+        no login before. While a login to another key than the bound one is pending, or one that may follow a
+        login the venue holds and the sidecar cannot name (`login_unknown`: the venue keeps that one when the new
+        login fails), which key acts is unknown: None, so orders are refused."""
         if self.pending_login is None or self.account == self.pending_login:
             return self.account
-        return self.pending_login if self.account is None else None
+        return self.pending_login if self.account is None and not self.login_unknown else None
+
+    def is_login_id(self, key: str | None) -> bool:
+        """Whether `key` is the id of a login awaiting its answer (the pending one, or the same key's again)."""
+        return key is not None and (key == self.pending_login_id or key in self.again_login_ids)
+
+    def login_answered(self, key: str | None) -> None:
+        """The venue answered a pending login (under `key`, where it answers by id): once every login in flight
+        is answered, none is pending."""
+        self.login_answers_due -= 1
+        if key is not None:
+            self.again_login_ids.discard(key)
+            if key == self.pending_login_id:
+                self.pending_login_id = None
+        if self.login_answers_due <= 0:
+            self.pending_login = self.pending_login_id = None
+            self.again_login_ids.clear()
+            self.login_answers_due = 0
+            self.login_unclear = False
 
     def unpaired(self, key: str | None) -> str | None:
         """Why the venue's answer to an order frame with the id `key` could not be paired with it (no id, an id
@@ -192,7 +219,7 @@ class Session:
             return
         if key in self.pending and self.pending[key] is not own:
             self.pending[key].ambiguous = True
-        if key == self.pending_login_id:
+        if self.is_login_id(key):
             self.login_unclear = True
         if key in self.listen_requests:
             self.listen_requests[key] = None
@@ -210,7 +237,7 @@ class Session:
 
     def awaits(self, key: str | None) -> bool:
         """Whether a frame sent under `key` awaits the venue's answer (a login or listen-key request included)."""
-        return key is not None and (key in self.pending or key in self.in_flight or key == self.pending_login_id
+        return key is not None and (key in self.pending or key in self.in_flight or self.is_login_id(key)
                                     or key in self.listen_requests)
 
 
