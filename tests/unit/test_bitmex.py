@@ -780,6 +780,9 @@ POSITION_CASES = [
      (("XBTUSD", PositionSide.BOTH, D("0.05")),)),
     ((("filter", '{"symbol": "XBTUSD"}'),), [{"symbol": "XBTUSD", "currentQty": 0, "markPrice": 50000}], "XBTUSD",
      (("XBTUSD", PositionSide.BOTH, D(0)),)),
+    # `1` is no JSON true (Python's `1 == True` is): BitMEX may have narrowed the list, so it is read row by row
+    ((("filter", '{"isOpen": 1}'),), [{"symbol": "XBTUSD", "currentQty": 2500, "markPrice": 50000}], "XBTUSD",
+     (("XBTUSD", PositionSide.BOTH, D("0.05")),)),
 ]
 
 

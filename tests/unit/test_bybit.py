@@ -1174,6 +1174,9 @@ MALFORMED_ORDER_CASES = [
     pytest.param(order(positionIdx=3), "positionIdx", id="position-idx-three"),
     pytest.param(order(positionIdx="LONG"), "positionIdx", id="position-idx-text"),
     pytest.param(order(positionIdx=True), "positionIdx", id="position-idx-boolean"),
+    # digits of other scripts: Python reads "\u0661" as 1 and cannot read "\u00b9"; Bybit reads neither
+    pytest.param(order(positionIdx="\u0661"), "positionIdx", id="position-idx-arabic-indic-one"),
+    pytest.param(order(positionIdx="\u00b9"), "positionIdx", id="position-idx-superscript-one"),
     pytest.param(order(reduceOnly="true"), "reduceOnly", id="reduce-only-string"),
     pytest.param(order(reduceOnly=1), "reduceOnly", id="reduce-only-number"),
     pytest.param(order(closeOnTrigger="yes"), "closeOnTrigger", id="close-on-trigger-string"),
@@ -1662,6 +1665,13 @@ PARTIAL_LISTINGS = [
                  id="inverse-settle-coin"),
     # Bybit reads settleCoin in capitals only: `usdt` may list nothing of the USDT book
     pytest.param({"category": "linear", "settleCoin": "usdt"}, OPEN_ORDERS, id="settle-coin-in-lower-case"),
+    # padded: the venue looks it up as given, where trimming would read it as the USDT book
+    pytest.param({"category": "linear", "settleCoin": " USDT"}, OPEN_ORDERS, id="settle-coin-padded"),
+    pytest.param({"category": "linear", "settleCoin": "USDT\u00a0"}, OPEN_ORDERS, id="settle-coin-no-break-space"),
+    pytest.param({"category": "linear", "symbol": "BTCUSDT\t"}, OPEN_ORDERS, id="symbol-tab"),
+    # a page size in other digits (Arabic-Indic ten) is no number the venue reads
+    pytest.param({"category": "linear", "settleCoin": "USDT", "limit": "\u0661\u0660"}, OPEN_ORDERS,
+                 id="limit-in-other-digits"),
 ]
 
 

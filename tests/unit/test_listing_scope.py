@@ -285,6 +285,9 @@ BITMEX_FLAT = (request(BITMEX, "GET", "/api/v1/position"), [{"symbol": "XBTUSD",
                      Verdict.BLOCK, id="symbol-in-other-letter-case"),
         pytest.param(request(BITMEX, "GET", "/api/v1/order", bitmex_query(filter={"open": True}, COUNT="1")),
                      Verdict.BLOCK, id="count-in-other-letter-case"),
+        # `1` is no JSON true: BitMEX may list something else than the open orders
+        pytest.param(request(BITMEX, "GET", "/api/v1/order", bitmex_query(filter={"open": 1})), Verdict.BLOCK,
+                     id="open-as-one"),
     ],
 )
 def test_order_when_bitmex_listing_of_unsure_scope_empty_then_resting_order_still_counts(

@@ -1605,6 +1605,13 @@ def test_parse_response_when_requested_instruments_have_no_position_then_flat_re
         ("BTC-USDT-SWAP", {D(0)}), ("ETH-USDT-SWAP", {D(0)})]
 
 
+@pytest.mark.parametrize("inst_id", [" BTC-USDT-SWAP", "BTC-USDT-SWAP\t", "\u00a0BTC-USDT-SWAP", "BTC-USDT-SWAP, "])
+def test_parse_response_when_a_requested_instrument_is_padded_then_nothing_reported_flat(inst_id: str) -> None:
+    # OKX looks the padded id up as given and lists nothing: that says nothing of BTC-USDT-SWAP
+    facts = learn(get("/api/v5/account/positions", ("instId", inst_id)), envelope([]))
+    assert facts.positions == ()
+
+
 def test_parse_response_when_cross_and_isolated_on_one_instrument_then_added() -> None:
     rows = [position_row(pos="3"), position_row(pos="2", mgnMode="isolated")]
     [report] = learn(get("/api/v5/account/positions"), envelope(rows)).positions

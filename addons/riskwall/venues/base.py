@@ -837,6 +837,12 @@ def sound_facts(facts: ResponseFacts) -> ResponseFacts:
                                closed=closed)
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether `text` is digits 0-9 only, as venues read a number: `str.isdigit` takes other scripts' digits too
+    (`int("١٠")` is 10, `int("¹")` raises), which no venue reads as a number."""
+    return text.isascii() and text.isdigit()
+
+
 def read_whole(scopes: Mapping[RouteKey, frozenset[str]], harmless: frozenset[str], key: RouteKey,
                params: Mapping[str, str]) -> bool:
     """Whether every query parameter is one the route `key`'s learner reads as its scope (`scopes`) or one the venue's
@@ -848,7 +854,13 @@ def read_whole(scopes: Mapping[RouteKey, frozenset[str]], harmless: frozenset[st
     # every venue writes its symbols, coins and product types in capitals (Bybit: "uppercase only"): one asked for
     # in other letters may have matched nothing (an empty book of a symbol or settle coin that is not the one the
     # store holds), so the listing is not taken as that scope's
-    return all(params[name] == params[name].upper() for name in SCOPE_NAMES if name in params)
+    # and plainly: a venue looks up " BTC-USDT-SWAP" (or one padded with a tab or a no-break space) as given, and
+    # finds nothing, where a reading that trims it would take the empty answer for that instrument's
+    return all(_PLAIN_SCOPE.fullmatch(params[name]) is not None for name in SCOPE_NAMES if name in params)
+
+
+# a scope value as venues write it: capitals, digits and the separators of their ids and lists, nothing else
+_PLAIN_SCOPE = re.compile(r"[A-Z0-9_.,:/-]*")
 
 
 # the query parameters that name an instrument, a coin or a product in a listing's scope: Binance and the others'

@@ -64,6 +64,7 @@ from riskwall.venues.base import (
     RouteKey,
     ScopedLearner,
     TableAdapter,
+    ascii_digits,
     contract_price,
     decimal_field,
     lowest_own_price,
@@ -390,7 +391,7 @@ def _instrument_from(item: Any) -> Instrument | None:
     unified = f"{base}/{quote}:{margin}"
     if item.get("contractType") != "PERPETUAL":
         suffix = native.rsplit("_", 1)[-1]
-        if not (len(suffix) == 6 and suffix.isdigit()):
+        if not (len(suffix) == 6 and ascii_digits(suffix)):
             return None
         unified += f"-{suffix}"
     return Instrument(VENUE, native, unified, size, quote_sized=True, buy_cap=_buy_cap(item.get("filters")))

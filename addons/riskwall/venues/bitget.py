@@ -85,6 +85,7 @@ from riskwall.venues.base import (
     Socket,
     Steering,
     TableAdapter,
+    ascii_digits,
     decimal_field,
     field_spellings,
     json_body,
@@ -775,7 +776,7 @@ def _listing(data: dict[str, Any], parsed: ParsedRequest, params: Params, produc
     scoped = not any(params.get(k) for k in ("orderId", "clientOid", "idLessThan", "status", "startTime",
                                              "endTime"))
     limit = params.get("limit") or str(DEFAULT_PAGE)
-    complete = len(known) == len(items) and limit.isdigit() and 0 < int(limit) <= DEFAULT_PAGE and (
+    complete = len(known) == len(items) and ascii_digits(limit) and 0 < int(limit) <= DEFAULT_PAGE and (
         len(items) < int(limit))
     symbol = params.get("symbol", "").upper() or None
     if not scoped or not complete or (symbol is not None and not SYMBOL.fullmatch(symbol)):

@@ -105,6 +105,7 @@ from riskwall.venues.base import (
     Socket,
     Steering,
     TableAdapter,
+    ascii_digits,
     contract_price,
     decimal_field,
     enum_field,
@@ -824,13 +825,19 @@ def _filter(query: Params) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _only_true(flt: dict[str, Any] | None, name: str) -> bool:
+    """Whether the filter is `{name: true}` alone, a JSON true: `1 == True` in Python, and BitMEX may match 1
+    against its boolean column otherwise than as true (a listing it narrowed is not the whole account's)."""
+    return flt is not None and flt.keys() == {name} and flt[name] is True
+
+
 def _complete(query: Params, count: int) -> bool:
     if any(query.get(k) not in (None, "") for k in ("start", "startTime", "endTime", "columns")):
         return False
     if query.get("reverse") not in (None, "", "false"):
         return False
     raw = query.get("count") or str(DEFAULT_COUNT)
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_COUNT:
+    if not ascii_digits(raw) or not 1 <= int(raw) <= MAX_COUNT:
         return False
     return count < int(raw)
 
@@ -843,7 +850,7 @@ def _learn_open_orders(data: Any, parsed: ParsedRequest, request: HttpRequest, q
     known = tuple(u for u in updates if u is not None)
     flt = _filter(query)
     symbol = query.get("symbol") or None
-    snapshot = (flt == {"open": True} and len(known) == len(data) and _complete(query, len(data))
+    snapshot = (_only_true(flt, "open") and len(known) == len(data) and _complete(query, len(data))
                 and (symbol is None or SYMBOL.fullmatch(symbol) is not None))
     if not snapshot:
         return ResponseFacts(orders=known)
@@ -881,8 +888,8 @@ def _learn_positions(data: Any, parsed: ParsedRequest, request: HttpRequest, que
         entries.append((symbol, PositionSide.BOTH, -size if contracts < 0 else size))
     flt = _filter(query)
     count = str(query.get("count") or "")
-    paged = bool(count) and (not count.isdigit() or len(data) >= int(count))
-    if not unreadable and flt in ({}, {"isOpen": True}) and not query.get("columns") and not paged:
+    paged = bool(count) and (not ascii_digits(count) or len(data) >= int(count))
+    if not unreadable and (flt == {} or _only_true(flt, "isOpen")) and not query.get("columns") and not paged:
         # every position the account has: one it does not list is flat
         report = PositionsReport(VENUE, parsed.account, None, tuple(entries))
         return ResponseFacts(prices=tuple(prices), positions=(report,))

@@ -101,6 +101,7 @@ from riskwall.venues.base import (
     Steering,
     TableAdapter,
     Unchecked,
+    ascii_digits,
     contract_price,
     decimal_field,
     enum_field,
@@ -396,7 +397,7 @@ def small_choice(raw: object, allowed: tuple[int, ...]) -> int | None:
         return None
     if isinstance(raw, Decimal | int):
         return next((choice for choice in allowed if raw == choice), None)
-    if isinstance(raw, str) and raw.isdigit() and len(raw) < 3:
+    if isinstance(raw, str) and ascii_digits(raw) and len(raw) < 3:
         return next((choice for choice in allowed if int(raw) == choice), None)
     return None
 
@@ -882,7 +883,7 @@ def _complete_page(path: str, params: Params, result: Mapping[str, Any], count: 
     if params.get("cursor"):
         return False
     raw_limit = params.get("limit") or str(DEFAULT_PAGE[path])
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE[path]:
+    if not ascii_digits(raw_limit) or not 1 <= int(raw_limit) <= MAX_PAGE[path]:
         return False
     return not result.get("nextPageCursor") or count < int(raw_limit)
 

@@ -69,6 +69,7 @@ from riskwall.venues.base import (
     Steering,
     TableAdapter,
     Unchecked,
+    ascii_digits,
     contract_price,
     decimal_field,
     enum_field,
@@ -332,7 +333,7 @@ def _contract_kind(inst_id: str) -> str:
     parts = inst_id.split("-")
     if len(parts) == 3 and parts[2] == "SWAP":
         return "SWAP"
-    if len(parts) == 3 and len(parts[2]) == 6 and parts[2].isdigit():
+    if len(parts) == 3 and len(parts[2]) == 6 and ascii_digits(parts[2]):
         return "FUTURES"
     if len(parts) == 2:
         raise Unsupported(f"spot and margin orders are not checked yet (instId {inst_id})")
