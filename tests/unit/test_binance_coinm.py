@@ -605,19 +605,23 @@ def test_parse_request_when_order_has_a_size_then_it_is_unsized_until_the_store_
 
 
 @pytest.mark.parametrize(
-    ("side", "price", "mark", "quantity"),
+    ("side", "order_type", "price", "mark", "quantity"),
     [
-        pytest.param("BUY", "50000", "40000", D("0.025"), id="buy-above-mark-at-mark"),
-        pytest.param("BUY", "25000", "40000", D("0.04"), id="buy-below-mark-at-own-price"),
-        pytest.param("SELL", "20000", "40000", D("0.05"), id="sell-below-mark-at-own-price"),
-        pytest.param("SELL", "50000", "40000", D("0.02"), id="sell-above-mark-at-own-price"),
+        pytest.param("BUY", "LIMIT", "50000", "40000", D("0.025"), id="buy-above-mark-at-mark"),
+        pytest.param("BUY", "LIMIT", "25000", "40000", D("0.04"), id="buy-below-mark-at-own-price"),
+        pytest.param("SELL", "LIMIT", "20000", "40000", D("0.05"), id="sell-below-mark-at-own-price"),
+        pytest.param("SELL", "LIMIT", "50000", "40000", D("0.02"), id="sell-above-mark-at-own-price"),
+        # a sell stop triggered above the market triggers at once and fills at the market
+        pytest.param("SELL", "STOP_MARKET", "400000", "40000", D("0.025"), id="stop-sell-above-mark-at-mark"),
+        pytest.param("SELL", "STOP_MARKET", "20000", "40000", D("0.05"), id="stop-sell-below-mark-at-its-trigger"),
     ],
 )
 def test_resolve_when_limit_order_and_store_mark_then_converts_at_the_worse_price(
-    side: str, price: str, mark: str, quantity: Decimal
+    side: str, order_type: str, price: str, mark: str, quantity: Decimal
 ) -> None:
-    parsed = decided(make_request("POST", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": side, "type": "LIMIT",
-                                                             "timeInForce": "GTC", "quantity": "10", "price": price}),
+    fields = ({"stopPrice": price} if order_type == "STOP_MARKET" else {"timeInForce": "GTC", "price": price})
+    parsed = decided(make_request("POST", "/dapi/v1/order", {"symbol": "BTCUSD_PERP", "side": side,
+                                                             "type": order_type, "quantity": "10", **fields}),
                      marks(BTCUSD_PERP=mark))
 
     assert parsed.error is None and parsed.intents[0].quantity == quantity

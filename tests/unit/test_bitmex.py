@@ -547,6 +547,13 @@ DECIDED_CASES = [
                  Reason.PARSE_FAILED, id="stop-buy-without-mark-refused"),
     pytest.param(new(side="Sell", orderQty=BILLION, price=BILLION), None, D(1), None,
                  id="sell-without-mark-at-own-price"),
+    # a sell stop above the market triggers at once and fills at the market: 20 BTC, not 1
+    pytest.param(new(side="Sell", ordType="Stop", price=None, stopPx=BILLION, orderQty=BILLION), D(50000), D(20),
+                 Reason.POSITION_EXCEEDS_MAX, id="stop-sell-trigger-above-mark-sized-at-mark-blocked"),
+    pytest.param(new(side="Sell", ordType="Stop", price=None, stopPx=40000, orderQty=50000), D(50000),
+                 D("1.25"), None, id="stop-sell-trigger-below-mark-at-its-trigger"),
+    pytest.param(new(side="Sell", ordType="Stop", price=None, stopPx=BILLION, orderQty=BILLION), None, None,
+                 Reason.PARSE_FAILED, id="stop-sell-without-mark-refused"),
     pytest.param(new(orderQty=BILLION, price=BILLION, execInst="ReduceOnly"), None, D(1), None,
                  id="reduce-only-buy-without-mark-at-own-price"),
     # 1 / 30000 = 0.0000333333…: rounded up at 10 decimals, never under-counted

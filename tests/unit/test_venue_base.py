@@ -570,22 +570,27 @@ def test_equity_update_when_no_account_then_nothing_learned() -> None:
 
 
 
-@pytest.mark.parametrize(("side", "own", "mark", "price"), [
-    (Side.BUY, D(1_000_000), D(50_000), D(50_000)),  # a buy far above the market fills at the market
-    (Side.BUY, D(40_000), D(50_000), D(40_000)),  # a resting buy fills at its own price
-    (None, D(1_000_000), D(50_000), D(50_000)),  # side not known yet (an amend): counted as a buy
-    (Side.SELL, D(40_000), D(50_000), D(40_000)),  # a sell fills at or above its own price
-    (Side.SELL, D(60_000), D(50_000), D(60_000)),
-    (Side.BUY, D(60_000), None, D(60_000)),  # no mark: its own price
-    (Side.BUY, None, D(50_000), D(50_000)),  # a market order: the mark
-    (Side.SELL, None, None, None),
-    (Side.BUY, D(60_000), D(0), D(60_000)),  # a price that is not positive is no price
-    (Side.BUY, D(0), D(50_000), D(50_000)),
+@pytest.mark.parametrize(("side", "own", "mark", "limit", "price"), [
+    (Side.BUY, D(1_000_000), D(50_000), True, D(50_000)),  # a buy far above the market fills at the market
+    (Side.BUY, D(40_000), D(50_000), True, D(40_000)),  # a resting buy fills at its own price
+    (Side.BUY, D(500_000), D(50_000), False, D(50_000)),  # a buy stop far above: about the market, at most
+    (None, D(1_000_000), D(50_000), True, D(50_000)),  # side not known yet (an amend): counted as a buy
+    (Side.SELL, D(40_000), D(50_000), True, D(40_000)),  # a sell fills at or above its limit
+    (Side.SELL, D(60_000), D(50_000), True, D(60_000)),
+    # a sell stop triggered above the market triggers at once and fills at the market, 10 times the coin
+    (Side.SELL, D(500_000), D(50_000), False, D(50_000)),
+    (Side.SELL, D(45_000), D(50_000), False, D(45_000)),  # a stop below the market: about its trigger
+    (Side.SELL, D(500_000), None, False, D(500_000)),  # no mark: its trigger
+    (Side.BUY, D(60_000), None, True, D(60_000)),  # no mark: its own price
+    (Side.BUY, None, D(50_000), False, D(50_000)),  # a market order: the mark
+    (Side.SELL, None, None, False, None),
+    (Side.BUY, D(60_000), D(0), True, D(60_000)),  # a price that is not positive is no price
+    (Side.BUY, D(0), D(50_000), True, D(50_000)),
 ])
 def test_contract_price_when_contracts_are_worth_usd_then_the_price_that_makes_them_the_most_coin(
-    side: Side | None, own: Decimal | None, mark: Decimal | None, price: Decimal | None,
+    side: Side | None, own: Decimal | None, mark: Decimal | None, limit: bool, price: Decimal | None,
 ) -> None:
-    assert contract_price(side, own, mark) == price
+    assert contract_price(side, own, mark, limit=limit) == price
 
 
 @pytest.mark.parametrize(("side", "limit", "triggers", "price"), [

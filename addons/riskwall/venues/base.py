@@ -208,10 +208,12 @@ def inverse_repricing(size_field: str) -> FieldError:
                       f"{size_field}")
 
 
-def contract_price(side: Side | None, own: Decimal | None, mark: Decimal | None) -> Decimal | None:
+def contract_price(side: Side | None, own: Decimal | None, mark: Decimal | None, *, limit: bool) -> Decimal | None:
     """The price inverse contracts (each a fixed amount of the quote, USD) convert to base units at, never in the
-    bot's favour: the lower the fill price, the more coin the contracts are. A sell fills at or above its own
-    price, so that price is its worst case. A buy fills at or below its own, and a buy far above the market fills
+    bot's favour: the lower the fill price, the more coin the contracts are. A sell with a limit (`limit`: `own`
+    is its limit price) fills at or above it, so that price is its worst case. A sell with only a trigger fills at
+    the market once triggered, and a stop whose trigger is above the market triggers at once: the lower of its
+    trigger and the mark, like a buy. A buy fills at or below its own price, and a buy far above the market fills
     at the market: the lower of its own price and the mark (`mark`: the store's, `Known.price`). An order whose
     side is not known yet (an amend) is counted as a buy. No price of its own: the mark; neither: None. A price
     that is not positive converts nothing: it is no price."""
@@ -221,7 +223,7 @@ def contract_price(side: Side | None, own: Decimal | None, mark: Decimal | None)
         mark = None
     if own is None:
         return mark
-    if side is not Side.SELL and mark is not None and mark < own:
+    if (side is not Side.SELL or not limit) and mark is not None and mark < own:
         return mark
     return own
 

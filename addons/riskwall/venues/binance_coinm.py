@@ -208,7 +208,7 @@ def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal) -> 
                              "price and the market's, which is not known: fetch /dapi/v1/exchangeInfo or "
                              "/dapi/v1/premiumIndex through the firewall first")
         scale = listed.buy_cap
-    price = contract_price(intent.side, own, mark)
+    price = contract_price(intent.side, own, mark, limit=intent.price is not None)
     if price is not None or not intent.only_reduces:  # else it cannot grow a position: checked without a size
         quantity = base_quantity(native, contracts, price)
         if scale != 1:
@@ -262,7 +262,7 @@ def _order_price(item: Any, known: Known | None) -> Decimal | None:
     own = lowest_own_price(side, positive("price"), positive("stopPrice"), positive("triggerPrice"),
                            positive("activatePrice"))
     mark = known.price(str(item.get("symbol", "")).upper()) if known is not None else None
-    return contract_price(side, own, mark)
+    return contract_price(side, own, mark, limit=positive("price") is not None)
 
 
 def _order_key(item: Any) -> str | None:

@@ -358,11 +358,11 @@ def _sized(symbol: str, field: str) -> tuple[Decimal, bool]:
     return known.contract_size, known.quote_sized
 
 
-def _needs_mark(symbol: str, side: Side | None, own: Decimal | None) -> bool:
+def _needs_mark(symbol: str, side: Side | None, own: Decimal | None, limited: bool) -> bool:
     """Whether `symbol`'s contracts are worth a quote amount and the store's mark may change the price they
-    convert at (`contract_price`): always, but for a sell with a price of its own. The conversion then waits for
+    convert at (`contract_price`): always, but for a sell with a limit price (`limited`). The conversion then waits for
     the store's view (`_sized_with_price`). An unknown contract size raises here, before any price is sought."""
-    return _sized(symbol, "orderQty")[1] and (side is not Side.SELL or own is None)
+    return _sized(symbol, "orderQty")[1] and (side is not Side.SELL or own is None or not limited)
 
 
 def base_quantity(symbol: str, contracts: Decimal, *prices: Decimal | None, field: str = "orderQty") -> Decimal:
@@ -454,7 +454,7 @@ def _order_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     quantity, resolve = None, None
     if contracts is not None:
         own = lowest_own_price(side, price, stop)
-        if _needs_mark(symbol, side, own):
+        if _needs_mark(symbol, side, own, price is not None):
             # no size until the mark is read: a count of USD contracts in `quantity` would read as coin
             resolve = _sized_with_price(contracts, own)
         else:
@@ -478,11 +478,13 @@ def _sized_with_price(contracts: Decimal, own: Decimal | None) -> Resolver:
     def resolve(intent: OrderIntent, known: Known) -> OrderIntent:
         symbol = intent.symbol or ""
         mark = known.price(symbol)
-        if mark is None and own is not None and intent.side is not Side.SELL and not intent.only_reduces:
+        if (mark is None and own is not None and (intent.side is not Side.SELL or intent.price is None)
+                and not intent.only_reduces):
             raise FieldError(f"orderQty of inverse contract {symbol} is in USD and a buy converts at the lower of "
                              "its price and the market's, which is not known: fetch the instrument through the "
                              "firewall first")
-        quantity = base_quantity(symbol, contracts, contract_price(intent.side, own, mark))
+        quantity = base_quantity(symbol, contracts, contract_price(intent.side, own, mark,
+                                                                   limit=intent.price is not None))
         return dataclasses.replace(intent, quantity=quantity, contracts=contracts, resolve=None)
 
     return resolve
@@ -536,7 +538,7 @@ def _amended(order_id: str | None, orig_client: str | None, new_client: str | No
             raise inverse_resizing("price (or stopPx)")
         if contracts is not None:
             price = contract_price(order.side, lowest_own_price(order.side, intent.price, intent.trigger_price),
-                                   known.price(symbol))
+                                   known.price(symbol), limit=intent.price is not None)
             quantity = base_quantity(symbol, contracts, price, field=field)
             if field == "leavesQty":
                 quantity = quantity + order.executed  # the order's new total: filled part plus what may still fill

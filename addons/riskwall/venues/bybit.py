@@ -456,7 +456,8 @@ def _in_base_units(intent: OrderIntent, known: Known, contracts: Decimal, side: 
     (at its own, it would count as a fraction of the coin it buys); the same FieldError as ever when neither is
     known."""
     own = lowest_own_price(side, intent.price, intent.trigger_price)
-    return to_base("inverse", contracts, contract_price(side, own, known.price(intent.symbol)))
+    return to_base("inverse", contracts, contract_price(side, own, known.price(intent.symbol),
+                                                       limit=intent.price is not None))
 
 
 def _priced_by_store(contracts: Decimal) -> Callable[[OrderIntent, Known], OrderIntent]:

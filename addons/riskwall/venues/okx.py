@@ -531,7 +531,7 @@ def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal, own
         # its resting price is not in the amend and the store does not keep it: at the mark, a buy resting far
         # below it would count for a fraction of the coin its contracts buy
         raise inverse_resizing("newPx (or a new trigger price)")
-    price = contract_price(intent.side, own, known.price(inst_id))
+    price = contract_price(intent.side, own, known.price(inst_id), limit=intent.price is not None)
     quantity = base_quantity(inst_id, contracts, price, field=field, optional=intent.only_reduces)
     return replace(intent, quantity=quantity, contracts=contracts, resolve=None)
 
