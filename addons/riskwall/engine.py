@@ -579,33 +579,37 @@ def _check_order_size(
 
 def _check_amend_measurable(acc: _Collector, rules: RuleSet, view: StateView, intent: OrderIntent,
                             leg: int | None, names: tuple[str, ...]) -> None:
-    """An amend the rules cannot measure is refused rather than waved on:
+    """An amend the rules cannot measure is refused rather than waved on. The store does not keep a resting
+    order's prices (its limit, its trigger), so what the amend leaves out of them is not known:
     - one of an order whose side is unknown (OKX amends carry none; Bybit's and Bitget's of an order this store never
       saw) that resizes it, under a rule that measures positions or notional over time (max position, daily
       notional, gross exposure): neither direction nor exposure is known, and the store skips such a leg;
-    - one that grows a sell's open part without restating its price or trigger, under a rule that measures notional:
-      a sell rests above the market and the store does not keep its price, so the mark would measure it short (a sell
-      resting at 95,000 resized at mark 50,000). A buy is measured at the mark, above where it rests; a sell that
-      shrinks holds no more notional than it was admitted with."""
-    if intent.quantity is None:
-        return
+    - under a rule that measures notional (order notional, daily notional, gross exposure): one that grows an order's
+      open part (or of an order whose open part the store does not know) without restating its limit price (a sell
+      rests above the market, a conditional buy triggers above it: at the mark, a sell resting at 95,000 resized
+      would be measured short; a trigger restated alone leaves the limit where it was), and one that moves the
+      price of an order whose size the store does not know. An amend that shrinks an order holds no more notional
+      than it was admitted with."""
     order = intent.order_id or "unknown"
-    if intent.side is None:
-        if _budgets_or_gross(rules) or any(rule.limit_for(names) is not None for rule in rules.of(MaxPosition)):
-            acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg,
-                                       error="side of the amended order is unknown; its exposure cannot be checked",
-                                       order_id=order))
+    if intent.side is None and intent.quantity is not None and (
+            _budgets_or_gross(rules) or any(rule.limit_for(names) is not None for rule in rules.of(MaxPosition))):
+        acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg,
+                                   error="side of the amended order is unknown; its exposure cannot be checked",
+                                   order_id=order))
         return
-    if intent.side is not Side.SELL or intent.price is not None or intent.trigger_price is not None:
-        return
-    open_part = view.remaining.get(intent.order_id or "")
-    if open_part is not None and intent.quantity <= open_part:
+    if intent.quantity is None:
+        if intent.price is None and intent.trigger_price is None:
+            return  # neither size nor price moves: nothing a notional rule measures
+        error = ("the amended order's size is not known to the firewall, so its notional at the new price cannot "
+                 "be checked: list the account's open orders through it first")
+    elif intent.price is None and not (
+            (open_part := view.remaining.get(intent.order_id or "")) is not None and intent.quantity <= open_part):
+        error = ("an amend that grows an order must restate its limit price: the firewall does not keep a resting "
+                 "order's prices to measure its notional at")
+    else:
         return
     if _budgets_or_gross(rules) or any(rule.limit_for(names) is not None for rule in rules.of(MaxOrderNotional)):
-        acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg,
-                                   error="an amend that grows a sell order must restate its price: the firewall "
-                                         "does not keep a resting order's price to measure its notional at",
-                                   order_id=order))
+        acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg, error=error, order_id=order))
 
 
 def _budgets_or_gross(rules: RuleSet) -> bool:

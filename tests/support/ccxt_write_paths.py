@@ -28,7 +28,7 @@ METHODS = ("get", "post", "put", "delete", "patch")
 # (ccxt's `sign`). A GET in any section of the tables, public ones too, makes a path a read as well.
 SOURCES: Mapping[str, tuple[str, tuple[str, ...], str | None]] = {
     "binanceusdm": ("binanceusdm", ("fapiPrivate", "fapiPrivateV2", "fapiPrivateV3", "sapi", "sapiV2", "sapiV3",
-                                    "sapiV4", "private", "papi", "papiV2"), None),
+                                    "sapiV4", "private", "papi", "papiV2", "eapiPrivate"), None),
     "binancecoinm": ("binancecoinm", ("dapiPrivate", "dapiPrivateV2"), None),
     "bybit": ("bybit", ("private",), "/"),
     "okx": ("okx", ("private",), "/api/v5/"),

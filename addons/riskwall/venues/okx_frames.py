@@ -95,9 +95,12 @@ class OkxFrames:
         if set(data) - ENVELOPE or not isinstance(args, list):
             return unreadable(VENUE, op, "the frame holds more than id, op, args and expTime", request_id)
         if op == "login":
-            key = args[0].get("apiKey") if args and isinstance(args[0], dict) else None
+            key = args[0].get("apiKey") if len(args) == 1 and isinstance(args[0], dict) else None
             if not isinstance(key, str) or not key:
-                return unreadable(VENUE, op, "login without an API key", request_id)
+                return unreadable(VENUE, op, "a login holds one object with an API key", request_id)
+            if sum(name.lower() == "apikey" for name in args[0]) != 1:
+                # `apikey` beside `apiKey`: a server matching names case-insensitively may log on the other key
+                return unreadable(VENUE, op, "the API key is named twice, in other letter case", request_id)
             frame = control(VENUE, op, session.acting_account, request_id)
             return ClientFrame(FrameKind.LOGIN, op, frame.request, request_id, login_account=fingerprint(key))
         if op in CONTROL_OPS:
