@@ -686,6 +686,14 @@ REFUSED: list[tuple[str, Venue, str, Any, str]] = [
      okx_frame("login", [{"passphrase": OKX_PASSPHRASE, "timestamp": "1700000000", "sign": OKX_SIGN}], "l1"), "l1",
      "error"),
     ("okx-login-without-args", Venue.OKX, okx_frame("login", [], "l2"), "l2", "error"),
+    # OKX documents `args` as a list of accounts to log in: two keys, or one named twice in other letter case,
+    # leave which one the venue logs on unknown
+    ("okx-login-of-two-accounts", Venue.OKX,
+     okx_frame("login", [{"apiKey": OKX_KEY, "passphrase": OKX_PASSPHRASE, "timestamp": "1700000000",
+                          "sign": OKX_SIGN}] * 2, "l3"), "l3", "error"),
+    ("okx-login-key-named-twice", Venue.OKX,
+     okx_frame("login", [{"apiKey": OKX_KEY, "apikey": "other-key", "passphrase": OKX_PASSPHRASE,
+                          "timestamp": "1700000000", "sign": OKX_SIGN}], "l4"), "l4", "error"),
 ]
 
 
