@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mitmproxy import ctx, exceptions, http, io, tcp
 from mitmproxy.proxy import mode_specs, server_hooks
@@ -120,6 +121,8 @@ class RiskFirewall:
         self._egress_allowlist = False
         self._listeners: dict[int, Venue] = {}
         self._venues_by_address: dict[tuple[str, int | None], Venue] = {}
+        # the state store's address as its URL names it (host, port): no destination for a bot (`server_connect`)
+        self._own_endpoints: frozenset[tuple[str, int]] = frozenset()
         self._settling = Settling()
         self._sockets = SocketGate(self._decide, lambda: self.store, lambda: self.policy, self._saw_account,
                                    self._settling.wait, self._settling.keep)
@@ -206,6 +209,7 @@ class RiskFirewall:
             except UnsupportedStateUrl as exc:
                 raise exceptions.OptionsError(str(exc)) from None
             previous, self.store = self.store, store
+            self._own_endpoints = _store_endpoints(url)
             loop = asyncio.get_event_loop()
             if previous is not None:
                 self._closing = loop.create_task(previous.close())
@@ -370,26 +374,44 @@ class RiskFirewall:
         log.warning("client_refused", client=str(address))
 
     async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
-        """A venue mapped by address (`--venue-host binanceusdm=127.0.0.1:9001`) must not be reached under a name
-        the map does not know (an /etc/hosts alias, a DNS name pointing at it): such a connection carried
-        requests that were never decided as that venue's, so it is refused. The address checked is the address
-        connected to: a second lookup cannot answer differently."""
+        """Where a bot may connect through the proxy:
+        - a venue mapped by address (`--venue-host binanceusdm=127.0.0.1:9001`) must not be reached under a name
+          the map does not know (an /etc/hosts alias, a DNS name pointing at it): such a connection carried
+          requests that were never decided as that venue's, so it is refused;
+        - the sidecar's own host is no destination, under `--egress open` too: a loopback, link-local or
+          unspecified address (its state store, its admin endpoint, anything else listening on its loopback) is
+          refused unless it is a venue's or named by `--egress-allow`, and so is the state store's own address
+          wherever it is (a bot that reached it could delete a halt).
+        The address checked is the address connected to: a second lookup cannot answer differently. A reverse
+        listener's connections go where the operator configured them, and are not checked."""
         server = data.server
         try:
-            if server.address is None or not self._venues_by_address:
+            if server.address is None or isinstance(data.client.proxy_mode, mode_specs.ReverseMode):
                 return
             host, port = server.address
-            if self.hosts.venue(host, port) is not None or is_ip_literal(host):
+            if self.hosts.venue(host, port) is not None:
                 return
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            addresses = [canonical_host(str(info[4][0])) for info in infos]
+            allowed = host_key(host) in self._egress_allowed or host_key(host, port) in self._egress_allowed
+            if is_ip_literal(host):
+                addresses = [canonical_host(host)]
+            else:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                addresses = [canonical_host(str(info[4][0])) for info in infos]
             for address in addresses:
                 venue = self.hosts.venue(address, port)
-                if venue is not None:
+                if venue is not None and self._venues_by_address:
                     server.error = f"riskwall: {host} leads to {venue}, a venue, under a name that is not the venue's"
                     log.warning("venue_under_another_name", host=host, port=port, venue=venue)
                     return
-            if addresses:
+                if not allowed and (_own_host(address) or (address, port) in self._own_endpoints
+                                    or (host_key(host), port) in self._own_endpoints):
+                    server.error = "riskwall: the sidecar's own host is no destination"
+                    with contextlib.suppress(Exception):
+                        metrics.egress_refused()
+                        log.warning("egress_blocked", host=host_key(host), port=port, method="CONNECT",
+                                    detail="the sidecar's own host or its state store")
+                    return
+            if addresses and not is_ip_literal(host):
                 server.sni = server.sni or host
                 server.address = (addresses[0], port)
         except OSError:
@@ -736,6 +758,34 @@ async def _announce_store(store: StateStore) -> None:
                     detail="orders that could add risk are blocked until it answers; cancels and reductions pass")
         return
     log.info("state_store_opened", url=url)
+
+
+def _own_host(address: str) -> bool:
+    """An address that reaches the sidecar's own host: loopback, link-local (a cloud's metadata service too) or
+    unspecified (which connects to loopback)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback or ip.is_link_local or ip.is_unspecified
+
+
+def _store_endpoints(url: str) -> frozenset[tuple[str, int]]:
+    """The (host, port) pairs a state store URL names (`redis://host:port/db`, a Sentinel's several), canonical."""
+    try:
+        parts = urlsplit(url)
+        if not parts.scheme.startswith(("redis", "rediss")):
+            return frozenset()
+        found = set()
+        for netloc in parts.netloc.rpartition("@")[2].split(","):
+            host, port = split_host_port(netloc)
+            if host:
+                found.add((canonical_host(host), port or (26379 if "sentinel" in parts.scheme else 6379)))
+        return frozenset(found)
+    except (ValueError, TypeError):
+        return frozenset()
 
 
 def _parse_listeners(entries: Sequence[str]) -> dict[int, Venue]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import socket
 import subprocess
 import sys
 import threading
@@ -208,3 +209,28 @@ def test_request_when_proxy_credentials_missing_or_wrong_then_nothing_reaches_th
     assert len(fake.requests) == before
     output = authenticated.output()
     assert "pw-a" not in output and "wrong" not in output
+
+
+@pytest.mark.parametrize("how", ["absolute-form", "connect-tunnel"])
+def test_request_when_it_leads_to_the_sidecars_own_loopback_then_refused_under_open_egress(
+    sidecar: Sidecar, outsider: tuple[int, list[str]], how: str
+) -> None:
+    # a bot kept off the sidecar's loopback reaches it through the proxy: its state store (where it could delete a
+    # halt), its admin endpoint, anything else listening there. Open egress forwards elsewhere, never there
+    port, hits = outsider
+    with socket.create_connection(("127.0.0.1", sidecar.proxy_port), timeout=10) as conn:
+        if how == "connect-tunnel":
+            conn.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            established = conn.recv(4096)
+            if established.startswith(b"HTTP/1.1 200"):
+                conn.sendall(f"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+                answer = conn.recv(4096)
+            else:
+                answer = established
+        else:
+            conn.sendall(f"GET http://127.0.0.1:{port}/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            answer = conn.recv(4096)
+
+    assert not answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert hits == []
+    assert any(line.get("event") == "egress_blocked" for line in sidecar.log_lines())

@@ -32,7 +32,7 @@ from mitmproxy.test import taddons, tflow
 from riskwall import addon as addon_module
 from riskwall import engine, logs
 from riskwall import settling as settling_module
-from riskwall.addon import RiskFirewall
+from riskwall.addon import RiskFirewall, _store_endpoints
 from riskwall.capture import CaptureWriter
 from riskwall.decider import UNANSWERED_HOLD_MS
 from riskwall.model import PositionSide, PositionsReport, ResponseFacts, TradingState, Venue, fingerprint
@@ -359,7 +359,7 @@ async def test_request_when_names_carried_by_request_name_a_venue_then_decided_a
     ("name", "resolves_to", "outcome"),
     [
         ("alias.example", "127.0.0.1", "refused"),  # an /etc/hosts alias of the venue's address
-        ("other.example", "127.0.0.9", "pinned"),  # no venue there: connected to the address that was checked
+        ("other.example", "192.0.2.9", "pinned"),  # no venue there: connected to the address that was checked
         ("fapi.binance.com", "127.0.0.1", "untouched"),  # a venue's own name: decided as the venue anyway
         ("127.0.0.1", "127.0.0.1", "untouched"),
     ],
@@ -384,6 +384,41 @@ async def test_server_connect_when_name_leads_to_a_venue_address_then_refused_or
         assert (server.error, server.address, server.sni) == (None, (resolves_to, 9001), name)
     else:
         assert (server.error, server.address) == (None, (name, 9001))
+
+
+@pytest.mark.parametrize(
+    ("name", "resolves_to", "port", "allow", "refused"),
+    [
+        ("127.0.0.1", "127.0.0.1", 6379, [], True),  # the state store on the sidecar's loopback
+        ("localhost", "127.0.0.1", 9090, [], True),  # its admin endpoint
+        ("rebound.example", "127.0.0.2", 443, [], True),  # a name that leads to its loopback
+        ("::1", "::1", 6379, [], True),
+        ("169.254.169.254", "169.254.169.254", 80, [], True),  # link-local: a cloud's metadata service
+        ("0.0.0.0", "0.0.0.0", 6379, [], True),  # the unspecified address connects to loopback
+        ("redis.internal", "10.1.2.3", 6379, [], True),  # the state store wherever its URL puts it
+        ("redis.internal", "10.1.2.3", 6380, [], False),  # another port of that host is not the store
+        ("example.com", "93.184.215.14", 443, [], False),  # elsewhere: open egress passes it
+        ("localhost", "127.0.0.1", 8088, ["localhost:8088"], False),  # named by --egress-allow
+    ],
+)
+async def test_server_connect_when_it_leads_to_the_sidecars_own_host_then_refused_under_open_egress(
+    policy_file: Path, monkeypatch: pytest.MonkeyPatch, name: str, resolves_to: str, port: int, allow: list[str],
+    refused: bool,
+) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo",
+                        lambda host, p, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (resolves_to, p))])
+    fw = RiskFirewall()
+    with taddons.context(fw) as tctx:
+        tctx.configure(fw, riskwall_policy=str(policy_file), riskwall_state="memory://", riskwall_egress_allow=allow)
+        fw._own_endpoints = _store_endpoints("redis://redis.internal:6379/0")  # as a Redis state URL sets it
+        server = connection.Server(address=(name, port))
+        data = server_hooks.ServerConnectionHookData(server=server, client=tflow.tclient_conn())
+
+        await fw.server_connect(data)
+
+    assert (server.error is not None) is refused
+    if refused:
+        assert "own host" in str(server.error)
 
 
 @pytest.mark.parametrize(("listener_port", "venue"), [(8081, "binanceusdm"), (8082, "okx")])
