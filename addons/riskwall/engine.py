@@ -174,8 +174,10 @@ def view_query(request: ParsedRequest, policy: Policy | None = None) -> ViewQuer
         named = tuple(i.client_order_id for i in intents
                       if i.action is Action.AMEND and not i.order_id and i.client_order_id)
     adds = policy is not None and request.action.adds_orders
-    whole = adds and policy is not None and policy.has_gross_exposure
-    others = policy.gross_venues(request.venue, request.state_account) if whole and policy is not None else ()
+    gross = adds and policy is not None and policy.has_gross_exposure
+    # a close that names no instrument closes every position of the account on the venue: it reads them all
+    whole = gross or (adds and any(i.close_position and i.symbol is None for i in intents))
+    others = policy.gross_venues(request.venue, request.state_account) if gross and policy is not None else ()
     loss_keys: tuple[str, ...] = ()
     if adds and policy is not None and request.state_account is not None and policy.equity_waiting_rules:
         # every daily-loss rule that waits for an equity reading: the few the policy has, whichever applies
@@ -742,6 +744,8 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                 pending.append(PendingEntry(f"{decision_id}:{index}", key, intent.side, intent.quantity,
                                             intent.order_id, reducing=True, opens=intent.action is Action.NEW,
                                             kind=_listing_kind(intent, view), triggers_into=intent.triggers_into))
+            elif intent.close_position and intent.quantity is None and intent.action is Action.NEW:
+                pending.extend(_closing_entries(view, intent, holder, f"{decision_id}:{index}"))
             continue
         for rate_rule in rules.of(OrderRate):
             # one counter per rule: two rules over the same account must not count each order twice
@@ -805,6 +809,28 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                          ) if gross else ()
     return Reservation(decision_id, rate, checks, tuple(pending), bounds, tuple(duplicates.values()),
                        tuple(open_orders.values()), tuple(budgets.values()), gross_checks)
+
+
+def _closing_entries(view: StateView, intent: OrderIntent, holder: str, leg_id: str) -> list[PendingEntry]:
+    """A close that names no size (BingX closeAllPositions, OKX close-position, Bitget close-positions, BitMEX
+    closePosition): the venue closes what there is. Each position the view holds that it may close (of its symbol,
+    or the account's on the venue when it names none; on its side, where it names one) is held as a pending
+    reduction of its whole size, like a reduce-only order of that size: until the venue's answer shows what it
+    did, or (an answer that shows no order) a position read after it, the other way is measured from flat. Else a
+    close the store never learns of leaves the old position under-counting every order the other way."""
+    entries: list[PendingEntry] = []
+    for key, position in view.positions.items():
+        if position == 0 or key.venue is not intent.venue or key.account != holder:
+            continue
+        if intent.symbol is not None and (key.symbol != intent.symbol or (
+                intent.position_side is not PositionSide.BOTH and key.position_side is not intent.position_side)):
+            continue
+        side = Side.SELL if position > 0 else Side.BUY
+        if intent.side is not None and side is not intent.side:
+            continue
+        entries.append(PendingEntry(leg_id if not entries else f"{leg_id}.{len(entries)}", key, side, abs(position),
+                                    reducing=True, kind=intent.kind))
+    return entries
 
 
 def _own_reductions(legs: Sequence[_Leg], holder: str) -> dict[tuple[PositionKey, Side], Decimal]:

@@ -799,6 +799,25 @@ def test_parse_response_when_positions_for_one_symbol_then_report_scoped_and_mar
     assert facts.prices == (PriceUpdate(VENUE, "BTC-USDT", D("61000.1"), "mark"),)
 
 
+@pytest.mark.parametrize(("query", "data", "positions"), [
+    # one symbol asked, none listed: flat on every side (a position closed where the sidecar did not see it)
+    ({"symbol": "BTC-USDT"}, [], {PositionSide.BOTH: D(0), PositionSide.LONG: D(0), PositionSide.SHORT: D(0)}),
+    ({"symbol": "BTC-USDT"}, [{"symbol": "BTC-USDT", "positionSide": "LONG", "positionAmt": "1"}],
+     {PositionSide.LONG: D(1), PositionSide.BOTH: D(0), PositionSide.SHORT: D(0)}),
+    # a query not read whole, or a row not read: only what is listed
+    ({"symbol": "BTC-USDT", "type": "x"}, [], {}),
+    ({"symbol": "BTC-USDT"}, [{"symbol": "BTC-USDT", "positionAmt": "x"}], {}),
+], ids=["none-listed", "one-side-listed", "unsure-scope", "unreadable-row"])
+def test_parse_response_when_one_symbol_read_whole_then_sides_not_listed_are_flat(
+    query: dict[str, str], data: list, positions: dict[PositionSide, Decimal],
+) -> None:
+    facts = respond("GET", "/openApi/swap/v2/user/positions", query, data)
+
+    reported = {side: amount for report in facts.positions for symbol, side, amount in report.positions
+                if symbol == "BTC-USDT"}
+    assert reported == positions
+
+
 PRICE_CASES = [
     ("/openApi/swap/v2/quote/premiumIndex", {"symbol": "BTC-USDT", "markPrice": "60001.5"},
      [PriceUpdate(VENUE, "BTC-USDT", D("60001.5"), "mark")]),

@@ -2236,3 +2236,56 @@ def test_normalize_path_when_more_paths_than_its_memory_then_memory_stays_bounde
     long_path = "/x" * paths.NORMALIZED_MEMORY_LENGTH
     assert paths.normalize_path(long_path) == long_path
     assert long_path not in paths._normalized
+
+
+# (the close: its symbol, side and position side; the view's positions; the pending reductions it holds: symbol,
+# position side, side, size)
+CLOSES = [
+    # OKX close-position of a long: the whole long may be gone once the venue answers
+    (("BTCUSDT", Side.SELL, PositionSide.BOTH), {"BTCUSDT": "0.8"}, [("BTCUSDT", PositionSide.BOTH, Side.SELL, "0.8")]),
+    # a BingX close of a symbol, read as a SELL and a BUY leg: only the one against the position holds anything
+    (("BTCUSDT", Side.BUY, PositionSide.BOTH), {"BTCUSDT": "0.8"}, []),
+    (("BTCUSDT", Side.BUY, PositionSide.BOTH), {"BTCUSDT": "-0.5"}, [("BTCUSDT", PositionSide.BOTH, Side.BUY, "0.5")]),
+    # a side of its own (Bitget holdSide): only that position of the symbol
+    (("BTCUSDT", Side.SELL, PositionSide.LONG), {("BTCUSDT", PositionSide.LONG): "2",
+                                                 ("BTCUSDT", PositionSide.SHORT): "-1"},
+     [("BTCUSDT", PositionSide.LONG, Side.SELL, "2")]),
+    # no side (BitMEX closePosition): whichever way the position goes
+    (("BTCUSDT", None, PositionSide.BOTH), {"BTCUSDT": "-0.3", "ETHUSDT": "4"},
+     [("BTCUSDT", PositionSide.BOTH, Side.BUY, "0.3")]),
+    # no symbol (BingX closeAllPositions): every position of the account on the venue
+    ((None, None, PositionSide.BOTH), {"BTCUSDT": "-0.3", "ETHUSDT": "4", "SOLUSDT": "0"},
+     [("BTCUSDT", PositionSide.BOTH, Side.BUY, "0.3"), ("ETHUSDT", PositionSide.BOTH, Side.SELL, "4")]),
+    (("BTCUSDT", Side.SELL, PositionSide.BOTH), {}, []),  # nothing held: nothing to hold
+]
+
+
+@pytest.mark.parametrize(("close", "positions", "held"), CLOSES)
+def test_plan_when_a_close_names_no_size_then_what_it_may_close_is_held_as_a_pending_reduction(
+    close: tuple[str | None, Side | None, PositionSide], positions: dict[Any, str],
+    held: list[tuple[str, PositionSide, Side, str]],
+) -> None:
+    # the venue closes what there is: a close the store never learns of would leave the old position
+    # under-counting every order the other way (a long of 0.8 closed, then a sell of 1.8 through a limit of 1)
+    symbol, side, position_side = close
+    intent = make_intent(symbol=symbol, side=side, position_side=position_side, quantity=None, order_type="MARKET",
+                         reduce_only=True, close_position=True)
+    policy = make_policy("rules:\n  - id: position\n    type: max_position\n    default: {qty: 1}\n")
+
+    plan = engine.plan(make_request(intent), policy, make_view(positions), "d1")
+
+    assert plan.violations == ()
+    assert plan.reservation is not None
+    assert sorted((e.position.symbol, e.position.position_side, e.side, str(e.quantity), e.reducing)
+                  for e in plan.reservation.pending) == sorted((*row, True) for row in held)
+    assert len({e.leg_id for e in plan.reservation.pending}) == len(held)
+
+
+@pytest.mark.parametrize(("symbol", "whole"), [(None, True), ("BTCUSDT", False)])
+def test_view_query_when_a_close_names_no_instrument_then_the_whole_account_is_read(
+    symbol: str | None, whole: bool
+) -> None:
+    intent = make_intent(symbol=symbol, side=None, quantity=None, reduce_only=True, close_position=True)
+    policy = make_policy("rules:\n  - id: position\n    type: max_position\n    default: {qty: 1}\n")
+
+    assert engine.view_query(make_request(intent), policy).whole_account is whole

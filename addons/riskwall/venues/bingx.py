@@ -66,6 +66,7 @@ from riskwall.venues.base import (
     on_the_amended_order,
     one_leg,
     order_list,
+    read_whole,
     route_table,
     scoped,
     strict_json,
@@ -610,16 +611,20 @@ def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_
         return ResponseFacts()
     positions: list[tuple[str, PositionSide, Decimal]] = []
     prices: list[PriceUpdate] = []
+    complete = True
     for item in data:
         if not isinstance(item, dict):
+            complete = False
             continue
         try:
             symbol = str(item["symbol"]).upper()
             side = POSITION_SIDES[str(item.get("positionSide", "BOTH"))]
             amount = Decimal(str(_num(item["positionAmt"])))
             if not amount.is_finite():
+                complete = False
                 continue
         except (KeyError, ArithmeticError, ValueError):
+            complete = False
             continue
         if side is PositionSide.LONG:
             amount = abs(amount)
@@ -629,7 +634,13 @@ def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_
         mark = _price(item.get("markPrice"))
         if mark is not None:
             prices.append(PriceUpdate(VENUE, symbol, mark, "mark"))
-    report = PositionsReport(VENUE, parsed.account, params.get("symbol", "").upper() or None, tuple(positions))
+    asked = params.get("symbol", "").upper() or None
+    if asked is not None and complete and read_whole(_SCOPES, _HARMLESS, ("GET", f"{_SWAP2}/user/positions"), params):
+        # one symbol asked for and read whole: a position side it does not list is flat (a report of a symbol sets
+        # only the positions it names)
+        listed = {side for symbol, side, _ in positions if symbol == asked}
+        positions += [(asked, side, Decimal(0)) for side in PositionSide if side not in listed]
+    report = PositionsReport(VENUE, parsed.account, asked, tuple(positions))
     return ResponseFacts(prices=tuple(prices), positions=(report,))
 
 
