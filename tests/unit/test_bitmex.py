@@ -479,6 +479,8 @@ def test_intent_resolve_when_hook_called_directly_then_the_order_is_read_by_orig
 AMEND_ERROR_CASES = [
     ({"orderQty": 2000}, "orderID or origClOrdID is missing"),
     ({"orderID": OID, "orderQty": 2, "leavesQty": 1}, "both given"),
+    # two orders named: BitMEX documents no precedence, so which one it amends is a guess
+    ({"orderID": OID, "origClOrdID": "buy-B", "orderQty": 1500, "price": 0.1}, "orderID and origClOrdID"),
 ]
 
 

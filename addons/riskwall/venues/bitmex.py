@@ -496,6 +496,9 @@ def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     orig_client = text_field("origClOrdID", obj.get("origClOrdID"), CLIENT_ID, required=False)
     if order_id is None and orig_client is None:
         raise FieldError("orderID or origClOrdID is missing")
+    if order_id is not None and orig_client is not None:
+        # BitMEX documents no precedence between them: two orders named, and which one it amends is a guess
+        raise FieldError("orderID and origClOrdID are both given: name the amended order by one of them")
     new_client = text_field("clOrdID", obj.get("clOrdID"), CLIENT_ID, required=False)
     qty = decimal_field("orderQty", obj.get("orderQty"), required=False)
     leaves = decimal_field("leavesQty", obj.get("leavesQty"), required=False, allow_zero=True)
