@@ -561,6 +561,9 @@ MALFORMED_OTHER_CASES = [
                                       "quantity": "1"}, "clientOrderID and clientOrderId"),
     ("/openApi/swap/v1/trade/amend", {"symbol": "BTC-USDT", "orderId": "1", "clientOrderID": "",
                                       "clientOrderId": "other", "quantity": "1"}, "clientOrderID and clientOrderId"),
+    # the order by id and another by the bot's id: which BingX amends is not documented either
+    ("/openApi/swap/v1/trade/amend", {"symbol": "BTC-USDT", "orderId": "1", "clientOrderID": "buy-B",
+                                      "quantity": "1"}, "orderId and clientOrderId"),
     ("/openApi/swap/v1/trade/cancelReplace", order(cancelOrderId="1", cancelReplaceMode="STOP_ON_FAILURE",
                                                   clientOrderID="new-1", clientOrderId="new-2"),
      "clientOrderID and clientOrderId"),

@@ -342,6 +342,9 @@ def _amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) ->
     client_id = _client_id(params)
     if order_id is None and client_id is None:
         raise FieldError("orderId or clientOrderId is missing")
+    if order_id is not None and client_id is not None:
+        # which one BingX reads first is not documented: the order checked may not be the one amended
+        raise FieldError("orderId and clientOrderId are both given: name the amended order by one of them")
     raw_side = enum_field("side", params.get("side"), frozenset(SIDES), default="-")
     return OrderIntent(
         venue=VENUE,
