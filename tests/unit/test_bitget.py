@@ -902,3 +902,29 @@ def test_rejection_when_rule_id_holds_ccxt_keyword_then_class_unchanged(bitget: 
 def test_rejection_when_decision_has_no_violation_then_invalid_order(bitget: ccxt.Exchange) -> None:
     rejection = ADAPTER.rejection(Decision(Verdict.BLOCK, DECISION_ID, "rev-1"))
     assert type(ccxt_exception(bitget, rejection.status, rejection.body, "https://x/y")) is ccxt.InvalidOrder
+
+
+@pytest.mark.parametrize(("query", "flattened"), [
+    # ccxt's fetch_positions: every open position of the product type is listed
+    ({"productType": "USDT-FUTURES", "marginCoin": "USDT"}, True),
+    ({"productType": "USDT-FUTURES"}, True),
+    # another margin coin's listing says nothing of a USDT-margined symbol; a filtered one nothing at all
+    ({"productType": "USDT-FUTURES", "marginCoin": "USDC"}, False),
+    ({"productType": "USDT-FUTURES", "marginCoin": "USDT", "symbol": "ETHUSDT"}, False),
+    ({"productType": "COIN-FUTURES"}, False),  # another product type
+], ids=["fetch-positions", "product-type", "other-margin-coin", "filtered", "other-product-type"])
+def test_parse_response_when_all_positions_leave_out_a_symbol_seen_held_then_it_is_flat(
+    query: dict[str, str], flattened: bool
+) -> None:
+    # a short learned from a read, then closed where the sidecar did not see it (a TP/SL, a liquidation): a whole
+    # listing of the product type that leaves it out says it is flat, where it would stay short and under-count buys
+    learn("GET", f"{MIX}/position/all-position", None, [position_row("BTCUSDT", "short", "1")],
+          query={"productType": "USDT-FUTURES", "marginCoin": "USDT"})
+
+    facts = learn("GET", f"{MIX}/position/all-position", None, [position_row("ETHUSDT", "long", "1")], query=query)
+
+    btc = [report for report in facts.positions if report.symbol == "BTCUSDT"]
+    assert btc == ([PositionsReport(VENUE, ACCOUNT, "BTCUSDT", (("BTCUSDT", PositionSide.BOTH, D(0)),
+                                                                ("BTCUSDT", PositionSide.LONG, D(0)),
+                                                                ("BTCUSDT", PositionSide.SHORT, D(0))))]
+                   if flattened else [])

@@ -272,6 +272,33 @@ def _reduce_only(raw: object) -> bool:
     raise FieldError("reduceOnly must be YES or NO")
 
 
+class _HeldSymbols:
+    """The symbols this sidecar has seen an account trade, hold or list per product type: what a whole all-position
+    answer that leaves one of them out says is flat (Bitget lists open positions only). Process memory, bounded per
+    product type by the venue's instruments (and a cap); a symbol only another sidecar saw is not flattened by this
+    one's read, and stays as the store holds it until a read of its own symbol or a fill moves it."""
+
+    CAP = 2000
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, set[str]] = {}
+
+    def saw(self, product_type: str, symbol: str | None) -> None:
+        if symbol and SYMBOL.fullmatch(symbol):
+            seen = self._by_type.setdefault(product_type, set())
+            if len(seen) < self.CAP:
+                seen.add(symbol)
+
+    def of(self, product_type: str) -> frozenset[str]:
+        return frozenset(self._by_type.get(product_type, ()))
+
+    def clear(self) -> None:
+        self._by_type.clear()
+
+
+HELD_SYMBOLS = _HeldSymbols()
+
+
 def unified_symbol(product_type: str, native: str) -> str | None:
     """ccxt's unified symbol: learned from contracts, else derived (BTCUSDT → BTC/USDT:USDT, COIN-M BTCUSD →
     BTC/USD:BTC, USDC-M BTCPERP → BTC/USDC:USDC)."""
@@ -596,11 +623,13 @@ def _learn_placed(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequ
         pairs = [(0, oid)]
     reserved = parsed.action.adds_orders
     updates = []
+    product_type = str(body.get("productType", "")).upper()
     for leg, order_id in pairs:
         update = _accepted(parsed.intents[leg], order_id, parsed.account,
                            f"{decision_id}:{leg}" if reserved else None)
         if update is not None:
             updates.append(update)
+            HELD_SYMBOLS.saw(product_type, update.symbol)
     return ResponseFacts(orders=tuple(updates))
 
 
@@ -681,9 +710,19 @@ def _learn_positions(data: dict[str, Any], parsed: ParsedRequest, request: HttpR
         position_side = side if mode == "hedge_mode" else PositionSide.BOTH
         by_symbol.setdefault(symbol, []).append((symbol, position_side, total * sign))
     modes = _modes_listed(parsed.account, product_type, rows)
+    for symbol in by_symbol:
+        HELD_SYMBOLS.saw(product_type, symbol)
     if (single and whole and asked and SYMBOL.fullmatch(asked) and not by_symbol
             and not unreadable and _margin_coin_fits(product_type, asked, params.get("marginCoin"))):
         by_symbol[asked] = []  # asked for one symbol, and none listed: it is flat
+    if not single and whole and not unreadable:
+        # every open position of the product type (of its margin coin, where one is asked) is listed: a symbol
+        # this sidecar saw held or traded there that the answer leaves out is flat (closed by a TP/SL, a
+        # liquidation, the web: what the store never learned)
+        margin_coin = params.get("marginCoin")
+        for symbol in HELD_SYMBOLS.of(product_type) - set(by_symbol):
+            if _margin_coin_fits(product_type, symbol, margin_coin):
+                by_symbol[symbol] = []
     reports = []
     for symbol, entries in by_symbol.items():
         if symbol in unreadable:
@@ -770,6 +809,8 @@ def _listing(data: dict[str, Any], parsed: ParsedRequest, params: Params, produc
         return ResponseFacts()
     listed = [_listed_order(item, parsed.account, kind) for item in items]
     known = tuple(u for u in listed if u is not None)
+    for update in known:
+        HELD_SYMBOLS.saw(product_type, update.symbol)
     modes = _modes_listed(parsed.account, product_type, items)
     # the gate is `_SCOPES` (a parameter it does not name makes the listing teach only its orders); these filters
     # are the learner's own reading of them
