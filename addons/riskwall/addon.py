@@ -192,8 +192,9 @@ class RiskFirewall:
                 raise exceptions.OptionsError(str(exc)) from None
         if "riskwall_policy" in updated:
             try:
-                self._policy_digest = content_digest(ctx.options.riskwall_policy)
                 self.policy = load_policy(ctx.options.riskwall_policy)
+                # the bytes it was parsed from: a second read could catch a file being rewritten
+                self._policy_digest = self.policy.digest
             except PolicyError as exc:
                 log.error("policy_invalid", path=ctx.options.riskwall_policy, errors=exc.errors)
                 raise exceptions.OptionsError("invalid policy:\n" + "\n".join(exc.errors)) from None
@@ -275,7 +276,7 @@ class RiskFirewall:
                 if digest != settling:
                     settling = digest
                     continue
-                change = await asyncio.to_thread(_policy_change, path, self._policy_digest)
+                change = await asyncio.to_thread(_policy_change, path, self._policy_digest, settling)
                 if change is not None and isinstance(change[1], Policy) and self.policy is not None and \
                         change[1].key_holders() != self.policy.key_holders() and \
                         not await self._claim_holders(change[1]):
@@ -874,16 +875,22 @@ def _repeated(fields: tuple[tuple[bytes, bytes], ...]) -> frozenset[str]:
     return frozenset(name.decode("latin-1") for name in names if names.count(name) > 1)
 
 
-def _policy_change(path: str, known_digest: str | None) -> tuple[str, Policy | PolicyError] | None:
-    """The policy at `path` when its content differs from `known_digest`: (new digest, the policy or why it
-    does not load); None when unchanged or unreadable. Blocking (files, git): called off the event loop."""
+def _policy_change(path: str, known_digest: str | None,
+                   settled: str | None = None) -> tuple[str, Policy | PolicyError] | None:
+    """The policy at `path` when its content differs from `known_digest`: (the digest of the bytes parsed, the
+    policy or why it does not load); None when unchanged or unreadable, or when the bytes parsed are not the
+    `settled` ones the watcher saw twice (the files changed again between: it waits for them to settle anew).
+    Blocking (files, git): called off the event loop."""
     digest = content_digest(path)
     if digest is None or digest == known_digest:
         return None
     try:
-        return digest, load_policy(path)
+        policy = load_policy(path)
     except PolicyError as exc:
         return digest, exc
+    if settled is not None and policy.digest != settled:
+        return None
+    return policy.digest, policy
 
 
 def _touches_account(facts: ResponseFacts) -> bool:

@@ -36,7 +36,7 @@ from riskwall.addon import RiskFirewall, _store_endpoints
 from riskwall.capture import CaptureWriter
 from riskwall.decider import UNANSWERED_HOLD_MS
 from riskwall.model import PositionSide, PositionsReport, ResponseFacts, TradingState, Venue, fingerprint
-from riskwall.policy.loader import Policy
+from riskwall.policy.loader import Policy, content_digest
 from riskwall.state.base import (
     HolderMove,
     Reservation,
@@ -1349,7 +1349,7 @@ async def test_policy_watch_when_reading_the_files_is_slow_then_the_event_loop_k
     fw = firewall()
     read: list[float] = []
 
-    def slow_change(path: str, known: str | None) -> None:
+    def slow_change(path: str, known: str | None, settled: str | None = None) -> None:
         time.sleep(0.3)  # a git subprocess on a loaded machine
         read.append(time.monotonic())
 
@@ -1393,7 +1393,8 @@ async def test_policy_watch_when_files_change_then_applied_only_once_they_read_t
             done.set()
         return current[0]
 
-    def change(path: str, known: str | None) -> None:
+    def change(path: str, known: str | None, settled: str | None = None) -> None:
+        assert settled == current[0]  # what read the same twice is what must be parsed
         seen.append(current[0])
 
     monkeypatch.setattr(addon_module, "content_digest", digest)
@@ -1403,6 +1404,20 @@ async def test_policy_watch_when_files_change_then_applied_only_once_they_read_t
     watcher.cancel()
 
     assert seen == applied
+
+
+def test_policy_change_when_the_files_changed_after_they_settled_then_nothing_is_applied(tmp_path: Path) -> None:
+    # the watcher saw the files read the same twice, then a rewrite began before they were parsed: what it parses
+    # is not what settled, and recording it under the settled digest would keep a half policy for good
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nrules:\n  - {id: qty, type: max_order_qty, default: 1}\n")
+    settled = content_digest(policy)
+    policy.write_text("version: 1\nrules: []\n")  # the rewrite, cut short where YAML still reads
+
+    assert addon_module._policy_change(str(policy), None, settled) is None
+    change = addon_module._policy_change(str(policy), None, content_digest(policy))
+    assert change is not None and isinstance(change[1], Policy)
+    assert change[0] == change[1].digest == content_digest(policy)
 
 
 class FlakySettlingStore(MemoryStore):

@@ -62,6 +62,8 @@ class Policy:
     known_accounts_only: bool = False
     # forbidden endpoints the policy lets through by name, normalised like ParsedRequest.endpoint
     allowed_endpoints: frozenset[str] = frozenset()
+    # `content_digest` of the very bytes this policy was parsed from: what the reload watcher records as loaded
+    digest: str = ""
     # prepared in __post_init__ from the fields above
     rule_index: RuleIndex = field(init=False, compare=False, repr=False)
     rule_modes: Mapping[str, Mode] = field(init=False, compare=False, repr=False)
@@ -188,6 +190,7 @@ def load_policy(path: str | Path) -> Policy:
         allowed_endpoints=frozenset(
             endpoint_name(*entry.split(" ", 1)) for _, doc, _ in parsed for entry in doc.allow_endpoints
         ),
+        digest=digest.hexdigest(),
     )
 
 
