@@ -58,6 +58,7 @@ from riskwall.policy import Policy, PolicyError, content_digest, load_policy
 from riskwall.settling import Settling
 from riskwall.sockets import SocketGate
 from riskwall.state import StateStore, StateUnavailable, UnsupportedStateUrl, open_store
+from riskwall.state.base import state_named
 from riskwall.state.breaker import without_password
 from riskwall.venues import (
     LAST_RESORT,
@@ -313,14 +314,18 @@ class RiskFirewall:
             return False
         holders = policy.key_holders()
         try:
-            for move in await store.holder_moves(holders):
+            moves = await store.holder_moves(holders)
+            states = await store.trading_states() if moves else ()
+            for move in moves:
+                # a halt of the old account (its label) goes with the key; anything else held there, REDUCING
+                state = TradingState.HALTED if state_named(states, move.venue, move.previous) is \
+                    TradingState.HALTED else TradingState.REDUCING
                 log.error("account_moved", fingerprint=move.fingerprint, venue=move.venue, previous=move.previous,
-                          holder=move.holder, consequence="REDUCING until riskwall resume")
+                          holder=move.holder, consequence=f"{state} until riskwall resume")
                 reason = (f"key {move.fingerprint} moved from {move.previous} to {move.holder} by the policy: its "
-                          f"positions, open orders and counters stay under {move.previous}; read positions and open "
-                          "orders through the sidecar, then riskwall resume")
-                await store.set_trading_state(StateScope(move.venue, move.holder), TradingState.REDUCING, reason,
-                                              "riskwall")
+                          f"positions, open orders, counters and trading state stay under {move.previous}; read "
+                          "positions and open orders through the sidecar, then riskwall resume")
+                await store.set_trading_state(StateScope(move.venue, move.holder), state, reason, "riskwall")
             await store.record_holders(holders)
         except Exception as exc:  # the store's outage: orders that add risk are refused until it is recorded
             log.warning("holders_unrecorded", error=type(exc).__name__)

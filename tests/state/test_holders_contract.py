@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from riskwall.model import PositionSide, Venue
+from riskwall.model import PositionSide, StateScope, TradingState, Venue
 from riskwall.state import StateStore
 from riskwall.state.base import HolderMove, holder_key
 from unit.factories import ACCOUNT, SYMBOL, VENUE, facts, positions_report
@@ -65,3 +65,24 @@ async def test_holder_moves_when_labels_are_bound_to_venues_then_each_venue_is_j
     moves = await store.holder_moves({KEY: OPS, coinm: "label:coinm"})
 
     assert moves == (HolderMove(ACCOUNT, str(VENUE), DESK, OPS),)
+
+
+@pytest.mark.parametrize(("scope", "state", "moved"), [
+    # `riskwall halt --account desk`: the label's halt, and nothing else held under it
+    pytest.param(StateScope(None, DESK), TradingState.HALTED, True, id="label-halted"),
+    pytest.param(StateScope(str(VENUE), DESK, SYMBOL), TradingState.REDUCING, True, id="label-symbol-reducing"),
+    pytest.param(StateScope(str(Venue.OKX), DESK), TradingState.HALTED, False, id="halted-on-another-venue"),
+    pytest.param(StateScope(None, OPS), TradingState.HALTED, False, id="another-label-halted"),
+    # one that names no account covers the new one as well
+    pytest.param(StateScope(), TradingState.HALTED, False, id="everything-halted"),
+])
+async def test_holder_moves_when_the_old_account_is_halted_then_the_move_is_told(
+    store: StateStore, scope: StateScope, state: TradingState, moved: bool,
+) -> None:
+    # a label renamed (desk → desk-a) with only a halt on it: the halt must not stay behind with the old name
+    await store.record_holders(held(DESK))
+    await store.set_trading_state(scope, state, "ops: incident", "ops")
+
+    moves = await store.holder_moves(held("label:desk-a"))
+
+    assert moves == ((HolderMove(ACCOUNT, str(VENUE), DESK, "label:desk-a"),) if moved else ())

@@ -47,6 +47,7 @@ from riskwall.state.base import (
     StateView,
     TradingStateRecord,
     ViewQuery,
+    holder_key,
 )
 from riskwall.state.memory import MemoryStore
 
@@ -1552,3 +1553,24 @@ async def test_request_when_its_path_holds_a_byte_that_is_no_utf8_then_blocked_w
     assert flow.response is not None and flow.response.headers.get("X-Riskwall-Reason") == "UNKNOWN_ENDPOINT"
     lines = [json.loads(line) for line in captured.text.splitlines() if '"decision"' in line]
     assert [(line["verdict"], line["reason"]) for line in lines] == [("block", "UNKNOWN_ENDPOINT")]
+
+
+@pytest.mark.parametrize(("state", "refused"), [
+    (TradingState.HALTED, "TRADING_HALTED"),  # the label renamed: its halt goes with its keys
+    (TradingState.REDUCING, "TRADING_REDUCING"),
+])
+async def test_request_when_a_halted_label_is_renamed_then_its_keys_stay_halted(
+    state: TradingState, refused: str, captured: Logs
+) -> None:
+    # `riskwall halt --account old`, then a reload names the label `main`: nothing but the halt was held under it
+    store = MemoryStore(clock=FakeClock())
+    await store.record_holders({holder_key(str(Venue.BINANCEUSDM), ACCOUNT): "label:old"})
+    await store.set_trading_state(StateScope(None, "label:old"), state, "ops: incident", "ops")
+    fw = firewall(store=store)
+
+    flow = order(quantity="0.5")
+    await fw.request(flow)
+
+    assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == refused
+    assert [(line["previous"], line["holder"]) for line in captured.events("account_moved")] == [
+        ("label:old", "label:main")]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import contextvars
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from riskwall.model import (
@@ -39,6 +39,7 @@ from riskwall.model import (
     TradingStateRecord,
     Venue,
     ViewQuery,
+    live_holder,
 )
 
 # Set by whoever runs a settlement in the background (`riskwall.settling`), in that settlement's context: a store
@@ -89,6 +90,18 @@ def holder_changes(recorded: Mapping[str, str], holders: Mapping[str, str]) -> d
         if previous != holder:
             changes[key] = (previous, holder)
     return changes
+
+
+def state_named(states: Sequence[TradingStateRecord], venue: str, holder: str) -> TradingState | None:
+    """The strictest trading state in force that names the account `holder` on `venue` by its scope (a halt of a
+    label, `riskwall halt --account desk`): a key moved away from that account leaves it behind (`holder_moves`),
+    so the account it moves to takes it on. None when none names it; one that names no account covers both."""
+    found = [record.state for record in states
+             if record.state is not TradingState.ACTIVE and record.scope.account is not None
+             and record.scope.venue in (None, venue) and record.scope.account in (holder, live_holder(holder))]
+    if not found:
+        return None
+    return TradingState.HALTED if TradingState.HALTED in found else TradingState.REDUCING
 
 
 # the value types a store is called with and answers (defined beside the other value types, in riskwall.model)

@@ -66,7 +66,7 @@ from riskwall.model import (
     storm_reason,
     worst_case,
 )
-from riskwall.state.base import HolderMove, StateStore, holder_changes
+from riskwall.state.base import HolderMove, StateStore, holder_changes, state_named
 
 type Clock = Callable[[], int]
 type OrderIdent = tuple[Venue, str, str]  # (venue, account, order id)
@@ -371,11 +371,12 @@ class MemoryStore(StateStore):
 
     async def holder_moves(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
         moves = []
+        states = self._live_states()
         for key, (previous, holder) in holder_changes(self._holders, holders).items():
             venue_name, _, fingerprint = key.partition("|")
             venue = Venue(venue_name)
             if self._position_keys.get((venue, previous)) or self._open_of.get((venue, previous)) \
-                    or self._pending_keys.get((venue, previous)):
+                    or self._pending_keys.get((venue, previous)) or state_named(states, venue_name, previous):
                 moves.append(HolderMove(fingerprint, venue_name, previous, holder))
         return tuple(moves)
 

@@ -182,6 +182,7 @@ from riskwall.state.base import (
     TradingStateRecord,
     ViewQuery,
     holder_changes,
+    state_named,
 )
 from riskwall.state.breaker import BreakerConfig, GuardedStore
 from riskwall.state.breaker import without_password as _safe
@@ -1326,17 +1327,20 @@ class RedisStore(StateStore):
 
     async def holder_moves(self, holders: Mapping[str, str]) -> tuple[HolderMove, ...]:
         async with self._guard():
-            (raw,) = await self._send(("HGETALL", self.keys.holders))
+            raw, states_raw, now = await self._send(("HGETALL", self.keys.holders), ("HGETALL", self.keys.states),
+                                                    ("TIME",))
         changes = holder_changes(_pairs(raw), holders)
         if not changes:
             return ()
+        states = self._decode_states(_pairs(states_raw), _time_ms(now))
         held = [KeyLayout.ACCOUNT_KEYS.index(name) for name in ("pos", "pend", "open", "gen")]
         probes = [(*key.partition("|")[::2], previous, holder) for key, (previous, holder) in changes.items()]
         async with self._guard():
             found = await self._send(*(("EXISTS", *(self.keys.account(venue, previous)[i] for i in held))
                                        for venue, _, previous, _ in probes))
         return tuple(HolderMove(fingerprint, venue, previous, holder)
-                     for (venue, fingerprint, previous, holder), count in zip(probes, found, strict=True) if int(count))
+                     for (venue, fingerprint, previous, holder), count in zip(probes, found, strict=True)
+                     if int(count) or state_named(states, venue, previous))
 
     async def record_holders(self, holders: Mapping[str, str]) -> None:
         commands: list[tuple[str | int, ...]] = [("DEL", self.keys.holders)]
