@@ -892,7 +892,9 @@ def _policy_change(path: str, known_digest: str | None,
     try:
         policy = load_policy(path)
     except PolicyError as exc:
-        return digest, exc
+        # recorded as the bytes that failed, not the settled ones: a file caught mid-rewrite that then reads as
+        # it settled is parsed again, not taken for the failure already logged
+        return exc.digest or digest, exc
     if settled is not None and policy.digest != settled:
         return None
     return policy.digest, policy

@@ -724,6 +724,7 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
     exposure: dict[tuple[str, PositionKey, Side], tuple[MaxPosition, Decimal, Decimal, str | None]] = {}
     reductions: dict[tuple[str, PositionKey, Side], tuple[Decimal, str | None, _Guard | None]] = {}
     pending: list[PendingEntry] = []
+    closed: set[tuple[PositionKey, Side]] = set()  # the positions sizeless closes hold already
     replaces = request.action is Action.AMEND
     charges_budgets, values_gross = acc.policy.has_daily_notional, acc.policy.has_gross_exposure
     own_reductions = _own_reductions(legs, holder) if len(legs) > 1 else {}
@@ -745,7 +746,10 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
                                             intent.order_id, reducing=True, opens=intent.action is Action.NEW,
                                             kind=_listing_kind(intent, view), triggers_into=intent.triggers_into))
             elif intent.close_position and intent.quantity is None and intent.action is Action.NEW:
-                pending.extend(_closing_entries(view, intent, holder, f"{decision_id}:{index}"))
+                closing = [e for e in _closing_entries(view, intent, holder, f"{decision_id}:{index}")
+                           if (e.position, e.side) not in closed]  # (BingX reads a close as two legs)
+                closed.update((e.position, e.side) for e in closing)
+                pending.extend(closing)
             continue
         for rate_rule in rules.of(OrderRate):
             # one counter per rule: two rules over the same account must not count each order twice
@@ -814,20 +818,19 @@ def _reservation(acc: _Collector, request: ParsedRequest, view: StateView, legs:
 def _closing_entries(view: StateView, intent: OrderIntent, holder: str, leg_id: str) -> list[PendingEntry]:
     """A close that names no size (BingX closeAllPositions, OKX close-position, Bitget close-positions, BitMEX
     closePosition): the venue closes what there is. Each position the view holds that it may close (of its symbol,
-    or the account's on the venue when it names none; on its side, where it names one) is held as a pending
-    reduction of its whole size, like a reduce-only order of that size: until the venue's answer shows what it
-    did, or (an answer that shows no order) a position read after it, the other way is measured from flat. Else a
-    close the store never learns of leaves the old position under-counting every order the other way."""
+    or the account's on the venue when it names none) is held as a pending reduction of its whole size, like a
+    reduce-only order of that size: until the venue's answer shows what it did, or (an answer that shows no order)
+    a position read after it, the other way is measured from flat. Else a close the store never learns of leaves
+    the old position under-counting every order the other way. Every position of the symbol, whatever side the
+    close names: the side a venue reads depends on the account's mode (Bitget ignores `holdSide` in one-way mode),
+    and holding one it does not close only measures that one more strictly meanwhile."""
     entries: list[PendingEntry] = []
     for key, position in view.positions.items():
         if position == 0 or key.venue is not intent.venue or key.account != holder:
             continue
-        if intent.symbol is not None and (key.symbol != intent.symbol or (
-                intent.position_side is not PositionSide.BOTH and key.position_side is not intent.position_side)):
+        if intent.symbol is not None and key.symbol != intent.symbol:
             continue
         side = Side.SELL if position > 0 else Side.BUY
-        if intent.side is not None and side is not intent.side:
-            continue
         entries.append(PendingEntry(leg_id if not entries else f"{leg_id}.{len(entries)}", key, side, abs(position),
                                     reducing=True, kind=intent.kind))
     return entries

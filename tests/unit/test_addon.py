@@ -36,7 +36,7 @@ from riskwall.addon import RiskFirewall, _store_endpoints
 from riskwall.capture import CaptureWriter
 from riskwall.decider import UNANSWERED_HOLD_MS
 from riskwall.model import PositionSide, PositionsReport, ResponseFacts, TradingState, Venue, fingerprint
-from riskwall.policy.loader import Policy, content_digest
+from riskwall.policy.loader import Policy, PolicyError, content_digest
 from riskwall.state.base import (
     HolderMove,
     Reservation,
@@ -1574,3 +1574,30 @@ async def test_request_when_a_halted_label_is_renamed_then_its_keys_stay_halted(
     assert flow.response is not None and flow.response.headers["X-Riskwall-Reason"] == refused
     assert [(line["previous"], line["holder"]) for line in captured.events("account_moved")] == [
         ("label:old", "label:main")]
+
+
+def test_policy_change_when_the_settled_files_fail_to_parse_mid_rewrite_then_the_failed_bytes_are_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a job copying the same policy in place truncates it just as the watcher parses it: the failure is logged,
+    # and the settled bytes, read whole again afterwards, are still a change to apply
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nrules:\n  - {id: qty, type: max_order_qty, default: 1}\n")
+    settled = content_digest(policy)
+    real_load = addon_module.load_policy
+
+    def truncated(path: str) -> Policy:
+        whole = policy.read_text()
+        policy.write_text("version: 1\nrules:\n  - {id: qty, type: max_order_qty")  # caught mid-copy
+        try:
+            return real_load(path)
+        finally:
+            policy.write_text(whole)
+
+    monkeypatch.setattr(addon_module, "load_policy", truncated)
+    failed = addon_module._policy_change(str(policy), None, settled)
+    monkeypatch.setattr(addon_module, "load_policy", real_load)
+
+    assert failed is not None and isinstance(failed[1], PolicyError) and failed[0] != settled
+    again = addon_module._policy_change(str(policy), failed[0], settled)
+    assert again is not None and isinstance(again[1], Policy) and again[0] == settled

@@ -2243,13 +2243,14 @@ def test_normalize_path_when_more_paths_than_its_memory_then_memory_stays_bounde
 CLOSES = [
     # OKX close-position of a long: the whole long may be gone once the venue answers
     (("BTCUSDT", Side.SELL, PositionSide.BOTH), {"BTCUSDT": "0.8"}, [("BTCUSDT", PositionSide.BOTH, Side.SELL, "0.8")]),
-    # a BingX close of a symbol, read as a SELL and a BUY leg: only the one against the position holds anything
-    (("BTCUSDT", Side.BUY, PositionSide.BOTH), {"BTCUSDT": "0.8"}, []),
     (("BTCUSDT", Side.BUY, PositionSide.BOTH), {"BTCUSDT": "-0.5"}, [("BTCUSDT", PositionSide.BOTH, Side.BUY, "0.5")]),
-    # a side of its own (Bitget holdSide): only that position of the symbol
+    # whatever side the close names: Bitget ignores holdSide in one-way mode, and closes the one-way long
+    (("BTCUSDT", Side.SELL, PositionSide.LONG), {"BTCUSDT": "0.004"}, [("BTCUSDT", PositionSide.BOTH, Side.SELL,
+                                                                         "0.004")]),
+    (("BTCUSDT", Side.BUY, PositionSide.BOTH), {"BTCUSDT": "0.8"}, [("BTCUSDT", PositionSide.BOTH, Side.SELL, "0.8")]),
     (("BTCUSDT", Side.SELL, PositionSide.LONG), {("BTCUSDT", PositionSide.LONG): "2",
                                                  ("BTCUSDT", PositionSide.SHORT): "-1"},
-     [("BTCUSDT", PositionSide.LONG, Side.SELL, "2")]),
+     [("BTCUSDT", PositionSide.LONG, Side.SELL, "2"), ("BTCUSDT", PositionSide.SHORT, Side.BUY, "1")]),
     # no side (BitMEX closePosition): whichever way the position goes
     (("BTCUSDT", None, PositionSide.BOTH), {"BTCUSDT": "-0.3", "ETHUSDT": "4"},
      [("BTCUSDT", PositionSide.BOTH, Side.BUY, "0.3")]),
@@ -2289,3 +2290,15 @@ def test_view_query_when_a_close_names_no_instrument_then_the_whole_account_is_r
     policy = make_policy("rules:\n  - id: position\n    type: max_position\n    default: {qty: 1}\n")
 
     assert engine.view_query(make_request(intent), policy).whole_account is whole
+
+
+def test_plan_when_a_close_is_read_as_two_legs_then_each_position_is_held_once() -> None:
+    # BingX closePosition of a symbol: a SELL leg and a BUY leg, both closing whatever the symbol holds
+    legs = [make_intent(side=side, quantity=None, order_type="MARKET", reduce_only=True, close_position=True)
+            for side in (Side.SELL, Side.BUY)]
+    policy = make_policy("rules:\n  - id: position\n    type: max_position\n    default: {qty: 1}\n")
+
+    plan = engine.plan(make_request(*legs), policy, make_view({"BTCUSDT": "0.8"}), "d1")
+
+    assert plan.reservation is not None
+    assert [(e.side, e.quantity) for e in plan.reservation.pending] == [(Side.SELL, Decimal("0.8"))]

@@ -43,9 +43,11 @@ type KeyPath = tuple[str | int, ...]
 class PolicyError(Exception):
     """A policy that cannot be used. `errors` holds one line per problem, each with file and key path."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], digest: str | None = None) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
+        # `content_digest` of the bytes that did not load, where files were read (the reload watcher records it)
+        self.digest = digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +180,7 @@ def load_policy(path: str | Path) -> Policy:
         errors.append(f"{path}: no policy files (*.yaml, *.yml) found")
     policy = _merge(parsed, errors)
     if errors:
-        raise PolicyError(errors)
+        raise PolicyError(errors, digest.hexdigest())
     return Policy(
         rules=policy[0],
         accounts=policy[1],
