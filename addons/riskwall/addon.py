@@ -124,6 +124,8 @@ class RiskFirewall:
         self._venues_by_address: dict[tuple[str, int | None], Venue] = {}
         # the state store's address as its URL names it (host, port): no destination for a bot (`server_connect`)
         self._own_endpoints: frozenset[tuple[str, int]] = frozenset()
+        # the addresses those names resolved to, and when (monotonic s): a store named by DNS is its address too
+        self._own_resolved: tuple[float, frozenset[tuple[str, int]]] = (0.0, frozenset())
         self._settling = Settling()
         self._sockets = SocketGate(self._decide, lambda: self.store, lambda: self.policy, self._saw_account,
                                    self._settling.wait, self._settling.keep)
@@ -212,6 +214,7 @@ class RiskFirewall:
                 raise exceptions.OptionsError(str(exc)) from None
             previous, self.store = self.store, store
             self._own_endpoints = _store_endpoints(url)
+            self._own_resolved = (0.0, frozenset())
             loop = asyncio.get_event_loop()
             if previous is not None:
                 self._closing = loop.create_task(previous.close())
@@ -398,6 +401,7 @@ class RiskFirewall:
             if self.hosts.venue(host, port) is not None:
                 return
             allowed = host_key(host) in self._egress_allowed or host_key(host, port) in self._egress_allowed
+            own = self._own_endpoints | await self._own_addresses() if not allowed else frozenset()
             if is_ip_literal(host):
                 addresses = [canonical_host(host)]
             else:
@@ -409,8 +413,7 @@ class RiskFirewall:
                     server.error = f"riskwall: {host} leads to {venue}, a venue, under a name that is not the venue's"
                     log.warning("venue_under_another_name", host=host, port=port, venue=venue)
                     return
-                if not allowed and (_own_host(address) or (address, port) in self._own_endpoints
-                                    or (host_key(host), port) in self._own_endpoints):
+                if not allowed and (_own_host(address) or (address, port) in own or (host_key(host), port) in own):
                     server.error = "riskwall: the sidecar's own host is no destination"
                     with contextlib.suppress(Exception):
                         metrics.egress_refused()
@@ -426,6 +429,22 @@ class RiskFirewall:
             server.error = "riskwall: the destination could not be checked"
             with contextlib.suppress(Exception):
                 log.warning("destination_check_failed", error=type(exc).__name__)
+
+    async def _own_addresses(self) -> frozenset[tuple[str, int]]:
+        """The addresses the state store's names resolve to (looked up again after a minute): a bot must not reach
+        it by its IP address either. Names that do not resolve add nothing."""
+        at, resolved = self._own_resolved
+        names = [(host, port) for host, port in self._own_endpoints if not is_ip_literal(host)]
+        if not names or time.monotonic() - at < OWN_ADDRESSES_TTL_S:
+            return resolved
+        found: set[tuple[str, int]] = set()
+        loop = asyncio.get_running_loop()
+        for host, port in names:
+            with contextlib.suppress(OSError):
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                found.update((canonical_host(str(info[4][0])), port) for info in infos)
+        self._own_resolved = (time.monotonic(), frozenset(found))
+        return self._own_resolved[1]
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         """A tunnel that carries no HTTP the firewall can read (raw TCP after CONNECT) is never let through to a
@@ -764,6 +783,10 @@ async def _announce_store(store: StateStore) -> None:
                     detail="orders that could add risk are blocked until it answers; cancels and reductions pass")
         return
     log.info("state_store_opened", url=url)
+
+
+# how long the state store's resolved addresses are trusted before they are looked up again (`_own_addresses`)
+OWN_ADDRESSES_TTL_S = 60.0
 
 
 def _own_host(address: str) -> bool:

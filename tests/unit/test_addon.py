@@ -398,6 +398,7 @@ async def test_server_connect_when_name_leads_to_a_venue_address_then_refused_or
         ("0.0.0.0", "0.0.0.0", 6379, [], True),  # the unspecified address connects to loopback
         ("redis.internal", "10.1.2.3", 6379, [], True),  # the state store wherever its URL puts it
         ("redis.internal", "10.1.2.3", 6380, [], False),  # another port of that host is not the store
+        ("10.1.2.3", "10.1.2.3", 6379, [], True),  # the store by the address its name resolves to
         ("example.com", "93.184.215.14", 443, [], False),  # elsewhere: open egress passes it
         ("localhost", "127.0.0.1", 8088, ["localhost:8088"], False),  # named by --egress-allow
     ],
