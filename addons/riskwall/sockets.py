@@ -411,11 +411,9 @@ class SocketGate:
             holder = policy.holder(session.venue, owner, session.environment) if policy is not None else None
             parsed = ParsedRequest(session.venue, Action.READ, "", owner, holder=holder,
                                    environment=session.environment)
-            # a push is the venue's state when it came, or when the venue says it composed it if that is earlier (a
-            # private stream lagging the order socket): stamped so, it ends the holds of orders of unknown fate sent
-            # long enough before it, as a REST position read does, and never undoes a fill learned after it
-            arrived = int(time.time() * 1000)
-            facts = held_by(stamped(frame.facts, min(arrived, frame.venue_ms or arrived)), parsed)
+            # a push is the venue's state when it came: stamped so, it ends the holds of orders of unknown fate
+            # sent long enough before it, as a REST position read does
+            facts = held_by(stamped(frame.facts, int(time.time() * 1000)), parsed)
             losses = daily_losses(policy, parsed, facts)
 
             async def push() -> None:

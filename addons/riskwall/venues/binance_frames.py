@@ -60,7 +60,6 @@ from riskwall.venues.frames import (
     held_by_session,
     id_key,
     plain_text,
-    pushed_at,
     read_json,
     renamed,
     unreadable,
@@ -192,7 +191,7 @@ class BinanceFrames:
         owner = session.events_account
         if event is None or owner is None:
             return VenueFrame()
-        return VenueFrame(facts=self.stream_facts(event, owner), venue_ms=pushed_at(event.get("E"), event.get("T")))
+        return VenueFrame(facts=self.stream_facts(event, owner))
 
     def stream_facts(self, event: dict[str, Any], account: str) -> ResponseFacts:
         kind = event.get("e")

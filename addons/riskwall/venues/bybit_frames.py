@@ -44,7 +44,6 @@ from riskwall.venues.frames import (
     held_by_session,
     id_key,
     json_text,
-    pushed_at,
     read_json,
     renamed,
     unreadable,
@@ -141,8 +140,7 @@ class BybitFrames:
             return VenueFrame(answers=key, status=200, rest_body=json.dumps(body, default=str).encode())
         topic = data.get("topic")
         if isinstance(topic, str) and session.account is not None and isinstance(data.get("data"), list):
-            return VenueFrame(facts=self.stream_facts(topic, data["data"], session.account),
-                              venue_ms=pushed_at(data.get("creationTime")))
+            return VenueFrame(facts=self.stream_facts(topic, data["data"], session.account))
         return VenueFrame()
 
     def stream_facts(self, topic: str, items: list[Any], account: str) -> ResponseFacts:

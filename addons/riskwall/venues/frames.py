@@ -89,9 +89,6 @@ class VenueFrame:
     # a listen key the venue issued on this connection (a secret: only its hash is kept, never logged)
     listen_key: str | None = None
     listen_account: str | None = None
-    # when the venue says it composed a push (its own clock, ms: Bybit `creationTime`, Binance `E`, OKX `pTime`):
-    # a push that lagged on its way reports the state as of then, not as of its arrival (`pushed_at`)
-    venue_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -300,18 +297,6 @@ _DOUBLE_WHOLE = 2**53
 
 # a number as a string may hold it (what a server that coerces ids reads as that number)
 _NUMBER = re.compile(r"[+-]?[0-9]{1,40}(\.[0-9]{1,40})?")
-
-
-def pushed_at(*times: Any) -> int | None:
-    """The earliest of the venue's own times a push carries (ms, a whole number or its digits), None without one: the
-    state it reports is as of then at the latest."""
-    found = []
-    for t in times:
-        if isinstance(t, str) and t.isascii() and t.isdigit() and len(t) <= 15:
-            t = int(t)
-        if isinstance(t, int) and not isinstance(t, bool) and 0 < t < 10**15:
-            found.append(t)
-    return min(found) if found else None
 
 
 def frame_text(answer: dict[str, Any]) -> str:

@@ -48,7 +48,6 @@ from riskwall.venues.frames import (
     held_by_session,
     id_key,
     json_text,
-    pushed_at,
     read_json,
     renamed,
     unreadable,
@@ -148,9 +147,7 @@ class OkxFrames:
         items = data.get("data")
         if isinstance(arg, dict) and isinstance(items, list) and session.account is not None:
             return VenueFrame(facts=self.stream_facts(str(arg.get("channel")), items, session.account,
-                                                      session.positions_by_mode),
-                              venue_ms=pushed_at(*(row.get("pTime") or row.get("uTime") for row in items
-                                                   if isinstance(row, dict))))
+                                                      session.positions_by_mode))
         return VenueFrame()
 
     def stream_facts(self, channel: str, items: list[Any], account: str,
