@@ -953,13 +953,13 @@ async def test_keys_when_account_is_used_then_all_its_keys_share_one_slot_and_id
         f"{base}:pos", f"{base}:resv", f"{base}:lapse", f"{base}:open", f"{base}:done", f"{base}:seq", f"{base}:cnt",
         f"{base}:fill",  # when the fills of o1 and o2 moved the position
         f"{base}:gen",  # the account state's generation, written by the first reservation (never expires)
-        f"{base}:rate:rate|{VENUE}|{ACCOUNT}", f"{base}:rate:per-symbol|{VENUE}|{ACCOUNT}|{SYMBOL}",
+        f"{base}:rate:rate|{VENUE}|{ACCOUNT}:1000", f"{base}:rate:per-symbol|{VENUE}|{ACCOUNT}|{SYMBOL}:5000",
         f"{base}:dup:duplicates|0123abcd",
         f"{redis_prefix}:{{global}}:prices", f"{redis_prefix}:{{global}}:states",
         f"{redis_prefix}:rid:k1", f"{redis_prefix}:rid:k2",
     }  # no pend key: o2 filled completely, nothing is pending
     assert len({key_slot(k.encode()) for k in keys if k.startswith(base)}) == 1
-    assert 0 < sync_redis.pttl(f"{base}:rate:rate|{VENUE}|{ACCOUNT}") <= 1000
+    assert 0 < sync_redis.pttl(f"{base}:rate:rate|{VENUE}|{ACCOUNT}:1000") <= 1000
     assert 0 < sync_redis.pttl(f"{base}:dup:duplicates|0123abcd") <= 2000
     assert sync_redis.get(f"{base}:dup:duplicates|0123abcd").endswith("|k1")  # "<admitted ms>|<decision id>"
     assert 0 < sync_redis.pttl(f"{base}:done") <= 24 * 3_600_000
@@ -1094,7 +1094,7 @@ async def test_store_when_reached_through_sentinel_then_it_uses_the_master(
 
     assert outcome is not None and outcome.committed
     base = f"s:{{{VENUE}|{ACCOUNT}}}"
-    assert sorted(keys) == [f"{base}:gen", f"{base}:rate:{VENUE}|{ACCOUNT}", f"{base}:seq"]
+    assert sorted(keys) == [f"{base}:gen", f"{base}:rate:{VENUE}|{ACCOUNT}:1000", f"{base}:seq"]
 
 
 @pytest.mark.redis

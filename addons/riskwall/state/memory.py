@@ -17,7 +17,6 @@ its order then holds (filled + remaining) × price, and what is left unfilled is
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import hashlib
 import heapq
@@ -208,9 +207,7 @@ class MemoryStore(StateStore):
     def __init__(self, clock: Clock = wall_clock_ms, url: str = "memory://") -> None:
         self.url = url
         self._clock = clock
-        # each rate rule's sliding window by its key (rule and scope), whatever its length: a window shortened by a
-        # policy reload counts what the longer one saw (`_windows`)
-        self._rate: dict[str, deque[int]] = {}
+        self._rate: dict[tuple[str, int], deque[int]] = {}
         self._positions: dict[PositionKey, Decimal] = {}
         self._position_keys: dict[tuple[Venue, str], set[PositionKey]] = defaultdict(set)
         # when a fill last moved each position: a position read asked before then may not hold it
@@ -481,12 +478,9 @@ class MemoryStore(StateStore):
         now = self._clock()
         self._lapse(now)
         results: list[CheckResult] = []
-        windows = self._windows(reservation.rate, now) if reservation.rate else {}
-        for rate in reservation.rate:
-            window, longest = windows[rate.key]
-            held = len(window) if rate.window_ms == longest else (
-                len(window) - bisect.bisect_right(window, now - rate.window_ms))  # a shorter length of the rule
-            count = held + rate.cost
+        windows = [self._window(rate, now) for rate in reservation.rate]  # trimmed once: counted, then extended
+        for rate, window in zip(reservation.rate, windows, strict=True):
+            count = len(window) + rate.cost
             results.append(CheckResult(rate, Decimal(count), count <= rate.limit))
         for check in reservation.exposure:
             worst = self._worst_case(check) + check.quantity
@@ -507,8 +501,8 @@ class MemoryStore(StateStore):
             results.extend(self._gross(check, reservation) for check in reservation.gross)
         committed = all(r.passed for r in results if r.check.enforced)
         if committed:
-            for rate in {rate.key: rate for rate in reservation.rate}.values():  # once a rule's window
-                windows[rate.key][0].extend([now] * rate.cost)
+            for rate, window in zip(reservation.rate, windows, strict=True):
+                window.extend([now] * rate.cost)
             for duplicate in reservation.duplicates:
                 self._saw(duplicate, reservation.id, now)
             if reservation.pending:
@@ -673,22 +667,15 @@ class MemoryStore(StateStore):
             if record is not None and record[1] == expires:
                 del self._seen[key]
 
-    def _windows(self, rates: tuple[RateCheck, ...], now: int) -> dict[str, tuple[deque[int], int]]:
-        """Each rate rule's window (by key: a rule with several lengths keeps one), trimmed to the longest length
-        checked now, and that length: the times of the orders it admitted, oldest first."""
-        longest: dict[str, int] = {}
-        for rate in rates:
-            longest[rate.key] = max(rate.window_ms, longest.get(rate.key, 0))
-        windows = {}
-        for key, length in longest.items():
-            window = self._rate.get(key)
-            if window is None:  # (not setdefault: that builds a deque on every order only to drop it)
-                window = self._rate[key] = deque()
-            cutoff = now - length
-            while window and window[0] <= cutoff:
-                window.popleft()
-            windows[key] = (window, length)
-        return windows
+    def _window(self, rate: RateCheck, now: int) -> deque[int]:
+        slot = (rate.key, rate.window_ms)
+        window = self._rate.get(slot)
+        if window is None:  # (not setdefault: that builds a deque on every order only to drop it)
+            window = self._rate[slot] = deque()
+        cutoff = now - rate.window_ms
+        while window and window[0] <= cutoff:
+            window.popleft()
+        return window
 
     def _pending_of(self, slot: Slot) -> Pending:
         return Pending(self._adding.get(slot, ZERO), self._reducing.get(slot, ZERO))

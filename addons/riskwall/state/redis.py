@@ -66,13 +66,10 @@ and every account script touches only that slot (its keys are all declared in KE
                                             reservation for the account writes, never expired; each sidecar
                                             remembers the one it saw, and one that finds another or none knows
                                             the store lost the account's state (`StateLost`)
-    rw:{<venue>|<account>}:rate:<rate key>
+    rw:{<venue>|<account>}:rate:<rate key>:<window ms>
                                     ZSET    one member per admitted order, score = admission time (ms);
-                                            one per rule and scope whatever its window lengths (each counted
-                                            over its own; a length shortened by a reload counts what the
-                                            longer one saw), trimmed to the longest length checked, PEXPIRE =
-                                            that length; the rate key is the engine's
-                                            "<rule id>|<venue>|<account>[|<symbol>]"
+                                            trimmed to the window on every check, PEXPIRE = window; the
+                                            rate key is the engine's "<rule id>|<venue>|<account>[|<symbol>]"
     rw:{<venue>|<account>}:dup:<rule id>|<order fingerprint>
                                     STRING  "<admission time ms>|<decision id>": the last order with that
                                             fingerprint the duplicate rule admitted; PX = the rule's window,
@@ -327,8 +324,8 @@ class KeyLayout:
         return [f"{base}:{name}" for name in self.ACCOUNT_KEYS]
 
     def rate(self, venue: str, account: str, check: RateCheck) -> str:
-        # one window per rule and scope, as in MemoryStore; the engine puts the rule id in the key
-        return f"{self.account_base(venue, account)}:rate:{check.key}"
+        # one counter per (key, window), as in MemoryStore; the engine puts the rule id in the key
+        return f"{self.account_base(venue, account)}:rate:{check.key}:{check.window_ms}"
 
     def duplicate(self, check: DuplicateCheck) -> str:
         return f"{self.account_base(check.venue, check.account)}:dup:{check.rule_id}|{check.fingerprint}"

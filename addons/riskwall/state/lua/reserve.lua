@@ -1,8 +1,7 @@
 -- reserve: check every counter of one reservation together; commit all of it only if every enforced check
 -- passes. One account, one slot, one round trip, Redis time.
 --
--- KEYS[1..14] the account keys (account.lua); KEYS[15..] the sliding-window ZSET of each rate check, in order (the
---             checks of one rule's several lengths name the same one), then
+-- KEYS[1..14] the account keys (account.lua); KEYS[15..] one sliding-window ZSET per rate check, in order, then
 --             one STRING per duplicate check (the last admission of its fingerprint: "<ms>|<reservation id>"), then
 --             per gross check, per other venue it sums, that venue's account `:pos` and `:pend` (read only)
 -- ARGV        reservation id, reservation ttl ms (0: none), #rate, #exposure, #legs, #reductions, #duplicates,
@@ -90,21 +89,11 @@ local function pending_without(k, side, replaces)
   return adding, reducing
 end
 
--- each window key's longest length checked now: what it is trimmed to, and how long it is kept
-local longest = {}
-for i = 1, n_rate do
-  local key, window = KEYS[N_ACCOUNT_KEYS + i], tonumber(ARGV[a + 1 + (i - 1) * 4])
-  if not longest[key] or window > longest[key] then
-    longest[key] = window
-  end
-end
-for key, window in pairs(longest) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-end
 for i = 1, n_rate do
   local key = KEYS[N_ACCOUNT_KEYS + i]
   local limit, window, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local count = redis.call('ZCOUNT', key, string.format('(%d', now - window), '+inf') + cost
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key) + cost
   local passed = count <= limit
   answer(tostring(count), passed, ARGV[a + 3])
   a = a + 4
@@ -342,23 +331,19 @@ end
 
 local rate_at = 13
 local seq = redis.call('INCR', K_SEQ)
-local added = {}
 for i = 1, n_rate do
   local key = KEYS[N_ACCOUNT_KEYS + i]
-  local cost = tonumber(ARGV[rate_at + 2])
-  if not added[key] then -- a rule's several lengths share one window: its orders are added once
-    added[key] = true
-    local members = {}
-    for j = 1, cost do
-      members[#members + 1] = now
-      members[#members + 1] = string.format('%d:%d:%d', seq, i, j)
-    end
-    if cost > 0 then
-      redis.call('ZADD', key, unpack(members))
-    end
-    -- the newest member leaves the longest window that many ms from now: then the key holds nothing worth keeping
-    redis.call('PEXPIRE', key, longest[key])
+  local window, cost = tonumber(ARGV[rate_at + 1]), tonumber(ARGV[rate_at + 2])
+  local members = {}
+  for j = 1, cost do
+    members[#members + 1] = now
+    members[#members + 1] = string.format('%d:%d:%d', seq, i, j)
   end
+  if cost > 0 then
+    redis.call('ZADD', key, unpack(members))
+  end
+  -- the newest member leaves the window `window` ms from now: then the key holds nothing worth keeping
+  redis.call('PEXPIRE', key, window)
   rate_at = rate_at + 4
 end
 
