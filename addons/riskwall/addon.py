@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import ipaddress
 import logging
+import math
 import re
 import socket
 import time
@@ -125,7 +126,7 @@ class RiskFirewall:
         # the state store's address as its URL names it (host, port): no destination for a bot (`server_connect`)
         self._own_endpoints: frozenset[tuple[str, int]] = frozenset()
         # the addresses those names resolved to, and when (monotonic s): a store named by DNS is its address too
-        self._own_resolved: tuple[float, frozenset[tuple[str, int]]] = (0.0, frozenset())
+        self._own_resolved: tuple[float, frozenset[tuple[str, int]]] = (-math.inf, frozenset())
         self._settling = Settling()
         self._sockets = SocketGate(self._decide, lambda: self.store, lambda: self.policy, self._saw_account,
                                    self._settling.wait, self._settling.keep)
@@ -214,7 +215,7 @@ class RiskFirewall:
                 raise exceptions.OptionsError(str(exc)) from None
             previous, self.store = self.store, store
             self._own_endpoints = _store_endpoints(url)
-            self._own_resolved = (0.0, frozenset())
+            self._own_resolved = (-math.inf, frozenset())
             loop = asyncio.get_event_loop()
             if previous is not None:
                 self._closing = loop.create_task(previous.close())
@@ -439,12 +440,17 @@ class RiskFirewall:
             return resolved
         found: set[tuple[str, int]] = set()
         loop = asyncio.get_running_loop()
+        failed = False
         for host, port in names:
-            with contextlib.suppress(OSError):
+            try:
                 infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-                found.update((canonical_host(str(info[4][0])), port) for info in infos)
-        self._own_resolved = (time.monotonic(), frozenset(found))
-        return self._own_resolved[1]
+            except OSError:
+                failed = True
+                continue
+            found.update((canonical_host(str(info[4][0])), port) for info in infos)
+        if not failed:  # a lookup that failed is tried again on the next connection, not trusted for a minute
+            self._own_resolved = (time.monotonic(), frozenset(found))
+        return resolved | frozenset(found)
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         """A tunnel that carries no HTTP the firewall can read (raw TCP after CONNECT) is never let through to a

@@ -1602,3 +1602,20 @@ def test_policy_change_when_the_settled_files_fail_to_parse_mid_rewrite_then_the
     assert failed is not None and isinstance(failed[1], PolicyError) and failed[0] != settled
     again = addon_module._policy_change(str(policy), failed[0], settled)
     assert again is not None and isinstance(again[1], Policy) and again[0] == settled
+
+
+async def test_server_connect_when_the_host_booted_under_a_minute_ago_then_the_stores_address_is_refused(
+    policy_file: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `time.monotonic()` counts from boot: a fresh microVM's first minute must not read as a lookup still fresh
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, p, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                                                                          ("10.1.2.3", p))])
+    monkeypatch.setattr(addon_module.time, "monotonic", lambda: 30.0)
+    fw = RiskFirewall()
+    with taddons.context(fw) as tctx:
+        tctx.configure(fw, riskwall_policy=str(policy_file), riskwall_state="memory://")
+        fw._own_endpoints = _store_endpoints("redis://redis.internal:6379/0")
+        server = connection.Server(address=("10.1.2.3", 6379))
+        await fw.server_connect(server_hooks.ServerConnectionHookData(server=server, client=tflow.tclient_conn()))
+
+    assert server.error is not None and "own host" in server.error
