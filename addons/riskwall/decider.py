@@ -36,7 +36,7 @@ from riskwall.records import quick_init, replace
 from riskwall.state.base import ReserveOutcome, StateStore, StateUnavailable, StateView
 from riskwall.state.memory import UNANSWERED_HOLD_MS as UNANSWERED_HOLD_MS  # kept beside the holds
 from riskwall.venues.base import HttpRequest, VenueAdapter, sound_facts
-from riskwall.venues.refusals import fate_unknown, refused_legs
+from riskwall.venues.refusals import authentication_refused, fate_unknown, refused_legs
 
 # reasons decided without reading the store: they stand even while it cannot be read
 STATELESS = frozenset({
@@ -243,7 +243,10 @@ def storm_counts(policy: Policy | None, parsed: ParsedRequest, status: int | Non
     twice for a policy that has none."""
     if policy is None or not parsed.action.adds_orders or not policy.has_reject_storms:
         return ()
-    return engine.reject_counts(parsed, policy, refused_legs(parsed.venue, parsed, status, body), decision_id)
+    refused = refused_legs(parsed.venue, parsed, status, body)
+    if refused and authentication_refused(parsed.venue, status, body):
+        return ()  # anyone who knows the key can have it refused so: not the key holder's storm
+    return engine.reject_counts(parsed, policy, refused, decision_id)
 
 
 def report_storms(trips: tuple[StormTrip | LossTrip, ...]) -> None:

@@ -7,6 +7,7 @@ still pass, one `reject_storm` line and one metric say so, the cool-down ends it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import re
@@ -562,3 +563,30 @@ def test_replay_when_captured_orders_were_refused_then_the_candidates_storm_coun
         assert tallies == {("storm", "TRADING_REDUCING"): 1}
     else:  # the candidate blocks the three itself: none would have reached the venue, so none counts
         assert tallies == {("qty", "ORDER_QTY_EXCEEDS_MAX"): 3}
+
+
+@pytest.mark.parametrize(("venue", "status", "body", "counted"), [
+    # the request's authentication refused: anyone who knows a key can have it answered so
+    (Venue.BINANCEUSDM, 400, {"code": -1022, "msg": "Signature for this request is not valid."}, False),
+    (Venue.BINANCEUSDM, 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, False),
+    (Venue.BINANCEUSDM, 400, {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."},
+     False),
+    (Venue.BYBIT, 200, {"retCode": 10004, "retMsg": "error sign!"}, False),
+    (Venue.OKX, 401, {"code": "50113", "msg": "Invalid Sign"}, False),
+    (Venue.BITGET, 400, {"code": "40009", "msg": "sign signature error"}, False),
+    (Venue.BINGX, 200, {"code": 100001, "msg": "signature verification failed"}, False),
+    # the order refused: the key holder's loop
+    (Venue.BINANCEUSDM, 400, {"code": -2019, "msg": "Margin is insufficient."}, True),
+    (Venue.BYBIT, 200, {"retCode": 110007, "retMsg": "ab not enough for new order"}, True),
+])
+def test_storm_counts_when_the_venue_refused_the_requests_authentication_then_nothing_is_counted(
+    venue: Venue, status: int, body: dict[str, Any], counted: bool,
+) -> None:
+    # three orders with a victim's key and a made-up signature would otherwise halt the victim's account
+    request = make_request(make_limit("50000"), holder="label:main")
+    request = dataclasses.replace(request, venue=venue,
+                                  intents=tuple(dataclasses.replace(i, venue=venue) for i in request.intents))
+
+    counts = decider.storm_counts(make_rules(STORM), request, status, json.dumps(body).encode(), "d1")
+
+    assert bool(counts) is counted

@@ -15,6 +15,10 @@ An answer refuses an order when the venue says so, not when the order's fate is 
   so for an answer (and for a 2xx that is not JSON at all), and the store holds the order's reservation then
   (`decider.release_delay_ms`) instead of dropping it.
 
+A refusal of the request's authentication (a bad signature or API key, a stale timestamp, HTTP 401) says nothing
+of the key holder's trading: anyone who knows a key can have it answered so, and counted it would let them halt
+that account with a storm (`authentication_refused`); it is not counted.
+
 WebSocket answers arrive here as the REST answer they stand for (`VenueFrame.status`, `rest_body`), so an
 order refused on a socket counts like one refused over REST. Only read when the policy has a reject-storm
 rule and the request adds orders (cancels and settings never count).
@@ -33,6 +37,33 @@ from riskwall.venues.base import UNREADABLE, response_json
 BINANCE_UNKNOWN_FATE = frozenset({"-1006", "-1007"})  # "execution status unknown"
 BYBIT_UNKNOWN_FATE = frozenset({"5004", "10000", "10016"})
 OKX_UNKNOWN_FATE = frozenset({"50001", "50004", "50013", "50026", "51149"})
+
+
+# the codes a venue answers a request whose signature, key or timestamp it did not accept (venue docs; docs/venues.md)
+_BINANCE_AUTH = frozenset({"-1021", "-1022", "-2014", "-2015"})
+_AUTHENTICATION_CODES: dict[Venue, frozenset[str]] = {
+    Venue.BINANCEUSDM: _BINANCE_AUTH,
+    Venue.BINANCECOINM: _BINANCE_AUTH,
+    Venue.BYBIT: frozenset({"10002", "10003", "10004", "10005", "10010"}),
+    Venue.OKX: frozenset({"50102", "50103", "50104", "50105", "50111", "50112", "50113", "50114"}),
+    Venue.BITGET: frozenset({"40006", "40008", "40009", "40012", "40037"}),
+    Venue.BINGX: frozenset({"100001", "100413"}),
+}
+
+
+def authentication_refused(venue: Venue, status: int | None, body: bytes) -> bool:
+    """Whether the venue refused the request's authentication rather than its order: HTTP 401, or the venue's code
+    for a bad signature, API key, passphrase or timestamp."""
+    if status == 401:
+        return True
+    codes = _AUTHENTICATION_CODES.get(venue)
+    if codes is None or not body or status is None:
+        return False
+    data = response_json(body)
+    if not isinstance(data, dict):
+        return False
+    code = data.get("retCode", data.get("code"))
+    return str(code) in codes
 
 
 @dataclass(frozen=True, slots=True)
