@@ -215,6 +215,11 @@ class SocketGate:
             session.pending_login, session.pending_login_id = frame.login_account, frame.id_key
             session.login_unclear = False
             return Outcome(True, frame=frame)
+        if counted and frame.kind in (FrameKind.LOGOUT, FrameKind.CONTROL) and frame.id_key in session.pending:
+            # on a venue that answers every id, a read under the id of an order awaiting its answer would make that
+            # answer anyone's: the order's fill or refusal (a reject storm's count) would never be learned
+            return self._refused(session, reader, frame, started, "an order awaits the venue's answer under this id "
+                                                                  "on this connection")
         if frame.kind is FrameKind.LOGOUT:
             session.sent(frame.id_key, counted)
             if session.account is not None:

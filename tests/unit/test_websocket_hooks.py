@@ -488,23 +488,26 @@ async def test_binance_order_frame_when_another_frame_awaits_an_answer_under_its
         assert list(conn.pending) == ['"y"']
 
 
-async def test_order_answer_when_a_read_went_out_under_its_id_then_not_learned_and_its_exposure_held(
+async def test_read_when_sent_under_the_id_of_an_order_awaiting_its_answer_then_refused_and_the_answer_learned(
     captured: Logs, injected: Injected  # noqa: F811
 ) -> None:
+    # a read under the order's id would make the order's answer anyone's: its refusal (a reject storm's count) or
+    # its fill never learned. Refused, the order's own answer is learned as ever
     store, fw, flow = await socket_on_memory(injected)
     await send(fw, flow, order_frame("o1", quantity="0.5"))
     read = await send(fw, flow, binance_frame("o1", "session.status"))
 
-    # the read's answer comes first: taken as the order's refusal, it would give the resting 0.5 back
-    await send(fw, flow, json.dumps({"id": "o1", "status": 400, "error": {"code": -2013, "msg": "no such order"}}),
+    await send(fw, flow, json.dumps({"id": "o1", "status": 400, "error": {"code": -2019, "msg": "Margin is "
+                                                                                                 "insufficient."}}),
                from_client=False)
     await asyncio.sleep(0)
-    blocked = await send(fw, flow, order_frame("o2", quantity="0.6"))  # 0.5 still held + 0.6 > 1
+    admitted = await send(fw, flow, order_frame("o2", quantity="0.6"))  # the refused 0.5 holds nothing: 0.6 ≤ 1
 
-    assert not read.dropped and blocked.dropped
+    assert read.dropped and not admitted.dropped
+    assert [line["reason"] for line in captured.decisions() if line["verdict"] == "block"] == ["PARSE_FAILED"]
     holder = fw.policy.holder(Venue.BINANCEUSDM, ACCOUNT) if fw.policy else None
     rows = await store.exposure(Venue.BINANCEUSDM, holder or ACCOUNT)
-    assert rows["BTCUSDT|both"]["pending_buy"] == "0.5"
+    assert rows["BTCUSDT|both"]["pending_buy"] == "0.6"
 
 
 def bybit_auth(key: str, req_id: str | None = None) -> str:
