@@ -44,6 +44,8 @@ from riskwall.state import StateStore, StateUnavailable
 from riskwall.venues import FRAMES, adapter_for
 from riskwall.venues.base import FieldError, HttpRequest, Socket, in_environment, socket_for
 from riskwall.venues.frames import (
+    EQUITY_READS,
+    MAX_PENDING_FRAMES,
     ClientFrame,
     FrameKind,
     FrameReader,
@@ -234,6 +236,11 @@ class SocketGate:
                 session.sent(frame.id_key, counted)
                 session.listen_requests[frame.id_key] = account
                 return Outcome(True, frame=frame)
+            if frame.op in EQUITY_READS and frame.id_key is not None and \
+                    len(session.equity_reads) < MAX_PENDING_FRAMES:
+                # its answer is the account's equity, for the daily-loss rule: unless another frame awaits an
+                # answer under its id, which would make the answer a guess
+                session.equity_reads[frame.id_key] = None if session.awaits(frame.id_key) else frame.request.account
             if frame.op.startswith("userDataStream.subscribe"):
                 named = frame.request.account
                 if frame.op == "userDataStream.subscribe" and named != session.acting_account:
@@ -409,7 +416,7 @@ class SocketGate:
                     self._release_later(pending.decision_id, UNANSWERED_HOLD_MS)
             elif pending is not None:
                 await self._learn_answer(store, session, pending, frame.status, frame.rest_body)
-        owner = session.events_account
+        owner = frame.facts_account or session.events_account
         if (not frame.facts.empty or frame.facts.equity) and owner is not None:
             # kept under the account the policy holds this key's state under, as its orders are
             policy = self._policy()

@@ -595,6 +595,11 @@ REFUSED: list[tuple[str, Venue, str, Any, str]] = [
     ("binance-key-twice", Venue.BINANCEUSDM,
      '{"id":"d1","method":"order.place","params":{"symbol":"BTCUSDT","side":"BUY","type":"MARKET",'
      '"quantity":"0.1","quantity":"9"}}', "d1", "error"),
+    # the key named in other letter case beside (or instead of) `apiKey`: a server matching names case-insensitively
+    # would act for that key
+    ("binance-api-key-in-other-letter-case", Venue.BINANCEUSDM,
+     '{"id":"k1","method":"order.place","params":{"APIKEY":"other-key","symbol":"BTCUSDT","side":"BUY",'
+     '"type":"MARKET","quantity":"0.1"}}', "k1", "error"),
     ("binance-key-twice-numeric-id", Venue.BINANCEUSDM,
      '{"id":7,"method":"order.place","params":{"symbol":"BTCUSDT","symbol":"ETHUSDT"}}', 7, "error"),
     ("binance-quantity-exponent-as-number", Venue.BINANCEUSDM,
@@ -1530,3 +1535,22 @@ def test_read_client_when_okx_cancel_names_an_unknown_instrument_code_then_still
     frame = OKX_FRAMES.read_client(okx_frame(op, args, frame_id="c1"), session(Venue.OKX, OKX_ACCOUNT))
 
     assert (frame.kind, frame.request.action, frame.request.error) == (FrameKind.ORDER, Action.CANCEL, None)
+
+
+@pytest.mark.parametrize(("read_for", "status", "equity"), [
+    ("0123456789ab", 200, "5000.5"),  # ccxt.pro's fetch_balance_ws: the daily-loss rule's reading, for that account
+    (None, 200, None),  # a read whose answer could be another frame's: nothing
+    ("0123456789ab", 400, None),
+])
+def test_venue_answer_when_it_answers_an_account_read_then_its_equity_is_the_reads_accounts(
+    read_for: str | None, status: int, equity: str | None,
+) -> None:
+    conn = session(Venue.BINANCEUSDM, "fedcba987654", equity_reads={'"s1"': read_for})
+    result = {"totalMarginBalance": "5000.5", "totalWalletBalance": "5100"} if status == 200 else None
+    answer = {"id": "s1", "status": status, **({"result": result} if result else {"error": {"code": -1022}})}
+
+    frame = USDM_FRAMES.read_venue(dumps(answer), conn)
+
+    assert [(e.account, str(e.equity)) for e in frame.facts.equity] == ([(read_for, equity)] if equity else [])
+    assert frame.facts_account == (read_for if equity else None)
+    assert conn.equity_reads == {}

@@ -1028,3 +1028,18 @@ async def test_order_answer_when_the_store_cannot_take_it_then_kept_the_account_
     rows = await store.exposure(Venue.BINANCEUSDM, holder or ACCOUNT)
     assert rows["BTCUSDT|both"]["position"] == "0.5" and rows["BTCUSDT|both"]["pending_buy"] == "0"
     await fw._settling.drain()
+
+
+@pytest.mark.parametrize(("params", "read_for"), [
+    ({}, ACCOUNT),  # the logged-on account's equity
+    ({"apiKey": OTHER_KEY}, fingerprint(OTHER_KEY)),  # a read signed by another key is that key's account
+])
+async def test_account_read_when_sent_then_its_answer_is_the_equity_of_the_account_it_acted_for(
+    params: dict[str, str], read_for: str,
+) -> None:
+    made = gate(CountingDecider())
+    conn = Session(Venue.BINANCEUSDM, Socket.ORDERS, "GET /ws-fapi/v1", account=ACCOUNT)
+
+    outcome = await made.from_client(conn, binance_frame("s1", "v2/account.status", **params))
+
+    assert outcome.forward and conn.equity_reads == {'"s1"': read_for}

@@ -15,6 +15,7 @@ events carry none; the public `markPrice` streams pass unread).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 from typing import Any
@@ -46,6 +47,7 @@ from riskwall.venues.base import (
     VenueAdapter,
     check_spelling,
     decimal_field,
+    equity_update,
     lowest_own_price,
     normalize_path,
     response_json,
@@ -122,6 +124,9 @@ class BinanceFrames:
         api_key = params.get("apiKey")
         if api_key is not None and not isinstance(api_key, str):
             return unreadable(self.venue, method[:64], "apiKey is not a string", request_id)
+        if any(name.lower() == "apikey" and name != "apiKey" for name in params):
+            # a server matching names case-insensitively would act for that key, not the one read here
+            return unreadable(self.venue, method[:64], "apiKey is spelled in other letter case", request_id)
         account = fingerprint(api_key) if api_key else session.acting_account
         if method == "session.logon":
             if not api_key:
@@ -185,8 +190,16 @@ class BinanceFrames:
                 body = json.dumps(result if status == 200 else data.get("error"), default=str).encode()
                 return VenueFrame(answers=key, replied=key, status=status, rest_body=body)
             # a read's answer (`account.position`, `v2/account.position`): its mark prices are the reference
-            # the price collar measures from, as the REST positionRisk answer's are
-            return VenueFrame(replied=key, facts=self._mark_prices(result) if status == 200 else ResponseFacts())
+            # the price collar measures from, as the REST positionRisk answer's are; an account read's equity
+            # (`account.status`) is the daily-loss rule's reading, for the account the read acted for
+            facts = self._mark_prices(result) if status == 200 else ResponseFacts()
+            equity_account = session.equity_reads.pop(key, None) if key is not None else None
+            if equity_account and status == 200 and isinstance(result, dict):
+                equity = equity_update(self.venue, equity_account, result.get("totalMarginBalance"), "USDT")
+                if equity is not None:
+                    return VenueFrame(replied=key, facts=dataclasses.replace(facts, equity=(equity,)),
+                                      facts_account=equity_account)
+            return VenueFrame(replied=key, facts=facts)
         event = _event(data)
         owner = session.events_account
         if event is None or owner is None:

@@ -31,6 +31,9 @@ from riskwall.venues.base import FieldError, HttpRequest, Socket, strict_json
 # a connection's order frames awaiting an answer: an order that could add risk past this many is refused (its
 # answer could not be waited for), a cancel passes without its answer being waited for
 MAX_PENDING_FRAMES = 1_000
+# reads whose answer carries the account's equity (Binance's WebSocket API `account.status`, ccxt.pro's
+# `fetch_balance_ws`): learned for the daily-loss rule as the REST account read's is
+EQUITY_READS = frozenset({"account.status", "v2/account.status"})
 # the largest client frame read: no order message is near it (a 20-leg batch is a few kilobytes)
 MAX_FRAME_CHARS = 1_000_000
 
@@ -89,6 +92,9 @@ class VenueFrame:
     # a listen key the venue issued on this connection (a secret: only its hash is kept, never logged)
     listen_key: str | None = None
     listen_account: str | None = None
+    # the account the facts are for, where the answer is to a read that acted for its own (Binance's
+    # `account.status`); else the connection's events are `Session.events_account`'s
+    facts_account: str | None = None
 
 
 @dataclass(slots=True)
@@ -131,6 +137,9 @@ class Session:
     in_flight: dict[str, int] = field(default_factory=dict)
     # listen-key requests sent on this connection, by id_key: the account the key will belong to
     listen_requests: dict[str, str | None] = field(default_factory=dict)
+    # account reads whose answers carry the account's equity (Binance `account.status`), by id_key: the account
+    # the read acted for (None: its answer could be another frame's)
+    equity_reads: dict[str, str | None] = field(default_factory=dict)
     pending: OrderedDict[str, PendingFrame] = field(default_factory=OrderedDict)
     # a stream whose venue frames are read (a user-data stream); public market data never is
     private: bool = False
