@@ -627,6 +627,25 @@ async def test_learn_when_a_reduce_only_order_fills_then_the_position_moves_towa
     assert view.positions.get(position_key(), Decimal(0)) == Decimal(position)
 
 
+async def test_learn_when_a_close_of_the_whole_position_is_reported_without_a_size_then_it_holds_its_leg(
+    store: StateStore,
+) -> None:
+    # a stop that closes whatever the position is (Binance closePosition, OKX closeFraction): the venue reports it
+    # with no size. Released at its answer, the stop would fire unseen and leave the old long under-counting sells
+    await store.learn(facts(order_update("o0", original="0.04")))
+    await store.learn(facts(order_update("o0", original="0.04", executed="0.04", final=True)))
+    await reserve(store, "d1", pending=(pending_entry("d1:0", "0.04", SELL, reducing=True),))
+
+    await store.learn(facts(order_update("o1", original="0", side=SELL, reservation_id="d1:0", reduce_only=True)))
+    answered = await worst(store, SELL)
+    await store.learn(facts(order_update("o1", original="0", side=SELL, reduce_only=True)))  # a listing shows it
+    listed = await worst(store, SELL)
+    await store.learn(facts(order_update("o1", original="0", side=SELL, reduce_only=True, final=True)))
+
+    assert (answered, listed) == ("0", "0")  # the long may be gone: sells are measured from flat
+    assert await worst(store, SELL) == "-0.04"
+
+
 async def test_learn_when_symbol_positions_reported_then_they_replace_only_that_symbol(store: StateStore) -> None:
     await store.learn(facts(order_update("o1", original="1", executed="1", final=True)))
     await store.learn(facts(positions_report((ETH, BOTH, "7"), symbol=ETH)))

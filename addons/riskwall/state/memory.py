@@ -771,12 +771,11 @@ class MemoryStore(StateStore):
             self._modes[(mode.venue, mode.account, mode.key)] = mode.mode
         self._forget_old_orders(now)
 
-    def _take_leg(self, update: OrderUpdate, now: int) -> tuple[bool, _Charge | None]:
-        """The venue now vouches for this order: its exposure moves from the reservation to the order. True when
-        the answer belonged to a live reservation (a fresh answer to an admitted request), with the charge of
-        daily-notional budgets the order takes over from the leg."""
-        entry, charge = self._pop_leg(update.reservation_id, now) if update.reservation_id else (None, None)
-        return entry is not None, charge
+    def _take_leg(self, update: OrderUpdate, now: int) -> tuple[PendingEntry | None, _Charge | None]:
+        """The venue now vouches for this order: its exposure moves from the reservation to the order. The leg
+        when the answer belonged to a live reservation (a fresh answer to an admitted request), with the charge of
+        daily-notional budgets the order takes over from it."""
+        return self._pop_leg(update.reservation_id, now) if update.reservation_id else (None, None)
 
     def _pop_leg(self, leg_id: str, now: int) -> tuple[PendingEntry | None, _Charge | None]:
         """Take a leg out of its reservation with everything it holds (pending, open-order count, budgets); the
@@ -819,7 +818,8 @@ class MemoryStore(StateStore):
 
     def _apply_order(self, update: OrderUpdate, now: int, asked: int | None) -> None:
         """`asked`: when the answer saying it was asked (None: not known, taken as now)."""
-        fresh, taken = self._take_leg(update, now)
+        leg, taken = self._take_leg(update, now)
+        fresh = leg is not None
         stamped, asked = asked is not None, now if asked is None else asked
         ident = (update.venue, update.account, update.order_id)
         done_key = final_key(ident)
@@ -866,7 +866,12 @@ class MemoryStore(StateStore):
         if order.seen is None or asked > order.seen:
             order.seen = asked
         remaining = max(update.original - update.executed, ZERO)
-        if stale:
+        if not update.final and order.reducing and update.original == 0:
+            # a close of whatever the position is (Binance closePosition, OKX closeFraction) is reported without a
+            # size: it holds what the close was decided against (its leg), and a later report without a size keeps
+            # that, so when it fires unseen the other way is not measured from a position it closed
+            remaining = max(max(order.remaining, leg.quantity if leg is not None else ZERO) - fill, ZERO)
+        elif stale:
             remaining = max(remaining, order.remaining - fill)
         self._add_pending((order.position, order.side), order.reducing, remaining - order.remaining)
         self._recharge(order, taken, fill, remaining, now)

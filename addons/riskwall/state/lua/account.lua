@@ -382,6 +382,7 @@ local function apply_order(u, now, final_ms, at, learned)
   at = at or now
   local fresh = false -- the answer to a request the sidecar admitted: the order had filled nothing before it
   local taken = nil -- the daily-notional charge the order takes over from its leg
+  local leg_q = nil -- what that leg held
   if u.rid then
     local rid = string.match(u.rid, '^(.*):[^:]*$') or u.rid
     local raw = redis.call('HGET', K_RESV, rid)
@@ -390,6 +391,7 @@ local function apply_order(u, now, final_ms, at, learned)
       local leg = legs[u.rid]
       if leg then
         fresh = true
+        leg_q = leg.q
         pend_add(leg_field(leg), dec_neg(dec_parse(leg.q)))
         if leg.n == 1 then
           cnt_add(leg_symbol(leg), -1)
@@ -461,7 +463,16 @@ local function apply_order(u, now, final_ms, at, learned)
     o.u = string.format('%d', at)
   end
   local remaining = dec_max0(dec_sub(dec_parse(u.orig), executed))
-  if stale then
+  if not u.final and o.c == 0 and dec_parse(u.orig).s == 0 then
+    -- a close of whatever the position is (Binance closePosition, OKX closeFraction) is reported without a size:
+    -- it holds what the close was decided against (its leg), and a later report without a size keeps that
+    -- (MemoryStore._apply_order)
+    local held = dec_parse(o.rem)
+    if leg_q ~= nil and dec_cmp(dec_parse(leg_q), held) > 0 then
+      held = dec_parse(leg_q)
+    end
+    remaining = dec_max0(dec_sub(held, filled))
+  elseif stale then
     local kept = dec_max0(dec_sub(dec_parse(o.rem), filled))
     if dec_cmp(kept, remaining) > 0 then
       remaining = kept
