@@ -2124,7 +2124,27 @@ def test_order_update_when_algo_order_reported_then_an_effective_one_says_its_fi
     row = {"instId": "BTC-USDT-SWAP", "algoId": "7", "side": "buy", "posSide": "net", "sz": "3", "ordType": "trigger",
            "state": state, "actualSz": "3", "triggerPx": "50000", "orderPx": "-1"}
 
-    got = order_update(row, ACCOUNT)
+    got = order_update(row, ACCOUNT, is_algo=True)
 
     assert got is not None
     assert (got.order_id, got.final, got.executed, got.fills_elsewhere) == ("algo:7", final, 0, fills_elsewhere)
+
+
+@pytest.mark.parametrize(("state", "final", "filled"), [
+    ("live", False, "0"),
+    ("partially_filled", False, "0.1"),  # an algo order's states would read this as ended, with nothing filled
+    ("filled", True, "0.3"),
+])
+def test_order_update_when_a_regular_order_carries_the_algo_id_that_placed_it_then_it_is_read_as_itself(
+    state: str, final: bool, filled: str
+) -> None:
+    # OKX stamps the order a triggered algo order (or an iceberg's slice) places with that algo order's algoId: it
+    # is a regular order all the same, with its ordId, fills and states (read as the algo order, its fills were lost)
+    row = {"instId": "BTC-USDT-SWAP", "ordId": "55", "algoId": "7", "algoClOrdId": "", "side": "buy",
+           "posSide": "net", "sz": "30", "accFillSz": str(Decimal(filled) * 100), "ordType": "limit", "px": "49000",
+           "state": state}
+
+    got = order_update(row, ACCOUNT, is_algo=False)
+
+    assert got is not None
+    assert (got.order_id, got.kind, got.final, got.executed) == ("55", "order", final, Decimal(filled))

@@ -906,13 +906,15 @@ def _learn_canceled(data: list[Any], parsed: ParsedRequest, params: Params, deci
 _ALGO_TRIGGERS = ("triggerPx", "slTriggerPx", "tpTriggerPx", "activePx")
 
 
-def order_update(item: Any, account: str) -> OrderUpdate | None:
-    """One order object (`GET /trade/order`, orders-pending, order history) or algo order object."""
+def order_update(item: Any, account: str, *, is_algo: bool) -> OrderUpdate | None:
+    """One order object (`GET /trade/order`, orders-pending, order history) or, `is_algo`, algo order object (the
+    algo endpoints). Which it is comes from where it was read: an order an algo order placed when it triggered (an
+    iceberg's slice too) carries that algo order's `algoId`, and is a regular order all the same, with its own
+    `ordId`, fills and states."""
     if not isinstance(item, dict):
         return None
     try:
         inst_id = _inst_id(item)
-        is_algo = bool(item.get("algoId"))
         raw_id = text_field("algoId" if is_algo else "ordId", item.get("algoId" if is_algo else "ordId"), ORDER_ID)
         order_id = f"algo:{raw_id}" if is_algo else str(raw_id)
         side = SIDES[str(item["side"])]
@@ -957,14 +959,18 @@ def _fill_price(item: Any) -> PriceUpdate | None:
     return None if price is None else PriceUpdate(VENUE, item["instId"].upper(), price, "last")
 
 
-def _learn_orders(data: list[Any], parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
-    """Order details and history: each order's progress (fills as `accFillSz`), but no complete listing."""
-    if parsed.account is None:
-        return ResponseFacts()
-    account = parsed.account
-    updates = tuple(u for u in (order_update(item, account) for item in data) if u is not None)
-    prices = tuple(p for p in (_fill_price(item) for item in data) if p is not None)
-    return ResponseFacts(prices=prices, orders=updates)
+def _learn_orders(is_algo: bool) -> Learner:
+    def learn(data: list[Any], parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+        """Order details and history (of regular orders, or of algo orders: `is_algo`): each order's progress
+        (fills as `accFillSz`), but no complete listing."""
+        if parsed.account is None:
+            return ResponseFacts()
+        account = parsed.account
+        updates = tuple(u for u in (order_update(item, account, is_algo=is_algo) for item in data) if u is not None)
+        prices = tuple(p for p in (_fill_price(item) for item in data) if p is not None)
+        return ResponseFacts(prices=prices, orders=updates)
+
+    return learn
 
 
 # filters the listing learners read and judge: each makes a listing teach only the orders it lists. The gate is
@@ -1007,7 +1013,7 @@ def _complete_scope(data: list[Any], params: Params, *, allowed: Iterable[str]) 
 def _learn_pending(data: list[Any], parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
     if parsed.account is None:
         return ResponseFacts()
-    updates = tuple(u for u in (order_update(item, parsed.account) for item in data) if u is not None)
+    updates = tuple(u for u in (order_update(item, parsed.account, is_algo=False) for item in data) if u is not None)
     complete, symbol = _complete_scope(data, params, allowed=())
     if not complete or params.get("ordType") or len(updates) != len(data):
         return ResponseFacts(orders=updates)
@@ -1018,7 +1024,7 @@ def _learn_algo_pending(data: list[Any], parsed: ParsedRequest, params: Params, 
     """orders-algo-pending lists the algo types named in `ordType`: one snapshot per type."""
     if parsed.account is None:
         return ResponseFacts()
-    updates = tuple(u for u in (order_update(item, parsed.account) for item in data) if u is not None)
+    updates = tuple(u for u in (order_update(item, parsed.account, is_algo=True) for item in data) if u is not None)
     kinds = [_algo_kind(t) for t in params.get("ordType", "").split(",") if t.strip().lower() in ALGO_TYPES]
     complete, symbol = _complete_scope(data, params, allowed=())
     if not complete or not kinds or len(updates) != len(data) or any(u.kind not in kinds for u in updates):
@@ -1188,11 +1194,11 @@ _LEARNERS: dict[RouteKey, Learner] = {
     ("POST", "/api/v5/trade/cancel-order"): _learn_canceled,
     ("POST", "/api/v5/trade/cancel-batch-orders"): _learn_canceled,
     ("POST", "/api/v5/trade/cancel-algos"): _learn_canceled,
-    ("GET", "/api/v5/trade/order"): _learn_orders,
-    ("GET", "/api/v5/trade/order-algo"): _learn_orders,
-    ("GET", "/api/v5/trade/orders-history"): _learn_orders,
-    ("GET", "/api/v5/trade/orders-history-archive"): _learn_orders,
-    ("GET", "/api/v5/trade/orders-algo-history"): _learn_orders,
+    ("GET", "/api/v5/trade/order"): _learn_orders(is_algo=False),
+    ("GET", "/api/v5/trade/order-algo"): _learn_orders(is_algo=True),
+    ("GET", "/api/v5/trade/orders-history"): _learn_orders(is_algo=False),
+    ("GET", "/api/v5/trade/orders-history-archive"): _learn_orders(is_algo=False),
+    ("GET", "/api/v5/trade/orders-algo-history"): _learn_orders(is_algo=True),
     ("GET", "/api/v5/trade/orders-pending"): _learn_pending,
     ("GET", "/api/v5/trade/orders-algo-pending"): _learn_algo_pending,
     ("GET", "/api/v5/account/positions"): _learn_positions,

@@ -219,8 +219,9 @@ UNDERSTOOD_NOTHING = (FieldError, KeyError, ValueError, TypeError, ArithmeticErr
 
 
 def _order_update(item: dict[str, Any], account: str) -> OrderUpdate | None:
+    """A row of the `orders` channel: a regular order, whatever algo order placed it (its `algoId`)."""
     try:
-        return okx.order_update(item, account)
+        return okx.order_update(item, account, is_algo=False)
     except UNDERSTOOD_NOTHING:
         return None
 
