@@ -410,16 +410,15 @@ async def _random_step(stores: tuple[StateStore, StateStore], world: _World, rng
 
 def _fill(world: _World, symbol: str, position_side: PositionSide, side: Side, fill: Decimal,
           reducing: bool = False) -> None:
-    """A fill into the world's position; a reduction's toward flat stops there (the venue fills a reduce-only order
-    no further than the position)."""
+    """A fill into the world's position; a reduction's moves it toward flat and no further (the venue fills a
+    reduce-only order no further than the position), and never away from flat."""
     if fill:
         key = (symbol, position_side)
         held = world.positions.get(key, Decimal(0))
         delta = side.sign * fill
-        if reducing and held > 0 > delta:
-            delta = max(delta, -held)
-        elif reducing and held < 0 < delta:
-            delta = min(delta, -held)
+        if reducing:
+            delta = max(-held, min(delta, Decimal(0))) if held > 0 else (
+                min(-held, max(delta, Decimal(0))) if held < 0 else Decimal(0))
         world.positions[key] = held + delta
 
 

@@ -605,10 +605,8 @@ async def test_learn_when_order_becomes_final_then_pending_is_released_and_fills
     ("0.02", SELL, "0.05", "0"),  # a reduce-only sell assumed filled in full: the venue stopped it at flat
     ("0.05", SELL, "0.02", "0.03"),
     ("-0.04", BUY, "0.1", "0"),
-    # away from flat it counts in full: the venue may not have read it as a reduction (BingX takes reduceOnly on a
-    # hedge-mode opening), and dropping it would hide what it opened
-    ("0", SELL, "0.05", "-0.05"),
-    ("0.02", BUY, "0.05", "0.07"),
+    ("0", SELL, "0.05", "0"),  # nothing to reduce: the venue fills nothing
+    ("0.02", BUY, "0.05", "0.02"),  # away from flat: the store's position is not the venue's, a read will tell
 ])
 async def test_learn_when_a_reduce_only_order_fills_then_the_position_moves_toward_flat_and_no_further(
     store: StateStore, held: str, side: Side, executed: str, position: str,

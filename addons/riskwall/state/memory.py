@@ -1114,14 +1114,10 @@ class MemoryStore(StateStore):
             return
         delta = side.sign * fill
         if reducing:
-            # the venue fills a reduction no further than the position: one toward flat stops there. One that moves
-            # away from flat counts in full: the venue may not have read the order as a reduction at all (BingX
-            # takes reduceOnly on a hedge-mode opening), and dropping it would hide what it opened
+            # the venue fills a reduction no further than the position: it moves the store's toward flat and stops
+            # there, and one that would take it away from flat says the store's position is not the venue's
             held = self._positions.get(key, ZERO)
-            if held > 0 > delta:
-                delta = max(delta, -held)
-            elif held < 0 < delta:
-                delta = min(delta, -held)
+            delta = max(-held, min(delta, ZERO)) if held > 0 else min(-held, max(delta, ZERO)) if held < 0 else ZERO
         self._move_position(key, delta)
 
     def _hold(self, reservation_id: str, position: PositionKey, side: Side, reducing: bool, quantity: Decimal,
