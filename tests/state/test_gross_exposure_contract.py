@@ -371,7 +371,7 @@ async def _random_step(stores: tuple[StateStore, StateStore], world: _World, rng
             final = executed == qty or rng.random() < 0.2
             await _both(stores, lambda s: s.learn(_answered(s, order_update(
                 order_id, qty, executed, final, leg.side, leg.symbol, leg.position_side, leg_id, leg.reducing))))
-            _fill(world, leg.symbol, leg.position_side, leg.side, executed, leg.reducing)
+            _fill(world, leg.symbol, leg.position_side, leg.side, executed)
             if not final:
                 world.open[order_id] = _Order(leg.symbol, leg.position_side, leg.side, qty, executed, leg.reducing)
         if op == "release" or not world.legs[reservation_id]:
@@ -386,7 +386,7 @@ async def _random_step(stores: tuple[StateStore, StateStore], world: _World, rng
         await _both(stores, lambda s: s.learn(_answered(s, order_update(
             order_id, order.original, executed, final, order.side, order.symbol, order.position_side,
             reduce_only=order.reducing))))
-        _fill(world, order.symbol, order.position_side, order.side, executed - order.executed, order.reducing)
+        _fill(world, order.symbol, order.position_side, order.side, executed - order.executed)
         order.executed = executed
         if final:
             del world.open[order_id]
@@ -408,18 +408,10 @@ async def _random_step(stores: tuple[StateStore, StateStore], world: _World, rng
     return op
 
 
-def _fill(world: _World, symbol: str, position_side: PositionSide, side: Side, fill: Decimal,
-          reducing: bool = False) -> None:
-    """A fill into the world's position; a reduction's moves it toward flat and no further (the venue fills a
-    reduce-only order no further than the position), and never away from flat."""
+def _fill(world: _World, symbol: str, position_side: PositionSide, side: Side, fill: Decimal) -> None:
     if fill:
         key = (symbol, position_side)
-        held = world.positions.get(key, Decimal(0))
-        delta = side.sign * fill
-        if reducing:
-            delta = max(-held, min(delta, Decimal(0))) if held > 0 else (
-                min(-held, max(delta, Decimal(0))) if held < 0 else Decimal(0))
-        world.positions[key] = held + delta
+        world.positions[key] = world.positions.get(key, Decimal(0)) + side.sign * fill
 
 
 @pytest.mark.redis

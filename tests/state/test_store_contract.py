@@ -601,30 +601,6 @@ async def test_learn_when_order_becomes_final_then_pending_is_released_and_fills
     }
 
 
-@pytest.mark.parametrize(("held", "side", "executed", "position"), [
-    ("0.02", SELL, "0.05", "0"),  # a reduce-only sell assumed filled in full: the venue stopped it at flat
-    ("0.05", SELL, "0.02", "0.03"),
-    ("-0.04", BUY, "0.1", "0"),
-    ("0", SELL, "0.05", "0"),  # nothing to reduce: the venue fills nothing
-    ("0.02", BUY, "0.05", "0.02"),  # away from flat: the store's position is not the venue's, a read will tell
-])
-async def test_learn_when_a_reduce_only_order_fills_then_the_position_moves_toward_flat_and_no_further(
-    store: StateStore, held: str, side: Side, executed: str, position: str,
-) -> None:
-    # Bybit's and Bitget's acknowledgements of a market order are read as filled in full: a reduce-only one larger
-    # than the position would otherwise leave the store short where the venue is flat, and a buy pass as reducing
-    if Decimal(held):  # an order that filled the position held
-        size, opening = held.lstrip("-"), BUY if Decimal(held) > 0 else SELL
-        await store.learn(facts(order_update("o0", original=size, side=opening)))
-        await store.learn(facts(order_update("o0", original=size, executed=size, final=True, side=opening)))
-    await store.learn(facts(order_update("o1", original=executed, side=side, reduce_only=True)))
-    await store.learn(facts(order_update("o1", original=executed, executed=executed, final=True, side=side,
-                                         reduce_only=True)))
-
-    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))
-    assert view.positions.get(position_key(), Decimal(0)) == Decimal(position)
-
-
 async def test_learn_when_a_close_of_the_whole_position_is_reported_without_a_size_then_it_holds_its_leg(
     store: StateStore,
 ) -> None:

@@ -1111,14 +1111,8 @@ class MemoryStore(StateStore):
         since it started, holds it cannot be told, and moved in it would undo a position it never counted."""
         if timeless or self._read_since(key, seen):
             self._hold(f"fill:{_scoped(ident)}:{executed}", key, side, reducing, fill, now, now, lapses=False)
-            return
-        delta = side.sign * fill
-        if reducing:
-            # the venue fills a reduction no further than the position: it moves the store's toward flat and stops
-            # there, and one that would take it away from flat says the store's position is not the venue's
-            held = self._positions.get(key, ZERO)
-            delta = max(-held, min(delta, ZERO)) if held > 0 else min(-held, max(delta, ZERO)) if held < 0 else ZERO
-        self._move_position(key, delta)
+        else:
+            self._move_position(key, side.sign * fill)
 
     def _hold(self, reservation_id: str, position: PositionKey, side: Side, reducing: bool, quantity: Decimal,
               now: int, settles_from: int, *, lapses: bool = True, kind: str = "order") -> None:

@@ -286,18 +286,7 @@ local function count_fill(id, k, side, reducing, seen, fill, executed, now, lear
   if side == 'sell' then
     fill = dec_neg(fill)
   end
-  local held = dec_parse(redis.call('HGET', K_POS, k) or '0')
-  local moved = dec_add(held, fill)
-  if reducing == 1 then
-    -- the venue fills a reduction no further than the position: it moves the store's toward flat and stops there,
-    -- and one that would take it away from flat says the store's position is not the venue's (a read will tell)
-    if held.s == 0 or held.s == fill.s then
-      moved = held
-    elseif moved.s ~= 0 and moved.s ~= held.s then
-      moved = DEC_ZERO
-    end
-  end
-  redis.call('HSET', K_POS, k, dec_format(moved))
+  redis.call('HSET', K_POS, k, dec_format(dec_add(dec_parse(redis.call('HGET', K_POS, k) or '0'), fill)))
   redis.call('HSET', K_FILL, k, now)
 end
 
