@@ -1362,6 +1362,10 @@ ACK_CASES = [
     pytest.param(order(side="Sell", reduceOnly=True, qty="0.01"),
                  update("BTCUSDT", OID, Side.SELL, "0.01", "0", final=False, reduce_only=True,
                         reservation=f"{DECISION_ID}:0"), id="reduce-only-flag"),
+    # filled no further than the position, which the store's may not be: resting until a report says what it did
+    pytest.param(order(side="Sell", orderType="Market", price=None, timeInForce=None, qty="0.05", reduceOnly=True),
+                 update("BTCUSDT", OID, Side.SELL, "0.05", "0", final=False, reduce_only=True,
+                        reservation=f"{DECISION_ID}:0"), id="reduce-only-market-not-counted-filled"),
     pytest.param(order(side="Buy", positionIdx=2, qty="0.02"),
                  update("BTCUSDT", OID, Side.BUY, "0.02", "0", final=False, position_side=PositionSide.SHORT,
                         reduce_only=True, reservation=f"{DECISION_ID}:0"), id="hedge-buy-on-short-side"),

@@ -586,9 +586,11 @@ def plan_kind(product_type: str, plan_type: str | None = None) -> str:
 
 
 def _accepted(intent: OrderIntent, order_id: str, account: str, reservation_id: str | None) -> OrderUpdate | None:
+    """An acknowledged new order (Bitget says nothing of fills here): a plain market order taken as filled, anything
+    else (a reduce-only market order too: filled no further than the position) as resting until a report says."""
     if intent.symbol is None or intent.side is None or intent.quantity is None:
         return None
-    fills_at_once = intent.order_type == "MARKET" and intent.trigger_price is None
+    fills_at_once = intent.order_type == "MARKET" and intent.trigger_price is None and not intent.only_reduces
     return OrderUpdate(VENUE, account, intent.symbol, order_id, intent.side, intent.position_side, intent.quantity,
                        intent.quantity if fills_at_once else Decimal(0), fills_at_once, intent.only_reduces,
                        reservation_id, intent.kind)

@@ -754,10 +754,12 @@ _UNREAD = object()
 
 def _accepted(intent: OrderIntent, order_id: str, account: str, reservation_id: str | None) -> OrderUpdate | None:
     """An acknowledged new order. Bybit says nothing of fills here: a plain market order is taken as filled (it
-    is matched at once as IOC), anything else as resting until a listing or a position query says otherwise."""
+    is matched at once as IOC), anything else as resting until a listing or a position query says otherwise; a
+    reduce-only one too, since the venue fills it no further than the position (taken as filled in full, one larger
+    than the position would leave the store short where the venue is flat)."""
     if intent.symbol is None or intent.side is None or intent.quantity is None:
         return None
-    fills_at_once = intent.order_type == "MARKET" and intent.trigger_price is None
+    fills_at_once = intent.order_type == "MARKET" and intent.trigger_price is None and not intent.only_reduces
     return OrderUpdate(
         venue=VENUE,
         account=account,
