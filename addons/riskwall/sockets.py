@@ -33,6 +33,7 @@ from riskwall.decider import (
     new_decision_id,
     report_storms,
     stamped,
+    storm_counts,
 )
 from riskwall.instruments import facts_of
 from riskwall.model import Action, Decision, ParsedRequest, Reason, Venue, Verdict, Violation
@@ -414,6 +415,7 @@ class SocketGate:
                 # if unanswered
                 if pending.reserved:
                     self._release_later(pending.decision_id, UNANSWERED_HOLD_MS)
+                await self._count_refusal(store, pending, frame.status, frame.rest_body)
             elif pending is not None:
                 await self._learn_answer(store, session, pending, frame.status, frame.rest_body)
         owner = frame.facts_account or session.events_account
@@ -445,6 +447,21 @@ class SocketGate:
                                    status, body, pending.decision_id, pending.reserved, self._policy(),
                                    asked_ms=pending.asked_ms)
         await self._in_place((str(pending.parsed.venue), pending.parsed.state_account), answer, pending.decision_id)
+
+    async def _count_refusal(self, store: StateStore, pending: PendingFrame, status: int | None,
+                             body: bytes) -> None:
+        """A refusal under the id of an order whose answer cannot be told from another frame's (a cancel sent under
+        it, which always passes) still counts for a reject storm, as if the order's: else a bot refused in a loop
+        could keep its refusals uncounted by sending a cancel under each order's id."""
+        counts = storm_counts(self._policy(), pending.parsed, status, body, pending.decision_id)
+        if not counts:
+            return
+
+        async def count() -> None:
+            report_storms(await store.count_rejections(counts))
+
+        await self._in_place((str(pending.parsed.venue), pending.parsed.state_account), count,
+                             f"storm:{pending.decision_id}")
 
     async def _in_place(self, key: tuple[str, str | None], attempt: Attempt,
                         what: str) -> None:

@@ -440,6 +440,29 @@ async def test_order_answer_when_a_cancel_shared_its_id_then_not_learned_and_its
     assert flow.metadata[WS_SESSION].pending == {}
 
 
+async def test_order_refusal_when_a_cancel_shared_its_id_then_it_still_counts_for_a_reject_storm(
+    captured: Logs, injected: Injected  # noqa: F811
+) -> None:
+    # a cancel (which always passes) under each order's id made each refusal unreadable: a loop refused by the venue
+    # never tripped its storm. Whoever's it is, a refusal under the order's id counts
+    store = MemoryStore(clock=FakeClock())
+    fw = firewall(policy("enforce", "  - {id: storm, type: reject_storm, limit: 1/1m, cool_down: 1m, "
+                                    "state: HALTED}\n"), store=store)
+    flow = open_socket(fw, injected)
+    await handshake(fw, flow)
+    await send(fw, flow, order_frame("o1", quantity="0.5"))
+    await send(fw, flow, order_frame("o1", method="order.cancel", orderId="12"))
+
+    await send(fw, flow, json.dumps({"id": "o1", "status": 400, "error": {"code": -2019, "msg": "Margin is "
+                                                                                                 "insufficient."}}),
+               from_client=False)
+    await fw._settling.drain()
+    halted = await send(fw, flow, order_frame("o2", quantity="0.1"))
+
+    assert halted.dropped
+    assert [line["reason"] for line in captured.decisions() if line["verdict"] == "block"] == ["TRADING_HALTED"]
+
+
 def binance_frame(frame_id: Any, method: str, **params: str) -> str:
     """A Binance WebSocket API request other than an order: a read, a login, a listen-key request."""
     return json.dumps({"id": frame_id, "method": method, "params": params} if params else
