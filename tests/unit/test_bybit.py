@@ -909,9 +909,10 @@ def test_parse_request_when_trading_stop_then_reduce_only_intent_without_size(
 
     parsed = parse(make_request("POST", "/v5/position/trading-stop", body))
 
+    # a close of the position: exempt from every limit, so no rate, duplicate or open-order rule traps a stop-loss
     endpoint = "POST /v5/position/trading-stop"
     assert parsed == ParsedRequest(VENUE, Action.NEW, endpoint, ACCOUNT, (
-        intent(endpoint, **BTC, side=side, position_side=position_side, reduce_only=True),))
+        intent(endpoint, **BTC, side=side, position_side=position_side, reduce_only=True, close_position=True),))
     assert parsed.intents[0].only_reduces and parsed.intents[0].quantity is None
 
 

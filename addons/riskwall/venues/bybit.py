@@ -657,7 +657,8 @@ _TRADING_STOP_PRICES = ("takeProfit", "stopLoss", "trailingStop", "activePrice",
 
 
 def _trading_stop(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
-    """TP/SL/trailing stop on an open position: orders that can only close it, so a reduction with no size."""
+    """TP/SL/trailing stop on an open position: orders that can only close it, so a close of the position with no
+    size (exempt from every limit, the rate and duplicates included: a bot can always protect its position)."""
     _check_spelling(body)
     category = _category(body)
     symbol = _symbol(body)
@@ -666,7 +667,7 @@ def _trading_stop(body: Body, account: str | None, endpoint: str) -> tuple[Order
         decimal_field(name, body.get(name), required=False, allow_zero=True)  # "0" cancels that stop
     side = closing_side(position_side)
     return (OrderIntent(VENUE, Action.NEW, endpoint, account, symbol, unified_symbol(category, symbol), side=side,
-                        position_side=position_side, reduce_only=True),)
+                        position_side=position_side, reduce_only=True, close_position=True),)
 
 
 def _no_intent(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
