@@ -176,7 +176,7 @@ def view_query(request: ParsedRequest, policy: Policy | None = None) -> ViewQuer
     adds = policy is not None and request.action.adds_orders
     gross = adds and policy is not None and policy.has_gross_exposure
     # a close that names no instrument closes every position of the account on the venue: it reads them all
-    whole = gross or (adds and any(i.close_position and i.symbol is None for i in intents))
+    whole = gross or (adds and _closes_everything(intents))
     others = policy.gross_venues(request.venue, request.state_account) if gross and policy is not None else ()
     loss_keys: tuple[str, ...] = ()
     if adds and policy is not None and request.state_account is not None and policy.equity_waiting_rules:
@@ -186,6 +186,14 @@ def view_query(request: ParsedRequest, policy: Policy | None = None) -> ViewQuer
     return ViewQuery(request.venue, request.state_account, request.symbols, amended, whole,
                      other_venues=others, loss_keys=loss_keys, client_ids=named, mode_keys=request.mode_keys,
                      environment=request.environment)
+
+
+def _closes_everything(intents: Sequence[OrderIntent]) -> bool:
+    """Whether a leg closes every position of the account on its venue (a close naming no instrument)."""
+    for intent in intents:  # a loop, not a generator: asked on every order
+        if intent.close_position and intent.symbol is None:
+            return True
+    return False
 
 
 def wider_query(query: ViewQuery, view: StateView) -> ViewQuery | None:

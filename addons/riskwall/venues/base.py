@@ -576,14 +576,20 @@ def socket_for(sockets: tuple[tuple[str, Socket], ...], path: str) -> tuple[str,
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-@functools.cache
 def write_only_paths(venue: str) -> frozenset[str]:
     """The paths ccxt's API tables list `venue`'s writes at and no read (`write_paths.json`, generated from ccxt by
     `tests/support/ccxt_write_paths.py`): a read method sent to one is refused, not passed as a read, since a server
     that took it for the write would run an order nobody checked (Binance's `GET /fapi/v1/batchOrders`, Bybit's
     retired v3 order paths)."""
-    listed = json.loads(resources.files("riskwall.venues").joinpath("write_paths.json").read_text())
-    return frozenset(listed["paths"].get(str(venue), ()))
+    return frozenset(_write_paths_file().get(str(venue), ()))
+
+
+@functools.cache
+def _write_paths_file() -> dict[str, list[str]]:
+    """`write_paths.json`, read once for every venue's adapter."""
+    listed: dict[str, list[str]] = json.loads(
+        resources.files("riskwall.venues").joinpath("write_paths.json").read_text())["paths"]
+    return listed
 
 
 def unlisted_action(method: str, path: str, forbidden: Callable[[str], bool],
