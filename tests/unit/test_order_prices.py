@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from riskwall.decider import decide_request
+from riskwall.decider import decide_request, learn_answer
 from riskwall.model import (
     Decision,
     ParsedRequest,
@@ -170,6 +170,54 @@ def test_decide_when_okx_oco_buy_has_a_decoy_limit_leg_then_valued_at_its_market
 
     assert decision.verdict is verdict
     assert (decision.deciding.reason if decision.deciding else None) is reason
+
+
+OKX_OCO = {**OKX_BUY, "sz": "10", "ordType": "oco", "tpTriggerPx": "40000", "tpOrdPx": "40000",
+           "slTriggerPx": "60000", "slOrdPx": "60000"}  # 0.1 BTC at up to 60,000: 6,000 of the 10,000
+OKX_TRIGGER = {**OKX_BUY, "sz": "10", "ordType": "trigger", "triggerPx": "40000", "orderPx": "40000"}
+GROWN = {"instId": "BTC-USDT-SWAP", "algoId": "777", "newSz": "20"}  # 0.2 BTC: 8,000 at 40,000, 12,000 at 60,000
+
+
+@pytest.mark.parametrize(("placed", "amend", "reason"), [
+    # the stop-loss leg still buys at up to 60,000: its limit is not the take-profit one the amend restates
+    pytest.param(OKX_OCO, {**GROWN, "newTpTriggerPx": "40000", "newTpOrdPx": "40000"}, Reason.PARSE_FAILED,
+                 id="oco-grown-take-profit-leg-alone"),
+    pytest.param(OKX_OCO, {**GROWN, "newSlTriggerPx": "40000", "newSlOrdPx": "40000"}, Reason.PARSE_FAILED,
+                 id="oco-grown-stop-loss-leg-alone"),
+    pytest.param(OKX_OCO, {**GROWN, "newTpTriggerPx": "40000", "newTpOrdPx": "40000", "newSlTriggerPx": "40000",
+                           "newSlOrdPx": "40000"}, None, id="oco-grown-every-leg-restated"),
+    pytest.param(OKX_OCO, {**GROWN, "newTpTriggerPx": "40000", "newTpOrdPx": "40000", "newSlTriggerPx": "60000",
+                           "newSlOrdPx": "60000"}, Reason.ORDER_NOTIONAL_EXCEEDS_MAX, id="oco-grown-past-the-limit"),
+    pytest.param(OKX_OCO, {**GROWN, "newSz": "5", "newTpTriggerPx": "40000", "newTpOrdPx": "40000"}, None,
+                 id="oco-shrunk-one-leg-restated"),
+    # newOrdPx is a trigger order's price: on an oco it is none of its legs'
+    pytest.param(OKX_OCO, {**GROWN, "newTriggerPx": "40000", "newOrdPx": "40000"}, Reason.PARSE_FAILED,
+                 id="oco-grown-trigger-order-price"),
+    pytest.param(OKX_TRIGGER, {**GROWN, "newTriggerPx": "40000", "newOrdPx": "40000"}, None,
+                 id="trigger-grown-its-price-restated"),
+    pytest.param(OKX_TRIGGER, {**GROWN, "algoId": "778", "newTriggerPx": "40000", "newOrdPx": "40000"},
+                 Reason.PARSE_FAILED, id="unknown-order-grown-trigger-order-price"),
+])
+def test_decide_when_okx_algo_amend_restates_some_legs_then_growth_measured_only_at_every_legs_price(
+    placed: dict[str, Any], amend: dict[str, Any], reason: Reason | None
+) -> None:
+    async def run() -> Decision:
+        store = MemoryStore()
+        await store.learn(ResponseFacts(prices=(PriceUpdate(Venue.OKX, "BTC-USDT-SWAP", MARK, "mark"),)))
+        host, key_header, key = HOSTS[Venue.OKX]
+        raw = json.dumps(placed).encode()
+        request = HttpRequest("POST", host, 443, ALGO, (), {"content-type": "application/json", key_header: key}, raw)
+        placing = await decide_request(screen(okx.ADAPTER, request), NOTIONAL_POLICY, store, "d-place")
+        assert placing.decision.verdict is Verdict.ALLOW
+        ack = json.dumps({"code": "0", "msg": "", "data": [{"algoId": "777", "sCode": "0", "sMsg": ""}]}).encode()
+        await learn_answer(store, okx.ADAPTER, placing.parsed or screen(okx.ADAPTER, request), request, 200, ack,
+                           "d-place", placing.reserved)
+        return (await decide_request(post(Venue.OKX, AMEND_ALGO, amend), NOTIONAL_POLICY, store, DECISION_ID)).decision
+
+    decision = asyncio.run(run())
+
+    assert (decision.deciding.reason if decision.deciding else None) is reason
+    assert decision.verdict is (Verdict.ALLOW if reason is None else Verdict.BLOCK)
 
 
 # ---- Bybit BBO --------------------------------------------------------------------------------------------

@@ -232,6 +232,15 @@ def contract_price(side: Side | None, own: Decimal | None, mark: Decimal | None,
 type Resolver = Callable[[OrderIntent, Known], OrderIntent]
 
 
+def chained(first: Resolver | None, then: Resolver) -> Resolver:
+    """One resolver: `first` (where there is one), then `then` on what it completed."""
+    return then if first is None else functools.partial(_run_both, first, then)
+
+
+def _run_both(first: Resolver, then: Resolver, intent: OrderIntent, known: Known) -> OrderIntent:
+    return then(first(intent, known), known)
+
+
 def on_the_amended_order(intent: OrderIntent, known: Known) -> OrderIntent:
     """An amend's resolver (`OrderIntent.resolve`) for a venue that amends an order in place, keeping the side and
     position side it was placed with whatever the amend says (Binance's modify takes no position side; in hedge

@@ -59,12 +59,12 @@ from riskwall.venues.base import (
     MAX_AMOUNT,
     FieldError,
     Rejection,
-    Resolver,
     Route,
     RouteKey,
     ScopedLearner,
     TableAdapter,
     ascii_digits,
+    chained,
     contract_price,
     decimal_field,
     lowest_own_price,
@@ -181,12 +181,7 @@ def _to_coinm(intent: OrderIntent) -> OrderIntent:
     # amend is completed first (its side, which the conversion depends on, is the amended order's)
     sized = partial(_in_base_units, contracts=intent.quantity)
     earlier = intent.resolve
-    return replace(intent, venue=VENUE, unified_symbol=unified, quantity=None,
-                   resolve=sized if earlier is None else partial(_both, earlier, sized))
-
-
-def _both(first: Resolver, then: Resolver, intent: OrderIntent, known: Known) -> OrderIntent:
-    return then(first(intent, known), known)
+    return replace(intent, venue=VENUE, unified_symbol=unified, quantity=None, resolve=chained(earlier, sized))
 
 
 def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal) -> OrderIntent:

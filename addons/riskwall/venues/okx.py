@@ -70,6 +70,7 @@ from riskwall.venues.base import (
     TableAdapter,
     Unchecked,
     ascii_digits,
+    chained,
     contract_price,
     decimal_field,
     enum_field,
@@ -693,11 +694,20 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
         decimal_field(name, _present(obj, name), required=False)
         for name in ("newTriggerPx", "newSlTriggerPx", "newTpTriggerPx")
     ) if t is not None]
-    price, trigger, own, span = _algo_order_prices(None, limits, triggers, len(limits) < len(named))
+    # nor which legs the order has: its restated limits are its prices only when they are every leg's, take-profit
+    # and stop-loss both (an oco's two legs, a conditional's), or a trigger order's one (`_on_a_trigger_order`). A
+    # leg left out keeps a limit the amend does not tell (an oco buy's stop-loss at 60,000 under a take-profit
+    # restated at 40,000): the order is then valued as one without a price of its own
+    legs = [name for name in named if name != "newOrdPx"]
+    every_leg = len(legs) == 2 if legs else len(named) == 1
+    price, trigger, own, span = _algo_order_prices(None, limits, triggers,
+                                                   len(limits) < len(named) or not every_leg)
     contracts = decimal_field("newSz", _present(obj, "newSz"), required=False)
     if contracts is None and (price is not None or triggers) and _inverse(inst_id):
         raise inverse_repricing("newSz")
     quantity, resolve = _sized(inst_id, None, contracts, own, "newSz")
+    if price is not None and not legs:
+        resolve = chained(resolve, _on_a_trigger_order)
     _check_attached(obj)
     return OrderIntent(
         venue=VENUE,
@@ -715,6 +725,17 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
         triggers_into=ALGO_PLACES_INTO,
         resolve=resolve,
     )
+
+
+def _on_a_trigger_order(intent: OrderIntent, known: Known) -> OrderIntent:
+    """An algo amend's `newOrdPx` is the order's price only on a trigger order, the one type it applies to: of an
+    order the store does not know as one (an oco's legs keep their own limits), the amend has no price of its own."""
+    order = known.order(intent.order_id, intent.client_order_id)
+    if intent.price is None or (order is not None and order.kind == _algo_kind("trigger")):
+        return replace(intent, resolve=None)
+    triggers = [intent.trigger_price] if intent.trigger_price is not None else []
+    _, trigger, _, span = _algo_order_prices(None, [intent.price], triggers, True)
+    return replace(intent, price=None, trigger_price=trigger, price_span=span, resolve=None)
 
 
 def _close_position(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
