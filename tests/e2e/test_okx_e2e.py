@@ -205,6 +205,31 @@ def test_ccxt_create_order_when_policy_violated_then_blocked_before_exchange_wit
     assert context.items() <= line["context"].items()
 
 
+@pytest.mark.parametrize(("params", "forwarded"), [
+    # ccxt's edit_order passes the caller's params into the amend's body: a bot gives it those it placed with
+    ({"marginMode": "isolated"}, True),
+    ({"marginMode": "cross"}, True),
+    ({"marginMode": "portfolio"}, False),  # a value ccxt does not send is not waved through
+])
+def test_ccxt_edit_order_when_given_the_params_the_order_was_placed_with_then_amend_forwarded(
+    trader: OkxTrader, params: dict[str, str], forwarded: bool,
+) -> None:
+    bot = trader.ccxt()
+    order = bot.create_order(BTC, "limit", "buy", 2, 49000, {"marginMode": "isolated"})
+
+    if forwarded:
+        bot.edit_order(order["id"], BTC, "limit", "buy", 3, 48000, params)
+    else:
+        with pytest.raises(ccxt.InvalidOrder) as raised:
+            bot.edit_order(order["id"], BTC, "limit", "buy", 3, 48000, params)
+        assert "PARSE_FAILED" in str(raised.value) and "marginMode" in str(raised.value)
+
+    amends = trader.received("POST", "/api/v5/trade/amend-order")
+    assert [(a.status, a.code, a.json.get("marginMode"), a.json.get("newSz")) for a in amends] == (
+        [(200, "0", params["marginMode"], "3")] if forwarded else [])
+    assert [line["reason"] for line in trader.decisions(verdict="block")] == ([] if forwarded else ["PARSE_FAILED"])
+
+
 def test_ccxt_create_orders_when_one_leg_violates_then_whole_batch_blocked(trader: OkxTrader) -> None:
     bot = trader.ccxt()
     legs = [

@@ -162,6 +162,10 @@ _AMEND_ALGO_FIELDS = frozenset({
     "newSlTriggerPx", "newSlOrdPx", "newTpTriggerPxType", "newSlTriggerPxType", "newTriggerPx", "newOrdPx",
     "newTriggerPxType", "attachAlgoOrds", "newTpTriggerRatio", "newSlTriggerRatio",
 })
+# ccxt's `edit_order` passes the caller's params on into an amend's body, and a bot gives it those it placed the
+# order with: ccxt's own `marginMode`, which names no OKX field (OKX's is `tdMode`, and an amend cannot change
+# it). It is let through with the values ccxt knows, and read as nothing.
+_CCXT_AMEND_EXTRAS = {"marginMode": frozenset({"cross", "isolated"})}
 _CLOSE_FIELDS = frozenset({"instId", "mgnMode", "posSide", "ccy", "autoCxl", "clOrdId", "tag"})
 _LEVERAGE_FIELDS = frozenset({"instId", "ccy", "lever", "mgnMode", "posSide"})
 _POSITION_MODE_FIELDS = frozenset({"posMode"})
@@ -317,9 +321,11 @@ def _present(obj: Mapping[str, Any], name: str) -> Any:
     return None if value is None or value == "" else value
 
 
-def _check_fields(obj: Mapping[str, Any], allowed: frozenset[str]) -> None:
+def _check_fields(obj: Mapping[str, Any], allowed: frozenset[str],
+                  extras: Mapping[str, frozenset[str]] | None = None) -> None:
     for key in obj:
-        if key not in allowed:
+        if key not in allowed and not (extras and key in extras and isinstance(obj[key], str)
+                                       and obj[key] in extras[key]):
             raise FieldError(f"{key} is not a field this firewall understands")
     if _present(obj, "instIdCode") is not None:
         raise FieldError("instIdCode is not supported; send instId")
@@ -647,7 +653,7 @@ def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     """An amend names the order, not its side: the size is checked, the direction is the venue's."""
     if not isinstance(obj, dict):
         raise FieldError("an amend is not a JSON object")
-    _check_fields(obj, _AMEND_FIELDS)
+    _check_fields(obj, _AMEND_FIELDS, _CCXT_AMEND_EXTRAS)
     inst_id = _inst_id(obj)
     _contract_kind(inst_id)
     _must_be_absent(obj, "newPxUsd", "newPxVol")
@@ -680,7 +686,7 @@ def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
 def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> OrderIntent:
     if not isinstance(obj, dict):
         raise FieldError("an algo amend is not a JSON object")
-    _check_fields(obj, _AMEND_ALGO_FIELDS)
+    _check_fields(obj, _AMEND_ALGO_FIELDS, _CCXT_AMEND_EXTRAS)
     inst_id = _inst_id(obj)
     _contract_kind(inst_id)
     algo_id = text_field("algoId", _present(obj, "algoId"), ORDER_ID, required=False)
