@@ -956,6 +956,7 @@ async def test_keys_when_account_is_used_then_all_its_keys_share_one_slot_and_id
         f"{base}:rate:rate|{VENUE}|{ACCOUNT}:1000", f"{base}:rate:per-symbol|{VENUE}|{ACCOUNT}|{SYMBOL}:5000",
         f"{base}:dup:duplicates|0123abcd",
         f"{redis_prefix}:{{global}}:prices", f"{redis_prefix}:{{global}}:states",
+        f"{redis_prefix}:{{global}}:fleet",  # the store's generation, written by the first reservation on it
         f"{redis_prefix}:rid:k1", f"{redis_prefix}:rid:k2",
     }  # no pend key: o2 filled completely, nothing is pending
     assert len({key_slot(k.encode()) for k in keys if k.startswith(base)}) == 1
@@ -964,6 +965,8 @@ async def test_keys_when_account_is_used_then_all_its_keys_share_one_slot_and_id
     assert sync_redis.get(f"{base}:dup:duplicates|0123abcd").endswith("|k1")  # "<admitted ms>|<decision id>"
     assert 0 < sync_redis.pttl(f"{base}:done") <= 24 * 3_600_000
     assert sync_redis.pttl(f"{base}:gen") == -1 and len(sync_redis.get(f"{base}:gen")) == 16
+    fleet = f"{redis_prefix}:{{global}}:fleet"
+    assert sync_redis.pttl(fleet) == -1 and len(sync_redis.get(fleet)) == 16
     assert 0 < sync_redis.pttl(f"{redis_prefix}:rid:k1") <= DEFAULT_RESERVATION_TTL_MS
     assert sync_redis.hget(f"{base}:pos", f"{SYMBOL}|both") == "0.3"  # exact text, never 0.30000000000000004
     assert sync_redis.hget(f"{redis_prefix}:{{global}}:prices", f"{VENUE}|{SYMBOL}") == "mark|60000.10"
@@ -1094,7 +1097,7 @@ async def test_store_when_reached_through_sentinel_then_it_uses_the_master(
 
     assert outcome is not None and outcome.committed
     base = f"s:{{{VENUE}|{ACCOUNT}}}"
-    assert sorted(keys) == [f"{base}:gen", f"{base}:rate:{VENUE}|{ACCOUNT}:1000", f"{base}:seq"]
+    assert sorted(keys) == [f"{base}:gen", f"{base}:rate:{VENUE}|{ACCOUNT}:1000", f"{base}:seq", "s:{global}:fleet"]
 
 
 @pytest.mark.redis
@@ -1204,6 +1207,71 @@ async def test_reserve_when_store_lost_the_accounts_state_then_refused_and_fleet
     finally:
         await store.close()
         await other.close()
+
+
+async def _reserve_light(store: RedisStore, reservation: Reservation) -> ReserveOutcome:
+    """The one-step path: planned on the states last read, reserved with them read again (`reserve_seen`)."""
+    seen = store.cached_view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))
+    assert seen is not None
+    return (await store.reserve_seen(reservation, seen))[0]
+
+
+async def _reserve_full(store: RedisStore, reservation: Reservation) -> ReserveOutcome:
+    await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))
+    return await store.reserve(reservation)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("reserve", [_reserve_full, _reserve_light], ids=["view-then-reserve", "reserve-seen"])
+async def test_reserve_when_store_lost_its_data_after_this_sidecar_only_read_the_account_then_refused_and_reducing(
+    redis_prefix: str, sync_redis: redis.Redis,
+    reserve: Callable[[RedisStore, Reservation], Awaitable[ReserveOutcome]],
+) -> None:
+    async with two_sidecars(redis_prefix) as (restarted, other):
+        # the fleet traded on the store before this sidecar (re)started; this one has only read the account since:
+        # its orders were refused by a halt, so it never reserved for it
+        assert (await other.reserve(leg_reservation("before", "0.9", "1"))).committed
+        await restarted.set_trading_state(StateScope(VENUE, ACCOUNT), TradingState.HALTED, "desk", "ops")
+        await restarted.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))
+        _wipe_everything(sync_redis, redis_prefix)  # the halt and the 0.9 with it
+
+        with pytest.raises(StateLost):
+            await reserve(restarted, leg_reservation("after", "0.9", "1"))
+
+        assert not sync_redis.hexists(f"{redis_prefix}:{{{VENUE}|{ACCOUNT}}}:resv", "after")
+        [record] = await other.trading_states()
+        assert (record.scope, record.state, record.actor) == (StateScope(), TradingState.REDUCING, "riskwall")
+        # told once: the other sidecar meets the same loss as told, and the fleet's REDUCING guards from here
+        assert (await other.reserve(leg_reservation("later", "0.1", "1"))).committed
+
+
+@pytest.mark.redis
+async def test_reserve_when_telling_a_loss_is_cut_short_then_the_next_order_tells_it_again(
+    redis_prefix: str, sync_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with two_sidecars(redis_prefix) as (finder, other):
+        assert (await finder.reserve(leg_reservation("g1", "0.9", "1"))).committed
+        assert (await other.reserve(leg_reservation("o1", "0.05", "1"))).committed
+        _wipe_everything(sync_redis, redis_prefix)
+        writes = finder.set_trading_state
+
+        async def timed_out(*args: Any) -> None:  # the budget ran out before REDUCING was written
+            monkeypatch.setattr(finder, "set_trading_state", writes)
+            raise StateUnavailable("redis: TimeoutError")
+
+        monkeypatch.setattr(finder, "set_trading_state", timed_out)
+        with pytest.raises(StateUnavailable):
+            await finder.reserve(leg_reservation("g2", "0.9", "1"))
+        assert sync_redis.get(f"{redis_prefix}:{{global}}:lost") is None  # not told: no mark without the state
+
+        # whichever sidecar orders next finds the loss untold, and tells it: neither trades on the empty store
+        for store, name in ((other, "o2"), (finder, "g3")):
+            with pytest.raises(StateLost):
+                await store.reserve(leg_reservation(name, "0.9", "1"))
+            [record] = await finder.trading_states()
+            assert record.state is TradingState.REDUCING
+            await finder.set_trading_state(StateScope(), TradingState.ACTIVE, "test: next sidecar", "ops")
+            sync_redis.delete(f"{redis_prefix}:{{global}}:lost")  # as if that sidecar had never told it
 
 
 @pytest.mark.redis

@@ -76,8 +76,14 @@ and every account script touches only that slot (its keys are all declared in KE
                                             so it is gone once the window has passed
     rw:{global}:prices              HASH    "<venue>|<symbol>" → "<kind>|<price>" (mark beats last)
     rw:{global}:lost                STRING  when a sidecar last found the store had lost an account's state
-                                            (ms, Redis time); a sidecar that saw that account's :gen before
-                                            then meets the same loss, already told: no second REDUCING
+                                            (ms, Redis time); a sidecar that saw that account's :gen (or the
+                                            fleet's generation) before then meets the same loss, already told:
+                                            no second REDUCING
+    rw:{global}:fleet               STRING  the store's generation: a random token the first reservation on an
+                                            empty store writes (SET NX), never expired; every sidecar reads it
+                                            with its views and reservations and remembers it, and one that
+                                            finds another or none knows the store lost its data, the accounts
+                                            it never reserved for included (a halted one: the halt is gone too)
     rw:{global}:holders             HASH    "<venue>|<key fingerprint>" → the label its state was last kept under
                                             there (keys a label listed): a policy that moves a key to another
                                             account is told once
@@ -314,6 +320,7 @@ class KeyLayout:
         self.prices = f"{prefix}:{{global}}:prices"
         self.states = f"{prefix}:{{global}}:states"
         self.lost = f"{prefix}:{{global}}:lost"
+        self.fleet = f"{prefix}:{{global}}:fleet"
         self.holders = f"{prefix}:{{global}}:holders"
 
     def account_base(self, venue: str, account: str) -> str:
@@ -552,8 +559,9 @@ class Commands:
     def __init__(self) -> None:
         self.commands: list[tuple[str | int, ...]] = []
 
-    def set(self, name: str, value: str, px: int | None = None) -> None:
-        self.commands.append(("SET", name, value) if px is None else ("SET", name, value, "PX", px))
+    def set(self, name: str, value: str, px: int | None = None, *, nx: bool = False) -> None:
+        command: tuple[str | int, ...] = ("SET", name, value) if px is None else ("SET", name, value, "PX", px)
+        self.commands.append((*command, "NX") if nx else command)
 
     def get(self, name: str) -> None:
         self.commands.append(("GET", name))
@@ -794,6 +802,9 @@ class RedisStore(StateStore):
         # each account's state generation as this sidecar's last reservation for it found it (`:gen`), and when
         # (Redis's clock, ms)
         self._generations: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()
+        # the store's generation (`{global}:fleet`) as this sidecar last read it, and when (Redis's clock, ms); None
+        # until a view or reservation read one
+        self._fleet: tuple[str, int] | None = None
 
     # -- StateStore ----------------------------------------------------------------------------------
 
@@ -855,6 +866,7 @@ class RedisStore(StateStore):
             pipe.hmget(base[KeyLayout.ACCOUNT_KEYS.index("mode")], mode_keys)
         for loss_key in query.loss_keys:  # the day of each daily-loss baseline: is there a reading today?
             pipe.hget(self.keys.loss(loss_key), "day")
+        pipe.get(self.keys.fleet)
         async with self._guard():
             replies = await self._link.send(pipe.commands)
             received_ms = time.time_ns() // 1_000_000
@@ -866,12 +878,16 @@ class RedisStore(StateStore):
             for reply in (named, *replies):
                 if isinstance(reply, Exception):
                     raise reply
+        fleet = replies.pop()
         baseline_days = [replies.pop() for _ in query.loss_keys][::-1]
         modes: dict[str, str] = {}
         if mode_keys:
             modes = {key: str(mode) for key, mode in zip(mode_keys, replies.pop(), strict=True) if mode is not None}
         now = _time_ms(replies.pop(1))
         self._saw_clock(now, received_ms)
+        if fleet is not None and (self._fleet is None or self._fleet[0] == str(fleet)):
+            # (one that differs is the reservation's to judge: it reads the generation again as it commits)
+            self._fleet = (str(fleet), now)
         equity_seen = frozenset(loss_key for loss_key, day in zip(query.loss_keys, baseline_days, strict=True)
                                 if day is not None and str(day).isdigit() and int(day) == now // DAY_MS)
         for loss_key in equity_seen:
@@ -1058,13 +1074,26 @@ class RedisStore(StateStore):
                 pipe.set(self.keys.reservation(reservation.id), owner, px=self._owner_ttl_ms)
             if also is not None:
                 also(pipe)
+            # the store's generation, written by the first reservation on an empty store (another slot: read
+            # beside the script, and judged before its reservation counts)
+            pipe.set(self.keys.fleet, secrets.token_hex(8), nx=True)
+            pipe.get(self.keys.fleet)
 
         async with self._guard():
-            (reply,), extras = await self._run_with([_Call("reserve", keys, args)],
-                                                    extra if reservation.pending or also else None)
-        self._saw_clock(int(reply[1]), time.time_ns() // 1_000_000)
+            (reply,), extras = await self._run_with([_Call("reserve", keys, args)], extra)
+        now_ms = int(reply[1])
+        self._saw_clock(now_ms, time.time_ns() // 1_000_000)
+        fleet, extras = str(extras[-1]), extras[:-2]
+        known = self._fleet
+        self._fleet = (fleet, now_ms)
+        if known is not None and known[0] != fleet and not await self._told(known[1]):
+            # the store lost its data since this sidecar last read it: whatever this reservation counted was
+            # counted on nothing (a halt it lost, positions from zero)
+            if int(reply[0]) == 1 and reservation.pending:
+                await self.release(reservation.id)
+            await self._loss_found(venue, account, "fleet", now_ms)
         if int(reply[0]) == -1:
-            if await self._lost(venue_account, str(reply[2]), int(reply[1])):
+            if await self._lost(venue_account, str(reply[2]), now_ms):
                 return await self._reserve(reservation, also, venue_account)  # once: it holds no generation now
         self._generations[venue_account] = (str(reply[-1]), int(reply[1]))
         self._generations.move_to_end(venue_account)
@@ -1115,19 +1144,29 @@ class RedisStore(StateStore):
         REDUCING, and may have been resumed since): it forgets the generation and reserves again (True), rather
         than putting the fleet back in REDUCING for every account each sidecar had met."""
         _, seen_at = self._generations.get(venue_account, ("", 0))
-        async with self._guard():
-            (marked,) = await self._send(("GET", self.keys.lost))
-        if marked is not None and str(marked).isdigit() and int(marked) >= seen_at:
+        if await self._told(seen_at):
             self._generations.pop(venue_account, None)
             return True
-        venue, account = venue_account
+        await self._loss_found(*venue_account, "none" if not found else "another", now_ms)
+        return False  # pragma: no cover - `_loss_found` raises
+
+    async def _told(self, seen_at: int) -> bool:
+        """Whether a sidecar found (and told) a loss since `seen_at` (Redis's clock, ms)."""
+        async with self._guard():
+            (marked,) = await self._send(("GET", self.keys.lost))
+        return marked is not None and str(marked).isdigit() and int(marked) >= seen_at
+
+    async def _loss_found(self, venue: str, account: str, generation: str, now_ms: int) -> None:
+        """Tell a loss: the fleet goes REDUCING, then the loss is marked as told (in that order: a mark without the
+        state, left by a call cut short between the two, would have every sidecar take the loss as told and trade
+        on the empty store), and the order is refused (`StateLost`)."""
         reason = ("the state store lost its data (restart without persistence, flush or failover): positions, "
                   "open orders and limits restarted from nothing; check positions, then riskwall resume")
-        log.error("state_lost", venue=venue, account=account, generation="none" if not found else "another",
+        log.error("state_lost", venue=venue, account=account, generation=generation,
                   consequence="fleet set to REDUCING until riskwall resume")
+        await self.set_trading_state(StateScope(), TradingState.REDUCING, reason, "riskwall")
         async with self._guard():
             await self._send(("SET", self.keys.lost, str(now_ms)))
-        await self.set_trading_state(StateScope(), TradingState.REDUCING, reason, "riskwall")
         # every generation this sidecar remembers is of the store before the loss: the trading state above guards
         # the fleet from here on, not a refusal of every account this sidecar meets again
         self._generations.clear()
