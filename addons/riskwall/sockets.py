@@ -330,10 +330,13 @@ class SocketGate:
         owners = {self.listen_keys.owner(session.venue, [name]) for name in names}
         if session.private:
             owners.add(session.account)
-        if len(owners) == 1 and None not in owners and not session.unreadable_sent:
+        if len(owners) == 1 and None not in owners and not (session.unreadable_sent or session.unread):
             session.account, session.private = owners.pop(), True
         elif session.unreadable_sent:
             _not_read(session, "a user-data stream on which a message the sidecar could not read was sent before")
+        elif session.unread:
+            _not_read(session, "a user-data stream the sidecar stopped reading before (its earlier subscriptions "
+                               "still deliver)")
         else:
             _not_read(session, "a user-data stream subscribed to listen keys the sidecar cannot attribute to one "
                                "account")
@@ -515,8 +518,9 @@ def _unreadable_sent(session: Session, detail: str) -> None:
 
 
 def _not_read(session: Session, detail: str) -> None:
-    """The stream's events are not learned from now on (`SocketGate._stream_request`)."""
-    session.account, session.private = None, False
+    """The stream's events are not learned from now on, whatever it is subscribed to later
+    (`SocketGate._stream_request`)."""
+    session.account, session.private, session.unread = None, False, True
     with contextlib.suppress(Exception):
         log.warning("stream_not_read", venue=session.venue, endpoint=session.endpoint,
                     detail=detail + ": its events are not learned")

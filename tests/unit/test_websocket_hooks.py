@@ -879,6 +879,29 @@ def test_stream_open_when_its_url_names_listen_keys_then_read_only_for_one_known
     assert stream is not None and (stream.account, stream.private) == (account, account is not None)
 
 
+@pytest.mark.parametrize(("path", "first"), [
+    # B's stream, then A's key beside it: two accounts' events; A's key again does not take B's away
+    (f"/ws/{KEY_B}", [KEY_A]),
+    ("/private/stream", [KEY_A, KEY_B]),
+    (f"/stream?streams={KEY_A}/{KEY_B}", None),  # unread from its handshake
+    (f"/ws/{'c' * 64}", None),  # a key the sidecar never saw issued: anyone's events
+])
+async def test_stream_subscribe_when_the_stream_was_not_read_before_then_it_is_never_read_again(
+    path: str, first: list[str] | None
+) -> None:
+    made = two_accounts_keys()
+    stream = made.open(Venue.BINANCEUSDM, HttpRequest("GET", "fstream.binance.com", 443, path, (), UPGRADE, b""))
+    assert stream is not None
+    if first is not None:
+        await made.from_client(stream, json.dumps({"method": "SUBSCRIBE", "params": first, "id": 1}))
+    assert (stream.account, stream.private) == (None, False)
+
+    for n in (2, 3):  # (the first SUBSCRIBE of one key after it once read it as that key's stream)
+        await made.from_client(stream, json.dumps({"method": "SUBSCRIBE", "params": [KEY_A], "id": n}))
+
+    assert (stream.account, stream.private) == (None, False)
+
+
 @pytest.mark.parametrize(("first", "read"), [
     (json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 1}), True),
     (json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}), True),

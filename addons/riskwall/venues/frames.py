@@ -153,6 +153,9 @@ class Session:
     # a stream on which the bot sent a message the sidecar could not read as the venue would: what it subscribed
     # is not known, so the stream is never read from then on (`SocketGate._stream_request`)
     unreadable_sent: bool = False
+    # a stream the sidecar stopped reading (it carried, or could carry, more than one account's events): the venue
+    # still pushes them all whatever the bot subscribes next, so it is never read again
+    unread: bool = False
     # what this connection's position pushes last said of each (account, instrument, position side, margin mode),
     # where the venue keeps margin modes apart and pushes one of them at a time (OKX cross and isolated): a push of
     # one is summed with what the others last said, so it never stands for the whole position
