@@ -430,6 +430,10 @@ class OrderUpdate:
     # nothing of them. What it had open stays held until a position read and a listing of that book, asked after
     # it, show what the placed order did. None for any other update
     fills_elsewhere: str | None = None
+    # when the venue last changed the order, by the venue's clock (ms: Binance updateTime or an event's T, Bybit
+    # updatedTime, OKX uTime), where the answer or event says: a position push the venue made before a fill this
+    # reports is older than the store's position (`PositionsReport.venue_ms`). None: not said
+    venue_ms: int | None = None
 
 
 @quick_init
@@ -450,6 +454,11 @@ class PositionsReport:
     symbol: str | None
     positions: tuple[tuple[str, PositionSide, Decimal], ...]
     asked_ms: int | None = None
+    # a stream's push: when the venue made it, by the venue's clock (ms). A push is stamped with when it came
+    # (`asked_ms`), which the bot can delay by not reading its socket (the proxy reads the venue no faster): a
+    # position a fill the store learned moved after the venue made the push (`OrderUpdate.venue_ms`) is left as
+    # the store has it. None: a read, which its asking dates
+    venue_ms: int | None = None
 
 
 @quick_init

@@ -718,6 +718,45 @@ async def test_learn_when_position_read_was_asked_before_a_fill_was_learned_then
     assert {s: plain(view.position(position_key(s))) for s in (SYMBOL, ETH)} == expected
 
 
+FILLED_AT = 1_767_225_600_000  # when the venue made the fill, by its clock (ms)
+
+
+@pytest.mark.parametrize(("made", "expected"), [
+    # the bot held its stream back: a push the venue made before the fill comes after the store learned it
+    pytest.param(FILLED_AT - 6_600, {SYMBOL: "1", ETH: "7"}, id="made-before-the-fill-leaves-it"),
+    pytest.param(FILLED_AT, {SYMBOL: "0", ETH: "7"}, id="made-with-the-fill-replaces-it"),
+    pytest.param(FILLED_AT + 1, {SYMBOL: "0", ETH: "7"}, id="made-after-the-fill-replaces-it"),
+    pytest.param(None, {SYMBOL: "0", ETH: "7"}, id="undated-replaces-it-as-before"),
+])
+@pytest.mark.parametrize("scope", [SYMBOL, None], ids=["symbol-push", "account-wide-push"])
+@pytest.mark.parametrize("held", [False, True], ids=["fill-moved-the-position", "fill-held-for-an-earlier-read"])
+async def test_learn_when_a_push_the_venue_made_before_a_fill_comes_after_it_then_it_does_not_undo_the_fill(
+    backend: Backend, made: int | None, expected: dict[str, str], scope: str | None, held: bool
+) -> None:
+    store = backend.store
+    if held:  # the store knew o1 before a read (which may hold its fill): the fill is held, not moved in
+        await store.learn(dataclasses.replace(facts(order_update("o1", original="1")),
+                                              asked_ms=store_now(backend) + BEFORE))
+        await store.learn(facts(positions_report((SYMBOL, BOTH, "0"), symbol=SYMBOL)))
+        expected = {**expected, SYMBOL: "0"}  # (the held fill counts on top until a read shows it)
+    else:
+        await reserve(store, "r1", pending=(pending_entry("r1:0", "1"),))
+    await store.learn(facts(order_update("o1", original="1", executed="1", final=True,
+                                         reservation_id=None if held else "r1:0", venue_ms=FILLED_AT)))
+    rows = ((ETH, BOTH, "7"),) if scope is None else ((SYMBOL, BOTH, "0"),)
+    eth = positions_report((ETH, BOTH, "7"), symbol=ETH)
+    # stamped with when it came: after the store learned the fill
+    push = dataclasses.replace(positions_report(*rows, symbol=scope), asked_ms=store_now(backend) + AFTER,
+                               venue_ms=made)
+
+    await store.learn(facts(eth, push))
+
+    view = await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL, ETH)))
+    assert {s: plain(view.position(position_key(s))) for s in (SYMBOL, ETH)} == expected
+    if held:  # a stale push is no read that shows the held fill: it stays held
+        assert await worst(store) == ("1" if made is not None and made < FILLED_AT else "0")
+
+
 @pytest.mark.parametrize(("side", "start", "known", "read_says", "position", "worst_buy", "worst_sell"), [
     # the store knew o1 (1, nothing filled) a minute before a position read: the read may hold o1's fill, which
     # the venue reports after it. A buy: the position stays as read, the fill is held as pending in its direction

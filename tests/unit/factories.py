@@ -282,10 +282,11 @@ def order_update(
     reservation_id: str | None = None,
     reduce_only: bool = False,
     account: str = ACCOUNT,
+    venue_ms: int | None = None,
 ) -> OrderUpdate:
     return OrderUpdate(
         VENUE, account, symbol, order_id, side, position_side, dec(original), dec(executed),
-        final, reduce_only, reservation_id,
+        final, reduce_only, reservation_id, venue_ms=venue_ms,
     )
 
 

@@ -17,6 +17,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 from urllib.parse import urlencode
 
 import ccxt
@@ -992,9 +993,11 @@ def learn(
 
 def update(symbol: str, order_id: str, side: Side, original: str, executed: str, *, final: bool,
            position_side: PositionSide = PositionSide.BOTH, reduce_only: bool = False,
-           reservation: str | None = None) -> OrderUpdate:
+           reservation: str | None = None, venue_ms: Any = ANY) -> OrderUpdate:
+    """(`venue_ms`: any, unless a test about the venue's time says which)"""
     return OrderUpdate(VENUE, ACCOUNT, symbol, order_id, side, position_side, D(original), D(executed), final,
-                       reduce_only, reservation, kind="algo" if order_id.startswith("algo:") else "order")
+                       reduce_only, reservation, kind="algo" if order_id.startswith("algo:") else "order",
+                       venue_ms=venue_ms)
 
 
 LTC_ORDER = {"symbol": "LTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.100",

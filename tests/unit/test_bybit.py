@@ -18,6 +18,7 @@ import json
 import re
 from decimal import Decimal
 from typing import Any
+from unittest.mock import ANY
 from urllib.parse import urlencode
 
 import ccxt
@@ -1342,9 +1343,11 @@ def learn(method: str, path: str, query_or_body: dict[str, Any] | None = None, r
 
 def update(symbol: str, order_id: str, side: Side, original: str, executed: str, *, final: bool,
            position_side: PositionSide = PositionSide.BOTH, reduce_only: bool = False,
-           reservation: str | None = None, kind: str = "linear:USDT", link: str | None = None) -> OrderUpdate:
+           reservation: str | None = None, kind: str = "linear:USDT", link: str | None = None,
+           venue_ms: Any = ANY) -> OrderUpdate:
+    """(`venue_ms`: any, unless a test about the venue's time says which)"""
     return OrderUpdate(VENUE, ACCOUNT, symbol, order_id, side, position_side, D(original), D(executed), final,
-                       reduce_only, reservation, kind, client_order_id=link)
+                       reduce_only, reservation, kind, client_order_id=link, venue_ms=venue_ms)
 
 
 ACK = envelope({"orderId": OID, "orderLinkId": LINK})

@@ -961,12 +961,12 @@ ANSWERS: list[tuple[str, Venue, Any, Any, OrderUpdate]] = [
     ("binance", Venue.BINANCEUSDM, lambda i: binance_frame("order.place", BINANCE_LIMIT, i),
      lambda i: binance_answer(i, BINANCE_RESULT),
      OrderUpdate(Venue.BINANCEUSDM, BINANCE_ACCOUNT, "BTCUSDT", "325078477", Side.BUY, PositionSide.BOTH, D("0.5"),
-                 D("0"), False, False, f"{DECISION_ID}:0")),
+                 D("0"), False, False, f"{DECISION_ID}:0", venue_ms=TIMESTAMP)),
     ("coinm", Venue.BINANCECOINM, lambda i: binance_frame("order.place", COINM_LIMIT, i),
      lambda i: binance_answer(i, COINM_RESULT),
      # 2 contracts of 100 USD at 50000: 0.004 BTC, half filled
      OrderUpdate(Venue.BINANCECOINM, BINANCE_ACCOUNT, "BTCUSD_PERP", "325078477", Side.SELL, PositionSide.BOTH,
-                 D("0.004"), D("0.002"), False, False, f"{DECISION_ID}:0")),
+                 D("0.004"), D("0.002"), False, False, f"{DECISION_ID}:0", venue_ms=TIMESTAMP)),
     ("bybit", Venue.BYBIT, lambda i: bybit_frame("order.create", [BYBIT_LIMIT], i), bybit_answer,
      OrderUpdate(Venue.BYBIT, BYBIT_ACCOUNT, "BTCUSDT", OID, Side.BUY, PositionSide.BOTH, D("0.5"), D("0"), False,
                  False, f"{DECISION_ID}:0", "linear:USDT")),
@@ -1027,8 +1027,9 @@ ACCOUNT_UPDATE = {"e": "ACCOUNT_UPDATE", "E": TIMESTAMP, "T": TIMESTAMP, "a": {
     "P": [{"s": "BTCUSDT", "pa": "-0.3", "ep": "50000", "bep": "50000", "cr": "0", "up": "0", "mt": "cross",
            "iw": "0", "ps": "BOTH"}]}}
 BINANCE_FILL = OrderUpdate(Venue.BINANCEUSDM, "acct", "BTCUSDT", "8886774", Side.BUY, PositionSide.BOTH, D("0.5"),
-                           D("0.2"), False, False)
-BINANCE_POSITION = PositionsReport(Venue.BINANCEUSDM, "acct", "BTCUSDT", (("BTCUSDT", PositionSide.BOTH, D("-0.3")),))
+                           D("0.2"), False, False, venue_ms=TIMESTAMP)
+BINANCE_POSITION = PositionsReport(Venue.BINANCEUSDM, "acct", "BTCUSDT", (("BTCUSDT", PositionSide.BOTH, D("-0.3")),),
+                                   venue_ms=TIMESTAMP)
 COINM_ORDER_TRADE_UPDATE = {**ORDER_TRADE_UPDATE, "o": {**ORDER_TRADE_UPDATE["o"], "s": "BTCUSD_PERP", "q": "2",
                                                         "z": "1", "ps": "LONG", "S": "SELL"}}
 COINM_ACCOUNT_UPDATE = {**ACCOUNT_UPDATE, "a": {"m": "ORDER", "B": [], "P": [
@@ -1039,13 +1040,13 @@ BYBIT_ORDER_PUSH = {"category": "linear", "symbol": "BTCUSDT", "orderId": OID, "
                     "timeInForce": "GTC", "createdTime": str(TIMESTAMP), "updatedTime": str(TIMESTAMP)}
 BYBIT_POSITION_PUSH = {"category": "linear", "symbol": "BTCUSDT", "side": "Sell", "size": "0.3", "positionIdx": 0,
                        "entryPrice": "50000", "markPrice": "50100", "leverage": "10", "positionStatus": "Normal",
-                       "seq": 1}
+                       "seq": 1, "updatedTime": str(TIMESTAMP)}
 OKX_ORDER_PUSH = {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "ordId": OKX_ORDER_ID, "clOrdId": "c7", "tag": "",
                   "side": "buy", "posSide": "net", "ordType": "limit", "sz": "5", "px": "50000", "accFillSz": "2",
                   "fillSz": "2", "fillPx": "50000", "avgPx": "50000", "state": "partially_filled",
                   "reduceOnly": "false", "lever": "10", "uTime": str(TIMESTAMP)}
 OKX_POSITION_PUSH = {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "mgnMode": "cross", "posSide": "net",
-                     "pos": "-3", "avgPx": "50000", "markPx": "50100", "lever": "10"}
+                     "pos": "-3", "avgPx": "50000", "markPx": "50100", "lever": "10", "uTime": str(TIMESTAMP)}
 
 # (name, venue, the push, orders it teaches, positions it teaches)
 PUSHES: list[tuple[str, Venue, str, tuple[OrderUpdate, ...], tuple[PositionsReport, ...]]] = [
@@ -1063,40 +1064,43 @@ PUSHES: list[tuple[str, Venue, str, tuple[OrderUpdate, ...], tuple[PositionsRepo
     # 2 contracts of 100 USD at 50000 = 0.004 BTC, 1 filled = 0.002; a SELL on the LONG side only reduces
     ("coinm-order-in-contracts", Venue.BINANCECOINM, dumps(COINM_ORDER_TRADE_UPDATE),
      (OrderUpdate(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", "8886774", Side.SELL, PositionSide.LONG, D("0.004"),
-                  D("0.002"), False, True),), ()),
+                  D("0.002"), False, True, venue_ms=TIMESTAMP),), ()),
     # -3 contracts of 100 USD at 60000 = -0.005 BTC
     ("coinm-position-in-contracts", Venue.BINANCECOINM, dumps(COINM_ACCOUNT_UPDATE), (),
-     (PositionsReport(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", (("BTCUSD_PERP", PositionSide.BOTH, D("-0.005")),)),)),
+     (PositionsReport(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", (("BTCUSD_PERP", PositionSide.BOTH, D("-0.005")),),
+                      venue_ms=TIMESTAMP),)),
     # events answer no request, so no store price: a flat position needs none (0 contracts is 0 coin)
     ("coinm-position-flat-without-price", Venue.BINANCECOINM,
      dumps({**ACCOUNT_UPDATE, "a": {"m": "ORDER", "B": [], "P": [
          {"s": "BTCUSD_PERP", "pa": "0", "ep": "0", "ps": "BOTH"}]}}), (),
-     (PositionsReport(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", (("BTCUSD_PERP", PositionSide.BOTH, D(0)),)),)),
+     (PositionsReport(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", (("BTCUSD_PERP", PositionSide.BOTH, D(0)),),
+                      venue_ms=TIMESTAMP),)),
     # a stop-market order with no limit price nor fill converts at its own trigger: 4 × 100 ÷ 40000
     ("coinm-stop-order-at-its-trigger", Venue.BINANCECOINM,
      dumps({**ORDER_TRADE_UPDATE, "o": {**COINM_ORDER_TRADE_UPDATE["o"], "o": "STOP_MARKET", "q": "4", "p": "0",
                                         "ap": "0", "sp": "40000", "z": "0", "X": "NEW", "x": "NEW",
                                         "ps": "BOTH"}}),
      (OrderUpdate(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", "8886774", Side.SELL, PositionSide.BOTH, D("0.01"),
-                  D(0), False, False),), ()),
+                  D(0), False, False, venue_ms=TIMESTAMP),), ()),
     # a trailing buy of 1,000 contracts activated at 5000: 100,000 USD ÷ 5000, whatever its limit-less price says
     ("coinm-trailing-buy-at-its-activation", Venue.BINANCECOINM,
      dumps({**ORDER_TRADE_UPDATE, "o": {**COINM_ORDER_TRADE_UPDATE["o"], "o": "TRAILING_STOP_MARKET", "q": "1000",
                                         "p": "0", "ap": "0", "sp": "0", "AP": "5000", "cr": "5", "z": "0",
                                         "X": "NEW", "x": "NEW", "ps": "BOTH", "S": "BUY"}}),
      (OrderUpdate(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", "8886774", Side.BUY, PositionSide.BOTH, D(20),
-                  D(0), False, False),), ()),
+                  D(0), False, False, venue_ms=TIMESTAMP),), ()),
     ("bybit-order", Venue.BYBIT, dumps({"id": "5923240c", "topic": "order", "creationTime": TIMESTAMP,
                                         "data": [BYBIT_ORDER_PUSH]}),
      (OrderUpdate(Venue.BYBIT, "acct", "BTCUSDT", OID, Side.BUY, PositionSide.BOTH, D("0.5"), D("0.2"), False, False,
-                  kind="linear:USDT"),), ()),
+                  kind="linear:USDT", venue_ms=TIMESTAMP),), ()),
     ("bybit-order-by-category", Venue.BYBIT, dumps({"topic": "order.linear", "data": [
         BYBIT_ORDER_PUSH, {**BYBIT_ORDER_PUSH, "category": "spot"}]}),
      (OrderUpdate(Venue.BYBIT, "acct", "BTCUSDT", OID, Side.BUY, PositionSide.BOTH, D("0.5"), D("0.2"), False, False,
-                  kind="linear:USDT"),), ()),
+                  kind="linear:USDT", venue_ms=TIMESTAMP),), ()),
     ("bybit-position", Venue.BYBIT, dumps({"id": "1", "topic": "position", "creationTime": TIMESTAMP,
                                            "data": [BYBIT_POSITION_PUSH]}),
-     (), (PositionsReport(Venue.BYBIT, "acct", "BTCUSDT", (("BTCUSDT", PositionSide.BOTH, D("-0.3")),)),)),
+     (), (PositionsReport(Venue.BYBIT, "acct", "BTCUSDT", (("BTCUSDT", PositionSide.BOTH, D("-0.3")),),
+                          venue_ms=TIMESTAMP),)),
     # a positionIdx written as a number of a billion digits teaches nothing, at once (never int() of it)
     ("bybit-position-with-huge-position-idx", Venue.BYBIT, dumps({"topic": "position", "data": [
         {**BYBIT_POSITION_PUSH, "positionIdx": "HUGE"}]}).replace('"HUGE"', "1e999999999"), (), ()),
@@ -1105,9 +1109,16 @@ PUSHES: list[tuple[str, Venue, str, tuple[OrderUpdate, ...], tuple[PositionsRepo
     ("okx-orders", Venue.OKX, dumps({"arg": {"channel": "orders", "instType": "SWAP", "uid": "77"},
                                      "data": [OKX_ORDER_PUSH]}),
      (OrderUpdate(Venue.OKX, "acct", "BTC-USDT-SWAP", OKX_ORDER_ID, Side.BUY, PositionSide.BOTH, D("0.05"), D("0.02"),
-                  False, False),), ()),
+                  False, False, venue_ms=TIMESTAMP),), ()),
     ("okx-positions", Venue.OKX, dumps({"arg": {"channel": "positions", "instType": "ANY"},
                                         "data": [OKX_POSITION_PUSH]}),
+     (), (PositionsReport(Venue.OKX, "acct", "BTC-USDT-SWAP", (("BTC-USDT-SWAP", PositionSide.BOTH, D("-0.03")),),
+                          venue_ms=TIMESTAMP),)),
+    # a time in another unit (µs), or none, dates nothing: the push is dated by its arrival alone, as before
+    ("binance-position-time-in-microseconds", Venue.BINANCEUSDM, dumps({**ACCOUNT_UPDATE, "T": TIMESTAMP * 1000}), (),
+     (dataclasses.replace(BINANCE_POSITION, venue_ms=None),)),
+    ("okx-positions-without-time", Venue.OKX, dumps({"arg": {"channel": "positions"}, "data": [
+        {**OKX_POSITION_PUSH, "uTime": ""}]}),
      (), (PositionsReport(Venue.OKX, "acct", "BTC-USDT-SWAP", (("BTC-USDT-SWAP", PositionSide.BOTH, D("-0.03")),)),)),
 ]
 

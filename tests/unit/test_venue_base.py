@@ -50,6 +50,7 @@ from riskwall.venues.base import (
     sender,
     strict_json,
     text_field,
+    venue_time_ms,
 )
 
 D = Decimal
@@ -655,3 +656,17 @@ def test_screen_when_read_method_sent_to_a_write_path_then_refused_where_the_ven
     request = HttpRequest(method, adapter.default_hosts[0], 443, path, (), {adapter.key_header: "k" * 40}, b"")
 
     assert screen(adapter, request).action is action
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (1_700_000_000_000, 1_700_000_000_000),
+    ("1700000000000", 1_700_000_000_000),  # Bybit, OKX: digits as text
+    (1_700_000_000_000_000, None),  # microseconds (OKX inTime): another unit, no time
+    (1_700_000_000, None),  # seconds
+    ("+1700000000000", None), ("1700000000000.0", None), ("１７００００００００００００", None), ("", None),
+    (1.7e12, None), (True, None), (None, None), ([1_700_000_000_000], None),
+])
+def test_venue_time_ms_when_a_venue_dates_something_then_milliseconds_or_none(
+    raw: object, expected: int | None
+) -> None:
+    assert venue_time_ms(raw) == expected

@@ -212,6 +212,9 @@ class MemoryStore(StateStore):
         self._position_keys: dict[tuple[Venue, str], set[PositionKey]] = defaultdict(set)
         # when a fill last moved each position: a position read asked before then may not hold it
         self._filled_at: dict[PositionKey, int] = {}
+        # the latest venue time of a fill of each position (`OrderUpdate.venue_ms`): a push the venue made before
+        # then is older than the store's position
+        self._filled_venue_at: dict[PositionKey, int] = {}
         # when a position read last set each position (an account-wide read: under (venue, account)): an order's fill
         # past what the store knew of it before then may be in that read already
         self._read_at: dict[PositionKey | tuple[Venue, str], int] = {}
@@ -829,7 +832,7 @@ class MemoryStore(StateStore):
             reopens = stamped and not update.final and not update.fills_elsewhere
             if not (reopens and self._revive(ident, update.kind, asked, now)):
                 if update.final and self._vanished and not update.fills_elsewhere:
-                    self._settle_vanished(ident, update.executed, now)
+                    self._settle_vanished(ident, update.executed, now, update.venue_ms)
                 return  # final already: an answer seen twice changes nothing
         order = self._open.get(ident)
         key = PositionKey(update.venue, update.account, update.symbol, update.position_side)
@@ -858,6 +861,7 @@ class MemoryStore(StateStore):
         fill = update.executed - order.executed
         if fill > 0:
             self._count_fill(ident, key, order.side, order.reducing, order.seen, fill, update.executed, now,
+                             update.venue_ms,
                              timeless=timeless)
             order.executed = update.executed
         # an answer asked before the store last knew the order (a listing answered after an amend it did not see)
@@ -933,19 +937,19 @@ class MemoryStore(StateStore):
         """The positions a read reported replace the store's, but where a fill was learned since the read was
         asked (it may be missing from the read, which would roll the position back past it)."""
         venue, account = report.venue, report.account
-        asked = report.asked_ms  # the store's clock is the wall clock that stamped it
+        asked, made = report.asked_ms, report.venue_ms  # the store's clock is the wall clock that stamped `asked`
         skipped: set[PositionKey] = set()  # positions a fill moved since the read was asked: left as they are
         reported: set[PositionKey] = set()  # the positions the read set
         if report.symbol is None:  # an account-wide report: whatever it does not list is flat
             self._read_at[(venue, account)] = now
             for key in self._position_keys.get((venue, account), ()):
-                if self._filled_since(key, asked):
+                if self._filled_since(key, asked, made):
                     skipped.add(key)
                 else:
                     self._positions[key] = ZERO
         for sym, side, quantity in report.positions:
             key = PositionKey(venue, account, sym, side)
-            if self._filled_since(key, asked):
+            if self._filled_since(key, asked, made):
                 skipped.add(key)
                 continue
             self._positions[key] = quantity
@@ -1084,7 +1088,7 @@ class MemoryStore(StateStore):
         self._count_open(leg.position, 1)
         return True
 
-    def _settle_vanished(self, ident: OrderIdent, executed: Decimal, now: int) -> None:
+    def _settle_vanished(self, ident: OrderIdent, executed: Decimal, now: int, venue_ms: int | None) -> None:
         """A vanished order's final word (a stream's cancel event, an order query): its hold ends, and what it filled
         past what the store knew counts as any fill does (`_count_fill`)."""
         held = self._vanished_hold(ident)
@@ -1094,13 +1098,14 @@ class MemoryStore(StateStore):
         self._drop_legs(reservation_id)
         fill = executed - known.executed
         if fill > 0:
-            self._count_fill(ident, leg.position, leg.side, leg.reducing, known.seen, fill, executed, now)
+            self._count_fill(ident, leg.position, leg.side, leg.reducing, known.seen, fill, executed, now, venue_ms)
             if known.given_back is not None:  # its open part was given back when the cancel came: the fill is not
                 charge = known.given_back
                 self._spend(charge.budgets, charge.day, now, fill, charge.price)
 
     def _count_fill(self, ident: OrderIdent, key: PositionKey, side: Side, reducing: bool, seen: int | None,
-                    fill: Decimal, executed: Decimal, now: int, *, timeless: bool = False) -> None:
+                    fill: Decimal, executed: Decimal, now: int, venue_ms: int | None, *,
+                    timeless: bool = False) -> None:
         """A fill past what the store knew of an order (as of `seen`) goes into the position, unless a position read
         learned since may already hold it. Then it is held in the fill's direction, as a pending order is, until a
         read asked after now shows the position: moved into the position it could count twice (a sell counted twice
@@ -1108,7 +1113,10 @@ class MemoryStore(StateStore):
         never. That hold does not lapse: the fill happened, and only a read can say whether the position holds it.
         So is a `timeless` fill (an order the store first hears of when it has ended, such as an old order a bot
         queries after a restart): whether the position the store holds, a read's or the sum of the fills it saw
-        since it started, holds it cannot be told, and moved in it would undo a position it never counted."""
+        since it started, holds it cannot be told, and moved in it would undo a position it never counted. Held or
+        moved, a fill the venue dates (`venue_ms`) makes older pushes of the position stale (`_apply_positions`)."""
+        if venue_ms is not None and venue_ms > self._filled_venue_at.get(key, -1):
+            self._filled_venue_at[key] = venue_ms
         if timeless or self._read_since(key, seen):
             self._hold(f"fill:{_scoped(ident)}:{executed}", key, side, reducing, fill, now, now, lapses=False)
         else:
@@ -1123,7 +1131,11 @@ class MemoryStore(StateStore):
             heapq.heappush(self._lapses, (now + UNANSWERED_HOLD_MS, reservation_id))
         self._held[reservation_id] = settles_from
 
-    def _filled_since(self, key: PositionKey, asked: int | None) -> bool:
+    def _filled_since(self, key: PositionKey, asked: int | None, made: int | None = None) -> bool:
+        """Whether a fill moved `key` since a read was asked (`asked`), or since the venue made a push (`made`, by
+        the venue's clock): the report may lack it."""
+        if made is not None and self._filled_venue_at.get(key, -1) > made:
+            return True
         filled = self._filled_at.get(key)
         return asked is not None and filled is not None and filled >= asked
 

@@ -1242,6 +1242,8 @@ class RedisStore(StateStore):
                 entry["sym"] = report.symbol
             if report.asked_ms is not None:
                 entry["at"] = self._redis_ms(report.asked_ms)
+            if report.venue_ms is not None:
+                entry["vt"] = report.venue_ms  # the venue's clock: compared with the fills' (`|vt`), as it is
             bucket(report.venue, report.account)["positions"].append(entry)
         for snapshot in facts.open_orders:
             listed: dict[str, Any] = {"kd": snapshot.kind, "orders": [_update_json(u) for u in snapshot.orders]}
@@ -1607,6 +1609,8 @@ def _update_json(update: OrderUpdate) -> dict[str, Any]:
         data["cid"] = update.client_order_id
     if update.fills_elsewhere:
         data["fe"] = update.fills_elsewhere
+    if update.venue_ms is not None:
+        data["vt"] = update.venue_ms
     return data
 
 

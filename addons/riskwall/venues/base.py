@@ -257,6 +257,20 @@ def on_the_amended_order(intent: OrderIntent, known: Known) -> OrderIntent:
                                resolve=None)
 
 
+# venue clocks in ms since the epoch, from 2001 to 2286: a figure outside is another unit (µs, s) or no time at all
+_VENUE_MS = range(10**12, 10**13)
+
+
+def venue_time_ms(raw: object) -> int | None:
+    """A venue's timestamp in milliseconds (an integer, or its digits as text), else None: what it dates is then
+    dated by no venue time, as before the venue said one."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, str) and raw.isdigit() and raw.isascii() and len(raw) <= 13:
+        raw = int(raw)
+    return raw if isinstance(raw, int) and raw in _VENUE_MS else None
+
+
 def price_or_none(raw: object) -> Decimal | None:
     """A positive price from an answer's field, or None when it is missing or not one (an answer teaches what it
     can; a mangled price is not an error worth failing the whole answer for)."""

@@ -51,6 +51,7 @@ from riskwall.venues.base import (
     lowest_own_price,
     normalize_path,
     response_json,
+    venue_time_ms,
 )
 from riskwall.venues.frames import (
     ClientFrame,
@@ -209,16 +210,18 @@ class BinanceFrames:
     def stream_facts(self, event: dict[str, Any], account: str) -> ResponseFacts:
         kind = event.get("e")
         try:
+            # `T`: when the venue made the change the event reports (its transaction time, by the venue's clock)
             if kind == "ORDER_TRADE_UPDATE" and isinstance(event.get("o"), dict):
-                update = self._order_event(event["o"], account)
+                update = self._order_event(event["o"], account, venue_time_ms(event.get("T")))
                 return ResponseFacts(orders=(update,)) if update is not None else ResponseFacts()
             if kind == "ACCOUNT_UPDATE" and isinstance(event.get("a"), dict):
-                return ResponseFacts(positions=self._positions_event(event["a"], account))
+                return ResponseFacts(positions=self._positions_event(event["a"], account,
+                                                                     venue_time_ms(event.get("T"))))
         except (FieldError, KeyError, ValueError, TypeError, ArithmeticError):
             return ResponseFacts()  # an event not understood teaches nothing; the next REST poll does
         return ResponseFacts()
 
-    def _order_event(self, order: dict[str, Any], account: str) -> OrderUpdate | None:
+    def _order_event(self, order: dict[str, Any], account: str, venue_ms: int | None) -> OrderUpdate | None:
         symbol = str(order["s"]).upper()
         side = usdm.SIDES[str(order["S"])]
         position_side = usdm.POSITION_SIDES.get(str(order.get("ps", "BOTH")), PositionSide.BOTH)
@@ -234,9 +237,11 @@ class BinanceFrames:
         reduce_only = order.get("R") is True or order.get("cp") is True
         reduce_only = reduce_only or closes_hedge_position(side, position_side)
         return OrderUpdate(self.venue, account, symbol, str(order["i"]), side, position_side, original,
-                           min(executed, original), str(order.get("X")) in FINAL_STATUSES, reduce_only)
+                           min(executed, original), str(order.get("X")) in FINAL_STATUSES, reduce_only,
+                           venue_ms=venue_ms)
 
-    def _positions_event(self, update: dict[str, Any], account: str) -> tuple[PositionsReport, ...]:
+    def _positions_event(self, update: dict[str, Any], account: str,
+                         venue_ms: int | None) -> tuple[PositionsReport, ...]:
         by_symbol: dict[str, list[tuple[str, PositionSide, Decimal]]] = {}
         for item in update.get("P") or []:
             if not isinstance(item, dict):
@@ -252,7 +257,8 @@ class BinanceFrames:
             side = usdm.POSITION_SIDES.get(str(item.get("ps", "BOTH")), PositionSide.BOTH)
             by_symbol.setdefault(symbol, []).append((symbol, side, amount))
         # only the positions that changed are listed: each is reported for its own symbol and side alone
-        return tuple(PositionsReport(self.venue, account, symbol, tuple(rows)) for symbol, rows in by_symbol.items())
+        return tuple(PositionsReport(self.venue, account, symbol, tuple(rows), venue_ms=venue_ms)
+                     for symbol, rows in by_symbol.items())
 
     def _mark_prices(self, result: Any) -> ResponseFacts:
         """The `markPrice` of every row of an answer that lists them per symbol (position reads), else nothing."""

@@ -65,6 +65,7 @@ from riskwall.venues.base import (
     scoped,
     strict_json,
     text_field,
+    venue_time_ms,
 )
 
 VENUE = Venue.BINANCEUSDM
@@ -405,6 +406,7 @@ def _order_update(item: Any, parsed: ParsedRequest, reservation_id: str | None) 
         # a finished algo order triggered: the regular order it placed holds the fills (no executedQty here)
         fills_elsewhere=_triggers_into("algo") if is_algo and status == "FINISHED" else None,
         kind="algo" if is_algo else "order",
+        venue_ms=venue_time_ms(item.get("updateTime")),
     )
 
 

@@ -119,6 +119,7 @@ from riskwall.venues.base import (
     read_whole,
     route_table,
     text_field,
+    venue_time_ms,
 )
 
 VENUE = Venue.BYBIT
@@ -753,11 +754,13 @@ def _body_category(request: HttpRequest) -> str | None:
 _UNREAD = object()
 
 
-def _accepted(intent: OrderIntent, order_id: str, account: str, reservation_id: str | None) -> OrderUpdate | None:
+def _accepted(intent: OrderIntent, order_id: str, account: str, reservation_id: str | None,
+              venue_ms: int | None = None) -> OrderUpdate | None:
     """An acknowledged new order. Bybit says nothing of fills here: a plain market order is taken as filled (it
     is matched at once as IOC), anything else as resting until a listing or a position query says otherwise; a
     reduce-only one too, since the venue fills it no further than the position (taken as filled in full, one larger
-    than the position would leave the store short where the venue is flat)."""
+    than the position would leave the store short where the venue is flat). `venue_ms`: the answer's `time`, when
+    the venue had matched it (by then)."""
     if intent.symbol is None or intent.side is None or intent.quantity is None:
         return None
     fills_at_once = intent.order_type == "MARKET" and intent.trigger_price is None and not intent.only_reduces
@@ -775,6 +778,7 @@ def _accepted(intent: OrderIntent, order_id: str, account: str, reservation_id: 
         reservation_id=reservation_id,
         kind=intent.kind,
         client_order_id=intent.client_order_id,
+        venue_ms=venue_ms,
     )
 
 
@@ -795,7 +799,8 @@ def _learn_created(data: dict[str, Any], parsed: ParsedRequest, request: HttpReq
         order_id = _ack_id(ack)
         if order_id is None or not _leg_ok(codes, leg):
             continue
-        update = _accepted(intent, order_id, parsed.account, f"{decision_id}:{leg}" if reserved else None)
+        update = _accepted(intent, order_id, parsed.account, f"{decision_id}:{leg}" if reserved else None,
+                           venue_time_ms(data.get("time")))
         if update is not None:
             updates.append(update)
     return ResponseFacts(orders=tuple(updates))
@@ -879,6 +884,7 @@ def listed_order(item: Any, account: str, category: str, known: Known | None = N
         kind=order_kind(category, symbol),
         # the bot's id for the order ("" when it gave none), which its amends may name it by
         client_order_id=link if isinstance(link, str) and link else None,
+        venue_ms=venue_time_ms(item.get("updatedTime")),
     )
 
 

@@ -33,7 +33,7 @@ from riskwall.model import (
     fingerprint,
 )
 from riskwall.venues import bybit
-from riskwall.venues.base import UNREADABLE, FieldError, HttpRequest, decimal_field, response_json
+from riskwall.venues.base import UNREADABLE, FieldError, HttpRequest, decimal_field, response_json, venue_time_ms
 from riskwall.venues.frames import (
     ClientFrame,
     FrameKind,
@@ -213,7 +213,8 @@ def _position(item: Any, account: str) -> PositionsReport | None:
     if size and side not in bybit.SIDES:
         return None
     signed = -size if (side == "Sell" or position_side is PositionSide.SHORT) else size
-    return PositionsReport(VENUE, account, symbol, ((symbol, position_side, signed),))
+    return PositionsReport(VENUE, account, symbol, ((symbol, position_side, signed),),
+                           venue_ms=venue_time_ms(item.get("updatedTime")))
 
 
 def _mark_price(item: dict[str, Any]) -> PriceUpdate | None:

@@ -37,7 +37,7 @@ from riskwall.model import (
     fingerprint,
 )
 from riskwall.venues import okx
-from riskwall.venues.base import UNREADABLE, FieldError, HttpRequest, response_json
+from riskwall.venues.base import UNREADABLE, FieldError, HttpRequest, response_json, venue_time_ms
 from riskwall.venues.frames import (
     ClientFrame,
     FrameKind,
@@ -162,7 +162,8 @@ class OkxFrames:
             return ResponseFacts(orders=tuple(u for u in updates if u is not None))
         if channel == "positions":
             modes = {} if by_mode is None else by_mode
-            touched: dict[tuple[str, PositionSide], None] = {}
+            # each position the push names, and the oldest venue time (`uTime`) of what it says of it
+            touched: dict[tuple[str, PositionSide], int | None] = {}
             prices = []
             for item in items:
                 if not isinstance(item, dict) or str(item.get("instType", "")).upper() not in ("SWAP", "FUTURES"):
@@ -175,7 +176,9 @@ class OkxFrames:
                     continue  # a push not understood teaches nothing, its mark price included
                 inst_id, side, quantity = row
                 modes[(account, inst_id, side, str(item.get("mgnMode") or "cross"))] = quantity
-                touched[(inst_id, side)] = None
+                made = venue_time_ms(item.get("uTime"))
+                earlier = touched.get((inst_id, side), made)
+                touched[(inst_id, side)] = None if made is None or earlier is None else min(made, earlier)
                 # each push carries the position's mark price: the reference the price collar measures from
                 mark = okx.mark_price(item)
                 if mark is not None:
@@ -183,8 +186,8 @@ class OkxFrames:
             reports = tuple(
                 PositionsReport(VENUE, account, inst_id, ((inst_id, side, sum(
                     (quantity for (a, i, s, _), quantity in modes.items() if (a, i, s) == (account, inst_id, side)),
-                    Decimal(0))),))
-                for inst_id, side in touched)
+                    Decimal(0))),), venue_ms=made_ms)
+                for (inst_id, side), made_ms in touched.items())
             return ResponseFacts(prices=tuple(prices), positions=reports)
         if channel == "account":
             # the account's `totalEq`, as account balance answers it: for the daily-loss rule

@@ -26,7 +26,9 @@
 --   K_FILL  KEYS[12] HASH "<symbol>|<position side>" -> when a fill last moved the position (ms, Redis time): a
 --                         position read asked before then may not hold that fill; "<symbol>|<position side>|read"
 --                         -> when a position read last set it ("*|read": an account-wide read): a fill past what
---                         the store knew of an order before then may be in that read already (read_since)
+--                         the store knew of an order before then may be in that read already (read_since);
+--                         "<symbol>|<position side>|vt" -> the latest venue time (the venue's clock, ms) of a fill
+--                         of the position: a stream's push the venue made before then is stale (learn.lua)
 --   K_HELD  KEYS[13] ZSET reservation id, score = the earliest a position read can have been asked to end its hold
 --                         (its order's fate unknown: UNANSWERED_SETTLE_MS after the hold began; a fill a read may
 --                         hold: when it was learned): a read of its symbol asked then or later ends the wait for it;
@@ -277,7 +279,13 @@ end
 -- learned since may hold it already, or it is `timeless` (an order first heard of once ended); then held in the
 -- fill's direction until a read asked from `learned` (nil: now) shows the position, never lapsing
 -- (MemoryStore._count_fill)
-local function count_fill(id, k, side, reducing, seen, fill, executed, now, learned, timeless)
+local function count_fill(id, k, side, reducing, seen, fill, executed, now, learned, timeless, vt)
+  if vt then -- held or moved, a fill the venue dates makes its older pushes of the position stale (learn.lua)
+    local known = tonumber(redis.call('HGET', K_FILL, k .. '|vt'))
+    if not known or vt > known then
+      redis.call('HSET', K_FILL, k .. '|vt', string.format('%d', vt))
+    end
+  end
   if timeless or read_since(k, seen) then
     hold('fill:' .. id .. ':' .. dec_format(executed), {k = k, s = side, q = dec_format(fill), r = reducing}, now,
          learned or now, false)
@@ -306,7 +314,7 @@ local function settle_vanished(u, now, learned)
   local executed = dec_parse(u.exe)
   local fill = dec_sub(executed, dec_parse(leg.x))
   if fill.s > 0 then
-    count_fill(u.id, leg.k, leg.s, leg.r, tonumber(leg.v), fill, executed, now, learned)
+    count_fill(u.id, leg.k, leg.s, leg.r, tonumber(leg.v), fill, executed, now, learned, nil, u.vt)
     if leg.cb then -- its open part was given back when the cancel came: the fill is not
       budget_spend({b = leg.cb, p = leg.cp, d = leg.cd}, fill, now)
     end
@@ -446,7 +454,7 @@ local function apply_order(u, now, final_ms, at, learned)
   local filled = fill
   if fill.s > 0 then
     count_fill(u.id, u.sym .. '|' .. u.ps, o.s, o.c == 0 and 1 or nil, tonumber(o.u), fill, executed, now, learned,
-               timeless)
+               timeless, u.vt)
     o.exe = dec_format(executed)
   end
   -- an answer asked before the store last knew the order (a listing answered after an amend it did not see) may

@@ -4,16 +4,17 @@
 --
 -- KEYS[1..13] the account keys (account.lua)
 -- ARGV[1]     JSON {at?, nw?, orders = [update...],
---                   positions = [{sym?, at?, rows = [[symbol, position side, qty]...]}...],
+--                   positions = [{sym?, at?, vt?, rows = [[symbol, position side, qty]...]}...],
 --                   snapshots = [{sym?, at?, cx?, kd, orders = [update...]}...], closed = [order id...],
 --                   amended = [{l = leg id of an amend the venue accepted, t = the order's new total size?}...],
 --                   modes = [[mode key, mode]...]}
 --             update = {id, sym, ps, side, orig, exe, final, ro, kd, rid?, cid?, fe? (OrderUpdate.fills_elsewhere:
---             the kind of the book that holds its fills)};
+--             the kind of the book that holds its fills), vt? (OrderUpdate.venue_ms)};
 --             every amount is decimal text;
 --             kd is the kind of order ("order", "algo"): a listing of one kind says nothing about another;
 --             at, where known, is when the read was asked, less the clock margin (ms): a position with a fill learned
---             since (K_FILL), or an order learned since (its t), is left as the store has it; cx = 1: a cancel-all's
+--             since (K_FILL), or an order learned since (its t), is left as the store has it; vt, a stream push's
+--             venue time: a position a fill the venue made later moved (K_FILL "|vt") too; cx = 1: a cancel-all's
 --             answer, whose orders are held as possibly filled only until a read asked after it; the top-level
 --             at, where known, is when the answer reporting the orders was asked, less the margin, and nw the
 --             sidecar's clock when it learned them, less the margin (apply_order)
@@ -29,8 +30,15 @@ for _, u in ipairs(facts.orders) do
   apply_order(u, now, final_ms, facts.at, facts.nw)
 end
 
--- whether a fill moved position `field` since `asked` (the read may not hold it: MemoryStore._apply_positions)
-local function filled_since(field, asked)
+-- whether a fill moved position `field` since `asked` (the read may not hold it: MemoryStore._apply_positions), or
+-- since the venue made a push (`made`, by the venue's clock, as the fills' `|vt` are)
+local function filled_since(field, asked, made)
+  if made then
+    local filled = tonumber(redis.call('HGET', K_FILL, field .. '|vt'))
+    if filled and filled > made then
+      return true
+    end
+  end
   if not asked then
     return false
   end
@@ -105,7 +113,7 @@ for _, report in ipairs(facts.positions) do
   if not report.sym then -- an account-wide report: whatever it does not list is flat
     redis.call('HSET', K_FILL, '*|read', now)
     for _, field in ipairs(redis.call('HKEYS', K_POS)) do
-      if filled_since(field, report.at) then
+      if filled_since(field, report.at, report.vt) then
         skipped[field] = true
       else
         redis.call('HSET', K_POS, field, '0')
@@ -114,7 +122,7 @@ for _, report in ipairs(facts.positions) do
   end
   for _, row in ipairs(report.rows) do
     local field = row[1] .. '|' .. row[2]
-    if filled_since(field, report.at) then
+    if filled_since(field, report.at, report.vt) then
       skipped[field] = true
     else
       redis.call('HSET', K_POS, field, dec_format(dec_parse(row[3])))
