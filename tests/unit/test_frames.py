@@ -1117,6 +1117,11 @@ PUSHES: list[tuple[str, Venue, str, tuple[OrderUpdate, ...], tuple[PositionsRepo
     # a time in another unit (µs), or none, dates nothing: the push is dated by its arrival alone, as before
     ("binance-position-time-in-microseconds", Venue.BINANCEUSDM, dumps({**ACCOUNT_UPDATE, "T": TIMESTAMP * 1000}), (),
      (dataclasses.replace(BINANCE_POSITION, venue_ms=None),)),
+    # its last fill's time where it says one: a cancel after it moves uTime on, not the fill
+    ("okx-orders-fill-time", Venue.OKX, dumps({"arg": {"channel": "orders", "instType": "SWAP"}, "data": [
+        {**OKX_ORDER_PUSH, "fillTime": str(TIMESTAMP - 5), "state": "canceled"}]}),
+     (OrderUpdate(Venue.OKX, "acct", "BTC-USDT-SWAP", OKX_ORDER_ID, Side.BUY, PositionSide.BOTH, D("0.05"), D("0.02"),
+                  True, False, venue_ms=TIMESTAMP - 5),), ()),
     ("okx-positions-without-time", Venue.OKX, dumps({"arg": {"channel": "positions"}, "data": [
         {**OKX_POSITION_PUSH, "uTime": ""}]}),
      (), (PositionsReport(Venue.OKX, "acct", "BTC-USDT-SWAP", (("BTC-USDT-SWAP", PositionSide.BOTH, D("-0.03")),)),)),

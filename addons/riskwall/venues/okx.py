@@ -977,7 +977,8 @@ def order_update(item: Any, account: str, *, is_algo: bool) -> OrderUpdate | Non
         kind=_algo_kind(str(item.get("ordType"))) if is_algo else "order",
         # an effective algo order triggered: the order it placed holds the fills (its filled size is not read here)
         fills_elsewhere=ALGO_PLACES_INTO if is_algo and state == "effective" else None,
-        venue_ms=venue_time_ms(item.get("uTime")),
+        # its last fill's time where it says (a cancel moves uTime past it), else its last change's
+        venue_ms=venue_time_ms(item.get("fillTime")) or venue_time_ms(item.get("uTime")),
     )
 
 
