@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from riskwall.model import ResponseFacts, TradingState, Venue
+from riskwall.state import breaker
 from riskwall.state.base import (
     HolderMove,
     Reservation,
@@ -328,6 +329,25 @@ async def test_reserve_when_it_fails_after_sending_then_reservation_is_released_
     await asyncio.sleep(0)  # let the background release run
 
     assert [c for c in inner.calls if c[0] == "release"] == expected_releases
+
+
+async def test_reserve_when_it_fails_after_sending_then_released_again_after_a_stalled_server_could_have_run_it(
+    guarded: GuardedStore, inner: FakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the first release fails with the connection, the second finds nothing yet: a stalled server may run the
+    # reservation after both, so the last attempts still release it
+    monkeypatch.setattr(breaker, "RELEASE_RETRIES_S", (0.01, 0.01, 0.01))
+    inner.mode = "down"
+    with pytest.raises(StateUnavailable):
+        await guarded.reserve(make_reservation("d1", pending=(pending_entry("d1:0"),)))
+    inner.mode = "ok"
+
+    for _ in range(100):  # bounded: the attempts are 10 ms apart
+        await asyncio.sleep(0.01)
+        if len([c for c in inner.calls if c[0] == "release"]) == 4:
+            break
+
+    assert [c for c in inner.calls if c[0] == "release"] == [("release", ("d1", 0))] * 4
 
 
 async def test_reserve_when_breaker_open_then_nothing_is_released(guarded: GuardedStore, inner: FakeStore) -> None:

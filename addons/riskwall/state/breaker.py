@@ -153,6 +153,11 @@ class CircuitBreaker:
             self._opened_ms = self._clock() - self.config.cooldown_ms
 
 
+# when a reservation whose call failed is released again, after the first attempt (seconds): see
+# `GuardedStore._release_in_background`
+RELEASE_RETRIES_S = (1.0, 5.0, 30.0)
+
+
 class GuardedStore(StateStore):
     """Any `StateStore` behind a per-call timeout and a circuit breaker."""
 
@@ -268,10 +273,18 @@ class GuardedStore(StateStore):
         return result
 
     def _release_in_background(self, reservation_id: str) -> None:
+        """A reservation whose call failed once sent (a timeout, a broken connection) may commit after the sidecar
+        gave up: a stalled server runs the commands it received when it wakes. Its order was refused, so the
+        reservation is released now, and again after each of `RELEASE_RETRIES_S` (an attempt that found nothing may
+        have come before the stalled script ran; one that failed with the connection is tried again), rather than
+        left to hold its exposure, an open-order slot and its daily notional until it lapses."""
         async def release() -> None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(self.config.probe_timeout_ms / 1000):
-                    await self.inner.release(reservation_id)
+            for delay in (0.0, *RELEASE_RETRIES_S):
+                if delay:
+                    await asyncio.sleep(delay)
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(self.config.probe_timeout_ms / 1000):
+                        await self.inner.release(reservation_id)
 
         task = asyncio.get_running_loop().create_task(release())
         self._background.add(task)
