@@ -1275,6 +1275,37 @@ async def test_reserve_when_telling_a_loss_is_cut_short_then_the_next_order_tell
 
 
 @pytest.mark.redis
+async def test_release_when_the_command_beside_a_committed_reservation_failed_then_it_is_released_all_the_same(
+    redis_prefix: str, sync_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a full server (noeviction) that let a script through refuses the owner's SET beside it (EVALSHA scripts keep
+    # writing once their first write passed): the order is refused, but its reservation stands
+    store = redis_store(redis_prefix)
+    send = store._link.send
+
+    async def refusing_the_owner(commands: Any, written: Any = None) -> list[Any]:
+        refused = [n for n, command in enumerate(commands) if command[0] == "SET" and ":rid:" in str(command[1])]
+        replies = await send([c for n, c in enumerate(commands) if n not in refused], written)
+        for n in refused:  # the server never took it
+            replies.insert(n, redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'."))
+        return replies
+
+    try:
+        monkeypatch.setattr(store._link, "send", refusing_the_owner)
+        with pytest.raises(StateUnavailable, match="OOM"):
+            await store.reserve(leg_reservation("oom", "0.4", "1"))
+        assert sync_redis.hexists(f"{redis_prefix}:{{{VENUE}|{ACCOUNT}}}:resv", "oom")  # committed all the same
+        monkeypatch.setattr(store._link, "send", send)
+
+        await store.release("oom")
+
+        assert not sync_redis.hexists(f"{redis_prefix}:{{{VENUE}|{ACCOUNT}}}:resv", "oom")
+        assert await worst(store) == 0
+    finally:
+        await store.close()
+
+
+@pytest.mark.redis
 async def test_reserve_when_sidecars_share_an_intact_store_then_never_lost(
     redis_prefix: str, sync_redis: redis.Redis
 ) -> None:

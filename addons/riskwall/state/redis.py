@@ -1079,8 +1079,14 @@ class RedisStore(StateStore):
             pipe.set(self.keys.fleet, secrets.token_hex(8), nx=True)
             pipe.get(self.keys.fleet)
 
+        if reservation.pending:
+            # known here before the round trip: a reservation the script committed while a command beside it
+            # failed (the owner's SET refused by a full server) is released by this sidecar all the same
+            self._remember(reservation.id, owner)
         async with self._guard():
             (reply,), extras = await self._run_with([_Call("reserve", keys, args)], extra)
+        if reservation.pending and int(reply[0]) != 1:
+            self._owners.pop(reservation.id, None)
         now_ms = int(reply[1])
         self._saw_clock(now_ms, time.time_ns() // 1_000_000)
         fleet, extras = str(extras[-1]), extras[:-2]
@@ -1129,8 +1135,6 @@ class RedisStore(StateStore):
                         (("unpriced", str(reply[at + 2 + 3 * i])),) if reply[at + 2 + 3 * i] else ())
             for i, check in enumerate(reservation.gross)
         )
-        if committed and reservation.pending:
-            self._remember(reservation.id, owner)
         return ReserveOutcome(committed, results), extras[1:] if reservation.pending else extras
 
     async def _lost(self, venue_account: tuple[str, str], found: str, now_ms: int) -> bool:
