@@ -1069,6 +1069,38 @@ def test_parse_sentinel_url_when_a_sentinel_is_not_host_port_then_refused_withou
 
 
 @pytest.mark.redis
+@pytest.mark.parametrize(("maxmemory", "policy", "refused"), [
+    ("100mb", "volatile-lru", True),  # (a managed Redis's default): the windows and budgets carry TTLs
+    ("100mb", "allkeys-lru", True),
+    ("100mb", "noeviction", False),
+    ("0", "volatile-lru", False),  # no limit: nothing is ever evicted
+])
+async def test_reserve_when_the_server_may_evict_keys_then_refused_until_its_policy_is_noeviction(
+    redis_binary: None, maxmemory: str, policy: str, refused: bool
+) -> None:
+    port = free_port()
+    server = start_redis(port, "--maxmemory", maxmemory, "--maxmemory-policy", policy)
+    store = open_store(f"redis://127.0.0.1:{port}/0?prefix=e&probe_timeout_ms=3000")
+    client = redis.Redis("127.0.0.1", port, decode_responses=True)
+    try:
+        if refused:
+            # the first reservation reads the policy in its own round trip: it may have committed, and is released
+            for call in (lambda: store.reserve(leg_reservation("e1", "0.1", "1")),
+                         lambda: store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))):
+                with pytest.raises(StateUnavailable, match=f"maxmemory-policy {policy}"):
+                    await call()
+            assert client.hlen(f"e:{{{VENUE}|{ACCOUNT}}}:resv") == 0
+            client.config_set("maxmemory-policy", "noeviction")
+            assert isinstance(store, GuardedStore)
+            store.inner._eviction_next_read = 0.0  # type: ignore[attr-defined]  # (as if a minute had passed)
+        assert (await store.reserve(leg_reservation("e2", "0.1", "1"))).committed  # read again: decided on
+    finally:
+        client.close()
+        await store.close()
+        stop_redis(server)
+
+
+@pytest.mark.redis
 async def test_store_when_reached_through_sentinel_then_it_uses_the_master(
     redis_binary: None, tmp_path: Path
 ) -> None:

@@ -546,6 +546,10 @@ def open_redis_store(url: str) -> GuardedStore:
     return GuardedStore(RedisStore(client, url=url, options=options), breaker)
 
 
+# how often a store reads the server's eviction policy again (seconds): `RedisStore._eviction_checked`
+EVICTION_CHECK_S = 60.0
+
+
 # ---- the wire ------------------------------------------------------------------------------------------
 
 
@@ -805,10 +809,16 @@ class RedisStore(StateStore):
         # the store's generation (`{global}:fleet`) as this sidecar last read it, and when (Redis's clock, ms); None
         # until a view or reservation read one
         self._fleet: tuple[str, int] | None = None
+        # the server's eviction policy where it may evict this store's keys (`_refuse_if_evicting`), and when to read
+        # it again (monotonic seconds)
+        self._evicting: str | None = None
+        self._eviction_next_read = 0.0
 
     # -- StateStore ----------------------------------------------------------------------------------
 
     async def view(self, query: ViewQuery) -> StateView:
+        if time.monotonic() < self._eviction_next_read:  # (else this view reads the policy again)
+            self._refuse_if_evicting()
         if query.whole_account and query.account is not None:
             # a gross exposure rule values every position of the account: first learn which symbols it holds or
             # has pending (one more round trip, only under such a rule), then read them as the request's own
@@ -867,9 +877,15 @@ class RedisStore(StateStore):
         for loss_key in query.loss_keys:  # the day of each daily-loss baseline: is there a reading today?
             pipe.hget(self.keys.loss(loss_key), "day")
         pipe.get(self.keys.fleet)
+        checks_eviction = self._eviction_due()
+        if checks_eviction:
+            pipe.commands.append(("INFO", "memory"))
         async with self._guard():
             replies = await self._link.send(pipe.commands)
             received_ms = time.time_ns() // 1_000_000
+            if checks_eviction:
+                self._saw_eviction_policy(replies.pop())
+                self._refuse_if_evicting()
             named: Any = None
             if clients is not None:
                 named = replies.pop(0)
@@ -1009,6 +1025,9 @@ class RedisStore(StateStore):
     async def _reserve(self, reservation: Reservation, also: Callable[[Pipeline], None] | None,
                        venue_account: tuple[str, str]) -> tuple[ReserveOutcome, list[Any]]:
         """`venue_account` is `account_of(reservation)`, which the caller has read already."""
+        checks_eviction = self._eviction_due()
+        if not checks_eviction:
+            self._refuse_if_evicting()
         venue, account = venue_account
         keys = self.keys.account(venue, account) + [self.keys.rate(venue, account, c) for c in reservation.rate]
         keys += [self.keys.duplicate(check) for check in reservation.duplicates]
@@ -1078,18 +1097,27 @@ class RedisStore(StateStore):
             # beside the script, and judged before its reservation counts)
             pipe.set(self.keys.fleet, secrets.token_hex(8), nx=True)
             pipe.get(self.keys.fleet)
+            if checks_eviction:
+                pipe.commands.append(("INFO", "memory"))
 
         if reservation.pending:
             # known here before the round trip: a reservation the script committed while a command beside it
             # failed (the owner's SET refused by a full server) is released by this sidecar all the same
             self._remember(reservation.id, owner)
         async with self._guard():
-            (reply,), extras = await self._run_with([_Call("reserve", keys, args)], extra)
+            (reply,), extras = await self._run_with([_Call("reserve", keys, args)], extra,
+                                                    tolerated=1 if checks_eviction else 0)
+        if checks_eviction:
+            self._saw_eviction_policy(extras.pop())
         if reservation.pending and int(reply[0]) != 1:
             self._owners.pop(reservation.id, None)
         now_ms = int(reply[1])
         self._saw_clock(now_ms, time.time_ns() // 1_000_000)
         fleet, extras = str(extras[-1]), extras[:-2]
+        if self._evicting is not None:
+            if int(reply[0]) == 1 and reservation.pending:
+                await self.release(reservation.id)
+            self._refuse_if_evicting()
         known = self._fleet
         self._fleet = (fleet, now_ms)
         if known is not None and known[0] != fleet and not await self._told(known[1]):
@@ -1153,6 +1181,36 @@ class RedisStore(StateStore):
             return True
         await self._loss_found(*venue_account, "none" if not found else "another", now_ms)
         return False  # pragma: no cover - `_loss_found` raises
+
+    # A server that may evict this store's keys (`maxmemory` set with a policy other than `noeviction`) is not decided
+    # on: positions, pending orders, halts and the limits' windows would vanish one by one (windows and daily budgets
+    # carry TTLs, which `volatile-*` evicts first), and nothing tells a key evicted from one never written. The policy
+    # is read with `INFO memory` once a minute, in the round trip of a view or a reservation; a user whose ACL denies
+    # INFO is not checked (README, "Shared state on Redis").
+
+    def _eviction_due(self) -> bool:
+        now = time.monotonic()
+        if now < self._eviction_next_read:
+            return False
+        self._eviction_next_read = now + EVICTION_CHECK_S
+        return True
+
+    def _saw_eviction_policy(self, info: Any) -> None:
+        if isinstance(info, Exception):
+            return  # (denied: not known)
+        evicting = _evicting_policy(info)
+        if evicting != self._evicting:
+            if evicting is not None:
+                log.error("state_store_evicts", store=_safe(self.url), policy=evicting,
+                          consequence="orders that add risk refused until maxmemory-policy is noeviction")
+            else:
+                log.warning("state_store_evicts_no_more", store=_safe(self.url))
+        self._evicting = evicting
+
+    def _refuse_if_evicting(self) -> None:
+        if self._evicting is not None:
+            raise StateUnavailable(f"redis may evict this store's keys (maxmemory-policy {self._evicting}): limits "
+                                   "and halts could vanish; set maxmemory-policy noeviction")
 
     async def _told(self, seen_at: int) -> bool:
         """Whether a sidecar found (and told) a loss since `seen_at` (Redis's clock, ms)."""
@@ -1525,8 +1583,10 @@ class RedisStore(StateStore):
         return (await self._run_with(calls, extra, written))[0]
 
     async def _run_with(self, calls: Sequence[_Call], extra: Callable[[Pipeline], None] | None = None,
-                        written: Callable[[], None] | None = None) -> tuple[list[Any], list[Any]]:
-        """`_run`, with the replies of `extra`'s commands too."""
+                        written: Callable[[], None] | None = None, *,
+                        tolerated: int = 0) -> tuple[list[Any], list[Any]]:
+        """`_run`, with the replies of `extra`'s commands too; the last `tolerated` of them may be error replies,
+        returned in their places."""
         if len(calls) == 1 and extra is None:
             return [await self._eval(calls[0], written)], []
         pipe = Commands()
@@ -1542,7 +1602,7 @@ class RedisStore(StateStore):
                 raise reply
             out.append(reply)
         extras = replies[len(calls):]
-        for reply in extras:
+        for reply in extras[:len(extras) - tolerated]:
             if isinstance(reply, Exception):
                 raise reply
         return out, extras
@@ -1599,6 +1659,16 @@ class RedisStore(StateStore):
             if record.live(now):
                 records.append(record)
         return tuple(sorted(records, key=lambda r: (r.at_ms, r.scope.text, r.rule_id or "")))
+
+
+def _evicting_policy(info: Any) -> str | None:
+    """From an `INFO memory` reply: the eviction policy when the server may evict keys (`maxmemory` set and a policy
+    other than `noeviction`), else None."""
+    text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
+    fields = dict(line.strip().partition(":")[::2] for line in text.splitlines() if ":" in line)
+    policy = fields.get("maxmemory_policy", "noeviction")
+    limit = fields.get("maxmemory", "0")
+    return policy if limit.isdigit() and int(limit) > 0 and policy != "noeviction" else None
 
 
 def _update_json(update: OrderUpdate) -> dict[str, Any]:
