@@ -405,6 +405,12 @@ class SocketGate:
                 session.account = session.pending_login
                 session.login_unknown = False
                 self._seen(session.venue, session.account)
+                held = session.logged_in_as = (session.logged_in_as or set()) | {session.account}
+                if len(held) == 2:
+                    with contextlib.suppress(Exception):
+                        log.warning("stream_not_read", venue=session.venue, endpoint=session.endpoint,
+                                    detail="a second account logged in on the connection: what the first subscribed "
+                                           "may still push, so its events are not learned")
             session.login_answered(frame.replied)
         if frame.listen_key and frame.listen_account:
             self.listen_keys.remember(session.venue, frame.listen_key, frame.listen_account)

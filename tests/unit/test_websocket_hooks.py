@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -28,13 +29,15 @@ from riskwall.model import (
     Decision,
     OpenOrdersSnapshot,
     ParsedRequest,
+    PositionKey,
+    PositionSide,
     ResponseFacts,
     Venue,
     Verdict,
     fingerprint,
 )
 from riskwall.sockets import ListenKeys, SocketGate
-from riskwall.state.base import StateUnavailable
+from riskwall.state.base import StateUnavailable, ViewQuery
 from riskwall.state.memory import MemoryStore
 from riskwall.venues.base import HttpRequest, Socket
 from riskwall.venues.frames import MAX_PENDING_FRAMES, Session
@@ -686,6 +689,39 @@ async def test_login_to_another_key_when_the_venue_may_hold_a_login_then_frames_
         await made.from_venue(conn, json.dumps({"event": "login", "code": "0", "msg": "", "connId": "c"}))
 
     assert acting in (None, bound) and conn.account in (None, bound)
+
+
+OKX_POSITIONS_PUSH = json.dumps({"arg": {"channel": "positions", "instType": "ANY"}, "data": [
+    {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "mgnMode": "cross", "posSide": "net", "pos": "-3",
+     "avgPx": "50000", "markPx": "50100", "lever": "10", "uTime": "1700000000000"}]})
+OKX_LOGGED_IN = json.dumps({"event": "login", "code": "0", "msg": "", "connId": "c"})
+
+
+@pytest.mark.parametrize(("second", "learned"), [
+    (API_KEY, True),  # the same key again: its own events still
+    (OTHER_KEY, False),  # another key: what the first subscribed may still push, under no account's name
+])
+async def test_private_push_when_a_second_login_was_accepted_on_the_connection_then_learned_only_for_the_same_key(
+    second: str, learned: bool,
+) -> None:
+    store = MemoryStore(clock=FakeClock())
+    made = gate(CountingDecider(), store)
+    conn = Session(Venue.OKX, Socket.ORDERS, "GET /ws/v5/private")
+    for key in (API_KEY, second):
+        assert (await made.from_client(conn, okx_login(key))).forward
+        await made.from_venue(conn, OKX_LOGGED_IN)
+    assert conn.account == fingerprint(second)
+
+    await made.from_venue(conn, OKX_POSITIONS_PUSH)
+    for _ in range(50):  # (learned in the background: bounded wait)
+        await asyncio.sleep(0.01)
+
+    positions = {}
+    for key in (API_KEY, OTHER_KEY):
+        view = await store.view(ViewQuery(Venue.OKX, fingerprint(key), ("BTC-USDT-SWAP",)))
+        positions[key] = view.positions.get(PositionKey(Venue.OKX, fingerprint(key), "BTC-USDT-SWAP",
+                                                        PositionSide.BOTH))
+    assert positions == ({API_KEY: Decimal("-0.03"), OTHER_KEY: None} if learned else {API_KEY: None, OTHER_KEY: None})
 
 
 @pytest.mark.parametrize(

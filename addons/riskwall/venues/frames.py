@@ -156,6 +156,11 @@ class Session:
     # a stream the sidecar stopped reading (it carried, or could carry, more than one account's events): the venue
     # still pushes them all whatever the bot subscribes next, so it is never read again
     unread: bool = False
+    # the accounts whose logins the venue accepted on this connection (None: none yet). Once two have, what the first
+    # subscribed may still push its events (a venue need not drop a subscription when the login changes), and
+    # pushes name no account: they are attributed to none from then on (`events_account`); orders still act for the
+    # login they follow
+    logged_in_as: set[str] | None = None
     # what this connection's position pushes last said of each (account, instrument, position side, margin mode),
     # where the venue keeps margin modes apart and pushes one of them at a time (OKX cross and isolated): a push of
     # one is summed with what the others last said, so it never stands for the whole position
@@ -165,6 +170,8 @@ class Session:
     def events_account(self) -> str | None:
         """Whose events the venue pushes on this connection: its login's account, or the account a user-data
         subscription on it named (Binance's WebSocket API `userDataStream.subscribe`); None when two differ."""
+        if self.logged_in_as is not None and len(self.logged_in_as) > 1:
+            return None
         if self.subscribed is None:
             return self.account
         if self.subscribed and self.account in (None, self.subscribed):
