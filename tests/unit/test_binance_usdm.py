@@ -12,6 +12,7 @@ Response bodies live in tests/fixtures/binance_usdm/responses.json.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from decimal import Decimal
@@ -1270,6 +1271,25 @@ def test_parse_response_when_position_risk_v2_one_way_then_signed_positions_and_
         PriceUpdate(VENUE, "ETHUSDT", D("3000.50000000"), "mark"),
     }
     assert facts.orders == () and facts.open_orders == ()
+
+
+@pytest.mark.parametrize("headers", [
+    {"repeated": frozenset({"x-mbx-apikey"})},  # X-MBX-APIKEY twice: which one the venue read is not known
+    {"x_mbx_apikey": "Zz" * 32},  # another key under the spelling a server may read as the same header
+], ids=["key-header-twice", "key-under-another-spelling"])
+def test_parse_response_when_the_reads_key_is_ambiguous_then_it_is_no_accounts_and_teaches_nothing(
+    headers: dict[str, Any]
+) -> None:
+    request = make_request("GET", "/fapi/v2/positionRisk", {}, style="query")
+    request = dataclasses.replace(request, headers={**request.headers, **{k: v for k, v in headers.items()
+                                                                          if k != "repeated"}},
+                                  repeated_headers=headers.get("repeated", frozenset()))
+    parsed = screen(ADAPTER, request)
+
+    facts = ADAPTER.parse_response(parsed, request, 200, body_of("position_risk_v2_one_way"), DECISION_ID)
+
+    assert (parsed.action, parsed.account, parsed.error is not None) == (Action.READ, None, True)
+    assert facts.positions == () and facts.orders == () and facts.open_orders == ()
 
 
 def test_parse_response_when_position_risk_v3_hedge_then_long_and_short_legs() -> None:

@@ -1061,7 +1061,9 @@ class TableAdapter(VenueAdapter):
             if action is Action.READ and path in self._write_only_paths:
                 action = Action.UNKNOWN
         if who.key_error:
-            return ParsedRequest(venue, action, endpoint, account, error=who.key_error)
+            # whose request it is cannot be told (the venue may read the other header): it is no account's, so
+            # nothing its answer says (positions, a listen key) is learned for the key the firewall happened to read
+            return ParsedRequest(venue, action, endpoint, None, error=who.key_error)
         if route is None or route.parse is None:
             return ParsedRequest(venue, action, endpoint, account)
         try:
