@@ -198,6 +198,9 @@ class OrderIntent:
     # a trailing stop's activation price, where it names one: the market must reach it before the stop trails,
     # so an inverse buy's contracts can fill there (`base.lowest_own_price`); nothing else reads it
     activation_price: Decimal | None = None
+    # a trailing stop's callback as a fraction of the price (Binance callbackRate 5 → 0.05): a sell fills that far
+    # below the highest price it trailed, which inverse contracts (fixed USD each) convert to more coin at
+    trails_by: Decimal | None = None
     # (lowest, highest) of the prices an order of several legs can trade at where one leg executes and which is not
     # known (OKX oco/conditional with a take-profit and a stop-loss leg): `price`/`trigger_price` hold one of them, the
     # price collar measures a sell at the lowest and a buy at the highest

@@ -654,6 +654,29 @@ def test_resolve_when_conditional_buy_then_converts_at_the_lowest_price_it_can_f
     assert parsed.error is None and parsed.intents[0].quantity == quantity
 
 
+@pytest.mark.parametrize(("fields", "quantity"), [
+    # 1,000 contracts (100,000 USD), mark 50,000: a 5% callback fills as low as 47,500, whatever trailed first
+    ({"callbackRate": "5"}, D("2.105263157894736842105263158")),
+    ({"callbackRate": "5", "activationPrice": "60000"}, D("2.105263157894736842105263158")),
+    ({"callbackRate": "5", "activationPrice": "40000"}, D("2.631578947368421052631578947")),
+])
+def test_resolve_when_trailing_sell_then_converts_at_its_callback_below_where_it_can_start_trailing(
+    fields: dict[str, str], quantity: Decimal
+) -> None:
+    params = {"symbol": "BTCUSD_PERP", "side": "SELL", "type": "TRAILING_STOP_MARKET", "quantity": "1000", **fields}
+
+    parsed = decided(make_request("POST", "/dapi/v1/order", params), marks(BTCUSD_PERP="50000"))
+
+    assert parsed.error is None and parsed.intents[0].quantity == quantity
+
+
+def test_parse_request_when_trailing_callback_is_the_whole_price_then_refused() -> None:
+    params = {"symbol": "BTCUSD_PERP", "side": "SELL", "type": "TRAILING_STOP_MARKET", "quantity": "1000",
+              "callbackRate": "100"}
+
+    assert "callbackRate" in (parse(make_request("POST", "/dapi/v1/order", params)).error or "")
+
+
 def test_parse_response_when_resting_trailing_buy_answered_then_converted_at_its_activation() -> None:
     answer = {**ORDER_ANSWER, "type": "TRAILING_STOP_MARKET", "price": "0", "activatePrice": "5000",
               "priceRate": "5", "origQty": "1000"}
@@ -661,6 +684,15 @@ def test_parse_response_when_resting_trailing_buy_answered_then_converted_at_its
     [update] = respond("GET", "/dapi/v1/openOrders", [answer], {"symbol": "BTCUSD_PERP"}).open_orders[0].orders
 
     assert update.original == D(20)
+
+
+def test_parse_response_when_resting_trailing_sell_answered_then_converted_at_its_callback_below_activation() -> None:
+    answer = {**ORDER_ANSWER, "side": "SELL", "type": "TRAILING_STOP_MARKET", "price": "0", "activatePrice": "5000",
+              "priceRate": "5", "origQty": "1000"}
+
+    [update] = respond("GET", "/dapi/v1/openOrders", [answer], {"symbol": "BTCUSD_PERP"}).open_orders[0].orders
+
+    assert update.original == D(100_000) / D(4750)  # 100,000 USD at 5% below 5,000
 
 
 def test_resolve_when_store_has_no_price_for_market_order_then_parse_error_names_price() -> None:

@@ -1089,6 +1089,13 @@ PUSHES: list[tuple[str, Venue, str, tuple[OrderUpdate, ...], tuple[PositionsRepo
                                         "X": "NEW", "x": "NEW", "ps": "BOTH", "S": "BUY"}}),
      (OrderUpdate(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", "8886774", Side.BUY, PositionSide.BOTH, D(20),
                   D(0), False, False, venue_ms=TIMESTAMP),), ()),
+    # a trailing sell of 1,000 contracts activated at 5000 with a 5% callback: fills as low as 4750
+    ("coinm-trailing-sell-at-its-callback-below-activation", Venue.BINANCECOINM,
+     dumps({**ORDER_TRADE_UPDATE, "o": {**COINM_ORDER_TRADE_UPDATE["o"], "o": "TRAILING_STOP_MARKET", "q": "1000",
+                                        "p": "0", "ap": "0", "sp": "0", "AP": "5000", "cr": "5", "z": "0",
+                                        "X": "NEW", "x": "NEW", "ps": "BOTH", "S": "SELL"}}),
+     (OrderUpdate(Venue.BINANCECOINM, "acct", "BTCUSD_PERP", "8886774", Side.SELL, PositionSide.BOTH,
+                  D(100_000) / D(4750), D(0), False, False, venue_ms=TIMESTAMP),), ()),
     ("bybit-order", Venue.BYBIT, dumps({"id": "5923240c", "topic": "order", "creationTime": TIMESTAMP,
                                         "data": [BYBIT_ORDER_PUSH]}),
      (OrderUpdate(Venue.BYBIT, "acct", "BTCUSDT", OID, Side.BUY, PositionSide.BOTH, D("0.5"), D("0.2"), False, False,

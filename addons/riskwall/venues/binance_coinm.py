@@ -204,6 +204,9 @@ def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal) -> 
                              "/dapi/v1/premiumIndex through the firewall first")
         scale = listed.buy_cap
     price = contract_price(intent.side, own, mark, limit=intent.price is not None)
+    if price is not None and intent.side is Side.SELL and intent.trails_by:
+        # a trailing sell fills its callback below the highest price it trailed, which may be where it started
+        price = price * (1 - intent.trails_by)
     if price is not None or not intent.only_reduces:  # else it cannot grow a position: checked without a size
         quantity = base_quantity(native, contracts, price)
         if scale != 1:
@@ -257,7 +260,11 @@ def _order_price(item: Any, known: Known | None) -> Decimal | None:
     own = lowest_own_price(side, positive("price"), positive("stopPrice"), positive("triggerPrice"),
                            positive("activatePrice"))
     mark = known.price(str(item.get("symbol", "")).upper()) if known is not None else None
-    return contract_price(side, own, mark, limit=positive("price") is not None)
+    price = contract_price(side, own, mark, limit=positive("price") is not None)
+    rate = positive("priceRate")  # a trailing stop's callback, in percent
+    if price is not None and side is Side.SELL and rate is not None and rate < 100:
+        return price * (1 - rate / 100)  # as the request was checked (`_in_base_units`)
+    return price
 
 
 def _order_key(item: Any) -> str | None:

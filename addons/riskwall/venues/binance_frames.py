@@ -33,6 +33,7 @@ from riskwall.model import (
     PriceUpdate,
     Reason,
     ResponseFacts,
+    Side,
     Venue,
     closes_hedge_position,
     fingerprint,
@@ -230,8 +231,12 @@ class BinanceFrames:
         if self.venue is Venue.BINANCECOINM:
             # an event answers no request: only its own prices convert it (fill, else `lowest_own_price`); an order
             # with none (an unfilled market order) and contracts to convert teaches nothing (`stream_facts`)
-            price = _price(order.get("ap")) or lowest_own_price(side, _price(order.get("p")), _price(order.get("sp")),
-                                                                _price(order.get("AP")))
+            price = _price(order.get("ap"))
+            if price is None:
+                price = lowest_own_price(side, _price(order.get("p")), _price(order.get("sp")), _price(order.get("AP")))
+                rate = _price(order.get("cr"))  # a trailing stop's callback (percent): a sell fills that far below
+                if price is not None and side is Side.SELL and rate is not None and rate < 100:
+                    price = price * (1 - rate / 100)
             original = coinm.base_quantity(symbol, original, price, field="q")
             executed = coinm.base_quantity(symbol, executed, price, field="z")
         reduce_only = order.get("R") is True or order.get("cp") is True
