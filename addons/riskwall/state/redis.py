@@ -546,7 +546,7 @@ def open_redis_store(url: str) -> GuardedStore:
     return GuardedStore(RedisStore(client, url=url, options=options), breaker)
 
 
-# how often a store reads the server's eviction policy again (seconds): `RedisStore._eviction_checked`
+# how often a store reads the server's eviction policy again (seconds): `RedisStore._eviction_due`
 EVICTION_CHECK_S = 60.0
 
 
@@ -1119,13 +1119,14 @@ class RedisStore(StateStore):
                 await self.release(reservation.id)
             self._refuse_if_evicting()
         known = self._fleet
-        self._fleet = (fleet, now_ms)
         if known is not None and known[0] != fleet and not await self._told(known[1]):
             # the store lost its data since this sidecar last read it: whatever this reservation counted was
-            # counted on nothing (a halt it lost, positions from zero)
+            # counted on nothing (a halt it lost, positions from zero). The generation it held stays until the loss
+            # is told (marked): a tell cut short is found again by the next order
             if int(reply[0]) == 1 and reservation.pending:
                 await self.release(reservation.id)
             await self._loss_found(venue, account, "fleet", now_ms)
+        self._fleet = (fleet, now_ms)
         if int(reply[0]) == -1:
             if await self._lost(venue_account, str(reply[2]), now_ms):
                 return await self._reserve(reservation, also, venue_account)  # once: it holds no generation now
