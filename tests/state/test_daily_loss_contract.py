@@ -219,10 +219,10 @@ def order() -> ParsedRequest:
 
 
 async def read_account(store: StateStore, equity: str) -> tuple[object, ...]:
-    """A `GET /fapi/v2/account` that passed `store`'s sidecar and answered `equity` as totalMarginBalance."""
+    """A `GET /fapi/v2/account` that passed `store`'s sidecar and answered `equity` as its USDT margin balance."""
     parsed = ParsedRequest(Venue.BINANCEUSDM, Action.READ, "GET /fapi/v2/account", FLEET_ACCOUNT)
     request = HttpRequest("GET", "fapi.binance.com", 443, "/fapi/v2/account", (), {"x-mbx-apikey": "k"}, b"")
-    body = f'{{"totalMarginBalance":"{equity}","positions":[]}}'.encode()
+    body = f'{{"assets":[{{"asset":"USDT","marginBalance":"{equity}"}}],"positions":[]}}'.encode()
     return await learn_answer(store, adapter_for(Venue.BINANCEUSDM), parsed, request, 200, body,
                               f"read-{next(_ids)}", False, POLICY, report=False)
 

@@ -1326,16 +1326,44 @@ def test_parse_response_when_account_positions_then_account_wide_report(path: st
     (True, None),
     ("1000000000000000.5", None),
 ])
-def test_parse_response_when_account_total_margin_balance_then_equity_read_strictly(
+def test_parse_response_when_account_margin_balance_then_equity_read_strictly(
         total: object, expected: Decimal | None) -> None:
     answer = orjson.loads(body_of("account_v3"))
-    answer.pop("totalMarginBalance", None)
+    [usdt] = answer["assets"]
+    usdt.pop("marginBalance", None)
     if total is not None:
-        answer["totalMarginBalance"] = total
+        usdt["marginBalance"] = total
     facts = learn("GET", "/fapi/v2/account", {}, orjson.dumps(answer))
 
     assert facts.equity == (() if expected is None else (EquityUpdate(VENUE, ACCOUNT, expected, "USDT"),))
     assert facts.positions  # the positions are learned whatever the equity says
+
+
+def _asset(name: str, margin_balance: str) -> dict[str, Any]:
+    return {"asset": name, "walletBalance": margin_balance, "unrealizedProfit": "0", "marginBalance": margin_balance}
+
+
+@pytest.mark.parametrize(("multi_assets", "total", "assets", "expected"), [
+    # single-asset mode counts USDT alone in totalMarginBalance: a USDC contract's loss never shows there
+    (False, "500", [_asset("USDT", "500"), _asset("USDC", "30000")], D("30500")),
+    # multi-assets mode values other collateral in USD there: a switch of mode would move it by that much
+    (True, "80500", [_asset("USDT", "500"), _asset("USDC", "30000"), _asset("BTC", "0.5")], D("30500")),
+    (False, "500", [_asset("USDT", "500"), _asset("USDT", "90000")], None),  # an asset twice: which is it?
+    (False, "500", [_asset("USDT", "500"), _asset("USDC", "1e4")], None),  # one that does not read: unknown
+    (False, "500", [_asset("BNB", "10")], None),  # no settlement asset: no figure
+    (False, "500", None, None),
+])
+def test_parse_response_when_account_lists_settlement_assets_then_equity_is_their_margin_balances(
+    multi_assets: bool, total: str, assets: list[dict[str, Any]] | None, expected: Decimal | None
+) -> None:
+    answer = {**orjson.loads(body_of("account_v3")), "multiAssetsMargin": multi_assets, "totalMarginBalance": total,
+              "assets": assets}
+    if assets is None:
+        del answer["assets"]
+
+    facts = learn("GET", "/fapi/v3/account", {}, orjson.dumps(answer))
+
+    assert facts.equity == (() if expected is None else (EquityUpdate(VENUE, ACCOUNT, expected, "USDT"),))
 
 
 def test_parse_response_when_positions_hold_junk_items_then_junk_skipped() -> None:

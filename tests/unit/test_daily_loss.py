@@ -134,7 +134,8 @@ OKX_BALANCE = ("www.okx.com", "/api/v5/account/balance")
     (Venue.OKX, OKX_BALANCE, _okx({"totalEq": "1"}, {"totalEq": "2"}), None),
     (Venue.OKX, OKX_BALANCE, _okx({"totalEq": "1"}, code="50011"), None),
     (Venue.BINANCEUSDM, ("fapi.binance.com", "/fapi/v3/account"),
-     {"totalMarginBalance": "10123.45", "positions": []}, (D("10123.45"), "USDT")),
+     {"totalMarginBalance": "10123.45", "assets": [{"asset": "USDT", "marginBalance": "10123.45"}], "positions": []},
+     (D("10123.45"), "USDT")),
     (Venue.BINANCEUSDM, ("fapi.binance.com", "/fapi/v2/positionRisk"), [], None),
 ], ids=["bybit", "bybit-negative", "bybit-classic-empty", "bybit-exponent", "bybit-number", "bybit-two-rows",
         "bybit-error", "okx", "okx-empty", "okx-nan", "okx-two-rows", "okx-error", "binance-v3", "binance-no-equity"])
@@ -242,7 +243,8 @@ async def read_equity(fw: Any, equity: str, *positions: dict[str, str]) -> None:
     flow = make_flow("GET", "/fapi/v2/account", ())
     await fw.request(flow)
     assert flow.response is None, "the sidecar did not let the account read through"
-    answer(flow, 200, {"totalMarginBalance": equity, "positions": list(positions)})
+    answer(flow, 200, {"totalMarginBalance": equity, "assets": [{"asset": "USDT", "marginBalance": equity}],
+                       "positions": list(positions)})
     await fw.response(flow)
 
 

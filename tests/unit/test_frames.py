@@ -1569,7 +1569,8 @@ def test_venue_answer_when_it_answers_an_account_read_then_its_equity_is_the_rea
     read_for: str | None, status: int, equity: str | None,
 ) -> None:
     conn = session(Venue.BINANCEUSDM, "fedcba987654", equity_reads={'"s1"': read_for})
-    result = {"totalMarginBalance": "5000.5", "totalWalletBalance": "5100"} if status == 200 else None
+    result = {"totalMarginBalance": "5000.5", "totalWalletBalance": "5100",
+              "assets": [{"asset": "USDT", "marginBalance": "5000.5"}]} if status == 200 else None
     answer = {"id": "s1", "status": status, **({"result": result} if result else {"error": {"code": -1022}})}
 
     frame = USDM_FRAMES.read_venue(dumps(answer), conn)

@@ -48,7 +48,6 @@ from riskwall.venues.base import (
     VenueAdapter,
     check_spelling,
     decimal_field,
-    equity_update,
     lowest_own_price,
     normalize_path,
     response_json,
@@ -197,7 +196,7 @@ class BinanceFrames:
             facts = self._mark_prices(result) if status == 200 else ResponseFacts()
             equity_account = session.equity_reads.pop(key, None) if key is not None else None
             if equity_account and status == 200 and isinstance(result, dict):
-                equity = equity_update(self.venue, equity_account, result.get("totalMarginBalance"), "USDT")
+                equity = usdm.account_equity(result, equity_account)
                 if equity is not None:
                     return VenueFrame(replied=key, facts=dataclasses.replace(facts, equity=(equity,)),
                                       facts_account=equity_account)

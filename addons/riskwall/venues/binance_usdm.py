@@ -24,6 +24,7 @@ from riskwall.model import (
     Action,
     ClosedOrder,
     Decision,
+    EquityUpdate,
     MarginMode,
     OpenOrdersSnapshot,
     OrderIntent,
@@ -521,12 +522,36 @@ def _learn_positions(data: Any, parsed: ParsedRequest, params: Params, decision_
 
 
 def _learn_account(data: Any, parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
-    """The account endpoints: its positions, and its equity (`totalMarginBalance`: wallet balance plus unrealized
-    profit across USDⓈ-M margin assets, valued in USD(T)) for the daily-loss rule."""
+    """The account endpoints: its positions, and its equity (`account_equity`) for the daily-loss rule."""
     facts = _learn_positions(data, parsed, params, decision_id)
-    equity = equity_update(VENUE, parsed.account, data.get("totalMarginBalance"), "USDT") if isinstance(
-        data, dict) else None
+    equity = account_equity(data, parsed.account)
     return dataclasses.replace(facts, equity=(equity,)) if equity is not None else facts
+
+
+# the assets USDⓈ-M contracts settle in, each worth a US dollar: every trade's profit or loss moves their balances
+SETTLEMENT_ASSETS = frozenset({"USDT", "USDC", "FDUSD", "BUSD"})
+
+
+def account_equity(data: Any, account: str | None) -> EquityUpdate | None:
+    """An account answer's equity (REST `account`, WebSocket `account.status`): the margin balances (wallet balance
+    plus the unrealized profit of the positions settled in it) of its settlement assets, summed. Not
+    `totalMarginBalance`: in single-asset mode Binance counts USDT alone there (a loss on USDC contracts never
+    shows), and in multi-assets mode it adds other collateral at its USD value (a switch of mode would move it by
+    that much, past or under the day's first reading). None where an asset's figure does not read, or one is
+    listed twice."""
+    assets = data.get("assets") if isinstance(data, dict) else None
+    if account is None or not isinstance(assets, list):
+        return None
+    balances: dict[str, Decimal] = {}
+    for item in assets:
+        name = item.get("asset") if isinstance(item, dict) else None
+        if not isinstance(name, str) or name not in SETTLEMENT_ASSETS:
+            continue
+        balance = equity_update(VENUE, account, item.get("marginBalance"), "USDT")
+        if balance is None or name in balances:
+            return None
+        balances[name] = balance.equity
+    return EquityUpdate(VENUE, account, sum(balances.values(), Decimal(0)), "USDT") if balances else None
 
 
 def learn_prices(field: str, kind: str) -> Learner:
