@@ -539,8 +539,9 @@ class ModeUpdate:
 @quick_init
 @dataclass(frozen=True, slots=True)
 class EquityUpdate:
-    """An account's equity as the venue reported it (Binance `totalMarginBalance`, Bybit `totalEquity`, OKX
-    `totalEq`), in `currency` (the venue's quote for the figure: USD or USDT). Read for the daily-loss rule."""
+    """An account's equity as the venue reported it (Binance: its settlement assets' `marginBalance` summed, Bybit
+    `totalEquity`, OKX `totalEq`), in `currency` (the venue's quote for the figure: USD or USDT). Read for the
+    daily-loss rule."""
 
     venue: Venue
     account: str

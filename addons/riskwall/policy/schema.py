@@ -225,7 +225,7 @@ _DESCRIPTIONS: dict[str, dict[str, str]] = {
         **_RULE_COMMON,
         "scope": "Where the rule applies: venues and accounts only (a daily loss is an account's).",
         "quote": "The loss below the first equity seen this UTC day that trips the rule, in the equity's currency "
-                 "(USD or USDT): Binance totalMarginBalance, Bybit totalEquity, OKX totalEq.",
+                 "(USD or USDT): Binance the settlement assets' marginBalance summed, Bybit totalEquity, OKX totalEq.",
         "on_equity_unknown": "No equity seen yet this UTC day: block (default) orders that add risk with "
                              "EQUITY_UNKNOWN until the bot reads its balance through the sidecar, or allow them.",
     },
