@@ -1,11 +1,11 @@
 """The `max_daily_loss` rule with the real ccxt, through the real `riskwall run`, on Binance USDⓈ-M, Bybit and OKX.
 
-The bot reads its balance through the sidecar (ccxt `fetch_balance`: Binance's account endpoint with
-`totalMarginBalance`, Bybit's wallet-balance with `totalEquity`, OKX's account balance with `totalEq`): the first
-read of the day is the baseline. After the fake's balance drops by more than the limit and the bot reads it again,
-the next order that adds risk is answered by the sidecar (the fake never sees it) under the rule as
-TRADING_REDUCING, while a reduce-only order and a cancel still reach the exchange; `/v1/status` shows the state
-with its rule and its end (the next UTC midnight), and `riskwall resume` ends it.
+The bot reads its balance through the sidecar (ccxt `fetch_balance`: Binance's account endpoint with its
+settlement assets' `marginBalance`, Bybit's wallet-balance with `totalEquity`, OKX's account balance with
+`totalEq`): the first read of the day is the baseline. After the fake's balance drops by more than the limit and
+the bot reads it again, the next order that adds risk is answered by the sidecar (the fake never sees it) under the
+rule as TRADING_REDUCING, while a reduce-only order and a cancel still reach the exchange; `/v1/status` shows the
+state with its rule and its end (the next UTC midnight), and `riskwall resume` ends it.
 
 Before the bot has read its balance that UTC day there is no loss to measure: under the rule's default
 (`on_equity_unknown: block`) an order that adds risk is refused with EQUITY_UNKNOWN (ccxt `InvalidOrder`, the fake

@@ -37,8 +37,9 @@ from riskwall.model import (
 from riskwall.policy.loader import PolicyError
 from riskwall.state.memory import DAY_MS, MemoryStore
 from riskwall.venues import adapter_for
-from riskwall.venues.base import HttpRequest
+from riskwall.venues.base import HttpRequest, Socket
 from riskwall.venues.bybit_frames import BYBIT_FRAMES
+from riskwall.venues.frames import Session
 from riskwall.venues.okx_frames import OKX_FRAMES
 
 from .factories import (
@@ -98,7 +99,8 @@ def test_policy_when_daily_loss_rule_given_then_valid_or_refused_with_reason(
 
 
 def _request(method: str, host: str, path: str) -> HttpRequest:
-    return HttpRequest(method, host, 443, path, (), {}, b"")
+    query = tuple(tuple(pair.split("=", 1)) for pair in path.partition("?")[2].split("&") if pair)
+    return HttpRequest(method, host, 443, path, query, {}, b"")  # type: ignore[arg-type]
 
 
 def _read(venue: Venue, host: str, path: str, body: object) -> tuple[EquityUpdate, ...]:
@@ -115,7 +117,7 @@ def _okx(*rows: dict[str, Any], code: str = "0") -> dict[str, Any]:
     return {"code": code, "msg": "", "data": list(rows)}
 
 
-BYBIT_WALLET = ("api.bybit.com", "/v5/account/wallet-balance")
+BYBIT_WALLET = ("api.bybit.com", "/v5/account/wallet-balance?accountType=UNIFIED")  # (ccxt's read)
 OKX_BALANCE = ("www.okx.com", "/api/v5/account/balance")
 
 
@@ -144,6 +146,30 @@ def test_parse_response_when_account_answer_carries_equity_then_equity_read_stri
     equity = _read(venue, where[0], where[1], body)
 
     assert equity == (() if expected is None else (EquityUpdate(venue, ACCOUNT, *expected),))
+
+
+@pytest.mark.parametrize(("venue", "where", "body"), [
+    # a read of some currencies, or of another account type, may total less than the account: a small first figure
+    # of the day would set a baseline no loss falls below
+    (Venue.BYBIT, ("api.bybit.com", "/v5/account/wallet-balance?accountType=UNIFIED&coin=BTC"),
+     _bybit({"accountType": "UNIFIED", "totalEquity": "12.5"})),
+    (Venue.BYBIT, ("api.bybit.com", "/v5/account/wallet-balance?accountType=CONTRACT"),
+     _bybit({"accountType": "CONTRACT", "totalEquity": "12.5"})),
+    (Venue.BYBIT, ("api.bybit.com", "/v5/account/wallet-balance"), _bybit({"accountType": "UNIFIED",
+                                                                            "totalEquity": "12.5"})),
+    (Venue.OKX, ("www.okx.com", "/api/v5/account/balance?ccy=BTC"), _okx({"totalEq": "12.5", "details": []})),
+], ids=["bybit-one-coin", "bybit-contract-account", "bybit-no-account-type", "okx-one-currency"])
+def test_parse_response_when_balance_read_is_filtered_then_no_equity_is_learned(
+    venue: Venue, where: tuple[str, str], body: object
+) -> None:
+    assert _read(venue, where[0], where[1], body) == ()
+
+
+def test_okx_account_push_when_subscribed_for_some_currencies_then_no_equity_is_learned() -> None:
+    conn = Session(Venue.OKX, Socket.ORDERS, "GET /ws/v5/private", account=ACCOUNT)
+    push = {"arg": {"channel": "account", "ccy": "BTC", "uid": "77"}, "data": [{"totalEq": "12.5", "details": []}]}
+
+    assert OKX_FRAMES.read_venue(json.dumps(push), conn).facts.equity == ()
 
 
 @pytest.mark.parametrize(("reader", "topic", "items", "expected"), [
@@ -369,8 +395,6 @@ async def test_sidecar_when_rule_in_shadow_then_would_trip_is_logged_and_nothing
 async def test_socket_gate_when_private_stream_pushes_equity_then_a_loss_beyond_the_limit_trips_the_holder(
         loss_logs: io.StringIO, venue: Venue, push: Any) -> None:
     from riskwall.sockets import SocketGate
-    from riskwall.venues.base import Socket
-    from riskwall.venues.frames import Session
 
     key = "0123456789ab"
     policy = make_policy(f"""

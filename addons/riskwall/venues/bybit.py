@@ -1006,6 +1006,11 @@ def wallet_equity(rows: object, account: str | None) -> tuple[EquityUpdate, ...]
 
 def _learn_wallet(data: dict[str, Any], parsed: ParsedRequest, request: HttpRequest, params: Params,
                   decision_id: str) -> ResponseFacts:
+    """The account's equity, from a read of the whole unified account only (ccxt's): one for other account types,
+    or filtered by coin, may total less than the account, and a small first figure of the day would set a baseline
+    no loss falls below."""
+    if params.get("accountType") != "UNIFIED" or any(value for key, value in params.items() if key != "accountType"):
+        return ResponseFacts()
     result = data.get("result")
     return ResponseFacts(equity=wallet_equity(result.get("list") if isinstance(result, dict) else None,
                                               parsed.account))

@@ -1106,6 +1106,10 @@ def balance_equity(rows: object, account: str | None) -> tuple[EquityUpdate, ...
 
 
 def _learn_balance(data: list[Any], parsed: ParsedRequest, params: Params, decision_id: str) -> ResponseFacts:
+    """The account's equity, from a read of the whole account only: one filtered by currency (`ccy`) may total
+    those currencies alone, and a small first figure of the day would set a baseline no loss falls below."""
+    if any(value for value in params.values()):
+        return ResponseFacts()
     return ResponseFacts(equity=balance_equity(data, parsed.account))
 
 

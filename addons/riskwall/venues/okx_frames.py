@@ -146,6 +146,8 @@ class OkxFrames:
         arg = data.get("arg")
         items = data.get("data")
         if isinstance(arg, dict) and isinstance(items, list) and session.account is not None:
+            if arg.get("channel") == "account" and arg.get("ccy"):
+                return VenueFrame()  # subscribed for some currencies: their figures, not the account's
             return VenueFrame(facts=self.stream_facts(str(arg.get("channel")), items, session.account,
                                                       session.positions_by_mode))
         return VenueFrame()
