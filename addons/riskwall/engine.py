@@ -437,11 +437,15 @@ def reference_price(intent: OrderIntent, view: StateView) -> Decimal | None:
     tell. A buy's limit price bounds it (a buy fills at or below it). A sell fills at or above its limit, and a
     sell limit below the market fills at the market, so it is the highest of its limit, the mark (or last) price
     seen and its trigger; so is an order without a price of its own (a stop-market order fills about its
-    trigger). None when none is known."""
+    trigger). None when none is known. An amend of an order whose type is not known (`type_unknown`: it may be a
+    market-type order, which ignores the price) is measured so on both sides, and only with the mark known: its
+    price may bound nothing."""
     price = intent.price
-    if price is not None and intent.side is Side.BUY:
+    if price is not None and intent.side is Side.BUY and not intent.type_unknown:
         return price
     seen = view.price(intent.venue, intent.symbol) if intent.symbol is not None else None
+    if intent.type_unknown and seen is None:
+        return None
     highest = price
     for known in (seen, intent.trigger_price):
         if known is not None and (highest is None or known > highest):

@@ -201,6 +201,10 @@ class OrderIntent:
     # a trailing stop's callback as a fraction of the price (Binance callbackRate 5 → 0.05): a sell fills that far
     # below the highest price it trailed, which inverse contracts (fixed USD each) convert to more coin at
     trails_by: Decimal | None = None
+    # an amend whose order's type is not known here (the store does not keep it): a market-type order (a stop, a
+    # trailing plan) does not trade at a `price` the amend restates, so a buy's is no bound on its notional
+    # (`engine.reference_price`)
+    type_unknown: bool = False
     # (lowest, highest) of the prices an order of several legs can trade at where one leg executes and which is not
     # known (OKX oco/conditional with a take-profit and a stop-loss leg): `price`/`trigger_price` hold one of them, the
     # price collar measures a sell at the lowest and a buy at the highest

@@ -372,7 +372,7 @@ OTHER_CASES = [
     ("order/modify-plan-order", {"orderId": "1200", "symbol": "BTCUSDT", "productType": "USDT-FUTURES",
                                  "newTriggerPrice": "52000"},
      Action.AMEND, dict(**BTC, trigger_price=D("52000"), order_id="1200", kind="plan:USDT-FUTURES",
-                        triggers_into="mix:USDT-FUTURES")),
+                        triggers_into="mix:USDT-FUTURES", type_unknown=True)),
     ("order/place-tpsl-order", {"symbol": "BTCUSDT", "productType": "USDT-FUTURES", "marginCoin": "USDT",
                                 "planType": "loss_plan", "triggerPrice": "45000", "holdSide": "long", "size": "0.2"},
      Action.NEW, dict(**BTC, side=Side.SELL, position_side=PositionSide.LONG, quantity=D("0.2"),

@@ -1500,6 +1500,31 @@ def test_plan_when_amend_grows_an_order_without_its_price_then_blocked_under_a_n
     assert reasons == ([Reason.PARSE_FAILED] if blocked else [])
 
 
+@pytest.mark.parametrize(("side", "price", "mark", "reasons"), [
+    # a stop buy's decoy price: 0.02 at the 50,000 mark is 1,000; at 1 it would look like 0.02
+    (Side.BUY, Decimal("1"), "50000", []),
+    (Side.BUY, Decimal("1"), "60000", [Reason.ORDER_NOTIONAL_EXCEEDS_MAX]),  # 1,200 at the mark
+    (Side.BUY, Decimal("70000"), "50000", [Reason.ORDER_NOTIONAL_EXCEEDS_MAX]),  # its own price, where higher
+    (Side.BUY, Decimal("1"), None, [Reason.PRICE_UNKNOWN]),  # no mark: nothing bounds it
+    (Side.SELL, Decimal("1"), "60000", [Reason.ORDER_NOTIONAL_EXCEEDS_MAX]),
+])
+def test_plan_when_amend_of_an_order_of_unknown_type_restates_a_price_then_measured_no_lower_than_the_mark(
+    side: Side, price: Decimal, mark: str | None, reasons: list[Reason],
+) -> None:
+    # BitMEX, BingX, Bitget plan amends: the amended order may be a market-type one, which ignores the price
+    policy = make_policy("rules:\n"
+                         "  - {id: notional, type: max_order_notional, default: 1000, on_price_unknown: block}\n")
+    intent = make_intent(action=Action.AMEND, side=side, quantity=Decimal("0.02"), price=price, order_id="123",
+                         type_unknown=True)
+    view = dataclasses.replace(make_view(prices={"BTCUSDT": mark} if mark else {}),
+                               orders={"123": KnownOrder("123", "BTCUSDT", side, PositionSide.BOTH)},
+                               remaining={"123": Decimal("0.01")})
+
+    plan = engine.plan(make_request(intent), policy, view, "d1")
+
+    assert [v.reason for v in plan.violations] == reasons
+
+
 @pytest.mark.parametrize(("price", "blocked"), [
     (Decimal("95000"), True),  # 0.02 open at 95,000: 1,900 over the order-notional limit of 1,000
     (Decimal("45000"), False),

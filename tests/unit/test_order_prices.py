@@ -195,6 +195,9 @@ GROWN = {"instId": "BTC-USDT-SWAP", "algoId": "777", "newSz": "20"}  # 0.2 BTC: 
                  id="oco-grown-trigger-order-price"),
     pytest.param(OKX_TRIGGER, {**GROWN, "newTriggerPx": "40000", "newOrdPx": "40000"}, None,
                  id="trigger-grown-its-price-restated"),
+    # take-profit and stop-loss prices are no trigger order's: it has no such legs
+    pytest.param(OKX_TRIGGER, {**GROWN, "newTpTriggerPx": "1", "newTpOrdPx": "1", "newSlTriggerPx": "1",
+                               "newSlOrdPx": "1"}, Reason.PARSE_FAILED, id="trigger-grown-legs-it-does-not-have"),
     pytest.param(OKX_TRIGGER, {**GROWN, "algoId": "778", "newTriggerPx": "40000", "newOrdPx": "40000"},
                  Reason.PARSE_FAILED, id="unknown-order-grown-trigger-order-price"),
 ])

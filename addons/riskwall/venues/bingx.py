@@ -360,6 +360,7 @@ def _amend_leg(params: Mapping[str, Any], account: str | None, endpoint: str) ->
         order_type="LIMIT",
         order_id=order_id,
         client_order_id=client_id,
+        type_unknown=True,  # (the amended order may be a STOP_MARKET or TRIGGER_MARKET one, which ignores `price`)
         resolve=on_the_amended_order,  # modify keeps the order's own sides
     )
 

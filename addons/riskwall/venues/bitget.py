@@ -444,7 +444,8 @@ def _modify(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent
     return (OrderIntent(VENUE, Action.AMEND, endpoint, account, symbol, unified_symbol(product_type, symbol),
                         quantity=quantity, price=price, trigger_price=trigger, order_id=order_id,
                         client_order_id=client_id, kind=plan_kind(product_type) if plan else order_kind(product_type),
-                        triggers_into=order_kind(product_type) if plan else None),)
+                        triggers_into=order_kind(product_type) if plan else None,
+                        type_unknown=plan),)  # (a market or trailing plan ignores `newPrice`)
 
 
 def _modify_tpsl(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:

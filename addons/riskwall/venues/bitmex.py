@@ -512,6 +512,7 @@ def _amend_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) -> Or
     return OrderIntent(
         venue=VENUE, action=Action.AMEND, endpoint=endpoint, account=account, price=price, trigger_price=stop,
         order_id=order_id, client_order_id=None if order_id else orig_client,
+        type_unknown=True,  # a Stop or MarketIfTouched order ignores `price` (a decoy must not shrink a notional)
         resolve=_amended(order_id, orig_client, new_client, contracts, field, _pegged(obj)),
     )
 

@@ -702,9 +702,10 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
         for name in ("newTriggerPx", "newSlTriggerPx", "newTpTriggerPx")
     ) if t is not None]
     # nor which legs the order has: its restated limits are its prices only when they are every leg's, take-profit
-    # and stop-loss both (an oco's two legs, a conditional's), or a trigger order's one (`_on_a_trigger_order`). A
-    # leg left out keeps a limit the amend does not tell (an oco buy's stop-loss at 60,000 under a take-profit
-    # restated at 40,000): the order is then valued as one without a price of its own
+    # and stop-loss both on an order the store knows as an oco or conditional one, or `newOrdPx` on one it knows as
+    # a trigger order (`_on_its_kind`: a trigger order has no take-profit or stop-loss leg of its own, and an oco no
+    # order price). A leg left out keeps a limit the amend does not tell (an oco buy's stop-loss at 60,000 under a
+    # take-profit restated at 40,000): the order is then valued as one without a price of its own
     legs = [name for name in named if name != "newOrdPx"]
     every_leg = len(legs) == 2 if legs else len(named) == 1
     price, trigger, own, span = _algo_order_prices(None, limits, triggers,
@@ -713,8 +714,8 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
     if contracts is None and (price is not None or triggers) and _inverse(inst_id):
         raise inverse_repricing("newSz")
     quantity, resolve = _sized(inst_id, None, contracts, own, "newSz")
-    if price is not None and not legs:
-        resolve = chained(resolve, _on_a_trigger_order)
+    if price is not None:
+        resolve = chained(resolve, partial(_on_its_kind, _TP_SL_KINDS if legs else _TRIGGER_KINDS))
     _check_attached(obj)
     return OrderIntent(
         venue=VENUE,
@@ -734,11 +735,16 @@ def _amend_algo_leg(obj: Mapping[str, Any], account: str | None, endpoint: str) 
     )
 
 
-def _on_a_trigger_order(intent: OrderIntent, known: Known) -> OrderIntent:
-    """An algo amend's `newOrdPx` is the order's price only on a trigger order, the one type it applies to: of an
-    order the store does not know as one (an oco's legs keep their own limits), the amend has no price of its own."""
+# the kinds the store keeps these algo orders under (`_algo_kind`)
+_TRIGGER_KINDS = frozenset({"algo:trigger"})
+_TP_SL_KINDS = frozenset({"algo:conditional", "algo:oco"})
+
+
+def _on_its_kind(kinds: frozenset[str], intent: OrderIntent, known: Known) -> OrderIntent:
+    """An algo amend's restated limits are the order's price only on an order of the types they apply to
+    (`kinds`): of an order the store does not know as one, the amend has no price of its own."""
     order = known.order(intent.order_id, intent.client_order_id)
-    if intent.price is None or (order is not None and order.kind == _algo_kind("trigger")):
+    if intent.price is None or (order is not None and order.kind in kinds):
         return replace(intent, resolve=None)
     triggers = [intent.trigger_price] if intent.trigger_price is not None else []
     _, trigger, _, span = _algo_order_prices(None, [intent.price], triggers, True)
