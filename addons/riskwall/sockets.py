@@ -395,6 +395,8 @@ class SocketGate:
                 # the answer may not be the login's: whether the venue switched keys is unknown, so the connection
                 # acts for no account (its orders are refused) until a login the venue answers plainly, and a
                 # login sent before that does not act for its key ahead of its answer
+                if session.pending_login is not None:  # the venue may hold it: its subscriptions may push
+                    session.logged_in_as = (session.logged_in_as or set()) | {session.pending_login}
                 session.account = None
                 session.login_unknown = True
                 with contextlib.suppress(Exception):

@@ -697,19 +697,26 @@ OKX_POSITIONS_PUSH = json.dumps({"arg": {"channel": "positions", "instType": "AN
 OKX_LOGGED_IN = json.dumps({"event": "login", "code": "0", "msg": "", "connId": "c"})
 
 
-@pytest.mark.parametrize(("second", "learned"), [
-    (API_KEY, True),  # the same key again: its own events still
-    (OTHER_KEY, False),  # another key: what the first subscribed may still push, under no account's name
-])
+OKX_ERROR = json.dumps({"event": "error", "code": "60012", "msg": "Invalid request", "connId": "c"})
+
+
+@pytest.mark.parametrize(("logins", "learned"), [
+    ([(API_KEY, OKX_LOGGED_IN), (API_KEY, OKX_LOGGED_IN)], True),  # the same key again: its own events still
+    # another key: what the first subscribed may still push, under no account's name
+    ([(API_KEY, OKX_LOGGED_IN), (OTHER_KEY, OKX_LOGGED_IN)], False),
+    # another key's login answered unclearly (the venue may hold it), then the first key's again
+    ([(API_KEY, OKX_LOGGED_IN), (OTHER_KEY, OKX_ERROR), (API_KEY, OKX_LOGGED_IN)], False),
+], ids=["same-key", "another-key", "another-key-unclear-then-first-again"])
 async def test_private_push_when_a_second_login_was_accepted_on_the_connection_then_learned_only_for_the_same_key(
-    second: str, learned: bool,
+    logins: list[tuple[str, str]], learned: bool,
 ) -> None:
     store = MemoryStore(clock=FakeClock())
     made = gate(CountingDecider(), store)
     conn = Session(Venue.OKX, Socket.ORDERS, "GET /ws/v5/private")
-    for key in (API_KEY, second):
+    for key, answered in logins:
         assert (await made.from_client(conn, okx_login(key))).forward
-        await made.from_venue(conn, OKX_LOGGED_IN)
+        await made.from_venue(conn, answered)
+    second = logins[-1][0]
     assert conn.account == fingerprint(second)
 
     await made.from_venue(conn, OKX_POSITIONS_PUSH)
