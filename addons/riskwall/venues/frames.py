@@ -156,10 +156,10 @@ class Session:
     # a stream the sidecar stopped reading (it carried, or could carry, more than one account's events): the venue
     # still pushes them all whatever the bot subscribes next, so it is never read again
     unread: bool = False
-    # the accounts whose logins the venue accepted on this connection (None: none yet). Once two have, what the first
-    # subscribed may still push its events (a venue need not drop a subscription when the login changes), and
-    # pushes name no account: they are attributed to none from then on (`events_account`); orders still act for the
-    # login they follow
+    # the accounts whose logins the venue accepted on this connection, or may have (a login answered unclearly); None:
+    # none yet. Once two have, what the first subscribed may still push its events (a venue need not drop a
+    # subscription when the login changes), and pushes name no account: they are attributed to none from then on
+    # (`events_account`); orders still act for the login they follow
     logged_in_as: set[str] | None = None
     # what this connection's position pushes last said of each (account, instrument, position side, margin mode),
     # where the venue keeps margin modes apart and pushes one of them at a time (OKX cross and isolated): a push of
