@@ -746,9 +746,10 @@ def _on_its_kind(kinds: frozenset[str], intent: OrderIntent, known: Known) -> Or
     order = known.order(intent.order_id, intent.client_order_id)
     if intent.price is None or (order is not None and order.kind in kinds):
         return replace(intent, resolve=None)
-    triggers = [intent.trigger_price] if intent.trigger_price is not None else []
-    _, trigger, _, span = _algo_order_prices(None, [intent.price], triggers, True)
-    return replace(intent, price=None, trigger_price=trigger, price_span=span, resolve=None)
+    # valued as an order without a price of its own: no lower than the highest price it names, spanning them all
+    prices = [p for p in (intent.price, intent.trigger_price, *(intent.price_span or ())) if p is not None]
+    span = (min(prices), max(prices)) if len(set(prices)) > 1 else None
+    return replace(intent, price=None, trigger_price=max(prices), price_span=span, resolve=None)
 
 
 def _close_position(body: Body, account: str | None, endpoint: str) -> tuple[OrderIntent, ...]:
