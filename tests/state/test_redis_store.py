@@ -1101,6 +1101,32 @@ async def test_reserve_when_the_server_may_evict_keys_then_refused_until_its_pol
 
 
 @pytest.mark.redis
+async def test_view_when_the_call_reading_the_eviction_policy_failed_then_the_next_call_reads_it(
+    redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = redis_store(redis_prefix)
+    send = store._link.send
+    asked: list[bool] = []
+
+    async def failing_once(commands: Any, written: Any = None) -> list[Any]:
+        asked.append(any(command[0] == "INFO" for command in commands))
+        if len(asked) == 1:
+            raise redis.ConnectionError("reset by peer")
+        return await send(commands, written)
+
+    monkeypatch.setattr(store._link, "send", failing_once)
+    try:
+        with pytest.raises(StateUnavailable):
+            await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))
+        for _ in range(2):
+            await store.view(ViewQuery(VENUE, ACCOUNT, (SYMBOL,)))
+    finally:
+        await store.close()
+
+    assert asked == [True, True, False]  # read again by the next call, then not for a minute
+
+
+@pytest.mark.redis
 async def test_store_when_reached_through_sentinel_then_it_uses_the_master(
     redis_binary: None, tmp_path: Path
 ) -> None:

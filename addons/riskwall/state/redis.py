@@ -1190,13 +1190,11 @@ class RedisStore(StateStore):
     # INFO is not checked (README, "Shared state on Redis").
 
     def _eviction_due(self) -> bool:
-        now = time.monotonic()
-        if now < self._eviction_next_read:
-            return False
-        self._eviction_next_read = now + EVICTION_CHECK_S
-        return True
+        # (the next reading is due a minute after one arrives: a call that failed asks again)
+        return time.monotonic() >= self._eviction_next_read
 
     def _saw_eviction_policy(self, info: Any) -> None:
+        self._eviction_next_read = time.monotonic() + EVICTION_CHECK_S
         if isinstance(info, Exception):
             return  # (denied: not known)
         evicting = _evicting_policy(info)
