@@ -616,14 +616,22 @@ def _check_amend_measurable(acc: _Collector, rules: RuleSet, view: StateView, in
             return  # neither size nor price moves: nothing a notional rule measures
         error = ("the amended order's size is not known to the firewall, so its notional at the new price cannot "
                  "be checked: list the account's open orders through it first")
-    elif intent.price is None and not (
+    elif (intent.price is None or _trigger_unsaid(intent)) and not (
             (open_part := view.remaining.get(intent.order_id or "")) is not None and intent.quantity <= open_part):
-        error = ("an amend that grows an order must restate its limit price: the firewall does not keep a resting "
-                 "order's prices to measure its notional at")
+        error = ("an amend that grows an order must restate its limit price (and, where the firewall does not know "
+                 "the order's type, its trigger): the firewall does not keep a resting order's prices to measure "
+                 "its notional at")
     else:
         return
     if _budgets_or_gross(rules) or any(rule.limit_for(names) is not None for rule in rules.of(MaxOrderNotional)):
         acc.add(None, Violation.of(RULE_PARSE, Reason.PARSE_FAILED, leg, error=error, order_id=order))
+
+
+def _trigger_unsaid(intent: OrderIntent) -> bool:
+    """An amend of a buy (or of an order of unknown side) whose type is not known that names no trigger: the order
+    may be a stop, resting above the market and trading about a trigger the store does not keep, whatever price the
+    amend names (a sell is measured no lower than the mark, above any stop it has)."""
+    return intent.type_unknown and intent.side is not Side.SELL and intent.trigger_price is None
 
 
 def _budgets_or_gross(rules: RuleSet) -> bool:
@@ -686,6 +694,9 @@ def _check_price_collar(
     else:
         return  # a market order (or an amend of the size alone): no price of its own to collar
     lowest, highest = intent.price_span or (checked, checked)
+    if intent.type_unknown and intent.price is not None and intent.trigger_price is not None:
+        # an amend of an order of unknown type: a stop trades about its trigger whatever price the amend names
+        lowest, highest = min(lowest, intent.trigger_price), max(highest, intent.trigger_price)
     for rule in rules.of(PriceCollar):
         limit = rule.limit_for(names)
         if limit is None:

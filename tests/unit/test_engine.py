@@ -1500,22 +1500,25 @@ def test_plan_when_amend_grows_an_order_without_its_price_then_blocked_under_a_n
     assert reasons == ([Reason.PARSE_FAILED] if blocked else [])
 
 
-@pytest.mark.parametrize(("side", "price", "mark", "reasons"), [
-    # a stop buy's decoy price: 0.02 at the 50,000 mark is 1,000; at 1 it would look like 0.02
-    (Side.BUY, Decimal("1"), "50000", []),
-    (Side.BUY, Decimal("1"), "60000", [Reason.ORDER_NOTIONAL_EXCEEDS_MAX]),  # 1,200 at the mark
-    (Side.BUY, Decimal("70000"), "50000", [Reason.ORDER_NOTIONAL_EXCEEDS_MAX]),  # its own price, where higher
-    (Side.BUY, Decimal("1"), None, [Reason.PRICE_UNKNOWN]),  # no mark: nothing bounds it
-    (Side.SELL, Decimal("1"), "60000", [Reason.ORDER_NOTIONAL_EXCEEDS_MAX]),
+@pytest.mark.parametrize(("side", "price", "trigger", "mark", "reasons"), [
+    # a stop buy's decoy price: 0.02 at the 50,000 mark (or its 48,000 trigger) is 1,000; at 1 it would look like 0.02
+    (Side.BUY, Decimal("1"), Decimal("48000"), "50000", []),
+    (Side.BUY, Decimal("1"), Decimal("48000"), "60000", [Reason.ORDER_NOTIONAL_EXCEEDS_MAX]),  # 1,200 at the mark
+    (Side.BUY, Decimal("1"), Decimal("75000"), "50000", [Reason.ORDER_NOTIONAL_EXCEEDS_MAX]),  # its trigger, above
+    (Side.BUY, Decimal("70000"), Decimal("48000"), "50000", [Reason.ORDER_NOTIONAL_EXCEEDS_MAX]),  # its own price
+    (Side.BUY, Decimal("1"), Decimal("48000"), None, [Reason.PRICE_UNKNOWN]),  # no mark: nothing bounds it
+    # a stop buy rests above the market at a trigger the store does not keep: growing it must name the trigger
+    (Side.BUY, Decimal("1"), None, "50000", [Reason.PARSE_FAILED]),
+    (Side.SELL, Decimal("1"), None, "60000", [Reason.ORDER_NOTIONAL_EXCEEDS_MAX]),  # a sell: no lower than the mark
 ])
 def test_plan_when_amend_of_an_order_of_unknown_type_restates_a_price_then_measured_no_lower_than_the_mark(
-    side: Side, price: Decimal, mark: str | None, reasons: list[Reason],
+    side: Side, price: Decimal, trigger: Decimal | None, mark: str | None, reasons: list[Reason],
 ) -> None:
     # BitMEX, BingX, Bitget plan amends: the amended order may be a market-type one, which ignores the price
     policy = make_policy("rules:\n"
                          "  - {id: notional, type: max_order_notional, default: 1000, on_price_unknown: block}\n")
-    intent = make_intent(action=Action.AMEND, side=side, quantity=Decimal("0.02"), price=price, order_id="123",
-                         type_unknown=True)
+    intent = make_intent(action=Action.AMEND, side=side, quantity=Decimal("0.02"), price=price, trigger_price=trigger,
+                         order_id="123", type_unknown=True)
     view = dataclasses.replace(make_view(prices={"BTCUSDT": mark} if mark else {}),
                                orders={"123": KnownOrder("123", "BTCUSDT", side, PositionSide.BOTH)},
                                remaining={"123": Decimal("0.01")})
@@ -1523,6 +1526,26 @@ def test_plan_when_amend_of_an_order_of_unknown_type_restates_a_price_then_measu
     plan = engine.plan(make_request(intent), policy, view, "d1")
 
     assert [v.reason for v in plan.violations] == reasons
+
+
+@pytest.mark.parametrize(("side", "price", "trigger", "collared"), [
+    (Side.BUY, Decimal("1"), Decimal("150000"), True),  # a stop buy moved to three times the mark, a decoy price
+    (Side.BUY, Decimal("1"), Decimal("52000"), False),
+    (Side.SELL, Decimal("60000"), Decimal("1000"), True),  # a stop sell moved far below it
+])
+def test_plan_when_amend_of_an_order_of_unknown_type_moves_its_trigger_then_the_trigger_is_collared(
+    side: Side, price: Decimal, trigger: Decimal, collared: bool,
+) -> None:
+    policy = make_policy("rules:\n  - {id: collar, type: price_collar, max_deviation_pct: 10}\n")
+    intent = make_intent(action=Action.AMEND, side=side, quantity=None, price=price, trigger_price=trigger,
+                         order_id="123", type_unknown=True)
+    view = dataclasses.replace(make_view(prices={"BTCUSDT": "50000"}),
+                               orders={"123": KnownOrder("123", "BTCUSDT", side, PositionSide.BOTH)},
+                               remaining={"123": Decimal("0.01")})
+
+    plan = engine.plan(make_request(intent), policy, view, "d1")
+
+    assert [v.reason for v in plan.violations] == ([Reason.PRICE_OUTSIDE_COLLAR] if collared else [])
 
 
 @pytest.mark.parametrize(("price", "blocked"), [
