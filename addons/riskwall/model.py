@@ -198,9 +198,9 @@ class OrderIntent:
     # a trailing stop's activation price, where it names one: the market must reach it before the stop trails,
     # so an inverse buy's contracts can fill there (`base.lowest_own_price`); nothing else reads it
     activation_price: Decimal | None = None
-    # a trailing stop's callback as a fraction of the price (Binance callbackRate 5 → 0.05): a sell fills that far
-    # below the highest price it trailed, which inverse contracts (fixed USD each) convert to more coin at
-    trails_by: Decimal | None = None
+    # a trailing stop's callback, in percent of the price (Binance callbackRate): a sell fills that far below the
+    # highest price it trailed, which inverse contracts (fixed USD each) convert to more coin at
+    callback_pct: Decimal | None = None
     # an amend whose order's type is not known here (the store does not keep it): a market-type order (a stop, a
     # trailing plan) does not trade at a `price` the amend restates, so a buy's is no bound on its notional
     # (`engine.reference_price`)

@@ -268,7 +268,7 @@ NEW_ORDER_CASES = [
         {"symbol": "BTCUSDT", "side": "SELL", "type": "TRAILING_STOP_MARKET", "quantity": "0.001",
          "callbackRate": "1.5", "activationPrice": "52000"},
         dict(symbol="BTCUSDT", side=Side.SELL, quantity=D("0.001"), order_type="TRAILING_STOP_MARKET",
-             activation_price=D("52000"), trails_by=D("0.015")),
+             activation_price=D("52000"), callback_pct=D("1.5")),
         id="trailing-on-order-endpoint",
     ),
     pytest.param(
@@ -315,7 +315,7 @@ ALGO_CASES = [
         {"algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "SELL", "type": "TRAILING_STOP_MARKET",
          "quantity": "0.010", "callbackRate": "1.5", "activatePrice": "52000"},
         dict(symbol="BTCUSDT", side=Side.SELL, quantity=D("0.010"), order_type="TRAILING_STOP_MARKET",
-             activation_price=D("52000"), trails_by=D("0.015")),
+             activation_price=D("52000"), callback_pct=D("1.5")),
         id="trailing",
     ),
     pytest.param(

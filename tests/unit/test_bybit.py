@@ -1357,8 +1357,10 @@ ACK_CASES = [
     pytest.param(order(orderLinkId=LINK), update("BTCUSDT", OID, Side.BUY, "0.001", "0", final=False,
                                                 reservation=f"{DECISION_ID}:0", link=LINK),
                  id="limit-rests-pending-under-its-link-id"),
+    # (dated by the answer's `time`: the venue had matched it by then)
     pytest.param(order(orderType="Market", price=None, timeInForce=None, qty="0.5"),
-                 update("BTCUSDT", OID, Side.BUY, "0.5", "0.5", final=True, reservation=f"{DECISION_ID}:0"),
+                 update("BTCUSDT", OID, Side.BUY, "0.5", "0.5", final=True, reservation=f"{DECISION_ID}:0",
+                        venue_ms=1672211918471),
                  id="market-counted-filled"),
     pytest.param(order(side="Sell", orderType="Market", price=None, timeInForce=None, triggerPrice="45000"),
                  update("BTCUSDT", OID, Side.SELL, "0.001", "0", final=False, reservation=f"{DECISION_ID}:0"),

@@ -138,7 +138,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from importlib import resources
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import hiredis
@@ -817,7 +817,7 @@ class RedisStore(StateStore):
     # -- StateStore ----------------------------------------------------------------------------------
 
     async def view(self, query: ViewQuery) -> StateView:
-        if time.monotonic() < self._eviction_next_read:  # (else this view reads the policy again)
+        if not self._eviction_due():  # (else this view reads the policy again)
             self._refuse_if_evicting()
         if query.whole_account and query.account is not None:
             # a gross exposure rule values every position of the account: first learn which symbols it holds or
@@ -1115,16 +1115,14 @@ class RedisStore(StateStore):
         self._saw_clock(now_ms, time.time_ns() // 1_000_000)
         fleet, extras = str(extras[-1]), extras[:-2]
         if self._evicting is not None:
-            if int(reply[0]) == 1 and reservation.pending:
-                await self.release(reservation.id)
+            await self._undone(reservation, reply)
             self._refuse_if_evicting()
         known = self._fleet
         if known is not None and known[0] != fleet and not await self._told(known[1]):
             # the store lost its data since this sidecar last read it: whatever this reservation counted was
             # counted on nothing (a halt it lost, positions from zero). The generation it held stays until the loss
             # is told (marked): a tell cut short is found again by the next order
-            if int(reply[0]) == 1 and reservation.pending:
-                await self.release(reservation.id)
+            await self._undone(reservation, reply)
             await self._loss_found(venue, account, "fleet", now_ms)
         self._fleet = (fleet, now_ms)
         if int(reply[0]) == -1:
@@ -1166,6 +1164,11 @@ class RedisStore(StateStore):
         )
         return ReserveOutcome(committed, results), extras[1:] if reservation.pending else extras
 
+    async def _undone(self, reservation: Reservation, reply: Any) -> None:
+        """Release what a reservation the store should not have been decided on committed (its order is refused)."""
+        if int(reply[0]) == 1 and reservation.pending:
+            await self.release(reservation.id)
+
     async def _lost(self, venue_account: tuple[str, str], found: str, now_ms: int) -> bool:
         """The store no longer holds the account's state this sidecar reserved on (its generation changed or is
         gone): limits, positions, open orders and halts would count from nothing. Put the whole fleet in REDUCING
@@ -1181,7 +1184,6 @@ class RedisStore(StateStore):
             self._generations.pop(venue_account, None)
             return True
         await self._loss_found(*venue_account, "none" if not found else "another", now_ms)
-        return False  # pragma: no cover - `_loss_found` raises
 
     # A server that may evict this store's keys (`maxmemory` set with a policy other than `noeviction`) is not decided
     # on: positions, pending orders, halts and the limits' windows would vanish one by one (windows and daily budgets
@@ -1217,7 +1219,7 @@ class RedisStore(StateStore):
             (marked,) = await self._send(("GET", self.keys.lost))
         return marked is not None and str(marked).isdigit() and int(marked) >= seen_at
 
-    async def _loss_found(self, venue: str, account: str, generation: str, now_ms: int) -> None:
+    async def _loss_found(self, venue: str, account: str, generation: str, now_ms: int) -> NoReturn:
         """Tell a loss: the fleet goes REDUCING, then the loss is marked as told (in that order: a mark without the
         state, left by a call cut short between the two, would have every sidecar take the loss as told and trade
         on the empty store), and the order is refused (`StateLost`)."""

@@ -203,10 +203,8 @@ def _in_base_units(intent: OrderIntent, known: Known, *, contracts: Decimal) -> 
                              "price and the market's, which is not known: fetch /dapi/v1/exchangeInfo or "
                              "/dapi/v1/premiumIndex through the firewall first")
         scale = listed.buy_cap
-    price = contract_price(intent.side, own, mark, limit=intent.price is not None)
-    if price is not None and intent.side is Side.SELL and intent.trails_by:
-        # a trailing sell fills its callback below the highest price it trailed, which may be where it started
-        price = price * (1 - intent.trails_by)
+    price = trailed(intent.side, contract_price(intent.side, own, mark, limit=intent.price is not None),
+                    intent.callback_pct)
     if price is not None or not intent.only_reduces:  # else it cannot grow a position: checked without a size
         quantity = base_quantity(native, contracts, price)
         if scale != 1:
@@ -260,11 +258,16 @@ def _order_price(item: Any, known: Known | None) -> Decimal | None:
     own = lowest_own_price(side, positive("price"), positive("stopPrice"), positive("triggerPrice"),
                            positive("activatePrice"))
     mark = known.price(str(item.get("symbol", "")).upper()) if known is not None else None
-    price = contract_price(side, own, mark, limit=positive("price") is not None)
-    rate = positive("priceRate")  # a trailing stop's callback, in percent
-    if price is not None and side is Side.SELL and rate is not None and rate < 100:
-        return price * (1 - rate / 100)  # as the request was checked (`_in_base_units`)
-    return price
+    return trailed(side, contract_price(side, own, mark, limit=positive("price") is not None), positive("priceRate"))
+
+
+def trailed(side: Side | None, price: Decimal | None, callback_pct: Decimal | None) -> Decimal | None:
+    """The price a trailing stop's contracts convert at, from the price it can start trailing at (`price`): a sell
+    fills its callback below the highest price it trailed, which may be where it started; any other order at
+    `price`. Requests, answers (`priceRate`) and stream events (`cr`) alike."""
+    if price is None or side is not Side.SELL or callback_pct is None or not 0 < callback_pct < 100:
+        return price
+    return price * (1 - callback_pct / 100)
 
 
 def _order_key(item: Any) -> str | None:

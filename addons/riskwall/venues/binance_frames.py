@@ -33,7 +33,6 @@ from riskwall.model import (
     PriceUpdate,
     Reason,
     ResponseFacts,
-    Side,
     Venue,
     closes_hedge_position,
     fingerprint,
@@ -232,10 +231,8 @@ class BinanceFrames:
             # with none (an unfilled market order) and contracts to convert teaches nothing (`stream_facts`)
             price = _price(order.get("ap"))
             if price is None:
-                price = lowest_own_price(side, _price(order.get("p")), _price(order.get("sp")), _price(order.get("AP")))
-                rate = _price(order.get("cr"))  # a trailing stop's callback (percent): a sell fills that far below
-                if price is not None and side is Side.SELL and rate is not None and rate < 100:
-                    price = price * (1 - rate / 100)
+                price = coinm.trailed(side, lowest_own_price(side, _price(order.get("p")), _price(order.get("sp")),
+                                                             _price(order.get("AP"))), _price(order.get("cr")))
             original = coinm.base_quantity(symbol, original, price, field="q")
             executed = coinm.base_quantity(symbol, executed, price, field="z")
         reduce_only = order.get("R") is True or order.get("cp") is True

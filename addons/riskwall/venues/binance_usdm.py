@@ -234,15 +234,14 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo:
     trigger_name = "triggerPrice" if algo else "stopPrice"
     trigger = decimal_field(trigger_name, params.get(trigger_name), required=False) if (
         order_type in TRIGGERED_TYPES) else None
-    activation = trails_by = None
+    activation = callback = None
     if order_type == "TRAILING_STOP_MARKET":
         # the order endpoint's name, and the algo endpoint's: the lower of any given
         activation = lowest_own_price(None, *(decimal_field(name, params.get(name), required=False)
                                               for name in ("activationPrice", "activatePrice")))
-        rate = decimal_field("callbackRate", params.get("callbackRate"), required=False)
-        if rate is not None and rate >= 100:
+        callback = decimal_field("callbackRate", params.get("callbackRate"), required=False)
+        if callback is not None and callback >= 100:
             raise FieldError("callbackRate must be below 100 (percent)")
-        trails_by = rate / 100 if rate is not None else None
     tif = enum_field("timeInForce", params.get("timeInForce"), TIME_IN_FORCE, default="-")
     client_id = text_field(
         "clientAlgoId" if algo else "newClientOrderId",
@@ -268,7 +267,7 @@ def _leg(params: Mapping[str, Any], account: str | None, endpoint: str, *, algo:
         close_position=close_position,
         client_order_id=client_id,
         activation_price=activation,
-        trails_by=trails_by,
+        callback_pct=callback,
         kind="algo" if algo else "order",  # openAlgoOrders lists algo orders, openOrders the rest
         triggers_into=_triggers_into("algo") if algo else None,
     )
